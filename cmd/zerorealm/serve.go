@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zerorealm/zerorealm/realm"
+)
+
+type serveFlags struct {
+	listen, data, nats, natsListen, scenes, config string
+	prefix, node, logLevel, logFormat            string
+}
+
+func newServeCommand() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a realm node (the default command)",
+		Long: `Run a realm node. With no --nats it embeds a single-node NATS server with
+JetStream under the data dir, so no other process is needed. Every flag can
+also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applySources(cmd.Flags(), "config"); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "localhost:8080", "HTTP listen address (host:port)")
+	fl.StringVar(&f.data, "data", "", "data directory (default: zerorealm-data under the user's data directory)")
+	fl.StringVar(&f.nats, "nats", "", "comma-separated NATS cluster URLs (empty: run an embedded NATS server)")
+	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server accepts local clients such as gateways (empty: in-process only)")
+	fl.StringVar(&f.scenes, "scenes", "", "folder of scenes (empty: the scenes shipped in the binary)")
+	fl.StringVar(&f.config, "config", "", "YAML file of settings named like the flags")
+	fl.StringVar(&f.prefix, "prefix", "zr", "namespace of every NATS subject, stream and bucket")
+	fl.StringVar(&f.node, "node", "", "node name (default: kept in the data dir)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error {
+	logger, err := newLogger(f.logLevel, f.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	dataDir := f.data
+	if dataDir == "" {
+		base, err := userDataDir()
+		if err != nil {
+			return usagef("no default data directory: %v (set --data or ZR_DATA)", err)
+		}
+		dataDir = filepath.Join(base, "zerorealm-data")
+	}
+	if err := checkWritableDir(dataDir); err != nil {
+		return usagef("data dir %s cannot be written: %v (choose another with --data or ZR_DATA, or fix its permissions)", dataDir, err)
+	}
+	if f.scenes != "" {
+		if st, err := os.Stat(f.scenes); err != nil || !st.IsDir() {
+			return usagef("scenes folder %q is not a readable directory (check --scenes or ZR_SCENES)", f.scenes)
+		}
+	}
+	var natsURLs []string
+	for u := range strings.SplitSeq(f.nats, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			natsURLs = append(natsURLs, u)
+		}
+	}
+	r, err := realm.New(realm.Config{
+		Listen:     f.listen,
+		DataDir:    dataDir,
+		NATS:       natsURLs,
+		NATSListen: f.natsListen,
+		ScenesDir:  f.scenes,
+		Prefix:     f.prefix,
+		Node:       f.node,
+		Logger:     logger,
+	})
+	if err != nil {
+		if errors.Is(err, realm.ErrConfig) {
+			return usageError{err}
+		}
+		return err
+	}
+	if err := r.Listen(); err != nil {
+		return usagef("%v (is another realm running? choose another address with --listen)", err)
+	}
+
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		select {
+		case <-r.Ready():
+			fmt.Fprintf(stdout, "ZeroRealm is ready at %s (node %s, data %s). Press Ctrl-C to stop.\n", r.URL(), r.Node(), dataDir)
+		case <-ctx.Done():
+			return
+		}
+		<-ctx.Done()
+		// A second signal means the operator does not want to wait for the drain.
+		stop()
+		force := make(chan os.Signal, 1)
+		signal.Notify(force, os.Interrupt, syscall.SIGTERM)
+		<-force
+		fmt.Fprintln(stderr, "zerorealm: forced stop")
+		os.Exit(1)
+	}()
+	start := time.Now()
+	if err := r.Serve(ctx); err != nil {
+		return err
+	}
+	logger.Info("stopped", "uptime", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("log format %q: want text or json", format)
+}
+
+// checkWritableDir creates dir if needed and proves it is writable by
+// writing and removing a file, so a read-only or misnamed data dir fails at
+// once with a clear message instead of deep inside the NATS store.
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	probe, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return err
+	}
+	name := probe.Name()
+	probe.Close()
+	return os.Remove(name)
+}
+
+// userDataDir is the per-user folder for application data: XDG_DATA_HOME or
+// ~/.local/share on Unix, Application Support on macOS, LocalAppData on
+// Windows.
+func userDataDir() (string, error) {
+	switch runtime.GOOS {
+	case "windows":
+		if d := os.Getenv("LocalAppData"); d != "" {
+			return d, nil
+		}
+		return "", errors.New("%LocalAppData% is not set")
+	case "darwin", "ios":
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(home, "Library", "Application Support"), nil
+	default:
+		if d := os.Getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
+			return d, nil
+		}
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(home, ".local", "share"), nil
+	}
+}

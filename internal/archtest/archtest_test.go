@@ -1,0 +1,265 @@
+package archtest
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/zerorealm/zerorealm"
+
+// domains are the packages between realm and the shared layers. They never
+// import each other: realm wires them, which keeps each one testable alone
+// and stops a change in one from rippling through the others.
+var domains = []string{"avatar", "biometrics", "trust", "assets", "twin", "scenes"}
+
+// forbidden maps a package pattern to the imports it must not have, each with
+// the reason. "x/..." matches x and everything below it.
+func forbidden() map[string]map[string]string {
+	rules := map[string]map[string]string{
+		"realm/...": {
+			"cmd/...": "cmd is the binary's entry point; the realm is a library that cmd drives",
+		},
+		"policy/...": {
+			"realm/...":   "policy sits below the realm; the realm asks it for decisions",
+			"clients/...": "policy is server-side; clients never share its code",
+		},
+		"internal/...": {
+			"realm/...":  "internal packages are plumbing below every domain; importing the realm would make a cycle of layers",
+			"policy/...": "plumbing does not decide; decisions are policy's, called by domains and the realm",
+			"cmd/...":    "cmd is the binary's entry point",
+		},
+		"clients/...": {
+			"realm/...":    "clients talk to a realm over the wire and must work against any realm that speaks the protocol",
+			"internal/...": "clients never depend on server internals",
+			"policy/...":   "clients never depend on server internals",
+		},
+	}
+	for _, d := range domains {
+		r := map[string]string{
+			"realm/...": "domains never import the realm: it is the composition root that imports them",
+			"cmd/...":   "cmd is the binary's entry point",
+		}
+		for _, other := range domains {
+			if other != d {
+				r[other+"/..."] = "domains do not import each other; the realm wires them"
+			}
+		}
+		rules[d+"/..."] = r
+		rules["internal/..."][d+"/..."] = "plumbing sits below every domain"
+		rules["policy/..."][d+"/..."] = "policy sits below the domains that call it"
+		rules["clients/..."][d+"/..."] = "clients share wire types only, never server domains"
+	}
+	return rules
+}
+
+// testOnly are packages that only tests may import.
+var testOnly = map[string]string{
+	"internal/natstest": "it starts throwaway NATS servers for tests; production code gets its connection from internal/natsembed",
+}
+
+func matches(pattern, pkg string) bool {
+	if base, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return pkg == base || strings.HasPrefix(pkg, base+"/")
+	}
+	return pkg == pattern
+}
+
+type pkgInfo struct {
+	dir         string
+	imports     map[string][]string // module-relative import => files (non-test)
+	testImports map[string][]string
+	docComments []string // files that carry a package comment
+	hasGo       bool
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// loadPackages parses every Go file of the module (imports and comments only).
+func loadPackages(t *testing.T) map[string]*pkgInfo {
+	t.Helper()
+	root := moduleRoot(t)
+	pkgs := map[string]*pkgInfo{}
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if p != root && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "vendor" || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, ".go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(p))
+		rel = filepath.ToSlash(rel)
+		info := pkgs[rel]
+		if info == nil {
+			info = &pkgInfo{dir: rel, imports: map[string][]string{}, testImports: map[string][]string{}}
+			pkgs[rel] = info
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly|parser.ParseComments)
+		if err != nil {
+			t.Errorf("parse %s: %v", p, err)
+			return nil
+		}
+		isTest := strings.HasSuffix(p, "_test.go")
+		if !isTest {
+			info.hasGo = true
+			if f.Doc != nil && strings.TrimSpace(f.Doc.Text()) != "" && !isBuildConstraintOnly(f.Doc) {
+				info.docComments = append(info.docComments, d.Name())
+			}
+		}
+		for _, imp := range f.Imports {
+			ip, _ := strconv.Unquote(imp.Path.Value)
+			relImp, ok := strings.CutPrefix(ip, module+"/")
+			if !ok {
+				continue
+			}
+			if isTest {
+				info.testImports[relImp] = append(info.testImports[relImp], d.Name())
+			} else {
+				info.imports[relImp] = append(info.imports[relImp], d.Name())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkgs
+}
+
+func isBuildConstraintOnly(cg *ast.CommentGroup) bool {
+	for _, c := range cg.List {
+		if !strings.HasPrefix(c.Text, "//go:") && !strings.HasPrefix(c.Text, "// +build") {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func TestImportDirection(t *testing.T) {
+	pkgs := loadPackages(t)
+	rules := forbidden()
+	checked := 0
+	for _, dir := range sortedKeys(pkgs) {
+		info := pkgs[dir]
+		for _, imp := range sortedKeys(info.imports) {
+			checked++
+			if why, ok := testOnly[imp]; ok {
+				t.Errorf("%s imports %s in %v: only tests may, because %s", dir, imp, info.imports[imp], why)
+			}
+			if matches("cmd/...", imp) {
+				t.Errorf("%s imports %s in %v: nothing imports the binary", dir, imp, info.imports[imp])
+			}
+			if matches("realm/...", imp) && !matches("cmd/...", dir) && !matches("realm/...", dir) {
+				t.Errorf("%s imports %s in %v: only cmd may import the realm, the composition root", dir, imp, info.imports[imp])
+			}
+			for _, from := range sortedKeys(rules) {
+				if !matches(from, dir) {
+					continue
+				}
+				for _, to := range sortedKeys(rules[from]) {
+					if matches(to, imp) {
+						t.Errorf("%s imports %s in %v: forbidden, because %s", dir, imp, info.imports[imp], rules[from][to])
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no in-module imports found: the walker is broken")
+	}
+}
+
+// TestImportRulesCatchViolations feeds the rule set imports it must refuse,
+// so a rule that silently stopped matching would fail here.
+func TestImportRulesCatchViolations(t *testing.T) {
+	rules := forbidden()
+	bad := [][2]string{
+		{"avatar", "assets"},
+		{"twin/gateway", "realm"},
+		{"internal/store", "scenes"},
+		{"policy", "trust"},
+		{"clients/vr", "internal/store"},
+		{"scenes", "twin"},
+	}
+	for _, pair := range bad {
+		caught := false
+		for from, tos := range rules {
+			if !matches(from, pair[0]) {
+				continue
+			}
+			for to := range tos {
+				if matches(to, pair[1]) {
+					caught = true
+				}
+			}
+		}
+		if !caught {
+			t.Errorf("rules allow %s -> %s, want forbidden", pair[0], pair[1])
+		}
+	}
+	if !matches("twin/...", "twin") || matches("twin/...", "twinkle") || !matches("twin/...", "twin/gateway") {
+		t.Error("pattern matching is wrong")
+	}
+}
+
+func TestEveryPackageHasDocGo(t *testing.T) {
+	pkgs := loadPackages(t)
+	n := 0
+	for _, dir := range sortedKeys(pkgs) {
+		info := pkgs[dir]
+		if !info.hasGo {
+			continue
+		}
+		n++
+		switch {
+		case len(info.docComments) == 0:
+			t.Errorf("package %s has no package comment: write one in %s", dir, path.Join(dir, "doc.go"))
+		case len(info.docComments) > 1 || info.docComments[0] != "doc.go":
+			t.Errorf("package %s has package comments in %v: keep exactly one, in doc.go", dir, info.docComments)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("found only %d packages: the walker is broken", n)
+	}
+}

@@ -1,0 +1,218 @@
+package natsembed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Config configures the embedded server. The zero value is not usable:
+// DataDir is required.
+type Config struct {
+	// DataDir is where JetStream keeps its file store (in a "jetstream"
+	// folder below it). Required.
+	DataDir string
+	// ClientListen is a host:port where the server also accepts TCP clients
+	// (gateways on the same machine). Empty means in-process only. Use port
+	// 0 for a free port (tests).
+	ClientListen string
+	// ServerName names the server in JetStream; default "zerorealm".
+	ServerName string
+	// ReadyTimeout bounds how long Start waits for the server; default 10s.
+	ReadyTimeout time.Duration
+	// Logger receives the server's own log lines; default discards them.
+	Logger *slog.Logger
+}
+
+// Embedded is a running in-process nats-server and the realm's in-process
+// connection to it.
+type Embedded struct {
+	srv *server.Server
+	nc  *nats.Conn
+}
+
+// ErrListen reports that the client listener could not be opened, typically
+// because another process already holds the port.
+var ErrListen = errors.New("natsembed: cannot listen")
+
+// Start runs a nats-server with JetStream in this process and connects to it
+// in-process. The caller must Shutdown it last, after everything that
+// publishes through it has stopped, so nothing acknowledged is lost.
+func Start(ctx context.Context, cfg Config) (*Embedded, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("natsembed: DataDir is required")
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = "zerorealm"
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	// nats-server adds its own "jetstream" folder below StoreDir.
+	storeDir := filepath.Join(cfg.DataDir, "nats")
+	if err := os.MkdirAll(storeDir, 0o700); err != nil {
+		return nil, fmt.Errorf("natsembed: create store dir: %w", err)
+	}
+	opts := &server.Options{
+		ServerName: cfg.ServerName,
+		JetStream:  true,
+		StoreDir:   storeDir,
+		NoSigs:     true, // the realm owns signal handling and shuts the server down last
+		NoLog:      false,
+	}
+	if cfg.ClientListen == "" {
+		opts.DontListen = true
+	} else {
+		host, port, err := splitHostPort(cfg.ClientListen)
+		if err != nil {
+			return nil, fmt.Errorf("natsembed: client listen address %q: %w", cfg.ClientListen, err)
+		}
+		// Probe the port ourselves: nats-server reports a busy port through
+		// its fatal logger, which would otherwise be our only signal.
+		if port != 0 {
+			ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+			if err != nil {
+				return nil, fmt.Errorf("%w on %s: %v (stop the other process or choose another address)", ErrListen, cfg.ClientListen, err)
+			}
+			ln.Close()
+		}
+		opts.Host, opts.Port = host, port
+		if port == 0 {
+			opts.Port = server.RANDOM_PORT
+		}
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: configure server: %w", err)
+	}
+	srv.SetLoggerV2(&serverLogger{log: cfg.Logger.With("component", "nats-server")}, false, false, false)
+	go srv.Start()
+	if !srv.ReadyForConnections(cfg.ReadyTimeout) {
+		srv.Shutdown()
+		return nil, fmt.Errorf("natsembed: server not ready after %s (is %s writable?)", cfg.ReadyTimeout, storeDir)
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("zerorealm-realm"), nats.MaxReconnects(-1))
+	if err != nil {
+		srv.Shutdown()
+		return nil, fmt.Errorf("natsembed: in-process connect: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		nc.Close()
+		srv.Shutdown()
+		return nil, err
+	}
+	return &Embedded{srv: srv, nc: nc}, nil
+}
+
+// Conn is the in-process connection.
+func (e *Embedded) Conn() *nats.Conn { return e.nc }
+
+// Server exposes the running server, for callers that add in-process
+// connections of their own (nats.InProcessServer).
+func (e *Embedded) Server() *server.Server { return e.srv }
+
+// ClientURL is the TCP URL other processes use, or "" when the server only
+// serves in-process connections.
+func (e *Embedded) ClientURL() string {
+	if e.srv.Addr() == nil {
+		return ""
+	}
+	return e.srv.ClientURL()
+}
+
+// Shutdown drains the realm's connection (flushing what it published) and
+// then stops the server, waiting until its store is closed.
+func (e *Embedded) Shutdown(ctx context.Context) {
+	if e.nc != nil && !e.nc.IsClosed() {
+		done := make(chan struct{})
+		e.nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+		if err := e.nc.Drain(); err != nil {
+			e.nc.Close()
+		} else {
+			select {
+			case <-done:
+			case <-ctx.Done():
+				e.nc.Close()
+			}
+		}
+	}
+	e.srv.Shutdown()
+	e.srv.WaitForShutdown()
+}
+
+// Dial connects to an existing NATS cluster, retrying until ctx ends so that
+// a realm started alongside its cluster waits for it rather than failing.
+// After the first successful connection the client reconnects forever.
+func Dial(ctx context.Context, urls []string, name string, logger *slog.Logger) (*nats.Conn, error) {
+	if len(urls) == 0 {
+		return nil, errors.New("natsembed: no NATS URLs")
+	}
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	servers := joinURLs(urls)
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		nc, err := nats.Connect(servers,
+			nats.Name(name),
+			nats.MaxReconnects(-1),
+			nats.RetryOnFailedConnect(false),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					logger.Warn("nats disconnected", "err", err)
+				}
+			}),
+			nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+		)
+		if err == nil {
+			return nc, nil
+		}
+		logger.Warn("nats connect failed, retrying", "attempt", attempt, "err", err, "servers", servers)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("natsembed: connect to %s: %w (last error: %v)", servers, ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func joinURLs(urls []string) string { return strings.Join(urls, ",") }
+
+func splitHostPort(addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number between 0 and 65535", portStr)
+	}
+	return host, port, nil
+}
+
+// serverLogger adapts nats-server's printf logger to slog. Its notices (the
+// start-up banner, limits) are debug detail for the realm's operator; fatal
+// lines are logged as errors: the server must never exit the realm's process.
+type serverLogger struct{ log *slog.Logger }
+
+func (l *serverLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLogger) Tracef(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }

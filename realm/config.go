@@ -1,0 +1,101 @@
+package realm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Config configures a Realm. Zero values are the documented defaults, except
+// DataDir, which is required.
+type Config struct {
+	// Listen is the HTTP address; default "localhost:8080". Port 0 picks a
+	// free port (tests read it back with URL).
+	Listen string
+	// DataDir holds the embedded JetStream store and the node's identity.
+	// Required; created if missing.
+	DataDir string
+	// NATS lists the URLs of an existing NATS cluster. Empty runs an
+	// embedded single-node server instead.
+	NATS []string
+	// NATSListen is where the embedded server also accepts TCP clients, such
+	// as twin gateways on the same machine. Empty means in-process only.
+	// (The command line defaults it to 127.0.0.1:4222.) Ignored with NATS.
+	NATSListen string
+	// ScenesDir is a folder of scenes (one sub-folder with a scene.yaml
+	// each). Empty uses the scenes shipped in the binary.
+	ScenesDir string
+	// Prefix namespaces every subject, stream and bucket; default "zr".
+	Prefix string
+	// Node names this realm node in the cluster and its audit chain.
+	// Default: read from (or first written to) DataDir/node-id.
+	Node string
+	// ShutdownTimeout bounds the drain of connections on stop; default 4s,
+	// so that with the store's own close the process stops within 5s.
+	ShutdownTimeout time.Duration
+	// NodeHeartbeat is how often the node refreshes its entry in the node
+	// registry; default 5s. Entries expire after three missed beats.
+	NodeHeartbeat time.Duration
+	// Logger; default discards.
+	Logger *slog.Logger
+}
+
+var nodeNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ErrConfig is wrapped by every configuration error New returns.
+var ErrConfig = errors.New("realm: invalid configuration")
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "localhost:8080"
+	}
+	if c.Prefix == "" {
+		c.Prefix = "zr"
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 4 * time.Second
+	}
+	if c.NodeHeartbeat <= 0 {
+		c.NodeHeartbeat = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+func (c *Config) validate() error {
+	var problems []string
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		problems = append(problems, fmt.Sprintf("listen address %q: %v (want host:port, e.g. localhost:8080)", c.Listen, err))
+	}
+	if c.DataDir == "" {
+		problems = append(problems, "data dir is required")
+	}
+	for _, u := range c.NATS {
+		parsed, err := url.Parse(u)
+		if err != nil || parsed.Host == "" || !(parsed.Scheme == "nats" || parsed.Scheme == "tls" || parsed.Scheme == "ws" || parsed.Scheme == "wss") {
+			problems = append(problems, fmt.Sprintf("NATS URL %q: want nats://host:port", u))
+		}
+	}
+	if c.NATSListen != "" && len(c.NATS) == 0 {
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			problems = append(problems, fmt.Sprintf("NATS listen address %q: %v (want host:port, or empty to disable)", c.NATSListen, err))
+		}
+	}
+	if c.Node != "" && !nodeNamePattern.MatchString(c.Node) {
+		problems = append(problems, fmt.Sprintf("node name %q: want 1 to 64 letters, digits, '-' or '_'", c.Node))
+	}
+	if !nodeNamePattern.MatchString(c.Prefix) {
+		problems = append(problems, fmt.Sprintf("prefix %q: want 1 to 64 letters, digits, '-' or '_'", c.Prefix))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package realm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+func (r *Realm) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", r.handleHealth)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{Registry: r.metrics.registry}))
+	mux.HandleFunc("GET /v1/version", r.handleVersion)
+	mux.HandleFunc("GET /v1/scenes", r.whenReady(r.handleScenes))
+	mux.HandleFunc("GET /v1/scenes/{id}", r.whenReady(r.handleScene))
+	mux.HandleFunc("GET /v1/nodes", r.whenReady(r.handleNodes))
+	mux.HandleFunc("GET /v1/audit", r.whenReady(r.handleAudit))
+	mux.HandleFunc("GET /v1/audit/verify", r.whenReady(r.handleAuditVerify))
+	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
+		r.writeError(w, req, &httpError{Status: http.StatusNotFound, Detail: fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path)})
+	})
+	return r.instrument(mux)
+}
+
+// instrument adds the request id, access log, metrics and panic recovery
+// around every request.
+func (r *Realm) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		start := time.Now()
+		id := req.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		req = req.WithContext(context.WithValue(req.Context(), requestIDKey, id))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				r.log.Error("handler panic", "request_id", id, "panic", p)
+				if !rec.wrote {
+					r.writeError(rec, req, fmt.Errorf("panic: %v", p))
+				}
+			}
+			route := req.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			elapsed := time.Since(start)
+			r.metrics.requests.WithLabelValues(route, req.Method, strconv.Itoa(rec.status)).Inc()
+			r.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+			r.log.Debug("http", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", rec.status, "duration", elapsed)
+		}()
+		next.ServeHTTP(rec, req)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// whenReady answers 503 until start-up has finished, so handlers can use
+// the store, scenes and audit log without checking.
+func (r *Realm) whenReady(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		if !r.ready.Load() {
+			w.Header().Set("Retry-After", "1")
+			r.writeError(w, req, errNotReady)
+			return
+		}
+		h(w, req)
+	}
+}

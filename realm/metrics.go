@@ -1,0 +1,67 @@
+package realm
+
+import (
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/zerorealm/zerorealm/internal/audit"
+)
+
+// metrics is the realm's own Prometheus registry: one per realm rather than
+// the global default, so two realms in one process (tests) never collide.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(r *Realm) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_http_requests_total",
+			Help: "HTTP requests by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "zerorealm_http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
+		}, []string{"route"}),
+	}
+	auditStat := func(pick func(s audit.Stats) float64) func() float64 {
+		return func() float64 {
+			if !r.ready.Load() || r.audit == nil {
+				return 0
+			}
+			return pick(r.audit.Stats())
+		}
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.duration,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_ready", Help: "1 when NATS, streams and scenes are ready."},
+			func() float64 { return boolFloat(r.ready.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_nats_connected", Help: "1 while the realm's NATS connection is up."},
+			func() float64 { return boolFloat(r.ready.Load() && r.nc != nil && r.nc.Status() == nats.CONNECTED) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_events_recorded_total", Help: "Audit events accepted into the queue."},
+			auditStat(func(s audit.Stats) float64 { return float64(s.Recorded) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_events_stored_total", Help: "Audit events acknowledged by JetStream."},
+			auditStat(func(s audit.Stats) float64 { return float64(s.Stored) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_events_failed_total", Help: "Audit events that could not be stored (each one logged)."},
+			auditStat(func(s audit.Stats) float64 { return float64(s.Failed) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_append_retries_total", Help: "Retried audit appends."},
+			auditStat(func(s audit.Stats) float64 { return float64(s.Retries) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_audit_queue_depth", Help: "Audit events waiting to be stored."},
+			auditStat(func(s audit.Stats) float64 { return float64(s.Queued) })),
+	)
+	return m
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

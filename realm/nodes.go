@@ -1,0 +1,131 @@
+package realm
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/zerorealm/zerorealm/internal/buildinfo"
+	"github.com/zerorealm/zerorealm/internal/store"
+)
+
+// nodeInfo is a realm node's entry in the shared node registry.
+type nodeInfo struct {
+	Node     string    `json:"node"`
+	URL      string    `json:"url"`
+	Version  string    `json:"version"`
+	Started  time.Time `json:"started"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// nodeRegistry publishes this node's heartbeat to the "nodes" bucket and
+// keeps a live view of every node's, so any node can say who else is
+// serving. A node that stops beating drops out of the view after three
+// missed beats; the bucket's TTL removes it from storage.
+type nodeRegistry struct {
+	bucket   *store.Bucket
+	self     nodeInfo
+	interval time.Duration
+	log      *slog.Logger
+
+	mu    sync.RWMutex
+	known map[string]nodeInfo
+
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+func startNodeRegistry(ctx context.Context, st *store.Store, self nodeInfo, interval time.Duration, log *slog.Logger) (*nodeRegistry, error) {
+	bucket, err := st.Bucket(ctx, store.BucketConfig{Name: "nodes", TTL: 6 * interval})
+	if err != nil {
+		return nil, err
+	}
+	self.Version = buildinfo.Get().Version
+	reg := &nodeRegistry{bucket: bucket, self: self, interval: interval, log: log, known: map[string]nodeInfo{}}
+	if err := reg.beat(ctx); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	reg.cancel = cancel
+	updates, err := bucket.Watch(runCtx, ">")
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	reg.done.Add(2)
+	go reg.follow(updates)
+	go reg.heartbeat(runCtx)
+	return reg, nil
+}
+
+func (n *nodeRegistry) beat(ctx context.Context) error {
+	n.self.LastSeen = time.Now().UTC()
+	data, err := json.Marshal(n.self)
+	if err != nil {
+		return err
+	}
+	_, err = n.bucket.Put(ctx, n.self.Node, data)
+	return err
+}
+
+func (n *nodeRegistry) heartbeat(ctx context.Context) {
+	defer n.done.Done()
+	t := time.NewTicker(n.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := n.beat(ctx); err != nil && ctx.Err() == nil {
+				n.log.Warn("node heartbeat failed", "err", err)
+			}
+		}
+	}
+}
+
+func (n *nodeRegistry) follow(updates <-chan store.Entry) {
+	defer n.done.Done()
+	for e := range updates {
+		n.mu.Lock()
+		if e.Deleted {
+			delete(n.known, e.Key)
+		} else {
+			var info nodeInfo
+			if err := json.Unmarshal(e.Value, &info); err != nil {
+				n.log.Warn("ignoring malformed node registry entry", "key", e.Key, "err", err)
+			} else {
+				n.known[e.Key] = info
+			}
+		}
+		n.mu.Unlock()
+	}
+}
+
+// live lists the nodes seen within three heartbeats, by name.
+func (n *nodeRegistry) live() []nodeInfo {
+	cutoff := time.Now().Add(-3 * n.interval)
+	n.mu.RLock()
+	out := make([]nodeInfo, 0, len(n.known))
+	for _, info := range n.known {
+		if info.LastSeen.After(cutoff) {
+			out = append(out, info)
+		}
+	}
+	n.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
+}
+
+// stop ends the heartbeat and removes this node's entry so others stop
+// listing it at once rather than after it expires.
+func (n *nodeRegistry) stop(ctx context.Context) {
+	n.cancel()
+	n.done.Wait()
+	if err := n.bucket.Delete(ctx, n.self.Node, 0); err != nil {
+		n.log.Warn("remove node from registry", "err", err)
+	}
+}

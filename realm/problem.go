@@ -1,0 +1,103 @@
+package realm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/zerorealm/zerorealm/internal/store"
+)
+
+// problem is an RFC 9457 problem details object. Detail is shown to the
+// client; internal causes are logged, never sent.
+type problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Instance  string `json:"instance,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// httpError is an error a handler raises with a status and a message meant
+// for the client; Err, when set, is the internal cause for the log.
+type httpError struct {
+	Status int
+	Detail string
+	Err    error
+}
+
+func (e *httpError) Error() string {
+	if e.Err != nil {
+		return e.Detail + ": " + e.Err.Error()
+	}
+	return e.Detail
+}
+
+func (e *httpError) Unwrap() error { return e.Err }
+
+func badRequest(detail string) error {
+	return &httpError{Status: http.StatusBadRequest, Detail: detail}
+}
+
+var errNotReady = &httpError{Status: http.StatusServiceUnavailable, Detail: "the realm is starting or stopping; retry shortly"}
+
+// problemFor is the one place that maps an error to an HTTP status and the
+// text a client may see.
+func problemFor(err error) (status int, detail string) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		return he.Status, he.Detail
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, "not found"
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, "the resource changed concurrently; read it again and retry"
+	case errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "the realm's state engine did not answer in time"
+	case errors.Is(err, context.Canceled):
+		return 499, "request cancelled"
+	default:
+		return http.StatusInternalServerError, "internal error; the request id identifies it in the realm's log"
+	}
+}
+
+// writeError answers with problem+json and logs server-side failures with
+// their internal cause.
+func (r *Realm) writeError(w http.ResponseWriter, req *http.Request, err error) {
+	status, detail := problemFor(err)
+	id := requestIDFrom(req.Context())
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	r.log.Log(req.Context(), level, "request failed", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", status, "err", err)
+	p := problem{
+		Type:      "about:blank",
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    detail,
+		Instance:  req.URL.Path,
+		RequestID: id,
+	}
+	if p.Title == "" {
+		p.Title = "Client Closed Request"
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,325 @@
+package realm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/scenes"
+)
+
+// Realm is one realm node. Create it with New, bind it with Listen, run it
+// with Serve.
+type Realm struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+
+	listener net.Listener
+	http     *http.Server
+
+	ready    atomic.Bool
+	readyCh  chan struct{}
+	notReady atomic.Pointer[string] // why the realm is not ready, for /healthz
+
+	// Set during start-up, read by handlers only once ready is true.
+	embedded *natsembed.Embedded
+	nc       *nats.Conn
+	store    *store.Store
+	catalog  *scenes.Catalog
+	audit    *audit.Log
+	view     *audit.View
+	nodes    *nodeRegistry
+
+	serveOnce sync.Once
+}
+
+// New validates cfg and prepares a realm; it starts nothing.
+func New(cfg Config) (*Realm, error) {
+	cfg.applyDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
+	r.setNotReady("starting")
+	r.metrics = newMetrics(r)
+	return r, nil
+}
+
+func (r *Realm) setNotReady(reason string) { r.notReady.Store(&reason) }
+
+// Listen binds the HTTP address so that URL is known before Serve starts
+// NATS, and so /healthz answers 503 while the rest starts.
+func (r *Realm) Listen() error {
+	if r.listener != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", r.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("realm: listen on %s: %w", r.cfg.Listen, err)
+	}
+	r.listener = ln
+	return nil
+}
+
+// URL is the base URL the realm serves, valid after Listen. A wildcard host
+// is shown as localhost, which is what a person opens in a browser.
+func (r *Realm) URL() string {
+	if r.listener == nil {
+		return ""
+	}
+	host, port, _ := net.SplitHostPort(r.listener.Addr().String())
+	if cfgHost, _, _ := net.SplitHostPort(r.cfg.Listen); cfgHost == "localhost" || host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Ready is closed once NATS, the streams and the scenes are ready.
+func (r *Realm) Ready() <-chan struct{} { return r.readyCh }
+
+// Node is this node's name, known once ready.
+func (r *Realm) Node() string { return r.cfg.Node }
+
+// Registry is the realm's Prometheus registry.
+func (r *Realm) Registry() *prometheus.Registry { return r.metrics.registry }
+
+// Audit is the node's audit log, available once ready.
+func (r *Realm) Audit() *audit.Log { return r.audit }
+
+// Serve runs the realm until ctx ends, then shuts down in reverse order: the
+// HTTP edge drains, the audit log flushes, and the embedded NATS server (if
+// any) stops last. A failure to start is returned at once.
+func (r *Realm) Serve(ctx context.Context) error {
+	first := false
+	r.serveOnce.Do(func() { first = true })
+	if !first {
+		return errors.New("realm: Serve called twice")
+	}
+	if err := r.Listen(); err != nil {
+		return err
+	}
+	r.http = &http.Server{
+		Handler:           r.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- r.http.Serve(r.listener) }()
+
+	startErr := r.start(ctx)
+	if startErr == nil {
+		r.ready.Store(true)
+		close(r.readyCh)
+		r.log.Info("realm ready", "url", r.URL(), "nats", r.natsMode(), "scenes", len(r.catalog.Scenes()))
+		select {
+		case <-ctx.Done():
+		case err := <-httpErr:
+			startErr = fmt.Errorf("realm: http server: %w", err)
+		}
+	}
+	if startErr != nil {
+		r.setNotReady("failed to start: " + startErr.Error())
+	}
+	r.shutdown()
+	return startErr
+}
+
+func (r *Realm) natsMode() string {
+	if len(r.cfg.NATS) > 0 {
+		return "cluster " + strings.Join(r.cfg.NATS, ",")
+	}
+	if r.embedded != nil && r.embedded.ClientURL() != "" {
+		return "embedded, clients at " + r.embedded.ClientURL()
+	}
+	return "embedded, in-process only"
+}
+
+// start brings up everything behind the HTTP edge, in dependency order.
+func (r *Realm) start(ctx context.Context) error {
+	if err := os.MkdirAll(r.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("realm: data dir: %w", err)
+	}
+	if r.cfg.Node == "" {
+		node, err := loadOrCreateNodeID(r.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		r.cfg.Node = node
+	}
+	r.log = r.log.With("node", r.cfg.Node)
+
+	// Scenes first: a bad scene must stop start-up before anything is written.
+	var err error
+	if r.cfg.ScenesDir == "" {
+		r.catalog, err = scenes.LoadBuiltin()
+	} else {
+		r.catalog, err = scenes.LoadDir(r.cfg.ScenesDir)
+	}
+	if err != nil {
+		return fmt.Errorf("realm: scenes: %w", err)
+	}
+
+	if len(r.cfg.NATS) == 0 {
+		r.embedded, err = natsembed.Start(ctx, natsembed.Config{
+			DataDir:      r.cfg.DataDir,
+			ClientListen: r.cfg.NATSListen,
+			ServerName:   r.cfg.Node,
+			Logger:       r.log,
+		})
+		if err != nil {
+			return fmt.Errorf("realm: embedded NATS: %w", err)
+		}
+		r.nc = r.embedded.Conn()
+	} else {
+		dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		r.nc, err = natsembed.Dial(dialCtx, r.cfg.NATS, "zerorealm-"+r.cfg.Node, r.log)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("realm: %w", err)
+		}
+	}
+
+	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log})
+	if err != nil {
+		return fmt.Errorf("realm: store: %w", err)
+	}
+	r.audit, err = audit.Open(ctx, r.store, audit.Config{Node: r.cfg.Node, Logger: r.log})
+	if err != nil {
+		return fmt.Errorf("realm: audit log: %w", err)
+	}
+	r.view, err = audit.NewView(ctx, r.store, 0)
+	if err != nil {
+		return fmt.Errorf("realm: audit view: %w", err)
+	}
+	r.nodes, err = startNodeRegistry(ctx, r.store, nodeInfo{
+		Node: r.cfg.Node, URL: r.URL(), Started: time.Now().UTC(),
+	}, r.cfg.NodeHeartbeat, r.log)
+	if err != nil {
+		return fmt.Errorf("realm: node registry: %w", err)
+	}
+	r.recordSceneLoads(ctx)
+	return nil
+}
+
+// recordSceneLoads audits which scenes and policy sets this node serves, so
+// the audit trail shows the rules in force at any time.
+func (r *Realm) recordSceneLoads(ctx context.Context) {
+	for _, sc := range r.catalog.Scenes() {
+		var ids []string
+		if sc.Policies != nil {
+			ids = sc.Policies.IDs()
+		}
+		err := r.audit.Record(ctx, audit.Event{
+			Actor:    "realm:" + r.cfg.Node,
+			Action:   "ServeScene",
+			Resource: fmt.Sprintf("Scene::%q", sc.ID),
+			Outcome:  audit.Allow,
+			Reasons:  []string{"scene definition and policies validated at start-up"},
+			Policies: ids,
+			Signals:  map[string]any{"policy_files": sc.PolicyFiles},
+		})
+		if err != nil {
+			r.log.Error("audit scene load", "scene", sc.ID, "err", err)
+		}
+	}
+}
+
+// shutdown stops everything Serve started, in reverse order, within
+// ShutdownTimeout for the HTTP drain plus the store's flush.
+func (r *Realm) shutdown() {
+	r.setNotReady("shutting down")
+	r.ready.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := r.http.Shutdown(ctx); err != nil {
+		r.log.Warn("http drain incomplete, closing connections", "err", err)
+		_ = r.http.Close()
+	}
+	if r.nodes != nil {
+		r.nodes.stop(ctx)
+	}
+	if r.view != nil {
+		r.view.Close()
+	}
+	if r.audit != nil {
+		if err := r.audit.Close(ctx); err != nil {
+			r.log.Error("audit log close", "err", err)
+		}
+	}
+	flushCtx, flushCancel := context.WithTimeout(context.Background(), time.Second)
+	defer flushCancel()
+	if r.embedded != nil {
+		r.embedded.Shutdown(flushCtx)
+	} else if r.nc != nil {
+		if err := r.nc.FlushWithContext(flushCtx); err != nil {
+			r.log.Warn("nats flush on shutdown", "err", err)
+		}
+		r.nc.Close()
+	}
+	r.log.Info("realm stopped")
+}
+
+// loadOrCreateNodeID gives a node a stable name across restarts, so its
+// audit chain continues where it left off.
+func loadOrCreateNodeID(dataDir string) (string, error) {
+	p := filepath.Join(dataDir, "node-id")
+	b, err := os.ReadFile(p)
+	if err == nil {
+		id := strings.TrimSpace(string(b))
+		if !nodeNamePattern.MatchString(id) {
+			return "", fmt.Errorf("realm: %s holds %q, not a node name: fix or delete the file", p, id)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("realm: read node id: %w", err)
+	}
+	var raw [4]byte
+	_, _ = rand.Read(raw[:])
+	host, _ := os.Hostname()
+	host = sanitizeNodeName(host)
+	id := "node-" + hex.EncodeToString(raw[:])
+	if host != "" {
+		id = host + "-" + hex.EncodeToString(raw[:])
+	}
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("realm: write node id: %w", err)
+	}
+	return id, nil
+}
+
+func sanitizeNodeName(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteRune(c)
+		default:
+			b.WriteRune('-')
+		}
+		if b.Len() >= 48 {
+			break
+		}
+	}
+	return b.String()
+}
