@@ -21,7 +21,7 @@ func newRootCommand() *cobra.Command {
 		Long:          "ZeroRealm hosts scenes that VR clients join and trusts nothing for being connected.\nWith no subcommand it runs `serve`.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args:          cobra.NoArgs,
+		Args:          noArgs,
 		RunE:          serve.RunE,
 	}
 	// The root runs serve, so it accepts serve's flags too.
@@ -38,7 +38,7 @@ func newVersionCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the build's version",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			info := buildinfo.Get()
 			if asJSON {
@@ -142,4 +142,12 @@ func readConfigFile(path string) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// noArgs refuses positional arguments as a usage mistake (exit 2).
+func noArgs(cmd *cobra.Command, args []string) error {
+	if err := cobra.NoArgs(cmd, args); err != nil {
+		return usagef("%v (see zerorealm --help)", err)
+	}
+	return nil
 }

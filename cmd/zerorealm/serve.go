@@ -21,7 +21,7 @@ import (
 
 type serveFlags struct {
 	listen, data, nats, natsListen, scenes, config string
-	prefix, node, logLevel, logFormat            string
+	prefix, node, logLevel, logFormat              string
 }
 
 func newServeCommand() *cobra.Command {
@@ -32,7 +32,7 @@ func newServeCommand() *cobra.Command {
 		Long: `Run a realm node. With no --nats it embeds a single-node NATS server with
 JetStream under the data dir, so no other process is needed. Every flag can
 also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applySources(cmd.Flags(), "config"); err != nil {
 				return err
@@ -106,21 +106,26 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	served := make(chan struct{})
+	defer close(served)
 	go func() {
 		select {
 		case <-r.Ready():
 			fmt.Fprintf(stdout, "ZeroRealm is ready at %s (node %s, data %s). Press Ctrl-C to stop.\n", r.URL(), r.Node(), dataDir)
 		case <-ctx.Done():
-			return
 		}
 		<-ctx.Done()
 		// A second signal means the operator does not want to wait for the drain.
-		stop()
 		force := make(chan os.Signal, 1)
 		signal.Notify(force, os.Interrupt, syscall.SIGTERM)
-		<-force
-		fmt.Fprintln(stderr, "zerorealm: forced stop")
-		os.Exit(1)
+		defer signal.Stop(force)
+		stop()
+		select {
+		case <-force:
+			fmt.Fprintln(stderr, "zerorealm: forced stop")
+			os.Exit(1)
+		case <-served:
+		}
 	}()
 	start := time.Now()
 	if err := r.Serve(ctx); err != nil {

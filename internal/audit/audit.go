@@ -240,7 +240,7 @@ func (l *Log) store(ev Event) {
 			l.cfg.Logger.Error("audit event not recorded: cannot encode", "id", ev.ID, "action", ev.Action, "err", err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithDeadline(context.Background(), attemptDeadline(deadline))
 		seq, err := l.stream.AppendIfLast(ctx, Subject(l.cfg.Node), data, l.lastSeq, store.WithMsgID(ev.ID))
 		cancel()
 		if err == nil {
@@ -250,7 +250,7 @@ func (l *Log) store(ev Event) {
 		}
 		if errors.Is(err, store.ErrConflict) {
 			l.cfg.Logger.Warn("audit chain moved under this node: another process uses the same node name", "node", l.cfg.Node, "err", err)
-			rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			rctx, rcancel := context.WithDeadline(context.Background(), attemptDeadline(deadline))
 			herr := l.loadHead(rctx)
 			rcancel()
 			if herr != nil {
@@ -266,6 +266,15 @@ func (l *Log) store(ev Event) {
 		time.Sleep(backoff)
 		backoff = min(2*backoff, time.Second)
 	}
+}
+
+// attemptDeadline bounds one try to 5s and never past the event's overall
+// retry deadline.
+func attemptDeadline(overall time.Time) time.Time {
+	if d := time.Now().Add(5 * time.Second); d.Before(overall) {
+		return d
+	}
+	return overall
 }
 
 func hashOf(data []byte) string {

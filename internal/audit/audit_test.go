@@ -1,0 +1,305 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/internal/store"
+)
+
+func testStore(t *testing.T) *store.Store {
+	t.Helper()
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	st, err := store.New(context.Background(), nc, store.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func decision(i int) Event {
+	ev := Event{Actor: fmt.Sprintf("avatar-%d", i), Action: "CommandActuator", Resource: `Actuator::"press-1/ram"`, Outcome: Allow, Policies: []string{"command-actuator"}, Signals: map[string]any{"trust": 0.93}}
+	if i%3 == 0 {
+		ev.Outcome, ev.Reasons, ev.Policies = Deny, []string{"no policy permits CommandActuator on Actuator"}, nil
+	}
+	return ev
+}
+
+// waitStored waits until the writer has stored n events in total.
+func waitStored(t *testing.T, l *Log, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Stats().Stored < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d events, want %d (stats %+v)", l.Stats().Stored, n, l.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestChainVerifiesAndContinuesAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	l, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if err := l.Record(ctx, decision(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Stats(); got.Stored != 50 || got.Failed != 0 {
+		t.Fatalf("stats after close = %+v, want 50 stored, 0 failed", got)
+	}
+
+	// A new Log for the same node (a restart) continues the same chain.
+	l2, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := l2.Record(ctx, decision(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(ctx, st, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Events != 60 {
+		t.Fatalf("Verify = %+v, want 60 events and no break", rep)
+	}
+	if err := l2.Record(ctx, decision(1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Record after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestVerifyNamesFirstBrokenLink(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name       string
+		tamper     func(t *testing.T, js jetstream.JetStream, stream jetstream.Stream, seqs []uint64)
+		wantIndex  uint64
+		wantReason string
+	}{
+		{
+			name: "deleted event",
+			tamper: func(t *testing.T, _ jetstream.JetStream, stream jetstream.Stream, seqs []uint64) {
+				if err := stream.DeleteMsg(ctx, seqs[4]); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantIndex: 5, wantReason: "removed or inserted",
+		},
+		{
+			name: "forged event appended",
+			tamper: func(t *testing.T, js jetstream.JetStream, _ jetstream.Stream, _ []uint64) {
+				forged, _ := json.Marshal(Event{Node: "n1", Index: 11, Prev: strings.Repeat("0", 64), Actor: "mallory", Action: "CommandActuator", Outcome: Allow})
+				if _, err := js.Publish(ctx, "zr.audit.n1", forged); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantIndex: 11, wantReason: "edited or replaced",
+		},
+		{
+			name: "garbage appended",
+			tamper: func(t *testing.T, js jetstream.JetStream, _ jetstream.Stream, _ []uint64) {
+				if _, err := js.Publish(ctx, "zr.audit.n1", []byte("{not json")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantIndex: 11, wantReason: "not a valid event",
+		},
+		{
+			name: "event of another node",
+			tamper: func(t *testing.T, js jetstream.JetStream, _ jetstream.Stream, _ []uint64) {
+				other, _ := json.Marshal(Event{Node: "n2", Index: 11, Actor: "x", Action: "y", Outcome: Allow})
+				if _, err := js.Publish(ctx, "zr.audit.n1", other); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantIndex: 11, wantReason: `names node "n2"`,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := testStore(t)
+			l, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 10 {
+				if err := l.Record(ctx, decision(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			js := st.JetStream()
+			stream, err := js.Stream(ctx, "ZR_AUDIT")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The chain is the only subject in the stream, so its
+			// messages are sequences 1..10.
+			seqs := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+			if rep, err := Verify(ctx, st, "n1"); err != nil || !rep.OK() {
+				t.Fatalf("Verify before tampering = %+v, %v; want ok", rep, err)
+			}
+			tc.tamper(t, js, stream, seqs)
+			rep, err := Verify(ctx, st, "n1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK() {
+				t.Fatalf("Verify after %s = ok, want a break", tc.name)
+			}
+			if rep.Break.Index != tc.wantIndex || !strings.Contains(rep.Break.Reason, tc.wantReason) {
+				t.Fatalf("Verify break = %+v, want index %d and reason containing %q", rep.Break, tc.wantIndex, tc.wantReason)
+			}
+			if rep.Events != tc.wantIndex-1 {
+				t.Fatalf("verified events before the break = %d, want %d", rep.Events, tc.wantIndex-1)
+			}
+		})
+	}
+}
+
+func TestRecordRejectsUselessEvents(t *testing.T) {
+	ctx := context.Background()
+	l, err := Open(ctx, testStore(t), Config{Node: "n1", Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	bad := map[string]Event{
+		"no actor":         {Action: "A", Outcome: Allow},
+		"no action":        {Actor: "a", Outcome: Allow},
+		"no outcome":       {Actor: "a", Action: "A"},
+		"unknown outcome":  {Actor: "a", Action: "A", Outcome: "maybe"},
+		"deny without why": {Actor: "a", Action: "A", Outcome: Deny},
+	}
+	for name, ev := range bad {
+		if err := l.Record(ctx, ev); !errors.Is(err, ErrInvalidEvent) {
+			t.Errorf("Record(%s) = %v, want ErrInvalidEvent", name, err)
+		}
+	}
+	if got := l.Stats().Recorded; got != 0 {
+		t.Errorf("recorded %d invalid events, want 0", got)
+	}
+}
+
+// TestBackPressure fills the queue while the store is unreachable and checks
+// that Record blocks, then fails with the caller's context, and that the
+// event is counted as failed rather than dropped silently.
+func TestBackPressure(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	st, err := store.New(ctx, nc, store.Config{Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(ctx, st, Config{Node: "n1", QueueSize: 2, RetryFor: 300 * time.Millisecond, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown() // the writer now cannot store anything
+	srv.WaitForShutdown()
+	accepted := 0
+	var lastErr error
+	for i := range 10 {
+		rctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		lastErr = l.Record(rctx, decision(i))
+		cancel()
+		if lastErr != nil {
+			break
+		}
+		accepted++
+	}
+	if lastErr == nil || !errors.Is(lastErr, context.DeadlineExceeded) {
+		t.Fatalf("Record with a full queue = %v, want a deadline error", lastErr)
+	}
+	if accepted < 2 || accepted > 3 {
+		t.Fatalf("accepted %d events before blocking, want the queue size (2) plus at most the one being written", accepted)
+	}
+	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := l.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	got := l.Stats()
+	if got.Stored != 0 || got.Failed != uint64(accepted)+1 {
+		t.Fatalf("stats = %+v, want 0 stored and %d failed (every accepted event plus the refused one)", got, accepted+1)
+	}
+}
+
+func TestViewShowsEveryNodeNewestFirst(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	view, err := NewView(ctx, st, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer view.Close()
+	for _, node := range []string{"n1", "n2"} {
+		l, err := Open(ctx, st, Config{Node: node, Logger: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 4 {
+			if err := l.Record(ctx, decision(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := view.WaitApplied(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	all := view.Events(Query{Limit: 100})
+	if len(all) != 5 {
+		t.Fatalf("view holds %d events, want its size 5", len(all))
+	}
+	if all[0].Node != "n2" || all[0].Index != 4 {
+		t.Fatalf("newest event = %s#%d, want n2#4", all[0].Node, all[0].Index)
+	}
+	denies := view.Events(Query{Outcome: Deny})
+	for _, ev := range denies {
+		if ev.Outcome != Deny {
+			t.Fatalf("Events(outcome=deny) returned %s", ev.Outcome)
+		}
+	}
+	if len(denies) == 0 {
+		t.Fatal("no denies in view, want some")
+	}
+	chains, err := Chains(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(chains, ",") != "n1,n2" {
+		t.Fatalf("Chains = %v, want [n1 n2]", chains)
+	}
+}

@@ -1,0 +1,74 @@
+package natstest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestRunServerAtKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+
+	srv := RunServerAt(t, dir)
+	js, err := jetstream.New(Connect(t, srv.ClientURL()))
+	if err != nil {
+		t.Fatalf("jetstream.New: %v", err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "KEEP", Subjects: []string{"keep"}}); err != nil {
+		t.Fatalf("CreateStream: %v", err)
+	}
+	ack, err := js.Publish(ctx, "keep", []byte("x"))
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	srv.Shutdown()
+	srv.WaitForShutdown()
+
+	again := RunServerAt(t, dir)
+	js2, err := jetstream.New(Connect(t, again.ClientURL()))
+	if err != nil {
+		t.Fatalf("jetstream.New: %v", err)
+	}
+	st, err := js2.Stream(ctx, "KEEP")
+	if err != nil {
+		t.Fatalf("Stream(KEEP) after restart: %v", err)
+	}
+	m, err := st.GetMsg(ctx, ack.Sequence)
+	if err != nil || string(m.Data) != "x" {
+		t.Errorf("GetMsg(%d) after restart = %q, %v; want \"x\"", ack.Sequence, m.Data, err)
+	}
+}
+
+func TestRunCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster")
+	}
+	servers := RunCluster(t, 3)
+	nc := Connect(t, ClusterURLs(servers))
+	if got := nc.ConnectedClusterName(); got != ClusterName {
+		t.Errorf("ConnectedClusterName() = %q, want %q", got, ClusterName)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream.New: %v", err)
+	}
+	// An R3 stream can be placed only once all three peers are known.
+	s, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "R3", Subjects: []string{"r3"}, Replicas: 3})
+	if err != nil {
+		t.Fatalf("CreateStream(R3): %v", err)
+	}
+	if got := len(s.CachedInfo().Cluster.Replicas) + 1; got != 3 {
+		t.Errorf("stream peers = %d, want 3", got)
+	}
+	names := map[string]bool{}
+	for _, srv := range servers {
+		names[srv.Name()] = true
+	}
+	for _, want := range []string{"n1", "n2", "n3"} {
+		if !names[want] {
+			t.Errorf("server names %v lack %q", names, want)
+		}
+	}
+}

@@ -1,0 +1,247 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const defaultMaxValueSize = 1 << 20
+
+// BucketConfig declares a key-value bucket.
+type BucketConfig struct {
+	// Name, e.g. "sessions", becomes "<PREFIX>_sessions".
+	Name string
+	// TTL expires every value this long after it was written. 0: never.
+	TTL time.Duration
+	// History is how many revisions per key are kept. Default 1; at most 64.
+	History uint8
+	// MaxValueSize bounds each value. Default 1 MiB.
+	MaxValueSize int32
+}
+
+// Bucket is a handle on one key-value bucket. It is safe for concurrent use.
+type Bucket struct {
+	store *Store
+	name  string
+	kv    jetstream.KeyValue
+}
+
+// Entry is one revision of a key.
+type Entry struct {
+	Key      string
+	Value    []byte
+	Revision uint64
+	Created  time.Time
+	Deleted  bool // a delete or purge marker (Watch only)
+}
+
+// maxHistory is JetStream KV's own limit on kept revisions.
+const maxHistory = 64
+
+// Bucket creates the bucket or updates it to cfg, so every node can declare
+// what it needs at start-up. It uses file storage and the store's replica
+// count.
+func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
+	if err := validateName("bucket name", cfg.Name); err != nil {
+		return nil, err
+	}
+	if cfg.TTL < 0 || cfg.MaxValueSize < 0 {
+		return nil, fmt.Errorf("%w: bucket %s has a negative limit", ErrInvalid, cfg.Name)
+	}
+	if cfg.History > maxHistory {
+		return nil, fmt.Errorf("%w: bucket %s history %d exceeds %d", ErrInvalid, cfg.Name, cfg.History, maxHistory)
+	}
+	if cfg.History == 0 {
+		cfg.History = 1
+	}
+	if cfg.MaxValueSize == 0 {
+		cfg.MaxValueSize = defaultMaxValueSize
+	}
+	name := s.resourceName(cfg.Name)
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:       name,
+		TTL:          cfg.TTL,
+		History:      cfg.History,
+		MaxValueSize: cfg.MaxValueSize,
+		Storage:      jetstream.FileStorage,
+		Replicas:     s.replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: bucket %s: %w", name, err)
+	}
+	return &Bucket{store: s, name: name, kv: kv}, nil
+}
+
+// Name is the bucket's full JetStream name.
+func (b *Bucket) Name() string { return b.name }
+
+// Get returns the current value of key, or ErrNotFound if it has none
+// (never written, deleted or expired).
+func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
+	if err := validateKey(key); err != nil {
+		return Entry{}, err
+	}
+	ctx, cancel := b.store.withTimeout(ctx)
+	defer cancel()
+	e, err := b.kv.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)
+		}
+		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
+	}
+	return entry(e), nil
+}
+
+// Create stores value under key only if the key has no live value, and
+// returns the new revision; ErrConflict if it has one.
+func (b *Bucket) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+	if err := b.checkWrite(key, value); err != nil {
+		return 0, err
+	}
+	ctx, cancel := b.store.withTimeout(ctx)
+	defer cancel()
+	rev, err := b.kv.Create(ctx, key, value)
+	return rev, b.writeErr("create", key, err)
+}
+
+// Update stores value under key only if the key's current revision is
+// revision (compare-and-set); ErrConflict otherwise.
+func (b *Bucket) Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error) {
+	if err := b.checkWrite(key, value); err != nil {
+		return 0, err
+	}
+	if revision == 0 {
+		return 0, fmt.Errorf("%w: update %s with revision 0: use Create", ErrInvalid, key)
+	}
+	ctx, cancel := b.store.withTimeout(ctx)
+	defer cancel()
+	rev, err := b.kv.Update(ctx, key, value, revision)
+	return rev, b.writeErr("update", key, err)
+}
+
+// Put stores value under key unconditionally.
+func (b *Bucket) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	if err := b.checkWrite(key, value); err != nil {
+		return 0, err
+	}
+	ctx, cancel := b.store.withTimeout(ctx)
+	defer cancel()
+	rev, err := b.kv.Put(ctx, key, value)
+	return rev, b.writeErr("put", key, err)
+}
+
+// Delete removes key's value. revision 0 deletes unconditionally; otherwise
+// only if the key's current revision is revision (ErrConflict otherwise).
+func (b *Bucket) Delete(ctx context.Context, key string, revision uint64) error {
+	if err := validateKey(key); err != nil {
+		return err
+	}
+	ctx, cancel := b.store.withTimeout(ctx)
+	defer cancel()
+	var opts []jetstream.KVDeleteOpt
+	if revision != 0 {
+		opts = append(opts, jetstream.LastRevision(revision))
+	}
+	return b.writeErr("delete", key, b.kv.Delete(ctx, key, opts...))
+}
+
+// Watch delivers the current value of every key matching pattern ("*" for
+// one token, ">" for the rest, e.g. "session.>"), then every later change,
+// deletes included (Deleted set). The channel closes when ctx ends; the
+// caller must keep receiving until then.
+func (b *Bucket) Watch(ctx context.Context, pattern string) (<-chan Entry, error) {
+	if err := validateKeyPattern(pattern); err != nil {
+		return nil, err
+	}
+	w, err := b.kv.Watch(ctx, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("store: watch %s in %s: %w", pattern, b.name, err)
+	}
+	out := make(chan Entry)
+	go func() {
+		defer close(out)
+		defer w.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil { // end of the initial replay
+					continue
+				}
+				select {
+				case out <- entry(e):
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// Keys lists the keys that currently have a value.
+func (b *Bucket) Keys(ctx context.Context) ([]string, error) {
+	ctx, cancel := b.store.withTimeout(ctx)
+	defer cancel()
+	lister, err := b.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: keys of %s: %w", b.name, err)
+	}
+	defer lister.Stop()
+	// The lister may repeat a key that is written while it runs.
+	keys := []string{}
+	seen := map[string]bool{}
+	for k := range lister.Keys() {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: keys of %s: %w", b.name, err)
+	}
+	return keys, nil
+}
+
+func (b *Bucket) checkWrite(key string, value []byte) error {
+	if err := validateKey(key); err != nil {
+		return err
+	}
+	if limit := b.store.nc.MaxPayload(); limit > 0 && int64(len(value)) > limit {
+		return fmt.Errorf("%w: value of %d bytes exceeds the server's max payload %d", ErrInvalid, len(value), limit)
+	}
+	return nil
+}
+
+func (b *Bucket) writeErr(op, key string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case isConflictCode(err):
+		return conflict(fmt.Sprintf("store: %s %s in %s", op, key, b.name), err)
+	default:
+		return fmt.Errorf("store: %s %s in %s: %w", op, key, b.name, err)
+	}
+}
+
+func entry(e jetstream.KeyValueEntry) Entry {
+	op := e.Operation()
+	return Entry{
+		Key:      e.Key(),
+		Value:    e.Value(),
+		Revision: e.Revision(),
+		Created:  e.Created(),
+		Deleted:  op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge,
+	}
+}

@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var (
+	// ErrConflict reports that an optimistic-concurrency expectation did not
+	// hold: the subject's last sequence was not the expected one, the key
+	// already exists, or the key's revision moved on. The caller re-reads
+	// and decides again.
+	ErrConflict = errors.New("store: conflict")
+
+	// ErrNotFound reports that there is no message for the subject or
+	// sequence, or no live value for the key.
+	ErrNotFound = errors.New("store: not found")
+
+	// ErrInvalid reports a name, subject, key or argument that the store
+	// refuses before anything is sent to the server.
+	ErrInvalid = errors.New("store: invalid argument")
+
+	// ErrStopped reports that a Follower stopped (Stop, its context ended,
+	// or apply failed) before the awaited sequence was applied.
+	ErrStopped = errors.New("store: follower stopped")
+)
+
+const (
+	defaultPrefix  = "zr"
+	defaultTimeout = 5 * time.Second
+	maxReplicas    = 5
+	// autoReplicasCap is the replica count used on clusters of three or
+	// more servers: it survives one node loss without paying for five.
+	autoReplicasCap = 3
+)
+
+// Config configures a Store. Zero values are the documented defaults.
+type Config struct {
+	// Prefix namespaces everything the store creates: subjects are
+	// "<prefix>.<relative>", streams and buckets "<PREFIX>_<NAME>". Several
+	// deployments can then share one NATS account. Default "zr"; letters,
+	// digits, '-' and '_' only.
+	Prefix string
+
+	// Replicas is the replica count of every stream and bucket. 0 picks
+	// min(3, servers in the cluster the connection sees), so the same code
+	// runs on an embedded single node (1) and on a cluster (3). 0..5.
+	Replicas int
+
+	// Timeout bounds each call whose context has no deadline. Default 5s.
+	Timeout time.Duration
+
+	// Logger receives the store's diagnostics. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Store is the project's only client of JetStream for durable state. It is
+// safe for concurrent use.
+type Store struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	prefix   string
+	replicas int
+	timeout  time.Duration
+	log      *slog.Logger
+}
+
+// New validates cfg, fills its defaults and checks that JetStream answers on
+// nc. It creates nothing: streams and buckets are declared with Stream and
+// Bucket by the components that own them.
+func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
+	if nc == nil {
+		return nil, fmt.Errorf("%w: nil connection", ErrInvalid)
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = defaultPrefix
+	}
+	if err := validateName("prefix", cfg.Prefix); err != nil {
+		return nil, err
+	}
+	if cfg.Replicas < 0 || cfg.Replicas > maxReplicas {
+		return nil, fmt.Errorf("%w: replicas %d outside 0..%d", ErrInvalid, cfg.Replicas, maxReplicas)
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("%w: negative timeout %v", ErrInvalid, cfg.Timeout)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = defaultTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.Timeout))
+	if err != nil {
+		return nil, fmt.Errorf("store: jetstream client: %w", err)
+	}
+	s := &Store{
+		nc:       nc,
+		js:       js,
+		prefix:   cfg.Prefix,
+		replicas: cfg.Replicas,
+		timeout:  cfg.Timeout,
+		log:      cfg.Logger,
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if _, err := js.AccountInfo(ctx); err != nil {
+		return nil, fmt.Errorf("store: JetStream not available on %s: %w", nc.ConnectedUrlRedacted(), err)
+	}
+	if s.replicas == 0 {
+		s.replicas = autoReplicas(nc)
+	}
+	s.log.Debug("store ready", "prefix", s.prefix, "replicas", s.replicas, "server", nc.ConnectedServerName())
+	return s, nil
+}
+
+// autoReplicas counts the servers the connection has learned about. A
+// server that is not in a cluster reports no cluster name, and its gossiped
+// URL list may still hold seeds the client was given, so it counts as one.
+func autoReplicas(nc *nats.Conn) int {
+	if nc.ConnectedClusterName() == "" {
+		return 1
+	}
+	return max(1, min(autoReplicasCap, len(nc.Servers())))
+}
+
+// Replicas is the replica count used for every stream and bucket.
+func (s *Store) Replicas() int { return s.replicas }
+
+// Prefix is the namespace of every subject, stream and bucket.
+func (s *Store) Prefix() string { return s.prefix }
+
+// JetStream exposes the underlying client for health checks only (account
+// info, server reachability). State must go through the Store's methods so
+// that naming, validation and conflict mapping stay in one place.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// withTimeout gives ctx the store's default deadline when it has none.
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+func (s *Store) subject(relative string) string { return s.prefix + "." + relative }
+
+func (s *Store) relative(subject string) string {
+	return strings.TrimPrefix(subject, s.prefix+".")
+}
+
+func (s *Store) resourceName(name string) string {
+	return strings.ToUpper(s.prefix) + "_" + name
+}
+
+// isConflictCode reports whether err carries one of the two API codes
+// JetStream uses for a failed expected-last-sequence check: 10071 from a
+// single-replica stream and 10164 from a replicated one. The meaning is the
+// same (the expectation did not hold), only the code path in the server
+// differs, so both map to ErrConflict; the KV client's own wrappers are
+// matched too because they hide the code behind their sentinels.
+func isConflictCode(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+			return true
+		}
+	}
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+}
+
+// conflict wraps a server error as ErrConflict, keeping the server's detail.
+func conflict(what string, err error) error {
+	return fmt.Errorf("%s: %w: %w", what, ErrConflict, err)
+}

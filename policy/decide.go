@@ -1,0 +1,267 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+
+	cedar "github.com/cedar-policy/cedar-go"
+	"github.com/cedar-policy/cedar-go/types"
+)
+
+// ErrInvalidRequest is returned by Decide for a request it cannot evaluate:
+// an empty principal, action or resource, an entity type that is not a Cedar
+// name, an attribute value with no Cedar equivalent. Callers treat it as
+// deny; the returned Decision already says deny.
+var ErrInvalidRequest = errors.New("policy: invalid request")
+
+// maxCachedSlices bounds the slice cache. Keys are normalised to the actions
+// and types policies name, so only unusual action hierarchies in requests
+// can approach it; past it slices are computed per request.
+const maxCachedSlices = 4096
+
+// UID names an entity, e.g. {Type: "Avatar", ID: "av_123"}.
+type UID struct {
+	Type, ID string
+}
+
+// String renders u in Cedar syntax: Avatar::"av_123".
+func (u UID) String() string {
+	return types.EntityUID{Type: types.EntityType(u.Type), ID: types.String(u.ID)}.String()
+}
+
+// Entity is what policies may read about an entity: its attributes and the
+// groups it is in. Attrs values may be:
+// string, bool, int/int32/int64, float64 (decimal, 4 fractional digits),
+// time.Time, time.Duration, UID, []any, []string, map[string]any.
+type Entity struct {
+	UID     UID
+	Parents []UID
+	Attrs   map[string]any
+}
+
+// Request is one authorization question. Entities carry every entity a
+// policy may dereference or test membership of, including action groups.
+type Request struct {
+	Principal UID
+	Action    UID // Type "Action" or "<Namespace>::Action"
+	Resource  UID
+	Context   map[string]any
+	Entities  []Entity
+}
+
+// Decision is the outcome of a request and what decided it.
+type Decision struct {
+	Allow bool
+	// Policies are the ids of the policies that decided: the permits that
+	// allowed, or the forbids that denied. Empty on a default deny.
+	Policies []string
+	// Reason is always set on deny: the matching forbid(s), or "no policy
+	// permits <action> on <resource type>", with evaluation errors appended.
+	// On allow it names the permits.
+	Reason string
+	// Errors are policy evaluation errors as "<policy id>: <message>". A
+	// policy that fails to evaluate neither permits nor forbids.
+	Errors []string
+}
+
+// Decide evaluates only the policies that can apply to the request's action
+// and resource type. Default deny. A malformed request returns an error
+// wrapping ErrInvalidRequest; a cancelled ctx returns its error. In both
+// cases the Decision denies.
+func (s *Set) Decide(ctx context.Context, req Request) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{Reason: "not evaluated: " + err.Error()}, fmt.Errorf("policy: decide: %w", err)
+	}
+	creq, entities, err := req.cedar()
+	if err != nil {
+		return Decision{Reason: "invalid request: " + err.Error()}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	policies := s.sliceFor(creq.Action, creq.Resource.Type, entities)
+	decision, diag := cedar.Authorize(policies, entities, creq)
+	return s.explain(creq, decision, diag), nil
+}
+
+func (r Request) cedar() (cedar.Request, types.EntityMap, error) {
+	var creq cedar.Request
+	var err error
+	for _, p := range []struct {
+		role string
+		uid  UID
+		dst  *types.EntityUID
+	}{
+		{"principal", r.Principal, &creq.Principal},
+		{"action", r.Action, &creq.Action},
+		{"resource", r.Resource, &creq.Resource},
+	} {
+		if p.uid.Type == "" || p.uid.ID == "" {
+			return creq, nil, fmt.Errorf("empty %s %s", p.role, p.uid)
+		}
+		if *p.dst, err = cedarUID(p.uid); err != nil {
+			return creq, nil, within(p.role, err)
+		}
+	}
+	if t := r.Action.Type; t != "Action" && !strings.HasSuffix(t, "::Action") {
+		return creq, nil, fmt.Errorf("action %s: type must be Action or <Namespace>::Action", r.Action)
+	}
+	if creq.Context, err = cedarRecord(r.Context, 1); err != nil {
+		return creq, nil, within("context", err)
+	}
+	entities := make(types.EntityMap, len(r.Entities))
+	for _, e := range r.Entities {
+		ce, err := e.cedar()
+		if err != nil {
+			return creq, nil, within("entity "+e.UID.String(), err)
+		}
+		if _, dup := entities[ce.UID]; dup {
+			return creq, nil, fmt.Errorf("entity %s given twice", e.UID)
+		}
+		entities[ce.UID] = ce
+	}
+	return creq, entities, nil
+}
+
+func (e Entity) cedar() (types.Entity, error) {
+	uid, err := cedarUID(e.UID)
+	if err != nil {
+		return types.Entity{}, err
+	}
+	parents := make([]types.EntityUID, len(e.Parents))
+	for i, p := range e.Parents {
+		if parents[i], err = cedarUID(p); err != nil {
+			return types.Entity{}, within("parents", err)
+		}
+	}
+	attrs, err := cedarRecord(e.Attrs, 1)
+	if err != nil {
+		return types.Entity{}, within("attrs", err)
+	}
+	return types.Entity{UID: uid, Parents: types.NewEntityUIDSet(parents...), Attributes: attrs}, nil
+}
+
+// policySlice is the part of a Set one kind of request evaluates, in load
+// order. It satisfies cedar.PolicyIterator.
+type policySlice []*entry
+
+func (ps policySlice) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
+	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
+		for _, e := range ps {
+			if !yield(cedar.PolicyID(e.id), e.policy) {
+				return
+			}
+		}
+	}
+}
+
+// sliceKey identifies a slice. Action and type are zeroed when no policy
+// names them, so requests for unknown actions share one entry and cannot
+// grow the cache; groups lists the action's indexed ancestors.
+type sliceKey struct {
+	action       types.EntityUID
+	groups       string
+	resourceType types.EntityType
+}
+
+func (s *Set) sliceFor(action types.EntityUID, resourceType types.EntityType, entities types.EntityMap) policySlice {
+	var key sliceKey
+	if _, ok := s.byAction[action]; ok {
+		key.action = action
+	}
+	groups := s.indexedAncestors(action, entities)
+	if len(groups) > 0 {
+		names := make([]string, len(groups))
+		for i, g := range groups {
+			names[i] = g.String()
+		}
+		slices.Sort(names)
+		key.groups = strings.Join(names, "\x00")
+	}
+	if _, ok := s.resourceTypes[resourceType]; ok {
+		key.resourceType = resourceType
+	}
+	if cached, ok := s.slices.Load(key); ok {
+		return cached.(policySlice)
+	}
+
+	candidates := slices.Clone(s.anyAction)
+	candidates = append(candidates, s.byAction[key.action]...)
+	for _, g := range groups {
+		candidates = append(candidates, s.byAction[g]...)
+	}
+	ps := policySlice(slices.DeleteFunc(candidates, func(e *entry) bool {
+		return e.resourceType != "" && e.resourceType != key.resourceType
+	}))
+	slices.SortFunc(ps, func(a, b *entry) int { return a.order - b.order })
+	ps = slices.Compact(ps)
+
+	if s.cachedCount.Load() < maxCachedSlices {
+		if _, loaded := s.slices.LoadOrStore(key, ps); !loaded {
+			s.cachedCount.Add(1)
+		}
+	}
+	return ps
+}
+
+// indexedAncestors returns the groups the action is in, transitively, that
+// some policy's action scope names. Cedar's `action in Action::"g"` holds
+// for members of g, so their policies belong to the slice too.
+func (s *Set) indexedAncestors(action types.EntityUID, entities types.EntityMap) []types.EntityUID {
+	start, ok := entities[action]
+	if !ok || start.Parents.Len() == 0 {
+		return nil
+	}
+	var found []types.EntityUID
+	seen := map[types.EntityUID]struct{}{action: {}}
+	queue := start.Parents.Slice()
+	for len(queue) > 0 {
+		uid := queue[0]
+		queue = queue[1:]
+		if _, dup := seen[uid]; dup {
+			continue
+		}
+		seen[uid] = struct{}{}
+		if _, ok := s.byAction[uid]; ok {
+			found = append(found, uid)
+		}
+		if e, ok := entities[uid]; ok {
+			queue = append(queue, e.Parents.Slice()...)
+		}
+	}
+	return found
+}
+
+func (s *Set) explain(req cedar.Request, decision cedar.Decision, diag cedar.Diagnostic) Decision {
+	d := Decision{Allow: decision == cedar.Allow}
+	cited := make([]string, 0, len(diag.Reasons))
+	for _, r := range diag.Reasons {
+		d.Policies = append(d.Policies, string(r.PolicyID))
+		where := ""
+		if e, ok := s.byID[string(r.PolicyID)]; ok {
+			where = " (" + e.where() + ")"
+		}
+		cited = append(cited, fmt.Sprintf("%q%s", r.PolicyID, where))
+	}
+	for _, e := range diag.Errors {
+		d.Errors = append(d.Errors, fmt.Sprintf("%s: %s", e.PolicyID, e.Message))
+	}
+
+	noun := "policy"
+	if len(cited) > 1 {
+		noun = "policies"
+	}
+	switch {
+	case d.Allow:
+		d.Reason = fmt.Sprintf("permitted by %s %s", noun, strings.Join(cited, ", "))
+	case len(cited) > 0:
+		d.Reason = fmt.Sprintf("forbidden by %s %s", noun, strings.Join(cited, ", "))
+	default:
+		d.Reason = fmt.Sprintf("no policy permits %s on %s", req.Action, req.Resource.Type)
+	}
+	if len(d.Errors) > 0 {
+		d.Reason += "; evaluation errors: " + strings.Join(d.Errors, "; ")
+	}
+	return d
+}

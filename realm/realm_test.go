@@ -1,0 +1,226 @@
+package realm
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/natstest"
+)
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
+// startRealm runs a realm until the test ends.
+func startRealm(t *testing.T, cfg Config) *Realm {
+	t.Helper()
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	cfg.Logger = testLogger(t)
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Serve(ctx) }()
+	select {
+	case <-r.Ready():
+	case err := <-done:
+		cancel()
+		t.Fatalf("realm failed to start: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("realm not ready after 30s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve returned %v after stop, want nil", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("realm did not stop")
+		}
+	})
+	return r
+}
+
+func get(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if v != nil {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// eventually polls cond until it holds or 10s pass: state written through
+// one node reaches another asynchronously.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 10s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestNotReadyAnswers503WithProblem(t *testing.T) {
+	r, err := New(Config{DataDir: t.TempDir(), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := r.routes()
+	for _, path := range []string{"/healthz", "/v1/scenes", "/v1/audit"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("GET %s before start = %d, want 503", path, rec.Code)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/scenes", nil))
+	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type = %q, want application/problem+json", ct)
+	}
+	var p problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Status != 503 || p.Detail == "" || p.RequestID == "" {
+		t.Fatalf("problem = %+v (%v), want status 503 with detail and request id", p, err)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	cases := map[string]Config{
+		"no data dir":  {},
+		"bad listen":   {DataDir: "x", Listen: "no-port"},
+		"bad nats url": {DataDir: "x", NATS: []string{"localhost"}},
+		"bad node":     {DataDir: "x", Node: "has space"},
+		"bad prefix":   {DataDir: "x", Prefix: "a.b"},
+	}
+	for name, cfg := range cases {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%s) = nil error, want ErrConfig", name)
+		}
+	}
+}
+
+func TestEmbeddedServesScenesAndProblems(t *testing.T) {
+	r := startRealm(t, Config{})
+	var scenes struct {
+		Scenes []sceneSummary `json:"scenes"`
+	}
+	if code := get(t, r.URL()+"/v1/scenes", &scenes); code != 200 || len(scenes.Scenes) == 0 || scenes.Scenes[0].ID != "foundry" {
+		t.Fatalf("GET /v1/scenes = %d %+v, want foundry", code, scenes)
+	}
+	var foundry sceneDetail
+	if code := get(t, r.URL()+"/v1/scenes/foundry", &foundry); code != 200 || len(foundry.Twins) < 3 || len(foundry.Policies) == 0 {
+		t.Fatalf("GET /v1/scenes/foundry = %d %+v, want twins and policies", code, foundry)
+	}
+	var p problem
+	if code := get(t, r.URL()+"/v1/scenes/atlantis", &p); code != 404 || p.Status != 404 || !strings.Contains(p.Detail, "atlantis") {
+		t.Fatalf("GET unknown scene = %d %+v, want 404 naming it", code, p)
+	}
+	if code := get(t, r.URL()+"/v1/audit?limit=0", &p); code != 400 || !strings.Contains(p.Detail, "limit") {
+		t.Fatalf("GET /v1/audit?limit=0 = %d %+v, want 400 about limit", code, p)
+	}
+	if code := get(t, r.URL()+"/nowhere", &p); code != 404 {
+		t.Fatalf("GET /nowhere = %d, want 404", code)
+	}
+}
+
+// TestTwoNodesOnThreeNodeCluster runs two realm nodes against a 3-node NATS
+// cluster and checks that state written through one is read through the
+// other, on streams and buckets with 3 replicas.
+func TestTwoNodesOnThreeNodeCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	servers := natstest.RunCluster(t, 3)
+	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	a := startRealm(t, Config{NATS: urls, Node: "realm-a"})
+	b := startRealm(t, Config{NATS: urls, Node: "realm-b"})
+
+	var health map[string]any
+	if code := get(t, b.URL()+"/healthz", &health); code != 200 || health["replicas"] != float64(3) {
+		t.Fatalf("GET /healthz on b = %d %v, want 200 with 3 replicas", code, health)
+	}
+	// JetStream itself confirms the replica count of the shared streams.
+	nc := natstest.Connect(t, natstest.ClusterURLs(servers))
+	for _, name := range []string{"ZR_AUDIT", "KV_ZR_nodes"} {
+		resp, err := nc.Request("$JS.API.STREAM.INFO."+name, nil, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info struct {
+			Config struct {
+				Replicas int `json:"num_replicas"`
+			} `json:"config"`
+			Cluster struct {
+				Replicas []json.RawMessage `json:"replicas"`
+			} `json:"cluster"`
+		}
+		if err := json.Unmarshal(resp.Data, &info); err != nil {
+			t.Fatal(err)
+		}
+		if info.Config.Replicas != 3 || len(info.Cluster.Replicas) != 2 {
+			t.Fatalf("stream %s: replicas %d with %d followers, want 3 with 2", name, info.Config.Replicas, len(info.Cluster.Replicas))
+		}
+	}
+
+	// A decision recorded through node a is read through node b.
+	err := a.Audit().Record(context.Background(), audit.Event{
+		Actor: "avatar-1", Action: "EnterZone", Resource: `Zone::"press-bay"`,
+		Outcome: audit.Deny, Reasons: []string{"trust state is step-up"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "node b lists node a's decision", func() bool {
+		var got struct{ Events []audit.Event }
+		get(t, b.URL()+"/v1/audit?node=realm-a&outcome=deny", &got)
+		return len(got.Events) == 1 && got.Events[0].Actor == "avatar-1" && got.Events[0].Reasons[0] == "trust state is step-up"
+	})
+	// Each node sees the other in the node registry (a KV bucket).
+	eventually(t, "both nodes registered", func() bool {
+		var got struct{ Nodes []nodeInfo }
+		get(t, a.URL()+"/v1/nodes", &got)
+		return len(got.Nodes) == 2 && got.Nodes[0].Node == "realm-a" && got.Nodes[1].Node == "realm-b"
+	})
+	// Both chains verify through either node.
+	var verify struct {
+		OK     bool           `json:"ok"`
+		Chains []audit.Report `json:"chains"`
+	}
+	if code := get(t, b.URL()+"/v1/audit/verify", &verify); code != 200 || !verify.OK || len(verify.Chains) != 2 {
+		t.Fatalf("GET /v1/audit/verify on b = %d %+v, want two intact chains", code, verify)
+	}
+}

@@ -1,0 +1,69 @@
+package scenes
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Problem is one thing wrong with a scene definition, placed in its file.
+// Line and Column start at 1; 0 means unknown.
+type Problem struct {
+	File   string
+	Line   int
+	Column int
+	Msg    string
+}
+
+// String formats the problem as "file:line:col: msg", leaving out what is
+// unknown, so editors and terminals can jump to it.
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+		if p.Column > 0 {
+			fmt.Fprintf(&b, ":%d", p.Column)
+		}
+	}
+	b.WriteString(": ")
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// LoadError carries every problem found in a load, so that an author fixes
+// a scene in one pass instead of one error per attempt.
+type LoadError struct {
+	Problems []Problem
+}
+
+// Error returns one problem per line.
+func (e *LoadError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func sortProblems(problems []Problem) {
+	slices.SortStableFunc(problems, func(a, b Problem) int {
+		switch {
+		case problemLess(a, b):
+			return -1
+		case problemLess(b, a):
+			return 1
+		}
+		return 0
+	})
+}
+
+func problemLess(a, b Problem) bool {
+	if a.File != b.File {
+		return a.File < b.File
+	}
+	if a.Line != b.Line {
+		return a.Line < b.Line
+	}
+	return a.Column < b.Column
+}
