@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/zerorealm/zerorealm/scenes"
 )
 
 // syncBuffer is a goroutine-safe writer the command prints to.
@@ -182,6 +185,37 @@ func TestServeRestartKeepsState(t *testing.T) {
 	// starts, one chain of two events, verified across the restart.
 	if !verify.OK || len(verify.Chains) != 1 || verify.Chains[0].Node != node || verify.Chains[0].Events != 2 {
 		t.Fatalf("verify after restart = %+v, want one intact chain of node %s with 2 events", verify, node)
+	}
+}
+
+// TestBadScenesExitTwoListingEveryProblem starts the realm on a scenes
+// folder whose scene has three mistakes and checks that all three are named
+// with their lines.
+func TestBadScenesExitTwoListingEveryProblem(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "scenes")
+	if err := os.MkdirAll(filepath.Join(dir, "foundry"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := os.ReadFile(filepath.Join("..", "..", "scenes", "testdata", "three-errors.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies, err := fs.ReadFile(scenes.Builtin(), "foundry/policies.cedar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "foundry", "scene.yaml"), bad, 0o600)
+	os.WriteFile(filepath.Join(dir, "foundry", "policies.cedar"), policies, 0o600)
+
+	var stdout, stderr syncBuffer
+	args := []string{"--data", t.TempDir(), "--scenes", dir, "--listen", "127.0.0.1:0", "--nats-listen", "", "--log-level", "error"}
+	if code := run(context.Background(), args, &stdout, &stderr); code != exitUsage {
+		t.Fatalf("run with a bad scene = %d, want %d; stderr: %s", code, exitUsage, stderr.String())
+	}
+	for _, want := range []string{"3 problem(s)", "foundry/scene.yaml:9:", "foundry/scene.yaml:13:", "foundry/scene.yaml:21:"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr %q does not contain %q", stderr.String(), want)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/scenes"
 )
 
 type serveFlags struct {
@@ -129,6 +130,10 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 	}()
 	start := time.Now()
 	if err := r.Serve(ctx); err != nil {
+		var sceneErr *scenes.LoadError
+		if errors.As(err, &sceneErr) {
+			return usagef("the scenes in %s have %d problem(s); fix them and start again:\n%v", scenesSource(f.scenes), len(sceneErr.Problems), sceneErr)
+		}
 		return err
 	}
 	logger.Info("stopped", "uptime", time.Since(start).Round(time.Millisecond))
@@ -192,4 +197,11 @@ func userDataDir() (string, error) {
 		}
 		return filepath.Join(home, ".local", "share"), nil
 	}
+}
+
+func scenesSource(dir string) string {
+	if dir == "" {
+		return "the binary"
+	}
+	return dir
 }

@@ -161,12 +161,12 @@ func (s *Store) resourceName(name string) string {
 	return strings.ToUpper(s.prefix) + "_" + name
 }
 
-// isConflictCode reports whether err carries one of the two API codes
-// JetStream uses for a failed expected-last-sequence check: 10071 from a
-// single-replica stream and 10164 from a replicated one. The meaning is the
-// same (the expectation did not hold), only the code path in the server
-// differs, so both map to ErrConflict; the KV client's own wrappers are
-// matched too because they hide the code behind their sentinels.
+// isConflictCode reports whether err is a refused expectation: JetStream
+// API code 10071 (the subject's last sequence is not the expected one) or
+// 10164 (a replicated stream refusing because the subject has a write still
+// in flight, see subjectBusy), and the KV client's own sentinels that hide
+// the code. All of them mean "re-read and decide again", so all map to
+// ErrConflict.
 func isConflictCode(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
@@ -176,6 +176,18 @@ func isConflictCode(err error) bool {
 		}
 	}
 	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+}
+
+// subjectBusy reports the 10164 refusal. A replicated stream's leader gives
+// it, without comparing sequences, while an earlier write to the same
+// subject is proposed but not yet applied; that includes a write whose ack
+// the caller has already received. It says nothing about whether the
+// expectation holds, so treating it as a final conflict would make every
+// writer of a hot subject lose at once; a short retry gets the real answer
+// (success or 10071).
+func subjectBusy(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 }
 
 // conflict wraps a server error as ErrConflict, keeping the server's detail.

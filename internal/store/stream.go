@@ -312,7 +312,7 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 	for attempt := 1; attempt <= attempts; attempt++ {
 		msg := &nats.Msg{Subject: full, Data: data, Header: cloneHeader(o.header)}
 		attemptCtx, attemptCancel := attemptContext(ctx, attempts-attempt+1)
-		ack, err := st.store.js.PublishMsg(attemptCtx, msg, pubOpts...)
+		ack, err := st.publishRidingBusy(attemptCtx, msg, pubOpts, lastSeq != nil)
 		attemptCancel()
 		switch {
 		case err == nil:
@@ -340,6 +340,32 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 
 // attemptContext splits what is left of ctx's deadline evenly over the
 // attempts still allowed, so a lost ack leaves time for a retry.
+// maxBusyRetries bounds how often one publish is repeated while a
+// replicated stream reports its subject busy; with the backoff below that is
+// about half a second, far longer than a proposal takes to apply.
+const maxBusyRetries = 12
+
+// publishRidingBusy publishes msg and, for an expectation check, repeats it
+// while the stream answers that the subject is busy (see subjectBusy). The
+// repeat is safe: a busy refusal stored nothing.
+func (st *Stream) publishRidingBusy(ctx context.Context, msg *nats.Msg, opts []jetstream.PublishOpt, expecting bool) (*jetstream.PubAck, error) {
+	backoff := 500 * time.Microsecond
+	for retry := 0; ; retry++ {
+		ack, err := st.store.js.PublishMsg(ctx, msg, opts...)
+		if err == nil || !expecting || !subjectBusy(err) || retry == maxBusyRetries {
+			return ack, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 64*time.Millisecond)
+	}
+}
+
 func attemptContext(ctx context.Context, attemptsLeft int) (context.Context, context.CancelFunc) {
 	deadline, ok := ctx.Deadline()
 	if !ok || attemptsLeft <= 1 {

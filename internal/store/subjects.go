@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -13,8 +12,8 @@ import (
 // their message counts. It asks the server for the stream's subject state,
 // so it costs one request per call and scales with the number of subjects.
 func (st *Stream) Subjects(ctx context.Context, filter string) (map[string]uint64, error) {
-	if filter == "" || strings.Contains(filter, " ") {
-		return nil, fmt.Errorf("%w: subject filter %q", ErrInvalid, filter)
+	if err := validateFilter(filter); err != nil {
+		return nil, err
 	}
 	ctx, cancel := st.store.withTimeout(ctx)
 	defer cancel()
