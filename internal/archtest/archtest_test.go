@@ -63,7 +63,9 @@ func forbidden() map[string]map[string]string {
 
 // testOnly are packages that only tests may import.
 var testOnly = map[string]string{
-	"internal/natstest": "it starts throwaway NATS servers for tests; production code gets its connection from internal/natsembed",
+	"internal/natstest":     "it starts throwaway NATS servers for tests; production code gets its connection from internal/natsembed",
+	"internal/browsertest":  "it drives a headless browser for tests; nothing in production starts a browser",
+	"internal/webauthntest": "a software authenticator for tests; production never creates credentials",
 }
 
 func matches(pattern, pkg string) bool {
