@@ -1,7 +1,25 @@
 // Package avatar holds the identities of the realm: avatars, their roles and
-// linked wallet addresses, their passkey credentials (WebAuthn, through
-// go-webauthn) and the durable part of their sessions.
+// linked wallet addresses, and their passkey credentials, with the WebAuthn
+// ceremonies (through go-webauthn) that register and use them: registration,
+// sign-in (discoverable or by name) and step-up bound to one action.
 //
 // It decides nothing about trust by itself: it records who proved what and
-// when, and the trust package turns that evidence into a score.
+// when (user verification, backup state, attestation, a counter that went
+// backwards), and the trust package turns that evidence into a score. It
+// speaks JSON bytes in and out, exactly the WebAuthn options and
+// PublicKeyCredential.toJSON() shapes browsers use, and leaves HTTP to the
+// realm.
+//
+// # State
+//
+// Everything lives in the store's key-value buckets, written with
+// compare-and-set, so any number of realm nodes share it without locks:
+// "avatars" (id -> avatar record), "avatar-names" and "credentials"
+// (name or credential id -> avatar id; created, never overwritten, which
+// makes names and credential ids unique across nodes), and "ceremonies"
+// (begun ceremonies, with a TTL). A ceremony is single-use: finishing
+// deletes it at the revision read, so of two racing finishes one wins.
+// Sign counts are updated by re-reading and retrying on conflict, so no
+// update is lost; see counterLog for how concurrent sign-ins are told
+// apart from a cloned authenticator.
 package avatar

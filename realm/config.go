@@ -42,6 +42,16 @@ type Config struct {
 	// NodeHeartbeat is how often the node refreshes its entry in the node
 	// registry; default 5s. Entries expire after three missed beats.
 	NodeHeartbeat time.Duration
+	// RPID is the WebAuthn relying party id, the domain every passkey is
+	// bound to; default "localhost". Changing it orphans existing passkeys.
+	RPID string
+	// Origins are the web origins passkey ceremonies and browser requests
+	// may come from. Default: the realm's own URL.
+	Origins []string
+	// SessionIdle expires a session unused this long; default 30m.
+	SessionIdle time.Duration
+	// SessionLifetime is a session's absolute lifetime; default 12h.
+	SessionLifetime time.Duration
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -63,6 +73,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.NodeHeartbeat <= 0 {
 		c.NodeHeartbeat = 5 * time.Second
+	}
+	if c.RPID == "" {
+		c.RPID = "localhost"
+	}
+	if c.SessionIdle <= 0 {
+		c.SessionIdle = 30 * time.Minute
+	}
+	if c.SessionLifetime <= 0 {
+		c.SessionLifetime = 12 * time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -93,6 +112,15 @@ func (c *Config) validate() error {
 	}
 	if !nodeNamePattern.MatchString(c.Prefix) {
 		problems = append(problems, fmt.Sprintf("prefix %q: want 1 to 64 letters, digits, '-' or '_'", c.Prefix))
+	}
+	for _, o := range c.Origins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+			problems = append(problems, fmt.Sprintf("origin %q: want scheme://host[:port], e.g. https://realm.example", o))
+		}
+	}
+	if c.SessionIdle > c.SessionLifetime {
+		problems = append(problems, fmt.Sprintf("session idle timeout %s is longer than the session lifetime %s", c.SessionIdle, c.SessionLifetime))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))

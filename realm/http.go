@@ -1,10 +1,12 @@
 package realm
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -34,6 +36,23 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/nodes", r.whenReady(r.handleNodes))
 	mux.HandleFunc("GET /v1/audit", r.whenReady(r.handleAudit))
 	mux.HandleFunc("GET /v1/audit/verify", r.whenReady(r.handleAuditVerify))
+	web := r.webHandler()
+	mux.Handle("GET /{$}", web)
+	mux.Handle("GET /app.js", web)
+	mux.Handle("GET /style.css", web)
+	mux.HandleFunc("POST /v1/webauthn/register/begin", r.public(r.handleRegisterBegin))
+	mux.HandleFunc("POST /v1/webauthn/register/finish", r.public(r.handleRegisterFinish))
+	mux.HandleFunc("POST /v1/webauthn/login/begin", r.public(r.handleLoginBegin))
+	mux.HandleFunc("POST /v1/webauthn/login/finish", r.public(r.handleLoginFinish))
+	mux.HandleFunc("POST /v1/webauthn/stepup/begin", r.authed(r.handleStepUpBegin))
+	mux.HandleFunc("POST /v1/webauthn/stepup/finish", r.authed(r.handleStepUpFinish))
+	mux.HandleFunc("GET /v1/avatars/me", r.authed(r.handleMe))
+	mux.HandleFunc("DELETE /v1/avatars/me/passkeys/{id}", r.authed(r.handleDeletePasskey))
+	mux.HandleFunc("GET /v1/sessions", r.authed(r.handleSessions))
+	mux.HandleFunc("POST /v1/sessions/logout", r.authed(r.handleLogout))
+	mux.HandleFunc("POST /v1/sessions/logout-all", r.authed(r.handleLogoutAll))
+	mux.HandleFunc("DELETE /v1/sessions/{id}", r.authed(r.handleRevokeSession))
+	mux.HandleFunc("GET /v1/realm", r.authed(r.handleLive))
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, &httpError{Status: http.StatusNotFound, Detail: fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path)})
 	})
@@ -96,6 +115,17 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Hijack lets the WebSocket upgrade take the connection over; the status is
+// recorded as 101 Switching Protocols.
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := s.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, fmt.Errorf("the response writer cannot be hijacked")
+	}
+	s.status, s.wrote = http.StatusSwitchingProtocols, true
+	return h.Hijack()
+}
 
 // whenReady answers 503 until start-up has finished, so handlers can use
 // the store, scenes and audit log without checking.

@@ -5,8 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"fmt"
 	"net/http"
+	"strings"
 
+	"github.com/go-webauthn/webauthn/protocol"
+
+	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
@@ -51,6 +57,36 @@ func problemFor(err error) (status int, detail string) {
 	switch {
 	case errors.As(err, &he):
 		return he.Status, he.Detail
+	case errors.Is(err, avatar.ErrInvalidInput):
+		return http.StatusBadRequest, strings.TrimPrefix(err.Error(), "avatar: ")
+	case errors.Is(err, avatar.ErrVerification):
+		var pe *protocol.Error
+		if errors.As(err, &pe) && pe.Details != "" {
+			return http.StatusUnauthorized, "passkey verification failed: " + pe.Details
+		}
+		return http.StatusUnauthorized, "passkey verification failed"
+	case errors.Is(err, avatar.ErrCeremonyNotFound):
+		return http.StatusBadRequest, "the ceremony is unknown, already used or expired (ceremonies last 2 minutes and are single-use): begin again"
+	case errors.Is(err, avatar.ErrCeremonyMismatch):
+		return http.StatusBadRequest, "the ceremony was begun for something else (another kind, avatar or action): begin one for this"
+	case errors.Is(err, avatar.ErrClonedCredential):
+		return http.StatusForbidden, "this passkey's signature counter went backwards, so it has been copied; it is refused from now on and the avatar's sessions were revoked"
+	case errors.Is(err, avatar.ErrNameTaken):
+		return http.StatusConflict, "that handle is taken; choose another"
+	case errors.Is(err, avatar.ErrLastCredential):
+		return http.StatusConflict, "the last passkey cannot be deleted; add another one first"
+	case errors.Is(err, avatar.ErrNotFound):
+		return http.StatusNotFound, "no such avatar"
+	case errors.Is(err, session.ErrRevoked), errors.Is(err, session.ErrExpired):
+		var se *session.Error
+		if errors.As(err, &se) {
+			return http.StatusUnauthorized, fmt.Sprintf("session %s (%s): sign in again", kindWord(se.Kind), se.Reason)
+		}
+		return http.StatusUnauthorized, "session ended: sign in again"
+	case errors.Is(err, session.ErrInvalidSession):
+		return http.StatusUnauthorized, "unknown or malformed session token: sign in again"
+	case errors.Is(err, session.ErrTooManySessions):
+		return http.StatusTooManyRequests, "this avatar has too many sessions; sign out of one (GET /v1/sessions) first"
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "not found"
 	case errors.Is(err, store.ErrConflict):
@@ -64,6 +100,13 @@ func problemFor(err error) (status int, detail string) {
 	default:
 		return http.StatusInternalServerError, "internal error; the request id identifies it in the realm's log"
 	}
+}
+
+func kindWord(kind error) string {
+	if errors.Is(kind, session.ErrRevoked) {
+		return "revoked"
+	}
+	return "expired"
 }
 
 // writeError answers with problem+json and logs server-side failures with

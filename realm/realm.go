@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -47,6 +49,15 @@ type Realm struct {
 	audit    *audit.Log
 	view     *audit.View
 	nodes    *nodeRegistry
+	avatars  *avatar.Service
+	sessions *session.Manager
+	trust    *trustHub
+	stepups  *stepUpProofs
+	live     *liveHub
+
+	// bgCancel stops the node's background loops at shutdown.
+	bgCancel context.CancelFunc
+	bgDone   sync.WaitGroup
 
 	serveOnce sync.Once
 }
@@ -217,6 +228,36 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: node registry: %w", err)
 	}
+	r.avatars, err = avatar.New(ctx, r.store, avatar.Config{RPID: r.cfg.RPID, Origins: r.origins(), Logger: r.log})
+	if err != nil {
+		return fmt.Errorf("realm: avatars: %w", err)
+	}
+	r.sessions, err = session.New(ctx, r.store, session.Config{IdleTimeout: r.cfg.SessionIdle, Lifetime: r.cfg.SessionLifetime, Logger: r.log})
+	if err != nil {
+		return fmt.Errorf("realm: sessions: %w", err)
+	}
+	r.trust, err = newTrustHub(ctx, r.store, r.cfg.SessionLifetime, r.audit, r.log)
+	if err != nil {
+		return fmt.Errorf("realm: trust: %w", err)
+	}
+	r.trust.onChange = r.pushTrust
+	r.stepups, err = newStepUpProofs(ctx, r.store)
+	if err != nil {
+		return fmt.Errorf("realm: step-ups: %w", err)
+	}
+	r.live = newLiveHub()
+
+	bg, cancel := context.WithCancel(context.Background())
+	r.bgCancel = cancel
+	revocations, err := r.sessions.Revocations(bg)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("realm: revocation feed: %w", err)
+	}
+	r.bgDone.Add(2)
+	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
+	go func() { defer r.bgDone.Done(); r.trust.run(bg) }()
+
 	r.recordSceneLoads(ctx)
 	return nil
 }
@@ -254,6 +295,10 @@ func (r *Realm) shutdown() {
 	if err := r.http.Shutdown(ctx); err != nil {
 		r.log.Warn("http drain incomplete, closing connections", "err", err)
 		_ = r.http.Close()
+	}
+	if r.bgCancel != nil {
+		r.bgCancel()
+		r.bgDone.Wait()
 	}
 	if r.nodes != nil {
 		r.nodes.stop(ctx)
@@ -322,4 +367,16 @@ func sanitizeNodeName(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// origins are the web origins the realm accepts: the configured ones, or
+// its own URL.
+func (r *Realm) origins() []string {
+	if len(r.cfg.Origins) > 0 {
+		return r.cfg.Origins
+	}
+	if u := r.URL(); u != "" {
+		return []string{u}
+	}
+	return nil
 }

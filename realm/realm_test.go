@@ -15,14 +15,14 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natstest"
 )
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -30,7 +30,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // startRealm runs a realm until the test ends.
-func startRealm(t *testing.T, cfg Config) *Realm {
+func startRealm(t testing.TB, cfg Config) *Realm {
 	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"

@@ -1,0 +1,89 @@
+package avatar
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/go-webauthn/webauthn/protocol"
+)
+
+// MaxCredentialJSON bounds a credential response. Real ones are a few
+// kilobytes even with an attestation certificate chain.
+const MaxCredentialJSON = 64 << 10
+
+// The members PublicKeyCredential.toJSON() produces (WebAuthn L3 §5.1.8,
+// RegistrationResponseJSON and AuthenticationResponseJSON). Anything else
+// is refused: encoding/json matches names case-insensitively and would
+// otherwise let "ID" or "Response" stand in for the real member.
+var (
+	credentialMembers          = []string{"id", "rawId", "type", "response", "authenticatorAttachment", "clientExtensionResults"}
+	attestationResponseMembers = []string{"clientDataJSON", "attestationObject", "transports", "publicKeyAlgorithm", "publicKey", "authenticatorData"}
+	assertionResponseMembers   = []string{"clientDataJSON", "authenticatorData", "signature", "userHandle"}
+	requiredCredentialMembers  = []string{"id", "rawId", "type", "response"}
+	requiredAttestationMembers = []string{"clientDataJSON", "attestationObject"}
+	requiredAssertionMembers   = []string{"clientDataJSON", "authenticatorData", "signature"}
+)
+
+// checkMembers refuses an oversized body, and any member outside the
+// toJSON() shape, before go-webauthn parses it.
+func checkMembers(data []byte, response, required []string) error {
+	if len(data) > MaxCredentialJSON {
+		return fmt.Errorf("%w: credential JSON of %d bytes exceeds %d", ErrInvalidInput, len(data), MaxCredentialJSON)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return fmt.Errorf("%w: credential JSON: %w", ErrInvalidInput, err)
+	}
+	if err := onlyMembers("credential", top, credentialMembers, requiredCredentialMembers); err != nil {
+		return err
+	}
+	var resp map[string]json.RawMessage
+	if err := json.Unmarshal(top["response"], &resp); err != nil {
+		return fmt.Errorf("%w: credential JSON response: %w", ErrInvalidInput, err)
+	}
+	return onlyMembers("credential response", resp, response, required)
+}
+
+func onlyMembers(what string, obj map[string]json.RawMessage, allowed, required []string) error {
+	if obj == nil {
+		return fmt.Errorf("%w: %s is not a JSON object", ErrInvalidInput, what)
+	}
+	for k := range obj {
+		if !slices.Contains(allowed, k) {
+			return fmt.Errorf("%w: %s has unknown member %q", ErrInvalidInput, what, k)
+		}
+	}
+	for _, k := range required {
+		if _, ok := obj[k]; !ok {
+			return fmt.Errorf("%w: %s lacks member %q", ErrInvalidInput, what, k)
+		}
+	}
+	return nil
+}
+
+// parseRegistrationJSON parses a RegistrationResponseJSON without
+// verifying it.
+func parseRegistrationJSON(data []byte) (*protocol.ParsedCredentialCreationData, error) {
+	if err := checkMembers(data, attestationResponseMembers, requiredAttestationMembers); err != nil {
+		return nil, err
+	}
+	parsed, err := protocol.ParseCredentialCreationResponseBytes(data)
+	if err != nil {
+		return nil, inputError("registration response", err)
+	}
+	return parsed, nil
+}
+
+// parseAssertionJSON parses an AuthenticationResponseJSON without
+// verifying it.
+func parseAssertionJSON(data []byte) (*protocol.ParsedCredentialAssertionData, error) {
+	if err := checkMembers(data, assertionResponseMembers, requiredAssertionMembers); err != nil {
+		return nil, err
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(data)
+	if err != nil {
+		return nil, inputError("assertion response", err)
+	}
+	return parsed, nil
+}

@@ -1,0 +1,88 @@
+package realm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+)
+
+// maxJSONBody bounds every JSON request body. A WebAuthn credential with a
+// full attestation certificate chain is a few KiB; 64 KiB leaves room and
+// still refuses anything meant to exhaust memory.
+const maxJSONBody = 64 << 10
+
+// decodeJSON reads a JSON object of exactly the shape of v: unknown fields,
+// trailing data, a wrong content type and oversized bodies are refused with
+// a problem that says which.
+func decodeJSON(w http.ResponseWriter, req *http.Request, v any) error {
+	if ct := req.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return &httpError{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxJSONBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &httpError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("body larger than %d bytes", maxJSONBody)}
+		}
+		return &httpError{Status: http.StatusBadRequest, Detail: "could not read the body", Err: err}
+	}
+	return decodeJSONBytes(body, v)
+}
+
+// decodeJSONBytes is decodeJSON's parser, separate so it can be fuzzed.
+func decodeJSONBytes(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("malformed JSON body: " + jsonErrorDetail(err))
+	}
+	if dec.More() {
+		return badRequest("malformed JSON body: data after the object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("malformed JSON body: data after the object")
+	}
+	return nil
+}
+
+func jsonErrorDetail(err error) string {
+	var syntax *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("syntax error at byte %d", syntax.Offset)
+	case errors.As(err, &typeErr):
+		if typeErr.Field != "" {
+			return fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type)
+		}
+		return "the body must be a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "unexpected end of input"
+	default:
+		// DisallowUnknownFields reports `json: unknown field "x"`.
+		return err.Error()
+	}
+}
+
+// checkOrigin refuses a browser request from a page of another origin. A
+// request without an Origin header is not from a browser's cross-site
+// context (browsers send Origin on every POST and WebSocket handshake), so
+// it passes here and meets the other checks.
+func (r *Realm) checkOrigin(req *http.Request) error {
+	origin := req.Header.Get("Origin")
+	if origin == "" || slices.Contains(r.origins(), origin) {
+		return nil
+	}
+	return &httpError{Status: http.StatusForbidden, Detail: fmt.Sprintf("origin %q is not allowed; the realm accepts %v", origin, r.origins())}
+}
