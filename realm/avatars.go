@@ -3,7 +3,6 @@ package realm
 import (
 	"encoding/base64"
 	"net/http"
-
 )
 
 func (r *Realm) handleMe(w http.ResponseWriter, req *http.Request, p principal) {
@@ -101,4 +100,3 @@ func (r *Realm) handleRevokeSession(w http.ResponseWriter, req *http.Request, p 
 }
 
 func sessionResource(id string) string { return "Session::" + quote(id) }
-
