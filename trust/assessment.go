@@ -35,7 +35,6 @@ type why struct {
 	passkey   float64
 	passkeyUV bool          // passkey comes from a user-verified assertion
 	nonUVAge  time.Duration // age of the assertion without user verification, when !passkeyUV and passkey > 0
-	uvAt      time.Time
 
 	biometricAge time.Duration // of the newest reading, -1 if none
 

@@ -80,6 +80,8 @@ type CredentialCloned struct {
 	Credential string
 }
 
+// signalTime seals Signal. The tracker itself reads At through describe's
+// type switch, which keeps signals off the heap.
 func (s PasskeyAssertion) signalTime() time.Time { return s.At }
 func (s BiometricMatch) signalTime() time.Time   { return s.At }
 func (s Liveness) signalTime() time.Time         { return s.At }

@@ -280,7 +280,6 @@ func (e *evidence) score(cfg *Config, now time.Time) Assessment {
 		score = 0
 	}
 	a.Score = min(1, max(0, score))
-	w.uvAt = e.uvAt
 	return a
 }
 

@@ -80,13 +80,17 @@ function fail(label, err) {
 async function register(name, displayName) {
   const begin = await api("POST", "/v1/webauthn/register/begin", { name, display_name: displayName });
   const cred = await navigator.credentials.create({ publicKey: creationOptions(begin.publicKey) });
-  return api("POST", "/v1/webauthn/register/finish", { ceremony_id: begin.ceremony_id, credential: credentialJSON(cred) });
+  const done = await api("POST", "/v1/webauthn/register/finish", { ceremony_id: begin.ceremony_id, credential: credentialJSON(cred), use_cookie: true });
+  csrf = done.csrf || csrf;
+  return done;
 }
 
 async function signIn(name) {
   const begin = await api("POST", "/v1/webauthn/login/begin", name ? { name } : {});
   const cred = await navigator.credentials.get({ publicKey: requestOptions(begin.publicKey) });
-  return api("POST", "/v1/webauthn/login/finish", { ceremony_id: begin.ceremony_id, credential: credentialJSON(cred) });
+  const done = await api("POST", "/v1/webauthn/login/finish", { ceremony_id: begin.ceremony_id, credential: credentialJSON(cred), use_cookie: true });
+  csrf = done.csrf || csrf;
+  return done;
 }
 
 async function stepUp(digest) {

@@ -1,0 +1,115 @@
+package realm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/browsertest"
+)
+
+// TestBrowserPasskeyPages walks the realm's own pages in headless Chromium
+// with a virtual authenticator: register, sign out, sign in with the
+// passkey (no handle: discoverable), and step up bound to an action digest.
+// The browser makes every credential; the realm verifies it.
+func TestBrowserPasskeyPages(t *testing.T) {
+	r := startLocalRealm(t)
+	b := browsertest.Start(t, browsertest.Options{})
+	ctx, cancel := b.WithTimeout(60 * time.Second)
+	defer cancel()
+
+	shots := os.Getenv("ZR_ARTIFACTS")
+	step := 0
+	// act clicks a control, waits for the page to report the action's
+	// outcome, and fails with what the page showed if it was not ok.
+	act := func(label string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		all := append([]chromedp.Action[chromedp.Void]{chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.last`)}, actions...)
+		if err := chromedp.Do(ctx, all...); err != nil {
+			t.Fatalf("%s: %v", label, err)
+		}
+		last, err := chromedp.Run(ctx, chromedp.Poll[string](`document.body.dataset.last`))
+		if err != nil {
+			t.Fatalf("%s: waiting for the page: %v", label, err)
+		}
+		status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
+		if last != label+":ok" {
+			t.Fatalf("%s: page reports %q: %s", label, last, status)
+		}
+		step++
+		if shots != "" {
+			if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+				_ = os.MkdirAll(shots, 0o755)
+				_ = os.WriteFile(filepath.Join(shots, fmt.Sprintf("passkeys-%02d-%s.png", step, label)), png, 0o644)
+			}
+		}
+	}
+	state := func() string {
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.state`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.URL())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.ready === "1"`)); err != nil {
+		t.Fatal(err)
+	}
+
+	act("register",
+		chromedp.SendKeys(chromedp.CSS("#name"), "grace"),
+		chromedp.SendKeys(chromedp.CSS("#display"), "Grace Hopper"),
+		chromedp.Click(chromedp.CSS("#register")))
+	if s := state(); s != "signed-in" {
+		t.Fatalf("after register the page is %q, want signed-in", s)
+	}
+	name, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#me-name")))
+	if !strings.Contains(name, "@grace") {
+		t.Fatalf("signed in as %q, want grace", name)
+	}
+
+	act("sign-out", chromedp.Click(chromedp.CSS("#signout")))
+	if s := state(); s != "signed-out" {
+		t.Fatalf("after sign-out the page is %q, want signed-out", s)
+	}
+
+	act("sign-in", chromedp.Click(chromedp.CSS("#signin")))
+	if s := state(); s != "signed-in" {
+		t.Fatalf("after sign-in the page is %q, want signed-in", s)
+	}
+
+	act("step-up",
+		chromedp.SendKeys(chromedp.CSS("#digest"), digestA),
+		chromedp.Click(chromedp.CSS("#stepup")))
+	status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
+	if !strings.Contains(status, digestA) || !strings.Contains(status, `"verified": true`) {
+		t.Fatalf("step-up result %q, want verified and bound to %s", status, digestA)
+	}
+
+	// The virtual authenticator holds one passkey; the realm knows it and
+	// audited every step.
+	if n := len(b.Credentials(t)); n != 1 {
+		t.Fatalf("authenticator holds %d passkeys, want 1", n)
+	}
+	av, err := r.avatars.ByName(context.Background(), "grace")
+	if err != nil || len(av.Credentials) != 1 {
+		t.Fatalf("avatar grace = %+v, %v; want one passkey", av, err)
+	}
+	eventually(t, "every step is audited", func() bool {
+		seen := map[string]bool{}
+		for _, ev := range r.view.Events(audit.Query{Actor: av.ID, Outcome: audit.Allow, Limit: 100}) {
+			seen[ev.Action] = true
+		}
+		return seen["RegisterPasskey"] && seen["SignOut"] && seen["SignIn"] && seen["StepUp"]
+	})
+}
