@@ -91,6 +91,31 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Service, error) {
 	if st == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrInvalidInput)
 	}
+	cfg, wa, err := configure(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, wa: wa, log: cfg.Logger}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	for _, b := range []struct {
+		dst *(*store.Bucket)
+		cfg store.BucketConfig
+	}{
+		{&s.avatars, store.BucketConfig{Name: avatarsBucket}},
+		{&s.names, store.BucketConfig{Name: namesBucket}},
+		{&s.creds, store.BucketConfig{Name: credentialsBucket}},
+		{&s.ceremonies, store.BucketConfig{Name: ceremoniesBucket, TTL: cfg.CeremonyTTL}},
+	} {
+		if *b.dst, err = st.Bucket(ctx, b.cfg); err != nil {
+			return nil, fmt.Errorf("avatar: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// configure validates cfg, fills its defaults and sets up go-webauthn.
+func configure(cfg Config) (Config, *webauthn.WebAuthn, error) {
 	if cfg.RPID == "" {
 		cfg.RPID = defaultRPID
 	}
@@ -103,11 +128,11 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Service, error) {
 	cfg.Origins = slices.Clone(cfg.Origins)
 	for _, o := range cfg.Origins {
 		if err := validateOrigin(o); err != nil {
-			return nil, err
+			return cfg, nil, err
 		}
 	}
 	if cfg.CeremonyTTL < 0 {
-		return nil, fmt.Errorf("%w: negative ceremony TTL %v", ErrInvalidInput, cfg.CeremonyTTL)
+		return cfg, nil, fmt.Errorf("%w: negative ceremony TTL %v", ErrInvalidInput, cfg.CeremonyTTL)
 	}
 	if cfg.CeremonyTTL == 0 {
 		cfg.CeremonyTTL = defaultCeremonyTTL
@@ -117,7 +142,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Service, error) {
 	}
 	roles, err := normalizeRoles(cfg.DefaultRoles)
 	if err != nil {
-		return nil, fmt.Errorf("default roles: %w", err)
+		return cfg, nil, fmt.Errorf("default roles: %w", err)
 	}
 	cfg.DefaultRoles = roles
 	if cfg.Now == nil {
@@ -145,25 +170,9 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Service, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: webauthn config: %w", ErrInvalidInput, err)
+		return cfg, nil, fmt.Errorf("%w: webauthn config: %w", ErrInvalidInput, err)
 	}
-	s := &Service{cfg: cfg, wa: wa, log: cfg.Logger}
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	for _, b := range []struct {
-		dst *(*store.Bucket)
-		cfg store.BucketConfig
-	}{
-		{&s.avatars, store.BucketConfig{Name: avatarsBucket}},
-		{&s.names, store.BucketConfig{Name: namesBucket}},
-		{&s.creds, store.BucketConfig{Name: credentialsBucket}},
-		{&s.ceremonies, store.BucketConfig{Name: ceremoniesBucket, TTL: cfg.CeremonyTTL}},
-	} {
-		if *b.dst, err = st.Bucket(ctx, b.cfg); err != nil {
-			return nil, fmt.Errorf("avatar: %w", err)
-		}
-	}
-	return s, nil
+	return cfg, wa, nil
 }
 
 func validateOrigin(o string) error {

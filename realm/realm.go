@@ -232,7 +232,14 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: avatars: %w", err)
 	}
-	r.sessions, err = session.New(ctx, r.store, session.Config{IdleTimeout: r.cfg.SessionIdle, Lifetime: r.cfg.SessionLifetime, Logger: r.log})
+	r.sessions, err = session.New(ctx, r.store, session.Config{
+		IdleTimeout: r.cfg.SessionIdle,
+		Lifetime:    r.cfg.SessionLifetime,
+		// Record activity often enough that the idle timeout stays accurate
+		// to a quarter of itself, and at most once a minute.
+		TouchEvery: min(time.Minute, r.cfg.SessionIdle/4),
+		Logger:     r.log,
+	})
 	if err != nil {
 		return fmt.Errorf("realm: sessions: %w", err)
 	}

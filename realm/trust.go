@@ -48,7 +48,8 @@ type trustRecord struct {
 	Score       float64      `json:"score"`
 	At          time.Time    `json:"at"`
 	LastPasskey *passkeySeen `json:"last_passkey,omitempty"`
-	Cloned      bool         `json:"cloned,omitempty"`
+	// Cloned names the credential caught cloned, if any.
+	Cloned string `json:"cloned,omitempty"`
 }
 
 type passkeySeen struct {
@@ -57,6 +58,7 @@ type passkeySeen struct {
 	BackupEligible bool      `json:"be"`
 	BackedUp       bool      `json:"bs"`
 	Attested       bool      `json:"attested"`
+	Credential     string    `json:"credential"` // base64url id
 }
 
 func newTrustHub(ctx context.Context, st *store.Store, lifetime time.Duration, log *audit.Log, logger *slog.Logger) (*trustHub, error) {
@@ -90,8 +92,8 @@ func (h *trustHub) tracker(ctx context.Context, sess session.Session) *sessionTr
 			if rec.LastPasskey != nil {
 				_, _ = st.tracker.Observe(rec.LastPasskey.signal())
 			}
-			if rec.Cloned {
-				_, _ = st.tracker.Observe(trust.CredentialCloned{At: rec.At})
+			if rec.Cloned != "" {
+				_, _ = st.tracker.Observe(trust.CredentialCloned{At: rec.At, Credential: rec.Cloned})
 			}
 		}
 	}
@@ -106,7 +108,7 @@ func (h *trustHub) tracker(ctx context.Context, sess session.Session) *sessionTr
 }
 
 func (p *passkeySeen) signal() trust.PasskeyAssertion {
-	return trust.PasskeyAssertion{At: p.At, UserVerified: p.UserVerified, BackupEligible: p.BackupEligible, BackedUp: p.BackedUp, Attested: p.Attested}
+	return trust.PasskeyAssertion{At: p.At, UserVerified: p.UserVerified, BackupEligible: p.BackupEligible, BackedUp: p.BackedUp, Attested: p.Attested, Credential: p.Credential}
 }
 
 // observePasskey records a passkey assertion (sign-in or step-up) as
@@ -131,7 +133,7 @@ func (h *trustHub) observeClone(ctx context.Context, sess session.Session, crede
 		h.log.Error("observe clone", "session", sess.ID, "err", err)
 		return
 	}
-	h.persist(ctx, sess.ID, trustRecord{Avatar: sess.Avatar, State: a.State, Score: a.Score, At: a.At, Cloned: true})
+	h.persist(ctx, sess.ID, trustRecord{Avatar: sess.Avatar, State: a.State, Score: a.Score, At: a.At, Cloned: credential})
 	h.changed(ctx, sess.ID, st.avatar, a)
 }
 
@@ -159,7 +161,9 @@ func (h *trustHub) persist(ctx context.Context, sessionID string, rec trustRecor
 			var old trustRecord
 			if json.Unmarshal(e.Value, &old) == nil {
 				rec.LastPasskey = old.LastPasskey
-				rec.Cloned = rec.Cloned || old.Cloned
+				if rec.Cloned == "" {
+					rec.Cloned = old.Cloned
+				}
 			}
 		}
 	}

@@ -241,7 +241,8 @@ func (r *Realm) startSession(w http.ResponseWriter, req *http.Request, av *avata
 }
 
 func passkeyEvidence(cred *avatar.Credential, userVerified bool, at time.Time) passkeySeen {
-	return passkeySeen{At: at, UserVerified: userVerified, BackupEligible: cred.BackupEligible, BackedUp: cred.BackedUp, Attested: cred.Attested}
+	return passkeySeen{At: at, UserVerified: userVerified, BackupEligible: cred.BackupEligible, BackedUp: cred.BackedUp, Attested: cred.Attested,
+		Credential: base64.RawURLEncoding.EncodeToString(cred.ID)}
 }
 
 func (r *Realm) handleStepUpBegin(w http.ResponseWriter, req *http.Request, p principal) {

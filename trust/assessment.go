@@ -145,7 +145,11 @@ func (a Assessment) Factors() []Factor {
 }
 
 // Context returns the context.trust record of a Cedar request, with the
-// key names and value types the scene policies are written against.
+// key names and value types the scene policies are written against: state
+// (string), score, biometric and device_assurance (float64, decimals to
+// Cedar), passkey_age_s (int64, whole seconds; 1<<31 when there never was a
+// user-verified assertion). biometric is 0 without a live stream, and
+// Factors says which.
 func (a Assessment) Context() map[string]any {
 	age := neverAgeSeconds
 	if a.PasskeyAge >= 0 {

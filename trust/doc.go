@@ -43,6 +43,10 @@
 //	            assertion newer than the suspension is on record and the
 //	            score is at least LeaveSuspended
 //
+// Signals may arrive out of order (the XR data channel is unordered): the
+// newest of each kind counts and an older one is dropped, while an attack
+// signal counts by its own time whenever it arrives.
+//
 // Time alone moves the score, so callers Assess at least as often as a
 // state change must reach policies. Every Assessment carries its Factors and
 // an Explain paragraph for the person affected and for the audit log;

@@ -23,6 +23,8 @@ import (
 type serveFlags struct {
 	listen, data, nats, natsListen, scenes, config string
 	prefix, node, logLevel, logFormat              string
+	rpID, origins                                  string
+	sessionIdle, sessionLifetime                   time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -50,6 +52,10 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.StringVar(&f.config, "config", "", "YAML file of settings named like the flags")
 	fl.StringVar(&f.prefix, "prefix", "zr", "namespace of every NATS subject, stream and bucket")
 	fl.StringVar(&f.node, "node", "", "node name (default: kept in the data dir)")
+	fl.StringVar(&f.rpID, "rp-id", "localhost", "WebAuthn relying party id: the domain passkeys are bound to")
+	fl.StringVar(&f.origins, "origins", "", "comma-separated web origins allowed for passkeys and browser requests (default: the realm's own URL)")
+	fl.DurationVar(&f.sessionIdle, "session-idle", 30*time.Minute, "a session unused this long expires")
+	fl.DurationVar(&f.sessionLifetime, "session-lifetime", 12*time.Hour, "a session's absolute lifetime")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -76,21 +82,20 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 			return usagef("scenes folder %q is not a readable directory (check --scenes or ZR_SCENES)", f.scenes)
 		}
 	}
-	var natsURLs []string
-	for u := range strings.SplitSeq(f.nats, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			natsURLs = append(natsURLs, u)
-		}
-	}
+	natsURLs := splitList(f.nats)
 	r, err := realm.New(realm.Config{
-		Listen:     f.listen,
-		DataDir:    dataDir,
-		NATS:       natsURLs,
-		NATSListen: f.natsListen,
-		ScenesDir:  f.scenes,
-		Prefix:     f.prefix,
-		Node:       f.node,
-		Logger:     logger,
+		Listen:          f.listen,
+		DataDir:         dataDir,
+		NATS:            natsURLs,
+		NATSListen:      f.natsListen,
+		ScenesDir:       f.scenes,
+		Prefix:          f.prefix,
+		Node:            f.node,
+		RPID:            f.rpID,
+		Origins:         splitList(f.origins),
+		SessionIdle:     f.sessionIdle,
+		SessionLifetime: f.sessionLifetime,
+		Logger:          logger,
 	})
 	if err != nil {
 		if errors.Is(err, realm.ErrConfig) {
@@ -204,4 +209,15 @@ func scenesSource(dir string) string {
 		return "the binary"
 	}
 	return dir
+}
+
+// splitList reads a comma-separated flag value, ignoring blanks.
+func splitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }

@@ -1,0 +1,44 @@
+package realm
+
+import (
+	"errors"
+	"testing"
+)
+
+// FuzzFinishRequest feeds the parser of the finish endpoints' bodies
+// arbitrary bytes: it must never panic, and everything it refuses must be a
+// client error with a message.
+func FuzzFinishRequest(f *testing.F) {
+	seeds := []string{
+		`{"ceremony_id":"abc","credential":{"id":"x","rawId":"x","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"AA","signature":"AA"},"clientExtensionResults":{}}}`,
+		`{"ceremony_id":"abc","action_digest":"0x1111111111111111111111111111111111111111111111111111111111111111","credential":{}}`,
+		`{"ceremony_id":"abc","credential":null,"use_cookie":true}`,
+		`{"ceremony_id":1}`,
+		`{} {}`,
+		`[`,
+		``,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req finishRequest
+		err := decodeJSONBytes(body, &req)
+		if err == nil {
+			err = req.validate()
+		}
+		if err == nil {
+			_, err = parseDigest(req.ActionDigest)
+		}
+		if err == nil {
+			if req.CeremonyID == "" || len(req.Credential) == 0 {
+				t.Fatalf("accepted %q without a ceremony or credential", body)
+			}
+			return
+		}
+		var he *httpError
+		if !errors.As(err, &he) || he.Status != 400 || he.Detail == "" {
+			t.Fatalf("refusal of %q = %v, want a 400 with a detail", body, err)
+		}
+	})
+}
