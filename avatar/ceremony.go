@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -74,9 +75,11 @@ func (s *Service) saveCeremony(ctx context.Context, st *ceremonyState) (string, 
 		return "", fmt.Errorf("avatar: encode ceremony: %w", err)
 	}
 	id := newCeremonyID()
-	if _, err := s.ceremonies.Create(ctx, id, data); err != nil {
+	rev, err := s.ceremonies.Create(ctx, id, data)
+	if err != nil {
 		return "", fmt.Errorf("avatar: save ceremony: %w", err)
 	}
+	s.begun.put(id, st, rev)
 	return id, nil
 }
 
@@ -88,22 +91,28 @@ func (s *Service) takeCeremony(ctx context.Context, id string, kind ceremonyKind
 	if !validCeremonyID(id) {
 		return nil, fmt.Errorf("%w: malformed ceremony id %q", ErrCeremonyNotFound, id)
 	}
-	e, err := s.ceremonies.Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s", ErrCeremonyNotFound, id)
+	// The bucket stays the arbiter of single use: the delete at the
+	// revision this node wrote (or read) fails if any node consumed the
+	// ceremony first. The local copy only saves reading it back.
+	st, rev, ok := s.begun.take(id)
+	if !ok {
+		e, err := s.ceremonies.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s", ErrCeremonyNotFound, id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("avatar: ceremony %s: %w", id, err)
+		}
+		st, rev = new(ceremonyState), e.Revision
+		if err := json.Unmarshal(e.Value, st); err != nil {
+			return nil, fmt.Errorf("avatar: ceremony %s is corrupt: %w", id, err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("avatar: ceremony %s: %w", id, err)
-	}
-	if err := s.ceremonies.Delete(ctx, id, e.Revision); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, fmt.Errorf("%w: %s was finished concurrently", ErrCeremonyNotFound, id)
+	if err := s.ceremonies.Delete(ctx, id, rev); err != nil {
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s was finished already", ErrCeremonyNotFound, id)
 		}
 		return nil, fmt.Errorf("avatar: consume ceremony %s: %w", id, err)
-	}
-	var st ceremonyState
-	if err := json.Unmarshal(e.Value, &st); err != nil {
-		return nil, fmt.Errorf("avatar: ceremony %s is corrupt: %w", id, err)
 	}
 	// The bucket's TTL removes old ceremonies eventually; the stored
 	// expiry is what decides, on this node's clock.
@@ -113,7 +122,52 @@ func (s *Service) takeCeremony(ctx context.Context, id string, kind ceremonyKind
 	if st.Kind != kind {
 		return nil, fmt.Errorf("%w: ceremony %s is a %s, not a %s", ErrCeremonyMismatch, id, st.Kind, kind)
 	}
-	return &st, nil
+	return st, nil
+}
+
+// localCeremonies is a node's copy of the ceremonies it began, with the
+// bucket revision each was written at. Entries leave when finished here or
+// when a sweep finds them expired (a ceremony finished on another node, or
+// abandoned).
+type localCeremonies struct {
+	mu      sync.Mutex
+	entries map[string]localCeremony
+	puts    int
+}
+
+type localCeremony struct {
+	state *ceremonyState
+	rev   uint64
+}
+
+// sweepEvery bounds the work of forgetting expired entries: one sweep per
+// this many ceremonies begun.
+const sweepEvery = 1024
+
+func (l *localCeremonies) put(id string, st *ceremonyState, rev uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.entries == nil {
+		l.entries = map[string]localCeremony{}
+	}
+	l.entries[id] = localCeremony{state: st, rev: rev}
+	if l.puts++; l.puts%sweepEvery == 0 {
+		for k, e := range l.entries {
+			if time.Now().After(e.state.Expires) {
+				delete(l.entries, k)
+			}
+		}
+	}
+}
+
+func (l *localCeremonies) take(id string) (*ceremonyState, uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.entries[id]
+	if ok {
+		delete(l.entries, id)
+	}
+	return e.state, e.rev, ok
 }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

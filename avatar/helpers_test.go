@@ -52,7 +52,7 @@ func (c *clock) Advance(d time.Duration) {
 func newTestStore(t testing.TB) *store.Store {
 	t.Helper()
 	srv := natstest.RunServer(t)
-	st, err := store.New(context.Background(), natstest.Connect(t, srv.ClientURL()), store.Config{Logger: testLogger(t)})
+	st, err := store.New(context.Background(), natstest.ConnectInProcess(t, srv), store.Config{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("store.New: %v", err)
 	}

@@ -153,7 +153,7 @@ func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, credential
 		rev uint64
 	)
 	if st.AvatarID != "" {
-		if rec, rev, err = s.load(ctx, st.AvatarID); err != nil {
+		if rec, rev, err = s.loadForUpdate(ctx, st.AvatarID); err != nil {
 			return Assertion{}, err
 		}
 		if _, err := s.wa.ValidateLogin(userOf(&rec.Avatar), st.Session, parsed); err != nil {
@@ -162,7 +162,7 @@ func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, credential
 	} else {
 		handler := func(rawID, userHandle []byte) (webauthn.User, error) {
 			var err error
-			if rec, rev, err = s.load(ctx, string(userHandle)); err != nil {
+			if rec, rev, err = s.loadForUpdate(ctx, string(userHandle)); err != nil {
 				return nil, err
 			}
 			return userOf(&rec.Avatar), nil

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -84,6 +85,13 @@ type Service struct {
 	names      *store.Bucket
 	creds      *store.Bucket
 	ceremonies *store.Bucket
+	// begun remembers the ceremonies this node began, so the usual finish
+	// (on the node that began it) skips reading the ceremony back.
+	begun localCeremonies
+	// recent caches avatar records by id as last read or written here. It
+	// only ever saves a read before a compare-and-set: an update from a
+	// stale copy fails and re-reads, so the bucket stays the truth.
+	recent recordCache
 }
 
 // New validates cfg, fills its defaults and declares the service's buckets.
@@ -242,7 +250,22 @@ func (s *Service) load(ctx context.Context, avatarID string) (*avatarRecord, uin
 	if err := json.Unmarshal(e.Value, &rec); err != nil {
 		return nil, 0, fmt.Errorf("avatar: record %s is corrupt: %w", avatarID, err)
 	}
+	s.recent.put(avatarID, e.Value, e.Revision)
 	return &rec, e.Revision, nil
+}
+
+// loadForUpdate is load for a caller that will write the record back with
+// compare-and-set and re-checks, inside its change, everything that can
+// change (credential present, not cloned, counter): it may start from the
+// cached copy, and a stale one only costs the retry.
+func (s *Service) loadForUpdate(ctx context.Context, avatarID string) (*avatarRecord, uint64, error) {
+	if data, rev, ok := s.recent.get(avatarID); ok {
+		var rec avatarRecord
+		if err := json.Unmarshal(data, &rec); err == nil {
+			return &rec, rev, nil
+		}
+	}
+	return s.load(ctx, avatarID)
 }
 
 // modify applies change to the avatar's current record and writes it with
@@ -271,7 +294,7 @@ func (s *Service) modifyFrom(ctx context.Context, avatarID string, rec *avatarRe
 		if err != nil {
 			return nil, fmt.Errorf("avatar: encode %s: %w", avatarID, err)
 		}
-		_, err = s.avatars.Update(ctx, avatarID, data, rev)
+		newRev, err := s.avatars.Update(ctx, avatarID, data, rev)
 		if errors.Is(err, store.ErrConflict) {
 			rec = nil
 			continue
@@ -279,6 +302,7 @@ func (s *Service) modifyFrom(ctx context.Context, avatarID string, rec *avatarRe
 		if err != nil {
 			return nil, fmt.Errorf("avatar: update %s: %w", avatarID, err)
 		}
+		s.recent.put(avatarID, data, newRev)
 		return rec, nil
 	}
 	return nil, fmt.Errorf("avatar: update %s: %w after %d attempts", avatarID, store.ErrConflict, maxCASAttempts)
@@ -481,4 +505,44 @@ func stringsOf[T ~string](in []T) []string {
 		out[i] = string(v)
 	}
 	return out
+}
+
+// recordCache holds encoded avatar records with their revisions. It is
+// bounded: when full, an arbitrary entry makes room, which only costs a
+// read later.
+type recordCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedRecord
+}
+
+type cachedRecord struct {
+	data []byte
+	rev  uint64
+}
+
+const recordCacheSize = 16384
+
+func (c *recordCache) get(id string) ([]byte, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	return e.data, e.rev, ok
+}
+
+func (c *recordCache) put(id string, data []byte, rev uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = make(map[string]cachedRecord)
+	}
+	if old, ok := c.entries[id]; ok && old.rev > rev {
+		return // never replace a newer revision with an older one
+	}
+	if _, ok := c.entries[id]; !ok && len(c.entries) >= recordCacheSize {
+		for k := range c.entries {
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[id] = cachedRecord{data: data, rev: rev}
 }

@@ -168,3 +168,15 @@ func waitForMetaLeader(t testing.TB, servers []*server.Server) {
 	}
 	t.Fatalf("JetStream cluster %s: no meta leader with %d current peers after %v", ClusterName, len(servers), startTimeout)
 }
+
+// ConnectInProcess connects to srv without a socket, as the realm does to
+// its embedded server, so benchmarks measure what the realm pays.
+func ConnectInProcess(t testing.TB, srv *server.Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name(t.Name()))
+	if err != nil {
+		t.Fatalf("nats.Connect(in-process): %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
