@@ -33,6 +33,7 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/version", r.handleVersion)
 	mux.HandleFunc("GET /v1/scenes", r.whenReady(r.handleScenes))
 	mux.HandleFunc("GET /v1/scenes/{id}", r.whenReady(r.handleScene))
+	mux.HandleFunc("GET /v1/scenes/{id}/access", r.authed(r.handleSceneAccess))
 	mux.HandleFunc("GET /v1/nodes", r.whenReady(r.handleNodes))
 	mux.HandleFunc("GET /v1/audit", r.whenReady(r.handleAudit))
 	mux.HandleFunc("GET /v1/audit/verify", r.whenReady(r.handleAuditVerify))

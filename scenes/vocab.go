@@ -25,18 +25,28 @@ const (
 
 // Context keys of the scene vocabulary; doc.go says which action carries which.
 const (
-	ContextTrust      = "trust"       // record, see the Trust* keys
-	ContextAvatarZone = "avatar_zone" // String: zone the avatar stands in, "" if none
-	ContextAmount     = "amount"      // Long: base units moved by a transfer
-	ContextHighValue  = "high_value"  // Bool: the realm judged the transfer high value
-	ContextStepUp     = "step_up"     // Bool: a fresh step-up is bound to this command
-	ContextApproved   = "approved"    // Bool: a second person approved this command (ApproveCommand)
+	ContextTrust = "trust" // record, see the Trust* keys
+	// ContextAuthenticator is a record about the passkey that signed the
+	// session in, every action: see the Authenticator* keys. A scene that
+	// requires attested authenticators forbids unless
+	// context.authenticator.attested.
+	ContextAuthenticator = "authenticator"
+	ContextAvatarZone    = "avatar_zone" // String: zone the avatar stands in, "" if none
+	ContextAmount        = "amount"      // Long: base units moved by a transfer
+	ContextHighValue     = "high_value"  // Bool: the realm judged the transfer high value
+	ContextStepUp        = "step_up"     // Bool: a fresh step-up is bound to this command
+	ContextApproved      = "approved"    // Bool: a second person approved this command (ApproveCommand)
 
 	TrustState           = "state"            // String: "trusted", "step-up" or "suspended"
 	TrustScore           = "score"            // decimal 0..1
 	TrustBiometric       = "biometric"        // decimal 0..1: probability the motion is the enrolled person's
 	TrustPasskeyAgeS     = "passkey_age_s"    // Long: seconds since the last user-verified passkey assertion
 	TrustDeviceAssurance = "device_assurance" // decimal 0..1
+
+	AuthenticatorAttested = "attested" // Bool: its attestation statement verified (not "none", not self-attestation)
+	AuthenticatorFormat   = "format"   // String: attestation format, e.g. "packed", "tpm", "none"
+	AuthenticatorAAGUID   = "aaguid"   // String: the authenticator model, 32 hex digits
+	AuthenticatorSynced   = "synced"   // Bool: backup eligible (a synced passkey)
 )
 
 // ActionUID returns the Cedar UID of one of the Action* ids.

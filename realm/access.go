@@ -1,0 +1,113 @@
+package realm
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/trust"
+)
+
+// avatarEntity is the Cedar principal for a signed-in avatar.
+func avatarEntity(p principal) policy.Entity {
+	roles := make([]any, len(p.avatar.Roles))
+	for i, r := range p.avatar.Roles {
+		roles[i] = r
+	}
+	return policy.Entity{
+		UID:   policy.UID{Type: scenes.TypeAvatar, ID: p.avatar.ID},
+		Attrs: map[string]any{"roles": roles, "name": p.avatar.Name},
+	}
+}
+
+// policyContext is what every Cedar request of a session carries: its
+// trust and the passkey it signed in with.
+func policyContext(p principal, a trust.Assessment) map[string]any {
+	authn := map[string]any{
+		scenes.AuthenticatorAttested: false,
+		scenes.AuthenticatorFormat:   "",
+		scenes.AuthenticatorAAGUID:   "",
+		scenes.AuthenticatorSynced:   false,
+	}
+	if id, err := base64.RawURLEncoding.DecodeString(p.session.Credential); err == nil {
+		if c := p.avatar.Credential(id); c != nil {
+			authn[scenes.AuthenticatorAttested] = c.Attested
+			authn[scenes.AuthenticatorFormat] = c.AttestationFormat
+			authn[scenes.AuthenticatorAAGUID] = hex.EncodeToString(c.AAGUID)
+			authn[scenes.AuthenticatorSynced] = c.BackupEligible
+		}
+	}
+	return map[string]any{scenes.ContextTrust: a.Context(), scenes.ContextAuthenticator: authn}
+}
+
+// decide asks the scene's policies and audits the answer with the policies
+// and signals that produced it. An evaluation error is a deny.
+func (r *Realm) decide(ctx context.Context, sc *scenes.Scene, p principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
+	pctx := policyContext(p, a)
+	for k, v := range extra {
+		pctx[k] = v
+	}
+	req := policy.Request{
+		Principal: policy.UID{Type: scenes.TypeAvatar, ID: p.avatar.ID},
+		Action:    scenes.ActionUID(action),
+		Resource:  resource,
+		Context:   pctx,
+		Entities:  append(sc.Entities(), avatarEntity(p)),
+	}
+	d, err := sc.Policies.Decide(ctx, req)
+	if err != nil {
+		d.Allow = false
+		if d.Reason == "" {
+			d.Reason = "the request could not be evaluated: " + err.Error()
+		}
+	}
+	ev := audit.Event{
+		Actor: p.avatar.ID, Action: action, Resource: resource.String(),
+		Outcome: audit.Allow, Policies: d.Policies, Signals: pctx,
+	}
+	if !d.Allow {
+		ev.Outcome, ev.Reasons = audit.Deny, []string{d.Reason}
+	}
+	r.auditRecord(ctx, ev)
+	return d
+}
+
+type decisionView struct {
+	Action   string   `json:"action"`
+	Resource string   `json:"resource"`
+	Allow    bool     `json:"allow"`
+	Policies []string `json:"policies"`
+	Reason   string   `json:"reason,omitempty"`
+}
+
+func viewDecision(action string, resource policy.UID, d policy.Decision) decisionView {
+	return decisionView{Action: action, Resource: resource.String(), Allow: d.Allow, Policies: nonNil(d.Policies), Reason: d.Reason}
+}
+
+// handleSceneAccess tells the signed-in avatar what the scene's policies
+// allow it now, with the reason for every deny: joining the scene, and
+// entering each of its zones. Each answer is a real, audited decision.
+func (r *Realm) handleSceneAccess(w http.ResponseWriter, req *http.Request, p principal) {
+	sc, ok := r.catalog.Scene(req.PathValue("id"))
+	if !ok {
+		r.writeError(w, req, &httpError{Status: http.StatusNotFound, Detail: "no scene " + strconv.Quote(req.PathValue("id"))})
+		return
+	}
+	a := r.trust.assess(req.Context(), p.session)
+	out := []decisionView{}
+	join := scenes.SceneUID(sc.ID)
+	out = append(out, viewDecision(scenes.ActionJoinScene, join, r.decide(req.Context(), sc, p, a, scenes.ActionJoinScene, join, nil)))
+	for _, z := range sc.Zones {
+		zone := scenes.ZoneUID(z.ID)
+		// Asked from outside the zone: the question is whether the avatar
+		// may step in.
+		d := r.decide(req.Context(), sc, p, a, scenes.ActionEnterZone, zone, map[string]any{scenes.ContextAvatarZone: ""})
+		out = append(out, viewDecision(scenes.ActionEnterZone, zone, d))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"scene": sc.ID, "trust": trustView(a), "decisions": out})
+}
