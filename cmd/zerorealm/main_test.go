@@ -171,26 +171,32 @@ func TestServeRestartKeepsState(t *testing.T) {
 	if node2 != node {
 		t.Fatalf("node after restart = %q, want %q (kept in the data dir)", node2, node)
 	}
-	var verify struct {
-		OK     bool `json:"ok"`
-		Chains []struct {
-			Node   string `json:"node"`
-			Events int    `json:"events"`
-		} `json:"chains"`
+	type chain struct {
+		Node   string `json:"node"`
+		Events int    `json:"events"`
 	}
-	if code := getJSON(t, url2+"/v1/audit/verify", &verify); code != http.StatusOK {
-		t.Fatalf("GET /v1/audit/verify = %d", code)
+	var verify struct {
+		OK     bool    `json:"ok"`
+		Chains []chain `json:"chains"`
 	}
 	// Each start audits the scenes it serves (one scene shipped): two
-	// starts, one chain of two events, verified across the restart.
+	// starts, one chain of two events, verified across the restart. The
+	// second start's event is stored asynchronously, so wait for it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code := getJSON(t, url2+"/v1/audit/verify", &verify); code != http.StatusOK {
+			t.Fatalf("GET /v1/audit/verify = %d", code)
+		}
+		if len(verify.Chains) == 1 && verify.Chains[0].Events >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if !verify.OK || len(verify.Chains) != 1 || verify.Chains[0].Node != node || verify.Chains[0].Events != 2 {
 		t.Fatalf("verify after restart = %+v, want one intact chain of node %s with 2 events", verify, node)
 	}
 }
 
-// TestBadScenesExitTwoListingEveryProblem starts the realm on a scenes
-// folder whose scene has three mistakes and checks that all three are named
-// with their lines.
 func TestBadScenesExitTwoListingEveryProblem(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "scenes")
 	if err := os.MkdirAll(filepath.Join(dir, "foundry"), 0o700); err != nil {
