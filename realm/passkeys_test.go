@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -437,5 +438,40 @@ func TestCookieSessionsNeedCSRFToken(t *testing.T) {
 	}
 	if code := send("GET", "/v1/avatars/me", ""); code != 401 {
 		t.Fatalf("GET after sign-out = %d, want 401", code)
+	}
+}
+
+// TestTokenFromAnotherAddressLowersTrust uses a session token from a second
+// loopback address: the realm sees a different client address than the
+// sign-in's and the trust score drops by the address-change penalty.
+func TestTokenFromAnotherAddressLowersTrust(t *testing.T) {
+	r := startLocalRealm(t)
+	c := newClient(t, r)
+	s := c.register(webauthntest.New(), "kim")
+	type meAnswer struct {
+		Trust struct {
+			Score   float64 `json:"score"`
+			Factors []struct {
+				Name string `json:"name"`
+			} `json:"factors"`
+		} `json:"trust"`
+	}
+	var before, after meAnswer
+	c.with(s.Token).must("GET", "/v1/avatars/me", nil, &before)
+
+	elsewhere := c.with(s.Token)
+	elsewhere.hc = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext,
+	}}
+	elsewhere.must("GET", "/v1/avatars/me", nil, &after)
+	if after.Trust.Score >= before.Trust.Score {
+		t.Fatalf("score from another address = %.3f, want below %.3f", after.Trust.Score, before.Trust.Score)
+	}
+	names := []string{}
+	for _, f := range after.Trust.Factors {
+		names = append(names, f.Name)
+	}
+	if !strings.Contains(strings.Join(names, ","), "address") {
+		t.Fatalf("factors %v do not name the address change", names)
 	}
 }

@@ -38,6 +38,11 @@ type trustHub struct {
 type sessionTrust struct {
 	tracker *trust.Tracker
 	avatar  string
+
+	// mu guards evidence, the session's record as this node last wrote it,
+	// so each write carries all of it without reading it back.
+	mu       sync.Mutex
+	evidence trustRecord
 }
 
 // trustRecord is what the bucket holds per session: the evidence a tracker
@@ -50,6 +55,8 @@ type trustRecord struct {
 	LastPasskey *passkeySeen `json:"last_passkey,omitempty"`
 	// Cloned names the credential caught cloned, if any.
 	Cloned string `json:"cloned,omitempty"`
+	// Address is the client address the session signed in from.
+	Address string `json:"address,omitempty"`
 }
 
 type passkeySeen struct {
@@ -85,7 +92,7 @@ func (h *trustHub) tracker(ctx context.Context, sess session.Session) *sessionTr
 	if ok {
 		return st
 	}
-	st = &sessionTrust{tracker: h.engine.NewTracker(), avatar: sess.Avatar}
+	st = &sessionTrust{tracker: h.engine.NewTracker(), avatar: sess.Avatar, evidence: trustRecord{Avatar: sess.Avatar}}
 	if e, err := h.bucket.Get(ctx, sess.ID); err == nil {
 		var rec trustRecord
 		if json.Unmarshal(e.Value, &rec) == nil {
@@ -95,6 +102,7 @@ func (h *trustHub) tracker(ctx context.Context, sess session.Session) *sessionTr
 			if rec.Cloned != "" {
 				_, _ = st.tracker.Observe(trust.CredentialCloned{At: rec.At, Credential: rec.Cloned})
 			}
+			st.evidence = rec
 		}
 	}
 	h.mu.Lock()
@@ -119,10 +127,42 @@ func (h *trustHub) observePasskey(ctx context.Context, sess session.Session, see
 	if err != nil {
 		return a, err
 	}
-	rec := trustRecord{Avatar: sess.Avatar, State: a.State, Score: a.Score, At: a.At, LastPasskey: &seen}
-	h.persist(ctx, sess.ID, rec)
+	h.persist(ctx, sess.ID, st, a, func(r *trustRecord) { r.LastPasskey = &seen })
 	h.changed(ctx, sess.ID, st.avatar, a)
 	return a, nil
+}
+
+// observeSignIn records the context of a new session: where it comes from
+// and how many other sessions the avatar holds, which the trust algorithm
+// penalizes beyond the first.
+func (h *trustHub) observeSignIn(ctx context.Context, sess session.Session, address string, concurrent int) {
+	st := h.tracker(ctx, sess)
+	a, err := st.tracker.Observe(trust.ContextChange{At: h.now(), ConcurrentSessions: concurrent})
+	if err != nil {
+		h.log.Warn("observe sign-in context", "session", sess.ID, "err", err)
+		return
+	}
+	h.persist(ctx, sess.ID, st, a, func(r *trustRecord) { r.Address = address })
+	h.changed(ctx, sess.ID, st.avatar, a)
+}
+
+// observeAddress notes a request from a client address other than the one
+// the session signed in from: a token used from somewhere else is worth a
+// step-up until the person re-asserts the passkey.
+func (h *trustHub) observeAddress(ctx context.Context, sess session.Session, address string) {
+	st := h.tracker(ctx, sess)
+	st.mu.Lock()
+	known := st.evidence.Address
+	st.mu.Unlock()
+	if known == "" || address == "" || address == known {
+		return
+	}
+	a, err := st.tracker.Observe(trust.ContextChange{At: h.now(), AddressChanged: true})
+	if err != nil {
+		h.log.Warn("observe address change", "session", sess.ID, "err", err)
+		return
+	}
+	h.changed(ctx, sess.ID, st.avatar, a)
 }
 
 // observeClone suspends a session whose avatar's credential was cloned.
@@ -133,7 +173,7 @@ func (h *trustHub) observeClone(ctx context.Context, sess session.Session, crede
 		h.log.Error("observe clone", "session", sess.ID, "err", err)
 		return
 	}
-	h.persist(ctx, sess.ID, trustRecord{Avatar: sess.Avatar, State: a.State, Score: a.Score, At: a.At, Cloned: credential})
+	h.persist(ctx, sess.ID, st, a, func(r *trustRecord) { r.Cloned = credential })
 	h.changed(ctx, sess.ID, st.avatar, a)
 }
 
@@ -152,22 +192,19 @@ func (h *trustHub) forget(sessionID string) {
 	h.mu.Unlock()
 }
 
-// persist keeps the latest evidence and assessment; losing a concurrent
-// write is harmless because both writers derive it from the same signals,
-// so a plain put is enough here.
-func (h *trustHub) persist(ctx context.Context, sessionID string, rec trustRecord) {
-	if rec.LastPasskey == nil {
-		if e, err := h.bucket.Get(ctx, sessionID); err == nil {
-			var old trustRecord
-			if json.Unmarshal(e.Value, &old) == nil {
-				rec.LastPasskey = old.LastPasskey
-				if rec.Cloned == "" {
-					rec.Cloned = old.Cloned
-				}
-			}
-		}
+// persist records the session's evidence, amended by change, with the
+// assessment, for other nodes to rebuild the tracker from and to read the
+// state. The record is this node's copy in full, so nothing is read back;
+// a concurrent write by another node serving the same session can only
+// replace evidence with evidence, and the next observation rewrites it.
+func (h *trustHub) persist(ctx context.Context, sessionID string, st *sessionTrust, a trust.Assessment, change func(*trustRecord)) {
+	st.mu.Lock()
+	if change != nil {
+		change(&st.evidence)
 	}
-	data, err := json.Marshal(rec)
+	st.evidence.State, st.evidence.Score, st.evidence.At = a.State, a.Score, a.At
+	data, err := json.Marshal(st.evidence)
+	st.mu.Unlock()
 	if err == nil {
 		_, err = h.bucket.Put(ctx, sessionID, data)
 	}
@@ -226,7 +263,7 @@ func (h *trustHub) run(ctx context.Context) {
 			}
 			a := st.tracker.Assess()
 			if a.Changed {
-				h.persist(ctx, id, trustRecord{Avatar: st.avatar, State: a.State, Score: a.Score, At: a.At})
+				h.persist(ctx, id, st, a, nil)
 				h.changed(ctx, id, st.avatar, a)
 			}
 		}

@@ -221,11 +221,21 @@ func (r *Realm) startSession(w http.ResponseWriter, req *http.Request, av *avata
 		r.writeError(w, req, err)
 		return
 	}
-	a, err := r.trust.observePasskey(req.Context(), sess, passkeyEvidence(cred, true, at))
-	if err != nil {
+	if _, err := r.trust.observePasskey(req.Context(), sess, passkeyEvidence(cred, true, at)); err != nil {
 		r.writeError(w, req, err)
 		return
 	}
+	concurrent := 1
+	if list, err := r.sessions.List(req.Context(), av.ID); err == nil {
+		concurrent = 0
+		for _, s := range list {
+			if !s.Revoked {
+				concurrent++
+			}
+		}
+	}
+	r.trust.observeSignIn(req.Context(), sess, clientAddress(req), max(concurrent, 1))
+	a := r.trust.assess(req.Context(), sess)
 	resp := map[string]any{
 		"avatar":  avatarView(av),
 		"session": sessionView(sess),
