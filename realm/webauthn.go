@@ -71,6 +71,28 @@ func digestHex(d []byte) string {
 	return "0x" + hex.EncodeToString(d)
 }
 
+// answerBegin answers a begin call with the ceremony's options, or the
+// error that kept it from starting.
+func (r *Realm) answerBegin(w http.ResponseWriter, req *http.Request, c avatar.Ceremony, err error) {
+	if err == nil {
+		var resp map[string]json.RawMessage
+		if resp, err = beginResponse(c); err == nil {
+			writeJSON(w, http.StatusOK, resp)
+			return
+		}
+	}
+	r.writeError(w, req, err)
+}
+
+// readFinish reads and checks a finish body.
+func readFinish(w http.ResponseWriter, req *http.Request) (finishRequest, error) {
+	var body finishRequest
+	if err := decodeJSON(w, req, &body); err != nil {
+		return body, err
+	}
+	return body, body.validate()
+}
+
 // beginResponse is the standard {"publicKey": ...} options object with the
 // ceremony id beside it.
 func beginResponse(c avatar.Ceremony) (map[string]json.RawMessage, error) {
@@ -101,25 +123,12 @@ func (r *Realm) handleRegisterBegin(w http.ResponseWriter, req *http.Request) {
 		existing = p.avatar.ID
 	}
 	c, err := r.avatars.BeginRegistration(req.Context(), avatar.Registration{Name: body.Name, DisplayName: body.DisplayName}, existing)
-	if err != nil {
-		r.writeError(w, req, err)
-		return
-	}
-	resp, err := beginResponse(c)
-	if err != nil {
-		r.writeError(w, req, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp)
+	r.answerBegin(w, req, c, err)
 }
 
 func (r *Realm) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
-	var body finishRequest
-	if err := decodeJSON(w, req, &body); err != nil {
-		r.writeError(w, req, err)
-		return
-	}
-	if err := body.validate(); err != nil {
+	body, err := readFinish(w, req)
+	if err != nil {
 		r.writeError(w, req, err)
 		return
 	}
@@ -146,25 +155,12 @@ func (r *Realm) handleLoginBegin(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	c, err := r.avatars.BeginLogin(req.Context(), body.Name)
-	if err != nil {
-		r.writeError(w, req, err)
-		return
-	}
-	resp, err := beginResponse(c)
-	if err != nil {
-		r.writeError(w, req, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp)
+	r.answerBegin(w, req, c, err)
 }
 
 func (r *Realm) handleLoginFinish(w http.ResponseWriter, req *http.Request) {
-	var body finishRequest
-	if err := decodeJSON(w, req, &body); err != nil {
-		r.writeError(w, req, err)
-		return
-	}
-	if err := body.validate(); err != nil {
+	body, err := readFinish(w, req)
+	if err != nil {
 		r.writeError(w, req, err)
 		return
 	}
@@ -267,25 +263,12 @@ func (r *Realm) handleStepUpBegin(w http.ResponseWriter, req *http.Request, p pr
 		return
 	}
 	c, err := r.avatars.BeginStepUp(req.Context(), p.avatar.ID, digest)
-	if err != nil {
-		r.writeError(w, req, err)
-		return
-	}
-	resp, err := beginResponse(c)
-	if err != nil {
-		r.writeError(w, req, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, resp)
+	r.answerBegin(w, req, c, err)
 }
 
 func (r *Realm) handleStepUpFinish(w http.ResponseWriter, req *http.Request, p principal) {
-	var body finishRequest
-	if err := decodeJSON(w, req, &body); err != nil {
-		r.writeError(w, req, err)
-		return
-	}
-	if err := body.validate(); err != nil {
+	body, err := readFinish(w, req)
+	if err != nil {
 		r.writeError(w, req, err)
 		return
 	}
