@@ -47,7 +47,8 @@ func policyContext(p principal, a trust.Assessment) map[string]any {
 
 // decide asks the scene's policies and audits the answer with the policies
 // and signals that produced it. An evaluation error is a deny.
-func (r *Realm) decide(ctx context.Context, sc *scenes.Scene, p principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
+// entities are added to the scene's own, e.g. the asset a transfer moves.
+func (r *Realm) decide(ctx context.Context, sc *scenes.Scene, p principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any, entities ...policy.Entity) policy.Decision {
 	pctx := policyContext(p, a)
 	for k, v := range extra {
 		pctx[k] = v
@@ -57,7 +58,7 @@ func (r *Realm) decide(ctx context.Context, sc *scenes.Scene, p principal, a tru
 		Action:    scenes.ActionUID(action),
 		Resource:  resource,
 		Context:   pctx,
-		Entities:  append(sc.Entities(), avatarEntity(p)),
+		Entities:  append(append(sc.Entities(), avatarEntity(p)), entities...),
 	}
 	d, err := sc.Policies.Decide(ctx, req)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/zerorealm/zerorealm/biometrics"
 )
 
 // Config configures a Realm. Zero values are the documented defaults, except
@@ -52,6 +54,22 @@ type Config struct {
 	SessionIdle time.Duration
 	// SessionLifetime is a session's absolute lifetime; default 12h.
 	SessionLifetime time.Duration
+	// XREnrollment is how much motion a biometric enrollment collects. It
+	// starts when an avatar without a template streams right after a
+	// user-verified passkey assertion; default 60s.
+	XREnrollment time.Duration
+	// XREnrollWithin is how soon after that assertion the motion must
+	// start for it to be enrolled; default 2m.
+	XREnrollWithin time.Duration
+	// Biometrics tunes the biometrics engine; zero values are its
+	// defaults. Its Logger defaults to the realm's.
+	Biometrics biometrics.Config
+	// WebRTCUDPPort makes every WebRTC peer connection share this one UDP
+	// port, for a firewall that opens one; default 0 gives each peer
+	// connection its own ephemeral ports.
+	WebRTCUDPPort int
+	// Assets configures the asset ledger and marketplace; see AssetsConfig.
+	Assets AssetsConfig
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -82,6 +100,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.SessionLifetime <= 0 {
 		c.SessionLifetime = 12 * time.Hour
+	}
+	if c.XREnrollment <= 0 {
+		c.XREnrollment = 60 * time.Second
+	}
+	if c.XREnrollWithin <= 0 {
+		c.XREnrollWithin = 2 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -119,6 +143,10 @@ func (c *Config) validate() error {
 			problems = append(problems, fmt.Sprintf("origin %q: want scheme://host[:port], e.g. https://realm.example", o))
 		}
 	}
+	if c.WebRTCUDPPort < 0 || c.WebRTCUDPPort > 65535 {
+		problems = append(problems, fmt.Sprintf("WebRTC UDP port %d: want 1 to 65535, or 0 for ephemeral ports", c.WebRTCUDPPort))
+	}
+	problems = append(problems, c.Assets.problems()...)
 	if c.SessionIdle > c.SessionLifetime {
 		problems = append(problems, fmt.Sprintf("session idle timeout %s is longer than the session lifetime %s", c.SessionIdle, c.SessionLifetime))
 	}

@@ -1,11 +1,16 @@
 package realm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -25,18 +30,42 @@ const (
 	liveWriteWait  = 5 * time.Second  // a single write may take this long
 	livePingPeriod = 25 * time.Second // keeps NAT and proxies from dropping an idle connection
 	livePongWait   = 60 * time.Second
-	liveMaxMessage = 16 << 10 // client messages are small control messages
+	// liveMaxMessage bounds what a client may send: control messages (an
+	// SDP offer is the largest, a few KiB) and binary frame messages (at
+	// most biometrics.MaxMessageSize, about 4 KiB).
+	liveMaxMessage = 16 << 10
+	// liveErrorEvery rate-limits the error messages a misbehaving frame
+	// stream earns, so a broken client at 90 Hz does not get 90 a second.
+	liveErrorEvery = time.Second
 )
 
 // liveConn is one WebSocket of a session. Writes go through send so that a
 // slow client never blocks the realm: when its queue is full it is closed.
+// The WebRTC peer connection the client signals over it belongs to it, and
+// ends with it.
 type liveConn struct {
 	ws      *websocket.Conn
+	ctx     context.Context // the upgrade request's: ends with the connection or the realm
 	session string
+	sess    session.Session
 	send    chan []byte
 	// closing carries the close frame to send, once.
 	closing   chan closeFrame
 	closeOnce sync.Once
+	// closed is set as soon as the connection is told to close: frames
+	// that arrive afterwards, on the socket or the data channel, are
+	// dropped unread.
+	closed atomic.Bool
+
+	// xr is the session's motion stream on this node, taken at the first
+	// frame and released when the connection ends.
+	xrOnce sync.Once
+	xr     *xrSession
+
+	peerMu sync.Mutex
+	peer   *xrPeer
+
+	lastError atomic.Int64 // unix nanoseconds of the last rate-limited error message
 }
 
 type closeFrame struct {
@@ -44,8 +73,15 @@ type closeFrame struct {
 	reason string
 }
 
+// close ends the connection with a close frame and, at once, its peer
+// connection: a revoked session's data channel must stop before the close
+// frame has even been written.
 func (c *liveConn) close(code int, reason string) {
-	c.closeOnce.Do(func() { c.closing <- closeFrame{code, reason} })
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		c.closing <- closeFrame{code, reason}
+		c.closePeer()
+	})
 }
 
 func (c *liveConn) push(msg []byte) {
@@ -54,6 +90,19 @@ func (c *liveConn) push(msg []byte) {
 	default:
 		c.close(closeTooSlow, "too slow: messages were not read in time")
 	}
+}
+
+// pushError tells the client a message was refused, at most once per
+// liveErrorEvery unless always is set.
+func (c *liveConn) pushError(text string, always bool) {
+	if !always {
+		now := time.Now().UnixNano()
+		last := c.lastError.Load()
+		if now-last < int64(liveErrorEvery) || !c.lastError.CompareAndSwap(last, now) {
+			return
+		}
+	}
+	c.push(encodeLive(liveMessage{Type: "error", Error: text}))
 }
 
 // liveHub indexes this node's live connections by session, so revocations
@@ -88,6 +137,8 @@ func (h *liveHub) of(sessionID string) []*liveConn {
 	return slices.Clone(h.conns[sessionID])
 }
 
+// closeSession closes the session's WebSockets and their WebRTC peer
+// connections on this node.
 func (h *liveHub) closeSession(sessionID string, code int, reason string) int {
 	conns := h.of(sessionID)
 	for _, c := range conns {
@@ -111,13 +162,78 @@ type liveMessage struct {
 	Avatar  map[string]any `json:"avatar,omitempty"`
 	// hello and trust
 	Trust map[string]any `json:"trust,omitempty"`
+	// xr.score and xr.status
+	XR any `json:"xr,omitempty"`
+	// webrtc.offer and webrtc.answer
+	SDP string `json:"sdp,omitempty"`
+	// webrtc.candidate: RTCIceCandidateInit as browsers' toJSON() gives it;
+	// null ends the client's candidates.
+	Candidate *iceCandidate `json:"candidate,omitempty"`
 	// error
 	Error string `json:"error,omitempty"`
+}
+
+// iceCandidate is RTCIceCandidateInit.
+type iceCandidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
 }
 
 func encodeLive(m liveMessage) []byte {
 	b, _ := json.Marshal(m)
 	return b
+}
+
+// errLiveMessage is wrapped by every refusal of a client's control message;
+// the text after it is what the client is told.
+var errLiveMessage = errors.New("live message refused")
+
+// Limits of the signaling fields, well above what browsers produce.
+const (
+	maxSDPSize       = 12 << 10
+	maxCandidateSize = 1 << 10
+	maxMidSize       = 64
+)
+
+// parseLiveMessage reads one control message from a client and checks the
+// fields its type needs. Unknown types are refused here, so the reader's
+// switch only sees what it handles.
+func parseLiveMessage(data []byte) (liveMessage, error) {
+	var m liveMessage
+	var raw struct {
+		Type      string          `json:"type"`
+		SDP       string          `json:"sdp"`
+		Candidate json.RawMessage `json:"candidate"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil || raw.Type == "" {
+		return m, fmt.Errorf("%w: messages are JSON objects with a type", errLiveMessage)
+	}
+	m.Type = raw.Type
+	switch raw.Type {
+	case "ping":
+	case "webrtc.offer":
+		if raw.SDP == "" || len(raw.SDP) > maxSDPSize || !strings.HasPrefix(raw.SDP, "v=0") {
+			return m, fmt.Errorf("%w: webrtc.offer needs sdp, a session description of at most %d bytes starting with v=0", errLiveMessage, maxSDPSize)
+		}
+		m.SDP = raw.SDP
+	case "webrtc.candidate":
+		if len(raw.Candidate) == 0 || string(raw.Candidate) == "null" {
+			return m, nil // end of candidates
+		}
+		var c iceCandidate
+		if err := json.Unmarshal(raw.Candidate, &c); err != nil {
+			return m, fmt.Errorf("%w: webrtc.candidate needs candidate, an RTCIceCandidateInit object or null", errLiveMessage)
+		}
+		if len(c.Candidate) > maxCandidateSize || (c.SDPMid != nil && len(*c.SDPMid) > maxMidSize) || (c.UsernameFragment != nil && len(*c.UsernameFragment) > maxMidSize) {
+			return m, fmt.Errorf("%w: webrtc.candidate is larger than any ICE candidate", errLiveMessage)
+		}
+		m.Candidate = &c
+	default:
+		return m, fmt.Errorf("%w: unknown message type %s", errLiveMessage, quote(raw.Type))
+	}
+	return m, nil
 }
 
 // handleLive upgrades to the realm WebSocket. The session is checked like
@@ -136,9 +252,13 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 	if err != nil {
 		return // the upgrader has answered
 	}
-	c := &liveConn{ws: ws, session: p.session.ID, send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1)}
+	c := &liveConn{
+		ws: ws, ctx: req.Context(), session: p.session.ID, sess: p.session,
+		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
+	}
 	r.live.add(c)
 	defer r.live.remove(c)
+	defer r.endXR(c)
 
 	a := r.trust.assess(req.Context(), p.session)
 	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: sessionView(p.session), Avatar: avatarView(p.avatar), Trust: trustView(a)}))
@@ -151,27 +271,45 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 	r.liveWriter(c, done)
 }
 
-// liveReader reads control messages until the connection fails. The
-// protocol grows with the world server; for now a client may ping.
+// liveReader reads until the connection fails: JSON control messages as
+// text, XR frame messages as binary (the transport where WebRTC is not
+// available).
 func (r *Realm) liveReader(c *liveConn) {
 	c.ws.SetReadLimit(liveMaxMessage)
 	_ = c.ws.SetReadDeadline(time.Now().Add(livePongWait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(livePongWait)) })
+	// One buffer per connection, reused for every message: frames arrive
+	// at headset rate and must not allocate.
+	var buf bytes.Buffer
 	for {
-		kind, data, err := c.ws.ReadMessage()
+		kind, rd, err := c.ws.NextReader()
 		if err != nil {
 			return
 		}
-		var m liveMessage
-		if kind != websocket.TextMessage || json.Unmarshal(data, &m) != nil {
-			c.push(encodeLive(liveMessage{Type: "error", Error: "messages are JSON objects with a type"}))
+		buf.Reset()
+		if _, err := buf.ReadFrom(rd); err != nil {
+			return
+		}
+		if kind == websocket.BinaryMessage {
+			r.ingestFrames(c, transportWebSocket, buf.Bytes())
+			continue
+		}
+		m, err := parseLiveMessage(buf.Bytes())
+		if err != nil {
+			c.push(encodeLive(liveMessage{Type: "error", Error: strings.TrimPrefix(err.Error(), errLiveMessage.Error()+": ")}))
 			continue
 		}
 		switch m.Type {
 		case "ping":
 			c.push(encodeLive(liveMessage{Type: "pong"}))
-		default:
-			c.push(encodeLive(liveMessage{Type: "error", Error: "unknown message type " + quote(m.Type)}))
+		case "webrtc.offer":
+			if err := r.answerOffer(c, m.SDP); err != nil {
+				c.pushError(err.Error(), true)
+			}
+		case "webrtc.candidate":
+			if err := r.addCandidate(c, m.Candidate); err != nil {
+				c.pushError(err.Error(), true)
+			}
 		}
 	}
 }
@@ -195,6 +333,11 @@ func (r *Realm) liveWriter(c *liveConn, readerDone <-chan struct{}) {
 		case f := <-c.closing:
 			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(f.code, f.reason), time.Now().Add(liveWriteWait))
 			return
+		case <-c.ctx.Done():
+			// The realm is stopping: hijacked connections are not drained
+			// by the HTTP server, so they are told here.
+			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "the realm node is stopping; reconnect"), time.Now().Add(liveWriteWait))
+			return
 		case <-readerDone:
 			return
 		}
@@ -207,8 +350,9 @@ func (r *Realm) pushTrust(sessionID string, a trust.Assessment) {
 }
 
 // followRevocations closes the live connections of every session revoked
-// anywhere in the cluster. Every node runs it, so a sign-out through one
-// node ends the session's WebSocket on another.
+// anywhere in the cluster, with their WebRTC peer connections. Every node
+// runs it, so a sign-out through one node ends the session's WebSocket and
+// data channel on another.
 func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
 	for rev := range revocations {
 		if n := r.live.closeSession(rev.SessionID, closeSessionRevoked, "session revoked: "+rev.Reason); n > 0 {

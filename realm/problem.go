@@ -14,6 +14,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/twin"
 )
 
 // problem is an RFC 9457 problem details object. Detail is shown to the
@@ -57,6 +58,8 @@ func problemFor(err error) (status int, detail string) {
 	switch {
 	case errors.As(err, &he):
 		return he.Status, he.Detail
+	case isAssetError(err):
+		return assetProblem(err)
 	case errors.Is(err, avatar.ErrInvalidInput):
 		return http.StatusBadRequest, strings.TrimPrefix(err.Error(), "avatar: ")
 	case errors.Is(err, avatar.ErrVerification):
@@ -87,6 +90,20 @@ func problemFor(err error) (status int, detail string) {
 		return http.StatusUnauthorized, "unknown or malformed session token: sign in again"
 	case errors.Is(err, session.ErrTooManySessions):
 		return http.StatusTooManyRequests, "this avatar has too many sessions; sign out of one (GET /v1/sessions) first"
+	case errors.Is(err, twin.ErrInvalidCommand):
+		return http.StatusBadRequest, twinDetail(err)
+	case errors.Is(err, twin.ErrUnknownTwin):
+		return http.StatusNotFound, twinDetail(err)
+	case errors.Is(err, twin.ErrEnvelope):
+		return http.StatusUnprocessableEntity, twinDetail(err)
+	case errors.Is(err, twin.ErrRateLimited):
+		return http.StatusTooManyRequests, twinDetail(err)
+	case errors.Is(err, twin.ErrNoGateway):
+		return http.StatusServiceUnavailable, twinDetail(err)
+	case errors.Is(err, twin.ErrInvalidGrant):
+		return http.StatusBadGateway, twinDetail(err)
+	case errors.Is(err, twin.ErrGatewayRefused):
+		return http.StatusConflict, twinDetail(err)
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, "not found"
 	case errors.Is(err, store.ErrConflict):

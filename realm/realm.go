@@ -54,6 +54,9 @@ type Realm struct {
 	trust    *trustHub
 	stepups  *stepUpProofs
 	live     *liveHub
+	twins    *twinHub
+	assets   *assetsHub
+	xr       *xrHub
 
 	// bgCancel stops the node's background loops at shutdown.
 	bgCancel context.CancelFunc
@@ -189,11 +192,16 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: scenes: %w", err)
 	}
+	if err := r.prepareTwins(); err != nil {
+		return err
+	}
 
 	if len(r.cfg.NATS) == 0 {
 		r.embedded, err = natsembed.Start(ctx, natsembed.Config{
 			DataDir:      r.cfg.DataDir,
 			ClientListen: r.cfg.NATSListen,
+			Prefix:       r.cfg.Prefix,
+			Gateways:     r.twinNATSUsers(),
 			ServerName:   r.cfg.Node,
 			Logger:       r.log,
 		})
@@ -248,11 +256,18 @@ func (r *Realm) start(ctx context.Context) error {
 		return fmt.Errorf("realm: trust: %w", err)
 	}
 	r.trust.onChange = r.pushTrust
+	r.trust.onPasskey = r.xrAfterPasskey
 	r.stepups, err = newStepUpProofs(ctx, r.store)
 	if err != nil {
 		return fmt.Errorf("realm: step-ups: %w", err)
 	}
+	if r.assets, err = r.startAssets(ctx); err != nil {
+		return err
+	}
 	r.live = newLiveHub()
+	if err := r.startXR(ctx); err != nil {
+		return err
+	}
 
 	bg, cancel := context.WithCancel(context.Background())
 	r.bgCancel = cancel
@@ -264,6 +279,9 @@ func (r *Realm) start(ctx context.Context) error {
 	r.bgDone.Add(2)
 	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
 	go func() { defer r.bgDone.Done(); r.trust.run(bg) }()
+	if err := r.startTwins(ctx, bg); err != nil {
+		return err
+	}
 
 	r.recordSceneLoads(ctx)
 	return nil
@@ -303,12 +321,17 @@ func (r *Realm) shutdown() {
 		r.log.Warn("http drain incomplete, closing connections", "err", err)
 		_ = r.http.Close()
 	}
+	r.stopXR()
+	r.stopTwins()
 	if r.bgCancel != nil {
 		r.bgCancel()
 		r.bgDone.Wait()
 	}
 	if r.nodes != nil {
 		r.nodes.stop(ctx)
+	}
+	if r.assets != nil {
+		r.assets.close()
 	}
 	if r.view != nil {
 		r.view.Close()

@@ -30,6 +30,9 @@ type trustHub struct {
 	// onChange is told of every state change, to push it to the session's
 	// live connections.
 	onChange func(sessionID string, a trust.Assessment)
+	// onPasskey is told of every passkey assertion observed, so that a
+	// user-verified one can start a biometric enrollment.
+	onPasskey func(sessionID string, userVerified bool)
 
 	mu       sync.Mutex
 	trackers map[string]*sessionTrust
@@ -129,6 +132,9 @@ func (h *trustHub) observePasskey(ctx context.Context, sess session.Session, see
 	}
 	h.persist(ctx, sess.ID, st, a, func(r *trustRecord) { r.LastPasskey = &seen })
 	h.changed(ctx, sess.ID, st.avatar, a)
+	if h.onPasskey != nil {
+		h.onPasskey(sess.ID, seen.UserVerified)
+	}
 	return a, nil
 }
 

@@ -174,7 +174,9 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Manager, error) {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	ttl := cfg.Lifetime + ttlMargin
-	sessions, err := st.Bucket(ctx, store.BucketConfig{Name: sessionsBucket, TTL: ttl})
+	// Leader reads: a node must never accept a session from a replica that
+	// has not yet applied its revocation.
+	sessions, err := st.Bucket(ctx, store.BucketConfig{Name: sessionsBucket, TTL: ttl, LeaderReads: true})
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}

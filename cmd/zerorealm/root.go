@@ -27,6 +27,10 @@ func newRootCommand() *cobra.Command {
 	// The root runs serve, so it accepts serve's flags too.
 	root.Flags().AddFlagSet(serve.Flags())
 	root.AddCommand(serve, newVersionCommand())
+	root.AddCommand(newLoadCommand())
+	root.AddCommand(newKeysCommand(), newReceiptCommand())
+	root.AddCommand(newGatewayCommand())
+	root.AddCommand(newEvalCommand())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usagef("%v (see zerorealm --help)", err)
 	})

@@ -37,6 +37,10 @@ type Options struct {
 	// Synced makes credentials backup-eligible and backed up, like a synced
 	// passkey.
 	Synced bool
+	// WebRTCLoopback lets pages open WebRTC connections to a server on
+	// the same machine: Chromium gathers no loopback candidates and hides
+	// host addresses behind mDNS names unless told otherwise.
+	WebRTCLoopback bool
 }
 
 // Start launches Chromium for the test (closed in t.Cleanup) with a
@@ -60,6 +64,14 @@ func Start(t testing.TB, opts Options) *Browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-background-networking", true),
 	)
+	if opts.WebRTCLoopback {
+		allocOpts = append(allocOpts,
+			chromedp.Flag("allow-loopback-in-peer-connection", true),
+			// This replaces chromedp's default disable-features value, so
+			// that value is repeated first.
+			chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
+		)
+	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), allocOpts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // Config configures the embedded server. The zero value is not usable:
@@ -33,13 +34,50 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logger receives the server's own log lines; default discards them.
 	Logger *slog.Logger
+	// Prefix is the realm's subject prefix, which gateway permissions are
+	// written in; default "zr".
+	Prefix string
+	// Gateways are the twin gateways allowed to connect, each confined to
+	// its own twin's subjects (see GatewayPermissions). When there is any,
+	// every client must authenticate with an nkey, and the realm's own
+	// in-process connection uses a key generated for this run that no one
+	// else holds. With none, the server accepts clients as before.
+	Gateways []GatewayUser
+}
+
+// GatewayUser is one twin gateway's identity: the public user nkey ("U...")
+// it signs in with and the twin it serves.
+type GatewayUser struct {
+	Twin string
+	NKey string
+}
+
+// GatewayPermissions confines a gateway to its twin: it may receive only
+// its twin's commands, the realm's revocation notices and key rotations,
+// and publish only its twin's state and its replies to the commands it
+// received. The subjects match the ones package twin defines; a test there
+// holds both to the same names.
+func GatewayPermissions(prefix, twinID string) *server.Permissions {
+	base := prefix + ".twin." + twinID
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{base + ".state.>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{
+			base + ".cmd.>",
+			prefix + ".revocations",
+			prefix + ".twin.keys",
+		}},
+		// Replies go to the requester's inbox, which the gateway may answer
+		// once, shortly after the request.
+		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
+	}
 }
 
 // Embedded is a running in-process nats-server and the realm's in-process
 // connection to it.
 type Embedded struct {
-	srv *server.Server
-	nc  *nats.Conn
+	srv      *server.Server
+	nc       *nats.Conn
+	realmKey nkeys.KeyPair // nil when clients need not authenticate
 }
 
 // ErrListen reports that the client listener could not be opened, typically
@@ -95,6 +133,30 @@ func Start(ctx context.Context, cfg Config) (*Embedded, error) {
 			opts.Port = server.RANDOM_PORT
 		}
 	}
+	var realmKey nkeys.KeyPair
+	if len(cfg.Gateways) > 0 {
+		if cfg.Prefix == "" {
+			cfg.Prefix = "zr"
+		}
+		var err error
+		if realmKey, err = nkeys.CreateUser(); err != nil {
+			return nil, fmt.Errorf("natsembed: realm key: %w", err)
+		}
+		realmPub, _ := realmKey.PublicKey()
+		users := []*server.NkeyUser{{Nkey: realmPub}} // nil permissions: everything
+		seen := map[string]bool{realmPub: true}
+		for _, g := range cfg.Gateways {
+			if !nkeys.IsValidPublicUserKey(g.NKey) || g.Twin == "" || strings.ContainsAny(g.Twin, ".*> \t") {
+				return nil, fmt.Errorf("natsembed: gateway %q: want a twin id and a public user nkey (U...), got %q", g.Twin, g.NKey)
+			}
+			if seen[g.NKey] {
+				return nil, fmt.Errorf("natsembed: gateway key %s is enrolled twice", g.NKey)
+			}
+			seen[g.NKey] = true
+			users = append(users, &server.NkeyUser{Nkey: g.NKey, Permissions: GatewayPermissions(cfg.Prefix, g.Twin)})
+		}
+		opts.Nkeys = users
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: configure server: %w", err)
@@ -105,17 +167,39 @@ func Start(ctx context.Context, cfg Config) (*Embedded, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("natsembed: server not ready after %s (is %s writable?)", cfg.ReadyTimeout, storeDir)
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("zerorealm-realm"), nats.MaxReconnects(-1))
+	e := &Embedded{srv: srv, realmKey: realmKey}
+	nc, err := e.ConnectInProcess("zerorealm-realm", e.realmAuth()...)
 	if err != nil {
 		srv.Shutdown()
-		return nil, fmt.Errorf("natsembed: in-process connect: %w", err)
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		nc.Close()
 		srv.Shutdown()
 		return nil, err
 	}
-	return &Embedded{srv: srv, nc: nc}, nil
+	e.nc = nc
+	return e, nil
+}
+
+func (e *Embedded) realmAuth() []nats.Option {
+	if e.realmKey == nil {
+		return nil
+	}
+	pub, _ := e.realmKey.PublicKey()
+	return []nats.Option{nats.Nkey(pub, e.realmKey.Sign)}
+}
+
+// ConnectInProcess opens another in-process connection, with opts adding
+// its credentials (nats.Nkey for an enrolled gateway). It reconnects as
+// long as the server runs.
+func (e *Embedded) ConnectInProcess(name string, opts ...nats.Option) (*nats.Conn, error) {
+	all := append([]nats.Option{nats.InProcessServer(e.srv), nats.Name(name), nats.MaxReconnects(-1)}, opts...)
+	nc, err := nats.Connect("", all...)
+	if err != nil {
+		return nil, fmt.Errorf("natsembed: in-process connect as %s: %w", name, err)
+	}
+	return nc, nil
 }
 
 // Conn is the in-process connection.

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,13 +23,20 @@ type BucketConfig struct {
 	History uint8
 	// MaxValueSize bounds each value. Default 1 MiB.
 	MaxValueSize int32
+	// LeaderReads sends Get to the bucket's stream leader instead of
+	// letting any replica answer. Replicas answer direct gets from their own
+	// copy, which may lag an acknowledged write by a few milliseconds; a
+	// bucket whose reads gate security decisions (is this session revoked?)
+	// must never see the state before an acknowledged change.
+	LeaderReads bool
 }
 
 // Bucket is a handle on one key-value bucket. It is safe for concurrent use.
 type Bucket struct {
-	store *Store
-	name  string
-	kv    jetstream.KeyValue
+	store       *Store
+	name        string
+	kv          jetstream.KeyValue
+	leaderReads bool
 }
 
 // Entry is one revision of a key.
@@ -75,7 +84,7 @@ func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: bucket %s: %w", name, err)
 	}
-	return &Bucket{store: s, name: name, kv: kv}, nil
+	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads}, nil
 }
 
 // Name is the bucket's full JetStream name.
@@ -89,6 +98,9 @@ func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
 	}
 	ctx, cancel := b.store.withTimeout(ctx)
 	defer cancel()
+	if b.leaderReads {
+		return b.getFromLeader(ctx, key)
+	}
 	e, err := b.kv.Get(ctx, key)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
@@ -244,4 +256,56 @@ func entry(e jetstream.KeyValueEntry) Entry {
 		Created:  e.Created(),
 		Deleted:  op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge,
 	}
+}
+
+// getFromLeader reads the key's last message through the stream's
+// message-get API, which only the stream leader answers.
+func (b *Bucket) getFromLeader(ctx context.Context, key string) (Entry, error) {
+	req, err := json.Marshal(map[string]string{"last_by_subj": "$KV." + b.kv.Bucket() + "." + key})
+	if err != nil {
+		return Entry{}, err
+	}
+	msg, err := b.store.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+b.kv.Bucket(), req)
+	if err != nil {
+		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
+	}
+	var resp struct {
+		Error *struct {
+			Code    int    `json:"code"`
+			ErrCode int    `json:"err_code"`
+			Desc    string `json:"description"`
+		} `json:"error"`
+		Message struct {
+			Sequence uint64    `json:"seq"`
+			Header   []byte    `json:"hdrs"`
+			Data     []byte    `json:"data"`
+			Time     time.Time `json:"time"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return Entry{}, fmt.Errorf("store: get %s in %s: bad response: %w", key, b.name, err)
+	}
+	if resp.Error != nil {
+		if resp.Error.Code == 404 {
+			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)
+		}
+		return Entry{}, fmt.Errorf("store: get %s in %s: %s (code %d)", key, b.name, resp.Error.Desc, resp.Error.ErrCode)
+	}
+	// A delete or purge leaves a marker message whose KV-Operation header
+	// says so; the key then has no live value.
+	if op := kvOperation(resp.Message.Header); op == "DEL" || op == "PURGE" {
+		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)
+	}
+	return Entry{Key: key, Value: resp.Message.Data, Revision: resp.Message.Sequence, Created: resp.Message.Time}, nil
+}
+
+// kvOperation reads the KV-Operation header from a raw NATS header block.
+func kvOperation(raw []byte) string {
+	for _, line := range strings.Split(string(raw), "\r\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "KV-Operation") {
+			return strings.TrimSpace(value)
+		}
+	}
+	return ""
 }

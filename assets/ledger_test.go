@@ -1,0 +1,193 @@
+package assets
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/internal/store"
+)
+
+type wallet struct {
+	key  *ecdsa.PrivateKey
+	addr common.Address
+}
+
+func newWallet(t testing.TB) wallet {
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wallet{k, crypto.PubkeyToAddress(k.PublicKey)}
+}
+
+func newTestLedger(t testing.TB, st *store.Store, node string, colls []Collection) *Ledger {
+	t.Helper()
+	signer, _ := crypto.GenerateKey()
+	l, err := New(context.Background(), st, Config{
+		Node: node, Collections: colls, Signer: signer, Passphrase: "test",
+		CustodyScryptN: 2, CheckpointEvery: 4, CheckpointInterval: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(l.Close)
+	return l
+}
+
+func testStore(t testing.TB) *store.Store {
+	srv := natstest.RunServer(t)
+	st, err := store.New(context.Background(), natstest.ConnectInProcess(t, srv), store.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func reasonOf(err error) Reason {
+	var re *RejectError
+	if errors.As(err, &re) {
+		return re.Reason
+	}
+	return ""
+}
+
+func TestLedgerTransfersTradesReceipts(t *testing.T) {
+	ctx := context.Background()
+	a, b := newWallet(t), newWallet(t)
+	colls := []Collection{
+		{ID: "badges", Kind: Unique, Items: []ItemMint{{"one", a.addr}, {"two", b.addr}}},
+		{ID: "credits", Kind: Fungible, Mints: []BalanceMint{{a.addr, 100}}},
+	}
+	st := testStore(t)
+	l := newTestLedger(t, st, "n1", colls)
+	sc := l.Scheme()
+	deadline := uint64(time.Now().Add(time.Hour).Unix())
+
+	tr := Transfer{Collection: "badges", AssetID: "one", Amount: 1, From: a.addr, To: b.addr, Nonce: 1, Deadline: deadline}
+	sig, _ := Sign(sc.TransferDigest(&tr), a.key)
+	r1, err := l.Transfer(ctx, tr, sig, nil)
+	if err != nil {
+		t.Fatalf("Transfer: %v", err)
+	}
+	if _, err := l.Transfer(ctx, tr, sig, nil); reasonOf(err) != ReasonNotOwner {
+		t.Fatalf("replayed Transfer = %v, want %s (the asset moved)", err, ReasonNotOwner)
+	}
+	// Back to a with b's signature, then a's first intent replayed: the
+	// asset is a's again, but the nonce is spent.
+	back := Transfer{Collection: "badges", AssetID: "one", Amount: 1, From: b.addr, To: a.addr, Nonce: 1, Deadline: deadline}
+	bsig, _ := Sign(sc.TransferDigest(&back), b.key)
+	if _, err := l.Transfer(ctx, back, bsig, nil); err != nil {
+		t.Fatalf("Transfer back: %v", err)
+	}
+	if _, err := l.Transfer(ctx, tr, sig, nil); reasonOf(err) != ReasonNonceUsed {
+		t.Fatalf("replayed Transfer after return = %v, want %s", err, ReasonNonceUsed)
+	}
+
+	pay := Transfer{Collection: "credits", Amount: 30, From: a.addr, To: b.addr, Nonce: 2, Deadline: deadline}
+	psig, _ := Sign(sc.TransferDigest(&pay), a.key)
+	if _, err := l.Transfer(ctx, pay, psig, nil); err != nil {
+		t.Fatalf("fungible Transfer: %v", err)
+	}
+	if bal, _ := l.view.balance("credits", b.addr); bal != 30 {
+		t.Fatalf("balance of b = %d, want 30", bal)
+	}
+
+	// A trade whose give leg is stale (a no longer owns "one"... a does;
+	// make it stale by moving it first) changes nothing.
+	trade := Trade{
+		Give: Transfer{Collection: "credits", Amount: 10, From: b.addr, To: a.addr, Nonce: 5, Deadline: deadline},
+		Take: Transfer{Collection: "badges", AssetID: "one", Amount: 1, From: a.addr, To: b.addr, Nonce: 6, Deadline: deadline},
+	}
+	td := sc.TradeDigest(&trade)
+	gs, _ := Sign(td, b.key)
+	ts, _ := Sign(td, a.key)
+	move := Transfer{Collection: "badges", AssetID: "one", Amount: 1, From: a.addr, To: b.addr, Nonce: 7, Deadline: deadline}
+	msig, _ := Sign(sc.TransferDigest(&move), a.key)
+	if _, err := l.Transfer(ctx, move, msig, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := l.follower.Applied()
+	if _, err := l.Trade(ctx, trade, gs, ts, nil); reasonOf(err) != ReasonNotOwner {
+		t.Fatalf("Trade with a stale leg = %v, want %s", err, ReasonNotOwner)
+	}
+	if bal, _ := l.view.balance("credits", b.addr); bal != 30 {
+		t.Fatalf("balance of b after refused trade = %d, want 30", bal)
+	}
+	// Fresh trade: b gives 10 credits for "two"... b owns two; use one (b owns it now).
+	trade2 := Trade{
+		Give: Transfer{Collection: "credits", Amount: 10, From: a.addr, To: b.addr, Nonce: 8, Deadline: deadline},
+		Take: Transfer{Collection: "badges", AssetID: "one", Amount: 1, From: b.addr, To: a.addr, Nonce: 9, Deadline: deadline},
+	}
+	td2 := sc.TradeDigest(&trade2)
+	gs2, _ := Sign(td2, a.key)
+	ts2, _ := Sign(td2, b.key)
+	if _, err := l.Trade(ctx, trade2, gs2, ts2, nil); err != nil {
+		t.Fatalf("Trade: %v", err)
+	}
+	if owner, _, _ := l.view.owner("badges", "one"); owner != a.addr {
+		t.Fatalf("owner of one after trade = %s, want a", owner.Hex())
+	}
+	if l.follower.Applied() <= before {
+		t.Fatal("trade applied nothing")
+	}
+
+	// Receipts chain and verify with go-ethereum.
+	if err := l.catchUpSubject(ctx, l.chain.subject); err != nil {
+		t.Fatal(err)
+	}
+	rs := l.Receipts("n1", 0, 100)
+	if len(rs) != 5 {
+		t.Fatalf("Receipts = %d, want 5", len(rs))
+	}
+	if i, err := VerifyChain(rs, func(a common.Address) bool { return a == l.Signer() }); i != -1 {
+		t.Fatalf("VerifyChain = %d, %v", i, err)
+	}
+	for _, r := range rs {
+		if got := gethDigest(t, sc.ReceiptTypedData(&r.Receipt)); got != r.Digest {
+			t.Fatalf("receipt digest %s, apitypes %s", r.Digest.Hex(), got.Hex())
+		}
+	}
+	if r1.Receipt.Index != 0 || rs[0].Digest != r1.Digest {
+		t.Fatalf("first receipt = %+v, want index 0", r1.Receipt)
+	}
+	if _, err := l.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		p, err := l.Proof(r.Receipt.Intent)
+		if err != nil || !p.Verify() {
+			t.Fatalf("Proof(%s) = %v, verify false", r.Receipt.Intent.Hex(), err)
+		}
+	}
+
+	// Cancel: a's intents below 100 stop working.
+	c := CancelIntents{Owner: a.addr, NonceFloor: 100, Deadline: deadline}
+	csig, _ := Sign(sc.CancelDigest(&c), a.key)
+	if err := l.CancelIntents(ctx, c, csig); err != nil {
+		t.Fatal(err)
+	}
+	late := Transfer{Collection: "credits", Amount: 1, From: a.addr, To: b.addr, Nonce: 50, Deadline: deadline}
+	lsig, _ := Sign(sc.TransferDigest(&late), a.key)
+	if _, err := l.Transfer(ctx, late, lsig, nil); reasonOf(err) != ReasonNonceCancelled {
+		t.Fatalf("Transfer below floor = %v, want %s", err, ReasonNonceCancelled)
+	}
+
+	// A second node on the same stream mints nothing again and sees it all.
+	l2 := newTestLedger(t, st, "n2", colls)
+	if owner, _, _ := l2.view.owner("badges", "one"); owner != a.addr {
+		t.Fatalf("node 2 sees owner %s, want a", owner.Hex())
+	}
+	if bal, _ := l2.view.balance("credits", a.addr); bal != 100-30-10 {
+		t.Fatalf("node 2 balance of a = %d, want 60", bal)
+	}
+}

@@ -1,0 +1,501 @@
+package assets
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/zerorealm/zerorealm/internal/store"
+)
+
+// Event is one entry of an asset's or balance's history.
+type Event struct {
+	Seq    uint64         `json:"sequence"`
+	Event  string         `json:"event"` // mint, transfer, trade
+	From   common.Address `json:"from"`
+	To     common.Address `json:"to"`
+	Amount uint64         `json:"amount"`
+	Digest common.Hash    `json:"digest"`
+	Time   time.Time      `json:"time"`
+}
+
+// Asset is a unique item as the read model knows it.
+type Asset struct {
+	Collection string         `json:"collection"`
+	Item       string         `json:"item"`
+	Owner      common.Address `json:"owner"`
+	Seq        uint64         `json:"sequence"`
+	History    []Event        `json:"history,omitempty"`
+}
+
+// Balance is an owner's balance of a fungible collection.
+type Balance struct {
+	Collection string         `json:"collection"`
+	Owner      common.Address `json:"owner"`
+	Balance    uint64         `json:"balance"`
+	Seq        uint64         `json:"sequence"`
+}
+
+// SignedReceipt is a receipt with the realm's signature.
+type SignedReceipt struct {
+	Receipt   Receipt
+	Digest    common.Hash // the receipt's EIP-712 digest
+	Signature Signature
+	Signer    common.Address
+}
+
+// SignedCheckpoint is a checkpoint with the realm's signature.
+type SignedCheckpoint struct {
+	Checkpoint Checkpoint
+	Digest     common.Hash
+	Signature  Signature
+	Signer     common.Address
+}
+
+type receiptEntry struct {
+	Intent    common.Hash `json:"intent"`
+	Sequence  uint64      `json:"sequence"`
+	Index     uint64      `json:"index"`
+	Previous  common.Hash `json:"previous"`
+	Time      uint64      `json:"time"`
+	Signature Signature   `json:"signature"`
+}
+
+type receiptBlock struct {
+	Signer   common.Address `json:"signer"`
+	Receipts []receiptEntry `json:"receipts"`
+}
+
+type checkpointRecord struct {
+	First     uint64         `json:"first"`
+	Count     uint64         `json:"count"`
+	Root      common.Hash    `json:"root"`
+	Previous  common.Hash    `json:"previous"`
+	Time      uint64         `json:"time"`
+	Signature Signature      `json:"signature"`
+	Signer    common.Address `json:"signer"`
+}
+
+type chainView struct {
+	receipts    []SignedReceipt
+	lastSeq     uint64 // of the chain's last block
+	checkpoints []SignedCheckpoint
+	lastCkptSeq uint64
+}
+
+type floorState struct {
+	floor, seq uint64
+}
+
+// view is the ledger's read model, built from the LEDGER stream by every
+// node. Lock order: view.mu only; nothing is called while it is held.
+type view struct {
+	scheme *Scheme
+	node   string
+
+	mu            sync.RWMutex
+	assets        map[string]*Asset // "collection/item"
+	byOwner       map[common.Address]map[string]struct{}
+	byCollection  map[string][]string // item keys in mint order
+	balances      map[string]map[common.Address]*Balance
+	nonceNext     map[common.Address]uint64
+	floors        map[common.Address]floorState
+	wallets       map[common.Address]string
+	avatarWallets map[string][]common.Address
+	custodyRecs   map[string]custodyRecord
+	receipts      map[common.Hash]*SignedReceipt // by intent digest
+	byReceipt     map[common.Hash]*SignedReceipt // by receipt digest
+	chains        map[string]*chainView
+	orphans       map[common.Hash]uint64 // intents this node applied that have no receipt yet
+}
+
+func newView(node string, scheme *Scheme) *view {
+	return &view{
+		scheme: scheme, node: node,
+		assets: map[string]*Asset{}, byOwner: map[common.Address]map[string]struct{}{},
+		byCollection: map[string][]string{}, balances: map[string]map[common.Address]*Balance{},
+		nonceNext: map[common.Address]uint64{}, floors: map[common.Address]floorState{},
+		wallets: map[common.Address]string{}, avatarWallets: map[string][]common.Address{},
+		custodyRecs: map[string]custodyRecord{}, receipts: map[common.Hash]*SignedReceipt{},
+		byReceipt: map[common.Hash]*SignedReceipt{}, chains: map[string]*chainView{},
+		orphans: map[common.Hash]uint64{},
+	}
+}
+
+// apply folds one ledger message into the model. A message it cannot read
+// stops the projection (store.Follow logs it): a node must not serve a
+// model that silently skipped history.
+func (v *view) apply(m store.Msg) error {
+	rest, ok := strings.CutPrefix(m.Subject, "ledger.")
+	if !ok {
+		return nil
+	}
+	kind, key, _ := strings.Cut(rest, ".")
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch kind {
+	case "asset":
+		var rec assetRecord
+		if err := json.Unmarshal(m.Data, &rec); err != nil {
+			return fmt.Errorf("asset record: %w", err)
+		}
+		coll, item, _ := strings.Cut(key, ".")
+		v.applyAsset(coll, item, m, &rec)
+	case "balance":
+		var rec balanceRecord
+		if err := json.Unmarshal(m.Data, &rec); err != nil {
+			return fmt.Errorf("balance record: %w", err)
+		}
+		coll, owner, _ := strings.Cut(key, ".")
+		byOwner := v.balances[coll]
+		if byOwner == nil {
+			byOwner = map[common.Address]*Balance{}
+			v.balances[coll] = byOwner
+		}
+		addr := common.HexToAddress(owner)
+		byOwner[addr] = &Balance{Collection: coll, Owner: addr, Balance: rec.Balance, Seq: m.Seq}
+		if rec.Node == v.node && rec.Digest != (common.Hash{}) {
+			if _, done := v.receipts[rec.Digest]; !done {
+				v.orphans[rec.Digest] = max(v.orphans[rec.Digest], m.Seq)
+			}
+		}
+	case "nonce":
+		owner, n, _ := strings.Cut(key, ".")
+		var nonce uint64
+		fmt.Sscan(n, &nonce)
+		addr := common.HexToAddress(owner)
+		if nonce+1 > v.nonceNext[addr] {
+			v.nonceNext[addr] = nonce + 1
+		}
+	case "floor":
+		var rec floorRecord
+		if err := json.Unmarshal(m.Data, &rec); err != nil {
+			return fmt.Errorf("floor record: %w", err)
+		}
+		v.floors[common.HexToAddress(key)] = floorState{floor: rec.Floor, seq: m.Seq}
+	case "wallet":
+		var rec walletRecord
+		if err := json.Unmarshal(m.Data, &rec); err != nil {
+			return fmt.Errorf("wallet record: %w", err)
+		}
+		addr := common.HexToAddress(key)
+		v.wallets[addr] = rec.Avatar
+		v.avatarWallets[rec.Avatar] = append(v.avatarWallets[rec.Avatar], addr)
+	case "custody":
+		var rec custodyRecord
+		if err := json.Unmarshal(m.Data, &rec); err != nil {
+			return fmt.Errorf("custody record: %w", err)
+		}
+		v.custodyRecs[rec.Avatar] = rec
+	case "receipts":
+		var blk receiptBlock
+		if err := json.Unmarshal(m.Data, &blk); err != nil {
+			return fmt.Errorf("receipt block: %w", err)
+		}
+		cv := v.chain(key)
+		for _, e := range blk.Receipts {
+			r := Receipt{Intent: e.Intent, Sequence: e.Sequence, Chain: key, Index: e.Index, Previous: e.Previous, Time: e.Time}
+			sr := &SignedReceipt{Receipt: r, Digest: v.scheme.ReceiptDigest(&r), Signature: e.Signature, Signer: blk.Signer}
+			cv.receipts = append(cv.receipts, *sr)
+			v.receipts[e.Intent] = sr
+			v.byReceipt[sr.Digest] = sr
+			delete(v.orphans, e.Intent)
+		}
+		cv.lastSeq = m.Seq
+	case "checkpoint":
+		var rec checkpointRecord
+		if err := json.Unmarshal(m.Data, &rec); err != nil {
+			return fmt.Errorf("checkpoint record: %w", err)
+		}
+		cv := v.chain(key)
+		c := Checkpoint{Chain: key, First: rec.First, Count: rec.Count, Root: rec.Root, Previous: rec.Previous, Time: rec.Time}
+		cv.checkpoints = append(cv.checkpoints, SignedCheckpoint{Checkpoint: c, Digest: v.scheme.CheckpointDigest(&c), Signature: rec.Signature, Signer: rec.Signer})
+		cv.lastCkptSeq = m.Seq
+	}
+	return nil
+}
+
+func (v *view) chain(name string) *chainView {
+	cv := v.chains[name]
+	if cv == nil {
+		cv = &chainView{}
+		v.chains[name] = cv
+	}
+	return cv
+}
+
+func (v *view) applyAsset(coll, item string, m store.Msg, rec *assetRecord) {
+	key := coll + "/" + item
+	a := v.assets[key]
+	if a == nil {
+		a = &Asset{Collection: coll, Item: item}
+		v.assets[key] = a
+		v.byCollection[coll] = append(v.byCollection[coll], key)
+	} else if set := v.byOwner[a.Owner]; set != nil {
+		delete(set, key)
+	}
+	ev := Event{Seq: m.Seq, Event: rec.Event, From: a.Owner, To: rec.Owner, Amount: 1, Digest: rec.Digest, Time: m.Time.UTC()}
+	a.Owner, a.Seq = rec.Owner, m.Seq
+	a.History = append(a.History, ev)
+	set := v.byOwner[rec.Owner]
+	if set == nil {
+		set = map[string]struct{}{}
+		v.byOwner[rec.Owner] = set
+	}
+	set[key] = struct{}{}
+	if rec.Node == v.node && rec.Digest != (common.Hash{}) {
+		if _, done := v.receipts[rec.Digest]; !done {
+			v.orphans[rec.Digest] = max(v.orphans[rec.Digest], m.Seq)
+		}
+	}
+}
+
+func (v *view) owner(coll, item string) (common.Address, uint64, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	a := v.assets[coll+"/"+item]
+	if a == nil {
+		return common.Address{}, 0, false
+	}
+	return a.Owner, a.Seq, true
+}
+
+func (v *view) balance(coll string, owner common.Address) (uint64, uint64) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if b := v.balances[coll][owner]; b != nil {
+		return b.Balance, b.Seq
+	}
+	return 0, 0
+}
+
+func (v *view) floor(owner common.Address) uint64 {
+	f, _ := v.floorSeq(owner)
+	return f
+}
+
+func (v *view) floorSeq(owner common.Address) (uint64, uint64) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	f := v.floors[owner]
+	return f.floor, f.seq
+}
+
+func (v *view) nextNonce(owner common.Address) uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return max(v.nonceNext[owner], v.floors[owner].floor)
+}
+
+func (v *view) walletAvatar(w common.Address) (string, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	a, ok := v.wallets[w]
+	return a, ok
+}
+
+func (v *view) avatarAddresses(avatar string) ([]common.Address, common.Address) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return append([]common.Address(nil), v.avatarWallets[avatar]...), v.custodyRecs[avatar].Address
+}
+
+func (v *view) custody(avatar string) (custodyRecord, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	r, ok := v.custodyRecs[avatar]
+	return r, ok
+}
+
+// Asset returns one unique item with its history.
+func (l *Ledger) Asset(coll, item string) (Asset, error) {
+	l.view.mu.RLock()
+	defer l.view.mu.RUnlock()
+	a := l.view.assets[coll+"/"+item]
+	if a == nil {
+		return Asset{}, fmt.Errorf("%w: asset %s/%s", ErrNotFound, coll, item)
+	}
+	out := *a
+	out.History = append([]Event(nil), a.History...)
+	return out, nil
+}
+
+// page returns up to limit keys after cursor from sorted keys, and the
+// cursor of the next page ("" at the end).
+func page(keys []string, after string, limit int) ([]string, string) {
+	i := sort.SearchStrings(keys, after)
+	if i < len(keys) && keys[i] == after {
+		i++
+	}
+	end := min(len(keys), i+limit)
+	next := ""
+	if end < len(keys) {
+		next = keys[end-1]
+	}
+	return keys[i:end], next
+}
+
+// AssetsOf lists the unique items an owner holds, by key, a page at a time:
+// after is the cursor a previous page returned.
+func (l *Ledger) AssetsOf(owner common.Address, after string, limit int) ([]Asset, string) {
+	l.view.mu.RLock()
+	defer l.view.mu.RUnlock()
+	keys := make([]string, 0, len(l.view.byOwner[owner]))
+	for k := range l.view.byOwner[owner] {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return l.view.assetPage(keys, after, limit)
+}
+
+// AssetsIn lists a collection's unique items, a page at a time.
+func (l *Ledger) AssetsIn(coll, after string, limit int) ([]Asset, string) {
+	l.view.mu.RLock()
+	defer l.view.mu.RUnlock()
+	keys := append([]string(nil), l.view.byCollection[coll]...)
+	sort.Strings(keys)
+	return l.view.assetPage(keys, after, limit)
+}
+
+func (v *view) assetPage(keys []string, after string, limit int) ([]Asset, string) {
+	sel, next := page(keys, after, limit)
+	out := make([]Asset, 0, len(sel))
+	for _, k := range sel {
+		a := *v.assets[k]
+		a.History = nil
+		out = append(out, a)
+	}
+	return out, next
+}
+
+// BalancesOf lists an owner's non-zero balances.
+func (l *Ledger) BalancesOf(owner common.Address) []Balance {
+	l.view.mu.RLock()
+	defer l.view.mu.RUnlock()
+	out := []Balance{}
+	for _, byOwner := range l.view.balances {
+		if b := byOwner[owner]; b != nil && b.Balance > 0 {
+			out = append(out, *b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Collection < out[j].Collection })
+	return out
+}
+
+// BalancesIn lists a fungible collection's non-zero balances by owner, a
+// page at a time (the cursor is the last owner's address).
+func (l *Ledger) BalancesIn(coll, after string, limit int) ([]Balance, string) {
+	l.view.mu.RLock()
+	defer l.view.mu.RUnlock()
+	keys := []string{}
+	for addr, b := range l.view.balances[coll] {
+		if b.Balance > 0 {
+			keys = append(keys, addrToken(addr))
+		}
+	}
+	sort.Strings(keys)
+	sel, next := page(keys, strings.ToLower(after), limit)
+	out := make([]Balance, 0, len(sel))
+	for _, k := range sel {
+		out = append(out, *l.view.balances[coll][common.HexToAddress(k)])
+	}
+	return out, next
+}
+
+// ReceiptFor returns the receipt of an applied intent by the intent's
+// digest, or by the receipt's own digest.
+func (l *Ledger) ReceiptFor(digest common.Hash) (SignedReceipt, error) {
+	l.view.mu.RLock()
+	defer l.view.mu.RUnlock()
+	if r := l.view.receipts[digest]; r != nil {
+		return *r, nil
+	}
+	if r := l.view.byReceipt[digest]; r != nil {
+		return *r, nil
+	}
+	return SignedReceipt{}, fmt.Errorf("%w: no receipt for %s", ErrNotFound, digest.Hex())
+}
+
+// Receipts lists a chain's receipts from index first, at most limit.
+func (l *Ledger) Receipts(chain string, first uint64, limit int) []SignedReceipt {
+	l.view.mu.RLock()
+	defer l.view.mu.RUnlock()
+	cv := l.view.chains[chain]
+	if cv == nil || first >= uint64(len(cv.receipts)) {
+		return []SignedReceipt{}
+	}
+	end := min(uint64(len(cv.receipts)), first+uint64(limit))
+	return append([]SignedReceipt(nil), cv.receipts[first:end]...)
+}
+
+// Chains lists the receipt chains (one per realm node that ever signed).
+func (l *Ledger) Chains() []string {
+	l.view.mu.RLock()
+	defer l.view.mu.RUnlock()
+	out := make([]string, 0, len(l.view.chains))
+	for k := range l.view.chains {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Checkpoints lists a chain's checkpoints.
+func (l *Ledger) Checkpoints(chain string) []SignedCheckpoint {
+	l.view.mu.RLock()
+	defer l.view.mu.RUnlock()
+	cv := l.view.chains[chain]
+	if cv == nil {
+		return []SignedCheckpoint{}
+	}
+	return append([]SignedCheckpoint(nil), cv.checkpoints...)
+}
+
+// InclusionProof shows that a receipt is in a signed checkpoint.
+type InclusionProof struct {
+	Receipt    SignedReceipt
+	Checkpoint SignedCheckpoint
+	LeafIndex  uint64 // index of the receipt in the checkpoint's tree
+	Path       []common.Hash
+}
+
+// Verify checks the proof's arithmetic: the receipt's digest, at its
+// index, hashes up to the checkpoint's root. Signatures are checked by
+// VerifyReceipt and VerifyCheckpoint.
+func (p *InclusionProof) Verify() bool {
+	c := p.Checkpoint.Checkpoint
+	return p.Receipt.Receipt.Index == c.First+p.LeafIndex &&
+		VerifyInclusion(p.Receipt.Digest, p.LeafIndex, c.Count, p.Path, c.Root)
+}
+
+// Proof returns the inclusion proof of a receipt (by intent or receipt
+// digest), or ErrNotCheckpointed while its checkpoint is pending.
+func (l *Ledger) Proof(digest common.Hash) (InclusionProof, error) {
+	r, err := l.ReceiptFor(digest)
+	if err != nil {
+		return InclusionProof{}, err
+	}
+	l.view.mu.RLock()
+	defer l.view.mu.RUnlock()
+	cv := l.view.chains[r.Receipt.Chain]
+	for _, c := range cv.checkpoints {
+		cp := c.Checkpoint
+		if r.Receipt.Index >= cp.First && r.Receipt.Index < cp.First+cp.Count {
+			leaves := make([]common.Hash, cp.Count)
+			for i := range leaves {
+				leaves[i] = cv.receipts[cp.First+uint64(i)].Digest
+			}
+			path, err := MerkleProof(leaves, int(r.Receipt.Index-cp.First))
+			if err != nil {
+				return InclusionProof{}, err
+			}
+			return InclusionProof{Receipt: r, Checkpoint: c, LeafIndex: r.Receipt.Index - cp.First, Path: path}, nil
+		}
+	}
+	return InclusionProof{}, fmt.Errorf("%w: receipt %d of chain %s", ErrNotCheckpointed, r.Receipt.Index, r.Receipt.Chain)
+}

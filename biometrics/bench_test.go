@@ -1,0 +1,99 @@
+package biometrics_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/biometrics/synth"
+)
+
+func BenchmarkDecode(b *testing.B) {
+	frames := synth.NewPerson(1).Session(1).Frames(biometrics.MaxFramesPerMessage, 72)
+	for _, n := range []int{1, 4, 32} {
+		b.Run(fmt.Sprintf("frames=%d", n), func(b *testing.B) {
+			msg, err := biometrics.Encode(nil, frames[:n])
+			if err != nil {
+				b.Fatal(err)
+			}
+			dst := make([]biometrics.Frame, 0, n)
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				out, _, err := biometrics.Decode(msg, dst[:0])
+				if err != nil || len(out) != n {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/frame")
+		})
+	}
+}
+
+// BenchmarkPush is the whole per-frame cost of a live, enrolled stream:
+// checks, resampling, and per hop the features, liveness (replay registry
+// included) and scoring, amortized over the frames.
+func BenchmarkPush(b *testing.B) {
+	e := newEngine(b)
+	for _, batch := range []int{1, 4} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			s := e.NewStream("bench", enrolledTemplate(b, 9))
+			g := synth.NewPerson(9).Session(2)
+			frames := g.Frames(120*72, 72)
+			clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			var shift uint64
+			span := frames[len(frames)-1].TimeUS - frames[0].TimeUS + 14_000
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for n := 0; n < b.N; n += batch {
+				if i+batch > len(frames) {
+					// Loop the clip on a later clock; liveness will call it a
+					// loop, which costs the same as passing.
+					i, shift = 0, shift+span
+				}
+				chunk := frames[i : i+batch]
+				if shift != 0 {
+					chunk = append([]biometrics.Frame(nil), chunk...)
+					for k := range chunk {
+						chunk[k].TimeUS += shift
+					}
+				}
+				clock = clock.Add(time.Duration(batch) * 14 * time.Millisecond)
+				s.Push(chunk, clock)
+				i += batch
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/frame")
+			b.ReportMetric(float64(s.Stats().StateBytes), "state-bytes")
+		})
+	}
+}
+
+// BenchmarkScoreWindow is the cost of scoring one window against a claim
+// with cohorts of several sizes.
+func BenchmarkScoreWindow(b *testing.B) {
+	ws, err := biometrics.Windows(synth.NewPerson(3).Session(2).Frames(10*72, 72), biometrics.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{8, 64} {
+		b.Run(fmt.Sprintf("cohort=%d", n), func(b *testing.B) {
+			prior, err := synth.Prior(n+1, 100, 20*time.Second, biometrics.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := biometrics.FitModel(prior, n+1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			claim := m.Claim(prior[0].ID, prior[0].Template)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				m.Score(claim, m.Embed(&ws[i%len(ws)]))
+			}
+		})
+	}
+}

@@ -1,0 +1,90 @@
+package biometrics
+
+import (
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// Engine is what a realm node shares between its avatars' streams: the
+// background model fitted from the enrolled population (starting from a
+// prior), and the replay registry. It is safe for concurrent use.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	replay *replayRegistry
+
+	mu         sync.Mutex // guards population and prior; model is swapped atomically
+	population map[string]*Template
+	prior      []NamedTemplate
+	model      atomic.Pointer[Model]
+	nextStream atomic.Uint32
+}
+
+// NewEngine validates cfg and fits the first model from the prior
+// templates, if any. Without a model, streams collect and check motion but
+// emit no scores until two templates are known.
+func NewEngine(cfg Config, prior ...NamedTemplate) (*Engine, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, replay: newReplayRegistry(cfg), population: map[string]*Template{}}
+	for _, p := range prior {
+		if err := p.Template.validate(); err != nil {
+			return nil, err
+		}
+	}
+	e.prior = append(e.prior, prior...)
+	e.refit()
+	return e, nil
+}
+
+// SetTemplate adds or replaces an avatar's template in the population the
+// model is fitted from (the realm calls it for every template it loads and
+// every enrollment).
+func (e *Engine) SetTemplate(avatarID string, t *Template) {
+	if t == nil || t.validate() != nil {
+		return
+	}
+	e.mu.Lock()
+	e.population[avatarID] = t.clone()
+	e.mu.Unlock()
+	e.refit()
+}
+
+// RemoveTemplate takes an avatar out of the population, when its template
+// is deleted.
+func (e *Engine) RemoveTemplate(avatarID string) {
+	e.mu.Lock()
+	delete(e.population, avatarID)
+	e.mu.Unlock()
+	e.refit()
+}
+
+// Model returns the current background model, or nil if there is none yet.
+func (e *Engine) Model() *Model { return e.model.Load() }
+
+// refit fits the model from the enrolled population first and the prior
+// after it: real people are the better cohort, and the prior keeps a young
+// node's model from resting on two or three of them.
+func (e *Engine) refit() {
+	e.mu.Lock()
+	ids := make([]string, 0, len(e.population))
+	for id := range e.population {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	bg := make([]NamedTemplate, 0, len(ids)+len(e.prior))
+	for _, id := range ids {
+		bg = append(bg, NamedTemplate{ID: id, Template: e.population[id]})
+	}
+	bg = append(bg, e.prior...)
+	e.mu.Unlock()
+	m, err := FitModel(bg, e.cfg.MaxCohort)
+	if err != nil {
+		return
+	}
+	e.model.Store(m)
+}

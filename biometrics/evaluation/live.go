@@ -1,0 +1,282 @@
+package evaluation
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/biometrics/synth"
+)
+
+// LiveOptions sizes the streaming simulation.
+type LiveOptions struct {
+	Seed         int64
+	SwapTrials   int           // changes of wearer
+	ReplayTrials int           // per kind of replay
+	GenuineHours float64       // of genuine motion, for false step-ups
+	PriorPeople  int           // synthetic prior of the engine
+	Enroll       time.Duration // enrollment length
+	StepUpBelow  float64       // the trust step-up threshold on the match probability
+	TrustedAbove float64       // ...and the threshold to be trusted again
+	Progress     func(done, total int)
+}
+
+func (o *LiveOptions) defaults() {
+	if o.SwapTrials == 0 {
+		o.SwapTrials = 40
+	}
+	if o.ReplayTrials == 0 {
+		o.ReplayTrials = 40
+	}
+	if o.GenuineHours == 0 {
+		o.GenuineHours = 2
+	}
+	if o.PriorPeople == 0 {
+		o.PriorPeople = 24
+	}
+	if o.Enroll == 0 {
+		o.Enroll = biometrics.DefaultEnrollDuration
+	}
+	if o.StepUpBelow == 0 {
+		o.StepUpBelow = 0.5
+	}
+	if o.TrustedAbove == 0 {
+		o.TrustedAbove = 0.6
+	}
+}
+
+// LiveResult is what the streaming simulation measured.
+type LiveResult struct {
+	SwapTrials    int
+	SwapDetected  int       // within 10 s
+	SwapSeconds   []float64 // time to detection per detected trial, sorted
+	SwapP95       float64   // seconds; +Inf if under 95 % were detected at all
+	Replay        map[string]ReplayOutcome
+	GenuineHours  float64
+	FalseStepUps  int
+	FalseLiveness int // liveness failures during genuine motion
+	FalseReasons  map[string]int
+}
+
+// ReplayOutcome counts one kind of replay.
+type ReplayOutcome struct{ Trials, Rejected int }
+
+const hz = 72
+
+// session streams a generator into a stream for d of device time, sending
+// messages of 4 frames as a headset would, and calls each for every event.
+func stream(s *biometrics.Stream, g *synth.Generator, d time.Duration, clock *time.Time, each func(biometrics.Event)) []biometrics.Frame {
+	n := int(d.Seconds() * hz)
+	frames := g.Frames(n, hz)
+	feed(s, frames, clock, each)
+	return frames
+}
+
+// feed pushes frames in messages of 4, advancing the arrival clock with the
+// device clock as a network with steady latency would.
+func feed(s *biometrics.Stream, frames []biometrics.Frame, clock *time.Time, each func(biometrics.Event)) {
+	for i := 0; i < len(frames); i += 4 {
+		j := min(i+4, len(frames))
+		if i > 0 {
+			*clock = clock.Add(time.Duration(frames[j-1].TimeUS-frames[i-1].TimeUS) * time.Microsecond)
+		}
+		for _, ev := range s.Push(frames[i:j], *clock) {
+			if each != nil {
+				each(ev)
+			}
+		}
+	}
+}
+
+func newEngine(o *LiveOptions) (*biometrics.Engine, error) {
+	prior, err := synth.Prior(o.PriorPeople, o.Seed+1_000_000, 30*time.Second, biometrics.Config{})
+	if err != nil {
+		return nil, err
+	}
+	return biometrics.NewEngine(biometrics.Config{}, prior...)
+}
+
+// enroll streams person p's session 1 into a new stream until it enrols.
+func enroll(e *biometrics.Engine, id string, p *synth.Person, o *LiveOptions, clock *time.Time) (*biometrics.Template, error) {
+	s := e.NewStream(id, nil)
+	defer s.Close()
+	s.StartEnrollment(o.Enroll)
+	var t *biometrics.Template
+	stream(s, p.Session(1), o.Enroll+5*time.Second, clock, func(ev biometrics.Event) {
+		if ev.Kind == biometrics.EventEnrolled {
+			t = ev.Template
+		}
+	})
+	if t == nil {
+		return nil, fmt.Errorf("evaluation: %s did not enrol", id)
+	}
+	return t, nil
+}
+
+// RunLive simulates live streams on one engine: changes of wearer, replays
+// of several kinds, and hours of genuine motion, all much faster than real
+// time.
+func RunLive(o LiveOptions) (*LiveResult, error) {
+	o.defaults()
+	e, err := newEngine(&o)
+	if err != nil {
+		return nil, err
+	}
+	res := &LiveResult{Replay: map[string]ReplayOutcome{}, FalseReasons: map[string]int{}}
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	people := o.SwapTrials + 1
+	persons := make([]*synth.Person, people)
+	tmpls := make([]*biometrics.Template, people)
+	for i := range persons {
+		persons[i] = synth.NewPerson(o.Seed + int64(i))
+		id := fmt.Sprintf("avatar-%d", i)
+		if tmpls[i], err = enroll(e, id, persons[i], &o, &clock); err != nil {
+			return nil, err
+		}
+	}
+	total := o.SwapTrials + 3*o.ReplayTrials + 1
+	done := 0
+	tick := func() {
+		done++
+		if o.Progress != nil {
+			o.Progress(done, total)
+		}
+	}
+
+	// Changes of wearer: A streams 30 s of another day, then B takes the
+	// headset (the device clock runs on).
+	for i := range o.SwapTrials {
+		a, b := i, (i+1)%people
+		s := e.NewStream(fmt.Sprintf("avatar-%d", a), tmpls[a])
+		s.SetTrusted(true)
+		ga := persons[a].Session(2 + i)
+		stream(s, ga, 30*time.Second, &clock, nil)
+		gb := persons[b].Session(2 + i)
+		gb.SetTime(ga.TimeUS(), 0)
+		swapAt := clock
+		detected := -1.0
+		stream(s, gb, 20*time.Second, &clock, func(ev biometrics.Event) {
+			if ev.Kind == biometrics.EventScore && detected < 0 && ev.Probability < o.StepUpBelow {
+				detected = ev.At.Sub(swapAt).Seconds()
+			}
+		})
+		s.Close()
+		res.SwapTrials++
+		if detected >= 0 && detected <= 10 {
+			res.SwapDetected++
+		}
+		if detected >= 0 {
+			res.SwapSeconds = append(res.SwapSeconds, detected)
+		}
+		tick()
+	}
+	sort.Float64s(res.SwapSeconds)
+	res.SwapP95 = p95(res.SwapSeconds, res.SwapTrials)
+
+	// Replays: the attacker captured 30 s of a victim's stream and plays it
+	// back later into another avatar's stream: verbatim (new clock), with
+	// millimetre noise, or time-warped by 0.8-1.25.
+	rng := rand.New(rand.NewPCG(uint64(o.Seed), 77))
+	for _, kind := range []string{"verbatim", "noisy", "time-warped"} {
+		out := ReplayOutcome{}
+		for i := range o.ReplayTrials {
+			victim := i % people
+			vs := e.NewStream(fmt.Sprintf("avatar-%d", victim), tmpls[victim])
+			captured := stream(vs, persons[victim].Session(100+i), 30*time.Second, &clock, nil)
+			vs.Close()
+			// Other people stream in between, as on a busy node.
+			other := (i + 3) % people
+			os := e.NewStream(fmt.Sprintf("avatar-%d", other), tmpls[other])
+			stream(os, persons[other].Session(200+i), 20*time.Second, &clock, nil)
+			os.Close()
+			replayed := transform(captured, kind, rng)
+			attacker := e.NewStream(fmt.Sprintf("avatar-%d", victim), tmpls[victim])
+			rejected := false
+			feed(attacker, replayed, &clock, func(ev biometrics.Event) {
+				if ev.Kind == biometrics.EventLiveness {
+					rejected = true
+				}
+			})
+			attacker.Close()
+			out.Trials++
+			if rejected {
+				out.Rejected++
+			}
+			tick()
+		}
+		res.Replay[kind] = out
+	}
+
+	// Hours of genuine motion from the enrolled people on other days:
+	// every drop of the match probability below the step-up threshold is a
+	// false step-up (re-armed once it is trusted again), every liveness
+	// failure a false alarm.
+	perPerson := time.Duration(o.GenuineHours * float64(time.Hour) / float64(people))
+	for i := range people {
+		s := e.NewStream(fmt.Sprintf("avatar-%d", i), tmpls[i])
+		s.SetTrusted(true)
+		armed := false
+		g := persons[i].Session(300 + i)
+		for left := perPerson; left > 0; left -= time.Minute {
+			stream(s, g, min(left, time.Minute), &clock, func(ev biometrics.Event) {
+				switch ev.Kind {
+				case biometrics.EventScore:
+					if ev.Probability >= o.TrustedAbove {
+						armed = true
+					} else if armed && ev.Probability < o.StepUpBelow {
+						res.FalseStepUps++
+						armed = false
+					}
+				case biometrics.EventLiveness:
+					res.FalseLiveness++
+					res.FalseReasons[ev.Reason]++
+				}
+			})
+		}
+		s.Close()
+		res.GenuineHours += perPerson.Hours()
+	}
+	tick()
+	return res, nil
+}
+
+func p95(sorted []float64, trials int) float64 {
+	need := int(float64(trials)*0.95+0.999999) - 1
+	if trials == 0 || need >= len(sorted) {
+		return inf
+	}
+	return sorted[need]
+}
+
+var inf = 1e308
+
+// transform makes a replay of captured frames: a new device clock, and
+// per kind, noise or a change of speed.
+func transform(frames []biometrics.Frame, kind string, rng *rand.Rand) []biometrics.Frame {
+	out := make([]biometrics.Frame, len(frames))
+	start := frames[0].TimeUS
+	base := uint64(5_000_000_000) + uint64(rng.IntN(1_000_000))
+	warp := 1.0
+	if kind == "time-warped" {
+		warp = []float64{0.8, 0.9, 1.1, 1.25}[rng.IntN(4)]
+	}
+	for i, f := range frames {
+		f.TimeUS = base + uint64(float64(f.TimeUS-start)/warp)
+		f.Seq = uint32(i)
+		if kind == "noisy" {
+			for _, p := range []*biometrics.Pose{&f.Head, &f.Left, &f.Right} {
+				for k := range p.Pos {
+					p.Pos[k] += float32(0.001 * rng.NormFloat64())
+				}
+			}
+		}
+		if f.Gaze != nil {
+			g := *f.Gaze
+			f.Gaze = &g
+		}
+		out[i] = f
+	}
+	return out
+}

@@ -1,0 +1,231 @@
+package evaluation
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+)
+
+// ErrTooFewPeople is returned when the leave-people-out protocol cannot
+// leave a background of at least two people.
+var ErrTooFewPeople = errors.New("evaluation: need at least four people")
+
+// Person is one person's motion: the enrollment session's windows and the
+// probe session's windows, in recording order.
+type Person struct {
+	ID            string
+	Enroll, Probe []biometrics.Features
+}
+
+// Span is an amount of evidence: Windows consecutive probe windows (0: the
+// whole probe session).
+type Span struct {
+	Name    string
+	Seconds float64
+	Windows int
+}
+
+// SpansFor returns the spans the report uses (about 4 s, 10 s and the whole
+// session) for windows of the given length and hop.
+func SpansFor(window, hop time.Duration) []Span {
+	n := func(sec float64) int {
+		return max(1, int(math.Round((sec-window.Seconds())/hop.Seconds()))+1)
+	}
+	return []Span{{"4s", 4, n(4)}, {"10s", 10, n(10)}, {"session", 0, 0}}
+}
+
+// SpanResult holds the trials of one span and their figures.
+type SpanResult struct {
+	Span
+	Genuine, Impostor []float64
+	EER               float64
+	Rank1             float64 // share of probe chunks whose best-scoring template is their own
+	RankTrials        int
+}
+
+// Result is the outcome of Run.
+type Result struct {
+	People int
+	Spans  []SpanResult
+}
+
+// Run scores every person's probe windows against every person's template.
+// The model for the pair (claimed A, probe B) is fitted on everyone's
+// enrollment sessions except A's and B's, so neither the claim nor the probe
+// ever shaped the background it is judged against. progress, if not nil,
+// is called after each pair.
+func Run(people []Person, spans []Span, maxCohort int, progress func(done, total int)) (*Result, error) {
+	if len(people) < 4 {
+		return nil, ErrTooFewPeople
+	}
+	templates := make([]*biometrics.Template, len(people))
+	for i, p := range people {
+		t, err := biometrics.NewTemplate(p.Enroll, time.Time{})
+		if err != nil {
+			return nil, fmt.Errorf("enrol %s: %w", p.ID, err)
+		}
+		templates[i] = t
+	}
+	n := len(people)
+	// window scores[a][b][w]: probe b's window w against a's template.
+	scores := make([][][]float64, n)
+	models := map[[2]int]*biometrics.Model{}
+	done, total := 0, n*n
+	for a := range n {
+		scores[a] = make([][]float64, n)
+		for b := range n {
+			key := [2]int{min(a, b), max(a, b)}
+			m, ok := models[key]
+			if !ok {
+				var bg []biometrics.NamedTemplate
+				for k := range n {
+					if k != a && k != b {
+						bg = append(bg, biometrics.NamedTemplate{ID: people[k].ID, Template: templates[k]})
+					}
+				}
+				var err error
+				if m, err = biometrics.FitModel(bg, maxCohort); err != nil {
+					return nil, err
+				}
+				models[key] = m
+			}
+			claim := m.Claim(people[a].ID, templates[a])
+			ws := make([]float64, len(people[b].Probe))
+			for w := range people[b].Probe {
+				ws[w] = m.Score(claim, m.Embed(&people[b].Probe[w]))
+			}
+			scores[a][b] = ws
+			done++
+			if progress != nil {
+				progress(done, total)
+			}
+		}
+	}
+	res := &Result{People: n}
+	for _, sp := range spans {
+		sr := SpanResult{Span: sp}
+		correct := 0
+		for b := range n {
+			chunks := chunk(len(people[b].Probe), sp.Windows)
+			for _, c := range chunks {
+				best, bestA := math.Inf(-1), -1
+				for a := range n {
+					s := mean(scores[a][b][c[0]:c[1]])
+					if a == b {
+						sr.Genuine = append(sr.Genuine, s)
+					} else {
+						sr.Impostor = append(sr.Impostor, s)
+					}
+					if s > best {
+						best, bestA = s, a
+					}
+				}
+				sr.RankTrials++
+				if bestA == b {
+					correct++
+				}
+			}
+		}
+		sr.EER = EER(sr.Genuine, sr.Impostor)
+		if sr.RankTrials > 0 {
+			sr.Rank1 = float64(correct) / float64(sr.RankTrials)
+		}
+		res.Spans = append(res.Spans, sr)
+	}
+	return res, nil
+}
+
+// chunk splits n windows into consecutive, disjoint runs of size (all of
+// them when size is 0); a short tail is dropped so every trial carries the
+// same evidence.
+func chunk(n, size int) [][2]int {
+	if size <= 0 || size >= n {
+		if n == 0 {
+			return nil
+		}
+		if size > n {
+			return nil
+		}
+		return [][2]int{{0, n}}
+	}
+	var out [][2]int
+	for s := 0; s+size <= n; s += size {
+		out = append(out, [2]int{s, s + size})
+	}
+	return out
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// EER is the equal error rate: the error where the false-accept and
+// false-reject rates meet as the threshold sweeps the scores (higher =
+// more alike), interpolated between the two closest thresholds.
+func EER(genuine, impostor []float64) float64 {
+	if len(genuine) == 0 || len(impostor) == 0 {
+		return math.NaN()
+	}
+	pts := DET(genuine, impostor)
+	for i := 1; i < len(pts); i++ {
+		p, q := pts[i-1], pts[i]
+		if q.FRR >= q.FAR {
+			// Crossing between p and q.
+			dp, dq := p.FAR-p.FRR, q.FRR-q.FAR
+			if dp+dq == 0 {
+				return (q.FAR + q.FRR) / 2
+			}
+			t := dp / (dp + dq)
+			return ((p.FAR+p.FRR)/2)*(1-t) + ((q.FAR+q.FRR)/2)*t
+		}
+	}
+	last := pts[len(pts)-1]
+	return (last.FAR + last.FRR) / 2
+}
+
+// DETPoint is one threshold's false-accept and false-reject rates.
+type DETPoint struct {
+	Threshold, FAR, FRR float64
+}
+
+// DET sweeps the threshold over every score, from accepting everything to
+// rejecting everything.
+func DET(genuine, impostor []float64) []DETPoint {
+	type s struct {
+		v   float64
+		gen bool
+	}
+	all := make([]s, 0, len(genuine)+len(impostor))
+	for _, v := range genuine {
+		all = append(all, s{v, true})
+	}
+	for _, v := range impostor {
+		all = append(all, s{v, false})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].v < all[j].v })
+	ng, ni := float64(len(genuine)), float64(len(impostor))
+	pts := []DETPoint{{Threshold: math.Inf(-1), FAR: 1, FRR: 0}}
+	rejG, rejI := 0, 0
+	for i := 0; i < len(all); {
+		j := i
+		for j < len(all) && all[j].v == all[i].v {
+			if all[j].gen {
+				rejG++
+			} else {
+				rejI++
+			}
+			j++
+		}
+		pts = append(pts, DETPoint{Threshold: all[i].v, FAR: 1 - float64(rejI)/ni, FRR: float64(rejG) / ng})
+		i = j
+	}
+	return pts
+}

@@ -1,0 +1,62 @@
+package biometrics
+
+import (
+	"testing"
+)
+
+// FuzzDecode feeds the decoder arbitrary bytes: it must never panic, must
+// leave dst alone on error, and every frame it returns must be valid and
+// re-encode to a message that decodes to the same frames.
+func FuzzDecode(f *testing.F) {
+	seeds := [][]Frame{
+		nil,
+		{sampleFrame(1000, 1)},
+		{sampleFrame(1000, 1), sampleFrame(14000, 2)},
+	}
+	g := sampleFrame(3000, 3)
+	g.Gaze = &Gaze{Dir: [3]float32{0, 0, -1}, PupilMM: 3}
+	g.HeartRate = 70
+	seeds = append(seeds, []Frame{g})
+	for _, fr := range seeds {
+		msg, err := Encode(nil, fr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(msg)
+	}
+	for _, msg := range realSampleMessages(f) {
+		f.Add(msg)
+	}
+	f.Add([]byte{1, 32, 0, 0})
+	f.Add([]byte{2, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		sentinel := sampleFrame(7, 7)
+		frames, rejects, err := Decode(msg, []Frame{sentinel})
+		if err != nil {
+			if len(frames) != 1 || len(rejects) != 0 {
+				t.Fatalf("Decode error %v but returned %d frames, %d rejects", err, len(frames), len(rejects))
+			}
+			return
+		}
+		got := frames[1:]
+		if len(got)+len(rejects) != int(msg[1]) {
+			t.Fatalf("Decode: %d frames + %d rejects, message says %d", len(got), len(rejects), msg[1])
+		}
+		for i := range got {
+			if r := ValidateFrame(&got[i]); r != "" {
+				t.Fatalf("Decode returned invalid frame %d: %s", i, r)
+			}
+			if i > 0 && got[i].TimeUS <= got[i-1].TimeUS {
+				t.Fatalf("Decode returned non-monotonic frames %d", i)
+			}
+		}
+		again, err := Encode(nil, got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, rej2, err := Decode(again, nil)
+		if err != nil || len(rej2) != 0 || len(back) != len(got) {
+			t.Fatalf("re-decode = %d frames, %v, %v; want %d, none, nil", len(back), rej2, err, len(got))
+		}
+	})
+}

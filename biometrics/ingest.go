@@ -1,0 +1,172 @@
+package biometrics
+
+import "time"
+
+// sample is one resampled instant. Frames arrive with jitter and gaps;
+// features need evenly spaced samples, so the stream interpolates onto a
+// fixed grid and keeps only that grid.
+type sample struct {
+	timeUS      uint64
+	head        Pose
+	left, right Pose
+	gaze        Gaze
+	hasGaze     bool
+	heartRate   float32
+	// segStart marks the first sample after a gap: windows may span gaps
+	// (they measure motion, not wall time), but nothing is differentiated
+	// across one.
+	segStart bool
+}
+
+// resampler turns frames at any rate into samples every step, linearly
+// interpolated. A gap longer than maxGap starts a new segment: nothing is
+// invented across it, and windows never span it.
+type resampler struct {
+	step   uint64 // microseconds
+	maxGap uint64
+	prev   Frame
+	have   bool
+	next   uint64 // time of the next sample to emit
+}
+
+// push feeds one frame (strictly later than the previous one) and calls emit
+// for each sample it completes; broke is called first when a gap ends the
+// current segment.
+func (r *resampler) push(f *Frame, emit func(*sample), broke func()) {
+	if !r.have || f.TimeUS-r.prev.TimeUS > r.maxGap {
+		if r.have {
+			broke()
+		}
+		r.prev, r.have = *f, true
+		r.next = f.TimeUS
+		s := sampleOf(f)
+		s.segStart = true
+		emit(s)
+		r.next += r.step
+		return
+	}
+	for r.next <= f.TimeUS {
+		t := float32(float64(r.next-r.prev.TimeUS) / float64(f.TimeUS-r.prev.TimeUS))
+		s := sample{
+			timeUS: r.next,
+			head:   lerpPose(&r.prev.Head, &f.Head, t),
+			left:   lerpPose(&r.prev.Left, &f.Left, t),
+			right:  lerpPose(&r.prev.Right, &f.Right, t),
+		}
+		src := f
+		if t < 0.5 {
+			src = &r.prev
+		}
+		if src.Gaze != nil {
+			s.gaze, s.hasGaze = *src.Gaze, true
+		}
+		s.heartRate = src.HeartRate
+		emit(&s)
+		r.next += r.step
+	}
+	r.prev = *f
+}
+
+func sampleOf(f *Frame) *sample {
+	s := &sample{timeUS: f.TimeUS, head: f.Head, left: f.Left, right: f.Right, heartRate: f.HeartRate}
+	if f.Gaze != nil {
+		s.gaze, s.hasGaze = *f.Gaze, true
+	}
+	return s
+}
+
+// ring keeps the most recent samples of one stream. Its capacity is fixed
+// at creation, so a stream's memory does not grow with its age.
+type ring struct {
+	buf   []sample
+	start int // index of the oldest
+	n     int
+}
+
+func newRing(capacity int) *ring { return &ring{buf: make([]sample, capacity)} }
+
+func (r *ring) push(s *sample) {
+	if r.n < len(r.buf) {
+		r.buf[(r.start+r.n)%len(r.buf)] = *s
+		r.n++
+		return
+	}
+	r.buf[r.start] = *s
+	r.start = (r.start + 1) % len(r.buf)
+}
+
+func (r *ring) reset() { r.start, r.n = 0, 0 }
+
+// last copies the newest k samples, oldest first, into dst.
+func (r *ring) last(k int, dst []sample) []sample {
+	dst = dst[:0]
+	for i := r.n - k; i < r.n; i++ {
+		dst = append(dst, r.buf[(r.start+i)%len(r.buf)])
+	}
+	return dst
+}
+
+// windower cuts a stream of samples into overlapping windows: every hop
+// samples, once a segment holds size samples, the newest size of them.
+type windower struct {
+	ring       *ring
+	size, hop  int
+	sinceEmit  int
+	segmentLen int
+	scratch    []sample
+}
+
+func newWindower(capacity, size, hop int) *windower {
+	return &windower{ring: newRing(capacity), size: size, hop: hop, scratch: make([]sample, 0, size)}
+}
+
+func (w *windower) breakSegment() {
+	w.ring.reset()
+	w.segmentLen, w.sinceEmit = 0, 0
+}
+
+// add stores s and returns the window it completes, if any. The returned
+// slice is reused by the next call.
+func (w *windower) add(s *sample) []sample {
+	w.ring.push(s)
+	w.segmentLen++
+	w.sinceEmit++
+	if w.segmentLen < w.size || w.sinceEmit < w.hop {
+		return nil
+	}
+	w.sinceEmit = 0
+	w.scratch = w.ring.last(w.size, w.scratch)
+	return w.scratch
+}
+
+// Windows runs frames through the same resampling and windowing as a live
+// stream and returns each window's features: for evaluation and offline
+// enrollment. frames must be one recording; non-monotonic and invalid
+// frames are skipped as a stream would skip them.
+func Windows(frames []Frame, cfg Config) ([]Features, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	step := uint64(time.Second/time.Microsecond) / uint64(cfg.SampleRate)
+	rs := resampler{step: step, maxGap: uint64(cfg.MaxGap / time.Microsecond)}
+	w := newWindower(cfg.windowSamples()+1, cfg.windowSamples(), cfg.hopSamples())
+	var out []Features
+	var last uint64
+	ex := newExtractor(cfg)
+	for i := range frames {
+		f := &frames[i]
+		if ValidateFrame(f) != "" || !f.Head.Tracked || (i > 0 && f.TimeUS <= last) {
+			continue
+		}
+		last = f.TimeUS
+		rs.push(f, func(s *sample) {
+			if win := w.add(s); win != nil {
+				if ft, ok := ex.extract(win); ok {
+					out = append(out, ft)
+				}
+			}
+		}, func() {})
+	}
+	return out, nil
+}

@@ -1,0 +1,299 @@
+package biometrics
+
+import (
+	"math"
+	"time"
+	"unsafe"
+)
+
+// Liveness thresholds that are properties of bodies and devices rather
+// than of a deployment.
+const (
+	// teleportSlack forgives tracking noise between frames a millisecond
+	// apart.
+	teleportSlack = 0.02
+	// teleportsToFail: a jump is usually a tracking glitch (the real
+	// recordings have bursts of five in 12 s, half a metre in one frame);
+	// a stream spliced from pieces jumps far more often.
+	teleportsToFail = 8
+	// glitchFrames: a jump that does not come back within this many frames
+	// is where the hand now is.
+	glitchFrames       = 3
+	teleportMemory     = 10 * time.Second
+	stillWindowsToFail = 3
+	// clockSlack is how far ahead of its best-ever arrival a device clock may
+	// seem to run before the stream is running faster than real time.
+	clockSlack = time.Second
+	// clockBucket and clockBuckets: the lowest arrival-minus-device offset
+	// per bucket; a steady climb across buckets is a clock running slow,
+	// while a network stall raises one bucket and comes back.
+	clockBucket  = 5 * time.Second
+	clockBuckets = 5
+	// historyPoints is the stream's own recent motion kept to spot loops:
+	// 12 s at 10 points per second.
+	historyPoints = 120
+	// loopMinLag: points closer in time than this are the same motion,
+	// not a repetition of it.
+	loopMinLag = 5
+	loopShare  = 0.8
+	// copiedWindowsToFail: consecutive judged windows that must be copies.
+	copiedWindowsToFail = 2
+	// minJudgedSpread: the hands must range over a few centimetres, or
+	// the window is a resting pose that fingerprints nobody.
+	minJudgedSpread = 0.02
+)
+
+// spread is the RMS distance of the points from their mean.
+func spread(pts []motionPoint) float64 {
+	var mean [6]float64
+	for i := range pts {
+		for c := range 6 {
+			mean[c] += float64(pts[i][c]) / float64(len(pts))
+		}
+	}
+	var s float64
+	for i := range pts {
+		for c := range 6 {
+			d := float64(pts[i][c]) - mean[c]
+			s += d * d
+		}
+	}
+	return math.Sqrt(s / float64(max(len(pts), 1)))
+}
+
+type historyPoint struct {
+	p          motionPoint
+	idx        uint32
+	contiguous bool // follows the previous point without a gap
+}
+
+// liveState is a stream's memory for liveness checks.
+type liveState struct {
+	cfg          Config
+	teleports    []time.Time
+	glitch       int // consecutive frames dropped as a jump
+	stillWindows int
+
+	haveClock  bool
+	bestOffset int64 // µs: lowest arrival − device time seen
+	bucketAt   time.Time
+	bucketMins []int64
+
+	matches   []match
+	copied    int    // consecutive windows found on earlier motion
+	looped    int    // consecutive windows found on the stream's own motion
+	lastPoint uint32 // number of the newest point remembered
+	havePoint bool
+	samples   uint64 // samples seen, to number points
+	history   []historyPoint
+	hstart    int
+}
+
+func newLiveState(cfg Config) liveState {
+	return liveState{cfg: cfg, history: make([]historyPoint, 0, historyPoints)}
+}
+
+func (l *liveState) bytes() int {
+	return int(unsafe.Sizeof(*l)) + cap(l.history)*int(unsafe.Sizeof(historyPoint{})) +
+		cap(l.teleports)*int(unsafe.Sizeof(time.Time{})) + cap(l.bucketMins)*8
+}
+
+// jumped reports whether a hand moved faster than a hand can between the
+// previous accepted frame and f. Such a frame is dropped as a tracking
+// glitch, unless the hand stays where it jumped to, which is then accepted
+// as its position.
+func (l *liveState) jumped(f, prev *Frame, havePrev bool, arrival time.Time) bool {
+	if !havePrev {
+		return false
+	}
+	dt := float64(f.TimeUS-prev.TimeUS) / 1e6
+	jump := false
+	for _, pair := range [2][2]*Pose{{&prev.Left, &f.Left}, {&prev.Right, &f.Right}} {
+		if pair[0].Tracked && pair[1].Tracked && posOf(pair[1]).sub(posOf(pair[0])).norm() > l.cfg.MaxHandSpeed*dt+teleportSlack {
+			jump = true
+		}
+	}
+	if !jump {
+		l.glitch = 0
+		return false
+	}
+	if l.glitch == 0 {
+		l.teleports = append(l.teleports, arrival)
+	}
+	l.glitch++
+	if l.glitch > glitchFrames {
+		l.glitch = 0
+		return false
+	}
+	return true
+}
+
+// frame checks one accepted frame against the arrival clock and the jumps
+// seen lately.
+func (l *liveState) frame(f *Frame, arrival time.Time) string {
+	reason := ""
+	for len(l.teleports) > 0 && arrival.Sub(l.teleports[0]) > teleportMemory {
+		l.teleports = l.teleports[1:]
+	}
+	if len(l.teleports) >= teleportsToFail {
+		reason = LivenessTeleport
+		l.teleports = l.teleports[:0]
+	}
+	offset := arrival.UnixMicro() - int64(f.TimeUS)
+	if !l.haveClock {
+		l.haveClock, l.bestOffset, l.bucketAt = true, offset, arrival
+		l.bucketMins = append(l.bucketMins[:0], offset)
+		return reason
+	}
+	if offset < l.bestOffset-clockSlack.Microseconds() {
+		// The device produced more motion than time has passed.
+		l.bestOffset = offset
+		return LivenessClock
+	}
+	l.bestOffset = min(l.bestOffset, offset)
+	if arrival.Sub(l.bucketAt) >= clockBucket {
+		l.bucketAt = arrival
+		l.bucketMins = append(l.bucketMins, offset)
+		if len(l.bucketMins) > clockBuckets {
+			l.bucketMins = l.bucketMins[1:]
+		}
+		if len(l.bucketMins) == clockBuckets {
+			span := clockBucket * (clockBuckets - 1)
+			climb := l.bucketMins[clockBuckets-1] - l.bucketMins[0]
+			rising := true
+			for i := 1; i < clockBuckets; i++ {
+				rising = rising && l.bucketMins[i] > l.bucketMins[i-1]
+			}
+			if rising && float64(climb) > l.cfg.MaxClockDrift*float64(span.Microseconds()) {
+				l.bucketMins = l.bucketMins[:0]
+				return LivenessClock
+			}
+		}
+	} else {
+		last := len(l.bucketMins) - 1
+		l.bucketMins[last] = min(l.bucketMins[last], offset)
+	}
+	return reason
+}
+
+// window runs the checks that need a window of motion: tremor, loops, and
+// replays of any stream's earlier motion on this node.
+func (l *liveState) window(s *Stream, f *Features, w []sample, at time.Time) []string {
+	var reasons []string
+	if f.live.tremorRMS < l.cfg.MinTremor {
+		l.stillWindows++
+		if l.stillWindows >= stillWindowsToFail {
+			reasons = append(reasons, LivenessNoTremor)
+			l.stillWindows = 0
+		}
+	} else {
+		l.stillWindows = 0
+	}
+
+	// The window's moving points, on a grid of absolute sample numbers so
+	// that overlapping windows yield the same points.
+	hop := s.e.cfg.hopSamples()
+	every := max(1, pointEverySamples*s.e.cfg.SampleRate/DefaultSampleRate)
+	first := l.samples - uint64(len(w)) // absolute number of w[0]
+	rate := float64(s.e.cfg.SampleRate)
+	var probe, fresh []motionPoint
+	var probeIdx []uint32
+	var freshCont []bool
+	rel := s.ex.handRel
+	for k := 1; k < len(w); k++ {
+		abs := first + uint64(k)
+		if abs%uint64(every) != 0 {
+			continue
+		}
+		var d float64
+		for c := range 6 {
+			x := rel[k][c] - rel[k-1][c]
+			d += x * x
+		}
+		if w[k].segStart || math.Sqrt(d)*rate < minPointSpeed {
+			continue
+		}
+		var p motionPoint
+		for c := range 6 {
+			p[c] = float32(rel[k][c])
+		}
+		idx := uint32(abs / uint64(every))
+		probe = append(probe, p)
+		probeIdx = append(probeIdx, idx)
+		if k >= len(w)-hop {
+			fresh = append(fresh, p)
+			cont := l.havePoint && l.lastPoint+1 == idx
+			if len(fresh) > 1 {
+				cont = probeIdx[len(probeIdx)-2]+1 == idx
+			}
+			freshCont = append(freshCont, cont)
+		}
+	}
+	judged := len(probe) >= minJudgedPoints && f.live.pathLength >= minJudgedPath && spread(probe) >= minJudgedSpread
+	if judged {
+		l.matches = s.e.replay.lookup(s.n, probeIdx[len(probeIdx)-1], probe, l.matches)
+		switch {
+		case sequenceShare(l.matches, probeIdx) >= replayMatchShare:
+			l.copied, l.looped = l.copied+1, 0
+		case l.loopShare(probe, probeIdx) >= loopShare:
+			l.copied, l.looped = 0, l.looped+1
+		default:
+			l.copied, l.looped = 0, 0
+		}
+		// Two windows in a row: a copy goes on, a coincidence does not.
+		if l.copied >= copiedWindowsToFail {
+			reasons = append(reasons, LivenessReplay)
+			l.copied = 0
+		}
+		if l.looped >= copiedWindowsToFail {
+			reasons = append(reasons, LivenessLoop)
+			l.looped = 0
+		}
+	}
+	if len(fresh) > 0 {
+		// Fresh points are numbered consecutively from freshIdx only where
+		// they are contiguous; the registry needs each point's own number.
+		s.e.replay.addIndexed(s.n, probeIdx[len(probeIdx)-len(fresh):], fresh, freshCont, at)
+		for i := range fresh {
+			l.remember(historyPoint{p: fresh[i], idx: probeIdx[len(probeIdx)-len(fresh)+i], contiguous: freshCont[i]})
+		}
+	}
+	return reasons
+}
+
+func (l *liveState) remember(h historyPoint) {
+	l.lastPoint, l.havePoint = h.idx, true
+	if len(l.history) < historyPoints {
+		l.history = append(l.history, h)
+		return
+	}
+	l.history[l.hstart] = h
+	l.hstart = (l.hstart + 1) % historyPoints
+}
+
+// loopShare is the share of probe points that lie on the stream's own
+// motion from at least loopMinLag points earlier, within half the replay
+// tolerance: a loop repeats itself far more exactly than a person does.
+func (l *liveState) loopShare(probe []motionPoint, idx []uint32) float64 {
+	n := len(l.history)
+	if n < 2 {
+		return 0
+	}
+	tol2 := l.cfg.ReplayTolerance * l.cfg.ReplayTolerance / 4
+	at := func(i int) *historyPoint { return &l.history[(l.hstart+i)%n] }
+	l.matches = l.matches[:0]
+	for j := range probe {
+		var m match
+		for i := 1; i < n; i++ {
+			a, b := at(i-1), at(i)
+			if b.idx+loopMinLag > idx[j] || !b.contiguous {
+				continue
+			}
+			if d := segmentDist2(&probe[j], &a.p, &b.p); d <= tol2 {
+				m.offer(streamPoint{idx: b.idx, fit: d / tol2})
+			}
+		}
+		l.matches = append(l.matches, m)
+	}
+	return sequenceShare(l.matches, idx)
+}

@@ -1,0 +1,218 @@
+package biometrics
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// ErrNoBackground is returned by FitModel with fewer than two templates: a
+// background model describes how people differ, which one person cannot.
+var ErrNoBackground = errors.New("biometrics: background needs at least two templates")
+
+// Model is the background a node scores against: how features vary within
+// a person (to whiten them) and a cohort of other people's templates (to
+// normalize scores). It is fitted only from templates, so a node learns it
+// from its own enrolled population, starting from a synthetic prior, and
+// never from anyone's raw motion.
+type Model struct {
+	mean, scale []float64
+	whiten      []float64 // d×d: y = whiten · ((x - mean) / scale)
+	cohort      []cohortMember
+}
+
+type cohortMember struct {
+	id string
+	y  []float64
+}
+
+// NamedTemplate is a template and whose it is.
+type NamedTemplate struct {
+	ID       string
+	Template *Template
+}
+
+// within-person scatter is shrunk towards its diagonal and floored: a
+// background of a few dozen people cannot pin down every correlation of
+// 58 features.
+const (
+	shrinkToDiagonal = 0.3
+	scatterFloor     = 0.05
+	// cauchyScale is the whitened distance at which the robust score starts
+	// to discount a feature: about one within-person standard deviation.
+	cauchyScale = 1.0
+)
+
+// FitModel fits the whitening from the templates' within-person scatter and
+// keeps at most maxCohort of them as the normalization cohort.
+func FitModel(background []NamedTemplate, maxCohort int) (*Model, error) {
+	if len(background) < 2 {
+		return nil, ErrNoBackground
+	}
+	d := NumCoreFeatures
+	m := &Model{mean: make([]float64, d), scale: make([]float64, d)}
+	for _, nt := range background {
+		if err := nt.Template.validate(); err != nil {
+			return nil, fmt.Errorf("background template %q: %w", nt.ID, err)
+		}
+		for i, v := range nt.Template.Mean {
+			m.mean[i] += v
+		}
+	}
+	n := float64(len(background))
+	for i := range m.mean {
+		m.mean[i] /= n
+	}
+	within := make([]float64, d*d)
+	for _, nt := range background {
+		for i, v := range nt.Template.Cov {
+			within[i] += v / n
+		}
+		for i, v := range nt.Template.Mean {
+			dv := v - m.mean[i]
+			m.scale[i] += dv * dv / n
+		}
+	}
+	for i := range d {
+		m.scale[i] = math.Sqrt(m.scale[i] + within[i*d+i])
+		if m.scale[i] < 1e-9 {
+			m.scale[i] = 1
+		}
+	}
+	// Within-person scatter in standardized units, regularized.
+	s := make([]float64, d*d)
+	for i := range d {
+		for j := range d {
+			v := within[i*d+j] / (m.scale[i] * m.scale[j])
+			if i != j {
+				v *= 1 - shrinkToDiagonal
+			}
+			s[i*d+j] = v
+		}
+		s[i*d+i] += scatterFloor
+	}
+	m.whiten = inverseSqrt(s, d)
+	for _, nt := range background {
+		if len(m.cohort) >= maxCohort {
+			break
+		}
+		m.cohort = append(m.cohort, cohortMember{id: nt.ID, y: m.embedCore(nt.Template.Mean)})
+	}
+	return m, nil
+}
+
+// Embed maps a window's features into the whitened space where distances
+// between windows of one person are about one in every direction.
+func (m *Model) Embed(f *Features) []float64 { return m.embedCore(f.Core) }
+
+func (m *Model) embedCore(x []float64) []float64 {
+	d := NumCoreFeatures
+	z := make([]float64, d)
+	for i := range d {
+		z[i] = (x[i] - m.mean[i]) / m.scale[i]
+	}
+	y := make([]float64, d)
+	for i := range d {
+		row := m.whiten[i*d : (i+1)*d]
+		var s float64
+		for j, v := range z {
+			s += row[j] * v
+		}
+		y[i] = s
+	}
+	return y
+}
+
+// Claim is a template prepared for scoring: embedded once, then compared
+// with every window.
+type Claim struct {
+	id string
+	y  []float64
+	// zc, zd: mean and spread of the cohort's templates scored as probes
+	// against this claim (Z-norm): some templates sit in crowded parts of
+	// the space and attract everyone, others are far from all.
+	zc, zd [2]float64
+}
+
+// Claim prepares the template of the avatar id for scoring; id keeps the
+// avatar's own template out of its cohort.
+func (m *Model) Claim(id string, t *Template) *Claim {
+	c := &Claim{id: id, y: m.embedCore(t.Mean)}
+	var sc, sc2, sd, sd2 float64
+	k := 0
+	for i := range m.cohort {
+		if m.cohort[i].id == id {
+			continue
+		}
+		a, b := rawScores(m.cohort[i].y, c.y)
+		sc += a
+		sc2 += a * a
+		sd += b
+		sd2 += b * b
+		k++
+	}
+	if k >= 2 {
+		kn := float64(k)
+		c.zc = [2]float64{sc / kn, math.Sqrt(math.Max(sc2/kn-sc*sc/kn/kn, 1e-6))}
+		c.zd = [2]float64{sd / kn, math.Sqrt(math.Max(sd2/kn-sd*sd/kn/kn, 1e-6))}
+	}
+	return c
+}
+
+// Score compares an embedded window with a claim. Two complementary
+// similarities, cosine (the direction of a person's deviation from the
+// crowd) and a robust Cauchy distance (how far, without letting one
+// drifting feature dominate), are each normalized against the cohort and
+// fused by averaging. The normalization is symmetric (S-norm): T-norm asks
+// how this probe scores against other people's templates, Z-norm how other
+// people's templates score against this claim; on the real recordings the
+// Z half matters most for whole sessions, where some templates attract
+// everyone. Impostors score about 0 with unit spread; the enrolled person
+// scores higher.
+func (m *Model) Score(c *Claim, y []float64) float64 {
+	cs, cd := rawScores(y, c.y)
+	var sc, sc2, sd, sd2 float64
+	k := 0
+	for i := range m.cohort {
+		if m.cohort[i].id == c.id {
+			continue
+		}
+		a, b := rawScores(y, m.cohort[i].y)
+		sc += a
+		sc2 += a * a
+		sd += b
+		sd2 += b * b
+		k++
+	}
+	if k < 2 {
+		return (cs + cd) / 2
+	}
+	kn := float64(k)
+	mc, md := sc/kn, sd/kn
+	vc := math.Max(sc2/kn-mc*mc, 1e-6)
+	vd := math.Max(sd2/kn-md*md, 1e-6)
+	t := ((cs-mc)/math.Sqrt(vc) + (cd-md)/math.Sqrt(vd)) / 2
+	if c.zc[1] == 0 {
+		return t
+	}
+	z := ((cs-c.zc[0])/c.zc[1] + (cd-c.zd[0])/c.zd[1]) / 2
+	return (t + z) / 2
+}
+
+func rawScores(y, t []float64) (cos, cauchy float64) {
+	var dot, ny, nt float64
+	for i := range y {
+		dot += y[i] * t[i]
+		ny += y[i] * y[i]
+		nt += t[i] * t[i]
+		e := (y[i] - t[i]) / cauchyScale
+		cauchy -= math.Log1p(e * e)
+	}
+	if ny > 0 && nt > 0 {
+		cos = dot / math.Sqrt(ny*nt)
+	}
+	return cos, cauchy / float64(len(y))
+}
+
+// CohortSize is how many templates normalize scores.
+func (m *Model) CohortSize() int { return len(m.cohort) }

@@ -1,0 +1,310 @@
+package biometrics
+
+import (
+	"math"
+	"sync"
+	"time"
+)
+
+// A motion point is both hands' positions relative to the head in its yaw
+// frame: invariant to where in the world and which way a replay is played,
+// and specific enough that two people, or one person twice, never trace the
+// same path in it to within a centimetre for seconds on end.
+type motionPoint [6]float32
+
+func pointDist2(a, b *motionPoint) float64 {
+	var s float64
+	for i := range a {
+		d := float64(a[i] - b[i])
+		s += d * d
+	}
+	return s
+}
+
+// segmentDist2 is the squared distance from p to the segment ab. Comparing
+// with segments rather than stored points is what catches time-warped
+// replays: played faster or slower, the copy's samples fall between the
+// original's, but on the same path.
+func segmentDist2(p, a, b *motionPoint) float64 {
+	var ab, ap float64
+	for i := range p {
+		d := float64(b[i] - a[i])
+		ab += d * d
+		ap += float64(p[i]-a[i]) * d
+	}
+	t := 0.0
+	if ab > 0 {
+		t = clamp(ap/ab, 0, 1)
+	}
+	var s float64
+	for i := range p {
+		d := float64(p[i]) - (float64(a[i]) + t*float64(b[i]-a[i]))
+		s += d * d
+	}
+	return s
+}
+
+// Points enter the registry at 10 Hz, and only while the hands move: a
+// resting pose is shared by many people and fingerprints nobody.
+const (
+	pointEverySamples = 5 // at the default 50 Hz
+	minPointSpeed     = 0.05
+	// A window is judged only if it has this many moving points (of the
+	// 20 in a 2 s window) and its hands travelled this far.
+	minJudgedPoints = 8
+	minJudgedPath   = 0.1
+	// A window is a copy when this share of its consecutive moving points
+	// follow one earlier path in order.
+	replayMatchShare = 0.6
+	// Own motion younger than this is not earlier motion but the window's
+	// own overlap.
+	ownExclusionPoints = 100
+	maxCandidates      = 32
+	// chordAllowance: extra tolerance per metre of segment length.
+	chordAllowance = 0.15
+)
+
+type storedPoint struct {
+	p      motionPoint
+	stream uint32
+	idx    uint32 // the stream's point counter
+	prev   int32  // the same stream's previous point in this generation, or -1
+	next   int32
+}
+
+type replayGeneration struct {
+	started time.Time
+	points  []storedPoint
+	grids   [2]map[uint64][]int32
+	last    map[uint32]int32 // each stream's latest point in this generation
+}
+
+func newGeneration(at time.Time) *replayGeneration {
+	return &replayGeneration{started: at, grids: [2]map[uint64][]int32{{}, {}}, last: map[uint32]int32{}}
+}
+
+// replayRegistry remembers recent motion of every stream on the node. It
+// forgets by generations: two maps, each covering half the history, the
+// older dropped whole, so that forgetting costs nothing per point.
+type replayRegistry struct {
+	mu        sync.Mutex
+	cell      float64
+	tol2      float64
+	history   time.Duration
+	maxPoints int
+	gens      [2]*replayGeneration // [0] current, [1] previous
+}
+
+func newReplayRegistry(cfg Config) *replayRegistry {
+	return &replayRegistry{
+		cell:      4 * cfg.ReplayTolerance,
+		tol2:      cfg.ReplayTolerance * cfg.ReplayTolerance,
+		history:   cfg.ReplayHistory,
+		maxPoints: cfg.ReplayMaxPoints,
+	}
+}
+
+func (r *replayRegistry) key(p *motionPoint, grid int) uint64 {
+	off := 0.5 * float64(grid)
+	var h uint64 = 14695981039346656037
+	for _, v := range p {
+		q := int64(math.Floor(float64(v)/r.cell + off))
+		h ^= uint64(q)
+		h *= 1099511628211
+	}
+	return h
+}
+
+func (r *replayRegistry) rotate(now time.Time) {
+	if r.gens[0] == nil {
+		r.gens[0] = newGeneration(now)
+		return
+	}
+	half := r.history / 2
+	full := r.maxPoints > 0 && len(r.gens[0].points) >= r.maxPoints/2
+	if now.Sub(r.gens[0].started) >= half || full {
+		r.gens[1], r.gens[0] = r.gens[0], newGeneration(now)
+	}
+}
+
+// match is where a probe point lies on earlier motion: the best place on
+// each of up to maxMatchStreams streams. A path copied several times (the
+// original, then replays of it) is on several streams at once.
+type match struct {
+	n  int
+	at [maxMatchStreams]streamPoint
+}
+
+type streamPoint struct {
+	stream uint32
+	idx    uint32
+	fit    float64
+}
+
+const maxMatchStreams = 4
+
+func (m *match) ok() bool { return m.n > 0 }
+
+func (m *match) offer(sp streamPoint) {
+	for i := 0; i < m.n; i++ {
+		if m.at[i].stream == sp.stream {
+			if sp.fit < m.at[i].fit {
+				m.at[i] = sp
+			}
+			return
+		}
+	}
+	if m.n < maxMatchStreams {
+		m.at[m.n] = sp
+		m.n++
+		return
+	}
+	worst := 0
+	for i := 1; i < m.n; i++ {
+		if m.at[i].fit > m.at[worst].fit {
+			worst = i
+		}
+	}
+	if sp.fit < m.at[worst].fit {
+		m.at[worst] = sp
+	}
+}
+
+// sequenceShare returns the share of consecutive probe point pairs that
+// both lie on earlier motion of one stream, in the same order and at a
+// plausible pace. Dense motion around a resting pose comes close to many
+// earlier points, but only a copy follows one earlier path step by step.
+func sequenceShare(m []match, probeIdx []uint32) float64 {
+	if len(m) < 2 {
+		return 0
+	}
+	good := 0
+	for j := 1; j < len(m); j++ {
+		gap := int64(probeIdx[j] - probeIdx[j-1])
+		if followed(&m[j-1], &m[j], gap) {
+			good++
+		}
+	}
+	return float64(good) / float64(len(m)-1)
+}
+
+func followed(a, b *match, gap int64) bool {
+	for i := 0; i < a.n; i++ {
+		for k := 0; k < b.n; k++ {
+			if a.at[i].stream != b.at[k].stream {
+				continue
+			}
+			// A replay at 0.5x to 2x speed moves between 0 and 2 stored
+			// points per probe point.
+			step := int64(b.at[k].idx) - int64(a.at[i].idx)
+			if step >= 0 && step <= 2*gap+1 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lookup finds, for each probe point, the earlier motion of any stream it
+// lies on (the stream's own latest points excepted).
+func (r *replayRegistry) lookup(stream uint32, ownIdx uint32, probe []motionPoint, out []match) []match {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out = out[:0]
+	for i := range probe {
+		out = append(out, r.nearest(stream, ownIdx, &probe[i]))
+	}
+	return out
+}
+
+func (r *replayRegistry) nearest(stream, ownIdx uint32, p *motionPoint) match {
+	var m match
+	for _, g := range r.gens {
+		if g == nil {
+			continue
+		}
+		for grid := range g.grids {
+			cands := g.grids[grid][r.key(p, grid)]
+			if len(cands) > maxCandidates {
+				cands = cands[len(cands)-maxCandidates:]
+			}
+			for _, ci := range cands {
+				sp := &g.points[ci]
+				if sp.stream == stream && sp.idx+ownExclusionPoints > ownIdx {
+					continue
+				}
+				d := pointDist2(p, &sp.p) / r.tol2
+				if sp.next >= 0 {
+					d = min(d, r.segmentFit(p, &sp.p, &g.points[sp.next].p))
+				}
+				if sp.prev >= 0 {
+					d = min(d, r.segmentFit(p, &g.points[sp.prev].p, &sp.p))
+				}
+				if d <= 1 {
+					m.offer(streamPoint{stream: sp.stream, idx: sp.idx, fit: d})
+				}
+			}
+		}
+	}
+	return m
+}
+
+// segmentFit is the squared distance from p to the segment ab relative to
+// the tolerance, which grows with the segment's length: stored points are
+// a tenth of a second apart, and a fast hand's path bows away from the
+// straight line between them.
+func (r *replayRegistry) segmentFit(p, a, b *motionPoint) float64 {
+	allowed := math.Sqrt(r.tol2) + chordAllowance*math.Sqrt(pointDist2(a, b))
+	return segmentDist2(p, a, b) / (allowed * allowed)
+}
+
+// addIndexed stores a stream's new points, each with its own number;
+// contiguous[i] says whether point i directly follows the stream's previous
+// point, so that a lookup can test the segment between them.
+func (r *replayRegistry) addIndexed(stream uint32, idx []uint32, pts []motionPoint, contiguous []bool, now time.Time) {
+	if r.history <= 0 || r.maxPoints == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rotate(now)
+	g := r.gens[0]
+	for i := range pts {
+		at := int32(len(g.points))
+		prev := int32(-1)
+		if last, ok := g.last[stream]; ok && contiguous[i] {
+			prev = last
+			g.points[last].next = at
+		}
+		g.points = append(g.points, storedPoint{p: pts[i], stream: stream, idx: idx[i], prev: prev, next: -1})
+		g.last[stream] = at
+		for grid := range g.grids {
+			k := r.key(&pts[i], grid)
+			g.grids[grid][k] = append(g.grids[grid][k], at)
+		}
+	}
+}
+
+// forget drops a stream's link so that a new stream with a reused number
+// does not continue its path.
+func (r *replayRegistry) forget(stream uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range r.gens {
+		if g != nil {
+			delete(g.last, stream)
+		}
+	}
+}
+
+func (r *replayRegistry) size() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, g := range r.gens {
+		if g != nil {
+			n += len(g.points)
+		}
+	}
+	return n
+}

@@ -1,0 +1,307 @@
+package biometrics
+
+import (
+	"math"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	// EventScore: a window was scored; Probability is the accumulated
+	// probability that the wearer is the enrolled person
+	// (trust.BiometricMatch).
+	EventScore EventKind = iota + 1
+	// EventLiveness: the motion is not live; Reason says why
+	// (trust.Liveness with Live false).
+	EventLiveness
+	// EventEnrolled: enrollment finished; Template is ready to store.
+	EventEnrolled
+	// EventAdapted: the template drifted with the trusted wearer; Template
+	// is the new version to store.
+	EventAdapted
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventScore:
+		return "score"
+	case EventLiveness:
+		return "liveness"
+	case EventEnrolled:
+		return "enrolled"
+	case EventAdapted:
+		return "adapted"
+	}
+	return "unknown"
+}
+
+// Event is what a stream tells the realm.
+type Event struct {
+	Kind        EventKind
+	At          time.Time
+	Probability float64
+	Reason      string
+	Template    *Template
+}
+
+// Liveness reasons.
+const (
+	LivenessReplay      = "replayed motion: it retraces motion seen before"
+	LivenessLoop        = "looped motion: it repeats itself exactly"
+	LivenessNoTremor    = "no physiological tremor: no hand is that steady"
+	LivenessTeleport    = "teleporting hands: faster than a hand can move"
+	LivenessClock       = "impossible timing: the device clock does not keep time with arrival"
+	livenessRepeatAfter = 30 * time.Second
+)
+
+// adaptEmitEvery is how often an adapting template is handed back to be
+// stored: often enough to keep the drift, rarely enough not to write per
+// window.
+const adaptEmitEvery = 5 * time.Minute
+
+// StreamStats are a stream's counters.
+type StreamStats struct {
+	FramesAccepted uint64
+	FramesRejected map[string]uint64 // by reason
+	WindowsScored  uint64
+	WindowsSkipped uint64 // too little tracked motion
+	LivenessFailed map[string]uint64
+	Probability    float64
+	StateBytes     int // memory the stream holds
+	Enrolling      bool
+}
+
+// Stream is one avatar's live motion. Push is safe to call from one
+// goroutine at a time per stream (the connection's reader); Stats and
+// StartEnrollment may be called from others.
+type Stream struct {
+	e  *Engine
+	id string
+	n  uint32 // stream number in the replay registry
+
+	mu sync.Mutex
+	// verification
+	tmpl      *Template
+	claim     *Claim
+	claimOf   *Model
+	evidence  float64
+	trusted   bool
+	adaptedAt time.Time
+	adapting  bool
+	// ingestion
+	rs       resampler
+	win      *windower
+	ex       *extractor
+	lastTime uint64
+	haveLast bool
+	prevRaw  Frame
+	// enrollment
+	enrollWant int
+	enrolled   []Features
+	// liveness
+	live      liveState
+	lastEmit  map[string]time.Time
+	stats     StreamStats
+	scoredAny bool
+}
+
+// NewStream starts a stream for avatarID; tmpl nil means not enrolled yet.
+func (e *Engine) NewStream(avatarID string, tmpl *Template) *Stream {
+	cfg := e.cfg
+	s := &Stream{
+		e:        e,
+		id:       avatarID,
+		n:        e.nextStream.Add(1),
+		rs:       resampler{step: uint64(time.Second/time.Microsecond) / uint64(cfg.SampleRate), maxGap: uint64(cfg.MaxGap / time.Microsecond)},
+		win:      newWindower(cfg.bufferSamples(), cfg.windowSamples(), cfg.hopSamples()),
+		ex:       newExtractor(cfg),
+		lastEmit: map[string]time.Time{},
+		live:     newLiveState(cfg),
+	}
+	s.stats.FramesRejected = map[string]uint64{}
+	s.stats.LivenessFailed = map[string]uint64{}
+	if tmpl != nil && tmpl.validate() == nil {
+		s.tmpl = tmpl.clone()
+	}
+	return s
+}
+
+// StartEnrollment collects d of motion (the default when d is 0) and then
+// emits EventEnrolled with a new template, which the stream uses from then
+// on. The realm calls it right after a user-verified passkey assertion.
+func (s *Stream) StartEnrollment(d time.Duration) {
+	if d <= 0 {
+		d = s.e.cfg.EnrollDuration
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.enrollWant = max(2, int(d/s.e.cfg.Hop))
+	s.enrolled = s.enrolled[:0]
+}
+
+// SetTrusted tells the stream whether the realm trusts the session now:
+// the template adapts only while it does, so that an impostor who got past
+// a step-up cannot pull the template towards themselves.
+func (s *Stream) SetTrusted(trusted bool) {
+	s.mu.Lock()
+	s.trusted = trusted
+	s.mu.Unlock()
+}
+
+// Close forgets the stream's place in the replay registry (its motion stays
+// there until it ages out).
+func (s *Stream) Close() { s.e.replay.forget(s.n) }
+
+// Stats returns a copy of the stream's counters.
+func (s *Stream) Stats() StreamStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.FramesRejected = make(map[string]uint64, len(s.stats.FramesRejected))
+	for k, v := range s.stats.FramesRejected {
+		st.FramesRejected[k] = v
+	}
+	st.LivenessFailed = make(map[string]uint64, len(s.stats.LivenessFailed))
+	for k, v := range s.stats.LivenessFailed {
+		st.LivenessFailed[k] = v
+	}
+	st.Probability = sigmoid(s.evidence)
+	st.Enrolling = s.enrollWant > 0
+	st.StateBytes = s.stateBytes()
+	return st
+}
+
+func (s *Stream) stateBytes() int {
+	n := int(unsafe.Sizeof(*s))
+	n += cap(s.win.ring.buf) * int(unsafe.Sizeof(sample{}))
+	n += cap(s.win.scratch) * int(unsafe.Sizeof(sample{}))
+	n += cap(s.ex.posture)*numPosture*8 + cap(s.ex.handRel)*48 + (cap(s.ex.speed[0])+cap(s.ex.speed[1])+cap(s.ex.speed[2])+cap(s.ex.angular))*8
+	n += s.live.bytes()
+	n += len(s.enrolled) * (NumCoreFeatures*8 + int(unsafe.Sizeof(Features{})))
+	if s.tmpl != nil {
+		n += (len(s.tmpl.Mean) + len(s.tmpl.Cov)) * 8
+	}
+	if s.claim != nil {
+		n += len(s.claim.y) * 8
+	}
+	return n
+}
+
+// Push ingests frames that arrived together and returns what they caused.
+// Frames whose timestamp is not after the stream's previous frame are
+// rejected (a late or reordered message's frames are simply dropped: a
+// data channel without retransmits loses some anyway).
+func (s *Stream) Push(frames []Frame, arrival time.Time) []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var events []Event
+	for i := range frames {
+		f := &frames[i]
+		if reason := s.admit(f); reason != "" {
+			s.stats.FramesRejected[reason]++
+			continue
+		}
+		if s.live.jumped(f, &s.prevRaw, s.haveLast, arrival) {
+			s.stats.FramesRejected[ReasonJump]++
+			continue
+		}
+		s.stats.FramesAccepted++
+		if reason := s.live.frame(f, arrival); reason != "" {
+			events = s.failLiveness(events, reason, arrival)
+		}
+		s.prevRaw, s.lastTime, s.haveLast = *f, f.TimeUS, true
+		s.rs.push(f, func(smp *sample) {
+			s.live.samples++
+			if w := s.win.add(smp); w != nil {
+				events = s.window(events, w, arrival)
+			}
+		}, func() {})
+	}
+	return events
+}
+
+func (s *Stream) admit(f *Frame) string {
+	if s.haveLast && f.TimeUS <= s.lastTime {
+		return ReasonNonMonotonic
+	}
+	if r := ValidateFrame(f); r != "" {
+		return r
+	}
+	if !f.Head.Tracked {
+		return ReasonUntrackedHead
+	}
+	return ""
+}
+
+func (s *Stream) failLiveness(events []Event, reason string, at time.Time) []Event {
+	s.stats.LivenessFailed[reason]++
+	if last, ok := s.lastEmit[reason]; ok && at.Sub(last) < livenessRepeatAfter {
+		return events
+	}
+	s.lastEmit[reason] = at
+	return append(events, Event{Kind: EventLiveness, At: at, Reason: reason})
+}
+
+// window handles one completed window: liveness, enrollment, scoring and
+// adaptation.
+func (s *Stream) window(events []Event, w []sample, at time.Time) []Event {
+	f, ok := s.ex.extract(w)
+	if !ok {
+		s.stats.WindowsSkipped++
+		return events
+	}
+	for _, reason := range s.live.window(s, &f, w, at) {
+		events = s.failLiveness(events, reason, at)
+	}
+	if s.enrollWant > 0 {
+		s.enrolled = append(s.enrolled, f)
+		if len(s.enrolled) >= s.enrollWant {
+			t, err := NewTemplate(s.enrolled, at)
+			s.enrollWant, s.enrolled = 0, nil
+			if err == nil {
+				s.tmpl, s.claim, s.evidence = t, nil, 0
+				s.e.SetTemplate(s.id, t)
+				events = append(events, Event{Kind: EventEnrolled, At: at, Template: t.clone()})
+			}
+		}
+		return events
+	}
+	if s.tmpl == nil {
+		return events
+	}
+	m := s.e.Model()
+	if m == nil {
+		return events
+	}
+	if s.claim == nil || s.claimOf != m {
+		s.claim, s.claimOf = m.Claim(s.id, s.tmpl), m
+	}
+	score := m.Score(s.claim, m.Embed(&f))
+	s.stats.WindowsScored++
+	cfg := &s.e.cfg
+	// Impostors score ~N(0,1) by construction and the wearer ~N(g,1): the
+	// log-likelihood ratio of one window is g·s − g²/2.
+	llr := clamp(cfg.GenuineMean*score-cfg.GenuineMean*cfg.GenuineMean/2, -cfg.WindowLLRLimit, cfg.WindowLLRLimit)
+	s.evidence = clamp(s.evidence+llr, -cfg.EvidenceLimit, cfg.EvidenceLimit)
+	p := sigmoid(s.evidence)
+	events = append(events, Event{Kind: EventScore, At: at, Probability: p})
+	if s.trusted && p >= cfg.AdaptAbove && cfg.AdaptRate > 0 {
+		s.tmpl.adapt(&f, cfg.AdaptRate, at)
+		s.claim = nil
+		if !s.adapting {
+			s.adapting, s.adaptedAt = true, at
+		}
+		if at.Sub(s.adaptedAt) >= adaptEmitEvery {
+			s.adaptedAt = at
+			s.e.SetTemplate(s.id, s.tmpl)
+			events = append(events, Event{Kind: EventAdapted, At: at, Template: s.tmpl.clone()})
+		}
+	}
+	return events
+}
+
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }

@@ -1,0 +1,282 @@
+package synth
+
+import (
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+)
+
+// Person is one synthetic body and way of moving.
+type Person struct {
+	Seed        int64
+	Height      float64 // m
+	ArmLength   float64 // m
+	Shoulders   float64 // m, width
+	RightHanded bool
+	// Activity scales how far the hands wander from rest; Tempo is their
+	// typical frequency of movement (Hz).
+	Activity, Tempo float64
+	// HeadFollow is how much the head turns after the dominant hand.
+	HeadFollow float64
+	// TremorHz and TremorMM: physiological tremor of the hands.
+	TremorHz, TremorMM float64
+	// HasGaze, HasHeartRate: whether this person's headset sends them.
+	HasGaze, HasHeartRate bool
+
+	rest      [2][3]float64 // hands' rest offsets from the head (right, up, forward)
+	grip      [2][3]float64 // controller grip: yaw, pitch, roll (rad)
+	pitchBias float64
+	rollBias  float64
+	pupilMM   float64
+	heartRate float64
+}
+
+// NewPerson draws a person from seed.
+func NewPerson(seed int64) *Person {
+	r := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
+	p := &Person{Seed: seed}
+	p.Height = clamp(1.72+0.09*r.NormFloat64(), 1.5, 1.98)
+	p.ArmLength = 0.44 * p.Height * (1 + 0.04*r.NormFloat64())
+	p.Shoulders = 0.23 * p.Height * (1 + 0.05*r.NormFloat64())
+	p.RightHanded = r.Float64() < 0.9
+	p.Activity = 0.4 + 0.8*r.Float64()
+	p.Tempo = 0.25 + 0.45*r.Float64()
+	p.HeadFollow = 0.2 + 0.6*r.Float64()
+	p.TremorHz = 8 + 4*r.Float64()
+	p.TremorMM = 0.1 + 0.5*r.Float64()
+	p.HasGaze = r.Float64() < 0.5
+	p.HasHeartRate = r.Float64() < 0.5
+	for h := range 2 {
+		side := -1.0
+		if h == 1 {
+			side = 1
+		}
+		p.rest[h] = [3]float64{
+			side * (p.Shoulders/2 + 0.03 + 0.05*r.Float64()),
+			-(0.35 + 0.25*r.Float64()) * p.Height / 1.72,
+			(0.1 + 0.3*r.Float64()) * p.ArmLength / 0.75,
+		}
+		p.grip[h] = [3]float64{0.25 * r.NormFloat64(), -0.3 + 0.25*r.NormFloat64(), 0.2 * r.NormFloat64()}
+	}
+	p.pitchBias = -0.1 + 0.08*r.NormFloat64()
+	p.rollBias = 0.04 * r.NormFloat64()
+	p.pupilMM = 3 + 2*r.Float64()
+	p.heartRate = 60 + 30*r.Float64()
+	return p
+}
+
+// Session starts a session: session n of the person, with the drift of
+// that day (posture, pace) and the room's calibration (floor height, where
+// the play area is and which way it faces) drawn from the seed and n.
+func (p *Person) Session(n int) *Generator {
+	r := rand.New(rand.NewPCG(uint64(p.Seed), uint64(n)+1))
+	s := *p
+	for h := range 2 {
+		for k := range 3 {
+			s.rest[h][k] += 0.015 * r.NormFloat64()
+			s.grip[h][k] += 0.04 * r.NormFloat64()
+		}
+	}
+	s.pitchBias += 0.03 * r.NormFloat64()
+	s.Activity *= 1 + 0.1*r.NormFloat64()
+	s.Tempo *= 1 + 0.08*r.NormFloat64()
+	g := &Generator{
+		p:       &s,
+		rng:     rand.New(rand.NewPCG(uint64(p.Seed)^0xabcdef, uint64(n)*7919+3)),
+		floor:   0.3 * (2*r.Float64() - 1),
+		origin:  [2]float64{4 * r.NormFloat64(), 4 * r.NormFloat64()},
+		worldY:  2 * math.Pi * r.Float64(),
+		timeUS:  uint64(1_000_000 + r.IntN(1_000_000_000)),
+		tremPhs: [2][3]float64{{r.Float64() * 6, r.Float64() * 6, r.Float64() * 6}, {r.Float64() * 6, r.Float64() * 6, r.Float64() * 6}},
+	}
+	for h := range 2 {
+		g.hand[h].x = s.rest[h]
+	}
+	return g
+}
+
+// oscillator is a damped spring driven by noise: smooth positions with
+// human-like speeds, unlike a random walk.
+type oscillator struct{ x, v [3]float64 }
+
+func (o *oscillator) step(rng *rand.Rand, rest [3]float64, omega, sigma, dt float64) {
+	const zeta = 0.7
+	for k := range 3 {
+		a := -omega*omega*(o.x[k]-rest[k]) - 2*zeta*omega*o.v[k]
+		o.v[k] += a*dt + sigma*math.Sqrt(dt)*rng.NormFloat64()
+		o.x[k] += o.v[k] * dt
+	}
+}
+
+// Generator produces one session's frames.
+type Generator struct {
+	p      *Person
+	rng    *rand.Rand
+	floor  float64
+	origin [2]float64
+	worldY float64
+	timeUS uint64
+	seq    uint32
+
+	body     oscillator // x, z position; yaw in [1]
+	head     oscillator // yaw offset, pitch, roll
+	hand     [2]oscillator
+	gaze     oscillator
+	tremPhs  [2][3]float64
+	heartVar float64
+}
+
+// TimeUS is the device time of the last frame.
+func (g *Generator) TimeUS() uint64 { return g.timeUS }
+
+// SetTime moves the device clock, for example to continue another
+// generator's stream (a change of wearer on the same headset).
+func (g *Generator) SetTime(us uint64, seq uint32) { g.timeUS, g.seq = us, seq }
+
+// Next advances by dt and returns the frame at the new time.
+func (g *Generator) Next(dt time.Duration) biometrics.Frame {
+	const maxStep = 0.005
+	total := dt.Seconds()
+	for total > 1e-9 {
+		h := math.Min(total, maxStep)
+		g.step(h)
+		total -= h
+	}
+	g.timeUS += uint64(dt / time.Microsecond)
+	g.seq++
+	return g.frame()
+}
+
+// Frames returns n frames at about hz, with the small timing jitter of a
+// real headset's compositor.
+func (g *Generator) Frames(n int, hz float64) []biometrics.Frame {
+	out := make([]biometrics.Frame, n)
+	period := time.Duration(float64(time.Second) / hz)
+	for i := range out {
+		jitter := time.Duration((g.rng.Float64() - 0.5) * 0.1 * float64(period))
+		out[i] = g.Next(period + jitter)
+	}
+	return out
+}
+
+func (g *Generator) step(dt float64) {
+	p := g.p
+	g.body.step(g.rng, [3]float64{}, 2*math.Pi*0.05, 0.15, dt)
+	g.head.step(g.rng, [3]float64{0, p.pitchBias, p.rollBias}, 2*math.Pi*0.3, 0.25, dt)
+	omega := 2 * math.Pi * p.Tempo
+	for h := range 2 {
+		sigma := 0.12 * p.Activity
+		if (h == 1) == p.RightHanded {
+			sigma *= 1.4
+		}
+		g.hand[h].step(g.rng, p.rest[h], omega, sigma, dt)
+		for k := range 3 {
+			g.tremPhs[h][k] += 2*math.Pi*p.TremorHz*dt + 0.3*math.Sqrt(dt)*g.rng.NormFloat64()
+		}
+	}
+	g.gaze.step(g.rng, [3]float64{}, 2*math.Pi*0.8, 0.4, dt)
+	g.heartVar += -0.05*g.heartVar*dt + 0.5*math.Sqrt(dt)*g.rng.NormFloat64()
+}
+
+func (g *Generator) frame() biometrics.Frame {
+	p := g.p
+	dom := 0
+	if p.RightHanded {
+		dom = 1
+	}
+	bodyYaw := g.worldY + 0.6*g.body.x[1]
+	headYaw := bodyYaw + g.head.x[0] - p.HeadFollow*(g.hand[dom].x[0]-p.rest[dom][0])
+	pitch := clamp(g.head.x[1], -1.2, 1.2)
+	roll := g.head.x[2]
+	headRot := mul(mul(yawQ(headYaw), axisQ([3]float64{1, 0, 0}, pitch)), axisQ([3]float64{0, 0, -1}, roll))
+	eye := 0.936 * p.Height
+	headPos := [3]float64{g.origin[0] + 0.4*g.body.x[0], eye + g.floor + 0.01*g.head.x[1], g.origin[1] + 0.4*g.body.x[2]}
+	f := biometrics.Frame{TimeUS: g.timeUS, Seq: g.seq}
+	f.Head = pose(headPos, headRot)
+	right, fwd := yawAxes(bodyYaw)
+	for h := range 2 {
+		x := g.hand[h].x
+		var pos [3]float64
+		for k := range 3 {
+			pos[k] = headPos[k] + right[k]*x[0] + fwd[k]*x[2]
+		}
+		pos[1] += x[1]
+		a := p.TremorMM / 1000
+		for k := range 3 {
+			pos[k] += a*math.Sin(g.tremPhs[h][k]) + 0.00005*g.rng.NormFloat64()
+		}
+		gr := p.grip[h]
+		rot := mul(mul(mul(yawQ(bodyYaw+gr[0]+0.3*g.hand[h].v[0]), axisQ([3]float64{1, 0, 0}, gr[1]+0.5*g.hand[h].v[1])), axisQ([3]float64{0, 0, -1}, gr[2])), [4]float64{0, 0, 0, 1})
+		if h == 0 {
+			f.Left = pose(pos, rot)
+		} else {
+			f.Right = pose(pos, rot)
+		}
+	}
+	if p.HasGaze {
+		d := [3]float64{0.3 * math.Tanh(g.gaze.x[0]), 0.3 * math.Tanh(g.gaze.x[1]), -1}
+		n := math.Sqrt(d[0]*d[0] + d[1]*d[1] + d[2]*d[2])
+		f.Gaze = &biometrics.Gaze{Dir: [3]float32{float32(d[0] / n), float32(d[1] / n), float32(d[2] / n)}, PupilMM: float32(p.pupilMM + 0.3*math.Tanh(g.gaze.x[2]))}
+	}
+	if p.HasHeartRate {
+		f.HeartRate = float32(clamp(p.heartRate+g.heartVar, 40, 180))
+	}
+	return f
+}
+
+func pose(pos [3]float64, q [4]float64) biometrics.Pose {
+	return biometrics.Pose{
+		Pos:     [3]float32{float32(pos[0]), float32(pos[1]), float32(pos[2])},
+		Rot:     [4]float32{float32(q[0]), float32(q[1]), float32(q[2]), float32(q[3])},
+		Tracked: true,
+	}
+}
+
+// yawQ turns about +Y (up) by a.
+func yawQ(a float64) [4]float64 { return axisQ([3]float64{0, 1, 0}, a) }
+
+func axisQ(axis [3]float64, a float64) [4]float64 {
+	s := math.Sin(a / 2)
+	return [4]float64{axis[0] * s, axis[1] * s, axis[2] * s, math.Cos(a / 2)}
+}
+
+// yawAxes returns the horizontal right and forward directions after a
+// turn by a (OpenXR: forward is -Z).
+func yawAxes(a float64) (right, fwd [3]float64) {
+	return [3]float64{math.Cos(a), 0, -math.Sin(a)}, [3]float64{-math.Sin(a), 0, -math.Cos(a)}
+}
+
+func mul(a, b [4]float64) [4]float64 {
+	return [4]float64{
+		a[3]*b[0] + a[0]*b[3] + a[1]*b[2] - a[2]*b[1],
+		a[3]*b[1] - a[0]*b[2] + a[1]*b[3] + a[2]*b[0],
+		a[3]*b[2] + a[0]*b[1] - a[1]*b[0] + a[2]*b[3],
+		a[3]*b[3] - a[0]*b[0] - a[1]*b[1] - a[2]*b[2],
+	}
+}
+
+func clamp(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
+
+// Prior returns templates of n synthetic people (seeds from seed on), each
+// enrolled from d of motion: the background a realm node starts from
+// before it has enrolled people of its own.
+func Prior(n int, seed int64, d time.Duration, cfg biometrics.Config) ([]biometrics.NamedTemplate, error) {
+	var out []biometrics.NamedTemplate
+	for i := range n {
+		p := NewPerson(seed + int64(i))
+		frames := p.Session(1).Frames(int(d.Seconds()*72), 72)
+		ws, err := biometrics.Windows(frames, cfg)
+		if err != nil {
+			return nil, err
+		}
+		t, err := biometrics.NewTemplate(ws, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, biometrics.NamedTemplate{ID: "synthetic-prior-" + strconv.FormatInt(seed+int64(i), 10), Template: t})
+	}
+	return out, nil
+}

@@ -1,0 +1,210 @@
+package biometrics
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// templateVersion is the first byte of a marshaled Template; bump it when
+// the layout or the meaning of the features changes, since a template of
+// one feature set cannot be scored against another.
+const templateVersion = 1
+
+// ErrTemplate reports a template that cannot be decoded or used.
+var ErrTemplate = errors.New("biometrics: invalid template")
+
+// Template is what enrollment keeps of a person: the statistics of their
+// window features, never the motion itself. The mean locates the person;
+// the covariance tells the background model how much each person varies
+// from window to window.
+type Template struct {
+	Created, Updated time.Time
+	// Windows is how many windows the statistics summarize.
+	Windows int
+	// Mean and Cov (NumCoreFeatures², row-major) of the core features.
+	Mean []float64
+	Cov  []float64
+	// GazeMean and HeartMean are the optional blocks' means, when the
+	// enrolling headset sent them.
+	GazeMean, HeartMean []float64
+}
+
+// NewTemplate builds a template from enrollment windows. It needs at least
+// two windows.
+func NewTemplate(windows []Features, at time.Time) (*Template, error) {
+	if len(windows) < 2 {
+		return nil, fmt.Errorf("%w: %d windows, need at least 2", ErrTemplate, len(windows))
+	}
+	d := NumCoreFeatures
+	t := &Template{Created: at, Updated: at, Windows: len(windows), Mean: make([]float64, d), Cov: make([]float64, d*d)}
+	for _, w := range windows {
+		for i, v := range w.Core {
+			t.Mean[i] += v
+		}
+	}
+	for i := range t.Mean {
+		t.Mean[i] /= float64(len(windows))
+	}
+	for _, w := range windows {
+		for i := range d {
+			di := w.Core[i] - t.Mean[i]
+			for j := i; j < d; j++ {
+				t.Cov[i*d+j] += di * (w.Core[j] - t.Mean[j])
+			}
+		}
+	}
+	for i := range d {
+		for j := i; j < d; j++ {
+			c := t.Cov[i*d+j] / float64(len(windows)-1)
+			t.Cov[i*d+j], t.Cov[j*d+i] = c, c
+		}
+	}
+	t.GazeMean = meanOf(windows, func(f *Features) []float64 { return f.Gaze })
+	t.HeartMean = meanOf(windows, func(f *Features) []float64 { return f.Heart })
+	return t, nil
+}
+
+func meanOf(windows []Features, block func(*Features) []float64) []float64 {
+	var sum []float64
+	n := 0
+	for i := range windows {
+		b := block(&windows[i])
+		if b == nil {
+			continue
+		}
+		if sum == nil {
+			sum = make([]float64, len(b))
+		}
+		for k := range min(len(b), len(sum)) {
+			sum[k] += b[k]
+		}
+		n++
+	}
+	// Only a block present in most windows describes the person.
+	if n == 0 || n < len(windows)/2 {
+		return nil
+	}
+	for k := range sum {
+		sum[k] /= float64(n)
+	}
+	return sum
+}
+
+// adapt moves the template's mean towards a window the stream trusts. The
+// covariance is left alone: one person's drift should not reshape the
+// node's idea of within-person variation.
+func (t *Template) adapt(w *Features, rate float64, at time.Time) {
+	for i, v := range w.Core {
+		t.Mean[i] += rate * (v - t.Mean[i])
+	}
+	t.Updated = at
+}
+
+func (t *Template) clone() *Template {
+	c := *t
+	c.Mean = append([]float64(nil), t.Mean...)
+	c.Cov = append([]float64(nil), t.Cov...)
+	c.GazeMean = append([]float64(nil), t.GazeMean...)
+	c.HeartMean = append([]float64(nil), t.HeartMean...)
+	if t.GazeMean == nil {
+		c.GazeMean = nil
+	}
+	if t.HeartMean == nil {
+		c.HeartMean = nil
+	}
+	return &c
+}
+
+func (t *Template) validate() error {
+	d := NumCoreFeatures
+	if len(t.Mean) != d || len(t.Cov) != d*d {
+		return fmt.Errorf("%w: %d features, want %d", ErrTemplate, len(t.Mean), d)
+	}
+	if t.Windows < 2 {
+		return fmt.Errorf("%w: %d windows", ErrTemplate, t.Windows)
+	}
+	for _, s := range [][]float64{t.Mean, t.Cov, t.GazeMean, t.HeartMean} {
+		for _, v := range s {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("%w: non-finite value", ErrTemplate)
+			}
+		}
+	}
+	for i := range d {
+		if t.Cov[i*d+i] < 0 {
+			return fmt.Errorf("%w: negative variance", ErrTemplate)
+		}
+	}
+	return nil
+}
+
+// MarshalBinary encodes the template: version, feature count, times,
+// window count, then float64 blocks each preceded by its length.
+func (t *Template) MarshalBinary() ([]byte, error) {
+	if err := t.validate(); err != nil {
+		return nil, err
+	}
+	b := []byte{templateVersion}
+	b = binary.LittleEndian.AppendUint16(b, NumCoreFeatures)
+	b = binary.LittleEndian.AppendUint64(b, uint64(t.Created.UnixNano()))
+	b = binary.LittleEndian.AppendUint64(b, uint64(t.Updated.UnixNano()))
+	b = binary.LittleEndian.AppendUint32(b, uint32(t.Windows))
+	for _, s := range [][]float64{t.Mean, t.Cov, t.GazeMean, t.HeartMean} {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+		for _, v := range s {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote; anything else, including
+// a template of another version or feature set, is ErrTemplate.
+func (t *Template) UnmarshalBinary(b []byte) error {
+	const head = 1 + 2 + 8 + 8 + 4
+	if len(b) < head {
+		return fmt.Errorf("%w: %d bytes", ErrTemplate, len(b))
+	}
+	if b[0] != templateVersion {
+		return fmt.Errorf("%w: version %d", ErrTemplate, b[0])
+	}
+	if n := binary.LittleEndian.Uint16(b[1:]); n != NumCoreFeatures {
+		return fmt.Errorf("%w: %d features, want %d", ErrTemplate, n, NumCoreFeatures)
+	}
+	var out Template
+	out.Created = time.Unix(0, int64(binary.LittleEndian.Uint64(b[3:]))).UTC()
+	out.Updated = time.Unix(0, int64(binary.LittleEndian.Uint64(b[11:]))).UTC()
+	out.Windows = int(binary.LittleEndian.Uint32(b[19:]))
+	rest := b[head:]
+	limits := []int{NumCoreFeatures, NumCoreFeatures * NumCoreFeatures, 16, 16}
+	blocks := make([][]float64, 4)
+	for k := range blocks {
+		if len(rest) < 4 {
+			return fmt.Errorf("%w: truncated", ErrTemplate)
+		}
+		n := int(binary.LittleEndian.Uint32(rest))
+		rest = rest[4:]
+		if n > limits[k] || len(rest) < 8*n {
+			return fmt.Errorf("%w: block %d of %d values", ErrTemplate, k, n)
+		}
+		if n > 0 {
+			blocks[k] = make([]float64, n)
+			for i := range n {
+				blocks[k][i] = math.Float64frombits(binary.LittleEndian.Uint64(rest[8*i:]))
+			}
+		}
+		rest = rest[8*n:]
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrTemplate, len(rest))
+	}
+	out.Mean, out.Cov, out.GazeMean, out.HeartMean = blocks[0], blocks[1], blocks[2], blocks[3]
+	if err := out.validate(); err != nil {
+		return err
+	}
+	*t = out
+	return nil
+}

@@ -1,0 +1,365 @@
+package market
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+)
+
+// Problem is an RFC 9457 error answer of the realm.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	Instance  string `json:"instance"`
+	RequestID string `json:"request_id"`
+}
+
+func (p *Problem) Error() string { return fmt.Sprintf("realm: %d %s: %s", p.Status, p.Title, p.Detail) }
+
+// Reason is the rejection reason in a Problem's detail ("nonce-used",
+// "expired", ...), or "" when there is none.
+func (p *Problem) Reason() string {
+	_, rest, ok := strings.Cut(p.Detail, "rejected (")
+	if !ok {
+		return ""
+	}
+	r, _, _ := strings.Cut(rest, ")")
+	return r
+}
+
+// Client talks to one realm as one signed-in avatar (Token may be empty
+// for the public calls). It is safe for concurrent use.
+type Client struct {
+	BaseURL string
+	Token   string
+	HTTP    *http.Client
+}
+
+// New returns a client of the realm at baseURL with a session token.
+func New(baseURL, token string) *Client {
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Domain is the EIP-712 domain of a realm.
+type Domain struct {
+	Name              string `json:"name"`
+	Version           string `json:"version"`
+	ChainID           string `json:"chainId"`
+	VerifyingContract string `json:"verifyingContract"`
+}
+
+// DomainInfo is what GET /v1/assets/domain answers.
+type DomainInfo struct {
+	Domain   Domain `json:"domain"`
+	Signer   string `json:"signer"`
+	Chain    string `json:"chain"`
+	Treasury string `json:"treasury"`
+}
+
+// Transfer is a transfer intent, as the message of its typed data.
+type Transfer struct {
+	Collection string `json:"collection"`
+	AssetID    string `json:"assetId"`
+	Amount     string `json:"amount"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	Nonce      string `json:"nonce"`
+	Deadline   string `json:"deadline"`
+}
+
+// TransferRequest applies a transfer; Signature is empty for a custodial
+// owner (the realm then wants a passkey step-up of the digest).
+type TransferRequest struct {
+	Intent    Transfer `json:"intent"`
+	Signature string   `json:"signature,omitempty"`
+}
+
+// TradeRequest applies two legs atomically.
+type TradeRequest struct {
+	Give          Transfer `json:"give"`
+	Take          Transfer `json:"take"`
+	GiveSignature string   `json:"give_signature,omitempty"`
+	TakeSignature string   `json:"take_signature,omitempty"`
+}
+
+// Payload is typed data to sign and the realm's digest of it.
+type Payload struct {
+	TypedData json.RawMessage `json:"typed_data"`
+	Digest    string          `json:"digest"`
+}
+
+// ReceiptDocument is a realm-signed receipt, with its inclusion proof when
+// fetched with Proof.
+type ReceiptDocument struct {
+	Receipt   json.RawMessage `json:"receipt"`
+	Digest    string          `json:"digest"`
+	Signature string          `json:"signature"`
+	Signer    string          `json:"signer"`
+	Time      string          `json:"time"`
+	Proof     json.RawMessage `json:"proof,omitempty"`
+}
+
+// TransferAnswer is the realm's answer to an applied intent.
+type TransferAnswer struct {
+	Digest   string          `json:"digest"`
+	Sequence uint64          `json:"sequence"`
+	Receipt  ReceiptDocument `json:"receipt"`
+}
+
+// Holdings is what an owner holds.
+type Holdings struct {
+	Owner     string            `json:"owner"`
+	Items     []json.RawMessage `json:"items"`
+	Balances  []Balance         `json:"balances"`
+	Next      string            `json:"next"`
+	NextNonce string            `json:"next_nonce"`
+}
+
+// Balance is a fungible balance.
+type Balance struct {
+	Collection string `json:"collection"`
+	Owner      string `json:"owner"`
+	Balance    string `json:"balance"`
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body any, headers map[string]string, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode >= 400 {
+		p := &Problem{Status: resp.StatusCode}
+		if json.Unmarshal(data, p) != nil {
+			p.Detail = strings.TrimSpace(string(data))
+		}
+		return resp.StatusCode, p
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("market: decode %s %s: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// Domain fetches the realm's EIP-712 domain and receipt signer.
+func (c *Client) Domain(ctx context.Context) (DomainInfo, error) {
+	var d DomainInfo
+	_, err := c.do(ctx, "GET", "/v1/assets/domain", nil, nil, &d)
+	return d, err
+}
+
+// Holdings lists what owner holds, and its next usable nonce.
+func (c *Client) Holdings(ctx context.Context, owner string) (Holdings, error) {
+	var h Holdings
+	_, err := c.do(ctx, "GET", "/v1/assets/owners/"+owner, nil, nil, &h)
+	return h, err
+}
+
+// SignTypedData hashes eth_signTypedData_v4 JSON with go-ethereum's
+// EIP-712 code and signs the digest: what a wallet does. It returns the
+// 65-byte signature (v 27 or 28) and the digest, both 0x hex.
+func SignTypedData(key *ecdsa.PrivateKey, typedData json.RawMessage) (signature, digest string, err error) {
+	var td apitypes.TypedData
+	if err := json.Unmarshal(typedData, &td); err != nil {
+		return "", "", fmt.Errorf("market: typed data: %w", err)
+	}
+	h, _, err := apitypes.TypedDataAndHash(td)
+	if err != nil {
+		return "", "", fmt.Errorf("market: typed data: %w", err)
+	}
+	sig, err := crypto.Sign(h, key)
+	if err != nil {
+		return "", "", err
+	}
+	sig[64] += 27
+	return "0x" + common.Bytes2Hex(sig), common.BytesToHash(h).Hex(), nil
+}
+
+// signPayload signs a payload after checking that the realm's digest is
+// the one the typed data hashes to.
+func signPayload(key *ecdsa.PrivateKey, p Payload) (string, error) {
+	sig, digest, err := SignTypedData(key, p.TypedData)
+	if err != nil {
+		return "", err
+	}
+	if !strings.EqualFold(digest, p.Digest) {
+		return "", fmt.Errorf("market: the realm's digest %s is not the typed data's %s", p.Digest, digest)
+	}
+	return sig, nil
+}
+
+// LinkWallet links the wallet of key to the signed-in avatar.
+func (c *Client) LinkWallet(ctx context.Context, key *ecdsa.PrivateKey) error {
+	wallet := crypto.PubkeyToAddress(key.PublicKey).Hex()
+	var p Payload
+	if _, err := c.do(ctx, "POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": wallet}, nil, &p); err != nil {
+		return err
+	}
+	sig, err := signPayload(key, p)
+	if err != nil {
+		return err
+	}
+	var td struct {
+		Message struct {
+			Deadline string `json:"deadline"`
+		} `json:"message"`
+	}
+	_ = json.Unmarshal(p.TypedData, &td)
+	_, err = c.do(ctx, "POST", "/v1/assets/wallet/link", map[string]string{"wallet": wallet, "deadline": td.Message.Deadline, "signature": sig}, nil, nil)
+	return err
+}
+
+// TransferPayload asks the realm for the typed data of t.
+func (c *Client) TransferPayload(ctx context.Context, t Transfer) (Payload, error) {
+	var p Payload
+	_, err := c.do(ctx, "POST", "/v1/assets/intents/transfer", TransferRequest{Intent: t}, nil, &p)
+	return p, err
+}
+
+// SignTransfer gets t's typed data and signs it with key.
+func (c *Client) SignTransfer(ctx context.Context, t Transfer, key *ecdsa.PrivateKey) (TransferRequest, error) {
+	p, err := c.TransferPayload(ctx, t)
+	if err != nil {
+		return TransferRequest{}, err
+	}
+	sig, err := signPayload(key, p)
+	return TransferRequest{Intent: t, Signature: sig}, err
+}
+
+// Transfer applies a transfer. A non-empty idempotencyKey makes a retry of
+// the same request answer the same receipt.
+func (c *Client) Transfer(ctx context.Context, req TransferRequest, idempotencyKey string) (TransferAnswer, error) {
+	var a TransferAnswer
+	var h map[string]string
+	if idempotencyKey != "" {
+		h = map[string]string{"Idempotency-Key": idempotencyKey}
+	}
+	_, err := c.do(ctx, "POST", "/v1/assets/transfers", req, h, &a)
+	return a, err
+}
+
+// TradePayload asks the realm for the typed data both owners sign.
+func (c *Client) TradePayload(ctx context.Context, give, take Transfer) (Payload, error) {
+	var p Payload
+	_, err := c.do(ctx, "POST", "/v1/assets/intents/trade", TradeRequest{Give: give, Take: take}, nil, &p)
+	return p, err
+}
+
+// SignPayload signs a payload with key after checking its digest.
+func SignPayload(key *ecdsa.PrivateKey, p Payload) (string, error) { return signPayload(key, p) }
+
+// Trade applies both legs of a trade or neither.
+func (c *Client) Trade(ctx context.Context, req TradeRequest, idempotencyKey string) (TransferAnswer, error) {
+	var a TransferAnswer
+	var h map[string]string
+	if idempotencyKey != "" {
+		h = map[string]string{"Idempotency-Key": idempotencyKey}
+	}
+	_, err := c.do(ctx, "POST", "/v1/assets/trades", req, h, &a)
+	return a, err
+}
+
+// Receipt fetches a receipt by intent or receipt digest.
+func (c *Client) Receipt(ctx context.Context, digest string) (ReceiptDocument, error) {
+	var d ReceiptDocument
+	_, err := c.do(ctx, "GET", "/v1/receipts/"+digest, nil, nil, &d)
+	return d, err
+}
+
+// Proof fetches a receipt with its inclusion proof.
+func (c *Client) Proof(ctx context.Context, digest string) (ReceiptDocument, error) {
+	var d ReceiptDocument
+	_, err := c.do(ctx, "GET", "/v1/receipts/"+digest+"/proof", nil, nil, &d)
+	return d, err
+}
+
+// ErrUntrustedSigner reports a receipt signed by none of the trusted keys.
+var ErrUntrustedSigner = errors.New("market: receipt signed by an untrusted key")
+
+// VerifyReceipt checks a receipt offline: it hashes the typed data with
+// go-ethereum's EIP-712 code, refuses malleable (high-s) signatures,
+// recovers the signer and, when trusted is not empty, requires it to be
+// one of them. It returns the signer's EIP-55 address.
+func VerifyReceipt(doc ReceiptDocument, trusted ...string) (string, error) {
+	var td apitypes.TypedData
+	if err := json.Unmarshal(doc.Receipt, &td); err != nil {
+		return "", fmt.Errorf("market: receipt typed data: %w", err)
+	}
+	if td.PrimaryType != "Receipt" {
+		return "", fmt.Errorf("market: typed data is a %q, not a Receipt", td.PrimaryType)
+	}
+	h, _, err := apitypes.TypedDataAndHash(td)
+	if err != nil {
+		return "", fmt.Errorf("market: receipt typed data: %w", err)
+	}
+	if doc.Digest != "" && !strings.EqualFold(doc.Digest, common.BytesToHash(h).Hex()) {
+		return "", fmt.Errorf("market: the receipt's digest %s is not its typed data's %s", doc.Digest, common.BytesToHash(h).Hex())
+	}
+	sig := common.FromHex(doc.Signature)
+	if len(sig) != 65 || (sig[64] != 27 && sig[64] != 28) || !strings.HasPrefix(doc.Signature, "0x") {
+		return "", errors.New("market: a signature is 0x and 65 bytes with v 27 or 28")
+	}
+	var r, s [32]byte
+	copy(r[:], sig[:32])
+	copy(s[:], sig[32:64])
+	if !crypto.ValidateSignatureValues(sig[64]-27, new(big.Int).SetBytes(r[:]), new(big.Int).SetBytes(s[:]), true) {
+		return "", errors.New("market: the receipt's signature is malleable (high s) or out of range")
+	}
+	raw := append([]byte(nil), sig...)
+	raw[64] -= 27
+	pub, err := crypto.SigToPub(h, raw)
+	if err != nil {
+		return "", fmt.Errorf("market: recover signer: %w", err)
+	}
+	signer := crypto.PubkeyToAddress(*pub).Hex()
+	if len(trusted) == 0 {
+		return signer, nil
+	}
+	for _, t := range trusted {
+		if strings.EqualFold(t, signer) {
+			return signer, nil
+		}
+	}
+	return signer, fmt.Errorf("%w: %s", ErrUntrustedSigner, signer)
+}

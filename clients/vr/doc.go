@@ -1,0 +1,10 @@
+// Package vr is the Go SDK of a VR client: it opens the realm WebSocket with
+// a session token, streams the headset's motion as binary XR frames over a
+// WebRTC data channel (unordered, no retransmits) or, where WebRTC is not
+// available, over the WebSocket itself, and reports the session's trust as
+// the realm pushes it.
+//
+// It imports nothing of the realm: the frame format and the messages are
+// implemented from clients/PROTOCOL.md alone, so the document is proven
+// sufficient by this package's own tests against a running realm.
+package vr

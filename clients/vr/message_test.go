@@ -1,0 +1,68 @@
+package vr
+
+import (
+	"testing"
+)
+
+// Real messages from a realm.
+var realmSamples = []string{
+	`{"type":"hello","v":1,"session":{"id":"s1"},"avatar":{"id":"a1"},"trust":{"state":"trusted","score":0.7,"at":"2026-11-26T01:21:47Z","factors":[{"name":"passkey","value":1,"effect":"fresh"}],"explanation":"Trusted.","context":{"state":"trusted"}}}`,
+	`{"type":"trust","trust":{"state":"step-up","score":0.3,"at":"2026-11-26T01:21:48Z"}}`,
+	`{"type":"xr.score","xr":{"at":"2026-11-26T01:21:49Z","seq":144,"time_us":2000000,"probability":0.93,"state":"trusted","score":0.81}}`,
+	`{"type":"xr.status","xr":{"at":"2026-11-26T01:21:49Z","transport":"webrtc","frames_accepted":144,"frames_rejected":{"head not tracked":2},"enrollment":"enrolling"}}`,
+	`{"type":"webrtc.answer","sdp":"v=0\r\n"}`,
+	`{"type":"error","error":"unknown message type \"x\""}`,
+	`{"type":"pong"}`,
+}
+
+func TestParseRealmMessage(t *testing.T) {
+	cases := []struct {
+		in   string
+		ok   bool
+		want string
+	}{
+		{realmSamples[0], true, "hello"},
+		{realmSamples[2], true, "xr.score"},
+		{realmSamples[3], true, "xr.status"},
+		{realmSamples[4], true, "webrtc.answer"},
+		{`{"type":"webrtc.answer"}`, false, ""},
+		{`{"type":"xr.score","xr":{"seq":-1}}`, false, ""},
+		{`{"v":1}`, false, ""},
+		{`nope`, false, ""},
+	}
+	for _, c := range cases {
+		m, err := parseRealmMessage([]byte(c.in))
+		if c.ok != (err == nil) || (c.ok && m.Type != c.want) {
+			t.Errorf("parseRealmMessage(%q) = %q, %v; want ok=%v type %q", c.in, m.Type, err, c.ok, c.want)
+		}
+	}
+	m, _ := parseRealmMessage([]byte(realmSamples[2]))
+	if m.score == nil || m.score.Seq != 144 || m.score.Probability != 0.93 {
+		t.Fatalf("xr.score parsed as %+v, want seq 144 and probability 0.93", m.score)
+	}
+	m, _ = parseRealmMessage([]byte(realmSamples[3]))
+	if m.status == nil || m.status.FramesRejected["head not tracked"] != 2 || m.status.Enrollment != "enrolling" {
+		t.Fatalf("xr.status parsed as %+v", m.status)
+	}
+}
+
+// FuzzParseRealmMessage: whatever a realm (or something posing as one)
+// sends, the SDK's parser returns an error or a message, never panics, and
+// a score or status message carries its payload.
+func FuzzParseRealmMessage(f *testing.F) {
+	for _, s := range realmSamples {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := parseRealmMessage(data)
+		if err != nil {
+			return
+		}
+		if m.Type == "" {
+			t.Fatal("accepted a message without a type")
+		}
+		if m.Type == "xr.score" && m.score == nil || m.Type == "xr.status" && m.status == nil {
+			t.Fatalf("accepted %s without its payload", m.Type)
+		}
+	})
+}

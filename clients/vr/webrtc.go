@@ -1,0 +1,127 @@
+package vr
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// dataChannelLabel is the one data channel the realm reads frames from.
+const dataChannelLabel = "xr"
+
+// newWebRTCAPI builds the pion API of one client. Loopback candidates are
+// included so that a client on the realm's own machine connects; mDNS is
+// off because hiding host addresses behind .local names only helps web
+// pages, and each mDNS responder would hold a multicast socket.
+func newWebRTCAPI(log *slog.Logger) *webrtc.API {
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.LoggerFactory = pionLogs{log}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se))
+}
+
+// openDataChannel offers the "xr" channel with every local candidate in
+// the offer (no trickling needed: host candidates are gathered at once),
+// applies the realm's answer and waits until the channel is open.
+func (c *Client) openDataChannel(ctx context.Context) error {
+	cfg := webrtc.Configuration{}
+	if len(c.cfg.ICEServers) > 0 {
+		cfg.ICEServers = []webrtc.ICEServer{{URLs: c.cfg.ICEServers}}
+	}
+	pc, err := newWebRTCAPI(c.log).NewPeerConnection(cfg)
+	if err != nil {
+		return fmt.Errorf("vr: peer connection: %w", err)
+	}
+	c.pc = pc
+	ordered := false
+	var retransmits uint16
+	dc, err := pc.CreateDataChannel(dataChannelLabel, &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
+	if err != nil {
+		return fmt.Errorf("vr: data channel: %w", err)
+	}
+	c.dc = dc
+	opened := make(chan struct{})
+	dc.OnOpen(func() { close(opened) })
+	failed := make(chan struct{})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed {
+			select {
+			case <-failed:
+			default:
+				close(failed)
+			}
+		}
+	})
+
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return fmt.Errorf("vr: offer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return fmt.Errorf("vr: local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return fmt.Errorf("vr: gathering ICE candidates: %w", ctx.Err())
+	}
+	if err := c.writeJSON(map[string]string{"type": "webrtc.offer", "sdp": pc.LocalDescription().SDP}); err != nil {
+		return fmt.Errorf("vr: send offer: %w", err)
+	}
+	select {
+	case sdp := <-c.answers:
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+			return fmt.Errorf("vr: realm's answer: %w", err)
+		}
+	case why := <-c.refusal:
+		return fmt.Errorf("%w: WebRTC offer: %s", ErrRefused, why)
+	case <-c.done:
+		return fmt.Errorf("vr: waiting for the answer: %w", c.Err())
+	case <-ctx.Done():
+		return fmt.Errorf("vr: waiting for the answer: %w", ctx.Err())
+	}
+	select {
+	case <-opened:
+		return nil
+	case <-failed:
+		return fmt.Errorf("vr: WebRTC connection failed (no ICE candidate pair works; try the %q transport)", WebSocket)
+	case <-c.done:
+		return fmt.Errorf("vr: waiting for the data channel: %w", c.Err())
+	case <-ctx.Done():
+		return fmt.Errorf("vr: waiting for the data channel: %w", ctx.Err())
+	}
+}
+
+// pionLogs sends pion's logs to the client's logger: its traces and debug
+// lines at debug level, the rest at their own.
+type pionLogs struct{ log *slog.Logger }
+
+func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{p.log.With("pion", scope)}
+}
+
+type pionLogger struct{ log *slog.Logger }
+
+// logf formats only when the level is enabled: pion traces per packet.
+func (l pionLogger) logf(level slog.Level, format string, args ...any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pionLogger) Trace(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
+func (l pionLogger) Tracef(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Debug(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
+func (l pionLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Info(msg string)                   { l.logf(slog.LevelInfo, "%s", msg) }
+func (l pionLogger) Infof(format string, args ...any)  { l.logf(slog.LevelInfo, format, args...) }
+func (l pionLogger) Warn(msg string)                   { l.logf(slog.LevelWarn, "%s", msg) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
+func (l pionLogger) Error(msg string)                  { l.logf(slog.LevelError, "%s", msg) }
+func (l pionLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }

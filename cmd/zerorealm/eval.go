@@ -1,0 +1,311 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/biometrics/evaluation"
+)
+
+func newEvalCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Measure the realm's verifiers on recorded or synthetic data",
+		Args:  noArgs,
+	}
+	cmd.AddCommand(newEvalBiometricsCommand())
+	return cmd
+}
+
+type evalBiometricsFlags struct {
+	data, jsonPath, plotDir string
+	people                  int
+	seed                    int64
+	swaps, replays          int
+	hours                   float64
+}
+
+func newEvalBiometricsCommand() *cobra.Command {
+	var f evalBiometricsFlags
+	cmd := &cobra.Command{
+		Use:   "biometrics",
+		Short: "Equal error rate, identification, change-of-wearer and replay figures of the motion verifier",
+		Long: `Enrols every person on their first session and probes with their second
+(another day); impostors are every other person's probes. The background
+model and the normalization cohort of each comparison are fitted without the
+claimed and the probing person, on first sessions only.
+
+With --data, reads the xr-archery recordings (gzip CSV; Liebers et al., CHI
+2021) from that directory; without it, uses synthetic people. Change of
+wearer, false step-ups and replays are always simulated on synthetic streams;
+with --data, replays of the real recordings are measured too.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// No ZR_ environment here: ZR_DATA is the server's data
+			// directory, not a dataset.
+			return runEvalBiometrics(cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.data, "data", "", "directory of the xr-archery recordings (pUU_sS.csv.gz); empty: synthetic people")
+	fl.StringVar(&f.jsonPath, "json", "", "also write the results as JSON to this file ('-' for standard output)")
+	fl.StringVar(&f.plotDir, "plot", "", "write det.png and scores.png to this directory")
+	fl.IntVar(&f.people, "people", 20, "synthetic people when there is no --data")
+	fl.Int64Var(&f.seed, "seed", 1, "seed of the synthetic people and attacks")
+	fl.IntVar(&f.swaps, "swaps", 40, "change-of-wearer trials")
+	fl.IntVar(&f.replays, "replays", 40, "replay trials per kind")
+	fl.Float64Var(&f.hours, "hours", 2, "hours of genuine synthetic motion for the false step-up rate")
+	return cmd
+}
+
+// evalReport is the JSON form of the results.
+type evalReport struct {
+	Source      string                     `json:"source"`
+	Citation    string                     `json:"citation,omitempty"`
+	People      int                        `json:"people"`
+	Spans       []evalSpan                 `json:"spans"`
+	Swap        evalSwap                   `json:"swap"`
+	Replay      map[string]evalReplay      `json:"replay"`
+	RealReplay  map[string]evalReplay      `json:"real_replay,omitempty"`
+	RealFalseLv map[string]int             `json:"real_false_liveness,omitempty"`
+	Genuine     evalGenuine                `json:"genuine"`
+	Summary     map[string]json.RawMessage `json:"summary"`
+}
+
+type evalSpan struct {
+	Name       string  `json:"name"`
+	Seconds    float64 `json:"seconds"`
+	EER        float64 `json:"eer"`
+	Rank1      float64 `json:"rank1"`
+	Genuine    int     `json:"genuine_trials"`
+	Impostor   int     `json:"impostor_trials"`
+	RankTrials int     `json:"rank_trials"`
+}
+
+type evalSwap struct {
+	Trials       int     `json:"trials"`
+	DetectedIn10 int     `json:"detected_within_10s"`
+	P95Seconds   float64 `json:"p95_seconds"`
+}
+
+type evalReplay struct {
+	Trials   int `json:"trials"`
+	Rejected int `json:"rejected"`
+}
+
+type evalGenuine struct {
+	Hours         float64 `json:"hours"`
+	FalseStepUps  int     `json:"false_step_ups"`
+	FalseLiveness int     `json:"false_liveness"`
+}
+
+const archeryCitation = "Liebers et al., Understanding User Identification in Virtual Reality Through Behavioral Biometrics and the Effect of Body Normalization, CHI 2021"
+
+func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
+	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 {
+		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive")
+	}
+	bar := newProgress(stderr)
+	var recs []evaluation.Recording
+	rep := evalReport{Source: "synthetic"}
+	if f.data != "" {
+		var err error
+		if recs, err = evaluation.ReadRecordings(f.data); err != nil {
+			return usagef("--data %s: %v", f.data, err)
+		}
+		rep.Source, rep.Citation = "xr-archery", archeryCitation
+	} else {
+		recs = evaluation.SyntheticRecordings(f.people, f.seed, 60)
+	}
+	bar.stage("features")
+	people, err := evaluation.Featurize(recs, biometrics.Config{}, biometrics.Config{})
+	if err != nil {
+		return err
+	}
+	rep.People = len(people)
+	res, err := evaluation.Run(people, evaluation.SpansFor(biometrics.DefaultWindow, biometrics.DefaultHop), biometrics.DefaultMaxCohort,
+		func(done, total int) { bar.update("scoring", done, total) })
+	if err != nil {
+		return err
+	}
+	var realLive *evaluation.RecordingLiveness
+	if f.data != "" {
+		bar.stage("replays of the recordings")
+		if realLive, err = evaluation.RunRecordingLiveness(recs, f.seed); err != nil {
+			return err
+		}
+	}
+	live, err := evaluation.RunLive(evaluation.LiveOptions{
+		Seed: f.seed, SwapTrials: f.swaps, ReplayTrials: f.replays, GenuineHours: f.hours,
+		Progress: func(done, total int) { bar.update("streams", done, total) },
+	})
+	if err != nil {
+		return err
+	}
+	bar.done()
+
+	for _, s := range res.Spans {
+		rep.Spans = append(rep.Spans, evalSpan{Name: s.Name, Seconds: s.Seconds, EER: s.EER, Rank1: s.Rank1,
+			Genuine: len(s.Genuine), Impostor: len(s.Impostor), RankTrials: s.RankTrials})
+	}
+	rep.Swap = evalSwap{Trials: live.SwapTrials, DetectedIn10: live.SwapDetected, P95Seconds: live.SwapP95}
+	rep.Replay = map[string]evalReplay{}
+	replayRate := 1.0
+	for k, v := range live.Replay {
+		rep.Replay[k] = evalReplay(v)
+		replayRate = math.Min(replayRate, float64(v.Rejected)/float64(v.Trials))
+	}
+	if realLive != nil {
+		rep.RealReplay = map[string]evalReplay{}
+		for k, v := range realLive.Replay {
+			rep.RealReplay[k] = evalReplay(v)
+			replayRate = math.Min(replayRate, float64(v.Rejected)/float64(v.Trials))
+		}
+		rep.RealFalseLv = realLive.FalseLiveness
+	}
+	rep.Genuine = evalGenuine{Hours: live.GenuineHours, FalseStepUps: live.FalseStepUps, FalseLiveness: live.FalseLiveness}
+
+	w := stdout
+	if rep.Source == "xr-archery" {
+		fmt.Fprintf(w, "Real recordings: %d people, xr-archery (%s)\n", rep.People, archeryCitation)
+	} else {
+		fmt.Fprintf(w, "Synthetic people: %d (seed %d)\n", rep.People, f.seed)
+	}
+	fmt.Fprintln(w, "Enrol on session 1, probe with session 2; background and cohort fitted leave-people-out on session 1.")
+	fmt.Fprintf(w, "%-10s %8s %8s %10s %10s\n", "evidence", "EER", "rank-1", "genuine", "impostor")
+	for _, s := range rep.Spans {
+		fmt.Fprintf(w, "%-10s %7.1f%% %7.1f%% %10d %10d\n", s.Name, 100*s.EER, 100*s.Rank1, s.Genuine, s.Impostor)
+	}
+	fmt.Fprintf(w, "change of wearer (synthetic): detected within 10 s in %d/%d, p95 %s\n", live.SwapDetected, live.SwapTrials, secs(live.SwapP95))
+	fmt.Fprintf(w, "genuine motion (synthetic): %.1f h, %d false step-ups, %d liveness failures\n", live.GenuineHours, live.FalseStepUps, live.FalseLiveness)
+	for _, k := range []string{"verbatim", "noisy", "time-warped"} {
+		line := fmt.Sprintf("replays %-12s synthetic %d/%d rejected", k, live.Replay[k].Rejected, live.Replay[k].Trials)
+		if realLive != nil {
+			line += fmt.Sprintf(", real %d/%d", realLive.Replay[k].Rejected, realLive.Replay[k].Trials)
+		}
+		fmt.Fprintln(w, line)
+	}
+	if realLive != nil {
+		fmt.Fprintf(w, "liveness failures on the %d real genuine sessions: %d\n", realLive.Sessions, sumCounts(realLive.FalseLiveness))
+	}
+	eer := func(i int) string { return fmt.Sprintf("%.3f", rep.Spans[i].EER) }
+	summary := fmt.Sprintf("eer_4s=%s eer_10s=%s eer_session=%s rank1_10s=%.3f swap_detect_p95_s=%s replay_reject=%.3f",
+		eer(0), eer(1), eer(2), rep.Spans[1].Rank1, secs(live.SwapP95), replayRate)
+	rep.Summary = map[string]json.RawMessage{}
+	for _, kv := range strings.Fields(summary) {
+		k, v, _ := strings.Cut(kv, "=")
+		if v == "inf" {
+			v = "null"
+		}
+		rep.Summary[k] = json.RawMessage(v)
+	}
+	fmt.Fprintln(w, summary)
+
+	if f.jsonPath != "" {
+		out, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		out = append(out, '\n')
+		if f.jsonPath == "-" {
+			if _, err := stdout.Write(out); err != nil {
+				return err
+			}
+		} else if err := os.WriteFile(f.jsonPath, out, 0o644); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+	}
+	if f.plotDir != "" {
+		if err := os.MkdirAll(f.plotDir, 0o755); err != nil {
+			return fmt.Errorf("--plot: %w", err)
+		}
+		if err := writePNG(filepath.Join(f.plotDir, "det.png"), func(w io.Writer) error { return evaluation.WriteDET(w, res.Spans) }); err != nil {
+			return err
+		}
+		if err := writePNG(filepath.Join(f.plotDir, "scores.png"), func(w io.Writer) error { return evaluation.WriteHistogram(w, res.Spans[1]) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func secs(v float64) string {
+	if v > 1e300 {
+		return "inf"
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+func sumCounts(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func writePNG(path string, draw func(io.Writer) error) error {
+	file, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--plot: %w", err)
+	}
+	if err := draw(file); err != nil {
+		file.Close()
+		return fmt.Errorf("--plot %s: %w", path, err)
+	}
+	return file.Close()
+}
+
+// progress draws a bar on stderr when it is a terminal, and nothing
+// otherwise, so that logs and pipes stay clean.
+type progress struct {
+	w     io.Writer
+	on    bool
+	last  time.Time
+	label string
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.on = true
+		}
+	}
+	return p
+}
+
+func (p *progress) stage(label string) { p.update(label, 0, 0) }
+
+func (p *progress) update(label string, done, total int) {
+	if !p.on {
+		return
+	}
+	now := time.Now()
+	if label == p.label && now.Sub(p.last) < 100*time.Millisecond && done != total {
+		return
+	}
+	p.label, p.last = label, now
+	const width = 30
+	if total <= 0 {
+		fmt.Fprintf(p.w, "\r\033[K%s…", label)
+		return
+	}
+	n := done * width / total
+	fmt.Fprintf(p.w, "\r\033[K[%s%s] %3d%% %s", strings.Repeat("#", n), strings.Repeat(" ", width-n), done*100/total, label)
+}
+
+func (p *progress) done() {
+	if p.on {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

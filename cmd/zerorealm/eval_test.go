@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+func TestEvalBiometricsSynthetic(t *testing.T) {
+	dir := t.TempDir()
+	jsonPath := filepath.Join(dir, "out.json")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"eval", "biometrics", "--people", "5", "--swaps", "2", "--replays", "2",
+		"--hours", "0.05", "--json", jsonPath, "--plot", dir}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("eval biometrics exit %d, stderr %q", code, stderr.String())
+	}
+	// Not a terminal: no progress bar on stderr.
+	if stderr.Len() != 0 {
+		t.Errorf("stderr = %q, want empty when not a terminal", stderr.String())
+	}
+	summary := regexp.MustCompile(`(?m)^eer_4s=[0-9.]+ eer_10s=[0-9.]+ eer_session=[0-9.]+ rank1_10s=[0-9.]+ swap_detect_p95_s=([0-9.]+|inf) replay_reject=[0-9.]+$`)
+	if !summary.MatchString(stdout.String()) {
+		t.Errorf("stdout has no summary line:\n%s", stdout.String())
+	}
+	var rep struct {
+		Source string `json:"source"`
+		Spans  []struct {
+			Name    string `json:"name"`
+			Genuine int    `json:"genuine_trials"`
+		} `json:"spans"`
+		Summary map[string]any `json:"summary"`
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("--json output: %v", err)
+	}
+	if rep.Source != "synthetic" || len(rep.Spans) != 3 || rep.Spans[2].Genuine != 5 || len(rep.Summary) != 6 {
+		t.Errorf("--json = %+v, want synthetic, 3 spans, 5 genuine session trials, 6 summary figures", rep)
+	}
+	for _, name := range []string{"det.png", "scores.png"} {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil || img.Bounds().Dx() < 100 {
+			t.Errorf("%s: %v, want a PNG", name, err)
+		}
+	}
+}
+
+func TestEvalBiometricsUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"eval", "biometrics", "--people", "2"},
+		{"eval", "biometrics", "--data", filepath.Join(t.TempDir(), "missing")},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, &stdout, &stderr); code != exitUsage {
+			t.Errorf("run(%q) = %d, want %d (stderr %q)", args, code, exitUsage, stderr.String())
+		}
+	}
+}

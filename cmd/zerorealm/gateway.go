@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+	"github.com/spf13/cobra"
+
+	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/twin"
+	"github.com/zerorealm/zerorealm/twin/gateway"
+)
+
+// newGatewayCommand runs a twin gateway beside its actuators, and enrolls
+// new ones.
+func newGatewayCommand() *cobra.Command {
+	var twinID, credsPath, natsURL, logLevel string
+	cmd := &cobra.Command{
+		Use:   "gateway --twin ID --creds FILE",
+		Short: "Run a twin gateway: verify every command grant before it moves anything",
+		Long: `Run the gateway of one twin, with simulated actuators. It connects to the
+realm's NATS server with the nkey of its credentials file (made by
+"zerorealm gateway enroll"), can use only its own twin's subjects, verifies
+each grant against the realm keys pinned in the file, and refuses
+everything while it cannot hear the realm's revocation feed.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			data, err := os.ReadFile(credsPath)
+			if err != nil {
+				return usagef("read the credentials file: %v", err)
+			}
+			var creds realm.GatewayCredentials
+			if err := json.Unmarshal(data, &creds); err != nil {
+				return usagef("credentials file %s: %v", credsPath, err)
+			}
+			if twinID != "" && twinID != creds.Twin {
+				return usagef("the credentials are for twin %s, not %s", creds.Twin, twinID)
+			}
+			kp, err := nkeys.FromSeed([]byte(creds.NKeySeed))
+			if err != nil {
+				return usagef("credentials nkey: %v", err)
+			}
+			pub, _ := kp.PublicKey()
+			signer, err := twin.SignerFromHex(creds.Key)
+			if err != nil {
+				return err
+			}
+			if natsURL == "" {
+				natsURL = creds.NATSURL
+			}
+			log, err := newLogger(logLevel, "text", cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			nc, err := nats.Connect(natsURL, nats.Nkey(pub, kp.Sign), nats.Name("zerorealm-gateway-"+creds.Twin), nats.MaxReconnects(-1))
+			if err != nil {
+				return fmt.Errorf("connect to %s: %w", natsURL, err)
+			}
+			defer nc.Close()
+			g, err := gateway.New(gateway.Config{Twin: creds.Twin, Actuators: creds.Actuators, Conn: nc, Prefix: creds.Prefix,
+				RealmKeys: creds.RealmKeys, Signer: signer, Logger: log})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := g.Start(ctx); err != nil {
+				return err
+			}
+			defer g.Close()
+			log.Info("gateway running", "twin", creds.Twin, "nats", natsURL, "ack_key", g.Address().Hex())
+			<-ctx.Done()
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&twinID, "twin", "", "the twin this gateway serves (must match the credentials)")
+	fl.StringVar(&credsPath, "creds", "", "credentials file from `zerorealm gateway enroll`")
+	fl.StringVar(&natsURL, "nats", "", "NATS URL (default: the one in the credentials)")
+	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	_ = cmd.MarkFlagRequired("creds")
+	cmd.AddCommand(newGatewayEnrollCommand())
+	return cmd
+}
+
+func newGatewayEnrollCommand() *cobra.Command {
+	var twinID, dataDir, scenesDir, prefix, natsURL, out string
+	cmd := &cobra.Command{
+		Use:   "enroll --twin ID --data DIR --out FILE",
+		Short: "Issue a twin gateway's credentials and register it with the realm",
+		Long: `Issue a gateway's NATS nkey and acknowledgement key for one twin, write them
+with the realm's grant key address to --out (mode 0600, keep it secret), and
+register the public keys in the realm's data dir. Restart the realm to admit
+the gateway; it then stops simulating that twin.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			creds, err := realm.EnrollGateway(dataDir, scenesDir, prefix, twinID, natsURL)
+			if err != nil {
+				return err
+			}
+			data, _ := json.MarshalIndent(creds, "", "  ")
+			if err := os.WriteFile(out, data, 0o600); err != nil {
+				return fmt.Errorf("write credentials: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "enrolled a gateway for twin %s; credentials in %s\n", twinID, out)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&twinID, "twin", "", "twin id")
+	fl.StringVar(&dataDir, "data", "", "the realm's data directory")
+	fl.StringVar(&scenesDir, "scenes", "", "folder of scenes (empty: the scenes shipped in the binary)")
+	fl.StringVar(&prefix, "prefix", "zr", "the realm's subject prefix")
+	fl.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "where the gateway reaches the realm's NATS server")
+	fl.StringVar(&out, "out", "", "credentials file to write")
+	for _, f := range []string{"twin", "data", "out"} {
+		_ = cmd.MarkFlagRequired(f)
+	}
+	return cmd
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zerorealm/zerorealm/assets"
+)
+
+// keyRingFlags locate a realm node's receipt-signing keys: DataDir/keys,
+// encrypted with ZR_KEY_PASSPHRASE (the variable the realm reads too).
+type keyRingFlags struct {
+	data string
+}
+
+func (f *keyRingFlags) open(stderr io.Writer) (*assets.KeyRing, error) {
+	dir := f.data
+	if dir == "" {
+		base, err := userDataDir()
+		if err != nil {
+			return nil, usagef("no default data directory: %v (set --data or ZR_DATA)", err)
+		}
+		dir = filepath.Join(base, "zerorealm-data")
+	}
+	pass := os.Getenv("ZR_KEY_PASSPHRASE")
+	if pass == "" {
+		fmt.Fprintln(stderr, "WARNING: ZR_KEY_PASSPHRASE is not set: using the public development passphrase")
+		pass = assets.DevPassphrase
+	}
+	return assets.OpenKeyRing(filepath.Join(dir, "keys"), pass, 0)
+}
+
+func newKeysCommand() *cobra.Command {
+	var f keyRingFlags
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Manage the node's receipt-signing keys (list, rotate, export-public)",
+		Long: "The realm signs receipts and checkpoints with a secp256k1 key kept in DATA/keys as\n" +
+			"Ethereum keystore files, encrypted with ZR_KEY_PASSPHRASE. Rotation adds a key and\n" +
+			"makes it active at the next start; old keys stay so their receipts remain attributable.",
+		Args: noArgs,
+	}
+	cmd.PersistentFlags().StringVar(&f.data, "data", os.Getenv("ZR_DATA"), "the realm node's data directory")
+	list := &cobra.Command{
+		Use: "list", Short: "List the keys, oldest first", Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ring, err := f.open(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			keys, err := ring.List()
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				mark := " "
+				if k.Active {
+					mark = "*"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s  %s  %s\n", mark, k.Address.Hex(), k.Created.Format("2006-01-02T15:04:05Z"), k.File)
+			}
+			return nil
+		},
+	}
+	rotate := &cobra.Command{
+		Use: "rotate", Short: "Create a new key and make it the active one (restart the node to use it)", Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ring, err := f.open(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			k, err := ring.Rotate()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "new active key %s (%s)\n", k.Address.Hex(), k.File)
+			return nil
+		},
+	}
+	export := &cobra.Command{
+		Use: "export-public", Short: "Print the signer addresses as JSON, for verifiers", Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ring, err := f.open(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			keys, err := ring.List()
+			if err != nil {
+				return err
+			}
+			type pub struct {
+				Address string `json:"address"`
+				Active  bool   `json:"active"`
+				Created string `json:"created"`
+			}
+			out := struct {
+				Domain assets.DomainMessage `json:"domain"`
+				Keys   []pub                `json:"keys"`
+			}{Keys: []pub{}}
+			d := assets.NewScheme(assets.Domain{}).Domain()
+			out.Domain = assets.DomainMessage{Name: d.Name, Version: d.Version, ChainID: assets.Uint(d.ChainID), VerifyingContract: d.VerifyingContract.Hex()}
+			for _, k := range keys {
+				out.Keys = append(out.Keys, pub{k.Address.Hex(), k.Active, k.Created.Format("2006-01-02T15:04:05Z")})
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
+		},
+	}
+	cmd.AddCommand(list, rotate, export)
+	return cmd
+}

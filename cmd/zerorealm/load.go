@@ -1,0 +1,605 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/biometrics/synth"
+	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
+)
+
+type loadFlags struct {
+	url           string
+	avatars       int
+	hz            float64
+	duration      time.Duration
+	transport     string
+	batch         int
+	enrollTimeout time.Duration
+	workers       int
+	seed          int64
+}
+
+func newLoadCommand() *cobra.Command {
+	var f loadFlags
+	cmd := &cobra.Command{
+		Use:   "load",
+		Short: "Stream synthetic avatars' motion to a realm and measure it",
+		Long: `Sign in N synthetic avatars with passkeys (a software authenticator), stream
+each one's synthetic head and hand motion to the realm over WebSocket or
+WebRTC, wait until the realm has enrolled them, then measure for --duration:
+frames accepted per second, trust-update latency (from sending the newest
+frame of a window to receiving the realm's score for it), and the realm's
+CPU and memory per avatar, read from its /metrics.
+
+The realm must accept the load tool's origin: run it with the URL given here.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.validate(); err != nil {
+				return err
+			}
+			run := &loadRun{f: f, out: cmd.OutOrStdout(), progress: progressWriter(cmd.ErrOrStderr()),
+				hc: &http.Client{Timeout: 30 * time.Second}}
+			return run.run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "url", "http://localhost:8080", "the realm's base URL")
+	fl.IntVar(&f.avatars, "avatars", 100, "synthetic avatars to sign in and stream")
+	fl.Float64Var(&f.hz, "hz", 72, "frames per second per avatar")
+	fl.DurationVar(&f.duration, "duration", 30*time.Second, "how long to measure, after enrollment")
+	fl.StringVar(&f.transport, "transport", "ws", "ws (binary WebSocket messages) or webrtc (data channel)")
+	fl.IntVar(&f.batch, "batch", 4, fmt.Sprintf("frames per message (1 to %d)", vr.MaxFramesPerMessage))
+	fl.DurationVar(&f.enrollTimeout, "enroll-timeout", 3*time.Minute, "longest wait for the realm to enroll every avatar before measuring")
+	fl.IntVar(&f.workers, "workers", 8, "concurrent sign-ins and connections")
+	fl.Int64Var(&f.seed, "seed", 1, "seed of the synthetic persons (avatar i is person seed+i)")
+	return cmd
+}
+
+func (f *loadFlags) validate() error {
+	switch {
+	case f.avatars < 1:
+		return usagef("--avatars %d: want at least 1", f.avatars)
+	case f.hz < 1 || f.hz > 500:
+		return usagef("--hz %g: want 1 to 500", f.hz)
+	case f.duration < time.Second:
+		return usagef("--duration %s: want at least 1s", f.duration)
+	case f.transport != "ws" && f.transport != "webrtc":
+		return usagef("--transport %q: want ws or webrtc", f.transport)
+	case f.batch < 1 || f.batch > vr.MaxFramesPerMessage:
+		return usagef("--batch %d: want 1 to %d", f.batch, vr.MaxFramesPerMessage)
+	case f.workers < 1:
+		return usagef("--workers %d: want at least 1", f.workers)
+	}
+	f.url = strings.TrimRight(f.url, "/")
+	return nil
+}
+
+// loadRun is one run of the load tool.
+type loadRun struct {
+	f        loadFlags
+	out      io.Writer
+	progress io.Writer // nil unless stderr is a terminal
+	hc       *http.Client
+	avatars  []*loadAvatar
+
+	measuring atomic.Bool
+	latMu     sync.Mutex
+	latencies []time.Duration
+	enrolled  atomic.Int64
+}
+
+// loadAvatar is one synthetic avatar: its session, connection and motion.
+type loadAvatar struct {
+	i      int
+	token  string
+	client *vr.Client
+	gen    *synth.Generator
+	// sentAt holds when each recent frame left, by Seq modulo its length,
+	// so a score naming a frame can be timed.
+	sentAt   [4096]atomic.Int64
+	state    atomic.Pointer[string]
+	enrolled atomic.Bool
+}
+
+func (r *loadRun) run(ctx context.Context) error {
+	if err := r.checkHealth(ctx); err != nil {
+		return err
+	}
+	before, err := r.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "zerorealm load: %d avatars over %s at %g Hz, %d frames a message, against %s\n",
+		r.f.avatars, r.transportName(), r.f.hz, r.f.batch, r.f.url)
+
+	var runID [3]byte
+	_, _ = rand.Read(runID[:])
+	start := time.Now()
+	r.avatars = make([]*loadAvatar, r.f.avatars)
+	err = r.parallel(ctx, "sign-in", func(ctx context.Context, i int) error {
+		a := &loadAvatar{i: i}
+		token, err := r.signUp(ctx, fmt.Sprintf("load-%s-%d", hex.EncodeToString(runID[:]), i))
+		if err != nil {
+			return err
+		}
+		a.token = token
+		a.gen = synth.NewPerson(r.f.seed + int64(i)).Session(0)
+		r.avatars[i] = a
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	signIn := time.Since(start)
+	fmt.Fprintf(r.out, "sign-in        %d avatars in %s (%.0f/s)\n", r.f.avatars, signIn.Round(time.Millisecond), float64(r.f.avatars)/signIn.Seconds())
+
+	idle, err := r.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	start = time.Now()
+	err = r.parallel(ctx, "connect", func(ctx context.Context, i int) error { return r.connect(ctx, r.avatars[i]) })
+	defer func() {
+		for _, a := range r.avatars {
+			if a != nil && a.client != nil {
+				a.client.Close()
+			}
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "connect        %d in %s\n", r.f.avatars, time.Since(start).Round(time.Millisecond))
+
+	streamCtx, stopStreaming := context.WithCancel(ctx)
+	defer stopStreaming()
+	var streaming sync.WaitGroup
+	for _, a := range r.avatars {
+		streaming.Add(1)
+		go func() { defer streaming.Done(); r.stream(streamCtx, a) }()
+	}
+
+	// Enrollment: the realm collects a first template from each avatar's
+	// motion before it scores any; the measurement starts after.
+	start = time.Now()
+	enrollDeadline := start.Add(r.f.enrollTimeout)
+	for r.enrolled.Load() < int64(r.f.avatars) && time.Now().Before(enrollDeadline) {
+		r.showProgress(fmt.Sprintf("enrolling: %d/%d enrolled after %s", r.enrolled.Load(), r.f.avatars, time.Since(start).Round(time.Second)))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	fmt.Fprintf(r.out, "enrollment     %d/%d enrolled after %s\n", r.enrolled.Load(), r.f.avatars, time.Since(start).Round(time.Second))
+
+	first, err := r.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	sentBefore := r.clientStats()
+	r.measuring.Store(true)
+	start = time.Now()
+	for elapsed := time.Duration(0); elapsed < r.f.duration; elapsed = time.Since(start) {
+		r.showProgress(r.bar(elapsed, sentBefore))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(time.Second, r.f.duration-elapsed)):
+		}
+	}
+	r.measuring.Store(false)
+	measured := time.Since(start)
+	last, err := r.scrape(ctx)
+	if err != nil {
+		return err
+	}
+	sentAfter := r.clientStats()
+	r.showProgress("")
+	stopStreaming()
+	streaming.Wait()
+	r.report(measured, before, idle, first, last, sentBefore, sentAfter)
+	return nil
+}
+
+func (r *loadRun) transportName() string {
+	if r.f.transport == "webrtc" {
+		return "WebRTC data channels"
+	}
+	return "WebSocket"
+}
+
+// parallel runs fn for every avatar on --workers goroutines, with a
+// progress line; the first error stops it.
+func (r *loadRun) parallel(ctx context.Context, what string, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := atomic.Int64{}
+	done := atomic.Int64{}
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range min(r.f.workers, r.f.avatars) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= r.f.avatars || ctx.Err() != nil {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("%s of avatar %d: %w", what, i, err); cancel() })
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				r.showProgress(fmt.Sprintf("%s: %d/%d", what, done.Load(), r.f.avatars))
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	r.showProgress("")
+	return firstErr
+}
+
+func (r *loadRun) checkHealth(ctx context.Context) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.f.url+"/healthz", nil)
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("the realm at %s does not answer: %w (start one with: zerorealm serve --listen %s)", r.f.url, err, strings.TrimPrefix(strings.TrimPrefix(r.f.url, "http://"), "https://"))
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the realm at %s is not ready: /healthz answered %s", r.f.url, resp.Status)
+	}
+	return nil
+}
+
+// signUp registers a new avatar with a fresh software passkey; the realm
+// answers with the session.
+func (r *loadRun) signUp(ctx context.Context, name string) (string, error) {
+	var begin map[string]json.RawMessage
+	if err := r.post(ctx, "/v1/webauthn/register/begin", map[string]string{"name": name, "display_name": name}, &begin); err != nil {
+		return "", err
+	}
+	opts, _ := json.Marshal(begin)
+	cred, err := webauthntest.New().Register(opts, r.f.url)
+	if err != nil {
+		return "", fmt.Errorf("software authenticator: %w", err)
+	}
+	var ceremony string
+	_ = json.Unmarshal(begin["ceremony_id"], &ceremony)
+	var out struct {
+		Token string `json:"token"`
+	}
+	if err := r.post(ctx, "/v1/webauthn/register/finish", map[string]any{"ceremony_id": ceremony, "credential": json.RawMessage(cred)}, &out); err != nil {
+		return "", err
+	}
+	if out.Token == "" {
+		return "", errors.New("the realm answered the registration without a session token")
+	}
+	return out.Token, nil
+}
+
+func (r *loadRun) post(ctx context.Context, path string, body, out any) error {
+	data, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.f.url+path, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", r.f.url)
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("POST %s: %s: %s", path, resp.Status, bytes.TrimSpace(raw))
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func (r *loadRun) connect(ctx context.Context, a *loadAvatar) error {
+	transport := vr.WebSocket
+	if r.f.transport == "webrtc" {
+		transport = vr.WebRTC
+	}
+	client, err := vr.Dial(ctx, vr.Config{
+		URL: r.f.url, Token: a.token, Transport: transport,
+		OnTrust: func(t vr.Trust) { a.setState(t.State) },
+		OnScore: func(s vr.Score) {
+			a.setState(s.State)
+			sent := a.sentAt[s.Seq%uint32(len(a.sentAt))].Load()
+			if sent == 0 || !r.measuring.Load() {
+				return
+			}
+			lat := time.Duration(time.Now().UnixNano() - sent)
+			r.latMu.Lock()
+			r.latencies = append(r.latencies, lat)
+			r.latMu.Unlock()
+		},
+		OnStatus: func(s vr.Status) {
+			if s.Enrollment == "enrolled" && !a.enrolled.Swap(true) {
+				r.enrolled.Add(1)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	a.client = client
+	return nil
+}
+
+func (a *loadAvatar) setState(s string) { a.state.Store(&s) }
+
+// stream sends the avatar's synthetic motion in real time until ctx ends.
+func (r *loadRun) stream(ctx context.Context, a *loadAvatar) {
+	dt := time.Duration(float64(time.Second) / r.f.hz)
+	tick := time.NewTicker(time.Duration(r.f.batch) * dt)
+	defer tick.Stop()
+	batch := make([]vr.Frame, r.f.batch)
+	var seq uint32
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.client.Done():
+			return
+		case <-tick.C:
+		}
+		for i := range batch {
+			batch[i] = vrFrame(a.gen.Next(dt))
+			batch[i].Seq = seq
+			seq++
+		}
+		now := time.Now().UnixNano()
+		for i := range batch {
+			a.sentAt[batch[i].Seq%uint32(len(a.sentAt))].Store(now)
+		}
+		if err := a.client.Send(batch); err != nil {
+			return
+		}
+	}
+}
+
+// vrFrame carries a synthetic frame into the SDK's own frame type: the SDK
+// shares the wire format, not the server's types.
+func vrFrame(f biometrics.Frame) vr.Frame {
+	pose := func(p biometrics.Pose) vr.Pose { return vr.Pose{Pos: p.Pos, Rot: p.Rot, Tracked: p.Tracked} }
+	out := vr.Frame{TimeUS: f.TimeUS, Seq: f.Seq, Head: pose(f.Head), Left: pose(f.Left), Right: pose(f.Right), HeartRate: f.HeartRate}
+	if f.Gaze != nil {
+		out.Gaze = &vr.Gaze{Dir: f.Gaze.Dir, PupilMM: f.Gaze.PupilMM}
+	}
+	return out
+}
+
+func (r *loadRun) clientStats() vr.Stats {
+	var s vr.Stats
+	for _, a := range r.avatars {
+		if a == nil || a.client == nil {
+			continue
+		}
+		st := a.client.Stats()
+		s.Messages += st.Messages
+		s.Frames += st.Frames
+		s.Dropped += st.Dropped
+	}
+	return s
+}
+
+func (r *loadRun) bar(elapsed time.Duration, before vr.Stats) string {
+	const width = 30
+	done := min(width, int(float64(width)*elapsed.Seconds()/r.f.duration.Seconds()))
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(r.clientStats().Frames-before.Frames) / elapsed.Seconds()
+	}
+	return fmt.Sprintf("measuring [%s%s] %s/%s  %s frames/s sent", strings.Repeat("=", done), strings.Repeat(" ", width-done),
+		elapsed.Round(time.Second), r.f.duration, thousands(rate))
+}
+
+func (r *loadRun) showProgress(line string) {
+	if r.progress == nil {
+		return
+	}
+	fmt.Fprintf(r.progress, "\r\033[K%s", line)
+}
+
+// progressWriter is stderr when it is a terminal, nil otherwise: a
+// progress bar in a log file is noise.
+func progressWriter(w io.Writer) io.Writer {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return w
+}
+
+func (r *loadRun) report(measured time.Duration, before, idle, first, last metricSet, sentBefore, sentAfter vr.Stats) {
+	secs := measured.Seconds()
+	n := float64(r.f.avatars)
+	accepted := (last.sum("zerorealm_xr_frames_total", `outcome="accepted"`) - first.sum("zerorealm_xr_frames_total", `outcome="accepted"`)) / secs
+	allFrames := (last.sum("zerorealm_xr_frames_total", "") - first.sum("zerorealm_xr_frames_total", "")) / secs
+	sent := float64(sentAfter.Frames-sentBefore.Frames) / secs
+	windows := (last.sum("zerorealm_xr_windows_scored_total", "") - first.sum("zerorealm_xr_windows_scored_total", "")) / secs
+	cpu := (last.sum("process_cpu_seconds_total", "") - first.sum("process_cpu_seconds_total", "")) / secs
+	rss := last.sum("process_resident_memory_bytes", "")
+	heap := last.sum("go_memstats_heap_inuse_bytes", "")
+
+	fmt.Fprintf(r.out, "measured       %s\n", measured.Round(time.Millisecond))
+	pct := 0.0
+	if sent > 0 {
+		pct = 100 * accepted / sent
+	}
+	fmt.Fprintf(r.out, "frames         sent %s/s, accepted by the realm %s/s (%.1f%%), rejected %s/s\n", thousands(sent), thousands(accepted), pct, thousands(allFrames-accepted))
+	fmt.Fprintf(r.out, "windows        scored %s/s\n", thousands(windows))
+	r.latMu.Lock()
+	lat := slices.Clone(r.latencies)
+	r.latMu.Unlock()
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		q := func(p float64) time.Duration { return lat[int(math.Round(p*float64(len(lat)-1)))] }
+		fmt.Fprintf(r.out, "trust latency  p50 %s  p99 %s  max %s  (%d scores; newest frame of a window sent -> its score received)\n",
+			q(0.5).Round(time.Millisecond), q(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), len(lat))
+	} else {
+		fmt.Fprintln(r.out, "trust latency  no scores received while measuring (are the avatars enrolled?)")
+	}
+	states := map[string]int{}
+	for _, a := range r.avatars {
+		if s := a.state.Load(); s != nil {
+			states[*s]++
+		}
+	}
+	fmt.Fprintf(r.out, "trust states   trusted %d, step-up %d, suspended %d\n", states["trusted"], states["step-up"], states["suspended"])
+	fmt.Fprintf(r.out, "realm CPU      %.2f cores (%.3f ms of CPU per second per avatar)\n", cpu, 1000*cpu/n)
+	fmt.Fprintf(r.out, "realm memory   RSS %s (%s before sign-in, %s after; %s per avatar while streaming); Go heap in use %s (%s per avatar)\n",
+		mib(rss), mib(before.sum("process_resident_memory_bytes", "")), mib(idle.sum("process_resident_memory_bytes", "")),
+		kib((rss-idle.sum("process_resident_memory_bytes", ""))/n), mib(heap), kib((heap-idle.sum("go_memstats_heap_inuse_bytes", ""))/n))
+	if streams := last.sum("zerorealm_xr_streams", ""); streams > 0 {
+		fmt.Fprintf(r.out, "stream state   %s per avatar, as the realm's streams count it (%d streams)\n", kib(last.sum("zerorealm_xr_stream_state_bytes", "")/streams), int(streams))
+	}
+	fmt.Fprintf(r.out, "client         %d messages dropped by a congested data channel\n", sentAfter.Dropped-sentBefore.Dropped)
+}
+
+func mib(b float64) string { return fmt.Sprintf("%.0f MiB", b/(1<<20)) }
+func kib(b float64) string { return fmt.Sprintf("%.0f KiB", b/(1<<10)) }
+
+func thousands(v float64) string {
+	s := strconv.FormatInt(int64(math.Round(v)), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// scrape reads the realm's /metrics.
+func (r *loadRun) scrape(ctx context.Context) (metricSet, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.f.url+"/metrics", nil)
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("read the realm's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("read the realm's metrics: %s", resp.Status)
+	}
+	return parseMetrics(io.LimitReader(resp.Body, 16<<20))
+}
+
+// metricSet is a scrape in the Prometheus text format: each sample line's
+// series (name and labels as written) and value.
+type metricSet map[string]float64
+
+// parseMetrics reads the Prometheus text exposition format, keeping the
+// samples and skipping comments. It is strict about what it keeps: a
+// sample line must end in a number.
+func parseMetrics(rd io.Reader) (metricSet, error) {
+	out := metricSet{}
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		series, value, ok := cutSample(text)
+		if !ok {
+			return nil, fmt.Errorf("metrics line %d is not a sample: %.60q", line, text)
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return nil, fmt.Errorf("metrics line %d: value %.30q: %w", line, value, err)
+		}
+		out[series] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	return out, nil
+}
+
+// cutSample splits "name{labels} value [timestamp]"; label values may hold
+// spaces, so the series ends at the closing brace when there is one.
+func cutSample(line string) (series, value string, ok bool) {
+	end := strings.IndexAny(line, "{ ")
+	if end <= 0 {
+		return "", "", false
+	}
+	if line[end] == '{' {
+		closing := strings.LastIndexByte(line, '}')
+		if closing < end {
+			return "", "", false
+		}
+		end = closing + 1
+	}
+	series = line[:end]
+	fields := strings.Fields(line[end:])
+	if len(fields) < 1 || len(fields) > 2 {
+		return "", "", false
+	}
+	return series, fields[0], true
+}
+
+// sum adds the samples of metric name whose labels contain label (all of
+// them when label is empty).
+func (m metricSet) sum(name, label string) float64 {
+	var total float64
+	for series, v := range m {
+		base, labels, _ := strings.Cut(series, "{")
+		if base != name || (label != "" && !strings.Contains(labels, label)) {
+			continue
+		}
+		total += v
+	}
+	return total
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// A scrape of a realm's /metrics, trimmed.
+const metricsSample = `# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total 12.5
+process_resident_memory_bytes 1.2345678e+08
+go_memstats_heap_inuse_bytes 5.4e+07
+zerorealm_xr_frames_total{outcome="accepted",transport="websocket"} 1000
+zerorealm_xr_frames_total{outcome="accepted",transport="webrtc"} 500
+zerorealm_xr_frames_total{outcome="head not tracked",transport="webrtc"} 7
+zerorealm_http_requests_total{code="200",method="GET",route="GET /metrics"} 3 1700000000000
+`
+
+func TestParseMetrics(t *testing.T) {
+	m, err := parseMetrics(strings.NewReader(metricsSample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, label string
+		want        float64
+	}{
+		{"process_cpu_seconds_total", "", 12.5},
+		{"process_resident_memory_bytes", "", 123456780},
+		{"zerorealm_xr_frames_total", `outcome="accepted"`, 1500},
+		{"zerorealm_xr_frames_total", "", 1507},
+		{"zerorealm_xr_frames_total", `transport="webrtc"`, 507},
+		{"zerorealm_http_requests_total", "", 3},
+		{"absent_metric", "", 0},
+	}
+	for _, c := range cases {
+		if got := m.sum(c.name, c.label); got != c.want {
+			t.Errorf("sum(%q, %q) = %g, want %g", c.name, c.label, got, c.want)
+		}
+	}
+	for _, bad := range []string{"name_only\n", "x{a=\"b\" 1\n", "x one\n", "x 1 2 3\n"} {
+		if _, err := parseMetrics(strings.NewReader(bad)); err == nil {
+			t.Errorf("parseMetrics(%q) = nil error, want one", bad)
+		}
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for in, want := range map[float64]string{0: "0", 999: "999", 1000: "1,000", 144000.4: "144,000", -1234567: "-1,234,567"} {
+		if got := thousands(in); got != want {
+			t.Errorf("thousands(%g) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestLoadFlagsValidate(t *testing.T) {
+	ok := loadFlags{url: "http://localhost:8080/", avatars: 10, hz: 72, duration: 30e9, transport: "ws", batch: 4, workers: 8}
+	if err := ok.validate(); err != nil || ok.url != "http://localhost:8080" {
+		t.Fatalf("validate(%+v) = %v, want nil and the URL without its slash", ok, err)
+	}
+	for name, mutate := range map[string]func(*loadFlags){
+		"no avatars":    func(f *loadFlags) { f.avatars = 0 },
+		"bad transport": func(f *loadFlags) { f.transport = "carrier-pigeon" },
+		"huge batch":    func(f *loadFlags) { f.batch = 33 },
+		"zero hz":       func(f *loadFlags) { f.hz = 0 },
+	} {
+		f := ok
+		mutate(&f)
+		if err := f.validate(); err == nil {
+			t.Errorf("validate(%s) = nil, want a usage error", name)
+		}
+	}
+}
+
+// FuzzParseMetrics: a scrape from whatever answers at --url never panics
+// the parser.
+func FuzzParseMetrics(f *testing.F) {
+	f.Add([]byte(metricsSample))
+	f.Add([]byte("a{b=\"}\"} 1\n"))
+	f.Add([]byte("# only a comment"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := parseMetrics(strings.NewReader(string(data)))
+		if err != nil {
+			return
+		}
+		for series := range m {
+			_ = m.sum(series, "")
+		}
+	})
+}

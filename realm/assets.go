@@ -1,0 +1,871 @@
+package realm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/zerorealm/zerorealm/assets"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/scenes"
+)
+
+// AssetsConfig configures the asset ledger and the marketplace API. Zero
+// values are the documented defaults.
+type AssetsConfig struct {
+	// ChainID of the EIP-712 domain; default assets.DefaultChainID (23122),
+	// which no public network uses.
+	ChainID uint64
+	// VerifyingContract of the EIP-712 domain, EIP-55 hex; default
+	// assets.DefaultVerifyingContract.
+	VerifyingContract string
+	// KeyPassphrase encrypts the node's receipt-signing keys (DataDir/keys)
+	// and the custodial keys. Default: the environment variable
+	// ZR_KEY_PASSPHRASE (which `zerorealm keys` reads too), else
+	// assets.DevPassphrase, for development only, with a warning in the
+	// log at every start.
+	KeyPassphrase string
+	// KeyScryptN is the scrypt cost of the receipt-signing key file;
+	// default keystore.LightScryptN, because every realm start decrypts
+	// it. Deployments whose data directory may leak set
+	// keystore.StandardScryptN (a second and 256 MiB per start).
+	KeyScryptN int
+	// HighValue is the amount (base units) from which a transfer is high
+	// value for the scene policies (context.high_value); default 10000.
+	HighValue uint64
+	// CheckpointEvery and CheckpointInterval: a checkpoint is signed every
+	// so many receipts, and at least this often while receipts are
+	// pending; defaults 1024 and 10s.
+	CheckpointEvery    int
+	CheckpointInterval time.Duration
+	// AdminRole may mint through the API; default "admin".
+	AdminRole string
+}
+
+func (c *AssetsConfig) problems() []string {
+	var p []string
+	if c.VerifyingContract != "" {
+		if _, err := assets.ParseAddress(c.VerifyingContract); err != nil {
+			p = append(p, fmt.Sprintf("assets verifying contract: %v", err))
+		}
+	}
+	if c.KeyScryptN != 0 && (c.KeyScryptN < 2 || c.KeyScryptN&(c.KeyScryptN-1) != 0) {
+		p = append(p, fmt.Sprintf("assets key scrypt N %d: want a power of two", c.KeyScryptN))
+	}
+	if c.CheckpointEvery < 0 || c.CheckpointInterval < 0 {
+		p = append(p, "assets checkpoint settings must not be negative")
+	}
+	return p
+}
+
+// assetsHub is the realm's side of the ledger: which scene each
+// collection belongs to, and the idempotency keys of transfer requests.
+type assetsHub struct {
+	ledger      *assets.Ledger
+	scheme      *assets.Scheme
+	idempotency *store.Bucket
+	scenes      map[string]*scenes.Scene // collection -> scene
+	highValue   uint64
+	adminRole   string
+}
+
+func (h *assetsHub) close() { h.ledger.Close() }
+
+// idempotencyTTL is how long an Idempotency-Key is remembered.
+const assetIdempotencyTTL = 24 * time.Hour
+
+func (r *Realm) startAssets(ctx context.Context) (*assetsHub, error) {
+	cfg := r.cfg.Assets
+	pass := cfg.KeyPassphrase
+	if pass == "" {
+		// The same variable `zerorealm keys` reads, so that the two agree.
+		pass = os.Getenv("ZR_KEY_PASSPHRASE")
+	}
+	if pass == "" {
+		pass = assets.DevPassphrase
+		r.log.Warn("ASSET KEYS ARE ENCRYPTED WITH THE PUBLIC DEVELOPMENT PASSPHRASE: anyone with the data directory can sign receipts and move custodial assets; set ZR_KEY_PASSPHRASE")
+	}
+	scryptN := cfg.KeyScryptN
+	if scryptN == 0 {
+		scryptN = keystore.LightScryptN
+	}
+	ring, err := assets.OpenKeyRing(filepath.Join(r.cfg.DataDir, "keys"), pass, scryptN)
+	if err != nil {
+		return nil, fmt.Errorf("realm: asset keys: %w", err)
+	}
+	signer, err := ring.Active()
+	if err != nil {
+		return nil, fmt.Errorf("realm: asset keys: %w", err)
+	}
+	h := &assetsHub{scenes: map[string]*scenes.Scene{}, highValue: cfg.HighValue, adminRole: cfg.AdminRole}
+	if h.highValue == 0 {
+		h.highValue = 10000
+	}
+	if h.adminRole == "" {
+		h.adminRole = "admin"
+	}
+	var colls []assets.Collection
+	for _, sc := range r.catalog.Scenes() {
+		for _, c := range sc.Collections {
+			if other, dup := h.scenes[c.ID]; dup {
+				return nil, fmt.Errorf("realm: collection %q is declared by scenes %s and %s: collection ids are realm-wide", c.ID, other.ID, sc.ID)
+			}
+			h.scenes[c.ID] = sc
+			ac, err := ledgerCollection(sc.ID, c)
+			if err != nil {
+				return nil, fmt.Errorf("realm: scene %s: %w", sc.ID, err)
+			}
+			colls = append(colls, ac)
+		}
+	}
+	var contract common.Address
+	if cfg.VerifyingContract != "" {
+		contract, _ = assets.ParseAddress(cfg.VerifyingContract)
+	}
+	h.ledger, err = assets.New(ctx, r.store, assets.Config{
+		Node:               r.cfg.Node,
+		Collections:        colls,
+		Domain:             assets.Domain{ChainID: cfg.ChainID, VerifyingContract: contract},
+		Signer:             signer,
+		Passphrase:         pass,
+		CheckpointEvery:    cfg.CheckpointEvery,
+		CheckpointInterval: cfg.CheckpointInterval,
+		Logger:             r.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("realm: asset ledger: %w", err)
+	}
+	h.scheme = h.ledger.Scheme()
+	h.idempotency, err = r.store.Bucket(ctx, store.BucketConfig{Name: "idempotency", TTL: assetIdempotencyTTL})
+	if err != nil {
+		h.ledger.Close()
+		return nil, fmt.Errorf("realm: idempotency keys: %w", err)
+	}
+	r.log.Info("asset ledger ready", "signer", h.ledger.Signer().Hex(), "treasury", h.ledger.Treasury().Hex(), "domain", h.scheme.Domain().String())
+	return h, nil
+}
+
+func ledgerCollection(scene string, c scenes.Collection) (assets.Collection, error) {
+	out := assets.Collection{ID: c.ID, Scene: scene, Name: c.Name, Kind: assets.Kind(c.Kind), Soulbound: c.Soulbound, Decimals: c.Decimals}
+	owner := func(s string) (common.Address, error) {
+		if s == scenes.RealmOwner {
+			return common.Address{}, nil // the treasury
+		}
+		return assets.ParseAddress(s)
+	}
+	for _, it := range c.Items {
+		a, err := owner(it.Owner)
+		if err != nil {
+			return out, fmt.Errorf("collection %s item %s: %w", c.ID, it.ID, err)
+		}
+		out.Items = append(out.Items, assets.ItemMint{ID: it.ID, Owner: a})
+	}
+	for _, m := range c.Mints {
+		a, err := owner(m.To)
+		if err != nil {
+			return out, fmt.Errorf("collection %s mint: %w", c.ID, err)
+		}
+		if !m.Amount.IsUint64() || m.Amount.Uint64() > assets.MaxAmount {
+			return out, fmt.Errorf("collection %s mints %s to %s: the ledger holds at most %d per address", c.ID, m.Amount, m.To, uint64(assets.MaxAmount))
+		}
+		out.Mints = append(out.Mints, assets.BalanceMint{To: a, Amount: m.Amount.Uint64()})
+	}
+	return out, nil
+}
+
+func (r *Realm) assetRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/openapi.json", r.handleOpenAPI)
+	mux.HandleFunc("GET /v1/assets/domain", r.whenReady(r.handleAssetDomain))
+	mux.HandleFunc("GET /v1/assets/collections", r.whenReady(r.handleCollections))
+	mux.HandleFunc("GET /v1/assets/collections/{collection}", r.whenReady(r.handleCollection))
+	mux.HandleFunc("GET /v1/assets/items/{collection}/{item}", r.whenReady(r.handleAsset))
+	mux.HandleFunc("GET /v1/assets/owners/{address}", r.whenReady(r.handleOwner))
+	mux.HandleFunc("GET /v1/assets/wallet", r.authed(r.handleWallet))
+	mux.HandleFunc("POST /v1/assets/wallet/link/payload", r.authed(r.handleLinkPayload))
+	mux.HandleFunc("POST /v1/assets/wallet/link", r.authed(r.handleLink))
+	mux.HandleFunc("POST /v1/assets/wallet/custodial", r.authed(r.handleCustodial))
+	mux.HandleFunc("POST /v1/assets/intents/transfer", r.public(r.handleTransferPayload))
+	mux.HandleFunc("POST /v1/assets/intents/trade", r.public(r.handleTradePayload))
+	mux.HandleFunc("POST /v1/assets/intents/cancel", r.public(r.handleCancelPayload))
+	mux.HandleFunc("POST /v1/assets/transfers", r.authed(r.handleTransfer))
+	mux.HandleFunc("POST /v1/assets/trades", r.authed(r.handleTrade))
+	mux.HandleFunc("POST /v1/assets/cancel", r.authed(r.handleCancel))
+	mux.HandleFunc("POST /v1/assets/mint", r.authed(r.handleMint))
+	mux.HandleFunc("GET /v1/receipts", r.whenReady(r.handleReceipts))
+	mux.HandleFunc("GET /v1/receipts/{digest}", r.whenReady(r.handleReceipt))
+	mux.HandleFunc("GET /v1/receipts/{digest}/proof", r.whenReady(r.handleProof))
+	mux.HandleFunc("GET /v1/checkpoints", r.whenReady(r.handleCheckpoints))
+}
+
+// isAssetError and assetProblem give the ledger's errors their status and
+// public text, for problemFor.
+func isAssetError(err error) bool {
+	return errors.Is(err, assets.ErrInvalid) || errors.Is(err, assets.ErrRejected) ||
+		errors.Is(err, assets.ErrConflict) || errors.Is(err, assets.ErrNotFound) || errors.Is(err, assets.ErrNotCheckpointed)
+}
+
+func assetProblem(err error) (int, string) {
+	var re *assets.RejectError
+	if errors.As(err, &re) {
+		status := http.StatusForbidden
+		switch re.Reason {
+		case assets.ReasonMalformed, assets.ReasonUnknownCollection, assets.ReasonAmountRange,
+			assets.ReasonSignatureEncoding, assets.ReasonHighS:
+			status = http.StatusBadRequest
+		case assets.ReasonNotOwner, assets.ReasonInsufficient, assets.ReasonNonceUsed, assets.ReasonWalletTaken:
+			status = http.StatusConflict
+		}
+		return status, fmt.Sprintf("rejected (%s): %s", re.Reason, re.Detail)
+	}
+	msg := strings.TrimPrefix(err.Error(), "assets: ")
+	switch {
+	case errors.Is(err, assets.ErrConflict):
+		return http.StatusConflict, "the asset changed concurrently: read it again and sign a new intent"
+	case errors.Is(err, assets.ErrNotCheckpointed):
+		return http.StatusNotFound, "the receipt is not in a signed checkpoint yet; retry after the next checkpoint"
+	case errors.Is(err, assets.ErrNotFound):
+		return http.StatusNotFound, msg
+	}
+	return http.StatusBadRequest, msg
+}
+
+// readIntent reads a request body for the intent decoders, which apply
+// their own strict JSON rules.
+func readIntent(w http.ResponseWriter, req *http.Request) ([]byte, error) {
+	if ct := req.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return nil, &httpError{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, assets.MaxIntentBytes))
+	if err != nil {
+		return nil, &httpError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("body larger than %d bytes", assets.MaxIntentBytes)}
+	}
+	return body, nil
+}
+
+// Wire views.
+type (
+	typedPayload struct {
+		TypedData assets.TypedData `json:"typed_data"`
+		Digest    string           `json:"digest"`
+	}
+	assetView struct {
+		Collection string      `json:"collection"`
+		Item       string      `json:"item"`
+		Owner      string      `json:"owner"`
+		Sequence   uint64      `json:"sequence"`
+		History    []eventView `json:"history,omitempty"`
+	}
+	eventView struct {
+		Sequence uint64 `json:"sequence"`
+		Event    string `json:"event"`
+		From     string `json:"from,omitempty"`
+		To       string `json:"to"`
+		Digest   string `json:"digest,omitempty"`
+		Time     string `json:"time"`
+	}
+	balanceView struct {
+		Collection string `json:"collection"`
+		Owner      string `json:"owner"`
+		Balance    string `json:"balance"`
+		Sequence   uint64 `json:"sequence"`
+	}
+	transferAnswer struct {
+		Digest   string                 `json:"digest"`
+		Sequence uint64                 `json:"sequence"`
+		Receipt  assets.ReceiptDocument `json:"receipt"`
+	}
+)
+
+func viewAsset(a assets.Asset) assetView {
+	v := assetView{Collection: a.Collection, Item: a.Item, Owner: a.Owner.Hex(), Sequence: a.Seq}
+	for _, e := range a.History {
+		ev := eventView{Sequence: e.Seq, Event: e.Event, To: e.To.Hex(), Time: e.Time.Format(time.RFC3339Nano)}
+		if e.From != (common.Address{}) {
+			ev.From = e.From.Hex()
+		}
+		if e.Digest != (common.Hash{}) {
+			ev.Digest = e.Digest.Hex()
+		}
+		v.History = append(v.History, ev)
+	}
+	return v
+}
+
+func viewBalance(b assets.Balance) balanceView {
+	return balanceView{Collection: b.Collection, Owner: b.Owner.Hex(), Balance: strconv.FormatUint(b.Balance, 10), Sequence: b.Seq}
+}
+
+// pageParams reads ?after= and ?limit= (1..500, default 100).
+func pageParams(req *http.Request) (string, int, error) {
+	limit := 100
+	if l := req.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			return "", 0, badRequest("limit must be a whole number from 1 to 500")
+		}
+		limit = n
+	}
+	return req.URL.Query().Get("after"), limit, nil
+}
+
+func (r *Realm) handleAssetDomain(w http.ResponseWriter, _ *http.Request) {
+	d := r.assets.scheme.Domain()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"domain":   assets.DomainMessage{Name: d.Name, Version: d.Version, ChainID: assets.Uint(d.ChainID), VerifyingContract: d.VerifyingContract.Hex()},
+		"signer":   r.assets.ledger.Signer().Hex(),
+		"chain":    r.assets.ledger.Node(),
+		"treasury": r.assets.ledger.Treasury().Hex(),
+	})
+}
+
+func (r *Realm) handleCollections(w http.ResponseWriter, _ *http.Request) {
+	out := []map[string]any{}
+	for _, c := range r.assets.ledger.Collections() {
+		out = append(out, map[string]any{"id": c.ID, "scene": c.Scene, "name": c.Name, "kind": c.Kind, "soulbound": c.Soulbound, "decimals": c.Decimals})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"collections": out})
+}
+
+// handleCollection lists a collection's items (unique) or balances
+// (fungible), a page at a time; next is the cursor for ?after=.
+func (r *Realm) handleCollection(w http.ResponseWriter, req *http.Request) {
+	c, ok := r.assets.ledger.Collection(req.PathValue("collection"))
+	if !ok {
+		r.writeError(w, req, &httpError{Status: http.StatusNotFound, Detail: "no collection " + strconv.Quote(req.PathValue("collection"))})
+		return
+	}
+	after, limit, err := pageParams(req)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	if c.Kind == assets.Unique {
+		items, next := r.assets.ledger.AssetsIn(c.ID, after, limit)
+		out := make([]assetView, len(items))
+		for i, a := range items {
+			out[i] = viewAsset(a)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"collection": c.ID, "kind": c.Kind, "items": out, "next": next})
+		return
+	}
+	bals, next := r.assets.ledger.BalancesIn(c.ID, after, limit)
+	out := make([]balanceView, len(bals))
+	for i, b := range bals {
+		out[i] = viewBalance(b)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"collection": c.ID, "kind": c.Kind, "balances": out, "next": next})
+}
+
+func (r *Realm) handleAsset(w http.ResponseWriter, req *http.Request) {
+	a, err := r.assets.ledger.Asset(req.PathValue("collection"), req.PathValue("item"))
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewAsset(a))
+}
+
+func (r *Realm) handleOwner(w http.ResponseWriter, req *http.Request) {
+	owner, err := assets.ParseAddress(req.PathValue("address"))
+	if err != nil {
+		r.writeError(w, req, badRequest(err.Error()))
+		return
+	}
+	after, limit, err := pageParams(req)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	items, next := r.assets.ledger.AssetsOf(owner, after, limit)
+	iv := make([]assetView, len(items))
+	for i, a := range items {
+		iv[i] = viewAsset(a)
+	}
+	bals := r.assets.ledger.BalancesOf(owner)
+	bv := make([]balanceView, len(bals))
+	for i, b := range bals {
+		bv[i] = viewBalance(b)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"owner": owner.Hex(), "items": iv, "balances": bv, "next": next,
+		"next_nonce": strconv.FormatUint(r.assets.ledger.NextNonce(owner), 10)})
+}
+
+func (r *Realm) handleWallet(w http.ResponseWriter, _ *http.Request, p principal) {
+	wallets, custodial := r.assets.ledger.Addresses(p.avatar.ID)
+	ws := []map[string]string{}
+	for _, a := range wallets {
+		ws = append(ws, map[string]string{"address": a.Hex(), "next_nonce": strconv.FormatUint(r.assets.ledger.NextNonce(a), 10)})
+	}
+	out := map[string]any{"avatar": p.avatar.ID, "wallets": ws}
+	if custodial != (common.Address{}) {
+		out["custodial"] = map[string]string{"address": custodial.Hex(), "next_nonce": strconv.FormatUint(r.assets.ledger.NextNonce(custodial), 10)}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type linkRequest struct {
+	Wallet    string      `json:"wallet"`
+	Deadline  assets.Uint `json:"deadline,omitempty"`
+	Signature string      `json:"signature,omitempty"`
+}
+
+// linkDeadline is how long a LinkWallet payload may wait for its signature.
+const linkDeadline = 10 * time.Minute
+
+func (r *Realm) handleLinkPayload(w http.ResponseWriter, req *http.Request, p principal) {
+	var in linkRequest
+	if err := decodeJSON(w, req, &in); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	wallet, err := assets.ParseAddress(in.Wallet)
+	if err != nil {
+		r.writeError(w, req, badRequest("wallet: "+err.Error()))
+		return
+	}
+	link := assets.LinkWallet{Avatar: p.avatar.ID, Wallet: wallet, Deadline: uint64(time.Now().Add(linkDeadline).Unix())}
+	writeJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.LinkTypedData(&link), Digest: r.assets.scheme.LinkDigest(&link).Hex()})
+}
+
+func (r *Realm) handleLink(w http.ResponseWriter, req *http.Request, p principal) {
+	var in linkRequest
+	if err := decodeJSON(w, req, &in); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	wallet, err := assets.ParseAddress(in.Wallet)
+	if err != nil {
+		r.writeError(w, req, badRequest("wallet: "+err.Error()))
+		return
+	}
+	sig, err := assets.ParseSignature(in.Signature)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	link := assets.LinkWallet{Avatar: p.avatar.ID, Wallet: wallet, Deadline: uint64(in.Deadline)}
+	if err := r.assets.ledger.LinkWallet(req.Context(), link, sig); err != nil {
+		r.auditDeny(req, p.avatar.ID, "LinkWallet", "Wallet::"+strconv.Quote(wallet.Hex()), err)
+		r.writeError(w, req, err)
+		return
+	}
+	r.auditAllow(req, p.avatar.ID, "LinkWallet", "Wallet::"+strconv.Quote(wallet.Hex()), "the wallet signed the LinkWallet message", nil)
+	r.handleWallet(w, req, p)
+}
+
+func (r *Realm) handleCustodial(w http.ResponseWriter, req *http.Request, p principal) {
+	if _, err := r.assets.ledger.Custodial(req.Context(), p.avatar.ID); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	r.handleWallet(w, req, p)
+}
+
+func (r *Realm) handleTransferPayload(w http.ResponseWriter, req *http.Request) {
+	body, err := readIntent(w, req)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	in, err := assets.DecodeTransferRequest(body)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	if _, ok := r.assets.ledger.Collection(in.Transfer.Collection); !ok {
+		r.writeError(w, req, &assets.RejectError{Reason: assets.ReasonUnknownCollection, Detail: "no collection " + strconv.Quote(in.Transfer.Collection)})
+		return
+	}
+	writeJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.TransferTypedData(&in.Transfer), Digest: r.assets.scheme.TransferDigest(&in.Transfer).Hex()})
+}
+
+func (r *Realm) handleTradePayload(w http.ResponseWriter, req *http.Request) {
+	body, err := readIntent(w, req)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	in, err := assets.DecodeTradeRequest(body)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.TradeTypedData(&in.Trade), Digest: r.assets.scheme.TradeDigest(&in.Trade).Hex()})
+}
+
+type cancelRequest struct {
+	Owner      string      `json:"owner"`
+	NonceFloor assets.Uint `json:"nonceFloor"`
+	Deadline   assets.Uint `json:"deadline"`
+	Signature  string      `json:"signature,omitempty"`
+}
+
+func (c *cancelRequest) decode() (assets.CancelIntents, error) {
+	owner, err := assets.ParseAddress(c.Owner)
+	if err != nil {
+		return assets.CancelIntents{}, badRequest("owner: " + err.Error())
+	}
+	return assets.CancelIntents{Owner: owner, NonceFloor: uint64(c.NonceFloor), Deadline: uint64(c.Deadline)}, nil
+}
+
+func (r *Realm) handleCancelPayload(w http.ResponseWriter, req *http.Request) {
+	var in cancelRequest
+	if err := decodeJSON(w, req, &in); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	c, err := in.decode()
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.CancelTypedData(&c), Digest: r.assets.scheme.CancelDigest(&c).Hex()})
+}
+
+// handleCancel raises an owner's nonce floor, cancelling every intent
+// signed with a lower nonce. The owner's signature authorizes it (a
+// custodial owner's, after a step-up bound to the cancellation's digest).
+func (r *Realm) handleCancel(w http.ResponseWriter, req *http.Request, p principal) {
+	var in cancelRequest
+	if err := decodeJSON(w, req, &in); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	c, err := in.decode()
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	sig, err := r.ownerSignature(req, p, c.Owner, in.Signature, r.assets.scheme.CancelDigest(&c))
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	if err := r.assets.ledger.CancelIntents(req.Context(), c, sig); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"owner": c.Owner.Hex(), "next_nonce": strconv.FormatUint(r.assets.ledger.NextNonce(c.Owner), 10)})
+}
+
+// ownerSignature is the signature that authorizes digest for owner: the
+// one given, or, for the caller's own custodial address, the custodial
+// key's, once the caller's step-up for exactly this digest is spent. An
+// owner that is neither the caller's wallet nor its custodial address is
+// refused: the realm acts only for the signed-in avatar's own addresses.
+func (r *Realm) ownerSignature(req *http.Request, p principal, owner common.Address, given string, digest common.Hash) (assets.Signature, error) {
+	wallets, custodial := r.assets.ledger.Addresses(p.avatar.ID)
+	mine := owner == custodial && custodial != (common.Address{}) || slices.Contains(wallets, owner)
+	if !mine {
+		return assets.Signature{}, &assets.RejectError{Reason: assets.ReasonNotYours,
+			Detail: fmt.Sprintf("%s is neither a wallet linked to this avatar nor its custodial address", owner.Hex())}
+	}
+	if given != "" {
+		return assets.ParseSignature(given)
+	}
+	if owner != custodial {
+		return assets.Signature{}, badRequest("signature is required: " + owner.Hex() + " is a linked wallet, which signs for itself")
+	}
+	if err := r.stepups.consume(req.Context(), p.session.ID, digest[:]); err != nil {
+		return assets.Signature{}, err
+	}
+	return r.assets.ledger.SignCustodial(p.avatar.ID, digest)
+}
+
+// authorizeTransfer is the scene policy check of every leg: TransferAsset
+// on the asset, with the amount, whether it is high value, and the
+// session's trust.
+func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets.Transfer) func(context.Context, assets.Check) error {
+	return func(ctx context.Context, chk assets.Check) error {
+		a := r.trust.assess(ctx, p.session)
+		for i, c := range chk.Legs {
+			sc := r.assets.scenes[c.ID]
+			coll, ok := sc.Collection(c.ID)
+			if !ok {
+				return fmt.Errorf("collection %s missing from scene %s", c.ID, sc.ID)
+			}
+			t := legs[i]
+			entity := coll.AssetEntity(t.AssetID)
+			extra := map[string]any{
+				scenes.ContextAmount:    int64(t.Amount),
+				scenes.ContextHighValue: c.Kind == assets.Fungible && t.Amount >= r.assets.highValue,
+			}
+			d := r.decide(ctx, sc, p, a, scenes.ActionTransferAsset, entity.UID, extra, entity)
+			if !d.Allow {
+				return &httpError{Status: http.StatusForbidden, Detail: fmt.Sprintf("the scene's policy refuses this transfer of %s: %s", entity.UID, d.Reason)}
+			}
+		}
+		return nil
+	}
+}
+
+// idempotent returns the earlier answer to a request with the same
+// Idempotency-Key and intent, and refuses the key's reuse for another
+// intent. Without the header every request is new, so a replayed intent
+// meets its spent nonce.
+func (r *Realm) idempotent(req *http.Request, p principal, digest common.Hash) (*transferAnswer, error) {
+	key := req.Header.Get("Idempotency-Key")
+	if key == "" {
+		return nil, nil
+	}
+	if len(key) > 255 {
+		return nil, badRequest("Idempotency-Key is longer than 255 characters")
+	}
+	sum := sha256.Sum256([]byte(p.avatar.ID + "\x00" + key))
+	k := "assets." + hex.EncodeToString(sum[:])
+	_, err := r.assets.idempotency.Create(req.Context(), k, digest[:])
+	if err == nil {
+		return nil, nil
+	}
+	if !errors.Is(err, store.ErrConflict) {
+		return nil, err
+	}
+	e, err := r.assets.idempotency.Get(req.Context(), k)
+	if err != nil {
+		return nil, err
+	}
+	if common.BytesToHash(e.Value) != digest {
+		return nil, &httpError{Status: http.StatusUnprocessableEntity, Detail: "this Idempotency-Key was used for another intent"}
+	}
+	rc, err := r.assets.ledger.ReceiptFor(digest)
+	if err != nil {
+		return nil, &httpError{Status: http.StatusConflict, Detail: "a request with this Idempotency-Key is still in progress or failed; retry later or use a new key"}
+	}
+	return &transferAnswer{Digest: digest.Hex(), Sequence: rc.Receipt.Sequence, Receipt: r.assets.scheme.ReceiptDocument(rc)}, nil
+}
+
+func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p principal) {
+	body, err := readIntent(w, req)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	in, err := assets.DecodeTransferRequest(body)
+	if err == nil {
+		err = r.assets.ledger.CheckDomain(in.Domain)
+	}
+	if err == nil {
+		if _, ok := r.assets.ledger.Collection(in.Transfer.Collection); !ok {
+			err = &assets.RejectError{Reason: assets.ReasonUnknownCollection, Detail: "no collection " + strconv.Quote(in.Transfer.Collection)}
+		}
+	}
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	t := in.Transfer
+	digest := r.assets.scheme.TransferDigest(&t)
+	if prev, err := r.idempotent(req, p, digest); err != nil || prev != nil {
+		if err != nil {
+			r.writeError(w, req, err)
+		} else {
+			writeJSON(w, http.StatusOK, prev)
+		}
+		return
+	}
+	given := ""
+	if in.Signature != nil {
+		given = in.Signature.String()
+	}
+	sig, err := r.ownerSignature(req, p, t.From, given, digest)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	rc, err := r.assets.ledger.Transfer(req.Context(), t, sig, r.authorizeTransfer(req, p, []*assets.Transfer{&t}))
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, transferAnswer{Digest: digest.Hex(), Sequence: rc.Receipt.Sequence, Receipt: r.assets.scheme.ReceiptDocument(rc)})
+}
+
+func (r *Realm) handleTrade(w http.ResponseWriter, req *http.Request, p principal) {
+	body, err := readIntent(w, req)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	in, err := assets.DecodeTradeRequest(body)
+	if err == nil {
+		err = r.assets.ledger.CheckDomain(in.Domain)
+	}
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	tr := in.Trade
+	digest := r.assets.scheme.TradeDigest(&tr)
+	if prev, err := r.idempotent(req, p, digest); err != nil || prev != nil {
+		if err != nil {
+			r.writeError(w, req, err)
+		} else {
+			writeJSON(w, http.StatusOK, prev)
+		}
+		return
+	}
+	// The caller must own at least one leg; the other is the
+	// counterparty's, and must come signed.
+	sigFor := func(leg *assets.Transfer, given *assets.Signature) (assets.Signature, error) {
+		g := ""
+		if given != nil {
+			g = given.String()
+		}
+		sig, err := r.ownerSignature(req, p, leg.From, g, digest)
+		var re *assets.RejectError
+		if errors.As(err, &re) && re.Reason == assets.ReasonNotYours && given != nil {
+			return *given, nil
+		}
+		return sig, err
+	}
+	wallets, custodial := r.assets.ledger.Addresses(p.avatar.ID)
+	own := func(a common.Address) bool { return a == custodial || slices.Contains(wallets, a) }
+	if !own(tr.Give.From) && !own(tr.Take.From) {
+		r.writeError(w, req, &assets.RejectError{Reason: assets.ReasonNotYours, Detail: "neither leg of the trade comes from this avatar's addresses"})
+		return
+	}
+	gs, err := sigFor(&tr.Give, in.GiveSignature)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	ts, err := sigFor(&tr.Take, in.TakeSignature)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	rc, err := r.assets.ledger.Trade(req.Context(), tr, gs, ts, r.authorizeTransfer(req, p, []*assets.Transfer{&tr.Give, &tr.Take}))
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, transferAnswer{Digest: digest.Hex(), Sequence: rc.Receipt.Sequence, Receipt: r.assets.scheme.ReceiptDocument(rc)})
+}
+
+type mintRequest struct {
+	Collection string      `json:"collection"`
+	Item       string      `json:"item,omitempty"`
+	To         string      `json:"to"`
+	Amount     assets.Uint `json:"amount,omitempty"`
+}
+
+// handleMint creates assets outside the scene catalogs; only avatars with
+// the admin role may.
+func (r *Realm) handleMint(w http.ResponseWriter, req *http.Request, p principal) {
+	resource := "Mint"
+	if !slices.Contains(p.avatar.Roles, r.assets.adminRole) {
+		err := &httpError{Status: http.StatusForbidden, Detail: "minting needs the " + r.assets.adminRole + " role"}
+		r.auditDeny(req, p.avatar.ID, "MintAsset", resource, err)
+		r.writeError(w, req, err)
+		return
+	}
+	var in mintRequest
+	if err := decodeJSON(w, req, &in); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	to, err := assets.ParseAddress(in.To)
+	if err != nil {
+		r.writeError(w, req, badRequest("to: "+err.Error()))
+		return
+	}
+	seq, err := r.assets.ledger.Mint(req.Context(), in.Collection, in.Item, to, uint64(in.Amount))
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	r.auditAllow(req, p.avatar.ID, "MintAsset", in.Collection+"/"+in.Item, "admin role", map[string]any{"to": to.Hex(), "amount": uint64(in.Amount)})
+	writeJSON(w, http.StatusCreated, map[string]any{"sequence": seq})
+}
+
+func parseLedgerDigest(s string) (common.Hash, error) {
+	b := common.FromHex(s)
+	if len(s) != 66 || !strings.HasPrefix(s, "0x") || len(b) != 32 {
+		return common.Hash{}, badRequest("a digest is 0x followed by 64 hex digits")
+	}
+	return common.BytesToHash(b), nil
+}
+
+func (r *Realm) handleReceipt(w http.ResponseWriter, req *http.Request) {
+	d, err := parseLedgerDigest(req.PathValue("digest"))
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	rc, err := r.assets.ledger.ReceiptFor(d)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, r.assets.scheme.ReceiptDocument(rc))
+}
+
+func (r *Realm) handleProof(w http.ResponseWriter, req *http.Request) {
+	d, err := parseLedgerDigest(req.PathValue("digest"))
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	p, err := r.assets.ledger.Proof(d)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, r.assets.scheme.ProofDocument(p))
+}
+
+// handleReceipts lists a receipt chain (?chain=, default this node's)
+// from index ?from= (default 0), at most ?limit= (default 100).
+func (r *Realm) handleReceipts(w http.ResponseWriter, req *http.Request) {
+	q := req.URL.Query()
+	chain := q.Get("chain")
+	if chain == "" {
+		chain = r.assets.ledger.Node()
+	}
+	var from uint64
+	if f := q.Get("from"); f != "" {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			r.writeError(w, req, badRequest("from must be a whole number"))
+			return
+		}
+		from = n
+	}
+	_, limit, err := pageParams(req)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	rs := r.assets.ledger.Receipts(chain, from, limit)
+	out := make([]assets.ReceiptDocument, len(rs))
+	for i, rc := range rs {
+		out[i] = r.assets.scheme.ReceiptDocument(rc)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"chain": chain, "chains": r.assets.ledger.Chains(), "receipts": out})
+}
+
+func (r *Realm) handleCheckpoints(w http.ResponseWriter, req *http.Request) {
+	chain := req.URL.Query().Get("chain")
+	if chain == "" {
+		chain = r.assets.ledger.Node()
+	}
+	cps := r.assets.ledger.Checkpoints(chain)
+	out := make([]assets.CheckpointDocument, len(cps))
+	for i, c := range cps {
+		out[i] = r.assets.scheme.CheckpointDocument(c)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"chain": chain, "checkpoints": out})
+}

@@ -1,0 +1,170 @@
+package realm
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// apiOperation describes one /v1 route for the OpenAPI document. The list
+// is checked against the routes the realm registers (openapi_test.go), so
+// a new route without an entry fails the tests.
+type apiOperation struct {
+	method, path, tag, summary string
+	authed                     bool
+	request, response          string // component schema names, "" for none / a generic object
+	okStatus                   string
+}
+
+var apiOperations = []apiOperation{
+	{"GET", "/v1/version", "realm", "Build version", false, "", "", "200"},
+	{"GET", "/v1/nodes", "realm", "Live realm nodes", false, "", "", "200"},
+	{"GET", "/v1/audit", "audit", "Recent decisions, newest first (node, actor, outcome, limit)", false, "", "", "200"},
+	{"GET", "/v1/audit/verify", "audit", "Verify the audit hash chains", false, "", "", "200"},
+	{"GET", "/v1/scenes", "scenes", "List scenes", false, "", "", "200"},
+	{"GET", "/v1/scenes/{id}", "scenes", "One scene", false, "", "", "200"},
+	{"GET", "/v1/scenes/{id}/access", "scenes", "What the scene's policies allow the avatar now", true, "", "", "200"},
+	{"POST", "/v1/webauthn/register/begin", "webauthn", "Begin a passkey registration", false, "", "", "200"},
+	{"POST", "/v1/webauthn/register/finish", "webauthn", "Finish a passkey registration; returns a session", false, "", "", "200"},
+	{"POST", "/v1/webauthn/login/begin", "webauthn", "Begin a passkey sign-in", false, "", "", "200"},
+	{"POST", "/v1/webauthn/login/finish", "webauthn", "Finish a passkey sign-in; returns a session", false, "", "", "200"},
+	{"POST", "/v1/webauthn/stepup/begin", "webauthn", "Begin a step-up bound to an action digest", true, "", "", "200"},
+	{"POST", "/v1/webauthn/stepup/finish", "webauthn", "Finish a step-up", true, "", "", "200"},
+	{"GET", "/v1/avatars/me", "avatars", "The signed-in avatar", true, "", "", "200"},
+	{"DELETE", "/v1/avatars/me/passkeys/{id}", "avatars", "Delete a passkey (needs a step-up)", true, "", "", "200"},
+	{"GET", "/v1/avatars/me/template", "avatars", "The avatar's biometric template status", true, "", "", "200"},
+	{"DELETE", "/v1/avatars/me/template", "avatars", "Delete the avatar's biometric template", true, "", "", "200"},
+	{"GET", "/v1/sessions", "sessions", "The avatar's sessions", true, "", "", "200"},
+	{"POST", "/v1/sessions/logout", "sessions", "End this session", true, "", "", "200"},
+	{"POST", "/v1/sessions/logout-all", "sessions", "End every session of the avatar", true, "", "", "200"},
+	{"DELETE", "/v1/sessions/{id}", "sessions", "Revoke one session", true, "", "", "200"},
+	{"GET", "/v1/realm", "realm", "The realm WebSocket (upgrade)", true, "", "", "101"},
+	{"GET", "/v1/twins", "twins", "List twins", true, "", "", "200"},
+	{"GET", "/v1/twins/feed", "twins", "Twin telemetry feed", true, "", "", "200"},
+	{"GET", "/v1/twins/{twin}", "twins", "One twin", true, "", "", "200"},
+	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands", "twins", "Command an actuator", true, "", "", "200"},
+	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands/digest", "twins", "Digest of a command, for its step-up", true, "", "", "200"},
+	{"GET", "/v1/approvals", "twins", "Pending command approvals", true, "", "", "200"},
+	{"GET", "/v1/approvals/{id}", "twins", "One approval", true, "", "", "200"},
+	{"POST", "/v1/approvals/{id}/approve", "twins", "Approve a command", true, "", "", "200"},
+	{"POST", "/v1/approvals/{id}/reject", "twins", "Reject a command", true, "", "", "200"},
+
+	{"GET", "/v1/openapi.json", "market", "This document", false, "", "", "200"},
+	{"GET", "/v1/assets/domain", "market", "The EIP-712 domain, the node's receipt signer and the treasury", false, "", "", "200"},
+	{"GET", "/v1/assets/collections", "market", "Every scene's collections", false, "", "", "200"},
+	{"GET", "/v1/assets/collections/{collection}", "market", "A collection's items or balances (after, limit)", false, "", "Page", "200"},
+	{"GET", "/v1/assets/items/{collection}/{item}", "market", "One unique item with its history", false, "", "Asset", "200"},
+	{"GET", "/v1/assets/owners/{address}", "market", "An owner's items and balances (after, limit), and its next nonce", false, "", "Page", "200"},
+	{"GET", "/v1/assets/wallet", "market", "The avatar's linked wallets and custodial address", true, "", "", "200"},
+	{"POST", "/v1/assets/wallet/link/payload", "market", "The LinkWallet typed data for a wallet to sign", true, "LinkRequest", "Payload", "200"},
+	{"POST", "/v1/assets/wallet/link", "market", "Link a wallet with its LinkWallet signature", true, "LinkRequest", "", "200"},
+	{"POST", "/v1/assets/wallet/custodial", "market", "Create (or return) the avatar's custodial address", true, "", "", "200"},
+	{"POST", "/v1/assets/intents/transfer", "market", "The Transfer typed data to sign (eth_signTypedData_v4)", false, "TransferRequest", "Payload", "200"},
+	{"POST", "/v1/assets/intents/trade", "market", "The Trade typed data both owners sign", false, "TradeRequest", "Payload", "200"},
+	{"POST", "/v1/assets/intents/cancel", "market", "The CancelIntents typed data", false, "CancelRequest", "Payload", "200"},
+	{"POST", "/v1/assets/transfers", "market", "Apply a transfer (Idempotency-Key header honoured)", true, "TransferRequest", "TransferAnswer", "201"},
+	{"POST", "/v1/assets/trades", "market", "Apply both legs of a trade or neither (Idempotency-Key header honoured)", true, "TradeRequest", "TransferAnswer", "201"},
+	{"POST", "/v1/assets/cancel", "market", "Raise an owner's nonce floor, cancelling lower nonces", true, "CancelRequest", "", "200"},
+	{"POST", "/v1/assets/mint", "market", "Mint (admin role)", true, "", "", "201"},
+	{"GET", "/v1/receipts", "market", "A receipt chain (chain, from, limit)", false, "", "", "200"},
+	{"GET", "/v1/receipts/{digest}", "market", "The receipt of an intent (by intent or receipt digest)", false, "", "Receipt", "200"},
+	{"GET", "/v1/receipts/{digest}/proof", "market", "The receipt with its inclusion proof in a signed checkpoint", false, "", "Receipt", "200"},
+	{"GET", "/v1/checkpoints", "market", "A chain's signed checkpoints (chain)", false, "", "", "200"},
+}
+
+var openAPIDoc = sync.OnceValue(buildOpenAPI)
+
+func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
+
+func obj(props map[string]any, required ...string) map[string]any {
+	o := map[string]any{"type": "object", "properties": props}
+	if len(required) > 0 {
+		o["required"] = required
+	}
+	return o
+}
+
+var (
+	strT  = map[string]any{"type": "string"}
+	uintT = map[string]any{"type": "string", "pattern": "^(0|[1-9][0-9]*)$", "description": "unsigned integer as a decimal string (a JSON number is accepted too)"}
+	addrT = map[string]any{"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "EIP-55 address"}
+	hashT = map[string]any{"type": "string", "pattern": "^0x[0-9a-f]{64}$"}
+	sigT  = map[string]any{"type": "string", "pattern": "^0x[0-9a-fA-F]{130}$", "description": "65 bytes r||s||v, v 27 or 28, low s"}
+)
+
+func buildOpenAPI() map[string]any {
+	transfer := obj(map[string]any{"collection": strT, "assetId": strT, "amount": uintT, "from": addrT, "to": addrT, "nonce": uintT, "deadline": uintT},
+		"collection", "amount", "from", "to", "nonce", "deadline")
+	domain := obj(map[string]any{"name": strT, "version": strT, "chainId": uintT, "verifyingContract": addrT})
+	typed := obj(map[string]any{"types": map[string]any{"type": "object"}, "primaryType": strT, "domain": domain, "message": map[string]any{"type": "object"}},
+		"types", "primaryType", "domain", "message")
+	receipt := obj(map[string]any{"receipt": ref("TypedData"), "digest": hashT, "signature": sigT, "signer": addrT,
+		"time": map[string]any{"type": "string", "format": "date-time"}, "proof": map[string]any{"type": "object"}})
+	schemas := map[string]any{
+		"TransferMessage": transfer,
+		"Domain":          domain,
+		"TypedData":       typed,
+		"TransferRequest": obj(map[string]any{"intent": ref("TransferMessage"), "signature": sigT, "domain": ref("Domain")}, "intent"),
+		"TradeRequest":    obj(map[string]any{"give": ref("TransferMessage"), "take": ref("TransferMessage"), "give_signature": sigT, "take_signature": sigT, "domain": ref("Domain")}, "give", "take"),
+		"CancelRequest":   obj(map[string]any{"owner": addrT, "nonceFloor": uintT, "deadline": uintT, "signature": sigT}, "owner", "nonceFloor", "deadline"),
+		"LinkRequest":     obj(map[string]any{"wallet": addrT, "deadline": uintT, "signature": sigT}, "wallet"),
+		"Payload":         obj(map[string]any{"typed_data": ref("TypedData"), "digest": hashT}),
+		"Receipt":         receipt,
+		"TransferAnswer":  obj(map[string]any{"digest": hashT, "sequence": map[string]any{"type": "integer"}, "receipt": ref("Receipt")}),
+		"Asset":           obj(map[string]any{"collection": strT, "item": strT, "owner": addrT, "sequence": map[string]any{"type": "integer"}, "history": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}),
+		"Page":            obj(map[string]any{"next": strT}),
+		"Problem": obj(map[string]any{"type": strT, "title": strT, "status": map[string]any{"type": "integer"}, "detail": strT,
+			"instance": strT, "request_id": strT}),
+	}
+	paths := map[string]any{}
+	for _, op := range apiOperations {
+		item, _ := paths[op.path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[op.path] = item
+		}
+		var params []any
+		for _, seg := range strings.Split(op.path, "/") {
+			if strings.HasPrefix(seg, "{") {
+				params = append(params, map[string]any{"name": strings.Trim(seg, "{}"), "in": "path", "required": true, "schema": strT})
+			}
+		}
+		body := map[string]any{"type": "object"}
+		if op.response != "" {
+			body = ref(op.response)
+		}
+		o := map[string]any{
+			"tags": []string{op.tag}, "summary": op.summary,
+			"responses": map[string]any{
+				op.okStatus: map[string]any{"description": "success", "content": map[string]any{"application/json": map[string]any{"schema": body}}},
+				"default":   map[string]any{"description": "RFC 9457 problem", "content": map[string]any{"application/problem+json": map[string]any{"schema": ref("Problem")}}},
+			},
+		}
+		if len(params) > 0 {
+			o["parameters"] = params
+		}
+		if op.authed {
+			o["security"] = []any{map[string]any{"bearer": []string{}}, map[string]any{"cookie": []string{}}}
+		}
+		if op.request != "" {
+			o["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(op.request)}}}
+		}
+		item[strings.ToLower(op.method)] = o
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info":    map[string]any{"title": "ZeroRealm API", "version": "1"},
+		"paths":   paths,
+		"components": map[string]any{
+			"schemas": schemas,
+			"securitySchemes": map[string]any{
+				"bearer": map[string]any{"type": "http", "scheme": "bearer"},
+				"cookie": map[string]any{"type": "apiKey", "in": "cookie", "name": sessionCookie},
+			},
+		},
+	}
+}
+
+func (r *Realm) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, openAPIDoc())
+}

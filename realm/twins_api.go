@@ -1,0 +1,582 @@
+package realm
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/trust"
+	"github.com/zerorealm/zerorealm/twin"
+)
+
+const (
+	// approvalTTL is how long a critical command waits for its approver.
+	approvalTTL = 10 * time.Minute
+	// idempotencyTTL is how long a command's answer is kept for a retry
+	// with the same Idempotency-Key.
+	idempotencyTTL = 10 * time.Minute
+	// actionActuate names the audit event of a grant's delivery and the
+	// gateway's answer, after the CommandActuator decision.
+	actionActuate = "ActuateCommand"
+)
+
+// Command statuses in answers.
+const (
+	statusDone            = "done"
+	statusRefused         = "refused" // by the gateway
+	statusFailed          = "failed"  // the gateway's driver failed
+	statusPendingApproval = "pending_approval"
+	statusRejected        = "rejected"
+	statusInProgress      = "in_progress"
+)
+
+type (
+	twinCommandView struct {
+		Twin     string  `json:"twin"`
+		Actuator string  `json:"actuator"`
+		Op       string  `json:"op"`
+		Value    float64 `json:"value"`
+		Unit     string  `json:"unit"`
+		Key      string  `json:"key"`
+		Operator string  `json:"operator"`
+		Hash     string  `json:"hash"`
+		Reason   string  `json:"reason,omitempty"`
+		Zone     string  `json:"zone,omitempty"`
+	}
+	signedView struct {
+		TypedData apitypes.TypedData `json:"typed_data"`
+		Signature string             `json:"signature"`
+		Signer    string             `json:"signer"`
+	}
+	ackView struct {
+		Result string  `json:"result"`
+		Reason string  `json:"reason,omitempty"`
+		Detail string  `json:"detail,omitempty"`
+		Value  float64 `json:"value"`
+		Target float64 `json:"target"`
+		signedView
+	}
+	commandAnswer struct {
+		Status   string          `json:"status"`
+		Command  twinCommandView `json:"command"`
+		Decision *decisionView   `json:"decision,omitempty"`
+		Approval *approvalView   `json:"approval,omitempty"`
+		Grant    *signedView     `json:"grant,omitempty"`
+		Ack      *ackView        `json:"ack,omitempty"`
+	}
+	approvalView struct {
+		ID        string    `json:"id"`
+		Status    string    `json:"status"`
+		Requester string    `json:"requester"`
+		Approver  string    `json:"approver,omitempty"`
+		Created   time.Time `json:"created"`
+		Expires   time.Time `json:"expires"`
+	}
+	// approvalRecord is a critical command waiting for, or past, its
+	// second operator. Its key is the command hash.
+	approvalRecord struct {
+		Command   twin.Command   `json:"command"`
+		Reason    string         `json:"reason,omitempty"`
+		Zone      string         `json:"zone,omitempty"`
+		Requester string         `json:"requester"`
+		Session   string         `json:"session"`
+		Created   time.Time      `json:"created"`
+		Status    string         `json:"status"`
+		Approver  string         `json:"approver,omitempty"`
+		Answer    *commandAnswer `json:"answer,omitempty"`
+	}
+	// resultRecord keeps a command's answer for idempotent retries.
+	resultRecord struct {
+		Hash   string         `json:"hash"`
+		Status string         `json:"status"`
+		Answer *commandAnswer `json:"answer,omitempty"`
+	}
+)
+
+func (rec *approvalRecord) view() *approvalView {
+	return &approvalView{ID: rec.Command.Hash().Hex(), Status: rec.Status, Requester: rec.Requester, Approver: rec.Approver,
+		Created: rec.Created, Expires: rec.Created.Add(approvalTTL)}
+}
+
+func viewCommand(c twin.Command, a twin.Actuator, req twin.CommandRequest) twinCommandView {
+	return twinCommandView{Twin: c.Twin, Actuator: c.Actuator, Op: string(c.Op), Value: c.Value(), Unit: a.Unit, Key: c.Key,
+		Operator: c.Operator, Hash: c.Hash().Hex(), Reason: req.Reason, Zone: req.Zone}
+}
+
+// readCommand parses a command request: the body, the path and the
+// Idempotency-Key header.
+func (r *Realm) readCommand(w http.ResponseWriter, req *http.Request, p principal) (twin.Command, twin.CommandRequest, error) {
+	if ct := req.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return twin.Command{}, twin.CommandRequest{}, &httpError{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, twin.MaxCommandBytes))
+	if err != nil {
+		return twin.Command{}, twin.CommandRequest{}, &httpError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("command body larger than %d bytes", twin.MaxCommandBytes), Err: err}
+	}
+	cr, err := twin.ParseCommandRequest(body)
+	if err != nil {
+		return twin.Command{}, cr, err
+	}
+	key := req.Header.Get("Idempotency-Key")
+	if key == "" {
+		return twin.Command{}, cr, badRequest("send an Idempotency-Key header (1 to 64 of A-Z a-z 0-9 . _ : -): it names the command, and its hash, across retries")
+	}
+	c, err := twin.NewCommand(req.PathValue("twin"), req.PathValue("actuator"), p.avatar.ID, key, cr)
+	return c, cr, err
+}
+
+// handleCommandDigest tells a console the hash of a command before it is
+// sent, so the operator can step up for it (and an approver approve it).
+func (r *Realm) handleCommandDigest(w http.ResponseWriter, req *http.Request, p principal) {
+	c, _, err := r.readCommand(w, req, p)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	_, a, err := r.twins.reg.Lookup(c.Twin, c.Actuator)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"hash": c.Hash().Hex(), "typed_data": c.TypedData(), "risk": a.Risk,
+		"needs_step_up": a.Risk.NeedsStepUp(), "needs_approval": a.Risk.NeedsApproval(),
+	})
+}
+
+// idempotencyKey is the results bucket key of an operator's command key.
+func idempotencyKey(operator, key string) string {
+	return hex.EncodeToString(crypto.Keccak256([]byte(operator), []byte{0}, []byte(key))[:20])
+}
+
+// handleTwinCommand decides one command and, when it is allowed, sends its
+// grant to the twin's gateway and answers with the gateway's signed
+// acknowledgement. A critical command is queued for a second operator.
+func (r *Realm) handleTwinCommand(w http.ResponseWriter, req *http.Request, p principal) {
+	ctx := req.Context()
+	resource := scenes.ActuatorUID(req.PathValue("twin"), req.PathValue("actuator"))
+	c, cr, err := r.readCommand(w, req, p)
+	if err != nil {
+		r.denyCommand(w, req, p, resource, err)
+		return
+	}
+	h := r.twins
+	idem := idempotencyKey(c.Operator, c.Key)
+	hash := c.Hash().Hex()
+	marker, _ := json.Marshal(resultRecord{Hash: hash, Status: statusInProgress})
+	if _, err := h.results.Create(ctx, idem, marker); err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			r.writeError(w, req, err)
+			return
+		}
+		r.replayCommand(w, req, idem, hash)
+		return
+	}
+	answer, status, err := r.commandOnce(ctx, p, c, cr)
+	if err != nil {
+		// A refused command may be retried under the same key, after a
+		// step-up for instance: forget the marker.
+		if e, gerr := h.results.Get(context.WithoutCancel(ctx), idem); gerr == nil {
+			_ = h.results.Delete(context.WithoutCancel(ctx), idem, e.Revision)
+		}
+		r.denyCommand(w, req, p, resource, err)
+		return
+	}
+	done, _ := json.Marshal(resultRecord{Hash: hash, Status: answer.Status, Answer: answer})
+	if _, err := h.results.Put(context.WithoutCancel(ctx), idem, done); err != nil {
+		r.log.Warn("keep command answer for retries", "err", err)
+	}
+	writeJSON(w, status, answer)
+}
+
+func (r *Realm) replayCommand(w http.ResponseWriter, req *http.Request, idem, hash string) {
+	e, err := r.twins.results.Get(req.Context(), idem)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	var prev resultRecord
+	if err := json.Unmarshal(e.Value, &prev); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	switch {
+	case prev.Hash != hash:
+		r.writeError(w, req, &httpError{Status: http.StatusConflict, Detail: "this Idempotency-Key was used for a different command; choose a new key"})
+	case prev.Answer == nil:
+		w.Header().Set("Retry-After", "1")
+		r.writeError(w, req, &httpError{Status: http.StatusConflict, Detail: "this command is being carried out; retry shortly for its answer"})
+	default:
+		w.Header().Set("Idempotent-Replayed", "true")
+		status := http.StatusOK
+		if prev.Answer.Status == statusPendingApproval {
+			status = http.StatusAccepted
+		}
+		writeJSON(w, status, prev.Answer)
+	}
+}
+
+// denyCommand audits a refusal that happened before any grant and answers
+// with its problem.
+func (r *Realm) denyCommand(w http.ResponseWriter, req *http.Request, p principal, resource policy.UID, err error) {
+	if !isPolicyDeny(err) { // policy decisions are audited by decide itself
+		r.twinRefusals(err)
+		r.auditDeny(req, p.avatar.ID, scenes.ActionCommandActuator, resource.String(), err)
+	}
+	r.writeError(w, req, err)
+}
+
+// twinRefusals counts refusals by reason in the log, the audit carrying
+// the detail.
+func (r *Realm) twinRefusals(err error) {
+	if reason := twin.ReasonOf(err); reason != "" {
+		r.log.Info("command refused", "reason", reason, "err", err)
+	}
+}
+
+type policyDeny struct{ d policy.Decision }
+
+func (e *policyDeny) Error() string { return "policy: " + e.d.Reason }
+
+func isPolicyDeny(err error) bool {
+	var pd *policyDeny
+	return errors.As(err, &pd)
+}
+
+// commandOnce runs the checks that do not need policy, the step-up, and
+// then either queues the command for approval or carries it out.
+func (r *Realm) commandOnce(ctx context.Context, p principal, c twin.Command, cr twin.CommandRequest) (*commandAnswer, int, error) {
+	h := r.twins
+	_, a, err := h.guard.Check(c)
+	if err != nil {
+		return nil, 0, err
+	}
+	sc := h.sceneOf[c.Twin]
+	hash := c.Hash()
+	if a.Risk.NeedsStepUp() {
+		if err := r.stepups.consume(ctx, p.session.ID, hash[:]); err != nil {
+			return nil, 0, err
+		}
+	}
+	assessment := r.trust.assess(ctx, p.session)
+	if a.Risk.NeedsApproval() {
+		return r.queueApproval(ctx, sc, p, assessment, c, a, cr)
+	}
+	answer, err := r.carryOut(ctx, sc, p, assessment, c, a, cr, a.Risk.NeedsStepUp(), nil)
+	return answer, http.StatusOK, err
+}
+
+func commandContext(zone string, stepUp, approved bool) map[string]any {
+	return map[string]any{scenes.ContextAvatarZone: zone, scenes.ContextStepUp: stepUp, scenes.ContextApproved: approved}
+}
+
+// queueApproval records a critical command for a second operator, once
+// the policy says it would be allowed with an approval.
+func (r *Realm) queueApproval(ctx context.Context, sc *scenes.Scene, p principal, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest) (*commandAnswer, int, error) {
+	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
+	// Asked as if approved: the question now is whether anything but the
+	// approval stands in the way. The approval itself is decided again
+	// when it comes, with the requester's trust at that time.
+	d := r.decide(ctx, sc, p, as, scenes.ActionCommandActuator, resource, commandContext(cr.Zone, true, true))
+	if !d.Allow {
+		return nil, 0, &httpError{Status: http.StatusForbidden, Detail: "policy: " + d.Reason, Err: &policyDeny{d}}
+	}
+	rec := approvalRecord{Command: c, Reason: cr.Reason, Zone: cr.Zone, Requester: p.avatar.ID, Session: p.session.ID, Created: time.Now().UTC(), Status: statusPendingApproval}
+	data, _ := json.Marshal(rec)
+	if _, err := r.twins.approvals.Create(ctx, approvalKey(c), data); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, 0, &httpError{Status: http.StatusConflict, Detail: "this command is already waiting for approval (GET /v1/approvals)", Err: err}
+		}
+		return nil, 0, err
+	}
+	dv := viewDecision(scenes.ActionCommandActuator, resource, d)
+	answer := &commandAnswer{Status: statusPendingApproval, Command: viewCommand(c, a, cr), Decision: &dv, Approval: rec.view()}
+	r.twins.console.push(consoleMessage{Type: "approval", Approval: answer})
+	return answer, http.StatusAccepted, nil
+}
+
+func approvalKey(c twin.Command) string {
+	h := c.Hash()
+	return hex.EncodeToString(h[:])
+}
+
+// carryOut takes the policy decision, signs the grant and delivers it.
+func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest, stepUp bool, approvers []string) (*commandAnswer, error) {
+	h := r.twins
+	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
+	d := r.decide(ctx, sc, p, as, scenes.ActionCommandActuator, resource, commandContext(cr.Zone, stepUp, len(approvers) > 0))
+	if !d.Allow {
+		return nil, &httpError{Status: http.StatusForbidden, Detail: "policy: " + d.Reason, Err: &policyDeny{d}}
+	}
+	dv := viewDecision(scenes.ActionCommandActuator, resource, d)
+	sg := h.disp.Grant(c, p.session.ID, approvers)
+	answer := &commandAnswer{Command: viewCommand(c, a, cr), Decision: &dv,
+		Grant: &signedView{TypedData: sg.Grant.TypedData(), Signature: sg.Signature.Hex(), Signer: h.signer.Address().Hex()}}
+	sa, err := h.disp.Deliver(ctx, sg)
+	if err != nil && sa.Ack.Result == "" {
+		// No verified answer: whether the gateway acted is unknown to the
+		// realm, but the grant expires within seconds either way.
+		r.auditRecord(ctx, audit.Event{Actor: p.avatar.ID, Action: actionActuate, Resource: resource.String(), Outcome: audit.Deny,
+			Reasons: []string{err.Error()}, Signals: map[string]any{"command": c.Hash().Hex(), "nonce": sg.Grant.Nonce}})
+		return nil, err
+	}
+	ack := sa.Ack
+	answer.Status = string(ack.Result)
+	gatewayKey, _ := h.gatewayKey(c.Twin)
+	answer.Ack = &ackView{Result: string(ack.Result), Reason: string(ack.Reason), Detail: ack.Detail,
+		Value: twin.FromMicro(ack.ValueMicro), Target: twin.FromMicro(ack.TargetMicro),
+		signedView: signedView{TypedData: ack.TypedData(), Signature: sa.Signature.Hex(), Signer: gatewayKey.Hex()}}
+	ev := audit.Event{Actor: p.avatar.ID, Action: actionActuate, Resource: resource.String(), Outcome: audit.Allow,
+		Reasons: []string{"the gateway carried out the grant"},
+		Signals: map[string]any{"command": c.Hash().Hex(), "nonce": sg.Grant.Nonce, "value": c.Value(), "approvers": approvers, "result": string(ack.Result)}}
+	if ack.Result != twin.ResultDone {
+		ev.Outcome, ev.Reasons = audit.Deny, []string{fmt.Sprintf("gateway %s: %s %s", ack.Result, ack.Reason, ack.Detail)}
+		r.log.Info("gateway refused a grant", "twin", c.Twin, "actuator", c.Actuator, "reason", ack.Reason)
+	} else {
+		h.reg.SetState(c.Twin, c.Actuator, twin.State{Value: twin.FromMicro(ack.ValueMicro), Target: twin.FromMicro(ack.TargetMicro),
+			Moving: ack.ValueMicro != ack.TargetMicro, At: twin.FromMillis(ack.At)})
+	}
+	r.auditRecord(ctx, ev)
+	h.console.push(consoleMessage{Type: "outcome", Outcome: answer})
+	return answer, nil
+}
+
+// --- approvals ---
+
+func (r *Realm) loadApproval(ctx context.Context, id string) (approvalRecord, uint64, error) {
+	id = strings.TrimPrefix(strings.ToLower(id), "0x")
+	if len(id) != 64 {
+		return approvalRecord{}, 0, &httpError{Status: http.StatusNotFound, Detail: "approval ids are command hashes: 0x and 64 hex digits"}
+	}
+	if _, err := hex.DecodeString(id); err != nil {
+		return approvalRecord{}, 0, &httpError{Status: http.StatusNotFound, Detail: "approval ids are command hashes: 0x and 64 hex digits"}
+	}
+	e, err := r.twins.approvals.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return approvalRecord{}, 0, &httpError{Status: http.StatusNotFound, Detail: "no such approval (they expire after 10 minutes)"}
+	}
+	if err != nil {
+		return approvalRecord{}, 0, err
+	}
+	var rec approvalRecord
+	if err := json.Unmarshal(e.Value, &rec); err != nil {
+		return approvalRecord{}, 0, err
+	}
+	return rec, e.Revision, nil
+}
+
+func (r *Realm) approvalAnswer(rec approvalRecord) map[string]any {
+	_, a, _ := r.twins.reg.Lookup(rec.Command.Twin, rec.Command.Actuator)
+	out := map[string]any{"approval": rec.view(), "command": viewCommand(rec.Command, a, twin.CommandRequest{Reason: rec.Reason, Zone: rec.Zone})}
+	if rec.Answer != nil {
+		out["answer"] = rec.Answer
+	}
+	return out
+}
+
+func (r *Realm) handleApprovals(w http.ResponseWriter, req *http.Request, p principal) {
+	keys, err := r.twins.approvals.Keys(req.Context())
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	out := []map[string]any{}
+	for _, k := range keys {
+		rec, _, err := r.loadApproval(req.Context(), k)
+		if err != nil || rec.Status != statusPendingApproval {
+			continue
+		}
+		out = append(out, r.approvalAnswer(rec))
+	}
+	slices.SortFunc(out, func(a, b map[string]any) int {
+		return a["approval"].(*approvalView).Created.Compare(b["approval"].(*approvalView).Created)
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"approvals": out})
+}
+
+func (r *Realm) handleApproval(w http.ResponseWriter, req *http.Request, p principal) {
+	rec, _, err := r.loadApproval(req.Context(), req.PathValue("id"))
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, r.approvalAnswer(rec))
+}
+
+// handleApprove is the second operator's approval of a critical command:
+// an ApproveCommand decision for them, their own step-up bound to the
+// command hash, and then the command itself, decided again for its
+// requester, whose session must still be live.
+func (r *Realm) handleApprove(w http.ResponseWriter, req *http.Request, p principal) {
+	r.decideApproval(w, req, p, true)
+}
+
+func (r *Realm) handleReject(w http.ResponseWriter, req *http.Request, p principal) {
+	r.decideApproval(w, req, p, false)
+}
+
+var errSelfApproval = &httpError{Status: http.StatusForbidden, Detail: "a command cannot be approved by the operator who requested it; a second operator must approve"}
+
+func (r *Realm) decideApproval(w http.ResponseWriter, req *http.Request, p principal, approve bool) {
+	ctx := req.Context()
+	h := r.twins
+	rec, rev, err := r.loadApproval(ctx, req.PathValue("id"))
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	c := rec.Command
+	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
+	action := map[bool]string{true: "ApproveCommand", false: "RejectCommand"}[approve]
+	fail := func(err error) {
+		if !isPolicyDeny(err) {
+			r.auditDeny(req, p.avatar.ID, action, resource.String(), err)
+		}
+		r.writeError(w, req, err)
+	}
+	if rec.Status != statusPendingApproval {
+		fail(&httpError{Status: http.StatusConflict, Detail: "this command is no longer waiting for approval: " + rec.Status})
+		return
+	}
+	if approve && p.avatar.ID == rec.Requester {
+		fail(errSelfApproval)
+		return
+	}
+	sc := h.sceneOf[c.Twin]
+	as := r.trust.assess(ctx, p.session)
+	d := r.decide(ctx, sc, p, as, scenes.ActionApproveCommand, resource, map[string]any{"command": c.Hash().Hex()})
+	if !d.Allow {
+		fail(&httpError{Status: http.StatusForbidden, Detail: "policy: " + d.Reason, Err: &policyDeny{d}})
+		return
+	}
+	if approve {
+		hash := c.Hash()
+		if err := r.stepups.consume(ctx, p.session.ID, hash[:]); err != nil {
+			fail(err)
+			return
+		}
+	}
+	rec.Approver = p.avatar.ID
+	rec.Status = map[bool]string{true: statusInProgress, false: statusRejected}[approve]
+	data, _ := json.Marshal(rec)
+	if rev, err = h.approvals.Update(ctx, approvalKey(c), data, rev); err != nil {
+		fail(err)
+		return
+	}
+	if !approve {
+		r.auditAllow(req, p.avatar.ID, action, resource.String(), "rejected by a second operator", map[string]any{"command": c.Hash().Hex()})
+		writeJSON(w, http.StatusOK, r.approvalAnswer(rec))
+		return
+	}
+	answer, err := r.executeApproved(ctx, rec, p)
+	rec.Status = statusRefused
+	if err == nil {
+		rec.Status, rec.Answer = answer.Status, answer
+	}
+	data, _ = json.Marshal(rec)
+	if _, uerr := h.approvals.Update(context.WithoutCancel(ctx), approvalKey(c), data, rev); uerr != nil {
+		r.log.Warn("record approval outcome", "err", uerr)
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
+	writeJSON(w, http.StatusOK, r.approvalAnswer(rec))
+}
+
+var errRequesterGone = &httpError{Status: http.StatusConflict, Detail: "the requester's session has ended or was revoked; the command cannot be carried out"}
+
+func (r *Realm) executeApproved(ctx context.Context, rec approvalRecord, approver principal) (*commandAnswer, error) {
+	h := r.twins
+	sess, err := r.sessions.Get(ctx, rec.Session)
+	if err != nil || sess.Revoked || time.Now().After(sess.Expires) {
+		return nil, errRequesterGone
+	}
+	av, err := r.avatars.Get(ctx, sess.Avatar)
+	if err != nil {
+		return nil, errRequesterGone
+	}
+	requester := principal{session: sess, avatar: av}
+	_, a, err := h.guard.Check(rec.Command)
+	if err != nil {
+		return nil, err
+	}
+	as := r.trust.assess(ctx, sess)
+	return r.carryOut(ctx, h.sceneOf[rec.Command.Twin], requester, as, rec.Command, a, twin.CommandRequest{Reason: rec.Reason, Zone: rec.Zone}, true, []string{approver.avatar.ID})
+}
+
+// --- reading twins ---
+
+type (
+	twinActuatorLive struct {
+		twin.Actuator
+		State *twin.State `json:"state,omitempty"`
+	}
+	twinLive struct {
+		ID        string             `json:"id"`
+		Name      string             `json:"name,omitempty"`
+		Scene     string             `json:"scene"`
+		Zone      string             `json:"zone"`
+		Gateway   string             `json:"gateway,omitempty"` // the address that signs its acknowledgements
+		Actuators []twinActuatorLive `json:"actuators"`
+	}
+)
+
+func (r *Realm) viewTwin(t twin.Twin) twinLive {
+	v := twinLive{ID: t.ID, Name: t.Name, Scene: t.Scene, Zone: t.Zone, Actuators: []twinActuatorLive{}}
+	if a, ok := r.twins.gatewayKey(t.ID); ok {
+		v.Gateway = a.Hex()
+	}
+	for _, a := range t.Actuators {
+		al := twinActuatorLive{Actuator: a}
+		if s, ok := r.twins.reg.State(t.ID, a.ID); ok {
+			al.State = &s
+		}
+		v.Actuators = append(v.Actuators, al)
+	}
+	return v
+}
+
+func (r *Realm) handleTwins(w http.ResponseWriter, req *http.Request) {
+	out := []twinLive{}
+	for _, t := range r.twins.reg.Twins() {
+		out = append(out, r.viewTwin(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"twins": out, "grant_key": r.twins.signer.Address().Hex()})
+}
+
+func (r *Realm) handleTwin(w http.ResponseWriter, req *http.Request) {
+	t, ok := r.twins.reg.Twin(req.PathValue("twin"))
+	if !ok {
+		r.writeError(w, req, &twin.Refusal{Reason: twin.ReasonUnknownTwin, Detail: "no twin " + quote(req.PathValue("twin"))})
+		return
+	}
+	writeJSON(w, http.StatusOK, r.viewTwin(t))
+}
+
+// twinDetail is a twin refusal as a client sees it: the stable reason code,
+// then the explanation.
+func twinDetail(err error) string {
+	var rf *twin.Refusal
+	if errors.As(err, &rf) {
+		return string(rf.Reason) + ": " + rf.Detail
+	}
+	return strings.TrimPrefix(err.Error(), "twin: ")
+}

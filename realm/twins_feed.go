@@ -1,0 +1,143 @@
+package realm
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/zerorealm/zerorealm/twin"
+)
+
+// consoleMessage is one message of the twin console feed
+// (GET /v1/twins/feed): "state" when a gateway reports an actuator,
+// "outcome" when a command was carried out or refused by its gateway,
+// "approval" when a critical command starts waiting for a second operator.
+type consoleMessage struct {
+	Type     string         `json:"type"`
+	Twin     string         `json:"twin,omitempty"`
+	Actuator string         `json:"actuator,omitempty"`
+	State    *twin.State    `json:"state,omitempty"`
+	Outcome  *commandAnswer `json:"outcome,omitempty"`
+	Approval *commandAnswer `json:"approval,omitempty"`
+}
+
+// consoleHub fans the feed out to this node's console connections. A
+// console that does not keep up is disconnected, never waited for.
+type consoleHub struct {
+	mu    sync.Mutex
+	conns map[*consoleConn]struct{}
+}
+
+type consoleConn struct {
+	send   chan []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *consoleConn) close() { c.once.Do(func() { close(c.closed) }) }
+
+func newConsoleHub() *consoleHub { return &consoleHub{conns: map[*consoleConn]struct{}{}} }
+
+func (h *consoleHub) push(m consoleMessage) {
+	h.mu.Lock()
+	none := len(h.conns) == 0
+	h.mu.Unlock()
+	if none {
+		return
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	conns := make([]*consoleConn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		select {
+		case c.send <- data:
+		default:
+			c.close()
+		}
+	}
+}
+
+func (h *consoleHub) state(twinID, actuatorID string, s twin.State) {
+	h.push(consoleMessage{Type: "state", Twin: twinID, Actuator: actuatorID, State: &s})
+}
+
+func (h *consoleHub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.conns {
+		c.close()
+	}
+}
+
+// handleTwinFeed upgrades to the console feed. It first sends a "twins"
+// message with every twin and its last state, then the live messages.
+func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p principal) {
+	upgrader := websocket.Upgrader{
+		ReadBufferSize: 1024, WriteBufferSize: 4096,
+		CheckOrigin: func(req *http.Request) bool {
+			o := req.Header.Get("Origin")
+			return o == "" || slices.Contains(r.origins(), o)
+		},
+	}
+	ws, err := upgrader.Upgrade(w, req, nil)
+	if err != nil {
+		return
+	}
+	defer ws.Close()
+	c := &consoleConn{send: make(chan []byte, liveSendQueue), closed: make(chan struct{})}
+	h := r.twins.console
+	h.mu.Lock()
+	h.conns[c] = struct{}{}
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.conns, c)
+		h.mu.Unlock()
+	}()
+	twins := []twinLive{}
+	for _, t := range r.twins.reg.Twins() {
+		twins = append(twins, r.viewTwin(t))
+	}
+	hello, _ := json.Marshal(map[string]any{"type": "twins", "twins": twins})
+	c.send <- hello
+
+	// The reader only notices the close; consoles send nothing else.
+	go func() {
+		defer c.close()
+		ws.SetReadLimit(1024)
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	ping := time.NewTicker(livePingPeriod)
+	defer ping.Stop()
+	for {
+		select {
+		case m := <-c.send:
+			_ = ws.SetWriteDeadline(time.Now().Add(liveWriteWait))
+			if err := ws.WriteMessage(websocket.TextMessage, m); err != nil {
+				return
+			}
+		case <-ping.C:
+			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(liveWriteWait)); err != nil {
+				return
+			}
+		case <-c.closed:
+			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTooSlow, "feed closed"), time.Now().Add(liveWriteWait))
+			return
+		}
+	}
+}

@@ -1,0 +1,301 @@
+package realm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
+)
+
+// command posts a command with an Idempotency-Key and returns the status,
+// the problem (on failure), the answer and the response headers.
+func (c *apiClient) command(path, key string, body any) (int, problem, commandAnswer, http.Header) {
+	c.t.Helper()
+	data, _ := json.Marshal(body)
+	req, err := http.NewRequest("POST", c.base+path, bytes.NewReader(data))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var p problem
+	var a commandAnswer
+	if resp.StatusCode >= 400 {
+		if err := json.Unmarshal(raw, &p); err != nil {
+			c.t.Fatalf("POST %s = %d, not problem+json: %s", path, resp.StatusCode, raw)
+		}
+	} else if err := json.Unmarshal(raw, &a); err != nil {
+		c.t.Fatalf("POST %s: decode %s: %v", path, raw, err)
+	}
+	return resp.StatusCode, p, a, resp.Header
+}
+
+type operator struct {
+	*apiClient
+	auth *webauthntest.Authenticator
+	id   string
+	sess sessionAnswer
+}
+
+// newOperator registers an avatar and gives it roles, as an administrator
+// would.
+func newOperator(t *testing.T, r *Realm, name string, roles ...string) operator {
+	t.Helper()
+	c := newClient(t, r)
+	auth := webauthntest.New()
+	sess := c.register(auth, name)
+	id, _ := sess.Avatar["id"].(string)
+	if err := r.avatars.SetRoles(context.Background(), id, roles); err != nil {
+		t.Fatal(err)
+	}
+	return operator{apiClient: c.with(sess.Token), auth: auth, id: id, sess: sess}
+}
+
+func (o operator) digest(path, key string, body any) string {
+	o.t.Helper()
+	data, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", o.base+path+"/digest", bytes.NewReader(data))
+	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set("Authorization", "Bearer "+o.token)
+	resp, err := o.hc.Do(req)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Hash string `json:"hash"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		o.t.Fatalf("digest = %d %v", resp.StatusCode, err)
+	}
+	return out.Hash
+}
+
+func waitTwinsLive(t *testing.T, r *Realm) {
+	t.Helper()
+	eventually(t, "every simulated gateway to hear the revocation feed", func() bool {
+		for _, g := range r.twins.gateways {
+			if age := g.FeedAge(); age < 0 || age > time.Second {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+const (
+	beltPath     = "/v1/twins/conveyor-1/actuators/belt-speed/commands"
+	ramPath      = "/v1/twins/press-1/actuators/ram/commands"
+	pressurePath = "/v1/twins/press-1/actuators/pressure/commands"
+)
+
+func TestTwinCommandJourney(t *testing.T) {
+	r := startLocalRealm(t)
+	waitTwinsLive(t, r)
+	ada := newOperator(t, r, "ada", "operator")
+	visitor := newOperator(t, r, "vic", "visitor")
+
+	var list struct {
+		Twins []twinLive `json:"twins"`
+	}
+	ada.must("GET", "/v1/twins", nil, &list)
+	if len(list.Twins) != 3 || list.Twins[0].Gateway == "" {
+		t.Fatalf("GET /v1/twins = %+v, want the foundry's 3 twins with their gateways", list.Twins)
+	}
+
+	set := func(v float64, zone string) map[string]any {
+		return map[string]any{"op": "set", "value": v, "reason": "test", "zone": zone}
+	}
+	// Refusals before any grant, each with its status and reason.
+	cases := []struct {
+		name   string
+		client *apiClient
+		path   string
+		key    string
+		body   any
+		status int
+		detail string
+	}{
+		{"no idempotency key", ada.apiClient, beltPath, "", set(1, "conveyor-line"), 400, "Idempotency-Key"},
+		{"malformed", ada.apiClient, beltPath, "k-mal", map[string]any{"op": "fly"}, 400, "malformed"},
+		{"value as a string", ada.apiClient, beltPath, "k-nan", map[string]any{"op": "set", "value": "NaN"}, 400, "malformed"},
+		{"unknown twin", ada.apiClient, "/v1/twins/press-9/actuators/ram/commands", "k-tw", set(1, ""), 404, "unknown_twin"},
+		{"unknown actuator", ada.apiClient, "/v1/twins/press-1/actuators/arm/commands", "k-ac", set(1, ""), 404, "unknown_actuator"},
+		{"outside the envelope", ada.apiClient, beltPath, "k-env", set(3, "conveyor-line"), 422, "out_of_range"},
+		{"not in the zone", ada.apiClient, beltPath, "k-zone", set(1, "lobby"), 403, "policy"},
+		{"not an operator", visitor.apiClient, beltPath, "k-vis", set(1, "conveyor-line"), 403, "policy"},
+		{"high risk without step-up", ada.apiClient, ramPath, "k-ram", set(10, "control-room"), 403, "step-up"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, p, _, _ := c.client.command(c.path, c.key, c.body)
+			if status != c.status || !strings.Contains(p.Detail, c.detail) {
+				t.Fatalf("POST %s = %d %q, want %d mentioning %q", c.path, status, p.Detail, c.status, c.detail)
+			}
+		})
+	}
+
+	// A low-risk command goes through with the gateway's signed answer.
+	status, p, ans, _ := ada.command(beltPath, "belt-1", set(1.5, "conveyor-line"))
+	if status != 200 || ans.Status != statusDone || ans.Ack == nil || ans.Ack.Target != 1.5 || ans.Grant == nil {
+		t.Fatalf("belt command = %d %+v %+v, want done with target 1.5", status, p, ans)
+	}
+	if want, _ := r.twins.gatewayKey("conveyor-1"); ans.Ack.Signer != want.Hex() {
+		t.Fatalf("ack signer = %s, want the conveyor gateway's key %s", ans.Ack.Signer, want.Hex())
+	}
+	// Retrying with the same key replays the answer; reusing the key for
+	// another command is a conflict.
+	status, _, again, hdr := ada.command(beltPath, "belt-1", set(1.5, "conveyor-line"))
+	if status != 200 || hdr.Get("Idempotent-Replayed") != "true" || again.Ack.Signature != ans.Ack.Signature {
+		t.Fatalf("retry = %d replayed=%q, want the same signed answer", status, hdr.Get("Idempotent-Replayed"))
+	}
+	if status, _, _, _ := ada.command(beltPath, "belt-1", set(2, "conveyor-line")); status != 409 {
+		t.Fatalf("key reused for another command = %d, want 409", status)
+	}
+
+	// High risk: step up for the command's hash, then it goes through.
+	body := set(20, "control-room")
+	hash := ada.digest(ramPath, "ram-1", body)
+	if status, p := ada.stepUp(ada.auth, hash); status != 200 {
+		t.Fatalf("step-up = %d %+v", status, p)
+	}
+	if status, p, ans, _ := ada.command(ramPath, "ram-1", body); status != 200 || ans.Status != statusDone || ans.Command.Hash != hash {
+		t.Fatalf("ram command after step-up = %d %+v %+v, want done", status, p, ans)
+	}
+
+	// The audit log holds the decisions, denies with their reasons.
+	eventually(t, "the audit log to show a deny and an actuation", func() bool {
+		evs := r.view.Events(audit.Query{Limit: 500})
+		var deny, actuate bool
+		for _, ev := range evs {
+			deny = deny || ev.Action == "CommandActuator" && ev.Outcome == audit.Deny
+			actuate = actuate || ev.Action == actionActuate && ev.Outcome == audit.Allow
+		}
+		return deny && actuate
+	})
+}
+
+func TestCriticalCommandNeedsASecondOperator(t *testing.T) {
+	r := startLocalRealm(t)
+	waitTwinsLive(t, r)
+	ada := newOperator(t, r, "ada", "operator", "supervisor")
+	grace := newOperator(t, r, "grace", "supervisor")
+	body := map[string]any{"op": "set", "value": 40, "zone": "control-room"}
+	hash := ada.digest(pressurePath, "p-1", body)
+	if status, _ := ada.stepUp(ada.auth, hash); status != 200 {
+		t.Fatal("requester step-up failed")
+	}
+	status, p, ans, _ := ada.command(pressurePath, "p-1", body)
+	if status != 202 || ans.Status != statusPendingApproval || ans.Approval == nil {
+		t.Fatalf("critical command = %d %+v %+v, want 202 pending approval", status, p, ans)
+	}
+	approve := "/v1/approvals/" + hash + "/approve"
+
+	// The requester cannot approve their own command, even with a step-up.
+	if status, _ := ada.stepUp(ada.auth, hash); status != 200 {
+		t.Fatal("step-up failed")
+	}
+	if status, p := ada.call("POST", approve, nil, nil); status != 403 || !strings.Contains(p.Detail, "second operator") {
+		t.Fatalf("self-approval = %d %q, want 403", status, p.Detail)
+	}
+	// The approver needs their own step-up bound to the command.
+	if status, p := grace.call("POST", approve, nil, nil); status != 403 || !strings.Contains(p.Detail, "step-up") {
+		t.Fatalf("approval without step-up = %d %q, want 403 asking for a step-up", status, p.Detail)
+	}
+	var pending struct {
+		Approvals []map[string]any `json:"approvals"`
+	}
+	grace.must("GET", "/v1/approvals", nil, &pending)
+	if len(pending.Approvals) != 1 {
+		t.Fatalf("GET /v1/approvals = %+v, want the one pending command", pending)
+	}
+	if status, _ := grace.stepUp(grace.auth, hash); status != 200 {
+		t.Fatal("approver step-up failed")
+	}
+	var done struct {
+		Approval approvalView  `json:"approval"`
+		Answer   commandAnswer `json:"answer"`
+	}
+	grace.must("POST", approve, nil, &done)
+	if done.Answer.Status != statusDone || done.Approval.Approver != grace.id {
+		t.Fatalf("approval = %+v, want the command done, approved by grace", done)
+	}
+	if msg := done.Answer.Grant.TypedData.Message["approvers"]; !strings.Contains(toJSON(msg), grace.id) {
+		t.Fatalf("grant approvers = %v, want grace", msg)
+	}
+	if status, _ := grace.call("POST", approve, nil, nil); status != 409 {
+		t.Fatalf("second approval = %d, want 409", status)
+	}
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestTwinFeedStreamsOutcomes(t *testing.T) {
+	r := startLocalRealm(t)
+	waitTwinsLive(t, r)
+	ada := newOperator(t, r, "ada", "operator")
+	url := "ws" + strings.TrimPrefix(r.URL(), "http") + "/v1/twins/feed"
+	ws, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + ada.token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	var hello map[string]any
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := ws.ReadJSON(&hello); err != nil || hello["type"] != "twins" {
+		t.Fatalf("first feed message = %v, %v; want twins", hello, err)
+	}
+	if status, p, _, _ := ada.command(beltPath, "feed-1", map[string]any{"op": "set", "value": 1, "zone": "conveyor-line"}); status != 200 {
+		t.Fatalf("command = %d %+v", status, p)
+	}
+	for {
+		var m consoleMessage
+		if err := ws.ReadJSON(&m); err != nil {
+			t.Fatalf("feed: %v", err)
+		}
+		if m.Type == "outcome" && m.Outcome != nil && m.Outcome.Status == statusDone {
+			return
+		}
+	}
+}
+
+// TestRevokedSessionReachesGateways signs out and waits until every
+// simulated gateway refuses the session.
+func TestRevokedSessionReachesGateways(t *testing.T) {
+	r := startLocalRealm(t)
+	waitTwinsLive(t, r)
+	ada := newOperator(t, r, "ada", "operator")
+	ada.must("POST", "/v1/sessions/logout", nil, nil)
+	eventually(t, "every gateway to refuse the revoked session", func() bool {
+		for _, g := range r.twins.gateways {
+			if !g.Revoked(ada.sess.Session.ID) {
+				return false
+			}
+		}
+		return true
+	})
+	if n := len(r.twins.gateways); n != 3 {
+		t.Fatalf("%d simulated gateways, want 3", n)
+	}
+}

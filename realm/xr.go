@@ -1,0 +1,209 @@
+package realm
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/biometrics"
+)
+
+// The transports XR frames arrive on, as metrics and status messages name
+// them.
+const (
+	transportWebSocket = "websocket"
+	transportWebRTC    = "webrtc"
+)
+
+// xrMaxFrameRate is the most frames a second one session may have scored
+// on a node. Headsets sample at 72 to 144 Hz; beyond this a client is
+// flooding, and the excess is dropped before it costs any decoding.
+const xrMaxFrameRate = 500
+
+// xrStatusEvery is how often a streaming session is sent its frame counts.
+const xrStatusEvery = time.Second
+
+// xrHub holds what the node shares among XR streams: the WebRTC API and the
+// per-session streams of the sessions connected here.
+//
+// Lock order: liveConn.peerMu, xrHub.mu, xrSession.mu; none is held while
+// calling the trust hub or pushing to a connection.
+type xrHub struct {
+	api       *webrtc.API
+	closeMux  func() error
+	m         *xrMetrics
+	engine    *biometrics.Engine
+	templates *biometrics.TemplateStore
+	// enroll and enrollWithin are Config.XREnrollment and XREnrollWithin.
+	enroll, enrollWithin time.Duration
+
+	peers atomic.Int64
+
+	mu       sync.Mutex
+	sessions map[string]*xrSession
+}
+
+// xrSession is the motion stream of one session on this node, shared by
+// the session's connections (a headset may stream over its data channel
+// and fall back to the WebSocket without losing its place).
+type xrSession struct {
+	id   string
+	sess session.Session
+	refs int // connections holding it; guarded by xrHub.mu
+
+	mu sync.Mutex
+	// stream is the biometrics engine's view of the session's motion.
+	stream      *biometrics.Stream
+	hasTemplate bool
+	enrolling   bool
+	// frames is the decode buffer, reused for every message.
+	frames []biometrics.Frame
+	// rateStart and rateCount meter frames per second for xrMaxFrameRate.
+	rateStart time.Time
+	rateCount int
+	// decodeRejected counts frames refused before they reached the stream.
+	decodeRejected map[string]uint64
+	// synced is the part of the stream's counters already added to the
+	// node's metrics.
+	synced     biometrics.StreamStats
+	lastStatus time.Time
+	transport  string
+}
+
+// acquire returns the session's stream on this node, creating it for the
+// first connection that streams. A created session is returned locked, so
+// that the caller sets it up before any other connection uses it.
+func (h *xrHub) acquire(sess session.Session) (x *xrSession, created bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	x, ok := h.sessions[sess.ID]
+	if !ok {
+		x = &xrSession{id: sess.ID, sess: sess, decodeRejected: map[string]uint64{},
+			synced: biometrics.StreamStats{FramesRejected: map[string]uint64{}}}
+		x.mu.Lock()
+		h.sessions[sess.ID] = x
+		created = true
+	}
+	x.refs++
+	return x, created
+}
+
+// release drops a connection's hold; the last one frees the stream.
+func (h *xrHub) release(x *xrSession) (freed bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	x.refs--
+	if x.refs > 0 {
+		return false
+	}
+	delete(h.sessions, x.id)
+	return true
+}
+
+func (h *xrHub) session(sessionID string) *xrSession {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sessions[sessionID]
+}
+
+// ofAvatar lists the avatar's sessions streaming to this node.
+func (h *xrHub) ofAvatar(avatarID string) []*xrSession {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*xrSession
+	for _, x := range h.sessions {
+		if x.sess.Avatar == avatarID {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (h *xrHub) streams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions)
+}
+
+func (h *xrHub) peerOpened() { h.peers.Add(1); h.m.peersOpened.Inc() }
+func (h *xrHub) peerClosed() { h.peers.Add(-1) }
+
+// allow meters the session's frame rate; the caller holds x.mu.
+func (x *xrSession) allow(now time.Time, n int) bool {
+	if now.Sub(x.rateStart) >= time.Second {
+		x.rateStart, x.rateCount = now, 0
+	}
+	if x.rateCount+n > xrMaxFrameRate {
+		return false
+	}
+	x.rateCount += n
+	return true
+}
+
+// xrMetrics are the node's XR counters. Children of the vectors are kept
+// for the hot paths, which then do no label lookups.
+type xrMetrics struct {
+	frames      *prometheus.CounterVec // transport, outcome
+	messages    *prometheus.CounterVec // transport, outcome
+	windows     prometheus.Counter
+	events      *prometheus.CounterVec // kind
+	peersOpened prometheus.Counter
+	stateBytes  prometheus.Gauge
+
+	accepted map[string]prometheus.Counter // by transport
+	okMsgs   map[string]prometheus.Counter
+}
+
+func newXRMetrics(reg prometheus.Registerer, hub *xrHub) *xrMetrics {
+	m := &xrMetrics{
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_xr_frames_total",
+			Help: "XR frames received, by transport and outcome (accepted, or the reason they were rejected).",
+		}, []string{"transport", "outcome"}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_xr_messages_total",
+			Help: "XR frame messages received, by transport and outcome (ok, malformed, rate-limited, session-closed, not-binary).",
+		}, []string{"transport", "outcome"}),
+		windows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zerorealm_xr_windows_scored_total",
+			Help: "Windows of motion scored against an enrolled template.",
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_xr_events_total",
+			Help: "Biometric events, by kind (score, liveness, enrolled).",
+		}, []string{"kind"}),
+		peersOpened: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zerorealm_xr_peer_connections_opened_total",
+			Help: "WebRTC peer connections answered.",
+		}),
+		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "zerorealm_xr_stream_state_bytes",
+			Help: "Memory held by this node's biometric streams (buffers, features, templates), as the streams count it.",
+		}),
+		accepted: map[string]prometheus.Counter{},
+		okMsgs:   map[string]prometheus.Counter{},
+	}
+	for _, t := range []string{transportWebSocket, transportWebRTC} {
+		m.accepted[t] = m.frames.WithLabelValues(t, "accepted")
+		m.okMsgs[t] = m.messages.WithLabelValues(t, "ok")
+	}
+	reg.MustRegister(m.frames, m.messages, m.windows, m.events, m.peersOpened, m.stateBytes,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_streams", Help: "Sessions streaming XR motion to this node."},
+			func() float64 { return float64(hub.streams()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},
+			func() float64 { return float64(hub.peers.Load()) }),
+	)
+	return m
+}
+
+func (m *xrMetrics) message(transport, outcome string) {
+	if outcome == "ok" {
+		m.okMsgs[transport].Inc()
+		return
+	}
+	m.messages.WithLabelValues(transport, outcome).Inc()
+}

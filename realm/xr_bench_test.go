@@ -1,0 +1,62 @@
+package realm
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
+)
+
+// BenchmarkXRIngest measures the realm's per-message cost of a frame
+// message, whatever transport brought it: decode, rate check, counting
+// and the session's stream. b.N messages of n frames each, with time
+// stamps that keep increasing, as a headset's do.
+func BenchmarkXRIngest(b *testing.B) {
+	r := startRealm(b, Config{Listen: "localhost:0"})
+	for _, n := range []int{1, 4, 32} {
+		sess := newClient(b, r).register(webauthntest.New(), fmt.Sprintf("bench-%d", n))
+		s, err := r.sessions.Authenticate(context.Background(), sess.Token)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("%dframes", n), func(b *testing.B) {
+			c := &liveConn{ctx: context.Background(), session: s.ID, sess: s, send: make(chan []byte, 1<<20), closing: make(chan closeFrame, 1)}
+			defer r.endXR(c)
+			// Precompute the messages: the benchmark is the realm's cost,
+			// not the client's.
+			const distinct = 4096
+			msgs := make([][]byte, 0, distinct)
+			for i := range distinct {
+				msg, err := vr.AppendMessage(nil, swayFrames(n, uint32(i*n), 72))
+				if err != nil {
+					b.Fatal(err)
+				}
+				msgs = append(msgs, msg)
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(msgs[0])))
+			b.ResetTimer()
+			for i := range b.N {
+				if i%distinct == 0 && i > 0 {
+					b.StopTimer()
+					// Start a new stream so timestamps keep increasing.
+					r.endXR(c)
+					c = &liveConn{ctx: context.Background(), session: s.ID, sess: s, send: c.send, closing: make(chan closeFrame, 1)}
+					b.StartTimer()
+				}
+				r.ingestFrames(c, transportWebSocket, msgs[i%distinct])
+				// the realm's rate limit is per second of wall time; the
+				// benchmark is not a headset
+				c.xr.mu.Lock()
+				c.xr.rateCount = 0
+				c.xr.mu.Unlock()
+			}
+			b.StopTimer()
+			for len(c.send) > 0 {
+				<-c.send
+			}
+		})
+	}
+}

@@ -1,0 +1,81 @@
+package realm
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/zerorealm/zerorealm/internal/browsertest"
+)
+
+// TestBrowserHeadsetStreamsOverDataChannel signs up on the console in
+// headless Chromium, opens the simulated headset page and streams its
+// synthetic motion over a WebRTC data channel; the realm must count the
+// frames as accepted, and the page must show what the realm reported.
+func TestBrowserHeadsetStreamsOverDataChannel(t *testing.T) {
+	r := startLocalRealm(t)
+	b := browsertest.Start(t, browsertest.Options{WebRTCLoopback: true})
+	ctx, cancel := b.WithTimeout(90 * time.Second)
+	defer cancel()
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.URL())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.ready === "1"`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#name"), "headset"),
+		chromedp.SendKeys(chromedp.CSS("#display"), "Headset Wearer"),
+		chromedp.Click(chromedp.CSS("#register"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.state === "signed-in"`)); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.URL()+"/headset.html")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.ready === "1" && document.body.dataset.state === "signed-in"`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#transport"), "webrtc"),
+		chromedp.Click(chromedp.CSS("#start"))); err != nil {
+		t.Fatal(err)
+	}
+	last, err := chromedp.Run(ctx, chromedp.Poll[string](`document.body.dataset.last`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != "start:ok" {
+		status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
+		t.Fatalf("headset start = %q: %s", last, status)
+	}
+	if link, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.link`)); link != "data channel open" {
+		t.Fatalf("link = %q, want the data channel open", link)
+	}
+
+	// The realm counts the frames as they arrive over the data channel,
+	// and tells the page, which shows the count.
+	const want = 144 // two seconds at 72 Hz
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`Number(document.body.dataset.accepted || 0) >= `+strconv.Itoa(want))); err != nil {
+		t.Fatalf("page never showed %d accepted frames: %v", want, err)
+	}
+	if r.xr.peers.Load() != 1 {
+		t.Fatalf("open peer connections = %d, want 1", r.xr.peers.Load())
+	}
+	var accepted uint64
+	var rejected map[string]uint64
+	r.xr.mu.Lock()
+	for _, x := range r.xr.sessions {
+		accepted, rejected = x.counts()
+	}
+	r.xr.mu.Unlock()
+	if accepted < want || len(rejected) != 0 {
+		t.Fatalf("realm counted %d accepted and rejected %v, want at least %d and none rejected", accepted, rejected, want)
+	}
+}

@@ -1,0 +1,162 @@
+package realm
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/trust"
+)
+
+// templateKeyFile holds the key that encrypts biometric templates at rest.
+// Every node of a cluster needs the same key to read templates another
+// node enrolled: copy the file to each node's data dir.
+const templateKeyFile = "template.key"
+
+// xrStoreTimeout bounds a template read or write made on the frame path.
+const xrStoreTimeout = 5 * time.Second
+
+// Enrollment states, as xr.status messages name them.
+const (
+	enrollmentNone       = "not-enrolled"
+	enrollmentCollecting = "enrolling"
+	enrollmentDone       = "enrolled"
+)
+
+// loadOrCreateTemplateKey reads the node's template key, creating it (32
+// random bytes, hex, mode 0600) on first start. The key is never logged.
+func loadOrCreateTemplateKey(dataDir string) ([]byte, error) {
+	p := filepath.Join(dataDir, templateKeyFile)
+	b, err := os.ReadFile(p)
+	if err == nil {
+		key, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(key) != 32 {
+			return nil, fmt.Errorf("realm: %s is not 64 hex digits (a 32-byte key): restore it from a backup or another node; deleting it orphans every template", p)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("realm: read template key: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("realm: template key: %w", err)
+	}
+	if err := os.WriteFile(p, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("realm: write template key: %w", err)
+	}
+	return key, nil
+}
+
+// observeBiometric records a window's match probability for the session.
+// Only a change of state is persisted and audited: scores arrive every
+// second per stream, and the bucket keeps what a rebuild needs.
+func (h *trustHub) observeBiometric(ctx context.Context, sess session.Session, m trust.BiometricMatch) (trust.Assessment, error) {
+	st := h.tracker(ctx, sess)
+	a, err := st.tracker.Observe(m)
+	if err != nil {
+		return a, err
+	}
+	if a.Changed {
+		h.persist(ctx, sess.ID, st, a, nil)
+		h.changed(ctx, sess.ID, st.avatar, a)
+	}
+	return a, nil
+}
+
+// observeLiveness records a failed liveness check: replayed or impossible
+// motion is an attack, and suspends the session.
+func (h *trustHub) observeLiveness(ctx context.Context, sess session.Session, l trust.Liveness) (trust.Assessment, error) {
+	st := h.tracker(ctx, sess)
+	a, err := st.tracker.Observe(l)
+	if err != nil {
+		return a, err
+	}
+	if a.Changed {
+		h.persist(ctx, sess.ID, st, a, nil)
+		h.changed(ctx, sess.ID, st.avatar, a)
+	}
+	return a, nil
+}
+
+// deleteTemplateDigest is the action a step-up must be bound to before an
+// avatar's template is deleted: SHA-256("zerorealm/delete-template/v1" ||
+// 0x00 || avatar id).
+func deleteTemplateDigest(avatarID string) []byte {
+	h := sha256.New()
+	h.Write([]byte("zerorealm/delete-template/v1"))
+	h.Write([]byte{0})
+	h.Write([]byte(avatarID))
+	return h.Sum(nil)
+}
+
+// handleTemplate tells the avatar whether it has a template, and the digest
+// a deletion must be stepped up with. The template itself never leaves the
+// realm.
+func (r *Realm) handleTemplate(w http.ResponseWriter, req *http.Request, p principal) {
+	resp := map[string]any{"enrolled": false, "delete_action_digest": digestHex(deleteTemplateDigest(p.avatar.ID))}
+	_, err := r.xr.templates.Get(req.Context(), p.avatar.ID)
+	switch {
+	case err == nil:
+		resp["enrolled"] = true
+	case !errors.Is(err, store.ErrNotFound):
+		r.writeError(w, req, err)
+		return
+	}
+	if x := r.xr.session(p.session.ID); x != nil {
+		x.mu.Lock()
+		resp["enrollment"] = x.enrollment()
+		x.mu.Unlock()
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// handleDeleteTemplate deletes the avatar's template after a step-up bound
+// to its deletion. This node's streams of the avatar forget it at once and
+// stop scoring; a new enrollment needs a new user-verified assertion.
+func (r *Realm) handleDeleteTemplate(w http.ResponseWriter, req *http.Request, p principal) {
+	digest := deleteTemplateDigest(p.avatar.ID)
+	if err := r.stepups.consume(req.Context(), p.session.ID, digest); err != nil {
+		r.auditDeny(req, p.avatar.ID, "DeleteTemplate", templateResource(p.avatar.ID), err)
+		r.writeError(w, req, err)
+		return
+	}
+	if err := r.xr.templates.Delete(req.Context(), p.avatar.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		r.writeError(w, req, err)
+		return
+	}
+	r.xr.forgetTemplate(p.avatar.ID)
+	r.auditAllow(req, p.avatar.ID, "DeleteTemplate", templateResource(p.avatar.ID), "step-up bound to the template's deletion", nil)
+	writeJSON(w, http.StatusOK, map[string]any{"deleted": true})
+}
+
+func templateResource(avatarID string) string { return "Template::" + quote(avatarID) }
+
+// forgetTemplate makes this node's streams of the avatar forget its
+// deleted template: each starts over, unenrolled.
+func (h *xrHub) forgetTemplate(avatarID string) {
+	h.engine.RemoveTemplate(avatarID)
+	for _, x := range h.ofAvatar(avatarID) {
+		x.mu.Lock()
+		if x.stream != nil {
+			h.sync(x, x.stream.Stats())
+			h.m.stateBytes.Sub(float64(x.synced.StateBytes))
+			x.stream.Close()
+			x.stream = h.engine.NewStream(avatarID, nil)
+			x.synced = biometrics.StreamStats{FramesRejected: map[string]uint64{}}
+		}
+		x.hasTemplate, x.enrolling = false, false
+		x.mu.Unlock()
+	}
+}

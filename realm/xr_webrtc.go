@@ -1,0 +1,201 @@
+package realm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// xrDataChannel is the label of the one data channel frames are read from.
+const xrDataChannel = "xr"
+
+// xrGatherTimeout bounds how long the realm gathers its own candidates
+// before it answers. It gathers host candidates (and the configured
+// address), which takes milliseconds, so its answer carries them all and
+// the realm never trickles.
+const xrGatherTimeout = 5 * time.Second
+
+// newWebRTCAPI builds the node's pion API. Loopback candidates are
+// included, so a client on the realm's own machine (a load generator, a
+// test) connects; mDNS is off, because the realm has no address to hide and
+// each responder would hold a multicast socket. With a UDP port configured,
+// every peer connection shares that one socket.
+func newWebRTCAPI(udpPort int, log *slog.Logger) (*webrtc.API, func() error, error) {
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.LoggerFactory = pionLogs{log.With("component", "webrtc")}
+	closeMux := func() error { return nil }
+	if udpPort > 0 {
+		mux, err := ice.NewMultiUDPMuxFromPort(udpPort, ice.UDPMuxFromPortWithLoopback(),
+			ice.UDPMuxFromPortWithLogger(pionLogs{log}.NewLogger("udpmux")))
+		if err != nil {
+			return nil, nil, fmt.Errorf("realm: WebRTC UDP port %d: %w", udpPort, err)
+		}
+		se.SetICEUDPMux(mux)
+		closeMux = mux.Close
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), closeMux, nil
+}
+
+// xrPeer is the WebRTC peer connection of one live connection.
+type xrPeer struct {
+	pc        *webrtc.PeerConnection
+	closeOnce sync.Once
+	onClose   func()
+}
+
+func (p *xrPeer) close() {
+	p.closeOnce.Do(func() {
+		_ = p.pc.Close()
+		if p.onClose != nil {
+			p.onClose()
+		}
+	})
+}
+
+func (c *liveConn) closePeer() {
+	c.peerMu.Lock()
+	p := c.peer
+	c.peer = nil
+	c.peerMu.Unlock()
+	if p != nil {
+		p.close()
+	}
+}
+
+var errWebRTC = errors.New("webrtc")
+
+// answerOffer answers a client's offer with a new peer connection that
+// reads frames from the client's "xr" data channel. A connection has one
+// peer connection: a new offer replaces the previous one.
+func (r *Realm) answerOffer(c *liveConn, sdp string) error {
+	if c.closed.Load() {
+		return nil
+	}
+	pc, err := r.xr.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		r.log.Error("new peer connection", "err", err)
+		return fmt.Errorf("%w: the realm could not create a peer connection", errWebRTC)
+	}
+	p := &xrPeer{pc: pc}
+	r.xr.peerOpened()
+	p.onClose = r.xr.peerClosed
+
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		if dc.Label() != xrDataChannel {
+			r.log.Debug("data channel refused", "session", c.session, "label", dc.Label())
+			_ = dc.Close()
+			return
+		}
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			if m.IsString {
+				r.xr.m.message(transportWebRTC, "not-binary")
+				return
+			}
+			r.ingestFrames(c, transportWebRTC, m.Data)
+		})
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+			c.peerMu.Lock()
+			if c.peer == p {
+				c.peer = nil
+			}
+			c.peerMu.Unlock()
+			go p.close() // not from pion's own callback goroutine
+		}
+	})
+
+	fail := func(what string, err error) error {
+		p.close()
+		return fmt.Errorf("%w: %s: %v", errWebRTC, what, err)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return fail("the offer is not a usable session description", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fail("no answer to this offer", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fail("answer", err)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, xrGatherTimeout)
+	defer cancel()
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return fail("gathering the realm's candidates", ctx.Err())
+	}
+
+	c.peerMu.Lock()
+	old := c.peer
+	c.peer = p
+	c.peerMu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	// A revocation may have closed the connection meanwhile; its closePeer
+	// ran before this peer was attached, so close it here.
+	if c.closed.Load() {
+		c.closePeer()
+		return nil
+	}
+	c.push(encodeLive(liveMessage{Type: "webrtc.answer", SDP: pc.LocalDescription().SDP}))
+	return nil
+}
+
+// addCandidate adds a candidate the client trickled after its offer.
+func (r *Realm) addCandidate(c *liveConn, cand *iceCandidate) error {
+	if cand == nil {
+		return nil // end of candidates: nothing to do, ICE keeps checking what it has
+	}
+	c.peerMu.Lock()
+	p := c.peer
+	c.peerMu.Unlock()
+	if p == nil {
+		return fmt.Errorf("%w: webrtc.candidate before webrtc.offer: send the offer first", errWebRTC)
+	}
+	init := webrtc.ICECandidateInit{Candidate: cand.Candidate, SDPMid: cand.SDPMid, SDPMLineIndex: cand.SDPMLineIndex, UsernameFragment: cand.UsernameFragment}
+	if err := p.pc.AddICECandidate(init); err != nil {
+		return fmt.Errorf("%w: candidate refused: %v", errWebRTC, err)
+	}
+	return nil
+}
+
+// pionLogs sends pion's logs to the realm's logger: traces and debug lines
+// at debug level, the rest at their own.
+type pionLogs struct{ log *slog.Logger }
+
+func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{p.log.With("pion", scope)}
+}
+
+type pionLogger struct{ log *slog.Logger }
+
+// logf formats only when the level is enabled: pion traces per packet.
+func (l pionLogger) logf(level slog.Level, format string, args ...any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pionLogger) Trace(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
+func (l pionLogger) Tracef(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Debug(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
+func (l pionLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Info(msg string)                   { l.logf(slog.LevelInfo, "%s", msg) }
+func (l pionLogger) Infof(format string, args ...any)  { l.logf(slog.LevelInfo, format, args...) }
+func (l pionLogger) Warn(msg string)                   { l.logf(slog.LevelWarn, "%s", msg) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
+func (l pionLogger) Error(msg string)                  { l.logf(slog.LevelError, "%s", msg) }
+func (l pionLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }

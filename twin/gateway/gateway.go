@@ -1,0 +1,347 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/nats-io/nats.go"
+
+	"github.com/zerorealm/zerorealm/twin"
+)
+
+// Config configures a Gateway. Zero values are the documented defaults;
+// Twin, Actuators, RealmKeys and Signer are required.
+type Config struct {
+	// Twin is the one twin this gateway serves.
+	Twin string
+	// Actuators are the twin's actuators with their envelopes, as the
+	// gateway's own configuration pins them: a grant cannot widen them.
+	Actuators []twin.Actuator
+	// Drivers move the actuators, by actuator id; default a Sim for each.
+	Drivers map[string]Driver
+	// Conn is the gateway's NATS connection, needed by Start.
+	Conn *nats.Conn
+	// Prefix is the realm's subject prefix; default "zr".
+	Prefix string
+	// RealmKeys are the realm grant keys the gateway trusts, pinned in its
+	// configuration. A key rotation signed by a trusted key adds its
+	// successor.
+	RealmKeys []common.Address
+	// Signer is the gateway's own key; it signs acknowledgements and
+	// telemetry.
+	Signer *twin.Signer
+	// MaxSkew is the clock difference tolerated between realm and gateway
+	// when checking a grant's validity window; default 500ms.
+	MaxSkew time.Duration
+	// FeedTimeout is how long the revocation feed may stay silent before
+	// every grant is refused; default 3s.
+	FeedTimeout time.Duration
+	// Horizon is how much full-rate motion one command may ask for; default
+	// 10s, as the realm's.
+	Horizon time.Duration
+	// TelemetryEvery is how often the gateway publishes each actuator's
+	// signed state; default 500ms.
+	TelemetryEvery time.Duration
+	// Workers verify and carry out grants concurrently; default 2. Grants
+	// are independent (each has its own nonce and is checked against the
+	// actuator's state when its turn comes), so their order across workers
+	// does not matter.
+	Workers int
+	// RotationGrace is how long a rotated-out key still verifies grants it
+	// signed just before the rotation; default MaxGrantLifetime.
+	RotationGrace time.Duration
+	// Logger; default discards.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// maxReplayEntries bounds the nonce cache. Nonces live only as long as
+// their grant, so this is thousands of grants a second; past it the gateway
+// refuses rather than forget a nonce.
+const maxReplayEntries = 1 << 20
+
+// Gateway verifies grants for one twin and drives its actuators.
+type Gateway struct {
+	cfg       Config
+	log       *slog.Logger
+	actuators map[string]twin.Actuator
+
+	estop atomic.Bool
+
+	mu          sync.Mutex
+	trusted     map[common.Address]time.Time // key => retired after (zero: never)
+	nonces      map[uint64]time.Time         // nonce => forget after
+	revoked     map[string]time.Time         // session => forget after
+	heartbeat   time.Time                    // local time of the last valid notice
+	feedReconns uint64                       // connection's reconnect count at that notice
+	noticeSeq   map[common.Address]uint64
+	telemetry   uint64
+
+	accepted atomic.Uint64
+	refusals sync.Map // twin.Reason => *atomic.Uint64
+
+	subs    []*nats.Subscription
+	work    chan *nats.Msg
+	cancel  context.CancelFunc
+	done    chan struct{}
+	workers sync.WaitGroup
+}
+
+// New validates cfg. The gateway refuses everything until it has heard a
+// fresh revocation notice.
+func New(cfg Config) (*Gateway, error) {
+	var problems []string
+	if !twin.ValidID(cfg.Twin) {
+		problems = append(problems, fmt.Sprintf("twin id %q is not valid", cfg.Twin))
+	}
+	if len(cfg.Actuators) == 0 {
+		problems = append(problems, "no actuators")
+	}
+	if len(cfg.RealmKeys) == 0 {
+		problems = append(problems, "no realm keys to trust")
+	}
+	if cfg.Signer == nil {
+		problems = append(problems, "no gateway key")
+	}
+	if _, err := twin.NewRegistry([]twin.Twin{{ID: cfg.Twin, Actuators: cfg.Actuators}}); cfg.Twin != "" && err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("gateway: invalid configuration: %s", strings.Join(problems, "; "))
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "zr"
+	}
+	if cfg.MaxSkew <= 0 {
+		cfg.MaxSkew = 500 * time.Millisecond
+	}
+	if cfg.FeedTimeout <= 0 {
+		cfg.FeedTimeout = 3 * time.Second
+	}
+	if cfg.Horizon <= 0 {
+		cfg.Horizon = 10 * time.Second
+	}
+	if cfg.TelemetryEvery <= 0 {
+		cfg.TelemetryEvery = 500 * time.Millisecond
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.RotationGrace <= 0 {
+		cfg.RotationGrace = twin.MaxGrantLifetime
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	g := &Gateway{
+		cfg: cfg, log: cfg.Logger.With("twin", cfg.Twin), actuators: map[string]twin.Actuator{},
+		trusted: map[common.Address]time.Time{}, nonces: map[uint64]time.Time{}, revoked: map[string]time.Time{},
+		noticeSeq: map[common.Address]uint64{},
+	}
+	drivers := map[string]Driver{}
+	for _, a := range cfg.Actuators {
+		g.actuators[a.ID] = a
+		if d, ok := cfg.Drivers[a.ID]; ok && d != nil {
+			drivers[a.ID] = d
+		} else {
+			drivers[a.ID] = NewSim(a, SimConfig{Now: cfg.Now})
+		}
+	}
+	g.cfg.Drivers = drivers
+	for _, k := range cfg.RealmKeys {
+		g.trusted[k] = time.Time{}
+	}
+	return g, nil
+}
+
+// Address is the gateway's key, which the realm pins for its acknowledgements.
+func (g *Gateway) Address() common.Address { return g.cfg.Signer.Address() }
+
+// Start subscribes to the twin's commands, the revocation feed and key
+// rotations, and publishes telemetry until Close.
+func (g *Gateway) Start(ctx context.Context) error {
+	nc := g.cfg.Conn
+	if nc == nil {
+		return errors.New("gateway: Start needs a NATS connection")
+	}
+	g.work = make(chan *nats.Msg, 4*g.cfg.Workers)
+	bg, cancel := context.WithCancel(context.Background())
+	subscribe := func(subj string, h nats.MsgHandler) error {
+		s, err := nc.Subscribe(subj, h)
+		if err != nil {
+			return fmt.Errorf("gateway: subscribe %s: %w", subj, err)
+		}
+		g.subs = append(g.subs, s)
+		return nil
+	}
+	err := errors.Join(
+		subscribe(twin.RevocationSubject(g.cfg.Prefix), func(m *nats.Msg) { g.HandleNotice(m.Data) }),
+		subscribe(twin.KeySubject(g.cfg.Prefix), func(m *nats.Msg) {
+			if err := g.HandleRotation(m.Data); err != nil {
+				g.log.Warn("key rotation refused", "err", err)
+			}
+		}),
+		subscribe(twin.CommandSubjects(g.cfg.Prefix, g.cfg.Twin), func(m *nats.Msg) {
+			select {
+			case g.work <- m:
+			case <-bg.Done():
+			}
+		}),
+	)
+	if err == nil {
+		// The subscriptions must be in place before the realm is told we exist.
+		fctx, cancel := withDefaultTimeout(ctx)
+		err = nc.FlushWithContext(fctx)
+		cancel()
+	}
+	if err != nil {
+		cancel()
+		g.unsubscribe()
+		return err
+	}
+	g.cancel, g.done = cancel, make(chan struct{})
+	go g.publishTelemetry(bg)
+	for range g.cfg.Workers {
+		g.workers.Add(1)
+		go func() {
+			defer g.workers.Done()
+			for {
+				select {
+				case m := <-g.work:
+					g.answer(bg, m)
+				case <-bg.Done():
+					return
+				}
+			}
+		}()
+	}
+	return nil
+}
+
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, 5*time.Second)
+}
+
+func (g *Gateway) unsubscribe() {
+	for _, s := range g.subs {
+		_ = s.Unsubscribe()
+	}
+	g.subs = nil
+}
+
+// Close stops receiving commands and publishing telemetry. It does not
+// close the connection, which the caller owns.
+func (g *Gateway) Close() {
+	g.unsubscribe()
+	if g.cancel != nil {
+		g.cancel()
+		<-g.done
+		g.workers.Wait()
+		g.cancel = nil
+	}
+}
+
+// EmergencyStop engages (true) or releases the local emergency stop. While
+// engaged, every actuator is held and only stop commands are accepted.
+func (g *Gateway) EmergencyStop(ctx context.Context, on bool) {
+	g.estop.Store(on)
+	if on {
+		for id, d := range g.cfg.Drivers {
+			if _, err := d.Stop(ctx); err != nil {
+				g.log.Error("emergency stop", "actuator", id, "err", err)
+			}
+		}
+	}
+}
+
+// Accepted is how many grants the gateway carried out.
+func (g *Gateway) Accepted() uint64 { return g.accepted.Load() }
+
+// Refusals counts refused grants by reason.
+func (g *Gateway) Refusals() map[twin.Reason]uint64 {
+	out := map[twin.Reason]uint64{}
+	g.refusals.Range(func(k, v any) bool {
+		out[k.(twin.Reason)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
+}
+
+func (g *Gateway) countRefusal(r twin.Reason) {
+	v, ok := g.refusals.Load(r)
+	if !ok {
+		v, _ = g.refusals.LoadOrStore(r, new(atomic.Uint64))
+	}
+	v.(*atomic.Uint64).Add(1)
+}
+
+// Read is an actuator's reading now.
+func (g *Gateway) Read(actuatorID string) (Reading, bool) {
+	d, ok := g.cfg.Drivers[actuatorID]
+	if !ok {
+		return Reading{}, false
+	}
+	return d.Read(), true
+}
+
+// Revoked reports whether the gateway knows the session to be revoked.
+func (g *Gateway) Revoked(sessionID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.revoked[sessionID]
+	return ok
+}
+
+// TrustedKeys are the realm keys the gateway accepts now.
+func (g *Gateway) TrustedKeys() []common.Address {
+	now := g.cfg.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []common.Address
+	for k, until := range g.trusted {
+		if until.IsZero() || now.Before(until) {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b common.Address) int { return strings.Compare(a.Hex(), b.Hex()) })
+	return out
+}
+
+func (g *Gateway) answer(ctx context.Context, m *nats.Msg) {
+	actuator := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	ack := g.Handle(ctx, actuator, m.Data)
+	if m.Reply == "" {
+		return
+	}
+	if err := m.Respond(ack.Encode()); err != nil {
+		g.log.Warn("acknowledge", "err", err)
+	}
+}
+
+// FeedAge is how long ago the gateway last heard a valid revocation
+// notice, or -1 if it never has.
+func (g *Gateway) FeedAge() time.Duration {
+	now := g.cfg.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.heartbeat.IsZero() {
+		return -1
+	}
+	return now.Sub(g.heartbeat)
+}

@@ -1,0 +1,266 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/zerorealm/zerorealm/twin"
+)
+
+// Handle verifies one grant received on the command subject of actuator
+// and, if every check passes, carries it out. It always returns a signed
+// acknowledgement: done, refused with the reason, or failed.
+//
+// The checks run cheapest and least stateful first. The nonce is spent
+// once the signature and validity window are known good (so forged or
+// stale grants cannot fill the replay cache) and before anything else can
+// refuse: a grant is used once, whatever its outcome.
+func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin.SignedAck {
+	now := g.cfg.Now()
+	sg, err := twin.DecodeSignedGrant(data)
+	if err != nil {
+		return g.refuse(twin.Grant{Twin: g.cfg.Twin, Actuator: actuator}, now, twin.ReasonMalformed, err.Error())
+	}
+	gr := sg.Grant
+	if gr.Twin != g.cfg.Twin {
+		return g.refuse(gr, now, twin.ReasonForeignTwin, fmt.Sprintf("grant is for twin %s; this gateway serves %s", gr.Twin, g.cfg.Twin))
+	}
+	a, ok := g.actuators[gr.Actuator]
+	if !ok || gr.Actuator != actuator {
+		return g.refuse(gr, now, twin.ReasonUnknownActuator, fmt.Sprintf("grant is for actuator %s, received for %s", gr.Actuator, actuator))
+	}
+	signer, err := sg.Signer()
+	if err != nil {
+		return g.refuse(gr, now, twin.ReasonBadSignature, err.Error())
+	}
+	if !g.trustedAt(signer, now) {
+		return g.refuse(gr, now, twin.ReasonUntrustedKey, fmt.Sprintf("signed by %s, which this gateway does not trust (forged, or tampered with after signing)", signer.Hex()))
+	}
+	nb, exp := twin.FromMillis(gr.NotBefore), twin.FromMillis(gr.Expiry)
+	switch {
+	case exp.Sub(nb) > twin.MaxGrantLifetime:
+		return g.refuse(gr, now, twin.ReasonTooLong, fmt.Sprintf("valid for %s; at most %s", exp.Sub(nb), twin.MaxGrantLifetime))
+	case now.Add(g.cfg.MaxSkew).Before(nb):
+		return g.refuse(gr, now, twin.ReasonNotYetValid, fmt.Sprintf("valid from %s, %s ahead of this gateway's clock", nb.Format(time.RFC3339Nano), nb.Sub(now)))
+	case now.Add(-g.cfg.MaxSkew).After(exp):
+		return g.refuse(gr, now, twin.ReasonExpired, fmt.Sprintf("expired %s ago", now.Sub(exp).Round(time.Millisecond)))
+	}
+	if reason, detail := g.spendNonce(gr, now); reason != "" {
+		return g.refuse(gr, now, reason, detail)
+	}
+	if reason, detail := g.checkRevocation(gr.Session, now); reason != "" {
+		return g.refuse(gr, now, reason, detail)
+	}
+	if a.Risk.NeedsApproval() {
+		approved := false
+		for _, ap := range gr.Approvers {
+			if ap != gr.Operator {
+				approved = true
+			}
+		}
+		if !approved {
+			return g.refuse(gr, now, twin.ReasonMissingApproval, fmt.Sprintf("%s is %s risk and needs a second operator's approval", a.ID, a.Risk))
+		}
+	}
+	d := g.cfg.Drivers[a.ID]
+	if g.estop.Load() && gr.Op != twin.OpStop {
+		return g.refuse(gr, now, twin.ReasonEmergencyStop, "the local emergency stop is engaged")
+	}
+	cur := d.Read()
+	if err := a.CheckEnvelope(gr.Op, gr.ValueMicro, cur.Value, true, g.cfg.Horizon); err != nil {
+		return g.refuse(gr, now, twin.ReasonOf(err), err.Error())
+	}
+	var r Reading
+	if gr.Op == twin.OpStop {
+		r, err = d.Stop(ctx)
+	} else {
+		r, err = d.Move(ctx, twin.FromMicro(gr.ValueMicro))
+	}
+	ack := twin.Ack{
+		Twin: gr.Twin, Actuator: gr.Actuator, Command: gr.Command, Nonce: gr.Nonce, Result: twin.ResultDone,
+		ValueMicro: twin.ToMicro(r.Value), TargetMicro: twin.ToMicro(r.Target), At: twin.Millis(g.cfg.Now()),
+	}
+	if err != nil {
+		g.countRefusal(twin.ReasonDriverFailed)
+		ack.Result, ack.Reason, ack.Detail = twin.ResultFailed, twin.ReasonDriverFailed, err.Error()
+		g.log.Error("driver failed", "actuator", a.ID, "err", err)
+		return g.cfg.Signer.SignAck(ack)
+	}
+	g.accepted.Add(1)
+	// The acknowledgement carries the new state to the realm; telemetry
+	// follows on its own schedule, so a command costs one signature here.
+	return g.cfg.Signer.SignAck(ack)
+}
+
+func (g *Gateway) refuse(gr twin.Grant, now time.Time, reason twin.Reason, detail string) twin.SignedAck {
+	g.countRefusal(reason)
+	g.log.Info("grant refused", "actuator", gr.Actuator, "reason", reason, "detail", detail, "operator", gr.Operator, "nonce", gr.Nonce)
+	ack := twin.Ack{
+		Twin: g.cfg.Twin, Actuator: gr.Actuator, Command: gr.Command, Nonce: gr.Nonce,
+		Result: twin.ResultRefused, Reason: reason, Detail: detail, At: twin.Millis(now),
+	}
+	if d, ok := g.cfg.Drivers[gr.Actuator]; ok {
+		r := d.Read()
+		ack.ValueMicro, ack.TargetMicro = twin.ToMicro(r.Value), twin.ToMicro(r.Target)
+	}
+	return g.cfg.Signer.SignAck(ack)
+}
+
+func (g *Gateway) trustedAt(k common.Address, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until, ok := g.trusted[k]
+	return ok && (until.IsZero() || now.Before(until))
+}
+
+// checkRevocation fails closed: a feed not heard from within FeedTimeout,
+// or not since the connection last reconnected, cannot say whether the
+// session was revoked meanwhile.
+func (g *Gateway) checkRevocation(session string, now time.Time) (twin.Reason, string) {
+	var reconnects uint64
+	if g.cfg.Conn != nil {
+		reconnects = g.cfg.Conn.Stats().Reconnects
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.heartbeat.IsZero():
+		return twin.ReasonFeedStale, "no revocation notice received yet"
+	case now.Sub(g.heartbeat) > g.cfg.FeedTimeout:
+		return twin.ReasonFeedStale, fmt.Sprintf("no revocation notice for %s (limit %s)", now.Sub(g.heartbeat).Round(time.Millisecond), g.cfg.FeedTimeout)
+	case reconnects != g.feedReconns:
+		return twin.ReasonFeedStale, "the connection dropped since the last revocation notice"
+	}
+	if _, ok := g.revoked[session]; ok {
+		return twin.ReasonSessionRevoked, "the operator's session was revoked"
+	}
+	return "", ""
+}
+
+func (g *Gateway) spendNonce(gr twin.Grant, now time.Time) (twin.Reason, string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, seen := g.nonces[gr.Nonce]; seen {
+		return twin.ReasonReplayed, fmt.Sprintf("nonce %d was already used", gr.Nonce)
+	}
+	if len(g.nonces) >= maxReplayEntries {
+		for n, forget := range g.nonces {
+			if now.After(forget) {
+				delete(g.nonces, n)
+			}
+		}
+		if len(g.nonces) >= maxReplayEntries {
+			return twin.ReasonReplayed, "the replay cache is full; refusing rather than forgetting a nonce"
+		}
+	}
+	g.nonces[gr.Nonce] = twin.FromMillis(gr.Expiry).Add(2 * g.cfg.MaxSkew)
+	return "", ""
+}
+
+// HandleNotice takes a revocation notice from the feed. A notice from an
+// untrusted key, or older than one already seen, is ignored; a valid one
+// refreshes the feed and adds its sessions.
+func (g *Gateway) HandleNotice(data []byte) {
+	now := g.cfg.Now()
+	sn, err := twin.DecodeSignedNotice(data)
+	if err != nil {
+		g.countRefusal(twin.ReasonMalformed)
+		return
+	}
+	signer, err := sn.Signer()
+	if err != nil || !g.trustedAt(signer, now) {
+		g.countRefusal(twin.ReasonUntrustedKey)
+		return
+	}
+	n := sn.Notice
+	if at := twin.FromMillis(n.At); now.Sub(at) > g.cfg.FeedTimeout+g.cfg.MaxSkew || at.Sub(now) > g.cfg.MaxSkew {
+		// A replayed old heartbeat must not make a dead feed look alive.
+		g.countRefusal(twin.ReasonExpired)
+		return
+	}
+	var reconnects uint64
+	if g.cfg.Conn != nil {
+		reconnects = g.cfg.Conn.Stats().Reconnects
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n.Seq <= g.noticeSeq[signer] {
+		return
+	}
+	g.noticeSeq[signer] = n.Seq
+	forget := now.Add(twin.MaxGrantLifetime + 2*g.cfg.MaxSkew + g.cfg.FeedTimeout)
+	for _, s := range n.Sessions {
+		if old, ok := g.revoked[s]; !ok || old.Before(forget) {
+			g.revoked[s] = forget
+		}
+	}
+	for s, until := range g.revoked {
+		if now.After(until) {
+			delete(g.revoked, s)
+		}
+	}
+	for k, forgetAt := range g.nonces {
+		if now.After(forgetAt) {
+			delete(g.nonces, k)
+		}
+	}
+	g.heartbeat, g.feedReconns = now, reconnects
+}
+
+// HandleRotation trusts the next realm key of a rotation signed by a key
+// trusted now, and retires the previous key after RotationGrace.
+func (g *Gateway) HandleRotation(data []byte) error {
+	now := g.cfg.Now()
+	sr, err := twin.DecodeSignedRotation(data)
+	if err != nil {
+		return err
+	}
+	r := sr.Rotation
+	if !g.trustedAt(r.Previous, now) {
+		return fmt.Errorf("gateway: rotation from %s, which is not trusted", r.Previous.Hex())
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.trusted[r.Next] = time.Time{}
+	if r.Next != r.Previous {
+		g.trusted[r.Previous] = now.Add(g.cfg.RotationGrace)
+	}
+	g.log.Info("realm key rotated", "previous", r.Previous.Hex(), "next", r.Next.Hex())
+	return nil
+}
+
+func (g *Gateway) publishState(actuator string, r Reading) {
+	if g.cfg.Conn == nil {
+		return
+	}
+	g.mu.Lock()
+	g.telemetry++
+	seq := g.telemetry
+	g.mu.Unlock()
+	st := g.cfg.Signer.SignTelemetry(twin.Telemetry{
+		Twin: g.cfg.Twin, Actuator: actuator, ValueMicro: twin.ToMicro(r.Value), TargetMicro: twin.ToMicro(r.Target),
+		Seq: seq, At: twin.Millis(g.cfg.Now()),
+	})
+	if err := g.cfg.Conn.Publish(twin.StateSubject(g.cfg.Prefix, g.cfg.Twin, actuator), st.Encode()); err != nil {
+		g.log.Debug("publish state", "err", err)
+	}
+}
+
+func (g *Gateway) publishTelemetry(ctx context.Context) {
+	defer close(g.done)
+	t := time.NewTicker(g.cfg.TelemetryEvery)
+	defer t.Stop()
+	for {
+		for id, d := range g.cfg.Drivers {
+			g.publishState(id, d.Read())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package twin
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+)
+
+// Grant is the realm's permission for exactly one command, for a few
+// seconds. Times are Unix milliseconds.
+type Grant struct {
+	Twin       string      `json:"twin"`
+	Actuator   string      `json:"actuator"`
+	Op         Op          `json:"op"`
+	ValueMicro int64       `json:"valueMicro"`
+	Command    common.Hash `json:"command"`
+	Nonce      uint64      `json:"nonce"`
+	NotBefore  uint64      `json:"notBefore"`
+	Expiry     uint64      `json:"expiry"`
+	Operator   string      `json:"operator"`
+	// Session is the operator's session; gateways refuse grants of revoked
+	// sessions.
+	Session   string   `json:"session"`
+	Approvers []string `json:"approvers"`
+}
+
+// Limits of a grant on the wire.
+const (
+	MaxGrantBytes = 4 << 10
+	MaxApprovers  = 8
+	maxFieldLen   = 128
+)
+
+// Digest is the grant's EIP-712 signing hash.
+func (g *Grant) Digest() common.Hash {
+	return newStruct(grantTypeHash, 11).
+		str(g.Twin).str(g.Actuator).str(string(g.Op)).int64(g.ValueMicro).word(g.Command).
+		uint64(g.Nonce).uint64(g.NotBefore).uint64(g.Expiry).str(g.Operator).str(g.Session).strings(g.Approvers).
+		digest()
+}
+
+// TypedData is the grant as eth_signTypedData_v4 JSON.
+func (g *Grant) TypedData() apitypes.TypedData {
+	approvers := make([]any, len(g.Approvers))
+	for i, a := range g.Approvers {
+		approvers[i] = a
+	}
+	return apitypes.TypedData{
+		Types: apitypes.Types{
+			"EIP712Domain": domainTypes(),
+			"CommandGrant": {
+				{Name: "twin", Type: "string"}, {Name: "actuator", Type: "string"}, {Name: "op", Type: "string"},
+				{Name: "valueMicro", Type: "int256"}, {Name: "command", Type: "bytes32"}, {Name: "nonce", Type: "uint64"},
+				{Name: "notBefore", Type: "uint64"}, {Name: "expiry", Type: "uint64"}, {Name: "operator", Type: "string"},
+				{Name: "session", Type: "string"}, {Name: "approvers", Type: "string[]"},
+			},
+		},
+		PrimaryType: "CommandGrant",
+		Domain:      typedDomain(),
+		Message: apitypes.TypedDataMessage{
+			"twin": g.Twin, "actuator": g.Actuator, "op": string(g.Op), "valueMicro": bigString(g.ValueMicro),
+			"command": g.Command.Hex(), "nonce": u64String(g.Nonce), "notBefore": u64String(g.NotBefore),
+			"expiry": u64String(g.Expiry), "operator": g.Operator, "session": g.Session, "approvers": approvers,
+		},
+	}
+}
+
+// SignedGrant is a grant with the realm's signature, as it travels over
+// NATS: {"grant": {...}, "signature": "0x..."}.
+type SignedGrant struct {
+	Grant     Grant     `json:"grant"`
+	Signature Signature `json:"-"`
+}
+
+type signedGrantWire struct {
+	Grant     Grant  `json:"grant"`
+	Signature string `json:"signature"`
+}
+
+// SignGrant signs g with the realm's key.
+func (s *Signer) SignGrant(g Grant) SignedGrant {
+	return SignedGrant{Grant: g, Signature: s.sign(g.Digest())}
+}
+
+// MarshalJSON writes the wire form.
+func (sg SignedGrant) MarshalJSON() ([]byte, error) {
+	if sg.Grant.Approvers == nil {
+		sg.Grant.Approvers = []string{}
+	}
+	return json.Marshal(signedGrantWire{Grant: sg.Grant, Signature: sg.Signature.Hex()})
+}
+
+// Encode is MarshalJSON without the error a grant cannot produce.
+func (sg SignedGrant) Encode() []byte {
+	b, _ := sg.MarshalJSON()
+	return b
+}
+
+// DecodeSignedGrant parses the wire form of a grant and checks its shape:
+// size, unknown fields, ids, lengths and the signature's encoding. It does
+// not verify the signature or the times; the gateway does that.
+func DecodeSignedGrant(data []byte) (SignedGrant, error) {
+	if len(data) > MaxGrantBytes {
+		return SignedGrant{}, fmt.Errorf("%w: grant is %d bytes, at most %d", ErrInvalidGrant, len(data), MaxGrantBytes)
+	}
+	var w signedGrantWire
+	if err := decodeStrict(data, &w); err != nil {
+		return SignedGrant{}, fmt.Errorf("%w: grant: %s", ErrInvalidGrant, err)
+	}
+	sig, err := ParseSignature(w.Signature)
+	if err != nil {
+		return SignedGrant{}, err
+	}
+	g := w.Grant
+	switch {
+	case !ValidID(g.Twin) || !ValidID(g.Actuator):
+		return SignedGrant{}, fmt.Errorf("%w: grant names no valid twin and actuator", ErrInvalidGrant)
+	case g.Op != OpSet && g.Op != OpStop:
+		return SignedGrant{}, fmt.Errorf("%w: grant op %q", ErrInvalidGrant, g.Op)
+	case g.Operator == "" || len(g.Operator) > maxFieldLen || len(g.Session) > maxFieldLen || g.Session == "":
+		return SignedGrant{}, fmt.Errorf("%w: grant operator or session missing or too long", ErrInvalidGrant)
+	case len(g.Approvers) > MaxApprovers:
+		return SignedGrant{}, fmt.Errorf("%w: grant has %d approvers, at most %d", ErrInvalidGrant, len(g.Approvers), MaxApprovers)
+	case g.Expiry <= g.NotBefore:
+		return SignedGrant{}, fmt.Errorf("%w: grant expires before it starts", ErrInvalidGrant)
+	}
+	for _, a := range g.Approvers {
+		if a == "" || len(a) > maxFieldLen {
+			return SignedGrant{}, fmt.Errorf("%w: grant approver missing or too long", ErrInvalidGrant)
+		}
+	}
+	if g.Approvers == nil {
+		g.Approvers = []string{}
+	}
+	return SignedGrant{Grant: g, Signature: sig}, nil
+}
+
+// decodeStrict decodes exactly one JSON object with no unknown fields.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.New(jsonProblem(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
+
+// Signer recovers the address that signed the grant.
+func (sg *SignedGrant) Signer() (common.Address, error) {
+	return recoverSigner(sg.Grant.Digest(), sg.Signature)
+}
+
+// Millis converts a time to the Unix milliseconds grants carry.
+func Millis(t time.Time) uint64 {
+	ms := t.UnixMilli()
+	if ms < 0 {
+		return 0
+	}
+	return uint64(ms)
+}
+
+// FromMillis converts Unix milliseconds back to a time.
+func FromMillis(ms uint64) time.Time {
+	if ms > 1<<62 {
+		ms = 1 << 62
+	}
+	return time.UnixMilli(int64(ms)).UTC()
+}
+
+func nonceString(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -1,0 +1,261 @@
+package twin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/nats-io/nats.go"
+)
+
+// RevocationNotice is the realm's signed list of sessions revoked recently.
+// The realm publishes one at once for every revocation and one as a
+// heartbeat every second or so; each repeats every session revoked within
+// the feed's memory, so a gateway that missed a message, or connected
+// late, learns of a revocation from the next heartbeat.
+type RevocationNotice struct {
+	Seq      uint64   `json:"seq"`
+	At       uint64   `json:"at"`
+	Sessions []string `json:"sessions"`
+}
+
+// Digest is the notice's EIP-712 signing hash.
+func (n *RevocationNotice) Digest() common.Hash {
+	return newStruct(revocationTypeHash, 3).uint64(n.Seq).uint64(n.At).strings(n.Sessions).digest()
+}
+
+// SignedNotice is a notice with the realm's signature.
+type SignedNotice struct {
+	Notice    RevocationNotice
+	Signature Signature
+}
+
+type signedNoticeWire struct {
+	Notice    RevocationNotice `json:"notice"`
+	Signature string           `json:"signature"`
+}
+
+// MaxNoticeBytes bounds a revocation notice on the wire.
+const MaxNoticeBytes = 512 << 10
+
+// Encode writes the wire form.
+func (sn SignedNotice) Encode() []byte {
+	if sn.Notice.Sessions == nil {
+		sn.Notice.Sessions = []string{}
+	}
+	b, _ := json.Marshal(signedNoticeWire{Notice: sn.Notice, Signature: sn.Signature.Hex()})
+	return b
+}
+
+// DecodeSignedNotice parses a notice's wire form.
+func DecodeSignedNotice(data []byte) (SignedNotice, error) {
+	if len(data) > MaxNoticeBytes {
+		return SignedNotice{}, fmt.Errorf("%w: notice is %d bytes", ErrInvalidGrant, len(data))
+	}
+	var w signedNoticeWire
+	if err := decodeStrict(data, &w); err != nil {
+		return SignedNotice{}, fmt.Errorf("%w: notice: %s", ErrInvalidGrant, err)
+	}
+	sig, err := ParseSignature(w.Signature)
+	if err != nil {
+		return SignedNotice{}, err
+	}
+	return SignedNotice{Notice: w.Notice, Signature: sig}, nil
+}
+
+// Signer recovers the address that signed the notice.
+func (sn *SignedNotice) Signer() (common.Address, error) {
+	return recoverSigner(sn.Notice.Digest(), sn.Signature)
+}
+
+// SignNotice signs a notice with the realm's key.
+func (s *Signer) SignNotice(n RevocationNotice) SignedNotice {
+	return SignedNotice{Notice: n, Signature: s.sign(n.Digest())}
+}
+
+// FeedConfig configures a RevocationFeed.
+type FeedConfig struct {
+	// Conn publishes the notices. Required.
+	Conn *nats.Conn
+	// Prefix is the realm's subject prefix; default "zr".
+	Prefix string
+	// Signer is the realm's grant key. Required.
+	Signer *Signer
+	// Heartbeat is how often a notice goes out when nothing is revoked;
+	// default 1s. Gateways treat a feed silent for a few heartbeats as
+	// stale and refuse every grant.
+	Heartbeat time.Duration
+	// Memory is how long a revoked session is repeated in every notice;
+	// default 30s. It must outlast the longest grant plus clock skew, after
+	// which a grant of the session can no longer be valid anyway.
+	Memory time.Duration
+	// Logger; default discards.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// RevocationFeed publishes the realm's revocations to gateways.
+type RevocationFeed struct {
+	cfg  FeedConfig
+	subj string
+
+	mu      sync.Mutex
+	seq     uint64
+	revoked map[string]time.Time
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartRevocationFeed validates cfg, publishes a first heartbeat and keeps
+// publishing until Close.
+func StartRevocationFeed(cfg FeedConfig) (*RevocationFeed, error) {
+	if cfg.Conn == nil || cfg.Signer == nil {
+		return nil, errors.New("twin: revocation feed needs a connection and a signer")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "zr"
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = time.Second
+	}
+	if cfg.Memory <= 0 {
+		cfg.Memory = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &RevocationFeed{cfg: cfg, subj: RevocationSubject(cfg.Prefix), revoked: map[string]time.Time{}, cancel: cancel, done: make(chan struct{})}
+	// Sequence numbers start from the clock so that a restarted realm's
+	// notices are never older than its previous run's.
+	f.seq = Millis(cfg.Now()) * 1000
+	if err := f.publish(); err != nil {
+		cancel()
+		return nil, err
+	}
+	go f.loop(ctx)
+	return f, nil
+}
+
+func (f *RevocationFeed) loop(ctx context.Context) {
+	defer close(f.done)
+	t := time.NewTicker(f.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := f.publish(); err != nil {
+				f.cfg.Logger.Warn("revocation heartbeat", "err", err)
+			}
+		}
+	}
+}
+
+// Revoke adds a session to the feed and publishes a notice at once.
+func (f *RevocationFeed) Revoke(sessionID string) error {
+	f.mu.Lock()
+	f.revoked[sessionID] = f.cfg.Now()
+	f.mu.Unlock()
+	return f.publish()
+}
+
+func (f *RevocationFeed) publish() error {
+	f.mu.Lock()
+	now := f.cfg.Now()
+	f.seq++
+	n := RevocationNotice{Seq: f.seq, At: Millis(now), Sessions: make([]string, 0, len(f.revoked))}
+	for id, at := range f.revoked {
+		if now.Sub(at) > f.cfg.Memory {
+			delete(f.revoked, id)
+			continue
+		}
+		n.Sessions = append(n.Sessions, id)
+	}
+	f.mu.Unlock()
+	slices.Sort(n.Sessions)
+	if err := f.cfg.Conn.Publish(f.subj, f.cfg.Signer.SignNotice(n).Encode()); err != nil {
+		return fmt.Errorf("twin: publish revocation notice: %w", err)
+	}
+	return nil
+}
+
+// Close stops the heartbeat. Gateways will treat the feed as stale.
+func (f *RevocationFeed) Close() {
+	f.cancel()
+	<-f.done
+}
+
+// KeyRotation announces the realm's next grant key, signed by the key it
+// replaces, so a gateway that pins the previous key can trust the next.
+type KeyRotation struct {
+	Previous common.Address `json:"previous"`
+	Next     common.Address `json:"next"`
+	At       uint64         `json:"at"`
+}
+
+// Digest is the rotation's EIP-712 signing hash.
+func (k *KeyRotation) Digest() common.Hash {
+	return newStruct(rotationTypeHash, 3).address(k.Previous).address(k.Next).uint64(k.At).digest()
+}
+
+// SignedRotation is a rotation signed by its Previous key.
+type SignedRotation struct {
+	Rotation  KeyRotation
+	Signature Signature
+}
+
+type signedRotationWire struct {
+	Rotation  KeyRotation `json:"rotation"`
+	Signature string      `json:"signature"`
+}
+
+// SignRotation has the current key s announce next.
+func (s *Signer) SignRotation(next common.Address, at time.Time) SignedRotation {
+	k := KeyRotation{Previous: s.addr, Next: next, At: Millis(at)}
+	return SignedRotation{Rotation: k, Signature: s.sign(k.Digest())}
+}
+
+// Encode writes the wire form.
+func (sr SignedRotation) Encode() []byte {
+	b, _ := json.Marshal(signedRotationWire{Rotation: sr.Rotation, Signature: sr.Signature.Hex()})
+	return b
+}
+
+// DecodeSignedRotation parses a rotation and checks that its Previous key
+// signed it.
+func DecodeSignedRotation(data []byte) (SignedRotation, error) {
+	if len(data) > MaxGrantBytes {
+		return SignedRotation{}, fmt.Errorf("%w: rotation is %d bytes", ErrInvalidGrant, len(data))
+	}
+	var w signedRotationWire
+	if err := decodeStrict(data, &w); err != nil {
+		return SignedRotation{}, fmt.Errorf("%w: rotation: %s", ErrInvalidGrant, err)
+	}
+	sig, err := ParseSignature(w.Signature)
+	if err != nil {
+		return SignedRotation{}, err
+	}
+	sr := SignedRotation{Rotation: w.Rotation, Signature: sig}
+	signer, err := recoverSigner(sr.Rotation.Digest(), sig)
+	if err != nil {
+		return SignedRotation{}, err
+	}
+	if signer != sr.Rotation.Previous {
+		return SignedRotation{}, fmt.Errorf("%w: rotation signed by %s, not by the previous key %s", ErrInvalidGrant, signer, sr.Rotation.Previous)
+	}
+	return sr, nil
+}
