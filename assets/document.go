@@ -1,6 +1,9 @@
 package assets
 
 import (
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -87,4 +90,65 @@ func HashList(hexes []string) ([]common.Hash, bool) {
 		out[i] = common.BytesToHash(b)
 	}
 	return out, true
+}
+
+// receiptHead encodes what every receipt document of the scheme starts
+// with, up to the message's first key, exactly as json.Marshal would.
+func receiptHead(s *Scheme) []byte {
+	td := s.typed("Receipt", receiptFields, nil, nil)
+	types, _ := json.Marshal(td.Types)
+	domain, _ := json.Marshal(td.Domain)
+	head := append([]byte(`{"receipt":{"types":`), types...)
+	head = append(head, `,"primaryType":"Receipt","domain":`...)
+	head = append(head, domain...)
+	return append(head, `,"message":{`...)
+}
+
+// AppendReceiptJSON appends the compact JSON encoding of
+// ReceiptDocument(r) to dst: the bytes json.Marshal produces (keys of the
+// message in sorted order, as for a map), built without maps or reflection
+// because every transfer answers with one.
+func (s *Scheme) AppendReceiptJSON(dst []byte, r *SignedReceipt) []byte {
+	rc := &r.Receipt
+	dst = append(dst, s.receiptHead...)
+	dst = append(dst, `"chain":`...)
+	dst = appendJSONString(dst, rc.Chain)
+	dst = append(dst, `,"index":"`...)
+	dst = strconv.AppendUint(dst, rc.Index, 10)
+	dst = append(dst, `","intent":"`...)
+	dst = appendHex(dst, rc.Intent[:])
+	dst = append(dst, `","previous":"`...)
+	dst = appendHex(dst, rc.Previous[:])
+	dst = append(dst, `","sequence":"`...)
+	dst = strconv.AppendUint(dst, rc.Sequence, 10)
+	dst = append(dst, `","time":"`...)
+	dst = strconv.AppendUint(dst, rc.Time, 10)
+	dst = append(dst, `"}},"digest":"`...)
+	dst = appendHex(dst, r.Digest[:])
+	dst = append(dst, `","signature":"`...)
+	dst = appendHex(dst, r.Signature[:])
+	dst = append(dst, `","signer":"`...)
+	dst = append(dst, r.Signer.Hex()...)
+	dst = append(dst, `","time":"`...)
+	dst = time.Unix(int64(min(rc.Time, 1<<40)), 0).UTC().AppendFormat(dst, time.RFC3339)
+	return append(dst, `"}`...)
+}
+
+func appendHex(dst, b []byte) []byte {
+	dst = append(dst, "0x"...)
+	return hex.AppendEncode(dst, b)
+}
+
+// appendJSONString quotes s as encoding/json does; the names it sees
+// (node names) need no escaping, which is the fast path.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(dst, q...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
 }

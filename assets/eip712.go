@@ -61,6 +61,9 @@ type Domain struct {
 type Scheme struct {
 	domain    Domain
 	separator common.Hash
+	// receiptHead is the constant start of every receipt document's JSON
+	// (types and domain), encoded once for AppendReceiptJSON.
+	receiptHead []byte
 }
 
 // NewScheme fills the domain's zero fields with the defaults.
@@ -83,7 +86,9 @@ func NewScheme(d Domain) *Scheme {
 	copy(buf[64:], crypto.Keccak256([]byte(d.Version)))
 	putUint(buf[96:128], d.ChainID)
 	copy(buf[128+12:], d.VerifyingContract[:])
-	return &Scheme{domain: d, separator: crypto.Keccak256Hash(buf[:])}
+	sc := &Scheme{domain: d, separator: crypto.Keccak256Hash(buf[:])}
+	sc.receiptHead = receiptHead(sc)
+	return sc
 }
 
 // Domain is the scheme's domain with defaults filled in.

@@ -191,3 +191,78 @@ func TestLedgerTransfersTradesReceipts(t *testing.T) {
 		t.Fatalf("node 2 balance of a = %d, want 60", bal)
 	}
 }
+
+// TestRefusedTransferReleasesNonce makes a unique transfer lose its asset
+// between spending its nonce and writing the asset (another transfer runs
+// in its authorize step), and checks that the nonce is free again, on this
+// node and another, for a unique or a fungible intent, and spent once for
+// good after that.
+func TestRefusedTransferReleasesNonce(t *testing.T) {
+	ctx := context.Background()
+	a, b, c := newWallet(t), newWallet(t), newWallet(t)
+	colls := []Collection{
+		{ID: "badges", Kind: Unique, Items: []ItemMint{{"one", a.addr}}},
+		{ID: "credits", Kind: Fungible, Mints: []BalanceMint{{a.addr, 100}}},
+	}
+	st := testStore(t)
+	l := newTestLedger(t, st, "n1", colls)
+	sc := l.Scheme()
+	deadline := uint64(time.Now().Add(time.Hour).Unix())
+	sign := func(tr Transfer, w wallet) Signature {
+		s, _ := Sign(sc.TransferDigest(&tr), w.key)
+		return s
+	}
+
+	lost := Transfer{Collection: "badges", AssetID: "one", Amount: 1, From: a.addr, To: b.addr, Nonce: 1, Deadline: deadline}
+	first := Transfer{Collection: "badges", AssetID: "one", Amount: 1, From: a.addr, To: c.addr, Nonce: 2, Deadline: deadline}
+	overtake := func(ctx context.Context, _ Check) error {
+		_, err := l.Transfer(ctx, first, sign(first, a), nil)
+		return err
+	}
+	if _, err := l.Transfer(ctx, lost, sign(lost, a), overtake); !errors.Is(err, ErrConflict) {
+		t.Fatalf("Transfer overtaken after its checks = %v, want ErrConflict", err)
+	}
+	if owner, _, _ := l.view.owner("badges", "one"); owner != c.addr {
+		t.Fatalf("owner of one = %s, want c (the overtaking transfer)", owner.Hex())
+	}
+
+	// The released nonce spends again, through another node and a batch.
+	l2 := newTestLedger(t, st, "n2", colls)
+	pay := Transfer{Collection: "credits", Amount: 5, From: a.addr, To: b.addr, Nonce: 1, Deadline: deadline}
+	if _, err := l2.Transfer(ctx, pay, sign(pay, a), nil); err != nil {
+		t.Fatalf("fungible Transfer with the released nonce = %v, want success", err)
+	}
+	again := Transfer{Collection: "credits", Amount: 5, From: a.addr, To: c.addr, Nonce: 1, Deadline: deadline}
+	if _, err := l.Transfer(ctx, again, sign(again, a), nil); reasonOf(err) != ReasonNonceUsed {
+		t.Fatalf("second intent with the re-spent nonce = %v, want %s", err, ReasonNonceUsed)
+	}
+	replay := Transfer{Collection: "credits", Amount: 7, From: a.addr, To: c.addr, Nonce: 2, Deadline: deadline}
+	if _, err := l2.Transfer(ctx, replay, sign(replay, a), nil); reasonOf(err) != ReasonNonceUsed {
+		t.Fatalf("intent with the applied transfer's nonce = %v, want %s", err, ReasonNonceUsed)
+	}
+
+	// A unique transfer takes a released nonce too.
+	back := Transfer{Collection: "badges", AssetID: "one", Amount: 1, From: c.addr, To: a.addr, Nonce: 1, Deadline: deadline}
+	if _, err := l.Transfer(ctx, back, sign(back, c), nil); err != nil {
+		t.Fatal(err)
+	}
+	lost2 := Transfer{Collection: "badges", AssetID: "one", Amount: 1, From: a.addr, To: b.addr, Nonce: 3, Deadline: deadline}
+	first2 := Transfer{Collection: "badges", AssetID: "one", Amount: 1, From: a.addr, To: c.addr, Nonce: 4, Deadline: deadline}
+	overtake2 := func(ctx context.Context, _ Check) error {
+		_, err := l.Transfer(ctx, first2, sign(first2, a), nil)
+		return err
+	}
+	if _, err := l.Transfer(ctx, lost2, sign(lost2, a), overtake2); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second overtaken Transfer = %v, want ErrConflict", err)
+	}
+	back2 := Transfer{Collection: "badges", AssetID: "one", Amount: 1, From: c.addr, To: a.addr, Nonce: 2, Deadline: deadline}
+	if _, err := l2.Transfer(ctx, back2, sign(back2, c), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l2.Transfer(ctx, lost2, sign(lost2, a), nil); err != nil {
+		t.Fatalf("refused intent applied later through another node = %v, want success (its nonce was released)", err)
+	}
+	if _, err := l.Transfer(ctx, lost2, sign(lost2, a), nil); err == nil {
+		t.Fatal("the same intent applied twice")
+	}
+}

@@ -1,9 +1,11 @@
 package assets
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +106,7 @@ type view struct {
 	byCollection  map[string][]string // item keys in mint order
 	balances      map[string]map[common.Address]*Balance
 	nonceNext     map[common.Address]uint64
+	released      map[string]uint64 // "<owner>.<nonce>" -> sequence of the release that freed it
 	floors        map[common.Address]floorState
 	wallets       map[common.Address]string
 	avatarWallets map[string][]common.Address
@@ -119,7 +122,7 @@ func newView(node string, scheme *Scheme) *view {
 		scheme: scheme, node: node,
 		assets: map[string]*Asset{}, byOwner: map[common.Address]map[string]struct{}{},
 		byCollection: map[string][]string{}, balances: map[string]map[common.Address]*Balance{},
-		nonceNext: map[common.Address]uint64{}, floors: map[common.Address]floorState{},
+		nonceNext: map[common.Address]uint64{}, released: map[string]uint64{}, floors: map[common.Address]floorState{},
 		wallets: map[common.Address]string{}, avatarWallets: map[string][]common.Address{},
 		custodyRecs: map[string]custodyRecord{}, receipts: map[common.Hash]*SignedReceipt{},
 		byReceipt: map[common.Hash]*SignedReceipt{}, chains: map[string]*chainView{},
@@ -140,7 +143,7 @@ func (v *view) apply(m store.Msg) error {
 	defer v.mu.Unlock()
 	switch kind {
 	case "asset":
-		var rec assetRecord
+		var rec assetState
 		if err := json.Unmarshal(m.Data, &rec); err != nil {
 			return fmt.Errorf("asset record: %w", err)
 		}
@@ -165,9 +168,17 @@ func (v *view) apply(m store.Msg) error {
 			}
 		}
 	case "nonce":
+		if bytes.Contains(m.Data, releasedMarker) {
+			// Released after its intent failed: free again, at this sequence.
+			v.released[key] = m.Seq
+			return nil
+		}
+		delete(v.released, key)
 		owner, n, _ := strings.Cut(key, ".")
-		var nonce uint64
-		fmt.Sscan(n, &nonce)
+		nonce, err := strconv.ParseUint(n, 10, 64)
+		if err != nil {
+			return nil // not a subject this ledger writes: nothing to suggest
+		}
 		addr := common.HexToAddress(owner)
 		if nonce+1 > v.nonceNext[addr] {
 			v.nonceNext[addr] = nonce + 1
@@ -229,7 +240,28 @@ func (v *view) chain(name string) *chainView {
 	return cv
 }
 
-func (v *view) applyAsset(coll, item string, m store.Msg, rec *assetRecord) {
+// assetState is what the model reads of an asset record: the intent and
+// its signature stay in the stream, for history and audit.
+type assetState struct {
+	Event  string         `json:"event"`
+	Owner  common.Address `json:"owner"`
+	Digest common.Hash    `json:"digest"`
+	Node   string         `json:"node"`
+}
+
+// releasedMarker is how a nonce release spells itself; spends, the common
+// case, are told apart without decoding.
+var releasedMarker = []byte(`"released":true`)
+
+// releasedNonce is the sequence of the release a spent nonce was freed
+// by, the expectation its next spend must carry (0: never spent, or spent).
+func (v *view) releasedNonce(key string) uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.released[key]
+}
+
+func (v *view) applyAsset(coll, item string, m store.Msg, rec *assetState) {
 	key := coll + "/" + item
 	a := v.assets[key]
 	if a == nil {

@@ -49,7 +49,9 @@ func (r *Realm) authenticate(req *http.Request) (principal, error) {
 	if err != nil {
 		return principal{}, err
 	}
-	sess, err := r.sessions.Authenticate(req.Context(), token)
+	// Cached for at most a second, evicted by the revocation feed: see
+	// session.Manager.AuthenticateCached.
+	sess, err := r.sessions.AuthenticateCached(req.Context(), token)
 	if err != nil {
 		return principal{}, err
 	}

@@ -30,9 +30,17 @@ const (
 	// idempotencyTTL is how long a command's answer is kept for a retry
 	// with the same Idempotency-Key.
 	idempotencyTTL = 10 * time.Minute
-	// actionActuate names the audit event of a grant's delivery and the
-	// gateway's answer, after the CommandActuator decision.
-	actionActuate = "ActuateCommand"
+)
+
+// Signals of a command's audit event beyond the policy's, and the result
+// recorded when no acknowledgement came back.
+const (
+	auditCommand      = "command"
+	auditNonce        = "nonce"
+	auditValue        = "value"
+	auditApprovers    = "approvers"
+	auditResult       = "result"
+	resultUndelivered = "undelivered"
 )
 
 // Command statuses in answers.
@@ -114,8 +122,13 @@ func (rec *approvalRecord) view() *approvalView {
 }
 
 func viewCommand(c twin.Command, a twin.Actuator, req twin.CommandRequest) twinCommandView {
+	return viewCommandHashed(c, c.Hash().Hex(), a, req)
+}
+
+// viewCommandHashed is viewCommand for a caller that has the hash already.
+func viewCommandHashed(c twin.Command, hash string, a twin.Actuator, req twin.CommandRequest) twinCommandView {
 	return twinCommandView{Twin: c.Twin, Actuator: c.Actuator, Op: string(c.Op), Value: c.Value(), Unit: a.Unit, Key: c.Key,
-		Operator: c.Operator, Hash: c.Hash().Hex(), Reason: req.Reason, Zone: req.Zone}
+		Operator: c.Operator, Hash: hash, Reason: req.Reason, Zone: req.Zone}
 }
 
 // readCommand parses a command request: the body, the path and the
@@ -317,24 +330,69 @@ func approvalKey(c twin.Command) string {
 	return hex.EncodeToString(h[:])
 }
 
+// decideCommand asks the scene's policies about a command, as decide does,
+// but returns the audit event instead of recording it: carryOut records
+// the decision and what came of it as one event.
+func (r *Realm) decideCommand(ctx context.Context, sc *scenes.Scene, p principal, as trust.Assessment, resource policy.UID, extra map[string]any) (policy.Decision, audit.Event) {
+	pctx := policyContext(p, as)
+	for k, v := range extra {
+		pctx[k] = v
+	}
+	d, err := sc.Policies.Decide(ctx, policy.Request{
+		Principal: policy.UID{Type: scenes.TypeAvatar, ID: p.avatar.ID},
+		Action:    scenes.ActionUID(scenes.ActionCommandActuator),
+		Resource:  resource,
+		Context:   pctx,
+		Entities:  append(sc.Entities(), avatarEntity(p)),
+	})
+	if err != nil {
+		d.Allow = false
+		if d.Reason == "" {
+			d.Reason = "the request could not be evaluated: " + err.Error()
+		}
+	}
+	ev := audit.Event{Actor: p.avatar.ID, Action: scenes.ActionCommandActuator, Resource: resource.String(),
+		Outcome: audit.Allow, Policies: d.Policies, Signals: pctx}
+	if !d.Allow {
+		ev.Outcome, ev.Reasons = audit.Deny, []string{d.Reason}
+	}
+	return d, ev
+}
+
 // carryOut takes the policy decision, signs the grant and delivers it.
+//
+// The decision and its outcome are one audit event, recorded when the
+// gateway has answered or the delivery has failed, whichever way carryOut
+// returns: allow when the gateway carried the command out, deny otherwise,
+// with the deciding policies, the signals and the grant's command hash and
+// nonce. A policy deny is recorded at once.
 func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest, stepUp bool, approvers []string) (*commandAnswer, error) {
 	h := r.twins
 	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
-	d := r.decide(ctx, sc, p, as, scenes.ActionCommandActuator, resource, commandContext(cr.Zone, stepUp, len(approvers) > 0))
+	d, ev := r.decideCommand(ctx, sc, p, as, resource, commandContext(cr.Zone, stepUp, len(approvers) > 0))
 	if !d.Allow {
+		r.auditRecord(ctx, ev)
 		return nil, &httpError{Status: http.StatusForbidden, Detail: "policy: " + d.Reason, Err: &policyDeny{d}}
 	}
+	hash := c.Hash()
+	hashHex := hash.Hex()
+	sg := h.disp.GrantFor(c, hash, p.session.ID, approvers)
+	ev.Signals[auditCommand] = hashHex
+	ev.Signals[auditNonce] = sg.Grant.Nonce
+	ev.Signals[auditValue] = c.Value()
+	ev.Signals[auditApprovers] = approvers
+	ev.Signals[auditResult] = resultUndelivered
+	ev.Outcome, ev.Reasons = audit.Deny, []string{"the grant was signed but the delivery did not complete"}
+	defer func() { r.auditRecord(ctx, ev) }()
+
 	dv := viewDecision(scenes.ActionCommandActuator, resource, d)
-	sg := h.disp.Grant(c, p.session.ID, approvers)
-	answer := &commandAnswer{Command: viewCommand(c, a, cr), Decision: &dv,
+	answer := &commandAnswer{Command: viewCommandHashed(c, hashHex, a, cr), Decision: &dv,
 		Grant: &signedView{TypedData: sg.Grant.TypedData(), Signature: sg.Signature.Hex(), Signer: h.signer.Address().Hex()}}
 	sa, err := h.disp.Deliver(ctx, sg)
 	if err != nil && sa.Ack.Result == "" {
 		// No verified answer: whether the gateway acted is unknown to the
 		// realm, but the grant expires within seconds either way.
-		r.auditRecord(ctx, audit.Event{Actor: p.avatar.ID, Action: actionActuate, Resource: resource.String(), Outcome: audit.Deny,
-			Reasons: []string{err.Error()}, Signals: map[string]any{"command": c.Hash().Hex(), "nonce": sg.Grant.Nonce}})
+		ev.Reasons = []string{"policy allowed; delivery failed: " + err.Error()}
 		return nil, err
 	}
 	ack := sa.Ack
@@ -343,17 +401,15 @@ func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as 
 	answer.Ack = &ackView{Result: string(ack.Result), Reason: string(ack.Reason), Detail: ack.Detail,
 		Value: twin.FromMicro(ack.ValueMicro), Target: twin.FromMicro(ack.TargetMicro),
 		signedView: signedView{TypedData: ack.TypedData(), Signature: sa.Signature.Hex(), Signer: gatewayKey.Hex()}}
-	ev := audit.Event{Actor: p.avatar.ID, Action: actionActuate, Resource: resource.String(), Outcome: audit.Allow,
-		Reasons: []string{"the gateway carried out the grant"},
-		Signals: map[string]any{"command": c.Hash().Hex(), "nonce": sg.Grant.Nonce, "value": c.Value(), "approvers": approvers, "result": string(ack.Result)}}
+	ev.Signals[auditResult] = string(ack.Result)
 	if ack.Result != twin.ResultDone {
-		ev.Outcome, ev.Reasons = audit.Deny, []string{fmt.Sprintf("gateway %s: %s %s", ack.Result, ack.Reason, ack.Detail)}
+		ev.Reasons = []string{fmt.Sprintf("policy allowed; gateway %s: %s %s", ack.Result, ack.Reason, ack.Detail)}
 		r.log.Info("gateway refused a grant", "twin", c.Twin, "actuator", c.Actuator, "reason", ack.Reason)
 	} else {
+		ev.Outcome, ev.Reasons = audit.Allow, []string{"policy allowed; the gateway carried out the grant"}
 		h.reg.SetState(c.Twin, c.Actuator, twin.State{Value: twin.FromMicro(ack.ValueMicro), Target: twin.FromMicro(ack.TargetMicro),
 			Moving: ack.ValueMicro != ack.TargetMicro, At: twin.FromMillis(ack.At)})
 	}
-	r.auditRecord(ctx, ev)
 	h.console.push(consoleMessage{Type: "outcome", Outcome: answer})
 	return answer, nil
 }

@@ -187,7 +187,7 @@ func TestTwinCommandJourney(t *testing.T) {
 		var deny, actuate bool
 		for _, ev := range evs {
 			deny = deny || ev.Action == "CommandActuator" && ev.Outcome == audit.Deny
-			actuate = actuate || ev.Action == actionActuate && ev.Outcome == audit.Allow
+			actuate = actuate || ev.Action == "CommandActuator" && ev.Outcome == audit.Allow && ev.Signals["result"] == "done"
 		}
 		return deny && actuate
 	})

@@ -157,42 +157,52 @@ func TestSDKFramesDecodeAsSent(t *testing.T) {
 	}
 }
 
-// wearer streams one synthetic person's motion in real time at 72 Hz, four
-// frames to a message, until told to hand the headset to another person.
+// wearer streams one synthetic person's motion at 72 Hz, four frames to a
+// message, until told to hand the headset to another person. Every tick
+// sends the frames due by the wall clock, so the device clock keeps pace
+// with real time on a busy machine.
 type wearer struct {
-	cl   *vr.Client
-	gen  *synth.Generator
-	seq  uint32
-	stop chan struct{}
-	done chan struct{}
+	cl        *vr.Client
+	gen       *synth.Generator
+	seq       uint32
+	start     time.Time
+	generated int64
+	stop      chan struct{}
+	done      chan struct{}
 }
 
+const wearerHz = 72
+
 func wear(cl *vr.Client, seed int64) *wearer {
-	w := &wearer{cl: cl, gen: synth.NewPerson(seed).Session(0), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &wearer{cl: cl, gen: synth.NewPerson(seed).Session(0), start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	return w
 }
 
 func (w *wearer) run() {
 	defer close(w.done)
-	const hz, batch = 72, 4
-	dt := time.Second / hz
-	tick := time.NewTicker(batch * dt)
+	dt := time.Second / wearerHz
+	tick := time.NewTicker(4 * dt)
 	defer tick.Stop()
-	frames := make([]vr.Frame, batch)
 	for {
 		select {
 		case <-w.stop:
 			return
 		case <-tick.C:
 		}
-		for i := range frames {
-			frames[i] = vrFrame(w.gen.Next(dt))
-			frames[i].Seq = w.seq
-			w.seq++
-		}
-		if w.cl.Send(frames) != nil {
-			return
+		due := int64(time.Since(w.start).Seconds()*wearerHz) - w.generated
+		for due > 0 {
+			frames := make([]vr.Frame, min(due, vr.MaxFramesPerMessage))
+			for i := range frames {
+				frames[i] = vrFrame(w.gen.Next(dt))
+				frames[i].Seq = w.seq
+				w.seq++
+			}
+			if w.cl.Send(frames) != nil {
+				return
+			}
+			due -= int64(len(frames))
+			w.generated += int64(len(frames))
 		}
 	}
 }
@@ -202,7 +212,8 @@ func (w *wearer) run() {
 func (w *wearer) handOver(seed int64) *wearer {
 	close(w.stop)
 	<-w.done
-	next := &wearer{cl: w.cl, gen: synth.NewPerson(seed).Session(0), seq: w.seq, stop: make(chan struct{}), done: make(chan struct{})}
+	next := &wearer{cl: w.cl, gen: synth.NewPerson(seed).Session(0), seq: w.seq, start: w.start, generated: w.generated,
+		stop: make(chan struct{}), done: make(chan struct{})}
 	next.gen.SetTime(w.gen.TimeUS(), w.seq)
 	go next.run()
 	return next

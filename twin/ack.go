@@ -79,14 +79,16 @@ type signedAckWire struct {
 func (s *Signer) SignAck(a Ack) SignedAck { return SignedAck{Ack: a, Signature: s.sign(a.Digest())} }
 
 // MarshalJSON writes the wire form.
-func (sa SignedAck) MarshalJSON() ([]byte, error) {
-	return json.Marshal(signedAckWire{Ack: sa.Ack, Signature: sa.Signature.Hex()})
-}
+func (sa SignedAck) MarshalJSON() ([]byte, error) { return sa.Encode(), nil }
 
 // Encode is MarshalJSON without the error an ack cannot produce.
 func (sa SignedAck) Encode() []byte {
-	b, _ := sa.MarshalJSON()
-	return b
+	b := make([]byte, 0, 512)
+	b = append(b, `{"ack":`...)
+	b = appendAck(b, &sa.Ack)
+	b = append(b, `,"signature":`...)
+	b = appendJSONSignature(b, sa.Signature)
+	return append(b, '}')
 }
 
 // DecodeSignedAck parses an acknowledgement's wire form.

@@ -202,7 +202,7 @@ func (c Command) Value() float64 { return FromMicro(c.ValueMicro) }
 // operator,string key) in the domain {name: "ZeroRealm Twin", version: "1"}.
 // Step-ups and approvals are bound to it, and the grant carries it.
 func (c Command) Hash() common.Hash {
-	return newStruct(commandTypeHash, 6).str(c.Twin).str(c.Actuator).str(string(c.Op)).int64(c.ValueMicro).str(c.Operator).str(c.Key).digest()
+	return newStruct(commandTypeHash, 6).str(c.Twin).str(c.Actuator).str(string(c.Op)).int64(c.ValueMicro).str(c.Operator).uncachedStr(c.Key).digest()
 }
 
 // TypedData is the command as eth_signTypedData_v4 JSON, for clients that

@@ -76,6 +76,12 @@ func (d *Dispatcher) Address() common.Address { return d.cfg.Signer.Address() }
 // Grant signs the grant for an allowed command, valid from now for the
 // configured lifetime.
 func (d *Dispatcher) Grant(c Command, session string, approvers []string) SignedGrant {
+	return d.GrantFor(c, c.Hash(), session, approvers)
+}
+
+// GrantFor is Grant for a caller that has computed the command's hash
+// already; hash must be c.Hash().
+func (d *Dispatcher) GrantFor(c Command, hash common.Hash, session string, approvers []string) SignedGrant {
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
 	now := d.cfg.Now()
@@ -83,7 +89,7 @@ func (d *Dispatcher) Grant(c Command, session string, approvers []string) Signed
 		approvers = []string{}
 	}
 	return d.cfg.Signer.SignGrant(Grant{
-		Twin: c.Twin, Actuator: c.Actuator, Op: c.Op, ValueMicro: c.ValueMicro, Command: c.Hash(),
+		Twin: c.Twin, Actuator: c.Actuator, Op: c.Op, ValueMicro: c.ValueMicro, Command: hash,
 		Nonce: binary.BigEndian.Uint64(nb[:]), NotBefore: Millis(now), Expiry: Millis(now.Add(d.cfg.Lifetime)),
 		Operator: c.Operator, Session: session, Approvers: approvers,
 	})

@@ -3,6 +3,7 @@ package twin
 import (
 	"encoding/binary"
 	"math/big"
+	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -25,7 +26,7 @@ const (
 	grantType      = "CommandGrant(string twin,string actuator,string op,int256 valueMicro,bytes32 command,uint64 nonce,uint64 notBefore,uint64 expiry,string operator,string session,string[] approvers)"
 	ackType        = "CommandAck(string twin,string actuator,bytes32 command,uint64 nonce,string result,string reason,int256 valueMicro,int256 targetMicro,uint64 at)"
 	stateType      = "TwinState(string twin,string actuator,int256 valueMicro,int256 targetMicro,uint64 seq,uint64 at)"
-	revocationType = "RevocationNotice(uint64 seq,uint64 at,string[] sessions)"
+	revocationType = "RevocationNotice(uint64 seq,uint64 at,bool complete,string[] sessions)"
 	rotationType   = "KeyRotation(address previous,address next,uint64 at)"
 	domainType     = "EIP712Domain(string name,string version)"
 )
@@ -45,18 +46,86 @@ var (
 )
 
 // structEncoder builds encodeData(s) = typeHash || enc(field)...: every
-// field is one 32-byte word.
-type structEncoder struct{ buf []byte }
+// field is one 32-byte word. Encoders are pooled with their hasher: a gated
+// command computes a dozen digests and a hundred hashes.
+type structEncoder struct {
+	buf     []byte
+	hasher  crypto.KeccakState
+	scratch []byte
+}
+
+var structEncoders = sync.Pool{New: func() any {
+	return &structEncoder{buf: make([]byte, 0, 32*16), hasher: crypto.NewKeccakState(), scratch: make([]byte, 0, 256)}
+}}
 
 func newStruct(typeHash common.Hash, fields int) *structEncoder {
-	e := &structEncoder{buf: make([]byte, 0, 32*(fields+1))}
-	e.buf = append(e.buf, typeHash[:]...)
+	e := structEncoders.Get().(*structEncoder)
+	e.buf = append(e.buf[:0], typeHash[:]...)
 	return e
 }
 
+// sum appends keccak256(data) to out.
+func (e *structEncoder) sum(out []byte, data ...[]byte) []byte {
+	e.hasher.Reset()
+	for _, d := range data {
+		e.hasher.Write(d)
+	}
+	var h [32]byte
+	e.hasher.Read(h[:])
+	return append(out, h[:]...)
+}
+
 func (e *structEncoder) str(s string) *structEncoder {
-	e.buf = append(e.buf, crypto.Keccak256([]byte(s))...)
+	if h, ok := stringHashes.get(s); ok {
+		e.buf = append(e.buf, h[:]...)
+		return e
+	}
+	e.uncachedStr(s)
+	if len(s) <= maxCachedString {
+		stringHashes.put(s, [32]byte(e.buf[len(e.buf)-32:]))
+	}
 	return e
+}
+
+// uncachedStr is str for a string unlikely to be seen again, such as an
+// idempotency key, which would only push useful entries out of the cache.
+func (e *structEncoder) uncachedStr(s string) *structEncoder {
+	e.scratch = append(e.scratch[:0], s...)
+	e.buf = e.sum(e.buf, e.scratch)
+	return e
+}
+
+// The strings of a command repeat from one to the next (twin, actuator,
+// op, operator, session, result, reason), so their hashes are kept: most
+// of a digest's hashing is then the hash of the encoded struct. The cache
+// is emptied when it reaches maxCachedStrings, so strings from forged
+// messages can cost at most a refill, never unbounded memory.
+const (
+	maxCachedStrings = 4096
+	maxCachedString  = 128
+)
+
+type hashCache struct {
+	mu sync.RWMutex
+	m  map[string][32]byte
+}
+
+var stringHashes = hashCache{m: map[string][32]byte{}}
+
+func (c *hashCache) get(s string) ([32]byte, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	h, ok := c.m[s]
+	return h, ok
+}
+
+func (c *hashCache) put(s string, h [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxCachedStrings {
+		clear(c.m)
+	}
+	c.m[s] = h
 }
 
 func (e *structEncoder) word(w [32]byte) *structEncoder {
@@ -82,6 +151,14 @@ func (e *structEncoder) int64(v int64) *structEncoder {
 	return e.word(w)
 }
 
+func (e *structEncoder) bool(v bool) *structEncoder {
+	var w [32]byte
+	if v {
+		w[31] = 1
+	}
+	return e.word(w)
+}
+
 func (e *structEncoder) address(a common.Address) *structEncoder {
 	var w [32]byte
 	copy(w[12:], a[:])
@@ -89,18 +166,31 @@ func (e *structEncoder) address(a common.Address) *structEncoder {
 }
 
 func (e *structEncoder) strings(list []string) *structEncoder {
-	parts := make([]byte, 0, 32*len(list))
+	// The element hashes go to scratch, and their hash to buf.
+	parts := e.scratch[:0]
 	for _, s := range list {
-		parts = append(parts, crypto.Keccak256([]byte(s))...)
+		e.hasher.Reset()
+		e.hasher.Write([]byte(s))
+		var h [32]byte
+		e.hasher.Read(h[:])
+		parts = append(parts, h[:]...)
 	}
-	e.buf = append(e.buf, crypto.Keccak256(parts)...)
+	e.scratch = parts
+	e.buf = e.sum(e.buf, parts)
 	return e
 }
 
-// digest is the EIP-712 signing hash: keccak256(0x1901 || domain || hashStruct).
+// digest is the EIP-712 signing hash: keccak256(0x1901 || domain ||
+// hashStruct). It returns the encoder to its pool.
 func (e *structEncoder) digest() common.Hash {
-	h := crypto.Keccak256(e.buf)
-	return crypto.Keccak256Hash([]byte{0x19, 0x01}, domainSeparator[:], h)
+	var structHash [32]byte
+	e.sum(structHash[:0], e.buf)
+	var out common.Hash
+	e.sum(out[:0], []byte{0x19, 0x01}, domainSeparator[:], structHash[:])
+	if cap(e.scratch) <= 64<<10 { // a notice's session list may be large: keep no such buffer
+		structEncoders.Put(e)
+	}
+	return out
 }
 
 // typedDomain is the domain as eth_signTypedData_v4 JSON shows it.

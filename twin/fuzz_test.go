@@ -49,7 +49,11 @@ func FuzzDecodeSignedGrant(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// Whatever decodes re-encodes to something that decodes the same.
+		// Whatever decodes re-encodes, as encoding/json would, to something
+		// that decodes the same.
+		if enc, want := sg.Encode(), jsonGrant(t, sg); !bytes.Equal(enc, want) {
+			t.Fatalf("Encode() = %s, want %s", enc, want)
+		}
 		again, err := DecodeSignedGrant(sg.Encode())
 		if err != nil {
 			t.Fatalf("re-decoding %s: %v", sg.Encode(), err)

@@ -90,17 +90,16 @@ func (s *Signer) SignGrant(g Grant) SignedGrant {
 }
 
 // MarshalJSON writes the wire form.
-func (sg SignedGrant) MarshalJSON() ([]byte, error) {
-	if sg.Grant.Approvers == nil {
-		sg.Grant.Approvers = []string{}
-	}
-	return json.Marshal(signedGrantWire{Grant: sg.Grant, Signature: sg.Signature.Hex()})
-}
+func (sg SignedGrant) MarshalJSON() ([]byte, error) { return sg.Encode(), nil }
 
 // Encode is MarshalJSON without the error a grant cannot produce.
 func (sg SignedGrant) Encode() []byte {
-	b, _ := sg.MarshalJSON()
-	return b
+	b := make([]byte, 0, 512)
+	b = append(b, `{"grant":`...)
+	b = appendGrant(b, &sg.Grant)
+	b = append(b, `,"signature":`...)
+	b = appendJSONSignature(b, sg.Signature)
+	return append(b, '}')
 }
 
 // DecodeSignedGrant parses the wire form of a grant and checks its shape:

@@ -15,20 +15,28 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// RevocationNotice is the realm's signed list of sessions revoked recently.
-// The realm publishes one at once for every revocation and one as a
-// heartbeat every second or so; each repeats every session revoked within
-// the feed's memory, so a gateway that missed a message, or connected
-// late, learns of a revocation from the next heartbeat.
+// RevocationNotice is the realm's signed list of revoked sessions. The
+// realm publishes an incremental notice at once for every revocation,
+// naming only the new sessions, and a complete notice as a heartbeat every
+// second or so, repeating every session revoked within the feed's memory:
+// a gateway that missed a message, or connected late, learns of a
+// revocation from the next heartbeat. Only complete notices keep a
+// gateway's feed fresh, so a gateway never trusts the feed on the word of
+// an incremental notice that may follow lost ones.
+//
+// Incremental notices keep the cost of a revocation constant: a complete
+// notice costs every gateway a hash and a map insert per session in the
+// feed's memory, which during a mass revocation is thousands.
 type RevocationNotice struct {
 	Seq      uint64   `json:"seq"`
 	At       uint64   `json:"at"`
+	Complete bool     `json:"complete"`
 	Sessions []string `json:"sessions"`
 }
 
 // Digest is the notice's EIP-712 signing hash.
 func (n *RevocationNotice) Digest() common.Hash {
-	return newStruct(revocationTypeHash, 3).uint64(n.Seq).uint64(n.At).strings(n.Sessions).digest()
+	return newStruct(revocationTypeHash, 4).uint64(n.Seq).uint64(n.At).bool(n.Complete).strings(n.Sessions).digest()
 }
 
 // SignedNotice is a notice with the realm's signature.
@@ -141,7 +149,7 @@ func StartRevocationFeed(cfg FeedConfig) (*RevocationFeed, error) {
 	// Sequence numbers start from the clock so that a restarted realm's
 	// notices are never older than its previous run's.
 	f.seq = Millis(cfg.Now()) * 1000
-	if err := f.publish(); err != nil {
+	if err := f.Restate(); err != nil {
 		cancel()
 		return nil, err
 	}
@@ -158,26 +166,31 @@ func (f *RevocationFeed) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := f.publish(); err != nil {
+			if err := f.Restate(); err != nil {
 				f.cfg.Logger.Warn("revocation heartbeat", "err", err)
 			}
 		}
 	}
 }
 
-// Revoke adds a session to the feed and publishes a notice at once.
+// Revoke adds a session to the feed and publishes an incremental notice
+// naming it at once; the following heartbeats repeat it.
 func (f *RevocationFeed) Revoke(sessionID string) error {
 	f.mu.Lock()
-	f.revoked[sessionID] = f.cfg.Now()
-	f.mu.Unlock()
-	return f.publish()
+	defer f.mu.Unlock()
+	now := f.cfg.Now()
+	f.revoked[sessionID] = now
+	return f.sendLocked(RevocationNotice{At: Millis(now), Sessions: []string{sessionID}})
 }
 
-func (f *RevocationFeed) publish() error {
+// Restate publishes a complete notice now, as the heartbeat does: every
+// session revoked within the feed's memory. A gateway that reconnected
+// accepts grants again only after one.
+func (f *RevocationFeed) Restate() error {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	now := f.cfg.Now()
-	f.seq++
-	n := RevocationNotice{Seq: f.seq, At: Millis(now), Sessions: make([]string, 0, len(f.revoked))}
+	n := RevocationNotice{At: Millis(now), Complete: true, Sessions: make([]string, 0, len(f.revoked))}
 	for id, at := range f.revoked {
 		if now.Sub(at) > f.cfg.Memory {
 			delete(f.revoked, id)
@@ -185,8 +198,16 @@ func (f *RevocationFeed) publish() error {
 		}
 		n.Sessions = append(n.Sessions, id)
 	}
-	f.mu.Unlock()
 	slices.Sort(n.Sessions)
+	return f.sendLocked(n)
+}
+
+// sendLocked numbers, signs and publishes a notice. It runs under mu so
+// that notices leave in the order of their sequence numbers: a gateway
+// ignores a complete notice older than one it has seen.
+func (f *RevocationFeed) sendLocked(n RevocationNotice) error {
+	f.seq++
+	n.Seq = f.seq
 	if err := f.cfg.Conn.Publish(f.subj, f.cfg.Signer.SignNotice(n).Encode()); err != nil {
 		return fmt.Errorf("twin: publish revocation notice: %w", err)
 	}

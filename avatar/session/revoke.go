@@ -62,6 +62,7 @@ func (m *Manager) revoke(ctx context.Context, id, reason string) (changed, live 
 		_, err = m.sessions.Update(ctx, id, value, rev)
 		switch {
 		case err == nil:
+			m.cache.evict(id)
 			m.log.Info("session revoked", "session", id, "avatar", rec.Avatar, "reason", reason)
 			return true, live, nil
 		case !errors.Is(err, store.ErrConflict) || attempt == maxRevokeAttempts:
@@ -179,8 +180,10 @@ func (m *Manager) Revocations(ctx context.Context) (<-chan Revocation, error) {
 		return nil, fmt.Errorf("session: watch revocations: %w", err)
 	}
 	out := make(chan Revocation, 64)
+	m.cache.feeds.Add(1)
 	go func() {
 		defer close(out)
+		defer m.cache.feedEnded()
 		defer func() {
 			if ctx.Err() == nil {
 				m.log.Error("revocation watch ended before its context; revocations are no longer delivered")
@@ -198,6 +201,9 @@ func (m *Manager) Revocations(ctx context.Context) (<-chan Revocation, error) {
 			if !rec.Revoked || !m.now().Before(rec.Expires) {
 				continue
 			}
+			// Before anyone hears of it: a consumer that acts on the
+			// revocation must find the session refused on this node.
+			m.cache.evict(e.Key)
 			select {
 			case out <- Revocation{SessionID: e.Key, Avatar: rec.Avatar, Reason: rec.RevokedReason, At: rec.RevokedAt}:
 			case <-ctx.Done():

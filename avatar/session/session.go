@@ -117,6 +117,7 @@ type Manager struct {
 	touchEvery time.Duration
 	now        func() time.Time
 	log        *slog.Logger
+	cache      liveCache
 }
 
 // Session is what the realm knows about one session. It never holds the
@@ -248,26 +249,36 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Session, erro
 	if !ok {
 		return Session{}, errMalformedToken
 	}
-	rec, rev, err := m.load(ctx, id)
+	rec, err := m.authenticate(ctx, hash, id)
 	if err != nil {
 		return Session{}, err
+	}
+	return rec.session(id), nil
+}
+
+// authenticate is Authenticate after the token parsed; it returns the
+// record as now stored.
+func (m *Manager) authenticate(ctx context.Context, hash tokenHash, id string) (record, error) {
+	rec, rev, err := m.load(ctx, id)
+	if err != nil {
+		return record{}, err
 	}
 	// The ID matched on half the hash; the whole hash decides, in
 	// constant time, so knowing a public ID gets an attacker nowhere.
 	if subtle.ConstantTimeCompare(rec.Hash, hash[:]) != 1 {
-		return Session{}, fmt.Errorf("%w: unknown session", ErrInvalidSession)
+		return record{}, fmt.Errorf("%w: unknown session", ErrInvalidSession)
 	}
 	now := m.now()
 	if err := m.check(id, &rec, now); err != nil {
-		return Session{}, err
+		return record{}, err
 	}
 	if now.Sub(rec.LastSeen) >= m.touchEvery {
 		if err := m.touch(ctx, id, rec, rev, now); err != nil {
-			return Session{}, err
+			return record{}, err
 		}
 		rec.LastSeen = now
 	}
-	return rec.session(id), nil
+	return rec, nil
 }
 
 // check decides whether rec may authenticate at now.

@@ -370,12 +370,19 @@ func (r *loadRun) connect(ctx context.Context, a *loadAvatar) error {
 func (a *loadAvatar) setState(s string) { a.state.Store(&s) }
 
 // stream sends the avatar's synthetic motion in real time until ctx ends.
+// Each tick sends every frame due by the wall clock, so the device clock
+// keeps pace with real time even when a busy machine delays the ticks (a
+// device clock that falls behind its arrival times is what a replay looks
+// like, and the realm says so). More than a second behind, it skips ahead,
+// as a headset that stalled would.
 func (r *loadRun) stream(ctx context.Context, a *loadAvatar) {
 	dt := time.Duration(float64(time.Second) / r.f.hz)
 	tick := time.NewTicker(time.Duration(r.f.batch) * dt)
 	defer tick.Stop()
-	batch := make([]vr.Frame, r.f.batch)
+	frames := make([]vr.Frame, 0, vr.MaxFramesPerMessage)
 	var seq uint32
+	start := time.Now()
+	var generated int64
 	for {
 		select {
 		case <-ctx.Done():
@@ -384,17 +391,27 @@ func (r *loadRun) stream(ctx context.Context, a *loadAvatar) {
 			return
 		case <-tick.C:
 		}
-		for i := range batch {
-			batch[i] = vrFrame(a.gen.Next(dt))
-			batch[i].Seq = seq
-			seq++
+		due := int64(time.Since(start).Seconds()*r.f.hz) - generated
+		if behind := due - int64(r.f.hz); behind > 0 {
+			a.gen.SetTime(a.gen.TimeUS()+uint64(behind)*uint64(dt.Microseconds()), seq)
+			generated += behind
+			due -= behind
 		}
-		now := time.Now().UnixNano()
-		for i := range batch {
-			a.sentAt[batch[i].Seq%uint32(len(a.sentAt))].Store(now)
-		}
-		if err := a.client.Send(batch); err != nil {
-			return
+		for due > 0 {
+			n := int(min(due, int64(max(r.f.batch, min(int(due), vr.MaxFramesPerMessage)))))
+			frames = frames[:n]
+			now := time.Now().UnixNano()
+			for i := range frames {
+				frames[i] = vrFrame(a.gen.Next(dt))
+				frames[i].Seq = seq
+				a.sentAt[seq%uint32(len(a.sentAt))].Store(now)
+				seq++
+			}
+			if err := a.client.Send(frames); err != nil {
+				return
+			}
+			due -= int64(n)
+			generated += int64(n)
 		}
 	}
 }

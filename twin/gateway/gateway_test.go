@@ -196,7 +196,16 @@ func TestReconnectedGatewayWaitsForAFreshNotice(t *testing.T) {
 	if twin.ReasonOf(err2) != twin.ReasonFeedStale {
 		t.Fatalf("Deliver after reconnecting = %v, want revocation_feed_stale", err2)
 	}
-	if err := b.feed.Revoke("someone-else"); err != nil { // any notice refreshes the feed
+	// An incremental notice may follow lost ones: it does not make the
+	// feed fresh again; the next complete one does.
+	if err := b.feed.Revoke("someone-else"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { return b.gateways["press-1"].Revoked("someone-else") }, "the gateway to learn of the revocation")
+	if err := deliver(fmt.Sprint("incremental-", time.Now().UnixNano())); twin.ReasonOf(err) != twin.ReasonFeedStale {
+		t.Fatalf("Deliver after an incremental notice = %v, want revocation_feed_stale", err)
+	}
+	if err := b.feed.Restate(); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, func() bool { return deliver(fmt.Sprint("fresh-", time.Now().UnixNano())) == nil }, "the gateway to accept grants after a fresh notice")

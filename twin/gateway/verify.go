@@ -161,8 +161,10 @@ func (g *Gateway) spendNonce(gr twin.Grant, now time.Time) (twin.Reason, string)
 }
 
 // HandleNotice takes a revocation notice from the feed. A notice from an
-// untrusted key, or older than one already seen, is ignored; a valid one
-// refreshes the feed and adds its sessions.
+// untrusted key, or too old, is ignored. A valid one adds its sessions; only
+// a complete notice newer than any seen refreshes the feed, because an
+// incremental one says nothing of the notices that may have been lost
+// before it.
 func (g *Gateway) HandleNotice(data []byte) {
 	now := g.cfg.Now()
 	sn, err := twin.DecodeSignedNotice(data)
@@ -185,18 +187,20 @@ func (g *Gateway) HandleNotice(data []byte) {
 	if g.cfg.Conn != nil {
 		reconnects = g.cfg.Conn.Stats().Reconnects
 	}
+	forget := now.Add(twin.MaxGrantLifetime + 2*g.cfg.MaxSkew + g.cfg.FeedTimeout)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if n.Seq <= g.noticeSeq[signer] {
-		return
-	}
-	g.noticeSeq[signer] = n.Seq
-	forget := now.Add(twin.MaxGrantLifetime + 2*g.cfg.MaxSkew + g.cfg.FeedTimeout)
+	// Revocations are taken from any valid notice, even one older than the
+	// last: learning of a revocation twice is harmless.
 	for _, s := range n.Sessions {
 		if old, ok := g.revoked[s]; !ok || old.Before(forget) {
 			g.revoked[s] = forget
 		}
 	}
+	if !n.Complete || n.Seq <= g.noticeSeq[signer] {
+		return
+	}
+	g.noticeSeq[signer] = n.Seq
 	for s, until := range g.revoked {
 		if now.After(until) {
 			delete(g.revoked, s)

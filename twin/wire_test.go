@@ -1,0 +1,143 @@
+package twin
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strconv"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+)
+
+// jsonGrant and jsonAck are the wire forms as encoding/json writes them,
+// which the hand-written encoders must reproduce byte for byte.
+func jsonGrant(t testing.TB, sg SignedGrant) []byte {
+	if sg.Grant.Approvers == nil {
+		sg.Grant.Approvers = []string{}
+	}
+	b, err := json.Marshal(signedGrantWire{Grant: sg.Grant, Signature: sg.Signature.Hex()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func jsonAck(t testing.TB, sa SignedAck) []byte {
+	b, err := json.Marshal(signedAckWire{Ack: sa.Ack, Signature: sa.Signature.Hex()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestWireEncodingMatchesEncodingJSON(t *testing.T) {
+	s, err := GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	odd := "a\"b\\c<d>&e\u2028\x01é\xff"
+	grants := map[string]Grant{
+		"plain": {Twin: "press-1", Actuator: "ram", Op: OpSet, ValueMicro: 12_500_000, Nonce: math.MaxUint64,
+			NotBefore: 1_700_000_000_000, Expiry: 1_700_000_003_000, Operator: "av_ada", Session: "s1", Approvers: []string{"av_b", "av_c"}},
+		"no approvers": {Twin: "press-1", Actuator: "ram", Op: OpStop, ValueMicro: math.MinInt64, Operator: "o", Session: "s"},
+		"escapes":      {Twin: odd, Actuator: odd, Op: Op(odd), Operator: odd, Session: odd, Approvers: []string{odd, ""}},
+	}
+	for name, g := range grants {
+		t.Run("grant "+name, func(t *testing.T) {
+			sg := s.SignGrant(g)
+			if got, want := sg.Encode(), jsonGrant(t, sg); !bytes.Equal(got, want) {
+				t.Fatalf("SignedGrant.Encode() = %s, want %s", got, want)
+			}
+		})
+	}
+	acks := map[string]Ack{
+		"done":    {Twin: "press-1", Actuator: "ram", Nonce: 7, Result: ResultDone, ValueMicro: -5, TargetMicro: 1 << 40, At: 99},
+		"refused": {Twin: "press-1", Actuator: "ram", Result: ResultRefused, Reason: ReasonReplayed, Detail: "nonce 7 was already used"},
+		"escapes": {Twin: odd, Actuator: odd, Result: Result(odd), Reason: Reason(odd), Detail: odd, ValueMicro: math.MinInt64, TargetMicro: math.MaxInt64, At: math.MaxUint64},
+	}
+	for name, a := range acks {
+		t.Run("ack "+name, func(t *testing.T) {
+			sa := s.SignAck(a)
+			if got, want := sa.Encode(), jsonAck(t, sa); !bytes.Equal(got, want) {
+				t.Fatalf("SignedAck.Encode() = %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func FuzzDecodeSignedAck(f *testing.F) {
+	s, _ := GenerateSigner()
+	good := s.SignAck(Ack{Twin: "press-1", Actuator: "ram", Nonce: 42, Result: ResultDone, ValueMicro: 12_500_000, TargetMicro: 20_000_000, At: 1_700_000_000_000})
+	f.Add(good.Encode())
+	f.Add(s.SignAck(Ack{Twin: "press-1", Actuator: "ram", Result: ResultRefused, Reason: ReasonReplayed, Detail: "nonce 42 was already used"}).Encode())
+	f.Add([]byte(`{"ack":{},"signature":"0x"}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sa, err := DecodeSignedAck(data)
+		if err != nil {
+			return
+		}
+		enc := sa.Encode()
+		if want := jsonAck(t, sa); !bytes.Equal(enc, want) {
+			t.Fatalf("Encode() = %s, want %s", enc, want)
+		}
+		again, err := DecodeSignedAck(enc)
+		if err != nil {
+			t.Fatalf("re-decoding %s: %v", enc, err)
+		}
+		if again.Ack.Digest() != sa.Ack.Digest() || again.Signature != sa.Signature || again.Ack.Detail != sa.Ack.Detail {
+			t.Fatalf("round trip changed the acknowledgement: %+v vs %+v", sa, again)
+		}
+		_, _ = sa.Signer() // must not panic
+	})
+}
+
+func TestNoticeDigestMatchesStandardEIP712(t *testing.T) {
+	for _, n := range []RevocationNotice{
+		{Seq: 1, At: 1_700_000_000_000, Complete: true, Sessions: []string{"s1", "s2"}},
+		{Seq: math.MaxUint64, At: 2, Sessions: []string{"s3"}},
+		{Seq: 3, At: 4, Complete: true, Sessions: []string{}},
+	} {
+		sessions := make([]any, len(n.Sessions))
+		for i, s := range n.Sessions {
+			sessions[i] = s
+		}
+		td := apitypes.TypedData{
+			Types: apitypes.Types{
+				"EIP712Domain": domainTypes(),
+				"RevocationNotice": {
+					{Name: "seq", Type: "uint64"}, {Name: "at", Type: "uint64"}, {Name: "complete", Type: "bool"}, {Name: "sessions", Type: "string[]"},
+				},
+			},
+			PrimaryType: "RevocationNotice",
+			Domain:      typedDomain(),
+			Message: apitypes.TypedDataMessage{
+				"seq": u64String(n.Seq), "at": u64String(n.At), "complete": n.Complete, "sessions": sessions,
+			},
+		}
+		if got, want := n.Digest(), standardDigest(t, td); got != want {
+			t.Errorf("RevocationNotice%+v.Digest() = %s, want %s (go-ethereum apitypes)", n, got, want)
+		}
+	}
+}
+
+// TestStringHashCacheKeepsDigests fills the string hash cache past its
+// bound: digests before, during and after agree with the standard ones.
+func TestStringHashCacheKeepsDigests(t *testing.T) {
+	a := Ack{Twin: "press-1", Actuator: "ram", Nonce: 7, Result: ResultDone, At: 99}
+	want := standardDigest(t, a.TypedData())
+	for i := range maxCachedStrings + 10 {
+		other := a
+		other.Reason = Reason(strconv.Itoa(i))
+		if i%1000 == 0 {
+			if got, want := other.Digest(), standardDigest(t, other.TypedData()); got != want {
+				t.Fatalf("Digest() with reason %q = %s, want %s", other.Reason, got, want)
+			}
+		}
+		_ = other.Digest()
+		if got := a.Digest(); got != want {
+			t.Fatalf("after %d strings, Digest() = %s, want %s", i, got, want)
+		}
+	}
+}
