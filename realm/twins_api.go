@@ -35,6 +35,7 @@ const (
 // Signals of a command's audit event beyond the policy's, and the result
 // recorded when no acknowledgement came back.
 const (
+	auditDecision     = "decision"
 	auditCommand      = "command"
 	auditNonce        = "nonce"
 	auditValue        = "value"
@@ -343,7 +344,7 @@ func (r *Realm) decideCommand(ctx context.Context, sc *scenes.Scene, p principal
 		Action:    scenes.ActionUID(scenes.ActionCommandActuator),
 		Resource:  resource,
 		Context:   pctx,
-		Entities:  append(sc.Entities(), avatarEntity(p)),
+		Entities:  append(r.twins.sceneEntities(sc), avatarEntity(p)),
 	})
 	if err != nil {
 		d.Allow = false
@@ -359,13 +360,20 @@ func (r *Realm) decideCommand(ctx context.Context, sc *scenes.Scene, p principal
 	return d, ev
 }
 
+func (h *twinHub) sceneEntities(sc *scenes.Scene) []policy.Entity {
+	if e, ok := h.entities[sc]; ok {
+		return e
+	}
+	return sc.Entities()
+}
+
 // carryOut takes the policy decision, signs the grant and delivers it.
 //
 // The decision and its outcome are one audit event, recorded when the
 // gateway has answered or the delivery has failed, whichever way carryOut
 // returns: allow when the gateway carried the command out, deny otherwise,
-// with the deciding policies, the signals and the grant's command hash and
-// nonce. A policy deny is recorded at once.
+// with the deciding policies, the signals (decision: allow) and the grant's
+// command hash and nonce. A policy deny is recorded at once.
 func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest, stepUp bool, approvers []string) (*commandAnswer, error) {
 	h := r.twins
 	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
@@ -377,6 +385,7 @@ func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as 
 	hash := c.Hash()
 	hashHex := hash.Hex()
 	sg := h.disp.GrantFor(c, hash, p.session.ID, approvers)
+	ev.Signals[auditDecision] = string(audit.Allow)
 	ev.Signals[auditCommand] = hashHex
 	ev.Signals[auditNonce] = sg.Grant.Nonce
 	ev.Signals[auditValue] = c.Value()

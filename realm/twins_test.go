@@ -299,3 +299,36 @@ func TestRevokedSessionReachesGateways(t *testing.T) {
 		t.Fatalf("%d simulated gateways, want 3", n)
 	}
 }
+
+// TestUndeliveredTwinCommandIsAudited stops the conveyor's gateway: the command
+// is allowed, its grant goes nowhere, and its one audit event still records
+// the decision, as a deny with the result "undelivered".
+func TestUndeliveredTwinCommandIsAudited(t *testing.T) {
+	r := startLocalRealm(t)
+	waitTwinsLive(t, r)
+	ada := newOperator(t, r, "ada", "operator")
+	conveyor, _ := r.twins.gatewayKey("conveyor-1")
+	for _, g := range r.twins.gateways {
+		if g.Address() == conveyor {
+			g.Close()
+		}
+	}
+	body := map[string]any{"op": "set", "value": 1, "zone": "conveyor-line"}
+	hash := ada.digest(beltPath, "lost-1", body)
+	if status, p, _, _ := ada.command(beltPath, "lost-1", body); status < 400 || !strings.Contains(p.Detail, "no_gateway") {
+		t.Fatalf("command with no gateway = %d %+v, want a no_gateway problem", status, p)
+	}
+	var ev audit.Event
+	eventually(t, "the audit log to record the undelivered command", func() bool {
+		for _, e := range r.view.Events(audit.Query{Limit: 500}) {
+			if e.Action == "CommandActuator" && e.Signals["command"] == hash {
+				ev = e
+				return true
+			}
+		}
+		return false
+	})
+	if ev.Outcome != audit.Deny || ev.Signals["result"] != "undelivered" || ev.Signals["decision"] != "allow" || len(ev.Policies) == 0 {
+		t.Fatalf("audit event = %+v, want a deny with decision allow, its policies and result undelivered", ev)
+	}
+}

@@ -30,8 +30,11 @@ const xrStatusEvery = time.Second
 // xrHub holds what the node shares among XR streams: the WebRTC API and the
 // per-session streams of the sessions connected here.
 //
-// Lock order: liveConn.peerMu, xrHub.mu, xrSession.mu; none is held while
-// calling the trust hub or pushing to a connection.
+// Lock order: xrHub.mu, then xrSession.mu. liveConn.peerMu is never held
+// with either. xrSession.mu is held for the session's own work only: a
+// message's decoding and stream push, and the stream's set-up (its template
+// read and a trust assessment); stream events are handled after it is
+// released.
 type xrHub struct {
 	api       *webrtc.API
 	closeMux  func() error
@@ -45,6 +48,28 @@ type xrHub struct {
 
 	mu       sync.Mutex
 	sessions map[string]*xrSession
+	// known are the avatars whose templates the engine has: each one it is
+	// given refits its background model, so a reconnecting avatar's is not
+	// given again.
+	known map[string]bool
+}
+
+// learn reports whether the engine must be given avatarID's template, and
+// notes that it has it.
+func (h *xrHub) learn(avatarID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.known[avatarID] {
+		return false
+	}
+	h.known[avatarID] = true
+	return true
+}
+
+func (h *xrHub) unlearn(avatarID string) {
+	h.mu.Lock()
+	delete(h.known, avatarID)
+	h.mu.Unlock()
 }
 
 // xrSession is the motion stream of one session on this node, shared by

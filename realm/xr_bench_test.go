@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/clients/vr"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 )
 
 // BenchmarkXRIngest measures the realm's per-message cost of a frame
 // message, whatever transport brought it: decode, rate check, counting
-// and the session's stream. b.N messages of n frames each, with time
-// stamps that keep increasing, as a headset's do.
+// and the session's biometric stream (not enrolled: resampling, features
+// and liveness, no scoring). b.N messages of n frames of a synthetic
+// person each, with time stamps that keep increasing, as a headset's do.
 func BenchmarkXRIngest(b *testing.B) {
 	r := startRealm(b, Config{Listen: "localhost:0"})
 	for _, n := range []int{1, 4, 32} {
@@ -27,9 +29,14 @@ func BenchmarkXRIngest(b *testing.B) {
 			// Precompute the messages: the benchmark is the realm's cost,
 			// not the client's.
 			const distinct = 4096
+			frames := synth.NewPerson(7).Session(0).Frames(distinct*n, 72)
 			msgs := make([][]byte, 0, distinct)
 			for i := range distinct {
-				msg, err := vr.AppendMessage(nil, swayFrames(n, uint32(i*n), 72))
+				batch := make([]vr.Frame, n)
+				for j := range batch {
+					batch[j] = vrFrame(frames[i*n+j])
+				}
+				msg, err := vr.AppendMessage(nil, batch)
 				if err != nil {
 					b.Fatal(err)
 				}

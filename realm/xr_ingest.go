@@ -55,7 +55,7 @@ func (r *Realm) startXR(ctx context.Context) error {
 	r.xr = &xrHub{
 		api: api, closeMux: closeMux, engine: engine, templates: templates,
 		enroll: r.cfg.XREnrollment, enrollWithin: r.cfg.XREnrollWithin,
-		sessions: map[string]*xrSession{},
+		sessions: map[string]*xrSession{}, known: map[string]bool{},
 	}
 	r.xr.m = newXRMetrics(r.metrics.registry, r.xr)
 	return nil
@@ -117,7 +117,9 @@ func (r *Realm) openXR(c *liveConn) *xrSession {
 	tmpl, err := r.xr.templates.Get(ctx, avatarID)
 	switch {
 	case err == nil:
-		r.xr.engine.SetTemplate(avatarID, tmpl)
+		if r.xr.learn(avatarID) {
+			r.xr.engine.SetTemplate(avatarID, tmpl)
+		}
 		x.hasTemplate = true
 	case errors.Is(err, store.ErrNotFound):
 		tmpl = nil
@@ -258,7 +260,7 @@ func (r *Realm) xrEvent(c *liveConn, x *xrSession, ev biometrics.Event, newest b
 			r.log.Warn("biometric evidence refused", "session", x.id, "err", err)
 			return
 		}
-		x.stream.SetTrusted(a.State == trust.Trusted)
+		x.setTrusted(a.State == trust.Trusted)
 		r.live.pushSession(x.id, encodeLive(liveMessage{Type: "xr.score", XR: xrScore{
 			At: ev.At.UTC(), Seq: newest.Seq, TimeUS: newest.TimeUS, Probability: ev.Probability, State: string(a.State), Score: a.Score,
 		}}))
@@ -270,7 +272,7 @@ func (r *Realm) xrEvent(c *liveConn, x *xrSession, ev biometrics.Event, newest b
 			r.log.Warn("liveness evidence refused", "session", x.id, "err", err)
 			return
 		}
-		x.stream.SetTrusted(a.State == trust.Trusted)
+		x.setTrusted(a.State == trust.Trusted)
 	case biometrics.EventEnrolled, biometrics.EventAdapted:
 		enrolled := ev.Kind == biometrics.EventEnrolled
 		kind := "adapted"
@@ -281,6 +283,7 @@ func (r *Realm) xrEvent(c *liveConn, x *xrSession, ev biometrics.Event, newest b
 		x.mu.Lock()
 		x.hasTemplate, x.enrolling = true, false
 		x.mu.Unlock()
+		r.xr.learn(x.sess.Avatar) // the stream gave the engine its template
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), xrStoreTimeout)
 		defer cancel()
 		if err := r.xr.templates.Put(ctx, x.sess.Avatar, ev.Template); err != nil {
@@ -294,6 +297,16 @@ func (r *Realm) xrEvent(c *liveConn, x *xrSession, ev biometrics.Event, newest b
 				Signals: map[string]any{"session": x.id, "windows": ev.Template.Windows, "motion_s": r.xr.enroll.Seconds()},
 			})
 		}
+	}
+}
+
+// setTrusted tells the session's stream whether the session is trusted, so
+// that its template adapts only then.
+func (x *xrSession) setTrusted(trusted bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.stream != nil {
+		x.stream.SetTrusted(trusted)
 	}
 }
 

@@ -1,16 +1,22 @@
 package realm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 )
 
@@ -305,5 +311,103 @@ func TestXRDataChannelTrustFollowsTheWearer(t *testing.T) {
 	})
 	if got.state != "step-up" {
 		t.Fatalf("after the hand-over the session is %q (%+v), want step-up", got.state, got)
+	}
+}
+
+// TestXRTemplateEnrollAndDelete enrolls an avatar from motion streamed
+// over the WebSocket right after sign-in, then deletes its template, which
+// needs a step-up bound to the documented digest.
+func TestXRTemplateEnrollAndDelete(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams several seconds of motion in real time")
+	}
+	r := startRealm(t, Config{Listen: "localhost:0", XREnrollment: 4 * time.Second})
+	auth := webauthntest.New()
+	c := newClient(t, r)
+	sess := c.register(auth, "templated")
+	me := c.with(sess.Token)
+	avatarID := sess.Avatar["id"].(string)
+
+	type templateView struct {
+		Enrolled     bool   `json:"enrolled"`
+		Enrollment   string `json:"enrollment"`
+		DeleteDigest string `json:"delete_action_digest"`
+	}
+	var tv templateView
+	me.must("GET", "/v1/avatars/me/template", nil, &tv)
+	if want := digestHex(deleteTemplateDigest(avatarID)); tv.Enrolled || tv.DeleteDigest != want {
+		t.Fatalf("GET template before streaming = %+v, want not enrolled and digest %s", tv, want)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	w := wear(cl, 5)
+	eventually := func(what string, limit time.Duration, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(limit)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after %s", what, limit)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	eventually("template stored", 20*time.Second, func() bool {
+		me.must("GET", "/v1/avatars/me/template", nil, &tv)
+		return tv.Enrolled && tv.Enrollment == enrollmentDone
+	})
+	w.takeOff()
+
+	if code, p := me.call("DELETE", "/v1/avatars/me/template", nil, nil); code != 403 || !strings.Contains(p.Detail, tv.DeleteDigest) {
+		t.Fatalf("DELETE template without a step-up = %d %+v, want 403 naming %s", code, p, tv.DeleteDigest)
+	}
+	if code, p := me.stepUp(auth, tv.DeleteDigest); code != 200 {
+		t.Fatalf("step-up = %d %+v", code, p)
+	}
+	me.must("DELETE", "/v1/avatars/me/template", nil, nil)
+	if _, err := r.xr.templates.Get(context.Background(), avatarID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("template after deletion: %v, want store.ErrNotFound", err)
+	}
+	me.must("GET", "/v1/avatars/me/template", nil, &tv)
+	if tv.Enrolled || tv.Enrollment != enrollmentNone {
+		t.Fatalf("GET template after deletion = %+v, want not enrolled", tv)
+	}
+	if code, _ := me.call("DELETE", "/v1/avatars/me/template", nil, nil); code != 403 {
+		t.Fatalf("second DELETE with the spent step-up = %d, want 403", code)
+	}
+	eventually("enrollment and deletion audited", 10*time.Second, func() bool {
+		seen := map[string]bool{}
+		for _, ev := range r.view.Events(audit.Query{Actor: avatarID, Outcome: audit.Allow, Limit: 100}) {
+			seen[ev.Action] = true
+		}
+		return seen["EnrollBiometrics"] && seen["DeleteTemplate"]
+	})
+}
+
+// TestTemplateKeyFile checks the key is created once, private, and reused.
+func TestTemplateKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	k1, err := loadOrCreateTemplateKey(dir)
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("loadOrCreateTemplateKey = %d bytes, %v; want 32", len(k1), err)
+	}
+	st, err := os.Stat(filepath.Join(dir, templateKeyFile))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode = %v, %v; want 0600", st.Mode().Perm(), err)
+	}
+	k2, err := loadOrCreateTemplateKey(dir)
+	if err != nil || !bytes.Equal(k1, k2) {
+		t.Fatalf("second load = %x, %v; want the same key", k2, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, templateKeyFile), []byte("not hex\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadOrCreateTemplateKey(dir); err == nil {
+		t.Fatal("a corrupt key file was accepted")
 	}
 }

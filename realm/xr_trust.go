@@ -147,6 +147,7 @@ func templateResource(avatarID string) string { return "Template::" + quote(avat
 // deleted template: each starts over, unenrolled.
 func (h *xrHub) forgetTemplate(avatarID string) {
 	h.engine.RemoveTemplate(avatarID)
+	h.unlearn(avatarID)
 	for _, x := range h.ofAvatar(avatarID) {
 		x.mu.Lock()
 		if x.stream != nil {

@@ -173,7 +173,9 @@ func (r *Realm) addCandidate(c *liveConn, cand *iceCandidate) error {
 }
 
 // pionLogs sends pion's logs to the realm's logger: traces and debug lines
-// at debug level, the rest at their own.
+// at debug level, warnings at info (pion warns of routine ICE events, such
+// as a check before the remote candidates arrive, once per peer), errors
+// at error.
 type pionLogs struct{ log *slog.Logger }
 
 func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
@@ -195,7 +197,7 @@ func (l pionLogger) Debug(msg string)                  { l.logf(slog.LevelDebug,
 func (l pionLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
 func (l pionLogger) Info(msg string)                   { l.logf(slog.LevelInfo, "%s", msg) }
 func (l pionLogger) Infof(format string, args ...any)  { l.logf(slog.LevelInfo, format, args...) }
-func (l pionLogger) Warn(msg string)                   { l.logf(slog.LevelWarn, "%s", msg) }
-func (l pionLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
+func (l pionLogger) Warn(msg string)                   { l.logf(slog.LevelInfo, "%s", msg) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelInfo, format, args...) }
 func (l pionLogger) Error(msg string)                  { l.logf(slog.LevelError, "%s", msg) }
 func (l pionLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }

@@ -96,15 +96,15 @@ func DecodeSignedAck(data []byte) (SignedAck, error) {
 	if len(data) > MaxGrantBytes {
 		return SignedAck{}, fmt.Errorf("%w: acknowledgement is %d bytes", ErrInvalidGrant, len(data))
 	}
-	var w signedAckWire
-	if err := decodeStrict(data, &w); err != nil {
+	a, signature, err := decodeAckWire(data)
+	if err != nil {
 		return SignedAck{}, fmt.Errorf("%w: acknowledgement: %s", ErrInvalidGrant, err)
 	}
-	sig, err := ParseSignature(w.Signature)
+	sig, err := ParseSignature(signature)
 	if err != nil {
 		return SignedAck{}, err
 	}
-	return SignedAck{Ack: w.Ack, Signature: sig}, nil
+	return SignedAck{Ack: a, Signature: sig}, nil
 }
 
 // Signer recovers the address that signed the acknowledgement.

@@ -2,6 +2,7 @@ package twin
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -44,10 +45,32 @@ func FuzzDecodeSignedGrant(f *testing.F) {
 	f.Add(bytes.Replace(good, []byte(`"valueMicro":12500000`), []byte(`"valueMicro":-1`), 1))
 	f.Add([]byte(`{"grant":{},"signature":"0x"}`))
 	f.Add([]byte(`{}`))
+	for _, variant := range [][2]string{
+		{`{"grant":{`, " {\n \"grant\" : {\t"},              // whitespace
+		{`"twin":"press-1"`, `"Twin":"press-1"`},            // case
+		{`"operator":"av_ada"`, `"operator":"av_\u0061da"`}, // escape
+		{`"approvers":["av_b"]`, `"approvers":null`},
+		{`"nonce":42`, `"nonce":42,"nonce":43`},
+		{`"nonce":42`, `"nonce":4.2e1`},
+		{`"session":"s1"`, `"session":"s\ud83d\ude00"`},
+	} {
+		f.Add(bytes.Replace(good, []byte(variant[0]), []byte(variant[1]), 1))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sg, err := DecodeSignedGrant(data)
 		if err != nil {
 			return
+		}
+		// The decoder is never looser than encoding/json's strict decoding.
+		var ref signedGrantWire
+		if err := decodeStrict(data, &ref); err != nil {
+			t.Fatalf("DecodeSignedGrant(%q) accepted what encoding/json refuses: %v", data, err)
+		}
+		if ref.Grant.Approvers == nil {
+			ref.Grant.Approvers = []string{}
+		}
+		if want := jsonGrant(t, SignedGrant{Grant: ref.Grant, Signature: sg.Signature}); !bytes.Equal(sg.Encode(), want) || ref.Signature != sg.Signature.Hex() && !strings.EqualFold(ref.Signature, sg.Signature.Hex()) {
+			t.Fatalf("DecodeSignedGrant(%q) = %s, encoding/json reads %s", data, sg.Encode(), want)
 		}
 		// Whatever decodes re-encodes, as encoding/json would, to something
 		// that decodes the same.

@@ -109,15 +109,14 @@ func DecodeSignedGrant(data []byte) (SignedGrant, error) {
 	if len(data) > MaxGrantBytes {
 		return SignedGrant{}, fmt.Errorf("%w: grant is %d bytes, at most %d", ErrInvalidGrant, len(data), MaxGrantBytes)
 	}
-	var w signedGrantWire
-	if err := decodeStrict(data, &w); err != nil {
+	g, signature, err := decodeGrantWire(data)
+	if err != nil {
 		return SignedGrant{}, fmt.Errorf("%w: grant: %s", ErrInvalidGrant, err)
 	}
-	sig, err := ParseSignature(w.Signature)
+	sig, err := ParseSignature(signature)
 	if err != nil {
 		return SignedGrant{}, err
 	}
-	g := w.Grant
 	switch {
 	case !ValidID(g.Twin) || !ValidID(g.Actuator):
 		return SignedGrant{}, fmt.Errorf("%w: grant names no valid twin and actuator", ErrInvalidGrant)

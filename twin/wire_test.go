@@ -3,8 +3,10 @@ package twin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
@@ -73,10 +75,30 @@ func FuzzDecodeSignedAck(f *testing.F) {
 	f.Add(s.SignAck(Ack{Twin: "press-1", Actuator: "ram", Result: ResultRefused, Reason: ReasonReplayed, Detail: "nonce 42 was already used"}).Encode())
 	f.Add([]byte(`{"ack":{},"signature":"0x"}`))
 	f.Add([]byte(`{}`))
+	enc := good.Encode()
+	for _, variant := range [][2]string{
+		{`{"ack":{`, " {\r\n\"ack\":\n{ "},
+		{`"result":"done"`, `"RESULT":"done"`},
+		{`"result":"done"`, `"result":"d\u006fne"`},
+		{`"reason":""`, `"reason":null`},
+		{`"at":1700000000000`, `"at":1700000000000,"at":1`},
+		{`"valueMicro":12500000`, `"valueMicro":-0`},
+		{`"twin":"press-1"`, `"twin":"press-1","detail":"\ud800"`},
+	} {
+		f.Add(bytes.Replace(enc, []byte(variant[0]), []byte(variant[1]), 1))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sa, err := DecodeSignedAck(data)
 		if err != nil {
 			return
+		}
+		// The decoder is never looser than encoding/json's strict decoding.
+		var ref signedAckWire
+		if err := decodeStrict(data, &ref); err != nil {
+			t.Fatalf("DecodeSignedAck(%q) accepted what encoding/json refuses: %v", data, err)
+		}
+		if want := jsonAck(t, SignedAck{Ack: ref.Ack, Signature: sa.Signature}); !bytes.Equal(sa.Encode(), want) || !strings.EqualFold(ref.Signature, sa.Signature.Hex()) {
+			t.Fatalf("DecodeSignedAck(%q) = %s, encoding/json reads %s", data, sa.Encode(), want)
 		}
 		enc := sa.Encode()
 		if want := jsonAck(t, sa); !bytes.Equal(enc, want) {
@@ -139,5 +161,55 @@ func TestStringHashCacheKeepsDigests(t *testing.T) {
 		if got := a.Digest(); got != want {
 			t.Fatalf("after %d strings, Digest() = %s, want %s", i, got, want)
 		}
+	}
+}
+
+func TestDecodeSignedGrantStrictness(t *testing.T) {
+	s, err := GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(s.SignGrant(Grant{Twin: "press-1", Actuator: "ram", Op: OpSet, ValueMicro: 42, Nonce: 42,
+		NotBefore: 1, Expiry: 2, Operator: "av_ada", Session: "s1", Approvers: []string{"av_b"}}).Encode())
+	cases := []struct {
+		name, old, new string
+		accept         bool
+	}{
+		{"as encoded", "", "", true},
+		{"whitespace", `{"grant":{`, " {\n \"grant\" : {\t", true},
+		{"escaped character", `"operator":"av_ada"`, `"operator":"av_\u0061da"`, true},
+		{"keys in another order", `"twin":"press-1","actuator":"ram"`, `"actuator":"ram","twin":"press-1"`, true},
+		{"key in another case", `"twin"`, `"Twin"`, false},
+		{"duplicate key", `"nonce":42`, `"nonce":42,"nonce":43`, false},
+		{"missing key", `"nonce":42,`, ``, false},
+		{"null", `["av_b"]`, `null`, false},
+		{"fraction", `"nonce":42`, `"nonce":42.0`, false},
+		{"exponent", `"nonce":42`, `"nonce":4.2e1`, false},
+		{"leading zero", `"nonce":42`, `"nonce":042`, false},
+		{"negative unsigned", `"nonce":42`, `"nonce":-42`, false},
+		{"lone surrogate", `"session":"s1"`, `"session":"s\ud800"`, false},
+		{"invalid UTF-8", `"session":"s1"`, "\"session\":\"s\xff\"", false},
+		{"control character", `"session":"s1"`, "\"session\":\"s\x01\"", false},
+		{"unknown key", `"nonce":42`, `"nonce":42,"extra":1`, false},
+		{"trailing data", "", " {}", false},
+		{"too many approvers", `["av_b"]`, `["a","b","c","d","e","f","g","h","i"]`, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := good + c.new // an empty old appends new
+			if c.old != "" {
+				if !strings.Contains(good, c.old) {
+					t.Fatalf("%q not in %s", c.old, good)
+				}
+				data = strings.Replace(good, c.old, c.new, 1)
+			}
+			_, err := DecodeSignedGrant([]byte(data))
+			if c.accept && err != nil {
+				t.Fatalf("DecodeSignedGrant(%q) = %v, want accepted", data, err)
+			}
+			if !c.accept && !errors.Is(err, ErrInvalidGrant) {
+				t.Fatalf("DecodeSignedGrant(%q) = %v, want ErrInvalidGrant", data, err)
+			}
+		})
 	}
 }

@@ -39,6 +39,12 @@ function persona(seed) {
     handLift: between(-0.25, 0.1),
     tremorHz: between(8, 12), tremorAmp: between(0.0004, 0.002),
     wander: between(0.2, 1.0),
+    // How the hands are held: how far forward and low, tilted how, and
+    // how much more the dominant hand moves.
+    reach: between(0.2, 0.55), drop: between(0.3, 0.7),
+    handPitch: between(-0.9, 0.2), handRoll: between(-0.6, 0.6),
+    headPitch: between(-0.35, 0.15), dominance: between(0.3, 1),
+    rightHanded: r() < 0.8,
     noise: rng(seed * 104729),
   };
 }
@@ -71,21 +77,27 @@ class Body {
     for (let i = 0; i < 4; i++) this.w[i] = this.walk[i](dt);
     const TAU = 2 * Math.PI;
     const yaw = p.yawAmp * Math.sin(TAU * p.yawHz * t) + 0.3 * this.w[0];
-    const pitch = p.pitchAmp * Math.sin(TAU * p.pitchHz * t + 1) + 0.1 * this.w[1];
+    const pitch = p.headPitch + p.pitchAmp * Math.sin(TAU * p.pitchHz * t + 1) + 0.1 * this.w[1];
     const eye = p.height - 0.11;
     const head = [p.swayAmp * Math.sin(TAU * p.swayHz * t), eye + 0.01 * Math.sin(TAU * p.swayHz * 2 * t), p.swayAmp * 0.5 * Math.cos(TAU * p.swayHz * t)];
     const hand = (side, phase) => {
+      const dominant = (side > 0) === p.rightHanded;
+      const amp = p.handAmp * (dominant ? 1 : p.dominance);
       const tremor = p.tremorAmp * Math.sin(TAU * p.tremorHz * t + phase);
       return [
-        side * p.shoulders / 2 + p.handAmp * Math.sin(TAU * p.handHz * t + phase) + 0.05 * this.w[2] + tremor,
-        eye - 0.45 + p.handLift + p.handAmp * 0.6 * Math.cos(TAU * p.handHz * 1.3 * t + phase) + tremor,
-        -0.3 - p.handAmp * 0.5 * Math.sin(TAU * p.handHz * 0.7 * t + phase) + 0.05 * this.w[3] + tremor,
+        side * p.shoulders / 2 + amp * Math.sin(TAU * p.handHz * t + phase) + 0.05 * this.w[2] + tremor,
+        eye - p.drop + p.handLift + amp * 0.6 * Math.cos(TAU * p.handHz * 1.3 * t + phase) + tremor,
+        -p.reach - amp * 0.5 * Math.sin(TAU * p.handHz * 0.7 * t + phase) + 0.05 * this.w[3] + tremor,
       ];
+    };
+    const grip = (side) => {
+      const q = quatYawPitch(yaw * 0.5 + side * p.handRoll * 0.5, p.handPitch);
+      return q;
     };
     return {
       head: { pos: head, rot: quatYawPitch(yaw, pitch) },
-      left: { pos: hand(-1, 0), rot: quatYawPitch(yaw * 0.5, -0.3) },
-      right: { pos: hand(1, 2.1), rot: quatYawPitch(yaw * 0.5, -0.3) },
+      left: { pos: hand(-1, 0), rot: grip(-1) },
+      right: { pos: hand(1, 2.1), rot: grip(1) },
     };
   }
 }
@@ -154,6 +166,7 @@ function onMessage(ev) {
       showTrust({ state: m.xr.state, score: m.xr.score });
       addPoint({ probability: m.xr.probability, score: m.xr.score });
       document.body.dataset.scores = String(Number(document.body.dataset.scores || 0) + 1);
+      document.body.dataset.probability = String(m.xr.probability);
       break;
     case "xr.status":
       $("accepted").textContent = m.xr.frames_accepted;
