@@ -818,9 +818,11 @@ func (r *Realm) handleMint(w http.ResponseWriter, req *http.Request, p principal
 	writeJSON(w, http.StatusCreated, map[string]any{"sequence": seq})
 }
 
+// parseLedgerDigest reads a required digest in the same 0x form as an
+// action digest.
 func parseLedgerDigest(s string) (common.Hash, error) {
-	b := common.FromHex(s)
-	if len(s) != 66 || !strings.HasPrefix(s, "0x") || len(b) != 32 {
+	b, err := parseDigest(s)
+	if err != nil || b == nil {
 		return common.Hash{}, badRequest("a digest is 0x followed by 64 hex digits")
 	}
 	return common.BytesToHash(b), nil
