@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Engine is what a realm node shares between its avatars' streams: the
@@ -20,7 +21,19 @@ type Engine struct {
 	prior      []NamedTemplate
 	model      atomic.Pointer[Model]
 	nextStream atomic.Uint32
+
+	// refitMu guards lastRefit and refitPending. Lock order: refitMu is
+	// never held while taking mu (refit runs after it is released).
+	refitMu      sync.Mutex
+	lastRefit    time.Time
+	refitPending bool
 }
+
+// refitEvery coalesces refits: a model refit walks the whole population,
+// so when many avatars finish enrolling together (a classroom putting on
+// headsets) they share one refit a second instead of each paying for one
+// inside its own frame path.
+const refitEvery = time.Second
 
 // NewEngine validates cfg and fits the first model from the prior
 // templates, if any. Without a model, streams collect and check motion but
@@ -51,7 +64,7 @@ func (e *Engine) SetTemplate(avatarID string, t *Template) {
 	e.mu.Lock()
 	e.population[avatarID] = t.clone()
 	e.mu.Unlock()
-	e.refit()
+	e.requestRefit()
 }
 
 // RemoveTemplate takes an avatar out of the population, when its template
@@ -60,6 +73,32 @@ func (e *Engine) RemoveTemplate(avatarID string) {
 	e.mu.Lock()
 	delete(e.population, avatarID)
 	e.mu.Unlock()
+	e.requestRefit()
+}
+
+// requestRefit refits now if the last refit is at least refitEvery old,
+// and otherwise schedules one refit for when it is; requests meanwhile
+// join that one.
+func (e *Engine) requestRefit() {
+	e.refitMu.Lock()
+	if e.refitPending {
+		e.refitMu.Unlock()
+		return
+	}
+	now := time.Now()
+	if wait := e.lastRefit.Add(refitEvery).Sub(now); wait > 0 {
+		e.refitPending = true
+		e.refitMu.Unlock()
+		time.AfterFunc(wait, func() {
+			e.refitMu.Lock()
+			e.refitPending, e.lastRefit = false, time.Now()
+			e.refitMu.Unlock()
+			e.refit()
+		})
+		return
+	}
+	e.lastRefit = now
+	e.refitMu.Unlock()
 	e.refit()
 }
 

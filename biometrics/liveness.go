@@ -165,7 +165,10 @@ func (l *liveState) frame(f *Frame, arrival time.Time) string {
 				rising = rising && l.bucketMins[i] > l.bucketMins[i-1]
 			}
 			if rising && float64(climb) > l.cfg.MaxClockDrift*float64(span.Microseconds()) {
-				l.bucketMins = l.bucketMins[:0]
+				// Start the drift watch again from this frame; the bucket
+				// it opens must hold it, or the next frame in the same
+				// bucket would have no minimum to lower.
+				l.bucketMins = append(l.bucketMins[:0], offset)
 				return LivenessClock
 			}
 		}

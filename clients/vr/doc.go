@@ -5,6 +5,6 @@
 // the realm pushes it.
 //
 // It imports nothing of the realm: the frame format and the messages are
-// implemented from clients/PROTOCOL.md alone, so the document is proven
-// sufficient by this package's own tests against a running realm.
+// implemented from clients/PROTOCOL.md alone, and the realm's own tests
+// stream through this package, which proves the document sufficient.
 package vr

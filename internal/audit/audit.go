@@ -136,7 +136,8 @@ func Open(ctx context.Context, st *store.Store, cfg Config) (*Log, error) {
 
 // loadHead positions the writer after the last stored event of the chain.
 func (l *Log) loadHead(ctx context.Context) error {
-	msg, err := l.stream.GetLast(ctx, Subject(l.cfg.Node))
+	// From the leader: the head must include every event this node stored.
+	msg, err := l.stream.GetLast(ctx, Subject(l.cfg.Node), store.FromLeader())
 	if errors.Is(err, store.ErrNotFound) {
 		l.lastSeq, l.lastHash, l.lastIndex = 0, "", 0
 		return nil

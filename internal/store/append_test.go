@@ -97,7 +97,8 @@ func runRaces(t *testing.T, stA, stB *Stream, n int) {
 	if got := subjectCount(t, stA, subject); got != uint64(n) {
 		t.Errorf("messages on %s = %d, want %d (one per race)", subject, got, n)
 	}
-	m, err := stB.GetLast(ctx, subject)
+	// From the leader: a replica may not have applied the last race yet.
+	m, err := stB.GetLast(ctx, subject, FromLeader())
 	if err != nil {
 		t.Fatalf("GetLast: %v", err)
 	}
@@ -105,7 +106,7 @@ func runRaces(t *testing.T, stA, stB *Stream, n int) {
 		t.Errorf("GetLast(%q) = %d %q, want %d %q", subject, m.Seq, m.Data, last, winners[last])
 	}
 	for seq, want := range winners {
-		m, err := stA.Get(ctx, seq)
+		m, err := stA.Get(ctx, seq, FromLeader())
 		if err != nil {
 			t.Fatalf("Get(%d): %v", seq, err)
 		}
@@ -142,7 +143,9 @@ func testIdempotent(t *testing.T, stA, stB *Stream) {
 	if got := subjectCount(t, stA, subject); got != 1 {
 		t.Errorf("messages on %s after a repeated append = %d, want 1", subject, got)
 	}
-	m, err := stA.GetLast(ctx, subject)
+	// From the leader: a direct get may be answered by a replica that has
+	// not applied the write yet.
+	m, err := stA.GetLast(ctx, subject, FromLeader())
 	if err != nil {
 		t.Fatalf("GetLast: %v", err)
 	}

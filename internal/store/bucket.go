@@ -2,10 +2,8 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -258,54 +256,20 @@ func entry(e jetstream.KeyValueEntry) Entry {
 	}
 }
 
-// getFromLeader reads the key's last message through the stream's
-// message-get API, which only the stream leader answers.
+// getFromLeader reads the key's last message from the stream leader (see
+// leader.go).
 func (b *Bucket) getFromLeader(ctx context.Context, key string) (Entry, error) {
-	req, err := json.Marshal(map[string]string{"last_by_subj": "$KV." + b.kv.Bucket() + "." + key})
+	raw, err := b.store.lastFromLeader(ctx, "KV_"+b.kv.Bucket(), "$KV."+b.kv.Bucket()+"."+key)
 	if err != nil {
-		return Entry{}, err
-	}
-	msg, err := b.store.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.KV_"+b.kv.Bucket(), req)
-	if err != nil {
-		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
-	}
-	var resp struct {
-		Error *struct {
-			Code    int    `json:"code"`
-			ErrCode int    `json:"err_code"`
-			Desc    string `json:"description"`
-		} `json:"error"`
-		Message struct {
-			Sequence uint64    `json:"seq"`
-			Header   []byte    `json:"hdrs"`
-			Data     []byte    `json:"data"`
-			Time     time.Time `json:"time"`
-		} `json:"message"`
-	}
-	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return Entry{}, fmt.Errorf("store: get %s in %s: bad response: %w", key, b.name, err)
-	}
-	if resp.Error != nil {
-		if resp.Error.Code == 404 {
+		if errors.Is(err, ErrNotFound) {
 			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)
 		}
-		return Entry{}, fmt.Errorf("store: get %s in %s: %s (code %d)", key, b.name, resp.Error.Desc, resp.Error.ErrCode)
+		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
 	}
 	// A delete or purge leaves a marker message whose KV-Operation header
 	// says so; the key then has no live value.
-	if op := kvOperation(resp.Message.Header); op == "DEL" || op == "PURGE" {
+	if op := raw.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
 		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)
 	}
-	return Entry{Key: key, Value: resp.Message.Data, Revision: resp.Message.Sequence, Created: resp.Message.Time}, nil
-}
-
-// kvOperation reads the KV-Operation header from a raw NATS header block.
-func kvOperation(raw []byte) string {
-	for _, line := range strings.Split(string(raw), "\r\n") {
-		name, value, ok := strings.Cut(line, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(name), "KV-Operation") {
-			return strings.TrimSpace(value)
-		}
-	}
-	return ""
+	return Entry{Key: key, Value: raw.Data, Revision: raw.Sequence, Created: raw.Time}, nil
 }

@@ -387,7 +387,8 @@ func ackLost(err error) bool {
 
 // ownLastWrite reports whether the subject's last message carries msgID.
 func (st *Stream) ownLastWrite(ctx context.Context, subject, msgID string) (uint64, bool) {
-	last, err := st.GetLast(ctx, subject)
+	// From the leader: a lagging replica would not show our own write.
+	last, err := st.GetLast(ctx, subject, FromLeader())
 	if err != nil {
 		return 0, false
 	}
@@ -422,14 +423,32 @@ func cloneHeader(h nats.Header) nats.Header {
 }
 
 // GetLast returns the last message on subject (a direct get), or ErrNotFound.
-func (st *Stream) GetLast(ctx context.Context, subject string) (Msg, error) {
+//
+// By default it is a direct get, answered by the nearest replica; with
+// FromLeader it sees every acknowledged write (see leader.go).
+func (st *Stream) GetLast(ctx context.Context, subject string, opts ...ReadOption) (Msg, error) {
 	if err := st.checkPublishSubject(subject); err != nil {
 		return Msg{}, err
 	}
+	var o readOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ctx, cancel := st.store.withTimeout(ctx)
 	defer cancel()
-	raw, err := st.js.GetLastMsgForSubject(ctx, st.store.subject(subject))
+	var (
+		raw *jetstream.RawStreamMsg
+		err error
+	)
+	if o.fromLeader {
+		raw, err = st.store.lastFromLeader(ctx, st.name, st.store.subject(subject))
+	} else {
+		raw, err = st.js.GetLastMsgForSubject(ctx, st.store.subject(subject))
+	}
 	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, ErrNotFound)
+		}
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, ErrNotFound)
 		}
@@ -438,17 +457,29 @@ func (st *Stream) GetLast(ctx context.Context, subject string) (Msg, error) {
 	return st.msg(raw), nil
 }
 
-// Get returns the message with stream sequence seq (a direct get), or
-// ErrNotFound.
-func (st *Stream) Get(ctx context.Context, seq uint64) (Msg, error) {
+// Get returns the message with stream sequence seq, or ErrNotFound: a
+// direct get by default, from the leader with FromLeader.
+func (st *Stream) Get(ctx context.Context, seq uint64, opts ...ReadOption) (Msg, error) {
 	if seq == 0 {
 		return Msg{}, fmt.Errorf("%w: sequence 0", ErrInvalid)
 	}
+	var o readOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ctx, cancel := st.store.withTimeout(ctx)
 	defer cancel()
-	raw, err := st.js.GetMsg(ctx, seq)
+	var (
+		raw *jetstream.RawStreamMsg
+		err error
+	)
+	if o.fromLeader {
+		raw, err = st.store.seqFromLeader(ctx, st.name, seq)
+	} else {
+		raw, err = st.js.GetMsg(ctx, seq)
+	}
 	if err != nil {
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
+		if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, ErrNotFound) {
 			return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, ErrNotFound)
 		}
 		return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, err)
