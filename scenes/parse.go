@@ -437,6 +437,29 @@ func (p *parser) scene(root *yaml.Node, src *sceneSource) *Scene {
 	return s
 }
 
+// uniqueID reads the element's "id" field, if present, and claims it in
+// set; it reports false after recording the problem.
+func (p *parser) uniqueID(path string, m fields, set *ids) (string, bool) {
+	f, present := m["id"]
+	if !present {
+		return "", true // a missing id is require's problem
+	}
+	id, good := p.id(join(path, "id"), f.value)
+	return id, good && p.unique(set, join(path, "id"), f.value, id)
+}
+
+// identity reads the "id" (claimed in set) and "name" fields that zones,
+// twins, actuators and collections share.
+func (p *parser) identity(path string, m fields, set *ids) (id, name string, ok bool) {
+	id, ok = p.uniqueID(path, m, set)
+	if f, present := m["name"]; present {
+		var good bool
+		name, good = p.nonEmpty(join(path, "name"), f.value)
+		ok = ok && good
+	}
+	return id, name, ok
+}
+
 func (p *parser) zone(path string, n *yaml.Node, zoneIDs *ids) (Zone, bool) {
 	var z Zone
 	m, ok := p.mapping(path, n, "id", "name", "min", "max")
@@ -444,16 +467,9 @@ func (p *parser) zone(path string, n *yaml.Node, zoneIDs *ids) (Zone, bool) {
 		return z, false
 	}
 	ok = p.require(path, n, m, "id", "name", "min", "max")
-	if f, present := m["id"]; present {
-		var good bool
-		z.ID, good = p.id(join(path, "id"), f.value)
-		ok = good && p.unique(zoneIDs, join(path, "id"), f.value, z.ID) && ok
-	}
-	if f, present := m["name"]; present {
-		var good bool
-		z.Name, good = p.nonEmpty(join(path, "name"), f.value)
-		ok = ok && good
-	}
+	var identityOK bool
+	z.ID, z.Name, identityOK = p.identity(path, m, zoneIDs)
+	ok = identityOK && ok
 	minOK, maxOK := false, false
 	if f, present := m["min"]; present {
 		z.Min, minOK = p.vector(join(path, "min"), f.value)
@@ -482,16 +498,9 @@ func (p *parser) twin(path string, n *yaml.Node, twinIDs, zoneIDs *ids) (Twin, b
 		return t, false
 	}
 	ok = p.require(path, n, m, "id", "name", "zone")
-	if f, present := m["id"]; present {
-		var good bool
-		t.ID, good = p.id(join(path, "id"), f.value)
-		ok = good && p.unique(twinIDs, join(path, "id"), f.value, t.ID) && ok
-	}
-	if f, present := m["name"]; present {
-		var good bool
-		t.Name, good = p.nonEmpty(join(path, "name"), f.value)
-		ok = ok && good
-	}
+	var identityOK bool
+	t.ID, t.Name, identityOK = p.identity(path, m, twinIDs)
+	ok = identityOK && ok
 	if f, present := m["zone"]; present {
 		zone, good := p.id(join(path, "zone"), f.value)
 		if good {
@@ -536,16 +545,9 @@ func (p *parser) actuator(path string, n *yaml.Node, actuatorIDs *ids) (Actuator
 		return a, false
 	}
 	ok = p.require(path, n, m, "id", "name", "unit", "min", "max", "max_rate", "risk")
-	if f, present := m["id"]; present {
-		var good bool
-		a.ID, good = p.id(join(path, "id"), f.value)
-		ok = good && p.unique(actuatorIDs, join(path, "id"), f.value, a.ID) && ok
-	}
-	if f, present := m["name"]; present {
-		var good bool
-		a.Name, good = p.nonEmpty(join(path, "name"), f.value)
-		ok = ok && good
-	}
+	var identityOK bool
+	a.ID, a.Name, identityOK = p.identity(path, m, actuatorIDs)
+	ok = identityOK && ok
 	if f, present := m["unit"]; present {
 		var good bool
 		a.Unit, good = p.nonEmpty(join(path, "unit"), f.value)
@@ -596,16 +598,9 @@ func (p *parser) collection(path string, n *yaml.Node, collectionIDs *ids) (Coll
 		return c, false
 	}
 	ok = p.require(path, n, m, "id", "name", "kind")
-	if f, present := m["id"]; present {
-		var good bool
-		c.ID, good = p.id(join(path, "id"), f.value)
-		ok = good && p.unique(collectionIDs, join(path, "id"), f.value, c.ID) && ok
-	}
-	if f, present := m["name"]; present {
-		var good bool
-		c.Name, good = p.nonEmpty(join(path, "name"), f.value)
-		ok = ok && good
-	}
+	var identityOK bool
+	c.ID, c.Name, identityOK = p.identity(path, m, collectionIDs)
+	ok = identityOK && ok
 	if f, present := m["kind"]; present {
 		s, good := p.str(join(path, "kind"), f.value)
 		if good {
@@ -694,11 +689,9 @@ func (p *parser) item(path string, n *yaml.Node, itemIDs *ids) (Item, bool) {
 		return it, false
 	}
 	ok = p.require(path, n, m, "id", "owner")
-	if f, present := m["id"]; present {
-		var good bool
-		it.ID, good = p.id(join(path, "id"), f.value)
-		ok = good && p.unique(itemIDs, join(path, "id"), f.value, it.ID) && ok
-	}
+	var idOK bool
+	it.ID, idOK = p.uniqueID(path, m, itemIDs)
+	ok = idOK && ok
 	if f, present := m["owner"]; present {
 		var good bool
 		it.Owner, good = p.owner(join(path, "owner"), f.value)
