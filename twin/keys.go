@@ -5,13 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/zerorealm/zerorealm/internal/ethsig"
 )
 
 // Signer holds a secp256k1 key: the realm's, which signs grants and
@@ -56,45 +57,25 @@ func SignerFromHex(h string) (*Signer, error) {
 
 // Signature is 65 bytes r || s || v with v = 27 or 28, as Ethereum tooling
 // writes it.
-type Signature [65]byte
-
-// Hex is the signature as 0x hex.
-func (s Signature) Hex() string { return "0x" + hex.EncodeToString(s[:]) }
+type Signature = ethsig.Signature
 
 func (s *Signer) sign(digest common.Hash) Signature {
-	sig, err := crypto.Sign(digest[:], s.key)
+	sig, err := ethsig.Sign(digest, s.key)
 	if err != nil {
 		// Only a digest of the wrong length or a broken key fails; both are
 		// impossible here.
 		panic("twin: sign: " + err.Error())
 	}
-	var out Signature
-	copy(out[:], sig)
-	out[64] += 27
-	return out
+	return sig
 }
 
 // recoverSigner returns the address that signed digest, refusing malleable
 // (high-s) signatures and any v other than 27 or 28.
 func recoverSigner(digest common.Hash, sig Signature) (common.Address, error) {
-	v := sig[64]
-	if v != 27 && v != 28 {
-		return common.Address{}, fmt.Errorf("%w: signature v = %d, want 27 or 28", ErrInvalidGrant, v)
-	}
-	var raw [65]byte
-	copy(raw[:], sig[:])
-	raw[64] = v - 27
-	r := new(big.Int).SetBytes(raw[:32])
-	s := new(big.Int).SetBytes(raw[32:64])
-	if !crypto.ValidateSignatureValues(raw[64], r, s, true) {
-		return common.Address{}, fmt.Errorf("%w: signature values out of range", ErrInvalidGrant)
-	}
-	pub, err := crypto.Ecrecover(digest[:], raw[:])
+	addr, err := ethsig.Recover(digest, sig)
 	if err != nil {
 		return common.Address{}, fmt.Errorf("%w: %v", ErrInvalidGrant, err)
 	}
-	var addr common.Address
-	copy(addr[:], crypto.Keccak256(pub[1:])[12:])
 	return addr, nil
 }
 
