@@ -12,9 +12,13 @@ import (
 // View is a read model of recent audit events from every node's chain, kept
 // current by following the AUDIT stream. Each realm node has its own, so the
 // audit viewer works through any node.
+//
+// It keeps the events as stored and decodes them only when asked: every
+// decision of the cluster passes through every node's view, and far fewer
+// are ever looked at.
 type View struct {
 	mu       sync.RWMutex
-	ring     []Event // newest at (next-1) mod len
+	ring     [][]byte // stored events, newest at (next-1) mod len
 	next     int
 	full     bool
 	follower *store.Follower
@@ -41,14 +45,9 @@ func NewView(ctx context.Context, st *store.Store, size int) (*View, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	v := &View{ring: make([]Event, size)}
+	v := &View{ring: make([][]byte, size)}
 	f, err := stream.Follow(ctx, "audit.>", func(m store.Msg) error {
-		var ev Event
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			// A foreign message is Verify's business; the view skips it.
-			return nil
-		}
-		v.add(ev)
+		v.add(m.Data)
 		return nil
 	})
 	if err != nil {
@@ -58,9 +57,9 @@ func NewView(ctx context.Context, st *store.Store, size int) (*View, error) {
 	return v, nil
 }
 
-func (v *View) add(ev Event) {
+func (v *View) add(data []byte) {
 	v.mu.Lock()
-	v.ring[v.next] = ev
+	v.ring[v.next] = data
 	v.next++
 	if v.next == len(v.ring) {
 		v.next, v.full = 0, true
@@ -83,15 +82,28 @@ func (v *View) Events(q Query) []Event {
 		limit = 100
 	}
 	limit = min(limit, 1000)
+	// Copy the references newest first and decode after releasing the
+	// lock, so a query never holds up the stream feeding the view.
 	v.mu.RLock()
-	defer v.mu.RUnlock()
 	n := v.next
 	if v.full {
 		n = len(v.ring)
 	}
+	newest := make([][]byte, n)
+	for i := range n {
+		newest[i] = v.ring[(v.next-1-i+len(v.ring))%len(v.ring)]
+	}
+	v.mu.RUnlock()
 	out := make([]Event, 0, min(limit, n))
-	for i := 0; i < n && len(out) < limit; i++ {
-		ev := v.ring[(v.next-1-i+len(v.ring))%len(v.ring)]
+	for _, data := range newest {
+		if len(out) == limit {
+			break
+		}
+		var ev Event
+		if err := json.Unmarshal(data, &ev); err != nil {
+			// A foreign message is Verify's business; the view skips it.
+			continue
+		}
 		if (q.Node != "" && ev.Node != q.Node) || (q.Actor != "" && ev.Actor != q.Actor) || (q.Outcome != "" && ev.Outcome != q.Outcome) {
 			continue
 		}
