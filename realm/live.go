@@ -23,6 +23,9 @@ import (
 const (
 	closeSessionRevoked = 4401 // the session was revoked or expired: sign in again
 	closeTooSlow        = 4408 // the client did not keep up with its messages
+	// closeTooManyMessages ends a client that kept sending control
+	// messages far beyond the rate limit after being told.
+	closeTooManyMessages = 4429
 )
 
 const (
@@ -66,6 +69,14 @@ type liveConn struct {
 	peer   *xrPeer
 
 	lastError atomic.Int64 // unix nanoseconds of the last rate-limited error message
+
+	// p is who the connection belongs to, for the scene's policies.
+	p principal
+	// limit meters control messages; only the reader uses it.
+	limit controlLimiter
+	// member is the connection's place in a scene, nil when it has joined
+	// none.
+	member atomic.Pointer[presenceMember]
 }
 
 type closeFrame struct {
@@ -171,6 +182,10 @@ type liveMessage struct {
 	Candidate *iceCandidate `json:"candidate,omitempty"`
 	// error
 	Error string `json:"error,omitempty"`
+	// join (from the client)
+	Scene string `json:"scene,omitempty"`
+	// pose (from the client)
+	Pose *avatarPose `json:"-"`
 }
 
 // iceCandidate is RTCIceCandidateInit.
@@ -206,6 +221,10 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 		Type      string          `json:"type"`
 		SDP       string          `json:"sdp"`
 		Candidate json.RawMessage `json:"candidate"`
+		Scene     string          `json:"scene"`
+		Head      json.RawMessage `json:"head"`
+		Left      json.RawMessage `json:"left"`
+		Right     json.RawMessage `json:"right"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil || raw.Type == "" {
 		return m, fmt.Errorf("%w: messages are JSON objects with a type", errLiveMessage)
@@ -230,6 +249,18 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 			return m, fmt.Errorf("%w: webrtc.candidate is larger than any ICE candidate", errLiveMessage)
 		}
 		m.Candidate = &c
+	case "join":
+		if raw.Scene == "" || len(raw.Scene) > maxMidSize {
+			return m, fmt.Errorf("%w: join needs scene, a scene id", errLiveMessage)
+		}
+		m.Scene = raw.Scene
+	case "leave":
+	case "pose":
+		p, err := parsePose(raw.Head, raw.Left, raw.Right)
+		if err != nil {
+			return m, err
+		}
+		m.Pose = &p
 	default:
 		return m, fmt.Errorf("%w: unknown message type %s", errLiveMessage, quote(raw.Type))
 	}
@@ -253,12 +284,13 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 		return // the upgrader has answered
 	}
 	c := &liveConn{
-		ws: ws, ctx: req.Context(), session: p.session.ID, sess: p.session,
+		ws: ws, ctx: req.Context(), session: p.session.ID, sess: p.session, p: p,
 		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
 	}
 	r.live.add(c)
 	defer r.live.remove(c)
 	defer r.endXR(c)
+	defer r.presence.end(c)
 
 	a := r.trust.assess(req.Context(), p.session)
 	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: sessionView(p.session), Avatar: avatarView(p.avatar), Trust: trustView(a)}))
@@ -283,20 +315,36 @@ func (r *Realm) liveReader(c *liveConn) {
 	var buf bytes.Buffer
 	for {
 		kind, rd, err := c.ws.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(rd)
+		}
+		if errors.Is(err, websocket.ErrReadLimit) {
+			drainOversized(c.ws)
+		}
 		if err != nil {
 			return
 		}
-		buf.Reset()
-		if _, err := buf.ReadFrom(rd); err != nil {
-			return
+		if c.closed.Load() {
+			// Told to close: what the client sent meanwhile is read and
+			// dropped until its close frame, so the socket ends cleanly.
+			continue
 		}
 		if kind == websocket.BinaryMessage {
 			r.ingestFrames(c, transportWebSocket, buf.Bytes())
 			continue
 		}
+		if !c.limit.allow(time.Now()) {
+			if c.limit.abusive() {
+				c.close(closeTooManyMessages, "too many messages: at most 50 control messages a second")
+				continue
+			}
+			c.refuse(codeRateLimited, "too many control messages: at most 50 a second; messages were dropped", true)
+			continue
+		}
 		m, err := parseLiveMessage(buf.Bytes())
 		if err != nil {
-			c.push(encodeLive(liveMessage{Type: "error", Error: strings.TrimPrefix(err.Error(), errLiveMessage.Error()+": ")}))
+			c.refuse(codeInvalid, strings.TrimPrefix(err.Error(), errLiveMessage.Error()+": "), false)
 			continue
 		}
 		switch m.Type {
@@ -309,6 +357,14 @@ func (r *Realm) liveReader(c *liveConn) {
 		case "webrtc.candidate":
 			if err := r.addCandidate(c, m.Candidate); err != nil {
 				c.pushError(err.Error(), true)
+			}
+		case "join":
+			r.presence.join(c, m.Scene)
+		case "leave":
+			r.presence.leave(c)
+		case "pose":
+			if !r.presence.pose(c, *m.Pose) {
+				c.refuse(codeNotJoined, "pose needs a joined scene: send join first", true)
 			}
 		}
 	}
@@ -332,6 +388,14 @@ func (r *Realm) liveWriter(c *liveConn, readerDone <-chan struct{}) {
 			}
 		case f := <-c.closing:
 			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(f.code, f.reason), time.Now().Add(liveWriteWait))
+			// The closing handshake: the reader ends at the client's
+			// answering close frame. Closing the socket before it, with
+			// the client's messages unread, would reset the connection
+			// and lose the close frame that says why.
+			select {
+			case <-readerDone:
+			case <-time.After(liveDrainWait):
+			}
 			return
 		case <-c.ctx.Done():
 			// The realm is stopping: hijacked connections are not drained

@@ -57,6 +57,7 @@ type Realm struct {
 	twins    *twinHub
 	assets   *assetsHub
 	xr       *xrHub
+	presence *presenceHub
 
 	// bgCancel stops the node's background loops at shutdown.
 	bgCancel context.CancelFunc
@@ -280,6 +281,9 @@ func (r *Realm) start(ctx context.Context) error {
 	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
 	go func() { defer r.bgDone.Done(); r.trust.run(bg) }()
 	if err := r.startTwins(ctx, bg); err != nil {
+		return err
+	}
+	if err := r.startPresence(bg); err != nil {
 		return err
 	}
 

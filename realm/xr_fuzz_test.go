@@ -57,6 +57,9 @@ func FuzzParseLiveMessage(f *testing.F) {
 	for _, s := range signalingSamples {
 		f.Add([]byte(s))
 	}
+	for _, s := range presenceSamples {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := parseLiveMessage(data)
 		if err != nil {
@@ -66,7 +69,18 @@ func FuzzParseLiveMessage(f *testing.F) {
 			return
 		}
 		switch m.Type {
-		case "ping":
+		case "ping", "leave":
+		case "join":
+			if m.Scene == "" || len(m.Scene) > maxMidSize {
+				t.Fatalf("accepted a join of scene %q", m.Scene)
+			}
+		case "pose":
+			if m.Pose == nil || !m.Pose.Head.within() || (m.Pose.Left != nil && !m.Pose.Left.within()) || (m.Pose.Right != nil && !m.Pose.Right.within()) {
+				t.Fatalf("accepted pose %+v out of range", m.Pose)
+			}
+			if _, err := json.Marshal(m.Pose); err != nil {
+				t.Fatalf("accepted pose does not marshal: %v", err)
+			}
 		case "webrtc.offer":
 			if m.SDP == "" || len(m.SDP) > maxSDPSize {
 				t.Fatalf("accepted an offer of %d bytes", len(m.SDP))

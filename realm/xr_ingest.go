@@ -216,7 +216,8 @@ func (r *Realm) ingestFrames(c *liveConn, transport string, msg []byte) {
 		m.frames.WithLabelValues(transport, rj.Reason).Inc()
 	}
 	var newest biometrics.Frame
-	if len(frames) > 0 {
+	moved := len(frames) > 0
+	if moved {
 		newest = frames[len(frames)-1]
 	}
 	events := x.stream.Push(frames, now)
@@ -232,6 +233,13 @@ func (r *Realm) ingestFrames(c *liveConn, transport string, msg []byte) {
 	m.message(transport, "ok")
 	if status != nil {
 		r.live.pushSession(x.id, status)
+	}
+	if moved {
+		// The newest frame is where the avatar stands for the others in
+		// its scene: no separate pose message is needed while frames flow.
+		if p, ok := framePose(newest); ok {
+			r.presence.pose(c, p)
+		}
 	}
 	for _, ev := range events {
 		r.xrEvent(c, x, ev, newest)

@@ -1,0 +1,226 @@
+package realm
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// presenceSamples are control messages of the scene protocol as clients
+// send them, good and bad; the fuzz target starts from them.
+var presenceSamples = []string{
+	`{"type":"join","scene":"foundry"}`,
+	`{"type":"leave"}`,
+	`{"type":"pose","head":{"pos":[1,1.6,2],"rot":[0,0,0,1]}}`,
+	`{"type":"pose","head":{"pos":[1,1.6,2],"rot":[0,0,0,1]},"left":{"pos":[0.8,1.2,2.3],"rot":[0,0.7,0,0.7]},"right":null}`,
+	`{"type":"pose","head":{"pos":[1,1.6],"rot":[0,0,0,1]}}`,
+	`{"type":"pose","head":{"pos":[1e300,0,0],"rot":[0,0,0,1]}}`,
+	`{"type":"join"}`,
+}
+
+// wsMsg is any realm message, read loosely.
+type wsMsg map[string]any
+
+func (m wsMsg) str(k string) string { s, _ := m[k].(string); return s }
+
+func send(t *testing.T, ws *websocket.Conn, msg string) {
+	t.Helper()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		t.Fatalf("send %s: %v", msg, err)
+	}
+}
+
+// readUntil reads messages until one satisfies want, and returns it with
+// the ones before it.
+func readUntil(t *testing.T, ws *websocket.Conn, what string, want func(wsMsg) bool) (wsMsg, []wsMsg) {
+	t.Helper()
+	var before []wsMsg
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v (read before: %v)", what, err, before)
+		}
+		var m wsMsg
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatalf("message %q is not JSON: %v", data, err)
+		}
+		if want(m) {
+			return m, before
+		}
+		before = append(before, m)
+	}
+}
+
+func poseAt(x, y, z float64) string {
+	b, _ := json.Marshal(map[string]any{"type": "pose", "head": map[string]any{"pos": []float64{x, y, z}, "rot": []float64{0, 0, 0, 1}}})
+	return string(b)
+}
+
+func isType(typ string) func(wsMsg) bool { return func(m wsMsg) bool { return m.str("type") == typ } }
+
+// hasPoseOf matches a poses message that carries the avatar's pose.
+func hasPoseOf(avatar string) func(wsMsg) bool {
+	return func(m wsMsg) bool {
+		if m.str("type") != "poses" {
+			return false
+		}
+		list, _ := m["poses"].([]any)
+		for _, p := range list {
+			if pm, _ := p.(map[string]any); pm["avatar"] == avatar {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func joinFoundry(t *testing.T, ws *websocket.Conn) wsMsg {
+	t.Helper()
+	send(t, ws, `{"type":"join","scene":"foundry"}`)
+	m, _ := readUntil(t, ws, "joined", isType("joined"))
+	if m.str("scene") != "foundry" {
+		t.Fatalf("joined = %v, want scene foundry", m)
+	}
+	return m
+}
+
+// TestPresenceAcrossNodes joins one avatar through each of two realm nodes
+// on a 3-node NATS cluster: each sees the other join and move.
+func TestPresenceAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	a, b := twoNodes(t)
+	alice := newOperator(t, a, "alice")
+	bob := newOperator(t, a, "bob")
+	wsA := dialLive(t, a, alice.sess.Token)
+	defer wsA.Close()
+	wsB := dialLive(t, b, bob.sess.Token)
+	defer wsB.Close()
+
+	joinFoundry(t, wsA)
+	joinFoundry(t, wsB)
+	m, _ := readUntil(t, wsA, "bob's presence join", func(m wsMsg) bool {
+		return m.str("type") == "presence" && m.str("avatar") == bob.id && m.str("event") == "join"
+	})
+	if m.str("scene") != "foundry" || m.str("name") != "bob" {
+		t.Fatalf("presence of bob on node a = %v, want scene foundry and name bob", m)
+	}
+
+	send(t, wsA, poseAt(1, 1.6, 2))
+	readUntil(t, wsB, "alice's pose on node b", hasPoseOf(alice.id))
+	send(t, wsB, poseAt(2, 1.6, 3))
+	readUntil(t, wsA, "bob's pose on node a", hasPoseOf(bob.id))
+
+	send(t, wsB, `{"type":"leave"}`)
+	readUntil(t, wsA, "bob's presence leave", func(m wsMsg) bool {
+		return m.str("type") == "presence" && m.str("avatar") == bob.id && m.str("event") == "leave"
+	})
+}
+
+// TestPresenceSurvivesBadInput sends what a broken or hostile client
+// might: each earns a clear error or a close with a code, and another
+// member keeps receiving poses.
+func TestPresenceSurvivesBadInput(t *testing.T) {
+	r := startLocalRealm(t)
+	poser := newOperator(t, r, "poser")
+	watcher := newOperator(t, r, "watcher")
+	mallory := newOperator(t, r, "mallory")
+	wsP := dialLive(t, r, poser.sess.Token)
+	defer wsP.Close()
+	wsW := dialLive(t, r, watcher.sess.Token)
+	defer wsW.Close()
+	joinFoundry(t, wsP)
+	joinFoundry(t, wsW)
+
+	wsM := dialLive(t, r, mallory.sess.Token)
+	defer wsM.Close()
+	for _, tc := range []struct {
+		name, msg, code, reason string
+	}{
+		{"pose before join", poseAt(1, 1, 1), codeNotJoined, "join"},
+		{"malformed JSON", `{"type":"join",`, codeInvalid, "JSON"},
+		{"unknown type", `{"type":"teleport"}`, codeInvalid, "unknown message type"},
+		{"unknown scene", `{"type":"join","scene":"atlantis"}`, codeUnknownScene, "atlantis"},
+		{"pose without head", `{"type":"pose","left":{"pos":[0,0,0],"rot":[0,0,0,1]}}`, codeInvalid, "head"},
+		{"pose out of range", poseAt(1e9, 0, 0), codeInvalid, "out of range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "pose out of range" {
+				joinFoundry(t, wsM)
+			}
+			send(t, wsM, tc.msg)
+			m, _ := readUntil(t, wsM, "an error", isType("error"))
+			if m.str("code") != tc.code || !strings.Contains(m.str("reason"), tc.reason) {
+				t.Errorf("answer to %s = %v, want code %q and a reason naming %q", tc.msg, m, tc.code, tc.reason)
+			}
+		})
+	}
+
+	send(t, wsP, poseAt(1, 1.6, 2))
+	readUntil(t, wsW, "the poser's pose before the flood", hasPoseOf(poser.id))
+
+	// A flood: the first messages are answered, then the client is told it
+	// is rate-limited, and closed when it does not stop.
+	go func() {
+		for range 400 {
+			if wsM.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)) != nil {
+				return
+			}
+		}
+	}()
+	if code, reason := waitClosed(t, wsM); code != closeTooManyMessages {
+		t.Fatalf("flooding socket closed with %d %q, want %d", code, reason, closeTooManyMessages)
+	}
+
+	// An oversized message closes its socket with 1009.
+	big := dialLive(t, r, mallory.sess.Token)
+	defer big.Close()
+	send(t, big, `{"type":"ping","pad":"`+strings.Repeat("x", liveMaxMessage)+`"}`)
+	if code, _ := waitClosed(t, big); code != websocket.CloseMessageTooBig {
+		t.Fatalf("oversized message closed the socket with %d, want %d", code, websocket.CloseMessageTooBig)
+	}
+
+	send(t, wsP, poseAt(2, 1.6, 2))
+	readUntil(t, wsW, "the poser's pose after the abuse", hasPoseOf(poser.id))
+}
+
+// TestZoneDenial walks a visitor from the lobby into the press bay: the
+// visitor is told it was denied, and the others hear of no zone change.
+func TestZoneDenial(t *testing.T) {
+	r := startLocalRealm(t)
+	visitor := newOperator(t, r, "visitor")
+	watcher := newOperator(t, r, "watcher", "operator")
+	wsV := dialLive(t, r, visitor.sess.Token)
+	defer wsV.Close()
+	wsW := dialLive(t, r, watcher.sess.Token)
+	defer wsW.Close()
+	joinFoundry(t, wsW)
+	joinFoundry(t, wsV)
+
+	isZoneOf := func(zone string) func(wsMsg) bool {
+		return func(m wsMsg) bool {
+			return m.str("type") == "presence" && m.str("avatar") == visitor.id && m.str("event") == "zone" && m.str("zone") == zone
+		}
+	}
+	send(t, wsV, poseAt(3, 1.6, 4)) // lobby: open
+	readUntil(t, wsW, "the visitor entering the lobby", isZoneOf("lobby"))
+
+	send(t, wsV, poseAt(10, 1.6, 4)) // press bay: operators only
+	m, _ := readUntil(t, wsV, "the denial", isType("error"))
+	if m.str("code") != codeDenied || !strings.Contains(m.str("reason"), "press-bay") {
+		t.Fatalf("answer to entering the press bay = %v, want code %q naming press-bay", m, codeDenied)
+	}
+
+	send(t, wsV, poseAt(20, 1.6, 10)) // walkway: open
+	_, before := readUntil(t, wsW, "the visitor entering the walkway", isZoneOf("walkway"))
+	for _, m := range before {
+		if isZoneOf("press-bay")(m) {
+			t.Fatalf("watcher was told the visitor entered the press bay: %v", m)
+		}
+	}
+}
