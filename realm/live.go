@@ -29,7 +29,12 @@ const (
 )
 
 const (
-	liveSendQueue  = 64               // messages queued per connection before it is cut off as too slow
+	// liveSendQueue is how many messages may wait for one connection before
+	// it is cut off as too slow. Presence is not coalesced, so it must hold
+	// the burst of join messages a crowd entering a scene together sends to
+	// each member (one per newcomer); poses are decimated long before it
+	// fills (see presence.go), so only a client that stops reading hits it.
+	liveSendQueue  = 1024
 	liveWriteWait  = 5 * time.Second  // a single write may take this long
 	livePingPeriod = 25 * time.Second // keeps NAT and proxies from dropping an idle connection
 	livePongWait   = 60 * time.Second

@@ -95,6 +95,14 @@ type Config struct {
 	OnTrust  func(Trust)
 	OnScore  func(Score)
 	OnStatus func(Status)
+	// OnPresence is called when another member of the joined scene joins,
+	// leaves or moves into a zone; OnPoses for every update of the other
+	// members' poses. OnRefusal is called for every refusal the realm sends
+	// that no Join is waiting for, such as a zone the avatar may not enter.
+	// They run on the reader goroutine too.
+	OnPresence func(Presence)
+	OnPoses    func(Poses)
+	OnRefusal  func(*RefusalError)
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -171,6 +179,10 @@ type Client struct {
 	answers chan string
 	refusal chan string
 
+	joinSlot chan struct{} // one Join at a time
+	joinMu   sync.Mutex
+	joinWait chan joinAnswer // the pending Join's, nil when none
+
 	messages, frames, dropped atomic.Uint64
 
 	done      chan struct{}
@@ -218,6 +230,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{
 		cfg: cfg, log: cfg.Logger, ws: ws, transport: cfg.Transport,
 		answers: make(chan string, 1), refusal: make(chan string, 4), done: make(chan struct{}),
+		joinSlot: make(chan struct{}, 1),
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = ws.SetReadDeadline(dl)
@@ -405,7 +418,27 @@ func (c *Client) dispatch(m realmMessage) {
 		case c.answers <- m.SDP:
 		default:
 		}
+	case "joined":
+		c.answerJoin(joinAnswer{joined: *m.joined})
+	case "presence":
+		if c.cfg.OnPresence != nil {
+			c.cfg.OnPresence(*m.presence)
+		}
+	case "poses":
+		if c.cfg.OnPoses != nil {
+			c.cfg.OnPoses(*m.poses)
+		}
 	case "error":
+		if m.Code != "" {
+			refusal := &RefusalError{Code: m.Code, Reason: m.Reason}
+			if answersJoin(m.Code) && c.answerJoin(joinAnswer{err: refusal}) {
+				return
+			}
+			if c.cfg.OnRefusal != nil {
+				c.cfg.OnRefusal(refusal)
+				return
+			}
+		}
 		c.log.Warn("the realm refused a message", "error", m.Error)
 		select {
 		case c.refusal <- m.Error:
@@ -422,9 +455,15 @@ type realmMessage struct {
 	XR    json.RawMessage `json:"xr,omitempty"`
 	SDP   string          `json:"sdp,omitempty"`
 	Error string          `json:"error,omitempty"`
+	// Code and Reason are set on refusals about scenes and limits.
+	Code   string `json:"code,omitempty"`
+	Reason string `json:"reason,omitempty"`
 
-	score  *Score
-	status *Status
+	score    *Score
+	status   *Status
+	joined   *Joined
+	presence *Presence
+	poses    *Poses
 }
 
 // parseRealmMessage reads one message from the realm. Unknown types are
@@ -453,6 +492,14 @@ func parseRealmMessage(data []byte) (realmMessage, error) {
 	case "webrtc.answer":
 		if m.SDP == "" {
 			return realmMessage{}, errors.New("vr: webrtc.answer without sdp")
+		}
+	case "joined", "presence", "poses":
+		if err := parseSceneMessage(&m, data); err != nil {
+			return realmMessage{}, err
+		}
+	case "error":
+		if m.Code != "" && m.Reason == "" {
+			m.Reason = m.Error
 		}
 	}
 	return m, nil

@@ -2,6 +2,7 @@ package vr_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -45,5 +46,36 @@ func Example() {
 		if err := client.Send(batch); err != nil {
 			log.Fatal(err) // the session ended: errors.Is(err, vr.ErrSessionEnded) means sign in again
 		}
+	}
+}
+
+// ExampleClient_Join joins a scene, follows the other members, and places
+// the avatar by JSON poses, as a client without a motion stream does.
+func ExampleClient_Join() {
+	ctx := context.Background()
+	client, err := vr.Dial(ctx, vr.Config{
+		URL:        "https://realm.example",
+		Token:      "zrs_…",
+		Transport:  vr.WebSocket,
+		OnPresence: func(p vr.Presence) { fmt.Println(p.Name, p.Event, p.Zone) },
+		OnPoses:    func(p vr.Poses) { fmt.Println(len(p.Poses), "members moved") },
+		OnRefusal:  func(r *vr.RefusalError) { fmt.Println("refused:", r.Reason) },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	joined, err := client.Join(ctx, "foundry")
+	if errors.Is(err, vr.ErrDenied) {
+		log.Fatal("the scene's policies refused: ", err)
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(joined.Members), "others in", joined.Scene)
+
+	head := vr.Pose{Pos: [3]float32{0, 1.7, 0}, Rot: [4]float32{0, 0, 0, 1}, Tracked: true}
+	if err := client.SendPose(vr.BodyPose{Head: head}); err != nil {
+		log.Fatal(err)
 	}
 }

@@ -13,6 +13,10 @@ var realmSamples = []string{
 	`{"type":"webrtc.answer","sdp":"v=0\r\n"}`,
 	`{"type":"error","error":"unknown message type \"x\""}`,
 	`{"type":"pong"}`,
+	`{"type":"joined","scene":"foundry","members":[{"avatar":"av_2","name":"grace","zone":"lobby"}]}`,
+	`{"type":"presence","scene":"foundry","avatar":"av_2","name":"grace","event":"join","zone":""}`,
+	`{"type":"poses","scene":"foundry","poses":[{"avatar":"av_2","head":{"pos":[0.25,1.625,-0.5],"rot":[0,0.7071068,0,0.7071068]},"right":{"pos":[0.3,1.2,-0.6],"rot":[0,0,0,1]}}]}`,
+	`{"type":"error","code":"denied","reason":"entering zone \"press-bay\" was denied: no policy permits it","error":"entering zone \"press-bay\" was denied: no policy permits it"}`,
 }
 
 func TestParseRealmMessage(t *testing.T) {
@@ -61,8 +65,16 @@ func FuzzParseRealmMessage(f *testing.F) {
 		if m.Type == "" {
 			t.Fatal("accepted a message without a type")
 		}
-		if m.Type == "xr.score" && m.score == nil || m.Type == "xr.status" && m.status == nil {
+		if m.Type == "xr.score" && m.score == nil || m.Type == "xr.status" && m.status == nil ||
+			m.Type == "joined" && m.joined == nil || m.Type == "presence" && m.presence == nil || m.Type == "poses" && m.poses == nil {
 			t.Fatalf("accepted %s without its payload", m.Type)
+		}
+		if m.poses != nil {
+			for _, p := range m.poses.Poses {
+				if p.Avatar == "" || !p.Head.Tracked {
+					t.Fatalf("accepted a pose without an avatar or a head: %+v", p)
+				}
+			}
 		}
 	})
 }

@@ -38,6 +38,7 @@ type loadFlags struct {
 	enrollTimeout time.Duration
 	workers       int
 	seed          int64
+	scene         string
 }
 
 func newLoadCommand() *cobra.Command {
@@ -51,6 +52,12 @@ WebRTC, wait until the realm has enrolled them, then measure for --duration:
 frames accepted per second, trust-update latency (from sending the newest
 frame of a window to receiving the realm's score for it), and the realm's
 CPU and memory per avatar, read from its /metrics.
+
+With --scene every avatar also joins that scene once connected, and the
+run measures pose fan-out: the other members' poses delivered per second,
+and their delay, from sending the frame whose head became a pose to
+receiving that pose (every avatar lives in this process, so the sender's
+send time is looked up by the exact head position the pose carries).
 
 The realm must accept the load tool's origin: run it with the URL given here.`,
 		Args: noArgs,
@@ -73,6 +80,7 @@ The realm must accept the load tool's origin: run it with the URL given here.`,
 	fl.DurationVar(&f.enrollTimeout, "enroll-timeout", 3*time.Minute, "longest wait for the realm to enroll every avatar before measuring")
 	fl.IntVar(&f.workers, "workers", 8, "concurrent sign-ins and connections")
 	fl.Int64Var(&f.seed, "seed", 1, "seed of the synthetic persons (avatar i is person seed+i)")
+	fl.StringVar(&f.scene, "scene", "", "scene every avatar joins, to measure pose fan-out (default none)")
 	return cmd
 }
 
@@ -90,6 +98,8 @@ func (f *loadFlags) validate() error {
 		return usagef("--batch %d: want 1 to %d", f.batch, vr.MaxFramesPerMessage)
 	case f.workers < 1:
 		return usagef("--workers %d: want at least 1", f.workers)
+	case len(f.scene) > 64:
+		return usagef("--scene %.20q…: a scene id is at most 64 bytes", f.scene)
 	}
 	f.url = strings.TrimRight(f.url, "/")
 	return nil
@@ -107,6 +117,9 @@ type loadRun struct {
 	latMu     sync.Mutex
 	latencies []time.Duration
 	enrolled  atomic.Int64
+
+	byAvatar map[string]*loadAvatar // by avatar id; written before streaming
+	fanout   poseFanout
 }
 
 // loadAvatar is one synthetic avatar: its session, connection and motion.
@@ -120,6 +133,10 @@ type loadAvatar struct {
 	sentAt   [4096]atomic.Int64
 	state    atomic.Pointer[string]
 	enrolled atomic.Bool
+	// heads holds the head of the newest frame of each recent message,
+	// which is the one the realm makes the avatar's pose, and when it left.
+	heads   [headHistory]sentHead
+	headSeq atomic.Uint64 // messages recorded in heads
 }
 
 func (r *loadRun) run(ctx context.Context) error {
@@ -171,6 +188,11 @@ func (r *loadRun) run(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(r.out, "connect        %d in %s\n", r.f.avatars, time.Since(start).Round(time.Millisecond))
+	if r.f.scene != "" {
+		if err := r.joinScene(ctx); err != nil {
+			return err
+		}
+	}
 
 	streamCtx, stopStreaming := context.WithCancel(ctx)
 	defer stopStreaming()
@@ -201,6 +223,7 @@ func (r *loadRun) run(ctx context.Context) error {
 	sentBefore := r.clientStats()
 	r.measuring.Store(true)
 	start = time.Now()
+	cpuBefore := processCPU()
 	for elapsed := time.Duration(0); elapsed < r.f.duration; elapsed = time.Since(start) {
 		r.showProgress(r.bar(elapsed, sentBefore))
 		select {
@@ -211,6 +234,7 @@ func (r *loadRun) run(ctx context.Context) error {
 	}
 	r.measuring.Store(false)
 	measured := time.Since(start)
+	loadCPU := processCPU() - cpuBefore
 	last, err := r.scrape(ctx)
 	if err != nil {
 		return err
@@ -219,7 +243,7 @@ func (r *loadRun) run(ctx context.Context) error {
 	r.showProgress("")
 	stopStreaming()
 	streaming.Wait()
-	r.report(measured, before, idle, first, last, sentBefore, sentAfter)
+	r.report(measured, before, idle, first, last, sentBefore, sentAfter, loadCPU)
 	return nil
 }
 
@@ -359,6 +383,7 @@ func (r *loadRun) connect(ctx context.Context, a *loadAvatar) error {
 				r.enrolled.Add(1)
 			}
 		},
+		OnPoses: r.receivePoses,
 	})
 	if err != nil {
 		return err
@@ -406,6 +431,9 @@ func (r *loadRun) stream(ctx context.Context, a *loadAvatar) {
 				frames[i].Seq = seq
 				a.sentAt[seq%uint32(len(a.sentAt))].Store(now)
 				seq++
+			}
+			if r.f.scene != "" {
+				a.recordHead(frames[n-1].Head, now)
 			}
 			if err := a.client.Send(frames); err != nil {
 				return
@@ -473,7 +501,7 @@ func progressWriter(w io.Writer) io.Writer {
 	return w
 }
 
-func (r *loadRun) report(measured time.Duration, before, idle, first, last metricSet, sentBefore, sentAfter vr.Stats) {
+func (r *loadRun) report(measured time.Duration, before, idle, first, last metricSet, sentBefore, sentAfter vr.Stats, loadCPU time.Duration) {
 	secs := measured.Seconds()
 	n := float64(r.f.avatars)
 	accepted := (last.sum("zerorealm_xr_frames_total", `outcome="accepted"`) - first.sum("zerorealm_xr_frames_total", `outcome="accepted"`)) / secs
@@ -509,6 +537,9 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 		}
 	}
 	fmt.Fprintf(r.out, "trust states   trusted %d, step-up %d, suspended %d\n", states["trusted"], states["step-up"], states["suspended"])
+	if r.f.scene != "" {
+		r.reportFanout(measured)
+	}
 	fmt.Fprintf(r.out, "realm CPU      %.2f cores (%.3f ms of CPU per second per avatar)\n", cpu, 1000*cpu/n)
 	fmt.Fprintf(r.out, "realm memory   RSS %s (%s before sign-in, %s after; %s per avatar while streaming); Go heap in use %s (%s per avatar)\n",
 		mib(rss), mib(before.sum("process_resident_memory_bytes", "")), mib(idle.sum("process_resident_memory_bytes", "")),
@@ -516,7 +547,8 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 	if streams := last.sum("zerorealm_xr_streams", ""); streams > 0 {
 		fmt.Fprintf(r.out, "stream state   %s per avatar, as the realm's streams count it (%d streams)\n", kib(last.sum("zerorealm_xr_stream_state_bytes", "")/streams), int(streams))
 	}
-	fmt.Fprintf(r.out, "client         %d messages dropped by a congested data channel\n", sentAfter.Dropped-sentBefore.Dropped)
+	r.reportClosed()
+	fmt.Fprintf(r.out, "client         %d messages dropped by a congested data channel; load tool CPU %.2f cores\n", sentAfter.Dropped-sentBefore.Dropped, loadCPU.Seconds()/secs)
 }
 
 func mib(b float64) string { return fmt.Sprintf("%.0f MiB", b/(1<<20)) }

@@ -64,6 +64,7 @@ func TestLoadFlagsValidate(t *testing.T) {
 		"bad transport": func(f *loadFlags) { f.transport = "carrier-pigeon" },
 		"huge batch":    func(f *loadFlags) { f.batch = 33 },
 		"zero hz":       func(f *loadFlags) { f.hz = 0 },
+		"long scene":    func(f *loadFlags) { f.scene = strings.Repeat("s", 65) },
 	} {
 		f := ok
 		mutate(&f)

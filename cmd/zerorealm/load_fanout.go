@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/zerorealm/zerorealm/clients/vr"
+)
+
+// headHistory is how many of an avatar's recent messages can be matched
+// with a pose: at 72 Hz and 8 frames a message, about 7 s, longer than
+// any delay worth measuring.
+const headHistory = 64
+
+// delayBuckets is the delay histogram's range in milliseconds; slower
+// poses fall in the last bucket. A histogram, not a list of samples,
+// because a thousand avatars receive millions of poses a minute.
+const delayBuckets = 10_000
+
+// sentHead is the head of a message's newest frame and when it left.
+// The writer clears at before changing the position and sets it after, so
+// a reader that sees the same non-zero at before and after its comparison
+// compared a whole entry.
+type sentHead struct {
+	xy atomic.Uint64
+	z  atomic.Uint32
+	at atomic.Int64 // unix nanoseconds; 0 while being written
+}
+
+func headKey(p vr.Pose) (uint64, uint32) {
+	return uint64(math.Float32bits(p.Pos[0]))<<32 | uint64(math.Float32bits(p.Pos[1])), math.Float32bits(p.Pos[2])
+}
+
+// recordHead remembers the head the realm will make this avatar's pose.
+func (a *loadAvatar) recordHead(head vr.Pose, sentAt int64) {
+	if !head.Tracked {
+		return
+	}
+	xy, z := headKey(head)
+	e := &a.heads[a.headSeq.Load()%headHistory]
+	e.at.Store(0)
+	e.xy.Store(xy)
+	e.z.Store(z)
+	e.at.Store(sentAt)
+	a.headSeq.Add(1)
+}
+
+// headSentAt finds when the message whose newest head is p was sent, newest
+// first; ok is false when it is older than the history. Only the avatar's
+// own streaming goroutine writes, so the positions compared are exact
+// float32 values: the realm widens them to float64 and JSON carries those
+// exactly.
+func (a *loadAvatar) headSentAt(p vr.Pose) (int64, bool) {
+	xy, z := headKey(p)
+	n := a.headSeq.Load()
+	for i := uint64(0); i < min(n, headHistory); i++ {
+		e := &a.heads[(n-1-i)%headHistory]
+		at := e.at.Load()
+		if at == 0 || e.xy.Load() != xy || e.z.Load() != z {
+			continue
+		}
+		if e.at.Load() == at {
+			return at, true
+		}
+	}
+	return 0, false
+}
+
+// poseFanout counts what the avatars received from the scene while
+// measuring.
+type poseFanout struct {
+	messages  atomic.Uint64
+	poses     atomic.Uint64
+	unmatched atomic.Uint64 // a pose whose frame is not in its sender's history
+	delayMS   [delayBuckets + 1]atomic.Uint64
+	maxNS     atomic.Int64
+}
+
+func (f *poseFanout) observe(d time.Duration) {
+	ms := min(max(int(d/time.Millisecond), 0), delayBuckets)
+	f.delayMS[ms].Add(1)
+	for {
+		old := f.maxNS.Load()
+		if int64(d) <= old || f.maxNS.CompareAndSwap(old, int64(d)) {
+			return
+		}
+	}
+}
+
+// quantile is the delay at q (0 to 1), at the histogram's millisecond
+// resolution; count is how many delays were observed.
+func (f *poseFanout) quantile(q float64) (d time.Duration, count uint64) {
+	for i := range f.delayMS {
+		count += f.delayMS[i].Load()
+	}
+	if count == 0 {
+		return 0, 0
+	}
+	rank := uint64(math.Round(q*float64(count-1))) + 1
+	var seen uint64
+	for i := range f.delayMS {
+		seen += f.delayMS[i].Load()
+		if seen >= rank {
+			return time.Duration(i) * time.Millisecond, count
+		}
+	}
+	return delayBuckets * time.Millisecond, count
+}
+
+// receivePoses runs on each avatar's reader goroutine.
+func (r *loadRun) receivePoses(p vr.Poses) {
+	if !r.measuring.Load() {
+		return
+	}
+	now := time.Now().UnixNano()
+	r.fanout.messages.Add(1)
+	r.fanout.poses.Add(uint64(len(p.Poses)))
+	for _, mp := range p.Poses {
+		sender := r.byAvatar[mp.Avatar]
+		if sender == nil {
+			r.fanout.unmatched.Add(1)
+			continue
+		}
+		sent, ok := sender.headSentAt(mp.Head)
+		if !ok {
+			r.fanout.unmatched.Add(1)
+			continue
+		}
+		r.fanout.observe(time.Duration(now - sent))
+	}
+}
+
+// joinScene joins every avatar to --scene and indexes them by avatar id,
+// so that received poses find their sender.
+func (r *loadRun) joinScene(ctx context.Context) error {
+	r.byAvatar = make(map[string]*loadAvatar, len(r.avatars))
+	for _, a := range r.avatars {
+		var av struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(a.client.Hello().Avatar, &av); err != nil || av.ID == "" {
+			return fmt.Errorf("avatar %d: the realm's hello names no avatar id", a.i)
+		}
+		r.byAvatar[av.ID] = a
+	}
+	start := time.Now()
+	err := r.parallel(ctx, "join", func(ctx context.Context, i int) error {
+		_, err := r.avatars[i].client.Join(ctx, r.f.scene)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.out, "join           %d avatars joined scene %s in %s\n", r.f.avatars, r.f.scene, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (r *loadRun) reportFanout(measured time.Duration) {
+	secs := measured.Seconds()
+	n := float64(r.f.avatars)
+	poses := float64(r.fanout.poses.Load()) / secs
+	// Each member's pose changes once a message, and the realm sends it at
+	// most once a tick (20 Hz).
+	full := n * (n - 1) * min(20, r.f.hz/float64(r.f.batch))
+	pct := 0.0
+	if full > 0 {
+		pct = 100 * poses / full
+	}
+	fmt.Fprintf(r.out, "pose fan-out   delivered %s poses/s to %d avatars (%s per avatar; %.1f%% of every other member's updates) in %s messages/s\n",
+		thousands(poses), r.f.avatars, thousands(poses/n), pct, thousands(float64(r.fanout.messages.Load())/secs))
+	p50, count := r.fanout.quantile(0.5)
+	if count == 0 {
+		fmt.Fprintf(r.out, "pose delay     no pose matched while measuring (%d unmatched)\n", r.fanout.unmatched.Load())
+		return
+	}
+	p99, _ := r.fanout.quantile(0.99)
+	fmt.Fprintf(r.out, "pose delay     p50 %s  p99 %s  max %s  (%d poses, %d unmatched; sender's frame sent -> pose received, matched by head position)\n",
+		p50, p99, time.Duration(r.fanout.maxNS.Load()).Round(time.Millisecond), count, r.fanout.unmatched.Load())
+}
+
+// reportClosed counts the connections that ended before the run did, by
+// reason: an avatar whose connection ended stops streaming, which the
+// rates above then undercount.
+func (r *loadRun) reportClosed() {
+	reasons := map[string]int{}
+	closed := 0
+	for _, a := range r.avatars {
+		if a == nil || a.client == nil || a.client.Err() == nil {
+			continue
+		}
+		closed++
+		reasons[a.client.Err().Error()]++
+	}
+	if closed == 0 {
+		return
+	}
+	keys := slices.Sorted(maps.Keys(reasons))
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%d %s", reasons[k], k))
+	}
+	fmt.Fprintf(r.out, "closed         %d connections ended before the run did: %s\n", closed, strings.Join(parts, "; "))
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
