@@ -340,62 +340,36 @@ var grantFields = []string{"twin", "actuator", "op", "valueMicro", "command", "n
 // decodeGrantWire reads {"grant": {...}, "signature": "0x..."}.
 func decodeGrantWire(data []byte) (Grant, string, error) {
 	var g Grant
-	var sig string
-	r := &wireReader{data: data}
-	top := fields{names: []string{"grant", "signature"}}
-	err := r.object(func(key string) error {
-		i, err := top.see(key)
-		if err != nil {
-			return err
+	sig, err := decodeSignedWire(data, "grant", grantFields, 0, func(r *wireReader, i int) error {
+		var err error
+		switch i {
+		case 0:
+			g.Twin, err = r.str()
+		case 1:
+			g.Actuator, err = r.str()
+		case 2:
+			var op string
+			op, err = r.str()
+			g.Op = Op(op)
+		case 3:
+			g.ValueMicro, err = r.int64()
+		case 4:
+			g.Command, err = r.hash()
+		case 5:
+			g.Nonce, err = r.uint64()
+		case 6:
+			g.NotBefore, err = r.uint64()
+		case 7:
+			g.Expiry, err = r.uint64()
+		case 8:
+			g.Operator, err = r.str()
+		case 9:
+			g.Session, err = r.str()
+		case 10:
+			g.Approvers, err = r.strs()
 		}
-		if i == 1 {
-			sig, err = r.str()
-			return err
-		}
-		f := fields{names: grantFields}
-		if err := r.object(func(key string) error {
-			i, err := f.see(key)
-			if err != nil {
-				return err
-			}
-			switch i {
-			case 0:
-				g.Twin, err = r.str()
-			case 1:
-				g.Actuator, err = r.str()
-			case 2:
-				var op string
-				op, err = r.str()
-				g.Op = Op(op)
-			case 8:
-				g.Operator, err = r.str()
-			case 9:
-				g.Session, err = r.str()
-			case 3:
-				g.ValueMicro, err = r.int64()
-			case 4:
-				g.Command, err = r.hash()
-			case 5:
-				g.Nonce, err = r.uint64()
-			case 6:
-				g.NotBefore, err = r.uint64()
-			case 7:
-				g.Expiry, err = r.uint64()
-			case 10:
-				g.Approvers, err = r.strs()
-			}
-			return err
-		}); err != nil {
-			return err
-		}
-		return f.missing(0)
+		return err
 	})
-	if err == nil {
-		err = top.missing(0)
-	}
-	if err == nil {
-		err = r.end()
-	}
 	return g, sig, err
 }
 
@@ -405,9 +379,48 @@ var ackFields = []string{"twin", "actuator", "command", "nonce", "result", "reas
 // which the gateway leaves out when empty, is optional.
 func decodeAckWire(data []byte) (Ack, string, error) {
 	var a Ack
+	sig, err := decodeSignedWire(data, "ack", ackFields, 1<<6, func(r *wireReader, i int) error {
+		var (
+			s   string
+			err error
+		)
+		switch i {
+		case 0:
+			a.Twin, err = r.str()
+		case 1:
+			a.Actuator, err = r.str()
+		case 2:
+			a.Command, err = r.hash()
+		case 3:
+			a.Nonce, err = r.uint64()
+		case 4:
+			s, err = r.str()
+			a.Result = Result(s)
+		case 5:
+			s, err = r.str()
+			a.Reason = Reason(s)
+		case 6:
+			a.Detail, err = r.str()
+		case 7:
+			a.ValueMicro, err = r.int64()
+		case 8:
+			a.TargetMicro, err = r.int64()
+		case 9:
+			a.At, err = r.uint64()
+		}
+		return err
+	})
+	return a, sig, err
+}
+
+// decodeSignedWire reads the envelope every signed message travels in,
+// {"<name>": {...}, "signature": "0x..."}, strictly: each key once, no
+// unknown keys, every field of the message present unless optional (a bit
+// set over names). field reads the value of names[i].
+func decodeSignedWire(data []byte, name string, names []string, optional uint32, field func(r *wireReader, i int) error) (string, error) {
 	var sig string
 	r := &wireReader{data: data}
-	top := fields{names: []string{"ack", "signature"}}
+	top := fields{names: []string{name, "signature"}}
 	err := r.object(func(key string) error {
 		i, err := top.see(key)
 		if err != nil {
@@ -417,42 +430,17 @@ func decodeAckWire(data []byte) (Ack, string, error) {
 			sig, err = r.str()
 			return err
 		}
-		f := fields{names: ackFields}
+		f := fields{names: names}
 		if err := r.object(func(key string) error {
 			i, err := f.see(key)
 			if err != nil {
 				return err
 			}
-			var s string
-			switch i {
-			case 0:
-				a.Twin, err = r.str()
-			case 1:
-				a.Actuator, err = r.str()
-			case 4:
-				s, err = r.str()
-				a.Result = Result(s)
-			case 5:
-				s, err = r.str()
-				a.Reason = Reason(s)
-			case 6:
-				a.Detail, err = r.str()
-			case 2:
-				a.Command, err = r.hash()
-			case 3:
-				a.Nonce, err = r.uint64()
-			case 7:
-				a.ValueMicro, err = r.int64()
-			case 8:
-				a.TargetMicro, err = r.int64()
-			case 9:
-				a.At, err = r.uint64()
-			}
-			return err
+			return field(r, i)
 		}); err != nil {
 			return err
 		}
-		return f.missing(1 << 6)
+		return f.missing(optional)
 	})
 	if err == nil {
 		err = top.missing(0)
@@ -460,5 +448,5 @@ func decodeAckWire(data []byte) (Ack, string, error) {
 	if err == nil {
 		err = r.end()
 	}
-	return a, sig, err
+	return sig, err
 }
