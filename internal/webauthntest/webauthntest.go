@@ -86,26 +86,23 @@ func (a *Authenticator) Clone() *Authenticator {
 // SetCounter sets the signature counter of the credential with id; the
 // next assertion carries n+1 (or 0 for a synced credential).
 func (a *Authenticator) SetCounter(credentialID []byte, n uint32) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, c := range a.creds {
-		if bytes.Equal(c.id, credentialID) {
-			c.counter = n
-			return nil
-		}
-	}
-	return fmt.Errorf("webauthntest: no credential %s", b64(credentialID))
+	return a.update(credentialID, func(c *credential) { c.counter = n })
 }
 
 // MoveCredential scopes the credential with id to another RP id, keeping
 // its key and counter: its assertions then carry that RP's id hash, as a
 // relying party at another domain would receive them.
 func (a *Authenticator) MoveCredential(credentialID []byte, rpID string) error {
+	return a.update(credentialID, func(c *credential) { c.rpID = rpID })
+}
+
+// update changes the credential with id under the lock.
+func (a *Authenticator) update(credentialID []byte, change func(*credential)) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, c := range a.creds {
 		if bytes.Equal(c.id, credentialID) {
-			c.rpID = rpID
+			change(c)
 			return nil
 		}
 	}
