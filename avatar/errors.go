@@ -28,6 +28,10 @@ var (
 	// without a way to sign in.
 	ErrLastCredential = errors.New("avatar: cannot remove the last credential")
 
+	// ErrLastAdmin: the change would take the admin role from the last
+	// avatar holding it, leaving nobody who can grant roles.
+	ErrLastAdmin = errors.New("avatar: cannot remove the last administrator")
+
 	// ErrClonedCredential: the credential's signature counter went
 	// backwards, so its key is in use on more than one authenticator. The
 	// credential is marked and refused from then on; the error is a

@@ -136,10 +136,10 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID string, cre
 	return a, &c, nil
 }
 
-// createAvatar claims the name, then the credential id, then writes the
-// avatar, which is what makes the other two count: a crash in between
-// leaves claims that point to no avatar, which later registrations take
-// over (see claim).
+// createAvatar claims the name, then the credential id, then (when the
+// bootstrap is on) the bootstrap key, then writes the avatar, which is what
+// makes the claims count: a crash in between leaves claims that point to
+// no avatar, which later registrations take over (see claim).
 func (s *Service) createAvatar(ctx context.Context, st *ceremonyState, cred Credential) (*Avatar, error) {
 	rec := &avatarRecord{Avatar: Avatar{
 		ID:          st.AvatarID,
@@ -150,10 +150,6 @@ func (s *Service) createAvatar(ctx context.Context, st *ceremonyState, cred Cred
 		Credentials: []Credential{cred},
 	}}
 	rec.counters(cred.ID).Floor = cred.SignCount
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return nil, fmt.Errorf("avatar: encode %s: %w", rec.ID, err)
-	}
 	nameRev, err := s.claim(ctx, s.names, st.Name, st.AvatarID, func(r *avatarRecord) bool { return r.Name == st.Name })
 	if errors.Is(err, store.ErrConflict) {
 		return nil, fmt.Errorf("%w: %q: %w", ErrNameTaken, st.Name, err)
@@ -167,10 +163,42 @@ func (s *Service) createAvatar(ctx context.Context, st *ceremonyState, cred Cred
 		s.release(ctx, s.names, st.Name, nameRev)
 		return nil, credentialClaimError(credKey, err)
 	}
-	if _, err := s.avatars.Create(ctx, st.AvatarID, data); err != nil {
+	var bootRev uint64
+	if len(s.cfg.BootstrapRoles) > 0 && !s.bootstrapDone.Load() {
+		// A store failure fails the registration rather than guess: a
+		// guess could leave the key claimed for an avatar stored without
+		// the role, and the realm without an administrator.
+		if bootRev, err = s.claimBootstrap(ctx, st.AvatarID); err != nil {
+			s.release(ctx, s.creds, credKey, credRev)
+			s.release(ctx, s.names, st.Name, nameRev)
+			return nil, err
+		}
+		if bootRev != 0 {
+			rec.Roles = slices.Clone(s.cfg.BootstrapRoles)
+		}
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("avatar: encode %s: %w", rec.ID, err)
+	}
+	recRev, err := s.avatars.Create(ctx, st.AvatarID, data)
+	if err != nil {
+		if bootRev != 0 {
+			s.release(ctx, s.admins, bootstrapKey, bootRev)
+		}
 		s.release(ctx, s.creds, credKey, credRev)
 		s.release(ctx, s.names, st.Name, nameRev)
 		return nil, fmt.Errorf("avatar: create %s: %w", st.AvatarID, err)
+	}
+	if bootRev != 0 {
+		s.bootstrapDone.Store(true)
+		if err := s.rosterSet(ctx, st.AvatarID, rosterEntry{Admin: true, Rev: recRev}, false); err != nil {
+			s.log.Warn("bootstrap administrator stored but not yet in the admin roster; it is added at its next role change", "avatar", st.AvatarID, "err", err)
+		}
+		s.log.Info("bootstrap: first avatar of a realm without an administrator promoted", "avatar", st.AvatarID, "name", st.Name, "roles", rec.Roles)
+		if s.cfg.OnBootstrap != nil {
+			s.cfg.OnBootstrap(ctx, rec.Avatar.clone())
+		}
 	}
 	return rec.Avatar.clone(), nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -21,10 +22,11 @@ import (
 
 // Bucket names, relative to the store's prefix.
 const (
-	avatarsBucket     = "avatars"      // avatar id -> JSON avatarRecord
-	namesBucket       = "avatar-names" // name -> avatar id
-	credentialsBucket = "credentials"  // credentialKey(id) -> avatar id
-	ceremoniesBucket  = "ceremonies"   // ceremony id -> JSON ceremonyState
+	avatarsBucket     = "avatars"       // avatar id -> JSON avatarRecord
+	namesBucket       = "avatar-names"  // name -> avatar id
+	credentialsBucket = "credentials"   // credentialKey(id) -> avatar id
+	ceremoniesBucket  = "ceremonies"    // ceremony id -> JSON ceremonyState
+	adminsBucket      = "avatar-admins" // "bootstrap" -> avatar id; "roster" -> JSON adminRoster
 )
 
 const (
@@ -33,6 +35,7 @@ const (
 	defaultOrigin        = "http://localhost:8080"
 	defaultCeremonyTTL   = 2 * time.Minute
 	defaultRole          = "visitor"
+	defaultAdminRole     = "admin"
 
 	// defaultTimeout bounds a call whose context has no deadline; a call
 	// makes a handful of store round trips and one signature check.
@@ -66,6 +69,19 @@ type Config struct {
 	CeremonyTTL time.Duration
 	// DefaultRoles are given to every new avatar. Default ["visitor"].
 	DefaultRoles []string
+	// AdminRole is the role that administers avatars' roles. ChangeRoles
+	// never takes it from the last avatar holding it. Default "admin".
+	AdminRole string
+	// BootstrapRoles, when not empty, are given instead of DefaultRoles to
+	// the first avatar registered while no avatar has been made
+	// administrator this way: exactly one avatar, however many nodes
+	// register at once, decided by creating one key. They must include
+	// AdminRole. Default: none, nobody is promoted.
+	BootstrapRoles []string
+	// OnBootstrap, when set, is called once the avatar the bootstrap
+	// promoted is stored, on the node that promoted it, with the
+	// registration's context; the realm audits it there.
+	OnBootstrap func(ctx context.Context, a *Avatar)
 	// Now is the clock for ceremony expiry and credential timestamps.
 	// Default time.Now.
 	Now func() time.Time
@@ -85,6 +101,10 @@ type Service struct {
 	names      *store.Bucket
 	creds      *store.Bucket
 	ceremonies *store.Bucket
+	admins     *store.Bucket
+	// bootstrapDone is set once this node has seen the bootstrap's avatar
+	// stored, so later registrations skip the claim.
+	bootstrapDone atomic.Bool
 	// begun remembers the ceremonies this node began, so the usual finish
 	// (on the node that began it) skips reading the ceremony back.
 	begun localCeremonies
@@ -92,6 +112,8 @@ type Service struct {
 	// only ever saves a read before a compare-and-set: an update from a
 	// stale copy fails and re-reads, so the bucket stays the truth.
 	recent recordCache
+	// reads caches avatars for GetCached while CacheReads runs.
+	reads readCache
 }
 
 // New validates cfg, fills its defaults and declares the service's buckets.
@@ -114,6 +136,9 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Service, error) {
 		{&s.names, store.BucketConfig{Name: namesBucket}},
 		{&s.creds, store.BucketConfig{Name: credentialsBucket}},
 		{&s.ceremonies, store.BucketConfig{Name: ceremoniesBucket, TTL: cfg.CeremonyTTL}},
+		// Leader reads: the last-admin guard must never decide on a copy
+		// that lags an acknowledged change.
+		{&s.admins, store.BucketConfig{Name: adminsBucket, LeaderReads: true}},
 	} {
 		if *b.dst, err = st.Bucket(ctx, b.cfg); err != nil {
 			return nil, fmt.Errorf("avatar: %w", err)
@@ -153,6 +178,18 @@ func configure(cfg Config) (Config, *webauthn.WebAuthn, error) {
 		return cfg, nil, fmt.Errorf("default roles: %w", err)
 	}
 	cfg.DefaultRoles = roles
+	if cfg.AdminRole == "" {
+		cfg.AdminRole = defaultAdminRole
+	}
+	if _, err := normalizeRoles([]string{cfg.AdminRole}); err != nil {
+		return cfg, nil, fmt.Errorf("admin role: %w", err)
+	}
+	if cfg.BootstrapRoles, err = normalizeRoles(cfg.BootstrapRoles); err != nil {
+		return cfg, nil, fmt.Errorf("bootstrap roles: %w", err)
+	}
+	if len(cfg.BootstrapRoles) > 0 && !slices.Contains(cfg.BootstrapRoles, cfg.AdminRole) {
+		return cfg, nil, fmt.Errorf("%w: bootstrap roles %q do not include the admin role %q", ErrInvalidInput, cfg.BootstrapRoles, cfg.AdminRole)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -295,6 +332,8 @@ func (s *Service) modifyFrom(ctx context.Context, avatarID string, rec *avatarRe
 			return nil, fmt.Errorf("avatar: encode %s: %w", avatarID, err)
 		}
 		newRev, err := s.avatars.Update(ctx, avatarID, data, rev)
+		// Also when the outcome is unknown: the write may have landed.
+		s.reads.forget(avatarID)
 		if errors.Is(err, store.ErrConflict) {
 			rec = nil
 			continue
@@ -390,22 +429,6 @@ func (s *Service) byName(ctx context.Context, name string) (*avatarRecord, error
 		return nil, fmt.Errorf("%w: name %q", ErrNotFound, name)
 	}
 	return rec, err
-}
-
-// SetRoles replaces the avatar's roles. Roles are 1 to 64 of a-z, 0-9,
-// '_', '-', '.', ':'; duplicates are dropped; an empty list is allowed.
-func (s *Service) SetRoles(ctx context.Context, avatarID string, roles []string) error {
-	roles, err := normalizeRoles(roles)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	_, err = s.modify(ctx, avatarID, func(r *avatarRecord) error {
-		r.Roles = slices.Clone(roles)
-		return nil
-	})
-	return err
 }
 
 // DeleteCredential removes a passkey from the avatar. It refuses to remove

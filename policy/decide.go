@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strconv"
 	"strings"
 
 	cedar "github.com/cedar-policy/cedar-go"
@@ -43,14 +44,18 @@ type Entity struct {
 	Attrs   map[string]any
 }
 
-// Request is one authorization question. Entities carry every entity a
-// policy may dereference or test membership of, including action groups.
+// Request is one authorization question. Entities and Shared together
+// carry every entity a policy may dereference or test membership of,
+// including action groups.
 type Request struct {
 	Principal UID
 	Action    UID // Type "Action" or "<Namespace>::Action"
 	Resource  UID
 	Context   map[string]any
 	Entities  []Entity
+	// Shared are entities converted in advance by NewEntities, used as
+	// they are; nil is none. An entity may not be in both.
+	Shared *Entities
 }
 
 // Decision is the outcome of a request and what decided it.
@@ -85,7 +90,7 @@ func (s *Set) Decide(ctx context.Context, req Request) (Decision, error) {
 	return s.explain(creq, decision, diag), nil
 }
 
-func (r Request) cedar() (cedar.Request, types.EntityMap, error) {
+func (r Request) cedar() (cedar.Request, *requestEntities, error) {
 	var creq cedar.Request
 	var err error
 	for _, p := range []struct {
@@ -110,16 +115,9 @@ func (r Request) cedar() (cedar.Request, types.EntityMap, error) {
 	if creq.Context, err = cedarRecord(r.Context, 1); err != nil {
 		return creq, nil, within("context", err)
 	}
-	entities := make(types.EntityMap, len(r.Entities))
-	for _, e := range r.Entities {
-		ce, err := e.cedar()
-		if err != nil {
-			return creq, nil, within("entity "+e.UID.String(), err)
-		}
-		if _, dup := entities[ce.UID]; dup {
-			return creq, nil, fmt.Errorf("entity %s given twice", e.UID)
-		}
-		entities[ce.UID] = ce
+	entities, err := newRequestEntities(r.Entities, r.Shared)
+	if err != nil {
+		return creq, nil, err
 	}
 	return creq, entities, nil
 }
@@ -139,7 +137,11 @@ func (e Entity) cedar() (types.Entity, error) {
 	if err != nil {
 		return types.Entity{}, within("attrs", err)
 	}
-	return types.Entity{UID: uid, Parents: types.NewEntityUIDSet(parents...), Attributes: attrs}, nil
+	ce := types.Entity{UID: uid, Attributes: attrs}
+	if len(parents) > 0 { // the zero set is empty, and costs no allocation
+		ce.Parents = types.NewEntityUIDSet(parents...)
+	}
+	return ce, nil
 }
 
 // policySlice is the part of a Set one kind of request evaluates, in load
@@ -165,19 +167,14 @@ type sliceKey struct {
 	resourceType types.EntityType
 }
 
-func (s *Set) sliceFor(action types.EntityUID, resourceType types.EntityType, entities types.EntityMap) policySlice {
+func (s *Set) sliceFor(action types.EntityUID, resourceType types.EntityType, entities types.EntityGetter) policySlice {
 	var key sliceKey
 	if _, ok := s.byAction[action]; ok {
 		key.action = action
 	}
 	groups := s.indexedAncestors(action, entities)
 	if len(groups) > 0 {
-		names := make([]string, len(groups))
-		for i, g := range groups {
-			names[i] = g.String()
-		}
-		slices.Sort(names)
-		key.groups = strings.Join(names, "\x00")
+		key.groups = groupsKey(groups)
 	}
 	if _, ok := s.resourceTypes[resourceType]; ok {
 		key.resourceType = resourceType
@@ -205,11 +202,33 @@ func (s *Set) sliceFor(action types.EntityUID, resourceType types.EntityType, en
 	return ps
 }
 
+// groupsKey names a set of action groups for the slice cache, whatever
+// their order. Each type and id is length-prefixed, so no two sets share a
+// key; Cedar's quoted form would do too, at several times the cost.
+func groupsKey(groups []types.EntityUID) string {
+	slices.SortFunc(groups, func(a, b types.EntityUID) int {
+		if c := strings.Compare(string(a.Type), string(b.Type)); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.ID), string(b.ID))
+	})
+	var b []byte
+	for _, g := range groups {
+		b = strconv.AppendInt(b, int64(len(g.Type)), 10)
+		b = append(b, ':')
+		b = append(b, g.Type...)
+		b = strconv.AppendInt(b, int64(len(g.ID)), 10)
+		b = append(b, ':')
+		b = append(b, g.ID...)
+	}
+	return string(b)
+}
+
 // indexedAncestors returns the groups the action is in, transitively, that
 // some policy's action scope names. Cedar's `action in Action::"g"` holds
 // for members of g, so their policies belong to the slice too.
-func (s *Set) indexedAncestors(action types.EntityUID, entities types.EntityMap) []types.EntityUID {
-	start, ok := entities[action]
+func (s *Set) indexedAncestors(action types.EntityUID, entities types.EntityGetter) []types.EntityUID {
+	start, ok := entities.Get(action)
 	if !ok || start.Parents.Len() == 0 {
 		return nil
 	}
@@ -226,7 +245,7 @@ func (s *Set) indexedAncestors(action types.EntityUID, entities types.EntityMap)
 		if _, ok := s.byAction[uid]; ok {
 			found = append(found, uid)
 		}
-		if e, ok := entities[uid]; ok {
+		if e, ok := entities.Get(uid); ok {
 			queue = append(queue, e.Parents.Slice()...)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,30 +141,61 @@ func TestDecide(t *testing.T) {
 			wantReason: `no policy permits Action::"fly" on Cloud`,
 		},
 	}
+	// Each case is decided twice: with every entity in the request, and
+	// with all but the first converted in advance as Shared entities, which
+	// must not change a decision (the action group of the command cases is
+	// then found among the shared ones).
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := s.Decide(context.Background(), tt.req)
-			if err != nil {
-				t.Fatalf("Decide() error: %v", err)
-			}
-			if d.Allow != tt.wantAllow {
-				t.Errorf("Decide().Allow = %v, want %v (%s)", d.Allow, tt.wantAllow, d.Reason)
-			}
-			if !slices.Equal(d.Policies, tt.wantPolicies) {
-				t.Errorf("Decide().Policies = %q, want %q", d.Policies, tt.wantPolicies)
-			}
-			if d.Reason != tt.wantReason && !(tt.wantErrors != nil && strings.HasPrefix(d.Reason, tt.wantReason)) {
-				t.Errorf("Decide().Reason = %q, want %q", d.Reason, tt.wantReason)
-			}
-			var errIDs []string
-			for _, e := range d.Errors {
-				errIDs = append(errIDs, e[:strings.Index(e, ": ")])
-			}
-			if !slices.Equal(errIDs, tt.wantErrors) {
-				t.Errorf("Decide().Errors = %q, want errors from %q", d.Errors, tt.wantErrors)
-			}
+			decideBothWays(t, s, tt.req, func(t *testing.T, d Decision) {
+				if d.Allow != tt.wantAllow {
+					t.Errorf("Decide().Allow = %v, want %v (%s)", d.Allow, tt.wantAllow, d.Reason)
+				}
+				if !slices.Equal(d.Policies, tt.wantPolicies) {
+					t.Errorf("Decide().Policies = %q, want %q", d.Policies, tt.wantPolicies)
+				}
+				if d.Reason != tt.wantReason && !(tt.wantErrors != nil && strings.HasPrefix(d.Reason, tt.wantReason)) {
+					t.Errorf("Decide().Reason = %q, want %q", d.Reason, tt.wantReason)
+				}
+				var errIDs []string
+				for _, e := range d.Errors {
+					errIDs = append(errIDs, e[:strings.Index(e, ": ")])
+				}
+				if !slices.Equal(errIDs, tt.wantErrors) {
+					t.Errorf("Decide().Errors = %q, want errors from %q", d.Errors, tt.wantErrors)
+				}
+			})
 		})
 	}
+}
+
+func decideBothWays(t *testing.T, s *Set, req Request, check func(*testing.T, Decision)) {
+	t.Run("inline", func(t *testing.T) {
+		d, err := s.Decide(context.Background(), req)
+		if err != nil {
+			t.Fatalf("Decide() error: %v", err)
+		}
+		check(t, d)
+	})
+	t.Run("shared", func(t *testing.T) {
+		if len(req.Entities) < 2 {
+			t.Skip("nothing to share")
+		}
+		shared, err := NewEntities(req.Entities[1:])
+		if err != nil {
+			t.Fatalf("NewEntities() error: %v", err)
+		}
+		if shared.Len() != len(req.Entities)-1 {
+			t.Fatalf("Len() = %d, want %d", shared.Len(), len(req.Entities)-1)
+		}
+		split := req
+		split.Entities, split.Shared = req.Entities[:1], shared
+		d, err := s.Decide(context.Background(), split)
+		if err != nil {
+			t.Fatalf("Decide() error: %v", err)
+		}
+		check(t, d)
+	})
 }
 
 func TestDecideInvalidRequest(t *testing.T) {
@@ -199,6 +231,19 @@ func TestDecideInvalidRequest(t *testing.T) {
 		{"entity given twice", func(r *Request) {
 			r.Entities = []Entity{{UID: UID{"Avatar", "a"}}, {UID: UID{"Avatar", "a"}}}
 		}, `entity Avatar::"a" given twice`},
+		{"entity given twice among many", func(r *Request) {
+			for i := range fewEntities + 1 {
+				r.Entities = append(r.Entities, Entity{UID: UID{"Zone", strconv.Itoa(i)}})
+			}
+			r.Entities = append(r.Entities, Entity{UID: UID{"Zone", "3"}})
+		}, `entity Zone::"3" given twice`},
+		{"entity both in the request and shared", func(r *Request) {
+			shared, err := NewEntities([]Entity{{UID: UID{"Scene", "hall"}}, {UID: UID{"Avatar", "a"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Entities, r.Shared = []Entity{{UID: UID{"Avatar", "a"}, Attrs: map[string]any{"trust_state": "trusted"}}}, shared
+		}, `entity Avatar::"a" given twice (also in the shared entities)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,6 +263,25 @@ func TestDecideInvalidRequest(t *testing.T) {
 	}
 	if _, err := s.Decide(context.Background(), valid()); err != nil {
 		t.Errorf("Decide(valid) error: %v", err)
+	}
+}
+
+func TestNewEntitiesInvalid(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		list    []Entity
+		wantMsg string
+	}{
+		{"bad attribute", []Entity{{UID: UID{"Zone", "z"}, Attrs: map[string]any{"n": uint(3)}}}, `entity Zone::"z".attrs.n: unsupported value type uint`},
+		{"bad type", []Entity{{UID: UID{"Zone z", "z"}}}, `entity type "Zone z" is not a Cedar name`},
+		{"twice", []Entity{{UID: UID{"Zone", "z"}}, {UID: UID{"Zone", "z"}}}, `entity Zone::"z" given twice`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := NewEntities(tt.list)
+			if !errors.Is(err, ErrInvalidRequest) || !strings.Contains(err.Error(), tt.wantMsg) || e != nil {
+				t.Fatalf("NewEntities() = %v, %v; want nil and ErrInvalidRequest containing %q", e, err, tt.wantMsg)
+			}
+		})
 	}
 }
 

@@ -16,6 +16,11 @@
 // action ancestry (from the request's entities) selects the groups it falls
 // in.
 //
+// Converting a request's entities to Cedar values is most of a decision's
+// cost, and many requests carry the same ones (a scene's zones, twins and
+// actuators): NewEntities converts such a set once, and a Request passes it
+// as Shared next to its own few Entities.
+//
 // Every policy has an id that decisions and audit records cite: the value of
 // its @id("...") annotation, unique across the Set, or else "<file>#<n>" with
 // n its index in the file from 0.

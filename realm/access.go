@@ -112,3 +112,17 @@ func (r *Realm) handleSceneAccess(w http.ResponseWriter, req *http.Request, p pr
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"scene": sc.ID, "trust": trustView(a), "decisions": out})
 }
+
+// handleSceneStanding tells the signed-in avatar where the realm sees it
+// in the scene: the zone its presence was admitted into, which is the
+// zone its twin commands are decided with. A console shows it; it decides
+// nothing, so it is not audited.
+func (r *Realm) handleSceneStanding(w http.ResponseWriter, req *http.Request, p principal) {
+	sc, ok := r.catalog.Scene(req.PathValue("id"))
+	if !ok {
+		r.writeError(w, req, &httpError{Status: http.StatusNotFound, Detail: "no scene " + strconv.Quote(req.PathValue("id"))})
+		return
+	}
+	st := r.presence.whereIs(sc.ID, p.avatar.ID, p.session.ID)
+	writeJSON(w, http.StatusOK, map[string]any{"scene": sc.ID, "present": st.present, "zone": st.zone, "where": st.String()})
+}

@@ -28,6 +28,9 @@ func (a accessAnswer) find(resource string) (decisionView, bool) {
 func TestSceneAccessFollowsPoliciesAndTrust(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
+	// The realm's first avatar is its administrator and an operator (the
+	// bootstrap); ivan, the second, is a visitor.
+	boss := c.register(webauthntest.New(), "boss")
 	s := c.register(webauthntest.New(), "ivan")
 	var got accessAnswer
 	c.with(s.Token).must("GET", "/v1/scenes/foundry/access", nil, &got)
@@ -46,6 +49,13 @@ func TestSceneAccessFollowsPoliciesAndTrust(t *testing.T) {
 		}
 		if !d.Allow && d.Reason == "" {
 			t.Errorf("deny on %s has no reason", resource)
+		}
+	}
+	var operator accessAnswer
+	c.with(boss.Token).must("GET", "/v1/scenes/foundry/access", nil, &operator)
+	for _, zone := range []string{`Zone::"press-bay"`, `Zone::"robot-cell"`} {
+		if d, ok := operator.find(zone); !ok || !d.Allow {
+			t.Errorf("operator's decision on %s = %+v, want allow", zone, d)
 		}
 	}
 	if code, _ := c.call("GET", "/v1/scenes/foundry/access", nil, nil); code != 401 {

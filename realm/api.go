@@ -125,27 +125,73 @@ func (r *Realm) handleNodes(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"self": r.cfg.Node, "nodes": r.nodes.live()})
 }
 
-// handleAudit lists recent decisions from every node, newest first.
-// Filters: node, actor, outcome (allow|deny), limit (1..1000).
+// handleAudit lists decisions from every node, newest first, a page at a
+// time: filters action, decision (or outcome), actor, resource, node,
+// since, until; paging limit and before (the previous page's next). Every
+// parameter is checked, and a bad one is a 400 naming it.
 func (r *Realm) handleAudit(w http.ResponseWriter, req *http.Request) {
-	q := req.URL.Query()
-	query := audit.Query{Node: q.Get("node"), Actor: q.Get("actor")}
-	switch o := q.Get("outcome"); o {
-	case "", string(audit.Allow), string(audit.Deny):
-		query.Outcome = audit.Outcome(o)
-	default:
-		r.writeError(w, req, badRequest("outcome must be allow or deny"))
+	query, err := audit.ParseQuery(req.URL.Query())
+	if err != nil {
+		r.writeError(w, req, badRequest(err.Error()))
 		return
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			r.writeError(w, req, badRequest("limit must be a whole number from 1 to 1000"))
-			return
-		}
-		query.Limit = n
+	page := r.view.Page(query)
+	body := map[string]any{"events": page.Events, "truncated": page.Truncated}
+	if !page.Next.IsZero() {
+		body["next"] = page.Next.String()
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": r.view.Events(query)})
+	writeJSON(w, http.StatusOK, body)
+}
+
+// auditQueryParams documents GET /v1/audit's parameters for the OpenAPI
+// document, one for each that audit.ParseQuery knows (openapi tests check).
+func auditQueryParams() []any {
+	param := func(name, description string, schema map[string]any) any {
+		return map[string]any{"name": name, "in": "query", "required": false, "description": description, "schema": schema}
+	}
+	str := func(pattern string, maxLength int) map[string]any {
+		s := map[string]any{"type": "string", "minLength": 1, "maxLength": maxLength}
+		if pattern != "" {
+			s["pattern"] = pattern
+		}
+		return s
+	}
+	decision := map[string]any{"type": "string", "enum": []string{string(audit.Allow), string(audit.Deny)}}
+	when := map[string]any{"type": "string", "format": "date-time"}
+	return []any{
+		map[string]any{"name": "action", "in": "query", "required": false, "explode": true, "style": "form",
+			"description": "only these actions, e.g. CommandActuator; repeat the parameter or separate names with commas (at most 32)",
+			"schema":      map[string]any{"type": "array", "items": str("^[A-Za-z][A-Za-z0-9_.-]{0,63}$", 64)}},
+		param("decision", "only allows or only denies", decision),
+		param("outcome", "older name of decision; if both are given they must agree", decision),
+		param("actor", "only this actor's decisions (an avatar id, operator, gateway or the realm)", str("", 512)),
+		param("resource", `only decisions on this resource, e.g. Actuator::"press-1/ram"`, str("", 512)),
+		param("node", "only this realm node's chain", str("^[A-Za-z0-9_-]{1,64}$", 64)),
+		param("since", "only events at or after this time (RFC 3339)", when),
+		param("until", "only events before this time (RFC 3339); after since", when),
+		param("before", "the next of the previous page: only events stored before it. A place in the AUDIT stream, \"<seq>:<line>\", the same on every node and stable while events arrive", str("^[1-9][0-9]*:(0|[1-9][0-9]*)$", 32)),
+		param("limit", "events per page", map[string]any{"type": "integer", "minimum": 1, "maximum": audit.MaxLimit, "default": audit.DefaultLimit}),
+	}
+}
+
+// auditPageSchema is GET /v1/audit's answer in the OpenAPI document.
+func auditPageSchema() map[string]any {
+	event := map[string]any{"type": "object", "properties": map[string]any{
+		"id": strT, "time": map[string]any{"type": "string", "format": "date-time"}, "node": strT,
+		"index": map[string]any{"type": "integer", "description": "position in the node's chain, from 1, gapless"},
+		"prev":  map[string]any{"type": "string", "description": "hex SHA-256 of the previous event of the chain as stored"},
+		"actor": strT, "action": strT, "resource": strT,
+		"outcome":  map[string]any{"type": "string", "enum": []string{string(audit.Allow), string(audit.Deny)}},
+		"reasons":  map[string]any{"type": "array", "items": strT},
+		"policies": map[string]any{"type": "array", "items": strT},
+		"signals":  map[string]any{"type": "object"},
+	}}
+	return map[string]any{"type": "object", "required": []string{"events", "truncated"}, "properties": map[string]any{
+		"events": map[string]any{"type": "array", "items": event, "description": "newest first, in the order the AUDIT stream stored them"},
+		"next":   map[string]any{"type": "string", "description": "pass as before for the next, older page; absent when no older event matches"},
+		"truncated": map[string]any{"type": "boolean", "description": "the node's view of recent events ended before the page was full: " +
+			"older matching events may be in the stream (audit/verify walks them) but are not listed"},
+	}}
 }
 
 // handleAuditVerify walks the hash chain of one node (?node=) or of every

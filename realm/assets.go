@@ -588,9 +588,12 @@ func (r *Realm) ownerSignature(req *http.Request, p principal, owner common.Addr
 
 // authorizeTransfer is the scene policy check of every leg: TransferAsset
 // on the asset, with the amount, whether it is high value, and the
-// session's trust.
+// session's trust. Each leg's decision is stored in the audit log before
+// the ledger acts on it: a transfer the audit log cannot record does not
+// happen.
 func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets.Transfer) func(context.Context, assets.Check) error {
 	return func(ctx context.Context, chk assets.Check) error {
+		ctx, recorded := onRecord(ctx)
 		a := r.trust.assess(ctx, p.session)
 		for i, c := range chk.Legs {
 			sc := r.assets.scenes[c.ID]
@@ -605,6 +608,9 @@ func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets
 				scenes.ContextHighValue: c.Kind == assets.Fungible && t.Amount >= r.assets.highValue,
 			}
 			d := r.decide(ctx, sc, p, a, scenes.ActionTransferAsset, entity.UID, extra, entity)
+			if err := recorded.Err(); err != nil {
+				return &httpError{Status: http.StatusServiceUnavailable, Detail: "the transfer's authorization could not be stored in the audit log, so nothing moved; retry later", Err: err}
+			}
 			if !d.Allow {
 				return &httpError{Status: http.StatusForbidden, Detail: fmt.Sprintf("the scene's policy refuses this transfer of %s: %s", entity.UID, d.Reason)}
 			}

@@ -1,12 +1,19 @@
-//go:build unix
+//go:build linux
 
 package realm
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
-	"net/http"
-	"sync"
+	"net"
+	"net/netip"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -18,75 +25,340 @@ import (
 )
 
 // BenchmarkAssetTransfers measures wallet-signed transfers of unique items
-// end to end through the HTTP API (session check, signature recovery,
-// policy decision with its audit record, nonce and asset compare-and-set
-// appends, receipt signing and chain append), and, in the same run, the
-// raw rate of the crypto one transfer needs: one recover and one sign.
-// cpu-us/transfer is the CPU time the whole process (server, embedded
-// NATS, clients) spent per transfer: on a machine shared with other work
-// it moves far less than the rate does.
+// end to end through the HTTP API (session check, avatar, signature
+// recovery, policy decision with its audit record committed, nonce and
+// asset compare-and-set appends, receipt signing and chain append, read
+// model caught up), and, in the same run, the raw rate of the crypto one
+// transfer needs: one recover and one sign.
+//
+// The marketplace that sends transfers runs on another machine in
+// production; here it shares the realm's cores, so it is kept lean: one
+// thread drives every connection with epoll, sends pre-encoded HTTP/1.1
+// requests on kept-alive TCP connections to the realm's own server, and
+// checks every answer (status 201, the intent's digest, a ledger
+// sequence, the receipt naming the intent, well-formed JSON). Metrics:
+//
+//   - transfers/s: end to end, wall clock;
+//   - pct-of-crypto: transfers/s as a percentage of crypto-recover+sign's
+//     ops/s in the same process, the best of its runs (issue 5 asks for
+//     at least 40);
+//   - cpu-us/transfer: CPU the whole process (realm, embedded NATS, client)
+//     spent per transfer;
+//   - client-cpu-us/transfer: the client thread's own CPU (RUSAGE_THREAD),
+//     socket system calls included;
+//   - realm-cpu-us/transfer: the difference, what the realm and NATS cost.
+//
+// CPU per transfer moves far less than the rate on a machine shared with
+// other work. The client thread carries the pprof label bench=client, so
+// `go tool pprof -tagignore bench=client` shows the realm alone.
 func BenchmarkAssetTransfers(b *testing.B) {
 	key, _ := crypto.GenerateKey()
 	d := crypto.Keccak256Hash([]byte("x"))
 	sig, _ := assets.Sign(d, key)
+	var cryptoRate float64
 	b.Run("crypto-recover+sign", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = assets.Recover(d, sig)
 			_, _ = assets.Sign(d, key)
 		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+		rate := float64(b.N) / b.Elapsed().Seconds()
+		// With -count, the best of the runs so far: other work on the
+		// machine only ever slows the crypto down, and the share below
+		// must not look better for it.
+		cryptoRate = max(cryptoRate, rate)
+		b.ReportMetric(rate, "ops/s")
 	})
 
 	r := startMarket(b)
 	u := newMarketUser(b, r, "bench")
 	scheme := r.assets.scheme
 	deadline := uint64(time.Now().Add(time.Hour).Unix())
+	addr, err := netip.ParseAddrPort(r.listener.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
 	var nonce uint64
-	for _, workers := range []int{16, 64} {
-		b.Run(fmt.Sprintf("http/clients=%d", workers), func(b *testing.B) {
-			bodies := make([]map[string]any, b.N)
-			for i := range bodies {
-				item := fmt.Sprintf("b%d-%d", workers, nonce)
+	for _, conns := range []int{16, 64} {
+		b.Run(fmt.Sprintf("http/clients=%d", conns), func(b *testing.B) {
+			reqs := make([]benchTransfer, b.N)
+			for i := range reqs {
+				item := fmt.Sprintf("b%d-%d", conns, nonce)
 				mint(b, r, "relics", item, u.wallet, 0)
 				tr := assets.Transfer{Collection: "relics", AssetID: item, Amount: 1, From: u.wallet,
 					To: common.BigToAddress(big.NewInt(int64(nonce + 1))), Nonce: nonce, Deadline: deadline}
 				nonce++
-				s, _ := assets.Sign(scheme.TransferDigest(&tr), u.key)
-				bodies[i] = map[string]any{"intent": assets.MessageOf(&tr), "signature": s.String()}
+				digest := scheme.TransferDigest(&tr)
+				s, _ := assets.Sign(digest, u.key)
+				body, _ := json.Marshal(map[string]any{"intent": assets.MessageOf(&tr), "signature": s.String()})
+				reqs[i] = benchTransfer{
+					request: fmt.Appendf(nil, "POST /v1/assets/transfers HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+						addr, u.sess.Token, len(body), body),
+					digest: digest.Hex(),
+				}
 			}
-			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}, Timeout: 30 * time.Second}
-			url := r.URL() + "/v1/assets/transfers"
-			next := make(chan int, len(bodies))
-			for i := range bodies {
-				next <- i
+			c, err := dialBenchClient(addr, conns)
+			if err != nil {
+				b.Fatal(err)
 			}
-			close(next)
-			var failed sync.Map
+			defer c.close()
 			b.ReportAllocs()
 			cpu0 := processCPU()
 			b.ResetTimer()
-			var wg sync.WaitGroup
-			for range workers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range next {
-						var out transferReply
-						if code := postJSON(hc, url, u.sess.Token, bodies[i], &out); code != http.StatusCreated {
-							failed.Store(i, code)
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			clientCPU, err := c.run(reqs)
 			b.StopTimer()
 			cpu := processCPU() - cpu0
-			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/transfer")
-			failed.Range(func(k, v any) bool { b.Fatalf("transfer %v answered %v", k, v); return false })
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+			if err != nil {
+				b.Fatal(err)
+			}
+			perTransfer := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 / float64(b.N) }
+			rate := float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(perTransfer(cpu), "cpu-us/transfer")
+			b.ReportMetric(perTransfer(clientCPU), "client-cpu-us/transfer")
+			b.ReportMetric(perTransfer(cpu-clientCPU), "realm-cpu-us/transfer")
+			b.ReportMetric(rate, "transfers/s")
+			if cryptoRate > 0 {
+				b.ReportMetric(100*rate/cryptoRate, "pct-of-crypto")
+			}
 		})
 	}
+}
+
+// benchTransfer is one pre-encoded request and what its answer must name.
+type benchTransfer struct {
+	request []byte
+	digest  string
+}
+
+// benchClient is the lean marketplace of BenchmarkAssetTransfers: blocking
+// TCP sockets, polled together with epoll from one locked thread, one
+// request in flight per connection.
+type benchClient struct {
+	epfd  int
+	conns []*benchConn
+}
+
+type benchConn struct {
+	fd      int
+	buf     []byte // received, not yet consumed
+	pending int    // index of the request in flight, or -1
+}
+
+func dialBenchClient(addr netip.AddrPort, n int) (*benchClient, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	c := &benchClient{epfd: epfd}
+	for range n {
+		// Dial through the net package, then take a blocking duplicate of
+		// the descriptor: epoll says when a read will not block, and a
+		// write of one request into an idle socket never does for long.
+		tc, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(addr))
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		_ = tc.SetNoDelay(true)
+		f, err := tc.File()
+		tc.Close()
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		fd, err := syscall.Dup(int(f.Fd()))
+		f.Close()
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		syscall.CloseOnExec(fd)
+		if err := syscall.SetNonblock(fd, false); err != nil {
+			syscall.Close(fd)
+			c.close()
+			return nil, err
+		}
+		cn := &benchConn{fd: fd, buf: make([]byte, 0, 8192), pending: -1}
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(len(c.conns))}
+		c.conns = append(c.conns, cn)
+		if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			c.close()
+			return nil, fmt.Errorf("epoll_ctl: %w", err)
+		}
+	}
+	return c, nil
+}
+
+func (c *benchClient) close() {
+	for _, cn := range c.conns {
+		syscall.Close(cn.fd)
+	}
+	syscall.Close(c.epfd)
+}
+
+// run sends every request, each answered before its connection sends the
+// next, and returns the CPU time the client's thread used. It stops at
+// the first wrong answer.
+func (c *benchClient) run(reqs []benchTransfer) (time.Duration, error) {
+	type result struct {
+		cpu time.Duration
+		err error
+	}
+	done := make(chan result)
+	go pprof.Do(context.Background(), pprof.Labels("bench", "client"), func(_ context.Context) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		start := threadCPU()
+		err := c.loop(reqs)
+		done <- result{threadCPU() - start, err}
+	})
+	res := <-done
+	return res.cpu, res.err
+}
+
+func (c *benchClient) loop(reqs []benchTransfer) error {
+	next, answered := 0, 0
+	send := func(cn *benchConn) error {
+		if next == len(reqs) {
+			return nil
+		}
+		cn.pending = next
+		next++
+		return writeAll(cn.fd, reqs[cn.pending].request)
+	}
+	for _, cn := range c.conns {
+		if err := send(cn); err != nil {
+			return err
+		}
+	}
+	events := make([]syscall.EpollEvent, len(c.conns))
+	for answered < len(reqs) {
+		n, err := syscall.EpollWait(c.epfd, events, 30_000)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("epoll_wait: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("no answer within 30s; %d of %d answered", answered, len(reqs))
+		}
+		for _, ev := range events[:n] {
+			cn := c.conns[ev.Fd]
+			if err := cn.receive(); err != nil {
+				return err
+			}
+			for cn.pending >= 0 {
+				complete, err := cn.answer(&reqs[cn.pending])
+				if err != nil {
+					return fmt.Errorf("transfer %d: %w", cn.pending, err)
+				}
+				if !complete {
+					break
+				}
+				answered++
+				cn.pending = -1
+				if err := send(cn); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// receive reads what the socket has; epoll said it has something.
+func (cn *benchConn) receive() error {
+	if len(cn.buf) == cap(cn.buf) {
+		cn.buf = append(cn.buf, make([]byte, cap(cn.buf))...)[:len(cn.buf)]
+	}
+	for {
+		n, err := syscall.Read(cn.fd, cn.buf[len(cn.buf):cap(cn.buf)])
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		if n == 0 {
+			return errors.New("the realm closed a connection")
+		}
+		cn.buf = cn.buf[:len(cn.buf)+n]
+		return nil
+	}
+}
+
+// answer checks the response to t once all of it is buffered: false
+// while it is incomplete.
+func (cn *benchConn) answer(t *benchTransfer) (bool, error) {
+	head, rest, ok := bytes.Cut(cn.buf, []byte("\r\n\r\n"))
+	if !ok {
+		return false, nil
+	}
+	status, headers, _ := bytes.Cut(head, []byte("\r\n"))
+	length := -1
+	for line := range bytes.SplitSeq(headers, []byte("\r\n")) {
+		if name, value, ok := bytes.Cut(line, []byte(": ")); ok && bytes.EqualFold(name, []byte("Content-Length")) {
+			length, _ = strconv.Atoi(string(value))
+		}
+	}
+	if !bytes.HasPrefix(status, []byte("HTTP/1.1 201 ")) {
+		return false, fmt.Errorf("answered %q: %.300s", status, rest)
+	}
+	if length < 0 {
+		return false, fmt.Errorf("answer without Content-Length: %q", head)
+	}
+	if len(rest) < length {
+		return false, nil
+	}
+	body := rest[:length]
+	if err := checkTransferAnswer(body, t.digest); err != nil {
+		return false, fmt.Errorf("%w: %.300s", err, body)
+	}
+	cn.buf = append(cn.buf[:0], rest[length:]...)
+	return true, nil
+}
+
+// checkTransferAnswer checks a 201 body: the intent's digest, a ledger
+// sequence, a receipt for that intent, and JSON a decoder accepts.
+func checkTransferAnswer(body []byte, digest string) error {
+	prefix := `{"digest":"` + digest + `","sequence":`
+	if !bytes.HasPrefix(body, []byte(prefix)) {
+		return errors.New("the answer does not start with the intent's digest and a sequence")
+	}
+	seq := body[len(prefix):]
+	end := bytes.IndexByte(seq, ',')
+	if n, err := strconv.ParseUint(string(seq[:max(end, 0)]), 10, 64); err != nil || n == 0 {
+		return errors.New("the answer has no ledger sequence")
+	}
+	if !bytes.Contains(body, []byte(`"intent":"`+digest+`"`)) {
+		return errors.New("the receipt does not name the intent")
+	}
+	if !json.Valid(body) {
+		return errors.New("the answer is not JSON")
+	}
+	return nil
+}
+
+func writeAll(fd int, p []byte) error {
+	for len(p) > 0 {
+		n, err := syscall.Write(fd, p)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// threadCPU is the user and system CPU time the calling thread has used.
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_THREAD, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // processCPU is the user and system CPU time this process has used.

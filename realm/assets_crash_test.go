@@ -3,6 +3,7 @@ package realm
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -18,7 +19,9 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/zerorealm/zerorealm/assets"
+	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/scenes"
 )
 
 // Environment of the child realm TestAssetCrash kills.
@@ -32,8 +35,9 @@ const (
 
 // TestAssetCrash kills a realm with SIGKILL during a stream of transfers and
 // checks, after a restart on the same data directory, that every transfer
-// that received a receipt is in the ledger at the receipt's sequence, and
-// that the node's receipt chain has no missing link.
+// that received a receipt is in the ledger at the receipt's sequence, that
+// the node's receipt chain has no missing link, and that every such
+// transfer's authorization is in the node's audit chain, which verifies.
 func TestAssetCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("re-executes the test binary")
@@ -86,6 +90,7 @@ func TestAssetCrash(t *testing.T) {
 	deadline := uint64(time.Now().Add(time.Hour).Unix())
 	var mu sync.Mutex
 	var got []transferReply
+	var gotItems []string // the item of each of got
 	var killOnce sync.Once
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -105,6 +110,7 @@ func TestAssetCrash(t *testing.T) {
 				}
 				mu.Lock()
 				got = append(got, reply)
+				gotItems = append(gotItems, tr.AssetID)
 				n := len(got)
 				mu.Unlock()
 				if n >= assetCrashKillAfter {
@@ -174,6 +180,40 @@ func TestAssetCrash(t *testing.T) {
 		}
 	}
 	t.Logf("after restart: %d receipts in the chain, every one linked", len(chain))
+
+	// The audit chain survived the kill intact, and holds the allowed
+	// TransferAsset decision of every transfer that got a receipt: the
+	// realm stores a decision before acting on it.
+	ctx := context.Background()
+	if rep, err := audit.Verify(ctx, r.store, assetCrashNode); err != nil || !rep.OK() {
+		t.Fatalf("audit chain after the restart = %+v, %v; want intact", rep, err)
+	}
+	stream, err := r.store.Stream(ctx, audit.StreamConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := stream.GetLast(ctx, audit.Subject(assetCrashNode))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := map[string]bool{}
+	for seq := uint64(1); seq <= last.Seq; seq++ {
+		m, err := stream.Get(ctx, seq)
+		if err != nil || m.Subject != audit.Subject(assetCrashNode) {
+			continue
+		}
+		for line := range bytes.SplitSeq(m.Data, []byte{'\n'}) {
+			var ev audit.Event
+			if json.Unmarshal(line, &ev) == nil && ev.Action == "TransferAsset" && ev.Outcome == audit.Allow {
+				allowed[ev.Resource] = true
+			}
+		}
+	}
+	for _, item := range gotItems {
+		if res := scenes.AssetUID("relics", item).String(); !allowed[res] {
+			t.Fatalf("transfer of %s got a receipt but its authorization is not in the audit chain", res)
+		}
+	}
 }
 
 // postJSON is a POST that reports a dead server as status 0 instead of

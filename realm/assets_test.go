@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
 	"github.com/zerorealm/zerorealm/assets"
+	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 )
@@ -410,4 +411,67 @@ func twoNodesWith(t testing.TB, cfg Config) (*Realm, *Realm) {
 	cb.Listen, cb.NATS, cb.Node, cb.Origins = "localhost:0", urls, "realm-b", a.origins()
 	b := startRealm(t, cb)
 	return a, b
+}
+
+// TestTransferWaitsForItsAuditRecord: a transfer is answered only once its
+// authorization is stored in the audit chain, and a transfer whose
+// authorization cannot be stored does not happen: 503, the asset stays
+// put and the intent's nonce stays unspent.
+func TestTransferWaitsForItsAuditRecord(t *testing.T) {
+	r := startMarket(t)
+	ada := newMarketUser(t, r, "ada")
+	bob := newMarketUser(t, r, "bob")
+	mint(t, r, "relics", "jug", ada.wallet, 0)
+	mint(t, r, "relics", "bowl", ada.wallet, 0)
+
+	var tr transferReply
+	ada.c.must("POST", "/v1/assets/transfers", ada.signedTransfer(t, intent("relics", "jug", 1, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key), &tr)
+	// Read the chain as stored, not through the view, right after the
+	// answer: no waiting.
+	ctx := context.Background()
+	stream, err := r.store.Stream(ctx, audit.StreamConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := stream.GetLast(ctx, audit.Subject(r.cfg.Node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for seq := uint64(1); seq <= last.Seq && !found; seq++ {
+		m, err := stream.Get(ctx, seq)
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(m.Data), "\n") {
+			var ev audit.Event
+			if json.Unmarshal([]byte(line), &ev) == nil && ev.Action == "TransferAsset" && ev.Outcome == audit.Allow && strings.Contains(ev.Resource, `relics/jug"`) {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the transfer was answered before its TransferAsset decision was stored")
+	}
+	if rep, err := audit.Verify(ctx, r.store, r.cfg.Node); err != nil || !rep.OK() {
+		t.Fatalf("audit chain after the transfer = %+v, %v; want intact", rep, err)
+	}
+
+	// With the audit log unable to store anything, the next transfer is
+	// refused before the ledger changes.
+	if err := r.audit.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	nonce := r.assets.ledger.NextNonce(ada.wallet)
+	body := ada.signedTransfer(t, intent("relics", "bowl", 1, ada.wallet, bob.wallet, nonce, deadlineIn(time.Hour)), ada.key)
+	code, p := ada.c.call("POST", "/v1/assets/transfers", body, nil)
+	if code != http.StatusServiceUnavailable || !strings.Contains(p.Detail, "audit log") {
+		t.Fatalf("transfer with the audit log closed = %d %q, want 503 naming the audit log", code, p.Detail)
+	}
+	if a, err := r.assets.ledger.Asset("relics", "bowl"); err != nil || a.Owner != ada.wallet {
+		t.Fatalf("bowl after the refused transfer = %+v, %v; want still ada's", a, err)
+	}
+	if got := r.assets.ledger.NextNonce(ada.wallet); got != nonce {
+		t.Fatalf("next nonce after the refused transfer = %d, want %d (unspent)", got, nonce)
+	}
 }

@@ -58,7 +58,9 @@ func (r *Realm) authenticate(req *http.Request) (principal, error) {
 	if viaCookie && !safeMethod(req.Method) && !r.sessions.CheckCSRF(sess, req.Header.Get("X-CSRF-Token")) {
 		return principal{}, &httpError{Status: http.StatusForbidden, Detail: "missing or wrong X-CSRF-Token for a cookie session (GET /v1/avatars/me returns it)"}
 	}
-	av, err := r.avatars.Get(req.Context(), sess.Avatar)
+	// Cached while this node's avatar change feed runs and is caught up;
+	// see avatar.Service.GetCached.
+	av, err := r.avatars.GetCached(req.Context(), sess.Avatar)
 	if err != nil {
 		return principal{}, &httpError{Status: http.StatusUnauthorized, Detail: "the session's avatar no longer exists", Err: err}
 	}

@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/biometrics"
 )
 
@@ -70,6 +72,20 @@ type Config struct {
 	WebRTCUDPPort int
 	// Assets configures the asset ledger and marketplace; see AssetsConfig.
 	Assets AssetsConfig
+	// AdminRole is the role that may list avatars and change their roles
+	// (GET /v1/avatars, PUT /v1/avatars/{id}/roles); default "admin". It
+	// is also Assets.AdminRole's default.
+	AdminRole string
+	// DisableBootstrapAdmin turns the bootstrap off: by default the first
+	// avatar registered on a realm that has no administrator becomes one,
+	// with BootstrapAdminRoles, exactly one across every node of the
+	// realm. Off, nobody is promoted and, as no one holds AdminRole, no
+	// role can be granted through the API.
+	DisableBootstrapAdmin bool
+	// BootstrapAdminRoles are the roles the bootstrap gives; default
+	// AdminRole, "operator" and "supervisor" (what the built-in scenes ask
+	// of a twin operator and an approver). They must include AdminRole.
+	BootstrapAdminRoles []string
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -106,6 +122,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.XREnrollWithin <= 0 {
 		c.XREnrollWithin = 2 * time.Minute
+	}
+	if c.AdminRole == "" {
+		c.AdminRole = "admin"
+	}
+	if c.Assets.AdminRole == "" {
+		c.Assets.AdminRole = c.AdminRole
+	}
+	if c.BootstrapAdminRoles == nil {
+		c.BootstrapAdminRoles = []string{c.AdminRole, "operator", "supervisor"}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -147,6 +172,7 @@ func (c *Config) validate() error {
 		problems = append(problems, fmt.Sprintf("WebRTC UDP port %d: want 1 to 65535, or 0 for ephemeral ports", c.WebRTCUDPPort))
 	}
 	problems = append(problems, c.Assets.problems()...)
+	problems = append(problems, c.roleProblems()...)
 	if c.SessionIdle > c.SessionLifetime {
 		problems = append(problems, fmt.Sprintf("session idle timeout %s is longer than the session lifetime %s", c.SessionIdle, c.SessionLifetime))
 	}
@@ -154,4 +180,22 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+func (c *Config) roleProblems() []string {
+	var p []string
+	if _, err := avatar.NormalizeRoles([]string{c.AdminRole}); err != nil {
+		p = append(p, fmt.Sprintf("admin role: %v", strings.TrimPrefix(err.Error(), "avatar: ")))
+	}
+	if c.DisableBootstrapAdmin {
+		return p
+	}
+	roles, err := avatar.NormalizeRoles(c.BootstrapAdminRoles)
+	switch {
+	case err != nil:
+		p = append(p, fmt.Sprintf("bootstrap admin roles: %v", strings.TrimPrefix(err.Error(), "avatar: ")))
+	case !slices.Contains(roles, c.AdminRole):
+		p = append(p, fmt.Sprintf("bootstrap admin roles %q must include the admin role %q (or disable the bootstrap)", roles, c.AdminRole))
+	}
+	return p
 }

@@ -3,8 +3,8 @@
 // loads the scenes and their policies, opens the audit log, and serves the
 // HTTP edge (health, metrics, the /v1 API) until its context ends.
 //
-// Its edges are the HTTP API (passkeys, sessions, scenes, assets, twins,
-// audit), the realm WebSocket (/v1/realm: scene membership, presence, pose
+// Its edges are the HTTP API (passkeys, sessions, administrators and roles,
+// scenes, assets, twins, audit), the realm WebSocket (/v1/realm: scene membership, presence, pose
 // fan-out, zones decided by policy, trust updates, WebRTC signaling and XR
 // frames) and the pages it serves; presence and poses reach the other realm
 // nodes over NATS subjects per scene.

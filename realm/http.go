@@ -34,15 +34,13 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/scenes", r.whenReady(r.handleScenes))
 	mux.HandleFunc("GET /v1/scenes/{id}", r.whenReady(r.handleScene))
 	mux.HandleFunc("GET /v1/scenes/{id}/access", r.authed(r.handleSceneAccess))
+	mux.HandleFunc("GET /v1/scenes/{id}/me", r.authed(r.handleSceneStanding))
 	mux.HandleFunc("GET /v1/nodes", r.whenReady(r.handleNodes))
 	mux.HandleFunc("GET /v1/audit", r.whenReady(r.handleAudit))
 	mux.HandleFunc("GET /v1/audit/verify", r.whenReady(r.handleAuditVerify))
-	web := r.webHandler()
-	mux.Handle("GET /{$}", web)
-	mux.Handle("GET /app.js", web)
-	mux.Handle("GET /style.css", web)
-	mux.Handle("GET /headset.html", web)
-	mux.Handle("GET /headset.js", web)
+	// The console: every embedded file, for GET; a GET of any other path
+	// is answered by it as an unknown route.
+	mux.Handle("GET /", r.webHandler())
 	mux.HandleFunc("POST /v1/webauthn/register/begin", r.public(r.handleRegisterBegin))
 	mux.HandleFunc("POST /v1/webauthn/register/finish", r.public(r.handleRegisterFinish))
 	mux.HandleFunc("POST /v1/webauthn/login/begin", r.public(r.handleLoginBegin))
@@ -68,6 +66,7 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("POST /v1/approvals/{id}/approve", r.authed(r.handleApprove))
 	mux.HandleFunc("POST /v1/approvals/{id}/reject", r.authed(r.handleReject))
 	r.assetRoutes(mux)
+	r.roleRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, &httpError{Status: http.StatusNotFound, Detail: fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path)})
 	})

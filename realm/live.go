@@ -30,14 +30,21 @@ const (
 
 const (
 	// liveSendQueue is how many messages may wait for one connection before
-	// it is cut off as too slow. Presence is not coalesced, so it must hold
-	// the burst of join messages a crowd entering a scene together sends to
-	// each member (one per newcomer); poses are decimated long before it
-	// fills (see presence.go), so only a client that stops reading hits it.
-	liveSendQueue  = 1024
-	liveWriteWait  = 5 * time.Second  // a single write may take this long
-	livePingPeriod = 25 * time.Second // keeps NAT and proxies from dropping an idle connection
-	livePongWait   = 60 * time.Second
+	// it is cut off as too slow. Presence is coalesced into one message a
+	// tick, and poses are decimated long before it fills
+	// (presence_fanout.go), so only a client that stops reading hits it.
+	liveSendQueue = 1024
+	// liveMaxQueuedBytes bounds the bytes waiting for one connection: a
+	// crowded scene's poses messages are tens of KiB each, and a client
+	// that stops reading must not hold the realm's memory.
+	liveMaxQueuedBytes = 1 << 20
+	// liveSocketSendBuffer is the kernel send buffer of a realm WebSocket
+	// (Linux doubles it): about half a second of a crowded scene's poses,
+	// well above what a client's round trip needs.
+	liveSocketSendBuffer = 64 << 10
+	liveWriteWait        = 5 * time.Second  // a single write may take this long
+	livePingPeriod       = 25 * time.Second // keeps NAT and proxies from dropping an idle connection
+	livePongWait         = 60 * time.Second
 	// liveMaxMessage bounds what a client may send: control messages (an
 	// SDP offer is the largest, a few KiB) and binary frame messages (at
 	// most biometrics.MaxMessageSize, about 4 KiB).
@@ -57,6 +64,9 @@ type liveConn struct {
 	session string
 	sess    session.Session
 	send    chan []byte
+	// queued is the bytes of the messages in send, which the fan-out reads
+	// to decimate a slow client before it has to be closed.
+	queued atomic.Int64
 	// closing carries the close frame to send, once.
 	closing   chan closeFrame
 	closeOnce sync.Once
@@ -75,7 +85,8 @@ type liveConn struct {
 
 	lastError atomic.Int64 // unix nanoseconds of the last rate-limited error message
 
-	// p is who the connection belongs to, for the scene's policies.
+	// p is who the connection belonged to when it connected. Decisions
+	// read the avatar again (livePrincipal): its roles may have changed.
 	p principal
 	// limit meters control messages; only the reader uses it.
 	limit controlLimiter
@@ -101,10 +112,24 @@ func (c *liveConn) close(code int, reason string) {
 }
 
 func (c *liveConn) push(msg []byte) {
+	if !c.offer(msg) {
+		c.close(closeTooSlow, "too slow: messages were not read in time")
+	}
+}
+
+// offer queues msg without blocking, and reports false when the queue is
+// full, by count or bytes; the caller then closes the connection.
+func (c *liveConn) offer(msg []byte) bool {
+	if c.queued.Load()+int64(len(msg)) > liveMaxQueuedBytes {
+		return false
+	}
+	c.queued.Add(int64(len(msg)))
 	select {
 	case c.send <- msg:
+		return true
 	default:
-		c.close(closeTooSlow, "too slow: messages were not read in time")
+		c.queued.Add(-int64(len(msg)))
+		return false
 	}
 }
 
@@ -120,6 +145,9 @@ func (c *liveConn) pushError(text string, always bool) {
 	}
 	c.push(encodeLive(liveMessage{Type: "error", Error: text}))
 }
+
+// liveWriteBuffers is shared by every realm WebSocket's writes.
+var liveWriteBuffers = &sync.Pool{}
 
 // liveHub indexes this node's live connections by session, so revocations
 // and trust changes reach them.
@@ -277,8 +305,13 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 // a page elsewhere could ride the cookie.
 func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal) {
 	upgrader := websocket.Upgrader{
-		ReadBufferSize:  4096,
+		ReadBufferSize: 4096,
+		// Buffers are taken from the pool for a write and given back
+		// after it, so a thousand idle connections hold none. A message
+		// leaves as one frame whatever its size: what does not fit in the
+		// buffer is written from the message itself, uncopied.
 		WriteBufferSize: 4096,
+		WriteBufferPool: liveWriteBuffers,
 		CheckOrigin: func(req *http.Request) bool {
 			o := req.Header.Get("Origin")
 			return o == "" || slices.Contains(r.origins(), o)
@@ -287,6 +320,13 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 	ws, err := upgrader.Upgrade(w, req, nil)
 	if err != nil {
 		return // the upgrader has answered
+	}
+	// A small kernel send buffer keeps a slow client's backlog in the
+	// realm's queue, where the fan-out sees it and decimates, instead of
+	// megabytes of stale poses in the kernel (autotuned buffers grow to
+	// several MiB, minutes of poses for a client reading slowly).
+	if tc, ok := ws.UnderlyingConn().(interface{ SetWriteBuffer(int) error }); ok {
+		_ = tc.SetWriteBuffer(liveSocketSendBuffer)
 	}
 	c := &liveConn{
 		ws: ws, ctx: req.Context(), session: p.session.ID, sess: p.session, p: p,
@@ -375,6 +415,22 @@ func (r *Realm) liveReader(c *liveConn) {
 	}
 }
 
+// livePrincipal is the connection's principal as it is now: its session,
+// and its avatar read again, so that a join or zone decision uses the
+// avatar's current roles, not the ones it had when it connected (a
+// demoted operator loses zone access at its next step, not at its next
+// connection). The read is the one every HTTP request makes (a cached read
+// that the avatar change feed keeps fresh). An avatar that cannot be read
+// is refused: the decision fails closed.
+func (r *Realm) livePrincipal(ctx context.Context, c *liveConn) (principal, error) {
+	av, err := r.avatars.GetCached(ctx, c.p.avatar.ID)
+	if err != nil {
+		r.log.Warn("read the avatar for a live decision", "avatar", c.p.avatar.ID, "err", err)
+		return principal{}, errors.New("the realm could not read your avatar to decide; try again")
+	}
+	return principal{session: c.sess, avatar: av, viaCookie: c.p.viaCookie}, nil
+}
+
 // liveWriter owns every write to the socket, as gorilla/websocket requires.
 func (r *Realm) liveWriter(c *liveConn, readerDone <-chan struct{}) {
 	ping := time.NewTicker(livePingPeriod)
@@ -383,10 +439,12 @@ func (r *Realm) liveWriter(c *liveConn, readerDone <-chan struct{}) {
 	for {
 		select {
 		case msg := <-c.send:
+			c.queued.Add(-int64(len(msg)))
 			_ = c.ws.SetWriteDeadline(time.Now().Add(liveWriteWait))
 			if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
 				return
 			}
+			recyclePoses(msg)
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(liveWriteWait)); err != nil {
 				return

@@ -53,6 +53,8 @@ func newMetrics(r *Realm) *metrics {
 			auditStat(func(s audit.Stats) float64 { return float64(s.Failed) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_append_retries_total", Help: "Retried audit appends."},
 			auditStat(func(s audit.Stats) float64 { return float64(s.Retries) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_blocks_stored_total", Help: "Audit blocks (one JetStream append each, grouping the events that queued while the previous one was written) acknowledged; events stored divided by this is the group-commit batch size."},
+			auditStat(func(s audit.Stats) float64 { return float64(s.Blocks) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_audit_queue_depth", Help: "Audit events waiting to be stored."},
 			auditStat(func(s audit.Stats) float64 { return float64(s.Queued) })),
 	)

@@ -19,11 +19,12 @@ type apiOperation struct {
 var apiOperations = []apiOperation{
 	{"GET", "/v1/version", "realm", "Build version", false, "", "", "200"},
 	{"GET", "/v1/nodes", "realm", "Live realm nodes", false, "", "", "200"},
-	{"GET", "/v1/audit", "audit", "Recent decisions, newest first (node, actor, outcome, limit)", false, "", "", "200"},
+	{"GET", "/v1/audit", "audit", "Decisions, newest first, a page at a time (filters action, decision, actor, resource, node, since, until; paging limit, before)", false, "", "AuditPage", "200"},
 	{"GET", "/v1/audit/verify", "audit", "Verify the audit hash chains", false, "", "", "200"},
 	{"GET", "/v1/scenes", "scenes", "List scenes", false, "", "", "200"},
 	{"GET", "/v1/scenes/{id}", "scenes", "One scene", false, "", "", "200"},
 	{"GET", "/v1/scenes/{id}/access", "scenes", "What the scene's policies allow the avatar now", true, "", "", "200"},
+	{"GET", "/v1/scenes/{id}/me", "scenes", "Where the realm sees the avatar in the scene: the zone its twin commands are decided with", true, "", "Standing", "200"},
 	{"POST", "/v1/webauthn/register/begin", "webauthn", "Begin a passkey registration", false, "", "", "200"},
 	{"POST", "/v1/webauthn/register/finish", "webauthn", "Finish a passkey registration; returns a session", false, "", "", "200"},
 	{"POST", "/v1/webauthn/login/begin", "webauthn", "Begin a passkey sign-in", false, "", "", "200"},
@@ -34,6 +35,9 @@ var apiOperations = []apiOperation{
 	{"DELETE", "/v1/avatars/me/passkeys/{id}", "avatars", "Delete a passkey (needs a step-up)", true, "", "", "200"},
 	{"GET", "/v1/avatars/me/template", "avatars", "The avatar's biometric template status", true, "", "", "200"},
 	{"DELETE", "/v1/avatars/me/template", "avatars", "Delete the avatar's biometric template", true, "", "", "200"},
+	{"GET", "/v1/avatars", "avatars", "Every avatar with its roles, by name (after, limit; admin role)", true, "", "AvatarPage", "200"},
+	{"POST", "/v1/avatars/{id}/roles/digest", "avatars", "The action digest to step up for before a role change (admin role)", true, "RolesRequest", "", "200"},
+	{"PUT", "/v1/avatars/{id}/roles", "avatars", "Replace an avatar's roles (admin role, step-up bound to the change)", true, "RolesRequest", "", "200"},
 	{"GET", "/v1/sessions", "sessions", "The avatar's sessions", true, "", "", "200"},
 	{"POST", "/v1/sessions/logout", "sessions", "End this session", true, "", "", "200"},
 	{"POST", "/v1/sessions/logout-all", "sessions", "End every session of the avatar", true, "", "", "200"},
@@ -42,8 +46,8 @@ var apiOperations = []apiOperation{
 	{"GET", "/v1/twins", "twins", "List twins", true, "", "", "200"},
 	{"GET", "/v1/twins/feed", "twins", "Twin telemetry feed", true, "", "", "200"},
 	{"GET", "/v1/twins/{twin}", "twins", "One twin", true, "", "", "200"},
-	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands", "twins", "Command an actuator", true, "", "", "200"},
-	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands/digest", "twins", "Digest of a command, for its step-up", true, "", "", "200"},
+	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands", "twins", "Command an actuator, from the zone the realm sees the operator in (Idempotency-Key header required)", true, "CommandRequest", "", "200"},
+	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands/digest", "twins", "Digest of a command, for its step-up", true, "CommandRequest", "", "200"},
 	{"GET", "/v1/approvals", "twins", "Pending command approvals", true, "", "", "200"},
 	{"GET", "/v1/approvals/{id}", "twins", "One approval", true, "", "", "200"},
 	{"POST", "/v1/approvals/{id}/approve", "twins", "Approve a command", true, "", "", "200"},
@@ -71,6 +75,10 @@ var apiOperations = []apiOperation{
 	{"GET", "/v1/receipts/{digest}/proof", "market", "The receipt with its inclusion proof in a signed checkpoint", false, "", "Receipt", "200"},
 	{"GET", "/v1/checkpoints", "market", "A chain's signed checkpoints (chain)", false, "", "", "200"},
 }
+
+// apiQueryParams are the query parameters of the operations that take
+// some, by "METHOD path".
+var apiQueryParams = map[string][]any{"GET /v1/audit": auditQueryParams()}
 
 var openAPIDoc = sync.OnceValue(buildOpenAPI)
 
@@ -113,8 +121,22 @@ func buildOpenAPI() map[string]any {
 		"TransferAnswer":  obj(map[string]any{"digest": hashT, "sequence": map[string]any{"type": "integer"}, "receipt": ref("Receipt")}),
 		"Asset":           obj(map[string]any{"collection": strT, "item": strT, "owner": addrT, "sequence": map[string]any{"type": "integer"}, "history": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}),
 		"Page":            obj(map[string]any{"next": strT}),
+		"AuditPage":       auditPageSchema(),
+		"RolesRequest":    obj(map[string]any{"roles": map[string]any{"type": "array", "maxItems": 32, "items": map[string]any{"type": "string", "pattern": "^[a-z0-9_.:-]{1,64}$"}}}, "roles"),
+		"AvatarPage": obj(map[string]any{"next": strT, "avatars": map[string]any{"type": "array", "items": obj(map[string]any{
+			"id": strT, "name": strT, "display_name": strT, "roles": map[string]any{"type": "array", "items": strT}, "created": map[string]any{"type": "string", "format": "date-time"}})}}),
 		"Problem": obj(map[string]any{"type": strT, "title": strT, "status": map[string]any{"type": "integer"}, "detail": strT,
 			"instance": strT, "request_id": strT}),
+		"CommandRequest": obj(map[string]any{
+			"op":     map[string]any{"type": "string", "enum": []string{"set", "stop"}},
+			"value":  map[string]any{"type": "number", "description": "set only: the target, in the actuator's unit"},
+			"reason": map[string]any{"type": "string", "maxLength": 280},
+			"zone": map[string]any{"type": "string", "description": "optional assertion of the zone the operator stands in. The command is decided with the zone " +
+				"the realm's presence sees the avatar in (its /v1/realm connection in the twin's scene), never with this field; a zone that differs " +
+				"from the observed one refuses the command (403, zone_mismatch). Unknown fields are refused."},
+		}, "op"),
+		"Standing": obj(map[string]any{"scene": strT, "present": map[string]any{"type": "boolean"},
+			"zone": map[string]any{"type": "string", "description": "the zone the avatar was admitted into, \"\" for none"}, "where": strT}),
 	}
 	paths := map[string]any{}
 	for _, op := range apiOperations {
@@ -129,6 +151,7 @@ func buildOpenAPI() map[string]any {
 				params = append(params, map[string]any{"name": strings.Trim(seg, "{}"), "in": "path", "required": true, "schema": strT})
 			}
 		}
+		params = append(params, apiQueryParams[op.method+" "+op.path]...)
 		body := map[string]any{"type": "object"}
 		if op.response != "" {
 			body = ref(op.response)

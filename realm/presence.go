@@ -1,20 +1,25 @@
 package realm
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/scenes"
 )
 
-// presenceTick is how often poses are fanned out: 20 Hz is smooth enough
-// for other people's avatars, and a fraction of what headsets send.
+// presenceTick is how often presence and poses are fanned out: 20 Hz is
+// smooth enough for other people's avatars, and a fraction of what
+// headsets send.
 const presenceTick = 50 * time.Millisecond
 
 // presenceDecideTimeout bounds a join or zone decision, audit write
@@ -23,11 +28,17 @@ const presenceDecideTimeout = 5 * time.Second
 
 // presenceHub is who stands where in the scenes this node serves: its own
 // connections that joined a scene, and the members other nodes told it
-// of. Poses and presence go between nodes over core NATS, since they are
-// worthless a moment later and need no storage.
+// of. Everything a member sees of the others goes out on the tick
+// (presence_fanout.go): joins, leaves and zone changes coalesced into one
+// presence message, and poses assembled from fragments encoded once.
+// Presence and poses go between nodes over core NATS
+// (presence_cluster.go), since they are worthless a moment later and need
+// no storage.
 //
-// Lock order: presenceHub.mu only; nothing else is taken under it, and
-// messages are pushed after it is released.
+// Locks: presenceHub.mu and a member's zoneMu are never held together, and
+// nothing else is taken under presenceHub.mu. Messages are pushed after it
+// is released, except a joined snapshot, which is offered without
+// blocking so that no presence message can overtake it.
 type presenceHub struct {
 	r      *Realm
 	log    *slog.Logger
@@ -36,57 +47,80 @@ type presenceHub struct {
 
 	mu    sync.Mutex
 	rooms map[string]*sceneRoom
+	// peers are the other realm nodes heard from, by name.
+	peers map[string]*presencePeer
+	ticks uint64
+	// Scratch space of the tick, reused so that a tick allocates only the
+	// messages it sends.
+	ranking    []rankEntry
+	deliveries []delivery
 }
 
 // sceneRoom is one scene's members as this node knows them.
 type sceneRoom struct {
 	scene  *scenes.Scene
 	local  map[*liveConn]*presenceMember
-	remote map[string]memberView // by node and avatar: see remoteKey
+	remote map[string]*presenceMember // by node and avatar: see remoteKey
+	// slots index every member, local and remote, for the fan-out: a
+	// member keeps its slot while in the scene, and a freed slot is
+	// reused.
+	slots []*presenceMember
+	free  []int32
+	// version counts pose changes in the room; a member's pose carries the
+	// version of its last change, so a recipient knows whether it has it.
+	version uint32
+	// seq counts presence events; pending are those not yet sent.
+	seq     uint64
+	pending []presenceEvent
+	// posesPrefix starts every poses message of the room.
+	posesPrefix []byte
+	// The tick's copy of each slot's pose version and fragments.
+	versions []uint32
+	fulls    [][]byte
+	heads    [][]byte
 }
 
-// presenceMember is one connection's place in a scene.
+// presenceMember is one avatar's place in a scene: a connection of this
+// node, or a member another node told of.
 type presenceMember struct {
-	conn   *liveConn
+	conn   *liveConn // nil for a member of another node
+	node   string
 	room   *sceneRoom
 	avatar string
 	name   string
-	// Guarded by presenceHub.mu.
-	zone string
+
+	// latest is the newest pose not yet fanned out: written by whoever
+	// reads the member's motion, taken by the tick.
+	latest atomic.Pointer[avatarPose]
+
+	// zoneMu guards the zone decision of a local member.
+	zoneMu sync.Mutex
+	zone   string
 	// refused is the zone the avatar stands in but was denied: it counts
 	// as still in zone, and is not asked again until it steps out.
 	refused  string
 	deciding bool
-	pose     *avatarPose // newest, not yet fanned out
+
+	// Guarded by presenceHub.mu.
+	slot int32
+	// shownZone is the zone the others were told of, which snapshots show.
+	shownZone string
+	// joinSeq is the room's event count at the join: the joined snapshot
+	// holds every event up to it.
+	joinSeq uint64
+	fanout  memberFanout
 }
 
 func remoteKey(node, avatar string) string { return node + "\x00" + avatar }
 
-func (h *presenceHub) presenceSubject(scene string) string {
-	return h.prefix + ".scene." + scene + ".presence"
-}
-
-func (h *presenceHub) posesSubject(scene string) string {
-	return h.prefix + ".scene." + scene + ".poses"
-}
-
-// startPresence subscribes to every scene's presence and poses and runs
-// the fan-out tick until bg ends.
+// startPresence subscribes to the other nodes' presence, poses, heartbeats
+// and snapshot requests, and runs the fan-out tick until bg ends.
 func (r *Realm) startPresence(bg context.Context) error {
-	h := &presenceHub{r: r, log: r.log.With("component", "presence"), node: r.cfg.Node, prefix: r.cfg.Prefix, rooms: map[string]*sceneRoom{}}
-	subs := make([]*nats.Subscription, 0, 2)
-	for subject, handle := range map[string]nats.MsgHandler{
-		h.prefix + ".scene.*.presence": h.remotePresence,
-		h.prefix + ".scene.*.poses":    h.remotePoses,
-	} {
-		sub, err := r.nc.Subscribe(subject, handle)
-		if err != nil {
-			for _, s := range subs {
-				_ = s.Unsubscribe()
-			}
-			return fmt.Errorf("realm: presence: subscribe %s: %w", subject, err)
-		}
-		subs = append(subs, sub)
+	h := &presenceHub{r: r, log: r.log.With("component", "presence"), node: r.cfg.Node, prefix: r.cfg.Prefix,
+		rooms: map[string]*sceneRoom{}, peers: map[string]*presencePeer{}}
+	subs, err := h.subscribe()
+	if err != nil {
+		return err
 	}
 	r.presence = h
 	r.bgDone.Add(1)
@@ -100,16 +134,103 @@ func (r *Realm) startPresence(bg context.Context) error {
 				for _, s := range subs {
 					_ = s.Unsubscribe()
 				}
+				h.farewell()
 				return
-			case <-t.C:
-				h.tick()
+			case now := <-t.C:
+				h.tick(now)
 			}
 		}
 	}()
 	return nil
 }
 
-// join decides whether c may join the scene, and tells the scene.
+// subscribe listens to the cluster's presence subjects.
+func (h *presenceHub) subscribe() ([]*nats.Subscription, error) {
+	handlers := []struct {
+		subject string
+		handle  nats.MsgHandler
+	}{
+		{h.prefix + ".scene.*.presence", h.remotePresence},
+		{h.prefix + ".scene.*.poses", h.remotePoses},
+		{h.heartbeatSubject(), h.remoteHeartbeat},
+		{h.syncSubject(h.node), h.answerSync},
+	}
+	subs := make([]*nats.Subscription, 0, len(handlers))
+	for _, hd := range handlers {
+		sub, err := h.r.nc.Subscribe(hd.subject, hd.handle)
+		if err != nil {
+			for _, s := range subs {
+				_ = s.Unsubscribe()
+			}
+			return nil, fmt.Errorf("realm: presence: subscribe %s: %w", hd.subject, err)
+		}
+		subs = append(subs, sub)
+	}
+	return subs, nil
+}
+
+// room is the scene's room, made when missing; the caller holds h.mu.
+func (h *presenceHub) room(sc *scenes.Scene) *sceneRoom {
+	room := h.rooms[sc.ID]
+	if room == nil {
+		room = &sceneRoom{scene: sc, local: map[*liveConn]*presenceMember{}, remote: map[string]*presenceMember{},
+			posesPrefix: []byte(`{"type":"poses","scene":` + string(encodeJSON(sc.ID)) + `,"poses":[`)}
+		h.rooms[sc.ID] = room
+	}
+	return room
+}
+
+// add gives m a slot in the room; the caller holds h.mu.
+func (room *sceneRoom) add(m *presenceMember) {
+	m.room = room
+	if n := len(room.free); n > 0 {
+		m.slot = room.free[n-1]
+		room.free = room.free[:n-1]
+		room.slots[m.slot] = m
+	} else {
+		m.slot = int32(len(room.slots))
+		room.slots = append(room.slots, m)
+	}
+	if m.conn != nil {
+		room.local[m.conn] = m
+	} else {
+		room.remote[remoteKey(m.node, m.avatar)] = m
+	}
+}
+
+// remove takes m out of the room; the caller holds h.mu.
+func (room *sceneRoom) remove(m *presenceMember) {
+	if m.conn != nil {
+		delete(room.local, m.conn)
+	} else {
+		delete(room.remote, remoteKey(m.node, m.avatar))
+	}
+	if int(m.slot) < len(room.slots) && room.slots[m.slot] == m {
+		room.slots[m.slot] = nil
+		room.free = append(room.free, m.slot)
+	}
+}
+
+// empty reports whether nobody on any node is in the room and nothing is
+// left to send.
+func (room *sceneRoom) empty() bool {
+	return len(room.local) == 0 && len(room.remote) == 0 && len(room.pending) == 0
+}
+
+// views lists the room's members as a joined snapshot shows them; the
+// caller holds h.mu.
+func (room *sceneRoom) views() []memberView {
+	out := make([]memberView, 0, len(room.local)+len(room.remote))
+	for _, m := range room.slots {
+		if m != nil {
+			out = append(out, memberView{Avatar: m.avatar, Name: m.name, Zone: m.shownZone})
+		}
+	}
+	return out
+}
+
+// join decides whether c may join the scene, answers with a snapshot of
+// its members, and tells the others on the next tick.
 func (h *presenceHub) join(c *liveConn, sceneID string) {
 	if m := c.member.Load(); m != nil {
 		c.refuse(codeJoined, "already in scene "+quote(m.room.scene.ID)+": leave first", false)
@@ -122,54 +243,56 @@ func (h *presenceHub) join(c *liveConn, sceneID string) {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, presenceDecideTimeout)
 	defer cancel()
+	p, err := h.r.livePrincipal(ctx, c)
+	if err != nil {
+		c.refuse(codeDenied, err.Error(), false)
+		return
+	}
 	a := h.r.trust.assess(ctx, c.sess)
 	resource := scenes.SceneUID(sc.ID)
-	if d := h.r.decide(ctx, sc, c.p, a, scenes.ActionJoinScene, resource, nil); !d.Allow {
+	if d := h.r.decide(ctx, sc, p, a, scenes.ActionJoinScene, resource, nil); !d.Allow {
 		c.refuse(codeDenied, d.Reason, false)
 		return
 	}
 
-	m := &presenceMember{conn: c, avatar: c.p.avatar.ID, name: c.p.avatar.Name}
-	h.mu.Lock()
-	if c.closed.Load() {
-		h.mu.Unlock()
-		return
-	}
-	room := h.rooms[sc.ID]
-	if room == nil {
-		room = &sceneRoom{scene: sc, local: map[*liveConn]*presenceMember{}, remote: map[string]memberView{}}
-		h.rooms[sc.ID] = room
-	}
-	m.room = room
-	members := make([]memberView, 0, len(room.local)+len(room.remote))
-	for _, o := range room.local {
-		members = append(members, memberView{Avatar: o.avatar, Name: o.name, Zone: o.zone})
-	}
-	for _, o := range room.remote {
-		members = append(members, o)
-	}
-	others := room.localConns()
-	room.local[c] = m
-	c.member.Store(m)
-	h.mu.Unlock()
-
-	c.push(encodeJSON(joinedMessage{Type: "joined", Scene: sc.ID, Members: members}))
-	h.announce(room.scene.ID, others, presenceMessage{Type: "presence", Scene: sc.ID, Avatar: m.avatar, Name: m.name, Event: presenceJoin})
+	h.enter(c, sc, p.avatar.ID, p.avatar.Name)
 }
 
-// leave takes c out of its scene, if any.
-func (h *presenceHub) leave(c *liveConn) {
+// enter puts the connection's avatar into the scene, allowed to join, and
+// answers with the snapshot of the scene's members.
+func (h *presenceHub) enter(c *liveConn, sc *scenes.Scene, avatar, name string) {
+	m := &presenceMember{conn: c, node: h.node, avatar: avatar, name: name}
 	h.mu.Lock()
-	m := c.member.Swap(nil)
-	if m == nil {
+	if c.closed.Load() || c.member.Load() != nil {
 		h.mu.Unlock()
 		return
 	}
-	delete(m.room.local, c)
-	others := m.room.localConns()
-	h.dropEmpty(m.room)
+	room := h.room(sc)
+	members := room.views()
+	room.add(m)
+	room.queue(presenceEventWire{Avatar: m.avatar, Name: m.name, Event: presenceJoin}, true)
+	m.joinSeq = room.seq
+	c.member.Store(m)
+	// Offered under the lock, so that no presence delta of the tick can
+	// reach the client before the snapshot it continues.
+	sent := c.offer(encodeJSON(joinedMessage{Type: "joined", Scene: sc.ID, Members: members}))
 	h.mu.Unlock()
-	h.announce(m.room.scene.ID, others, presenceMessage{Type: "presence", Scene: m.room.scene.ID, Avatar: m.avatar, Name: m.name, Event: presenceLeave, Zone: m.zone})
+	if !sent {
+		c.close(closeTooSlow, "too slow: messages were not read in time")
+	}
+}
+
+// leave takes c out of its scene, if any; the others are told on the next
+// tick.
+func (h *presenceHub) leave(c *liveConn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := c.member.Swap(nil)
+	if m == nil {
+		return
+	}
+	m.room.remove(m)
+	m.room.queue(presenceEventWire{Avatar: m.avatar, Event: presenceLeave, Zone: m.shownZone}, true)
 }
 
 // end is the end of a connection: it leaves its scene, and a join that is
@@ -184,36 +307,10 @@ func (h *presenceHub) end(c *liveConn) {
 	h.leave(c)
 }
 
-// dropEmpty forgets a room nobody on any node is in; the caller holds h.mu.
-func (h *presenceHub) dropEmpty(room *sceneRoom) {
-	if len(room.local) == 0 && len(room.remote) == 0 {
-		delete(h.rooms, room.scene.ID)
-	}
-}
-
-// localConns lists the room's connections; the caller holds h.mu.
-func (room *sceneRoom) localConns() []*liveConn {
-	out := make([]*liveConn, 0, len(room.local))
-	for c := range room.local {
-		out = append(out, c)
-	}
-	return out
-}
-
-// announce tells this node's other members and the other nodes.
-func (h *presenceHub) announce(scene string, local []*liveConn, msg presenceMessage) {
-	out := encodeJSON(msg)
-	for _, c := range local {
-		c.push(out)
-	}
-	msg.Node = h.node
-	if err := h.r.nc.Publish(h.presenceSubject(scene), encodeJSON(msg)); err != nil {
-		h.log.Warn("publish presence", "scene", scene, "err", err)
-	}
-}
-
 // pose records c's newest pose, for the next tick, and decides a zone
-// change. It reports false when c has joined no scene.
+// change. It reports false when c has joined no scene. It runs for every
+// frame message, so it takes no lock shared with other members unless
+// the zone changes.
 func (h *presenceHub) pose(c *liveConn, p avatarPose) bool {
 	m := c.member.Load()
 	if m == nil {
@@ -224,25 +321,26 @@ func (h *presenceHub) pose(c *liveConn, p avatarPose) bool {
 	if z, ok := m.room.scene.ZoneAt(p.Head.Pos); ok {
 		zone = z.ID
 	}
-	h.mu.Lock()
-	m.pose = &p
+	m.latest.Store(&p)
+
+	m.zoneMu.Lock()
 	if zone != m.refused {
 		m.refused = ""
 	}
 	from := m.zone
-	decide := zone != from && zone != m.refused && !m.deciding
-	var others []*liveConn
-	if decide && zone == "" {
-		// Stepping out of every zone needs no permission.
-		m.zone, decide = "", false
-		others = m.room.localConns()
+	// Stepping out of every zone needs no permission. (zone == "" equals
+	// the cleared refusal, so it is told apart before the refusal check.)
+	stepOut := zone == "" && from != "" && !m.deciding
+	decide := zone != "" && zone != from && zone != m.refused && !m.deciding
+	if stepOut {
+		m.zone = ""
 	}
 	if decide {
 		m.deciding = true
 	}
-	h.mu.Unlock()
-	if others != nil {
-		h.announce(m.room.scene.ID, others, presenceMessage{Type: "presence", Scene: m.room.scene.ID, Avatar: m.avatar, Event: presenceZone, Zone: ""})
+	m.zoneMu.Unlock()
+	if stepOut {
+		h.zoneChanged(m, "")
 	}
 	if decide {
 		h.enterZone(c, m, from, zone)
@@ -250,172 +348,125 @@ func (h *presenceHub) pose(c *liveConn, p avatarPose) bool {
 	return true
 }
 
+// zoneChanged tells the scene, on the next tick, that m is in zone now.
+func (h *presenceHub) zoneChanged(m *presenceMember, zone string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m.conn.member.Load() != m {
+		return // left meanwhile: its leave says the rest
+	}
+	m.shownZone = zone
+	m.room.queue(presenceEventWire{Avatar: m.avatar, Event: presenceZone, Zone: zone}, true)
+}
+
 // enterZone decides whether m may step from one zone into another. A
-// denied avatar stays, for everyone else, in the zone it came from.
+// denied avatar has left the zone it came from without being admitted to
+// the next: it stands in no zone, for everyone else and for the decisions
+// made from its zone (twin commands), until it steps into one it may enter.
 func (h *presenceHub) enterZone(c *liveConn, m *presenceMember, from, to string) {
 	ctx, cancel := context.WithTimeout(c.ctx, presenceDecideTimeout)
 	defer cancel()
 	sc := m.room.scene
-	a := h.r.trust.assess(ctx, c.sess)
-	d := h.r.decide(ctx, sc, c.p, a, scenes.ActionEnterZone, scenes.ZoneUID(to), map[string]any{scenes.ContextAvatarZone: from})
-
-	h.mu.Lock()
-	m.deciding = false
-	current := c.member.Load() == m
-	if current {
-		if d.Allow {
-			m.zone = to
-		} else {
-			m.refused = to
-		}
+	var d policy.Decision
+	if p, err := h.r.livePrincipal(ctx, c); err != nil {
+		d.Reason = err.Error()
+	} else {
+		a := h.r.trust.assess(ctx, c.sess)
+		d = h.r.decide(ctx, sc, p, a, scenes.ActionEnterZone, scenes.ZoneUID(to), map[string]any{scenes.ContextAvatarZone: from})
 	}
-	others := m.room.localConns()
-	h.mu.Unlock()
+
+	m.zoneMu.Lock()
+	m.deciding = false
+	left := false
+	if d.Allow {
+		m.zone = to
+	} else {
+		left = m.zone != ""
+		m.zone, m.refused = "", to
+	}
+	m.zoneMu.Unlock()
+	if c.member.Load() != m {
+		return
+	}
+	if d.Allow {
+		h.zoneChanged(m, to)
+		return
+	}
+	if left {
+		h.zoneChanged(m, "")
+	}
+	c.refuse(codeDenied, fmt.Sprintf("entering zone %s was denied: %s", quote(to), d.Reason), false)
+}
+
+// standing is where the realm sees an avatar in one scene: whether it is
+// a member there, on this node or another, and the zone it was admitted
+// into ("" for none). zones lists the differing zones of an avatar present
+// more than once, which names no single place.
+type standing struct {
+	scene   string
+	present bool
+	zone    string
+	zones   []string
+}
+
+// String says where the realm sees the avatar, for a deny's reason.
+func (s standing) String() string {
 	switch {
-	case !current:
-	case d.Allow:
-		h.announce(sc.ID, others, presenceMessage{Type: "presence", Scene: sc.ID, Avatar: m.avatar, Event: presenceZone, Zone: to})
+	case !s.present:
+		return "the realm sees you in no zone: you are not in scene " + quote(s.scene) + " (join it over /v1/realm and walk into a zone)"
+	case len(s.zones) > 1:
+		named := make([]string, len(s.zones))
+		for i, z := range s.zones {
+			named[i] = cmp.Or(z, "no zone")
+		}
+		return fmt.Sprintf("the realm sees you in several places of scene %s at once (%s): command from the session that stands in the zone", quote(s.scene), strings.Join(named, ", "))
+	case s.zone == "":
+		return "the realm sees you in scene " + quote(s.scene) + " but in no zone"
 	default:
-		c.refuse(codeDenied, fmt.Sprintf("entering zone %s was denied: %s", quote(to), d.Reason), false)
+		return "the realm sees you in zone " + s.zone
 	}
 }
 
-// tick fans out the poses that arrived since the last one: to this node's
-// members of each scene, and to the other nodes.
-func (h *presenceHub) tick() {
-	type batch struct {
-		scene string
-		poses []avatarPose
-		to    map[*liveConn]string // recipient and its own avatar
+// whereIs is where the realm has admitted the avatar in the scene: the
+// zone its presence shows, as the scene's members are told of it. The
+// session's own connection on this node decides when it is in the scene;
+// otherwise the avatar's presences, here and on other nodes, must agree
+// on one zone, and an avatar seen in several zones stands in none.
+func (h *presenceHub) whereIs(sceneID, avatarID, sessionID string) standing {
+	s := standing{scene: sceneID}
+	if h == nil {
+		return s
 	}
-	var batches []batch
 	h.mu.Lock()
-	for id, room := range h.rooms {
-		var poses []avatarPose
-		for _, m := range room.local {
-			if m.pose != nil {
-				poses = append(poses, *m.pose)
-				m.pose = nil
-			}
+	defer h.mu.Unlock()
+	room := h.rooms[sceneID]
+	if room == nil {
+		return s
+	}
+	seen := func(zone string) {
+		if !s.present {
+			s.present, s.zone = true, zone
 		}
-		if len(poses) == 0 {
+		if !slices.Contains(s.zones, zone) {
+			s.zones = append(s.zones, zone)
+		}
+	}
+	for c, m := range room.local {
+		if m.avatar != avatarID {
 			continue
 		}
-		to := make(map[*liveConn]string, len(room.local))
-		for c, m := range room.local {
-			to[c] = m.avatar
+		if c.session == sessionID && !c.closed.Load() {
+			return standing{scene: sceneID, present: true, zone: m.shownZone}
 		}
-		batches = append(batches, batch{scene: id, poses: poses, to: to})
+		seen(m.shownZone)
 	}
-	h.mu.Unlock()
-
-	for _, b := range batches {
-		msg := posesMessage{Type: "poses", Scene: b.scene, Poses: b.poses}
-		all := encodeJSON(msg)
-		for c, self := range b.to {
-			if c.busy() {
-				continue
-			}
-			out := all
-			if others := withoutAvatar(b.poses, self); len(others) < len(b.poses) {
-				if len(others) == 0 {
-					continue
-				}
-				out = encodeJSON(posesMessage{Type: "poses", Scene: b.scene, Poses: others})
-			}
-			c.push(out)
-		}
-		msg.Node = h.node
-		if err := h.r.nc.Publish(h.posesSubject(b.scene), encodeJSON(msg)); err != nil {
-			h.log.Warn("publish poses", "scene", b.scene, "err", err)
+	for _, m := range room.remote {
+		if m.avatar == avatarID {
+			seen(m.shownZone)
 		}
 	}
-}
-
-func withoutAvatar(poses []avatarPose, avatar string) []avatarPose {
-	out := make([]avatarPose, 0, len(poses))
-	for _, p := range poses {
-		if p.Avatar != avatar {
-			out = append(out, p)
-		}
+	if len(s.zones) > 1 {
+		s.zone = ""
 	}
-	return out
-}
-
-// busy reports whether the client's queue is more than half full: it is
-// then skipped a pose tick rather than cut off, since the next tick
-// carries newer poses anyway.
-func (c *liveConn) busy() bool { return len(c.send) > cap(c.send)/2 }
-
-// remotePresence keeps the members of other nodes and tells this node's
-// members of the same scene.
-func (h *presenceHub) remotePresence(msg *nats.Msg) {
-	var p presenceMessage
-	if err := json.Unmarshal(msg.Data, &p); err != nil || p.Node == "" || p.Node == h.node || p.Avatar == "" {
-		return
-	}
-	switch p.Event {
-	case presenceJoin, presenceLeave, presenceZone:
-	default:
-		return
-	}
-	h.mu.Lock()
-	room := h.rooms[p.Scene]
-	if room == nil {
-		if p.Event == presenceLeave {
-			h.mu.Unlock()
-			return
-		}
-		sc, ok := h.r.catalog.Scene(p.Scene)
-		if !ok {
-			h.mu.Unlock()
-			return
-		}
-		room = &sceneRoom{scene: sc, local: map[*liveConn]*presenceMember{}, remote: map[string]memberView{}}
-		h.rooms[p.Scene] = room
-	}
-	key := remoteKey(p.Node, p.Avatar)
-	if p.Event == presenceLeave {
-		delete(room.remote, key)
-	} else {
-		mv := room.remote[key]
-		mv.Avatar, mv.Zone = p.Avatar, p.Zone
-		if p.Name != "" {
-			mv.Name = p.Name
-		}
-		room.remote[key] = mv
-	}
-	local := room.localConns()
-	h.dropEmpty(room)
-	h.mu.Unlock()
-	p.Node = ""
-	out := encodeJSON(p)
-	for _, c := range local {
-		c.push(out)
-	}
-}
-
-// remotePoses relays another node's poses to this node's members of the
-// scene.
-func (h *presenceHub) remotePoses(msg *nats.Msg) {
-	var p posesMessage
-	if err := json.Unmarshal(msg.Data, &p); err != nil || p.Node == "" || p.Node == h.node || len(p.Poses) == 0 {
-		return
-	}
-	h.mu.Lock()
-	var local []*liveConn
-	if room := h.rooms[p.Scene]; room != nil {
-		local = room.localConns()
-	}
-	h.mu.Unlock()
-	if len(local) == 0 {
-		return
-	}
-	p.Node = ""
-	out := encodeJSON(p)
-	for _, c := range local {
-		if !c.busy() {
-			c.push(out)
-		}
-	}
+	return s
 }

@@ -1,12 +1,16 @@
 package realm
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+
+	"github.com/zerorealm/zerorealm/internal/natstest"
 )
 
 // presenceSamples are control messages of the scene protocol as clients
@@ -34,7 +38,8 @@ func send(t *testing.T, ws *websocket.Conn, msg string) {
 }
 
 // readUntil reads messages until one satisfies want, and returns it with
-// the ones before it.
+// the ones before it. A presence message with several events is read as
+// one presence message per event, in order.
 func readUntil(t *testing.T, ws *websocket.Conn, what string, want func(wsMsg) bool) (wsMsg, []wsMsg) {
 	t.Helper()
 	var before []wsMsg
@@ -48,11 +53,32 @@ func readUntil(t *testing.T, ws *websocket.Conn, what string, want func(wsMsg) b
 		if err := json.Unmarshal(data, &m); err != nil {
 			t.Fatalf("message %q is not JSON: %v", data, err)
 		}
-		if want(m) {
-			return m, before
+		for _, m := range presenceEvents(m) {
+			if want(m) {
+				return m, before
+			}
+			before = append(before, m)
 		}
-		before = append(before, m)
 	}
+}
+
+// presenceEvents splits a presence message with an events list into one
+// message per event; any other message is itself.
+func presenceEvents(m wsMsg) []wsMsg {
+	events, ok := m["events"].([]any)
+	if m.str("type") != "presence" || !ok {
+		return []wsMsg{m}
+	}
+	out := make([]wsMsg, 0, len(events))
+	for _, ev := range events {
+		e, _ := ev.(map[string]any)
+		one := wsMsg{"type": "presence", "scene": m["scene"]}
+		for k, v := range e {
+			one[k] = v
+		}
+		out = append(out, one)
+	}
+	return out
 }
 
 func poseAt(x, y, z float64) string {
@@ -190,7 +216,8 @@ func TestPresenceSurvivesBadInput(t *testing.T) {
 }
 
 // TestZoneDenial walks a visitor from the lobby into the press bay: the
-// visitor is told it was denied, and the others hear of no zone change.
+// visitor is told it was denied, and the others hear that it left the
+// lobby (it stands in no zone now), never that it entered the press bay.
 func TestZoneDenial(t *testing.T) {
 	r := startLocalRealm(t)
 	visitor := newOperator(t, r, "visitor")
@@ -215,6 +242,15 @@ func TestZoneDenial(t *testing.T) {
 	if m.str("code") != codeDenied || !strings.Contains(m.str("reason"), "press-bay") {
 		t.Fatalf("answer to entering the press bay = %v, want code %q naming press-bay", m, codeDenied)
 	}
+	_, denied := readUntil(t, wsW, "the visitor leaving the lobby for no zone", isZoneOf(""))
+	for _, m := range denied {
+		if isZoneOf("press-bay")(m) {
+			t.Fatalf("watcher was told the visitor entered the press bay: %v", m)
+		}
+	}
+	if s := r.presence.whereIs("foundry", visitor.id, ""); !s.present || s.zone != "" {
+		t.Fatalf("after the denial the realm sees the visitor at %+v, want present in no zone", s)
+	}
 
 	send(t, wsV, poseAt(20, 1.6, 10)) // walkway: open
 	_, before := readUntil(t, wsW, "the visitor entering the walkway", isZoneOf("walkway"))
@@ -223,4 +259,166 @@ func TestZoneDenial(t *testing.T) {
 			t.Fatalf("watcher was told the visitor entered the press bay: %v", m)
 		}
 	}
+}
+
+// memberOf reports whether a joined snapshot lists the avatar.
+func memberOf(joined wsMsg, avatar string) bool {
+	members, _ := joined["members"].([]any)
+	for _, mv := range members {
+		if m, _ := mv.(map[string]any); m["avatar"] == avatar {
+			return true
+		}
+	}
+	return false
+}
+
+func isPresence(avatar, event string) func(wsMsg) bool {
+	return func(m wsMsg) bool {
+		return m.str("type") == "presence" && m.str("avatar") == avatar && m.str("event") == event
+	}
+}
+
+// TestPresenceLateNodeAndSilentNode: alice joins through node a before
+// node b runs, so b never hears her join; bob, joining through b, learns
+// of her from the snapshot b asks a for, and receives her poses. Then a
+// node that is only a NATS connection speaking the protocol announces a
+// member and its pose, and goes silent: bob sees the member join, move
+// and, once the node has missed its heartbeats, leave.
+func TestPresenceLateNodeAndSilentNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	servers := natstest.RunCluster(t, 3)
+	urls := natstest.ClusterURLs(servers)
+	a := startRealm(t, Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-a"})
+	alice := newOperator(t, a, "alice")
+	bob := newOperator(t, a, "bob")
+	wsA := dialLive(t, a, alice.sess.Token)
+	defer wsA.Close()
+	joinFoundry(t, wsA)
+
+	b := startRealm(t, Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: a.origins()})
+	wsB := dialLive(t, b, bob.sess.Token)
+	defer wsB.Close()
+	if joined := joinFoundry(t, wsB); !memberOf(joined, alice.id) {
+		readUntil(t, wsB, "alice's join, from node a's snapshot", isPresence(alice.id, "join"))
+	}
+	// Node a publishes poses once it has heard node b: alice keeps moving
+	// until bob sees her.
+	stop := make(chan struct{})
+	moving := make(chan struct{})
+	go func() {
+		defer close(moving)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if wsA.WriteMessage(websocket.TextMessage, []byte(poseAt(1, 1.6, 2+float64(i)*0.01))) != nil {
+				return
+			}
+		}
+	}()
+	readUntil(t, wsB, "alice's pose on node b", hasPoseOf(alice.id))
+	close(stop)
+	<-moving
+
+	nc := natstest.Connect(t, urls)
+	prefix := a.cfg.Prefix
+	ghost := presenceEventWire{Avatar: "av_ghost", Name: "ghost", Event: presenceJoin}
+	sub, err := nc.Subscribe(prefix+".presence.sync.realm-ghost", func(msg *nats.Msg) {
+		_ = msg.Respond(encodeJSON(presenceSnapshot{Node: "realm-ghost", Scenes: map[string][]memberView{"foundry": {{Avatar: ghost.Avatar, Name: ghost.Name}}}}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	beating := make(chan struct{})
+	stopBeating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		for {
+			_ = nc.Publish(prefix+".presence.heartbeat", encodeJSON(presenceHeartbeat{Node: "realm-ghost", Scenes: map[string]int{"foundry": 1}}))
+			select {
+			case <-stopBeating:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	if err := nc.Publish(prefix+".scene.foundry.presence", encodeJSON(presenceDelta{Node: "realm-ghost", Scene: "foundry", Events: []presenceEventWire{ghost}})); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, wsB, "the ghost's join", isPresence(ghost.Avatar, "join"))
+	pose := &nats.Msg{Subject: prefix + ".scene.foundry.poses", Header: nats.Header{nodeHeader: {"realm-ghost"}},
+		Data: []byte(`{"type":"poses","scene":"foundry","poses":[{"avatar":"av_ghost","head":{"pos":[4,1.6,4],"rot":[0,0,0,1]}}]}`)}
+	if err := nc.PublishMsg(pose); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, wsB, "the ghost's pose", hasPoseOf(ghost.Avatar))
+
+	close(stopBeating)
+	<-beating
+	readUntil(t, wsB, "the silent node's member leaving", isPresence(ghost.Avatar, "leave"))
+	readUntil(t, wsA, "the silent node's member leaving node a too", isPresence(ghost.Avatar, "leave"))
+}
+
+// TestPresenceNodeStopSaysGoodbye stops node b while bob is in the scene
+// through it: alice, on node a, sees bob leave. A stand-in keeps announcing
+// node b with its one member afterwards, so only b's own farewell, not the
+// silence of its heartbeats, can tell node a that bob left.
+func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	servers := natstest.RunCluster(t, 3)
+	urls := natstest.ClusterURLs(servers)
+	a := startRealm(t, Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-a"})
+	alice := newOperator(t, a, "alice")
+	bob := newOperator(t, a, "bob")
+
+	cfg := Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: a.origins(), DataDir: t.TempDir(), Logger: testLogger(t)}
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stopB := context.WithCancel(context.Background())
+	defer stopB()
+	served := make(chan error, 1)
+	go func() { served <- b.Serve(ctx) }()
+	select {
+	case <-b.Ready():
+	case err := <-served:
+		t.Fatalf("node b failed to start: %v", err)
+	}
+
+	wsA := dialLive(t, a, alice.sess.Token)
+	defer wsA.Close()
+	joinFoundry(t, wsA)
+	wsB := dialLive(t, b, bob.sess.Token)
+	defer wsB.Close()
+	joinFoundry(t, wsB)
+	readUntil(t, wsA, "bob's join through node b", isPresence(bob.id, "join"))
+
+	nc := natstest.Connect(t, urls)
+	standIn := make(chan struct{})
+	standInDone := make(chan struct{})
+	defer func() { close(standIn); <-standInDone }()
+	stopB()
+	if err := <-served; err != nil {
+		t.Fatalf("node b stopped with %v", err)
+	}
+	go func() {
+		defer close(standInDone)
+		for {
+			_ = nc.Publish(a.cfg.Prefix+".presence.heartbeat", encodeJSON(presenceHeartbeat{Node: "realm-b", Scenes: map[string]int{"foundry": 1}}))
+			select {
+			case <-standIn:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	readUntil(t, wsA, "bob leaving as node b stops", isPresence(bob.id, "leave"))
 }

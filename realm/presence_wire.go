@@ -56,24 +56,20 @@ type joinedMessage struct {
 	Members []memberView `json:"members"`
 }
 
-// presenceMessage tells a scene's members that one of them joined, left or
-// moved into another zone. Node is set only between realm nodes, so that a
-// node ignores its own.
-type presenceMessage struct {
-	Type   string `json:"type"`
-	Node   string `json:"node,omitempty"`
-	Scene  string `json:"scene"`
+// presenceEventWire is one join, leave or zone change of a member. A
+// presence message of one event carries its fields at the top level, one
+// of several in an events list (presence_fanout.go).
+type presenceEventWire struct {
 	Avatar string `json:"avatar"`
 	Name   string `json:"name,omitempty"`
 	Event  string `json:"event"`
 	Zone   string `json:"zone"`
 }
 
-// posesMessage carries the newest pose of each avatar that moved since the
-// last tick.
+// posesMessage is how another node's poses arrive: the newest pose of each
+// of its members that moved in one tick.
 type posesMessage struct {
 	Type  string       `json:"type"`
-	Node  string       `json:"node,omitempty"`
 	Scene string       `json:"scene"`
 	Poses []avatarPose `json:"poses"`
 }

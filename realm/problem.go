@@ -78,6 +78,8 @@ func problemFor(err error) (status int, detail string) {
 		return http.StatusConflict, "that handle is taken; choose another"
 	case errors.Is(err, avatar.ErrLastCredential):
 		return http.StatusConflict, "the last passkey cannot be deleted; add another one first"
+	case errors.Is(err, avatar.ErrLastAdmin):
+		return http.StatusConflict, "this is the realm's last administrator: grant the admin role to another avatar before giving it up"
 	case errors.Is(err, avatar.ErrNotFound):
 		return http.StatusNotFound, "no such avatar"
 	case errors.Is(err, session.ErrRevoked), errors.Is(err, session.ErrExpired):

@@ -237,7 +237,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: node registry: %w", err)
 	}
-	r.avatars, err = avatar.New(ctx, r.store, avatar.Config{RPID: r.cfg.RPID, Origins: r.origins(), Logger: r.log})
+	r.avatars, err = avatar.New(ctx, r.store, r.avatarConfig())
 	if err != nil {
 		return fmt.Errorf("realm: avatars: %w", err)
 	}
@@ -276,6 +276,12 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		cancel()
 		return fmt.Errorf("realm: revocation feed: %w", err)
+	}
+	// Request paths read avatars through this node's cache, which this
+	// feed keeps current (see avatar.Service.CacheReads).
+	if err := r.avatars.CacheReads(bg); err != nil {
+		cancel()
+		return fmt.Errorf("realm: avatar change feed: %w", err)
 	}
 	r.bgDone.Add(2)
 	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()

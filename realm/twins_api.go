@@ -65,12 +65,13 @@ type (
 		Operator string  `json:"operator"`
 		Hash     string  `json:"hash"`
 		Reason   string  `json:"reason,omitempty"`
-		Zone     string  `json:"zone,omitempty"`
+		// Zone is where the realm saw the operator when it decided.
+		Zone string `json:"zone,omitempty"`
 	}
 	signedView struct {
-		TypedData apitypes.TypedData `json:"typed_data"`
-		Signature string             `json:"signature"`
-		Signer    string             `json:"signer"`
+		TypedData typedDataView `json:"typed_data"`
+		Signature string        `json:"signature"`
+		Signer    string        `json:"signer"`
 	}
 	ackView struct {
 		Result string  `json:"result"`
@@ -99,8 +100,10 @@ type (
 	// approvalRecord is a critical command waiting for, or past, its
 	// second operator. Its key is the command hash.
 	approvalRecord struct {
-		Command   twin.Command   `json:"command"`
-		Reason    string         `json:"reason,omitempty"`
+		Command twin.Command `json:"command"`
+		Reason  string       `json:"reason,omitempty"`
+		// Zone is where the realm saw the requester when they asked; the
+		// approved command is decided with where it sees them then.
 		Zone      string         `json:"zone,omitempty"`
 		Requester string         `json:"requester"`
 		Session   string         `json:"session"`
@@ -116,6 +119,34 @@ type (
 		Answer *commandAnswer `json:"answer,omitempty"`
 	}
 )
+
+// typedDataView is a signed document as eth_signTypedData_v4 JSON. An
+// answer made by the realm builds it only when the answer is encoded: the
+// typed data is for a client to check the signature, and an answer the
+// realm consumes in-process (or never sends) need not pay for it.
+type typedDataView struct {
+	apitypes.TypedData
+	build func() apitypes.TypedData
+}
+
+func lazyTypedData(build func() apitypes.TypedData) typedDataView {
+	return typedDataView{build: build}
+}
+
+// Typed is the typed data, built if need be.
+func (v *typedDataView) Typed() apitypes.TypedData {
+	if v.build != nil {
+		return v.build()
+	}
+	return v.TypedData
+}
+
+func (v typedDataView) MarshalJSON() ([]byte, error) { return json.Marshal(v.Typed()) }
+
+func (v *typedDataView) UnmarshalJSON(data []byte) error {
+	v.build = nil
+	return json.Unmarshal(data, &v.TypedData)
+}
 
 func (rec *approvalRecord) view() *approvalView {
 	return &approvalView{ID: rec.Command.Hash().Hex(), Status: rec.Status, Requester: rec.Requester, Approver: rec.Approver,
@@ -283,6 +314,12 @@ func (r *Realm) commandOnce(ctx context.Context, p principal, c twin.Command, cr
 		return nil, 0, err
 	}
 	sc := h.sceneOf[c.Twin]
+	if cr.Zone != "" {
+		// A wrong assertion is refused before it spends a step-up.
+		if _, err := r.commandStanding(sc, p, cr.Zone); err != nil {
+			return nil, 0, err
+		}
+	}
 	hash := c.Hash()
 	if a.Risk.NeedsStepUp() {
 		if err := r.stepups.consume(ctx, p.session.ID, hash[:]); err != nil {
@@ -301,6 +338,27 @@ func commandContext(zone string, stepUp, approved bool) map[string]any {
 	return map[string]any{scenes.ContextAvatarZone: zone, scenes.ContextStepUp: stepUp, scenes.ContextApproved: approved}
 }
 
+// commandStanding is where the realm sees the operator for a command on a
+// twin of sc: the zone its presence in the scene was admitted into, on
+// this node or another (presence.go), never a zone the client names. The
+// request's zone, when given, is only the operator's assertion of where
+// they stand: a command asserted from another zone than the one the realm
+// sees is refused, since the operator meant it from somewhere else.
+func (r *Realm) commandStanding(sc *scenes.Scene, p principal, asserted string) (standing, error) {
+	st := r.presence.whereIs(sc.ID, p.avatar.ID, p.session.ID)
+	if asserted != "" && asserted != st.zone {
+		return st, &httpError{Status: http.StatusForbidden, Detail: fmt.Sprintf("zone_mismatch: the command says you stand in zone %s, but %s", asserted, st)}
+	}
+	return st, nil
+}
+
+// commandDenied is a policy deny of a command, its reason followed by
+// where the realm sees the operator, since that is what most denies turn
+// on.
+func commandDenied(d policy.Decision, st standing) error {
+	return &httpError{Status: http.StatusForbidden, Detail: "policy: " + d.Reason + "; " + st.String(), Err: &policyDeny{d}}
+}
+
 // queueApproval records a critical command for a second operator, once
 // the policy says it would be allowed with an approval.
 func (r *Realm) queueApproval(ctx context.Context, sc *scenes.Scene, p principal, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest) (*commandAnswer, int, error) {
@@ -308,9 +366,14 @@ func (r *Realm) queueApproval(ctx context.Context, sc *scenes.Scene, p principal
 	// Asked as if approved: the question now is whether anything but the
 	// approval stands in the way. The approval itself is decided again
 	// when it comes, with the requester's trust at that time.
-	d := r.decide(ctx, sc, p, as, scenes.ActionCommandActuator, resource, commandContext(cr.Zone, true, true))
+	st, err := r.commandStanding(sc, p, cr.Zone)
+	if err != nil {
+		return nil, 0, err
+	}
+	cr.Zone = st.zone
+	d := r.decide(ctx, sc, p, as, scenes.ActionCommandActuator, resource, commandContext(st.zone, true, true))
 	if !d.Allow {
-		return nil, 0, &httpError{Status: http.StatusForbidden, Detail: "policy: " + d.Reason, Err: &policyDeny{d}}
+		return nil, 0, commandDenied(d, st)
 	}
 	rec := approvalRecord{Command: c, Reason: cr.Reason, Zone: cr.Zone, Requester: p.avatar.ID, Session: p.session.ID, Created: time.Now().UTC(), Status: statusPendingApproval}
 	data, _ := json.Marshal(rec)
@@ -339,13 +402,19 @@ func (r *Realm) decideCommand(ctx context.Context, sc *scenes.Scene, p principal
 	for k, v := range extra {
 		pctx[k] = v
 	}
-	d, err := sc.Policies.Decide(ctx, policy.Request{
+	req := policy.Request{
 		Principal: policy.UID{Type: scenes.TypeAvatar, ID: p.avatar.ID},
 		Action:    scenes.ActionUID(scenes.ActionCommandActuator),
 		Resource:  resource,
 		Context:   pctx,
-		Entities:  append(r.twins.sceneEntities(sc), avatarEntity(p)),
-	})
+		Entities:  []policy.Entity{avatarEntity(p)},
+	}
+	if shared, ok := r.twins.entities[sc]; ok {
+		req.Shared = shared
+	} else {
+		req.Entities = append(sc.Entities(), req.Entities...)
+	}
+	d, err := sc.Policies.Decide(ctx, req)
 	if err != nil {
 		d.Allow = false
 		if d.Reason == "" {
@@ -360,13 +429,6 @@ func (r *Realm) decideCommand(ctx context.Context, sc *scenes.Scene, p principal
 	return d, ev
 }
 
-func (h *twinHub) sceneEntities(sc *scenes.Scene) []policy.Entity {
-	if e, ok := h.entities[sc]; ok {
-		return e
-	}
-	return sc.Entities()
-}
-
 // carryOut takes the policy decision, signs the grant and delivers it.
 //
 // The decision and its outcome are one audit event, recorded when the
@@ -377,10 +439,15 @@ func (h *twinHub) sceneEntities(sc *scenes.Scene) []policy.Entity {
 func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest, stepUp bool, approvers []string) (*commandAnswer, error) {
 	h := r.twins
 	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
-	d, ev := r.decideCommand(ctx, sc, p, as, resource, commandContext(cr.Zone, stepUp, len(approvers) > 0))
+	st, err := r.commandStanding(sc, p, cr.Zone)
+	if err != nil {
+		return nil, err
+	}
+	cr.Zone = st.zone
+	d, ev := r.decideCommand(ctx, sc, p, as, resource, commandContext(st.zone, stepUp, len(approvers) > 0))
 	if !d.Allow {
 		r.auditRecord(ctx, ev)
-		return nil, &httpError{Status: http.StatusForbidden, Detail: "policy: " + d.Reason, Err: &policyDeny{d}}
+		return nil, commandDenied(d, st)
 	}
 	hash := c.Hash()
 	hashHex := hash.Hex()
@@ -396,7 +463,7 @@ func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as 
 
 	dv := viewDecision(scenes.ActionCommandActuator, resource, d)
 	answer := &commandAnswer{Command: viewCommandHashed(c, hashHex, a, cr), Decision: &dv,
-		Grant: &signedView{TypedData: sg.Grant.TypedData(), Signature: sg.Signature.Hex(), Signer: h.signer.Address().Hex()}}
+		Grant: &signedView{TypedData: lazyTypedData(sg.Grant.TypedData), Signature: sg.Signature.Hex(), Signer: h.signerHex}}
 	sa, err := h.disp.Deliver(ctx, sg)
 	if err != nil && sa.Ack.Result == "" {
 		// No verified answer: whether the gateway acted is unknown to the
@@ -406,10 +473,9 @@ func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as 
 	}
 	ack := sa.Ack
 	answer.Status = string(ack.Result)
-	gatewayKey, _ := h.gatewayKey(c.Twin)
 	answer.Ack = &ackView{Result: string(ack.Result), Reason: string(ack.Reason), Detail: ack.Detail,
 		Value: twin.FromMicro(ack.ValueMicro), Target: twin.FromMicro(ack.TargetMicro),
-		signedView: signedView{TypedData: ack.TypedData(), Signature: sa.Signature.Hex(), Signer: gatewayKey.Hex()}}
+		signedView: signedView{TypedData: lazyTypedData(ack.TypedData), Signature: sa.Signature.Hex(), Signer: h.gatewayKeyHex(c.Twin)}}
 	ev.Signals[auditResult] = string(ack.Result)
 	if ack.Result != twin.ResultDone {
 		ev.Reasons = []string{fmt.Sprintf("policy allowed; gateway %s: %s %s", ack.Result, ack.Reason, ack.Detail)}
@@ -584,7 +650,10 @@ func (r *Realm) executeApproved(ctx context.Context, rec approvalRecord, approve
 		return nil, err
 	}
 	as := r.trust.assess(ctx, sess)
-	return r.carryOut(ctx, h.sceneOf[rec.Command.Twin], requester, as, rec.Command, a, twin.CommandRequest{Reason: rec.Reason, Zone: rec.Zone}, true, []string{approver.avatar.ID})
+	// Decided again where the realm sees the requester now, not where it
+	// saw them when they asked: the machine moves now, and the requester
+	// must still see it.
+	return r.carryOut(ctx, h.sceneOf[rec.Command.Twin], requester, as, rec.Command, a, twin.CommandRequest{Reason: rec.Reason}, true, []string{approver.avatar.ID})
 }
 
 // --- reading twins ---

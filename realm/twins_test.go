@@ -121,8 +121,16 @@ func TestTwinCommandJourney(t *testing.T) {
 		t.Fatalf("GET /v1/twins = %+v, want the foundry's 3 twins with their gateways", list.Twins)
 	}
 
+	// The zone of a command is where the realm sees the operator: ada
+	// stands beside the belt, through an SDK connection. A request may
+	// still name a zone, as an assertion that must match.
+	w := standIn(t, r, ada, "conveyor-line")
 	set := func(v float64, zone string) map[string]any {
-		return map[string]any{"op": "set", "value": v, "reason": "test", "zone": zone}
+		b := map[string]any{"op": "set", "value": v, "reason": "test"}
+		if zone != "" {
+			b["zone"] = zone
+		}
+		return b
 	}
 	// Refusals before any grant, each with its status and reason.
 	cases := []struct {
@@ -140,9 +148,9 @@ func TestTwinCommandJourney(t *testing.T) {
 		{"unknown twin", ada.apiClient, "/v1/twins/press-9/actuators/ram/commands", "k-tw", set(1, ""), 404, "unknown_twin"},
 		{"unknown actuator", ada.apiClient, "/v1/twins/press-1/actuators/arm/commands", "k-ac", set(1, ""), 404, "unknown_actuator"},
 		{"outside the envelope", ada.apiClient, beltPath, "k-env", set(3, "conveyor-line"), 422, "out_of_range"},
-		{"not in the zone", ada.apiClient, beltPath, "k-zone", set(1, "lobby"), 403, "policy"},
-		{"not an operator", visitor.apiClient, beltPath, "k-vis", set(1, "conveyor-line"), 403, "policy"},
-		{"high risk without step-up", ada.apiClient, ramPath, "k-ram", set(10, "control-room"), 403, "step-up"},
+		{"claims another zone", ada.apiClient, beltPath, "k-zone", set(1, "lobby"), 403, "zone_mismatch"},
+		{"not an operator", visitor.apiClient, beltPath, "k-vis", set(1, ""), 403, "policy"},
+		{"high risk without step-up", ada.apiClient, ramPath, "k-ram", set(10, ""), 403, "step-up"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -171,8 +179,10 @@ func TestTwinCommandJourney(t *testing.T) {
 		t.Fatalf("key reused for another command = %d, want 409", status)
 	}
 
-	// High risk: step up for the command's hash, then it goes through.
-	body := set(20, "control-room")
+	// High risk: from the control room, step up for the command's hash,
+	// then it goes through.
+	w.walk("control-room")
+	body := set(20, "")
 	hash := ada.digest(ramPath, "ram-1", body)
 	if status, p := ada.stepUp(ada.auth, hash); status != 200 {
 		t.Fatalf("step-up = %d %+v", status, p)
@@ -198,7 +208,8 @@ func TestCriticalCommandNeedsASecondOperator(t *testing.T) {
 	waitTwinsLive(t, r)
 	ada := newOperator(t, r, "ada", "operator", "supervisor")
 	grace := newOperator(t, r, "grace", "supervisor")
-	body := map[string]any{"op": "set", "value": 40, "zone": "control-room"}
+	standIn(t, r, ada, "control-room")
+	body := map[string]any{"op": "set", "value": 40}
 	hash := ada.digest(pressurePath, "p-1", body)
 	if status, _ := ada.stepUp(ada.auth, hash); status != 200 {
 		t.Fatal("requester step-up failed")
@@ -266,7 +277,8 @@ func TestTwinFeedStreamsOutcomes(t *testing.T) {
 	if err := ws.ReadJSON(&hello); err != nil || hello["type"] != "twins" {
 		t.Fatalf("first feed message = %v, %v; want twins", hello, err)
 	}
-	if status, p, _, _ := ada.command(beltPath, "feed-1", map[string]any{"op": "set", "value": 1, "zone": "conveyor-line"}); status != 200 {
+	standIn(t, r, ada, "conveyor-line")
+	if status, p, _, _ := ada.command(beltPath, "feed-1", map[string]any{"op": "set", "value": 1}); status != 200 {
 		t.Fatalf("command = %d %+v", status, p)
 	}
 	for {
@@ -313,7 +325,8 @@ func TestUndeliveredTwinCommandIsAudited(t *testing.T) {
 			g.Close()
 		}
 	}
-	body := map[string]any{"op": "set", "value": 1, "zone": "conveyor-line"}
+	standIn(t, r, ada, "conveyor-line")
+	body := map[string]any{"op": "set", "value": 1}
 	hash := ada.digest(beltPath, "lost-1", body)
 	if status, p, _, _ := ada.command(beltPath, "lost-1", body); status < 400 || !strings.Contains(p.Detail, "no_gateway") {
 		t.Fatalf("command with no gateway = %d %+v, want a no_gateway problem", status, p)

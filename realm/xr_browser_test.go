@@ -11,9 +11,11 @@ import (
 )
 
 // TestBrowserHeadsetStreamsOverDataChannel signs up on the console in
-// headless Chromium, opens the simulated headset page and streams its
-// synthetic motion over a WebRTC data channel; the realm must count the
-// frames as accepted, and the page must show what the realm reported.
+// headless Chromium, opens the headset view (through the old headset page's
+// address, which forwards to it) and streams a simulated person's motion
+// over a WebRTC data channel; the realm must count the frames as accepted,
+// the page must show what the realm reported, and handing the headset to
+// someone else must cost the session its trust.
 func TestBrowserHeadsetStreamsOverDataChannel(t *testing.T) {
 	r := startRealm(t, Config{Listen: "localhost:0", XREnrollment: 6 * time.Second})
 	b := browsertest.Start(t, browsertest.Options{WebRTCLoopback: true})
@@ -39,7 +41,7 @@ func TestBrowserHeadsetStreamsOverDataChannel(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(r.URL()+"/headset.html")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.ready === "1" && document.body.dataset.state === "signed-in"`)); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.ready === "1" && document.body.dataset.state === "signed-in" && document.body.dataset.shown === "headset"`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := chromedp.Do(ctx,
@@ -85,18 +87,17 @@ func TestBrowserHeadsetStreamsOverDataChannel(t *testing.T) {
 		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(document.body.dataset)`))
 		t.Fatalf("no scores after enrollment: %v (page state %s)", err, st)
 	}
-	before, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.trust`))
-	scores, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`Number(document.body.dataset.scores)`))
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.trust === "trusted"`)); err != nil {
+		t.Fatalf("the enrolled wearer is not trusted: %v", err)
+	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#handover"))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`Number(document.body.dataset.scores) >= `+strconv.Itoa(scores+3))); err != nil {
-		t.Fatalf("scores stopped after the hand-over: %v", err)
+	// The personas move like different people (the model the engine is
+	// calibrated against), so another wearer loses the trust within a few
+	// windows: step-up, or suspended when the evidence falls fast.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.trust !== "trusted"`)); err != nil {
+		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(document.body.dataset)`))
+		t.Fatalf("still trusted after the hand-over: %v (page state %s)", err, st)
 	}
-	after, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.trust`))
-	// The engine does not yet tell this page's personas apart (their
-	// motion lies far from the synthetic cohort it normalizes against), so
-	// the trust after the hand-over is reported, not asserted; the Go test
-	// TestXRDataChannelTrustFollowsTheWearer asserts it with synth people.
-	t.Logf("trust before the hand-over %q, three windows after %q", before, after)
 }

@@ -82,8 +82,11 @@ func (s *Signer) SignAck(a Ack) SignedAck { return SignedAck{Ack: a, Signature: 
 func (sa SignedAck) MarshalJSON() ([]byte, error) { return sa.Encode(), nil }
 
 // Encode is MarshalJSON without the error an ack cannot produce.
-func (sa SignedAck) Encode() []byte {
-	b := make([]byte, 0, 512)
+func (sa SignedAck) Encode() []byte { return sa.AppendEncode(make([]byte, 0, 512)) }
+
+// AppendEncode appends the wire form to b, for a sender that reuses its
+// buffers.
+func (sa *SignedAck) AppendEncode(b []byte) []byte {
 	b = append(b, `{"ack":`...)
 	b = appendAck(b, &sa.Ack)
 	b = append(b, `,"signature":`...)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -40,6 +41,13 @@ type DispatcherConfig struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
+
+// wireBuffers hold grants being sent: each is copied by the connection,
+// so its buffer can serve the next one.
+var wireBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 512)
+	return &b
+}}
 
 // Dispatcher signs grants and delivers them to gateways.
 type Dispatcher struct{ cfg DispatcherConfig }
@@ -105,7 +113,12 @@ func (d *Dispatcher) Deliver(ctx context.Context, sg SignedGrant) (SignedAck, er
 		defer cancel()
 	}
 	g := &sg.Grant
-	msg, err := d.cfg.Conn.RequestWithContext(ctx, CommandSubject(d.cfg.Prefix, g.Twin, g.Actuator), sg.Encode())
+	buf := wireBuffers.Get().(*[]byte)
+	*buf = sg.AppendEncode((*buf)[:0])
+	// The connection copies what it sends, so the buffer is free again
+	// once the request is out, whatever came back.
+	msg, err := d.cfg.Conn.RequestWithContext(ctx, CommandSubject(d.cfg.Prefix, g.Twin, g.Actuator), *buf)
+	wireBuffers.Put(buf)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return SignedAck{}, refuse(ReasonNoGateway, "no gateway is connected for twin %s", g.Twin)

@@ -52,7 +52,13 @@ type structEncoder struct {
 	buf     []byte
 	hasher  crypto.KeccakState
 	scratch []byte
+	// sumOut receives each hash: the hasher is an interface, so a local
+	// array passed to it would be moved to the heap on every call.
+	sumOut [32]byte
 }
+
+// eip712Prefix starts every signing hash's preimage.
+var eip712Prefix = []byte{0x19, 0x01}
 
 var structEncoders = sync.Pool{New: func() any {
 	return &structEncoder{buf: make([]byte, 0, 32*16), hasher: crypto.NewKeccakState(), scratch: make([]byte, 0, 256)}
@@ -65,14 +71,11 @@ func newStruct(typeHash common.Hash, fields int) *structEncoder {
 }
 
 // sum appends keccak256(data) to out.
-func (e *structEncoder) sum(out []byte, data ...[]byte) []byte {
+func (e *structEncoder) sum(out []byte, data []byte) []byte {
 	e.hasher.Reset()
-	for _, d := range data {
-		e.hasher.Write(d)
-	}
-	var h [32]byte
-	e.hasher.Read(h[:])
-	return append(out, h[:]...)
+	e.hasher.Write(data)
+	e.hasher.Read(e.sumOut[:])
+	return append(out, e.sumOut[:]...)
 }
 
 func (e *structEncoder) str(s string) *structEncoder {
@@ -171,9 +174,8 @@ func (e *structEncoder) strings(list []string) *structEncoder {
 	for _, s := range list {
 		e.hasher.Reset()
 		e.hasher.Write([]byte(s))
-		var h [32]byte
-		e.hasher.Read(h[:])
-		parts = append(parts, h[:]...)
+		e.hasher.Read(e.sumOut[:])
+		parts = append(parts, e.sumOut[:]...)
 	}
 	e.scratch = parts
 	e.buf = e.sum(e.buf, parts)
@@ -183,10 +185,15 @@ func (e *structEncoder) strings(list []string) *structEncoder {
 // digest is the EIP-712 signing hash: keccak256(0x1901 || domain ||
 // hashStruct). It returns the encoder to its pool.
 func (e *structEncoder) digest() common.Hash {
-	var structHash [32]byte
-	e.sum(structHash[:0], e.buf)
-	var out common.Hash
-	e.sum(out[:0], []byte{0x19, 0x01}, domainSeparator[:], structHash[:])
+	e.hasher.Reset()
+	e.hasher.Write(e.buf)
+	e.hasher.Read(e.sumOut[:]) // hashStruct
+	e.hasher.Reset()
+	e.hasher.Write(eip712Prefix)
+	e.hasher.Write(domainSeparator[:])
+	e.hasher.Write(e.sumOut[:])
+	e.hasher.Read(e.sumOut[:])
+	out := common.Hash(e.sumOut)
 	if cap(e.scratch) <= 64<<10 { // a notice's session list may be large: keep no such buffer
 		structEncoders.Put(e)
 	}

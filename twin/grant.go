@@ -93,8 +93,11 @@ func (s *Signer) SignGrant(g Grant) SignedGrant {
 func (sg SignedGrant) MarshalJSON() ([]byte, error) { return sg.Encode(), nil }
 
 // Encode is MarshalJSON without the error a grant cannot produce.
-func (sg SignedGrant) Encode() []byte {
-	b := make([]byte, 0, 512)
+func (sg SignedGrant) Encode() []byte { return sg.AppendEncode(make([]byte, 0, 512)) }
+
+// AppendEncode appends the wire form to b, for a sender that reuses its
+// buffers.
+func (sg *SignedGrant) AppendEncode(b []byte) []byte {
 	b = append(b, `{"grant":`...)
 	b = appendGrant(b, &sg.Grant)
 	b = append(b, `,"signature":`...)

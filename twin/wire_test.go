@@ -193,6 +193,15 @@ func TestDecodeSignedGrantStrictness(t *testing.T) {
 		{"unknown key", `"nonce":42`, `"nonce":42,"extra":1`, false},
 		{"trailing data", "", " {}", false},
 		{"too many approvers", `["av_b"]`, `["a","b","c","d","e","f","g","h","i"]`, false},
+		{"largest nonce", `"nonce":42`, `"nonce":18446744073709551615`, true},
+		{"nonce past uint64", `"nonce":42`, `"nonce":18446744073709551616`, false},
+		{"nonce far past uint64", `"nonce":42`, `"nonce":99999999999999999999`, false},
+		{"smallest value", `"valueMicro":42`, `"valueMicro":-9223372036854775808`, true},
+		{"largest value", `"valueMicro":42`, `"valueMicro":9223372036854775807`, true},
+		{"value past int64", `"valueMicro":42`, `"valueMicro":9223372036854775808`, false},
+		{"value below int64", `"valueMicro":42`, `"valueMicro":-9223372036854775809`, false},
+		{"negative zero", `"valueMicro":42`, `"valueMicro":-0`, true},
+		{"minus alone", `"valueMicro":42`, `"valueMicro":-`, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -203,9 +212,18 @@ func TestDecodeSignedGrantStrictness(t *testing.T) {
 				}
 				data = strings.Replace(good, c.old, c.new, 1)
 			}
-			_, err := DecodeSignedGrant([]byte(data))
+			sg, err := DecodeSignedGrant([]byte(data))
 			if c.accept && err != nil {
 				t.Fatalf("DecodeSignedGrant(%q) = %v, want accepted", data, err)
+			}
+			if c.accept {
+				var ref signedGrantWire
+				if err := decodeStrict([]byte(data), &ref); err != nil {
+					t.Fatal(err)
+				}
+				if sg.Grant.Nonce != ref.Grant.Nonce || sg.Grant.ValueMicro != ref.Grant.ValueMicro {
+					t.Fatalf("decoded nonce %d, value %d; encoding/json reads %d, %d", sg.Grant.Nonce, sg.Grant.ValueMicro, ref.Grant.Nonce, ref.Grant.ValueMicro)
+				}
 			}
 			if !c.accept && !errors.Is(err, ErrInvalidGrant) {
 				t.Fatalf("DecodeSignedGrant(%q) = %v, want ErrInvalidGrant", data, err)

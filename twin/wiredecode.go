@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -72,8 +73,9 @@ func (r *wireReader) next(closing byte) (bool, error) {
 	return false, r.fail("want ',' or %q, found %q", closing, r.data[r.pos])
 }
 
-// object calls member for each key of an object until its end.
-func (r *wireReader) object(member func(key string) error) error {
+// object calls member for each key of an object until its end. The key
+// may alias the data: a member must not keep it.
+func (r *wireReader) object(member func(key []byte) error) error {
 	if err := r.expect('{'); err != nil {
 		return err
 	}
@@ -83,7 +85,7 @@ func (r *wireReader) object(member func(key string) error) error {
 		return nil
 	}
 	for {
-		key, err := r.str()
+		key, err := r.strBytes()
 		if err != nil {
 			return err
 		}
@@ -101,16 +103,22 @@ func (r *wireReader) object(member func(key string) error) error {
 }
 
 func (r *wireReader) str() (string, error) {
+	b, err := r.strBytes()
+	return string(b), err
+}
+
+// strBytes reads a string as bytes: for the common case without escapes
+// a slice of the data, so that keys and hex values cost no allocation.
+func (r *wireReader) strBytes() ([]byte, error) {
 	r.skipSpace()
 	if r.pos >= len(r.data) {
-		return "", errWireEnd
+		return nil, errWireEnd
 	}
 	if r.data[r.pos] != '"' {
-		return "", r.fail("want a string")
+		return nil, r.fail("want a string")
 	}
 	r.pos++
 	start := r.pos
-	// The common case has no escapes: slice it out.
 	for r.pos < len(r.data) {
 		c := r.data[r.pos]
 		switch {
@@ -118,20 +126,20 @@ func (r *wireReader) str() (string, error) {
 			s := r.data[start:r.pos]
 			r.pos++
 			if !utf8.Valid(s) {
-				return "", r.fail("string is not valid UTF-8")
+				return nil, r.fail("string is not valid UTF-8")
 			}
-			return string(s), nil
+			return s, nil
 		case c == '\\':
 			return r.escapedStr(start)
 		case c < 0x20:
-			return "", r.fail("control character in string")
+			return nil, r.fail("control character in string")
 		}
 		r.pos++
 	}
-	return "", errWireEnd
+	return nil, errWireEnd
 }
 
-func (r *wireReader) escapedStr(start int) (string, error) {
+func (r *wireReader) escapedStr(start int) ([]byte, error) {
 	out := append([]byte(nil), r.data[start:r.pos]...)
 	for r.pos < len(r.data) {
 		c := r.data[r.pos]
@@ -139,18 +147,18 @@ func (r *wireReader) escapedStr(start int) (string, error) {
 		case c == '"':
 			r.pos++
 			if !utf8.Valid(out) {
-				return "", r.fail("string is not valid UTF-8")
+				return nil, r.fail("string is not valid UTF-8")
 			}
-			return string(out), nil
+			return out, nil
 		case c < 0x20:
-			return "", r.fail("control character in string")
+			return nil, r.fail("control character in string")
 		case c != '\\':
 			out = append(out, c)
 			r.pos++
 			continue
 		}
 		if r.pos+1 >= len(r.data) {
-			return "", errWireEnd
+			return nil, errWireEnd
 		}
 		e := r.data[r.pos+1]
 		r.pos += 2
@@ -170,29 +178,29 @@ func (r *wireReader) escapedStr(start int) (string, error) {
 		case 'u':
 			c1, err := r.hex4()
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			if utf16.IsSurrogate(c1) {
 				// Only a valid pair makes a character; encoding/json turns a
 				// lone half into U+FFFD, which is refused here.
 				if r.pos+6 > len(r.data) || r.data[r.pos] != '\\' || r.data[r.pos+1] != 'u' {
-					return "", r.fail("lone surrogate in string")
+					return nil, r.fail("lone surrogate in string")
 				}
 				r.pos += 2
 				c2, err := r.hex4()
 				if err != nil {
-					return "", err
+					return nil, err
 				}
 				if c1 = utf16.DecodeRune(c1, c2); c1 == utf8.RuneError {
-					return "", r.fail("invalid surrogate pair in string")
+					return nil, r.fail("invalid surrogate pair in string")
 				}
 			}
 			out = utf8.AppendRune(out, c1)
 		default:
-			return "", r.fail("invalid escape \\%c", e)
+			return nil, r.fail("invalid escape \\%c", e)
 		}
 	}
-	return "", errWireEnd
+	return nil, errWireEnd
 }
 
 func (r *wireReader) hex4() (rune, error) {
@@ -209,7 +217,7 @@ func (r *wireReader) hex4() (rune, error) {
 
 // number returns the bytes of a JSON integer: an optional '-' and digits
 // without leading zeros. Fractions and exponents are refused.
-func (r *wireReader) number() (string, error) {
+func (r *wireReader) number() ([]byte, error) {
 	r.skipSpace()
 	start := r.pos
 	if r.pos < len(r.data) && r.data[r.pos] == '-' {
@@ -221,13 +229,27 @@ func (r *wireReader) number() (string, error) {
 	}
 	switch {
 	case r.pos == digits:
-		return "", r.fail("want an integer")
+		return nil, r.fail("want an integer")
 	case r.data[digits] == '0' && r.pos-digits > 1:
-		return "", r.fail("integer with a leading zero")
+		return nil, r.fail("integer with a leading zero")
 	case r.pos < len(r.data) && (r.data[r.pos] == '.' || r.data[r.pos] == 'e' || r.data[r.pos] == 'E'):
-		return "", r.fail("want an integer, not a fraction")
+		return nil, r.fail("want an integer, not a fraction")
 	}
-	return string(r.data[start:r.pos]), nil
+	return r.data[start:r.pos], nil
+}
+
+// magnitude is the value of n's digits, false if it exceeds max. n is
+// what number returned, its sign left to the caller.
+func magnitude(digits []byte, max uint64) (uint64, bool) {
+	var v uint64
+	for _, c := range digits {
+		d := uint64(c - '0')
+		if v > (max-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
 }
 
 func (r *wireReader) int64() (int64, error) {
@@ -235,11 +257,18 @@ func (r *wireReader) int64() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	v, err := strconv.ParseInt(n, 10, 64)
-	if err != nil {
+	if n[0] == '-' {
+		m, ok := magnitude(n[1:], 1<<63)
+		if !ok {
+			return 0, r.fail("integer out of range")
+		}
+		return int64(-m), nil // -(1<<63) wraps to itself, the minimum
+	}
+	m, ok := magnitude(n, 1<<63-1)
+	if !ok {
 		return 0, r.fail("integer out of range")
 	}
-	return v, nil
+	return int64(m), nil
 }
 
 func (r *wireReader) uint64() (uint64, error) {
@@ -247,8 +276,11 @@ func (r *wireReader) uint64() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	v, err := strconv.ParseUint(n, 10, 64)
-	if err != nil {
+	if n[0] == '-' {
+		return 0, r.fail("want an unsigned integer in range")
+	}
+	v, ok := magnitude(n, math.MaxUint64)
+	if !ok {
 		return 0, r.fail("want an unsigned integer in range")
 	}
 	return v, nil
@@ -256,14 +288,14 @@ func (r *wireReader) uint64() (uint64, error) {
 
 func (r *wireReader) hash() (common.Hash, error) {
 	var h common.Hash
-	s, err := r.str()
+	s, err := r.strBytes()
 	if err != nil {
 		return h, err
 	}
 	if len(s) != 66 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') {
 		return h, r.fail("hash must be 0x and 64 hex digits")
 	}
-	if _, err := hex.Decode(h[:], []byte(s[2:])); err != nil {
+	if _, err := hex.Decode(h[:], s[2:]); err != nil {
 		return h, r.fail("hash must be 0x and 64 hex digits")
 	}
 	return h, nil
@@ -312,9 +344,9 @@ type fields struct {
 	seen  uint32
 }
 
-func (f *fields) see(key string) (int, error) {
+func (f *fields) see(key []byte) (int, error) {
 	for i, n := range f.names {
-		if n == key {
+		if n == string(key) {
 			if f.seen&(1<<i) != 0 {
 				return 0, fmt.Errorf("field %q appears twice", key)
 			}
@@ -421,7 +453,7 @@ func decodeSignedWire(data []byte, name string, names []string, optional uint32,
 	var sig string
 	r := &wireReader{data: data}
 	top := fields{names: []string{name, "signature"}}
-	err := r.object(func(key string) error {
+	err := r.object(func(key []byte) error {
 		i, err := top.see(key)
 		if err != nil {
 			return err
@@ -431,7 +463,7 @@ func decodeSignedWire(data []byte, name string, names []string, optional uint32,
 			return err
 		}
 		f := fields{names: names}
-		if err := r.object(func(key string) error {
+		if err := r.object(func(key []byte) error {
 			i, err := f.see(key)
 			if err != nil {
 				return err

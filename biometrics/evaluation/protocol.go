@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
@@ -43,14 +45,24 @@ type SpanResult struct {
 	Span
 	Genuine, Impostor []float64
 	EER               float64
-	Rank1             float64 // share of probe chunks whose best-scoring template is their own
-	RankTrials        int
+	// EERLow and EERHigh bound the EER's 95 % interval from resampling the
+	// probing people (see EERInterval): with ten people, the figure moves
+	// by several points depending on who happened to be recorded.
+	EERLow, EERHigh float64
+	Rank1           float64 // share of probe chunks whose best-scoring template is their own
+	RankTrials      int
 }
 
 // Result is the outcome of Run.
 type Result struct {
 	People int
 	Spans  []SpanResult
+
+	// What Among needs to recompute figures for a group of people.
+	ids       []string
+	probeLens []int
+	spans     []Span
+	scores    [][][]float64 // [claim][probe][window]
 }
 
 // Run scores every person's probe windows against every person's template.
@@ -105,20 +117,62 @@ func Run(people []Person, spans []Span, maxCohort int, progress func(done, total
 			}
 		}
 	}
-	res := &Result{People: n}
-	for _, sp := range spans {
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	res := &Result{People: n, ids: make([]string, n), probeLens: make([]int, n), spans: spans, scores: scores}
+	for i, p := range people {
+		res.ids[i], res.probeLens[i] = p.ID, len(p.Probe)
+	}
+	res.Spans = res.figures(all)
+	return res, nil
+}
+
+// Among recomputes the figures with only the named people as claims and
+// probes, from the scores Run already has: each pair's background was still
+// fitted without its two people, from everyone else's first sessions. A
+// development split uses it: choose on one group of people, report on the
+// other. Rank-1 is then among the group's templates only.
+func (r *Result) Among(ids []string) ([]SpanResult, error) {
+	idx := make([]int, 0, len(ids))
+	seen := map[string]bool{}
+	for _, id := range ids {
+		i := slices.Index(r.ids, id)
+		if i < 0 || seen[id] {
+			return nil, fmt.Errorf("evaluation: %q is not a distinct person of the result", id)
+		}
+		seen[id] = true
+		idx = append(idx, i)
+	}
+	if len(idx) < 2 {
+		return nil, fmt.Errorf("evaluation: %d people: need two to have impostors", len(idx))
+	}
+	return r.figures(idx), nil
+}
+
+// IDs are the people of the result, in Run's order.
+func (r *Result) IDs() []string { return slices.Clone(r.ids) }
+
+// figures computes every span's trials and figures with the people at the
+// given indices as both claims and probes.
+func (r *Result) figures(people []int) []SpanResult {
+	var out []SpanResult
+	for _, sp := range r.spans {
 		sr := SpanResult{Span: sp}
+		byProbe := make([]ProbeTrials, len(people))
 		correct := 0
-		for b := range n {
-			chunks := chunk(len(people[b].Probe), sp.Windows)
-			for _, c := range chunks {
+		for bi, b := range people {
+			for _, c := range chunk(r.probeLens[b], sp.Windows) {
 				best, bestA := math.Inf(-1), -1
-				for a := range n {
-					s := mean(scores[a][b][c[0]:c[1]])
+				for _, a := range people {
+					s := mean(r.scores[a][b][c[0]:c[1]])
 					if a == b {
 						sr.Genuine = append(sr.Genuine, s)
+						byProbe[bi].Genuine = append(byProbe[bi].Genuine, s)
 					} else {
 						sr.Impostor = append(sr.Impostor, s)
+						byProbe[bi].Impostor = append(byProbe[bi].Impostor, s)
 					}
 					if s > best {
 						best, bestA = s, a
@@ -131,12 +185,60 @@ func Run(people []Person, spans []Span, maxCohort int, progress func(done, total
 			}
 		}
 		sr.EER = EER(sr.Genuine, sr.Impostor)
+		sr.EERLow, sr.EERHigh = EERInterval(byProbe, bootstrapResamples, bootstrapSeed)
 		if sr.RankTrials > 0 {
 			sr.Rank1 = float64(correct) / float64(sr.RankTrials)
 		}
-		res.Spans = append(res.Spans, sr)
+		out = append(out, sr)
 	}
-	return res, nil
+	return out
+}
+
+// The interval's resampling: enough resamples for a stable 2.5th and 97.5th
+// percentile, and a fixed seed so that the same scores always print the
+// same interval.
+const (
+	bootstrapResamples = 2000
+	bootstrapSeed      = 1
+)
+
+// ProbeTrials are the trials of one probing person: their own probe spans
+// against their own template, and against everyone else's.
+type ProbeTrials struct {
+	Genuine, Impostor []float64
+}
+
+// EERInterval is a 95 % percentile bootstrap interval of the EER that
+// resamples probing people with replacement, each bringing all of their
+// trials. People, not trials, are the unit: one person's probe spans are
+// strongly correlated (the same day's drift), so resampling trials would
+// pretend to far more certainty than ten people give. It returns NaN, NaN
+// when no resample has both genuine and impostor trials.
+func EERInterval(byProbe []ProbeTrials, resamples int, seed uint64) (low, high float64) {
+	if len(byProbe) == 0 || resamples < 1 {
+		return math.NaN(), math.NaN()
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	eers := make([]float64, 0, resamples)
+	var gen, imp []float64
+	for range resamples {
+		gen, imp = gen[:0], imp[:0]
+		for range byProbe {
+			p := &byProbe[rng.IntN(len(byProbe))]
+			gen = append(gen, p.Genuine...)
+			imp = append(imp, p.Impostor...)
+		}
+		if len(gen) == 0 || len(imp) == 0 {
+			continue
+		}
+		eers = append(eers, EER(gen, imp))
+	}
+	if len(eers) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	sort.Float64s(eers)
+	at := func(q float64) float64 { return eers[min(len(eers)-1, int(q*float64(len(eers))))] }
+	return at(0.025), at(0.975)
 }
 
 // chunk splits n windows into consecutive, disjoint runs of size (all of

@@ -1,6 +1,7 @@
 package vr
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,6 +104,11 @@ type Config struct {
 	OnPresence func(Presence)
 	OnPoses    func(Poses)
 	OnRefusal  func(*RefusalError)
+	// OnRawPoses, when set, receives every poses message as the realm sent
+	// it, unparsed, instead of OnPoses: for programs that need only part
+	// of each, such as a load generator holding a thousand members. data
+	// is reused after the call returns.
+	OnRawPoses func(data []byte)
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -374,10 +380,18 @@ func (c *Client) shutdown(cause error) {
 	})
 }
 
-// readLoop reads the realm's messages until the connection ends.
+// readLoop reads the realm's messages until the connection ends, into one
+// buffer reused for every message: a member of a crowded scene receives a
+// poses message of tens of KiB twenty times a second.
 func (c *Client) readLoop() {
+	var buf bytes.Buffer
 	for {
-		kind, data, err := c.ws.ReadMessage()
+		kind, rd, err := c.ws.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(rd)
+		}
+		data := buf.Bytes()
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
@@ -388,6 +402,10 @@ func (c *Client) readLoop() {
 			return
 		}
 		if kind != websocket.TextMessage {
+			continue
+		}
+		if c.cfg.OnRawPoses != nil && bytes.HasPrefix(data, rawPosesPrefix) {
+			c.cfg.OnRawPoses(data)
 			continue
 		}
 		m, err := parseRealmMessage(data)
@@ -422,7 +440,9 @@ func (c *Client) dispatch(m realmMessage) {
 		c.answerJoin(joinAnswer{joined: *m.joined})
 	case "presence":
 		if c.cfg.OnPresence != nil {
-			c.cfg.OnPresence(*m.presence)
+			for _, p := range m.presence {
+				c.cfg.OnPresence(p)
+			}
 		}
 	case "poses":
 		if c.cfg.OnPoses != nil {
@@ -447,6 +467,10 @@ func (c *Client) dispatch(m realmMessage) {
 	}
 }
 
+// rawPosesPrefix starts every poses message: the realm writes the type
+// first.
+var rawPosesPrefix = []byte(`{"type":"poses"`)
+
 // realmMessage is any message from the realm; xr carries a Score or a
 // Status depending on the type.
 type realmMessage struct {
@@ -462,7 +486,7 @@ type realmMessage struct {
 	score    *Score
 	status   *Status
 	joined   *Joined
-	presence *Presence
+	presence []Presence
 	poses    *Poses
 }
 

@@ -17,6 +17,7 @@ var realmSamples = []string{
 	`{"type":"presence","scene":"foundry","avatar":"av_2","name":"grace","event":"join","zone":""}`,
 	`{"type":"poses","scene":"foundry","poses":[{"avatar":"av_2","head":{"pos":[0.25,1.625,-0.5],"rot":[0,0.7071068,0,0.7071068]},"right":{"pos":[0.3,1.2,-0.6],"rot":[0,0,0,1]}}]}`,
 	`{"type":"error","code":"denied","reason":"entering zone \"press-bay\" was denied: no policy permits it","error":"entering zone \"press-bay\" was denied: no policy permits it"}`,
+	`{"type":"presence","scene":"foundry","events":[{"avatar":"av_3","name":"ada","event":"join","zone":""},{"avatar":"av_2","event":"zone","zone":"lobby"},{"avatar":"av_4","event":"leave","zone":""}]}`,
 }
 
 func TestParseRealmMessage(t *testing.T) {

@@ -119,7 +119,9 @@ type MemberPose struct {
 }
 
 // Poses is the newest poses of the scene's members that moved since the
-// previous update; the realm sends at most 20 a second.
+// previous update; the realm sends at most 20 a second. In a crowded scene
+// it holds the nearest members' poses at every update and the farther
+// ones' less often, head only (clients/PROTOCOL.md, interest).
 type Poses struct {
 	Scene string
 	Poses []MemberPose
@@ -149,7 +151,28 @@ type sceneMessage struct {
 	Name    string           `json:"name"`
 	Event   string           `json:"event"`
 	Zone    string           `json:"zone"`
+	Events  []presenceWire   `json:"events"`
 	Poses   []memberPoseWire `json:"poses"`
+}
+
+// presenceWire is one event of a presence message with several.
+type presenceWire struct {
+	Avatar string `json:"avatar"`
+	Name   string `json:"name"`
+	Event  string `json:"event"`
+	Zone   string `json:"zone"`
+}
+
+// checkPresence refuses an event the protocol does not have.
+func checkPresence(p Presence) error {
+	if p.Avatar == "" {
+		return errors.New("vr: presence without an avatar")
+	}
+	switch p.Event {
+	case PresenceJoin, PresenceLeave, PresenceZone:
+		return nil
+	}
+	return fmt.Errorf("vr: presence event %q: want join, leave or zone", p.Event)
 }
 
 // parseSceneMessage fills m's joined, presence or poses payload from data.
@@ -170,15 +193,26 @@ func parseSceneMessage(m *realmMessage, data []byte) error {
 		}
 		m.joined = &Joined{Scene: s.Scene, Members: s.Members}
 	case "presence":
-		if s.Avatar == "" {
-			return errors.New("vr: presence without an avatar")
+		// One event at the top level, or the events of one realm tick in
+		// a list, in the order they happened.
+		if s.Events == nil {
+			p := Presence{Scene: s.Scene, Avatar: s.Avatar, Name: s.Name, Event: s.Event, Zone: s.Zone}
+			if err := checkPresence(p); err != nil {
+				return err
+			}
+			m.presence = []Presence{p}
+			break
 		}
-		switch s.Event {
-		case PresenceJoin, PresenceLeave, PresenceZone:
-		default:
-			return fmt.Errorf("vr: presence event %q: want join, leave or zone", s.Event)
+		if s.Avatar != "" {
+			return errors.New("vr: presence with both an avatar and events")
 		}
-		m.presence = &Presence{Scene: s.Scene, Avatar: s.Avatar, Name: s.Name, Event: s.Event, Zone: s.Zone}
+		m.presence = make([]Presence, len(s.Events))
+		for i, ev := range s.Events {
+			m.presence[i] = Presence{Scene: s.Scene, Avatar: ev.Avatar, Name: ev.Name, Event: ev.Event, Zone: ev.Zone}
+			if err := checkPresence(m.presence[i]); err != nil {
+				return fmt.Errorf("%w (event %d)", err, i)
+			}
+		}
 	case "poses":
 		p := &Poses{Scene: s.Scene, Poses: make([]MemberPose, len(s.Poses))}
 		for i, w := range s.Poses {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -28,6 +29,10 @@ func TestParseSceneMessages(t *testing.T) {
 		{"beyond float32", `{"type":"poses","scene":"s","poses":[{"avatar":"a","head":{"pos":[1e39,0,0],"rot":[0,0,0,1]}}]}`, false},
 		{"bad hand", `{"type":"poses","scene":"s","poses":[{"avatar":"a","head":{"pos":[0,0,0],"rot":[0,0,0,1]},"left":{"pos":[0,0,0]}}]}`, false},
 		{"poses not a list", `{"type":"poses","scene":"s","poses":{}}`, false},
+		{"presence events", realmSamples[11], true},
+		{"presence event of unknown kind", `{"type":"presence","scene":"s","events":[{"avatar":"a","event":"join"},{"avatar":"b","event":"dance"}]}`, false},
+		{"presence event without avatar", `{"type":"presence","scene":"s","events":[{"event":"leave"}]}`, false},
+		{"presence with avatar and events", `{"type":"presence","scene":"s","avatar":"a","event":"join","events":[]}`, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -43,8 +48,17 @@ func TestParseSceneMessages(t *testing.T) {
 		t.Fatalf("parseRealmMessage(joined) = %+v, %v; want member av_2 grace in lobby", m.joined, err)
 	}
 	m, err = parseRealmMessage([]byte(realmSamples[8]))
-	if err != nil || m.presence == nil || *m.presence != (Presence{Scene: "foundry", Avatar: "av_2", Name: "grace", Event: PresenceJoin}) {
+	if err != nil || len(m.presence) != 1 || m.presence[0] != (Presence{Scene: "foundry", Avatar: "av_2", Name: "grace", Event: PresenceJoin}) {
 		t.Fatalf("parseRealmMessage(presence) = %+v, %v; want grace joining foundry", m.presence, err)
+	}
+	m, err = parseRealmMessage([]byte(realmSamples[11]))
+	wantEvents := []Presence{
+		{Scene: "foundry", Avatar: "av_3", Name: "ada", Event: PresenceJoin},
+		{Scene: "foundry", Avatar: "av_2", Event: PresenceZone, Zone: "lobby"},
+		{Scene: "foundry", Avatar: "av_4", Event: PresenceLeave},
+	}
+	if err != nil || !slices.Equal(m.presence, wantEvents) {
+		t.Fatalf("parseRealmMessage(presence with events) = %+v, %v; want %+v", m.presence, err, wantEvents)
 	}
 	m, err = parseRealmMessage([]byte(realmSamples[9]))
 	if err != nil || m.poses == nil || len(m.poses.Poses) != 1 {

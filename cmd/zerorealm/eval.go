@@ -44,6 +44,11 @@ func newEvalBiometricsCommand() *cobra.Command {
 model and the normalization cohort of each comparison are fitted without the
 claimed and the probing person, on first sessions only.
 
+Each EER comes with a 95 % interval from resampling the probing people, and
+the figures are repeated within a development split (the first half of the
+people by id, then the rest): choose variants on the first group, report
+them on the second.
+
 With --data, reads the xr-archery recordings (gzip CSV; Liebers et al., CHI
 2021) from that directory; without it, uses synthetic people. Change of
 wearer, false step-ups and replays are always simulated on synthetic streams;
@@ -73,6 +78,7 @@ type evalReport struct {
 	Citation    string                     `json:"citation,omitempty"`
 	People      int                        `json:"people"`
 	Spans       []evalSpan                 `json:"spans"`
+	Groups      []evalGroup                `json:"groups"`
 	Swap        evalSwap                   `json:"swap"`
 	Replay      map[string]evalReplay      `json:"replay"`
 	RealReplay  map[string]evalReplay      `json:"real_replay,omitempty"`
@@ -85,10 +91,20 @@ type evalSpan struct {
 	Name       string  `json:"name"`
 	Seconds    float64 `json:"seconds"`
 	EER        float64 `json:"eer"`
+	EERLow     float64 `json:"eer_low"`  // 95 % interval, resampling probing people
+	EERHigh    float64 `json:"eer_high"` // (see evaluation.EERInterval)
 	Rank1      float64 `json:"rank1"`
 	Genuine    int     `json:"genuine_trials"`
 	Impostor   int     `json:"impostor_trials"`
 	RankTrials int     `json:"rank_trials"`
+}
+
+// evalGroup is the figures among one group of people of the development
+// split: variants are chosen on the first group and reported on the second.
+type evalGroup struct {
+	Name   string     `json:"name"`
+	People []string   `json:"people"`
+	Spans  []evalSpan `json:"spans"`
 }
 
 type evalSwap struct {
@@ -153,9 +169,19 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 	}
 	bar.done()
 
-	for _, s := range res.Spans {
-		rep.Spans = append(rep.Spans, evalSpan{Name: s.Name, Seconds: s.Seconds, EER: s.EER, Rank1: s.Rank1,
-			Genuine: len(s.Genuine), Impostor: len(s.Impostor), RankTrials: s.RankTrials})
+	rep.Spans = evalSpans(res.Spans)
+	// The development split: the first half of the people (by id) to
+	// choose variants on, the second to report them on.
+	ids := res.IDs()
+	for _, g := range []struct {
+		name string
+		ids  []string
+	}{{"development", ids[:(len(ids)+1)/2]}, {"held out", ids[(len(ids)+1)/2:]}} {
+		spans, err := res.Among(g.ids)
+		if err != nil {
+			return err
+		}
+		rep.Groups = append(rep.Groups, evalGroup{Name: g.name, People: g.ids, Spans: evalSpans(spans)})
 	}
 	rep.Swap = evalSwap{Trials: live.SwapTrials, DetectedIn10: live.SwapDetected, P95Seconds: live.SwapP95}
 	rep.Replay = map[string]evalReplay{}
@@ -181,9 +207,18 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		fmt.Fprintf(w, "Synthetic people: %d (seed %d)\n", rep.People, f.seed)
 	}
 	fmt.Fprintln(w, "Enrol on session 1, probe with session 2; background and cohort fitted leave-people-out on session 1.")
-	fmt.Fprintf(w, "%-10s %8s %8s %10s %10s\n", "evidence", "EER", "rank-1", "genuine", "impostor")
+	fmt.Fprintf(w, "%-10s %8s %15s %8s %10s %10s\n", "evidence", "EER", "EER 95% CI", "rank-1", "genuine", "impostor")
 	for _, s := range rep.Spans {
-		fmt.Fprintf(w, "%-10s %7.1f%% %7.1f%% %10d %10d\n", s.Name, 100*s.EER, 100*s.Rank1, s.Genuine, s.Impostor)
+		fmt.Fprintf(w, "%-10s %7.1f%% %6.1f–%5.1f%% %7.1f%% %10d %10d\n", s.Name, 100*s.EER, 100*s.EERLow, 100*s.EERHigh, 100*s.Rank1, s.Genuine, s.Impostor)
+	}
+	fmt.Fprintln(w, "(EER interval: 95 % bootstrap over the probing people; each person brings all of their trials.)")
+	fmt.Fprintln(w, "Development split: choose on the first group, report on the second; rank-1 among the group's templates.")
+	for _, g := range rep.Groups {
+		line := fmt.Sprintf("%-11s %s–%s:", g.Name, g.People[0], g.People[len(g.People)-1])
+		for _, s := range g.Spans {
+			line += fmt.Sprintf("  %s EER %.1f%% rank-1 %.1f%% (%d genuine)", s.Name, 100*s.EER, 100*s.Rank1, s.Genuine)
+		}
+		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "change of wearer (synthetic): detected within 10 s in %d/%d, p95 %s\n", live.SwapDetected, live.SwapTrials, secs(live.SwapP95))
 	fmt.Fprintf(w, "genuine motion (synthetic): %.1f h, %d false step-ups, %d liveness failures\n", live.GenuineHours, live.FalseStepUps, live.FalseLiveness)
@@ -236,6 +271,16 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		}
 	}
 	return nil
+}
+
+func evalSpans(spans []evaluation.SpanResult) []evalSpan {
+	var out []evalSpan
+	for _, s := range spans {
+		out = append(out, evalSpan{Name: s.Name, Seconds: s.Seconds, EER: s.EER,
+			EERLow: s.EERLow, EERHigh: s.EERHigh, Rank1: s.Rank1,
+			Genuine: len(s.Genuine), Impostor: len(s.Impostor), RankTrials: s.RankTrials})
+	}
+	return out
 }
 
 func secs(v float64) string {

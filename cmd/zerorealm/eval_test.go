@@ -34,6 +34,12 @@ func TestEvalBiometricsSynthetic(t *testing.T) {
 			Name    string `json:"name"`
 			Genuine int    `json:"genuine_trials"`
 		} `json:"spans"`
+		Groups []struct {
+			People []string `json:"people"`
+			Spans  []struct {
+				EER float64 `json:"eer"`
+			} `json:"spans"`
+		} `json:"groups"`
 		Summary map[string]any `json:"summary"`
 	}
 	b, err := os.ReadFile(jsonPath)
@@ -45,6 +51,10 @@ func TestEvalBiometricsSynthetic(t *testing.T) {
 	}
 	if rep.Source != "synthetic" || len(rep.Spans) != 3 || rep.Spans[2].Genuine != 5 || len(rep.Summary) != 6 {
 		t.Errorf("--json = %+v, want synthetic, 3 spans, 5 genuine session trials, 6 summary figures", rep)
+	}
+	// The development split: 5 people make groups of 3 and 2.
+	if len(rep.Groups) != 2 || len(rep.Groups[0].People) != 3 || len(rep.Groups[1].People) != 2 || len(rep.Groups[0].Spans) != 3 {
+		t.Errorf("--json groups = %+v, want 3 people then 2, each with 3 spans", rep.Groups)
 	}
 	for _, name := range []string{"det.png", "scores.png"} {
 		f, err := os.Open(filepath.Join(dir, name))

@@ -13,6 +13,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +40,11 @@ type loadFlags struct {
 	workers       int
 	seed          int64
 	scene         string
+	delaySample   int
+	realmPID      int
+	gomaxprocs    int
+	posesOnly     bool
+	slowReaders   int
 }
 
 func newLoadCommand() *cobra.Command {
@@ -57,13 +63,22 @@ With --scene every avatar also joins that scene once connected, and the
 run measures pose fan-out: the other members' poses delivered per second,
 and their delay, from sending the frame whose head became a pose to
 receiving that pose (every avatar lives in this process, so the sender's
-send time is looked up by the exact head position the pose carries).
+send time is looked up by the exact head position the pose carries). To
+leave the cores to the realm, poses messages are not parsed: every one is
+counted by scanning, and those received by one avatar in --delay-sample
+are scanned for their avatar ids and head positions to be timed.
+
+The realm's CPU and memory come from /proc/<--realm-pid>/ when given (the
+realm on this machine), otherwise from its /metrics.
 
 The realm must accept the load tool's origin: run it with the URL given here.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
 				return err
+			}
+			if f.gomaxprocs > 0 {
+				runtime.GOMAXPROCS(f.gomaxprocs)
 			}
 			run := &loadRun{f: f, out: cmd.OutOrStdout(), progress: progressWriter(cmd.ErrOrStderr()),
 				hc: &http.Client{Timeout: 30 * time.Second}}
@@ -81,6 +96,11 @@ The realm must accept the load tool's origin: run it with the URL given here.`,
 	fl.IntVar(&f.workers, "workers", 8, "concurrent sign-ins and connections")
 	fl.Int64Var(&f.seed, "seed", 1, "seed of the synthetic persons (avatar i is person seed+i)")
 	fl.StringVar(&f.scene, "scene", "", "scene every avatar joins, to measure pose fan-out (default none)")
+	fl.IntVar(&f.delaySample, "delay-sample", 10, "with --scene, time the poses received by one avatar in this many (1: every avatar's)")
+	fl.IntVar(&f.realmPID, "realm-pid", 0, "process id of the realm, to read its CPU and memory from /proc (default: its /metrics)")
+	fl.BoolVar(&f.posesOnly, "poses-only", false, "with --scene, send each message's newest pose as a JSON pose message instead of the frames, as clients without a motion stream do: measures the fan-out without the realm's biometrics")
+	fl.IntVar(&f.slowReaders, "slow-readers", 0, "with --scene, this many of the avatars read at most 5 messages a second, to see the realm decimate them and no one else")
+	fl.IntVar(&f.gomaxprocs, "gomaxprocs", 0, "cores the load tool may use at once (default: Go's, every core it may run on)")
 	return cmd
 }
 
@@ -100,6 +120,20 @@ func (f *loadFlags) validate() error {
 		return usagef("--workers %d: want at least 1", f.workers)
 	case len(f.scene) > 64:
 		return usagef("--scene %.20q…: a scene id is at most 64 bytes", f.scene)
+	case f.posesOnly && f.scene == "":
+		return usagef("--poses-only needs --scene")
+	case f.posesOnly && f.hz/float64(f.batch) > 40:
+		return usagef("--poses-only at %g messages a second: the realm takes at most 50 control messages a second; lower --hz or raise --batch", f.hz/float64(f.batch))
+	case f.slowReaders < 0 || f.slowReaders >= f.avatars:
+		return usagef("--slow-readers %d: want 0 to %d, fewer than the avatars", f.slowReaders, f.avatars-1)
+	case f.slowReaders > 0 && f.scene == "":
+		return usagef("--slow-readers needs --scene")
+	case f.delaySample < 1:
+		return usagef("--delay-sample %d: want at least 1", f.delaySample)
+	case f.realmPID < 0:
+		return usagef("--realm-pid %d: want a process id", f.realmPID)
+	case f.gomaxprocs < 0:
+		return usagef("--gomaxprocs %d: want 0 (Go's default) or more", f.gomaxprocs)
 	}
 	f.url = strings.TrimRight(f.url, "/")
 	return nil
@@ -113,10 +147,12 @@ type loadRun struct {
 	hc       *http.Client
 	avatars  []*loadAvatar
 
-	measuring atomic.Bool
-	latMu     sync.Mutex
-	latencies []time.Duration
-	enrolled  atomic.Int64
+	measuring        atomic.Bool
+	joined           atomic.Int64
+	streamingAvatars int
+	latMu            sync.Mutex
+	latencies        []time.Duration
+	enrolled         atomic.Int64
 
 	byAvatar map[string]*loadAvatar // by avatar id; written before streaming
 	fanout   poseFanout
@@ -137,6 +173,13 @@ type loadAvatar struct {
 	// which is the one the realm makes the avatar's pose, and when it left.
 	heads   [headHistory]sentHead
 	headSeq atomic.Uint64 // messages recorded in heads
+	// timesPoses marks one avatar in --delay-sample, whose received poses
+	// are timed.
+	timesPoses bool
+	// slow marks one of --slow-readers.
+	slow bool
+	// posesSent counts the JSON pose messages of --poses-only.
+	posesSent atomic.Uint64
 }
 
 func (r *loadRun) run(ctx context.Context) error {
@@ -155,7 +198,10 @@ func (r *loadRun) run(ctx context.Context) error {
 	start := time.Now()
 	r.avatars = make([]*loadAvatar, r.f.avatars)
 	err = r.parallel(ctx, "sign-in", func(ctx context.Context, i int) error {
-		a := &loadAvatar{i: i}
+		// The slow readers are the last avatars; their poses are not timed,
+		// since their delay is their own.
+		slow := i >= r.f.avatars-r.f.slowReaders
+		a := &loadAvatar{i: i, slow: slow, timesPoses: !slow && i%r.f.delaySample == 0}
 		token, err := r.signUp(ctx, fmt.Sprintf("load-%s-%d", hex.EncodeToString(runID[:]), i))
 		if err != nil {
 			return err
@@ -206,6 +252,9 @@ func (r *loadRun) run(ctx context.Context) error {
 	// motion before it scores any; the measurement starts after.
 	start = time.Now()
 	enrollDeadline := start.Add(r.f.enrollTimeout)
+	if r.f.posesOnly {
+		enrollDeadline = start // no frames, no enrollment
+	}
 	for r.enrolled.Load() < int64(r.f.avatars) && time.Now().Before(enrollDeadline) {
 		r.showProgress(fmt.Sprintf("enrolling: %d/%d enrolled after %s", r.enrolled.Load(), r.f.avatars, time.Since(start).Round(time.Second)))
 		select {
@@ -221,6 +270,8 @@ func (r *loadRun) run(ctx context.Context) error {
 		return err
 	}
 	sentBefore := r.clientStats()
+	perAvatarBefore := r.avatarMessages()
+	realmBefore := r.realmProc()
 	r.measuring.Store(true)
 	start = time.Now()
 	cpuBefore := processCPU()
@@ -235,6 +286,8 @@ func (r *loadRun) run(ctx context.Context) error {
 	r.measuring.Store(false)
 	measured := time.Since(start)
 	loadCPU := processCPU() - cpuBefore
+	realmAfter := r.realmProc()
+	r.streamingAvatars = r.countStreaming(perAvatarBefore)
 	last, err := r.scrape(ctx)
 	if err != nil {
 		return err
@@ -243,7 +296,7 @@ func (r *loadRun) run(ctx context.Context) error {
 	r.showProgress("")
 	stopStreaming()
 	streaming.Wait()
-	r.report(measured, before, idle, first, last, sentBefore, sentAfter, loadCPU)
+	r.report(measured, before, idle, first, last, sentBefore, sentAfter, loadCPU, realmBefore, realmAfter)
 	return nil
 }
 
@@ -383,7 +436,7 @@ func (r *loadRun) connect(ctx context.Context, a *loadAvatar) error {
 				r.enrolled.Add(1)
 			}
 		},
-		OnPoses: r.receivePoses,
+		OnRawPoses: func(data []byte) { r.receiveRawPoses(a, data) },
 	})
 	if err != nil {
 		return err
@@ -435,7 +488,14 @@ func (r *loadRun) stream(ctx context.Context, a *loadAvatar) {
 			if r.f.scene != "" {
 				a.recordHead(frames[n-1].Head, now)
 			}
-			if err := a.client.Send(frames); err != nil {
+			if newest := frames[n-1]; r.f.posesOnly && !newest.Head.Tracked {
+				// A pose needs a tracked head; the next message has one.
+			} else if r.f.posesOnly {
+				if err := a.client.SendPose(vr.BodyPose{Head: newest.Head, Left: newest.Left, Right: newest.Right}); err != nil {
+					return
+				}
+				a.posesSent.Add(1)
+			} else if err := a.client.Send(frames); err != nil {
 				return
 			}
 			due -= int64(n)
@@ -501,7 +561,7 @@ func progressWriter(w io.Writer) io.Writer {
 	return w
 }
 
-func (r *loadRun) report(measured time.Duration, before, idle, first, last metricSet, sentBefore, sentAfter vr.Stats, loadCPU time.Duration) {
+func (r *loadRun) report(measured time.Duration, before, idle, first, last metricSet, sentBefore, sentAfter vr.Stats, loadCPU time.Duration, realmBefore, realmAfter procSample) {
 	secs := measured.Seconds()
 	n := float64(r.f.avatars)
 	accepted := (last.sum("zerorealm_xr_frames_total", `outcome="accepted"`) - first.sum("zerorealm_xr_frames_total", `outcome="accepted"`)) / secs
@@ -512,7 +572,7 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 	rss := last.sum("process_resident_memory_bytes", "")
 	heap := last.sum("go_memstats_heap_inuse_bytes", "")
 
-	fmt.Fprintf(r.out, "measured       %s\n", measured.Round(time.Millisecond))
+	fmt.Fprintf(r.out, "measured       %s (machine load average at the end: %s)\n", measured.Round(time.Millisecond), loadAverage())
 	pct := 0.0
 	if sent > 0 {
 		pct = 100 * accepted / sent
@@ -539,6 +599,12 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 	fmt.Fprintf(r.out, "trust states   trusted %d, step-up %d, suspended %d\n", states["trusted"], states["step-up"], states["suspended"])
 	if r.f.scene != "" {
 		r.reportFanout(measured)
+	}
+	if realmBefore.ok && realmAfter.ok {
+		cpu = (realmAfter.cpu - realmBefore.cpu).Seconds() / secs
+		rss = float64(realmAfter.rss)
+		fmt.Fprintf(r.out, "realm process  pid %d, read from /proc: %.2f cores, RSS %s, %d threads; its threads waited %.2f s/s for a core\n",
+			r.f.realmPID, cpu, mib(rss), realmAfter.threads, (realmAfter.waited-realmBefore.waited).Seconds()/secs)
 	}
 	fmt.Fprintf(r.out, "realm CPU      %.2f cores (%.3f ms of CPU per second per avatar)\n", cpu, 1000*cpu/n)
 	fmt.Fprintf(r.out, "realm memory   RSS %s (%s before sign-in, %s after; %s per avatar while streaming); Go heap in use %s (%s per avatar)\n",

@@ -55,16 +55,19 @@ func TestThousands(t *testing.T) {
 }
 
 func TestLoadFlagsValidate(t *testing.T) {
-	ok := loadFlags{url: "http://localhost:8080/", avatars: 10, hz: 72, duration: 30e9, transport: "ws", batch: 4, workers: 8}
+	ok := loadFlags{url: "http://localhost:8080/", avatars: 10, hz: 72, duration: 30e9, transport: "ws", batch: 4, workers: 8, delaySample: 10}
 	if err := ok.validate(); err != nil || ok.url != "http://localhost:8080" {
 		t.Fatalf("validate(%+v) = %v, want nil and the URL without its slash", ok, err)
 	}
 	for name, mutate := range map[string]func(*loadFlags){
-		"no avatars":    func(f *loadFlags) { f.avatars = 0 },
-		"bad transport": func(f *loadFlags) { f.transport = "carrier-pigeon" },
-		"huge batch":    func(f *loadFlags) { f.batch = 33 },
-		"zero hz":       func(f *loadFlags) { f.hz = 0 },
-		"long scene":    func(f *loadFlags) { f.scene = strings.Repeat("s", 65) },
+		"no avatars":     func(f *loadFlags) { f.avatars = 0 },
+		"bad transport":  func(f *loadFlags) { f.transport = "carrier-pigeon" },
+		"huge batch":     func(f *loadFlags) { f.batch = 33 },
+		"zero hz":        func(f *loadFlags) { f.hz = 0 },
+		"long scene":     func(f *loadFlags) { f.scene = strings.Repeat("s", 65) },
+		"no sample":      func(f *loadFlags) { f.delaySample = 0 },
+		"negative pid":   func(f *loadFlags) { f.realmPID = -1 },
+		"negative procs": func(f *loadFlags) { f.gomaxprocs = -2 },
 	} {
 		f := ok
 		mutate(&f)

@@ -65,6 +65,8 @@ func TestUsageMistakesExitTwoWithOneLine(t *testing.T) {
 		{"bad nats url", []string{"--data", dir, "--nats", "http//x"}, nil, "NATS URL"},
 		{"scenes dir missing", []string{"--data", dir, "--scenes", filepath.Join(dir, "nope")}, nil, "scenes folder"},
 		{"extra argument", []string{"serve", "now"}, nil, "unknown command"},
+		{"bootstrap roles without admin", []string{"--data", dir, "--bootstrap-admin-roles", "operator,supervisor"}, nil, "must include the admin role"},
+		{"bootstrap switch not a boolean", []string{"--data", dir}, map[string]string{"ZR_BOOTSTRAP_ADMIN": "maybe"}, "bootstrap-admin"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,8 @@ type serveFlags struct {
 	prefix, node, logLevel, logFormat              string
 	rpID, origins                                  string
 	sessionIdle, sessionLifetime                   time.Duration
+	bootstrapAdmin                                 bool
+	bootstrapAdminRoles                            string
 }
 
 func newServeCommand() *cobra.Command {
@@ -56,6 +58,8 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.StringVar(&f.origins, "origins", "", "comma-separated web origins allowed for passkeys and browser requests (default: the realm's own URL)")
 	fl.DurationVar(&f.sessionIdle, "session-idle", 30*time.Minute, "a session unused this long expires")
 	fl.DurationVar(&f.sessionLifetime, "session-lifetime", 12*time.Hour, "a session's absolute lifetime")
+	fl.BoolVar(&f.bootstrapAdmin, "bootstrap-admin", true, "make the first avatar registered on a realm without an administrator one (false: promote nobody)")
+	fl.StringVar(&f.bootstrapAdminRoles, "bootstrap-admin-roles", "admin,operator,supervisor", "comma-separated roles the bootstrap gives; must include admin")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -96,6 +100,9 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		SessionIdle:     f.sessionIdle,
 		SessionLifetime: f.sessionLifetime,
 		Logger:          logger,
+
+		DisableBootstrapAdmin: !f.bootstrapAdmin,
+		BootstrapAdminRoles:   splitList(f.bootstrapAdminRoles),
 	})
 	if err != nil {
 		if errors.Is(err, realm.ErrConfig) {

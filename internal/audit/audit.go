@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -45,11 +46,15 @@ type Event struct {
 
 // Sentinel errors.
 var (
-	// ErrClosed is returned by Record after Close.
+	// ErrClosed is returned by Record and Commit after Close.
 	ErrClosed = errors.New("audit: log closed")
 	// ErrInvalidEvent is returned for an event that would make a useless
 	// record: no actor, action or outcome, or a deny without a reason.
 	ErrInvalidEvent = errors.New("audit: invalid event")
+	// ErrNotStored is returned by Commit when the event's block could not
+	// be stored within RetryFor (or was refused); the event was logged and
+	// counted as failed.
+	ErrNotStored = errors.New("audit: event not stored")
 )
 
 // Config configures a Log.
@@ -58,8 +63,11 @@ type Config struct {
 	Node string
 	// QueueSize bounds the events waiting to be stored; default 4096.
 	QueueSize int
-	// RetryFor is how long the writer keeps retrying one event before it
-	// logs and counts it as failed; default 10s.
+	// BlockEvents bounds the events one block (one append) carries;
+	// default 512.
+	BlockEvents int
+	// RetryFor is how long the writer keeps retrying one block before it
+	// logs and counts its events as failed; default 10s.
 	RetryFor time.Duration
 	// Logger; default discards.
 	Logger *slog.Logger
@@ -75,20 +83,32 @@ var nodePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // Subject is the chain subject of a node.
 func Subject(node string) string { return "audit." + node }
 
+// maxBlockBytes keeps a block well under NATS's default 1 MiB payload
+// limit. An event larger than this still goes out, alone in its block.
+const maxBlockBytes = 256 << 10
+
 // Stats are the log's counters, for metrics.
 type Stats struct {
 	Recorded uint64 // accepted into the queue
 	Stored   uint64 // acknowledged by JetStream
 	Failed   uint64 // given up after RetryFor; each one was logged
-	Retries  uint64
+	Retries  uint64 // block appends tried again
+	Blocks   uint64 // blocks (appends) stored
 	Queued   int
+}
+
+// pending is an event waiting for the writer, with, for Commit, where to
+// report whether its block was stored.
+type pending struct {
+	ev   Event
+	done chan error // nil for Record
 }
 
 // Log appends events to this node's chain.
 type Log struct {
 	cfg    Config
 	stream *store.Stream
-	queue  chan Event
+	queue  chan pending
 
 	// closeMu guards closed and sending on queue, so Close never races a
 	// Record into a closed channel.
@@ -96,12 +116,13 @@ type Log struct {
 	closed  bool
 	done    chan struct{}
 
-	recorded, stored, failed, retries atomic.Uint64
+	recorded, stored, failed, retries, blocks atomic.Uint64
 
-	// Chain head, touched only by the writer goroutine.
+	// Chain head and block buffer, touched only by the writer goroutine.
 	lastSeq   uint64
 	lastHash  string
 	lastIndex uint64
+	buf       []byte
 }
 
 // Open creates or reuses the AUDIT stream, reads the head of this node's
@@ -112,6 +133,9 @@ func Open(ctx context.Context, st *store.Store, cfg Config) (*Log, error) {
 	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 4096
+	}
+	if cfg.BlockEvents <= 0 {
+		cfg.BlockEvents = 512
 	}
 	if cfg.RetryFor <= 0 {
 		cfg.RetryFor = 10 * time.Second
@@ -126,7 +150,7 @@ func Open(ctx context.Context, st *store.Store, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	l := &Log{cfg: cfg, stream: stream, queue: make(chan Event, cfg.QueueSize), done: make(chan struct{})}
+	l := &Log{cfg: cfg, stream: stream, queue: make(chan pending, cfg.QueueSize), done: make(chan struct{})}
 	if err := l.loadHead(ctx); err != nil {
 		return nil, err
 	}
@@ -134,7 +158,8 @@ func Open(ctx context.Context, st *store.Store, cfg Config) (*Log, error) {
 	return l, nil
 }
 
-// loadHead positions the writer after the last stored event of the chain.
+// loadHead positions the writer after the last stored event of the chain:
+// the last line of the chain's last block.
 func (l *Log) loadHead(ctx context.Context) error {
 	// From the leader: the head must include every event this node stored.
 	msg, err := l.stream.GetLast(ctx, Subject(l.cfg.Node), store.FromLeader())
@@ -145,18 +170,44 @@ func (l *Log) loadHead(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audit: read chain head: %w", err)
 	}
+	line := msg.Data
+	if i := bytes.LastIndexByte(line, '\n'); i >= 0 {
+		line = line[i+1:]
+	}
 	var ev Event
-	if err := json.Unmarshal(msg.Data, &ev); err != nil {
+	if err := json.Unmarshal(line, &ev); err != nil {
 		return fmt.Errorf("audit: chain head at seq %d is not an event: %w", msg.Seq, err)
 	}
-	l.lastSeq, l.lastHash, l.lastIndex = msg.Seq, hashOf(msg.Data), ev.Index
+	l.lastSeq, l.lastHash, l.lastIndex = msg.Seq, hashOf(line), ev.Index
 	return nil
 }
 
-// Record queues an event. It blocks while the queue is full (back-pressure)
-// and returns ctx's error if the context ends first; that event is counted
-// as failed and logged.
+// Record queues an event and returns without waiting for it to be stored.
+// It blocks while the queue is full (back-pressure) and returns ctx's error
+// if the context ends first; that event is counted as failed and logged.
 func (l *Log) Record(ctx context.Context, ev Event) error {
+	return l.enqueue(ctx, ev, nil)
+}
+
+// Commit records an event and returns once the block holding it is
+// stored, so that a caller can act on a decision only when the decision is
+// on record. It returns ErrNotStored if the block could not be stored
+// within RetryFor, and ctx's error if ctx ends first (the event then stays
+// queued and is still stored).
+func (l *Log) Commit(ctx context.Context, ev Event) error {
+	done := make(chan error, 1)
+	if err := l.enqueue(ctx, ev, done); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("audit: waiting for the event to be stored: %w", ctx.Err())
+	}
+}
+
+func (l *Log) enqueue(ctx context.Context, ev Event, done chan error) error {
 	if ev.Actor == "" || ev.Action == "" || (ev.Outcome != Allow && ev.Outcome != Deny) {
 		return fmt.Errorf("%w: actor, action and an outcome of allow or deny are required", ErrInvalidEvent)
 	}
@@ -176,7 +227,7 @@ func (l *Log) Record(ctx context.Context, ev Event) error {
 		return ErrClosed
 	}
 	select {
-	case l.queue <- ev:
+	case l.queue <- pending{ev: ev, done: done}:
 		l.recorded.Add(1)
 		return nil
 	case <-ctx.Done():
@@ -210,6 +261,7 @@ func (l *Log) Stats() Stats {
 		Stored:   l.stored.Load(),
 		Failed:   l.failed.Load(),
 		Retries:  l.retries.Load(),
+		Blocks:   l.blocks.Load(),
 		Queued:   len(l.queue),
 	}
 }
@@ -217,59 +269,148 @@ func (l *Log) Stats() Stats {
 // Node is this log's chain name.
 func (l *Log) Node() string { return l.cfg.Node }
 
+// write is the group commit: it takes whatever is queued (at least one
+// event, at most BlockEvents) as one block and appends it, so that events
+// arriving while an append is in flight go out together in the next one.
+// One writer per chain keeps the chain's order without a lock.
 func (l *Log) write() {
 	defer close(l.done)
-	for ev := range l.queue {
-		l.store(ev)
+	block := make([]pending, 0, l.cfg.BlockEvents)
+	for {
+		p, ok := <-l.queue
+		if !ok {
+			return
+		}
+		block = append(block[:0], p)
+	drain:
+		for len(block) < l.cfg.BlockEvents {
+			select {
+			case p, ok := <-l.queue:
+				if !ok {
+					break drain
+				}
+				block = append(block, p)
+			default:
+				break drain
+			}
+		}
+		for done := 0; done < len(block); {
+			done += l.storeBlock(block[done:])
+		}
+		clear(block) // let the stored events go
 	}
 }
 
-// store appends one event, retrying transient failures. A conflict means
-// another process appended to this node's chain (two processes with one node
-// name): the head is re-read so the chain stays intact, and it is logged
-// loudly because it breaks the one-writer-per-chain assumption.
-func (l *Log) store(ev Event) {
+// encode lays out events from the start of block as one block after the
+// current head: each event, with its node, index and the hash of the event
+// before it, on a line of its own. It stops before maxBlockBytes (an event
+// that alone exceeds it goes alone). It returns the block's bytes, how many
+// events it holds, and the hash and index of its last event.
+func (l *Log) encode(block []pending) (data []byte, n int, lastHash string, lastIndex uint64, err error) {
+	buf := l.buf[:0]
+	prev, index := l.lastHash, l.lastIndex
+	for i := range block {
+		ev := &block[i].ev
+		ev.Node, ev.Index, ev.Prev = l.cfg.Node, index+1, prev
+		line, err := json.Marshal(ev)
+		if err != nil {
+			if i == 0 {
+				return nil, 1, "", 0, err
+			}
+			break // encoded on its own next, and refused there
+		}
+		if i > 0 && len(buf)+1+len(line) > maxBlockBytes {
+			break
+		}
+		if i > 0 {
+			buf = append(buf, '\n')
+		}
+		buf = append(buf, line...)
+		prev, index, n = hashOf(line), index+1, i+1
+	}
+	l.buf = buf
+	return buf, n, prev, index, nil
+}
+
+// storeBlock appends the events at the start of block as one block,
+// retrying transient failures, and reports to their Commit callers. It
+// returns how many events it handled, stored or failed. A conflict means
+// another process appended to this node's chain (two processes with one
+// node name): the head is re-read and the block laid out again after it, so
+// the chain stays intact, and it is logged loudly because it breaks the
+// one-writer-per-chain assumption.
+func (l *Log) storeBlock(block []pending) int {
 	deadline := time.Now().Add(l.cfg.RetryFor)
 	backoff := 20 * time.Millisecond
 	for {
-		ev.Node = l.cfg.Node
-		ev.Index = l.lastIndex + 1
-		ev.Prev = l.lastHash
-		data, err := json.Marshal(ev)
+		data, n, lastHash, lastIndex, err := l.encode(block)
 		if err != nil {
-			l.failed.Add(1)
-			l.cfg.Logger.Error("audit event not recorded: cannot encode", "id", ev.ID, "action", ev.Action, "err", err)
-			return
+			l.fail(block[:n], "cannot encode", err)
+			return n
 		}
-		ctx, cancel := context.WithDeadline(context.Background(), attemptDeadline(deadline))
-		seq, err := l.stream.AppendIfLast(ctx, Subject(l.cfg.Node), data, l.lastSeq, store.WithMsgID(ev.ID))
-		cancel()
-		if err == nil {
-			l.lastSeq, l.lastHash, l.lastIndex = seq, hashOf(data), ev.Index
-			l.stored.Add(1)
-			return
-		}
-		if errors.Is(err, store.ErrConflict) {
-			l.cfg.Logger.Warn("audit chain moved under this node: another process uses the same node name", "node", l.cfg.Node, "err", err)
-			rctx, rcancel := context.WithDeadline(context.Background(), attemptDeadline(deadline))
-			herr := l.loadHead(rctx)
-			rcancel()
-			if herr != nil {
-				err = herr
+		// One id per layout: a retry of the same bytes after a lost ack is
+		// recognised as stored; a new layout is a new message.
+		id := newID()
+		for {
+			ctx, cancel := context.WithDeadline(context.Background(), attemptDeadline(deadline))
+			seq, err := l.stream.AppendIfLast(ctx, Subject(l.cfg.Node), data, l.lastSeq, store.WithMsgID(id))
+			cancel()
+			if err == nil {
+				l.lastSeq, l.lastHash, l.lastIndex = seq, lastHash, lastIndex
+				l.stored.Add(uint64(n))
+				l.blocks.Add(1)
+				for _, p := range block[:n] {
+					if p.done != nil {
+						p.done <- nil
+					}
+				}
+				return n
+			}
+			if errors.Is(err, store.ErrInvalid) {
+				// Refused as it is (too large): retrying cannot help.
+				l.fail(block[:n], "refused by the store", err)
+				return n
+			}
+			relayout := false
+			if errors.Is(err, store.ErrConflict) {
+				l.cfg.Logger.Warn("audit chain moved under this node: another process uses the same node name", "node", l.cfg.Node, "err", err)
+				rctx, rcancel := context.WithDeadline(context.Background(), attemptDeadline(deadline))
+				herr := l.loadHead(rctx)
+				rcancel()
+				if herr != nil {
+					err = herr
+				} else {
+					relayout = true
+				}
+			}
+			if time.Now().After(deadline) {
+				l.fail(block[:n], "store unavailable", err)
+				return n
+			}
+			l.retries.Add(1)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			if relayout {
+				break
 			}
 		}
-		if time.Now().After(deadline) {
-			l.failed.Add(1)
-			l.cfg.Logger.Error("audit event not recorded: store unavailable", "id", ev.ID, "action", ev.Action, "actor", ev.Actor, "outcome", ev.Outcome, "err", err)
-			return
-		}
-		l.retries.Add(1)
-		time.Sleep(backoff)
-		backoff = min(2*backoff, time.Second)
 	}
 }
 
-// attemptDeadline bounds one try to 5s and never past the event's overall
+// fail logs and counts events that will not be stored, and tells their
+// Commit callers.
+func (l *Log) fail(events []pending, why string, err error) {
+	for _, p := range events {
+		l.failed.Add(1)
+		ev := &p.ev
+		l.cfg.Logger.Error("audit event not recorded: "+why, "id", ev.ID, "action", ev.Action, "actor", ev.Actor, "outcome", ev.Outcome, "err", err)
+		if p.done != nil {
+			p.done <- fmt.Errorf("%w: %s: %w", ErrNotStored, why, err)
+		}
+	}
+}
+
+// attemptDeadline bounds one try to 5s and never past the block's overall
 // retry deadline.
 func attemptDeadline(overall time.Time) time.Time {
 	if d := time.Now().Add(5 * time.Second); d.Before(overall) {

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,8 +150,10 @@ func TestVerifyNamesFirstBrokenLink(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Commit waits for each event's block, so each block holds
+			// one event here; TestVerifyBlocks covers blocks of many.
 			for i := range 10 {
-				if err := l.Record(ctx, decision(i)); err != nil {
+				if err := l.Commit(ctx, decision(i)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -162,7 +166,7 @@ func TestVerifyNamesFirstBrokenLink(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The chain is the only subject in the stream, so its
-			// messages are sequences 1..10.
+			// blocks are sequences 1..10.
 			seqs := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 			if rep, err := Verify(ctx, st, "n1"); err != nil || !rep.OK() {
 				t.Fatalf("Verify before tampering = %+v, %v; want ok", rep, err)
@@ -220,7 +224,8 @@ func TestBackPressure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Open(ctx, st, Config{Node: "n1", QueueSize: 2, RetryFor: 300 * time.Millisecond, Logger: discard()})
+	// Blocks of one event: the writer holds at most one taken event.
+	l, err := Open(ctx, st, Config{Node: "n1", QueueSize: 2, BlockEvents: 1, RetryFor: 300 * time.Millisecond, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +281,16 @@ func TestViewShowsEveryNodeNewestFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := view.WaitApplied(ctx, 8); err != nil {
+	// Stream sequences count blocks: wait for the last one, node n2's.
+	stream, err := st.Stream(ctx, StreamConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := stream.GetLast(ctx, Subject("n2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := view.WaitApplied(ctx, last.Seq); err != nil {
 		t.Fatal(err)
 	}
 	all := view.Events(Query{Limit: 100})
@@ -301,5 +315,228 @@ func TestViewShowsEveryNodeNewestFirst(t *testing.T) {
 	}
 	if strings.Join(chains, ",") != "n1,n2" {
 		t.Fatalf("Chains = %v, want [n1 n2]", chains)
+	}
+}
+
+// storedBlocks reads a node's chain as stored: each block's sequence and
+// its event lines.
+func storedBlocks(t *testing.T, st *store.Store, node string) (seqs []uint64, blocks [][][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	stream, err := st.Stream(ctx, StreamConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := stream.GetLast(ctx, Subject(node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= last.Seq; seq++ {
+		m, err := stream.Get(ctx, seq)
+		if err != nil || m.Subject != Subject(node) {
+			continue
+		}
+		seqs = append(seqs, seq)
+		blocks = append(blocks, bytes.Split(m.Data, []byte{'\n'}))
+	}
+	return seqs, blocks
+}
+
+// TestGroupCommit has many callers commit at once: every Commit returns
+// only once its event is stored, events share blocks, and the chain of
+// events runs through the blocks and verifies.
+func TestGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	l, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const callers, each = 32, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*each)
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := l.Commit(ctx, decision(c*each+i)); err != nil {
+					errs <- err
+					return
+				}
+				// Stored means counted as stored before Commit returns.
+				if got := l.Stats().Stored; got < 1 {
+					errs <- fmt.Errorf("commit returned with %d events stored", got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	stats := l.Stats()
+	if stats.Stored != callers*each || stats.Failed != 0 {
+		t.Fatalf("stats = %+v, want %d stored and none failed", stats, callers*each)
+	}
+	if stats.Blocks >= callers*each {
+		t.Fatalf("%d events took %d blocks: concurrent commits should share blocks", callers*each, stats.Blocks)
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(ctx, st, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Events != callers*each || rep.Blocks != stats.Blocks {
+		t.Fatalf("Verify = %+v, want %d events in %d blocks and no break", rep, callers*each, stats.Blocks)
+	}
+	// A restart continues after the last event of the last block.
+	l2, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Commit(ctx, decision(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Verify(ctx, st, "n1"); err != nil || !rep.OK() || rep.Events != callers*each+1 {
+		t.Fatalf("Verify after restart = %+v, %v; want %d events and no break", rep, err, callers*each+1)
+	}
+}
+
+// TestVerifyBlocks tampers with blocks of several events: a removed block
+// breaks at its first event, an event edited inside a block breaks at the
+// event after it.
+func TestVerifyBlocks(t *testing.T) {
+	ctx := context.Background()
+	// record queues 300 events at once, so the writer takes them in
+	// blocks of many (at most 64, so at least five blocks), and returns
+	// the blocks as stored.
+	record := func(t *testing.T) (*store.Store, []uint64, [][][]byte) {
+		st := testStore(t)
+		l, err := Open(ctx, st, Config{Node: "n1", BlockEvents: 64, Logger: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 300 {
+			if err := l.Record(ctx, decision(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		seqs, blocks := storedBlocks(t, st, "n1")
+		if len(blocks) < 3 || len(blocks) >= 300 {
+			t.Fatalf("300 queued events went into %d blocks, want several blocks of many", len(blocks))
+		}
+		return st, seqs, blocks
+	}
+	firstIndex := func(t *testing.T, line []byte) uint64 {
+		var ev Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			t.Fatal(err)
+		}
+		return ev.Index
+	}
+
+	t.Run("removed block", func(t *testing.T) {
+		st, seqs, blocks := record(t)
+		stream, err := st.JetStream().Stream(ctx, "ZR_AUDIT")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.DeleteMsg(ctx, seqs[1]); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Verify(ctx, st, "n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := firstIndex(t, blocks[1][0])
+		if rep.OK() || rep.Break.Index != want || rep.Break.Seq != seqs[2] || !strings.Contains(rep.Break.Reason, "removed or inserted") || rep.Events != want-1 {
+			t.Fatalf("Verify = %+v (break %+v), want a break at event %d in block seq %d", rep, rep.Break, want, seqs[2])
+		}
+	})
+
+	t.Run("event edited inside a block", func(t *testing.T) {
+		st, seqs, blocks := record(t)
+		// Find a block of at least two events, and replace the chain's
+		// tail from it with a copy whose first event says allow.
+		k := -1
+		for i, b := range blocks {
+			if len(b) >= 2 {
+				k = i
+				break
+			}
+		}
+		if k < 0 {
+			t.Fatal("no block holds two events")
+		}
+		js := st.JetStream()
+		stream, err := js.Stream(ctx, "ZR_AUDIT")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, seq := range seqs[k:] {
+			if err := stream.DeleteMsg(ctx, seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var ev Event
+		if err := json.Unmarshal(blocks[k][0], &ev); err != nil {
+			t.Fatal(err)
+		}
+		ev.Outcome, ev.Reasons, ev.Actor = Allow, nil, "mallory"
+		edited, _ := json.Marshal(ev)
+		lines := append([][]byte{edited}, blocks[k][1:]...)
+		if _, err := js.Publish(ctx, "zr.audit.n1", bytes.Join(lines, []byte{'\n'})); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Verify(ctx, st, "n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OK() || rep.Break.Index != ev.Index+1 || !strings.Contains(rep.Break.Reason, "edited or replaced") || rep.Events != ev.Index {
+			t.Fatalf("Verify = %+v (break %+v), want a break at event %d, the one after the edit", rep, rep.Break, ev.Index+1)
+		}
+	})
+}
+
+// TestCommitFailsClosed: with the store gone, Commit reports that the
+// event was not stored, so the caller does not act on the decision.
+func TestCommitFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	st, err := store.New(ctx, nc, store.Config{Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(ctx, st, Config{Node: "n1", RetryFor: 300 * time.Millisecond, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(ctx, decision(1)); err != nil {
+		t.Fatalf("Commit with the store up = %v", err)
+	}
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	if err := l.Commit(ctx, decision(2)); !errors.Is(err, ErrNotStored) {
+		t.Fatalf("Commit with the store down = %v, want ErrNotStored", err)
+	}
+	if got := l.Stats(); got.Stored != 1 || got.Failed != 1 {
+		t.Fatalf("stats = %+v, want 1 stored and 1 failed", got)
+	}
+	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := l.Close(closeCtx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,7 @@ func (b *Break) Error() string {
 type Report struct {
 	Node   string `json:"node"`
 	Events uint64 `json:"events"`         // events that verified before the break (or all of them)
+	Blocks uint64 `json:"blocks"`         // stored messages (blocks of events) read
 	Head   string `json:"head,omitempty"` // hash of the last verified event
 	Break  *Break `json:"break,omitempty"`
 }
@@ -38,10 +40,11 @@ var ErrChainBroken = errors.New("audit: chain broken")
 
 // Verify walks a node's chain from its first event and names the first
 // broken link: an event that does not parse, is not this node's, skips or
-// repeats an index (a deleted or inserted event), or whose prev hash is not
-// the hash of the event stored before it (an edited event). A chain that
-// verifies has a nil Break. The error is for failures to read, not for a
-// broken chain.
+// repeats an index (a deleted or inserted event or block), or whose prev
+// hash is not the hash of the event stored before it (an edited event). A
+// block (one stored message) holds one or more events, one per line; the
+// chain runs through the events, across blocks. A chain that verifies has a
+// nil Break. The error is for failures to read, not for a broken chain.
 func Verify(ctx context.Context, st *store.Store, node string) (Report, error) {
 	if !nodePattern.MatchString(node) {
 		return Report{}, fmt.Errorf("audit: node name %q must match %s", node, nodePattern)
@@ -56,22 +59,27 @@ func Verify(ctx context.Context, st *store.Store, node string) (Report, error) {
 		if rep.Break != nil {
 			return nil
 		}
-		want := rep.Events + 1
-		var ev Event
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			rep.Break = &Break{Seq: m.Seq, Index: want, Reason: "not a valid event: " + err.Error()}
+		rep.Blocks++
+		for line := range bytes.SplitSeq(m.Data, []byte{'\n'}) {
+			want := rep.Events + 1
+			var ev Event
+			if err := json.Unmarshal(line, &ev); err != nil {
+				rep.Break = &Break{Seq: m.Seq, Index: want, Reason: "not a valid event: " + err.Error()}
+				return nil
+			}
+			switch {
+			case ev.Node != node:
+				rep.Break = &Break{Seq: m.Seq, Index: want, Reason: fmt.Sprintf("event names node %q on node %q's chain", ev.Node, node)}
+			case ev.Index != want:
+				rep.Break = &Break{Seq: m.Seq, Index: want, Reason: fmt.Sprintf("index %d where %d was expected: an event was removed or inserted", ev.Index, want)}
+			case ev.Prev != prevHash:
+				rep.Break = &Break{Seq: m.Seq, Index: want, Reason: "prev hash does not match the event before it: an event was edited or replaced"}
+			default:
+				prevHash = hashOf(line)
+				rep.Events, rep.Head = want, prevHash
+				continue
+			}
 			return nil
-		}
-		switch {
-		case ev.Node != node:
-			rep.Break = &Break{Seq: m.Seq, Index: want, Reason: fmt.Sprintf("event names node %q on node %q's chain", ev.Node, node)}
-		case ev.Index != want:
-			rep.Break = &Break{Seq: m.Seq, Index: want, Reason: fmt.Sprintf("index %d where %d was expected: an event was removed or inserted", ev.Index, want)}
-		case ev.Prev != prevHash:
-			rep.Break = &Break{Seq: m.Seq, Index: want, Reason: "prev hash does not match the event before it: an event was edited or replaced"}
-		default:
-			prevHash = hashOf(m.Data)
-			rep.Events, rep.Head = want, prevHash
 		}
 		return nil
 	})

@@ -12,7 +12,15 @@
 //     own write when a retry meets a stale expectation;
 //   - projections: Stream.Follow replays a subject filter and keeps a read
 //     model current, with Follower.WaitApplied for read-your-writes;
-//   - key-value buckets with compare-and-set and watches.
+//   - key-value buckets with compare-and-set and watches, and
+//     Bucket.Changes, a feed of changed keys for caches that says when it
+//     may be missing changes (Lost) and when it hears them again (Resumed).
+//
+// Appends are plain NATS requests with JetStream's expectation headers,
+// and their acknowledgements are read without encoding/json when they
+// have the server's usual shape (publish.go): on the path of every asset
+// transfer the jetstream client's generic publish cost more than the rest
+// of the store's work.
 //
 // The same code runs against an embedded single node and against a
 // cluster: the replica count defaults from what the connection sees.

@@ -235,6 +235,16 @@ func (f *Follower) Applied() uint64 {
 // so a caller can read its own write from the projection. It fails with the
 // follower's error if it stops first.
 func (f *Follower) WaitApplied(ctx context.Context, seq uint64) error {
+	// A write already applied is answered without a timer.
+	f.mu.Lock()
+	applied, err := f.applied, f.err
+	f.mu.Unlock()
+	if applied >= seq {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: wait for sequence %d: %w", seq, err)
+	}
 	ctx, cancel := f.stream.store.withTimeout(ctx)
 	defer cancel()
 	for {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,8 @@ type Stream struct {
 	name     string
 	subjects []string // absolute
 	js       jetstream.Stream
+	// ackPrefix is how a publish acknowledgement from this stream starts.
+	ackPrefix []byte
 }
 
 // Stream creates the stream or reuses an existing one, so every node can
@@ -195,7 +198,8 @@ func normUnlimited(n int64) int64 {
 }
 
 func (s *Store) newStream(cfg jetstream.StreamConfig, js jetstream.Stream) *Stream {
-	return &Stream{store: s, name: cfg.Name, subjects: cfg.Subjects, js: js}
+	return &Stream{store: s, name: cfg.Name, subjects: cfg.Subjects, js: js,
+		ackPrefix: []byte(`{"stream":"` + cfg.Name + `","seq":`)}
 }
 
 // Name is the stream's full JetStream name.
@@ -288,20 +292,24 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 	if limit := st.store.nc.MaxPayload(); limit > 0 && int64(len(data)) > limit {
 		return 0, fmt.Errorf("%w: %d bytes exceed the server's max payload %d", ErrInvalid, len(data), limit)
 	}
-	ctx, cancel := st.store.withTimeout(ctx)
-	defer cancel()
+	// One deadline for the whole append; each attempt gets its share of
+	// what is left of it (see attemptDeadline).
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(st.store.timeout)
+	}
 
 	full := st.store.subject(subject)
-	pubOpts := []jetstream.PublishOpt{jetstream.WithExpectStream(st.name)}
+	var expectLast string
 	if lastSeq != nil {
-		pubOpts = append(pubOpts, jetstream.WithExpectLastSequencePerSubject(*lastSeq))
+		expectLast = strconv.FormatUint(*lastSeq, 10)
 	}
-	if o.msgID != "" {
-		pubOpts = append(pubOpts, jetstream.WithMsgID(o.msgID))
-	}
-	what := fmt.Sprintf("store: append to %s on %s", subject, st.name)
-	if lastSeq != nil {
-		what = fmt.Sprintf("store: append to %s on %s expecting last sequence %d", subject, st.name, *lastSeq)
+	// Only an error needs the description: build it then.
+	what := func() string {
+		if lastSeq != nil {
+			return fmt.Sprintf("store: append to %s on %s expecting last sequence %d", subject, st.name, *lastSeq)
+		}
+		return fmt.Sprintf("store: append to %s on %s", subject, st.name)
 	}
 
 	attempts := 1
@@ -310,36 +318,35 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 	}
 	var lastErr error
 	for attempt := 1; attempt <= attempts; attempt++ {
-		msg := &nats.Msg{Subject: full, Data: data, Header: cloneHeader(o.header)}
-		attemptCtx, attemptCancel := attemptContext(ctx, attempts-attempt+1)
-		ack, err := st.publishRidingBusy(attemptCtx, msg, pubOpts, lastSeq != nil)
-		attemptCancel()
+		msg := &nats.Msg{Subject: full, Data: data, Header: publishHeader(o.header, st.name, expectLast, o.msgID)}
+		seq, err := st.publishRidingBusy(ctx, attemptDeadline(ctx, deadline, attempts-attempt+1), msg, lastSeq != nil)
 		switch {
 		case err == nil:
-			return ack.Sequence, nil
+			return seq, nil
 		case isConflictCode(err):
 			if o.msgID != "" {
 				// Our own earlier write (an ack lost, or a caller retrying)
 				// makes the expectation stale; the id tells it apart.
-				if seq, ok := st.ownLastWrite(ctx, subject, o.msgID); ok {
+				rctx, rcancel := context.WithDeadline(ctx, deadline)
+				seq, ok := st.ownLastWrite(rctx, subject, o.msgID)
+				rcancel()
+				if ok {
 					return seq, nil
 				}
 			}
-			return 0, conflict(what, err)
-		case attempt < attempts && ctx.Err() == nil && ackLost(err):
+			return 0, conflict(what(), err)
+		case attempt < attempts && ctx.Err() == nil && time.Now().Before(deadline) && ackLost(err):
 			st.store.log.Warn("append ack lost, retrying with the same message id",
 				"stream", st.name, "subject", subject, "msg_id", o.msgID, "attempt", attempt, "err", err)
 			lastErr = err
 			continue
 		default:
-			return 0, fmt.Errorf("%s: %w", what, err)
+			return 0, fmt.Errorf("%s: %w", what(), err)
 		}
 	}
-	return 0, fmt.Errorf("%s: %w", what, lastErr)
+	return 0, fmt.Errorf("%s: %w", what(), lastErr)
 }
 
-// attemptContext splits what is left of ctx's deadline evenly over the
-// attempts still allowed, so a lost ack leaves time for a retry.
 // maxBusyRetries bounds how often one publish is repeated while a
 // replicated stream reports its subject busy; with the backoff below that is
 // about half a second, far longer than a proposal takes to apply.
@@ -348,30 +355,34 @@ const maxBusyRetries = 12
 // publishRidingBusy publishes msg and, for an expectation check, repeats it
 // while the stream answers that the subject is busy (see subjectBusy). The
 // repeat is safe: a busy refusal stored nothing.
-func (st *Stream) publishRidingBusy(ctx context.Context, msg *nats.Msg, opts []jetstream.PublishOpt, expecting bool) (*jetstream.PubAck, error) {
+func (st *Stream) publishRidingBusy(ctx context.Context, deadline time.Time, msg *nats.Msg, expecting bool) (uint64, error) {
 	backoff := 500 * time.Microsecond
 	for retry := 0; ; retry++ {
-		ack, err := st.store.js.PublishMsg(ctx, msg, opts...)
+		seq, err := st.publish(ctx, deadline, msg)
 		if err == nil || !expecting || !subjectBusy(err) || retry == maxBusyRetries {
-			return ack, err
+			return seq, err
 		}
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(min(backoff, time.Until(deadline)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return 0, err
 		case <-t.C:
 		}
 		backoff = min(2*backoff, 64*time.Millisecond)
 	}
 }
 
-func attemptContext(ctx context.Context, attemptsLeft int) (context.Context, context.CancelFunc) {
-	deadline, ok := ctx.Deadline()
-	if !ok || attemptsLeft <= 1 {
-		return context.WithCancel(ctx)
+// attemptDeadline splits what is left of the append's deadline evenly over
+// the attempts still allowed, so a lost ack leaves time for a retry.
+func attemptDeadline(ctx context.Context, deadline time.Time, attemptsLeft int) time.Time {
+	if attemptsLeft > 1 {
+		deadline = time.Now().Add(time.Until(deadline) / time.Duration(attemptsLeft))
 	}
-	return context.WithTimeout(ctx, time.Until(deadline)/time.Duration(attemptsLeft))
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		return d
+	}
+	return deadline
 }
 
 // ackLost reports errors after which the message may or may not have been

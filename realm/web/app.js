@@ -1,153 +1,170 @@
-// The realm's minimal passkey pages: register, sign in, step up, sign out.
-// Plain ES module, no build step. It speaks the realm's documented API only.
+// The console shell: sign-up and sign-in, the header (navigation, who is
+// signed in, the trust pill), the step-up banner, and a hash router that
+// shows one view at a time. Each view is a module under views/ that is
+// loaded and mounted once after sign-in. Plain ES modules, no build step.
+
+import * as zr from "./api.js";
+import { headset } from "./headset.js";
 
 const $ = (id) => document.getElementById(id);
-let csrf = "";
+const VIEWS = ["account", "headset", "scene", "trust", "twins", "market", "audit"];
+const mounted = new Map(); // view name -> its module (or null while loading)
+let signedIn = false;
 
-// --- base64url helpers, for browsers without the WebAuthn JSON methods ---
-const b64u = {
-  encode(buf) {
-    const bytes = new Uint8Array(buf);
-    let s = "";
-    for (const b of bytes) s += String.fromCharCode(b);
-    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  },
-  decode(str) {
-    const s = atob(str.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((str.length + 3) % 4));
-    return Uint8Array.from(s, (c) => c.charCodeAt(0)).buffer;
-  },
-};
+const ctx = { ...zr, headset, navigate: (name) => { location.hash = "#/" + name; } };
 
-function creationOptions(json) {
-  if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(json);
-  return {
-    ...json,
-    challenge: b64u.decode(json.challenge),
-    user: { ...json.user, id: b64u.decode(json.user.id) },
-    excludeCredentials: (json.excludeCredentials || []).map((c) => ({ ...c, id: b64u.decode(c.id) })),
-  };
+// --- header: trust pill and step-up banner ---
+
+function showTrust(t) {
+  const pill = $("trust-pill");
+  pill.dataset.state = t.state;
+  pill.textContent = `${t.state} · ${Number(t.score).toFixed(2)}`;
+  pill.title = t.explanation || "Trust in this session";
+  document.body.dataset.trust = t.state;
+  const banner = $("stepup-banner");
+  const needs = t.state === "step-up" || t.state === "suspended";
+  banner.hidden = !needs;
+  banner.dataset.state = t.state;
+  // The first sentence of the explanation says what happened; the trust
+  // view has the rest.
+  const why = (t.explanation || "").split(/(?<=\.)\s/)[0];
+  $("stepup-text").replaceChildren(
+    t.state === "suspended"
+      ? "This session is suspended. Confirm with your passkey once the cause is gone. "
+      : "The realm asks you to confirm it is still you at the controls. ",
+    zr.el("span", { class: "muted" }, why + " "),
+    zr.el("a", { href: "#/trust" }, "Why?"));
 }
 
-function requestOptions(json) {
-  if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(json);
-  return {
-    ...json,
-    challenge: b64u.decode(json.challenge),
-    allowCredentials: (json.allowCredentials || []).map((c) => ({ ...c, id: b64u.decode(c.id) })),
-  };
+zr.onTrust(showTrust);
+
+$("stepup-now").addEventListener("click", async () => {
+  $("stepup-now").disabled = true;
+  const done = await zr.run("step-up", () => zr.stepUp(""));
+  $("stepup-now").disabled = false;
+  if (done) zr.refreshMe().catch(() => {});
+});
+
+// --- router ---
+
+function currentView() {
+  const name = location.hash.replace(/^#\/?/, "").split(/[/?]/)[0];
+  return VIEWS.includes(name) ? name : "account";
 }
 
-function credentialJSON(cred) {
-  if (cred.toJSON) return cred.toJSON();
-  const r = cred.response;
-  const response = { clientDataJSON: b64u.encode(r.clientDataJSON) };
-  if (r.attestationObject) {
-    response.attestationObject = b64u.encode(r.attestationObject);
-    response.transports = r.getTransports ? r.getTransports() : [];
-  } else {
-    response.authenticatorData = b64u.encode(r.authenticatorData);
-    response.signature = b64u.encode(r.signature);
-    if (r.userHandle) response.userHandle = b64u.encode(r.userHandle);
+async function load(name) {
+  if (mounted.has(name)) return mounted.get(name);
+  const section = $("view-" + name);
+  mounted.set(name, null);
+  try {
+    const mod = await import(`./views/${name}.js`);
+    section.replaceChildren();
+    await mod.mount(section, ctx);
+    mounted.set(name, mod);
+    section.dataset.mounted = "1";
+    return mod;
+  } catch (err) {
+    console.error("view", name, err);
+    section.replaceChildren(zr.el("div", { class: "card error", role: "alert" },
+      zr.el("h1", null, "This view could not load"),
+      zr.el("p", null, String(err && err.message ? err.message : err))));
+    section.dataset.mounted = "error";
+    mounted.set(name, { mount() {} });
+    return null;
   }
-  return {
-    id: cred.id, rawId: b64u.encode(cred.rawId), type: cred.type, response,
-    authenticatorAttachment: cred.authenticatorAttachment ?? undefined,
-    clientExtensionResults: cred.getClientExtensionResults(),
-  };
 }
 
-// --- API ---
-async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (csrf && method !== "GET") headers["X-CSRF-Token"] = csrf;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
-  const text = await res.text();
-  const data = text ? JSON.parse(text) : {};
-  if (!res.ok) throw Object.assign(new Error(data.detail || res.statusText), { problem: data });
-  return data;
+async function route() {
+  const name = currentView();
+  for (const a of document.querySelectorAll("nav a[data-nav]")) {
+    if (a.dataset.nav === name) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  if (!signedIn) {
+    for (const v of VIEWS) $("view-" + v).hidden = true;
+    document.body.dataset.view = "signed-out";
+    return;
+  }
+  for (const v of VIEWS) $("view-" + v).hidden = v !== name;
+  document.body.dataset.view = name;
+  const mod = await load(name);
+  if (currentView() !== name) return; // navigated away while loading
+  if (mod && mod.show) {
+    try {
+      await mod.show();
+    } catch (err) {
+      zr.setStatus("show " + name, err);
+    }
+  }
+  document.body.dataset.shown = name;
 }
 
-function show(label, value) {
-  $("status").textContent = label + "\n" + JSON.stringify(value, null, 2);
-}
+window.addEventListener("hashchange", route);
 
-function fail(label, err) {
-  $("status").textContent = label + " failed: " + (err.problem ? JSON.stringify(err.problem, null, 2) : String(err));
-}
+// --- session ---
 
-// --- ceremonies ---
-async function register(name, displayName) {
-  const begin = await api("POST", "/v1/webauthn/register/begin", { name, display_name: displayName });
-  const cred = await navigator.credentials.create({ publicKey: creationOptions(begin.publicKey) });
-  const done = await api("POST", "/v1/webauthn/register/finish", { ceremony_id: begin.ceremony_id, credential: credentialJSON(cred), use_cookie: true });
-  csrf = done.csrf || csrf;
-  return done;
-}
-
-async function signIn(name) {
-  const begin = await api("POST", "/v1/webauthn/login/begin", name ? { name } : {});
-  const cred = await navigator.credentials.get({ publicKey: requestOptions(begin.publicKey) });
-  const done = await api("POST", "/v1/webauthn/login/finish", { ceremony_id: begin.ceremony_id, credential: credentialJSON(cred), use_cookie: true });
-  csrf = done.csrf || csrf;
-  return done;
-}
-
-async function stepUp(digest) {
-  const body = digest ? { action_digest: digest } : {};
-  const begin = await api("POST", "/v1/webauthn/stepup/begin", body);
-  const cred = await navigator.credentials.get({ publicKey: requestOptions(begin.publicKey) });
-  return api("POST", "/v1/webauthn/stepup/finish", { ...body, ceremony_id: begin.ceremony_id, credential: credentialJSON(cred) });
-}
-
-// --- page state ---
 async function refresh() {
   try {
-    const me = await api("GET", "/v1/avatars/me");
-    csrf = me.csrf || csrf;
+    const me = await zr.refreshMe();
+    signedIn = true;
     $("signed-out").hidden = true;
-    $("signed-in").hidden = false;
-    $("me-name").textContent = `${me.avatar.display_name} (@${me.avatar.name})`;
-    $("trust-state").textContent = me.trust.state;
-    $("trust-score").textContent = `score ${me.trust.score.toFixed(2)}`;
-    $("trust-explain").textContent = me.trust.explanation || "";
-    const list = $("passkeys");
-    list.replaceChildren(...me.avatar.passkeys.map((p) => {
-      const li = document.createElement("li");
-      li.textContent = `${p.id.slice(0, 12)}… ${p.attestation_format}${p.synced ? " (synced)" : ""}, last used ${p.last_used}`;
-      return li;
-    }));
+    $("who").textContent = `${me.avatar.display_name} (@${me.avatar.name})`;
     document.body.dataset.state = "signed-in";
+    zr.pollTrust();
+    zr.live.connect().catch(() => {});
   } catch {
-    csrf = "";
+    signedIn = false;
     $("signed-out").hidden = false;
-    $("signed-in").hidden = true;
+    $("who").textContent = "";
+    const pill = $("trust-pill");
+    pill.dataset.state = "unknown";
+    pill.textContent = "signed out";
+    $("stepup-banner").hidden = true;
     document.body.dataset.state = "signed-out";
   }
+  await route();
 }
 
-function on(id, event, label, action) {
-  $(id).addEventListener(event, async (e) => {
+// signedOut resets the console: views hold the signed-in avatar's state,
+// so they are mounted again after the next sign-in.
+function signedOut() {
+  headset.takeOff();
+  zr.live.close();
+  mounted.clear();
+  for (const v of VIEWS) {
+    const s = $("view-" + v);
+    s.replaceChildren();
+    delete s.dataset.mounted;
+  }
+  signedIn = false;
+  return refresh();
+}
+
+document.addEventListener("zr:signed-out", () => { signedOut(); });
+
+function onSubmit(id, label, action) {
+  $(id).addEventListener("submit", async (e) => {
     e.preventDefault();
-    $("status").textContent = label + "…";
-    try {
-      const result = await action();
-      show(label, result);
-      document.body.dataset.last = label + ":ok";
-    } catch (err) {
-      fail(label, err);
-      document.body.dataset.last = label + ":error";
-    }
-    await refresh();
+    // The outcome is reported once the page shows the new state.
+    await zr.run(label, async () => {
+      const done = await action();
+      await refresh();
+      return done;
+    });
   });
 }
 
-on("register-form", "submit", "register", () => register($("name").value.trim(), $("display").value.trim()));
-on("signin-form", "submit", "sign-in", () => signIn($("signin-name").value.trim()));
-on("stepup-form", "submit", "step-up", () => stepUp($("digest").value.trim()));
-on("add-passkey", "click", "add-passkey", () => register("", ""));
-on("signout", "click", "sign-out", () => api("POST", "/v1/sessions/logout"));
-on("signout-all", "click", "sign-out-everywhere", () => api("POST", "/v1/sessions/logout-all"));
+onSubmit("register-form", "register", () => zr.register($("name").value.trim(), $("display").value.trim()));
+onSubmit("signin-form", "sign-in", () => zr.signIn($("signin-name").value.trim()));
+
+// The account view signs out through here so the shell can reset.
+ctx.signOut = async (everywhere) => {
+  return zr.run(everywhere ? "sign-out-everywhere" : "sign-out", async () => {
+    const done = await zr.signOut(everywhere);
+    await signedOut();
+    return done;
+  });
+};
 
 await refresh();
 document.body.dataset.ready = "1";

@@ -91,7 +91,6 @@ type Gateway struct {
 	refusals sync.Map // twin.Reason => *atomic.Uint64
 
 	subs    []*nats.Subscription
-	work    chan *nats.Msg
 	cancel  context.CancelFunc
 	done    chan struct{}
 	workers sync.WaitGroup
@@ -177,7 +176,6 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if nc == nil {
 		return errors.New("gateway: Start needs a NATS connection")
 	}
-	g.work = make(chan *nats.Msg, 4*g.cfg.Workers)
 	bg, cancel := context.WithCancel(context.Background())
 	subscribe := func(subj string, h nats.MsgHandler) error {
 		s, err := nc.Subscribe(subj, h)
@@ -187,17 +185,21 @@ func (g *Gateway) Start(ctx context.Context) error {
 		g.subs = append(g.subs, s)
 		return nil
 	}
-	err := errors.Join(
+	// Commands go to a synchronous subscription that the workers read
+	// themselves: the connection hands each grant straight to an idle
+	// worker, where a handler would add a goroutine between them, a wake-up
+	// and a queue on every command's path.
+	commands, err := nc.SubscribeSync(twin.CommandSubjects(g.cfg.Prefix, g.cfg.Twin))
+	if err != nil {
+		err = fmt.Errorf("gateway: subscribe to commands: %w", err)
+	} else {
+		g.subs = append(g.subs, commands)
+	}
+	err = errors.Join(err,
 		subscribe(twin.RevocationSubject(g.cfg.Prefix), func(m *nats.Msg) { g.HandleNotice(m.Data) }),
 		subscribe(twin.KeySubject(g.cfg.Prefix), func(m *nats.Msg) {
 			if err := g.HandleRotation(m.Data); err != nil {
 				g.log.Warn("key rotation refused", "err", err)
-			}
-		}),
-		subscribe(twin.CommandSubjects(g.cfg.Prefix, g.cfg.Twin), func(m *nats.Msg) {
-			select {
-			case g.work <- m:
-			case <-bg.Done():
 			}
 		}),
 	)
@@ -218,17 +220,32 @@ func (g *Gateway) Start(ctx context.Context) error {
 		g.workers.Add(1)
 		go func() {
 			defer g.workers.Done()
-			for {
-				select {
-				case m := <-g.work:
-					g.answer(bg, m)
-				case <-bg.Done():
-					return
-				}
-			}
+			g.work(bg, commands)
 		}()
 	}
 	return nil
+}
+
+// work answers commands until Close. Grants the connection had to drop
+// because the workers fell far behind (nats.ErrSlowConsumer) were never
+// seen, so nothing moved for them; their senders time out.
+func (g *Gateway) work(ctx context.Context, commands *nats.Subscription) {
+	for {
+		m, err := commands.NextMsgWithContext(ctx)
+		switch {
+		case err == nil:
+			g.answer(ctx, m)
+		case errors.Is(err, nats.ErrSlowConsumer):
+			g.log.Warn("grants dropped: the gateway fell behind", "dropped", dropped(commands))
+		default: // closed, unsubscribed or cancelled
+			return
+		}
+	}
+}
+
+func dropped(s *nats.Subscription) int {
+	n, _ := s.Dropped()
+	return n
 }
 
 func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -329,10 +346,19 @@ func (g *Gateway) answer(ctx context.Context, m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
-	if err := m.Respond(ack.Encode()); err != nil {
+	buf := ackBuffers.Get().(*[]byte)
+	*buf = ack.AppendEncode((*buf)[:0])
+	if err := m.Respond(*buf); err != nil { // copies what it sends
 		g.log.Warn("acknowledge", "err", err)
 	}
+	ackBuffers.Put(buf)
 }
+
+// ackBuffers hold acknowledgements being sent.
+var ackBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 512)
+	return &b
+}}
 
 // FeedAge is how long ago the gateway last heard a valid revocation
 // notice, or -1 if it never has.

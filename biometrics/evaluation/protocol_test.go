@@ -1,0 +1,102 @@
+package evaluation
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+)
+
+func TestEERIntervalSeparated(t *testing.T) {
+	people := make([]ProbeTrials, 6)
+	for i := range people {
+		people[i] = ProbeTrials{Genuine: []float64{3, 4}, Impostor: []float64{-1, 0, 1}}
+	}
+	lo, hi := EERInterval(people, 200, 1)
+	if lo != 0 || hi != 0 {
+		t.Errorf("separated trials: interval [%v, %v], want [0, 0]", lo, hi)
+	}
+}
+
+// People whose genuine scores differ (some drift more between days than
+// others) make the EER depend on who was sampled: the interval must hold
+// the point figure, have some width, and be the same for the same seed.
+func TestEERIntervalBracketsEER(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	people := make([]ProbeTrials, 10)
+	var gen, imp []float64
+	for i := range people {
+		shift := 2 - 0.4*float64(i) // person 0 far above impostors, person 9 below them
+		for range 5 {
+			g := shift + rng.NormFloat64()*0.5
+			people[i].Genuine = append(people[i].Genuine, g)
+			gen = append(gen, g)
+		}
+		for range 45 {
+			s := rng.NormFloat64()
+			people[i].Impostor = append(people[i].Impostor, s)
+			imp = append(imp, s)
+		}
+	}
+	eer := EER(gen, imp)
+	lo, hi := EERInterval(people, 1000, 3)
+	if !(lo <= eer && eer <= hi) || hi-lo < 0.02 {
+		t.Errorf("EER %.3f, interval [%.3f, %.3f]: want it inside an interval of some width", eer, lo, hi)
+	}
+	if lo2, hi2 := EERInterval(people, 1000, 3); lo2 != lo || hi2 != hi {
+		t.Errorf("same seed gave [%v, %v] then [%v, %v]", lo, hi, lo2, hi2)
+	}
+}
+
+func TestEERIntervalEmpty(t *testing.T) {
+	if lo, hi := EERInterval(nil, 100, 1); !math.IsNaN(lo) || !math.IsNaN(hi) {
+		t.Errorf("no people: [%v, %v], want NaN", lo, hi)
+	}
+	onlyGenuine := []ProbeTrials{{Genuine: []float64{1}}, {Genuine: []float64{2}}}
+	if lo, hi := EERInterval(onlyGenuine, 100, 1); !math.IsNaN(lo) || !math.IsNaN(hi) {
+		t.Errorf("no impostor trials: [%v, %v], want NaN", lo, hi)
+	}
+}
+
+// Among over everyone reproduces Run's figures; over a group it keeps only
+// the group's trials (each probe against the group's templates), and it
+// refuses people the result does not hold.
+func TestResultAmong(t *testing.T) {
+	recs := SyntheticRecordings(6, 200, 30)
+	people, err := Featurize(recs, biometrics.Config{}, biometrics.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(people, SpansFor(biometrics.DefaultWindow, biometrics.DefaultHop), biometrics.DefaultMaxCohort, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := res.IDs()
+	whole, err := res.Among(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range whole {
+		w, r := whole[i], res.Spans[i]
+		if w.EER != r.EER || w.Rank1 != r.Rank1 || len(w.Genuine) != len(r.Genuine) || len(w.Impostor) != len(r.Impostor) {
+			t.Errorf("span %s: Among(all) = EER %v rank-1 %v %d/%d trials, Run gave %v %v %d/%d",
+				w.Name, w.EER, w.Rank1, len(w.Genuine), len(w.Impostor), r.EER, r.Rank1, len(r.Genuine), len(r.Impostor))
+		}
+	}
+	group := ids[:3]
+	part, err := res.Among(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := part[len(part)-1]
+	if len(session.Genuine) != 3 || len(session.Impostor) != 6 || session.RankTrials != 3 {
+		t.Errorf("session span among 3 people: %d genuine, %d impostor, %d rank trials; want 3, 6, 3",
+			len(session.Genuine), len(session.Impostor), session.RankTrials)
+	}
+	for _, bad := range [][]string{{ids[0]}, {ids[0], "nobody"}, {ids[0], ids[0]}} {
+		if _, err := res.Among(bad); err == nil {
+			t.Errorf("Among(%q) = nil error, want one", bad)
+		}
+	}
+}

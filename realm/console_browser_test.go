@@ -1,0 +1,340 @@
+package realm
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/browsertest"
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
+)
+
+// TestConsoleStory walks the whole story of issue 7 through the web
+// console in headless Chromium, with clicks and form fills only: a person
+// registers with a passkey (the realm's first avatar, so its
+// administrator), joins the foundry and walks into the lobby, puts on the
+// simulated headset and is enrolled from their motion until the realm
+// trusts them on it, sends a low-risk command to the conveyor, hands the
+// headset to someone else and sees the realm ask for a step-up, steps up
+// with the passkey, mints credits and transfers some with a passkey
+// confirmation, verifies the receipt in the browser, makes a colleague an
+// operator (confirmed with the passkey too), and finds every one of those
+// decisions in the audit viewer. Each view is saved as a PNG in
+// $ZR_ARTIFACTS (a temporary folder when unset).
+func TestConsoleStory(t *testing.T) {
+	// A short enrollment keeps the test quick. With the engine's default
+	// per-window evidence limit a change of wearer can fall from trusted to
+	// suspended in two windows; 1.5 makes it pass through step-up, which is
+	// the state this story shows (as TestXRDataChannelTrustFollowsTheWearer).
+	r := startRealm(t, Config{Listen: "localhost:0", XREnrollment: 5 * time.Second,
+		Biometrics: biometrics.Config{WindowLLRLimit: 1.5}})
+	b := browsertest.Start(t, browsertest.Options{WebRTCLoopback: true})
+	ctx, cancel := b.WithTimeout(150 * time.Second)
+	defer cancel()
+
+	shots := os.Getenv("ZR_ARTIFACTS")
+	if shots == "" {
+		shots = t.TempDir()
+		t.Logf("screenshots in %s (set ZR_ARTIFACTS to keep them)", shots)
+	}
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	page := func() string {
+		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(document.body.dataset) + "\n" + (document.getElementById("status") || {}).textContent`))
+		return st
+	}
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v\npage: %s", what, err, page())
+		}
+	}
+	// waitFor polls a condition in the page until it holds.
+	waitFor := func(what string, limit time.Duration, js string) {
+		t.Helper()
+		wctx, wcancel := context.WithTimeout(ctx, limit)
+		defer wcancel()
+		if _, err := chromedp.Run(wctx, chromedp.Poll[bool](js)); err != nil {
+			t.Fatalf("%s: %v\npage: %s", what, err, page())
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector(`+strconv.Quote(sel)+`) || {}).textContent || ""`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// act runs a control's action and waits for the page to report it
+	// done (body data-last = label:ok); an error fails with what it showed.
+	act := func(label string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		do(label, append([]chromedp.Action[chromedp.Void]{chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.last`)}, actions...)...)
+		waitFor(label, 30*time.Second, `(document.body.dataset.last || "").startsWith(`+strconv.Quote(label+":")+`)`)
+		if last, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.last`)); last != label+":ok" {
+			t.Fatalf("%s: page reports %q: %s", label, last, text("#status"))
+		}
+	}
+	shot := 0
+	screenshot := func(name string) {
+		t.Helper()
+		// From the top: the sticky header then sits where it belongs.
+		do("scroll to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		shot++
+		if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("console-%02d-%s.png", shot, name)), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func(view string) {
+		t.Helper()
+		do("open "+view, chromedp.Click(chromedp.CSS(`nav a[href="#/`+view+`"]`)))
+		waitFor("show "+view, 20*time.Second, `document.body.dataset.shown === `+strconv.Quote(view)+` && !document.getElementById("view-`+view+`").hidden`)
+	}
+	selectValue := func(sel, value string) chromedp.Action[chromedp.Void] {
+		// Set the value and tell the page, as a person picking it would.
+		return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(` + strconv.Quote(sel) + `);
+			e.value = ` + strconv.Quote(value) + `; e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); })()`)
+	}
+	clear := func(sel string) chromedp.Action[chromedp.Void] {
+		return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); e.focus(); e.value = ""; })()`)
+	}
+
+	// A laptop's screen.
+	do("open the console", chromedp.EmulateViewport(1366, 860), chromedp.Navigate(r.URL()))
+	waitFor("console ready", 20*time.Second, `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
+
+	// 1. Register: the realm's first avatar becomes its administrator.
+	act("register",
+		chromedp.SendKeys(chromedp.CSS("#name"), "ada"),
+		chromedp.SendKeys(chromedp.CSS("#display"), "Ada Lovelace"),
+		chromedp.Click(chromedp.CSS("#register")))
+	waitFor("the account view shows the signed-in avatar", 10*time.Second, `document.body.dataset.shown === "account"`)
+	if name := text("#me-name"); !strings.Contains(name, "@ada") {
+		t.Fatalf("signed in as %q, want ada", name)
+	}
+	waitFor("the first avatar is the realm's administrator", 10*time.Second,
+		`["admin", "operator", "supervisor"].every((r) => document.querySelector('#roles [data-role="' + r + '"]'))`)
+	av, err := r.avatars.ByName(context.Background(), "ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	screenshot("account")
+
+	// 2. Join the foundry, where a colleague (a VR client of the Go SDK)
+	// already walks the walkway, and walk into the lobby: JoinScene and
+	// EnterZone.
+	grace := walkTheWalkway(t, r)
+	open("scene")
+	act("join-scene", chromedp.Click(chromedp.CSS("#scene-join")))
+	waitFor("joined", 10*time.Second, `document.getElementById("scene-membership").dataset.joined === "true"`)
+	waitFor("the colleague on the map", 15*time.Second,
+		`document.querySelector('#scene-members li[data-avatar=`+strconv.Quote(grace)+`]') !== null && Number(document.getElementById("scene-map").dataset.others || 0) >= 1`)
+	act("walk", chromedp.Click(chromedp.CSS("#zone-lobby")))
+	waitFor("the lobby entry is decided", 15*time.Second, `document.querySelector('#zone-result[data-zone="lobby"][data-decision]') !== null`)
+	if d, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("zone-result").dataset.decision`)); d != "allow" {
+		t.Fatalf("entering the lobby: %s, want allow: %s", d, text("#zone-result"))
+	}
+	waitFor("the scene shows the avatar in the lobby", 10*time.Second, `document.getElementById("scene-membership").dataset.zone === "lobby"`)
+	// On to the conveyor line, beside the machine the story commands: the
+	// realm decides twin commands with the zone it admitted the avatar
+	// into, and the headset, once on, streams from here.
+	act("walk", chromedp.Click(chromedp.CSS("#zone-conveyor-line")))
+	waitFor("the scene shows the avatar on the conveyor line", 15*time.Second, `document.getElementById("scene-membership").dataset.zone === "conveyor-line"`)
+	act("scene-access", chromedp.Click(chromedp.CSS("#scene-access-check")))
+	waitFor("what the policies allow here", 10*time.Second, `document.querySelector('#scene-access tr[data-action="EnterZone"]') !== null`)
+	screenshot("scene")
+
+	// 3. Put the headset on: enrolled from the wearer's motion, then
+	// trusted on a live biometric match.
+	open("headset")
+	do("choose the wearer and transport", selectValue("#persona", "1"), selectValue("#transport", "webrtc"))
+	act("start", chromedp.Click(chromedp.CSS("#start")))
+	waitFor("data channel open", 20*time.Second, `document.body.dataset.link === "data channel open"`)
+	waitFor("enrolled", 40*time.Second, `document.body.dataset.enrollment === "enrolled"`)
+	waitFor("trusted on a live biometric match", 30*time.Second,
+		`Number(document.body.dataset.scores || 0) >= 1 && Number(document.body.dataset.probability || 0) >= 0.6 && document.getElementById("trust-pill").dataset.state === "trusted"`)
+	screenshot("headset-enrolled")
+	open("trust")
+	waitFor("the trust view shows the live biometric factor", 15*time.Second,
+		`document.querySelector('#trust-factors tr[data-factor="biometric"]') !== null && document.getElementById("trust-state").dataset.state === "trusted"`)
+	screenshot("trust")
+
+	// 4. A low-risk command from the twin console: the conveyor's belt speed.
+	open("twins")
+	waitFor("twins listed", 15*time.Second, `[...document.querySelectorAll("#twin-select option")].some((o) => o.value === "conveyor-1")`)
+	do("choose the conveyor", selectValue("#twin-select", "conveyor-1"))
+	waitFor("its actuators listed", 10*time.Second, `[...document.querySelectorAll("#actuator-select option")].some((o) => o.value === "belt-speed")`)
+	waitFor("the console shows where the realm sees the avatar", 10*time.Second, `document.getElementById("command-zone").dataset.zone === "conveyor-line"`)
+	do("fill the command",
+		selectValue("#actuator-select", "belt-speed"),
+		selectValue("#command-op", "set"),
+		clear("#command-value"), chromedp.SendKeys(chromedp.CSS("#command-value"), "0.4"),
+		clear("#command-reason"), chromedp.SendKeys(chromedp.CSS("#command-reason"), "start the shift slowly"),
+		chromedp.Click(chromedp.CSS("#command-send")))
+	waitFor("the command is decided", 20*time.Second, `document.querySelector("#command-result[data-decision]") !== null`)
+	if d, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("command-result").dataset.decision`)); d != "allow" {
+		t.Fatalf("belt-speed command: %s, want allow: %s", d, text("#command-result"))
+	}
+	screenshot("twins")
+
+	// 5. Hand the headset to someone else: the realm no longer recognizes
+	// the wearer and asks for a step-up, anywhere in the console.
+	open("headset")
+	act("handover", chromedp.Click(chromedp.CSS("#handover")))
+	waitFor("step-up after the change of wearer", 45*time.Second, `document.getElementById("trust-pill").dataset.state === "step-up"`)
+	waitFor("the step-up banner", 5*time.Second, `!document.getElementById("stepup-banner").hidden`)
+	screenshot("headset-step-up")
+	// The stranger takes the headset off; its owner confirms with the passkey.
+	act("stop", chromedp.Click(chromedp.CSS("#stop")))
+	act("step-up", chromedp.Click(chromedp.CSS("#stepup-now")))
+	if s := text("#status"); !strings.Contains(s, `"verified": true`) {
+		t.Fatalf("step-up answer %q, want verified", s)
+	}
+	// With no live stream the score is the passkey's: trusted again once
+	// the stranger's last reading is too old to count.
+	waitFor("trusted again after the step-up", 40*time.Second, `document.getElementById("trust-pill").dataset.state === "trusted" && document.getElementById("stepup-banner").hidden`)
+
+	// 6. Mint credits to the administrator's custodial wallet, transfer some
+	// with a passkey confirmation, and verify the receipt in the browser.
+	open("market")
+	waitFor("the market view is ready", 15*time.Second, `document.querySelector("#wallet-create, #wallet-address") !== null`)
+	created, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const b = document.getElementById("wallet-create"); return !!b && !b.disabled && b.offsetParent !== null; })()`))
+	if created {
+		do("create a custodial wallet", chromedp.Click(chromedp.CSS("#wallet-create")))
+	}
+	waitFor("the wallet address", 15*time.Second, `/0x[0-9a-fA-F]{40}/.test((document.getElementById("wallet-address") || {}).textContent || (document.getElementById("wallet-address") || {}).value || "")`)
+	do("mint 100.00 credits",
+		selectValue("#mint-collection", "credits"),
+		clear("#mint-amount"), chromedp.SendKeys(chromedp.CSS("#mint-amount"), "10000"),
+		chromedp.Click(chromedp.CSS("#mint-send")))
+	waitFor("credits in the holdings", 20*time.Second, `/credits/i.test(document.getElementById("holdings").textContent)`)
+	const recipient = "0x00000000000000000000000000000000000dEAD0"
+	do("transfer 25.00 credits",
+		selectValue("#transfer-collection", "credits"),
+		clear("#transfer-amount"), chromedp.SendKeys(chromedp.CSS("#transfer-amount"), "2500"),
+		clear("#transfer-to"), chromedp.SendKeys(chromedp.CSS("#transfer-to"), recipient),
+		chromedp.Click(chromedp.CSS("#transfer-send")))
+	waitFor("the transfer is done", 30*time.Second, `document.querySelector("#transfer-result[data-status]") !== null`)
+	if s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("transfer-result").dataset.status`)); s != "ok" {
+		t.Fatalf("transfer: %s: %s", s, text("#transfer-result"))
+	}
+	waitFor("its receipt", 15*time.Second, `document.querySelector("#receipts button.verify") !== null`)
+	do("verify the receipt", chromedp.Click(chromedp.CSS("#receipts button.verify")))
+	waitFor("the receipt is checked", 20*time.Second, `document.querySelector("#receipts [data-verified]") !== null`)
+	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#receipts [data-verified]").dataset.verified`)); v != "true" {
+		t.Fatalf("receipt verification: %s: %s", v, text("#receipts [data-verified] .verify-detail"))
+	}
+	screenshot("market")
+	open("trust")
+	screenshot("trust-after-the-story")
+
+	// 7. The administrator makes the colleague an operator, confirming the
+	// change with the passkey.
+	open("account")
+	act("avatars", chromedp.Click(chromedp.CSS("#avatars-load")))
+	waitFor("the avatars an administrator manages", 15*time.Second, `document.querySelector('#avatars tr[data-name="grace"]') !== null`)
+	do("give grace the operator role", clear("#roles-grace"), chromedp.SendKeys(chromedp.CSS("#roles-grace"), "visitor operator"))
+	act("change-roles", chromedp.Click(chromedp.CSS("#roles-save-grace")))
+	waitFor("grace's new roles", 5*time.Second, `document.querySelector('#avatars tr[data-name="grace"]').dataset.roles === "operator visitor" || document.querySelector('#avatars tr[data-name="grace"]').dataset.roles === "visitor operator"`)
+	if g, err := r.avatars.Get(context.Background(), grace); err != nil || !slices.Contains(g.Roles, "operator") {
+		t.Fatalf("grace after the change: %+v, %v; want an operator", g, err)
+	}
+	screenshot("account-roles")
+
+	// 8. Every decision of the story is in the audit viewer, with its
+	// reasons, and the audit chain verifies.
+	open("audit")
+	act("audit-verify", chromedp.Click(chromedp.CSS("#audit-verify")))
+	waitFor("chain verified", 5*time.Second, `document.getElementById("audit-verify-result").dataset.ok === "true"`)
+	do("only my decisions", chromedp.Click(chromedp.CSS("#audit-mine")))
+	for _, action := range []string{"JoinScene", "EnterZone", "CommandActuator", "StepUp", "TransferAsset", "ChangeRoles"} {
+		do("filter "+action, selectValue("#audit-action", action))
+		waitFor(action+" in the audit viewer", 15*time.Second, `(() => {
+			const rows = [...document.querySelectorAll('#audit-rows tr[data-action="`+action+`"]')];
+			if (!rows.length) document.getElementById("audit-refresh").click();
+			return rows.some((r) => r.dataset.outcome === "allow" && r.dataset.actor === `+strconv.Quote(av.ID)+` && r.querySelector(".reason, .policies"));
+		})()`)
+	}
+	// Step-ups: the one the banner asked for, and the passkey
+	// confirmations of the transfer and the role change.
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`(() => { const s = document.getElementById("audit-action"); s.value = "StepUp"; s.dispatchEvent(new Event("change")); return document.querySelectorAll('#audit-rows tr[data-action="StepUp"][data-outcome="allow"]').length; })()`)); n < 3 {
+		t.Fatalf("the audit viewer shows %d allowed step-ups, want the banner's, the transfer's and the role change's", n)
+	}
+	// The realm's request for the step-up is a decision too: trust
+	// assessed as step-up is recorded as a deny with its explanation.
+	do("filter AssessTrust", selectValue("#audit-action", "AssessTrust"))
+	waitFor("the step-up assessment in the audit viewer", 10*time.Second,
+		`[...document.querySelectorAll('#audit-rows tr[data-action="AssessTrust"][data-outcome="deny"] .reason')].some((r) => r.textContent.startsWith("Step-up"))`)
+	do("every action", selectValue("#audit-action", ""))
+	screenshot("audit")
+
+	// The page showed what the realm recorded.
+	seen := map[string]bool{}
+	for _, ev := range r.view.Events(audit.Query{Actor: av.ID, Outcome: audit.Allow, Limit: 1000}) {
+		seen[ev.Action] = true
+	}
+	for _, a := range []string{"RegisterPasskey", "JoinScene", "EnterZone", "CommandActuator", "StepUp", "TransferAsset", "ChangeRoles"} {
+		if !seen[a] {
+			t.Errorf("the realm's audit log has no allowed %s by ada", a)
+		}
+	}
+}
+
+// walkTheWalkway registers another avatar that joins the foundry through
+// the Go SDK and paces the walkway until the test ends; it returns the
+// avatar's id.
+func walkTheWalkway(t *testing.T, r *Realm) string {
+	t.Helper()
+	sess := newClient(t, r).register(webauthntest.New(), "grace")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Join(ctx, "foundry"); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			x := float32(12 + 10*math.Abs(math.Sin(float64(i)/40)))
+			if cl.SendPose(vr.BodyPose{Head: vr.Pose{Pos: [3]float32{x, 1.6, 11}, Rot: [4]float32{0, 0, 0, 1}, Tracked: true}}) != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		_ = cl.Close()
+	})
+	return sess.Avatar["id"].(string)
+}

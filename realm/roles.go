@@ -1,0 +1,206 @@
+package realm
+
+import (
+	"context"
+	"crypto/sha256"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/internal/audit"
+)
+
+// Who administers the realm: the bootstrap that makes the first avatar of
+// a realm without an administrator into one, and the role API with which
+// administrators grant and take roles.
+
+// avatarConfig configures the avatar service: passkeys bound to the
+// realm's relying party and origins, the admin role, and the bootstrap.
+func (r *Realm) avatarConfig() avatar.Config {
+	cfg := avatar.Config{RPID: r.cfg.RPID, Origins: r.origins(), AdminRole: r.cfg.AdminRole, Logger: r.log}
+	if r.cfg.DisableBootstrapAdmin {
+		r.log.Info("bootstrap administrator disabled: no registration is promoted", "admin_role", r.cfg.AdminRole)
+		return cfg
+	}
+	cfg.BootstrapRoles = r.cfg.BootstrapAdminRoles
+	cfg.OnBootstrap = r.auditBootstrap
+	return cfg
+}
+
+// auditBootstrap records the promotion the avatar service decided. It
+// runs inside the registration's request, whose id goes with it.
+func (r *Realm) auditBootstrap(ctx context.Context, a *avatar.Avatar) {
+	r.log.Warn("the first avatar registered on this realm is its administrator", "avatar", a.ID, "name", a.Name, "roles", a.Roles)
+	r.auditRecord(ctx, audit.Event{
+		Actor: "realm:" + r.cfg.Node, Action: "BootstrapAdmin", Resource: avatarResource(a.ID), Outcome: audit.Allow,
+		Reasons: []string{
+			"first avatar registered on a realm without an administrator (bootstrap on)",
+			"its registration created the bootstrap key; every other registration, on any node, finds it taken",
+		},
+		Signals: map[string]any{"name": a.Name, "roles": a.Roles, "request_id": requestIDFrom(ctx)},
+	})
+}
+
+func (r *Realm) roleRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/avatars", r.authed(r.handleListAvatars))
+	mux.HandleFunc("POST /v1/avatars/{id}/roles/digest", r.authed(r.handleRolesDigest))
+	mux.HandleFunc("PUT /v1/avatars/{id}/roles", r.authed(r.handleSetRoles))
+}
+
+const (
+	defaultAvatarPage = 50
+	maxAvatarPage     = 500
+)
+
+// requireAdmin refuses, and audits the refusal of, a caller without the
+// admin role.
+func (r *Realm) requireAdmin(req *http.Request, p principal, action, resource string) error {
+	if slices.Contains(p.avatar.Roles, r.cfg.AdminRole) {
+		return nil
+	}
+	err := &httpError{Status: http.StatusForbidden, Detail: "this needs the " + r.cfg.AdminRole + " role, which this avatar does not hold"}
+	r.auditDeny(req, p.avatar.ID, action, resource, err)
+	return err
+}
+
+// handleListAvatars pages through the realm's avatars by name, for an
+// administrator.
+func (r *Realm) handleListAvatars(w http.ResponseWriter, req *http.Request, p principal) {
+	const action, resource = "ListAvatars", "Avatars"
+	if err := r.requireAdmin(req, p, action, resource); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	q := req.URL.Query()
+	limit := defaultAvatarPage
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxAvatarPage {
+			r.writeError(w, req, badRequest("limit must be a whole number from 1 to "+strconv.Itoa(maxAvatarPage)))
+			return
+		}
+		limit = n
+	}
+	list, next, err := r.avatars.List(req.Context(), q.Get("after"), limit)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, a := range list {
+		out = append(out, avatarSummary(a))
+	}
+	r.auditAllow(req, p.avatar.ID, action, resource, "the caller holds the "+r.cfg.AdminRole+" role",
+		map[string]any{"after": q.Get("after"), "count": len(out)})
+	writeJSON(w, http.StatusOK, map[string]any{"avatars": out, "next": next})
+}
+
+// rolesRequest is the body of a role change and of its digest.
+type rolesRequest struct {
+	Roles *[]string `json:"roles"`
+}
+
+// readRoleChange checks the caller, the body and the target of a role
+// change and returns the target and the roles in the form that is stored
+// and digested. Every refusal is audited.
+func (r *Realm) readRoleChange(w http.ResponseWriter, req *http.Request, p principal, action string) (*avatar.Avatar, []string, error) {
+	id := req.PathValue("id")
+	resource := avatarResource(id)
+	if err := r.requireAdmin(req, p, action, resource); err != nil {
+		return nil, nil, err
+	}
+	deny := func(err error) (*avatar.Avatar, []string, error) {
+		r.auditDeny(req, p.avatar.ID, action, resource, err)
+		return nil, nil, err
+	}
+	var body rolesRequest
+	if err := decodeJSON(w, req, &body); err != nil {
+		return deny(err)
+	}
+	if body.Roles == nil {
+		return deny(badRequest(`roles is required: send {"roles": ["operator", ...]}, the avatar's complete new set of roles`))
+	}
+	roles, err := avatar.NormalizeRoles(*body.Roles)
+	if err != nil {
+		return deny(err)
+	}
+	target, err := r.avatars.Get(req.Context(), id)
+	if err != nil {
+		return deny(err)
+	}
+	return target, roles, nil
+}
+
+// handleRolesDigest tells an administrator the digest to step up for
+// before changing an avatar's roles to the ones given.
+func (r *Realm) handleRolesDigest(w http.ResponseWriter, req *http.Request, p principal) {
+	target, roles, err := r.readRoleChange(w, req, p, "ChangeRoles")
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"avatar": target.ID, "roles": roles, "action_digest": digestHex(setRolesDigest(target.ID, roles)),
+	})
+}
+
+// handleSetRoles replaces an avatar's roles: an administrator's decision,
+// confirmed with a passkey step-up bound to exactly this change. The last
+// administrator cannot give up the admin role.
+func (r *Realm) handleSetRoles(w http.ResponseWriter, req *http.Request, p principal) {
+	const action = "ChangeRoles"
+	target, roles, err := r.readRoleChange(w, req, p, action)
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	resource := avatarResource(target.ID)
+	digest := setRolesDigest(target.ID, roles)
+	if err := r.stepups.consume(req.Context(), p.session.ID, digest); err != nil {
+		r.auditDeny(req, p.avatar.ID, action, resource, err)
+		r.writeError(w, req, err)
+		return
+	}
+	change, err := r.avatars.ChangeRoles(req.Context(), target.ID, roles)
+	if err != nil {
+		r.auditDeny(req, p.avatar.ID, action, resource, err)
+		r.writeError(w, req, err)
+		return
+	}
+	r.auditRecord(req.Context(), audit.Event{
+		Actor: p.avatar.ID, Action: action, Resource: resource, Outcome: audit.Allow,
+		Reasons: []string{
+			"the caller holds the " + r.cfg.AdminRole + " role",
+			"confirmed with a passkey step-up bound to this change",
+		},
+		Signals: withRequestID(req, map[string]any{
+			"target_name": target.Name, "before": nonNil(change.Before), "after": nonNil(change.After), "action_digest": digestHex(digest),
+		}),
+	})
+	target.Roles = change.After
+	writeJSON(w, http.StatusOK, map[string]any{"avatar": avatarSummary(target), "before": nonNil(change.Before)})
+}
+
+// avatarSummary is what an administrator sees of an avatar: no passkeys.
+func avatarSummary(a *avatar.Avatar) map[string]any {
+	return map[string]any{"id": a.ID, "name": a.Name, "display_name": a.DisplayName, "roles": nonNil(a.Roles), "created": a.Created}
+}
+
+func avatarResource(id string) string { return "Avatar::" + quote(id) }
+
+// setRolesDigest is the action a step-up must be bound to before an
+// avatar's roles become roles (normalized, in order):
+// SHA-256("zerorealm/set-roles/v1" || 0x00 || avatar id || (0x00 || role)...).
+// No role contains 0x00, so the encoding is unambiguous.
+func setRolesDigest(avatarID string, roles []string) []byte {
+	h := sha256.New()
+	h.Write([]byte("zerorealm/set-roles/v1"))
+	h.Write([]byte{0})
+	h.Write([]byte(avatarID))
+	for _, role := range roles {
+		h.Write([]byte{0})
+		h.Write([]byte(role))
+	}
+	return h.Sum(nil)
+}

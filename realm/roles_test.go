@@ -1,0 +1,408 @@
+package realm
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
+)
+
+type avatarPage struct {
+	Avatars []struct {
+		ID    string   `json:"id"`
+		Name  string   `json:"name"`
+		Roles []string `json:"roles"`
+	} `json:"avatars"`
+	Next string `json:"next"`
+}
+
+type rolesAnswer struct {
+	Avatar struct {
+		ID    string   `json:"id"`
+		Roles []string `json:"roles"`
+	} `json:"avatar"`
+	Before []string `json:"before"`
+}
+
+func rolesOf(s sessionAnswer) []string {
+	raw, _ := s.Avatar["roles"].([]any)
+	out := make([]string, len(raw))
+	for i, r := range raw {
+		out[i], _ = r.(string)
+	}
+	return out
+}
+
+// auditEvents reads the decisions the realm recorded for actor and action.
+func auditEvents(t *testing.T, r *Realm, actor, action string) []audit.Event {
+	t.Helper()
+	var got struct{ Events []audit.Event }
+	get(t, r.URL()+"/v1/audit?limit=1000&actor="+actor, &got)
+	var out []audit.Event
+	for _, e := range got.Events {
+		if e.Action == action {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// roleDigest asks the realm for the digest of a role change.
+func (c *apiClient) roleDigest(id string, roles []string) string {
+	c.t.Helper()
+	var d struct {
+		ActionDigest string `json:"action_digest"`
+	}
+	c.must("POST", "/v1/avatars/"+id+"/roles/digest", map[string]any{"roles": roles}, &d)
+	return d.ActionDigest
+}
+
+// changeRoles steps up for the change and makes it.
+func (c *apiClient) changeRoles(auth *webauthntest.Authenticator, id string, roles []string) (int, problem, rolesAnswer) {
+	c.t.Helper()
+	if code, p := c.stepUp(auth, c.roleDigest(id, roles)); code != http.StatusOK {
+		c.t.Fatalf("step-up for roles %q of %s = %d %+v", roles, id, code, p)
+	}
+	var out rolesAnswer
+	code, p := c.call("PUT", "/v1/avatars/"+id+"/roles", map[string]any{"roles": roles}, &out)
+	return code, p, out
+}
+
+func TestBootstrapAdminAndRoleAPI(t *testing.T) {
+	r := startLocalRealm(t)
+	c := newClient(t, r)
+	bossKey, aliceKey := webauthntest.New(), webauthntest.New()
+	bossSess := c.register(bossKey, "boss")
+	aliceSess := c.register(aliceKey, "alice")
+	boss, alice := c.with(bossSess.Token), c.with(aliceSess.Token)
+	bossID, aliceID := bossSess.Avatar["id"].(string), aliceSess.Avatar["id"].(string)
+
+	if got := rolesOf(bossSess); !slices.Equal(got, []string{"admin", "operator", "supervisor"}) {
+		t.Fatalf("first avatar's roles = %q, want admin, operator, supervisor", got)
+	}
+	if got := rolesOf(aliceSess); !slices.Equal(got, []string{"visitor"}) {
+		t.Fatalf("second avatar's roles = %q, want visitor", got)
+	}
+	eventually(t, "the bootstrap is audited once", func() bool {
+		ev := auditEvents(t, r, "realm:"+r.Node(), "BootstrapAdmin")
+		return len(ev) == 1 && ev[0].Resource == avatarResource(bossID) && len(ev[0].Reasons) > 0 && ev[0].Outcome == audit.Allow
+	})
+
+	// Roles as stored: what every later request is decided on.
+	rolesNow := func(id string) []string {
+		t.Helper()
+		var page avatarPage
+		boss.must("GET", "/v1/avatars", nil, &page)
+		for _, a := range page.Avatars {
+			if a.ID == id {
+				return a.Roles
+			}
+		}
+		t.Fatalf("avatar %s not listed", id)
+		return nil
+	}
+
+	t.Run("list", func(t *testing.T) {
+		var page avatarPage
+		boss.must("GET", "/v1/avatars?limit=1", nil, &page)
+		if len(page.Avatars) != 1 || page.Avatars[0].Name != "alice" || page.Next != "alice" {
+			t.Fatalf("first page = %+v, want alice and a next cursor", page)
+		}
+		boss.must("GET", "/v1/avatars?limit=1&after="+page.Next, nil, &page)
+		if len(page.Avatars) != 1 || page.Avatars[0].Name != "boss" || page.Next != "" {
+			t.Fatalf("second page = %+v, want boss and no next", page)
+		}
+		for _, q := range []string{"limit=0", "limit=501", "limit=x", "after=NOT-A-NAME"} {
+			if code, _ := boss.call("GET", "/v1/avatars?"+q, nil, nil); code != http.StatusBadRequest {
+				t.Errorf("GET /v1/avatars?%s = %d, want 400", q, code)
+			}
+		}
+	})
+
+	t.Run("non-admin refused", func(t *testing.T) {
+		if code, p := alice.call("GET", "/v1/avatars", nil, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, "admin role") {
+			t.Fatalf("GET /v1/avatars by a visitor = %d %+v, want 403 naming the admin role", code, p)
+		}
+		// Even with a step-up bound to the change, a visitor cannot make
+		// itself an administrator.
+		digest := digestHex(setRolesDigest(aliceID, []string{"admin"}))
+		if code, p := alice.stepUp(aliceKey, digest); code != http.StatusOK {
+			t.Fatalf("step-up = %d %+v", code, p)
+		}
+		if code, p := alice.call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"admin"}}, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, "admin role") {
+			t.Fatalf("PUT own roles by a visitor = %d %+v, want 403", code, p)
+		}
+		if code, _ := alice.call("POST", "/v1/avatars/"+aliceID+"/roles/digest", map[string]any{"roles": []string{"admin"}}, nil); code != http.StatusForbidden {
+			t.Fatalf("roles digest by a visitor = %d, want 403", code)
+		}
+		if got := rolesNow(aliceID); !slices.Equal(got, []string{"visitor"}) {
+			t.Fatalf("after refusals alice has %q, want visitor", got)
+		}
+		eventually(t, "the refusal is audited with its reason", func() bool {
+			for _, e := range auditEvents(t, r, aliceID, "ChangeRoles") {
+				if e.Outcome == audit.Deny && strings.Contains(strings.Join(e.Reasons, " "), "admin role") {
+					return true
+				}
+			}
+			return false
+		})
+	})
+
+	t.Run("no step-up", func(t *testing.T) {
+		code, p := boss.call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"operator"}}, nil)
+		want := digestHex(setRolesDigest(aliceID, []string{"operator"}))
+		if code != http.StatusForbidden || !strings.Contains(p.Detail, want) {
+			t.Fatalf("PUT roles without a step-up = %d %+v, want 403 naming digest %s", code, p, want)
+		}
+		// A step-up bound to another change does not count.
+		if code, p := boss.stepUp(bossKey, boss.roleDigest(aliceID, []string{"supervisor"})); code != http.StatusOK {
+			t.Fatalf("step-up = %d %+v", code, p)
+		}
+		if code, _ := boss.call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"operator"}}, nil); code != http.StatusForbidden {
+			t.Fatalf("PUT roles with a step-up for other roles = %d, want 403", code)
+		}
+		if got := rolesNow(aliceID); !slices.Equal(got, []string{"visitor"}) {
+			t.Fatalf("after refusals alice has %q, want visitor", got)
+		}
+		eventually(t, "the refusal is audited with its reason", func() bool {
+			for _, e := range auditEvents(t, r, bossID, "ChangeRoles") {
+				if e.Outcome == audit.Deny && strings.Contains(strings.Join(e.Reasons, " "), "step-up") {
+					return true
+				}
+			}
+			return false
+		})
+	})
+
+	t.Run("grant", func(t *testing.T) {
+		// The digest is over the normalized roles: duplicates dropped.
+		code, p, got := boss.changeRoles(bossKey, aliceID, []string{"operator", "visitor", "operator"})
+		if code != http.StatusOK || !slices.Equal(got.Avatar.Roles, []string{"operator", "visitor"}) || !slices.Equal(got.Before, []string{"visitor"}) {
+			t.Fatalf("PUT roles = %d %+v %+v, want operator, visitor (before: visitor)", code, p, got)
+		}
+		if code, _ := boss.call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"operator", "visitor"}}, nil); code != http.StatusForbidden {
+			t.Fatalf("PUT roles reusing a spent step-up = %d, want 403", code)
+		}
+		var me struct {
+			Avatar struct {
+				Roles []string `json:"roles"`
+			} `json:"avatar"`
+		}
+		alice.must("GET", "/v1/avatars/me", nil, &me)
+		if !slices.Equal(me.Avatar.Roles, []string{"operator", "visitor"}) {
+			t.Fatalf("alice's own view of her roles = %q", me.Avatar.Roles)
+		}
+		eventually(t, "the change is audited with before and after", func() bool {
+			for _, e := range auditEvents(t, r, bossID, "ChangeRoles") {
+				if e.Outcome == audit.Allow && e.Resource == avatarResource(aliceID) && len(e.Reasons) == 2 &&
+					fmt.Sprint(e.Signals["before"]) == "[visitor]" && fmt.Sprint(e.Signals["after"]) == "[operator visitor]" {
+					return true
+				}
+			}
+			return false
+		})
+	})
+
+	t.Run("bad input changes nothing", func(t *testing.T) {
+		tooMany := make([]string, 33)
+		for i := range tooMany {
+			tooMany[i] = fmt.Sprintf("role-%d", i)
+		}
+		unknown := "av_" + strings.Repeat("0", 32)
+		cases := []struct {
+			name, path string
+			body       any
+			status     int
+			detail     string
+		}{
+			{"role syntax", "/v1/avatars/" + aliceID + "/roles", map[string]any{"roles": []string{"Admin"}}, 400, "role"},
+			{"empty role", "/v1/avatars/" + aliceID + "/roles", map[string]any{"roles": []string{""}}, 400, "role"},
+			{"too many roles", "/v1/avatars/" + aliceID + "/roles", map[string]any{"roles": tooMany}, 400, "at most 32"},
+			{"no roles field", "/v1/avatars/" + aliceID + "/roles", map[string]any{}, 400, "roles is required"},
+			{"null roles", "/v1/avatars/" + aliceID + "/roles", []byte(`{"roles": null}`), 400, "roles is required"},
+			{"roles not a list", "/v1/avatars/" + aliceID + "/roles", []byte(`{"roles": "admin"}`), 400, "roles"},
+			{"unknown field", "/v1/avatars/" + aliceID + "/roles", map[string]any{"roles": []string{"x"}, "extra": 1}, 400, "unknown field"},
+			{"unknown avatar", "/v1/avatars/" + unknown + "/roles", map[string]any{"roles": []string{"operator"}}, 404, "no such avatar"},
+			{"malformed id", "/v1/avatars/bob/roles", map[string]any{"roles": []string{"operator"}}, 400, "avatar id"},
+		}
+		for _, tc := range cases {
+			for _, method := range []string{"PUT", "POST"} {
+				path := tc.path
+				if method == "POST" {
+					path += "/digest"
+				}
+				code, p := boss.call(method, path, tc.body, nil)
+				if code != tc.status || !strings.Contains(p.Detail, tc.detail) {
+					t.Errorf("%s: %s %s = %d %q, want %d with %q", tc.name, method, path, code, p.Detail, tc.status, tc.detail)
+				}
+			}
+		}
+		if got := rolesNow(aliceID); !slices.Equal(got, []string{"operator", "visitor"}) {
+			t.Fatalf("after bad input alice has %q, want operator, visitor", got)
+		}
+		if got := rolesNow(bossID); !slices.Equal(got, []string{"admin", "operator", "supervisor"}) {
+			t.Fatalf("after bad input boss has %q", got)
+		}
+	})
+
+	t.Run("last admin", func(t *testing.T) {
+		code, p, _ := boss.changeRoles(bossKey, bossID, []string{"operator"})
+		if code != http.StatusConflict || !strings.Contains(p.Detail, "last administrator") {
+			t.Fatalf("the last admin giving up admin = %d %+v, want 409", code, p)
+		}
+		if got := rolesNow(bossID); !slices.Equal(got, []string{"admin", "operator", "supervisor"}) {
+			t.Fatalf("after the refusal boss has %q", got)
+		}
+		eventually(t, "the refusal is audited with its reason", func() bool {
+			for _, e := range auditEvents(t, r, bossID, "ChangeRoles") {
+				if e.Outcome == audit.Deny && e.Resource == avatarResource(bossID) && strings.Contains(strings.Join(e.Reasons, " "), "last administrator") {
+					return true
+				}
+			}
+			return false
+		})
+		// With a second administrator, the first may step down, and the
+		// new one then lists avatars.
+		if code, p, _ := boss.changeRoles(bossKey, aliceID, []string{"admin"}); code != http.StatusOK {
+			t.Fatalf("granting admin = %d %+v", code, p)
+		}
+		if code, p, _ := boss.changeRoles(bossKey, bossID, []string{"operator"}); code != http.StatusOK {
+			t.Fatalf("stepping down beside another admin = %d %+v", code, p)
+		}
+		if code, _ := boss.call("GET", "/v1/avatars", nil, nil); code != http.StatusForbidden {
+			t.Fatalf("GET /v1/avatars by a former admin = %d, want 403", code)
+		}
+		if code, _ := alice.call("GET", "/v1/avatars", nil, nil); code != http.StatusOK {
+			t.Fatalf("GET /v1/avatars by the new admin = %d, want 200", code)
+		}
+	})
+}
+
+func TestBootstrapAdminOff(t *testing.T) {
+	r := startRealm(t, Config{Listen: "localhost:0", DisableBootstrapAdmin: true})
+	c := newClient(t, r)
+	first := c.register(webauthntest.New(), "first")
+	if got := rolesOf(first); !slices.Equal(got, []string{"visitor"}) {
+		t.Fatalf("first avatar with the bootstrap off has %q, want visitor", got)
+	}
+	if code, _ := c.with(first.Token).call("GET", "/v1/avatars", nil, nil); code != http.StatusForbidden {
+		t.Fatalf("GET /v1/avatars = %d, want 403", code)
+	}
+}
+
+func TestBootstrapAdminConfig(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"roles without admin": {DataDir: "x", BootstrapAdminRoles: []string{"operator"}},
+		"bad role":            {DataDir: "x", BootstrapAdminRoles: []string{"admin", "Bad"}},
+		"bad admin role":      {DataDir: "x", AdminRole: "Root!"},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%s) = nil error, want ErrConfig", name)
+		}
+	}
+	if _, err := New(Config{DataDir: "x", DisableBootstrapAdmin: true, BootstrapAdminRoles: []string{"operator"}}); err != nil {
+		t.Errorf("New(bootstrap off, roles without admin) = %v, want nil: the roles are unused", err)
+	}
+}
+
+// TestBootstrapAdminAcrossNodes registers avatars on two realm nodes of one
+// cluster at the same moment: exactly one becomes administrator.
+func TestBootstrapAdminAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	a, b := twoNodesWith(t, Config{})
+	const perNode = 4
+	type finish struct {
+		url  string
+		body []byte
+	}
+	var finishes []finish
+	for i := range 2 * perNode {
+		node := []*Realm{a, b}[i%2]
+		c := newClient(t, node)
+		c.origin = a.URL() // both nodes accept node a's origin
+		var begin beginAnswer
+		c.must("POST", "/v1/webauthn/register/begin", map[string]string{"name": fmt.Sprintf("racer-%d", i), "display_name": "Racer"}, &begin)
+		opts, _ := json.Marshal(begin)
+		cred, err := webauthntest.New().Register(opts, c.origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(map[string]any{"ceremony_id": begin.ceremony(), "credential": json.RawMessage(cred)})
+		finishes = append(finishes, finish{node.URL(), body})
+	}
+	results := make([]sessionAnswer, len(finishes))
+	errs := make([]error, len(finishes))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, f := range finishes {
+		wg.Go(func() {
+			<-start
+			resp, err := http.Post(f.url+"/v1/webauthn/register/finish", "application/json", bytes.NewReader(f.body))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				errs[i] = fmt.Errorf("status %d", resp.StatusCode)
+				return
+			}
+			errs[i] = json.NewDecoder(resp.Body).Decode(&results[i])
+		})
+	}
+	close(start)
+	wg.Wait()
+	var admins []string
+	for i, res := range results {
+		if errs[i] != nil {
+			t.Fatalf("registration %d: %v", i, errs[i])
+		}
+		switch roles := rolesOf(res); {
+		case slices.Equal(roles, []string{"admin", "operator", "supervisor"}):
+			admins = append(admins, res.Avatar["id"].(string))
+		case !slices.Equal(roles, []string{"visitor"}):
+			t.Errorf("registration %d got roles %q", i, roles)
+		}
+	}
+	if len(admins) != 1 {
+		t.Fatalf("%d administrators (%v) from %d concurrent registrations on two nodes, want exactly 1", len(admins), admins, len(finishes))
+	}
+	// The stored roles agree, read through the other node's API.
+	var page avatarPage
+	for _, res := range results {
+		if res.Avatar["id"] == admins[0] {
+			for _, node := range []*Realm{a, b} {
+				c := newClient(t, node).with(res.Token)
+				c.must("GET", "/v1/avatars", nil, &page)
+				if len(page.Avatars) != len(finishes) {
+					t.Fatalf("GET /v1/avatars on %s lists %d avatars, want %d", node.Node(), len(page.Avatars), len(finishes))
+				}
+			}
+		}
+	}
+	admin := 0
+	for _, av := range page.Avatars {
+		if slices.Contains(av.Roles, "admin") {
+			admin++
+		}
+	}
+	if admin != 1 {
+		t.Fatalf("%d stored avatars hold admin, want 1", admin)
+	}
+	eventually(t, "exactly one BootstrapAdmin decision in the audit", func() bool {
+		n := 0
+		for _, node := range []*Realm{a, b} {
+			n += len(auditEvents(t, a, "realm:"+node.Node(), "BootstrapAdmin"))
+		}
+		return n == 1
+	})
+}

@@ -1,0 +1,272 @@
+package realm
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerorealm/zerorealm/clients/vr"
+)
+
+// walker is an avatar present in the foundry through a clients/vr SDK
+// connection, as a headset would be: it walks by sending head poses, and
+// the realm decides each zone it steps into.
+type walker struct {
+	tb       testing.TB
+	node     *Realm // the node it is connected to
+	cl       *vr.Client
+	avatar   string
+	session  string
+	refusals chan *vr.RefusalError
+}
+
+// joinFoundryAs opens an SDK connection of the session to node and joins
+// the foundry, in no zone yet.
+func joinFoundryAs(tb testing.TB, node *Realm, token, avatarID, sessionID string) *walker {
+	tb.Helper()
+	w := &walker{tb: tb, node: node, avatar: avatarID, session: sessionID, refusals: make(chan *vr.RefusalError, 16)}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cl, err := vr.Dial(ctx, vr.Config{URL: node.URL(), Token: token, Transport: vr.WebSocket, Logger: testLogger(tb),
+		OnRefusal: func(e *vr.RefusalError) {
+			select {
+			case w.refusals <- e:
+			default:
+			}
+		}})
+	if err != nil {
+		tb.Fatalf("vr.Dial = %v", err)
+	}
+	tb.Cleanup(func() { cl.Close() })
+	w.cl = cl
+	if _, err := cl.Join(ctx, "foundry"); err != nil {
+		tb.Fatalf("join the foundry = %v", err)
+	}
+	return w
+}
+
+// standIn is joinFoundryAs for an operator, walked into zone.
+func standIn(tb testing.TB, node *Realm, o operator, zone string) *walker {
+	tb.Helper()
+	w := joinFoundryAs(tb, node, o.sess.Token, o.id, o.sess.Session.ID)
+	w.walk(zone)
+	return w
+}
+
+// zoneCentre is a point well inside the foundry's zone, at head height.
+func zoneCentre(tb testing.TB, r *Realm, zone string) [3]float32 {
+	tb.Helper()
+	sc, _ := r.catalog.Scene("foundry")
+	for _, z := range sc.Zones {
+		if z.ID == zone {
+			return [3]float32{float32(z.Min[0]+z.Max[0]) / 2, 1.6, float32(z.Min[2]+z.Max[2]) / 2}
+		}
+	}
+	tb.Fatalf("the foundry has no zone %q", zone)
+	return [3]float32{}
+}
+
+// step sends one head pose in zone ("" for outside every zone).
+func (w *walker) step(zone string) {
+	w.tb.Helper()
+	pos := [3]float32{-2, 1.6, -2} // outside every zone
+	if zone != "" {
+		pos = zoneCentre(w.tb, w.node, zone)
+	}
+	if err := w.cl.SendPose(vr.BodyPose{Head: vr.Pose{Pos: pos, Rot: [4]float32{0, 0, 0, 1}, Tracked: true}}); err != nil {
+		w.tb.Fatalf("send pose = %v", err)
+	}
+}
+
+// walk steps into zone and waits until every one of nodes (by default the
+// node it is connected to) sees the avatar there.
+func (w *walker) walk(zone string, nodes ...*Realm) {
+	w.tb.Helper()
+	w.step(zone)
+	if len(nodes) == 0 {
+		nodes = []*Realm{w.node}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range nodes {
+		for n.presence.whereIs("foundry", w.avatar, w.session).zone != zone {
+			select {
+			case e := <-w.refusals:
+				w.tb.Fatalf("walking into %q was refused: %v", zone, e)
+			default:
+			}
+			if time.Now().After(deadline) {
+				w.tb.Fatalf("node %s never saw the avatar in zone %q: %s", n.cfg.Node, zone, n.presence.whereIs("foundry", w.avatar, w.session))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// walkDenied steps into zone and waits for the realm's denial, which must
+// name the zone; the avatar has left where it was and stands in no zone.
+func (w *walker) walkDenied(zone string) *vr.RefusalError {
+	w.tb.Helper()
+	w.step(zone)
+	select {
+	case e := <-w.refusals:
+		if !errors.Is(e, vr.ErrDenied) || !strings.Contains(e.Reason, zone) {
+			w.tb.Fatalf("walking into %q: refusal %v, want a denial naming the zone", zone, e)
+		}
+		if now := w.node.presence.whereIs("foundry", w.avatar, w.session).zone; now != "" {
+			w.tb.Fatalf("after the denial the realm sees the avatar in %q, want no zone", now)
+		}
+		return e
+	case <-time.After(10 * time.Second):
+		w.tb.Fatalf("walking into %q: no denial", zone)
+		return nil
+	}
+}
+
+// TestTwinCommandUsesObservedZone: the zone of a command is where the
+// realm's presence sees the operator, whatever the request says.
+func TestTwinCommandUsesObservedZone(t *testing.T) {
+	r := startLocalRealm(t)
+	waitTwinsLive(t, r)
+	ada := newOperator(t, r, "ada", "operator")
+	set := func(v float64) map[string]any { return map[string]any{"op": "set", "value": v, "reason": "test"} }
+	claim := func(v float64, zone string) map[string]any {
+		b := set(v)
+		b["zone"] = zone
+		return b
+	}
+	refused := func(key string, body any, detail ...string) {
+		t.Helper()
+		status, p, _, _ := ada.command(beltPath, key, body)
+		if status != 403 {
+			t.Fatalf("%s: command = %d %q, want 403", key, status, p.Detail)
+		}
+		for _, d := range detail {
+			if !strings.Contains(p.Detail, d) {
+				t.Fatalf("%s: command refused with %q, want it to mention %q", key, p.Detail, d)
+			}
+		}
+	}
+
+	// In no scene: claiming the control room changes nothing.
+	refused("absent-1", set(1), "policy:", "not in scene")
+	refused("absent-2", claim(1, "control-room"), "zone_mismatch", "not in scene")
+
+	// In the scene, on the walkway: neither beside the belt nor in the
+	// control room.
+	w := standIn(t, r, ada, "walkway")
+	refused("walkway-1", set(1), "policy:", "the realm sees you in zone walkway")
+	refused("walkway-2", claim(1, "control-room"), "zone_mismatch", "zone control-room", "walkway")
+
+	// Beside the belt: allowed, and the answer says where the realm saw
+	// the operator. A true assertion is accepted.
+	w.walk("conveyor-line")
+	status, p, ans, _ := ada.command(beltPath, "line-1", set(1.5))
+	if status != 200 || ans.Status != statusDone || ans.Command.Zone != "conveyor-line" {
+		t.Fatalf("command beside the belt = %d %+v %+v, want done from conveyor-line", status, p, ans.Command)
+	}
+	if status, p, _, _ := ada.command(beltPath, "line-2", claim(1, "conveyor-line")); status != 200 {
+		t.Fatalf("command asserting the zone the realm sees = %d %+v, want 200", status, p)
+	}
+
+	// Out of every zone, then disconnected: refused again.
+	w.walk("")
+	refused("out-1", set(1), "in no zone")
+	w.cl.Close()
+	eventually(t, "the realm to see the avatar leave", func() bool { return !r.presence.whereIs("foundry", ada.id, ada.sess.Session.ID).present })
+	refused("gone-1", set(1), "not in scene")
+
+	// The realm tells the console where it sees the avatar.
+	var me struct {
+		Present bool   `json:"present"`
+		Zone    string `json:"zone"`
+		Where   string `json:"where"`
+	}
+	w = standIn(t, r, ada, "control-room")
+	ada.must("GET", "/v1/scenes/foundry/me", nil, &me)
+	if !me.Present || me.Zone != "control-room" || !strings.Contains(me.Where, "control-room") {
+		t.Fatalf("GET /v1/scenes/foundry/me = %+v, want present in control-room", me)
+	}
+	if status, p, _, _ := ada.command(beltPath, "room-1", set(1)); status != 200 {
+		t.Fatalf("command from the control room = %d %+v, want 200", status, p)
+	}
+	_ = w
+}
+
+// TestTwinCommandSeesPresenceOnAnotherNode: an operator connected to one
+// realm node stands in the control room; a command through the other
+// node is decided with that zone, learnt from the cluster's presence.
+func TestTwinCommandSeesPresenceOnAnotherNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	a, b := twoNodes(t)
+	ada := newOperator(t, a, "ada", "operator")
+	at := func(node *Realm) *apiClient { return newClient(t, node).with(ada.sess.Token) }
+	w := joinFoundryAs(t, b, ada.sess.Token, ada.id, ada.sess.Session.ID)
+	w.walk("walkway", b, a)
+	status, p, _, _ := at(a).command(beltPath, "x-1", map[string]any{"op": "set", "value": 1})
+	if status != 403 || !strings.Contains(p.Detail, "the realm sees you in zone walkway") {
+		t.Fatalf("command through node a from the walkway on node b = %d %q, want a policy deny naming the walkway", status, p.Detail)
+	}
+	w.walk("control-room", b, a)
+	status, p, _, _ = at(a).command(beltPath, "x-2", map[string]any{"op": "set", "value": 1})
+	// The policy allows it; whether a gateway then answers depends on the
+	// cluster's gateways, not on presence.
+	if strings.Contains(p.Detail, "policy:") || strings.Contains(p.Detail, "zone_mismatch") {
+		t.Fatalf("command through node a from the control room on node b = %d %q, want the policy to allow it", status, p.Detail)
+	}
+}
+
+// TestCriticalCommandRechecksZoneAtApproval: an approved command is
+// decided again where the realm sees its requester when it is approved.
+func TestCriticalCommandRechecksZoneAtApproval(t *testing.T) {
+	r := startLocalRealm(t)
+	waitTwinsLive(t, r)
+	ada := newOperator(t, r, "ada", "operator", "supervisor")
+	grace := newOperator(t, r, "grace", "supervisor")
+	w := standIn(t, r, ada, "control-room")
+	body := map[string]any{"op": "set", "value": 40}
+	hash := ada.digest(pressurePath, "p-away", body)
+	if status, _ := ada.stepUp(ada.auth, hash); status != 200 {
+		t.Fatal("requester step-up failed")
+	}
+	status, p, ans, _ := ada.command(pressurePath, "p-away", body)
+	if status != 202 || ans.Command.Zone != "control-room" {
+		t.Fatalf("critical command = %d %+v %+v, want 202 from the control room", status, p, ans.Command)
+	}
+	w.walk("walkway")
+	if status, _ := grace.stepUp(grace.auth, hash); status != 200 {
+		t.Fatal("approver step-up failed")
+	}
+	status, p = grace.call("POST", "/v1/approvals/"+hash+"/approve", nil, nil)
+	if status != 403 || !strings.Contains(p.Detail, "the realm sees you in zone walkway") {
+		t.Fatalf("approval while the requester is on the walkway = %d %q, want a policy deny naming the walkway", status, p.Detail)
+	}
+}
+
+// TestDemotedOperatorLosesZoneAccess: roles taken from a connected
+// operator apply at its next zone step, not at its next connection.
+func TestDemotedOperatorLosesZoneAccess(t *testing.T) {
+	r := startLocalRealm(t)
+	ada := newOperator(t, r, "ada", "operator")
+	w := standIn(t, r, ada, "press-bay")
+	w.walk("lobby")
+
+	if err := r.avatars.SetRoles(context.Background(), ada.id, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The avatar read every decision makes follows the change feed.
+	eventually(t, "the node's avatar read to show the demotion", func() bool {
+		av, err := r.avatars.GetCached(context.Background(), ada.id)
+		return err == nil && len(av.Roles) == 0
+	})
+	e := w.walkDenied("press-bay")
+	if !strings.Contains(e.Reason, "press-bay") {
+		t.Fatalf("denial = %q", e.Reason)
+	}
+	w.walkDenied("control-room")
+	// Open zones stay open.
+	w.walk("walkway")
+}

@@ -1,0 +1,534 @@
+// Marketplace: the avatar's wallets (a custodial one the realm keeps, or a
+// browser wallet linked by signing EIP-712 LinkWallet), what they hold,
+// minting for administrators, transfers confirmed with a passkey bound to
+// the exact transfer's EIP-712 digest, and receipts that this page
+// verifies itself (verify.js), without trusting the realm's code.
+//
+// Wire formats: docs/assets.md, realm/assets.go. Amounts are entered as
+// the ledger's base units, exactly what the intent signs, and shown beside
+// them in the collection's units (credits have 2 decimals: 1250 units are
+// 12.50 credits).
+
+import { checksumAddress, hexToBytes, verifyReceipt } from "../verify.js";
+
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const TRANSFER_VALIDITY_S = 10 * 60;
+const MAX_REMEMBERED = 50;
+
+const shortAddr = (a) => (a ? `${a.slice(0, 8)}…${a.slice(-6)}` : "");
+const shortHash = (h) => (h ? `${h.slice(0, 10)}…${h.slice(-6)}` : "");
+
+const MAX_AMOUNT = (1n << 63n) - 1n; // the ledger's limit: a Cedar Long
+
+// checkAddress refuses what the realm refuses, before an intent is made: a
+// mixed-case address must carry its EIP-55 checksum, which catches a
+// mistyped address instead of losing the assets.
+export function checkAddress(a, what) {
+  if (!ADDRESS.test(a)) throw new Error(`${what} must be an address: 0x and 40 hex digits`);
+  const body = a.slice(2);
+  const sum = checksumAddress(hexToBytes("0x" + body.toLowerCase()));
+  if (body !== body.toLowerCase() && body !== body.toUpperCase() && sum !== a) {
+    throw new Error(`${what} ${a} fails its EIP-55 checksum: check it for a typo (the checksummed form of what was typed is ${sum})`);
+  }
+  return a;
+}
+
+// parseUnits reads an amount in base units, the ledger's integers.
+export function parseUnits(text) {
+  const t = String(text).trim();
+  if (!/^[0-9]+$/.test(t)) throw new Error(`${JSON.stringify(t)} is not a whole number of base units`);
+  const v = BigInt(t);
+  if (v < 1n || v > MAX_AMOUNT) throw new Error(`amounts are 1 to ${MAX_AMOUNT} base units`);
+  return v;
+}
+
+// fromBase shows base units in the collection's units.
+export function fromBase(units, decimals) {
+  const s = BigInt(units).toString().padStart(decimals + 1, "0");
+  if (!decimals) return BigInt(s).toLocaleString();
+  return `${BigInt(s.slice(0, -decimals)).toLocaleString()}.${s.slice(-decimals)}`;
+}
+
+let instance = null;
+
+export function mount(section, ctx) {
+  const { el, api, stepUp, setStatus, me, refreshMe, idempotencyKey, describe } = ctx;
+  const state = { wallet: null, collections: [], holdings: [], domain: null, receipts: new Map(), avatar: "" };
+  const explain = (err) => (describe ? describe(err) : err.message);
+
+  // --- wallet ---
+  const walletAddress = el("output", { id: "wallet-address", class: "ops-address", "aria-live": "polite" }, "…");
+  const walletKind = el("span", { class: "ops-badge", hidden: true });
+  const walletOthers = el("ul", { class: "ops-list ops-compact", "aria-label": "Your other addresses" });
+  const walletCreate = el("button", { id: "wallet-create", type: "button", class: "primary" }, "Create a custodial wallet");
+  const walletLink = el("button", { id: "wallet-link", type: "button", hidden: !globalThis.ethereum }, "Link my browser wallet");
+
+  // --- holdings ---
+  const holdings = el("ul", { id: "holdings", class: "ops-list", "aria-label": "Your assets and balances" });
+
+  // --- mint (administrators) ---
+  const mintCollection = el("select", { id: "mint-collection", name: "collection" });
+  const mintItem = el("input", { id: "mint-item", name: "item", placeholder: "item id, e.g. gold-cup", pattern: "[A-Za-z0-9_\\-]{1,64}" });
+  const mintAmount = el("input", { id: "mint-amount", name: "amount", inputmode: "numeric", placeholder: "10000", "aria-describedby": "mint-amount-hint" });
+  const mintHint = el("span", { id: "mint-amount-hint", class: "ops-hint", "aria-live": "polite" });
+  const mintTo = el("input", { id: "mint-to", name: "to", placeholder: "0x… (default: your wallet)", spellcheck: "false" });
+  const mintSend = el("button", { id: "mint-send", type: "submit", class: "primary" }, "Mint");
+  const mintResult = el("p", { id: "mint-result", class: "ops-note", role: "status", "aria-live": "polite" });
+  const mintCard = el("section", { id: "mint-card", class: "ops-card", "aria-labelledby": "mint-title", hidden: true },
+    el("h2", { id: "mint-title" }, "Mint ", el("span", { class: "ops-badge", dataset: { state: "admin" } }, "admin")),
+    el("form", { class: "ops-form", onsubmit: (e) => { e.preventDefault(); mint(); } },
+      el("label", null, "Collection", mintCollection),
+      el("label", { class: "ops-unique" }, "Item", mintItem),
+      el("label", { class: "ops-fungible" }, el("span", { class: "ops-amount-label" }, "Amount"), mintAmount, mintHint),
+      el("label", null, "To", mintTo),
+      el("div", { class: "ops-actions" }, mintSend)),
+    mintResult);
+
+  // --- transfer ---
+  const transferFrom = el("select", { id: "transfer-from", name: "from" });
+  const transferCollection = el("select", { id: "transfer-collection", name: "collection" });
+  const itemChoices = el("datalist", { id: "transfer-items" });
+  const transferItem = el("input", { id: "transfer-item", name: "item", list: "transfer-items", placeholder: "item id" });
+  const transferAmount = el("input", { id: "transfer-amount", name: "amount", inputmode: "numeric", placeholder: "2500", "aria-describedby": "transfer-amount-hint" });
+  const transferHint = el("span", { id: "transfer-amount-hint", class: "ops-hint", "aria-live": "polite" });
+  const transferTo = el("input", { id: "transfer-to", name: "to", placeholder: "0x… recipient address", spellcheck: "false", autocomplete: "off" });
+  const transferSend = el("button", { id: "transfer-send", type: "submit", class: "primary" }, "Review and confirm with passkey");
+  const transferIntent = el("div", { id: "transfer-intent", class: "ops-intent", "aria-live": "polite", hidden: true });
+  const transferResult = el("div", { id: "transfer-result", class: "ops-result", role: "status", "aria-live": "polite", hidden: true });
+
+  // --- receipts ---
+  const receipts = el("ul", { id: "receipts", class: "ops-list", "aria-label": "Receipts" });
+  const signersInput = el("input", { id: "trusted-signers", name: "signers", placeholder: "0x…, 0x… (optional)", spellcheck: "false" });
+  const signerNote = el("p", { class: "ops-sub" });
+  const chainMore = el("button", { id: "receipts-chain", type: "button" }, "Browse the realm's receipt chain");
+
+  section.append(
+    el("header", { class: "ops-head" },
+      el("div", null, el("h1", null, "Marketplace"),
+        el("p", { class: "ops-sub" }, "Assets live on a signed ledger. You move yours only with your passkey (or your wallet's signature), and every transfer comes back with a receipt this page checks itself."))),
+    el("div", { class: "ops-grid ops-grid-market" },
+      el("section", { class: "ops-card", "aria-labelledby": "wallet-title" },
+        el("h2", { id: "wallet-title" }, "Wallet"),
+        el("p", null, el("label", { for: "wallet-address", class: "ops-inline" }, "Address"), " ", walletAddress, " ", walletKind),
+        walletOthers,
+        el("div", { class: "ops-actions" }, walletCreate, walletLink)),
+      el("section", { class: "ops-card", "aria-labelledby": "holdings-title" },
+        el("h2", { id: "holdings-title" }, "Holdings ", el("button", { type: "button", class: "ops-link", onclick: () => loadHoldings(), "aria-label": "Refresh holdings" }, "refresh")),
+        holdings),
+      mintCard,
+      el("section", { class: "ops-card ops-wide", "aria-labelledby": "transfer-title" },
+        el("h2", { id: "transfer-title" }, "Transfer"),
+        el("form", { class: "ops-form", onsubmit: (e) => { e.preventDefault(); transfer(); } },
+          el("label", null, "From", transferFrom),
+          el("label", null, "Collection", transferCollection),
+          el("label", { class: "ops-unique" }, "Item", transferItem, itemChoices),
+          el("label", { class: "ops-fungible" }, el("span", { class: "ops-amount-label" }, "Amount"), transferAmount, transferHint),
+          el("label", { class: "ops-grow" }, "To", transferTo),
+          el("div", { class: "ops-actions" }, transferSend)),
+        transferIntent, transferResult),
+      el("section", { class: "ops-card ops-wide", "aria-labelledby": "receipts-title" },
+        el("h2", { id: "receipts-title" }, "Receipts"),
+        el("p", { class: "ops-sub" }, "Verify checks the realm's EIP-712 signature, the signer, and the receipt's place in a signed checkpoint, with this page's own keccak-256, secp256k1 and Merkle code."),
+        el("div", { class: "ops-row" }, el("label", { class: "ops-grow" }, "Also trust these signers", signersInput)),
+        signerNote,
+        receipts,
+        el("div", { class: "ops-actions" }, chainMore))));
+
+  // --- helpers ---
+  const collection = (id) => state.collections.find((c) => c.id === id);
+  const units = (c) => (c && c.kind === "fungible" ? `${c.name || c.id}${c.decimals ? `, ${c.decimals} decimals` : ""}` : "");
+  const myAddresses = () => {
+    const w = state.wallet;
+    if (!w) return [];
+    return [...(w.custodial ? [{ address: w.custodial.address, kind: "custodial" }] : []), ...w.wallets.map((x) => ({ address: x.address, kind: "linked" }))];
+  };
+  const addressLabel = (a) => {
+    const mine = myAddresses().find((x) => x.address.toLowerCase() === a.toLowerCase());
+    return mine ? `${shortAddr(a)} (your ${mine.kind} wallet)` : shortAddr(a);
+  };
+
+  function shapeForm(select, root) {
+    const c = collection(select.value);
+    const unique = c && c.kind === "unique";
+    for (const n of root.querySelectorAll(".ops-unique")) n.hidden = !unique;
+    for (const n of root.querySelectorAll(".ops-fungible")) n.hidden = unique;
+    for (const n of root.querySelectorAll(".ops-amount-label")) n.textContent = c && !unique ? "Amount (base units)" : "Amount";
+    hint(root === mintCollection.form ? mintAmount : transferAmount, root === mintCollection.form ? mintHint : transferHint, c);
+  }
+
+  // hint shows what an amount of base units is in the collection's units.
+  function hint(input, out, c) {
+    if (!c || c.kind !== "fungible" || input.value.trim() === "") {
+      out.textContent = c && c.kind === "fungible" && c.decimals ? `${units(c)}: 100 units are ${fromBase(100n, c.decimals)}` : "";
+      return;
+    }
+    try {
+      out.textContent = `= ${fromBase(parseUnits(input.value), c.decimals || 0)} ${c.name || c.id}`;
+    } catch (err) {
+      out.textContent = err.message;
+    }
+  }
+  mintAmount.addEventListener("input", () => hint(mintAmount, mintHint, collection(mintCollection.value)));
+  transferAmount.addEventListener("input", () => hint(transferAmount, transferHint, collection(transferCollection.value)));
+
+  function fillCollections() {
+    const opts = (forTransfer) => state.collections.map((c) => el("option", { value: c.id },
+      `${c.name || c.id} · ${c.kind}${c.soulbound ? (forTransfer ? " · soulbound, never moves" : " · soulbound") : ""}`));
+    const keepT = transferCollection.value, keepM = mintCollection.value;
+    transferCollection.replaceChildren(...opts(true));
+    mintCollection.replaceChildren(...opts(false));
+    const prefer = state.collections.find((c) => c.kind === "fungible" && !c.soulbound);
+    transferCollection.value = collection(keepT) ? keepT : (prefer?.id || transferCollection.value);
+    mintCollection.value = collection(keepM) ? keepM : (prefer?.id || mintCollection.value);
+    shapeForm(transferCollection, transferCollection.form);
+    shapeForm(mintCollection, mintCollection.form);
+    fillItems();
+  }
+
+  function fillItems() {
+    itemChoices.replaceChildren(...state.holdings.filter((h) => h.item && h.collection === transferCollection.value)
+      .map((h) => el("option", { value: h.item }, h.item)));
+  }
+
+  transferCollection.addEventListener("change", () => { shapeForm(transferCollection, transferCollection.form); fillItems(); });
+  mintCollection.addEventListener("change", () => shapeForm(mintCollection, mintCollection.form));
+
+  // --- wallet ---
+  async function loadWallet() {
+    state.wallet = await api("GET", "/v1/assets/wallet");
+    const w = state.wallet;
+    const primary = w.custodial?.address || w.wallets[0]?.address || "";
+    walletAddress.textContent = primary || "No wallet yet";
+    walletAddress.dataset.address = primary;
+    walletAddress.title = primary;
+    walletCreate.hidden = !!w.custodial;
+    const kind = w.custodial ? "custodial" : (primary ? "linked" : "");
+    walletKind.hidden = !kind;
+    walletKind.dataset.state = kind;
+    walletKind.textContent = kind;
+    walletOthers.replaceChildren(...myAddresses().filter((a) => a.address !== primary).map((a) => el("li", { dataset: { address: a.address, kind: a.kind } },
+      el("code", null, a.address), el("span", { class: "ops-badge", dataset: { state: a.kind } }, a.kind))));
+    const keep = transferFrom.value;
+    transferFrom.replaceChildren(...myAddresses().map((a) => el("option", { value: a.address }, `${shortAddr(a.address)} · ${a.kind}`)));
+    if (myAddresses().some((a) => a.address === keep)) transferFrom.value = keep;
+    if (!mintTo.value && primary) mintTo.value = primary;
+  }
+
+  walletCreate.addEventListener("click", async () => {
+    walletCreate.disabled = true;
+    try {
+      await api("POST", "/v1/assets/wallet/custodial");
+      await loadWallet();
+      await loadHoldings();
+      setStatus("wallet", state.wallet);
+    } catch (err) {
+      setStatus("wallet", err);
+    } finally {
+      walletCreate.disabled = false;
+    }
+  });
+
+  // Linking a browser wallet: it signs the realm's LinkWallet message
+  // (eth_signTypedData_v4), which binds the address to this avatar.
+  walletLink.addEventListener("click", async () => {
+    const eth = globalThis.ethereum;
+    if (!eth) return;
+    walletLink.disabled = true;
+    try {
+      const [account] = await eth.request({ method: "eth_requestAccounts" });
+      const p = await api("POST", "/v1/assets/wallet/link/payload", { wallet: account });
+      const signature = await eth.request({ method: "eth_signTypedData_v4", params: [account, JSON.stringify(p.typed_data)] });
+      await api("POST", "/v1/assets/wallet/link", { wallet: account, deadline: p.typed_data.message.deadline, signature });
+      await loadWallet();
+      await loadHoldings();
+      setStatus("link-wallet", state.wallet);
+    } catch (err) {
+      setStatus("link-wallet", err);
+    } finally {
+      walletLink.disabled = false;
+    }
+  });
+
+  // --- holdings ---
+  async function loadHoldings() {
+    const addrs = myAddresses();
+    if (!addrs.length) {
+      state.holdings = [];
+      holdings.replaceChildren(el("li", { class: "ops-empty" }, "Create or link a wallet to hold assets."));
+      fillItems();
+      return;
+    }
+    const all = [];
+    for (const a of addrs) {
+      const h = await api("GET", `/v1/assets/owners/${a.address}?limit=500`);
+      for (const b of h.balances) all.push({ collection: b.collection, balance: b.balance, owner: a.address });
+      for (const it of h.items) all.push({ collection: it.collection, item: it.item, owner: a.address, history: it.history || [] });
+    }
+    state.holdings = all;
+    holdings.dataset.count = String(all.length);
+    if (!all.length) {
+      holdings.replaceChildren(el("li", { class: "ops-empty" }, "Nothing yet."));
+    } else {
+      holdings.replaceChildren(...all.map((h) => {
+        const c = collection(h.collection);
+        const name = c?.name || h.collection;
+        return el("li", { class: "holding", dataset: { collection: h.collection, item: h.item || "", balance: h.balance || "", owner: h.owner } },
+          el("div", null,
+            el("strong", null, h.item ? `${name}: ${h.item}` : name),
+            c?.soulbound ? el("span", { class: "ops-badge", dataset: { state: "soulbound" } }, "soulbound") : "",
+            el("div", { class: "ops-sub" }, addressLabel(h.owner))),
+          h.item ? el("span", { class: "ops-qty" }, "1 item")
+            : el("span", { class: "ops-qty" }, fromBase(h.balance, c?.decimals || 0), el("span", { class: "ops-sub" }, ` ${h.balance} units`)));
+      }));
+    }
+    fillItems();
+  }
+
+  // --- mint ---
+  async function mint() {
+    const c = collection(mintCollection.value);
+    mintResult.dataset.status = "";
+    try {
+      if (!c) throw new Error("choose a collection");
+      const to = mintTo.value.trim() || walletAddress.dataset.address;
+      if (!to) throw new Error("mint to an address: create a wallet first, or type one");
+      checkAddress(to, "the recipient");
+      const body = { collection: c.id, to };
+      if (c.kind === "unique") body.item = mintItem.value.trim();
+      else body.amount = parseUnits(mintAmount.value).toString();
+      mintSend.disabled = true;
+      const ans = await api("POST", "/v1/assets/mint", body);
+      mintResult.dataset.status = "ok";
+      mintResult.textContent = c.kind === "unique"
+        ? `Minted ${c.id}/${body.item} to ${addressLabel(to)} (ledger sequence ${ans.sequence}).`
+        : `Minted ${fromBase(body.amount, c.decimals || 0)} ${c.name || c.id} to ${addressLabel(to)} (ledger sequence ${ans.sequence}).`;
+      setStatus("mint", ans);
+      await loadHoldings();
+    } catch (err) {
+      mintResult.dataset.status = "error";
+      mintResult.textContent = explain(err);
+      setStatus("mint", err);
+    } finally {
+      mintSend.disabled = false;
+    }
+  }
+
+  // --- transfer ---
+  function showIntent(typed, digest, custodial) {
+    const m = typed.message;
+    const c = collection(m.collection);
+    const what = m.assetId ? `${c?.name || m.collection} item “${m.assetId}”` : `${fromBase(m.amount, c?.decimals || 0)} ${c?.name || m.collection} (${m.amount} base units)`;
+    transferIntent.hidden = false;
+    transferIntent.replaceChildren(
+      el("h3", null, custodial ? "Confirm with your passkey" : "Sign with your wallet"),
+      el("p", { class: "ops-intent-text" }, `Send ${what} from ${addressLabel(m.from)} to ${addressLabel(m.to)}.`),
+      el("dl", { class: "ops-envelope" },
+        el("dt", null, "Valid until"), el("dd", null, new Date(Number(m.deadline) * 1000).toLocaleString()),
+        el("dt", null, "Nonce"), el("dd", null, m.nonce),
+        el("dt", null, "Domain"), el("dd", null, `${typed.domain.name} v${typed.domain.version}, chain ${typed.domain.chainId}`),
+        el("dt", null, "EIP-712 digest"), el("dd", null, el("code", { title: digest }, digest))),
+      el("p", { class: "ops-sub" }, custodial
+        ? "Your passkey confirms exactly this digest; the realm then signs it with your custodial key, once."
+        : "Your wallet shows and signs this typed data."));
+  }
+
+  function transferDone(ok, ...content) {
+    transferResult.hidden = false;
+    transferResult.dataset.status = ok ? "ok" : "error";
+    transferResult.replaceChildren(...content);
+  }
+
+  async function transfer() {
+    transferSend.disabled = true;
+    transferResult.hidden = true;
+    try {
+      const from = transferFrom.value;
+      const mine = myAddresses().find((a) => a.address === from);
+      if (!mine) throw new Error("create or link a wallet first");
+      const c = collection(transferCollection.value);
+      if (!c) throw new Error("choose a collection");
+      const to = transferTo.value.trim();
+      checkAddress(to, "the recipient");
+      const unique = c.kind === "unique";
+      const item = transferItem.value.trim();
+      if (unique && !item) throw new Error("name the item to send");
+      const amount = unique ? "1" : parseUnits(transferAmount.value).toString();
+      const owner = await api("GET", `/v1/assets/owners/${from}?limit=1`);
+      const intent = {
+        collection: c.id, assetId: unique ? item : "", amount, from, to,
+        nonce: owner.next_nonce, deadline: String(Math.floor(Date.now() / 1000) + TRANSFER_VALIDITY_S),
+      };
+      // The realm renders the typed data; this page shows its message,
+      // which is what the digest (and so the passkey) binds.
+      const payload = await api("POST", "/v1/assets/intents/transfer", { intent });
+      showIntent(payload.typed_data, payload.digest, mine.kind === "custodial");
+      const body = { intent };
+      if (mine.kind === "custodial") {
+        await stepUp(payload.digest);
+      } else {
+        const eth = globalThis.ethereum;
+        if (!eth) throw new Error("this wallet signs for itself: open the console in a browser with the wallet");
+        body.signature = await eth.request({ method: "eth_signTypedData_v4", params: [from, JSON.stringify(payload.typed_data)] });
+      }
+      const ans = await api("POST", "/v1/assets/transfers", body, { "Idempotency-Key": "console-" + idempotencyKey() });
+      remember(ans.receipt.digest);
+      addReceipt(ans.receipt, { intent: payload.digest, first: true });
+      const rm = ans.receipt.receipt.message;
+      transferDone(true, el("strong", null, "Transferred."),
+        ` Ledger sequence ${ans.sequence}; receipt ${rm.index} of chain ${rm.chain}, signed by ${shortAddr(ans.receipt.signer)}. Verify it below.`);
+      setStatus("transfer", ans);
+      await loadHoldings();
+    } catch (err) {
+      transferDone(false, el("strong", null, "Not transferred. "), explain(err));
+      setStatus("transfer", err);
+    } finally {
+      transferSend.disabled = false;
+    }
+  }
+
+  // --- receipts ---
+  const storeKey = () => `zr.receipts.${state.avatar}`;
+  function remembered() {
+    try {
+      const v = JSON.parse(localStorage.getItem(storeKey()) || "[]");
+      return Array.isArray(v) ? v.filter((d) => /^0x[0-9a-f]{64}$/i.test(d)) : [];
+    } catch {
+      return [];
+    }
+  }
+  function remember(digest) {
+    try {
+      localStorage.setItem(storeKey(), JSON.stringify([digest, ...remembered().filter((d) => d !== digest)].slice(0, MAX_REMEMBERED)));
+    } catch { /* private mode: the list lasts as long as the page */ }
+  }
+
+  async function domainInfo() {
+    if (!state.domain) state.domain = await api("GET", "/v1/assets/domain");
+    return state.domain;
+  }
+
+  function trustedSigners(published) {
+    const extra = signersInput.value.split(/[\s,]+/).filter((s) => ADDRESS.test(s));
+    return [published, ...extra];
+  }
+
+  function addReceipt(doc, { intent, first } = {}) {
+    if (!doc || !doc.digest) return;
+    const key = doc.digest.toLowerCase();
+    if (state.receipts.has(key)) {
+      if (first) receipts.prepend(state.receipts.get(key));
+      return;
+    }
+    const m = doc.receipt.message;
+    const detail = el("span", { class: "verify-detail", "aria-live": "polite" }, "not verified yet");
+    const checks = el("ol", { class: "ops-checks", "aria-label": "Checks made" });
+    const button = el("button", { type: "button", class: "verify", "aria-label": `Verify receipt ${m.index} of chain ${m.chain}` }, "Verify");
+    const row = el("li", { class: "receipt", dataset: { digest: key, intent: m.intent, chain: m.chain, index: m.index } },
+      el("div", { class: "ops-receipt-main" },
+        el("strong", null, `Receipt ${m.index} · ${m.chain}`),
+        el("div", { class: "ops-sub" }, `intent `, el("code", { title: m.intent }, shortHash(m.intent)),
+          ` · ledger sequence ${m.sequence} · ${doc.time ? new Date(doc.time).toLocaleString() : ""}`),
+        detail, checks),
+      button);
+    button.addEventListener("click", () => verify(row, doc, intent, button, detail, checks));
+    state.receipts.set(key, row);
+    const empty = receipts.querySelector(".ops-empty");
+    if (empty) empty.remove();
+    if (first) receipts.prepend(row);
+    else receipts.append(row);
+  }
+
+  async function verify(row, doc, intent, button, detail, checks) {
+    button.disabled = true;
+    detail.textContent = "verifying…";
+    delete row.dataset.verified;
+    try {
+      const info = await domainInfo();
+      let proof = null, checkpoint = null;
+      try {
+        proof = (await api("GET", `/v1/receipts/${doc.digest}/proof`)).proof || null;
+      } catch (err) {
+        if (err.status !== 404) throw err; // 404: not in a checkpoint yet
+      }
+      if (proof) {
+        const cps = await api("GET", `/v1/checkpoints?chain=${encodeURIComponent(doc.receipt.message.chain)}`);
+        checkpoint = (cps.checkpoints || []).find((c) => c.digest === proof.checkpoint_digest) || null;
+      }
+      // The held document is what is verified; the realm supplies only the
+      // proof and the published checkpoint, both checked here too.
+      const v = verifyReceipt(doc, { domain: info.domain, signers: trustedSigners(info.signer), proof, checkpoint: checkpoint || undefined, intent });
+      row.dataset.verified = String(v.ok);
+      row.dataset.code = v.code;
+      checks.replaceChildren(...v.checks.map((c) => el("li", { dataset: { ok: String(c.ok) } }, el("strong", null, c.check), " ", c.detail)));
+      if (!v.ok) {
+        detail.textContent = `Not valid: ${v.reason}`;
+      } else if (proof) {
+        const inc = v.checks.find((c) => c.check === "inclusion");
+        detail.textContent = `Verified in this browser: signed by the realm (${shortAddr(v.signer)}), EIP-712 digest recomputed, and ${inc ? inc.detail.replace(/^receipt \d+ is /, "it is ") : "in a signed checkpoint"}.`;
+      } else {
+        detail.textContent = `Verified in this browser: signed by the realm (${shortAddr(v.signer)}), EIP-712 digest recomputed; not in a signed checkpoint yet (checkpoints are signed every few seconds).`;
+      }
+      setStatus("verify-receipt", { ok: v.ok, code: v.code, reason: v.reason, checks: v.checks.map((c) => c.check) });
+    } catch (err) {
+      row.dataset.verified = "false";
+      detail.textContent = "Could not verify: " + explain(err);
+      setStatus("verify-receipt", err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // The realm lists receipts by chain; the avatar's own are the ones this
+  // console created and those in its items' histories.
+  async function loadReceipts() {
+    const digests = new Set(remembered().map((d) => d.toLowerCase()));
+    for (const h of state.holdings) for (const e of h.history || []) if (e.digest) digests.add(e.digest.toLowerCase());
+    // History digests are intents; receipts are looked up by intent digest.
+    const docs = await Promise.all([...digests].map((d) => api("GET", `/v1/receipts/${d}`).catch(() => null)));
+    for (const doc of docs) if (doc) addReceipt(doc);
+    if (!receipts.children.length) receipts.replaceChildren(el("li", { class: "ops-empty" }, "No receipts yet: transfer something."));
+  }
+
+  let chainFrom = 0;
+  chainMore.addEventListener("click", async () => {
+    chainMore.disabled = true;
+    try {
+      const page = await api("GET", `/v1/receipts?from=${chainFrom}&limit=20`);
+      for (const doc of page.receipts) addReceipt(doc);
+      chainFrom += page.receipts.length;
+      chainMore.textContent = page.receipts.length < 20 ? "No more receipts on this chain" : "Load more of the chain";
+      chainMore.disabled = page.receipts.length < 20;
+    } catch (err) {
+      setStatus("receipts", err);
+      chainMore.disabled = false;
+    }
+  });
+
+  async function refresh() {
+    const m = await (refreshMe ? refreshMe() : me());
+    state.avatar = m.avatar.id;
+    mintCard.hidden = !(m.avatar.roles || []).includes("admin");
+    const [colls, info] = await Promise.all([api("GET", "/v1/assets/collections"), domainInfo()]);
+    state.collections = colls.collections || [];
+    signerNote.textContent = `Trusted: ${info.signer}, the key this realm node publishes (GET /v1/assets/domain).`;
+    await loadWallet();
+    fillCollections();
+    await loadHoldings();
+    await loadReceipts();
+  }
+
+  // The shell calls show() right after mount(): one read serves both.
+  let last = null;
+  const refreshOnce = () => {
+    if (!last) last = refresh().catch((err) => setStatus("market", err)).finally(() => setTimeout(() => { last = null; }, 1000));
+    return last;
+  };
+  instance = { refresh: refreshOnce };
+  return refreshOnce();
+}
+
+// show reads the wallet, holdings and roles again: a mint or a transfer
+// elsewhere, or a new role, shows without reloading the page.
+export function show() {
+  return instance ? instance.refresh() : undefined;
+}
