@@ -443,7 +443,9 @@ func (l *Ledger) appendJSON(ctx context.Context, subject string, v any, last uin
 // catchUpSubject waits until the read model has the subject's last
 // message, after a compare-and-set found the model stale.
 func (l *Ledger) catchUpSubject(ctx context.Context, subject string) error {
-	m, err := l.stream.GetLast(ctx, subject)
+	// From the leader: a follower's copy can be as far behind as this
+	// node's read model.
+	m, err := l.stream.GetLast(ctx, subject, store.FromLeader())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -519,7 +521,7 @@ func (l *Ledger) Transfer(ctx context.Context, t Transfer, sig Signature, author
 	if err := verifySigner(digest, sig, t.From, "the transfer"); err != nil {
 		return SignedReceipt{}, err
 	}
-	if err := l.checkHolding(&t, "intent"); err != nil {
+	if err := l.checkHoldingFresh(ctx, &t, "intent"); err != nil {
 		return SignedReceipt{}, err
 	}
 	if authorize != nil {
@@ -647,6 +649,28 @@ func (l *Ledger) checkHolding(t *Transfer, field string) error {
 	return nil
 }
 
+// checkHoldingFresh is checkHolding, with a refusal confirmed against the
+// store: this node's read model may not yet have applied a transfer made
+// through another node a moment ago (the asset just arrived, the balance
+// was just topped up). The subject's last message is read from the stream
+// and applied before judging again, so a holder is never refused for
+// this node's lag. An allow needs no such read: the write that follows is
+// conditional on the subject's last sequence.
+func (l *Ledger) checkHoldingFresh(ctx context.Context, t *Transfer, field string) error {
+	err := l.checkHolding(t, field)
+	if err == nil {
+		return nil
+	}
+	subject := balanceSubject(t.Collection, t.From)
+	if t.AssetID != "" {
+		subject = assetSubject(t.Collection, t.AssetID)
+	}
+	if cerr := l.catchUpSubject(ctx, subject); cerr != nil {
+		return err
+	}
+	return l.checkHolding(t, field)
+}
+
 type legWrite struct {
 	t   *Transfer
 	msg *TransferMessage
@@ -764,10 +788,10 @@ func (l *Ledger) Trade(ctx context.Context, tr Trade, giveSig, takeSig Signature
 	if err := verifySigner(digest, takeSig, tr.Take.From, "the trade's take leg"); err != nil {
 		return SignedReceipt{}, err
 	}
-	if err := l.checkHolding(&tr.Give, "give"); err != nil {
+	if err := l.checkHoldingFresh(ctx, &tr.Give, "give"); err != nil {
 		return SignedReceipt{}, err
 	}
-	if err := l.checkHolding(&tr.Take, "take"); err != nil {
+	if err := l.checkHoldingFresh(ctx, &tr.Take, "take"); err != nil {
 		return SignedReceipt{}, err
 	}
 	if authorize != nil {

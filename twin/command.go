@@ -55,10 +55,10 @@ type CommandRequest struct {
 	Op     Op       `json:"op"`
 	Value  *float64 `json:"value,omitempty"`
 	Reason string   `json:"reason,omitempty"`
-	// Zone is where the operator says they stand. It stands in for the
-	// realm's presence tracking until that exists, and only ever narrows
-	// what the policy allows (an operator outside the twin's zone and the
-	// control room is refused).
+	// Zone is where the operator believes they stand. It is only an
+	// assertion: the realm decides from the zone its presence tracking
+	// admitted the operator into, and refuses a command whose Zone differs
+	// from it, so a claim can narrow what is allowed but never widen it.
 	Zone string `json:"zone,omitempty"`
 }
 
