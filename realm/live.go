@@ -23,6 +23,7 @@ import (
 const (
 	closeSessionRevoked = 4401 // the session was revoked or expired: sign in again
 	closeTooSlow        = 4408 // the client did not keep up with its messages
+	// closeReplaced (4409, live_takeover.go): the session connected again.
 	// closeTooManyMessages ends a client that kept sending control
 	// messages far beyond the rate limit after being told.
 	closeTooManyMessages = 4429
@@ -59,7 +60,10 @@ const (
 // The WebRTC peer connection the client signals over it belongs to it, and
 // ends with it.
 type liveConn struct {
-	ws      *websocket.Conn
+	ws *websocket.Conn
+	// stamp orders the connections of one session: the newest stays
+	// (live_takeover.go).
+	stamp   liveStamp
 	ctx     context.Context // the upgrade request's: ends with the connection or the realm
 	session string
 	sess    session.Session
@@ -154,6 +158,7 @@ var liveWriteBuffers = &sync.Pool{}
 type liveHub struct {
 	mu    sync.Mutex
 	conns map[string][]*liveConn
+	seq   atomic.Uint64 // numbers this node's connections, for their stamps
 }
 
 func newLiveHub() *liveHub { return &liveHub{conns: map[string][]*liveConn{}} }
@@ -332,7 +337,7 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 		ws: ws, ctx: req.Context(), session: p.session.ID, sess: p.session, p: p,
 		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
 	}
-	r.live.add(c)
+	r.takeOver(c)
 	defer r.live.remove(c)
 	defer r.endXR(c)
 	defer r.presence.end(c)

@@ -292,6 +292,9 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.startPresence(bg); err != nil {
 		return err
 	}
+	if err := r.startLiveTakeover(bg); err != nil {
+		return err
+	}
 
 	r.recordSceneLoads(ctx)
 	return nil

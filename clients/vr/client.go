@@ -36,6 +36,10 @@ const (
 // session.
 const closeSessionEnded = 4401
 
+// closeReplaced is the realm's close code for a connection whose session
+// connected again elsewhere.
+const closeReplaced = 4409
+
 // dataChannelHighWater is how much the data channel may have queued before
 // Send drops a message instead: motion that cannot leave now is stale by
 // the time it could.
@@ -53,6 +57,11 @@ var (
 	// ErrSessionEnded matches the CloseError of a realm that ended the
 	// session (signed out, revoked, expired): sign in again.
 	ErrSessionEnded = errors.New("vr: session ended")
+	// ErrReplaced matches the CloseError of a connection the realm closed
+	// because the same session connected again (another device or
+	// process): only the newest stays open. Reconnecting automatically
+	// would take the session back from the newer connection.
+	ErrReplaced = errors.New("vr: replaced by a newer connection of the session")
 	// ErrRefused is wrapped by Dial when the realm refused the connection
 	// or the WebRTC offer; the error carries the realm's explanation.
 	ErrRefused = errors.New("vr: refused by the realm")
@@ -68,9 +77,11 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("vr: realm closed the connection: %d %s", e.Code, e.Reason)
 }
 
-// Is makes errors.Is(err, ErrSessionEnded) true for the session-ended code.
+// Is makes errors.Is(err, ErrSessionEnded) true for the session-ended code
+// and errors.Is(err, ErrReplaced) for the replaced one.
 func (e *CloseError) Is(target error) bool {
-	return target == ErrSessionEnded && e.Code == closeSessionEnded
+	return (target == ErrSessionEnded && e.Code == closeSessionEnded) ||
+		(target == ErrReplaced && e.Code == closeReplaced)
 }
 
 // Config configures Dial. URL and Token are required.

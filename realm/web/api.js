@@ -324,6 +324,14 @@ export const live = {
           document.dispatchEvent(new CustomEvent("zr:signed-out", { detail: e.reason }));
           return;
         }
+        // 4409: a newer connection of this session took over. Retrying on
+        // our own would take it back, and two tabs would pass the session
+        // between them forever: the person chooses.
+        if (e.code === 4409) {
+          this.wanted = false;
+          document.dispatchEvent(new CustomEvent("zr:replaced", { detail: e.reason }));
+          return;
+        }
         if (this.wanted) {
           const wait = Math.min(10000, 500 * 2 ** this.retry++);
           setTimeout(() => { if (this.wanted && !this.open) this.connect().catch(() => {}); }, wait);

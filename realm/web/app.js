@@ -141,6 +141,11 @@ function signedOut() {
 }
 
 document.addEventListener("zr:signed-out", () => { signedOut(); });
+document.addEventListener("zr:replaced", () => { $("replaced-banner").hidden = false; });
+$("reconnect-here").addEventListener("click", () => {
+  $("replaced-banner").hidden = true;
+  zr.live.connect().catch(() => {});
+});
 
 function onSubmit(id, label, action) {
   $(id).addEventListener("submit", async (e) => {

@@ -1,0 +1,105 @@
+package realm
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/zerorealm/zerorealm/clients/vr"
+)
+
+// TestSecondConnectionOfASessionReplacesTheFirst connects one session
+// twice, on one node and then on another node of the cluster: each time
+// the older connection is closed with 4409 and a reason, the newer one
+// works, and another avatar in the scene keeps receiving poses throughout.
+func TestSecondConnectionOfASessionReplacesTheFirst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	a, b := twoNodes(t)
+	ada := newOperator(t, a, "ada")
+	bystander := newOperator(t, a, "bystander")
+
+	wsBy := dialLive(t, a, bystander.sess.Token)
+	defer wsBy.Close()
+	joinFoundry(t, wsBy)
+
+	first := dialLive(t, a, ada.sess.Token)
+	defer first.Close()
+	joinFoundry(t, first)
+	send(t, first, poseAt(3, 1.6, 4))
+	readUntil(t, wsBy, "ada's pose from her first connection", hasPoseOf(ada.id))
+
+	// Same node: the second connection takes over.
+	second := dialLive(t, a, ada.sess.Token)
+	defer second.Close()
+	code, reason := waitClosed(t, first)
+	if code != closeReplaced || !strings.Contains(reason, "connected again") {
+		t.Fatalf("first connection closed with %d %q, want %d saying the session connected again", code, reason, closeReplaced)
+	}
+	joinFoundry(t, second)
+	send(t, second, poseAt(4, 1.6, 4))
+	readUntil(t, wsBy, "ada's pose from her second connection", hasPoseOf(ada.id))
+
+	// Another node: its connection is newer, so the one on a closes.
+	third := dialLive(t, b, ada.sess.Token)
+	defer third.Close()
+	if code, _ := waitClosed(t, second); code != closeReplaced {
+		t.Fatalf("second connection closed with %d after the session connected through another node, want %d", code, closeReplaced)
+	}
+	joinFoundry(t, third)
+	// A headset streams: the first pose through another node can reach
+	// node a before her join does (two subjects), and is then dropped as
+	// a stranger's; the next ones arrive.
+	stop := make(chan struct{})
+	streamed := make(chan struct{})
+	go func() {
+		defer close(streamed)
+		for i := 0; ; i++ {
+			if err := third.WriteMessage(websocket.TextMessage, []byte(poseAt(5+float64(i%10)/100, 1.6, 4))); err != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	readUntil(t, wsBy, "ada's pose through the other node", hasPoseOf(ada.id))
+	close(stop)
+	<-streamed
+
+	// Nobody else was touched: the bystander's connection still answers.
+	send(t, wsBy, `{"type":"ping"}`)
+	readUntil(t, wsBy, "the bystander's pong", isType("pong"))
+}
+
+// TestReplacedStampsOrderNewestLast checks the order that decides which of
+// two connections made at the same moment on two nodes survives: exactly
+// one of them is older.
+func TestReplacedStampsOrderNewestLast(t *testing.T) {
+	x := liveStamp{At: 10, Node: "a", Seq: 2}
+	y := liveStamp{At: 10, Node: "b", Seq: 1}
+	if x.before(y) == y.before(x) {
+		t.Fatalf("stamps %v and %v: exactly one must be older", x, y)
+	}
+	if !(liveStamp{At: 9, Node: "z", Seq: 9}).before(x) {
+		t.Fatal("an earlier connect time must be older whatever the node")
+	}
+	if x.before(x) {
+		t.Fatal("a stamp is not older than itself")
+	}
+}
+
+// TestSDKReportsReplaced: the Go SDK tells a replaced connection apart, so
+// a client does not reconnect and take the session back.
+func TestSDKReportsReplaced(t *testing.T) {
+	err := error(&vr.CloseError{Code: closeReplaced, Reason: replacedReason})
+	if !errors.Is(err, vr.ErrReplaced) || errors.Is(err, vr.ErrSessionEnded) {
+		t.Fatalf("CloseError %d: Is(ErrReplaced) = %v, Is(ErrSessionEnded) = %v", closeReplaced, errors.Is(err, vr.ErrReplaced), errors.Is(err, vr.ErrSessionEnded))
+	}
+}
