@@ -2,27 +2,39 @@ package assets
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
 // chain writes this node's receipt chain. Each node has its own chain, so
 // nodes never wait for one another (no global lock, no leader); within a
-// node one goroutine appends, so the chain needs no lock either. Receipts
+// node one goroutine owns the chain, so it needs no lock either. Receipts
 // that arrive while a block is being appended go into the next block: one
 // compare-and-set append carries up to ReceiptBatch receipts, which is what
 // lets the chain keep up with thousands of transfers a second. The
 // compare-and-set on the chain's subject still catches a second process
 // started with the same node name.
+//
+// Signing is pipelined with storing: while one block's append is in
+// flight, the next block is built and signed after it (a receipt links to
+// the digest of the one before, which needs no signature and no ledger
+// sequence). The next block is appended only once the one before is
+// stored, with that block's sequence as its expectation, so the stream
+// never holds a block whose predecessor is missing; if the append fails,
+// the block signed after it is signed again after the chain's real end.
+// Without the overlap every transfer waiting for a receipt also waited for
+// the signatures of the batch ahead of it, and the cores idled through
+// each round trip.
 type chain struct {
 	l       *Ledger
 	subject string
@@ -30,9 +42,9 @@ type chain struct {
 	kick    chan struct{} // asks for a checkpoint
 
 	// Owned by run.
-	next uint64      // index of the next receipt
-	prev common.Hash // digest of the last receipt
-	last uint64      // stream sequence of the last block
+	next uint64      // index of the next receipt to sign
+	prev common.Hash // digest of the last receipt signed
+	last uint64      // stream sequence of the last block stored
 }
 
 type receiptReq struct {
@@ -45,6 +57,33 @@ type receiptResult struct {
 	r        SignedReceipt
 	blockSeq uint64
 	err      error
+}
+
+// chainBlock is one block on its way to the stream: the requests it
+// answers, their receipts, its encoding, and the chain's end before it
+// (where the chain goes back to if the block is not stored).
+type chainBlock struct {
+	batch    []*receiptReq
+	out      []SignedReceipt
+	data     []byte
+	baseNext uint64
+	basePrev common.Hash
+	stored   chan appendResult // the append's outcome, once launched
+}
+
+type appendResult struct {
+	seq uint64
+	err error
+}
+
+// msgID names the block for the stream's deduplication: the store retries
+// a lost acknowledgement under it. It names the block's content, not only
+// its place: a second process under the same node name signing another
+// block for the same index must meet the compare-and-set, not be taken
+// for a retry and told that its block was stored when the other's was.
+func (b *chainBlock) msgID(node string) string {
+	h := crypto.Keccak256(b.data)
+	return fmt.Sprintf("r-%s-%d-%x", node, b.baseNext, h[:12])
 }
 
 func newChain(l *Ledger) *chain {
@@ -85,15 +124,31 @@ func (c *chain) receipt(ctx context.Context, intent common.Hash, seq uint64) (Si
 }
 
 func (c *chain) run(ctx context.Context) {
-	batch := make([]*receiptReq, 0, c.l.cfg.ReceiptBatch)
+	var inFlight *chainBlock
 	for {
-		batch = batch[:0]
-		select {
-		case <-ctx.Done():
-			return
-		case r := <-c.reqs:
-			batch = append(batch, r)
+		// Wait for a request, or for the block in flight to land.
+		var first *receiptReq
+		if inFlight == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case first = <-c.reqs:
+			}
+		} else {
+			select {
+			case <-ctx.Done():
+				c.land(ctx, inFlight)
+				return
+			case first = <-c.reqs:
+			case res := <-inFlight.stored:
+				inFlight.stored <- res // land reads it
+				c.land(ctx, inFlight)
+				inFlight = nil
+				continue
+			}
 		}
+		batch := make([]*receiptReq, 1, c.l.cfg.ReceiptBatch)
+		batch[0] = first
 	drain:
 		for len(batch) < c.l.cfg.ReceiptBatch {
 			select {
@@ -103,80 +158,178 @@ func (c *chain) run(ctx context.Context) {
 				break drain
 			}
 		}
-		out, err := c.write(ctx, batch)
-		for i, r := range batch {
-			if err != nil {
-				r.done <- receiptResult{err: err}
-			} else {
-				r.done <- receiptResult{r: out[i], blockSeq: c.last}
+		blk := c.build(batch)
+		if inFlight != nil {
+			if !c.land(ctx, inFlight) {
+				// The block before was not stored and the chain went
+				// back: sign this one again after the chain's real end.
+				blk = c.build(batch)
 			}
+			inFlight = nil
 		}
+		inFlight = c.launch(ctx, blk)
 	}
 }
 
-// write signs and appends one block; on a conflict (another writer of the
-// same chain) it reloads the chain's end and tries once more.
-func (c *chain) write(ctx context.Context, batch []*receiptReq) ([]SignedReceipt, error) {
-	for attempt := 0; attempt < 2; attempt++ {
-		out, blk := c.sign(batch)
-		data, err := json.Marshal(blk)
-		if err != nil {
-			return nil, err
-		}
+// build signs the batch's receipts after the chain's current end and
+// moves the end past them.
+func (c *chain) build(batch []*receiptReq) *chainBlock {
+	out, rb := c.sign(batch, c.next, c.prev)
+	data := appendReceiptBlock(make([]byte, 0, 64+len(rb.Receipts)*420), &rb)
+	blk := &chainBlock{batch: batch, out: out, data: data, baseNext: c.next, basePrev: c.prev, stored: make(chan appendResult, 1)}
+	c.next += uint64(len(out))
+	c.prev = out[len(out)-1].Digest
+	return blk
+}
+
+// launch starts the block's append, expecting the last stored block's
+// sequence.
+func (c *chain) launch(ctx context.Context, blk *chainBlock) *chainBlock {
+	last := c.last
+	id := blk.msgID(c.l.cfg.Node)
+	c.l.view.sent(id, ownRecord{data: blk.data, receipts: blk.out})
+	go func() {
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		seq, err := c.l.stream.AppendIfLast(wctx, c.subject, data, c.last, store.WithMsgID(fmt.Sprintf("r-%s-%d", c.l.cfg.Node, c.next)))
-		if errors.Is(err, store.ErrConflict) && attempt == 0 {
-			c.l.log.Warn("receipt chain moved under this node: is another process running with the same node name?", "chain", c.l.cfg.Node)
-			err = c.resume(wctx)
-			cancel()
-			if err != nil {
-				return nil, err
-			}
-			continue
+		defer cancel()
+		seq, err := c.l.stream.AppendIfLast(wctx, c.subject, blk.data, last, store.WithMsgID(id))
+		if err != nil {
+			c.l.view.unsent(id)
 		}
+		blk.stored <- appendResult{seq, err}
+	}()
+	return blk
+}
+
+// land waits for the block's append and answers its requests. On a
+// conflict (another writer of the same chain) it reloads the chain's end
+// and stores the batch once more, signed after it. It reports whether
+// the chain's end is still where the block left it; if not, a block
+// signed after this one must be signed again.
+func (c *chain) land(ctx context.Context, blk *chainBlock) bool {
+	res := <-blk.stored
+	if errors.Is(res.err, store.ErrConflict) {
+		c.l.log.Warn("receipt chain moved under this node: is another process running with the same node name?", "chain", c.l.cfg.Node)
+		c.next, c.prev = blk.baseNext, blk.basePrev
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := c.resume(rctx)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("assets: append receipts: %w", err)
+			c.answer(blk.batch, nil, 0, err)
+			return false
 		}
-		c.next += uint64(len(out))
-		c.prev = out[len(out)-1].Digest
-		c.last = seq
-		if c.next%uint64(c.l.cfg.CheckpointEvery) < uint64(len(out)) {
-			select {
-			case c.kick <- struct{}{}:
-			default:
-			}
+		retry := c.build(blk.batch)
+		res = <-c.launch(ctx, retry).stored
+		if errors.Is(res.err, store.ErrConflict) {
+			c.next, c.prev = retry.baseNext, retry.basePrev
+			c.answer(blk.batch, nil, 0, fmt.Errorf("%w: receipt chain %s", ErrConflict, c.l.cfg.Node))
+			return false
 		}
-		return out, nil
+		blk = retry
+		if res.err == nil {
+			c.stored(blk, res.seq)
+		} else {
+			c.next, c.prev = blk.baseNext, blk.basePrev
+			c.answer(blk.batch, nil, 0, fmt.Errorf("assets: append receipts: %w", res.err))
+		}
+		return false
 	}
-	return nil, fmt.Errorf("%w: receipt chain %s", ErrConflict, c.l.cfg.Node)
+	if res.err != nil {
+		// Back to the end before this block: the block signed after it
+		// links to receipts that were never stored.
+		c.next, c.prev = blk.baseNext, blk.basePrev
+		c.answer(blk.batch, nil, 0, fmt.Errorf("assets: append receipts: %w", res.err))
+		return false
+	}
+	c.stored(blk, res.seq)
+	return true
 }
 
-// sign builds the batch's receipts in chain order (each links to the
-// digest of the one before, which needs no signature) and then signs them
-// on every core.
-func (c *chain) sign(batch []*receiptReq) ([]SignedReceipt, receiptBlock) {
+// stored answers a stored block's requests and asks for a checkpoint
+// when the chain has passed a multiple of CheckpointEvery.
+func (c *chain) stored(blk *chainBlock, seq uint64) {
+	c.last = seq
+	c.answer(blk.batch, blk.out, seq, nil)
+	end := blk.baseNext + uint64(len(blk.out))
+	if end%uint64(c.l.cfg.CheckpointEvery) < uint64(len(blk.out)) {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (c *chain) answer(batch []*receiptReq, out []SignedReceipt, blockSeq uint64, err error) {
+	for i, r := range batch {
+		if err != nil {
+			r.done <- receiptResult{err: err}
+		} else {
+			r.done <- receiptResult{r: out[i], blockSeq: blockSeq}
+		}
+	}
+}
+
+// appendReceiptBlock encodes blk exactly as encoding/json does (a test
+// holds the two equal, and the projection decodes blocks with
+// encoding/json), without reflection: every batch of receipts is one
+// block.
+func appendReceiptBlock(dst []byte, blk *receiptBlock) []byte {
+	dst = append(dst, `{"signer":"`...)
+	dst = appendHex(dst, blk.Signer[:])
+	dst = append(dst, `","receipts":[`...)
+	for i := range blk.Receipts {
+		e := &blk.Receipts[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"intent":"`...)
+		dst = appendHex(dst, e.Intent[:])
+		dst = append(dst, `","sequence":`...)
+		dst = strconv.AppendUint(dst, e.Sequence, 10)
+		dst = append(dst, `,"index":`...)
+		dst = strconv.AppendUint(dst, e.Index, 10)
+		dst = append(dst, `,"previous":"`...)
+		dst = appendHex(dst, e.Previous[:])
+		dst = append(dst, `","time":`...)
+		dst = strconv.AppendUint(dst, e.Time, 10)
+		dst = append(dst, `,"signature":"`...)
+		dst = appendHex(dst, e.Signature[:])
+		dst = append(dst, `"}`...)
+	}
+	return append(dst, "]}"...)
+}
+
+// sign builds the batch's receipts in chain order after the receipt with
+// digest prev, the first with index next (each links to the digest of the
+// one before, which needs no signature), and then signs them on every
+// core.
+func (c *chain) sign(batch []*receiptReq, next uint64, prev common.Hash) ([]SignedReceipt, receiptBlock) {
 	now := uint64(c.l.cfg.Now().Unix())
 	out := make([]SignedReceipt, len(batch))
-	prev := c.prev
 	for i, r := range batch {
-		rc := Receipt{Intent: r.intent, Sequence: r.seq, Chain: c.l.cfg.Node, Index: c.next + uint64(i), Previous: prev, Time: now}
+		rc := Receipt{Intent: r.intent, Sequence: r.seq, Chain: c.l.cfg.Node, Index: next + uint64(i), Previous: prev, Time: now}
 		d := c.l.scheme.ReceiptDigest(&rc)
 		out[i] = SignedReceipt{Receipt: rc, Digest: d, Signer: c.l.signer}
 		prev = d
 	}
-	workers := min(runtime.GOMAXPROCS(0), (len(out)+7)/8)
+	// Even two receipts are signed on two cores: a signature costs some
+	// forty microseconds, a goroutine a few hundred nanoseconds, and every
+	// transfer of the batch waits for the slowest signer.
+	workers := min(runtime.GOMAXPROCS(0), len(out))
+	share := func(w int) {
+		for i := w; i < len(out); i += workers {
+			// Signing with a valid key over a 32-byte digest cannot fail.
+			out[i].Signature, _ = Sign(out[i].Digest, c.l.cfg.Signer)
+		}
+	}
 	var wg sync.WaitGroup
-	for w := range workers {
+	for w := 1; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(out); i += workers {
-				// Signing with a valid key over a 32-byte digest cannot fail.
-				out[i].Signature, _ = Sign(out[i].Digest, c.l.cfg.Signer)
-			}
+			share(w)
 		}()
 	}
+	share(0) // this goroutine signs a share too
 	wg.Wait()
 	blk := receiptBlock{Signer: c.l.signer, Receipts: make([]receiptEntry, len(out))}
 	for i, r := range out {

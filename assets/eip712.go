@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -64,6 +65,24 @@ type Scheme struct {
 	// receiptHead is the constant start of every receipt document's JSON
 	// (types and domain), encoded once for AppendReceiptJSON.
 	receiptHead []byte
+	// chainName is the last receipt chain name hashed: every receipt a
+	// node signs, and most it reads, name the same chain.
+	chainName atomic.Pointer[namedHash]
+}
+
+type namedHash struct {
+	name string
+	hash common.Hash
+}
+
+// chainNameHash is keccak256(name), remembered for the last name asked.
+func (s *Scheme) chainNameHash(name string) common.Hash {
+	if c := s.chainName.Load(); c != nil && c.name == name {
+		return c.hash
+	}
+	h := crypto.Keccak256Hash([]byte(name))
+	s.chainName.Store(&namedHash{name: name, hash: h})
+	return h
 }
 
 // NewScheme fills the domain's zero fields with the defaults.
@@ -140,6 +159,28 @@ func transferStructHash(t *Transfer) common.Hash {
 // TransferDigest is the digest the owner signs for t.
 func (s *Scheme) TransferDigest(t *Transfer) common.Hash { return s.digest(transferStructHash(t)) }
 
+// PreparedTransfer is a transfer with its digest under one scheme,
+// computed once: the realm needs the digest before the ledger does
+// (idempotency keys, custodial step-ups), and hashing it again costs a
+// few keccak rounds per transfer. Its fields are unexported, so the
+// digest is always the transfer's own.
+type PreparedTransfer struct {
+	t      Transfer
+	digest common.Hash
+	scheme *Scheme
+}
+
+// Prepare computes t's digest for Ledger.TransferPrepared.
+func (s *Scheme) Prepare(t Transfer) PreparedTransfer {
+	return PreparedTransfer{t: t, digest: s.TransferDigest(&t), scheme: s}
+}
+
+// Transfer is the prepared transfer.
+func (p *PreparedTransfer) Transfer() Transfer { return p.t }
+
+// Digest is the transfer's EIP-712 digest.
+func (p *PreparedTransfer) Digest() common.Hash { return p.digest }
+
 // Trade swaps two transfers atomically: both owners sign the same Trade,
 // so neither leg can be taken without the other.
 type Trade struct {
@@ -176,7 +217,8 @@ func (s *Scheme) ReceiptDigest(r *Receipt) common.Hash {
 	copy(buf[0:], receiptTypeHash[:])
 	copy(buf[32:], r.Intent[:])
 	putUint(buf[64:96], r.Sequence)
-	copy(buf[96:], crypto.Keccak256([]byte(r.Chain)))
+	ch := s.chainNameHash(r.Chain)
+	copy(buf[96:], ch[:])
 	putUint(buf[128:160], r.Index)
 	copy(buf[160:], r.Previous[:])
 	putUint(buf[192:224], r.Time)

@@ -12,7 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -265,14 +265,21 @@ func validToken(s string) bool {
 	return true
 }
 
-func addrToken(a common.Address) string { return strings.ToLower(a.Hex()) }
+// addrToken is the address in lower-case hex, as subjects spell it: the
+// checksummed form (Hex) costs a keccak only to be lowered again.
+func addrToken(a common.Address) string {
+	var b [2 + 2*common.AddressLength]byte
+	b[0], b[1] = '0', 'x'
+	hex.Encode(b[2:], a[:])
+	return string(b[:])
+}
 
 func assetSubject(coll, item string) string { return subjAsset + coll + "." + item }
 func balanceSubject(coll string, owner common.Address) string {
 	return subjBalance + coll + "." + addrToken(owner)
 }
 func nonceSubject(owner common.Address, nonce uint64) string {
-	return fmt.Sprintf("%s%s.%d", subjNonce, addrToken(owner), nonce)
+	return subjNonce + addrToken(owner) + "." + strconv.FormatUint(nonce, 10)
 }
 
 // attemptID makes each attempt's message id unique: a lost ack is retried
@@ -324,6 +331,45 @@ type (
 		Keystore json.RawMessage `json:"keystore"`
 	}
 )
+
+// appendAssetRecord encodes rec exactly as encoding/json does (a test
+// holds the two equal), without reflection: every unique transfer writes
+// one.
+func appendAssetRecord(dst []byte, rec *assetRecord) []byte {
+	dst = append(dst, `{"event":`...)
+	dst = appendJSONString(dst, rec.Event)
+	dst = append(dst, `,"owner":"`...)
+	dst = appendHex(dst, rec.Owner[:])
+	dst = append(dst, `","digest":"`...)
+	dst = appendHex(dst, rec.Digest[:])
+	dst = append(dst, '"')
+	if m := rec.Intent; m != nil {
+		dst = append(dst, `,"intent":{"collection":`...)
+		dst = appendJSONString(dst, m.Collection)
+		dst = append(dst, `,"assetId":`...)
+		dst = appendJSONString(dst, m.AssetID)
+		dst = append(dst, `,"amount":"`...)
+		dst = strconv.AppendUint(dst, uint64(m.Amount), 10)
+		dst = append(dst, `","from":`...)
+		dst = appendJSONString(dst, m.From)
+		dst = append(dst, `,"to":`...)
+		dst = appendJSONString(dst, m.To)
+		dst = append(dst, `,"nonce":"`...)
+		dst = strconv.AppendUint(dst, uint64(m.Nonce), 10)
+		dst = append(dst, `","deadline":"`...)
+		dst = strconv.AppendUint(dst, uint64(m.Deadline), 10)
+		dst = append(dst, `"}`...)
+	}
+	if rec.Signature != "" {
+		dst = append(dst, `,"signature":`...)
+		dst = appendJSONString(dst, rec.Signature)
+	}
+	if rec.Node != "" {
+		dst = append(dst, `,"node":`...)
+		dst = appendJSONString(dst, rec.Node)
+	}
+	return append(dst, '}')
+}
 
 // mintCatalog appends each initial asset with expectation 0, so of all the
 // nodes starting at once exactly one mints it and restarts mint nothing.
@@ -433,6 +479,10 @@ func (l *Ledger) appendJSON(ctx context.Context, subject string, v any, last uin
 	if err != nil {
 		return 0, err
 	}
+	return l.appendData(ctx, subject, data, last, opts...)
+}
+
+func (l *Ledger) appendData(ctx context.Context, subject string, data []byte, last uint64, opts ...store.AppendOption) (uint64, error) {
 	seq, err := l.stream.AppendIfLast(ctx, subject, data, last, opts...)
 	if errors.Is(err, store.ErrConflict) {
 		return 0, fmt.Errorf("%w: %w", ErrConflict, err)
@@ -513,11 +563,22 @@ type Check struct {
 // refused intent, like any signed one, stays valid until its deadline or
 // a cancellation.
 func (l *Ledger) Transfer(ctx context.Context, t Transfer, sig Signature, authorize func(context.Context, Check) error) (SignedReceipt, error) {
+	return l.TransferPrepared(ctx, l.scheme.Prepare(t), sig, authorize)
+}
+
+// TransferPrepared is Transfer with the digest the caller already has
+// (Scheme.Prepare). A transfer prepared under another scheme is hashed
+// again under the ledger's.
+func (l *Ledger) TransferPrepared(ctx context.Context, p PreparedTransfer, sig Signature, authorize func(context.Context, Check) error) (SignedReceipt, error) {
+	t := p.t
 	c, err := l.checkIntent(&t, "intent")
 	if err != nil {
 		return SignedReceipt{}, err
 	}
-	digest := l.scheme.TransferDigest(&t)
+	digest := p.digest
+	if p.scheme != l.scheme {
+		digest = l.scheme.TransferDigest(&t)
+	}
 	if err := verifySigner(digest, sig, t.From, "the transfer"); err != nil {
 		return SignedReceipt{}, err
 	}
@@ -543,14 +604,23 @@ func (l *Ledger) Transfer(ctx context.Context, t Transfer, sig Signature, author
 		return SignedReceipt{}, err
 	}
 	rec := assetRecord{Event: "transfer", Owner: t.To, Digest: digest, Intent: &msg, Signature: sig.String(), Node: l.cfg.Node}
+	data := appendAssetRecord(make([]byte, 0, 640), &rec)
 	subject := assetSubject(t.Collection, t.AssetID)
+	msgID := "a" + id
+	l.view.sent(msgID, ownRecord{data: data, asset: assetState{Event: rec.Event, Owner: rec.Owner, Digest: rec.Digest, Node: rec.Node}})
+	stored := false
+	defer func() {
+		if !stored {
+			l.view.unsent(msgID)
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		owner, last, _ := l.view.owner(t.Collection, t.AssetID)
 		if owner != t.From {
 			l.releaseNonce(ctx, &t, digest, id, nonceSeq)
 			return SignedReceipt{}, fmt.Errorf("%w: %s/%s now belongs to %s", ErrConflict, t.Collection, t.AssetID, owner.Hex())
 		}
-		seq, err := l.appendJSON(ctx, subject, rec, last, store.WithMsgID("a"+id))
+		seq, err := l.appendData(ctx, subject, data, last, store.WithMsgID(msgID))
 		if errors.Is(err, ErrConflict) && attempt == 0 {
 			// The read model was behind: catch up and judge again.
 			if err := l.catchUpSubject(ctx, subject); err != nil {
@@ -567,6 +637,7 @@ func (l *Ledger) Transfer(ctx context.Context, t Transfer, sig Signature, author
 			// store could not settle): the nonce stays spent, which is safe.
 			return SignedReceipt{}, err
 		}
+		stored = true
 		return l.receiptAndWait(ctx, digest, seq)
 	}
 }

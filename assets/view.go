@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zerorealm/zerorealm/internal/store"
 )
@@ -115,6 +116,54 @@ type view struct {
 	byReceipt     map[common.Hash]*SignedReceipt // by receipt digest
 	chains        map[string]*chainView
 	orphans       map[common.Hash]uint64 // intents this node applied that have no receipt yet
+
+	// own are the records this node has sent and not yet seen applied,
+	// by message id: the node's receipt blocks and its unique transfers'
+	// asset records. A record that comes back with exactly the bytes sent
+	// is applied with what the node built it from (the chain's receipts,
+	// the record's fields) instead of being decoded, and its receipts
+	// hashed, again. Any other record, or the same id with other bytes, is
+	// read from its bytes, as on every other node.
+	ownMu sync.Mutex
+	own   map[string]ownRecord
+}
+
+type ownRecord struct {
+	data     []byte
+	receipts []SignedReceipt // a receipt block
+	asset    assetState      // an asset record
+}
+
+// sent registers a record before its append.
+func (v *view) sent(msgID string, rec ownRecord) {
+	v.ownMu.Lock()
+	v.own[msgID] = rec
+	v.ownMu.Unlock()
+}
+
+// unsent forgets a record whose append failed. If it was stored after
+// all (an acknowledgement lost), the projection reads it from its bytes.
+func (v *view) unsent(msgID string) {
+	v.ownMu.Lock()
+	delete(v.own, msgID)
+	v.ownMu.Unlock()
+}
+
+// ownRecord returns what this node built m from, if it sent m, byte for
+// byte.
+func (v *view) ownRecord(m store.Msg) (ownRecord, bool) {
+	id := m.Header.Get(jetstream.MsgIDHeader)
+	if id == "" {
+		return ownRecord{}, false
+	}
+	v.ownMu.Lock()
+	r, ok := v.own[id]
+	delete(v.own, id)
+	v.ownMu.Unlock()
+	if !ok || !bytes.Equal(r.data, m.Data) {
+		return ownRecord{}, false
+	}
+	return r, true
 }
 
 func newView(node string, scheme *Scheme) *view {
@@ -126,7 +175,7 @@ func newView(node string, scheme *Scheme) *view {
 		wallets: map[common.Address]string{}, avatarWallets: map[string][]common.Address{},
 		custodyRecs: map[string]custodyRecord{}, receipts: map[common.Hash]*SignedReceipt{},
 		byReceipt: map[common.Hash]*SignedReceipt{}, chains: map[string]*chainView{},
-		orphans: map[common.Hash]uint64{},
+		orphans: map[common.Hash]uint64{}, own: map[string]ownRecord{},
 	}
 }
 
@@ -144,7 +193,9 @@ func (v *view) apply(m store.Msg) error {
 	switch kind {
 	case "asset":
 		var rec assetState
-		if err := json.Unmarshal(m.Data, &rec); err != nil {
+		if own, ok := v.ownRecord(m); ok && own.receipts == nil {
+			rec = own.asset
+		} else if err := json.Unmarshal(m.Data, &rec); err != nil {
 			return fmt.Errorf("asset record: %w", err)
 		}
 		coll, item, _ := strings.Cut(key, ".")
@@ -204,18 +255,29 @@ func (v *view) apply(m store.Msg) error {
 		}
 		v.custodyRecs[rec.Avatar] = rec
 	case "receipts":
+		cv := v.chain(key)
+		add := func(sr *SignedReceipt) {
+			cv.receipts = append(cv.receipts, *sr)
+			v.receipts[sr.Receipt.Intent] = sr
+			v.byReceipt[sr.Digest] = sr
+			delete(v.orphans, sr.Receipt.Intent)
+		}
+		if key == v.node {
+			if own, ok := v.ownRecord(m); ok && own.receipts != nil {
+				for i := range own.receipts {
+					add(&own.receipts[i])
+				}
+				cv.lastSeq = m.Seq
+				return nil
+			}
+		}
 		var blk receiptBlock
 		if err := json.Unmarshal(m.Data, &blk); err != nil {
 			return fmt.Errorf("receipt block: %w", err)
 		}
-		cv := v.chain(key)
 		for _, e := range blk.Receipts {
 			r := Receipt{Intent: e.Intent, Sequence: e.Sequence, Chain: key, Index: e.Index, Previous: e.Previous, Time: e.Time}
-			sr := &SignedReceipt{Receipt: r, Digest: v.scheme.ReceiptDigest(&r), Signature: e.Signature, Signer: blk.Signer}
-			cv.receipts = append(cv.receipts, *sr)
-			v.receipts[e.Intent] = sr
-			v.byReceipt[sr.Digest] = sr
-			delete(v.orphans, e.Intent)
+			add(&SignedReceipt{Receipt: r, Digest: v.scheme.ReceiptDigest(&r), Signature: e.Signature, Signer: blk.Signer})
 		}
 		cv.lastSeq = m.Seq
 	case "checkpoint":

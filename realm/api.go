@@ -2,8 +2,10 @@ package realm
 
 import (
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -129,18 +131,47 @@ func (r *Realm) handleNodes(w http.ResponseWriter, _ *http.Request) {
 // time: filters action, decision (or outcome), actor, resource, node,
 // since, until; paging limit and before (the previous page's next). Every
 // parameter is checked, and a bad one is a 400 naming it.
-func (r *Realm) handleAudit(w http.ResponseWriter, req *http.Request) {
+//
+// The log names who did what and the trust signals behind each decision,
+// so it is read with a session: an avatar with one of Config.AuditRoles
+// reads every event, any other only the events it is the actor of. That
+// limit is the server's: a query without actor is narrowed to the caller,
+// and one that names another actor is refused (and the refusal audited),
+// never quietly answered with an empty page.
+func (r *Realm) handleAudit(w http.ResponseWriter, req *http.Request, p principal) {
 	query, err := audit.ParseQuery(req.URL.Query())
 	if err != nil {
 		r.writeError(w, req, badRequest(err.Error()))
 		return
 	}
+	scope := "all"
+	if !r.readsWholeAudit(p) {
+		if query.Actor != "" && query.Actor != p.avatar.ID {
+			need := "no role may (the realm's audit roles are empty)"
+			if len(r.cfg.AuditRoles) > 0 {
+				need = "that needs one of the roles " + strings.Join(r.cfg.AuditRoles, ", ")
+			}
+			err := &httpError{Status: http.StatusForbidden, Detail: "this avatar may read only its own decisions (actor " +
+				strconv.Quote(p.avatar.ID) + ") in the audit log; to read another actor's, " + need}
+			r.auditDeny(req, p.avatar.ID, "ReadAudit", "AuditLog::"+strconv.Quote(query.Actor), err)
+			r.writeError(w, req, err)
+			return
+		}
+		query.Actor, scope = p.avatar.ID, "own"
+	}
 	page := r.view.Page(query)
-	body := map[string]any{"events": page.Events, "truncated": page.Truncated}
+	body := map[string]any{"events": page.Events, "truncated": page.Truncated, "scope": scope}
 	if !page.Next.IsZero() {
 		body["next"] = page.Next.String()
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// readsWholeAudit reports whether the avatar holds a role that reads every
+// event of the audit log. Roles are read anew with each request (see
+// authenticate), so a role taken away stops the next read.
+func (r *Realm) readsWholeAudit(p principal) bool {
+	return slices.ContainsFunc(p.avatar.Roles, func(role string) bool { return slices.Contains(r.cfg.AuditRoles, role) })
 }
 
 // auditQueryParams documents GET /v1/audit's parameters for the OpenAPI
@@ -186,9 +217,11 @@ func auditPageSchema() map[string]any {
 		"policies": map[string]any{"type": "array", "items": strT},
 		"signals":  map[string]any{"type": "object"},
 	}}
-	return map[string]any{"type": "object", "required": []string{"events", "truncated"}, "properties": map[string]any{
+	return map[string]any{"type": "object", "required": []string{"events", "truncated", "scope"}, "properties": map[string]any{
 		"events": map[string]any{"type": "array", "items": event, "description": "newest first, in the order the AUDIT stream stored them"},
 		"next":   map[string]any{"type": "string", "description": "pass as before for the next, older page; absent when no older event matches"},
+		"scope": map[string]any{"type": "string", "enum": []string{"all", "own"}, "description": "all: the caller holds an audit role and reads every event; " +
+			"own: the caller reads only the events it is the actor of (the actor filter is set to it; another actor is refused with 403)"},
 		"truncated": map[string]any{"type": "boolean", "description": "the node's view of recent events ended before the page was full: " +
 			"older matching events may be in the stream (audit/verify walks them) but are not listed"},
 	}}

@@ -190,6 +190,7 @@ func ledgerCollection(scene string, c scenes.Collection) (assets.Collection, err
 func (r *Realm) assetRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/openapi.json", r.handleOpenAPI)
 	mux.HandleFunc("GET /v1/assets/domain", r.whenReady(r.handleAssetDomain))
+	mux.HandleFunc("GET /v1/assets/signers", r.whenReady(r.handleSigners))
 	mux.HandleFunc("GET /v1/assets/collections", r.whenReady(r.handleCollections))
 	mux.HandleFunc("GET /v1/assets/collections/{collection}", r.whenReady(r.handleCollection))
 	mux.HandleFunc("GET /v1/assets/items/{collection}/{item}", r.whenReady(r.handleAsset))
@@ -674,7 +675,8 @@ func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p princ
 		return
 	}
 	t := in.Transfer
-	digest := r.assets.scheme.TransferDigest(&t)
+	prepared := r.assets.scheme.Prepare(t)
+	digest := prepared.Digest()
 	if prev, err := r.idempotent(req, p, digest); err != nil || prev != nil {
 		if err != nil {
 			r.writeError(w, req, err)
@@ -692,7 +694,7 @@ func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p princ
 		r.writeError(w, req, err)
 		return
 	}
-	rc, err := r.assets.ledger.Transfer(req.Context(), t, sig, r.authorizeTransfer(req, p, []*assets.Transfer{&t}))
+	rc, err := r.assets.ledger.TransferPrepared(req.Context(), prepared, sig, r.authorizeTransfer(req, p, []*assets.Transfer{&t}))
 	if err != nil {
 		r.writeError(w, req, err)
 		return

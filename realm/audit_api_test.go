@@ -3,7 +3,9 @@ package realm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,15 +23,31 @@ type auditPage struct {
 	Events    []audit.Event `json:"events"`
 	Next      string        `json:"next"`
 	Truncated bool          `json:"truncated"`
+	Scope     string        `json:"scope"`
 }
 
-func getAudit(t *testing.T, r *Realm, query string) auditPage {
+// getAudit reads a page of the audit log with the session token.
+func getAudit(t *testing.T, r *Realm, token, query string) auditPage {
 	t.Helper()
 	var page auditPage
-	if code := get(t, r.URL()+"/v1/audit?"+query, &page); code != http.StatusOK {
-		t.Fatalf("GET /v1/audit?%s = %d", query, code)
+	if code, p := newClient(t, r).with(token).call("GET", "/v1/audit?"+query, nil, &page); code != http.StatusOK {
+		t.Fatalf("GET /v1/audit?%s = %d %+v", query, code, p)
 	}
 	return page
+}
+
+// auditorToken registers an avatar with only the auditor role and returns
+// its session token, for a test that reads every decision. The realm must
+// listen on localhost (passkeys are bound to it). Call it after the avatar
+// a test wants as the bootstrap administrator has registered: it takes the
+// admin role from the first avatar of a realm.
+func auditorToken(t *testing.T, r *Realm, name string) string {
+	t.Helper()
+	s := newClient(t, r).register(webauthntest.New(), name)
+	if err := r.avatars.SetRoles(context.Background(), s.Avatar["id"].(string), []string{"auditor"}); err != nil {
+		t.Fatal(err)
+	}
+	return s.Token
 }
 
 // TestAuditAPIFiltersAndPages runs a realm with two avatars whose
@@ -42,6 +60,7 @@ func TestAuditAPIFiltersAndPages(t *testing.T) {
 	ada := c.register(webauthntest.New(), "ada")
 	grace := c.register(webauthntest.New(), "grace")
 	adaID, graceID := ada.Avatar["id"].(string), grace.Avatar["id"].(string)
+	auditor := auditorToken(t, r, "audra")
 	c.with(ada.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
 	c.with(grace.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
 	// More decisions by both, of several actions, through the realm's log.
@@ -61,7 +80,7 @@ func TestAuditAPIFiltersAndPages(t *testing.T) {
 	}
 	var all []audit.Event
 	eventually(t, "the view holds every decision", func() bool {
-		all = getAudit(t, r, "limit=1000").Events
+		all = getAudit(t, r, auditor, "limit=1000").Events
 		return len(all) >= 64 && all[0].Action == actions[59%len(actions)]
 	})
 	mid := all[len(all)/2].Time
@@ -94,7 +113,7 @@ func TestAuditAPIFiltersAndPages(t *testing.T) {
 			}
 		}
 		var got []string
-		for _, e := range getAudit(t, r, tc.query+"&limit=1000").Events {
+		for _, e := range getAudit(t, r, auditor, tc.query+"&limit=1000").Events {
 			got = append(got, e.ID)
 		}
 		if !slices.Equal(got, want) {
@@ -136,7 +155,7 @@ func TestAuditAPIFiltersAndPages(t *testing.T) {
 			if next != "" {
 				q += "&before=" + url.QueryEscape(next)
 			}
-			page := getAudit(t, r, q)
+			page := getAudit(t, r, auditor, q)
 			if len(page.Events) > limit {
 				t.Fatalf("%s: a page of %d events, over the limit %d", q, len(page.Events), limit)
 			}
@@ -169,14 +188,14 @@ func TestAuditAPIFiltersAndPages(t *testing.T) {
 			}
 		}
 	}
-	pageAll("node="+r.cfg.Node, 7, getAudit(t, r, "limit=1000").Events)
+	pageAll("node="+r.cfg.Node, 7, getAudit(t, r, auditor, "limit=1000").Events)
 	// Only ada's step-ups and transfers: none is appended, yet the pages
 	// cross the appends in the stream.
 	adas := "actor=" + url.QueryEscape(adaID) + "&action=StepUp,TransferAsset"
-	pageAll(adas, 3, getAudit(t, r, adas+"&limit=1000").Events)
+	pageAll(adas, 3, getAudit(t, r, auditor, adas+"&limit=1000").Events)
 	close(stop)
 	wg.Wait()
-	if grown := getAudit(t, r, "limit=1000").Events; len(grown) <= len(all) {
+	if grown := getAudit(t, r, auditor, "limit=1000").Events; len(grown) <= len(all) {
 		t.Fatal("no decision was appended while paging")
 	}
 }
@@ -184,7 +203,8 @@ func TestAuditAPIFiltersAndPages(t *testing.T) {
 // TestAuditAPIRefusesBadParameters: every bad parameter is a 400
 // problem+json naming it.
 func TestAuditAPIRefusesBadParameters(t *testing.T) {
-	r := startRealm(t, Config{})
+	r := startLocalRealm(t)
+	token := newClient(t, r).register(webauthntest.New(), "ada").Token
 	for _, tc := range []struct{ query, param string }{
 		{"limit=0", "limit"},
 		{"limit=1001", "limit"},
@@ -204,7 +224,12 @@ func TestAuditAPIRefusesBadParameters(t *testing.T) {
 		{"before=0:0", "before"},
 		{"verb=deny", "verb"},
 	} {
-		resp, err := http.Get(r.URL() + "/v1/audit?" + tc.query)
+		req, err := http.NewRequest("GET", r.URL()+"/v1/audit?"+tc.query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,4 +272,151 @@ func TestAuditAPIParametersAreDocumented(t *testing.T) {
 	if !strings.Contains(string(doc.Paths["/v1/audit"]["get"].Responses["200"]), "AuditPage") {
 		t.Fatal("GET /v1/audit's answer is not the AuditPage schema")
 	}
+}
+
+// TestAuditAPIIsReadWithASession: the audit log is read with a session.
+// An avatar with an audit role (admin, auditor) reads every event; any
+// other reads only its own, and asking for another actor's is refused and
+// audited. GET /v1/audit/verify stays public and tells no event.
+func TestAuditAPIIsReadWithASession(t *testing.T) {
+	r := startLocalRealm(t)
+	c := newClient(t, r)
+	ada := c.register(webauthntest.New(), "ada") // the bootstrap administrator
+	grace := c.register(webauthntest.New(), "grace")
+	auditor := auditorToken(t, r, "audra")
+	adaID, graceID := ada.Avatar["id"].(string), grace.Avatar["id"].(string)
+	if slices.Contains(rolesOf(grace), "admin") || !slices.Contains(rolesOf(ada), "admin") {
+		t.Fatalf("roles: ada %v, grace %v; want ada the only administrator", rolesOf(ada), rolesOf(grace))
+	}
+	c.with(ada.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
+	c.with(grace.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
+	if err := r.Audit().Commit(context.Background(), audit.Event{Actor: "gateway-1", Action: "CommandActuator", Resource: `Actuator::"press-1/ram"`, Outcome: audit.Allow}); err != nil {
+		t.Fatal(err)
+	}
+	actors := func(p auditPage) map[string]int {
+		m := map[string]int{}
+		for _, e := range p.Events {
+			m[e.Actor]++
+		}
+		return m
+	}
+	eventually(t, "the auditor reads every actor's decisions", func() bool {
+		a := actors(getAudit(t, r, auditor, "limit=1000"))
+		return a[adaID] > 0 && a[graceID] > 0 && a["gateway-1"] > 0
+	})
+
+	// Nobody signed in: 401, with the Bearer challenge.
+	resp, err := http.Get(r.URL() + "/v1/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p problem
+	_ = json.NewDecoder(resp.Body).Decode(&p)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" || !strings.Contains(p.Detail, "sign in") {
+		t.Fatalf("anonymous GET /v1/audit = %d %q %+v, want 401 asking to sign in", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), p)
+	}
+
+	// The auditor and the administrator read everything, and may filter by
+	// any actor.
+	for who, token := range map[string]string{"auditor": auditor, "admin": ada.Token} {
+		page := getAudit(t, r, token, "limit=1000")
+		if a := actors(page); page.Scope != "all" || a[adaID] == 0 || a[graceID] == 0 || a["gateway-1"] == 0 {
+			t.Errorf("%s reads scope %q with actors %v, want every actor's decisions", who, page.Scope, a)
+		}
+		if a := actors(getAudit(t, r, token, "limit=1000&actor="+url.QueryEscape(graceID))); len(a) != 1 || a[graceID] == 0 {
+			t.Errorf("%s filtering by grace reads actors %v", who, a)
+		}
+	}
+
+	// A visitor reads its own decisions only, with or without the filter.
+	for _, q := range []string{"limit=1000", "limit=1000&actor=" + url.QueryEscape(graceID), "limit=1000&decision=allow"} {
+		page := getAudit(t, r, grace.Token, q)
+		if a := actors(page); page.Scope != "own" || len(a) != 1 || a[graceID] == 0 {
+			t.Errorf("grace's GET /v1/audit?%s reads scope %q with actors %v, want only her own", q, page.Scope, a)
+		}
+	}
+	// Asking for someone else's is refused with the reason, and the refusal
+	// is on record.
+	for _, other := range []string{adaID, "gateway-1"} {
+		code, p := c.with(grace.Token).call("GET", "/v1/audit?actor="+url.QueryEscape(other), nil, nil)
+		if code != http.StatusForbidden || !strings.Contains(p.Detail, "only its own") || !strings.Contains(p.Detail, "auditor") {
+			t.Errorf("grace reading %s's decisions = %d %+v, want 403 naming the audit roles", other, code, p)
+		}
+	}
+	eventually(t, "the refusals are audited", func() bool {
+		n := 0
+		for _, e := range getAudit(t, r, auditor, "limit=1000&action=ReadAudit&decision=deny").Events {
+			if e.Actor == graceID && (e.Resource == `AuditLog::"`+adaID+`"` || e.Resource == `AuditLog::"gateway-1"`) {
+				n++
+			}
+		}
+		return n == 2
+	})
+
+	// Granting the auditor role widens grace's view on her next request.
+	if err := r.avatars.SetRoles(context.Background(), graceID, []string{"visitor", "auditor"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "grace as an auditor reads ada's decisions", func() bool {
+		page := getAudit(t, r, grace.Token, "limit=1000&actor="+url.QueryEscape(adaID))
+		return page.Scope == "all" && len(page.Events) > 0
+	})
+
+	// The chain check is public and tells counts and chain heads only.
+	resp, err = http.Get(r.URL() + "/v1/audit/verify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("anonymous GET /v1/audit/verify = %d (%v)", resp.StatusCode, err)
+	}
+	var verify struct {
+		OK     bool             `json:"ok"`
+		Chains []map[string]any `json:"chains"`
+	}
+	if err := json.Unmarshal(raw, &verify); err != nil || !verify.OK || len(verify.Chains) != 1 {
+		t.Fatalf("GET /v1/audit/verify = %s (%v), want one intact chain", raw, err)
+	}
+	for field := range verify.Chains[0] {
+		if !slices.Contains([]string{"node", "events", "blocks", "head", "break"}, field) {
+			t.Errorf("GET /v1/audit/verify tells %q of a chain; only counts and the head are public", field)
+		}
+	}
+	for _, secret := range []string{adaID, graceID, "gateway-1", "press-1"} {
+		if strings.Contains(string(raw), secret) {
+			t.Errorf("GET /v1/audit/verify tells %q: %s", secret, raw)
+		}
+	}
+
+	// Audit roles are checked like every role.
+	if _, err := New(Config{DataDir: t.TempDir(), AuditRoles: []string{"Not A Role"}}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "audit roles") {
+		t.Fatalf("New with a bad audit role = %v, want ErrConfig naming the audit roles", err)
+	}
+}
+
+// TestAuditRolesAreConfigurable: with Config.AuditRoles naming another
+// role, an administrator without it reads only its own decisions.
+func TestAuditRolesAreConfigurable(t *testing.T) {
+	r := startRealm(t, Config{Listen: "localhost:0", AuditRoles: []string{"compliance"}})
+	c := newClient(t, r)
+	ada := c.register(webauthntest.New(), "ada")
+	if !slices.Contains(rolesOf(ada), "admin") {
+		t.Fatalf("ada's roles %v, want the bootstrap administrator", rolesOf(ada))
+	}
+	if page := getAudit(t, r, ada.Token, "limit=1000"); page.Scope != "own" {
+		t.Fatalf("an administrator without the compliance role reads scope %q, want own", page.Scope)
+	}
+	code, p := c.with(ada.Token).call("GET", "/v1/audit?actor=gateway-1", nil, nil)
+	if code != http.StatusForbidden || !strings.Contains(p.Detail, "compliance") {
+		t.Fatalf("reading another actor's decisions = %d %+v, want 403 naming the compliance role", code, p)
+	}
+	if err := r.avatars.SetRoles(context.Background(), ada.Avatar["id"].(string), []string{"admin", "compliance"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ada with the compliance role reads everything", func() bool {
+		return getAudit(t, r, ada.Token, "limit=1000").Scope == "all"
+	})
 }

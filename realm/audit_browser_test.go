@@ -2,6 +2,7 @@ package realm
 
 import (
 	"context"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -66,10 +67,17 @@ func TestAuditViewerPagesThroughTheRealm(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// What GET /v1/audit answers an auditor, from the realm's view.
 	total := func(query string) int {
-		var page auditPage
-		get(t, r.URL()+"/v1/audit?limit=1000&"+query, &page)
-		return len(page.Events)
+		values, err := url.ParseQuery("limit=1000&" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := audit.ParseQuery(values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(r.view.Page(q).Events)
 	}
 	eventually(t, "the view holds the decisions", func() bool { return total("action=CommandActuator") == 450 })
 	all, denies, myDenies := total(""), total("decision=deny"), total("decision=deny&actor="+av.ID)
@@ -91,4 +99,30 @@ func TestAuditViewerPagesThroughTheRealm(t *testing.T) {
 	do("only mine", chromedp.Click(chromedp.CSS("#audit-mine")))
 	waitFor("my denies", `document.querySelectorAll('#audit-rows tr').length === `+strconv.Itoa(myDenies)+
 		` && document.querySelectorAll('#audit-rows tr:not([data-actor=`+strconv.Quote(av.ID)+`])').length === 0 && document.getElementById("audit-more").hidden`)
+	if eval(`document.getElementById("audit-mine").disabled || !document.getElementById("audit-scope").hidden ? 1 : 0`) != 0 {
+		t.Fatal("the administrator's viewer forces only my decisions")
+	}
+
+	// A visitor, neither admin nor auditor, sees only its own decisions:
+	// the realm answers so, and the viewer says why and keeps the box on.
+	do("sign out", chromedp.Click(chromedp.CSS(`nav a[href="#/account"]`)))
+	waitFor("the account view", `document.body.dataset.shown === "account" && !!document.getElementById("signout")`)
+	do("sign out", chromedp.Click(chromedp.CSS("#signout")))
+	waitFor("signed out", `document.body.dataset.state === "signed-out"`)
+	do("register grace", chromedp.Evaluate[chromedp.Void](`document.getElementById("name").value = ""; document.getElementById("display").value = ""`),
+		chromedp.SendKeys(chromedp.CSS("#name"), "grace"), chromedp.SendKeys(chromedp.CSS("#display"), "Grace"), chromedp.Click(chromedp.CSS("#register")))
+	waitFor("grace signed in", `document.body.dataset.state === "signed-in" && document.body.dataset.shown === "account"`)
+	grace, err := r.avatars.ByName(context.Background(), "grace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "grace's registration is in the view", func() bool { return total("actor="+grace.ID) > 0 })
+	graces := total("actor=" + grace.ID)
+	do("open the audit viewer", chromedp.Click(chromedp.CSS(`nav a[href="#/audit"]`)))
+	waitFor("only grace's decisions, with the note", `(() => {
+		const rows = [...document.querySelectorAll("#audit-rows tr")];
+		const mine = document.getElementById("audit-mine");
+		return rows.length === `+strconv.Itoa(graces)+` && rows.every((r) => r.dataset.actor === `+strconv.Quote(grace.ID)+`) &&
+			mine.checked && mine.disabled && !document.getElementById("audit-scope").hidden;
+	})()`)
 }

@@ -86,6 +86,11 @@ type Config struct {
 	// AdminRole, "operator" and "supervisor" (what the built-in scenes ask
 	// of a twin operator and an approver). They must include AdminRole.
 	BootstrapAdminRoles []string
+	// AuditRoles are the roles whose avatars read every decision in the
+	// audit log (GET /v1/audit); default AdminRole and "auditor". Any
+	// other signed-in avatar reads only the decisions it is the actor of.
+	// An empty, non-nil list lets nobody read all of it.
+	AuditRoles []string
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -128,6 +133,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Assets.AdminRole == "" {
 		c.Assets.AdminRole = c.AdminRole
+	}
+	if c.AuditRoles == nil {
+		c.AuditRoles = []string{c.AdminRole, "auditor"}
 	}
 	if c.BootstrapAdminRoles == nil {
 		c.BootstrapAdminRoles = []string{c.AdminRole, "operator", "supervisor"}
@@ -186,6 +194,9 @@ func (c *Config) roleProblems() []string {
 	var p []string
 	if _, err := avatar.NormalizeRoles([]string{c.AdminRole}); err != nil {
 		p = append(p, fmt.Sprintf("admin role: %v", strings.TrimPrefix(err.Error(), "avatar: ")))
+	}
+	if _, err := avatar.NormalizeRoles(c.AuditRoles); err != nil {
+		p = append(p, fmt.Sprintf("audit roles: %v", strings.TrimPrefix(err.Error(), "avatar: ")))
 	}
 	if c.DisableBootstrapAdmin {
 		return p

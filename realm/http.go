@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -36,7 +37,7 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/scenes/{id}/access", r.authed(r.handleSceneAccess))
 	mux.HandleFunc("GET /v1/scenes/{id}/me", r.authed(r.handleSceneStanding))
 	mux.HandleFunc("GET /v1/nodes", r.whenReady(r.handleNodes))
-	mux.HandleFunc("GET /v1/audit", r.whenReady(r.handleAudit))
+	mux.HandleFunc("GET /v1/audit", r.authed(r.handleAudit))
 	mux.HandleFunc("GET /v1/audit/verify", r.whenReady(r.handleAuditVerify))
 	// The console: every embedded file, for GET; a GET of any other path
 	// is answered by it as an unknown route.
@@ -104,7 +105,11 @@ func (r *Realm) instrument(next http.Handler) http.Handler {
 			elapsed := time.Since(start)
 			r.metrics.requests.WithLabelValues(route, req.Method, strconv.Itoa(rec.status)).Inc()
 			r.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
-			r.log.Debug("http", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", rec.status, "duration", elapsed)
+			// Checked first: the call's arguments escape and allocate even
+			// when debug logging is off, on every request.
+			if r.log.Enabled(req.Context(), slog.LevelDebug) {
+				r.log.Debug("http", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", rec.status, "duration", elapsed)
+			}
 		}()
 		next.ServeHTTP(rec, req)
 	})

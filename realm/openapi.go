@@ -19,8 +19,8 @@ type apiOperation struct {
 var apiOperations = []apiOperation{
 	{"GET", "/v1/version", "realm", "Build version", false, "", "", "200"},
 	{"GET", "/v1/nodes", "realm", "Live realm nodes", false, "", "", "200"},
-	{"GET", "/v1/audit", "audit", "Decisions, newest first, a page at a time (filters action, decision, actor, resource, node, since, until; paging limit, before)", false, "", "AuditPage", "200"},
-	{"GET", "/v1/audit/verify", "audit", "Verify the audit hash chains", false, "", "", "200"},
+	{"GET", "/v1/audit", "audit", "Decisions, newest first, a page at a time (filters action, decision, actor, resource, node, since, until; paging limit, before). Every event for the admin or auditor role (Config.AuditRoles), only the caller's own otherwise", true, "", "AuditPage", "200"},
+	{"GET", "/v1/audit/verify", "audit", "Verify the audit hash chains (public: counts and chain heads only, no event)", false, "", "", "200"},
 	{"GET", "/v1/scenes", "scenes", "List scenes", false, "", "", "200"},
 	{"GET", "/v1/scenes/{id}", "scenes", "One scene", false, "", "", "200"},
 	{"GET", "/v1/scenes/{id}/access", "scenes", "What the scene's policies allow the avatar now", true, "", "", "200"},
@@ -55,6 +55,7 @@ var apiOperations = []apiOperation{
 
 	{"GET", "/v1/openapi.json", "market", "This document", false, "", "", "200"},
 	{"GET", "/v1/assets/domain", "market", "The EIP-712 domain, the node's receipt signer and the treasury", false, "", "", "200"},
+	{"GET", "/v1/assets/signers", "market", "Every realm node's receipt signers, current and retired, with since/until (a convenience: pin keys offline with zerorealm keys export-public)", false, "", "Signers", "200"},
 	{"GET", "/v1/assets/collections", "market", "Every scene's collections", false, "", "", "200"},
 	{"GET", "/v1/assets/collections/{collection}", "market", "A collection's items or balances (after, limit)", false, "", "Page", "200"},
 	{"GET", "/v1/assets/items/{collection}/{item}", "market", "One unique item with its history", false, "", "Asset", "200"},
@@ -122,6 +123,7 @@ func buildOpenAPI() map[string]any {
 		"Asset":           obj(map[string]any{"collection": strT, "item": strT, "owner": addrT, "sequence": map[string]any{"type": "integer"}, "history": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}),
 		"Page":            obj(map[string]any{"next": strT}),
 		"AuditPage":       auditPageSchema(),
+		"Signers":         signersSchema(),
 		"RolesRequest":    obj(map[string]any{"roles": map[string]any{"type": "array", "maxItems": 32, "items": map[string]any{"type": "string", "pattern": "^[a-z0-9_.:-]{1,64}$"}}}, "roles"),
 		"AvatarPage": obj(map[string]any{"next": strT, "avatars": map[string]any{"type": "array", "items": obj(map[string]any{
 			"id": strT, "name": strT, "display_name": strT, "roles": map[string]any{"type": "array", "items": strT}, "created": map[string]any{"type": "string", "format": "date-time"}})}}),

@@ -56,6 +56,7 @@ type Realm struct {
 	live     *liveHub
 	twins    *twinHub
 	assets   *assetsHub
+	signers  *store.Bucket // every node's receipt signers; see assets_signers.go
 	xr       *xrHub
 	presence *presenceHub
 
@@ -263,6 +264,9 @@ func (r *Realm) start(ctx context.Context) error {
 		return fmt.Errorf("realm: step-ups: %w", err)
 	}
 	if r.assets, err = r.startAssets(ctx); err != nil {
+		return err
+	}
+	if err := r.publishSigners(ctx); err != nil {
 		return err
 	}
 	r.live = newLiveHub()

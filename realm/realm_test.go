@@ -152,8 +152,8 @@ func TestEmbeddedServesScenesAndProblems(t *testing.T) {
 	if code := get(t, r.URL()+"/v1/scenes/atlantis", &p); code != 404 || p.Status != 404 || !strings.Contains(p.Detail, "atlantis") {
 		t.Fatalf("GET unknown scene = %d %+v, want 404 naming it", code, p)
 	}
-	if code := get(t, r.URL()+"/v1/audit?limit=0", &p); code != 400 || !strings.Contains(p.Detail, "limit") {
-		t.Fatalf("GET /v1/audit?limit=0 = %d %+v, want 400 about limit", code, p)
+	if code := get(t, r.URL()+"/v1/audit?limit=10", &p); code != 401 || p.Status != 401 || !strings.Contains(p.Detail, "sign in") {
+		t.Fatalf("GET /v1/audit without a session = %d %+v, want 401 asking to sign in", code, p)
 	}
 	if code := get(t, r.URL()+"/nowhere", &p); code != 404 {
 		t.Fatalf("GET /nowhere = %d, want 404", code)
@@ -170,7 +170,9 @@ func TestTwoNodesOnThreeNodeCluster(t *testing.T) {
 	servers := natstest.RunCluster(t, 3)
 	urls := strings.Split(natstest.ClusterURLs(servers), ",")
 	a := startRealm(t, Config{NATS: urls, Node: "realm-a"})
-	b := startRealm(t, Config{NATS: urls, Node: "realm-b"})
+	// localhost: b's auditor registers a passkey, which is bound to it.
+	b := startRealm(t, Config{NATS: urls, Node: "realm-b", Listen: "localhost:0"})
+	auditor := auditorToken(t, b, "audra")
 
 	var health map[string]any
 	if code := get(t, b.URL()+"/healthz", &health); code != 200 || health["replicas"] != float64(3) {
@@ -208,8 +210,7 @@ func TestTwoNodesOnThreeNodeCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "node b lists node a's decision", func() bool {
-		var got struct{ Events []audit.Event }
-		get(t, b.URL()+"/v1/audit?node=realm-a&outcome=deny", &got)
+		got := getAudit(t, b, auditor, "node=realm-a&outcome=deny")
 		return len(got.Events) == 1 && got.Events[0].Actor == "avatar-1" && got.Events[0].Reasons[0] == "trust state is step-up"
 	})
 	// Each node sees the other in the node registry (a KV bucket).

@@ -27,6 +27,7 @@ type serveFlags struct {
 	sessionIdle, sessionLifetime                   time.Duration
 	bootstrapAdmin                                 bool
 	bootstrapAdminRoles                            string
+	auditRoles                                     string
 }
 
 func newServeCommand() *cobra.Command {
@@ -60,6 +61,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.DurationVar(&f.sessionLifetime, "session-lifetime", 12*time.Hour, "a session's absolute lifetime")
 	fl.BoolVar(&f.bootstrapAdmin, "bootstrap-admin", true, "make the first avatar registered on a realm without an administrator one (false: promote nobody)")
 	fl.StringVar(&f.bootstrapAdminRoles, "bootstrap-admin-roles", "admin,operator,supervisor", "comma-separated roles the bootstrap gives; must include admin")
+	fl.StringVar(&f.auditRoles, "audit-roles", "admin,auditor", "comma-separated roles that read every decision in the audit log; others read their own")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -103,6 +105,7 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 
 		DisableBootstrapAdmin: !f.bootstrapAdmin,
 		BootstrapAdminRoles:   splitList(f.bootstrapAdminRoles),
+		AuditRoles:            splitList(f.auditRoles),
 	})
 	if err != nil {
 		if errors.Is(err, realm.ErrConfig) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -100,6 +101,19 @@ func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
 		return b.getFromLeader(ctx, key)
 	}
 	e, err := b.kv.Get(ctx, key)
+	// A bucket created a moment ago on a cluster answers direct gets only
+	// once its replicas are up: until then the read has no responders,
+	// which says nothing about the key. Wait for them, within ctx.
+	for r := 0; errors.Is(err, nats.ErrNoResponders) && r < freshBucketRetries; r++ {
+		t := time.NewTimer(noResponderWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
+		case <-t.C:
+		}
+		e, err = b.kv.Get(ctx, key)
+	}
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)

@@ -25,6 +25,9 @@ import (
 const (
 	noResponderRetries = 2
 	noResponderWait    = 250 * time.Millisecond
+	// freshBucketRetries bounds how long (times noResponderWait) a read
+	// waits for a new bucket's replicas to answer.
+	freshBucketRetries = 8
 )
 
 // publishHeader is what an append sends: the caller's headers (WithHeader)

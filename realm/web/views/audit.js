@@ -4,6 +4,12 @@
 // viewer reaches past the newest page with "Load older"; the free-text
 // search looks through what is loaded. And a check of the audit log's hash
 // chains (GET /v1/audit/verify).
+//
+// The realm decides what the avatar may read: an avatar with an audit role
+// (admin or auditor by default) reads every decision; any other only its
+// own (the answer's scope is "own"), so "only my decisions" is then forced
+// on, with a note saying why. The realm enforces it; the checkbox only
+// shows it.
 
 let reload = null;
 
@@ -14,6 +20,8 @@ export async function mount(section, ctx) {
   const outcome = el("select", { id: "audit-outcome", name: "decision" },
     el("option", { value: "" }, "allow and deny"), el("option", { value: "allow" }, "allow"), el("option", { value: "deny" }, "deny"));
   const mine = el("input", { id: "audit-mine", type: "checkbox", name: "mine" });
+  const scopeNote = el("p", { id: "audit-scope", class: "muted small", hidden: true },
+    "You see only your own decisions: reading every avatar's needs an audit role (by default admin or auditor), which an administrator grants.");
   const since = el("input", { id: "audit-since", type: "datetime-local", name: "since", step: "1" });
   const text = el("input", { id: "audit-search", type: "search", name: "search", placeholder: "resource, reason, policy…" });
   const limit = el("select", { id: "audit-limit", name: "limit" }, ["200", "500", "1000"].map((n) => el("option", { value: n }, `${n} a page`)));
@@ -37,6 +45,7 @@ export async function mount(section, ctx) {
         el("label", null, "Page ", limit),
         el("label", { class: "check" }, mine, " only my decisions"),
         refresh, verify),
+      scopeNote,
       verdict),
     el("article", { class: "card" },
       summary,
@@ -73,10 +82,13 @@ export async function mount(section, ctx) {
     }
     return q;
   };
+  // sameQuery compares two queries whatever the order of their parameters.
+  const canonical = (q) => { const c = new URLSearchParams(q); c.sort(); return c.toString(); };
+  const sameQuery = (a, b) => canonical(a) === canonical(b);
   // baseOf names a query's filters other than the action (and paging):
   // known holds events loaded under knownKey, and is emptied when those
   // filters change, so that it never shows an event they exclude.
-  const baseOf = (q) => { const b = new URLSearchParams(q); for (const k of ["action", "limit", "before"]) b.delete(k); return b.toString(); };
+  const baseOf = (q) => { const b = new URLSearchParams(q); for (const k of ["action", "limit", "before"]) b.delete(k); return canonical(b); };
   knownKey = baseOf(filters());
   const rebase = () => { known = new Map(); knownKey = baseOf(filters()); };
 
@@ -115,14 +127,31 @@ export async function mount(section, ctx) {
     section.dataset.rows = String(list.length);
   };
 
+  // applyScope follows the realm's answer: scope "own" means the realm
+  // answered with the avatar's own decisions only, whatever was asked, so
+  // the query q was in effect narrowed to this actor, and "only my
+  // decisions" is forced on (and stays on for this visit).
+  const applyScope = (q, page) => {
+    if (page.scope !== "own") return;
+    q.set("actor", self.id);
+    if (!mine.disabled) {
+      mine.checked = true;
+      mine.disabled = true;
+      scopeNote.hidden = false;
+      section.dataset.scope = "own";
+      rebase();
+    }
+  };
+
   // load asks the realm for the newest page under the filters; an answer
   // that comes back after the filters changed is dropped, so a slow answer
   // never shows under filters it was not asked with.
   const load = async () => {
     const q = filters();
     const page = await api("GET", "/v1/audit?" + q);
+    applyScope(q, page);
     remember(q, page.events);
-    if (q.toString() !== filters().toString()) return { stale: true };
+    if (!sameQuery(q, filters())) return { stale: true };
     events = page.events;
     next = page.next || "";
     truncated = !!page.truncated;
@@ -138,9 +167,10 @@ export async function mount(section, ctx) {
     more.disabled = true;
     try {
       const page = await api("GET", "/v1/audit?" + q);
+      applyScope(q, page);
       remember(q, page.events);
       q.delete("before");
-      if (q.toString() !== filters().toString() || next !== before) return { stale: true };
+      if (!sameQuery(q, filters()) || next !== before) return { stale: true };
       events = events.concat(page.events);
       next = page.next || "";
       truncated = !!page.truncated;

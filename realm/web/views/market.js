@@ -53,7 +53,7 @@ let instance = null;
 
 export function mount(section, ctx) {
   const { el, api, stepUp, setStatus, me, refreshMe, idempotencyKey, describe } = ctx;
-  const state = { wallet: null, collections: [], holdings: [], domain: null, receipts: new Map(), avatar: "" };
+  const state = { wallet: null, collections: [], holdings: [], domain: null, signers: null, receipts: new Map(), avatar: "" };
   const explain = (err) => (describe ? describe(err) : err.message);
 
   // --- wallet ---
@@ -99,7 +99,7 @@ export function mount(section, ctx) {
   // --- receipts ---
   const receipts = el("ul", { id: "receipts", class: "ops-list", "aria-label": "Receipts" });
   const signersInput = el("input", { id: "trusted-signers", name: "signers", placeholder: "0x…, 0x… (optional)", spellcheck: "false" });
-  const signerNote = el("p", { class: "ops-sub" });
+  const signerNote = el("div", { id: "signer-note", class: "ops-sub" });
   const chainMore = el("button", { id: "receipts-chain", type: "button" }, "Browse the realm's receipt chain");
 
   section.append(
@@ -407,9 +407,37 @@ export function mount(section, ctx) {
     return state.domain;
   }
 
-  function trustedSigners(published) {
+  // published: every realm node's receipt signers, current and retired
+  // (GET /v1/assets/signers), so that a receipt from another node or from
+  // before a key rotation verifies too. It is trusted by default and shown
+  // in full; the realm's documentation says to pin keys offline when the
+  // cluster itself is not to be trusted. Without the list (an older realm,
+  // an error), only the answering node's current key is trusted.
+  async function publishedSigners() {
+    if (!state.signers) {
+      try {
+        state.signers = (await api("GET", "/v1/assets/signers")).signers || [];
+      } catch {
+        state.signers = [];
+      }
+    }
+    return state.signers;
+  }
+
+  function trustedSigners(current, published) {
     const extra = signersInput.value.split(/[\s,]+/).filter((s) => ADDRESS.test(s));
-    return [published, ...extra];
+    return [...new Set([current, ...published.map((s) => s.address), ...extra])];
+  }
+
+  const day = (t) => (t ? new Date(t).toLocaleDateString() : "");
+  function showSigners(current, published) {
+    const others = published.filter((s) => s.address.toLowerCase() !== current.toLowerCase());
+    signerNote.replaceChildren(
+      `Trusted: ${current}, the key this realm node signs with (GET /v1/assets/domain)`,
+      others.length ? ", and every realm node's published receipt signers (GET /v1/assets/signers):" : ".",
+      others.length ? el("ul", { id: "published-signers", class: "ops-list compact" }, others.map((s) => el("li", { dataset: { address: s.address, node: s.node, current: String(s.current) } },
+        el("code", null, s.address), ` ${s.node}, ${s.current ? `current since ${day(s.since)}` : `retired, ${day(s.since)} to ${day(s.until)}`}`))) : "",
+      el("span", { class: "muted small" }, " The realm's list is a convenience; to trust only keys you pinned, compare it with ", el("code", null, "zerorealm keys export-public"), "."));
   }
 
   function addReceipt(doc, { intent, first } = {}) {
@@ -456,7 +484,7 @@ export function mount(section, ctx) {
       }
       // The held document is what is verified; the realm supplies only the
       // proof and the published checkpoint, both checked here too.
-      const v = verifyReceipt(doc, { domain: info.domain, signers: trustedSigners(info.signer), proof, checkpoint: checkpoint || undefined, intent });
+      const v = verifyReceipt(doc, { domain: info.domain, signers: trustedSigners(info.signer, await publishedSigners()), proof, checkpoint: checkpoint || undefined, intent });
       row.dataset.verified = String(v.ok);
       row.dataset.code = v.code;
       checks.replaceChildren(...v.checks.map((c) => el("li", { dataset: { ok: String(c.ok) } }, el("strong", null, c.check), " ", c.detail)));
@@ -508,9 +536,10 @@ export function mount(section, ctx) {
     const m = await (refreshMe ? refreshMe() : me());
     state.avatar = m.avatar.id;
     mintCard.hidden = !(m.avatar.roles || []).includes("admin");
-    const [colls, info] = await Promise.all([api("GET", "/v1/assets/collections"), domainInfo()]);
+    state.domain = state.signers = null; // a node may have restarted with a new key since
+    const [colls, info, published] = await Promise.all([api("GET", "/v1/assets/collections"), domainInfo(), publishedSigners()]);
     state.collections = colls.collections || [];
-    signerNote.textContent = `Trusted: ${info.signer}, the key this realm node publishes (GET /v1/assets/domain).`;
+    showSigners(info.signer, published);
     await loadWallet();
     fillCollections();
     await loadHoldings();
