@@ -30,47 +30,6 @@ func (a signersAnswer) of(node string) []signerView {
 	return out
 }
 
-// runRealm starts a realm and returns a stop that waits for it to end, so
-// a test can restart a node on the same data directory.
-func runRealm(t *testing.T, cfg Config) (*Realm, func()) {
-	t.Helper()
-	cfg.Logger = testLogger(t)
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
-	select {
-	case <-r.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("realm failed to start: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("realm not ready after 30s")
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve returned %v after stop, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("realm did not stop")
-		}
-	}
-	t.Cleanup(stop)
-	return r, stop
-}
-
 // TestSignersListEveryNodeAcrossRotations: two realm nodes share a NATS
 // server; each publishes its receipt signer, and after node a's key is
 // rotated and a restarted, every node lists a's old key (retired, with

@@ -38,6 +38,15 @@ func startRealm(t testing.TB, cfg Config) *Realm {
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
+	r, _ := runRealm(t, cfg)
+	return r
+}
+
+// runRealm starts a realm as configured and returns a stop that waits for
+// it to end (also run at cleanup), so a test can restart a node on the
+// same data directory.
+func runRealm(t testing.TB, cfg Config) (*Realm, func()) {
+	t.Helper()
 	cfg.Logger = testLogger(t)
 	r, err := New(cfg)
 	if err != nil {
@@ -55,7 +64,12 @@ func startRealm(t testing.TB, cfg Config) *Realm {
 		cancel()
 		t.Fatal("realm not ready after 30s")
 	}
-	t.Cleanup(func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
@@ -65,8 +79,9 @@ func startRealm(t testing.TB, cfg Config) *Realm {
 		case <-time.After(30 * time.Second):
 			t.Error("realm did not stop")
 		}
-	})
-	return r
+	}
+	t.Cleanup(stop)
+	return r, stop
 }
 
 func get(t *testing.T, url string, v any) int {
