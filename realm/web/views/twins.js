@@ -62,7 +62,7 @@ export function mount(section, ctx) {
     el("label", null, "Operation", opSelect),
     el("label", { id: "command-value-label" }, "Value", el("span", { class: "ops-with-unit" }, valueInput, valueUnit)),
     el("label", null, "Reason", reasonInput),
-    el("p", { class: "ops-row" }, el("span", null, "The realm sees you "), zoneShown),
+    el("p", { class: "ops-row" }, el("span", null, "The realm sees you"), " ", zoneShown),
     riskNote,
     el("div", { class: "ops-actions" }, sendButton));
 
