@@ -150,8 +150,12 @@ func (h *presenceHub) subscribe() ([]*nats.Subscription, error) {
 		subject string
 		handle  nats.MsgHandler
 	}{
-		{h.prefix + ".scene.*.presence", h.remotePresence},
-		{h.prefix + ".scene.*.poses", h.remotePoses},
+		// One subscription for both, so that a node's presence and poses
+		// are handled in the order it sent them (a tick sends presence
+		// first): with two, each has its own delivery goroutine, and a new
+		// member's first poses could be applied before its join and be
+		// dropped as a stranger's.
+		{h.prefix + ".scene.*.*", h.remoteScene},
 		{h.heartbeatSubject(), h.remoteHeartbeat},
 		{h.syncSubject(h.node), h.answerSync},
 	}

@@ -2,6 +2,7 @@ package realm
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -207,6 +208,17 @@ func (h *presenceHub) applyRemote(room *sceneRoom, node string, ev presenceEvent
 			m.shownZone = ev.Zone
 			room.queue(presenceEventWire{Avatar: m.avatar, Event: presenceZone, Zone: ev.Zone}, false)
 		}
+	}
+}
+
+// remoteScene dispatches another node's scene messages by their last
+// subject token; anything else on the scene subjects is ignored.
+func (h *presenceHub) remoteScene(msg *nats.Msg) {
+	switch {
+	case strings.HasSuffix(msg.Subject, ".presence"):
+		h.remotePresence(msg)
+	case strings.HasSuffix(msg.Subject, ".poses"):
+		h.remotePoses(msg)
 	}
 }
 
