@@ -32,6 +32,16 @@ func testStore(t *testing.T) *store.Store {
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// openLog opens a node's log on st, failing the test if it cannot.
+func openLog(t testing.TB, st *store.Store, cfg Config) *Log {
+	t.Helper()
+	l, err := Open(context.Background(), st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func decision(i int) Event {
 	ev := Event{Actor: fmt.Sprintf("avatar-%d", i), Action: "CommandActuator", Resource: `Actuator::"press-1/ram"`, Outcome: Allow, Policies: []string{"command-actuator"}, Signals: map[string]any{"trust": 0.93}}
 	if i%3 == 0 {
@@ -55,10 +65,7 @@ func waitStored(t *testing.T, l *Log, n uint64) {
 func TestChainVerifiesAndContinuesAcrossRestart(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t)
-	l, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, st, Config{Node: "n1", Logger: discard()})
 	for i := range 50 {
 		if err := l.Record(ctx, decision(i)); err != nil {
 			t.Fatal(err)
@@ -72,10 +79,7 @@ func TestChainVerifiesAndContinuesAcrossRestart(t *testing.T) {
 	}
 
 	// A new Log for the same node (a restart) continues the same chain.
-	l2, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := openLog(t, st, Config{Node: "n1", Logger: discard()})
 	for i := range 10 {
 		if err := l2.Record(ctx, decision(i)); err != nil {
 			t.Fatal(err)
@@ -146,10 +150,7 @@ func TestVerifyNamesFirstBrokenLink(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			st := testStore(t)
-			l, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
-			if err != nil {
-				t.Fatal(err)
-			}
+			l := openLog(t, st, Config{Node: "n1", Logger: discard()})
 			// Commit waits for each event's block, so each block holds
 			// one event here; TestVerifyBlocks covers blocks of many.
 			for i := range 10 {
@@ -225,10 +226,7 @@ func TestBackPressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Blocks of one event: the writer holds at most one taken event.
-	l, err := Open(ctx, st, Config{Node: "n1", QueueSize: 2, BlockEvents: 1, RetryFor: 300 * time.Millisecond, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, st, Config{Node: "n1", QueueSize: 2, BlockEvents: 1, RetryFor: 300 * time.Millisecond, Logger: discard()})
 	srv.Shutdown() // the writer now cannot store anything
 	srv.WaitForShutdown()
 	accepted := 0
@@ -268,10 +266,7 @@ func TestViewShowsEveryNodeNewestFirst(t *testing.T) {
 	}
 	defer view.Close()
 	for _, node := range []string{"n1", "n2"} {
-		l, err := Open(ctx, st, Config{Node: node, Logger: discard()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := openLog(t, st, Config{Node: node, Logger: discard()})
 		for i := range 4 {
 			if err := l.Record(ctx, decision(i)); err != nil {
 				t.Fatal(err)
@@ -348,10 +343,7 @@ func storedBlocks(t *testing.T, st *store.Store, node string) (seqs []uint64, bl
 func TestGroupCommit(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t)
-	l, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, st, Config{Node: "n1", Logger: discard()})
 	const callers, each = 32, 20
 	var wg sync.WaitGroup
 	errs := make(chan error, callers*each)
@@ -395,10 +387,7 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("Verify = %+v, want %d events in %d blocks and no break", rep, callers*each, stats.Blocks)
 	}
 	// A restart continues after the last event of the last block.
-	l2, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := openLog(t, st, Config{Node: "n1", Logger: discard()})
 	if err := l2.Commit(ctx, decision(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -420,10 +409,7 @@ func TestVerifyBlocks(t *testing.T) {
 	// the blocks as stored.
 	record := func(t *testing.T) (*store.Store, []uint64, [][][]byte) {
 		st := testStore(t)
-		l, err := Open(ctx, st, Config{Node: "n1", BlockEvents: 64, Logger: discard()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := openLog(t, st, Config{Node: "n1", BlockEvents: 64, Logger: discard()})
 		for i := range 300 {
 			if err := l.Record(ctx, decision(i)); err != nil {
 				t.Fatal(err)
@@ -519,10 +505,7 @@ func TestCommitFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Open(ctx, st, Config{Node: "n1", RetryFor: 300 * time.Millisecond, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, st, Config{Node: "n1", RetryFor: 300 * time.Millisecond, Logger: discard()})
 	if err := l.Commit(ctx, decision(1)); err != nil {
 		t.Fatalf("Commit with the store up = %v", err)
 	}

@@ -72,10 +72,7 @@ func TestAuditViewFiltersEachField(t *testing.T) {
 	defer view.Close()
 	var recorded []Event // oldest first
 	for n, node := range []string{"n1", "n2"} {
-		l, err := Open(ctx, st, Config{Node: node, Logger: discard()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := openLog(t, st, Config{Node: node, Logger: discard()})
 		for i := range 40 {
 			ev := mixedEvent(n*40 + i)
 			if err := l.Commit(ctx, ev); err != nil {
@@ -149,15 +146,9 @@ func TestAuditViewPagesWhileEventsArrive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer view.Close()
-	l1, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l1 := openLog(t, st, Config{Node: "n1", Logger: discard()})
 	defer l1.Close(ctx)
-	l2, err := Open(ctx, st, Config{Node: "n2", Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l2 := openLog(t, st, Config{Node: "n2", Logger: discard()})
 	defer l2.Close(ctx)
 	for i := range 100 {
 		l := l1
@@ -251,10 +242,7 @@ func TestAuditViewSaysWhenItsWindowEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer view.Close()
-	l, err := Open(ctx, st, Config{Node: "n1", Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := openLog(t, st, Config{Node: "n1", Logger: discard()})
 	for i := range 10 {
 		if err := l.Commit(ctx, mixedEvent(i)); err != nil {
 			t.Fatal(err)
