@@ -20,7 +20,7 @@ const (
 	DefaultBuffer          = 10 * time.Second
 	DefaultMaxGap          = 250 * time.Millisecond
 	DefaultEnrollDuration  = 60 * time.Second
-	DefaultGenuineMean     = 2.0
+	DefaultGenuineMean     = 1.5
 	DefaultWindowLLRLimit  = 3.0
 	DefaultEvidenceLimit   = 4.0
 	DefaultAdaptRate       = 0.002
@@ -59,9 +59,13 @@ type Config struct {
 	// when it is given no duration.
 	EnrollDuration time.Duration
 
-	// GenuineMean (default 2): the expected cohort-normalized score of the
-	// enrolled person's window; impostors score about 0 with unit spread by
-	// construction. It turns a score into a log-likelihood ratio.
+	// GenuineMean (default 1.5): the weight g of a window's score s in its
+	// log-likelihood ratio g·s − g²/2, as if genuine scores were N(g, 1)
+	// and impostors N(0, 1) (cohort normalization puts impostors near 0).
+	// Genuine windows score higher on average than 1.5, but their left
+	// tail is heavier than a Gaussian's: the smaller weight lets a few poor
+	// windows of the right person pull the evidence less, while a new
+	// wearer, whose windows score below 0, still empties it within seconds.
 	GenuineMean float64
 	// WindowLLRLimit (default 3): no single window moves the evidence by
 	// more than this, so one odd window cannot decide.

@@ -6,7 +6,7 @@ func TestRunLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	res, err := RunLive(LiveOptions{Seed: 1, SwapTrials: 20, ReplayTrials: 20, GenuineHours: 1})
+	res, err := RunLive(LiveOptions{Seed: 1, SwapTrials: 20, ReplayTrials: 20, GenuineHours: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,11 @@ func loadRecordings(t testing.TB) []Recording {
 }
 
 // TestRealRecordings runs the honest protocol on the real recordings
-// (Liebers et al., CHI 2021) and fails if the verifier falls back to the
-// naive baseline's level (18.8 % EER per session in the dataset's README).
+// (Liebers et al., CHI 2021) and holds the verifier to the targets
+// on them: at most 10 % EER at about 10 s of motion and over a whole
+// session, and at least 75 % rank-1 at 10 s. The evaluation is
+// deterministic, so a change that loses a target fails here rather than
+// in a figure nobody reruns.
 func TestRealRecordings(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
@@ -38,13 +41,16 @@ func TestRealRecordings(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range res.Spans {
-		t.Logf("%-8s EER %.1f%% rank-1 %.1f%% (%d genuine, %d impostor trials)", s.Name, 100*s.EER, 100*s.Rank1, len(s.Genuine), len(s.Impostor))
+		t.Logf("%-8s EER %.2f%% rank-1 %.1f%% (%d genuine, %d impostor trials)", s.Name, 100*s.EER, 100*s.Rank1, len(s.Genuine), len(s.Impostor))
 	}
-	if got := res.Spans[1].EER; got > 0.2 {
-		t.Errorf("10 s EER = %.3f, want at most 0.2", got)
+	if got := res.Spans[1].EER; got > 0.10 {
+		t.Errorf("10 s EER = %.4f, want at most 0.10", got)
 	}
-	if got := res.Spans[2].EER; got > 0.15 {
-		t.Errorf("session EER = %.3f, want at most 0.15", got)
+	if got := res.Spans[1].Rank1; got < 0.75 {
+		t.Errorf("10 s rank-1 = %.4f, want at least 0.75", got)
+	}
+	if got := res.Spans[2].EER; got > 0.10 {
+		t.Errorf("session EER = %.4f, want at most 0.10", got)
 	}
 }
 
