@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/zerorealm/zerorealm/internal/store"
 )
@@ -18,6 +22,16 @@ const TemplateBucket = "templates"
 // sealedVersion prefixes every stored value, so that the sealing can change
 // (another cipher, a rotated key) without guessing at old values.
 const sealedVersion = 1
+
+// keyCheckKey holds a check value of the key the bucket's templates are
+// sealed under. Avatar keys are base64url, which has no dot, so it never
+// names an avatar, and the "*" of Changes does not match it.
+const keyCheckKey = "meta.key-check"
+
+// ErrKeyMismatch reports a key other than the one the stored templates
+// are sealed under: a node given its own key would read none of them, and
+// seal new ones no other node can read.
+var ErrKeyMismatch = errors.New("biometrics: this template key is not the one the stored templates are sealed under")
 
 // ErrTemplateKey reports a key that is not 32 bytes.
 var ErrTemplateKey = errors.New("biometrics: template key must be 32 bytes")
@@ -36,8 +50,11 @@ type TemplateStore struct {
 	aead   cipher.AEAD
 }
 
-// NewTemplateStore declares the templates bucket. key is never logged or
-// stored by this package.
+// NewTemplateStore declares the templates bucket and checks that key is
+// the bucket's: the first store to open the bucket records a check value
+// of its key (an HMAC of a fixed label, from which the key cannot be
+// recovered), and a store opened with any other key fails with
+// ErrKeyMismatch. key is never logged or stored by this package.
 func NewTemplateStore(ctx context.Context, st *store.Store, key []byte) (*TemplateStore, error) {
 	if len(key) != 32 {
 		return nil, ErrTemplateKey
@@ -50,11 +67,39 @@ func NewTemplateStore(ctx context.Context, st *store.Store, key []byte) (*Templa
 	if err != nil {
 		return nil, fmt.Errorf("biometrics: template cipher: %w", err)
 	}
-	b, err := st.Bucket(ctx, store.BucketConfig{Name: TemplateBucket, MaxValueSize: 64 << 10})
+	// Leader reads: a template deleted through one node must not be read
+	// back from a lagging replica by another.
+	b, err := st.Bucket(ctx, store.BucketConfig{Name: TemplateBucket, MaxValueSize: 64 << 10, LeaderReads: true})
 	if err != nil {
 		return nil, fmt.Errorf("biometrics: template store: %w", err)
 	}
+	if err := checkKey(ctx, b, key); err != nil {
+		return nil, err
+	}
 	return &TemplateStore{bucket: b, aead: aead}, nil
+}
+
+// checkKey records key's check value if the bucket has none, and compares
+// it otherwise.
+func checkKey(ctx context.Context, b *store.Bucket, key []byte) error {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("zerorealm/template-key-check/v1"))
+	check := mac.Sum(nil)
+	_, err := b.Create(ctx, keyCheckKey, check)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("biometrics: record the template key's check value: %w", err)
+	}
+	e, err := b.Get(ctx, keyCheckKey)
+	if err != nil {
+		return fmt.Errorf("biometrics: read the template key's check value: %w", err)
+	}
+	if !hmac.Equal(e.Value, check) {
+		return ErrKeyMismatch
+	}
+	return nil
 }
 
 // keyOf turns an avatar id into a KV key: ids may hold characters keys may
@@ -87,6 +132,25 @@ func (ts *TemplateStore) open(avatarID string, sealed []byte) (*Template, error)
 		return nil, fmt.Errorf("biometrics: template of %q: %w", avatarID, err)
 	}
 	return &t, nil
+}
+
+// DeletedAt returns when the avatar's template was deleted, or the zero
+// time when it has one or never had one. The realm asks before enrolling
+// an avatar without a template: only a passkey assertion made after the
+// deletion consents to a new one, not the step-up that authorized the
+// deletion itself.
+func (ts *TemplateStore) DeletedAt(ctx context.Context, avatarID string) (time.Time, error) {
+	e, err := ts.bucket.Last(ctx, keyOf(avatarID))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("biometrics: template of %q: %w", avatarID, err)
+	case e.Deleted:
+		return e.Created, nil
+	default:
+		return time.Time{}, nil
+	}
 }
 
 // Put stores the avatar's template, replacing any earlier one.
@@ -129,6 +193,9 @@ func (ts *TemplateStore) All(ctx context.Context) (templates map[string]*Templat
 	}
 	templates = make(map[string]*Template, len(keys))
 	for _, k := range keys {
+		if strings.Contains(k, ".") {
+			continue // the key check, not a template
+		}
 		id, derr := base64.RawURLEncoding.DecodeString(k)
 		if derr != nil {
 			skipped++
@@ -145,4 +212,45 @@ func (ts *TemplateStore) All(ctx context.Context) (templates map[string]*Templat
 		templates[string(id)] = t
 	}
 	return templates, skipped, nil
+}
+
+// TemplateChange reports that an avatar's stored template was written
+// (read it again for the new one) or deleted, or one of the feed's Lost
+// and Resumed signals (see store.Change): while lost, changes may be
+// missed.
+type TemplateChange struct {
+	AvatarID      string
+	Deleted       bool
+	Lost, Resumed bool
+}
+
+// Changes reports every template written or deleted after it returns, on
+// any node, so that a node can keep its population and its live streams in
+// step with the store: a template deleted through one node must stop
+// scoring on all of them. The channel closes when ctx ends.
+func (ts *TemplateStore) Changes(ctx context.Context) (<-chan TemplateChange, error) {
+	in, err := ts.bucket.Changes(ctx, "*")
+	if err != nil {
+		return nil, fmt.Errorf("biometrics: template changes: %w", err)
+	}
+	out := make(chan TemplateChange, 64)
+	go func() {
+		defer close(out)
+		for c := range in {
+			tc := TemplateChange{Deleted: c.Deleted, Lost: c.Lost, Resumed: c.Resumed}
+			if !c.Lost && !c.Resumed {
+				id, err := base64.RawURLEncoding.DecodeString(c.Key)
+				if err != nil {
+					continue // not a key this store wrote
+				}
+				tc.AvatarID = string(id)
+			}
+			select {
+			case out <- tc:
+			case <-ctx.Done():
+				// Keep draining in until it closes with ctx.
+			}
+		}
+	}()
+	return out, nil
 }

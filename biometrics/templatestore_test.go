@@ -67,19 +67,29 @@ func TestTemplateStore(t *testing.T) {
 	if bytesContain(raw, plain[30:60]) {
 		t.Error("stored template contains plaintext")
 	}
-	other, err := biometrics.NewTemplateStore(ctx, st, testKey(2))
+	// A store opened on this bucket with another key is refused, and a
+	// value sealed under another realm's key does not open here.
+	if _, err := biometrics.NewTemplateStore(ctx, st, testKey(2)); !errors.Is(err, biometrics.ErrKeyMismatch) {
+		t.Errorf("NewTemplateStore with another key error = %v, want %v", err, biometrics.ErrKeyMismatch)
+	}
+	st2 := newStore(t)
+	other, err := biometrics.NewTemplateStore(ctx, st2, testKey(2))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Get(ctx, "ada"); !errors.Is(err, biometrics.ErrSealed) {
-		t.Errorf("Get under another key error = %v, want %v", err, biometrics.ErrSealed)
+	if err := other.Put(ctx, "bob", tmpl); err != nil {
+		t.Fatal(err)
+	}
+	putRaw(t, st, "bob", rawValue(t, st2, "bob"))
+	if _, err := ts.Get(ctx, "bob"); !errors.Is(err, biometrics.ErrSealed) {
+		t.Errorf("Get of a value sealed under another key error = %v, want %v", err, biometrics.ErrSealed)
 	}
 	putRaw(t, st, "eve", raw)
 	if _, err := ts.Get(ctx, "eve"); !errors.Is(err, biometrics.ErrSealed) {
 		t.Errorf("Get of a value moved to another avatar error = %v, want %v", err, biometrics.ErrSealed)
 	}
-	if _, skipped, _ := ts.All(ctx); skipped != 1 {
-		t.Errorf("All skipped %d, want 1 (the moved value)", skipped)
+	if _, skipped, _ := ts.All(ctx); skipped != 2 {
+		t.Errorf("All skipped %d, want 2 (the foreign and the moved value)", skipped)
 	}
 
 	if err := ts.Delete(ctx, "ada"); err != nil {
@@ -90,6 +100,44 @@ func TestTemplateStore(t *testing.T) {
 	}
 	if err := ts.Delete(ctx, "nobody"); err != nil {
 		t.Errorf("Delete(nobody) = %v, want nil", err)
+	}
+}
+
+// TestTemplateStoreChanges: every write and delete of a template is
+// reported with its avatar, and the key check value never is.
+func TestTemplateStoreChanges(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := newStore(t)
+	ts, err := biometrics.NewTemplateStore(ctx, st, testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := ts.Changes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second store with the same key opens the bucket again (it must not
+	// rewrite the check value into a change).
+	if _, err := biometrics.NewTemplateStore(ctx, st, testKey(1)); err != nil {
+		t.Fatalf("NewTemplateStore with the same key again: %v", err)
+	}
+	tmpl := enrolledTemplate(t, 7)
+	if err := ts.Put(ctx, "avatar with spaces/and.dots", tmpl); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Delete(ctx, "avatar with spaces/and.dots"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		select {
+		case c := <-changes:
+			if c.AvatarID != "avatar with spaces/and.dots" || c.Lost || c.Resumed {
+				t.Fatalf("change %d = %+v, want the avatar's write, then its delete", i, c)
+			}
+		case <-ctx.Done():
+			t.Fatalf("change %d not reported", i)
+		}
 	}
 }
 
@@ -134,5 +182,3 @@ func bytesContain(haystack, needle []byte) bool {
 	}
 	return false
 }
-
-var _ = time.Second

@@ -63,6 +63,12 @@ type Config struct {
 	// XREnrollWithin is how soon after that assertion the motion must
 	// start for it to be enrolled; default 2m.
 	XREnrollWithin time.Duration
+	// TemplateKeyFile holds the key (64 hex digits) that seals biometric
+	// templates at rest; default DataDir/template.key, created on first
+	// start. Every node of a cluster must be given the same key: a node
+	// whose key differs from the one the stored templates are sealed
+	// under refuses to start.
+	TemplateKeyFile string
 	// Biometrics tunes the biometrics engine; zero values are its
 	// defaults. Its Logger defaults to the realm's.
 	Biometrics biometrics.Config

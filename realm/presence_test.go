@@ -379,6 +379,7 @@ func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
 	bob := newOperator(t, a, "bob")
 
 	cfg := Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: a.origins(), DataDir: t.TempDir(), Logger: testLogger(t)}
+	shareTemplateKey(t, &cfg)
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

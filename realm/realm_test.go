@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,12 +44,42 @@ func startRealm(t testing.TB, cfg Config) *Realm {
 	return r
 }
 
+// clusterKeys holds the template key file each test's nodes share.
+var clusterKeys = struct {
+	sync.Mutex
+	files map[testing.TB]string
+}{files: map[testing.TB]string{}}
+
+// shareTemplateKey gives every node a test starts on a NATS cluster the
+// same template key file, as an operator copies one to each node; nodes on
+// their own embedded server keep theirs in their data dir.
+func shareTemplateKey(t testing.TB, cfg *Config) {
+	t.Helper()
+	if len(cfg.NATS) == 0 || cfg.TemplateKeyFile != "" {
+		return
+	}
+	clusterKeys.Lock()
+	defer clusterKeys.Unlock()
+	f, ok := clusterKeys.files[t]
+	if !ok {
+		f = filepath.Join(t.TempDir(), templateKeyFile)
+		clusterKeys.files[t] = f
+		t.Cleanup(func() {
+			clusterKeys.Lock()
+			delete(clusterKeys.files, t)
+			clusterKeys.Unlock()
+		})
+	}
+	cfg.TemplateKeyFile = f
+}
+
 // runRealm starts a realm as configured and returns a stop that waits for
 // it to end (also run at cleanup), so a test can restart a node on the
 // same data directory.
 func runRealm(t testing.TB, cfg Config) (*Realm, func()) {
 	t.Helper()
 	cfg.Logger = testLogger(t)
+	shareTemplateKey(t, &cfg)
 	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -66,6 +66,24 @@ func (h *xrHub) learn(avatarID string) bool {
 	return true
 }
 
+// knows tells whether the avatar's template is in the population.
+func (h *xrHub) knows(avatarID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.known[avatarID]
+}
+
+// knownAvatars lists the avatars whose templates are in the population.
+func (h *xrHub) knownAvatars() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.known))
+	for id := range h.known {
+		out = append(out, id)
+	}
+	return out
+}
+
 func (h *xrHub) unlearn(avatarID string) {
 	h.mu.Lock()
 	delete(h.known, avatarID)

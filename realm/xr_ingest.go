@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime/debug"
 	"time"
 
@@ -40,11 +41,18 @@ func (r *Realm) startXR(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: biometrics: %w", err)
 	}
-	key, err := loadOrCreateTemplateKey(r.cfg.DataDir)
+	keyFile := r.cfg.TemplateKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(r.cfg.DataDir, templateKeyFile)
+	}
+	key, err := loadOrCreateTemplateKey(keyFile)
 	if err != nil {
 		return err
 	}
 	templates, err := biometrics.NewTemplateStore(ctx, r.store, key)
+	if errors.Is(err, biometrics.ErrKeyMismatch) {
+		return fmt.Errorf("realm: %s: %w; every node of a cluster seals templates under one key: copy the key file of a node that already serves this cluster here (or point --template-key at it)", keyFile, err)
+	}
 	if err != nil {
 		return fmt.Errorf("realm: template store: %w", err)
 	}
@@ -132,10 +140,25 @@ func (r *Realm) openXR(c *liveConn) *xrSession {
 	x.stream = r.xr.engine.NewStream(avatarID, tmpl)
 	a := r.trust.assess(ctx, c.sess)
 	x.stream.SetTrusted(a.State == trust.Trusted)
-	if tmpl == nil && errors.Is(err, store.ErrNotFound) && a.PasskeyAge >= 0 && a.PasskeyAge <= r.xr.enrollWithin {
+	if tmpl == nil && errors.Is(err, store.ErrNotFound) && a.PasskeyAge >= 0 && a.PasskeyAge <= r.xr.enrollWithin &&
+		r.assertedSinceDeletion(ctx, avatarID, time.Now().Add(-a.PasskeyAge)) {
 		r.startEnrollment(x)
 	}
 	return x
+}
+
+// assertedSinceDeletion tells whether a passkey assertion made at asserted
+// may consent to enrolling the avatar: always, unless the avatar deleted a
+// template since. The step-up that authorized a deletion must not enroll
+// the same motion again the moment the headset reconnects, through this
+// node or any other. Unknown is no.
+func (r *Realm) assertedSinceDeletion(ctx context.Context, avatarID string, asserted time.Time) bool {
+	deleted, err := r.xr.templates.DeletedAt(ctx, avatarID)
+	if err != nil {
+		r.log.Error("read when the biometric template was deleted; not enrolling", "avatar", avatarID, "err", err)
+		return false
+	}
+	return deleted.IsZero() || asserted.After(deleted)
 }
 
 // startEnrollment starts collecting the avatar's template on the session's

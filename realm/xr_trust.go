@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,9 +18,10 @@ import (
 	"github.com/zerorealm/zerorealm/trust"
 )
 
-// templateKeyFile holds the key that encrypts biometric templates at rest.
+// templateKeyFile, in the data dir, holds the key that encrypts biometric
+// templates at rest unless Config.TemplateKeyFile names another file.
 // Every node of a cluster needs the same key to read templates another
-// node enrolled: copy the file to each node's data dir.
+// node enrolled: copy the file to each node.
 const templateKeyFile = "template.key"
 
 // xrStoreTimeout bounds a template read or write made on the frame path.
@@ -34,10 +34,10 @@ const (
 	enrollmentDone       = "enrolled"
 )
 
-// loadOrCreateTemplateKey reads the node's template key, creating it (32
-// random bytes, hex, mode 0600) on first start. The key is never logged.
-func loadOrCreateTemplateKey(dataDir string) ([]byte, error) {
-	p := filepath.Join(dataDir, templateKeyFile)
+// loadOrCreateTemplateKey reads the node's template key from the file p,
+// creating it (32 random bytes, hex, mode 0600) on first start. The key is
+// never logged.
+func loadOrCreateTemplateKey(p string) ([]byte, error) {
 	b, err := os.ReadFile(p)
 	if err == nil {
 		key, derr := hex.DecodeString(strings.TrimSpace(string(b)))

@@ -270,6 +270,29 @@ func entry(e jetstream.KeyValueEntry) Entry {
 	}
 }
 
+// Last returns the key's last change as the stream leader has it,
+// deletes included: a deleted or purged key gives an Entry with Deleted
+// set and Created the time of the deletion. ErrNotFound means the key was
+// never written (or its history was purged). Unlike Get, it tells a key
+// that never had a value from one whose value was taken away, and when.
+func (b *Bucket) Last(ctx context.Context, key string) (Entry, error) {
+	if err := validateKey(key); err != nil {
+		return Entry{}, err
+	}
+	ctx, cancel := b.store.withTimeout(ctx)
+	defer cancel()
+	raw, err := b.store.lastFromLeader(ctx, "KV_"+b.kv.Bucket(), "$KV."+b.kv.Bucket()+"."+key)
+	if err != nil {
+		return Entry{}, fmt.Errorf("store: last change of %s in %s: %w", key, b.name, err)
+	}
+	op := raw.Header.Get("KV-Operation")
+	e := Entry{Key: key, Revision: raw.Sequence, Created: raw.Time, Deleted: op == "DEL" || op == "PURGE"}
+	if !e.Deleted {
+		e.Value = raw.Data
+	}
+	return e, nil
+}
+
 // getFromLeader reads the key's last message from the stream leader (see
 // leader.go).
 func (b *Bucket) getFromLeader(ctx context.Context, key string) (Entry, error) {

@@ -16,6 +16,8 @@ type Change struct {
 	// fetched: a cache only needs to know what to forget).
 	Key      string
 	Revision uint64
+	// Deleted: the change deleted or purged the key.
+	Deleted bool
 	// Behind is how many later changes the server still had to deliver
 	// when it sent this one: 0 means the feed had caught up.
 	Behind uint64
@@ -130,7 +132,9 @@ func (b *Bucket) Changes(ctx context.Context, pattern string) (<-chan Change, er
 				if e == nil {
 					continue
 				}
-				if !send(Change{Key: e.Key(), Revision: e.Revision(), Behind: e.Delta()}) {
+				op := e.Operation()
+				deleted := op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge
+				if !send(Change{Key: e.Key(), Revision: e.Revision(), Behind: e.Delta(), Deleted: deleted}) {
 					return
 				}
 			}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -56,10 +57,10 @@ func TestChanges(t *testing.T) {
 	if err := b.Delete(ctx, "av.two", 0); err != nil {
 		t.Fatal(err)
 	}
-	if c := next(); c.Key != "av.one" || c.Revision != rev || c.Lost || c.Resumed {
+	if c := next(); c.Key != "av.one" || c.Revision != rev || c.Deleted || c.Lost || c.Resumed {
 		t.Fatalf("first change = %+v, want av.one at revision %d", c, rev)
 	}
-	if c := next(); c.Key != "av.two" || c.Behind != 0 {
+	if c := next(); c.Key != "av.two" || !c.Deleted || c.Behind != 0 {
 		t.Fatalf("second change = %+v, want the delete of av.two, caught up", c)
 	}
 
@@ -82,5 +83,39 @@ func TestChanges(t *testing.T) {
 
 	cancel()
 	for range feed { // closes once ctx ended
+	}
+}
+
+// TestLast: a key's last change tells a key that never had a value from one
+// whose value was deleted, and when.
+func TestLast(t *testing.T) {
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	s := newTestStore(t, nc, Config{})
+	ctx := context.Background()
+	b, err := s.Bucket(ctx, BucketConfig{Name: "last"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Last(ctx, "never"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Last of a key never written: %v, want ErrNotFound", err)
+	}
+	rev, err := b.Put(ctx, "k", []byte("v"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := b.Last(ctx, "k"); err != nil || e.Deleted || string(e.Value) != "v" || e.Revision != rev {
+		t.Fatalf("Last after a put = %+v, %v; want v at revision %d", e, err, rev)
+	}
+	before := time.Now()
+	if err := b.Delete(ctx, "k", 0); err != nil {
+		t.Fatal(err)
+	}
+	e, err := b.Last(ctx, "k")
+	if err != nil || !e.Deleted || e.Value != nil || e.Created.Before(before.Add(-time.Second)) {
+		t.Fatalf("Last after a delete = %+v, %v; want deleted, no value, at about %v", e, err, before)
+	}
+	if _, err := b.Last(ctx, "bad key!"); err == nil {
+		t.Error("Last of an invalid key succeeded")
 	}
 }

@@ -1,0 +1,157 @@
+package realm
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
+)
+
+// TestTemplateChangesReachEveryNode: an avatar enrolls through node a; node
+// b learns the template from the store's change feed before the avatar
+// ever connects there, and scores the avatar's stream against it. The
+// avatar then deletes its template through node a, and node b's stream of
+// the same avatar stops scoring at once, as a's would: a deletion is a
+// promise to the avatar, whichever node it was made through.
+func TestTemplateChangesReachEveryNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster and streams motion in real time")
+	}
+	servers := natstest.RunCluster(t, 3)
+	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	a := startRealm(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-a", XREnrollment: 4 * time.Second})
+	b := startRealm(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", Origins: a.origins(), XREnrollment: 4 * time.Second})
+
+	auth := webauthntest.New()
+	sess := newClient(t, a).register(auth, "roaming")
+	avatarID := sess.Avatar["id"].(string)
+	viaA := newClient(t, a).with(sess.Token)
+	viaB := newClient(t, b).with(sess.Token)
+	type templateView struct {
+		Enrolled     bool   `json:"enrolled"`
+		Enrollment   string `json:"enrollment"`
+		DeleteDigest string `json:"delete_action_digest"`
+	}
+	eventually := func(what string, limit time.Duration, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(limit)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after %s", what, limit)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	stream := func(r *Realm) (*vr.Client, *wearer) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl, wear(cl, 5)
+	}
+
+	clA, w := stream(a)
+	var tv templateView
+	get := func(via *apiClient) templateView {
+		tv = templateView{} // an answer without a field must not keep the last one's
+		via.must("GET", "/v1/avatars/me/template", nil, &tv)
+		return tv
+	}
+	eventually("enrolled through node a", 20*time.Second, func() bool {
+		get(viaA)
+		return tv.Enrolled && tv.Enrollment == enrollmentDone
+	})
+	w.takeOff()
+	clA.Close()
+	eventually("node b learns the template from the feed", 5*time.Second, func() bool { return b.xr.knows(avatarID) })
+
+	clB, w := stream(b)
+	defer clB.Close()
+	defer w.takeOff()
+	eventually("node b's stream scores against the template", 10*time.Second, func() bool {
+		get(viaB)
+		return tv.Enrolled && tv.Enrollment == enrollmentDone
+	})
+
+	if code, p := viaA.stepUp(auth, tv.DeleteDigest); code != 200 {
+		t.Fatalf("step-up = %d %+v", code, p)
+	}
+	viaA.must("DELETE", "/v1/avatars/me/template", nil, nil)
+	deleted := time.Now()
+	eventually("node b's stream forgets the deleted template", 5*time.Second, func() bool {
+		get(viaB)
+		return !tv.Enrolled && tv.Enrollment == enrollmentNone && !b.xr.knows(avatarID)
+	})
+	t.Logf("node b forgot the template %v after node a deleted it", time.Since(deleted).Round(time.Millisecond))
+
+	// The step-up that authorized the deletion does not enroll the avatar
+	// again, neither on the stream that goes on nor on a new connection
+	// through either node, though it is well within the enrollment window.
+	time.Sleep(time.Second)
+	if got := get(viaB); got.Enrolled || got.Enrollment != enrollmentNone {
+		t.Fatalf("node b's stream after the deletion: %+v, want not enrolled and not enrolling", got)
+	}
+	clB.Close()
+	for _, r := range []*Realm{b, a} {
+		cl, w := stream(r)
+		via := newClient(t, r).with(sess.Token)
+		eventually("a new connection's stream opens through "+r.Node(), 5*time.Second, func() bool { return get(via).Enrollment != "" })
+		time.Sleep(time.Second)
+		if got := get(via); got.Enrolled || got.Enrollment != enrollmentNone {
+			t.Fatalf("streaming through %s after the deletion: %+v, want not enrolled and not enrolling", r.Node(), got)
+		}
+		w.takeOff()
+		cl.Close()
+	}
+	// A new user-verified assertion consents again.
+	if code, p := viaA.stepUp(auth, tv.DeleteDigest); code != 200 {
+		t.Fatalf("step-up = %d %+v", code, p)
+	}
+	cl, w := stream(a)
+	defer cl.Close()
+	defer w.takeOff()
+	eventually("enrolling after a new assertion", 5*time.Second, func() bool {
+		return get(viaA).Enrollment == enrollmentCollecting
+	})
+}
+
+// TestNodeWithAnotherTemplateKeyRefusesToStart: a node given a template
+// key other than the one the cluster's templates are sealed under would
+// read none of them and seal new ones no other node can read; it refuses
+// to start and says which file to fix.
+func TestNodeWithAnotherTemplateKeyRefusesToStart(t *testing.T) {
+	srv := natstest.RunServer(t)
+	urls := []string{srv.ClientURL()}
+	a := startRealm(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-a"})
+	_ = a
+
+	otherKey := filepath.Join(t.TempDir(), "other.key")
+	b, err := New(Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", DataDir: t.TempDir(), TemplateKeyFile: otherKey, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- b.Serve(ctx) }()
+	select {
+	case <-b.Ready():
+		t.Fatal("a node with another template key started")
+	case err := <-served:
+		if !errors.Is(err, biometrics.ErrKeyMismatch) || !strings.Contains(err.Error(), otherKey) {
+			t.Fatalf("Serve = %v, want %v naming %s", err, biometrics.ErrKeyMismatch, otherKey)
+		}
+	case <-ctx.Done():
+		t.Fatal("node b neither started nor failed")
+	}
+}
