@@ -135,10 +135,16 @@ func get(t *testing.T, url string, v any) int {
 // one node reaches another asynchronously.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	eventuallyWithin(t, what, 10*time.Second, cond)
+}
+
+// eventuallyWithin polls cond until it holds or limit passes.
+func eventuallyWithin(t *testing.T, what string, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 10s", what)
+			t.Fatalf("%s: not after %s", what, limit)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -39,16 +39,6 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 		Enrollment   string `json:"enrollment"`
 		DeleteDigest string `json:"delete_action_digest"`
 	}
-	eventually := func(what string, limit time.Duration, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(limit)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not after %s", what, limit)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
 	stream := func(r *Realm) (*vr.Client, *wearer) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -67,18 +57,18 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 		via.must("GET", "/v1/avatars/me/template", nil, &tv)
 		return tv
 	}
-	eventually("enrolled through node a", 20*time.Second, func() bool {
+	eventuallyWithin(t, "enrolled through node a", 20*time.Second, func() bool {
 		get(viaA)
 		return tv.Enrolled && tv.Enrollment == enrollmentDone
 	})
 	w.takeOff()
 	clA.Close()
-	eventually("node b learns the template from the feed", 5*time.Second, func() bool { return b.xr.knows(avatarID) })
+	eventuallyWithin(t, "node b learns the template from the feed", 5*time.Second, func() bool { return b.xr.knows(avatarID) })
 
 	clB, w := stream(b)
 	defer clB.Close()
 	defer w.takeOff()
-	eventually("node b's stream scores against the template", 10*time.Second, func() bool {
+	eventuallyWithin(t, "node b's stream scores against the template", 10*time.Second, func() bool {
 		get(viaB)
 		return tv.Enrolled && tv.Enrollment == enrollmentDone
 	})
@@ -88,7 +78,7 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	}
 	viaA.must("DELETE", "/v1/avatars/me/template", nil, nil)
 	deleted := time.Now()
-	eventually("node b's stream forgets the deleted template", 5*time.Second, func() bool {
+	eventuallyWithin(t, "node b's stream forgets the deleted template", 5*time.Second, func() bool {
 		get(viaB)
 		return !tv.Enrolled && tv.Enrollment == enrollmentNone && !b.xr.knows(avatarID)
 	})
@@ -105,7 +95,7 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	for _, r := range []*Realm{b, a} {
 		cl, w := stream(r)
 		via := newClient(t, r).with(sess.Token)
-		eventually("a new connection's stream opens through "+r.Node(), 5*time.Second, func() bool { return get(via).Enrollment != "" })
+		eventuallyWithin(t, "a new connection's stream opens through "+r.Node(), 5*time.Second, func() bool { return get(via).Enrollment != "" })
 		time.Sleep(time.Second)
 		if got := get(via); got.Enrolled || got.Enrollment != enrollmentNone {
 			t.Fatalf("streaming through %s after the deletion: %+v, want not enrolled and not enrolling", r.Node(), got)
@@ -120,7 +110,7 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	cl, w := stream(a)
 	defer cl.Close()
 	defer w.takeOff()
-	eventually("enrolling after a new assertion", 5*time.Second, func() bool {
+	eventuallyWithin(t, "enrolling after a new assertion", 5*time.Second, func() bool {
 		return get(viaA).Enrollment == enrollmentCollecting
 	})
 }

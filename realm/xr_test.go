@@ -347,17 +347,7 @@ func TestXRTemplateEnrollAndDelete(t *testing.T) {
 	}
 	defer cl.Close()
 	w := wear(cl, 5)
-	eventually := func(what string, limit time.Duration, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(limit)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not after %s", what, limit)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	eventually("template stored", 20*time.Second, func() bool {
+	eventuallyWithin(t, "template stored", 20*time.Second, func() bool {
 		me.must("GET", "/v1/avatars/me/template", nil, &tv)
 		return tv.Enrolled && tv.Enrollment == enrollmentDone
 	})
@@ -380,7 +370,7 @@ func TestXRTemplateEnrollAndDelete(t *testing.T) {
 	if code, _ := me.call("DELETE", "/v1/avatars/me/template", nil, nil); code != 403 {
 		t.Fatalf("second DELETE with the spent step-up = %d, want 403", code)
 	}
-	eventually("enrollment and deletion audited", 10*time.Second, func() bool {
+	eventuallyWithin(t, "enrollment and deletion audited", 10*time.Second, func() bool {
 		seen := map[string]bool{}
 		for _, ev := range r.view.Events(audit.Query{Actor: avatarID, Outcome: audit.Allow, Limit: 100}) {
 			seen[ev.Action] = true
