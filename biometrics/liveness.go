@@ -21,12 +21,19 @@ const (
 	glitchFrames       = 3
 	teleportMemory     = 10 * time.Second
 	stillWindowsToFail = 3
-	// clockSlack is how far ahead of its best-ever arrival a device clock may
-	// seem to run before the stream is running faster than real time.
-	clockSlack = time.Second
+	// clockBurst is how far the device clock may get ahead of arrival time
+	// since the stream's first frame. Some lead can be honest: if the
+	// first frames were held up on the way (a stalled network, or a realm
+	// node too busy to read them as a thousand headsets connect), every
+	// later frame looks early by the hold-up. A device that keeps sending
+	// motion faster than real time gains without bound, and passes it
+	// within seconds at the realm's frame-rate cap; a clock merely running
+	// fast is also caught by the bucket check.
+	clockBurst = 10 * time.Second
 	// clockBucket and clockBuckets: the lowest arrival-minus-device offset
-	// per bucket; a steady climb across buckets is a clock running slow,
-	// while a network stall raises one bucket and comes back.
+	// per bucket; a steady climb across buckets is a clock running slow, a
+	// steady fall one running fast, while a stall (or its catching up)
+	// moves one or two buckets and stops.
 	clockBucket  = 5 * time.Second
 	clockBuckets = 5
 	// historyPoints is the stream's own recent motion kept to spot loops:
@@ -41,6 +48,13 @@ const (
 	// minJudgedSpread: the hands must range over a few centimetres, or
 	// the window is a resting pose that fingerprints nobody.
 	minJudgedSpread = 0.02
+	// Windows whose hands range under specificSpread say less: small
+	// motion close to a common pose comes within the tolerance of someone
+	// else's earlier motion by chance in a crowd (8 of 2,000 synthetic
+	// people in a minute, all of them moving little). A run of copies
+	// that holds such a window must be one window longer.
+	specificSpread           = 0.04
+	copiedSmallWindowsToFail = copiedWindowsToFail + 1
 )
 
 // spread is the RMS distance of the points from their mean.
@@ -74,19 +88,21 @@ type liveState struct {
 	glitch       int // consecutive frames dropped as a jump
 	stillWindows int
 
-	haveClock  bool
-	bestOffset int64 // µs: lowest arrival − device time seen
-	bucketAt   time.Time
-	bucketMins []int64
+	haveClock   bool
+	firstOffset int64 // µs: arrival − device time of the first frame
+	bucketAt    time.Time
+	bucketMins  []int64
 
-	matches   []match
-	copied    int    // consecutive windows found on earlier motion
-	looped    int    // consecutive windows found on the stream's own motion
-	lastPoint uint32 // number of the newest point remembered
-	havePoint bool
-	samples   uint64 // samples seen, to number points
-	history   []historyPoint
-	hstart    int
+	matches []match
+	copied  int // consecutive windows found on earlier motion
+	// copiedSmall: one of those windows ranged under specificSpread.
+	copiedSmall bool
+	looped      int    // consecutive windows found on the stream's own motion
+	lastPoint   uint32 // number of the newest point remembered
+	havePoint   bool
+	samples     uint64 // samples seen, to number points
+	history     []historyPoint
+	hstart      int
 }
 
 func newLiveState(cfg Config) liveState {
@@ -141,16 +157,15 @@ func (l *liveState) frame(f *Frame, arrival time.Time) string {
 	}
 	offset := arrival.UnixMicro() - int64(f.TimeUS)
 	if !l.haveClock {
-		l.haveClock, l.bestOffset, l.bucketAt = true, offset, arrival
+		l.haveClock, l.firstOffset, l.bucketAt = true, offset, arrival
 		l.bucketMins = append(l.bucketMins[:0], offset)
 		return reason
 	}
-	if offset < l.bestOffset-clockSlack.Microseconds() {
-		// The device produced more motion than time has passed.
-		l.bestOffset = offset
+	if offset < l.firstOffset-clockBurst.Microseconds() {
+		// The device produced far more motion than time has passed.
+		l.firstOffset = offset
 		return LivenessClock
 	}
-	l.bestOffset = min(l.bestOffset, offset)
 	if arrival.Sub(l.bucketAt) >= clockBucket {
 		l.bucketAt = arrival
 		l.bucketMins = append(l.bucketMins, offset)
@@ -160,11 +175,13 @@ func (l *liveState) frame(f *Frame, arrival time.Time) string {
 		if len(l.bucketMins) == clockBuckets {
 			span := clockBucket * (clockBuckets - 1)
 			climb := l.bucketMins[clockBuckets-1] - l.bucketMins[0]
-			rising := true
+			rising, falling := true, true
 			for i := 1; i < clockBuckets; i++ {
 				rising = rising && l.bucketMins[i] > l.bucketMins[i-1]
+				falling = falling && l.bucketMins[i] < l.bucketMins[i-1]
 			}
-			if rising && float64(climb) > l.cfg.MaxClockDrift*float64(span.Microseconds()) {
+			limit := l.cfg.MaxClockDrift * float64(span.Microseconds())
+			if rising && float64(climb) > limit || falling && float64(-climb) > limit {
 				// Start the drift watch again from this frame; the bucket
 				// it opens must hold it, or the next frame in the same
 				// bucket would have no minimum to lower.
@@ -237,14 +254,22 @@ func (l *liveState) window(s *Stream, f *Features, w []sample, at time.Time) []s
 		l.matches = s.e.replay.lookup(s.n, probeIdx[len(probeIdx)-1], probe, l.matches)
 		switch {
 		case sequenceShare(l.matches, probeIdx) >= replayMatchShare:
+			if l.copied == 0 {
+				l.copiedSmall = false
+			}
 			l.copied, l.looped = l.copied+1, 0
+			l.copiedSmall = l.copiedSmall || spread(probe) < specificSpread
 		case l.loopShare(probe, probeIdx) >= loopShare:
 			l.copied, l.looped = 0, l.looped+1
 		default:
 			l.copied, l.looped = 0, 0
 		}
 		// Two windows in a row: a copy goes on, a coincidence does not.
-		if l.copied >= copiedWindowsToFail {
+		need := copiedWindowsToFail
+		if l.copiedSmall {
+			need = copiedSmallWindowsToFail
+		}
+		if l.copied >= need {
 			reasons = append(reasons, LivenessReplay)
 			l.copied = 0
 		}

@@ -13,9 +13,16 @@ import (
 // LiveOptions sizes the streaming simulation.
 type LiveOptions struct {
 	Seed         int64
-	SwapTrials   int           // changes of wearer
-	ReplayTrials int           // per kind of replay
-	GenuineHours float64       // of genuine motion, for false step-ups
+	SwapTrials   int     // changes of wearer
+	ReplayTrials int     // per kind of replay
+	GenuineHours float64 // of genuine motion, for false step-ups
+	// CrowdPeople streams this many people at once into a fresh engine for
+	// CrowdFor (default 1 minute), as a busy node sees them, and counts
+	// liveness alarms: in a crowd, someone's small motion near a common
+	// pose can come within the replay tolerance of someone else's by
+	// chance. 0: no crowd.
+	CrowdPeople  int
+	CrowdFor     time.Duration
 	PriorPeople  int           // synthetic prior of the engine
 	Enroll       time.Duration // enrollment length
 	StepUpBelow  float64       // the trust step-up threshold on the match probability
@@ -45,6 +52,9 @@ func (o *LiveOptions) defaults() {
 	if o.TrustedAbove == 0 {
 		o.TrustedAbove = 0.6
 	}
+	if o.CrowdFor == 0 {
+		o.CrowdFor = time.Minute
+	}
 }
 
 // LiveResult is what the streaming simulation measured.
@@ -58,6 +68,12 @@ type LiveResult struct {
 	FalseStepUps  int
 	FalseLiveness int // liveness failures during genuine motion
 	FalseReasons  map[string]int
+	// The crowd: how many people streamed together for how long, and how
+	// many of them a liveness check suspended (every one a false alarm).
+	CrowdPeople  int
+	CrowdMinutes float64
+	CrowdAlarmed int
+	CrowdReasons map[string]int
 }
 
 // ReplayOutcome counts one kind of replay.
@@ -239,7 +255,54 @@ func RunLive(o LiveOptions) (*LiveResult, error) {
 		res.GenuineHours += perPerson.Hours()
 	}
 	tick()
+	if o.CrowdPeople > 0 {
+		if err := runCrowd(&o, res); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
+}
+
+// runCrowd streams o.CrowdPeople synthetic people together, in messages of
+// 8 frames at 9 a second each, into one engine, and counts the people any
+// liveness check raised an alarm for.
+func runCrowd(o *LiveOptions, res *LiveResult) error {
+	e, err := biometrics.NewEngine(biometrics.Config{})
+	if err != nil {
+		return err
+	}
+	clock := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	streams := make([]*biometrics.Stream, o.CrowdPeople)
+	gens := make([]*synth.Generator, o.CrowdPeople)
+	for i := range streams {
+		streams[i] = e.NewStream(fmt.Sprintf("crowd-%d", i), nil)
+		gens[i] = synth.NewPerson(o.Seed + 10_000 + int64(i)).Session(0)
+	}
+	defer func() {
+		for _, s := range streams {
+			s.Close()
+		}
+	}()
+	res.CrowdReasons = map[string]int{}
+	alarmed := make([]bool, o.CrowdPeople)
+	const perMessage, messagesPerSecond = 8, 9
+	rounds := int(o.CrowdFor.Seconds() * messagesPerSecond)
+	for range rounds {
+		clock = clock.Add(time.Second / messagesPerSecond)
+		for i, s := range streams {
+			for _, ev := range s.Push(gens[i].Frames(perMessage, hz), clock) {
+				if ev.Kind == biometrics.EventLiveness {
+					res.CrowdReasons[ev.Reason]++
+					if !alarmed[i] {
+						alarmed[i] = true
+						res.CrowdAlarmed++
+					}
+				}
+			}
+		}
+	}
+	res.CrowdPeople, res.CrowdMinutes = o.CrowdPeople, o.CrowdFor.Minutes()
+	return nil
 }
 
 func p95(sorted []float64, trials int) float64 {

@@ -6,7 +6,7 @@ func TestRunLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	res, err := RunLive(LiveOptions{Seed: 1, SwapTrials: 20, ReplayTrials: 20, GenuineHours: 3})
+	res, err := RunLive(LiveOptions{Seed: 1, SwapTrials: 20, ReplayTrials: 20, GenuineHours: 3, CrowdPeople: 200})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,6 +23,9 @@ func TestRunLive(t *testing.T) {
 	}
 	if float64(res.FalseStepUps) >= res.GenuineHours {
 		t.Errorf("%d false step-ups in %.1f h of genuine motion, want fewer than one per hour", res.FalseStepUps, res.GenuineHours)
+	}
+	if res.CrowdAlarmed != 0 {
+		t.Errorf("%d of %d people streaming together suspended: %v, want none", res.CrowdAlarmed, res.CrowdPeople, res.CrowdReasons)
 	}
 	if res.FalseLiveness != 0 {
 		t.Errorf("%d liveness failures on genuine motion, want 0", res.FalseLiveness)

@@ -32,6 +32,7 @@ type evalBiometricsFlags struct {
 	seed                    int64
 	swaps, replays          int
 	hours                   float64
+	crowd                   int
 }
 
 func newEvalBiometricsCommand() *cobra.Command {
@@ -69,6 +70,7 @@ with --data, replays of the real recordings are measured too.`,
 	fl.IntVar(&f.swaps, "swaps", 40, "change-of-wearer trials")
 	fl.IntVar(&f.replays, "replays", 40, "replay trials per kind")
 	fl.Float64Var(&f.hours, "hours", 2, "hours of genuine synthetic motion for the false step-up rate")
+	fl.IntVar(&f.crowd, "crowd", 1000, "synthetic people streaming together for a minute, for false liveness alarms in a crowd (0: skip)")
 	return cmd
 }
 
@@ -84,6 +86,7 @@ type evalReport struct {
 	RealReplay  map[string]evalReplay      `json:"real_replay,omitempty"`
 	RealFalseLv map[string]int             `json:"real_false_liveness,omitempty"`
 	Genuine     evalGenuine                `json:"genuine"`
+	Crowd       *evalCrowd                 `json:"crowd,omitempty"`
 	Summary     map[string]json.RawMessage `json:"summary"`
 }
 
@@ -124,10 +127,17 @@ type evalGenuine struct {
 	FalseLiveness int     `json:"false_liveness"`
 }
 
+type evalCrowd struct {
+	People  int            `json:"people"`
+	Minutes float64        `json:"minutes"`
+	Alarmed int            `json:"alarmed"`
+	Reasons map[string]int `json:"reasons,omitempty"`
+}
+
 const archeryCitation = "Liebers et al., Understanding User Identification in Virtual Reality Through Behavioral Biometrics and the Effect of Body Normalization, CHI 2021"
 
 func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
-	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 {
+	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 || f.crowd < 0 {
 		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive")
 	}
 	bar := newProgress(stderr)
@@ -161,7 +171,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		}
 	}
 	live, err := evaluation.RunLive(evaluation.LiveOptions{
-		Seed: f.seed, SwapTrials: f.swaps, ReplayTrials: f.replays, GenuineHours: f.hours,
+		Seed: f.seed, SwapTrials: f.swaps, ReplayTrials: f.replays, GenuineHours: f.hours, CrowdPeople: f.crowd,
 		Progress: func(done, total int) { bar.update("streams", done, total) },
 	})
 	if err != nil {
@@ -199,6 +209,9 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		rep.RealFalseLv = realLive.FalseLiveness
 	}
 	rep.Genuine = evalGenuine{Hours: live.GenuineHours, FalseStepUps: live.FalseStepUps, FalseLiveness: live.FalseLiveness}
+	if live.CrowdPeople > 0 {
+		rep.Crowd = &evalCrowd{People: live.CrowdPeople, Minutes: live.CrowdMinutes, Alarmed: live.CrowdAlarmed, Reasons: live.CrowdReasons}
+	}
 
 	w := stdout
 	if rep.Source == "xr-archery" {
@@ -222,6 +235,9 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 	}
 	fmt.Fprintf(w, "change of wearer (synthetic): detected within 10 s in %d/%d, p95 %s\n", live.SwapDetected, live.SwapTrials, secs(live.SwapP95))
 	fmt.Fprintf(w, "genuine motion (synthetic): %.1f h, %d false step-ups, %d liveness failures\n", live.GenuineHours, live.FalseStepUps, live.FalseLiveness)
+	if c := rep.Crowd; c != nil {
+		fmt.Fprintf(w, "crowd (synthetic): %d people streaming together for %.0f min, %d suspended by a liveness check\n", c.People, c.Minutes, c.Alarmed)
+	}
 	for _, k := range []string{"verbatim", "noisy", "time-warped"} {
 		line := fmt.Sprintf("replays %-12s synthetic %d/%d rejected", k, live.Replay[k].Rejected, live.Replay[k].Trials)
 		if realLive != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -234,5 +235,36 @@ func TestVersion(t *testing.T) {
 	}
 	if !strings.HasPrefix(stdout.String(), "zerorealm ") {
 		t.Fatalf("version printed %q, want it to start with %q", stdout.String(), "zerorealm ")
+	}
+}
+
+// TestServeProfilesOnTheirOwnAddress: --pprof-listen serves the runtime
+// profiles on the address given, and never on the realm's public one.
+func TestServeProfilesOnTheirOwnAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pprofAddr := ln.Addr().String()
+	ln.Close()
+	url, _, stop := startRealm(t, []string{"serve", "--listen", "127.0.0.1:0", "--nats-listen", "", "--data", t.TempDir(),
+		"--log-level", "warn", "--pprof-listen", pprofAddr})
+	defer stop()
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "heap profile") {
+		t.Fatalf("GET heap profile = %d %.80q, want 200 and a heap profile", resp.StatusCode, body)
+	}
+	resp, err = http.Get(url + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Fatal("the realm's public address serves runtime profiles")
 	}
 }

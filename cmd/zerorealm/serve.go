@@ -22,7 +22,7 @@ import (
 
 type serveFlags struct {
 	listen, data, nats, natsListen, scenes, config string
-	templateKey                                    string
+	templateKey, pprofListen                       string
 	prefix, node, logLevel, logFormat              string
 	rpID, origins                                  string
 	sessionIdle, sessionLifetime                   time.Duration
@@ -64,6 +64,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.BoolVar(&f.bootstrapAdmin, "bootstrap-admin", true, "make the first avatar registered on a realm without an administrator one (false: promote nobody)")
 	fl.StringVar(&f.bootstrapAdminRoles, "bootstrap-admin-roles", "admin,operator,supervisor", "comma-separated roles the bootstrap gives; must include admin")
 	fl.StringVar(&f.auditRoles, "audit-roles", "admin,auditor", "comma-separated roles that read every decision in the audit log; others read their own")
+	fl.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go runtime profiles (/debug/pprof/) on this separate address, e.g. localhost:6060 (empty: off)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	return cmd
@@ -118,6 +119,13 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 	}
 	if err := r.Listen(); err != nil {
 		return usagef("%v (is another realm running? choose another address with --listen)", err)
+	}
+	if f.pprofListen != "" {
+		stopProfiling, err := startProfiling(f.pprofListen, logger)
+		if err != nil {
+			return err
+		}
+		defer stopProfiling()
 	}
 
 	if parent == nil {
