@@ -282,6 +282,46 @@ func (r *replayRegistry) addIndexed(stream uint32, idx []uint32, pts []motionPoi
 			k := r.key(&pts[i], grid)
 			g.grids[grid][k] = append(g.grids[grid][k], at)
 		}
+		if prev >= 0 {
+			r.indexSegment(g, prev, &g.points[prev].p, &pts[i])
+		}
+	}
+}
+
+// maxSegmentSteps bounds how many cells along one segment are indexed:
+// a segment longer than that many half-cells is a jump, not a path.
+const maxSegmentSteps = 16
+
+// indexSegment files the segment from a to b (starting at stored point
+// from) under the cells it passes through, every half cell. Points are a
+// tenth of a second apart, so a fast hand's consecutive points can be
+// 15 cm apart; a copy played at another pace samples the path between
+// them, in cells where neither end point is filed, and would otherwise
+// find no candidate to be compared with. That is how a real recording
+// replayed 1.25× faster escaped.
+func (r *replayRegistry) indexSegment(g *replayGeneration, from int32, a, b *motionPoint) {
+	steps := int(math.Sqrt(pointDist2(a, b)) / (r.cell / 2))
+	if steps < 2 || steps > maxSegmentSteps {
+		return
+	}
+	var last [2]uint64
+	for grid := range g.grids {
+		last[grid] = r.key(a, grid)
+	}
+	var p motionPoint
+	for s := 1; s < steps; s++ {
+		t := float32(s) / float32(steps)
+		for c := range p {
+			p[c] = a[c] + t*(b[c]-a[c])
+		}
+		for grid := range g.grids {
+			k := r.key(&p, grid)
+			if k == last[grid] {
+				continue
+			}
+			last[grid] = k
+			g.grids[grid][k] = append(g.grids[grid][k], from)
+		}
 	}
 }
 
