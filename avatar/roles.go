@@ -77,6 +77,43 @@ func (s *Service) ChangeRoles(ctx context.Context, avatarID string, roles []stri
 	return s.setRoles(ctx, avatarID, roles, true)
 }
 
+// CheckRoleChange tells, changing nothing, whether ChangeRoles would
+// refuse roles for the avatar as things stand: roles that are not valid,
+// an avatar that does not exist, or ErrLastAdmin. A caller that spends a
+// one-time proof (a step-up) on the change asks first, so that a change
+// refused for a reason known beforehand does not spend it. ChangeRoles
+// still decides: another change may come in between.
+func (s *Service) CheckRoleChange(ctx context.Context, avatarID string, roles []string) error {
+	roles, err := normalizeRoles(roles)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	rec, _, err := s.load(ctx, avatarID)
+	if err != nil {
+		return err
+	}
+	admin := s.cfg.AdminRole
+	if !slices.Contains(rec.Roles, admin) || slices.Contains(roles, admin) {
+		return nil
+	}
+	var roster adminRoster
+	e, err := s.admins.Get(ctx, rosterKey)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(e.Value, &roster); err != nil {
+			return fmt.Errorf("avatar: admin roster is corrupt: %w", err)
+		}
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("avatar: admin roster: %w", err)
+	}
+	if roster.holders(avatarID) == 0 {
+		return fmt.Errorf("%w: avatar %s is the only administrator", ErrLastAdmin, avatarID)
+	}
+	return nil
+}
+
 // SetRoles replaces the avatar's roles. Roles are 1 to 64 of a-z, 0-9,
 // '_', '-', '.', ':'; duplicates are dropped; an empty list is allowed.
 // Unlike ChangeRoles it may take the admin role from the last

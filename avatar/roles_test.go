@@ -142,6 +142,24 @@ func TestChangeRolesKeepsAnAdministrator(t *testing.T) {
 	boss, _ := register(t, s, webauthntest.New(), "boss")
 	other, _ := register(t, s, webauthntest.New(), "other")
 
+	// CheckRoleChange foresees the refusal, and the changes that pass.
+	if err := s.CheckRoleChange(ctx, boss.ID, []string{"operator"}); !errors.Is(err, ErrLastAdmin) {
+		t.Fatalf("CheckRoleChange(last admin loses admin) error = %v, want ErrLastAdmin", err)
+	}
+	for _, ok := range [][]string{{"admin"}, {"operator", "admin"}} {
+		if err := s.CheckRoleChange(ctx, boss.ID, ok); err != nil {
+			t.Errorf("CheckRoleChange(boss keeps admin: %q) = %v", ok, err)
+		}
+	}
+	if err := s.CheckRoleChange(ctx, other.ID, nil); err != nil {
+		t.Errorf("CheckRoleChange(a non-admin loses its roles) = %v", err)
+	}
+	if err := s.CheckRoleChange(ctx, other.ID, []string{"Bad Role"}); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("CheckRoleChange(bad role) = %v, want ErrInvalidInput", err)
+	}
+	if err := s.CheckRoleChange(ctx, newAvatarID(), []string{"operator"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("CheckRoleChange(no such avatar) = %v, want ErrNotFound", err)
+	}
 	if _, err := s.ChangeRoles(ctx, boss.ID, []string{"operator"}); !errors.Is(err, ErrLastAdmin) {
 		t.Fatalf("ChangeRoles(last admin loses admin) error = %v, want ErrLastAdmin", err)
 	}
@@ -158,6 +176,9 @@ func TestChangeRolesKeepsAnAdministrator(t *testing.T) {
 	// With two administrators, one may step down; then the other may not.
 	if _, err := s.ChangeRoles(ctx, boss.ID, []string{"supervisor"}); err != nil {
 		t.Fatalf("ChangeRoles(one of two admins steps down): %v", err)
+	}
+	if err := s.CheckRoleChange(ctx, other.ID, nil); !errors.Is(err, ErrLastAdmin) {
+		t.Fatalf("CheckRoleChange(the remaining admin) error = %v, want ErrLastAdmin", err)
 	}
 	if _, err := s.ChangeRoles(ctx, other.ID, nil); !errors.Is(err, ErrLastAdmin) {
 		t.Fatalf("ChangeRoles(the remaining admin) error = %v, want ErrLastAdmin", err)

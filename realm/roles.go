@@ -157,6 +157,13 @@ func (r *Realm) handleSetRoles(w http.ResponseWriter, req *http.Request, p princ
 	}
 	resource := avatarResource(target.ID)
 	digest := setRolesDigest(target.ID, roles)
+	// A change refused for a reason known now must not spend the step-up
+	// the administrator confirmed it with.
+	if err := r.avatars.CheckRoleChange(req.Context(), target.ID, roles); err != nil {
+		r.auditDeny(req, p.avatar.ID, action, resource, err)
+		r.writeError(w, req, err)
+		return
+	}
 	if err := r.stepups.consume(req.Context(), p.session.ID, digest); err != nil {
 		r.auditDeny(req, p.avatar.ID, action, resource, err)
 		r.writeError(w, req, err)
