@@ -98,15 +98,9 @@ func (s *Service) CheckRoleChange(ctx context.Context, avatarID string, roles []
 	if !slices.Contains(rec.Roles, admin) || slices.Contains(roles, admin) {
 		return nil
 	}
-	var roster adminRoster
-	e, err := s.admins.Get(ctx, rosterKey)
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(e.Value, &roster); err != nil {
-			return fmt.Errorf("avatar: admin roster is corrupt: %w", err)
-		}
-	case !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("avatar: admin roster: %w", err)
+	roster, _, err := s.readRoster(ctx)
+	if err != nil {
+		return err
 	}
 	if roster.holders(avatarID) == 0 {
 		return fmt.Errorf("%w: avatar %s is the only administrator", ErrLastAdmin, avatarID)
@@ -169,26 +163,35 @@ func (s *Service) setRoles(ctx context.Context, avatarID string, roles []string,
 	return RoleChange{}, fmt.Errorf("avatar: roles of %s: %w after %d attempts", avatarID, store.ErrConflict, maxCASAttempts)
 }
 
+// readRoster reads the admin roster and its revision (0 and an empty
+// roster when it was never written).
+func (s *Service) readRoster(ctx context.Context) (adminRoster, uint64, error) {
+	roster := adminRoster{Admins: map[string]rosterEntry{}}
+	e, err := s.admins.Get(ctx, rosterKey)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return roster, 0, nil
+	case err != nil:
+		return roster, 0, fmt.Errorf("avatar: admin roster: %w", err)
+	}
+	if err := json.Unmarshal(e.Value, &roster); err != nil {
+		return roster, 0, fmt.Errorf("avatar: admin roster is corrupt: %w", err)
+	}
+	if roster.Admins == nil {
+		roster.Admins = map[string]rosterEntry{}
+	}
+	return roster, e.Revision, nil
+}
+
 // rosterSet writes avatarID's entry in the admin roster with
 // compare-and-set, unless the roster already holds a decision taken at a
 // later record revision. With guard, it refuses (ErrLastAdmin) a removal
 // that would leave the roster with no administrator.
 func (s *Service) rosterSet(ctx context.Context, avatarID string, want rosterEntry, guard bool) error {
 	for range maxCASAttempts {
-		var roster adminRoster
-		var rev uint64
-		e, err := s.admins.Get(ctx, rosterKey)
-		switch {
-		case err == nil:
-			if err := json.Unmarshal(e.Value, &roster); err != nil {
-				return fmt.Errorf("avatar: admin roster is corrupt: %w", err)
-			}
-			rev = e.Revision
-		case !errors.Is(err, store.ErrNotFound):
-			return fmt.Errorf("avatar: admin roster: %w", err)
-		}
-		if roster.Admins == nil {
-			roster.Admins = map[string]rosterEntry{}
+		roster, rev, err := s.readRoster(ctx)
+		if err != nil {
+			return err
 		}
 		have, known := roster.Admins[avatarID]
 		// An addition is stale unless taken after everything recorded; a
