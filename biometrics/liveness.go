@@ -249,29 +249,28 @@ func (l *liveState) window(s *Stream, f *Features, w []sample, at time.Time) []s
 			freshCont = append(freshCont, cont)
 		}
 	}
-	judged := len(probe) >= minJudgedPoints && f.live.pathLength >= minJudgedPath && spread(probe) >= minJudgedSpread
+	ranged := spread(probe)
+	judged := len(probe) >= minJudgedPoints && f.live.pathLength >= minJudgedPath && ranged >= minJudgedSpread
 	if judged {
 		l.matches = s.e.replay.lookup(s.n, probeIdx[len(probeIdx)-1], probe, l.matches)
 		switch {
 		case sequenceShare(l.matches, probeIdx) >= replayMatchShare:
-			if l.copied == 0 {
-				l.copiedSmall = false
-			}
 			l.copied, l.looped = l.copied+1, 0
-			l.copiedSmall = l.copiedSmall || spread(probe) < specificSpread
+			l.copiedSmall = l.copiedSmall || ranged < specificSpread
 		case l.loopShare(probe, probeIdx) >= loopShare:
-			l.copied, l.looped = 0, l.looped+1
+			l.copied, l.copiedSmall, l.looped = 0, false, l.looped+1
 		default:
-			l.copied, l.looped = 0, 0
+			l.copied, l.copiedSmall, l.looped = 0, false, 0
 		}
-		// Two windows in a row: a copy goes on, a coincidence does not.
+		// Two windows in a row (three when one of them moved little): a
+		// copy goes on, a coincidence does not.
 		need := copiedWindowsToFail
 		if l.copiedSmall {
 			need = copiedSmallWindowsToFail
 		}
 		if l.copied >= need {
 			reasons = append(reasons, LivenessReplay)
-			l.copied = 0
+			l.copied, l.copiedSmall = 0, false
 		}
 		if l.looped >= copiedWindowsToFail {
 			reasons = append(reasons, LivenessLoop)
