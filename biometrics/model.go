@@ -186,8 +186,8 @@ func (m *Model) Claim(id string, t *Template) *Claim {
 // how this probe scores against other people's templates, Z-norm how other
 // people's templates score against this claim; on the real recordings the
 // Z half matters most for whole sessions, where some templates attract
-// everyone. Impostors score about 0 with unit spread; the enrolled person
-// scores higher.
+// everyone. Impostors score near 0 with about unit spread (on synthetic
+// people their mean is about −0.9); the enrolled person scores higher.
 func (m *Model) Score(c *Claim, y []float64) float64 {
 	cs, cd := rawScores(y, c.y)
 	var sc, sc2, sd, sd2 float64

@@ -283,8 +283,9 @@ func (s *Stream) window(events []Event, w []sample, at time.Time) []Event {
 	score := m.Score(s.claim, m.Embed(&f))
 	s.stats.WindowsScored++
 	cfg := &s.e.cfg
-	// Impostors score ~N(0,1) by construction and the wearer ~N(g,1): the
-	// log-likelihood ratio of one window is g·s − g²/2.
+	// Taking impostors as ~N(0,1) (cohort normalization puts them near
+	// there) and the wearer as ~N(g,1), the log-likelihood ratio of one
+	// window is g·s − g²/2 (see Config.GenuineMean).
 	llr := clamp(cfg.GenuineMean*score-cfg.GenuineMean*cfg.GenuineMean/2, -cfg.WindowLLRLimit, cfg.WindowLLRLimit)
 	s.evidence = clamp(s.evidence+llr, -cfg.EvidenceLimit, cfg.EvidenceLimit)
 	p := sigmoid(s.evidence)
