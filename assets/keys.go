@@ -90,16 +90,34 @@ func (k *KeyRing) List() ([]KeyInfo, error) {
 		if json.Unmarshal(data, &head) != nil || !common.IsHexAddress(head.Address) {
 			continue
 		}
-		info, _ := e.Info()
 		out = append(out, KeyInfo{
 			Address: common.HexToAddress(head.Address),
-			Created: info.ModTime().UTC(),
+			Created: keyCreated(e),
 			Active:  strings.TrimSpace(string(active)) == e.Name(),
 			File:    e.Name(),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].File < out[j].File })
 	return out, nil
+}
+
+// keyFileTime is how a key file's name starts: the time Rotate created it.
+const keyFileTime = "20060102T150405.000000000Z"
+
+// keyCreated is when the key in the ring entry e was created: the time its
+// name starts with, which a copy or a restore from backup keeps (verifiers
+// check what a key signed against its period from this time on), or else
+// the file's modification time.
+func keyCreated(e os.DirEntry) time.Time {
+	if stamp, _, ok := strings.Cut(e.Name(), "-"); ok {
+		if t, err := time.Parse(keyFileTime, stamp); err == nil {
+			return t.UTC()
+		}
+	}
+	if info, err := e.Info(); err == nil {
+		return info.ModTime().UTC()
+	}
+	return time.Time{}
 }
 
 // Active decrypts the active key, creating the first key if the ring is
@@ -140,7 +158,7 @@ func (k *KeyRing) Rotate() (KeyInfo, error) {
 	}
 	addr := crypto.PubkeyToAddress(priv.PublicKey)
 	now := time.Now().UTC()
-	name := fmt.Sprintf("%s-%s.json", now.Format("20060102T150405.000000000Z"), strings.ToLower(addr.Hex()[2:]))
+	name := fmt.Sprintf("%s-%s.json", now.Format(keyFileTime), strings.ToLower(addr.Hex()[2:]))
 	if err := writeFileAtomic(filepath.Join(k.dir, name), data); err != nil {
 		return KeyInfo{}, err
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -348,6 +349,33 @@ func TestVerifyJSReceiptsOfARealLedger(t *testing.T) {
 		vcase{name: "no domain to check against", receipt: plain, opts: map[string]any{"signers": trusted}, code: "no-domain"},
 		vcase{name: "not a document", receipt: "receipt", opts: opts(nil), code: "malformed"},
 		vcase{name: "typed data without a message", receipt: map[string]any{"receipt": map[string]any{"types": map[string]any{}}, "signature": "0x"}, opts: opts(nil), code: "malformed"},
+	)
+
+	// Signers trusted for a period only: what a key signed outside it does
+	// not verify, whatever else holds; a plain address trusts it always.
+	signedAt, err := strconv.ParseInt(plain["receipt"].(map[string]any)["message"].(map[string]any)["time"].(string), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(d time.Duration) string { return time.Unix(signedAt, 0).Add(d).UTC().Format(time.RFC3339) }
+	period := func(since, until string) map[string]any {
+		p := map[string]any{"address": dom.Signer, "since": since}
+		if until != "" {
+			p["until"] = until
+		}
+		return p
+	}
+	withSigners := func(signers ...any) map[string]any {
+		return map[string]any{"domain": dom.Domain, "signers": signers}
+	}
+	cases = append(cases,
+		vcase{name: "signer trusted since before it signed", receipt: plain, opts: withSigners(period(at(-time.Hour), ""))},
+		vcase{name: "signer trusted for a period that holds the receipt and its checkpoint", receipt: proofs[0],
+			opts: withSigners(period(at(-time.Hour), at(time.Hour)))},
+		vcase{name: "signer trusted only from after it signed", receipt: plain, opts: withSigners(period(at(time.Hour), "")), code: "outside-period"},
+		vcase{name: "signer retired before it signed", receipt: plain, opts: withSigners(period(at(-2*time.Hour), at(-time.Hour))), code: "outside-period"},
+		vcase{name: "a plain address trusts the key at any time", receipt: plain, opts: withSigners(dom.Signer, period(at(time.Hour), ""))},
+		vcase{name: "a period that does not parse trusts nothing", receipt: plain, opts: withSigners(period("yesterday", "")), code: "no-signers"},
 	)
 
 	// A changed field: the document's digest no longer matches, and with

@@ -508,12 +508,69 @@ export function verifyInclusion(leafDigest, index, size, path, root) {
   return sn === 0n && equalBytes(r, root);
 }
 
+// periodSlackSeconds absorbs a signing node's clock being adjusted between
+// stamping a key's period and stamping what the key signed.
+const periodSlackSeconds = 60;
+
+// trustEntries normalizes the signers option into {address, since, until}
+// (seconds, or null for no bound); anything that is not an address, or
+// an entry whose period does not parse, is dropped: the list only ever
+// trusts less.
+function trustEntries(signers) {
+  if (!Array.isArray(signers)) return [];
+  const out = [];
+  const seconds = (t) => {
+    if (t === undefined || t === null) return null;
+    const ms = Date.parse(t);
+    return Number.isFinite(ms) ? Math.floor(ms / 1000) : NaN;
+  };
+  for (const s of signers) {
+    if (typeof s === "string") {
+      if (ADDRESS_RE.test(s)) out.push({ address: s, since: null, until: null });
+      continue;
+    }
+    if (!s || typeof s !== "object" || typeof s.address !== "string" || !ADDRESS_RE.test(s.address)) continue;
+    const since = seconds(s.since), until = seconds(s.until);
+    if (Number.isNaN(since) || Number.isNaN(until)) continue;
+    out.push({ address: s.address, since, until });
+  }
+  return out;
+}
+
+const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;
+
+// inPeriod checks that what signer signed at time (the document's signed
+// Unix seconds) falls in a period the holder trusts the key for, and says
+// which; it throws outside-period otherwise.
+function inPeriod(trusted, signer, time, what) {
+  const mine = trusted.filter((s) => sameAddress(s.address, signer));
+  if (mine.some((s) => s.since === null && s.until === null)) return "";
+  let at;
+  try {
+    at = Number(toBigInt(time, `${what} time`));
+  } catch (e) {
+    throw new VerifyError("outside-period", `the ${what} carries no time to check against ${signer}'s signing period`);
+  }
+  const ok = mine.find((s) => (s.since === null || at >= s.since - periodSlackSeconds) && (s.until === null || at <= s.until + periodSlackSeconds));
+  const iso = (t) => new Date(t * 1000).toISOString().replace(".000Z", "Z");
+  if (!ok) {
+    const periods = mine.map((s) => `${s.since === null ? "…" : iso(s.since)} to ${s.until === null ? "now" : iso(s.until)}`).join(", ");
+    throw new VerifyError("outside-period", `the ${what} is dated ${iso(at)}, outside the period the holder trusts ${signer} for (${periods})`);
+  }
+  return `, signing in the period it was trusted for (${ok.since === null ? "…" : iso(ok.since)} to ${ok.until === null ? "now" : iso(ok.until)})`;
+}
+
 // verifyReceipt checks a receipt document (GET /v1/receipts/{digest},
 // .../proof, or a transfer's answer) and, when given or embedded, its
 // inclusion proof:
 //   domain      the realm's EIP-712 domain ({name, version, chainId,
 //               verifyingContract}, the "domain" of GET /v1/assets/domain);
-//   signers     the receipt signer addresses the holder trusts;
+//   signers     the receipt signers the holder trusts: an address string
+//               trusts the key for anything it signed; {address, since,
+//               until} (RFC 3339, until optional, as GET
+//               /v1/assets/signers lists them) only for what it signed in
+//               that period, so that a retired key, stolen later, cannot
+//               vouch for a receipt dated after its retirement;
 //   proof       a proof document (the "proof" of .../proof); default the
 //               receipt's own;
 //   checkpoint  a checkpoint document obtained separately (GET
@@ -527,7 +584,7 @@ export function verifyReceipt(receipt, { domain, signers, proof, checkpoint, int
   const pass = (check, detail) => checks.push({ check, ok: true, detail });
   try {
     if (!domain || typeof domain !== "object") throw new VerifyError("no-domain", "the realm's EIP-712 domain is needed to know what the receipt must be bound to");
-    const trusted = Array.isArray(signers) ? signers.filter((s) => typeof s === "string" && /^0x[0-9a-fA-F]{40}$/.test(s)) : [];
+    const trusted = trustEntries(signers);
     if (trusted.length === 0) throw new VerifyError("no-signers", "no trusted signer address was given: a valid signature by anyone would prove nothing");
     let doc = receipt;
     // A transfer's answer holds the receipt document one level down.
@@ -550,10 +607,10 @@ export function verifyReceipt(receipt, { domain, signers, proof, checkpoint, int
     if (doc.signer !== undefined && !sameAddress(doc.signer, signer)) {
       throw new VerifyError("wrong-signer", `the document names ${doc.signer}, the signature recovers to ${signer}`);
     }
-    if (!trusted.some((s) => sameAddress(s, signer))) {
-      throw new VerifyError("wrong-signer", `signed by ${signer}, which is not among the trusted signers ${trusted.join(", ")}`);
+    if (!trusted.some((s) => sameAddress(s.address, signer))) {
+      throw new VerifyError("wrong-signer", `signed by ${signer}, which is not among the trusted signers ${trusted.map((s) => s.address).join(", ")}`);
     }
-    pass("signer", `${signer} is a trusted realm signer`);
+    pass("signer", `${signer} is a trusted realm signer${inPeriod(trusted, signer, m.time, "receipt")}`);
     if (intent !== undefined) {
       if (typeof m.intent !== "string" || m.intent.toLowerCase() !== String(intent).toLowerCase()) {
         throw new VerifyError("wrong-intent", `the receipt is for intent ${m.intent}, not ${intent}`);
@@ -581,9 +638,10 @@ export function verifyReceipt(receipt, { domain, signers, proof, checkpoint, int
     if (pf.checkpoint_signer !== undefined && !sameAddress(pf.checkpoint_signer, csigner)) {
       throw new VerifyError("bad-checkpoint", `the proof names checkpoint signer ${pf.checkpoint_signer}, the signature recovers to ${csigner}`);
     }
-    if (!trusted.some((s) => sameAddress(s, csigner))) {
+    if (!trusted.some((s) => sameAddress(s.address, csigner))) {
       throw new VerifyError("bad-checkpoint", `the checkpoint is signed by ${csigner}, which is not among the trusted signers`);
     }
+    inPeriod(trusted, csigner, pf.checkpoint.message.time, "checkpoint");
     pass("checkpoint", `checkpoint ${cdigest} signed by ${csigner}`);
     if (checkpoint) {
       let other;

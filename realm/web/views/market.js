@@ -424,9 +424,13 @@ export function mount(section, ctx) {
     return state.signers;
   }
 
+  // The answering node's key and the addresses typed in are trusted for
+  // anything they signed; a published signer only for its period, so a
+  // retired key vouches for nothing dated after its retirement.
   function trustedSigners(current, published) {
     const extra = signersInput.value.split(/[\s,]+/).filter((s) => ADDRESS.test(s));
-    return [...new Set([current, ...published.map((s) => s.address), ...extra])];
+    const periods = published.map((s) => ({ address: s.address, since: s.since, until: s.until }));
+    return [...new Set([current, ...extra]), ...periods];
   }
 
   const day = (t) => (t ? new Date(t).toLocaleDateString() : "");
