@@ -1,7 +1,6 @@
 package realm
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -378,21 +377,7 @@ func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
 	alice := newOperator(t, a, "alice")
 	bob := newOperator(t, a, "bob")
 
-	cfg := Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: a.origins(), DataDir: t.TempDir(), Logger: testLogger(t)}
-	shareTemplateKey(t, &cfg)
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stopB := context.WithCancel(context.Background())
-	defer stopB()
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(ctx) }()
-	select {
-	case <-b.Ready():
-	case err := <-served:
-		t.Fatalf("node b failed to start: %v", err)
-	}
+	b, stopB := runRealm(t, Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: a.origins(), DataDir: t.TempDir()})
 
 	wsA := dialLive(t, a, alice.sess.Token)
 	defer wsA.Close()
@@ -406,10 +391,7 @@ func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
 	standIn := make(chan struct{})
 	standInDone := make(chan struct{})
 	defer func() { close(standIn); <-standInDone }()
-	stopB()
-	if err := <-served; err != nil {
-		t.Fatalf("node b stopped with %v", err)
-	}
+	stopB() // waits for node b to stop, and fails the test if it stopped with an error
 	go func() {
 		defer close(standInDone)
 		for {

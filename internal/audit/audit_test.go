@@ -42,6 +42,18 @@ func openLog(t testing.TB, st *store.Store, cfg Config) *Log {
 	return l
 }
 
+// openView opens a view of the store's audit chains keeping window events
+// (0: the default), closed when the test ends.
+func openView(t testing.TB, st *store.Store, window int) *View {
+	t.Helper()
+	v, err := NewView(context.Background(), st, window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	return v
+}
+
 func decision(i int) Event {
 	ev := Event{Actor: fmt.Sprintf("avatar-%d", i), Action: "CommandActuator", Resource: `Actuator::"press-1/ram"`, Outcome: Allow, Policies: []string{"command-actuator"}, Signals: map[string]any{"trust": 0.93}}
 	if i%3 == 0 {
@@ -260,11 +272,7 @@ func TestBackPressure(t *testing.T) {
 func TestViewShowsEveryNodeNewestFirst(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t)
-	view, err := NewView(ctx, st, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer view.Close()
+	view := openView(t, st, 5)
 	for _, node := range []string{"n1", "n2"} {
 		l := openLog(t, st, Config{Node: node, Logger: discard()})
 		for i := range 4 {

@@ -65,11 +65,7 @@ func mixedEvent(i int) Event {
 func TestAuditViewFiltersEachField(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t)
-	view, err := NewView(ctx, st, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer view.Close()
+	view := openView(t, st, 0)
 	var recorded []Event // oldest first
 	for n, node := range []string{"n1", "n2"} {
 		l := openLog(t, st, Config{Node: node, Logger: discard()})
@@ -141,11 +137,7 @@ func TestAuditViewFiltersEachField(t *testing.T) {
 func TestAuditViewPagesWhileEventsArrive(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t)
-	view, err := NewView(ctx, st, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer view.Close()
+	view := openView(t, st, 0)
 	l1 := openLog(t, st, Config{Node: "n1", Logger: discard()})
 	defer l1.Close(ctx)
 	l2 := openLog(t, st, Config{Node: "n2", Logger: discard()})
@@ -237,11 +229,7 @@ func TestAuditViewPagesWhileEventsArrive(t *testing.T) {
 func TestAuditViewSaysWhenItsWindowEnds(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t)
-	view, err := NewView(ctx, st, 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer view.Close()
+	view := openView(t, st, 6)
 	l := openLog(t, st, Config{Node: "n1", Logger: discard()})
 	for i := range 10 {
 		if err := l.Commit(ctx, mixedEvent(i)); err != nil {
