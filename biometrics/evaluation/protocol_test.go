@@ -4,8 +4,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/zerorealm/zerorealm/biometrics"
 )
 
 func TestEERIntervalSeparated(t *testing.T) {
@@ -64,14 +62,7 @@ func TestEERIntervalEmpty(t *testing.T) {
 // refuses people the result does not hold.
 func TestResultAmong(t *testing.T) {
 	recs := SyntheticRecordings(6, 200, 30)
-	people, err := Featurize(recs, biometrics.Config{}, biometrics.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Run(people, SpansFor(biometrics.DefaultWindow, biometrics.DefaultHop), biometrics.DefaultMaxCohort, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runDefaults(t, recs)
 	ids := res.IDs()
 	whole, err := res.Among(ids)
 	if err != nil {

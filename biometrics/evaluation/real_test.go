@@ -21,6 +21,21 @@ func loadRecordings(t testing.TB) []Recording {
 	return recs
 }
 
+// runDefaults featurizes the recordings and runs the protocol with the
+// realm's window, hop and cohort.
+func runDefaults(t testing.TB, recs []Recording) *Result {
+	t.Helper()
+	people, err := Featurize(recs, biometrics.Config{}, biometrics.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(people, SpansFor(biometrics.DefaultWindow, biometrics.DefaultHop), biometrics.DefaultMaxCohort, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // TestRealRecordings runs the honest protocol on the real recordings
 // (Liebers et al., CHI 2021) and holds the verifier to the targets
 // on them: at most 10 % EER at about 10 s of motion and over a whole
@@ -32,14 +47,7 @@ func TestRealRecordings(t *testing.T) {
 		t.Skip("short mode")
 	}
 	recs := loadRecordings(t)
-	people, err := Featurize(recs, biometrics.Config{}, biometrics.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Run(people, SpansFor(biometrics.DefaultWindow, biometrics.DefaultHop), biometrics.DefaultMaxCohort, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runDefaults(t, recs)
 	for _, s := range res.Spans {
 		t.Logf("%-8s EER %.2f%% rank-1 %.1f%% (%d genuine, %d impostor trials)", s.Name, 100*s.EER, 100*s.Rank1, len(s.Genuine), len(s.Impostor))
 	}

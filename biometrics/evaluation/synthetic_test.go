@@ -1,21 +1,10 @@
 package evaluation
 
-import (
-	"testing"
-
-	"github.com/zerorealm/zerorealm/biometrics"
-)
+import "testing"
 
 func TestSyntheticProtocol(t *testing.T) {
 	recs := SyntheticRecordings(12, 100, 60)
-	people, err := Featurize(recs, biometrics.Config{}, biometrics.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Run(people, SpansFor(biometrics.DefaultWindow, biometrics.DefaultHop), biometrics.DefaultMaxCohort, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runDefaults(t, recs)
 	for _, s := range res.Spans {
 		t.Logf("%-8s EER %.1f%% rank-1 %.1f%% (%d genuine, %d impostor trials)", s.Name, 100*s.EER, 100*s.Rank1, len(s.Genuine), len(s.Impostor))
 	}
