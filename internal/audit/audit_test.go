@@ -54,6 +54,21 @@ func openView(t testing.TB, st *store.Store, window int) *View {
 	return v
 }
 
+// recordDecisions records decisions 0..n-1 through l and closes it, so
+// that every one is stored when it returns.
+func recordDecisions(t testing.TB, l *Log, n int) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range n {
+		if err := l.Record(ctx, decision(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func decision(i int) Event {
 	ev := Event{Actor: fmt.Sprintf("avatar-%d", i), Action: "CommandActuator", Resource: `Actuator::"press-1/ram"`, Outcome: Allow, Policies: []string{"command-actuator"}, Signals: map[string]any{"trust": 0.93}}
 	if i%3 == 0 {
@@ -78,28 +93,14 @@ func TestChainVerifiesAndContinuesAcrossRestart(t *testing.T) {
 	ctx := context.Background()
 	st := testStore(t)
 	l := openLog(t, st, Config{Node: "n1", Logger: discard()})
-	for i := range 50 {
-		if err := l.Record(ctx, decision(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	recordDecisions(t, l, 50)
 	if got := l.Stats(); got.Stored != 50 || got.Failed != 0 {
 		t.Fatalf("stats after close = %+v, want 50 stored, 0 failed", got)
 	}
 
 	// A new Log for the same node (a restart) continues the same chain.
 	l2 := openLog(t, st, Config{Node: "n1", Logger: discard()})
-	for i := range 10 {
-		if err := l2.Record(ctx, decision(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l2.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	recordDecisions(t, l2, 10)
 	rep, err := Verify(ctx, st, "n1")
 	if err != nil {
 		t.Fatal(err)
@@ -275,14 +276,7 @@ func TestViewShowsEveryNodeNewestFirst(t *testing.T) {
 	view := openView(t, st, 5)
 	for _, node := range []string{"n1", "n2"} {
 		l := openLog(t, st, Config{Node: node, Logger: discard()})
-		for i := range 4 {
-			if err := l.Record(ctx, decision(i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := l.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
+		recordDecisions(t, l, 4)
 	}
 	// Stream sequences count blocks: wait for the last one, node n2's.
 	stream, err := st.Stream(ctx, StreamConfig)
@@ -418,14 +412,7 @@ func TestVerifyBlocks(t *testing.T) {
 	record := func(t *testing.T) (*store.Store, []uint64, [][][]byte) {
 		st := testStore(t)
 		l := openLog(t, st, Config{Node: "n1", BlockEvents: 64, Logger: discard()})
-		for i := range 300 {
-			if err := l.Record(ctx, decision(i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := l.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
+		recordDecisions(t, l, 300)
 		seqs, blocks := storedBlocks(t, st, "n1")
 		if len(blocks) < 3 || len(blocks) >= 300 {
 			t.Fatalf("300 queued events went into %d blocks, want several blocks of many", len(blocks))
