@@ -277,6 +277,19 @@ func isPresence(avatar, event string) func(wsMsg) bool {
 	}
 }
 
+// clusterNodeA starts a 3-node NATS cluster (its client URLs, comma
+// separated) and realm node a on it, and registers operators alice and bob
+// through a; where they join, and node b, are the test's.
+func clusterNodeA(t *testing.T) (urls string, a *Realm, alice, bob operator) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	urls = natstest.ClusterURLs(natstest.RunCluster(t, 3))
+	a = startRealm(t, Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-a"})
+	return urls, a, newOperator(t, a, "alice"), newOperator(t, a, "bob")
+}
+
 // TestPresenceLateNodeAndSilentNode: alice joins through node a before
 // node b runs, so b never hears her join; bob, joining through b, learns
 // of her from the snapshot b asks a for, and receives her poses. Then a
@@ -284,14 +297,7 @@ func isPresence(avatar, event string) func(wsMsg) bool {
 // member and its pose, and goes silent: bob sees the member join, move
 // and, once the node has missed its heartbeats, leave.
 func TestPresenceLateNodeAndSilentNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	servers := natstest.RunCluster(t, 3)
-	urls := natstest.ClusterURLs(servers)
-	a := startRealm(t, Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-a"})
-	alice := newOperator(t, a, "alice")
-	bob := newOperator(t, a, "bob")
+	urls, a, alice, bob := clusterNodeA(t)
 	wsA := dialLive(t, a, alice.sess.Token)
 	defer wsA.Close()
 	joinFoundry(t, wsA)
@@ -368,14 +374,7 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 // node b with its one member afterwards, so only b's own farewell, not the
 // silence of its heartbeats, can tell node a that bob left.
 func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	servers := natstest.RunCluster(t, 3)
-	urls := natstest.ClusterURLs(servers)
-	a := startRealm(t, Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-a"})
-	alice := newOperator(t, a, "alice")
-	bob := newOperator(t, a, "bob")
+	urls, a, alice, bob := clusterNodeA(t)
 
 	b, stopB := runRealm(t, Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: a.origins(), DataDir: t.TempDir()})
 
