@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
@@ -67,6 +68,19 @@ func recordDecisions(t testing.TB, l *Log, n int) {
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// impatientStore is a store on its own server that gives up on an
+// operation after 200 ms, for tests that shut the server down.
+func impatientStore(t testing.TB) (*server.Server, *store.Store) {
+	t.Helper()
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv.ClientURL())
+	st, err := store.New(context.Background(), nc, store.Config{Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, st
 }
 
 func decision(i int) Event {
@@ -232,12 +246,7 @@ func TestRecordRejectsUselessEvents(t *testing.T) {
 // event is counted as failed rather than dropped silently.
 func TestBackPressure(t *testing.T) {
 	ctx := context.Background()
-	srv := natstest.RunServer(t)
-	nc := natstest.Connect(t, srv.ClientURL())
-	st, err := store.New(ctx, nc, store.Config{Timeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, st := impatientStore(t)
 	// Blocks of one event: the writer holds at most one taken event.
 	l := openLog(t, st, Config{Node: "n1", QueueSize: 2, BlockEvents: 1, RetryFor: 300 * time.Millisecond, Logger: discard()})
 	srv.Shutdown() // the writer now cannot store anything
@@ -494,12 +503,7 @@ func TestVerifyBlocks(t *testing.T) {
 // event was not stored, so the caller does not act on the decision.
 func TestCommitFailsClosed(t *testing.T) {
 	ctx := context.Background()
-	srv := natstest.RunServer(t)
-	nc := natstest.Connect(t, srv.ClientURL())
-	st, err := store.New(ctx, nc, store.Config{Timeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, st := impatientStore(t)
 	l := openLog(t, st, Config{Node: "n1", RetryFor: 300 * time.Millisecond, Logger: discard()})
 	if err := l.Commit(ctx, decision(1)); err != nil {
 		t.Fatalf("Commit with the store up = %v", err)
