@@ -2,6 +2,7 @@ package realm
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ import (
 // and confines the enrolled gateway to its own twin.
 func TestEmbeddedNATSListensOnlyForEnrolledGateways(t *testing.T) {
 	dir := t.TempDir()
-	addr := freeLoopbackAddr(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPorts(t, 1)[0])
 	cfg := Config{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: addr}
 
 	r, stop := runRealm(t, cfg)
@@ -61,13 +62,8 @@ func TestEmbeddedNATSListensOnlyForEnrolledGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub, _ := kp.PublicKey()
-	var mu sync.Mutex
-	var denied []string
-	gw, err := nats.Connect(url, nats.Nkey(pub, kp.Sign), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-		mu.Lock()
-		denied = append(denied, err.Error())
-		mu.Unlock()
-	}))
+	var refused refusals
+	gw, err := nats.Connect(url, nats.Nkey(pub, kp.Sign), nats.ErrorHandler(refused.record))
 	if err != nil {
 		t.Fatalf("the enrolled gateway: %v", err)
 	}
@@ -76,12 +72,14 @@ func TestEmbeddedNATSListensOnlyForEnrolledGateways(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, subj := range []string{"zr.twin.conveyor-1.cmd.>", "zr.sessions.>", "$JS.API.>"} {
+	subs := []string{"zr.twin.conveyor-1.cmd.>", "zr.sessions.>", "$JS.API.>"}
+	for _, subj := range subs {
 		if _, err := gw.SubscribeSync(subj); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, subj := range []string{"zr.twin.conveyor-1.state.belt", "zr.revocations", "$JS.API.STREAM.LIST"} {
+	pubs := []string{"zr.twin.conveyor-1.state.belt", "zr.revocations", "$JS.API.STREAM.LIST"}
+	for _, subj := range pubs {
 		if err := gw.Publish(subj, []byte("{}")); err != nil {
 			t.Fatal(err)
 		}
@@ -95,31 +93,47 @@ func TestEmbeddedNATSListensOnlyForEnrolledGateways(t *testing.T) {
 	if m, err := own.NextMsg(10 * time.Second); err != nil || string(m.Data) != "own" {
 		t.Fatalf("the gateway's own command subject: %v, %v; want it delivered", m, err)
 	}
-	want := []string{
-		`Subscription to "zr.twin.conveyor-1.cmd.>"`, `Subscription to "zr.sessions.>"`, `Subscription to "$JS.API.>"`,
-		`Publish to "zr.twin.conveyor-1.state.belt"`, `Publish to "zr.revocations"`, `Publish to "$JS.API.STREAM.LIST"`,
+	refused.waitFor(t, "the enrolled gateway", subs, pubs)
+}
+
+// refusals are the permission violations a server reported to one
+// connection.
+type refusals struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (r *refusals) record(_ *nats.Conn, _ *nats.Subscription, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, err.Error())
+}
+
+func (r *refusals) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.errs, "\n")
+}
+
+// waitFor waits until the server has refused every one of subs and pubs.
+func (r *refusals) waitFor(t *testing.T, who string, subs, pubs []string) {
+	t.Helper()
+	var want []string
+	for _, s := range subs {
+		want = append(want, `Subscription to "`+s+`"`)
 	}
-	eventually(t, "the server to refuse the gateway everything outside its twin", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		all := strings.Join(denied, "\n")
+	for _, s := range pubs {
+		want = append(want, `Publish to "`+s+`"`)
+	}
+	eventually(t, "the server to refuse "+who+" everything outside its twin", func() bool {
+		got := r.String()
 		for _, w := range want {
-			if !strings.Contains(all, w) {
+			if !strings.Contains(got, w) {
 				return false
 			}
 		}
 		return true
 	})
-}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func closeIf(nc *nats.Conn) {

@@ -82,6 +82,27 @@ func RunCluster(t testing.TB, n int) []*server.Server {
 	return servers
 }
 
+// RunConfigFiles starts one server per nats-server configuration file (a
+// cluster an operator would run, e.g. one written by package natsconf) and,
+// when they form a JetStream cluster, returns once its meta leader is
+// elected and every node is current.
+func RunConfigFiles(t testing.TB, files ...string) []*server.Server {
+	t.Helper()
+	servers := make([]*server.Server, len(files))
+	for i, f := range files {
+		opts, err := server.ProcessConfigFile(f)
+		if err != nil {
+			t.Fatalf("nats-server configuration %s: %v", f, err)
+		}
+		opts.NoLog, opts.NoSigs = true, true
+		servers[i] = start(t, opts)
+	}
+	if len(servers) > 1 {
+		waitForMetaLeader(t, servers)
+	}
+	return servers
+}
+
 // ClusterURLs returns the client URLs of servers, comma-separated, as
 // nats.Connect accepts them.
 func ClusterURLs(servers []*server.Server) string {
@@ -166,7 +187,7 @@ func waitForMetaLeader(t testing.TB, servers []*server.Server) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	t.Fatalf("JetStream cluster %s: no meta leader with %d current peers after %v", ClusterName, len(servers), startTimeout)
+	t.Fatalf("JetStream cluster %s: no meta leader with %d current peers after %v", servers[0].ClusterName(), len(servers), startTimeout)
 }
 
 // ConnectInProcess connects to srv without a socket, as the realm does to

@@ -1,0 +1,184 @@
+package realm
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/zerorealm/zerorealm/internal/natsconf"
+	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
+)
+
+// TestRealmOnGeneratedAuthenticatedCluster is the acceptance test of an
+// authenticated cluster: three nats-servers run from the configuration
+// `zerorealm nats config` writes; two realm nodes join it with their
+// generated .creds and serve a passkey registration through one and the
+// session through the other; a client without credentials, or with
+// credentials another operator issued, is refused; and a gateway's
+// credentials reach its own twin's commands and nothing else, including a
+// gateway issued after the servers started, from the account key alone.
+func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	dir := t.TempDir()
+	ports := freeLoopbackPorts(t, 6)
+	var nodes []natsconf.Node
+	for i := range 3 {
+		name := fmt.Sprintf("n%d", i+1)
+		nodes = append(nodes, natsconf.Node{Name: name, Host: "127.0.0.1", ClientPort: ports[2*i], ClusterPort: ports[2*i+1],
+			StoreDir: filepath.Join(dir, "jetstream", name)})
+	}
+	generated, err := natsconf.Generate(natsconf.Options{Nodes: nodes, Gateways: []string{"press-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "nats")
+	if err := generated.Write(out, false); err != nil {
+		t.Fatal(err)
+	}
+	file := func(rel string) string { return filepath.Join(out, filepath.FromSlash(rel)) }
+	natstest.RunConfigFiles(t, file("servers/n1.conf"), file("servers/n2.conf"), file("servers/n3.conf"))
+	urls := generated.ClientURLs
+
+	// (a) Realm nodes work with their credentials, on R3 streams.
+	a := startRealm(t, Config{NATS: urls[:1], NATSCreds: file("realms/realm-1.creds"), Node: "realm-a", Listen: "localhost:0"})
+	b := startRealm(t, Config{NATS: urls[2:], NATSCreds: file("realms/realm-2.creds"), Node: "realm-b", Listen: "localhost:0"})
+	ada := newClient(t, a).register(webauthntest.New(), "ada")
+	if ada.Token == "" {
+		t.Fatal("registration through node a gave no session")
+	}
+	viaB := newClient(t, b)
+	viaB.token = ada.Token
+	var me struct {
+		Avatar map[string]any `json:"avatar"`
+	}
+	viaB.must("GET", "/v1/avatars/me", nil, &me)
+	if me.Avatar["id"] != ada.Avatar["id"] || me.Avatar["name"] != "ada" {
+		t.Fatalf("node b sees avatar %v for node a's session, want ada %v", me.Avatar, ada.Avatar["id"])
+	}
+	var health map[string]any
+	if code := get(t, b.URL()+"/healthz", &health); code != 200 || health["replicas"] != float64(3) {
+		t.Fatalf("GET /healthz on b = %d %v, want 200 with 3 replicas", code, health)
+	}
+
+	// (b) No credentials, or another operator's, are refused.
+	all := strings.Join(urls, ",")
+	if nc, err := nats.Connect(all); !errors.Is(err, nats.ErrAuthorization) {
+		closeIf(nc)
+		t.Fatalf("a client without credentials: %v, want an authorization violation", err)
+	}
+	foreign, err := natsconf.Generate(natsconf.Options{Nodes: nodes[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignDir := filepath.Join(dir, "foreign")
+	if err := foreign.Write(foreignDir, false); err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := nats.Connect(all, nats.UserCredentials(filepath.Join(foreignDir, "realms", "realm-1.creds"))); !errors.Is(err, nats.ErrAuthorization) {
+		closeIf(nc)
+		t.Fatalf("a client with another operator's credentials: %v, want an authorization violation", err)
+	}
+
+	// A gateway reaches its twin's commands and nothing else.
+	confined(t, a, all, file("gateways/press-1.creds"), "press-1", "conveyor-1")
+
+	// A gateway issued now, offline, from the account key alone: the
+	// running servers admit it without any change.
+	accountSeed, err := os.ReadFile(file(natsconf.AccountSeedFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := natsconf.IssueGatewayCreds(accountSeed, "zr", "conveyor-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := filepath.Join(dir, "conveyor-1.creds")
+	if err := os.WriteFile(late, creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	confined(t, a, all, late, "conveyor-1", "press-1")
+}
+
+// confined connects with a gateway's creds and checks that the cluster
+// delivers its own twin's commands (published by the realm) and refuses
+// every subscription and publication outside its twin.
+func confined(t *testing.T, r *Realm, urls, credsFile, own, other string) {
+	t.Helper()
+	var refused refusals
+	gw, err := nats.Connect(urls, nats.UserCredentials(credsFile), nats.ErrorHandler(refused.record))
+	if err != nil {
+		t.Fatalf("gateway %s: %v", own, err)
+	}
+	defer gw.Close()
+	cmds, err := gw.SubscribeSync("zr.twin." + own + ".cmd.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := []string{"zr.twin." + other + ".cmd.>", "zr.twin.*.cmd.>", "zr.audit.>", "$JS.API.>", "$KV.>"}
+	for _, subj := range outside {
+		if _, err := gw.SubscribeSync(subj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forbidden := []string{"zr.twin." + other + ".state.x", "zr.twin." + own + ".cmd.x", "zr.audit.forged", "zr.revocations", "$JS.API.STREAM.LIST", "$JS.API.STREAM.PURGE.ZR_AUDIT"}
+	for _, subj := range forbidden {
+		if err := gw.Publish(subj, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := gw.Publish("zr.twin."+own+".state.x", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Subscription interest travels between servers: publish until it
+	// arrives rather than once.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err := r.nc.Publish("zr.twin."+own+".cmd.probe", []byte("own")); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := cmds.NextMsg(200 * time.Millisecond); err == nil {
+			if string(m.Data) != "own" {
+				t.Fatalf("gateway %s received %q", own, m.Data)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway %s never received its own twin's command", own)
+		}
+	}
+	refused.waitFor(t, "gateway "+own, outside, forbidden)
+	for _, mine := range []string{`"zr.twin.` + own + `.state.x"`, `"zr.twin.` + own + `.cmd.>"`} {
+		if strings.Contains(refused.String(), mine) {
+			t.Errorf("gateway %s was refused its own subject %s:\n%s", own, mine, refused.String())
+		}
+	}
+}
+
+// freeLoopbackPorts reserves n distinct loopback ports, holding each until
+// all are chosen, for a configuration that must name its ports up front.
+func freeLoopbackPorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
