@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/zerorealm/zerorealm/internal/natsembed"
+)
+
+// TestNATSConfigCommand writes a cluster's configuration for two hosts,
+// refuses to overwrite it without --force, and issues a gateway's
+// credentials from the account key it wrote.
+func TestNATSConfigCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "nats")
+	args := []string{"nats", "config", "--nodes", "3", "--out", out, "--host", "10.0.0.1,10.0.0.2,10.0.0.2", "--gateway", "press-1", "--store-dir", "/srv/nats"}
+	var stdout, stderr syncBuffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("nats config = %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"servers/n1.conf", "realms/realm-3.creds", "gateways/press-1.creds", "keys/account.nk", "operator only",
+		"--nats nats://10.0.0.1:4222,nats://10.0.0.2:4222,nats://10.0.0.2:4223"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output does not mention %q:\n%s", want, stdout.String())
+		}
+	}
+	// n3 shares n2's host, so it takes the next ports.
+	opts, err := server.ProcessConfigFile(filepath.Join(out, "servers", "n3.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Host != "10.0.0.2" || opts.Port != 4223 || opts.Cluster.Port != 6223 || opts.StoreDir != "/srv/nats/n3" {
+		t.Errorf("n3: %s:%d cluster port %d store %s; want 10.0.0.2:4223, 6223, /srv/nats/n3", opts.Host, opts.Port, opts.Cluster.Port, opts.StoreDir)
+	}
+	if p := (natsembed.ClientAuth{CredsFile: filepath.Join(out, "realms", "realm-1.creds")}).Problems(); p != nil {
+		t.Errorf("realm-1.creds: %v", p)
+	}
+
+	operatorKey, _ := os.ReadFile(filepath.Join(out, "keys", "operator.nk"))
+	stderr = syncBuffer{}
+	if code := run(context.Background(), args, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "--force") {
+		t.Fatalf("nats config over existing files = %d %q, want exit 2 naming --force", code, stderr.String())
+	}
+	if again, _ := os.ReadFile(filepath.Join(out, "keys", "operator.nk")); string(again) != string(operatorKey) {
+		t.Fatal("a refused run replaced the operator key")
+	}
+
+	creds := filepath.Join(t.TempDir(), "conveyor-1.creds")
+	issue := []string{"nats", "gateway-creds", "--twin", "conveyor-1", "--account-key", filepath.Join(out, "keys", "account.nk"), "--out", creds}
+	if code := run(context.Background(), issue, &stdout, &stderr); code != 0 {
+		t.Fatalf("nats gateway-creds = %d: %s", code, stderr.String())
+	}
+	if p := (natsembed.ClientAuth{CredsFile: creds}).Problems(); p != nil {
+		t.Errorf("issued creds: %v", p)
+	}
+	if st, err := os.Stat(creds); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("issued creds: %v, mode %v; want 0600", err, st.Mode().Perm())
+	}
+
+	mistakes := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nats", "config", "--nodes", "3", "--out", t.TempDir(), "--host", "a,b"}, "one per node"},
+		{[]string{"nats", "config", "--nodes", "0", "--out", t.TempDir()}, "--nodes 0"},
+		{[]string{"nats", "config", "--out", t.TempDir(), "--gateway", "Press.1"}, "gateway twin"},
+		{[]string{"nats", "gateway-creds", "--twin", "press-1", "--account-key", filepath.Join(out, "keys", "operator.nk"), "--out", filepath.Join(t.TempDir(), "x.creds")}, "not an account seed"},
+		{[]string{"nats", "gateway-creds", "--twin", "press-1", "--account-key", filepath.Join(out, "keys", "account.nk"), "--out", creds}, "--force"},
+	}
+	for _, m := range mistakes {
+		stderr = syncBuffer{}
+		code := run(context.Background(), m.args, &stdout, &stderr)
+		line := strings.TrimSpace(stderr.String())
+		if code != exitUsage || strings.Contains(line, "\n") || !strings.Contains(line, m.want) {
+			t.Errorf("run(%q) = %d %q, want exit 2 with one line about %q", m.args, code, line, m.want)
+		}
+	}
+}
