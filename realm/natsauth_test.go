@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/zerorealm/zerorealm/internal/natstest"
 )
 
 // TestEmbeddedNATSListensOnlyForEnrolledGateways shows both halves of
@@ -21,7 +23,7 @@ import (
 // and confines the enrolled gateway to its own twin.
 func TestEmbeddedNATSListensOnlyForEnrolledGateways(t *testing.T) {
 	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPorts(t, 1)[0])
+	addr := fmt.Sprintf("127.0.0.1:%d", natstest.FreePorts(t, 1)[0])
 	cfg := Config{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: addr}
 
 	r, stop := runRealm(t, cfg)

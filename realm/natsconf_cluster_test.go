@@ -3,7 +3,6 @@ package realm
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,7 +29,7 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 		t.Skip("starts a 3-node NATS cluster")
 	}
 	dir := t.TempDir()
-	ports := freeLoopbackPorts(t, 6)
+	ports := natstest.FreePorts(t, 6)
 	var nodes []natsconf.Node
 	for i := range 3 {
 		name := fmt.Sprintf("n%d", i+1)
@@ -46,7 +45,7 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := func(rel string) string { return filepath.Join(out, filepath.FromSlash(rel)) }
-	natstest.RunConfigFiles(t, file("servers/n1.conf"), file("servers/n2.conf"), file("servers/n3.conf"))
+	servers := natstest.RunConfigFiles(t, file("servers/n1.conf"), file("servers/n2.conf"), file("servers/n3.conf"))
 	urls := generated.ClientURLs
 
 	// (a) Realm nodes work with their credentials, on R3 streams.
@@ -107,6 +106,17 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	confined(t, a, all, late, "conveyor-1", "press-1")
+
+	// Node a was given n1 alone; when n1 stops, it reconnects with its
+	// credentials to a server it learned of, and serves again.
+	servers[0].Shutdown()
+	servers[0].WaitForShutdown()
+	viaA := newClient(t, a)
+	viaA.token = ada.Token
+	eventuallyWithin(t, "node a to reconnect and serve without n1", 60*time.Second, func() bool {
+		code, _ := viaA.call("GET", "/v1/avatars/me", nil, nil)
+		return code == 200 && a.nc.IsConnected() && a.nc.ConnectedServerName() != "n1"
+	})
 }
 
 // confined connects with a gateway's creds and checks that the cluster
@@ -165,20 +175,4 @@ func confined(t *testing.T, r *Realm, urls, credsFile, own, other string) {
 			t.Errorf("gateway %s was refused its own subject %s:\n%s", own, mine, refused.String())
 		}
 	}
-}
-
-// freeLoopbackPorts reserves n distinct loopback ports, holding each until
-// all are chosen, for a configuration that must name its ports up front.
-func freeLoopbackPorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }

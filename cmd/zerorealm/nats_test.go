@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/zerorealm/zerorealm/internal/natsconf"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/realm"
 )
 
 // TestNATSConfigCommand writes a cluster's configuration for two hosts,
@@ -77,6 +82,82 @@ func TestNATSConfigCommand(t *testing.T) {
 		line := strings.TrimSpace(stderr.String())
 		if code != exitUsage || strings.Contains(line, "\n") || !strings.Contains(line, m.want) {
 			t.Errorf("run(%q) = %d %q, want exit 2 with one line about %q", m.args, code, line, m.want)
+		}
+	}
+}
+
+// TestGatewayReconnectsToAnAuthenticatedCluster runs `zerorealm gateway`
+// with the .creds `nats config` wrote against a server started from the
+// same configuration, restarts the server, and sees the gateway come back
+// under its credentials.
+func TestGatewayReconnectsToAnAuthenticatedCluster(t *testing.T) {
+	dir := t.TempDir()
+	ports := natstest.FreePorts(t, 2)
+	c, err := natsconf.Generate(natsconf.Options{Gateways: []string{"press-1"}, Nodes: []natsconf.Node{
+		{Name: "n1", Host: "127.0.0.1", ClientPort: ports[0], ClusterPort: ports[1], StoreDir: filepath.Join(dir, "store")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "nats")
+	if err := c.Write(out, false); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(out, "servers", "n1.conf")
+	srv := natstest.RunConfigFiles(t, conf)[0]
+	enrollment, err := realm.EnrollGateway(filepath.Join(dir, "realm"), "", "zr", "press-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(enrollment)
+	enrollFile := filepath.Join(dir, "press-1.json")
+	if err := os.WriteFile(enrollFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"gateway", "--creds", enrollFile, "--nats", c.ClientURLs[0],
+			"--nats-creds", filepath.Join(out, "gateways", "press-1.creds"), "--log-level", "info"}, &stdout, &stderr)
+	}()
+	connected := func(s *server.Server) bool {
+		conns, err := s.Connz(&server.ConnzOptions{})
+		if err != nil {
+			return false
+		}
+		for _, c := range conns.Conns {
+			if c.Name == "zerorealm-gateway-press-1" {
+				return true
+			}
+		}
+		return false
+	}
+	waitUntil(t, exited, &stderr, "the gateway to connect", func() bool {
+		return strings.Contains(stderr.String(), "gateway running") && connected(srv)
+	})
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	again := natstest.RunConfigFiles(t, conf)[0]
+	waitUntil(t, exited, &stderr, "the gateway to reconnect with its credentials", func() bool { return connected(again) })
+	cancel()
+	if code := <-exited; code != 0 {
+		t.Fatalf("gateway exited %d: %s", code, stderr.String())
+	}
+}
+
+func waitUntil(t *testing.T, exited chan int, stderr *syncBuffer, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		select {
+		case code := <-exited:
+			t.Fatalf("waiting for %s: the command exited %d: %s", what, code, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %s", what, stderr.String())
 		}
 	}
 }

@@ -52,7 +52,7 @@ func RunCluster(t testing.TB, n int) []*server.Server {
 	if n < 1 {
 		t.Fatalf("RunCluster(%d): need at least one node", n)
 	}
-	ports := freePorts(t, n)
+	ports := FreePorts(t, n)
 	routes := make([]string, n)
 	for i, p := range ports {
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
@@ -146,10 +146,11 @@ func start(t testing.TB, opts *server.Options) *server.Server {
 	return s
 }
 
-// freePorts reserves n distinct loopback ports by holding listeners open
-// until all are chosen. Cluster routes must be known before the servers
-// start, which rules out letting each server pick its own.
-func freePorts(t testing.TB, n int) []int {
+// FreePorts reserves n distinct loopback ports by holding listeners open
+// until all are chosen. Cluster routes (and a configuration file written
+// for them) must be known before the servers start, which rules out
+// letting each server pick its own.
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	listeners := make([]net.Listener, n)
 	ports := make([]int, n)
