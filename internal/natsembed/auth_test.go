@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 )
@@ -111,7 +113,7 @@ func TestClientAuthProblems(t *testing.T) {
 	goodSeed := write("user.nk", string(seed)+"\n")
 	accountSeed, _ := account.Seed()
 	notUser := write("account.nk", string(accountSeed))
-	certFile, keyFile := writeSelfSignedCert(t, dir)
+	certFile, keyFile := newTestCA(t, dir).issue("client", false)
 	missing := filepath.Join(dir, "missing")
 
 	good := []ClientAuth{
@@ -159,18 +161,61 @@ func TestClientAuthProblems(t *testing.T) {
 	}
 }
 
-func writeSelfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
+// testCA issues certificates for a TLS test: one authority, its PEM file,
+// and leaf certificates signed by it.
+type testCA struct {
+	t      *testing.T
+	dir    string
+	key    *ecdsa.PrivateKey
+	cert   *x509.Certificate
+	File   string
+	serial int64
+}
+
+func newTestCA(t *testing.T, dir string) *testCA {
+	t.Helper()
+	ca := &testCA{t: t, dir: dir, serial: 1}
+	var err error
+	if ca.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test authority"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &ca.key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca.cert, err = x509.ParseCertificate(der); err != nil {
+		t.Fatal(err)
+	}
+	ca.File = filepath.Join(dir, "ca.pem")
+	writePEM(t, ca.File, "CERTIFICATE", der)
+	return ca
+}
+
+// issue writes a certificate for name (a server's for 127.0.0.1, or a
+// client's) and its key, and returns both files.
+func (ca *testCA) issue(name string, server bool) (certFile, keyFile string) {
+	t := ca.t
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ca.serial++
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "realm"},
+		SerialNumber: big.NewInt(ca.serial), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,12 +223,84 @@ func writeSelfSignedCert(t *testing.T, dir string) (certFile, keyFile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile, keyFile = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile = filepath.Join(ca.dir, name+".pem"), filepath.Join(ca.dir, name+"-key.pem")
+	writePEM(t, certFile, "CERTIFICATE", der)
+	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
 	return certFile, keyFile
+}
+
+func writePEM(t *testing.T, path, kind string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDialPresentsTLSAndNKey runs a server that verifies client
+// certificates and admits one nkey user: Dial with the authority, the
+// client certificate and the seed file connects; without the certificate,
+// or with another seed, it is refused until its context ends.
+func TestDialPresentsTLSAndNKey(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir)
+	serverCert, serverKey := ca.issue("server", true)
+	clientCert, clientKey := ca.issue("realm", false)
+	tlsConfig, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: serverCert, KeyFile: serverKey, CaFile: ca.File, Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, _ := nkeys.CreateUser()
+	upub, _ := user.PublicKey()
+	seed, _ := user.Seed()
+	seedFile := filepath.Join(dir, "realm.nk")
+	writeFile(t, seedFile, seed)
+	other, _ := nkeys.CreateUser()
+	otherSeed, _ := other.Seed()
+	otherFile := filepath.Join(dir, "other.nk")
+	writeFile(t, otherFile, otherSeed)
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+		TLS: true, TLSVerify: true, TLSConfig: tlsConfig, TLSTimeout: 5, Nkeys: []*server.NkeyUser{{Nkey: upub}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(30 * time.Second) {
+		t.Fatal("TLS server not ready")
+	}
+	url := []string{srv.ClientURL()}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, err := Dial(ctx, url, "realm", ClientAuth{NKeyFile: seedFile, TLSCAFile: ca.File, TLSCertFile: clientCert, TLSKeyFile: clientKey}, nil)
+	if err != nil {
+		t.Fatalf("Dial with TLS and the nkey: %v", err)
+	}
+	defer nc.Close()
+	if st, err := nc.TLSConnectionState(); err != nil || !st.HandshakeComplete || len(st.PeerCertificates) == 0 || st.PeerCertificates[0].Subject.CommonName != "server" {
+		t.Fatalf("TLS state: %v; want TLS with the server's certificate", err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, auth := range map[string]ClientAuth{
+		"no client certificate": {NKeyFile: seedFile, TLSCAFile: ca.File},
+		"another nkey":          {NKeyFile: otherFile, TLSCAFile: ca.File, TLSCertFile: clientCert, TLSKeyFile: clientKey},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		nc, err := Dial(ctx, url, "intruder", auth, nil)
+		cancel()
+		if err == nil {
+			nc.Close()
+			t.Errorf("Dial with %s connected", name)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
