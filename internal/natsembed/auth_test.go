@@ -2,15 +2,7 @@ package natsembed
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +13,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/zerorealm/zerorealm/internal/natstest"
 )
 
 // TestEmbeddedAlwaysRequiresAuthentication shows that the embedded server
@@ -113,7 +107,7 @@ func TestClientAuthProblems(t *testing.T) {
 	goodSeed := write("user.nk", string(seed)+"\n")
 	accountSeed, _ := account.Seed()
 	notUser := write("account.nk", string(accountSeed))
-	certFile, keyFile := newTestCA(t, dir).issue("client", false)
+	certFile, keyFile := natstest.NewCA(t, dir).Issue("client")
 	missing := filepath.Join(dir, "missing")
 
 	good := []ClientAuth{
@@ -161,90 +155,15 @@ func TestClientAuthProblems(t *testing.T) {
 	}
 }
 
-// testCA issues certificates for a TLS test: one authority, its PEM file,
-// and leaf certificates signed by it.
-type testCA struct {
-	t      *testing.T
-	dir    string
-	key    *ecdsa.PrivateKey
-	cert   *x509.Certificate
-	File   string
-	serial int64
-}
-
-func newTestCA(t *testing.T, dir string) *testCA {
-	t.Helper()
-	ca := &testCA{t: t, dir: dir, serial: 1}
-	var err error
-	if ca.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test authority"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &ca.key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ca.cert, err = x509.ParseCertificate(der); err != nil {
-		t.Fatal(err)
-	}
-	ca.File = filepath.Join(dir, "ca.pem")
-	writePEM(t, ca.File, "CERTIFICATE", der)
-	return ca
-}
-
-// issue writes a certificate for name (a server's for 127.0.0.1, or a
-// client's) and its key, and returns both files.
-func (ca *testCA) issue(name string, server bool) (certFile, keyFile string) {
-	t := ca.t
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca.serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(ca.serial), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(ca.dir, name+".pem"), filepath.Join(ca.dir, name+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
-	return certFile, keyFile
-}
-
-func writePEM(t *testing.T, path, kind string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestDialPresentsTLSAndNKey runs a server that verifies client
 // certificates and admits one nkey user: Dial with the authority, the
 // client certificate and the seed file connects; without the certificate,
 // or with another seed, it is refused until its context ends.
 func TestDialPresentsTLSAndNKey(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, dir)
-	serverCert, serverKey := ca.issue("server", true)
-	clientCert, clientKey := ca.issue("realm", false)
+	ca := natstest.NewCA(t, dir)
+	serverCert, serverKey := ca.Issue("server")
+	clientCert, clientKey := ca.Issue("realm")
 	tlsConfig, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: serverCert, KeyFile: serverKey, CaFile: ca.File, Verify: true})
 	if err != nil {
 		t.Fatal(err)
