@@ -18,12 +18,14 @@ import (
 
 // TestRealmOnGeneratedAuthenticatedCluster is the acceptance test of an
 // authenticated cluster: three nats-servers run from the configuration
-// `zerorealm nats config` writes; two realm nodes join it with their
-// generated .creds and serve a passkey registration through one and the
-// session through the other; a client without credentials, or with
-// credentials another operator issued, is refused; and a gateway's
-// credentials reach its own twin's commands and nothing else, including a
-// gateway issued after the servers started, from the account key alone.
+// `zerorealm nats config` writes, with TLS on client connections and
+// routes and client certificates required; two realm nodes join it with
+// their generated .creds and a client certificate and serve a passkey
+// registration through one and the session through the other; a client
+// without credentials, with credentials another operator issued, or
+// without a client certificate is refused; and a gateway's credentials
+// reach its own twin's commands and nothing else, including a gateway
+// issued after the servers started, from the account key alone.
 func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node NATS cluster")
@@ -36,7 +38,17 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 		nodes = append(nodes, natsconf.Node{Name: name, Host: "127.0.0.1", ClientPort: ports[2*i], ClusterPort: ports[2*i+1],
 			StoreDir: filepath.Join(dir, "jetstream", name)})
 	}
-	generated, err := natsconf.Generate(natsconf.Options{Nodes: nodes, Gateways: []string{"press-1"}})
+	tlsDir := filepath.Join(dir, "tls")
+	if err := os.Mkdir(tlsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ca := natstest.NewCA(t, tlsDir)
+	for _, n := range nodes {
+		ca.Issue(n.Name)
+	}
+	clientCert, clientKey := ca.Issue("client")
+	generated, err := natsconf.Generate(natsconf.Options{Nodes: nodes, Gateways: []string{"press-1"}, TLS: &natsconf.TLS{
+		CA: ca.File, Cert: filepath.Join(tlsDir, "{node}.pem"), Key: filepath.Join(tlsDir, "{node}-key.pem"), VerifyClients: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +61,10 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	urls := generated.ClientURLs
 
 	// (a) Realm nodes work with their credentials, on R3 streams.
-	a := startRealm(t, Config{NATS: urls[:1], NATSCreds: file("realms/realm-1.creds"), Node: "realm-a", Listen: "localhost:0"})
-	b := startRealm(t, Config{NATS: urls[2:], NATSCreds: file("realms/realm-2.creds"), Node: "realm-b", Listen: "localhost:0"})
+	a := startRealm(t, Config{NATS: urls[:1], NATSCreds: file("realms/realm-1.creds"), Node: "realm-a", Listen: "localhost:0",
+		NATSTLSCA: ca.File, NATSTLSCert: clientCert, NATSTLSKey: clientKey})
+	b := startRealm(t, Config{NATS: urls[2:], NATSCreds: file("realms/realm-2.creds"), Node: "realm-b", Listen: "localhost:0",
+		NATSTLSCA: ca.File, NATSTLSCert: clientCert, NATSTLSKey: clientKey})
 	ada := newClient(t, a).register(webauthntest.New(), "ada")
 	if ada.Token == "" {
 		t.Fatal("registration through node a gave no session")
@@ -69,9 +83,11 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 		t.Fatalf("GET /healthz on b = %d %v, want 200 with 3 replicas", code, health)
 	}
 
-	// (b) No credentials, or another operator's, are refused.
+	// (b) No credentials, or another operator's, are refused; so is a
+	// client without a certificate, whatever its credentials.
 	all := strings.Join(urls, ",")
-	if nc, err := nats.Connect(all); !errors.Is(err, nats.ErrAuthorization) {
+	tlsOK := []nats.Option{nats.RootCAs(ca.File), nats.ClientCert(clientCert, clientKey)}
+	if nc, err := nats.Connect(all, tlsOK...); !errors.Is(err, nats.ErrAuthorization) {
 		closeIf(nc)
 		t.Fatalf("a client without credentials: %v, want an authorization violation", err)
 	}
@@ -83,13 +99,17 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	if err := foreign.Write(foreignDir, false); err != nil {
 		t.Fatal(err)
 	}
-	if nc, err := nats.Connect(all, nats.UserCredentials(filepath.Join(foreignDir, "realms", "realm-1.creds"))); !errors.Is(err, nats.ErrAuthorization) {
+	if nc, err := nats.Connect(all, append(tlsOK, nats.UserCredentials(filepath.Join(foreignDir, "realms", "realm-1.creds")))...); !errors.Is(err, nats.ErrAuthorization) {
 		closeIf(nc)
 		t.Fatalf("a client with another operator's credentials: %v, want an authorization violation", err)
 	}
+	if nc, err := nats.Connect(all, nats.RootCAs(ca.File), nats.UserCredentials(file("realms/realm-1.creds"))); err == nil {
+		nc.Close()
+		t.Fatal("a client without a certificate connected")
+	}
 
 	// A gateway reaches its twin's commands and nothing else.
-	confined(t, a, all, file("gateways/press-1.creds"), "press-1", "conveyor-1")
+	confined(t, a, all, file("gateways/press-1.creds"), tlsOK, "press-1", "conveyor-1")
 
 	// A gateway issued now, offline, from the account key alone: the
 	// running servers admit it without any change.
@@ -105,7 +125,7 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	if err := os.WriteFile(late, creds, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	confined(t, a, all, late, "conveyor-1", "press-1")
+	confined(t, a, all, late, tlsOK, "conveyor-1", "press-1")
 
 	// Node a was given n1 alone; when n1 stops, it reconnects with its
 	// credentials to a server it learned of, and serves again.
@@ -122,10 +142,10 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 // confined connects with a gateway's creds and checks that the cluster
 // delivers its own twin's commands (published by the realm) and refuses
 // every subscription and publication outside its twin.
-func confined(t *testing.T, r *Realm, urls, credsFile, own, other string) {
+func confined(t *testing.T, r *Realm, urls, credsFile string, tlsOpts []nats.Option, own, other string) {
 	t.Helper()
 	var refused refusals
-	gw, err := nats.Connect(urls, nats.UserCredentials(credsFile), nats.ErrorHandler(refused.record))
+	gw, err := nats.Connect(urls, append(tlsOpts, nats.UserCredentials(credsFile), nats.ErrorHandler(refused.record))...)
 	if err != nil {
 		t.Fatalf("gateway %s: %v", own, err)
 	}

@@ -31,6 +31,8 @@ type natsConfigFlags struct {
 	out, prefix, storeDir, clusterName     string
 	hosts, gateways                        []string
 	force                                  bool
+	tlsCA, tlsCert, tlsKey                 string
+	tlsVerifyClients                       bool
 }
 
 func newNATSConfigCommand() *cobra.Command {
@@ -62,7 +64,16 @@ every connection authenticates and each one may do only its part:
 Every file is written with mode 0600. The keys folder never leaves this
 machine; each other file goes only to the server, realm node or gateway it
 names. Nodes that share a host get consecutive ports. It refuses to replace
-existing files unless --force.`,
+existing files unless --force.
+
+With --tls-ca, --tls-cert and --tls-key (paths on the servers, "{node}"
+standing for the node's name), every server speaks only TLS to clients and
+on routes, where servers verify each other's certificate: each node's must
+be valid for its host and for server and client authentication. Without
+them, client authentication is still a signed nonce (no secret crosses the
+network), but the route password and all traffic travel in clear.
+--tls-verify-clients also makes clients present a certificate the CA
+signed (zerorealm serve --nats-tls-cert).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return writeNATSConfig(f, cmd.OutOrStdout())
@@ -80,6 +91,10 @@ existing files unless --force.`,
 	fl.StringSliceVar(&f.gateways, "gateway", nil, "twin to issue gateway credentials for (repeat, or comma-separated)")
 	fl.StringVar(&f.clusterName, "cluster-name", "zerorealm", "cluster name, also the operator's name")
 	fl.BoolVar(&f.force, "force", false, "replace existing files (every credential issued under the old keys stops working)")
+	fl.StringVar(&f.tlsCA, "tls-ca", "", "PEM authorities file on each server (turns TLS on, with --tls-cert and --tls-key)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "each server's PEM certificate, e.g. /etc/nats/{node}.pem")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "each server's PEM key, e.g. /etc/nats/{node}-key.pem")
+	fl.BoolVar(&f.tlsVerifyClients, "tls-verify-clients", false, "clients must also present a certificate the CA signed")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
@@ -92,7 +107,17 @@ func writeNATSConfig(f natsConfigFlags, stdout io.Writer) error {
 	if f.realms < 0 {
 		return usagef("--realms %d: want at least one", f.realms)
 	}
-	c, err := natsconf.Generate(natsconf.Options{Nodes: nodes, ClusterName: f.clusterName, Prefix: f.prefix, Realms: f.realms, Gateways: f.gateways})
+	opts := natsconf.Options{Nodes: nodes, ClusterName: f.clusterName, Prefix: f.prefix, Realms: f.realms, Gateways: f.gateways}
+	switch {
+	case f.tlsCA != "" || f.tlsCert != "" || f.tlsKey != "":
+		if f.tlsCA == "" || f.tlsCert == "" || f.tlsKey == "" {
+			return usagef("TLS needs --tls-ca, --tls-cert and --tls-key together")
+		}
+		opts.TLS = &natsconf.TLS{CA: f.tlsCA, Cert: f.tlsCert, Key: f.tlsKey, VerifyClients: f.tlsVerifyClients}
+	case f.tlsVerifyClients:
+		return usagef("--tls-verify-clients needs --tls-ca, --tls-cert and --tls-key")
+	}
+	c, err := natsconf.Generate(opts)
 	if err != nil {
 		return usagef("%v", strings.TrimPrefix(err.Error(), "natsconf: "))
 	}

@@ -72,6 +72,8 @@ func TestNATSConfigCommand(t *testing.T) {
 	}{
 		{[]string{"nats", "config", "--nodes", "3", "--out", t.TempDir(), "--host", "a,b"}, "one per node"},
 		{[]string{"nats", "config", "--nodes", "0", "--out", t.TempDir()}, "--nodes 0"},
+		{[]string{"nats", "config", "--out", t.TempDir(), "--tls-ca", "ca.pem", "--tls-cert", "{node}.pem"}, "together"},
+		{[]string{"nats", "config", "--out", t.TempDir(), "--tls-verify-clients"}, "--tls-verify-clients needs"},
 		{[]string{"nats", "config", "--out", t.TempDir(), "--gateway", "Press.1"}, "gateway twin"},
 		{[]string{"nats", "gateway-creds", "--twin", "press-1", "--account-key", filepath.Join(out, "keys", "operator.nk"), "--out", filepath.Join(t.TempDir(), "x.creds")}, "not an account seed"},
 		{[]string{"nats", "gateway-creds", "--twin", "press-1", "--account-key", filepath.Join(out, "keys", "account.nk"), "--out", creds}, "--force"},

@@ -14,6 +14,9 @@
 // restarting or reconfiguring any server; with static nkey users every
 // server's configuration would list every gateway.
 //
+// With TLS options every server speaks only TLS, to clients and on routes,
+// where servers verify each other's certificates.
+//
 // Realm users may use the realm's subject prefix, the JetStream API and
 // their inboxes; a gateway user may use exactly what natsembed.GatewayRules
 // allows, the same rules the embedded server enforces.

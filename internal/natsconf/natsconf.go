@@ -44,7 +44,28 @@ type Options struct {
 	// Gateways are the twins to issue a gateway user for, each confined to
 	// its own twin.
 	Gateways []string
+	// TLS, when set, makes every server speak only TLS, to clients and on
+	// routes, where each server also proves itself with its certificate.
+	TLS *TLS
 }
+
+// TLS names the certificate files on each server. In each path, "{node}"
+// stands for the node's name, so one pattern serves every node.
+type TLS struct {
+	// CA is the PEM bundle of the authorities that sign the servers' (and,
+	// with VerifyClients, the clients') certificates.
+	CA string
+	// Cert and Key are the server's PEM certificate and key. A route is a
+	// connection both ways, so the certificate must be valid for the
+	// node's host and for server and client authentication.
+	Cert, Key string
+	// VerifyClients makes clients present a certificate the CA signed, on
+	// top of their credentials (zerorealm serve --nats-tls-cert).
+	VerifyClients bool
+}
+
+// NodePlaceholder in a TLS path stands for the node's name.
+const NodePlaceholder = "{node}"
 
 // Destination says where a generated file goes.
 type Destination int
@@ -301,12 +322,22 @@ func serverConfig(o Options, i int, password string, t trust) []byte {
 	fmt.Fprintf(&b, "# NATS server %s (%d of %d) of the ZeroRealm cluster %s, written by `zerorealm nats config`.\n", n.Name, i+1, len(o.Nodes), o.ClusterName)
 	b.WriteString("# It holds the cluster's route password: keep it private (mode 0600).\n\n")
 	fmt.Fprintf(&b, "server_name: %s\n", n.Name)
-	fmt.Fprintf(&b, "listen: %q\n\n", net.JoinHostPort(n.Host, strconv.Itoa(n.ClientPort)))
+	fmt.Fprintf(&b, "listen: %q\n", net.JoinHostPort(n.Host, strconv.Itoa(n.ClientPort)))
+	if o.TLS != nil {
+		b.WriteString("# Clients must use TLS.\n")
+		writeTLS(&b, "", o.TLS, n.Name, o.TLS.VerifyClients)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "jetstream {\n  store_dir: %q\n}\n\n", n.StoreDir)
 	if len(o.Nodes) > 1 {
 		b.WriteString("# Routes authenticate with a password only the cluster's servers know.\n")
 		fmt.Fprintf(&b, "cluster {\n  name: %s\n  listen: %q\n", o.ClusterName, net.JoinHostPort(n.Host, strconv.Itoa(n.ClusterPort)))
-		fmt.Fprintf(&b, "  authorization {\n    user: %s\n    password: %q\n  }\n  routes: [\n", routeUser, password)
+		fmt.Fprintf(&b, "  authorization {\n    user: %s\n    password: %q\n  }\n", routeUser, password)
+		if o.TLS != nil {
+			b.WriteString("  # Routes use TLS and each server proves itself with its certificate.\n")
+			writeTLS(&b, "  ", o.TLS, n.Name, true)
+		}
+		b.WriteString("  routes: [\n")
 		for j, peer := range o.Nodes {
 			if j != i {
 				fmt.Fprintf(&b, "    %q\n", "nats://"+routeUser+":"+password+"@"+net.JoinHostPort(peer.Host, strconv.Itoa(peer.ClusterPort)))
@@ -325,6 +356,17 @@ func serverConfig(o Options, i int, password string, t trust) []byte {
 	return []byte(b.String())
 }
 
+// writeTLS writes a tls block, indented by indent, with node's files.
+func writeTLS(b *strings.Builder, indent string, t *TLS, node string, verify bool) {
+	file := func(p string) string { return strings.ReplaceAll(p, NodePlaceholder, node) }
+	fmt.Fprintf(b, "%stls {\n", indent)
+	fmt.Fprintf(b, "%s  cert_file: %q\n%s  key_file: %q\n%s  ca_file: %q\n", indent, file(t.Cert), indent, file(t.Key), indent, file(t.CA))
+	if verify {
+		fmt.Fprintf(b, "%s  verify: true\n", indent)
+	}
+	fmt.Fprintf(b, "%s}\n", indent)
+}
+
 func routePassword() (string, error) {
 	buf := make([]byte, 24)
 	if _, err := rand.Read(buf); err != nil {
@@ -333,6 +375,10 @@ func routePassword() (string, error) {
 	// URL-safe without escaping: it stands in every route URL.
 	return base64.RawURLEncoding.EncodeToString(buf), nil
 }
+
+// validPath is a path that can stand quoted in a configuration file as it
+// is: no quotes, escapes or line breaks.
+func validPath(p string) bool { return p != "" && !strings.ContainsAny(p, "\"\n\r\\") }
 
 func (o *Options) normalize() error {
 	if o.ClusterName == "" {
@@ -371,7 +417,7 @@ func (o *Options) normalize() error {
 		if !hostPattern.MatchString(n.Host) {
 			p = append(p, fmt.Sprintf("node %s: host %q: want a host name or an IP address", n.Name, n.Host))
 		}
-		if n.StoreDir == "" || strings.ContainsAny(n.StoreDir, "\"\n\r\\") {
+		if !validPath(n.StoreDir) {
 			p = append(p, fmt.Sprintf("node %s: store dir %q: want a path without quotes, backslashes or line breaks", n.Name, n.StoreDir))
 		}
 		for _, port := range []struct {
@@ -387,6 +433,13 @@ func (o *Options) normalize() error {
 				p = append(p, fmt.Sprintf("node %s: %s address %s is already %s", n.Name, port.what, addr, other))
 			}
 			addrs[addr] = "node " + n.Name + "'s " + port.what + " address"
+		}
+	}
+	if o.TLS != nil {
+		for _, f := range []struct{ what, path string }{{"TLS CA", o.TLS.CA}, {"TLS certificate", o.TLS.Cert}, {"TLS key", o.TLS.Key}} {
+			if !validPath(f.path) {
+				p = append(p, fmt.Sprintf("%s file %q: want a path without quotes, backslashes or line breaks", f.what, f.path))
+			}
 		}
 	}
 	seen := map[string]bool{}

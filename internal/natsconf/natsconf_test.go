@@ -1,6 +1,7 @@
 package natsconf
 
 import (
+	"crypto/tls"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/internal/natstest"
 )
 
 func threeNodes(dir string) []Node {
@@ -124,6 +126,46 @@ func TestGeneratedFilesAreWhatNATSReads(t *testing.T) {
 	}
 }
 
+// TestGeneratedTLS reads back a configuration with TLS: clients and routes
+// use each node's own certificate, routes always verify the peer, clients
+// only when asked.
+func TestGeneratedTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := natstest.NewCA(t, dir)
+	for _, n := range []string{"n1", "n2", "n3"} {
+		ca.Issue(n)
+	}
+	for _, verifyClients := range []bool{false, true} {
+		c, err := Generate(Options{Nodes: threeNodes(dir), TLS: &TLS{CA: ca.File,
+			Cert: filepath.Join(dir, "{node}.pem"), Key: filepath.Join(dir, "{node}-key.pem"), VerifyClients: verifyClients}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		if err := c.Write(out, false); err != nil {
+			t.Fatal(err)
+		}
+		conf := filepath.Join(out, "servers", "n2.conf")
+		opts, err := server.ProcessConfigFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.TLSConfig == nil || opts.Cluster.TLSConfig == nil {
+			t.Fatalf("verify clients %v: client TLS %v, route TLS %v; want both", verifyClients, opts.TLSConfig != nil, opts.Cluster.TLSConfig != nil)
+		}
+		if verified := opts.TLSConfig.ClientAuth == tls.RequireAndVerifyClientCert; verified != verifyClients {
+			t.Errorf("verify clients %v: clients' certificates verified: %v", verifyClients, verified)
+		}
+		if opts.Cluster.TLSConfig.ClientAuth != tls.RequireAndVerifyClientCert {
+			t.Errorf("routes do not verify the peer's certificate")
+		}
+		text, _ := os.ReadFile(conf)
+		if !strings.Contains(string(text), filepath.Join(dir, "n2.pem")) || strings.Contains(string(text), "{node}") {
+			t.Errorf("n2.conf does not name n2's own certificate:\n%s", text)
+		}
+	}
+}
+
 // TestIssueGatewayCredsOffline issues a gateway later from the account
 // seed alone; the user is signed by the same account as at generation.
 func TestIssueGatewayCredsOffline(t *testing.T) {
@@ -195,6 +237,8 @@ func TestOptionMistakes(t *testing.T) {
 		{"wildcard twin", Options{Nodes: threeNodes(dir), Gateways: []string{"*"}}, "gateway twin"},
 		{"twin twice", Options{Nodes: threeNodes(dir), Gateways: []string{"press-1", "press-1"}}, "twice"},
 		{"prefix with a dot", Options{Nodes: threeNodes(dir), Prefix: "a.b"}, "prefix"},
+		{"TLS without a key", Options{Nodes: threeNodes(dir), TLS: &TLS{CA: "ca.pem", Cert: "{node}.pem"}}, "TLS key"},
+		{"TLS path with a quote", Options{Nodes: threeNodes(dir), TLS: &TLS{CA: `c"a.pem`, Cert: "{node}.pem", Key: "k.pem"}}, "TLS CA"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
