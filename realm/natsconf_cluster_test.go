@@ -1,6 +1,7 @@
 package realm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zerorealm/zerorealm/internal/natsconf"
 	"github.com/zerorealm/zerorealm/internal/natstest"
@@ -60,6 +62,26 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	servers := natstest.RunConfigFiles(t, file("servers/n1.conf"), file("servers/n2.conf"), file("servers/n3.conf"))
 	urls := generated.ClientURLs
 
+	// Each server enables the account's JetStream as it loads the account:
+	// wait until the cluster answers for it, as an operator would before
+	// starting realm nodes.
+	tlsOK := []nats.Option{nats.RootCAs(ca.File), nats.ClientCert(clientCert, clientKey)}
+	probe, err := nats.Connect(strings.Join(urls, ","), append(tlsOK, nats.UserCredentials(file("realms/realm-1.creds")))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventuallyWithin(t, "JetStream in the ZeroRealm account", 30*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := js.AccountInfo(ctx)
+		return err == nil
+	})
+	probe.Close()
+
 	// (a) Realm nodes work with their credentials, on R3 streams.
 	a := startRealm(t, Config{NATS: urls[:1], NATSCreds: file("realms/realm-1.creds"), Node: "realm-a", Listen: "localhost:0",
 		NATSTLSCA: ca.File, NATSTLSCert: clientCert, NATSTLSKey: clientKey})
@@ -86,7 +108,6 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	// (b) No credentials, or another operator's, are refused; so is a
 	// client without a certificate, whatever its credentials.
 	all := strings.Join(urls, ",")
-	tlsOK := []nats.Option{nats.RootCAs(ca.File), nats.ClientCert(clientCert, clientKey)}
 	if nc, err := nats.Connect(all, tlsOK...); !errors.Is(err, nats.ErrAuthorization) {
 		closeIf(nc)
 		t.Fatalf("a client without credentials: %v, want an authorization violation", err)
