@@ -154,36 +154,67 @@ func (c *liveConn) pushError(text string, always bool) {
 var liveWriteBuffers = &sync.Pool{}
 
 // liveHub indexes this node's live connections by session, so revocations
-// and trust changes reach them.
+// and trust changes reach them, and by avatar, so notices to every session
+// of an avatar reach them and the avatar's connections can be counted.
 type liveHub struct {
-	mu    sync.Mutex
-	conns map[string][]*liveConn
-	seq   atomic.Uint64 // numbers this node's connections, for their stamps
+	mu       sync.Mutex
+	conns    map[string][]*liveConn
+	byAvatar map[string][]*liveConn
+	seq      atomic.Uint64 // numbers this node's connections, for their stamps
 }
 
-func newLiveHub() *liveHub { return &liveHub{conns: map[string][]*liveConn{}} }
+func newLiveHub() *liveHub {
+	return &liveHub{conns: map[string][]*liveConn{}, byAvatar: map[string][]*liveConn{}}
+}
 
 func (h *liveHub) add(c *liveConn) {
 	h.mu.Lock()
 	h.conns[c.session] = append(h.conns[c.session], c)
+	h.byAvatar[c.p.avatar.ID] = append(h.byAvatar[c.p.avatar.ID], c)
 	h.mu.Unlock()
 }
 
 func (h *liveHub) remove(c *liveConn) {
 	h.mu.Lock()
-	list := slices.DeleteFunc(h.conns[c.session], func(x *liveConn) bool { return x == c })
-	if len(list) == 0 {
-		delete(h.conns, c.session)
-	} else {
-		h.conns[c.session] = list
-	}
+	dropConn(h.conns, c.session, c)
+	dropConn(h.byAvatar, c.p.avatar.ID, c)
 	h.mu.Unlock()
+}
+
+// dropConn removes c from index[key], and the key with its last connection.
+func dropConn(index map[string][]*liveConn, key string, c *liveConn) {
+	list := slices.DeleteFunc(index[key], func(x *liveConn) bool { return x == c })
+	if len(list) == 0 {
+		delete(index, key)
+	} else {
+		index[key] = list
+	}
 }
 
 func (h *liveHub) of(sessionID string) []*liveConn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.conns[sessionID])
+}
+
+func (h *liveHub) ofAvatar(avatarID string) []*liveConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.byAvatar[avatarID])
+}
+
+// othersOfAvatar counts the avatar's connections on this node that a new
+// connection of sessionID would not replace.
+func (h *liveHub) othersOfAvatar(avatarID, sessionID string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, c := range h.byAvatar[avatarID] {
+		if c.session != sessionID && !c.closed.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // closeSession closes the session's WebSockets and their WebRTC peer

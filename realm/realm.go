@@ -299,6 +299,9 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.startLiveTakeover(bg); err != nil {
 		return err
 	}
+	if err := r.startLiveNotices(bg); err != nil {
+		return err
+	}
 	if err := r.startTemplateSync(ctx, bg); err != nil {
 		return err
 	}

@@ -121,6 +121,15 @@ func (r *Realm) handleRegisterBegin(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		existing = p.avatar.ID
+		// A passkey outlives every session ("sign out everywhere" leaves
+		// it), so a session alone must not add one: a stolen token would
+		// become a permanent takeover. The owner confirms with a passkey
+		// they already hold, bound to exactly this action.
+		if err := r.stepups.consume(req.Context(), p.session.ID, addPasskeyDigest(existing)); err != nil {
+			r.auditDeny(req, existing, actionAddPasskey, "Avatar::"+quote(existing), err)
+			r.writeError(w, req, err)
+			return
+		}
 	}
 	c, err := r.avatars.BeginRegistration(req.Context(), avatar.Registration{Name: body.Name, DisplayName: body.DisplayName}, existing)
 	r.answerBegin(w, req, c, err)
@@ -138,13 +147,18 @@ func (r *Realm) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, err)
 		return
 	}
-	r.auditAllow(req, av.ID, "RegisterPasskey", credentialResource(cred.ID), "a new passkey verified with user verification",
-		map[string]any{"attestation_format": cred.AttestationFormat, "attested": cred.Attested, "synced": cred.BackupEligible})
-	// Adding a passkey to a signed-in avatar does not start a new session.
+	signals := map[string]any{"attestation_format": cred.AttestationFormat, "attested": cred.Attested, "synced": cred.BackupEligible}
+	// Adding a passkey to a signed-in avatar does not start a new session;
+	// every session of the avatar is told, so an owner sees a passkey
+	// they did not add.
 	if len(av.Credentials) > 1 {
+		r.auditAllow(req, av.ID, actionAddPasskey, credentialResource(cred.ID),
+			"a new passkey verified with user verification, after a step-up bound to adding it", signals)
+		r.announcePasskeyAdded(av.ID, cred)
 		writeJSON(w, http.StatusOK, map[string]any{"avatar": avatarView(av)})
 		return
 	}
+	r.auditAllow(req, av.ID, "RegisterPasskey", credentialResource(cred.ID), "a new passkey verified with user verification", signals)
 	r.startSession(w, req, av, cred, body.UseCookie, time.Now())
 }
 
@@ -327,6 +341,8 @@ func avatarView(av *avatar.Avatar) map[string]any {
 		"wallets":      nonNil(av.Wallets),
 		"created":      av.Created,
 		"passkeys":     passkeys,
+		// What a step-up must be bound to before this avatar adds a passkey.
+		"add_passkey_action_digest": digestHex(addPasskeyDigest(av.ID)),
 	}
 }
 
@@ -363,12 +379,30 @@ func credentialResource(id []byte) string {
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 
+
+// actionAddPasskey is the audited action of adding a passkey to an
+// avatar that already has one.
+const actionAddPasskey = "AddPasskey"
+
+// addPasskeyDigest is the action a step-up must be bound to before a
+// passkey is added to an existing avatar:
+// SHA-256("zerorealm/add-passkey/v1" || 0x00 || avatar id).
+func addPasskeyDigest(avatarID string) []byte {
+	return actionDigest("zerorealm/add-passkey/v1", []byte(avatarID))
+}
+
 // deletePasskeyDigest is the action a step-up must be bound to before a
 // passkey is deleted: SHA-256("zerorealm/delete-passkey/v1" || 0x00 || id).
 func deletePasskeyDigest(credentialID []byte) []byte {
+	return actionDigest("zerorealm/delete-passkey/v1", credentialID)
+}
+
+// actionDigest is SHA-256(domain || 0x00 || subject): the domain names the
+// action and its version, so a step-up for one action never fits another.
+func actionDigest(domain string, subject []byte) []byte {
 	h := sha256.New()
-	h.Write([]byte("zerorealm/delete-passkey/v1"))
+	h.Write([]byte(domain))
 	h.Write([]byte{0})
-	h.Write(credentialID)
+	h.Write(subject)
 	return h.Sum(nil)
 }
