@@ -88,6 +88,10 @@ type liveConn struct {
 	peer   *xrPeer
 
 	lastError atomic.Int64 // unix nanoseconds of the last rate-limited error message
+	// lastUse is the unix nanoseconds of the client's last message, on the
+	// socket or the data channel: what keeps its session from idling out
+	// (live_expiry.go).
+	lastUse atomic.Int64
 
 	// p is who the connection belonged to when it connected. Decisions
 	// read the avatar again (livePrincipal): its roles may have changed.
@@ -368,6 +372,7 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 		ws: ws, ctx: req.Context(), session: p.session.ID, sess: p.session, p: p,
 		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
 	}
+	c.markUsed() // connecting is a use
 	r.takeOver(c)
 	defer r.live.remove(c)
 	defer r.endXR(c)
@@ -381,6 +386,7 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 		defer close(done)
 		r.liveReader(c)
 	}()
+	go r.watchSessionEnd(c, done)
 	r.liveWriter(c, done)
 }
 
@@ -406,6 +412,7 @@ func (r *Realm) liveReader(c *liveConn) {
 		if err != nil {
 			return
 		}
+		c.markUsed()
 		if c.closed.Load() {
 			// Told to close: what the client sent meanwhile is read and
 			// dropped until its close frame, so the socket ends cleanly.

@@ -247,7 +247,7 @@ func (r *Realm) start(ctx context.Context) error {
 		Lifetime:    r.cfg.SessionLifetime,
 		// Record activity often enough that the idle timeout stays accurate
 		// to a quarter of itself, and at most once a minute.
-		TouchEvery: min(time.Minute, r.cfg.SessionIdle/4),
+		TouchEvery: sessionTouchEvery(r.cfg.SessionIdle),
 		Logger:     r.log,
 	})
 	if err != nil {

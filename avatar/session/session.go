@@ -281,6 +281,35 @@ func (m *Manager) authenticate(ctx context.Context, hash tokenHash, id string) (
 	return rec, nil
 }
 
+// Touch records use of the session sessionID without its token, as
+// Authenticate does for a token: the realm calls it for a session it
+// authenticated earlier whose connection is still in use (a live
+// WebSocket's traffic is use of its session). It returns the session as
+// now stored, or ErrRevoked or ErrExpired as *Error, so the caller ends a
+// connection whose session ended. It authenticates nothing: the public ID
+// is not a credential, and Touch must never be reached with one a client
+// chose. Unknown or malformed IDs are ErrInvalidSession.
+func (m *Manager) Touch(ctx context.Context, sessionID string) (Session, error) {
+	if !validID(sessionID) {
+		return Session{}, fmt.Errorf("%w: malformed session ID", ErrInvalidSession)
+	}
+	rec, rev, err := m.load(ctx, sessionID)
+	if err != nil {
+		return Session{}, err
+	}
+	now := m.now()
+	if err := m.check(sessionID, &rec, now); err != nil {
+		return Session{}, err
+	}
+	if now.Sub(rec.LastSeen) >= m.touchEvery {
+		if err := m.touch(ctx, sessionID, rec, rev, now); err != nil {
+			return Session{}, err
+		}
+		rec.LastSeen = now
+	}
+	return rec.session(sessionID), nil
+}
+
 // check decides whether rec may authenticate at now.
 func (m *Manager) check(id string, rec *record, now time.Time) error {
 	switch {
