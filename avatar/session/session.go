@@ -268,6 +268,12 @@ func (m *Manager) authenticate(ctx context.Context, hash tokenHash, id string) (
 	if subtle.ConstantTimeCompare(rec.Hash, hash[:]) != 1 {
 		return record{}, fmt.Errorf("%w: unknown session", ErrInvalidSession)
 	}
+	return m.use(ctx, id, rec, rev)
+}
+
+// use records a use of the session id read as rec at revision rev, if it
+// is live, and returns the record as now stored.
+func (m *Manager) use(ctx context.Context, id string, rec record, rev uint64) (record, error) {
 	now := m.now()
 	if err := m.check(id, &rec, now); err != nil {
 		return record{}, err
@@ -297,15 +303,8 @@ func (m *Manager) Touch(ctx context.Context, sessionID string) (Session, error) 
 	if err != nil {
 		return Session{}, err
 	}
-	now := m.now()
-	if err := m.check(sessionID, &rec, now); err != nil {
+	if rec, err = m.use(ctx, sessionID, rec, rev); err != nil {
 		return Session{}, err
-	}
-	if now.Sub(rec.LastSeen) >= m.touchEvery {
-		if err := m.touch(ctx, sessionID, rec, rev, now); err != nil {
-			return Session{}, err
-		}
-		rec.LastSeen = now
 	}
 	return rec.session(sessionID), nil
 }
