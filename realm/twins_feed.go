@@ -33,6 +33,9 @@ type consoleHub struct {
 }
 
 type consoleConn struct {
+	// may is the twins this console's avatar may view, decided when it
+	// connected: it is sent nothing about any other.
+	may    map[string]bool
 	send   chan []byte
 	closed chan struct{}
 	once   sync.Once
@@ -53,10 +56,13 @@ func (h *consoleHub) push(m consoleMessage) {
 	if err != nil {
 		return
 	}
+	about := m.twin()
 	h.mu.Lock()
 	conns := make([]*consoleConn, 0, len(h.conns))
 	for c := range h.conns {
-		conns = append(conns, c)
+		if c.may[about] {
+			conns = append(conns, c)
+		}
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
@@ -81,8 +87,18 @@ func (h *consoleHub) closeAll() {
 }
 
 // handleTwinFeed upgrades to the console feed. It first sends a "twins"
-// message with every twin and its last state, then the live messages.
+// message with every twin the avatar may view and its last state, then
+// the live messages about those twins. What the avatar may view is decided
+// (and audited) when it connects; a change of roles applies when it
+// connects again. An avatar that may view no twin is refused before the
+// upgrade.
 func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p principal) {
+	viewer := r.twinViewer(req.Context(), p)
+	visible := viewer.visible(req.Context())
+	if len(visible) == 0 && viewer.firstDeny != nil {
+		r.writeError(w, req, viewer.refusal())
+		return
+	}
 	upgrader := websocket.Upgrader{
 		ReadBufferSize: 1024, WriteBufferSize: 4096,
 		CheckOrigin: func(req *http.Request) bool {
@@ -95,7 +111,10 @@ func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p princ
 		return
 	}
 	defer ws.Close()
-	c := &consoleConn{send: make(chan []byte, liveSendQueue), closed: make(chan struct{})}
+	c := &consoleConn{may: map[string]bool{}, send: make(chan []byte, liveSendQueue), closed: make(chan struct{})}
+	for _, t := range visible {
+		c.may[t.ID] = true
+	}
 	h := r.twins.console
 	h.mu.Lock()
 	h.conns[c] = struct{}{}
@@ -106,7 +125,7 @@ func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p princ
 		h.mu.Unlock()
 	}()
 	twins := []twinLive{}
-	for _, t := range r.twins.reg.Twins() {
+	for _, t := range visible {
 		twins = append(twins, r.viewTwin(t))
 	}
 	hello, _ := json.Marshal(map[string]any{"type": "twins", "twins": twins})
