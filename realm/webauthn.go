@@ -379,7 +379,6 @@ func credentialResource(id []byte) string {
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 
-
 // actionAddPasskey is the audited action of adding a passkey to an
 // avatar that already has one.
 const actionAddPasskey = "AddPasskey"
