@@ -344,6 +344,10 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 // any request (cookie or bearer header); the origin must be the realm's, or
 // a page elsewhere could ride the cookie.
 func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal) {
+	if max := r.cfg.MaxLivePerAvatar; max > 0 && r.live.othersOfAvatar(p.avatar.ID, p.session.ID) >= max {
+		r.writeError(w, req, tooMany(liveRetryAfter, fmt.Sprintf("this avatar holds %d realm connections on this node, the most it may; close one (or sign out of a session) first", max)))
+		return
+	}
 	upgrader := websocket.Upgrader{
 		ReadBufferSize: 4096,
 		// Buffers are taken from the pool for a write and given back

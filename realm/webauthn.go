@@ -75,6 +75,9 @@ func digestHex(d []byte) string {
 // error that kept it from starting.
 func (r *Realm) answerBegin(w http.ResponseWriter, req *http.Request, c avatar.Ceremony, err error) {
 	if err == nil {
+		if r.pending != nil {
+			r.pending.begun(c.ID)
+		}
 		var resp map[string]json.RawMessage
 		if resp, err = beginResponse(c); err == nil {
 			writeJSON(w, http.StatusOK, resp)
@@ -84,9 +87,13 @@ func (r *Realm) answerBegin(w http.ResponseWriter, req *http.Request, c avatar.C
 	r.writeError(w, req, err)
 }
 
-// readFinish reads and checks a finish body.
-func readFinish(w http.ResponseWriter, req *http.Request) (finishRequest, error) {
+// readFinish reads and checks a finish body, within the client's ceremony
+// rate.
+func (r *Realm) readFinish(w http.ResponseWriter, req *http.Request) (finishRequest, error) {
 	var body finishRequest
+	if err := r.admitCeremony(req, false); err != nil {
+		return body, err
+	}
 	if err := decodeJSON(w, req, &body); err != nil {
 		return body, err
 	}
@@ -106,6 +113,10 @@ func beginResponse(c avatar.Ceremony) (map[string]json.RawMessage, error) {
 }
 
 func (r *Realm) handleRegisterBegin(w http.ResponseWriter, req *http.Request) {
+	if err := r.admitCeremony(req, true); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
 	var body registerBeginRequest
 	if err := decodeJSON(w, req, &body); err != nil {
 		r.writeError(w, req, err)
@@ -136,7 +147,7 @@ func (r *Realm) handleRegisterBegin(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Realm) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
-	body, err := readFinish(w, req)
+	body, err := r.readFinish(w, req)
 	if err != nil {
 		r.writeError(w, req, err)
 		return
@@ -147,6 +158,7 @@ func (r *Realm) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, err)
 		return
 	}
+	r.ceremonyFinished(body.CeremonyID)
 	signals := map[string]any{"attestation_format": cred.AttestationFormat, "attested": cred.Attested, "synced": cred.BackupEligible}
 	// Adding a passkey to a signed-in avatar does not start a new session;
 	// every session of the avatar is told, so an owner sees a passkey
@@ -163,6 +175,10 @@ func (r *Realm) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Realm) handleLoginBegin(w http.ResponseWriter, req *http.Request) {
+	if err := r.admitCeremony(req, true); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
 	var body loginBeginRequest
 	if err := decodeJSON(w, req, &body); err != nil {
 		r.writeError(w, req, err)
@@ -173,7 +189,7 @@ func (r *Realm) handleLoginBegin(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Realm) handleLoginFinish(w http.ResponseWriter, req *http.Request) {
-	body, err := readFinish(w, req)
+	body, err := r.readFinish(w, req)
 	if err != nil {
 		r.writeError(w, req, err)
 		return
@@ -184,6 +200,7 @@ func (r *Realm) handleLoginFinish(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, err)
 		return
 	}
+	r.ceremonyFinished(body.CeremonyID)
 	r.auditAllow(req, as.Avatar.ID, "SignIn", credentialResource(as.Credential.ID), "passkey assertion verified with user verification",
 		map[string]any{"synced": as.BackupEligible, "device_assurance": as.Credential.DeviceAssurance()})
 	r.startSession(w, req, as.Avatar, as.Credential, body.UseCookie, as.At)
@@ -237,14 +254,20 @@ func (r *Realm) startSession(w http.ResponseWriter, req *http.Request, av *avata
 	}
 	concurrent := 1
 	if list, err := r.sessions.List(req.Context(), av.ID); err == nil {
-		concurrent = 0
+		var live []sessionAge
+		now := time.Now()
 		for _, s := range list {
-			if !s.Revoked {
-				concurrent++
+			if !s.Revoked && now.Before(s.Expires) {
+				live = append(live, sessionAge{id: s.ID, created: s.Created})
 			}
 		}
+		concurrent = len(live)
+		if r.cfg.MaxSessionsPerAvatar > 0 {
+			r.limitSessions(req, av.ID, sess.ID, live)
+			concurrent = min(concurrent, r.cfg.MaxSessionsPerAvatar)
+		}
 	}
-	r.trust.observeSignIn(req.Context(), sess, clientAddress(req), max(concurrent, 1))
+	r.trust.observeSignIn(req.Context(), sess, r.clientAddress(req), max(concurrent, 1))
 	a := r.trust.assess(req.Context(), sess)
 	resp := map[string]any{
 		"avatar":  avatarView(av),
@@ -266,6 +289,10 @@ func passkeyEvidence(cred *avatar.Credential, userVerified bool, at time.Time) p
 }
 
 func (r *Realm) handleStepUpBegin(w http.ResponseWriter, req *http.Request, p principal) {
+	if err := r.admitCeremony(req, true); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
 	var body stepUpBeginRequest
 	if err := decodeJSON(w, req, &body); err != nil {
 		r.writeError(w, req, err)
@@ -281,7 +308,7 @@ func (r *Realm) handleStepUpBegin(w http.ResponseWriter, req *http.Request, p pr
 }
 
 func (r *Realm) handleStepUpFinish(w http.ResponseWriter, req *http.Request, p principal) {
-	body, err := readFinish(w, req)
+	body, err := r.readFinish(w, req)
 	if err != nil {
 		r.writeError(w, req, err)
 		return
@@ -297,6 +324,7 @@ func (r *Realm) handleStepUpFinish(w http.ResponseWriter, req *http.Request, p p
 		r.writeError(w, req, err)
 		return
 	}
+	r.ceremonyFinished(body.CeremonyID)
 	a, err := r.trust.observePasskey(req.Context(), p.session, passkeyEvidence(as.Credential, as.UserVerified, as.At))
 	if err != nil {
 		r.writeError(w, req, err)
@@ -404,4 +432,12 @@ func actionDigest(domain string, subject []byte) []byte {
 	h.Write([]byte{0})
 	h.Write(subject)
 	return h.Sum(nil)
+}
+
+// ceremonyFinished stops counting a ceremony this node began: its record
+// was taken by the finish.
+func (r *Realm) ceremonyFinished(id string) {
+	if r.pending != nil {
+		r.pending.finished(id)
+	}
 }
