@@ -390,7 +390,11 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 		defer close(done)
 		r.liveReader(c)
 	}()
-	go r.watchSessionEnd(c, done)
+	go r.watchSessionEnd(sessionBound{
+		ctx: c.ctx, sess: c.sess, done: done,
+		lastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
+		end:     func(reason string) { c.close(closeSessionRevoked, reason) },
+	})
 	r.liveWriter(c, done)
 }
 
@@ -529,7 +533,9 @@ func (r *Realm) pushTrust(sessionID string, a trust.Assessment) {
 // data channel on another.
 func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
 	for rev := range revocations {
-		if n := r.live.closeSession(rev.SessionID, closeSessionRevoked, "session revoked: "+rev.Reason); n > 0 {
+		n := r.live.closeSession(rev.SessionID, closeSessionRevoked, "session revoked: "+rev.Reason)
+		n += r.twins.console.closeSession(rev.SessionID, "session revoked: "+rev.Reason)
+		if n > 0 {
 			r.log.Info("closed revoked session's connections", "session", rev.SessionID, "connections", n, "reason", rev.Reason)
 		}
 		r.trust.forget(rev.SessionID)

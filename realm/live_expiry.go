@@ -8,9 +8,10 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session"
 )
 
-// A realm WebSocket lives no longer than its session: it is closed with
-// 4401 when the session reaches its absolute lifetime or its idle timeout,
-// as a request with its token would be refused then.
+// A realm WebSocket, and a twin console feed, live no longer than their
+// session: they are closed with 4401 when the session reaches its absolute
+// lifetime or its idle timeout, as a request with its token would be
+// refused then.
 //
 // Idle means no message from the client: a text message (a ping counts) or
 // a binary frame message on the socket, or an XR frame on its data
@@ -32,41 +33,51 @@ func sessionTouchEvery(idle time.Duration) time.Duration {
 
 func (c *liveConn) markUsed() { c.lastUse.Store(time.Now().UnixNano()) }
 
-// watchSessionEnd closes c when its session's lifetime or idle timeout is
-// reached, and records the socket's use on the session meanwhile. It ends
-// with the connection.
-func (r *Realm) watchSessionEnd(c *liveConn, done <-chan struct{}) {
+// sessionBound is a WebSocket that lives no longer than its session: the
+// realm WebSocket, or a twin console feed.
+type sessionBound struct {
+	ctx  context.Context // ends with the connection or the realm
+	sess session.Session // as authenticated when it connected
+	done <-chan struct{} // closed when the connection has ended
+	// lastUse is when the client last used the connection; the time it
+	// connected if it never sends anything that counts.
+	lastUse func() time.Time
+	// end closes the connection with 4401 and reason.
+	end func(reason string)
+}
+
+// watchSessionEnd ends b when its session's lifetime or idle timeout is
+// reached, or the session is found revoked, and records the connection's
+// use on the session meanwhile. It returns when the connection ends.
+func (r *Realm) watchSessionEnd(b sessionBound) {
 	idle := r.cfg.SessionIdle
 	touchEvery := sessionTouchEvery(idle)
-	expires := c.sess.Expires
-	stored := c.sess.LastSeen // the session's last use as its record says
+	expires := b.sess.Expires
+	stored := b.sess.LastSeen // the session's last use as its record says
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
-		case <-done:
+		case <-b.done:
 			return
-		case <-c.ctx.Done():
+		case <-b.ctx.Done():
 			return
 		case <-timer.C:
 		}
-		if c.closed.Load() {
-			return
-		}
 		now := time.Now()
 		if !now.Before(expires) {
-			c.close(closeSessionRevoked, "session expired ("+session.ReasonLifetime+"): sign in again")
+			b.end("session expired (" + session.ReasonLifetime + "): sign in again")
 			return
 		}
-		used := time.Unix(0, c.lastUse.Load())
+		used := b.lastUse()
 		if used.After(stored) && now.Sub(stored) >= touchEvery {
-			s, err := r.touchLive(c)
+			s, err := r.sessionCall(b, r.sessions.Touch)
 			if err != nil {
 				if ended := liveSessionEnded(err); ended != "" {
-					c.close(closeSessionRevoked, ended)
+					b.end(ended)
 					return
 				}
-				r.log.Warn("live: could not record a socket's use on its session", "session", c.session, "err", err)
+				r.log.Warn("live: could not record a socket's use on its session", "session", b.sess.ID, "err", err)
 			} else {
 				stored = s.LastSeen
 			}
@@ -74,9 +85,9 @@ func (r *Realm) watchSessionEnd(c *liveConn, done <-chan struct{}) {
 		if idleAt := later(used, stored).Add(idle); !now.Before(idleAt) {
 			// Idle here; the session may have been used elsewhere (an HTTP
 			// request, another node). Unknown counts as idle: fail closed.
-			s, err := r.readLiveSession(c)
+			s, err := r.sessionCall(b, r.sessions.Get)
 			if err != nil || s.Revoked || !now.Before(s.LastSeen.Add(idle)) {
-				c.close(closeSessionRevoked, "session expired ("+session.ReasonIdle+"): sign in again")
+				b.end("session expired (" + session.ReasonIdle + "): sign in again")
 				return
 			}
 			stored = s.LastSeen
@@ -86,16 +97,11 @@ func (r *Realm) watchSessionEnd(c *liveConn, done <-chan struct{}) {
 	}
 }
 
-func (r *Realm) touchLive(c *liveConn) (session.Session, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+// sessionCall runs a store call about b's session, bounded in time.
+func (r *Realm) sessionCall(b sessionBound, call func(context.Context, string) (session.Session, error)) (session.Session, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
-	return r.sessions.Touch(ctx, c.session)
-}
-
-func (r *Realm) readLiveSession(c *liveConn) (session.Session, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
-	defer cancel()
-	return r.sessions.Get(ctx, c.session)
+	return call(ctx, b.sess.ID)
 }
 
 // liveSessionEnded is the close reason for an error that says the session

@@ -1,6 +1,7 @@
 package realm
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -87,5 +88,34 @@ func TestLiveSocketEndsWithItsSession(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the socket in use was not closed at its session's lifetime")
+	}
+}
+
+// TestTwinFeedEndsWithItsSession checks that a twin console feed is closed
+// with 4401 when its session is revoked, and when its session idles out
+// (a console sends nothing: its use is the session's HTTP requests).
+func TestTwinFeedEndsWithItsSession(t *testing.T) {
+	r := startRealm(t, Config{Listen: "localhost:0", SessionIdle: 3 * time.Second, SessionLifetime: time.Hour})
+	waitTwinsLive(t, r)
+	signedOut := newOperator(t, r, "ada", "operator")
+	idle := newOperator(t, r, "grace", "operator")
+	dial := func(o operator) *websocket.Conn {
+		url := "ws" + strings.TrimPrefix(r.URL(), "http") + "/v1/twins/feed"
+		ws, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + o.token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ws
+	}
+	revokedWS, idleWS := dial(signedOut), dial(idle)
+	defer revokedWS.Close()
+	defer idleWS.Close()
+
+	signedOut.must("POST", "/v1/sessions/logout", nil, nil)
+	if code, reason := waitClosed(t, revokedWS); code != closeSessionRevoked || !strings.Contains(reason, "signed out") {
+		t.Fatalf("the feed of a signed-out session closed with %d %q, want %d naming the sign-out", code, reason, closeSessionRevoked)
+	}
+	if code, reason := waitClosed(t, idleWS); code != closeSessionRevoked || !strings.Contains(reason, "idle") {
+		t.Fatalf("the feed of an idle session closed with %d %q, want %d naming the idle timeout", code, reason, closeSessionRevoked)
 	}
 }
