@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -32,10 +33,12 @@ func Check(data []byte) error {
 	if i := invalidUTF8At(data); i >= 0 {
 		return fmt.Errorf("%w at byte %d", ErrInvalidUTF8, i)
 	}
+	c := checkers.Get().(*checker)
+	defer c.release()
+	c.rd.Reset(data)
 	// jsontext bounds nesting at 10,000 levels, as encoding/json does.
-	dec := jsontext.NewDecoder(bytes.NewReader(data))
-	// One set of folded names per open object; arrays push nil.
-	var names []map[string]struct{}
+	c.dec.Reset(&c.rd)
+	dec := &c.dec
 	for {
 		tok, err := dec.ReadToken()
 		if err != nil {
@@ -43,23 +46,19 @@ func Check(data []byte) error {
 		}
 		switch k := tok.Kind(); {
 		case k == '{':
-			names = append(names, map[string]struct{}{})
+			c.open(true)
 		case k == '[':
-			names = append(names, nil)
+			c.open(false)
 		case k == '}' || k == ']':
-			names = names[:len(names)-1]
-		case k == '"' && len(names) > 0 && names[len(names)-1] != nil && isName(dec):
+			c.close()
+		case k == '"' && c.inObject() && isName(dec):
 			// jsontext already refuses exact duplicates; this catches the
 			// names that only encoding/json's case folding makes one.
-			name := tok.String()
-			key := fold(name)
-			obj := names[len(names)-1]
-			if _, dup := obj[key]; dup {
-				return fmt.Errorf("%w %s at %s", ErrDuplicateMember, quote(name), pointer(dec))
+			if c.seen(tok.String()) {
+				return fmt.Errorf("%w %s at %s", ErrDuplicateMember, quote(tok.String()), pointer(dec))
 			}
-			obj[key] = struct{}{}
 		}
-		if len(names) == 0 {
+		if len(c.levels) == 0 {
 			break
 		}
 	}
@@ -67,6 +66,91 @@ func Check(data []byte) error {
 		return fmt.Errorf("%w: data after the value at byte %d", ErrSyntax, dec.InputOffset())
 	}
 	return nil
+}
+
+// checker is Check's reusable state: its decoder, and the folded member
+// names of every open object in one arena, so that a body's check costs no
+// allocation per name.
+type checker struct {
+	rd     bytes.Reader
+	dec    jsontext.Decoder
+	arena  []byte
+	spans  []span  // folded names of the open objects, innermost last
+	levels []level // open objects and arrays
+}
+
+type span struct{ start, end int }
+
+type level struct {
+	object bool
+	first  int                 // its first name in spans
+	large  map[string]struct{} // its names once there are many, for constant-time lookups
+}
+
+// smallObject is how many members an object has before its names move
+// into a map: below it, a scan is cheaper than hashing.
+const smallObject = 16
+
+var checkers = sync.Pool{New: func() any { return new(checker) }}
+
+func (c *checker) release() {
+	c.rd.Reset(nil)
+	c.dec.Reset(&c.rd)
+	c.arena, c.spans, c.levels = c.arena[:0], c.spans[:0], c.levels[:0]
+	checkers.Put(c)
+}
+
+func (c *checker) open(object bool) {
+	c.levels = append(c.levels, level{object: object, first: len(c.spans)})
+}
+
+func (c *checker) close() {
+	l := c.levels[len(c.levels)-1]
+	c.levels = c.levels[:len(c.levels)-1]
+	if l.object {
+		if len(c.spans) > l.first {
+			c.arena = c.arena[:c.spans[l.first].start]
+		}
+		c.spans = c.spans[:l.first]
+	}
+}
+
+func (c *checker) inObject() bool {
+	return len(c.levels) > 0 && c.levels[len(c.levels)-1].object
+}
+
+// seen records name in the innermost object and reports whether a name
+// equal to it under case folding was there already.
+func (c *checker) seen(name string) bool {
+	l := &c.levels[len(c.levels)-1]
+	start := len(c.arena)
+	c.arena = appendFolded(c.arena, name)
+	key := c.arena[start:]
+	if l.large != nil {
+		if _, dup := l.large[string(key)]; dup {
+			return true
+		}
+		l.large[string(key)] = struct{}{}
+		c.arena = c.arena[:start]
+		return false
+	}
+	for _, sp := range c.spans[l.first:] {
+		if bytes.Equal(c.arena[sp.start:sp.end], key) {
+			return true
+		}
+	}
+	c.spans = append(c.spans, span{start, len(c.arena)})
+	if n := len(c.spans) - l.first; n > smallObject {
+		l.large = make(map[string]struct{}, 2*n)
+		for _, sp := range c.spans[l.first:] {
+			l.large[string(c.arena[sp.start:sp.end])] = struct{}{}
+		}
+		// The map holds them now; keep one span so close knows where the
+		// object's part of the arena starts.
+		c.arena = c.arena[:c.spans[l.first].start]
+		c.spans = append(c.spans[:l.first], span{len(c.arena), len(c.arena)})
+	}
+	return false
 }
 
 // isName reports whether the string just read is an object member's name
@@ -123,20 +207,33 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
-// fold maps a name to a key shared by every name encoding/json would match
-// to the same field: each rune becomes the smallest of its simple case
-// folding orbit (so K, k and the Kelvin sign are one).
-func fold(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
+// appendFolded appends to dst a key shared by every name encoding/json
+// would match to the same field: each rune becomes the smallest of its
+// simple case folding orbit (so K, k and the Kelvin sign are one; for
+// ASCII letters, the upper case).
+func appendFolded(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return appendFoldedRunes(dst, s[i:])
+		}
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func appendFoldedRunes(dst []byte, s string) []byte {
 	for _, r := range s {
 		least := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 			least = min(least, f)
 		}
-		b.WriteRune(least)
+		dst = utf8.AppendRune(dst, least)
 	}
-	return b.String()
+	return dst
 }
 
 // invalidUTF8At returns the offset of the first byte of data that is not

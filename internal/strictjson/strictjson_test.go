@@ -3,6 +3,7 @@ package strictjson
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -75,4 +76,54 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkCheck measures the check on bodies of the sizes the realm reads
+// most: a transfer request and a WebAuthn assertion.
+func BenchmarkCheck(b *testing.B) {
+	transfer := []byte(`{"intent":{"collection":"relics","assetId":"b16-1","amount":"1","from":"0x71C7656EC7ab88b098defB751B7401B5f6d8976F","to":"0x0000000000000000000000000000000000000002","nonce":"1","deadline":"1780000000"},"signature":"0x` + strings.Repeat("ab", 65) + `"}`)
+	assertion := []byte(`{"ceremony_id":"` + strings.Repeat("c", 43) + `","credential":{"id":"` + strings.Repeat("i", 43) + `","rawId":"` + strings.Repeat("i", 43) +
+		`","type":"public-key","response":{"clientDataJSON":"` + strings.Repeat("d", 400) + `","authenticatorData":"` + strings.Repeat("a", 50) +
+		`","signature":"` + strings.Repeat("s", 96) + `","userHandle":"` + strings.Repeat("u", 43) + `"},"authenticatorAttachment":"platform","clientExtensionResults":{}}}`)
+	for name, body := range map[string][]byte{"transfer": transfer, "assertion": assertion} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := Check(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckLargeObjects covers objects past the size at which names move
+// into a map, with objects nested inside them.
+func TestCheckLargeObjects(t *testing.T) {
+	members := func(n int, extra string) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range n {
+			fmt.Fprintf(&b, `"m%d":{"m%d":1,"inner":[{"m1":2}]},`, i, i)
+		}
+		b.WriteString(extra)
+		b.WriteString(`"last":true}`)
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name, in string
+		want     error
+	}{
+		{"many members", members(3*smallObject, ""), nil},
+		{"a duplicate after many", members(3*smallObject, `"M3":0,`), ErrDuplicateMember},
+		{"a duplicate among the first", members(smallObject/2, `"m1":0,`), ErrDuplicateMember},
+		{"a duplicate at the switch", members(smallObject, `"m0":0,`), ErrDuplicateMember},
+		{"same names in sibling objects", `[` + members(2*smallObject, "") + `,` + members(2*smallObject, "") + `]`, nil},
+	} {
+		err := Check([]byte(tc.in))
+		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("%s: Check = %v, want %v", tc.name, err, tc.want)
+		}
+	}
 }
