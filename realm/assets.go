@@ -593,9 +593,11 @@ func (r *Realm) ownerSignature(req *http.Request, p principal, owner common.Addr
 
 // authorizeTransfer is the scene policy check of every leg: TransferAsset
 // on the asset, with the amount, whether it is high value, the velocity of
-// a fungible leg's holder, and the session's trust. Each leg's decision is stored in the audit log before
-// the ledger acts on it: a transfer the audit log cannot record does not
-// happen.
+// a fungible leg's holder, and the session's trust. Each leg's decision is
+// stored in the audit log before the ledger acts on it: a transfer the
+// audit log cannot record does not happen. The ledger calls it again when
+// another transfer of the same holder landed first, so the audit log then
+// holds both decisions.
 func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets.Transfer) func(context.Context, assets.Check) error {
 	return func(ctx context.Context, chk assets.Check) error {
 		ctx, recorded := onRecord(ctx)
