@@ -259,3 +259,142 @@ func maxRelDiff(a, b []float64) float64 {
 	}
 	return worst
 }
+
+// TestTemplateKeepsTrustedStatistics: a template carries the statistics
+// of its enrollment windows, adds every window it adapts with, keeps them
+// through its encoding, and a template of the first version still decodes.
+func TestTemplateKeepsTrustedStatistics(t *testing.T) {
+	d1, d2 := twoDays(5, 12)
+	tm, err := NewTemplate(d1, time.Unix(10, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm.Drift == nil || tm.Drift.N != len(d1) {
+		t.Fatalf("enrollment statistics = %+v, want %d windows", tm.Drift, len(d1))
+	}
+	for i := range d2 {
+		tm.adapt(&d2[i], 0.01, time.Unix(20, 0))
+	}
+	want := scatterOf(d1, d2)
+	if tm.Drift.N != want.N || maxRelDiff(tm.Drift.Outer, want.Outer) > 1e-12 {
+		t.Fatalf("after adapting: %d windows, want %d with both days' scatter", tm.Drift.N, want.N)
+	}
+	got, b := roundTrip(t, tm)
+	if !reflect.DeepEqual(got.Drift, tm.Drift) {
+		t.Error("statistics changed in a round trip")
+	}
+	// Version 1: the same blocks, no statistics after them.
+	v1 := append([]byte{templateVersionV1}, b[1:len(b)-4-statsLen(tm.Drift)]...)
+	var old Template
+	if err := old.UnmarshalBinary(v1); err != nil {
+		t.Fatalf("version 1 template: %v", err)
+	}
+	if old.Drift != nil || !reflect.DeepEqual(old.Mean, tm.Mean) {
+		t.Errorf("version 1 template decoded with statistics %v or another mean", old.Drift)
+	}
+	// Statistics that do not decode make the template not decode.
+	bad := append([]byte(nil), b...)
+	bad[len(bad)-statsLen(tm.Drift)+1] = kindBackground
+	if err := got.UnmarshalBinary(bad); !errors.Is(err, ErrTemplate) {
+		t.Errorf("template with a background for statistics: %v, want ErrTemplate", err)
+	}
+}
+
+func statsLen(s *Scatter) int {
+	b, _ := s.MarshalBinary()
+	return len(b)
+}
+
+// TestEngineBackgroundSources: with DriftBackground the engine whitens by
+// its people's statistics across days; a peer's shared statistics join
+// the whitening but not the cohort; a node shares only from k people.
+func TestEngineBackgroundSources(t *testing.T) {
+	people := map[string]*Template{}
+	var central Background
+	var cohort []NamedTemplate
+	for p := range 6 {
+		d1, d2 := twoDays(uint64(300+p), 12)
+		tm, err := NewTemplate(d1, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range d2 {
+			tm.adapt(&d2[i], 0.002, time.Time{})
+		}
+		id := fmt.Sprintf("p%d", p)
+		people[id] = tm
+		if err := central.AddScatter(tm.Drift); err != nil {
+			t.Fatal(err)
+		}
+		cohort = append(cohort, NamedTemplate{ID: id, Template: tm})
+	}
+	e, err := NewEngine(Config{DriftBackground: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ShareBackground(DefaultShareMinPeople); !errors.Is(err, ErrTooFewToShare) {
+		t.Errorf("empty node shares: %v", err)
+	}
+	for _, nt := range cohort {
+		e.SetTemplate(nt.ID, nt.Template)
+	}
+	waitModel := func(ok func(*Model) bool, what string) *Model {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if m := e.Model(); m != nil && ok(m) {
+				return m
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("engine model never %s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	want, err := FitBackground(&central, cohort, DefaultMaxCohort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitModel(func(m *Model) bool { return maxRelDiff(m.whiten, want.whiten) < 1e-9 }, "whitened by the people's statistics across days")
+
+	shared, err := e.ShareBackground(DefaultShareMinPeople)
+	if err != nil || shared.People != 6 {
+		t.Fatalf("ShareBackground = %v, %v; want 6 people", shared, err)
+	}
+	// A peer of another realm: its people join the whitening only.
+	var peer Background
+	for p := range 5 {
+		d1, d2 := twoDays(uint64(400+p), 12)
+		if err := peer.AddScatter(scatterOf(d1, d2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.SetPeerBackground("other-realm", &Background{People: 1}); err == nil {
+		t.Error("a malformed peer background was accepted")
+	}
+	small := Background{}
+	for p := range 4 {
+		d1, d2 := twoDays(uint64(500+p), 12)
+		_ = small.AddScatter(scatterOf(d1, d2))
+	}
+	if err := e.SetPeerBackground("tiny", &small); !errors.Is(err, ErrTooFewToShare) {
+		t.Errorf("peer of 4 people: %v, want ErrTooFewToShare", err)
+	}
+	if err := e.SetPeerBackground("other-realm", &peer); err != nil {
+		t.Fatal(err)
+	}
+	combined := Background{}
+	combined.Merge(&central)
+	combined.Merge(&peer)
+	wantFed, err := FitBackground(&combined, cohort, DefaultMaxCohort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := waitModel(func(m *Model) bool { return maxRelDiff(m.whiten, wantFed.whiten) < 1e-9 }, "whitened with the peer's statistics")
+	if m.CohortSize() != len(cohort) {
+		t.Errorf("cohort of %d, want the node's own %d", m.CohortSize(), len(cohort))
+	}
+	if again, _ := e.ShareBackground(DefaultShareMinPeople); again.People != 6 {
+		t.Errorf("the node shares %d people, want its own 6 (never a peer's)", again.People)
+	}
+}

@@ -78,8 +78,11 @@ type Protocol struct {
 	// templates.
 	AllSessions bool
 	// Prior is added to every background and cohort after the real
-	// people, as a node's synthetic prior is (see biometrics.Engine).
-	Prior []biometrics.NamedTemplate
+	// people while they are fewer than PriorAsideFrom (negative: always),
+	// as a node's synthetic prior is (biometrics.Config.PriorAsideFrom);
+	// with PriorAsideFrom 0 the prior is never used.
+	Prior          []biometrics.NamedTemplate
+	PriorAsideFrom int
 }
 
 // Run scores every person's probe windows against every person's template.
@@ -370,6 +373,9 @@ func fitWithout(people []Person, templates []*biometrics.Template, scatters []*b
 			return nil, fmt.Errorf("background %s: %w", people[k].ID, err)
 		}
 		cohort = append(cohort, biometrics.NamedTemplate{ID: people[k].ID, Template: templates[k]})
+	}
+	if proto.PriorAsideFrom >= 0 && bg.People >= proto.PriorAsideFrom {
+		return biometrics.FitBackground(&bg, cohort, proto.MaxCohort)
 	}
 	for _, p := range proto.Prior {
 		if err := bg.AddTemplate(p.Template); err != nil {
