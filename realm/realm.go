@@ -22,6 +22,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -43,6 +44,7 @@ type Realm struct {
 
 	// Set during start-up, read by handlers only once ready is true.
 	embedded *natsembed.Embedded
+	dataLock *dirlock.Lock // held from start to the end of shutdown
 	nc       *nats.Conn
 	store    *store.Store
 	catalog  *scenes.Catalog
@@ -60,6 +62,10 @@ type Realm struct {
 	xr       *xrHub
 	presence *presenceHub
 
+	// Limits (limits.go); nil when turned off.
+	ceremonyRate *rateLimiter
+	pending      *pendingCeremonies
+
 	// bgCancel stops the node's background loops at shutdown.
 	bgCancel context.CancelFunc
 	bgDone   sync.WaitGroup
@@ -74,6 +80,12 @@ func New(cfg Config) (*Realm, error) {
 		return nil, err
 	}
 	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
+	if cfg.CeremonyRate > 0 {
+		r.ceremonyRate = newRateLimiter(cfg.CeremonyRate, cfg.CeremonyBurst, time.Now)
+	}
+	if cfg.MaxPendingCeremonies > 0 {
+		r.pending = newPendingCeremonies(cfg.MaxPendingCeremonies, ceremonyTTL, time.Now)
+	}
 	r.setNotReady("starting")
 	r.metrics = newMetrics(r)
 	return r, nil
@@ -175,6 +187,13 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := os.MkdirAll(r.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("realm: data dir: %w", err)
 	}
+	// Before anything reads or writes the data dir: two processes on one
+	// JetStream file store corrupt it.
+	lock, err := dirlock.Acquire(r.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("realm: data dir: %w", err)
+	}
+	r.dataLock = lock
 	if r.cfg.Node == "" {
 		node, err := loadOrCreateNodeID(r.cfg.DataDir)
 		if err != nil {
@@ -185,7 +204,6 @@ func (r *Realm) start(ctx context.Context) error {
 	r.log = r.log.With("node", r.cfg.Node)
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
-	var err error
 	if r.cfg.ScenesDir == "" {
 		r.catalog, err = scenes.LoadBuiltin()
 	} else {
@@ -247,7 +265,7 @@ func (r *Realm) start(ctx context.Context) error {
 		Lifetime:    r.cfg.SessionLifetime,
 		// Record activity often enough that the idle timeout stays accurate
 		// to a quarter of itself, and at most once a minute.
-		TouchEvery: min(time.Minute, r.cfg.SessionIdle/4),
+		TouchEvery: sessionTouchEvery(r.cfg.SessionIdle),
 		Logger:     r.log,
 	})
 	if err != nil {
@@ -297,6 +315,9 @@ func (r *Realm) start(ctx context.Context) error {
 		return err
 	}
 	if err := r.startLiveTakeover(bg); err != nil {
+		return err
+	}
+	if err := r.startLiveNotices(bg); err != nil {
 		return err
 	}
 	if err := r.startTemplateSync(ctx, bg); err != nil {
@@ -370,6 +391,10 @@ func (r *Realm) shutdown() {
 			r.log.Warn("nats flush on shutdown", "err", err)
 		}
 		r.nc.Close()
+	}
+	// Last: the store is flushed and closed, so another process may open it.
+	if err := r.dataLock.Release(); err != nil {
+		r.log.Warn("data dir unlock", "err", err)
 	}
 	r.log.Info("realm stopped")
 }
