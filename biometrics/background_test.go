@@ -394,7 +394,22 @@ func TestEngineBackgroundSources(t *testing.T) {
 	if m.CohortSize() != len(cohort) {
 		t.Errorf("cohort of %d, want the node's own %d", m.CohortSize(), len(cohort))
 	}
-	if again, _ := e.ShareBackground(DefaultShareMinPeople); again.People != 6 {
-		t.Errorf("the node shares %d people, want its own 6 (never a peer's)", again.People)
+	if again, _ := e.ShareBackground(DefaultShareMinPeople); again == nil || again.People != 6 {
+		t.Errorf("the node shares %v, want its own 6 people (never a peer's)", again)
+	}
+	// One more person: a share now would give them away by subtraction.
+	d1, _ := twoDays(600, 12)
+	extra, _ := NewTemplate(d1, time.Time{})
+	e.SetTemplate("p-extra", extra)
+	if got, err := e.ShareBackground(DefaultShareMinPeople); !errors.Is(err, ErrTooFewToShare) || got != nil {
+		t.Errorf("share after one person joined = %v, %v; want nothing and ErrTooFewToShare", got, err)
+	}
+	for p := range DefaultShareMinPeople - 1 {
+		d1, _ := twoDays(uint64(700+p), 12)
+		tm, _ := NewTemplate(d1, time.Time{})
+		e.SetTemplate(fmt.Sprintf("p-more-%d", p), tm)
+	}
+	if got, err := e.ShareBackground(DefaultShareMinPeople); err != nil || got.People != 6+DefaultShareMinPeople {
+		t.Errorf("share after %d people joined = %v, %v; want %d people", DefaultShareMinPeople, got, err, 6+DefaultShareMinPeople)
 	}
 }

@@ -21,6 +21,7 @@ type Engine struct {
 	population map[string]*Template
 	prior      []NamedTemplate
 	peers      map[string]*Background
+	lastShared map[string]bool // the people of the last ShareBackground
 	model      atomic.Pointer[Model]
 	nextStream atomic.Uint32
 
@@ -160,16 +161,45 @@ func (e *Engine) localBackground(people []NamedTemplate) *Background {
 // ShareBackground returns the statistics of the node's own enrolled
 // people that it may give another realm: sums over at least minPeople
 // (never fewer than DefaultShareMinPeople) people, and nothing of the
-// prior or of peers (ErrTooFewToShare otherwise).
+// prior or of peers (ErrTooFewToShare otherwise). Two shares whose
+// populations differ by one person would give that person's statistics by
+// subtraction, so once the node has shared, it shares again only the same
+// people or a population that changed by at least as many people as k.
 func (e *Engine) ShareBackground(minPeople int) (*Background, error) {
+	minPeople = max(minPeople, DefaultShareMinPeople)
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	people := make([]NamedTemplate, 0, len(e.population))
+	members := make(map[string]bool, len(e.population))
 	for id, t := range e.population {
 		people = append(people, NamedTemplate{ID: id, Template: t})
+		members[id] = true
 	}
-	bg := e.localBackground(people)
-	e.mu.Unlock()
-	return bg.Share(minPeople)
+	if changed := membershipChange(e.lastShared, members); e.lastShared != nil && changed > 0 && changed < minPeople {
+		return nil, fmt.Errorf("%w: %d people changed since the last share, need %d", ErrTooFewToShare, changed, minPeople)
+	}
+	shared, err := e.localBackground(people).Share(minPeople)
+	if err != nil {
+		return nil, err
+	}
+	e.lastShared = members
+	return shared, nil
+}
+
+// membershipChange counts the people in exactly one of a and b.
+func membershipChange(a, b map[string]bool) int {
+	n := 0
+	for id := range a {
+		if !b[id] {
+			n++
+		}
+	}
+	for id := range b {
+		if !a[id] {
+			n++
+		}
+	}
+	return n
 }
 
 // SetPeerBackground adds or replaces the statistics a trusted peer shared
