@@ -15,8 +15,17 @@ import (
 type Scatter struct {
 	N     int
 	Sum   []float64 // NumCoreFeatures
-	Outer []float64 // NumCoreFeatures², row-major: Σ x xᵀ
+	// Outer is Σ x xᵀ, its upper triangle packed row by row (see
+	// packedLen): it is kept in every template and every live stream, so
+	// the symmetric half is not stored twice.
+	Outer []float64
 }
+
+// packedLen is the length of a packed upper triangle of a d×d matrix, and
+// packedAt the index of its entry (i, j), i ≤ j.
+func packedLen(d int) int { return d * (d + 1) / 2 }
+
+func packedAt(d, i, j int) int { return i*d - i*(i-1)/2 + (j - i) }
 
 // Add counts one window.
 func (s *Scatter) Add(f *Features) { s.addCore(f.Core) }
@@ -24,13 +33,13 @@ func (s *Scatter) Add(f *Features) { s.addCore(f.Core) }
 func (s *Scatter) addCore(x []float64) {
 	d := NumCoreFeatures
 	if s.Sum == nil {
-		s.Sum, s.Outer = make([]float64, d), make([]float64, d*d)
+		s.Sum, s.Outer = make([]float64, d), make([]float64, packedLen(d))
 	}
 	s.N++
 	for i, v := range x {
 		s.Sum[i] += v
-		row := s.Outer[i*d : (i+1)*d]
-		for j, w := range x {
+		row := s.Outer[packedAt(d, i, i) : packedAt(d, i, i)+d-i]
+		for j, w := range x[i:] {
 			row[j] += v * w
 		}
 	}
@@ -44,7 +53,7 @@ func (s *Scatter) Merge(o *Scatter) {
 	}
 	d := NumCoreFeatures
 	if s.Sum == nil {
-		s.Sum, s.Outer = make([]float64, d), make([]float64, d*d)
+		s.Sum, s.Outer = make([]float64, d), make([]float64, packedLen(d))
 	}
 	s.N += o.N
 	for i, v := range o.Sum {
@@ -66,7 +75,7 @@ func (s *Scatter) moments() (mean, cov []float64) {
 	cov = make([]float64, d*d)
 	for i := range d {
 		for j := range d {
-			cov[i*d+j] = (s.Outer[i*d+j] - n*mean[i]*mean[j]) / (n - 1)
+			cov[i*d+j] = (s.Outer[packedAt(d, min(i, j), max(i, j))] - n*mean[i]*mean[j]) / (n - 1)
 		}
 	}
 	return mean, cov
@@ -74,14 +83,14 @@ func (s *Scatter) moments() (mean, cov []float64) {
 
 func (s *Scatter) validate() error {
 	d := NumCoreFeatures
-	if s.N < 2 || len(s.Sum) != d || len(s.Outer) != d*d {
+	if s.N < 2 || len(s.Sum) != d || len(s.Outer) != packedLen(d) {
 		return fmt.Errorf("%w: scatter of %d windows and %d features", ErrTemplate, s.N, len(s.Sum))
 	}
 	if !allFinite(s.Sum) || !allFinite(s.Outer) {
 		return fmt.Errorf("%w: non-finite scatter", ErrTemplate)
 	}
 	for i := range d {
-		if s.Outer[i*d+i] < 0 {
+		if s.Outer[packedAt(d, i, i)] < 0 {
 			return fmt.Errorf("%w: negative scatter", ErrTemplate)
 		}
 	}
@@ -295,7 +304,7 @@ func (s *Scatter) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes what MarshalBinary wrote; anything else is
 // ErrTemplate and leaves s unchanged.
 func (s *Scatter) UnmarshalBinary(b []byte) error {
-	n, blocks, err := readStats(b, kindScatter, 1, 1)
+	n, blocks, err := readStats(b, kindScatter, NumCoreFeatures, packedLen(NumCoreFeatures))
 	if err != nil {
 		return err
 	}
@@ -319,7 +328,8 @@ func (b *Background) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes what MarshalBinary wrote; anything else is
 // ErrTemplate and leaves b unchanged.
 func (b *Background) UnmarshalBinary(data []byte) error {
-	n, blocks, err := readStats(data, kindBackground, 1, 2)
+	d := NumCoreFeatures
+	n, blocks, err := readStats(data, kindBackground, d, d*d, d*d)
 	if err != nil {
 		return err
 	}
@@ -346,9 +356,9 @@ func appendFloats(b []byte, blocks ...[]float64) []byte {
 	return b
 }
 
-// readStats checks the header and splits the rest into vectors of
-// NumCoreFeatures values followed by matrices of NumCoreFeatures².
-func readStats(b []byte, kind byte, vectors, matrices int) (int, [][]float64, error) {
+// readStats checks the header and splits the rest into blocks of the
+// given lengths.
+func readStats(b []byte, kind byte, sizes ...int) (int, [][]float64, error) {
 	if len(b) < statsHeaderSize {
 		return 0, nil, fmt.Errorf("%w: statistics of %d bytes", ErrTemplate, len(b))
 	}
@@ -362,23 +372,22 @@ func readStats(b []byte, kind byte, vectors, matrices int) (int, [][]float64, er
 	if n > math.MaxInt32 {
 		return 0, nil, fmt.Errorf("%w: count %d", ErrTemplate, n)
 	}
-	d := NumCoreFeatures
 	rest := b[statsHeaderSize:]
-	if want := 8 * (vectors*d + matrices*d*d); len(rest) != want {
+	want := 0
+	for _, size := range sizes {
+		want += 8 * size
+	}
+	if len(rest) != want {
 		return 0, nil, fmt.Errorf("%w: statistics body of %d bytes, want %d", ErrTemplate, len(rest), want)
 	}
-	var blocks [][]float64
-	for k := range vectors + matrices {
-		size := d
-		if k >= vectors {
-			size = d * d
-		}
+	blocks := make([][]float64, len(sizes))
+	for k, size := range sizes {
 		v := make([]float64, size)
 		for i := range v {
 			v[i] = math.Float64frombits(binary.LittleEndian.Uint64(rest[8*i:]))
 		}
 		rest = rest[8*size:]
-		blocks = append(blocks, v)
+		blocks[k] = v
 	}
 	return int(n), blocks, nil
 }
