@@ -13,8 +13,8 @@ import (
 // it holds no motion: two people with the same moments of their window
 // features have the same Scatter. The zero value is empty; Add fills it.
 type Scatter struct {
-	N     int
-	Sum   []float64 // NumCoreFeatures
+	N   int
+	Sum []float64 // NumCoreFeatures
 	// Outer is Σ x xᵀ, its upper triangle packed row by row (see
 	// packedLen): it is kept in every template and every live stream, so
 	// the symmetric half is not stored twice.
