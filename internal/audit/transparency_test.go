@@ -1,0 +1,349 @@
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zerorealm/zerorealm/internal/store"
+)
+
+const testRealm = "realm.test"
+
+func testKey(t testing.TB, node string) *Key {
+	t.Helper()
+	seed := make([]byte, 32)
+	_, _ = rand.Read(seed)
+	k, err := NewKey(Origin(testRealm, node), seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// transparentLog opens node's log as a transparency log keeping its
+// checkpoints in dir.
+func transparentLog(t testing.TB, st *store.Store, node string, key *Key, dir string) *Log {
+	t.Helper()
+	return openLog(t, st, Config{Node: node, Logger: discard(), Key: key, Dir: dir, CheckpointEvery: 10 * time.Millisecond})
+}
+
+func startWitness(t testing.TB, st *store.Store, node string, key *Key, dir string) *Witness {
+	t.Helper()
+	w, err := StartWitness(context.Background(), st, WitnessConfig{Node: node, Key: key, Dir: dir, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return w
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// limit (the machine may be busy; no duration is asserted).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// roleDecision is decision i, every fourth one a ChangeRoles.
+func roleDecision(i int) Event {
+	ev := decision(i)
+	if i%4 == 1 {
+		ev.Action, ev.Outcome, ev.Reasons = "ChangeRoles", Allow, nil
+	}
+	return ev
+}
+
+// storedEvents reads node a's events as stored, one per block (each was
+// committed alone), in order.
+func storedEvents(t *testing.T, stream jetstream.Stream, n int) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for seq := uint64(1); len(out) < n; seq++ {
+		m, err := stream.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatalf("read seq %d: %v", seq, err)
+		}
+		out = append(out, m.Data)
+	}
+	return out
+}
+
+// republish replaces node a's chain with the given events, as an
+// attacker with the store's credentials can.
+func republish(t *testing.T, js jetstream.JetStream, stream jetstream.Stream, events [][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	if err := stream.Purge(ctx, jetstream.WithPurgeSubject("zr.audit.a")); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if _, err := js.Publish(ctx, "zr.audit.a", e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func mustEvent(t *testing.T, data []byte) Event {
+	t.Helper()
+	var ev Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func mustJSON(t *testing.T, ev Event) []byte {
+	t.Helper()
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestAttackerCannotHideFromTheAuditLog gives an attacker the store's own
+// all-powerful NATS connection after node a recorded 12 decisions, signed
+// checkpoints of them and node w witnessed them. Whatever the attacker
+// does to a's chain (and to AUDITCP), VerifyAll with the anchors kept in
+// the two nodes' data directories names it, node a notices at its next
+// start, and the witness refuses a's next checkpoint.
+func TestAttackerCannotHideFromTheAuditLog(t *testing.T) {
+	const n = 12
+	cases := []struct {
+		name       string
+		tamper     func(t *testing.T, js jetstream.JetStream, stream jetstream.Stream)
+		wantKind   string
+		wantIndex  uint64 // 0: not checked
+		wantDetail string
+		// also expected, beside wantKind
+		alsoKinds []string
+	}{
+		{
+			name: "delete one event",
+			tamper: func(t *testing.T, _ jetstream.JetStream, stream jetstream.Stream) {
+				if err := stream.DeleteMsg(context.Background(), 5); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantKind: KindDeleted, wantIndex: 5, wantDetail: "events 5 to 5 are missing",
+			alsoKinds: []string{KindRewritten},
+		},
+		{
+			name: "edit one event",
+			tamper: func(t *testing.T, js jetstream.JetStream, stream jetstream.Stream) {
+				events := storedEvents(t, stream, n)
+				ev := mustEvent(t, events[4])
+				ev.Actor = "someone-else"
+				events[4] = mustJSON(t, ev)
+				republish(t, js, stream, events)
+			},
+			wantKind: KindEdited, wantIndex: 5, wantDetail: "event #5 was edited",
+			alsoKinds: []string{KindRewritten},
+		},
+		{
+			name: "insert one event",
+			tamper: func(t *testing.T, js jetstream.JetStream, stream jetstream.Stream) {
+				events := storedEvents(t, stream, n)
+				forged := mustJSON(t, Event{ID: "forged", Time: time.Now().UTC(), Node: "a", Index: 5, Prev: hashOf(events[3]),
+					Actor: "mallory", Action: "ChangeRoles", Resource: `Avatar::"mallory"`, Outcome: Allow})
+				republish(t, js, stream, append(events[:4:4], append([][]byte{forged}, events[4:]...)...))
+			},
+			wantKind: KindInserted, wantIndex: 6, wantDetail: "inserted",
+			alsoKinds: []string{KindRewritten},
+		},
+		{
+			name: "purge the chain",
+			tamper: func(t *testing.T, _ jetstream.JetStream, stream jetstream.Stream) {
+				if err := stream.Purge(context.Background(), jetstream.WithPurgeSubject("zr.audit.a")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantKind: KindVanished, wantDetail: "known node a has no chain",
+		},
+		{
+			name: "purge the chain's first events",
+			tamper: func(t *testing.T, _ jetstream.JetStream, stream jetstream.Stream) {
+				if err := stream.Purge(context.Background(), jetstream.WithPurgeSubject("zr.audit.a"), jetstream.WithPurgeSequence(4)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantKind: KindPurged, wantIndex: 1, wantDetail: "events 1 to 3 were purged",
+			alsoKinds: []string{KindRewritten},
+		},
+		{
+			name: "truncate the chain",
+			tamper: func(t *testing.T, _ jetstream.JetStream, stream jetstream.Stream) {
+				for seq := uint64(10); seq <= n; seq++ {
+					if err := stream.DeleteMsg(context.Background(), seq); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			wantKind: KindTruncated, wantIndex: 10, wantDetail: "events 10 to 12 were removed",
+		},
+		{
+			name: "remove every ChangeRoles and re-hash",
+			tamper: func(t *testing.T, js jetstream.JetStream, stream jetstream.Stream) {
+				var kept [][]byte
+				prev := ""
+				for _, data := range storedEvents(t, stream, n) {
+					ev := mustEvent(t, data)
+					if ev.Action == "ChangeRoles" {
+						continue
+					}
+					ev.Index, ev.Prev = uint64(len(kept)+1), prev
+					line := mustJSON(t, ev)
+					prev = hashOf(line)
+					kept = append(kept, line)
+				}
+				republish(t, js, stream, kept)
+			},
+			// Event #2 is the first ChangeRoles: the checkpoint of size
+			// 1 still holds, the one of size 9 does not.
+			wantKind: KindRehashed, wantIndex: 2, wantDetail: "rewritten after event #1",
+			alsoKinds: []string{KindTruncated},
+		},
+		{
+			name: "truncate the chain and purge AUDITCP",
+			tamper: func(t *testing.T, js jetstream.JetStream, stream jetstream.Stream) {
+				for seq := uint64(7); seq <= n; seq++ {
+					if err := stream.DeleteMsg(context.Background(), seq); err != nil {
+						t.Fatal(err)
+					}
+				}
+				cp, err := js.Stream(context.Background(), "ZR_AUDITCP")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := cp.Purge(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantKind: KindTruncated, wantIndex: 7, wantDetail: "events 7 to 12 were removed",
+			alsoKinds: []string{KindCPsRemoved},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := testStore(t)
+			dirA, dirW := t.TempDir(), t.TempDir()
+			keyA, keyW := testKey(t, "a"), testKey(t, "w")
+			w := startWitness(t, st, "w", keyW, dirW)
+			la := transparentLog(t, st, "a", keyA, dirA)
+			for i := range n {
+				if err := la.Commit(ctx, roleDecision(i)); err != nil {
+					t.Fatal(err)
+				}
+				// A checkpoint of every size, as a node whose decisions
+				// come slower than one a second publishes.
+				if _, err := la.Checkpoint(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := la.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if c := la.LastCheckpoint(); c.Size != n {
+				t.Fatalf("last checkpoint after Close has size %d, want %d", c.Size, n)
+			}
+			waitFor(t, "the witness to accept a's checkpoint of size 12", func() bool {
+				c, ok := w.Accepted("a")
+				return ok && c.Size == n
+			})
+			waitFor(t, "the witness's cosignature", func() bool { return w.Stats().Cosigned > 0 })
+			w.Close()
+
+			anchors := func() []Anchor {
+				a1, err := LoadAnchors(dirA)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a2, err := LoadAnchors(dirW)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return append(a1, a2...)
+			}
+			before, err := VerifyAll(ctx, st, anchors())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !before.OK || len(before.Chains) != 1 || before.Chains[0].Size != n {
+				t.Fatalf("VerifyAll before tampering = %+v, want ok with a's 12 events", before)
+			}
+			if cp := before.Chains[0].Checkpoint; cp == nil || !cp.Matches || cp.Size != n {
+				t.Fatalf("newest checkpoint before tampering = %+v, want size 12 matching", cp)
+			}
+
+			js := st.JetStream()
+			stream, err := js.Stream(ctx, "ZR_AUDIT")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.tamper(t, js, stream)
+
+			res, err := VerifyAll(ctx, st, anchors())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK {
+				t.Fatalf("VerifyAll after %s = ok, want findings", tc.name)
+			}
+			found := func(kind string) *Finding {
+				for i := range res.Findings {
+					if res.Findings[i].Node == "a" && res.Findings[i].Kind == kind {
+						return &res.Findings[i]
+					}
+				}
+				return nil
+			}
+			f := found(tc.wantKind)
+			if f == nil {
+				t.Fatalf("findings after %s = %+v, want one of kind %s", tc.name, res.Findings, tc.wantKind)
+			}
+			if (tc.wantIndex != 0 && f.Index != tc.wantIndex) || !strings.Contains(f.Detail, tc.wantDetail) {
+				t.Fatalf("finding = %+v, want index %d and detail containing %q", *f, tc.wantIndex, tc.wantDetail)
+			}
+			for _, k := range tc.alsoKinds {
+				if found(k) == nil {
+					t.Errorf("findings after %s = %+v, want also one of kind %s", tc.name, res.Findings, k)
+				}
+			}
+
+			// Node a notices at its next start.
+			la2 := transparentLog(t, st, "a", keyA, dirA)
+			if len(la2.StartFindings()) == 0 || la2.Stats().StartFindings == 0 {
+				t.Fatalf("node a reopened on the tampered chain reports nothing")
+			}
+			if err := la2.Commit(ctx, decision(99)); err != nil {
+				t.Fatal(err)
+			}
+			if err := la2.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// The witness, restarted, refuses a's next checkpoint.
+			w2 := startWitness(t, st, "w", keyW, dirW)
+			waitFor(t, "the witness to refuse a's checkpoint", func() bool { return len(w2.Refusals()) > 0 })
+			r := w2.Refusals()[0]
+			if r.Node != "a" || r.Kind != KindRefused || !strings.Contains(r.Detail, "node a's chain was rewritten") {
+				t.Fatalf("refusal = %+v, want node a's chain rewritten", r)
+			}
+			if c, _ := w2.Accepted("a"); c.Size != n {
+				t.Fatalf("witness accepted a checkpoint of size %d after the rewrite, want it to keep 12", c.Size)
+			}
+		})
+	}
+}
