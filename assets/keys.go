@@ -2,6 +2,8 @@ package assets
 
 import (
 	"crypto/ecdsa"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -187,4 +189,49 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("assets: write %s: %w", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// Previous decrypts the key that was active before the active one (by
+// creation), nil if the active key is the first. A node countersigns with
+// it after a rotation, so that those who pinned it can follow.
+func (k *KeyRing) Previous() (*ecdsa.PrivateKey, error) {
+	keys, err := k.List()
+	if err != nil {
+		return nil, err
+	}
+	for i, info := range keys {
+		if !info.Active || i == 0 {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(k.dir, keys[i-1].File))
+		if err != nil {
+			return nil, fmt.Errorf("assets: read previous key: %w", err)
+		}
+		key, err := keystore.DecryptKey(data, k.passphrase)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrPassphrase, keys[i-1].File, err)
+		}
+		return key.PrivateKey, nil
+	}
+	return nil, nil
+}
+
+// CheckpointKeyLabel derives a node's Ed25519 audit checkpoint key from
+// its ring key (see DeriveSeed).
+const CheckpointKeyLabel = "zerorealm audit checkpoint key v1"
+
+// DeriveSeed derives a 32-byte seed for another kind of key from a ring
+// key, with HKDF-SHA256 and the label as its info, so that one secret in
+// the ring, encrypted, rotated and kept like the receipt key, also gives
+// the node's Ed25519 key, which C2SP signed notes need. The derived key
+// reveals nothing of the ring key, and each label gives an independent key.
+func DeriveSeed(priv *ecdsa.PrivateKey, label string) ([]byte, error) {
+	if priv == nil || label == "" {
+		return nil, errors.New("assets: derive a seed from a key and a label")
+	}
+	seed, err := hkdf.Key(sha256.New, crypto.FromECDSA(priv), nil, label, 32)
+	if err != nil {
+		return nil, fmt.Errorf("assets: derive seed: %w", err)
+	}
+	return seed, nil
 }

@@ -80,6 +80,10 @@ type Config struct {
 	// it to the AUDITCP stream and keeps the last one in Dir. Its origin
 	// must name Node.
 	Key *Key
+	// PreviousKey, when set, is the node's key before its last rotation:
+	// it signs each checkpoint beside Key, so that witnesses and
+	// verifiers that pinned it follow the rotation.
+	PreviousKey *Key
 	// Dir is where the node keeps its last checkpoint outside NATS
 	// (checkpoint.json), written atomically; required with Key.
 	Dir string
@@ -92,6 +96,9 @@ type Config struct {
 var StreamConfig = store.StreamConfig{Name: "AUDIT", Subjects: []string{"audit.>"}}
 
 var nodePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidNode reports whether name can name a node's chain.
+func ValidNode(name string) bool { return nodePattern.MatchString(name) }
 
 // Subject is the chain subject of a node.
 func Subject(node string) string { return "audit." + node }

@@ -111,10 +111,15 @@ type Checkpoint struct {
 	Key string
 }
 
-// sign makes the signed checkpoint of the tree (size, root).
-func (k *Key) sign(size uint64, root tlog.Hash) (Checkpoint, error) {
+// sign makes the signed checkpoint of the tree (size, root), also signed
+// by the node's previous key when there is one.
+func (k *Key) sign(size uint64, root tlog.Hash, previous *Key) (Checkpoint, error) {
 	text := fmtlog.Checkpoint{Origin: k.name, Size: size, Hash: root[:]}.Marshal()
-	msg, err := note.Sign(&note.Note{Text: string(text)}, k.signer)
+	signers := []note.Signer{k.signer}
+	if previous != nil && previous.name == k.name && previous.vkey != k.vkey {
+		signers = append(signers, previous.signer)
+	}
+	msg, err := note.Sign(&note.Note{Text: string(text)}, signers...)
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("audit: sign checkpoint: %w", err)
 	}
@@ -132,6 +137,7 @@ func (k *Key) cosign(c Checkpoint) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadCheckpoint, err)
 	}
 	n.Sigs = n.Sigs[:1:1] // the log's own signature; others are re-added when served
+	n.UnverifiedSigs = nil
 	return note.Sign(n, k.cosigner)
 }
 
@@ -333,10 +339,12 @@ func parseAnchor(data []byte) (Anchor, error) {
 
 // LoadAnchors reads the anchors a node keeps in its audit directory: its
 // own last checkpoint and the last it witnessed of each other node. A
-// missing directory holds none; a file that does not verify is an error,
-// since it is evidence that something wrote where only the node should.
+// missing directory holds none. A file that does not verify is an error,
+// since it is evidence that something wrote where only the node should;
+// the anchors that verify are returned with it.
 func LoadAnchors(dir string) ([]Anchor, error) {
 	var out []Anchor
+	var errs []error
 	paths := []string{filepath.Join(dir, ownAnchorFile)}
 	witnessed, err := filepath.Glob(filepath.Join(dir, witnessedDir, "*.json"))
 	if err != nil {
@@ -349,7 +357,8 @@ func LoadAnchors(dir string) ([]Anchor, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		if filepath.Base(p) == ownAnchorFile {
 			a.Source = "node " + a.Node + "'s own last checkpoint"
@@ -358,5 +367,5 @@ func LoadAnchors(dir string) ([]Anchor, error) {
 		}
 		out = append(out, a)
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }

@@ -130,7 +130,7 @@ func (l *Log) openTransparency(ctx context.Context, st *store.Store) error {
 		return nil // a new node, or one that never checkpointed
 	case err != nil:
 		l.startFinding(Finding{Node: l.cfg.Node, Kind: KindBadAnchor, Detail: "the node's own last checkpoint does not verify: " + err.Error()})
-	case anchor.Key != l.cfg.Key.VerifierKey():
+	case anchor.Key != l.cfg.Key.VerifierKey() && (l.cfg.PreviousKey == nil || anchor.Key != l.cfg.PreviousKey.VerifierKey()):
 		l.startFinding(Finding{Node: l.cfg.Node, Kind: KindBadAnchor, Detail: "the node's own last checkpoint was signed by key " + anchor.Key + ", not the node's key " + l.cfg.Key.VerifierKey()})
 	default:
 		c, _ := anchor.open() // verified by ReadAnchorFile
@@ -237,7 +237,7 @@ func (l *Log) Checkpoint(ctx context.Context) (Checkpoint, error) {
 	if err != nil {
 		return prev, err
 	}
-	c, err := l.cfg.Key.sign(size, root)
+	c, err := l.cfg.Key.sign(size, root, l.cfg.PreviousKey)
 	if err != nil {
 		return prev, err
 	}

@@ -153,18 +153,15 @@ func verifyNode(ctx context.Context, stream, cpStream *store.Stream, node string
 	// The checkpoints to hold the chain to: the anchors first (they pin
 	// the key), then AUDITCP's history.
 	var held []heldCheckpoint
-	pinned := ""
+	var pinned []string // the node's keys: the anchors', and those they vouched for
 	for _, a := range anchors {
 		c, err := a.open()
 		if err != nil {
 			add(Finding{Node: node, Kind: KindBadAnchor, Detail: fmt.Sprintf("%s does not verify: %v", a.Source, err)})
 			continue
 		}
-		if pinned == "" {
-			pinned = c.Key
-		} else if c.Key != pinned {
-			add(Finding{Node: node, Kind: KindBadAnchor, Detail: fmt.Sprintf("%s is signed by key %s, another than node %s's pinned key %s", a.Source, c.Key, node, pinned)})
-			continue
+		if !slices.Contains(pinned, c.Key) {
+			pinned = append(pinned, c.Key)
 		}
 		held = append(held, heldCheckpoint{c, a.Source})
 	}
@@ -175,16 +172,27 @@ func verifyNode(ctx context.Context, stream, cpStream *store.Stream, node string
 			add(Finding{Node: node, Kind: KindBadAnchor, Detail: fmt.Sprintf("AUDITCP seq %d is not a checkpoint: %v", m.Seq, err)})
 			return nil
 		}
-		if pinned == "" {
-			pinned = p.Key
+		if len(pinned) == 0 {
+			pinned = []string{p.Key} // no anchor knows the node: its first key
 		}
-		c, err := OpenCheckpoint([]byte(p.Checkpoint), pinned)
+		var c Checkpoint
+		for _, k := range pinned {
+			if c, err = OpenCheckpoint([]byte(p.Checkpoint), k); err == nil {
+				break
+			}
+		}
 		if err == nil && c.Node != node {
 			err = fmt.Errorf("%w: a checkpoint of node %q", ErrBadCheckpoint, c.Node)
 		}
 		if err != nil {
-			add(Finding{Node: node, Kind: KindBadAnchor, Detail: fmt.Sprintf("AUDITCP seq %d does not verify with node %s's key %s: %v", m.Seq, node, pinned, err)})
+			add(Finding{Node: node, Kind: KindBadAnchor, Detail: fmt.Sprintf("AUDITCP seq %d does not verify with node %s's keys: %v", m.Seq, node, err)})
 			return nil
+		}
+		if !slices.Contains(pinned, p.Key) {
+			// Countersigned by a pinned key: a rotation it vouches for.
+			if _, err := OpenCheckpoint([]byte(p.Checkpoint), p.Key); err == nil {
+				pinned = append(pinned, p.Key)
+			}
 		}
 		h := heldCheckpoint{c, fmt.Sprintf("the checkpoint at AUDITCP seq %d", m.Seq)}
 		held = append(held, h)

@@ -92,7 +92,9 @@ func StartWitness(ctx context.Context, st *store.Store, cfg WitnessConfig) (*Wit
 	}
 	anchors, err := LoadAnchors(cfg.Dir)
 	if err != nil {
-		return nil, err
+		// Kept files that do not verify: VerifyAll reports them; witness
+		// with the ones that do.
+		cfg.Logger.Error("audit witness: a kept checkpoint does not verify", "err", err)
 	}
 	for _, a := range anchors {
 		if a.Node == cfg.Node || !strings.HasPrefix(a.Source, "the last checkpoint of") {
@@ -214,6 +216,14 @@ func (w *Witness) observe(ctx context.Context, m store.Msg) {
 		if err := w.consistent(ctx, node, prev, c, p); err != nil {
 			w.refuse(node, prev.Size, fmt.Sprintf("node %s's chain was rewritten after size %d: its checkpoint of size %d is not consistent with the one accepted: %v", node, prev.Size, c.Size, err))
 			return
+		}
+	}
+	if p.Key != c.Key {
+		// Signed by the pinned key and by a new one: the node rotated
+		// its key, and the pinned key vouches for the new one.
+		if rotated, err := OpenCheckpoint([]byte(p.Checkpoint), p.Key); err == nil {
+			w.cfg.Logger.Info("audit witness follows a node's key rotation", "node", node, "old", c.Key, "new", p.Key)
+			c = rotated
 		}
 	}
 	if err := writeAnchor(filepath.Join(w.cfg.Dir, witnessedDir, node+".json"), anchorOf(c)); err != nil {
