@@ -58,7 +58,7 @@ type Witness struct {
 	// reached records the nodes whose accepted checkpoint the replay has
 	// passed: a smaller checkpoint after it is a rollback, not history.
 	reached map[string]bool
-	live     bool
+	live    bool
 
 	cosigned, refused atomic.Uint64
 	follower          *store.Follower
