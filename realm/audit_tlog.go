@@ -213,3 +213,57 @@ func hashes(p []tlog.Hash) []tlog.Hash {
 	}
 	return p
 }
+
+// auditNodeParam documents ?node= of the transparency-log routes.
+func auditNodeParam(required bool) any {
+	return map[string]any{"name": "node", "in": "query", "required": required, "description": "a realm node's chain",
+		"schema": map[string]any{"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
+}
+
+func countParam(name, description string) any {
+	return map[string]any{"name": name, "in": "query", "required": true, "description": description,
+		"schema": map[string]any{"type": "integer", "minimum": 1}}
+}
+
+var base64T = map[string]any{"type": "string", "format": "byte"}
+
+func auditServedSchema() map[string]any {
+	return obj(map[string]any{
+		"node": strT, "origin": map[string]any{"type": "string", "description": "<rp-id>/zerorealm/audit/<node>"},
+		"size": map[string]any{"type": "integer"}, "root": base64T,
+		"key":        map[string]any{"type": "string", "description": "the node's Ed25519 note verifier key (<name>+<hash>+<base64>)"},
+		"checkpoint": map[string]any{"type": "string", "description": "the C2SP signed note: checkpoint text, the node's signature, then its witnesses' cosignature/v1 lines"},
+		"cosigners":  map[string]any{"type": "array", "items": strT, "description": "the witness nodes whose cosignature verifies"},
+	}, "node", "origin", "size", "root", "key", "checkpoint", "cosigners")
+}
+
+func auditCheckpointsSchema() map[string]any {
+	return obj(map[string]any{"checkpoints": map[string]any{"type": "array", "items": auditServedSchema(),
+		"description": "save one entry as a file to hold the log to it later (zerorealm audit verify --checkpoint)"}}, "checkpoints")
+}
+
+func auditProofSchema() map[string]any {
+	return obj(map[string]any{"node": strT, "index": map[string]any{"type": "integer"}, "size": map[string]any{"type": "integer"},
+		"from": map[string]any{"type": "integer"}, "to": map[string]any{"type": "integer"},
+		"proof": map[string]any{"type": "array", "items": base64T, "description": "RFC 6962 hashes, as golang.org/x/mod/sumdb/tlog orders them"}}, "node", "proof")
+}
+
+func auditVerifySchema() map[string]any {
+	kinds := []string{audit.KindDeleted, audit.KindInserted, audit.KindEdited, audit.KindInvalid, audit.KindPurged, audit.KindTruncated,
+		audit.KindRewritten, audit.KindRehashed, audit.KindVanished, audit.KindBadAnchor, audit.KindRefused, audit.KindCPsRemoved}
+	brk := obj(map[string]any{"seq": map[string]any{"type": "integer"}, "index": map[string]any{"type": "integer"},
+		"kind": map[string]any{"type": "string", "enum": kinds}, "reason": strT})
+	chain := obj(map[string]any{
+		"node": strT, "events": map[string]any{"type": "integer", "description": "events that verified before the break"},
+		"blocks": map[string]any{"type": "integer"}, "head": strT, "break": brk,
+		"size": map[string]any{"type": "integer", "description": "events stored"}, "root": base64T,
+		"checkpoint": obj(map[string]any{"size": map[string]any{"type": "integer"}, "root": base64T,
+			"cosigners": map[string]any{"type": "array", "items": strT}, "matches": map[string]any{"type": "boolean"}}),
+	})
+	finding := obj(map[string]any{"node": strT, "kind": map[string]any{"type": "string", "enum": kinds},
+		"index": map[string]any{"type": "integer", "description": "the event concerned, from 1"},
+		"size":  map[string]any{"type": "integer", "description": "the checkpoint size concerned"}, "detail": strT}, "node", "kind", "detail")
+	return obj(map[string]any{"ok": map[string]any{"type": "boolean", "description": "true only without findings"},
+		"chains":   map[string]any{"type": "array", "items": chain},
+		"findings": map[string]any{"type": "array", "items": finding}}, "ok", "chains", "findings")
+}
