@@ -191,6 +191,20 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
+// Decrypt decrypts the key in the ring's file (as List names it).
+func (k *KeyRing) Decrypt(file string) (*ecdsa.PrivateKey, error) {
+	path := filepath.Join(k.dir, filepath.Base(file))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("assets: read key: %w", err)
+	}
+	key, err := keystore.DecryptKey(data, k.passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrPassphrase, path, err)
+	}
+	return key.PrivateKey, nil
+}
+
 // Previous decrypts the key that was active before the active one (by
 // creation), nil if the active key is the first. A node countersigns with
 // it after a rotation, so that those who pinned it can follow.
@@ -203,15 +217,7 @@ func (k *KeyRing) Previous() (*ecdsa.PrivateKey, error) {
 		if !info.Active || i == 0 {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(k.dir, keys[i-1].File))
-		if err != nil {
-			return nil, fmt.Errorf("assets: read previous key: %w", err)
-		}
-		key, err := keystore.DecryptKey(data, k.passphrase)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrPassphrase, keys[i-1].File, err)
-		}
-		return key.PrivateKey, nil
+		return k.Decrypt(keys[i-1].File)
 	}
 	return nil, nil
 }

@@ -41,6 +41,26 @@ func TestAuditVerifyOffline(t *testing.T) {
 	if code := stop(); code != 0 {
 		t.Fatalf("exit status after stop = %d", code)
 	}
+	// The key ring names the checkpoint key the node signed with.
+	var served struct {
+		Key string `json:"key"`
+	}
+	if err := json.Unmarshal(cps.Checkpoints[0], &served); err != nil {
+		t.Fatal(err)
+	}
+	var pubOut bytes.Buffer
+	if code := run(context.Background(), []string{"keys", "export-public", "--data", data}, &pubOut, &bytes.Buffer{}); code != 0 {
+		t.Fatalf("keys export-public = %d", code)
+	}
+	var pub struct {
+		Keys []struct {
+			Active        bool   `json:"active"`
+			CheckpointKey string `json:"checkpoint_key"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(pubOut.Bytes(), &pub); err != nil || len(pub.Keys) != 1 || !pub.Keys[0].Active || pub.Keys[0].CheckpointKey != served.Key {
+		t.Fatalf("keys export-public = %s (%v), want the active key with checkpoint key %s", pubOut.String(), err, served.Key)
+	}
 
 	verify := func() (int, string) {
 		var out, errOut bytes.Buffer

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -345,5 +346,70 @@ func TestAttackerCannotHideFromTheAuditLog(t *testing.T) {
 				t.Fatalf("witness accepted a checkpoint of size %d after the rewrite, want it to keep 12", c.Size)
 			}
 		})
+	}
+}
+
+// TestWitnessFollowsKeyRotationAndRefusesForeignKeys rotates node a's key:
+// checkpoints signed by the new key and countersigned by the old one are
+// accepted and the new key pinned; a checkpoint an attacker signs with a
+// key of its own under a's name is refused by the witness and reported by
+// VerifyAll.
+func TestWitnessFollowsKeyRotationAndRefusesForeignKeys(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	dirA, dirW := t.TempDir(), t.TempDir()
+	old, rotated, witnessKey := testKey(t, "a"), testKey(t, "a"), testKey(t, "w")
+	w := startWitness(t, st, "w", witnessKey, dirW)
+	accepted := func(size uint64, key *Key) func() bool {
+		return func() bool {
+			c, ok := w.Accepted("a")
+			return ok && c.Size == size && c.Key == key.VerifierKey()
+		}
+	}
+
+	la := transparentLog(t, st, "a", old, dirA)
+	recordDecisions(t, la, 3)
+	waitFor(t, "the witness to accept a's first checkpoint", accepted(3, old))
+
+	la = openLog(t, st, Config{Node: "a", Logger: discard(), Key: rotated, PreviousKey: old, Dir: dirA, CheckpointEvery: 10 * time.Millisecond})
+	if f := la.StartFindings(); len(f) != 0 {
+		t.Fatalf("start after a rotation found %+v, want nothing", f)
+	}
+	recordDecisions(t, la, 2)
+	waitFor(t, "the witness to follow a's rotation", accepted(5, rotated))
+	if r := w.Refusals(); len(r) != 0 {
+		t.Fatalf("refusals after a rotation = %+v", r)
+	}
+
+	// The attacker signs a checkpoint of its own under a's origin.
+	attacker := testKey(t, "a")
+	tree := &merkleTree{}
+	for i := range 9 {
+		_ = tree.append(fmt.Appendf(nil, "forged %d", i))
+	}
+	root, _ := tree.root(9)
+	forged, err := attacker.sign(9, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(published{Checkpoint: string(forged.Note), Key: forged.Key})
+	if _, err := st.JetStream().Publish(ctx, "zr.auditcp.a", data); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the witness to refuse the forged checkpoint", func() bool { return len(w.Refusals()) == 1 })
+	if r := w.Refusals()[0]; r.Node != "a" || !strings.Contains(r.Detail, "does not verify with its key") {
+		t.Fatalf("refusal = %+v", r)
+	}
+	if c, _ := w.Accepted("a"); c.Size != 5 {
+		t.Fatalf("witness accepted size %d after the forgery, want 5", c.Size)
+	}
+	a1, _ := LoadAnchors(dirA)
+	a2, _ := LoadAnchors(dirW)
+	res, err := VerifyAll(ctx, st, append(a1, a2...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK || len(res.Findings) != 1 || res.Findings[0].Kind != KindBadAnchor || !strings.Contains(res.Findings[0].Detail, "does not verify with node a's keys") {
+		t.Fatalf("VerifyAll after the forgery = %+v, want one checkpoint-invalid finding", res.Findings)
 	}
 }
