@@ -191,6 +191,40 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
+// Import adds an existing key to the ring, encrypted like the others and
+// named with the time it was created, and makes it the active key if
+// activate is set. A key the ring holds already is not added twice.
+func (k *KeyRing) Import(priv *ecdsa.PrivateKey, created time.Time, activate bool) (KeyInfo, error) {
+	if priv == nil {
+		return KeyInfo{}, errors.New("assets: import a nil key")
+	}
+	addr := crypto.PubkeyToAddress(priv.PublicKey)
+	keys, err := k.List()
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	for _, info := range keys {
+		if info.Address == addr {
+			return info, nil
+		}
+	}
+	data, err := EncryptKey(priv, k.passphrase, k.scryptN, k.scryptP)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	created = created.UTC()
+	name := fmt.Sprintf("%s-%s.json", created.Format(keyFileTime), strings.ToLower(addr.Hex()[2:]))
+	if err := writeFileAtomic(filepath.Join(k.dir, name), data); err != nil {
+		return KeyInfo{}, err
+	}
+	if activate {
+		if err := writeFileAtomic(filepath.Join(k.dir, activeFile), []byte(name+"\n")); err != nil {
+			return KeyInfo{}, err
+		}
+	}
+	return KeyInfo{Address: addr, Created: created, Active: activate, File: name}, nil
+}
+
 // Decrypt decrypts the key in the ring's file (as List names it).
 func (k *KeyRing) Decrypt(file string) (*ecdsa.PrivateKey, error) {
 	path := filepath.Join(k.dir, filepath.Base(file))

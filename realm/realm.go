@@ -27,6 +27,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/twin"
 )
 
 // Realm is one realm node. Create it with New, bind it with Listen, run it
@@ -69,6 +70,10 @@ type Realm struct {
 	ringKey  *ecdsa.PrivateKey
 	ringPrev *ecdsa.PrivateKey
 	ringPass string
+	// legacyGrantKey is the grant key of an earlier version, imported
+	// into the ring as a retired key at this start: it announces the
+	// ring's active key to the gateways that pinned it.
+	legacyGrantKey *twin.Signer
 
 	// bgCancel stops the node's background loops at shutdown.
 	bgCancel context.CancelFunc
