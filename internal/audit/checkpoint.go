@@ -230,6 +230,9 @@ type Anchor struct {
 	Checkpoint string `json:"checkpoint"` // the signed note
 	// Source says where the anchor came from, for findings.
 	Source string `json:"-"`
+	// witnessed marks the last checkpoint a witness accepted of another
+	// node, which the witness resumes from.
+	witnessed bool
 }
 
 // open verifies the anchor's checkpoint.
@@ -250,9 +253,10 @@ func anchorOf(c Checkpoint) Anchor {
 
 // Files in a node's audit directory.
 const (
-	ownAnchorFile  = "checkpoint.json" // the node's own last checkpoint
-	witnessedDir   = "witnessed"       // <node>.json: the last checkpoint witnessed of each other node
-	anchorFileMode = 0o600
+	ownAnchorFile   = "checkpoint.json" // the node's own last checkpoint
+	rewrittenSuffix = ".rewritten-"     // + unix time: an own checkpoint the chain contradicted at start
+	witnessedDir    = "witnessed"       // <node>.json: the last checkpoint witnessed of each other node
+	anchorFileMode  = 0o600
 )
 
 // writeAnchor writes an anchor atomically: a temporary file in the same
@@ -338,8 +342,10 @@ func parseAnchor(data []byte) (Anchor, error) {
 }
 
 // LoadAnchors reads the anchors a node keeps in its audit directory: its
-// own last checkpoint and the last it witnessed of each other node. A
-// missing directory holds none. A file that does not verify is an error,
+// own last checkpoint, the last it witnessed of each other node, and its
+// own checkpoints that the chain in the store contradicted at a start
+// (kept as evidence, so that a rewrite stays reported after the node
+// carried on). A missing directory holds none. A file that does not verify is an error,
 // since it is evidence that something wrote where only the node should;
 // the anchors that verify are returned with it.
 func LoadAnchors(dir string) ([]Anchor, error) {
@@ -351,6 +357,11 @@ func LoadAnchors(dir string) ([]Anchor, error) {
 		return nil, err
 	}
 	paths = append(paths, witnessed...)
+	contradicted, err := filepath.Glob(filepath.Join(dir, ownAnchorFile+rewrittenSuffix+"*"))
+	if err != nil {
+		return nil, err
+	}
+	paths = append(paths, contradicted...)
 	for _, p := range paths {
 		a, err := ReadAnchorFile(p)
 		if errors.Is(err, os.ErrNotExist) {
@@ -360,10 +371,14 @@ func LoadAnchors(dir string) ([]Anchor, error) {
 			errs = append(errs, err)
 			continue
 		}
-		if filepath.Base(p) == ownAnchorFile {
+		switch base := filepath.Base(p); {
+		case base == ownAnchorFile:
 			a.Source = "node " + a.Node + "'s own last checkpoint"
-		} else {
+		case strings.HasPrefix(base, ownAnchorFile+rewrittenSuffix):
+			a.Source = "node " + a.Node + "'s checkpoint that its chain contradicted at a start (" + base + ")"
+		default:
 			a.Source = "the last checkpoint of node " + a.Node + " witnessed here"
+			a.witnessed = true
 		}
 		out = append(out, a)
 	}

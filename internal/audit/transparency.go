@@ -142,7 +142,7 @@ func (l *Log) openTransparency(ctx context.Context, st *store.Store) error {
 			return nil
 		}
 	}
-	evidence := fmt.Sprintf("%s.rewritten-%d", path, time.Now().Unix())
+	evidence := fmt.Sprintf("%s%s%d", path, rewrittenSuffix, time.Now().Unix())
 	if err := os.Rename(path, evidence); err != nil {
 		l.cfg.Logger.Error("audit: cannot keep the contradicted checkpoint as evidence", "path", path, "err", err)
 	}

@@ -335,6 +335,16 @@ func TestAttackerCannotHideFromTheAuditLog(t *testing.T) {
 			if err := la2.Close(ctx); err != nil {
 				t.Fatal(err)
 			}
+			// Alone, without a witness, node a's data directory still
+			// holds the contradicted checkpoint, so the rewrite stays
+			// reported after a carried on.
+			own, err := LoadAnchors(dirA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if alone, err := VerifyAll(ctx, st, own); err != nil || alone.OK {
+				t.Fatalf("VerifyAll with node a's data directory after it carried on = %+v, %v; want findings", alone, err)
+			}
 			// The witness, restarted, refuses a's next checkpoint.
 			w2 := startWitness(t, st, "w", keyW, dirW)
 			waitFor(t, "the witness to refuse a's checkpoint", func() bool { return len(w2.Refusals()) > 0 })

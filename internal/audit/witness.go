@@ -97,7 +97,7 @@ func StartWitness(ctx context.Context, st *store.Store, cfg WitnessConfig) (*Wit
 		cfg.Logger.Error("audit witness: a kept checkpoint does not verify", "err", err)
 	}
 	for _, a := range anchors {
-		if a.Node == cfg.Node || !strings.HasPrefix(a.Source, "the last checkpoint of") {
+		if a.Node == cfg.Node || !a.witnessed {
 			continue
 		}
 		c, _ := a.open() // verified by LoadAnchors
