@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -422,4 +423,96 @@ func TestWitnessFollowsKeyRotationAndRefusesForeignKeys(t *testing.T) {
 	if res.OK || len(res.Findings) != 1 || res.Findings[0].Kind != KindBadAnchor || !strings.Contains(res.Findings[0].Detail, "does not verify with node a's keys") {
 		t.Fatalf("VerifyAll after the forgery = %+v, want one checkpoint-invalid finding", res.Findings)
 	}
+}
+
+// TestKeptCheckpointProvesALaterRewrite is a client that kept node a's
+// checkpoint of 5 events. The attacker edits event 3 and re-hashes the
+// chain, and node a, restarted on it, signs checkpoints of the rewritten
+// chain; the client, given a's newer checkpoint and a consistency proof
+// computed from the store, proves the rewrite with VerifyExtends.
+func TestKeptCheckpointProvesALaterRewrite(t *testing.T) {
+	ctx := context.Background()
+	st := testStore(t)
+	dir, key := t.TempDir(), testKey(t, "a")
+	la := transparentLog(t, st, "a", key, dir)
+	for i := range 5 {
+		if err := la.Commit(ctx, decision(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, err := la.Checkpoint(ctx)
+	if err != nil || old.Size != 5 {
+		t.Fatalf("checkpoint = %+v, %v", old, err)
+	}
+	kept := anchorOf(old)
+	if err := la.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	js := st.JetStream()
+	stream, err := js.Stream(ctx, "ZR_AUDIT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines [][]byte
+	prev := ""
+	for i, data := range storedEvents(t, stream, 5) {
+		ev := mustEvent(t, data)
+		if i == 2 {
+			ev.Outcome, ev.Reasons, ev.Actor = Allow, nil, "mallory"
+		}
+		ev.Prev = prev
+		line := mustJSON(t, ev)
+		prev = hashOf(line)
+		lines = append(lines, line)
+	}
+	republish(t, js, stream, lines)
+
+	la = transparentLog(t, st, "a", key, dir)
+	for i := range 2 {
+		if err := la.Commit(ctx, decision(10+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newer, err := la.Checkpoint(ctx)
+	if err != nil || newer.Size != 7 {
+		t.Fatalf("checkpoint after the rewrite = %+v, %v", newer, err)
+	}
+	if err := la.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	prover, err := Prove(ctx, st, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := prover.Consistency(5, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = VerifyExtends(kept, newer.Note, proof)
+	if !errors.Is(err, ErrRewritten) || !strings.Contains(err.Error(), "node a's chain was rewritten after size 5") {
+		t.Fatalf("VerifyExtends after the rewrite = %v, want ErrRewritten after size 5", err)
+	}
+	// Without the rewrite the same check passes: an honest extension.
+	honest := transparentLog(t, testStore(t), "a", key, t.TempDir())
+	for i := range 7 {
+		if err := honest.Commit(ctx, decision(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 4 {
+			if old, err = honest.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if newer, err = honest.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if proof, err = honest.Prover().Consistency(5, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyExtends(anchorOf(old), newer.Note, proof); err != nil {
+		t.Fatalf("VerifyExtends of an honest extension = %v", err)
+	}
+	_ = honest.Close(ctx)
 }
