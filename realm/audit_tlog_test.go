@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 )
 
@@ -181,5 +182,66 @@ func storedEvent(t *testing.T, stream jetstream.Stream, node string, index uint6
 				return []byte(line)
 			}
 		}
+	}
+}
+
+// TestNodeReportsAChainCutWhileItWasAway stops a single node, has an
+// attacker with the store cut its chain, and restarts it: the node logs it,
+// counts it in zerorealm_audit_start_findings, and /v1/audit/verify names
+// it, from the checkpoint the node kept in its data directory.
+func TestNodeReportsAChainCutWhileItWasAway(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	cfg := Config{DataDir: data, Listen: "127.0.0.1:0"}
+	r, stop := runRealm(t, cfg)
+	node := r.Node()
+	for i := range 6 {
+		if err := r.Audit().Commit(ctx, audit.Event{Actor: fmt.Sprintf("avatar-%d", i), Action: "ChangeRoles", Resource: `Avatar::"x"`, Outcome: audit.Allow}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop() // the last checkpoint is signed and kept at shutdown
+
+	// The attacker opens the node's store and deletes its newest blocks.
+	emb, err := natsembed.Start(ctx, natsembed.Config{DataDir: data, Prefix: "zr", ServerName: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(emb.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, "ZR_AUDIT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := info.State.LastSeq; seq > info.State.LastSeq-3; seq-- {
+		if err := stream.DeleteMsg(ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emb.Shutdown(ctx)
+
+	r2, _ := runRealm(t, cfg)
+	var res audit.Result
+	if code := get(t, r2.URL()+"/v1/audit/verify", &res); code != 200 || res.OK {
+		t.Fatalf("GET /v1/audit/verify after the cut = %d %+v, want findings", code, res)
+	}
+	i := slices.IndexFunc(res.Findings, func(f audit.Finding) bool { return f.Node == node && f.Kind == audit.KindTruncated })
+	if i < 0 || !strings.Contains(res.Findings[i].Detail, "were removed") {
+		t.Fatalf("findings = %+v, want node %s's chain truncated", res.Findings, node)
+	}
+	resp, err := http.Get(r2.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "\nzerorealm_audit_start_findings 1\n") {
+		t.Fatalf("metrics do not count the start finding:\n%s", metrics)
 	}
 }
