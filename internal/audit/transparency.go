@@ -83,9 +83,13 @@ func scanChain(ctx context.Context, stream *store.Stream, node string, fn func(s
 	return blocks, nil
 }
 
-// treeOf builds the Merkle tree of a node's chain as stored now.
+// treeOf builds the Merkle tree of a node's chain as stored now, in memory.
 func treeOf(ctx context.Context, stream *store.Stream, node string) (*merkleTree, error) {
-	t := &merkleTree{}
+	return fillTree(ctx, stream, node, &merkleTree{})
+}
+
+// fillTree appends a node's chain as stored now to t.
+func fillTree(ctx context.Context, stream *store.Stream, node string, t *merkleTree) (*merkleTree, error) {
 	var appendErr error
 	if _, err := scanChain(ctx, stream, node, func(_ uint64, line []byte) {
 		if appendErr == nil {
@@ -120,7 +124,17 @@ func (l *Log) openTransparency(ctx context.Context, st *store.Store) error {
 	if l.cpStream, err = st.Stream(ctx, CheckpointStreamConfig); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	if l.tree, err = treeOf(ctx, l.stream, l.cfg.Node); err != nil {
+	// The node's own tree lives as long as the node: its stored hashes go
+	// to a file beside the checkpoint, memory keeps O(log n) of them.
+	if err := os.MkdirAll(l.cfg.Dir, 0o700); err != nil {
+		return fmt.Errorf("audit: checkpoint directory: %w", err)
+	}
+	t, err := newFileTree(filepath.Join(l.cfg.Dir, "tree-hashes"))
+	if err != nil {
+		return err
+	}
+	if l.tree, err = fillTree(ctx, l.stream, l.cfg.Node, t); err != nil {
+		_ = t.close()
 		return err
 	}
 	path := filepath.Join(l.cfg.Dir, ownAnchorFile)
@@ -203,6 +217,9 @@ func (l *Log) checkpointLoop() {
 			l.checkpointIfGrown()
 		case <-l.done: // the writer stored everything and stopped
 			l.checkpointIfGrown()
+			if err := l.tree.close(); err != nil {
+				l.cfg.Logger.Warn("audit: close the tree's hash file", "err", err)
+			}
 			return
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -515,4 +517,57 @@ func TestKeptCheckpointProvesALaterRewrite(t *testing.T) {
 		t.Fatalf("VerifyExtends of an honest extension = %v", err)
 	}
 	_ = honest.Close(ctx)
+}
+
+// TestFileTreeMatchesMemoryTree grows a file-backed tree (which keeps only
+// its compact range in memory) beside an in-memory one: every root and
+// proof is the same, and the proofs verify.
+func TestFileTreeMatchesMemoryTree(t *testing.T) {
+	mem := &merkleTree{}
+	file, err := newFileTree(filepath.Join(t.TempDir(), "tree-hashes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.close()
+	const n = 5000 // past flushEvery stored hashes, so proofs read the file
+	for i := range n {
+		leaf := fmt.Appendf(nil, "event %d", i)
+		if err := mem.append(leaf); err != nil {
+			t.Fatal(err)
+		}
+		if err := file.append(leaf); err != nil {
+			t.Fatal(err)
+		}
+		if len(file.edge) > 64 {
+			t.Fatalf("file tree keeps %d hashes in memory at size %d", len(file.edge), i+1)
+		}
+		size := uint64(i + 1)
+		rm, err1 := mem.root(size)
+		rf, err2 := file.root(size)
+		if err1 != nil || err2 != nil || rm != rf {
+			t.Fatalf("root at %d: memory %v (%v), file %v (%v)", size, rm, err1, rf, err2)
+		}
+	}
+	if file.flushed == 0 {
+		t.Fatal("the file tree wrote nothing to its file")
+	}
+	for _, c := range [][2]uint64{{1, 2}, {3, 700}, {64, 65}, {100, 511}, {512, 700}, {699, 700}, {1, 5000}, {4095, 4097}, {3000, 4999}} {
+		pm, err1 := mem.consistency(c[0], c[1])
+		pf, err2 := file.consistency(c[0], c[1])
+		if err1 != nil || err2 != nil || !slices.Equal(pm, pf) {
+			t.Fatalf("consistency %v: memory %v (%v), file %v (%v)", c, pm, err1, pf, err2)
+		}
+		from, _ := file.root(c[0])
+		to, _ := file.root(c[1])
+		if err := VerifyConsistency(pf, c[0], from, c[1], to); err != nil {
+			t.Fatalf("consistency %v does not verify: %v", c, err)
+		}
+		pi, err := file.inclusion(c[0]-1, c[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyInclusion(pi, c[1], to, c[0], fmt.Appendf(nil, "event %d", c[0]-1)); err != nil {
+			t.Fatalf("inclusion of %d in %d does not verify: %v", c[0], c[1], err)
+		}
+	}
 }
