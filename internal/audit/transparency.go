@@ -19,9 +19,15 @@ import (
 // CheckpointStreamConfig is the AUDITCP stream: every node's signed
 // checkpoints (subject "auditcp.<node>", each with a consistency proof
 // from the one before) and the cosignatures of its witnesses
-// ("auditcp.<node>.cosig.<witness>"). The whole history is kept, so a
-// verifier can tell after which checkpoint a chain was rewritten.
-var CheckpointStreamConfig = store.StreamConfig{Name: "AUDITCP", Subjects: []string{"auditcp.>"}}
+// ("auditcp.<node>.cosig.<witness>"). The newest CheckpointHistory of each
+// are kept: witnesses need only the newest, and a verifier uses the
+// history to tell after which checkpoint a chain was rewritten, while
+// replaying it (at a witness's start, at each verification) stays cheap.
+var CheckpointStreamConfig = store.StreamConfig{Name: "AUDITCP", Subjects: []string{"auditcp.>"}, MaxMsgsPerSubject: CheckpointHistory}
+
+// CheckpointHistory is how many checkpoints of each node AUDITCP keeps:
+// at one a second, a little over an hour of a busy node.
+const CheckpointHistory = 4096
 
 // CheckpointSubject is where a node publishes its checkpoints.
 func CheckpointSubject(node string) string { return "auditcp." + node }
