@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/tlog"
@@ -161,24 +162,33 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 }
 
 // storedEvent is the stored bytes of a node's event at index (from 1),
-// one event per block as Commit stores them one at a time.
+// one event per block as Commit stores them one at a time. A cluster under
+// load may not answer a JetStream request at once, so it tries again.
 func storedEvent(t *testing.T, stream jetstream.Stream, node string, index uint64) []byte {
 	t.Helper()
-	cons, err := stream.OrderedConsumer(context.Background(), jetstream.OrderedConsumerConfig{FilterSubjects: []string{"zr.audit." + node}})
+	var found []byte
+	eventually(t, fmt.Sprintf("reading event %d of %s from the stream", index, node), func() bool {
+		found = findEvent(stream, node, index)
+		return found != nil
+	})
+	return found
+}
+
+func findEvent(stream jetstream.Stream, node string, index uint64) []byte {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"zr.audit." + node}})
 	if err != nil {
-		t.Fatal(err)
+		return nil
 	}
 	for {
-		m, err := cons.Next()
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
 		if err != nil {
-			t.Fatal(err)
+			return nil
 		}
 		for line := range strings.SplitSeq(string(m.Data()), "\n") {
 			var ev audit.Event
-			if err := json.Unmarshal([]byte(line), &ev); err != nil {
-				t.Fatal(err)
-			}
-			if ev.Index == index {
+			if json.Unmarshal([]byte(line), &ev) == nil && ev.Index == index {
 				return []byte(line)
 			}
 		}
