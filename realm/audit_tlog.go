@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -147,13 +148,38 @@ func proofParams(req *http.Request, a, b string) (node string, x, y uint64, err 
 	return node, x, y, nil
 }
 
-// prover is the prover of node's chain: this node's from memory, any
-// other's from the chain in the store.
-func (r *Realm) prover(ctx context.Context, node string) (*audit.Prover, error) {
+// prover is the prover of node's chain: this node's from its own tree,
+// any other's from the chain in the store. Building one reads the whole
+// chain, so the public proof routes share one per node, built again only
+// when a proof needs a larger tree and at most every proverRefresh.
+func (r *Realm) prover(ctx context.Context, node string, size uint64) (*audit.Prover, error) {
 	if node == r.cfg.Node {
 		return r.audit.Prover(), nil
 	}
-	return audit.Prove(ctx, r.store, node)
+	r.provers.Lock()
+	defer r.provers.Unlock()
+	if r.provers.byNode == nil {
+		r.provers.byNode = map[string]cachedProver{}
+	}
+	c, ok := r.provers.byNode[node]
+	if ok && (c.p.Size() >= size || time.Since(c.built) < proverRefresh) {
+		return c.p, nil
+	}
+	p, err := audit.Prove(ctx, r.store, node)
+	if err != nil {
+		return nil, err
+	}
+	r.provers.byNode[node] = cachedProver{p: p, built: time.Now()}
+	return p, nil
+}
+
+// proverRefresh bounds how often a proof request rebuilds another node's
+// tree from the store.
+const proverRefresh = 2 * time.Second
+
+type cachedProver struct {
+	p     *audit.Prover
+	built time.Time
 }
 
 // handleAuditInclusion serves the RFC 6962 inclusion proof of the event
@@ -165,7 +191,7 @@ func (r *Realm) handleAuditInclusion(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, err)
 		return
 	}
-	p, err := r.prover(req.Context(), node)
+	p, err := r.prover(req.Context(), node, size)
 	if err != nil {
 		r.writeError(w, req, err)
 		return
@@ -186,7 +212,7 @@ func (r *Realm) handleAuditConsistency(w http.ResponseWriter, req *http.Request)
 		r.writeError(w, req, err)
 		return
 	}
-	p, err := r.prover(req.Context(), node)
+	p, err := r.prover(req.Context(), node, to)
 	if err != nil {
 		r.writeError(w, req, err)
 		return

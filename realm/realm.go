@@ -75,6 +75,13 @@ type Realm struct {
 	// ring's active key to the gateways that pinned it.
 	legacyGrantKey *twin.Signer
 
+	// provers caches other nodes' audit trees for the proof routes
+	// (audit_tlog.go).
+	provers struct {
+		sync.Mutex
+		byNode map[string]cachedProver
+	}
+
 	// Limits (limits.go); nil when turned off.
 	ceremonyRate *rateLimiter
 	pending      *pendingCeremonies
