@@ -184,7 +184,8 @@ type cachedProver struct {
 
 // handleAuditInclusion serves the RFC 6962 inclusion proof of the event
 // at index (from 1, as in the event's index) in node's tree of size
-// events.
+// events, with the event's stored bytes (the leaf) when the node's view
+// still holds it.
 func (r *Realm) handleAuditInclusion(w http.ResponseWriter, req *http.Request) {
 	node, index, size, err := proofParams(req, "index", "size")
 	if err != nil {
@@ -201,7 +202,13 @@ func (r *Realm) handleAuditInclusion(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, proofError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": node, "index": index, "size": size, "proof": hashes(proof)})
+	answer := map[string]any{"node": node, "index": index, "size": size, "proof": hashes(proof)}
+	// The leaf itself, the event as stored, while the node's view of
+	// recent events holds it (GET /v1/audit serves events decoded).
+	if ev, ok := r.view.Stored(node, index); ok {
+		answer["event"] = string(ev)
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // handleAuditConsistency serves the RFC 6962 consistency proof between
@@ -270,6 +277,7 @@ func auditCheckpointsSchema() map[string]any {
 
 func auditProofSchema() map[string]any {
 	return obj(map[string]any{"node": strT, "index": map[string]any{"type": "integer"}, "size": map[string]any{"type": "integer"},
+		"event": map[string]any{"type": "string", "description": "inclusion only: the event exactly as stored (the leaf; compact JSON), while the node's view of recent events holds it"},
 		"from": map[string]any{"type": "integer"}, "to": map[string]any{"type": "integer"},
 		"proof": map[string]any{"type": "array", "items": base64T, "description": "RFC 6962 hashes, as golang.org/x/mod/sumdb/tlog orders them"}}, "node", "proof")
 }

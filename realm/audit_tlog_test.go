@@ -25,6 +25,7 @@ type servedCheckpoints struct {
 
 type servedProof struct {
 	Proof []tlog.Hash `json:"proof"`
+	Event string      `json:"event"`
 }
 
 // TestAuditTransparencyAcrossNodes runs two nodes on a 3-node NATS
@@ -135,6 +136,10 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 		}
 		if err := audit.VerifyInclusion(p.Proof, head.Size, head.Root, 3, third); err != nil {
 			t.Fatalf("inclusion proof from node %s: %v", n.Node(), err)
+		}
+		// The answer carries the leaf: the event as stored.
+		if p.Event != string(third) {
+			t.Fatalf("inclusion answer's event from node %s = %q, want the stored %q", n.Node(), p.Event, third)
 		}
 	}
 	// Bad parameters are refused with the reason; sizes beyond the tree
