@@ -278,7 +278,7 @@ func auditCheckpointsSchema() map[string]any {
 func auditProofSchema() map[string]any {
 	return obj(map[string]any{"node": strT, "index": map[string]any{"type": "integer"}, "size": map[string]any{"type": "integer"},
 		"event": map[string]any{"type": "string", "description": "inclusion only: the event exactly as stored (the leaf; compact JSON), while the node's view of recent events holds it"},
-		"from": map[string]any{"type": "integer"}, "to": map[string]any{"type": "integer"},
+		"from":  map[string]any{"type": "integer"}, "to": map[string]any{"type": "integer"},
 		"proof": map[string]any{"type": "array", "items": base64T, "description": "RFC 6962 hashes, as golang.org/x/mod/sumdb/tlog orders them"}}, "node", "proof")
 }
 
