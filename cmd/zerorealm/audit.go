@@ -102,6 +102,10 @@ func auditVerify(parent context.Context, f auditVerifyFlags, stdout, stderr io.W
 		if err != nil {
 			return usagef("%s is not a realm node's data directory (no node-id): %v", f.data, err)
 		}
+		// Opening an empty store would report every known chain vanished.
+		if _, err := os.Stat(filepath.Join(f.data, "nats", "jetstream")); err != nil {
+			return usagef("%s holds no embedded store (a node of a cluster?): give --nats URLs", f.data)
+		}
 		emb, err := natsembed.Start(ctx, natsembed.Config{DataDir: f.data, Prefix: f.prefix, ServerName: strings.TrimSpace(string(node)), Logger: logger})
 		if err != nil {
 			return fmt.Errorf("open the embedded store in %s (is the node still running?): %w", f.data, err)

@@ -93,6 +93,14 @@ func TestAuditVerifyOffline(t *testing.T) {
 		t.Fatalf("audit verify after the purge = %d:\n%s\nwant exit 1 naming the vanished chain", code, out)
 	}
 
+	// Bad usage: a data directory without an embedded store and no --nats.
+	bare := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bare, "node-id"), []byte("n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(context.Background(), []string{"audit", "verify", "--data", bare}, &bytes.Buffer{}, &bytes.Buffer{}); code != exitUsage {
+		t.Fatalf("audit verify of a data directory without a store = %d, want %d", code, exitUsage)
+	}
 	// Bad usage: nothing to hold the chains to.
 	if code := run(context.Background(), []string{"audit", "verify", "--nats", "nats://127.0.0.1:1"}, &bytes.Buffer{}, &bytes.Buffer{}); code != exitUsage {
 		t.Fatalf("audit verify without a kept checkpoint = %d, want %d", code, exitUsage)
