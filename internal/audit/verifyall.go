@@ -222,7 +222,11 @@ func verifyNode(ctx context.Context, stream, cpStream *store.Stream, node string
 		}
 		if f.Kind == KindRewritten && f.Size <= cs.Size {
 			f.Index = good + 1
-			f.Detail += fmt.Sprintf("; it still matches the checkpoint at size %d, so it was rewritten after event #%d", good, good)
+			if good > 0 {
+				f.Detail += fmt.Sprintf("; it still matches the checkpoint at size %d, so it was rewritten after event #%d", good, good)
+			} else {
+				f.Detail += "; it matches no checkpoint held, so events may have changed from the first on"
+			}
 			if w.rep.Break == nil {
 				f.Kind = KindRehashed
 				f.Detail = "every link of the hash chain verifies, yet " + f.Detail + ": events were changed and the chain re-hashed"
