@@ -306,6 +306,9 @@ func TestAttackerCannotHideFromTheAuditLog(t *testing.T) {
 			if res.OK {
 				t.Fatalf("VerifyAll after %s = ok, want findings", tc.name)
 			}
+			for _, f := range res.Findings {
+				t.Logf("finding: %s #%d size %d: %s", f.Kind, f.Index, f.Size, f.Detail)
+			}
 			found := func(kind string) *Finding {
 				for i := range res.Findings {
 					if res.Findings[i].Node == "a" && res.Findings[i].Kind == kind {

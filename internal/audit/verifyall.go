@@ -115,11 +115,18 @@ type heldCheckpoint struct {
 func verifyNode(ctx context.Context, stream, cpStream *store.Stream, node string, anchors []Anchor) (ChainStatus, []Finding, error) {
 	var findings []Finding
 	add := func(f Finding) {
-		// One finding of a kind per node: several anchors often see the
-		// same rewrite; the one about the largest size says the most.
+		// One finding of a kind per node: several checkpoints often see
+		// the same rewrite. The one that says after which event it
+		// happened (an Index) says the most, then the one about the
+		// largest size.
 		for i := range findings {
 			if findings[i].Kind == f.Kind {
-				if f.Size > findings[i].Size {
+				old := findings[i]
+				if (f.Index != 0) != (old.Index != 0) {
+					if f.Index != 0 {
+						findings[i] = f
+					}
+				} else if f.Size > old.Size {
 					findings[i] = f
 				}
 				return
