@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm"
@@ -106,6 +107,15 @@ func auditVerify(parent context.Context, f auditVerifyFlags, stdout, stderr io.W
 		if _, err := os.Stat(filepath.Join(f.data, "nats", "jetstream")); err != nil {
 			return usagef("%s holds no embedded store (a node of a cluster?): give --nats URLs", f.data)
 		}
+		// The store is the node's: refuse while the node runs.
+		lock, err := dirlock.Acquire(f.data)
+		if err != nil {
+			if held, ok := errors.AsType[*dirlock.HeldError](err); ok {
+				return usagef("%v: stop the node first, or give --nats to verify through the realm's NATS", held)
+			}
+			return err
+		}
+		defer lock.Release()
 		emb, err := natsembed.Start(ctx, natsembed.Config{DataDir: f.data, Prefix: f.prefix, ServerName: strings.TrimSpace(string(node)), Logger: logger})
 		if err != nil {
 			return fmt.Errorf("open the embedded store in %s (is the node still running?): %w", f.data, err)

@@ -34,6 +34,10 @@ func TestAuditVerifyOffline(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		cps.Checkpoints = nil
 	}
+	// The embedded store is the running node's: verify refuses to open it.
+	if code := run(context.Background(), []string{"audit", "verify", "--data", data}, &bytes.Buffer{}, &bytes.Buffer{}); code != exitUsage {
+		t.Fatalf("audit verify of a running node's data directory = %d, want %d", code, exitUsage)
+	}
 	kept := filepath.Join(t.TempDir(), "kept.json")
 	if err := os.WriteFile(kept, cps.Checkpoints[0], 0o600); err != nil {
 		t.Fatal(err)
