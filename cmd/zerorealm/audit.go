@@ -28,6 +28,7 @@ var errFindings = errors.New("the audit log has findings")
 
 type auditVerifyFlags struct {
 	nats        string
+	natsAuth    natsembed.ClientAuth
 	data        string
 	prefix      string
 	checkpoints []string
@@ -47,7 +48,8 @@ func newAuditCommand() *cobra.Command {
 			"every other node) and any --checkpoint FILE a client kept (one entry of\n" +
 			"GET /v1/audit/checkpoints, saved as JSON). It names a deleted, inserted or edited event,\n" +
 			"a purged, truncated or re-hashed chain, and a known node whose chain vanished.\n\n" +
-			"It needs the realm's NATS: --nats URLs (cluster mode), or, with --data and no --nats, the\n" +
+			"It needs the realm's NATS: --nats URLs (cluster mode, with --nats-creds or the other\n" +
+			"--nats-* flags as for serve), or, with --data and no --nats, the\n" +
 			"node's embedded store in DATA, opened in this process (the node must be stopped).\n" +
 			"Exit status 0: no finding; 1: findings (printed); 2: bad usage.",
 		Args: noArgs,
@@ -57,6 +59,7 @@ func newAuditCommand() *cobra.Command {
 	}
 	fl := verify.Flags()
 	fl.StringVar(&f.nats, "nats", os.Getenv("ZR_NATS"), "comma-separated NATS URLs of the realm's cluster (empty: open the embedded store in --data)")
+	addNATSAuthFlags(fl, &f.natsAuth, "the verifier (a realm node's, which may read AUDIT and AUDITCP)")
 	fl.StringVar(&f.data, "data", os.Getenv("ZR_DATA"), "a realm node's data directory: its kept checkpoints (DATA/audit), and its embedded store when --nats is empty")
 	fl.StringVar(&f.prefix, "prefix", "zr", "the realm's subject and stream prefix")
 	fl.StringArrayVar(&f.checkpoints, "checkpoint", nil, "a checkpoint kept by a client, as GET /v1/audit/checkpoints serves each (repeatable)")
@@ -94,7 +97,7 @@ func auditVerify(parent context.Context, f auditVerifyFlags, stdout, stderr io.W
 	var nc *nats.Conn
 	if f.nats != "" {
 		var err error
-		if nc, err = natsembed.Dial(ctx, splitList(f.nats), "zerorealm-audit-verify", logger); err != nil {
+		if nc, err = natsembed.Dial(ctx, splitList(f.nats), "zerorealm-audit-verify", f.natsAuth, logger); err != nil {
 			return err
 		}
 		defer nc.Close()
