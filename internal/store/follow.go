@@ -148,11 +148,15 @@ func (f *Follower) deliver(m jetstream.Msg, apply func(Msg) error) {
 		Header:  m.Headers(),
 		Time:    meta.Timestamp,
 	}
-	if err := apply(msg); err != nil {
-		f.stream.store.log.Error("projection apply failed; follower stopped",
-			"stream", f.stream.name, "filter", f.filter, "seq", msg.Seq, "subject", msg.Subject, "err", err)
-		f.fail(fmt.Errorf("store: apply %s seq %d: %w", msg.Subject, msg.Seq, err))
-		return
+	// A forged or altered message is skipped (verify reported it): the
+	// projection never sees it, and one bad message must not stop the node.
+	if f.stream.verify(msg) == nil {
+		if err := apply(msg); err != nil {
+			f.stream.store.log.Error("projection apply failed; follower stopped",
+				"stream", f.stream.name, "filter", f.filter, "seq", msg.Seq, "subject", msg.Subject, "err", err)
+			f.fail(fmt.Errorf("store: apply %s seq %d: %w", msg.Subject, msg.Seq, err))
+			return
+		}
 	}
 	f.mu.Lock()
 	f.applied = msg.Seq

@@ -60,6 +60,17 @@ type Config struct {
 
 	// Logger receives the store's diagnostics. Default: discarded.
 	Logger *slog.Logger
+
+	// RecordKey (RecordKeySize bytes) authenticates the values of sealed
+	// buckets and the messages of sealed streams (see seal.go). It never
+	// enters NATS, and every node of a cluster needs the same one. A store
+	// without it refuses to declare a sealed bucket or stream.
+	RecordKey []byte
+
+	// OnTamper is told, once per record, of every sealed value or message
+	// that did not verify; reads return it as absent. It runs on the
+	// reading goroutine and must not block. Default: logged only.
+	OnTamper func(TamperEvent)
 }
 
 // Store is the project's only client of JetStream for durable state. It is
@@ -71,6 +82,7 @@ type Store struct {
 	replicas int
 	timeout  time.Duration
 	log      *slog.Logger
+	sealer   *sealer // nil without a record key
 }
 
 // New validates cfg, fills its defaults and checks that JetStream answers on
@@ -98,6 +110,13 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	var seal *sealer
+	if cfg.RecordKey != nil {
+		var err error
+		if seal, err = newSealer(cfg.RecordKey, cfg.OnTamper); err != nil {
+			return nil, err
+		}
+	}
 	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.Timeout))
 	if err != nil {
 		return nil, fmt.Errorf("store: jetstream client: %w", err)
@@ -109,6 +128,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		replicas: cfg.Replicas,
 		timeout:  cfg.Timeout,
 		log:      cfg.Logger,
+		sealer:   seal,
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
@@ -130,6 +150,25 @@ func autoReplicas(nc *nats.Conn) int {
 		return 1
 	}
 	return max(1, min(autoReplicasCap, len(nc.Servers())))
+}
+
+// sealerFor returns the sealer for a sealed bucket or stream, nil for one
+// that is not sealed, and an error when the store has no record key.
+func (s *Store) sealerFor(sealed bool, what string) (*sealer, error) {
+	if !sealed {
+		return nil, nil
+	}
+	if s.sealer == nil {
+		return nil, fmt.Errorf("%w: %s is sealed but the store has no record key", ErrInvalid, what)
+	}
+	return s.sealer, nil
+}
+
+// tamper logs and reports a record that did not verify, and returns the
+// error its read gives.
+func (s *Store) tamper(what string, ev TamperEvent) error {
+	s.sealer.report(ev, s.log)
+	return tampered(what, ev)
 }
 
 // Replicas is the replica count used for every stream and bucket.

@@ -1,0 +1,216 @@
+package store
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Sealing: the realm assumes that whoever reaches NATS may write any
+// bucket or stream. A sealed bucket or stream carries, with every value or
+// message, an HMAC-SHA256 tag under a key derived from the cluster's
+// record key, which never enters NATS. Reads verify the tag, so a forged
+// or altered record reads as absent (ErrNotFound and ErrTampered) and is
+// reported once through Config.OnTamper.
+//
+// What a tag binds:
+//   - a value: a domain label, the bucket's name without the prefix, the
+//     key and the value. A value moved to another key or bucket does not
+//     verify. The prefix is left out: it separates deployments that share
+//     one NATS account, and those have different record keys (each
+//     cluster creates its own), so binding it would add nothing and would
+//     make renaming the prefix a break.
+//   - a message: a domain label, the stream's name without the prefix, the
+//     relative subject, the message id (Nats-Msg-Id, empty when none) and
+//     the data. Other headers are not covered; sealed streams carry none
+//     that decide anything.
+//
+// Neither binds a revision or sequence: they are assigned by the server
+// after the tag is computed. An older genuine value put back under its own
+// key therefore verifies; the records that must not be rolled back carry
+// something monotonic of their own (an expiry, a chain link), see
+// docs/architecture.md "Records are sealed".
+
+// ErrTampered reports a sealed value or message whose tag is missing or
+// does not verify. Errors that carry it also carry ErrNotFound, so callers
+// that treat a missing record as absent do the same with a forged one.
+var ErrTampered = errors.New("store: record does not verify")
+
+// RecordKeySize is the length of Config.RecordKey.
+const RecordKeySize = 32
+
+// SealHeader carries a sealed message's tag: "v1." and the base64url tag.
+const SealHeader = "Zerorealm-Seal"
+
+const (
+	sealVersion    = 1
+	sealTagSize    = sha256.Size
+	sealedOverhead = 1 + sealTagSize
+	kvSealLabel    = "zerorealm/store/kv/v1"
+	msgSealLabel   = "zerorealm/store/msg/v1"
+	sealKeyInfo    = "zerorealm/store-seal/v1"
+	sealHeaderV1   = "v1."
+	// maxTamperReports bounds the memory that remembers which tampered
+	// records were reported; when full it starts afresh, which only
+	// reports some of them again.
+	maxTamperReports = 4096
+)
+
+// Tamper reasons.
+const (
+	ReasonNoSeal     = "no seal"
+	ReasonBadSeal    = "malformed seal"
+	ReasonSealDiffer = "seal does not verify"
+)
+
+// TamperEvent describes a sealed record that did not verify.
+type TamperEvent struct {
+	// Bucket or Stream names where it was read (without the prefix).
+	Bucket string
+	Stream string
+	// Key is the bucket's key, or the stream message's relative subject.
+	Key string
+	// Revision is the key's revision or the message's stream sequence.
+	Revision uint64
+	// Reason is one of the Reason constants.
+	Reason string
+}
+
+// sealer computes and checks tags. Its HMAC states are pooled: a keyed
+// HMAC costs two SHA-256 blocks to set up, Reset only one.
+type sealer struct {
+	macs sync.Pool
+
+	onTamper func(TamperEvent)
+	mu       sync.Mutex
+	reported map[TamperEvent]struct{}
+}
+
+func newSealer(recordKey []byte, onTamper func(TamperEvent)) (*sealer, error) {
+	if len(recordKey) != RecordKeySize {
+		return nil, fmt.Errorf("%w: record key of %d bytes, want %d", ErrInvalid, len(recordKey), RecordKeySize)
+	}
+	// A key of its own: the record key's check value, or any other use of
+	// it, is then no oracle for tags.
+	key, err := hkdf.Key(sha256.New, recordKey, nil, sealKeyInfo, sha256.Size)
+	if err != nil {
+		return nil, fmt.Errorf("store: derive the seal key: %w", err)
+	}
+	s := &sealer{onTamper: onTamper, reported: map[TamperEvent]struct{}{}}
+	s.macs.New = func() any { return hmac.New(sha256.New, key) }
+	return s, nil
+}
+
+// tag computes the tag of label, the names (none may hold a 0 byte, which
+// the store's validation guarantees) and data.
+func (s *sealer) tag(dst []byte, label string, names []string, data []byte) []byte {
+	mac := s.macs.Get().(hash.Hash)
+	mac.Reset()
+	var zero = [1]byte{}
+	mac.Write([]byte(label))
+	for _, n := range names {
+		mac.Write(zero[:])
+		mac.Write([]byte(n))
+	}
+	mac.Write(zero[:])
+	// The data's length ends the names unambiguously even if a name
+	// could hold a 0 byte.
+	var n [8]byte
+	l := uint64(len(data))
+	for i := range n {
+		n[i] = byte(l >> (56 - 8*i))
+	}
+	mac.Write(n[:])
+	mac.Write(data)
+	out := mac.Sum(dst)
+	s.macs.Put(mac)
+	return out
+}
+
+// sealValue returns the stored form of a bucket value: a version byte, the
+// tag, the value.
+func (s *sealer) sealValue(bucket, key string, value []byte) []byte {
+	out := make([]byte, 1, sealedOverhead+len(value))
+	out[0] = sealVersion
+	out = s.tag(out, kvSealLabel, []string{bucket, key}, value)
+	return append(out, value...)
+}
+
+// openValue checks a stored bucket value and returns what was sealed, or
+// the reason it does not verify.
+func (s *sealer) openValue(bucket, key string, stored []byte) ([]byte, string) {
+	if len(stored) < sealedOverhead || stored[0] != sealVersion {
+		return nil, ReasonNoSeal
+	}
+	value := stored[sealedOverhead:]
+	var buf [sealTagSize]byte
+	want := s.tag(buf[:0], kvSealLabel, []string{bucket, key}, value)
+	if !hmac.Equal(want, stored[1:sealedOverhead]) {
+		return nil, ReasonSealDiffer
+	}
+	return value, ""
+}
+
+// sealMsg returns the seal header's value for a message.
+func (s *sealer) sealMsg(stream, subject, msgID string, data []byte) string {
+	var buf [sealTagSize]byte
+	return sealHeaderV1 + base64.RawURLEncoding.EncodeToString(s.tag(buf[:0], msgSealLabel, []string{stream, subject, msgID}, data))
+}
+
+// openMsg checks a stored message's seal header.
+func (s *sealer) openMsg(stream, subject, msgID, header string, data []byte) string {
+	if header == "" {
+		return ReasonNoSeal
+	}
+	enc, ok := strings.CutPrefix(header, sealHeaderV1)
+	var got [sealTagSize]byte
+	if !ok || base64.RawURLEncoding.EncodedLen(sealTagSize) != len(enc) {
+		return ReasonBadSeal
+	}
+	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(enc)); err != nil || n != sealTagSize {
+		return ReasonBadSeal
+	}
+	var buf [sealTagSize]byte
+	if !hmac.Equal(s.tag(buf[:0], msgSealLabel, []string{stream, subject, msgID}, data), got[:]) {
+		return ReasonSealDiffer
+	}
+	return ""
+}
+
+// report logs ev and hands it to the hook the first time it is seen.
+func (s *sealer) report(ev TamperEvent, log *slog.Logger) {
+	s.mu.Lock()
+	_, seen := s.reported[ev]
+	if !seen {
+		if len(s.reported) >= maxTamperReports {
+			s.reported = map[TamperEvent]struct{}{}
+		}
+		s.reported[ev] = struct{}{}
+	}
+	s.mu.Unlock()
+	if seen {
+		return
+	}
+	log.Warn("sealed record does not verify: refused as absent (forged, altered, or written before the store was sealed)",
+		"bucket", ev.Bucket, "stream", ev.Stream, "key", ev.Key, "revision", ev.Revision, "reason", ev.Reason)
+	if s.onTamper != nil {
+		s.onTamper(ev)
+	}
+}
+
+// tampered is the error a read of a record that does not verify returns.
+func tampered(what string, ev TamperEvent) error {
+	where := ev.Key
+	if ev.Revision != 0 {
+		where += " revision " + strconv.FormatUint(ev.Revision, 10)
+	}
+	return fmt.Errorf("%s: %w: %w (%s: %s)", what, ErrNotFound, ErrTampered, where, ev.Reason)
+}
