@@ -170,7 +170,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Ledger, error) {
 		l.colls[c.ID] = c
 	}
 	var err error
-	l.stream, err = st.Stream(ctx, store.StreamConfig{Name: "LEDGER", Subjects: []string{"ledger.>"}, AllowAtomic: true})
+	l.stream, err = st.Stream(ctx, store.StreamConfig{Name: "LEDGER", Subjects: []string{"ledger.>"}, AllowAtomic: true, Sealed: true})
 	if err != nil {
 		return nil, fmt.Errorf("assets: ledger stream: %w", err)
 	}

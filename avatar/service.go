@@ -132,13 +132,13 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Service, error) {
 		dst *(*store.Bucket)
 		cfg store.BucketConfig
 	}{
-		{&s.avatars, store.BucketConfig{Name: avatarsBucket}},
-		{&s.names, store.BucketConfig{Name: namesBucket}},
-		{&s.creds, store.BucketConfig{Name: credentialsBucket}},
-		{&s.ceremonies, store.BucketConfig{Name: ceremoniesBucket, TTL: cfg.CeremonyTTL}},
+		{&s.avatars, store.BucketConfig{Name: avatarsBucket, Sealed: true}},
+		{&s.names, store.BucketConfig{Name: namesBucket, Sealed: true}},
+		{&s.creds, store.BucketConfig{Name: credentialsBucket, Sealed: true}},
+		{&s.ceremonies, store.BucketConfig{Name: ceremoniesBucket, TTL: cfg.CeremonyTTL, Sealed: true}},
 		// Leader reads: the last-admin guard must never decide on a copy
 		// that lags an acknowledged change.
-		{&s.admins, store.BucketConfig{Name: adminsBucket, LeaderReads: true}},
+		{&s.admins, store.BucketConfig{Name: adminsBucket, LeaderReads: true, Sealed: true}},
 	} {
 		if *b.dst, err = st.Bucket(ctx, b.cfg); err != nil {
 			return nil, fmt.Errorf("avatar: %w", err)

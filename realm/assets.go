@@ -150,7 +150,7 @@ func (r *Realm) startAssets(ctx context.Context) (*assetsHub, error) {
 		return nil, fmt.Errorf("realm: asset ledger: %w", err)
 	}
 	h.scheme = h.ledger.Scheme()
-	h.idempotency, err = r.store.Bucket(ctx, store.BucketConfig{Name: "idempotency", TTL: assetIdempotencyTTL})
+	h.idempotency, err = r.store.Bucket(ctx, store.BucketConfig{Name: "idempotency", TTL: assetIdempotencyTTL, Sealed: true})
 	if err != nil {
 		h.ledger.Close()
 		return nil, fmt.Errorf("realm: idempotency keys: %w", err)

@@ -33,6 +33,7 @@ type Realm struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	tampers *tampers // records that did not verify; see records.go
 
 	listener net.Listener
 	http     *http.Server
@@ -76,6 +77,7 @@ func New(cfg Config) (*Realm, error) {
 	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
 	r.setNotReady("starting")
 	r.metrics = newMetrics(r)
+	r.tampers = newTampers(r.metrics.registry)
 	return r, nil
 }
 
@@ -220,14 +222,22 @@ func (r *Realm) start(ctx context.Context) error {
 		}
 	}
 
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log})
+	recordKey, recordKeyFile, err := r.recordKey()
+	if err != nil {
+		return err
+	}
+	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper})
 	if err != nil {
 		return fmt.Errorf("realm: store: %w", err)
+	}
+	if err := r.checkRecordKey(ctx, recordKey, recordKeyFile); err != nil {
+		return err
 	}
 	r.audit, err = audit.Open(ctx, r.store, audit.Config{Node: r.cfg.Node, Logger: r.log})
 	if err != nil {
 		return fmt.Errorf("realm: audit log: %w", err)
 	}
+	r.auditTampers()
 	r.view, err = audit.NewView(ctx, r.store, 0)
 	if err != nil {
 		return fmt.Errorf("realm: audit view: %w", err)

@@ -23,7 +23,7 @@ type stepUpProofs struct {
 const stepUpValidity = 2 * time.Minute
 
 func newStepUpProofs(ctx context.Context, st *store.Store) (*stepUpProofs, error) {
-	b, err := st.Bucket(ctx, store.BucketConfig{Name: "stepups", TTL: stepUpValidity})
+	b, err := st.Bucket(ctx, store.BucketConfig{Name: "stepups", TTL: stepUpValidity, Sealed: true})
 	if err != nil {
 		return nil, err
 	}

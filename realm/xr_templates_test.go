@@ -126,7 +126,7 @@ func TestNodeWithAnotherTemplateKeyRefusesToStart(t *testing.T) {
 	_ = a
 
 	otherKey := filepath.Join(t.TempDir(), "other.key")
-	b, err := New(Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", DataDir: t.TempDir(), TemplateKeyFile: otherKey, Logger: testLogger(t)})
+	b, err := New(Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", DataDir: t.TempDir(), TemplateKeyFile: otherKey, RecordKeyFile: filepath.Join(clusterKeyDir(t), recordKeyFile), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -375,4 +375,3 @@ func TestXRTemplateEnrollAndDelete(t *testing.T) {
 		return seen["EnrollBiometrics"] && seen["DeleteTemplate"]
 	})
 }
-

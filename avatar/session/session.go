@@ -177,11 +177,11 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Manager, error) {
 	ttl := cfg.Lifetime + ttlMargin
 	// Leader reads: a node must never accept a session from a replica that
 	// has not yet applied its revocation.
-	sessions, err := st.Bucket(ctx, store.BucketConfig{Name: sessionsBucket, TTL: ttl, LeaderReads: true})
+	sessions, err := st.Bucket(ctx, store.BucketConfig{Name: sessionsBucket, TTL: ttl, LeaderReads: true, Sealed: true})
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
-	index, err := st.Bucket(ctx, store.BucketConfig{Name: indexBucket, TTL: ttl})
+	index, err := st.Bucket(ctx, store.BucketConfig{Name: indexBucket, TTL: ttl, Sealed: true})
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
