@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -94,7 +95,7 @@ func (st *Stream) natsMsg(m AtomicMsg) *nats.Msg {
 		if h == nil {
 			h = nats.Header{}
 		}
-		h.Set(SealHeader, st.seal.sealMsg(st.rel, m.Subject, "", m.Data))
+		h.Set(SealHeader, st.seal.sealMsg(st.rel, m.Subject, "", strconv.FormatUint(m.LastSeq, 10), m.Data))
 	}
 	return &nats.Msg{Subject: st.store.subject(m.Subject), Data: m.Data, Header: h}
 }

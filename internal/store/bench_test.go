@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 )
@@ -155,7 +156,8 @@ func BenchmarkSeal(b *testing.B) {
 	b.Run("value", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, reason := s.openValue("sessions", "abc", s.sealValue("sessions", "abc", value)); reason != "" {
+			now := time.Now()
+			if _, reason := s.openValue("sessions", "abc", s.sealValue("sessions", "abc", value, now), now, time.Minute); reason != "" {
 				b.Fatal(reason)
 			}
 		}
@@ -163,7 +165,7 @@ func BenchmarkSeal(b *testing.B) {
 	b.Run("message", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if reason := s.openMsg("LEDGER", "ledger.a.b", "id", s.sealMsg("LEDGER", "ledger.a.b", "id", value), value); reason != "" {
+			if _, reason := s.openMsg("LEDGER", "ledger.a.b", "id", s.sealMsg("LEDGER", "ledger.a.b", "id", "42", value), value); reason != "" {
 				b.Fatal(reason)
 			}
 		}

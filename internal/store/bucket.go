@@ -147,7 +147,7 @@ func (b *Bucket) open(op string, e Entry) (Entry, error) {
 	if b.seal == nil || e.Deleted {
 		return e, nil
 	}
-	value, reason := b.seal.openValue(b.rel, e.Key, e.Value)
+	value, reason := b.seal.openValue(b.rel, e.Key, e.Value, e.Created, b.store.skew)
 	if reason != "" {
 		return Entry{}, b.store.tamper(fmt.Sprintf("store: %s %s in %s", op, e.Key, b.name),
 			TamperEvent{Bucket: b.rel, Key: e.Key, Revision: e.Revision, Reason: reason})
@@ -161,7 +161,7 @@ func (b *Bucket) sealed(key string, value []byte) []byte {
 	if b.seal == nil {
 		return value
 	}
-	return b.seal.sealValue(b.rel, key, value)
+	return b.seal.sealValue(b.rel, key, value, b.store.now())
 }
 
 // Create stores value under key only if the key has no live value, and

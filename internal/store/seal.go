@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Sealing: the realm assumes that whoever reaches NATS may write any
@@ -47,13 +49,14 @@ var ErrTampered = errors.New("store: record does not verify")
 // RecordKeySize is the length of Config.RecordKey.
 const RecordKeySize = 32
 
-// SealHeader carries a sealed message's tag: "v1." and the base64url tag.
+// SealHeader carries a sealed message's tag (see sealMsg).
 const SealHeader = "Zerorealm-Seal"
 
 const (
-	sealVersion    = 1
-	sealTagSize    = sha256.Size
-	sealedOverhead = 1 + sealTagSize
+	sealVersion = 1
+	sealTagSize = sha256.Size
+	// a version byte, the writer's time, the tag
+	sealedOverhead = 1 + 8 + sealTagSize
 	kvSealLabel    = "zerorealm/store/kv/v1"
 	msgSealLabel   = "zerorealm/store/msg/v1"
 	sealKeyInfo    = "zerorealm/store-seal/v1"
@@ -69,6 +72,10 @@ const (
 	ReasonNoSeal     = "no seal"
 	ReasonBadSeal    = "malformed seal"
 	ReasonSealDiffer = "seal does not verify"
+	// ReasonReplayed: a genuine record in the wrong place in time: a
+	// bucket value stored long after it was written, or a message that
+	// does not follow the message it was appended after.
+	ReasonReplayed = "genuine record replayed"
 )
 
 // TamperEvent describes a sealed record that did not verify.
@@ -135,54 +142,87 @@ func (s *sealer) tag(dst []byte, label string, names []string, data []byte) []by
 	return out
 }
 
-// sealValue returns the stored form of a bucket value: a version byte, the
-// tag, the value.
-func (s *sealer) sealValue(bucket, key string, value []byte) []byte {
-	out := make([]byte, 1, sealedOverhead+len(value))
+// sealValue returns the stored form of a bucket value: a version byte,
+// the writer's time (Unix milliseconds, big-endian), the tag, the value.
+func (s *sealer) sealValue(bucket, key string, value []byte, now time.Time) []byte {
+	out := make([]byte, sealedOverhead, sealedOverhead+len(value))
 	out[0] = sealVersion
-	out = s.tag(out, kvSealLabel, []string{bucket, key}, value)
+	binary.BigEndian.PutUint64(out[1:9], uint64(now.UnixMilli()))
+	s.tag(out[9:9], kvSealLabel, []string{bucket, key, string(out[1:9])}, value)
 	return append(out, value...)
 }
 
 // openValue checks a stored bucket value and returns what was sealed, or
-// the reason it does not verify.
-func (s *sealer) openValue(bucket, key string, stored []byte) ([]byte, string) {
-	if len(stored) < sealedOverhead || stored[0] != sealVersion {
+// the reason it does not verify. stored is when the server stored it: a
+// genuine value put back later than skew after it was written is refused
+// as replayed.
+func (s *sealer) openValue(bucket, key string, raw []byte, stored time.Time, skew time.Duration) ([]byte, string) {
+	if len(raw) < sealedOverhead || raw[0] != sealVersion {
 		return nil, ReasonNoSeal
 	}
-	value := stored[sealedOverhead:]
+	value := raw[sealedOverhead:]
 	var buf [sealTagSize]byte
-	want := s.tag(buf[:0], kvSealLabel, []string{bucket, key}, value)
-	if !hmac.Equal(want, stored[1:sealedOverhead]) {
+	want := s.tag(buf[:0], kvSealLabel, []string{bucket, key, string(raw[1:9])}, value)
+	if !hmac.Equal(want, raw[9:sealedOverhead]) {
 		return nil, ReasonSealDiffer
+	}
+	written := time.UnixMilli(int64(binary.BigEndian.Uint64(raw[1:9])))
+	if !stored.IsZero() && stored.Sub(written) > skew {
+		return nil, ReasonReplayed
 	}
 	return value, ""
 }
 
-// sealMsg returns the seal header's value for a message.
-func (s *sealer) sealMsg(stream, subject, msgID string, data []byte) string {
+// noPredecessor is a seal's predecessor for an append that expected none.
+const noPredecessor = "-"
+
+// sealMsg returns the seal header's value for a message: "v1.", the
+// sequence of the subject's last message the append expected (or "-"),
+// ".", the base64url tag.
+func (s *sealer) sealMsg(stream, subject, msgID, last string, data []byte) string {
 	var buf [sealTagSize]byte
-	return sealHeaderV1 + base64.RawURLEncoding.EncodeToString(s.tag(buf[:0], msgSealLabel, []string{stream, subject, msgID}, data))
+	if last == "" {
+		last = noPredecessor
+	}
+	return sealHeaderV1 + last + "." + base64.RawURLEncoding.EncodeToString(s.tag(buf[:0], msgSealLabel, []string{stream, subject, msgID, last}, data))
 }
 
-// openMsg checks a stored message's seal header.
-func (s *sealer) openMsg(stream, subject, msgID, header string, data []byte) string {
+// openMsg checks a stored message's seal header and returns the
+// predecessor it was sealed with (noPredecessor for none).
+func (s *sealer) openMsg(stream, subject, msgID, header string, data []byte) (string, string) {
 	if header == "" {
-		return ReasonNoSeal
+		return "", ReasonNoSeal
 	}
-	enc, ok := strings.CutPrefix(header, sealHeaderV1)
+	rest, ok := strings.CutPrefix(header, sealHeaderV1)
+	if !ok {
+		return "", ReasonBadSeal
+	}
+	last, enc, ok := strings.Cut(rest, ".")
+	if !ok || !validPredecessor(last) || base64.RawURLEncoding.EncodedLen(sealTagSize) != len(enc) {
+		return "", ReasonBadSeal
+	}
 	var got [sealTagSize]byte
-	if !ok || base64.RawURLEncoding.EncodedLen(sealTagSize) != len(enc) {
-		return ReasonBadSeal
-	}
 	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(enc)); err != nil || n != sealTagSize {
-		return ReasonBadSeal
+		return "", ReasonBadSeal
 	}
 	var buf [sealTagSize]byte
-	if !hmac.Equal(s.tag(buf[:0], msgSealLabel, []string{stream, subject, msgID}, data), got[:]) {
-		return ReasonSealDiffer
+	if !hmac.Equal(s.tag(buf[:0], msgSealLabel, []string{stream, subject, msgID, last}, data), got[:]) {
+		return "", ReasonSealDiffer
 	}
-	return ""
+	return last, ""
+}
+
+// validPredecessor accepts "-" or a decimal sequence in canonical form
+// (no sign, no leading zero), so one predecessor has one spelling.
+func validPredecessor(last string) bool {
+	if last == noPredecessor {
+		return true
+	}
+	if last == "" || len(last) > 20 || (len(last) > 1 && last[0] == '0') {
+		return false
+	}
+	_, err := strconv.ParseUint(last, 10, 64)
+	return err == nil
 }
 
 // report logs ev and hands it to the hook the first time it is seen.

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -226,6 +227,13 @@ func TestSealedStreamRefusesForgedMessages(t *testing.T) {
 		{"copied to another subject", ReasonSealDiffer, forge("ledger.d", b1.Data, nats.Header{SealHeader: {b1.Header.Get(SealHeader)}})},
 		{"message id changed", ReasonSealDiffer, forge("ledger.a", genuine.Data, nats.Header{SealHeader: {seal}, jetstream.MsgIDHeader: {"m2"}})},
 	}
+	// A genuine message appended again on its own subject verifies on its
+	// own, but does not follow the message its seal names: the follower
+	// refuses it.
+	replayed := forge("ledger.b", b1.Data, nats.Header{SealHeader: {b1.Header.Get(SealHeader)}})
+	if m, err := st.Get(ctx, replayed); err != nil || string(m.Data) != "b1" {
+		t.Fatalf("a replayed genuine message read alone = %q, %v; its seal is genuine", m.Data, err)
+	}
 	for _, c := range forged {
 		if _, err := st.Get(ctx, c.seq); !errors.Is(err, ErrTampered) || !errors.Is(err, ErrNotFound) {
 			t.Errorf("%s: Get gave %v; want ErrTampered and ErrNotFound", c.name, err)
@@ -265,8 +273,57 @@ func TestSealedStreamRefusesForgedMessages(t *testing.T) {
 			t.Errorf("%s: reported %q; want %q", c.name, reasons[c.seq], c.reason)
 		}
 	}
+	if reasons[replayed] != ReasonReplayed {
+		t.Errorf("replayed message reported %q; want %q", reasons[replayed], ReasonReplayed)
+	}
 	if _, err := st.Append(ctx, "ledger.a", nil, WithHeader(SealHeader, "v1.x")); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a caller's own seal header gave %v; want ErrInvalid", err)
+	}
+}
+
+// TestSealedBucketRefusesReplayedValues: a genuine value put back under
+// its own key, later than the allowed clock skew after it was written, is
+// refused as replayed.
+func TestSealedBucketRefusesReplayedValues(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	log := &tamperLog{}
+	s := newTestStore(t, natstest.ConnectInProcess(t, srv), Config{RecordKey: testRecordKey, OnTamper: log.add, MaxClockSkew: 50 * time.Millisecond})
+	b, err := s.Bucket(ctx, BucketConfig{Name: "sessions", Sealed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := b.Create(ctx, "s1", []byte(`{"revoked":false}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(natstest.ConnectInProcess(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := js.KeyValue(ctx, b.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := raw.Get(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Update(ctx, "s1", []byte(`{"revoked":true}`), rev); err != nil {
+		t.Fatal(err)
+	}
+	// Later than the skew: wait for the clock, never assert a duration.
+	for time.Since(old.Created()) <= 100*time.Millisecond {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := raw.Put(ctx, "s1", old.Value()); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := b.Get(ctx, "s1"); !errors.Is(err, ErrTampered) || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("replayed value read as %q, %v; want ErrTampered", e.Value, err)
+	}
+	if evs := log.list(); len(evs) != 1 || evs[0].Reason != ReasonReplayed {
+		t.Fatalf("reports %+v; want one %q", evs, ReasonReplayed)
 	}
 }
 
@@ -311,9 +368,11 @@ func FuzzOpenMsg(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add("v1.", []byte("data"))
-	f.Add(s.sealMsg("LEDGER", "ledger.a", "", []byte("x")), []byte("y"))
+	f.Add(s.sealMsg("LEDGER", "ledger.a", "", "7", []byte("x")), []byte("y"))
+	f.Add(s.sealMsg("LEDGER", "ledger.a", "", "", []byte("x")), []byte("x"))
 	f.Fuzz(func(t *testing.T, header string, data []byte) {
-		if s.openMsg("LEDGER", "ledger.a", "", header, data) == "" && header != s.sealMsg("LEDGER", "ledger.a", "", data) {
+		last, reason := s.openMsg("LEDGER", "ledger.a", "", header, data)
+		if reason == "" && header != s.sealMsg("LEDGER", "ledger.a", "", last, data) {
 			t.Fatalf("accepted header %q for %q", header, data)
 		}
 	})
@@ -326,9 +385,17 @@ func FuzzOpenValue(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add([]byte{})
-	f.Add(s.sealValue("b", "k", []byte("v")))
+	now := time.UnixMilli(1_800_000_000_000)
+	f.Add(s.sealValue("b", "k", []byte("v"), now))
 	f.Fuzz(func(t *testing.T, stored []byte) {
-		if v, reason := s.openValue("b", "k", stored); reason == "" && !bytes.Equal(stored, s.sealValue("b", "k", v)) {
+		v, reason := s.openValue("b", "k", stored, time.Time{}, time.Minute)
+		if reason != "" {
+			return
+		}
+		// What opens was sealed by us: resealing it at its own time
+		// gives the same bytes.
+		written := time.UnixMilli(int64(binary.BigEndian.Uint64(stored[1:9])))
+		if !bytes.Equal(stored, s.sealValue("b", "k", v, written)) {
 			t.Fatalf("accepted %x", stored)
 		}
 	})

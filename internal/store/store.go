@@ -36,7 +36,10 @@ var (
 const (
 	defaultPrefix  = "zr"
 	defaultTimeout = 5 * time.Second
-	maxReplicas    = 5
+	// defaultClockSkew is generous for clocks kept by NTP, and short
+	// against the records it protects (sessions live for hours).
+	defaultClockSkew = time.Minute
+	maxReplicas      = 5
 	// autoReplicasCap is the replica count used on clusters of three or
 	// more servers: it survives one node loss without paying for five.
 	autoReplicasCap = 3
@@ -71,6 +74,12 @@ type Config struct {
 	// that did not verify; reads return it as absent. It runs on the
 	// reading goroutine and must not block. Default: logged only.
 	OnTamper func(TamperEvent)
+
+	// MaxClockSkew bounds how far the clocks of the store's writers and of
+	// the NATS servers may differ. A sealed value carries its writer's
+	// time; one the server stored later than this after that time is a
+	// genuine value put back, and is refused as replayed. Default 1m.
+	MaxClockSkew time.Duration
 }
 
 // Store is the project's only client of JetStream for durable state. It is
@@ -83,6 +92,8 @@ type Store struct {
 	timeout  time.Duration
 	log      *slog.Logger
 	sealer   *sealer // nil without a record key
+	skew     time.Duration
+	now      func() time.Time // stamps sealed values
 }
 
 // New validates cfg, fills its defaults and checks that JetStream answers on
@@ -110,6 +121,12 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if cfg.MaxClockSkew < 0 {
+		return nil, fmt.Errorf("%w: negative clock skew %v", ErrInvalid, cfg.MaxClockSkew)
+	}
+	if cfg.MaxClockSkew == 0 {
+		cfg.MaxClockSkew = defaultClockSkew
+	}
 	var seal *sealer
 	if cfg.RecordKey != nil {
 		var err error
@@ -129,6 +146,8 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		timeout:  cfg.Timeout,
 		log:      cfg.Logger,
 		sealer:   seal,
+		skew:     cfg.MaxClockSkew,
+		now:      time.Now,
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()

@@ -49,6 +49,9 @@ type Stream struct {
 	ackPrefix []byte
 	rel       string  // name without the prefix, bound by seals
 	seal      *sealer // nil: not sealed
+	// trimmed: limits drop old messages, so a follower may see a
+	// subject's history start after its first message.
+	trimmed bool
 }
 
 // Stream creates the stream or reuses an existing one, so every node can
@@ -68,7 +71,8 @@ func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	}
 	newStream := func(js jetstream.Stream) *Stream {
 		return &Stream{store: s, name: want.Name, subjects: want.Subjects, js: js,
-			ackPrefix: []byte(`{"stream":"` + want.Name + `","seq":`), rel: cfg.Name, seal: seal}
+			ackPrefix: []byte(`{"stream":"` + want.Name + `","seq":`), rel: cfg.Name, seal: seal,
+			trimmed: cfg.MaxAge > 0 || cfg.MaxMsgsPerSubject > 0}
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
@@ -327,7 +331,7 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 
 	var seal string
 	if st.seal != nil {
-		seal = st.seal.sealMsg(st.rel, subject, o.msgID, data)
+		seal = st.seal.sealMsg(st.rel, subject, o.msgID, expectLast, data)
 	}
 	attempts := 1
 	if o.msgID != "" {
@@ -525,21 +529,27 @@ func (st *Stream) open(raw *jetstream.RawStreamMsg) (Msg, error) {
 		Header:  raw.Header,
 		Time:    raw.Time,
 	}
-	if err := st.verify(m); err != nil {
+	if _, err := st.verify(m); err != nil {
 		return Msg{}, err
 	}
 	return m, nil
 }
 
-// verify checks m's seal on a sealed stream.
-func (st *Stream) verify(m Msg) error {
+// verify checks m's seal on a sealed stream and returns the predecessor
+// the seal names (see sealMsg); "" on a stream that is not sealed.
+func (st *Stream) verify(m Msg) (string, error) {
 	if st.seal == nil {
-		return nil
+		return "", nil
 	}
-	reason := st.seal.openMsg(st.rel, m.Subject, m.Header.Get(jetstream.MsgIDHeader), m.Header.Get(SealHeader), m.Data)
+	last, reason := st.seal.openMsg(st.rel, m.Subject, m.Header.Get(jetstream.MsgIDHeader), m.Header.Get(SealHeader), m.Data)
 	if reason == "" {
-		return nil
+		return last, nil
 	}
+	return "", st.tampered(m, reason)
+}
+
+// tampered reports m as a record that does not verify.
+func (st *Stream) tampered(m Msg, reason string) error {
 	return st.store.tamper(fmt.Sprintf("store: message %d on %s in %s", m.Seq, m.Subject, st.name),
 		TamperEvent{Stream: st.rel, Key: m.Subject, Revision: m.Seq, Reason: reason})
 }
