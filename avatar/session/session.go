@@ -118,6 +118,7 @@ type Manager struct {
 	now        func() time.Time
 	log        *slog.Logger
 	cache      liveCache
+	revoked    revokedSet
 }
 
 // Session is what the realm knows about one session. It never holds the
@@ -271,6 +272,12 @@ func (m *Manager) authenticate(ctx context.Context, hash tokenHash, id string) (
 	now := m.now()
 	if err := m.check(id, &rec, now); err != nil {
 		return record{}, err
+	}
+	if at, ok := m.revoked.has(id, now); ok {
+		// The store says live, this node saw it revoked: an older record
+		// was put back. The revocation stands.
+		m.log.Warn("a revoked session's record reads live again: refused", "session", id, "avatar", rec.Avatar)
+		return record{}, &Error{Kind: ErrRevoked, SessionID: id, Avatar: rec.Avatar, Reason: ReasonRolledBack, At: at}
 	}
 	if now.Sub(rec.LastSeen) >= m.touchEvery {
 		if err := m.touch(ctx, id, rec, rev, now); err != nil {
