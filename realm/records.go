@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/keyfile"
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -70,6 +71,7 @@ type tampers struct {
 	mu      sync.Mutex
 	log     *audit.Log // nil until the audit log is open
 	pending []audit.Event
+	seen    map[store.TamperEvent]bool // audited already; reset when large
 }
 
 func newTampers(reg *prometheus.Registry) *tampers {
@@ -81,30 +83,43 @@ func newTampers(reg *prometheus.Registry) *tampers {
 	return t
 }
 
-// report is the store's OnTamper hook: it must not block.
+// reportTamper is the store's OnTamper hook: it must not block.
 func (r *Realm) reportTamper(ev store.TamperEvent) {
 	resource := ev.Bucket
 	if resource == "" {
 		resource = ev.Stream
 	}
-	r.tampers.counter.WithLabelValues(resource).Inc()
+	why, outcome := "sealed record does not verify under the cluster's record key: "+ev.Reason,
+		"refused as if absent: nothing written without the record key grants anything"
+	switch ev.Reason {
+	case store.ReasonReplayed:
+		why = "a genuine record put back out of its place in time: " + ev.Reason
+	case session.ReasonRolledBack:
+		why, outcome = "a session this node saw revoked reads live again: "+ev.Reason, "refused: the revocation stands"
+	}
 	e := audit.Event{
 		Actor:    "realm:" + r.cfg.Node,
 		Action:   "StoreTampered",
 		Resource: fmt.Sprintf("StoreRecord::%q", resource+"/"+ev.Key),
 		Outcome:  audit.Deny,
-		Reasons: []string{
-			"sealed record does not verify under the cluster's record key: " + ev.Reason,
-			"refused as if absent: nothing written without the record key grants anything",
-		},
-		Signals: map[string]any{"bucket": ev.Bucket, "stream": ev.Stream, "key": ev.Key, "revision": strconv.FormatUint(ev.Revision, 10), "reason": ev.Reason},
+		Reasons:  []string{why, outcome},
+		Signals:  map[string]any{"bucket": ev.Bucket, "stream": ev.Stream, "key": ev.Key, "revision": strconv.FormatUint(ev.Revision, 10), "reason": ev.Reason},
 	}
+	t := r.tampers
+	t.mu.Lock()
+	if t.seen[ev] {
+		t.mu.Unlock()
+		return
+	}
+	if t.seen == nil || len(t.seen) >= maxPendingTampers {
+		t.seen = map[store.TamperEvent]bool{}
+	}
+	t.seen[ev] = true
+	t.counter.WithLabelValues(resource).Inc()
 	if ev.Reason == store.ReasonNoSeal {
 		r.log.Warn("a sealed record carries no seal: forged, or written by a realm before records were sealed; such records are refused (start such a realm with a fresh data directory and NATS store, or delete the record)",
 			"bucket", ev.Bucket, "stream", ev.Stream, "key", ev.Key)
 	}
-	t := r.tampers
-	t.mu.Lock()
 	log := t.log
 	if log == nil && len(t.pending) < maxPendingTampers {
 		t.pending = append(t.pending, e)
