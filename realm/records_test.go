@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -310,23 +309,6 @@ func TestNodeWithAnotherRecordKeyRefusesToStart(t *testing.T) {
 	startRealm(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-a"})
 
 	otherKey := filepath.Join(t.TempDir(), "other.key")
-	b, err := New(Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", DataDir: t.TempDir(),
-		TemplateKeyFile: filepath.Join(clusterKeyDir(t), templateKeyFile), RecordKeyFile: otherKey, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(ctx) }()
-	select {
-	case <-b.Ready():
-		t.Fatal("a node with another record key started")
-	case err := <-served:
-		if !errors.Is(err, keyfile.ErrMismatch) || !strings.Contains(err.Error(), otherKey) {
-			t.Fatalf("Serve = %v, want %v naming %s", err, keyfile.ErrMismatch, otherKey)
-		}
-	case <-ctx.Done():
-		t.Fatal("node b neither started nor failed")
-	}
+	wantRefusedToStart(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", DataDir: t.TempDir(), RecordKeyFile: otherKey},
+		keyfile.ErrMismatch, otherKey)
 }
