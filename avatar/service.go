@@ -278,7 +278,9 @@ func (s *Service) load(ctx context.Context, avatarID string) (*avatarRecord, uin
 	}
 	e, err := s.avatars.Get(ctx, avatarID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, 0, fmt.Errorf("%w: avatar %s", ErrNotFound, avatarID)
+		// Kept: a record that does not verify (store.ErrTampered) is
+		// absent to most callers, but not to claim.
+		return nil, 0, fmt.Errorf("%w: avatar %s: %w", ErrNotFound, avatarID, err)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("avatar: load %s: %w", avatarID, err)
@@ -369,6 +371,12 @@ func (s *Service) claim(ctx context.Context, b *store.Bucket, key, avatarID stri
 		switch {
 		case err == nil && owns(rec):
 			return 0, fmt.Errorf("%s belongs to %s: %w", key, owner, store.ErrConflict)
+		case errors.Is(err, ErrNotFound) && s.existed(ctx, owner):
+			// The owner's record was altered or deleted: taking its name,
+			// credential or the bootstrap over would hand them to whoever
+			// registers now. Avatars are never deleted, so only tampering
+			// gets here; the claim stays until the record is restored.
+			return 0, fmt.Errorf("%s belongs to %s, whose record was altered or deleted: %w", key, owner, store.ErrConflict)
 		case err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrInvalidInput):
 			return 0, err
 		case s.now().Sub(e.Created) < staleClaim:
@@ -381,6 +389,14 @@ func (s *Service) claim(ctx context.Context, b *store.Bucket, key, avatarID stri
 		}
 	}
 	return 0, fmt.Errorf("%s: %w", key, store.ErrConflict)
+}
+
+// existed reports whether the avatar's record was ever stored: its record
+// does not verify, or its last change is a deletion. A store error counts
+// as existed, so a claim is never taken over on a guess.
+func (s *Service) existed(ctx context.Context, avatarID string) bool {
+	e, err := s.avatars.Last(ctx, avatarID)
+	return !errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrTampered) || e.Deleted
 }
 
 // release deletes key from b if it still holds the revision we wrote.
