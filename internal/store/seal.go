@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Sealing: the realm assumes that whoever reaches NATS may write any
@@ -55,6 +56,8 @@ const SealHeader = "Zerorealm-Seal"
 const (
 	sealVersion = 1
 	sealTagSize = sha256.Size
+	// sealTagEncoded is the tag's length in unpadded base64url.
+	sealTagEncoded = (sealTagSize*8 + 5) / 6
 	// a version byte, the writer's time, the tag
 	sealedOverhead = 1 + 8 + sealTagSize
 	kvSealLabel    = "zerorealm/store/kv/v1"
@@ -112,33 +115,36 @@ func newSealer(recordKey []byte, onTamper func(TamperEvent)) (*sealer, error) {
 		return nil, fmt.Errorf("store: derive the seal key: %w", err)
 	}
 	s := &sealer{onTamper: onTamper, reported: map[TamperEvent]struct{}{}}
-	s.macs.New = func() any { return hmac.New(sha256.New, key) }
+	s.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, key), names: make([]byte, 0, 256)} }
 	return s, nil
 }
 
-// tag computes the tag of label, the names (none may hold a 0 byte, which
-// the store's validation guarantees) and data.
-func (s *sealer) tag(dst []byte, label string, names []string, data []byte) []byte {
-	mac := s.macs.Get().(hash.Hash)
-	mac.Reset()
-	var zero = [1]byte{}
-	mac.Write([]byte(label))
+// macState is a pooled HMAC with a buffer for the names it binds.
+type macState struct {
+	mac   hash.Hash
+	names []byte
+}
+
+// tag appends to dst the tag of label, the names and data. Names are
+// joined with 0 bytes (the store's validation keeps them out of names, and
+// a time is 8 bytes of fixed length at the end), then the data's length:
+// no two inputs give the same bytes. The pooled buffer keeps a seal from
+// allocating.
+func (s *sealer) tag(dst []byte, label string, data []byte, names ...string) []byte {
+	st := s.macs.Get().(*macState)
+	b := append(st.names[:0], label...)
 	for _, n := range names {
-		mac.Write(zero[:])
-		mac.Write([]byte(n))
+		b = append(b, 0)
+		b = append(b, n...)
 	}
-	mac.Write(zero[:])
-	// The data's length ends the names unambiguously even if a name
-	// could hold a 0 byte.
-	var n [8]byte
-	l := uint64(len(data))
-	for i := range n {
-		n[i] = byte(l >> (56 - 8*i))
-	}
-	mac.Write(n[:])
-	mac.Write(data)
-	out := mac.Sum(dst)
-	s.macs.Put(mac)
+	b = append(b, 0)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(data)))
+	st.mac.Reset()
+	st.mac.Write(b)
+	st.mac.Write(data)
+	out := st.mac.Sum(dst)
+	st.names = b
+	s.macs.Put(st)
 	return out
 }
 
@@ -148,7 +154,7 @@ func (s *sealer) sealValue(bucket, key string, value []byte, now time.Time) []by
 	out := make([]byte, sealedOverhead, sealedOverhead+len(value))
 	out[0] = sealVersion
 	binary.BigEndian.PutUint64(out[1:9], uint64(now.UnixMilli()))
-	s.tag(out[9:9], kvSealLabel, []string{bucket, key, string(out[1:9])}, value)
+	s.tag(out[9:9], kvSealLabel, value, bucket, key, unsafeString(out[1:9]))
 	return append(out, value...)
 }
 
@@ -162,7 +168,7 @@ func (s *sealer) openValue(bucket, key string, raw []byte, stored time.Time, ske
 	}
 	value := raw[sealedOverhead:]
 	var buf [sealTagSize]byte
-	want := s.tag(buf[:0], kvSealLabel, []string{bucket, key, string(raw[1:9])}, value)
+	want := s.tag(buf[:0], kvSealLabel, value, bucket, key, unsafeString(raw[1:9]))
 	if !hmac.Equal(want, raw[9:sealedOverhead]) {
 		return nil, ReasonSealDiffer
 	}
@@ -184,7 +190,11 @@ func (s *sealer) sealMsg(stream, subject, msgID, last string, data []byte) strin
 	if last == "" {
 		last = noPredecessor
 	}
-	return sealHeaderV1 + last + "." + base64.RawURLEncoding.EncodeToString(s.tag(buf[:0], msgSealLabel, []string{stream, subject, msgID, last}, data))
+	var enc [sealTagEncoded]byte
+	base64.RawURLEncoding.Encode(enc[:], s.tag(buf[:0], msgSealLabel, data, stream, subject, msgID, last))
+	h := make([]byte, 0, len(sealHeaderV1)+len(last)+1+sealTagEncoded)
+	h = append(append(append(append(h, sealHeaderV1...), last...), '.'), enc[:]...)
+	return string(h)
 }
 
 // openMsg checks a stored message's seal header and returns the
@@ -198,19 +208,25 @@ func (s *sealer) openMsg(stream, subject, msgID, header string, data []byte) (st
 		return "", ReasonBadSeal
 	}
 	last, enc, ok := strings.Cut(rest, ".")
-	if !ok || !validPredecessor(last) || base64.RawURLEncoding.EncodedLen(sealTagSize) != len(enc) {
+	if !ok || !validPredecessor(last) || len(enc) != sealTagEncoded {
 		return "", ReasonBadSeal
 	}
-	var got [sealTagSize]byte
-	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(enc)); err != nil || n != sealTagSize {
+	var src [sealTagEncoded]byte
+	copy(src[:], enc)
+	var got [sealTagSize + 2]byte // room for the decoder's estimate
+	if n, err := base64.RawURLEncoding.Strict().Decode(got[:], src[:]); err != nil || n != sealTagSize {
 		return "", ReasonBadSeal
 	}
 	var buf [sealTagSize]byte
-	if !hmac.Equal(s.tag(buf[:0], msgSealLabel, []string{stream, subject, msgID, last}, data), got[:]) {
+	if !hmac.Equal(s.tag(buf[:0], msgSealLabel, data, stream, subject, msgID, last), got[:sealTagSize]) {
 		return "", ReasonSealDiffer
 	}
 	return last, ""
 }
+
+// unsafeString views b as a string without copying; b must not change
+// while the string is used (here: only within one tag computation).
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // validPredecessor accepts "-" or a decimal sequence in canonical form
 // (no sign, no leading zero), so one predecessor has one spelling.
