@@ -145,7 +145,11 @@ func (r *Realm) startAssets(ctx context.Context) (*assetsHub, error) {
 		CheckpointEvery:    cfg.CheckpointEvery,
 		CheckpointInterval: cfg.CheckpointInterval,
 		Logger:             r.log,
+		HeadFile:           filepath.Join(r.cfg.DataDir, ledgerHeadFile),
 	})
+	if errors.Is(err, assets.ErrRolledBack) {
+		r.reportTamper(store.TamperEvent{Stream: "LEDGER", Key: "ledger.receipts." + r.cfg.Node, Reason: reasonLedgerRolledBack})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("realm: asset ledger: %w", err)
 	}

@@ -22,6 +22,15 @@ import (
 // one. Every node of a cluster needs the same key: copy the file.
 const recordKeyFile = "record.key"
 
+// ledgerHeadFile, in the data dir, keeps the head of this node's receipt
+// chain outside NATS, so a start notices the ledger's newest records
+// deleted (see assets.ErrRolledBack).
+const ledgerHeadFile = "ledger-head"
+
+// reasonLedgerRolledBack is the StoreTampered reason of a ledger that lacks
+// receipts this node signed.
+const reasonLedgerRolledBack = "the ledger lacks the newest receipts this node signed"
+
 // keyChecksBucket holds check values of the cluster's keys (not the keys):
 // a node started with another record key finds out before it writes.
 const (
