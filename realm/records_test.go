@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/keyfile"
 	"github.com/zerorealm/zerorealm/internal/natstest"
@@ -311,4 +312,41 @@ func TestNodeWithAnotherRecordKeyRefusesToStart(t *testing.T) {
 	otherKey := filepath.Join(t.TempDir(), "other.key")
 	wantRefusedToStart(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", DataDir: t.TempDir(), RecordKeyFile: otherKey},
 		keyfile.ErrMismatch, otherKey)
+}
+
+// TestDeletedLedgerTailStopsTheNode: the attacker deletes the ledger's
+// newest records (the receipt block and the balances of a transfer), so
+// that a restarted node would rebuild the balances from before it. The
+// node finds the receipt it signed missing (its head file is outside
+// NATS) and refuses to start, naming the file that accepts the ledger.
+func TestDeletedLedgerTailStopsTheNode(t *testing.T) {
+	srv := natstest.RunServer(t)
+	cfg := Config{Listen: "localhost:0", NATS: []string{srv.ClientURL()}, Node: "realm-a", ScenesDir: marketScenes, DataDir: t.TempDir()}
+	r, stop := runRealm(t, cfg)
+	ada, bob := newMarketUser(t, r, "ada"), newMarketUser(t, r, "bob")
+	mint(t, r, "gems", "", ada.wallet, 100)
+	pay := ada.signedTransfer(t, intent("gems", "", 10, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key)
+	ada.c.must("POST", "/v1/assets/transfers", pay, nil)
+	stop()
+
+	evil := newAttacker(t, srv.ClientURL())
+	ctx := context.Background()
+	stream, err := evil.js.Stream(ctx, "ZR_LEDGER")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, subject := range []string{
+		"zr.ledger.receipts.realm-a",
+		"zr.ledger.balance.gems." + strings.ToLower(ada.wallet.Hex()),
+		"zr.ledger.balance.gems." + strings.ToLower(bob.wallet.Hex()),
+	} {
+		m, err := stream.GetLastMsgForSubject(ctx, subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.DeleteMsg(ctx, m.Sequence); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantRefusedToStart(t, cfg, assets.ErrRolledBack, filepath.Join(cfg.DataDir, ledgerHeadFile))
 }
