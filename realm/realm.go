@@ -34,6 +34,8 @@ type Realm struct {
 	log     *slog.Logger
 	metrics *metrics
 	tampers *tampers // records that did not verify; see records.go
+	// clusterAuth signs and checks the core NATS messages nodes act on.
+	clusterAuth *clusterAuth
 
 	listener net.Listener
 	http     *http.Server
@@ -224,6 +226,9 @@ func (r *Realm) start(ctx context.Context) error {
 
 	recordKey, recordKeyFile, err := r.recordKey()
 	if err != nil {
+		return err
+	}
+	if r.clusterAuth, err = newClusterAuth(recordKey); err != nil {
 		return err
 	}
 	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper})

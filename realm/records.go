@@ -76,6 +76,9 @@ func (r *Realm) checkRecordKey(ctx context.Context, key []byte, file string) err
 // audit events and a metric.
 type tampers struct {
 	counter *prometheus.CounterVec
+	// forged counts core NATS messages of "other nodes" dropped because
+	// they are not authenticated (see cluster_auth.go).
+	forged *prometheus.CounterVec
 
 	mu      sync.Mutex
 	log     *audit.Log // nil until the audit log is open
@@ -87,8 +90,12 @@ func newTampers(reg *prometheus.Registry) *tampers {
 	t := &tampers{counter: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "zerorealm_store_tampered_total",
 		Help: "Sealed store records (bucket values, stream messages) that did not verify and were refused as absent, by bucket or stream.",
-	}, []string{"resource"})}
-	reg.MustRegister(t.counter)
+	}, []string{"resource"}),
+		forged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_cluster_messages_refused_total",
+			Help: "Core NATS messages claiming to come from another realm node (presence, heartbeats, snapshots) dropped because their tag under the cluster key did not verify or was out of time, by kind.",
+		}, []string{"kind"})}
+	reg.MustRegister(t.counter, t.forged)
 	return t
 }
 
