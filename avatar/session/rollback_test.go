@@ -67,3 +67,26 @@ func TestRevokedSessionPutBackStaysRevoked(t *testing.T) {
 		t.Errorf("the forged record reads %v; want store.ErrTampered", err)
 	}
 }
+
+// TestTamperedIndexFailsSignOutEverywhere: an index the attacker altered
+// hides the avatar's sessions; "sign out everywhere" fails instead of
+// reporting that there was nothing to revoke.
+func TestTamperedIndexFailsSignOutEverywhere(t *testing.T) {
+	ctx := context.Background()
+	m, nc := newTestManager(t, Config{})
+	mustCreate(t, m, "ada")
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := js.KeyValue(ctx, m.index.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Put(ctx, indexKey("ada"), []byte("[]")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := m.RevokeAvatar(ctx, "ada", "stolen"); !errors.Is(err, store.ErrTampered) {
+		t.Fatalf("RevokeAvatar over a tampered index = %d, %v; want store.ErrTampered", n, err)
+	}
+}
