@@ -144,6 +144,13 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("avatar: %w", err)
 		}
 	}
+	// A node that finds the bootstrap done never runs it again, even if
+	// the key is later deleted from under it.
+	if len(cfg.BootstrapRoles) > 0 {
+		if id, err := s.Bootstrapped(ctx); err == nil && id != "" {
+			s.bootstrapDone.Store(true)
+		}
+	}
 	return s, nil
 }
 

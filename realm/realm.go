@@ -257,6 +257,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: avatars: %w", err)
 	}
+	r.noteBootstrapped(ctx)
 	r.sessions, err = session.New(ctx, r.store, session.Config{
 		IdleTimeout: r.cfg.SessionIdle,
 		Lifetime:    r.cfg.SessionLifetime,

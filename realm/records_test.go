@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/keyfile"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
 )
 
 // attacker holds a NATS connection with every permission and none of the
@@ -349,4 +351,31 @@ func TestDeletedLedgerTailStopsTheNode(t *testing.T) {
 		}
 	}
 	wantRefusedToStart(t, cfg, assets.ErrRolledBack, filepath.Join(cfg.DataDir, ledgerHeadFile))
+}
+
+// TestDeletedBootstrapKeyPromotesNobody: the attacker deletes the
+// bootstrap key (and the roster) while the node is down, so that the realm
+// looks as if it never had an administrator. The node remembers, outside
+// NATS, that the bootstrap is done: the next registration is a visitor.
+func TestDeletedBootstrapKeyPromotesNobody(t *testing.T) {
+	srv := natstest.RunServer(t)
+	cfg := Config{Listen: "localhost:0", NATS: []string{srv.ClientURL()}, Node: "realm-a", DataDir: t.TempDir()}
+	r, stop := runRealm(t, cfg)
+	boss := newClient(t, r).register(webauthntest.New(), "boss")
+	if got := rolesOf(boss); !slices.Contains(got, "admin") {
+		t.Fatalf("boss's roles = %q, want the bootstrap's", got)
+	}
+	stop()
+
+	evil := newAttacker(t, srv.ClientURL())
+	admins := evil.bucket("avatar-admins")
+	for _, key := range []string{"bootstrap", "roster"} {
+		if err := admins.Purge(context.Background(), key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Fatal(err)
+		}
+	}
+	r, _ = runRealm(t, cfg)
+	if got := rolesOf(newClient(t, r).register(webauthntest.New(), "mallory")); !slices.Equal(got, []string{"visitor"}) {
+		t.Fatalf("a registration after the bootstrap key was deleted has roles %q, want [visitor]", got)
+	}
 }
