@@ -3,7 +3,6 @@ package realm
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -93,20 +92,9 @@ func (r *Realm) authed(h func(http.ResponseWriter, *http.Request, principal)) ht
 			r.writeError(w, req, err)
 			return
 		}
-		r.trust.observeAddress(req.Context(), p.session, clientAddress(req))
+		r.trust.observeAddress(req.Context(), p.session, r.clientAddress(req))
 		h(w, req, p)
 	})
-}
-
-// clientAddress is the client's IP as this node sees it. Behind a reverse
-// proxy that is the proxy's; the realm does not trust forwarding headers it
-// cannot verify.
-func clientAddress(req *http.Request) string {
-	host, _, err := net.SplitHostPort(req.RemoteAddr)
-	if err != nil {
-		return req.RemoteAddr
-	}
-	return host
 }
 
 // public wraps a handler that anyone may call, with the origin check.

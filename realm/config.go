@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
 )
 
@@ -104,6 +106,29 @@ type Config struct {
 	// other signed-in avatar reads only the decisions it is the actor of.
 	// An empty, non-nil list lets nobody read all of it.
 	AuditRoles []string
+	// CeremonyRate limits the passkey ceremony calls (begin and finish of
+	// registration, sign-in and step-up) of one client address: a token
+	// bucket of this many a second; default 5. Negative: no limit.
+	CeremonyRate float64
+	// CeremonyBurst is how many ceremony calls one client address may
+	// make at once before CeremonyRate applies; default 50.
+	CeremonyBurst int
+	// MaxPendingCeremonies caps the ceremonies this node has begun that
+	// are neither finished nor expired (each is a stored record for up to
+	// 2 minutes); default 10000, per node. Negative: no cap.
+	MaxPendingCeremonies int
+	// MaxSessionsPerAvatar caps the live sessions of one avatar: a sign-in
+	// beyond it revokes the avatar's oldest sessions; default 32, at most
+	// session.MaxPerAvatar. Negative: no cap but that one.
+	MaxSessionsPerAvatar int
+	// MaxLivePerAvatar caps the realm WebSockets of one avatar on this
+	// node (one a session, see live_takeover.go); beyond it a connection
+	// is refused with 429; default 8. Negative: no cap.
+	MaxLivePerAvatar int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
+	// realm believes, for the client address that limits and trust
+	// signals use. Default none: the address is the connection's peer.
+	TrustedProxies []netip.Prefix
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -153,6 +178,21 @@ func (c *Config) applyDefaults() {
 	if c.BootstrapAdminRoles == nil {
 		c.BootstrapAdminRoles = []string{c.AdminRole, "operator", "supervisor"}
 	}
+	if c.CeremonyRate == 0 {
+		c.CeremonyRate = defaultCeremonyRate
+	}
+	if c.CeremonyBurst <= 0 {
+		c.CeremonyBurst = defaultCeremonyBurst
+	}
+	if c.MaxPendingCeremonies == 0 {
+		c.MaxPendingCeremonies = defaultMaxPendingCeremonies
+	}
+	if c.MaxSessionsPerAvatar == 0 {
+		c.MaxSessionsPerAvatar = defaultMaxSessionsPerAvatar
+	}
+	if c.MaxLivePerAvatar == 0 {
+		c.MaxLivePerAvatar = defaultMaxLivePerAvatar
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -194,6 +234,14 @@ func (c *Config) validate() error {
 	}
 	problems = append(problems, c.Assets.problems()...)
 	problems = append(problems, c.roleProblems()...)
+	if c.MaxSessionsPerAvatar > session.MaxPerAvatar {
+		problems = append(problems, fmt.Sprintf("max sessions per avatar %d: at most %d", c.MaxSessionsPerAvatar, session.MaxPerAvatar))
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			problems = append(problems, "trusted proxies: an invalid prefix (want CIDRs such as 10.0.0.0/8)")
+		}
+	}
 	if c.SessionIdle > c.SessionLifetime {
 		problems = append(problems, fmt.Sprintf("session idle timeout %s is longer than the session lifetime %s", c.SessionIdle, c.SessionLifetime))
 	}

@@ -88,6 +88,10 @@ type liveConn struct {
 	peer   *xrPeer
 
 	lastError atomic.Int64 // unix nanoseconds of the last rate-limited error message
+	// lastUse is the unix nanoseconds of the client's last message, on the
+	// socket or the data channel: what keeps its session from idling out
+	// (live_expiry.go).
+	lastUse atomic.Int64
 
 	// p is who the connection belonged to when it connected. Decisions
 	// read the avatar again (livePrincipal): its roles may have changed.
@@ -154,36 +158,67 @@ func (c *liveConn) pushError(text string, always bool) {
 var liveWriteBuffers = &sync.Pool{}
 
 // liveHub indexes this node's live connections by session, so revocations
-// and trust changes reach them.
+// and trust changes reach them, and by avatar, so notices to every session
+// of an avatar reach them and the avatar's connections can be counted.
 type liveHub struct {
-	mu    sync.Mutex
-	conns map[string][]*liveConn
-	seq   atomic.Uint64 // numbers this node's connections, for their stamps
+	mu       sync.Mutex
+	conns    map[string][]*liveConn
+	byAvatar map[string][]*liveConn
+	seq      atomic.Uint64 // numbers this node's connections, for their stamps
 }
 
-func newLiveHub() *liveHub { return &liveHub{conns: map[string][]*liveConn{}} }
+func newLiveHub() *liveHub {
+	return &liveHub{conns: map[string][]*liveConn{}, byAvatar: map[string][]*liveConn{}}
+}
 
 func (h *liveHub) add(c *liveConn) {
 	h.mu.Lock()
 	h.conns[c.session] = append(h.conns[c.session], c)
+	h.byAvatar[c.p.avatar.ID] = append(h.byAvatar[c.p.avatar.ID], c)
 	h.mu.Unlock()
 }
 
 func (h *liveHub) remove(c *liveConn) {
 	h.mu.Lock()
-	list := slices.DeleteFunc(h.conns[c.session], func(x *liveConn) bool { return x == c })
-	if len(list) == 0 {
-		delete(h.conns, c.session)
-	} else {
-		h.conns[c.session] = list
-	}
+	dropConn(h.conns, c.session, c)
+	dropConn(h.byAvatar, c.p.avatar.ID, c)
 	h.mu.Unlock()
+}
+
+// dropConn removes c from index[key], and the key with its last connection.
+func dropConn(index map[string][]*liveConn, key string, c *liveConn) {
+	list := slices.DeleteFunc(index[key], func(x *liveConn) bool { return x == c })
+	if len(list) == 0 {
+		delete(index, key)
+	} else {
+		index[key] = list
+	}
 }
 
 func (h *liveHub) of(sessionID string) []*liveConn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.conns[sessionID])
+}
+
+func (h *liveHub) ofAvatar(avatarID string) []*liveConn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.byAvatar[avatarID])
+}
+
+// othersOfAvatar counts the avatar's connections on this node that a new
+// connection of sessionID would not replace.
+func (h *liveHub) othersOfAvatar(avatarID, sessionID string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, c := range h.byAvatar[avatarID] {
+		if c.session != sessionID && !c.closed.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // closeSession closes the session's WebSockets and their WebRTC peer
@@ -309,6 +344,10 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 // any request (cookie or bearer header); the origin must be the realm's, or
 // a page elsewhere could ride the cookie.
 func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal) {
+	if max := r.cfg.MaxLivePerAvatar; max > 0 && r.live.othersOfAvatar(p.avatar.ID, p.session.ID) >= max {
+		r.writeError(w, req, tooMany(liveRetryAfter, fmt.Sprintf("this avatar holds %d realm connections on this node, the most it may; close one (or sign out of a session) first", max)))
+		return
+	}
 	upgrader := websocket.Upgrader{
 		ReadBufferSize: 4096,
 		// Buffers are taken from the pool for a write and given back
@@ -337,6 +376,7 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 		ws: ws, ctx: req.Context(), session: p.session.ID, sess: p.session, p: p,
 		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
 	}
+	c.markUsed() // connecting is a use
 	r.takeOver(c)
 	defer r.live.remove(c)
 	defer r.endXR(c)
@@ -350,6 +390,11 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 		defer close(done)
 		r.liveReader(c)
 	}()
+	go r.watchSessionEnd(sessionBound{
+		ctx: c.ctx, sess: c.sess, done: done,
+		lastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
+		end:     func(reason string) { c.close(closeSessionRevoked, reason) },
+	})
 	r.liveWriter(c, done)
 }
 
@@ -375,6 +420,7 @@ func (r *Realm) liveReader(c *liveConn) {
 		if err != nil {
 			return
 		}
+		c.markUsed()
 		if c.closed.Load() {
 			// Told to close: what the client sent meanwhile is read and
 			// dropped until its close frame, so the socket ends cleanly.
@@ -487,7 +533,9 @@ func (r *Realm) pushTrust(sessionID string, a trust.Assessment) {
 // data channel on another.
 func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
 	for rev := range revocations {
-		if n := r.live.closeSession(rev.SessionID, closeSessionRevoked, "session revoked: "+rev.Reason); n > 0 {
+		n := r.live.closeSession(rev.SessionID, closeSessionRevoked, "session revoked: "+rev.Reason)
+		n += r.twins.console.closeSession(rev.SessionID, "session revoked: "+rev.Reason)
+		if n > 0 {
 			r.log.Info("closed revoked session's connections", "session", rev.SessionID, "connections", n, "reason", rev.Reason)
 		}
 		r.trust.forget(rev.SessionID)

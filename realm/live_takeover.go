@@ -74,12 +74,7 @@ func (r *Realm) startLiveTakeover(bg context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: live: subscribe to connection announcements: %w", err)
 	}
-	r.bgDone.Add(1)
-	go func() {
-		defer r.bgDone.Done()
-		<-bg.Done()
-		_ = sub.Unsubscribe()
-	}()
+	r.unsubscribeWhenDone(bg, sub)
 	return nil
 }
 
@@ -105,4 +100,15 @@ func (h *liveHub) replaceOlder(sessionID string, s liveStamp) {
 			c.close(closeReplaced, replacedReason)
 		}
 	}
+}
+
+// unsubscribeWhenDone ends sub when bg ends, as one of the node's
+// background loops.
+func (r *Realm) unsubscribeWhenDone(bg context.Context, sub *nats.Subscription) {
+	r.bgDone.Add(1)
+	go func() {
+		defer r.bgDone.Done()
+		<-bg.Done()
+		_ = sub.Unsubscribe()
+	}()
 }

@@ -25,7 +25,7 @@ var apiOperations = []apiOperation{
 	{"GET", "/v1/scenes/{id}", "scenes", "One scene", false, "", "", "200"},
 	{"GET", "/v1/scenes/{id}/access", "scenes", "What the scene's policies allow the avatar now", true, "", "", "200"},
 	{"GET", "/v1/scenes/{id}/me", "scenes", "Where the realm sees the avatar in the scene: the zone its twin commands are decided with", true, "", "Standing", "200"},
-	{"POST", "/v1/webauthn/register/begin", "webauthn", "Begin a passkey registration", false, "", "", "200"},
+	{"POST", "/v1/webauthn/register/begin", "webauthn", "Begin a passkey registration: a new avatar, or (signed in, after a step-up bound to add_passkey_action_digest) a passkey added to the avatar", false, "", "", "200"},
 	{"POST", "/v1/webauthn/register/finish", "webauthn", "Finish a passkey registration; returns a session", false, "", "", "200"},
 	{"POST", "/v1/webauthn/login/begin", "webauthn", "Begin a passkey sign-in", false, "", "", "200"},
 	{"POST", "/v1/webauthn/login/finish", "webauthn", "Finish a passkey sign-in; returns a session", false, "", "", "200"},
@@ -43,13 +43,13 @@ var apiOperations = []apiOperation{
 	{"POST", "/v1/sessions/logout-all", "sessions", "End every session of the avatar", true, "", "", "200"},
 	{"DELETE", "/v1/sessions/{id}", "sessions", "Revoke one session", true, "", "", "200"},
 	{"GET", "/v1/realm", "realm", "The realm WebSocket (upgrade)", true, "", "", "101"},
-	{"GET", "/v1/twins", "twins", "List twins", true, "", "", "200"},
-	{"GET", "/v1/twins/feed", "twins", "Twin telemetry feed", true, "", "", "200"},
-	{"GET", "/v1/twins/{twin}", "twins", "One twin", true, "", "", "200"},
+	{"GET", "/v1/twins", "twins", "The twins the avatar may view (ViewTwin, decided by each twin's scene policy; 403 when none)", true, "", "", "200"},
+	{"GET", "/v1/twins/feed", "twins", "Twin console feed (WebSocket) about the twins the avatar may view (ViewTwin, decided at connect; 403 when none)", true, "", "", "200"},
+	{"GET", "/v1/twins/{twin}", "twins", "One twin, if the avatar may view it (ViewTwin)", true, "", "", "200"},
 	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands", "twins", "Command an actuator, from the zone the realm sees the operator in (Idempotency-Key header required)", true, "CommandRequest", "", "200"},
 	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands/digest", "twins", "Digest of a command, for its step-up", true, "CommandRequest", "", "200"},
-	{"GET", "/v1/approvals", "twins", "Pending command approvals", true, "", "", "200"},
-	{"GET", "/v1/approvals/{id}", "twins", "One approval", true, "", "", "200"},
+	{"GET", "/v1/approvals", "twins", "Pending command approvals of the twins the avatar may view (ViewTwin)", true, "", "", "200"},
+	{"GET", "/v1/approvals/{id}", "twins", "One approval, if the avatar may view its twin (ViewTwin)", true, "", "", "200"},
 	{"POST", "/v1/approvals/{id}/approve", "twins", "Approve a command", true, "", "", "200"},
 	{"POST", "/v1/approvals/{id}/reject", "twins", "Reject a command", true, "", "", "200"},
 
@@ -80,6 +80,22 @@ var apiOperations = []apiOperation{
 // apiQueryParams are the query parameters of the operations that take
 // some, by "METHOD path".
 var apiQueryParams = map[string][]any{"GET /v1/audit": auditQueryParams()}
+
+// apiLimited are the operations a limit may refuse with 429, by
+// "METHOD path", with the limit.
+var apiLimited = map[string]string{
+	"POST /v1/webauthn/register/begin":  "too many ceremonies from this client address, or too many pending on this node",
+	"POST /v1/webauthn/register/finish": "too many ceremonies from this client address",
+	"POST /v1/webauthn/login/begin":     "too many ceremonies from this client address, or too many pending on this node",
+	"POST /v1/webauthn/login/finish":    "too many ceremonies from this client address, or the avatar has too many sessions",
+	"POST /v1/webauthn/stepup/begin":    "too many ceremonies from this client address, or too many pending on this node",
+	"POST /v1/webauthn/stepup/finish":   "too many ceremonies from this client address",
+	"GET /v1/realm":                     "the avatar holds too many live connections on this node",
+}
+
+func problemResponse(description string) map[string]any {
+	return map[string]any{"description": description, "content": map[string]any{"application/problem+json": map[string]any{"schema": ref("Problem")}}}
+}
 
 var openAPIDoc = sync.OnceValue(buildOpenAPI)
 
@@ -162,14 +178,20 @@ func buildOpenAPI() map[string]any {
 			"tags": []string{op.tag}, "summary": op.summary,
 			"responses": map[string]any{
 				op.okStatus: map[string]any{"description": "success", "content": map[string]any{"application/json": map[string]any{"schema": body}}},
-				"default":   map[string]any{"description": "RFC 9457 problem", "content": map[string]any{"application/problem+json": map[string]any{"schema": ref("Problem")}}},
+				"default":   problemResponse("RFC 9457 problem"),
 			},
 		}
 		if len(params) > 0 {
 			o["parameters"] = params
 		}
+		responses := o["responses"].(map[string]any)
 		if op.authed {
 			o["security"] = []any{map[string]any{"bearer": []string{}}, map[string]any{"cookie": []string{}}}
+			responses["401"] = problemResponse("no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer)")
+			responses["403"] = problemResponse("refused: a policy decision, a missing step-up or CSRF token; the detail says which and why")
+		}
+		if why, ok := apiLimited[op.method+" "+op.path]; ok {
+			responses["429"] = problemResponse(why + "; Retry-After says when to try again")
 		}
 		if op.request != "" {
 			o["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(op.request)}}}

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var routePattern = regexp.MustCompile(`mux\.Handle(?:Func)?\("([A-Z]+) (/v1/[^"]*)"`)
+var routePattern = regexp.MustCompile(`mux\.Handle(?:Func)?\("([A-Z]+) (/v1/[^"]*)", *([A-Za-z.]+)`)
 
 // TestOpenAPIListsEveryRoute reads the routes the realm registers from its
 // source and checks that /v1/openapi.json documents each, and documents
@@ -17,6 +17,7 @@ var routePattern = regexp.MustCompile(`mux\.Handle(?:Func)?\("([A-Z]+) (/v1/[^"]
 func TestOpenAPIListsEveryRoute(t *testing.T) {
 	files, _ := filepath.Glob("*.go")
 	registered := map[string]bool{}
+	authed := map[string]bool{} // routes wrapped in r.authed: they need a session
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
@@ -27,6 +28,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		}
 		for _, m := range routePattern.FindAllStringSubmatch(string(src), -1) {
 			registered[m[1]+" "+m[2]] = true
+			authed[m[1]+" "+m[2]] = m[3] == "r.authed"
 		}
 	}
 	if len(registered) < 10 {
@@ -34,16 +36,32 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	}
 	r := startMarket(t)
 	var doc struct {
-		Paths map[string]map[string]any `json:"paths"`
+		Paths map[string]map[string]struct {
+			Security  []any          `json:"security"`
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
 	}
 	if code := get(t, r.URL()+"/v1/openapi.json", &doc); code != 200 {
 		t.Fatalf("GET /v1/openapi.json = %d", code)
 	}
 	documented := map[string]bool{}
+	var untrue []string
 	for path, ops := range doc.Paths {
-		for method := range ops {
-			documented[strings.ToUpper(method)+" "+path] = true
+		for method, op := range ops {
+			key := strings.ToUpper(method) + " " + path
+			documented[key] = true
+			// The document must say which routes need a session, and
+			// that those answer 401 and 403.
+			_, has401 := op.Responses["401"]
+			_, has403 := op.Responses["403"]
+			if registered[key] && (authed[key] != (len(op.Security) > 0) || authed[key] != (has401 && has403)) {
+				untrue = append(untrue, key)
+			}
 		}
+	}
+	sort.Strings(untrue)
+	if len(untrue) > 0 {
+		t.Errorf("OpenAPI document: security or 401/403 responses disagree with the routes' wrappers for %v", untrue)
 	}
 	var missing, extra []string
 	for k := range registered {

@@ -155,6 +155,29 @@ func (c *apiClient) stepUp(auth *webauthntest.Authenticator, digest string) (int
 	return c.call("POST", "/v1/webauthn/stepup/finish", map[string]any{"ceremony_id": begin.ceremony(), "action_digest": digest, "credential": json.RawMessage(cred)}, nil)
 }
 
+// addPasskey adds the passkey of next to the signed-in avatar, confirmed
+// with a step-up by held, a passkey the avatar already has.
+func (c *apiClient) addPasskey(held, next *webauthntest.Authenticator) {
+	c.t.Helper()
+	var me struct {
+		Avatar struct {
+			Digest string `json:"add_passkey_action_digest"`
+		} `json:"avatar"`
+	}
+	c.must("GET", "/v1/avatars/me", nil, &me)
+	if code, p := c.stepUp(held, me.Avatar.Digest); code != 200 {
+		c.t.Fatalf("step-up for adding a passkey = %d %+v", code, p)
+	}
+	var add beginAnswer
+	c.must("POST", "/v1/webauthn/register/begin", map[string]string{}, &add)
+	opts, _ := json.Marshal(add)
+	cred, err := next.Register(opts, c.origin)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.must("POST", "/v1/webauthn/register/finish", map[string]any{"ceremony_id": add.ceremony(), "credential": json.RawMessage(cred)}, nil)
+}
+
 func (c *apiClient) with(token string) *apiClient {
 	cp := *c
 	cp.token = token
@@ -245,14 +268,7 @@ func TestPasskeyJourney(t *testing.T) {
 		t.Fatalf("delete without step-up = %d %+v, want 403 naming the digest", code, p)
 	}
 	second := webauthntest.New()
-	var add beginAnswer
-	me.must("POST", "/v1/webauthn/register/begin", map[string]string{}, &add)
-	addOpts, _ := json.Marshal(add)
-	addCred, err := second.Register(addOpts, c.origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	me.must("POST", "/v1/webauthn/register/finish", map[string]any{"ceremony_id": add.ceremony(), "credential": json.RawMessage(addCred)}, nil)
+	me.addPasskey(auth, second)
 	if code, p := me.stepUp(auth, first.Digest); code != 200 {
 		t.Fatalf("step-up for delete = %d %+v", code, p)
 	}

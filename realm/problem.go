@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 
@@ -34,6 +35,8 @@ type httpError struct {
 	Status int
 	Detail string
 	Err    error
+	// RetryAfter, when set, is sent as Retry-After (a limit's refusal).
+	RetryAfter time.Duration
 }
 
 func (e *httpError) Error() string {
@@ -148,6 +151,9 @@ func (r *Realm) writeError(w http.ResponseWriter, req *http.Request, err error) 
 	}
 	if p.Title == "" {
 		p.Title = "Client Closed Request"
+	}
+	if he := (*httpError)(nil); errors.As(err, &he) && he.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfterSeconds(he.RetryAfter))
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -63,6 +63,10 @@ type Realm struct {
 	xr       *xrHub
 	presence *presenceHub
 
+	// Limits (limits.go); nil when turned off.
+	ceremonyRate *rateLimiter
+	pending      *pendingCeremonies
+
 	// bgCancel stops the node's background loops at shutdown.
 	bgCancel context.CancelFunc
 	bgDone   sync.WaitGroup
@@ -77,6 +81,12 @@ func New(cfg Config) (*Realm, error) {
 		return nil, err
 	}
 	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
+	if cfg.CeremonyRate > 0 {
+		r.ceremonyRate = newRateLimiter(cfg.CeremonyRate, cfg.CeremonyBurst, time.Now)
+	}
+	if cfg.MaxPendingCeremonies > 0 {
+		r.pending = newPendingCeremonies(cfg.MaxPendingCeremonies, ceremonyTTL, time.Now)
+	}
 	r.setNotReady("starting")
 	r.metrics = newMetrics(r)
 	r.tampers = newTampers(r.metrics.registry)
@@ -263,7 +273,7 @@ func (r *Realm) start(ctx context.Context) error {
 		Lifetime:    r.cfg.SessionLifetime,
 		// Record activity often enough that the idle timeout stays accurate
 		// to a quarter of itself, and at most once a minute.
-		TouchEvery: min(time.Minute, r.cfg.SessionIdle/4),
+		TouchEvery: sessionTouchEvery(r.cfg.SessionIdle),
 		Logger:     r.log,
 	})
 	if err != nil {
@@ -313,6 +323,9 @@ func (r *Realm) start(ctx context.Context) error {
 		return err
 	}
 	if err := r.startLiveTakeover(bg); err != nil {
+		return err
+	}
+	if err := r.startLiveNotices(bg); err != nil {
 		return err
 	}
 	if err := r.startTemplateSync(ctx, bg); err != nil {

@@ -20,7 +20,7 @@ import (
 // avatarConfig configures the avatar service: passkeys bound to the
 // realm's relying party and origins, the admin role, and the bootstrap.
 func (r *Realm) avatarConfig() avatar.Config {
-	cfg := avatar.Config{RPID: r.cfg.RPID, Origins: r.origins(), AdminRole: r.cfg.AdminRole, Logger: r.log}
+	cfg := avatar.Config{RPID: r.cfg.RPID, Origins: r.origins(), AdminRole: r.cfg.AdminRole, CeremonyTTL: ceremonyTTL, Logger: r.log}
 	if r.cfg.DisableBootstrapAdmin {
 		r.log.Info("bootstrap administrator disabled: no registration is promoted", "admin_role", r.cfg.AdminRole)
 		return cfg

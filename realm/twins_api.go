@@ -522,16 +522,19 @@ func (r *Realm) approvalAnswer(rec approvalRecord) map[string]any {
 	return out
 }
 
+// handleApprovals lists the pending approvals of the twins the avatar may
+// view (ViewTwin): a command's twin, value and reason are not for everyone.
 func (r *Realm) handleApprovals(w http.ResponseWriter, req *http.Request, p principal) {
 	keys, err := r.twins.approvals.Keys(req.Context())
 	if err != nil {
 		r.writeError(w, req, err)
 		return
 	}
+	viewer := r.twinViewer(req.Context(), p)
 	out := []map[string]any{}
 	for _, k := range keys {
 		rec, _, err := r.loadApproval(req.Context(), k)
-		if err != nil || rec.Status != statusPendingApproval {
+		if err != nil || rec.Status != statusPendingApproval || !viewer.may(req.Context(), rec.Command.Twin).Allow {
 			continue
 		}
 		out = append(out, r.approvalAnswer(rec))
@@ -546,6 +549,10 @@ func (r *Realm) handleApproval(w http.ResponseWriter, req *http.Request, p princ
 	rec, _, err := r.loadApproval(req.Context(), req.PathValue("id"))
 	if err != nil {
 		r.writeError(w, req, err)
+		return
+	}
+	if d := r.twinViewer(req.Context(), p).may(req.Context(), rec.Command.Twin); !d.Allow {
+		r.writeError(w, req, twinViewDenied(d.Reason))
 		return
 	}
 	writeJSON(w, http.StatusOK, r.approvalAnswer(rec))
@@ -688,18 +695,29 @@ func (r *Realm) viewTwin(t twin.Twin) twinLive {
 	return v
 }
 
-func (r *Realm) handleTwins(w http.ResponseWriter, req *http.Request) {
+// handleTwins lists the twins the avatar may view; an avatar that may view
+// none is refused, with the policy's reason.
+func (r *Realm) handleTwins(w http.ResponseWriter, req *http.Request, p principal) {
+	viewer := r.twinViewer(req.Context(), p)
 	out := []twinLive{}
-	for _, t := range r.twins.reg.Twins() {
+	for _, t := range viewer.visible(req.Context()) {
 		out = append(out, r.viewTwin(t))
+	}
+	if len(out) == 0 && viewer.firstDeny != nil {
+		r.writeError(w, req, viewer.refusal())
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"twins": out, "grant_key": r.twins.signer.Address().Hex()})
 }
 
-func (r *Realm) handleTwin(w http.ResponseWriter, req *http.Request) {
+func (r *Realm) handleTwin(w http.ResponseWriter, req *http.Request, p principal) {
 	t, ok := r.twins.reg.Twin(req.PathValue("twin"))
 	if !ok {
 		r.writeError(w, req, &twin.Refusal{Reason: twin.ReasonUnknownTwin, Detail: "no twin " + quote(req.PathValue("twin"))})
+		return
+	}
+	if d := r.twinViewer(req.Context(), p).may(req.Context(), t.ID); !d.Allow {
+		r.writeError(w, req, twinViewDenied(d.Reason))
 		return
 	}
 	writeJSON(w, http.StatusOK, r.viewTwin(t))

@@ -33,12 +33,27 @@ type consoleHub struct {
 }
 
 type consoleConn struct {
+	session string
+	// may is the twins this console's avatar may view, decided when it
+	// connected: it is sent nothing about any other.
+	may    map[string]bool
 	send   chan []byte
 	closed chan struct{}
 	once   sync.Once
+	// why is the close frame, set once before closed is closed.
+	why closeFrame
 }
 
-func (c *consoleConn) close() { c.once.Do(func() { close(c.closed) }) }
+// close ends a console that did not keep up.
+func (c *consoleConn) close() { c.end(closeTooSlow, "feed closed") }
+
+// end closes the console with code and reason; only the first call counts.
+func (c *consoleConn) end(code int, reason string) {
+	c.once.Do(func() {
+		c.why = closeFrame{code, reason}
+		close(c.closed)
+	})
+}
 
 func newConsoleHub() *consoleHub { return &consoleHub{conns: map[*consoleConn]struct{}{}} }
 
@@ -53,10 +68,13 @@ func (h *consoleHub) push(m consoleMessage) {
 	if err != nil {
 		return
 	}
+	about := m.twin()
 	h.mu.Lock()
 	conns := make([]*consoleConn, 0, len(h.conns))
 	for c := range h.conns {
-		conns = append(conns, c)
+		if c.may[about] {
+			conns = append(conns, c)
+		}
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
@@ -72,6 +90,20 @@ func (h *consoleHub) state(twinID, actuatorID string, s twin.State) {
 	h.push(consoleMessage{Type: "state", Twin: twinID, Actuator: actuatorID, State: &s})
 }
 
+// closeSession ends the session's consoles on this node with 4401.
+func (h *consoleHub) closeSession(sessionID, reason string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for c := range h.conns {
+		if c.session == sessionID {
+			c.end(closeSessionRevoked, reason)
+			n++
+		}
+	}
+	return n
+}
+
 func (h *consoleHub) closeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -81,8 +113,18 @@ func (h *consoleHub) closeAll() {
 }
 
 // handleTwinFeed upgrades to the console feed. It first sends a "twins"
-// message with every twin and its last state, then the live messages.
+// message with every twin the avatar may view and its last state, then
+// the live messages about those twins. What the avatar may view is decided
+// (and audited) when it connects; a change of roles applies when it
+// connects again. An avatar that may view no twin is refused before the
+// upgrade.
 func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p principal) {
+	viewer := r.twinViewer(req.Context(), p)
+	visible := viewer.visible(req.Context())
+	if len(visible) == 0 && viewer.firstDeny != nil {
+		r.writeError(w, req, viewer.refusal())
+		return
+	}
 	upgrader := websocket.Upgrader{
 		ReadBufferSize: 1024, WriteBufferSize: 4096,
 		CheckOrigin: func(req *http.Request) bool {
@@ -95,7 +137,10 @@ func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p princ
 		return
 	}
 	defer ws.Close()
-	c := &consoleConn{send: make(chan []byte, liveSendQueue), closed: make(chan struct{})}
+	c := &consoleConn{session: p.session.ID, may: map[string]bool{}, send: make(chan []byte, liveSendQueue), closed: make(chan struct{})}
+	for _, t := range visible {
+		c.may[t.ID] = true
+	}
 	h := r.twins.console
 	h.mu.Lock()
 	h.conns[c] = struct{}{}
@@ -106,14 +151,24 @@ func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p princ
 		h.mu.Unlock()
 	}()
 	twins := []twinLive{}
-	for _, t := range r.twins.reg.Twins() {
+	for _, t := range visible {
 		twins = append(twins, r.viewTwin(t))
 	}
 	hello, _ := json.Marshal(map[string]any{"type": "twins", "twins": twins})
 	c.send <- hello
 
+	// A console lives no longer than its session. It sends nothing, so
+	// its use is the session's HTTP requests (the console's own polls).
+	connected := time.Now()
+	readerDone := make(chan struct{})
+	go r.watchSessionEnd(sessionBound{
+		ctx: req.Context(), sess: p.session, done: readerDone,
+		lastUse: func() time.Time { return connected },
+		end:     func(reason string) { c.end(closeSessionRevoked, reason) },
+	})
 	// The reader only notices the close; consoles send nothing else.
 	go func() {
+		defer close(readerDone)
 		defer c.close()
 		ws.SetReadLimit(1024)
 		for {
@@ -136,7 +191,7 @@ func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p princ
 				return
 			}
 		case <-c.closed:
-			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTooSlow, "feed closed"), time.Now().Add(liveWriteWait))
+			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.why.code, c.why.reason), time.Now().Add(liveWriteWait))
 			return
 		}
 	}

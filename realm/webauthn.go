@@ -75,6 +75,9 @@ func digestHex(d []byte) string {
 // error that kept it from starting.
 func (r *Realm) answerBegin(w http.ResponseWriter, req *http.Request, c avatar.Ceremony, err error) {
 	if err == nil {
+		if r.pending != nil {
+			r.pending.begun(c.ID)
+		}
 		var resp map[string]json.RawMessage
 		if resp, err = beginResponse(c); err == nil {
 			writeJSON(w, http.StatusOK, resp)
@@ -84,9 +87,13 @@ func (r *Realm) answerBegin(w http.ResponseWriter, req *http.Request, c avatar.C
 	r.writeError(w, req, err)
 }
 
-// readFinish reads and checks a finish body.
-func readFinish(w http.ResponseWriter, req *http.Request) (finishRequest, error) {
+// readFinish reads and checks a finish body, within the client's ceremony
+// rate.
+func (r *Realm) readFinish(w http.ResponseWriter, req *http.Request) (finishRequest, error) {
 	var body finishRequest
+	if err := r.admitCeremony(req, false); err != nil {
+		return body, err
+	}
 	if err := decodeJSON(w, req, &body); err != nil {
 		return body, err
 	}
@@ -106,6 +113,10 @@ func beginResponse(c avatar.Ceremony) (map[string]json.RawMessage, error) {
 }
 
 func (r *Realm) handleRegisterBegin(w http.ResponseWriter, req *http.Request) {
+	if err := r.admitCeremony(req, true); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
 	var body registerBeginRequest
 	if err := decodeJSON(w, req, &body); err != nil {
 		r.writeError(w, req, err)
@@ -121,13 +132,22 @@ func (r *Realm) handleRegisterBegin(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		existing = p.avatar.ID
+		// A passkey outlives every session ("sign out everywhere" leaves
+		// it), so a session alone must not add one: a stolen token would
+		// become a permanent takeover. The owner confirms with a passkey
+		// they already hold, bound to exactly this action.
+		if err := r.stepups.consume(req.Context(), p.session.ID, addPasskeyDigest(existing)); err != nil {
+			r.auditDeny(req, existing, actionAddPasskey, "Avatar::"+quote(existing), err)
+			r.writeError(w, req, err)
+			return
+		}
 	}
 	c, err := r.avatars.BeginRegistration(req.Context(), avatar.Registration{Name: body.Name, DisplayName: body.DisplayName}, existing)
 	r.answerBegin(w, req, c, err)
 }
 
 func (r *Realm) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
-	body, err := readFinish(w, req)
+	body, err := r.readFinish(w, req)
 	if err != nil {
 		r.writeError(w, req, err)
 		return
@@ -138,17 +158,27 @@ func (r *Realm) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, err)
 		return
 	}
-	r.auditAllow(req, av.ID, "RegisterPasskey", credentialResource(cred.ID), "a new passkey verified with user verification",
-		map[string]any{"attestation_format": cred.AttestationFormat, "attested": cred.Attested, "synced": cred.BackupEligible})
-	// Adding a passkey to a signed-in avatar does not start a new session.
+	r.ceremonyFinished(body.CeremonyID)
+	signals := map[string]any{"attestation_format": cred.AttestationFormat, "attested": cred.Attested, "synced": cred.BackupEligible}
+	// Adding a passkey to a signed-in avatar does not start a new session;
+	// every session of the avatar is told, so an owner sees a passkey
+	// they did not add.
 	if len(av.Credentials) > 1 {
+		r.auditAllow(req, av.ID, actionAddPasskey, credentialResource(cred.ID),
+			"a new passkey verified with user verification, after a step-up bound to adding it", signals)
+		r.announcePasskeyAdded(av.ID, cred)
 		writeJSON(w, http.StatusOK, map[string]any{"avatar": avatarView(av)})
 		return
 	}
+	r.auditAllow(req, av.ID, "RegisterPasskey", credentialResource(cred.ID), "a new passkey verified with user verification", signals)
 	r.startSession(w, req, av, cred, body.UseCookie, time.Now())
 }
 
 func (r *Realm) handleLoginBegin(w http.ResponseWriter, req *http.Request) {
+	if err := r.admitCeremony(req, true); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
 	var body loginBeginRequest
 	if err := decodeJSON(w, req, &body); err != nil {
 		r.writeError(w, req, err)
@@ -159,7 +189,7 @@ func (r *Realm) handleLoginBegin(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Realm) handleLoginFinish(w http.ResponseWriter, req *http.Request) {
-	body, err := readFinish(w, req)
+	body, err := r.readFinish(w, req)
 	if err != nil {
 		r.writeError(w, req, err)
 		return
@@ -170,6 +200,7 @@ func (r *Realm) handleLoginFinish(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, req, err)
 		return
 	}
+	r.ceremonyFinished(body.CeremonyID)
 	r.auditAllow(req, as.Avatar.ID, "SignIn", credentialResource(as.Credential.ID), "passkey assertion verified with user verification",
 		map[string]any{"synced": as.BackupEligible, "device_assurance": as.Credential.DeviceAssurance()})
 	r.startSession(w, req, as.Avatar, as.Credential, body.UseCookie, as.At)
@@ -223,14 +254,20 @@ func (r *Realm) startSession(w http.ResponseWriter, req *http.Request, av *avata
 	}
 	concurrent := 1
 	if list, err := r.sessions.List(req.Context(), av.ID); err == nil {
-		concurrent = 0
+		var live []sessionAge
+		now := time.Now()
 		for _, s := range list {
-			if !s.Revoked {
-				concurrent++
+			if !s.Revoked && now.Before(s.Expires) {
+				live = append(live, sessionAge{id: s.ID, created: s.Created})
 			}
 		}
+		concurrent = len(live)
+		if r.cfg.MaxSessionsPerAvatar > 0 {
+			r.limitSessions(req, av.ID, sess.ID, live)
+			concurrent = min(concurrent, r.cfg.MaxSessionsPerAvatar)
+		}
 	}
-	r.trust.observeSignIn(req.Context(), sess, clientAddress(req), max(concurrent, 1))
+	r.trust.observeSignIn(req.Context(), sess, r.clientAddress(req), max(concurrent, 1))
 	a := r.trust.assess(req.Context(), sess)
 	resp := map[string]any{
 		"avatar":  avatarView(av),
@@ -252,6 +289,10 @@ func passkeyEvidence(cred *avatar.Credential, userVerified bool, at time.Time) p
 }
 
 func (r *Realm) handleStepUpBegin(w http.ResponseWriter, req *http.Request, p principal) {
+	if err := r.admitCeremony(req, true); err != nil {
+		r.writeError(w, req, err)
+		return
+	}
 	var body stepUpBeginRequest
 	if err := decodeJSON(w, req, &body); err != nil {
 		r.writeError(w, req, err)
@@ -267,7 +308,7 @@ func (r *Realm) handleStepUpBegin(w http.ResponseWriter, req *http.Request, p pr
 }
 
 func (r *Realm) handleStepUpFinish(w http.ResponseWriter, req *http.Request, p principal) {
-	body, err := readFinish(w, req)
+	body, err := r.readFinish(w, req)
 	if err != nil {
 		r.writeError(w, req, err)
 		return
@@ -283,6 +324,7 @@ func (r *Realm) handleStepUpFinish(w http.ResponseWriter, req *http.Request, p p
 		r.writeError(w, req, err)
 		return
 	}
+	r.ceremonyFinished(body.CeremonyID)
 	a, err := r.trust.observePasskey(req.Context(), p.session, passkeyEvidence(as.Credential, as.UserVerified, as.At))
 	if err != nil {
 		r.writeError(w, req, err)
@@ -327,6 +369,8 @@ func avatarView(av *avatar.Avatar) map[string]any {
 		"wallets":      nonNil(av.Wallets),
 		"created":      av.Created,
 		"passkeys":     passkeys,
+		// What a step-up must be bound to before this avatar adds a passkey.
+		"add_passkey_action_digest": digestHex(addPasskeyDigest(av.ID)),
 	}
 }
 
@@ -363,12 +407,37 @@ func credentialResource(id []byte) string {
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 
+// actionAddPasskey is the audited action of adding a passkey to an
+// avatar that already has one.
+const actionAddPasskey = "AddPasskey"
+
+// addPasskeyDigest is the action a step-up must be bound to before a
+// passkey is added to an existing avatar:
+// SHA-256("zerorealm/add-passkey/v1" || 0x00 || avatar id).
+func addPasskeyDigest(avatarID string) []byte {
+	return actionDigest("zerorealm/add-passkey/v1", []byte(avatarID))
+}
+
 // deletePasskeyDigest is the action a step-up must be bound to before a
 // passkey is deleted: SHA-256("zerorealm/delete-passkey/v1" || 0x00 || id).
 func deletePasskeyDigest(credentialID []byte) []byte {
+	return actionDigest("zerorealm/delete-passkey/v1", credentialID)
+}
+
+// actionDigest is SHA-256(domain || 0x00 || subject): the domain names the
+// action and its version, so a step-up for one action never fits another.
+func actionDigest(domain string, subject []byte) []byte {
 	h := sha256.New()
-	h.Write([]byte("zerorealm/delete-passkey/v1"))
+	h.Write([]byte(domain))
 	h.Write([]byte{0})
-	h.Write(credentialID)
+	h.Write(subject)
 	return h.Sum(nil)
+}
+
+// ceremonyFinished stops counting a ceremony this node began: its record
+// was taken by the finish.
+func (r *Realm) ceremonyFinished(id string) {
+	if r.pending != nil {
+		r.pending.finished(id)
+	}
 }

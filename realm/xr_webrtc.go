@@ -100,6 +100,7 @@ func (r *Realm) answerOffer(c *liveConn, sdp string) error {
 				r.xr.m.message(transportWebRTC, "not-binary")
 				return
 			}
+			c.markUsed()
 			r.ingestFrames(c, transportWebRTC, m.Data)
 		})
 	})

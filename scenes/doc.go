@@ -35,7 +35,8 @@
 //
 // Actions (entity type Action) and the resource each takes: JoinScene
 // (Scene), EnterZone (Zone), TransferAsset (Asset), CommandActuator
-// (Actuator), ApproveCommand (Actuator).
+// (Actuator), ApproveCommand (Actuator), ViewTwin (Twin: its envelopes,
+// gateway key and live state, and the commands and approvals about it).
 //
 // Context keys:
 //   - trust, on every action: a record of state ("trusted", "step-up" or

@@ -216,6 +216,12 @@ func TestFoundryPolicies(t *testing.T) {
 		{"operator cannot approve", foundryRequest{roles: operator, state: "trusted", action: ActionApproveCommand, resource: pressure}, false, nil, false},
 		{"supervisor in step-up cannot approve", foundryRequest{roles: supervisor, state: "step-up", action: ActionApproveCommand, resource: pressure}, false, nil, false},
 
+		// reading twins
+		{"operator views a twin", foundryRequest{roles: operator, state: "trusted", action: ActionViewTwin, resource: TwinUID("press-1")}, true, []string{"view-twin"}, false},
+		{"supervisor in step-up views a twin", foundryRequest{roles: supervisor, state: "step-up", action: ActionViewTwin, resource: TwinUID("robot-1")}, true, []string{"view-twin"}, false},
+		{"visitor cannot view a twin", foundryRequest{state: "trusted", action: ActionViewTwin, resource: TwinUID("press-1")}, false, nil, false},
+		{"suspended operator cannot view a twin", foundryRequest{roles: operator, state: "suspended", action: ActionViewTwin, resource: TwinUID("conveyor-1")}, false, []string{"forbid-suspended"}, false},
+
 		// transfers
 		{"small credit transfer", foundryRequest{state: "step-up", biometric: 0.5, action: ActionTransferAsset, resource: credits, context: transfer(500, false)}, true, []string{"transfer-asset"}, false},
 		{"high value transfer, trusted and recognised", foundryRequest{state: "trusted", biometric: 0.95, action: ActionTransferAsset, resource: credits, context: transfer(5_000_000, true)}, true, []string{"transfer-asset"}, false},

@@ -21,6 +21,10 @@ const (
 	ActionTransferAsset   = "TransferAsset"   // resource: Asset
 	ActionCommandActuator = "CommandActuator" // resource: Actuator
 	ActionApproveCommand  = "ApproveCommand"  // resource: Actuator
+	// ActionViewTwin is reading a twin: its actuators' envelopes, its
+	// gateway's key, its live state, and the commands and approvals that
+	// concern it.
+	ActionViewTwin = "ViewTwin" // resource: Twin
 )
 
 // Context keys of the scene vocabulary; doc.go says which action carries which.

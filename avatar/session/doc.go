@@ -51,6 +51,11 @@
 // revocation; a touch that fails for any other reason is logged and the
 // authentication, decided on a consistent read, stands.
 //
+// Touch records use of a session by its public ID, for a connection that
+// was authenticated when it opened and is still in use (the realm's live
+// WebSocket): it extends the idle time as an authentication does, and
+// reports a session that has expired or was revoked.
+//
 // # Revocations
 //
 // Revocations streams a Revocation for every record that is revoked and not

@@ -269,6 +269,12 @@ func (m *Manager) authenticate(ctx context.Context, hash tokenHash, id string) (
 	if subtle.ConstantTimeCompare(rec.Hash, hash[:]) != 1 {
 		return record{}, fmt.Errorf("%w: unknown session", ErrInvalidSession)
 	}
+	return m.use(ctx, id, rec, rev)
+}
+
+// use records a use of the session id read as rec at revision rev, if it
+// is live, and returns the record as now stored.
+func (m *Manager) use(ctx context.Context, id string, rec record, rev uint64) (record, error) {
 	now := m.now()
 	if err := m.check(id, &rec, now); err != nil {
 		return record{}, err
@@ -286,6 +292,28 @@ func (m *Manager) authenticate(ctx context.Context, hash tokenHash, id string) (
 		rec.LastSeen = now
 	}
 	return rec, nil
+}
+
+// Touch records use of the session sessionID without its token, as
+// Authenticate does for a token: the realm calls it for a session it
+// authenticated earlier whose connection is still in use (a live
+// WebSocket's traffic is use of its session). It returns the session as
+// now stored, or ErrRevoked or ErrExpired as *Error, so the caller ends a
+// connection whose session ended. It authenticates nothing: the public ID
+// is not a credential, and Touch must never be reached with one a client
+// chose. Unknown or malformed IDs are ErrInvalidSession.
+func (m *Manager) Touch(ctx context.Context, sessionID string) (Session, error) {
+	if !validID(sessionID) {
+		return Session{}, fmt.Errorf("%w: malformed session ID", ErrInvalidSession)
+	}
+	rec, rev, err := m.load(ctx, sessionID)
+	if err != nil {
+		return Session{}, err
+	}
+	if rec, err = m.use(ctx, sessionID, rec, rev); err != nil {
+		return Session{}, err
+	}
+	return rec.session(sessionID), nil
 }
 
 // check decides whether rec may authenticate at now.

@@ -120,6 +120,11 @@ type Config struct {
 	// of each, such as a load generator holding a thousand members. data
 	// is reused after the call returns.
 	OnRawPoses func(data []byte)
+	// OnPasskeyAdded is called when a passkey was added to the avatar,
+	// through any of its sessions: show it to the person, for a passkey
+	// they did not add means their session token was taken. It runs on
+	// the reader goroutine too.
+	OnPasskeyAdded func(PasskeyAdded)
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -132,6 +137,19 @@ type Trust struct {
 	Factors     []Factor       `json:"factors"`
 	Explanation string         `json:"explanation"`
 	Context     map[string]any `json:"context"`
+}
+
+// PasskeyAdded is the realm's notice that the avatar has a new passkey.
+type PasskeyAdded struct {
+	Passkey struct {
+		ID                string    `json:"id"` // base64url credential ID
+		Name              string    `json:"name"`
+		Created           time.Time `json:"created"`
+		AttestationFormat string    `json:"attestation_format"`
+		Attested          bool      `json:"attested"`
+		Synced            bool      `json:"synced"`
+	} `json:"passkey"`
+	At time.Time `json:"at"`
 }
 
 // Factor is one term of the trust score, explained.
@@ -459,6 +477,10 @@ func (c *Client) dispatch(m realmMessage) {
 		if c.cfg.OnPoses != nil {
 			c.cfg.OnPoses(*m.poses)
 		}
+	case "passkey-added":
+		if c.cfg.OnPasskeyAdded != nil && m.passkeyAdded != nil {
+			c.cfg.OnPasskeyAdded(*m.passkeyAdded)
+		}
 	case "error":
 		if m.Code != "" {
 			refusal := &RefusalError{Code: m.Code, Reason: m.Reason}
@@ -494,11 +516,12 @@ type realmMessage struct {
 	Code   string `json:"code,omitempty"`
 	Reason string `json:"reason,omitempty"`
 
-	score    *Score
-	status   *Status
-	joined   *Joined
-	presence []Presence
-	poses    *Poses
+	score        *Score
+	status       *Status
+	joined       *Joined
+	presence     []Presence
+	poses        *Poses
+	passkeyAdded *PasskeyAdded
 }
 
 // parseRealmMessage reads one message from the realm. Unknown types are
@@ -532,6 +555,12 @@ func parseRealmMessage(data []byte) (realmMessage, error) {
 		if err := parseSceneMessage(&m, data); err != nil {
 			return realmMessage{}, err
 		}
+	case "passkey-added":
+		var pa PasskeyAdded
+		if err := json.Unmarshal(data, &pa); err != nil || pa.Passkey.ID == "" {
+			return realmMessage{}, errors.New("vr: passkey-added without a passkey id")
+		}
+		m.passkeyAdded = &pa
 	case "error":
 		if m.Code != "" && m.Reason == "" {
 			m.Reason = m.Error

@@ -18,6 +18,7 @@ var realmSamples = []string{
 	`{"type":"poses","scene":"foundry","poses":[{"avatar":"av_2","head":{"pos":[0.25,1.625,-0.5],"rot":[0,0.7071068,0,0.7071068]},"right":{"pos":[0.3,1.2,-0.6],"rot":[0,0,0,1]}}]}`,
 	`{"type":"error","code":"denied","reason":"entering zone \"press-bay\" was denied: no policy permits it","error":"entering zone \"press-bay\" was denied: no policy permits it"}`,
 	`{"type":"presence","scene":"foundry","events":[{"avatar":"av_3","name":"ada","event":"join","zone":""},{"avatar":"av_2","event":"zone","zone":"lobby"},{"avatar":"av_4","event":"leave","zone":""}]}`,
+	`{"type":"passkey-added","passkey":{"id":"q83vEjRWeJA","name":"","created":"2026-12-05T17:00:00Z","attestation_format":"none","attested":false,"synced":true},"at":"2026-12-05T17:00:00Z"}`,
 }
 
 func TestParseRealmMessage(t *testing.T) {
@@ -30,6 +31,8 @@ func TestParseRealmMessage(t *testing.T) {
 		{realmSamples[2], true, "xr.score"},
 		{realmSamples[3], true, "xr.status"},
 		{realmSamples[4], true, "webrtc.answer"},
+		{realmSamples[12], true, "passkey-added"},
+		{`{"type":"passkey-added","passkey":{}}`, false, ""},
 		{`{"type":"webrtc.answer"}`, false, ""},
 		{`{"type":"xr.score","xr":{"seq":-1}}`, false, ""},
 		{`{"v":1}`, false, ""},
@@ -44,6 +47,10 @@ func TestParseRealmMessage(t *testing.T) {
 	m, _ := parseRealmMessage([]byte(realmSamples[2]))
 	if m.score == nil || m.score.Seq != 144 || m.score.Probability != 0.93 {
 		t.Fatalf("xr.score parsed as %+v, want seq 144 and probability 0.93", m.score)
+	}
+	m, _ = parseRealmMessage([]byte(realmSamples[12]))
+	if m.passkeyAdded == nil || m.passkeyAdded.Passkey.ID != "q83vEjRWeJA" || !m.passkeyAdded.Passkey.Synced {
+		t.Fatalf("passkey-added parsed as %+v", m.passkeyAdded)
 	}
 	m, _ = parseRealmMessage([]byte(realmSamples[3]))
 	if m.status == nil || m.status.FramesRejected["head not tracked"] != 2 || m.status.Enrollment != "enrolling" {
@@ -67,7 +74,8 @@ func FuzzParseRealmMessage(f *testing.F) {
 			t.Fatal("accepted a message without a type")
 		}
 		if m.Type == "xr.score" && m.score == nil || m.Type == "xr.status" && m.status == nil ||
-			m.Type == "joined" && m.joined == nil || m.Type == "presence" && m.presence == nil || m.Type == "poses" && m.poses == nil {
+			m.Type == "joined" && m.joined == nil || m.Type == "presence" && m.presence == nil || m.Type == "poses" && m.poses == nil ||
+			m.Type == "passkey-added" && m.passkeyAdded == nil {
 			t.Fatalf("accepted %s without its payload", m.Type)
 		}
 		if m.poses != nil {

@@ -392,24 +392,37 @@ func (r *loadRun) signUp(ctx context.Context, name string) (string, error) {
 	return out.Token, nil
 }
 
+// post sends a JSON request. A 429 is waited out as its Retry-After says:
+// the realm limits passkey ceremonies per client address, and every
+// synthetic avatar comes from this one.
 func (r *loadRun) post(ctx context.Context, path string, body, out any) error {
 	data, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.f.url+path, bytes.NewReader(data))
-	if err != nil {
-		return err
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.f.url+path, bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", r.f.url)
+		resp, err := r.hc.Do(req)
+		if err != nil {
+			return err
+		}
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if wait, err := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode == http.StatusTooManyRequests && err == nil && wait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(wait) * time.Second):
+				continue
+			}
+		}
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("POST %s: %s: %s", path, resp.Status, bytes.TrimSpace(raw))
+		}
+		return json.Unmarshal(raw, out)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Origin", r.f.url)
-	resp, err := r.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("POST %s: %s: %s", path, resp.Status, bytes.TrimSpace(raw))
-	}
-	return json.Unmarshal(raw, out)
 }
 
 func (r *loadRun) connect(ctx context.Context, a *loadAvatar) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,6 +30,10 @@ type serveFlags struct {
 	bootstrapAdmin                                 bool
 	bootstrapAdminRoles                            string
 	auditRoles                                     string
+	ceremonyRate                                   float64
+	ceremonyBurst, maxPendingCeremonies            int
+	maxSessionsPerAvatar, maxLivePerAvatar         int
+	trustedProxies                                 string
 }
 
 func newServeCommand() *cobra.Command {
@@ -65,6 +70,12 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.BoolVar(&f.bootstrapAdmin, "bootstrap-admin", true, "make the first avatar registered on a realm without an administrator one (false: promote nobody)")
 	fl.StringVar(&f.bootstrapAdminRoles, "bootstrap-admin-roles", "admin,operator,supervisor", "comma-separated roles the bootstrap gives; must include admin")
 	fl.StringVar(&f.auditRoles, "audit-roles", "admin,auditor", "comma-separated roles that read every decision in the audit log; others read their own")
+	fl.Float64Var(&f.ceremonyRate, "ceremony-rate", 5, "passkey ceremony calls (begin and finish) a second from one client address, after the burst (negative: no limit)")
+	fl.IntVar(&f.ceremonyBurst, "ceremony-burst", 50, "passkey ceremony calls one client address may make at once")
+	fl.IntVar(&f.maxPendingCeremonies, "max-pending-ceremonies", 10000, "passkey ceremonies begun on this node and not yet finished or expired (negative: no cap)")
+	fl.IntVar(&f.maxSessionsPerAvatar, "max-sessions-per-avatar", 32, "live sessions of one avatar; a sign-in beyond revokes the oldest (at most 256)")
+	fl.IntVar(&f.maxLivePerAvatar, "max-live-per-avatar", 8, "realm WebSockets of one avatar on this node (negative: no cap)")
+	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address (empty: none)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go runtime profiles (/debug/pprof/) on this separate address, e.g. localhost:6060 (empty: off)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -93,6 +104,10 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		}
 	}
 	natsURLs := splitList(f.nats)
+	proxies, err := parsePrefixes(f.trustedProxies)
+	if err != nil {
+		return usagef("--trusted-proxies: %v", err)
+	}
 	r, err := realm.New(realm.Config{
 		Listen:          f.listen,
 		DataDir:         dataDir,
@@ -108,6 +123,13 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		SessionIdle:     f.sessionIdle,
 		SessionLifetime: f.sessionLifetime,
 		Logger:          logger,
+
+		CeremonyRate:         f.ceremonyRate,
+		CeremonyBurst:        f.ceremonyBurst,
+		MaxPendingCeremonies: f.maxPendingCeremonies,
+		MaxSessionsPerAvatar: f.maxSessionsPerAvatar,
+		MaxLivePerAvatar:     f.maxLivePerAvatar,
+		TrustedProxies:       proxies,
 
 		DisableBootstrapAdmin: !f.bootstrapAdmin,
 		BootstrapAdminRoles:   splitList(f.bootstrapAdminRoles),
@@ -243,4 +265,22 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parsePrefixes reads comma-separated CIDRs; a bare address is its own
+// /32 or /128.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range splitList(list) {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8) or an address", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

@@ -149,8 +149,9 @@ function credentialJSON(cred) {
   };
 }
 
-// register creates an avatar with a new passkey; signed in, it adds a
-// passkey to the avatar instead (name and display are then ignored).
+// register creates an avatar with a new passkey. Signed in, it adds a
+// passkey to the avatar instead (name and display are then ignored), which
+// the realm allows only after a step-up bound to adding one: addPasskey.
 export async function register(name, display) {
   const begin = await api("POST", "/v1/webauthn/register/begin", { name, display_name: display });
   const cred = await navigator.credentials.create({ publicKey: creationOptions(begin.publicKey) });
@@ -158,6 +159,15 @@ export async function register(name, display) {
   csrf = done.csrf || csrf;
   meCache = null;
   return done;
+}
+
+// addPasskey adds a passkey to the signed-in avatar: first a step-up with
+// a passkey the avatar already holds, bound to its add_passkey_action_digest,
+// then the new passkey's registration.
+export async function addPasskey() {
+  const mine = await refreshMe();
+  await stepUp(mine.avatar.add_passkey_action_digest);
+  return register("", "");
 }
 
 // signIn asserts a passkey; with no name the browser offers the

@@ -142,6 +142,13 @@ function signedOut() {
 
 document.addEventListener("zr:signed-out", () => { signedOut(); });
 document.addEventListener("zr:replaced", () => { $("replaced-banner").hidden = false; });
+// Every session of the avatar hears of a new passkey: one its owner did not
+// add means a taken session.
+zr.live.on("passkey-added", (m) => {
+  $("passkey-added-name").textContent = m.passkey && m.passkey.name ? ` (${m.passkey.name})` : "";
+  $("passkey-added-banner").hidden = false;
+});
+$("passkey-added-ok").addEventListener("click", () => { $("passkey-added-banner").hidden = true; });
 $("reconnect-here").addEventListener("click", () => {
   $("replaced-banner").hidden = true;
   zr.live.connect().catch(() => {});
