@@ -26,21 +26,23 @@ import (
 //
 // What a tag binds:
 //   - a value: a domain label, the bucket's name without the prefix, the
-//     key and the value. A value moved to another key or bucket does not
-//     verify. The prefix is left out: it separates deployments that share
-//     one NATS account, and those have different record keys (each
-//     cluster creates its own), so binding it would add nothing and would
-//     make renaming the prefix a break.
+//     key, the writer's time and the value. A value moved to another key
+//     or bucket does not verify. The prefix is left out: it separates
+//     deployments that share one NATS account, and those have different
+//     record keys (each cluster creates its own), so binding it would add
+//     nothing and would make renaming the prefix a break.
 //   - a message: a domain label, the stream's name without the prefix, the
-//     relative subject, the message id (Nats-Msg-Id, empty when none) and
-//     the data. Other headers are not covered; sealed streams carry none
-//     that decide anything.
+//     relative subject, the message id (Nats-Msg-Id, empty when none), the
+//     subject's last sequence the append expected, and the data. Other
+//     headers are not covered; sealed streams carry none that decide
+//     anything.
 //
-// Neither binds a revision or sequence: they are assigned by the server
-// after the tag is computed. An older genuine value put back under its own
-// key therefore verifies; the records that must not be rolled back carry
-// something monotonic of their own (an expiry, a chain link), see
-// docs/architecture.md "Records are sealed".
+// Neither can bind its own revision or sequence: the server assigns them
+// after the tag is computed. So a genuine record put back verifies on its
+// own; what refuses it is its place in time: a value's writer's time
+// against the server's time of storing it (Config.MaxClockSkew), and a
+// message's expected predecessor against the last message a Follower saw
+// on its subject. See docs/architecture.md "Records are sealed".
 
 // ErrTampered reports a sealed value or message whose tag is missing or
 // does not verify. Errors that carry it also carry ErrNotFound, so callers

@@ -241,8 +241,9 @@ type appendOptions struct {
 // retried. Use an id derived from the content's identity (e.g. a hash).
 func WithMsgID(id string) AppendOption {
 	return func(o *appendOptions) error {
-		if id == "" || len(id) > maxSubjectLen || strings.ContainsAny(id, "\r\n") {
-			return fmt.Errorf("%w: message id must be 1..%d bytes without line breaks", ErrInvalid, maxSubjectLen)
+		// No 0 byte either: seals join the id with other names by 0 bytes.
+		if id == "" || len(id) > maxSubjectLen || strings.ContainsAny(id, "\r\n\x00") {
+			return fmt.Errorf("%w: message id must be 1..%d bytes without line breaks or 0 bytes", ErrInvalid, maxSubjectLen)
 		}
 		o.msgID = id
 		return nil
