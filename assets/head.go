@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 )
@@ -25,9 +26,10 @@ var ErrRolledBack = errors.New("assets: the ledger lacks receipts this node sign
 // receipt in the ledger or refuses to start.
 //
 // The file is written after the receipt block is stored, by one goroutine
-// that keeps only the newest head: it may lag the chain by a block or two
-// when the node dies, which a start accepts (the ledger is ahead of the
-// file, never behind it), and it costs the receipt path nothing.
+// that keeps only the newest head and writes at most every headWriteEvery:
+// it may lag the chain by that much when the node dies, which a start
+// accepts (the ledger is ahead of the file, never behind it), and it costs
+// the receipt path nothing.
 
 // head is the newest receipt of a node's chain.
 type head struct {
@@ -86,25 +88,53 @@ func (l *Ledger) checkHead() error {
 		ErrRolledBack, l.cfg.Node, want.Index, want.Digest.Hex(), len(have), l.cfg.HeadFile)
 }
 
+// headWriteEvery bounds how often the head file is rewritten: a block is
+// stored every few transfers, and a file replaced each time would cost
+// the receipt path more than the rest of the sealing. The file may then
+// lag the chain by this long, which a start accepts.
+const headWriteEvery = 100 * time.Millisecond
+
 // headWriter keeps the head file current from one goroutine.
 type headWriter struct {
 	path string
 	log  *slog.Logger
 	ch   chan head // holds at most the newest head not yet written
+	stop chan struct{}
 	done chan struct{}
 }
 
 func startHeadWriter(path string, log *slog.Logger) *headWriter {
-	w := &headWriter{path: path, log: log, ch: make(chan head, 1), done: make(chan struct{})}
+	w := &headWriter{path: path, log: log, ch: make(chan head, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		for h := range w.ch {
-			if err := w.write(h); err != nil {
-				w.log.Error("ledger head not recorded; a rollback of the ledger's newest records would go unnoticed at the next start", "file", w.path, "err", err)
+		for {
+			var h head
+			select {
+			case h = <-w.ch:
+			case <-w.stop:
+				select { // the last head, if one is waiting
+				case h = <-w.ch:
+					w.record(h)
+				default:
+				}
+				return
+			}
+			w.record(h)
+			t := time.NewTimer(headWriteEvery)
+			select {
+			case <-t.C:
+			case <-w.stop:
+				t.Stop()
 			}
 		}
 	}()
 	return w
+}
+
+func (w *headWriter) record(h head) {
+	if err := w.write(h); err != nil {
+		w.log.Error("ledger head not recorded; a rollback of the ledger's newest records would go unnoticed at the next start", "file", w.path, "err", err)
+	}
 }
 
 // update replaces the head waiting to be written, without blocking.
@@ -143,6 +173,6 @@ func (w *headWriter) write(h head) error {
 
 // close writes the last head and stops.
 func (w *headWriter) close() {
-	close(w.ch)
+	close(w.stop)
 	<-w.done
 }
