@@ -286,6 +286,11 @@ func (r *Realm) start(ctx context.Context) error {
 	r.trust.onChange = r.pushTrust
 	r.trust.onPasskey = r.xrAfterPasskey
 	r.stepups, err = newStepUpProofs(ctx, r.store)
+	if err == nil {
+		r.stepups.onReplay = func(key string) {
+			r.reportTamper(store.TamperEvent{Bucket: "stepups", Key: key, Reason: reasonStepUpReplayed})
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("realm: step-ups: %w", err)
 	}

@@ -31,6 +31,10 @@ const ledgerHeadFile = "ledger-head"
 // receipts this node signed.
 const reasonLedgerRolledBack = "the ledger lacks the newest receipts this node signed"
 
+// reasonStepUpReplayed is the StoreTampered reason of a step-up proof this
+// node used, put back in the store.
+const reasonStepUpReplayed = "step-up proof used already; an older record was put back"
+
 // keyChecksBucket holds check values of the cluster's keys (not the keys):
 // a node started with another record key finds out before it writes.
 const (
@@ -108,7 +112,7 @@ func (r *Realm) reportTamper(ev store.TamperEvent) {
 	why, outcome := "sealed record does not verify under the cluster's record key: "+ev.Reason,
 		"refused as if absent: nothing written without the record key grants anything"
 	switch ev.Reason {
-	case store.ReasonReplayed:
+	case store.ReasonReplayed, reasonStepUpReplayed:
 		why = "a genuine record put back out of its place in time: " + ev.Reason
 	case session.ReasonRolledBack:
 		why, outcome = "a session this node saw revoked reads live again: "+ev.Reason, "refused: the revocation stands"

@@ -273,6 +273,25 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 			t.Fatalf("ada's gems after the replay = %q, want 960", gems)
 		}
 
+		// A step-up proof the administrator used, put back: refused by
+		// the node that used it. The change (ada stays a visitor) is
+		// allowed once.
+		digest := strings.TrimPrefix(boss.c.roleDigest(adaID, adaRoles), "0x")
+		if code, p := boss.c.stepUp(boss.auth, "0x"+digest); code != http.StatusOK {
+			t.Fatalf("step-up = %d %+v", code, p)
+		}
+		proofKey := boss.sess.Session.ID + "." + digest
+		proof, err := evil.bucket("stepups").Get(context.Background(), proofKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		boss.c.must("PUT", "/v1/avatars/"+adaID+"/roles", map[string]any{"roles": adaRoles}, nil)
+		evil.put("stepups", proofKey, proof.Value())
+		if code, p := boss.c.call("PUT", "/v1/avatars/"+adaID+"/roles", map[string]any{"roles": adaRoles}, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, "already used") {
+			t.Fatalf("a used step-up put back = %d %q, want 403 saying it was used", code, p.Detail)
+		}
+		tamperAudited(t, r, "stepups/"+proofKey, reasonStepUpReplayed)
+
 		// A session signed out, its live record put back: refused by the
 		// node that saw the revocation.
 		second := newClient(t, r).login(boss.auth, "boss")
