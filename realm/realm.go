@@ -22,6 +22,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -46,6 +47,7 @@ type Realm struct {
 
 	// Set during start-up, read by handlers only once ready is true.
 	embedded *natsembed.Embedded
+	dataLock *dirlock.Lock // held from start to the end of shutdown
 	nc       *nats.Conn
 	store    *store.Store
 	catalog  *scenes.Catalog
@@ -189,6 +191,13 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := os.MkdirAll(r.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("realm: data dir: %w", err)
 	}
+	// Before anything reads or writes the data dir: two processes on one
+	// JetStream file store corrupt it.
+	lock, err := dirlock.Acquire(r.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("realm: data dir: %w", err)
+	}
+	r.dataLock = lock
 	if r.cfg.Node == "" {
 		node, err := loadOrCreateNodeID(r.cfg.DataDir)
 		if err != nil {
@@ -199,7 +208,6 @@ func (r *Realm) start(ctx context.Context) error {
 	r.log = r.log.With("node", r.cfg.Node)
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
-	var err error
 	if r.cfg.ScenesDir == "" {
 		r.catalog, err = scenes.LoadBuiltin()
 	} else {
@@ -404,6 +412,10 @@ func (r *Realm) shutdown() {
 			r.log.Warn("nats flush on shutdown", "err", err)
 		}
 		r.nc.Close()
+	}
+	// Last: the store is flushed and closed, so another process may open it.
+	if err := r.dataLock.Release(); err != nil {
+		r.log.Warn("data dir unlock", "err", err)
 	}
 	r.log.Info("realm stopped")
 }

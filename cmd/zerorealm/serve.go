@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/scenes"
 )
@@ -183,6 +184,9 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		var sceneErr *scenes.LoadError
 		if errors.As(err, &sceneErr) {
 			return usagef("the scenes in %s have %d problem(s); fix them and start again:\n%v", scenesSource(f.scenes), len(sceneErr.Problems), sceneErr)
+		}
+		if held, ok := errors.AsType[*dirlock.HeldError](err); ok {
+			return usagef("data directory %v: stop that realm first, or give this one its own directory with --data", held)
 		}
 		return err
 	}
