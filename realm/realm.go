@@ -181,9 +181,9 @@ func (r *Realm) natsMode() string {
 		return "cluster " + strings.Join(r.cfg.NATS, ",")
 	}
 	if r.embedded != nil && r.embedded.ClientURL() != "" {
-		return "embedded, clients at " + r.embedded.ClientURL()
+		return "embedded, authenticated clients at " + r.embedded.ClientURL() + " (for enrolled gateways)"
 	}
-	return "embedded, in-process only"
+	return "embedded, in-process only (no gateway enrolled, so no client port)"
 }
 
 // start brings up everything behind the HTTP edge, in dependency order.
@@ -223,7 +223,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if len(r.cfg.NATS) == 0 {
 		r.embedded, err = natsembed.Start(ctx, natsembed.Config{
 			DataDir:      r.cfg.DataDir,
-			ClientListen: r.cfg.NATSListen,
+			ClientListen: r.natsClientListen(),
 			Prefix:       r.cfg.Prefix,
 			Gateways:     r.twinNATSUsers(),
 			ServerName:   r.cfg.Node,
@@ -235,7 +235,7 @@ func (r *Realm) start(ctx context.Context) error {
 		r.nc = r.embedded.Conn()
 	} else {
 		dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		r.nc, err = natsembed.Dial(dialCtx, r.cfg.NATS, "zerorealm-"+r.cfg.Node, r.log)
+		r.nc, err = natsembed.Dial(dialCtx, r.cfg.NATS, "zerorealm-"+r.cfg.Node, r.cfg.natsAuth(), r.log)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("realm: %w", err)

@@ -68,6 +68,11 @@ func TestUsageMistakesExitTwoWithOneLine(t *testing.T) {
 		{"scenes dir missing", []string{"--data", dir, "--scenes", filepath.Join(dir, "nope")}, nil, "scenes folder"},
 		{"extra argument", []string{"serve", "now"}, nil, "unknown command"},
 		{"bootstrap roles without admin", []string{"--data", dir, "--bootstrap-admin-roles", "operator,supervisor"}, nil, "must include the admin role"},
+		{"nats creds file missing", []string{"--data", dir, "--nats", "nats://127.0.0.1:4222", "--nats-creds", filepath.Join(dir, "missing.creds")}, nil, "NATS credentials file"},
+		{"nats creds not a creds file", []string{"--data", dir, "--nats", "nats://127.0.0.1:4222"}, map[string]string{"ZR_NATS_CREDS": aFile}, "not a NATS user JWT"},
+		{"nats nkey not a seed", []string{"--data", dir, "--nats", "nats://127.0.0.1:4222", "--nats-nkey", aFile}, nil, "NATS nkey seed file"},
+		{"nats tls cert without key", []string{"--data", dir, "--nats", "nats://127.0.0.1:4222", "--nats-tls-cert", aFile}, nil, "needs its key"},
+		{"nats creds without a cluster", []string{"--data", dir, "--nats-creds", aFile}, nil, "for a NATS cluster"},
 		{"bootstrap switch not a boolean", []string{"--data", dir}, map[string]string{"ZR_BOOTSTRAP_ADMIN": "maybe"}, "bootstrap-admin"},
 	}
 	for _, tc := range cases {
