@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,12 +130,16 @@ func (r *Realm) startAssets(ctx context.Context) (*assetsHub, error) {
 		CheckpointInterval: cfg.CheckpointInterval,
 		Now:                cfg.Now,
 		Logger:             r.log,
+		HeadFile:           filepath.Join(r.cfg.DataDir, ledgerHeadFile),
 	})
+	if errors.Is(err, assets.ErrRolledBack) {
+		r.reportTamper(store.TamperEvent{Stream: "LEDGER", Key: "ledger.receipts." + r.cfg.Node, Reason: reasonLedgerRolledBack})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("realm: asset ledger: %w", err)
 	}
 	h.scheme = h.ledger.Scheme()
-	h.idempotency, err = r.store.Bucket(ctx, store.BucketConfig{Name: "idempotency", TTL: assetIdempotencyTTL})
+	h.idempotency, err = r.store.Bucket(ctx, store.BucketConfig{Name: "idempotency", TTL: assetIdempotencyTTL, Sealed: true})
 	if err != nil {
 		h.ledger.Close()
 		return nil, fmt.Errorf("realm: idempotency keys: %w", err)

@@ -37,6 +37,9 @@ type Realm struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	tampers *tampers // records that did not verify; see records.go
+	// clusterAuth signs and checks the core NATS messages nodes act on.
+	clusterAuth *clusterAuth
 
 	listener net.Listener
 	http     *http.Server
@@ -110,6 +113,7 @@ func New(cfg Config) (*Realm, error) {
 	}
 	r.setNotReady("starting")
 	r.metrics = newMetrics(r)
+	r.tampers = newTampers(r.metrics.registry)
 	return r, nil
 }
 
@@ -260,13 +264,24 @@ func (r *Realm) start(ctx context.Context) error {
 		}
 	}
 
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log})
+	recordKey, recordKeyFile, err := r.recordKey()
+	if err != nil {
+		return err
+	}
+	if r.clusterAuth, err = newClusterAuth(recordKey); err != nil {
+		return err
+	}
+	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper})
 	if err != nil {
 		return fmt.Errorf("realm: store: %w", err)
+	}
+	if err := r.checkRecordKey(ctx, recordKey, recordKeyFile); err != nil {
+		return err
 	}
 	if err := r.openAudit(ctx); err != nil {
 		return err
 	}
+	r.auditTampers()
 	r.view, err = audit.NewView(ctx, r.store, 0)
 	if err != nil {
 		return fmt.Errorf("realm: audit view: %w", err)
@@ -281,6 +296,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: avatars: %w", err)
 	}
+	r.noteBootstrapped(ctx)
 	r.sessions, err = session.New(ctx, r.store, session.Config{
 		IdleTimeout: r.cfg.SessionIdle,
 		Lifetime:    r.cfg.SessionLifetime,
@@ -299,6 +315,11 @@ func (r *Realm) start(ctx context.Context) error {
 	r.trust.onChange = r.pushTrust
 	r.trust.onPasskey = r.xrAfterPasskey
 	r.stepups, err = newStepUpProofs(ctx, r.store)
+	if err == nil {
+		r.stepups.onReplay = func(key string) {
+			r.reportTamper(store.TamperEvent{Bucket: "stepups", Key: key, Reason: reasonStepUpReplayed})
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("realm: step-ups: %w", err)
 	}

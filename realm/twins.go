@@ -204,10 +204,10 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	if h.guard, err = twin.NewGuard(h.reg, twin.GuardConfig{}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
-	if h.approvals, err = r.store.Bucket(ctx, store.BucketConfig{Name: "twin-approvals", TTL: approvalTTL}); err != nil {
+	if h.approvals, err = r.store.Bucket(ctx, store.BucketConfig{Name: "twin-approvals", TTL: approvalTTL, Sealed: true}); err != nil {
 		return fmt.Errorf("realm: approvals: %w", err)
 	}
-	if h.results, err = r.store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL}); err != nil {
+	if h.results, err = r.store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL, Sealed: true}); err != nil {
 		return fmt.Errorf("realm: command results: %w", err)
 	}
 	if h.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: r.nc, Prefix: r.cfg.Prefix, Signer: h.signer, Logger: r.log}); err != nil {
