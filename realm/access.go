@@ -45,10 +45,28 @@ func policyContext(p principal, a trust.Assessment) map[string]any {
 	return map[string]any{scenes.ContextTrust: a.Context(), scenes.ContextAuthenticator: authn}
 }
 
-// decide asks the scene's policies and audits the answer with the policies
-// and signals that produced it. An evaluation error is a deny.
-// entities are added to the scene's own, e.g. the asset a transfer moves.
+// decide asks the scene's policies and queues the answer for the audit log
+// with the policies and signals that produced it, without waiting for it
+// to be stored (see auditAsync). An evaluation error is a deny. entities
+// are added to the scene's own, e.g. the asset a transfer moves.
 func (r *Realm) decide(ctx context.Context, sc *scenes.Scene, p principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any, entities ...policy.Entity) policy.Decision {
+	d, ev := r.evaluate(ctx, sc, p, a, action, resource, extra, entities...)
+	r.auditAsync(ctx, ev)
+	return d
+}
+
+// decideAndWait is decide for a decision whose effect must not outrun its
+// audit record: it returns only once the answer is stored, and a non-nil
+// error (with the decision, which the caller must then not act on) when it
+// could not be.
+func (r *Realm) decideAndWait(ctx context.Context, sc *scenes.Scene, p principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, error) {
+	d, ev := r.evaluate(ctx, sc, p, a, action, resource, extra, entities...)
+	return d, r.auditAndWait(ctx, ev)
+}
+
+// evaluate asks the scene's policies and returns the answer with the audit
+// event that records it; the caller records the event.
+func (r *Realm) evaluate(ctx context.Context, sc *scenes.Scene, p principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, audit.Event) {
 	pctx := policyContext(p, a)
 	for k, v := range extra {
 		pctx[k] = v
@@ -74,8 +92,7 @@ func (r *Realm) decide(ctx context.Context, sc *scenes.Scene, p principal, a tru
 	if !d.Allow {
 		ev.Outcome, ev.Reasons = audit.Deny, []string{d.Reason}
 	}
-	r.auditRecord(ctx, ev)
-	return d
+	return d, ev
 }
 
 type decisionView struct {

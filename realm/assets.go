@@ -585,7 +585,6 @@ func (r *Realm) ownerSignature(req *http.Request, p principal, owner common.Addr
 // holds both decisions.
 func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets.Transfer) func(context.Context, assets.Check) error {
 	return func(ctx context.Context, chk assets.Check) error {
-		ctx, recorded := onRecord(ctx)
 		a := r.trust.assess(ctx, p.session)
 		for i, c := range chk.Legs {
 			sc := r.assets.scenes[c.ID]
@@ -602,8 +601,8 @@ func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets
 			if i < len(chk.Velocity) && chk.Velocity[i] != nil {
 				extra[scenes.ContextVelocity] = velocityContext(chk.Velocity[i])
 			}
-			d := r.decide(ctx, sc, p, a, scenes.ActionTransferAsset, entity.UID, extra, entity)
-			if err := recorded.Err(); err != nil {
+			d, err := r.decideAndWait(ctx, sc, p, a, scenes.ActionTransferAsset, entity.UID, extra, entity)
+			if err != nil {
 				return &httpError{Status: http.StatusServiceUnavailable, Detail: "the transfer's authorization could not be stored in the audit log, so nothing moved; retry later", Err: err}
 			}
 			if !d.Allow {

@@ -429,27 +429,9 @@ func TestTransferWaitsForItsAuditRecord(t *testing.T) {
 	// Read the chain as stored, not through the view, right after the
 	// answer: no waiting.
 	ctx := context.Background()
-	stream, err := r.store.Stream(ctx, audit.StreamConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, err := stream.GetLast(ctx, audit.Subject(r.cfg.Node))
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for seq := uint64(1); seq <= last.Seq && !found; seq++ {
-		m, err := stream.Get(ctx, seq)
-		if err != nil {
-			continue
-		}
-		for line := range strings.SplitSeq(string(m.Data), "\n") {
-			var ev audit.Event
-			if json.Unmarshal([]byte(line), &ev) == nil && ev.Action == "TransferAsset" && ev.Outcome == audit.Allow && strings.Contains(ev.Resource, `relics/jug"`) {
-				found = true
-			}
-		}
-	}
+	found := storedAudit(t, r, func(ev audit.Event) bool {
+		return ev.Action == "TransferAsset" && ev.Outcome == audit.Allow && strings.Contains(ev.Resource, `relics/jug"`)
+	})
 	if !found {
 		t.Fatal("the transfer was answered before its TransferAsset decision was stored")
 	}

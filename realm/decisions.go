@@ -3,7 +3,6 @@ package realm
 import (
 	"context"
 	"net/http"
-	"sync"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 )
@@ -12,7 +11,7 @@ import (
 // The request id goes with the signals so an audit entry leads to the log
 // lines of the same request.
 func (r *Realm) auditAllow(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
-	r.auditRecord(req.Context(), audit.Event{
+	r.auditAsync(req.Context(), audit.Event{
 		Actor: actor, Action: action, Resource: resource, Outcome: audit.Allow,
 		Reasons: []string{reason}, Signals: withRequestID(req, signals),
 	})
@@ -20,63 +19,40 @@ func (r *Realm) auditAllow(req *http.Request, actor, action, resource, reason st
 
 func (r *Realm) auditDeny(req *http.Request, actor, action, resource string, cause error) {
 	_, detail := problemFor(cause)
-	r.auditRecord(req.Context(), audit.Event{
+	r.auditAsync(req.Context(), audit.Event{
 		Actor: actor, Action: action, Resource: resource, Outcome: audit.Deny,
 		Reasons: []string{detail}, Signals: withRequestID(req, nil),
 	})
 }
 
-// auditRecord records a decision. Within a context from onRecord it waits
-// until the event's block is stored and notes a failure there; otherwise
-// it only queues the event.
-func (r *Realm) auditRecord(ctx context.Context, ev audit.Event) {
-	// The audit write must not be abandoned because the client hung up.
-	ctx = context.WithoutCancel(ctx)
-	if w, ok := ctx.Value(onRecordKey{}).(*decisionsOnRecord); ok {
-		if err := r.audit.Commit(ctx, ev); err != nil {
-			w.fail(err)
-			r.log.Error("audit", "action", ev.Action, "actor", ev.Actor, "err", err)
-		}
-		return
-	}
-	if err := r.audit.Record(ctx, ev); err != nil {
+// Every audit call says whether it waits for its record.
+//
+// auditAsync queues the event and returns at once; a failure to queue or
+// store it is logged and counted by the audit log, and the caller goes on.
+// It suits a decision whose effect does not depend on the record existing
+// first: a read, a join, a deny, a report of something that already
+// happened.
+//
+// auditAndWait returns only once the block holding the event is stored,
+// and returns the failure if it is not. A caller whose effect must never
+// outrun its audit record (an asset leaving its owner, after a breach as
+// much as before) acts only if it returns nil: a decision that is not on
+// record is not acted on.
+//
+// Neither is abandoned because the client hung up: the audit write runs
+// under a context without the request's cancellation.
+func (r *Realm) auditAsync(ctx context.Context, ev audit.Event) {
+	if err := r.audit.Record(context.WithoutCancel(ctx), ev); err != nil {
 		r.log.Error("audit", "action", ev.Action, "actor", ev.Actor, "err", err)
 	}
 }
 
-// decisionsOnRecord collects, for one request, whether every decision
-// audited under it was stored.
-type decisionsOnRecord struct {
-	mu  sync.Mutex
-	err error
-}
-
-type onRecordKey struct{}
-
-// onRecord returns a context under which the decisions audited (decide,
-// auditAllow, auditDeny) are stored before they return, and what tells
-// whether they all were. A request whose effect must never outrun its
-// audit record (an asset leaving its owner, after a breach as much as
-// before) acts only if err is nil: a decision that is not on record is
-// not acted on.
-func onRecord(ctx context.Context) (context.Context, *decisionsOnRecord) {
-	w := &decisionsOnRecord{}
-	return context.WithValue(ctx, onRecordKey{}, w), w
-}
-
-func (w *decisionsOnRecord) fail(err error) {
-	w.mu.Lock()
-	if w.err == nil {
-		w.err = err
+func (r *Realm) auditAndWait(ctx context.Context, ev audit.Event) error {
+	if err := r.audit.Commit(context.WithoutCancel(ctx), ev); err != nil {
+		r.log.Error("audit", "action", ev.Action, "actor", ev.Actor, "err", err)
+		return err
 	}
-	w.mu.Unlock()
-}
-
-// Err is the first failure to store a decision, or nil.
-func (w *decisionsOnRecord) Err() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
+	return nil
 }
 
 func withRequestID(req *http.Request, signals map[string]any) map[string]any {

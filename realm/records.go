@@ -146,7 +146,7 @@ func (r *Realm) reportTamper(ev store.TamperEvent) {
 	}
 	t.mu.Unlock()
 	if log != nil {
-		r.auditRecord(context.Background(), e)
+		r.auditAsync(context.Background(), e)
 	}
 }
 
@@ -159,6 +159,6 @@ func (r *Realm) auditTampers() {
 	t.pending, t.log = nil, r.audit
 	t.mu.Unlock()
 	for _, e := range pending {
-		r.auditRecord(context.Background(), e)
+		r.auditAsync(context.Background(), e)
 	}
 }

@@ -42,7 +42,7 @@ func (r *Realm) avatarConfig() avatar.Config {
 func (r *Realm) auditBootstrap(ctx context.Context, a *avatar.Avatar) {
 	r.markBootstrapped()
 	r.log.Warn("the first avatar registered on this realm is its administrator", "avatar", a.ID, "name", a.Name, "roles", a.Roles)
-	r.auditRecord(ctx, audit.Event{
+	r.auditAsync(ctx, audit.Event{
 		Actor: "realm:" + r.cfg.Node, Action: "BootstrapAdmin", Resource: avatarResource(a.ID), Outcome: audit.Allow,
 		Reasons: []string{
 			"first avatar registered on a realm without an administrator (bootstrap on)",
@@ -209,7 +209,7 @@ func (r *Realm) handleSetRoles(w http.ResponseWriter, req *http.Request, p princ
 		r.writeError(w, req, err)
 		return
 	}
-	r.auditRecord(req.Context(), audit.Event{
+	r.auditAsync(req.Context(), audit.Event{
 		Actor: p.avatar.ID, Action: action, Resource: resource, Outcome: audit.Allow,
 		Reasons: []string{
 			"the caller holds the " + r.cfg.AdminRole + " role",

@@ -446,7 +446,7 @@ func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as 
 	cr.Zone = st.zone
 	d, ev := r.decideCommand(ctx, sc, p, as, resource, commandContext(st.zone, stepUp, len(approvers) > 0))
 	if !d.Allow {
-		r.auditRecord(ctx, ev)
+		r.auditAsync(ctx, ev)
 		return nil, commandDenied(d, st)
 	}
 	hash := c.Hash()
@@ -459,7 +459,7 @@ func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as 
 	ev.Signals[auditApprovers] = approvers
 	ev.Signals[auditResult] = resultUndelivered
 	ev.Outcome, ev.Reasons = audit.Deny, []string{"the grant was signed but the delivery did not complete"}
-	defer func() { r.auditRecord(ctx, ev) }()
+	defer func() { r.auditAsync(ctx, ev) }()
 
 	dv := viewDecision(scenes.ActionCommandActuator, resource, d)
 	answer := &commandAnswer{Command: viewCommandHashed(c, hashHex, a, cr), Decision: &dv,

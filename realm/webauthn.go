@@ -229,7 +229,7 @@ func (r *Realm) refusedAssertion(req *http.Request, action, ceremonyID string, e
 	if rerr != nil {
 		r.log.Error("revoke sessions after clone", "avatar", cloned.AvatarID, "err", rerr)
 	}
-	r.auditRecord(ctx, audit.Event{
+	r.auditAsync(ctx, audit.Event{
 		Actor: cloned.AvatarID, Action: action, Resource: credentialResource(cloned.CredentialID), Outcome: audit.Deny,
 		Reasons: []string{"cloned authenticator: the signature counter went backwards", fmt.Sprintf("revoked %d session(s) and flagged the credential", n)},
 		Signals: map[string]any{"credential": credID},

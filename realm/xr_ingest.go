@@ -323,7 +323,7 @@ func (r *Realm) xrEvent(c *liveConn, x *xrSession, ev biometrics.Event, newest b
 			return
 		}
 		if enrolled {
-			r.auditRecord(ctx, audit.Event{
+			r.auditAsync(ctx, audit.Event{
 				Actor: x.sess.Avatar, Action: "EnrollBiometrics", Resource: templateResource(x.sess.Avatar), Outcome: audit.Allow,
 				Reasons: []string{"motion template collected right after a user-verified passkey assertion"},
 				Signals: map[string]any{"session": x.id, "windows": ev.Template.Windows, "motion_s": r.xr.enroll.Seconds()},
