@@ -61,8 +61,6 @@ type velocityLog struct {
 // decided on; the transfer must be decided again.
 var errVelocityMoved = errors.New("assets: velocity changed while deciding")
 
-func velocitySubject(coll, holder string) string { return subjVelocity + coll + "." + holder }
-
 // applyVelocity folds a velocity record into the model; v.mu is held.
 func (v *view) applyVelocity(key string, seq uint64, data []byte) error {
 	var rec velocityRecord

@@ -95,8 +95,6 @@ func (r *ring) push(s *sample) {
 	r.start = (r.start + 1) % len(r.buf)
 }
 
-func (r *ring) reset() { r.start, r.n = 0, 0 }
-
 // last copies the newest k samples, oldest first, into dst.
 func (r *ring) last(k int, dst []sample) []sample {
 	dst = dst[:0]
@@ -118,11 +116,6 @@ type windower struct {
 
 func newWindower(capacity, size, hop int) *windower {
 	return &windower{ring: newRing(capacity), size: size, hop: hop, scratch: make([]sample, 0, size)}
-}
-
-func (w *windower) breakSegment() {
-	w.ring.reset()
-	w.segmentLen, w.sinceEmit = 0, 0
 }
 
 // add stores s and returns the window it completes, if any. The returned

@@ -143,8 +143,6 @@ type streamPoint struct {
 
 const maxMatchStreams = 4
 
-func (m *match) ok() bool { return m.n > 0 }
-
 func (m *match) offer(sp streamPoint) {
 	for i := 0; i < m.n; i++ {
 		if m.at[i].stream == sp.stream {
@@ -335,16 +333,4 @@ func (r *replayRegistry) forget(stream uint32) {
 			delete(g.last, stream)
 		}
 	}
-}
-
-func (r *replayRegistry) size() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, g := range r.gens {
-		if g != nil {
-			n += len(g.points)
-		}
-	}
-	return n
 }

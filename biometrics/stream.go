@@ -103,10 +103,9 @@ type Stream struct {
 	enrollWant int
 	enrolled   []Features
 	// liveness
-	live      liveState
-	lastEmit  map[string]time.Time
-	stats     StreamStats
-	scoredAny bool
+	live     liveState
+	lastEmit map[string]time.Time
+	stats    StreamStats
 }
 
 // NewStream starts a stream for avatarID; tmpl nil means not enrolled yet.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -184,5 +183,3 @@ func FromMillis(ms uint64) time.Time {
 	}
 	return time.UnixMilli(int64(ms)).UTC()
 }
-
-func nonceString(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -13,7 +13,6 @@ import (
 // 3×5 pixel font for the few labels a reader needs.
 
 var (
-	white = color.RGBA{255, 255, 255, 255}
 	black = color.RGBA{0, 0, 0, 255}
 	grey  = color.RGBA{200, 200, 200, 255}
 	// One colour per span, and for genuine / impostor.

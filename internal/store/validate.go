@@ -97,7 +97,7 @@ func validateKey(key string) error {
 	for i := 0; i < len(key); i++ {
 		c := key[i]
 		if !isAlnum(c) && !strings.ContainsRune("-/_=.", rune(c)) {
-			return fmt.Errorf("%w: key %q has %q at byte %d: use letters, digits or -/_=.", ErrInvalid, key, c, i)
+			return fmt.Errorf("%w: key %q has %q at byte %d: use letters, digits or one of %q", ErrInvalid, key, c, i, "-/_=.")
 		}
 	}
 	return nil

@@ -224,12 +224,17 @@ func (a *Authenticator) Register(optionsJSON []byte, origin string) ([]byte, err
 	cred := &credential{id: id, rpID: rpID, userHandle: userHandle, key: key, synced: a.Synced}
 	a.creds = append(a.creds, cred)
 
+	// The uncompressed point is 0x04 || X || Y, 32 bytes each on P-256.
+	point, err := key.PublicKey.Bytes()
+	if err != nil {
+		return nil, err
+	}
 	coseKey, err := webauthncbor.Marshal(map[int]any{
 		1:  2, // kty: EC2
 		3:  coseES256,
 		-1: 1, // crv: P-256
-		-2: key.PublicKey.X.FillBytes(make([]byte, 32)),
-		-3: key.PublicKey.Y.FillBytes(make([]byte, 32)),
+		-2: point[1:33],
+		-3: point[33:65],
 	})
 	if err != nil {
 		return nil, err
