@@ -52,7 +52,12 @@ func NewEngine(cfg Config, prior ...NamedTemplate) (*Engine, error) {
 			return nil, err
 		}
 	}
-	e.prior = append(e.prior, prior...)
+	// The engine keeps its own copy of the prior, as it does of every
+	// template it is given, so that callers may share one prior among
+	// engines (the realm computes it once per process).
+	for _, p := range prior {
+		e.prior = append(e.prior, NamedTemplate{ID: p.ID, Template: p.Template.clone()})
+	}
 	e.refit()
 	return e, nil
 }

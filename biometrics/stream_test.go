@@ -2,6 +2,7 @@ package biometrics_test
 
 import (
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,9 +26,15 @@ func enrolledTemplate(t testing.TB, seed int64) *biometrics.Template {
 	return tm
 }
 
+// testPrior is computed once per test binary: each engine keeps its own
+// copy of the templates it is given.
+var testPrior = sync.OnceValues(func() ([]biometrics.NamedTemplate, error) {
+	return synth.Prior(12, 5000, 30*time.Second, biometrics.Config{})
+})
+
 func newEngine(t testing.TB) *biometrics.Engine {
 	t.Helper()
-	prior, err := synth.Prior(12, 5000, 30*time.Second, biometrics.Config{})
+	prior, err := testPrior()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -27,6 +28,35 @@ const (
 	xrPriorSeed   = 1_000_003
 )
 
+// xrPriors keeps the synthetic prior by the biometrics configuration it
+// was computed for. The prior is a pure function of the constants above and
+// that configuration, and every engine keeps its own copy of it, so all the
+// realms a process starts (the many nodes of a test binary) share one
+// computation instead of repeating it at each start.
+var xrPriors struct {
+	mu       sync.Mutex
+	byConfig map[biometrics.Config][]biometrics.NamedTemplate
+}
+
+func xrPrior(cfg biometrics.Config) ([]biometrics.NamedTemplate, error) {
+	key := cfg
+	key.Logger = nil // where the computation logs does not change its result
+	xrPriors.mu.Lock()
+	defer xrPriors.mu.Unlock()
+	if prior, ok := xrPriors.byConfig[key]; ok {
+		return prior, nil
+	}
+	prior, err := synth.Prior(xrPriorPeople, xrPriorSeed, xrPriorMotion, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if xrPriors.byConfig == nil {
+		xrPriors.byConfig = map[biometrics.Config][]biometrics.NamedTemplate{}
+	}
+	xrPriors.byConfig[key] = prior
+	return prior, nil
+}
+
 // startXR prepares the node's XR edge: the biometrics engine with its
 // prior, the template store, the WebRTC API and the metrics.
 func (r *Realm) startXR(ctx context.Context) error {
@@ -34,7 +64,7 @@ func (r *Realm) startXR(ctx context.Context) error {
 	if bcfg.Logger == nil {
 		bcfg.Logger = r.log.With("component", "biometrics")
 	}
-	prior, err := synth.Prior(xrPriorPeople, xrPriorSeed, xrPriorMotion, bcfg)
+	prior, err := xrPrior(bcfg)
 	if err != nil {
 		return fmt.Errorf("realm: biometric prior: %w", err)
 	}
