@@ -19,7 +19,7 @@ func (r *Realm) auditAllow(req *http.Request, actor, action, resource, reason st
 }
 
 func (r *Realm) auditDeny(req *http.Request, actor, action, resource string, cause error) {
-	_, detail := problemFor(cause)
+	detail := problemFor(cause).detail
 	r.auditRecord(req.Context(), audit.Event{
 		Actor: actor, Action: action, Resource: resource, Outcome: audit.Deny,
 		Reasons: []string{detail}, Signals: withRequestID(req, nil),

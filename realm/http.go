@@ -151,7 +151,6 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (r *Realm) whenReady(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		if !r.ready.Load() {
-			w.Header().Set("Retry-After", "1")
 			r.writeError(w, req, errNotReady)
 			return
 		}

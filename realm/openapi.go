@@ -143,7 +143,10 @@ func buildOpenAPI() map[string]any {
 		"RolesRequest":    obj(map[string]any{"roles": map[string]any{"type": "array", "maxItems": 32, "items": map[string]any{"type": "string", "pattern": "^[a-z0-9_.:-]{1,64}$"}}}, "roles"),
 		"AvatarPage": obj(map[string]any{"next": strT, "avatars": map[string]any{"type": "array", "items": obj(map[string]any{
 			"id": strT, "name": strT, "display_name": strT, "roles": map[string]any{"type": "array", "items": strT}, "created": map[string]any{"type": "string", "format": "date-time"}})}}),
-		"Problem": obj(map[string]any{"type": strT, "title": strT, "status": map[string]any{"type": "integer"}, "detail": strT,
+		"Problem": obj(map[string]any{
+			"type": map[string]any{"type": "string", "format": "uri", "description": "the cause, one stable URI per cause under " + problemBase +
+				" (docs/errors.md lists each: status, when, what to do, whether the effect may have happened)"},
+			"title": strT, "status": map[string]any{"type": "integer"}, "detail": strT,
 			"instance": strT, "request_id": strT}),
 		"CommandRequest": obj(map[string]any{
 			"op":     map[string]any{"type": "string", "enum": []string{"set", "stop"}},
@@ -178,7 +181,9 @@ func buildOpenAPI() map[string]any {
 			"tags": []string{op.tag}, "summary": op.summary,
 			"responses": map[string]any{
 				op.okStatus: map[string]any{"description": "success", "content": map[string]any{"application/json": map[string]any{"schema": body}}},
-				"default":   problemResponse("RFC 9457 problem"),
+				"default":   problemResponse("RFC 9457 problem; its type says the cause (docs/errors.md)"),
+				"503": problemResponse("the realm cannot answer now: its state engine is unavailable (type " + problemBase + typeUnavailable +
+					") or the node is starting or stopping (" + problemBase + typeNotReady + "); Retry-After says when to try again"),
 			},
 		}
 		if len(params) > 0 {

@@ -81,7 +81,7 @@ func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 		Replicas:     s.replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: bucket %s: %w", name, err)
+		return nil, fmt.Errorf("store: bucket %s: %w", name, classify(err))
 	}
 	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads}, nil
 }
@@ -109,7 +109,7 @@ func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
+			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, classify(err))
 		case <-t.C:
 		}
 		e, err = b.kv.Get(ctx, key)
@@ -118,7 +118,7 @@ func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)
 		}
-		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
+		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, classify(err))
 	}
 	return entry(e), nil
 }
@@ -186,7 +186,7 @@ func (b *Bucket) Watch(ctx context.Context, pattern string) (<-chan Entry, error
 	}
 	w, err := b.kv.Watch(ctx, pattern)
 	if err != nil {
-		return nil, fmt.Errorf("store: watch %s in %s: %w", pattern, b.name, err)
+		return nil, fmt.Errorf("store: watch %s in %s: %w", pattern, b.name, classify(err))
 	}
 	out := make(chan Entry)
 	go func() {
@@ -220,7 +220,7 @@ func (b *Bucket) Keys(ctx context.Context) ([]string, error) {
 	defer cancel()
 	lister, err := b.kv.ListKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: keys of %s: %w", b.name, err)
+		return nil, fmt.Errorf("store: keys of %s: %w", b.name, classify(err))
 	}
 	defer lister.Stop()
 	// The lister may repeat a key that is written while it runs.
@@ -233,7 +233,7 @@ func (b *Bucket) Keys(ctx context.Context) ([]string, error) {
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("store: keys of %s: %w", b.name, err)
+		return nil, fmt.Errorf("store: keys of %s: %w", b.name, classify(err))
 	}
 	return keys, nil
 }
@@ -255,7 +255,7 @@ func (b *Bucket) writeErr(op, key string, err error) error {
 	case isConflictCode(err):
 		return conflict(fmt.Sprintf("store: %s %s in %s", op, key, b.name), err)
 	default:
-		return fmt.Errorf("store: %s %s in %s: %w", op, key, b.name, err)
+		return fmt.Errorf("store: %s %s in %s: %w", op, key, b.name, classify(err))
 	}
 }
 
@@ -283,7 +283,7 @@ func (b *Bucket) Last(ctx context.Context, key string) (Entry, error) {
 	defer cancel()
 	raw, err := b.store.lastFromLeader(ctx, "KV_"+b.kv.Bucket(), "$KV."+b.kv.Bucket()+"."+key)
 	if err != nil {
-		return Entry{}, fmt.Errorf("store: last change of %s in %s: %w", key, b.name, err)
+		return Entry{}, fmt.Errorf("store: last change of %s in %s: %w", key, b.name, classify(err))
 	}
 	op := raw.Header.Get("KV-Operation")
 	e := Entry{Key: key, Revision: raw.Sequence, Created: raw.Time, Deleted: op == "DEL" || op == "PURGE"}
@@ -301,7 +301,7 @@ func (b *Bucket) getFromLeader(ctx context.Context, key string) (Entry, error) {
 		if errors.Is(err, ErrNotFound) {
 			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)
 		}
-		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
+		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, classify(err))
 	}
 	// A delete or purge leaves a marker message whose KV-Operation header
 	// says so; the key then has no live value.

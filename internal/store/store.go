@@ -100,7 +100,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	}
 	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.Timeout))
 	if err != nil {
-		return nil, fmt.Errorf("store: jetstream client: %w", err)
+		return nil, fmt.Errorf("store: jetstream client: %w", classify(err))
 	}
 	s := &Store{
 		nc:       nc,
@@ -113,7 +113,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	if _, err := js.AccountInfo(ctx); err != nil {
-		return nil, fmt.Errorf("store: JetStream not available on %s: %w", nc.ConnectedUrlRedacted(), err)
+		return nil, fmt.Errorf("store: JetStream not available on %s: %w", nc.ConnectedUrlRedacted(), classify(err))
 	}
 	if s.replicas == 0 {
 		s.replicas = autoReplicas(nc)

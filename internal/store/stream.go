@@ -66,13 +66,13 @@ func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 			return s.newStream(want, js), nil
 		}
 		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return nil, fmt.Errorf("store: create stream %s: %w", want.Name, err)
+			return nil, fmt.Errorf("store: create stream %s: %w", want.Name, classify(err))
 		}
 		// Another node created it between our lookup and create.
 		js, err = s.js.Stream(ctx, want.Name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: look up stream %s: %w", want.Name, err)
+		return nil, fmt.Errorf("store: look up stream %s: %w", want.Name, classify(err))
 	}
 
 	have := js.CachedInfo().Config
@@ -94,13 +94,13 @@ func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	update.AllowAtomicPublish = want.AllowAtomicPublish
 	if _, err := s.js.UpdateStream(ctx, update); err != nil {
 		return nil, fmt.Errorf("store: stream %s differs (%s) and JetStream refused the update: %w; change the configuration back, or migrate the data to a new stream name",
-			want.Name, strings.Join(diffs, "; "), err)
+			want.Name, strings.Join(diffs, "; "), classify(err))
 	}
 	// The handle caches the stream's configuration, and direct gets are
 	// only used when the cached configuration allows them: fetch it anew.
 	js, err = s.js.Stream(ctx, want.Name)
 	if err != nil {
-		return nil, fmt.Errorf("store: look up stream %s after update: %w", want.Name, err)
+		return nil, fmt.Errorf("store: look up stream %s after update: %w", want.Name, classify(err))
 	}
 	s.log.Info("stream updated", "stream", want.Name, "changes", diffs)
 	return s.newStream(want, js), nil
@@ -341,10 +341,10 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 			lastErr = err
 			continue
 		default:
-			return 0, fmt.Errorf("%s: %w", what(), err)
+			return 0, fmt.Errorf("%s: %w", what(), classify(err))
 		}
 	}
-	return 0, fmt.Errorf("%s: %w", what(), lastErr)
+	return 0, fmt.Errorf("%s: %w", what(), classify(lastErr))
 }
 
 // maxBusyRetries bounds how often one publish is repeated while a
@@ -463,7 +463,7 @@ func (st *Stream) GetLast(ctx context.Context, subject string, opts ...ReadOptio
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, ErrNotFound)
 		}
-		return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, err)
+		return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, classify(err))
 	}
 	return st.msg(raw), nil
 }
@@ -493,7 +493,7 @@ func (st *Stream) Get(ctx context.Context, seq uint64, opts ...ReadOption) (Msg,
 		if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, ErrNotFound) {
 			return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, ErrNotFound)
 		}
-		return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, err)
+		return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, classify(err))
 	}
 	return st.msg(raw), nil
 }

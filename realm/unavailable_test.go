@@ -1,0 +1,108 @@
+package realm
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
+)
+
+// rawAnswer is a response's status, Retry-After and problem, for tests
+// that look at headers the apiClient does not return.
+type rawAnswer struct {
+	status     int
+	retryAfter string
+	problem    problem
+}
+
+func rawCall(t *testing.T, r *Realm, method, path, token string, body string) rawAnswer {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, r.URL()+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	a := rawAnswer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+	if resp.StatusCode >= 400 {
+		data, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(data, &a.problem); err != nil {
+			t.Fatalf("%s %s = %d with a body that is not a problem: %s", method, path, resp.StatusCode, data)
+		}
+	}
+	return a
+}
+
+// checkUnavailable fails unless a is a 503 with Retry-After and the
+// unavailable problem type, and names no internal stream or bucket.
+func checkUnavailable(t *testing.T, what string, a rawAnswer) {
+	t.Helper()
+	if a.status != http.StatusServiceUnavailable || a.problem.Type != problemBase+typeUnavailable {
+		t.Fatalf("%s = %d %+v, want 503 of type %s", what, a.status, a.problem, problemBase+typeUnavailable)
+	}
+	if secs, err := strconv.Atoi(a.retryAfter); err != nil || secs < 1 {
+		t.Fatalf("%s: Retry-After %q, want whole seconds", what, a.retryAfter)
+	}
+	if strings.Contains(a.problem.Detail, "ZR_") || strings.Contains(a.problem.Detail, "KV_") || strings.Contains(a.problem.Detail, "zr.") {
+		t.Fatalf("%s: detail %q names an internal stream, bucket or subject", what, a.problem.Detail)
+	}
+}
+
+// TestStoreOutageAnswers503NotSignInAgain switches the embedded server's
+// JetStream off under a running realm: a signed-in avatar's requests, whose
+// session can no longer be read, answer 503 with Retry-After and the
+// unavailable type (never 401, which would send the person to sign in
+// again), and so does a ceremony that must store its state. A session
+// that really ended keeps answering 401 while the store is healthy, and a
+// token that cannot be a session answers 401 even during the outage.
+func TestStoreOutageAnswers503NotSignInAgain(t *testing.T) {
+	r := startLocalRealm(t)
+	c := newClient(t, r)
+	auth := webauthntest.New()
+	live := c.register(auth, "uma")
+	ended := c.login(auth, "uma")
+	c.with(ended.Token).must("POST", "/v1/sessions/logout", nil, nil)
+
+	if a := rawCall(t, r, "GET", "/v1/avatars/me", ended.Token, ""); a.status != http.StatusUnauthorized || a.problem.Type != problemBase+typeSessionEnded {
+		t.Fatalf("GET /v1/avatars/me with a signed-out session = %d %+v, want 401 %s", a.status, a.problem, typeSessionEnded)
+	}
+	if a := rawCall(t, r, "GET", "/v1/avatars/me", live.Token, ""); a.status != http.StatusOK {
+		t.Fatalf("GET /v1/avatars/me before the outage = %d %+v", a.status, a.problem)
+	}
+
+	if err := r.embedded.Server().DisableJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	// The session cache answers for at most a second; then the session is
+	// read from the store, which fails.
+	var me rawAnswer
+	eventually(t, "GET /v1/avatars/me fails once the session cache expires", func() bool {
+		me = rawCall(t, r, "GET", "/v1/avatars/me", live.Token, "")
+		return me.status != http.StatusOK
+	})
+	checkUnavailable(t, "GET /v1/avatars/me during the outage", me)
+	checkUnavailable(t, "GET /v1/sessions during the outage", rawCall(t, r, "GET", "/v1/sessions", live.Token, ""))
+	checkUnavailable(t, "POST /v1/webauthn/login/begin during the outage",
+		rawCall(t, r, "POST", "/v1/webauthn/login/begin", "", `{"name":"uma"}`))
+
+	if a := rawCall(t, r, "GET", "/v1/avatars/me", "not-a-session-token", ""); a.status != http.StatusUnauthorized || a.problem.Type != problemBase+typeUnauthenticated {
+		t.Fatalf("GET /v1/avatars/me with a malformed token during the outage = %d %+v, want 401 %s", a.status, a.problem, typeUnauthenticated)
+	}
+}
