@@ -30,6 +30,8 @@ func requestIDFrom(ctx context.Context) string {
 func (r *Realm) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", r.handleHealth)
+	mux.HandleFunc("GET /livez", r.handleLivez)
+	mux.HandleFunc("GET /readyz", r.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{Registry: r.metrics.registry}))
 	mux.HandleFunc("GET /v1/version", r.handleVersion)
 	mux.HandleFunc("GET /v1/scenes", r.whenReady(r.handleScenes))

@@ -17,6 +17,9 @@ type apiOperation struct {
 }
 
 var apiOperations = []apiOperation{
+	{"GET", "/livez", "health", "Liveness: 200 while the process serves HTTP; restart the node only when this fails", false, "", "", "200"},
+	{"GET", "/readyz", "health", "Readiness: 200 when this node can decide and write now (NATS connected, JetStream answering, every stream and bucket it writes has a leader, the embedded store's disk above its free-space minimum); 503 with reason and checks otherwise. Probed in the background once a second", false, "", "", "200"},
+	{"GET", "/healthz", "health", "The readiness verdict of /readyz with the node's version, scenes and replica count; 503 with the reason when not ready", false, "", "", "200"},
 	{"GET", "/v1/version", "realm", "Build version", false, "", "", "200"},
 	{"GET", "/v1/nodes", "realm", "Live realm nodes", false, "", "", "200"},
 	{"GET", "/v1/audit", "audit", "Decisions, newest first, a page at a time (filters action, decision, actor, resource, node, since, until; paging limit, before). Every event for the admin or auditor role (Config.AuditRoles), only the caller's own otherwise", true, "", "AuditPage", "200"},

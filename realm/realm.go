@@ -40,6 +40,8 @@ type Realm struct {
 	ready    atomic.Bool
 	readyCh  chan struct{}
 	notReady atomic.Pointer[string] // why the realm is not ready, for /healthz
+	// readiness is the background prober's last finding (health.go).
+	readiness atomic.Pointer[readiness]
 
 	// Set during start-up, read by handlers only once ready is true.
 	embedded *natsembed.Embedded
@@ -297,7 +299,12 @@ func (r *Realm) start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("realm: avatar change feed: %w", err)
 	}
-	r.bgDone.Add(2)
+	// Probed once before the node reports ready, so /readyz is right from
+	// the first request.
+	first := r.probeReadiness(ctx)
+	r.readiness.Store(&first)
+	r.bgDone.Add(3)
+	go func() { defer r.bgDone.Done(); r.runReadiness(bg) }()
 	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
 	go func() { defer r.bgDone.Done(); r.trust.run(bg) }()
 	if err := r.startTwins(ctx, bg); err != nil {

@@ -34,6 +34,7 @@ type serveFlags struct {
 	ceremonyBurst, maxPendingCeremonies            int
 	maxSessionsPerAvatar, maxLivePerAvatar         int
 	trustedProxies                                 string
+	minFreeDiskMiB                                 int64
 }
 
 func newServeCommand() *cobra.Command {
@@ -75,10 +76,20 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.IntVar(&f.maxSessionsPerAvatar, "max-sessions-per-avatar", 32, "live sessions of one avatar; a sign-in beyond revokes the oldest (at most 256)")
 	fl.IntVar(&f.maxLivePerAvatar, "max-live-per-avatar", 8, "realm WebSockets of one avatar on this node (negative: no cap)")
 	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address (empty: none)")
+	fl.Int64Var(&f.minFreeDiskMiB, "min-free-disk", 64, "MiB of free disk space the embedded store needs for the node to report ready on /readyz (negative: not checked; ignored with --nats)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go runtime profiles (/debug/pprof/) on this separate address, e.g. localhost:6060 (empty: off)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	return cmd
+}
+
+// minFreeDisk turns --min-free-disk (MiB) into Config.MinFreeDisk (bytes):
+// 0 keeps the realm's default, a negative value turns the check off.
+func minFreeDisk(mib int64) int64 {
+	if mib < 0 {
+		return -1
+	}
+	return min(mib, 1<<40) << 20
 }
 
 func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error {
@@ -128,6 +139,7 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		MaxSessionsPerAvatar: f.maxSessionsPerAvatar,
 		MaxLivePerAvatar:     f.maxLivePerAvatar,
 		TrustedProxies:       proxies,
+		MinFreeDisk:          minFreeDisk(f.minFreeDiskMiB),
 
 		DisableBootstrapAdmin: !f.bootstrapAdmin,
 		BootstrapAdminRoles:   splitList(f.bootstrapAdminRoles),

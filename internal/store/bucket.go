@@ -83,6 +83,7 @@ func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: bucket %s: %w", name, classify(err))
 	}
+	s.declare("KV_" + name)
 	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -71,6 +72,11 @@ type Store struct {
 	replicas int
 	timeout  time.Duration
 	log      *slog.Logger
+
+	// declared lists the streams declared through this store (buckets by
+	// their stream's name), which Check asks about.
+	declaredMu sync.Mutex
+	declared   []string
 }
 
 // New validates cfg, fills its defaults and checks that JetStream answers on

@@ -198,6 +198,7 @@ func normUnlimited(n int64) int64 {
 }
 
 func (s *Store) newStream(cfg jetstream.StreamConfig, js jetstream.Stream) *Stream {
+	s.declare(cfg.Name)
 	return &Stream{store: s, name: cfg.Name, subjects: cfg.Subjects, js: js,
 		ackPrefix: []byte(`{"stream":"` + cfg.Name + `","seq":`)}
 }

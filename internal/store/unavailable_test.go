@@ -56,10 +56,16 @@ func TestUnavailableWhenJetStreamStops(t *testing.T) {
 			}
 		}
 	}
+	if h := s.Check(ctx); !h.OK() || !h.Connected || !h.JetStream || !h.Leaders {
+		t.Fatalf("Check of a healthy store = %+v, want every check passed", h)
+	}
 	if err := srv.DisableJetStream(); err != nil {
 		t.Fatal(err)
 	}
 	checkAll("with JetStream disabled")
+	if h := s.Check(ctx); h.OK() || h.JetStream || !errors.Is(h.Err, ErrUnavailable) {
+		t.Errorf("Check with JetStream disabled = %+v, want JetStream failing with ErrUnavailable", h)
+	}
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	checkAll("with the server gone")
@@ -83,9 +89,19 @@ func TestUnavailableWhenQuorumLost(t *testing.T) {
 	if _, err := b.Put(ctx, "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
+	if h := s.Check(ctx); !h.OK() {
+		t.Fatalf("Check of a healthy cluster = %+v", h)
+	}
 	for _, srv := range servers[1:] {
 		srv.Shutdown()
 		srv.WaitForShutdown()
+	}
+	if err := firstFailure(t, func() error {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return s.Check(cctx).Err
+	}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Check without quorum = %v, want ErrUnavailable", err)
 	}
 	// A leader that lost its followers keeps answering until its election
 	// timeout tells it so: wait for the first failure, then judge it.
