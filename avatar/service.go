@@ -135,7 +135,9 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Service, error) {
 		{&s.avatars, store.BucketConfig{Name: avatarsBucket}},
 		{&s.names, store.BucketConfig{Name: namesBucket}},
 		{&s.creds, store.BucketConfig{Name: credentialsBucket}},
-		{&s.ceremonies, store.BucketConfig{Name: ceremoniesBucket, TTL: cfg.CeremonyTTL}},
+		// Leader reads: a ceremony begun on another node a moment ago must
+		// be found, not refused as unknown by a replica that lags.
+		{&s.ceremonies, store.BucketConfig{Name: ceremoniesBucket, TTL: cfg.CeremonyTTL, LeaderReads: true}},
 		// Leader reads: the last-admin guard must never decide on a copy
 		// that lags an acknowledged change.
 		{&s.admins, store.BucketConfig{Name: adminsBucket, LeaderReads: true}},

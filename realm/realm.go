@@ -232,10 +232,15 @@ func (r *Realm) start(ctx context.Context) error {
 		}
 	}
 
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log})
+	// A cluster that has just elected its meta leader, or whose JetStream
+	// is still starting, answers "JetStream not available" for a moment:
+	// wait for it (logging why) rather than exit.
+	r.setNotReady("waiting for JetStream")
+	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, WaitForJetStream: true})
 	if err != nil {
 		return fmt.Errorf("realm: store: %w", err)
 	}
+	r.setNotReady("starting")
 	r.audit, err = audit.Open(ctx, r.store, audit.Config{Node: r.cfg.Node, Logger: r.log})
 	if err != nil {
 		return fmt.Errorf("realm: audit log: %w", err)

@@ -52,7 +52,7 @@ const maxHistory = 64
 
 // Bucket creates the bucket or updates it to cfg, so every node can declare
 // what it needs at start-up. It uses file storage and the store's replica
-// count.
+// count. Like Stream, it retries a cluster that is still settling.
 func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 	if err := validateName("bucket name", cfg.Name); err != nil {
 		return nil, err
@@ -72,16 +72,24 @@ func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 	name := s.resourceName(cfg.Name)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:       name,
-		TTL:          cfg.TTL,
-		History:      cfg.History,
-		MaxValueSize: cfg.MaxValueSize,
-		Storage:      jetstream.FileStorage,
-		Replicas:     s.replicas,
+	var kv jetstream.KeyValue
+	err := s.retryDeclare(ctx, "bucket "+name, func() error {
+		var err error
+		kv, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:       name,
+			TTL:          cfg.TTL,
+			History:      cfg.History,
+			MaxValueSize: cfg.MaxValueSize,
+			Storage:      jetstream.FileStorage,
+			Replicas:     s.replicas,
+		})
+		if err != nil {
+			return fmt.Errorf("store: bucket %s: %w", name, classify(err))
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: bucket %s: %w", name, classify(err))
+		return nil, err
 	}
 	s.declare("KV_" + name)
 	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads}, nil

@@ -61,6 +61,12 @@ type Config struct {
 
 	// Logger receives the store's diagnostics. Default: discarded.
 	Logger *slog.Logger
+
+	// WaitForJetStream makes New retry, with back-off and a warning that
+	// says why, while JetStream is unavailable (a cluster still electing
+	// its meta leader answers "JetStream not available" for a moment),
+	// until it answers or ctx ends. Without it New fails at once.
+	WaitForJetStream bool
 }
 
 // Store is the project's only client of JetStream for durable state. It is
@@ -116,16 +122,51 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		timeout:  cfg.Timeout,
 		log:      cfg.Logger,
 	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	if _, err := js.AccountInfo(ctx); err != nil {
-		return nil, fmt.Errorf("store: JetStream not available on %s: %w", nc.ConnectedUrlRedacted(), classify(err))
+	if err := s.awaitJetStream(ctx, cfg.WaitForJetStream); err != nil {
+		return nil, err
 	}
 	if s.replicas == 0 {
 		s.replicas = autoReplicas(nc)
 	}
 	s.log.Debug("store ready", "prefix", s.prefix, "replicas", s.replicas, "server", nc.ConnectedServerName())
 	return s, nil
+}
+
+// Back-off of WaitForJetStream: quick at first, since a new cluster's meta
+// leader is usually elected within a second or two, then every few seconds.
+const (
+	jetStreamWaitFirst = 100 * time.Millisecond
+	jetStreamWaitMax   = 5 * time.Second
+)
+
+// awaitJetStream asks for the account's JetStream info, once or, with
+// wait, until it answers.
+func (s *Store) awaitJetStream(ctx context.Context, wait bool) error {
+	backoff := jetStreamWaitFirst
+	for attempt := 1; ; attempt++ {
+		actx, cancel := s.withTimeout(ctx)
+		_, err := s.js.AccountInfo(actx)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				s.log.Info("JetStream answers", "server", s.nc.ConnectedServerName(), "attempts", attempt)
+			}
+			return nil
+		}
+		err = fmt.Errorf("store: JetStream not available on %s: %w", s.nc.ConnectedUrlRedacted(), classify(err))
+		if !wait || !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		s.log.Warn("JetStream not available yet, retrying", "attempt", attempt, "retry_in", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(2*backoff, jetStreamWaitMax)
+	}
 }
 
 // autoReplicas counts the servers the connection has learned about. A

@@ -50,6 +50,10 @@ type Stream struct {
 // replica count the cluster cannot place) the error names the stream, what
 // differs and how to fix it. Every stream uses file storage, direct gets
 // and the store's replica count.
+//
+// A declaration that meets a cluster still settling (no leader yet, or
+// peers not yet known to the meta leader) is retried within ctx's
+// deadline (the store's timeout when ctx has none); see retryDeclare.
 func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	want, err := s.streamConfig(cfg)
 	if err != nil {
@@ -57,6 +61,16 @@ func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	var st *Stream
+	err = s.retryDeclare(ctx, "stream "+want.Name, func() error {
+		var err error
+		st, err = s.declareStream(ctx, want)
+		return err
+	})
+	return st, err
+}
+
+func (s *Store) declareStream(ctx context.Context, want jetstream.StreamConfig) (*Stream, error) {
 
 	js, err := s.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -77,3 +78,44 @@ const jsErrCodeStreamOffline jetstream.ErrorCode = 10118
 // not committed, which on a stream without quorum stays so. Its outcome is
 // unknown until the stream has a leader again.
 const jsErrCodeDuplicateInProcess jetstream.ErrorCode = 10158
+
+// jsErrCodeNoSuitablePeers is the server's 10005: the meta leader knows too
+// few servers to place the replicas, which right after a cluster elects
+// its meta leader only means the others have not reported yet.
+const jsErrCodeNoSuitablePeers jetstream.ErrorCode = 10005
+
+// Back-off of retryDeclare.
+const (
+	declareRetryFirst = 50 * time.Millisecond
+	declareRetryMax   = time.Second
+)
+
+// retryDeclare runs declare (a stream or bucket declaration, which is
+// idempotent) until it succeeds, fails for a reason a retry cannot cure,
+// or ctx ends. It rides out a cluster that has just elected its meta
+// leader: no responders, JetStream 10008, or too few peers known yet.
+func (s *Store) retryDeclare(ctx context.Context, what string, declare func() error) error {
+	backoff := declareRetryFirst
+	for attempt := 1; ; attempt++ {
+		err := declare()
+		var apiErr *jetstream.APIError
+		settling := errors.Is(err, ErrUnavailable) ||
+			errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrCodeNoSuitablePeers
+		if err == nil || !settling {
+			return err
+		}
+		deadline, ok := ctx.Deadline()
+		if ctx.Err() != nil || ok && time.Until(deadline) < backoff {
+			return err
+		}
+		s.log.Warn("declaration refused while the cluster settles, retrying", "what", what, "attempt", attempt, "retry_in", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, declareRetryMax)
+	}
+}
