@@ -610,7 +610,7 @@ func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets
 			}
 			d := r.decide(ctx, sc, p, a, scenes.ActionTransferAsset, entity.UID, extra, entity)
 			if err := recorded.Err(); err != nil {
-				return &httpError{Status: http.StatusServiceUnavailable, Detail: "the transfer's authorization could not be stored in the audit log, so nothing moved; retry later", Err: err}
+				return &httpError{Status: http.StatusServiceUnavailable, Detail: "the transfer's authorization could not be stored in the audit log, so nothing moved; retry later", Err: err, NothingChanged: true}
 			}
 			if !d.Allow {
 				return &httpError{Status: http.StatusForbidden, Detail: fmt.Sprintf("the scene's policy refuses this transfer of %s: %s", entity.UID, d.Reason)}

@@ -30,8 +30,11 @@ func (r *Realm) auditDeny(req *http.Request, actor, action, resource string, cau
 // until the event's block is stored and notes a failure there; otherwise
 // it only queues the event.
 func (r *Realm) auditRecord(ctx context.Context, ev audit.Event) {
-	// The audit write must not be abandoned because the client hung up.
-	ctx = context.WithoutCancel(ctx)
+	// The audit write must not be abandoned because the client hung up,
+	// nor wait past the request's deadline: a commit not stored by then
+	// fails the request, whose effect then does not happen (onRecord).
+	ctx, cancel := detachKeepingDeadline(ctx)
+	defer cancel()
 	if w, ok := ctx.Value(onRecordKey{}).(*decisionsOnRecord); ok {
 		if err := r.audit.Commit(ctx, ev); err != nil {
 			w.fail(err)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -149,13 +150,44 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // whenReady answers 503 until start-up has finished, so handlers can use
-// the store, scenes and audit log without checking.
+// the store, scenes and audit log without checking. It also gives the
+// request its deadline (see withRequestDeadline).
 func (r *Realm) whenReady(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		if !r.ready.Load() {
 			r.writeError(w, req, errNotReady)
 			return
 		}
+		req, cancel := r.withRequestDeadline(req)
+		defer cancel()
 		h(w, req)
 	}
+}
+
+// defaultRequestTimeout is Config.RequestTimeout's default: well under
+// what a person waits for before retrying, and longer than a JetStream
+// leader election, which a request should ride out rather than fail.
+const defaultRequestTimeout = 3 * time.Second
+
+// withRequestDeadline gives req the request timeout as its deadline. Every
+// store call under it takes its deadline from the context, so the calls
+// share the one budget instead of each taking the store's own timeout. A
+// WebSocket upgrade gets none: its context lives as long as the socket.
+func (r *Realm) withRequestDeadline(req *http.Request) (*http.Request, context.CancelFunc) {
+	if r.cfg.RequestTimeout <= 0 || websocket.IsWebSocketUpgrade(req) {
+		return req, func() {}
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), r.cfg.RequestTimeout)
+	return req.WithContext(ctx), cancel
+}
+
+// detachKeepingDeadline is ctx without its cancellation (a client that
+// hangs up does not abandon the work) but with its deadline, so work that
+// must finish still finishes within the request's budget.
+func detachKeepingDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	detached := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(detached, d)
+	}
+	return detached, func() {}
 }

@@ -150,7 +150,8 @@ func buildOpenAPI() map[string]any {
 			"type": map[string]any{"type": "string", "format": "uri", "description": "the cause, one stable URI per cause under " + problemBase +
 				" (docs/errors.md lists each: status, when, what to do, whether the effect may have happened)"},
 			"title": strT, "status": map[string]any{"type": "integer"}, "detail": strT,
-			"instance": strT, "request_id": strT}),
+			"instance": strT, "request_id": strT,
+			"effect": map[string]any{"type": "string", "enum": []string{"none", "unknown"}, "description": "on 503 unavailable and request-timeout: whether the request may have changed something (unknown: read before repeating a write)"}}),
 		"CommandRequest": obj(map[string]any{
 			"op":     map[string]any{"type": "string", "enum": []string{"set", "stop"}},
 			"value":  map[string]any{"type": "number", "description": "set only: the target, in the actuator's unit"},

@@ -28,6 +28,11 @@ type problem struct {
 	Detail    string `json:"detail,omitempty"`
 	Instance  string `json:"instance,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+	// Effect, on answers that cannot tell what happened (503s), says
+	// whether the request may have changed something: "none" for a read,
+	// "unknown" for a write that may have been stored before the answer
+	// was lost. An extension member, as RFC 9457 allows.
+	Effect string `json:"effect,omitempty"`
 }
 
 // httpError is an error a handler raises with a status and a message meant
@@ -41,6 +46,9 @@ type httpError struct {
 	Type string
 	// RetryAfter, when set, is sent as Retry-After (a limit's refusal).
 	RetryAfter time.Duration
+	// NothingChanged, on a 503, tells the client that the request had no
+	// effect although it failed for want of the store (effect "none").
+	NothingChanged bool
 }
 
 func (e *httpError) Error() string {
@@ -82,6 +90,7 @@ const (
 	typeRateLimited       = "rate-limited"
 	typeUnavailable       = "unavailable"
 	typeNotReady          = "not-ready"
+	typeRequestTimeout    = "request-timeout"
 	typeGatewayAbsent     = "gateway-unavailable"
 	typeGatewayBadGrant   = "gateway-invalid-grant"
 	typeGatewayRefused    = "gateway-refused"
@@ -131,6 +140,12 @@ type answer struct {
 	kind       string
 	detail     string
 	retryAfter time.Duration
+	// nothingChanged: the request is known to have had no effect.
+	nothingChanged bool
+}
+
+func plainAnswer(status int, kind, detail string, retryAfter time.Duration) answer {
+	return answer{status: status, kind: kind, detail: detail, retryAfter: retryAfter}
 }
 
 // problemFor is the one place that maps an error to an HTTP status, a
@@ -144,12 +159,12 @@ func problemFor(err error) answer {
 		if kind == "" {
 			kind = typeForStatus(he.Status)
 		}
-		return answer{he.Status, kind, he.Detail, he.RetryAfter}
+		return answer{status: he.Status, kind: kind, detail: he.Detail, retryAfter: he.RetryAfter, nothingChanged: he.NothingChanged}
 	case errors.Is(err, store.ErrUnavailable):
 		// Before any domain sentinel: a domain error that wraps an
 		// unavailable store is about the store, not the domain.
-		return answer{http.StatusServiceUnavailable, typeUnavailable,
-			"the realm's state engine cannot answer now (connection lost, no leader, or no quorum); retry after the delay in Retry-After", unavailableRetryAfter}
+		return plainAnswer(http.StatusServiceUnavailable, typeUnavailable,
+			"the realm's state engine cannot answer now (connection lost, no leader, or no quorum); retry after the delay in Retry-After", unavailableRetryAfter)
 	case isAssetError(err):
 		status, detail := assetProblem(err)
 		kind := typeForStatus(status)
@@ -157,68 +172,78 @@ func problemFor(err error) answer {
 		if errors.As(err, &re) {
 			kind = typeTransferRejected
 		}
-		return answer{status, kind, detail, 0}
+		return plainAnswer(status, kind, detail, 0)
 	case errors.Is(err, avatar.ErrInvalidInput):
-		return answer{http.StatusBadRequest, typeInvalidRequest, strings.TrimPrefix(err.Error(), "avatar: "), 0}
+		return plainAnswer(http.StatusBadRequest, typeInvalidRequest, strings.TrimPrefix(err.Error(), "avatar: "), 0)
 	case errors.Is(err, avatar.ErrVerification):
 		var pe *protocol.Error
 		if errors.As(err, &pe) && pe.Details != "" {
-			return answer{http.StatusUnauthorized, typePasskeyFailed, "passkey verification failed: " + pe.Details, 0}
+			return plainAnswer(http.StatusUnauthorized, typePasskeyFailed, "passkey verification failed: "+pe.Details, 0)
 		}
-		return answer{http.StatusUnauthorized, typePasskeyFailed, "passkey verification failed", 0}
+		return plainAnswer(http.StatusUnauthorized, typePasskeyFailed, "passkey verification failed", 0)
 	case errors.Is(err, avatar.ErrCeremonyNotFound):
-		return answer{http.StatusBadRequest, typeCeremonyExpired, "the ceremony is unknown, already used or expired (ceremonies last 2 minutes and are single-use): begin again", 0}
+		return plainAnswer(http.StatusBadRequest, typeCeremonyExpired, "the ceremony is unknown, already used or expired (ceremonies last 2 minutes and are single-use): begin again", 0)
 	case errors.Is(err, avatar.ErrCeremonyMismatch):
-		return answer{http.StatusBadRequest, typeCeremonyMismatch, "the ceremony was begun for something else (another kind, avatar or action): begin one for this", 0}
+		return plainAnswer(http.StatusBadRequest, typeCeremonyMismatch, "the ceremony was begun for something else (another kind, avatar or action): begin one for this", 0)
 	case errors.Is(err, avatar.ErrClonedCredential):
-		return answer{http.StatusForbidden, typeClonedPasskey, "this passkey's signature counter went backwards, so it has been copied; it is refused from now on and the avatar's sessions were revoked", 0}
+		return plainAnswer(http.StatusForbidden, typeClonedPasskey, "this passkey's signature counter went backwards, so it has been copied; it is refused from now on and the avatar's sessions were revoked", 0)
 	case errors.Is(err, avatar.ErrNameTaken):
-		return answer{http.StatusConflict, typeConflict, "that handle is taken; choose another", 0}
+		return plainAnswer(http.StatusConflict, typeConflict, "that handle is taken; choose another", 0)
 	case errors.Is(err, avatar.ErrLastCredential):
-		return answer{http.StatusConflict, typeConflict, "the last passkey cannot be deleted; add another one first", 0}
+		return plainAnswer(http.StatusConflict, typeConflict, "the last passkey cannot be deleted; add another one first", 0)
 	case errors.Is(err, avatar.ErrLastAdmin):
-		return answer{http.StatusConflict, typeConflict, "this is the realm's last administrator: grant the admin role to another avatar before giving it up", 0}
+		return plainAnswer(http.StatusConflict, typeConflict, "this is the realm's last administrator: grant the admin role to another avatar before giving it up", 0)
 	case errors.Is(err, avatar.ErrNotFound):
-		return answer{http.StatusNotFound, typeNotFound, "no such avatar", 0}
+		return plainAnswer(http.StatusNotFound, typeNotFound, "no such avatar", 0)
 	case errors.Is(err, session.ErrRevoked), errors.Is(err, session.ErrExpired):
 		var se *session.Error
 		if errors.As(err, &se) {
-			return answer{http.StatusUnauthorized, typeSessionEnded, fmt.Sprintf("session %s (%s): sign in again", kindWord(se.Kind), se.Reason), 0}
+			return plainAnswer(http.StatusUnauthorized, typeSessionEnded, fmt.Sprintf("session %s (%s): sign in again", kindWord(se.Kind), se.Reason), 0)
 		}
-		return answer{http.StatusUnauthorized, typeSessionEnded, "session ended: sign in again", 0}
+		return plainAnswer(http.StatusUnauthorized, typeSessionEnded, "session ended: sign in again", 0)
 	case errors.Is(err, session.ErrInvalidSession):
-		return answer{http.StatusUnauthorized, typeUnauthenticated, "unknown or malformed session token: sign in again", 0}
+		return plainAnswer(http.StatusUnauthorized, typeUnauthenticated, "unknown or malformed session token: sign in again", 0)
 	case errors.Is(err, session.ErrTooManySessions):
-		return answer{http.StatusTooManyRequests, typeRateLimited, "this avatar has too many sessions; sign out of one (GET /v1/sessions) first", 0}
+		return plainAnswer(http.StatusTooManyRequests, typeRateLimited, "this avatar has too many sessions; sign out of one (GET /v1/sessions) first", 0)
 	case errors.Is(err, twin.ErrInvalidCommand):
-		return answer{http.StatusBadRequest, typeInvalidRequest, twinDetail(err), 0}
+		return plainAnswer(http.StatusBadRequest, typeInvalidRequest, twinDetail(err), 0)
 	case errors.Is(err, twin.ErrUnknownTwin):
-		return answer{http.StatusNotFound, typeNotFound, twinDetail(err), 0}
+		return plainAnswer(http.StatusNotFound, typeNotFound, twinDetail(err), 0)
 	case errors.Is(err, twin.ErrEnvelope):
-		return answer{http.StatusUnprocessableEntity, typeOutOfEnvelope, twinDetail(err), 0}
+		return plainAnswer(http.StatusUnprocessableEntity, typeOutOfEnvelope, twinDetail(err), 0)
 	case errors.Is(err, twin.ErrRateLimited):
-		return answer{http.StatusTooManyRequests, typeRateLimited, twinDetail(err), 0}
+		return plainAnswer(http.StatusTooManyRequests, typeRateLimited, twinDetail(err), 0)
 	case errors.Is(err, twin.ErrNoGateway):
-		return answer{http.StatusServiceUnavailable, typeGatewayAbsent, twinDetail(err), unavailableRetryAfter}
+		return plainAnswer(http.StatusServiceUnavailable, typeGatewayAbsent, twinDetail(err), unavailableRetryAfter)
 	case errors.Is(err, twin.ErrInvalidGrant):
-		return answer{http.StatusBadGateway, typeGatewayBadGrant, twinDetail(err), 0}
+		return plainAnswer(http.StatusBadGateway, typeGatewayBadGrant, twinDetail(err), 0)
 	case errors.Is(err, twin.ErrGatewayRefused):
-		return answer{http.StatusConflict, typeGatewayRefused, twinDetail(err), 0}
+		return plainAnswer(http.StatusConflict, typeGatewayRefused, twinDetail(err), 0)
 	case errors.Is(err, store.ErrNotFound):
-		return answer{http.StatusNotFound, typeNotFound, "not found", 0}
+		return plainAnswer(http.StatusNotFound, typeNotFound, "not found", 0)
 	case errors.Is(err, store.ErrConflict):
-		return answer{http.StatusConflict, typeConflict, "the resource changed concurrently; read it again and retry", 0}
+		return plainAnswer(http.StatusConflict, typeConflict, "the resource changed concurrently; read it again and retry", 0)
 	case errors.Is(err, store.ErrInvalid):
-		return answer{http.StatusBadRequest, typeInvalidRequest, "the request names a key or value the realm cannot store (too long, or characters that are not allowed)", 0}
+		return plainAnswer(http.StatusBadRequest, typeInvalidRequest, "the request names a key or value the realm cannot store (too long, or characters that are not allowed)", 0)
 	case errors.Is(err, context.DeadlineExceeded):
 		// A deadline that is not the store's own (those are
 		// ErrUnavailable): the realm's state did not answer in time.
-		return answer{http.StatusServiceUnavailable, typeUnavailable, "the realm's state engine did not answer in time; retry after the delay in Retry-After", unavailableRetryAfter}
+		return plainAnswer(http.StatusServiceUnavailable, typeUnavailable, "the realm's state engine did not answer in time; retry after the delay in Retry-After", unavailableRetryAfter)
 	case errors.Is(err, context.Canceled):
-		return answer{499, typeRequestCancelled, "request cancelled", 0}
+		return plainAnswer(499, typeRequestCancelled, "request cancelled", 0)
 	default:
-		return answer{http.StatusInternalServerError, typeInternal, "internal error; the request id identifies it in the realm's log", 0}
+		return plainAnswer(http.StatusInternalServerError, typeInternal, "internal error; the request id identifies it in the realm's log", 0)
 	}
+}
+
+// effectOf says whether a request that failed without a verdict may have
+// changed something. A safe method changes nothing; anything else may have
+// been stored before its answer was lost.
+func effectOf(req *http.Request) string {
+	if safeMethod(req.Method) {
+		return "none"
+	}
+	return "unknown"
 }
 
 func kindWord(kind error) string {
@@ -232,6 +257,12 @@ func kindWord(kind error) string {
 // their internal cause.
 func (r *Realm) writeError(w http.ResponseWriter, req *http.Request, err error) {
 	a := problemFor(err)
+	if a.status >= 500 && errors.Is(req.Context().Err(), context.DeadlineExceeded) {
+		// Whatever failed last, the request ran out of its time.
+		a = answer{status: http.StatusServiceUnavailable, kind: typeRequestTimeout,
+			detail:     fmt.Sprintf("the request did not finish within its %s deadline; retry after the delay in Retry-After", r.cfg.RequestTimeout),
+			retryAfter: unavailableRetryAfter, nothingChanged: a.nothingChanged}
+	}
 	id := requestIDFrom(req.Context())
 	level := slog.LevelInfo
 	if a.status >= 500 {
@@ -248,6 +279,16 @@ func (r *Realm) writeError(w http.ResponseWriter, req *http.Request, err error) 
 	}
 	if p.Title == "" {
 		p.Title = "Client Closed Request"
+	}
+	if a.kind == typeUnavailable || a.kind == typeRequestTimeout {
+		p.Effect = effectOf(req)
+		if a.nothingChanged {
+			p.Effect = "none"
+		}
+	}
+	if a.status == http.StatusServiceUnavailable && a.retryAfter <= 0 {
+		// Every 503 is "not now": say when to come back.
+		a.retryAfter = unavailableRetryAfter
 	}
 	if a.retryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfterSeconds(a.retryAfter))

@@ -72,8 +72,14 @@ func checkUnavailable(t *testing.T, what string, a rawAnswer) {
 // again), and so does a ceremony that must store its state. A session
 // that really ended keeps answering 401 while the store is healthy, and a
 // token that cannot be a session answers 401 even during the outage.
+//
+// JetStream switched off this way does not refuse its API, it leaves
+// requests unanswered, so each store call ends at the store's own timeout.
+// The realm runs without a request deadline here, which would otherwise
+// end the request first and answer request-timeout instead (see
+// TestRequestDeadlineCutsAHungStore).
 func TestStoreOutageAnswers503NotSignInAgain(t *testing.T) {
-	r := startLocalRealm(t)
+	r := startRealm(t, Config{Listen: "localhost:0", RequestTimeout: -1})
 	c := newClient(t, r)
 	auth := webauthntest.New()
 	live := c.register(auth, "uma")

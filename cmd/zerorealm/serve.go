@@ -35,6 +35,7 @@ type serveFlags struct {
 	maxSessionsPerAvatar, maxLivePerAvatar         int
 	trustedProxies                                 string
 	minFreeDiskMiB                                 int64
+	requestTimeout                                 time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -76,6 +77,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.IntVar(&f.maxSessionsPerAvatar, "max-sessions-per-avatar", 32, "live sessions of one avatar; a sign-in beyond revokes the oldest (at most 256)")
 	fl.IntVar(&f.maxLivePerAvatar, "max-live-per-avatar", 8, "realm WebSockets of one avatar on this node (negative: no cap)")
 	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address (empty: none)")
+	fl.DurationVar(&f.requestTimeout, "request-timeout", 3*time.Second, "deadline of every HTTP request (WebSockets excepted), shared by its store calls and audit commits (negative: none)")
 	fl.Int64Var(&f.minFreeDiskMiB, "min-free-disk", 64, "MiB of free disk space the embedded store needs for the node to report ready on /readyz (negative: not checked; ignored with --nats)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go runtime profiles (/debug/pprof/) on this separate address, e.g. localhost:6060 (empty: off)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -140,6 +142,7 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		MaxLivePerAvatar:     f.maxLivePerAvatar,
 		TrustedProxies:       proxies,
 		MinFreeDisk:          minFreeDisk(f.minFreeDiskMiB),
+		RequestTimeout:       f.requestTimeout,
 
 		DisableBootstrapAdmin: !f.bootstrapAdmin,
 		BootstrapAdminRoles:   splitList(f.bootstrapAdminRoles),

@@ -36,7 +36,13 @@ type Bucket struct {
 	name        string
 	kv          jetstream.KeyValue
 	leaderReads bool
+	declared    time.Time // when this handle was made, for freshBucketWindow
 }
+
+// freshBucketWindow is how long after its declaration a bucket's direct
+// gets that find no responders are taken for replicas still starting and
+// retried. Later, no responders is an outage, answered at once.
+const freshBucketWindow = 30 * time.Second
 
 // Entry is one revision of a key.
 type Entry struct {
@@ -92,7 +98,7 @@ func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 		return nil, err
 	}
 	s.declare("KV_" + name)
-	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads}, nil
+	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads, declared: time.Now()}, nil
 }
 
 // Name is the bucket's full JetStream name.
@@ -112,8 +118,11 @@ func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
 	e, err := b.kv.Get(ctx, key)
 	// A bucket created a moment ago on a cluster answers direct gets only
 	// once its replicas are up: until then the read has no responders,
-	// which says nothing about the key. Wait for them, within ctx.
-	for r := 0; errors.Is(err, nats.ErrNoResponders) && r < freshBucketRetries; r++ {
+	// which says nothing about the key. Wait for them, within ctx; an
+	// older bucket without responders has lost them, and the caller
+	// hears so at once.
+	fresh := time.Since(b.declared) < freshBucketWindow
+	for r := 0; fresh && errors.Is(err, nats.ErrNoResponders) && r < freshBucketRetries; r++ {
 		t := time.NewTimer(noResponderWait)
 		select {
 		case <-ctx.Done():
