@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
 // MaxAmount is the largest amount one transfer may move and the largest
@@ -151,6 +153,9 @@ type TradeIntent struct {
 func decodeStrict(data []byte, v any) error {
 	if len(data) > MaxIntentBytes {
 		return reject(ReasonMalformed, "request larger than %d bytes", MaxIntentBytes)
+	}
+	if err := strictjson.Check(data); err != nil && !errors.Is(err, strictjson.ErrSyntax) {
+		return reject(ReasonMalformed, "%v", err)
 	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()

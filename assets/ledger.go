@@ -97,6 +97,7 @@ const (
 	subjCustody    = "ledger.custody."    // <avatar>: the avatar's custodial key, encrypted (expectation 0)
 	subjReceipts   = "ledger.receipts."   // <node>: blocks of the node's receipt chain
 	subjCheckpoint = "ledger.checkpoint." // <node>: the node's checkpoints
+	subjVelocity   = "ledger.velocity."   // <collection>.<holder>: outgoing fungible transfers, for velocity (velocity.go)
 )
 
 // Ledger is the asset ledger on one realm node. Safe for concurrent use.
@@ -547,9 +548,14 @@ func (l *Ledger) CheckDomain(d *Domain) error {
 }
 
 // Check is what Transfer and Trade tell the realm's policy before they
-// write anything: the collection of each leg.
+// write anything: the collection of each leg and, for a fungible leg, its
+// holder's velocity with the leg counted (nil for a unique leg). When a
+// transfer of the same holder lands between the decision and the write,
+// the write fails and the transfer is decided again: authorize may be
+// called more than once.
 type Check struct {
-	Legs []*Collection
+	Legs     []*Collection
+	Velocity []*Velocity
 }
 
 // Transfer applies one signed transfer and returns its receipt. sig must be
@@ -585,18 +591,18 @@ func (l *Ledger) TransferPrepared(ctx context.Context, p PreparedTransfer, sig S
 	if err := l.checkHoldingFresh(ctx, &t, "intent"); err != nil {
 		return SignedReceipt{}, err
 	}
-	if authorize != nil {
-		if err := authorize(ctx, Check{Legs: []*Collection{c}}); err != nil {
-			return SignedReceipt{}, err
-		}
-	}
 	msg := MessageOf(&t)
 	if c.Kind == Fungible {
-		seq, err := l.applyAtomic(ctx, digest, "transfer", []legWrite{{t: &t, msg: &msg, sig: sig}})
+		seq, err := l.applyDecided(ctx, digest, "transfer", []legWrite{{t: &t, msg: &msg, sig: sig}}, []*Collection{c}, authorize)
 		if err != nil {
 			return SignedReceipt{}, err
 		}
 		return l.receiptAndWait(ctx, digest, seq)
+	}
+	if authorize != nil {
+		if err := authorize(ctx, Check{Legs: []*Collection{c}, Velocity: []*Velocity{nil}}); err != nil {
+			return SignedReceipt{}, err
+		}
 	}
 	id := attemptID(digest)
 	nonceSeq, err := l.spendNonce(ctx, &t, digest, id)
@@ -749,12 +755,14 @@ type legWrite struct {
 }
 
 // applyAtomic writes the legs' nonces and subjects in one atomic batch,
-// each with the last sequence the read model knows. A stale expectation
-// changes nothing; it is retried after catching up, as long as the legs
-// still hold.
-func (l *Ledger) applyAtomic(ctx context.Context, digest common.Hash, event string, legs []legWrite) (uint64, error) {
+// each with the last sequence the read model knows, and the velocity
+// records vel (of writes) with the expectations their sums were taken at.
+// A stale expectation changes nothing; it is retried after catching up, as
+// long as the legs still hold, unless a velocity subject moved: then the
+// error is errVelocityMoved, for the caller to decide again.
+func (l *Ledger) applyAtomic(ctx context.Context, digest common.Hash, event string, legs []legWrite, writes []*velocityWrite, vel []store.AtomicMsg) (uint64, error) {
 	for attempt := 0; attempt < 4; attempt++ {
-		var msgs []store.AtomicMsg
+		msgs := append([]store.AtomicMsg(nil), vel...)
 		var subjects []string
 		for _, lg := range legs {
 			data, _ := json.Marshal(nonceRecord{Digest: digest})
@@ -824,6 +832,12 @@ func (l *Ledger) applyAtomic(ctx context.Context, digest common.Hash, event stri
 		if !errors.Is(err, store.ErrConflict) {
 			return 0, err
 		}
+		if moved, err := l.velocityMoved(ctx, writes); err != nil || moved {
+			if err == nil {
+				err = errVelocityMoved
+			}
+			return 0, err
+		}
 		for _, lg := range legs {
 			subj := nonceSubject(lg.t.From, lg.t.Nonce)
 			m, gerr := l.stream.GetLast(ctx, subj)
@@ -865,13 +879,8 @@ func (l *Ledger) Trade(ctx context.Context, tr Trade, giveSig, takeSig Signature
 	if err := l.checkHoldingFresh(ctx, &tr.Take, "take"); err != nil {
 		return SignedReceipt{}, err
 	}
-	if authorize != nil {
-		if err := authorize(ctx, Check{Legs: []*Collection{gc, tc}}); err != nil {
-			return SignedReceipt{}, err
-		}
-	}
 	gm, tm := MessageOf(&tr.Give), MessageOf(&tr.Take)
-	seq, err := l.applyAtomic(ctx, digest, "trade", []legWrite{{t: &tr.Give, msg: &gm, sig: giveSig}, {t: &tr.Take, msg: &tm, sig: takeSig}})
+	seq, err := l.applyDecided(ctx, digest, "trade", []legWrite{{t: &tr.Give, msg: &gm, sig: giveSig}, {t: &tr.Take, msg: &tm, sig: takeSig}}, []*Collection{gc, tc}, authorize)
 	if err != nil {
 		return SignedReceipt{}, err
 	}

@@ -112,6 +112,8 @@ type view struct {
 	wallets       map[common.Address]string
 	avatarWallets map[string][]common.Address
 	custodyRecs   map[string]custodyRecord
+	custodyOwners map[common.Address]string      // custodial address -> avatar
+	velocity      map[string]*velocityLog        // "<collection>.<holder>"
 	receipts      map[common.Hash]*SignedReceipt // by intent digest
 	byReceipt     map[common.Hash]*SignedReceipt // by receipt digest
 	chains        map[string]*chainView
@@ -173,7 +175,7 @@ func newView(node string, scheme *Scheme) *view {
 		byCollection: map[string][]string{}, balances: map[string]map[common.Address]*Balance{},
 		nonceNext: map[common.Address]uint64{}, released: map[string]uint64{}, floors: map[common.Address]floorState{},
 		wallets: map[common.Address]string{}, avatarWallets: map[string][]common.Address{},
-		custodyRecs: map[string]custodyRecord{}, receipts: map[common.Hash]*SignedReceipt{},
+		custodyRecs: map[string]custodyRecord{}, custodyOwners: map[common.Address]string{}, velocity: map[string]*velocityLog{}, receipts: map[common.Hash]*SignedReceipt{},
 		byReceipt: map[common.Hash]*SignedReceipt{}, chains: map[string]*chainView{},
 		orphans: map[common.Hash]uint64{}, own: map[string]ownRecord{},
 	}
@@ -254,6 +256,11 @@ func (v *view) apply(m store.Msg) error {
 			return fmt.Errorf("custody record: %w", err)
 		}
 		v.custodyRecs[rec.Avatar] = rec
+		v.custodyOwners[rec.Address] = rec.Avatar
+	case "velocity":
+		if err := v.applyVelocity(key, m.Seq, m.Data); err != nil {
+			return fmt.Errorf("velocity record: %w", err)
+		}
 	case "receipts":
 		cv := v.chain(key)
 		add := func(sr *SignedReceipt) {

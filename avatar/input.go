@@ -2,10 +2,13 @@ package avatar
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/go-webauthn/webauthn/protocol"
+
+	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
 // MaxCredentialJSON bounds a credential response. Real ones are a few
@@ -30,6 +33,11 @@ var (
 func checkMembers(data []byte, response, required []string) error {
 	if len(data) > MaxCredentialJSON {
 		return fmt.Errorf("%w: credential JSON of %d bytes exceeds %d", ErrInvalidInput, len(data), MaxCredentialJSON)
+	}
+	// The members are checked by name below; a name written twice would
+	// let go-webauthn parse another value than the one checked.
+	if err := strictjson.Check(data); err != nil && !errors.Is(err, strictjson.ErrSyntax) {
+		return fmt.Errorf("%w: credential JSON: %w", ErrInvalidInput, err)
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {

@@ -54,6 +54,9 @@ type AssetsConfig struct {
 	CheckpointInterval time.Duration
 	// AdminRole may mint through the API; default "admin".
 	AdminRole string
+	// Now is the ledger's clock: intent deadlines, receipt times and the
+	// velocity windows (context.velocity); default time.Now.
+	Now func() time.Time
 }
 
 func (c *AssetsConfig) problems() []string {
@@ -144,6 +147,7 @@ func (r *Realm) startAssets(ctx context.Context) (*assetsHub, error) {
 		Passphrase:         pass,
 		CheckpointEvery:    cfg.CheckpointEvery,
 		CheckpointInterval: cfg.CheckpointInterval,
+		Now:                cfg.Now,
 		Logger:             r.log,
 	})
 	if err != nil {
@@ -588,10 +592,12 @@ func (r *Realm) ownerSignature(req *http.Request, p principal, owner common.Addr
 }
 
 // authorizeTransfer is the scene policy check of every leg: TransferAsset
-// on the asset, with the amount, whether it is high value, and the
-// session's trust. Each leg's decision is stored in the audit log before
-// the ledger acts on it: a transfer the audit log cannot record does not
-// happen.
+// on the asset, with the amount, whether it is high value, the velocity of
+// a fungible leg's holder, and the session's trust. Each leg's decision is
+// stored in the audit log before the ledger acts on it: a transfer the
+// audit log cannot record does not happen. The ledger calls it again when
+// another transfer of the same holder landed first, so the audit log then
+// holds both decisions.
 func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets.Transfer) func(context.Context, assets.Check) error {
 	return func(ctx context.Context, chk assets.Check) error {
 		ctx, recorded := onRecord(ctx)
@@ -608,6 +614,9 @@ func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets
 				scenes.ContextAmount:    int64(t.Amount),
 				scenes.ContextHighValue: c.Kind == assets.Fungible && t.Amount >= r.assets.highValue,
 			}
+			if i < len(chk.Velocity) && chk.Velocity[i] != nil {
+				extra[scenes.ContextVelocity] = velocityContext(chk.Velocity[i])
+			}
 			d := r.decide(ctx, sc, p, a, scenes.ActionTransferAsset, entity.UID, extra, entity)
 			if err := recorded.Err(); err != nil {
 				return &httpError{Status: http.StatusServiceUnavailable, Detail: "the transfer's authorization could not be stored in the audit log, so nothing moved; retry later", Err: err, NothingChanged: true}
@@ -617,6 +626,17 @@ func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets
 			}
 		}
 		return nil
+	}
+}
+
+// velocityContext is a holder's velocity as the policies read it. The
+// ledger caps the sums at assets.MaxAmount, which a Cedar Long holds.
+func velocityContext(v *assets.Velocity) map[string]any {
+	return map[string]any{
+		scenes.VelocitySum1h:    int64(v.Sum1h),
+		scenes.VelocitySum24h:   int64(v.Sum24h),
+		scenes.VelocityCount1h:  int64(min(v.Count1h, assets.MaxAmount)),
+		scenes.VelocityCount24h: int64(min(v.Count24h, assets.MaxAmount)),
 	}
 }
 

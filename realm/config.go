@@ -16,6 +16,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/internal/natsembed"
 )
 
 // Config configures a Realm. Zero values are the documented defaults, except
@@ -30,10 +31,23 @@ type Config struct {
 	// NATS lists the URLs of an existing NATS cluster. Empty runs an
 	// embedded single-node server instead.
 	NATS []string
-	// NATSListen is where the embedded server also accepts TCP clients, such
-	// as twin gateways on the same machine. Empty means in-process only.
-	// (The command line defaults it to 127.0.0.1:4222.) Ignored with NATS.
+	// NATSListen is where the embedded server accepts TCP clients: twin
+	// gateways on the same machine. It is opened only while a gateway is
+	// enrolled (TwinGatewaysFile), since nothing else connects over TCP;
+	// empty means in-process only. (The command line defaults it to
+	// 127.0.0.1:4222.) Ignored with NATS.
 	NATSListen string
+	// NATSCreds, NATSNKey, NATSTLSCA, NATSTLSCert and NATSTLSKey are files
+	// this node presents to the NATS cluster of NATS: a JWT user .creds
+	// file or a user nkey seed, and the TLS authorities the servers'
+	// certificates are checked against and a client certificate with its
+	// key. Each is read and checked by New. Only with NATS: the embedded
+	// server authenticates the realm with a key of its own.
+	NATSCreds   string
+	NATSNKey    string
+	NATSTLSCA   string
+	NATSTLSCert string
+	NATSTLSKey  string
 	// ScenesDir is a folder of scenes (one sub-folder with a scene.yaml
 	// each). Empty uses the scenes shipped in the binary.
 	ScenesDir string
@@ -226,6 +240,7 @@ func (c *Config) validate() error {
 			problems = append(problems, fmt.Sprintf("NATS listen address %q: %v (want host:port, or empty to disable)", c.NATSListen, err))
 		}
 	}
+	problems = append(problems, c.natsAuthProblems()...)
 	if c.Node != "" && !nodeNamePattern.MatchString(c.Node) {
 		problems = append(problems, fmt.Sprintf("node name %q: want 1 to 64 letters, digits, '-' or '_'", c.Node))
 	}
@@ -258,6 +273,25 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// natsAuth is what this node presents to a NATS cluster.
+func (c *Config) natsAuth() natsembed.ClientAuth {
+	return natsembed.ClientAuth{CredsFile: c.NATSCreds, NKeyFile: c.NATSNKey,
+		TLSCAFile: c.NATSTLSCA, TLSCertFile: c.NATSTLSCert, TLSKeyFile: c.NATSTLSKey}
+}
+
+func (c *Config) natsAuthProblems() []string {
+	auth := c.natsAuth()
+	if auth.IsZero() {
+		return nil
+	}
+	if len(c.NATS) == 0 {
+		// Refused rather than ignored: an operator who gave credentials
+		// believes the realm uses them.
+		return []string{"NATS credentials and TLS files are for a NATS cluster (--nats); the embedded server authenticates the realm with a key of its own"}
+	}
+	return auth.Problems()
 }
 
 func (c *Config) roleProblems() []string {

@@ -1,8 +1,11 @@
 package realm
 
 import (
+	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
 // FuzzFinishRequest feeds the parser of the finish endpoints' bodies
@@ -14,6 +17,8 @@ func FuzzFinishRequest(f *testing.F) {
 		`{"ceremony_id":"abc","action_digest":"0x1111111111111111111111111111111111111111111111111111111111111111","credential":{}}`,
 		`{"ceremony_id":"abc","credential":null,"use_cookie":true}`,
 		`{"ceremony_id":1}`,
+		`{"ceremony_id":"abc","ceremony_id":"def","credential":{}}`,
+		"{\"ceremony_id\":\"a\xffc\",\"credential\":{}}",
 		`{} {}`,
 		`[`,
 		``,
@@ -24,6 +29,9 @@ func FuzzFinishRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req finishRequest
 		err := decodeJSONBytes(body, &req)
+		if err == nil && strictjson.Check(body) != nil && len(bytes.TrimSpace(body)) != 0 {
+			t.Fatalf("accepted %q, which has a duplicate member or invalid UTF-8", body)
+		}
 		if err == nil {
 			err = req.validate()
 		}

@@ -12,10 +12,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/strictjson"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
@@ -27,6 +29,10 @@ const (
 	// closeTooManyMessages ends a client that kept sending control
 	// messages far beyond the rate limit after being told.
 	closeTooManyMessages = 4429
+	// closeInvalidPayload ends a client that sent a text message with
+	// invalid UTF-8 or a member named twice (RFC 6455 §7.4.1: data
+	// inconsistent with the type of the message): it is broken or probing.
+	closeInvalidPayload = websocket.CloseInvalidFramePayloadData
 )
 
 const (
@@ -278,6 +284,27 @@ func encodeLive(m liveMessage) []byte {
 // the text after it is what the client is told.
 var errLiveMessage = errors.New("live message refused")
 
+// maxCloseReason is the longest reason a close frame carries: its payload
+// is at most 125 bytes, two of them the code (RFC 6455 §5.5).
+const maxCloseReason = 123
+
+// closeReason cuts a reason to fit a close frame, at a character boundary;
+// gorilla/websocket would refuse to send a longer one at all.
+func closeReason(s string) string {
+	if len(s) <= maxCloseReason {
+		return s
+	}
+	cut := maxCloseReason - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// errLiveInvalidText marks a refusal that closes the connection with 1007:
+// the message is not UTF-8 or names a member twice.
+var errLiveInvalidText = errors.New("invalid text message")
+
 // Limits of the signaling fields, well above what browsers produce.
 const (
 	maxSDPSize       = 12 << 10
@@ -298,6 +325,9 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 		Head      json.RawMessage `json:"head"`
 		Left      json.RawMessage `json:"left"`
 		Right     json.RawMessage `json:"right"`
+	}
+	if err := strictjson.Check(data); err != nil && !errors.Is(err, strictjson.ErrSyntax) {
+		return m, fmt.Errorf("%w: %w: %w", errLiveMessage, errLiveInvalidText, err)
 	}
 	if err := json.Unmarshal(data, &raw); err != nil || raw.Type == "" {
 		return m, fmt.Errorf("%w: messages are JSON objects with a type", errLiveMessage)
@@ -439,6 +469,10 @@ func (r *Realm) liveReader(c *liveConn) {
 			continue
 		}
 		m, err := parseLiveMessage(buf.Bytes())
+		if errors.Is(err, errLiveInvalidText) {
+			c.close(closeInvalidPayload, closeReason(strings.TrimPrefix(err.Error(), errLiveMessage.Error()+": ")))
+			continue
+		}
 		if err != nil {
 			c.refuse(codeInvalid, strings.TrimPrefix(err.Error(), errLiveMessage.Error()+": "), false)
 			continue

@@ -209,8 +209,10 @@ func buildOpenAPI() map[string]any {
 	}
 	return map[string]any{
 		"openapi": "3.0.3",
-		"info":    map[string]any{"title": "ZeroRealm API", "version": "1"},
-		"paths":   paths,
+		"info": map[string]any{"title": "ZeroRealm API", "version": "1",
+			"description": "Request bodies are JSON objects of at most 64 KiB. Unknown fields, a member named twice in one object " +
+				"(also when the names differ only in case) and text that is not UTF-8 are refused with 400 and a problem that says where."},
+		"paths": paths,
 		"components": map[string]any{
 			"schemas": schemas,
 			"securitySchemes": map[string]any{

@@ -22,6 +22,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -45,6 +46,7 @@ type Realm struct {
 
 	// Set during start-up, read by handlers only once ready is true.
 	embedded *natsembed.Embedded
+	dataLock *dirlock.Lock // held from start to the end of shutdown
 	nc       *nats.Conn
 	store    *store.Store
 	catalog  *scenes.Catalog
@@ -177,9 +179,9 @@ func (r *Realm) natsMode() string {
 		return "cluster " + strings.Join(r.cfg.NATS, ",")
 	}
 	if r.embedded != nil && r.embedded.ClientURL() != "" {
-		return "embedded, clients at " + r.embedded.ClientURL()
+		return "embedded, authenticated clients at " + r.embedded.ClientURL() + " (for enrolled gateways)"
 	}
-	return "embedded, in-process only"
+	return "embedded, in-process only (no gateway enrolled, so no client port)"
 }
 
 // start brings up everything behind the HTTP edge, in dependency order.
@@ -187,6 +189,13 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := os.MkdirAll(r.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("realm: data dir: %w", err)
 	}
+	// Before anything reads or writes the data dir: two processes on one
+	// JetStream file store corrupt it.
+	lock, err := dirlock.Acquire(r.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("realm: data dir: %w", err)
+	}
+	r.dataLock = lock
 	if r.cfg.Node == "" {
 		node, err := loadOrCreateNodeID(r.cfg.DataDir)
 		if err != nil {
@@ -197,7 +206,6 @@ func (r *Realm) start(ctx context.Context) error {
 	r.log = r.log.With("node", r.cfg.Node)
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
-	var err error
 	if r.cfg.ScenesDir == "" {
 		r.catalog, err = scenes.LoadBuiltin()
 	} else {
@@ -213,7 +221,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if len(r.cfg.NATS) == 0 {
 		r.embedded, err = natsembed.Start(ctx, natsembed.Config{
 			DataDir:      r.cfg.DataDir,
-			ClientListen: r.cfg.NATSListen,
+			ClientListen: r.natsClientListen(),
 			Prefix:       r.cfg.Prefix,
 			Gateways:     r.twinNATSUsers(),
 			ServerName:   r.cfg.Node,
@@ -225,7 +233,7 @@ func (r *Realm) start(ctx context.Context) error {
 		r.nc = r.embedded.Conn()
 	} else {
 		dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		r.nc, err = natsembed.Dial(dialCtx, r.cfg.NATS, "zerorealm-"+r.cfg.Node, r.log)
+		r.nc, err = natsembed.Dial(dialCtx, r.cfg.NATS, "zerorealm-"+r.cfg.Node, r.cfg.natsAuth(), r.log)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("realm: %w", err)
@@ -395,6 +403,10 @@ func (r *Realm) shutdown() {
 			r.log.Warn("nats flush on shutdown", "err", err)
 		}
 		r.nc.Close()
+	}
+	// Last: the store is flushed and closed, so another process may open it.
+	if err := r.dataLock.Release(); err != nil {
+		r.log.Warn("data dir unlock", "err", err)
 	}
 	r.log.Info("realm stopped")
 }

@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+
+	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
 // maxJSONBody bounds every JSON request body. A WebAuthn credential with a
@@ -17,8 +19,8 @@ import (
 const maxJSONBody = 64 << 10
 
 // decodeJSON reads a JSON object of exactly the shape of v: unknown fields,
-// trailing data, a wrong content type and oversized bodies are refused with
-// a problem that says which.
+// duplicate members, invalid UTF-8, trailing data, a wrong content type and
+// oversized bodies are refused with a problem that says which.
 func decodeJSON(w http.ResponseWriter, req *http.Request, v any) error {
 	if ct := req.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -41,6 +43,11 @@ func decodeJSON(w http.ResponseWriter, req *http.Request, v any) error {
 func decodeJSONBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
+	}
+	// encoding/json lets the last of two same-named members win and
+	// replaces invalid UTF-8; refuse both before it decodes.
+	if err := strictjson.Check(body); err != nil && !errors.Is(err, strictjson.ErrSyntax) {
+		return badRequest("malformed JSON body: " + err.Error())
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -152,6 +152,16 @@ func (r *Realm) twinNATSUsers() []natsembed.GatewayUser {
 	return users
 }
 
+// natsClientListen is where the embedded server opens its TCP port: only
+// when an enrolled gateway will connect through it. Simulated gateways
+// connect in-process, and nothing else has any business there.
+func (r *Realm) natsClientListen() string {
+	if r.twins == nil || len(r.twins.enrolled) == 0 {
+		return ""
+	}
+	return r.cfg.NATSListen
+}
+
 func (h *twinHub) gatewayKey(twinID string) (common.Address, bool) {
 	h.keysMu.RLock()
 	defer h.keysMu.RUnlock()

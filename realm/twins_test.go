@@ -20,7 +20,10 @@ import (
 // the problem (on failure), the answer and the response headers.
 func (c *apiClient) command(path, key string, body any) (int, problem, commandAnswer, http.Header) {
 	c.t.Helper()
-	data, _ := json.Marshal(body)
+	data, asIs := body.([]byte) // sent as it is, for bodies json.Marshal cannot write
+	if !asIs {
+		data, _ = json.Marshal(body)
+	}
 	req, err := http.NewRequest("POST", c.base+path, bytes.NewReader(data))
 	if err != nil {
 		c.t.Fatal(err)

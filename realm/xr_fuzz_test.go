@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
 // Real signaling messages, as the SDK and Chromium send them.
@@ -60,8 +62,13 @@ func FuzzParseLiveMessage(f *testing.F) {
 	for _, s := range presenceSamples {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"type":"join","scene":"foundry","scene":"other"}`))
+	f.Add([]byte("{\"type\":\"join\",\"scene\":\"f\xffoundry\"}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := parseLiveMessage(data)
+		if err == nil && strictjson.Check(data) != nil {
+			t.Fatalf("accepted %q, which has a duplicate member or invalid UTF-8", data)
+		}
 		if err != nil {
 			if !errors.Is(err, errLiveMessage) {
 				t.Fatalf("error %v does not wrap errLiveMessage", err)

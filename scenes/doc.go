@@ -47,6 +47,10 @@
 //   - avatar_zone, on EnterZone and CommandActuator: the zone the avatar
 //     stands in, "" if none.
 //   - amount (Long, base units) and high_value (Bool), on TransferAsset.
+//   - velocity, on TransferAsset of a fungible asset: a record of sum_1h,
+//     sum_24h (Long, base units the avatar moved out of the collection in
+//     the last hour and 24 hours), count_1h and count_24h (Long, transfers),
+//     this transfer included; absent for unique assets.
 //   - step_up (Bool: a fresh step-up is bound to this very command) and
 //     approved (Bool: a second person approved it through ApproveCommand),
 //     on CommandActuator.

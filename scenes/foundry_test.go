@@ -169,8 +169,13 @@ func TestFoundryPolicies(t *testing.T) {
 		}
 		return m
 	}
+	// sum24h is what the avatar moved out in 24 hours, this transfer included.
+	split := func(amount, sum24h int64, highValue bool) map[string]any {
+		return map[string]any{ContextAmount: amount, ContextHighValue: highValue, ContextVelocity: map[string]any{
+			VelocitySum1h: amount, VelocitySum24h: sum24h, VelocityCount1h: int64(1), VelocityCount24h: int64(2)}}
+	}
 	transfer := func(amount int64, highValue bool) map[string]any {
-		return map[string]any{ContextAmount: amount, ContextHighValue: highValue}
+		return split(amount, amount, highValue)
 	}
 	tests := []struct {
 		name       string
@@ -225,9 +230,13 @@ func TestFoundryPolicies(t *testing.T) {
 		// transfers
 		{"small credit transfer", foundryRequest{state: "step-up", biometric: 0.5, action: ActionTransferAsset, resource: credits, context: transfer(500, false)}, true, []string{"transfer-asset"}, false},
 		{"high value transfer, trusted and recognised", foundryRequest{state: "trusted", biometric: 0.95, action: ActionTransferAsset, resource: credits, context: transfer(5_000_000, true)}, true, []string{"transfer-asset"}, false},
-		{"high value transfer, weak biometric", foundryRequest{state: "trusted", biometric: 0.85, action: ActionTransferAsset, resource: credits, context: transfer(5_000_000, true)}, false, []string{"high-value-transfer-needs-biometric"}, false},
-		{"high value transfer in step-up", foundryRequest{state: "step-up", biometric: 0.99, action: ActionTransferAsset, resource: credits, context: transfer(5_000_000, true)}, false, []string{"high-value-transfer-needs-biometric"}, false},
-		{"transfer without high_value judged", foundryRequest{state: "trusted", biometric: 0.5, action: ActionTransferAsset, resource: credits, context: map[string]any{ContextAmount: int64(1)}}, false, []string{"high-value-transfer-needs-biometric"}, false},
+		{"high value transfer, weak biometric", foundryRequest{state: "trusted", biometric: 0.85, action: ActionTransferAsset, resource: credits, context: transfer(5_000_000, true)}, false, []string{"high-value-transfer-needs-biometric", "high-value-velocity-needs-biometric"}, false},
+		{"high value transfer in step-up", foundryRequest{state: "step-up", biometric: 0.99, action: ActionTransferAsset, resource: credits, context: transfer(5_000_000, true)}, false, []string{"high-value-transfer-needs-biometric", "high-value-velocity-needs-biometric"}, false},
+		{"transfer without high_value judged", foundryRequest{state: "trusted", biometric: 0.5, action: ActionTransferAsset, resource: credits, context: map[string]any{ContextAmount: int64(1), ContextVelocity: map[string]any{VelocitySum24h: int64(1)}}}, false, []string{"high-value-transfer-needs-biometric"}, false},
+		{"fungible transfer without velocity", foundryRequest{state: "trusted", biometric: 0.5, action: ActionTransferAsset, resource: credits, context: map[string]any{ContextAmount: int64(1), ContextHighValue: false}}, false, []string{"high-value-velocity-needs-biometric"}, false},
+		{"split high value transfer, weak biometric", foundryRequest{state: "trusted", biometric: 0.5, action: ActionTransferAsset, resource: credits, context: split(6000, 12000, false)}, false, []string{"high-value-velocity-needs-biometric"}, false},
+		{"split high value transfer, trusted and recognised", foundryRequest{state: "trusted", biometric: 0.95, action: ActionTransferAsset, resource: credits, context: split(6000, 12000, false)}, true, []string{"transfer-asset"}, false},
+		{"small transfers under the 24h limit", foundryRequest{state: "step-up", biometric: 0.5, action: ActionTransferAsset, resource: credits, context: split(3000, 9999, false)}, true, []string{"transfer-asset"}, false},
 		{"soulbound badge never moves", foundryRequest{roles: supervisor, state: "trusted", biometric: 0.99, action: ActionTransferAsset, resource: badge, context: transfer(1, false)}, false, []string{"soulbound-never-transfers"}, false},
 		{"suspended owner cannot transfer", foundryRequest{state: "suspended", biometric: 0.99, action: ActionTransferAsset, resource: credits, context: transfer(1, false)}, false, []string{"forbid-suspended"}, false},
 	}

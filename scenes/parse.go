@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -26,7 +27,7 @@ const MaxFileSize = 1 << 20
 func Parse(file string, data []byte) (*Scene, error) {
 	scene, _, problems := parse(file, data)
 	if len(problems) > 0 {
-		return nil, &LoadError{Problems: problems}
+		return nil, loadError(problems)
 	}
 	return scene, nil
 }
@@ -114,6 +115,11 @@ func (p *parser) parse(data []byte) (*Scene, sceneSource) {
 		p.at(0, 0, "file is larger than %d bytes", MaxFileSize)
 		return nil, src
 	}
+	// yaml.v3 refuses invalid UTF-8 too, but without saying where.
+	if line, column, bad := firstInvalidUTF8(data); bad {
+		p.at(line, column, "invalid UTF-8: a scene file is UTF-8 text")
+		return nil, src
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -143,6 +149,25 @@ func (p *parser) parse(data []byte) (*Scene, sceneSource) {
 		return nil, src
 	}
 	return p.scene(doc.Content[0], &src), src
+}
+
+// firstInvalidUTF8 finds the first byte of data that is not UTF-8, as a
+// 1-based line and column (in characters, as editors count).
+func firstInvalidUTF8(data []byte) (line, column int, found bool) {
+	line, column = 1, 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		if r == utf8.RuneError && size == 1 {
+			return line, column, true
+		}
+		if r == '\n' {
+			line, column = line+1, 1
+		} else {
+			column++
+		}
+		data = data[size:]
+	}
+	return 0, 0, false
 }
 
 func (p *parser) rejectAliases(n *yaml.Node) bool {

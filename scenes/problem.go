@@ -3,7 +3,10 @@ package scenes
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Problem is one thing wrong with a scene definition, placed in its file.
@@ -44,6 +47,45 @@ func (e *LoadError) Error() string {
 		lines[i] = p.String()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// maxMessageRunes bounds a problem's message. Messages quote what they
+// found (an unknown field, an id, a parser's token), and a file can hold
+// anything: a bounded, escaped excerpt says enough to find the mistake and
+// cannot replay a file into logs or a terminal.
+const maxMessageRunes = 200
+
+// clipMessage escapes control characters and invalid UTF-8 in msg and cuts
+// it to maxMessageRunes.
+func clipMessage(msg string) string {
+	var b strings.Builder
+	for i, n := 0, 0; i < len(msg); n++ {
+		if n == maxMessageRunes {
+			b.WriteString("…")
+			break
+		}
+		r, size := utf8.DecodeRuneInString(msg[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, msg[i])
+		case !unicode.IsPrint(r) && r != ' ':
+			q := strconv.QuoteRune(r) // '\n', '\x00', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// loadError sorts problems by place and clips their messages.
+func loadError(problems []Problem) *LoadError {
+	sortProblems(problems)
+	for i := range problems {
+		problems[i].Msg = clipMessage(problems[i].Msg)
+	}
+	return &LoadError{Problems: problems}
 }
 
 func sortProblems(problems []Problem) {

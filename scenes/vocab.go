@@ -40,12 +40,21 @@ const (
 	ContextHighValue     = "high_value"  // Bool: the realm judged the transfer high value
 	ContextStepUp        = "step_up"     // Bool: a fresh step-up is bound to this command
 	ContextApproved      = "approved"    // Bool: a second person approved this command (ApproveCommand)
+	// ContextVelocity is a record, on TransferAsset of a fungible asset:
+	// what the avatar moved out of the collection recently, this transfer
+	// included (see the Velocity* keys). Absent for unique assets.
+	ContextVelocity = "velocity"
 
 	TrustState           = "state"            // String: "trusted", "step-up" or "suspended"
 	TrustScore           = "score"            // decimal 0..1
 	TrustBiometric       = "biometric"        // decimal 0..1: probability the motion is the enrolled person's
 	TrustPasskeyAgeS     = "passkey_age_s"    // Long: seconds since the last user-verified passkey assertion
 	TrustDeviceAssurance = "device_assurance" // decimal 0..1
+
+	VelocitySum1h    = "sum_1h"    // Long: base units moved out in the last hour, this transfer included
+	VelocitySum24h   = "sum_24h"   // Long: base units moved out in the last 24 hours, this transfer included
+	VelocityCount1h  = "count_1h"  // Long: transfers in the last hour, this one included
+	VelocityCount24h = "count_24h" // Long: transfers in the last 24 hours, this one included
 
 	AuthenticatorAttested = "attested" // Bool: its attestation statement verified (not "none", not self-attestation)
 	AuthenticatorFormat   = "format"   // String: attestation format, e.g. "packed", "tpm", "none"

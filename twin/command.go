@@ -13,6 +13,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+
+	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
 // Op is what a command asks of an actuator.
@@ -69,6 +71,9 @@ func ParseCommandRequest(data []byte) (CommandRequest, error) {
 	var req CommandRequest
 	if len(data) > MaxCommandBytes {
 		return req, refuse(ReasonMalformed, "command body is %d bytes, at most %d", len(data), MaxCommandBytes)
+	}
+	if err := strictjson.Check(data); err != nil && !errors.Is(err, strictjson.ErrSyntax) {
+		return CommandRequest{}, refuse(ReasonMalformed, "command body: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+
+	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
 // Grant is the realm's permission for exactly one command, for a few
@@ -143,8 +145,13 @@ func DecodeSignedGrant(data []byte) (SignedGrant, error) {
 	return SignedGrant{Grant: g, Signature: sig}, nil
 }
 
-// decodeStrict decodes exactly one JSON object with no unknown fields.
+// decodeStrict decodes exactly one JSON object with no unknown fields, no
+// member named twice and only valid UTF-8: grants and acknowledgements come
+// over NATS from peers that may be anyone with access to it.
 func decodeStrict(data []byte, v any) error {
+	if err := strictjson.Check(data); err != nil && !errors.Is(err, strictjson.ErrSyntax) {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -231,3 +231,45 @@ func TestDecodeSignedGrantStrictness(t *testing.T) {
 		})
 	}
 }
+
+// TestPeerMessagesWithDuplicateMembersOrInvalidUTF8AreRefused: what a gateway
+// or a realm node reads from NATS (grants, acknowledgements, telemetry) may
+// come from anyone who reaches NATS. A member written twice, even only by
+// case, or a byte that is not UTF-8 is refused, never decoded as the last
+// value.
+func TestPeerMessagesWithDuplicateMembersOrInvalidUTF8AreRefused(t *testing.T) {
+	s, err := GenerateSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := s.SignGrant(Grant{Twin: "press-1", Actuator: "ram", Op: OpSet, ValueMicro: 1_000_000, Nonce: 1,
+		NotBefore: 1_700_000_000_000, Expiry: 1_700_000_003_000, Operator: "av_ada", Session: "s1"}).Encode()
+	telemetry := s.SignTelemetry(Telemetry{Twin: "press-1", Actuator: "ram", ValueMicro: 1_000_000, TargetMicro: 1_000_000, Seq: 1}).Encode()
+	decoders := map[string]func([]byte) error{
+		"grant":     func(b []byte) error { _, err := DecodeSignedGrant(b); return err },
+		"telemetry": func(b []byte) error { _, err := DecodeSignedTelemetry(b); return err },
+	}
+	for _, tc := range []struct {
+		name, decoder string
+		body          []byte
+	}{
+		{"grant value twice", "grant", bytes.Replace(grant, []byte(`"valueMicro":1000000`), []byte(`"valueMicro":1000000,"valueMicro":250000000`), 1)},
+		{"grant twin not UTF-8", "grant", bytes.Replace(grant, []byte(`"press-1"`), []byte("\"press-\xff\""), 1)},
+		{"telemetry value twice by case", "telemetry", bytes.Replace(telemetry, []byte(`"valueMicro":1000000`), []byte(`"valueMicro":1000000,"VALUEMICRO":2`), 1)},
+		{"telemetry twin not UTF-8", "telemetry", bytes.Replace(telemetry, []byte(`"press-1"`), []byte("\"press-\xff\""), 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if bytes.Equal(tc.body, grant) || bytes.Equal(tc.body, telemetry) {
+				t.Fatalf("the test did not change the message: %s", tc.body)
+			}
+			if err := decoders[tc.decoder](tc.body); !errors.Is(err, ErrInvalidGrant) {
+				t.Fatalf("decode %s = %v, want ErrInvalidGrant", tc.body, err)
+			}
+		})
+	}
+	for name, body := range map[string][]byte{"grant": grant, "telemetry": telemetry} {
+		if err := decoders[name](body); err != nil {
+			t.Fatalf("genuine %s refused: %v", name, err)
+		}
+	}
+}

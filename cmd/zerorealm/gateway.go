@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"github.com/spf13/cobra"
 
+	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/twin"
 	"github.com/zerorealm/zerorealm/twin/gateway"
@@ -20,6 +21,7 @@ import (
 // new ones.
 func newGatewayCommand() *cobra.Command {
 	var twinID, credsPath, natsURL, logLevel string
+	var natsAuth natsembed.ClientAuth
 	cmd := &cobra.Command{
 		Use:   "gateway --twin ID --creds FILE",
 		Short: "Run a twin gateway: verify every command grant before it moves anything",
@@ -27,7 +29,12 @@ func newGatewayCommand() *cobra.Command {
 realm's NATS server with the nkey of its credentials file (made by
 "zerorealm gateway enroll"), can use only its own twin's subjects, verifies
 each grant against the realm keys pinned in the file, and refuses
-everything while it cannot hear the realm's revocation feed.`,
+everything while it cannot hear the realm's revocation feed.
+
+On a NATS cluster (see "zerorealm nats config"), give --nats the cluster's
+URLs and --nats-creds the gateway's .creds file (or --nats-nkey a seed
+file), plus --nats-tls-* when the cluster uses TLS; they replace the nkey
+of the credentials file. It reconnects forever.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			data, err := os.ReadFile(credsPath)
@@ -41,11 +48,10 @@ everything while it cannot hear the realm's revocation feed.`,
 			if twinID != "" && twinID != creds.Twin {
 				return usagef("the credentials are for twin %s, not %s", creds.Twin, twinID)
 			}
-			kp, err := nkeys.FromSeed([]byte(creds.NKeySeed))
+			auth, err := gatewayNATSAuth(creds, natsAuth)
 			if err != nil {
-				return usagef("credentials nkey: %v", err)
+				return err
 			}
-			pub, _ := kp.PublicKey()
 			signer, err := twin.SignerFromHex(creds.Key)
 			if err != nil {
 				return err
@@ -57,7 +63,10 @@ everything while it cannot hear the realm's revocation feed.`,
 			if err != nil {
 				return err
 			}
-			nc, err := nats.Connect(natsURL, nats.Nkey(pub, kp.Sign), nats.Name("zerorealm-gateway-"+creds.Twin), nats.MaxReconnects(-1))
+			// Reconnect forever, even through refused credentials: a gateway
+			// that gave up would leave its twin unreachable until restarted.
+			opts := append([]nats.Option{nats.Name("zerorealm-gateway-" + creds.Twin), nats.MaxReconnects(-1), nats.IgnoreAuthErrorAbort()}, auth...)
+			nc, err := nats.Connect(natsURL, opts...)
 			if err != nil {
 				return fmt.Errorf("connect to %s: %w", natsURL, err)
 			}
@@ -83,9 +92,29 @@ everything while it cannot hear the realm's revocation feed.`,
 	fl.StringVar(&credsPath, "creds", "", "credentials file from `zerorealm gateway enroll`")
 	fl.StringVar(&natsURL, "nats", "", "NATS URL (default: the one in the credentials)")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	addNATSAuthFlags(fl, &natsAuth, "the gateway")
 	_ = cmd.MarkFlagRequired("creds")
 	cmd.AddCommand(newGatewayEnrollCommand())
 	return cmd
+}
+
+// gatewayNATSAuth is what the gateway presents to NATS: the files of its
+// --nats-* flags on a cluster, otherwise the enrollment's nkey, which the
+// realm's embedded server knows.
+func gatewayNATSAuth(creds realm.GatewayCredentials, flags natsembed.ClientAuth) ([]nats.Option, error) {
+	opts, err := flags.Options()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if flags.CredsFile != "" || flags.NKeyFile != "" {
+		return opts, nil
+	}
+	kp, err := nkeys.FromSeed([]byte(creds.NKeySeed))
+	if err != nil {
+		return nil, usagef("credentials nkey: %v", err)
+	}
+	pub, _ := kp.PublicKey()
+	return append(opts, nats.Nkey(pub, kp.Sign)), nil
 }
 
 func newGatewayEnrollCommand() *cobra.Command {

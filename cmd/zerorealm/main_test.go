@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,11 @@ func TestUsageMistakesExitTwoWithOneLine(t *testing.T) {
 		{"scenes dir missing", []string{"--data", dir, "--scenes", filepath.Join(dir, "nope")}, nil, "scenes folder"},
 		{"extra argument", []string{"serve", "now"}, nil, "unknown command"},
 		{"bootstrap roles without admin", []string{"--data", dir, "--bootstrap-admin-roles", "operator,supervisor"}, nil, "must include the admin role"},
+		{"nats creds file missing", []string{"--data", dir, "--nats", "nats://127.0.0.1:4222", "--nats-creds", filepath.Join(dir, "missing.creds")}, nil, "NATS credentials file"},
+		{"nats creds not a creds file", []string{"--data", dir, "--nats", "nats://127.0.0.1:4222"}, map[string]string{"ZR_NATS_CREDS": aFile}, "not a NATS user JWT"},
+		{"nats nkey not a seed", []string{"--data", dir, "--nats", "nats://127.0.0.1:4222", "--nats-nkey", aFile}, nil, "NATS nkey seed file"},
+		{"nats tls cert without key", []string{"--data", dir, "--nats", "nats://127.0.0.1:4222", "--nats-tls-cert", aFile}, nil, "needs its key"},
+		{"nats creds without a cluster", []string{"--data", dir, "--nats-creds", aFile}, nil, "for a NATS cluster"},
 		{"bootstrap switch not a boolean", []string{"--data", dir}, map[string]string{"ZR_BOOTSTRAP_ADMIN": "maybe"}, "bootstrap-admin"},
 	}
 	for _, tc := range cases {
@@ -165,15 +171,8 @@ func TestServeRestartKeepsState(t *testing.T) {
 	if code := getJSON(t, url+"/metrics", nil); code != http.StatusOK {
 		t.Fatalf("GET /metrics = %d, want 200", code)
 	}
-	if code := stop(); code != 0 {
-		t.Fatalf("exit status after stop = %d, want 0", code)
-	}
-
-	url2, node2, stop2 := startRealm(t, args)
+	url2, stop2 := restartRealm(t, args, node, stop)
 	defer stop2()
-	if node2 != node {
-		t.Fatalf("node after restart = %q, want %q (kept in the data dir)", node2, node)
-	}
 	type chain struct {
 		Node   string `json:"node"`
 		Events int    `json:"events"`
@@ -267,4 +266,42 @@ func TestServeProfilesOnTheirOwnAddress(t *testing.T) {
 	if resp.StatusCode == http.StatusOK {
 		t.Fatal("the realm's public address serves runtime profiles")
 	}
+}
+
+// TestSecondRealmOnOneDataDirExitsTwo starts a realm, then another on the
+// same data directory: the second must stop before touching the store, with
+// status 2 and one line naming the directory and the process that holds it.
+// Once the first has stopped, the directory is free again.
+func TestSecondRealmOnOneDataDirExitsTwo(t *testing.T) {
+	data := t.TempDir()
+	args := []string{"--data", data, "--listen", "127.0.0.1:0", "--nats-listen", "", "--log-level", "error"}
+	_, node, stop := startRealm(t, args)
+
+	var stdout, stderr syncBuffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != exitUsage {
+		t.Fatalf("second realm on %s = %d, want %d; stderr: %s", data, code, exitUsage, stderr.String())
+	}
+	out := strings.TrimSpace(stderr.String())
+	pid := "process " + strconv.Itoa(os.Getpid())
+	if strings.Count(out, "\n") != 0 || !strings.Contains(out, data) || !strings.Contains(out, pid) {
+		t.Fatalf("second realm printed %q, want one line naming %s and %q", out, data, pid)
+	}
+	_, stop2 := restartRealm(t, args, node, stop)
+	stop2()
+}
+
+// restartRealm stops a realm started by startRealm, expecting status 0,
+// starts it again with the same arguments and checks it is the same node
+// (its name is kept in the data dir).
+func restartRealm(t *testing.T, args []string, node string, stop func() int) (url string, stop2 func() int) {
+	t.Helper()
+	if code := stop(); code != 0 {
+		t.Fatalf("exit status after stop = %d, want 0", code)
+	}
+	url, node2, stop2 := startRealm(t, args)
+	if node2 != node {
+		stop2()
+		t.Fatalf("node after restart = %q, want %q (kept in the data dir)", node2, node)
+	}
+	return url, stop2
 }

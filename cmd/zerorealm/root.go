@@ -29,7 +29,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(serve, newVersionCommand())
 	root.AddCommand(newLoadCommand())
 	root.AddCommand(newKeysCommand(), newReceiptCommand())
-	root.AddCommand(newGatewayCommand())
+	root.AddCommand(newGatewayCommand(), newNATSCommand())
 	root.AddCommand(newEvalCommand())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return usagef("%v (see zerorealm --help)", err)

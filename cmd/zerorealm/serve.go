@@ -16,7 +16,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/zerorealm/zerorealm/internal/dirlock"
+	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/scenes"
 )
@@ -30,6 +33,7 @@ type serveFlags struct {
 	bootstrapAdmin                                 bool
 	bootstrapAdminRoles                            string
 	auditRoles                                     string
+	natsAuth                                       natsembed.ClientAuth
 	ceremonyRate                                   float64
 	ceremonyBurst, maxPendingCeremonies            int
 	maxSessionsPerAvatar, maxLivePerAvatar         int
@@ -58,7 +62,8 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.StringVar(&f.listen, "listen", "localhost:8080", "HTTP listen address (host:port)")
 	fl.StringVar(&f.data, "data", "", "data directory (default: zerorealm-data under the user's data directory)")
 	fl.StringVar(&f.nats, "nats", "", "comma-separated NATS cluster URLs (empty: run an embedded NATS server)")
-	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server accepts local clients such as gateways (empty: in-process only)")
+	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server accepts enrolled twin gateways, opened only while one is enrolled; every client authenticates (empty: in-process only)")
+	addNATSAuthFlags(fl, &f.natsAuth, "this node")
 	fl.StringVar(&f.scenes, "scenes", "", "folder of scenes (empty: the scenes shipped in the binary)")
 	fl.StringVar(&f.config, "config", "", "YAML file of settings named like the flags")
 	fl.StringVar(&f.prefix, "prefix", "zr", "namespace of every NATS subject, stream and bucket")
@@ -125,6 +130,11 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		DataDir:         dataDir,
 		NATS:            natsURLs,
 		NATSListen:      f.natsListen,
+		NATSCreds:       f.natsAuth.CredsFile,
+		NATSNKey:        f.natsAuth.NKeyFile,
+		NATSTLSCA:       f.natsAuth.TLSCAFile,
+		NATSTLSCert:     f.natsAuth.TLSCertFile,
+		NATSTLSKey:      f.natsAuth.TLSKeyFile,
 		ScenesDir:       f.scenes,
 		Prefix:          f.prefix,
 		Node:            f.node,
@@ -197,6 +207,9 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		if errors.As(err, &sceneErr) {
 			return usagef("the scenes in %s have %d problem(s); fix them and start again:\n%v", scenesSource(f.scenes), len(sceneErr.Problems), sceneErr)
 		}
+		if held, ok := errors.AsType[*dirlock.HeldError](err); ok {
+			return usagef("data directory %v: stop that realm first, or give this one its own directory with --data", held)
+		}
 		return err
 	}
 	logger.Info("stopped", "uptime", time.Since(start).Round(time.Millisecond))
@@ -267,6 +280,16 @@ func scenesSource(dir string) string {
 		return "the binary"
 	}
 	return dir
+}
+
+// addNATSAuthFlags declares the files a client of a NATS cluster (who)
+// presents, for serve and gateway alike.
+func addNATSAuthFlags(fl *pflag.FlagSet, a *natsembed.ClientAuth, who string) {
+	fl.StringVar(&a.CredsFile, "nats-creds", "", "NATS JWT user credentials (.creds) "+who+" presents to the cluster of --nats")
+	fl.StringVar(&a.NKeyFile, "nats-nkey", "", "file of the NATS user nkey seed "+who+" presents to the cluster of --nats (instead of --nats-creds)")
+	fl.StringVar(&a.TLSCAFile, "nats-tls-ca", "", "PEM authorities the NATS servers' certificates are checked against (uses TLS)")
+	fl.StringVar(&a.TLSCertFile, "nats-tls-cert", "", "PEM client certificate for NATS servers that verify clients (with --nats-tls-key)")
+	fl.StringVar(&a.TLSKeyFile, "nats-tls-key", "", "PEM key of --nats-tls-cert")
 }
 
 // splitList reads a comma-separated flag value, ignoring blanks.

@@ -26,7 +26,8 @@ var domains = []string{"avatar", "biometrics", "trust", "assets", "twin", "scene
 func forbidden() map[string]map[string]string {
 	rules := map[string]map[string]string{
 		"realm/...": {
-			"cmd/...": "cmd is the binary's entry point; the realm is a library that cmd drives",
+			"cmd/...":           "cmd is the binary's entry point; the realm is a library that cmd drives",
+			"internal/natsconf": natsconfWhy,
 		},
 		"policy/...": {
 			"realm/...":   "policy sits below the realm; the realm asks it for decisions",
@@ -53,6 +54,7 @@ func forbidden() map[string]map[string]string {
 				r[other+"/..."] = "domains do not import each other; the realm wires them"
 			}
 		}
+		r["internal/natsconf"] = natsconfWhy
 		rules[d+"/..."] = r
 		rules["internal/..."][d+"/..."] = "plumbing sits below every domain"
 		rules["policy/..."][d+"/..."] = "policy sits below the domains that call it"
@@ -60,6 +62,9 @@ func forbidden() map[string]map[string]string {
 	}
 	return rules
 }
+
+// natsconfWhy keeps the NATS operator's keys out of running servers.
+const natsconfWhy = "natsconf issues NATS accounts and users from the operator's keys, an operator's tool run by cmd; a running realm only presents the credentials it is given"
 
 // testOnly are packages that only tests may import, with the reason, and
 // the few non-test importers allowed anyway, each with its own reason.
@@ -234,6 +239,8 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"policy", "trust"},
 		{"clients/vr", "internal/store"},
 		{"scenes", "twin"},
+		{"realm", "internal/natsconf"},
+		{"twin/gateway", "internal/natsconf"},
 	}
 	for _, pair := range bad {
 		caught := false

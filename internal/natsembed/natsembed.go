@@ -25,8 +25,10 @@ type Config struct {
 	// folder below it). Required.
 	DataDir string
 	// ClientListen is a host:port where the server also accepts TCP clients
-	// (gateways on the same machine). Empty means in-process only. Use port
-	// 0 for a free port (tests).
+	// (gateways on the same machine). Empty means in-process only, which is
+	// what a caller should pass unless some client needs the socket: every
+	// client authenticates either way, but nothing should listen that
+	// nothing needs. Use port 0 for a free port (tests).
 	ClientListen string
 	// ServerName names the server in JetStream; default "zerorealm".
 	ServerName string
@@ -37,11 +39,11 @@ type Config struct {
 	// Prefix is the realm's subject prefix, which gateway permissions are
 	// written in; default "zr".
 	Prefix string
-	// Gateways are the twin gateways allowed to connect, each confined to
-	// its own twin's subjects (see GatewayPermissions). When there is any,
-	// every client must authenticate with an nkey, and the realm's own
-	// in-process connection uses a key generated for this run that no one
-	// else holds. With none, the server accepts clients as before.
+	// Gateways are the twin gateways allowed to connect, each with its own
+	// public user nkey and confined to its own twin's subjects (see
+	// GatewayRules). The server always requires an nkey: the realm's own
+	// in-process connection signs in with a key generated for this run that
+	// no one else holds, and a client that is neither is refused.
 	Gateways []GatewayUser
 }
 
@@ -52,24 +54,53 @@ type GatewayUser struct {
 	NKey string
 }
 
-// GatewayPermissions confines a gateway to its twin: it may receive only
-// its twin's commands, the realm's revocation notices and key rotations,
-// and publish only its twin's state and its replies to the commands it
-// received. The subjects match the ones package twin defines; a test there
-// holds both to the same names.
-func GatewayPermissions(prefix, twinID string) *server.Permissions {
+// SubjectRules are one NATS user's permissions, written once and turned
+// into whichever form a server takes them in: options of the embedded
+// server (ServerPermissions) or the claims of a NATS JWT user (package
+// natsconf). Anything not allowed is refused.
+type SubjectRules struct {
+	Publish   []string
+	Subscribe []string
+	// Replies lets the user answer each request it receives this many
+	// times within RepliesWithin, on the requester's reply subject, which
+	// it could not otherwise publish to. Zero: no replies.
+	Replies       int
+	RepliesWithin time.Duration
+}
+
+// GatewayRules confine a gateway to its twin: it may receive only its
+// twin's commands, the realm's revocation notices and key rotations, and
+// publish only its twin's state and one reply to each command it received.
+// It makes no requests of its own, so it needs no inbox. The subjects match
+// the ones package twin defines; a test there holds both to the same names.
+func GatewayRules(prefix, twinID string) SubjectRules {
 	base := prefix + ".twin." + twinID
-	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{base + ".state.>"}},
-		Subscribe: &server.SubjectPermission{Allow: []string{
-			base + ".cmd.>",
-			prefix + ".revocations",
-			prefix + ".twin.keys",
-		}},
+	return SubjectRules{
+		Publish:   []string{base + ".state.>"},
+		Subscribe: []string{base + ".cmd.>", prefix + ".revocations", prefix + ".twin.keys"},
 		// Replies go to the requester's inbox, which the gateway may answer
 		// once, shortly after the request.
-		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
+		Replies:       1,
+		RepliesWithin: time.Minute,
 	}
+}
+
+// ServerPermissions are the rules as the embedded server's options.
+func (r SubjectRules) ServerPermissions() *server.Permissions {
+	p := &server.Permissions{
+		// Non-nil even when empty: a nil list would allow everything.
+		Publish:   &server.SubjectPermission{Allow: append([]string{}, r.Publish...)},
+		Subscribe: &server.SubjectPermission{Allow: append([]string{}, r.Subscribe...)},
+	}
+	if r.Replies > 0 {
+		p.Response = &server.ResponsePermission{MaxMsgs: r.Replies, Expires: r.RepliesWithin}
+	}
+	return p
+}
+
+// GatewayPermissions are GatewayRules as the embedded server's options.
+func GatewayPermissions(prefix, twinID string) *server.Permissions {
+	return GatewayRules(prefix, twinID).ServerPermissions()
 }
 
 // Embedded is a running in-process nats-server and the realm's in-process
@@ -77,7 +108,7 @@ func GatewayPermissions(prefix, twinID string) *server.Permissions {
 type Embedded struct {
 	srv      *server.Server
 	nc       *nats.Conn
-	realmKey nkeys.KeyPair // nil when clients need not authenticate
+	realmKey nkeys.KeyPair // the realm's own connection signs in with it
 }
 
 // ErrListen reports that the client listener could not be opened, typically
@@ -133,30 +164,14 @@ func Start(ctx context.Context, cfg Config) (*Embedded, error) {
 			opts.Port = server.RANDOM_PORT
 		}
 	}
-	var realmKey nkeys.KeyPair
-	if len(cfg.Gateways) > 0 {
-		if cfg.Prefix == "" {
-			cfg.Prefix = "zr"
-		}
-		var err error
-		if realmKey, err = nkeys.CreateUser(); err != nil {
-			return nil, fmt.Errorf("natsembed: realm key: %w", err)
-		}
-		realmPub, _ := realmKey.PublicKey()
-		users := []*server.NkeyUser{{Nkey: realmPub}} // nil permissions: everything
-		seen := map[string]bool{realmPub: true}
-		for _, g := range cfg.Gateways {
-			if !nkeys.IsValidPublicUserKey(g.NKey) || g.Twin == "" || strings.ContainsAny(g.Twin, ".*> \t") {
-				return nil, fmt.Errorf("natsembed: gateway %q: want a twin id and a public user nkey (U...), got %q", g.Twin, g.NKey)
-			}
-			if seen[g.NKey] {
-				return nil, fmt.Errorf("natsembed: gateway key %s is enrolled twice", g.NKey)
-			}
-			seen[g.NKey] = true
-			users = append(users, &server.NkeyUser{Nkey: g.NKey, Permissions: GatewayPermissions(cfg.Prefix, g.Twin)})
-		}
-		opts.Nkeys = users
+	if cfg.Prefix == "" {
+		cfg.Prefix = "zr"
 	}
+	realmKey, users, err := authorizedUsers(cfg.Prefix, cfg.Gateways)
+	if err != nil {
+		return nil, err
+	}
+	opts.Nkeys = users
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: configure server: %w", err)
@@ -182,10 +197,31 @@ func Start(ctx context.Context, cfg Config) (*Embedded, error) {
 	return e, nil
 }
 
-func (e *Embedded) realmAuth() []nats.Option {
-	if e.realmKey == nil {
-		return nil
+// authorizedUsers are the only users the server admits: the realm, under a
+// key made for this run and held only in memory, and each gateway under its
+// own key, confined to its twin.
+func authorizedUsers(prefix string, gateways []GatewayUser) (nkeys.KeyPair, []*server.NkeyUser, error) {
+	realmKey, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, nil, fmt.Errorf("natsembed: realm key: %w", err)
 	}
+	realmPub, _ := realmKey.PublicKey()
+	users := []*server.NkeyUser{{Nkey: realmPub}} // nil permissions: everything
+	seen := map[string]bool{realmPub: true}
+	for _, g := range gateways {
+		if !nkeys.IsValidPublicUserKey(g.NKey) || g.Twin == "" || strings.ContainsAny(g.Twin, ".*> \t") {
+			return nil, nil, fmt.Errorf("natsembed: gateway %q: want a twin id and a public user nkey (U...), got %q", g.Twin, g.NKey)
+		}
+		if seen[g.NKey] {
+			return nil, nil, fmt.Errorf("natsembed: gateway key %s is enrolled twice", g.NKey)
+		}
+		seen[g.NKey] = true
+		users = append(users, &server.NkeyUser{Nkey: g.NKey, Permissions: GatewayPermissions(prefix, g.Twin)})
+	}
+	return realmKey, users, nil
+}
+
+func (e *Embedded) realmAuth() []nats.Option {
 	pub, _ := e.realmKey.PublicKey()
 	return []nats.Option{nats.Nkey(pub, e.realmKey.Sign)}
 }
@@ -238,30 +274,39 @@ func (e *Embedded) Shutdown(ctx context.Context) {
 	e.srv.WaitForShutdown()
 }
 
-// Dial connects to an existing NATS cluster, retrying until ctx ends so that
-// a realm started alongside its cluster waits for it rather than failing.
-// After the first successful connection the client reconnects forever.
-func Dial(ctx context.Context, urls []string, name string, logger *slog.Logger) (*nats.Conn, error) {
+// Dial connects to an existing NATS cluster with auth's credentials,
+// retrying until ctx ends so that a realm started alongside its cluster
+// waits for it rather than failing. After the first successful connection
+// the client reconnects forever, even through refused credentials (a
+// server that has not loaded the account yet): giving up would leave the
+// realm without NATS for good.
+func Dial(ctx context.Context, urls []string, name string, auth ClientAuth, logger *slog.Logger) (*nats.Conn, error) {
 	if len(urls) == 0 {
 		return nil, errors.New("natsembed: no NATS URLs")
 	}
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	authOpts, err := auth.Options()
+	if err != nil {
+		return nil, err
+	}
 	servers := joinURLs(urls)
+	opts := append([]nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.IgnoreAuthErrorAbort(),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+	}, authOpts...)
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		nc, err := nats.Connect(servers,
-			nats.Name(name),
-			nats.MaxReconnects(-1),
-			nats.RetryOnFailedConnect(false),
-			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-				if err != nil {
-					logger.Warn("nats disconnected", "err", err)
-				}
-			}),
-			nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
-		)
+		nc, err := nats.Connect(servers, opts...)
 		if err == nil {
 			return nc, nil
 		}

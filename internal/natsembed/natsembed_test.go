@@ -21,12 +21,11 @@ func TestEmbeddedKeepsAcknowledgedDataAcrossRestart(t *testing.T) {
 	if e.ClientURL() == "" {
 		t.Fatal("ClientURL is empty with a client listener configured")
 	}
-	// A TCP client (a gateway on the same machine) reaches the same server.
-	tcp, err := nats.Connect(e.ClientURL())
-	if err != nil {
-		t.Fatalf("TCP connect to %s: %v", e.ClientURL(), err)
+	// A TCP client without credentials is refused, gateways enrolled or not.
+	if tcp, err := nats.Connect(e.ClientURL()); err == nil {
+		tcp.Close()
+		t.Fatalf("TCP connect to %s without credentials succeeded", e.ClientURL())
 	}
-	tcp.Close()
 
 	js, _ := jetstream.New(e.Conn())
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Storage: jetstream.FileStorage}); err != nil {
@@ -96,7 +95,7 @@ func TestDialRetriesUntilContextEnds(t *testing.T) {
 	ln.Close() // nothing listens there now
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	_, err = Dial(ctx, []string{"nats://" + addr}, "test", nil)
+	_, err = Dial(ctx, []string{"nats://" + addr}, "test", ClientAuth{}, nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Dial to a closed port = %v, want the context's deadline", err)
 	}

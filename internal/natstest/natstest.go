@@ -52,7 +52,7 @@ func RunCluster(t testing.TB, n int) []*server.Server {
 	if n < 1 {
 		t.Fatalf("RunCluster(%d): need at least one node", n)
 	}
-	ports := freePorts(t, n)
+	ports := FreePorts(t, n)
 	routes := make([]string, n)
 	for i, p := range ports {
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
@@ -79,6 +79,27 @@ func RunCluster(t testing.TB, n int) []*server.Server {
 		})
 	}
 	waitForMetaLeader(t, servers)
+	return servers
+}
+
+// RunConfigFiles starts one server per nats-server configuration file (a
+// cluster an operator would run, e.g. one written by package natsconf) and,
+// when they form a JetStream cluster, returns once its meta leader is
+// elected and every node is current.
+func RunConfigFiles(t testing.TB, files ...string) []*server.Server {
+	t.Helper()
+	servers := make([]*server.Server, len(files))
+	for i, f := range files {
+		opts, err := server.ProcessConfigFile(f)
+		if err != nil {
+			t.Fatalf("nats-server configuration %s: %v", f, err)
+		}
+		opts.NoLog, opts.NoSigs = true, true
+		servers[i] = start(t, opts)
+	}
+	if len(servers) > 1 {
+		waitForMetaLeader(t, servers)
+	}
 	return servers
 }
 
@@ -125,10 +146,11 @@ func start(t testing.TB, opts *server.Options) *server.Server {
 	return s
 }
 
-// freePorts reserves n distinct loopback ports by holding listeners open
-// until all are chosen. Cluster routes must be known before the servers
-// start, which rules out letting each server pick its own.
-func freePorts(t testing.TB, n int) []int {
+// FreePorts reserves n distinct loopback ports by holding listeners open
+// until all are chosen. Cluster routes (and a configuration file written
+// for them) must be known before the servers start, which rules out
+// letting each server pick its own.
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	listeners := make([]net.Listener, n)
 	ports := make([]int, n)
@@ -166,7 +188,7 @@ func waitForMetaLeader(t testing.TB, servers []*server.Server) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	t.Fatalf("JetStream cluster %s: no meta leader with %d current peers after %v", ClusterName, len(servers), startTimeout)
+	t.Fatalf("JetStream cluster %s: no meta leader with %d current peers after %v", servers[0].ClusterName(), len(servers), startTimeout)
 }
 
 // ConnectInProcess connects to srv without a socket, as the realm does to

@@ -1,0 +1,145 @@
+package realm
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/zerorealm/zerorealm/internal/natstest"
+)
+
+// TestEmbeddedNATSListensOnlyForEnrolledGateways shows both halves of
+// "nothing listens that nothing needs, and whatever listens authenticates":
+// with no gateway enrolled the embedded server opens no TCP port at all
+// (its simulated gateways connect in-process); once one is enrolled the
+// port opens, refuses clients without credentials or with an unknown nkey,
+// and confines the enrolled gateway to its own twin.
+func TestEmbeddedNATSListensOnlyForEnrolledGateways(t *testing.T) {
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", natstest.FreePorts(t, 1)[0])
+	cfg := Config{DataDir: dir, Listen: "127.0.0.1:0", NATSListen: addr}
+
+	r, stop := runRealm(t, cfg)
+	if url := r.embedded.ClientURL(); url != "" {
+		t.Fatalf("with no gateway enrolled the embedded server listens at %s", url)
+	}
+	if !strings.Contains(r.natsMode(), "in-process only") {
+		t.Errorf("natsMode = %q, want it to say in-process only", r.natsMode())
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("something accepts TCP at %s with no gateway enrolled", addr)
+	}
+	stop()
+
+	creds, err := EnrollGateway(dir, "", "zr", "press-1", "nats://"+addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ = runRealm(t, cfg)
+	if url := r.embedded.ClientURL(); url == "" || !strings.Contains(r.natsMode(), "authenticated clients at") {
+		t.Fatalf("with a gateway enrolled: client URL %q, mode %q; want the port open", url, r.natsMode())
+	}
+	url := "nats://" + addr
+	if nc, err := nats.Connect(url); !errors.Is(err, nats.ErrAuthorization) {
+		closeIf(nc)
+		t.Fatalf("a client without credentials: %v, want an authorization violation", err)
+	}
+	stranger, _ := nkeys.CreateUser()
+	spub, _ := stranger.PublicKey()
+	if nc, err := nats.Connect(url, nats.Nkey(spub, stranger.Sign)); !errors.Is(err, nats.ErrAuthorization) {
+		closeIf(nc)
+		t.Fatalf("a client with an unknown nkey: %v, want an authorization violation", err)
+	}
+
+	kp, err := nkeys.FromSeed([]byte(creds.NKeySeed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	var refused refusals
+	gw, err := nats.Connect(url, nats.Nkey(pub, kp.Sign), nats.ErrorHandler(refused.record))
+	if err != nil {
+		t.Fatalf("the enrolled gateway: %v", err)
+	}
+	t.Cleanup(gw.Close)
+	own, err := gw.SubscribeSync("zr.twin.press-1.cmd.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subs := []string{"zr.twin.conveyor-1.cmd.>", "zr.sessions.>", "$JS.API.>"}
+	for _, subj := range subs {
+		if _, err := gw.SubscribeSync(subj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pubs := []string{"zr.twin.conveyor-1.state.belt", "zr.revocations", "$JS.API.STREAM.LIST"}
+	for _, subj := range pubs {
+		if err := gw.Publish(subj, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := gw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.nc.Publish("zr.twin.press-1.cmd.probe", []byte("own")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := own.NextMsg(10 * time.Second); err != nil || string(m.Data) != "own" {
+		t.Fatalf("the gateway's own command subject: %v, %v; want it delivered", m, err)
+	}
+	refused.waitFor(t, "the enrolled gateway", subs, pubs)
+}
+
+// refusals are the permission violations a server reported to one
+// connection.
+type refusals struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (r *refusals) record(_ *nats.Conn, _ *nats.Subscription, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, err.Error())
+}
+
+func (r *refusals) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.errs, "\n")
+}
+
+// waitFor waits until the server has refused every one of subs and pubs.
+func (r *refusals) waitFor(t *testing.T, who string, subs, pubs []string) {
+	t.Helper()
+	var want []string
+	for _, s := range subs {
+		want = append(want, `Subscription to "`+s+`"`)
+	}
+	for _, s := range pubs {
+		want = append(want, `Publish to "`+s+`"`)
+	}
+	eventually(t, "the server to refuse "+who+" everything outside its twin", func() bool {
+		got := r.String()
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func closeIf(nc *nats.Conn) {
+	if nc != nil {
+		nc.Close()
+	}
+}
