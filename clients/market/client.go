@@ -18,7 +18,9 @@ import (
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 )
 
-// Problem is an RFC 9457 error answer of the realm.
+// Problem is an RFC 9457 error answer of the realm. Type is the stable
+// URI of its cause (docs/errors.md lists them); branch on it, not on
+// Detail.
 type Problem struct {
 	Type      string `json:"type"`
 	Title     string `json:"title"`
@@ -26,6 +28,10 @@ type Problem struct {
 	Detail    string `json:"detail"`
 	Instance  string `json:"instance"`
 	RequestID string `json:"request_id"`
+	// Effect, on a 503 that could not tell what happened, is "none" (the
+	// request changed nothing) or "unknown" (a write may have been stored:
+	// read before repeating it).
+	Effect string `json:"effect,omitempty"`
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("realm: %d %s: %s", p.Status, p.Title, p.Detail) }
