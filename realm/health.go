@@ -122,7 +122,7 @@ func (r *Realm) currentReadiness() readiness {
 // supervisor restarts a node only when this fails, never for an outage of
 // NATS, which a restart does not cure.
 func (r *Realm) handleLivez(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "alive", "node": r.cfg.Node})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "alive", "node": r.edge.Load().node})
 }
 
 // handleReadyz answers 200 when this node can decide and write now, and
@@ -130,7 +130,7 @@ func (r *Realm) handleLivez(w http.ResponseWriter, _ *http.Request) {
 // check), so a load balancer sends traffic elsewhere.
 func (r *Realm) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	rd := r.currentReadiness()
-	body := map[string]any{"node": r.cfg.Node, "checks": rd.checks}
+	body := map[string]any{"node": r.edge.Load().node, "checks": rd.checks}
 	if !rd.ready {
 		body["status"] = "not ready"
 		body["reason"] = rd.reason
@@ -146,7 +146,7 @@ func (r *Realm) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 // it: the same verdict as /readyz, with the node's version, and its scenes
 // and replica count once ready.
 func (r *Realm) handleHealth(w http.ResponseWriter, _ *http.Request) {
-	body := map[string]any{"node": r.cfg.Node, "version": buildinfo.Get().Version}
+	body := map[string]any{"node": r.edge.Load().node, "version": buildinfo.Get().Version}
 	rd := r.currentReadiness()
 	if !rd.ready {
 		body["status"] = rd.reason

@@ -96,7 +96,7 @@ func (r *Realm) instrument(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				r.log.Error("handler panic", "request_id", id, "panic", p)
+				r.edgeLog().Error("handler panic", "request_id", id, "panic", p)
 				if !rec.wrote {
 					r.writeError(rec, req, fmt.Errorf("panic: %v", p))
 				}
@@ -110,8 +110,8 @@ func (r *Realm) instrument(next http.Handler) http.Handler {
 			r.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
 			// Checked first: the call's arguments escape and allocate even
 			// when debug logging is off, on every request.
-			if r.log.Enabled(req.Context(), slog.LevelDebug) {
-				r.log.Debug("http", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", rec.status, "duration", elapsed)
+			if log := r.edgeLog(); log.Enabled(req.Context(), slog.LevelDebug) {
+				log.Debug("http", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", rec.status, "duration", elapsed)
 			}
 		}()
 		next.ServeHTTP(rec, req)

@@ -268,7 +268,7 @@ func (r *Realm) writeError(w http.ResponseWriter, req *http.Request, err error) 
 	if a.status >= 500 {
 		level = slog.LevelError
 	}
-	r.log.Log(req.Context(), level, "request failed", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", a.status, "type", a.kind, "err", err)
+	r.edgeLog().Log(req.Context(), level, "request failed", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", a.status, "type", a.kind, "err", err)
 	p := problem{
 		Type:      problemBase + a.kind,
 		Title:     http.StatusText(a.status),

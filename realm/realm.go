@@ -43,6 +43,10 @@ type Realm struct {
 	notReady atomic.Pointer[string] // why the realm is not ready, for /healthz
 	// readiness is the background prober's last finding (health.go).
 	readiness atomic.Pointer[readiness]
+	// edge is the logger and node name that code serving HTTP reads: it
+	// runs while start still sets r.log and r.cfg.Node (a load balancer
+	// polls /readyz during start-up), so it reads them from here.
+	edge atomic.Pointer[edgeIdentity]
 
 	// Set during start-up, read by handlers only once ready is true.
 	embedded *natsembed.Embedded
@@ -89,11 +93,22 @@ func New(cfg Config) (*Realm, error) {
 		r.pending = newPendingCeremonies(cfg.MaxPendingCeremonies, ceremonyTTL, time.Now)
 	}
 	r.setNotReady("starting")
+	r.edge.Store(&edgeIdentity{log: r.log, node: cfg.Node})
 	r.metrics = newMetrics(r)
 	return r, nil
 }
 
 func (r *Realm) setNotReady(reason string) { r.notReady.Store(&reason) }
+
+// edgeIdentity is what the HTTP edge logs with and answers as.
+type edgeIdentity struct {
+	log  *slog.Logger
+	node string // "" until start-up has named the node
+}
+
+// edgeLog is the logger for code on the request path that may run during
+// start-up (instrument, writeError).
+func (r *Realm) edgeLog() *slog.Logger { return r.edge.Load().log }
 
 // Listen binds the HTTP address so that URL is known before Serve starts
 // NATS, and so /healthz answers 503 while the rest starts.
@@ -204,6 +219,7 @@ func (r *Realm) start(ctx context.Context) error {
 		r.cfg.Node = node
 	}
 	r.log = r.log.With("node", r.cfg.Node)
+	r.edge.Store(&edgeIdentity{log: r.log, node: r.cfg.Node})
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
 	if r.cfg.ScenesDir == "" {
