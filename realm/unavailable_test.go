@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 )
 
@@ -110,5 +111,45 @@ func TestStoreOutageAnswers503NotSignInAgain(t *testing.T) {
 
 	if a := rawCall(t, r, "GET", "/v1/avatars/me", "not-a-session-token", ""); a.status != http.StatusUnauthorized || a.problem.Type != problemBase+typeUnauthenticated {
 		t.Fatalf("GET /v1/avatars/me with a malformed token during the outage = %d %+v, want 401 %s", a.status, a.problem, typeUnauthenticated)
+	}
+}
+
+// TestQuorumLossAnswers503 runs a realm on a 3-node cluster and stops two
+// of the servers: with no quorum, no stream has a leader. Requests that
+// need the store answer 503 with Retry-After, as unavailable or, when the
+// store call hangs until the request's deadline, request-timeout, both
+// saying the read changed nothing; never 401 or 500. /readyz turns 503
+// and /livez stays 200.
+func TestQuorumLossAnswers503(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	servers := natstest.RunCluster(t, 3)
+	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	r := startRealm(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-q"})
+	c := newClient(t, r)
+	sess := c.register(webauthntest.New(), "quinn")
+	if code := get(t, r.URL()+"/readyz", nil); code != http.StatusOK {
+		t.Fatalf("GET /readyz with quorum = %d", code)
+	}
+
+	for _, srv := range servers[1:] {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	}
+	var a rawAnswer
+	eventually(t, "GET /v1/sessions fails without quorum", func() bool {
+		a = rawCall(t, r, "GET", "/v1/sessions", sess.Token, "")
+		return a.status != http.StatusOK
+	})
+	if a.status != http.StatusServiceUnavailable || a.retryAfter == "" || a.problem.Effect != "none" ||
+		(a.problem.Type != problemBase+typeUnavailable && a.problem.Type != problemBase+typeRequestTimeout) {
+		t.Fatalf("GET /v1/sessions without quorum = %d %+v (Retry-After %q), want 503 unavailable or request-timeout, effect none", a.status, a.problem, a.retryAfter)
+	}
+	eventually(t, "/readyz turns 503 without quorum", func() bool {
+		return get(t, r.URL()+"/readyz", nil) == http.StatusServiceUnavailable
+	})
+	if code := get(t, r.URL()+"/livez", nil); code != http.StatusOK {
+		t.Fatalf("GET /livez without quorum = %d, want 200", code)
 	}
 }
