@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
@@ -137,8 +138,20 @@ func TestQuorumLossAnswers503(t *testing.T) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	}
+	// A write needs a leader at once.
+	var w rawAnswer
+	eventuallyWithin(t, "POST /v1/webauthn/register/begin fails without quorum", time.Minute, func() bool {
+		w = rawCall(t, r, "POST", "/v1/webauthn/register/begin", "", `{"name":"quade","display_name":"Quade"}`)
+		return w.status != http.StatusOK
+	})
+	if w.status != http.StatusServiceUnavailable || w.retryAfter == "" || w.problem.Effect != "unknown" ||
+		(w.problem.Type != problemBase+typeUnavailable && w.problem.Type != problemBase+typeRequestTimeout) {
+		t.Fatalf("POST /v1/webauthn/register/begin without quorum = %d %+v (Retry-After %q), want 503 unavailable or request-timeout, effect unknown", w.status, w.problem, w.retryAfter)
+	}
+	// A surviving replica may answer direct gets for a while after it lost
+	// its leader; the session's reads fail once it stops.
 	var a rawAnswer
-	eventually(t, "GET /v1/sessions fails without quorum", func() bool {
+	eventuallyWithin(t, "GET /v1/sessions fails without quorum", time.Minute, func() bool {
 		a = rawCall(t, r, "GET", "/v1/sessions", sess.Token, "")
 		return a.status != http.StatusOK
 	})
@@ -146,7 +159,7 @@ func TestQuorumLossAnswers503(t *testing.T) {
 		(a.problem.Type != problemBase+typeUnavailable && a.problem.Type != problemBase+typeRequestTimeout) {
 		t.Fatalf("GET /v1/sessions without quorum = %d %+v (Retry-After %q), want 503 unavailable or request-timeout, effect none", a.status, a.problem, a.retryAfter)
 	}
-	eventually(t, "/readyz turns 503 without quorum", func() bool {
+	eventuallyWithin(t, "/readyz turns 503 without quorum", time.Minute, func() bool {
 		return get(t, r.URL()+"/readyz", nil) == http.StatusServiceUnavailable
 	})
 	if code := get(t, r.URL()+"/livez", nil); code != http.StatusOK {
