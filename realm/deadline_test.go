@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,6 +88,7 @@ func TestProblemEffect(t *testing.T) {
 		{"read past its deadline", "GET", expired, unavailable, 503, typeRequestTimeout, "none"},
 		{"client error past the deadline", "GET", expired, &httpError{Status: 404, Detail: "no such thing"}, 404, typeNotFound, ""},
 		{"starting", "POST", context.Background(), errNotReady, 503, typeNotReady, ""},
+		{"internal names in a detail", "GET", context.Background(), &httpError{Status: 404, Detail: "store: get k in KV_ZR_sessions: not found"}, 404, typeNotFound, ""},
 	}
 	for _, tc := range cases {
 		rec := httptest.NewRecorder()
@@ -98,6 +100,9 @@ func TestProblemEffect(t *testing.T) {
 		}
 		if rec.Code != tc.status || p.Type != problemBase+tc.kind || p.Effect != tc.effect {
 			t.Errorf("%s: %d type %s effect %q, want %d %s %q", tc.name, rec.Code, p.Type, p.Effect, tc.status, tc.kind, tc.effect)
+		}
+		if strings.Contains(p.Detail, "ZR_") {
+			t.Errorf("%s: detail %q names an internal bucket", tc.name, p.Detail)
 		}
 		if tc.status == 503 && rec.Header().Get("Retry-After") == "" {
 			t.Errorf("%s: 503 without Retry-After", tc.name)

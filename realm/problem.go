@@ -236,6 +236,13 @@ func problemFor(err error) answer {
 	}
 }
 
+// namesInternals reports whether detail names one of the store's streams
+// or buckets ("ZR_AUDIT", "KV_ZR_sessions") or a JetStream API subject.
+func (r *Realm) namesInternals(detail string) bool {
+	resources := strings.ToUpper(r.cfg.Prefix) + "_"
+	return strings.Contains(detail, resources) || strings.Contains(detail, "$JS.") || strings.Contains(detail, "$KV.")
+}
+
 // effectOf says whether a request that failed without a verdict may have
 // changed something. A safe method changes nothing; anything else may have
 // been stored before its answer was lost.
@@ -269,6 +276,12 @@ func (r *Realm) writeError(w http.ResponseWriter, req *http.Request, err error) 
 		level = slog.LevelError
 	}
 	r.edgeLog().Log(req.Context(), level, "request failed", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", a.status, "type", a.kind, "err", err)
+	if r.namesInternals(a.detail) {
+		// A detail built from a wrapped error carried a stream, bucket
+		// or API subject: the client gets the type's meaning instead,
+		// the log keeps the whole error above.
+		a.detail = http.StatusText(a.status) + ": the request id identifies the cause in the realm's log"
+	}
 	p := problem{
 		Type:      problemBase + a.kind,
 		Title:     http.StatusText(a.status),
