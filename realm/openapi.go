@@ -23,7 +23,10 @@ var apiOperations = []apiOperation{
 	{"GET", "/v1/version", "realm", "Build version", false, "", "", "200"},
 	{"GET", "/v1/nodes", "realm", "Live realm nodes", false, "", "", "200"},
 	{"GET", "/v1/audit", "audit", "Decisions, newest first, a page at a time (filters action, decision, actor, resource, node, since, until; paging limit, before). Every event for the admin or auditor role (Config.AuditRoles), only the caller's own otherwise", true, "", "AuditPage", "200"},
-	{"GET", "/v1/audit/verify", "audit", "Verify the audit hash chains (public: counts and chain heads only, no event)", false, "", "", "200"},
+	{"GET", "/v1/audit/verify", "audit", "Verify every node's audit chain as a transparency log: hash links, and the chain against the signed checkpoints kept in this node's data directory, in AUDITCP and by its witness. Public: counts, heads, roots, checkpoints and findings, no event", false, "", "AuditVerify", "200"},
+	{"GET", "/v1/audit/checkpoints", "audit", "The newest signed checkpoint (C2SP tlog-checkpoint in a signed note) of every node's chain, or of ?node=, with the cosignatures (C2SP tlog-cosignature) of its witnesses; for one node with Accept: text/plain, the signed note itself", false, "", "AuditCheckpoints", "200"},
+	{"GET", "/v1/audit/proof/inclusion", "audit", "RFC 6962 inclusion proof of a node's event (index from 1) in its tree of size events; hashes base64", false, "", "AuditProof", "200"},
+	{"GET", "/v1/audit/proof/consistency", "audit", "RFC 6962 consistency proof between a node's trees of from and to events; hashes base64", false, "", "AuditProof", "200"},
 	{"GET", "/v1/scenes", "scenes", "List scenes", false, "", "", "200"},
 	{"GET", "/v1/scenes/{id}", "scenes", "One scene", false, "", "", "200"},
 	{"GET", "/v1/scenes/{id}/access", "scenes", "What the scene's policies allow the avatar now", true, "", "", "200"},
@@ -82,7 +85,13 @@ var apiOperations = []apiOperation{
 
 // apiQueryParams are the query parameters of the operations that take
 // some, by "METHOD path".
-var apiQueryParams = map[string][]any{"GET /v1/audit": auditQueryParams()}
+var apiQueryParams = map[string][]any{
+	"GET /v1/audit":                   auditQueryParams(),
+	"GET /v1/audit/verify":            {auditNodeParam(false)},
+	"GET /v1/audit/checkpoints":       {auditNodeParam(false)},
+	"GET /v1/audit/proof/inclusion":   {auditNodeParam(true), countParam("index", "the event's index in its chain (from 1)"), countParam("size", "the tree size, e.g. a checkpoint's")},
+	"GET /v1/audit/proof/consistency": {auditNodeParam(true), countParam("from", "the older tree size"), countParam("to", "the newer tree size")},
+}
 
 // apiLimited are the operations a limit may refuse with 429, by
 // "METHOD path", with the limit.
@@ -129,21 +138,24 @@ func buildOpenAPI() map[string]any {
 	receipt := obj(map[string]any{"receipt": ref("TypedData"), "digest": hashT, "signature": sigT, "signer": addrT,
 		"time": map[string]any{"type": "string", "format": "date-time"}, "proof": map[string]any{"type": "object"}})
 	schemas := map[string]any{
-		"TransferMessage": transfer,
-		"Domain":          domain,
-		"TypedData":       typed,
-		"TransferRequest": obj(map[string]any{"intent": ref("TransferMessage"), "signature": sigT, "domain": ref("Domain")}, "intent"),
-		"TradeRequest":    obj(map[string]any{"give": ref("TransferMessage"), "take": ref("TransferMessage"), "give_signature": sigT, "take_signature": sigT, "domain": ref("Domain")}, "give", "take"),
-		"CancelRequest":   obj(map[string]any{"owner": addrT, "nonceFloor": uintT, "deadline": uintT, "signature": sigT}, "owner", "nonceFloor", "deadline"),
-		"LinkRequest":     obj(map[string]any{"wallet": addrT, "deadline": uintT, "signature": sigT}, "wallet"),
-		"Payload":         obj(map[string]any{"typed_data": ref("TypedData"), "digest": hashT}),
-		"Receipt":         receipt,
-		"TransferAnswer":  obj(map[string]any{"digest": hashT, "sequence": map[string]any{"type": "integer"}, "receipt": ref("Receipt")}),
-		"Asset":           obj(map[string]any{"collection": strT, "item": strT, "owner": addrT, "sequence": map[string]any{"type": "integer"}, "history": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}),
-		"Page":            obj(map[string]any{"next": strT}),
-		"AuditPage":       auditPageSchema(),
-		"Signers":         signersSchema(),
-		"RolesRequest":    obj(map[string]any{"roles": map[string]any{"type": "array", "maxItems": 32, "items": map[string]any{"type": "string", "pattern": "^[a-z0-9_.:-]{1,64}$"}}}, "roles"),
+		"TransferMessage":  transfer,
+		"Domain":           domain,
+		"TypedData":        typed,
+		"TransferRequest":  obj(map[string]any{"intent": ref("TransferMessage"), "signature": sigT, "domain": ref("Domain")}, "intent"),
+		"TradeRequest":     obj(map[string]any{"give": ref("TransferMessage"), "take": ref("TransferMessage"), "give_signature": sigT, "take_signature": sigT, "domain": ref("Domain")}, "give", "take"),
+		"CancelRequest":    obj(map[string]any{"owner": addrT, "nonceFloor": uintT, "deadline": uintT, "signature": sigT}, "owner", "nonceFloor", "deadline"),
+		"LinkRequest":      obj(map[string]any{"wallet": addrT, "deadline": uintT, "signature": sigT}, "wallet"),
+		"Payload":          obj(map[string]any{"typed_data": ref("TypedData"), "digest": hashT}),
+		"Receipt":          receipt,
+		"TransferAnswer":   obj(map[string]any{"digest": hashT, "sequence": map[string]any{"type": "integer"}, "receipt": ref("Receipt")}),
+		"Asset":            obj(map[string]any{"collection": strT, "item": strT, "owner": addrT, "sequence": map[string]any{"type": "integer"}, "history": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}),
+		"Page":             obj(map[string]any{"next": strT}),
+		"AuditPage":        auditPageSchema(),
+		"AuditVerify":      auditVerifySchema(),
+		"AuditCheckpoints": auditCheckpointsSchema(),
+		"AuditProof":       auditProofSchema(),
+		"Signers":          signersSchema(),
+		"RolesRequest":     obj(map[string]any{"roles": map[string]any{"type": "array", "maxItems": 32, "items": map[string]any{"type": "string", "pattern": "^[a-z0-9_.:-]{1,64}$"}}}, "roles"),
 		"AvatarPage": obj(map[string]any{"next": strT, "avatars": map[string]any{"type": "array", "items": obj(map[string]any{
 			"id": strT, "name": strT, "display_name": strT, "roles": map[string]any{"type": "array", "items": strT}, "created": map[string]any{"type": "string", "format": "date-time"}})}}),
 		"Problem": obj(map[string]any{

@@ -25,7 +25,7 @@ func TestStartWaitsForJetStream(t *testing.T) {
 	}
 
 	cfg := Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), NATS: []string{srv.ClientURL()}, Node: "late-node", Logger: testLogger(t)}
-	shareTemplateKey(t, &cfg)
+	shareClusterKeys(t, &cfg)
 	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
