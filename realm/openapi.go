@@ -203,8 +203,10 @@ func buildOpenAPI() map[string]any {
 	// The API descriptions themselves are documents of their own formats;
 	// their schemas name the format rather than repeat it.
 	schemas["OpenAPIDocument"] = obj(map[string]any{"openapi": strT, "info": freeForm("title, version, description"),
+		"servers": arrayOf(freeForm("a server")), "tags": arrayOf(freeForm("a tag and its description")),
 		"paths": freeForm("the operations, by path"), "components": freeForm("schemas and security schemes")}, "openapi", "info", "paths")
 	schemas["AsyncAPIDocument"] = obj(map[string]any{"asyncapi": strT, "info": freeForm("title, version, description"),
+		"defaultContentType": strT, "servers": freeForm("the servers, by id"),
 		"channels": freeForm("the channels, by id"), "operations": freeForm("what the client sends and receives"),
 		"components": freeForm("messages and schemas")}, "asyncapi", "info", "channels")
 	paths := map[string]any{}

@@ -2,6 +2,7 @@ package realm
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -69,8 +70,9 @@ func fetchAPIDocument(t *testing.T, r *Realm, name string) []byte {
 // source and checks that /v1/openapi.json documents each, and documents
 // nothing the realm does not serve; that each operation has an
 // operationId, a security requirement that agrees with the route's
-// wrapper, problem responses, and schemas that exist for its body and its
-// answers.
+// wrapper and with what the server answers without credentials, problem
+// responses, and schemas that exist for its body and its answers (and
+// that the public reads' answers follow).
 func TestOpenAPIListsEveryRoute(t *testing.T) {
 	files, _ := filepath.Glob("*.go")
 	registered := map[string]bool{}
@@ -148,6 +150,52 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 			}
 			if success == 0 || op.Responses["default"].Content == nil {
 				flaw(key, "needs a success response and a default problem")
+			}
+		}
+	}
+	// The server agrees: without credentials every operation the document
+	// secures answers 401, and no public one does.
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			url := r.URL() + regexp.MustCompile(`\{[a-z]+\}`).ReplaceAllString(path, "x")
+			req, err := http.NewRequest(strings.ToUpper(method), url, strings.NewReader("{}"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if (resp.StatusCode == http.StatusUnauthorized) != (len(op.Security) > 0) {
+				flaw(strings.ToUpper(method)+" "+path, "without credentials answers "+strconv.Itoa(resp.StatusCode)+", but its security is "+fmt.Sprint(op.Security))
+			}
+		}
+	}
+	// The public reads answer what their schemas say: every required
+	// member, and no member the schema does not name.
+	for path, ops := range doc.Paths {
+		op, ok := ops["get"]
+		if !ok || len(op.Security) > 0 || strings.Contains(path, "{") {
+			continue
+		}
+		var answer map[string]json.RawMessage
+		if code := get(t, r.URL()+path, &answer); code != http.StatusOK {
+			t.Fatalf("GET %s = %d", path, code)
+		}
+		ref, _ := op.Responses["200"].Content["application/json"].Schema["$ref"].(string)
+		schema := doc.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")]
+		props, _ := schema["properties"].(map[string]any)
+		required, _ := schema["required"].([]any)
+		for _, name := range required {
+			if _, ok := answer[name.(string)]; !ok {
+				flaw("GET "+path, "the answer lacks the required member "+name.(string))
+			}
+		}
+		for name := range answer {
+			if _, ok := props[name]; !ok {
+				flaw("GET "+path, "the answer has the undocumented member "+name)
 			}
 		}
 	}
