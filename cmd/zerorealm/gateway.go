@@ -89,7 +89,7 @@ of the credentials file. It reconnects forever.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&twinID, "twin", "", "the twin this gateway serves (must match the credentials)")
-	fl.StringVar(&credsPath, "creds", "", "credentials file from `zerorealm gateway enroll`")
+	fl.StringVar(&credsPath, "creds", "", "the `FILE` of credentials \"zerorealm gateway enroll\" wrote")
 	fl.StringVar(&natsURL, "nats", "", "NATS URL (default: the one in the credentials)")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addNATSAuthFlags(fl, &natsAuth, "the gateway")
