@@ -148,12 +148,20 @@ var readyLine = regexp.MustCompile(`ready at (http://\S+) \(node (\S+),`)
 // stop function that returns the exit status.
 func startRealm(t *testing.T, args []string) (url, node string, stop func() int) {
 	t.Helper()
+	url, node, _, stop = startRealmStderr(t, args)
+	return url, node, stop
+}
+
+// startRealmStderr is startRealm that also returns what the command wrote
+// to standard error.
+func startRealmStderr(t *testing.T, args []string) (url, node string, stderr *syncBuffer, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var stderr syncBuffer
+	stderr = new(syncBuffer)
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, args, pw, &stderr)
+		done <- run(ctx, args, pw, stderr)
 		pw.Close()
 	}()
 	found := make(chan []string, 1)
@@ -177,7 +185,7 @@ func startRealm(t *testing.T, args []string) (url, node string, stop func() int)
 		cancel()
 		t.Fatalf("not ready after 30s: %s", stderr.String())
 	}
-	return url, node, func() int {
+	return url, node, stderr, func() int {
 		cancel()
 		select {
 		case code := <-done:
