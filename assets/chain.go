@@ -248,8 +248,11 @@ func (c *chain) land(ctx context.Context, blk *chainBlock) bool {
 // when the chain has passed a multiple of CheckpointEvery.
 func (c *chain) stored(blk *chainBlock, seq uint64) {
 	c.last = seq
-	c.answer(blk.batch, blk.out, seq, nil)
 	end := blk.baseNext + uint64(len(blk.out))
+	if c.l.head != nil {
+		c.l.head.update(head{Index: end - 1, Digest: blk.out[len(blk.out)-1].Digest})
+	}
+	c.answer(blk.batch, blk.out, seq, nil)
 	if end%uint64(c.l.cfg.CheckpointEvery) < uint64(len(blk.out)) {
 		select {
 		case c.kick <- struct{}{}:

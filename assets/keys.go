@@ -2,6 +2,8 @@ package assets
 
 import (
 	"crypto/ecdsa"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -187,4 +189,89 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("assets: write %s: %w", filepath.Base(path), err)
 	}
 	return nil
+}
+
+// Import adds an existing key to the ring, encrypted like the others and
+// named with the time it was created, and makes it the active key if
+// activate is set. A key the ring holds already is not added twice.
+func (k *KeyRing) Import(priv *ecdsa.PrivateKey, created time.Time, activate bool) (KeyInfo, error) {
+	if priv == nil {
+		return KeyInfo{}, errors.New("assets: import a nil key")
+	}
+	addr := crypto.PubkeyToAddress(priv.PublicKey)
+	keys, err := k.List()
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	for _, info := range keys {
+		if info.Address == addr {
+			return info, nil
+		}
+	}
+	data, err := EncryptKey(priv, k.passphrase, k.scryptN, k.scryptP)
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	created = created.UTC()
+	name := fmt.Sprintf("%s-%s.json", created.Format(keyFileTime), strings.ToLower(addr.Hex()[2:]))
+	if err := writeFileAtomic(filepath.Join(k.dir, name), data); err != nil {
+		return KeyInfo{}, err
+	}
+	if activate {
+		if err := writeFileAtomic(filepath.Join(k.dir, activeFile), []byte(name+"\n")); err != nil {
+			return KeyInfo{}, err
+		}
+	}
+	return KeyInfo{Address: addr, Created: created, Active: activate, File: name}, nil
+}
+
+// Decrypt decrypts the key in the ring's file (as List names it).
+func (k *KeyRing) Decrypt(file string) (*ecdsa.PrivateKey, error) {
+	path := filepath.Join(k.dir, filepath.Base(file))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("assets: read key: %w", err)
+	}
+	key, err := keystore.DecryptKey(data, k.passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrPassphrase, path, err)
+	}
+	return key.PrivateKey, nil
+}
+
+// Previous decrypts the key that was active before the active one (by
+// creation), nil if the active key is the first. A node countersigns with
+// it after a rotation, so that those who pinned it can follow.
+func (k *KeyRing) Previous() (*ecdsa.PrivateKey, error) {
+	keys, err := k.List()
+	if err != nil {
+		return nil, err
+	}
+	for i, info := range keys {
+		if !info.Active || i == 0 {
+			continue
+		}
+		return k.Decrypt(keys[i-1].File)
+	}
+	return nil, nil
+}
+
+// CheckpointKeyLabel derives a node's Ed25519 audit checkpoint key from
+// its ring key (see DeriveSeed).
+const CheckpointKeyLabel = "zerorealm audit checkpoint key v1"
+
+// DeriveSeed derives a 32-byte seed for another kind of key from a ring
+// key, with HKDF-SHA256 and the label as its info, so that one secret in
+// the ring, encrypted, rotated and kept like the receipt key, also gives
+// the node's Ed25519 key, which C2SP signed notes need. The derived key
+// reveals nothing of the ring key, and each label gives an independent key.
+func DeriveSeed(priv *ecdsa.PrivateKey, label string) ([]byte, error) {
+	if priv == nil || label == "" {
+		return nil, errors.New("assets: derive a seed from a key and a label")
+	}
+	seed, err := hkdf.Key(sha256.New, crypto.FromECDSA(priv), nil, label, 32)
+	if err != nil {
+		return nil, fmt.Errorf("assets: derive seed: %w", err)
+	}
+	return seed, nil
 }

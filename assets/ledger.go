@@ -85,6 +85,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger; default discards.
 	Logger *slog.Logger
+	// HeadFile, outside NATS, keeps the head of this node's receipt
+	// chain; a start that finds the ledger without that receipt fails
+	// with ErrRolledBack (see head.go). Empty: not kept.
+	HeadFile string
 }
 
 // Subjects of the LEDGER stream, relative to the store's prefix.
@@ -112,6 +116,7 @@ type Ledger struct {
 
 	view     *view
 	follower *store.Follower
+	head     *headWriter // nil without Config.HeadFile
 	chain    *chain
 
 	custodyMu sync.Mutex
@@ -171,7 +176,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Ledger, error) {
 		l.colls[c.ID] = c
 	}
 	var err error
-	l.stream, err = st.Stream(ctx, store.StreamConfig{Name: "LEDGER", Subjects: []string{"ledger.>"}, AllowAtomic: true})
+	l.stream, err = st.Stream(ctx, store.StreamConfig{Name: "LEDGER", Subjects: []string{"ledger.>"}, AllowAtomic: true, Sealed: true})
 	if err != nil {
 		return nil, fmt.Errorf("assets: ledger stream: %w", err)
 	}
@@ -196,6 +201,13 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Ledger, error) {
 		l.Close()
 		return nil, err
 	}
+	if cfg.HeadFile != "" {
+		if err := l.checkHead(); err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.head = startHeadWriter(cfg.HeadFile, l.log)
+	}
 	l.done.Add(2)
 	go func() { defer l.done.Done(); l.chain.run(bg) }()
 	go func() { defer l.done.Done(); l.checkpointLoop(bg) }()
@@ -209,6 +221,10 @@ func (l *Ledger) Close() {
 		l.cancel()
 	}
 	l.done.Wait()
+	if l.head != nil {
+		l.head.close()
+		l.head = nil
+	}
 	if l.follower != nil {
 		l.follower.Stop()
 	}

@@ -46,7 +46,7 @@ func newTestLedger(t testing.TB, st *store.Store, node string, colls []Collectio
 
 func testStore(t testing.TB) *store.Store {
 	srv := natstest.RunServer(t)
-	st, err := store.New(context.Background(), natstest.ConnectInProcess(t, srv), store.Config{})
+	st, err := store.New(context.Background(), natstest.ConnectInProcess(t, srv), store.Config{RecordKey: testRecordKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,3 +266,7 @@ func TestRefusedTransferReleasesNonce(t *testing.T) {
 		t.Fatal("the same intent applied twice")
 	}
 }
+
+// testRecordKey authenticates the test stores' sealed records, as the
+// realm's record key does.
+var testRecordKey = []byte("zerorealm test record key 32 by!")

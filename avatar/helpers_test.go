@@ -52,7 +52,7 @@ func (c *clock) Advance(d time.Duration) {
 func newTestStore(t testing.TB) *store.Store {
 	t.Helper()
 	srv := natstest.RunServer(t)
-	st, err := store.New(context.Background(), natstest.ConnectInProcess(t, srv), store.Config{Logger: testLogger(t)})
+	st, err := store.New(context.Background(), natstest.ConnectInProcess(t, srv), store.Config{Logger: testLogger(t), RecordKey: testRecordKey})
 	if err != nil {
 		t.Fatalf("store.New: %v", err)
 	}
@@ -191,3 +191,7 @@ func editJSON(t testing.TB, resp []byte, edit func(m map[string]any)) []byte {
 	}
 	return out
 }
+
+// testRecordKey authenticates the test stores' sealed records, as the
+// realm's record key does.
+var testRecordKey = []byte("zerorealm test record key 32 by!")

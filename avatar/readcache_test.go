@@ -29,12 +29,12 @@ func TestGetCachedFollowsChanges(t *testing.T) {
 		}
 		return s
 	}
-	stA, err := store.New(ctx, natstest.ConnectInProcess(t, srv), store.Config{Logger: testLogger(t)})
+	stA, err := store.New(ctx, natstest.ConnectInProcess(t, srv), store.Config{Logger: testLogger(t), RecordKey: testRecordKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ncB := natstest.Connect(t, srv.ClientURL())
-	stB, err := store.New(ctx, ncB, store.Config{Logger: testLogger(t)})
+	stB, err := store.New(ctx, ncB, store.Config{Logger: testLogger(t), RecordKey: testRecordKey})
 	if err != nil {
 		t.Fatal(err)
 	}

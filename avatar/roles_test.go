@@ -356,3 +356,59 @@ func FuzzNormalizeRoles(f *testing.F) {
 		}
 	})
 }
+
+// TestTamperedAdministratorKeepsItsClaims: an attacker who writes NATS
+// alters or deletes the bootstrap administrator's record, so that it reads
+// as absent, and registers: the claims of the absent avatar (its name, the
+// bootstrap) are not taken over, however stale.
+func TestTamperedAdministratorKeepsItsClaims(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	st := newTestStore(t)
+	newNode := func() *Service {
+		s, err := New(ctx, st, Config{Origins: []string{testOrigin}, BootstrapRoles: bootstrapRoles, Now: clk.Now, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	boss, _ := register(t, newNode(), webauthntest.New(), "boss")
+	raw, err := st.JetStream().KeyValue(ctx, "ZR_"+avatarsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, attack := range []struct {
+		name string
+		do   func() error
+	}{
+		{"altered", func() error {
+			_, err := raw.Put(ctx, boss.ID, []byte(`{"id":"`+boss.ID+`","roles":["visitor"]}`))
+			return err
+		}},
+		{"deleted", func() error { return raw.Delete(ctx, boss.ID) }},
+	} {
+		if err := attack.do(); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(staleClaim + time.Second)
+		s := newNode() // a node that has not seen the bootstrap
+		if _, err := s.Get(ctx, boss.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s: the administrator reads %v; want ErrNotFound", attack.name, err)
+		}
+		mallory, _ := register(t, s, webauthntest.New(), "mallory-"+attack.name)
+		if !equalStrings(mallory.Roles, []string{"visitor"}) {
+			t.Fatalf("%s: a registration after the administrator's record was %s has roles %q, want [visitor]", attack.name, attack.name, mallory.Roles)
+		}
+		c, err := s.BeginRegistration(ctx, Registration{Name: "boss", DisplayName: "Boss"}, "")
+		if err == nil {
+			resp, aerr := webauthntest.New().Register(c.Options, testOrigin)
+			if aerr != nil {
+				t.Fatal(aerr)
+			}
+			_, _, err = s.FinishRegistration(ctx, c.ID, resp)
+		}
+		if !errors.Is(err, ErrNameTaken) {
+			t.Fatalf("%s: registering the name boss gave %v; want ErrNameTaken", attack.name, err)
+		}
+	}
+}

@@ -132,16 +132,23 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Service, error) {
 		dst *(*store.Bucket)
 		cfg store.BucketConfig
 	}{
-		{&s.avatars, store.BucketConfig{Name: avatarsBucket}},
-		{&s.names, store.BucketConfig{Name: namesBucket}},
-		{&s.creds, store.BucketConfig{Name: credentialsBucket}},
-		{&s.ceremonies, store.BucketConfig{Name: ceremoniesBucket, TTL: cfg.CeremonyTTL}},
+		{&s.avatars, store.BucketConfig{Name: avatarsBucket, Sealed: true}},
+		{&s.names, store.BucketConfig{Name: namesBucket, Sealed: true}},
+		{&s.creds, store.BucketConfig{Name: credentialsBucket, Sealed: true}},
+		{&s.ceremonies, store.BucketConfig{Name: ceremoniesBucket, TTL: cfg.CeremonyTTL, Sealed: true}},
 		// Leader reads: the last-admin guard must never decide on a copy
 		// that lags an acknowledged change.
-		{&s.admins, store.BucketConfig{Name: adminsBucket, LeaderReads: true}},
+		{&s.admins, store.BucketConfig{Name: adminsBucket, LeaderReads: true, Sealed: true}},
 	} {
 		if *b.dst, err = st.Bucket(ctx, b.cfg); err != nil {
 			return nil, fmt.Errorf("avatar: %w", err)
+		}
+	}
+	// A node that finds the bootstrap done never runs it again, even if
+	// the key is later deleted from under it.
+	if len(cfg.BootstrapRoles) > 0 {
+		if id, err := s.Bootstrapped(ctx); err == nil && id != "" {
+			s.bootstrapDone.Store(true)
 		}
 	}
 	return s, nil
@@ -278,7 +285,9 @@ func (s *Service) load(ctx context.Context, avatarID string) (*avatarRecord, uin
 	}
 	e, err := s.avatars.Get(ctx, avatarID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, 0, fmt.Errorf("%w: avatar %s", ErrNotFound, avatarID)
+		// Kept: a record that does not verify (store.ErrTampered) is
+		// absent to most callers, but not to claim.
+		return nil, 0, fmt.Errorf("%w: avatar %s: %w", ErrNotFound, avatarID, err)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("avatar: load %s: %w", avatarID, err)
@@ -369,6 +378,12 @@ func (s *Service) claim(ctx context.Context, b *store.Bucket, key, avatarID stri
 		switch {
 		case err == nil && owns(rec):
 			return 0, fmt.Errorf("%s belongs to %s: %w", key, owner, store.ErrConflict)
+		case errors.Is(err, ErrNotFound) && s.existed(ctx, owner):
+			// The owner's record was altered or deleted: taking its name,
+			// credential or the bootstrap over would hand them to whoever
+			// registers now. Avatars are never deleted, so only tampering
+			// gets here; the claim stays until the record is restored.
+			return 0, fmt.Errorf("%s belongs to %s, whose record was altered or deleted: %w", key, owner, store.ErrConflict)
 		case err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrInvalidInput):
 			return 0, err
 		case s.now().Sub(e.Created) < staleClaim:
@@ -381,6 +396,14 @@ func (s *Service) claim(ctx context.Context, b *store.Bucket, key, avatarID stri
 		}
 	}
 	return 0, fmt.Errorf("%s: %w", key, store.ErrConflict)
+}
+
+// existed reports whether the avatar's record was ever stored: its record
+// does not verify, or its last change is a deletion. A store error counts
+// as existed, so a claim is never taken over on a guess.
+func (s *Service) existed(ctx context.Context, avatarID string) bool {
+	e, err := s.avatars.Last(ctx, avatarID)
+	return !errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrTampered) || e.Deleted
 }
 
 // release deletes key from b if it still holds the revision we wrote.

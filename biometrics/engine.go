@@ -1,6 +1,7 @@
 package biometrics
 
 import (
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -16,9 +17,11 @@ type Engine struct {
 	log    *slog.Logger
 	replay *replayRegistry
 
-	mu         sync.Mutex // guards population and prior; model is swapped atomically
+	mu         sync.Mutex // guards population, prior and peers; model is swapped atomically
 	population map[string]*Template
 	prior      []NamedTemplate
+	peers      map[string]*Background
+	lastShared map[string]bool // the people of the last ShareBackground
 	model      atomic.Pointer[Model]
 	nextStream atomic.Uint32
 
@@ -43,7 +46,7 @@ func NewEngine(cfg Config, prior ...NamedTemplate) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, replay: newReplayRegistry(cfg), population: map[string]*Template{}}
+	e := &Engine{cfg: cfg, log: cfg.Logger, replay: newReplayRegistry(cfg), population: map[string]*Template{}, peers: map[string]*Background{}}
 	for _, p := range prior {
 		if err := p.Template.validate(); err != nil {
 			return nil, err
@@ -107,7 +110,9 @@ func (e *Engine) Model() *Model { return e.model.Load() }
 
 // refit fits the model from the enrolled population first and the prior
 // after it: real people are the better cohort, and the prior keeps a young
-// node's model from resting on two or three of them.
+// node's model from resting on two or three of them. Once the node has
+// Config.PriorAsideFrom real people, the prior steps aside. Peers'
+// shared statistics join the whitening, never the cohort.
 func (e *Engine) refit() {
 	e.mu.Lock()
 	ids := make([]string, 0, len(e.population))
@@ -115,15 +120,116 @@ func (e *Engine) refit() {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	bg := make([]NamedTemplate, 0, len(ids)+len(e.prior))
+	cohort := make([]NamedTemplate, 0, len(ids)+len(e.prior))
 	for _, id := range ids {
-		bg = append(bg, NamedTemplate{ID: id, Template: e.population[id]})
+		cohort = append(cohort, NamedTemplate{ID: id, Template: e.population[id]})
 	}
-	bg = append(bg, e.prior...)
+	bg := e.localBackground(cohort)
+	if !e.priorAside(len(ids)) {
+		for _, p := range e.prior {
+			_ = bg.AddTemplate(p.Template) // validated by NewEngine
+		}
+		cohort = append(cohort, e.prior...)
+	}
+	for _, p := range e.peers {
+		bg.Merge(p)
+	}
 	e.mu.Unlock()
-	m, err := FitModel(bg, e.cfg.MaxCohort)
+	if bg.People < 2 {
+		return
+	}
+	m, err := FitBackground(bg, cohort, e.cfg.MaxCohort)
 	if err != nil {
+		e.log.Warn("biometric background not refitted", "err", err)
 		return
 	}
 	e.model.Store(m)
+}
+
+// localBackground sums the statistics of the node's own people.
+func (e *Engine) localBackground(people []NamedTemplate) *Background {
+	bg := &Background{}
+	for _, p := range people {
+		if e.cfg.DriftBackground && p.Template.Drift != nil && bg.AddScatter(p.Template.Drift) == nil {
+			continue
+		}
+		_ = bg.AddTemplate(p.Template) // validated by SetTemplate
+	}
+	return bg
+}
+
+// ShareBackground returns the statistics of the node's own enrolled
+// people that it may give another realm: sums over at least minPeople
+// (never fewer than DefaultShareMinPeople) people, and nothing of the
+// prior or of peers (ErrTooFewToShare otherwise). Two shares whose
+// populations differ by one person would give that person's statistics by
+// subtraction, so once the node has shared, it shares again only the same
+// people or a population that changed by at least as many people as k.
+func (e *Engine) ShareBackground(minPeople int) (*Background, error) {
+	minPeople = max(minPeople, DefaultShareMinPeople)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	people := make([]NamedTemplate, 0, len(e.population))
+	members := make(map[string]bool, len(e.population))
+	for id, t := range e.population {
+		people = append(people, NamedTemplate{ID: id, Template: t})
+		members[id] = true
+	}
+	if changed := membershipChange(e.lastShared, members); e.lastShared != nil && changed > 0 && changed < minPeople {
+		return nil, fmt.Errorf("%w: %d people changed since the last share, need %d", ErrTooFewToShare, changed, minPeople)
+	}
+	shared, err := e.localBackground(people).Share(minPeople)
+	if err != nil {
+		return nil, err
+	}
+	e.lastShared = members
+	return shared, nil
+}
+
+// membershipChange counts the people in exactly one of a and b.
+func membershipChange(a, b map[string]bool) int {
+	n := 0
+	for id := range a {
+		if !b[id] {
+			n++
+		}
+	}
+	for id := range b {
+		if !a[id] {
+			n++
+		}
+	}
+	return n
+}
+
+// SetPeerBackground adds or replaces the statistics a trusted peer shared
+// (nil removes them). The peer's people must not be this node's: their
+// statistics would count twice. Fewer than DefaultShareMinPeople people
+// are refused, as Share would have.
+func (e *Engine) SetPeerBackground(peer string, b *Background) error {
+	if b != nil {
+		if err := b.validate(); err != nil {
+			return err
+		}
+		if b.People < DefaultShareMinPeople {
+			return fmt.Errorf("%w: peer %q shared %d people", ErrTooFewToShare, peer, b.People)
+		}
+		c := &Background{}
+		c.Merge(b)
+		b = c
+	}
+	e.mu.Lock()
+	if b == nil {
+		delete(e.peers, peer)
+	} else {
+		e.peers[peer] = b
+	}
+	e.mu.Unlock()
+	e.requestRefit()
+	return nil
+}
+
+// priorAside says whether a node of real people no longer uses the prior.
+func (e *Engine) priorAside(real int) bool {
+	return e.cfg.PriorAsideFrom >= 0 && real >= e.cfg.PriorAsideFrom
 }

@@ -60,64 +60,13 @@ func FitModel(background []NamedTemplate, maxCohort int) (*Model, error) {
 	if len(background) < 2 {
 		return nil, ErrNoBackground
 	}
-	d := NumCoreFeatures
-	m := &Model{mean: make([]float64, d), scale: make([]float64, d)}
+	var b Background
 	for _, nt := range background {
-		if err := nt.Template.validate(); err != nil {
+		if err := b.AddTemplate(nt.Template); err != nil {
 			return nil, fmt.Errorf("background template %q: %w", nt.ID, err)
 		}
-		for i, v := range nt.Template.Mean {
-			m.mean[i] += v
-		}
 	}
-	n := float64(len(background))
-	for i := range m.mean {
-		m.mean[i] /= n
-	}
-	within := make([]float64, d*d)
-	between := make([]float64, d*d)
-	dev := make([]float64, d)
-	for _, nt := range background {
-		for i, v := range nt.Template.Cov {
-			within[i] += v / n
-		}
-		for i, v := range nt.Template.Mean {
-			dev[i] = v - m.mean[i]
-		}
-		for i := range d {
-			for j := range d {
-				between[i*d+j] += dev[i] * dev[j] / n
-			}
-		}
-	}
-	for i := range d {
-		m.scale[i] = math.Sqrt(between[i*d+i] + within[i*d+i])
-		if m.scale[i] < 1e-9 {
-			m.scale[i] = 1
-		}
-	}
-	// The total scatter in standardized units: the within-person part
-	// regularized, plus the between-person part as it is (it has rank
-	// below the number of people, and adds to a full-rank matrix).
-	s := make([]float64, d*d)
-	for i := range d {
-		for j := range d {
-			w := within[i*d+j]
-			if i != j {
-				w *= 1 - shrinkToDiagonal
-			}
-			s[i*d+j] = (w + between[i*d+j]) / (m.scale[i] * m.scale[j])
-		}
-		s[i*d+i] += scatterFloor
-	}
-	m.whiten = inverseSqrt(s, d)
-	for _, nt := range background {
-		if len(m.cohort) >= maxCohort {
-			break
-		}
-		m.cohort = append(m.cohort, cohortMember{id: nt.ID, y: m.embedCore(nt.Template.Mean)})
-	}
-	return m, nil
+	return FitBackground(&b, background, maxCohort)
 }
 
 // Embed maps a window's features into the whitened space, where the

@@ -184,6 +184,9 @@ func (s *Stream) stateBytes() int {
 	n += len(s.enrolled) * (NumCoreFeatures*8 + int(unsafe.Sizeof(Features{})))
 	if s.tmpl != nil {
 		n += (len(s.tmpl.Mean) + len(s.tmpl.Cov)) * 8
+		if s.tmpl.Drift != nil {
+			n += (len(s.tmpl.Drift.Sum) + len(s.tmpl.Drift.Outer)) * 8
+		}
 	}
 	if s.claim != nil {
 		n += len(s.claim.y) * 8

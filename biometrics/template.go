@@ -10,8 +10,13 @@ import (
 
 // templateVersion is the first byte of a marshaled Template; bump it when
 // the layout or the meaning of the features changes, since a template of
-// one feature set cannot be scored against another.
-const templateVersion = 1
+// one feature set cannot be scored against another. Version 2 added the
+// trusted windows' statistics (Template.Drift) after the blocks of
+// version 1, which still decodes, without them.
+const (
+	templateVersion   = 2
+	templateVersionV1 = 1
+)
 
 // ErrTemplate reports a template that cannot be decoded or used.
 var ErrTemplate = errors.New("biometrics: invalid template")
@@ -30,6 +35,12 @@ type Template struct {
 	// GazeMean and HeartMean are the optional blocks' means, when the
 	// enrolling headset sent them.
 	GazeMean, HeartMean []float64
+	// Drift is the second-order statistics of the windows the person has
+	// been trusted with, enrollment's and every adapted one since, on any
+	// number of days: how this person drifts, for the background model
+	// (Config.DriftBackground). Nil in a template stored before it was
+	// kept.
+	Drift *Scatter
 }
 
 // NewTemplate builds a template from enrollment windows. It needs at least
@@ -64,6 +75,10 @@ func NewTemplate(windows []Features, at time.Time) (*Template, error) {
 	}
 	t.GazeMean = meanOf(windows, func(f *Features) []float64 { return f.Gaze })
 	t.HeartMean = meanOf(windows, func(f *Features) []float64 { return f.Heart })
+	t.Drift = &Scatter{}
+	for i := range windows {
+		t.Drift.Add(&windows[i])
+	}
 	return t, nil
 }
 
@@ -100,6 +115,9 @@ func (t *Template) adapt(w *Features, rate float64, at time.Time) {
 	for i, v := range w.Core {
 		t.Mean[i] += rate * (v - t.Mean[i])
 	}
+	if t.Drift != nil {
+		t.Drift.Add(w)
+	}
 	t.Updated = at
 }
 
@@ -114,6 +132,12 @@ func (t *Template) clone() *Template {
 	}
 	if t.HeartMean == nil {
 		c.HeartMean = nil
+	}
+	if t.Drift != nil {
+		d := *t.Drift
+		d.Sum = append([]float64(nil), t.Drift.Sum...)
+		d.Outer = append([]float64(nil), t.Drift.Outer...)
+		c.Drift = &d
 	}
 	return &c
 }
@@ -138,6 +162,9 @@ func (t *Template) validate() error {
 			return fmt.Errorf("%w: negative variance", ErrTemplate)
 		}
 	}
+	if t.Drift != nil {
+		return t.Drift.validate()
+	}
 	return nil
 }
 
@@ -158,7 +185,15 @@ func (t *Template) MarshalBinary() ([]byte, error) {
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
 		}
 	}
-	return b, nil
+	var drift []byte
+	if t.Drift != nil {
+		var err error
+		if drift, err = t.Drift.MarshalBinary(); err != nil {
+			return nil, err
+		}
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(drift)))
+	return append(b, drift...), nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote; anything else, including
@@ -168,7 +203,7 @@ func (t *Template) UnmarshalBinary(b []byte) error {
 	if len(b) < head {
 		return fmt.Errorf("%w: %d bytes", ErrTemplate, len(b))
 	}
-	if b[0] != templateVersion {
+	if b[0] != templateVersion && b[0] != templateVersionV1 {
 		return fmt.Errorf("%w: version %d", ErrTemplate, b[0])
 	}
 	if n := binary.LittleEndian.Uint16(b[1:]); n != NumCoreFeatures {
@@ -197,6 +232,23 @@ func (t *Template) UnmarshalBinary(b []byte) error {
 			}
 		}
 		rest = rest[8*n:]
+	}
+	if b[0] != templateVersionV1 {
+		if len(rest) < 4 {
+			return fmt.Errorf("%w: truncated", ErrTemplate)
+		}
+		n := binary.LittleEndian.Uint32(rest)
+		rest = rest[4:]
+		if n > uint32(len(rest)) {
+			return fmt.Errorf("%w: statistics of %d bytes, %d left", ErrTemplate, n, len(rest))
+		}
+		if n > 0 {
+			out.Drift = &Scatter{}
+			if err := out.Drift.UnmarshalBinary(rest[:n]); err != nil {
+				return err
+			}
+		}
+		rest = rest[n:]
 	}
 	if len(rest) != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", ErrTemplate, len(rest))

@@ -27,12 +27,9 @@ func randomWindows(seed uint64, n int) []Features {
 	return out
 }
 
-func TestTemplateRoundTrip(t *testing.T) {
-	tm, err := NewTemplate(randomWindows(1, 30), time.Date(2026, 2, 3, 4, 5, 6, 7, time.UTC))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm.HeartMean = []float64{71, 3}
+// roundTrip encodes and decodes a template.
+func roundTrip(t *testing.T, tm *Template) (Template, []byte) {
+	t.Helper()
 	b, err := tm.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +38,16 @@ func TestTemplateRoundTrip(t *testing.T) {
 	if err := got.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
 	}
+	return got, b
+}
+
+func TestTemplateRoundTrip(t *testing.T) {
+	tm, err := NewTemplate(randomWindows(1, 30), time.Date(2026, 2, 3, 4, 5, 6, 7, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.HeartMean = []float64{71, 3}
+	got, _ := roundTrip(t, tm)
 	if !reflect.DeepEqual(&got, tm) {
 		t.Errorf("UnmarshalBinary(MarshalBinary(t)) = %+v, want %+v", got, tm)
 	}

@@ -4,15 +4,14 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/zerorealm/zerorealm/internal/keyfile"
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
@@ -82,22 +81,12 @@ func NewTemplateStore(ctx context.Context, st *store.Store, key []byte) (*Templa
 // checkKey records key's check value if the bucket has none, and compares
 // it otherwise.
 func checkKey(ctx context.Context, b *store.Bucket, key []byte) error {
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte("zerorealm/template-key-check/v1"))
-	check := mac.Sum(nil)
-	_, err := b.Create(ctx, keyCheckKey, check)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("biometrics: record the template key's check value: %w", err)
-	}
-	e, err := b.Get(ctx, keyCheckKey)
-	if err != nil {
-		return fmt.Errorf("biometrics: read the template key's check value: %w", err)
-	}
-	if !hmac.Equal(e.Value, check) {
+	err := keyfile.Check(ctx, b, keyCheckKey, key, "zerorealm/template-key-check/v1")
+	if errors.Is(err, keyfile.ErrMismatch) {
 		return ErrKeyMismatch
+	}
+	if err != nil {
+		return fmt.Errorf("biometrics: template key: %w", err)
 	}
 	return nil
 }

@@ -54,6 +54,10 @@ func TestTemplateStore(t *testing.T) {
 		if !reflect.DeepEqual(got.Mean, tmpl.Mean) || got.Windows != tmpl.Windows || !got.Created.Equal(tmpl.Created) {
 			t.Errorf("Get(%q) = a different template than Put", id)
 		}
+		// The drift statistics are sealed and kept with the template.
+		if tmpl.Drift == nil || !reflect.DeepEqual(got.Drift, tmpl.Drift) {
+			t.Errorf("Get(%q) drift statistics = %+v, want the enrolled template's", id, got.Drift)
+		}
 	}
 	all, skipped, err := ts.All(ctx)
 	if err != nil || skipped != 0 || len(all) != 2 {

@@ -3,7 +3,6 @@ package realm
 import (
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -225,33 +224,4 @@ func auditPageSchema() map[string]any {
 		"truncated": map[string]any{"type": "boolean", "description": "the node's view of recent events ended before the page was full: " +
 			"older matching events may be in the stream (audit/verify walks them) but are not listed"},
 	}}
-}
-
-// handleAuditVerify walks the hash chain of one node (?node=) or of every
-// node that has one, and reports the first broken link of each.
-func (r *Realm) handleAuditVerify(w http.ResponseWriter, req *http.Request) {
-	var nodes []string
-	if n := req.URL.Query().Get("node"); n != "" {
-		nodes = []string{n}
-	} else {
-		var err error
-		nodes, err = audit.Chains(req.Context(), r.store)
-		if err != nil {
-			r.writeError(w, req, err)
-			return
-		}
-	}
-	sort.Strings(nodes)
-	reports := []audit.Report{}
-	ok := true
-	for _, n := range nodes {
-		rep, err := audit.Verify(req.Context(), r.store, n)
-		if err != nil {
-			r.writeError(w, req, badRequest(err.Error()))
-			return
-		}
-		ok = ok && rep.OK()
-		reports = append(reports, rep)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": ok, "chains": reports})
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/zerorealm/zerorealm/assets"
@@ -93,26 +91,9 @@ const assetIdempotencyTTL = 24 * time.Hour
 
 func (r *Realm) startAssets(ctx context.Context) (*assetsHub, error) {
 	cfg := r.cfg.Assets
-	pass := cfg.KeyPassphrase
-	if pass == "" {
-		// The same variable `zerorealm keys` reads, so that the two agree.
-		pass = os.Getenv("ZR_KEY_PASSPHRASE")
-	}
-	if pass == "" {
-		pass = assets.DevPassphrase
-		r.log.Warn("ASSET KEYS ARE ENCRYPTED WITH THE PUBLIC DEVELOPMENT PASSPHRASE: anyone with the data directory can sign receipts and move custodial assets; set ZR_KEY_PASSPHRASE")
-	}
-	scryptN := cfg.KeyScryptN
-	if scryptN == 0 {
-		scryptN = keystore.LightScryptN
-	}
-	ring, err := assets.OpenKeyRing(filepath.Join(r.cfg.DataDir, "keys"), pass, scryptN)
+	signer, err := r.nodeKey()
 	if err != nil {
-		return nil, fmt.Errorf("realm: asset keys: %w", err)
-	}
-	signer, err := ring.Active()
-	if err != nil {
-		return nil, fmt.Errorf("realm: asset keys: %w", err)
+		return nil, err
 	}
 	h := &assetsHub{scenes: map[string]*scenes.Scene{}, highValue: cfg.HighValue, adminRole: cfg.AdminRole}
 	if h.highValue == 0 {
@@ -144,17 +125,21 @@ func (r *Realm) startAssets(ctx context.Context) (*assetsHub, error) {
 		Collections:        colls,
 		Domain:             assets.Domain{ChainID: cfg.ChainID, VerifyingContract: contract},
 		Signer:             signer,
-		Passphrase:         pass,
+		Passphrase:         r.ringPass,
 		CheckpointEvery:    cfg.CheckpointEvery,
 		CheckpointInterval: cfg.CheckpointInterval,
 		Now:                cfg.Now,
 		Logger:             r.log,
+		HeadFile:           filepath.Join(r.cfg.DataDir, ledgerHeadFile),
 	})
+	if errors.Is(err, assets.ErrRolledBack) {
+		r.reportTamper(store.TamperEvent{Stream: "LEDGER", Key: "ledger.receipts." + r.cfg.Node, Reason: reasonLedgerRolledBack})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("realm: asset ledger: %w", err)
 	}
 	h.scheme = h.ledger.Scheme()
-	h.idempotency, err = r.store.Bucket(ctx, store.BucketConfig{Name: "idempotency", TTL: assetIdempotencyTTL})
+	h.idempotency, err = r.store.Bucket(ctx, store.BucketConfig{Name: "idempotency", TTL: assetIdempotencyTTL, Sealed: true})
 	if err != nil {
 		h.ledger.Close()
 		return nil, fmt.Errorf("realm: idempotency keys: %w", err)

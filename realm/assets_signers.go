@@ -99,7 +99,7 @@ func mergeSigners(prev nodeSigners, node string, ring []assets.KeyInfo, current 
 // compare-and-set so that what an earlier start published is merged, not
 // lost. It runs at start, after the ledger opened the active key.
 func (r *Realm) publishSigners(ctx context.Context) error {
-	bucket, err := r.store.Bucket(ctx, store.BucketConfig{Name: signersBucket})
+	bucket, err := r.store.Bucket(ctx, store.BucketConfig{Name: signersBucket, Sealed: true})
 	if err != nil {
 		return fmt.Errorf("realm: receipt signers: %w", err)
 	}

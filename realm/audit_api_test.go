@@ -363,7 +363,8 @@ func TestAuditAPIIsReadWithASession(t *testing.T) {
 		return page.Scope == "all" && len(page.Events) > 0
 	})
 
-	// The chain check is public and tells counts and chain heads only.
+	// The chain check is public and tells counts, chain heads, tree roots
+	// and signed checkpoints only.
 	resp, err = http.Get(r.URL() + "/v1/audit/verify")
 	if err != nil {
 		t.Fatal(err)
@@ -381,8 +382,8 @@ func TestAuditAPIIsReadWithASession(t *testing.T) {
 		t.Fatalf("GET /v1/audit/verify = %s (%v), want one intact chain", raw, err)
 	}
 	for field := range verify.Chains[0] {
-		if !slices.Contains([]string{"node", "events", "blocks", "head", "break"}, field) {
-			t.Errorf("GET /v1/audit/verify tells %q of a chain; only counts and the head are public", field)
+		if !slices.Contains([]string{"node", "events", "blocks", "head", "break", "size", "root", "checkpoint"}, field) {
+			t.Errorf("GET /v1/audit/verify tells %q of a chain; only counts, heads and roots are public", field)
 		}
 	}
 	for _, secret := range []string{adaID, graceID, "gateway-1", "press-1"} {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/store"
 )
 
 // sessionCookie carries the session token for the web console. HttpOnly
@@ -51,6 +52,11 @@ func (r *Realm) authenticate(req *http.Request) (principal, error) {
 	// Cached for at most a second, evicted by the revocation feed: see
 	// session.Manager.AuthenticateCached.
 	sess, err := r.sessions.AuthenticateCached(req.Context(), token)
+	if serr := (*session.Error)(nil); errors.As(err, &serr) && serr.Reason == session.ReasonRolledBack {
+		// The store cannot tell an older genuine record put back; the
+		// session layer could, and it is tampering all the same.
+		r.reportTamper(store.TamperEvent{Bucket: "sessions", Key: serr.SessionID, Reason: session.ReasonRolledBack})
+	}
 	if err != nil {
 		return principal{}, err
 	}

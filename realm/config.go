@@ -85,6 +85,13 @@ type Config struct {
 	// whose key differs from the one the stored templates are sealed
 	// under refuses to start.
 	TemplateKeyFile string
+	// RecordKeyFile holds the cluster's record key (64 hex digits), which
+	// authenticates every store record that grants power (sessions,
+	// avatars, step-ups, the ledger, ...; see docs/architecture.md
+	// "Records are sealed"). Default DataDir/record.key, created on first
+	// start. It never enters NATS; every node of a cluster must be given
+	// the same key, and a node with another one refuses to start.
+	RecordKeyFile string
 	// Biometrics tunes the biometrics engine; zero values are its
 	// defaults. Its Logger defaults to the realm's.
 	Biometrics biometrics.Config

@@ -39,6 +39,9 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/nodes", r.whenReady(r.handleNodes))
 	mux.HandleFunc("GET /v1/audit", r.authed(r.handleAudit))
 	mux.HandleFunc("GET /v1/audit/verify", r.whenReady(r.handleAuditVerify))
+	mux.HandleFunc("GET /v1/audit/checkpoints", r.whenReady(r.handleAuditCheckpoints))
+	mux.HandleFunc("GET /v1/audit/proof/inclusion", r.whenReady(r.handleAuditInclusion))
+	mux.HandleFunc("GET /v1/audit/proof/consistency", r.whenReady(r.handleAuditConsistency))
 	// The console: every embedded file, for GET; a GET of any other path
 	// is answered by it as an unknown route.
 	mux.Handle("GET /", r.webHandler())

@@ -37,6 +37,14 @@ func newMetrics(r *Realm) *metrics {
 			return pick(r.audit.Stats())
 		}
 	}
+	witnessStat := func(pick func(s audit.WitnessStats) float64) func() float64 {
+		return func() float64 {
+			if !r.ready.Load() || r.witness == nil {
+				return 0
+			}
+			return pick(r.witness.Stats())
+		}
+	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -57,6 +65,16 @@ func newMetrics(r *Realm) *metrics {
 			auditStat(func(s audit.Stats) float64 { return float64(s.Blocks) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_audit_queue_depth", Help: "Audit events waiting to be stored."},
 			auditStat(func(s audit.Stats) float64 { return float64(s.Queued) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_checkpoints_total", Help: "Signed checkpoints of this node's audit chain."},
+			auditStat(func(s audit.Stats) float64 { return float64(s.Checkpoints) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_checkpoint_failures_total", Help: "Checkpoints not kept in the data directory or not published (each one logged)."},
+			auditStat(func(s audit.Stats) float64 { return float64(s.CheckpointFailures) })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_audit_start_findings", Help: "Ways the stored chain failed this node's own last checkpoint at start (0 when intact); each one logged at error and listed by /v1/audit/verify."},
+			auditStat(func(s audit.Stats) float64 { return float64(s.StartFindings) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_cosignatures_total", Help: "Other nodes' checkpoints this node verified and cosigned as their witness."},
+			witnessStat(func(s audit.WitnessStats) float64 { return float64(s.Cosigned) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_checkpoints_refused_total", Help: "Other nodes' checkpoints this node refused as their witness: not signed by the node's key or not consistent with the last accepted (each one logged at error)."},
+			witnessStat(func(s audit.WitnessStats) float64 { return float64(s.Refused) })),
 	)
 	return m
 }

@@ -39,7 +39,7 @@ type nodeRegistry struct {
 }
 
 func startNodeRegistry(ctx context.Context, st *store.Store, self nodeInfo, interval time.Duration, log *slog.Logger) (*nodeRegistry, error) {
-	bucket, err := st.Bucket(ctx, store.BucketConfig{Name: "nodes", TTL: 6 * interval})
+	bucket, err := st.Bucket(ctx, store.BucketConfig{Name: "nodes", TTL: 6 * interval, Sealed: true})
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,10 @@ var apiOperations = []apiOperation{
 	{"GET", "/v1/version", "getVersion", "realm", "Build version", false, "", "Version", "200", 0},
 	{"GET", "/v1/nodes", "listNodes", "realm", "Live realm nodes", false, "", "Nodes", "200", 0},
 	{"GET", "/v1/audit", "listAuditEvents", "audit", "Decisions, newest first, a page at a time (filters action, decision, actor, resource, node, since, until; paging limit, before). Every event for the admin or auditor role (Config.AuditRoles), only the caller's own otherwise", true, "", "AuditPage", "200", 0},
-	{"GET", "/v1/audit/verify", "verifyAudit", "audit", "Verify the audit hash chains (public: counts and chain heads only, no event)", false, "", "AuditVerification", "200", 0},
+	{"GET", "/v1/audit/verify", "verifyAudit", "audit", "Verify every node's audit chain as a transparency log: hash links, and the chain against the signed checkpoints kept in this node's data directory, in AUDITCP and by its witness. Public: counts, heads, roots, checkpoints and findings, no event", false, "", "AuditVerify", "200", 0},
+	{"GET", "/v1/audit/checkpoints", "listAuditCheckpoints", "audit", "The newest signed checkpoint (C2SP tlog-checkpoint in a signed note) of every node's chain, or of ?node=, with the cosignatures (C2SP tlog-cosignature) of its witnesses; for one node with Accept: text/plain, the signed note itself", false, "", "AuditCheckpoints", "200", 0},
+	{"GET", "/v1/audit/proof/inclusion", "getAuditInclusionProof", "audit", "RFC 6962 inclusion proof of a node's event (index from 1) in its tree of size events; hashes base64", false, "", "AuditProof", "200", 0},
+	{"GET", "/v1/audit/proof/consistency", "getAuditConsistencyProof", "audit", "RFC 6962 consistency proof between a node's trees of from and to events; hashes base64", false, "", "AuditProof", "200", 0},
 	{"GET", "/v1/scenes", "listScenes", "scenes", "List scenes", false, "", "Scenes", "200", 0},
 	{"GET", "/v1/scenes/{id}", "getScene", "scenes", "One scene", false, "", "Scene", "200", 0},
 	{"GET", "/v1/scenes/{id}/access", "getSceneAccess", "scenes", "What the scene's policies allow the avatar now", true, "", "SceneAccess", "200", 0},
@@ -95,7 +98,10 @@ var apiOperations = []apiOperation{
 // some, by "METHOD path".
 var apiQueryParams = map[string][]any{
 	"GET /v1/audit":                           auditQueryParams(),
-	"GET /v1/audit/verify":                    {map[string]any{"name": "node", "in": "query", "required": false, "description": "only this node's chain", "schema": strT}},
+	"GET /v1/audit/verify":                    {auditNodeParam(false)},
+	"GET /v1/audit/checkpoints":               {auditNodeParam(false)},
+	"GET /v1/audit/proof/inclusion":           {auditNodeParam(true), countParam("index", "the event's index in its chain (from 1)"), countParam("size", "the tree size, e.g. a checkpoint's")},
+	"GET /v1/audit/proof/consistency":         {auditNodeParam(true), countParam("from", "the older tree size"), countParam("to", "the newer tree size")},
 	"GET /v1/avatars":                         pageQueryParams(defaultAvatarPage, maxAvatarPage),
 	"GET /v1/assets/collections/{collection}": pageQueryParams(100, 500),
 	"GET /v1/assets/owners/{address}":         pageQueryParams(100, 500),
@@ -178,7 +184,10 @@ func idempotencyKeyParam(i idempotency) any {
 // that follow from its shape (below), by "METHOD path".
 var apiErrors = map[string]map[string]string{
 	"GET /v1/audit":                           {"400": "a malformed query parameter; the detail names it"},
-	"GET /v1/audit/verify":                    {"400": "no chain for that node"},
+	"GET /v1/audit/verify":                    {"400": "node is not a node name"},
+	"GET /v1/audit/checkpoints":               {"400": "node is not a node name", "404": "the node has published no checkpoint"},
+	"GET /v1/audit/proof/inclusion":           {"400": "a missing or malformed node, index or size", "404": "no such proof: the index or size is beyond the chain"},
+	"GET /v1/audit/proof/consistency":         {"400": "a missing or malformed node, from or to", "404": "no such proof: a size is beyond the chain"},
 	"GET /v1/avatars":                         {"400": "a malformed after or limit"},
 	"GET /v1/assets/collections/{collection}": {"400": "a malformed after or limit"},
 	"GET /v1/assets/owners/{address}":         {"400": "a malformed address, after or limit"},

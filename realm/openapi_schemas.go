@@ -155,11 +155,10 @@ func realmSchemas() map[string]any {
 		"SceneAccess": obj(map[string]any{"scene": strT, "trust": ref("Trust"), "decisions": arrayOf(ref("Decision"))}, "scene", "decisions"),
 		"Standing": obj(map[string]any{"scene": strT, "present": boolT,
 			"zone": map[string]any{"type": "string", "description": "the zone the avatar was admitted into, \"\" for none"}, "where": strT}, "scene", "present", "zone"),
-		"AuditPage": auditPageSchema(),
-		"AuditVerification": obj(map[string]any{"ok": boolT, "chains": arrayOf(obj(map[string]any{
-			"node": strT, "events": described(intT, "events that verified before the break, or all of them"), "blocks": intT,
-			"head":  described(strT, "hash of the last verified event"),
-			"break": obj(map[string]any{"seq": intT, "index": intT, "reason": strT}, "seq", "index", "reason")}, "node", "events", "blocks"))}, "ok", "chains"),
+		"AuditPage":        auditPageSchema(),
+		"AuditVerify":      auditVerifySchema(),
+		"AuditCheckpoints": auditCheckpointsSchema(),
+		"AuditProof":       auditProofSchema(),
 		"Problem": obj(map[string]any{
 			"type":       map[string]any{"type": "string", "format": "uri-reference", "default": "about:blank", "description": "identifies the problem type"},
 			"title":      described(strT, "short summary of the problem type"),

@@ -81,11 +81,13 @@ func (h *presenceHub) heartbeatSubject() string { return h.prefix + ".presence.h
 func (h *presenceHub) syncSubject(node string) string { return h.prefix + ".presence.sync." + node }
 
 func (h *presenceHub) publish(msgs []clusterMessage) {
+	now := time.Now()
 	for _, m := range msgs {
 		msg := &nats.Msg{Subject: m.subject, Data: m.data}
 		if m.poses {
 			msg.Header = nats.Header{nodeHeader: {h.node}}
 		}
+		h.r.clusterAuth.sign(msg, m.subject, now)
 		if err := h.r.nc.PublishMsg(msg); err != nil {
 			h.log.Warn("publish presence", "subject", m.subject, "err", err)
 		}
@@ -214,6 +216,9 @@ func (h *presenceHub) applyRemote(room *sceneRoom, node string, ev presenceEvent
 // remoteScene dispatches another node's scene messages by their last
 // subject token; anything else on the scene subjects is ignored.
 func (h *presenceHub) remoteScene(msg *nats.Msg) {
+	if !h.authentic(msg, msg.Subject, "scene") {
+		return
+	}
 	switch {
 	case strings.HasSuffix(msg.Subject, ".presence"):
 		h.remotePresence(msg)
@@ -275,6 +280,9 @@ func (h *presenceHub) remotePoses(msg *nats.Msg) {
 // remoteHeartbeat notes a node alive, and asks for its members when it is
 // new or its counts differ from what this node was told.
 func (h *presenceHub) remoteHeartbeat(msg *nats.Msg) {
+	if !h.authentic(msg, msg.Subject, "heartbeat") {
+		return
+	}
 	var hb presenceHeartbeat
 	if err := json.Unmarshal(msg.Data, &hb); err != nil || hb.Node == "" || hb.Node == h.node {
 		return
@@ -325,6 +333,9 @@ func (h *presenceHub) syncFrom(node string) {
 		h.log.Warn("presence snapshot request", "peer", node, "err", err)
 		return
 	}
+	if !h.authentic(reply, h.syncSubject(node), "snapshot") {
+		return
+	}
 	var snap presenceSnapshot
 	if err := json.Unmarshal(reply.Data, &snap); err != nil || snap.Node != node {
 		h.log.Warn("presence snapshot not understood", "peer", node, "err", err)
@@ -364,6 +375,18 @@ func (h *presenceHub) applySnapshot(snap presenceSnapshot) {
 	}
 }
 
+// authentic reports whether msg carries a valid tag for subject; a
+// message that does not is dropped (it may be anyone on NATS claiming to
+// be a node) and counted.
+func (h *presenceHub) authentic(msg *nats.Msg, subject, kind string) bool {
+	if err := h.r.clusterAuth.verify(msg, subject, time.Now()); err != nil {
+		h.r.tampers.forged.WithLabelValues(kind).Inc()
+		h.log.Debug("cluster message dropped", "subject", msg.Subject, "err", err)
+		return false
+	}
+	return true
+}
+
 // answerSync answers a snapshot request with this node's members.
 func (h *presenceHub) answerSync(msg *nats.Msg) {
 	snap := presenceSnapshot{Node: h.node, Scenes: map[string][]memberView{}}
@@ -374,7 +397,9 @@ func (h *presenceHub) answerSync(msg *nats.Msg) {
 		}
 	}
 	h.mu.Unlock()
-	if err := msg.Respond(encodeJSON(snap)); err != nil {
+	reply := &nats.Msg{Subject: msg.Reply, Data: encodeJSON(snap)}
+	h.r.clusterAuth.sign(reply, h.syncSubject(h.node), time.Now())
+	if err := msg.RespondMsg(reply); err != nil {
 		h.log.Warn("answer presence snapshot request", "err", err)
 	}
 }

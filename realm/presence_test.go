@@ -2,6 +2,7 @@ package realm
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,18 @@ func send(t *testing.T, ws *websocket.Conn, msg string) {
 // readUntil reads messages until one satisfies want, and returns it with
 // the ones before it. A presence message with several events is read as
 // one presence message per event, in order.
+// signedBy signs msg for subject as a node of r's cluster would: the test
+// stands in for a node, so it holds the cluster key.
+func signedBy(r *Realm, msg *nats.Msg, subject string) *nats.Msg {
+	r.clusterAuth.sign(msg, subject, time.Now())
+	return msg
+}
+
+// publishSigned publishes data on subject as a node of r's cluster.
+func publishSigned(r *Realm, nc *nats.Conn, subject string, data []byte) error {
+	return nc.PublishMsg(signedBy(r, &nats.Msg{Subject: subject, Data: data}, subject))
+}
+
 func readUntil(t *testing.T, ws *websocket.Conn, what string, want func(wsMsg) bool) (wsMsg, []wsMsg) {
 	t.Helper()
 	var before []wsMsg
@@ -295,7 +308,8 @@ func clusterNodeA(t *testing.T) (urls string, a *Realm, alice, bob operator) {
 // of her from the snapshot b asks a for, and receives her poses. Then a
 // node that is only a NATS connection speaking the protocol announces a
 // member and its pose, and goes silent: bob sees the member join, move
-// and, once the node has missed its heartbeats, leave.
+// and, once the node has missed its heartbeats, leave. That stand-in holds
+// the cluster key like a node; what it sends unsigned is dropped.
 func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 	urls, a, alice, bob := clusterNodeA(t)
 	wsA := dialLive(t, a, alice.sess.Token)
@@ -333,7 +347,8 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 	prefix := a.cfg.Prefix
 	ghost := presenceEventWire{Avatar: "av_ghost", Name: "ghost", Event: presenceJoin}
 	sub, err := nc.Subscribe(prefix+".presence.sync.realm-ghost", func(msg *nats.Msg) {
-		_ = msg.Respond(encodeJSON(presenceSnapshot{Node: "realm-ghost", Scenes: map[string][]memberView{"foundry": {{Avatar: ghost.Avatar, Name: ghost.Name}}}}))
+		reply := &nats.Msg{Subject: msg.Reply, Data: encodeJSON(presenceSnapshot{Node: "realm-ghost", Scenes: map[string][]memberView{"foundry": {{Avatar: ghost.Avatar, Name: ghost.Name}}}})}
+		_ = msg.RespondMsg(signedBy(a, reply, msg.Subject))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -344,7 +359,7 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 	go func() {
 		defer close(beating)
 		for {
-			_ = nc.Publish(prefix+".presence.heartbeat", encodeJSON(presenceHeartbeat{Node: "realm-ghost", Scenes: map[string]int{"foundry": 1}}))
+			_ = publishSigned(a, nc, prefix+".presence.heartbeat", encodeJSON(presenceHeartbeat{Node: "realm-ghost", Scenes: map[string]int{"foundry": 1}}))
 			select {
 			case <-stopBeating:
 				return
@@ -352,13 +367,23 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 			}
 		}
 	}()
-	if err := nc.Publish(prefix+".scene.foundry.presence", encodeJSON(presenceDelta{Node: "realm-ghost", Scene: "foundry", Events: []presenceEventWire{ghost}})); err != nil {
+	// Unsigned, as anyone on NATS could send it: dropped. The signed
+	// one after it (nodes hold the cluster key) is heard; both go through
+	// one subscription in order, so the first was handled, and refused,
+	// by the time the second shows.
+	forged := presenceEventWire{Avatar: "av_forged", Name: "forged", Event: presenceJoin}
+	if err := nc.Publish(prefix+".scene.foundry.presence", encodeJSON(presenceDelta{Node: "realm-ghost", Scene: "foundry", Events: []presenceEventWire{forged}})); err != nil {
 		t.Fatal(err)
 	}
-	readUntil(t, wsB, "the ghost's join", isPresence(ghost.Avatar, "join"))
+	if err := publishSigned(a, nc, prefix+".scene.foundry.presence", encodeJSON(presenceDelta{Node: "realm-ghost", Scene: "foundry", Events: []presenceEventWire{ghost}})); err != nil {
+		t.Fatal(err)
+	}
+	if _, before := readUntil(t, wsB, "the ghost's join", isPresence(ghost.Avatar, "join")); slices.ContainsFunc(before, isPresence(forged.Avatar, "join")) {
+		t.Fatal("an unsigned presence delta was applied")
+	}
 	pose := &nats.Msg{Subject: prefix + ".scene.foundry.poses", Header: nats.Header{nodeHeader: {"realm-ghost"}},
 		Data: []byte(`{"type":"poses","scene":"foundry","poses":[{"avatar":"av_ghost","head":{"pos":[4,1.6,4],"rot":[0,0,0,1]}}]}`)}
-	if err := nc.PublishMsg(pose); err != nil {
+	if err := nc.PublishMsg(signedBy(a, pose, pose.Subject)); err != nil {
 		t.Fatal(err)
 	}
 	readUntil(t, wsB, "the ghost's pose", hasPoseOf(ghost.Avatar))
@@ -394,7 +419,7 @@ func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
 	go func() {
 		defer close(standInDone)
 		for {
-			_ = nc.Publish(a.cfg.Prefix+".presence.heartbeat", encodeJSON(presenceHeartbeat{Node: "realm-b", Scenes: map[string]int{"foundry": 1}}))
+			_ = publishSigned(a, nc, a.cfg.Prefix+".presence.heartbeat", encodeJSON(presenceHeartbeat{Node: "realm-b", Scenes: map[string]int{"foundry": 1}}))
 			select {
 			case <-standIn:
 				return

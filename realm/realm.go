@@ -2,6 +2,7 @@ package realm
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
@@ -26,6 +28,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/twin"
 )
 
 // Realm is one realm node. Create it with New, bind it with Listen, run it
@@ -34,6 +37,9 @@ type Realm struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	tampers *tampers // records that did not verify; see records.go
+	// clusterAuth signs and checks the core NATS messages nodes act on.
+	clusterAuth *clusterAuth
 
 	listener net.Listener
 	http     *http.Server
@@ -49,6 +55,7 @@ type Realm struct {
 	store    *store.Store
 	catalog  *scenes.Catalog
 	audit    *audit.Log
+	witness  *audit.Witness
 	view     *audit.View
 	nodes    *nodeRegistry
 	avatars  *avatar.Service
@@ -61,6 +68,24 @@ type Realm struct {
 	signers  *store.Bucket // every node's receipt signers; see assets_signers.go
 	xr       *xrHub
 	presence *presenceHub
+
+	// The node's key ring and its active and previous secp256k1 keys
+	// (see keyring.go).
+	ring     *assets.KeyRing
+	ringKey  *ecdsa.PrivateKey
+	ringPrev *ecdsa.PrivateKey
+	ringPass string
+	// legacyGrantKey is the grant key of an earlier version, imported
+	// into the ring as a retired key at this start: it announces the
+	// ring's active key to the gateways that pinned it.
+	legacyGrantKey *twin.Signer
+
+	// provers caches other nodes' audit trees for the proof routes
+	// (audit_tlog.go).
+	provers struct {
+		sync.Mutex
+		byNode map[string]cachedProver
+	}
 
 	// Limits (limits.go); nil when turned off.
 	ceremonyRate *rateLimiter
@@ -88,6 +113,7 @@ func New(cfg Config) (*Realm, error) {
 	}
 	r.setNotReady("starting")
 	r.metrics = newMetrics(r)
+	r.tampers = newTampers(r.metrics.registry)
 	return r, nil
 }
 
@@ -238,14 +264,24 @@ func (r *Realm) start(ctx context.Context) error {
 		}
 	}
 
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log})
+	recordKey, recordKeyFile, err := r.recordKey()
+	if err != nil {
+		return err
+	}
+	if r.clusterAuth, err = newClusterAuth(recordKey); err != nil {
+		return err
+	}
+	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper})
 	if err != nil {
 		return fmt.Errorf("realm: store: %w", err)
 	}
-	r.audit, err = audit.Open(ctx, r.store, audit.Config{Node: r.cfg.Node, Logger: r.log})
-	if err != nil {
-		return fmt.Errorf("realm: audit log: %w", err)
+	if err := r.checkRecordKey(ctx, recordKey, recordKeyFile); err != nil {
+		return err
 	}
+	if err := r.openAudit(ctx); err != nil {
+		return err
+	}
+	r.auditTampers()
 	r.view, err = audit.NewView(ctx, r.store, 0)
 	if err != nil {
 		return fmt.Errorf("realm: audit view: %w", err)
@@ -260,6 +296,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: avatars: %w", err)
 	}
+	r.noteBootstrapped(ctx)
 	r.sessions, err = session.New(ctx, r.store, session.Config{
 		IdleTimeout: r.cfg.SessionIdle,
 		Lifetime:    r.cfg.SessionLifetime,
@@ -278,6 +315,11 @@ func (r *Realm) start(ctx context.Context) error {
 	r.trust.onChange = r.pushTrust
 	r.trust.onPasskey = r.xrAfterPasskey
 	r.stepups, err = newStepUpProofs(ctx, r.store)
+	if err == nil {
+		r.stepups.onReplay = func(key string) {
+			r.reportTamper(store.TamperEvent{Bucket: "stepups", Key: key, Reason: reasonStepUpReplayed})
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("realm: step-ups: %w", err)
 	}
@@ -376,6 +418,9 @@ func (r *Realm) shutdown() {
 	}
 	if r.view != nil {
 		r.view.Close()
+	}
+	if r.witness != nil {
+		r.witness.Close()
 	}
 	if r.audit != nil {
 		if err := r.audit.Close(ctx); err != nil {

@@ -49,33 +49,44 @@ func startRealm(t testing.TB, cfg Config) *Realm {
 	return r
 }
 
-// clusterKeys holds the template key file each test's nodes share.
+// clusterKeys holds the directory of the key files each test's nodes share.
 var clusterKeys = struct {
 	sync.Mutex
-	files map[testing.TB]string
-}{files: map[testing.TB]string{}}
+	dirs map[testing.TB]string
+}{dirs: map[testing.TB]string{}}
 
-// shareTemplateKey gives every node a test starts on a NATS cluster the
-// same template key file, as an operator copies one to each node; nodes on
-// their own embedded server keep theirs in their data dir.
-func shareTemplateKey(t testing.TB, cfg *Config) {
+// shareClusterKeys gives every node a test starts on a NATS cluster the
+// same template and record key files, as an operator copies them to each
+// node; nodes on their own embedded server keep theirs in their data dir.
+func shareClusterKeys(t testing.TB, cfg *Config) {
 	t.Helper()
-	if len(cfg.NATS) == 0 || cfg.TemplateKeyFile != "" {
+	if len(cfg.NATS) == 0 {
 		return
 	}
+	dir := clusterKeyDir(t)
+	if cfg.TemplateKeyFile == "" {
+		cfg.TemplateKeyFile = filepath.Join(dir, templateKeyFile)
+	}
+	if cfg.RecordKeyFile == "" {
+		cfg.RecordKeyFile = filepath.Join(dir, recordKeyFile)
+	}
+}
+
+// clusterKeyDir is the directory of the test's shared key files.
+func clusterKeyDir(t testing.TB) string {
 	clusterKeys.Lock()
 	defer clusterKeys.Unlock()
-	f, ok := clusterKeys.files[t]
+	dir, ok := clusterKeys.dirs[t]
 	if !ok {
-		f = filepath.Join(t.TempDir(), templateKeyFile)
-		clusterKeys.files[t] = f
+		dir = t.TempDir()
+		clusterKeys.dirs[t] = dir
 		t.Cleanup(func() {
 			clusterKeys.Lock()
-			delete(clusterKeys.files, t)
+			delete(clusterKeys.dirs, t)
 			clusterKeys.Unlock()
 		})
 	}
-	cfg.TemplateKeyFile = f
+	return dir
 }
 
 // runRealm starts a realm as configured and returns a stop that waits for
@@ -84,7 +95,7 @@ func shareTemplateKey(t testing.TB, cfg *Config) {
 func runRealm(t testing.TB, cfg Config) (*Realm, func()) {
 	t.Helper()
 	cfg.Logger = testLogger(t)
-	shareTemplateKey(t, &cfg)
+	shareClusterKeys(t, &cfg)
 	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -23,6 +25,13 @@ func (r *Realm) avatarConfig() avatar.Config {
 		r.log.Info("bootstrap administrator disabled: no registration is promoted", "admin_role", r.cfg.AdminRole)
 		return cfg
 	}
+	if _, err := os.Stat(r.bootstrappedFile()); err == nil {
+		// The bootstrap key lives in NATS, where whoever can write may
+		// delete it; this node saw an administrator made and never makes
+		// another.
+		r.log.Info("bootstrap administrator already made on this realm: no registration is promoted", "marker", r.bootstrappedFile())
+		return cfg
+	}
 	cfg.BootstrapRoles = r.cfg.BootstrapAdminRoles
 	cfg.OnBootstrap = r.auditBootstrap
 	return cfg
@@ -31,6 +40,7 @@ func (r *Realm) avatarConfig() avatar.Config {
 // auditBootstrap records the promotion the avatar service decided. It
 // runs inside the registration's request, whose id goes with it.
 func (r *Realm) auditBootstrap(ctx context.Context, a *avatar.Avatar) {
+	r.markBootstrapped()
 	r.log.Warn("the first avatar registered on this realm is its administrator", "avatar", a.ID, "name", a.Name, "roles", a.Roles)
 	r.auditRecord(ctx, audit.Event{
 		Actor: "realm:" + r.cfg.Node, Action: "BootstrapAdmin", Resource: avatarResource(a.ID), Outcome: audit.Allow,
@@ -40,6 +50,30 @@ func (r *Realm) auditBootstrap(ctx context.Context, a *avatar.Avatar) {
 		},
 		Signals: map[string]any{"name": a.Name, "roles": a.Roles, "request_id": requestIDFrom(ctx)},
 	})
+}
+
+// bootstrappedFile, in the data dir, says this node has seen the
+// bootstrap administrator made.
+func (r *Realm) bootstrappedFile() string { return filepath.Join(r.cfg.DataDir, bootstrappedFile) }
+
+const bootstrappedFile = "bootstrapped"
+
+// markBootstrapped records, outside NATS, that the bootstrap is done.
+func (r *Realm) markBootstrapped() {
+	if err := os.WriteFile(r.bootstrappedFile(), []byte("the bootstrap administrator of this realm has been made\n"), 0o600); err != nil {
+		r.log.Warn("cannot record that the bootstrap is done; a deletion of its key in NATS could promote another avatar", "file", r.bootstrappedFile(), "err", err)
+	}
+}
+
+// noteBootstrapped records the marker when the store says the bootstrap
+// is done, so that a later start does not rely on NATS for it.
+func (r *Realm) noteBootstrapped(ctx context.Context) {
+	if r.cfg.DisableBootstrapAdmin {
+		return
+	}
+	if id, err := r.avatars.Bootstrapped(ctx); err == nil && id != "" {
+		r.markBootstrapped()
+	}
 }
 
 func (r *Realm) roleRoutes(mux *http.ServeMux) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -17,13 +18,21 @@ import (
 // proof is used once.
 type stepUpProofs struct {
 	bucket *store.Bucket
+
+	// spent remembers, until they expire, the proofs this node used (key
+	// and the proof's time): a used proof put back in the store (within
+	// the store's clock skew, which its own check allows) is refused.
+	mu    sync.Mutex
+	spent map[string]time.Time
+	// onReplay is told of a used proof put back (the realm audits it).
+	onReplay func(key string)
 }
 
 // stepUpValidity is how long a completed step-up authorizes its action.
 const stepUpValidity = 2 * time.Minute
 
 func newStepUpProofs(ctx context.Context, st *store.Store) (*stepUpProofs, error) {
-	b, err := st.Bucket(ctx, store.BucketConfig{Name: "stepups", TTL: stepUpValidity})
+	b, err := st.Bucket(ctx, store.BucketConfig{Name: "stepups", TTL: stepUpValidity, Sealed: true})
 	if err != nil {
 		return nil, err
 	}
@@ -53,9 +62,16 @@ func (p *stepUpProofs) consume(ctx context.Context, sessionID string, digest []b
 	if err != nil {
 		return err
 	}
-	if at, perr := time.Parse(time.RFC3339Nano, string(e.Value)); perr != nil || time.Since(at) > stepUpValidity {
+	at, perr := time.Parse(time.RFC3339Nano, string(e.Value))
+	if perr != nil || time.Since(at) > stepUpValidity {
 		_ = p.bucket.Delete(ctx, key, e.Revision)
 		return &httpError{Status: http.StatusForbidden, Err: errStepUpRequired, Detail: "the step-up for this action has expired; confirm it again"}
+	}
+	if p.used(key, at) {
+		if p.onReplay != nil {
+			p.onReplay(key)
+		}
+		return &httpError{Status: http.StatusForbidden, Err: errStepUpRequired, Detail: "this step-up was already used (and its record put back); confirm the action again"}
 	}
 	if err := p.bucket.Delete(ctx, key, e.Revision); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -63,5 +79,33 @@ func (p *stepUpProofs) consume(ctx context.Context, sessionID string, digest []b
 		}
 		return err
 	}
+	p.spend(key, at)
 	return nil
+}
+
+// maxSpentProofs is the size at which expired entries of spent are
+// dropped.
+const maxSpentProofs = 1024
+
+func (p *stepUpProofs) used(key string, at time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	spentAt, ok := p.spent[key]
+	return ok && spentAt.Equal(at)
+}
+
+func (p *stepUpProofs) spend(key string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.spent == nil {
+		p.spent = map[string]time.Time{}
+	}
+	if len(p.spent) >= maxSpentProofs {
+		for k, t := range p.spent {
+			if time.Since(t) > stepUpValidity {
+				delete(p.spent, k)
+			}
+		}
+	}
+	p.spent[key] = at
 }

@@ -76,7 +76,7 @@ func newTrustHub(ctx context.Context, st *store.Store, lifetime time.Duration, l
 	if err != nil {
 		return nil, err
 	}
-	bucket, err := st.Bucket(ctx, store.BucketConfig{Name: "trust", TTL: lifetime + time.Hour})
+	bucket, err := st.Bucket(ctx, store.BucketConfig{Name: "trust", TTL: lifetime + time.Hour, Sealed: true})
 	if err != nil {
 		return nil, err
 	}

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
@@ -24,8 +27,9 @@ import (
 
 // Files of the twin feature in the data directory.
 const (
-	// TwinKeyFile is the realm's secp256k1 grant key (keystore v3, empty
-	// passphrase, mode 0600).
+	// TwinKeyFile is where earlier versions kept the realm's grant key
+	// (keystore v3, empty passphrase, mode 0600). A node imports it into
+	// its key ring at start and removes it; the ring's key signs grants.
 	TwinKeyFile = "twin-grant-key.json"
 	// TwinGatewaysFile lists the enrolled gateways: their twin, public
 	// nkey and acknowledgement key address.
@@ -187,18 +191,23 @@ func (h *twinHub) setGatewayKey(twinID string, a common.Address) {
 // gateways.
 func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	h := r.twins
-	var err error
-	if h.signer, err = twin.LoadOrCreateKeyFile(filepath.Join(r.cfg.DataDir, TwinKeyFile), ""); err != nil {
+	key, err := r.nodeKey()
+	if err != nil {
+		return err
+	}
+	// The node's own ring key signs its grants and notices, so each node's
+	// notices carry its own sequence numbers.
+	if h.signer, err = twin.NewSigner(key); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
 	h.signerHex = h.signer.Address().Hex()
 	if h.guard, err = twin.NewGuard(h.reg, twin.GuardConfig{}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
-	if h.approvals, err = r.store.Bucket(ctx, store.BucketConfig{Name: "twin-approvals", TTL: approvalTTL}); err != nil {
+	if h.approvals, err = r.store.Bucket(ctx, store.BucketConfig{Name: "twin-approvals", TTL: approvalTTL, Sealed: true}); err != nil {
 		return fmt.Errorf("realm: approvals: %w", err)
 	}
-	if h.results, err = r.store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL}); err != nil {
+	if h.results, err = r.store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL, Sealed: true}); err != nil {
 		return fmt.Errorf("realm: command results: %w", err)
 	}
 	if h.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: r.nc, Prefix: r.cfg.Prefix, Signer: h.signer, Logger: r.log}); err != nil {
@@ -228,6 +237,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 			return err
 		}
 	}
+	r.startGrantKeyAnnouncements(bg)
 	r.log.Info("twins ready", "twins", len(h.reg.Twins()), "simulated_gateways", len(h.sims), "enrolled_gateways", len(h.enrolled), "grant_key", h.signer.Address().Hex())
 	return nil
 }
@@ -331,7 +341,14 @@ type GatewayCredentials struct {
 // scenes and registers its public nkey and acknowledgement key in the data
 // directory. A running realm admits it after a restart. Enrolling a twin
 // again replaces its previous gateway.
-func EnrollGateway(dataDir, scenesDir, prefix, twinID, natsURL string) (GatewayCredentials, error) {
+//
+// The gateway trusts the grant key of the node whose data directory this
+// is (its key ring's active key, created if the ring is empty) and the
+// grant keys of otherNodes, the realm's other nodes, as each one's
+// `zerorealm keys export-public` prints them: every node signs grants with
+// its own key, and the operator pins them all here, out of band, rather
+// than letting a gateway learn keys from NATS.
+func EnrollGateway(dataDir, scenesDir, prefix, twinID, natsURL string, otherNodes ...common.Address) (GatewayCredentials, error) {
 	if prefix == "" {
 		prefix = "zr"
 	}
@@ -357,9 +374,14 @@ func EnrollGateway(dataDir, scenesDir, prefix, twinID, natsURL string) (GatewayC
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return GatewayCredentials{}, fmt.Errorf("realm: data dir: %w", err)
 	}
-	realmKey, err := twin.LoadOrCreateKeyFile(filepath.Join(dataDir, TwinKeyFile), "")
+	realmKeys, err := grantKeys(dataDir)
 	if err != nil {
 		return GatewayCredentials{}, err
+	}
+	for _, k := range otherNodes {
+		if !slices.Contains(realmKeys, k) {
+			realmKeys = append(realmKeys, k)
+		}
 	}
 	kp, err := nkeys.CreateUser()
 	if err != nil {
@@ -392,6 +414,49 @@ func EnrollGateway(dataDir, scenesDir, prefix, twinID, natsURL string) (GatewayC
 	}
 	return GatewayCredentials{
 		Twin: twinID, Prefix: prefix, NATSURL: natsURL, NKeySeed: string(seed), Key: ack.HexKey(),
-		RealmKeys: []common.Address{realmKey.Address()}, Actuators: t.Actuators,
+		RealmKeys: realmKeys, Actuators: t.Actuators,
 	}, nil
+}
+
+// grantKeys are the grant keys of the node whose data directory this is,
+// for a gateway to pin: the key ring's active key, and, when the node has
+// not started since an earlier version, the grant key it will import
+// (twin-grant-key.json) and announce the ring's key with. The ring is
+// created (with ZR_KEY_PASSPHRASE) if the node has none yet.
+func grantKeys(dataDir string) ([]common.Address, error) {
+	var out []common.Address
+	if _, err := os.Stat(filepath.Join(dataDir, TwinKeyFile)); err == nil {
+		legacy, err := twin.LoadOrCreateKeyFile(filepath.Join(dataDir, TwinKeyFile), "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, legacy.Address())
+	}
+	pass := os.Getenv("ZR_KEY_PASSPHRASE")
+	if pass == "" {
+		pass = assets.DevPassphrase
+	}
+	ring, err := assets.OpenKeyRing(filepath.Join(dataDir, "keys"), pass, keystore.LightScryptN)
+	if err != nil {
+		return nil, fmt.Errorf("realm: node keys: %w", err)
+	}
+	keys, err := ring.List()
+	if err != nil {
+		return nil, fmt.Errorf("realm: node keys: %w", err)
+	}
+	if len(keys) == 0 && len(out) == 0 {
+		// A new node: make its first key now, as its first start would.
+		if _, err := ring.Active(); err != nil {
+			return nil, fmt.Errorf("realm: node keys: %w", err)
+		}
+		if keys, err = ring.List(); err != nil {
+			return nil, fmt.Errorf("realm: node keys: %w", err)
+		}
+	}
+	for _, k := range keys {
+		if k.Active && !slices.Contains(out, k.Address) {
+			out = append(out, k.Address)
+		}
+	}
+	return out, nil
 }

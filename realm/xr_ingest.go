@@ -13,6 +13,7 @@ import (
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/keyfile"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/trust"
 )
@@ -45,9 +46,9 @@ func (r *Realm) startXR(ctx context.Context) error {
 	if keyFile == "" {
 		keyFile = filepath.Join(r.cfg.DataDir, templateKeyFile)
 	}
-	key, err := loadOrCreateTemplateKey(keyFile)
+	key, err := keyfile.LoadOrCreate(keyFile, "template key")
 	if err != nil {
-		return err
+		return fmt.Errorf("realm: %w (deleting the file orphans every template)", err)
 	}
 	templates, err := biometrics.NewTemplateStore(ctx, r.store, key)
 	if errors.Is(err, biometrics.ErrKeyMismatch) {

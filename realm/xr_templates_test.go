@@ -122,11 +122,21 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 func TestNodeWithAnotherTemplateKeyRefusesToStart(t *testing.T) {
 	srv := natstest.RunServer(t)
 	urls := []string{srv.ClientURL()}
-	a := startRealm(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-a"})
-	_ = a
+	startRealm(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-a"})
 
 	otherKey := filepath.Join(t.TempDir(), "other.key")
-	b, err := New(Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", DataDir: t.TempDir(), TemplateKeyFile: otherKey, Logger: testLogger(t)})
+	wantRefusedToStart(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", DataDir: t.TempDir(), TemplateKeyFile: otherKey},
+		biometrics.ErrKeyMismatch, otherKey)
+}
+
+// wantRefusedToStart starts a node as configured (sharing the test's
+// cluster key files where cfg names none) and wants its start to fail with
+// want, naming file.
+func wantRefusedToStart(t *testing.T, cfg Config, want error, file string) {
+	t.Helper()
+	cfg.Logger = testLogger(t)
+	shareClusterKeys(t, &cfg)
+	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,12 +146,12 @@ func TestNodeWithAnotherTemplateKeyRefusesToStart(t *testing.T) {
 	go func() { served <- b.Serve(ctx) }()
 	select {
 	case <-b.Ready():
-		t.Fatal("a node with another template key started")
+		t.Fatalf("a node that should refuse to start (%v) started", want)
 	case err := <-served:
-		if !errors.Is(err, biometrics.ErrKeyMismatch) || !strings.Contains(err.Error(), otherKey) {
-			t.Fatalf("Serve = %v, want %v naming %s", err, biometrics.ErrKeyMismatch, otherKey)
+		if !errors.Is(err, want) || !strings.Contains(err.Error(), file) {
+			t.Fatalf("Serve = %v, want %v naming %s", err, want, file)
 		}
 	case <-ctx.Done():
-		t.Fatal("node b neither started nor failed")
+		t.Fatal("the node neither started nor failed")
 	}
 }

@@ -1,12 +1,9 @@
 package realm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -377,28 +374,4 @@ func TestXRTemplateEnrollAndDelete(t *testing.T) {
 		}
 		return seen["EnrollBiometrics"] && seen["DeleteTemplate"]
 	})
-}
-
-// TestTemplateKeyFile checks the key is created once, private, and reused.
-func TestTemplateKeyFile(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, templateKeyFile)
-	k1, err := loadOrCreateTemplateKey(file)
-	if err != nil || len(k1) != 32 {
-		t.Fatalf("loadOrCreateTemplateKey = %d bytes, %v; want 32", len(k1), err)
-	}
-	st, err := os.Stat(filepath.Join(dir, templateKeyFile))
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("key file mode = %v, %v; want 0600", st.Mode().Perm(), err)
-	}
-	k2, err := loadOrCreateTemplateKey(file)
-	if err != nil || !bytes.Equal(k1, k2) {
-		t.Fatalf("second load = %x, %v; want the same key", k2, err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, templateKeyFile), []byte("not hex\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := loadOrCreateTemplateKey(file); err == nil {
-		t.Fatal("a corrupt key file was accepted")
-	}
 }

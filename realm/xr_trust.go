@@ -2,14 +2,9 @@ package realm
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -33,31 +28,6 @@ const (
 	enrollmentCollecting = "enrolling"
 	enrollmentDone       = "enrolled"
 )
-
-// loadOrCreateTemplateKey reads the node's template key from the file p,
-// creating it (32 random bytes, hex, mode 0600) on first start. The key is
-// never logged.
-func loadOrCreateTemplateKey(p string) ([]byte, error) {
-	b, err := os.ReadFile(p)
-	if err == nil {
-		key, derr := hex.DecodeString(strings.TrimSpace(string(b)))
-		if derr != nil || len(key) != 32 {
-			return nil, fmt.Errorf("realm: %s is not 64 hex digits (a 32-byte key): restore it from a backup or another node; deleting it orphans every template", p)
-		}
-		return key, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("realm: read template key: %w", err)
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("realm: template key: %w", err)
-	}
-	if err := os.WriteFile(p, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("realm: write template key: %w", err)
-	}
-	return key, nil
-}
 
 // observeBiometric records a window's match probability for the session.
 // Only a change of state is persisted and audited: scores arrive every

@@ -61,7 +61,7 @@ func newTestManager(t testing.TB, cfg Config) (*Manager, *nats.Conn) {
 func newManagerOn(t testing.TB, nc *nats.Conn, cfg Config) *Manager {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.New(ctx, nc, store.Config{Logger: testLogger(t)})
+	st, err := store.New(ctx, nc, store.Config{Logger: testLogger(t), RecordKey: testRecordKey})
 	if err != nil {
 		t.Fatalf("store.New: %v", err)
 	}
@@ -109,3 +109,7 @@ func receive(t testing.TB, ch <-chan Revocation) Revocation {
 	}
 	return Revocation{}
 }
+
+// testRecordKey authenticates the test stores' sealed records, as the
+// realm's record key does.
+var testRecordKey = []byte("zerorealm test record key 32 by!")

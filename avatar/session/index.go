@@ -73,9 +73,11 @@ func (m *Manager) addToIndex(ctx context.Context, avatarID, id string, expires t
 // read at (0 when the avatar has none).
 func (m *Manager) readIndex(ctx context.Context, avatarID string) ([]indexEntry, uint64, error) {
 	e, err := m.index.Get(ctx, indexKey(avatarID))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrTampered) {
 		return nil, 0, nil
 	}
+	// An index that does not verify is not an empty one: "sign out
+	// everywhere" must fail, not report that there was nothing to revoke.
 	if err != nil {
 		return nil, 0, fmt.Errorf("session: index of %q: %w", avatarID, err)
 	}

@@ -62,6 +62,7 @@ func (m *Manager) revoke(ctx context.Context, id, reason string) (changed, live 
 		_, err = m.sessions.Update(ctx, id, value, rev)
 		switch {
 		case err == nil:
+			m.revoked.add(id, now, rec.Expires)
 			m.cache.evict(id)
 			m.log.Info("session revoked", "session", id, "avatar", rec.Avatar, "reason", reason)
 			return true, live, nil
@@ -203,6 +204,7 @@ func (m *Manager) Revocations(ctx context.Context) (<-chan Revocation, error) {
 			}
 			// Before anyone hears of it: a consumer that acts on the
 			// revocation must find the session refused on this node.
+			m.revoked.add(e.Key, rec.RevokedAt, rec.Expires)
 			m.cache.evict(e.Key)
 			select {
 			case out <- Revocation{SessionID: e.Key, Avatar: rec.Avatar, Reason: rec.RevokedReason, At: rec.RevokedAt}:

@@ -118,6 +118,7 @@ type Manager struct {
 	now        func() time.Time
 	log        *slog.Logger
 	cache      liveCache
+	revoked    revokedSet
 }
 
 // Session is what the realm knows about one session. It never holds the
@@ -177,11 +178,11 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Manager, error) {
 	ttl := cfg.Lifetime + ttlMargin
 	// Leader reads: a node must never accept a session from a replica that
 	// has not yet applied its revocation.
-	sessions, err := st.Bucket(ctx, store.BucketConfig{Name: sessionsBucket, TTL: ttl, LeaderReads: true})
+	sessions, err := st.Bucket(ctx, store.BucketConfig{Name: sessionsBucket, TTL: ttl, LeaderReads: true, Sealed: true})
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
-	index, err := st.Bucket(ctx, store.BucketConfig{Name: indexBucket, TTL: ttl})
+	index, err := st.Bucket(ctx, store.BucketConfig{Name: indexBucket, TTL: ttl, Sealed: true})
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
@@ -277,6 +278,12 @@ func (m *Manager) use(ctx context.Context, id string, rec record, rev uint64) (r
 	now := m.now()
 	if err := m.check(id, &rec, now); err != nil {
 		return record{}, err
+	}
+	if at, ok := m.revoked.has(id, now); ok {
+		// The store says live, this node saw it revoked: an older record
+		// was put back. The revocation stands.
+		m.log.Warn("a revoked session's record reads live again: refused", "session", id, "avatar", rec.Avatar)
+		return record{}, &Error{Kind: ErrRevoked, SessionID: id, Avatar: rec.Avatar, Reason: ReasonRolledBack, At: at}
 	}
 	if now.Sub(rec.LastSeen) >= m.touchEvery {
 		if err := m.touch(ctx, id, rec, rev, now); err != nil {

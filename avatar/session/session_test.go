@@ -361,7 +361,7 @@ func TestCheckCSRF(t *testing.T) {
 
 func TestNewConfig(t *testing.T) {
 	nc := natstest.Connect(t, natstest.RunServer(t).ClientURL())
-	st, err := store.New(context.Background(), nc, store.Config{})
+	st, err := store.New(context.Background(), nc, store.Config{RecordKey: testRecordKey})
 	if err != nil {
 		t.Fatalf("store.New: %v", err)
 	}

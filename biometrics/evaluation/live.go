@@ -21,13 +21,16 @@ type LiveOptions struct {
 	// liveness alarms: in a crowd, someone's small motion near a common
 	// pose can come within the replay tolerance of someone else's by
 	// chance. 0: no crowd.
-	CrowdPeople  int
-	CrowdFor     time.Duration
-	PriorPeople  int           // synthetic prior of the engine
-	Enroll       time.Duration // enrollment length
-	StepUpBelow  float64       // the trust step-up threshold on the match probability
-	TrustedAbove float64       // ...and the threshold to be trusted again
-	Progress     func(done, total int)
+	CrowdPeople int
+	CrowdFor    time.Duration
+	PriorPeople int // synthetic prior of the engine
+	// PriorAsideFrom is the engine's biometrics.Config.PriorAsideFrom
+	// (0: the default; negative: the prior never steps aside).
+	PriorAsideFrom int
+	Enroll         time.Duration // enrollment length
+	StepUpBelow    float64       // the trust step-up threshold on the match probability
+	TrustedAbove   float64       // ...and the threshold to be trusted again
+	Progress       func(done, total int)
 }
 
 func (o *LiveOptions) defaults() {
@@ -111,7 +114,7 @@ func newEngine(o *LiveOptions) (*biometrics.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return biometrics.NewEngine(biometrics.Config{}, prior...)
+	return biometrics.NewEngine(biometrics.Config{PriorAsideFrom: o.PriorAsideFrom}, prior...)
 }
 
 // enroll streams person p's session 1 into a new stream until it enrols.

@@ -65,22 +65,51 @@ type Result struct {
 	scores    [][][]float64 // [claim][probe][window]
 }
 
+// Protocol says what the background of each comparison is fitted from.
+type Protocol struct {
+	// MaxCohort bounds the normalization cohort.
+	MaxCohort int
+	// AllSessions: the background's within-person scatter comes from the
+	// other people's windows of every session (both days), as a realm in
+	// service learns it from its people's trusted windows across days;
+	// otherwise from their enrollment sessions only, as a newly opened
+	// realm has it. Either way neither the claimed nor the probing person
+	// contributes, and the cohort is the other people's enrollment
+	// templates.
+	AllSessions bool
+	// Prior is added to every background and cohort after the real
+	// people while they are fewer than PriorAsideFrom (negative: always),
+	// as a node's synthetic prior is (biometrics.Config.PriorAsideFrom);
+	// with PriorAsideFrom 0 the prior is never used.
+	Prior          []biometrics.NamedTemplate
+	PriorAsideFrom int
+}
+
 // Run scores every person's probe windows against every person's template.
-// The model for the pair (claimed A, probe B) is fitted on everyone's
-// enrollment sessions except A's and B's, so neither the claim nor the probe
-// ever shaped the background it is judged against. progress, if not nil,
-// is called after each pair.
-func Run(people []Person, spans []Span, maxCohort int, progress func(done, total int)) (*Result, error) {
+// The model for the pair (claimed A, probe B) is fitted on everyone
+// except A and B, so neither the claim nor the probe ever shaped the
+// background it is judged against. progress, if not nil, is called after
+// each pair.
+func Run(people []Person, spans []Span, proto Protocol, progress func(done, total int)) (*Result, error) {
 	if len(people) < 4 {
 		return nil, ErrTooFewPeople
 	}
 	templates := make([]*biometrics.Template, len(people))
+	scatters := make([]*biometrics.Scatter, len(people))
 	for i, p := range people {
 		t, err := biometrics.NewTemplate(p.Enroll, time.Time{})
 		if err != nil {
 			return nil, fmt.Errorf("enrol %s: %w", p.ID, err)
 		}
 		templates[i] = t
+		s := &biometrics.Scatter{}
+		for w := range p.Enroll {
+			s.Add(&p.Enroll[w])
+		}
+		for w := range p.Probe {
+			s.Add(&p.Probe[w])
+		}
+		scatters[i] = s
 	}
 	n := len(people)
 	// window scores[a][b][w]: probe b's window w against a's template.
@@ -93,14 +122,8 @@ func Run(people []Person, spans []Span, maxCohort int, progress func(done, total
 			key := [2]int{min(a, b), max(a, b)}
 			m, ok := models[key]
 			if !ok {
-				var bg []biometrics.NamedTemplate
-				for k := range n {
-					if k != a && k != b {
-						bg = append(bg, biometrics.NamedTemplate{ID: people[k].ID, Template: templates[k]})
-					}
-				}
 				var err error
-				if m, err = biometrics.FitModel(bg, maxCohort); err != nil {
+				if m, err = fitWithout(people, templates, scatters, a, b, proto); err != nil {
 					return nil, err
 				}
 				models[key] = m
@@ -330,4 +353,35 @@ func DET(genuine, impostor []float64) []DETPoint {
 		i = j
 	}
 	return pts
+}
+
+// fitWithout fits the background of the pair (a, b) from everyone else.
+func fitWithout(people []Person, templates []*biometrics.Template, scatters []*biometrics.Scatter, a, b int, proto Protocol) (*biometrics.Model, error) {
+	var bg biometrics.Background
+	var cohort []biometrics.NamedTemplate
+	for k := range people {
+		if k == a || k == b {
+			continue
+		}
+		var err error
+		if proto.AllSessions {
+			err = bg.AddScatter(scatters[k])
+		} else {
+			err = bg.AddTemplate(templates[k])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("background %s: %w", people[k].ID, err)
+		}
+		cohort = append(cohort, biometrics.NamedTemplate{ID: people[k].ID, Template: templates[k]})
+	}
+	if proto.PriorAsideFrom >= 0 && bg.People >= proto.PriorAsideFrom {
+		return biometrics.FitBackground(&bg, cohort, proto.MaxCohort)
+	}
+	for _, p := range proto.Prior {
+		if err := bg.AddTemplate(p.Template); err != nil {
+			return nil, fmt.Errorf("prior %s: %w", p.ID, err)
+		}
+	}
+	cohort = append(cohort, proto.Prior...)
+	return biometrics.FitBackground(&bg, cohort, proto.MaxCohort)
 }

@@ -3,7 +3,12 @@ package evaluation
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/biometrics/synth"
 )
 
 func TestEERIntervalSeparated(t *testing.T) {
@@ -90,4 +95,65 @@ func TestResultAmong(t *testing.T) {
 			t.Errorf("Among(%q) = nil error, want one", bad)
 		}
 	}
+}
+
+// TestProtocolLeavesThePairOut: in every protocol, nothing of the claimed
+// or the probing person shapes the background of their comparison.
+// Changing the claimed person's second day and the probing person's first
+// day must leave that pair's scores exactly as they were, and (the test
+// could not fail otherwise) must move the scores of a pair whose
+// background holds them.
+func TestProtocolLeavesThePairOut(t *testing.T) {
+	people, err := Featurize(SyntheticRecordings(6, 11, 20), biometrics.Config{}, biometrics.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior, err := synth.Prior(3, 500, 10*time.Second, biometrics.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := SpansFor(biometrics.DefaultWindow, biometrics.DefaultHop)
+	for name, proto := range map[string]Protocol{
+		"first sessions":      {MaxCohort: 64},
+		"both days":           {MaxCohort: 64, AllSessions: true},
+		"both days and prior": {MaxCohort: 64, AllSessions: true, Prior: prior, PriorAsideFrom: -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			before, err := Run(people, spans, proto, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed := slices.Clone(people)
+			changed[0].Probe = shifted(people[0].Probe, 0.5)
+			changed[1].Enroll = shifted(people[1].Enroll, 0.5)
+			after, err := Run(changed, spans, proto, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Claimed 0, probing 1: neither the claim (0's first day) nor
+			// the probe (1's second day) changed, and nothing else of them
+			// may count.
+			if !slices.Equal(before.scores[0][1], after.scores[0][1]) {
+				t.Errorf("scores of claim 0 against probe 1 moved with 0's second day or 1's first day")
+			}
+			// Claimed 2, probing 3: person 1's first day is in their
+			// background (and cohort), so their scores move.
+			if slices.Equal(before.scores[2][3], after.scores[2][3]) {
+				t.Errorf("scores of claim 2 against probe 3 did not move when a background person changed")
+			}
+		})
+	}
+}
+
+// shifted returns copies of windows with every feature moved by d.
+func shifted(ws []biometrics.Features, d float64) []biometrics.Features {
+	out := make([]biometrics.Features, len(ws))
+	for i, w := range ws {
+		w.Core = slices.Clone(w.Core)
+		for k := range w.Core {
+			w.Core[k] += d * float64(k%3)
+		}
+		out[i] = w
+	}
+	return out
 }

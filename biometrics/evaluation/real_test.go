@@ -29,7 +29,7 @@ func runDefaults(t testing.TB, recs []Recording) *Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(people, SpansFor(biometrics.DefaultWindow, biometrics.DefaultHop), biometrics.DefaultMaxCohort, nil)
+	res, err := Run(people, SpansFor(biometrics.DefaultWindow, biometrics.DefaultHop), Protocol{MaxCohort: biometrics.DefaultMaxCohort}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/biometrics/evaluation"
+	"github.com/zerorealm/zerorealm/biometrics/synth"
 )
 
 func newEvalCommand() *cobra.Command {
@@ -33,6 +34,7 @@ type evalBiometricsFlags struct {
 	swaps, replays          int
 	hours                   float64
 	crowd                   int
+	priorAside              int
 }
 
 func newEvalBiometricsCommand() *cobra.Command {
@@ -43,7 +45,11 @@ func newEvalBiometricsCommand() *cobra.Command {
 		Long: `Enrols every person on their first session and probes with their second
 (another day); impostors are every other person's probes. The background
 model and the normalization cohort of each comparison are fitted without the
-claimed and the probing person, on first sessions only.
+claimed and the probing person, on first sessions only, from real people
+only. Two variants follow: the synthetic prior added to every background
+(as a node of fewer than --prior-aside real people fits it), and the
+within-person scatter learned from the other people's sessions of both
+days (as a realm in service can learn it).
 
 Each EER comes with a 95 % interval from resampling the probing people, and
 the figures are repeated within a development split (the first half of the
@@ -70,6 +76,7 @@ with --data, replays of the real recordings are measured too.`,
 	fl.IntVar(&f.swaps, "swaps", 40, "change-of-wearer trials")
 	fl.IntVar(&f.replays, "replays", 40, "replay trials per kind")
 	fl.Float64Var(&f.hours, "hours", 2, "hours of genuine synthetic motion for the false step-up rate")
+	fl.IntVar(&f.priorAside, "prior-aside", biometrics.DefaultPriorAsideFrom, "real people from which the synthetic prior leaves the streams' background (-1: never)")
 	fl.IntVar(&f.crowd, "crowd", 1000, "synthetic people streaming together for a minute, for false liveness alarms in a crowd (0: skip)")
 	return cmd
 }
@@ -81,6 +88,7 @@ type evalReport struct {
 	People      int                        `json:"people"`
 	Spans       []evalSpan                 `json:"spans"`
 	Groups      []evalGroup                `json:"groups"`
+	Variants    []evalVariant              `json:"variants"`
 	Swap        evalSwap                   `json:"swap"`
 	Replay      map[string]evalReplay      `json:"replay"`
 	RealReplay  map[string]evalReplay      `json:"real_replay,omitempty"`
@@ -110,6 +118,41 @@ type evalGroup struct {
 	Spans  []evalSpan `json:"spans"`
 }
 
+// evalVariant is the figures of another way of fitting the background,
+// shown beside the realm's own.
+type evalVariant struct {
+	Name   string      `json:"name"`
+	Spans  []evalSpan  `json:"spans"`
+	Groups []evalGroup `json:"groups"`
+}
+
+// The synthetic prior the figures are computed with: the realm's (see
+// realm/xr_ingest.go), so that the eval fits backgrounds as a node does.
+const (
+	evalPriorPeople = 24
+	evalPriorSeed   = 1_000_003
+	evalPriorMotion = 20 * time.Second
+)
+
+// evalGroups splits the people into the development split: the first
+// half of the people (by id) to choose variants on, the second to report
+// them on.
+func evalGroups(res *evaluation.Result) ([]evalGroup, error) {
+	ids := res.IDs()
+	var out []evalGroup
+	for _, g := range []struct {
+		name string
+		ids  []string
+	}{{"development", ids[:(len(ids)+1)/2]}, {"held out", ids[(len(ids)+1)/2:]}} {
+		spans, err := res.Among(g.ids)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, evalGroup{Name: g.name, People: g.ids, Spans: evalSpans(spans)})
+	}
+	return out, nil
+}
+
 type evalSwap struct {
 	Trials       int     `json:"trials"`
 	DetectedIn10 int     `json:"detected_within_10s"`
@@ -137,8 +180,8 @@ type evalCrowd struct {
 const archeryCitation = "Liebers et al., Understanding User Identification in Virtual Reality Through Behavioral Biometrics and the Effect of Body Normalization, CHI 2021"
 
 func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
-	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 || f.crowd < 0 {
-		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive")
+	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 || f.crowd < 0 || f.priorAside == 0 || f.priorAside < -1 {
+		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive, --prior-aside at least 1 or -1")
 	}
 	bar := newProgress(stderr)
 	var recs []evaluation.Recording
@@ -158,10 +201,39 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		return err
 	}
 	rep.People = len(people)
-	res, err := evaluation.Run(people, evaluation.SpansFor(biometrics.DefaultWindow, biometrics.DefaultHop), biometrics.DefaultMaxCohort,
+	bar.stage("synthetic prior")
+	prior, err := synth.Prior(evalPriorPeople, evalPriorSeed, evalPriorMotion, biometrics.Config{})
+	if err != nil {
+		return err
+	}
+	spans := evaluation.SpansFor(biometrics.DefaultWindow, biometrics.DefaultHop)
+	// The figures of a background of real people only (a node of at
+	// least --prior-aside of them fits it so), then two variants: the
+	// synthetic prior in every background, as a younger node has it, and
+	// the within-person scatter learned from the other people's sessions
+	// of both days.
+	res, err := evaluation.Run(people, spans, evaluation.Protocol{MaxCohort: biometrics.DefaultMaxCohort},
 		func(done, total int) { bar.update("scoring", done, total) })
 	if err != nil {
 		return err
+	}
+	variants := []struct {
+		name  string
+		proto evaluation.Protocol
+	}{
+		{fmt.Sprintf("synthetic prior (%d people) in every background", evalPriorPeople), evaluation.Protocol{MaxCohort: biometrics.DefaultMaxCohort, Prior: prior, PriorAsideFrom: -1}},
+		{"within-person scatter from both days", evaluation.Protocol{MaxCohort: biometrics.DefaultMaxCohort, AllSessions: true}},
+	}
+	for _, v := range variants {
+		vr, err := evaluation.Run(people, spans, v.proto, func(done, total int) { bar.update(v.name, done, total) })
+		if err != nil {
+			return err
+		}
+		ev := evalVariant{Name: v.name, Spans: evalSpans(vr.Spans)}
+		if ev.Groups, err = evalGroups(vr); err != nil {
+			return err
+		}
+		rep.Variants = append(rep.Variants, ev)
 	}
 	var realLive *evaluation.RecordingLiveness
 	if f.data != "" {
@@ -171,7 +243,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		}
 	}
 	live, err := evaluation.RunLive(evaluation.LiveOptions{
-		Seed: f.seed, SwapTrials: f.swaps, ReplayTrials: f.replays, GenuineHours: f.hours, CrowdPeople: f.crowd,
+		Seed: f.seed, SwapTrials: f.swaps, ReplayTrials: f.replays, GenuineHours: f.hours, CrowdPeople: f.crowd, PriorAsideFrom: f.priorAside,
 		Progress: func(done, total int) { bar.update("streams", done, total) },
 	})
 	if err != nil {
@@ -180,18 +252,8 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 	bar.done()
 
 	rep.Spans = evalSpans(res.Spans)
-	// The development split: the first half of the people (by id) to
-	// choose variants on, the second to report them on.
-	ids := res.IDs()
-	for _, g := range []struct {
-		name string
-		ids  []string
-	}{{"development", ids[:(len(ids)+1)/2]}, {"held out", ids[(len(ids)+1)/2:]}} {
-		spans, err := res.Among(g.ids)
-		if err != nil {
-			return err
-		}
-		rep.Groups = append(rep.Groups, evalGroup{Name: g.name, People: g.ids, Spans: evalSpans(spans)})
+	if rep.Groups, err = evalGroups(res); err != nil {
+		return err
 	}
 	rep.Swap = evalSwap{Trials: live.SwapTrials, DetectedIn10: live.SwapDetected, P95Seconds: live.SwapP95}
 	rep.Replay = map[string]evalReplay{}
@@ -220,6 +282,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		fmt.Fprintf(w, "Synthetic people: %d (seed %d)\n", rep.People, f.seed)
 	}
 	fmt.Fprintln(w, "Enrol on session 1, probe with session 2; background and cohort fitted leave-people-out on session 1.")
+	fmt.Fprintf(w, "Background of real people only; the synthetic prior (%d people) in the variant below.\n", evalPriorPeople)
 	fmt.Fprintf(w, "%-10s %8s %15s %8s %10s %10s\n", "evidence", "EER", "EER 95% CI", "rank-1", "genuine", "impostor")
 	for _, s := range rep.Spans {
 		fmt.Fprintf(w, "%-10s %7.1f%% %6.1f–%5.1f%% %7.1f%% %10d %10d\n", s.Name, 100*s.EER, 100*s.EERLow, 100*s.EERHigh, 100*s.Rank1, s.Genuine, s.Impostor)
@@ -230,6 +293,16 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		line := fmt.Sprintf("%-11s %s–%s:", g.Name, g.People[0], g.People[len(g.People)-1])
 		for _, s := range g.Spans {
 			line += fmt.Sprintf("  %s EER %.1f%% rank-1 %.1f%% (%d genuine)", s.Name, 100*s.EER, 100*s.Rank1, s.Genuine)
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, v := range rep.Variants {
+		line := fmt.Sprintf("variant: %s:", v.Name)
+		for _, s := range v.Spans {
+			line += fmt.Sprintf("  %s EER %.1f%% (%.1f–%.1f%%) rank-1 %.1f%%", s.Name, 100*s.EER, 100*s.EERLow, 100*s.EERHigh, 100*s.Rank1)
+		}
+		for _, g := range v.Groups {
+			line += fmt.Sprintf("; %s 10s EER %.1f%% session %.1f%%", g.Name, 100*g.Spans[1].EER, 100*g.Spans[2].EER)
 		}
 		fmt.Fprintln(w, line)
 	}

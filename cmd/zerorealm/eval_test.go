@@ -41,6 +41,11 @@ func TestEvalBiometricsSynthetic(t *testing.T) {
 				EER float64 `json:"eer"`
 			} `json:"spans"`
 		} `json:"groups"`
+		Variants []struct {
+			Name   string `json:"name"`
+			Spans  []any  `json:"spans"`
+			Groups []any  `json:"groups"`
+		} `json:"variants"`
 		Summary map[string]any `json:"summary"`
 		Crowd   struct {
 			People  int     `json:"people"`
@@ -64,6 +69,12 @@ func TestEvalBiometricsSynthetic(t *testing.T) {
 	if len(rep.Groups) != 2 || len(rep.Groups[0].People) != 3 || len(rep.Groups[1].People) != 2 || len(rep.Groups[0].Spans) != 3 {
 		t.Errorf("--json groups = %+v, want 3 people then 2, each with 3 spans", rep.Groups)
 	}
+	// Both ways: with the synthetic prior in every background, and with
+	// the within-person scatter from both days.
+	if len(rep.Variants) != 2 || len(rep.Variants[0].Spans) != 3 || len(rep.Variants[1].Groups) != 2 ||
+		strings.Count(stdout.String(), "\nvariant: ") != 2 {
+		t.Errorf("--json variants = %+v, want 2 with 3 spans and 2 groups each, printed", rep.Variants)
+	}
 	for _, name := range []string{"det.png", "scores.png"} {
 		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
@@ -80,6 +91,8 @@ func TestEvalBiometricsSynthetic(t *testing.T) {
 func TestEvalBiometricsUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"eval", "biometrics", "--people", "2"},
+		{"eval", "biometrics", "--prior-aside", "0"},
+		{"eval", "biometrics", "--prior-aside=-2"},
 		{"eval", "biometrics", "--data", filepath.Join(t.TempDir(), "missing")},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 	"github.com/spf13/cobra"
@@ -119,16 +120,28 @@ func gatewayNATSAuth(creds realm.GatewayCredentials, flags natsembed.ClientAuth)
 
 func newGatewayEnrollCommand() *cobra.Command {
 	var twinID, dataDir, scenesDir, prefix, natsURL, out string
+	var otherNodes []string
 	cmd := &cobra.Command{
 		Use:   "enroll --twin ID --data DIR --out FILE",
 		Short: "Issue a twin gateway's credentials and register it with the realm",
 		Long: `Issue a gateway's NATS nkey and acknowledgement key for one twin, write them
-with the realm's grant key address to --out (mode 0600, keep it secret), and
-register the public keys in the realm's data dir. Restart the realm to admit
-the gateway; it then stops simulating that twin.`,
+with the realm's grant key addresses to --out (mode 0600, keep it secret),
+and register the public keys in the realm's data dir. Restart the realm to
+admit the gateway; it then stops simulating that twin.
+
+Every realm node signs grants with its own key ring's key. The gateway trusts
+the key of the node whose --data this is, and those given with --realm-key:
+the address each other node's "zerorealm keys export-public" prints.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			creds, err := realm.EnrollGateway(dataDir, scenesDir, prefix, twinID, natsURL)
+			var others []common.Address
+			for _, a := range otherNodes {
+				if !common.IsHexAddress(a) {
+					return usagef("--realm-key %q is not an address (0x and 40 hex digits)", a)
+				}
+				others = append(others, common.HexToAddress(a))
+			}
+			creds, err := realm.EnrollGateway(dataDir, scenesDir, prefix, twinID, natsURL, others...)
 			if err != nil {
 				return err
 			}
@@ -147,6 +160,7 @@ the gateway; it then stops simulating that twin.`,
 	fl.StringVar(&prefix, "prefix", "zr", "the realm's subject prefix")
 	fl.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "where the gateway reaches the realm's NATS server")
 	fl.StringVar(&out, "out", "", "credentials file to write")
+	fl.StringArrayVar(&otherNodes, "realm-key", nil, "grant key `ADDRESS` of another realm node to trust (repeatable; from its \"zerorealm keys export-public\")")
 	for _, f := range []string{"twin", "data", "out"} {
 		_ = cmd.MarkFlagRequired(f)
 	}

@@ -6,29 +6,66 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/zerorealm/zerorealm/assets"
+	"github.com/zerorealm/zerorealm/internal/audit"
 )
 
 // keyRingFlags locate a realm node's receipt-signing keys: DataDir/keys,
 // encrypted with ZR_KEY_PASSPHRASE (the variable the realm reads too).
 type keyRingFlags struct {
 	data string
+	rpID string
+}
+
+func (f *keyRingFlags) dir() (string, error) {
+	if f.data != "" {
+		return f.data, nil
+	}
+	base, err := userDataDir()
+	if err != nil {
+		return "", usagef("no default data directory: %v (set --data or ZR_DATA)", err)
+	}
+	return filepath.Join(base, "zerorealm-data"), nil
+}
+
+// checkpointKey is the audit checkpoint verifier key that the ring key
+// gives the node (see docs/audit.md), or "" when the data directory has no
+// node name yet.
+func (f *keyRingFlags) checkpointKey(ring *assets.KeyRing, file string) (string, error) {
+	dir, err := f.dir()
+	if err != nil {
+		return "", err
+	}
+	node, err := os.ReadFile(filepath.Join(dir, "node-id"))
+	if err != nil {
+		return "", nil
+	}
+	priv, err := ring.Decrypt(file)
+	if err != nil {
+		return "", err
+	}
+	seed, err := assets.DeriveSeed(priv, assets.CheckpointKeyLabel)
+	if err != nil {
+		return "", err
+	}
+	k, err := audit.NewKey(audit.Origin(f.rpID, strings.TrimSpace(string(node))), seed)
+	if err != nil {
+		return "", err
+	}
+	return k.VerifierKey(), nil
 }
 
 // open opens the ring. The data directory must exist: a mistyped --data
 // is reported, never made. A command that only reads (readOnly) also
 // needs the keys folder, so that it changes nothing on disk.
 func (f *keyRingFlags) open(stderr io.Writer, readOnly bool) (*assets.KeyRing, error) {
-	dir := f.data
-	if dir == "" {
-		base, err := userDataDir()
-		if err != nil {
-			return nil, usagef("no default data directory: %v (set --data or ZR_DATA)", err)
-		}
-		dir = filepath.Join(base, "zerorealm-data")
+	dir, err := f.dir()
+	if err != nil {
+		return nil, err
 	}
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, usagef("no realm data directory at %s (check --data or ZR_DATA; the realm makes it at its first start)", dir)
@@ -49,13 +86,19 @@ func newKeysCommand() *cobra.Command {
 	var f keyRingFlags
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Manage the node's receipt-signing keys (list, rotate, export-public)",
-		Long: "The realm signs receipts and checkpoints with a secp256k1 key kept in DATA/keys as\n" +
-			"Ethereum keystore files, encrypted with ZR_KEY_PASSPHRASE. Rotation adds a key and\n" +
-			"makes it active at the next start; old keys stay so their receipts remain attributable.",
+		Short: "Manage the node's key ring (list, rotate, export-public)",
+		Long: "The realm node signs receipts and ledger checkpoints with a secp256k1 key kept in DATA/keys\n" +
+			"as Ethereum keystore files, encrypted with ZR_KEY_PASSPHRASE; its Ed25519 audit checkpoint\n" +
+			"key is derived from the same key. Rotation adds a key and makes it active at the next start;\n" +
+			"old keys stay so what they signed remains attributable.",
 		Args: noArgs,
 	}
 	cmd.PersistentFlags().StringVar(&f.data, "data", os.Getenv("ZR_DATA"), "the realm node's data directory")
+	rpID := os.Getenv("ZR_RP_ID")
+	if rpID == "" {
+		rpID = "localhost"
+	}
+	cmd.PersistentFlags().StringVar(&f.rpID, "rp-id", rpID, "the realm's relying party id, which names its audit chains (as serve --rp-id)")
 	list := &cobra.Command{
 		Use: "list", Short: "List the keys, oldest first", Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -107,6 +150,9 @@ func newKeysCommand() *cobra.Command {
 				Address string `json:"address"`
 				Active  bool   `json:"active"`
 				Created string `json:"created"`
+				// CheckpointKey is the audit checkpoint verifier key the
+				// ring key gives this node (a C2SP note verifier key).
+				CheckpointKey string `json:"checkpoint_key,omitempty"`
 			}
 			out := struct {
 				Domain assets.DomainMessage `json:"domain"`
@@ -115,7 +161,11 @@ func newKeysCommand() *cobra.Command {
 			d := assets.NewScheme(assets.Domain{}).Domain()
 			out.Domain = assets.DomainMessage{Name: d.Name, Version: d.Version, ChainID: assets.Uint(d.ChainID), VerifyingContract: d.VerifyingContract.Hex()}
 			for _, k := range keys {
-				out.Keys = append(out.Keys, pub{k.Address.Hex(), k.Active, k.Created.Format("2006-01-02T15:04:05Z")})
+				ck, err := f.checkpointKey(ring, k.File)
+				if err != nil {
+					return err
+				}
+				out.Keys = append(out.Keys, pub{k.Address.Hex(), k.Active, k.Created.Format("2006-01-02T15:04:05Z"), ck})
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")

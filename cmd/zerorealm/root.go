@@ -28,7 +28,7 @@ func newRootCommand() *cobra.Command {
 	root.Flags().AddFlagSet(serve.Flags())
 	root.AddCommand(serve, newVersionCommand())
 	root.AddCommand(newLoadCommand())
-	root.AddCommand(newKeysCommand(), newReceiptCommand())
+	root.AddCommand(newKeysCommand(), newReceiptCommand(), newAuditCommand())
 	root.AddCommand(newGatewayCommand(), newNATSCommand())
 	root.AddCommand(newEvalCommand())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {

@@ -28,7 +28,7 @@ import (
 
 type serveFlags struct {
 	listen, data, nats, natsListen, scenes, config string
-	templateKey, pprofListen                       string
+	templateKey, recordKey, pprofListen            string
 	prefix, node, logLevel, logFormat              string
 	rpID, origins                                  string
 	sessionIdle, sessionLifetime                   time.Duration
@@ -68,6 +68,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.StringVar(&f.config, "config", "", "YAML file of settings named like the flags")
 	fl.StringVar(&f.prefix, "prefix", "zr", "namespace of every NATS subject, stream and bucket")
 	fl.StringVar(&f.node, "node", "", "node name (default: kept in the data dir)")
+	fl.StringVar(&f.recordKey, "record-key", "", "file of the key that authenticates the records the realm reads back from NATS (sessions, avatars, ledger, ...), the same on every node of a cluster (default: record.key in the data dir, created on first start)")
 	fl.StringVar(&f.templateKey, "template-key", "", "file of the key that seals biometric templates, the same on every node of a cluster (default: template.key in the data dir, created on first start)")
 	fl.StringVar(&f.rpID, "rp-id", "localhost", "WebAuthn relying party id: the domain passkeys are bound to")
 	fl.StringVar(&f.origins, "origins", "", "comma-separated web origins allowed for passkeys and browser requests (default: the realm's own URL)")
@@ -128,6 +129,7 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		Prefix:          f.prefix,
 		Node:            f.node,
 		TemplateKeyFile: f.templateKey,
+		RecordKeyFile:   f.recordKey,
 		RPID:            f.rpID,
 		Origins:         splitList(f.origins),
 		SessionIdle:     f.sessionIdle,

@@ -73,12 +73,32 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+
+	// Key, when set, makes the chain a transparency log: the log keeps
+	// the Merkle tree of the events it stores, signs a checkpoint of it
+	// every CheckpointEvery when the chain grew and at Close, publishes
+	// it to the AUDITCP stream and keeps the last one in Dir. Its origin
+	// must name Node.
+	Key *Key
+	// PreviousKey, when set, is the node's key before its last rotation:
+	// it signs each checkpoint beside Key, so that witnesses and
+	// verifiers that pinned it follow the rotation.
+	PreviousKey *Key
+	// Dir is where the node keeps its last checkpoint outside NATS
+	// (checkpoint.json), written atomically; required with Key.
+	Dir string
+	// CheckpointEvery is how often a grown chain is checkpointed;
+	// default 1s.
+	CheckpointEvery time.Duration
 }
 
 // StreamConfig is the AUDIT stream every node shares.
 var StreamConfig = store.StreamConfig{Name: "AUDIT", Subjects: []string{"audit.>"}}
 
 var nodePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidNode reports whether name can name a node's chain.
+func ValidNode(name string) bool { return nodePattern.MatchString(name) }
 
 // Subject is the chain subject of a node.
 func Subject(node string) string { return "audit." + node }
@@ -95,6 +115,10 @@ type Stats struct {
 	Retries  uint64 // block appends tried again
 	Blocks   uint64 // blocks (appends) stored
 	Queued   int
+
+	Checkpoints        uint64 // checkpoints signed
+	CheckpointFailures uint64 // checkpoints not kept or not published; each one was logged
+	StartFindings      int    // ways the stored chain failed this node's own last checkpoint at start
 }
 
 // pending is an event waiting for the writer, with, for Commit, where to
@@ -117,6 +141,18 @@ type Log struct {
 	done    chan struct{}
 
 	recorded, stored, failed, retries, blocks atomic.Uint64
+
+	// Transparency log state, when cfg.Key is set: the tree of what this
+	// node stored (fed by the writer), the last checkpoint (guarded by
+	// cpMu, which also serialises signing) and what start found wrong.
+	tree          *merkleTree
+	cpStream      *store.Stream
+	cpMu          sync.Mutex
+	lastCP        Checkpoint
+	startFindings []Finding
+	cpDone        chan struct{} // closed when the final checkpoint is made
+
+	checkpoints, cpFailures atomic.Uint64
 
 	// Chain head and block buffer, touched only by the writer goroutine.
 	lastSeq   uint64
@@ -154,7 +190,16 @@ func Open(ctx context.Context, st *store.Store, cfg Config) (*Log, error) {
 	if err := l.loadHead(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.Key != nil {
+		if err := l.openTransparency(ctx, st); err != nil {
+			return nil, err
+		}
+	}
 	go l.write()
+	if cfg.Key != nil {
+		l.cpDone = make(chan struct{})
+		go l.checkpointLoop()
+	}
 	return l, nil
 }
 
@@ -248,10 +293,17 @@ func (l *Log) Close(ctx context.Context) error {
 	l.closeMu.Unlock()
 	select {
 	case <-l.done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("audit: close: %d events still queued: %w", len(l.queue), ctx.Err())
 	}
+	if l.cfg.Key != nil {
+		select {
+		case <-l.cpDone:
+		case <-ctx.Done():
+			return fmt.Errorf("audit: close: final checkpoint: %w", ctx.Err())
+		}
+	}
+	return nil
 }
 
 // Stats returns the counters.
@@ -263,6 +315,10 @@ func (l *Log) Stats() Stats {
 		Retries:  l.retries.Load(),
 		Blocks:   l.blocks.Load(),
 		Queued:   len(l.queue),
+
+		Checkpoints:        l.checkpoints.Load(),
+		CheckpointFailures: l.cpFailures.Load(),
+		StartFindings:      len(l.startFindings),
 	}
 }
 
@@ -356,6 +412,7 @@ func (l *Log) storeBlock(block []pending) int {
 			seq, err := l.stream.AppendIfLast(ctx, Subject(l.cfg.Node), data, l.lastSeq, store.WithMsgID(id))
 			cancel()
 			if err == nil {
+				l.grow(data)
 				l.lastSeq, l.lastHash, l.lastIndex = seq, lastHash, lastIndex
 				l.stored.Add(uint64(n))
 				l.blocks.Add(1)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -175,4 +176,31 @@ func (v *View) older(before Cursor, n int) (events []stored, truncated bool) {
 		events[i] = *at(end - 1 - i)
 	}
 	return events, v.full
+}
+
+// Stored returns a node's event at index (from 1) exactly as stored: the
+// leaf of the node's Merkle tree, which an inclusion proof proves. Only
+// events still in the view's window are found.
+func (v *View) Stored(node string, index uint64) ([]byte, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	size := v.next
+	if v.full {
+		size = len(v.ring)
+	}
+	var head struct {
+		Node  string `json:"node"`
+		Index uint64 `json:"index"`
+	}
+	for i := range size {
+		s := &v.ring[(v.next-1-i+len(v.ring))%len(v.ring)]
+		if !bytes.Contains(s.data, []byte(`"index":`+strconv.FormatUint(index, 10)+`,`)) {
+			continue // most events are skipped without decoding
+		}
+		head.Node, head.Index = "", 0
+		if json.Unmarshal(s.data, &head) == nil && head.Node == node && head.Index == index {
+			return bytes.Clone(s.data), true
+		}
+	}
+	return nil, false
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -32,6 +33,9 @@ func (st *Stream) AppendAtomic(ctx context.Context, msgs []AtomicMsg) ([]uint64,
 		for k := range m.Header {
 			if strings.HasPrefix(strings.ToLower(k), "nats-") {
 				return nil, fmt.Errorf("%w: atomic message %d: header %q is reserved for the server", ErrInvalid, i, k)
+			}
+			if strings.EqualFold(k, SealHeader) {
+				return nil, fmt.Errorf("%w: atomic message %d: header %q is the store's own", ErrInvalid, i, k)
 			}
 		}
 	}
@@ -86,5 +90,12 @@ func (st *Stream) AppendAtomic(ctx context.Context, msgs []AtomicMsg) ([]uint64,
 }
 
 func (st *Stream) natsMsg(m AtomicMsg) *nats.Msg {
-	return &nats.Msg{Subject: st.store.subject(m.Subject), Data: m.Data, Header: cloneHeader(m.Header)}
+	h := cloneHeader(m.Header)
+	if st.seal != nil {
+		if h == nil {
+			h = nats.Header{}
+		}
+		h.Set(SealHeader, st.seal.sealMsg(st.rel, m.Subject, "", strconv.FormatUint(m.LastSeq, 10), m.Data))
+	}
+	return &nats.Msg{Subject: st.store.subject(m.Subject), Data: m.Data, Header: h}
 }

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 )
@@ -116,4 +118,56 @@ func BenchmarkGetLast(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSealedGet compares a bucket read with and without sealing: the
+// difference is the cost of verifying the value's tag.
+func BenchmarkSealedGet(b *testing.B) {
+	ctx := context.Background()
+	for _, sealed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("sealed=%v", sealed), func(b *testing.B) {
+			srv := natstest.RunServer(b)
+			s := newTestStore(b, natstest.Connect(b, srv.ClientURL()), Config{RecordKey: bytes.Repeat([]byte{1}, RecordKeySize)})
+			bucket, err := s.Bucket(ctx, BucketConfig{Name: "bench", Sealed: sealed})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := bucket.Put(ctx, "key", make([]byte, 512)); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bucket.Get(ctx, "key"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSeal is the sealing alone: sealing and opening a 512-byte value
+// and a message.
+func BenchmarkSeal(b *testing.B) {
+	s, err := newSealer(bytes.Repeat([]byte{1}, RecordKeySize), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	value := make([]byte, 512)
+	b.Run("value", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			now := time.Now()
+			if _, reason := s.openValue("sessions", "abc", s.sealValue("sessions", "abc", value, now), now, time.Minute); reason != "" {
+				b.Fatal(reason)
+			}
+		}
+	})
+	b.Run("message", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, reason := s.openMsg("LEDGER", "ledger.a.b", "id", s.sealMsg("LEDGER", "ledger.a.b", "id", "42", value), value); reason != "" {
+				b.Fatal(reason)
+			}
+		}
+	})
 }

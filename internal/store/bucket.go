@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,6 +29,11 @@ type BucketConfig struct {
 	// bucket whose reads gate security decisions (is this session revoked?)
 	// must never see the state before an acknowledged change.
 	LeaderReads bool
+	// Sealed authenticates every value with the store's record key: a
+	// value that does not verify reads as absent (ErrNotFound and
+	// ErrTampered) and is reported through Config.OnTamper. Buckets whose
+	// records grant power are sealed.
+	Sealed bool
 }
 
 // Bucket is a handle on one key-value bucket. It is safe for concurrent use.
@@ -36,6 +42,8 @@ type Bucket struct {
 	name        string
 	kv          jetstream.KeyValue
 	leaderReads bool
+	rel         string  // name without the prefix, bound by seals
+	seal        *sealer // nil: not sealed
 }
 
 // Entry is one revision of a key.
@@ -45,6 +53,9 @@ type Entry struct {
 	Revision uint64
 	Created  time.Time
 	Deleted  bool // a delete or purge marker (Watch only)
+	// Tampered: a sealed value that did not verify, delivered by Watch as
+	// a deletion (Deleted is set too) so caches drop the key.
+	Tampered bool
 }
 
 // maxHistory is JetStream KV's own limit on kept revisions.
@@ -69,6 +80,13 @@ func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 	if cfg.MaxValueSize == 0 {
 		cfg.MaxValueSize = defaultMaxValueSize
 	}
+	seal, err := s.sealerFor(cfg.Sealed, "bucket "+cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	if seal != nil && cfg.MaxValueSize < math.MaxInt32-sealedOverhead {
+		cfg.MaxValueSize += sealedOverhead
+	}
 	name := s.resourceName(cfg.Name)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
@@ -83,7 +101,7 @@ func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: bucket %s: %w", name, err)
 	}
-	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads}, nil
+	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads, rel: cfg.Name, seal: seal}, nil
 }
 
 // Name is the bucket's full JetStream name.
@@ -120,7 +138,30 @@ func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
 		}
 		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
 	}
-	return entry(e), nil
+	return b.open("get", entry(e))
+}
+
+// open verifies a sealed entry's value and strips its seal; an entry that
+// does not verify is reported and refused as absent.
+func (b *Bucket) open(op string, e Entry) (Entry, error) {
+	if b.seal == nil || e.Deleted {
+		return e, nil
+	}
+	value, reason := b.seal.openValue(b.rel, e.Key, e.Value, e.Created, b.store.skew)
+	if reason != "" {
+		return Entry{}, b.store.tamper(fmt.Sprintf("store: %s %s in %s", op, e.Key, b.name),
+			TamperEvent{Bucket: b.rel, Key: e.Key, Revision: e.Revision, Reason: reason})
+	}
+	e.Value = value
+	return e, nil
+}
+
+// sealed is the stored form of value.
+func (b *Bucket) sealed(key string, value []byte) []byte {
+	if b.seal == nil {
+		return value
+	}
+	return b.seal.sealValue(b.rel, key, value, b.store.now())
 }
 
 // Create stores value under key only if the key has no live value, and
@@ -131,7 +172,7 @@ func (b *Bucket) Create(ctx context.Context, key string, value []byte) (uint64, 
 	}
 	ctx, cancel := b.store.withTimeout(ctx)
 	defer cancel()
-	rev, err := b.kv.Create(ctx, key, value)
+	rev, err := b.kv.Create(ctx, key, b.sealed(key, value))
 	return rev, b.writeErr("create", key, err)
 }
 
@@ -146,7 +187,7 @@ func (b *Bucket) Update(ctx context.Context, key string, value []byte, revision 
 	}
 	ctx, cancel := b.store.withTimeout(ctx)
 	defer cancel()
-	rev, err := b.kv.Update(ctx, key, value, revision)
+	rev, err := b.kv.Update(ctx, key, b.sealed(key, value), revision)
 	return rev, b.writeErr("update", key, err)
 }
 
@@ -157,7 +198,7 @@ func (b *Bucket) Put(ctx context.Context, key string, value []byte) (uint64, err
 	}
 	ctx, cancel := b.store.withTimeout(ctx)
 	defer cancel()
-	rev, err := b.kv.Put(ctx, key, value)
+	rev, err := b.kv.Put(ctx, key, b.sealed(key, value))
 	return rev, b.writeErr("put", key, err)
 }
 
@@ -203,8 +244,12 @@ func (b *Bucket) Watch(ctx context.Context, pattern string) (<-chan Entry, error
 				if e == nil { // end of the initial replay
 					continue
 				}
+				ent, err := b.open("watch", entry(e))
+				if err != nil {
+					ent = Entry{Key: e.Key(), Revision: e.Revision(), Created: e.Created(), Deleted: true, Tampered: true}
+				}
 				select {
-				case out <- entry(e):
+				case out <- ent:
 				case <-ctx.Done():
 					return
 				}
@@ -242,7 +287,11 @@ func (b *Bucket) checkWrite(key string, value []byte) error {
 	if err := validateKey(key); err != nil {
 		return err
 	}
-	if limit := b.store.nc.MaxPayload(); limit > 0 && int64(len(value)) > limit {
+	size := int64(len(value))
+	if b.seal != nil {
+		size += sealedOverhead
+	}
+	if limit := b.store.nc.MaxPayload(); limit > 0 && size > limit {
 		return fmt.Errorf("%w: value of %d bytes exceeds the server's max payload %d", ErrInvalid, len(value), limit)
 	}
 	return nil
@@ -290,7 +339,7 @@ func (b *Bucket) Last(ctx context.Context, key string) (Entry, error) {
 	if !e.Deleted {
 		e.Value = raw.Data
 	}
-	return e, nil
+	return b.open("last change of", e)
 }
 
 // getFromLeader reads the key's last message from the stream leader (see
@@ -308,5 +357,5 @@ func (b *Bucket) getFromLeader(ctx context.Context, key string) (Entry, error) {
 	if op := raw.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
 		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)
 	}
-	return Entry{Key: key, Value: raw.Data, Revision: raw.Sequence, Created: raw.Time}, nil
+	return b.open("get", Entry{Key: key, Value: raw.Data, Revision: raw.Sequence, Created: raw.Time})
 }

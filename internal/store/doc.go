@@ -14,7 +14,11 @@
 //     model current, with Follower.WaitApplied for read-your-writes;
 //   - key-value buckets with compare-and-set and watches, and
 //     Bucket.Changes, a feed of changed keys for caches that says when it
-//     may be missing changes (Lost) and when it hears them again (Resumed).
+//     may be missing changes (Lost) and when it hears them again (Resumed);
+//   - sealing: buckets and streams declared Sealed authenticate every value
+//     and message with the cluster's record key (Config.RecordKey, which
+//     never enters NATS), and every read refuses, as absent, what does not
+//     verify or is a genuine record replayed out of its place (seal.go).
 //
 // Appends are plain NATS requests with JetStream's expectation headers,
 // and their acknowledgements are read without encoding/json when they

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -24,6 +25,12 @@ type Follower struct {
 	drained bool // the server reported nothing pending after the last applied message
 	err     error
 	advance chan struct{} // closed and replaced whenever applied moves or the follower stops
+
+	// lastOn is, on a sealed stream, the sequence of the last genuine
+	// message delivered on each subject: a message must follow the one
+	// its seal names, so a genuine message appended again (a replay) is
+	// refused. Only the delivery goroutine uses it.
+	lastOn map[string]uint64
 }
 
 // Follow delivers every message matching the relative filter (e.g.
@@ -60,6 +67,9 @@ func (st *Stream) Follow(ctx context.Context, filter string, apply func(Msg) err
 		stopCh:  make(chan struct{}),
 		done:    make(chan struct{}),
 		advance: make(chan struct{}),
+	}
+	if st.seal != nil {
+		f.lastOn = map[string]uint64{}
 	}
 	createCtx, cancel := st.store.withTimeout(ctx)
 	cons, err := st.store.js.OrderedConsumer(createCtx, st.name, jetstream.OrderedConsumerConfig{
@@ -148,11 +158,15 @@ func (f *Follower) deliver(m jetstream.Msg, apply func(Msg) error) {
 		Header:  m.Headers(),
 		Time:    meta.Timestamp,
 	}
-	if err := apply(msg); err != nil {
-		f.stream.store.log.Error("projection apply failed; follower stopped",
-			"stream", f.stream.name, "filter", f.filter, "seq", msg.Seq, "subject", msg.Subject, "err", err)
-		f.fail(fmt.Errorf("store: apply %s seq %d: %w", msg.Subject, msg.Seq, err))
-		return
+	// A forged or altered message is skipped (verify reported it): the
+	// projection never sees it, and one bad message must not stop the node.
+	if f.genuine(msg) {
+		if err := apply(msg); err != nil {
+			f.stream.store.log.Error("projection apply failed; follower stopped",
+				"stream", f.stream.name, "filter", f.filter, "seq", msg.Seq, "subject", msg.Subject, "err", err)
+			f.fail(fmt.Errorf("store: apply %s seq %d: %w", msg.Subject, msg.Seq, err))
+			return
+		}
 	}
 	f.mu.Lock()
 	f.applied = msg.Seq
@@ -160,6 +174,27 @@ func (f *Follower) deliver(m jetstream.Msg, apply func(Msg) error) {
 	close(f.advance)
 	f.advance = make(chan struct{})
 	f.mu.Unlock()
+}
+
+// genuine verifies msg's seal on a sealed stream and that it follows the
+// message its seal names on its subject; it reports what does not.
+func (f *Follower) genuine(msg Msg) bool {
+	last, err := f.stream.verify(msg)
+	if err != nil || f.lastOn == nil {
+		return err == nil
+	}
+	prev, seen := f.lastOn[msg.Subject]
+	if last != noPredecessor {
+		claimed, _ := strconv.ParseUint(last, 10, 64) // verify checked its form
+		// A subject not seen yet must start at 0, unless limits may
+		// have dropped its start.
+		if (seen && claimed != prev) || (!seen && claimed != 0 && !f.stream.trimmed) {
+			_ = f.stream.tampered(msg, ReasonReplayed)
+			return false
+		}
+	}
+	f.lastOn[msg.Subject] = msg.Seq
+	return true
 }
 
 // fail records the first error, wakes waiters and stops delivery.

@@ -32,8 +32,8 @@ const (
 
 // publishHeader is what an append sends: the caller's headers (WithHeader)
 // and the expectations the stream checks.
-func publishHeader(extra nats.Header, stream, expectLast, msgID string) nats.Header {
-	h := make(nats.Header, len(extra)+3)
+func publishHeader(extra nats.Header, stream, expectLast, msgID, seal string) nats.Header {
+	h := make(nats.Header, len(extra)+4)
 	for k, v := range extra {
 		h[k] = slices.Clone(v)
 	}
@@ -43,6 +43,9 @@ func publishHeader(extra nats.Header, stream, expectLast, msgID string) nats.Hea
 	}
 	if msgID != "" {
 		h.Set(jetstream.MsgIDHeader, msgID)
+	}
+	if seal != "" {
+		h.Set(SealHeader, seal)
 	}
 	return h
 }

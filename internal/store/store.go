@@ -36,7 +36,10 @@ var (
 const (
 	defaultPrefix  = "zr"
 	defaultTimeout = 5 * time.Second
-	maxReplicas    = 5
+	// defaultClockSkew is generous for clocks kept by NTP, and short
+	// against the records it protects (sessions live for hours).
+	defaultClockSkew = time.Minute
+	maxReplicas      = 5
 	// autoReplicasCap is the replica count used on clusters of three or
 	// more servers: it survives one node loss without paying for five.
 	autoReplicasCap = 3
@@ -60,6 +63,23 @@ type Config struct {
 
 	// Logger receives the store's diagnostics. Default: discarded.
 	Logger *slog.Logger
+
+	// RecordKey (RecordKeySize bytes) authenticates the values of sealed
+	// buckets and the messages of sealed streams (see seal.go). It never
+	// enters NATS, and every node of a cluster needs the same one. A store
+	// without it refuses to declare a sealed bucket or stream.
+	RecordKey []byte
+
+	// OnTamper is told, once per record, of every sealed value or message
+	// that did not verify; reads return it as absent. It runs on the
+	// reading goroutine and must not block. Default: logged only.
+	OnTamper func(TamperEvent)
+
+	// MaxClockSkew bounds how far the clocks of the store's writers and of
+	// the NATS servers may differ. A sealed value carries its writer's
+	// time; one the server stored later than this after that time is a
+	// genuine value put back, and is refused as replayed. Default 1m.
+	MaxClockSkew time.Duration
 }
 
 // Store is the project's only client of JetStream for durable state. It is
@@ -71,6 +91,9 @@ type Store struct {
 	replicas int
 	timeout  time.Duration
 	log      *slog.Logger
+	sealer   *sealer // nil without a record key
+	skew     time.Duration
+	now      func() time.Time // stamps sealed values
 }
 
 // New validates cfg, fills its defaults and checks that JetStream answers on
@@ -98,6 +121,19 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if cfg.MaxClockSkew < 0 {
+		return nil, fmt.Errorf("%w: negative clock skew %v", ErrInvalid, cfg.MaxClockSkew)
+	}
+	if cfg.MaxClockSkew == 0 {
+		cfg.MaxClockSkew = defaultClockSkew
+	}
+	var seal *sealer
+	if cfg.RecordKey != nil {
+		var err error
+		if seal, err = newSealer(cfg.RecordKey, cfg.OnTamper); err != nil {
+			return nil, err
+		}
+	}
 	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.Timeout))
 	if err != nil {
 		return nil, fmt.Errorf("store: jetstream client: %w", err)
@@ -109,6 +145,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		replicas: cfg.Replicas,
 		timeout:  cfg.Timeout,
 		log:      cfg.Logger,
+		sealer:   seal,
+		skew:     cfg.MaxClockSkew,
+		now:      time.Now,
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
@@ -130,6 +169,25 @@ func autoReplicas(nc *nats.Conn) int {
 		return 1
 	}
 	return max(1, min(autoReplicasCap, len(nc.Servers())))
+}
+
+// sealerFor returns the sealer for a sealed bucket or stream, nil for one
+// that is not sealed, and an error when the store has no record key.
+func (s *Store) sealerFor(sealed bool, what string) (*sealer, error) {
+	if !sealed {
+		return nil, nil
+	}
+	if s.sealer == nil {
+		return nil, fmt.Errorf("%w: %s is sealed but the store has no record key", ErrInvalid, what)
+	}
+	return s.sealer, nil
+}
+
+// tamper logs and reports a record that did not verify, and returns the
+// error its read gives.
+func (s *Store) tamper(what string, ev TamperEvent) error {
+	s.sealer.report(ev, s.log)
+	return tampered(what, ev)
 }
 
 // Replicas is the replica count used for every stream and bucket.

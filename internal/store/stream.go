@@ -32,6 +32,11 @@ type StreamConfig struct {
 	DuplicateWindow time.Duration
 	// AllowAtomic enables AppendAtomic (atomic multi-subject batches).
 	AllowAtomic bool
+	// Sealed authenticates every message with the store's record key (a
+	// SealHeader over the stream, subject, message id and data): a message
+	// that does not verify reads as absent (ErrNotFound and ErrTampered),
+	// Follow skips it, and both report it through Config.OnTamper.
+	Sealed bool
 }
 
 // Stream is a handle on one stream. It is safe for concurrent use.
@@ -42,6 +47,11 @@ type Stream struct {
 	js       jetstream.Stream
 	// ackPrefix is how a publish acknowledgement from this stream starts.
 	ackPrefix []byte
+	rel       string  // name without the prefix, bound by seals
+	seal      *sealer // nil: not sealed
+	// trimmed: limits drop old messages, so a follower may see a
+	// subject's history start after its first message.
+	trimmed bool
 }
 
 // Stream creates the stream or reuses an existing one, so every node can
@@ -55,6 +65,15 @@ func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
+	seal, err := s.sealerFor(cfg.Sealed, "stream "+cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	newStream := func(js jetstream.Stream) *Stream {
+		return &Stream{store: s, name: want.Name, subjects: want.Subjects, js: js,
+			ackPrefix: []byte(`{"stream":"` + want.Name + `","seq":`), rel: cfg.Name, seal: seal,
+			trimmed: cfg.MaxAge > 0 || cfg.MaxMsgsPerSubject > 0}
+	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 
@@ -63,7 +82,7 @@ func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 		js, err = s.js.CreateStream(ctx, want)
 		if err == nil {
 			s.log.Info("stream created", "stream", want.Name, "subjects", want.Subjects, "replicas", want.Replicas)
-			return s.newStream(want, js), nil
+			return newStream(js), nil
 		}
 		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return nil, fmt.Errorf("store: create stream %s: %w", want.Name, err)
@@ -78,7 +97,7 @@ func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	have := js.CachedInfo().Config
 	diffs := streamDiffs(have, want)
 	if len(diffs) == 0 {
-		return s.newStream(want, js), nil
+		return newStream(js), nil
 	}
 	if have.Storage != want.Storage {
 		return nil, fmt.Errorf("store: stream %s differs (%s): the storage type cannot change in place; back the stream up, delete it and start again to recreate it from the backup, or restore the old storage type",
@@ -103,7 +122,7 @@ func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 		return nil, fmt.Errorf("store: look up stream %s after update: %w", want.Name, err)
 	}
 	s.log.Info("stream updated", "stream", want.Name, "changes", diffs)
-	return s.newStream(want, js), nil
+	return newStream(js), nil
 }
 
 func (s *Store) streamConfig(cfg StreamConfig) (jetstream.StreamConfig, error) {
@@ -197,11 +216,6 @@ func normUnlimited(n int64) int64 {
 	return n
 }
 
-func (s *Store) newStream(cfg jetstream.StreamConfig, js jetstream.Stream) *Stream {
-	return &Stream{store: s, name: cfg.Name, subjects: cfg.Subjects, js: js,
-		ackPrefix: []byte(`{"stream":"` + cfg.Name + `","seq":`)}
-}
-
 // Name is the stream's full JetStream name.
 func (st *Stream) Name() string { return st.name }
 
@@ -227,8 +241,9 @@ type appendOptions struct {
 // retried. Use an id derived from the content's identity (e.g. a hash).
 func WithMsgID(id string) AppendOption {
 	return func(o *appendOptions) error {
-		if id == "" || len(id) > maxSubjectLen || strings.ContainsAny(id, "\r\n") {
-			return fmt.Errorf("%w: message id must be 1..%d bytes without line breaks", ErrInvalid, maxSubjectLen)
+		// No 0 byte either: seals join the id with other names by 0 bytes.
+		if id == "" || len(id) > maxSubjectLen || strings.ContainsAny(id, "\r\n\x00") {
+			return fmt.Errorf("%w: message id must be 1..%d bytes without line breaks or 0 bytes", ErrInvalid, maxSubjectLen)
 		}
 		o.msgID = id
 		return nil
@@ -244,6 +259,9 @@ func WithHeader(key, value string) AppendOption {
 		}
 		if strings.HasPrefix(strings.ToLower(key), "nats-") {
 			return fmt.Errorf("%w: header %q is reserved for the server", ErrInvalid, key)
+		}
+		if strings.EqualFold(key, SealHeader) {
+			return fmt.Errorf("%w: header %q is the store's own", ErrInvalid, key)
 		}
 		if o.header == nil {
 			o.header = nats.Header{}
@@ -312,13 +330,17 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 		return fmt.Sprintf("store: append to %s on %s", subject, st.name)
 	}
 
+	var seal string
+	if st.seal != nil {
+		seal = st.seal.sealMsg(st.rel, subject, o.msgID, expectLast, data)
+	}
 	attempts := 1
 	if o.msgID != "" {
 		attempts = maxAppendAttempts
 	}
 	var lastErr error
 	for attempt := 1; attempt <= attempts; attempt++ {
-		msg := &nats.Msg{Subject: full, Data: data, Header: publishHeader(o.header, st.name, expectLast, o.msgID)}
+		msg := &nats.Msg{Subject: full, Data: data, Header: publishHeader(o.header, st.name, expectLast, o.msgID, seal)}
 		seq, err := st.publishRidingBusy(ctx, attemptDeadline(ctx, deadline, attempts-attempt+1), msg, lastSeq != nil)
 		switch {
 		case err == nil:
@@ -465,7 +487,7 @@ func (st *Stream) GetLast(ctx context.Context, subject string, opts ...ReadOptio
 		}
 		return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, err)
 	}
-	return st.msg(raw), nil
+	return st.open(raw)
 }
 
 // Get returns the message with stream sequence seq, or ErrNotFound: a
@@ -495,15 +517,40 @@ func (st *Stream) Get(ctx context.Context, seq uint64, opts ...ReadOption) (Msg,
 		}
 		return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, err)
 	}
-	return st.msg(raw), nil
+	return st.open(raw)
 }
 
-func (st *Stream) msg(raw *jetstream.RawStreamMsg) Msg {
-	return Msg{
+// open turns a stored message into a Msg, verifying its seal on a sealed
+// stream: one that does not verify is reported and refused as absent.
+func (st *Stream) open(raw *jetstream.RawStreamMsg) (Msg, error) {
+	m := Msg{
 		Subject: st.store.relative(raw.Subject),
 		Seq:     raw.Sequence,
 		Data:    raw.Data,
 		Header:  raw.Header,
 		Time:    raw.Time,
 	}
+	if _, err := st.verify(m); err != nil {
+		return Msg{}, err
+	}
+	return m, nil
+}
+
+// verify checks m's seal on a sealed stream and returns the predecessor
+// the seal names (see sealMsg); "" on a stream that is not sealed.
+func (st *Stream) verify(m Msg) (string, error) {
+	if st.seal == nil {
+		return "", nil
+	}
+	last, reason := st.seal.openMsg(st.rel, m.Subject, m.Header.Get(jetstream.MsgIDHeader), m.Header.Get(SealHeader), m.Data)
+	if reason == "" {
+		return last, nil
+	}
+	return "", st.tampered(m, reason)
+}
+
+// tampered reports m as a record that does not verify.
+func (st *Stream) tampered(m Msg, reason string) error {
+	return st.store.tamper(fmt.Sprintf("store: message %d on %s in %s", m.Seq, m.Subject, st.name),
+		TamperEvent{Stream: st.rel, Key: m.Subject, Revision: m.Seq, Reason: reason})
 }

@@ -1,0 +1,12 @@
+// Package keyfile holds the realm's cluster secrets that never enter NATS:
+// the key that seals biometric templates and the key that authenticates
+// the records the realm reads back from its store. Both live in a file
+// (64 hex digits, mode 0600) that every node of a cluster shares, created
+// on the first start of the first node; both are checked against a check
+// value kept in a bucket, so a node given another key refuses to start
+// instead of writing records no other node can read.
+//
+// The check value is an HMAC of a fixed label under the key: it proves
+// which key the cluster uses without revealing it, and (each key's users
+// derive their working keys with other labels) it is no oracle for them.
+package keyfile
