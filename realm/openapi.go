@@ -256,8 +256,9 @@ func buildOpenAPI() map[string]any {
 			responses["404"] = problemResponse("nothing has that id")
 		}
 		o := map[string]any{"operationId": op.id, "tags": []string{op.tag}, "summary": op.summary, "responses": responses,
-			// Public operations say so: an empty list overrides nothing,
-			// but generators and linters read it as "no credentials".
+			// Public operations say so: an empty list means "no
+			// credentials" explicitly, for generators and linters, and
+			// would hold even if the document gained a global requirement.
 			"security": []any{}}
 		if len(params) > 0 {
 			o["parameters"] = params
