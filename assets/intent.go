@@ -12,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/zerorealm/zerorealm/internal/ident"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
@@ -256,20 +257,10 @@ func (d *DomainMessage) decode() (*Domain, error) {
 	return &Domain{Name: d.Name, Version: d.Version, ChainID: uint64(d.ChainID), VerifyingContract: c}, nil
 }
 
-// ValidID reports whether s can name a collection or an item: what scene
-// files allow, which is also safe as a ledger subject token.
-func ValidID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// ValidID reports whether s can name a collection or an item: the shared
+// id of internal/ident, what scene files allow and safe as a ledger
+// subject token.
+func ValidID(s string) bool { return ident.Valid(s) }
 
 // Decode checks the message's shape; field names the message in errors.
 func (m *TransferMessage) Decode(field string) (Transfer, error) {

@@ -178,6 +178,7 @@ func ledgerCollection(scene string, c scenes.Collection) (assets.Collection, err
 
 func (r *Realm) assetRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/openapi.json", r.handleOpenAPI)
+	mux.HandleFunc("GET /v1/asyncapi.json", r.handleAsyncAPI)
 	mux.HandleFunc("GET /v1/assets/domain", r.whenReady(r.handleAssetDomain))
 	mux.HandleFunc("GET /v1/assets/signers", r.whenReady(r.handleSigners))
 	mux.HandleFunc("GET /v1/assets/collections", r.whenReady(r.handleCollections))

@@ -6,9 +6,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // pacer releases an open-loop benchmark's arrivals on schedule. A sleeping
@@ -27,27 +27,20 @@ type pacer struct {
 	buf   [8]byte
 }
 
-// Linux's values, the same on every architecture.
-const (
-	clockMonotonic = 1
-	tfdCloexec     = 0x80000
-	tfdNonblock    = 0x800
-)
-
 func newPacer(every time.Duration) (*pacer, error) {
-	fd, _, errno := syscall.Syscall(syscall.SYS_TIMERFD_CREATE, clockMonotonic, tfdCloexec|tfdNonblock, 0)
-	if errno != 0 {
-		return nil, fmt.Errorf("timerfd_create: %w", errno)
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC|unix.TFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("timerfd_create: %w", err)
 	}
-	period := syscall.NsecToTimespec(int64(every))
-	spec := struct{ interval, value syscall.Timespec }{period, period}
+	period := unix.NsecToTimespec(int64(every))
+	spec := unix.ItimerSpec{Interval: period, Value: period}
 	start := time.Now()
-	if _, _, errno := syscall.Syscall6(syscall.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0); errno != 0 {
-		syscall.Close(int(fd))
-		return nil, fmt.Errorf("timerfd_settime: %w", errno)
+	if err := unix.TimerfdSettime(fd, 0, &spec, nil); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("timerfd_settime: %w", err)
 	}
 	// Non-blocking, so os.File waits for it in the runtime's poller.
-	return &pacer{f: os.NewFile(fd, "pacer"), start: start, every: every}, nil
+	return &pacer{f: os.NewFile(uintptr(fd), "pacer"), start: start, every: every}, nil
 }
 
 // wait blocks until at least one more arrival is due and calls due with

@@ -2,14 +2,18 @@ package realm
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,7 +35,7 @@ import (
 // through verify.js and prints one result per operation: {"value": ...}
 // or {"error": code}.
 const verifyJSHarness = `
-import * as v from "./verify.mjs";
+import * as v from "./verify.js";
 let input = "";
 for await (const chunk of process.stdin) input += chunk;
 const out = [];
@@ -71,36 +75,46 @@ func runVerifyJS(t *testing.T, ops []jsOp) []jsResult {
 		}
 		t.Skip("node not found; set ZR_REQUIRE_BROWSER to make this a failure")
 	}
-	src, err := webFiles.ReadFile("web/verify.js")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The served tree as it is, with the vendored libraries verify.js
+	// imports; package.json makes Node read its .js files as the ES
+	// modules they are, as a browser does.
 	dir := t.TempDir()
-	// .mjs: Node reads the served file as the ES module it is.
-	if err := os.WriteFile(filepath.Join(dir, "verify.mjs"), src, 0o600); err != nil {
+	if err := os.CopyFS(dir, webTree(t)); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "harness.mjs"), []byte(verifyJSHarness), 0o600); err != nil {
-		t.Fatal(err)
+	for name, body := range map[string]string{"package.json": `{"type": "module"}`, "harness.js": verifyJSHarness} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	in, err := json.Marshal(ops)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, "harness.mjs")
+	cmd := exec.Command(node, "harness.js")
 	cmd.Dir = dir
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node harness.mjs: %v\n%s", err, stderr.String())
+		t.Fatalf("node harness.js: %v\n%s", err, stderr.String())
 	}
 	var res []jsResult
 	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(ops) {
 		t.Fatalf("harness answered %d results for %d ops (%v): %.500s", len(res), len(ops), err, out)
 	}
 	return res
+}
+
+// webTree is the console's embedded files, rooted where they are served.
+func webTree(t *testing.T) fs.FS {
+	t.Helper()
+	sub, err := fs.Sub(webFiles, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sub
 }
 
 func (r jsResult) str(t *testing.T) string {
@@ -496,5 +510,49 @@ func TestVerifyJSReceiptsOfARealLedger(t *testing.T) {
 	hres := runVerifyJS(t, []jsOp{{"op": "hash", "typed": td}})
 	if got := hres[0].str(t); got != p.Digest {
 		t.Errorf("verify.js hash of a Transfer = %s, realm and apitypes say %s", got, p.Digest)
+	}
+}
+
+// TestVendoredFilesMatchTheirRecordedHashes: every library module the
+// console serves is the one web/vendor/README.md records, and every
+// recorded module is served (the embed pattern must name the "_" files).
+func TestVendoredFilesMatchTheirRecordedHashes(t *testing.T) {
+	readme, err := fs.ReadFile(webTree(t), "vendor/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := map[string]string{}
+	row := regexp.MustCompile("(?m)^\\| `([^`]+\\.js)` \\| `([0-9a-f]{64})` \\|$")
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		recorded[m[1]] = m[2]
+	}
+	if len(recorded) == 0 {
+		t.Fatal("vendor/README.md records no file hashes")
+	}
+	vendor, err := fs.Sub(webTree(t), "vendor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := 0
+	err = fs.WalkDir(vendor, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(name, ".js") {
+			return err
+		}
+		served++
+		data, err := fs.ReadFile(vendor, name)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		if got, want := hex.EncodeToString(sum[:]), recorded[name]; got != want {
+			t.Errorf("vendor/%s has SHA-256 %s, README.md records %q", name, got, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if served != len(recorded) {
+		t.Errorf("%d vendored modules are served, README.md records %d", served, len(recorded))
 	}
 }

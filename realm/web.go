@@ -12,7 +12,7 @@ import (
 // webFiles are the realm's own pages: plain ES modules, no build step, so
 // what is served is what is in the repository.
 //
-//go:embed web
+//go:embed web web/vendor/noble-hashes/_*.js
 var webFiles embed.FS
 
 // contentSecurityPolicy allows the pages only their own scripts, styles and

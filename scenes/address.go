@@ -3,34 +3,15 @@ package scenes
 import (
 	"encoding/hex"
 
-	"golang.org/x/crypto/sha3"
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // checksumAddress returns the EIP-55 form of a 0x address whose 40 hex
-// digits are valid in any case.
+// digits are valid in any case. It is go-ethereum's, the one the ledger's
+// assets.ParseAddress checks against, so a scene owner and a transfer's
+// address are held to the same checksum.
 func checksumAddress(addr string) string {
-	lower := []byte(addr[2:])
-	for i, c := range lower {
-		if 'A' <= c && c <= 'F' {
-			lower[i] = c + ('a' - 'A')
-		}
-	}
-	h := sha3.NewLegacyKeccak256()
-	h.Write(lower)
-	digest := h.Sum(nil)
-	out := make([]byte, 0, 42)
-	out = append(out, "0x"...)
-	for i, c := range lower {
-		nibble := digest[i/2]
-		if i%2 == 0 {
-			nibble >>= 4
-		}
-		if c >= 'a' && nibble&0x0f >= 8 {
-			c -= 'a' - 'A'
-		}
-		out = append(out, c)
-	}
-	return string(out)
+	return common.HexToAddress(addr).Hex()
 }
 
 func isHexAddress(s string) bool {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/zerorealm/zerorealm/internal/ident"
 )
 
 // FuzzParse feeds the parser arbitrary scene files: it must never panic,
@@ -51,12 +53,12 @@ func FuzzParse(f *testing.F) {
 func checkInvariants(t *testing.T, s *Scene) {
 	t.Helper()
 	finite := func(f float64) bool { return !math.IsInf(f, 0) && !math.IsNaN(f) }
-	if !validID(s.ID) || s.Name == "" || len(s.PolicyFiles) == 0 {
+	if !ident.Valid(s.ID) || s.Name == "" || len(s.PolicyFiles) == 0 {
 		t.Fatalf("accepted scene with id %q, name %q, policies %q", s.ID, s.Name, s.PolicyFiles)
 	}
 	zones := map[string]bool{}
 	for _, z := range s.Zones {
-		if !validID(z.ID) || zones[z.ID] {
+		if !ident.Valid(z.ID) || zones[z.ID] {
 			t.Fatalf("accepted bad or duplicate zone id %q", z.ID)
 		}
 		zones[z.ID] = true

@@ -14,7 +14,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/zerorealm/zerorealm/internal/ident"
 )
 
 // MaxFileSize bounds a scene or policy file: definitions are hand-written and
@@ -316,27 +318,14 @@ func (p *parser) nonEmpty(path string, n *yaml.Node) (string, bool) {
 
 // MaxIDLength is the longest id a scene, zone, twin, actuator, collection or
 // item may have.
-const MaxIDLength = 64
-
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > MaxIDLength {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+const MaxIDLength = ident.MaxLength
 
 func (p *parser) id(path string, n *yaml.Node) (string, bool) {
 	s, ok := p.str(path, n)
 	if !ok {
 		return "", false
 	}
-	if !validID(s) {
+	if !ident.Valid(s) {
 		p.addf(n, path, "invalid id %q: want 1 to %d of a-z, 0-9 and -", s, MaxIDLength)
 		return "", false
 	}

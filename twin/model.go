@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/zerorealm/zerorealm/internal/ident"
 )
 
 // Risk grades what a wrong command to an actuator could do. It mirrors the
@@ -74,22 +76,12 @@ type State struct {
 
 // MaxIDLength is the longest twin or actuator id; ids are NATS subject
 // tokens as well as path segments.
-const MaxIDLength = 64
+const MaxIDLength = ident.MaxLength
 
-// ValidID reports whether s is a twin or actuator id: 1 to 64 of a-z, 0-9
-// and '-', the scene id alphabet, which is also safe as a subject token.
-func ValidID(s string) bool {
-	if len(s) == 0 || len(s) > MaxIDLength {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// ValidID reports whether s is a twin or actuator id: the shared id of
+// internal/ident (1 to 64 of a-z, 0-9 and '-'), the scene id alphabet,
+// which is also safe as a subject token.
+func ValidID(s string) bool { return ident.Valid(s) }
 
 // ErrInvalidTwin reports a twin definition the registry refuses.
 var ErrInvalidTwin = errors.New("twin: invalid twin definition")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -21,6 +20,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 
 	"github.com/zerorealm/zerorealm/biometrics"
@@ -664,70 +666,81 @@ func (r *loadRun) scrape(ctx context.Context) (metricSet, error) {
 	return parseMetrics(io.LimitReader(resp.Body, 16<<20))
 }
 
-// metricSet is a scrape in the Prometheus text format: each sample line's
-// series (name and labels as written) and value.
-type metricSet map[string]float64
+// metricSet is a scrape in the Prometheus text format, by metric family.
+type metricSet map[string]*dto.MetricFamily
 
-// parseMetrics reads the Prometheus text exposition format, keeping the
-// samples and skipping comments. It is strict about what it keeps: a
-// sample line must end in a number.
+// parseMetrics reads the Prometheus text exposition format with the
+// Prometheus project's own parser, so that whatever a realm (or anything
+// else at --url) writes is read as Prometheus reads it: comments, label
+// values with spaces or escapes, timestamps, histograms. Bad input is an
+// error, never a partial scrape. A run scrapes four times, so the parser's
+// speed is no part of what the tool measures.
 func parseMetrics(rd io.Reader) (metricSet, error) {
-	out := metricSet{}
-	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		series, value, ok := cutSample(text)
-		if !ok {
-			return nil, fmt.Errorf("metrics line %d is not a sample: %.60q", line, text)
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %d: value %.30q: %w", line, value, err)
-		}
-		out[series] = v
-	}
-	if err := sc.Err(); err != nil {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(rd)
+	if err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)
 	}
-	return out, nil
+	return families, nil
 }
 
-// cutSample splits "name{labels} value [timestamp]"; label values may hold
-// spaces, so the series ends at the closing brace when there is one.
-func cutSample(line string) (series, value string, ok bool) {
-	end := strings.IndexAny(line, "{ ")
-	if end <= 0 {
-		return "", "", false
-	}
-	if line[end] == '{' {
-		closing := strings.LastIndexByte(line, '}')
-		if closing < end {
-			return "", "", false
-		}
-		end = closing + 1
-	}
-	series = line[:end]
-	fields := strings.Fields(line[end:])
-	if len(fields) < 1 || len(fields) > 2 {
-		return "", "", false
-	}
-	return series, fields[0], true
-}
-
-// sum adds the samples of metric name whose labels contain label (all of
-// them when label is empty).
+// sum adds the samples of metric name that carry label, written as
+// key="value" (all of them when label is empty). A histogram's or
+// summary's name_sum and name_count are found too, as Prometheus names
+// those series.
 func (m metricSet) sum(name, label string) float64 {
+	key, value, _ := strings.Cut(label, "=")
+	if unquoted, err := strconv.Unquote(value); err == nil {
+		value = unquoted
+	}
+	family, part := m[name], ""
+	if family == nil {
+		for _, suffix := range []string{"_sum", "_count"} {
+			if base, ok := strings.CutSuffix(name, suffix); ok && m[base] != nil {
+				family, part = m[base], suffix
+			}
+		}
+	}
+	if family == nil {
+		return 0
+	}
 	var total float64
-	for series, v := range m {
-		base, labels, _ := strings.Cut(series, "{")
-		if base != name || (label != "" && !strings.Contains(labels, label)) {
+	for _, metric := range family.GetMetric() {
+		if label != "" && !hasLabel(metric, key, value) {
 			continue
 		}
-		total += v
+		total += sampleValue(metric, part)
 	}
 	return total
+}
+
+func hasLabel(metric *dto.Metric, key, value string) bool {
+	for _, pair := range metric.GetLabel() {
+		if pair.GetName() == key && pair.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
+
+// sampleValue is a metric's one value; part picks a histogram's or
+// summary's _sum or _count.
+func sampleValue(metric *dto.Metric, part string) float64 {
+	switch {
+	case metric.Counter != nil:
+		return metric.GetCounter().GetValue()
+	case metric.Gauge != nil:
+		return metric.GetGauge().GetValue()
+	case metric.Untyped != nil:
+		return metric.GetUntyped().GetValue()
+	case metric.Histogram != nil && part == "_sum":
+		return metric.GetHistogram().GetSampleSum()
+	case metric.Histogram != nil && part == "_count":
+		return float64(metric.GetHistogram().GetSampleCount())
+	case metric.Summary != nil && part == "_sum":
+		return metric.GetSummary().GetSampleSum()
+	case metric.Summary != nil && part == "_count":
+		return float64(metric.GetSummary().GetSampleCount())
+	}
+	return 0
 }

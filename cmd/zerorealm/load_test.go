@@ -31,6 +31,7 @@ func TestParseMetrics(t *testing.T) {
 		{"zerorealm_xr_frames_total", `outcome="accepted"`, 1500},
 		{"zerorealm_xr_frames_total", "", 1507},
 		{"zerorealm_xr_frames_total", `transport="webrtc"`, 507},
+		{"zerorealm_xr_frames_total", `outcome="head not tracked"`, 7},
 		{"zerorealm_http_requests_total", "", 3},
 		{"absent_metric", "", 0},
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -187,6 +189,15 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 	go func() {
 		select {
 		case <-r.Ready():
+			origins := splitList(f.origins)
+			if len(origins) == 0 {
+				origins = []string{r.URL()}
+			}
+			for _, o := range origins {
+				if problem := passkeyHostProblem(f.rpID, o); problem != "" {
+					fmt.Fprintln(stderr, "WARNING: "+problem)
+				}
+			}
 			fmt.Fprintf(stdout, "ZeroRealm is ready at %s (node %s, data %s). Press Ctrl-C to stop.\n", r.URL(), r.Node(), dataDir)
 		case <-ctx.Done():
 		}
@@ -321,4 +332,31 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}
 	return out, nil
+}
+
+// passkeyHostProblem says why browsers will refuse passkeys on the origin
+// with the relying party id rpID, and what to run instead; "" when they
+// accept it. WebAuthn binds a passkey to a domain: the page's host must be
+// rpID or a subdomain of it, and an IP address is never one, so a realm
+// listening on 127.0.0.1 serves a console whose passkeys all fail with
+// "SecurityError: This is an invalid domain".
+func passkeyHostProblem(rpID, origin string) string {
+	u, err := url.Parse(origin)
+	if err != nil || u.Hostname() == "" {
+		return fmt.Sprintf("origin %q is not a URL: passkeys cannot work there (check --origins)", origin)
+	}
+	host, rp := strings.ToLower(u.Hostname()), strings.ToLower(rpID)
+	if net.ParseIP(host) != nil {
+		instead := "--listen localhost:" + u.Port()
+		if u.Port() == "" || rp != "localhost" {
+			instead = "a domain name within " + rpID + " for the realm, or --listen localhost:PORT with --rp-id localhost,"
+		}
+		return fmt.Sprintf("passkeys cannot work at %s: its host %s is an IP address, and browsers accept only a domain as the relying party (--rp-id %s). Use %s and open the URL it prints",
+			origin, host, rpID, instead)
+	}
+	if host == rp || strings.HasSuffix(host, "."+rp) {
+		return ""
+	}
+	return fmt.Sprintf("passkeys cannot work at %s: its host %s is neither %s nor a subdomain of it (--rp-id). Run with --rp-id %s, or serve the realm under %s",
+		origin, host, rpID, host, rpID)
 }

@@ -38,6 +38,9 @@ func forbidden() map[string]map[string]string {
 			"policy/...": "plumbing does not decide; decisions are policy's, called by domains and the realm",
 			"cmd/...":    "cmd is the binary's entry point",
 		},
+		"internal/ident": {
+			"internal/...": "ident is the id alphabet every domain shares; a leaf, so that no domain pulls plumbing in through it",
+		},
 		"clients/...": {
 			"realm/...":    "clients talk to a realm over the wire and must work against any realm that speaks the protocol",
 			"internal/...": "clients never depend on server internals",

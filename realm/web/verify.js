@@ -2,10 +2,8 @@
 //
 // A receipt is worth something only if whoever holds it can check it
 // without asking the realm that issued it. This module does the whole
-// check with its own code and no dependencies: keccak-256 (the Ethereum
-// variant, padding byte 0x01, not SHA3-256's 0x06), EIP-712 hashing of
-// the typed data exactly as the document carries it, secp256k1 public key
-// recovery with BigInt, Ethereum address derivation, and the RFC 9162
+// check in the browser: EIP-712 hashing of the typed data exactly as the
+// document carries it, Ethereum address derivation, and the RFC 9162
 // Merkle inclusion proof of the receipt in a signed checkpoint (leaves
 // keccak(0x00 || receipt digest), nodes keccak(0x01 || left || right)).
 //
@@ -17,6 +15,17 @@
 //
 // The code runs in browsers and in Node (realm/verifyjs_test.go runs it
 // against receipts of a real ledger).
+//
+// The two primitives come from audited libraries, vendored unchanged but
+// for their import paths (vendor/README.md records versions and hashes):
+// keccak-256 (the Ethereum variant, padding byte 0x01, not SHA3-256's
+// 0x06) from @noble/hashes, and secp256k1 public key recovery from
+// @noble/curves. Plain ES modules, so the console's CSP (script-src
+// 'self') allows them and no build step stands between the repository and
+// what is served.
+
+import { keccak_256 } from "./vendor/noble-hashes/sha3.js";
+import { secp256k1 } from "./vendor/noble-curves/secp256k1.js";
 
 // ---------------------------------------------------------------- bytes
 
@@ -76,119 +85,9 @@ function short(v) {
 
 // ---------------------------------------------------------------- keccak-256
 
-// The round constants and rotation offsets are derived from their
-// definitions in FIPS 202 (the LFSR and the (x, y) walk) rather than typed
-// in, so that a mistyped constant cannot hide in a table.
-const KECCAK_RC = (() => {
-  const rcBit = (t) => {
-    let r = 1;
-    for (let i = 1; i <= t % 255; i++) {
-      r <<= 1;
-      if (r & 0x100) r ^= 0x171;
-    }
-    return r & 1;
-  };
-  const out = new Uint32Array(48); // [lo, hi] per round
-  for (let round = 0; round < 24; round++) {
-    for (let j = 0; j <= 6; j++) {
-      if (!rcBit(j + 7 * round)) continue;
-      const bit = (1 << j) - 1; // 0, 1, 3, 7, 15, 31, 63
-      if (bit < 32) out[2 * round] |= 1 << bit;
-      else out[2 * round + 1] |= 1 << (bit - 32);
-    }
-  }
-  return out;
-})();
-
-// KECCAK_PI[i] = [destination lane, rotation] for source lane i (x + 5y).
-const KECCAK_PI = (() => {
-  const rot = new Array(25).fill(0);
-  let x = 1, y = 0;
-  for (let t = 0; t < 24; t++) {
-    rot[x + 5 * y] = (((t + 1) * (t + 2)) / 2) % 64;
-    [x, y] = [y, (2 * x + 3 * y) % 5];
-  }
-  const out = [];
-  for (let i = 0; i < 25; i++) {
-    const sx = i % 5, sy = Math.floor(i / 5);
-    out.push([sy + 5 * ((2 * sx + 3 * sy) % 5), rot[i]]);
-  }
-  return out;
-})();
-
-// keccakF permutes the state: 25 lanes of 64 bits as [lo, hi] 32-bit pairs.
-function keccakF(s) {
-  const c = new Uint32Array(10);
-  const b = new Uint32Array(50);
-  for (let round = 0; round < 24; round++) {
-    // theta
-    for (let x = 0; x < 5; x++) {
-      c[2 * x] = s[2 * x] ^ s[2 * x + 10] ^ s[2 * x + 20] ^ s[2 * x + 30] ^ s[2 * x + 40];
-      c[2 * x + 1] = s[2 * x + 1] ^ s[2 * x + 11] ^ s[2 * x + 21] ^ s[2 * x + 31] ^ s[2 * x + 41];
-    }
-    for (let x = 0; x < 5; x++) {
-      const l = (x + 4) % 5, r = (x + 1) % 5;
-      const rl = c[2 * r], rh = c[2 * r + 1];
-      const dl = c[2 * l] ^ ((rl << 1) | (rh >>> 31));
-      const dh = c[2 * l + 1] ^ ((rh << 1) | (rl >>> 31));
-      for (let y = 0; y < 25; y += 5) {
-        s[2 * (x + y)] ^= dl;
-        s[2 * (x + y) + 1] ^= dh;
-      }
-    }
-    // rho and pi
-    for (let i = 0; i < 25; i++) {
-      const [d, n] = KECCAK_PI[i];
-      const lo = s[2 * i], hi = s[2 * i + 1];
-      let nl, nh;
-      if (n === 0) { nl = lo; nh = hi; }
-      else if (n < 32) { nl = (lo << n) | (hi >>> (32 - n)); nh = (hi << n) | (lo >>> (32 - n)); }
-      else if (n === 32) { nl = hi; nh = lo; }
-      else { const m = n - 32; nl = (hi << m) | (lo >>> (32 - m)); nh = (lo << m) | (hi >>> (32 - m)); }
-      b[2 * d] = nl;
-      b[2 * d + 1] = nh;
-    }
-    // chi
-    for (let y = 0; y < 25; y += 5) {
-      for (let x = 0; x < 5; x++) {
-        const i = x + y, i1 = ((x + 1) % 5) + y, i2 = ((x + 2) % 5) + y;
-        s[2 * i] = b[2 * i] ^ (~b[2 * i1] & b[2 * i2]);
-        s[2 * i + 1] = b[2 * i + 1] ^ (~b[2 * i1 + 1] & b[2 * i2 + 1]);
-      }
-    }
-    // iota
-    s[0] ^= KECCAK_RC[2 * round];
-    s[1] ^= KECCAK_RC[2 * round + 1];
-  }
-}
-
-const KECCAK256_RATE = 136; // bytes: 1600 bits minus twice the 256-bit output
-
 // keccak256 hashes bytes (Uint8Array, or a string as UTF-8) to 32 bytes.
 export function keccak256(data) {
-  const msg = typeof data === "string" ? enc.encode(data) : data;
-  const s = new Uint32Array(50);
-  const blocks = Math.floor(msg.length / KECCAK256_RATE) + 1;
-  const block = new Uint8Array(KECCAK256_RATE);
-  for (let k = 0; k < blocks; k++) {
-    const start = k * KECCAK256_RATE;
-    if (k < blocks - 1) {
-      block.set(msg.subarray(start, start + KECCAK256_RATE));
-    } else {
-      // Keccak's original padding: 0x01 ... 0x80 (SHA3-256 uses 0x06).
-      block.fill(0);
-      block.set(msg.subarray(start));
-      block[msg.length - start] ^= 0x01;
-      block[KECCAK256_RATE - 1] ^= 0x80;
-    }
-    for (let i = 0; i < KECCAK256_RATE / 4; i++) {
-      s[i] ^= block[4 * i] | (block[4 * i + 1] << 8) | (block[4 * i + 2] << 16) | (block[4 * i + 3] << 24);
-    }
-    keccakF(s);
-  }
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) out[i] = (s[i >> 2] >>> (8 * (i & 3))) & 0xff;
-  return out;
+  return keccak_256(typeof data === "string" ? enc.encode(data) : data);
 }
 
 export function keccakHex(data) {
@@ -197,90 +96,9 @@ export function keccakHex(data) {
 
 // ---------------------------------------------------------------- secp256k1
 
-const P = 0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2fn;
-const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+// The curve order n: r and s must lie in 1..n-1, and s in its lower half.
+const N = secp256k1.Point.CURVE().n;
 const HALF_N = N >> 1n;
-const G = [
-  0x79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798n,
-  0x483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8n,
-  1n,
-];
-const INFINITY = [0n, 1n, 0n];
-
-const mod = (a, m) => { const r = a % m; return r < 0n ? r + m : r; };
-
-function invert(a, m) {
-  let [lo, hi] = [mod(a, m), m];
-  let [x0, x1] = [1n, 0n];
-  while (lo > 1n) {
-    const q = hi / lo;
-    [lo, hi] = [hi - q * lo, lo];
-    [x0, x1] = [x1 - q * x0, x0];
-  }
-  if (lo !== 1n) throw new Error("not invertible");
-  return mod(x0, m);
-}
-
-function powMod(b, e, m) {
-  let r = 1n;
-  b = mod(b, m);
-  while (e > 0n) {
-    if (e & 1n) r = (r * b) % m;
-    b = (b * b) % m;
-    e >>= 1n;
-  }
-  return r;
-}
-
-// Points in Jacobian coordinates (X, Y, Z): x = X/Z^2, y = Y/Z^3; Z = 0
-// is the point at infinity. The curve is y^2 = x^3 + 7 (a = 0).
-function pointDouble([x, y, z]) {
-  if (z === 0n || y === 0n) return INFINITY;
-  const yy = (y * y) % P;
-  const s = (4n * x * yy) % P;
-  const m = (3n * x * x) % P;
-  const nx = mod(m * m - 2n * s, P);
-  const ny = mod(m * (s - nx) - 8n * yy * yy, P);
-  const nz = (2n * y * z) % P;
-  return [nx, ny, nz];
-}
-
-function pointAdd(p, q) {
-  if (p[2] === 0n) return q;
-  if (q[2] === 0n) return p;
-  const [x1, y1, z1] = p, [x2, y2, z2] = q;
-  const z1z1 = (z1 * z1) % P, z2z2 = (z2 * z2) % P;
-  const u1 = (x1 * z2z2) % P, u2 = (x2 * z1z1) % P;
-  const s1 = (y1 * z2 * z2z2) % P, s2 = (y2 * z1 * z1z1) % P;
-  if (u1 === u2) return s1 === s2 ? pointDouble(p) : INFINITY;
-  const h = mod(u2 - u1, P), r = mod(s2 - s1, P);
-  const hh = (h * h) % P, hhh = (h * hh) % P;
-  const v = (u1 * hh) % P;
-  const nx = mod(r * r - hhh - 2n * v, P);
-  const ny = mod(r * (v - nx) - s1 * hhh, P);
-  const nz = (z1 * z2 * h) % P;
-  return [nx, ny, nz];
-}
-
-// twoMul is a*A + b*B in one pass over the bits (Shamir's trick).
-function twoMul(a, A, b, B) {
-  const AB = pointAdd(A, B);
-  let acc = INFINITY;
-  for (let i = 255n; i >= 0n; i--) {
-    acc = pointDouble(acc);
-    const ba = (a >> i) & 1n, bb = (b >> i) & 1n;
-    if (ba && bb) acc = pointAdd(acc, AB);
-    else if (ba) acc = pointAdd(acc, A);
-    else if (bb) acc = pointAdd(acc, B);
-  }
-  return acc;
-}
-
-function toAffine([x, y, z]) {
-  const zi = invert(z, P);
-  const zi2 = (zi * zi) % P;
-  return [(x * zi2) % P, (y * zi2 * zi) % P];
-}
 
 // parseSignature reads r || s || v (65 bytes, v 27 or 28) and applies the
 // realm's rules: r and s in range, s in the lower half of the order (the
@@ -305,19 +123,15 @@ export function parseSignature(hex) {
 export function recoverAddress(digestHex, signatureHex) {
   const digest = hexToBytes(digestHex, 32);
   const { r, s, recid } = parseSignature(signatureHex);
-  // R is the point with x = r and the parity recid gives. (v 27/28 cannot
-  // say x = r + n, which happens with probability ~2^-128.)
-  const alpha = mod(r * r * r + 7n, P);
-  const beta = powMod(alpha, (P + 1n) / 4n, P); // P = 3 mod 4
-  if ((beta * beta) % P !== alpha) throw new VerifyError("signature-invalid", "r is not the x of a curve point");
-  const y = (beta & 1n) === BigInt(recid) ? beta : P - beta;
-  const e = bytesToBig(digest);
-  const ri = invert(r, N);
-  const u1 = mod(-e * ri, N), u2 = (s * ri) % N;
-  const q = twoMul(u1, G, u2, [r, y, 1n]);
-  if (q[2] === 0n) throw new VerifyError("signature-invalid", "the recovered public key is the point at infinity");
-  const [qx, qy] = toAffine(q);
-  return checksumAddress(keccak256(concat(bigToBytes32(qx), bigToBytes32(qy))).subarray(12));
+  let pub;
+  try {
+    pub = new secp256k1.Signature(r, s, recid).recoverPublicKey(digest).toBytes(false);
+  } catch (e) {
+    throw new VerifyError("signature-invalid", `no public key recovers from this signature: ${e.message}`);
+  }
+  // Uncompressed: 0x04 || x || y; the address is the last 20 bytes of
+  // keccak(x || y).
+  return checksumAddress(keccak256(pub.subarray(1)).subarray(12));
 }
 
 // checksumAddress is the EIP-55 form of 20 address bytes.
