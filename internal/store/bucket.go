@@ -29,6 +29,14 @@ type BucketConfig struct {
 	// bucket whose reads gate security decisions (is this session revoked?)
 	// must never see the state before an acknowledged change.
 	LeaderReads bool
+	// LeaderConfirmsAbsence keeps Get on the nearest replica but asks the
+	// stream leader before it answers ErrNotFound. A key written a moment
+	// ago may not have reached that replica yet; for a bucket whose
+	// absence means "refuse" (an avatar that no longer exists ends its
+	// sessions), the rare miss costs one leader read and the common hit
+	// stays a direct get. Ignored with LeaderReads, which always asks, and
+	// on a single server, where there is no replica to lag.
+	LeaderConfirmsAbsence bool
 	// Sealed authenticates every value with the store's record key: a
 	// value that does not verify reads as absent (ErrNotFound and
 	// ErrTampered) and is reported through Config.OnTamper. Buckets whose
@@ -42,9 +50,11 @@ type Bucket struct {
 	name        string
 	kv          jetstream.KeyValue
 	leaderReads bool
-	rel         string    // name without the prefix, bound by seals
-	seal        *sealer   // nil: not sealed
-	declared    time.Time // when this handle was made, for freshBucketWindow
+	// confirmAbsence: a replica's "not found" is asked again of the leader.
+	confirmAbsence bool
+	rel            string    // name without the prefix, bound by seals
+	seal           *sealer   // nil: not sealed
+	declared       time.Time // when this handle was made, for freshBucketWindow
 }
 
 // freshBucketWindow is how long after its declaration a bucket's direct
@@ -116,7 +126,7 @@ func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 		return nil, err
 	}
 	s.declare("KV_" + name)
-	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads, rel: cfg.Name, seal: seal, declared: time.Now()}, nil
+	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads, confirmAbsence: cfg.LeaderConfirmsAbsence && s.replicas > 1, rel: cfg.Name, seal: seal, declared: time.Now()}, nil
 }
 
 // Name is the bucket's full JetStream name.
@@ -152,6 +162,9 @@ func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
 	}
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			if b.confirmAbsence {
+				return b.getFromLeader(ctx, key)
+			}
 			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)
 		}
 		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, classify(err))
