@@ -445,7 +445,6 @@ func TestFinishRegistrationRefusals(t *testing.T) {
 		{Registration{Name: "Bad", DisplayName: "B"}, ErrInvalidInput},
 		{Registration{Name: "ab", DisplayName: "B"}, ErrInvalidInput},
 		{Registration{Name: strings.Repeat("a", 33), DisplayName: "B"}, ErrInvalidInput},
-		{Registration{Name: "ok-name", DisplayName: ""}, ErrInvalidInput},
 		{Registration{Name: "ok-name", DisplayName: "bell\a"}, ErrInvalidInput},
 		{Registration{Name: "ok-name", DisplayName: strings.Repeat("é", 65)}, ErrInvalidInput},
 		{Registration{Name: "ok-name", DisplayName: "   "}, ErrInvalidInput},
@@ -457,6 +456,43 @@ func TestFinishRegistrationRefusals(t *testing.T) {
 	}
 	if _, err := s.BeginRegistration(ctx, Registration{Name: "ok-name", DisplayName: strings.Repeat("é", 64)}, ""); err != nil {
 		t.Errorf("BeginRegistration with a 64-character display name: %v", err)
+	}
+}
+
+// TestDisplayNameDefaultsToName registers without a display name, as
+// passkey servers allow: the authenticator is shown the handle, and the
+// avatar keeps it as its display name.
+func TestDisplayNameDefaultsToName(t *testing.T) {
+	s := newTestService(t, Config{})
+	ctx := context.Background()
+	c, err := s.BeginRegistration(ctx, Registration{Name: "nameless"}, "")
+	if err != nil {
+		t.Fatalf("BeginRegistration without a display name: %v", err)
+	}
+	var options struct {
+		PublicKey struct {
+			User struct {
+				Name        string `json:"name"`
+				DisplayName string `json:"displayName"`
+			} `json:"user"`
+		} `json:"publicKey"`
+	}
+	if err := json.Unmarshal(c.Options, &options); err != nil {
+		t.Fatal(err)
+	}
+	if u := options.PublicKey.User; u.Name != "nameless" || u.DisplayName != "nameless" {
+		t.Fatalf("the authenticator is shown user %+v, want the handle as both names", u)
+	}
+	resp, err := webauthntest.New().Register(c.Options, testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := s.FinishRegistration(ctx, c.ID, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.DisplayName != "nameless" {
+		t.Fatalf("display name %q, want the handle", a.DisplayName)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 // Registration names a new avatar.
 type Registration struct {
 	Name        string // unique handle, see ValidateName
-	DisplayName string // see ValidateDisplayName
+	DisplayName string // see ValidateDisplayName; "" means Name, as passkey servers default it
 }
 
 // BeginRegistration begins creating a passkey. With existing == "" it is
@@ -35,6 +35,9 @@ func (s *Service) BeginRegistration(ctx context.Context, reg Registration, exist
 	if existing == "" {
 		if err := ValidateName(reg.Name); err != nil {
 			return Ceremony{}, err
+		}
+		if reg.DisplayName == "" {
+			reg.DisplayName = reg.Name
 		}
 		if err := ValidateDisplayName(reg.DisplayName); err != nil {
 			return Ceremony{}, err

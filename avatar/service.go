@@ -132,10 +132,16 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Service, error) {
 		dst *(*store.Bucket)
 		cfg store.BucketConfig
 	}{
-		{&s.avatars, store.BucketConfig{Name: avatarsBucket, Sealed: true}},
+		// The leader confirms a missing avatar or credential: a replica
+		// that has not yet heard of one registered a moment ago must not
+		// end its session ("the avatar no longer exists") or refuse its
+		// first sign-in.
+		{&s.avatars, store.BucketConfig{Name: avatarsBucket, LeaderConfirmsAbsence: true, Sealed: true}},
 		{&s.names, store.BucketConfig{Name: namesBucket, Sealed: true}},
-		{&s.creds, store.BucketConfig{Name: credentialsBucket, Sealed: true}},
-		{&s.ceremonies, store.BucketConfig{Name: ceremoniesBucket, TTL: cfg.CeremonyTTL, Sealed: true}},
+		{&s.creds, store.BucketConfig{Name: credentialsBucket, LeaderConfirmsAbsence: true, Sealed: true}},
+		// Leader reads: a ceremony begun on another node a moment ago must
+		// be found, not refused as unknown by a replica that lags.
+		{&s.ceremonies, store.BucketConfig{Name: ceremoniesBucket, TTL: cfg.CeremonyTTL, LeaderReads: true, Sealed: true}},
 		// Leader reads: the last-admin guard must never decide on a copy
 		// that lags an acknowledged change.
 		{&s.admins, store.BucketConfig{Name: adminsBucket, LeaderReads: true, Sealed: true}},

@@ -6,34 +6,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
 	"github.com/zerorealm/zerorealm/scenes"
 )
-
-// handleHealth answers 200 once NATS, the streams and the scenes are ready
-// and the NATS connection is up, and 503 with the reason otherwise, so a
-// load balancer takes a node out while it starts, stops or loses NATS.
-func (r *Realm) handleHealth(w http.ResponseWriter, req *http.Request) {
-	body := map[string]any{"node": r.cfg.Node, "version": buildinfo.Get().Version}
-	if !r.ready.Load() {
-		body["status"] = *r.notReady.Load()
-		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, body)
-		return
-	}
-	if st := r.nc.Status(); st != nats.CONNECTED {
-		body["status"] = "nats " + st.String()
-		writeJSON(w, http.StatusServiceUnavailable, body)
-		return
-	}
-	body["status"] = "ok"
-	body["scenes"] = len(r.catalog.Scenes())
-	body["replicas"] = r.store.Replicas()
-	writeJSON(w, http.StatusOK, body)
-}
 
 func (r *Realm) handleVersion(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, buildinfo.Get())

@@ -178,6 +178,7 @@ func ledgerCollection(scene string, c scenes.Collection) (assets.Collection, err
 
 func (r *Realm) assetRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/openapi.json", r.handleOpenAPI)
+	mux.HandleFunc("GET /v1/asyncapi.json", r.handleAsyncAPI)
 	mux.HandleFunc("GET /v1/assets/domain", r.whenReady(r.handleAssetDomain))
 	mux.HandleFunc("GET /v1/assets/signers", r.whenReady(r.handleSigners))
 	mux.HandleFunc("GET /v1/assets/collections", r.whenReady(r.handleCollections))
@@ -603,7 +604,7 @@ func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets
 			}
 			d, err := r.decideAndWait(ctx, sc, p, a, scenes.ActionTransferAsset, entity.UID, extra, entity)
 			if err != nil {
-				return &httpError{Status: http.StatusServiceUnavailable, Detail: "the transfer's authorization could not be stored in the audit log, so nothing moved; retry later", Err: err}
+				return &httpError{Status: http.StatusServiceUnavailable, Detail: "the transfer's authorization could not be stored in the audit log, so nothing moved; retry later", Err: err, NothingChanged: true}
 			}
 			if !d.Allow {
 				return &httpError{Status: http.StatusForbidden, Detail: fmt.Sprintf("the scene's policy refuses this transfer of %s: %s", entity.UID, d.Reason)}

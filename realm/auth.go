@@ -3,6 +3,7 @@ package realm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -66,8 +67,14 @@ func (r *Realm) authenticate(req *http.Request) (principal, error) {
 	// Cached while this node's avatar change feed runs and is caught up;
 	// see avatar.Service.GetCached.
 	av, err := r.avatars.GetCached(req.Context(), sess.Avatar)
-	if err != nil {
+	switch {
+	case errors.Is(err, avatar.ErrNotFound):
 		return principal{}, &httpError{Status: http.StatusUnauthorized, Detail: "the session's avatar no longer exists", Err: err}
+	case err != nil:
+		// Not knowing the avatar is not knowing it is gone: the store's
+		// failure answers for itself (503 when it is unavailable), so a
+		// client is never told to sign in again because of an outage.
+		return principal{}, fmt.Errorf("load the session's avatar: %w", err)
 	}
 	return principal{session: sess, avatar: av, viaCookie: viaCookie}, nil
 }

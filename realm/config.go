@@ -59,6 +59,16 @@ type Config struct {
 	// ShutdownTimeout bounds the drain of connections on stop; default 4s,
 	// so that with the store's own close the process stops within 5s.
 	ShutdownTimeout time.Duration
+	// RequestTimeout bounds every HTTP request but WebSocket upgrades:
+	// its store calls, audit commits and waits share this one budget,
+	// and a request cut off by it answers 503 saying whether its effect
+	// may have happened. Default 3s; negative: no deadline.
+	RequestTimeout time.Duration
+	// MinFreeDisk is the free space, in bytes, the embedded store's disk
+	// must keep for the node to report ready (/readyz); default 64 MiB,
+	// negative: not checked. Ignored with NATS, whose servers own their
+	// disks.
+	MinFreeDisk int64
 	// NodeHeartbeat is how often the node refreshes its entry in the node
 	// registry; default 5s. Entries expire after three missed beats.
 	NodeHeartbeat time.Duration
@@ -164,6 +174,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.NodeHeartbeat <= 0 {
 		c.NodeHeartbeat = 5 * time.Second
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = defaultRequestTimeout
+	}
+	if c.MinFreeDisk == 0 {
+		c.MinFreeDisk = defaultMinFreeDisk
 	}
 	if c.RPID == "" {
 		c.RPID = "localhost"

@@ -18,7 +18,7 @@ func (r *Realm) auditAllow(req *http.Request, actor, action, resource, reason st
 }
 
 func (r *Realm) auditDeny(req *http.Request, actor, action, resource string, cause error) {
-	_, detail := problemFor(cause)
+	detail := problemFor(cause).detail
 	r.auditAsync(req.Context(), audit.Event{
 		Actor: actor, Action: action, Resource: resource, Outcome: audit.Deny,
 		Reasons: []string{detail}, Signals: withRequestID(req, nil),
@@ -39,16 +39,21 @@ func (r *Realm) auditDeny(req *http.Request, actor, action, resource string, cau
 // much as before) acts only if it returns nil: a decision that is not on
 // record is not acted on.
 //
-// Neither is abandoned because the client hung up: the audit write runs
-// under a context without the request's cancellation.
+// Neither is abandoned because the client hung up, nor waits past the
+// request's deadline: a record not stored by then fails the request, whose
+// effect then does not happen.
 func (r *Realm) auditAsync(ctx context.Context, ev audit.Event) {
-	if err := r.audit.Record(context.WithoutCancel(ctx), ev); err != nil {
+	ctx, cancel := detachKeepingDeadline(ctx)
+	defer cancel()
+	if err := r.audit.Record(ctx, ev); err != nil {
 		r.log.Error("audit", "action", ev.Action, "actor", ev.Actor, "err", err)
 	}
 }
 
 func (r *Realm) auditAndWait(ctx context.Context, ev audit.Event) error {
-	if err := r.audit.Commit(context.WithoutCancel(ctx), ev); err != nil {
+	ctx, cancel := detachKeepingDeadline(ctx)
+	defer cancel()
+	if err := r.audit.Commit(ctx, ev); err != nil {
 		r.log.Error("audit", "action", ev.Action, "actor", ev.Actor, "err", err)
 		return err
 	}

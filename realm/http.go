@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -30,6 +31,8 @@ func requestIDFrom(ctx context.Context) string {
 func (r *Realm) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", r.handleHealth)
+	mux.HandleFunc("GET /livez", r.handleLivez)
+	mux.HandleFunc("GET /readyz", r.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{Registry: r.metrics.registry}))
 	mux.HandleFunc("GET /v1/version", r.handleVersion)
 	mux.HandleFunc("GET /v1/scenes", r.whenReady(r.handleScenes))
@@ -96,7 +99,7 @@ func (r *Realm) instrument(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				r.log.Error("handler panic", "request_id", id, "panic", p)
+				r.edgeLog().Error("handler panic", "request_id", id, "panic", p)
 				if !rec.wrote {
 					r.writeError(rec, req, fmt.Errorf("panic: %v", p))
 				}
@@ -110,8 +113,8 @@ func (r *Realm) instrument(next http.Handler) http.Handler {
 			r.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
 			// Checked first: the call's arguments escape and allocate even
 			// when debug logging is off, on every request.
-			if r.log.Enabled(req.Context(), slog.LevelDebug) {
-				r.log.Debug("http", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", rec.status, "duration", elapsed)
+			if log := r.edgeLog(); log.Enabled(req.Context(), slog.LevelDebug) {
+				log.Debug("http", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", rec.status, "duration", elapsed)
 			}
 		}()
 		next.ServeHTTP(rec, req)
@@ -150,14 +153,44 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // whenReady answers 503 until start-up has finished, so handlers can use
-// the store, scenes and audit log without checking.
+// the store, scenes and audit log without checking. It also gives the
+// request its deadline (see withRequestDeadline).
 func (r *Realm) whenReady(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, req *http.Request) {
 		if !r.ready.Load() {
-			w.Header().Set("Retry-After", "1")
 			r.writeError(w, req, errNotReady)
 			return
 		}
+		req, cancel := r.withRequestDeadline(req)
+		defer cancel()
 		h(w, req)
 	}
+}
+
+// defaultRequestTimeout is Config.RequestTimeout's default: well under
+// what a person waits for before retrying, and longer than a JetStream
+// leader election, which a request should ride out rather than fail.
+const defaultRequestTimeout = 3 * time.Second
+
+// withRequestDeadline gives req the request timeout as its deadline. Every
+// store call under it takes its deadline from the context, so the calls
+// share the one budget instead of each taking the store's own timeout. A
+// WebSocket upgrade gets none: its context lives as long as the socket.
+func (r *Realm) withRequestDeadline(req *http.Request) (*http.Request, context.CancelFunc) {
+	if r.cfg.RequestTimeout <= 0 || websocket.IsWebSocketUpgrade(req) {
+		return req, func() {}
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), r.cfg.RequestTimeout)
+	return req.WithContext(ctx), cancel
+}
+
+// detachKeepingDeadline is ctx without its cancellation (a client that
+// hangs up does not abandon the work) but with its deadline, so work that
+// must finish still finishes within the request's budget.
+func detachKeepingDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	detached := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(detached, d)
+	}
+	return detached, func() {}
 }

@@ -49,8 +49,12 @@ func newMetrics(r *Realm) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.duration,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_ready", Help: "1 when NATS, streams and scenes are ready."},
-			func() float64 { return boolFloat(r.ready.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_live", Help: "1 while the process serves HTTP (/livez)."},
+			func() float64 { return 1 }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_ready", Help: "1 when this node can decide and write now (/readyz): started, and every readiness check passed at the last probe."},
+			func() float64 { return boolFloat(r.currentReadiness().ready) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_disk_free_bytes", Help: "Free space under the embedded store's data dir at the last readiness probe; -1 when not measured (external NATS)."},
+			func() float64 { return float64(r.currentReadiness().diskFree) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_nats_connected", Help: "1 while the realm's NATS connection is up."},
 			func() float64 { return boolFloat(r.ready.Load() && r.nc != nil && r.nc.Status() == nats.CONNECTED) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_events_recorded_total", Help: "Audit events accepted into the queue."},
@@ -76,6 +80,13 @@ func newMetrics(r *Realm) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_checkpoints_refused_total", Help: "Other nodes' checkpoints this node refused as their witness: not signed by the node's key or not consistent with the last accepted (each one logged at error)."},
 			witnessStat(func(s audit.WitnessStats) float64 { return float64(s.Refused) })),
 	)
+	for _, check := range readyChecks {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "zerorealm_ready_check",
+			Help:        "1 when the readiness check passed at the last probe: nats (connected), jetstream (answers), leaders (every stream and bucket this node writes has one), disk (embedded store: free space above the minimum).",
+			ConstLabels: prometheus.Labels{"check": check},
+		}, func() float64 { return boolFloat(r.currentReadiness().checks[check]) }))
+	}
 	return m
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 
+	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -27,6 +28,11 @@ type problem struct {
 	Detail    string `json:"detail,omitempty"`
 	Instance  string `json:"instance,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+	// Effect, on answers that cannot tell what happened (503s), says
+	// whether the request may have changed something: "none" for a read,
+	// "unknown" for a write that may have been stored before the answer
+	// was lost. An extension member, as RFC 9457 allows.
+	Effect string `json:"effect,omitempty"`
 }
 
 // httpError is an error a handler raises with a status and a message meant
@@ -35,8 +41,14 @@ type httpError struct {
 	Status int
 	Detail string
 	Err    error
+	// Type, when set, is the problem type's slug (see problemTypes); by
+	// default the status picks it.
+	Type string
 	// RetryAfter, when set, is sent as Retry-After (a limit's refusal).
 	RetryAfter time.Duration
+	// NothingChanged, on a 503, tells the client that the request had no
+	// effect although it failed for want of the store (effect "none").
+	NothingChanged bool
 }
 
 func (e *httpError) Error() string {
@@ -52,76 +64,193 @@ func badRequest(detail string) error {
 	return &httpError{Status: http.StatusBadRequest, Detail: detail}
 }
 
-var errNotReady = &httpError{Status: http.StatusServiceUnavailable, Detail: "the realm is starting or stopping; retry shortly"}
+var errNotReady = &httpError{Status: http.StatusServiceUnavailable, Type: typeNotReady, Detail: "the realm is starting or stopping; retry shortly", RetryAfter: time.Second}
 
-// problemFor is the one place that maps an error to an HTTP status and the
-// text a client may see.
-func problemFor(err error) (status int, detail string) {
+// problemBase prefixes every problem type URI. The URIs are part of the
+// API: clients branch on them, so a type, once published, keeps its name
+// and meaning. docs/errors.md describes each one.
+const problemBase = "https://zerorealm.dev/problems/"
+
+// Problem type slugs, one per cause a client can act on.
+const (
+	typeInvalidRequest    = "invalid-request"
+	typeUnauthenticated   = "unauthenticated"
+	typeSessionEnded      = "session-ended"
+	typePasskeyFailed     = "passkey-verification-failed"
+	typeCeremonyExpired   = "ceremony-unknown"
+	typeCeremonyMismatch  = "ceremony-mismatch"
+	typeClonedPasskey     = "cloned-passkey"
+	typeForbidden         = "forbidden"
+	typeNotFound          = "not-found"
+	typeConflict          = "conflict"
+	typeTransferRejected  = "transfer-rejected"
+	typeTooLarge          = "too-large"
+	typeUnsupportedMedia  = "unsupported-media-type"
+	typeOutOfEnvelope     = "out-of-envelope"
+	typeRateLimited       = "rate-limited"
+	typeUnavailable       = "unavailable"
+	typeNotReady          = "not-ready"
+	typeRequestTimeout    = "request-timeout"
+	typeGatewayAbsent     = "gateway-unavailable"
+	typeGatewayBadGrant   = "gateway-invalid-grant"
+	typeGatewayRefused    = "gateway-refused"
+	typeRequestCancelled  = "request-cancelled"
+	typeInternal          = "internal"
+	typeUnprocessableBody = "unprocessable"
+)
+
+// typeForStatus is the problem type of an httpError that names none.
+func typeForStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return typeInvalidRequest
+	case http.StatusUnauthorized:
+		return typeUnauthenticated
+	case http.StatusForbidden:
+		return typeForbidden
+	case http.StatusNotFound:
+		return typeNotFound
+	case http.StatusConflict:
+		return typeConflict
+	case http.StatusRequestEntityTooLarge:
+		return typeTooLarge
+	case http.StatusUnsupportedMediaType:
+		return typeUnsupportedMedia
+	case http.StatusUnprocessableEntity:
+		return typeUnprocessableBody
+	case http.StatusTooManyRequests:
+		return typeRateLimited
+	case http.StatusServiceUnavailable:
+		return typeUnavailable
+	default:
+		return typeInternal
+	}
+}
+
+// unavailableRetryAfter is what a client is told to wait when the state
+// engine cannot answer: a leader election takes a few seconds, a lost
+// connection is retried every two.
+const unavailableRetryAfter = 2 * time.Second
+
+// answer is how the realm answers an error: the status, the problem type's
+// slug, the text a client may see and, for transient causes, how long to
+// wait before retrying.
+type answer struct {
+	status     int
+	kind       string
+	detail     string
+	retryAfter time.Duration
+	// nothingChanged: the request is known to have had no effect.
+	nothingChanged bool
+}
+
+func plainAnswer(status int, kind, detail string, retryAfter time.Duration) answer {
+	return answer{status: status, kind: kind, detail: detail, retryAfter: retryAfter}
+}
+
+// problemFor is the one place that maps an error to an HTTP status, a
+// problem type and the text a client may see. Internal names (streams,
+// buckets, subjects) stay in the log: no branch copies a store error's text.
+func problemFor(err error) answer {
 	var he *httpError
 	switch {
 	case errors.As(err, &he):
-		return he.Status, he.Detail
+		kind := he.Type
+		if kind == "" {
+			kind = typeForStatus(he.Status)
+		}
+		return answer{status: he.Status, kind: kind, detail: he.Detail, retryAfter: he.RetryAfter, nothingChanged: he.NothingChanged}
+	case errors.Is(err, store.ErrUnavailable):
+		// Before any domain sentinel: a domain error that wraps an
+		// unavailable store is about the store, not the domain.
+		return plainAnswer(http.StatusServiceUnavailable, typeUnavailable,
+			"the realm's state engine cannot answer now (connection lost, no leader, or no quorum); retry after the delay in Retry-After", unavailableRetryAfter)
 	case isAssetError(err):
-		return assetProblem(err)
+		status, detail := assetProblem(err)
+		kind := typeForStatus(status)
+		var re *assets.RejectError
+		if errors.As(err, &re) {
+			kind = typeTransferRejected
+		}
+		return plainAnswer(status, kind, detail, 0)
 	case errors.Is(err, avatar.ErrInvalidInput):
-		return http.StatusBadRequest, strings.TrimPrefix(err.Error(), "avatar: ")
+		return plainAnswer(http.StatusBadRequest, typeInvalidRequest, strings.TrimPrefix(err.Error(), "avatar: "), 0)
 	case errors.Is(err, avatar.ErrVerification):
 		var pe *protocol.Error
 		if errors.As(err, &pe) && pe.Details != "" {
-			return http.StatusUnauthorized, "passkey verification failed: " + pe.Details
+			return plainAnswer(http.StatusUnauthorized, typePasskeyFailed, "passkey verification failed: "+pe.Details, 0)
 		}
-		return http.StatusUnauthorized, "passkey verification failed"
+		return plainAnswer(http.StatusUnauthorized, typePasskeyFailed, "passkey verification failed", 0)
 	case errors.Is(err, avatar.ErrCeremonyNotFound):
-		return http.StatusBadRequest, "the ceremony is unknown, already used or expired (ceremonies last 2 minutes and are single-use): begin again"
+		return plainAnswer(http.StatusBadRequest, typeCeremonyExpired, "the ceremony is unknown, already used or expired (ceremonies last 2 minutes and are single-use): begin again", 0)
 	case errors.Is(err, avatar.ErrCeremonyMismatch):
-		return http.StatusBadRequest, "the ceremony was begun for something else (another kind, avatar or action): begin one for this"
+		return plainAnswer(http.StatusBadRequest, typeCeremonyMismatch, "the ceremony was begun for something else (another kind, avatar or action): begin one for this", 0)
 	case errors.Is(err, avatar.ErrClonedCredential):
-		return http.StatusForbidden, "this passkey's signature counter went backwards, so it has been copied; it is refused from now on and the avatar's sessions were revoked"
+		return plainAnswer(http.StatusForbidden, typeClonedPasskey, "this passkey's signature counter went backwards, so it has been copied; it is refused from now on and the avatar's sessions were revoked", 0)
 	case errors.Is(err, avatar.ErrNameTaken):
-		return http.StatusConflict, "that handle is taken; choose another"
+		return plainAnswer(http.StatusConflict, typeConflict, "that handle is taken; choose another", 0)
 	case errors.Is(err, avatar.ErrLastCredential):
-		return http.StatusConflict, "the last passkey cannot be deleted; add another one first"
+		return plainAnswer(http.StatusConflict, typeConflict, "the last passkey cannot be deleted; add another one first", 0)
 	case errors.Is(err, avatar.ErrLastAdmin):
-		return http.StatusConflict, "this is the realm's last administrator: grant the admin role to another avatar before giving it up"
+		return plainAnswer(http.StatusConflict, typeConflict, "this is the realm's last administrator: grant the admin role to another avatar before giving it up", 0)
 	case errors.Is(err, avatar.ErrNotFound):
-		return http.StatusNotFound, "no such avatar"
+		return plainAnswer(http.StatusNotFound, typeNotFound, "no such avatar", 0)
 	case errors.Is(err, session.ErrRevoked), errors.Is(err, session.ErrExpired):
 		var se *session.Error
 		if errors.As(err, &se) {
-			return http.StatusUnauthorized, fmt.Sprintf("session %s (%s): sign in again", kindWord(se.Kind), se.Reason)
+			return plainAnswer(http.StatusUnauthorized, typeSessionEnded, fmt.Sprintf("session %s (%s): sign in again", kindWord(se.Kind), se.Reason), 0)
 		}
-		return http.StatusUnauthorized, "session ended: sign in again"
+		return plainAnswer(http.StatusUnauthorized, typeSessionEnded, "session ended: sign in again", 0)
 	case errors.Is(err, session.ErrInvalidSession):
-		return http.StatusUnauthorized, "unknown or malformed session token: sign in again"
+		return plainAnswer(http.StatusUnauthorized, typeUnauthenticated, "unknown or malformed session token: sign in again", 0)
 	case errors.Is(err, session.ErrTooManySessions):
-		return http.StatusTooManyRequests, "this avatar has too many sessions; sign out of one (GET /v1/sessions) first"
+		return plainAnswer(http.StatusTooManyRequests, typeRateLimited, "this avatar has too many sessions; sign out of one (GET /v1/sessions) first", 0)
 	case errors.Is(err, twin.ErrInvalidCommand):
-		return http.StatusBadRequest, twinDetail(err)
+		return plainAnswer(http.StatusBadRequest, typeInvalidRequest, twinDetail(err), 0)
 	case errors.Is(err, twin.ErrUnknownTwin):
-		return http.StatusNotFound, twinDetail(err)
+		return plainAnswer(http.StatusNotFound, typeNotFound, twinDetail(err), 0)
 	case errors.Is(err, twin.ErrEnvelope):
-		return http.StatusUnprocessableEntity, twinDetail(err)
+		return plainAnswer(http.StatusUnprocessableEntity, typeOutOfEnvelope, twinDetail(err), 0)
 	case errors.Is(err, twin.ErrRateLimited):
-		return http.StatusTooManyRequests, twinDetail(err)
+		return plainAnswer(http.StatusTooManyRequests, typeRateLimited, twinDetail(err), 0)
 	case errors.Is(err, twin.ErrNoGateway):
-		return http.StatusServiceUnavailable, twinDetail(err)
+		return plainAnswer(http.StatusServiceUnavailable, typeGatewayAbsent, twinDetail(err), unavailableRetryAfter)
 	case errors.Is(err, twin.ErrInvalidGrant):
-		return http.StatusBadGateway, twinDetail(err)
+		return plainAnswer(http.StatusBadGateway, typeGatewayBadGrant, twinDetail(err), 0)
 	case errors.Is(err, twin.ErrGatewayRefused):
-		return http.StatusConflict, twinDetail(err)
+		return plainAnswer(http.StatusConflict, typeGatewayRefused, twinDetail(err), 0)
 	case errors.Is(err, store.ErrNotFound):
-		return http.StatusNotFound, "not found"
+		return plainAnswer(http.StatusNotFound, typeNotFound, "not found", 0)
 	case errors.Is(err, store.ErrConflict):
-		return http.StatusConflict, "the resource changed concurrently; read it again and retry"
+		return plainAnswer(http.StatusConflict, typeConflict, "the resource changed concurrently; read it again and retry", 0)
 	case errors.Is(err, store.ErrInvalid):
-		return http.StatusBadRequest, err.Error()
+		return plainAnswer(http.StatusBadRequest, typeInvalidRequest, "the request names a key or value the realm cannot store (too long, or characters that are not allowed)", 0)
 	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, "the realm's state engine did not answer in time"
+		// A deadline that is not the store's own (those are
+		// ErrUnavailable): the realm's state did not answer in time.
+		return plainAnswer(http.StatusServiceUnavailable, typeUnavailable, "the realm's state engine did not answer in time; retry after the delay in Retry-After", unavailableRetryAfter)
 	case errors.Is(err, context.Canceled):
-		return 499, "request cancelled"
+		return plainAnswer(499, typeRequestCancelled, "request cancelled", 0)
 	default:
-		return http.StatusInternalServerError, "internal error; the request id identifies it in the realm's log"
+		return plainAnswer(http.StatusInternalServerError, typeInternal, "internal error; the request id identifies it in the realm's log", 0)
 	}
+}
+
+// namesInternals reports whether detail names one of the store's streams
+// or buckets ("ZR_AUDIT", "KV_ZR_sessions") or a JetStream API subject.
+func (r *Realm) namesInternals(detail string) bool {
+	resources := strings.ToUpper(r.cfg.Prefix) + "_"
+	return strings.Contains(detail, resources) || strings.Contains(detail, "$JS.") || strings.Contains(detail, "$KV.")
+}
+
+// effectOf says whether a request that failed without a verdict may have
+// changed something. A safe method changes nothing; anything else may have
+// been stored before its answer was lost.
+func effectOf(req *http.Request) string {
+	if safeMethod(req.Method) {
+		return "none"
+	}
+	return "unknown"
 }
 
 func kindWord(kind error) string {
@@ -134,30 +263,52 @@ func kindWord(kind error) string {
 // writeError answers with problem+json and logs server-side failures with
 // their internal cause.
 func (r *Realm) writeError(w http.ResponseWriter, req *http.Request, err error) {
-	status, detail := problemFor(err)
+	a := problemFor(err)
+	if a.status >= 500 && errors.Is(req.Context().Err(), context.DeadlineExceeded) {
+		// Whatever failed last, the request ran out of its time.
+		a = answer{status: http.StatusServiceUnavailable, kind: typeRequestTimeout,
+			detail:     fmt.Sprintf("the request did not finish within its %s deadline; retry after the delay in Retry-After", r.cfg.RequestTimeout),
+			retryAfter: unavailableRetryAfter, nothingChanged: a.nothingChanged}
+	}
 	id := requestIDFrom(req.Context())
 	level := slog.LevelInfo
-	if status >= 500 {
+	if a.status >= 500 {
 		level = slog.LevelError
 	}
-	r.log.Log(req.Context(), level, "request failed", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", status, "err", err)
+	r.edgeLog().Log(req.Context(), level, "request failed", "request_id", id, "method", req.Method, "path", req.URL.Path, "status", a.status, "type", a.kind, "err", err)
+	if r.namesInternals(a.detail) {
+		// A detail built from a wrapped error carried a stream, bucket
+		// or API subject: the client gets the type's meaning instead,
+		// the log keeps the whole error above.
+		a.detail = http.StatusText(a.status) + ": the request id identifies the cause in the realm's log"
+	}
 	p := problem{
-		Type:      "about:blank",
-		Title:     http.StatusText(status),
-		Status:    status,
-		Detail:    detail,
+		Type:      problemBase + a.kind,
+		Title:     http.StatusText(a.status),
+		Status:    a.status,
+		Detail:    a.detail,
 		Instance:  req.URL.Path,
 		RequestID: id,
 	}
 	if p.Title == "" {
 		p.Title = "Client Closed Request"
 	}
-	if he := (*httpError)(nil); errors.As(err, &he) && he.RetryAfter > 0 {
-		w.Header().Set("Retry-After", retryAfterSeconds(he.RetryAfter))
+	if a.kind == typeUnavailable || a.kind == typeRequestTimeout {
+		p.Effect = effectOf(req)
+		if a.nothingChanged {
+			p.Effect = "none"
+		}
+	}
+	if a.status == http.StatusServiceUnavailable && a.retryAfter <= 0 {
+		// Every 503 is "not now": say when to come back.
+		a.retryAfter = unavailableRetryAfter
+	}
+	if a.retryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfterSeconds(a.retryAfter))
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
+	w.WriteHeader(a.status)
 	_ = json.NewEncoder(w).Encode(p)
 }
 

@@ -47,6 +47,12 @@ type Realm struct {
 	ready    atomic.Bool
 	readyCh  chan struct{}
 	notReady atomic.Pointer[string] // why the realm is not ready, for /healthz
+	// readiness is the background prober's last finding (health.go).
+	readiness atomic.Pointer[readiness]
+	// edge is the logger and node name that code serving HTTP reads: it
+	// runs while start still sets r.log and r.cfg.Node (a load balancer
+	// polls /readyz during start-up), so it reads them from here.
+	edge atomic.Pointer[edgeIdentity]
 
 	// Set during start-up, read by handlers only once ready is true.
 	embedded *natsembed.Embedded
@@ -112,12 +118,23 @@ func New(cfg Config) (*Realm, error) {
 		r.pending = newPendingCeremonies(cfg.MaxPendingCeremonies, ceremonyTTL, time.Now)
 	}
 	r.setNotReady("starting")
+	r.edge.Store(&edgeIdentity{log: r.log, node: cfg.Node})
 	r.metrics = newMetrics(r)
 	r.tampers = newTampers(r.metrics.registry)
 	return r, nil
 }
 
 func (r *Realm) setNotReady(reason string) { r.notReady.Store(&reason) }
+
+// edgeIdentity is what the HTTP edge logs with and answers as.
+type edgeIdentity struct {
+	log  *slog.Logger
+	node string // "" until start-up has named the node
+}
+
+// edgeLog is the logger for code on the request path that may run during
+// start-up (instrument, writeError).
+func (r *Realm) edgeLog() *slog.Logger { return r.edge.Load().log }
 
 // Listen binds the HTTP address so that URL is known before Serve starts
 // NATS, and so /healthz answers 503 while the rest starts.
@@ -228,6 +245,7 @@ func (r *Realm) start(ctx context.Context) error {
 		r.cfg.Node = node
 	}
 	r.log = r.log.With("node", r.cfg.Node)
+	r.edge.Store(&edgeIdentity{log: r.log, node: r.cfg.Node})
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
 	if r.cfg.ScenesDir == "" {
@@ -271,10 +289,15 @@ func (r *Realm) start(ctx context.Context) error {
 	if r.clusterAuth, err = newClusterAuth(recordKey); err != nil {
 		return err
 	}
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper})
+	// A cluster that has just elected its meta leader, or whose JetStream
+	// is still starting, answers "JetStream not available" for a moment:
+	// wait for it (logging why) rather than exit.
+	r.setNotReady("waiting for JetStream")
+	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper, WaitForJetStream: true})
 	if err != nil {
 		return fmt.Errorf("realm: store: %w", err)
 	}
+	r.setNotReady("starting")
 	if err := r.checkRecordKey(ctx, recordKey, recordKeyFile); err != nil {
 		return err
 	}
@@ -347,7 +370,12 @@ func (r *Realm) start(ctx context.Context) error {
 		cancel()
 		return fmt.Errorf("realm: avatar change feed: %w", err)
 	}
-	r.bgDone.Add(2)
+	// Probed once before the node reports ready, so /readyz is right from
+	// the first request.
+	first := r.probeReadiness(ctx)
+	r.readiness.Store(&first)
+	r.bgDone.Add(3)
+	go func() { defer r.bgDone.Done(); r.runReadiness(bg) }()
 	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
 	go func() { defer r.bgDone.Done(); r.trust.run(bg) }()
 	if err := r.startTwins(ctx, bg); err != nil {

@@ -3,7 +3,6 @@ package market
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +17,9 @@ import (
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 )
 
-// Problem is an RFC 9457 error answer of the realm.
+// Problem is an RFC 9457 error answer of the realm. Type is the stable
+// URI of its cause (docs/errors.md lists them); branch on it, not on
+// Detail.
 type Problem struct {
 	Type      string `json:"type"`
 	Title     string `json:"title"`
@@ -26,6 +27,10 @@ type Problem struct {
 	Detail    string `json:"detail"`
 	Instance  string `json:"instance"`
 	RequestID string `json:"request_id"`
+	// Effect, on a 503 that could not tell what happened, is "none" (the
+	// request changed nothing) or "unknown" (a write may have been stored:
+	// read before repeating it).
+	Effect string `json:"effect,omitempty"`
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("realm: %d %s: %s", p.Status, p.Title, p.Detail) }
@@ -196,47 +201,15 @@ func (c *Client) Holdings(ctx context.Context, owner string) (Holdings, error) {
 	return h, err
 }
 
-// SignTypedData hashes eth_signTypedData_v4 JSON with go-ethereum's
-// EIP-712 code and signs the digest: what a wallet does. It returns the
-// 65-byte signature (v 27 or 28) and the digest, both 0x hex.
-func SignTypedData(key *ecdsa.PrivateKey, typedData json.RawMessage) (signature, digest string, err error) {
-	var td apitypes.TypedData
-	if err := json.Unmarshal(typedData, &td); err != nil {
-		return "", "", fmt.Errorf("market: typed data: %w", err)
-	}
-	h, _, err := apitypes.TypedDataAndHash(td)
-	if err != nil {
-		return "", "", fmt.Errorf("market: typed data: %w", err)
-	}
-	sig, err := crypto.Sign(h, key)
-	if err != nil {
-		return "", "", err
-	}
-	sig[64] += 27
-	return "0x" + common.Bytes2Hex(sig), common.BytesToHash(h).Hex(), nil
-}
-
-// signPayload signs a payload after checking that the realm's digest is
-// the one the typed data hashes to.
-func signPayload(key *ecdsa.PrivateKey, p Payload) (string, error) {
-	sig, digest, err := SignTypedData(key, p.TypedData)
-	if err != nil {
-		return "", err
-	}
-	if !strings.EqualFold(digest, p.Digest) {
-		return "", fmt.Errorf("market: the realm's digest %s is not the typed data's %s", p.Digest, digest)
-	}
-	return sig, nil
-}
-
-// LinkWallet links the wallet of key to the signed-in avatar.
-func (c *Client) LinkWallet(ctx context.Context, key *ecdsa.PrivateKey) error {
-	wallet := crypto.PubkeyToAddress(key.PublicKey).Hex()
+// LinkWallet links the wallet of signer to the signed-in avatar: the
+// wallet signs the realm's LinkWallet message.
+func (c *Client) LinkWallet(ctx context.Context, signer Signer) error {
+	wallet := signer.Address().Hex()
 	var p Payload
 	if _, err := c.do(ctx, "POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": wallet}, nil, &p); err != nil {
 		return err
 	}
-	sig, err := signPayload(key, p)
+	sig, err := SignPayload(ctx, signer, p)
 	if err != nil {
 		return err
 	}
@@ -245,9 +218,62 @@ func (c *Client) LinkWallet(ctx context.Context, key *ecdsa.PrivateKey) error {
 			Deadline string `json:"deadline"`
 		} `json:"message"`
 	}
-	_ = json.Unmarshal(p.TypedData, &td)
+	if err := json.Unmarshal(p.TypedData, &td); err != nil {
+		return fmt.Errorf("market: LinkWallet typed data: %w", err)
+	}
 	_, err = c.do(ctx, "POST", "/v1/assets/wallet/link", map[string]string{"wallet": wallet, "deadline": td.Message.Deadline, "signature": sig}, nil, nil)
 	return err
+}
+
+// Address is one of an avatar's addresses with the nonce its next intent
+// must carry.
+type Address struct {
+	Address   string `json:"address"`
+	NextNonce string `json:"next_nonce"`
+}
+
+// Wallet is the signed-in avatar's linked wallets and custodial address
+// (nil until created).
+type Wallet struct {
+	Avatar    string    `json:"avatar"`
+	Wallets   []Address `json:"wallets"`
+	Custodial *Address  `json:"custodial,omitempty"`
+}
+
+// Wallet returns the signed-in avatar's addresses.
+func (c *Client) Wallet(ctx context.Context) (Wallet, error) {
+	var w Wallet
+	_, err := c.do(ctx, "GET", "/v1/assets/wallet", nil, nil, &w)
+	return w, err
+}
+
+// CreateCustodial creates the signed-in avatar's custodial address (or
+// returns the one it has). The realm holds its key; intents from it are
+// confirmed with a passkey step-up instead of a signature.
+func (c *Client) CreateCustodial(ctx context.Context) (Wallet, error) {
+	var w Wallet
+	_, err := c.do(ctx, "POST", "/v1/assets/wallet/custodial", nil, nil, &w)
+	return w, err
+}
+
+// ReceiptSigner is one realm node's receipt-signing key.
+type ReceiptSigner struct {
+	Node    string `json:"node"`
+	Address string `json:"address"`
+	Since   string `json:"since"`
+	Until   string `json:"until,omitempty"`
+	Current bool   `json:"current"`
+}
+
+// ReceiptSigners lists every realm node's receipt signers, current and
+// retired. A convenience: verifiers that must not trust the realm pin the
+// keys offline (zerorealm keys export-public).
+func (c *Client) ReceiptSigners(ctx context.Context) ([]ReceiptSigner, error) {
+	var out struct {
+		Signers []ReceiptSigner `json:"signers"`
+	}
+	_, err := c.do(ctx, "GET", "/v1/assets/signers", nil, nil, &out)
+	return out.Signers, err
 }
 
 // TransferPayload asks the realm for the typed data of t.
@@ -257,13 +283,13 @@ func (c *Client) TransferPayload(ctx context.Context, t Transfer) (Payload, erro
 	return p, err
 }
 
-// SignTransfer gets t's typed data and signs it with key.
-func (c *Client) SignTransfer(ctx context.Context, t Transfer, key *ecdsa.PrivateKey) (TransferRequest, error) {
+// SignTransfer gets t's typed data and has signer, t's owner, sign it.
+func (c *Client) SignTransfer(ctx context.Context, t Transfer, signer Signer) (TransferRequest, error) {
 	p, err := c.TransferPayload(ctx, t)
 	if err != nil {
 		return TransferRequest{}, err
 	}
-	sig, err := signPayload(key, p)
+	sig, err := SignPayload(ctx, signer, p)
 	return TransferRequest{Intent: t, Signature: sig}, err
 }
 
@@ -286,9 +312,6 @@ func (c *Client) TradePayload(ctx context.Context, give, take Transfer) (Payload
 	return p, err
 }
 
-// SignPayload signs a payload with key after checking its digest.
-func SignPayload(key *ecdsa.PrivateKey, p Payload) (string, error) { return signPayload(key, p) }
-
 // Trade applies both legs of a trade or neither.
 func (c *Client) Trade(ctx context.Context, req TradeRequest, idempotencyKey string) (TransferAnswer, error) {
 	var a TransferAnswer
@@ -298,6 +321,66 @@ func (c *Client) Trade(ctx context.Context, req TradeRequest, idempotencyKey str
 	}
 	_, err := c.do(ctx, "POST", "/v1/assets/trades", req, h, &a)
 	return a, err
+}
+
+// Cancel is a CancelIntents message: every intent of Owner with a nonce
+// below NonceFloor becomes void. Fields are decimal strings, as in the
+// typed data.
+type Cancel struct {
+	Owner      string `json:"owner"`
+	NonceFloor string `json:"nonceFloor"`
+	Deadline   string `json:"deadline"`
+	Signature  string `json:"signature,omitempty"`
+}
+
+// CancelPayload asks the realm for the typed data of a cancellation.
+func (c *Client) CancelPayload(ctx context.Context, cancel Cancel) (Payload, error) {
+	var p Payload
+	cancel.Signature = ""
+	_, err := c.do(ctx, "POST", "/v1/assets/intents/cancel", cancel, nil, &p)
+	return p, err
+}
+
+// SignCancel gets the cancellation's typed data and has signer, its
+// owner, sign it.
+func (c *Client) SignCancel(ctx context.Context, cancel Cancel, signer Signer) (Cancel, error) {
+	p, err := c.CancelPayload(ctx, cancel)
+	if err != nil {
+		return Cancel{}, err
+	}
+	cancel.Signature, err = SignPayload(ctx, signer, p)
+	return cancel, err
+}
+
+// CancelIntents raises the owner's nonce floor, voiding every intent it
+// signed with a lower nonce, and returns the owner's next nonce. The
+// owner is a wallet linked to the signed-in avatar (with its Signature)
+// or the avatar's custodial address (no signature; a passkey step-up
+// bound to the cancellation's digest instead).
+func (c *Client) CancelIntents(ctx context.Context, cancel Cancel) (nextNonce string, err error) {
+	var out struct {
+		NextNonce string `json:"next_nonce"`
+	}
+	_, err = c.do(ctx, "POST", "/v1/assets/cancel", cancel, nil, &out)
+	return out.NextNonce, err
+}
+
+// Mint creates assets outside the scene catalogs: item (unique
+// collections) or amount (fungible ones) to an address. It needs the
+// realm's admin role and returns the ledger sequence.
+func (c *Client) Mint(ctx context.Context, collection, item, to, amount string) (uint64, error) {
+	body := map[string]string{"collection": collection, "to": to}
+	if item != "" {
+		body["item"] = item
+	}
+	if amount != "" {
+		body["amount"] = amount
+	}
+	var out struct {
+		Sequence uint64 `json:"sequence"`
+	}
+	_, err := c.do(ctx, "POST", "/v1/assets/mint", body, nil, &out)
+	return out.Sequence, err
 }
 
 // Receipt fetches a receipt by intent or receipt digest.

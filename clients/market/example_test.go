@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/zerorealm/zerorealm/clients/market"
@@ -19,11 +20,12 @@ import (
 func ExampleClient_LinkWallet() {
 	ctx := context.Background()
 	c := market.New("http://localhost:8080", "zrs_session-token")
-	wallet, _ := crypto.GenerateKey()
+	key, _ := crypto.GenerateKey()
+	wallet := market.KeySigner(key)
 	if err := c.LinkWallet(ctx, wallet); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("linked", crypto.PubkeyToAddress(wallet.PublicKey).Hex())
+	fmt.Println("linked", wallet.Address().Hex())
 }
 
 // Transfer an item: fetch the typed data, check and sign it like a wallet,
@@ -31,8 +33,9 @@ func ExampleClient_LinkWallet() {
 func ExampleClient_Transfer() {
 	ctx := context.Background()
 	c := market.New("http://localhost:8080", "zrs_session-token")
-	wallet, _ := crypto.GenerateKey()
-	from := crypto.PubkeyToAddress(wallet.PublicKey).Hex()
+	key, _ := crypto.GenerateKey()
+	wallet := market.KeySigner(key)
+	from := wallet.Address().Hex()
 	h, err := c.Holdings(ctx, from)
 	if err != nil {
 		log.Fatal(err)
@@ -53,6 +56,35 @@ func ExampleClient_Transfer() {
 		log.Fatal(err)
 	}
 	fmt.Println("applied at ledger sequence", answer.Sequence)
+}
+
+// Sign with a key kept elsewhere: a hardware wallet, a keystore or a
+// remote signing service signs the 32-byte EIP-712 digest the client
+// computed; the client checks the signature recovers to the address
+// before it sends anything.
+func ExampleSignerFunc() {
+	ctx := context.Background()
+	c := market.New("http://localhost:8080", "zrs_session-token")
+	address := common.HexToAddress("0x00000000000000000000000000000000000A11CE")
+	remote := market.SignerFunc(address, func(ctx context.Context, digest common.Hash) ([]byte, error) {
+		return askTheSigningService(ctx, address, digest) // 65 bytes r || s || v
+	})
+	next, err := c.Wallet(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cancel, err := c.SignCancel(ctx, market.Cancel{Owner: address.Hex(), NonceFloor: next.Wallets[0].NextNonce, Deadline: "1900000000"}, remote)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := c.CancelIntents(ctx, cancel); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// askTheSigningService stands for a call to a remote signer or a device.
+func askTheSigningService(context.Context, common.Address, common.Hash) ([]byte, error) {
+	return nil, fmt.Errorf("no signing service in this example")
 }
 
 // Verify a receipt offline against the realm's published signer.

@@ -90,7 +90,7 @@ of the credentials file. It reconnects forever.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&twinID, "twin", "", "the twin this gateway serves (must match the credentials)")
-	fl.StringVar(&credsPath, "creds", "", "credentials file from `zerorealm gateway enroll`")
+	fl.StringVar(&credsPath, "creds", "", "the `FILE` of credentials \"zerorealm gateway enroll\" wrote")
 	fl.StringVar(&natsURL, "nats", "", "NATS URL (default: the one in the credentials)")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addNATSAuthFlags(fl, &natsAuth, "the gateway")
@@ -160,7 +160,7 @@ the address each other node's "zerorealm keys export-public" prints.`,
 	fl.StringVar(&prefix, "prefix", "zr", "the realm's subject prefix")
 	fl.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "where the gateway reaches the realm's NATS server")
 	fl.StringVar(&out, "out", "", "credentials file to write")
-	fl.StringArrayVar(&otherNodes, "realm-key", nil, "grant key address of another realm node to trust (repeatable; from its `zerorealm keys export-public`)")
+	fl.StringArrayVar(&otherNodes, "realm-key", nil, "grant key `ADDRESS` of another realm node to trust (repeatable; from its \"zerorealm keys export-public\")")
 	for _, f := range []string{"twin", "data", "out"} {
 		_ = cmd.MarkFlagRequired(f)
 	}

@@ -59,17 +59,27 @@ func (f *keyRingFlags) checkpointKey(ring *assets.KeyRing, file string) (string,
 	return k.VerifierKey(), nil
 }
 
-func (f *keyRingFlags) open(stderr io.Writer) (*assets.KeyRing, error) {
+// open opens the ring. The data directory must exist: a mistyped --data
+// is reported, never made. A command that only reads (readOnly) also
+// needs the keys folder, so that it changes nothing on disk.
+func (f *keyRingFlags) open(stderr io.Writer, readOnly bool) (*assets.KeyRing, error) {
 	dir, err := f.dir()
 	if err != nil {
 		return nil, err
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, usagef("no realm data directory at %s (check --data or ZR_DATA; the realm makes it at its first start)", dir)
+	}
+	keys := filepath.Join(dir, "keys")
+	if _, err := os.Stat(keys); readOnly && err != nil {
+		return nil, usagef("no keys in %s (the realm makes its first key at its first start; check --data or ZR_DATA)", keys)
 	}
 	pass := os.Getenv("ZR_KEY_PASSPHRASE")
 	if pass == "" {
 		fmt.Fprintln(stderr, "WARNING: ZR_KEY_PASSPHRASE is not set: using the public development passphrase")
 		pass = assets.DevPassphrase
 	}
-	return assets.OpenKeyRing(filepath.Join(dir, "keys"), pass, 0)
+	return assets.OpenKeyRing(keys, pass, 0)
 }
 
 func newKeysCommand() *cobra.Command {
@@ -92,7 +102,7 @@ func newKeysCommand() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List the keys, oldest first", Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ring, err := f.open(cmd.ErrOrStderr())
+			ring, err := f.open(cmd.ErrOrStderr(), true)
 			if err != nil {
 				return err
 			}
@@ -113,7 +123,7 @@ func newKeysCommand() *cobra.Command {
 	rotate := &cobra.Command{
 		Use: "rotate", Short: "Create a new key and make it the active one (restart the node to use it)", Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ring, err := f.open(cmd.ErrOrStderr())
+			ring, err := f.open(cmd.ErrOrStderr(), false)
 			if err != nil {
 				return err
 			}
@@ -128,7 +138,7 @@ func newKeysCommand() *cobra.Command {
 	export := &cobra.Command{
 		Use: "export-public", Short: "Print the signer addresses as JSON, for verifiers", Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ring, err := f.open(cmd.ErrOrStderr())
+			ring, err := f.open(cmd.ErrOrStderr(), true)
 			if err != nil {
 				return err
 			}

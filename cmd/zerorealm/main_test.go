@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"net"
@@ -17,6 +18,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/zerorealm/zerorealm/scenes"
 )
@@ -74,6 +78,12 @@ func TestUsageMistakesExitTwoWithOneLine(t *testing.T) {
 		{"nats tls cert without key", []string{"--data", dir, "--nats", "nats://127.0.0.1:4222", "--nats-tls-cert", aFile}, nil, "needs its key"},
 		{"nats creds without a cluster", []string{"--data", dir, "--nats-creds", aFile}, nil, "for a NATS cluster"},
 		{"bootstrap switch not a boolean", []string{"--data", dir}, map[string]string{"ZR_BOOTSTRAP_ADMIN": "maybe"}, "bootstrap-admin"},
+		{"keys of a missing data dir", []string{"keys", "list", "--data", filepath.Join(dir, "nonexistent")}, nil, "no realm data directory at"},
+		{"keys rotate in a missing data dir", []string{"keys", "rotate", "--data", filepath.Join(dir, "nonexistent")}, nil, "no realm data directory at"},
+		{"keys export of a data dir without keys", []string{"keys", "export-public", "--data", dir}, nil, "no keys in"},
+		{"receipt verify without a file", []string{"receipt", "verify"}, nil, "takes one FILE"},
+		{"receipt verify of a missing file", []string{"receipt", "verify", filepath.Join(dir, "missing.json")}, nil, "read the receipt"},
+		{"receipt verify with a signer that is no address", []string{"receipt", "verify", "--signer", "nope", aFile}, nil, `--signer "nope" is not an address`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +101,45 @@ func TestUsageMistakesExitTwoWithOneLine(t *testing.T) {
 			}
 		})
 	}
+	// A refused keys command leaves the disk as it was.
+	for _, made := range []string{filepath.Join(dir, "nonexistent"), filepath.Join(dir, "keys")} {
+		if _, err := os.Stat(made); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a refused keys command made %s (stat: %v)", made, err)
+		}
+	}
+}
+
+// TestFlagPlaceholdersAreNames checks every flag of every command: the
+// value placeholder --help prints (pflag takes a back-quoted word of the
+// usage string for it) is a plain word, never a phrase.
+func TestFlagPlaceholdersAreNames(t *testing.T) {
+	word := regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$|^$`)
+	var walk func(c *cobra.Command)
+	checked := 0
+	walk = func(c *cobra.Command) {
+		for _, fl := range []*pflag.FlagSet{c.LocalFlags(), c.PersistentFlags()} {
+			fl.VisitAll(func(f *pflag.Flag) {
+				checked++
+				if name, _ := pflag.UnquoteUsage(f); !word.MatchString(name) {
+					t.Errorf("%s --%s: --help shows the placeholder %q", c.CommandPath(), f.Name, name)
+				}
+			})
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCommand())
+	if checked < 50 {
+		t.Fatalf("checked %d flags: the walk missed commands", checked)
+	}
+	var stdout, stderr syncBuffer
+	if code := run(context.Background(), []string{"gateway", "--help"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("gateway --help = %d: %s", code, stderr.String())
+	}
+	if help := stdout.String(); !strings.Contains(help, "--creds FILE") || strings.Contains(help, "`") {
+		t.Fatalf("gateway --help:\n%s", help)
+	}
 }
 
 var readyLine = regexp.MustCompile(`ready at (http://\S+) \(node (\S+),`)
@@ -99,12 +148,20 @@ var readyLine = regexp.MustCompile(`ready at (http://\S+) \(node (\S+),`)
 // stop function that returns the exit status.
 func startRealm(t *testing.T, args []string) (url, node string, stop func() int) {
 	t.Helper()
+	url, node, _, stop = startRealmStderr(t, args)
+	return url, node, stop
+}
+
+// startRealmStderr is startRealm that also returns what the command wrote
+// to standard error.
+func startRealmStderr(t *testing.T, args []string) (url, node string, stderr *syncBuffer, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	var stderr syncBuffer
+	stderr = new(syncBuffer)
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, args, pw, &stderr)
+		done <- run(ctx, args, pw, stderr)
 		pw.Close()
 	}()
 	found := make(chan []string, 1)
@@ -128,7 +185,7 @@ func startRealm(t *testing.T, args []string) (url, node string, stop func() int)
 		cancel()
 		t.Fatalf("not ready after 30s: %s", stderr.String())
 	}
-	return url, node, func() int {
+	return url, node, stderr, func() int {
 		cancel()
 		select {
 		case code := <-done:

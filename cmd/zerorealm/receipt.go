@@ -27,8 +27,20 @@ func newReceiptCommand() *cobra.Command {
 			"go-ethereum's own implementation, recovers the signer and prints what it proves.\n" +
 			"With --signer, the signer must be one of the given addresses (zerorealm keys export-public).\n" +
 			"FILE - reads standard input.",
-		Args: cobra.ExactArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("receipt verify takes one FILE (- for standard input), not %d arguments", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// A trusted signer that is not an address would trust nothing
+			// and say so only after the work: refuse it first.
+			for _, s := range signers {
+				if !common.IsHexAddress(s) {
+					return usagef("--signer %q is not an address (0x and 40 hex digits; zerorealm keys export-public lists them)", s)
+				}
+			}
 			var data []byte
 			var err error
 			if args[0] == "-" {
@@ -37,7 +49,7 @@ func newReceiptCommand() *cobra.Command {
 				data, err = os.ReadFile(args[0])
 			}
 			if err != nil {
-				return err
+				return usagef("read the receipt: %v", err)
 			}
 			return verifyReceipt(cmd.OutOrStdout(), data, signers)
 		},

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -38,6 +40,8 @@ type serveFlags struct {
 	ceremonyBurst, maxPendingCeremonies            int
 	maxSessionsPerAvatar, maxLivePerAvatar         int
 	trustedProxies                                 string
+	minFreeDiskMiB                                 int64
+	requestTimeout                                 time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -81,10 +85,21 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.IntVar(&f.maxSessionsPerAvatar, "max-sessions-per-avatar", 32, "live sessions of one avatar; a sign-in beyond revokes the oldest (at most 256)")
 	fl.IntVar(&f.maxLivePerAvatar, "max-live-per-avatar", 8, "realm WebSockets of one avatar on this node (negative: no cap)")
 	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address (empty: none)")
+	fl.DurationVar(&f.requestTimeout, "request-timeout", 3*time.Second, "deadline of every HTTP request (WebSockets excepted), shared by its store calls and audit commits (negative: none)")
+	fl.Int64Var(&f.minFreeDiskMiB, "min-free-disk", 64, "MiB of free disk space the embedded store needs for the node to report ready on /readyz (negative: not checked; ignored with --nats)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go runtime profiles (/debug/pprof/) on this separate address, e.g. localhost:6060 (empty: off)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	return cmd
+}
+
+// minFreeDisk turns --min-free-disk (MiB) into Config.MinFreeDisk (bytes):
+// 0 keeps the realm's default, a negative value turns the check off.
+func minFreeDisk(mib int64) int64 {
+	if mib < 0 {
+		return -1
+	}
+	return min(mib, 1<<40) << 20
 }
 
 func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error {
@@ -140,6 +155,8 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		MaxSessionsPerAvatar: f.maxSessionsPerAvatar,
 		MaxLivePerAvatar:     f.maxLivePerAvatar,
 		TrustedProxies:       proxies,
+		MinFreeDisk:          minFreeDisk(f.minFreeDiskMiB),
+		RequestTimeout:       f.requestTimeout,
 
 		DisableBootstrapAdmin: !f.bootstrapAdmin,
 		BootstrapAdminRoles:   splitList(f.bootstrapAdminRoles),
@@ -172,6 +189,15 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 	go func() {
 		select {
 		case <-r.Ready():
+			origins := splitList(f.origins)
+			if len(origins) == 0 {
+				origins = []string{r.URL()}
+			}
+			for _, o := range origins {
+				if problem := passkeyHostProblem(f.rpID, o); problem != "" {
+					fmt.Fprintln(stderr, "WARNING: "+problem)
+				}
+			}
 			fmt.Fprintf(stdout, "ZeroRealm is ready at %s (node %s, data %s). Press Ctrl-C to stop.\n", r.URL(), r.Node(), dataDir)
 		case <-ctx.Done():
 		}
@@ -306,4 +332,31 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}
 	return out, nil
+}
+
+// passkeyHostProblem says why browsers will refuse passkeys on the origin
+// with the relying party id rpID, and what to run instead; "" when they
+// accept it. WebAuthn binds a passkey to a domain: the page's host must be
+// rpID or a subdomain of it, and an IP address is never one, so a realm
+// listening on 127.0.0.1 serves a console whose passkeys all fail with
+// "SecurityError: This is an invalid domain".
+func passkeyHostProblem(rpID, origin string) string {
+	u, err := url.Parse(origin)
+	if err != nil || u.Hostname() == "" {
+		return fmt.Sprintf("origin %q is not a URL: passkeys cannot work there (check --origins)", origin)
+	}
+	host, rp := strings.ToLower(u.Hostname()), strings.ToLower(rpID)
+	if net.ParseIP(host) != nil {
+		instead := "--listen localhost:" + u.Port()
+		if u.Port() == "" || rp != "localhost" {
+			instead = "a domain name within " + rpID + " for the realm, or --listen localhost:PORT with --rp-id localhost,"
+		}
+		return fmt.Sprintf("passkeys cannot work at %s: its host %s is an IP address, and browsers accept only a domain as the relying party (--rp-id %s). Use %s and open the URL it prints",
+			origin, host, rpID, instead)
+	}
+	if host == rp || strings.HasSuffix(host, "."+rp) {
+		return ""
+	}
+	return fmt.Sprintf("passkeys cannot work at %s: its host %s is neither %s nor a subdomain of it (--rp-id). Run with --rp-id %s, or serve the realm under %s",
+		origin, host, rpID, host, rpID)
 }

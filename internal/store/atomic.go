@@ -52,7 +52,7 @@ func (st *Stream) AppendAtomic(ctx context.Context, msgs []AtomicMsg) ([]uint64,
 	what := fmt.Sprintf("store: atomic append of %d messages to %s", len(msgs), st.name)
 	batch, err := jetstreamext.NewBatchPublisher(st.store.js)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("%s: %w", what, classify(err))
 	}
 	last := len(msgs) - 1
 	for i, m := range msgs[:last] {
@@ -63,7 +63,7 @@ func (st *Stream) AppendAtomic(ctx context.Context, msgs []AtomicMsg) ([]uint64,
 			if isConflictCode(err) {
 				return nil, conflict(fmt.Sprintf("%s (message %d on %s expecting %d)", what, i, m.Subject, m.LastSeq), err)
 			}
-			return nil, fmt.Errorf("%s: message %d: %w", what, i, err)
+			return nil, fmt.Errorf("%s: message %d: %w", what, i, classify(err))
 		}
 	}
 	m := msgs[last]
@@ -74,7 +74,7 @@ func (st *Stream) AppendAtomic(ctx context.Context, msgs []AtomicMsg) ([]uint64,
 		if isConflictCode(err) {
 			return nil, conflict(what, err)
 		}
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("%s: %w", what, classify(err))
 	}
 	// An atomic batch is stored as one contiguous run ending at the
 	// commit's sequence.

@@ -29,6 +29,14 @@ type BucketConfig struct {
 	// bucket whose reads gate security decisions (is this session revoked?)
 	// must never see the state before an acknowledged change.
 	LeaderReads bool
+	// LeaderConfirmsAbsence keeps Get on the nearest replica but asks the
+	// stream leader before it answers ErrNotFound. A key written a moment
+	// ago may not have reached that replica yet; for a bucket whose
+	// absence means "refuse" (an avatar that no longer exists ends its
+	// sessions), the rare miss costs one leader read and the common hit
+	// stays a direct get. Ignored with LeaderReads, which always asks, and
+	// on a single server, where there is no replica to lag.
+	LeaderConfirmsAbsence bool
 	// Sealed authenticates every value with the store's record key: a
 	// value that does not verify reads as absent (ErrNotFound and
 	// ErrTampered) and is reported through Config.OnTamper. Buckets whose
@@ -42,9 +50,17 @@ type Bucket struct {
 	name        string
 	kv          jetstream.KeyValue
 	leaderReads bool
-	rel         string  // name without the prefix, bound by seals
-	seal        *sealer // nil: not sealed
+	// confirmAbsence: a replica's "not found" is asked again of the leader.
+	confirmAbsence bool
+	rel            string    // name without the prefix, bound by seals
+	seal           *sealer   // nil: not sealed
+	declared       time.Time // when this handle was made, for freshBucketWindow
 }
+
+// freshBucketWindow is how long after its declaration a bucket's direct
+// gets that find no responders are taken for replicas still starting and
+// retried. Later, no responders is an outage, answered at once.
+const freshBucketWindow = 30 * time.Second
 
 // Entry is one revision of a key.
 type Entry struct {
@@ -63,7 +79,7 @@ const maxHistory = 64
 
 // Bucket creates the bucket or updates it to cfg, so every node can declare
 // what it needs at start-up. It uses file storage and the store's replica
-// count.
+// count. Like Stream, it retries a cluster that is still settling.
 func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 	if err := validateName("bucket name", cfg.Name); err != nil {
 		return nil, err
@@ -90,18 +106,27 @@ func (s *Store) Bucket(ctx context.Context, cfg BucketConfig) (*Bucket, error) {
 	name := s.resourceName(cfg.Name)
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:       name,
-		TTL:          cfg.TTL,
-		History:      cfg.History,
-		MaxValueSize: cfg.MaxValueSize,
-		Storage:      jetstream.FileStorage,
-		Replicas:     s.replicas,
+	var kv jetstream.KeyValue
+	err = s.retryDeclare(ctx, "bucket "+name, func() error {
+		var err error
+		kv, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:       name,
+			TTL:          cfg.TTL,
+			History:      cfg.History,
+			MaxValueSize: cfg.MaxValueSize,
+			Storage:      jetstream.FileStorage,
+			Replicas:     s.replicas,
+		})
+		if err != nil {
+			return fmt.Errorf("store: bucket %s: %w", name, classify(err))
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: bucket %s: %w", name, err)
+		return nil, err
 	}
-	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads, rel: cfg.Name, seal: seal}, nil
+	s.declare("KV_" + name)
+	return &Bucket{store: s, name: name, kv: kv, leaderReads: cfg.LeaderReads, confirmAbsence: cfg.LeaderConfirmsAbsence && s.replicas > 1, rel: cfg.Name, seal: seal, declared: time.Now()}, nil
 }
 
 // Name is the bucket's full JetStream name.
@@ -121,22 +146,28 @@ func (b *Bucket) Get(ctx context.Context, key string) (Entry, error) {
 	e, err := b.kv.Get(ctx, key)
 	// A bucket created a moment ago on a cluster answers direct gets only
 	// once its replicas are up: until then the read has no responders,
-	// which says nothing about the key. Wait for them, within ctx.
-	for r := 0; errors.Is(err, nats.ErrNoResponders) && r < freshBucketRetries; r++ {
+	// which says nothing about the key. Wait for them, within ctx; an
+	// older bucket without responders has lost them, and the caller
+	// hears so at once.
+	fresh := time.Since(b.declared) < freshBucketWindow
+	for r := 0; fresh && errors.Is(err, nats.ErrNoResponders) && r < freshBucketRetries; r++ {
 		t := time.NewTimer(noResponderWait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
+			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, classify(err))
 		case <-t.C:
 		}
 		e, err = b.kv.Get(ctx, key)
 	}
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			if b.confirmAbsence {
+				return b.getFromLeader(ctx, key)
+			}
 			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)
 		}
-		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
+		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, classify(err))
 	}
 	return b.open("get", entry(e))
 }
@@ -227,7 +258,7 @@ func (b *Bucket) Watch(ctx context.Context, pattern string) (<-chan Entry, error
 	}
 	w, err := b.kv.Watch(ctx, pattern)
 	if err != nil {
-		return nil, fmt.Errorf("store: watch %s in %s: %w", pattern, b.name, err)
+		return nil, fmt.Errorf("store: watch %s in %s: %w", pattern, b.name, classify(err))
 	}
 	out := make(chan Entry)
 	go func() {
@@ -265,7 +296,7 @@ func (b *Bucket) Keys(ctx context.Context) ([]string, error) {
 	defer cancel()
 	lister, err := b.kv.ListKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: keys of %s: %w", b.name, err)
+		return nil, fmt.Errorf("store: keys of %s: %w", b.name, classify(err))
 	}
 	defer lister.Stop()
 	// The lister may repeat a key that is written while it runs.
@@ -278,7 +309,7 @@ func (b *Bucket) Keys(ctx context.Context) ([]string, error) {
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("store: keys of %s: %w", b.name, err)
+		return nil, fmt.Errorf("store: keys of %s: %w", b.name, classify(err))
 	}
 	return keys, nil
 }
@@ -304,7 +335,7 @@ func (b *Bucket) writeErr(op, key string, err error) error {
 	case isConflictCode(err):
 		return conflict(fmt.Sprintf("store: %s %s in %s", op, key, b.name), err)
 	default:
-		return fmt.Errorf("store: %s %s in %s: %w", op, key, b.name, err)
+		return fmt.Errorf("store: %s %s in %s: %w", op, key, b.name, classify(err))
 	}
 }
 
@@ -332,7 +363,7 @@ func (b *Bucket) Last(ctx context.Context, key string) (Entry, error) {
 	defer cancel()
 	raw, err := b.store.lastFromLeader(ctx, "KV_"+b.kv.Bucket(), "$KV."+b.kv.Bucket()+"."+key)
 	if err != nil {
-		return Entry{}, fmt.Errorf("store: last change of %s in %s: %w", key, b.name, err)
+		return Entry{}, fmt.Errorf("store: last change of %s in %s: %w", key, b.name, classify(err))
 	}
 	op := raw.Header.Get("KV-Operation")
 	e := Entry{Key: key, Revision: raw.Sequence, Created: raw.Time, Deleted: op == "DEL" || op == "PURGE"}
@@ -350,7 +381,7 @@ func (b *Bucket) getFromLeader(ctx context.Context, key string) (Entry, error) {
 		if errors.Is(err, ErrNotFound) {
 			return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, ErrNotFound)
 		}
-		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, err)
+		return Entry{}, fmt.Errorf("store: get %s in %s: %w", key, b.name, classify(err))
 	}
 	// A delete or purge leaves a marker message whose KV-Operation header
 	// says so; the key then has no live value.

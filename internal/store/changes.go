@@ -54,7 +54,7 @@ func (b *Bucket) Changes(ctx context.Context, pattern string) (<-chan Change, er
 	w, err := b.watchChanges(ctx, pattern)
 	if err != nil {
 		nc.RemoveStatusListener(status)
-		return nil, fmt.Errorf("store: watch changes of %s in %s: %w", pattern, b.name, err)
+		return nil, fmt.Errorf("store: watch changes of %s in %s: %w", pattern, b.name, classify(err))
 	}
 	out := make(chan Change, 64)
 	go func() {

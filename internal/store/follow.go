@@ -78,11 +78,11 @@ func (st *Stream) Follow(ctx context.Context, filter string, apply func(Msg) err
 	})
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("store: follow %s on %s: %w", filter, st.name, err)
+		return nil, fmt.Errorf("store: follow %s on %s: %w", filter, st.name, classify(err))
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) { f.deliver(m, apply) })
 	if err != nil {
-		return nil, fmt.Errorf("store: follow %s on %s: %w", filter, st.name, err)
+		return nil, fmt.Errorf("store: follow %s on %s: %w", filter, st.name, classify(err))
 	}
 	go func() {
 		select {
@@ -117,7 +117,7 @@ func (st *Stream) lastMatching(ctx context.Context, filter string) (uint64, erro
 	}
 	reply, err := st.store.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+st.name, req)
 	if err != nil {
-		return 0, fmt.Errorf("store: last message matching %s in %s: %w", filter, st.name, err)
+		return 0, fmt.Errorf("store: last message matching %s in %s: %w", filter, st.name, classify(err))
 	}
 	var resp struct {
 		Error   *jetstream.APIError `json:"error"`
@@ -126,13 +126,13 @@ func (st *Stream) lastMatching(ctx context.Context, filter string) (uint64, erro
 		} `json:"message"`
 	}
 	if err := json.Unmarshal(reply.Data, &resp); err != nil {
-		return 0, fmt.Errorf("store: last message matching %s in %s: %w", filter, st.name, err)
+		return 0, fmt.Errorf("store: last message matching %s in %s: %w", filter, st.name, classify(err))
 	}
 	switch {
 	case resp.Error != nil && resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound:
 		return 0, nil
 	case resp.Error != nil:
-		return 0, fmt.Errorf("store: last message matching %s in %s: %w", filter, st.name, resp.Error)
+		return 0, fmt.Errorf("store: last message matching %s in %s: %w", filter, st.name, classify(resp.Error))
 	case resp.Message == nil:
 		return 0, fmt.Errorf("store: last message matching %s in %s: empty response", filter, st.name)
 	}
@@ -142,7 +142,7 @@ func (st *Stream) lastMatching(ctx context.Context, filter string) (uint64, erro
 func (f *Follower) deliver(m jetstream.Msg, apply func(Msg) error) {
 	meta, err := m.Metadata()
 	if err != nil {
-		f.fail(fmt.Errorf("store: follow %s on %s: %w", f.filter, f.stream.name, err))
+		f.fail(fmt.Errorf("store: follow %s on %s: %w", f.filter, f.stream.name, classify(err)))
 		return
 	}
 	f.mu.Lock()
@@ -164,7 +164,7 @@ func (f *Follower) deliver(m jetstream.Msg, apply func(Msg) error) {
 		if err := apply(msg); err != nil {
 			f.stream.store.log.Error("projection apply failed; follower stopped",
 				"stream", f.stream.name, "filter", f.filter, "seq", msg.Seq, "subject", msg.Subject, "err", err)
-			f.fail(fmt.Errorf("store: apply %s seq %d: %w", msg.Subject, msg.Seq, err))
+			f.fail(fmt.Errorf("store: apply %s seq %d: %w", msg.Subject, msg.Seq, classify(err)))
 			return
 		}
 	}
@@ -230,7 +230,7 @@ func (f *Follower) waitCaughtUp(ctx context.Context, target uint64) error {
 			return fmt.Errorf("store: follow %s on %s: no progress for %v at sequence %d of %d",
 				f.filter, f.stream.name, f.stream.store.timeout, applied, target)
 		case <-ctx.Done():
-			return fmt.Errorf("store: follow %s on %s: %w", f.filter, f.stream.name, ctx.Err())
+			return fmt.Errorf("store: follow %s on %s: %w", f.filter, f.stream.name, classify(ctx.Err()))
 		}
 	}
 }
@@ -278,7 +278,7 @@ func (f *Follower) WaitApplied(ctx context.Context, seq uint64) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("store: wait for sequence %d: %w", seq, err)
+		return fmt.Errorf("store: wait for sequence %d: %w", seq, classify(err))
 	}
 	ctx, cancel := f.stream.store.withTimeout(ctx)
 	defer cancel()
@@ -290,12 +290,12 @@ func (f *Follower) WaitApplied(ctx context.Context, seq uint64) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("store: wait for sequence %d: %w", seq, err)
+			return fmt.Errorf("store: wait for sequence %d: %w", seq, classify(err))
 		}
 		select {
 		case <-advance:
 		case <-ctx.Done():
-			return fmt.Errorf("store: wait for sequence %d (applied %d): %w", seq, applied, ctx.Err())
+			return fmt.Errorf("store: wait for sequence %d (applied %d): %w", seq, applied, classify(ctx.Err()))
 		}
 	}
 }

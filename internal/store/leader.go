@@ -67,7 +67,9 @@ func (s *Store) msgFromLeader(ctx context.Context, stream string, request map[st
 		if resp.Error.Code == 404 {
 			return nil, ErrNotFound
 		}
-		return nil, fmt.Errorf("%s (code %d)", resp.Error.Desc, resp.Error.ErrCode)
+		// As the server's API error, so that classify sees its HTTP code
+		// (503 while the stream has no quorum) and its error code.
+		return nil, &jetstream.APIError{Code: resp.Error.Code, ErrorCode: jetstream.ErrorCode(resp.Error.ErrCode), Description: resp.Error.Desc}
 	}
 	hdr, err := parseHeader(resp.Message.Header)
 	if err != nil {

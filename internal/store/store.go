@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -64,6 +65,12 @@ type Config struct {
 	// Logger receives the store's diagnostics. Default: discarded.
 	Logger *slog.Logger
 
+	// WaitForJetStream makes New retry, with back-off and a warning that
+	// says why, while JetStream is unavailable (a cluster still electing
+	// its meta leader answers "JetStream not available" for a moment),
+	// until it answers or ctx ends. Without it New fails at once.
+	WaitForJetStream bool
+
 	// RecordKey (RecordKeySize bytes) authenticates the values of sealed
 	// buckets and the messages of sealed streams (see seal.go). It never
 	// enters NATS, and every node of a cluster needs the same one. A store
@@ -91,9 +98,15 @@ type Store struct {
 	replicas int
 	timeout  time.Duration
 	log      *slog.Logger
-	sealer   *sealer // nil without a record key
-	skew     time.Duration
-	now      func() time.Time // stamps sealed values
+
+	sealer *sealer // nil without a record key
+	skew   time.Duration
+	now    func() time.Time // stamps sealed values
+
+	// declared lists the streams declared through this store (buckets by
+	// their stream's name), which Check asks about.
+	declaredMu sync.Mutex
+	declared   []string
 }
 
 // New validates cfg, fills its defaults and checks that JetStream answers on
@@ -136,7 +149,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 	}
 	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.Timeout))
 	if err != nil {
-		return nil, fmt.Errorf("store: jetstream client: %w", err)
+		return nil, fmt.Errorf("store: jetstream client: %w", classify(err))
 	}
 	s := &Store{
 		nc:       nc,
@@ -149,16 +162,51 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		skew:     cfg.MaxClockSkew,
 		now:      time.Now,
 	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	if _, err := js.AccountInfo(ctx); err != nil {
-		return nil, fmt.Errorf("store: JetStream not available on %s: %w", nc.ConnectedUrlRedacted(), err)
+	if err := s.awaitJetStream(ctx, cfg.WaitForJetStream); err != nil {
+		return nil, err
 	}
 	if s.replicas == 0 {
 		s.replicas = autoReplicas(nc)
 	}
 	s.log.Debug("store ready", "prefix", s.prefix, "replicas", s.replicas, "server", nc.ConnectedServerName())
 	return s, nil
+}
+
+// Back-off of WaitForJetStream: quick at first, since a new cluster's meta
+// leader is usually elected within a second or two, then every few seconds.
+const (
+	jetStreamWaitFirst = 100 * time.Millisecond
+	jetStreamWaitMax   = 5 * time.Second
+)
+
+// awaitJetStream asks for the account's JetStream info, once or, with
+// wait, until it answers.
+func (s *Store) awaitJetStream(ctx context.Context, wait bool) error {
+	backoff := jetStreamWaitFirst
+	for attempt := 1; ; attempt++ {
+		actx, cancel := s.withTimeout(ctx)
+		_, err := s.js.AccountInfo(actx)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				s.log.Info("JetStream answers", "server", s.nc.ConnectedServerName(), "attempts", attempt)
+			}
+			return nil
+		}
+		err = fmt.Errorf("store: JetStream not available on %s: %w", s.nc.ConnectedUrlRedacted(), classify(err))
+		if !wait || !errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		s.log.Warn("JetStream not available yet, retrying", "attempt", attempt, "retry_in", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (gave up: %w)", err, ctx.Err())
+		case <-t.C:
+		}
+		backoff = min(2*backoff, jetStreamWaitMax)
+	}
 }
 
 // autoReplicas counts the servers the connection has learned about. A

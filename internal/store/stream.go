@@ -60,6 +60,10 @@ type Stream struct {
 // replica count the cluster cannot place) the error names the stream, what
 // differs and how to fix it. Every stream uses file storage, direct gets
 // and the store's replica count.
+//
+// A declaration that meets a cluster still settling (no leader yet, or
+// peers not yet known to the meta leader) is retried within ctx's
+// deadline (the store's timeout when ctx has none); see retryDeclare.
 func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	want, err := s.streamConfig(cfg)
 	if err != nil {
@@ -70,13 +74,25 @@ func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 		return nil, err
 	}
 	newStream := func(js jetstream.Stream) *Stream {
+		s.declare(want.Name)
 		return &Stream{store: s, name: want.Name, subjects: want.Subjects, js: js,
 			ackPrefix: []byte(`{"stream":"` + want.Name + `","seq":`), rel: cfg.Name, seal: seal,
 			trimmed: cfg.MaxAge > 0 || cfg.MaxMsgsPerSubject > 0}
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	var st *Stream
+	err = s.retryDeclare(ctx, "stream "+want.Name, func() error {
+		var err error
+		st, err = s.declareStream(ctx, want, newStream)
+		return err
+	})
+	return st, err
+}
 
+// declareStream creates, reuses or updates the stream once; newStream
+// makes the handle.
+func (s *Store) declareStream(ctx context.Context, want jetstream.StreamConfig, newStream func(jetstream.Stream) *Stream) (*Stream, error) {
 	js, err := s.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		js, err = s.js.CreateStream(ctx, want)
@@ -85,13 +101,13 @@ func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 			return newStream(js), nil
 		}
 		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return nil, fmt.Errorf("store: create stream %s: %w", want.Name, err)
+			return nil, fmt.Errorf("store: create stream %s: %w", want.Name, classify(err))
 		}
 		// Another node created it between our lookup and create.
 		js, err = s.js.Stream(ctx, want.Name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: look up stream %s: %w", want.Name, err)
+		return nil, fmt.Errorf("store: look up stream %s: %w", want.Name, classify(err))
 	}
 
 	have := js.CachedInfo().Config
@@ -113,13 +129,13 @@ func (s *Store) Stream(ctx context.Context, cfg StreamConfig) (*Stream, error) {
 	update.AllowAtomicPublish = want.AllowAtomicPublish
 	if _, err := s.js.UpdateStream(ctx, update); err != nil {
 		return nil, fmt.Errorf("store: stream %s differs (%s) and JetStream refused the update: %w; change the configuration back, or migrate the data to a new stream name",
-			want.Name, strings.Join(diffs, "; "), err)
+			want.Name, strings.Join(diffs, "; "), classify(err))
 	}
 	// The handle caches the stream's configuration, and direct gets are
 	// only used when the cached configuration allows them: fetch it anew.
 	js, err = s.js.Stream(ctx, want.Name)
 	if err != nil {
-		return nil, fmt.Errorf("store: look up stream %s after update: %w", want.Name, err)
+		return nil, fmt.Errorf("store: look up stream %s after update: %w", want.Name, classify(err))
 	}
 	s.log.Info("stream updated", "stream", want.Name, "changes", diffs)
 	return newStream(js), nil
@@ -363,10 +379,10 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 			lastErr = err
 			continue
 		default:
-			return 0, fmt.Errorf("%s: %w", what(), err)
+			return 0, fmt.Errorf("%s: %w", what(), classify(err))
 		}
 	}
-	return 0, fmt.Errorf("%s: %w", what(), lastErr)
+	return 0, fmt.Errorf("%s: %w", what(), classify(lastErr))
 }
 
 // maxBusyRetries bounds how often one publish is repeated while a
@@ -485,7 +501,7 @@ func (st *Stream) GetLast(ctx context.Context, subject string, opts ...ReadOptio
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, ErrNotFound)
 		}
-		return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, err)
+		return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, classify(err))
 	}
 	return st.open(raw)
 }
@@ -515,7 +531,7 @@ func (st *Stream) Get(ctx context.Context, seq uint64, opts ...ReadOption) (Msg,
 		if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, ErrNotFound) {
 			return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, ErrNotFound)
 		}
-		return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, err)
+		return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, classify(err))
 	}
 	return st.open(raw)
 }

@@ -19,7 +19,7 @@ func (st *Stream) Subjects(ctx context.Context, filter string) (map[string]uint6
 	defer cancel()
 	info, err := st.js.Info(ctx, jetstream.WithSubjectFilter(st.store.subject(filter)))
 	if err != nil {
-		return nil, fmt.Errorf("store: subjects of %s: %w", st.name, err)
+		return nil, fmt.Errorf("store: subjects of %s: %w", st.name, classify(err))
 	}
 	out := make(map[string]uint64, len(info.State.Subjects))
 	for subj, n := range info.State.Subjects {

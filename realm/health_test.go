@@ -1,0 +1,99 @@
+package realm
+
+import (
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// TestReadyzFollowsJetStream switches the embedded server's JetStream off
+// and on under a running realm: /readyz turns 503 with the reason and the
+// failing check, /healthz agrees, /livez stays 200, the gauges follow, and
+// all turn back once JetStream is back. Polled with a generous limit: the
+// prober's own pace (a second) is not what the test asserts.
+func TestReadyzFollowsJetStream(t *testing.T) {
+	r := startRealm(t, Config{})
+	type health struct {
+		Status string          `json:"status"`
+		Reason string          `json:"reason"`
+		Checks map[string]bool `json:"checks"`
+	}
+	var h health
+	if code := get(t, r.URL()+"/readyz", &h); code != http.StatusOK || h.Status != "ready" || !h.Checks[checkLeaders] || !h.Checks[checkDisk] {
+		t.Fatalf("GET /readyz on a healthy node = %d %+v, want 200 ready with every check passed", code, h)
+	}
+
+	srv := r.embedded.Server()
+	if err := srv.DisableJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "/readyz turns 503 without JetStream", func() bool {
+		h = health{}
+		return get(t, r.URL()+"/readyz", &h) == http.StatusServiceUnavailable
+	})
+	if h.Reason == "" || h.Checks[checkJetStream] || !h.Checks[checkNATS] {
+		t.Fatalf("GET /readyz without JetStream = %+v, want a reason and the jetstream check failing", h)
+	}
+	if strings.Contains(h.Reason, "ZR_") || strings.Contains(h.Reason, "KV_") {
+		t.Fatalf("readiness reason %q names an internal stream", h.Reason)
+	}
+	var hz map[string]any
+	if code := get(t, r.URL()+"/healthz", &hz); code != http.StatusServiceUnavailable || hz["reason"] == nil {
+		t.Fatalf("GET /healthz without JetStream = %d %v, want 503 with the reason", code, hz)
+	}
+	if code := get(t, r.URL()+"/livez", nil); code != http.StatusOK {
+		t.Fatalf("GET /livez without JetStream = %d, want 200: the process is alive", code)
+	}
+	if m := metricsText(t, r); !strings.Contains(m, "zerorealm_ready 0") || !strings.Contains(m, `zerorealm_ready_check{check="jetstream"} 0`) {
+		t.Fatalf("metrics without JetStream lack zerorealm_ready 0 and the failing check:\n%s", grepLines(m, "zerorealm_ready"))
+	}
+
+	if err := srv.EnableJetStream(&server.JetStreamConfig{StoreDir: filepath.Join(r.cfg.DataDir, "nats")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "/readyz turns 200 once JetStream is back", func() bool {
+		h = health{}
+		return get(t, r.URL()+"/readyz", &h) == http.StatusOK
+	})
+	if m := metricsText(t, r); !strings.Contains(m, "zerorealm_ready 1") || !strings.Contains(m, `zerorealm_ready_check{check="leaders"} 1`) {
+		t.Fatalf("metrics after recovery lack zerorealm_ready 1:\n%s", grepLines(m, "zerorealm_ready"))
+	}
+}
+
+// TestReadyzRefusesAFullDisk sets the free-space minimum above what any
+// disk has: the node starts but is not ready, and says why.
+func TestReadyzRefusesAFullDisk(t *testing.T) {
+	r := startRealm(t, Config{MinFreeDisk: 1 << 62})
+	var h struct {
+		Reason string          `json:"reason"`
+		Checks map[string]bool `json:"checks"`
+	}
+	if code := get(t, r.URL()+"/readyz", &h); code != http.StatusServiceUnavailable || !strings.Contains(h.Reason, "disk") || h.Checks[checkDisk] || !h.Checks[checkLeaders] {
+		t.Fatalf("GET /readyz under the disk minimum = %d %+v, want 503 naming the disk", code, h)
+	}
+}
+
+func metricsText(t *testing.T, r *Realm) string {
+	t.Helper()
+	resp, err := http.Get(r.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,168 @@
+package realm
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
+)
+
+// rawAnswer is a response's status, Retry-After and problem, for tests
+// that look at headers the apiClient does not return.
+type rawAnswer struct {
+	status     int
+	retryAfter string
+	problem    problem
+}
+
+func rawCall(t *testing.T, r *Realm, method, path, token string, body string) rawAnswer {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, r.URL()+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	a := rawAnswer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+	if resp.StatusCode >= 400 {
+		data, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(data, &a.problem); err != nil {
+			t.Fatalf("%s %s = %d with a body that is not a problem: %s", method, path, resp.StatusCode, data)
+		}
+	}
+	return a
+}
+
+// checkUnavailable fails unless a is a 503 with Retry-After and the
+// unavailable problem type, and names no internal stream or bucket.
+func checkUnavailable(t *testing.T, what string, a rawAnswer) {
+	t.Helper()
+	if a.status != http.StatusServiceUnavailable || a.problem.Type != problemBase+typeUnavailable {
+		t.Fatalf("%s = %d %+v, want 503 of type %s", what, a.status, a.problem, problemBase+typeUnavailable)
+	}
+	if secs, err := strconv.Atoi(a.retryAfter); err != nil || secs < 1 {
+		t.Fatalf("%s: Retry-After %q, want whole seconds", what, a.retryAfter)
+	}
+	if strings.Contains(a.problem.Detail, "ZR_") || strings.Contains(a.problem.Detail, "KV_") || strings.Contains(a.problem.Detail, "zr.") {
+		t.Fatalf("%s: detail %q names an internal stream, bucket or subject", what, a.problem.Detail)
+	}
+}
+
+// TestStoreOutageAnswers503NotSignInAgain switches the embedded server's
+// JetStream off under a running realm: a signed-in avatar's requests, whose
+// session can no longer be read, answer 503 with Retry-After and the
+// unavailable type (never 401, which would send the person to sign in
+// again), and so does a ceremony that must store its state. A session
+// that really ended keeps answering 401 while the store is healthy, and a
+// token that cannot be a session answers 401 even during the outage.
+//
+// JetStream switched off this way does not refuse its API, it leaves
+// requests unanswered, so each store call ends at the store's own timeout.
+// The realm runs without a request deadline here, which would otherwise
+// end the request first and answer request-timeout instead (see
+// TestRequestDeadlineCutsAHungStore).
+func TestStoreOutageAnswers503NotSignInAgain(t *testing.T) {
+	r := startRealm(t, Config{Listen: "localhost:0", RequestTimeout: -1})
+	c := newClient(t, r)
+	auth := webauthntest.New()
+	live := c.register(auth, "uma")
+	ended := c.login(auth, "uma")
+	c.with(ended.Token).must("POST", "/v1/sessions/logout", nil, nil)
+
+	if a := rawCall(t, r, "GET", "/v1/avatars/me", ended.Token, ""); a.status != http.StatusUnauthorized || a.problem.Type != problemBase+typeSessionEnded {
+		t.Fatalf("GET /v1/avatars/me with a signed-out session = %d %+v, want 401 %s", a.status, a.problem, typeSessionEnded)
+	}
+	if a := rawCall(t, r, "GET", "/v1/avatars/me", live.Token, ""); a.status != http.StatusOK {
+		t.Fatalf("GET /v1/avatars/me before the outage = %d %+v", a.status, a.problem)
+	}
+
+	if err := r.embedded.Server().DisableJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	// The session cache answers for at most a second; then the session is
+	// read from the store, which fails.
+	var me rawAnswer
+	eventually(t, "GET /v1/avatars/me fails once the session cache expires", func() bool {
+		me = rawCall(t, r, "GET", "/v1/avatars/me", live.Token, "")
+		return me.status != http.StatusOK
+	})
+	checkUnavailable(t, "GET /v1/avatars/me during the outage", me)
+	checkUnavailable(t, "GET /v1/sessions during the outage", rawCall(t, r, "GET", "/v1/sessions", live.Token, ""))
+	checkUnavailable(t, "POST /v1/webauthn/login/begin during the outage",
+		rawCall(t, r, "POST", "/v1/webauthn/login/begin", "", `{"name":"uma"}`))
+
+	if a := rawCall(t, r, "GET", "/v1/avatars/me", "not-a-session-token", ""); a.status != http.StatusUnauthorized || a.problem.Type != problemBase+typeUnauthenticated {
+		t.Fatalf("GET /v1/avatars/me with a malformed token during the outage = %d %+v, want 401 %s", a.status, a.problem, typeUnauthenticated)
+	}
+}
+
+// TestQuorumLossAnswers503 runs a realm on a 3-node cluster and stops two
+// of the servers: with no quorum, no stream has a leader. Requests that
+// need the store answer 503 with Retry-After, as unavailable or, when the
+// store call hangs until the request's deadline, request-timeout, both
+// saying the read changed nothing; never 401 or 500. /readyz turns 503
+// and /livez stays 200.
+func TestQuorumLossAnswers503(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	servers := natstest.RunCluster(t, 3)
+	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	r := startRealm(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-q"})
+	c := newClient(t, r)
+	sess := c.register(webauthntest.New(), "quinn")
+	if code := get(t, r.URL()+"/readyz", nil); code != http.StatusOK {
+		t.Fatalf("GET /readyz with quorum = %d", code)
+	}
+
+	for _, srv := range servers[1:] {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	}
+	// A write needs a leader at once.
+	var w rawAnswer
+	eventuallyWithin(t, "POST /v1/webauthn/register/begin fails without quorum", time.Minute, func() bool {
+		w = rawCall(t, r, "POST", "/v1/webauthn/register/begin", "", `{"name":"quade","display_name":"Quade"}`)
+		return w.status != http.StatusOK
+	})
+	if w.status != http.StatusServiceUnavailable || w.retryAfter == "" || w.problem.Effect != "unknown" ||
+		(w.problem.Type != problemBase+typeUnavailable && w.problem.Type != problemBase+typeRequestTimeout) {
+		t.Fatalf("POST /v1/webauthn/register/begin without quorum = %d %+v (Retry-After %q), want 503 unavailable or request-timeout, effect unknown", w.status, w.problem, w.retryAfter)
+	}
+	// A surviving replica may answer direct gets for a while after it lost
+	// its leader; the session's reads fail once it stops.
+	var a rawAnswer
+	eventuallyWithin(t, "GET /v1/sessions fails without quorum", time.Minute, func() bool {
+		a = rawCall(t, r, "GET", "/v1/sessions", sess.Token, "")
+		return a.status != http.StatusOK
+	})
+	if a.status != http.StatusServiceUnavailable || a.retryAfter == "" || a.problem.Effect != "none" ||
+		(a.problem.Type != problemBase+typeUnavailable && a.problem.Type != problemBase+typeRequestTimeout) {
+		t.Fatalf("GET /v1/sessions without quorum = %d %+v (Retry-After %q), want 503 unavailable or request-timeout, effect none", a.status, a.problem, a.retryAfter)
+	}
+	eventuallyWithin(t, "/readyz turns 503 without quorum", time.Minute, func() bool {
+		return get(t, r.URL()+"/readyz", nil) == http.StatusServiceUnavailable
+	})
+	if code := get(t, r.URL()+"/livez", nil); code != http.StatusOK {
+		t.Fatalf("GET /livez without quorum = %d, want 200", code)
+	}
+}
