@@ -36,7 +36,11 @@ const changesRetry = 2 * time.Second
 
 // Changes reports every write or delete of a key matching pattern that is
 // stored after it returns, for caches that must forget what changed
-// elsewhere. Unlike Watch it replays nothing and fetches no values.
+// elsewhere. Unlike Watch it replays nothing and fetches no values. A
+// bucket keeps History revisions per key, so a change already superseded
+// on its key when the feed reaches it (a write deleted a moment later) is
+// gone from the stream and reported only through its successor: the
+// feed never misses a key's last change, which is what a cache needs.
 //
 // A cache cannot tell a quiet bucket from a feed that no longer hears it,
 // so the feed says so itself: when the NATS connection drops, or the watch
