@@ -1,20 +1,18 @@
 package realm
 
 import (
-	"crypto/hkdf"
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/zerorealm/zerorealm/internal/keyedmac"
 )
 
 // Nodes act on core NATS messages of other nodes: presence tells a node
@@ -41,35 +39,23 @@ var errClusterAuth = errors.New("cluster message not authenticated")
 
 // clusterAuth signs and checks the messages nodes exchange on core NATS.
 type clusterAuth struct {
-	macs sync.Pool // of hash.Hash, keyed
+	key *keyedmac.Key
 }
 
 func newClusterAuth(recordKey []byte) (*clusterAuth, error) {
-	key, err := hkdf.Key(sha256.New, recordKey, nil, clusterAuthLabel, sha256.Size)
+	key, err := keyedmac.Derive(recordKey, clusterAuthLabel)
 	if err != nil {
 		return nil, fmt.Errorf("realm: derive the cluster message key: %w", err)
 	}
-	a := &clusterAuth{}
-	a.macs.New = func() any { return hmac.New(sha256.New, key) }
-	return a, nil
+	return &clusterAuth{key: key}, nil
 }
 
 // tag is the MAC of subject, node, the time and data. Subjects and node
-// names hold no 0 byte; the time is 8 bytes.
+// names hold no 0 byte; the time is 8 bytes, last.
 func (a *clusterAuth) tag(subject, node string, ms int64, data []byte) []byte {
-	mac := a.macs.Get().(hash.Hash)
-	mac.Reset()
-	var b [8]byte
-	mac.Write([]byte(subject))
-	mac.Write([]byte{0})
-	mac.Write([]byte(node))
-	mac.Write([]byte{0})
-	binary.BigEndian.PutUint64(b[:], uint64(ms))
-	mac.Write(b[:])
-	mac.Write(data)
-	out := mac.Sum(nil)
-	a.macs.Put(mac)
-	return out
+	var t [8]byte
+	binary.BigEndian.PutUint64(t[:], uint64(ms))
+	return a.key.Tag(nil, clusterAuthLabel, data, subject, node, string(t[:]))
 }
 
 // sign sets msg's auth header for subject (the message's own, or for a

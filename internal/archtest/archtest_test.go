@@ -41,6 +41,9 @@ func forbidden() map[string]map[string]string {
 		"internal/ident": {
 			"internal/...": "ident is the id alphabet every domain shares; a leaf, so that no domain pulls plumbing in through it",
 		},
+		"internal/keyedmac": {
+			"internal/...": "keyedmac is the one MAC construction the store and the realm share; a leaf, so that the store never depends on what sits above it",
+		},
 		"clients/...": {
 			"realm/...":    "clients talk to a realm over the wire and must work against any realm that speaks the protocol",
 			"internal/...": "clients never depend on server internals",

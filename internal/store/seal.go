@@ -1,20 +1,20 @@
 package store
 
 import (
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/zerorealm/zerorealm/internal/keyedmac"
 )
 
 // Sealing: the realm assumes that whoever reaches NATS may write any
@@ -96,10 +96,9 @@ type TamperEvent struct {
 	Reason string
 }
 
-// sealer computes and checks tags. Its HMAC states are pooled: a keyed
-// HMAC costs two SHA-256 blocks to set up, Reset only one.
+// sealer computes and checks tags.
 type sealer struct {
-	macs sync.Pool
+	key *keyedmac.Key
 
 	onTamper func(TamperEvent)
 	mu       sync.Mutex
@@ -112,42 +111,18 @@ func newSealer(recordKey []byte, onTamper func(TamperEvent)) (*sealer, error) {
 	}
 	// A key of its own: the record key's check value, or any other use of
 	// it, is then no oracle for tags.
-	key, err := hkdf.Key(sha256.New, recordKey, nil, sealKeyInfo, sha256.Size)
+	key, err := keyedmac.Derive(recordKey, sealKeyInfo)
 	if err != nil {
 		return nil, fmt.Errorf("store: derive the seal key: %w", err)
 	}
-	s := &sealer{onTamper: onTamper, reported: map[TamperEvent]struct{}{}}
-	s.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, key), names: make([]byte, 0, 256)} }
-	return s, nil
+	return &sealer{key: key, onTamper: onTamper, reported: map[TamperEvent]struct{}{}}, nil
 }
 
-// macState is a pooled HMAC with a buffer for the names it binds.
-type macState struct {
-	mac   hash.Hash
-	names []byte
-}
-
-// tag appends to dst the tag of label, the names and data. Names are
-// joined with 0 bytes (the store's validation keeps them out of names, and
-// a time is 8 bytes of fixed length at the end), then the data's length:
-// no two inputs give the same bytes. The pooled buffer keeps a seal from
-// allocating.
+// tag appends to dst the tag of label, the names and data. The store's
+// validation keeps 0 bytes out of names, and a time is 8 bytes of fixed
+// length at the end, so the encoding stays injective.
 func (s *sealer) tag(dst []byte, label string, data []byte, names ...string) []byte {
-	st := s.macs.Get().(*macState)
-	b := append(st.names[:0], label...)
-	for _, n := range names {
-		b = append(b, 0)
-		b = append(b, n...)
-	}
-	b = append(b, 0)
-	b = binary.BigEndian.AppendUint64(b, uint64(len(data)))
-	st.mac.Reset()
-	st.mac.Write(b)
-	st.mac.Write(data)
-	out := st.mac.Sum(dst)
-	st.names = b
-	s.macs.Put(st)
-	return out
+	return s.key.Tag(dst, label, data, names...)
 }
 
 // sealValue returns the stored form of a bucket value: a version byte,
