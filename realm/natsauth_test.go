@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,8 +63,8 @@ func TestEmbeddedNATSListensOnlyForEnrolledGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub, _ := kp.PublicKey()
-	var refused refusals
-	gw, err := nats.Connect(url, nats.Nkey(pub, kp.Sign), nats.ErrorHandler(refused.record))
+	var refused natstest.Refusals
+	gw, err := nats.Connect(url, nats.Nkey(pub, kp.Sign), nats.ErrorHandler(refused.Record))
 	if err != nil {
 		t.Fatalf("the enrolled gateway: %v", err)
 	}
@@ -95,47 +94,14 @@ func TestEmbeddedNATSListensOnlyForEnrolledGateways(t *testing.T) {
 	if m, err := own.NextMsg(10 * time.Second); err != nil || string(m.Data) != "own" {
 		t.Fatalf("the gateway's own command subject: %v, %v; want it delivered", m, err)
 	}
-	refused.waitFor(t, "the enrolled gateway", subs, pubs)
+	waitForRefusals(t, &refused, "the enrolled gateway", subs, pubs)
 }
 
-// refusals are the permission violations a server reported to one
-// connection.
-type refusals struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (r *refusals) record(_ *nats.Conn, _ *nats.Subscription, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, err.Error())
-}
-
-func (r *refusals) String() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.errs, "\n")
-}
-
-// waitFor waits until the server has refused every one of subs and pubs.
-func (r *refusals) waitFor(t *testing.T, who string, subs, pubs []string) {
+// waitForRefusals waits until the server has refused who every one of
+// subs and pubs.
+func waitForRefusals(t *testing.T, r *natstest.Refusals, who string, subs, pubs []string) {
 	t.Helper()
-	var want []string
-	for _, s := range subs {
-		want = append(want, `Subscription to "`+s+`"`)
-	}
-	for _, s := range pubs {
-		want = append(want, `Publish to "`+s+`"`)
-	}
-	eventually(t, "the server to refuse "+who+" everything outside its twin", func() bool {
-		got := r.String()
-		for _, w := range want {
-			if !strings.Contains(got, w) {
-				return false
-			}
-		}
-		return true
-	})
+	eventually(t, "the server to refuse "+who+" everything outside its twin", func() bool { return r.Covers(subs, pubs) })
 }
 
 func closeIf(nc *nats.Conn) {

@@ -165,8 +165,8 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 // every subscription and publication outside its twin.
 func confined(t *testing.T, r *Realm, urls, credsFile string, tlsOpts []nats.Option, own, other string) {
 	t.Helper()
-	var refused refusals
-	gw, err := nats.Connect(urls, append(tlsOpts, nats.UserCredentials(credsFile), nats.ErrorHandler(refused.record))...)
+	var refused natstest.Refusals
+	gw, err := nats.Connect(urls, append(tlsOpts, nats.UserCredentials(credsFile), nats.ErrorHandler(refused.Record))...)
 	if err != nil {
 		t.Fatalf("gateway %s: %v", own, err)
 	}
@@ -210,7 +210,7 @@ func confined(t *testing.T, r *Realm, urls, credsFile string, tlsOpts []nats.Opt
 			t.Fatalf("gateway %s never received its own twin's command", own)
 		}
 	}
-	refused.waitFor(t, "gateway "+own, outside, forbidden)
+	waitForRefusals(t, &refused, "gateway "+own, outside, forbidden)
 	for _, mine := range []string{`"zr.twin.` + own + `.state.x"`, `"zr.twin.` + own + `.cmd.>"`} {
 		if strings.Contains(refused.String(), mine) {
 			t.Errorf("gateway %s was refused its own subject %s:\n%s", own, mine, refused.String())

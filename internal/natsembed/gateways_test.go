@@ -3,13 +3,13 @@ package natsembed
 import (
 	"context"
 	"errors"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/zerorealm/zerorealm/internal/natstest"
 )
 
 type gatewayCreds struct {
@@ -34,33 +34,10 @@ func (g gatewayCreds) user(t *testing.T) GatewayUser {
 	return GatewayUser{Twin: g.twin, NKey: pub}
 }
 
-// violations collects the server's permission errors for one connection.
-type violations struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (v *violations) handler(_ *nats.Conn, _ *nats.Subscription, err error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.errs = append(v.errs, err.Error())
-}
-
-func (v *violations) about(subject string) bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, e := range v.errs {
-		if strings.Contains(e, subject) {
-			return true
-		}
-	}
-	return false
-}
-
-func connectGateway(t *testing.T, e *Embedded, g gatewayCreds, v *violations) *nats.Conn {
+func connectGateway(t *testing.T, e *Embedded, g gatewayCreds, v *natstest.Refusals) *nats.Conn {
 	t.Helper()
 	pub, _ := g.kp.PublicKey()
-	nc, err := nats.Connect(e.ClientURL(), nats.Nkey(pub, g.kp.Sign), nats.ErrorHandler(v.handler))
+	nc, err := nats.Connect(e.ClientURL(), nats.Nkey(pub, g.kp.Sign), nats.ErrorHandler(v.Record))
 	if err != nil {
 		t.Fatalf("gateway %s connect: %v", g.twin, err)
 	}
@@ -93,7 +70,7 @@ func TestGatewayIsolation(t *testing.T) {
 		t.Fatal("a client with an unenrolled nkey connected")
 	}
 
-	var pv, rv violations
+	var pv, rv natstest.Refusals
 	pressNC := connectGateway(t, e, press, &pv)
 	robotNC := connectGateway(t, e, robot, &rv)
 
@@ -137,7 +114,7 @@ func TestGatewayIsolation(t *testing.T) {
 			t.Errorf("press gateway received %q on %s, another twin's command", m.Data, s.Subject)
 		}
 	}
-	eventually(t, func() bool { return pv.about(`"zr.twin.robot-1.cmd.>"`) && pv.about(`"zr.twin.*.cmd.>"`) },
+	eventually(t, func() bool { return pv.About(`"zr.twin.robot-1.cmd.>"`) && pv.About(`"zr.twin.*.cmd.>"`) },
 		"the server to refuse the press gateway's subscriptions to robot commands")
 
 	// Publishing: its own state goes through; another twin's state, a
@@ -175,7 +152,7 @@ func TestGatewayIsolation(t *testing.T) {
 			continue
 		}
 		t.Run(c.subject, func(t *testing.T) {
-			eventually(t, func() bool { return pv.about(`"` + c.subject + `"`) }, "a permissions violation for "+c.subject)
+			eventually(t, func() bool { return pv.About(`"` + c.subject + `"`) }, "a permissions violation for "+c.subject)
 		})
 	}
 	if !errors.Is(pressNC.LastError(), nats.ErrPermissionViolation) && pressNC.LastError() == nil {
