@@ -8,11 +8,12 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
 )
 
 func (r *Realm) handleVersion(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, buildinfo.Get())
+	edge.WriteJSON(w, http.StatusOK, buildinfo.Get())
 }
 
 // Wire views of scenes. They are separate from the scenes package's types
@@ -69,13 +70,13 @@ func (r *Realm) handleScenes(w http.ResponseWriter, _ *http.Request) {
 	for _, sc := range r.catalog.Scenes() {
 		out = append(out, summarize(sc))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"scenes": out})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"scenes": out})
 }
 
 func (r *Realm) handleScene(w http.ResponseWriter, req *http.Request) {
 	sc, ok := r.catalog.Scene(req.PathValue("id"))
 	if !ok {
-		r.writeError(w, req, &httpError{Status: http.StatusNotFound, Detail: "no scene " + strconv.Quote(req.PathValue("id"))})
+		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: "no scene " + strconv.Quote(req.PathValue("id"))})
 		return
 	}
 	d := sceneDetail{sceneSummary: summarize(sc), Zones: []zoneView{}, Twins: []twinView{}, Collections: []collectionView{}, Policies: []string{}}
@@ -95,11 +96,11 @@ func (r *Realm) handleScene(w http.ResponseWriter, req *http.Request) {
 	if sc.Policies != nil {
 		d.Policies = sc.Policies.IDs()
 	}
-	writeJSON(w, http.StatusOK, d)
+	edge.WriteJSON(w, http.StatusOK, d)
 }
 
 func (r *Realm) handleNodes(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"self": r.cfg.Node, "nodes": r.nodes.live()})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"self": r.cfg.Node, "nodes": r.nodes.live()})
 }
 
 // handleAudit lists decisions from every node, newest first, a page at a
@@ -113,40 +114,40 @@ func (r *Realm) handleNodes(w http.ResponseWriter, _ *http.Request) {
 // limit is the server's: a query without actor is narrowed to the caller,
 // and one that names another actor is refused (and the refusal audited),
 // never quietly answered with an empty page.
-func (r *Realm) handleAudit(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleAudit(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	query, err := audit.ParseQuery(req.URL.Query())
 	if err != nil {
-		r.writeError(w, req, badRequest(err.Error()))
+		r.edge.WriteError(w, req, edge.BadRequest(err.Error()))
 		return
 	}
 	scope := "all"
 	if !r.readsWholeAudit(p) {
-		if query.Actor != "" && query.Actor != p.avatar.ID {
+		if query.Actor != "" && query.Actor != p.Avatar.ID {
 			need := "no role may (the realm's audit roles are empty)"
 			if len(r.cfg.AuditRoles) > 0 {
 				need = "that needs one of the roles " + strings.Join(r.cfg.AuditRoles, ", ")
 			}
-			err := &httpError{Status: http.StatusForbidden, Detail: "this avatar may read only its own decisions (actor " +
-				strconv.Quote(p.avatar.ID) + ") in the audit log; to read another actor's, " + need}
-			r.auditDeny(req, p.avatar.ID, "ReadAudit", "AuditLog::"+strconv.Quote(query.Actor), err)
-			r.writeError(w, req, err)
+			err := &edge.Error{Status: http.StatusForbidden, Detail: "this avatar may read only its own decisions (actor " +
+				strconv.Quote(p.Avatar.ID) + ") in the audit log; to read another actor's, " + need}
+			r.auditDeny(req, p.Avatar.ID, "ReadAudit", "AuditLog::"+strconv.Quote(query.Actor), err)
+			r.edge.WriteError(w, req, err)
 			return
 		}
-		query.Actor, scope = p.avatar.ID, "own"
+		query.Actor, scope = p.Avatar.ID, "own"
 	}
 	page := r.view.Page(query)
 	body := map[string]any{"events": page.Events, "truncated": page.Truncated, "scope": scope}
 	if !page.Next.IsZero() {
 		body["next"] = page.Next.String()
 	}
-	writeJSON(w, http.StatusOK, body)
+	edge.WriteJSON(w, http.StatusOK, body)
 }
 
 // readsWholeAudit reports whether the avatar holds a role that reads every
 // event of the audit log. Roles are read anew with each request (see
 // authenticate), so a role taken away stops the next read.
-func (r *Realm) readsWholeAudit(p principal) bool {
-	return slices.ContainsFunc(p.avatar.Roles, func(role string) bool { return slices.Contains(r.cfg.AuditRoles, role) })
+func (r *Realm) readsWholeAudit(p edge.Principal) bool {
+	return slices.ContainsFunc(p.Avatar.Roles, func(role string) bool { return slices.Contains(r.cfg.AuditRoles, role) })
 }
 
 // auditQueryParams documents GET /v1/audit's parameters for the OpenAPI

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // The AsyncAPI 3 document of the realm WebSocket (GET /v1/realm), served
@@ -152,12 +154,12 @@ func buildAsyncAPI() map[string]any {
 			"schemas":  schemas,
 			"securitySchemes": map[string]any{
 				"bearer": map[string]any{"type": "http", "scheme": "bearer", "description": "the token a WebAuthn finish call answers with"},
-				"cookie": map[string]any{"type": "httpApiKey", "in": "cookie", "name": sessionCookie, "description": "the web console's HttpOnly session"},
+				"cookie": map[string]any{"type": "httpApiKey", "in": "cookie", "name": edge.SessionCookie, "description": "the web console's HttpOnly session"},
 			},
 		},
 	}
 }
 
 func (r *Realm) handleAsyncAPI(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, asyncAPIDoc())
+	edge.WriteJSON(w, http.StatusOK, asyncAPIDoc())
 }

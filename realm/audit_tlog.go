@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // AuditDir is where a node keeps, outside NATS, its last audit checkpoint
@@ -49,7 +50,7 @@ func (r *Realm) openAudit(ctx context.Context) error {
 func (r *Realm) handleAuditVerify(w http.ResponseWriter, req *http.Request) {
 	only := req.URL.Query().Get("node")
 	if only != "" && !audit.ValidNode(only) {
-		r.writeError(w, req, badRequest(`query parameter "node" must name a node ([A-Za-z0-9_-]{1,64})`))
+		r.edge.WriteError(w, req, edge.BadRequest(`query parameter "node" must name a node ([A-Za-z0-9_-]{1,64})`))
 		return
 	}
 	anchors, anchorErr := audit.LoadAnchors(filepath.Join(r.cfg.DataDir, AuditDir))
@@ -60,7 +61,7 @@ func (r *Realm) handleAuditVerify(w http.ResponseWriter, req *http.Request) {
 	}
 	res, err := audit.VerifyAll(req.Context(), r.store, anchors)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	if anchorErr != nil {
@@ -73,7 +74,7 @@ func (r *Realm) handleAuditVerify(w http.ResponseWriter, req *http.Request) {
 		res.Findings = slices.DeleteFunc(res.Findings, func(f audit.Finding) bool { return f.Node != only })
 	}
 	res.OK = len(res.Findings) == 0
-	writeJSON(w, http.StatusOK, res)
+	edge.WriteJSON(w, http.StatusOK, res)
 }
 
 // handleAuditCheckpoints serves the newest signed checkpoint of every
@@ -83,7 +84,7 @@ func (r *Realm) handleAuditVerify(w http.ResponseWriter, req *http.Request) {
 func (r *Realm) handleAuditCheckpoints(w http.ResponseWriter, req *http.Request) {
 	node := req.URL.Query().Get("node")
 	if node != "" && !audit.ValidNode(node) {
-		r.writeError(w, req, badRequest(`query parameter "node" must name a node ([A-Za-z0-9_-]{1,64})`))
+		r.edge.WriteError(w, req, edge.BadRequest(`query parameter "node" must name a node ([A-Za-z0-9_-]{1,64})`))
 		return
 	}
 	pins := map[string]string{}
@@ -97,11 +98,11 @@ func (r *Realm) handleAuditCheckpoints(w http.ResponseWriter, req *http.Request)
 	}
 	cps, err := audit.LatestCheckpoints(req.Context(), r.store, node, pins)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	if node != "" && len(cps) == 0 {
-		r.writeError(w, req, &httpError{Status: http.StatusNotFound, Detail: "node " + strconv.Quote(node) + " has published no checkpoint"})
+		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: "node " + strconv.Quote(node) + " has published no checkpoint"})
 		return
 	}
 	if node != "" && strings.HasPrefix(req.Header.Get("Accept"), "text/plain") {
@@ -109,7 +110,7 @@ func (r *Realm) handleAuditCheckpoints(w http.ResponseWriter, req *http.Request)
 		_, _ = w.Write([]byte(cps[0].Checkpoint))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"checkpoints": cps})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"checkpoints": cps})
 }
 
 // knownNodes are the nodes this node's witness has accepted a checkpoint of.
@@ -130,12 +131,12 @@ func proofParams(req *http.Request, a, b string) (node string, x, y uint64, err 
 	q := req.URL.Query()
 	node = q.Get("node")
 	if !audit.ValidNode(node) {
-		return "", 0, 0, badRequest(`query parameter "node" is required and must name a node ([A-Za-z0-9_-]{1,64})`)
+		return "", 0, 0, edge.BadRequest(`query parameter "node" is required and must name a node ([A-Za-z0-9_-]{1,64})`)
 	}
 	parse := func(name string) (uint64, error) {
 		v, err := strconv.ParseUint(q.Get(name), 10, 64)
 		if err != nil || v == 0 {
-			return 0, badRequest("query parameter " + strconv.Quote(name) + " is required and must be a positive integer")
+			return 0, edge.BadRequest("query parameter " + strconv.Quote(name) + " is required and must be a positive integer")
 		}
 		return v, nil
 	}
@@ -189,17 +190,17 @@ type cachedProver struct {
 func (r *Realm) handleAuditInclusion(w http.ResponseWriter, req *http.Request) {
 	node, index, size, err := proofParams(req, "index", "size")
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	p, err := r.prover(req.Context(), node, size)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	proof, err := p.Inclusion(index, size)
 	if err != nil {
-		r.writeError(w, req, proofError(err))
+		r.edge.WriteError(w, req, proofError(err))
 		return
 	}
 	answer := map[string]any{"node": node, "index": index, "size": size, "proof": hashes(proof)}
@@ -208,7 +209,7 @@ func (r *Realm) handleAuditInclusion(w http.ResponseWriter, req *http.Request) {
 	if ev, ok := r.view.Stored(node, index); ok {
 		answer["event"] = string(ev)
 	}
-	writeJSON(w, http.StatusOK, answer)
+	edge.WriteJSON(w, http.StatusOK, answer)
 }
 
 // handleAuditConsistency serves the RFC 6962 consistency proof between
@@ -216,25 +217,25 @@ func (r *Realm) handleAuditInclusion(w http.ResponseWriter, req *http.Request) {
 func (r *Realm) handleAuditConsistency(w http.ResponseWriter, req *http.Request) {
 	node, from, to, err := proofParams(req, "from", "to")
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	p, err := r.prover(req.Context(), node, to)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	proof, err := p.Consistency(from, to)
 	if err != nil {
-		r.writeError(w, req, proofError(err))
+		r.edge.WriteError(w, req, proofError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": node, "from": from, "to": to, "proof": hashes(proof)})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"node": node, "from": from, "to": to, "proof": hashes(proof)})
 }
 
 func proofError(err error) error {
 	if errors.Is(err, audit.ErrNoProof) {
-		return &httpError{Status: http.StatusNotFound, Detail: "no such proof: " + strings.TrimPrefix(err.Error(), "audit: no such proof: "), Err: err}
+		return &edge.Error{Status: http.StatusNotFound, Detail: "no such proof: " + strings.TrimPrefix(err.Error(), "audit: no such proof: "), Err: err}
 	}
 	return err
 }

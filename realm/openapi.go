@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // apiOperation describes one /v1 route for the OpenAPI document. The list
@@ -275,9 +277,9 @@ func buildOpenAPI() map[string]any {
 		if op.tag == "health" {
 			responses["503"] = map[string]any{"description": "not ready: the reason and the checks, with Retry-After", "content": map[string]any{"application/json": map[string]any{"schema": ref(op.response)}}}
 		} else {
-			responses["503"] = problemResponse("the realm cannot answer now: its state engine is unavailable (type " + problemBase + typeUnavailable +
-				"), the request's deadline passed (" + problemBase + typeRequestTimeout + "), or the node is starting or stopping (" +
-				problemBase + typeNotReady + "); Retry-After says when to try again, and effect whether the request may have changed something")
+			responses["503"] = problemResponse("the realm cannot answer now: its state engine is unavailable (type " + edge.ProblemBase + edge.TypeUnavailable +
+				"), the request's deadline passed (" + edge.ProblemBase + edge.TypeRequestTimeout + "), or the node is starting or stopping (" +
+				edge.ProblemBase + edge.TypeNotReady + "); Retry-After says when to try again, and effect whether the request may have changed something")
 		}
 		if why, ok := apiLimited[key]; ok {
 			responses["429"] = problemResponse(why + "; Retry-After says when to try again")
@@ -295,7 +297,7 @@ func buildOpenAPI() map[string]any {
 		"info": map[string]any{"title": "ZeroRealm API", "version": "1",
 			"description": "Request bodies are JSON objects of at most 64 KiB. Unknown fields, a member named twice in one object " +
 				"(also when the names differ only in case) and text that is not UTF-8 are refused with 400 and a problem that says where. " +
-				"Errors are RFC 9457 problems (application/problem+json) whose type is a stable URI per cause under " + problemBase +
+				"Errors are RFC 9457 problems (application/problem+json) whose type is a stable URI per cause under " + edge.ProblemBase +
 				" (docs/errors.md lists them). 503 with Retry-After means \"not now\", never \"sign in again\"."},
 		"servers": []any{map[string]any{"url": "/", "description": "the realm node that serves this document"}},
 		"tags":    apiTags,
@@ -304,7 +306,7 @@ func buildOpenAPI() map[string]any {
 			"schemas": schemas,
 			"securitySchemes": map[string]any{
 				"bearer": map[string]any{"type": "http", "scheme": "bearer", "description": "the token a finish call answers with"},
-				"cookie": map[string]any{"type": "apiKey", "in": "cookie", "name": sessionCookie,
+				"cookie": map[string]any{"type": "apiKey", "in": "cookie", "name": edge.SessionCookie,
 					"description": "the web console's HttpOnly session; unsafe methods also need the X-CSRF-Token header"},
 			},
 		},
@@ -312,5 +314,5 @@ func buildOpenAPI() map[string]any {
 }
 
 func (r *Realm) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, openAPIDoc())
+	edge.WriteJSON(w, http.StatusOK, openAPIDoc())
 }

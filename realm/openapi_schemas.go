@@ -1,5 +1,7 @@
 package realm
 
+import "github.com/zerorealm/zerorealm/realm/internal/edge"
+
 // The component schemas of the OpenAPI document: what each request body
 // and success response of /v1 holds. They describe the wire views the
 // handlers write (map literals and the *View types), so a field added to a
@@ -160,7 +162,7 @@ func realmSchemas() map[string]any {
 		"AuditCheckpoints": auditCheckpointsSchema(),
 		"AuditProof":       auditProofSchema(),
 		"Problem": obj(map[string]any{
-			"type": map[string]any{"type": "string", "format": "uri-reference", "description": "the cause: one stable URI per cause under " + problemBase +
+			"type": map[string]any{"type": "string", "format": "uri-reference", "description": "the cause: one stable URI per cause under " + edge.ProblemBase +
 				" (docs/errors.md lists each: status, when, what to do, whether the effect may have happened)"},
 			"title":      described(strT, "short summary of the problem type"),
 			"status":     map[string]any{"type": "integer", "minimum": 100, "maximum": 599, "description": "the HTTP status code"},

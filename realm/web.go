@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // webFiles are the realm's own pages: plain ES modules, no build step, so
@@ -41,7 +43,7 @@ func (r *Realm) webHandler() http.Handler {
 		}
 		info, err := fs.Stat(sub, name)
 		if err != nil || info.IsDir() || name == "index.html" && req.URL.Path != "/" {
-			r.writeError(w, req, &httpError{Status: http.StatusNotFound, Detail: fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path)})
+			r.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path)})
 			return
 		}
 		h := w.Header()
