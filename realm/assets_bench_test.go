@@ -73,7 +73,7 @@ func BenchmarkAssetTransfers(b *testing.B) {
 
 	r := startMarket(b)
 	u := newMarketUser(b, r, "bench")
-	scheme := r.assets.scheme
+	scheme := r.market.Ledger().Scheme()
 	deadline := uint64(time.Now().Add(time.Hour).Unix())
 	addr, err := netip.ParseAddrPort(r.listener.Addr().String())
 	if err != nil {

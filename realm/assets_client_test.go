@@ -57,7 +57,7 @@ func TestMarketClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.assets.ledger.Checkpoint(ctx); err != nil {
+	if _, err := r.market.Ledger().Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
 	doc, err := c.Proof(ctx, ans.Digest)

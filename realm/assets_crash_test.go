@@ -131,7 +131,7 @@ func TestAssetCrash(t *testing.T) {
 	t.Logf("child killed after %d receipts", len(got))
 
 	r := startRealm(t, Config{Listen: "localhost:0", DataDir: dir, Node: assetCrashNode, ScenesDir: marketScenes})
-	l := r.assets.ledger
+	l := r.market.Ledger()
 	for _, rep := range got {
 		intent := common.HexToHash(rep.Receipt.Receipt.Message["intent"].(string))
 		var seq uint64

@@ -35,6 +35,23 @@ type marketUser struct {
 	wallet common.Address
 }
 
+// assetView and balanceView are what these tests read of the
+// marketplace's asset and balance answers, as a client decodes them.
+type (
+	assetView struct {
+		Collection string `json:"collection"`
+		Item       string `json:"item"`
+		Owner      string `json:"owner"`
+		History    []struct {
+			Digest string `json:"digest"`
+		} `json:"history"`
+	}
+	balanceView struct {
+		Collection string `json:"collection"`
+		Balance    string `json:"balance"`
+	}
+)
+
 func startMarket(t testing.TB) *Realm {
 	return startRealm(t, Config{Listen: "localhost:0", ScenesDir: marketScenes})
 }
@@ -105,7 +122,7 @@ type transferReply struct {
 
 func mint(t testing.TB, r *Realm, coll, item string, to common.Address, amount uint64) {
 	t.Helper()
-	if _, err := r.assets.ledger.Mint(context.Background(), coll, item, to, amount); err != nil {
+	if _, err := r.market.Ledger().Mint(context.Background(), coll, item, to, amount); err != nil {
 		t.Fatalf("Mint(%s/%s): %v", coll, item, err)
 	}
 }
@@ -166,7 +183,7 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 	}
 
 	// Rejections, each with its reason, and no ledger change.
-	before := r.assets.ledger.NextNonce(ada.wallet)
+	before := r.market.Ledger().NextNonce(ada.wallet)
 	code, p := ada.c.call("POST", "/v1/assets/transfers", pay, nil)
 	wantReason(t, "replayed intent", code, p, http.StatusConflict, assets.ReasonNonceUsed)
 
@@ -217,7 +234,7 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 	notMine := bob.signedTransfer(t, intent("gems", "", 1, ada.wallet, bob.wallet, 8, deadlineIn(time.Hour)), bob.key)
 	code, p = bob.c.call("POST", "/v1/assets/transfers", notMine, nil)
 	wantReason(t, "transfer from another avatar's wallet", code, p, http.StatusForbidden, assets.ReasonNotYours)
-	if got := r.assets.ledger.NextNonce(ada.wallet); got != before {
+	if got := r.market.Ledger().NextNonce(ada.wallet); got != before {
 		t.Fatalf("next nonce after rejections = %d, want %d (nothing spent)", got, before)
 	}
 	if bal, _ := balanceOf(r, "gems", ada.wallet); bal != 495 {
@@ -234,7 +251,7 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 }
 
 func balanceOf(r *Realm, coll string, a common.Address) (uint64, bool) {
-	for _, b := range r.assets.ledger.BalancesOf(a) {
+	for _, b := range r.market.Ledger().BalancesOf(a) {
 		if b.Collection == coll {
 			return b.Balance, true
 		}
@@ -341,7 +358,7 @@ func TestConcurrentTransfersOneWins(t *testing.T) {
 	if ok != 1 || codes[http.StatusConflict] != 99 {
 		t.Fatalf("100 concurrent transfers of one asset: statuses %v, want one 201 and 99 409", codes)
 	}
-	a, _ := r.assets.ledger.Asset("relics", "orb")
+	a, _ := r.market.Ledger().Asset("relics", "orb")
 	if len(a.History) != 2 {
 		t.Fatalf("orb history has %d events, want mint + one transfer", len(a.History))
 	}
@@ -355,14 +372,14 @@ func TestConcurrentTransfersTwoNodes(t *testing.T) {
 	ada := newMarketUser(t, a, "ada")
 	mint(t, a, "relics", "orb", ada.wallet, 0)
 	// b sees the mint through its own projection.
-	eventually(t, "node b sees the mint", func() bool { _, err := b.assets.ledger.Asset("relics", "orb"); return err == nil })
+	eventually(t, "node b sees the mint", func() bool { _, err := b.market.Ledger().Asset("relics", "orb"); return err == nil })
 	ok, codes := raceTransfers(t, []*Realm{a, b}, ada, "orb", 100)
 	if ok != 1 {
 		t.Fatalf("100 concurrent transfers through two nodes: statuses %v, want exactly one 201", codes)
 	}
 	for _, r := range []*Realm{a, b} {
 		r := r
-		eventually(t, "both nodes see one transfer", func() bool { x, _ := r.assets.ledger.Asset("relics", "orb"); return len(x.History) == 2 })
+		eventually(t, "both nodes see one transfer", func() bool { x, _ := r.market.Ledger().Asset("relics", "orb"); return len(x.History) == 2 })
 	}
 }
 
@@ -384,12 +401,12 @@ func TestTradeWithStaleLegChangesNothing(t *testing.T) {
 	// Ada moves the mask elsewhere first: the give leg is stale.
 	away := ada.signedTransfer(t, intent("relics", "mask", 1, ada.wallet, common.HexToAddress("0x00000000000000000000000000000000000000aa"), 2, dl), ada.key)
 	ada.c.must("POST", "/v1/assets/transfers", away, nil)
-	applied := r.assets.ledger.NextNonce(bob.wallet)
+	applied := r.market.Ledger().NextNonce(bob.wallet)
 	body := map[string]any{"give": trade["give"], "take": trade["take"], "give_signature": gs, "take_signature": ts}
 	code, prob := ada.c.call("POST", "/v1/assets/trades", body, nil)
 	wantReason(t, "trade with a stale leg", code, prob, http.StatusConflict, assets.ReasonNotOwner)
-	if bal, _ := balanceOf(r, "gems", bob.wallet); bal != 100 || r.assets.ledger.NextNonce(bob.wallet) != applied {
-		t.Fatalf("after the refused trade bob holds %d gems (want 100) and next nonce %d (want %d)", bal, r.assets.ledger.NextNonce(bob.wallet), applied)
+	if bal, _ := balanceOf(r, "gems", bob.wallet); bal != 100 || r.market.Ledger().NextNonce(bob.wallet) != applied {
+		t.Fatalf("after the refused trade bob holds %d gems (want 100) and next nonce %d (want %d)", bal, r.market.Ledger().NextNonce(bob.wallet), applied)
 	}
 	// A fresh trade goes through, both legs at once.
 	mint(t, r, "relics", "mask2", ada.wallet, 0)
@@ -445,16 +462,16 @@ func TestTransferWaitsForItsAuditRecord(t *testing.T) {
 	if err := r.audit.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	nonce := r.assets.ledger.NextNonce(ada.wallet)
+	nonce := r.market.Ledger().NextNonce(ada.wallet)
 	body := ada.signedTransfer(t, intent("relics", "bowl", 1, ada.wallet, bob.wallet, nonce, deadlineIn(time.Hour)), ada.key)
 	code, p := ada.c.call("POST", "/v1/assets/transfers", body, nil)
 	if code != http.StatusServiceUnavailable || !strings.Contains(p.Detail, "audit log") {
 		t.Fatalf("transfer with the audit log closed = %d %q, want 503 naming the audit log", code, p.Detail)
 	}
-	if a, err := r.assets.ledger.Asset("relics", "bowl"); err != nil || a.Owner != ada.wallet {
+	if a, err := r.market.Ledger().Asset("relics", "bowl"); err != nil || a.Owner != ada.wallet {
 		t.Fatalf("bowl after the refused transfer = %+v, %v; want still ada's", a, err)
 	}
-	if got := r.assets.ledger.NextNonce(ada.wallet); got != nonce {
+	if got := r.market.Ledger().NextNonce(ada.wallet); got != nonce {
 		t.Fatalf("next nonce after the refused transfer = %d, want %d (unspent)", got, nonce)
 	}
 }

@@ -48,8 +48,8 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 	if a.twins == nil || b.twins == nil || a.twins.signer.Address() == b.twins.signer.Address() {
 		t.Fatal("the two nodes do not have grant keys of their own")
 	}
-	if a.twins.signer.Address() != a.assets.ledger.Signer() {
-		t.Fatalf("node a signs grants with %s and receipts with %s, want one key", a.twins.signer.Address().Hex(), a.assets.ledger.Signer().Hex())
+	if a.twins.signer.Address() != a.market.Ledger().Signer() {
+		t.Fatalf("node a signs grants with %s and receipts with %s, want one key", a.twins.signer.Address().Hex(), a.market.Ledger().Signer().Hex())
 	}
 
 	record := func(n int) {

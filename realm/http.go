@@ -53,7 +53,9 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/approvals/{id}", r.edge.Authed(r.handleApproval))
 	mux.HandleFunc("POST /v1/approvals/{id}/approve", r.edge.Authed(r.handleApprove))
 	mux.HandleFunc("POST /v1/approvals/{id}/reject", r.edge.Authed(r.handleReject))
-	r.assetRoutes(mux)
+	mux.HandleFunc("GET /v1/openapi.json", r.handleOpenAPI)
+	mux.HandleFunc("GET /v1/asyncapi.json", r.handleAsyncAPI)
+	r.marketAPI.Routes(mux)
 	r.roleRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path)})

@@ -57,7 +57,7 @@ func TestLegacyGrantKeyMovesIntoTheRing(t *testing.T) {
 		if got := r.twins.signer.Address(); got != legacy.Address() {
 			t.Fatalf("grant key = %s, want the imported %s", got.Hex(), legacy.Address().Hex())
 		}
-		if got := r.assets.ledger.Signer(); got != legacy.Address() {
+		if got := r.market.Ledger().Signer(); got != legacy.Address() {
 			t.Fatalf("receipt key = %s, want the same key as grants, %s", got.Hex(), legacy.Address().Hex())
 		}
 		if _, err := os.Stat(filepath.Join(data, TwinKeyFile)); !errors.Is(err, os.ErrNotExist) {

@@ -28,6 +28,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/market"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -52,6 +53,8 @@ type Realm struct {
 	readiness atomic.Pointer[readiness]
 	// edge is the HTTP plumbing every API handler goes through.
 	edge *edge.Edge
+	// marketAPI serves the marketplace's routes; bound to market at start.
+	marketAPI *market.API
 	// servedNode is the node name that code serving HTTP reads: it runs
 	// while start still sets r.cfg.Node (a load balancer polls /readyz
 	// during start-up), so it reads it from here.
@@ -73,8 +76,7 @@ type Realm struct {
 	stepups  *stepUpProofs
 	live     *liveHub
 	twins    *twinHub
-	assets   *assetsHub
-	signers  *store.Bucket // every node's receipt signers; see assets_signers.go
+	market   *market.Service // the marketplace; see wire_market.go
 	xr       *xrHub
 	presence *presenceHub
 
@@ -130,6 +132,7 @@ func New(cfg Config) (*Realm, error) {
 		TrustedProxies: cfg.TrustedProxies,
 	}, r.log, r.ready.Load, r.metrics.registry)
 	r.tampers = newTampers(r.metrics.registry)
+	r.marketAPI = market.NewAPI(r.edge)
 	return r, nil
 }
 
@@ -353,12 +356,10 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: step-ups: %w", err)
 	}
-	if r.assets, err = r.startAssets(ctx); err != nil {
+	if r.market, err = r.openMarket(ctx); err != nil {
 		return err
 	}
-	if err := r.publishSigners(ctx); err != nil {
-		return err
-	}
+	r.marketAPI.Bind(r.market)
 	r.live = newLiveHub()
 	if err := r.startXR(ctx); err != nil {
 		return err
@@ -448,8 +449,8 @@ func (r *Realm) shutdown() {
 	if r.nodes != nil {
 		r.nodes.stop(ctx)
 	}
-	if r.assets != nil {
-		r.assets.close()
+	if r.market != nil {
+		r.market.Close()
 	}
 	if r.view != nil {
 		r.view.Close()

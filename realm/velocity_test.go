@@ -103,7 +103,7 @@ func TestSplitTransfersOnTwoNodesCannotBothPass(t *testing.T) {
 	eventually(t, "node b to see both wallets funded and linked", func() bool {
 		w1, _ := balanceOf(b, "credits", ada.wallet)
 		w2, _ := balanceOf(b, "credits", wallet2)
-		wallets, _ := b.assets.ledger.Addresses(ada.sess.Avatar["id"].(string))
+		wallets, _ := b.market.Ledger().Addresses(ada.sess.Avatar["id"].(string))
 		return w1 == 20_000 && w2 == 20_000 && len(wallets) == 2
 	})
 	bodies := []map[string]any{

@@ -1,12 +1,11 @@
-package realm
+package market
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/store"
-	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // Receipt signers. Every realm node signs its receipts and checkpoints with
@@ -33,8 +31,9 @@ import (
 // address to it. A verifier that must not trust the cluster pins the
 // addresses it got offline from `zerorealm keys export-public`.
 
-// signersBucket holds one entry per realm node, keyed by node name.
-const signersBucket = "receipt-signers"
+// SignersBucket holds one entry per realm node, keyed by node name: its
+// receipt signers, as JSON.
+const SignersBucket = "receipt-signers"
 
 // maxSignersPerNode bounds a node's entry, and what a reader accepts from
 // one: a rotation a day for years fits.
@@ -99,39 +98,33 @@ func mergeSigners(prev nodeSigners, node string, ring []assets.KeyInfo, current 
 // publishSigners writes this node's signer addresses to the bucket, with
 // compare-and-set so that what an earlier start published is merged, not
 // lost. It runs at start, after the ledger opened the active key.
-func (r *Realm) publishSigners(ctx context.Context) error {
-	bucket, err := r.store.Bucket(ctx, store.BucketConfig{Name: signersBucket, Sealed: true})
+func (s *Service) publishSigners(ctx context.Context, st *store.Store, ring KeyLister) error {
+	bucket, err := st.Bucket(ctx, store.BucketConfig{Name: SignersBucket, Sealed: true})
 	if err != nil {
 		return fmt.Errorf("realm: receipt signers: %w", err)
 	}
-	r.signers = bucket
-	// List reads the addresses in the key files without decrypting them;
-	// the passphrase is not used.
-	ring, err := assets.OpenKeyRing(filepath.Join(r.cfg.DataDir, "keys"), assets.DevPassphrase, 0)
-	if err != nil {
-		return fmt.Errorf("realm: receipt signers: %w", err)
-	}
+	s.signers = bucket
 	keys, err := ring.List()
 	if err != nil {
 		return fmt.Errorf("realm: receipt signers: %w", err)
 	}
-	current := r.assets.ledger.Signer()
+	current := s.ledger.Signer()
 	for range 5 {
 		var prev nodeSigners
-		entry, err := bucket.Get(ctx, r.cfg.Node)
+		entry, err := bucket.Get(ctx, s.node)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
 			return fmt.Errorf("realm: receipt signers: %w", err)
 		default:
-			if err := json.Unmarshal(entry.Value, &prev); err != nil || prev.Node != r.cfg.Node {
+			if err := json.Unmarshal(entry.Value, &prev); err != nil || prev.Node != s.node {
 				// Not something this node wrote: start over rather than
 				// carry it on; the key files still list every key.
-				r.log.Warn("the published receipt signers of this node do not parse; publishing them anew", "err", err)
+				s.log.Warn("the published receipt signers of this node do not parse; publishing them anew", "err", err)
 				prev = nodeSigners{}
 			}
 		}
-		next := mergeSigners(prev, r.cfg.Node, keys, current, time.Now().UTC())
+		next := mergeSigners(prev, s.node, keys, current, time.Now().UTC())
 		if len(next.Signers) > maxSignersPerNode {
 			return fmt.Errorf("realm: receipt signers: %d keys, at most %d: remove old key files and the node's entry", len(next.Signers), maxSignersPerNode)
 		}
@@ -140,9 +133,9 @@ func (r *Realm) publishSigners(ctx context.Context) error {
 			return fmt.Errorf("realm: receipt signers: %w", err)
 		}
 		if entry.Revision == 0 {
-			_, err = bucket.Create(ctx, r.cfg.Node, data)
+			_, err = bucket.Create(ctx, s.node, data)
 		} else {
-			_, err = bucket.Update(ctx, r.cfg.Node, data, entry.Revision)
+			_, err = bucket.Update(ctx, s.node, data, entry.Revision)
 		}
 		if errors.Is(err, store.ErrConflict) {
 			continue
@@ -150,10 +143,10 @@ func (r *Realm) publishSigners(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("realm: receipt signers: %w", err)
 		}
-		r.log.Info("receipt signers published", "current", current.Hex(), "keys", len(next.Signers))
+		s.log.Info("receipt signers published", "current", current.Hex(), "keys", len(next.Signers))
 		return nil
 	}
-	return fmt.Errorf("realm: receipt signers: %w: another writer keeps changing node %s's entry", store.ErrConflict, r.cfg.Node)
+	return fmt.Errorf("realm: receipt signers: %w: another writer keeps changing node %s's entry", store.ErrConflict, s.node)
 }
 
 // signerView is one address of GET /v1/assets/signers.
@@ -162,53 +155,41 @@ type signerView struct {
 	signerPeriod
 }
 
-// handleSigners lists every realm node's receipt signers, current and
+// listSigners is every realm node's receipt signers, current and
 // retired. An entry that does not parse, or is not the node its key
 // names, is left out (and logged): the list only ever trusts less.
-func (r *Realm) handleSigners(w http.ResponseWriter, req *http.Request) {
-	keys, err := r.signers.Keys(req.Context())
+func (s *Service) listSigners(ctx context.Context) ([]signerView, error) {
+	keys, err := s.signers.Keys(ctx)
 	if err != nil {
-		r.edge.WriteError(w, req, err)
-		return
+		return nil, err
 	}
 	slices.Sort(keys)
 	out := []signerView{}
 	for _, node := range keys {
-		entry, err := r.signers.Get(req.Context(), node)
+		entry, err := s.signers.Get(ctx, node)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // removed since the listing
 		}
 		if err != nil {
-			r.edge.WriteError(w, req, err)
-			return
+			return nil, err
 		}
 		var ns nodeSigners
 		if err := json.Unmarshal(entry.Value, &ns); err != nil || ns.Node != node || !nodeNamePattern.MatchString(node) || len(ns.Signers) > maxSignersPerNode {
-			r.log.Warn("ignoring a receipt signers entry that is not a node's", "key", node, "err", err)
+			s.log.Warn("ignoring a receipt signers entry that is not a node's", "key", node, "err", err)
 			continue
 		}
-		for _, s := range ns.Signers {
-			if !common.IsHexAddress(s.Address) || !strings.HasPrefix(s.Address, "0x") {
-				r.log.Warn("ignoring a receipt signer that is not an address", "node", node, "address", s.Address)
+		for _, sp := range ns.Signers {
+			if !common.IsHexAddress(sp.Address) || !strings.HasPrefix(sp.Address, "0x") {
+				s.log.Warn("ignoring a receipt signer that is not an address", "node", node, "address", sp.Address)
 				continue
 			}
-			s.Address = common.HexToAddress(s.Address).Hex()
-			out = append(out, signerView{Node: node, signerPeriod: s})
+			sp.Address = common.HexToAddress(sp.Address).Hex()
+			out = append(out, signerView{Node: node, signerPeriod: sp})
 		}
 	}
-	edge.WriteJSON(w, http.StatusOK, map[string]any{"self": r.cfg.Node, "signers": out})
+	return out, nil
 }
 
-// signersSchema is GET /v1/assets/signers's answer in the OpenAPI document.
-func signersSchema() map[string]any {
-	return obj(map[string]any{
-		"self": map[string]any{"type": "string", "description": "the node that answered"},
-		"signers": map[string]any{"type": "array", "items": obj(map[string]any{
-			"node":    strT,
-			"address": addrT,
-			"since":   map[string]any{"type": "string", "format": "date-time", "description": "the key did not exist before: nothing it signed is older"},
-			"until":   map[string]any{"type": "string", "format": "date-time", "description": "retired keys: the node no longer signed with it from then on"},
-			"current": map[string]any{"type": "boolean", "description": "the node signs with it now"},
-		}, "node", "address", "since", "current")},
-	}, "self", "signers")
-}
+// nodeNamePattern is the realm's rule for node names (its Config.Node):
+// an entry under any other key was not written by a node.
+var nodeNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -1,0 +1,129 @@
+package realm
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/zerorealm/zerorealm/assets"
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/market"
+	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/trust"
+)
+
+// AssetsConfig configures the asset ledger and the marketplace API. Zero
+// values are the documented defaults.
+type AssetsConfig struct {
+	// ChainID of the EIP-712 domain; default assets.DefaultChainID (23122),
+	// which no public network uses.
+	ChainID uint64
+	// VerifyingContract of the EIP-712 domain, EIP-55 hex; default
+	// assets.DefaultVerifyingContract.
+	VerifyingContract string
+	// KeyPassphrase encrypts the node's receipt-signing keys (DataDir/keys)
+	// and the custodial keys. Default: the environment variable
+	// ZR_KEY_PASSPHRASE (which `zerorealm keys` reads too), else
+	// assets.DevPassphrase, for development only, with a warning in the
+	// log at every start.
+	KeyPassphrase string
+	// KeyScryptN is the scrypt cost of the receipt-signing key file;
+	// default keystore.LightScryptN, because every realm start decrypts
+	// it. Deployments whose data directory may leak set
+	// keystore.StandardScryptN (a second and 256 MiB per start).
+	KeyScryptN int
+	// HighValue is the amount (base units) from which a transfer is high
+	// value for the scene policies (context.high_value); default 10000.
+	HighValue uint64
+	// CheckpointEvery and CheckpointInterval: a checkpoint is signed every
+	// so many receipts, and at least this often while receipts are
+	// pending; defaults 1024 and 10s.
+	CheckpointEvery    int
+	CheckpointInterval time.Duration
+	// AdminRole may mint through the API; default "admin".
+	AdminRole string
+	// Now is the ledger's clock: intent deadlines, receipt times and the
+	// velocity windows (context.velocity); default time.Now.
+	Now func() time.Time
+}
+
+func (c *AssetsConfig) problems() []string {
+	var p []string
+	if c.VerifyingContract != "" {
+		if _, err := assets.ParseAddress(c.VerifyingContract); err != nil {
+			p = append(p, fmt.Sprintf("assets verifying contract: %v", err))
+		}
+	}
+	if c.KeyScryptN != 0 && (c.KeyScryptN < 2 || c.KeyScryptN&(c.KeyScryptN-1) != 0) {
+		p = append(p, fmt.Sprintf("assets key scrypt N %d: want a power of two", c.KeyScryptN))
+	}
+	if c.CheckpointEvery < 0 || c.CheckpointInterval < 0 {
+		p = append(p, "assets checkpoint settings must not be negative")
+	}
+	return p
+}
+
+// openMarket opens the marketplace (realm/internal/market) with the node's
+// active key, after the audit log, trust and step-ups it depends on.
+func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
+	cfg := r.cfg.Assets
+	signer, err := r.nodeKey()
+	if err != nil {
+		return nil, err
+	}
+	return market.New(ctx, market.Deps{
+		Config: market.Config{
+			ChainID:            cfg.ChainID,
+			VerifyingContract:  cfg.VerifyingContract,
+			HighValue:          cfg.HighValue,
+			AdminRole:          cfg.AdminRole,
+			CheckpointEvery:    cfg.CheckpointEvery,
+			CheckpointInterval: cfg.CheckpointInterval,
+			Now:                cfg.Now,
+		},
+		Node:       r.cfg.Node,
+		Store:      r.store,
+		Scenes:     r.catalog.Scenes(),
+		Signer:     signer,
+		Passphrase: r.ringPass,
+		Keys:       r.ring,
+		HeadFile:   filepath.Join(r.cfg.DataDir, ledgerHeadFile),
+		RolledBack: func() {
+			r.reportTamper(store.TamperEvent{Stream: "LEDGER", Key: "ledger.receipts." + r.cfg.Node, Reason: reasonLedgerRolledBack})
+		},
+		Decider: marketPorts{r},
+		Trust:   marketPorts{r},
+		StepUps: marketPorts{r},
+		Auditor: marketPorts{r},
+		Logger:  r.log,
+	})
+}
+
+// marketPorts is the realm's side of the marketplace's dependencies:
+// each method is one the realm already has.
+type marketPorts struct{ r *Realm }
+
+func (m marketPorts) DecideAndWait(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, error) {
+	return m.r.decideAndWait(ctx, sc, p, a, action, resource, extra, entities...)
+}
+
+func (m marketPorts) Assess(ctx context.Context, sess session.Session) trust.Assessment {
+	return m.r.trust.assess(ctx, sess)
+}
+
+func (m marketPorts) Consume(ctx context.Context, sessionID string, digest []byte) error {
+	return m.r.stepups.consume(ctx, sessionID, digest)
+}
+
+func (m marketPorts) AllowQueued(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
+	m.r.auditAllow(req, actor, action, resource, reason, signals)
+}
+
+func (m marketPorts) DenyQueued(req *http.Request, actor, action, resource string, cause error) {
+	m.r.auditDeny(req, actor, action, resource, cause)
+}
