@@ -27,6 +27,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/twin"
@@ -52,6 +53,8 @@ type Realm struct {
 	readiness atomic.Pointer[readiness]
 	// edge is the HTTP plumbing every API handler goes through.
 	edge *edge.Edge
+	// docs are the API documents the realm serves.
+	docs *apidoc.Docs
 	// servedNode is the node name that code serving HTTP reads: it runs
 	// while start still sets r.cfg.Node (a load balancer polls /readyz
 	// during start-up), so it reads it from here.
@@ -129,6 +132,11 @@ func New(cfg Config) (*Realm, error) {
 		ResourcePrefix: cfg.Prefix,
 		TrustedProxies: cfg.TrustedProxies,
 	}, r.log, r.ready.Load, r.metrics.registry)
+	r.docs = apidoc.New(apidoc.Facts{
+		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
+		AvatarPageDefault: defaultAvatarPage,
+		AvatarPageMax:     maxAvatarPage,
+	})
 	r.tampers = newTampers(r.metrics.registry)
 	return r, nil
 }
