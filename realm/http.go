@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/web"
 )
 
 func (r *Realm) routes() http.Handler {
@@ -28,7 +29,7 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/audit/proof/consistency", r.edge.WhenReady(r.handleAuditConsistency))
 	// The console: every embedded file, for GET; a GET of any other path
 	// is answered by it as an unknown route.
-	mux.Handle("GET /", r.webHandler())
+	mux.Handle("GET /", web.Handler(r.unknownRoute))
 	mux.HandleFunc("POST /v1/webauthn/register/begin", r.edge.Public(r.handleRegisterBegin))
 	mux.HandleFunc("POST /v1/webauthn/register/finish", r.edge.Public(r.handleRegisterFinish))
 	mux.HandleFunc("POST /v1/webauthn/login/begin", r.edge.Public(r.handleLoginBegin))
@@ -53,12 +54,15 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/approvals/{id}", r.edge.Authed(r.handleApproval))
 	mux.HandleFunc("POST /v1/approvals/{id}/approve", r.edge.Authed(r.handleApprove))
 	mux.HandleFunc("POST /v1/approvals/{id}/reject", r.edge.Authed(r.handleReject))
-	mux.HandleFunc("GET /v1/openapi.json", r.handleOpenAPI)
-	mux.HandleFunc("GET /v1/asyncapi.json", r.handleAsyncAPI)
+	mux.HandleFunc("GET /v1/openapi.json", r.docs.ServeOpenAPI)
+	mux.HandleFunc("GET /v1/asyncapi.json", r.docs.ServeAsyncAPI)
 	r.marketAPI.Routes(mux)
 	r.roleRoutes(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path)})
-	})
+	mux.HandleFunc("/", r.unknownRoute)
 	return r.edge.Instrument(mux)
+}
+
+// unknownRoute answers a request no route serves, as a problem.
+func (r *Realm) unknownRoute(w http.ResponseWriter, req *http.Request) {
+	r.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path)})
 }

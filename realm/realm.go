@@ -27,6 +27,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -53,6 +54,8 @@ type Realm struct {
 	readiness atomic.Pointer[readiness]
 	// edge is the HTTP plumbing every API handler goes through.
 	edge *edge.Edge
+	// docs are the API documents the realm serves.
+	docs *apidoc.Docs
 	// marketAPI serves the marketplace's routes; bound to market at start.
 	marketAPI *market.API
 	// servedNode is the node name that code serving HTTP reads: it runs
@@ -131,6 +134,11 @@ func New(cfg Config) (*Realm, error) {
 		ResourcePrefix: cfg.Prefix,
 		TrustedProxies: cfg.TrustedProxies,
 	}, r.log, r.ready.Load, r.metrics.registry)
+	r.docs = apidoc.New(apidoc.Facts{
+		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
+		AvatarPageDefault: defaultAvatarPage,
+		AvatarPageMax:     maxAvatarPage,
+	})
 	r.tampers = newTampers(r.metrics.registry)
 	r.marketAPI = market.NewAPI(r.edge)
 	return r, nil
