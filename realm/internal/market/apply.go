@@ -1,0 +1,101 @@
+package market
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/zerorealm/zerorealm/assets"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+)
+
+// applied is what a transfer or trade came to: the receipt this node
+// countersigned for it or, for a retry with the same Idempotency-Key, the
+// first request's answer (replayed).
+type applied struct {
+	digest   common.Hash
+	receipt  assets.SignedReceipt
+	replayed *transferAnswer
+}
+
+// applyTransfer carries out a transfer intent for p: the intent must be
+// for this realm's domain and a collection it holds; a retry with the same
+// idempotency key gets the first answer; the owner's signature is the one
+// given or, for p's custodial address, the custodial key's after p's
+// step-up; and the scene's policy decides, on record, before the ledger
+// moves anything.
+func (s *Service) applyTransfer(ctx context.Context, p edge.Principal, in assets.TransferIntent, idempotencyKey string) (applied, error) {
+	if err := s.ledger.CheckDomain(in.Domain); err != nil {
+		return applied{}, err
+	}
+	if _, ok := s.ledger.Collection(in.Transfer.Collection); !ok {
+		return applied{}, &assets.RejectError{Reason: assets.ReasonUnknownCollection, Detail: "no collection " + strconv.Quote(in.Transfer.Collection)}
+	}
+	t := in.Transfer
+	prepared := s.scheme.Prepare(t)
+	digest := prepared.Digest()
+	if prev, err := s.replay(ctx, p, idempotencyKey, digest); err != nil || prev != nil {
+		return applied{digest: digest, replayed: prev}, err
+	}
+	given := ""
+	if in.Signature != nil {
+		given = in.Signature.String()
+	}
+	sig, err := s.ownerSignature(ctx, p, t.From, given, digest)
+	if err != nil {
+		return applied{}, err
+	}
+	rc, err := s.ledger.TransferPrepared(ctx, prepared, sig, s.authorizeTransfer(p, []*assets.Transfer{&t}))
+	if err != nil {
+		return applied{}, err
+	}
+	return applied{digest: digest, receipt: rc}, nil
+}
+
+// applyTrade carries out both legs of a trade for p, or neither. p must
+// own at least one leg; the other is the counterparty's, and must come
+// signed. Otherwise it goes as applyTransfer does, with one idempotency
+// key and one receipt for the trade.
+func (s *Service) applyTrade(ctx context.Context, p edge.Principal, in assets.TradeIntent, idempotencyKey string) (applied, error) {
+	if err := s.ledger.CheckDomain(in.Domain); err != nil {
+		return applied{}, err
+	}
+	tr := in.Trade
+	digest := s.scheme.TradeDigest(&tr)
+	if prev, err := s.replay(ctx, p, idempotencyKey, digest); err != nil || prev != nil {
+		return applied{digest: digest, replayed: prev}, err
+	}
+	sigFor := func(leg *assets.Transfer, given *assets.Signature) (assets.Signature, error) {
+		g := ""
+		if given != nil {
+			g = given.String()
+		}
+		sig, err := s.ownerSignature(ctx, p, leg.From, g, digest)
+		var re *assets.RejectError
+		if errors.As(err, &re) && re.Reason == assets.ReasonNotYours && given != nil {
+			return *given, nil
+		}
+		return sig, err
+	}
+	wallets, custodial := s.ledger.Addresses(p.Avatar.ID)
+	own := func(a common.Address) bool { return a == custodial || slices.Contains(wallets, a) }
+	if !own(tr.Give.From) && !own(tr.Take.From) {
+		return applied{}, &assets.RejectError{Reason: assets.ReasonNotYours, Detail: "neither leg of the trade comes from this avatar's addresses"}
+	}
+	gs, err := sigFor(&tr.Give, in.GiveSignature)
+	if err != nil {
+		return applied{}, err
+	}
+	ts, err := sigFor(&tr.Take, in.TakeSignature)
+	if err != nil {
+		return applied{}, err
+	}
+	rc, err := s.ledger.Trade(ctx, tr, gs, ts, s.authorizeTransfer(p, []*assets.Transfer{&tr.Give, &tr.Take}))
+	if err != nil {
+		return applied{}, err
+	}
+	return applied{digest: digest, receipt: rc}, nil
+}

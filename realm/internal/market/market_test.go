@@ -1,0 +1,211 @@
+package market
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"go.uber.org/goleak"
+
+	"github.com/zerorealm/zerorealm/assets"
+	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/scenes"
+)
+
+// TestMain: the ledger a Service opens runs goroutines (checkpoints, the
+// head file's writer), and each must end when the Service closes.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// marketScenes are the realm's test scenes: a unique, a soulbound and a
+// fungible collection.
+const marketScenes = "../../testdata"
+
+type testMarket struct {
+	s     *Service
+	store *store.Store
+	ring  *assets.KeyRing
+}
+
+// openTestMarket opens a Service over a real embedded NATS server and a
+// key ring in dir (a fresh one when dir is empty). It needs no decider,
+// trust, step-ups or auditor: the tests that use it never reach them.
+func openTestMarket(t *testing.T, st *store.Store, dir string) testMarket {
+	t.Helper()
+	if st == nil {
+		srv := natstest.RunServer(t)
+		var err error
+		st, err = store.New(context.Background(), natstest.ConnectInProcess(t, srv), store.Config{RecordKey: make([]byte, 32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ring, err := assets.OpenKeyRing(dir, assets.DevPassphrase, keystore.LightScryptN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ring.Active()
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog, err := scenes.LoadDir(marketScenes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(context.Background(), Deps{
+		Node: "n1", Store: st, Scenes: catalog.Scenes(),
+		Signer: key, Passphrase: assets.DevPassphrase, Keys: ring,
+		HeadFile: filepath.Join(t.TempDir(), "ledger-head"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return testMarket{s: s, store: st, ring: ring}
+}
+
+func principal(avatarID string) edge.Principal {
+	return edge.Principal{Avatar: &avatar.Avatar{ID: avatarID}}
+}
+
+func statusOf(err error) int {
+	var he *edge.Error
+	if errors.As(err, &he) {
+		return he.Status
+	}
+	return 0
+}
+
+// TestReplay: the answers to an Idempotency-Key, as the API gives them:
+// a new key goes on, a retry before the first request has a receipt is
+// told to wait (409), a retry after it gets the first answer, the key
+// reused for another intent is refused (422), and an overlong key is a
+// bad request (400), all without touching the ledger.
+func TestReplay(t *testing.T) {
+	ctx := context.Background()
+	m := openTestMarket(t, nil, "")
+	owner, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := crypto.PubkeyToAddress(owner.PublicKey)
+	if _, err := m.s.ledger.Mint(ctx, "relics", "vase", from, 1); err != nil {
+		t.Fatal(err)
+	}
+	tr := assets.Transfer{Collection: "relics", AssetID: "vase", Amount: 1, From: from, To: common.HexToAddress("0x2222222222222222222222222222222222222222"),
+		Nonce: 1, Deadline: uint64(time.Now().Add(time.Hour).Unix())}
+	digest := m.s.scheme.TransferDigest(&tr)
+	ada := principal("ada")
+
+	if prev, err := m.s.replay(ctx, ada, "", digest); prev != nil || err != nil {
+		t.Fatalf("without a key: %+v, %v; want a new request", prev, err)
+	}
+	if _, err := m.s.replay(ctx, ada, strings.Repeat("k", 256), digest); statusOf(err) != http.StatusBadRequest {
+		t.Fatalf("a 256-character key: %v, want 400", err)
+	}
+	if prev, err := m.s.replay(ctx, ada, "k1", digest); prev != nil || err != nil {
+		t.Fatalf("first use of k1: %+v, %v; want a new request", prev, err)
+	}
+	if _, err := m.s.replay(ctx, ada, "k1", digest); statusOf(err) != http.StatusConflict {
+		t.Fatalf("k1 again before the first has a receipt: %v, want 409", err)
+	}
+	other := tr
+	other.Nonce = 2
+	if _, err := m.s.replay(ctx, ada, "k1", m.s.scheme.TransferDigest(&other)); statusOf(err) != http.StatusUnprocessableEntity {
+		t.Fatalf("k1 for another intent: %v, want 422", err)
+	}
+
+	sig, err := assets.Sign(digest, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := m.s.ledger.Transfer(ctx, tr, sig, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, err := m.s.replay(ctx, ada, "k1", digest)
+	if err != nil || prev == nil || prev.Digest != digest.Hex() || prev.Sequence != rc.Receipt.Sequence || prev.Receipt.Digest != m.s.scheme.ReceiptDocument(rc).Digest {
+		t.Fatalf("k1 after the receipt: %+v, %v; want the first answer (sequence %d)", prev, err, rc.Receipt.Sequence)
+	}
+	if prev, err := m.s.replay(ctx, principal("bob"), "k1", digest); prev != nil || err != nil {
+		t.Fatalf("bob's k1: %+v, %v; want a new request: keys are per avatar", prev, err)
+	}
+}
+
+// TestSignersPublishedAtEachStart: each start publishes the ring's keys;
+// after a rotation the old key is listed retired, the new one current.
+func TestSignersPublishedAtEachStart(t *testing.T) {
+	keys := t.TempDir()
+	first := openTestMarket(t, nil, keys)
+	listed, err := first.s.listSigners(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := first.s.ledger.Signer().Hex()
+	if len(listed) != 1 || listed[0].Node != "n1" || listed[0].Address != old || !listed[0].Current {
+		t.Fatalf("after the first start: %+v, want n1's key %s current", listed, old)
+	}
+	first.s.Close()
+
+	rotated, err := first.ring.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := openTestMarket(t, first.store, keys)
+	listed, err = again.s.listSigners(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 2 || listed[0].Address != old || listed[0].Current || listed[0].Until == nil ||
+		listed[1].Address != rotated.Address.Hex() || !listed[1].Current {
+		t.Fatalf("after a rotation: %+v, want %s retired then %s current", listed, old, rotated.Address.Hex())
+	}
+}
+
+// TestParseLedgerDigest: a digest is 0x and exactly 64 hex digits.
+func TestParseLedgerDigest(t *testing.T) {
+	good := "0x" + strings.Repeat("ab", 32)
+	if d, err := parseLedgerDigest(good); err != nil || d.Hex() != good {
+		t.Fatalf("parseLedgerDigest(%q) = %s, %v", good, d.Hex(), err)
+	}
+	for _, bad := range []string{"", "0x", strings.Repeat("ab", 32), "0x" + strings.Repeat("ab", 31), "0x" + strings.Repeat("ab", 33), "0x" + strings.Repeat("zz", 32), "0X" + strings.Repeat("ab", 32)} {
+		if _, err := parseLedgerDigest(bad); statusOf(err) != http.StatusBadRequest {
+			t.Errorf("parseLedgerDigest(%q) = %v, want 400", bad, err)
+		}
+	}
+}
+
+// FuzzParseLedgerDigest: whatever a path segment holds, the parser
+// answers a digest that prints back as it was given (in lower case) or a
+// 400, never a panic.
+func FuzzParseLedgerDigest(f *testing.F) {
+	for _, s := range []string{"0x" + strings.Repeat("0", 64), "0x", "", "0x" + strings.Repeat("F", 64), "0xg"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseLedgerDigest(s)
+		if err != nil {
+			if statusOf(err) != http.StatusBadRequest {
+				t.Fatalf("parseLedgerDigest(%q): %v, want a 400", s, err)
+			}
+			return
+		}
+		if d.Hex() != strings.ToLower(s) {
+			t.Fatalf("parseLedgerDigest(%q) = %s", s, d.Hex())
+		}
+	})
+}
