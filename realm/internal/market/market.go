@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -100,6 +102,28 @@ type Deps struct {
 	Logger  *slog.Logger
 }
 
+// ErrMissingDeps: New was not given a dependency it cannot run without.
+var ErrMissingDeps = errors.New("market: missing dependencies")
+
+// check names every dependency New cannot run without, rather than let
+// the first request that needs it fail.
+func (d *Deps) check() error {
+	var missing []string
+	for name, absent := range map[string]bool{
+		"Store": d.Store == nil, "Signer": d.Signer == nil, "Keys": d.Keys == nil, "Passphrase": d.Passphrase == "",
+		"Decider": d.Decider == nil, "Trust": d.Trust == nil, "StepUps": d.StepUps == nil, "Auditor": d.Auditor == nil,
+	} {
+		if absent {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.Sort(missing)
+	return fmt.Errorf("%w: %s", ErrMissingDeps, strings.Join(missing, ", "))
+}
+
 // Service is this node's marketplace: the ledger, which scene each
 // collection belongs to, the idempotency keys of transfer requests and
 // the published receipt signers.
@@ -126,6 +150,9 @@ const idempotencyTTL = 24 * time.Hour
 // New opens the ledger over the scenes' collections and publishes this
 // node's receipt signers. Close releases the ledger.
 func New(ctx context.Context, d Deps) (*Service, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
 	cfg := d.Config
 	s := &Service{
 		node: d.Node, log: d.Logger, scenes: map[string]*scenes.Scene{},
@@ -157,7 +184,10 @@ func New(ctx context.Context, d Deps) (*Service, error) {
 	}
 	var contract common.Address
 	if cfg.VerifyingContract != "" {
-		contract, _ = assets.ParseAddress(cfg.VerifyingContract)
+		var err error
+		if contract, err = assets.ParseAddress(cfg.VerifyingContract); err != nil {
+			return nil, fmt.Errorf("realm: assets verifying contract: %w", err)
+		}
 	}
 	ledger, err := assets.New(ctx, d.Store, assets.Config{
 		Node:               d.Node,

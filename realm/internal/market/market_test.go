@@ -16,10 +16,13 @@ import (
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/trust"
 )
 
 // TestMain: the ledger a Service opens runs goroutines (checkpoints, the
@@ -38,9 +41,31 @@ type testMarket struct {
 	ring  *assets.KeyRing
 }
 
+// unreached stands for the decider, trust, step-ups and auditor in tests
+// that never reach them: the test fails if one is called.
+type unreached struct{ t *testing.T }
+
+func (u unreached) fail(what string) {
+	u.t.Helper()
+	u.t.Fatalf("%s was called by a test that should not reach it", what)
+}
+
+func (u unreached) DecideAndWait(context.Context, *scenes.Scene, edge.Principal, trust.Assessment, string, policy.UID, map[string]any, ...policy.Entity) (policy.Decision, error) {
+	u.fail("DecideAndWait")
+	return policy.Decision{}, nil
+}
+func (u unreached) Assess(context.Context, session.Session) trust.Assessment {
+	u.fail("Assess")
+	return trust.Assessment{}
+}
+func (u unreached) Consume(context.Context, string, []byte) error { u.fail("Consume"); return nil }
+func (u unreached) AllowQueued(*http.Request, string, string, string, string, map[string]any) {
+	u.fail("AllowQueued")
+}
+func (u unreached) DenyQueued(*http.Request, string, string, string, error) { u.fail("DenyQueued") }
+
 // openTestMarket opens a Service over a real embedded NATS server and a
-// key ring in dir (a fresh one when dir is empty). It needs no decider,
-// trust, step-ups or auditor: the tests that use it never reach them.
+// key ring in dir (a fresh one when dir is empty).
 func openTestMarket(t *testing.T, st *store.Store, dir string) testMarket {
 	t.Helper()
 	if st == nil {
@@ -70,6 +95,7 @@ func openTestMarket(t *testing.T, st *store.Store, dir string) testMarket {
 		Node: "n1", Store: st, Scenes: catalog.Scenes(),
 		Signer: key, Passphrase: assets.DevPassphrase, Keys: ring,
 		HeadFile: filepath.Join(t.TempDir(), "ledger-head"),
+		Decider:  unreached{t}, Trust: unreached{t}, StepUps: unreached{t}, Auditor: unreached{t},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -173,6 +199,29 @@ func TestSignersPublishedAtEachStart(t *testing.T) {
 	if len(listed) != 2 || listed[0].Address != old || listed[0].Current || listed[0].Until == nil ||
 		listed[1].Address != rotated.Address.Hex() || !listed[1].Current {
 		t.Fatalf("after a rotation: %+v, want %s retired then %s current", listed, old, rotated.Address.Hex())
+	}
+}
+
+// TestNewRefusesWhatItCannotRunWith: missing dependencies are named at
+// start, not found by the first request; a verifying contract that is not
+// an address is refused rather than replaced by the default.
+func TestNewRefusesWhatItCannotRunWith(t *testing.T) {
+	_, err := New(context.Background(), Deps{Passphrase: "x"})
+	if !errors.Is(err, ErrMissingDeps) || !strings.Contains(err.Error(), "Auditor, Decider, Keys, Signer, StepUps, Store, Trust") {
+		t.Fatalf("New with no dependencies: %v", err)
+	}
+	m := openTestMarket(t, nil, "")
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(context.Background(), Deps{
+		Config: Config{VerifyingContract: "0x1234"},
+		Node:   "n2", Store: m.store, Signer: key, Passphrase: assets.DevPassphrase, Keys: m.ring,
+		Decider: unreached{t}, Trust: unreached{t}, StepUps: unreached{t}, Auditor: unreached{t},
+	})
+	if err == nil || !strings.Contains(err.Error(), "verifying contract") {
+		t.Fatalf("New with a verifying contract that is not an address: %v", err)
 	}
 }
 
