@@ -2,9 +2,11 @@ package agents
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -93,12 +95,30 @@ func Derive(parent *Chain, holder ed25519.PrivateKey, child Grant) (*Chain, erro
 	return &Chain{Blocks: blocks, token: encodeToken(blocks)}, nil
 }
 
-// Verifier checks chains against the realm keys it trusts.
+// Verifier checks chains against the realm keys it trusts. Safe for
+// concurrent use.
 type Verifier struct {
 	roots Roots
 	// skew is how far a block's iat may lie in the verifier's future.
 	skew time.Duration
+
+	// verified remembers tokens whose signatures and chain rules held, by
+	// their SHA-256: an agent presents the same token with every request,
+	// and its signatures cost more than the rest of a decision. What
+	// changes with time or configuration (validity, whether the root's
+	// key is still trusted) is checked again on every use.
+	mu       sync.Mutex
+	verified map[[32]byte]*verifiedChain
 }
+
+type verifiedChain struct {
+	chain  *Chain
+	signer common.Address
+}
+
+// maxVerified bounds the verified-token cache; when full it is emptied,
+// which costs the next requests one full verification each.
+const maxVerified = 8192
 
 // DefaultClockSkew is how far apart the clocks of the realm nodes and of
 // the agents' machines may be.
@@ -110,7 +130,43 @@ func NewVerifier(roots Roots, skew time.Duration) *Verifier {
 	if skew <= 0 {
 		skew = DefaultClockSkew
 	}
-	return &Verifier{roots: roots, skew: skew}
+	return &Verifier{roots: roots, skew: skew, verified: map[[32]byte]*verifiedChain{}}
+}
+
+// VerifyToken parses and verifies token at now, as Parse and Verify do,
+// with the signatures of a token seen before not checked again. The
+// returned chain is shared: callers must not change it.
+func (v *Verifier) VerifyToken(token string, now time.Time) (*Chain, error) {
+	if len(token) > MaxTokenLen {
+		return nil, deny(ReasonMalformed, "token of %d bytes: at most %d", len(token), MaxTokenLen)
+	}
+	h := sha256.Sum256([]byte(token))
+	v.mu.Lock()
+	hit := v.verified[h]
+	v.mu.Unlock()
+	if hit != nil {
+		if !v.roots.Trusted(hit.signer) {
+			return nil, deny(ReasonUntrustedRoot, "root %s is signed by %s, no longer a key of this realm", hit.chain.Root().ID, hit.signer.Hex())
+		}
+		if err := v.checkTimes(hit.chain, now); err != nil {
+			return nil, err
+		}
+		return hit.chain, nil
+	}
+	c, err := Parse(token)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Verify(c, now); err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	if len(v.verified) >= maxVerified {
+		clear(v.verified)
+	}
+	v.verified[h] = &verifiedChain{chain: c, signer: common.HexToAddress(c.Root().Issuer)}
+	v.mu.Unlock()
+	return c, nil
 }
 
 // Verify checks the whole chain at now: the root's signature by a trusted
@@ -165,6 +221,11 @@ func (v *Verifier) Verify(c *Chain, now time.Time) error {
 			return err
 		}
 	}
+	return v.checkTimes(c, now)
+}
+
+// checkTimes checks that every block of a verified chain is valid at now.
+func (v *Verifier) checkTimes(c *Chain, now time.Time) error {
 	for i := range c.Blocks {
 		g := &c.Blocks[i].Grant
 		if g.IssuedAt.After(now.Add(v.skew)) {

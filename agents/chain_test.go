@@ -293,3 +293,33 @@ func TestPrepareRootRefusesWhatParseWould(t *testing.T) {
 	_, err = PrepareRoot(g, common.Address{1})
 	wantReason(t, err, ReasonTooLong)
 }
+
+// A token verified once is not verified again, but what changes with time
+// and configuration still refuses it.
+func TestVerifyTokenCacheStillChecksTimeAndRoots(t *testing.T) {
+	key, agent := realmKey(t), agentKey(t)
+	roots := NewRootSet(KeySigner{Key: key}.Address())
+	v := NewVerifier(roots, 0)
+	token := issue(t, key, rootGrant(agent)).Token()
+	for range 2 {
+		if _, err := v.VerifyToken(token, t0.Add(time.Hour)); err != nil {
+			t.Fatalf("VerifyToken: %v", err)
+		}
+	}
+	if len(v.verified) != 1 {
+		t.Fatalf("cache holds %d tokens, want 1", len(v.verified))
+	}
+	_, err := v.VerifyToken(token, t0.Add(9*time.Hour))
+	wantReason(t, err, ReasonExpired)
+	roots.Set()
+	_, err = v.VerifyToken(token, t0.Add(time.Hour))
+	wantReason(t, err, ReasonUntrustedRoot)
+	// A refused token is never cached.
+	bad := swapPayload(t, issue(t, key, rootGrant(agent)), 0, rootGrant(agent))
+	roots.Set(KeySigner{Key: key}.Address())
+	for range 2 {
+		if _, err := v.VerifyToken(bad, t0); err == nil {
+			t.Fatal("a tampered token verified")
+		}
+	}
+}

@@ -41,6 +41,7 @@ const (
 	ReasonProofBinding  Reason = "proof-not-bound"   // ErrUnauthenticated: the proof is for another key, token, method or URL
 	ReasonProofStale    Reason = "proof-stale"       // ErrUnauthenticated: the proof's time is outside the window
 	ReasonReplay        Reason = "proof-replayed"    // ErrUnauthenticated: the proof's jti was seen before
+	ReasonNonce         Reason = "use-dpop-nonce"    // ErrUnauthenticated: RFC 9449 use_dpop_nonce: retry with the DPoP-Nonce the node answered
 	ReasonOutOfScope    Reason = "out-of-scope"      // ErrForbidden: action or resource not granted
 	ReasonOverLimit     Reason = "over-limit"        // ErrForbidden: value, daily sum or risk above the limit
 	ReasonRate          Reason = "rate-limited"      // ErrForbidden: commands per minute spent

@@ -57,3 +57,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseProof feeds ParseProof and the whole proof check: every
+// refusal has a reason, and a proof that parses verified with its own key.
+func FuzzParseProof(f *testing.F) {
+	_, agent, _ := fuzzKeys(f)
+	token := "zrd1~e30.AA"
+	v := NewProofVerifier(ProofConfig{NoNonce: true})
+	good, err := NewProof(agent, "POST", testURL, token, "", t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(signJWS(agent, `{"typ":"dpop+jwt","alg":"none"}`, `{}`))
+	f.Add("..")
+	f.Fuzz(func(t *testing.T, proof string) {
+		p, err := ParseProof(proof)
+		if err != nil {
+			if ReasonOf(err) == "" {
+				t.Fatalf("ParseProof error without a reason: %v", err)
+			}
+			return
+		}
+		if len(p.Key) != ed25519.PublicKeySize || p.JTI == "" {
+			t.Fatalf("parsed proof without key or jti: %+v", p)
+		}
+		if _, err := v.Verify(ProofRequest{Method: "POST", URL: testURL, Token: token, Proof: proof}, p.Key, t0); err != nil && ReasonOf(err) == "" {
+			t.Fatalf("Verify error without a reason: %v", err)
+		}
+	})
+}
