@@ -205,6 +205,10 @@ func AgentID(pub ed25519.PublicKey) string {
 	return "ag_" + hex.EncodeToString(sum[:16])
 }
 
+func validAgentID(s string) bool {
+	return len(s) == 3+32 && strings.HasPrefix(s, "ag_") && isLowerHex(s[3:])
+}
+
 // validate checks what a block says on its own, before any signature or
 // chain rule: every refusal is ReasonMalformed, ReasonTooLong or
 // ReasonCritical.

@@ -75,7 +75,7 @@ func subGrant(sub ed25519.PrivateKey) Grant {
 		Actions:   []string{ActionCommandActuator},
 		Resources: []Resource{{Kind: KindActuator, ID: "press-line/conveyor"}},
 		Limits:    Limits{CommandsPerMinute: 10, MaxRisk: RiskMedium},
-		IssuedAt:  t0.Add(time.Minute),
+		IssuedAt:  t0,
 		ExpiresAt: t0.Add(2 * time.Hour),
 	}
 }
