@@ -1,6 +1,7 @@
 package agents
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -77,4 +78,56 @@ func BenchmarkVerifyProof(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// BenchmarkGuard is what the realm will add to an agent's request: the
+// whole Authenticate (cached chain, revocations, DPoP), Evaluate (two
+// counter reads from the store) and, for a transfer, Spend (one
+// compare-and-set), against an embedded NATS server.
+func BenchmarkGuard(b *testing.B) {
+	r := newTestRealm(b)
+	node := r.node(b, Config{Proof: ProofConfig{MaxRemembered: 1 << 22}})
+	agent := agentKey(b)
+	g := rootGrant(agent)
+	g.Limits.DailyValue, g.Limits.TransferValue, g.Limits.AutoApproveValue = 1<<62, 1<<40, 1<<40
+	c := issue(b, r.key, g)
+	a := mustAgent(b, node, c, agent)
+	ctx := context.Background()
+	b.Run("authenticate", func(b *testing.B) {
+		const batch = 1024
+		proofs := make([]string, batch)
+		i := batch
+		b.ReportAllocs()
+		for b.Loop() {
+			if i == batch {
+				b.StopTimer()
+				nonce := node.Nonce()
+				for j := range proofs {
+					proofs[j] = proofFor(b, agent, "POST", testURL, c.Token(), nonce, r.clock.Now())
+				}
+				i = 0
+				b.StartTimer()
+			}
+			if _, err := node.Authenticate(ctx, ProofRequest{Method: "POST", URL: testURL, Token: c.Token(), Proof: proofs[i]}); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("evaluate", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := node.Evaluate(ctx, a, transfer(1)); err != nil || d.Outcome != Allow {
+				b.Fatal(d, err)
+			}
+		}
+	})
+	b.Run("spend", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := node.Spend(ctx, a, transfer(1)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
