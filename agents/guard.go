@@ -81,14 +81,13 @@ type Config struct {
 // Evaluate each action (then Cedar, with Decision.Context), Spend what an
 // allowed action uses, and revoke. Safe for concurrent use.
 type Guard struct {
-	log        *slog.Logger
-	clock      trust.Clock
-	verifier   *Verifier
-	proofs     *ProofVerifier
-	usage      *usage
-	revoked    *Revocations
-	behaviour  *Behaviour
-	suspending func(ctx context.Context, agent, why string)
+	log       *slog.Logger
+	clock     trust.Clock
+	verifier  *Verifier
+	proofs    *ProofVerifier
+	usage     *usage
+	revoked   *Revocations
+	behaviour *Behaviour
 }
 
 // Agent is an authenticated agent: the verified chain it presented, with a
