@@ -17,6 +17,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // Config configures a Realm. Zero values are the documented defaults, except
@@ -176,7 +177,7 @@ func (c *Config) applyDefaults() {
 		c.NodeHeartbeat = 5 * time.Second
 	}
 	if c.RequestTimeout == 0 {
-		c.RequestTimeout = defaultRequestTimeout
+		c.RequestTimeout = edge.DefaultRequestTimeout
 	}
 	if c.MinFreeDisk == 0 {
 		c.MinFreeDisk = defaultMinFreeDisk

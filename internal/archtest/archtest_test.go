@@ -301,3 +301,67 @@ func TestEveryPackageHasDocGo(t *testing.T) {
 		t.Fatalf("found only %d packages: the walker is broken", n)
 	}
 }
+
+// realmPart is the package of the realm's internal tree that dir belongs
+// to ("edge" for realm/internal/edge and anything below it), or "".
+func realmPart(dir string) string {
+	rest, ok := strings.CutPrefix(dir, "realm/internal/")
+	if !ok {
+		return ""
+	}
+	part, _, _ := strings.Cut(rest, "/")
+	return part
+}
+
+// sharedRealmPlumbing is the one package under realm/internal that the
+// others may import: the HTTP plumbing every API shares.
+const sharedRealmPlumbing = "edge"
+
+// TestRealmPartsStandAlone keeps the realm's shape: realm is the
+// composition root, and each concern under realm/internal is a package of
+// its own that reaches the others only through interfaces the root wires.
+// A part imports neither the root (a cycle of layers) nor a sibling
+// (which would make two concerns one again); the shared plumbing imports
+// no part at all.
+func TestRealmPartsStandAlone(t *testing.T) {
+	pkgs := loadPackages(t)
+	parts := 0
+	for _, dir := range sortedKeys(pkgs) {
+		part := realmPart(dir)
+		if part == "" {
+			continue
+		}
+		parts++
+		for _, imp := range sortedKeys(pkgs[dir].imports) {
+			if why := realmPartImport(part, imp); why != "" {
+				t.Errorf("%s imports %s in %v: %s", dir, imp, pkgs[dir].imports[imp], why)
+			}
+		}
+	}
+	if parts == 0 {
+		t.Fatal("no package under realm/internal: the walker or the layout changed")
+	}
+	for _, bad := range [][2]string{{"edge", "realm"}, {"edge", "realm/internal/market"}, {"market", "realm/internal/twins"}} {
+		if realmPartImport(bad[0], bad[1]) == "" {
+			t.Errorf("realm/internal/%s importing %s passed the rule", bad[0], bad[1])
+		}
+	}
+	if why := realmPartImport("market", "realm/internal/edge"); why != "" {
+		t.Errorf("a part importing the shared plumbing was refused: %s", why)
+	}
+}
+
+// realmPartImport says why the realm part may not import imp, or "".
+func realmPartImport(part, imp string) string {
+	switch other := realmPart(imp); {
+	case imp == "realm":
+		return "the realm is the composition root: its parts never import it, it passes them what they need"
+	case other == "" || other == part:
+		return ""
+	case part == sharedRealmPlumbing:
+		return "the shared plumbing sits below every part of the realm"
+	case other != sharedRealmPlumbing:
+		return "parts of the realm do not import each other; the root wires them through small interfaces"
+	}
+	return ""
+}
