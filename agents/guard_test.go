@@ -369,3 +369,31 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A node that can no longer hear revocations refuses agents rather than
+// trust a list that may be stale.
+func TestRevocationsFailClosedWhenTheFeedIsLost(t *testing.T) {
+	r := newTestRealm(t)
+	nc := natstest.Connect(t, r.srv.ClientURL())
+	st, err := store.New(context.Background(), nc, store.Config{Logger: testLogger(t), RecordKey: testRecordKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(context.Background(), Config{Store: st, Roots: NewRootSet(KeySigner{Key: r.key}.Address()), Clock: r.clock, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	agent := agentKey(t)
+	c := issue(t, r.key, rootGrant(agent))
+	if err := g.Revocations().Check(c); err != nil {
+		t.Fatalf("before: %v", err)
+	}
+	nc.Close()
+	waitFor(t, "the lost feed to stop the mirror", func() bool {
+		return errors.Is(g.Revocations().Check(c), ErrRevocationsUnknown)
+	})
+	if !errors.Is(g.Revocations().Check(c), store.ErrUnavailable) {
+		t.Fatal("ErrRevocationsUnknown does not wrap store.ErrUnavailable")
+	}
+}

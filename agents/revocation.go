@@ -142,6 +142,13 @@ func (r *Revocations) load(ctx context.Context, key string, ids map[string]struc
 
 func (r *Revocations) follow(ctx context.Context, feed <-chan store.Change) {
 	defer close(r.done)
+	// A feed that ended (Close, or the connection closed for good) hears
+	// nothing more: the mirror must not vouch for the list any longer.
+	defer func() {
+		r.mu.Lock()
+		r.current = false
+		r.mu.Unlock()
+	}()
 	for ch := range feed {
 		switch {
 		case ch.Lost:
