@@ -3,6 +3,9 @@ package agents
 import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +87,29 @@ func FuzzParseProof(f *testing.F) {
 		}
 		if _, err := v.Verify(ProofRequest{Method: "POST", URL: testURL, Token: token, Proof: proof}, p.Key, t0); err != nil && ReasonOf(err) == "" {
 			t.Fatalf("Verify error without a reason: %v", err)
+		}
+	})
+}
+
+// FuzzProofRequestFromHTTP feeds the header parsing of the HTTP edge.
+func FuzzProofRequestFromHTTP(f *testing.F) {
+	f.Add("DPoP zrd1~e30.AA", "a.b.c")
+	f.Add("dpop   x", "")
+	f.Add("Bearer x", "x")
+	base, _ := url.Parse("https://realm.example")
+	f.Fuzz(func(t *testing.T, authorization, proof string) {
+		r := httptest.NewRequest("POST", testURL, nil)
+		r.Header["Authorization"] = []string{authorization}
+		r.Header["Dpop"] = []string{proof}
+		req, err := ProofRequestFromHTTP(r, base)
+		if err != nil {
+			if ReasonOf(err) == "" {
+				t.Fatalf("error without a reason: %v", err)
+			}
+			return
+		}
+		if req.Token == "" || strings.ContainsAny(req.Token, " \t") || req.URL != testURL {
+			t.Fatalf("accepted %+v", req)
 		}
 	})
 }
