@@ -140,8 +140,8 @@ func (g *Guard) Nonce() string { return g.proofs.Nonce(g.clock.Now()) }
 func (g *Guard) Revocations() *Revocations { return g.revoked }
 
 // Authenticate establishes the agent behind a request: the token verifies
-// as a chain, nothing in it is revoked or suspended, and the proof is the
-// leaf holder's, for this request, fresh and unused. A proof by another
+// as a chain, the proof is the leaf holder's, for this request, fresh and
+// unused, and nothing in the chain is revoked or suspended. A proof by another
 // key for a genuine token (a stolen token) counts against the agent
 // whose token it is.
 func (g *Guard) Authenticate(ctx context.Context, req ProofRequest) (*Agent, error) {
@@ -150,14 +150,16 @@ func (g *Guard) Authenticate(ctx context.Context, req ProofRequest) (*Agent, err
 	if err != nil {
 		return nil, err
 	}
-	if err := g.revoked.Check(c); err != nil {
-		return nil, err
-	}
 	a := &Agent{ID: c.AgentID(), Chain: c}
+	// The proof comes before the revocation check, so that whoever does
+	// not hold the key learns nothing about the delegation's state.
 	if _, err := g.proofs.Verify(req, c.AgentKey(), now); err != nil {
 		if ReasonOf(err) == ReasonProofBinding {
 			g.observe(ctx, a, Event{At: now, Outcome: Deny, Reason: ReasonProofBinding})
 		}
+		return nil, err
+	}
+	if err := g.revoked.Check(c); err != nil {
 		return nil, err
 	}
 	return a, nil
