@@ -2,11 +2,8 @@ package realm
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 
-	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -101,51 +98,4 @@ func (r *Realm) handleScene(w http.ResponseWriter, req *http.Request) {
 
 func (r *Realm) handleNodes(w http.ResponseWriter, _ *http.Request) {
 	edge.WriteJSON(w, http.StatusOK, map[string]any{"self": r.cfg.Node, "nodes": r.nodes.live()})
-}
-
-// handleAudit lists decisions from every node, newest first, a page at a
-// time: filters action, decision (or outcome), actor, resource, node,
-// since, until; paging limit and before (the previous page's next). Every
-// parameter is checked, and a bad one is a 400 naming it.
-//
-// The log names who did what and the trust signals behind each decision,
-// so it is read with a session: an avatar with one of Config.AuditRoles
-// reads every event, any other only the events it is the actor of. That
-// limit is the server's: a query without actor is narrowed to the caller,
-// and one that names another actor is refused (and the refusal audited),
-// never quietly answered with an empty page.
-func (r *Realm) handleAudit(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	query, err := audit.ParseQuery(req.URL.Query())
-	if err != nil {
-		r.edge.WriteError(w, req, edge.BadRequest(err.Error()))
-		return
-	}
-	scope := "all"
-	if !r.readsWholeAudit(p) {
-		if query.Actor != "" && query.Actor != p.Avatar.ID {
-			need := "no role may (the realm's audit roles are empty)"
-			if len(r.cfg.AuditRoles) > 0 {
-				need = "that needs one of the roles " + strings.Join(r.cfg.AuditRoles, ", ")
-			}
-			err := &edge.Error{Status: http.StatusForbidden, Detail: "this avatar may read only its own decisions (actor " +
-				strconv.Quote(p.Avatar.ID) + ") in the audit log; to read another actor's, " + need}
-			r.auditDeny(req, p.Avatar.ID, "ReadAudit", "AuditLog::"+strconv.Quote(query.Actor), err)
-			r.edge.WriteError(w, req, err)
-			return
-		}
-		query.Actor, scope = p.Avatar.ID, "own"
-	}
-	page := r.view.Page(query)
-	body := map[string]any{"events": page.Events, "truncated": page.Truncated, "scope": scope}
-	if !page.Next.IsZero() {
-		body["next"] = page.Next.String()
-	}
-	edge.WriteJSON(w, http.StatusOK, body)
-}
-
-// readsWholeAudit reports whether the avatar holds a role that reads every
-// event of the audit log. Roles are read anew with each request (see
-// authenticate), so a role taken away stops the next read.
-func (r *Realm) readsWholeAudit(p edge.Principal) bool {
-	return slices.ContainsFunc(p.Avatar.Roles, func(role string) bool { return slices.Contains(r.cfg.AuditRoles, role) })
 }

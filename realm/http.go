@@ -21,12 +21,8 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/scenes/{id}", r.edge.WhenReady(r.handleScene))
 	mux.HandleFunc("GET /v1/scenes/{id}/access", r.edge.Authed(r.handleSceneAccess))
 	mux.HandleFunc("GET /v1/scenes/{id}/me", r.edge.Authed(r.handleSceneStanding))
+	r.auditAPI.Routes(mux)
 	mux.HandleFunc("GET /v1/nodes", r.edge.WhenReady(r.handleNodes))
-	mux.HandleFunc("GET /v1/audit", r.edge.Authed(r.handleAudit))
-	mux.HandleFunc("GET /v1/audit/verify", r.edge.WhenReady(r.handleAuditVerify))
-	mux.HandleFunc("GET /v1/audit/checkpoints", r.edge.WhenReady(r.handleAuditCheckpoints))
-	mux.HandleFunc("GET /v1/audit/proof/inclusion", r.edge.WhenReady(r.handleAuditInclusion))
-	mux.HandleFunc("GET /v1/audit/proof/consistency", r.edge.WhenReady(r.handleAuditConsistency))
 	// The console: every embedded file, for GET; a GET of any other path
 	// is answered by it as an unknown route.
 	mux.Handle("GET /", web.Handler(r.unknownRoute))

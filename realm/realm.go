@@ -28,6 +28,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
+	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -56,6 +57,8 @@ type Realm struct {
 	edge *edge.Edge
 	// docs are the API documents the realm serves.
 	docs *apidoc.Docs
+	// auditAPI serves the audit log; bound once the log is open.
+	auditAPI *auditapi.API
 	// marketAPI serves the marketplace's routes; bound to market at start.
 	marketAPI *market.API
 	// servedNode is the node name that code serving HTTP reads: it runs
@@ -94,13 +97,6 @@ type Realm struct {
 	// ring's active key to the gateways that pinned it.
 	legacyGrantKey *twin.Signer
 
-	// provers caches other nodes' audit trees for the proof routes
-	// (audit_tlog.go).
-	provers struct {
-		sync.Mutex
-		byNode map[string]cachedProver
-	}
-
 	// Limits (limits.go); nil when turned off.
 	ceremonyRate *edge.RateLimiter
 	pending      *pendingCeremonies
@@ -134,6 +130,7 @@ func New(cfg Config) (*Realm, error) {
 		ResourcePrefix: cfg.Prefix,
 		TrustedProxies: cfg.TrustedProxies,
 	}, r.log, r.ready.Load, r.metrics.registry)
+	r.auditAPI = auditapi.New(r.edge)
 	r.docs = apidoc.New(apidoc.Facts{
 		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
 		AvatarPageDefault: defaultAvatarPage,
@@ -321,6 +318,10 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: audit view: %w", err)
 	}
+	r.auditAPI.Bind(auditapi.Deps{
+		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, AuditDir), AuditRoles: r.cfg.AuditRoles,
+		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.auditDeny,
+	})
 	r.nodes, err = startNodeRegistry(ctx, r.store, nodeInfo{
 		Node: r.cfg.Node, URL: r.URL(), Started: time.Now().UTC(),
 	}, r.cfg.NodeHeartbeat, r.log)
