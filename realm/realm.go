@@ -17,8 +17,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
@@ -27,6 +30,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
@@ -52,6 +56,11 @@ type Realm struct {
 	notReady atomic.Pointer[string] // why the realm is not ready, for /healthz
 	// readiness is the background prober's last finding (health.go).
 	readiness atomic.Pointer[readiness]
+	// tracer records spans when tracing is on (Config.OTelEndpoint or
+	// Config.TracerProvider), nil otherwise; ownTracing is the provider
+	// the realm made, which it flushes at shutdown.
+	tracer     trace.Tracer
+	ownTracing *sdktrace.TracerProvider
 	// edge is the HTTP plumbing every API handler goes through.
 	edge *edge.Edge
 	// docs are the API documents the realm serves.
@@ -122,7 +131,19 @@ func New(cfg Config) (*Realm, error) {
 	r.setNotReady("starting")
 	r.servedNode.Store(&cfg.Node)
 	r.metrics = newMetrics(r)
+	tp := cfg.TracerProvider
+	if tp == nil && cfg.OTelEndpoint != "" {
+		own, err := tracing.Provider(context.Background(), cfg.OTelEndpoint, "zerorealm", cfg.Node)
+		if err != nil {
+			return nil, fmt.Errorf("realm: %w", err)
+		}
+		r.ownTracing, tp = own, own
+	}
+	if tp != nil {
+		r.tracer = tracing.Tracer(tp)
+	}
 	r.edge = edge.New(edge.Config{
+		Tracer:         r.tracer,
 		Origins:        r.origins,
 		RequestTimeout: cfg.RequestTimeout,
 		ResourcePrefix: cfg.Prefix,
@@ -480,6 +501,12 @@ func (r *Realm) shutdown() {
 			r.log.Warn("nats flush on shutdown", "err", err)
 		}
 		r.nc.Close()
+	}
+	if r.ownTracing != nil {
+		// The spans of the last requests, while the collector waits.
+		if err := r.ownTracing.Shutdown(flushCtx); err != nil {
+			r.log.Warn("trace export on shutdown", "err", err)
+		}
 	}
 	// Last: the store is flushed and closed, so another process may open it.
 	if err := r.dataLock.Release(); err != nil {
