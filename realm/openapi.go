@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/identity"
 )
 
 // apiOperation describes one /v1 route for the OpenAPI document. The list
@@ -107,7 +108,7 @@ var apiQueryParams = map[string][]any{
 	"GET /v1/audit/checkpoints":               {auditNodeParam(false)},
 	"GET /v1/audit/proof/inclusion":           {auditNodeParam(true), countParam("index", "the event's index in its chain (from 1)"), countParam("size", "the tree size, e.g. a checkpoint's")},
 	"GET /v1/audit/proof/consistency":         {auditNodeParam(true), countParam("from", "the older tree size"), countParam("to", "the newer tree size")},
-	"GET /v1/avatars":                         pageQueryParams(defaultAvatarPage, maxAvatarPage),
+	"GET /v1/avatars":                         pageQueryParams(identity.DefaultAvatarPage, identity.MaxAvatarPage),
 	"GET /v1/assets/collections/{collection}": pageQueryParams(100, 500),
 	"GET /v1/assets/owners/{address}":         pageQueryParams(100, 500),
 	"GET /v1/receipts": {chainParam("the receipt chain (a node's name); this node's by default"),
