@@ -28,3 +28,23 @@ func TestPendingCeremoniesAreCapped(t *testing.T) {
 		t.Fatal("an expired ceremony still counts")
 	}
 }
+
+func TestSessionLimitEndsTheOldestButNeverTheNewOne(t *testing.T) {
+	base := time.Unix(1_700_000_000, 0)
+	live := []sessionAge{
+		{id: "new", created: base.Add(3 * time.Minute)},
+		{id: "b", created: base.Add(time.Minute)},
+		{id: "c", created: base.Add(2 * time.Minute)},
+		{id: "a", created: base},
+	}
+	got := oldestFirst(live, "new")
+	want := []string{"a", "b", "c"}
+	if len(got) != len(want) {
+		t.Fatalf("oldestFirst = %v, want ids %v", got, want)
+	}
+	for i := range want {
+		if got[i].id != want[i] {
+			t.Fatalf("oldestFirst = %v, want ids %v", got, want)
+		}
+	}
+}
