@@ -43,7 +43,10 @@ var ErrStepUpRequired = errors.New("step-up required")
 // NewStepUps opens the proofs' bucket. onReplay (may be nil) is told the
 // key of a used proof that was put back into the store.
 func NewStepUps(ctx context.Context, st *store.Store, onReplay func(key string)) (*StepUps, error) {
-	b, err := st.Bucket(ctx, store.BucketConfig{Name: StepUpsBucket, TTL: StepUpValidity, Sealed: true})
+	// A proof is consumed right after the step-up that recorded it, often
+	// on the same node: the replica a read lands on may not hold it yet,
+	// and its absence refuses the action, so the leader confirms it.
+	b, err := st.Bucket(ctx, store.BucketConfig{Name: StepUpsBucket, TTL: StepUpValidity, Sealed: true, LeaderConfirmsAbsence: true})
 	if err != nil {
 		return nil, err // the realm says which part failed to start
 	}
