@@ -34,6 +34,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -104,9 +105,8 @@ type Realm struct {
 	// ring's active key to the gateways that pinned it.
 	legacyGrantKey *twin.Signer
 
-	// Limits (limits.go); nil when turned off.
-	ceremonyRate *edge.RateLimiter
-	pending      *pendingCeremonies
+	// identity serves passkeys, sessions and roles (wire_identity.go).
+	identity *identity.API
 
 	// bgCancel stops the node's background loops at shutdown.
 	bgCancel context.CancelFunc
@@ -122,12 +122,6 @@ func New(cfg Config) (*Realm, error) {
 		return nil, err
 	}
 	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
-	if cfg.CeremonyRate > 0 {
-		r.ceremonyRate = edge.NewRateLimiter(cfg.CeremonyRate, cfg.CeremonyBurst, time.Now)
-	}
-	if cfg.MaxPendingCeremonies > 0 {
-		r.pending = newPendingCeremonies(cfg.MaxPendingCeremonies, ceremonyTTL, time.Now)
-	}
 	r.setNotReady("starting")
 	r.servedNode.Store(&cfg.Node)
 	r.metrics = newMetrics(r)
@@ -152,10 +146,14 @@ func New(cfg Config) (*Realm, error) {
 	r.auditAPI = auditapi.New(r.edge)
 	r.docs = apidoc.New(apidoc.Facts{
 		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
-		AvatarPageDefault: defaultAvatarPage,
-		AvatarPageMax:     maxAvatarPage,
+		AvatarPageDefault: identity.DefaultAvatarPage,
+		AvatarPageMax:     identity.MaxAvatarPage,
 	})
 	r.tampers = newTampers(r.metrics.registry)
+	var err error
+	if r.identity, err = r.newIdentity(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -350,7 +348,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: avatars: %w", err)
 	}
-	r.noteBootstrapped(ctx)
+	r.bootstrap().Note(ctx, r.avatars)
 	r.sessions, err = session.New(ctx, r.store, session.Config{
 		IdleTimeout: r.cfg.SessionIdle,
 		Lifetime:    r.cfg.SessionLifetime,
@@ -374,14 +372,8 @@ func (r *Realm) start(ctx context.Context) error {
 	})
 	r.trust.onChange = r.pushTrust
 	r.trust.onPasskey = r.xrAfterPasskey
-	r.stepups, err = newStepUpProofs(ctx, r.store)
-	if err == nil {
-		r.stepups.onReplay = func(key string) {
-			r.reportTamper(store.TamperEvent{Bucket: "stepups", Key: key, Reason: reasonStepUpReplayed})
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("realm: step-ups: %w", err)
+	if err := r.startIdentity(ctx); err != nil {
+		return err
 	}
 	if r.assets, err = r.startAssets(ctx); err != nil {
 		return err
