@@ -69,7 +69,8 @@ func (c *AssetsConfig) problems() []string {
 }
 
 // openMarket opens the marketplace (realm/internal/market) with the node's
-// active key, after the audit log, trust and step-ups it depends on.
+// active key, after the audit log, trust and step-ups (startIdentity) it
+// depends on.
 func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 	cfg := r.cfg.Assets
 	signer, err := r.nodeKey()
@@ -98,7 +99,7 @@ func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 		},
 		Decider: marketPorts{r},
 		Trust:   marketPorts{r},
-		StepUps: marketPorts{r},
+		StepUps: r.stepups,
 		Auditor: marketPorts{r},
 		Logger:  r.log,
 	})
@@ -114,10 +115,6 @@ func (m marketPorts) DecideAndWait(ctx context.Context, sc *scenes.Scene, p edge
 
 func (m marketPorts) Assess(ctx context.Context, sess session.Session) trust.Assessment {
 	return m.r.trust.assess(ctx, sess)
-}
-
-func (m marketPorts) Consume(ctx context.Context, sessionID string, digest []byte) error {
-	return m.r.stepups.consume(ctx, sessionID, digest)
 }
 
 func (m marketPorts) AllowQueued(req *http.Request, actor, action, resource, reason string, signals map[string]any) {

@@ -1,10 +1,8 @@
 package market
 
 import (
-	"encoding/hex"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -15,9 +13,8 @@ import (
 // parseLedgerDigest reads a required digest in the same 0x form as an
 // action digest.
 func parseLedgerDigest(s string) (common.Hash, error) {
-	h, ok := strings.CutPrefix(s, "0x")
-	b, err := hex.DecodeString(h)
-	if !ok || err != nil || len(b) != common.HashLength {
+	b, err := edge.ParseDigest(s)
+	if err != nil || b == nil {
 		return common.Hash{}, edge.BadRequest("a digest is 0x followed by 64 hex digits")
 	}
 	return common.BytesToHash(b), nil
