@@ -59,25 +59,30 @@ func (r *Realm) handleSessions(w http.ResponseWriter, req *http.Request, p princ
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 }
 
+// handleLogout and handleLogoutAll may run without the avatar's record
+// (see endingSession): they use the session's avatar ID.
 func (r *Realm) handleLogout(w http.ResponseWriter, req *http.Request, p principal) {
-	if err := r.sessions.Revoke(req.Context(), p.session.ID, "signed out"); err != nil {
-		r.writeError(w, req, err)
-		return
-	}
-	r.clearSessionCookie(w)
-	r.auditAllow(req, p.avatar.ID, "SignOut", sessionResource(p.session.ID), "the avatar signed out", nil)
-	writeJSON(w, http.StatusOK, map[string]any{"revoked": 1})
-}
-
-func (r *Realm) handleLogoutAll(w http.ResponseWriter, req *http.Request, p principal) {
-	n, err := r.sessions.RevokeAvatar(req.Context(), p.avatar.ID, "signed out everywhere")
+	out, err := r.revokeOne(req.Context(), p.session, "signed out")
 	if err != nil {
 		r.writeError(w, req, err)
 		return
 	}
 	r.clearSessionCookie(w)
-	r.auditAllow(req, p.avatar.ID, "SignOutEverywhere", "Avatar::"+quote(p.avatar.ID), "the avatar signed out of every session", map[string]any{"revoked": n})
-	writeJSON(w, http.StatusOK, map[string]any{"revoked": n})
+	view := revokedView(1, out)
+	r.auditAllow(req, p.session.Avatar, "SignOut", sessionResource(p.session.ID), "the avatar signed out", view)
+	writeJSON(w, http.StatusOK, view)
+}
+
+func (r *Realm) handleLogoutAll(w http.ResponseWriter, req *http.Request, p principal) {
+	n, out, err := r.revokeAvatar(req.Context(), p.session.Avatar, "signed out everywhere")
+	if err != nil {
+		r.writeError(w, req, err)
+		return
+	}
+	r.clearSessionCookie(w)
+	view := revokedView(n, out)
+	r.auditAllow(req, p.session.Avatar, "SignOutEverywhere", "Avatar::"+quote(p.session.Avatar), "the avatar signed out of every session", view)
+	writeJSON(w, http.StatusOK, view)
 }
 
 func (r *Realm) handleRevokeSession(w http.ResponseWriter, req *http.Request, p principal) {
@@ -88,7 +93,7 @@ func (r *Realm) handleRevokeSession(w http.ResponseWriter, req *http.Request, p 
 		r.writeError(w, req, &httpError{Status: http.StatusNotFound, Detail: "no such session of yours"})
 		return
 	}
-	if err := r.sessions.Revoke(req.Context(), id, "revoked by its avatar"); err != nil {
+	if _, err := r.revokeOne(req.Context(), s, "revoked by its avatar"); err != nil {
 		r.writeError(w, req, err)
 		return
 	}

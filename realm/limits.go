@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/zerorealm/zerorealm/avatar/session"
 )
 
 // Limits on what an unauthenticated client, or one avatar, can make the
@@ -268,7 +270,7 @@ func (r *Realm) limitSessions(req *http.Request, avatarID, keep string, live []s
 	defer cancel()
 	for _, s := range oldestFirst(live, keep)[:over] {
 		reason := "session limit: the avatar signed in again with " + strconv.Itoa(r.cfg.MaxSessionsPerAvatar) + " sessions open; the oldest ends"
-		if err := r.sessions.Revoke(ctx, s.id, reason); err != nil {
+		if _, err := r.revokeOne(ctx, session.Session{ID: s.id, Avatar: avatarID, Expires: s.expires}, reason); err != nil {
 			r.log.Warn("revoke a session over the avatar's limit", "avatar", avatarID, "session", s.id, "err", err)
 			continue
 		}
@@ -277,8 +279,8 @@ func (r *Realm) limitSessions(req *http.Request, avatarID, keep string, live []s
 }
 
 type sessionAge struct {
-	id      string
-	created time.Time
+	id               string
+	created, expires time.Time
 }
 
 // oldestFirst is live without keep, the oldest first.

@@ -225,7 +225,7 @@ func (r *Realm) refusedAssertion(req *http.Request, action, ceremonyID string, e
 	for _, s := range sessions {
 		r.trust.observeClone(ctx, s, credID)
 	}
-	n, rerr := r.sessions.RevokeAvatar(ctx, cloned.AvatarID, "cloned passkey detected: its signature counter went backwards")
+	n, _, rerr := r.revokeAvatar(ctx, cloned.AvatarID, "cloned passkey detected: its signature counter went backwards")
 	if rerr != nil {
 		r.log.Error("revoke sessions after clone", "avatar", cloned.AvatarID, "err", rerr)
 	}
@@ -258,7 +258,7 @@ func (r *Realm) startSession(w http.ResponseWriter, req *http.Request, av *avata
 		now := time.Now()
 		for _, s := range list {
 			if !s.Revoked && now.Before(s.Expires) {
-				live = append(live, sessionAge{id: s.ID, created: s.Created})
+				live = append(live, sessionAge{id: s.ID, created: s.Created, expires: s.Expires})
 			}
 		}
 		concurrent = len(live)
