@@ -15,6 +15,7 @@ import (
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	idemkeys "github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -97,6 +98,8 @@ const (
 	typeRequestCancelled  = "request-cancelled"
 	typeInternal          = "internal"
 	typeUnprocessableBody = "unprocessable"
+	typeIdempotencyReused = "idempotency-key-reused"
+	typeIdempotencyBusy   = "idempotency-key-in-progress"
 )
 
 // typeForStatus is the problem type of an httpError that names none.
@@ -165,6 +168,12 @@ func problemFor(err error) answer {
 		// unavailable store is about the store, not the domain.
 		return plainAnswer(http.StatusServiceUnavailable, typeUnavailable,
 			"the realm's state engine cannot answer now (connection lost, no leader, or no quorum); retry after the delay in Retry-After", unavailableRetryAfter)
+	case errors.Is(err, idemkeys.ErrKeyReused):
+		return plainAnswer(http.StatusUnprocessableEntity, typeIdempotencyReused, "this Idempotency-Key was used for another request (another intent or command); choose a new key", 0)
+	case errors.Is(err, idemkeys.ErrInProgress):
+		return plainAnswer(http.StatusConflict, typeIdempotencyBusy, "the first request with this Idempotency-Key has no answer yet; retry shortly for it", time.Second)
+	case errors.Is(err, idemkeys.ErrInvalidKey):
+		return plainAnswer(http.StatusBadRequest, typeInvalidRequest, "Idempotency-Key must be 1 to 255 characters", 0)
 	case isAssetError(err):
 		status, detail := assetProblem(err)
 		kind := typeForStatus(status)
