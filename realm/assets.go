@@ -272,11 +272,6 @@ type (
 		Balance    string `json:"balance"`
 		Sequence   uint64 `json:"sequence"`
 	}
-	transferAnswer struct {
-		Digest   string                 `json:"digest"`
-		Sequence uint64                 `json:"sequence"`
-		Receipt  assets.ReceiptDocument `json:"receipt"`
-	}
 )
 
 func viewAsset(a assets.Asset) assetView {
@@ -675,7 +670,8 @@ func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p princ
 // answerBuffers recycles the buffers of transfer answers.
 var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-// writeTransferAnswer writes a transferAnswer, compact and without
+// writeTransferAnswer writes a transfer's answer ({"digest", "sequence",
+// "receipt"}, the TransferAnswer schema), compact and without
 // reflection: every transfer and trade answers with it, and the indented,
 // map-based encoding cost more than the answer's signature. A retry
 // answered with status 200 gets the same bytes as the first 201.
