@@ -12,6 +12,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/assets"
 	idemkeys "github.com/zerorealm/zerorealm/internal/idempotency"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // Retries of transfers, trades and twin commands get the first answer
@@ -62,13 +63,13 @@ func (r *Realm) transferKeys() *idemkeys.Keys {
 // the intent digest. It reports whether the key named this intent before
 // (a retry) and, when this request took it, a function that frees it if
 // the request is refused.
-func (r *Realm) claimTransferKey(req *http.Request, p principal, digest common.Hash) (retry bool, release func(), err error) {
+func (r *Realm) claimTransferKey(req *http.Request, p edge.Principal, digest common.Hash) (retry bool, release func(), err error) {
 	key := req.Header.Get("Idempotency-Key")
 	if key == "" {
 		return false, func() {}, nil
 	}
 	keys := r.transferKeys()
-	prev, err := keys.Claim(req.Context(), p.avatar.ID, key, digest[:])
+	prev, err := keys.Claim(req.Context(), p.Avatar.ID, key, digest[:])
 	if err != nil {
 		return false, nil, err
 	}
@@ -76,7 +77,7 @@ func (r *Realm) claimTransferKey(req *http.Request, p principal, digest common.H
 		return true, func() {}, nil
 	}
 	return false, func() {
-		if err := keys.Release(context.WithoutCancel(req.Context()), p.avatar.ID, key); err != nil {
+		if err := keys.Release(context.WithoutCancel(req.Context()), p.Avatar.ID, key); err != nil {
 			r.log.Warn("free the Idempotency-Key of a refused transfer", "err", err)
 		}
 	}, nil
@@ -91,7 +92,7 @@ func (r *Realm) answerIfApplied(w http.ResponseWriter, req *http.Request, digest
 	case errors.Is(err, assets.ErrNotFound):
 		return false
 	case err != nil:
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return true
 	}
 	w.Header().Set("Idempotent-Replayed", "true")
@@ -114,5 +115,5 @@ func (r *Realm) settleRefusal(w http.ResponseWriter, req *http.Request, digest c
 			err = idemkeys.ErrInProgress
 		}
 	}
-	r.writeError(w, req, err)
+	r.edge.WriteError(w, req, err)
 }

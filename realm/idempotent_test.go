@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // rawPost sends body with an optional Idempotency-Key and returns the
@@ -59,7 +61,7 @@ func TestResubmittedIntentAnswersItsReceipt(t *testing.T) {
 	mint(t, r, "relics", "jar", ada.wallet, 0)
 	other := ada.signedTransfer(t, intent("relics", "jar", 1, ada.wallet, bob.wallet, 2, deadlineIn(time.Hour)), ada.key)
 	status, body, _ := rawPost(t, ada.c, "/v1/assets/transfers", other, "urn-1")
-	var p problem
+	var p edge.Problem
 	_ = json.Unmarshal(body, &p)
 	if status != http.StatusUnprocessableEntity || !strings.HasSuffix(p.Type, "/idempotency-key-reused") {
 		t.Fatalf("key reused for another intent = %d %s, want 422 idempotency-key-reused", status, body)

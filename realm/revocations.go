@@ -3,7 +3,6 @@ package realm
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -101,68 +100,4 @@ func (r *Realm) revokeAvatar(ctx context.Context, avatarID, reason string) (int,
 // revokedView is the answer of a sign-out.
 func revokedView(n int, out revocation.Outcome) map[string]any {
 	return map[string]any{"revoked": n, "nodes_told": out.NodesTold, "nodes_live": out.NodesLive, "stored": out.Stored}
-}
-
-// Ways endingSession authenticates.
-const (
-	// recallFirst: a session this node remembers is ended without asking
-	// the store, which may not answer before the request's deadline while
-	// it elects a leader. Fit for ending the request's own session only:
-	// the token is proven, and ending a session that was already over
-	// changes nothing.
-	recallFirst = true
-	// storeFirst: as authed, with the node's memory only when the store
-	// fails. For ending other sessions too, which a token revoked a
-	// moment ago elsewhere must not do while the store answers.
-	storeFirst = false
-)
-
-// endingSession wraps a handler that ends the request's session or the
-// avatar's sessions. It authenticates like authed, except that a session
-// this node authenticated before may be recalled from memory
-// (session.Manager.Recall): the token is still proven, and a sign-out
-// must work precisely when the store does not. The principal's avatar is
-// then nil; such handlers use the session's avatar ID.
-func (r *Realm) endingSession(recall bool, h func(http.ResponseWriter, *http.Request, principal)) http.HandlerFunc {
-	return r.whenReady(func(w http.ResponseWriter, req *http.Request) {
-		if err := r.checkOrigin(req); err != nil {
-			r.writeError(w, req, err)
-			return
-		}
-		if recall {
-			if p, ok := r.recallSession(req); ok {
-				h(w, req, p)
-				return
-			}
-		}
-		p, err := r.authenticate(req)
-		if err != nil && !isAuthError(err) {
-			if recalled, ok := r.recallSession(req); ok {
-				r.log.Warn("sign-out authenticated from this node's memory: the store cannot be read", "session", recalled.session.ID, "err", err)
-				p, err = recalled, nil
-			}
-		}
-		if err != nil {
-			if isAuthError(err) {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="zerorealm"`)
-			}
-			r.writeError(w, req, err)
-			return
-		}
-		h(w, req, p)
-	})
-}
-
-// recallSession is the request's session as this node remembers it, with
-// the cookie's CSRF check.
-func (r *Realm) recallSession(req *http.Request) (principal, bool) {
-	token, viaCookie, err := sessionToken(req)
-	if err != nil {
-		return principal{}, false
-	}
-	sess, ok := r.sessions.Recall(token)
-	if !ok || (viaCookie && !safeMethod(req.Method) && !r.sessions.CheckCSRF(sess, req.Header.Get("X-CSRF-Token"))) {
-		return principal{}, false
-	}
-	return principal{session: sess, viaCookie: viaCookie}, true
 }
