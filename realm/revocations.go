@@ -13,8 +13,8 @@ import (
 // package revocation): this node denies the sessions, tells the other live
 // nodes over core NATS (authenticated like presence) and waits for their
 // acknowledgements, then stores the revocation, retrying in the background
-// while the sessions bucket cannot be written. Sign-out answers with how
-// many nodes were told and whether the store has it.
+// while the sessions bucket cannot be written. The identity part ends
+// sessions through it (identity.Deps.Revoker).
 
 // startRevocationBroadcast hears the other nodes' revocations until bg ends.
 func (r *Realm) startRevocationBroadcast(bg context.Context) error {
@@ -70,34 +70,11 @@ func (r *Realm) livePeers() []string {
 	return out
 }
 
-// revokeEverywhere denies revs on every node and stores them with store.
-func (r *Realm) revokeEverywhere(ctx context.Context, revs []session.Revocation, store func(context.Context) error) (revocation.Outcome, error) {
-	return r.revoker.Revoke(ctx, revs, store)
-}
+// revoker lends the node's broadcaster to the identity part, which is
+// bound before the broadcaster starts and calls it only once the node
+// serves.
+type revoker struct{ r *Realm }
 
-// revokeOne is revokeEverywhere for one session.
-func (r *Realm) revokeOne(ctx context.Context, s session.Session, reason string) (revocation.Outcome, error) {
-	rev := session.Revocation{SessionID: s.ID, Avatar: s.Avatar, Reason: reason, At: time.Now(), Expires: s.Expires}
-	return r.revokeEverywhere(ctx, []session.Revocation{rev}, func(ctx context.Context) error {
-		return r.sessions.Revoke(ctx, s.ID, reason)
-	})
-}
-
-// revokeAvatar is revokeEverywhere for every session of an avatar. It
-// returns how many sessions were denied.
-func (r *Realm) revokeAvatar(ctx context.Context, avatarID, reason string) (int, revocation.Outcome, error) {
-	revs, err := r.sessions.AvatarRevocations(ctx, avatarID, reason)
-	if err != nil {
-		return 0, revocation.Outcome{}, err
-	}
-	out, err := r.revokeEverywhere(ctx, revs, func(ctx context.Context) error {
-		_, err := r.sessions.RevokeAvatar(ctx, avatarID, reason)
-		return err
-	})
-	return len(revs), out, err
-}
-
-// revokedView is the answer of a sign-out.
-func revokedView(n int, out revocation.Outcome) map[string]any {
-	return map[string]any{"revoked": n, "nodes_told": out.NodesTold, "nodes_live": out.NodesLive, "stored": out.Stored}
+func (v revoker) Revoke(ctx context.Context, revs []session.Revocation, store func(context.Context) error) (revocation.Outcome, error) {
+	return v.r.revoker.Revoke(ctx, revs, store)
 }
