@@ -5,74 +5,122 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
-// MaxKeyLength is the longest Idempotency-Key accepted.
-const MaxKeyLength = 255
-
 var (
-	// ErrKeyTooLong: the key is longer than MaxKeyLength.
-	ErrKeyTooLong = fmt.Errorf("idempotency: key longer than %d characters", MaxKeyLength)
-	// ErrKeyReused: the key was first used for a request with another
-	// digest.
-	ErrKeyReused = errors.New("idempotency: key used for another request")
+	// ErrKeyReused reports a key already used for a request with another
+	// fingerprint. Answer 422.
+	ErrKeyReused = errors.New("idempotency: this Idempotency-Key was used for another request")
+	// ErrInProgress reports a key whose first request has no answer yet.
+	// Answer 409 with Retry-After.
+	ErrInProgress = errors.New("idempotency: a request with this Idempotency-Key is still being processed")
+	// ErrInvalidKey reports a key that is empty or too long.
+	ErrInvalidKey = errors.New("idempotency: invalid Idempotency-Key")
 )
 
-// Keys is one namespace of idempotency keys in a bucket. Several
-// namespaces may share a bucket: each key is stored under its namespace.
+// MaxKeyLen bounds a client's key.
+const MaxKeyLen = 255
+
+// Keys remembers the Idempotency-Keys of one kind of request in a bucket.
+// It is safe for concurrent use.
 type Keys struct {
-	bucket    *store.Bucket
-	namespace string
+	bucket *store.Bucket
+	scope  string
 }
 
-// New keeps keys in bucket under namespace (a bucket key token, such as
-// "assets").
-func New(bucket *store.Bucket, namespace string) *Keys {
-	return &Keys{bucket: bucket, namespace: namespace}
+// New remembers keys in bucket under scope, which names the kind of
+// request ("assets", "twin-commands"): one bucket may hold several.
+func New(bucket *store.Bucket, scope string) *Keys {
+	return &Keys{bucket: bucket, scope: scope}
 }
 
-// Claim ties caller's key to the request whose digest is given, the first
-// time the key is seen. It returns first = true when the request is new
-// and the caller should carry it out: the key was not used before, or is
-// empty (without a key every request is new). It returns first = false
-// when the key was used before for the same digest: the caller answers as
-// the first request did (or, if that one has not finished, says so). A
-// key used before for another digest is ErrKeyReused; a store failure is
-// returned as it is, and nothing is claimed.
-func (k *Keys) Claim(ctx context.Context, caller, key string, digest []byte) (first bool, err error) {
-	if key == "" {
-		return true, nil
-	}
-	if len(key) > MaxKeyLength {
-		return false, ErrKeyTooLong
-	}
-	name := k.storeKey(caller, key)
-	_, err = k.bucket.Create(ctx, name, digest)
-	if err == nil {
-		return true, nil
-	}
-	if !errors.Is(err, store.ErrConflict) {
-		return false, err
-	}
-	e, err := k.bucket.Get(ctx, name)
+// Record is what a key remembers: the fingerprint of its request and,
+// once there is one, the answer.
+type Record struct {
+	Fingerprint []byte          `json:"fingerprint"`
+	Status      int             `json:"status,omitempty"`
+	Answer      json.RawMessage `json:"answer,omitempty"`
+}
+
+// Done reports whether the record holds an answer.
+func (r *Record) Done() bool { return r.Status != 0 }
+
+// Claim takes key for the request with fingerprint. A new key returns
+// (nil, nil): the caller carries the request out, then calls Complete or,
+// if it refused the request, Release. A key taken for the same
+// fingerprint returns its record, whose answer may not be there yet; a
+// key taken for another fingerprint is ErrKeyReused.
+func (k *Keys) Claim(ctx context.Context, principal, key string, fingerprint []byte) (*Record, error) {
+	id, err := k.id(principal, key)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if !bytes.Equal(e.Value, digest) {
-		return false, ErrKeyReused
+	value, _ := json.Marshal(Record{Fingerprint: fingerprint})
+	var e store.Entry
+	for attempt := 0; ; attempt++ {
+		if _, err := k.bucket.Create(ctx, id, value); err == nil {
+			return nil, nil
+		} else if !errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("idempotency: claim: %w", err)
+		}
+		e, err = k.bucket.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) && attempt < 2 {
+			continue // released between the two calls: free again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("idempotency: read: %w", err)
+		}
+		break
 	}
-	return false, nil
+	var rec Record
+	if err := json.Unmarshal(e.Value, &rec); err != nil {
+		return nil, fmt.Errorf("idempotency: record %s: %w", id, err)
+	}
+	if !bytes.Equal(rec.Fingerprint, fingerprint) {
+		return nil, ErrKeyReused
+	}
+	return &rec, nil
 }
 
-// storeKey is where caller's key is kept: hashed, because a key is any
-// text the client chose and a bucket key allows few characters, and
-// joined with the caller by a byte neither can hold, so two callers'
-// keys never meet.
-func (k *Keys) storeKey(caller, key string) string {
-	sum := sha256.Sum256([]byte(caller + "\x00" + key))
-	return k.namespace + "." + hex.EncodeToString(sum[:])
+// Complete records the answer to key's request.
+func (k *Keys) Complete(ctx context.Context, principal, key string, fingerprint []byte, status int, answer []byte) error {
+	id, err := k.id(principal, key)
+	if err != nil {
+		return err
+	}
+	value, err := json.Marshal(Record{Fingerprint: fingerprint, Status: status, Answer: answer})
+	if err != nil {
+		return fmt.Errorf("idempotency: encode: %w", err)
+	}
+	if _, err := k.bucket.Put(ctx, id, value); err != nil {
+		return fmt.Errorf("idempotency: complete: %w", err)
+	}
+	return nil
+}
+
+// Release frees key after its request was refused, so that it may be
+// sent again.
+func (k *Keys) Release(ctx context.Context, principal, key string) error {
+	id, err := k.id(principal, key)
+	if err != nil {
+		return err
+	}
+	if err := k.bucket.Delete(ctx, id, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("idempotency: release: %w", err)
+	}
+	return nil
+}
+
+// id is the bucket key of a client's key.
+func (k *Keys) id(principal, key string) (string, error) {
+	if key == "" || len(key) > MaxKeyLen {
+		return "", fmt.Errorf("%w: want 1 to %d characters", ErrInvalidKey, MaxKeyLen)
+	}
+	sum := sha256.Sum256([]byte(k.scope + "\x00" + principal + "\x00" + key))
+	return k.scope + "." + hex.EncodeToString(sum[:]), nil
 }

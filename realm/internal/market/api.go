@@ -96,11 +96,6 @@ type (
 		Balance    string `json:"balance"`
 		Sequence   uint64 `json:"sequence"`
 	}
-	transferAnswer struct {
-		Digest   string                 `json:"digest"`
-		Sequence uint64                 `json:"sequence"`
-		Receipt  assets.ReceiptDocument `json:"receipt"`
-	}
 )
 
 func viewAsset(a assets.Asset) assetView {

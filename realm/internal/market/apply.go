@@ -12,18 +12,18 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
-// applied is what a transfer or trade came to: the receipt this node
-// countersigned for it or, for a retry with the same Idempotency-Key, the
-// first request's answer (replayed).
+// applied is what a transfer or trade came to: the receipt of its intent,
+// countersigned now or, for an intent applied already (replayed), before.
 type applied struct {
 	digest   common.Hash
 	receipt  assets.SignedReceipt
-	replayed *transferAnswer
+	replayed bool
 }
 
 // applyTransfer carries out a transfer intent for p: the intent must be
-// for this realm's domain and a collection it holds; a retry with the same
-// idempotency key gets the first answer; the owner's signature is the one
+// for this realm's domain and a collection it holds; an intent applied
+// already gets its receipt again, whatever its Idempotency-Key; the
+// owner's signature is the one
 // given or, for p's custodial address, the custodial key's after p's
 // step-up; and the scene's policy decides, on record, before the ledger
 // moves anything.
@@ -37,8 +37,12 @@ func (s *Service) applyTransfer(ctx context.Context, p edge.Principal, in assets
 	t := in.Transfer
 	prepared := s.scheme.Prepare(t)
 	digest := prepared.Digest()
-	if prev, err := s.replay(ctx, p, idempotencyKey, digest); err != nil || prev != nil {
-		return applied{digest: digest, replayed: prev}, err
+	retry, release, err := s.claimKey(ctx, p, idempotencyKey, digest)
+	if err != nil {
+		return applied{}, err
+	}
+	if out, done, err := s.ifApplied(ctx, digest); done {
+		return out, err
 	}
 	given := ""
 	if in.Signature != nil {
@@ -46,11 +50,13 @@ func (s *Service) applyTransfer(ctx context.Context, p edge.Principal, in assets
 	}
 	sig, err := s.ownerSignature(ctx, p, t.From, given, digest)
 	if err != nil {
+		release()
 		return applied{}, err
 	}
 	rc, err := s.ledger.TransferPrepared(ctx, prepared, sig, s.authorizeTransfer(p, []*assets.Transfer{&t}))
 	if err != nil {
-		return applied{}, err
+		release()
+		return s.afterRefusal(ctx, digest, retry, err)
 	}
 	return applied{digest: digest, receipt: rc}, nil
 }
@@ -65,8 +71,12 @@ func (s *Service) applyTrade(ctx context.Context, p edge.Principal, in assets.Tr
 	}
 	tr := in.Trade
 	digest := s.scheme.TradeDigest(&tr)
-	if prev, err := s.replay(ctx, p, idempotencyKey, digest); err != nil || prev != nil {
-		return applied{digest: digest, replayed: prev}, err
+	retry, release, err := s.claimKey(ctx, p, idempotencyKey, digest)
+	if err != nil {
+		return applied{}, err
+	}
+	if out, done, err := s.ifApplied(ctx, digest); done {
+		return out, err
 	}
 	sigFor := func(leg *assets.Transfer, given *assets.Signature) (assets.Signature, error) {
 		g := ""
@@ -83,19 +93,23 @@ func (s *Service) applyTrade(ctx context.Context, p edge.Principal, in assets.Tr
 	wallets, custodial := s.ledger.Addresses(p.Avatar.ID)
 	own := func(a common.Address) bool { return a == custodial || slices.Contains(wallets, a) }
 	if !own(tr.Give.From) && !own(tr.Take.From) {
+		release()
 		return applied{}, &assets.RejectError{Reason: assets.ReasonNotYours, Detail: "neither leg of the trade comes from this avatar's addresses"}
 	}
 	gs, err := sigFor(&tr.Give, in.GiveSignature)
 	if err != nil {
+		release()
 		return applied{}, err
 	}
 	ts, err := sigFor(&tr.Take, in.TakeSignature)
 	if err != nil {
+		release()
 		return applied{}, err
 	}
 	rc, err := s.ledger.Trade(ctx, tr, gs, ts, s.authorizeTransfer(p, []*assets.Transfer{&tr.Give, &tr.Take}))
 	if err != nil {
-		return applied{}, err
+		release()
+		return s.afterRefusal(ctx, digest, retry, err)
 	}
 	return applied{digest: digest, receipt: rc}, nil
 }

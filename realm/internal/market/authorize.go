@@ -87,25 +87,59 @@ func velocityContext(v *assets.Velocity) map[string]any {
 	}
 }
 
-// replay returns the earlier answer to a request with the same
-// Idempotency-Key and intent, and refuses the key's reuse for another
-// intent. Without a key every request is new, so a replayed intent meets
-// its spent nonce. A nil answer and error: the request is new.
-func (s *Service) replay(ctx context.Context, p edge.Principal, key string, digest common.Hash) (*transferAnswer, error) {
-	first, err := s.idempotency.Claim(ctx, p.Avatar.ID, key, digest[:])
-	switch {
-	case errors.Is(err, idempotency.ErrKeyTooLong):
-		return nil, edge.BadRequest(fmt.Sprintf("Idempotency-Key is longer than %d characters", idempotency.MaxKeyLength))
-	case errors.Is(err, idempotency.ErrKeyReused):
-		return nil, &edge.Error{Status: http.StatusUnprocessableEntity, Detail: "this Idempotency-Key was used for another intent"}
-	case err != nil:
-		return nil, err
-	case first:
-		return nil, nil
+// claimKey takes p's Idempotency-Key, if the request has one, for the
+// intent's digest. It reports whether the key named this intent before (a
+// retry) and, when this request took the key, a function that frees it if
+// the request is refused, so that the client may use it again.
+func (s *Service) claimKey(ctx context.Context, p edge.Principal, key string, digest common.Hash) (retry bool, release func(), err error) {
+	if key == "" {
+		return false, func() {}, nil
 	}
-	rc, err := s.ledger.ReceiptFor(digest)
+	prev, err := s.idempotency.Claim(ctx, p.Avatar.ID, key, digest[:])
 	if err != nil {
-		return nil, &edge.Error{Status: http.StatusConflict, Detail: "a request with this Idempotency-Key is still in progress or failed; retry later or use a new key"}
+		return false, nil, err
 	}
-	return &transferAnswer{Digest: digest.Hex(), Sequence: rc.Receipt.Sequence, Receipt: s.scheme.ReceiptDocument(rc)}, nil
+	if prev != nil {
+		return true, func() {}, nil
+	}
+	return false, func() {
+		if err := s.idempotency.Release(context.WithoutCancel(ctx), p.Avatar.ID, key); err != nil {
+			s.log.Warn("free the Idempotency-Key of a refused transfer", "err", err)
+		}
+	}, nil
+}
+
+// ifApplied is the answer to an intent that was applied already: its
+// receipt, replayed, and done. If this node applied it and the first
+// answer failed before the receipt was issued, the receipt is issued now
+// (assets.Ledger.Settle); a failure to do so is the answer too (the
+// effect happened; the client retries). An intent not applied is not
+// done.
+func (s *Service) ifApplied(ctx context.Context, digest common.Hash) (out applied, done bool, err error) {
+	rc, err := s.ledger.Settle(ctx, digest)
+	switch {
+	case errors.Is(err, assets.ErrNotFound):
+		return applied{}, false, nil
+	case err != nil:
+		return applied{}, true, err
+	}
+	return applied{digest: digest, receipt: rc, replayed: true}, true, nil
+}
+
+// afterRefusal is the answer to a transfer or trade the ledger refused
+// because its asset or nonce moved on: if the intent itself moved it (a
+// retry racing the first request, or a first answer that was lost), its
+// receipt; if the key names a first request still without a receipt,
+// idempotency.ErrInProgress (409, retry); otherwise the refusal.
+func (s *Service) afterRefusal(ctx context.Context, digest common.Hash, retry bool, err error) (applied, error) {
+	var re *assets.RejectError
+	if errors.As(err, &re) && (re.Reason == assets.ReasonNotOwner || re.Reason == assets.ReasonNonceUsed) {
+		if out, done, serr := s.ifApplied(ctx, digest); done {
+			return out, serr
+		}
+		if retry {
+			err = idempotency.ErrInProgress
+		}
+	}
+	return applied{}, err
 }

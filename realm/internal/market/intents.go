@@ -118,26 +118,29 @@ func apply[I any](api *API, w http.ResponseWriter, req *http.Request, p edge.Pri
 }
 
 // answerApplied answers a transfer or trade: 201 with the new receipt, or
-// 200 with the first answer to a retry.
+// 200 with the same bytes, marked Idempotent-Replayed, for an intent
+// applied already.
 func (api *API) answerApplied(w http.ResponseWriter, req *http.Request, out applied, err error) {
 	switch {
 	case err != nil:
 		api.edge.WriteError(w, req, err)
-	case out.replayed != nil:
-		edge.WriteJSON(w, http.StatusOK, out.replayed)
+	case out.replayed:
+		w.Header().Set("Idempotent-Replayed", "true")
+		api.writeTransferAnswer(w, http.StatusOK, out.digest, &out.receipt)
 	default:
-		api.writeTransferAnswer(w, out.digest, &out.receipt)
+		api.writeTransferAnswer(w, http.StatusCreated, out.digest, &out.receipt)
 	}
 }
 
 // answerBuffers recycles the buffers of transfer answers.
 var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-// writeTransferAnswer writes what writeJSON would for a transferAnswer
-// with status 201, compact and without reflection: every transfer and
-// trade answers with it, and the indented, map-based encoding cost more
-// than the answer's signature.
-func (api *API) writeTransferAnswer(w http.ResponseWriter, digest common.Hash, rc *assets.SignedReceipt) {
+// writeTransferAnswer writes a transfer's answer ({"digest", "sequence",
+// "receipt"}, the TransferAnswer schema), compact and without
+// reflection: every transfer and trade answers with it, and the indented,
+// map-based encoding cost more than the answer's signature. A retry
+// answered with status 200 gets the same bytes as the first 201.
+func (api *API) writeTransferAnswer(w http.ResponseWriter, status int, digest common.Hash, rc *assets.SignedReceipt) {
 	bp := answerBuffers.Get().(*[]byte)
 	b := append((*bp)[:0], `{"digest":"`...)
 	b = append(b, digest.Hex()...)
@@ -146,12 +149,7 @@ func (api *API) writeTransferAnswer(w http.ResponseWriter, digest common.Hash, r
 	b = append(b, `,"receipt":`...)
 	b = api.s.scheme.AppendReceiptJSON(b, rc)
 	b = append(b, "}\n"...)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusCreated)
-	_, _ = w.Write(b)
+	edge.WriteBody(w, status, b)
 	*bp = b
 	answerBuffers.Put(bp)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
@@ -116,12 +117,13 @@ func statusOf(err error) int {
 	return 0
 }
 
-// TestReplay: the answers to an Idempotency-Key, as the API gives them:
-// a new key goes on, a retry before the first request has a receipt is
-// told to wait (409), a retry after it gets the first answer, the key
-// reused for another intent is refused (422), and an overlong key is a
-// bad request (400), all without touching the ledger.
-func TestReplay(t *testing.T) {
+// TestRetries: what a transfer's retry meets. An Idempotency-Key is
+// taken once per avatar and intent (another intent is refused, a refused
+// request frees it); an intent applied already is answered with its
+// receipt, replayed; a refusal because the intent's own nonce is spent
+// becomes its receipt, and a retry whose first request has none is told
+// to come back (ErrInProgress).
+func TestRetries(t *testing.T) {
 	ctx := context.Background()
 	m := openTestMarket(t, nil, "")
 	owner, err := crypto.GenerateKey()
@@ -135,24 +137,44 @@ func TestReplay(t *testing.T) {
 	tr := assets.Transfer{Collection: "relics", AssetID: "vase", Amount: 1, From: from, To: common.HexToAddress("0x2222222222222222222222222222222222222222"),
 		Nonce: 1, Deadline: uint64(time.Now().Add(time.Hour).Unix())}
 	digest := m.s.scheme.TransferDigest(&tr)
-	ada := principal("ada")
-
-	if prev, err := m.s.replay(ctx, ada, "", digest); prev != nil || err != nil {
-		t.Fatalf("without a key: %+v, %v; want a new request", prev, err)
-	}
-	if _, err := m.s.replay(ctx, ada, strings.Repeat("k", 256), digest); statusOf(err) != http.StatusBadRequest {
-		t.Fatalf("a 256-character key: %v, want 400", err)
-	}
-	if prev, err := m.s.replay(ctx, ada, "k1", digest); prev != nil || err != nil {
-		t.Fatalf("first use of k1: %+v, %v; want a new request", prev, err)
-	}
-	if _, err := m.s.replay(ctx, ada, "k1", digest); statusOf(err) != http.StatusConflict {
-		t.Fatalf("k1 again before the first has a receipt: %v, want 409", err)
-	}
 	other := tr
 	other.Nonce = 2
-	if _, err := m.s.replay(ctx, ada, "k1", m.s.scheme.TransferDigest(&other)); statusOf(err) != http.StatusUnprocessableEntity {
-		t.Fatalf("k1 for another intent: %v, want 422", err)
+	otherDigest := m.s.scheme.TransferDigest(&other)
+	ada := principal("ada")
+
+	if retry, release, err := m.s.claimKey(ctx, ada, "", digest); retry || err != nil || release == nil {
+		t.Fatalf("without a key: retry %v, %v; want a new request", retry, err)
+	}
+	if _, _, err := m.s.claimKey(ctx, ada, strings.Repeat("k", 256), digest); !errors.Is(err, idempotency.ErrInvalidKey) {
+		t.Fatalf("a 256-character key: %v, want ErrInvalidKey", err)
+	}
+	retry, release, err := m.s.claimKey(ctx, ada, "k1", digest)
+	if retry || err != nil {
+		t.Fatalf("first use of k1: retry %v, %v", retry, err)
+	}
+	if retry, _, err := m.s.claimKey(ctx, ada, "k1", digest); !retry || err != nil {
+		t.Fatalf("k1 again for the same intent: retry %v, %v; want a retry", retry, err)
+	}
+	if _, _, err := m.s.claimKey(ctx, ada, "k1", otherDigest); !errors.Is(err, idempotency.ErrKeyReused) {
+		t.Fatalf("k1 for another intent: %v, want ErrKeyReused", err)
+	}
+	if _, _, err := m.s.claimKey(ctx, principal("bob"), "k1", otherDigest); err != nil {
+		t.Fatalf("bob's k1: %v; keys are per avatar", err)
+	}
+	release()
+	if retry, _, err := m.s.claimKey(ctx, ada, "k1", otherDigest); retry || err != nil {
+		t.Fatalf("k1 after the refused request freed it: retry %v, %v; want it free", retry, err)
+	}
+
+	if _, done, err := m.s.ifApplied(ctx, digest); done || err != nil {
+		t.Fatalf("an intent not applied: done %v, %v", done, err)
+	}
+	spent := &assets.RejectError{Reason: assets.ReasonNonceUsed, Detail: "spent"}
+	if _, err := m.s.afterRefusal(ctx, digest, true, spent); !errors.Is(err, idempotency.ErrInProgress) {
+		t.Fatalf("a retry refused while its first request has no receipt: %v, want ErrInProgress", err)
+	}
+	if _, err := m.s.afterRefusal(ctx, digest, false, spent); err != spent {
+		t.Fatalf("a new request refused: %v, want the refusal", err)
 	}
 
 	sig, err := assets.Sign(digest, owner)
@@ -163,12 +185,14 @@ func TestReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prev, err := m.s.replay(ctx, ada, "k1", digest)
-	if err != nil || prev == nil || prev.Digest != digest.Hex() || prev.Sequence != rc.Receipt.Sequence || prev.Receipt.Digest != m.s.scheme.ReceiptDocument(rc).Digest {
-		t.Fatalf("k1 after the receipt: %+v, %v; want the first answer (sequence %d)", prev, err, rc.Receipt.Sequence)
-	}
-	if prev, err := m.s.replay(ctx, principal("bob"), "k1", digest); prev != nil || err != nil {
-		t.Fatalf("bob's k1: %+v, %v; want a new request: keys are per avatar", prev, err)
+	for name, get := range map[string]func() (applied, error){
+		"applied already":  func() (applied, error) { out, _, err := m.s.ifApplied(ctx, digest); return out, err },
+		"refused as spent": func() (applied, error) { return m.s.afterRefusal(ctx, digest, false, spent) },
+	} {
+		out, err := get()
+		if err != nil || !out.replayed || out.digest != digest || out.receipt.Receipt.Sequence != rc.Receipt.Sequence {
+			t.Fatalf("%s: %+v, %v; want the receipt (sequence %d), replayed", name, out, err, rc.Receipt.Sequence)
+		}
 	}
 }
 
