@@ -19,7 +19,4 @@ func nonNil(s []string) []string {
 }
 
 // Action digests: see edge/digest.go.
-var (
-	parseDigest = edge.ParseDigest
-	digestHex   = edge.DigestHex
-)
+var digestHex = edge.DigestHex
