@@ -99,7 +99,7 @@ type PathFeed struct {
 	follow *store.Follower
 	once   sync.Once
 
-	sent, sentCells, dropped           atomic.Uint64
+	sent, sentCells, dropped          atomic.Uint64
 	received, receivedCells, rejected atomic.Uint64
 }
 
@@ -163,9 +163,11 @@ func StartPathFeed(ctx context.Context, cfg PathFeedConfig) (*PathFeed, error) {
 	if err := cfg.Engine.SharePaths(cfg.Key, f.enqueue); err != nil {
 		return nil, err
 	}
+	// The feed outlives ctx (a start-up deadline); Close ends it. The
+	// initial catch-up is bounded by the store's timeout.
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f.cancel = cancel
-	f.follow, err = st.Follow(ctx, pathSubjectPrefix+"*", f.apply)
+	f.follow, err = st.Follow(runCtx, pathSubjectPrefix+"*", f.apply)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("biometrics: path feed: %w", err)

@@ -22,7 +22,10 @@ func clusterNode(t *testing.T, url, name string) (*biometrics.Engine, *biometric
 		t.Fatal(err)
 	}
 	e := newEngine(t)
-	f, err := biometrics.StartPathFeed(context.Background(), biometrics.PathFeedConfig{
+	// A start-up deadline that ends at once must not stop the feed.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f, err := biometrics.StartPathFeed(ctx, biometrics.PathFeedConfig{
 		Store: st, Engine: e, Node: name, Key: testKey(9), FlushEvery: 50 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler),
 	})
