@@ -49,6 +49,15 @@ func forbidden() map[string]map[string]string {
 		"internal/ident": {
 			"internal/...": "ident is the id alphabet every domain shares; a leaf, so that no domain pulls plumbing in through it",
 		},
+		"internal/eip712": {
+			"internal/...": "eip712 is the one EIP-712 encoder the asset and twin signatures share; a leaf, so that the signature packages pull nothing else in through it",
+		},
+		"internal/tracing": {
+			"internal/...": "tracing is the OpenTelemetry plumbing the realm, policy and the gateway share; a leaf, so that tracing a call never pulls in what it traces",
+		},
+		"internal/problem": {
+			"internal/...": "problem is how every domain says what a client may be told of a failure; a leaf, so that no domain pulls plumbing in through it",
+		},
 		"internal/keyedmac": {
 			"internal/...": "keyedmac is the one MAC construction the store and the realm share; a leaf, so that the store never depends on what sits above it",
 		},
