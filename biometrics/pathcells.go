@@ -120,6 +120,19 @@ const pathKeyLabel = "zerorealm biometrics path cells v1"
 type cellHasher struct {
 	block cipher.Block
 	cell  float64
+	// bufs holds the cipher's input and output blocks: passed to the
+	// cipher through its interface they would escape, one allocation a
+	// cell.
+	bufs sync.Pool // of *cellBuf
+}
+
+type cellBuf struct{ in, out [aes.BlockSize]byte }
+
+func (h *cellHasher) buf() *cellBuf {
+	if b, ok := h.bufs.Get().(*cellBuf); ok {
+		return b
+	}
+	return &cellBuf{}
 }
 
 func newCellHasher(key []byte, cell float64) (*cellHasher, error) {
@@ -139,17 +152,17 @@ func newCellHasher(key []byte, cell float64) (*cellHasher, error) {
 
 // hash is the cell of p on grid (0, or 1 for the grid shifted by half a
 // cell).
-func (h *cellHasher) hash(p *motionPoint, grid int) uint64 {
-	var in, out [aes.BlockSize]byte
+func (h *cellHasher) hash(b *cellBuf, p *motionPoint, grid int) uint64 {
+	b.in = [aes.BlockSize]byte{}
 	off := 0.5 * float64(grid)
 	for c, v := range p {
 		q := math.Floor(float64(v)/h.cell + off)
 		q = clamp(q, math.MinInt16, math.MaxInt16)
-		binary.LittleEndian.PutUint16(in[2*c:], uint16(int16(q)))
+		binary.LittleEndian.PutUint16(b.in[2*c:], uint16(int16(q)))
 	}
-	in[12] = byte(grid)
-	h.block.Encrypt(out[:], in[:])
-	return binary.LittleEndian.Uint64(out[:])
+	b.in[12] = byte(grid)
+	h.block.Encrypt(b.out[:], b.in[:])
+	return binary.LittleEndian.Uint64(b.out[:])
 }
 
 // sharedSegmentSteps: the segment leading to a point is filed every
@@ -174,8 +187,10 @@ const (
 // from prev passes through, filed under the segment's first point as the
 // node's own registry files them.
 func (h *cellHasher) cellsOf(dst []pathEntry, stream, idx uint32, p, prev *motionPoint) []pathEntry {
+	b := h.buf()
+	defer h.bufs.Put(b)
 	for grid := range 2 {
-		dst = append(dst, pathEntry{stream: stream, idx: idx, cell: h.hash(p, grid)})
+		dst = append(dst, pathEntry{stream: stream, idx: idx, cell: h.hash(b, p, grid)})
 	}
 	if prev == nil {
 		return dst
@@ -184,7 +199,7 @@ func (h *cellHasher) cellsOf(dst []pathEntry, stream, idx uint32, p, prev *motio
 	if steps < 2 || steps > maxSharedSegmentSteps {
 		return dst
 	}
-	last := [2]uint64{h.hash(prev, 0), h.hash(prev, 1)}
+	last := [2]uint64{h.hash(b, prev, 0), h.hash(b, prev, 1)}
 	end := [2]uint64{dst[len(dst)-2].cell, dst[len(dst)-1].cell}
 	var q motionPoint
 	for s := 1; s < steps; s++ {
@@ -193,7 +208,7 @@ func (h *cellHasher) cellsOf(dst []pathEntry, stream, idx uint32, p, prev *motio
 			q[c] = prev[c] + t*(p[c]-prev[c])
 		}
 		for grid := range 2 {
-			k := h.hash(&q, grid)
+			k := h.hash(b, &q, grid)
 			if k == last[grid] || k == end[grid] {
 				continue
 			}
@@ -286,9 +301,11 @@ func (pp *peerPaths) sequenceShare(probe []motionPoint, probeIdx []uint32, scrat
 		return 0, scratch
 	}
 	keys := make([]uint64, 0, 2*len(probe))
+	b := pp.hasher.buf()
 	for i := range probe {
-		keys = append(keys, pp.hasher.hash(&probe[i], 0), pp.hasher.hash(&probe[i], 1))
+		keys = append(keys, pp.hasher.hash(b, &probe[i], 0), pp.hasher.hash(b, &probe[i], 1))
 	}
+	pp.hasher.bufs.Put(b)
 	scratch = slices.Grow(scratch[:0], len(probe))[:len(probe)]
 	pp.mu.Lock()
 	for i := range probe {

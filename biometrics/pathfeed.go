@@ -170,6 +170,7 @@ func StartPathFeed(ctx context.Context, cfg PathFeedConfig) (*PathFeed, error) {
 	f.follow, err = st.Follow(runCtx, pathSubjectPrefix+"*", f.apply)
 	if err != nil {
 		cancel()
+		cfg.Engine.replay.peers.Store(nil)
 		return nil, fmt.Errorf("biometrics: path feed: %w", err)
 	}
 	go f.send(runCtx)

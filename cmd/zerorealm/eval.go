@@ -183,7 +183,7 @@ const archeryCitation = "Liebers et al., Understanding User Identification in Vi
 
 func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 || f.crowd < 0 || f.crowdNodes < 1 || f.priorAside == 0 || f.priorAside < -1 {
-		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive, --prior-aside at least 1 or -1")
+		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive, --crowd at least 0, --crowd-nodes at least 1, --prior-aside at least 1 or -1")
 	}
 	bar := newProgress(stderr)
 	var recs []evaluation.Recording
