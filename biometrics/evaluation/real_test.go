@@ -122,19 +122,19 @@ func TestRealRecordingsLivenessAcrossNodes(t *testing.T) {
 			t.Fatalf("without shared cells %s replays were rejected %d/%d: the test cannot tell sharing from a node's own checks", kind, r.Rejected, r.Trials)
 		}
 	}
-	for seed := int64(1); seed <= 3; seed++ {
-		res, err := RunRecordingLivenessAcross(recs, seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("seed %d: %d genuine sessions: false liveness %v; replays %+v; missed %v", seed, res.Sessions, res.FalseLiveness, res.Replay, res.Missed)
-		if seed == 1 && len(res.FalseLiveness) != 0 {
-			t.Errorf("liveness failed on genuine recordings across nodes: %v", res.FalseLiveness)
-		}
-		for kind, r := range res.Replay {
-			if r.Rejected != r.Trials {
-				t.Errorf("seed %d: %s replays through the other node rejected %d/%d, want all (missed %v)", seed, kind, r.Rejected, r.Trials, res.Missed)
-			}
+	// One seed of the warps, to keep CI lean (seeds 1-3 were measured when
+	// the feed was built: every replay caught, see docs/biometrics.md).
+	res, err := RunRecordingLivenessAcross(recs, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d genuine sessions: false liveness %v; replays %+v; missed %v", res.Sessions, res.FalseLiveness, res.Replay, res.Missed)
+	if len(res.FalseLiveness) != 0 {
+		t.Errorf("liveness failed on genuine recordings across nodes: %v", res.FalseLiveness)
+	}
+	for kind, r := range res.Replay {
+		if r.Rejected != r.Trials {
+			t.Errorf("%s replays through another node rejected %d/%d, want all (missed %v)", kind, r.Rejected, r.Trials, res.Missed)
 		}
 	}
 }
