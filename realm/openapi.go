@@ -279,6 +279,10 @@ func buildOpenAPI() map[string]any {
 				"), the request's deadline passed (" + problemBase + typeRequestTimeout + "), or the node is starting or stopping (" +
 				problemBase + typeNotReady + "); Retry-After says when to try again, and effect whether the request may have changed something")
 		}
+		if op.method != http.MethodGet && op.tag != "health" {
+			responses["507"] = problemResponse("the embedded store's disk is nearly full and the realm refuses writes (type " + problemBase + typeInsufficientStore +
+				"); reads still work; Retry-After says when to try again, and effect whether the request may have changed something")
+		}
 		if why, ok := apiLimited[key]; ok {
 			responses["429"] = problemResponse(why + "; Retry-After says when to try again")
 		}

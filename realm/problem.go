@@ -89,6 +89,7 @@ const (
 	typeOutOfEnvelope     = "out-of-envelope"
 	typeRateLimited       = "rate-limited"
 	typeUnavailable       = "unavailable"
+	typeInsufficientStore = "insufficient-storage"
 	typeNotReady          = "not-ready"
 	typeRequestTimeout    = "request-timeout"
 	typeGatewayAbsent     = "gateway-unavailable"
@@ -132,6 +133,10 @@ func typeForStatus(status int) string {
 // connection is retried every two.
 const unavailableRetryAfter = 2 * time.Second
 
+// diskRetryAfter is what a client is told to wait when the disk is full:
+// freeing space takes an operator, so retrying at once is pointless.
+const diskRetryAfter = 10 * time.Second
+
 // answer is how the realm answers an error: the status, the problem type's
 // slug, the text a client may see and, for transient causes, how long to
 // wait before retrying.
@@ -160,6 +165,10 @@ func problemFor(err error) answer {
 			kind = typeForStatus(he.Status)
 		}
 		return answer{status: he.Status, kind: kind, detail: he.Detail, retryAfter: he.RetryAfter, nothingChanged: he.NothingChanged}
+	case errors.Is(err, store.ErrInsufficientStorage):
+		// Before ErrUnavailable, which it comes wrapped with.
+		return plainAnswer(http.StatusInsufficientStorage, typeInsufficientStore,
+			"the realm's store is refusing writes: its disk is nearly full; reads still work, retry the write after the delay in Retry-After", diskRetryAfter)
 	case errors.Is(err, store.ErrUnavailable):
 		// Before any domain sentinel: a domain error that wraps an
 		// unavailable store is about the store, not the domain.
@@ -293,7 +302,7 @@ func (r *Realm) writeError(w http.ResponseWriter, req *http.Request, err error) 
 	if p.Title == "" {
 		p.Title = "Client Closed Request"
 	}
-	if a.kind == typeUnavailable || a.kind == typeRequestTimeout {
+	if a.kind == typeUnavailable || a.kind == typeRequestTimeout || a.kind == typeInsufficientStore {
 		p.Effect = effectOf(req)
 		if a.nothingChanged {
 			p.Effect = "none"

@@ -46,10 +46,13 @@ func (st *Stream) AppendAtomic(ctx context.Context, msgs []AtomicMsg) ([]uint64,
 			}
 		}
 	}
+	what := fmt.Sprintf("store: atomic append of %d messages to %s", len(msgs), st.name)
+	if err := st.store.admitWrite(what); err != nil {
+		return nil, err
+	}
 	ctx, cancel := st.store.withTimeout(ctx)
 	defer cancel()
 
-	what := fmt.Sprintf("store: atomic append of %d messages to %s", len(msgs), st.name)
 	batch, err := jetstreamext.NewBatchPublisher(st.store.js)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, classify(err))

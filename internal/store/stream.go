@@ -346,6 +346,9 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 		return fmt.Sprintf("store: append to %s on %s", subject, st.name)
 	}
 
+	if err := st.store.admitWrite(what()); err != nil {
+		return 0, err
+	}
 	var seal string
 	if st.seal != nil {
 		seal = st.seal.sealMsg(st.rel, subject, o.msgID, expectLast, data)
