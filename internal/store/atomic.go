@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -53,7 +54,13 @@ func (st *Stream) AppendAtomic(ctx context.Context, msgs []AtomicMsg) ([]uint64,
 	ctx, cancel := st.store.withTimeout(ctx)
 	defer cancel()
 
-	batch, err := jetstreamext.NewBatchPublisher(st.store.js)
+	// The publisher waits for the first message's ack for its own
+	// timeout, the client's default (5 s), whatever ctx says: bound it by
+	// what is left of ctx, so an atomic append never outlives its
+	// caller's deadline (a stream between leaders acks nothing).
+	deadline, _ := ctx.Deadline()
+	batch, err := jetstreamext.NewBatchPublisher(st.store.js,
+		jetstreamext.BatchFlowControl{AckFirst: true, AckTimeout: max(time.Until(deadline), time.Millisecond)})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, classify(err))
 	}
