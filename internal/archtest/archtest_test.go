@@ -84,7 +84,7 @@ var testOnly = map[string]struct {
 	"internal/webauthntest": {
 		why: "a software authenticator for tests; the realm never creates credentials",
 		except: map[string]string{
-			"cmd/zerorealm": "the load tool signs synthetic avatars in with software passkeys, as a test does; it is a client of the realm, not part of it",
+			"cmd/zerorealm":  "the load tool signs synthetic avatars in with software passkeys, as a test does; it is a client of the realm, not part of it",
 			"internal/chaos": "the chaos harness's workload signs avatars in with software passkeys; it is a client of realm processes, imported only by its own tests",
 		},
 	},
