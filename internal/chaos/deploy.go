@@ -136,7 +136,6 @@ func (d *Deployment) serveArgs(urls []string, i int, data string) []string {
 	return []string{d.bins.Zerorealm, "serve",
 		"--listen", strings.TrimPrefix(urls[i], "http://"),
 		"--data", data,
-		"--node", fmt.Sprintf("r%d", i+1),
 		"--record-key", filepath.Join(d.Dir, "record.key"),
 		"--template-key", filepath.Join(d.Dir, "template.key"),
 		"--origins", strings.Join(urls, ","),

@@ -129,6 +129,9 @@ func (l *readyLog) turns(start, heal, end time.Time, nodes int) (down, up time.D
 	return down, lastUp.Sub(heal)
 }
 
+// debugOps, when set (tests), sees each fault's figures and the history.
+var debugOps func(Figures, []Op)
+
 // Settle is how long the workload has, once stopped, to get an answer to
 // the intents it holds.
 const Settle = 30 * time.Second
@@ -177,6 +180,9 @@ func Run(ctx context.Context, d *Deployment, w *Workload, rec *Recorder, faults 
 				return Report{}, fmt.Errorf("chaos: after %s: %w", f.Name, err)
 			}
 		}
+		// Until a transfer sent after the heal is applied, so that the
+		// window holds the resumption, however long it takes.
+		waitWrite(ctx, rec, fig.heal, readyWait)
 		if f.Down != nil {
 			for i, n := range d.Realms {
 				if n == f.Down {
@@ -193,6 +199,9 @@ func Run(ctx context.Context, d *Deployment, w *Workload, rec *Recorder, faults 
 	ops := rec.Ops()
 	for i := range figs {
 		figs[i].fill(ops)
+		if debugOps != nil {
+			debugOps(figs[i], ops)
+		}
 		figs[i].ReadyDown, figs[i].ReadyUp = rl.turns(figs[i].start, figs[i].heal, figs[i].end, len(d.Realms))
 		logf("%s", figs[i])
 	}
@@ -264,6 +273,22 @@ func (f *Figures) fill(ops []Op) {
 		prev = t
 	}
 	f.WriteGap = max(f.WriteGap, f.end.Sub(prev))
+}
+
+// waitWrite waits until rec holds a transfer sent at or after since and
+// applied, or limit passes.
+func waitWrite(ctx context.Context, rec *Recorder, since time.Time, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		ops := rec.Ops()
+		for i := len(ops) - 1; i >= 0; i-- {
+			o := ops[i]
+			if (o.Kind == KindItem || o.Kind == KindCredits) && o.Outcome() == Applied && !o.Start.Before(since) {
+				return
+			}
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -347,7 +346,7 @@ func (wk *worker) transfer(ctx, settle context.Context, t market.Transfer, recei
 			return
 		case Refused:
 			if op.Item != "" {
-				wk.resolveItem(settle, op.Item, digest, attempt, receiver)
+				wk.resolveItem(settle, op.Item)
 			}
 			return
 		}
@@ -373,6 +372,10 @@ func (wk *worker) client(node int) *market.Client {
 // record completes o with err's answer and keeps it.
 func (w *Workload) record(o Op, err error) Op {
 	o.End = time.Now()
+	if errors.Is(err, context.Canceled) {
+		// The workload gave up on it as it stopped: no answer to judge.
+		return o
+	}
 	var p *market.Problem
 	switch {
 	case err == nil:
@@ -461,25 +464,21 @@ func ceremony(ctx context.Context, node, kind string, beginBody any, answer func
 }
 
 // resolveItem settles who moves an item next after its transfer was
-// refused. A refusal of the first attempt left it with the worker; one
-// after an unanswered attempt may be that attempt's own effect
-// (not-owner, nonce-used), so the ledger decides: the item goes to the
-// receiver if the transfer is in its history. If the ledger cannot be
-// read, the item stays unresolved, moved by no one.
-func (wk *worker) resolveItem(ctx context.Context, item, digest string, attempts, receiver int) {
-	if attempts == 0 {
-		wk.w.giveItem(item, wk.id)
-		return
-	}
+// refused: the worker whose wallet owns it, as the ledger says. A refusal
+// may be the effect of an earlier unanswered attempt of the same intent
+// (not-owner, nonce-used), or of a worker that believed, from a node that
+// lagged, it owned the item. If no node can be read, the item stays
+// unresolved, moved by no one.
+func (wk *worker) resolveItem(ctx context.Context, item string) {
 	for i := range wk.w.nodes {
 		st, err := readItem(ctx, wk.w.nodes[i], item)
 		if err != nil {
 			continue
 		}
-		if slices.Contains(st.Digests, strings.ToLower(digest)) {
-			wk.w.giveItem(item, receiver)
-		} else if st.Owner == wk.wallet {
-			wk.w.giveItem(item, wk.id)
+		for _, p := range wk.w.workers {
+			if p.wallet == st.Owner {
+				wk.w.giveItem(item, p.id)
+			}
 		}
 		return
 	}
