@@ -60,6 +60,9 @@ type Op struct {
 	Err          string
 	// RequestID identifies an error answer in the node's log.
 	RequestID string
+	// Abandoned: the workload stopped waiting for the answer as it
+	// stopped; its outcome is unknown and no answer is judged.
+	Abandoned bool
 }
 
 // Wait is how long the request took.
@@ -373,7 +376,10 @@ func (wk *worker) client(node int) *market.Client {
 func (w *Workload) record(o Op, err error) Op {
 	o.End = time.Now()
 	if errors.Is(err, context.Canceled) {
-		// The workload gave up on it as it stopped: no answer to judge.
+		// The workload gave up on it as it stopped: no answer to judge,
+		// but it may have taken effect, so it stays in the history.
+		o.Abandoned = true
+		w.rec.add(o)
 		return o
 	}
 	var p *market.Problem
