@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // auditAllow and auditDeny record a decision taken while serving a request.
@@ -18,7 +19,7 @@ func (r *Realm) auditAllow(req *http.Request, actor, action, resource, reason st
 }
 
 func (r *Realm) auditDeny(req *http.Request, actor, action, resource string, cause error) {
-	detail := problemFor(cause).detail
+	detail := edge.PublicDetail(cause)
 	r.auditAsync(req.Context(), audit.Event{
 		Actor: actor, Action: action, Resource: resource, Outcome: audit.Deny,
 		Reasons: []string{detail}, Signals: withRequestID(req, nil),
@@ -43,7 +44,7 @@ func (r *Realm) auditDeny(req *http.Request, actor, action, resource string, cau
 // request's deadline: a record not stored by then fails the request, whose
 // effect then does not happen.
 func (r *Realm) auditAsync(ctx context.Context, ev audit.Event) {
-	ctx, cancel := detachKeepingDeadline(ctx)
+	ctx, cancel := edge.DetachKeepingDeadline(ctx)
 	defer cancel()
 	if err := r.audit.Record(ctx, ev); err != nil {
 		r.log.Error("audit", "action", ev.Action, "actor", ev.Actor, "err", err)
@@ -51,7 +52,7 @@ func (r *Realm) auditAsync(ctx context.Context, ev audit.Event) {
 }
 
 func (r *Realm) auditAndWait(ctx context.Context, ev audit.Event) error {
-	ctx, cancel := detachKeepingDeadline(ctx)
+	ctx, cancel := edge.DetachKeepingDeadline(ctx)
 	defer cancel()
 	if err := r.audit.Commit(ctx, ev); err != nil {
 		r.log.Error("audit", "action", ev.Action, "actor", ev.Actor, "err", err)
@@ -64,6 +65,6 @@ func withRequestID(req *http.Request, signals map[string]any) map[string]any {
 	if signals == nil {
 		signals = map[string]any{}
 	}
-	signals["request_id"] = requestIDFrom(req.Context())
+	signals["request_id"] = edge.RequestID(req.Context())
 	return signals
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/zerorealm/zerorealm/internal/strictjson"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // FuzzFinishRequest feeds the parser of the finish endpoints' bodies
@@ -28,7 +29,7 @@ func FuzzFinishRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req finishRequest
-		err := decodeJSONBytes(body, &req)
+		err := edge.DecodeJSONBytes(body, &req)
 		if err == nil && strictjson.Check(body) != nil && len(bytes.TrimSpace(body)) != 0 {
 			t.Fatalf("accepted %q, which has a duplicate member or invalid UTF-8", body)
 		}
@@ -44,7 +45,7 @@ func FuzzFinishRequest(f *testing.F) {
 			}
 			return
 		}
-		var he *httpError
+		var he *edge.Error
 		if !errors.As(err, &he) || he.Status != 400 || he.Detail == "" {
 			t.Fatalf("refusal of %q = %v, want a 400 with a detail", body, err)
 		}

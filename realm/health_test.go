@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // TestReadyzFollowsJetStream switches the embedded server's JetStream off
@@ -85,8 +87,8 @@ func TestFullDiskRefusesWritesUntilSpaceReturns(t *testing.T) {
 	}
 	register := `{"name":"ines","display_name":"Ines"}`
 	a := rawCall(t, r, "POST", "/v1/webauthn/register/begin", "", register)
-	if a.status != http.StatusInsufficientStorage || a.problem.Type != problemBase+typeInsufficientStore || a.retryAfter == "" || a.problem.Effect != "unknown" {
-		t.Fatalf("a write under the disk minimum = %d %+v (Retry-After %q), want 507 %s with Retry-After and effect unknown", a.status, a.problem, a.retryAfter, typeInsufficientStore)
+	if a.status != http.StatusInsufficientStorage || a.problem.Type != edge.ProblemBase+edge.TypeInsufficientStore || a.retryAfter == "" || a.problem.Effect != "unknown" {
+		t.Fatalf("a write under the disk minimum = %d %+v (Retry-After %q), want 507 %s with Retry-After and effect unknown", a.status, a.problem, a.retryAfter, edge.TypeInsufficientStore)
 	}
 	if code := get(t, r.URL()+"/v1/scenes", nil); code != http.StatusOK {
 		t.Fatalf("a read under the disk minimum = %d, want 200", code)

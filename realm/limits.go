@@ -1,14 +1,13 @@
 package realm
 
 import (
-	"math"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // Limits on what an unauthenticated client, or one avatar, can make the
@@ -23,91 +22,12 @@ const (
 	defaultMaxPendingCeremonies = 10_000
 	defaultMaxSessionsPerAvatar = 32
 	defaultMaxLivePerAvatar     = 8
-	// maxRateKeys bounds the client addresses the ceremony limiter
-	// remembers: beyond it, addresses whose bucket has refilled are
-	// forgotten, and if none has, the one seen longest ago.
-	maxRateKeys = 100_000
 	// ceremonyTTL is how long a begun passkey ceremony may be finished.
 	ceremonyTTL = 2 * time.Minute
 	// liveRetryAfter is what a client refused a live connection is told
 	// to wait: a connection of the avatar has to end first.
 	liveRetryAfter = 30 * time.Second
 )
-
-// tooMany is a refusal by a limit.
-func tooMany(retryAfter time.Duration, detail string) *httpError {
-	return &httpError{Status: http.StatusTooManyRequests, Detail: detail, RetryAfter: retryAfter}
-}
-
-// retryAfterSeconds is a Retry-After value: whole seconds, rounded up, at
-// least 1.
-func retryAfterSeconds(d time.Duration) string {
-	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
-}
-
-// rateLimiter is a token bucket per key (a client address): rate tokens a
-// second, at most burst saved up. Its clock is injected, so tests need not
-// wait.
-type rateLimiter struct {
-	rate  float64
-	burst float64
-	now   func() time.Time
-
-	mu      sync.Mutex
-	buckets map[string]*tokenBucket
-}
-
-type tokenBucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newRateLimiter(rate float64, burst int, now func() time.Time) *rateLimiter {
-	return &rateLimiter{rate: rate, burst: float64(burst), now: now, buckets: map[string]*tokenBucket{}}
-}
-
-// take spends a token of key, or reports how long until one is there.
-func (l *rateLimiter) take(key string) (ok bool, wait time.Duration) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[key]
-	if b == nil {
-		if len(l.buckets) >= maxRateKeys {
-			l.forget(now)
-		}
-		b = &tokenBucket{tokens: l.burst, last: now}
-		l.buckets[key] = b
-	}
-	if elapsed := now.Sub(b.last); elapsed > 0 {
-		b.tokens = min(l.burst, b.tokens+elapsed.Seconds()*l.rate)
-		b.last = now
-	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
-	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-}
-
-// forget drops the buckets that have refilled (they hold nothing a new
-// bucket would not), or else the one used longest ago.
-func (l *rateLimiter) forget(now time.Time) {
-	var oldest string
-	var oldestAt time.Time
-	for k, b := range l.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
-			delete(l.buckets, k)
-			continue
-		}
-		if oldest == "" || b.last.Before(oldestAt) {
-			oldest, oldestAt = k, b.last
-		}
-	}
-	if len(l.buckets) >= maxRateKeys {
-		delete(l.buckets, oldest)
-	}
-}
 
 // pendingCeremonies counts the ceremonies this node has begun that are
 // neither finished here nor expired, up to a cap. The count is per node: a
@@ -176,83 +96,16 @@ func (p *pendingCeremonies) expire(now time.Time) {
 // address; a begin also needs room among the pending ceremonies.
 func (r *Realm) admitCeremony(req *http.Request, begin bool) error {
 	if r.ceremonyRate != nil {
-		if ok, wait := r.ceremonyRate.take(rateKey(r.clientAddr(req))); !ok {
-			return tooMany(wait, "too many passkey ceremonies from your address; wait and try again")
+		if ok, wait := r.ceremonyRate.Take(edge.RateKey(r.edge.ClientAddr(req))); !ok {
+			return edge.TooMany(wait, "too many passkey ceremonies from your address; wait and try again")
 		}
 	}
 	if begin && r.pending != nil {
 		if ok, wait := r.pending.admit(); !ok {
-			return tooMany(wait, "too many passkey ceremonies are in progress on this realm node; try again shortly")
+			return edge.TooMany(wait, "too many passkey ceremonies are in progress on this realm node; try again shortly")
 		}
 	}
 	return nil
-}
-
-// rateKey is what one client is limited as: its IPv4 address, or the /64
-// of its IPv6 address, since one subscriber commonly holds a whole /64.
-func rateKey(addr netip.Addr) string {
-	if addr.Is4() || addr.Is4In6() {
-		return addr.Unmap().String()
-	}
-	if p, err := addr.Prefix(64); err == nil {
-		return p.String()
-	}
-	return addr.String()
-}
-
-// clientAddr is the address of the client that sent req: the connection's
-// peer, or, when the peer is a configured trusted proxy, the address the
-// proxies recorded in X-Forwarded-For (see forwardedClient).
-func (r *Realm) clientAddr(req *http.Request) netip.Addr {
-	peer, err := netip.ParseAddrPort(req.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return forwardedClient(peer.Addr().Unmap(), req.Header.Values("X-Forwarded-For"), r.cfg.TrustedProxies)
-}
-
-// clientAddress is clientAddr as the trust signals record it.
-func (r *Realm) clientAddress(req *http.Request) string {
-	if a := r.clientAddr(req); a.IsValid() {
-		return a.String()
-	}
-	return req.RemoteAddr
-}
-
-// forwardedClient walks X-Forwarded-For from the nearest hop back while
-// each hop is a trusted proxy, and returns the first address that is not:
-// the client as the outermost trusted proxy saw it. Entries to its left
-// were written by the client or by proxies nobody vouches for, so they are
-// never believed. A malformed entry ends the walk at the last trusted hop.
-func forwardedClient(peer netip.Addr, forwardedFor []string, trusted []netip.Prefix) netip.Addr {
-	if !isTrustedProxy(peer, trusted) {
-		return peer
-	}
-	var hops []string
-	for _, h := range forwardedFor {
-		hops = append(hops, strings.Split(h, ",")...)
-	}
-	client := peer
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return client
-		}
-		client = a.Unmap()
-		if !isTrustedProxy(client, trusted) {
-			return client
-		}
-	}
-	return client
-}
-
-func isTrustedProxy(a netip.Addr, trusted []netip.Prefix) bool {
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // limitSessions revokes the avatar's oldest live sessions beyond
@@ -264,7 +117,7 @@ func (r *Realm) limitSessions(req *http.Request, avatarID, keep string, live []s
 	if over <= 0 {
 		return
 	}
-	ctx, cancel := sessionContext(req)
+	ctx, cancel := edge.DetachForCleanup(req)
 	defer cancel()
 	for _, s := range oldestFirst(live, keep)[:over] {
 		reason := "session limit: the avatar signed in again with " + strconv.Itoa(r.cfg.MaxSessionsPerAvatar) + " sessions open; the oldest ends"

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // TestAddingPasskeyNeedsStepUpBoundToIt checks that a session alone cannot
@@ -36,7 +37,7 @@ func TestAddingPasskeyNeedsStepUpBoundToIt(t *testing.T) {
 	if want := digestHex(addPasskeyDigest(mine.Avatar.ID)); mine.Avatar.Digest != want {
 		t.Fatalf("add_passkey_action_digest = %q, want %q", mine.Avatar.Digest, want)
 	}
-	begin := func() (int, problem, beginAnswer) {
+	begin := func() (int, edge.Problem, beginAnswer) {
 		var b beginAnswer
 		code, p := me.call("POST", "/v1/webauthn/register/begin", map[string]string{}, &b)
 		return code, p, b

@@ -27,6 +27,9 @@ import (
 	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
+	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -49,10 +52,16 @@ type Realm struct {
 	notReady atomic.Pointer[string] // why the realm is not ready, for /healthz
 	// readiness is the background prober's last finding (health.go).
 	readiness atomic.Pointer[readiness]
-	// edge is the logger and node name that code serving HTTP reads: it
-	// runs while start still sets r.log and r.cfg.Node (a load balancer
-	// polls /readyz during start-up), so it reads them from here.
-	edge atomic.Pointer[edgeIdentity]
+	// edge is the HTTP plumbing every API handler goes through.
+	edge *edge.Edge
+	// docs are the API documents the realm serves.
+	docs *apidoc.Docs
+	// auditAPI serves the audit log; bound once the log is open.
+	auditAPI *auditapi.API
+	// servedNode is the node name that code serving HTTP reads: it runs
+	// while start still sets r.cfg.Node (a load balancer polls /readyz
+	// during start-up), so it reads it from here.
+	servedNode atomic.Pointer[string]
 
 	// Set during start-up, read by handlers only once ready is true.
 	embedded *natsembed.Embedded
@@ -86,15 +95,8 @@ type Realm struct {
 	// ring's active key to the gateways that pinned it.
 	legacyGrantKey *twin.Signer
 
-	// provers caches other nodes' audit trees for the proof routes
-	// (audit_tlog.go).
-	provers struct {
-		sync.Mutex
-		byNode map[string]cachedProver
-	}
-
 	// Limits (limits.go); nil when turned off.
-	ceremonyRate *rateLimiter
+	ceremonyRate *edge.RateLimiter
 	pending      *pendingCeremonies
 
 	// bgCancel stops the node's background loops at shutdown.
@@ -112,29 +114,31 @@ func New(cfg Config) (*Realm, error) {
 	}
 	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
 	if cfg.CeremonyRate > 0 {
-		r.ceremonyRate = newRateLimiter(cfg.CeremonyRate, cfg.CeremonyBurst, time.Now)
+		r.ceremonyRate = edge.NewRateLimiter(cfg.CeremonyRate, cfg.CeremonyBurst, time.Now)
 	}
 	if cfg.MaxPendingCeremonies > 0 {
 		r.pending = newPendingCeremonies(cfg.MaxPendingCeremonies, ceremonyTTL, time.Now)
 	}
 	r.setNotReady("starting")
-	r.edge.Store(&edgeIdentity{log: r.log, node: cfg.Node})
+	r.servedNode.Store(&cfg.Node)
 	r.metrics = newMetrics(r)
+	r.edge = edge.New(edge.Config{
+		Origins:        r.origins,
+		RequestTimeout: cfg.RequestTimeout,
+		ResourcePrefix: cfg.Prefix,
+		TrustedProxies: cfg.TrustedProxies,
+	}, r.log, r.ready.Load, r.metrics.registry)
+	r.auditAPI = auditapi.New(r.edge)
+	r.docs = apidoc.New(apidoc.Facts{
+		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
+		AvatarPageDefault: defaultAvatarPage,
+		AvatarPageMax:     maxAvatarPage,
+	})
 	r.tampers = newTampers(r.metrics.registry)
 	return r, nil
 }
 
 func (r *Realm) setNotReady(reason string) { r.notReady.Store(&reason) }
-
-// edgeIdentity is what the HTTP edge logs with and answers as.
-type edgeIdentity struct {
-	log  *slog.Logger
-	node string // "" until start-up has named the node
-}
-
-// edgeLog is the logger for code on the request path that may run during
-// start-up (instrument, writeError).
-func (r *Realm) edgeLog() *slog.Logger { return r.edge.Load().log }
 
 // Listen binds the HTTP address so that URL is known before Serve starts
 // NATS, and so /healthz answers 503 while the rest starts.
@@ -245,7 +249,9 @@ func (r *Realm) start(ctx context.Context) error {
 		r.cfg.Node = node
 	}
 	r.log = r.log.With("node", r.cfg.Node)
-	r.edge.Store(&edgeIdentity{log: r.log, node: r.cfg.Node})
+	node := r.cfg.Node
+	r.servedNode.Store(&node)
+	r.edge.SetLogger(r.log)
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
 	if r.cfg.ScenesDir == "" {
@@ -310,6 +316,10 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: audit view: %w", err)
 	}
+	r.auditAPI.Bind(auditapi.Deps{
+		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, AuditDir), AuditRoles: r.cfg.AuditRoles,
+		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.auditDeny,
+	})
 	r.nodes, err = startNodeRegistry(ctx, r.store, nodeInfo{
 		Node: r.cfg.Node, URL: r.URL(), Started: time.Now().UTC(),
 	}, r.cfg.NodeHeartbeat, r.log)
@@ -336,6 +346,12 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: trust: %w", err)
 	}
+	r.edge.Bind(r.sessions, r.avatars, edge.AuthHooks{
+		RolledBack: func(sessionID string) {
+			r.reportTamper(store.TamperEvent{Bucket: "sessions", Key: sessionID, Reason: session.ReasonRolledBack})
+		},
+		Seen: r.trust.observeAddress,
+	})
 	r.trust.onChange = r.pushTrust
 	r.trust.onPasskey = r.xrAfterPasskey
 	r.stepups, err = newStepUpProofs(ctx, r.store)

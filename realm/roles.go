@@ -11,6 +11,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // Who administers the realm: the bootstrap that makes the first avatar of
@@ -48,7 +49,7 @@ func (r *Realm) auditBootstrap(ctx context.Context, a *avatar.Avatar) {
 			"first avatar registered on a realm without an administrator (bootstrap on)",
 			"its registration created the bootstrap key; every other registration, on any node, finds it taken",
 		},
-		Signals: map[string]any{"name": a.Name, "roles": a.Roles, "request_id": requestIDFrom(ctx)},
+		Signals: map[string]any{"name": a.Name, "roles": a.Roles, "request_id": edge.RequestID(ctx)},
 	})
 }
 
@@ -77,9 +78,9 @@ func (r *Realm) noteBootstrapped(ctx context.Context) {
 }
 
 func (r *Realm) roleRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/avatars", r.authed(r.handleListAvatars))
-	mux.HandleFunc("POST /v1/avatars/{id}/roles/digest", r.authed(r.handleRolesDigest))
-	mux.HandleFunc("PUT /v1/avatars/{id}/roles", r.authed(r.handleSetRoles))
+	mux.HandleFunc("GET /v1/avatars", r.edge.Authed(r.handleListAvatars))
+	mux.HandleFunc("POST /v1/avatars/{id}/roles/digest", r.edge.Authed(r.handleRolesDigest))
+	mux.HandleFunc("PUT /v1/avatars/{id}/roles", r.edge.Authed(r.handleSetRoles))
 }
 
 const (
@@ -89,21 +90,21 @@ const (
 
 // requireAdmin refuses, and audits the refusal of, a caller without the
 // admin role.
-func (r *Realm) requireAdmin(req *http.Request, p principal, action, resource string) error {
-	if slices.Contains(p.avatar.Roles, r.cfg.AdminRole) {
+func (r *Realm) requireAdmin(req *http.Request, p edge.Principal, action, resource string) error {
+	if slices.Contains(p.Avatar.Roles, r.cfg.AdminRole) {
 		return nil
 	}
-	err := &httpError{Status: http.StatusForbidden, Detail: "this needs the " + r.cfg.AdminRole + " role, which this avatar does not hold"}
-	r.auditDeny(req, p.avatar.ID, action, resource, err)
+	err := &edge.Error{Status: http.StatusForbidden, Detail: "this needs the " + r.cfg.AdminRole + " role, which this avatar does not hold"}
+	r.auditDeny(req, p.Avatar.ID, action, resource, err)
 	return err
 }
 
 // handleListAvatars pages through the realm's avatars by name, for an
 // administrator.
-func (r *Realm) handleListAvatars(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleListAvatars(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	const action, resource = "ListAvatars", "Avatars"
 	if err := r.requireAdmin(req, p, action, resource); err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	q := req.URL.Query()
@@ -111,23 +112,23 @@ func (r *Realm) handleListAvatars(w http.ResponseWriter, req *http.Request, p pr
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxAvatarPage {
-			r.writeError(w, req, badRequest("limit must be a whole number from 1 to "+strconv.Itoa(maxAvatarPage)))
+			r.edge.WriteError(w, req, edge.BadRequest("limit must be a whole number from 1 to "+strconv.Itoa(maxAvatarPage)))
 			return
 		}
 		limit = n
 	}
 	list, next, err := r.avatars.List(req.Context(), q.Get("after"), limit)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	out := make([]map[string]any, 0, len(list))
 	for _, a := range list {
 		out = append(out, avatarSummary(a))
 	}
-	r.auditAllow(req, p.avatar.ID, action, resource, "the caller holds the "+r.cfg.AdminRole+" role",
+	r.auditAllow(req, p.Avatar.ID, action, resource, "the caller holds the "+r.cfg.AdminRole+" role",
 		map[string]any{"after": q.Get("after"), "count": len(out)})
-	writeJSON(w, http.StatusOK, map[string]any{"avatars": out, "next": next})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"avatars": out, "next": next})
 }
 
 // rolesRequest is the body of a role change and of its digest.
@@ -138,22 +139,22 @@ type rolesRequest struct {
 // readRoleChange checks the caller, the body and the target of a role
 // change and returns the target and the roles in the form that is stored
 // and digested. Every refusal is audited.
-func (r *Realm) readRoleChange(w http.ResponseWriter, req *http.Request, p principal, action string) (*avatar.Avatar, []string, error) {
+func (r *Realm) readRoleChange(w http.ResponseWriter, req *http.Request, p edge.Principal, action string) (*avatar.Avatar, []string, error) {
 	id := req.PathValue("id")
 	resource := avatarResource(id)
 	if err := r.requireAdmin(req, p, action, resource); err != nil {
 		return nil, nil, err
 	}
 	deny := func(err error) (*avatar.Avatar, []string, error) {
-		r.auditDeny(req, p.avatar.ID, action, resource, err)
+		r.auditDeny(req, p.Avatar.ID, action, resource, err)
 		return nil, nil, err
 	}
 	var body rolesRequest
-	if err := decodeJSON(w, req, &body); err != nil {
+	if err := edge.DecodeJSON(w, req, &body); err != nil {
 		return deny(err)
 	}
 	if body.Roles == nil {
-		return deny(badRequest(`roles is required: send {"roles": ["operator", ...]}, the avatar's complete new set of roles`))
+		return deny(edge.BadRequest(`roles is required: send {"roles": ["operator", ...]}, the avatar's complete new set of roles`))
 	}
 	roles, err := avatar.NormalizeRoles(*body.Roles)
 	if err != nil {
@@ -168,13 +169,13 @@ func (r *Realm) readRoleChange(w http.ResponseWriter, req *http.Request, p princ
 
 // handleRolesDigest tells an administrator the digest to step up for
 // before changing an avatar's roles to the ones given.
-func (r *Realm) handleRolesDigest(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleRolesDigest(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	target, roles, err := r.readRoleChange(w, req, p, "ChangeRoles")
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	edge.WriteJSON(w, http.StatusOK, map[string]any{
 		"avatar": target.ID, "roles": roles, "action_digest": digestHex(setRolesDigest(target.ID, roles)),
 	})
 }
@@ -182,11 +183,11 @@ func (r *Realm) handleRolesDigest(w http.ResponseWriter, req *http.Request, p pr
 // handleSetRoles replaces an avatar's roles: an administrator's decision,
 // confirmed with a passkey step-up bound to exactly this change. The last
 // administrator cannot give up the admin role.
-func (r *Realm) handleSetRoles(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleSetRoles(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	const action = "ChangeRoles"
 	target, roles, err := r.readRoleChange(w, req, p, action)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	resource := avatarResource(target.ID)
@@ -194,23 +195,23 @@ func (r *Realm) handleSetRoles(w http.ResponseWriter, req *http.Request, p princ
 	// A change refused for a reason known now must not spend the step-up
 	// the administrator confirmed it with.
 	if err := r.avatars.CheckRoleChange(req.Context(), target.ID, roles); err != nil {
-		r.auditDeny(req, p.avatar.ID, action, resource, err)
-		r.writeError(w, req, err)
+		r.auditDeny(req, p.Avatar.ID, action, resource, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	if err := r.stepups.consume(req.Context(), p.session.ID, digest); err != nil {
-		r.auditDeny(req, p.avatar.ID, action, resource, err)
-		r.writeError(w, req, err)
+	if err := r.stepups.consume(req.Context(), p.Session.ID, digest); err != nil {
+		r.auditDeny(req, p.Avatar.ID, action, resource, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	change, err := r.avatars.ChangeRoles(req.Context(), target.ID, roles)
 	if err != nil {
-		r.auditDeny(req, p.avatar.ID, action, resource, err)
-		r.writeError(w, req, err)
+		r.auditDeny(req, p.Avatar.ID, action, resource, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	r.auditAsync(req.Context(), audit.Event{
-		Actor: p.avatar.ID, Action: action, Resource: resource, Outcome: audit.Allow,
+		Actor: p.Avatar.ID, Action: action, Resource: resource, Outcome: audit.Allow,
 		Reasons: []string{
 			"the caller holds the " + r.cfg.AdminRole + " role",
 			"confirmed with a passkey step-up bound to this change",
@@ -220,7 +221,7 @@ func (r *Realm) handleSetRoles(w http.ResponseWriter, req *http.Request, p princ
 		}),
 	})
 	target.Roles = change.After
-	writeJSON(w, http.StatusOK, map[string]any{"avatar": avatarSummary(target), "before": nonNil(change.Before)})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"avatar": avatarSummary(target), "before": nonNil(change.Before)})
 }
 
 // avatarSummary is what an administrator sees of an avatar: no passkeys.

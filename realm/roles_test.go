@@ -12,6 +12,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 type avatarPage struct {
@@ -60,7 +61,7 @@ func (c *apiClient) roleDigest(id string, roles []string) string {
 }
 
 // changeRoles steps up for the change and makes it.
-func (c *apiClient) changeRoles(auth *webauthntest.Authenticator, id string, roles []string) (int, problem, rolesAnswer) {
+func (c *apiClient) changeRoles(auth *webauthntest.Authenticator, id string, roles []string) (int, edge.Problem, rolesAnswer) {
 	c.t.Helper()
 	if code, p := c.stepUp(auth, c.roleDigest(id, roles)); code != http.StatusOK {
 		c.t.Fatalf("step-up for roles %q of %s = %d %+v", roles, id, code, p)

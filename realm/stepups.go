@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // stepUpProofs remembers, for a short while, that a session completed a
@@ -32,7 +33,10 @@ type stepUpProofs struct {
 const stepUpValidity = 2 * time.Minute
 
 func newStepUpProofs(ctx context.Context, st *store.Store) (*stepUpProofs, error) {
-	b, err := st.Bucket(ctx, store.BucketConfig{Name: "stepups", TTL: stepUpValidity, Sealed: true})
+	// A proof is consumed right after the step-up that recorded it, often
+	// on the same node: the replica a read lands on may not hold it yet,
+	// and its absence refuses the action, so the leader confirms it.
+	b, err := st.Bucket(ctx, store.BucketConfig{Name: "stepups", TTL: stepUpValidity, Sealed: true, LeaderConfirmsAbsence: true})
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +60,7 @@ func (p *stepUpProofs) consume(ctx context.Context, sessionID string, digest []b
 	key := proofKey(sessionID, digest)
 	e, err := p.bucket.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return &httpError{Status: http.StatusForbidden, Err: errStepUpRequired,
+		return &edge.Error{Status: http.StatusForbidden, Err: errStepUpRequired,
 			Detail: fmt.Sprintf("confirm this action with a passkey step-up first: POST /v1/webauthn/stepup/begin with action_digest %s", digestHex(digest))}
 	}
 	if err != nil {
@@ -65,17 +69,17 @@ func (p *stepUpProofs) consume(ctx context.Context, sessionID string, digest []b
 	at, perr := time.Parse(time.RFC3339Nano, string(e.Value))
 	if perr != nil || time.Since(at) > stepUpValidity {
 		_ = p.bucket.Delete(ctx, key, e.Revision)
-		return &httpError{Status: http.StatusForbidden, Err: errStepUpRequired, Detail: "the step-up for this action has expired; confirm it again"}
+		return &edge.Error{Status: http.StatusForbidden, Err: errStepUpRequired, Detail: "the step-up for this action has expired; confirm it again"}
 	}
 	if p.used(key, at) {
 		if p.onReplay != nil {
 			p.onReplay(key)
 		}
-		return &httpError{Status: http.StatusForbidden, Err: errStepUpRequired, Detail: "this step-up was already used (and its record put back); confirm the action again"}
+		return &edge.Error{Status: http.StatusForbidden, Err: errStepUpRequired, Detail: "this step-up was already used (and its record put back); confirm the action again"}
 	}
 	if err := p.bucket.Delete(ctx, key, e.Revision); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return &httpError{Status: http.StatusForbidden, Err: errStepUpRequired, Detail: "this step-up was already used; confirm the action again"}
+			return &edge.Error{Status: http.StatusForbidden, Err: errStepUpRequired, Detail: "this step-up was already used; confirm the action again"}
 		}
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
@@ -43,10 +44,10 @@ type (
 
 func (f *finishRequest) validate() error {
 	if f.CeremonyID == "" {
-		return badRequest("ceremony_id is required: send the one the begin call returned")
+		return edge.BadRequest("ceremony_id is required: send the one the begin call returned")
 	}
 	if len(f.Credential) == 0 || string(f.Credential) == "null" {
-		return badRequest("credential is required: send PublicKeyCredential.toJSON() of the browser's credential")
+		return edge.BadRequest("credential is required: send PublicKeyCredential.toJSON() of the browser's credential")
 	}
 	return nil
 }
@@ -59,7 +60,7 @@ func parseDigest(s string) ([]byte, error) {
 	h, ok := strings.CutPrefix(s, "0x")
 	b, err := hex.DecodeString(h)
 	if !ok || err != nil || len(b) != sha256.Size {
-		return nil, badRequest("action_digest must be 0x followed by 64 hex digits (a 32-byte digest)")
+		return nil, edge.BadRequest("action_digest must be 0x followed by 64 hex digits (a 32-byte digest)")
 	}
 	return b, nil
 }
@@ -80,11 +81,11 @@ func (r *Realm) answerBegin(w http.ResponseWriter, req *http.Request, c avatar.C
 		}
 		var resp map[string]json.RawMessage
 		if resp, err = beginResponse(c); err == nil {
-			writeJSON(w, http.StatusOK, resp)
+			edge.WriteJSON(w, http.StatusOK, resp)
 			return
 		}
 	}
-	r.writeError(w, req, err)
+	r.edge.WriteError(w, req, err)
 }
 
 // readFinish reads and checks a finish body, within the client's ceremony
@@ -94,7 +95,7 @@ func (r *Realm) readFinish(w http.ResponseWriter, req *http.Request) (finishRequ
 	if err := r.admitCeremony(req, false); err != nil {
 		return body, err
 	}
-	if err := decodeJSON(w, req, &body); err != nil {
+	if err := edge.DecodeJSON(w, req, &body); err != nil {
 		return body, err
 	}
 	return body, body.validate()
@@ -114,31 +115,31 @@ func beginResponse(c avatar.Ceremony) (map[string]json.RawMessage, error) {
 
 func (r *Realm) handleRegisterBegin(w http.ResponseWriter, req *http.Request) {
 	if err := r.admitCeremony(req, true); err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	var body registerBeginRequest
-	if err := decodeJSON(w, req, &body); err != nil {
-		r.writeError(w, req, err)
+	if err := edge.DecodeJSON(w, req, &body); err != nil {
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	// A signed-in avatar adds a passkey to itself; anyone else creates a
 	// new avatar. A request that presents a session must present a valid one.
 	existing := ""
-	if _, _, err := sessionToken(req); err == nil {
-		p, err := r.authenticate(req)
+	if edge.PresentsCredentials(req) {
+		p, err := r.edge.Authenticate(req)
 		if err != nil {
-			r.writeError(w, req, err)
+			r.edge.WriteError(w, req, err)
 			return
 		}
-		existing = p.avatar.ID
+		existing = p.Avatar.ID
 		// A passkey outlives every session ("sign out everywhere" leaves
 		// it), so a session alone must not add one: a stolen token would
 		// become a permanent takeover. The owner confirms with a passkey
 		// they already hold, bound to exactly this action.
-		if err := r.stepups.consume(req.Context(), p.session.ID, addPasskeyDigest(existing)); err != nil {
+		if err := r.stepups.consume(req.Context(), p.Session.ID, addPasskeyDigest(existing)); err != nil {
 			r.auditDeny(req, existing, actionAddPasskey, "Avatar::"+quote(existing), err)
-			r.writeError(w, req, err)
+			r.edge.WriteError(w, req, err)
 			return
 		}
 	}
@@ -149,13 +150,13 @@ func (r *Realm) handleRegisterBegin(w http.ResponseWriter, req *http.Request) {
 func (r *Realm) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
 	body, err := r.readFinish(w, req)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	av, cred, err := r.avatars.FinishRegistration(req.Context(), body.CeremonyID, body.Credential)
 	if err != nil {
 		r.auditDeny(req, "anonymous", "RegisterPasskey", "Ceremony::"+quote(body.CeremonyID), err)
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	r.ceremonyFinished(body.CeremonyID)
@@ -167,7 +168,7 @@ func (r *Realm) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
 		r.auditAllow(req, av.ID, actionAddPasskey, credentialResource(cred.ID),
 			"a new passkey verified with user verification, after a step-up bound to adding it", signals)
 		r.announcePasskeyAdded(av.ID, cred)
-		writeJSON(w, http.StatusOK, map[string]any{"avatar": avatarView(av)})
+		edge.WriteJSON(w, http.StatusOK, map[string]any{"avatar": avatarView(av)})
 		return
 	}
 	r.auditAllow(req, av.ID, "RegisterPasskey", credentialResource(cred.ID), "a new passkey verified with user verification", signals)
@@ -176,12 +177,12 @@ func (r *Realm) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
 
 func (r *Realm) handleLoginBegin(w http.ResponseWriter, req *http.Request) {
 	if err := r.admitCeremony(req, true); err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	var body loginBeginRequest
-	if err := decodeJSON(w, req, &body); err != nil {
-		r.writeError(w, req, err)
+	if err := edge.DecodeJSON(w, req, &body); err != nil {
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	c, err := r.avatars.BeginLogin(req.Context(), body.Name)
@@ -191,13 +192,13 @@ func (r *Realm) handleLoginBegin(w http.ResponseWriter, req *http.Request) {
 func (r *Realm) handleLoginFinish(w http.ResponseWriter, req *http.Request) {
 	body, err := r.readFinish(w, req)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	as, err := r.avatars.FinishLogin(req.Context(), body.CeremonyID, body.Credential)
 	if err != nil {
 		r.refusedAssertion(req, "SignIn", body.CeremonyID, err)
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	r.ceremonyFinished(body.CeremonyID)
@@ -215,7 +216,7 @@ func (r *Realm) refusedAssertion(req *http.Request, action, ceremonyID string, e
 		r.auditDeny(req, "anonymous", action, "Ceremony::"+quote(ceremonyID), err)
 		return
 	}
-	ctx, cancel := sessionContext(req)
+	ctx, cancel := edge.DetachForCleanup(req)
 	defer cancel()
 	credID := base64.RawURLEncoding.EncodeToString(cloned.CredentialID)
 	sessions, lerr := r.sessions.List(ctx, cloned.AvatarID)
@@ -245,11 +246,11 @@ func (r *Realm) startSession(w http.ResponseWriter, req *http.Request, av *avata
 		UserAgent:  req.UserAgent(),
 	})
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	if _, err := r.trust.observePasskey(req.Context(), sess, passkeyEvidence(cred, true, at)); err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	concurrent := 1
@@ -267,7 +268,7 @@ func (r *Realm) startSession(w http.ResponseWriter, req *http.Request, av *avata
 			concurrent = min(concurrent, r.cfg.MaxSessionsPerAvatar)
 		}
 	}
-	r.trust.observeSignIn(req.Context(), sess, r.clientAddress(req), max(concurrent, 1))
+	r.trust.observeSignIn(req.Context(), sess, r.edge.ClientAddress(req), max(concurrent, 1))
 	a := r.trust.assess(req.Context(), sess)
 	resp := map[string]any{
 		"avatar":  avatarView(av),
@@ -275,12 +276,12 @@ func (r *Realm) startSession(w http.ResponseWriter, req *http.Request, av *avata
 		"trust":   trustView(a),
 	}
 	if useCookie {
-		r.setSessionCookie(w, token, sess.Expires)
+		r.edge.SetSessionCookie(w, token, sess.Expires)
 		resp["csrf"] = sess.CSRF
 	} else {
 		resp["token"] = token
 	}
-	writeJSON(w, http.StatusOK, resp)
+	edge.WriteJSON(w, http.StatusOK, resp)
 }
 
 func passkeyEvidence(cred *avatar.Credential, userVerified bool, at time.Time) passkeySeen {
@@ -288,57 +289,57 @@ func passkeyEvidence(cred *avatar.Credential, userVerified bool, at time.Time) p
 		Credential: base64.RawURLEncoding.EncodeToString(cred.ID)}
 }
 
-func (r *Realm) handleStepUpBegin(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleStepUpBegin(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	if err := r.admitCeremony(req, true); err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	var body stepUpBeginRequest
-	if err := decodeJSON(w, req, &body); err != nil {
-		r.writeError(w, req, err)
+	if err := edge.DecodeJSON(w, req, &body); err != nil {
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	digest, err := parseDigest(body.ActionDigest)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	c, err := r.avatars.BeginStepUp(req.Context(), p.avatar.ID, digest)
+	c, err := r.avatars.BeginStepUp(req.Context(), p.Avatar.ID, digest)
 	r.answerBegin(w, req, c, err)
 }
 
-func (r *Realm) handleStepUpFinish(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleStepUpFinish(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	body, err := r.readFinish(w, req)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	digest, err := parseDigest(body.ActionDigest)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	as, err := r.avatars.FinishStepUp(req.Context(), body.CeremonyID, p.avatar.ID, digest, body.Credential)
+	as, err := r.avatars.FinishStepUp(req.Context(), body.CeremonyID, p.Avatar.ID, digest, body.Credential)
 	if err != nil {
 		r.refusedAssertion(req, "StepUp", body.CeremonyID, err)
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	r.ceremonyFinished(body.CeremonyID)
-	a, err := r.trust.observePasskey(req.Context(), p.session, passkeyEvidence(as.Credential, as.UserVerified, as.At))
+	a, err := r.trust.observePasskey(req.Context(), p.Session, passkeyEvidence(as.Credential, as.UserVerified, as.At))
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	if len(digest) > 0 {
-		if err := r.stepups.record(req.Context(), p.session.ID, digest); err != nil {
-			r.writeError(w, req, err)
+		if err := r.stepups.record(req.Context(), p.Session.ID, digest); err != nil {
+			r.edge.WriteError(w, req, err)
 			return
 		}
 	}
-	r.auditAllow(req, p.avatar.ID, "StepUp", credentialResource(as.Credential.ID), "fresh user-verified passkey assertion",
+	r.auditAllow(req, p.Avatar.ID, "StepUp", credentialResource(as.Credential.ID), "fresh user-verified passkey assertion",
 		map[string]any{"action_digest": digestHex(digest), "trust": a.Context()})
-	writeJSON(w, http.StatusOK, map[string]any{"verified": true, "action_digest": digestHex(digest), "trust": trustView(a)})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"verified": true, "action_digest": digestHex(digest), "trust": trustView(a)})
 }
 
 // Views: the published JSON of avatars, passkeys, sessions and trust.

@@ -1,4 +1,6 @@
-package realm
+package apidoc
+
+import "github.com/zerorealm/zerorealm/realm/internal/edge"
 
 // The component schemas of the OpenAPI document: what each request body
 // and success response of /v1 holds. They describe the wire views the
@@ -160,7 +162,7 @@ func realmSchemas() map[string]any {
 		"AuditCheckpoints": auditCheckpointsSchema(),
 		"AuditProof":       auditProofSchema(),
 		"Problem": obj(map[string]any{
-			"type": map[string]any{"type": "string", "format": "uri-reference", "description": "the cause: one stable URI per cause under " + problemBase +
+			"type": map[string]any{"type": "string", "format": "uri-reference", "description": "the cause: one stable URI per cause under " + edge.ProblemBase +
 				" (docs/errors.md lists each: status, when, what to do, whether the effect may have happened)"},
 			"title":      described(strT, "short summary of the problem type"),
 			"status":     map[string]any{"type": "integer", "minimum": 100, "maximum": 599, "description": "the HTTP status code"},
@@ -280,4 +282,18 @@ func apiSchemas() map[string]any {
 		}
 	}
 	return out
+}
+
+// signersSchema is GET /v1/assets/signers's answer in the OpenAPI document.
+func signersSchema() map[string]any {
+	return obj(map[string]any{
+		"self": map[string]any{"type": "string", "description": "the node that answered"},
+		"signers": map[string]any{"type": "array", "items": obj(map[string]any{
+			"node":    strT,
+			"address": addrT,
+			"since":   map[string]any{"type": "string", "format": "date-time", "description": "the key did not exist before: nothing it signed is older"},
+			"until":   map[string]any{"type": "string", "format": "date-time", "description": "retired keys: the node no longer signed with it from then on"},
+			"current": map[string]any{"type": "boolean", "description": "the node signs with it now"},
+		}, "node", "address", "since", "current")},
+	}, "self", "signers")
 }

@@ -1,4 +1,4 @@
-package realm
+package edge
 
 import (
 	"bytes"
@@ -13,52 +13,52 @@ import (
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
-// maxJSONBody bounds every JSON request body. A WebAuthn credential with a
+// MaxJSONBody bounds every JSON request body. A WebAuthn credential with a
 // full attestation certificate chain is a few KiB; 64 KiB leaves room and
 // still refuses anything meant to exhaust memory.
-const maxJSONBody = 64 << 10
+const MaxJSONBody = 64 << 10
 
-// decodeJSON reads a JSON object of exactly the shape of v: unknown fields,
+// DecodeJSON reads a JSON object of exactly the shape of v: unknown fields,
 // duplicate members, invalid UTF-8, trailing data, a wrong content type and
 // oversized bodies are refused with a problem that says which.
-func decodeJSON(w http.ResponseWriter, req *http.Request, v any) error {
+func DecodeJSON(w http.ResponseWriter, req *http.Request, v any) error {
 	if ct := req.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return &httpError{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
+			return &Error{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxJSONBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxJSONBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &httpError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("body larger than %d bytes", maxJSONBody)}
+			return &Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("body larger than %d bytes", MaxJSONBody)}
 		}
-		return &httpError{Status: http.StatusBadRequest, Detail: "could not read the body", Err: err}
+		return &Error{Status: http.StatusBadRequest, Detail: "could not read the body", Err: err}
 	}
-	return decodeJSONBytes(body, v)
+	return DecodeJSONBytes(body, v)
 }
 
-// decodeJSONBytes is decodeJSON's parser, separate so it can be fuzzed.
-func decodeJSONBytes(body []byte, v any) error {
+// DecodeJSONBytes is DecodeJSON's parser, separate so it can be fuzzed.
+func DecodeJSONBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
 	// encoding/json lets the last of two same-named members win and
 	// replaces invalid UTF-8; refuse both before it decodes.
 	if err := strictjson.Check(body); err != nil && !errors.Is(err, strictjson.ErrSyntax) {
-		return badRequest("malformed JSON body: " + err.Error())
+		return BadRequest("malformed JSON body: " + err.Error())
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return badRequest("malformed JSON body: " + jsonErrorDetail(err))
+		return BadRequest("malformed JSON body: " + jsonErrorDetail(err))
 	}
 	if dec.More() {
-		return badRequest("malformed JSON body: data after the object")
+		return BadRequest("malformed JSON body: data after the object")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("malformed JSON body: data after the object")
+		return BadRequest("malformed JSON body: data after the object")
 	}
 	return nil
 }
@@ -82,14 +82,14 @@ func jsonErrorDetail(err error) string {
 	}
 }
 
-// checkOrigin refuses a browser request from a page of another origin. A
+// CheckOrigin refuses a browser request from a page of another origin. A
 // request without an Origin header is not from a browser's cross-site
 // context (browsers send Origin on every POST and WebSocket handshake), so
 // it passes here and meets the other checks.
-func (r *Realm) checkOrigin(req *http.Request) error {
+func (e *Edge) CheckOrigin(req *http.Request) error {
 	origin := req.Header.Get("Origin")
-	if origin == "" || slices.Contains(r.origins(), origin) {
+	if origin == "" || slices.Contains(e.cfg.Origins(), origin) {
 		return nil
 	}
-	return &httpError{Status: http.StatusForbidden, Detail: fmt.Sprintf("origin %q is not allowed; the realm accepts %v", origin, r.origins())}
+	return &Error{Status: http.StatusForbidden, Detail: fmt.Sprintf("origin %q is not allowed; the realm accepts %v", origin, e.cfg.Origins())}
 }
