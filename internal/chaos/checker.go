@@ -185,7 +185,7 @@ func Check(w *Workload, ops []Op, f Final, down func(node int, at time.Time) boo
 	intents := w.Intents()
 	v.NotLinearizable = checkLinearizable(w, ops, f)
 	v.ExactlyOnce, v.Unreceipted = checkExactlyOnce(ops, intents, f)
-	v.Conservation = checkConservation(w, intents, f, &v.Unreceipted)
+	v.Conservation = checkConservation(w, ops, intents, f, &v.Unreceipted)
 	v.BadAnswers = checkAnswers(ops, down)
 	return v
 }
@@ -369,8 +369,17 @@ func checkExactlyOnce(ops []Op, intents map[string]Op, f Final) (bad, unreceipte
 // checkConservation: the credits add up to the scene's supply and what
 // the workload minted, and each wallet holds what was minted to it plus
 // what receipted intents brought in, minus what they took out.
-func checkConservation(w *Workload, intents map[string]Op, f Final, unreceipted *[]string) []string {
+func checkConservation(w *Workload, ops []Op, intents map[string]Op, f Final, unreceipted *[]string) []string {
 	var bad []string
+	// Only an intent some attempt of which went unanswered (or answered
+	// 503, 507) may have been applied without its answer: one refused at
+	// every attempt was not.
+	unanswered := map[string]bool{}
+	for _, o := range ops {
+		if o.Kind == KindCredits && o.Outcome() == Unknown {
+			unanswered[o.Digest] = true
+		}
+	}
 	total := new(big.Int)
 	for _, v := range f.Balances {
 		total.Add(total, v)
@@ -400,11 +409,16 @@ func checkConservation(w *Workload, intents map[string]Op, f Final, unreceipted 
 	}
 	var digests []string
 	for d, o := range intents {
-		if o.Kind == KindCredits && !f.Receipted[d] {
+		if o.Kind == KindCredits && !f.Receipted[d] && unanswered[d] {
 			digests = append(digests, d)
 		}
 	}
-	sort.Strings(digests)
+	// Smaller amounts first: an exact account of each difference is
+	// found before a larger intent swallows two smaller ones' share.
+	sort.Slice(digests, func(i, j int) bool {
+		a, b := intents[digests[i]], intents[digests[j]]
+		return a.Amount < b.Amount || a.Amount == b.Amount && digests[i] < digests[j]
+	})
 	for _, d := range digests {
 		o := intents[d]
 		amount := new(big.Int).SetUint64(o.Amount)
