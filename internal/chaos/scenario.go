@@ -243,7 +243,7 @@ func (f *Figures) fill(ops []Op) {
 		if isWrite && o.Outcome() == Applied && o.End.Before(f.start) && o.End.After(lastWrite) {
 			lastWrite = o.End
 		}
-		if o.Start.Before(f.start) || o.Start.After(f.end) {
+		if o.Start.Before(f.start) || o.Start.After(f.end) || o.Abandoned {
 			continue
 		}
 		f.Requests++
