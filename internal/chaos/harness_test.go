@@ -82,11 +82,11 @@ func dumpLogs(t *testing.T, d *Deployment) {
 }
 
 // showSlow prints the realm log lines of the requests that waited past
-// MaxWait or failed with 500.
+// MaxWait or failed with 500 or 404.
 func showSlow(t *testing.T, d *Deployment, ops []Op) {
 	t.Helper()
 	for _, o := range ops {
-		if o.RequestID == "" || o.Wait() <= MaxWait && o.Status != 500 {
+		if o.RequestID == "" || o.Wait() <= MaxWait && o.Status != 500 && o.Status != 404 {
 			continue
 		}
 		for _, r := range d.Realms {
