@@ -620,6 +620,13 @@ func (r *Realm) idempotent(req *http.Request, p edge.Principal, digest common.Ha
 		return nil, err
 	}
 	e, err := r.assets.idempotency.Get(req.Context(), k)
+	if errors.Is(err, store.ErrNotFound) {
+		// Its create conflicted, so the key exists: a store that reads
+		// it as absent is still settling (a lost quorum regained a moment
+		// ago; found by the chaos suite, which saw 404 here). Not now,
+		// rather than not found.
+		return nil, fmt.Errorf("%w: idempotency key conflicted on create, then read as absent: %w", store.ErrUnavailable, err)
+	}
 	if err != nil {
 		return nil, err
 	}
