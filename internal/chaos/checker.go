@@ -428,10 +428,26 @@ func checkConservation(w *Workload, ops []Op, intents map[string]Op, f Final, un
 			*unreceipted = append(*unreceipted, short(d)+" ("+strconv.FormatUint(o.Amount, 10)+" credits)")
 		}
 	}
-	for _, wallet := range w.Wallets {
-		if diff[wallet].Sign() != 0 {
-			bad = append(bad, fmt.Sprintf("wallet %s holds %s credits, %s more than its receipts say", short(wallet), orZero(f.Balances[wallet]), diff[wallet]))
+	outcomes := map[string][]string{}
+	for _, o := range ops {
+		if o.Kind == KindCredits {
+			outcomes[o.Digest] = append(outcomes[o.Digest], fmt.Sprintf("%d %s", o.Status, o.Type))
 		}
+	}
+	for _, wallet := range w.Wallets {
+		if diff[wallet].Sign() == 0 {
+			continue
+		}
+		// The intents without a receipt that touch the wallet, with the
+		// answers their attempts got: what the difference may be made of.
+		var near []string
+		for d, o := range intents {
+			if o.Kind == KindCredits && !f.Receipted[d] && (o.From == wallet || o.To == wallet) {
+				near = append(near, fmt.Sprintf("%s %d %s->%s %v", short(d), o.Amount, short(o.From), short(o.To), outcomes[d]))
+			}
+		}
+		sort.Strings(near)
+		bad = append(bad, fmt.Sprintf("wallet %s holds %s credits, %s more than its receipts say (unreceipted intents: %s)", short(wallet), orZero(f.Balances[wallet]), diff[wallet], strings.Join(near, "; ")))
 	}
 	owners := map[string]int{}
 	for item := range w.Items {
