@@ -481,7 +481,7 @@ func sumInts(m map[string]int) int {
 var documented = map[int][]string{
 	http.StatusBadRequest:          {"transfer-rejected", "invalid-request", "ceremony-unknown"},
 	http.StatusForbidden:           {"transfer-rejected", "forbidden"},
-	http.StatusConflict:            {"transfer-rejected", "conflict"},
+	http.StatusConflict:            {"transfer-rejected", "conflict", "idempotency-key-in-progress"},
 	http.StatusTooManyRequests:     {"rate-limited"},
 	http.StatusServiceUnavailable:  {"unavailable", "request-timeout", "not-ready"},
 	http.StatusInsufficientStorage: {"insufficient-storage"},

@@ -80,6 +80,10 @@ func (o Op) Outcome() int {
 	switch {
 	case o.Status >= 200 && o.Status < 300:
 		return Applied
+	case o.Type == "idempotency-key-in-progress":
+		// The first request with the key has no answer yet: it may
+		// still take effect, and the retry waits for its answer.
+		return Unknown
 	case o.Status >= 400 && o.Status < 500 && o.Status != http.StatusTooManyRequests && o.Status != 499:
 		return Refused
 	default:
