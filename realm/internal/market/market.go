@@ -208,7 +208,10 @@ func New(ctx context.Context, d Deps) (*Service, error) {
 		return nil, fmt.Errorf("realm: asset ledger: %w", err)
 	}
 	s.ledger, s.scheme = ledger, ledger.Scheme()
-	bucket, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "idempotency", TTL: idempotencyTTL, Sealed: true})
+	// The leader confirms a replica's "not found": a key whose Create just
+	// conflicted exists, and a replica that restarted a moment ago may not
+	// have it yet (a retried transfer answered 404 after a lost quorum).
+	bucket, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "idempotency", TTL: idempotencyTTL, Sealed: true, LeaderConfirmsAbsence: true})
 	if err != nil {
 		ledger.Close()
 		return nil, fmt.Errorf("realm: idempotency keys: %w", err)
