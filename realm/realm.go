@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -104,6 +105,11 @@ type Realm struct {
 	// into the ring as a retired key at this start: it announces the
 	// ring's active key to the gateways that pinned it.
 	legacyGrantKey *twin.Signer
+
+	// agents authenticates agents and decides their actions, honouring
+	// root delegations signed by agentRoots (wire_agents.go).
+	agents     *agents.Guard
+	agentRoots *agents.RootSet
 
 	// identity serves passkeys, sessions and roles (wire_identity.go).
 	identity *identity.API
@@ -407,6 +413,9 @@ func (r *Realm) start(ctx context.Context) error {
 	go func() { defer r.bgDone.Done(); r.runReadiness(bg) }()
 	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
 	go func() { defer r.bgDone.Done(); r.trust.run(bg) }()
+	if err := r.startAgents(ctx, bg); err != nil {
+		return err
+	}
 	if err := r.startTwins(ctx, bg); err != nil {
 		return err
 	}
@@ -467,6 +476,7 @@ func (r *Realm) shutdown() {
 		r.bgCancel()
 		r.bgDone.Wait()
 	}
+	r.stopAgents()
 	if r.nodes != nil {
 		r.nodes.stop(ctx)
 	}

@@ -43,7 +43,8 @@ var apiOperations = []apiOperation{
 	{"GET", "/v1/audit/proof/consistency", "getAuditConsistencyProof", "audit", "RFC 6962 consistency proof between a node's trees of from and to events; hashes base64", false, "", "AuditProof", "200", 0},
 	{"GET", "/v1/scenes", "listScenes", "scenes", "List scenes", false, "", "Scenes", "200", 0},
 	{"GET", "/v1/scenes/{id}", "getScene", "scenes", "One scene", false, "", "Scene", "200", 0},
-	{"GET", "/v1/scenes/{id}/access", "getSceneAccess", "scenes", "What the scene's policies allow the avatar now", true, "", "SceneAccess", "200", 0},
+	{"GET", "/v1/scenes/{id}/access", "getSceneAccess", "scenes", "What the scene's policies allow the avatar now; for an agent, what its delegation and the policies allow it (denials out of its delegation are not attempts)", true, "", "SceneAccess", "200", 0},
+	{"GET", "/v1/agents/me", "getAgentMe", "agents", "The calling agent as the realm sees it: its chain from its owner, its delegation's scope, limits and expiry, its trust (agents only, DPoP)", true, "", "AgentMe", "200", 0},
 	{"GET", "/v1/scenes/{id}/me", "getSceneStanding", "scenes", "Where the realm sees the avatar in the scene: the zone its twin commands are decided with", true, "", "Standing", "200", 0},
 	{"POST", "/v1/webauthn/register/begin", "beginRegistration", "webauthn", "Begin a passkey registration: a new avatar, or (signed in, after a step-up bound to add_passkey_action_digest) a passkey added to the avatar", false, "RegisterBeginRequest", "RegistrationBegin", "200", 0},
 	{"POST", "/v1/webauthn/register/finish", "finishRegistration", "webauthn", "Finish a passkey registration; returns a session (a passkey added to a signed-in avatar returns the avatar only)", false, "RegisterFinishRequest", "SignedIn", "200", 0},
@@ -162,6 +163,7 @@ var apiTags = []any{
 	map[string]any{"name": "sessions", "description": "The avatar's sessions"},
 	map[string]any{"name": "twins", "description": "Digital twins, their commands and approvals"},
 	map[string]any{"name": "market", "description": "Assets, EIP-712 intents, receipts and checkpoints"},
+	map[string]any{"name": "agents", "description": "AI agents acting for an avatar within a delegation, authenticated with DPoP"},
 }
 
 // pageQueryParams are the after and limit of a paged list.
@@ -215,6 +217,7 @@ var apiErrors = map[string]map[string]string{
 func buildOpenAPI(f Facts) map[string]any {
 	queryParams := apiQueryParams(f)
 	schemas := apiSchemas()
+	agentSchemas(schemas)
 	// The API descriptions themselves are documents of their own formats;
 	// their schemas name the format rather than repeat it.
 	schemas["OpenAPIDocument"] = obj(map[string]any{"openapi": strT, "info": freeForm("title, version, description"),
@@ -274,6 +277,7 @@ func buildOpenAPI(f Facts) map[string]any {
 			responses["401"] = problemResponse("no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer)")
 			responses["403"] = problemResponse("refused: a policy decision, a missing step-up or CSRF token; the detail says which and why")
 		}
+		agentSecurity(key, o, responses)
 		if op.tag == "health" {
 			responses["503"] = map[string]any{"description": "not ready: the reason and the checks, with Retry-After", "content": map[string]any{"application/json": map[string]any{"schema": ref(op.response)}}}
 		} else {
@@ -306,6 +310,7 @@ func buildOpenAPI(f Facts) map[string]any {
 			"schemas": schemas,
 			"securitySchemes": map[string]any{
 				"bearer": map[string]any{"type": "http", "scheme": "bearer", "description": "the token a finish call answers with"},
+				"dpop":   dpopScheme,
 				"cookie": map[string]any{"type": "apiKey", "in": "cookie", "name": edge.SessionCookie,
 					"description": "the web console's HttpOnly session; unsafe methods also need the X-CSRF-Token header"},
 			},
