@@ -34,6 +34,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
+	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -108,8 +109,9 @@ type Realm struct {
 
 	// agents authenticates agents and decides their actions, honouring
 	// root delegations signed by agentRoots (wire_agents.go).
-	agents     *agents.Guard
-	agentRoots *agents.RootSet
+	agents      *agents.Guard
+	agentRoots  *agents.RootSet
+	delegations *delegations.API
 
 	// identity serves passkeys, sessions and roles (wire_identity.go).
 	identity *identity.API
@@ -150,6 +152,7 @@ func New(cfg Config) (*Realm, error) {
 		TrustedProxies: cfg.TrustedProxies,
 	}, r.log, r.ready.Load, r.metrics.registry)
 	r.auditAPI = auditapi.New(r.edge)
+	r.delegations = delegations.New(r.edge)
 	r.docs = apidoc.New(apidoc.Facts{
 		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
 		AvatarPageDefault: identity.DefaultAvatarPage,
@@ -377,6 +380,7 @@ func (r *Realm) start(ctx context.Context) error {
 		Seen: r.trust.observeAddress,
 	})
 	r.trust.onChange = r.pushTrust
+	r.trust.onSuspended = r.suspendOwnersAgents
 	r.trust.onPasskey = r.xrAfterPasskey
 	if err := r.startIdentity(ctx); err != nil {
 		return err
@@ -394,6 +398,11 @@ func (r *Realm) start(ctx context.Context) error {
 
 	bg, cancel := context.WithCancel(context.Background())
 	r.bgCancel = cancel
+	// Before the trust hub runs: it stops a suspended avatar's agents.
+	if err := r.startAgents(ctx, bg); err != nil {
+		cancel()
+		return err
+	}
 	revocations, err := r.sessions.Revocations(bg)
 	if err != nil {
 		cancel()
@@ -413,9 +422,6 @@ func (r *Realm) start(ctx context.Context) error {
 	go func() { defer r.bgDone.Done(); r.runReadiness(bg) }()
 	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
 	go func() { defer r.bgDone.Done(); r.trust.run(bg) }()
-	if err := r.startAgents(ctx, bg); err != nil {
-		return err
-	}
 	if err := r.startTwins(ctx, bg); err != nil {
 		return err
 	}

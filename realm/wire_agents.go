@@ -13,7 +13,9 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
@@ -42,6 +44,16 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	}
 	r.agents = g
 	r.edge.BindAgents(g, r.publicBase)
+	records, err := r.store.Bucket(ctx, delegations.BucketConfig())
+	if err != nil {
+		return fmt.Errorf("realm: delegations: %w", err)
+	}
+	if err := r.delegations.Bind(delegations.Deps{
+		Log: r.log, Signer: agents.KeySigner{Key: r.ringKey}, StepUps: r.stepups.StepUps,
+		Revoker: g.Revocations(), Reinstater: g, Records: records, AuditNoWait: r.auditAsync,
+	}); err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
 	r.bgDone.Add(1)
 	go func() {
 		defer r.bgDone.Done()
@@ -125,6 +137,7 @@ func (r *Realm) refreshAgentRoots(ctx context.Context) error {
 
 // agentRoutes are the routes of agents themselves.
 func (r *Realm) agentRoutes(mux *http.ServeMux) {
+	r.delegations.Routes(mux)
 	mux.HandleFunc("GET /v1/agents/me", r.edge.AgentAuthed(r.handleAgentMe))
 }
 
@@ -161,4 +174,28 @@ func (r *Realm) handleAgentMe(w http.ResponseWriter, _ *http.Request, p edge.Pri
 		Expires: leaf.ExpiresAt.UTC(),
 		Trust:   agentTrustView{State: string(as.State), Score: as.Score},
 	})
+}
+
+// stopOwnersAgents revokes every delegation the avatar issued up to now,
+// on every node (agents.Revocations.RevokeOwner), and audits it.
+func (r *Realm) stopOwnersAgents(ctx context.Context, avatarID, why string) error {
+	if r.agents == nil {
+		return nil // not started: no agent has been served
+	}
+	if err := r.agents.Revocations().RevokeOwner(ctx, avatarID, avatarID, why); err != nil {
+		return fmt.Errorf("stop the avatar's agents: %w", err)
+	}
+	r.auditAsync(ctx, audit.Event{
+		Actor: avatarID, Action: "RevokeAgents", Resource: fmt.Sprintf("Avatar::%q", avatarID), Outcome: audit.Allow,
+		Reasons: []string{"every delegation the avatar issued is revoked: " + why},
+	})
+	return nil
+}
+
+// suspendOwnersAgents stops the agents of an avatar whose trust became
+// suspended: their authority is the owner's.
+func (r *Realm) suspendOwnersAgents(ctx context.Context, avatarID string) {
+	if err := r.stopOwnersAgents(ctx, avatarID, "its owner's trust is suspended"); err != nil {
+		r.log.Error("an avatar's trust is suspended; its agents were not stopped", "avatar", avatarID, "err", err)
+	}
 }

@@ -59,6 +59,43 @@ func agentSchemas(s map[string]any) {
 		"expires": timeT,
 		"trust":   obj(map[string]any{"state": strT, "score": numT}, "state", "score"),
 	}, "id", "owner", "delegation", "chain", "agents", "delegations", "actions", "resources", "limits", "expires", "trust")
+	resource := obj(map[string]any{"type": described(strT, "Scene, Twin (and all its actuators), Actuator (twin/actuator) or Collection"), "id": strT}, "type", "id")
+	limits := obj(map[string]any{
+		"transfer_value":      described(intT, "the most one transfer may move, base units; 0 forbids transfers"),
+		"daily_value":         described(intT, "the most all transfers may move in one UTC day"),
+		"auto_approve_value":  described(intT, "a transfer above it waits for the owner's approval; at most transfer_value"),
+		"commands_per_minute": described(intT, "actuator commands in any UTC minute, at most 600"),
+		"max_risk":            described(strT, "low, medium or high (critical is never delegated)"),
+	})
+	actions := described(arrayOf(strT), "Cedar action ids: JoinScene, EnterZone, TransferAsset, CommandActuator, ViewTwin")
+	s["DelegationDigestRequest"] = obj(map[string]any{
+		"agent_key": described(strT, "the agent's Ed25519 public key, base64url without padding"),
+		"actions":   actions, "resources": arrayOf(resource), "limits": limits,
+		"expires_in": described(intT, "seconds, 1 to 86400"),
+	}, "agent_key", "actions", "resources", "limits", "expires_in")
+	grant := obj(map[string]any{
+		"v": intT, "id": described(strT, "dg_ and 32 hex digits"), "iss": described(strT, "EIP-55 address of the node key that will sign the root"),
+		"owner": strT, "agent": described(strT, "the agent's Ed25519 public key, base64url"), "actions": actions,
+		"resources": arrayOf(resource), "limits": limits, "iat": timeT, "exp": timeT,
+	}, "v", "id", "iss", "owner", "agent", "actions", "resources", "limits", "iat", "exp")
+	s["DelegationGrant"] = grant
+	s["DelegationDigest"] = obj(map[string]any{
+		"grant": described(ref("DelegationGrant"), "send it back unchanged to issue the delegation, within 10 minutes, to the same node"),
+		"agent": described(strT, "the agent's id, ag_ and 32 hex digits"), "action_digest": hashT,
+	}, "grant", "agent", "action_digest")
+	s["DelegationIssueRequest"] = obj(map[string]any{"grant": ref("DelegationGrant")}, "grant")
+	view := obj(map[string]any{
+		"id": strT, "owner": strT, "agent_key": strT, "agent": strT, "actions": actions, "resources": arrayOf(resource), "limits": limits,
+		"issuer": addrT, "issued": timeT, "expires": timeT, "revoked": timeT,
+		"state":            described(strT, "active, expired or revoked"),
+		"reinstate_digest": described(hashT, "the action digest of the step-up that lifts the agent's suspension"),
+	}, "id", "owner", "agent_key", "agent", "actions", "resources", "limits", "issuer", "issued", "expires", "state", "reinstate_digest")
+	s["Delegation"] = view
+	s["DelegationIssued"] = obj(map[string]any{
+		"token":      described(strT, "the delegation token, zrd1~...: the agent sends it as Authorization: DPoP with a proof by its key"),
+		"delegation": ref("Delegation"),
+	}, "token", "delegation")
+	s["Delegations"] = obj(map[string]any{"delegations": arrayOf(ref("Delegation"))}, "delegations")
 	access := s["SceneAccess"].(map[string]any)
 	props := access["properties"].(map[string]any)
 	props["agent"] = described(strT, "for an agent: its id (its trust is then the agent's own)")

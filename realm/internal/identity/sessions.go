@@ -124,6 +124,12 @@ func (a *API) handleLogout(w http.ResponseWriter, req *http.Request, p edge.Prin
 }
 
 func (a *API) handleLogoutAll(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	if stop := a.SignedOutEverywhere; stop != nil {
+		if err := stop(req.Context(), p.Avatar.ID); err != nil {
+			a.edge.WriteError(w, req, err)
+			return
+		}
+	}
 	n, err := a.Sessions.RevokeAvatar(req.Context(), p.Avatar.ID, "signed out everywhere")
 	if err != nil {
 		a.edge.WriteError(w, req, err)
