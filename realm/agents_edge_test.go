@@ -68,6 +68,15 @@ func issueDelegation(t testing.TB, r *Realm, owner string, agent ed25519.Private
 	return c
 }
 
+// newAgent is a fresh agent of owner with a delegation issued a minute
+// ago for an hour, and its HTTP client.
+func newAgent(t testing.TB, r *Realm, owner string, actions []string, resources ...agents.Resource) (*agentClient, *agents.Chain) {
+	t.Helper()
+	key := newAgentKey(t)
+	chain := issueDelegation(t, r, owner, key, actions, resources, time.Now().Add(-time.Minute), time.Hour)
+	return &agentClient{t: t, base: r.URL(), key: key, token: chain.Token(), hc: &http.Client{Timeout: 10 * time.Second}}, chain
+}
+
 func (c *agentClient) send(method, path, proof string) agentAnswer {
 	c.t.Helper()
 	req, err := http.NewRequest(method, c.base+path, nil)
@@ -145,10 +154,8 @@ func TestAgentsAuthenticateAtTheEdge(t *testing.T) {
 	c := newClient(t, r)
 	owner := c.register(webauthntest.New(), "olga")
 	ownerID, _ := owner.Avatar["id"].(string)
-	key := newAgentKey(t)
-	chain := issueDelegation(t, r, ownerID, key, []string{agents.ActionJoinScene},
-		[]agents.Resource{{Kind: agents.KindScene, ID: "foundry"}}, time.Now().Add(-time.Minute), time.Hour)
-	ag := &agentClient{t: t, base: r.URL(), key: key, token: chain.Token(), hc: &http.Client{Timeout: 10 * time.Second}}
+	ag, chain := newAgent(t, r, ownerID, []string{agents.ActionJoinScene}, agents.Resource{Kind: agents.KindScene, ID: "foundry"})
+	key := ag.key
 
 	// The first request has no nonce: RFC 9449 section 8.
 	first := ag.send("GET", "/v1/agents/me", ag.proofBy(key, "GET", "/v1/agents/me"))

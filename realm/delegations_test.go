@@ -170,10 +170,7 @@ func TestOwnerSignOutStopsAgents(t *testing.T) {
 	c := newClient(t, r)
 	owner := c.register(webauthntest.New(), "otto")
 	ownerID, _ := owner.Avatar["id"].(string)
-	key := newAgentKey(t)
-	chain := issueDelegation(t, r, ownerID, key, []string{agents.ActionJoinScene},
-		[]agents.Resource{{Kind: agents.KindScene, ID: "foundry"}}, time.Now().Add(-time.Minute), time.Hour)
-	ag := &agentClient{t: t, base: r.URL(), key: key, token: chain.Token(), hc: &http.Client{Timeout: 10 * time.Second}}
+	ag, _ := newAgent(t, r, ownerID, []string{agents.ActionJoinScene}, agents.Resource{Kind: agents.KindScene, ID: "foundry"})
 	if a := ag.do("GET", "/v1/agents/me", nil); a.status != 200 {
 		t.Fatalf("before: %d %+v", a.status, a.problem)
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
+	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -112,6 +113,7 @@ type Realm struct {
 	agents      *agents.Guard
 	agentRoots  *agents.RootSet
 	delegations *delegations.API
+	mcp         *mcpapi.API
 
 	// identity serves passkeys, sessions and roles (wire_identity.go).
 	identity *identity.API
@@ -153,6 +155,7 @@ func New(cfg Config) (*Realm, error) {
 	}, r.log, r.ready.Load, r.metrics.registry)
 	r.auditAPI = auditapi.New(r.edge)
 	r.delegations = delegations.New(r.edge)
+	r.mcp = mcpapi.New(r.edge)
 	r.docs = apidoc.New(apidoc.Facts{
 		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
 		AvatarPageDefault: identity.DefaultAvatarPage,

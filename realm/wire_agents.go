@@ -54,6 +54,9 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
+	if err := r.bindMCP(); err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
 	r.bgDone.Add(1)
 	go func() {
 		defer r.bgDone.Done()
@@ -138,6 +141,7 @@ func (r *Realm) refreshAgentRoots(ctx context.Context) error {
 // agentRoutes are the routes of agents themselves.
 func (r *Realm) agentRoutes(mux *http.ServeMux) {
 	r.delegations.Routes(mux)
+	r.mcp.Routes(mux)
 	mux.HandleFunc("GET /v1/agents/me", r.edge.AgentAuthed(r.handleAgentMe))
 }
 

@@ -10,6 +10,7 @@ import "github.com/zerorealm/zerorealm/realm/internal/edge"
 // may call: agentOnly, or agentToo alongside a person.
 var agentAccess = map[string]agentMode{
 	"GET /v1/agents/me":          agentOnly,
+	"POST /v1/mcp":               agentOnly,
 	"GET /v1/scenes/{id}/access": agentToo,
 }
 
@@ -96,6 +97,7 @@ func agentSchemas(s map[string]any) {
 		"delegation": ref("Delegation"),
 	}, "token", "delegation")
 	s["Delegations"] = obj(map[string]any{"delegations": arrayOf(ref("Delegation"))}, "delegations")
+	s["MCPMessage"] = freeForm("a JSON-RPC 2.0 message of the Model Context Protocol; 202 with no body answers a notification")
 	access := s["SceneAccess"].(map[string]any)
 	props := access["properties"].(map[string]any)
 	props["agent"] = described(strT, "for an agent: its id (its trust is then the agent's own)")
