@@ -183,8 +183,8 @@ func TestAgentsAuthenticateAtTheEdge(t *testing.T) {
 	wantAgentRefusal(t, "a proof for another URL", ag.send("GET", "/v1/agents/me", ag.proofBy(key, "GET", "/v1/scenes/foundry/access")), 401, edge.TypeInvalidDPoPProof, "proof-not-bound")
 
 	// Routes only a person may call.
-	for _, path := range []string{"/v1/avatars/me", "/v1/sessions"} {
-		wantAgentRefusal(t, "GET "+path+" by an agent", ag.do("GET", path, nil), 403, edge.TypePeopleOnly, "only a person")
+	for _, route := range [][2]string{{"GET", "/v1/avatars/me"}, {"GET", "/v1/sessions"}, {"POST", "/v1/sessions/logout-all"}, {"POST", "/v1/webauthn/stepup/begin"}} {
+		wantAgentRefusal(t, route[0]+" "+route[1]+" by an agent", ag.do(route[0], route[1], nil), 403, edge.TypePeopleOnly, "only a person")
 	}
 
 	// The scene's access: joining is granted and Cedar allows it; zones

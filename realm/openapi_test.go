@@ -84,7 +84,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	subpackages, _ := filepath.Glob("internal/*/*.go")
 	files = append(files, subpackages...)
 	registered := map[string]bool{}
-	authed := map[string]bool{} // routes wrapped in edge's Authed: they need a session
+	authed := map[string]bool{} // routes wrapped in edge's Authed or EndingSession: they need a session
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
@@ -95,9 +95,11 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		}
 		for _, m := range routePattern.FindAllStringSubmatch(string(src), -1) {
 			registered[m[1]+" "+m[2]] = true
-			// A person's session, or (AuthedOrAgent, AgentAuthed) an
-			// agent's DPoP credentials: either way 401 and 403.
-			authed[m[1]+" "+m[2]] = strings.HasSuffix(m[3], ".Authed") || strings.HasSuffix(m[3], ".AuthedOrAgent") || strings.HasSuffix(m[3], ".AgentAuthed")
+			// A person's session (EndingSession: one that may be ending),
+			// or (AuthedOrAgent, AgentAuthed) an agent's DPoP credentials:
+			// either way 401 and 403.
+			authed[m[1]+" "+m[2]] = strings.HasSuffix(m[3], ".Authed") || strings.HasSuffix(m[3], ".EndingSession") ||
+				strings.HasSuffix(m[3], ".AuthedOrAgent") || strings.HasSuffix(m[3], ".AgentAuthed")
 		}
 	}
 	if len(registered) < 10 {
