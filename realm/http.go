@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 )
 
 func (r *Realm) routes() http.Handler {
@@ -42,8 +43,7 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("POST /v1/sessions/logout-all", r.edge.Authed(r.handleLogoutAll))
 	mux.HandleFunc("DELETE /v1/sessions/{id}", r.edge.Authed(r.handleRevokeSession))
 	mux.HandleFunc("GET /v1/realm", r.edge.Authed(r.handleLive))
-	mux.HandleFunc("GET /v1/avatars/me/template", r.edge.Authed(r.handleTemplate))
-	mux.HandleFunc("DELETE /v1/avatars/me/template", r.edge.Authed(r.handleDeleteTemplate))
+	xr.NewAPI(r.edge, func() *xr.Service { return r.xr }).Routes(mux)
 	mux.HandleFunc("GET /v1/twins", r.edge.Authed(r.handleTwins))
 	mux.HandleFunc("GET /v1/twins/feed", r.edge.Authed(r.handleTwinFeed))
 	mux.HandleFunc("GET /v1/twins/{twin}", r.edge.Authed(r.handleTwin))

@@ -19,6 +19,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
@@ -86,13 +87,8 @@ type liveConn struct {
 	// dropped unread.
 	closed atomic.Bool
 
-	// xr is the session's motion stream on this node, taken at the first
-	// frame and released when the connection ends.
-	xrOnce sync.Once
-	xr     *xrSession
-
-	peerMu sync.Mutex
-	peer   *xrPeer
+	// motion is the connection's XR frames and WebRTC peer connection.
+	motion *xr.Link
 
 	lastError atomic.Int64 // unix nanoseconds of the last rate-limited error message
 	// lastUse is the unix nanoseconds of the client's last message, on the
@@ -259,21 +255,13 @@ type liveMessage struct {
 	SDP string `json:"sdp,omitempty"`
 	// webrtc.candidate: RTCIceCandidateInit as browsers' toJSON() gives it;
 	// null ends the client's candidates.
-	Candidate *iceCandidate `json:"candidate,omitempty"`
+	Candidate *xr.ICECandidate `json:"candidate,omitempty"`
 	// error
 	Error string `json:"error,omitempty"`
 	// join (from the client)
 	Scene string `json:"scene,omitempty"`
 	// pose (from the client)
 	Pose *avatarPose `json:"-"`
-}
-
-// iceCandidate is RTCIceCandidateInit.
-type iceCandidate struct {
-	Candidate        string  `json:"candidate"`
-	SDPMid           *string `json:"sdpMid,omitempty"`
-	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
-	UsernameFragment *string `json:"usernameFragment,omitempty"`
 }
 
 func encodeLive(m liveMessage) []byte {
@@ -345,7 +333,7 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 		if len(raw.Candidate) == 0 || string(raw.Candidate) == "null" {
 			return m, nil // end of candidates
 		}
-		var c iceCandidate
+		var c xr.ICECandidate
 		if err := json.Unmarshal(raw.Candidate, &c); err != nil {
 			return m, fmt.Errorf("%w: webrtc.candidate needs candidate, an RTCIceCandidateInit object or null", errLiveMessage)
 		}
@@ -407,6 +395,7 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p edge.Prin
 		ws: ws, ctx: req.Context(), session: p.Session.ID, sess: p.Session, p: p,
 		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
 	}
+	c.motion = r.xr.Attach(xrConn{c, r})
 	c.markUsed() // connecting is a use
 	r.takeOver(c)
 	defer r.live.remove(c)
@@ -458,7 +447,7 @@ func (r *Realm) liveReader(c *liveConn) {
 			continue
 		}
 		if kind == websocket.BinaryMessage {
-			r.ingestFrames(c, transportWebSocket, buf.Bytes())
+			c.motion.Frames(xr.TransportWebSocket, buf.Bytes())
 			continue
 		}
 		if !c.limit.allow(time.Now()) {
@@ -482,11 +471,11 @@ func (r *Realm) liveReader(c *liveConn) {
 		case "ping":
 			c.push(encodeLive(liveMessage{Type: "pong"}))
 		case "webrtc.offer":
-			if err := r.answerOffer(c, m.SDP); err != nil {
+			if err := c.motion.Offer(m.SDP); err != nil {
 				c.pushError(err.Error(), true)
 			}
 		case "webrtc.candidate":
-			if err := r.addCandidate(c, m.Candidate); err != nil {
+			if err := c.motion.Candidate(m.Candidate); err != nil {
 				c.pushError(err.Error(), true)
 			}
 		case "join":

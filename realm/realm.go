@@ -28,6 +28,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -75,7 +76,7 @@ type Realm struct {
 	twins    *twinHub
 	assets   *assetsHub
 	signers  *store.Bucket // every node's receipt signers; see assets_signers.go
-	xr       *xrHub
+	xr       *xr.Service
 	presence *presenceHub
 
 	// The node's key ring and its active and previous secp256k1 keys

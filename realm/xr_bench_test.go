@@ -8,6 +8,7 @@ import (
 	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/clients/vr"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 )
 
 // BenchmarkXRIngest measures the realm's per-message cost of a frame
@@ -25,6 +26,7 @@ func BenchmarkXRIngest(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("%dframes", n), func(b *testing.B) {
 			c := &liveConn{ctx: context.Background(), session: s.ID, sess: s, send: make(chan []byte, 1<<20), closing: make(chan closeFrame, 1)}
+			c.motion = r.xr.Attach(xrConn{c, r})
 			defer r.endXR(c)
 			// Precompute the messages: the benchmark is the realm's cost,
 			// not the client's.
@@ -51,14 +53,13 @@ func BenchmarkXRIngest(b *testing.B) {
 					// Start a new stream so timestamps keep increasing.
 					r.endXR(c)
 					c = &liveConn{ctx: context.Background(), session: s.ID, sess: s, send: c.send, closing: make(chan closeFrame, 1)}
+					c.motion = r.xr.Attach(xrConn{c, r})
 					b.StartTimer()
 				}
-				r.ingestFrames(c, transportWebSocket, msgs[i%distinct])
+				c.motion.Frames(xr.TransportWebSocket, msgs[i%distinct])
 				// the realm's rate limit is per second of wall time; the
 				// benchmark is not a headset
-				c.xr.mu.Lock()
-				c.xr.rateCount = 0
-				c.xr.mu.Unlock()
+				c.motion.ResetRate()
 			}
 			b.StopTimer()
 			for len(c.send) > 0 {
