@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/live"
 )
 
 // The AsyncAPI 3 document of the realm WebSocket (GET /v1/realm), served
@@ -88,7 +89,7 @@ func buildAsyncAPI() map[string]any {
 			"scene": strT, "poses": arrayOf(asyncRef("schemas", "AvatarPose"))}, "scene", "poses")},
 		"error": {"summary": "A message was refused; the connection stays", "payload": typed("error", map[string]any{
 			"error": described(strT, "for people; repeats reason when there is one"),
-			"code": map[string]any{"type": "string", "enum": []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
+			"code": map[string]any{"type": "string", "enum": live.RefusalCodes(),
 				"description": "set on errors about scenes and limits: what a client branches on"},
 			"reason": strT}, "error")},
 	}

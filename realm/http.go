@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 )
 
@@ -42,7 +43,7 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("POST /v1/sessions/logout", r.edge.Authed(r.handleLogout))
 	mux.HandleFunc("POST /v1/sessions/logout-all", r.edge.Authed(r.handleLogoutAll))
 	mux.HandleFunc("DELETE /v1/sessions/{id}", r.edge.Authed(r.handleRevokeSession))
-	mux.HandleFunc("GET /v1/realm", r.edge.Authed(r.handleLive))
+	live.NewAPI(r.edge, func() *live.Service { return r.live }).Routes(mux)
 	xr.NewAPI(r.edge, func() *xr.Service { return r.xr }).Routes(mux)
 	mux.HandleFunc("GET /v1/twins", r.edge.Authed(r.handleTwins))
 	mux.HandleFunc("GET /v1/twins/feed", r.edge.Authed(r.handleTwinFeed))

@@ -24,9 +24,6 @@ const (
 	defaultMaxLivePerAvatar     = 8
 	// ceremonyTTL is how long a begun passkey ceremony may be finished.
 	ceremonyTTL = 2 * time.Minute
-	// liveRetryAfter is what a client refused a live connection is told
-	// to wait: a connection of the avatar has to end first.
-	liveRetryAfter = 30 * time.Second
 )
 
 // pendingCeremonies counts the ceremonies this node has begun that are

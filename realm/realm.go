@@ -28,6 +28,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/twin"
@@ -72,12 +73,12 @@ type Realm struct {
 	sessions *session.Manager
 	trust    *trustHub
 	stepups  *stepUpProofs
-	live     *liveHub
+	live     *live.Service
 	twins    *twinHub
 	assets   *assetsHub
 	signers  *store.Bucket // every node's receipt signers; see assets_signers.go
 	xr       *xr.Service
-	presence *presenceHub
+	presence presenceView // where the live edge sees avatars
 
 	// The node's key ring and its active and previous secp256k1 keys
 	// (see keyring.go).
@@ -327,7 +328,7 @@ func (r *Realm) start(ctx context.Context) error {
 		Lifetime:    r.cfg.SessionLifetime,
 		// Record activity often enough that the idle timeout stays accurate
 		// to a quarter of itself, and at most once a minute.
-		TouchEvery: sessionTouchEvery(r.cfg.SessionIdle),
+		TouchEvery: edge.SessionTouchEvery(r.cfg.SessionIdle),
 		Logger:     r.log,
 	})
 	if err != nil {
@@ -360,8 +361,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.publishSigners(ctx); err != nil {
 		return err
 	}
-	r.live = newLiveHub()
-	if err := r.startXR(ctx); err != nil {
+	if err := r.startLive(ctx); err != nil {
 		return err
 	}
 
@@ -389,16 +389,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.startTwins(ctx, bg); err != nil {
 		return err
 	}
-	if err := r.startPresence(bg); err != nil {
-		return err
-	}
-	if err := r.startLiveTakeover(bg); err != nil {
-		return err
-	}
-	if err := r.startLiveNotices(bg); err != nil {
-		return err
-	}
-	if err := r.startTemplateSync(ctx, bg); err != nil {
+	if err := r.runLive(ctx, bg); err != nil {
 		return err
 	}
 

@@ -3,20 +3,29 @@ package realm
 import (
 	"context"
 	"net/http"
+	"time"
 
+	"github.com/nats-io/nats.go"
+
+	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
-	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
+	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
-// The XR edge (realm/internal/live/xr), wired: what it needs of the realm
-// comes through the small adapters below.
+// The live edge (realm/internal/live: the realm WebSocket, presence) and
+// its XR transports (realm/internal/live/xr), wired: what they need of the
+// realm comes through the small adapters below.
 
-// startXR prepares the node's XR edge.
-func (r *Realm) startXR(ctx context.Context) error {
-	svc, err := xr.New(ctx, xr.Deps{
+// startLive prepares the live edge and the XR edge it carries; runLive
+// starts them once the node's other parts run.
+func (r *Realm) startLive(ctx context.Context) error {
+	motion, err := xr.New(ctx, xr.Deps{
 		Log:      r.log,
 		Store:    r.store,
 		Registry: r.metrics.registry,
@@ -28,21 +37,45 @@ func (r *Realm) startXR(ctx context.Context) error {
 			Enrollment:      r.cfg.XREnrollment,
 			EnrollWithin:    r.cfg.XREnrollWithin,
 		},
-		Trust:    xrTrust{r.trust},
-		Sessions: xrSessions{r.live},
-		StepUps:  xrStepUps{r.stepups},
-		Audit:    xrAuditor{r},
+		Trust:    liveTrust{r.trust},
+		Sessions: liveSessions{r},
+		StepUps:  liveStepUps{r.stepups},
+		Audit:    liveAuditor{r},
 	})
 	if err != nil {
 		return err
 	}
-	r.xr = svc
+	r.xr = motion
+	r.live = live.New(live.Deps{
+		Log:          r.log,
+		Node:         r.cfg.Node,
+		Prefix:       r.cfg.Prefix,
+		NC:           r.nc,
+		Origins:      r.origins,
+		MaxPerAvatar: r.cfg.MaxLivePerAvatar,
+		SessionIdle:  r.cfg.SessionIdle,
+		Sessions:     r.sessions,
+		Avatars:      r.avatars,
+		Scenes:       r.catalog,
+		Trust:        liveTrust{r.trust},
+		Decider:      liveDecider{r},
+		Cluster:      liveClusterAuth{r.clusterAuth},
+		Forged:       func(kind string) { r.tampers.forged.WithLabelValues(kind).Inc() },
+		Views:        liveViews{},
+		Motion:       motion,
+	})
+	r.presence = presenceView{r.live}
 	return nil
 }
 
-// startTemplateSync loads the cluster's templates and follows their
-// changes in the background until bg ends.
-func (r *Realm) startTemplateSync(ctx, bg context.Context) error {
+// runLive subscribes the live edge to the cluster and loads the cluster's
+// templates, then runs both in the background until bg ends.
+func (r *Realm) runLive(ctx, bg context.Context) error {
+	if err := r.live.Start(); err != nil {
+		return err
+	}
+	r.bgDone.Add(1)
+	go func() { defer r.bgDone.Done(); r.live.Run(bg) }()
 	if err := r.xr.Start(ctx, bg); err != nil {
 		return err
 	}
@@ -57,17 +90,32 @@ func (r *Realm) stopXR() {
 	if r.xr == nil || r.live == nil {
 		return
 	}
-	r.live.mu.Lock()
-	var conns []*liveConn
-	for _, list := range r.live.conns {
-		conns = append(conns, list...)
-	}
-	r.live.mu.Unlock()
-	for _, c := range conns {
-		c.closed.Store(true)
-		c.closePeer()
-	}
+	r.live.StopMotion()
 	r.xr.Close()
+}
+
+// followRevocations closes the live connections of every session revoked
+// anywhere in the cluster, with their WebRTC peer connections, and its
+// twin consoles. Every node runs it, so a sign-out through one node ends
+// the session's WebSocket and data channel on another.
+func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
+	for rev := range revocations {
+		n := r.live.CloseSession(rev.SessionID, edge.CloseSessionEnded, "session revoked: "+rev.Reason)
+		n += r.twins.console.closeSession(rev.SessionID, "session revoked: "+rev.Reason)
+		if n > 0 {
+			r.log.Info("closed revoked session's connections", "session", rev.SessionID, "connections", n, "reason", rev.Reason)
+		}
+		r.trust.forget(rev.SessionID)
+	}
+	_ = ctx
+}
+
+// pushTrust sends a session's trust change to its live connections; the
+// trust hub calls it from the start.
+func (r *Realm) pushTrust(sessionID string, a trust.Assessment) {
+	if r.live != nil {
+		r.live.PushTrust(sessionID, a)
+	}
 }
 
 // xrAfterPasskey tells the XR edge of a passkey assertion (see
@@ -78,74 +126,122 @@ func (r *Realm) xrAfterPasskey(sessionID string, userVerified bool) {
 	}
 }
 
-// closePeer closes the connection's WebRTC peer connection, if any.
-func (c *liveConn) closePeer() {
-	if c.motion != nil {
-		c.motion.ClosePeer()
-	}
+// announcePasskeyAdded tells every session of the avatar, on every node,
+// about its new passkey.
+func (r *Realm) announcePasskeyAdded(avatarID string, cred *avatar.Credential) {
+	r.live.AnnouncePasskeyAdded(avatarID, cred)
 }
 
-// endXR is the end of a live connection's motion.
-func (r *Realm) endXR(c *liveConn) {
-	c.closed.Store(true)
-	if c.motion != nil {
-		c.motion.End()
-	}
+// What a twin console shares with the realm WebSocket: close codes and
+// timing.
+const (
+	closeSessionRevoked = edge.CloseSessionEnded
+	closeTooSlow        = edge.CloseTooSlow
+	liveSendQueue       = edge.SocketSendQueue
+	liveWriteWait       = edge.SocketWriteWait
+	livePingPeriod      = edge.SocketPingPeriod
+)
+
+// closeFrame is the close frame a twin console ends with.
+type closeFrame struct {
+	code   int
+	reason string
 }
 
-// xrConn is a live connection as the XR edge sees it.
-type xrConn struct {
-	c *liveConn
-	r *Realm
+// nodeHeader names the node that sent a cluster message; its tag covers it.
+const nodeHeader = live.NodeHeader
+
+// sessionBound is a twin console feed, which lives no longer than its
+// session (edge.SessionBound).
+type sessionBound struct {
+	ctx     context.Context
+	sess    session.Session
+	done    <-chan struct{}
+	lastUse func() time.Time
+	end     func(reason string)
 }
 
-func (x xrConn) Context() context.Context           { return x.c.ctx }
-func (x xrConn) Session() session.Session           { return x.c.sess }
-func (x xrConn) Closed() bool                       { return x.c.closed.Load() }
-func (x xrConn) Used()                              { x.c.markUsed() }
-func (x xrConn) Push(msg []byte)                    { x.c.push(msg) }
-func (x xrConn) PushError(text string, always bool) { x.c.pushError(text, always) }
-
-// Moved makes the newest frame where the avatar stands for the others in
-// its scene: no separate pose message is needed while frames flow.
-func (x xrConn) Moved(f biometrics.Frame) {
-	if p, ok := framePose(f); ok {
-		x.r.presence.pose(x.c, p)
-	}
+// watchSessionEnd ends b when its session ends (edge.WatchSessionEnd).
+func (r *Realm) watchSessionEnd(b sessionBound) {
+	edge.WatchSessionEnd(edge.SessionBound{Ctx: b.ctx, Sess: b.sess, Done: b.done, LastUse: b.lastUse, End: b.end},
+		r.sessions, r.cfg.SessionIdle, r.log)
 }
 
-type xrTrust struct{ h *trustHub }
+// standing is where the realm sees an avatar in one scene (live.Standing),
+// as the realm's handlers read it.
+type standing struct {
+	present bool
+	zone    string
+	where   live.Standing
+}
 
-func (t xrTrust) Assess(ctx context.Context, sess session.Session) trust.Assessment {
+func (s standing) String() string { return s.where.String() }
+
+// presenceView reads the live edge's presence for the twin commands and
+// the scene API; before the node has started it sees nobody anywhere.
+type presenceView struct{ svc *live.Service }
+
+func (p presenceView) whereIs(sceneID, avatarID, sessionID string) standing {
+	st := p.svc.WhereIs(sceneID, avatarID, sessionID)
+	return standing{present: st.Present, zone: st.Zone, where: st}
+}
+
+type liveTrust struct{ h *trustHub }
+
+func (t liveTrust) Assess(ctx context.Context, sess session.Session) trust.Assessment {
 	return t.h.assess(ctx, sess)
 }
 
-func (t xrTrust) Observe(ctx context.Context, sess session.Session, s trust.Signal) (trust.Assessment, error) {
+func (t liveTrust) Observe(ctx context.Context, sess session.Session, s trust.Signal) (trust.Assessment, error) {
 	return t.h.observeMotion(ctx, sess, s)
 }
 
-type xrSessions struct{ h *liveHub }
+// liveSessions reaches the live edge, which is made after the XR edge that
+// needs it.
+type liveSessions struct{ r *Realm }
 
-func (s xrSessions) PushSession(sessionID string, msg []byte) { s.h.pushSession(sessionID, msg) }
+func (s liveSessions) PushSession(sessionID string, msg []byte) { s.r.live.PushSession(sessionID, msg) }
 
-func (s xrSessions) CloseSession(sessionID string, code int, reason string) int {
-	return s.h.closeSession(sessionID, code, reason)
+func (s liveSessions) CloseSession(sessionID string, code int, reason string) int {
+	return s.r.live.CloseSession(sessionID, code, reason)
 }
 
-type xrStepUps struct{ p *stepUpProofs }
+type liveStepUps struct{ p *stepUpProofs }
 
-func (s xrStepUps) Consume(ctx context.Context, sessionID string, digest []byte) error {
+func (s liveStepUps) Consume(ctx context.Context, sessionID string, digest []byte) error {
 	return s.p.consume(ctx, sessionID, digest)
 }
 
-type xrAuditor struct{ r *Realm }
+type liveAuditor struct{ r *Realm }
 
-func (a xrAuditor) Allow(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
+func (a liveAuditor) Allow(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
 	a.r.auditAllow(req, actor, action, resource, reason, signals)
 }
 
-func (a xrAuditor) Deny(req *http.Request, actor, action, resource string, cause error) {
+func (a liveAuditor) Deny(req *http.Request, actor, action, resource string, cause error) {
 	a.r.auditDeny(req, actor, action, resource, cause)
 }
 
-func (a xrAuditor) Async(ctx context.Context, ev audit.Event) { a.r.auditAsync(ctx, ev) }
+func (a liveAuditor) Async(ctx context.Context, ev audit.Event) { a.r.auditAsync(ctx, ev) }
+
+type liveDecider struct{ r *Realm }
+
+func (d liveDecider) Decide(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
+	return d.r.decide(ctx, sc, p, a, action, resource, extra)
+}
+
+type liveClusterAuth struct{ a *clusterAuth }
+
+func (c liveClusterAuth) Sign(msg *nats.Msg, subject string, now time.Time) {
+	c.a.sign(msg, subject, now)
+}
+
+func (c liveClusterAuth) Verify(msg *nats.Msg, subject string, now time.Time) error {
+	return c.a.verify(msg, subject, now)
+}
+
+type liveViews struct{}
+
+func (liveViews) Session(s session.Session) map[string]any { return sessionView(s) }
+func (liveViews) Avatar(av *avatar.Avatar) map[string]any  { return avatarView(av) }
+func (liveViews) Trust(a trust.Assessment) map[string]any  { return trustView(a) }

@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"encoding/json"
@@ -11,6 +11,25 @@ import (
 
 	"github.com/zerorealm/zerorealm/scenes"
 )
+
+// wsMsg is a message the realm sent a client, as JSON.
+type wsMsg map[string]any
+
+func (m wsMsg) str(k string) string { s, _ := m[k].(string); return s }
+
+// presenceEvents are the events of a presence message: one at its top
+// level, or several in its events list.
+func presenceEvents(m wsMsg) []wsMsg {
+	list, ok := m["events"].([]any)
+	if !ok {
+		return []wsMsg{m}
+	}
+	out := make([]wsMsg, len(list))
+	for i, ev := range list {
+		out[i], _ = ev.(map[string]any)
+	}
+	return out
+}
 
 // fanoutHarness is a presence hub with members on connections that are
 // never dialled: the tick's fan-out runs as in the realm, and each

@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 //     changes of one tick, as one presenceDelta; as a node stops, the
 //     leaves of all its members.
 //   - <prefix>.scene.<id>.poses: the poses of a node's members that moved in
-//     one tick, as a poses message; the sending node is the nodeHeader, so
+//     one tick, as a poses message; the sending node is the NodeHeader, so
 //     a node skips its own without reading them. Sent only while another
 //     node is alive.
 //   - <prefix>.presence.heartbeat: every node, once a second, with how many
@@ -30,7 +30,9 @@ const (
 	presencePeerExpiry = 3500 * time.Millisecond
 	// presenceSyncTimeout bounds a snapshot request.
 	presenceSyncTimeout = 2 * time.Second
-	nodeHeader          = "Zerorealm-Node"
+	// NodeHeader names the node that sent a poses message; the cluster's
+	// message tags cover it.
+	NodeHeader = "Zerorealm-Node"
 )
 
 // presencePeer is another realm node as this one has heard of it.
@@ -85,10 +87,10 @@ func (h *presenceHub) publish(msgs []clusterMessage) {
 	for _, m := range msgs {
 		msg := &nats.Msg{Subject: m.subject, Data: m.data}
 		if m.poses {
-			msg.Header = nats.Header{nodeHeader: {h.node}}
+			msg.Header = nats.Header{NodeHeader: {h.node}}
 		}
-		h.r.clusterAuth.sign(msg, m.subject, now)
-		if err := h.r.nc.PublishMsg(msg); err != nil {
+		h.svc.deps.Cluster.Sign(msg, m.subject, now)
+		if err := h.svc.deps.NC.PublishMsg(msg); err != nil {
 			h.log.Warn("publish presence", "subject", m.subject, "err", err)
 		}
 	}
@@ -233,7 +235,7 @@ func (h *presenceHub) remotePresence(msg *nats.Msg) {
 	if err := json.Unmarshal(msg.Data, &d); err != nil || d.Node == "" || d.Node == h.node {
 		return
 	}
-	sc, ok := h.r.catalog.Scene(d.Scene)
+	sc, ok := h.svc.deps.Scenes.Scene(d.Scene)
 	if !ok {
 		return
 	}
@@ -251,7 +253,7 @@ func (h *presenceHub) remotePresence(msg *nats.Msg) {
 // remotePoses takes another node's members' poses for the next tick, which
 // fans them out to this node's members by interest like its own.
 func (h *presenceHub) remotePoses(msg *nats.Msg) {
-	node := msg.Header.Get(nodeHeader)
+	node := msg.Header.Get(NodeHeader)
 	if node == "" || node == h.node {
 		return
 	}
@@ -328,7 +330,7 @@ func (h *presenceHub) syncFrom(node string) {
 		}
 		h.mu.Unlock()
 	}()
-	reply, err := h.r.nc.Request(h.syncSubject(node), nil, presenceSyncTimeout)
+	reply, err := h.svc.deps.NC.Request(h.syncSubject(node), nil, presenceSyncTimeout)
 	if err != nil {
 		h.log.Warn("presence snapshot request", "peer", node, "err", err)
 		return
@@ -362,7 +364,7 @@ func (h *presenceHub) applySnapshot(snap presenceSnapshot) {
 		}
 	}
 	for id, members := range snap.Scenes {
-		sc, ok := h.r.catalog.Scene(id)
+		sc, ok := h.svc.deps.Scenes.Scene(id)
 		if !ok {
 			continue
 		}
@@ -379,8 +381,8 @@ func (h *presenceHub) applySnapshot(snap presenceSnapshot) {
 // message that does not is dropped (it may be anyone on NATS claiming to
 // be a node) and counted.
 func (h *presenceHub) authentic(msg *nats.Msg, subject, kind string) bool {
-	if err := h.r.clusterAuth.verify(msg, subject, time.Now()); err != nil {
-		h.r.tampers.forged.WithLabelValues(kind).Inc()
+	if err := h.svc.deps.Cluster.Verify(msg, subject, time.Now()); err != nil {
+		h.svc.deps.Forged(kind)
 		h.log.Debug("cluster message dropped", "subject", msg.Subject, "err", err)
 		return false
 	}
@@ -398,7 +400,7 @@ func (h *presenceHub) answerSync(msg *nats.Msg) {
 	}
 	h.mu.Unlock()
 	reply := &nats.Msg{Subject: msg.Reply, Data: encodeJSON(snap)}
-	h.r.clusterAuth.sign(reply, h.syncSubject(h.node), time.Now())
+	h.svc.deps.Cluster.Sign(reply, h.syncSubject(h.node), time.Now())
 	if err := msg.RespondMsg(reply); err != nil {
 		h.log.Warn("answer presence snapshot request", "err", err)
 	}

@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,16 +18,16 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
-	"github.com/zerorealm/zerorealm/trust"
 )
 
 // Close codes of the realm WebSocket (4000-4999 are the application's).
 const (
-	closeSessionRevoked = 4401 // the session was revoked or expired: sign in again
-	closeTooSlow        = 4408 // the client did not keep up with its messages
+	closeSessionRevoked = edge.CloseSessionEnded // the session was revoked or expired: sign in again
+	closeTooSlow        = edge.CloseTooSlow      // the client did not keep up with its messages
 	// closeReplaced (4409, live_takeover.go): the session connected again.
 	// closeTooManyMessages ends a client that kept sending control
 	// messages far beyond the rate limit after being told.
@@ -42,7 +43,7 @@ const (
 	// it is cut off as too slow. Presence is coalesced into one message a
 	// tick, and poses are decimated long before it fills
 	// (presence_fanout.go), so only a client that stops reading hits it.
-	liveSendQueue = 1024
+	liveSendQueue = edge.SocketSendQueue
 	// liveMaxQueuedBytes bounds the bytes waiting for one connection: a
 	// crowded scene's poses messages are tens of KiB each, and a client
 	// that stops reading must not hold the realm's memory.
@@ -51,9 +52,9 @@ const (
 	// (Linux doubles it): about half a second of a crowded scene's poses,
 	// well above what a client's round trip needs.
 	liveSocketSendBuffer = 64 << 10
-	liveWriteWait        = 5 * time.Second  // a single write may take this long
-	livePingPeriod       = 25 * time.Second // keeps NAT and proxies from dropping an idle connection
-	livePongWait         = 60 * time.Second
+	liveWriteWait        = edge.SocketWriteWait
+	livePingPeriod       = edge.SocketPingPeriod
+	livePongWait         = edge.SocketPongWait
 	// liveMaxMessage bounds what a client may send: control messages (an
 	// SDP offer is the largest, a few KiB) and binary frame messages (at
 	// most biometrics.MaxMessageSize, about 4 KiB).
@@ -104,6 +105,34 @@ type liveConn struct {
 	// member is the connection's place in a scene, nil when it has joined
 	// none.
 	member atomic.Pointer[presenceMember]
+	// presence is where the newest pose of its frames goes.
+	presence *presenceHub
+}
+
+func (c *liveConn) markUsed() { c.lastUse.Store(time.Now().UnixNano()) }
+
+// closePeer closes the connection's WebRTC peer connection, if any.
+func (c *liveConn) closePeer() {
+	if c.motion != nil {
+		c.motion.ClosePeer()
+	}
+}
+
+// The connection as the XR edge sees it (xr.Conn).
+
+func (c *liveConn) Context() context.Context           { return c.ctx }
+func (c *liveConn) Session() session.Session           { return c.sess }
+func (c *liveConn) Closed() bool                       { return c.closed.Load() }
+func (c *liveConn) Used()                              { c.markUsed() }
+func (c *liveConn) Push(msg []byte)                    { c.push(msg) }
+func (c *liveConn) PushError(text string, always bool) { c.pushError(text, always) }
+
+// Moved makes the newest frame where the avatar stands for the others in
+// its scene: no separate pose message is needed while frames flow.
+func (c *liveConn) Moved(f biometrics.Frame) {
+	if p, ok := framePose(f); ok {
+		c.presence.pose(c, p)
+	}
 }
 
 type closeFrame struct {
@@ -354,17 +383,21 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 		}
 		m.Pose = &p
 	default:
-		return m, fmt.Errorf("%w: unknown message type %s", errLiveMessage, quote(raw.Type))
+		return m, fmt.Errorf("%w: unknown message type %s", errLiveMessage, strconv.Quote(raw.Type))
 	}
 	return m, nil
 }
 
+// retryAfter is what a client refused a live connection is told to wait:
+// a connection of the avatar has to end first.
+const retryAfter = 30 * time.Second
+
 // handleLive upgrades to the realm WebSocket. The session is checked like
 // any request (cookie or bearer header); the origin must be the realm's, or
 // a page elsewhere could ride the cookie.
-func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	if max := r.cfg.MaxLivePerAvatar; max > 0 && r.live.othersOfAvatar(p.Avatar.ID, p.Session.ID) >= max {
-		r.edge.WriteError(w, req, edge.TooMany(liveRetryAfter, fmt.Sprintf("this avatar holds %d realm connections on this node, the most it may; close one (or sign out of a session) first", max)))
+func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	if max := s.deps.MaxPerAvatar; max > 0 && s.live.othersOfAvatar(p.Avatar.ID, p.Session.ID) >= max {
+		e.WriteError(w, req, edge.TooMany(retryAfter, fmt.Sprintf("this avatar holds %d realm connections on this node, the most it may; close one (or sign out of a session) first", max)))
 		return
 	}
 	upgrader := websocket.Upgrader{
@@ -377,7 +410,7 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p edge.Prin
 		WriteBufferPool: liveWriteBuffers,
 		CheckOrigin: func(req *http.Request) bool {
 			o := req.Header.Get("Origin")
-			return o == "" || slices.Contains(r.origins(), o)
+			return o == "" || slices.Contains(s.deps.Origins(), o)
 		},
 	}
 	ws, err := upgrader.Upgrade(w, req, nil)
@@ -394,34 +427,45 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p edge.Prin
 	c := &liveConn{
 		ws: ws, ctx: req.Context(), session: p.Session.ID, sess: p.Session, p: p,
 		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
+		presence: s.presence,
 	}
-	c.motion = r.xr.Attach(xrConn{c, r})
+	c.motion = s.deps.Motion.Attach(c)
 	c.markUsed() // connecting is a use
-	r.takeOver(c)
-	defer r.live.remove(c)
-	defer r.endXR(c)
-	defer r.presence.end(c)
+	s.takeOver(c)
+	defer s.live.remove(c)
+	defer s.endMotion(c)
+	defer s.presence.end(c)
 
-	a := r.trust.assess(req.Context(), p.Session)
-	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: sessionView(p.Session), Avatar: avatarView(p.Avatar), Trust: trustView(a)}))
+	a := s.deps.Trust.Assess(req.Context(), p.Session)
+	v := s.deps.Views
+	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: v.Session(p.Session), Avatar: v.Avatar(p.Avatar), Trust: v.Trust(a)}))
 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		r.liveReader(c)
+		s.liveReader(c)
 	}()
-	go r.watchSessionEnd(sessionBound{
-		ctx: c.ctx, sess: c.sess, done: done,
-		lastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
-		end:     func(reason string) { c.close(closeSessionRevoked, reason) },
-	})
-	r.liveWriter(c, done)
+	go edge.WatchSessionEnd(edge.SessionBound{
+		Ctx: c.ctx, Sess: c.sess, Done: done,
+		LastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
+		End:     func(reason string) { c.close(closeSessionRevoked, reason) },
+	}, s.deps.Sessions, s.deps.SessionIdle, s.log)
+	s.liveWriter(c, done)
+}
+
+// endMotion is the end of a connection's motion: its peer connection
+// closes and it lets go of the session's stream.
+func (s *Service) endMotion(c *liveConn) {
+	c.closed.Store(true)
+	if c.motion != nil {
+		c.motion.End()
+	}
 }
 
 // liveReader reads until the connection fails: JSON control messages as
 // text, XR frame messages as binary (the transport where WebRTC is not
 // available).
-func (r *Realm) liveReader(c *liveConn) {
+func (s *Service) liveReader(c *liveConn) {
 	c.ws.SetReadLimit(liveMaxMessage)
 	_ = c.ws.SetReadDeadline(time.Now().Add(livePongWait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(livePongWait)) })
@@ -479,11 +523,11 @@ func (r *Realm) liveReader(c *liveConn) {
 				c.pushError(err.Error(), true)
 			}
 		case "join":
-			r.presence.join(c, m.Scene)
+			s.presence.join(c, m.Scene)
 		case "leave":
-			r.presence.leave(c)
+			s.presence.leave(c)
 		case "pose":
-			if !r.presence.pose(c, *m.Pose) {
+			if !s.presence.pose(c, *m.Pose) {
 				c.refuse(codeNotJoined, "pose needs a joined scene: send join first", true)
 			}
 		}
@@ -497,17 +541,17 @@ func (r *Realm) liveReader(c *liveConn) {
 // connection). The read is the one every HTTP request makes (a cached read
 // that the avatar change feed keeps fresh). An avatar that cannot be read
 // is refused: the decision fails closed.
-func (r *Realm) livePrincipal(ctx context.Context, c *liveConn) (edge.Principal, error) {
-	av, err := r.avatars.GetCached(ctx, c.p.Avatar.ID)
+func (s *Service) livePrincipal(ctx context.Context, c *liveConn) (edge.Principal, error) {
+	av, err := s.deps.Avatars.GetCached(ctx, c.p.Avatar.ID)
 	if err != nil {
-		r.log.Warn("read the avatar for a live decision", "avatar", c.p.Avatar.ID, "err", err)
+		s.log.Warn("read the avatar for a live decision", "avatar", c.p.Avatar.ID, "err", err)
 		return edge.Principal{}, errors.New("the realm could not read your avatar to decide; try again")
 	}
 	return edge.Principal{Session: c.sess, Avatar: av, ViaCookie: c.p.ViaCookie}, nil
 }
 
 // liveWriter owns every write to the socket, as gorilla/websocket requires.
-func (r *Realm) liveWriter(c *liveConn, readerDone <-chan struct{}) {
+func (s *Service) liveWriter(c *liveConn, readerDone <-chan struct{}) {
 	ping := time.NewTicker(livePingPeriod)
 	defer ping.Stop()
 	defer c.ws.Close()
@@ -544,25 +588,4 @@ func (r *Realm) liveWriter(c *liveConn, readerDone <-chan struct{}) {
 			return
 		}
 	}
-}
-
-// pushTrust sends a session's trust change to its live connections.
-func (r *Realm) pushTrust(sessionID string, a trust.Assessment) {
-	r.live.pushSession(sessionID, encodeLive(liveMessage{Type: "trust", Trust: trustView(a)}))
-}
-
-// followRevocations closes the live connections of every session revoked
-// anywhere in the cluster, with their WebRTC peer connections. Every node
-// runs it, so a sign-out through one node ends the session's WebSocket and
-// data channel on another.
-func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
-	for rev := range revocations {
-		n := r.live.closeSession(rev.SessionID, closeSessionRevoked, "session revoked: "+rev.Reason)
-		n += r.twins.console.closeSession(rev.SessionID, "session revoked: "+rev.Reason)
-		if n > 0 {
-			r.log.Info("closed revoked session's connections", "session", rev.SessionID, "connections", n, "reason", rev.Reason)
-		}
-		r.trust.forget(rev.SessionID)
-	}
-	_ = ctx
 }

@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"encoding/json"
@@ -19,6 +19,12 @@ const (
 	codeJoined       = "already-joined"
 	codeRateLimited  = "rate-limited" // too many control messages: some were dropped
 )
+
+// RefusalCodes lists the codes an error message may carry, for the
+// protocol's documents.
+func RefusalCodes() []string {
+	return []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited}
+}
 
 // Bounds of a JSON pose: positions are metres in scene coordinates, far
 // beyond any scene; rotations are unit quaternions, with slack for
