@@ -28,7 +28,7 @@ import (
 const (
 	closeSessionRevoked = edge.CloseSessionEnded // the session was revoked or expired: sign in again
 	closeTooSlow        = edge.CloseTooSlow      // the client did not keep up with its messages
-	// closeReplaced (4409, live_takeover.go): the session connected again.
+	// closeReplaced (4409, takeover.go): the session connected again.
 	// closeTooManyMessages ends a client that kept sending control
 	// messages far beyond the rate limit after being told.
 	closeTooManyMessages = 4429
@@ -64,14 +64,14 @@ const (
 	liveErrorEvery = time.Second
 )
 
-// liveConn is one WebSocket of a session. Writes go through send so that a
+// socket is one WebSocket of a session. Writes go through send so that a
 // slow client never blocks the realm: when its queue is full it is closed.
 // The WebRTC peer connection the client signals over it belongs to it, and
 // ends with it.
-type liveConn struct {
+type socket struct {
 	ws *websocket.Conn
 	// stamp orders the connections of one session: the newest stays
-	// (live_takeover.go).
+	// (takeover.go).
 	stamp   liveStamp
 	ctx     context.Context // the upgrade request's: ends with the connection or the realm
 	session string
@@ -94,7 +94,7 @@ type liveConn struct {
 	lastError atomic.Int64 // unix nanoseconds of the last rate-limited error message
 	// lastUse is the unix nanoseconds of the client's last message, on the
 	// socket or the data channel: what keeps its session from idling out
-	// (live_expiry.go).
+	// (edge.WatchSessionEnd).
 	lastUse atomic.Int64
 
 	// p is who the connection belonged to when it connected. Decisions
@@ -109,10 +109,10 @@ type liveConn struct {
 	presence *presenceHub
 }
 
-func (c *liveConn) markUsed() { c.lastUse.Store(time.Now().UnixNano()) }
+func (c *socket) markUsed() { c.lastUse.Store(time.Now().UnixNano()) }
 
 // closePeer closes the connection's WebRTC peer connection, if any.
-func (c *liveConn) closePeer() {
+func (c *socket) closePeer() {
 	if c.motion != nil {
 		c.motion.ClosePeer()
 	}
@@ -120,16 +120,16 @@ func (c *liveConn) closePeer() {
 
 // The connection as the XR edge sees it (xr.Conn).
 
-func (c *liveConn) Context() context.Context           { return c.ctx }
-func (c *liveConn) Session() session.Session           { return c.sess }
-func (c *liveConn) Closed() bool                       { return c.closed.Load() }
-func (c *liveConn) Used()                              { c.markUsed() }
-func (c *liveConn) Push(msg []byte)                    { c.push(msg) }
-func (c *liveConn) PushError(text string, always bool) { c.pushError(text, always) }
+func (c *socket) Context() context.Context           { return c.ctx }
+func (c *socket) Session() session.Session           { return c.sess }
+func (c *socket) Closed() bool                       { return c.closed.Load() }
+func (c *socket) Used()                              { c.markUsed() }
+func (c *socket) Push(msg []byte)                    { c.push(msg) }
+func (c *socket) PushError(text string, always bool) { c.pushError(text, always) }
 
 // Moved makes the newest frame where the avatar stands for the others in
 // its scene: no separate pose message is needed while frames flow.
-func (c *liveConn) Moved(f biometrics.Frame) {
+func (c *socket) Moved(f biometrics.Frame) {
 	if p, ok := framePose(f); ok {
 		c.presence.pose(c, p)
 	}
@@ -143,7 +143,7 @@ type closeFrame struct {
 // close ends the connection with a close frame and, at once, its peer
 // connection: a revoked session's data channel must stop before the close
 // frame has even been written.
-func (c *liveConn) close(code int, reason string) {
+func (c *socket) close(code int, reason string) {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		c.closing <- closeFrame{code, reason}
@@ -151,7 +151,7 @@ func (c *liveConn) close(code int, reason string) {
 	})
 }
 
-func (c *liveConn) push(msg []byte) {
+func (c *socket) push(msg []byte) {
 	if !c.offer(msg) {
 		c.close(closeTooSlow, "too slow: messages were not read in time")
 	}
@@ -159,7 +159,7 @@ func (c *liveConn) push(msg []byte) {
 
 // offer queues msg without blocking, and reports false when the queue is
 // full, by count or bytes; the caller then closes the connection.
-func (c *liveConn) offer(msg []byte) bool {
+func (c *socket) offer(msg []byte) bool {
 	if c.queued.Load()+int64(len(msg)) > liveMaxQueuedBytes {
 		return false
 	}
@@ -175,7 +175,7 @@ func (c *liveConn) offer(msg []byte) bool {
 
 // pushError tells the client a message was refused, at most once per
 // liveErrorEvery unless always is set.
-func (c *liveConn) pushError(text string, always bool) {
+func (c *socket) pushError(text string, always bool) {
 	if !always {
 		now := time.Now().UnixNano()
 		last := c.lastError.Load()
@@ -189,28 +189,28 @@ func (c *liveConn) pushError(text string, always bool) {
 // liveWriteBuffers is shared by every realm WebSocket's writes.
 var liveWriteBuffers = &sync.Pool{}
 
-// liveHub indexes this node's live connections by session, so revocations
+// sockets indexes this node's live connections by session, so revocations
 // and trust changes reach them, and by avatar, so notices to every session
 // of an avatar reach them and the avatar's connections can be counted.
-type liveHub struct {
+type sockets struct {
 	mu       sync.Mutex
-	conns    map[string][]*liveConn
-	byAvatar map[string][]*liveConn
+	conns    map[string][]*socket
+	byAvatar map[string][]*socket
 	seq      atomic.Uint64 // numbers this node's connections, for their stamps
 }
 
-func newLiveHub() *liveHub {
-	return &liveHub{conns: map[string][]*liveConn{}, byAvatar: map[string][]*liveConn{}}
+func newSockets() *sockets {
+	return &sockets{conns: map[string][]*socket{}, byAvatar: map[string][]*socket{}}
 }
 
-func (h *liveHub) add(c *liveConn) {
+func (h *sockets) add(c *socket) {
 	h.mu.Lock()
 	h.conns[c.session] = append(h.conns[c.session], c)
 	h.byAvatar[c.p.Avatar.ID] = append(h.byAvatar[c.p.Avatar.ID], c)
 	h.mu.Unlock()
 }
 
-func (h *liveHub) remove(c *liveConn) {
+func (h *sockets) remove(c *socket) {
 	h.mu.Lock()
 	dropConn(h.conns, c.session, c)
 	dropConn(h.byAvatar, c.p.Avatar.ID, c)
@@ -218,8 +218,8 @@ func (h *liveHub) remove(c *liveConn) {
 }
 
 // dropConn removes c from index[key], and the key with its last connection.
-func dropConn(index map[string][]*liveConn, key string, c *liveConn) {
-	list := slices.DeleteFunc(index[key], func(x *liveConn) bool { return x == c })
+func dropConn(index map[string][]*socket, key string, c *socket) {
+	list := slices.DeleteFunc(index[key], func(x *socket) bool { return x == c })
 	if len(list) == 0 {
 		delete(index, key)
 	} else {
@@ -227,13 +227,13 @@ func dropConn(index map[string][]*liveConn, key string, c *liveConn) {
 	}
 }
 
-func (h *liveHub) of(sessionID string) []*liveConn {
+func (h *sockets) of(sessionID string) []*socket {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.conns[sessionID])
 }
 
-func (h *liveHub) ofAvatar(avatarID string) []*liveConn {
+func (h *sockets) ofAvatar(avatarID string) []*socket {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.byAvatar[avatarID])
@@ -241,7 +241,7 @@ func (h *liveHub) ofAvatar(avatarID string) []*liveConn {
 
 // othersOfAvatar counts the avatar's connections on this node that a new
 // connection of sessionID would not replace.
-func (h *liveHub) othersOfAvatar(avatarID, sessionID string) int {
+func (h *sockets) othersOfAvatar(avatarID, sessionID string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
@@ -255,7 +255,7 @@ func (h *liveHub) othersOfAvatar(avatarID, sessionID string) int {
 
 // closeSession closes the session's WebSockets and their WebRTC peer
 // connections on this node.
-func (h *liveHub) closeSession(sessionID string, code int, reason string) int {
+func (h *sockets) closeSession(sessionID string, code int, reason string) int {
 	conns := h.of(sessionID)
 	for _, c := range conns {
 		c.close(code, reason)
@@ -263,7 +263,7 @@ func (h *liveHub) closeSession(sessionID string, code int, reason string) int {
 	return len(conns)
 }
 
-func (h *liveHub) pushSession(sessionID string, msg []byte) {
+func (h *sockets) pushSession(sessionID string, msg []byte) {
 	for _, c := range h.of(sessionID) {
 		c.push(msg)
 	}
@@ -396,7 +396,7 @@ const retryAfter = 30 * time.Second
 // any request (cookie or bearer header); the origin must be the realm's, or
 // a page elsewhere could ride the cookie.
 func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	if max := s.deps.MaxPerAvatar; max > 0 && s.live.othersOfAvatar(p.Avatar.ID, p.Session.ID) >= max {
+	if max := s.deps.MaxPerAvatar; max > 0 && s.sockets.othersOfAvatar(p.Avatar.ID, p.Session.ID) >= max {
 		e.WriteError(w, req, edge.TooMany(retryAfter, fmt.Sprintf("this avatar holds %d realm connections on this node, the most it may; close one (or sign out of a session) first", max)))
 		return
 	}
@@ -424,7 +424,7 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	if tc, ok := ws.UnderlyingConn().(interface{ SetWriteBuffer(int) error }); ok {
 		_ = tc.SetWriteBuffer(liveSocketSendBuffer)
 	}
-	c := &liveConn{
+	c := &socket{
 		ws: ws, ctx: req.Context(), session: p.Session.ID, sess: p.Session, p: p,
 		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
 		presence: s.presence,
@@ -432,7 +432,7 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	c.motion = s.deps.Motion.Attach(c)
 	c.markUsed() // connecting is a use
 	s.takeOver(c)
-	defer s.live.remove(c)
+	defer s.sockets.remove(c)
 	defer s.endMotion(c)
 	defer s.presence.end(c)
 
@@ -455,7 +455,7 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 
 // endMotion is the end of a connection's motion: its peer connection
 // closes and it lets go of the session's stream.
-func (s *Service) endMotion(c *liveConn) {
+func (s *Service) endMotion(c *socket) {
 	c.closed.Store(true)
 	if c.motion != nil {
 		c.motion.End()
@@ -465,7 +465,7 @@ func (s *Service) endMotion(c *liveConn) {
 // liveReader reads until the connection fails: JSON control messages as
 // text, XR frame messages as binary (the transport where WebRTC is not
 // available).
-func (s *Service) liveReader(c *liveConn) {
+func (s *Service) liveReader(c *socket) {
 	c.ws.SetReadLimit(liveMaxMessage)
 	_ = c.ws.SetReadDeadline(time.Now().Add(livePongWait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(livePongWait)) })
@@ -541,7 +541,7 @@ func (s *Service) liveReader(c *liveConn) {
 // connection). The read is the one every HTTP request makes (a cached read
 // that the avatar change feed keeps fresh). An avatar that cannot be read
 // is refused: the decision fails closed.
-func (s *Service) livePrincipal(ctx context.Context, c *liveConn) (edge.Principal, error) {
+func (s *Service) livePrincipal(ctx context.Context, c *socket) (edge.Principal, error) {
 	av, err := s.deps.Avatars.GetCached(ctx, c.p.Avatar.ID)
 	if err != nil {
 		s.log.Warn("read the avatar for a live decision", "avatar", c.p.Avatar.ID, "err", err)
@@ -551,7 +551,7 @@ func (s *Service) livePrincipal(ctx context.Context, c *liveConn) (edge.Principa
 }
 
 // liveWriter owns every write to the socket, as gorilla/websocket requires.
-func (s *Service) liveWriter(c *liveConn, readerDone <-chan struct{}) {
+func (s *Service) liveWriter(c *socket, readerDone <-chan struct{}) {
 	ping := time.NewTicker(livePingPeriod)
 	defer ping.Stop()
 	defer c.ws.Close()

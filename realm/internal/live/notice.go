@@ -40,7 +40,7 @@ func (s *Service) subscribeNotices() (*nats.Subscription, error) {
 			s.log.Warn("live: ignoring a malformed avatar notice")
 			return
 		}
-		s.live.pushAvatar(n.Avatar, n.Message)
+		s.sockets.pushAvatar(n.Avatar, n.Message)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("realm: live: subscribe to avatar notices: %w", err)
@@ -54,7 +54,7 @@ func (s *Service) noticeAvatar(avatarID string, msg []byte) {
 	data, _ := json.Marshal(avatarNotice{Avatar: avatarID, Message: msg})
 	if err := s.deps.NC.Publish(s.avatarNoticeSubject(), data); err != nil {
 		s.log.Warn("live: could not send an avatar notice to the other nodes", "avatar", avatarID, "err", err)
-		s.live.pushAvatar(avatarID, msg)
+		s.sockets.pushAvatar(avatarID, msg)
 	}
 }
 
@@ -76,7 +76,7 @@ func (s *Service) AnnouncePasskeyAdded(avatarID string, cred *avatar.Credential)
 	s.noticeAvatar(avatarID, msg)
 }
 
-func (h *liveHub) pushAvatar(avatarID string, msg []byte) {
+func (h *sockets) pushAvatar(avatarID string, msg []byte) {
 	for _, c := range h.ofAvatar(avatarID) {
 		c.push(msg)
 	}

@@ -60,7 +60,7 @@ type presenceHub struct {
 // sceneRoom is one scene's members as this node knows them.
 type sceneRoom struct {
 	scene  *scenes.Scene
-	local  map[*liveConn]*presenceMember
+	local  map[*socket]*presenceMember
 	remote map[string]*presenceMember // by node and avatar: see remoteKey
 	// slots index every member, local and remote, for the fan-out: a
 	// member keeps its slot while in the scene, and a freed slot is
@@ -84,7 +84,7 @@ type sceneRoom struct {
 // presenceMember is one avatar's place in a scene: a connection of this
 // node, or a member another node told of.
 type presenceMember struct {
-	conn   *liveConn // nil for a member of another node
+	conn   *socket // nil for a member of another node
 	node   string
 	room   *sceneRoom
 	avatar string
@@ -147,7 +147,7 @@ func (h *presenceHub) subscribe() ([]*nats.Subscription, error) {
 func (h *presenceHub) room(sc *scenes.Scene) *sceneRoom {
 	room := h.rooms[sc.ID]
 	if room == nil {
-		room = &sceneRoom{scene: sc, local: map[*liveConn]*presenceMember{}, remote: map[string]*presenceMember{},
+		room = &sceneRoom{scene: sc, local: map[*socket]*presenceMember{}, remote: map[string]*presenceMember{},
 			posesPrefix: []byte(`{"type":"poses","scene":` + string(encodeJSON(sc.ID)) + `,"poses":[`)}
 		h.rooms[sc.ID] = room
 	}
@@ -205,7 +205,7 @@ func (room *sceneRoom) views() []memberView {
 
 // join decides whether c may join the scene, answers with a snapshot of
 // its members, and tells the others on the next tick.
-func (h *presenceHub) join(c *liveConn, sceneID string) {
+func (h *presenceHub) join(c *socket, sceneID string) {
 	if m := c.member.Load(); m != nil {
 		c.refuse(codeJoined, "already in scene "+strconv.Quote(m.room.scene.ID)+": leave first", false)
 		return
@@ -234,7 +234,7 @@ func (h *presenceHub) join(c *liveConn, sceneID string) {
 
 // enter puts the connection's avatar into the scene, allowed to join, and
 // answers with the snapshot of the scene's members.
-func (h *presenceHub) enter(c *liveConn, sc *scenes.Scene, avatar, name string) {
+func (h *presenceHub) enter(c *socket, sc *scenes.Scene, avatar, name string) {
 	m := &presenceMember{conn: c, node: h.node, avatar: avatar, name: name}
 	h.mu.Lock()
 	if c.closed.Load() || c.member.Load() != nil {
@@ -258,7 +258,7 @@ func (h *presenceHub) enter(c *liveConn, sc *scenes.Scene, avatar, name string) 
 
 // leave takes c out of its scene, if any; the others are told on the next
 // tick.
-func (h *presenceHub) leave(c *liveConn) {
+func (h *presenceHub) leave(c *socket) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m := c.member.Swap(nil)
@@ -271,7 +271,7 @@ func (h *presenceHub) leave(c *liveConn) {
 
 // end is the end of a connection: it leaves its scene, and a join that is
 // being decided does not put it back.
-func (h *presenceHub) end(c *liveConn) {
+func (h *presenceHub) end(c *socket) {
 	if h == nil {
 		return
 	}
@@ -285,7 +285,7 @@ func (h *presenceHub) end(c *liveConn) {
 // change. It reports false when c has joined no scene. It runs for every
 // frame message, so it takes no lock shared with other members unless
 // the zone changes.
-func (h *presenceHub) pose(c *liveConn, p avatarPose) bool {
+func (h *presenceHub) pose(c *socket, p avatarPose) bool {
 	m := c.member.Load()
 	if m == nil {
 		return false
@@ -337,7 +337,7 @@ func (h *presenceHub) zoneChanged(m *presenceMember, zone string) {
 // denied avatar has left the zone it came from without being admitted to
 // the next: it stands in no zone, for everyone else and for the decisions
 // made from its zone (twin commands), until it steps into one it may enter.
-func (h *presenceHub) enterZone(c *liveConn, m *presenceMember, from, to string) {
+func (h *presenceHub) enterZone(c *socket, m *presenceMember, from, to string) {
 	ctx, cancel := context.WithTimeout(c.ctx, presenceDecideTimeout)
 	defer cancel()
 	sc := m.room.scene

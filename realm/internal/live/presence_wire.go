@@ -103,7 +103,7 @@ func encodeJSON(v any) []byte {
 
 // refuse tells the client a message was refused, with a code; throttled
 // refusals go out at most once per liveErrorEvery, like pushError's.
-func (c *liveConn) refuse(code, reason string, throttled bool) {
+func (c *socket) refuse(code, reason string, throttled bool) {
 	if throttled {
 		now := time.Now().UnixNano()
 		last := c.lastError.Load()

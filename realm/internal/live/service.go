@@ -86,7 +86,7 @@ type Deps struct {
 type Service struct {
 	deps     Deps
 	log      *slog.Logger
-	live     *liveHub
+	sockets  *sockets
 	presence *presenceHub
 	// subs are the cluster subscriptions Start made; Run ends them.
 	subs []*nats.Subscription
@@ -94,7 +94,7 @@ type Service struct {
 
 // New prepares the live edge; Start subscribes it to the cluster.
 func New(deps Deps) *Service {
-	s := &Service{deps: deps, log: deps.Log, live: newLiveHub()}
+	s := &Service{deps: deps, log: deps.Log, sockets: newSockets()}
 	s.presence = &presenceHub{svc: s, log: deps.Log.With("component", "presence"), node: deps.Node, prefix: deps.Prefix,
 		rooms: map[string]*sceneRoom{}, peers: map[string]*presencePeer{}}
 	return s
@@ -148,12 +148,12 @@ func (s *Service) Run(ctx context.Context) {
 // connection, so that no frame reaches a stream after the realm's stores
 // are gone; the realm then closes the XR edge.
 func (s *Service) StopMotion() {
-	s.live.mu.Lock()
-	var conns []*liveConn
-	for _, list := range s.live.conns {
+	s.sockets.mu.Lock()
+	var conns []*socket
+	for _, list := range s.sockets.conns {
 		conns = append(conns, list...)
 	}
-	s.live.mu.Unlock()
+	s.sockets.mu.Unlock()
 	for _, c := range conns {
 		c.closed.Store(true)
 		c.closePeer()
@@ -163,15 +163,15 @@ func (s *Service) StopMotion() {
 // CloseSession closes the session's WebSockets and their WebRTC peer
 // connections on this node with code and reason, and reports how many.
 func (s *Service) CloseSession(sessionID string, code int, reason string) int {
-	return s.live.closeSession(sessionID, code, reason)
+	return s.sockets.closeSession(sessionID, code, reason)
 }
 
 // PushSession sends msg to the session's connections on this node.
-func (s *Service) PushSession(sessionID string, msg []byte) { s.live.pushSession(sessionID, msg) }
+func (s *Service) PushSession(sessionID string, msg []byte) { s.sockets.pushSession(sessionID, msg) }
 
 // PushTrust sends a session's trust change to its live connections.
 func (s *Service) PushTrust(sessionID string, a trust.Assessment) {
-	s.live.pushSession(sessionID, encodeLive(liveMessage{Type: "trust", Trust: s.deps.Views.Trust(a)}))
+	s.sockets.pushSession(sessionID, encodeLive(liveMessage{Type: "trust", Trust: s.deps.Views.Trust(a)}))
 }
 
 // WhereIs is where the realm has admitted the avatar in the scene (see

@@ -68,7 +68,7 @@ func (s *Service) subscribeTakeovers() (*nats.Subscription, error) {
 			return // this node closed its older connections when it took the new one
 		}
 		sessionID := m.Subject[len(s.deps.Prefix+".live.session."):]
-		s.live.replaceOlder(sessionID, st)
+		s.sockets.replaceOlder(sessionID, st)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("realm: live: subscribe to connection announcements: %w", err)
@@ -78,10 +78,10 @@ func (s *Service) subscribeTakeovers() (*nats.Subscription, error) {
 
 // takeOver registers c as its session's connection on this node, closes
 // the older ones here, and tells the other nodes to close theirs.
-func (s *Service) takeOver(c *liveConn) {
-	c.stamp = liveStamp{At: time.Now().UnixNano(), Node: s.deps.Node, Seq: s.live.seq.Add(1)}
-	s.live.add(c)
-	s.live.replaceOlder(c.session, c.stamp)
+func (s *Service) takeOver(c *socket) {
+	c.stamp = liveStamp{At: time.Now().UnixNano(), Node: s.deps.Node, Seq: s.sockets.seq.Add(1)}
+	s.sockets.add(c)
+	s.sockets.replaceOlder(c.session, c.stamp)
 	data, _ := json.Marshal(c.stamp)
 	if err := s.deps.NC.Publish(s.liveSessionSubject(c.session), data); err != nil {
 		// The other nodes keep an older connection open until it ends by
@@ -92,7 +92,7 @@ func (s *Service) takeOver(c *liveConn) {
 
 // replaceOlder closes this node's connections of the session that are
 // older than the connection stamped s.
-func (h *liveHub) replaceOlder(sessionID string, s liveStamp) {
+func (h *sockets) replaceOlder(sessionID string, s liveStamp) {
 	for _, c := range h.of(sessionID) {
 		if c.stamp.before(s) {
 			c.close(closeReplaced, replacedReason)
