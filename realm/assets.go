@@ -178,8 +178,8 @@ func ledgerCollection(scene string, c scenes.Collection) (assets.Collection, err
 }
 
 func (r *Realm) assetRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/openapi.json", r.handleOpenAPI)
-	mux.HandleFunc("GET /v1/asyncapi.json", r.handleAsyncAPI)
+	mux.HandleFunc("GET /v1/openapi.json", r.docs.ServeOpenAPI)
+	mux.HandleFunc("GET /v1/asyncapi.json", r.docs.ServeAsyncAPI)
 	mux.HandleFunc("GET /v1/assets/domain", r.edge.WhenReady(r.handleAssetDomain))
 	mux.HandleFunc("GET /v1/assets/signers", r.edge.WhenReady(r.handleSigners))
 	mux.HandleFunc("GET /v1/assets/collections", r.edge.WhenReady(r.handleCollections))
@@ -203,8 +203,6 @@ func (r *Realm) assetRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/checkpoints", r.edge.WhenReady(r.handleCheckpoints))
 }
 
-// isAssetError and assetProblem give the ledger's errors their status and
-// public text, for problemFor.
 // readIntent reads a request body for the intent decoders, which apply
 // their own strict JSON rules.
 func readIntent(w http.ResponseWriter, req *http.Request) ([]byte, error) {
