@@ -73,7 +73,7 @@ func xrPrior(cfg biometrics.Config) ([]biometrics.NamedTemplate, error) {
 // first connection to stream sets it up: it loads the avatar's template,
 // and starts an enrollment when the avatar has none and has just proved
 // itself with a user-verified passkey.
-func (s *Service) openXR(c Conn) *xrSession {
+func (s *Service) openXR(c Conn) *sessionStream {
 	sess := c.Session()
 	x, created := s.reg.acquire(sess)
 	if !created {
@@ -124,7 +124,7 @@ func (s *Service) assertedSinceDeletion(ctx context.Context, avatarID string, as
 
 // startEnrollment starts collecting the avatar's template on the session's
 // stream; the caller holds x.mu.
-func (s *Service) startEnrollment(x *xrSession) {
+func (s *Service) startEnrollment(x *sessionStream) {
 	x.stream.StartEnrollment(s.enroll)
 	x.enrolling = true
 	s.log.Info("biometric enrollment started", "session", x.id, "avatar", x.sess.Avatar, "motion", s.enroll)
@@ -233,7 +233,7 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte) {
 // to a lot of arithmetic, and one session's bad motion must not stop the
 // node. The session's connections here are closed, which frees its stream;
 // the client reconnects to a fresh one.
-func (s *Service) xrPanic(x *xrSession, p any) {
+func (s *Service) xrPanic(x *sessionStream, p any) {
 	s.log.Error("panic while ingesting XR frames; closing the session's connections", "session", x.id, "avatar", x.sess.Avatar, "panic", p, "stack", string(debug.Stack()))
 	s.m.message(x.transport, "panic")
 	s.deps.Sessions.CloseSession(x.id, websocket.CloseInternalServerErr, "internal error while reading motion; reconnect")
@@ -241,7 +241,7 @@ func (s *Service) xrPanic(x *xrSession, p any) {
 
 // xrEvent turns what a stream reported into trust evidence, a stored
 // template or an audit record.
-func (s *Service) xrEvent(c Conn, x *xrSession, ev biometrics.Event, newest biometrics.Frame) {
+func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest biometrics.Frame) {
 	m := s.m
 	ctx, sess := c.Context(), c.Session()
 	switch ev.Kind {
@@ -294,7 +294,7 @@ func (s *Service) xrEvent(c Conn, x *xrSession, ev biometrics.Event, newest biom
 
 // setTrusted tells the session's stream whether the session is trusted, so
 // that its template adapts only then.
-func (x *xrSession) setTrusted(trusted bool) {
+func (x *sessionStream) setTrusted(trusted bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.stream != nil {
@@ -323,7 +323,7 @@ type xrStatus struct {
 
 // statusView is the session's counts from the stream's st; the caller
 // holds x.mu.
-func (x *xrSession) statusView(now time.Time, st biometrics.StreamStats) xrStatus {
+func (x *sessionStream) statusView(now time.Time, st biometrics.StreamStats) xrStatus {
 	rejected := make(map[string]uint64, len(x.decodeRejected)+len(st.FramesRejected))
 	for k, v := range x.decodeRejected {
 		rejected[k] += v
@@ -335,7 +335,7 @@ func (x *xrSession) statusView(now time.Time, st biometrics.StreamStats) xrStatu
 }
 
 // enrollment names the enrollment state; the caller holds x.mu.
-func (x *xrSession) enrollment() string {
+func (x *sessionStream) enrollment() string {
 	switch {
 	case x.enrolling:
 		return enrollmentCollecting
@@ -349,7 +349,7 @@ func (x *xrSession) enrollment() string {
 // sync adds what the stream counted since the last sync to the node's
 // metrics. Reading a stream's counters copies maps, so it happens once a
 // second per stream rather than per message; the caller holds x.mu.
-func (s *Service) sync(x *xrSession, st biometrics.StreamStats) {
+func (s *Service) sync(x *sessionStream, st biometrics.StreamStats) {
 	t := x.transport
 	if t == "" {
 		t = TransportWebSocket

@@ -140,9 +140,9 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 		deps: deps, log: deps.Log,
 		api: api, closeMux: closeMux, engine: engine, templates: templates,
 		enroll: cfg.Enrollment, enrollWithin: cfg.EnrollWithin,
-		reg: registry{sessions: map[string]*xrSession{}, known: map[string]bool{}},
+		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
 	}
-	s.m = newXRMetrics(deps.Registry, s)
+	s.m = newMetrics(deps.Registry, s)
 	return s, nil
 }
 
@@ -203,10 +203,10 @@ type Link struct {
 	// x is the session's motion stream on this node, taken at the first
 	// frame and released when the connection ends.
 	once sync.Once
-	x    *xrSession
+	x    *sessionStream
 
 	peerMu sync.Mutex
-	peer   *xrPeer
+	peer   *peerConn
 }
 
 // Attach gives the connection c its motion link.

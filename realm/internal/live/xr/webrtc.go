@@ -45,14 +45,14 @@ func newWebRTCAPI(udpPort int, log *slog.Logger) (*webrtc.API, func() error, err
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), closeMux, nil
 }
 
-// xrPeer is the WebRTC peer connection of one live connection.
-type xrPeer struct {
+// peerConn is the WebRTC peer connection of one live connection.
+type peerConn struct {
 	pc        *webrtc.PeerConnection
 	closeOnce sync.Once
 	onClose   func()
 }
 
-func (p *xrPeer) close() {
+func (p *peerConn) close() {
 	p.closeOnce.Do(func() {
 		_ = p.pc.Close()
 		if p.onClose != nil {
@@ -89,7 +89,7 @@ func (l *Link) Offer(sdp string) error {
 		s.log.Error("new peer connection", "err", err)
 		return fmt.Errorf("%w: the realm could not create a peer connection", errWebRTC)
 	}
-	p := &xrPeer{pc: pc}
+	p := &peerConn{pc: pc}
 	s.peerOpened()
 	p.onClose = s.peerClosed
 

@@ -32,8 +32,8 @@ const xrStatusEvery = time.Second
 // and its population, the template store, and the motion streams of the
 // sessions connected here.
 //
-// Lock order: registry.mu, then xrSession.mu. Link.peerMu is never held
-// with either. xrSession.mu is held for the session's own work only: a
+// Lock order: registry.mu, then sessionStream.mu. Link.peerMu is never held
+// with either. sessionStream.mu is held for the session's own work only: a
 // message's decoding and stream push, and the stream's set-up (its template
 // read and a trust assessment); stream events are handled after it is
 // released.
@@ -42,7 +42,7 @@ type Service struct {
 	log       *slog.Logger
 	api       *webrtc.API
 	closeMux  func() error
-	m         *xrMetrics
+	m         *metrics
 	engine    *biometrics.Engine
 	templates *biometrics.TemplateStore
 	// enroll and enrollWithin are Config.Enrollment and EnrollWithin.
@@ -58,7 +58,7 @@ type Service struct {
 // templates the engine has.
 type registry struct {
 	mu       sync.Mutex
-	sessions map[string]*xrSession
+	sessions map[string]*sessionStream
 	// known are the avatars whose templates the engine has: each one it is
 	// given refits its background model, so a reconnecting avatar's is not
 	// given again.
@@ -101,10 +101,10 @@ func (h *registry) unlearn(avatarID string) {
 	h.mu.Unlock()
 }
 
-// xrSession is the motion stream of one session on this node, shared by
+// sessionStream is the motion stream of one session on this node, shared by
 // the session's connections (a headset may stream over its data channel
 // and fall back to the WebSocket without losing its place).
-type xrSession struct {
+type sessionStream struct {
 	id   string
 	sess session.Session
 	refs int // connections holding it; guarded by registry.mu
@@ -131,12 +131,12 @@ type xrSession struct {
 // acquire returns the session's stream on this node, creating it for the
 // first connection that streams. A created session is returned locked, so
 // that the caller sets it up before any other connection uses it.
-func (h *registry) acquire(sess session.Session) (x *xrSession, created bool) {
+func (h *registry) acquire(sess session.Session) (x *sessionStream, created bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	x, ok := h.sessions[sess.ID]
 	if !ok {
-		x = &xrSession{id: sess.ID, sess: sess, decodeRejected: map[string]uint64{},
+		x = &sessionStream{id: sess.ID, sess: sess, decodeRejected: map[string]uint64{},
 			synced: biometrics.StreamStats{FramesRejected: map[string]uint64{}}}
 		x.mu.Lock()
 		h.sessions[sess.ID] = x
@@ -147,7 +147,7 @@ func (h *registry) acquire(sess session.Session) (x *xrSession, created bool) {
 }
 
 // release drops a connection's hold; the last one frees the stream.
-func (h *registry) release(x *xrSession) (freed bool) {
+func (h *registry) release(x *sessionStream) (freed bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	x.refs--
@@ -158,17 +158,17 @@ func (h *registry) release(x *xrSession) (freed bool) {
 	return true
 }
 
-func (h *registry) session(sessionID string) *xrSession {
+func (h *registry) session(sessionID string) *sessionStream {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.sessions[sessionID]
 }
 
 // ofAvatar lists the avatar's sessions streaming to this node.
-func (h *registry) ofAvatar(avatarID string) []*xrSession {
+func (h *registry) ofAvatar(avatarID string) []*sessionStream {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []*xrSession
+	var out []*sessionStream
 	for _, x := range h.sessions {
 		if x.sess.Avatar == avatarID {
 			out = append(out, x)
@@ -187,7 +187,7 @@ func (s *Service) peerOpened() { s.peers.Add(1); s.m.peersOpened.Inc() }
 func (s *Service) peerClosed() { s.peers.Add(-1) }
 
 // allow meters the session's frame rate; the caller holds x.mu.
-func (x *xrSession) allow(now time.Time, n int) bool {
+func (x *sessionStream) allow(now time.Time, n int) bool {
 	if now.Sub(x.rateStart) >= time.Second {
 		x.rateStart, x.rateCount = now, 0
 	}
@@ -198,9 +198,9 @@ func (x *xrSession) allow(now time.Time, n int) bool {
 	return true
 }
 
-// xrMetrics are the node's XR counters. Children of the vectors are kept
+// metrics are the node's XR counters. Children of the vectors are kept
 // for the hot paths, which then do no label lookups.
-type xrMetrics struct {
+type metrics struct {
 	frames      *prometheus.CounterVec // transport, outcome
 	messages    *prometheus.CounterVec // transport, outcome
 	windows     prometheus.Counter
@@ -212,8 +212,8 @@ type xrMetrics struct {
 	okMsgs   map[string]prometheus.Counter
 }
 
-func newXRMetrics(reg prometheus.Registerer, s *Service) *xrMetrics {
-	m := &xrMetrics{
+func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
+	m := &metrics{
 		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_xr_frames_total",
 			Help: "XR frames received, by transport and outcome (accepted, or the reason they were rejected).",
@@ -254,7 +254,7 @@ func newXRMetrics(reg prometheus.Registerer, s *Service) *xrMetrics {
 	return m
 }
 
-func (m *xrMetrics) message(transport, outcome string) {
+func (m *metrics) message(transport, outcome string) {
 	if outcome == "ok" {
 		m.okMsgs[transport].Inc()
 		return
