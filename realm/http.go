@@ -28,18 +28,7 @@ func (r *Realm) routes() http.Handler {
 	// The console: every embedded file, for GET; a GET of any other path
 	// is answered by it as an unknown route.
 	mux.Handle("GET /", web.Handler(r.unknownRoute))
-	mux.HandleFunc("POST /v1/webauthn/register/begin", r.edge.Public(r.handleRegisterBegin))
-	mux.HandleFunc("POST /v1/webauthn/register/finish", r.edge.Public(r.handleRegisterFinish))
-	mux.HandleFunc("POST /v1/webauthn/login/begin", r.edge.Public(r.handleLoginBegin))
-	mux.HandleFunc("POST /v1/webauthn/login/finish", r.edge.Public(r.handleLoginFinish))
-	mux.HandleFunc("POST /v1/webauthn/stepup/begin", r.edge.Authed(r.handleStepUpBegin))
-	mux.HandleFunc("POST /v1/webauthn/stepup/finish", r.edge.Authed(r.handleStepUpFinish))
-	mux.HandleFunc("GET /v1/avatars/me", r.edge.Authed(r.handleMe))
-	mux.HandleFunc("DELETE /v1/avatars/me/passkeys/{id}", r.edge.Authed(r.handleDeletePasskey))
-	mux.HandleFunc("GET /v1/sessions", r.edge.Authed(r.handleSessions))
-	mux.HandleFunc("POST /v1/sessions/logout", r.edge.Authed(r.handleLogout))
-	mux.HandleFunc("POST /v1/sessions/logout-all", r.edge.Authed(r.handleLogoutAll))
-	mux.HandleFunc("DELETE /v1/sessions/{id}", r.edge.Authed(r.handleRevokeSession))
+	r.identity.Routes(mux)
 	live.NewAPI(r.edge, func() *live.Service { return r.live }).Routes(mux)
 	xr.NewAPI(r.edge, func() *xr.Service { return r.xr }).Routes(mux)
 	mux.HandleFunc("GET /v1/twins", r.edge.Authed(r.handleTwins))
@@ -52,7 +41,6 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("POST /v1/approvals/{id}/approve", r.edge.Authed(r.handleApprove))
 	mux.HandleFunc("POST /v1/approvals/{id}/reject", r.edge.Authed(r.handleReject))
 	r.assetRoutes(mux)
-	r.roleRoutes(mux)
 	mux.HandleFunc("/", r.unknownRoute)
 	return r.edge.Instrument(mux)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -39,7 +40,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		},
 		Trust:    liveTrust{r.trust},
 		Sessions: liveSessions{r},
-		StepUps:  liveStepUps{r.stepups},
+		StepUps:  r.stepups,
 		Audit:    liveAuditor{r},
 	})
 	if err != nil {
@@ -206,12 +207,6 @@ func (s liveSessions) CloseSession(sessionID string, code int, reason string) in
 	return s.r.live.CloseSession(sessionID, code, reason)
 }
 
-type liveStepUps struct{ p *stepUpProofs }
-
-func (s liveStepUps) Consume(ctx context.Context, sessionID string, digest []byte) error {
-	return s.p.consume(ctx, sessionID, digest)
-}
-
 type liveAuditor struct{ r *Realm }
 
 func (a liveAuditor) Allow(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
@@ -240,8 +235,9 @@ func (c liveClusterAuth) Verify(msg *nats.Msg, subject string, now time.Time) er
 	return c.a.verify(msg, subject, now)
 }
 
+// liveViews are the identity part's published views.
 type liveViews struct{}
 
-func (liveViews) Session(s session.Session) map[string]any { return sessionView(s) }
-func (liveViews) Avatar(av *avatar.Avatar) map[string]any  { return avatarView(av) }
-func (liveViews) Trust(a trust.Assessment) map[string]any  { return trustView(a) }
+func (liveViews) Session(s session.Session) map[string]any { return identity.SessionView(s) }
+func (liveViews) Avatar(av *avatar.Avatar) map[string]any  { return identity.AvatarView(av) }
+func (liveViews) Trust(a trust.Assessment) map[string]any  { return identity.TrustView(a) }
