@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
+	"github.com/zerorealm/zerorealm/internal/clustermsg"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 )
 
@@ -31,7 +32,7 @@ func send(t *testing.T, ws *websocket.Conn, msg string) {
 // signedBy signs msg for subject as a node of r's cluster would: the test
 // stands in for a node, so it holds the cluster key.
 func signedBy(r *Realm, msg *nats.Msg, subject string) *nats.Msg {
-	r.clusterAuth.sign(msg, subject, time.Now())
+	r.clusterAuth.Sign(msg, subject, time.Now())
 	return msg
 }
 
@@ -369,7 +370,7 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 	if _, before := readUntil(t, wsB, "the ghost's join", isPresence(ghost["avatar"], "join")); slices.ContainsFunc(before, isPresence(forged["avatar"], "join")) {
 		t.Fatal("an unsigned presence delta was applied")
 	}
-	pose := &nats.Msg{Subject: prefix + ".scene.foundry.poses", Header: nats.Header{nodeHeader: {"realm-ghost"}},
+	pose := &nats.Msg{Subject: prefix + ".scene.foundry.poses", Header: nats.Header{clustermsg.NodeHeader: {"realm-ghost"}},
 		Data: []byte(`{"type":"poses","scene":"foundry","poses":[{"avatar":"av_ghost","head":{"pos":[4,1.6,4],"rot":[0,0,0,1]}}]}`)}
 	if err := nc.PublishMsg(signedBy(a, pose, pose.Subject)); err != nil {
 		t.Fatal(err)

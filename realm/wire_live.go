@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
@@ -60,7 +58,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Scenes:       r.catalog,
 		Trust:        liveTrust{r.trust},
 		Decider:      liveDecider{r},
-		Cluster:      liveClusterAuth{r.clusterAuth},
+		Cluster:      r.clusterAuth,
 		Forged:       func(kind string) { r.tampers.forged.WithLabelValues(kind).Inc() },
 		Views:        liveViews{},
 		Motion:       motion,
@@ -149,9 +147,6 @@ type closeFrame struct {
 	reason string
 }
 
-// nodeHeader names the node that sent a cluster message; its tag covers it.
-const nodeHeader = live.NodeHeader
-
 // sessionBound is a twin console feed, which lives no longer than its
 // session (edge.SessionBound).
 type sessionBound struct {
@@ -223,16 +218,6 @@ type liveDecider struct{ r *Realm }
 
 func (d liveDecider) Decide(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
 	return d.r.decide(ctx, sc, p, a, action, resource, extra)
-}
-
-type liveClusterAuth struct{ a *clusterAuth }
-
-func (c liveClusterAuth) Sign(msg *nats.Msg, subject string, now time.Time) {
-	c.a.sign(msg, subject, now)
-}
-
-func (c liveClusterAuth) Verify(msg *nats.Msg, subject string, now time.Time) error {
-	return c.a.verify(msg, subject, now)
 }
 
 // liveViews are the identity part's published views.

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/zerorealm/zerorealm/internal/clustermsg"
 )
 
 // Presence between realm nodes, over core NATS:
@@ -14,7 +16,7 @@ import (
 //     changes of one tick, as one presenceDelta; as a node stops, the
 //     leaves of all its members.
 //   - <prefix>.scene.<id>.poses: the poses of a node's members that moved in
-//     one tick, as a poses message; the sending node is the NodeHeader, so
+//     one tick, as a poses message; the sending node is the nodeHeader, so
 //     a node skips its own without reading them. Sent only while another
 //     node is alive.
 //   - <prefix>.presence.heartbeat: every node, once a second, with how many
@@ -30,9 +32,7 @@ const (
 	presencePeerExpiry = 3500 * time.Millisecond
 	// presenceSyncTimeout bounds a snapshot request.
 	presenceSyncTimeout = 2 * time.Second
-	// NodeHeader names the node that sent a poses message; the cluster's
-	// message tags cover it.
-	NodeHeader = "Zerorealm-Node"
+	nodeHeader          = clustermsg.NodeHeader
 )
 
 // presencePeer is another realm node as this one has heard of it.
@@ -87,7 +87,7 @@ func (h *presenceHub) publish(msgs []clusterMessage) {
 	for _, m := range msgs {
 		msg := &nats.Msg{Subject: m.subject, Data: m.data}
 		if m.poses {
-			msg.Header = nats.Header{NodeHeader: {h.node}}
+			msg.Header = nats.Header{nodeHeader: {h.node}}
 		}
 		h.svc.deps.Cluster.Sign(msg, m.subject, now)
 		if err := h.svc.deps.NC.PublishMsg(msg); err != nil {
@@ -155,6 +155,19 @@ func (h *presenceHub) heard(node string) *presencePeer {
 	}
 	p.lastSeen = time.Now()
 	return p
+}
+
+// livePeers names the nodes heard from within presencePeerExpiry of now.
+func (h *presenceHub) livePeers(now time.Time) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for node, p := range h.peers {
+		if now.Sub(p.lastSeen) < presencePeerExpiry {
+			out = append(out, node)
+		}
+	}
+	return out
 }
 
 // expirePeers takes the members of nodes that went silent out of every
@@ -253,7 +266,7 @@ func (h *presenceHub) remotePresence(msg *nats.Msg) {
 // remotePoses takes another node's members' poses for the next tick, which
 // fans them out to this node's members by interest like its own.
 func (h *presenceHub) remotePoses(msg *nats.Msg) {
-	node := msg.Header.Get(NodeHeader)
+	node := msg.Header.Get(nodeHeader)
 	if node == "" || node == h.node {
 		return
 	}

@@ -183,6 +183,15 @@ func (s *Service) WhereIs(sceneID, avatarID, sessionID string) Standing {
 	return s.presence.whereIs(sceneID, avatarID, sessionID)
 }
 
+// Peers names the other nodes whose presence heartbeats arrived lately
+// (core NATS, so heard while JetStream elects leaders).
+func (s *Service) Peers() []string {
+	if s == nil {
+		return nil
+	}
+	return s.presence.livePeers(time.Now())
+}
+
 // API is the realm WebSocket's route. It is registered before the node
 // has started; it answers through the edge, which keeps it at 503 until
 // the realm is ready, and by then the service exists.
