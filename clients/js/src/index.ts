@@ -1,0 +1,42 @@
+/**
+ * The ZeroRealm SDK: a typed client of the realm's HTTP API (generated from
+ * its OpenAPI document), passkeys and sessions, the realm WebSocket, twins,
+ * the market, and XR streaming. See README.md for a quick start.
+ *
+ * @module
+ */
+export { decodeBase64url, encodeBase64url } from "./base64url.js";
+export type { components, operations, paths } from "./generated/api.js";
+export { operationRoutes } from "./generated/operations.js";
+export {
+  RealmClient,
+  newIdempotencyKey,
+  type CallOptions,
+  type CallResult,
+  type ClientConfig,
+  type OperationId,
+  type PathParams,
+  type QueryParams,
+  type RequestBody,
+  type ResponseBody,
+} from "./http.js";
+export {
+  Passkeys,
+  PasskeyError,
+  Sessions,
+  browserAuthenticator,
+  credentialToJSON,
+  creationOptionsFromJSON,
+  requestOptionsFromJSON,
+  type AuthenticationResponseJSON,
+  type CreationOptionsJSON,
+  type CredentialsContainerLike,
+  type PasskeyAuthenticator,
+  type RegistrationResponseJSON,
+  type RequestOptionsJSON,
+  type Session,
+  type SessionOptions,
+  type SignedIn,
+  type StepUpVerified,
+} from "./passkeys.js";
+export { ProblemError, problemBase, problemFromResponse, retryAfterSeconds, type Problem } from "./problem.js";
