@@ -35,6 +35,8 @@ try {
     "--ceremony-burst", "20",
   ];
   realm = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  // Interrupted, the script still stops the realm it started.
+  for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, () => (realm.kill("SIGTERM"), process.exit(130)));
   let stderr = "";
   realm.stderr.on("data", (d) => {
     stderr += d;
@@ -52,10 +54,27 @@ try {
     });
   });
   console.log(`run-tests: realm at ${url}`);
+  // The first avatar of a realm becomes its administrator (with the
+  // operator and supervisor roles). It is registered here, before any
+  // test, so that the tests that need those roles share one, by its
+  // exported software passkey, whatever order they run in.
+  const sdk = await import(path.join(root, "build", "src", "index.js"));
+  const { SoftwareAuthenticator } = await import(path.join(root, "build", "src", "testing", "index.js"));
+  // Not synced: a synced passkey gives less device assurance, and the
+  // foundry's policies want an operator trusted. Its signature counter
+  // then lives in the process that uses it, so one test file only
+  // (twins.test.ts) signs in as the administrator: two would present the
+  // same counters and the realm would take the passkey for a clone.
+  const admin = new SoftwareAuthenticator({ origin: url });
+  const adminClient = new sdk.RealmClient({ baseUrl: url });
+  await new sdk.Passkeys(adminClient, admin).register("sdk-admin");
+  // Its tests sign in anew; a second live session would cost it trust.
+  await new sdk.Sessions(adminClient).signOut();
+  process.env.ZR_ADMIN_PASSKEYS = admin.exportCredentials();
   const dir = path.join(root, "build", "test");
   const files = (await readdir(dir)).filter((f) => f.endsWith(".test.js")).map((f) => path.join(dir, f));
   const only = process.argv.slice(2);
-  const tests = spawnSync(process.execPath, ["--experimental-websocket", "--test", ...(only.length ? only : files)], {
+  const tests = spawnSync(process.execPath, ["--test", "--test-timeout=60000", ...(only.length ? only : files)], {
     stdio: "inherit",
     env: { ...process.env, ZR_REALM_URL: url },
   });

@@ -77,6 +77,11 @@ export interface ClientConfig {
   token?: string;
   /** The fetch to use (default: globalThis.fetch). */
   fetch?: typeof fetch;
+  /**
+   * Headers sent with every request and WebSocket handshake (Node only: a
+   * browser's WebSocket sends none), e.g. a proxy's or a tracing header.
+   */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -93,8 +98,10 @@ export class RealmClient {
   #token: string | undefined;
   #csrf: string | undefined;
   readonly #fetch: typeof fetch;
+  readonly #headers: Record<string, string>;
 
   constructor(config: ClientConfig = {}) {
+    this.#headers = { ...config.headers };
     this.baseUrl = (config.baseUrl ?? "").replace(/\/+$/, "");
     this.#token = config.token;
     this.#fetch = config.fetch ?? globalThis.fetch.bind(globalThis);
@@ -122,9 +129,9 @@ export class RealmClient {
     throw new TypeError("RealmClient: no baseUrl, and no page location to resolve against");
   }
 
-  /** The headers that authenticate a request (for WebSockets in Node, too). */
+  /** The headers every request sends: the configured ones and the bearer token (for WebSockets in Node, too). */
   authHeaders(): Record<string, string> {
-    return this.#token ? { Authorization: `Bearer ${this.#token}` } : {};
+    return this.#token ? { ...this.#headers, Authorization: `Bearer ${this.#token}` } : { ...this.#headers };
   }
 
   /** Calls one operation and returns its parsed body. */

@@ -40,3 +40,44 @@ export {
   type StepUpVerified,
 } from "./passkeys.js";
 export { ProblemError, problemBase, problemFromResponse, retryAfterSeconds, type Problem } from "./problem.js";
+export {
+  CloseCode,
+  LiveSocket,
+  SocketClosedError,
+  backoffDelay,
+  type Backoff,
+  type LiveEvents,
+  type LiveSocketOptions,
+  type WebSocketFactory,
+  type WebSocketLike,
+} from "./live.js";
+export {
+  JoinError,
+  RealmSocket,
+  presenceEvents,
+  type AvatarPose,
+  type Hello,
+  type Joined,
+  type Member,
+  type PasskeyAdded,
+  type Pose,
+  type Poses,
+  type PresenceEvent,
+  type RealmErrorMessage,
+  type RealmEvents,
+  type RealmSocketOptions,
+  type Trust,
+  type XRMessage,
+} from "./realm-socket.js";
+export {
+  TwinFeed,
+  Twins,
+  type ApprovalAnswer,
+  type CommandAnswer,
+  type CommandDigest,
+  type CommandOptions,
+  type CommandRequest,
+  type CommandResult,
+  type TwinFeedEvents,
+  type TwinFeedMessage,
+} from "./twins.js";

@@ -4,7 +4,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ProblemError, RealmClient, retryAfterSeconds } from "../src/index.js";
-import { fetchFrom, newAvatar, newClient, realmURL } from "./realm.js";
+import { ownAddress, newAvatar, newClient, realmURL } from "./realm.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..", "..");
@@ -61,7 +61,7 @@ test("a refusal is a ProblemError with the problem's type, status and detail", a
 
 test("the ceremony limit's 429 carries Retry-After", async () => {
   // One address of its own, so no other test's ceremonies count.
-  const client = new RealmClient({ baseUrl: realmURL(), fetch: fetchFrom() });
+  const client = new RealmClient({ baseUrl: realmURL(), ...ownAddress() });
   let refused: ProblemError | undefined;
   for (let i = 0; i < 200 && !refused; i++) {
     try {

@@ -1,7 +1,8 @@
 // Shared by the tests: the realm scripts/run-tests.mjs started, and
 // avatars signed in to it with a software passkey.
 import { randomBytes } from "node:crypto";
-import { Passkeys, RealmClient, type SignedIn } from "../src/index.js";
+import WebSocket from "ws";
+import { Passkeys, RealmClient, type SignedIn, type WebSocketFactory, type WebSocketLike } from "../src/index.js";
 import { SoftwareAuthenticator } from "../src/testing/index.js";
 
 /** The URL of the realm under test. */
@@ -24,16 +25,13 @@ export interface Avatar {
 }
 
 /**
- * A fetch that presents a client address of its own (the realm trusts
+ * The headers of a client with an address of its own (the realm trusts
  * loopback as a proxy in these tests), so that each test spends its own
- * bucket of the realm's per-address ceremony limit.
+ * bucket of the realm's per-address ceremony limit. Its sockets present
+ * the same address: a session whose address changes loses trust.
  */
-export function fetchFrom(address = randomAddress()): typeof fetch {
-  return (input, init) => {
-    const headers = new Headers(init?.headers);
-    headers.set("X-Forwarded-For", address);
-    return fetch(input, { ...init, headers });
-  };
+export function ownAddress(address = randomAddress()): { headers: Record<string, string> } {
+  return { headers: { "X-Forwarded-For": address } };
 }
 
 /** A random address of the benchmarking range 198.18.0.0/15. */
@@ -44,7 +42,7 @@ export function randomAddress(): string {
 
 /** A client of the realm under test, without a session. */
 export function newClient(): RealmClient {
-  return new RealmClient({ baseUrl: realmURL(), fetch: fetchFrom() });
+  return new RealmClient({ baseUrl: realmURL(), ...ownAddress() });
 }
 
 /** Registers a new avatar with a software passkey; its client holds the bearer token. */
@@ -55,3 +53,32 @@ export async function newAvatar(prefix = "sdk"): Promise<Avatar> {
   const signedIn = await passkeys.register(uniqueName(prefix));
   return { client, authenticator, passkeys, signedIn };
 }
+
+/**
+ * Signs in as the realm's administrator (admin, operator, supervisor),
+ * registered by scripts/run-tests.mjs: one session per process, as a
+ * second would lower its trust (concurrent sessions are a penalty).
+ * Only one test file may use it (its passkey's counter lives in the
+ * process: see run-tests.mjs).
+ */
+let adminAuthenticator: SoftwareAuthenticator | undefined;
+let admin: Avatar | undefined;
+
+export async function adminAvatar(): Promise<Avatar> {
+  if (admin) return admin;
+  const exported = process.env.ZR_ADMIN_PASSKEYS;
+  if (!exported) throw new Error("ZR_ADMIN_PASSKEYS is not set: run the tests with `npm test`");
+  const client = newClient();
+  if (!adminAuthenticator) {
+    adminAuthenticator = new SoftwareAuthenticator({ origin: realmURL() });
+    adminAuthenticator.importCredentials(exported);
+  }
+  const authenticator = adminAuthenticator;
+  const passkeys = new Passkeys(client, authenticator);
+  const signedIn = await passkeys.signIn();
+  admin = { client, authenticator, passkeys, signedIn };
+  return admin;
+}
+
+/** Node's WebSockets with the bearer header (a browser sends its cookie instead). */
+export const nodeWebSocket: WebSocketFactory = (url, headers) => new WebSocket(url, { headers }) as unknown as WebSocketLike;

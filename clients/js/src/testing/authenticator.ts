@@ -68,6 +68,44 @@ export class SoftwareAuthenticator implements PasskeyAuthenticator {
     this.userVerified = opts.userVerified ?? true;
   }
 
+  /**
+   * Exports the credentials, private keys included, as JSON: for a tool
+   * that keeps its identity between runs, or tests that share one avatar
+   * across processes. Whoever reads it holds the passkeys.
+   */
+  exportCredentials(): string {
+    return JSON.stringify(
+      this.#creds.map((c) => ({
+        id: encodeBase64url(c.id),
+        rp_id: c.rpId,
+        user_handle: encodeBase64url(c.userHandle),
+        secret_key: encodeBase64url(c.secretKey),
+        counter: c.counter,
+        synced: c.synced,
+      })),
+    );
+  }
+
+  /** Adds the credentials {@link exportCredentials} wrote; throws on anything malformed. */
+  importCredentials(json: string): void {
+    const list: unknown = JSON.parse(json);
+    if (!Array.isArray(list)) throw new TypeError("credentials: want a JSON array");
+    const parsed = list.map((v: Record<string, unknown>): Credential => {
+      const secretKey = decodeBase64url(String(v.secret_key));
+      if (!p256.utils.isValidSecretKey(secretKey)) throw new TypeError("credentials: not a P-256 secret key");
+      if (typeof v.rp_id !== "string" || typeof v.counter !== "number") throw new TypeError("credentials: rp_id and counter are required");
+      return {
+        id: decodeBase64url(String(v.id)),
+        rpId: v.rp_id,
+        userHandle: decodeBase64url(String(v.user_handle)),
+        secretKey,
+        counter: v.counter,
+        synced: v.synced === true,
+      };
+    });
+    this.#creds.push(...parsed);
+  }
+
   /** The ids of the credentials held, oldest first, base64url. */
   credentialIds(): string[] {
     return this.#creds.map((c) => encodeBase64url(c.id));
