@@ -63,7 +63,7 @@ try {
   // Not synced: a synced passkey gives less device assurance, and the
   // foundry's policies want an operator trusted. Its signature counter
   // then lives in the process that uses it, so one test file only
-  // (twins.test.ts) signs in as the administrator: two would present the
+  // (admin.test.ts) signs in as the administrator: two would present the
   // same counters and the realm would take the passkey for a clone.
   const admin = new SoftwareAuthenticator({ origin: url });
   const adminClient = new sdk.RealmClient({ baseUrl: url });

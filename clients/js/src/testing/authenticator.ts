@@ -2,6 +2,7 @@ import { p256 } from "@noble/curves/nist.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { randomBytes } from "@noble/hashes/utils.js";
 import { decodeBase64url, encodeBase64url } from "../base64url.js";
+import { concatBytes } from "../eip712.js";
 import type {
   AuthenticationResponseJSON,
   CreationOptionsJSON,
@@ -145,14 +146,14 @@ export class SoftwareAuthenticator implements PasskeyAuthenticator {
       ]),
     );
     const idLength = Uint8Array.of(cred.id.length >> 8, cred.id.length & 0xff);
-    const authData = concat(this.#authData(cred, flagAT, 0), this.aaguid, idLength, cred.id, coseKey);
+    const authData = concatBytes(this.#authData(cred, flagAT, 0), this.aaguid, idLength, cred.id, coseKey);
     const attestationObject = encodeCBOR({ fmt: "none", attStmt: {}, authData });
     const clientData = clientDataJSON("webauthn.create", o.challenge, this.origin);
     return credentialJSON(cred, {
       clientDataJSON: encodeBase64url(clientData),
       authenticatorData: encodeBase64url(authData),
       transports: ["internal", "hybrid"],
-      publicKey: encodeBase64url(concat(spkiP256Prefix, point)),
+      publicKey: encodeBase64url(concatBytes(spkiP256Prefix, point)),
       publicKeyAlgorithm: coseES256,
       attestationObject: encodeBase64url(attestationObject),
     });
@@ -170,7 +171,7 @@ export class SoftwareAuthenticator implements PasskeyAuthenticator {
     const authData = this.#authData(cred, 0, cred.counter);
     const clientData = clientDataJSON("webauthn.get", o.challenge, this.origin);
     // ES256 signs SHA-256(authData || SHA-256(clientDataJSON)), DER-encoded.
-    const signature = p256.sign(concat(authData, sha256(clientData)), cred.secretKey, { format: "der", prehash: true });
+    const signature = p256.sign(concatBytes(authData, sha256(clientData)), cred.secretKey, { format: "der", prehash: true });
     return credentialJSON(cred, {
       clientDataJSON: encodeBase64url(clientData),
       authenticatorData: encodeBase64url(authData),
@@ -184,7 +185,7 @@ export class SoftwareAuthenticator implements PasskeyAuthenticator {
     if (this.userVerified) flags |= flagUV;
     if (c.synced) flags |= flagBE | flagBS;
     const counterBytes = Uint8Array.of((counter >>> 24) & 0xff, (counter >> 16) & 0xff, (counter >> 8) & 0xff, counter & 0xff);
-    return concat(sha256(new TextEncoder().encode(c.rpId)), Uint8Array.of(flags), counterBytes);
+    return concatBytes(sha256(new TextEncoder().encode(c.rpId)), Uint8Array.of(flags), counterBytes);
   }
 
   // The options' RP id, or the origin's host, as a browser defaults it.
@@ -211,15 +212,6 @@ function clientDataJSON(type: string, challenge: string, origin: string): Uint8A
   return new TextEncoder().encode(JSON.stringify({ type, challenge, origin, crossOrigin: false }));
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
