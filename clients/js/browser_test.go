@@ -27,7 +27,8 @@ import (
 // served beside the realm would: a cookie session from a passkey made by
 // Chromium's virtual authenticator (through the browser's own JSON parsers
 // where it has them, then through the SDK's fallback encoder), typed calls
-// and a ProblemError, the realm WebSocket, sessions, and signing out. It
+// and a ProblemError, the realm WebSocket, XR frames over a WebRTC data
+// channel signaled on it, sessions, and signing out. It
 // leaves what it saw in window.sdkResult.
 const sdkPage = `<!doctype html>
 <meta charset="utf-8">
@@ -59,6 +60,24 @@ try {
   const hello = await socket.connect();
   const joined = await socket.join("foundry");
   step("socket", { avatar: hello.avatar.name, scene: joined.scene });
+
+  // XR frames over a WebRTC data channel signaled on the socket, until the
+  // realm reports them accepted on that transport.
+  const transport = await sdk.connectXR(socket, { timeoutMs: 15000 });
+  const status = socket.next("xr", (m) => m.type === "xr.status" && m.xr.transport === transport.kind && m.xr.frames_accepted >= 8);
+  let reported = false;
+  status.then(() => (reported = true), () => (reported = true));
+  for (let n = 0; !reported && n < 4 * 400; n += 4) {
+    const frames = [];
+    for (let i = n; i < n + 4; i++) {
+      frames.push({ timeUs: 1000000 + i * 11111, seq: i, head: { pos: [0.01 * Math.sin(i / 9), 1.7, 0.01 * Math.cos(i / 9)], rot: [0, 0, 0, 1], tracked: true } });
+    }
+    transport.send(sdk.encodeFrames(frames));
+    await new Promise((r) => setTimeout(r, 45));
+  }
+  const xr = await status;
+  step("xr", { transport: transport.kind, reported: xr.xr.transport, accepted: xr.xr.frames_accepted });
+  transport.close();
   socket.close();
 
   // The SDK's own encoder, as on a browser without the JSON parsers.
@@ -100,7 +119,7 @@ func TestSDKInChromium(t *testing.T) {
 		}
 		t.Skip("clients/js/dist is not built: run npm ci && npm run build in clients/js to run this test")
 	}
-	b := browsertest.Start(t, browsertest.Options{})
+	b := browsertest.Start(t, browsertest.Options{WebRTCLoopback: true})
 
 	// localhost, not 127.0.0.1: the relying party id is "localhost".
 	ln, err := net.Listen("tcp", "localhost:0")
@@ -165,6 +184,11 @@ func TestSDKInChromium(t *testing.T) {
 			Avatar string `json:"avatar"`
 			Scene  string `json:"scene"`
 		} `json:"socket"`
+		XR struct {
+			Transport string `json:"transport"`
+			Reported  string `json:"reported"`
+			Accepted  int    `json:"accepted"`
+		} `json:"xr"`
 		FallbackSignIn string `json:"fallbackSignIn"`
 		FallbackStepUp bool   `json:"fallbackStepUp"`
 		Sessions       struct {
@@ -191,6 +215,8 @@ func TestSDKInChromium(t *testing.T) {
 		t.Errorf("unknown scene: %+v, want a not-found ProblemError", got.Problem)
 	case got.Socket.Avatar != name || got.Socket.Scene != "foundry":
 		t.Errorf("socket %+v, want hello for %s and a join of foundry", got.Socket, name)
+	case got.XR.Transport != "webrtc" || got.XR.Reported != "webrtc" || got.XR.Accepted < 8:
+		t.Errorf("XR %+v, want frames accepted over a WebRTC data channel", got.XR)
 	case got.FallbackSignIn != name || !got.FallbackStepUp:
 		t.Errorf("fallback encoder: signed in as %q, step-up %v; want %s and true", got.FallbackSignIn, got.FallbackStepUp, name)
 	case got.Sessions.Count != 2 || got.Sessions.Current != 1:

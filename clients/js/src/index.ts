@@ -113,3 +113,19 @@ export {
   type Verification,
   type VerifyOptions,
 } from "./market.js";
+export {
+  connectXR,
+  encodeFrames,
+  maxFramesPerMessage,
+  streamXR,
+  webSocketTransport,
+  xrFormatVersion,
+  type ConnectXROptions,
+  type StreamXROptions,
+  type XRFrameLike,
+  type XRFrameSample,
+  type XRPose,
+  type XRRigidTransformLike,
+  type XRSessionLike,
+  type XRTransport,
+} from "./xr.js";
