@@ -19,6 +19,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
 )
 
@@ -177,72 +178,40 @@ func ledgerCollection(scene string, c scenes.Collection) (assets.Collection, err
 }
 
 func (r *Realm) assetRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/openapi.json", r.handleOpenAPI)
-	mux.HandleFunc("GET /v1/asyncapi.json", r.handleAsyncAPI)
-	mux.HandleFunc("GET /v1/assets/domain", r.whenReady(r.handleAssetDomain))
-	mux.HandleFunc("GET /v1/assets/signers", r.whenReady(r.handleSigners))
-	mux.HandleFunc("GET /v1/assets/collections", r.whenReady(r.handleCollections))
-	mux.HandleFunc("GET /v1/assets/collections/{collection}", r.whenReady(r.handleCollection))
-	mux.HandleFunc("GET /v1/assets/items/{collection}/{item}", r.whenReady(r.handleAsset))
-	mux.HandleFunc("GET /v1/assets/owners/{address}", r.whenReady(r.handleOwner))
-	mux.HandleFunc("GET /v1/assets/wallet", r.authed(r.handleWallet))
-	mux.HandleFunc("POST /v1/assets/wallet/link/payload", r.authed(r.handleLinkPayload))
-	mux.HandleFunc("POST /v1/assets/wallet/link", r.authed(r.handleLink))
-	mux.HandleFunc("POST /v1/assets/wallet/custodial", r.authed(r.handleCustodial))
-	mux.HandleFunc("POST /v1/assets/intents/transfer", r.public(r.handleTransferPayload))
-	mux.HandleFunc("POST /v1/assets/intents/trade", r.public(r.handleTradePayload))
-	mux.HandleFunc("POST /v1/assets/intents/cancel", r.public(r.handleCancelPayload))
-	mux.HandleFunc("POST /v1/assets/transfers", r.authed(r.handleTransfer))
-	mux.HandleFunc("POST /v1/assets/trades", r.authed(r.handleTrade))
-	mux.HandleFunc("POST /v1/assets/cancel", r.authed(r.handleCancel))
-	mux.HandleFunc("POST /v1/assets/mint", r.authed(r.handleMint))
-	mux.HandleFunc("GET /v1/receipts", r.whenReady(r.handleReceipts))
-	mux.HandleFunc("GET /v1/receipts/{digest}", r.whenReady(r.handleReceipt))
-	mux.HandleFunc("GET /v1/receipts/{digest}/proof", r.whenReady(r.handleProof))
-	mux.HandleFunc("GET /v1/checkpoints", r.whenReady(r.handleCheckpoints))
-}
-
-// isAssetError and assetProblem give the ledger's errors their status and
-// public text, for problemFor.
-func isAssetError(err error) bool {
-	return errors.Is(err, assets.ErrInvalid) || errors.Is(err, assets.ErrRejected) ||
-		errors.Is(err, assets.ErrConflict) || errors.Is(err, assets.ErrNotFound) || errors.Is(err, assets.ErrNotCheckpointed)
-}
-
-func assetProblem(err error) (int, string) {
-	var re *assets.RejectError
-	if errors.As(err, &re) {
-		status := http.StatusForbidden
-		switch re.Reason {
-		case assets.ReasonMalformed, assets.ReasonUnknownCollection, assets.ReasonAmountRange,
-			assets.ReasonSignatureEncoding, assets.ReasonHighS:
-			status = http.StatusBadRequest
-		case assets.ReasonNotOwner, assets.ReasonInsufficient, assets.ReasonNonceUsed, assets.ReasonWalletTaken:
-			status = http.StatusConflict
-		}
-		return status, fmt.Sprintf("rejected (%s): %s", re.Reason, re.Detail)
-	}
-	msg := strings.TrimPrefix(err.Error(), "assets: ")
-	switch {
-	case errors.Is(err, assets.ErrConflict):
-		return http.StatusConflict, "the asset changed concurrently: read it again and sign a new intent"
-	case errors.Is(err, assets.ErrNotCheckpointed):
-		return http.StatusNotFound, "the receipt is not in a signed checkpoint yet; retry after the next checkpoint"
-	case errors.Is(err, assets.ErrNotFound):
-		return http.StatusNotFound, msg
-	}
-	return http.StatusBadRequest, msg
+	mux.HandleFunc("GET /v1/openapi.json", r.docs.ServeOpenAPI)
+	mux.HandleFunc("GET /v1/asyncapi.json", r.docs.ServeAsyncAPI)
+	mux.HandleFunc("GET /v1/assets/domain", r.edge.WhenReady(r.handleAssetDomain))
+	mux.HandleFunc("GET /v1/assets/signers", r.edge.WhenReady(r.handleSigners))
+	mux.HandleFunc("GET /v1/assets/collections", r.edge.WhenReady(r.handleCollections))
+	mux.HandleFunc("GET /v1/assets/collections/{collection}", r.edge.WhenReady(r.handleCollection))
+	mux.HandleFunc("GET /v1/assets/items/{collection}/{item}", r.edge.WhenReady(r.handleAsset))
+	mux.HandleFunc("GET /v1/assets/owners/{address}", r.edge.WhenReady(r.handleOwner))
+	mux.HandleFunc("GET /v1/assets/wallet", r.edge.Authed(r.handleWallet))
+	mux.HandleFunc("POST /v1/assets/wallet/link/payload", r.edge.Authed(r.handleLinkPayload))
+	mux.HandleFunc("POST /v1/assets/wallet/link", r.edge.Authed(r.handleLink))
+	mux.HandleFunc("POST /v1/assets/wallet/custodial", r.edge.Authed(r.handleCustodial))
+	mux.HandleFunc("POST /v1/assets/intents/transfer", r.edge.Public(r.handleTransferPayload))
+	mux.HandleFunc("POST /v1/assets/intents/trade", r.edge.Public(r.handleTradePayload))
+	mux.HandleFunc("POST /v1/assets/intents/cancel", r.edge.Public(r.handleCancelPayload))
+	mux.HandleFunc("POST /v1/assets/transfers", r.edge.Authed(r.handleTransfer))
+	mux.HandleFunc("POST /v1/assets/trades", r.edge.Authed(r.handleTrade))
+	mux.HandleFunc("POST /v1/assets/cancel", r.edge.Authed(r.handleCancel))
+	mux.HandleFunc("POST /v1/assets/mint", r.edge.Authed(r.handleMint))
+	mux.HandleFunc("GET /v1/receipts", r.edge.WhenReady(r.handleReceipts))
+	mux.HandleFunc("GET /v1/receipts/{digest}", r.edge.WhenReady(r.handleReceipt))
+	mux.HandleFunc("GET /v1/receipts/{digest}/proof", r.edge.WhenReady(r.handleProof))
+	mux.HandleFunc("GET /v1/checkpoints", r.edge.WhenReady(r.handleCheckpoints))
 }
 
 // readIntent reads a request body for the intent decoders, which apply
 // their own strict JSON rules.
 func readIntent(w http.ResponseWriter, req *http.Request) ([]byte, error) {
 	if ct := req.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return nil, &httpError{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
+		return nil, &edge.Error{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, assets.MaxIntentBytes))
 	if err != nil {
-		return nil, &httpError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("body larger than %d bytes", assets.MaxIntentBytes)}
+		return nil, &edge.Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("body larger than %d bytes", assets.MaxIntentBytes)}
 	}
 	return body, nil
 }
@@ -306,7 +275,7 @@ func pageParams(req *http.Request) (string, int, error) {
 	if l := req.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {
-			return "", 0, badRequest("limit must be a whole number from 1 to 500")
+			return "", 0, edge.BadRequest("limit must be a whole number from 1 to 500")
 		}
 		limit = n
 	}
@@ -315,7 +284,7 @@ func pageParams(req *http.Request) (string, int, error) {
 
 func (r *Realm) handleAssetDomain(w http.ResponseWriter, _ *http.Request) {
 	d := r.assets.scheme.Domain()
-	writeJSON(w, http.StatusOK, map[string]any{
+	edge.WriteJSON(w, http.StatusOK, map[string]any{
 		"domain":   assets.DomainMessage{Name: d.Name, Version: d.Version, ChainID: assets.Uint(d.ChainID), VerifyingContract: d.VerifyingContract.Hex()},
 		"signer":   r.assets.ledger.Signer().Hex(),
 		"chain":    r.assets.ledger.Node(),
@@ -328,7 +297,7 @@ func (r *Realm) handleCollections(w http.ResponseWriter, _ *http.Request) {
 	for _, c := range r.assets.ledger.Collections() {
 		out = append(out, map[string]any{"id": c.ID, "scene": c.Scene, "name": c.Name, "kind": c.Kind, "soulbound": c.Soulbound, "decimals": c.Decimals})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"collections": out})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"collections": out})
 }
 
 // handleCollection lists a collection's items (unique) or balances
@@ -336,12 +305,12 @@ func (r *Realm) handleCollections(w http.ResponseWriter, _ *http.Request) {
 func (r *Realm) handleCollection(w http.ResponseWriter, req *http.Request) {
 	c, ok := r.assets.ledger.Collection(req.PathValue("collection"))
 	if !ok {
-		r.writeError(w, req, &httpError{Status: http.StatusNotFound, Detail: "no collection " + strconv.Quote(req.PathValue("collection"))})
+		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: "no collection " + strconv.Quote(req.PathValue("collection"))})
 		return
 	}
 	after, limit, err := pageParams(req)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	if c.Kind == assets.Unique {
@@ -350,7 +319,7 @@ func (r *Realm) handleCollection(w http.ResponseWriter, req *http.Request) {
 		for i, a := range items {
 			out[i] = viewAsset(a)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"collection": c.ID, "kind": c.Kind, "items": out, "next": next})
+		edge.WriteJSON(w, http.StatusOK, map[string]any{"collection": c.ID, "kind": c.Kind, "items": out, "next": next})
 		return
 	}
 	bals, next := r.assets.ledger.BalancesIn(c.ID, after, limit)
@@ -358,27 +327,27 @@ func (r *Realm) handleCollection(w http.ResponseWriter, req *http.Request) {
 	for i, b := range bals {
 		out[i] = viewBalance(b)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"collection": c.ID, "kind": c.Kind, "balances": out, "next": next})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"collection": c.ID, "kind": c.Kind, "balances": out, "next": next})
 }
 
 func (r *Realm) handleAsset(w http.ResponseWriter, req *http.Request) {
 	a, err := r.assets.ledger.Asset(req.PathValue("collection"), req.PathValue("item"))
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewAsset(a))
+	edge.WriteJSON(w, http.StatusOK, viewAsset(a))
 }
 
 func (r *Realm) handleOwner(w http.ResponseWriter, req *http.Request) {
 	owner, err := assets.ParseAddress(req.PathValue("address"))
 	if err != nil {
-		r.writeError(w, req, badRequest(err.Error()))
+		r.edge.WriteError(w, req, edge.BadRequest(err.Error()))
 		return
 	}
 	after, limit, err := pageParams(req)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	items, next := r.assets.ledger.AssetsOf(owner, after, limit)
@@ -391,21 +360,21 @@ func (r *Realm) handleOwner(w http.ResponseWriter, req *http.Request) {
 	for i, b := range bals {
 		bv[i] = viewBalance(b)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"owner": owner.Hex(), "items": iv, "balances": bv, "next": next,
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"owner": owner.Hex(), "items": iv, "balances": bv, "next": next,
 		"next_nonce": strconv.FormatUint(r.assets.ledger.NextNonce(owner), 10)})
 }
 
-func (r *Realm) handleWallet(w http.ResponseWriter, _ *http.Request, p principal) {
-	wallets, custodial := r.assets.ledger.Addresses(p.avatar.ID)
+func (r *Realm) handleWallet(w http.ResponseWriter, _ *http.Request, p edge.Principal) {
+	wallets, custodial := r.assets.ledger.Addresses(p.Avatar.ID)
 	ws := []map[string]string{}
 	for _, a := range wallets {
 		ws = append(ws, map[string]string{"address": a.Hex(), "next_nonce": strconv.FormatUint(r.assets.ledger.NextNonce(a), 10)})
 	}
-	out := map[string]any{"avatar": p.avatar.ID, "wallets": ws}
+	out := map[string]any{"avatar": p.Avatar.ID, "wallets": ws}
 	if custodial != (common.Address{}) {
 		out["custodial"] = map[string]string{"address": custodial.Hex(), "next_nonce": strconv.FormatUint(r.assets.ledger.NextNonce(custodial), 10)}
 	}
-	writeJSON(w, http.StatusOK, out)
+	edge.WriteJSON(w, http.StatusOK, out)
 }
 
 type linkRequest struct {
@@ -417,50 +386,50 @@ type linkRequest struct {
 // linkDeadline is how long a LinkWallet payload may wait for its signature.
 const linkDeadline = 10 * time.Minute
 
-func (r *Realm) handleLinkPayload(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleLinkPayload(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	var in linkRequest
-	if err := decodeJSON(w, req, &in); err != nil {
-		r.writeError(w, req, err)
+	if err := edge.DecodeJSON(w, req, &in); err != nil {
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	wallet, err := assets.ParseAddress(in.Wallet)
 	if err != nil {
-		r.writeError(w, req, badRequest("wallet: "+err.Error()))
+		r.edge.WriteError(w, req, edge.BadRequest("wallet: "+err.Error()))
 		return
 	}
-	link := assets.LinkWallet{Avatar: p.avatar.ID, Wallet: wallet, Deadline: uint64(time.Now().Add(linkDeadline).Unix())}
-	writeJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.LinkTypedData(&link), Digest: r.assets.scheme.LinkDigest(&link).Hex()})
+	link := assets.LinkWallet{Avatar: p.Avatar.ID, Wallet: wallet, Deadline: uint64(time.Now().Add(linkDeadline).Unix())}
+	edge.WriteJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.LinkTypedData(&link), Digest: r.assets.scheme.LinkDigest(&link).Hex()})
 }
 
-func (r *Realm) handleLink(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleLink(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	var in linkRequest
-	if err := decodeJSON(w, req, &in); err != nil {
-		r.writeError(w, req, err)
+	if err := edge.DecodeJSON(w, req, &in); err != nil {
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	wallet, err := assets.ParseAddress(in.Wallet)
 	if err != nil {
-		r.writeError(w, req, badRequest("wallet: "+err.Error()))
+		r.edge.WriteError(w, req, edge.BadRequest("wallet: "+err.Error()))
 		return
 	}
 	sig, err := assets.ParseSignature(in.Signature)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	link := assets.LinkWallet{Avatar: p.avatar.ID, Wallet: wallet, Deadline: uint64(in.Deadline)}
+	link := assets.LinkWallet{Avatar: p.Avatar.ID, Wallet: wallet, Deadline: uint64(in.Deadline)}
 	if err := r.assets.ledger.LinkWallet(req.Context(), link, sig); err != nil {
-		r.auditDeny(req, p.avatar.ID, "LinkWallet", "Wallet::"+strconv.Quote(wallet.Hex()), err)
-		r.writeError(w, req, err)
+		r.auditDeny(req, p.Avatar.ID, "LinkWallet", "Wallet::"+strconv.Quote(wallet.Hex()), err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	r.auditAllow(req, p.avatar.ID, "LinkWallet", "Wallet::"+strconv.Quote(wallet.Hex()), "the wallet signed the LinkWallet message", nil)
+	r.auditAllow(req, p.Avatar.ID, "LinkWallet", "Wallet::"+strconv.Quote(wallet.Hex()), "the wallet signed the LinkWallet message", nil)
 	r.handleWallet(w, req, p)
 }
 
-func (r *Realm) handleCustodial(w http.ResponseWriter, req *http.Request, p principal) {
-	if _, err := r.assets.ledger.Custodial(req.Context(), p.avatar.ID); err != nil {
-		r.writeError(w, req, err)
+func (r *Realm) handleCustodial(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	if _, err := r.assets.ledger.Custodial(req.Context(), p.Avatar.ID); err != nil {
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	r.handleWallet(w, req, p)
@@ -469,33 +438,33 @@ func (r *Realm) handleCustodial(w http.ResponseWriter, req *http.Request, p prin
 func (r *Realm) handleTransferPayload(w http.ResponseWriter, req *http.Request) {
 	body, err := readIntent(w, req)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	in, err := assets.DecodeTransferRequest(body)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	if _, ok := r.assets.ledger.Collection(in.Transfer.Collection); !ok {
-		r.writeError(w, req, &assets.RejectError{Reason: assets.ReasonUnknownCollection, Detail: "no collection " + strconv.Quote(in.Transfer.Collection)})
+		r.edge.WriteError(w, req, &assets.RejectError{Reason: assets.ReasonUnknownCollection, Detail: "no collection " + strconv.Quote(in.Transfer.Collection)})
 		return
 	}
-	writeJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.TransferTypedData(&in.Transfer), Digest: r.assets.scheme.TransferDigest(&in.Transfer).Hex()})
+	edge.WriteJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.TransferTypedData(&in.Transfer), Digest: r.assets.scheme.TransferDigest(&in.Transfer).Hex()})
 }
 
 func (r *Realm) handleTradePayload(w http.ResponseWriter, req *http.Request) {
 	body, err := readIntent(w, req)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	in, err := assets.DecodeTradeRequest(body)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.TradeTypedData(&in.Trade), Digest: r.assets.scheme.TradeDigest(&in.Trade).Hex()})
+	edge.WriteJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.TradeTypedData(&in.Trade), Digest: r.assets.scheme.TradeDigest(&in.Trade).Hex()})
 }
 
 type cancelRequest struct {
@@ -508,49 +477,49 @@ type cancelRequest struct {
 func (c *cancelRequest) decode() (assets.CancelIntents, error) {
 	owner, err := assets.ParseAddress(c.Owner)
 	if err != nil {
-		return assets.CancelIntents{}, badRequest("owner: " + err.Error())
+		return assets.CancelIntents{}, edge.BadRequest("owner: " + err.Error())
 	}
 	return assets.CancelIntents{Owner: owner, NonceFloor: uint64(c.NonceFloor), Deadline: uint64(c.Deadline)}, nil
 }
 
 func (r *Realm) handleCancelPayload(w http.ResponseWriter, req *http.Request) {
 	var in cancelRequest
-	if err := decodeJSON(w, req, &in); err != nil {
-		r.writeError(w, req, err)
+	if err := edge.DecodeJSON(w, req, &in); err != nil {
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	c, err := in.decode()
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.CancelTypedData(&c), Digest: r.assets.scheme.CancelDigest(&c).Hex()})
+	edge.WriteJSON(w, http.StatusOK, typedPayload{TypedData: r.assets.scheme.CancelTypedData(&c), Digest: r.assets.scheme.CancelDigest(&c).Hex()})
 }
 
 // handleCancel raises an owner's nonce floor, cancelling every intent
 // signed with a lower nonce. The owner's signature authorizes it (a
 // custodial owner's, after a step-up bound to the cancellation's digest).
-func (r *Realm) handleCancel(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleCancel(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	var in cancelRequest
-	if err := decodeJSON(w, req, &in); err != nil {
-		r.writeError(w, req, err)
+	if err := edge.DecodeJSON(w, req, &in); err != nil {
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	c, err := in.decode()
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	sig, err := r.ownerSignature(req, p, c.Owner, in.Signature, r.assets.scheme.CancelDigest(&c))
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	if err := r.assets.ledger.CancelIntents(req.Context(), c, sig); err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"owner": c.Owner.Hex(), "next_nonce": strconv.FormatUint(r.assets.ledger.NextNonce(c.Owner), 10)})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"owner": c.Owner.Hex(), "next_nonce": strconv.FormatUint(r.assets.ledger.NextNonce(c.Owner), 10)})
 }
 
 // ownerSignature is the signature that authorizes digest for owner: the
@@ -558,8 +527,8 @@ func (r *Realm) handleCancel(w http.ResponseWriter, req *http.Request, p princip
 // key's, once the caller's step-up for exactly this digest is spent. An
 // owner that is neither the caller's wallet nor its custodial address is
 // refused: the realm acts only for the signed-in avatar's own addresses.
-func (r *Realm) ownerSignature(req *http.Request, p principal, owner common.Address, given string, digest common.Hash) (assets.Signature, error) {
-	wallets, custodial := r.assets.ledger.Addresses(p.avatar.ID)
+func (r *Realm) ownerSignature(req *http.Request, p edge.Principal, owner common.Address, given string, digest common.Hash) (assets.Signature, error) {
+	wallets, custodial := r.assets.ledger.Addresses(p.Avatar.ID)
 	mine := owner == custodial && custodial != (common.Address{}) || slices.Contains(wallets, owner)
 	if !mine {
 		return assets.Signature{}, &assets.RejectError{Reason: assets.ReasonNotYours,
@@ -569,12 +538,12 @@ func (r *Realm) ownerSignature(req *http.Request, p principal, owner common.Addr
 		return assets.ParseSignature(given)
 	}
 	if owner != custodial {
-		return assets.Signature{}, badRequest("signature is required: " + owner.Hex() + " is a linked wallet, which signs for itself")
+		return assets.Signature{}, edge.BadRequest("signature is required: " + owner.Hex() + " is a linked wallet, which signs for itself")
 	}
-	if err := r.stepups.consume(req.Context(), p.session.ID, digest[:]); err != nil {
+	if err := r.stepups.consume(req.Context(), p.Session.ID, digest[:]); err != nil {
 		return assets.Signature{}, err
 	}
-	return r.assets.ledger.SignCustodial(p.avatar.ID, digest)
+	return r.assets.ledger.SignCustodial(p.Avatar.ID, digest)
 }
 
 // authorizeTransfer is the scene policy check of every leg: TransferAsset
@@ -584,9 +553,9 @@ func (r *Realm) ownerSignature(req *http.Request, p principal, owner common.Addr
 // audit log cannot record does not happen. The ledger calls it again when
 // another transfer of the same holder landed first, so the audit log then
 // holds both decisions.
-func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets.Transfer) func(context.Context, assets.Check) error {
+func (r *Realm) authorizeTransfer(req *http.Request, p edge.Principal, legs []*assets.Transfer) func(context.Context, assets.Check) error {
 	return func(ctx context.Context, chk assets.Check) error {
-		a := r.trust.assess(ctx, p.session)
+		a := r.trust.assess(ctx, p.Session)
 		for i, c := range chk.Legs {
 			sc := r.assets.scenes[c.ID]
 			coll, ok := sc.Collection(c.ID)
@@ -604,10 +573,10 @@ func (r *Realm) authorizeTransfer(req *http.Request, p principal, legs []*assets
 			}
 			d, err := r.decideAndWait(ctx, sc, p, a, scenes.ActionTransferAsset, entity.UID, extra, entity)
 			if err != nil {
-				return &httpError{Status: http.StatusServiceUnavailable, Detail: "the transfer's authorization could not be stored in the audit log, so nothing moved; retry later", Err: err, NothingChanged: true}
+				return &edge.Error{Status: http.StatusServiceUnavailable, Detail: "the transfer's authorization could not be stored in the audit log, so nothing moved; retry later", Err: err, NothingChanged: true}
 			}
 			if !d.Allow {
-				return &httpError{Status: http.StatusForbidden, Detail: fmt.Sprintf("the scene's policy refuses this transfer of %s: %s", entity.UID, d.Reason)}
+				return &edge.Error{Status: http.StatusForbidden, Detail: fmt.Sprintf("the scene's policy refuses this transfer of %s: %s", entity.UID, d.Reason)}
 			}
 		}
 		return nil
@@ -629,15 +598,15 @@ func velocityContext(v *assets.Velocity) map[string]any {
 // Idempotency-Key and intent, and refuses the key's reuse for another
 // intent. Without the header every request is new, so a replayed intent
 // meets its spent nonce.
-func (r *Realm) idempotent(req *http.Request, p principal, digest common.Hash) (*transferAnswer, error) {
+func (r *Realm) idempotent(req *http.Request, p edge.Principal, digest common.Hash) (*transferAnswer, error) {
 	key := req.Header.Get("Idempotency-Key")
 	if key == "" {
 		return nil, nil
 	}
 	if len(key) > 255 {
-		return nil, badRequest("Idempotency-Key is longer than 255 characters")
+		return nil, edge.BadRequest("Idempotency-Key is longer than 255 characters")
 	}
-	sum := sha256.Sum256([]byte(p.avatar.ID + "\x00" + key))
+	sum := sha256.Sum256([]byte(p.Avatar.ID + "\x00" + key))
 	k := "assets." + hex.EncodeToString(sum[:])
 	_, err := r.assets.idempotency.Create(req.Context(), k, digest[:])
 	if err == nil {
@@ -651,19 +620,19 @@ func (r *Realm) idempotent(req *http.Request, p principal, digest common.Hash) (
 		return nil, err
 	}
 	if common.BytesToHash(e.Value) != digest {
-		return nil, &httpError{Status: http.StatusUnprocessableEntity, Detail: "this Idempotency-Key was used for another intent"}
+		return nil, &edge.Error{Status: http.StatusUnprocessableEntity, Detail: "this Idempotency-Key was used for another intent"}
 	}
 	rc, err := r.assets.ledger.ReceiptFor(digest)
 	if err != nil {
-		return nil, &httpError{Status: http.StatusConflict, Detail: "a request with this Idempotency-Key is still in progress or failed; retry later or use a new key"}
+		return nil, &edge.Error{Status: http.StatusConflict, Detail: "a request with this Idempotency-Key is still in progress or failed; retry later or use a new key"}
 	}
 	return &transferAnswer{Digest: digest.Hex(), Sequence: rc.Receipt.Sequence, Receipt: r.assets.scheme.ReceiptDocument(rc)}, nil
 }
 
-func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	body, err := readIntent(w, req)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	in, err := assets.DecodeTransferRequest(body)
@@ -676,7 +645,7 @@ func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p princ
 		}
 	}
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	t := in.Transfer
@@ -684,9 +653,9 @@ func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p princ
 	digest := prepared.Digest()
 	if prev, err := r.idempotent(req, p, digest); err != nil || prev != nil {
 		if err != nil {
-			r.writeError(w, req, err)
+			r.edge.WriteError(w, req, err)
 		} else {
-			writeJSON(w, http.StatusOK, prev)
+			edge.WriteJSON(w, http.StatusOK, prev)
 		}
 		return
 	}
@@ -696,12 +665,12 @@ func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p princ
 	}
 	sig, err := r.ownerSignature(req, p, t.From, given, digest)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	rc, err := r.assets.ledger.TransferPrepared(req.Context(), prepared, sig, r.authorizeTransfer(req, p, []*assets.Transfer{&t}))
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	r.writeTransferAnswer(w, digest, &rc)
@@ -733,10 +702,10 @@ func (r *Realm) writeTransferAnswer(w http.ResponseWriter, digest common.Hash, r
 	answerBuffers.Put(bp)
 }
 
-func (r *Realm) handleTrade(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleTrade(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	body, err := readIntent(w, req)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	in, err := assets.DecodeTradeRequest(body)
@@ -744,16 +713,16 @@ func (r *Realm) handleTrade(w http.ResponseWriter, req *http.Request, p principa
 		err = r.assets.ledger.CheckDomain(in.Domain)
 	}
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	tr := in.Trade
 	digest := r.assets.scheme.TradeDigest(&tr)
 	if prev, err := r.idempotent(req, p, digest); err != nil || prev != nil {
 		if err != nil {
-			r.writeError(w, req, err)
+			r.edge.WriteError(w, req, err)
 		} else {
-			writeJSON(w, http.StatusOK, prev)
+			edge.WriteJSON(w, http.StatusOK, prev)
 		}
 		return
 	}
@@ -771,25 +740,25 @@ func (r *Realm) handleTrade(w http.ResponseWriter, req *http.Request, p principa
 		}
 		return sig, err
 	}
-	wallets, custodial := r.assets.ledger.Addresses(p.avatar.ID)
+	wallets, custodial := r.assets.ledger.Addresses(p.Avatar.ID)
 	own := func(a common.Address) bool { return a == custodial || slices.Contains(wallets, a) }
 	if !own(tr.Give.From) && !own(tr.Take.From) {
-		r.writeError(w, req, &assets.RejectError{Reason: assets.ReasonNotYours, Detail: "neither leg of the trade comes from this avatar's addresses"})
+		r.edge.WriteError(w, req, &assets.RejectError{Reason: assets.ReasonNotYours, Detail: "neither leg of the trade comes from this avatar's addresses"})
 		return
 	}
 	gs, err := sigFor(&tr.Give, in.GiveSignature)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	ts, err := sigFor(&tr.Take, in.TakeSignature)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	rc, err := r.assets.ledger.Trade(req.Context(), tr, gs, ts, r.authorizeTransfer(req, p, []*assets.Transfer{&tr.Give, &tr.Take}))
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	r.writeTransferAnswer(w, digest, &rc)
@@ -804,31 +773,31 @@ type mintRequest struct {
 
 // handleMint creates assets outside the scene catalogs; only avatars with
 // the admin role may.
-func (r *Realm) handleMint(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleMint(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	resource := "Mint"
-	if !slices.Contains(p.avatar.Roles, r.assets.adminRole) {
-		err := &httpError{Status: http.StatusForbidden, Detail: "minting needs the " + r.assets.adminRole + " role"}
-		r.auditDeny(req, p.avatar.ID, "MintAsset", resource, err)
-		r.writeError(w, req, err)
+	if !slices.Contains(p.Avatar.Roles, r.assets.adminRole) {
+		err := &edge.Error{Status: http.StatusForbidden, Detail: "minting needs the " + r.assets.adminRole + " role"}
+		r.auditDeny(req, p.Avatar.ID, "MintAsset", resource, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	var in mintRequest
-	if err := decodeJSON(w, req, &in); err != nil {
-		r.writeError(w, req, err)
+	if err := edge.DecodeJSON(w, req, &in); err != nil {
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	to, err := assets.ParseAddress(in.To)
 	if err != nil {
-		r.writeError(w, req, badRequest("to: "+err.Error()))
+		r.edge.WriteError(w, req, edge.BadRequest("to: "+err.Error()))
 		return
 	}
 	seq, err := r.assets.ledger.Mint(req.Context(), in.Collection, in.Item, to, uint64(in.Amount))
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	r.auditAllow(req, p.avatar.ID, "MintAsset", in.Collection+"/"+in.Item, "admin role", map[string]any{"to": to.Hex(), "amount": uint64(in.Amount)})
-	writeJSON(w, http.StatusCreated, map[string]any{"sequence": seq})
+	r.auditAllow(req, p.Avatar.ID, "MintAsset", in.Collection+"/"+in.Item, "admin role", map[string]any{"to": to.Hex(), "amount": uint64(in.Amount)})
+	edge.WriteJSON(w, http.StatusCreated, map[string]any{"sequence": seq})
 }
 
 // parseLedgerDigest reads a required digest in the same 0x form as an
@@ -836,7 +805,7 @@ func (r *Realm) handleMint(w http.ResponseWriter, req *http.Request, p principal
 func parseLedgerDigest(s string) (common.Hash, error) {
 	b, err := parseDigest(s)
 	if err != nil || b == nil {
-		return common.Hash{}, badRequest("a digest is 0x followed by 64 hex digits")
+		return common.Hash{}, edge.BadRequest("a digest is 0x followed by 64 hex digits")
 	}
 	return common.BytesToHash(b), nil
 }
@@ -844,29 +813,29 @@ func parseLedgerDigest(s string) (common.Hash, error) {
 func (r *Realm) handleReceipt(w http.ResponseWriter, req *http.Request) {
 	d, err := parseLedgerDigest(req.PathValue("digest"))
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	rc, err := r.assets.ledger.ReceiptFor(d)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, r.assets.scheme.ReceiptDocument(rc))
+	edge.WriteJSON(w, http.StatusOK, r.assets.scheme.ReceiptDocument(rc))
 }
 
 func (r *Realm) handleProof(w http.ResponseWriter, req *http.Request) {
 	d, err := parseLedgerDigest(req.PathValue("digest"))
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	p, err := r.assets.ledger.Proof(d)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, r.assets.scheme.ProofDocument(p))
+	edge.WriteJSON(w, http.StatusOK, r.assets.scheme.ProofDocument(p))
 }
 
 // handleReceipts lists a receipt chain (?chain=, default this node's)
@@ -881,14 +850,14 @@ func (r *Realm) handleReceipts(w http.ResponseWriter, req *http.Request) {
 	if f := q.Get("from"); f != "" {
 		n, err := strconv.ParseUint(f, 10, 64)
 		if err != nil {
-			r.writeError(w, req, badRequest("from must be a whole number"))
+			r.edge.WriteError(w, req, edge.BadRequest("from must be a whole number"))
 			return
 		}
 		from = n
 	}
 	_, limit, err := pageParams(req)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	rs := r.assets.ledger.Receipts(chain, from, limit)
@@ -896,7 +865,7 @@ func (r *Realm) handleReceipts(w http.ResponseWriter, req *http.Request) {
 	for i, rc := range rs {
 		out[i] = r.assets.scheme.ReceiptDocument(rc)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"chain": chain, "chains": r.assets.ledger.Chains(), "receipts": out})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"chain": chain, "chains": r.assets.ledger.Chains(), "receipts": out})
 }
 
 func (r *Realm) handleCheckpoints(w http.ResponseWriter, req *http.Request) {
@@ -909,5 +878,5 @@ func (r *Realm) handleCheckpoints(w http.ResponseWriter, req *http.Request) {
 	for i, c := range cps {
 		out[i] = r.assets.scheme.CheckpointDocument(c)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"chain": chain, "checkpoints": out})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"chain": chain, "checkpoints": out})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // Receipt signers. Every realm node signs its receipts and checkpoints with
@@ -167,7 +168,7 @@ type signerView struct {
 func (r *Realm) handleSigners(w http.ResponseWriter, req *http.Request) {
 	keys, err := r.signers.Keys(req.Context())
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	slices.Sort(keys)
@@ -178,7 +179,7 @@ func (r *Realm) handleSigners(w http.ResponseWriter, req *http.Request) {
 			continue // removed since the listing
 		}
 		if err != nil {
-			r.writeError(w, req, err)
+			r.edge.WriteError(w, req, err)
 			return
 		}
 		var ns nodeSigners
@@ -195,19 +196,5 @@ func (r *Realm) handleSigners(w http.ResponseWriter, req *http.Request) {
 			out = append(out, signerView{Node: node, signerPeriod: s})
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"self": r.cfg.Node, "signers": out})
-}
-
-// signersSchema is GET /v1/assets/signers's answer in the OpenAPI document.
-func signersSchema() map[string]any {
-	return obj(map[string]any{
-		"self": map[string]any{"type": "string", "description": "the node that answered"},
-		"signers": map[string]any{"type": "array", "items": obj(map[string]any{
-			"node":    strT,
-			"address": addrT,
-			"since":   map[string]any{"type": "string", "format": "date-time", "description": "the key did not exist before: nothing it signed is older"},
-			"until":   map[string]any{"type": "string", "format": "date-time", "description": "retired keys: the node no longer signed with it from then on"},
-			"current": map[string]any{"type": "boolean", "description": "the node signs with it now"},
-		}, "node", "address", "since", "current")},
-	}, "self", "signers")
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"self": r.cfg.Node, "signers": out})
 }

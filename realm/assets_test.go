@@ -20,6 +20,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // marketScenes is a scene with a transferable unique collection, a
@@ -109,7 +110,7 @@ func mint(t testing.TB, r *Realm, coll, item string, to common.Address, amount u
 	}
 }
 
-func wantReason(t testing.TB, what string, code int, p problem, status int, reason assets.Reason) {
+func wantReason(t testing.TB, what string, code int, p edge.Problem, status int, reason assets.Reason) {
 	t.Helper()
 	if code != status || !strings.Contains(p.Detail, "("+string(reason)+")") {
 		t.Fatalf("%s = %d %q, want %d with reason %s", what, code, p.Detail, status, reason)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // auditPage is GET /v1/audit's answer.
@@ -233,7 +234,7 @@ func TestAuditAPIRefusesBadParameters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p problem
+		var p edge.Problem
 		err = json.NewDecoder(resp.Body).Decode(&p)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Content-Type") != "application/problem+json" || err != nil ||
@@ -310,7 +311,7 @@ func TestAuditAPIIsReadWithASession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p problem
+	var p edge.Problem
 	_ = json.NewDecoder(resp.Body).Decode(&p)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" || !strings.Contains(p.Detail, "sign in") {

@@ -3,7 +3,6 @@ package realm
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -17,6 +16,9 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/internal/problem"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a Realm. Zero values are the documented defaults, except
@@ -153,6 +155,15 @@ type Config struct {
 	// realm believes, for the client address that limits and trust
 	// signals use. Default none: the address is the connection's peer.
 	TrustedProxies []netip.Prefix
+	// OTelEndpoint, when set, exports OpenTelemetry traces over OTLP/HTTP
+	// to the collector at this URL (e.g. http://localhost:4318): HTTP
+	// requests, policy decisions, twin deliveries and, through the trace
+	// context carried in NATS headers, the gateways that carry commands
+	// out. Off by default.
+	OTelEndpoint string
+	// TracerProvider, when set, is used instead of OTelEndpoint: for a
+	// program that embeds the realm and has its own, and for tests.
+	TracerProvider trace.TracerProvider
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -176,7 +187,7 @@ func (c *Config) applyDefaults() {
 		c.NodeHeartbeat = 5 * time.Second
 	}
 	if c.RequestTimeout == 0 {
-		c.RequestTimeout = defaultRequestTimeout
+		c.RequestTimeout = edge.DefaultRequestTimeout
 	}
 	if c.MinFreeDisk == 0 {
 		c.MinFreeDisk = defaultMinFreeDisk
@@ -224,7 +235,7 @@ func (c *Config) applyDefaults() {
 		c.MaxLivePerAvatar = defaultMaxLivePerAvatar
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
@@ -304,10 +315,10 @@ func (c *Config) natsAuthProblems() []string {
 func (c *Config) roleProblems() []string {
 	var p []string
 	if _, err := avatar.NormalizeRoles([]string{c.AdminRole}); err != nil {
-		p = append(p, fmt.Sprintf("admin role: %v", strings.TrimPrefix(err.Error(), "avatar: ")))
+		p = append(p, fmt.Sprintf("admin role: %v", problem.Detail(err)))
 	}
 	if _, err := avatar.NormalizeRoles(c.AuditRoles); err != nil {
-		p = append(p, fmt.Sprintf("audit roles: %v", strings.TrimPrefix(err.Error(), "avatar: ")))
+		p = append(p, fmt.Sprintf("audit roles: %v", problem.Detail(err)))
 	}
 	if c.DisableBootstrapAdmin {
 		return p
@@ -315,7 +326,7 @@ func (c *Config) roleProblems() []string {
 	roles, err := avatar.NormalizeRoles(c.BootstrapAdminRoles)
 	switch {
 	case err != nil:
-		p = append(p, fmt.Sprintf("bootstrap admin roles: %v", strings.TrimPrefix(err.Error(), "avatar: ")))
+		p = append(p, fmt.Sprintf("bootstrap admin roles: %v", problem.Detail(err)))
 	case !slices.Contains(roles, c.AdminRole):
 		p = append(p, fmt.Sprintf("bootstrap admin roles %q must include the admin role %q (or disable the bootstrap)", roles, c.AdminRole))
 	}

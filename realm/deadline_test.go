@@ -14,6 +14,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // TestRequestDeadlineCutsAHungStore makes JetStream hang rather than
@@ -54,8 +55,8 @@ func TestRequestDeadlineCutsAHungStore(t *testing.T) {
 
 func checkCutOff(t *testing.T, what string, a rawAnswer, effect string) {
 	t.Helper()
-	if a.status != http.StatusServiceUnavailable || a.problem.Type != problemBase+typeRequestTimeout || a.retryAfter == "" {
-		t.Fatalf("%s with a hung store = %d %+v (Retry-After %q), want 503 %s with Retry-After", what, a.status, a.problem, a.retryAfter, typeRequestTimeout)
+	if a.status != http.StatusServiceUnavailable || a.problem.Type != edge.ProblemBase+edge.TypeRequestTimeout || a.retryAfter == "" {
+		t.Fatalf("%s with a hung store = %d %+v (Retry-After %q), want 503 %s with Retry-After", what, a.status, a.problem, a.retryAfter, edge.TypeRequestTimeout)
 	}
 	if a.problem.Effect != effect {
 		t.Fatalf("%s: effect %q, want %q", what, a.problem.Effect, effect)
@@ -81,24 +82,24 @@ func TestProblemEffect(t *testing.T) {
 		status       int
 		kind, effect string
 	}{
-		{"read, store unavailable", "GET", context.Background(), unavailable, 503, typeUnavailable, "none"},
-		{"write, store unavailable", "POST", context.Background(), unavailable, 503, typeUnavailable, "unknown"},
-		{"write known not made", "POST", context.Background(), &httpError{Status: 503, Detail: "nothing moved", Err: unavailable, NothingChanged: true}, 503, typeUnavailable, "none"},
-		{"write past its deadline", "POST", expired, fmt.Errorf("audit: %w", context.DeadlineExceeded), 503, typeRequestTimeout, "unknown"},
-		{"read past its deadline", "GET", expired, unavailable, 503, typeRequestTimeout, "none"},
-		{"client error past the deadline", "GET", expired, &httpError{Status: 404, Detail: "no such thing"}, 404, typeNotFound, ""},
-		{"starting", "POST", context.Background(), errNotReady, 503, typeNotReady, ""},
-		{"internal names in a detail", "GET", context.Background(), &httpError{Status: 404, Detail: "store: get k in KV_ZR_sessions: not found"}, 404, typeNotFound, ""},
+		{"read, store unavailable", "GET", context.Background(), unavailable, 503, edge.TypeUnavailable, "none"},
+		{"write, store unavailable", "POST", context.Background(), unavailable, 503, edge.TypeUnavailable, "unknown"},
+		{"write known not made", "POST", context.Background(), &edge.Error{Status: 503, Detail: "nothing moved", Err: unavailable, NothingChanged: true}, 503, edge.TypeUnavailable, "none"},
+		{"write past its deadline", "POST", expired, fmt.Errorf("audit: %w", context.DeadlineExceeded), 503, edge.TypeRequestTimeout, "unknown"},
+		{"read past its deadline", "GET", expired, unavailable, 503, edge.TypeRequestTimeout, "none"},
+		{"client error past the deadline", "GET", expired, &edge.Error{Status: 404, Detail: "no such thing"}, 404, edge.TypeNotFound, ""},
+		{"starting", "POST", context.Background(), edge.ErrNotReady, 503, edge.TypeNotReady, ""},
+		{"internal names in a detail", "GET", context.Background(), &edge.Error{Status: 404, Detail: "store: get k in KV_ZR_sessions: not found"}, 404, edge.TypeNotFound, ""},
 	}
 	for _, tc := range cases {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(tc.method, "/v1/x", nil).WithContext(tc.ctx)
-		r.writeError(rec, req, tc.err)
-		var p problem
+		r.edge.WriteError(rec, req, tc.err)
+		var p edge.Problem
 		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if rec.Code != tc.status || p.Type != problemBase+tc.kind || p.Effect != tc.effect {
+		if rec.Code != tc.status || p.Type != edge.ProblemBase+tc.kind || p.Effect != tc.effect {
 			t.Errorf("%s: %d type %s effect %q, want %d %s %q", tc.name, rec.Code, p.Type, p.Effect, tc.status, tc.kind, tc.effect)
 		}
 		if strings.Contains(p.Detail, "ZR_") {

@@ -5,24 +5,17 @@ import (
 	"net/http"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
-// auditAllow and auditDeny record a decision taken while serving a request.
-// The request id goes with the signals so an audit entry leads to the log
-// lines of the same request.
+// auditAllow and auditDeny record a decision taken while serving a request
+// (see edge.AllowEvent), without waiting for the record.
 func (r *Realm) auditAllow(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
-	r.auditAsync(req.Context(), audit.Event{
-		Actor: actor, Action: action, Resource: resource, Outcome: audit.Allow,
-		Reasons: []string{reason}, Signals: withRequestID(req, signals),
-	})
+	r.auditAsync(req.Context(), edge.AllowEvent(req, actor, action, resource, reason, signals))
 }
 
 func (r *Realm) auditDeny(req *http.Request, actor, action, resource string, cause error) {
-	detail := problemFor(cause).detail
-	r.auditAsync(req.Context(), audit.Event{
-		Actor: actor, Action: action, Resource: resource, Outcome: audit.Deny,
-		Reasons: []string{detail}, Signals: withRequestID(req, nil),
-	})
+	r.auditAsync(req.Context(), edge.DenyEvent(req, actor, action, resource, cause))
 }
 
 // Every audit call says whether it waits for its record.
@@ -43,7 +36,7 @@ func (r *Realm) auditDeny(req *http.Request, actor, action, resource string, cau
 // request's deadline: a record not stored by then fails the request, whose
 // effect then does not happen.
 func (r *Realm) auditAsync(ctx context.Context, ev audit.Event) {
-	ctx, cancel := detachKeepingDeadline(ctx)
+	ctx, cancel := edge.DetachKeepingDeadline(ctx)
 	defer cancel()
 	if err := r.audit.Record(ctx, ev); err != nil {
 		r.log.Error("audit", "action", ev.Action, "actor", ev.Actor, "err", err)
@@ -51,19 +44,11 @@ func (r *Realm) auditAsync(ctx context.Context, ev audit.Event) {
 }
 
 func (r *Realm) auditAndWait(ctx context.Context, ev audit.Event) error {
-	ctx, cancel := detachKeepingDeadline(ctx)
+	ctx, cancel := edge.DetachKeepingDeadline(ctx)
 	defer cancel()
 	if err := r.audit.Commit(ctx, ev); err != nil {
 		r.log.Error("audit", "action", ev.Action, "actor", ev.Actor, "err", err)
 		return err
 	}
 	return nil
-}
-
-func withRequestID(req *http.Request, signals map[string]any) map[string]any {
-	if signals == nil {
-		signals = map[string]any{}
-	}
-	signals["request_id"] = requestIDFrom(req.Context())
-	return signals
 }

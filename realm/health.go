@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // Readiness is probed in the background, not per request: a load balancer
@@ -122,7 +123,7 @@ func (r *Realm) currentReadiness() readiness {
 // supervisor restarts a node only when this fails, never for an outage of
 // NATS, which a restart does not cure.
 func (r *Realm) handleLivez(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "alive", "node": r.edge.Load().node})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"status": "alive", "node": *r.servedNode.Load()})
 }
 
 // handleReadyz answers 200 when this node can decide and write now, and
@@ -130,33 +131,33 @@ func (r *Realm) handleLivez(w http.ResponseWriter, _ *http.Request) {
 // check), so a load balancer sends traffic elsewhere.
 func (r *Realm) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	rd := r.currentReadiness()
-	body := map[string]any{"node": r.edge.Load().node, "checks": rd.checks}
+	body := map[string]any{"node": *r.servedNode.Load(), "checks": rd.checks}
 	if !rd.ready {
 		body["status"] = "not ready"
 		body["reason"] = rd.reason
 		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, body)
+		edge.WriteJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
 	body["status"] = "ready"
-	writeJSON(w, http.StatusOK, body)
+	edge.WriteJSON(w, http.StatusOK, body)
 }
 
 // handleHealth is the first health endpoint, kept for what already polls
 // it: the same verdict as /readyz, with the node's version, and its scenes
 // and replica count once ready.
 func (r *Realm) handleHealth(w http.ResponseWriter, _ *http.Request) {
-	body := map[string]any{"node": r.edge.Load().node, "version": buildinfo.Get().Version}
+	body := map[string]any{"node": *r.servedNode.Load(), "version": buildinfo.Get().Version}
 	rd := r.currentReadiness()
 	if !rd.ready {
 		body["status"] = rd.reason
 		body["reason"] = rd.reason
 		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, body)
+		edge.WriteJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
 	body["status"] = "ok"
 	body["scenes"] = len(r.catalog.Scenes())
 	body["replicas"] = r.store.Replicas()
-	writeJSON(w, http.StatusOK, body)
+	edge.WriteJSON(w, http.StatusOK, body)
 }

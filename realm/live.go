@@ -18,6 +18,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
@@ -101,7 +102,7 @@ type liveConn struct {
 
 	// p is who the connection belonged to when it connected. Decisions
 	// read the avatar again (livePrincipal): its roles may have changed.
-	p principal
+	p edge.Principal
 	// limit meters control messages; only the reader uses it.
 	limit controlLimiter
 	// member is the connection's place in a scene, nil when it has joined
@@ -180,14 +181,14 @@ func newLiveHub() *liveHub {
 func (h *liveHub) add(c *liveConn) {
 	h.mu.Lock()
 	h.conns[c.session] = append(h.conns[c.session], c)
-	h.byAvatar[c.p.avatar.ID] = append(h.byAvatar[c.p.avatar.ID], c)
+	h.byAvatar[c.p.Avatar.ID] = append(h.byAvatar[c.p.Avatar.ID], c)
 	h.mu.Unlock()
 }
 
 func (h *liveHub) remove(c *liveConn) {
 	h.mu.Lock()
 	dropConn(h.conns, c.session, c)
-	dropConn(h.byAvatar, c.p.avatar.ID, c)
+	dropConn(h.byAvatar, c.p.Avatar.ID, c)
 	h.mu.Unlock()
 }
 
@@ -373,9 +374,9 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 // handleLive upgrades to the realm WebSocket. The session is checked like
 // any request (cookie or bearer header); the origin must be the realm's, or
 // a page elsewhere could ride the cookie.
-func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal) {
-	if max := r.cfg.MaxLivePerAvatar; max > 0 && r.live.othersOfAvatar(p.avatar.ID, p.session.ID) >= max {
-		r.writeError(w, req, tooMany(liveRetryAfter, fmt.Sprintf("this avatar holds %d realm connections on this node, the most it may; close one (or sign out of a session) first", max)))
+func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	if max := r.cfg.MaxLivePerAvatar; max > 0 && r.live.othersOfAvatar(p.Avatar.ID, p.Session.ID) >= max {
+		r.edge.WriteError(w, req, edge.TooMany(liveRetryAfter, fmt.Sprintf("this avatar holds %d realm connections on this node, the most it may; close one (or sign out of a session) first", max)))
 		return
 	}
 	upgrader := websocket.Upgrader{
@@ -403,7 +404,7 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 		_ = tc.SetWriteBuffer(liveSocketSendBuffer)
 	}
 	c := &liveConn{
-		ws: ws, ctx: req.Context(), session: p.session.ID, sess: p.session, p: p,
+		ws: ws, ctx: req.Context(), session: p.Session.ID, sess: p.Session, p: p,
 		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
 	}
 	c.markUsed() // connecting is a use
@@ -412,8 +413,8 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p principal
 	defer r.endXR(c)
 	defer r.presence.end(c)
 
-	a := r.trust.assess(req.Context(), p.session)
-	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: sessionView(p.session), Avatar: avatarView(p.avatar), Trust: trustView(a)}))
+	a := r.trust.assess(req.Context(), p.Session)
+	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: sessionView(p.Session), Avatar: avatarView(p.Avatar), Trust: trustView(a)}))
 
 	done := make(chan struct{})
 	go func() {
@@ -507,13 +508,13 @@ func (r *Realm) liveReader(c *liveConn) {
 // connection). The read is the one every HTTP request makes (a cached read
 // that the avatar change feed keeps fresh). An avatar that cannot be read
 // is refused: the decision fails closed.
-func (r *Realm) livePrincipal(ctx context.Context, c *liveConn) (principal, error) {
-	av, err := r.avatars.GetCached(ctx, c.p.avatar.ID)
+func (r *Realm) livePrincipal(ctx context.Context, c *liveConn) (edge.Principal, error) {
+	av, err := r.avatars.GetCached(ctx, c.p.Avatar.ID)
 	if err != nil {
-		r.log.Warn("read the avatar for a live decision", "avatar", c.p.avatar.ID, "err", err)
-		return principal{}, errors.New("the realm could not read your avatar to decide; try again")
+		r.log.Warn("read the avatar for a live decision", "avatar", c.p.Avatar.ID, "err", err)
+		return edge.Principal{}, errors.New("the realm could not read your avatar to decide; try again")
 	}
-	return principal{session: c.sess, avatar: av, viaCookie: c.p.viaCookie}, nil
+	return edge.Principal{Session: c.sess, Avatar: av, ViaCookie: c.p.ViaCookie}, nil
 }
 
 // liveWriter owns every write to the socket, as gorilla/websocket requires.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // A realm WebSocket, and a twin console feed, live no longer than their
@@ -110,7 +111,7 @@ func liveSessionEnded(err error) string {
 	var se *session.Error
 	switch {
 	case errors.As(err, &se):
-		return "session " + kindWord(se.Kind) + " (" + se.Reason + "): sign in again"
+		return "session " + edge.SessionEndWord(se.Kind) + " (" + se.Reason + "): sign in again"
 	case errors.Is(err, session.ErrInvalidSession):
 		return "session ended: sign in again"
 	}

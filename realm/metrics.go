@@ -12,22 +12,11 @@ import (
 // the global default, so two realms in one process (tests) never collide.
 type metrics struct {
 	registry *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
 }
 
 func newMetrics(r *Realm) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zerorealm_http_requests_total",
-			Help: "HTTP requests by route pattern, method and status code.",
-		}, []string{"route", "method", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "zerorealm_http_request_duration_seconds",
-			Help:    "HTTP request latency by route pattern.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
-		}, []string{"route"}),
 	}
 	auditStat := func(pick func(s audit.Stats) float64) func() float64 {
 		return func() float64 {
@@ -48,7 +37,6 @@ func newMetrics(r *Realm) *metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_live", Help: "1 while the process serves HTTP (/livez)."},
 			func() float64 { return 1 }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_ready", Help: "1 when this node can decide and write now (/readyz): started, and every readiness check passed at the last probe."},

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 )
 
 var routePattern = regexp.MustCompile(`mux\.Handle(?:Func)?\("([A-Z]+) (/v1/[^"]*|/livez|/readyz|/healthz)", *([A-Za-z.]+)`)
@@ -77,9 +79,12 @@ func fetchAPIDocument(t *testing.T, r *Realm, name string) []byte {
 // responses, and schemas that exist for its body and its answers (and
 // that the public reads' answers follow).
 func TestOpenAPIListsEveryRoute(t *testing.T) {
+	// The routes are registered by the realm and by its API packages.
 	files, _ := filepath.Glob("*.go")
+	subpackages, _ := filepath.Glob("internal/*/*.go")
+	files = append(files, subpackages...)
 	registered := map[string]bool{}
-	authed := map[string]bool{} // routes wrapped in r.authed: they need a session
+	authed := map[string]bool{} // routes wrapped in edge's Authed: they need a session
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
@@ -90,7 +95,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		}
 		for _, m := range routePattern.FindAllStringSubmatch(string(src), -1) {
 			registered[m[1]+" "+m[2]] = true
-			authed[m[1]+" "+m[2]] = m[3] == "r.authed"
+			authed[m[1]+" "+m[2]] = strings.HasSuffix(m[3], ".Authed")
 		}
 	}
 	if len(registered) < 10 {
@@ -211,14 +216,15 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	}
 	// Idempotency-Key is declared exactly where apiOperations say it is
 	// read, and required where the handler refuses a request without it.
-	for _, o := range apiOperations {
-		op := doc.Paths[o.path][strings.ToLower(o.method)]
+	for key, want := range apidoc.IdempotencyKeys() {
+		method, path, _ := strings.Cut(key, " ")
+		op := doc.Paths[path][strings.ToLower(method)]
 		i := slices.IndexFunc(op.Parameters, func(p apiDocParameter) bool { return p.In == "header" && p.Name == "Idempotency-Key" })
 		switch {
-		case (i >= 0) != (o.idempotency != noIdempotencyKey):
-			flaw(o.method+" "+o.path, "Idempotency-Key declared wrongly")
-		case i >= 0 && op.Parameters[i].Required != (o.idempotency == idempotencyKeyRequired):
-			flaw(o.method+" "+o.path, "Idempotency-Key required wrongly")
+		case (i >= 0) != (want != apidoc.NoIdempotencyKey):
+			flaw(key, "Idempotency-Key declared wrongly")
+		case i >= 0 && op.Parameters[i].Required != (want == apidoc.IdempotencyKeyRequired):
+			flaw(key, "Idempotency-Key required wrongly")
 		}
 	}
 	// Every schema says what it holds: a bare object makes generators
@@ -250,7 +256,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	sort.Strings(missing)
 	sort.Strings(extra)
 	if len(missing) > 0 || len(extra) > 0 {
-		t.Fatalf("OpenAPI document: routes not documented %v; documented but not served %v (edit apiOperations in openapi.go)", missing, extra)
+		t.Fatalf("OpenAPI document: routes not documented %v; documented but not served %v (edit apiOperations in realm/internal/apidoc/openapi.go)", missing, extra)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // apiClient speaks the realm's JSON API the way a third-party client would.
@@ -30,7 +31,7 @@ func newClient(t testing.TB, r *Realm) *apiClient {
 
 // call sends a JSON request and decodes the answer into out (or into a
 // problem on failure), returning the status.
-func (c *apiClient) call(method, path string, body any, out any) (int, problem) {
+func (c *apiClient) call(method, path string, body any, out any) (int, edge.Problem) {
 	c.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -60,7 +61,7 @@ func (c *apiClient) call(method, path string, body any, out any) (int, problem) 
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	var p problem
+	var p edge.Problem
 	if resp.StatusCode >= 400 {
 		if err := json.Unmarshal(data, &p); err != nil {
 			c.t.Fatalf("%s %s = %d with a body that is not problem+json: %s", method, path, resp.StatusCode, data)
@@ -143,7 +144,7 @@ func (c *apiClient) login(auth *webauthntest.Authenticator, name string) session
 	return out
 }
 
-func (c *apiClient) stepUp(auth *webauthntest.Authenticator, digest string) (int, problem) {
+func (c *apiClient) stepUp(auth *webauthntest.Authenticator, digest string) (int, edge.Problem) {
 	c.t.Helper()
 	var begin beginAnswer
 	c.must("POST", "/v1/webauthn/stepup/begin", map[string]string{"action_digest": digest}, &begin)
@@ -330,7 +331,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	auth := webauthntest.New()
 	c.register(auth, "dave")
 
-	huge := append([]byte(`{"name":"`), bytes.Repeat([]byte("a"), maxJSONBody)...)
+	huge := append([]byte(`{"name":"`), bytes.Repeat([]byte("a"), edge.MaxJSONBody)...)
 	cases := []struct {
 		name, path string
 		body       []byte
@@ -420,7 +421,7 @@ func TestCookieSessionsNeedCSRFToken(t *testing.T) {
 	resp.Body.Close()
 	var cookie *http.Cookie
 	for _, ck := range resp.Cookies() {
-		if ck.Name == sessionCookie {
+		if ck.Name == edge.SessionCookie {
 			cookie = ck
 		}
 	}

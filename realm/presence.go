@@ -259,7 +259,7 @@ func (h *presenceHub) join(c *liveConn, sceneID string) {
 		return
 	}
 
-	h.enter(c, sc, p.avatar.ID, p.avatar.Name)
+	h.enter(c, sc, p.Avatar.ID, p.Avatar.Name)
 }
 
 // enter puts the connection's avatar into the scene, allowed to join, and

@@ -17,8 +17,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
@@ -27,6 +30,11 @@ import (
 	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/tracing"
+	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
+	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -49,10 +57,21 @@ type Realm struct {
 	notReady atomic.Pointer[string] // why the realm is not ready, for /healthz
 	// readiness is the background prober's last finding (health.go).
 	readiness atomic.Pointer[readiness]
-	// edge is the logger and node name that code serving HTTP reads: it
-	// runs while start still sets r.log and r.cfg.Node (a load balancer
-	// polls /readyz during start-up), so it reads them from here.
-	edge atomic.Pointer[edgeIdentity]
+	// tracer records spans when tracing is on (Config.OTelEndpoint or
+	// Config.TracerProvider), nil otherwise; ownTracing is the provider
+	// the realm made, which it flushes at shutdown.
+	tracer     trace.Tracer
+	ownTracing *sdktrace.TracerProvider
+	// edge is the HTTP plumbing every API handler goes through.
+	edge *edge.Edge
+	// docs are the API documents the realm serves.
+	docs *apidoc.Docs
+	// auditAPI serves the audit log; bound once the log is open.
+	auditAPI *auditapi.API
+	// servedNode is the node name that code serving HTTP reads: it runs
+	// while start still sets r.cfg.Node (a load balancer polls /readyz
+	// during start-up), so it reads it from here.
+	servedNode atomic.Pointer[string]
 
 	// Set during start-up, read by handlers only once ready is true.
 	embedded *natsembed.Embedded
@@ -86,16 +105,8 @@ type Realm struct {
 	// ring's active key to the gateways that pinned it.
 	legacyGrantKey *twin.Signer
 
-	// provers caches other nodes' audit trees for the proof routes
-	// (audit_tlog.go).
-	provers struct {
-		sync.Mutex
-		byNode map[string]cachedProver
-	}
-
-	// Limits (limits.go); nil when turned off.
-	ceremonyRate *rateLimiter
-	pending      *pendingCeremonies
+	// identity serves passkeys, sessions and roles (wire_identity.go).
+	identity *identity.API
 
 	// bgCancel stops the node's background loops at shutdown.
 	bgCancel context.CancelFunc
@@ -111,30 +122,42 @@ func New(cfg Config) (*Realm, error) {
 		return nil, err
 	}
 	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
-	if cfg.CeremonyRate > 0 {
-		r.ceremonyRate = newRateLimiter(cfg.CeremonyRate, cfg.CeremonyBurst, time.Now)
-	}
-	if cfg.MaxPendingCeremonies > 0 {
-		r.pending = newPendingCeremonies(cfg.MaxPendingCeremonies, ceremonyTTL, time.Now)
-	}
 	r.setNotReady("starting")
-	r.edge.Store(&edgeIdentity{log: r.log, node: cfg.Node})
+	r.servedNode.Store(&cfg.Node)
 	r.metrics = newMetrics(r)
+	tp := cfg.TracerProvider
+	if tp == nil && cfg.OTelEndpoint != "" {
+		own, err := tracing.Provider(context.Background(), cfg.OTelEndpoint, "zerorealm", cfg.Node)
+		if err != nil {
+			return nil, fmt.Errorf("realm: %w", err)
+		}
+		r.ownTracing, tp = own, own
+	}
+	if tp != nil {
+		r.tracer = tracing.Tracer(tp)
+	}
+	r.edge = edge.New(edge.Config{
+		Tracer:         r.tracer,
+		Origins:        r.origins,
+		RequestTimeout: cfg.RequestTimeout,
+		ResourcePrefix: cfg.Prefix,
+		TrustedProxies: cfg.TrustedProxies,
+	}, r.log, r.ready.Load, r.metrics.registry)
+	r.auditAPI = auditapi.New(r.edge)
+	r.docs = apidoc.New(apidoc.Facts{
+		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
+		AvatarPageDefault: identity.DefaultAvatarPage,
+		AvatarPageMax:     identity.MaxAvatarPage,
+	})
 	r.tampers = newTampers(r.metrics.registry)
+	var err error
+	if r.identity, err = r.newIdentity(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 func (r *Realm) setNotReady(reason string) { r.notReady.Store(&reason) }
-
-// edgeIdentity is what the HTTP edge logs with and answers as.
-type edgeIdentity struct {
-	log  *slog.Logger
-	node string // "" until start-up has named the node
-}
-
-// edgeLog is the logger for code on the request path that may run during
-// start-up (instrument, writeError).
-func (r *Realm) edgeLog() *slog.Logger { return r.edge.Load().log }
 
 // Listen binds the HTTP address so that URL is known before Serve starts
 // NATS, and so /healthz answers 503 while the rest starts.
@@ -245,7 +268,9 @@ func (r *Realm) start(ctx context.Context) error {
 		r.cfg.Node = node
 	}
 	r.log = r.log.With("node", r.cfg.Node)
-	r.edge.Store(&edgeIdentity{log: r.log, node: r.cfg.Node})
+	node := r.cfg.Node
+	r.servedNode.Store(&node)
+	r.edge.SetLogger(r.log)
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
 	if r.cfg.ScenesDir == "" {
@@ -309,6 +334,10 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: audit view: %w", err)
 	}
+	r.auditAPI.Bind(auditapi.Deps{
+		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, AuditDir), AuditRoles: r.cfg.AuditRoles,
+		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.auditDeny,
+	})
 	r.nodes, err = startNodeRegistry(ctx, r.store, nodeInfo{
 		Node: r.cfg.Node, URL: r.URL(), Started: time.Now().UTC(),
 	}, r.cfg.NodeHeartbeat, r.log)
@@ -319,7 +348,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: avatars: %w", err)
 	}
-	r.noteBootstrapped(ctx)
+	r.bootstrap().Note(ctx, r.avatars)
 	r.sessions, err = session.New(ctx, r.store, session.Config{
 		IdleTimeout: r.cfg.SessionIdle,
 		Lifetime:    r.cfg.SessionLifetime,
@@ -335,16 +364,16 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: trust: %w", err)
 	}
+	r.edge.Bind(r.sessions, r.avatars, edge.AuthHooks{
+		RolledBack: func(sessionID string) {
+			r.reportTamper(store.TamperEvent{Bucket: "sessions", Key: sessionID, Reason: session.ReasonRolledBack})
+		},
+		Seen: r.trust.observeAddress,
+	})
 	r.trust.onChange = r.pushTrust
 	r.trust.onPasskey = r.xrAfterPasskey
-	r.stepups, err = newStepUpProofs(ctx, r.store)
-	if err == nil {
-		r.stepups.onReplay = func(key string) {
-			r.reportTamper(store.TamperEvent{Bucket: "stepups", Key: key, Reason: reasonStepUpReplayed})
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("realm: step-ups: %w", err)
+	if err := r.startIdentity(ctx); err != nil {
+		return err
 	}
 	if r.assets, err = r.startAssets(ctx); err != nil {
 		return err
@@ -464,6 +493,12 @@ func (r *Realm) shutdown() {
 			r.log.Warn("nats flush on shutdown", "err", err)
 		}
 		r.nc.Close()
+	}
+	if r.ownTracing != nil {
+		// The spans of the last requests, while the collector waits.
+		if err := r.ownTracing.Shutdown(flushCtx); err != nil {
+			r.log.Warn("trace export on shutdown", "err", err)
+		}
 	}
 	// Last: the store is flushed and closed, so another process may open it.
 	if err := r.dataLock.Release(); err != nil {

@@ -3,7 +3,6 @@ package realm
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,13 +14,14 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return slog.New(slog.DiscardHandler)
 }
 
 type tWriter struct{ t testing.TB }
@@ -184,7 +184,7 @@ func TestNotReadyAnswers503WithProblem(t *testing.T) {
 	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
 		t.Fatalf("Content-Type = %q, want application/problem+json", ct)
 	}
-	var p problem
+	var p edge.Problem
 	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Status != 503 || p.Detail == "" || p.RequestID == "" {
 		t.Fatalf("problem = %+v (%v), want status 503 with detail and request id", p, err)
 	}
@@ -217,7 +217,7 @@ func TestEmbeddedServesScenesAndProblems(t *testing.T) {
 	if code := get(t, r.URL()+"/v1/scenes/foundry", &foundry); code != 200 || len(foundry.Twins) < 3 || len(foundry.Policies) == 0 {
 		t.Fatalf("GET /v1/scenes/foundry = %d %+v, want twins and policies", code, foundry)
 	}
-	var p problem
+	var p edge.Problem
 	if code := get(t, r.URL()+"/v1/scenes/atlantis", &p); code != 404 || p.Status != 404 || !strings.Contains(p.Detail, "atlantis") {
 		t.Fatalf("GET unknown scene = %d %+v, want 404 naming it", code, p)
 	}

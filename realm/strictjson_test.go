@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // corrupt returns two variants of a JSON body: one where member (a string)
@@ -37,7 +38,7 @@ func corrupt(t *testing.T, body []byte, member, other string) (duplicate, invali
 // connection with 1007.
 func TestDuplicateMembersAndInvalidUTF8AreRefused(t *testing.T) {
 	r := startRealm(t, Config{Listen: "localhost:0", ScenesDir: marketScenes})
-	refused := func(t *testing.T, what string, code int, p problem, want string) {
+	refused := func(t *testing.T, what string, code int, p edge.Problem, want string) {
 		t.Helper()
 		if code != 400 || !strings.Contains(p.Detail, want) {
 			t.Fatalf("%s = %d %q, want 400 naming %q", what, code, p.Detail, want)

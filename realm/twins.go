@@ -213,7 +213,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	if h.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: r.nc, Prefix: r.cfg.Prefix, Signer: h.signer, Logger: r.log}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
-	if h.disp, err = twin.NewDispatcher(twin.DispatcherConfig{Conn: r.nc, Prefix: r.cfg.Prefix, Signer: h.signer, GatewayKey: h.gatewayKey, Logger: r.log}); err != nil {
+	if h.disp, err = twin.NewDispatcher(twin.DispatcherConfig{Conn: r.nc, Prefix: r.cfg.Prefix, Signer: h.signer, GatewayKey: h.gatewayKey, Logger: r.log, Tracer: r.tracer}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
 	if h.telemetry, err = twin.FollowTelemetry(r.nc, r.cfg.Prefix, h.reg, h.gatewayKey, h.console.state); err != nil {
@@ -258,7 +258,7 @@ func (r *Realm) startSimulatedGateway(ctx context.Context, twinID string, kp nke
 	g, err := gateway.New(gateway.Config{
 		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: r.cfg.Prefix,
 		RealmKeys: []common.Address{h.signer.Address()}, Signer: key, Horizon: h.guard.Horizon(),
-		Logger: r.log.With("component", "simulated-gateway"),
+		Logger: r.log.With("component", "simulated-gateway"), Tracer: r.tracer,
 	})
 	if err == nil {
 		err = g.Start(ctx)

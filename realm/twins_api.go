@@ -19,6 +19,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
 	"github.com/zerorealm/zerorealm/twin"
@@ -165,15 +166,15 @@ func viewCommandHashed(c twin.Command, hash string, a twin.Actuator, req twin.Co
 
 // readCommand parses a command request: the body, the path and the
 // Idempotency-Key header.
-func (r *Realm) readCommand(w http.ResponseWriter, req *http.Request, p principal) (twin.Command, twin.CommandRequest, error) {
+func (r *Realm) readCommand(w http.ResponseWriter, req *http.Request, p edge.Principal) (twin.Command, twin.CommandRequest, error) {
 	if ct := req.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return twin.Command{}, twin.CommandRequest{}, &httpError{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
+			return twin.Command{}, twin.CommandRequest{}, &edge.Error{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, twin.MaxCommandBytes))
 	if err != nil {
-		return twin.Command{}, twin.CommandRequest{}, &httpError{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("command body larger than %d bytes", twin.MaxCommandBytes), Err: err}
+		return twin.Command{}, twin.CommandRequest{}, &edge.Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("command body larger than %d bytes", twin.MaxCommandBytes), Err: err}
 	}
 	cr, err := twin.ParseCommandRequest(body)
 	if err != nil {
@@ -181,26 +182,26 @@ func (r *Realm) readCommand(w http.ResponseWriter, req *http.Request, p principa
 	}
 	key := req.Header.Get("Idempotency-Key")
 	if key == "" {
-		return twin.Command{}, cr, badRequest("send an Idempotency-Key header (1 to 64 of A-Z a-z 0-9 . _ : -): it names the command, and its hash, across retries")
+		return twin.Command{}, cr, edge.BadRequest("send an Idempotency-Key header (1 to 64 of A-Z a-z 0-9 . _ : -): it names the command, and its hash, across retries")
 	}
-	c, err := twin.NewCommand(req.PathValue("twin"), req.PathValue("actuator"), p.avatar.ID, key, cr)
+	c, err := twin.NewCommand(req.PathValue("twin"), req.PathValue("actuator"), p.Avatar.ID, key, cr)
 	return c, cr, err
 }
 
 // handleCommandDigest tells a console the hash of a command before it is
 // sent, so the operator can step up for it (and an approver approve it).
-func (r *Realm) handleCommandDigest(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleCommandDigest(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	c, _, err := r.readCommand(w, req, p)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	_, a, err := r.twins.reg.Lookup(c.Twin, c.Actuator)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	edge.WriteJSON(w, http.StatusOK, map[string]any{
 		"hash": c.Hash().Hex(), "typed_data": c.TypedData(), "risk": a.Risk,
 		"needs_step_up": a.Risk.NeedsStepUp(), "needs_approval": a.Risk.NeedsApproval(),
 	})
@@ -214,7 +215,7 @@ func idempotencyKey(operator, key string) string {
 // handleTwinCommand decides one command and, when it is allowed, sends its
 // grant to the twin's gateway and answers with the gateway's signed
 // acknowledgement. A critical command is queued for a second operator.
-func (r *Realm) handleTwinCommand(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleTwinCommand(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	ctx := req.Context()
 	resource := scenes.ActuatorUID(req.PathValue("twin"), req.PathValue("actuator"))
 	c, cr, err := r.readCommand(w, req, p)
@@ -228,7 +229,7 @@ func (r *Realm) handleTwinCommand(w http.ResponseWriter, req *http.Request, p pr
 	marker, _ := json.Marshal(resultRecord{Hash: hash, Status: statusInProgress})
 	if _, err := h.results.Create(ctx, idem, marker); err != nil {
 		if !errors.Is(err, store.ErrConflict) {
-			r.writeError(w, req, err)
+			r.edge.WriteError(w, req, err)
 			return
 		}
 		r.replayCommand(w, req, idem, hash)
@@ -248,44 +249,44 @@ func (r *Realm) handleTwinCommand(w http.ResponseWriter, req *http.Request, p pr
 	if _, err := h.results.Put(context.WithoutCancel(ctx), idem, done); err != nil {
 		r.log.Warn("keep command answer for retries", "err", err)
 	}
-	writeJSON(w, status, answer)
+	edge.WriteJSON(w, status, answer)
 }
 
 func (r *Realm) replayCommand(w http.ResponseWriter, req *http.Request, idem, hash string) {
 	e, err := r.twins.results.Get(req.Context(), idem)
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	var prev resultRecord
 	if err := json.Unmarshal(e.Value, &prev); err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	switch {
 	case prev.Hash != hash:
-		r.writeError(w, req, &httpError{Status: http.StatusConflict, Detail: "this Idempotency-Key was used for a different command; choose a new key"})
+		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusConflict, Detail: "this Idempotency-Key was used for a different command; choose a new key"})
 	case prev.Answer == nil:
 		w.Header().Set("Retry-After", "1")
-		r.writeError(w, req, &httpError{Status: http.StatusConflict, Detail: "this command is being carried out; retry shortly for its answer"})
+		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusConflict, Detail: "this command is being carried out; retry shortly for its answer"})
 	default:
 		w.Header().Set("Idempotent-Replayed", "true")
 		status := http.StatusOK
 		if prev.Answer.Status == statusPendingApproval {
 			status = http.StatusAccepted
 		}
-		writeJSON(w, status, prev.Answer)
+		edge.WriteJSON(w, status, prev.Answer)
 	}
 }
 
 // denyCommand audits a refusal that happened before any grant and answers
 // with its problem.
-func (r *Realm) denyCommand(w http.ResponseWriter, req *http.Request, p principal, resource policy.UID, err error) {
+func (r *Realm) denyCommand(w http.ResponseWriter, req *http.Request, p edge.Principal, resource policy.UID, err error) {
 	if !isPolicyDeny(err) { // policy decisions are audited by decide itself
 		r.twinRefusals(err)
-		r.auditDeny(req, p.avatar.ID, scenes.ActionCommandActuator, resource.String(), err)
+		r.auditDeny(req, p.Avatar.ID, scenes.ActionCommandActuator, resource.String(), err)
 	}
-	r.writeError(w, req, err)
+	r.edge.WriteError(w, req, err)
 }
 
 // twinRefusals counts refusals by reason in the log, the audit carrying
@@ -307,7 +308,7 @@ func isPolicyDeny(err error) bool {
 
 // commandOnce runs the checks that do not need policy, the step-up, and
 // then either queues the command for approval or carries it out.
-func (r *Realm) commandOnce(ctx context.Context, p principal, c twin.Command, cr twin.CommandRequest) (*commandAnswer, int, error) {
+func (r *Realm) commandOnce(ctx context.Context, p edge.Principal, c twin.Command, cr twin.CommandRequest) (*commandAnswer, int, error) {
 	h := r.twins
 	_, a, err := h.guard.Check(c)
 	if err != nil {
@@ -322,11 +323,11 @@ func (r *Realm) commandOnce(ctx context.Context, p principal, c twin.Command, cr
 	}
 	hash := c.Hash()
 	if a.Risk.NeedsStepUp() {
-		if err := r.stepups.consume(ctx, p.session.ID, hash[:]); err != nil {
+		if err := r.stepups.consume(ctx, p.Session.ID, hash[:]); err != nil {
 			return nil, 0, err
 		}
 	}
-	assessment := r.trust.assess(ctx, p.session)
+	assessment := r.trust.assess(ctx, p.Session)
 	if a.Risk.NeedsApproval() {
 		return r.queueApproval(ctx, sc, p, assessment, c, a, cr)
 	}
@@ -344,10 +345,10 @@ func commandContext(zone string, stepUp, approved bool) map[string]any {
 // request's zone, when given, is only the operator's assertion of where
 // they stand: a command asserted from another zone than the one the realm
 // sees is refused, since the operator meant it from somewhere else.
-func (r *Realm) commandStanding(sc *scenes.Scene, p principal, asserted string) (standing, error) {
-	st := r.presence.whereIs(sc.ID, p.avatar.ID, p.session.ID)
+func (r *Realm) commandStanding(sc *scenes.Scene, p edge.Principal, asserted string) (standing, error) {
+	st := r.presence.whereIs(sc.ID, p.Avatar.ID, p.Session.ID)
 	if asserted != "" && asserted != st.zone {
-		return st, &httpError{Status: http.StatusForbidden, Detail: fmt.Sprintf("zone_mismatch: the command says you stand in zone %s, but %s", asserted, st)}
+		return st, &edge.Error{Status: http.StatusForbidden, Detail: fmt.Sprintf("zone_mismatch: the command says you stand in zone %s, but %s", asserted, st)}
 	}
 	return st, nil
 }
@@ -356,12 +357,12 @@ func (r *Realm) commandStanding(sc *scenes.Scene, p principal, asserted string) 
 // where the realm sees the operator, since that is what most denies turn
 // on.
 func commandDenied(d policy.Decision, st standing) error {
-	return &httpError{Status: http.StatusForbidden, Detail: "policy: " + d.Reason + "; " + st.String(), Err: &policyDeny{d}}
+	return &edge.Error{Status: http.StatusForbidden, Detail: "policy: " + d.Reason + "; " + st.String(), Err: &policyDeny{d}}
 }
 
 // queueApproval records a critical command for a second operator, once
 // the policy says it would be allowed with an approval.
-func (r *Realm) queueApproval(ctx context.Context, sc *scenes.Scene, p principal, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest) (*commandAnswer, int, error) {
+func (r *Realm) queueApproval(ctx context.Context, sc *scenes.Scene, p edge.Principal, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest) (*commandAnswer, int, error) {
 	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
 	// Asked as if approved: the question now is whether anything but the
 	// approval stands in the way. The approval itself is decided again
@@ -375,11 +376,11 @@ func (r *Realm) queueApproval(ctx context.Context, sc *scenes.Scene, p principal
 	if !d.Allow {
 		return nil, 0, commandDenied(d, st)
 	}
-	rec := approvalRecord{Command: c, Reason: cr.Reason, Zone: cr.Zone, Requester: p.avatar.ID, Session: p.session.ID, Created: time.Now().UTC(), Status: statusPendingApproval}
+	rec := approvalRecord{Command: c, Reason: cr.Reason, Zone: cr.Zone, Requester: p.Avatar.ID, Session: p.Session.ID, Created: time.Now().UTC(), Status: statusPendingApproval}
 	data, _ := json.Marshal(rec)
 	if _, err := r.twins.approvals.Create(ctx, approvalKey(c), data); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, 0, &httpError{Status: http.StatusConflict, Detail: "this command is already waiting for approval (GET /v1/approvals)", Err: err}
+			return nil, 0, &edge.Error{Status: http.StatusConflict, Detail: "this command is already waiting for approval (GET /v1/approvals)", Err: err}
 		}
 		return nil, 0, err
 	}
@@ -397,13 +398,13 @@ func approvalKey(c twin.Command) string {
 // decideCommand asks the scene's policies about a command, as decide does,
 // but returns the audit event instead of recording it: carryOut records
 // the decision and what came of it as one event.
-func (r *Realm) decideCommand(ctx context.Context, sc *scenes.Scene, p principal, as trust.Assessment, resource policy.UID, extra map[string]any) (policy.Decision, audit.Event) {
+func (r *Realm) decideCommand(ctx context.Context, sc *scenes.Scene, p edge.Principal, as trust.Assessment, resource policy.UID, extra map[string]any) (policy.Decision, audit.Event) {
 	pctx := policyContext(p, as)
 	for k, v := range extra {
 		pctx[k] = v
 	}
 	req := policy.Request{
-		Principal: policy.UID{Type: scenes.TypeAvatar, ID: p.avatar.ID},
+		Principal: policy.UID{Type: scenes.TypeAvatar, ID: p.Avatar.ID},
 		Action:    scenes.ActionUID(scenes.ActionCommandActuator),
 		Resource:  resource,
 		Context:   pctx,
@@ -421,7 +422,7 @@ func (r *Realm) decideCommand(ctx context.Context, sc *scenes.Scene, p principal
 			d.Reason = "the request could not be evaluated: " + err.Error()
 		}
 	}
-	ev := audit.Event{Actor: p.avatar.ID, Action: scenes.ActionCommandActuator, Resource: resource.String(),
+	ev := audit.Event{Actor: p.Avatar.ID, Action: scenes.ActionCommandActuator, Resource: resource.String(),
 		Outcome: audit.Allow, Policies: d.Policies, Signals: pctx}
 	if !d.Allow {
 		ev.Outcome, ev.Reasons = audit.Deny, []string{d.Reason}
@@ -436,7 +437,7 @@ func (r *Realm) decideCommand(ctx context.Context, sc *scenes.Scene, p principal
 // returns: allow when the gateway carried the command out, deny otherwise,
 // with the deciding policies, the signals (decision: allow) and the grant's
 // command hash and nonce. A policy deny is recorded at once.
-func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest, stepUp bool, approvers []string) (*commandAnswer, error) {
+func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p edge.Principal, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest, stepUp bool, approvers []string) (*commandAnswer, error) {
 	h := r.twins
 	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
 	st, err := r.commandStanding(sc, p, cr.Zone)
@@ -451,7 +452,7 @@ func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as 
 	}
 	hash := c.Hash()
 	hashHex := hash.Hex()
-	sg := h.disp.GrantFor(c, hash, p.session.ID, approvers)
+	sg := h.disp.GrantFor(c, hash, p.Session.ID, approvers)
 	ev.Signals[auditDecision] = string(audit.Allow)
 	ev.Signals[auditCommand] = hashHex
 	ev.Signals[auditNonce] = sg.Grant.Nonce
@@ -494,14 +495,14 @@ func (r *Realm) carryOut(ctx context.Context, sc *scenes.Scene, p principal, as 
 func (r *Realm) loadApproval(ctx context.Context, id string) (approvalRecord, uint64, error) {
 	id = strings.TrimPrefix(strings.ToLower(id), "0x")
 	if len(id) != 64 {
-		return approvalRecord{}, 0, &httpError{Status: http.StatusNotFound, Detail: "approval ids are command hashes: 0x and 64 hex digits"}
+		return approvalRecord{}, 0, &edge.Error{Status: http.StatusNotFound, Detail: "approval ids are command hashes: 0x and 64 hex digits"}
 	}
 	if _, err := hex.DecodeString(id); err != nil {
-		return approvalRecord{}, 0, &httpError{Status: http.StatusNotFound, Detail: "approval ids are command hashes: 0x and 64 hex digits"}
+		return approvalRecord{}, 0, &edge.Error{Status: http.StatusNotFound, Detail: "approval ids are command hashes: 0x and 64 hex digits"}
 	}
 	e, err := r.twins.approvals.Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return approvalRecord{}, 0, &httpError{Status: http.StatusNotFound, Detail: "no such approval (they expire after 10 minutes)"}
+		return approvalRecord{}, 0, &edge.Error{Status: http.StatusNotFound, Detail: "no such approval (they expire after 10 minutes)"}
 	}
 	if err != nil {
 		return approvalRecord{}, 0, err
@@ -524,10 +525,10 @@ func (r *Realm) approvalAnswer(rec approvalRecord) map[string]any {
 
 // handleApprovals lists the pending approvals of the twins the avatar may
 // view (ViewTwin): a command's twin, value and reason are not for everyone.
-func (r *Realm) handleApprovals(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleApprovals(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	keys, err := r.twins.approvals.Keys(req.Context())
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	viewer := r.twinViewer(req.Context(), p)
@@ -542,42 +543,42 @@ func (r *Realm) handleApprovals(w http.ResponseWriter, req *http.Request, p prin
 	slices.SortFunc(out, func(a, b map[string]any) int {
 		return a["approval"].(*approvalView).Created.Compare(b["approval"].(*approvalView).Created)
 	})
-	writeJSON(w, http.StatusOK, map[string]any{"approvals": out})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"approvals": out})
 }
 
-func (r *Realm) handleApproval(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleApproval(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	rec, _, err := r.loadApproval(req.Context(), req.PathValue("id"))
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	if d := r.twinViewer(req.Context(), p).may(req.Context(), rec.Command.Twin); !d.Allow {
-		r.writeError(w, req, twinViewDenied(d.Reason))
+		r.edge.WriteError(w, req, twinViewDenied(d.Reason))
 		return
 	}
-	writeJSON(w, http.StatusOK, r.approvalAnswer(rec))
+	edge.WriteJSON(w, http.StatusOK, r.approvalAnswer(rec))
 }
 
 // handleApprove is the second operator's approval of a critical command:
 // an ApproveCommand decision for them, their own step-up bound to the
 // command hash, and then the command itself, decided again for its
 // requester, whose session must still be live.
-func (r *Realm) handleApprove(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleApprove(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	r.decideApproval(w, req, p, true)
 }
 
-func (r *Realm) handleReject(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleReject(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	r.decideApproval(w, req, p, false)
 }
 
-var errSelfApproval = &httpError{Status: http.StatusForbidden, Detail: "a command cannot be approved by the operator who requested it; a second operator must approve"}
+var errSelfApproval = &edge.Error{Status: http.StatusForbidden, Detail: "a command cannot be approved by the operator who requested it; a second operator must approve"}
 
-func (r *Realm) decideApproval(w http.ResponseWriter, req *http.Request, p principal, approve bool) {
+func (r *Realm) decideApproval(w http.ResponseWriter, req *http.Request, p edge.Principal, approve bool) {
 	ctx := req.Context()
 	h := r.twins
 	rec, rev, err := r.loadApproval(ctx, req.PathValue("id"))
 	if err != nil {
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
 	c := rec.Command
@@ -585,33 +586,33 @@ func (r *Realm) decideApproval(w http.ResponseWriter, req *http.Request, p princ
 	action := map[bool]string{true: "ApproveCommand", false: "RejectCommand"}[approve]
 	fail := func(err error) {
 		if !isPolicyDeny(err) {
-			r.auditDeny(req, p.avatar.ID, action, resource.String(), err)
+			r.auditDeny(req, p.Avatar.ID, action, resource.String(), err)
 		}
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 	}
 	if rec.Status != statusPendingApproval {
-		fail(&httpError{Status: http.StatusConflict, Detail: "this command is no longer waiting for approval: " + rec.Status})
+		fail(&edge.Error{Status: http.StatusConflict, Detail: "this command is no longer waiting for approval: " + rec.Status})
 		return
 	}
-	if approve && p.avatar.ID == rec.Requester {
+	if approve && p.Avatar.ID == rec.Requester {
 		fail(errSelfApproval)
 		return
 	}
 	sc := h.sceneOf[c.Twin]
-	as := r.trust.assess(ctx, p.session)
+	as := r.trust.assess(ctx, p.Session)
 	d := r.decide(ctx, sc, p, as, scenes.ActionApproveCommand, resource, map[string]any{"command": c.Hash().Hex()})
 	if !d.Allow {
-		fail(&httpError{Status: http.StatusForbidden, Detail: "policy: " + d.Reason, Err: &policyDeny{d}})
+		fail(&edge.Error{Status: http.StatusForbidden, Detail: "policy: " + d.Reason, Err: &policyDeny{d}})
 		return
 	}
 	if approve {
 		hash := c.Hash()
-		if err := r.stepups.consume(ctx, p.session.ID, hash[:]); err != nil {
+		if err := r.stepups.consume(ctx, p.Session.ID, hash[:]); err != nil {
 			fail(err)
 			return
 		}
 	}
-	rec.Approver = p.avatar.ID
+	rec.Approver = p.Avatar.ID
 	rec.Status = map[bool]string{true: statusInProgress, false: statusRejected}[approve]
 	data, _ := json.Marshal(rec)
 	if rev, err = h.approvals.Update(ctx, approvalKey(c), data, rev); err != nil {
@@ -619,8 +620,8 @@ func (r *Realm) decideApproval(w http.ResponseWriter, req *http.Request, p princ
 		return
 	}
 	if !approve {
-		r.auditAllow(req, p.avatar.ID, action, resource.String(), "rejected by a second operator", map[string]any{"command": c.Hash().Hex()})
-		writeJSON(w, http.StatusOK, r.approvalAnswer(rec))
+		r.auditAllow(req, p.Avatar.ID, action, resource.String(), "rejected by a second operator", map[string]any{"command": c.Hash().Hex()})
+		edge.WriteJSON(w, http.StatusOK, r.approvalAnswer(rec))
 		return
 	}
 	answer, err := r.executeApproved(ctx, rec, p)
@@ -636,12 +637,12 @@ func (r *Realm) decideApproval(w http.ResponseWriter, req *http.Request, p princ
 		fail(err)
 		return
 	}
-	writeJSON(w, http.StatusOK, r.approvalAnswer(rec))
+	edge.WriteJSON(w, http.StatusOK, r.approvalAnswer(rec))
 }
 
-var errRequesterGone = &httpError{Status: http.StatusConflict, Detail: "the requester's session has ended or was revoked; the command cannot be carried out"}
+var errRequesterGone = &edge.Error{Status: http.StatusConflict, Detail: "the requester's session has ended or was revoked; the command cannot be carried out"}
 
-func (r *Realm) executeApproved(ctx context.Context, rec approvalRecord, approver principal) (*commandAnswer, error) {
+func (r *Realm) executeApproved(ctx context.Context, rec approvalRecord, approver edge.Principal) (*commandAnswer, error) {
 	h := r.twins
 	sess, err := r.sessions.Get(ctx, rec.Session)
 	if err != nil || sess.Revoked || time.Now().After(sess.Expires) {
@@ -651,7 +652,7 @@ func (r *Realm) executeApproved(ctx context.Context, rec approvalRecord, approve
 	if err != nil {
 		return nil, errRequesterGone
 	}
-	requester := principal{session: sess, avatar: av}
+	requester := edge.Principal{Session: sess, Avatar: av}
 	_, a, err := h.guard.Check(rec.Command)
 	if err != nil {
 		return nil, err
@@ -660,7 +661,7 @@ func (r *Realm) executeApproved(ctx context.Context, rec approvalRecord, approve
 	// Decided again where the realm sees the requester now, not where it
 	// saw them when they asked: the machine moves now, and the requester
 	// must still see it.
-	return r.carryOut(ctx, h.sceneOf[rec.Command.Twin], requester, as, rec.Command, a, twin.CommandRequest{Reason: rec.Reason}, true, []string{approver.avatar.ID})
+	return r.carryOut(ctx, h.sceneOf[rec.Command.Twin], requester, as, rec.Command, a, twin.CommandRequest{Reason: rec.Reason}, true, []string{approver.Avatar.ID})
 }
 
 // --- reading twins ---
@@ -697,38 +698,28 @@ func (r *Realm) viewTwin(t twin.Twin) twinLive {
 
 // handleTwins lists the twins the avatar may view; an avatar that may view
 // none is refused, with the policy's reason.
-func (r *Realm) handleTwins(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleTwins(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	viewer := r.twinViewer(req.Context(), p)
 	out := []twinLive{}
 	for _, t := range viewer.visible(req.Context()) {
 		out = append(out, r.viewTwin(t))
 	}
 	if len(out) == 0 && viewer.firstDeny != nil {
-		r.writeError(w, req, viewer.refusal())
+		r.edge.WriteError(w, req, viewer.refusal())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"twins": out, "grant_key": r.twins.signer.Address().Hex()})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"twins": out, "grant_key": r.twins.signer.Address().Hex()})
 }
 
-func (r *Realm) handleTwin(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleTwin(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	t, ok := r.twins.reg.Twin(req.PathValue("twin"))
 	if !ok {
-		r.writeError(w, req, &twin.Refusal{Reason: twin.ReasonUnknownTwin, Detail: "no twin " + quote(req.PathValue("twin"))})
+		r.edge.WriteError(w, req, &twin.Refusal{Reason: twin.ReasonUnknownTwin, Detail: "no twin " + quote(req.PathValue("twin"))})
 		return
 	}
 	if d := r.twinViewer(req.Context(), p).may(req.Context(), t.ID); !d.Allow {
-		r.writeError(w, req, twinViewDenied(d.Reason))
+		r.edge.WriteError(w, req, twinViewDenied(d.Reason))
 		return
 	}
-	writeJSON(w, http.StatusOK, r.viewTwin(t))
-}
-
-// twinDetail is a twin refusal as a client sees it: the stable reason code,
-// then the explanation.
-func twinDetail(err error) string {
-	var rf *twin.Refusal
-	if errors.As(err, &rf) {
-		return string(rf.Reason) + ": " + rf.Detail
-	}
-	return strings.TrimPrefix(err.Error(), "twin: ")
+	edge.WriteJSON(w, http.StatusOK, r.viewTwin(t))
 }

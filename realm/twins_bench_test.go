@@ -15,6 +15,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/twin"
 )
 
@@ -60,7 +61,7 @@ func (l *latencies) report(b *testing.B, prefix string) {
 // beside the conveyor: its clients/vr SDK connection joined the foundry
 // and walked into the conveyor line once, so every command finds it there
 // through the realm's presence, as a real one would.
-func benchOperator(b *testing.B, r *Realm) (principal, string) {
+func benchOperator(b *testing.B, r *Realm) (edge.Principal, string) {
 	b.Helper()
 	ctx := context.Background()
 	c := newClient(b, r)
@@ -78,7 +79,7 @@ func benchOperator(b *testing.B, r *Realm) (principal, string) {
 		b.Fatal(err)
 	}
 	joinFoundryAs(b, r, sess.Token, id, s.ID).walk("conveyor-line")
-	return principal{session: s, avatar: av}, sess.Token
+	return edge.Principal{Session: s, Avatar: av}, sess.Token
 }
 
 func benchRealm(b *testing.B) *Realm {
@@ -126,14 +127,14 @@ func BenchmarkGatedCommand(b *testing.B) {
 	one := func() error {
 		n := seq.Add(1)
 		v := 1 + float64(n%2)/2
-		c, err := twin.NewCommand("conveyor-1", "belt-speed", p.avatar.ID, fmt.Sprint("b-", n), twin.CommandRequest{Op: twin.OpSet, Value: &v})
+		c, err := twin.NewCommand("conveyor-1", "belt-speed", p.Avatar.ID, fmt.Sprint("b-", n), twin.CommandRequest{Op: twin.OpSet, Value: &v})
 		if err != nil {
 			return err
 		}
 		if _, _, err := r.twins.guard.Check(c); err != nil {
 			return err
 		}
-		a := r.trust.assess(ctx, p.session)
+		a := r.trust.assess(ctx, p.Session)
 		ans, err := r.carryOut(ctx, sc, p, a, c, act, twin.CommandRequest{}, false, nil)
 		if err != nil {
 			return err
@@ -266,8 +267,8 @@ func BenchmarkRawRequestReply(b *testing.B) {
 	r := benchRealm(b)
 	p, _ := benchOperator(b, r)
 	v := 1.0
-	c, _ := twin.NewCommand("conveyor-1", "belt-speed", p.avatar.ID, "raw", twin.CommandRequest{Op: twin.OpSet, Value: &v})
-	grant := r.twins.disp.Grant(c, p.session.ID, nil).Encode()
+	c, _ := twin.NewCommand("conveyor-1", "belt-speed", p.Avatar.ID, "raw", twin.CommandRequest{Op: twin.OpSet, Value: &v})
+	grant := r.twins.disp.Grant(c, p.Session.ID, nil).Encode()
 	ack := make([]byte, 480)
 	// The conveyor's gateway connection answers, with the gateway itself
 	// unsubscribed: a connection may answer each request once.
@@ -348,7 +349,7 @@ func BenchmarkTwinRevocation(b *testing.B) {
 		b.StopTimer()
 		// A fresh avatar id each time: an avatar holds at most 256 sessions,
 		// revoked ones included until they expire.
-		_, s, err := r.sessions.Create(ctx, fmt.Sprintf("%s-%d", p.avatar.ID, i), session.Meta{})
+		_, s, err := r.sessions.Create(ctx, fmt.Sprintf("%s-%d", p.Avatar.ID, i), session.Meta{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/twin"
 )
 
@@ -118,11 +119,11 @@ func (h *consoleHub) closeAll() {
 // (and audited) when it connects; a change of roles applies when it
 // connects again. An avatar that may view no twin is refused before the
 // upgrade.
-func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p principal) {
+func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	viewer := r.twinViewer(req.Context(), p)
 	visible := viewer.visible(req.Context())
 	if len(visible) == 0 && viewer.firstDeny != nil {
-		r.writeError(w, req, viewer.refusal())
+		r.edge.WriteError(w, req, viewer.refusal())
 		return
 	}
 	upgrader := websocket.Upgrader{
@@ -137,7 +138,7 @@ func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p princ
 		return
 	}
 	defer ws.Close()
-	c := &consoleConn{session: p.session.ID, may: map[string]bool{}, send: make(chan []byte, liveSendQueue), closed: make(chan struct{})}
+	c := &consoleConn{session: p.Session.ID, may: map[string]bool{}, send: make(chan []byte, liveSendQueue), closed: make(chan struct{})}
 	for _, t := range visible {
 		c.may[t.ID] = true
 	}
@@ -162,7 +163,7 @@ func (r *Realm) handleTwinFeed(w http.ResponseWriter, req *http.Request, p princ
 	connected := time.Now()
 	readerDone := make(chan struct{})
 	go r.watchSessionEnd(sessionBound{
-		ctx: req.Context(), sess: p.session, done: readerDone,
+		ctx: req.Context(), sess: p.Session, done: readerDone,
 		lastUse: func() time.Time { return connected },
 		end:     func(reason string) { c.end(closeSessionRevoked, reason) },
 	})

@@ -14,11 +14,12 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // command posts a command with an Idempotency-Key and returns the status,
 // the problem (on failure), the answer and the response headers.
-func (c *apiClient) command(path, key string, body any) (int, problem, commandAnswer, http.Header) {
+func (c *apiClient) command(path, key string, body any) (int, edge.Problem, commandAnswer, http.Header) {
 	c.t.Helper()
 	data, asIs := body.([]byte) // sent as it is, for bodies json.Marshal cannot write
 	if !asIs {
@@ -39,7 +40,7 @@ func (c *apiClient) command(path, key string, body any) (int, problem, commandAn
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var p problem
+	var p edge.Problem
 	var a commandAnswer
 	if resp.StatusCode >= 400 {
 		if err := json.Unmarshal(raw, &p); err != nil {

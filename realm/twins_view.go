@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
 	"github.com/zerorealm/zerorealm/twin"
@@ -19,14 +20,14 @@ import (
 // remembers the answers for the rest of one request or feed connection.
 type twinViewer struct {
 	r         *Realm
-	p         principal
+	p         edge.Principal
 	trust     trust.Assessment
 	decided   map[string]policy.Decision
 	firstDeny *policy.Decision
 }
 
-func (r *Realm) twinViewer(ctx context.Context, p principal) *twinViewer {
-	return &twinViewer{r: r, p: p, trust: r.trust.assess(ctx, p.session), decided: map[string]policy.Decision{}}
+func (r *Realm) twinViewer(ctx context.Context, p edge.Principal) *twinViewer {
+	return &twinViewer{r: r, p: p, trust: r.trust.assess(ctx, p.Session), decided: map[string]policy.Decision{}}
 }
 
 // may decides ViewTwin for twinID (audited the first time it is asked).
@@ -70,7 +71,7 @@ func (v *twinViewer) refusal() error {
 }
 
 func twinViewDenied(reason string) error {
-	return &httpError{Status: http.StatusForbidden, Detail: "policy: " + reason + " (ViewTwin: the twins' operators and supervisors may view them)"}
+	return &edge.Error{Status: http.StatusForbidden, Detail: "policy: " + reason + " (ViewTwin: the twins' operators and supervisors may view them)"}
 }
 
 // consoleTwin is the twin a console feed message is about, "" for none.

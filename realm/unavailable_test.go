@@ -11,14 +11,15 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
-// rawAnswer is a response's status, Retry-After and problem, for tests
+// rawAnswer is a response's status, Retry-After and edge.Problem, for tests
 // that look at headers the apiClient does not return.
 type rawAnswer struct {
 	status     int
 	retryAfter string
-	problem    problem
+	problem    edge.Problem
 }
 
 func rawCall(t *testing.T, r *Realm, method, path, token string, body string) rawAnswer {
@@ -56,8 +57,8 @@ func rawCall(t *testing.T, r *Realm, method, path, token string, body string) ra
 // unavailable problem type, and names no internal stream or bucket.
 func checkUnavailable(t *testing.T, what string, a rawAnswer) {
 	t.Helper()
-	if a.status != http.StatusServiceUnavailable || a.problem.Type != problemBase+typeUnavailable {
-		t.Fatalf("%s = %d %+v, want 503 of type %s", what, a.status, a.problem, problemBase+typeUnavailable)
+	if a.status != http.StatusServiceUnavailable || a.problem.Type != edge.ProblemBase+edge.TypeUnavailable {
+		t.Fatalf("%s = %d %+v, want 503 of type %s", what, a.status, a.problem, edge.ProblemBase+edge.TypeUnavailable)
 	}
 	if secs, err := strconv.Atoi(a.retryAfter); err != nil || secs < 1 {
 		t.Fatalf("%s: Retry-After %q, want whole seconds", what, a.retryAfter)
@@ -88,8 +89,8 @@ func TestStoreOutageAnswers503NotSignInAgain(t *testing.T) {
 	ended := c.login(auth, "uma")
 	c.with(ended.Token).must("POST", "/v1/sessions/logout", nil, nil)
 
-	if a := rawCall(t, r, "GET", "/v1/avatars/me", ended.Token, ""); a.status != http.StatusUnauthorized || a.problem.Type != problemBase+typeSessionEnded {
-		t.Fatalf("GET /v1/avatars/me with a signed-out session = %d %+v, want 401 %s", a.status, a.problem, typeSessionEnded)
+	if a := rawCall(t, r, "GET", "/v1/avatars/me", ended.Token, ""); a.status != http.StatusUnauthorized || a.problem.Type != edge.ProblemBase+edge.TypeSessionEnded {
+		t.Fatalf("GET /v1/avatars/me with a signed-out session = %d %+v, want 401 %s", a.status, a.problem, edge.TypeSessionEnded)
 	}
 	if a := rawCall(t, r, "GET", "/v1/avatars/me", live.Token, ""); a.status != http.StatusOK {
 		t.Fatalf("GET /v1/avatars/me before the outage = %d %+v", a.status, a.problem)
@@ -110,8 +111,8 @@ func TestStoreOutageAnswers503NotSignInAgain(t *testing.T) {
 	checkUnavailable(t, "POST /v1/webauthn/login/begin during the outage",
 		rawCall(t, r, "POST", "/v1/webauthn/login/begin", "", `{"name":"uma"}`))
 
-	if a := rawCall(t, r, "GET", "/v1/avatars/me", "not-a-session-token", ""); a.status != http.StatusUnauthorized || a.problem.Type != problemBase+typeUnauthenticated {
-		t.Fatalf("GET /v1/avatars/me with a malformed token during the outage = %d %+v, want 401 %s", a.status, a.problem, typeUnauthenticated)
+	if a := rawCall(t, r, "GET", "/v1/avatars/me", "not-a-session-token", ""); a.status != http.StatusUnauthorized || a.problem.Type != edge.ProblemBase+edge.TypeUnauthenticated {
+		t.Fatalf("GET /v1/avatars/me with a malformed token during the outage = %d %+v, want 401 %s", a.status, a.problem, edge.TypeUnauthenticated)
 	}
 }
 
@@ -145,7 +146,7 @@ func TestQuorumLossAnswers503(t *testing.T) {
 		return w.status != http.StatusOK
 	})
 	if w.status != http.StatusServiceUnavailable || w.retryAfter == "" || w.problem.Effect != "unknown" ||
-		(w.problem.Type != problemBase+typeUnavailable && w.problem.Type != problemBase+typeRequestTimeout) {
+		(w.problem.Type != edge.ProblemBase+edge.TypeUnavailable && w.problem.Type != edge.ProblemBase+edge.TypeRequestTimeout) {
 		t.Fatalf("POST /v1/webauthn/register/begin without quorum = %d %+v (Retry-After %q), want 503 unavailable or request-timeout, effect unknown", w.status, w.problem, w.retryAfter)
 	}
 	// A surviving replica may answer direct gets for a while after it lost
@@ -156,7 +157,7 @@ func TestQuorumLossAnswers503(t *testing.T) {
 		return a.status != http.StatusOK
 	})
 	if a.status != http.StatusServiceUnavailable || a.retryAfter == "" || a.problem.Effect != "none" ||
-		(a.problem.Type != problemBase+typeUnavailable && a.problem.Type != problemBase+typeRequestTimeout) {
+		(a.problem.Type != edge.ProblemBase+edge.TypeUnavailable && a.problem.Type != edge.ProblemBase+edge.TypeRequestTimeout) {
 		t.Fatalf("GET /v1/sessions without quorum = %d %+v (Retry-After %q), want 503 unavailable or request-timeout, effect none", a.status, a.problem, a.retryAfter)
 	}
 	eventuallyWithin(t, "/readyz turns 503 without quorum", time.Minute, func() bool {

@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // movableClock is the ledger's clock in a test: real time plus what the
@@ -49,13 +50,13 @@ func TestSplitHighValueTransferIsRefused(t *testing.T) {
 	mint(t, r, "credits", "", ada.wallet, 20_000)
 	mint(t, r, "credits", "", wallet2, 20_000)
 
-	send := func(from common.Address, key *ecdsa.PrivateKey, amount, nonce uint64) (int, problem) {
+	send := func(from common.Address, key *ecdsa.PrivateKey, amount, nonce uint64) (int, edge.Problem) {
 		t.Helper()
 		deadline := fmt.Sprint(clock.Now().Add(time.Hour).Unix())
 		body := ada.signedTransfer(t, intent("credits", "", amount, from, bob.wallet, nonce, deadline), key)
 		return ada.c.call("POST", "/v1/assets/transfers", body, nil)
 	}
-	refusedBy := func(what string, code int, p problem, policy string) {
+	refusedBy := func(what string, code int, p edge.Problem, policy string) {
 		t.Helper()
 		if code != 403 || !strings.Contains(p.Detail, policy) {
 			t.Fatalf("%s = %d %q, want 403 naming policy %s", what, code, p.Detail, policy)
@@ -111,7 +112,7 @@ func TestSplitTransfersOnTwoNodesCannotBothPass(t *testing.T) {
 	}
 	type answer struct {
 		code int
-		p    problem
+		p    edge.Problem
 	}
 	answers := make(chan answer, 2)
 	start := make(chan struct{})

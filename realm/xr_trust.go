@@ -10,6 +10,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
@@ -74,41 +75,41 @@ func deleteTemplateDigest(avatarID string) []byte {
 // handleTemplate tells the avatar whether it has a template, and the digest
 // a deletion must be stepped up with. The template itself never leaves the
 // realm.
-func (r *Realm) handleTemplate(w http.ResponseWriter, req *http.Request, p principal) {
-	resp := map[string]any{"enrolled": false, "delete_action_digest": digestHex(deleteTemplateDigest(p.avatar.ID))}
-	_, err := r.xr.templates.Get(req.Context(), p.avatar.ID)
+func (r *Realm) handleTemplate(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	resp := map[string]any{"enrolled": false, "delete_action_digest": digestHex(deleteTemplateDigest(p.Avatar.ID))}
+	_, err := r.xr.templates.Get(req.Context(), p.Avatar.ID)
 	switch {
 	case err == nil:
 		resp["enrolled"] = true
 	case !errors.Is(err, store.ErrNotFound):
-		r.writeError(w, req, err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	if x := r.xr.session(p.session.ID); x != nil {
+	if x := r.xr.session(p.Session.ID); x != nil {
 		x.mu.Lock()
 		resp["enrollment"] = x.enrollment()
 		x.mu.Unlock()
 	}
-	writeJSON(w, http.StatusOK, resp)
+	edge.WriteJSON(w, http.StatusOK, resp)
 }
 
 // handleDeleteTemplate deletes the avatar's template after a step-up bound
 // to its deletion. This node's streams of the avatar forget it at once and
 // stop scoring; a new enrollment needs a new user-verified assertion.
-func (r *Realm) handleDeleteTemplate(w http.ResponseWriter, req *http.Request, p principal) {
-	digest := deleteTemplateDigest(p.avatar.ID)
-	if err := r.stepups.consume(req.Context(), p.session.ID, digest); err != nil {
-		r.auditDeny(req, p.avatar.ID, "DeleteTemplate", templateResource(p.avatar.ID), err)
-		r.writeError(w, req, err)
+func (r *Realm) handleDeleteTemplate(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	digest := deleteTemplateDigest(p.Avatar.ID)
+	if err := r.stepups.consume(req.Context(), p.Session.ID, digest); err != nil {
+		r.auditDeny(req, p.Avatar.ID, "DeleteTemplate", templateResource(p.Avatar.ID), err)
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	if err := r.xr.templates.Delete(req.Context(), p.avatar.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		r.writeError(w, req, err)
+	if err := r.xr.templates.Delete(req.Context(), p.Avatar.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		r.edge.WriteError(w, req, err)
 		return
 	}
-	r.xr.forgetTemplate(p.avatar.ID)
-	r.auditAllow(req, p.avatar.ID, "DeleteTemplate", templateResource(p.avatar.ID), "step-up bound to the template's deletion", nil)
-	writeJSON(w, http.StatusOK, map[string]any{"deleted": true})
+	r.xr.forgetTemplate(p.Avatar.ID)
+	r.auditAllow(req, p.Avatar.ID, "DeleteTemplate", templateResource(p.Avatar.ID), "step-up bound to the template's deletion", nil)
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"deleted": true})
 }
 
 func templateResource(avatarID string) string { return "Template::" + quote(avatarID) }

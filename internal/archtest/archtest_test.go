@@ -19,7 +19,15 @@ const module = "github.com/zerorealm/zerorealm"
 // domains are the packages between realm and the shared layers. They never
 // import each other: realm wires them, which keeps each one testable alone
 // and stops a change in one from rippling through the others.
-var domains = []string{"avatar", "biometrics", "trust", "assets", "twin", "scenes"}
+var domains = []string{"avatar", "biometrics", "trust", "assets", "twin", "scenes", "agents"}
+
+// domainArrows are the few imports between domains the architecture
+// writes down, each with its reason; every other pair stays forbidden.
+var domainArrows = map[string]map[string]string{
+	"agents": {
+		"trust": "an agent's trust has a person's states (trusted, step-up, suspended) and the same injectable clock; trust imports no domain, so the arrow makes no cycle",
+	},
+}
 
 // forbidden maps a package pattern to the imports it must not have, each with
 // the reason. "x/..." matches x and everything below it.
@@ -41,6 +49,15 @@ func forbidden() map[string]map[string]string {
 		"internal/ident": {
 			"internal/...": "ident is the id alphabet every domain shares; a leaf, so that no domain pulls plumbing in through it",
 		},
+		"internal/eip712": {
+			"internal/...": "eip712 is the one EIP-712 encoder the asset and twin signatures share; a leaf, so that the signature packages pull nothing else in through it",
+		},
+		"internal/tracing": {
+			"internal/...": "tracing is the OpenTelemetry plumbing the realm, policy and the gateway share; a leaf, so that tracing a call never pulls in what it traces",
+		},
+		"internal/problem": {
+			"internal/...": "problem is how every domain says what a client may be told of a failure; a leaf, so that no domain pulls plumbing in through it",
+		},
 		"internal/keyedmac": {
 			"internal/...": "keyedmac is the one MAC construction the store and the realm share; a leaf, so that the store never depends on what sits above it",
 		},
@@ -56,7 +73,7 @@ func forbidden() map[string]map[string]string {
 			"cmd/...":   "cmd is the binary's entry point",
 		}
 		for _, other := range domains {
-			if other != d {
+			if _, allowed := domainArrows[d][other]; other != d && !allowed {
 				r[other+"/..."] = "domains do not import each other; the realm wires them"
 			}
 		}
@@ -247,6 +264,10 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"scenes", "twin"},
 		{"realm", "internal/natsconf"},
 		{"twin/gateway", "internal/natsconf"},
+		{"agents", "twin"},
+		{"agents", "assets"},
+		{"trust", "agents"},
+		{"agents", "realm"},
 	}
 	for _, pair := range bad {
 		caught := false
@@ -288,4 +309,68 @@ func TestEveryPackageHasDocGo(t *testing.T) {
 	if n < 10 {
 		t.Fatalf("found only %d packages: the walker is broken", n)
 	}
+}
+
+// realmPart is the package of the realm's internal tree that dir belongs
+// to ("edge" for realm/internal/edge and anything below it), or "".
+func realmPart(dir string) string {
+	rest, ok := strings.CutPrefix(dir, "realm/internal/")
+	if !ok {
+		return ""
+	}
+	part, _, _ := strings.Cut(rest, "/")
+	return part
+}
+
+// sharedRealmPlumbing is the one package under realm/internal that the
+// others may import: the HTTP plumbing every API shares.
+const sharedRealmPlumbing = "edge"
+
+// TestRealmPartsStandAlone keeps the realm's shape: realm is the
+// composition root, and each concern under realm/internal is a package of
+// its own that reaches the others only through interfaces the root wires.
+// A part imports neither the root (a cycle of layers) nor a sibling
+// (which would make two concerns one again); the shared plumbing imports
+// no part at all.
+func TestRealmPartsStandAlone(t *testing.T) {
+	pkgs := loadPackages(t)
+	parts := 0
+	for _, dir := range sortedKeys(pkgs) {
+		part := realmPart(dir)
+		if part == "" {
+			continue
+		}
+		parts++
+		for _, imp := range sortedKeys(pkgs[dir].imports) {
+			if why := realmPartImport(part, imp); why != "" {
+				t.Errorf("%s imports %s in %v: %s", dir, imp, pkgs[dir].imports[imp], why)
+			}
+		}
+	}
+	if parts == 0 {
+		t.Fatal("no package under realm/internal: the walker or the layout changed")
+	}
+	for _, bad := range [][2]string{{"edge", "realm"}, {"edge", "realm/internal/market"}, {"market", "realm/internal/twins"}} {
+		if realmPartImport(bad[0], bad[1]) == "" {
+			t.Errorf("realm/internal/%s importing %s passed the rule", bad[0], bad[1])
+		}
+	}
+	if why := realmPartImport("market", "realm/internal/edge"); why != "" {
+		t.Errorf("a part importing the shared plumbing was refused: %s", why)
+	}
+}
+
+// realmPartImport says why the realm part may not import imp, or "".
+func realmPartImport(part, imp string) string {
+	switch other := realmPart(imp); {
+	case imp == "realm":
+		return "the realm is the composition root: its parts never import it, it passes them what they need"
+	case other == "" || other == part:
+		return ""
+	case part == sharedRealmPlumbing:
+		return "the shared plumbing sits below every part of the realm"
+	case other != sharedRealmPlumbing:
+		return "parts of the realm do not import each other; the root wires them through small interfaces"
+	}
+	return ""
 }
