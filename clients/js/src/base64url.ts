@@ -10,7 +10,7 @@ export function encodeBase64url(bytes: ArrayBuffer | ArrayBufferView): string {
   return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-/** Decodes base64url (padding optional); throws a TypeError on anything else. */
+/** Decodes canonical base64url (padding optional); throws a TypeError on anything else. */
 export function decodeBase64url(text: string): Uint8Array<ArrayBuffer> {
   if (!/^[A-Za-z0-9_-]*={0,2}$/.test(text) || text.replace(/=+$/, "").length % 4 === 1) {
     throw new TypeError(`not base64url: ${JSON.stringify(text.slice(0, 40))}`);
@@ -18,5 +18,8 @@ export function decodeBase64url(text: string): Uint8Array<ArrayBuffer> {
   const s = atob(text.replace(/=+$/, "").replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.replace(/=+$/, "").length + 3) % 4));
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  // Unused low bits of the last character must be zero (RFC 4648 §3.5):
+  // otherwise two texts would name the same bytes.
+  if (encodeBase64url(out) !== text.replace(/=+$/, "")) throw new TypeError(`not canonical base64url: ${JSON.stringify(text.slice(0, 40))}`);
   return out;
 }

@@ -245,8 +245,10 @@ function isJoinRefusal(e: RealmErrorMessage): boolean {
  */
 export function presenceEvents(msg: Record<string, unknown>): PresenceEvent[] {
   const scene = String(msg.scene ?? "");
-  const list = Array.isArray(msg.events) ? (msg.events as Array<Record<string, unknown>>) : [msg];
-  return list.map((e) => {
+  const list: unknown[] = Array.isArray(msg.events) ? msg.events : [msg];
+  // Anything in the list that is not an object names no event.
+  const objects = list.filter((e): e is Record<string, unknown> => typeof e === "object" && e !== null && !Array.isArray(e));
+  return objects.map((e) => {
     const ev: PresenceEvent = {
       scene,
       avatar: String(e.avatar ?? ""),
