@@ -68,6 +68,8 @@ export {
   type RealmSocketOptions,
   type Trust,
   type XRMessage,
+  type XRScore,
+  type XRStatus,
 } from "./realm-socket.js";
 export {
   TwinFeed,

@@ -73,11 +73,32 @@ export interface PasskeyAdded {
   at: string;
 }
 
-/** The verdicts on the session's motion (XR streaming). */
-export interface XRMessage {
-  type: "xr.score" | "xr.status";
-  xr: Record<string, unknown>;
+/** What the realm reports of a session's frames, at most once a second while they flow. */
+export interface XRStatus {
+  at: string;
+  transport: "webrtc" | "websocket";
+  frames_accepted: number;
+  /** Refused frames by reason ("head not tracked", ...). */
+  frames_rejected?: Record<string, number>;
+  enrollment: "not-enrolled" | "enrolling" | "enrolled";
+  [member: string]: unknown;
 }
+
+/** The verdict on one window of motion scored against the avatar's template. */
+export interface XRScore {
+  at: string;
+  /** The newest frame the window included (seq and time_us as sent). */
+  seq: number;
+  time_us: number;
+  /** The accumulated probability that the wearer is the enrolled person. */
+  probability: number;
+  state: string;
+  score: number;
+  [member: string]: unknown;
+}
+
+/** The verdicts on the session's motion (XR streaming). */
+export type XRMessage = { type: "xr.status"; xr: XRStatus } | { type: "xr.score"; xr: XRScore };
 
 /** The events of a {@link RealmSocket}. */
 export interface RealmEvents extends LiveEvents {
