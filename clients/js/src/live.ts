@@ -196,7 +196,11 @@ export class LiveSocket<Events extends LiveEvents> {
     ws.binaryType = "arraybuffer";
     this.#ws = ws;
     const attempt = this.#attempt;
-    ws.addEventListener("open", () => this.emit("open", { attempt } as Events["open"]));
+    let opened = false;
+    ws.addEventListener("open", () => {
+      opened = true;
+      this.emit("open", { attempt } as Events["open"]);
+    });
     ws.addEventListener("message", (ev) => {
       if (typeof ev.data !== "string") return;
       let msg: unknown;
@@ -215,7 +219,7 @@ export class LiveSocket<Events extends LiveEvents> {
     });
     ws.addEventListener("close", (ev) => {
       if (this.#ws === ws) this.#ws = undefined;
-      void this.#closed(ev.code, ev.reason);
+      void this.#closed(ev.code, ev.reason, opened);
     });
   }
 
@@ -235,6 +239,18 @@ export class LiveSocket<Events extends LiveEvents> {
     return true;
   }
 
+  // #sessionProblem is the detail of a 401 for the session, or "" when the
+  // session stands (or the realm cannot say now: then the back-off retries).
+  async #sessionProblem(): Promise<string> {
+    try {
+      await this.client.call("getMe");
+      return "";
+    } catch (err) {
+      const p = err as { status?: unknown; detail?: unknown };
+      return p.status === 401 ? String(p.detail || "the session is unknown, expired or revoked") : "";
+    }
+  }
+
   /** Closes the socket for good. */
   close(): void {
     this.#stop(new SocketClosedError(CloseCode.Normal, "closed by the client"));
@@ -250,8 +266,16 @@ export class LiveSocket<Events extends LiveEvents> {
     this.emit("closed", err as Events["closed"]);
   }
 
-  async #closed(code: number, reason: string): Promise<void> {
+  async #closed(code: number, reason: string, opened: boolean): Promise<void> {
     if (this.#stopped) return;
+    if (!opened && code === CloseCode.Abnormal) {
+      // Refused before the upgrade: a WebSocket cannot see the HTTP status,
+      // so ask over HTTP whether the session still stands. Without this a
+      // revoked session would be retried for ever.
+      const why = await this.#sessionProblem();
+      if (this.#stopped) return;
+      if (why) ({ code, reason } = { code: CloseCode.SessionEnded, reason: why });
+    }
     if (code === CloseCode.Replaced) {
       this.emit("disconnect", { code, reason } as Events["disconnect"]);
       this.emit("replaced", { reason } as Events["replaced"]);

@@ -166,3 +166,16 @@ test("a passkey added through another session reaches the socket", async () => {
   const ev = await added;
   assert.equal(ev.passkey.id, second.credentialIds()[0]);
 });
+
+test("a session refused before the upgrade ends the socket instead of retrying for ever", async () => {
+  const a = await newAvatar("refused");
+  const token = a.client.token!;
+  await new Sessions(a.client).signOut();
+  const stale = new RealmClient({ baseUrl: realmURL(), token, ...ownAddress() });
+  const s = new RealmSocket(stale, { webSocket: nodeWebSocket, backoff: { initialMs: 20, maxMs: 200 } });
+  sockets.push(s);
+  const ended = s.next("session-ended");
+  await assert.rejects(s.connect(), (err: unknown) => err instanceof SocketClosedError && err.code === CloseCode.SessionEnded);
+  assert.match((await ended).reason, /signed out|revoked|expired|ended/i);
+  assert.equal(s.attempts, 1);
+});
