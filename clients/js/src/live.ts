@@ -176,6 +176,11 @@ export class LiveSocket<Events extends LiveEvents> {
     return this.#stopped !== undefined;
   }
 
+  /** Whether a connection is open now. */
+  get connected(): boolean {
+    return this.#ws?.readyState === 1;
+  }
+
   /** How many connections were opened, the first included. */
   get attempts(): number {
     return this.#attempt;
