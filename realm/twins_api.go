@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	idemkeys "github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
@@ -113,12 +113,6 @@ type (
 		Approver  string         `json:"approver,omitempty"`
 		Answer    *commandAnswer `json:"answer,omitempty"`
 	}
-	// resultRecord keeps a command's answer for idempotent retries.
-	resultRecord struct {
-		Hash   string         `json:"hash"`
-		Status string         `json:"status"`
-		Answer *commandAnswer `json:"answer,omitempty"`
-	}
 )
 
 // typedDataView is a signed document as eth_signTypedData_v4 JSON. An
@@ -207,14 +201,11 @@ func (r *Realm) handleCommandDigest(w http.ResponseWriter, req *http.Request, p 
 	})
 }
 
-// idempotencyKey is the results bucket key of an operator's command key.
-func idempotencyKey(operator, key string) string {
-	return hex.EncodeToString(crypto.Keccak256([]byte(operator), []byte{0}, []byte(key))[:20])
-}
-
 // handleTwinCommand decides one command and, when it is allowed, sends its
 // grant to the twin's gateway and answers with the gateway's signed
 // acknowledgement. A critical command is queued for a second operator.
+// The Idempotency-Key names the command across retries (see package
+// idempotency): a retry gets the first answer, byte for byte.
 func (r *Realm) handleTwinCommand(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	ctx := req.Context()
 	resource := scenes.ActuatorUID(req.PathValue("twin"), req.PathValue("actuator"))
@@ -223,60 +214,35 @@ func (r *Realm) handleTwinCommand(w http.ResponseWriter, req *http.Request, p ed
 		r.denyCommand(w, req, p, resource, err)
 		return
 	}
-	h := r.twins
-	idem := idempotencyKey(c.Operator, c.Key)
-	hash := c.Hash().Hex()
-	marker, _ := json.Marshal(resultRecord{Hash: hash, Status: statusInProgress})
-	if _, err := h.results.Create(ctx, idem, marker); err != nil {
-		if !errors.Is(err, store.ErrConflict) {
-			r.edge.WriteError(w, req, err)
-			return
-		}
-		r.replayCommand(w, req, idem, hash)
+	keys := idemkeys.New(r.twins.results, "twin-commands")
+	hash := c.Hash()
+	prev, err := keys.Claim(ctx, c.Operator, c.Key, hash[:])
+	switch {
+	case err != nil:
+		r.edge.WriteError(w, req, err)
+		return
+	case prev != nil && !prev.Done():
+		r.edge.WriteError(w, req, idemkeys.ErrInProgress)
+		return
+	case prev != nil:
+		writeReplayed(w, prev.Status, prev.Answer)
 		return
 	}
 	answer, status, err := r.commandOnce(ctx, p, c, cr)
 	if err != nil {
 		// A refused command may be retried under the same key, after a
-		// step-up for instance: forget the marker.
-		if e, gerr := h.results.Get(context.WithoutCancel(ctx), idem); gerr == nil {
-			_ = h.results.Delete(context.WithoutCancel(ctx), idem, e.Revision)
+		// step-up for instance: free the key.
+		if rerr := keys.Release(context.WithoutCancel(ctx), c.Operator, c.Key); rerr != nil {
+			r.log.Warn("free the key of a refused command", "err", rerr)
 		}
 		r.denyCommand(w, req, p, resource, err)
 		return
 	}
-	done, _ := json.Marshal(resultRecord{Hash: hash, Status: answer.Status, Answer: answer})
-	if _, err := h.results.Put(context.WithoutCancel(ctx), idem, done); err != nil {
+	body := encodeAnswer(answer)
+	if err := keys.Complete(context.WithoutCancel(ctx), c.Operator, c.Key, hash[:], status, body); err != nil {
 		r.log.Warn("keep command answer for retries", "err", err)
 	}
-	edge.WriteJSON(w, status, answer)
-}
-
-func (r *Realm) replayCommand(w http.ResponseWriter, req *http.Request, idem, hash string) {
-	e, err := r.twins.results.Get(req.Context(), idem)
-	if err != nil {
-		r.edge.WriteError(w, req, err)
-		return
-	}
-	var prev resultRecord
-	if err := json.Unmarshal(e.Value, &prev); err != nil {
-		r.edge.WriteError(w, req, err)
-		return
-	}
-	switch {
-	case prev.Hash != hash:
-		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusConflict, Detail: "this Idempotency-Key was used for a different command; choose a new key"})
-	case prev.Answer == nil:
-		w.Header().Set("Retry-After", "1")
-		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusConflict, Detail: "this command is being carried out; retry shortly for its answer"})
-	default:
-		w.Header().Set("Idempotent-Replayed", "true")
-		status := http.StatusOK
-		if prev.Answer.Status == statusPendingApproval {
-			status = http.StatusAccepted
-		}
-		edge.WriteJSON(w, status, prev.Answer)
-	}
+	writeBody(w, status, body)
 }
 
 // denyCommand audits a refusal that happened before any grant and answers
