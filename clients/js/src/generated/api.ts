@@ -317,7 +317,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Apply both legs of a trade or neither; a retry with the same Idempotency-Key answers 200 with the first answer */
+        /** Apply both legs of a trade or neither; a trade already applied (with or without the first Idempotency-Key) answers 200 with its receipt, the first answer's bytes */
         post: operations["applyTrade"];
         delete?: never;
         options?: never;
@@ -334,7 +334,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Apply a transfer; a retry with the same Idempotency-Key answers 200 with the first answer */
+        /** Apply a transfer; an intent already applied (with or without the first Idempotency-Key) answers 200 with its receipt, the first answer's bytes */
         post: operations["applyTransfer"];
         delete?: never;
         options?: never;
@@ -1695,9 +1695,21 @@ export interface components {
         Revoked: {
             /**
              * Format: int64
+             * @description realm nodes this one believed live (node registry and presence heartbeats), itself included; nodes_told below it means some did not acknowledge in time and learn it from the store
+             */
+            nodes_live: number;
+            /**
+             * Format: int64
+             * @description realm nodes that refuse the sessions now: this one and every other that acknowledged the revocation broadcast
+             */
+            nodes_told: number;
+            /**
+             * Format: int64
              * @description how many sessions ended
              */
             revoked: number;
+            /** @description whether the sessions store holds the revocation already; when false (the sessions bucket is electing a leader, say) this node keeps retrying in the background and every told node refuses the sessions meanwhile */
+            stored: boolean;
         };
         RolesChanged: {
             avatar: components["schemas"]["AvatarSummary"];
@@ -3010,7 +3022,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description a request with this Idempotency-Key is still in progress */
+            /** @description a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), or a leg's asset or nonce moved on (transfer-rejected) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3019,7 +3031,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description this Idempotency-Key was used for another intent */
+            /** @description this Idempotency-Key was used for another request (idempotency-key-reused) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3109,7 +3121,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description a request with this Idempotency-Key is still in progress */
+            /** @description a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), or the asset or nonce moved on (transfer-rejected) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3118,7 +3130,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description this Idempotency-Key was used for another intent */
+            /** @description this Idempotency-Key was used for another request (idempotency-key-reused) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5217,7 +5229,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description this Idempotency-Key was used for a different command, the command is still being carried out or waits for approval, or the gateway refused it */
+            /** @description the first command with this Idempotency-Key has no answer yet (idempotency-key-in-progress; Retry-After), the command waits for approval, or the gateway refused it */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5226,7 +5238,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description the value is outside the actuator's envelope */
+            /** @description the value is outside the actuator's envelope, or this Idempotency-Key was used for a different command (idempotency-key-reused) */
             422: {
                 headers: {
                     [name: string]: unknown;
