@@ -295,6 +295,7 @@ func (r *Realm) start(ctx context.Context) error {
 			Gateways:     r.twinNATSUsers(),
 			ServerName:   r.cfg.Node,
 			Logger:       r.log,
+			MinFreeDisk:  r.cfg.MinFreeDisk,
 		})
 		if err != nil {
 			return fmt.Errorf("realm: embedded NATS: %w", err)
@@ -320,7 +321,7 @@ func (r *Realm) start(ctx context.Context) error {
 	// is still starting, answers "JetStream not available" for a moment:
 	// wait for it (logging why) rather than exit.
 	r.setNotReady("waiting for JetStream")
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper, WaitForJetStream: true})
+	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper, WaitForJetStream: true, WriteGate: r.diskGate()})
 	if err != nil {
 		return fmt.Errorf("realm: store: %w", err)
 	}

@@ -281,6 +281,10 @@ func buildOpenAPI(f Facts) map[string]any {
 				"), the request's deadline passed (" + edge.ProblemBase + edge.TypeRequestTimeout + "), or the node is starting or stopping (" +
 				edge.ProblemBase + edge.TypeNotReady + "); Retry-After says when to try again, and effect whether the request may have changed something")
 		}
+		if op.method != http.MethodGet && op.tag != "health" {
+			responses["507"] = problemResponse("the embedded store's disk is nearly full and the realm refuses writes (type " + edge.ProblemBase + edge.TypeInsufficientStore +
+				"); reads still work; Retry-After says when to try again, and effect whether the request may have changed something")
+		}
 		if why, ok := apiLimited[key]; ok {
 			responses["429"] = problemResponse(why + "; Retry-After says when to try again")
 		}
