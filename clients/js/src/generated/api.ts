@@ -2293,6 +2293,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -2369,6 +2378,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -2431,6 +2449,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2628,6 +2655,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -2679,6 +2715,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -2723,6 +2768,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2842,6 +2896,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3049,6 +3112,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -3141,6 +3213,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3260,6 +3341,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -3329,6 +3419,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -3391,6 +3490,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3916,6 +4024,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -3989,6 +4106,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4126,6 +4252,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -4229,6 +4364,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4910,6 +5054,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -4966,6 +5119,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -5015,6 +5177,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5274,6 +5445,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -5351,6 +5531,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5510,6 +5699,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -5570,6 +5768,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -5623,6 +5830,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5692,6 +5908,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5777,6 +6002,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description any other failure, as an RFC 9457 problem */
             default: {
                 headers: {
@@ -5848,6 +6082,15 @@ export interface operations {
             };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
