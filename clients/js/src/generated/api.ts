@@ -53,6 +53,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/agents/{id}/reinstate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Lift the suspension of an agent the owner delegated to, after a step-up bound to its reinstate_digest */
+        post: operations["reinstateAgent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/delegations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The owner's delegations, newest first, with their state */
+        get: operations["listDelegations"];
+        put?: never;
+        /** Issue the delegation whose grant the digest call returned, after the owner's step-up bound to its digest: the realm node's key signs the root; answers the token (zrd1~...) */
+        post: operations["issueDelegation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/delegations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke one of the owner's delegations on every node, and everything derived from it */
+        delete: operations["revokeDelegation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/delegations/digest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Prepare a delegation to an agent (its Ed25519 key, actions, resources, limits, expires_in at most 24 h) and answer its grant and the action digest its owner's user-verified step-up must be bound to; nothing is stored */
+        post: operations["getDelegationDigest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling agent as the realm sees it: its chain from its owner, its delegation's scope, limits and expiry, its trust (agents only, DPoP) */
+        get: operations["getAgentMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/approvals": {
         parameters: {
             query?: never;
@@ -632,6 +718,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The Model Context Protocol (Streamable HTTP, stateless, JSON answers) for agents: initialize, tools/list, tools/call of list_scenes, scene_access, my_audit_trail; every request authenticated with DPoP, every tool that acts authorized per action. Protected resource metadata (RFC 9728) at /.well-known/oauth-protected-resource */
+        post: operations["mcp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/nodes": {
         parameters: {
             query?: never;
@@ -775,7 +878,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** What the scene's policies allow the avatar now */
+        /** What the scene's policies allow the avatar now; for an agent, what its delegation and the policies allow it (denials out of its delegation are not attempts) */
         get: operations["getSceneAccess"];
         put?: never;
         post?: never;
@@ -862,7 +965,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** End every session of the avatar */
+        /** End every session of the avatar, and revoke every delegation it issued to agents */
         post: operations["logoutAll"];
         delete?: never;
         options?: never;
@@ -1095,6 +1198,42 @@ export interface components {
             address: string;
             /** @description unsigned integer as a decimal string (a JSON number is accepted too) */
             next_nonce: string;
+        };
+        AgentMe: {
+            actions: string[];
+            agents: string[];
+            /** @description who authorized it, through which agents: av_... > ag_... (dg_...) > ... */
+            chain: string;
+            /** @description the leaf delegation's id */
+            delegation: string;
+            delegations: string[];
+            /** Format: date-time */
+            expires: string;
+            /** @description ag_ and 32 hex digits */
+            id: string;
+            limits: {
+                /** Format: int64 */
+                auto_approve_value?: number;
+                /** Format: int64 */
+                commands_per_minute?: number;
+                /** Format: int64 */
+                daily_value?: number;
+                /** @description low, medium or high */
+                max_risk?: string;
+                /** Format: int64 */
+                transfer_value?: number;
+            };
+            /** @description the avatar the agent acts for */
+            owner: string;
+            resources: {
+                id: string;
+                /** @description Scene, Twin, Actuator or Collection */
+                type: string;
+            }[];
+            trust: {
+                score: number;
+                state: string;
+            };
         };
         Approval: {
             approver?: string;
@@ -1421,6 +1560,159 @@ export interface components {
             reason?: string;
             resource: string;
         };
+        Delegation: {
+            /** @description Cedar action ids: JoinScene, EnterZone, TransferAsset, CommandActuator, ViewTwin */
+            actions: string[];
+            agent: string;
+            agent_key: string;
+            /** Format: date-time */
+            expires: string;
+            id: string;
+            /** Format: date-time */
+            issued: string;
+            /** @description EIP-55 address */
+            issuer: string;
+            limits: {
+                /**
+                 * Format: int64
+                 * @description a transfer above it waits for the owner's approval; at most transfer_value
+                 */
+                auto_approve_value?: number;
+                /**
+                 * Format: int64
+                 * @description actuator commands in any UTC minute, at most 600
+                 */
+                commands_per_minute?: number;
+                /**
+                 * Format: int64
+                 * @description the most all transfers may move in one UTC day
+                 */
+                daily_value?: number;
+                /** @description low, medium or high (critical is never delegated) */
+                max_risk?: string;
+                /**
+                 * Format: int64
+                 * @description the most one transfer may move, base units; 0 forbids transfers
+                 */
+                transfer_value?: number;
+            };
+            owner: string;
+            /** @description the action digest of the step-up that lifts the agent's suspension */
+            reinstate_digest: string;
+            resources: {
+                id: string;
+                /** @description Scene, Twin (and all its actuators), Actuator (twin/actuator) or Collection */
+                type: string;
+            }[];
+            /** Format: date-time */
+            revoked?: string;
+            /** @description active, expired or revoked */
+            state: string;
+        };
+        DelegationDigest: {
+            action_digest: string;
+            /** @description the agent's id, ag_ and 32 hex digits */
+            agent: string;
+            /** @description send it back unchanged to issue the delegation, within 10 minutes, to the same node */
+            grant: components["schemas"]["DelegationGrant"];
+        };
+        DelegationDigestRequest: {
+            /** @description Cedar action ids: JoinScene, EnterZone, TransferAsset, CommandActuator, ViewTwin */
+            actions: string[];
+            /** @description the agent's Ed25519 public key, base64url without padding */
+            agent_key: string;
+            /**
+             * Format: int64
+             * @description seconds, 1 to 86400
+             */
+            expires_in: number;
+            limits: {
+                /**
+                 * Format: int64
+                 * @description a transfer above it waits for the owner's approval; at most transfer_value
+                 */
+                auto_approve_value?: number;
+                /**
+                 * Format: int64
+                 * @description actuator commands in any UTC minute, at most 600
+                 */
+                commands_per_minute?: number;
+                /**
+                 * Format: int64
+                 * @description the most all transfers may move in one UTC day
+                 */
+                daily_value?: number;
+                /** @description low, medium or high (critical is never delegated) */
+                max_risk?: string;
+                /**
+                 * Format: int64
+                 * @description the most one transfer may move, base units; 0 forbids transfers
+                 */
+                transfer_value?: number;
+            };
+            resources: {
+                id: string;
+                /** @description Scene, Twin (and all its actuators), Actuator (twin/actuator) or Collection */
+                type: string;
+            }[];
+        };
+        DelegationGrant: {
+            /** @description Cedar action ids: JoinScene, EnterZone, TransferAsset, CommandActuator, ViewTwin */
+            actions: string[];
+            /** @description the agent's Ed25519 public key, base64url */
+            agent: string;
+            /** Format: date-time */
+            exp: string;
+            /** Format: date-time */
+            iat: string;
+            /** @description dg_ and 32 hex digits */
+            id: string;
+            /** @description EIP-55 address of the node key that will sign the root */
+            iss: string;
+            limits: {
+                /**
+                 * Format: int64
+                 * @description a transfer above it waits for the owner's approval; at most transfer_value
+                 */
+                auto_approve_value?: number;
+                /**
+                 * Format: int64
+                 * @description actuator commands in any UTC minute, at most 600
+                 */
+                commands_per_minute?: number;
+                /**
+                 * Format: int64
+                 * @description the most all transfers may move in one UTC day
+                 */
+                daily_value?: number;
+                /** @description low, medium or high (critical is never delegated) */
+                max_risk?: string;
+                /**
+                 * Format: int64
+                 * @description the most one transfer may move, base units; 0 forbids transfers
+                 */
+                transfer_value?: number;
+            };
+            owner: string;
+            resources: {
+                id: string;
+                /** @description Scene, Twin (and all its actuators), Actuator (twin/actuator) or Collection */
+                type: string;
+            }[];
+            /** Format: int64 */
+            v: number;
+        };
+        DelegationIssued: {
+            delegation: components["schemas"]["Delegation"];
+            /** @description the delegation token, zrd1~...: the agent sends it as Authorization: DPoP with a proof by its key */
+            token: string;
+        };
+        DelegationIssueRequest: {
+            grant: components["schemas"]["DelegationGrant"];
+        };
+        Delegations: {
+            delegations: components["schemas"]["Delegation"][];
+        };
         Domain: {
             /** @description unsigned integer as a decimal string (a JSON number is accepted too) */
             chainId: string;
@@ -1473,6 +1765,10 @@ export interface components {
             credential: components["schemas"]["AuthenticationResponseJSON"];
             /** @description answer with an HttpOnly session cookie and a CSRF token instead of a bearer token */
             use_cookie?: boolean;
+        };
+        /** @description a JSON-RPC 2.0 message of the Model Context Protocol; 202 with no body answers a notification */
+        MCPMessage: {
+            [key: string]: unknown;
         };
         Me: {
             avatar: components["schemas"]["Avatar"];
@@ -1760,6 +2056,10 @@ export interface components {
             }[];
         };
         SceneAccess: {
+            /** @description for an agent: its id (its trust is then the agent's own) */
+            agent?: string;
+            /** @description for an agent: its chain from its owner */
+            chain?: string;
             decisions: components["schemas"]["Decision"][];
             scene: string;
             trust?: components["schemas"]["Trust"];
@@ -2092,6 +2392,422 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reinstateAgent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description done; no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description nothing has that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDelegations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delegations"];
+                };
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    issueDelegation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DelegationIssueRequest"];
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DelegationIssued"];
+                };
+            };
+            /** @description a malformed body or header; the detail says which */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    revokeDelegation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description done; no body */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description nothing has that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDelegationDigest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DelegationDigestRequest"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DelegationDigest"];
+                };
+            };
+            /** @description a malformed body or header; the detail says which */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAgentMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentMe"];
+                };
+            };
+            /** @description no DPoP credentials, or the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the agent is suspended (https://zerorealm.dev/problems/agent-suspended) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description any other failure, as an RFC 9457 problem */
@@ -4432,6 +5148,93 @@ export interface operations {
             };
         };
     };
+    mcp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MCPMessage"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MCPMessage"];
+                };
+            };
+            /** @description success */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MCPMessage"];
+                };
+            };
+            /** @description a malformed body or header; the detail says which */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no DPoP credentials, or the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the agent is suspended (https://zerorealm.dev/problems/agent-suspended) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listNodes: {
         parameters: {
             query?: never;
@@ -4830,7 +5633,7 @@ export interface operations {
                     "application/json": components["schemas"]["SceneAccess"];
                 };
             };
-            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
             401: {
                 headers: {
                     [name: string]: unknown;
