@@ -2,7 +2,6 @@ package live
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"time"
 
@@ -119,7 +118,7 @@ func (c *socket) refuse(code, reason string, throttled bool) {
 func parsePose(head, left, right json.RawMessage) (avatarPose, error) {
 	var p avatarPose
 	if len(head) == 0 || string(head) == "null" {
-		return p, fmt.Errorf("%w: pose needs head, {\"pos\":[x,y,z],\"rot\":[x,y,z,w]}", errLiveMessage)
+		return p, refusedMessage(`pose needs head, {"pos":[x,y,z],"rot":[x,y,z,w]}`)
 	}
 	h, err := parsePoseField("head", head)
 	if err != nil {
