@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/live"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/web"
 )
 
@@ -19,7 +21,8 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/version", r.handleVersion)
 	mux.HandleFunc("GET /v1/scenes", r.edge.WhenReady(r.handleScenes))
 	mux.HandleFunc("GET /v1/scenes/{id}", r.edge.WhenReady(r.handleScene))
-	mux.HandleFunc("GET /v1/scenes/{id}/access", r.edge.Authed(r.handleSceneAccess))
+	mux.HandleFunc("GET /v1/scenes/{id}/access", r.edge.AuthedOrAgent(r.handleSceneAccess))
+	r.agentRoutes(mux)
 	mux.HandleFunc("GET /v1/scenes/{id}/me", r.edge.Authed(r.handleSceneStanding))
 	r.auditAPI.Routes(mux)
 	mux.HandleFunc("GET /v1/nodes", r.edge.WhenReady(r.handleNodes))
@@ -27,9 +30,8 @@ func (r *Realm) routes() http.Handler {
 	// is answered by it as an unknown route.
 	mux.Handle("GET /", web.Handler(r.unknownRoute))
 	r.identity.Routes(mux)
-	mux.HandleFunc("GET /v1/realm", r.edge.Authed(r.handleLive))
-	mux.HandleFunc("GET /v1/avatars/me/template", r.edge.Authed(r.handleTemplate))
-	mux.HandleFunc("DELETE /v1/avatars/me/template", r.edge.Authed(r.handleDeleteTemplate))
+	live.NewAPI(r.edge, func() *live.Service { return r.live }).Routes(mux)
+	xr.NewAPI(r.edge, func() *xr.Service { return r.xr }).Routes(mux)
 	mux.HandleFunc("GET /v1/twins", r.edge.Authed(r.handleTwins))
 	mux.HandleFunc("GET /v1/twins/feed", r.edge.Authed(r.handleTwinFeed))
 	mux.HandleFunc("GET /v1/twins/{twin}", r.edge.Authed(r.handleTwin))

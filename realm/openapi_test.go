@@ -82,7 +82,9 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	// The routes are registered by the realm and by its API packages.
 	files, _ := filepath.Glob("*.go")
 	subpackages, _ := filepath.Glob("internal/*/*.go")
+	nested, _ := filepath.Glob("internal/*/*/*.go") // a part's own sub-packages
 	files = append(files, subpackages...)
+	files = append(files, nested...)
 	registered := map[string]bool{}
 	authed := map[string]bool{} // routes wrapped in edge's Authed or EndingSession: they need a session
 	for _, f := range files {
@@ -95,7 +97,11 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		}
 		for _, m := range routePattern.FindAllStringSubmatch(string(src), -1) {
 			registered[m[1]+" "+m[2]] = true
-			authed[m[1]+" "+m[2]] = strings.HasSuffix(m[3], ".Authed") || strings.HasSuffix(m[3], ".EndingSession")
+			// A person's session (EndingSession: one that may be ending),
+			// or (AuthedOrAgent, AgentAuthed) an agent's DPoP credentials:
+			// either way 401 and 403.
+			authed[m[1]+" "+m[2]] = strings.HasSuffix(m[3], ".Authed") || strings.HasSuffix(m[3], ".EndingSession") ||
+				strings.HasSuffix(m[3], ".AuthedOrAgent") || strings.HasSuffix(m[3], ".AgentAuthed")
 		}
 	}
 	if len(registered) < 10 {

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -34,9 +35,13 @@ import (
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
+	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
+	"github.com/zerorealm/zerorealm/realm/internal/live"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
+	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -91,11 +96,11 @@ type Realm struct {
 	sessions *session.Manager
 	trust    *trustHub
 	stepups  *stepUpProofs
-	live     *liveHub
+	live     *live.Service
 	twins    *twinHub
 	market   *market.Service // the marketplace; see wire_market.go
-	xr       *xrHub
-	presence *presenceHub
+	xr       *xr.Service
+	presence presenceView            // where the live edge sees avatars
 	revoker  *revocation.Broadcaster // revocations.go
 
 	// The node's key ring and its active and previous secp256k1 keys
@@ -108,6 +113,13 @@ type Realm struct {
 	// into the ring as a retired key at this start: it announces the
 	// ring's active key to the gateways that pinned it.
 	legacyGrantKey *twin.Signer
+
+	// agents authenticates agents and decides their actions, honouring
+	// root delegations signed by agentRoots (wire_agents.go).
+	agents      *agents.Guard
+	agentRoots  *agents.RootSet
+	delegations *delegations.API
+	mcp         *mcpapi.API
 
 	// identity serves passkeys, sessions and roles (wire_identity.go).
 	identity *identity.API
@@ -148,8 +160,10 @@ func New(cfg Config) (*Realm, error) {
 		TrustedProxies: cfg.TrustedProxies,
 	}, r.log, r.ready.Load, r.metrics.registry)
 	r.auditAPI = auditapi.New(r.edge)
+	r.delegations = delegations.New(r.edge)
+	r.mcp = mcpapi.New(r.edge)
 	r.docs = apidoc.New(apidoc.Facts{
-		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
+		LiveErrorCodes:    live.RefusalCodes(),
 		AvatarPageDefault: identity.DefaultAvatarPage,
 		AvatarPageMax:     identity.MaxAvatarPage,
 	})
@@ -360,7 +374,7 @@ func (r *Realm) start(ctx context.Context) error {
 		Lifetime:    r.cfg.SessionLifetime,
 		// Record activity often enough that the idle timeout stays accurate
 		// to a quarter of itself, and at most once a minute.
-		TouchEvery: sessionTouchEvery(r.cfg.SessionIdle),
+		TouchEvery: edge.SessionTouchEvery(r.cfg.SessionIdle),
 		Logger:     r.log,
 	})
 	if err != nil {
@@ -377,6 +391,7 @@ func (r *Realm) start(ctx context.Context) error {
 		Seen: r.trust.observeAddress,
 	})
 	r.trust.onChange = r.pushTrust
+	r.trust.onSuspended = r.suspendOwnersAgents
 	r.trust.onPasskey = r.xrAfterPasskey
 	if err := r.startIdentity(ctx); err != nil {
 		return err
@@ -385,13 +400,17 @@ func (r *Realm) start(ctx context.Context) error {
 		return err
 	}
 	r.marketAPI.Bind(r.market)
-	r.live = newLiveHub()
-	if err := r.startXR(ctx); err != nil {
+	if err := r.startLive(ctx); err != nil {
 		return err
 	}
 
 	bg, cancel := context.WithCancel(context.Background())
 	r.bgCancel = cancel
+	// Before the trust hub runs: it stops a suspended avatar's agents.
+	if err := r.startAgents(ctx, bg); err != nil {
+		cancel()
+		return err
+	}
 	revocations, err := r.sessions.Revocations(bg)
 	if err != nil {
 		cancel()
@@ -414,19 +433,10 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.startTwins(ctx, bg); err != nil {
 		return err
 	}
-	if err := r.startPresence(bg); err != nil {
+	if err := r.runLive(ctx, bg); err != nil {
 		return err
 	}
 	if err := r.startRevocationBroadcast(bg); err != nil {
-		return err
-	}
-	if err := r.startLiveTakeover(bg); err != nil {
-		return err
-	}
-	if err := r.startLiveNotices(bg); err != nil {
-		return err
-	}
-	if err := r.startTemplateSync(ctx, bg); err != nil {
 		return err
 	}
 
@@ -474,6 +484,7 @@ func (r *Realm) shutdown() {
 		r.bgCancel()
 		r.bgDone.Wait()
 	}
+	r.stopAgents()
 	if r.nodes != nil {
 		r.nodes.stop(ctx)
 	}

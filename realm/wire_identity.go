@@ -50,6 +50,9 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 		StepUps:      proofs,
 		AuditNoWait:  r.auditAsync,
 		PasskeyAdded: r.announcePasskeyAdded,
+		SignedOutEverywhere: func(ctx context.Context, avatarID string) error {
+			return r.stopOwnersAgents(ctx, avatarID, "its owner signed out everywhere")
+		},
 	})
 }
 
@@ -101,10 +104,5 @@ func (t identityTrust) Assess(ctx context.Context, sess session.Session) trust.A
 	return t.h.assess(ctx, sess)
 }
 
-// The published views, for the realm's files that publish them too (the
-// live connection's hello and trust messages, a scene's access).
-var (
-	avatarView  = identity.AvatarView
-	sessionView = identity.SessionView
-	trustView   = identity.TrustView
-)
+// trustView is the published trust view, for a scene's access answer.
+var trustView = identity.TrustView

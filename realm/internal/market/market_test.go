@@ -201,7 +201,7 @@ func TestRetries(t *testing.T) {
 func TestSignersPublishedAtEachStart(t *testing.T) {
 	keys := t.TempDir()
 	first := openTestMarket(t, nil, keys)
-	listed, err := first.s.listSigners(context.Background())
+	listed, err := first.s.Signers(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestSignersPublishedAtEachStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := openTestMarket(t, first.store, keys)
-	listed, err = again.s.listSigners(context.Background())
+	listed, err = again.s.Signers(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

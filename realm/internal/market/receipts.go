@@ -92,9 +92,9 @@ func (api *API) handleCheckpoints(w http.ResponseWriter, req *http.Request) {
 }
 
 // handleSigners lists every realm node's receipt signers, current and
-// retired (see Service.listSigners).
+// retired (see Service.Signers).
 func (api *API) handleSigners(w http.ResponseWriter, req *http.Request) {
-	out, err := api.s.listSigners(req.Context())
+	out, err := api.s.Signers(req.Context())
 	if err != nil {
 		api.edge.WriteError(w, req, err)
 		return

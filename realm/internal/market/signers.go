@@ -149,22 +149,24 @@ func (s *Service) publishSigners(ctx context.Context, st *store.Store, ring KeyL
 	return fmt.Errorf("realm: receipt signers: %w: another writer keeps changing node %s's entry", store.ErrConflict, s.node)
 }
 
-// signerView is one address of GET /v1/assets/signers.
-type signerView struct {
+// NodeSigner is one node's receipt signer and its period, as GET
+// /v1/assets/signers lists it.
+type NodeSigner struct {
 	Node string `json:"node"`
 	signerPeriod
 }
 
-// listSigners is every realm node's receipt signers, current and
-// retired. An entry that does not parse, or is not the node its key
-// names, is left out (and logged): the list only ever trusts less.
-func (s *Service) listSigners(ctx context.Context) ([]signerView, error) {
+// Signers is every realm node's receipt signers, current and retired,
+// with checksummed addresses. An entry that does not parse, or is not the
+// node its key names, is left out (and logged): the list only ever
+// trusts less.
+func (s *Service) Signers(ctx context.Context) ([]NodeSigner, error) {
 	keys, err := s.signers.Keys(ctx)
 	if err != nil {
 		return nil, err
 	}
 	slices.Sort(keys)
-	out := []signerView{}
+	out := []NodeSigner{}
 	for _, node := range keys {
 		entry, err := s.signers.Get(ctx, node)
 		if errors.Is(err, store.ErrNotFound) {
@@ -184,7 +186,7 @@ func (s *Service) listSigners(ctx context.Context) ([]signerView, error) {
 				continue
 			}
 			sp.Address = common.HexToAddress(sp.Address).Hex()
-			out = append(out, signerView{Node: node, signerPeriod: sp})
+			out = append(out, NodeSigner{Node: node, signerPeriod: sp})
 		}
 	}
 	return out, nil

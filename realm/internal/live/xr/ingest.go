@@ -1,0 +1,366 @@
+package xr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/biometrics/synth"
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/trust"
+)
+
+// message is the part of the realm WebSocket's envelope (clients/PROTOCOL.md)
+// that the XR edge sends: xr.status and xr.score, and webrtc.answer.
+type message struct {
+	Type string `json:"type"`
+	XR   any    `json:"xr,omitempty"`
+	SDP  string `json:"sdp,omitempty"`
+}
+
+func encodeMessage(m message) []byte {
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// The background a node scores against before it has enrolled people of
+// its own: synthetic people, each enrolled from a short session. A fixed
+// seed gives every node the same prior.
+const (
+	xrPriorPeople = 24
+	xrPriorMotion = 20 * time.Second
+	xrPriorSeed   = 1_000_003
+)
+
+// xrPriors keeps the synthetic prior by the biometrics configuration it
+// was computed for. The prior is a pure function of the constants above and
+// that configuration, and every engine keeps its own copy of it, so all the
+// realms a process starts (the many nodes of a test binary) share one
+// computation instead of repeating it at each start.
+var xrPriors struct {
+	mu       sync.Mutex
+	byConfig map[biometrics.Config][]biometrics.NamedTemplate
+}
+
+func xrPrior(cfg biometrics.Config) ([]biometrics.NamedTemplate, error) {
+	key := cfg
+	key.Logger = nil // where the computation logs does not change its result
+	xrPriors.mu.Lock()
+	defer xrPriors.mu.Unlock()
+	if prior, ok := xrPriors.byConfig[key]; ok {
+		return prior, nil
+	}
+	prior, err := synth.Prior(xrPriorPeople, xrPriorSeed, xrPriorMotion, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if xrPriors.byConfig == nil {
+		xrPriors.byConfig = map[biometrics.Config][]biometrics.NamedTemplate{}
+	}
+	xrPriors.byConfig[key] = prior
+	return prior, nil
+}
+
+// openXR takes the session's stream on this node for a connection; the
+// first connection to stream sets it up: it loads the avatar's template,
+// and starts an enrollment when the avatar has none and has just proved
+// itself with a user-verified passkey.
+func (s *Service) openXR(c Conn) *sessionStream {
+	sess := c.Session()
+	x, created := s.reg.acquire(sess)
+	if !created {
+		return x
+	}
+	defer x.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.Context(), xrStoreTimeout)
+	defer cancel()
+	avatarID := sess.Avatar
+	tmpl, err := s.templates.Get(ctx, avatarID)
+	switch {
+	case err == nil:
+		if s.reg.learn(avatarID) {
+			s.engine.SetTemplate(avatarID, tmpl)
+		}
+		x.hasTemplate = true
+	case errors.Is(err, store.ErrNotFound):
+		tmpl = nil
+	default:
+		// Without knowing, neither score against nothing nor enroll over
+		// a template that may exist: the stream only counts and checks.
+		s.log.Error("load biometric template", "avatar", avatarID, "err", err)
+		tmpl = nil
+	}
+	x.stream = s.engine.NewStream(avatarID, tmpl)
+	a := s.deps.Trust.Assess(ctx, sess)
+	x.stream.SetTrusted(a.State == trust.Trusted)
+	if tmpl == nil && errors.Is(err, store.ErrNotFound) && a.PasskeyAge >= 0 && a.PasskeyAge <= s.enrollWithin &&
+		s.assertedSinceDeletion(ctx, avatarID, time.Now().Add(-a.PasskeyAge)) {
+		s.startEnrollment(x)
+	}
+	return x
+}
+
+// assertedSinceDeletion tells whether a passkey assertion made at asserted
+// may consent to enrolling the avatar: always, unless the avatar deleted a
+// template since. The step-up that authorized a deletion must not enroll
+// the same motion again the moment the headset reconnects, through this
+// node or any other. Unknown is no.
+func (s *Service) assertedSinceDeletion(ctx context.Context, avatarID string, asserted time.Time) bool {
+	deleted, err := s.templates.DeletedAt(ctx, avatarID)
+	if err != nil {
+		s.log.Error("read when the biometric template was deleted; not enrolling", "avatar", avatarID, "err", err)
+		return false
+	}
+	return deleted.IsZero() || asserted.After(deleted)
+}
+
+// startEnrollment starts collecting the avatar's template on the session's
+// stream; the caller holds x.mu.
+func (s *Service) startEnrollment(x *sessionStream) {
+	x.stream.StartEnrollment(s.enroll)
+	x.enrolling = true
+	s.log.Info("biometric enrollment started", "session", x.id, "avatar", x.sess.Avatar, "motion", s.enroll)
+}
+
+// AfterPasskey is told of every passkey assertion the realm verified for
+// a session (sign-in or step-up): a user-verified one enrolls an avatar
+// without a template, if its session already streams here. A session that
+// starts streaming later is enrolled when its stream opens.
+func (s *Service) AfterPasskey(sessionID string, userVerified bool) {
+	if !userVerified || s == nil {
+		return
+	}
+	x := s.reg.session(sessionID)
+	if x == nil {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.stream != nil && !x.hasTemplate && !x.enrolling {
+		s.startEnrollment(x)
+	}
+}
+
+// ingestFrames takes one binary frame message from either transport. It
+// runs on the connection's reader goroutine or the data channel's, once
+// per message, so everything here is cheap and allocation-free on the
+// common path.
+func (s *Service) ingestFrames(l *Link, transport string, msg []byte) {
+	c := l.c
+	m := s.m
+	if c.Closed() {
+		m.message(transport, "session-closed")
+		return
+	}
+	l.once.Do(func() { l.x = s.openXR(c) })
+	x := l.x
+	if x == nil {
+		m.message(transport, "session-closed")
+		return
+	}
+	now := time.Now()
+
+	x.mu.Lock()
+	locked := true
+	defer func() {
+		if p := recover(); p != nil {
+			if locked {
+				x.mu.Unlock()
+			}
+			s.xrPanic(x, p)
+		}
+	}()
+	frames, rejects, err := biometrics.Decode(msg, x.frames[:0])
+	if err != nil {
+		locked = false
+		x.mu.Unlock()
+		m.message(transport, "malformed")
+		c.PushError(fmt.Sprintf("binary message refused: %v (frame format: clients/PROTOCOL.md)", err), false)
+		return
+	}
+	x.frames = frames[:0]
+	if !x.allow(now, len(frames)) {
+		locked = false
+		x.mu.Unlock()
+		m.message(transport, "rate-limited")
+		m.frames.WithLabelValues(transport, "rate-limited").Add(float64(len(frames)))
+		c.PushError(fmt.Sprintf("more than %d frames a second: frames dropped", xrMaxFrameRate), false)
+		return
+	}
+	x.transport = transport
+	for _, rj := range rejects {
+		x.decodeRejected[rj.Reason]++
+		m.frames.WithLabelValues(transport, rj.Reason).Inc()
+	}
+	var newest biometrics.Frame
+	moved := len(frames) > 0
+	if moved {
+		newest = frames[len(frames)-1]
+	}
+	events := x.stream.Push(frames, now)
+	var status []byte
+	if now.Sub(x.lastStatus) >= xrStatusEvery {
+		x.lastStatus = now
+		st := x.stream.Stats()
+		s.sync(x, st)
+		status = encodeMessage(message{Type: "xr.status", XR: x.statusView(now, st)})
+	}
+	locked = false
+	x.mu.Unlock()
+	m.message(transport, "ok")
+	if status != nil {
+		s.deps.Sessions.PushSession(x.id, status)
+	}
+	if moved {
+		// The newest frame is where the avatar stands for the others in
+		// its scene: no separate pose message is needed while frames flow.
+		c.Moved(newest)
+	}
+	for _, ev := range events {
+		s.xrEvent(c, x, ev, newest)
+	}
+}
+
+// xrPanic contains a panic on the frame path: frames are untrusted input
+// to a lot of arithmetic, and one session's bad motion must not stop the
+// node. The session's connections here are closed, which frees its stream;
+// the client reconnects to a fresh one.
+func (s *Service) xrPanic(x *sessionStream, p any) {
+	s.log.Error("panic while ingesting XR frames; closing the session's connections", "session", x.id, "avatar", x.sess.Avatar, "panic", p, "stack", string(debug.Stack()))
+	s.m.message(x.transport, "panic")
+	s.deps.Sessions.CloseSession(x.id, websocket.CloseInternalServerErr, "internal error while reading motion; reconnect")
+}
+
+// xrEvent turns what a stream reported into trust evidence, a stored
+// template or an audit record.
+func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest biometrics.Frame) {
+	m := s.m
+	ctx, sess := c.Context(), c.Session()
+	switch ev.Kind {
+	case biometrics.EventScore:
+		m.events.WithLabelValues("score").Inc()
+		a, err := s.deps.Trust.Observe(ctx, sess, trust.BiometricMatch{At: ev.At, Probability: ev.Probability})
+		if err != nil {
+			s.log.Warn("biometric evidence refused", "session", x.id, "err", err)
+			return
+		}
+		x.setTrusted(a.State == trust.Trusted)
+		s.deps.Sessions.PushSession(x.id, encodeMessage(message{Type: "xr.score", XR: xrScore{
+			At: ev.At.UTC(), Seq: newest.Seq, TimeUS: newest.TimeUS, Probability: ev.Probability, State: string(a.State), Score: a.Score,
+		}}))
+	case biometrics.EventLiveness:
+		m.events.WithLabelValues("liveness").Inc()
+		s.log.Warn("XR motion is not live", "session", x.id, "avatar", x.sess.Avatar, "reason", ev.Reason)
+		a, err := s.deps.Trust.Observe(ctx, sess, trust.Liveness{At: ev.At, Live: false, Reason: ev.Reason})
+		if err != nil {
+			s.log.Warn("liveness evidence refused", "session", x.id, "err", err)
+			return
+		}
+		x.setTrusted(a.State == trust.Trusted)
+	case biometrics.EventEnrolled, biometrics.EventAdapted:
+		enrolled := ev.Kind == biometrics.EventEnrolled
+		kind := "adapted"
+		if enrolled {
+			kind = "enrolled"
+		}
+		m.events.WithLabelValues(kind).Inc()
+		x.mu.Lock()
+		x.hasTemplate, x.enrolling = true, false
+		x.mu.Unlock()
+		s.reg.learn(x.sess.Avatar) // the stream gave the engine its template
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), xrStoreTimeout)
+		defer cancel()
+		if err := s.templates.Put(ctx, x.sess.Avatar, ev.Template); err != nil {
+			s.log.Error("store biometric template", "avatar", x.sess.Avatar, "event", kind, "err", err)
+			return
+		}
+		if enrolled {
+			s.deps.Audit.Async(ctx, audit.Event{
+				Actor: x.sess.Avatar, Action: "EnrollBiometrics", Resource: templateResource(x.sess.Avatar), Outcome: audit.Allow,
+				Reasons: []string{"motion template collected right after a user-verified passkey assertion"},
+				Signals: map[string]any{"session": x.id, "windows": ev.Template.Windows, "motion_s": s.enroll.Seconds()},
+			})
+		}
+	}
+}
+
+// setTrusted tells the session's stream whether the session is trusted, so
+// that its template adapts only then.
+func (x *sessionStream) setTrusted(trusted bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.stream != nil {
+		x.stream.SetTrusted(trusted)
+	}
+}
+
+// xrScore is the xr field of an xr.score message.
+type xrScore struct {
+	At          time.Time `json:"at"`
+	Seq         uint32    `json:"seq"`
+	TimeUS      uint64    `json:"time_us"`
+	Probability float64   `json:"probability"`
+	State       string    `json:"state"`
+	Score       float64   `json:"score"`
+}
+
+// xrStatus is the xr field of an xr.status message.
+type xrStatus struct {
+	At             time.Time         `json:"at"`
+	Transport      string            `json:"transport"`
+	FramesAccepted uint64            `json:"frames_accepted"`
+	FramesRejected map[string]uint64 `json:"frames_rejected"`
+	Enrollment     string            `json:"enrollment"`
+}
+
+// statusView is the session's counts from the stream's st; the caller
+// holds x.mu.
+func (x *sessionStream) statusView(now time.Time, st biometrics.StreamStats) xrStatus {
+	rejected := make(map[string]uint64, len(x.decodeRejected)+len(st.FramesRejected))
+	for k, v := range x.decodeRejected {
+		rejected[k] += v
+	}
+	for k, v := range st.FramesRejected {
+		rejected[k] += v
+	}
+	return xrStatus{At: now.UTC(), Transport: x.transport, FramesAccepted: st.FramesAccepted, FramesRejected: rejected, Enrollment: x.enrollment()}
+}
+
+// enrollment names the enrollment state; the caller holds x.mu.
+func (x *sessionStream) enrollment() string {
+	switch {
+	case x.enrolling:
+		return enrollmentCollecting
+	case x.hasTemplate:
+		return enrollmentDone
+	default:
+		return enrollmentNone
+	}
+}
+
+// sync adds what the stream counted since the last sync to the node's
+// metrics. Reading a stream's counters copies maps, so it happens once a
+// second per stream rather than per message; the caller holds x.mu.
+func (s *Service) sync(x *sessionStream, st biometrics.StreamStats) {
+	t := x.transport
+	if t == "" {
+		t = TransportWebSocket
+	}
+	s.m.accepted[t].Add(float64(st.FramesAccepted - x.synced.FramesAccepted))
+	for reason, n := range st.FramesRejected {
+		if d := n - x.synced.FramesRejected[reason]; d > 0 {
+			s.m.frames.WithLabelValues(t, reason).Add(float64(d))
+		}
+	}
+	s.m.windows.Add(float64(st.WindowsScored - x.synced.WindowsScored))
+	s.m.stateBytes.Add(float64(st.StateBytes - x.synced.StateBytes))
+	x.synced = st
+}

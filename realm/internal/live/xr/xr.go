@@ -1,0 +1,267 @@
+package xr
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/biometrics"
+)
+
+// The transports XR frames arrive on, as metrics and status messages name
+// them.
+const (
+	TransportWebSocket = "websocket"
+	transportWebRTC    = "webrtc"
+)
+
+// xrMaxFrameRate is the most frames a second one session may have scored
+// on a node. Headsets sample at 72 to 144 Hz; beyond this a client is
+// flooding, and the excess is dropped before it costs any decoding.
+const xrMaxFrameRate = 500
+
+// xrStatusEvery is how often a streaming session is sent its frame counts.
+const xrStatusEvery = time.Second
+
+// Service is one node's XR edge: the WebRTC API, the biometrics engine
+// and its population, the template store, and the motion streams of the
+// sessions connected here.
+//
+// Lock order: registry.mu, then sessionStream.mu. Link.peerMu is never held
+// with either. sessionStream.mu is held for the session's own work only: a
+// message's decoding and stream push, and the stream's set-up (its template
+// read and a trust assessment); stream events are handled after it is
+// released.
+type Service struct {
+	deps      Deps
+	log       *slog.Logger
+	api       *webrtc.API
+	closeMux  func() error
+	m         *metrics
+	engine    *biometrics.Engine
+	templates *biometrics.TemplateStore
+	// paths shares this node's replay path cells with the other nodes
+	// and takes theirs in, so that motion replayed through another node
+	// is caught (nil when the node runs alone, without a name).
+	paths *biometrics.PathFeed
+	// enroll and enrollWithin are Config.Enrollment and EnrollWithin.
+	enroll, enrollWithin time.Duration
+
+	peers atomic.Int64
+	reg   registry
+	// changes is the template feed Start opened and Run follows.
+	changes <-chan biometrics.TemplateChange
+}
+
+// registry is the sessions streaming to this node and the avatars whose
+// templates the engine has.
+type registry struct {
+	mu       sync.Mutex
+	sessions map[string]*sessionStream
+	// known are the avatars whose templates the engine has: each one it is
+	// given refits its background model, so a reconnecting avatar's is not
+	// given again.
+	known map[string]bool
+}
+
+// learn reports whether the engine must be given avatarID's template, and
+// notes that it has it.
+func (h *registry) learn(avatarID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.known[avatarID] {
+		return false
+	}
+	h.known[avatarID] = true
+	return true
+}
+
+// knows tells whether the avatar's template is in the population.
+func (h *registry) knows(avatarID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.known[avatarID]
+}
+
+// knownAvatars lists the avatars whose templates are in the population.
+func (h *registry) knownAvatars() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, 0, len(h.known))
+	for id := range h.known {
+		out = append(out, id)
+	}
+	return out
+}
+
+func (h *registry) unlearn(avatarID string) {
+	h.mu.Lock()
+	delete(h.known, avatarID)
+	h.mu.Unlock()
+}
+
+// sessionStream is the motion stream of one session on this node, shared by
+// the session's connections (a headset may stream over its data channel
+// and fall back to the WebSocket without losing its place).
+type sessionStream struct {
+	id   string
+	sess session.Session
+	refs int // connections holding it; guarded by registry.mu
+
+	mu sync.Mutex
+	// stream is the biometrics engine's view of the session's motion.
+	stream      *biometrics.Stream
+	hasTemplate bool
+	enrolling   bool
+	// frames is the decode buffer, reused for every message.
+	frames []biometrics.Frame
+	// rateStart and rateCount meter frames per second for xrMaxFrameRate.
+	rateStart time.Time
+	rateCount int
+	// decodeRejected counts frames refused before they reached the stream.
+	decodeRejected map[string]uint64
+	// synced is the part of the stream's counters already added to the
+	// node's metrics.
+	synced     biometrics.StreamStats
+	lastStatus time.Time
+	transport  string
+}
+
+// acquire returns the session's stream on this node, creating it for the
+// first connection that streams. A created session is returned locked, so
+// that the caller sets it up before any other connection uses it.
+func (h *registry) acquire(sess session.Session) (x *sessionStream, created bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	x, ok := h.sessions[sess.ID]
+	if !ok {
+		x = &sessionStream{id: sess.ID, sess: sess, decodeRejected: map[string]uint64{},
+			synced: biometrics.StreamStats{FramesRejected: map[string]uint64{}}}
+		x.mu.Lock()
+		h.sessions[sess.ID] = x
+		created = true
+	}
+	x.refs++
+	return x, created
+}
+
+// release drops a connection's hold; the last one frees the stream.
+func (h *registry) release(x *sessionStream) (freed bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	x.refs--
+	if x.refs > 0 {
+		return false
+	}
+	delete(h.sessions, x.id)
+	return true
+}
+
+func (h *registry) session(sessionID string) *sessionStream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sessions[sessionID]
+}
+
+// ofAvatar lists the avatar's sessions streaming to this node.
+func (h *registry) ofAvatar(avatarID string) []*sessionStream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*sessionStream
+	for _, x := range h.sessions {
+		if x.sess.Avatar == avatarID {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (h *registry) streams() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions)
+}
+
+func (s *Service) peerOpened() { s.peers.Add(1); s.m.peersOpened.Inc() }
+func (s *Service) peerClosed() { s.peers.Add(-1) }
+
+// allow meters the session's frame rate; the caller holds x.mu.
+func (x *sessionStream) allow(now time.Time, n int) bool {
+	if now.Sub(x.rateStart) >= time.Second {
+		x.rateStart, x.rateCount = now, 0
+	}
+	if x.rateCount+n > xrMaxFrameRate {
+		return false
+	}
+	x.rateCount += n
+	return true
+}
+
+// metrics are the node's XR counters. Children of the vectors are kept
+// for the hot paths, which then do no label lookups.
+type metrics struct {
+	frames      *prometheus.CounterVec // transport, outcome
+	messages    *prometheus.CounterVec // transport, outcome
+	windows     prometheus.Counter
+	events      *prometheus.CounterVec // kind
+	peersOpened prometheus.Counter
+	stateBytes  prometheus.Gauge
+
+	accepted map[string]prometheus.Counter // by transport
+	okMsgs   map[string]prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
+	m := &metrics{
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_xr_frames_total",
+			Help: "XR frames received, by transport and outcome (accepted, or the reason they were rejected).",
+		}, []string{"transport", "outcome"}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_xr_messages_total",
+			Help: "XR frame messages received, by transport and outcome (ok, malformed, rate-limited, session-closed, not-binary).",
+		}, []string{"transport", "outcome"}),
+		windows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zerorealm_xr_windows_scored_total",
+			Help: "Windows of motion scored against an enrolled template.",
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_xr_events_total",
+			Help: "Biometric events, by kind (score, liveness, enrolled).",
+		}, []string{"kind"}),
+		peersOpened: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zerorealm_xr_peer_connections_opened_total",
+			Help: "WebRTC peer connections answered.",
+		}),
+		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "zerorealm_xr_stream_state_bytes",
+			Help: "Memory held by this node's biometric streams (buffers, features, templates), as the streams count it.",
+		}),
+		accepted: map[string]prometheus.Counter{},
+		okMsgs:   map[string]prometheus.Counter{},
+	}
+	for _, t := range []string{TransportWebSocket, transportWebRTC} {
+		m.accepted[t] = m.frames.WithLabelValues(t, "accepted")
+		m.okMsgs[t] = m.messages.WithLabelValues(t, "ok")
+	}
+	reg.MustRegister(m.frames, m.messages, m.windows, m.events, m.peersOpened, m.stateBytes,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_streams", Help: "Sessions streaming XR motion to this node."},
+			func() float64 { return float64(s.reg.streams()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},
+			func() float64 { return float64(s.peers.Load()) }),
+	)
+	return m
+}
+
+func (m *metrics) message(transport, outcome string) {
+	if outcome == "ok" {
+		m.okMsgs[transport].Inc()
+		return
+	}
+	m.messages.WithLabelValues(transport, outcome).Inc()
+}
