@@ -569,7 +569,7 @@ func (r *Realm) pushTrust(sessionID string, a trust.Assessment) {
 func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
 	for rev := range revocations {
 		n := r.live.closeSession(rev.SessionID, closeSessionRevoked, "session revoked: "+rev.Reason)
-		n += r.twins.console.closeSession(rev.SessionID, "session revoked: "+rev.Reason)
+		n += r.twinAPI.CloseSession(rev.SessionID, "session revoked: "+rev.Reason)
 		if n > 0 {
 			r.log.Info("closed revoked session's connections", "session", rev.SessionID, "connections", n, "reason", rev.Reason)
 		}

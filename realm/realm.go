@@ -28,6 +28,8 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/twins"
+	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -72,7 +74,8 @@ type Realm struct {
 	trust    *trustHub
 	stepups  *stepUpProofs
 	live     *liveHub
-	twins    *twinHub
+	twins    *command.Service
+	twinAPI  *twins.API
 	assets   *assetsHub
 	signers  *store.Bucket // every node's receipt signers; see assets_signers.go
 	xr       *xrHub
@@ -130,6 +133,7 @@ func New(cfg Config) (*Realm, error) {
 		TrustedProxies: cfg.TrustedProxies,
 	}, r.log, r.ready.Load, r.metrics.registry)
 	r.tampers = newTampers(r.metrics.registry)
+	r.twinAPI = r.newTwinAPI()
 	return r, nil
 }
 
@@ -266,7 +270,7 @@ func (r *Realm) start(ctx context.Context) error {
 			DataDir:      r.cfg.DataDir,
 			ClientListen: r.natsClientListen(),
 			Prefix:       r.cfg.Prefix,
-			Gateways:     r.twinNATSUsers(),
+			Gateways:     r.twins.NATSUsers(),
 			ServerName:   r.cfg.Node,
 			Logger:       r.log,
 		})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 )
 
 // walker is an avatar present in the foundry through a clients/vr SDK
@@ -163,7 +164,7 @@ func TestTwinCommandUsesObservedZone(t *testing.T) {
 	// the operator. A true assertion is accepted.
 	w.walk("conveyor-line")
 	status, p, ans, _ := ada.command(beltPath, "line-1", set(1.5))
-	if status != 200 || ans.Status != statusDone || ans.Command.Zone != "conveyor-line" {
+	if status != 200 || ans.Status != command.StatusDone || ans.Command.Zone != "conveyor-line" {
 		t.Fatalf("command beside the belt = %d %+v %+v, want done from conveyor-line", status, p, ans.Command)
 	}
 	if status, p, _, _ := ada.command(beltPath, "line-2", claim(1, "conveyor-line")); status != 200 {
