@@ -2,11 +2,8 @@ package realm
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 
-	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -101,104 +98,4 @@ func (r *Realm) handleScene(w http.ResponseWriter, req *http.Request) {
 
 func (r *Realm) handleNodes(w http.ResponseWriter, _ *http.Request) {
 	edge.WriteJSON(w, http.StatusOK, map[string]any{"self": r.cfg.Node, "nodes": r.nodes.live()})
-}
-
-// handleAudit lists decisions from every node, newest first, a page at a
-// time: filters action, decision (or outcome), actor, resource, node,
-// since, until; paging limit and before (the previous page's next). Every
-// parameter is checked, and a bad one is a 400 naming it.
-//
-// The log names who did what and the trust signals behind each decision,
-// so it is read with a session: an avatar with one of Config.AuditRoles
-// reads every event, any other only the events it is the actor of. That
-// limit is the server's: a query without actor is narrowed to the caller,
-// and one that names another actor is refused (and the refusal audited),
-// never quietly answered with an empty page.
-func (r *Realm) handleAudit(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	query, err := audit.ParseQuery(req.URL.Query())
-	if err != nil {
-		r.edge.WriteError(w, req, edge.BadRequest(err.Error()))
-		return
-	}
-	scope := "all"
-	if !r.readsWholeAudit(p) {
-		if query.Actor != "" && query.Actor != p.Avatar.ID {
-			need := "no role may (the realm's audit roles are empty)"
-			if len(r.cfg.AuditRoles) > 0 {
-				need = "that needs one of the roles " + strings.Join(r.cfg.AuditRoles, ", ")
-			}
-			err := &edge.Error{Status: http.StatusForbidden, Detail: "this avatar may read only its own decisions (actor " +
-				strconv.Quote(p.Avatar.ID) + ") in the audit log; to read another actor's, " + need}
-			r.auditDeny(req, p.Avatar.ID, "ReadAudit", "AuditLog::"+strconv.Quote(query.Actor), err)
-			r.edge.WriteError(w, req, err)
-			return
-		}
-		query.Actor, scope = p.Avatar.ID, "own"
-	}
-	page := r.view.Page(query)
-	body := map[string]any{"events": page.Events, "truncated": page.Truncated, "scope": scope}
-	if !page.Next.IsZero() {
-		body["next"] = page.Next.String()
-	}
-	edge.WriteJSON(w, http.StatusOK, body)
-}
-
-// readsWholeAudit reports whether the avatar holds a role that reads every
-// event of the audit log. Roles are read anew with each request (see
-// authenticate), so a role taken away stops the next read.
-func (r *Realm) readsWholeAudit(p edge.Principal) bool {
-	return slices.ContainsFunc(p.Avatar.Roles, func(role string) bool { return slices.Contains(r.cfg.AuditRoles, role) })
-}
-
-// auditQueryParams documents GET /v1/audit's parameters for the OpenAPI
-// document, one for each that audit.ParseQuery knows (openapi tests check).
-func auditQueryParams() []any {
-	param := func(name, description string, schema map[string]any) any {
-		return map[string]any{"name": name, "in": "query", "required": false, "description": description, "schema": schema}
-	}
-	str := func(pattern string, maxLength int) map[string]any {
-		s := map[string]any{"type": "string", "minLength": 1, "maxLength": maxLength}
-		if pattern != "" {
-			s["pattern"] = pattern
-		}
-		return s
-	}
-	decision := map[string]any{"type": "string", "enum": []string{string(audit.Allow), string(audit.Deny)}}
-	when := map[string]any{"type": "string", "format": "date-time"}
-	return []any{
-		map[string]any{"name": "action", "in": "query", "required": false, "explode": true, "style": "form",
-			"description": "only these actions, e.g. CommandActuator; repeat the parameter or separate names with commas (at most 32)",
-			"schema":      map[string]any{"type": "array", "items": str("^[A-Za-z][A-Za-z0-9_.-]{0,63}$", 64)}},
-		param("decision", "only allows or only denies", decision),
-		param("outcome", "older name of decision; if both are given they must agree", decision),
-		param("actor", "only this actor's decisions (an avatar id, operator, gateway or the realm)", str("", 512)),
-		param("resource", `only decisions on this resource, e.g. Actuator::"press-1/ram"`, str("", 512)),
-		param("node", "only this realm node's chain", str("^[A-Za-z0-9_-]{1,64}$", 64)),
-		param("since", "only events at or after this time (RFC 3339)", when),
-		param("until", "only events before this time (RFC 3339); after since", when),
-		param("before", "the next of the previous page: only events stored before it. A place in the AUDIT stream, \"<seq>:<line>\", the same on every node and stable while events arrive", str("^[1-9][0-9]*:(0|[1-9][0-9]*)$", 32)),
-		param("limit", "events per page", map[string]any{"type": "integer", "minimum": 1, "maximum": audit.MaxLimit, "default": audit.DefaultLimit}),
-	}
-}
-
-// auditPageSchema is GET /v1/audit's answer in the OpenAPI document.
-func auditPageSchema() map[string]any {
-	event := map[string]any{"type": "object", "properties": map[string]any{
-		"id": strT, "time": map[string]any{"type": "string", "format": "date-time"}, "node": strT,
-		"index": map[string]any{"type": "integer", "description": "position in the node's chain, from 1, gapless"},
-		"prev":  map[string]any{"type": "string", "description": "hex SHA-256 of the previous event of the chain as stored"},
-		"actor": strT, "action": strT, "resource": strT,
-		"outcome":  map[string]any{"type": "string", "enum": []string{string(audit.Allow), string(audit.Deny)}},
-		"reasons":  map[string]any{"type": "array", "items": strT},
-		"policies": map[string]any{"type": "array", "items": strT},
-		"signals":  map[string]any{"type": "object"},
-	}}
-	return map[string]any{"type": "object", "required": []string{"events", "truncated", "scope"}, "properties": map[string]any{
-		"events": map[string]any{"type": "array", "items": event, "description": "newest first, in the order the AUDIT stream stored them"},
-		"next":   map[string]any{"type": "string", "description": "pass as before for the next, older page; absent when no older event matches"},
-		"scope": map[string]any{"type": "string", "enum": []string{"all", "own"}, "description": "all: the caller holds an audit role and reads every event; " +
-			"own: the caller reads only the events it is the actor of (the actor filter is set to it; another actor is refused with 403)"},
-		"truncated": map[string]any{"type": "boolean", "description": "the node's view of recent events ended before the page was full: " +
-			"older matching events may be in the stream (audit/verify walks them) but are not listed"},
-	}}
 }

@@ -178,8 +178,8 @@ func ledgerCollection(scene string, c scenes.Collection) (assets.Collection, err
 }
 
 func (r *Realm) assetRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/openapi.json", r.handleOpenAPI)
-	mux.HandleFunc("GET /v1/asyncapi.json", r.handleAsyncAPI)
+	mux.HandleFunc("GET /v1/openapi.json", r.docs.ServeOpenAPI)
+	mux.HandleFunc("GET /v1/asyncapi.json", r.docs.ServeAsyncAPI)
 	mux.HandleFunc("GET /v1/assets/domain", r.edge.WhenReady(r.handleAssetDomain))
 	mux.HandleFunc("GET /v1/assets/signers", r.edge.WhenReady(r.handleSigners))
 	mux.HandleFunc("GET /v1/assets/collections", r.edge.WhenReady(r.handleCollections))

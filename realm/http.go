@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/web"
 )
 
 func (r *Realm) routes() http.Handler {
@@ -20,15 +21,11 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/scenes/{id}", r.edge.WhenReady(r.handleScene))
 	mux.HandleFunc("GET /v1/scenes/{id}/access", r.edge.Authed(r.handleSceneAccess))
 	mux.HandleFunc("GET /v1/scenes/{id}/me", r.edge.Authed(r.handleSceneStanding))
+	r.auditAPI.Routes(mux)
 	mux.HandleFunc("GET /v1/nodes", r.edge.WhenReady(r.handleNodes))
-	mux.HandleFunc("GET /v1/audit", r.edge.Authed(r.handleAudit))
-	mux.HandleFunc("GET /v1/audit/verify", r.edge.WhenReady(r.handleAuditVerify))
-	mux.HandleFunc("GET /v1/audit/checkpoints", r.edge.WhenReady(r.handleAuditCheckpoints))
-	mux.HandleFunc("GET /v1/audit/proof/inclusion", r.edge.WhenReady(r.handleAuditInclusion))
-	mux.HandleFunc("GET /v1/audit/proof/consistency", r.edge.WhenReady(r.handleAuditConsistency))
 	// The console: every embedded file, for GET; a GET of any other path
 	// is answered by it as an unknown route.
-	mux.Handle("GET /", r.webHandler())
+	mux.Handle("GET /", web.Handler(r.unknownRoute))
 	mux.HandleFunc("POST /v1/webauthn/register/begin", r.edge.Public(r.handleRegisterBegin))
 	mux.HandleFunc("POST /v1/webauthn/register/finish", r.edge.Public(r.handleRegisterFinish))
 	mux.HandleFunc("POST /v1/webauthn/login/begin", r.edge.Public(r.handleLoginBegin))
@@ -47,8 +44,11 @@ func (r *Realm) routes() http.Handler {
 	r.twinAPI.Routes(mux)
 	r.assetRoutes(mux)
 	r.roleRoutes(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path)})
-	})
+	mux.HandleFunc("/", r.unknownRoute)
 	return r.edge.Instrument(mux)
+}
+
+// unknownRoute answers a request no route serves, as a problem.
+func (r *Realm) unknownRoute(w http.ResponseWriter, req *http.Request) {
+	r.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("no route for %s %s", req.Method, req.URL.Path)})
 }

@@ -27,6 +27,8 @@ import (
 	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
+	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
@@ -54,6 +56,10 @@ type Realm struct {
 	readiness atomic.Pointer[readiness]
 	// edge is the HTTP plumbing every API handler goes through.
 	edge *edge.Edge
+	// docs are the API documents the realm serves.
+	docs *apidoc.Docs
+	// auditAPI serves the audit log; bound once the log is open.
+	auditAPI *auditapi.API
 	// servedNode is the node name that code serving HTTP reads: it runs
 	// while start still sets r.cfg.Node (a load balancer polls /readyz
 	// during start-up), so it reads it from here.
@@ -92,13 +98,6 @@ type Realm struct {
 	// ring's active key to the gateways that pinned it.
 	legacyGrantKey *twin.Signer
 
-	// provers caches other nodes' audit trees for the proof routes
-	// (audit_tlog.go).
-	provers struct {
-		sync.Mutex
-		byNode map[string]cachedProver
-	}
-
 	// Limits (limits.go); nil when turned off.
 	ceremonyRate *edge.RateLimiter
 	pending      *pendingCeremonies
@@ -132,6 +131,12 @@ func New(cfg Config) (*Realm, error) {
 		ResourcePrefix: cfg.Prefix,
 		TrustedProxies: cfg.TrustedProxies,
 	}, r.log, r.ready.Load, r.metrics.registry)
+	r.auditAPI = auditapi.New(r.edge)
+	r.docs = apidoc.New(apidoc.Facts{
+		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
+		AvatarPageDefault: defaultAvatarPage,
+		AvatarPageMax:     maxAvatarPage,
+	})
 	r.tampers = newTampers(r.metrics.registry)
 	r.twinAPI = r.newTwinAPI()
 	return r, nil
@@ -314,6 +319,10 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: audit view: %w", err)
 	}
+	r.auditAPI.Bind(auditapi.Deps{
+		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, AuditDir), AuditRoles: r.cfg.AuditRoles,
+		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.auditDeny,
+	})
 	r.nodes, err = startNodeRegistry(ctx, r.store, nodeInfo{
 		Node: r.cfg.Node, URL: r.URL(), Started: time.Now().UTC(),
 	}, r.cfg.NodeHeartbeat, r.log)

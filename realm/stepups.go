@@ -33,7 +33,10 @@ type stepUpProofs struct {
 const stepUpValidity = 2 * time.Minute
 
 func newStepUpProofs(ctx context.Context, st *store.Store) (*stepUpProofs, error) {
-	b, err := st.Bucket(ctx, store.BucketConfig{Name: "stepups", TTL: stepUpValidity, Sealed: true})
+	// A proof is consumed right after the step-up that recorded it, often
+	// on the same node: the replica a read lands on may not hold it yet,
+	// and its absence refuses the action, so the leader confirms it.
+	b, err := st.Bucket(ctx, store.BucketConfig{Name: "stepups", TTL: stepUpValidity, Sealed: true, LeaderConfirmsAbsence: true})
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
 	"github.com/zerorealm/zerorealm/assets"
+	"github.com/zerorealm/zerorealm/realm/web"
 )
 
 // The console's receipt verifier (web/verify.js) is the realm's promise
@@ -110,11 +111,7 @@ func runVerifyJS(t *testing.T, ops []jsOp) []jsResult {
 // webTree is the console's embedded files, rooted where they are served.
 func webTree(t *testing.T) fs.FS {
 	t.Helper()
-	sub, err := fs.Sub(webFiles, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sub
+	return web.Files
 }
 
 func (r jsResult) str(t *testing.T) string {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/zerorealm/zerorealm/realm/web"
 )
 
 // TestWebServesTheEmbeddedTree checks the console's file server: every
@@ -36,7 +38,7 @@ func TestWebServesTheEmbeddedTree(t *testing.T) {
 		if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), c.contentType) || !strings.Contains(body, c.contains) {
 			t.Errorf("GET %s = %d %q, want 200 %s containing %q", c.path, res.StatusCode, res.Header.Get("Content-Type"), c.contentType, c.contains)
 		}
-		if csp := res.Header.Get("Content-Security-Policy"); csp != contentSecurityPolicy {
+		if csp := res.Header.Get("Content-Security-Policy"); csp != web.ContentSecurityPolicy {
 			t.Errorf("GET %s: Content-Security-Policy %q, want the console's", c.path, csp)
 		}
 		if res.Header.Get("X-Content-Type-Options") != "nosniff" {

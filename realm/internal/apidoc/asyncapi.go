@@ -1,11 +1,10 @@
-package realm
+package apidoc
 
 import (
 	"maps"
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
@@ -29,8 +28,6 @@ var liveCloseCodes = []map[string]any{
 	{"code": 4429, "meaning": "the client kept sending over 100 control messages a second beyond the limit", "reconnect": false},
 }
 
-var asyncAPIDoc = sync.OnceValue(buildAsyncAPI)
-
 // typed is a message payload: an object with a fixed type member.
 func typed(messageType string, props map[string]any, required ...string) map[string]any {
 	all := map[string]any{"type": map[string]any{"type": "string", "const": messageType}}
@@ -44,7 +41,7 @@ func asyncRef(kind, name string) map[string]any {
 	return map[string]any{"$ref": "#/components/" + kind + "/" + name}
 }
 
-func buildAsyncAPI() map[string]any {
+func buildAsyncAPI(f Facts) map[string]any {
 	pose := obj(map[string]any{
 		"pos": map[string]any{"type": "array", "items": numT, "minItems": 3, "maxItems": 3, "description": "metres, within 1e5"},
 		"rot": map[string]any{"type": "array", "items": numT, "minItems": 4, "maxItems": 4, "description": "unit quaternion x, y, z, w"},
@@ -88,7 +85,7 @@ func buildAsyncAPI() map[string]any {
 			"scene": strT, "poses": arrayOf(asyncRef("schemas", "AvatarPose"))}, "scene", "poses")},
 		"error": {"summary": "A message was refused; the connection stays", "payload": typed("error", map[string]any{
 			"error": described(strT, "for people; repeats reason when there is one"),
-			"code": map[string]any{"type": "string", "enum": []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
+			"code": map[string]any{"type": "string", "enum": f.LiveErrorCodes,
 				"description": "set on errors about scenes and limits: what a client branches on"},
 			"reason": strT}, "error")},
 	}
@@ -160,6 +157,7 @@ func buildAsyncAPI() map[string]any {
 	}
 }
 
-func (r *Realm) handleAsyncAPI(w http.ResponseWriter, _ *http.Request) {
-	edge.WriteJSON(w, http.StatusOK, asyncAPIDoc())
+// ServeAsyncAPI answers the AsyncAPI 3 document of the realm WebSocket.
+func (d *Docs) ServeAsyncAPI(w http.ResponseWriter, _ *http.Request) {
+	edge.WriteJSON(w, http.StatusOK, d.asyncAPI)
 }

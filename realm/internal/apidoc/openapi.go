@@ -1,9 +1,8 @@
-package realm
+package apidoc
 
 import (
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
@@ -19,16 +18,16 @@ type apiOperation struct {
 	request      string // component schema of the body, "" for none
 	response     string // component schema of the success answer, "" for no body (204, 101)
 	okStatus     string // success statuses, space separated
-	idempotency  idempotency
+	idempotency  Idempotency
 }
 
-// idempotency says whether an operation reads the Idempotency-Key header.
-type idempotency int
+// Idempotency says whether an operation reads the Idempotency-Key header.
+type Idempotency int
 
 const (
-	noIdempotencyKey idempotency = iota
-	idempotencyKeyOptional
-	idempotencyKeyRequired
+	NoIdempotencyKey Idempotency = iota
+	IdempotencyKeyOptional
+	IdempotencyKeyRequired
 )
 
 var apiOperations = []apiOperation{
@@ -67,8 +66,8 @@ var apiOperations = []apiOperation{
 	{"GET", "/v1/twins", "listTwins", "twins", "The twins the avatar may view (ViewTwin, decided by each twin's scene policy; 403 when none)", true, "", "Twins", "200", 0},
 	{"GET", "/v1/twins/feed", "connectTwinFeed", "twins", "Twin console feed (WebSocket upgrade) about the twins the avatar may view (ViewTwin, decided at connect; 403 when none)", true, "", "", "101", 0},
 	{"GET", "/v1/twins/{twin}", "getTwin", "twins", "One twin, if the avatar may view it (ViewTwin)", true, "", "Twin", "200", 0},
-	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands", "commandActuator", "twins", "Command an actuator, from the zone the realm sees the operator in; 202 when a critical command waits for approval", true, "CommandRequest", "CommandAnswer", "200 202", idempotencyKeyRequired},
-	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands/digest", "getCommandDigest", "twins", "Digest of a command, for its step-up", true, "CommandRequest", "CommandDigest", "200", idempotencyKeyRequired},
+	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands", "commandActuator", "twins", "Command an actuator, from the zone the realm sees the operator in; 202 when a critical command waits for approval", true, "CommandRequest", "CommandAnswer", "200 202", IdempotencyKeyRequired},
+	{"POST", "/v1/twins/{twin}/actuators/{actuator}/commands/digest", "getCommandDigest", "twins", "Digest of a command, for its step-up", true, "CommandRequest", "CommandDigest", "200", IdempotencyKeyRequired},
 	{"GET", "/v1/approvals", "listApprovals", "twins", "Pending command approvals of the twins the avatar may view (ViewTwin)", true, "", "Approvals", "200", 0},
 	{"GET", "/v1/approvals/{id}", "getApproval", "twins", "One approval, if the avatar may view its twin (ViewTwin)", true, "", "ApprovalAnswer", "200", 0},
 	{"POST", "/v1/approvals/{id}/approve", "approveCommand", "twins", "Approve a command", true, "", "ApprovalAnswer", "200", 0},
@@ -89,8 +88,8 @@ var apiOperations = []apiOperation{
 	{"POST", "/v1/assets/intents/transfer", "getTransferPayload", "market", "The Transfer typed data to sign (eth_signTypedData_v4)", false, "TransferRequest", "Payload", "200", 0},
 	{"POST", "/v1/assets/intents/trade", "getTradePayload", "market", "The Trade typed data both owners sign", false, "TradeRequest", "Payload", "200", 0},
 	{"POST", "/v1/assets/intents/cancel", "getCancelPayload", "market", "The CancelIntents typed data", false, "CancelRequest", "Payload", "200", 0},
-	{"POST", "/v1/assets/transfers", "applyTransfer", "market", "Apply a transfer; a retry with the same Idempotency-Key answers 200 with the first answer", true, "TransferRequest", "TransferAnswer", "201 200", idempotencyKeyOptional},
-	{"POST", "/v1/assets/trades", "applyTrade", "market", "Apply both legs of a trade or neither; a retry with the same Idempotency-Key answers 200 with the first answer", true, "TradeRequest", "TransferAnswer", "201 200", idempotencyKeyOptional},
+	{"POST", "/v1/assets/transfers", "applyTransfer", "market", "Apply a transfer; a retry with the same Idempotency-Key answers 200 with the first answer", true, "TransferRequest", "TransferAnswer", "201 200", IdempotencyKeyOptional},
+	{"POST", "/v1/assets/trades", "applyTrade", "market", "Apply both legs of a trade or neither; a retry with the same Idempotency-Key answers 200 with the first answer", true, "TradeRequest", "TransferAnswer", "201 200", IdempotencyKeyOptional},
 	{"POST", "/v1/assets/cancel", "cancelIntents", "market", "Raise an owner's nonce floor, cancelling lower nonces", true, "CancelRequest", "NonceFloor", "200", 0},
 	{"POST", "/v1/assets/mint", "mint", "market", "Mint (admin role)", true, "MintRequest", "Sequence", "201", 0},
 	{"GET", "/v1/receipts", "listReceipts", "market", "A receipt chain (chain, from, limit)", false, "", "ReceiptChain", "200", 0},
@@ -101,19 +100,21 @@ var apiOperations = []apiOperation{
 
 // apiQueryParams are the query parameters of the operations that take
 // some, by "METHOD path".
-var apiQueryParams = map[string][]any{
-	"GET /v1/audit":                           auditQueryParams(),
-	"GET /v1/audit/verify":                    {auditNodeParam(false)},
-	"GET /v1/audit/checkpoints":               {auditNodeParam(false)},
-	"GET /v1/audit/proof/inclusion":           {auditNodeParam(true), countParam("index", "the event's index in its chain (from 1)"), countParam("size", "the tree size, e.g. a checkpoint's")},
-	"GET /v1/audit/proof/consistency":         {auditNodeParam(true), countParam("from", "the older tree size"), countParam("to", "the newer tree size")},
-	"GET /v1/avatars":                         pageQueryParams(defaultAvatarPage, maxAvatarPage),
-	"GET /v1/assets/collections/{collection}": pageQueryParams(100, 500),
-	"GET /v1/assets/owners/{address}":         pageQueryParams(100, 500),
-	"GET /v1/receipts": {chainParam("the receipt chain (a node's name); this node's by default"),
-		map[string]any{"name": "from", "in": "query", "required": false, "description": "the first index", "schema": map[string]any{"type": "integer", "minimum": 0, "default": 0}},
-		pageQueryParams(100, 500)[1]},
-	"GET /v1/checkpoints": {chainParam("the receipt chain (a node's name); this node's by default")},
+func apiQueryParams(f Facts) map[string][]any {
+	return map[string][]any{
+		"GET /v1/audit":                           auditQueryParams(),
+		"GET /v1/audit/verify":                    {auditNodeParam(false)},
+		"GET /v1/audit/checkpoints":               {auditNodeParam(false)},
+		"GET /v1/audit/proof/inclusion":           {auditNodeParam(true), countParam("index", "the event's index in its chain (from 1)"), countParam("size", "the tree size, e.g. a checkpoint's")},
+		"GET /v1/audit/proof/consistency":         {auditNodeParam(true), countParam("from", "the older tree size"), countParam("to", "the newer tree size")},
+		"GET /v1/avatars":                         pageQueryParams(f.AvatarPageDefault, f.AvatarPageMax),
+		"GET /v1/assets/collections/{collection}": pageQueryParams(100, 500),
+		"GET /v1/assets/owners/{address}":         pageQueryParams(100, 500),
+		"GET /v1/receipts": {chainParam("the receipt chain (a node's name); this node's by default"),
+			map[string]any{"name": "from", "in": "query", "required": false, "description": "the first index", "schema": map[string]any{"type": "integer", "minimum": 0, "default": 0}},
+			pageQueryParams(100, 500)[1]},
+		"GET /v1/checkpoints": {chainParam("the receipt chain (a node's name); this node's by default")},
+	}
 }
 
 // apiLimited are the operations a limit may refuse with 429, by
@@ -131,8 +132,6 @@ var apiLimited = map[string]string{
 func problemResponse(description string) map[string]any {
 	return map[string]any{"description": description, "content": map[string]any{"application/problem+json": map[string]any{"schema": ref("Problem")}}}
 }
-
-var openAPIDoc = sync.OnceValue(buildOpenAPI)
 
 func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
 
@@ -179,10 +178,10 @@ func chainParam(description string) any {
 }
 
 // idempotencyKeyParam declares the Idempotency-Key header of an operation.
-func idempotencyKeyParam(i idempotency) any {
+func idempotencyKeyParam(i Idempotency) any {
 	description := "names the request across retries: a retry with the same key and body answers with the first answer, " +
 		"the same key with another body is refused"
-	return map[string]any{"name": "Idempotency-Key", "in": "header", "required": i == idempotencyKeyRequired, "description": description,
+	return map[string]any{"name": "Idempotency-Key", "in": "header", "required": i == IdempotencyKeyRequired, "description": description,
 		"schema": map[string]any{"type": "string", "minLength": 1, "maxLength": 255}}
 }
 
@@ -213,7 +212,8 @@ var apiErrors = map[string]map[string]string{
 	"DELETE /v1/avatars/me/passkeys/{id}": {"409": "the last passkey cannot be deleted"},
 }
 
-func buildOpenAPI() map[string]any {
+func buildOpenAPI(f Facts) map[string]any {
+	queryParams := apiQueryParams(f)
 	schemas := apiSchemas()
 	// The API descriptions themselves are documents of their own formats;
 	// their schemas name the format rather than repeat it.
@@ -240,8 +240,8 @@ func buildOpenAPI() map[string]any {
 				params = append(params, map[string]any{"name": strings.Trim(seg, "{}"), "in": "path", "required": true, "schema": strT})
 			}
 		}
-		params = append(params, apiQueryParams[key]...)
-		if op.idempotency != noIdempotencyKey {
+		params = append(params, queryParams[key]...)
+		if op.idempotency != NoIdempotencyKey {
 			params = append(params, idempotencyKeyParam(op.idempotency))
 		}
 		responses := map[string]any{"default": problemResponse("any other failure, as an RFC 9457 problem")}
@@ -255,7 +255,7 @@ func buildOpenAPI() map[string]any {
 				responses[status] = map[string]any{"description": "success", "content": map[string]any{"application/json": map[string]any{"schema": ref(op.response)}}}
 			}
 		}
-		if op.request != "" || op.idempotency != noIdempotencyKey {
+		if op.request != "" || op.idempotency != NoIdempotencyKey {
 			responses["400"] = problemResponse("a malformed body or header; the detail says which")
 		}
 		if hasPathParams {
@@ -313,6 +313,18 @@ func buildOpenAPI() map[string]any {
 	}
 }
 
-func (r *Realm) handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
-	edge.WriteJSON(w, http.StatusOK, openAPIDoc())
+// IdempotencyKeys says, for each documented operation ("METHOD /path"),
+// whether it reads the Idempotency-Key header, so the tests can hold the
+// document to what the handlers do.
+func IdempotencyKeys() map[string]Idempotency {
+	out := make(map[string]Idempotency, len(apiOperations))
+	for _, o := range apiOperations {
+		out[o.method+" "+o.path] = o.idempotency
+	}
+	return out
+}
+
+// ServeOpenAPI answers the OpenAPI 3.1 document of the realm's HTTP API.
+func (d *Docs) ServeOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	edge.WriteJSON(w, http.StatusOK, d.openAPI)
 }
