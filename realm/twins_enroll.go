@@ -1,16 +1,13 @@
 package realm
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/nats-io/nkeys"
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
@@ -29,18 +26,9 @@ const (
 	TwinGatewaysFile = command.GatewaysFile
 )
 
-// GatewayCredentials is what `zerorealm gateway enroll` hands a gateway:
-// everything it needs to connect, verify grants and sign its answers. It
-// holds secrets; the file is written with mode 0600.
-type GatewayCredentials struct {
-	Twin      string           `json:"twin"`
-	Prefix    string           `json:"prefix"`
-	NATSURL   string           `json:"nats_url,omitempty"`
-	NKeySeed  string           `json:"nkey_seed"`
-	Key       string           `json:"key"` // hex secp256k1 private key for acknowledgements
-	RealmKeys []common.Address `json:"realm_keys"`
-	Actuators []twin.Actuator  `json:"actuators"`
-}
+// GatewayCredentials is what `zerorealm gateway enroll` hands a gateway
+// (see command.GatewayCredentials).
+type GatewayCredentials = command.GatewayCredentials
 
 // EnrollGateway issues a gateway's credentials for a twin of the realm's
 // scenes and registers its public nkey and acknowledgement key in the data
@@ -67,13 +55,13 @@ func EnrollGateway(dataDir, scenesDir, prefix, twinID, natsURL string, otherNode
 	if err != nil {
 		return GatewayCredentials{}, fmt.Errorf("realm: scenes: %w", err)
 	}
+	// Refused before the key ring is created for a twin that is not there.
 	all, _ := command.TwinsOf(cat)
 	reg, err := twin.NewRegistry(all)
 	if err != nil {
 		return GatewayCredentials{}, err
 	}
-	t, ok := reg.Twin(twinID)
-	if !ok {
+	if _, ok := reg.Twin(twinID); !ok {
 		return GatewayCredentials{}, fmt.Errorf("realm: no twin %q in the scenes", twinID)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
@@ -88,39 +76,7 @@ func EnrollGateway(dataDir, scenesDir, prefix, twinID, natsURL string, otherNode
 			realmKeys = append(realmKeys, k)
 		}
 	}
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		return GatewayCredentials{}, err
-	}
-	seed, _ := kp.Seed()
-	pub, _ := kp.PublicKey()
-	ack, err := twin.GenerateSigner()
-	if err != nil {
-		return GatewayCredentials{}, err
-	}
-	enrolled, err := command.ReadEnrolledGateways(dataDir)
-	if err != nil {
-		return GatewayCredentials{}, err
-	}
-	kept := enrolled[:0]
-	for _, e := range enrolled {
-		if e.Twin != twinID {
-			kept = append(kept, e)
-		}
-	}
-	kept = append(kept, command.EnrolledGateway{Twin: twinID, NKey: pub, Address: ack.Address(), At: time.Now().UTC()})
-	data, _ := json.MarshalIndent(map[string]any{"gateways": kept}, "", "  ")
-	path := filepath.Join(dataDir, TwinGatewaysFile)
-	if err := os.WriteFile(path+".tmp", data, 0o600); err != nil {
-		return GatewayCredentials{}, fmt.Errorf("realm: write %s: %w", TwinGatewaysFile, err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		return GatewayCredentials{}, fmt.Errorf("realm: write %s: %w", TwinGatewaysFile, err)
-	}
-	return GatewayCredentials{
-		Twin: twinID, Prefix: prefix, NATSURL: natsURL, NKeySeed: string(seed), Key: ack.HexKey(),
-		RealmKeys: realmKeys, Actuators: t.Actuators,
-	}, nil
+	return command.Enroll(dataDir, cat, prefix, twinID, natsURL, realmKeys)
 }
 
 // grantKeys are the grant keys of the node whose data directory this is,
