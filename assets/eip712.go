@@ -1,20 +1,18 @@
 package assets
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/zerorealm/zerorealm/internal/eip712"
 )
 
 // The EIP-712 type strings. They are the contract with every wallet and
 // verifier, so they never change without a new domain version; their hashes
 // are computed once, at start-up.
 const (
-	domainTypeString     = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 	transferTypeString   = "Transfer(string collection,string assetId,uint256 amount,address from,address to,uint256 nonce,uint256 deadline)"
 	tradeTypeString      = "Trade(Transfer give,Transfer take)" + transferTypeString
 	receiptTypeString    = "Receipt(bytes32 intent,uint256 sequence,string chain,uint256 index,bytes32 previous,uint256 time)"
@@ -24,13 +22,12 @@ const (
 )
 
 var (
-	domainTypeHash     = crypto.Keccak256Hash([]byte(domainTypeString))
-	transferTypeHash   = crypto.Keccak256Hash([]byte(transferTypeString))
-	tradeTypeHash      = crypto.Keccak256Hash([]byte(tradeTypeString))
-	receiptTypeHash    = crypto.Keccak256Hash([]byte(receiptTypeString))
-	checkpointTypeHash = crypto.Keccak256Hash([]byte(checkpointTypeString))
-	linkTypeHash       = crypto.Keccak256Hash([]byte(linkTypeString))
-	cancelTypeHash     = crypto.Keccak256Hash([]byte(cancelTypeString))
+	transferTypeHash   = eip712.TypeHash(transferTypeString)
+	tradeTypeHash      = eip712.TypeHash(tradeTypeString)
+	receiptTypeHash    = eip712.TypeHash(receiptTypeString)
+	checkpointTypeHash = eip712.TypeHash(checkpointTypeString)
+	linkTypeHash       = eip712.TypeHash(linkTypeString)
+	cancelTypeHash     = eip712.TypeHash(cancelTypeString)
 )
 
 // Domain defaults. The chain id is not that of any public network, so a
@@ -65,24 +62,6 @@ type Scheme struct {
 	// receiptHead is the constant start of every receipt document's JSON
 	// (types and domain), encoded once for AppendReceiptJSON.
 	receiptHead []byte
-	// chainName is the last receipt chain name hashed: every receipt a
-	// node signs, and most it reads, name the same chain.
-	chainName atomic.Pointer[namedHash]
-}
-
-type namedHash struct {
-	name string
-	hash common.Hash
-}
-
-// chainNameHash is keccak256(name), remembered for the last name asked.
-func (s *Scheme) chainNameHash(name string) common.Hash {
-	if c := s.chainName.Load(); c != nil && c.name == name {
-		return c.hash
-	}
-	h := crypto.Keccak256Hash([]byte(name))
-	s.chainName.Store(&namedHash{name: name, hash: h})
-	return h
 }
 
 // NewScheme fills the domain's zero fields with the defaults.
@@ -99,13 +78,8 @@ func NewScheme(d Domain) *Scheme {
 	if d.VerifyingContract == (common.Address{}) {
 		d.VerifyingContract = DefaultVerifyingContract
 	}
-	var buf [5 * 32]byte
-	copy(buf[0:], domainTypeHash[:])
-	copy(buf[32:], crypto.Keccak256([]byte(d.Name)))
-	copy(buf[64:], crypto.Keccak256([]byte(d.Version)))
-	putUint(buf[96:128], d.ChainID)
-	copy(buf[128+12:], d.VerifyingContract[:])
-	sc := &Scheme{domain: d, separator: crypto.Keccak256Hash(buf[:])}
+	sep := eip712.Domain{Name: d.Name, Version: d.Version, ChainID: d.ChainID, VerifyingContract: d.VerifyingContract}.Separator()
+	sc := &Scheme{domain: d, separator: sep}
 	sc.receiptHead = receiptHead(sc)
 	return sc
 }
@@ -116,18 +90,9 @@ func (s *Scheme) Domain() Domain { return s.domain }
 // Separator is the EIP-712 domain separator.
 func (s *Scheme) Separator() common.Hash { return s.separator }
 
-func putUint(dst []byte, v uint64) {
-	clear(dst[:24])
-	binary.BigEndian.PutUint64(dst[24:32], v)
-}
-
 // digest is keccak256(0x19 0x01 || separator || structHash).
 func (s *Scheme) digest(structHash common.Hash) common.Hash {
-	var buf [2 + 32 + 32]byte
-	buf[0], buf[1] = 0x19, 0x01
-	copy(buf[2:], s.separator[:])
-	copy(buf[34:], structHash[:])
-	return crypto.Keccak256Hash(buf[:])
+	return eip712.Digest(s.separator, structHash)
 }
 
 // Transfer moves Amount of an asset from one owner to another. AssetID is
@@ -144,16 +109,10 @@ type Transfer struct {
 }
 
 func transferStructHash(t *Transfer) common.Hash {
-	var buf [8 * 32]byte
-	copy(buf[0:], transferTypeHash[:])
-	copy(buf[32:], crypto.Keccak256([]byte(t.Collection)))
-	copy(buf[64:], crypto.Keccak256([]byte(t.AssetID)))
-	putUint(buf[96:128], t.Amount)
-	copy(buf[128+12:160], t.From[:])
-	copy(buf[160+12:192], t.To[:])
-	putUint(buf[192:224], t.Nonce)
-	putUint(buf[224:256], t.Deadline)
-	return crypto.Keccak256Hash(buf[:])
+	// Collections repeat from one transfer to the next; items of a
+	// unique collection rarely do.
+	return eip712.New(transferTypeHash).String(t.Collection).UniqueString(t.AssetID).Uint64(t.Amount).
+		Address(t.From).Address(t.To).Uint64(t.Nonce).Uint64(t.Deadline).Hash()
 }
 
 // TransferDigest is the digest the owner signs for t.
@@ -190,12 +149,8 @@ type Trade struct {
 
 // TradeDigest is the digest both owners of a trade sign.
 func (s *Scheme) TradeDigest(t *Trade) common.Hash {
-	var buf [3 * 32]byte
-	copy(buf[0:], tradeTypeHash[:])
 	g, k := transferStructHash(&t.Give), transferStructHash(&t.Take)
-	copy(buf[32:], g[:])
-	copy(buf[64:], k[:])
-	return s.digest(crypto.Keccak256Hash(buf[:]))
+	return eip712.New(tradeTypeHash).Word(g).Word(k).Digest(s.separator)
 }
 
 // Receipt is the realm's countersignature of an applied intent: the
@@ -213,16 +168,8 @@ type Receipt struct {
 // ReceiptDigest is the digest the realm signs for r; it is also the hash by
 // which the next receipt of the chain links to r.
 func (s *Scheme) ReceiptDigest(r *Receipt) common.Hash {
-	var buf [7 * 32]byte
-	copy(buf[0:], receiptTypeHash[:])
-	copy(buf[32:], r.Intent[:])
-	putUint(buf[64:96], r.Sequence)
-	ch := s.chainNameHash(r.Chain)
-	copy(buf[96:], ch[:])
-	putUint(buf[128:160], r.Index)
-	copy(buf[160:], r.Previous[:])
-	putUint(buf[192:224], r.Time)
-	return s.digest(crypto.Keccak256Hash(buf[:]))
+	return eip712.New(receiptTypeHash).Word(r.Intent).Uint64(r.Sequence).String(r.Chain).Uint64(r.Index).
+		Word(r.Previous).Uint64(r.Time).Digest(s.separator)
 }
 
 // Checkpoint signs the Merkle root of receipts First..First+Count-1 of a
@@ -238,15 +185,8 @@ type Checkpoint struct {
 
 // CheckpointDigest is the digest the realm signs for c.
 func (s *Scheme) CheckpointDigest(c *Checkpoint) common.Hash {
-	var buf [7 * 32]byte
-	copy(buf[0:], checkpointTypeHash[:])
-	copy(buf[32:], crypto.Keccak256([]byte(c.Chain)))
-	putUint(buf[64:96], c.First)
-	putUint(buf[96:128], c.Count)
-	copy(buf[128:], c.Root[:])
-	copy(buf[160:], c.Previous[:])
-	putUint(buf[192:224], c.Time)
-	return s.digest(crypto.Keccak256Hash(buf[:]))
+	return eip712.New(checkpointTypeHash).String(c.Chain).Uint64(c.First).Uint64(c.Count).
+		Word(c.Root).Word(c.Previous).Uint64(c.Time).Digest(s.separator)
 }
 
 // LinkWallet is signed by a wallet to attach it to an avatar.
@@ -258,12 +198,7 @@ type LinkWallet struct {
 
 // LinkDigest is the digest a wallet signs to link itself to an avatar.
 func (s *Scheme) LinkDigest(l *LinkWallet) common.Hash {
-	var buf [4 * 32]byte
-	copy(buf[0:], linkTypeHash[:])
-	copy(buf[32:], crypto.Keccak256([]byte(l.Avatar)))
-	copy(buf[64+12:96], l.Wallet[:])
-	putUint(buf[96:128], l.Deadline)
-	return s.digest(crypto.Keccak256Hash(buf[:]))
+	return eip712.New(linkTypeHash).UniqueString(l.Avatar).Address(l.Wallet).Uint64(l.Deadline).Digest(s.separator)
 }
 
 // CancelIntents raises the owner's nonce floor: every intent of the owner
@@ -276,12 +211,7 @@ type CancelIntents struct {
 
 // CancelDigest is the digest an owner signs to cancel intents.
 func (s *Scheme) CancelDigest(c *CancelIntents) common.Hash {
-	var buf [4 * 32]byte
-	copy(buf[0:], cancelTypeHash[:])
-	copy(buf[32+12:64], c.Owner[:])
-	putUint(buf[64:96], c.NonceFloor)
-	putUint(buf[96:128], c.Deadline)
-	return s.digest(crypto.Keccak256Hash(buf[:]))
+	return eip712.New(cancelTypeHash).Address(c.Owner).Uint64(c.NonceFloor).Uint64(c.Deadline).Digest(s.separator)
 }
 
 // TypedData is an eth_signTypedData_v4 payload.

@@ -3,6 +3,9 @@ package assets
 import (
 	"errors"
 	"fmt"
+	"net/http"
+
+	"github.com/zerorealm/zerorealm/internal/problem"
 )
 
 var (
@@ -55,6 +58,30 @@ const (
 type RejectError struct {
 	Reason Reason
 	Detail string
+}
+
+// invalidf is ErrInvalid with a detail a client may be shown.
+func invalidf(format string, args ...any) error {
+	return problem.Invalid(ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// missingf is ErrNotFound with a detail a client may be shown.
+func missingf(format string, args ...any) error {
+	return problem.Missing(ErrNotFound, fmt.Sprintf(format, args...))
+}
+
+// Problem is how a client is told of the rejection: malformed intents are
+// 400, ones the ledger's state refuses (not the owner, spent nonce) 409,
+// and the rest, which policy or signatures refuse, 403.
+func (e *RejectError) Problem() *problem.Error {
+	status := http.StatusForbidden
+	switch e.Reason {
+	case ReasonMalformed, ReasonUnknownCollection, ReasonAmountRange, ReasonSignatureEncoding, ReasonHighS:
+		status = http.StatusBadRequest
+	case ReasonNotOwner, ReasonInsufficient, ReasonNonceUsed, ReasonWalletTaken:
+		status = http.StatusConflict
+	}
+	return &problem.Error{Status: status, Type: problem.TransferRejected, Detail: fmt.Sprintf("rejected (%s): %s", e.Reason, e.Detail), Err: e}
 }
 
 func (e *RejectError) Error() string { return fmt.Sprintf("assets: %s: %s", e.Reason, e.Detail) }

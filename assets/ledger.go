@@ -131,13 +131,13 @@ type Ledger struct {
 // first append wins) and starts the node's receipt chain.
 func New(ctx context.Context, st *store.Store, cfg Config) (*Ledger, error) {
 	if cfg.Node == "" || !validToken(cfg.Node) {
-		return nil, fmt.Errorf("%w: node name %q", ErrInvalid, cfg.Node)
+		return nil, invalidf("node name %q", cfg.Node)
 	}
 	if cfg.Signer == nil {
-		return nil, fmt.Errorf("%w: no receipt signing key", ErrInvalid)
+		return nil, invalidf("no receipt signing key")
 	}
 	if cfg.Passphrase == "" {
-		return nil, fmt.Errorf("%w: no custodial key passphrase", ErrInvalid)
+		return nil, invalidf("no custodial key passphrase")
 	}
 	if cfg.CustodyScryptN == 0 {
 		cfg.CustodyScryptN = keystore.LightScryptN
@@ -168,10 +168,10 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Ledger, error) {
 	for i := range cfg.Collections {
 		c := &cfg.Collections[i]
 		if !ValidID(c.ID) || (c.Kind != Unique && c.Kind != Fungible) {
-			return nil, fmt.Errorf("%w: collection %q of kind %q", ErrInvalid, c.ID, c.Kind)
+			return nil, invalidf("collection %q of kind %q", c.ID, c.Kind)
 		}
 		if _, dup := l.colls[c.ID]; dup {
-			return nil, fmt.Errorf("%w: collection %q is declared twice (collection ids are realm-wide)", ErrInvalid, c.ID)
+			return nil, invalidf("collection %q is declared twice (collection ids are realm-wide)", c.ID)
 		}
 		l.colls[c.ID] = c
 	}
@@ -421,7 +421,7 @@ func (l *Ledger) mintCatalog(ctx context.Context) error {
 				m.To = l.treasury
 			}
 			if m.Amount > MaxAmount || sums[m.To]+m.Amount > MaxAmount {
-				return fmt.Errorf("%w: collection %s mints more than %d to %s", ErrInvalid, c.ID, uint64(MaxAmount), m.To.Hex())
+				return invalidf("collection %s mints more than %d to %s", c.ID, uint64(MaxAmount), m.To.Hex())
 			}
 			sums[m.To] += m.Amount
 		}
@@ -728,7 +728,7 @@ func (l *Ledger) checkHolding(t *Transfer, field string) error {
 	if t.AssetID != "" {
 		owner, _, ok := l.view.owner(t.Collection, t.AssetID)
 		if !ok {
-			return fmt.Errorf("%w: %s: no asset %s/%s", ErrNotFound, field, t.Collection, t.AssetID)
+			return missingf("%s: no asset %s/%s", field, t.Collection, t.AssetID)
 		}
 		if owner != t.From {
 			return reject(ReasonNotOwner, "%s: %s/%s belongs to %s, not %s", field, t.Collection, t.AssetID, owner.Hex(), t.From.Hex())
@@ -979,7 +979,7 @@ func (l *Ledger) Custodial(ctx context.Context, avatar string) (common.Address, 
 		return addr, nil
 	}
 	if !validToken(avatar) {
-		return common.Address{}, fmt.Errorf("%w: avatar id %q", ErrInvalid, avatar)
+		return common.Address{}, invalidf("avatar id %q", avatar)
 	}
 	priv, err := crypto.GenerateKey()
 	if err != nil {
@@ -1020,7 +1020,7 @@ func (l *Ledger) SignCustodial(avatar string, digest common.Hash) (Signature, er
 	if priv == nil {
 		rec, ok := l.view.custody(avatar)
 		if !ok {
-			return Signature{}, fmt.Errorf("%w: avatar has no custodial key", ErrNotFound)
+			return Signature{}, missingf("avatar has no custodial key")
 		}
 		key, err := keystore.DecryptKey(rec.Keystore, l.cfg.Passphrase)
 		if err != nil {

@@ -419,7 +419,7 @@ func (l *Ledger) Asset(coll, item string) (Asset, error) {
 	defer l.view.mu.RUnlock()
 	a := l.view.assets[coll+"/"+item]
 	if a == nil {
-		return Asset{}, fmt.Errorf("%w: asset %s/%s", ErrNotFound, coll, item)
+		return Asset{}, missingf("asset %s/%s", coll, item)
 	}
 	out := *a
 	out.History = append([]Event(nil), a.History...)
@@ -519,7 +519,7 @@ func (l *Ledger) ReceiptFor(digest common.Hash) (SignedReceipt, error) {
 	if r := l.view.byReceipt[digest]; r != nil {
 		return *r, nil
 	}
-	return SignedReceipt{}, fmt.Errorf("%w: no receipt for %s", ErrNotFound, digest.Hex())
+	return SignedReceipt{}, missingf("no receipt for %s", digest.Hex())
 }
 
 // Receipts lists a chain's receipts from index first, at most limit.

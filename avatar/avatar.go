@@ -3,7 +3,6 @@ package avatar
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -121,11 +120,11 @@ func newAvatarID() string {
 func validAvatarID(id string) error {
 	rest, ok := strings.CutPrefix(id, avatarIDPrefix)
 	if !ok || len(rest) != 2*avatarIDBytes {
-		return fmt.Errorf("%w: avatar id %q is not %s followed by %d hex digits", ErrInvalidInput, id, avatarIDPrefix, 2*avatarIDBytes)
+		return invalidf("avatar id %q is not %s followed by %d hex digits", id, avatarIDPrefix, 2*avatarIDBytes)
 	}
 	for _, c := range []byte(rest) {
 		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return fmt.Errorf("%w: avatar id %q is not %s followed by %d hex digits", ErrInvalidInput, id, avatarIDPrefix, 2*avatarIDBytes)
+			return invalidf("avatar id %q is not %s followed by %d hex digits", id, avatarIDPrefix, 2*avatarIDBytes)
 		}
 	}
 	return nil
@@ -136,11 +135,11 @@ func validAvatarID(id string) error {
 // handles that look alike are the same handle.
 func ValidateName(name string) error {
 	if len(name) < minNameLen || len(name) > maxNameLen {
-		return fmt.Errorf("%w: name %q must be %d to %d characters", ErrInvalidInput, name, minNameLen, maxNameLen)
+		return invalidf("name %q must be %d to %d characters", name, minNameLen, maxNameLen)
 	}
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {
-			return fmt.Errorf("%w: name %q has %q at byte %d: use a-z, 0-9, '_' or '-'", ErrInvalidInput, name, c, i)
+			return invalidf("name %q has %q at byte %d: use a-z, 0-9, '_' or '-'", name, c, i)
 		}
 	}
 	return nil
@@ -150,17 +149,17 @@ func ValidateName(name string) error {
 // 1 to 64 characters of valid UTF-8, no control characters, not blank.
 func ValidateDisplayName(s string) error {
 	if !utf8.ValidString(s) {
-		return fmt.Errorf("%w: display name is not valid UTF-8", ErrInvalidInput)
+		return invalidf("display name is not valid UTF-8")
 	}
 	if n := utf8.RuneCountInString(s); n < 1 || n > maxDisplayName {
-		return fmt.Errorf("%w: display name must be 1 to %d characters, has %d", ErrInvalidInput, maxDisplayName, n)
+		return invalidf("display name must be 1 to %d characters, has %d", maxDisplayName, n)
 	}
 	if strings.TrimSpace(s) == "" {
-		return fmt.Errorf("%w: display name is blank", ErrInvalidInput)
+		return invalidf("display name is blank")
 	}
 	for _, r := range s {
 		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return fmt.Errorf("%w: display name has control character %U", ErrInvalidInput, r)
+			return invalidf("display name has control character %U", r)
 		}
 	}
 	return nil
@@ -170,16 +169,16 @@ func ValidateDisplayName(s string) error {
 // ':') and drops duplicates, keeping the first order seen.
 func normalizeRoles(roles []string) ([]string, error) {
 	if len(roles) > maxRoles {
-		return nil, fmt.Errorf("%w: %d roles, at most %d", ErrInvalidInput, len(roles), maxRoles)
+		return nil, invalidf("%d roles, at most %d", len(roles), maxRoles)
 	}
 	out := make([]string, 0, len(roles))
 	for _, r := range roles {
 		if r == "" || len(r) > maxRoleLen {
-			return nil, fmt.Errorf("%w: role %q must be 1 to %d characters", ErrInvalidInput, r, maxRoleLen)
+			return nil, invalidf("role %q must be 1 to %d characters", r, maxRoleLen)
 		}
 		for i := 0; i < len(r); i++ {
 			if c := r[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && !strings.ContainsRune("_-.:", rune(c)) {
-				return nil, fmt.Errorf("%w: role %q has %q at byte %d", ErrInvalidInput, r, c, i)
+				return nil, invalidf("role %q has %q at byte %d", r, c, i)
 			}
 		}
 		if !slices.Contains(out, r) {

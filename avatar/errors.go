@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/zerorealm/zerorealm/internal/problem"
 )
 
 var (
@@ -80,11 +81,17 @@ func verificationError(what string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrVerification, what, err)
 }
 
+// invalidf is ErrInvalidInput with a detail a client may be shown: what
+// is wrong with the request, in the words of the format.
+func invalidf(format string, args ...any) error {
+	return problem.Invalid(ErrInvalidInput, fmt.Errorf(format, args...).Error())
+}
+
 // inputError wraps a go-webauthn parse failure as ErrInvalidInput.
 func inputError(what string, err error) error {
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
-		return fmt.Errorf("%w: %s: %s (%s): %w", ErrInvalidInput, what, pe.Details, pe.DevInfo, err)
+		return invalidf("%s: %s (%s): %w", what, pe.Details, pe.DevInfo, err)
 	}
-	return fmt.Errorf("%w: %s: %w", ErrInvalidInput, what, err)
+	return invalidf("%s: %w", what, err)
 }

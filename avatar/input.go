@@ -3,7 +3,6 @@ package avatar
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -32,39 +31,39 @@ var (
 // toJSON() shape, before go-webauthn parses it.
 func checkMembers(data []byte, response, required []string) error {
 	if len(data) > MaxCredentialJSON {
-		return fmt.Errorf("%w: credential JSON of %d bytes exceeds %d", ErrInvalidInput, len(data), MaxCredentialJSON)
+		return invalidf("credential JSON of %d bytes exceeds %d", len(data), MaxCredentialJSON)
 	}
 	// The members are checked by name below; a name written twice would
 	// let go-webauthn parse another value than the one checked.
 	if err := strictjson.Check(data); err != nil && !errors.Is(err, strictjson.ErrSyntax) {
-		return fmt.Errorf("%w: credential JSON: %w", ErrInvalidInput, err)
+		return invalidf("credential JSON: %w", err)
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
-		return fmt.Errorf("%w: credential JSON: %w", ErrInvalidInput, err)
+		return invalidf("credential JSON: %w", err)
 	}
 	if err := onlyMembers("credential", top, credentialMembers, requiredCredentialMembers); err != nil {
 		return err
 	}
 	var resp map[string]json.RawMessage
 	if err := json.Unmarshal(top["response"], &resp); err != nil {
-		return fmt.Errorf("%w: credential JSON response: %w", ErrInvalidInput, err)
+		return invalidf("credential JSON response: %w", err)
 	}
 	return onlyMembers("credential response", resp, response, required)
 }
 
 func onlyMembers(what string, obj map[string]json.RawMessage, allowed, required []string) error {
 	if obj == nil {
-		return fmt.Errorf("%w: %s is not a JSON object", ErrInvalidInput, what)
+		return invalidf("%s is not a JSON object", what)
 	}
 	for k := range obj {
 		if !slices.Contains(allowed, k) {
-			return fmt.Errorf("%w: %s has unknown member %q", ErrInvalidInput, what, k)
+			return invalidf("%s has unknown member %q", what, k)
 		}
 	}
 	for _, k := range required {
 		if _, ok := obj[k]; !ok {
-			return fmt.Errorf("%w: %s lacks member %q", ErrInvalidInput, what, k)
+			return invalidf("%s lacks member %q", what, k)
 		}
 	}
 	return nil

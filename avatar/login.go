@@ -87,7 +87,7 @@ func (s *Service) BeginLogin(ctx context.Context, name string) (Ceremony, error)
 // its challenge; see StepUpChallenge.
 func (s *Service) BeginStepUp(ctx context.Context, avatarID string, actionDigest []byte) (Ceremony, error) {
 	if actionDigest != nil && len(actionDigest) != ActionDigestSize {
-		return Ceremony{}, fmt.Errorf("%w: action digest of %d bytes, want %d or none", ErrInvalidInput, len(actionDigest), ActionDigestSize)
+		return Ceremony{}, invalidf("action digest of %d bytes, want %d or none", len(actionDigest), ActionDigestSize)
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()

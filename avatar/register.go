@@ -55,7 +55,7 @@ func (s *Service) BeginRegistration(ctx context.Context, reg Registration, exist
 			return Ceremony{}, err
 		}
 		if len(rec.Credentials) >= maxCredentials {
-			return Ceremony{}, fmt.Errorf("%w: avatar %s has the maximum of %d credentials", ErrInvalidInput, existing, maxCredentials)
+			return Ceremony{}, invalidf("avatar %s has the maximum of %d credentials", existing, maxCredentials)
 		}
 		st.AvatarID = rec.ID
 		user = userOf(&rec.Avatar)
@@ -216,10 +216,10 @@ func (s *Service) addCredential(ctx context.Context, avatarID string, cred Crede
 	}
 	rec, err := s.modify(ctx, avatarID, func(r *avatarRecord) error {
 		if r.Credential(cred.ID) != nil {
-			return fmt.Errorf("%w: credential %s is already registered", ErrInvalidInput, credKey)
+			return invalidf("credential %s is already registered", credKey)
 		}
 		if len(r.Credentials) >= maxCredentials {
-			return fmt.Errorf("%w: avatar %s has the maximum of %d credentials", ErrInvalidInput, avatarID, maxCredentials)
+			return invalidf("avatar %s has the maximum of %d credentials", avatarID, maxCredentials)
 		}
 		r.Credentials = append(r.Credentials, cred)
 		r.counters(cred.ID).Floor = cred.SignCount

@@ -274,7 +274,7 @@ func (s *Service) Bootstrapped(ctx context.Context) (string, error) {
 // them, so a page costs one key listing plus a read per avatar.
 func (s *Service) List(ctx context.Context, after string, limit int) ([]*Avatar, string, error) {
 	if limit < 1 || limit > maxListLimit {
-		return nil, "", fmt.Errorf("%w: limit %d, want 1 to %d", ErrInvalidInput, limit, maxListLimit)
+		return nil, "", invalidf("limit %d, want 1 to %d", limit, maxListLimit)
 	}
 	if after != "" {
 		if err := ValidateName(after); err != nil {

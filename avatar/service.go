@@ -119,7 +119,7 @@ type Service struct {
 // New validates cfg, fills its defaults and declares the service's buckets.
 func New(ctx context.Context, st *store.Store, cfg Config) (*Service, error) {
 	if st == nil {
-		return nil, fmt.Errorf("%w: nil store", ErrInvalidInput)
+		return nil, invalidf("nil store")
 	}
 	cfg, wa, err := configure(cfg)
 	if err != nil {
@@ -178,7 +178,7 @@ func configure(cfg Config) (Config, *webauthn.WebAuthn, error) {
 		}
 	}
 	if cfg.CeremonyTTL < 0 {
-		return cfg, nil, fmt.Errorf("%w: negative ceremony TTL %v", ErrInvalidInput, cfg.CeremonyTTL)
+		return cfg, nil, invalidf("negative ceremony TTL %v", cfg.CeremonyTTL)
 	}
 	if cfg.CeremonyTTL == 0 {
 		cfg.CeremonyTTL = defaultCeremonyTTL
@@ -201,7 +201,7 @@ func configure(cfg Config) (Config, *webauthn.WebAuthn, error) {
 		return cfg, nil, fmt.Errorf("bootstrap roles: %w", err)
 	}
 	if len(cfg.BootstrapRoles) > 0 && !slices.Contains(cfg.BootstrapRoles, cfg.AdminRole) {
-		return cfg, nil, fmt.Errorf("%w: bootstrap roles %q do not include the admin role %q", ErrInvalidInput, cfg.BootstrapRoles, cfg.AdminRole)
+		return cfg, nil, invalidf("bootstrap roles %q do not include the admin role %q", cfg.BootstrapRoles, cfg.AdminRole)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -228,7 +228,7 @@ func configure(cfg Config) (Config, *webauthn.WebAuthn, error) {
 		},
 	})
 	if err != nil {
-		return cfg, nil, fmt.Errorf("%w: webauthn config: %w", ErrInvalidInput, err)
+		return cfg, nil, invalidf("webauthn config: %w", err)
 	}
 	return cfg, wa, nil
 }
@@ -236,11 +236,11 @@ func configure(cfg Config) (Config, *webauthn.WebAuthn, error) {
 func validateOrigin(o string) error {
 	u, err := url.Parse(o)
 	if err != nil {
-		return fmt.Errorf("%w: origin %q: %w", ErrInvalidInput, o, err)
+		return invalidf("origin %q: %w", o, err)
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("%w: origin %q is not scheme://host[:port] with scheme http or https", ErrInvalidInput, o)
+		return invalidf("origin %q is not scheme://host[:port] with scheme http or https", o)
 	}
 	return nil
 }

@@ -203,8 +203,6 @@ func (r *Realm) assetRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/checkpoints", r.edge.WhenReady(r.handleCheckpoints))
 }
 
-// isAssetError and assetProblem give the ledger's errors their status and
-// public text, for problemFor.
 // readIntent reads a request body for the intent decoders, which apply
 // their own strict JSON rules.
 func readIntent(w http.ResponseWriter, req *http.Request) ([]byte, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/internal/problem"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
@@ -305,10 +306,10 @@ func (c *Config) natsAuthProblems() []string {
 func (c *Config) roleProblems() []string {
 	var p []string
 	if _, err := avatar.NormalizeRoles([]string{c.AdminRole}); err != nil {
-		p = append(p, fmt.Sprintf("admin role: %v", strings.TrimPrefix(err.Error(), "avatar: ")))
+		p = append(p, fmt.Sprintf("admin role: %v", problem.Detail(err)))
 	}
 	if _, err := avatar.NormalizeRoles(c.AuditRoles); err != nil {
-		p = append(p, fmt.Sprintf("audit roles: %v", strings.TrimPrefix(err.Error(), "avatar: ")))
+		p = append(p, fmt.Sprintf("audit roles: %v", problem.Detail(err)))
 	}
 	if c.DisableBootstrapAdmin {
 		return p
@@ -316,7 +317,7 @@ func (c *Config) roleProblems() []string {
 	roles, err := avatar.NormalizeRoles(c.BootstrapAdminRoles)
 	switch {
 	case err != nil:
-		p = append(p, fmt.Sprintf("bootstrap admin roles: %v", strings.TrimPrefix(err.Error(), "avatar: ")))
+		p = append(p, fmt.Sprintf("bootstrap admin roles: %v", problem.Detail(err)))
 	case !slices.Contains(roles, c.AdminRole):
 		p = append(p, fmt.Sprintf("bootstrap admin roles %q must include the admin role %q (or disable the bootstrap)", roles, c.AdminRole))
 	}

@@ -2,10 +2,10 @@ package twin
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
+	"github.com/zerorealm/zerorealm/internal/eip712"
 )
 
 // Result is what a gateway did with a grant.
@@ -39,8 +39,8 @@ type Ack struct {
 
 // Digest is the acknowledgement's EIP-712 signing hash.
 func (a *Ack) Digest() common.Hash {
-	return newStruct(ackTypeHash, 9).str(a.Twin).str(a.Actuator).word(a.Command).uint64(a.Nonce).
-		str(string(a.Result)).str(string(a.Reason)).int64(a.ValueMicro).int64(a.TargetMicro).uint64(a.At).digest()
+	return eip712.New(ackTypeHash).String(a.Twin).String(a.Actuator).Word(a.Command).Uint64(a.Nonce).
+		String(string(a.Result)).String(string(a.Reason)).Int64(a.ValueMicro).Int64(a.TargetMicro).Uint64(a.At).Digest(domainSeparator)
 }
 
 // TypedData is the acknowledgement as eth_signTypedData_v4 JSON.
@@ -97,11 +97,11 @@ func (sa *SignedAck) AppendEncode(b []byte) []byte {
 // DecodeSignedAck parses an acknowledgement's wire form.
 func DecodeSignedAck(data []byte) (SignedAck, error) {
 	if len(data) > MaxGrantBytes {
-		return SignedAck{}, fmt.Errorf("%w: acknowledgement is %d bytes", ErrInvalidGrant, len(data))
+		return SignedAck{}, badAck("acknowledgement is %d bytes", len(data))
 	}
 	a, signature, err := decodeAckWire(data)
 	if err != nil {
-		return SignedAck{}, fmt.Errorf("%w: acknowledgement: %s", ErrInvalidGrant, err)
+		return SignedAck{}, badAck("acknowledgement: %s", err)
 	}
 	sig, err := ParseSignature(signature)
 	if err != nil {
@@ -128,8 +128,8 @@ type Telemetry struct {
 
 // Digest is the report's EIP-712 signing hash.
 func (t *Telemetry) Digest() common.Hash {
-	return newStruct(stateTypeHash, 6).str(t.Twin).str(t.Actuator).int64(t.ValueMicro).int64(t.TargetMicro).
-		uint64(t.Seq).uint64(t.At).digest()
+	return eip712.New(stateTypeHash).String(t.Twin).String(t.Actuator).Int64(t.ValueMicro).Int64(t.TargetMicro).
+		Uint64(t.Seq).Uint64(t.At).Digest(domainSeparator)
 }
 
 // SignedTelemetry is a report with the gateway's signature.
@@ -157,11 +157,11 @@ func (st SignedTelemetry) Encode() []byte {
 // DecodeSignedTelemetry parses a report's wire form.
 func DecodeSignedTelemetry(data []byte) (SignedTelemetry, error) {
 	if len(data) > MaxGrantBytes {
-		return SignedTelemetry{}, fmt.Errorf("%w: report is %d bytes", ErrInvalidGrant, len(data))
+		return SignedTelemetry{}, badAck("report is %d bytes", len(data))
 	}
 	var w signedTelemetryWire
 	if err := decodeStrict(data, &w); err != nil {
-		return SignedTelemetry{}, fmt.Errorf("%w: report: %s", ErrInvalidGrant, err)
+		return SignedTelemetry{}, badAck("report: %s", err)
 	}
 	sig, err := ParseSignature(w.Signature)
 	if err != nil {

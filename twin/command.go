@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
+	"github.com/zerorealm/zerorealm/internal/eip712"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
@@ -207,7 +208,7 @@ func (c Command) Value() float64 { return FromMicro(c.ValueMicro) }
 // operator,string key) in the domain {name: "ZeroRealm Twin", version: "1"}.
 // Step-ups and approvals are bound to it, and the grant carries it.
 func (c Command) Hash() common.Hash {
-	return newStruct(commandTypeHash, 6).str(c.Twin).str(c.Actuator).str(string(c.Op)).int64(c.ValueMicro).str(c.Operator).uncachedStr(c.Key).digest()
+	return eip712.New(commandTypeHash).String(c.Twin).String(c.Actuator).String(string(c.Op)).Int64(c.ValueMicro).String(c.Operator).UniqueString(c.Key).Digest(domainSeparator)
 }
 
 // TypedData is the command as eth_signTypedData_v4 JSON, for clients that

@@ -3,6 +3,9 @@ package twin
 import (
 	"errors"
 	"fmt"
+	"net/http"
+
+	"github.com/zerorealm/zerorealm/internal/problem"
 )
 
 // Sentinel categories of refusal. Every [Refusal] wraps exactly one, so a
@@ -86,6 +89,25 @@ func (r Reason) category() error {
 	return ErrGatewayRefused
 }
 
+// problem is how a client is told of a refusal of the reason's category.
+func (r Reason) problem() (int, problem.Type) {
+	switch r.category() {
+	case ErrInvalidCommand:
+		return http.StatusBadRequest, problem.InvalidRequest
+	case ErrUnknownTwin:
+		return http.StatusNotFound, problem.NotFound
+	case ErrEnvelope:
+		return http.StatusUnprocessableEntity, problem.OutOfEnvelope
+	case ErrRateLimited:
+		return http.StatusTooManyRequests, problem.RateLimited
+	case ErrNoGateway:
+		return http.StatusServiceUnavailable, problem.GatewayAbsent
+	case ErrInvalidGrant:
+		return http.StatusBadGateway, problem.GatewayBadGrant
+	}
+	return http.StatusConflict, problem.GatewayRefused
+}
+
 // Refusal is why a command was not carried out. Detail is meant for the
 // operator; it never carries secrets.
 type Refusal struct {
@@ -97,6 +119,19 @@ func (e *Refusal) Error() string { return "twin: " + string(e.Reason) + ": " + e
 
 // Unwrap returns the refusal's category sentinel.
 func (e *Refusal) Unwrap() error { return e.Reason.category() }
+
+// Problem is the refusal as a client sees it: the stable reason code,
+// then the explanation, under its category's status and problem type.
+func (e *Refusal) Problem() *problem.Error {
+	status, typ := e.Reason.problem()
+	return &problem.Error{Status: status, Type: typ, Detail: string(e.Reason) + ": " + e.Detail, Err: e}
+}
+
+// badAck is ErrInvalidGrant for what a gateway sent back: the realm
+// cannot tell what the gateway did, and says so as a bad gateway.
+func badAck(format string, args ...any) error {
+	return &problem.Error{Status: http.StatusBadGateway, Type: problem.GatewayBadGrant, Detail: fmt.Sprintf(format, args...), Err: ErrInvalidGrant}
+}
 
 func refuse(reason Reason, format string, args ...any) *Refusal {
 	return &Refusal{Reason: reason, Detail: fmt.Sprintf(format, args...)}

@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
+	"github.com/zerorealm/zerorealm/internal/eip712"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
@@ -41,10 +42,10 @@ const (
 
 // Digest is the grant's EIP-712 signing hash.
 func (g *Grant) Digest() common.Hash {
-	return newStruct(grantTypeHash, 11).
-		str(g.Twin).str(g.Actuator).str(string(g.Op)).int64(g.ValueMicro).word(g.Command).
-		uint64(g.Nonce).uint64(g.NotBefore).uint64(g.Expiry).str(g.Operator).str(g.Session).strings(g.Approvers).
-		digest()
+	return eip712.New(grantTypeHash).
+		String(g.Twin).String(g.Actuator).String(string(g.Op)).Int64(g.ValueMicro).Word(g.Command).
+		Uint64(g.Nonce).Uint64(g.NotBefore).Uint64(g.Expiry).String(g.Operator).String(g.Session).Strings(g.Approvers).
+		Digest(domainSeparator)
 }
 
 // TypedData is the grant as eth_signTypedData_v4 JSON.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats.go"
+	"github.com/zerorealm/zerorealm/internal/eip712"
 )
 
 // RevocationNotice is the realm's signed list of revoked sessions. The
@@ -36,7 +37,7 @@ type RevocationNotice struct {
 
 // Digest is the notice's EIP-712 signing hash.
 func (n *RevocationNotice) Digest() common.Hash {
-	return newStruct(revocationTypeHash, 4).uint64(n.Seq).uint64(n.At).bool(n.Complete).strings(n.Sessions).digest()
+	return eip712.New(revocationTypeHash).Uint64(n.Seq).Uint64(n.At).Bool(n.Complete).Strings(n.Sessions).Digest(domainSeparator)
 }
 
 // SignedNotice is a notice with the realm's signature.
@@ -230,7 +231,7 @@ type KeyRotation struct {
 
 // Digest is the rotation's EIP-712 signing hash.
 func (k *KeyRotation) Digest() common.Hash {
-	return newStruct(rotationTypeHash, 3).address(k.Previous).address(k.Next).uint64(k.At).digest()
+	return eip712.New(rotationTypeHash).Address(k.Previous).Address(k.Next).Uint64(k.At).Digest(domainSeparator)
 }
 
 // SignedRotation is a rotation signed by its Previous key.

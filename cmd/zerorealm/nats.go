@@ -119,13 +119,10 @@ func writeNATSConfig(f natsConfigFlags, stdout io.Writer) error {
 	}
 	c, err := natsconf.Generate(opts)
 	if err != nil {
-		return usagef("%v", strings.TrimPrefix(err.Error(), "natsconf: "))
+		return natsconfUsage(err)
 	}
 	if err := c.Write(f.out, f.force); err != nil {
-		if errors.Is(err, natsconf.ErrExists) {
-			return usagef("%v", strings.TrimPrefix(err.Error(), "natsconf: "))
-		}
-		return err
+		return natsconfUsage(err)
 	}
 	fmt.Fprintf(stdout, "wrote the configuration of a %d-node NATS cluster to %s:\n", len(nodes), f.out)
 	for _, file := range c.Files {
@@ -191,14 +188,11 @@ exactly its own twin's subjects.`,
 			}
 			creds, err := natsconf.IssueGatewayCreds(seed, prefix, twinID)
 			if err != nil {
-				return usagef("%v", strings.TrimPrefix(err.Error(), "natsconf: "))
+				return natsconfUsage(err)
 			}
 			file := natsconf.File{Path: filepath.Base(out), Data: creds, For: natsconf.Gateway, Owner: twinID}
 			if err := natsconf.WriteFiles(filepath.Dir(out), []natsconf.File{file}, force); err != nil {
-				if errors.Is(err, natsconf.ErrExists) {
-					return usagef("%v", strings.TrimPrefix(err.Error(), "natsconf: "))
-				}
-				return err
+				return natsconfUsage(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "issued NATS credentials for the gateway of twin %s in %s (zerorealm gateway --nats-creds)\n", twinID, out)
 			return nil
@@ -214,4 +208,14 @@ exactly its own twin's subjects.`,
 		_ = cmd.MarkFlagRequired(name)
 	}
 	return cmd
+}
+
+// natsconfUsage is a usage error (exit 2) for a mistake in the options or
+// a file in the way, in natsconf's words; any other failure stays itself.
+func natsconfUsage(err error) error {
+	var oe *natsconf.OptionError
+	if errors.As(err, &oe) {
+		return usagef("%s", oe.Detail)
+	}
+	return err
 }

@@ -12,6 +12,7 @@ import (
 
 	fmtlog "github.com/transparency-dev/formats/log"
 	fmtnote "github.com/transparency-dev/formats/note"
+	"github.com/zerorealm/zerorealm/internal/problem"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -27,6 +28,12 @@ var (
 	// the tree does not have.
 	ErrNoProof = errors.New("audit: no such proof")
 )
+
+// noProof is ErrNoProof with what was asked and what the tree holds, for
+// the client that asked (404).
+func noProof(format string, args ...any) error {
+	return problem.Missing(ErrNoProof, "no such proof: "+fmt.Sprintf(format, args...))
+}
 
 // OriginSuffix sits between the realm's name and the node in a chain's
 // origin: "<realm>/zerorealm/audit/<node>".

@@ -124,7 +124,7 @@ func (p *Prover) Size() uint64 { return p.tree.size() }
 // size events.
 func (p *Prover) Inclusion(index, size uint64) ([]tlog.Hash, error) {
 	if index == 0 {
-		return nil, fmt.Errorf("%w: index 0 (events count from 1)", ErrNoProof)
+		return nil, noProof("index 0 (events count from 1)")
 	}
 	return p.tree.inclusion(index-1, size)
 }

@@ -303,7 +303,7 @@ func (l *Log) StartFindings() []Finding { return append([]Finding(nil), l.startF
 // path, leaf first.
 func (l *Log) InclusionProof(index, size uint64) ([]tlog.Hash, error) {
 	if l.tree == nil || index == 0 {
-		return nil, fmt.Errorf("%w: index %d", ErrNoProof, index)
+		return nil, noProof("index %d", index)
 	}
 	return l.tree.inclusion(index-1, size)
 }
@@ -312,7 +312,7 @@ func (l *Log) InclusionProof(index, size uint64) ([]tlog.Hash, error) {
 // of its tree of to events (RFC 6962 consistency proof).
 func (l *Log) ConsistencyProof(from, to uint64) ([]tlog.Hash, error) {
 	if l.tree == nil {
-		return nil, fmt.Errorf("%w: no tree", ErrNoProof)
+		return nil, noProof("no tree")
 	}
 	return l.tree.consistency(from, to)
 }
@@ -321,7 +321,7 @@ func (l *Log) ConsistencyProof(from, to uint64) ([]tlog.Hash, error) {
 // bytes, at index from 1) in a tree of size events with the given root.
 func VerifyInclusion(proof []tlog.Hash, size uint64, root tlog.Hash, index uint64, event []byte) error {
 	if index == 0 || index > size {
-		return fmt.Errorf("%w: index %d in size %d", ErrNoProof, index, size)
+		return noProof("index %d in size %d", index, size)
 	}
 	return tlog.CheckRecord(proof, int64(size), root, int64(index-1), tlog.RecordHash(event))
 }
@@ -330,7 +330,7 @@ func VerifyInclusion(proof []tlog.Hash, size uint64, root tlog.Hash, index uint6
 // (to, toRoot).
 func VerifyConsistency(proof []tlog.Hash, from uint64, fromRoot tlog.Hash, to uint64, toRoot tlog.Hash) error {
 	if from == 0 || from > to {
-		return fmt.Errorf("%w: from %d to %d", ErrNoProof, from, to)
+		return noProof("from %d to %d", from, to)
 	}
 	return tlog.CheckTree(proof, int64(to), toRoot, int64(from), fromRoot)
 }

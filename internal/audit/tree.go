@@ -172,7 +172,7 @@ func (t *merkleTree) root(n uint64) (tlog.Hash, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if int64(n) > t.n {
-		return tlog.Hash{}, fmt.Errorf("%w: size %d is beyond the tree's %d", ErrNoProof, n, t.n)
+		return tlog.Hash{}, noProof("size %d is beyond the tree's %d", n, t.n)
 	}
 	if n == 0 {
 		return emptyRoot, nil
@@ -186,7 +186,7 @@ func (t *merkleTree) inclusion(index, size uint64) (tlog.RecordProof, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if index >= size || int64(size) > t.n {
-		return nil, fmt.Errorf("%w: index %d in size %d (the tree has %d)", ErrNoProof, index, size, t.n)
+		return nil, noProof("index %d in size %d (the tree has %d)", index, size, t.n)
 	}
 	return tlog.ProveRecord(int64(size), int64(index), tlog.HashReaderFunc(t.read))
 }
@@ -197,7 +197,7 @@ func (t *merkleTree) consistency(from, to uint64) (tlog.TreeProof, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if from == 0 || from > to || int64(to) > t.n {
-		return nil, fmt.Errorf("%w: from %d to %d (the tree has %d)", ErrNoProof, from, to, t.n)
+		return nil, noProof("from %d to %d (the tree has %d)", from, to, t.n)
 	}
 	return tlog.ProveTree(int64(to), int64(from), tlog.HashReaderFunc(t.read))
 }

@@ -137,6 +137,21 @@ const (
 // ErrInvalid is wrapped by every error about Options.
 var ErrInvalid = errors.New("natsconf: invalid options")
 
+// OptionError is a mistake in what the caller asked for (ErrInvalid) or a
+// file in the way (ErrExists): Detail says it in the caller's terms, so a
+// command line can print it as a usage error.
+type OptionError struct {
+	Err    error // ErrInvalid or ErrExists
+	Detail string
+}
+
+func (e *OptionError) Error() string { return e.Err.Error() + ": " + e.Detail }
+func (e *OptionError) Unwrap() error { return e.Err }
+
+func invalidf(format string, args ...any) error {
+	return &OptionError{Err: ErrInvalid, Detail: fmt.Sprintf(format, args...)}
+}
+
 var (
 	namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	// twinPattern is the twin id syntax of package twin: a single subject
@@ -255,17 +270,17 @@ func IssueGatewayCreds(accountSeed []byte, prefix, twinID string) ([]byte, error
 		prefix = "zr"
 	}
 	if !namePattern.MatchString(prefix) {
-		return nil, fmt.Errorf("%w: prefix %q: want 1 to 64 letters, digits, '-' or '_'", ErrInvalid, prefix)
+		return nil, invalidf("prefix %q: want 1 to 64 letters, digits, '-' or '_'", prefix)
 	}
 	if !ValidTwin(twinID) {
-		return nil, fmt.Errorf("%w: twin %q: want 1 to 64 lower-case letters, digits or '-'", ErrInvalid, twinID)
+		return nil, invalidf("twin %q: want 1 to 64 lower-case letters, digits or '-'", twinID)
 	}
 	account, err := nkeys.ParseDecoratedNKey(accountSeed)
 	if err != nil {
-		return nil, fmt.Errorf("%w: account key: %v", ErrInvalid, err)
+		return nil, invalidf("account key: %v", err)
 	}
 	if pub, _ := account.PublicKey(); !nkeys.IsValidPublicAccountKey(pub) {
-		return nil, fmt.Errorf("%w: the key is not an account seed (SA...); use %s", ErrInvalid, AccountSeedFile)
+		return nil, invalidf("the key is not an account seed (SA...); use %s", AccountSeedFile)
 	}
 	return issueUser(account, "gateway-"+twinID, natsembed.GatewayRules(prefix, twinID))
 }
@@ -453,7 +468,7 @@ func (o *Options) normalize() error {
 		seen[g] = true
 	}
 	if len(p) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(p, "; "))
+		return invalidf("%s", strings.Join(p, "; "))
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func WriteFiles(dir string, files []File, force bool) error {
 		for _, f := range files {
 			path := filepath.Join(dir, filepath.FromSlash(f.Path))
 			if _, err := os.Lstat(path); err == nil {
-				return fmt.Errorf("%w: %s (remove it or pass --force)", ErrExists, path)
+				return &OptionError{Err: ErrExists, Detail: path + " exists (remove it or pass --force)"}
 			} else if !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("natsconf: %w", err)
 			}

@@ -2,7 +2,6 @@ package auditapi
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -272,7 +271,7 @@ func (a *API) handleAuditInclusion(w http.ResponseWriter, req *http.Request) {
 	}
 	proof, err := p.Inclusion(index, size)
 	if err != nil {
-		a.edge.WriteError(w, req, proofError(err))
+		a.edge.WriteError(w, req, err)
 		return
 	}
 	answer := map[string]any{"node": node, "index": index, "size": size, "proof": hashes(proof)}
@@ -299,17 +298,10 @@ func (a *API) handleAuditConsistency(w http.ResponseWriter, req *http.Request) {
 	}
 	proof, err := p.Consistency(from, to)
 	if err != nil {
-		a.edge.WriteError(w, req, proofError(err))
+		a.edge.WriteError(w, req, err)
 		return
 	}
 	edge.WriteJSON(w, http.StatusOK, map[string]any{"node": node, "from": from, "to": to, "proof": hashes(proof)})
-}
-
-func proofError(err error) error {
-	if errors.Is(err, audit.ErrNoProof) {
-		return &edge.Error{Status: http.StatusNotFound, Detail: "no such proof: " + strings.TrimPrefix(err.Error(), "audit: no such proof: "), Err: err}
-	}
-	return err
 }
 
 // hashes are proof hashes as base64 strings (tlog.Hash's JSON form).

@@ -15,8 +15,8 @@ import (
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/problem"
 	"github.com/zerorealm/zerorealm/internal/store"
-	"github.com/zerorealm/zerorealm/twin"
 )
 
 // Problem is an RFC 9457 problem details object. Detail is shown to the
@@ -165,16 +165,15 @@ func problemFor(err error) answer {
 		// unavailable store is about the store, not the domain.
 		return plainAnswer(http.StatusServiceUnavailable, TypeUnavailable,
 			"the realm's state engine cannot answer now (connection lost, no leader, or no quorum); retry after the delay in Retry-After", UnavailableRetryAfter)
-	case isAssetError(err):
-		status, detail := assetProblem(err)
-		kind := typeForStatus(status)
-		var re *assets.RejectError
-		if errors.As(err, &re) {
-			kind = TypeTransferRejected
-		}
-		return plainAnswer(status, kind, detail, 0)
-	case errors.Is(err, avatar.ErrInvalidInput):
-		return plainAnswer(http.StatusBadRequest, TypeInvalidRequest, strings.TrimPrefix(err.Error(), "avatar: "), 0)
+	case isProblem(err):
+		// A domain's own problem: its status, type and detail as the
+		// domain wrote them for a client.
+		p, _ := problem.As(err)
+		return plainAnswer(p.Status, string(p.Type), p.Detail, 0)
+	case errors.Is(err, assets.ErrConflict):
+		return plainAnswer(http.StatusConflict, TypeConflict, "the asset changed concurrently: read it again and sign a new intent", 0)
+	case errors.Is(err, assets.ErrNotCheckpointed):
+		return plainAnswer(http.StatusNotFound, TypeNotFound, "the receipt is not in a signed checkpoint yet; retry after the next checkpoint", 0)
 	case errors.Is(err, avatar.ErrVerification):
 		var pe *protocol.Error
 		if errors.As(err, &pe) && pe.Details != "" {
@@ -205,20 +204,6 @@ func problemFor(err error) answer {
 		return plainAnswer(http.StatusUnauthorized, TypeUnauthenticated, "unknown or malformed session token: sign in again", 0)
 	case errors.Is(err, session.ErrTooManySessions):
 		return plainAnswer(http.StatusTooManyRequests, TypeRateLimited, "this avatar has too many sessions; sign out of one (GET /v1/sessions) first", 0)
-	case errors.Is(err, twin.ErrInvalidCommand):
-		return plainAnswer(http.StatusBadRequest, TypeInvalidRequest, TwinDetail(err), 0)
-	case errors.Is(err, twin.ErrUnknownTwin):
-		return plainAnswer(http.StatusNotFound, TypeNotFound, TwinDetail(err), 0)
-	case errors.Is(err, twin.ErrEnvelope):
-		return plainAnswer(http.StatusUnprocessableEntity, TypeOutOfEnvelope, TwinDetail(err), 0)
-	case errors.Is(err, twin.ErrRateLimited):
-		return plainAnswer(http.StatusTooManyRequests, TypeRateLimited, TwinDetail(err), 0)
-	case errors.Is(err, twin.ErrNoGateway):
-		return plainAnswer(http.StatusServiceUnavailable, TypeGatewayAbsent, TwinDetail(err), UnavailableRetryAfter)
-	case errors.Is(err, twin.ErrInvalidGrant):
-		return plainAnswer(http.StatusBadGateway, TypeGatewayBadGrant, TwinDetail(err), 0)
-	case errors.Is(err, twin.ErrGatewayRefused):
-		return plainAnswer(http.StatusConflict, TypeGatewayRefused, TwinDetail(err), 0)
 	case errors.Is(err, store.ErrNotFound):
 		return plainAnswer(http.StatusNotFound, TypeNotFound, "not found", 0)
 	case errors.Is(err, store.ErrConflict):
@@ -239,6 +224,11 @@ func problemFor(err error) answer {
 // PublicDetail is the text a client is shown for err, as WriteError would
 // answer it (an audit record's reason for a refusal uses the same words).
 func PublicDetail(err error) string { return problemFor(err).detail }
+
+func isProblem(err error) bool {
+	_, ok := problem.As(err)
+	return ok
+}
 
 // namesInternals reports whether detail names one of the store's streams
 // or buckets ("ZR_AUDIT", "KV_ZR_sessions") or a JetStream API subject.

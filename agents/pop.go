@@ -1,0 +1,356 @@
+package agents
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zerorealm/zerorealm/internal/strictjson"
+)
+
+// Proof of possession is RFC 9449 DPoP: with every request the agent sends
+// a JWS (compact, typ "dpop+jwt") signed by the key its delegation's leaf
+// names, over the request's method and URL, the time, a nonce this node
+// issued, and the SHA-256 of the delegation token (ath). Only EdDSA over
+// Ed25519 (RFC 8037) is accepted: agents' keys are Ed25519, and one
+// algorithm leaves no algorithm to confuse.
+
+// Bounds on a proof, so that parsing one costs little whatever is sent.
+const (
+	MaxProofLen = 2048
+	maxJTILen   = 128
+)
+
+// ProofHeader and ProofClaims are the parts of a DPoP proof the realm
+// reads.
+type proofHeader struct {
+	Typ  string   `json:"typ"`
+	Alg  string   `json:"alg"`
+	JWK  proofJWK `json:"jwk"`
+	Crit []string `json:"crit,omitempty"`
+}
+
+type proofJWK struct {
+	Kty string `json:"kty"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	D   string `json:"d,omitempty"` // present only in a private key: refused
+}
+
+type proofClaims struct {
+	JTI   string `json:"jti"`
+	HTM   string `json:"htm"`
+	HTU   string `json:"htu"`
+	IAT   int64  `json:"iat"`
+	ATH   string `json:"ath"`
+	Nonce string `json:"nonce,omitempty"`
+}
+
+// Proof is a parsed DPoP proof whose signature verified against the key in
+// its own header. That says only that the sender holds that key; Verify
+// binds it to a delegation and a request.
+type Proof struct {
+	Key   ed25519.PublicKey
+	JTI   string
+	HTM   string
+	HTU   string
+	IAT   time.Time
+	ATH   string
+	Nonce string
+}
+
+// ParseProof reads a compact JWS DPoP proof and checks its signature with
+// the key in its header. Every error is a *DenyError (ReasonProof).
+func ParseProof(s string) (*Proof, error) {
+	if len(s) == 0 {
+		return nil, deny(ReasonProof, "no DPoP proof: send one in the DPoP header")
+	}
+	if len(s) > MaxProofLen {
+		return nil, deny(ReasonProof, "DPoP proof of %d bytes: at most %d", len(s), MaxProofLen)
+	}
+	h64, rest, ok1 := strings.Cut(s, ".")
+	c64, s64, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.Contains(s64, ".") {
+		return nil, deny(ReasonProof, "DPoP proof: want a compact JWS (header.claims.signature)")
+	}
+	var h proofHeader
+	if err := decodeSegment(h64, &h); err != nil {
+		return nil, deny(ReasonProof, "DPoP header: %v", err)
+	}
+	switch {
+	case h.Typ != "dpop+jwt":
+		return nil, deny(ReasonProof, "DPoP header typ %.30q: want dpop+jwt", h.Typ)
+	case h.Alg != "EdDSA":
+		return nil, deny(ReasonProof, "DPoP header alg %.30q: want EdDSA (Ed25519)", h.Alg)
+	case len(h.Crit) > 0:
+		return nil, deny(ReasonProof, "DPoP header names critical extensions this realm does not know")
+	case h.JWK.D != "":
+		return nil, deny(ReasonProof, "DPoP header jwk holds a private key")
+	case h.JWK.Kty != "OKP" || h.JWK.Crv != "Ed25519":
+		return nil, deny(ReasonProof, "DPoP header jwk: want kty OKP, crv Ed25519")
+	}
+	key, ok := decodeAgentKey(h.JWK.X)
+	if !ok {
+		return nil, deny(ReasonProof, "DPoP header jwk x: want 32 bytes, base64url without padding")
+	}
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(s64)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return nil, deny(ReasonProof, "DPoP signature: want 64 bytes, base64url without padding")
+	}
+	if !ed25519.Verify(key, []byte(s[:len(h64)+1+len(c64)]), sig) {
+		return nil, deny(ReasonProof, "DPoP signature does not verify with the key in its header")
+	}
+	var c proofClaims
+	if err := decodeSegment(c64, &c); err != nil {
+		return nil, deny(ReasonProof, "DPoP claims: %v", err)
+	}
+	switch {
+	case c.JTI == "" || len(c.JTI) > maxJTILen:
+		return nil, deny(ReasonProof, "DPoP jti: want 1 to %d characters", maxJTILen)
+	case c.HTM == "" || c.HTU == "" || c.IAT <= 0:
+		return nil, deny(ReasonProof, "DPoP claims htm, htu and iat are required")
+	case c.ATH == "":
+		return nil, deny(ReasonProof, "DPoP ath is required: the proof must name the delegation token")
+	}
+	return &Proof{Key: key, JTI: c.JTI, HTM: c.HTM, HTU: c.HTU, IAT: time.Unix(c.IAT, 0), ATH: c.ATH, Nonce: c.Nonce}, nil
+}
+
+func decodeSegment(seg string, v any) error {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	if err != nil {
+		return fmt.Errorf("not base64url without padding")
+	}
+	if err := strictjson.Check(raw); err != nil {
+		return err
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return fmt.Errorf("not a JSON object")
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// TokenHash is the ath of a proof for token: base64url(SHA-256(token)).
+func TokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// NewProof is what an agent sends with a request: a DPoP proof over
+// method and rawURL (its query and fragment are not part of the proof),
+// bound to token and to the node's nonce ("" before the node gave one).
+func NewProof(key ed25519.PrivateKey, method, rawURL, token, nonce string, now time.Time) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("agents: proof URL: %w", err)
+	}
+	u.RawQuery, u.Fragment = "", ""
+	var jti [16]byte
+	randRead(jti[:])
+	h, err := json.Marshal(proofHeader{Typ: "dpop+jwt", Alg: "EdDSA", JWK: proofJWK{Kty: "OKP", Crv: "Ed25519", X: EncodeAgentKey(key.Public().(ed25519.PublicKey))}})
+	if err != nil {
+		return "", err
+	}
+	c, err := json.Marshal(proofClaims{JTI: hex.EncodeToString(jti[:]), HTM: method, HTU: u.String(), IAT: now.Unix(), ATH: TokenHash(token), Nonce: nonce})
+	if err != nil {
+		return "", err
+	}
+	signing := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
+	return signing + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(key, []byte(signing))), nil
+}
+
+// ProofConfig configures a ProofVerifier. Zero values are the defaults.
+type ProofConfig struct {
+	// Skew is how far a proof's iat may be from the verifier's clock,
+	// either way. Default 30 s: a proof is made for one request, now.
+	Skew time.Duration
+	// NonceLifetime is how long a nonce this node issued is accepted.
+	// Default 5 min.
+	NonceLifetime time.Duration
+	// NoNonce accepts proofs without a nonce. Then a proof replayed to
+	// another realm node within Skew is not caught (each node keeps its
+	// own replay cache); with nonces a proof is good only at the node
+	// that issued its nonce, whose cache has seen it.
+	NoNonce bool
+	// MaxRemembered bounds the replay cache. When it is full of proofs
+	// that could still be replayed, new proofs are refused (the cache
+	// fails closed rather than forget). Default 1<<20 (about 40 MiB).
+	MaxRemembered int
+}
+
+// ProofVerifier checks DPoP proofs for one realm node: their binding to
+// the request and the delegation, their time, the node's nonce, and that
+// no proof is used twice. Safe for concurrent use.
+type ProofVerifier struct {
+	cfg      ProofConfig
+	nonceKey [32]byte
+	node     [8]byte // tags this node's nonces
+
+	mu sync.Mutex
+	// Two generations of seen proofs; the older is dropped when the newer
+	// is period old, so a proof is remembered for at least period, which
+	// covers every time it could be accepted (2·Skew).
+	cur, prev map[[16]byte]struct{}
+	since     time.Time
+}
+
+// NewProofVerifier makes a verifier with a fresh random nonce key: nonces
+// are only ever checked by the node that issued them.
+func NewProofVerifier(cfg ProofConfig) *ProofVerifier {
+	if cfg.Skew <= 0 {
+		cfg.Skew = 30 * time.Second
+	}
+	if cfg.NonceLifetime <= 0 {
+		cfg.NonceLifetime = 5 * time.Minute
+	}
+	if cfg.MaxRemembered <= 0 {
+		cfg.MaxRemembered = 1 << 20
+	}
+	v := &ProofVerifier{cfg: cfg, cur: map[[16]byte]struct{}{}, prev: map[[16]byte]struct{}{}}
+	randRead(v.nonceKey[:])
+	randRead(v.node[:])
+	return v
+}
+
+// Nonce returns a nonce for the DPoP-Nonce response header: the node's
+// tag, the time, and a MAC of both.
+func (v *ProofVerifier) Nonce(now time.Time) string {
+	var b [8 + 8 + 16]byte
+	copy(b[:8], v.node[:])
+	binary.BigEndian.PutUint64(b[8:16], uint64(now.Unix()))
+	copy(b[16:], v.nonceMAC(b[:16]))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (v *ProofVerifier) nonceMAC(msg []byte) []byte {
+	m := hmac.New(sha256.New, v.nonceKey[:])
+	m.Write([]byte("zerorealm dpop nonce\n"))
+	m.Write(msg)
+	return m.Sum(nil)[:16]
+}
+
+func (v *ProofVerifier) checkNonce(nonce string, now time.Time) error {
+	if v.cfg.NoNonce && nonce == "" {
+		return nil
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(nonce)
+	if err != nil || len(b) != 32 || !hmac.Equal(b[16:], v.nonceMAC(b[:16])) {
+		return deny(ReasonNonce, "use the nonce in this response's DPoP-Nonce header")
+	}
+	issued := time.Unix(int64(binary.BigEndian.Uint64(b[8:16])), 0)
+	if now.Sub(issued) > v.cfg.NonceLifetime || issued.Sub(now) > v.cfg.Skew {
+		return deny(ReasonNonce, "the nonce has expired: use the one in this response's DPoP-Nonce header")
+	}
+	return nil
+}
+
+// ProofRequest is what a request presents: its method and URL as the
+// realm serves it (scheme and host of the realm's public URL), the
+// delegation token and the DPoP proof.
+type ProofRequest struct {
+	Method string
+	URL    string
+	Token  string
+	Proof  string
+}
+
+// Verify checks that req's proof is signed by key (the delegation leaf's
+// holder), for this method, URL and token, now, with this node's nonce,
+// and never seen before. It remembers the proof only when everything else
+// holds, so a bad proof cannot burn a good one's id.
+func (v *ProofVerifier) Verify(req ProofRequest, key ed25519.PublicKey, now time.Time) (*Proof, error) {
+	p, err := ParseProof(req.Proof)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Key.Equal(key) {
+		return nil, deny(ReasonProofBinding, "the proof is signed by %s, the delegation is held by %s", AgentID(p.Key), AgentID(key))
+	}
+	if !hmac.Equal([]byte(p.ATH), []byte(TokenHash(req.Token))) {
+		return nil, deny(ReasonProofBinding, "the proof's ath is not the hash of this delegation token")
+	}
+	if p.HTM != req.Method {
+		return nil, deny(ReasonProofBinding, "the proof is for method %.10q, the request is %s", p.HTM, req.Method)
+	}
+	if !sameHTU(p.HTU, req.URL) {
+		return nil, deny(ReasonProofBinding, "the proof is for %.100q, not this URL", p.HTU)
+	}
+	if d := now.Sub(p.IAT); d > v.cfg.Skew || -d > v.cfg.Skew {
+		return nil, deny(ReasonProofStale, "the proof was made at %s, more than %s from now", p.IAT.UTC().Format(time.RFC3339), v.cfg.Skew)
+	}
+	if err := v.checkNonce(p.Nonce, now); err != nil {
+		return nil, err
+	}
+	if err := v.remember(p, now); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// remember records the proof's id for its key, refusing one seen before.
+func (v *ProofVerifier) remember(p *Proof, now time.Time) error {
+	h := sha256.New()
+	h.Write(p.Key)
+	h.Write([]byte(p.JTI))
+	var id [16]byte
+	copy(id[:], h.Sum(nil))
+
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	// A proof made at iat is accepted until iat+Skew, at most 2·Skew after
+	// it was first seen; an entry lives between one and two periods.
+	period := 2 * v.cfg.Skew
+	if el := now.Sub(v.since); el >= period {
+		if el >= 2*period {
+			v.prev = map[[16]byte]struct{}{}
+		} else {
+			v.prev = v.cur
+		}
+		v.cur, v.since = map[[16]byte]struct{}{}, now
+	}
+	if _, seen := v.cur[id]; seen {
+		return deny(ReasonReplay, "proof %.40q was used before", p.JTI)
+	}
+	if _, seen := v.prev[id]; seen {
+		return deny(ReasonReplay, "proof %.40q was used before", p.JTI)
+	}
+	if len(v.cur)+len(v.prev) >= v.cfg.MaxRemembered {
+		return deny(ReasonReplay, "too many recent proofs to check this one against replay; retry shortly")
+	}
+	v.cur[id] = struct{}{}
+	return nil
+}
+
+// sameHTU compares a proof's htu with the request URL as RFC 9449 4.3
+// asks: without query and fragment, scheme and host case-insensitive,
+// default ports dropped, an empty path as "/".
+func sameHTU(htu, reqURL string) bool {
+	a, err1 := url.Parse(htu)
+	b, err2 := url.Parse(reqURL)
+	if err1 != nil || err2 != nil || a.Opaque != "" || b.Opaque != "" || a.User != nil {
+		return false
+	}
+	return normHTU(a) == normHTU(b)
+}
+
+func normHTU(u *url.URL) string {
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	if scheme == "https" {
+		host = strings.TrimSuffix(host, ":443")
+	} else if scheme == "http" {
+		host = strings.TrimSuffix(host, ":80")
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return scheme + "://" + host + path
+}
