@@ -98,7 +98,7 @@ func operatorOf(p edge.Principal) command.Operator {
 }
 
 func (a *API) writeError(w http.ResponseWriter, req *http.Request, err error) {
-	a.edge.WriteError(w, req, Problem(err))
+	a.edge.WriteError(w, req, asProblem(err))
 }
 
 // readCommand parses a command request: the body, the path and the
@@ -176,7 +176,7 @@ func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Pri
 // denyCommand audits a refusal that happened before any grant and answers
 // with its problem. Policy decisions are on the record already.
 func (a *API) denyCommand(w http.ResponseWriter, req *http.Request, p edge.Principal, resource policy.UID, err error) {
-	err = Problem(err)
+	err = asProblem(err)
 	if !command.IsPolicyDeny(err) {
 		// Counted by reason in the log; the audit carries the detail.
 		if reason := twin.ReasonOf(err); reason != "" {
@@ -247,7 +247,7 @@ func (a *API) decideApproval(w http.ResponseWriter, req *http.Request, p edge.Pr
 	action := map[bool]string{true: command.ActionApprove, false: command.ActionReject}[approve]
 	rec, err = a.svc.DecideApproval(ctx, operatorOf(p), rec, rev, approve)
 	if err != nil {
-		err = Problem(err)
+		err = asProblem(err)
 		if !command.IsPolicyDeny(err) {
 			a.deps.Audit.AuditDeny(req, p.Avatar.ID, action, resource.String(), err)
 		}

@@ -8,10 +8,10 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 )
 
-// Problem is err as the edge answers it: a refusal of the command service
+// asProblem is err as the edge answers it: a refusal of the command service
 // becomes an edge.Error with the status its Kind says; anything else
 // (twin and store errors) is left to the edge's own mapping.
-func Problem(err error) error {
+func asProblem(err error) error {
 	var ce *command.Error
 	if !errors.As(err, &ce) {
 		return err

@@ -14,16 +14,16 @@ import (
 func TestRefusalsBecomeProblems(t *testing.T) {
 	for kind, want := range map[command.Kind]int{command.Forbidden: http.StatusForbidden, command.NotFound: http.StatusNotFound, command.Conflict: http.StatusConflict, 0: http.StatusInternalServerError} {
 		var he *edge.Error
-		if err := Problem(&command.Error{Kind: kind, Detail: "why"}); !errors.As(err, &he) || he.Status != want || he.Detail != "why" {
+		if err := asProblem(&command.Error{Kind: kind, Detail: "why"}); !errors.As(err, &he) || he.Status != want || he.Detail != "why" {
 			t.Errorf("kind %d = %v, want %d with the detail", kind, err, want)
 		}
 	}
 	var he *edge.Error
-	if err := Problem(&command.Error{Kind: command.Conflict, Detail: "busy", RetryAfter: time.Second}); !errors.As(err, &he) || he.RetryAfter != time.Second {
+	if err := asProblem(&command.Error{Kind: command.Conflict, Detail: "busy", RetryAfter: time.Second}); !errors.As(err, &he) || he.RetryAfter != time.Second {
 		t.Errorf("a refusal's Retry-After was lost: %v", err)
 	}
 	// Twin and store errors keep their own mapping in the edge.
-	if err := Problem(twin.ErrEnvelope); err != twin.ErrEnvelope {
+	if err := asProblem(twin.ErrEnvelope); err != twin.ErrEnvelope {
 		t.Errorf("a twin error was rewritten: %v", err)
 	}
 }

@@ -359,9 +359,6 @@ func (s *Service) SceneOf(twinID string) (*scenes.Scene, bool) {
 // GrantKey is the address that signs this node's grants.
 func (s *Service) GrantKey() common.Address { return s.signer.Address() }
 
-// Guard is the checks before policy (envelope, rates).
-func (s *Service) Guard() *twin.Guard { return s.guard }
-
 // SetGuard replaces the checks before policy; a benchmark lifts the rate
 // limits with it, to measure the machinery rather than the limits.
 func (s *Service) SetGuard(g *twin.Guard) { s.guard = g }
