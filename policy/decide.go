@@ -11,6 +11,8 @@ import (
 
 	cedar "github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
+	"github.com/zerorealm/zerorealm/internal/tracing"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // ErrInvalidRequest is returned by Decide for a request it cannot evaluate:
@@ -85,9 +87,18 @@ func (s *Set) Decide(ctx context.Context, req Request) (Decision, error) {
 	if err != nil {
 		return Decision{Reason: "invalid request: " + err.Error()}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
+	// A child of the caller's span when it records one: the decision is a
+	// step of the request's trace.
+	_, span := tracing.Child(ctx, "policy.decide")
 	policies := s.sliceFor(creq.Action, creq.Resource.Type, entities)
 	decision, diag := cedar.Authorize(policies, entities, creq)
-	return s.explain(creq, decision, diag), nil
+	d := s.explain(creq, decision, diag)
+	if span != nil {
+		span.SetAttributes(attribute.String("zerorealm.action", req.Action.ID), attribute.String("zerorealm.resource", req.Resource.String()),
+			attribute.Bool("zerorealm.allow", d.Allow), attribute.StringSlice("zerorealm.policies", d.Policies))
+		span.End()
+	}
+	return d, nil
 }
 
 func (r Request) cedar() (cedar.Request, *requestEntities, error) {

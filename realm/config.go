@@ -3,7 +3,6 @@ package realm
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -19,6 +18,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/problem"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a Realm. Zero values are the documented defaults, except
@@ -155,6 +155,15 @@ type Config struct {
 	// realm believes, for the client address that limits and trust
 	// signals use. Default none: the address is the connection's peer.
 	TrustedProxies []netip.Prefix
+	// OTelEndpoint, when set, exports OpenTelemetry traces over OTLP/HTTP
+	// to the collector at this URL (e.g. http://localhost:4318): HTTP
+	// requests, policy decisions, twin deliveries and, through the trace
+	// context carried in NATS headers, the gateways that carry commands
+	// out. Off by default.
+	OTelEndpoint string
+	// TracerProvider, when set, is used instead of OTelEndpoint: for a
+	// program that embeds the realm and has its own, and for tests.
+	TracerProvider trace.TracerProvider
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -226,7 +235,7 @@ func (c *Config) applyDefaults() {
 		c.MaxLivePerAvatar = defaultMaxLivePerAvatar
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 

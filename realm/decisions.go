@@ -8,22 +8,14 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
-// auditAllow and auditDeny record a decision taken while serving a request.
-// The request id goes with the signals so an audit entry leads to the log
-// lines of the same request.
+// auditAllow and auditDeny record a decision taken while serving a request
+// (see edge.AllowEvent), without waiting for the record.
 func (r *Realm) auditAllow(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
-	r.auditAsync(req.Context(), audit.Event{
-		Actor: actor, Action: action, Resource: resource, Outcome: audit.Allow,
-		Reasons: []string{reason}, Signals: withRequestID(req, signals),
-	})
+	r.auditAsync(req.Context(), edge.AllowEvent(req, actor, action, resource, reason, signals))
 }
 
 func (r *Realm) auditDeny(req *http.Request, actor, action, resource string, cause error) {
-	detail := edge.PublicDetail(cause)
-	r.auditAsync(req.Context(), audit.Event{
-		Actor: actor, Action: action, Resource: resource, Outcome: audit.Deny,
-		Reasons: []string{detail}, Signals: withRequestID(req, nil),
-	})
+	r.auditAsync(req.Context(), edge.DenyEvent(req, actor, action, resource, cause))
 }
 
 // Every audit call says whether it waits for its record.
@@ -59,12 +51,4 @@ func (r *Realm) auditAndWait(ctx context.Context, ev audit.Event) error {
 		return err
 	}
 	return nil
-}
-
-func withRequestID(req *http.Request, signals map[string]any) map[string]any {
-	if signals == nil {
-		signals = map[string]any{}
-	}
-	signals["request_id"] = edge.RequestID(req.Context())
-	return signals
 }

@@ -7,42 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
-
-type testClock struct{ t time.Time }
-
-func (c *testClock) now() time.Time          { return c.t }
-func (c *testClock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
-func TestPendingCeremoniesAreCapped(t *testing.T) {
-	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
-	p := newPendingCeremonies(2, 2*time.Minute, clock.now)
-	p.begun("a")
-	clock.advance(time.Minute)
-	p.begun("b")
-	ok, wait := p.admit()
-	if ok || wait != time.Minute {
-		t.Fatalf("admit at the cap = %v, wait %v; want refused until a expires in 1m", ok, wait)
-	}
-	p.finished("b")
-	if ok, _ := p.admit(); !ok {
-		t.Fatal("a finished ceremony still counts")
-	}
-	p.begun("c")
-	if ok, _ := p.admit(); ok {
-		t.Fatal("admitted beyond the cap")
-	}
-	clock.advance(time.Minute)
-	if ok, _ := p.admit(); !ok {
-		t.Fatal("an expired ceremony still counts")
-	}
-}
 
 // limitedCall sends a ceremony begin as the client at xff (through the
 // test's trusted loopback proxy) and returns the status, the problem and

@@ -9,6 +9,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/identity"
 )
 
 // TestAddingPasskeyNeedsStepUpBoundToIt checks that a session alone cannot
@@ -34,7 +35,7 @@ func TestAddingPasskeyNeedsStepUpBoundToIt(t *testing.T) {
 		} `json:"avatar"`
 	}
 	me.must("GET", "/v1/avatars/me", nil, &mine)
-	if want := digestHex(addPasskeyDigest(mine.Avatar.ID)); mine.Avatar.Digest != want {
+	if want := digestHex(identity.AddPasskeyDigest(mine.Avatar.ID)); mine.Avatar.Digest != want {
 		t.Fatalf("add_passkey_action_digest = %q, want %q", mine.Avatar.Digest, want)
 	}
 	begin := func() (int, edge.Problem, beginAnswer) {
@@ -82,7 +83,7 @@ func TestAddingPasskeyNeedsStepUpBoundToIt(t *testing.T) {
 	eventually(t, "the refusals and the addition are audited", func() bool {
 		denies, allows := 0, 0
 		for _, ev := range r.view.Events(audit.Query{Limit: 200}) {
-			if ev.Action != actionAddPasskey || ev.Actor != mine.Avatar.ID {
+			if ev.Action != identity.ActionAddPasskey || ev.Actor != mine.Avatar.ID {
 				continue
 			}
 			if ev.Outcome == audit.Deny {

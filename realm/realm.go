@@ -17,8 +17,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
@@ -27,9 +30,11 @@ import (
 	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -54,6 +59,11 @@ type Realm struct {
 	notReady atomic.Pointer[string] // why the realm is not ready, for /healthz
 	// readiness is the background prober's last finding (health.go).
 	readiness atomic.Pointer[readiness]
+	// tracer records spans when tracing is on (Config.OTelEndpoint or
+	// Config.TracerProvider), nil otherwise; ownTracing is the provider
+	// the realm made, which it flushes at shutdown.
+	tracer     trace.Tracer
+	ownTracing *sdktrace.TracerProvider
 	// edge is the HTTP plumbing every API handler goes through.
 	edge *edge.Edge
 	// docs are the API documents the realm serves.
@@ -98,9 +108,8 @@ type Realm struct {
 	// ring's active key to the gateways that pinned it.
 	legacyGrantKey *twin.Signer
 
-	// Limits (limits.go); nil when turned off.
-	ceremonyRate *edge.RateLimiter
-	pending      *pendingCeremonies
+	// identity serves passkeys, sessions and roles (wire_identity.go).
+	identity *identity.API
 
 	// bgCancel stops the node's background loops at shutdown.
 	bgCancel context.CancelFunc
@@ -116,16 +125,22 @@ func New(cfg Config) (*Realm, error) {
 		return nil, err
 	}
 	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
-	if cfg.CeremonyRate > 0 {
-		r.ceremonyRate = edge.NewRateLimiter(cfg.CeremonyRate, cfg.CeremonyBurst, time.Now)
-	}
-	if cfg.MaxPendingCeremonies > 0 {
-		r.pending = newPendingCeremonies(cfg.MaxPendingCeremonies, ceremonyTTL, time.Now)
-	}
 	r.setNotReady("starting")
 	r.servedNode.Store(&cfg.Node)
 	r.metrics = newMetrics(r)
+	tp := cfg.TracerProvider
+	if tp == nil && cfg.OTelEndpoint != "" {
+		own, err := tracing.Provider(context.Background(), cfg.OTelEndpoint, "zerorealm", cfg.Node)
+		if err != nil {
+			return nil, fmt.Errorf("realm: %w", err)
+		}
+		r.ownTracing, tp = own, own
+	}
+	if tp != nil {
+		r.tracer = tracing.Tracer(tp)
+	}
 	r.edge = edge.New(edge.Config{
+		Tracer:         r.tracer,
 		Origins:        r.origins,
 		RequestTimeout: cfg.RequestTimeout,
 		ResourcePrefix: cfg.Prefix,
@@ -134,11 +149,15 @@ func New(cfg Config) (*Realm, error) {
 	r.auditAPI = auditapi.New(r.edge)
 	r.docs = apidoc.New(apidoc.Facts{
 		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
-		AvatarPageDefault: defaultAvatarPage,
-		AvatarPageMax:     maxAvatarPage,
+		AvatarPageDefault: identity.DefaultAvatarPage,
+		AvatarPageMax:     identity.MaxAvatarPage,
 	})
 	r.tampers = newTampers(r.metrics.registry)
 	r.twinAPI = r.newTwinAPI()
+	var err error
+	if r.identity, err = r.newIdentity(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -333,7 +352,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: avatars: %w", err)
 	}
-	r.noteBootstrapped(ctx)
+	r.bootstrap().Note(ctx, r.avatars)
 	r.sessions, err = session.New(ctx, r.store, session.Config{
 		IdleTimeout: r.cfg.SessionIdle,
 		Lifetime:    r.cfg.SessionLifetime,
@@ -357,14 +376,8 @@ func (r *Realm) start(ctx context.Context) error {
 	})
 	r.trust.onChange = r.pushTrust
 	r.trust.onPasskey = r.xrAfterPasskey
-	r.stepups, err = newStepUpProofs(ctx, r.store)
-	if err == nil {
-		r.stepups.onReplay = func(key string) {
-			r.reportTamper(store.TamperEvent{Bucket: "stepups", Key: key, Reason: reasonStepUpReplayed})
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("realm: step-ups: %w", err)
+	if err := r.startIdentity(ctx); err != nil {
+		return err
 	}
 	if r.assets, err = r.startAssets(ctx); err != nil {
 		return err
@@ -484,6 +497,12 @@ func (r *Realm) shutdown() {
 			r.log.Warn("nats flush on shutdown", "err", err)
 		}
 		r.nc.Close()
+	}
+	if r.ownTracing != nil {
+		// The spans of the last requests, while the collector waits.
+		if err := r.ownTracing.Shutdown(flushCtx); err != nil {
+			r.log.Warn("trace export on shutdown", "err", err)
+		}
 	}
 	// Last: the store is flushed and closed, so another process may open it.
 	if err := r.dataLock.Release(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/identity"
 )
 
 type avatarPage struct {
@@ -88,7 +89,7 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 	}
 	eventually(t, "the bootstrap is audited once", func() bool {
 		ev := auditEvents(t, r, "realm:"+r.Node(), "BootstrapAdmin")
-		return len(ev) == 1 && ev[0].Resource == avatarResource(bossID) && len(ev[0].Reasons) > 0 && ev[0].Outcome == audit.Allow
+		return len(ev) == 1 && ev[0].Resource == identity.AvatarResource(bossID) && len(ev[0].Reasons) > 0 && ev[0].Outcome == audit.Allow
 	})
 
 	// Roles as stored: what every later request is decided on.
@@ -128,7 +129,7 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 		}
 		// Even with a step-up bound to the change, a visitor cannot make
 		// itself an administrator.
-		digest := digestHex(setRolesDigest(aliceID, []string{"admin"}))
+		digest := digestHex(identity.SetRolesDigest(aliceID, []string{"admin"}))
 		if code, p := alice.stepUp(aliceKey, digest); code != http.StatusOK {
 			t.Fatalf("step-up = %d %+v", code, p)
 		}
@@ -153,7 +154,7 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 
 	t.Run("no step-up", func(t *testing.T) {
 		code, p := boss.call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"operator"}}, nil)
-		want := digestHex(setRolesDigest(aliceID, []string{"operator"}))
+		want := digestHex(identity.SetRolesDigest(aliceID, []string{"operator"}))
 		if code != http.StatusForbidden || !strings.Contains(p.Detail, want) {
 			t.Fatalf("PUT roles without a step-up = %d %+v, want 403 naming digest %s", code, p, want)
 		}
@@ -197,7 +198,7 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 		}
 		eventually(t, "the change is audited with before and after", func() bool {
 			for _, e := range auditEvents(t, r, bossID, "ChangeRoles") {
-				if e.Outcome == audit.Allow && e.Resource == avatarResource(aliceID) && len(e.Reasons) == 2 &&
+				if e.Outcome == audit.Allow && e.Resource == identity.AvatarResource(aliceID) && len(e.Reasons) == 2 &&
 					fmt.Sprint(e.Signals["before"]) == "[visitor]" && fmt.Sprint(e.Signals["after"]) == "[operator visitor]" {
 					return true
 				}
@@ -264,7 +265,7 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 		}
 		eventually(t, "the refusal is audited with its reason", func() bool {
 			for _, e := range auditEvents(t, r, bossID, "ChangeRoles") {
-				if e.Outcome == audit.Deny && e.Resource == avatarResource(bossID) && strings.Contains(strings.Join(e.Reasons, " "), "last administrator") {
+				if e.Outcome == audit.Deny && e.Resource == identity.AvatarResource(bossID) && strings.Contains(strings.Join(e.Reasons, " "), "last administrator") {
 					return true
 				}
 			}

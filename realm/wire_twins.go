@@ -99,7 +99,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	}
 	a := twinAdapter{r}
 	err = r.twins.Start(ctx, command.Deps{
-		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: key, Embedded: r.embedded,
+		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: key, Embedded: r.embedded, Tracer: r.tracer,
 		Decider: a, Subject: twinSubject, Auditor: a, StepUps: a, Trust: a, Locator: a,
 		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(),
 	})

@@ -6,13 +6,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats.go"
+	"github.com/zerorealm/zerorealm/internal/tracing"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // MaxGrantLifetime is the longest a grant may be valid. Gateways refuse
@@ -40,6 +43,9 @@ type DispatcherConfig struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Tracer, when set, records each delivery as a client span and
+	// carries its trace context to the gateway in the message header.
+	Tracer trace.Tracer
 }
 
 // wireBuffers hold grants being sent: each is copied by the connection,
@@ -70,7 +76,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		cfg.Timeout = 2 * time.Second
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -113,12 +119,28 @@ func (d *Dispatcher) Deliver(ctx context.Context, sg SignedGrant) (SignedAck, er
 		defer cancel()
 	}
 	g := &sg.Grant
+	var span trace.Span
+	if d.cfg.Tracer != nil {
+		ctx, span = d.cfg.Tracer.Start(ctx, "twin.deliver", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("zerorealm.twin", g.Twin), attribute.String("zerorealm.actuator", g.Actuator)))
+		defer span.End()
+	}
 	buf := wireBuffers.Get().(*[]byte)
 	*buf = sg.AppendEncode((*buf)[:0])
 	// The connection copies what it sends, so the buffer is free again
 	// once the request is out, whatever came back.
-	msg, err := d.cfg.Conn.RequestWithContext(ctx, CommandSubject(d.cfg.Prefix, g.Twin, g.Actuator), *buf)
+	subject := CommandSubject(d.cfg.Prefix, g.Twin, g.Actuator)
+	var msg *nats.Msg
+	var err error
+	if h := tracing.Inject(ctx, nil); h != nil {
+		msg, err = d.cfg.Conn.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: *buf, Header: h})
+	} else {
+		msg, err = d.cfg.Conn.RequestWithContext(ctx, subject, *buf)
+	}
 	wireBuffers.Put(buf)
+	if span != nil && err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return SignedAck{}, refuse(ReasonNoGateway, "no gateway is connected for twin %s", g.Twin)

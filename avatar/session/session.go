@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 	"unicode/utf8"
@@ -173,7 +172,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Manager, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ttl := cfg.Lifetime + ttlMargin
 	// Leader reads: a node must never accept a session from a replica that

@@ -1,18 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/twin"
 	"github.com/zerorealm/zerorealm/twin/gateway"
@@ -21,7 +25,7 @@ import (
 // newGatewayCommand runs a twin gateway beside its actuators, and enrolls
 // new ones.
 func newGatewayCommand() *cobra.Command {
-	var twinID, credsPath, natsURL, logLevel string
+	var twinID, credsPath, natsURL, logLevel, otelEndpoint string
 	var natsAuth natsembed.ClientAuth
 	cmd := &cobra.Command{
 		Use:   "gateway --twin ID --creds FILE",
@@ -72,8 +76,21 @@ of the credentials file. It reconnects forever.`,
 				return fmt.Errorf("connect to %s: %w", natsURL, err)
 			}
 			defer nc.Close()
+			var tracer trace.Tracer
+			if otelEndpoint != "" {
+				tp, err := tracing.Provider(cmd.Context(), otelEndpoint, "zerorealm-gateway", creds.Twin)
+				if err != nil {
+					return usagef("--otel-endpoint: %v", err)
+				}
+				defer func() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					defer cancel()
+					_ = tp.Shutdown(ctx)
+				}()
+				tracer = tracing.Tracer(tp)
+			}
 			g, err := gateway.New(gateway.Config{Twin: creds.Twin, Actuators: creds.Actuators, Conn: nc, Prefix: creds.Prefix,
-				RealmKeys: creds.RealmKeys, Signer: signer, Logger: log})
+				RealmKeys: creds.RealmKeys, Signer: signer, Logger: log, Tracer: tracer})
 			if err != nil {
 				return err
 			}
@@ -92,6 +109,7 @@ of the credentials file. It reconnects forever.`,
 	fl.StringVar(&twinID, "twin", "", "the twin this gateway serves (must match the credentials)")
 	fl.StringVar(&credsPath, "creds", "", "the `FILE` of credentials \"zerorealm gateway enroll\" wrote")
 	fl.StringVar(&natsURL, "nats", "", "NATS URL (default: the one in the credentials)")
+	fl.StringVar(&otelEndpoint, "otel-endpoint", "", "export OpenTelemetry traces of the commands carried out over OTLP/HTTP to this collector, e.g. http://localhost:4318 (empty: off)")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addNATSAuthFlags(fl, &natsAuth, "the gateway")
 	_ = cmd.MarkFlagRequired("creds")

@@ -42,6 +42,7 @@ type serveFlags struct {
 	trustedProxies                                 string
 	minFreeDiskMiB                                 int64
 	requestTimeout                                 time.Duration
+	otelEndpoint                                   string
 }
 
 func newServeCommand() *cobra.Command {
@@ -87,6 +88,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address (empty: none)")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 3*time.Second, "deadline of every HTTP request (WebSockets excepted), shared by its store calls and audit commits (negative: none)")
 	fl.Int64Var(&f.minFreeDiskMiB, "min-free-disk", 64, "MiB of free disk space the embedded store needs for the node to report ready on /readyz (negative: not checked; ignored with --nats)")
+	fl.StringVar(&f.otelEndpoint, "otel-endpoint", "", "export OpenTelemetry traces over OTLP/HTTP to this collector, e.g. http://localhost:4318 (empty: off)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go runtime profiles (/debug/pprof/) on this separate address, e.g. localhost:6060 (empty: off)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -157,6 +159,7 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		TrustedProxies:       proxies,
 		MinFreeDisk:          minFreeDisk(f.minFreeDiskMiB),
 		RequestTimeout:       f.requestTimeout,
+		OTelEndpoint:         f.otelEndpoint,
 
 		DisableBootstrapAdmin: !f.bootstrapAdmin,
 		BootstrapAdminRoles:   splitList(f.bootstrapAdminRoles),

@@ -52,6 +52,9 @@ func forbidden() map[string]map[string]string {
 		"internal/eip712": {
 			"internal/...": "eip712 is the one EIP-712 encoder the asset and twin signatures share; a leaf, so that the signature packages pull nothing else in through it",
 		},
+		"internal/tracing": {
+			"internal/...": "tracing is the OpenTelemetry plumbing the realm, policy and the gateway share; a leaf, so that tracing a call never pulls in what it traces",
+		},
 		"internal/problem": {
 			"internal/...": "problem is how every domain says what a client may be told of a failure; a leaf, so that no domain pulls plumbing in through it",
 		},

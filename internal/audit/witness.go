@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"path/filepath"
@@ -80,7 +79,7 @@ func StartWitness(ctx context.Context, st *store.Store, cfg WitnessConfig) (*Wit
 		return nil, errors.New("audit: a witness needs a directory to keep what it accepted")
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	w := &Witness{cfg: cfg, st: st, accepted: map[string]Checkpoint{}, refusals: map[string]Finding{}, unsigned: map[string]bool{}, reached: map[string]bool{}}
 	var err error

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -14,7 +13,10 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/twin"
 )
 
@@ -59,6 +61,10 @@ type Config struct {
 	// RotationGrace is how long a rotated-out key still verifies grants it
 	// signed just before the rotation; default MaxGrantLifetime.
 	RotationGrace time.Duration
+	// Tracer, when set, records each grant carried out as a server span,
+	// a child of the realm's delivery when the grant's message carries
+	// its trace context.
+	Tracer trace.Tracer
 	// Logger; default discards.
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -140,7 +146,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.RotationGrace = twin.MaxGrantLifetime
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -342,7 +348,22 @@ func (g *Gateway) TrustedKeys() []common.Address {
 
 func (g *Gateway) answer(ctx context.Context, m *nats.Msg) {
 	actuator := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	if g.cfg.Tracer != nil {
+		var span trace.Span
+		ctx, span = g.cfg.Tracer.Start(tracing.Extract(ctx, m.Header), "gateway.execute", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("zerorealm.twin", g.cfg.Twin), attribute.String("zerorealm.actuator", actuator)))
+		defer span.End()
+		ack := g.Handle(ctx, actuator, m.Data)
+		span.SetAttributes(attribute.String("zerorealm.result", string(ack.Ack.Result)), attribute.String("zerorealm.reason", string(ack.Ack.Reason)))
+		g.reply(m, ack)
+		return
+	}
 	ack := g.Handle(ctx, actuator, m.Data)
+	g.reply(m, ack)
+}
+
+// reply sends the signed acknowledgement to the realm that asked.
+func (g *Gateway) reply(m *nats.Msg, ack twin.SignedAck) {
 	if m.Reply == "" {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -120,6 +121,9 @@ type Deps struct {
 	Key *ecdsa.PrivateKey
 	// Embedded connects the simulated gateways; nil when Simulate is off.
 	Embedded InProcess
+	// Tracer, when set, records each grant's delivery, and the simulated
+	// gateways' carrying it out, as spans of the command's trace.
+	Tracer trace.Tracer
 
 	Decider  Decider
 	Subject  Subject
@@ -250,7 +254,7 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 	if s.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, Logger: s.log}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
-	if s.disp, err = twin.NewDispatcher(twin.DispatcherConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, GatewayKey: s.GatewayKey, Logger: s.log}); err != nil {
+	if s.disp, err = twin.NewDispatcher(twin.DispatcherConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, GatewayKey: s.GatewayKey, Logger: s.log, Tracer: d.Tracer}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
 	if s.telemetry, err = twin.FollowTelemetry(d.Conn, d.Prefix, s.reg, s.GatewayKey, d.Events.State); err != nil {
@@ -290,7 +294,7 @@ func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp n
 	g, err := gateway.New(gateway.Config{
 		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: s.deps.Prefix,
 		RealmKeys: []common.Address{s.signer.Address()}, Signer: key, Horizon: s.guard.Horizon(),
-		Logger: s.log.With("component", "simulated-gateway"),
+		Logger: s.log.With("component", "simulated-gateway"), Tracer: s.deps.Tracer,
 	})
 	if err == nil {
 		err = g.Start(ctx)

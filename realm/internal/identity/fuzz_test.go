@@ -1,4 +1,4 @@
-package realm
+package identity
 
 import (
 	"bytes"
@@ -37,7 +37,7 @@ func FuzzFinishRequest(f *testing.F) {
 			err = req.validate()
 		}
 		if err == nil {
-			_, err = parseDigest(req.ActionDigest)
+			_, err = edge.ParseDigest(req.ActionDigest)
 		}
 		if err == nil {
 			if req.CeremonyID == "" || len(req.Credential) == 0 {
