@@ -74,7 +74,7 @@ func TestTwinCommandIsOneTrace(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range execute.Attributes {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	if attrs["zerorealm.twin"] != "conveyor-1" || attrs["zerorealm.actuator"] != "belt-speed" || attrs["zerorealm.result"] == "" {
 		t.Fatalf("gateway.execute attributes = %v", attrs)

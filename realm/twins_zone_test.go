@@ -3,6 +3,7 @@ package realm
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -204,6 +205,10 @@ func TestTwinCommandSeesPresenceOnAnotherNode(t *testing.T) {
 	}
 	a, b := twoNodes(t)
 	ada := newOperator(t, a, "ada", "operator")
+	// The role was given through node a; node b decides her walk into the
+	// control room with what its avatar cache says, which follows the
+	// change feed.
+	waitForRoles(t, b, ada.id, "operator")
 	at := func(node *Realm) *apiClient { return newClient(t, node).with(ada.sess.Token) }
 	w := joinFoundryAs(t, b, ada.sess.Token, ada.id, ada.sess.Session.ID)
 	w.walk("walkway", b, a)
@@ -270,4 +275,21 @@ func TestDemotedOperatorLosesZoneAccess(t *testing.T) {
 	w.walkDenied("control-room")
 	// Open zones stay open.
 	w.walk("walkway")
+}
+
+// waitForRoles waits until node reads the avatar with roles, as its
+// request paths read it (through its cache, which a change feed keeps).
+func waitForRoles(tb testing.TB, node *Realm, avatarID string, roles ...string) {
+	tb.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		av, err := node.avatars.GetCached(context.Background(), avatarID)
+		if err == nil && slices.Equal(av.Roles, roles) {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("node never read avatar %s with roles %v (last: %+v, %v)", avatarID, roles, av, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
