@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -45,12 +44,21 @@ type chain struct {
 	next uint64      // index of the next receipt to sign
 	prev common.Hash // digest of the last receipt signed
 	last uint64      // stream sequence of the last block stored
+
+	// asking holds the request of every intent whose receipt was asked
+	// for and not yet answered: a second caller (a resubmitted intent,
+	// the reconciler) waits for the same answer instead of asking again,
+	// so no intent gets two receipts. Lock order: chain.mu only.
+	mu     sync.Mutex
+	asking map[common.Hash]*receiptReq
 }
 
 type receiptReq struct {
 	intent common.Hash
 	seq    uint64
-	done   chan receiptResult
+	// finished is closed when res is set.
+	finished chan struct{}
+	res      receiptResult
 }
 
 type receiptResult struct {
@@ -87,7 +95,8 @@ func (b *chainBlock) msgID(node string) string {
 }
 
 func newChain(l *Ledger) *chain {
-	return &chain{l: l, subject: subjReceipts + l.cfg.Node, reqs: make(chan *receiptReq, 4096), kick: make(chan struct{}, 1)}
+	return &chain{l: l, subject: subjReceipts + l.cfg.Node, reqs: make(chan *receiptReq, 4096), kick: make(chan struct{}, 1),
+		asking: map[common.Hash]*receiptReq{}}
 }
 
 // resume continues the chain where the read model, complete at start-up,
@@ -106,21 +115,69 @@ func (c *chain) resume(ctx context.Context) error {
 	return nil
 }
 
-// receipt asks the chain for the receipt of an intent applied at seq.
-// It returns the receipt and the stream sequence of the block holding it.
+// receipt asks the chain for the receipt of an intent applied at seq, or
+// joins the request already made for it. It returns the receipt and the
+// stream sequence of the block holding it. An intent that has a receipt
+// already gets that one (see done).
 func (c *chain) receipt(ctx context.Context, intent common.Hash, seq uint64) (SignedReceipt, uint64, error) {
-	req := &receiptReq{intent: intent, seq: seq, done: make(chan receiptResult, 1)}
+	c.mu.Lock()
+	req, joined := c.asking[intent]
+	if !joined {
+		req = &receiptReq{intent: intent, seq: seq, finished: make(chan struct{})}
+		c.asking[intent] = req
+	}
+	c.mu.Unlock()
+	if !joined {
+		select {
+		case c.reqs <- req:
+		case <-ctx.Done():
+			err := fmt.Errorf("assets: intent %s applied at %d, receipt pending: %w", intent.Hex(), seq, ctx.Err())
+			c.finish(req, receiptResult{err: err})
+			return SignedReceipt{}, 0, err
+		}
+	}
 	select {
-	case c.reqs <- req:
+	case <-req.finished:
+		return req.res.r, req.res.blockSeq, req.res.err
 	case <-ctx.Done():
 		return SignedReceipt{}, 0, fmt.Errorf("assets: intent %s applied at %d, receipt pending: %w", intent.Hex(), seq, ctx.Err())
 	}
-	select {
-	case res := <-req.done:
-		return res.r, res.blockSeq, res.err
-	case <-ctx.Done():
-		return SignedReceipt{}, 0, fmt.Errorf("assets: intent %s applied at %d, receipt pending: %w", intent.Hex(), seq, ctx.Err())
+}
+
+// finish answers req and every caller that joined it.
+func (c *chain) finish(req *receiptReq, res receiptResult) {
+	c.mu.Lock()
+	if c.asking[req.intent] == req {
+		delete(c.asking, req.intent)
 	}
+	c.mu.Unlock()
+	req.res = res
+	close(req.finished)
+}
+
+// done answers, with the receipt it has, every request of batch whose
+// intent has one in the read model already (asked for again after a block
+// whose acknowledgement was lost was stored after all, say), and returns
+// the others.
+func (c *chain) done(batch []*receiptReq) []*receiptReq {
+	rest := batch[:0]
+	for _, r := range batch {
+		if sr, err := c.l.ReceiptFor(r.intent); err == nil {
+			c.finish(r, receiptResult{r: sr})
+			continue
+		}
+		rest = append(rest, r)
+	}
+	return rest
+}
+
+// pending reports whether the receipt of intent has been asked for and
+// not yet answered.
+func (c *chain) pending(intent common.Hash) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.asking[intent]
+	return ok
 }
 
 func (c *chain) run(ctx context.Context) {
@@ -158,11 +215,23 @@ func (c *chain) run(ctx context.Context) {
 				break drain
 			}
 		}
+		// An intent is asked for once at a time (see receipt), so the
+		// block in flight holds none of these; one whose receipt was
+		// stored although its append reported failure is answered from
+		// the read model, here or, once the stale expectation meets the
+		// chain's real end, in land.
+		if batch = c.done(batch); len(batch) == 0 {
+			continue
+		}
 		blk := c.build(batch)
 		if inFlight != nil {
 			if !c.land(ctx, inFlight) {
 				// The block before was not stored and the chain went
 				// back: sign this one again after the chain's real end.
+				if batch = c.done(batch); len(batch) == 0 {
+					inFlight = nil
+					continue
+				}
 				blk = c.build(batch)
 			}
 			inFlight = nil
@@ -217,7 +286,11 @@ func (c *chain) land(ctx context.Context, blk *chainBlock) bool {
 			c.answer(blk.batch, nil, 0, err)
 			return false
 		}
-		retry := c.build(blk.batch)
+		batch := c.done(blk.batch)
+		if len(batch) == 0 {
+			return false
+		}
+		retry := c.build(batch)
 		res = <-c.launch(ctx, retry).stored
 		if errors.Is(res.err, store.ErrConflict) {
 			c.next, c.prev = retry.baseNext, retry.basePrev
@@ -264,9 +337,9 @@ func (c *chain) stored(blk *chainBlock, seq uint64) {
 func (c *chain) answer(batch []*receiptReq, out []SignedReceipt, blockSeq uint64, err error) {
 	for i, r := range batch {
 		if err != nil {
-			r.done <- receiptResult{err: err}
+			c.finish(r, receiptResult{err: err})
 		} else {
-			r.done <- receiptResult{r: out[i], blockSeq: blockSeq}
+			c.finish(r, receiptResult{r: out[i], blockSeq: blockSeq})
 		}
 	}
 }
@@ -340,31 +413,6 @@ func (c *chain) sign(batch []*receiptReq, next uint64, prev common.Hash) ([]Sign
 			Previous: r.Receipt.Previous, Time: r.Receipt.Time, Signature: r.Signature}
 	}
 	return out, blk
-}
-
-// receiptOrphans issues the receipts a crash left out: intents this node
-// applied to the ledger whose receipt was never appended.
-func (l *Ledger) receiptOrphans(ctx context.Context) {
-	l.view.mu.RLock()
-	type orphan struct {
-		d   common.Hash
-		seq uint64
-	}
-	var list []orphan
-	for d, seq := range l.view.orphans {
-		list = append(list, orphan{d, seq})
-	}
-	l.view.mu.RUnlock()
-	sort.Slice(list, func(i, j int) bool { return list[i].seq < list[j].seq })
-	for _, o := range list {
-		if _, _, err := l.chain.receipt(ctx, o.d, o.seq); err != nil {
-			l.log.Error("receipt for an intent applied before a crash", "intent", o.d.Hex(), "seq", o.seq, "err", err)
-			return
-		}
-	}
-	if len(list) > 0 {
-		l.log.Info("issued receipts for intents applied before a restart", "count", len(list))
-	}
 }
 
 // maxCheckpointSize bounds the tree of one checkpoint, and so the work of

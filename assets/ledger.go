@@ -84,6 +84,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger; default discards.
 	Logger *slog.Logger
+	// ReconcileInterval is how often the node receipts intents it applied
+	// whose receipt is missing (see reconcile.go); default 2s. An orphan
+	// waits between one and two intervals.
+	ReconcileInterval time.Duration
 	// HeadFile, outside NATS, keeps the head of this node's receipt
 	// chain; a start that finds the ledger without that receipt fails
 	// with ErrRolledBack (see head.go). Empty: not kept.
@@ -150,6 +154,9 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Ledger, error) {
 	if cfg.CheckpointInterval <= 0 {
 		cfg.CheckpointInterval = 10 * time.Second
 	}
+	if cfg.ReconcileInterval <= 0 {
+		cfg.ReconcileInterval = defaultReconcileInterval
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -210,7 +217,15 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Ledger, error) {
 	l.done.Add(2)
 	go func() { defer l.done.Done(); l.chain.run(bg) }()
 	go func() { defer l.done.Done(); l.checkpointLoop(bg) }()
-	l.receiptOrphans(ctx)
+	// What a crash left out is receipted before the node serves; what
+	// fails later, by the reconciler.
+	if n, err := l.receiptOrphans(ctx, l.orphanList()); err != nil {
+		l.log.Error("receipts for intents applied before a restart: some still missing; the reconciler retries", "issued", n, "err", err)
+	} else if n > 0 {
+		l.log.Info("issued receipts for intents applied before a restart", "count", n)
+	}
+	l.done.Add(1)
+	go func() { defer l.done.Done(); l.reconcileLoop(bg) }()
 	return l, nil
 }
 
@@ -591,38 +606,45 @@ func (l *Ledger) Transfer(ctx context.Context, t Transfer, sig Signature, author
 // (Scheme.Prepare). A transfer prepared under another scheme is hashed
 // again under the ledger's.
 func (l *Ledger) TransferPrepared(ctx context.Context, p PreparedTransfer, sig Signature, authorize func(context.Context, Check) error) (SignedReceipt, error) {
+	digest, seq, err := l.applyTransfer(ctx, p, sig, authorize)
+	if err != nil {
+		return SignedReceipt{}, err
+	}
+	return l.receiptAndWait(ctx, digest, seq)
+}
+
+// applyTransfer is TransferPrepared up to its effect: it returns the
+// intent's digest and the sequence it was applied at, without a receipt.
+func (l *Ledger) applyTransfer(ctx context.Context, p PreparedTransfer, sig Signature, authorize func(context.Context, Check) error) (common.Hash, uint64, error) {
 	t := p.t
 	c, err := l.checkIntent(&t, "intent")
 	if err != nil {
-		return SignedReceipt{}, err
+		return common.Hash{}, 0, err
 	}
 	digest := p.digest
 	if p.scheme != l.scheme {
 		digest = l.scheme.TransferDigest(&t)
 	}
 	if err := verifySigner(digest, sig, t.From, "the transfer"); err != nil {
-		return SignedReceipt{}, err
+		return common.Hash{}, 0, err
 	}
 	if err := l.checkHoldingFresh(ctx, &t, "intent"); err != nil {
-		return SignedReceipt{}, err
+		return common.Hash{}, 0, err
 	}
 	msg := MessageOf(&t)
 	if c.Kind == Fungible {
 		seq, err := l.applyDecided(ctx, digest, "transfer", []legWrite{{t: &t, msg: &msg, sig: sig}}, []*Collection{c}, authorize)
-		if err != nil {
-			return SignedReceipt{}, err
-		}
-		return l.receiptAndWait(ctx, digest, seq)
+		return digest, seq, err
 	}
 	if authorize != nil {
 		if err := authorize(ctx, Check{Legs: []*Collection{c}, Velocity: []*Velocity{nil}}); err != nil {
-			return SignedReceipt{}, err
+			return common.Hash{}, 0, err
 		}
 	}
 	id := attemptID(digest)
 	nonceSeq, err := l.spendNonce(ctx, &t, digest, id)
 	if err != nil {
-		return SignedReceipt{}, err
+		return common.Hash{}, 0, err
 	}
 	rec := assetRecord{Event: "transfer", Owner: t.To, Digest: digest, Intent: &msg, Signature: sig.String(), Node: l.cfg.Node}
 	data := appendAssetRecord(make([]byte, 0, 640), &rec)
@@ -639,27 +661,27 @@ func (l *Ledger) TransferPrepared(ctx context.Context, p PreparedTransfer, sig S
 		owner, last, _ := l.view.owner(t.Collection, t.AssetID)
 		if owner != t.From {
 			l.releaseNonce(ctx, &t, digest, id, nonceSeq)
-			return SignedReceipt{}, fmt.Errorf("%w: %s/%s now belongs to %s", ErrConflict, t.Collection, t.AssetID, owner.Hex())
+			return common.Hash{}, 0, fmt.Errorf("%w: %s/%s now belongs to %s", ErrConflict, t.Collection, t.AssetID, owner.Hex())
 		}
 		seq, err := l.appendData(ctx, subject, data, last, store.WithMsgID(msgID))
 		if errors.Is(err, ErrConflict) && attempt == 0 {
 			// The read model was behind: catch up and judge again.
 			if err := l.catchUpSubject(ctx, subject); err != nil {
-				return SignedReceipt{}, err
+				return common.Hash{}, 0, err
 			}
 			continue
 		}
 		if errors.Is(err, ErrConflict) {
 			l.releaseNonce(ctx, &t, digest, id, nonceSeq)
-			return SignedReceipt{}, err
+			return common.Hash{}, 0, err
 		}
 		if err != nil {
 			// The asset may or may not have been written (a lost ack the
 			// store could not settle): the nonce stays spent, which is safe.
-			return SignedReceipt{}, err
+			return common.Hash{}, 0, err
 		}
 		stored = true
-		return l.receiptAndWait(ctx, digest, seq)
+		return digest, seq, nil
 	}
 }
 

@@ -2,8 +2,6 @@ package realm
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -242,11 +240,6 @@ type (
 		Owner      string `json:"owner"`
 		Balance    string `json:"balance"`
 		Sequence   uint64 `json:"sequence"`
-	}
-	transferAnswer struct {
-		Digest   string                 `json:"digest"`
-		Sequence uint64                 `json:"sequence"`
-		Receipt  assets.ReceiptDocument `json:"receipt"`
 	}
 )
 
@@ -594,41 +587,6 @@ func velocityContext(v *assets.Velocity) map[string]any {
 	}
 }
 
-// idempotent returns the earlier answer to a request with the same
-// Idempotency-Key and intent, and refuses the key's reuse for another
-// intent. Without the header every request is new, so a replayed intent
-// meets its spent nonce.
-func (r *Realm) idempotent(req *http.Request, p edge.Principal, digest common.Hash) (*transferAnswer, error) {
-	key := req.Header.Get("Idempotency-Key")
-	if key == "" {
-		return nil, nil
-	}
-	if len(key) > 255 {
-		return nil, edge.BadRequest("Idempotency-Key is longer than 255 characters")
-	}
-	sum := sha256.Sum256([]byte(p.Avatar.ID + "\x00" + key))
-	k := "assets." + hex.EncodeToString(sum[:])
-	_, err := r.assets.idempotency.Create(req.Context(), k, digest[:])
-	if err == nil {
-		return nil, nil
-	}
-	if !errors.Is(err, store.ErrConflict) {
-		return nil, err
-	}
-	e, err := r.assets.idempotency.Get(req.Context(), k)
-	if err != nil {
-		return nil, err
-	}
-	if common.BytesToHash(e.Value) != digest {
-		return nil, &edge.Error{Status: http.StatusUnprocessableEntity, Detail: "this Idempotency-Key was used for another intent"}
-	}
-	rc, err := r.assets.ledger.ReceiptFor(digest)
-	if err != nil {
-		return nil, &edge.Error{Status: http.StatusConflict, Detail: "a request with this Idempotency-Key is still in progress or failed; retry later or use a new key"}
-	}
-	return &transferAnswer{Digest: digest.Hex(), Sequence: rc.Receipt.Sequence, Receipt: r.assets.scheme.ReceiptDocument(rc)}, nil
-}
-
 func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	body, err := readIntent(w, req)
 	if err != nil {
@@ -651,12 +609,12 @@ func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p edge.
 	t := in.Transfer
 	prepared := r.assets.scheme.Prepare(t)
 	digest := prepared.Digest()
-	if prev, err := r.idempotent(req, p, digest); err != nil || prev != nil {
-		if err != nil {
-			r.edge.WriteError(w, req, err)
-		} else {
-			edge.WriteJSON(w, http.StatusOK, prev)
-		}
+	retry, release, err := r.claimTransferKey(req, p, digest)
+	if err != nil {
+		r.edge.WriteError(w, req, err)
+		return
+	}
+	if r.answerIfApplied(w, req, digest) {
 		return
 	}
 	given := ""
@@ -665,25 +623,28 @@ func (r *Realm) handleTransfer(w http.ResponseWriter, req *http.Request, p edge.
 	}
 	sig, err := r.ownerSignature(req, p, t.From, given, digest)
 	if err != nil {
+		release()
 		r.edge.WriteError(w, req, err)
 		return
 	}
 	rc, err := r.assets.ledger.TransferPrepared(req.Context(), prepared, sig, r.authorizeTransfer(req, p, []*assets.Transfer{&t}))
 	if err != nil {
-		r.edge.WriteError(w, req, err)
+		release()
+		r.settleRefusal(w, req, digest, retry, err)
 		return
 	}
-	r.writeTransferAnswer(w, digest, &rc)
+	r.writeTransferAnswer(w, http.StatusCreated, digest, &rc)
 }
 
 // answerBuffers recycles the buffers of transfer answers.
 var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-// writeTransferAnswer writes what writeJSON would for a transferAnswer
-// with status 201, compact and without reflection: every transfer and
-// trade answers with it, and the indented, map-based encoding cost more
-// than the answer's signature.
-func (r *Realm) writeTransferAnswer(w http.ResponseWriter, digest common.Hash, rc *assets.SignedReceipt) {
+// writeTransferAnswer writes a transfer's answer ({"digest", "sequence",
+// "receipt"}, the TransferAnswer schema), compact and without
+// reflection: every transfer and trade answers with it, and the indented,
+// map-based encoding cost more than the answer's signature. A retry
+// answered with status 200 gets the same bytes as the first 201.
+func (r *Realm) writeTransferAnswer(w http.ResponseWriter, status int, digest common.Hash, rc *assets.SignedReceipt) {
 	bp := answerBuffers.Get().(*[]byte)
 	b := append((*bp)[:0], `{"digest":"`...)
 	b = append(b, digest.Hex()...)
@@ -692,12 +653,7 @@ func (r *Realm) writeTransferAnswer(w http.ResponseWriter, digest common.Hash, r
 	b = append(b, `,"receipt":`...)
 	b = r.assets.scheme.AppendReceiptJSON(b, rc)
 	b = append(b, "}\n"...)
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusCreated)
-	_, _ = w.Write(b)
+	writeBody(w, status, b)
 	*bp = b
 	answerBuffers.Put(bp)
 }
@@ -718,12 +674,12 @@ func (r *Realm) handleTrade(w http.ResponseWriter, req *http.Request, p edge.Pri
 	}
 	tr := in.Trade
 	digest := r.assets.scheme.TradeDigest(&tr)
-	if prev, err := r.idempotent(req, p, digest); err != nil || prev != nil {
-		if err != nil {
-			r.edge.WriteError(w, req, err)
-		} else {
-			edge.WriteJSON(w, http.StatusOK, prev)
-		}
+	retry, release, err := r.claimTransferKey(req, p, digest)
+	if err != nil {
+		r.edge.WriteError(w, req, err)
+		return
+	}
+	if r.answerIfApplied(w, req, digest) {
 		return
 	}
 	// The caller must own at least one leg; the other is the
@@ -743,25 +699,29 @@ func (r *Realm) handleTrade(w http.ResponseWriter, req *http.Request, p edge.Pri
 	wallets, custodial := r.assets.ledger.Addresses(p.Avatar.ID)
 	own := func(a common.Address) bool { return a == custodial || slices.Contains(wallets, a) }
 	if !own(tr.Give.From) && !own(tr.Take.From) {
+		release()
 		r.edge.WriteError(w, req, &assets.RejectError{Reason: assets.ReasonNotYours, Detail: "neither leg of the trade comes from this avatar's addresses"})
 		return
 	}
 	gs, err := sigFor(&tr.Give, in.GiveSignature)
 	if err != nil {
+		release()
 		r.edge.WriteError(w, req, err)
 		return
 	}
 	ts, err := sigFor(&tr.Take, in.TakeSignature)
 	if err != nil {
+		release()
 		r.edge.WriteError(w, req, err)
 		return
 	}
 	rc, err := r.assets.ledger.Trade(req.Context(), tr, gs, ts, r.authorizeTransfer(req, p, []*assets.Transfer{&tr.Give, &tr.Take}))
 	if err != nil {
-		r.edge.WriteError(w, req, err)
+		release()
+		r.settleRefusal(w, req, digest, retry, err)
 		return
 	}
-	r.writeTransferAnswer(w, digest, &rc)
+	r.writeTransferAnswer(w, http.StatusCreated, digest, &rc)
 }
 
 type mintRequest struct {

@@ -21,7 +21,7 @@ func (r *Realm) openAudit(ctx context.Context) error {
 		return err
 	}
 	dir := filepath.Join(r.cfg.DataDir, AuditDir)
-	r.audit, err = audit.Open(ctx, r.store, audit.Config{Node: r.cfg.Node, Logger: r.log, Key: key, PreviousKey: previous, Dir: dir})
+	r.audit, err = audit.Open(ctx, r.store, audit.Config{Node: r.cfg.Node, Logger: r.log, Key: key, PreviousKey: previous, Dir: dir, Observe: r.metrics.decided})
 	if err != nil {
 		return fmt.Errorf("realm: audit log: %w", err)
 	}

@@ -1,6 +1,8 @@
 package realm
 
 import (
+	"sync"
+
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -12,11 +14,43 @@ import (
 // the global default, so two realms in one process (tests) never collide.
 type metrics struct {
 	registry *prometheus.Registry
+	// decisions counts every decision put on record, by action and
+	// outcome: sign-ins, step-ups, sign-outs, trust assessments, scene
+	// joins and zones, transfers, twin commands and approvals, as the
+	// audit log names them.
+	decisions *prometheus.CounterVec
+
+	mu      sync.Mutex
+	actions map[string]bool // the action label values in use
+}
+
+// maxActionLabels bounds the action label's values; the realm's actions
+// are a fixed vocabulary well under it, so it only guards the metric
+// against a future action name built from input.
+const maxActionLabels = 64
+
+// decided counts one decision put on record (audit.Config.Observe).
+func (m *metrics) decided(action string, outcome audit.Outcome) {
+	m.mu.Lock()
+	if !m.actions[action] {
+		if len(m.actions) >= maxActionLabels {
+			action = "other"
+		} else {
+			m.actions[action] = true
+		}
+	}
+	m.mu.Unlock()
+	m.decisions.WithLabelValues(action, string(outcome)).Inc()
 }
 
 func newMetrics(r *Realm) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_decisions_total",
+			Help: "Decisions put on record in the audit log, by action (SignIn, StepUp, SignOut, AssessTrust, JoinScene, EnterZone, TransferAsset, CommandActuator, ApproveCommand, ...) and outcome (allow, deny).",
+		}, []string{"action", "outcome"}),
+		actions: map[string]bool{},
 	}
 	auditStat := func(pick func(s audit.Stats) float64) func() float64 {
 		return func() float64 {
@@ -35,6 +69,7 @@ func newMetrics(r *Realm) *metrics {
 		}
 	}
 	m.registry.MustRegister(
+		m.decisions,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_live", Help: "1 while the process serves HTTP (/livez)."},

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/zerorealm/zerorealm/internal/clustermsg"
 )
 
 // Presence between realm nodes, over core NATS:
@@ -30,7 +32,7 @@ const (
 	presencePeerExpiry = 3500 * time.Millisecond
 	// presenceSyncTimeout bounds a snapshot request.
 	presenceSyncTimeout = 2 * time.Second
-	nodeHeader          = "Zerorealm-Node"
+	nodeHeader          = clustermsg.NodeHeader
 )
 
 // presencePeer is another realm node as this one has heard of it.
@@ -87,7 +89,7 @@ func (h *presenceHub) publish(msgs []clusterMessage) {
 		if m.poses {
 			msg.Header = nats.Header{nodeHeader: {h.node}}
 		}
-		h.r.clusterAuth.sign(msg, m.subject, now)
+		h.r.clusterAuth.Sign(msg, m.subject, now)
 		if err := h.r.nc.PublishMsg(msg); err != nil {
 			h.log.Warn("publish presence", "subject", m.subject, "err", err)
 		}
@@ -379,7 +381,7 @@ func (h *presenceHub) applySnapshot(snap presenceSnapshot) {
 // message that does not is dropped (it may be anyone on NATS claiming to
 // be a node) and counted.
 func (h *presenceHub) authentic(msg *nats.Msg, subject, kind string) bool {
-	if err := h.r.clusterAuth.verify(msg, subject, time.Now()); err != nil {
+	if err := h.r.clusterAuth.Verify(msg, subject, time.Now()); err != nil {
 		h.r.tampers.forged.WithLabelValues(kind).Inc()
 		h.log.Debug("cluster message dropped", "subject", msg.Subject, "err", err)
 		return false
@@ -398,7 +400,7 @@ func (h *presenceHub) answerSync(msg *nats.Msg) {
 	}
 	h.mu.Unlock()
 	reply := &nats.Msg{Subject: msg.Reply, Data: encodeJSON(snap)}
-	h.r.clusterAuth.sign(reply, h.syncSubject(h.node), time.Now())
+	h.r.clusterAuth.Sign(reply, h.syncSubject(h.node), time.Now())
 	if err := msg.RespondMsg(reply); err != nil {
 		h.log.Warn("answer presence snapshot request", "err", err)
 	}

@@ -43,7 +43,7 @@ func send(t *testing.T, ws *websocket.Conn, msg string) {
 // signedBy signs msg for subject as a node of r's cluster would: the test
 // stands in for a node, so it holds the cluster key.
 func signedBy(r *Realm, msg *nats.Msg, subject string) *nats.Msg {
-	r.clusterAuth.sign(msg, subject, time.Now())
+	r.clusterAuth.Sign(msg, subject, time.Now())
 	return msg
 }
 

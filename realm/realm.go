@@ -26,6 +26,7 @@ import (
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/avatar/session/revocation"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
@@ -96,6 +97,7 @@ type Realm struct {
 	signers  *store.Bucket // every node's receipt signers; see assets_signers.go
 	xr       *xrHub
 	presence *presenceHub
+	revoker  *revocation.Broadcaster // revocations.go
 
 	// The node's key ring and its active and previous secp256k1 keys
 	// (see keyring.go).
@@ -415,6 +417,9 @@ func (r *Realm) start(ctx context.Context) error {
 		return err
 	}
 	if err := r.startPresence(bg); err != nil {
+		return err
+	}
+	if err := r.startRevocationBroadcast(bg); err != nil {
 		return err
 	}
 	if err := r.startLiveTakeover(bg); err != nil {

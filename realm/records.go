@@ -81,7 +81,7 @@ func (r *Realm) checkRecordKey(ctx context.Context, key []byte, file string) err
 type tampers struct {
 	counter *prometheus.CounterVec
 	// forged counts core NATS messages of "other nodes" dropped because
-	// they are not authenticated (see cluster_auth.go).
+	// they are not authenticated (see package clustermsg).
 	forged *prometheus.CounterVec
 
 	mu      sync.Mutex

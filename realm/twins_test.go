@@ -176,13 +176,13 @@ func TestTwinCommandJourney(t *testing.T) {
 		t.Fatalf("ack signer = %s, want the conveyor gateway's key %s", ans.Ack.Signer, want.Hex())
 	}
 	// Retrying with the same key replays the answer; reusing the key for
-	// another command is a conflict.
+	// another command is refused as unprocessable (422).
 	status, _, again, hdr := ada.command(beltPath, "belt-1", set(1.5, "conveyor-line"))
 	if status != 200 || hdr.Get("Idempotent-Replayed") != "true" || again.Ack.Signature != ans.Ack.Signature {
 		t.Fatalf("retry = %d replayed=%q, want the same signed answer", status, hdr.Get("Idempotent-Replayed"))
 	}
-	if status, _, _, _ := ada.command(beltPath, "belt-1", set(2, "conveyor-line")); status != 409 {
-		t.Fatalf("key reused for another command = %d, want 409", status)
+	if status, p, _, _ := ada.command(beltPath, "belt-1", set(2, "conveyor-line")); status != 422 || !strings.HasSuffix(p.Type, "/idempotency-key-reused") {
+		t.Fatalf("key reused for another command = %d %+v, want 422 idempotency-key-reused", status, p)
 	}
 
 	// High risk: from the control room, step up for the command's hash,

@@ -45,6 +45,7 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 		Ceremonies:   r.avatars,
 		Directory:    r.avatars,
 		Sessions:     r.sessions,
+		Revoker:      revoker{r},
 		Trust:        identityTrust{r.trust},
 		StepUps:      proofs,
 		AuditNoWait:  r.auditAsync,

@@ -37,6 +37,9 @@ func (m *Manager) AuthenticateCached(ctx context.Context, token string) (Session
 	if !ok {
 		return Session{}, errMalformedToken
 	}
+	if err := m.deniedErr(id); err != nil {
+		return Session{}, err
+	}
 	now := m.now()
 	if rec, ok := m.cache.get(id, now, m.touchEvery); ok {
 		if subtle.ConstantTimeCompare(rec.Hash, hash[:]) != 1 {
@@ -81,6 +84,14 @@ func (c *liveCache) get(id string, now time.Time, touchEvery time.Duration) (rec
 		return record{}, false
 	}
 	return e.rec, true
+}
+
+// recall returns id's cached record whatever its age.
+func (c *liveCache) recall(id string) (record, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.entries[id]
+	return e.rec, ok
 }
 
 func (c *liveCache) put(id string, rec record, now time.Time, epoch uint64) {

@@ -67,6 +67,15 @@
 // The watch sees every write to the bucket, touches included, so its cost
 // grows with active sessions divided by TouchEvery.
 //
+// Deny makes a node refuse a session before the store has its revocation
+// (package revocation broadcasts it to every node): a deny list checked
+// before the store on every Authenticate, AuthenticateCached and Touch,
+// whose entries last until the session would have expired and are never
+// withdrawn, and whose revocations every Revocations feed delivers too.
+// Once a feed sees the stored record, the record decides again. Recall
+// finds a session this node authenticated before from its token alone,
+// so that a sign-out works while the store cannot be read.
+//
 // Calls that reach the store are bounded by the store's default timeout
 // when their context has no deadline.
 package session

@@ -26,6 +26,8 @@ type Revocation struct {
 	Avatar    string
 	Reason    string
 	At        time.Time // on the revoking node's clock
+	// Expires is the session's own end: a revocation matters until then.
+	Expires time.Time
 }
 
 // Revoke marks the session revoked with reason (truncated to 256 bytes).
@@ -190,30 +192,57 @@ func (m *Manager) Revocations(ctx context.Context) (<-chan Revocation, error) {
 				m.log.Error("revocation watch ended before its context; revocations are no longer delivered")
 			}
 		}()
-		for e := range updates {
-			if e.Deleted || !bytes.Contains(e.Value, revokedMarker) {
-				continue
-			}
-			rec, err := unmarshalRecord(e.Value)
-			if err != nil {
-				m.log.Warn("undecodable session record", "session", e.Key, "err", err)
-				continue
-			}
-			if !rec.Revoked || !m.now().Before(rec.Expires) {
-				continue
-			}
-			// Before anyone hears of it: a consumer that acts on the
-			// revocation must find the session refused on this node.
-			m.revoked.add(e.Key, rec.RevokedAt, rec.Expires)
-			m.cache.evict(e.Key)
+		denied := m.denials.join()
+		defer m.denials.leave(denied)
+		send := func(rev Revocation) bool {
 			select {
-			case out <- Revocation{SessionID: e.Key, Avatar: rec.Avatar, Reason: rec.RevokedReason, At: rec.RevokedAt}:
+			case out <- rev:
+				return true
 			case <-ctx.Done():
-				return
+				return false
+			}
+		}
+		for {
+			select {
+			case e, ok := <-updates:
+				if !ok {
+					return
+				}
+				if rev, ok := m.storedRevocation(e); ok && !send(rev) {
+					return
+				}
+			case <-denied.ready:
+				// Denied ones were refused by Deny already.
+				for _, rev := range denied.take() {
+					if !send(rev) {
+						return
+					}
+				}
 			}
 		}
 	}()
 	return out, nil
+}
+
+// storedRevocation is the revocation a store update carries, if it
+// carries one of a session not past its lifetime. It is recorded before
+// anyone hears of it: a consumer that acts on the revocation must find the
+// session refused on this node.
+func (m *Manager) storedRevocation(e store.Entry) (Revocation, bool) {
+	if e.Deleted || !bytes.Contains(e.Value, revokedMarker) {
+		return Revocation{}, false
+	}
+	rec, err := unmarshalRecord(e.Value)
+	if err != nil {
+		m.log.Warn("undecodable session record", "session", e.Key, "err", err)
+		return Revocation{}, false
+	}
+	if !rec.Revoked || !m.now().Before(rec.Expires) {
+		return Revocation{}, false
+	}
+	m.revoked.add(e.Key, rec.RevokedAt, rec.Expires)
+	m.cache.evict(e.Key)
+	return Revocation{SessionID: e.Key, Avatar: rec.Avatar, Reason: rec.RevokedReason, At: rec.RevokedAt, Expires: rec.Expires}, true
 }
 
 func cleanReason(reason string) string {

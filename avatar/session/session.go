@@ -118,6 +118,7 @@ type Manager struct {
 	log        *slog.Logger
 	cache      liveCache
 	revoked    revokedSet
+	denials    denialFeeds
 }
 
 // Session is what the realm knows about one session. It never holds the
@@ -259,6 +260,11 @@ func (m *Manager) Authenticate(ctx context.Context, token string) (Session, erro
 // authenticate is Authenticate after the token parsed; it returns the
 // record as now stored.
 func (m *Manager) authenticate(ctx context.Context, hash tokenHash, id string) (record, error) {
+	// Before the store: a denial must hold while the store cannot be
+	// read. The ID is a hash of the token, so only its holder gets here.
+	if err := m.deniedErr(id); err != nil {
+		return record{}, err
+	}
 	rec, rev, err := m.load(ctx, id)
 	if err != nil {
 		return record{}, err
@@ -304,6 +310,9 @@ func (m *Manager) use(ctx context.Context, id string, rec record, rev uint64) (r
 func (m *Manager) Touch(ctx context.Context, sessionID string) (Session, error) {
 	if !validID(sessionID) {
 		return Session{}, fmt.Errorf("%w: malformed session ID", ErrInvalidSession)
+	}
+	if err := m.deniedErr(sessionID); err != nil {
+		return Session{}, err
 	}
 	rec, rev, err := m.load(ctx, sessionID)
 	if err != nil {

@@ -61,6 +61,9 @@ func forbidden() map[string]map[string]string {
 		"internal/keyedmac": {
 			"internal/...": "keyedmac is the one MAC construction the store and the realm share; a leaf, so that the store never depends on what sits above it",
 		},
+		"avatar/session/revocation": {
+			"internal/store": "a revocation must take effect while the store cannot be reached: the broadcast speaks core NATS only, and stores through the function its caller passes",
+		},
 		"clients/...": {
 			"realm/...":    "clients talk to a realm over the wire and must work against any realm that speaks the protocol",
 			"internal/...": "clients never depend on server internals",
@@ -268,6 +271,7 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		{"scenes", "twin"},
 		{"realm", "internal/natsconf"},
 		{"twin/gateway", "internal/natsconf"},
+		{"avatar/session/revocation", "internal/store"},
 		{"agents", "twin"},
 		{"agents", "assets"},
 		{"trust", "agents"},

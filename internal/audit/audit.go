@@ -72,6 +72,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Observe, when set, is told the action and outcome of every event
+	// accepted for recording, for the realm's decision metrics. It runs on
+	// the caller's goroutine and must not block.
+	Observe func(action string, outcome Outcome)
 
 	// Key, when set, makes the chain a transparency log: the log keeps
 	// the Merkle tree of the events it stores, signs a checkpoint of it
@@ -273,6 +277,9 @@ func (l *Log) enqueue(ctx context.Context, ev Event, done chan error) error {
 	select {
 	case l.queue <- pending{ev: ev, done: done}:
 		l.recorded.Add(1)
+		if l.cfg.Observe != nil {
+			l.cfg.Observe(ev.Action, ev.Outcome)
+		}
 		return nil
 	case <-ctx.Done():
 		l.failed.Add(1)

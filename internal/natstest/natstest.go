@@ -202,3 +202,43 @@ func ConnectInProcess(t testing.TB, srv *server.Server) *nats.Conn {
 	t.Cleanup(nc.Close)
 	return nc
 }
+
+// StopClusterNode shuts down servers[i], a node of a RunCluster cluster,
+// and returns a function that starts it again with the same name, cluster
+// port and store directory, as a restarted process would come back. The
+// restarted server is shut down in t.Cleanup.
+func StopClusterNode(t testing.TB, servers []*server.Server, i int) (restart func() *server.Server) {
+	t.Helper()
+	srv := servers[i]
+	// Routes to the servers still running (a stopped one has no cluster
+	// address); gossip finds the others when they return.
+	var routes []string
+	for _, s := range servers {
+		if addr := s.ClusterAddr(); addr != nil {
+			routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", addr.Port))
+		}
+	}
+	opts := &server.Options{
+		ServerName: srv.Name(),
+		Host:       "127.0.0.1",
+		Port:       -1,
+		JetStream:  true,
+		// StoreDir is the server's JetStream directory, inside the one
+		// it was given.
+		StoreDir: filepath.Dir(srv.StoreDir()),
+		NoLog:    true,
+		NoSigs:   true,
+		Cluster: server.ClusterOpts{
+			Name: srv.ClusterName(),
+			Host: "127.0.0.1",
+			Port: srv.ClusterAddr().Port,
+		},
+		Routes: server.RoutesFromStr(strings.Join(routes, ",")),
+	}
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	return func() *server.Server {
+		t.Helper()
+		return start(t, opts)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	idemkeys "github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/internal/problem"
 	"github.com/zerorealm/zerorealm/internal/store"
 )
@@ -97,6 +98,8 @@ const (
 	TypeRequestCancelled  = "request-cancelled"
 	TypeInternal          = "internal"
 	TypeUnprocessableBody = "unprocessable"
+	TypeIdempotencyReused = "idempotency-key-reused"
+	TypeIdempotencyBusy   = "idempotency-key-in-progress"
 )
 
 // typeForStatus is the problem type of an Error that names none.
@@ -165,6 +168,12 @@ func problemFor(err error) answer {
 		// unavailable store is about the store, not the domain.
 		return plainAnswer(http.StatusServiceUnavailable, TypeUnavailable,
 			"the realm's state engine cannot answer now (connection lost, no leader, or no quorum); retry after the delay in Retry-After", UnavailableRetryAfter)
+	case errors.Is(err, idemkeys.ErrKeyReused):
+		return plainAnswer(http.StatusUnprocessableEntity, TypeIdempotencyReused, "this Idempotency-Key was used for another request (another intent or command); choose a new key", 0)
+	case errors.Is(err, idemkeys.ErrInProgress):
+		return plainAnswer(http.StatusConflict, TypeIdempotencyBusy, "the first request with this Idempotency-Key has no answer yet; retry shortly for it", time.Second)
+	case errors.Is(err, idemkeys.ErrInvalidKey):
+		return plainAnswer(http.StatusBadRequest, TypeInvalidRequest, "Idempotency-Key must be 1 to 255 characters", 0)
 	case isProblem(err):
 		// A domain's own problem: its status, type and detail as the
 		// domain wrote them for a client.

@@ -203,7 +203,7 @@ func (a *API) refusedAssertion(req *http.Request, action, ceremonyID string, err
 	for _, s := range sessions {
 		a.Trust.ObserveClone(ctx, s, credID)
 	}
-	n, rerr := a.Sessions.RevokeAvatar(ctx, cloned.AvatarID, "cloned passkey detected: its signature counter went backwards")
+	n, _, rerr := a.revokeAvatar(ctx, cloned.AvatarID, "cloned passkey detected: its signature counter went backwards")
 	if rerr != nil {
 		a.Log.Error("revoke sessions after clone", "avatar", cloned.AvatarID, "err", rerr)
 	}

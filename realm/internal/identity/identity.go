@@ -10,6 +10,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/avatar/session/revocation"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/trust"
@@ -42,6 +43,15 @@ type Sessions interface {
 	List(ctx context.Context, avatarID string) ([]session.Session, error)
 	Revoke(ctx context.Context, id, reason string) error
 	RevokeAvatar(ctx context.Context, avatarID, reason string) (int, error)
+	// AvatarRevocations lists, from the avatar's index alone, the
+	// revocations RevokeAvatar would make, to deny them everywhere first.
+	AvatarRevocations(ctx context.Context, avatarID, reason string) ([]session.Revocation, error)
+}
+
+// Revoker makes revocations take effect on every realm node before the
+// store has them, then stores them with store (revocation.Broadcaster).
+type Revoker interface {
+	Revoke(ctx context.Context, revs []session.Revocation, store func(context.Context) error) (revocation.Outcome, error)
 }
 
 // Trust is the realm's trust tracking of sessions: what a ceremony tells it
@@ -82,8 +92,11 @@ type Deps struct {
 	Ceremonies Ceremonies
 	Directory  Directory
 	Sessions   Sessions
-	Trust      Trust
-	StepUps    *StepUps
+	// Revoker ends sessions: sign-out, "sign out everywhere", one
+	// session, the session cap and a cloned passkey all go through it.
+	Revoker Revoker
+	Trust   Trust
+	StepUps *StepUps
 	// AuditNoWait records a decision without waiting for the record:
 	// every decision here is one whose effect does not depend on its
 	// record existing first (a sign-in, a denial, a change already made).
@@ -132,8 +145,8 @@ func (a *API) Bind(deps Deps) error {
 	switch {
 	case deps.Log == nil:
 		return errors.New("identity: a logger is required")
-	case deps.Ceremonies == nil || deps.Directory == nil || deps.Sessions == nil || deps.Trust == nil || deps.StepUps == nil:
-		return errors.New("identity: the avatar service, sessions, trust and step-ups are required")
+	case deps.Ceremonies == nil || deps.Directory == nil || deps.Sessions == nil || deps.Revoker == nil || deps.Trust == nil || deps.StepUps == nil:
+		return errors.New("identity: the avatar service, sessions, the revoker, trust and step-ups are required")
 	case deps.AuditNoWait == nil || deps.PasskeyAdded == nil:
 		return errors.New("identity: an auditor and a passkey notice are required")
 	}
@@ -152,8 +165,8 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/avatars/me", a.edge.Authed(a.handleMe))
 	mux.HandleFunc("DELETE /v1/avatars/me/passkeys/{id}", a.edge.Authed(a.handleDeletePasskey))
 	mux.HandleFunc("GET /v1/sessions", a.edge.Authed(a.handleSessions))
-	mux.HandleFunc("POST /v1/sessions/logout", a.edge.Authed(a.handleLogout))
-	mux.HandleFunc("POST /v1/sessions/logout-all", a.edge.Authed(a.handleLogoutAll))
+	mux.HandleFunc("POST /v1/sessions/logout", a.edge.EndingSession(edge.RecallFirst, a.handleLogout))
+	mux.HandleFunc("POST /v1/sessions/logout-all", a.edge.EndingSession(edge.StoreFirst, a.handleLogoutAll))
 	mux.HandleFunc("DELETE /v1/sessions/{id}", a.edge.Authed(a.handleRevokeSession))
 	mux.HandleFunc("GET /v1/avatars", a.edge.Authed(a.handleListAvatars))
 	mux.HandleFunc("POST /v1/avatars/{id}/roles/digest", a.edge.Authed(a.handleRolesDigest))

@@ -34,7 +34,7 @@ func (a *API) startSession(w http.ResponseWriter, req *http.Request, av *avatar.
 		now := time.Now()
 		for _, s := range list {
 			if !s.Revoked && now.Before(s.Expires) {
-				live = append(live, sessionAge{id: s.ID, created: s.Created})
+				live = append(live, sessionAge{id: s.ID, created: s.Created, expires: s.Expires})
 			}
 		}
 		concurrent = len(live)
@@ -72,7 +72,7 @@ func (a *API) limitSessions(req *http.Request, avatarID, keep string, live []ses
 	defer cancel()
 	for _, s := range oldestFirst(live, keep)[:over] {
 		reason := "session limit: the avatar signed in again with " + strconv.Itoa(a.Limits.MaxSessionsPerAvatar) + " sessions open; the oldest ends"
-		if err := a.Sessions.Revoke(ctx, s.id, reason); err != nil {
+		if _, err := a.revokeOne(ctx, session.Session{ID: s.id, Avatar: avatarID, Expires: s.expires}, reason); err != nil {
 			a.Log.Warn("revoke a session over the avatar's limit", "avatar", avatarID, "session", s.id, "err", err)
 			continue
 		}
@@ -81,8 +81,8 @@ func (a *API) limitSessions(req *http.Request, avatarID, keep string, live []ses
 }
 
 type sessionAge struct {
-	id      string
-	created time.Time
+	id               string
+	created, expires time.Time
 }
 
 // oldestFirst is live without keep, the oldest first.
@@ -113,25 +113,30 @@ func (a *API) handleSessions(w http.ResponseWriter, req *http.Request, p edge.Pr
 	edge.WriteJSON(w, http.StatusOK, map[string]any{"sessions": out})
 }
 
+// handleLogout and handleLogoutAll may run without the avatar's record
+// (see edge.EndingSession): they use the session's avatar ID.
 func (a *API) handleLogout(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	if err := a.Sessions.Revoke(req.Context(), p.Session.ID, "signed out"); err != nil {
-		a.edge.WriteError(w, req, err)
-		return
-	}
-	a.edge.ClearSessionCookie(w)
-	a.auditAllow(req, p.Avatar.ID, "SignOut", SessionResource(p.Session.ID), "the avatar signed out", nil)
-	edge.WriteJSON(w, http.StatusOK, map[string]any{"revoked": 1})
-}
-
-func (a *API) handleLogoutAll(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	n, err := a.Sessions.RevokeAvatar(req.Context(), p.Avatar.ID, "signed out everywhere")
+	out, err := a.revokeOne(req.Context(), p.Session, "signed out")
 	if err != nil {
 		a.edge.WriteError(w, req, err)
 		return
 	}
 	a.edge.ClearSessionCookie(w)
-	a.auditAllow(req, p.Avatar.ID, "SignOutEverywhere", AvatarResource(p.Avatar.ID), "the avatar signed out of every session", map[string]any{"revoked": n})
-	edge.WriteJSON(w, http.StatusOK, map[string]any{"revoked": n})
+	view := revokedView(1, out)
+	a.auditAllow(req, p.Session.Avatar, "SignOut", SessionResource(p.Session.ID), "the avatar signed out", view)
+	edge.WriteJSON(w, http.StatusOK, view)
+}
+
+func (a *API) handleLogoutAll(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	n, out, err := a.revokeAvatar(req.Context(), p.Session.Avatar, "signed out everywhere")
+	if err != nil {
+		a.edge.WriteError(w, req, err)
+		return
+	}
+	a.edge.ClearSessionCookie(w)
+	view := revokedView(n, out)
+	a.auditAllow(req, p.Session.Avatar, "SignOutEverywhere", AvatarResource(p.Session.Avatar), "the avatar signed out of every session", view)
+	edge.WriteJSON(w, http.StatusOK, view)
 }
 
 func (a *API) handleRevokeSession(w http.ResponseWriter, req *http.Request, p edge.Principal) {
@@ -142,7 +147,7 @@ func (a *API) handleRevokeSession(w http.ResponseWriter, req *http.Request, p ed
 		a.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: "no such session of yours"})
 		return
 	}
-	if err := a.Sessions.Revoke(req.Context(), id, "revoked by its avatar"); err != nil {
+	if _, err := a.revokeOne(req.Context(), s, "revoked by its avatar"); err != nil {
 		a.edge.WriteError(w, req, err)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
@@ -146,31 +147,50 @@ func (a *API) handleCommandDigest(w http.ResponseWriter, req *http.Request, p ed
 
 // handleCommand decides one command and, when it is allowed, answers with
 // the gateway's signed acknowledgement; 202 when a critical command waits
-// for a second operator. See command.Service.Command.
+// for a second operator (see command.Service.Execute). The
+// Idempotency-Key names the command across retries (see package
+// idempotency): a retry gets the first answer, byte for byte.
 func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	ctx := req.Context()
 	resource := scenes.ActuatorUID(req.PathValue("twin"), req.PathValue("actuator"))
 	c, cr, err := readCommand(w, req, p)
 	if err != nil {
 		a.denyCommand(w, req, p, resource, err)
 		return
 	}
-	res, err := a.svc.Command(req.Context(), operatorOf(p), c, cr)
+	keys := a.svc.CommandKeys()
+	hash := c.Hash()
+	prev, err := keys.Claim(ctx, c.Operator, c.Key, hash[:])
 	switch {
-	case command.IsRefusal(err):
+	case err != nil:
+		a.edge.WriteError(w, req, err)
+		return
+	case prev != nil && !prev.Done():
+		a.edge.WriteError(w, req, idempotency.ErrInProgress)
+		return
+	case prev != nil:
+		edge.WriteReplayed(w, prev.Status, prev.Answer)
+		return
+	}
+	answer, err := a.svc.Execute(ctx, operatorOf(p), c, cr)
+	if err != nil {
+		// A refused command may be retried under the same key, after a
+		// step-up for instance: free the key.
+		if rerr := keys.Release(context.WithoutCancel(ctx), c.Operator, c.Key); rerr != nil {
+			a.log.Warn("free the key of a refused command", "err", rerr)
+		}
 		a.denyCommand(w, req, p, resource, err)
 		return
-	case err != nil:
-		a.writeError(w, req, err)
-		return
-	}
-	if res.Replayed {
-		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	status := http.StatusOK
-	if res.Pending() {
+	if answer.Status == command.StatusPendingApproval {
 		status = http.StatusAccepted
 	}
-	edge.WriteJSON(w, status, res.Answer)
+	body := edge.EncodeJSON(answer)
+	if err := keys.Complete(context.WithoutCancel(ctx), c.Operator, c.Key, hash[:], status, body); err != nil {
+		a.log.Warn("keep command answer for retries", "err", err)
+	}
+	edge.WriteBody(w, status, body)
 }
 
 // denyCommand audits a refusal that happened before any grant and answers

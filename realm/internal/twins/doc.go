@@ -4,8 +4,9 @@
 // feed that streams states, outcomes and approvals to the consoles of
 // this node. The commands themselves are decided and carried out by its
 // sub-package command, which speaks no HTTP; this package turns requests
-// into its calls and its answers and refusals into JSON and problem
-// answers.
+// into its calls (taking a command's Idempotency-Key first, and replaying
+// the first answer to a retry) and its answers and refusals into JSON and
+// problem answers.
 //
 // It imports the shared plumbing realm/internal/edge and its own command
 // package, nothing else of the realm. What it needs from elsewhere (the

@@ -83,12 +83,6 @@ type (
 		Approver  string    `json:"approver,omitempty"`
 		Answer    *Answer   `json:"answer,omitempty"`
 	}
-	// resultRecord keeps a command's answer for idempotent retries.
-	resultRecord struct {
-		Hash   string  `json:"hash"`
-		Status string  `json:"status"`
-		Answer *Answer `json:"answer,omitempty"`
-	}
 )
 
 // TypedDataView is a signed document as eth_signTypedData_v4 JSON. An

@@ -3,10 +3,10 @@
 // rates), the operator's step-up, the policy decision and its audit
 // record, the grant signed with the node's key and delivered to the twin's
 // gateway, the gateway's signed acknowledgement, the queue of critical
-// commands waiting for a second operator, and the answers kept for
-// retries under the same Idempotency-Key. It also runs the revocation
-// feed to gateways and, on an embedded server, a simulated gateway for
-// every twin that has no enrolled one.
+// commands waiting for a second operator, and the store of the commands'
+// Idempotency-Keys (CommandKeys), which the API claims and answers from.
+// It also runs the revocation feed to gateways and, on an embedded
+// server, a simulated gateway for every twin that has no enrolled one.
 //
 // It speaks no HTTP: internal/archtest keeps net/http and the realm's
 // HTTP plumbing out of it, so the same service can sit behind any

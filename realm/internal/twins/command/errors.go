@@ -18,8 +18,7 @@ const (
 	// NotFound: no such approval.
 	NotFound
 	// Conflict: the state does not allow it now (a command already
-	// waiting, an approval already decided, an Idempotency-Key used for
-	// another command or still at work).
+	// waiting, an approval already decided, a requester gone).
 	Conflict
 )
 
@@ -59,21 +58,6 @@ func IsPolicyDeny(err error) bool {
 // denied is the refusal of a policy decision d.
 func denied(detail string, d policy.Decision) error {
 	return &Error{Kind: Forbidden, Detail: detail, Err: &policyDeny{d}}
-}
-
-// refusal marks an error that refuses the command itself (its checks,
-// step-up, policy or delivery), as opposed to a failure to look up or
-// keep its idempotency record: a refusal is audited, the other is not.
-type refusal struct{ err error }
-
-func (r *refusal) Error() string { return r.err.Error() }
-func (r *refusal) Unwrap() error { return r.err }
-
-// IsRefusal reports whether err, from Service.Command, refused the
-// command (and so belongs on the audit record unless IsPolicyDeny).
-func IsRefusal(err error) bool {
-	var r *refusal
-	return errors.As(err, &r)
 }
 
 var (

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ethereum/go-ethereum/crypto"
-
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
@@ -30,77 +28,11 @@ const (
 	resultUndelivered = "undelivered"
 )
 
-// Result is what Service.Command answers: the command's answer, and
-// whether it is the answer to an earlier request under the same
-// Idempotency-Key.
-type Result struct {
-	Answer   *Answer
-	Replayed bool
-}
-
-// Pending reports whether the command waits for a second operator.
-func (r Result) Pending() bool { return r.Answer.Status == StatusPendingApproval }
-
-// idempotencyKey is the results bucket key of an operator's command key.
-func idempotencyKey(operator, key string) string {
-	return hex.EncodeToString(crypto.Keccak256([]byte(operator), []byte{0}, []byte(key))[:20])
-}
-
-// Command decides one command and, when it is allowed, sends its grant to
-// the twin's gateway and answers with the gateway's signed
-// acknowledgement. A critical command is queued for a second operator.
-//
-// The answer is kept for retries under the command's key (its
-// Idempotency-Key): a retry of the same command is answered the first
-// answer (Replayed), a retry while the first is at work or a key reused
-// for another command is a Conflict. A refused command may be retried
-// under its key, after a step-up for instance. An error that refused the
-// command itself satisfies IsRefusal.
-func (s *Service) Command(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest) (Result, error) {
-	idem := idempotencyKey(c.Operator, c.Key)
-	hash := c.Hash().Hex()
-	marker, _ := json.Marshal(resultRecord{Hash: hash, Status: StatusInProgress})
-	if _, err := s.results.Create(ctx, idem, marker); err != nil {
-		if !errors.Is(err, store.ErrConflict) {
-			return Result{}, err
-		}
-		return s.replay(ctx, idem, hash)
-	}
-	answer, err := s.Execute(ctx, op, c, cr)
-	if err != nil {
-		// Refused: forget the marker, so the key may be used again.
-		if e, gerr := s.results.Get(context.WithoutCancel(ctx), idem); gerr == nil {
-			_ = s.results.Delete(context.WithoutCancel(ctx), idem, e.Revision)
-		}
-		return Result{}, &refusal{err}
-	}
-	done, _ := json.Marshal(resultRecord{Hash: hash, Status: answer.Status, Answer: answer})
-	if _, err := s.results.Put(context.WithoutCancel(ctx), idem, done); err != nil {
-		s.log.Warn("keep command answer for retries", "err", err)
-	}
-	return Result{Answer: answer}, nil
-}
-
-func (s *Service) replay(ctx context.Context, idem, hash string) (Result, error) {
-	e, err := s.results.Get(ctx, idem)
-	if err != nil {
-		return Result{}, err
-	}
-	var prev resultRecord
-	if err := json.Unmarshal(e.Value, &prev); err != nil {
-		return Result{}, err
-	}
-	switch {
-	case prev.Hash != hash:
-		return Result{}, &Error{Kind: Conflict, Detail: "this Idempotency-Key was used for a different command; choose a new key"}
-	case prev.Answer == nil:
-		return Result{}, &Error{Kind: Conflict, Detail: "this command is being carried out; retry shortly for its answer", RetryAfter: time.Second}
-	}
-	return Result{Answer: prev.Answer, Replayed: true}, nil
-}
-
 // Execute runs the checks that do not need policy, the step-up, and
-// then either queues the command for approval or carries it out.
+// then either queues the command for approval or carries it out. Every
+// error refuses the command; IsPolicyDeny tells the policy's refusals,
+// which are on the audit record already. A caller that takes the
+// command's Idempotency-Key (CommandKeys) frees it on an error.
 func (s *Service) Execute(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest) (*Answer, error) {
 	_, a, err := s.guard.Check(c)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
@@ -163,7 +164,7 @@ type Service struct {
 	disp      *twin.Dispatcher
 	feed      *twin.RevocationFeed
 	approvals *store.Bucket
-	results   *store.Bucket
+	commands  *idempotency.Keys
 	gateways  []*gateway.Gateway
 	conns     []*nats.Conn
 	telemetry *nats.Subscription
@@ -248,9 +249,11 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 	if s.approvals, err = d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-approvals", TTL: ApprovalTTL, Sealed: true}); err != nil {
 		return fmt.Errorf("realm: approvals: %w", err)
 	}
-	if s.results, err = d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL, Sealed: true}); err != nil {
+	results, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL, Sealed: true})
+	if err != nil {
 		return fmt.Errorf("realm: command results: %w", err)
 	}
+	s.commands = idempotency.New(results, "twin-commands")
 	if s.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, Logger: s.log}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
@@ -350,6 +353,10 @@ func (s *Service) setGatewayKey(twinID string, a common.Address) {
 	defer s.keysMu.Unlock()
 	s.keys[twinID], s.keyHexs[twinID] = a, a.Hex()
 }
+
+// CommandKeys remembers the commands' Idempotency-Keys and first answers,
+// for every node of the realm to answer a retry alike.
+func (s *Service) CommandKeys() *idempotency.Keys { return s.commands }
 
 // Registry is the twins of the realm's scenes and their last states.
 func (s *Service) Registry() *twin.Registry { return s.reg }

@@ -1,0 +1,110 @@
+package revocation
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/strictjson"
+)
+
+// ErrMalformed reports a notice or acknowledgement that does not decode.
+var ErrMalformed = errors.New("revocation: malformed message")
+
+const (
+	// maxNoticeBytes bounds a notice before it is decoded. One revocation
+	// is well under 600 bytes; "sign out everywhere" of an avatar with
+	// session.MaxPerAvatar sessions fits.
+	maxNoticeBytes = 256 << 10
+	// maxNoticeSessions is session.MaxPerAvatar: one notice per call.
+	maxNoticeSessions = session.MaxPerAvatar
+	maxAckBytes       = 1 << 10
+)
+
+// notice is what a node publishes to the others: the revocations it made.
+type notice struct {
+	Node     string          `json:"node"`
+	Sessions []revokedWireV1 `json:"sessions"`
+}
+
+// revokedWireV1 is one revocation on the wire. Times are RFC 3339.
+type revokedWireV1 struct {
+	ID      string    `json:"id"`
+	Avatar  string    `json:"avatar"`
+	Reason  string    `json:"reason"`
+	At      time.Time `json:"at"`
+	Expires time.Time `json:"expires"`
+}
+
+// ack is a node's answer to a notice.
+type ack struct {
+	Node   string `json:"node"`
+	Denied int    `json:"denied"`
+}
+
+func encodeNotice(node string, revs []session.Revocation) ([]byte, error) {
+	n := notice{Node: node, Sessions: make([]revokedWireV1, len(revs))}
+	for i, r := range revs {
+		n.Sessions[i] = revokedWireV1{ID: r.SessionID, Avatar: r.Avatar, Reason: r.Reason, At: r.At.UTC(), Expires: r.Expires.UTC()}
+	}
+	b, err := json.Marshal(n)
+	if err != nil {
+		return nil, fmt.Errorf("revocation: encode notice: %w", err)
+	}
+	if len(b) > maxNoticeBytes {
+		return nil, fmt.Errorf("revocation: notice of %d bytes, at most %d", len(b), maxNoticeBytes)
+	}
+	return b, nil
+}
+
+// decodeNotice parses a notice. It checks shape only: each revocation's
+// content is judged by session.Manager.Deny.
+func decodeNotice(data []byte) (notice, error) {
+	if len(data) > maxNoticeBytes {
+		return notice{}, fmt.Errorf("%w: notice of %d bytes, at most %d", ErrMalformed, len(data), maxNoticeBytes)
+	}
+	var n notice
+	if err := decodeStrict(data, &n); err != nil {
+		return notice{}, fmt.Errorf("%w: notice: %w", ErrMalformed, err)
+	}
+	switch {
+	case n.Node == "":
+		return notice{}, fmt.Errorf("%w: notice without a node", ErrMalformed)
+	case len(n.Sessions) == 0 || len(n.Sessions) > maxNoticeSessions:
+		return notice{}, fmt.Errorf("%w: notice of %d revocations, want 1..%d", ErrMalformed, len(n.Sessions), maxNoticeSessions)
+	}
+	return n, nil
+}
+
+func (n notice) revocations() []session.Revocation {
+	out := make([]session.Revocation, len(n.Sessions))
+	for i, s := range n.Sessions {
+		out[i] = session.Revocation{SessionID: s.ID, Avatar: s.Avatar, Reason: s.Reason, At: s.At, Expires: s.Expires}
+	}
+	return out
+}
+
+func decodeAck(data []byte) (ack, error) {
+	if len(data) > maxAckBytes {
+		return ack{}, fmt.Errorf("%w: acknowledgement of %d bytes", ErrMalformed, len(data))
+	}
+	var a ack
+	if err := decodeStrict(data, &a); err != nil || a.Node == "" {
+		return ack{}, fmt.Errorf("%w: acknowledgement: %v", ErrMalformed, err)
+	}
+	return a, nil
+}
+
+// decodeStrict decodes exactly one JSON value, with valid UTF-8, no member
+// twice and no unknown member.
+func decodeStrict(data []byte, v any) error {
+	if err := strictjson.Check(data); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}

@@ -1,0 +1,80 @@
+package realm
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/avatar/session/revocation"
+)
+
+// Revocations take effect on every node before the store has them (see
+// package revocation): this node denies the sessions, tells the other live
+// nodes over core NATS (authenticated like presence) and waits for their
+// acknowledgements, then stores the revocation, retrying in the background
+// while the sessions bucket cannot be written. The identity part ends
+// sessions through it (identity.Deps.Revoker).
+
+// startRevocationBroadcast hears the other nodes' revocations until bg ends.
+func (r *Realm) startRevocationBroadcast(bg context.Context) error {
+	b, err := revocation.New(revocation.Config{
+		Conn: r.nc, Prefix: r.cfg.Prefix, Node: r.cfg.Node,
+		Auth: r.clusterAuth, Sessions: r.sessions,
+		Peers: r.livePeers,
+		OnRefused: func(kind string, err error) {
+			r.tampers.forged.WithLabelValues("revocation " + kind).Inc()
+			r.log.Warn("dropped a revocation message that does not verify", "kind", kind, "err", err)
+		},
+		Logger: r.log,
+	})
+	if err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	r.revoker = b
+	r.bgDone.Add(1)
+	go func() {
+		defer r.bgDone.Done()
+		<-bg.Done()
+		b.Close()
+	}()
+	return nil
+}
+
+// livePeers names the other nodes believed live: those the node registry
+// lists and those whose presence heartbeats (core NATS, so heard while
+// JetStream elects leaders) arrived lately.
+func (r *Realm) livePeers() []string {
+	seen := map[string]bool{r.cfg.Node: true}
+	var out []string
+	add := func(node string) {
+		if !seen[node] {
+			seen[node] = true
+			out = append(out, node)
+		}
+	}
+	if r.nodes != nil {
+		for _, n := range r.nodes.live() {
+			add(n.Node)
+		}
+	}
+	if r.presence != nil {
+		r.presence.mu.Lock()
+		for node, p := range r.presence.peers {
+			if time.Since(p.lastSeen) < presencePeerExpiry {
+				add(node)
+			}
+		}
+		r.presence.mu.Unlock()
+	}
+	return out
+}
+
+// revoker lends the node's broadcaster to the identity part, which is
+// bound before the broadcaster starts and calls it only once the node
+// serves.
+type revoker struct{ r *Realm }
+
+func (v revoker) Revoke(ctx context.Context, revs []session.Revocation, store func(context.Context) error) (revocation.Outcome, error) {
+	return v.r.revoker.Revoke(ctx, revs, store)
+}
