@@ -26,13 +26,9 @@ import (
 //
 // Either way the answer carries Idempotent-Replayed: true.
 
-// The encoding and writing of kept answers is the edge's, shared with
-// the twin commands' API.
-var (
-	encodeAnswer  = edge.EncodeJSON
-	writeBody     = edge.WriteBody
-	writeReplayed = edge.WriteReplayed
-)
+// writeBody writes a JSON body encoded already (the edge's, shared with
+// the twin commands' API).
+var writeBody = edge.WriteBody
 
 // transferKeys are the Idempotency-Keys of transfers and trades.
 func (r *Realm) transferKeys() *idemkeys.Keys {
