@@ -36,7 +36,30 @@ func BenchmarkDecode(b *testing.B) {
 // checks, resampling, and per hop the features, liveness (replay registry
 // included) and scoring, amortized over the frames.
 func BenchmarkPush(b *testing.B) {
-	e := newEngine(b)
+	benchPush(b, newEngine(b))
+}
+
+// BenchmarkPushSharingPaths is BenchmarkPush on a node of a cluster: the
+// engine also hashes and hands out its path cells, and judges windows
+// against a peer's (filled with two minutes of another person's motion).
+func BenchmarkPushSharingPaths(b *testing.B) {
+	e, peer := newEngine(b), newEngine(b)
+	key := make([]byte, 32)
+	if err := e.SharePaths(key, func(biometrics.PathBatch) {}); err != nil {
+		b.Fatal(err)
+	}
+	if err := peer.SharePaths(key, func(p biometrics.PathBatch) { e.AddPeerPaths("peer", p, p.At()) }); err != nil {
+		b.Fatal(err)
+	}
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	push(peer.NewStream("other", nil), synth.NewPerson(10).Session(1).Frames(120*72, 72), &clock)
+	if e.PathStats().Received == 0 {
+		b.Fatal("the peer shared no cells")
+	}
+	benchPush(b, e)
+}
+
+func benchPush(b *testing.B, e *biometrics.Engine) {
 	for _, batch := range []int{1, 4} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			s := e.NewStream("bench", enrolledTemplate(b, 9))

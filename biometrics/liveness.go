@@ -94,7 +94,9 @@ type liveState struct {
 	bucketMins  []int64
 
 	matches []match
-	copied  int // consecutive windows found on earlier motion
+	// peerScratch holds each probe point's candidates among the peers' cells.
+	peerScratch [][]peerRef
+	copied      int // consecutive windows found on earlier motion
 	// copiedSmall: one of those windows ranged under specificSpread.
 	copiedSmall bool
 	looped      int    // consecutive windows found on the stream's own motion
@@ -254,7 +256,7 @@ func (l *liveState) window(s *Stream, f *Features, w []sample, at time.Time) []s
 	if judged {
 		l.matches = s.e.replay.lookup(s.n, probeIdx[len(probeIdx)-1], probe, l.matches)
 		switch {
-		case sequenceShare(l.matches, probeIdx) >= replayMatchShare:
+		case sequenceShare(l.matches, probeIdx) >= replayMatchShare || l.peerCopied(s, probe, probeIdx):
 			l.copied, l.looped = l.copied+1, 0
 			l.copiedSmall = l.copiedSmall || ranged < specificSpread
 		case l.loopShare(probe, probeIdx) >= loopShare:
@@ -323,4 +325,16 @@ func (l *liveState) loopShare(probe []motionPoint, idx []uint32) float64 {
 		l.matches = append(l.matches, m)
 	}
 	return sequenceShare(l.matches, idx)
+}
+
+// peerCopied reports whether the window retraces motion another node of
+// the cluster shared (Engine.SharePaths); false when nothing is shared.
+func (l *liveState) peerCopied(s *Stream, probe []motionPoint, probeIdx []uint32) bool {
+	pp := s.e.replay.peers.Load()
+	if pp == nil {
+		return false
+	}
+	var share float64
+	share, l.peerScratch = pp.sequenceShare(probe, probeIdx, l.peerScratch)
+	return share >= replayMatchShare
 }

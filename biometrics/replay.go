@@ -3,6 +3,7 @@ package biometrics
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -93,6 +94,9 @@ type replayRegistry struct {
 	history   time.Duration
 	maxPoints int
 	gens      [2]*replayGeneration // [0] current, [1] previous
+	// peers, when set (Engine.SharePaths), shares this node's cells and
+	// holds the other nodes'.
+	peers atomic.Pointer[peerPaths]
 }
 
 func newReplayRegistry(cfg Config) *replayRegistry {
@@ -263,8 +267,9 @@ func (r *replayRegistry) addIndexed(stream uint32, idx []uint32, pts []motionPoi
 	if r.history <= 0 || r.maxPoints == 0 {
 		return
 	}
+	pp := r.peers.Load()
+	var shared []pathEntry
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.rotate(now)
 	g := r.gens[0]
 	for i := range pts {
@@ -273,6 +278,13 @@ func (r *replayRegistry) addIndexed(stream uint32, idx []uint32, pts []motionPoi
 		if last, ok := g.last[stream]; ok && contiguous[i] {
 			prev = last
 			g.points[last].next = at
+		}
+		if pp != nil {
+			var from *motionPoint
+			if prev >= 0 {
+				from = &g.points[prev].p
+			}
+			shared = pp.hasher.cellsOf(shared, stream, idx[i], &pts[i], from)
 		}
 		g.points = append(g.points, storedPoint{p: pts[i], stream: stream, idx: idx[i], prev: prev, next: -1})
 		g.last[stream] = at
@@ -283,6 +295,11 @@ func (r *replayRegistry) addIndexed(stream uint32, idx []uint32, pts []motionPoi
 		if prev >= 0 {
 			r.indexSegment(g, prev, &g.points[prev].p, &pts[i])
 		}
+	}
+	r.mu.Unlock()
+	if len(shared) > 0 {
+		pp.published.Add(uint64(len(shared)))
+		pp.publish(PathBatch{entries: shared, at: now})
 	}
 }
 

@@ -58,11 +58,7 @@ func NewTemplateStore(ctx context.Context, st *store.Store, key []byte) (*Templa
 	if len(key) != 32 {
 		return nil, ErrTemplateKey
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("biometrics: template cipher: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
+	aead, err := newGCM(key)
 	if err != nil {
 		return nil, fmt.Errorf("biometrics: template cipher: %w", err)
 	}
@@ -242,4 +238,14 @@ func (ts *TemplateStore) Changes(ctx context.Context) (<-chan TemplateChange, er
 		}
 	}()
 	return out, nil
+}
+
+// newGCM is AES-256-GCM under key: how templates and shared path cells
+// are sealed.
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }

@@ -107,9 +107,12 @@ func viewDecision(action string, resource policy.UID, d policy.Decision) decisio
 // allow it now, with the reason for every deny: joining the scene, and
 // entering each of its zones. Each answer is a real, audited decision.
 func (r *Realm) handleSceneAccess(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	sc, ok := r.catalog.Scene(req.PathValue("id"))
+	sc, ok := r.sceneOr404(w, req)
 	if !ok {
-		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: "no scene " + strconv.Quote(req.PathValue("id"))})
+		return
+	}
+	if p.IsAgent() {
+		r.agentSceneAccess(w, req, p, sc)
 		return
 	}
 	a := r.trust.assess(req.Context(), p.Session)

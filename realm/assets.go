@@ -138,7 +138,11 @@ func (r *Realm) startAssets(ctx context.Context) (*assetsHub, error) {
 		return nil, fmt.Errorf("realm: asset ledger: %w", err)
 	}
 	h.scheme = h.ledger.Scheme()
-	h.idempotency, err = r.store.Bucket(ctx, store.BucketConfig{Name: "idempotency", TTL: assetIdempotencyTTL, Sealed: true})
+	// The leader confirms a replica's "not found": a key whose Create just
+	// conflicted exists, and a replica that restarted a moment ago may not
+	// have it yet (found by the chaos suite: a retried transfer answered
+	// 404 after a lost quorum).
+	h.idempotency, err = r.store.Bucket(ctx, store.BucketConfig{Name: "idempotency", TTL: assetIdempotencyTTL, Sealed: true, LeaderConfirmsAbsence: true})
 	if err != nil {
 		h.ledger.Close()
 		return nil, fmt.Errorf("realm: idempotency keys: %w", err)

@@ -67,7 +67,8 @@ type Config struct {
 	// may have happened. Default 3s; negative: no deadline.
 	RequestTimeout time.Duration
 	// MinFreeDisk is the free space, in bytes, the embedded store's disk
-	// must keep for the node to report ready (/readyz); default 64 MiB,
+	// must keep: under it the store refuses writes (507) and the node is
+	// not ready (/readyz), until space returns; default 64 MiB,
 	// negative: not checked. Ignored with NATS, whose servers own their
 	// disks.
 	MinFreeDisk int64

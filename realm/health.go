@@ -2,8 +2,8 @@ package realm
 
 import (
 	"context"
-	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
@@ -26,7 +26,7 @@ const (
 	checkNATS      = "nats"      // the NATS connection is up
 	checkJetStream = "jetstream" // JetStream answers account info
 	checkLeaders   = "leaders"   // every stream and bucket this node writes has a leader
-	checkDisk      = "disk"      // embedded store: free space under the data dir above MinFreeDisk
+	checkDisk      = "disk"      // embedded store: free space under the data dir above MinFreeDisk, JetStream taking writes
 )
 
 // defaultMinFreeDisk is Config.MinFreeDisk's default: room for JetStream
@@ -63,14 +63,16 @@ func (r *Realm) probeReadiness(ctx context.Context) readiness {
 		rd.reason = "a stream or bucket this node writes has no leader (election or lost quorum)"
 	}
 	rd.checks[checkDisk] = true
-	if r.embedded != nil && r.cfg.MinFreeDisk > 0 {
-		if free, ok := freeDiskBytes(r.cfg.DataDir); ok {
-			rd.diskFree = int64(min(free, uint64(1<<62)))
-			if rd.diskFree < r.cfg.MinFreeDisk {
-				rd.checks[checkDisk] = false
-				if rd.reason == "" {
-					rd.reason = fmt.Sprintf("free disk space under the data dir is %d MiB, under the %d MiB minimum", rd.diskFree>>20, r.cfg.MinFreeDisk>>20)
-				}
+	if r.embedded != nil {
+		// The embedded server's disk guard measures the space and sees
+		// a JetStream broken by a failed write; the store refuses
+		// writes on the same finding (Config.WriteGate).
+		d := r.embedded.Disk()
+		rd.diskFree = d.Free
+		if err := d.Refusal(); err != nil {
+			rd.checks[checkDisk] = false
+			if rd.reason == "" {
+				rd.reason = strings.TrimPrefix(err.Error(), "natsembed: ")
 			}
 		}
 	}

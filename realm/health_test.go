@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // TestReadyzFollowsJetStream switches the embedded server's JetStream off
@@ -64,16 +66,40 @@ func TestReadyzFollowsJetStream(t *testing.T) {
 	}
 }
 
-// TestReadyzRefusesAFullDisk sets the free-space minimum above what any
-// disk has: the node starts but is not ready, and says why.
-func TestReadyzRefusesAFullDisk(t *testing.T) {
+// TestFullDiskRefusesWritesUntilSpaceReturns sets the free-space minimum
+// above what any disk has: the node starts but is not ready and says why,
+// a write is refused with 507 insufficient-storage (Retry-After; effect
+// unknown, as for any write an earlier step of may have been stored) while
+// a read still answers, and once the minimum is lowered, as
+// when space is freed, the node turns ready and takes the write, with no
+// restart.
+func TestFullDiskRefusesWritesUntilSpaceReturns(t *testing.T) {
 	r := startRealm(t, Config{MinFreeDisk: 1 << 62})
 	var h struct {
 		Reason string          `json:"reason"`
 		Checks map[string]bool `json:"checks"`
 	}
-	if code := get(t, r.URL()+"/readyz", &h); code != http.StatusServiceUnavailable || !strings.Contains(h.Reason, "disk") || h.Checks[checkDisk] || !h.Checks[checkLeaders] {
-		t.Fatalf("GET /readyz under the disk minimum = %d %+v, want 503 naming the disk", code, h)
+	eventually(t, "/readyz turns 503 under the disk minimum", func() bool {
+		return get(t, r.URL()+"/readyz", &h) == http.StatusServiceUnavailable
+	})
+	if !strings.Contains(h.Reason, "disk") || h.Checks[checkDisk] || !h.Checks[checkLeaders] {
+		t.Fatalf("GET /readyz under the disk minimum = %+v, want 503 naming the disk", h)
+	}
+	register := `{"name":"ines","display_name":"Ines"}`
+	a := rawCall(t, r, "POST", "/v1/webauthn/register/begin", "", register)
+	if a.status != http.StatusInsufficientStorage || a.problem.Type != edge.ProblemBase+edge.TypeInsufficientStore || a.retryAfter == "" || a.problem.Effect != "unknown" {
+		t.Fatalf("a write under the disk minimum = %d %+v (Retry-After %q), want 507 %s with Retry-After and effect unknown", a.status, a.problem, a.retryAfter, edge.TypeInsufficientStore)
+	}
+	if code := get(t, r.URL()+"/v1/scenes", nil); code != http.StatusOK {
+		t.Fatalf("a read under the disk minimum = %d, want 200", code)
+	}
+
+	r.embedded.SetMinFreeDisk(1 << 20)
+	eventually(t, "/readyz turns 200 once space is back", func() bool {
+		return get(t, r.URL()+"/readyz", nil) == http.StatusOK
+	})
+	if a := rawCall(t, r, "POST", "/v1/webauthn/register/begin", "", register); a.status != http.StatusOK {
+		t.Fatalf("the write once space is back = %d %+v, want 200", a.status, a.problem)
 	}
 }
 

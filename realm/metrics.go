@@ -78,6 +78,13 @@ func newMetrics(r *Realm) *metrics {
 			func() float64 { return boolFloat(r.currentReadiness().ready) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_disk_free_bytes", Help: "Free space under the embedded store's data dir at the last readiness probe; -1 when not measured (external NATS)."},
 			func() float64 { return float64(r.currentReadiness().diskFree) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_store_jetstream_restarts_total", Help: "Restarts of the embedded JetStream after a write failed on a full disk and space returned (0 with external NATS)."},
+			func() float64 {
+				if r.embedded == nil {
+					return 0
+				}
+				return float64(r.embedded.Disk().Restarts)
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_nats_connected", Help: "1 while the realm's NATS connection is up."},
 			func() float64 { return boolFloat(r.ready.Load() && r.nc != nil && r.nc.Status() == nats.CONNECTED) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_events_recorded_total", Help: "Audit events accepted into the queue."},

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -34,8 +35,10 @@ import (
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
+	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
+	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -110,6 +113,13 @@ type Realm struct {
 	// ring's active key to the gateways that pinned it.
 	legacyGrantKey *twin.Signer
 
+	// agents authenticates agents and decides their actions, honouring
+	// root delegations signed by agentRoots (wire_agents.go).
+	agents      *agents.Guard
+	agentRoots  *agents.RootSet
+	delegations *delegations.API
+	mcp         *mcpapi.API
+
 	// identity serves passkeys, sessions and roles (wire_identity.go).
 	identity *identity.API
 
@@ -149,6 +159,8 @@ func New(cfg Config) (*Realm, error) {
 		TrustedProxies: cfg.TrustedProxies,
 	}, r.log, r.ready.Load, r.metrics.registry)
 	r.auditAPI = auditapi.New(r.edge)
+	r.delegations = delegations.New(r.edge)
+	r.mcp = mcpapi.New(r.edge)
 	r.docs = apidoc.New(apidoc.Facts{
 		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
 		AvatarPageDefault: identity.DefaultAvatarPage,
@@ -299,6 +311,7 @@ func (r *Realm) start(ctx context.Context) error {
 			Gateways:     r.twins.NATSUsers(),
 			ServerName:   r.cfg.Node,
 			Logger:       r.log,
+			MinFreeDisk:  r.cfg.MinFreeDisk,
 		})
 		if err != nil {
 			return fmt.Errorf("realm: embedded NATS: %w", err)
@@ -324,7 +337,7 @@ func (r *Realm) start(ctx context.Context) error {
 	// is still starting, answers "JetStream not available" for a moment:
 	// wait for it (logging why) rather than exit.
 	r.setNotReady("waiting for JetStream")
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper, WaitForJetStream: true})
+	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper, WaitForJetStream: true, WriteGate: r.diskGate()})
 	if err != nil {
 		return fmt.Errorf("realm: store: %w", err)
 	}
@@ -377,6 +390,7 @@ func (r *Realm) start(ctx context.Context) error {
 		Seen: r.trust.observeAddress,
 	})
 	r.trust.onChange = r.pushTrust
+	r.trust.onSuspended = r.suspendOwnersAgents
 	r.trust.onPasskey = r.xrAfterPasskey
 	if err := r.startIdentity(ctx); err != nil {
 		return err
@@ -394,6 +408,11 @@ func (r *Realm) start(ctx context.Context) error {
 
 	bg, cancel := context.WithCancel(context.Background())
 	r.bgCancel = cancel
+	// Before the trust hub runs: it stops a suspended avatar's agents.
+	if err := r.startAgents(ctx, bg); err != nil {
+		cancel()
+		return err
+	}
 	revocations, err := r.sessions.Revocations(bg)
 	if err != nil {
 		cancel()
@@ -476,6 +495,7 @@ func (r *Realm) shutdown() {
 		r.bgCancel()
 		r.bgDone.Wait()
 	}
+	r.stopAgents()
 	if r.nodes != nil {
 		r.nodes.stop(ctx)
 	}

@@ -10,6 +10,14 @@ import (
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
 
+// nonNil is s, or an empty list instead of nil, so JSON says [].
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // Action digests: see edge/digest.go.
 var (
 	parseDigest = edge.ParseDigest

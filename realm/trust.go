@@ -30,6 +30,9 @@ type trustHub struct {
 	// onChange is told of every state change, to push it to the session's
 	// live connections.
 	onChange func(sessionID string, a trust.Assessment)
+	// onSuspended is told of an avatar whose trust became suspended, to
+	// stop its agents too.
+	onSuspended func(ctx context.Context, avatarID string)
 	// onPasskey is told of every passkey assertion observed, so that a
 	// user-verified one can start a biometric enrollment.
 	onPasskey func(sessionID string, userVerified bool)
@@ -240,6 +243,9 @@ func (h *trustHub) changed(ctx context.Context, sessionID, avatarID string, a tr
 	}
 	if h.onChange != nil {
 		h.onChange(sessionID, a)
+	}
+	if a.State == trust.Suspended && h.onSuspended != nil {
+		h.onSuspended(ctx, avatarID)
 	}
 }
 

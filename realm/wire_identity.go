@@ -50,6 +50,9 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 		StepUps:      proofs,
 		AuditNoWait:  r.auditAsync,
 		PasskeyAdded: r.announcePasskeyAdded,
+		SignedOutEverywhere: func(ctx context.Context, avatarID string) error {
+			return r.stopOwnersAgents(ctx, avatarID, "its owner signed out everywhere")
+		},
 	})
 }
 

@@ -23,6 +23,11 @@ type LiveOptions struct {
 	// chance. 0: no crowd.
 	CrowdPeople int
 	CrowdFor    time.Duration
+	// CrowdNodes spreads the crowd over this many engines that share
+	// their hashed path cells (LinkedEngines), as the nodes of a cluster
+	// do: everyone's motion is then also compared, by its cells, with what
+	// the other nodes saw. 0 or 1: one engine.
+	CrowdNodes  int
 	PriorPeople int // synthetic prior of the engine
 	// PriorAsideFrom is the engine's biometrics.Config.PriorAsideFrom
 	// (0: the default; negative: the prior never steps aside).
@@ -267,18 +272,27 @@ func RunLive(o LiveOptions) (*LiveResult, error) {
 }
 
 // runCrowd streams o.CrowdPeople synthetic people together, in messages of
-// 8 frames at 9 a second each, into one engine, and counts the people any
-// liveness check raised an alarm for.
+// 8 frames at 9 a second each, into one engine (or CrowdNodes linked ones,
+// in turn), and counts the people any liveness check raised an alarm for.
 func runCrowd(o *LiveOptions, res *LiveResult) error {
-	e, err := biometrics.NewEngine(biometrics.Config{})
-	if err != nil {
-		return err
+	var engines []*biometrics.Engine
+	if o.CrowdNodes > 1 {
+		var err error
+		if engines, err = LinkedEngines(biometrics.Config{}, o.CrowdNodes); err != nil {
+			return err
+		}
+	} else {
+		e, err := biometrics.NewEngine(biometrics.Config{})
+		if err != nil {
+			return err
+		}
+		engines = []*biometrics.Engine{e}
 	}
 	clock := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	streams := make([]*biometrics.Stream, o.CrowdPeople)
 	gens := make([]*synth.Generator, o.CrowdPeople)
 	for i := range streams {
-		streams[i] = e.NewStream(fmt.Sprintf("crowd-%d", i), nil)
+		streams[i] = engines[i%len(engines)].NewStream(fmt.Sprintf("crowd-%d", i), nil)
 		gens[i] = synth.NewPerson(o.Seed + 10_000 + int64(i)).Session(0)
 	}
 	defer func() {

@@ -25,10 +25,84 @@ func RunRecordingLiveness(recs []Recording, seed int64) (*RecordingLiveness, err
 	if err != nil {
 		return nil, err
 	}
+	return runRecordingLiveness(recs, seed, nodes{e, e, e, e, e})
+}
+
+// RunRecordingLivenessAcross is RunRecordingLiveness on the nodes of a
+// cluster that share their hashed path cells (Engine.SharePaths) and
+// nothing else: every first session and every victim streams through one
+// node, every second session through another, so that each person's other
+// day is judged against what the first saw, and each kind of replay
+// through a node of its own, where only the shared cells can catch it.
+func RunRecordingLivenessAcross(recs []Recording, seed int64) (*RecordingLiveness, error) {
+	es, err := LinkedEngines(biometrics.Config{}, 5)
+	if err != nil {
+		return nil, err
+	}
+	return runRecordingLiveness(recs, seed, nodes{es[0], es[1], es[2], es[3], es[4]})
+}
+
+// nodes says which engine each part of RunRecordingLiveness streams
+// through: first sessions and victims, second sessions, then the verbatim,
+// noisy and time-warped replays.
+type nodes struct {
+	first, second           *biometrics.Engine
+	verbatim, noisy, warped *biometrics.Engine
+}
+
+func (n nodes) replay(kind string) *biometrics.Engine {
+	switch kind {
+	case "verbatim":
+		return n.verbatim
+	case "noisy":
+		return n.noisy
+	}
+	return n.warped
+}
+
+// LinkedEngines returns n engines that share their path cells with one
+// another in memory, as the nodes of a cluster do through a PathFeed.
+func LinkedEngines(cfg biometrics.Config, n int) ([]*biometrics.Engine, error) {
+	es := make([]*biometrics.Engine, n)
+	for i := range es {
+		var err error
+		if es[i], err = biometrics.NewEngine(cfg); err != nil {
+			return nil, err
+		}
+	}
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	for i, e := range es {
+		name := fmt.Sprintf("node%d", i)
+		// Peers take the cells in at once, by the streams' clock: a
+		// simulated stream runs faster than real time.
+		err := e.SharePaths(key, func(p biometrics.PathBatch) {
+			for j, peer := range es {
+				if j != i {
+					peer.AddPeerPaths(name, p, p.At())
+				}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return es, nil
+}
+
+// runRecordingLiveness streams every session as genuine motion, then
+// replays each probe session three ways, through the engines n names.
+func runRecordingLiveness(recs []Recording, seed int64, n nodes) (*RecordingLiveness, error) {
 	res := &RecordingLiveness{FalseLiveness: map[string]int{}, Replay: map[string]ReplayOutcome{}}
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, r := range recs {
 		for k, frames := range [][]biometrics.Frame{r.Enroll, r.Probe} {
+			e := n.first
+			if k == 1 {
+				e = n.second
+			}
 			s := e.NewStream(fmt.Sprintf("%s-%d", r.ID, k), nil)
 			feedGaps(s, frames, &clock, func(ev biometrics.Event) {
 				if ev.Kind == biometrics.EventLiveness {
@@ -45,12 +119,12 @@ func RunRecordingLiveness(recs []Recording, seed int64) (*RecordingLiveness, err
 		// replays the victim's capture three ways, each into a fresh stream
 		// of another avatar.
 		for _, frames := range [][]biometrics.Frame{r.Probe, recs[(i+1)%len(recs)].Enroll} {
-			s := e.NewStream("victim-or-bystander", nil)
+			s := n.first.NewStream("victim-or-bystander", nil)
 			feedGaps(s, frames, &clock, nil)
 			s.Close()
 		}
 		for _, kind := range []string{"verbatim", "noisy", "time-warped"} {
-			s := e.NewStream("attacker", nil)
+			s := n.replay(kind).NewStream("attacker", nil)
 			rejected := false
 			feedGaps(s, transform(r.Probe, kind, rng), &clock, func(ev biometrics.Event) {
 				if ev.Kind == biometrics.EventLiveness {

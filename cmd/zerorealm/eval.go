@@ -33,7 +33,7 @@ type evalBiometricsFlags struct {
 	seed                    int64
 	swaps, replays          int
 	hours                   float64
-	crowd                   int
+	crowd, crowdNodes       int
 	priorAside              int
 }
 
@@ -78,6 +78,7 @@ with --data, replays of the real recordings are measured too.`,
 	fl.Float64Var(&f.hours, "hours", 2, "hours of genuine synthetic motion for the false step-up rate")
 	fl.IntVar(&f.priorAside, "prior-aside", biometrics.DefaultPriorAsideFrom, "real people from which the synthetic prior leaves the streams' background (-1: never)")
 	fl.IntVar(&f.crowd, "crowd", 1000, "synthetic people streaming together for a minute, for false liveness alarms in a crowd (0: skip)")
+	fl.IntVar(&f.crowdNodes, "crowd-nodes", 1, "nodes the crowd is spread over, sharing their hashed path cells as a cluster's nodes do")
 	return cmd
 }
 
@@ -172,6 +173,7 @@ type evalGenuine struct {
 
 type evalCrowd struct {
 	People  int            `json:"people"`
+	Nodes   int            `json:"nodes"`
 	Minutes float64        `json:"minutes"`
 	Alarmed int            `json:"alarmed"`
 	Reasons map[string]int `json:"reasons,omitempty"`
@@ -180,8 +182,8 @@ type evalCrowd struct {
 const archeryCitation = "Liebers et al., Understanding User Identification in Virtual Reality Through Behavioral Biometrics and the Effect of Body Normalization, CHI 2021"
 
 func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
-	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 || f.crowd < 0 || f.priorAside == 0 || f.priorAside < -1 {
-		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive, --prior-aside at least 1 or -1")
+	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 || f.crowd < 0 || f.crowdNodes < 1 || f.priorAside == 0 || f.priorAside < -1 {
+		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive, --crowd at least 0, --crowd-nodes at least 1, --prior-aside at least 1 or -1")
 	}
 	bar := newProgress(stderr)
 	var recs []evaluation.Recording
@@ -243,7 +245,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		}
 	}
 	live, err := evaluation.RunLive(evaluation.LiveOptions{
-		Seed: f.seed, SwapTrials: f.swaps, ReplayTrials: f.replays, GenuineHours: f.hours, CrowdPeople: f.crowd, PriorAsideFrom: f.priorAside,
+		Seed: f.seed, SwapTrials: f.swaps, ReplayTrials: f.replays, GenuineHours: f.hours, CrowdPeople: f.crowd, CrowdNodes: f.crowdNodes, PriorAsideFrom: f.priorAside,
 		Progress: func(done, total int) { bar.update("streams", done, total) },
 	})
 	if err != nil {
@@ -272,7 +274,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 	}
 	rep.Genuine = evalGenuine{Hours: live.GenuineHours, FalseStepUps: live.FalseStepUps, FalseLiveness: live.FalseLiveness}
 	if live.CrowdPeople > 0 {
-		rep.Crowd = &evalCrowd{People: live.CrowdPeople, Minutes: live.CrowdMinutes, Alarmed: live.CrowdAlarmed, Reasons: live.CrowdReasons}
+		rep.Crowd = &evalCrowd{People: live.CrowdPeople, Nodes: f.crowdNodes, Minutes: live.CrowdMinutes, Alarmed: live.CrowdAlarmed, Reasons: live.CrowdReasons}
 	}
 
 	w := stdout
@@ -309,7 +311,11 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 	fmt.Fprintf(w, "change of wearer (synthetic): detected within 10 s in %d/%d, p95 %s\n", live.SwapDetected, live.SwapTrials, secs(live.SwapP95))
 	fmt.Fprintf(w, "genuine motion (synthetic): %.1f h, %d false step-ups, %d liveness failures\n", live.GenuineHours, live.FalseStepUps, live.FalseLiveness)
 	if c := rep.Crowd; c != nil {
-		fmt.Fprintf(w, "crowd (synthetic): %d people streaming together for %.0f min, %d suspended by a liveness check\n", c.People, c.Minutes, c.Alarmed)
+		on := ""
+		if c.Nodes > 1 {
+			on = fmt.Sprintf(" on %d nodes sharing path cells", c.Nodes)
+		}
+		fmt.Fprintf(w, "crowd (synthetic): %d people streaming together%s for %.0f min, %d suspended by a liveness check\n", c.People, on, c.Minutes, c.Alarmed)
 	}
 	for _, k := range []string{"verbatim", "noisy", "time-warped"} {
 		line := fmt.Sprintf("replays %-12s synthetic %d/%d rejected", k, live.Replay[k].Rejected, live.Replay[k].Trials)

@@ -93,6 +93,7 @@ func TestEvalBiometricsUsage(t *testing.T) {
 		{"eval", "biometrics", "--people", "2"},
 		{"eval", "biometrics", "--prior-aside", "0"},
 		{"eval", "biometrics", "--prior-aside=-2"},
+		{"eval", "biometrics", "--crowd-nodes", "0"},
 		{"eval", "biometrics", "--data", filepath.Join(t.TempDir(), "missing")},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -100,10 +100,12 @@ var testOnly = map[string]struct {
 }{
 	"internal/natstest":    {why: "it starts throwaway NATS servers for tests; production code gets its connection from internal/natsembed"},
 	"internal/browsertest": {why: "it drives a headless browser for tests; nothing in production starts a browser"},
+	"internal/chaos":       {why: "it kills processes and fills disks to test a deployment; only its own tests run it"},
 	"internal/webauthntest": {
 		why: "a software authenticator for tests; the realm never creates credentials",
 		except: map[string]string{
-			"cmd/zerorealm": "the load tool signs synthetic avatars in with software passkeys, as a test does; it is a client of the realm, not part of it",
+			"cmd/zerorealm":  "the load tool signs synthetic avatars in with software passkeys, as a test does; it is a client of the realm, not part of it",
+			"internal/chaos": "the chaos harness's workload signs avatars in with software passkeys; it is a client of realm processes, imported only by its own tests",
 		},
 	},
 }

@@ -162,6 +162,8 @@ type Log struct {
 	lastHash  string
 	lastIndex uint64
 	buf       []byte
+	// headBlock is the block loadHead last read, for adoptHead.
+	headBlock []byte
 }
 
 // Open creates or reuses the AUDIT stream, reads the head of this node's
@@ -227,7 +229,34 @@ func (l *Log) loadHead(ctx context.Context) error {
 		return fmt.Errorf("audit: chain head at seq %d is not an event: %w", msg.Seq, err)
 	}
 	l.lastSeq, l.lastHash, l.lastIndex = msg.Seq, hashOf(line), ev.Index
+	l.headBlock = msg.Data
 	return nil
+}
+
+// adoptHead takes into the tree the head block loadHead found after a
+// conflict, when that block follows directly on what this writer had
+// (prevHash, prevIndex): it is this node's own block, stored although
+// storeBlock gave up on it after its acks were lost (a leader election,
+// a lost quorum) and failed its events. Without it the node's
+// checkpoints would leave those events out, and no longer cover the
+// chain as stored (found by the chaos suite: witnesses then refuse every
+// later checkpoint and verification reports the chain rewritten). Any
+// other head was written by another process with this node's name; it is
+// logged, and the checkpoints, which cannot cover it, will say so.
+func (l *Log) adoptHead(prevHash string, prevIndex uint64) {
+	block := l.headBlock
+	l.headBlock = nil
+	first := block
+	if i := bytes.IndexByte(first, '\n'); i >= 0 {
+		first = first[:i]
+	}
+	var ev Event
+	if json.Unmarshal(first, &ev) == nil && ev.Prev == prevHash && ev.Index == prevIndex+1 {
+		l.grow(block)
+		l.cfg.Logger.Warn("audit block stored although its append was given up: its events are in the chain", "node", l.cfg.Node, "events", l.lastIndex-prevIndex)
+		return
+	}
+	l.cfg.Logger.Error("audit chain moved by blocks this writer did not lay out: its checkpoints cannot cover them", "node", l.cfg.Node, "head_index", l.lastIndex, "had_index", prevIndex)
 }
 
 // Record queues an event and returns without waiting for it to be stored.
@@ -438,8 +467,12 @@ func (l *Log) storeBlock(block []pending) int {
 			if errors.Is(err, store.ErrConflict) {
 				l.cfg.Logger.Warn("audit chain moved under this node: another process uses the same node name", "node", l.cfg.Node, "err", err)
 				rctx, rcancel := context.WithDeadline(context.Background(), attemptDeadline(deadline))
+				prevHash, prevIndex := l.lastHash, l.lastIndex
 				herr := l.loadHead(rctx)
 				rcancel()
+				if herr == nil {
+					l.adoptHead(prevHash, prevIndex)
+				}
 				if herr != nil {
 					err = herr
 				} else {

@@ -45,6 +45,12 @@ type Config struct {
 	// in-process connection signs in with a key generated for this run that
 	// no one else holds, and a client that is neither is refused.
 	Gateways []GatewayUser
+	// MinFreeDisk is the free space, in bytes, under DataDir below which
+	// WriteRefusal refuses writes, before JetStream meets a full disk.
+	// 0 or negative: not guarded. Whatever it is, a JetStream that
+	// stopped taking writes after a failed one is restarted once space is
+	// free again (see Disk).
+	MinFreeDisk int64
 }
 
 // GatewayUser is one twin gateway's identity: the public user nkey ("U...")
@@ -109,6 +115,7 @@ type Embedded struct {
 	srv      *server.Server
 	nc       *nats.Conn
 	realmKey nkeys.KeyPair // the realm's own connection signs in with it
+	disk     *diskGuard
 }
 
 // ErrListen reports that the client listener could not be opened, typically
@@ -194,6 +201,8 @@ func Start(ctx context.Context, cfg Config) (*Embedded, error) {
 		return nil, err
 	}
 	e.nc = nc
+	e.disk = newDiskGuard(e, cfg, storeDir)
+	go e.disk.run()
 	return e, nil
 }
 
@@ -269,6 +278,11 @@ func (e *Embedded) Shutdown(ctx context.Context) {
 				e.nc.Close()
 			}
 		}
+	}
+	if e.disk != nil {
+		// Before the server: the guard must not restart a JetStream that
+		// is being shut down.
+		e.disk.close()
 	}
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()

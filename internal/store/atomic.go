@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -46,11 +47,20 @@ func (st *Stream) AppendAtomic(ctx context.Context, msgs []AtomicMsg) ([]uint64,
 			}
 		}
 	}
+	what := fmt.Sprintf("store: atomic append of %d messages to %s", len(msgs), st.name)
+	if err := st.store.admitWrite(what); err != nil {
+		return nil, err
+	}
 	ctx, cancel := st.store.withTimeout(ctx)
 	defer cancel()
 
-	what := fmt.Sprintf("store: atomic append of %d messages to %s", len(msgs), st.name)
-	batch, err := jetstreamext.NewBatchPublisher(st.store.js)
+	// The publisher waits for the first message's ack for its own
+	// timeout, the client's default (5 s), whatever ctx says: bound it by
+	// what is left of ctx, so an atomic append never outlives its
+	// caller's deadline (a stream between leaders acks nothing).
+	deadline, _ := ctx.Deadline()
+	batch, err := jetstreamext.NewBatchPublisher(st.store.js,
+		jetstreamext.BatchFlowControl{AckFirst: true, AckTimeout: max(time.Until(deadline), time.Millisecond)})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, classify(err))
 	}

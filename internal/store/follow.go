@@ -80,7 +80,7 @@ func (st *Stream) Follow(ctx context.Context, filter string, apply func(Msg) err
 	if err != nil {
 		return nil, fmt.Errorf("store: follow %s on %s: %w", filter, st.name, classify(err))
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { f.deliver(m, apply) })
+	cc, err := cons.Consume(func(m jetstream.Msg) { f.deliver(m, apply) }, jetstream.PullHeartbeat(followHeartbeat))
 	if err != nil {
 		return nil, fmt.Errorf("store: follow %s on %s: %w", filter, st.name, classify(err))
 	}
@@ -101,6 +101,16 @@ func (st *Stream) Follow(ctx context.Context, filter string, apply func(Msg) err
 	}
 	return f, nil
 }
+
+// followHeartbeat is how often the server tells a follower it is still
+// there while no message comes. The client re-creates an ordered consumer
+// after two missed heartbeats, so this bounds how long a follower stays
+// behind a consumer that is gone: one lost with a stream's leader, or with
+// an embedded JetStream restarted after a full disk. The client's default
+// (5 s) made that 10 s, during which every write that waits for its read
+// model timed out. A heartbeat a second per follower costs the server
+// next to nothing.
+const followHeartbeat = time.Second
 
 // lastMatching returns the sequence of the newest message matching the
 // absolute filter, 0 if there is none. It asks the stream API rather than a

@@ -29,6 +29,12 @@ var (
 	// refuses before anything is sent to the server.
 	ErrInvalid = errors.New("store: invalid argument")
 
+	// ErrInsufficientStorage reports a write refused before it was sent
+	// because the disk under the store is (nearly) full (Config.WriteGate).
+	// Nothing of that write was stored. It always comes wrapped together
+	// with ErrUnavailable: callers that only know "not now" treat it so.
+	ErrInsufficientStorage = errors.New("store: insufficient storage")
+
 	// ErrStopped reports that a Follower stopped (Stop, its context ended,
 	// or apply failed) before the awaited sequence was applied.
 	ErrStopped = errors.New("store: follower stopped")
@@ -82,6 +88,16 @@ type Config struct {
 	// reading goroutine and must not block. Default: logged only.
 	OnTamper func(TamperEvent)
 
+	// WriteGate, when set, is asked before every append, atomic append
+	// and bucket create, update or put, after the arguments were checked
+	// and before anything is sent. A non-nil answer refuses the write:
+	// the error returned wraps ErrUnavailable, ErrInsufficientStorage and
+	// the gate's answer. The embedded server's disk guard is one
+	// (natsembed.Embedded.WriteRefusal). It must not block. Deletes pass:
+	// a tombstone is a few bytes, and removing data is how space is won
+	// back.
+	WriteGate func() error
+
 	// MaxClockSkew bounds how far the clocks of the store's writers and of
 	// the NATS servers may differ. A sealed value carries its writer's
 	// time; one the server stored later than this after that time is a
@@ -102,6 +118,8 @@ type Store struct {
 	sealer *sealer // nil without a record key
 	skew   time.Duration
 	now    func() time.Time // stamps sealed values
+
+	gate func() error // nil: every write goes ahead
 
 	// declared lists the streams declared through this store (buckets by
 	// their stream's name), which Check asks about.
@@ -161,6 +179,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Store, error) {
 		sealer:   seal,
 		skew:     cfg.MaxClockSkew,
 		now:      time.Now,
+		gate:     cfg.WriteGate,
 	}
 	if err := s.awaitJetStream(ctx, cfg.WaitForJetStream); err != nil {
 		return nil, err
@@ -299,4 +318,15 @@ func subjectBusy(err error) bool {
 // conflict wraps a server error as ErrConflict, keeping the server's detail.
 func conflict(what string, err error) error {
 	return fmt.Errorf("%s: %w: %w", what, ErrConflict, err)
+}
+
+// admitWrite asks the write gate whether what may go ahead.
+func (s *Store) admitWrite(what string) error {
+	if s.gate == nil {
+		return nil
+	}
+	if err := s.gate(); err != nil {
+		return fmt.Errorf("%s: %w: %w: %w", what, ErrUnavailable, ErrInsufficientStorage, err)
+	}
+	return nil
 }

@@ -346,6 +346,9 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 		return fmt.Sprintf("store: append to %s on %s", subject, st.name)
 	}
 
+	if err := st.store.admitWrite(what()); err != nil {
+		return 0, err
+	}
 	var seal string
 	if st.seal != nil {
 		seal = st.seal.sealMsg(st.rel, subject, o.msgID, expectLast, data)
@@ -366,10 +369,20 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 				// Our own earlier write (an ack lost, or a caller retrying)
 				// makes the expectation stale; the id tells it apart.
 				rctx, rcancel := context.WithDeadline(ctx, deadline)
-				seq, ok := st.ownLastWrite(rctx, subject, o.msgID)
+				seq, ok, rerr := st.ownLastWrite(rctx, subject, o.msgID)
 				rcancel()
 				if ok {
 					return seq, nil
+				}
+				if rerr != nil {
+					// Whether the subject moved on by our own earlier
+					// attempt cannot be told now: calling it a conflict
+					// would have the caller lay its write out anew after
+					// what may be that very write.
+					if !errors.Is(rerr, ErrUnavailable) {
+						rerr = fmt.Errorf("%w: %w", ErrUnavailable, rerr)
+					}
+					return 0, fmt.Errorf("%s: expectation failed, and reading back whether by our own write failed: %w", what(), rerr)
 				}
 			}
 			return 0, conflict(what(), err)
@@ -434,17 +447,21 @@ func ackLost(err error) bool {
 		errors.Is(err, nats.ErrDisconnected)
 }
 
-// ownLastWrite reports whether the subject's last message carries msgID.
-func (st *Stream) ownLastWrite(ctx context.Context, subject, msgID string) (uint64, bool) {
+// ownLastWrite reports whether the subject's last message carries msgID,
+// and fails when the last message cannot be read (not when there is none).
+func (st *Stream) ownLastWrite(ctx context.Context, subject, msgID string) (uint64, bool, error) {
 	// From the leader: a lagging replica would not show our own write.
 	last, err := st.GetLast(ctx, subject, FromLeader())
+	if errors.Is(err, ErrNotFound) {
+		return 0, false, nil
+	}
 	if err != nil {
-		return 0, false
+		return 0, false, err
 	}
 	if last.Header.Get(jetstream.MsgIDHeader) != msgID {
-		return 0, false
+		return 0, false, nil
 	}
-	return last.Seq, true
+	return last.Seq, true, nil
 }
 
 func (st *Stream) checkPublishSubject(subject string) error {

@@ -16,8 +16,8 @@ import (
 // responders, a stream without a leader), the server said it is
 // temporarily unavailable (API errors with HTTP code 503, such as 10008
 // during quorum loss; 10118 "stream is offline"; 10158, an earlier
-// attempt of the same idempotent write still in flight), or the call ran out
-// of time. It says nothing about the data: a read that failed with it may
+// attempt of the same idempotent write still in flight; 10176, an atomic
+// batch that lost a message on the way), or the call ran out of time. It says nothing about the data: a read that failed with it may
 // be retried, and a write that failed with it may or may not have been
 // stored. Every Store, Stream, Bucket and Follower method wraps it, so
 // callers test errors.Is(err, store.ErrUnavailable) without knowing NATS.
@@ -59,7 +59,7 @@ func unavailable(err error) bool {
 			return false
 		}
 		switch apiErr.ErrorCode {
-		case jsErrCodeStreamOffline, jsErrCodeDuplicateInProcess:
+		case jsErrCodeStreamOffline, jsErrCodeDuplicateInProcess, jsErrCodeBatchIncomplete:
 			return true
 		}
 		return apiErr.Code == http.StatusServiceUnavailable
@@ -78,6 +78,14 @@ const jsErrCodeStreamOffline jetstream.ErrorCode = 10118
 // not committed, which on a stream without quorum stays so. Its outcome is
 // unknown until the stream has a leader again.
 const jsErrCodeDuplicateInProcess jetstream.ErrorCode = 10158
+
+// jsErrCodeBatchIncomplete is the server's 10176 "atomic publish batch is
+// incomplete": a message of an atomic batch did not reach the stream (the
+// batch's messages but the first go unacknowledged), as when the server
+// is stopping or its store fails a write. The server abandons the batch,
+// so nothing of it is stored, and the same batch may be sent again. The
+// server calls it a 400; to the caller it is the store not answering.
+const jsErrCodeBatchIncomplete jetstream.ErrorCode = 10176
 
 // jsErrCodeNoSuitablePeers is the server's 10005: the meta leader knows too
 // few servers to place the replicas, which right after a cluster elects

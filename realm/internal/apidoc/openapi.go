@@ -43,7 +43,14 @@ var apiOperations = []apiOperation{
 	{"GET", "/v1/audit/proof/consistency", "getAuditConsistencyProof", "audit", "RFC 6962 consistency proof between a node's trees of from and to events; hashes base64", false, "", "AuditProof", "200", 0},
 	{"GET", "/v1/scenes", "listScenes", "scenes", "List scenes", false, "", "Scenes", "200", 0},
 	{"GET", "/v1/scenes/{id}", "getScene", "scenes", "One scene", false, "", "Scene", "200", 0},
-	{"GET", "/v1/scenes/{id}/access", "getSceneAccess", "scenes", "What the scene's policies allow the avatar now", true, "", "SceneAccess", "200", 0},
+	{"GET", "/v1/scenes/{id}/access", "getSceneAccess", "scenes", "What the scene's policies allow the avatar now; for an agent, what its delegation and the policies allow it (denials out of its delegation are not attempts)", true, "", "SceneAccess", "200", 0},
+	{"GET", "/v1/agents/me", "getAgentMe", "agents", "The calling agent as the realm sees it: its chain from its owner, its delegation's scope, limits and expiry, its trust (agents only, DPoP)", true, "", "AgentMe", "200", 0},
+	{"POST", "/v1/agents/delegations/digest", "getDelegationDigest", "agents", "Prepare a delegation to an agent (its Ed25519 key, actions, resources, limits, expires_in at most 24 h) and answer its grant and the action digest its owner's user-verified step-up must be bound to; nothing is stored", true, "DelegationDigestRequest", "DelegationDigest", "200", 0},
+	{"POST", "/v1/agents/delegations", "issueDelegation", "agents", "Issue the delegation whose grant the digest call returned, after the owner's step-up bound to its digest: the realm node's key signs the root; answers the token (zrd1~...)", true, "DelegationIssueRequest", "DelegationIssued", "201", 0},
+	{"GET", "/v1/agents/delegations", "listDelegations", "agents", "The owner's delegations, newest first, with their state", true, "", "Delegations", "200", 0},
+	{"DELETE", "/v1/agents/delegations/{id}", "revokeDelegation", "agents", "Revoke one of the owner's delegations on every node, and everything derived from it", true, "", "", "204", 0},
+	{"POST", "/v1/agents/{id}/reinstate", "reinstateAgent", "agents", "Lift the suspension of an agent the owner delegated to, after a step-up bound to its reinstate_digest", true, "", "", "204", 0},
+	{"POST", "/v1/mcp", "mcp", "agents", "The Model Context Protocol (Streamable HTTP, stateless, JSON answers) for agents: initialize, tools/list, tools/call of list_scenes, scene_access, my_audit_trail; every request authenticated with DPoP, every tool that acts authorized per action. Protected resource metadata (RFC 9728) at /.well-known/oauth-protected-resource", true, "MCPMessage", "MCPMessage", "200 202", 0},
 	{"GET", "/v1/scenes/{id}/me", "getSceneStanding", "scenes", "Where the realm sees the avatar in the scene: the zone its twin commands are decided with", true, "", "Standing", "200", 0},
 	{"POST", "/v1/webauthn/register/begin", "beginRegistration", "webauthn", "Begin a passkey registration: a new avatar, or (signed in, after a step-up bound to add_passkey_action_digest) a passkey added to the avatar", false, "RegisterBeginRequest", "RegistrationBegin", "200", 0},
 	{"POST", "/v1/webauthn/register/finish", "finishRegistration", "webauthn", "Finish a passkey registration; returns a session (a passkey added to a signed-in avatar returns the avatar only)", false, "RegisterFinishRequest", "SignedIn", "200", 0},
@@ -60,7 +67,7 @@ var apiOperations = []apiOperation{
 	{"PUT", "/v1/avatars/{id}/roles", "setRoles", "avatars", "Replace an avatar's roles (admin role, step-up bound to the change)", true, "RolesRequest", "RolesChanged", "200", 0},
 	{"GET", "/v1/sessions", "listSessions", "sessions", "The avatar's sessions", true, "", "Sessions", "200", 0},
 	{"POST", "/v1/sessions/logout", "logout", "sessions", "End this session", true, "", "Revoked", "200", 0},
-	{"POST", "/v1/sessions/logout-all", "logoutAll", "sessions", "End every session of the avatar", true, "", "Revoked", "200", 0},
+	{"POST", "/v1/sessions/logout-all", "logoutAll", "sessions", "End every session of the avatar, and revoke every delegation it issued to agents", true, "", "Revoked", "200", 0},
 	{"DELETE", "/v1/sessions/{id}", "revokeSession", "sessions", "Revoke one session", true, "", "", "204", 0},
 	{"GET", "/v1/realm", "connectRealm", "realm", "The realm WebSocket (upgrade); its messages are described by /v1/asyncapi.json", true, "", "", "101", 0},
 	{"GET", "/v1/twins", "listTwins", "twins", "The twins the avatar may view (ViewTwin, decided by each twin's scene policy; 403 when none)", true, "", "Twins", "200", 0},
@@ -162,6 +169,7 @@ var apiTags = []any{
 	map[string]any{"name": "sessions", "description": "The avatar's sessions"},
 	map[string]any{"name": "twins", "description": "Digital twins, their commands and approvals"},
 	map[string]any{"name": "market", "description": "Assets, EIP-712 intents, receipts and checkpoints"},
+	map[string]any{"name": "agents", "description": "AI agents acting for an avatar within a delegation, authenticated with DPoP"},
 }
 
 // pageQueryParams are the after and limit of a paged list.
@@ -215,6 +223,7 @@ var apiErrors = map[string]map[string]string{
 func buildOpenAPI(f Facts) map[string]any {
 	queryParams := apiQueryParams(f)
 	schemas := apiSchemas()
+	agentSchemas(schemas)
 	// The API descriptions themselves are documents of their own formats;
 	// their schemas name the format rather than repeat it.
 	schemas["OpenAPIDocument"] = obj(map[string]any{"openapi": strT, "info": freeForm("title, version, description"),
@@ -274,12 +283,17 @@ func buildOpenAPI(f Facts) map[string]any {
 			responses["401"] = problemResponse("no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer)")
 			responses["403"] = problemResponse("refused: a policy decision, a missing step-up or CSRF token; the detail says which and why")
 		}
+		agentSecurity(key, o, responses)
 		if op.tag == "health" {
 			responses["503"] = map[string]any{"description": "not ready: the reason and the checks, with Retry-After", "content": map[string]any{"application/json": map[string]any{"schema": ref(op.response)}}}
 		} else {
 			responses["503"] = problemResponse("the realm cannot answer now: its state engine is unavailable (type " + edge.ProblemBase + edge.TypeUnavailable +
 				"), the request's deadline passed (" + edge.ProblemBase + edge.TypeRequestTimeout + "), or the node is starting or stopping (" +
 				edge.ProblemBase + edge.TypeNotReady + "); Retry-After says when to try again, and effect whether the request may have changed something")
+		}
+		if op.method != http.MethodGet && op.tag != "health" {
+			responses["507"] = problemResponse("the embedded store's disk is nearly full and the realm refuses writes (type " + edge.ProblemBase + edge.TypeInsufficientStore +
+				"); reads still work; Retry-After says when to try again, and effect whether the request may have changed something")
 		}
 		if why, ok := apiLimited[key]; ok {
 			responses["429"] = problemResponse(why + "; Retry-After says when to try again")
@@ -306,6 +320,7 @@ func buildOpenAPI(f Facts) map[string]any {
 			"schemas": schemas,
 			"securitySchemes": map[string]any{
 				"bearer": map[string]any{"type": "http", "scheme": "bearer", "description": "the token a finish call answers with"},
+				"dpop":   dpopScheme,
 				"cookie": map[string]any{"type": "apiKey", "in": "cookie", "name": edge.SessionCookie,
 					"description": "the web console's HttpOnly session; unsafe methods also need the X-CSRF-Token header"},
 			},

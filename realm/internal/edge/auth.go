@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 )
@@ -21,6 +22,10 @@ type Principal struct {
 	Session   session.Session
 	Avatar    *avatar.Avatar
 	ViaCookie bool
+	// Agent, when set, is the agent acting (see agents.go): Avatar is
+	// then its owner and Session is zero. Only routes wrapped with
+	// AuthedOrAgent or AgentAuthed see one.
+	Agent *agents.Agent
 }
 
 // Sessions checks session tokens (session.Manager).
@@ -136,6 +141,12 @@ func (e *Edge) Authed(h func(http.ResponseWriter, *http.Request, Principal)) htt
 	return e.WhenReady(func(w http.ResponseWriter, req *http.Request) {
 		if err := e.CheckOrigin(req); err != nil {
 			e.WriteError(w, req, err)
+			return
+		}
+		if presentsDPoP(req) {
+			// Fail closed: an agent never reaches a person's route, even
+			// one that would otherwise refuse its scheme with a 401.
+			e.WriteError(w, req, errPeopleOnly)
 			return
 		}
 		p, err := e.Authenticate(req)

@@ -57,6 +57,8 @@ type Edge struct {
 	// true; handlers read it only behind WhenReady, whose atomic ready
 	// check orders the write before every read.
 	auth *authDeps
+	// agents is bound the same way (BindAgents); nil refuses agents.
+	agents *agentDeps
 }
 
 // New returns an edge that logs to log, answers 503 until ready reports

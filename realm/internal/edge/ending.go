@@ -38,6 +38,10 @@ func (e *Edge) EndingSession(recall bool, h func(http.ResponseWriter, *http.Requ
 			e.WriteError(w, req, err)
 			return
 		}
+		if presentsDPoP(req) {
+			e.WriteError(w, req, errPeopleOnly) // as Authed: sessions are people's
+			return
+		}
 		if recall {
 			if p, ok := e.recallSession(req); ok {
 				h(w, req, p)

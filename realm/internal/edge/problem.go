@@ -90,6 +90,7 @@ const (
 	TypeOutOfEnvelope     = "out-of-envelope"
 	TypeRateLimited       = "rate-limited"
 	TypeUnavailable       = "unavailable"
+	TypeInsufficientStore = "insufficient-storage"
 	TypeNotReady          = "not-ready"
 	TypeRequestTimeout    = "request-timeout"
 	TypeGatewayAbsent     = "gateway-unavailable"
@@ -135,6 +136,10 @@ func typeForStatus(status int) string {
 // connection is retried every two.
 const UnavailableRetryAfter = 2 * time.Second
 
+// diskRetryAfter is what a client is told to wait when the disk is full:
+// freeing space takes an operator, so retrying at once is pointless.
+const diskRetryAfter = 10 * time.Second
+
 // answer is how the realm answers an error: the status, the problem type's
 // slug, the text a client may see and, for transient causes, how long to
 // wait before retrying.
@@ -163,6 +168,10 @@ func problemFor(err error) answer {
 			kind = typeForStatus(he.Status)
 		}
 		return answer{status: he.Status, kind: kind, detail: he.Detail, retryAfter: he.RetryAfter, nothingChanged: he.NothingChanged}
+	case errors.Is(err, store.ErrInsufficientStorage):
+		// Before ErrUnavailable, which it comes wrapped with.
+		return plainAnswer(http.StatusInsufficientStorage, TypeInsufficientStore,
+			"the realm's store is refusing writes: its disk is nearly full; reads still work, retry the write after the delay in Retry-After", diskRetryAfter)
 	case errors.Is(err, store.ErrUnavailable):
 		// Before any domain sentinel: a domain error that wraps an
 		// unavailable store is about the store, not the domain.
@@ -289,7 +298,7 @@ func (e *Edge) WriteError(w http.ResponseWriter, req *http.Request, err error) {
 	if p.Title == "" {
 		p.Title = "Client Closed Request"
 	}
-	if a.kind == TypeUnavailable || a.kind == TypeRequestTimeout {
+	if a.kind == TypeUnavailable || a.kind == TypeRequestTimeout || a.kind == TypeInsufficientStore {
 		p.Effect = effectOf(req)
 		if a.nothingChanged {
 			p.Effect = "none"

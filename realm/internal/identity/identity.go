@@ -104,6 +104,11 @@ type Deps struct {
 	// PasskeyAdded tells every session of the avatar about a passkey
 	// added to it, so an owner sees a passkey they did not add.
 	PasskeyAdded func(avatarID string, cred *avatar.Credential)
+	// SignedOutEverywhere, when set, stops everything else that acts for
+	// the avatar (its agents' delegations) when it signs out everywhere;
+	// its failure fails the sign-out before any session is revoked, so
+	// the avatar can try again.
+	SignedOutEverywhere func(ctx context.Context, avatarID string) error
 }
 
 // API serves the passkey ceremonies, the avatar's own passkeys and

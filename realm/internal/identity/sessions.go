@@ -128,6 +128,12 @@ func (a *API) handleLogout(w http.ResponseWriter, req *http.Request, p edge.Prin
 }
 
 func (a *API) handleLogoutAll(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	if stop := a.SignedOutEverywhere; stop != nil {
+		if err := stop(req.Context(), p.Session.Avatar); err != nil {
+			a.edge.WriteError(w, req, err)
+			return
+		}
+	}
 	n, out, err := a.revokeAvatar(req.Context(), p.Session.Avatar, "signed out everywhere")
 	if err != nil {
 		a.edge.WriteError(w, req, err)

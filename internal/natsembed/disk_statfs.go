@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd
 
-package realm
+package natsembed
 
 import "syscall"
 

@@ -1,0 +1,101 @@
+package chaos
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The binaries are built once per test binary, into a folder removed at
+// its end.
+var (
+	buildOnce sync.Once
+	built     Binaries
+	buildErr  error
+	buildDir  string
+)
+
+func binaries(t *testing.T) Binaries {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "zerorealm-chaos-bin"); buildErr == nil {
+			built, buildErr = Build(context.Background(), buildDir)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return built
+}
+
+// runScenario runs faults against d with a workload of workers, checks the
+// audit chains after the deployment stops when stopFirst (the embedded
+// store cannot be opened by two processes), and fails the test on any
+// finding.
+func runScenario(t *testing.T, d *Deployment, workers, itemsPer int, faults []Fault, stopFirst bool) Report {
+	t.Helper()
+	ctx := context.Background()
+	nodes := make([]string, len(d.Realms))
+	for i, n := range d.Realms {
+		nodes[i] = n.URL
+	}
+	rec := &Recorder{}
+	w, err := NewWorkload(ctx, nodes, workers, itemsPer, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(ctx, d, w, rec, faults, warmUp, t.Logf)
+	if err != nil {
+		dumpLogs(t, d)
+		t.Fatal(err)
+	}
+	if stopFirst {
+		d.Stop()
+	}
+	if out, err := d.VerifyAudit(ctx); err != nil {
+		rep.Verdict.Audit = strings.TrimSpace(out) + ": " + err.Error()
+	}
+	t.Logf("%d requests in %s; checker: %s", rep.Ops, rep.Duration.Round(100_000_000), rep.Verdict)
+	if !rep.Verdict.OK() {
+		dumpLogs(t, d)
+		showSlow(t, d, rec.Ops())
+		t.Errorf("checker: %s", rep.Verdict)
+	}
+	return rep
+}
+
+// dumpLogs shows the tail of every process's log.
+func dumpLogs(t *testing.T, d *Deployment) {
+	t.Helper()
+	var procs []*Proc
+	procs = append(procs, d.NATS...)
+	for _, r := range d.Realms {
+		procs = append(procs, r.Proc)
+	}
+	for _, p := range procs {
+		data, _ := os.ReadFile(p.LogFile())
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		t.Logf("--- %s (last lines of %s)\n%s", p.Name, p.LogFile(), strings.Join(lines[max(0, len(lines)-40):], "\n"))
+	}
+}
+
+// showSlow prints the realm log lines of the requests that waited past
+// MaxWait or failed with 500 or 404.
+func showSlow(t *testing.T, d *Deployment, ops []Op) {
+	t.Helper()
+	for _, o := range ops {
+		if o.RequestID == "" || o.Wait() <= MaxWait && o.Status != 500 && o.Status != 404 {
+			continue
+		}
+		for _, r := range d.Realms {
+			data, _ := os.ReadFile(r.LogFile())
+			for _, l := range strings.Split(string(data), "\n") {
+				if strings.Contains(l, o.RequestID) {
+					t.Logf("slow request %s on %s: %s", o.RequestID, r.Name, l)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package apidoc
+
+import "github.com/zerorealm/zerorealm/realm/internal/edge"
+
+// Agents authenticate with DPoP (docs/agents.md). Routes an agent may call
+// are listed here, apart from the operations' list, because most routes
+// are people's only: an agent there is refused with people-only.
+
+// agentAccess says which documented operations ("METHOD /path") an agent
+// may call: agentOnly, or agentToo alongside a person.
+var agentAccess = map[string]agentMode{
+	"GET /v1/agents/me":          agentOnly,
+	"POST /v1/mcp":               agentOnly,
+	"GET /v1/scenes/{id}/access": agentToo,
+}
+
+type agentMode int
+
+const (
+	agentToo agentMode = iota + 1
+	agentOnly
+)
+
+const agentUnauthenticated = "the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), " +
+	"invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation"
+
+// agentSecurity adjusts an operation's security and refusals for agents.
+func agentSecurity(key string, o, responses map[string]any) {
+	mode, ok := agentAccess[key]
+	if !ok {
+		return
+	}
+	dpop := map[string]any{"dpop": []string{}}
+	switch mode {
+	case agentOnly:
+		o["security"] = []any{dpop}
+		responses["401"] = problemResponse("no DPoP credentials, or " + agentUnauthenticated)
+		responses["403"] = problemResponse("the agent is suspended (" + edge.ProblemBase + edge.TypeAgentSuspended + ")")
+	case agentToo:
+		o["security"] = append(o["security"].([]any), dpop)
+		responses["401"] = problemResponse("no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, " + agentUnauthenticated)
+	}
+}
+
+// dpopScheme is the security scheme of agents: OpenAPI 3.0 has no DPoP
+// type, so it is described as the header it is.
+var dpopScheme = map[string]any{"type": "apiKey", "in": "header", "name": "Authorization",
+	"description": "Authorization: DPoP <delegation token zrd1~...> with a DPoP header carrying an RFC 9449 proof (EdDSA) by the key the delegation names; see docs/agents.md"}
+
+func agentSchemas(s map[string]any) {
+	s["AgentMe"] = obj(map[string]any{
+		"id": described(strT, "ag_ and 32 hex digits"), "owner": described(strT, "the avatar the agent acts for"),
+		"delegation": described(strT, "the leaf delegation's id"),
+		"chain":      described(strT, "who authorized it, through which agents: av_... > ag_... (dg_...) > ..."),
+		"agents":     arrayOf(strT), "delegations": arrayOf(strT),
+		"actions":   arrayOf(strT),
+		"resources": arrayOf(obj(map[string]any{"type": described(strT, "Scene, Twin, Actuator or Collection"), "id": strT}, "type", "id")),
+		"limits": obj(map[string]any{"transfer_value": intT, "daily_value": intT, "auto_approve_value": intT, "commands_per_minute": intT,
+			"max_risk": described(strT, "low, medium or high")}),
+		"expires": timeT,
+		"trust":   obj(map[string]any{"state": strT, "score": numT}, "state", "score"),
+	}, "id", "owner", "delegation", "chain", "agents", "delegations", "actions", "resources", "limits", "expires", "trust")
+	resource := obj(map[string]any{"type": described(strT, "Scene, Twin (and all its actuators), Actuator (twin/actuator) or Collection"), "id": strT}, "type", "id")
+	limits := obj(map[string]any{
+		"transfer_value":      described(intT, "the most one transfer may move, base units; 0 forbids transfers"),
+		"daily_value":         described(intT, "the most all transfers may move in one UTC day"),
+		"auto_approve_value":  described(intT, "a transfer above it waits for the owner's approval; at most transfer_value"),
+		"commands_per_minute": described(intT, "actuator commands in any UTC minute, at most 600"),
+		"max_risk":            described(strT, "low, medium or high (critical is never delegated)"),
+	})
+	actions := described(arrayOf(strT), "Cedar action ids: JoinScene, EnterZone, TransferAsset, CommandActuator, ViewTwin")
+	s["DelegationDigestRequest"] = obj(map[string]any{
+		"agent_key": described(strT, "the agent's Ed25519 public key, base64url without padding"),
+		"actions":   actions, "resources": arrayOf(resource), "limits": limits,
+		"expires_in": described(intT, "seconds, 1 to 86400"),
+	}, "agent_key", "actions", "resources", "limits", "expires_in")
+	grant := obj(map[string]any{
+		"v": intT, "id": described(strT, "dg_ and 32 hex digits"), "iss": described(strT, "EIP-55 address of the node key that will sign the root"),
+		"owner": strT, "agent": described(strT, "the agent's Ed25519 public key, base64url"), "actions": actions,
+		"resources": arrayOf(resource), "limits": limits, "iat": timeT, "exp": timeT,
+	}, "v", "id", "iss", "owner", "agent", "actions", "resources", "limits", "iat", "exp")
+	s["DelegationGrant"] = grant
+	s["DelegationDigest"] = obj(map[string]any{
+		"grant": described(ref("DelegationGrant"), "send it back unchanged to issue the delegation, within 10 minutes, to the same node"),
+		"agent": described(strT, "the agent's id, ag_ and 32 hex digits"), "action_digest": hashT,
+	}, "grant", "agent", "action_digest")
+	s["DelegationIssueRequest"] = obj(map[string]any{"grant": ref("DelegationGrant")}, "grant")
+	view := obj(map[string]any{
+		"id": strT, "owner": strT, "agent_key": strT, "agent": strT, "actions": actions, "resources": arrayOf(resource), "limits": limits,
+		"issuer": addrT, "issued": timeT, "expires": timeT, "revoked": timeT,
+		"state":            described(strT, "active, expired or revoked"),
+		"reinstate_digest": described(hashT, "the action digest of the step-up that lifts the agent's suspension"),
+	}, "id", "owner", "agent_key", "agent", "actions", "resources", "limits", "issuer", "issued", "expires", "state", "reinstate_digest")
+	s["Delegation"] = view
+	s["DelegationIssued"] = obj(map[string]any{
+		"token":      described(strT, "the delegation token, zrd1~...: the agent sends it as Authorization: DPoP with a proof by its key"),
+		"delegation": ref("Delegation"),
+	}, "token", "delegation")
+	s["Delegations"] = obj(map[string]any{"delegations": arrayOf(ref("Delegation"))}, "delegations")
+	s["MCPMessage"] = freeForm("a JSON-RPC 2.0 message of the Model Context Protocol; 202 with no body answers a notification")
+	access := s["SceneAccess"].(map[string]any)
+	props := access["properties"].(map[string]any)
+	props["agent"] = described(strT, "for an agent: its id (its trust is then the agent's own)")
+	props["chain"] = described(strT, "for an agent: its chain from its owner")
+}
