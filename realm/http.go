@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/live"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/web"
 )
 
@@ -28,9 +30,8 @@ func (r *Realm) routes() http.Handler {
 	// is answered by it as an unknown route.
 	mux.Handle("GET /", web.Handler(r.unknownRoute))
 	r.identity.Routes(mux)
-	mux.HandleFunc("GET /v1/realm", r.edge.Authed(r.handleLive))
-	mux.HandleFunc("GET /v1/avatars/me/template", r.edge.Authed(r.handleTemplate))
-	mux.HandleFunc("DELETE /v1/avatars/me/template", r.edge.Authed(r.handleDeleteTemplate))
+	live.NewAPI(r.edge, func() *live.Service { return r.live }).Routes(mux)
+	xr.NewAPI(r.edge, func() *xr.Service { return r.xr }).Routes(mux)
 	r.twinAPI.Routes(mux)
 	r.assetRoutes(mux)
 	mux.HandleFunc("/", r.unknownRoute)

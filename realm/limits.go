@@ -1,7 +1,5 @@
 package realm
 
-import "time"
-
 // Limits on what an unauthenticated client, or one avatar, can make the
 // realm hold: passkey ceremonies (each a stored record until it is
 // finished or expires), sessions, and live connections. Every refusal is
@@ -16,7 +14,4 @@ const (
 	defaultMaxPendingCeremonies = 10_000
 	defaultMaxSessionsPerAvatar = 32
 	defaultMaxLivePerAvatar     = 8
-	// liveRetryAfter is what a client refused a live connection is told
-	// to wait: a connection of the avatar has to end first.
-	liveRetryAfter = 30 * time.Second
 )

@@ -82,7 +82,9 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 	// The routes are registered by the realm and by its API packages.
 	files, _ := filepath.Glob("*.go")
 	subpackages, _ := filepath.Glob("internal/*/*.go")
+	nested, _ := filepath.Glob("internal/*/*/*.go") // a part's own sub-packages
 	files = append(files, subpackages...)
+	files = append(files, nested...)
 	registered := map[string]bool{}
 	authed := map[string]bool{} // routes wrapped in edge's Authed or EndingSession: they need a session
 	for _, f := range files {

@@ -10,20 +10,9 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
+	"github.com/zerorealm/zerorealm/internal/clustermsg"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 )
-
-// presenceSamples are control messages of the scene protocol as clients
-// send them, good and bad; the fuzz target starts from them.
-var presenceSamples = []string{
-	`{"type":"join","scene":"foundry"}`,
-	`{"type":"leave"}`,
-	`{"type":"pose","head":{"pos":[1,1.6,2],"rot":[0,0,0,1]}}`,
-	`{"type":"pose","head":{"pos":[1,1.6,2],"rot":[0,0,0,1]},"left":{"pos":[0.8,1.2,2.3],"rot":[0,0.7,0,0.7]},"right":null}`,
-	`{"type":"pose","head":{"pos":[1,1.6],"rot":[0,0,0,1]}}`,
-	`{"type":"pose","head":{"pos":[1e300,0,0],"rot":[0,0,0,1]}}`,
-	`{"type":"join"}`,
-}
 
 // wsMsg is any realm message, read loosely.
 type wsMsg map[string]any
@@ -345,9 +334,9 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 
 	nc := natstest.Connect(t, urls)
 	prefix := a.cfg.Prefix
-	ghost := presenceEventWire{Avatar: "av_ghost", Name: "ghost", Event: presenceJoin}
+	ghost := presenceEvent{"avatar": "av_ghost", "name": "ghost", "event": "join"}
 	sub, err := nc.Subscribe(prefix+".presence.sync.realm-ghost", func(msg *nats.Msg) {
-		reply := &nats.Msg{Subject: msg.Reply, Data: encodeJSON(presenceSnapshot{Node: "realm-ghost", Scenes: map[string][]memberView{"foundry": {{Avatar: ghost.Avatar, Name: ghost.Name}}}})}
+		reply := &nats.Msg{Subject: msg.Reply, Data: encodeJSON(map[string]any{"node": "realm-ghost", "scenes": map[string]any{"foundry": []any{map[string]any{"avatar": ghost["avatar"], "name": ghost["name"], "zone": ""}}}})}
 		_ = msg.RespondMsg(signedBy(a, reply, msg.Subject))
 	})
 	if err != nil {
@@ -359,7 +348,7 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 	go func() {
 		defer close(beating)
 		for {
-			_ = publishSigned(a, nc, prefix+".presence.heartbeat", encodeJSON(presenceHeartbeat{Node: "realm-ghost", Scenes: map[string]int{"foundry": 1}}))
+			_ = publishSigned(a, nc, prefix+".presence.heartbeat", encodeJSON(map[string]any{"node": "realm-ghost", "scenes": map[string]int{"foundry": 1}}))
 			select {
 			case <-stopBeating:
 				return
@@ -371,27 +360,27 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 	// one after it (nodes hold the cluster key) is heard; both go through
 	// one subscription in order, so the first was handled, and refused,
 	// by the time the second shows.
-	forged := presenceEventWire{Avatar: "av_forged", Name: "forged", Event: presenceJoin}
-	if err := nc.Publish(prefix+".scene.foundry.presence", encodeJSON(presenceDelta{Node: "realm-ghost", Scene: "foundry", Events: []presenceEventWire{forged}})); err != nil {
+	forged := presenceEvent{"avatar": "av_forged", "name": "forged", "event": "join"}
+	if err := nc.Publish(prefix+".scene.foundry.presence", encodeJSON(map[string]any{"node": "realm-ghost", "scene": "foundry", "events": []presenceEvent{forged}})); err != nil {
 		t.Fatal(err)
 	}
-	if err := publishSigned(a, nc, prefix+".scene.foundry.presence", encodeJSON(presenceDelta{Node: "realm-ghost", Scene: "foundry", Events: []presenceEventWire{ghost}})); err != nil {
+	if err := publishSigned(a, nc, prefix+".scene.foundry.presence", encodeJSON(map[string]any{"node": "realm-ghost", "scene": "foundry", "events": []presenceEvent{ghost}})); err != nil {
 		t.Fatal(err)
 	}
-	if _, before := readUntil(t, wsB, "the ghost's join", isPresence(ghost.Avatar, "join")); slices.ContainsFunc(before, isPresence(forged.Avatar, "join")) {
+	if _, before := readUntil(t, wsB, "the ghost's join", isPresence(ghost["avatar"], "join")); slices.ContainsFunc(before, isPresence(forged["avatar"], "join")) {
 		t.Fatal("an unsigned presence delta was applied")
 	}
-	pose := &nats.Msg{Subject: prefix + ".scene.foundry.poses", Header: nats.Header{nodeHeader: {"realm-ghost"}},
+	pose := &nats.Msg{Subject: prefix + ".scene.foundry.poses", Header: nats.Header{clustermsg.NodeHeader: {"realm-ghost"}},
 		Data: []byte(`{"type":"poses","scene":"foundry","poses":[{"avatar":"av_ghost","head":{"pos":[4,1.6,4],"rot":[0,0,0,1]}}]}`)}
 	if err := nc.PublishMsg(signedBy(a, pose, pose.Subject)); err != nil {
 		t.Fatal(err)
 	}
-	readUntil(t, wsB, "the ghost's pose", hasPoseOf(ghost.Avatar))
+	readUntil(t, wsB, "the ghost's pose", hasPoseOf(ghost["avatar"]))
 
 	close(stopBeating)
 	<-beating
-	readUntil(t, wsB, "the silent node's member leaving", isPresence(ghost.Avatar, "leave"))
-	readUntil(t, wsA, "the silent node's member leaving node a too", isPresence(ghost.Avatar, "leave"))
+	readUntil(t, wsB, "the silent node's member leaving", isPresence(ghost["avatar"], "leave"))
+	readUntil(t, wsA, "the silent node's member leaving node a too", isPresence(ghost["avatar"], "leave"))
 }
 
 // TestPresenceNodeStopSaysGoodbye stops node b while bob is in the scene
@@ -419,7 +408,7 @@ func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
 	go func() {
 		defer close(standInDone)
 		for {
-			_ = publishSigned(a, nc, a.cfg.Prefix+".presence.heartbeat", encodeJSON(presenceHeartbeat{Node: "realm-b", Scenes: map[string]int{"foundry": 1}}))
+			_ = publishSigned(a, nc, a.cfg.Prefix+".presence.heartbeat", encodeJSON(map[string]any{"node": "realm-b", "scenes": map[string]int{"foundry": 1}}))
 			select {
 			case <-standIn:
 				return

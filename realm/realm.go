@@ -38,6 +38,8 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
+	"github.com/zerorealm/zerorealm/realm/internal/live"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
@@ -93,13 +95,13 @@ type Realm struct {
 	sessions *session.Manager
 	trust    *trustHub
 	stepups  *stepUpProofs
-	live     *liveHub
+	live     *live.Service
 	twins    *command.Service
 	twinAPI  *twins.API
 	assets   *assetsHub
 	signers  *store.Bucket // every node's receipt signers; see assets_signers.go
-	xr       *xrHub
-	presence *presenceHub
+	xr       *xr.Service
+	presence presenceView            // where the live edge sees avatars
 	revoker  *revocation.Broadcaster // revocations.go
 
 	// The node's key ring and its active and previous secp256k1 keys
@@ -162,7 +164,7 @@ func New(cfg Config) (*Realm, error) {
 	r.delegations = delegations.New(r.edge)
 	r.mcp = mcpapi.New(r.edge)
 	r.docs = apidoc.New(apidoc.Facts{
-		LiveErrorCodes:    []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited},
+		LiveErrorCodes:    live.RefusalCodes(),
 		AvatarPageDefault: identity.DefaultAvatarPage,
 		AvatarPageMax:     identity.MaxAvatarPage,
 	})
@@ -373,7 +375,7 @@ func (r *Realm) start(ctx context.Context) error {
 		Lifetime:    r.cfg.SessionLifetime,
 		// Record activity often enough that the idle timeout stays accurate
 		// to a quarter of itself, and at most once a minute.
-		TouchEvery: sessionTouchEvery(r.cfg.SessionIdle),
+		TouchEvery: edge.SessionTouchEvery(r.cfg.SessionIdle),
 		Logger:     r.log,
 	})
 	if err != nil {
@@ -401,8 +403,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.publishSigners(ctx); err != nil {
 		return err
 	}
-	r.live = newLiveHub()
-	if err := r.startXR(ctx); err != nil {
+	if err := r.startLive(ctx); err != nil {
 		return err
 	}
 
@@ -435,19 +436,10 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.startTwins(ctx, bg); err != nil {
 		return err
 	}
-	if err := r.startPresence(bg); err != nil {
+	if err := r.runLive(ctx, bg); err != nil {
 		return err
 	}
 	if err := r.startRevocationBroadcast(bg); err != nil {
-		return err
-	}
-	if err := r.startLiveTakeover(bg); err != nil {
-		return err
-	}
-	if err := r.startLiveNotices(bg); err != nil {
-		return err
-	}
-	if err := r.startTemplateSync(ctx, bg); err != nil {
 		return err
 	}
 

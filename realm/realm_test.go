@@ -15,6 +15,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -65,7 +66,7 @@ func shareClusterKeys(t testing.TB, cfg *Config) {
 	}
 	dir := clusterKeyDir(t)
 	if cfg.TemplateKeyFile == "" {
-		cfg.TemplateKeyFile = filepath.Join(dir, templateKeyFile)
+		cfg.TemplateKeyFile = filepath.Join(dir, xr.TemplateKeyFile)
 	}
 	if cfg.RecordKeyFile == "" {
 		cfg.RecordKeyFile = filepath.Join(dir, recordKeyFile)

@@ -3,7 +3,6 @@ package realm
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/avatar/session/revocation"
@@ -58,14 +57,8 @@ func (r *Realm) livePeers() []string {
 			add(n.Node)
 		}
 	}
-	if r.presence != nil {
-		r.presence.mu.Lock()
-		for node, p := range r.presence.peers {
-			if time.Since(p.lastSeen) < presencePeerExpiry {
-				add(node)
-			}
-		}
-		r.presence.mu.Unlock()
+	for _, node := range r.live.Peers() {
+		add(node)
 	}
 	return out
 }

@@ -104,10 +104,5 @@ func (t identityTrust) Assess(ctx context.Context, sess session.Session) trust.A
 	return t.h.assess(ctx, sess)
 }
 
-// The published views, for the realm's files that publish them too (the
-// live connection's hello and trust messages, a scene's access).
-var (
-	avatarView  = identity.AvatarView
-	sessionView = identity.SessionView
-	trustView   = identity.TrustView
-)
+// trustView is the published trust view, for a scene's access answer.
+var trustView = identity.TrustView

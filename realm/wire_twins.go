@@ -61,8 +61,10 @@ func twinSubject(op command.Operator, as trust.Assessment) (map[string]any, poli
 	return policyContext(p, as), avatarEntity(p)
 }
 
+// watchTwinFeed ends a console feed when its session ends, as the realm
+// WebSocket does (edge.WatchSessionEnd).
 func (r *Realm) watchTwinFeed(ctx context.Context, sess session.Session, done <-chan struct{}, lastUse func() time.Time, end func(reason string)) {
-	r.watchSessionEnd(sessionBound{ctx: ctx, sess: sess, done: done, lastUse: lastUse, end: end})
+	edge.WatchSessionEnd(edge.SessionBound{Ctx: ctx, Sess: sess, Done: done, LastUse: lastUse, End: end}, r.sessions, r.cfg.SessionIdle, r.log)
 }
 
 // newTwinAPI makes the twin routes' handlers; they run only once the

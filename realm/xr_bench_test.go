@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/clients/vr"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 )
 
 // BenchmarkXRIngest measures the realm's per-message cost of a frame
@@ -24,8 +27,9 @@ func BenchmarkXRIngest(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("%dframes", n), func(b *testing.B) {
-			c := &liveConn{ctx: context.Background(), session: s.ID, sess: s, send: make(chan []byte, 1<<20), closing: make(chan closeFrame, 1)}
-			defer r.endXR(c)
+			c := &xrBenchConn{sess: s, send: make(chan []byte, 1<<20)}
+			link := r.xr.Attach(c)
+			defer func() { link.End() }()
 			// Precompute the messages: the benchmark is the realm's cost,
 			// not the client's.
 			const distinct = 4096
@@ -49,16 +53,14 @@ func BenchmarkXRIngest(b *testing.B) {
 				if i%distinct == 0 && i > 0 {
 					b.StopTimer()
 					// Start a new stream so timestamps keep increasing.
-					r.endXR(c)
-					c = &liveConn{ctx: context.Background(), session: s.ID, sess: s, send: c.send, closing: make(chan closeFrame, 1)}
+					link.End()
+					link = r.xr.Attach(c)
 					b.StartTimer()
 				}
-				r.ingestFrames(c, transportWebSocket, msgs[i%distinct])
+				link.Frames(xr.TransportWebSocket, msgs[i%distinct])
 				// the realm's rate limit is per second of wall time; the
 				// benchmark is not a headset
-				c.xr.mu.Lock()
-				c.xr.rateCount = 0
-				c.xr.mu.Unlock()
+				link.ResetRate()
 			}
 			b.StopTimer()
 			for len(c.send) > 0 {
@@ -67,3 +69,18 @@ func BenchmarkXRIngest(b *testing.B) {
 		})
 	}
 }
+
+// xrBenchConn is a connection that was never dialled, as the XR edge sees
+// one: what the realm sends it waits in send, and it has joined no scene.
+type xrBenchConn struct {
+	sess session.Session
+	send chan []byte
+}
+
+func (c *xrBenchConn) Context() context.Context      { return context.Background() }
+func (c *xrBenchConn) Session() session.Session      { return c.sess }
+func (c *xrBenchConn) Closed() bool                  { return false }
+func (c *xrBenchConn) Used()                         {}
+func (c *xrBenchConn) Push(msg []byte)               { c.send <- msg }
+func (c *xrBenchConn) PushError(text string, _ bool) { c.Push([]byte(text)) }
+func (c *xrBenchConn) Moved(biometrics.Frame)        {}

@@ -67,16 +67,14 @@ func TestBrowserHeadsetStreamsOverDataChannel(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`Number(document.body.dataset.accepted || 0) >= `+strconv.Itoa(want))); err != nil {
 		t.Fatalf("page never showed %d accepted frames: %v", want, err)
 	}
-	if r.xr.peers.Load() != 1 {
-		t.Fatalf("open peer connections = %d, want 1", r.xr.peers.Load())
+	if n := r.xr.PeerConnections(); n != 1 {
+		t.Fatalf("open peer connections = %d, want 1", n)
 	}
 	var accepted uint64
 	var rejected map[string]uint64
-	r.xr.mu.Lock()
-	for _, x := range r.xr.sessions {
-		accepted, rejected = x.counts()
+	for _, id := range r.xr.StreamingSessions() {
+		accepted, rejected, _ = r.xr.StreamCounts(id)
 	}
-	r.xr.mu.Unlock()
 	if accepted < want || len(rejected) != 0 {
 		t.Fatalf("realm counted %d accepted and rejected %v, want at least %d and none rejected", accepted, rejected, want)
 	}

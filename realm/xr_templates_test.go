@@ -63,7 +63,7 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	})
 	w.takeOff()
 	clA.Close()
-	eventuallyWithin(t, "node b learns the template from the feed", 5*time.Second, func() bool { return b.xr.knows(avatarID) })
+	eventuallyWithin(t, "node b learns the template from the feed", 5*time.Second, func() bool { return b.xr.KnowsTemplate(avatarID) })
 
 	clB, w := stream(b)
 	defer clB.Close()
@@ -80,7 +80,7 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	deleted := time.Now()
 	eventuallyWithin(t, "node b's stream forgets the deleted template", 5*time.Second, func() bool {
 		get(viaB)
-		return !tv.Enrolled && tv.Enrollment == enrollmentNone && !b.xr.knows(avatarID)
+		return !tv.Enrolled && tv.Enrollment == enrollmentNone && !b.xr.KnowsTemplate(avatarID)
 	})
 	t.Logf("node b forgot the template %v after node a deleted it", time.Since(deleted).Round(time.Millisecond))
 

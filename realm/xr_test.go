@@ -2,6 +2,7 @@ package realm
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"math"
 	"reflect"
@@ -51,14 +52,19 @@ func dialXR(t *testing.T, r *Realm, name string, transport vr.Transport, onStatu
 	return cl, sess
 }
 
-func (x *xrSession) counts() (accepted uint64, rejected map[string]uint64) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.stream == nil {
-		return 0, nil
-	}
-	v := x.statusView(time.Now(), x.stream.Stats())
-	return v.FramesAccepted, v.FramesRejected
+// Enrollment states, as xr.status messages and the template API name
+// them (clients/PROTOCOL.md).
+const (
+	enrollmentNone       = "not-enrolled"
+	enrollmentCollecting = "enrolling"
+	enrollmentDone       = "enrolled"
+)
+
+// deleteTemplateDigest is the documented action a template's deletion is
+// stepped up with: SHA-256("zerorealm/delete-template/v1" || 0x00 || avatar id).
+func deleteTemplateDigest(avatarID string) []byte {
+	d := sha256.Sum256([]byte("zerorealm/delete-template/v1\x00" + avatarID))
+	return d[:]
 }
 
 // TestXRTransportsCountFrames streams the same valid motion over each
@@ -84,12 +90,8 @@ func TestXRTransportsCountFrames(t *testing.T) {
 				t.Fatal(err)
 			}
 			eventually(t, "every frame counted", func() bool {
-				x := r.xr.session(sess.Session.ID)
-				if x == nil {
-					return false
-				}
-				acc, rej := x.counts()
-				return acc == 4*n && rej[biometrics.ReasonQuaternion] == 1
+				acc, rej, ok := r.xr.StreamCounts(sess.Session.ID)
+				return ok && acc == 4*n && rej[biometrics.ReasonQuaternion] == 1
 			})
 		})
 	}
@@ -105,10 +107,10 @@ func TestXRRevocationClosesPeerConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "first frames counted", func() bool {
-		x := r.xr.session(sess.Session.ID)
-		return x != nil && func() bool { a, _ := x.counts(); return a == 4 }()
+		a, _, ok := r.xr.StreamCounts(sess.Session.ID)
+		return ok && a == 4
 	})
-	if n := r.xr.peers.Load(); n != 1 {
+	if n := r.xr.PeerConnections(); n != 1 {
 		t.Fatalf("open peer connections = %d, want 1", n)
 	}
 	newClient(t, r).with(sess.Token).must("POST", "/v1/sessions/logout", nil, nil)
@@ -120,8 +122,8 @@ func TestXRRevocationClosesPeerConnection(t *testing.T) {
 	if err := cl.Err(); !errors.Is(err, vr.ErrSessionEnded) {
 		t.Fatalf("client Err() = %v, want ErrSessionEnded", err)
 	}
-	eventually(t, "peer connection closed", func() bool { return r.xr.peers.Load() == 0 })
-	eventually(t, "stream released", func() bool { return r.xr.session(sess.Session.ID) == nil })
+	eventually(t, "peer connection closed", func() bool { return r.xr.PeerConnections() == 0 })
+	eventually(t, "stream released", func() bool { _, _, ok := r.xr.StreamCounts(sess.Session.ID); return !ok })
 }
 
 // vrFrame carries a synthetic frame into the SDK's frame type: the SDK
@@ -296,7 +298,7 @@ func TestXRDataChannelTrustFollowsTheWearer(t *testing.T) {
 		return e.kind == "score" && e.state == "trusted" && e.prob > 0.9
 	})
 	t.Logf("enrolled wearer: match %.3f, %s", got.prob, got.state)
-	tpl, err := r.xr.templates.Get(context.Background(), sess.Avatar["id"].(string))
+	tpl, err := r.xr.Templates().Get(context.Background(), sess.Avatar["id"].(string))
 	if err != nil || tpl == nil {
 		t.Fatalf("stored template = %v, %v; want the enrolled one", tpl, err)
 	}
@@ -357,7 +359,7 @@ func TestXRTemplateEnrollAndDelete(t *testing.T) {
 		t.Fatalf("step-up = %d %+v", code, p)
 	}
 	me.must("DELETE", "/v1/avatars/me/template", nil, nil)
-	if _, err := r.xr.templates.Get(context.Background(), avatarID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := r.xr.Templates().Get(context.Background(), avatarID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("template after deletion: %v, want store.ErrNotFound", err)
 	}
 	me.must("GET", "/v1/avatars/me/template", nil, &tv)

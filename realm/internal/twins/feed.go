@@ -17,13 +17,8 @@ import (
 // The feed speaks the realm WebSocket's close codes and timings
 // (clients/PROTOCOL.md): a console is a client of the same kind.
 const (
-	closeSessionRevoked = 4401 // the session was revoked or expired: sign in again
-	closeTooSlow        = 4408 // the client did not keep up with its messages
-	// feedSendQueue is how many messages may wait for one console before
-	// it is cut off as too slow.
-	feedSendQueue  = 1024
-	feedWriteWait  = 5 * time.Second  // a single write may take this long
-	feedPingPeriod = 25 * time.Second // keeps NAT and proxies from dropping an idle connection
+	closeSessionRevoked = edge.CloseSessionEnded // the session was revoked or expired: sign in again
+	closeTooSlow        = edge.CloseTooSlow      // the console did not keep up with its messages
 )
 
 // Message is one message of the twin console feed (GET /v1/twins/feed):
@@ -172,7 +167,7 @@ func (a *API) handleFeed(w http.ResponseWriter, req *http.Request, p edge.Princi
 		return
 	}
 	defer ws.Close()
-	c := &console{session: p.Session.ID, may: map[string]bool{}, send: make(chan []byte, feedSendQueue), closed: make(chan struct{})}
+	c := &console{session: p.Session.ID, may: map[string]bool{}, send: make(chan []byte, edge.SocketSendQueue), closed: make(chan struct{})}
 	for _, t := range visible {
 		c.may[t.ID] = true
 	}
@@ -210,21 +205,21 @@ func (a *API) handleFeed(w http.ResponseWriter, req *http.Request, p edge.Princi
 			}
 		}
 	}()
-	ping := time.NewTicker(feedPingPeriod)
+	ping := time.NewTicker(edge.SocketPingPeriod)
 	defer ping.Stop()
 	for {
 		select {
 		case m := <-c.send:
-			_ = ws.SetWriteDeadline(time.Now().Add(feedWriteWait))
+			_ = ws.SetWriteDeadline(time.Now().Add(edge.SocketWriteWait))
 			if err := ws.WriteMessage(websocket.TextMessage, m); err != nil {
 				return
 			}
 		case <-ping.C:
-			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(feedWriteWait)); err != nil {
+			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(edge.SocketWriteWait)); err != nil {
 				return
 			}
 		case <-c.closed:
-			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.why.code, c.why.reason), time.Now().Add(feedWriteWait))
+			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.why.code, c.why.reason), time.Now().Add(edge.SocketWriteWait))
 			return
 		}
 	}

@@ -1,4 +1,4 @@
-package realm
+package xr
 
 import (
 	"context"
@@ -45,14 +45,14 @@ func newWebRTCAPI(udpPort int, log *slog.Logger) (*webrtc.API, func() error, err
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), closeMux, nil
 }
 
-// xrPeer is the WebRTC peer connection of one live connection.
-type xrPeer struct {
+// peerConn is the WebRTC peer connection of one live connection.
+type peerConn struct {
 	pc        *webrtc.PeerConnection
 	closeOnce sync.Once
 	onClose   func()
 }
 
-func (p *xrPeer) close() {
+func (p *peerConn) close() {
 	p.closeOnce.Do(func() {
 		_ = p.pc.Close()
 		if p.onClose != nil {
@@ -61,11 +61,14 @@ func (p *xrPeer) close() {
 	})
 }
 
-func (c *liveConn) closePeer() {
-	c.peerMu.Lock()
-	p := c.peer
-	c.peer = nil
-	c.peerMu.Unlock()
+// ClosePeer closes the connection's peer connection, if it has one: a
+// revoked session's data channel must stop before the close frame has even
+// been written.
+func (l *Link) ClosePeer() {
+	l.peerMu.Lock()
+	p := l.peer
+	l.peer = nil
+	l.peerMu.Unlock()
 	if p != nil {
 		p.close()
 	}
@@ -73,44 +76,45 @@ func (c *liveConn) closePeer() {
 
 var errWebRTC = errors.New("webrtc")
 
-// answerOffer answers a client's offer with a new peer connection that
+// Offer answers a client's offer with a new peer connection that
 // reads frames from the client's "xr" data channel. A connection has one
 // peer connection: a new offer replaces the previous one.
-func (r *Realm) answerOffer(c *liveConn, sdp string) error {
-	if c.closed.Load() {
+func (l *Link) Offer(sdp string) error {
+	s, c := l.s, l.c
+	if c.Closed() {
 		return nil
 	}
-	pc, err := r.xr.api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
-		r.log.Error("new peer connection", "err", err)
+		s.log.Error("new peer connection", "err", err)
 		return fmt.Errorf("%w: the realm could not create a peer connection", errWebRTC)
 	}
-	p := &xrPeer{pc: pc}
-	r.xr.peerOpened()
-	p.onClose = r.xr.peerClosed
+	p := &peerConn{pc: pc}
+	s.peerOpened()
+	p.onClose = s.peerClosed
 
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		if dc.Label() != xrDataChannel {
-			r.log.Debug("data channel refused", "session", c.session, "label", dc.Label())
+			s.log.Debug("data channel refused", "session", c.Session().ID, "label", dc.Label())
 			_ = dc.Close()
 			return
 		}
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
 			if m.IsString {
-				r.xr.m.message(transportWebRTC, "not-binary")
+				s.m.message(transportWebRTC, "not-binary")
 				return
 			}
-			c.markUsed()
-			r.ingestFrames(c, transportWebRTC, m.Data)
+			c.Used()
+			s.ingestFrames(l, transportWebRTC, m.Data)
 		})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
-			c.peerMu.Lock()
-			if c.peer == p {
-				c.peer = nil
+			l.peerMu.Lock()
+			if l.peer == p {
+				l.peer = nil
 			}
-			c.peerMu.Unlock()
+			l.peerMu.Unlock()
 			go p.close() // not from pion's own callback goroutine
 		}
 	})
@@ -130,7 +134,7 @@ func (r *Realm) answerOffer(c *liveConn, sdp string) error {
 	if err := pc.SetLocalDescription(answer); err != nil {
 		return fail("answer", err)
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, xrGatherTimeout)
+	ctx, cancel := context.WithTimeout(c.Context(), xrGatherTimeout)
 	defer cancel()
 	select {
 	case <-gathered:
@@ -138,31 +142,40 @@ func (r *Realm) answerOffer(c *liveConn, sdp string) error {
 		return fail("gathering the realm's candidates", ctx.Err())
 	}
 
-	c.peerMu.Lock()
-	old := c.peer
-	c.peer = p
-	c.peerMu.Unlock()
+	l.peerMu.Lock()
+	old := l.peer
+	l.peer = p
+	l.peerMu.Unlock()
 	if old != nil {
 		old.close()
 	}
 	// A revocation may have closed the connection meanwhile; its closePeer
 	// ran before this peer was attached, so close it here.
-	if c.closed.Load() {
-		c.closePeer()
+	if c.Closed() {
+		l.ClosePeer()
 		return nil
 	}
-	c.push(encodeLive(liveMessage{Type: "webrtc.answer", SDP: pc.LocalDescription().SDP}))
+	c.Push(encodeMessage(message{Type: "webrtc.answer", SDP: pc.LocalDescription().SDP}))
 	return nil
 }
 
-// addCandidate adds a candidate the client trickled after its offer.
-func (r *Realm) addCandidate(c *liveConn, cand *iceCandidate) error {
+// ICECandidate is RTCIceCandidateInit, as browsers' toJSON() gives it.
+type ICECandidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// Candidate adds a candidate the client trickled after its offer; nil is
+// the end of its candidates.
+func (l *Link) Candidate(cand *ICECandidate) error {
 	if cand == nil {
 		return nil // end of candidates: nothing to do, ICE keeps checking what it has
 	}
-	c.peerMu.Lock()
-	p := c.peer
-	c.peerMu.Unlock()
+	l.peerMu.Lock()
+	p := l.peer
+	l.peerMu.Unlock()
 	if p == nil {
 		return fmt.Errorf("%w: webrtc.candidate before webrtc.offer: send the offer first", errWebRTC)
 	}

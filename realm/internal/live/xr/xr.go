@@ -1,6 +1,7 @@
-package realm
+package xr
 
 import (
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,7 @@ import (
 // The transports XR frames arrive on, as metrics and status messages name
 // them.
 const (
-	transportWebSocket = "websocket"
+	TransportWebSocket = "websocket"
 	transportWebRTC    = "webrtc"
 )
 
@@ -27,27 +28,37 @@ const xrMaxFrameRate = 500
 // xrStatusEvery is how often a streaming session is sent its frame counts.
 const xrStatusEvery = time.Second
 
-// xrHub holds what the node shares among XR streams: the WebRTC API and the
-// per-session streams of the sessions connected here.
+// Service is one node's XR edge: the WebRTC API, the biometrics engine
+// and its population, the template store, and the motion streams of the
+// sessions connected here.
 //
-// Lock order: xrHub.mu, then xrSession.mu. liveConn.peerMu is never held
-// with either. xrSession.mu is held for the session's own work only: a
+// Lock order: registry.mu, then sessionStream.mu. Link.peerMu is never held
+// with either. sessionStream.mu is held for the session's own work only: a
 // message's decoding and stream push, and the stream's set-up (its template
 // read and a trust assessment); stream events are handled after it is
 // released.
-type xrHub struct {
+type Service struct {
+	deps      Deps
+	log       *slog.Logger
 	api       *webrtc.API
 	closeMux  func() error
-	m         *xrMetrics
+	m         *metrics
 	engine    *biometrics.Engine
 	templates *biometrics.TemplateStore
-	// enroll and enrollWithin are Config.XREnrollment and XREnrollWithin.
+	// enroll and enrollWithin are Config.Enrollment and EnrollWithin.
 	enroll, enrollWithin time.Duration
 
 	peers atomic.Int64
+	reg   registry
+	// changes is the template feed Start opened and Run follows.
+	changes <-chan biometrics.TemplateChange
+}
 
+// registry is the sessions streaming to this node and the avatars whose
+// templates the engine has.
+type registry struct {
 	mu       sync.Mutex
-	sessions map[string]*xrSession
+	sessions map[string]*sessionStream
 	// known are the avatars whose templates the engine has: each one it is
 	// given refits its background model, so a reconnecting avatar's is not
 	// given again.
@@ -56,7 +67,7 @@ type xrHub struct {
 
 // learn reports whether the engine must be given avatarID's template, and
 // notes that it has it.
-func (h *xrHub) learn(avatarID string) bool {
+func (h *registry) learn(avatarID string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.known[avatarID] {
@@ -67,14 +78,14 @@ func (h *xrHub) learn(avatarID string) bool {
 }
 
 // knows tells whether the avatar's template is in the population.
-func (h *xrHub) knows(avatarID string) bool {
+func (h *registry) knows(avatarID string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.known[avatarID]
 }
 
 // knownAvatars lists the avatars whose templates are in the population.
-func (h *xrHub) knownAvatars() []string {
+func (h *registry) knownAvatars() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]string, 0, len(h.known))
@@ -84,19 +95,19 @@ func (h *xrHub) knownAvatars() []string {
 	return out
 }
 
-func (h *xrHub) unlearn(avatarID string) {
+func (h *registry) unlearn(avatarID string) {
 	h.mu.Lock()
 	delete(h.known, avatarID)
 	h.mu.Unlock()
 }
 
-// xrSession is the motion stream of one session on this node, shared by
+// sessionStream is the motion stream of one session on this node, shared by
 // the session's connections (a headset may stream over its data channel
 // and fall back to the WebSocket without losing its place).
-type xrSession struct {
+type sessionStream struct {
 	id   string
 	sess session.Session
-	refs int // connections holding it; guarded by xrHub.mu
+	refs int // connections holding it; guarded by registry.mu
 
 	mu sync.Mutex
 	// stream is the biometrics engine's view of the session's motion.
@@ -120,12 +131,12 @@ type xrSession struct {
 // acquire returns the session's stream on this node, creating it for the
 // first connection that streams. A created session is returned locked, so
 // that the caller sets it up before any other connection uses it.
-func (h *xrHub) acquire(sess session.Session) (x *xrSession, created bool) {
+func (h *registry) acquire(sess session.Session) (x *sessionStream, created bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	x, ok := h.sessions[sess.ID]
 	if !ok {
-		x = &xrSession{id: sess.ID, sess: sess, decodeRejected: map[string]uint64{},
+		x = &sessionStream{id: sess.ID, sess: sess, decodeRejected: map[string]uint64{},
 			synced: biometrics.StreamStats{FramesRejected: map[string]uint64{}}}
 		x.mu.Lock()
 		h.sessions[sess.ID] = x
@@ -136,7 +147,7 @@ func (h *xrHub) acquire(sess session.Session) (x *xrSession, created bool) {
 }
 
 // release drops a connection's hold; the last one frees the stream.
-func (h *xrHub) release(x *xrSession) (freed bool) {
+func (h *registry) release(x *sessionStream) (freed bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	x.refs--
@@ -147,17 +158,17 @@ func (h *xrHub) release(x *xrSession) (freed bool) {
 	return true
 }
 
-func (h *xrHub) session(sessionID string) *xrSession {
+func (h *registry) session(sessionID string) *sessionStream {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.sessions[sessionID]
 }
 
 // ofAvatar lists the avatar's sessions streaming to this node.
-func (h *xrHub) ofAvatar(avatarID string) []*xrSession {
+func (h *registry) ofAvatar(avatarID string) []*sessionStream {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []*xrSession
+	var out []*sessionStream
 	for _, x := range h.sessions {
 		if x.sess.Avatar == avatarID {
 			out = append(out, x)
@@ -166,17 +177,17 @@ func (h *xrHub) ofAvatar(avatarID string) []*xrSession {
 	return out
 }
 
-func (h *xrHub) streams() int {
+func (h *registry) streams() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.sessions)
 }
 
-func (h *xrHub) peerOpened() { h.peers.Add(1); h.m.peersOpened.Inc() }
-func (h *xrHub) peerClosed() { h.peers.Add(-1) }
+func (s *Service) peerOpened() { s.peers.Add(1); s.m.peersOpened.Inc() }
+func (s *Service) peerClosed() { s.peers.Add(-1) }
 
 // allow meters the session's frame rate; the caller holds x.mu.
-func (x *xrSession) allow(now time.Time, n int) bool {
+func (x *sessionStream) allow(now time.Time, n int) bool {
 	if now.Sub(x.rateStart) >= time.Second {
 		x.rateStart, x.rateCount = now, 0
 	}
@@ -187,9 +198,9 @@ func (x *xrSession) allow(now time.Time, n int) bool {
 	return true
 }
 
-// xrMetrics are the node's XR counters. Children of the vectors are kept
+// metrics are the node's XR counters. Children of the vectors are kept
 // for the hot paths, which then do no label lookups.
-type xrMetrics struct {
+type metrics struct {
 	frames      *prometheus.CounterVec // transport, outcome
 	messages    *prometheus.CounterVec // transport, outcome
 	windows     prometheus.Counter
@@ -201,8 +212,8 @@ type xrMetrics struct {
 	okMsgs   map[string]prometheus.Counter
 }
 
-func newXRMetrics(reg prometheus.Registerer, hub *xrHub) *xrMetrics {
-	m := &xrMetrics{
+func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
+	m := &metrics{
 		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_xr_frames_total",
 			Help: "XR frames received, by transport and outcome (accepted, or the reason they were rejected).",
@@ -230,20 +241,20 @@ func newXRMetrics(reg prometheus.Registerer, hub *xrHub) *xrMetrics {
 		accepted: map[string]prometheus.Counter{},
 		okMsgs:   map[string]prometheus.Counter{},
 	}
-	for _, t := range []string{transportWebSocket, transportWebRTC} {
+	for _, t := range []string{TransportWebSocket, transportWebRTC} {
 		m.accepted[t] = m.frames.WithLabelValues(t, "accepted")
 		m.okMsgs[t] = m.messages.WithLabelValues(t, "ok")
 	}
 	reg.MustRegister(m.frames, m.messages, m.windows, m.events, m.peersOpened, m.stateBytes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_streams", Help: "Sessions streaming XR motion to this node."},
-			func() float64 { return float64(hub.streams()) }),
+			func() float64 { return float64(s.reg.streams()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},
-			func() float64 { return float64(hub.peers.Load()) }),
+			func() float64 { return float64(s.peers.Load()) }),
 	)
 	return m
 }
 
-func (m *xrMetrics) message(transport, outcome string) {
+func (m *metrics) message(transport, outcome string) {
 	if outcome == "ok" {
 		m.okMsgs[transport].Inc()
 		return

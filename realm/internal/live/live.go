@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,16 +18,17 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
-	"github.com/zerorealm/zerorealm/trust"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 )
 
 // Close codes of the realm WebSocket (4000-4999 are the application's).
 const (
-	closeSessionRevoked = 4401 // the session was revoked or expired: sign in again
-	closeTooSlow        = 4408 // the client did not keep up with its messages
-	// closeReplaced (4409, live_takeover.go): the session connected again.
+	closeSessionRevoked = edge.CloseSessionEnded // the session was revoked or expired: sign in again
+	closeTooSlow        = edge.CloseTooSlow      // the client did not keep up with its messages
+	// closeReplaced (4409, takeover.go): the session connected again.
 	// closeTooManyMessages ends a client that kept sending control
 	// messages far beyond the rate limit after being told.
 	closeTooManyMessages = 4429
@@ -41,7 +43,7 @@ const (
 	// it is cut off as too slow. Presence is coalesced into one message a
 	// tick, and poses are decimated long before it fills
 	// (presence_fanout.go), so only a client that stops reading hits it.
-	liveSendQueue = 1024
+	liveSendQueue = edge.SocketSendQueue
 	// liveMaxQueuedBytes bounds the bytes waiting for one connection: a
 	// crowded scene's poses messages are tens of KiB each, and a client
 	// that stops reading must not hold the realm's memory.
@@ -50,9 +52,9 @@ const (
 	// (Linux doubles it): about half a second of a crowded scene's poses,
 	// well above what a client's round trip needs.
 	liveSocketSendBuffer = 64 << 10
-	liveWriteWait        = 5 * time.Second  // a single write may take this long
-	livePingPeriod       = 25 * time.Second // keeps NAT and proxies from dropping an idle connection
-	livePongWait         = 60 * time.Second
+	liveWriteWait        = edge.SocketWriteWait
+	livePingPeriod       = edge.SocketPingPeriod
+	livePongWait         = edge.SocketPongWait
 	// liveMaxMessage bounds what a client may send: control messages (an
 	// SDP offer is the largest, a few KiB) and binary frame messages (at
 	// most biometrics.MaxMessageSize, about 4 KiB).
@@ -62,14 +64,14 @@ const (
 	liveErrorEvery = time.Second
 )
 
-// liveConn is one WebSocket of a session. Writes go through send so that a
+// socket is one WebSocket of a session. Writes go through send so that a
 // slow client never blocks the realm: when its queue is full it is closed.
 // The WebRTC peer connection the client signals over it belongs to it, and
 // ends with it.
-type liveConn struct {
+type socket struct {
 	ws *websocket.Conn
 	// stamp orders the connections of one session: the newest stays
-	// (live_takeover.go).
+	// (takeover.go).
 	stamp   liveStamp
 	ctx     context.Context // the upgrade request's: ends with the connection or the realm
 	session string
@@ -86,18 +88,13 @@ type liveConn struct {
 	// dropped unread.
 	closed atomic.Bool
 
-	// xr is the session's motion stream on this node, taken at the first
-	// frame and released when the connection ends.
-	xrOnce sync.Once
-	xr     *xrSession
-
-	peerMu sync.Mutex
-	peer   *xrPeer
+	// motion is the connection's XR frames and WebRTC peer connection.
+	motion *xr.Link
 
 	lastError atomic.Int64 // unix nanoseconds of the last rate-limited error message
 	// lastUse is the unix nanoseconds of the client's last message, on the
 	// socket or the data channel: what keeps its session from idling out
-	// (live_expiry.go).
+	// (edge.WatchSessionEnd).
 	lastUse atomic.Int64
 
 	// p is who the connection belonged to when it connected. Decisions
@@ -108,6 +105,34 @@ type liveConn struct {
 	// member is the connection's place in a scene, nil when it has joined
 	// none.
 	member atomic.Pointer[presenceMember]
+	// presence is where the newest pose of its frames goes.
+	presence *presenceHub
+}
+
+func (c *socket) markUsed() { c.lastUse.Store(time.Now().UnixNano()) }
+
+// closePeer closes the connection's WebRTC peer connection, if any.
+func (c *socket) closePeer() {
+	if c.motion != nil {
+		c.motion.ClosePeer()
+	}
+}
+
+// The connection as the XR edge sees it (xr.Conn).
+
+func (c *socket) Context() context.Context           { return c.ctx }
+func (c *socket) Session() session.Session           { return c.sess }
+func (c *socket) Closed() bool                       { return c.closed.Load() }
+func (c *socket) Used()                              { c.markUsed() }
+func (c *socket) Push(msg []byte)                    { c.push(msg) }
+func (c *socket) PushError(text string, always bool) { c.pushError(text, always) }
+
+// Moved makes the newest frame where the avatar stands for the others in
+// its scene: no separate pose message is needed while frames flow.
+func (c *socket) Moved(f biometrics.Frame) {
+	if p, ok := framePose(f); ok {
+		c.presence.pose(c, p)
+	}
 }
 
 type closeFrame struct {
@@ -118,7 +143,7 @@ type closeFrame struct {
 // close ends the connection with a close frame and, at once, its peer
 // connection: a revoked session's data channel must stop before the close
 // frame has even been written.
-func (c *liveConn) close(code int, reason string) {
+func (c *socket) close(code int, reason string) {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		c.closing <- closeFrame{code, reason}
@@ -126,7 +151,7 @@ func (c *liveConn) close(code int, reason string) {
 	})
 }
 
-func (c *liveConn) push(msg []byte) {
+func (c *socket) push(msg []byte) {
 	if !c.offer(msg) {
 		c.close(closeTooSlow, "too slow: messages were not read in time")
 	}
@@ -134,7 +159,7 @@ func (c *liveConn) push(msg []byte) {
 
 // offer queues msg without blocking, and reports false when the queue is
 // full, by count or bytes; the caller then closes the connection.
-func (c *liveConn) offer(msg []byte) bool {
+func (c *socket) offer(msg []byte) bool {
 	if c.queued.Load()+int64(len(msg)) > liveMaxQueuedBytes {
 		return false
 	}
@@ -150,7 +175,7 @@ func (c *liveConn) offer(msg []byte) bool {
 
 // pushError tells the client a message was refused, at most once per
 // liveErrorEvery unless always is set.
-func (c *liveConn) pushError(text string, always bool) {
+func (c *socket) pushError(text string, always bool) {
 	if !always {
 		now := time.Now().UnixNano()
 		last := c.lastError.Load()
@@ -164,28 +189,28 @@ func (c *liveConn) pushError(text string, always bool) {
 // liveWriteBuffers is shared by every realm WebSocket's writes.
 var liveWriteBuffers = &sync.Pool{}
 
-// liveHub indexes this node's live connections by session, so revocations
+// sockets indexes this node's live connections by session, so revocations
 // and trust changes reach them, and by avatar, so notices to every session
 // of an avatar reach them and the avatar's connections can be counted.
-type liveHub struct {
+type sockets struct {
 	mu       sync.Mutex
-	conns    map[string][]*liveConn
-	byAvatar map[string][]*liveConn
+	conns    map[string][]*socket
+	byAvatar map[string][]*socket
 	seq      atomic.Uint64 // numbers this node's connections, for their stamps
 }
 
-func newLiveHub() *liveHub {
-	return &liveHub{conns: map[string][]*liveConn{}, byAvatar: map[string][]*liveConn{}}
+func newSockets() *sockets {
+	return &sockets{conns: map[string][]*socket{}, byAvatar: map[string][]*socket{}}
 }
 
-func (h *liveHub) add(c *liveConn) {
+func (h *sockets) add(c *socket) {
 	h.mu.Lock()
 	h.conns[c.session] = append(h.conns[c.session], c)
 	h.byAvatar[c.p.Avatar.ID] = append(h.byAvatar[c.p.Avatar.ID], c)
 	h.mu.Unlock()
 }
 
-func (h *liveHub) remove(c *liveConn) {
+func (h *sockets) remove(c *socket) {
 	h.mu.Lock()
 	dropConn(h.conns, c.session, c)
 	dropConn(h.byAvatar, c.p.Avatar.ID, c)
@@ -193,8 +218,8 @@ func (h *liveHub) remove(c *liveConn) {
 }
 
 // dropConn removes c from index[key], and the key with its last connection.
-func dropConn(index map[string][]*liveConn, key string, c *liveConn) {
-	list := slices.DeleteFunc(index[key], func(x *liveConn) bool { return x == c })
+func dropConn(index map[string][]*socket, key string, c *socket) {
+	list := slices.DeleteFunc(index[key], func(x *socket) bool { return x == c })
 	if len(list) == 0 {
 		delete(index, key)
 	} else {
@@ -202,13 +227,13 @@ func dropConn(index map[string][]*liveConn, key string, c *liveConn) {
 	}
 }
 
-func (h *liveHub) of(sessionID string) []*liveConn {
+func (h *sockets) of(sessionID string) []*socket {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.conns[sessionID])
 }
 
-func (h *liveHub) ofAvatar(avatarID string) []*liveConn {
+func (h *sockets) ofAvatar(avatarID string) []*socket {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.byAvatar[avatarID])
@@ -216,7 +241,7 @@ func (h *liveHub) ofAvatar(avatarID string) []*liveConn {
 
 // othersOfAvatar counts the avatar's connections on this node that a new
 // connection of sessionID would not replace.
-func (h *liveHub) othersOfAvatar(avatarID, sessionID string) int {
+func (h *sockets) othersOfAvatar(avatarID, sessionID string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
@@ -230,7 +255,7 @@ func (h *liveHub) othersOfAvatar(avatarID, sessionID string) int {
 
 // closeSession closes the session's WebSockets and their WebRTC peer
 // connections on this node.
-func (h *liveHub) closeSession(sessionID string, code int, reason string) int {
+func (h *sockets) closeSession(sessionID string, code int, reason string) int {
 	conns := h.of(sessionID)
 	for _, c := range conns {
 		c.close(code, reason)
@@ -238,7 +263,7 @@ func (h *liveHub) closeSession(sessionID string, code int, reason string) int {
 	return len(conns)
 }
 
-func (h *liveHub) pushSession(sessionID string, msg []byte) {
+func (h *sockets) pushSession(sessionID string, msg []byte) {
 	for _, c := range h.of(sessionID) {
 		c.push(msg)
 	}
@@ -259,21 +284,13 @@ type liveMessage struct {
 	SDP string `json:"sdp,omitempty"`
 	// webrtc.candidate: RTCIceCandidateInit as browsers' toJSON() gives it;
 	// null ends the client's candidates.
-	Candidate *iceCandidate `json:"candidate,omitempty"`
+	Candidate *xr.ICECandidate `json:"candidate,omitempty"`
 	// error
 	Error string `json:"error,omitempty"`
 	// join (from the client)
 	Scene string `json:"scene,omitempty"`
 	// pose (from the client)
 	Pose *avatarPose `json:"-"`
-}
-
-// iceCandidate is RTCIceCandidateInit.
-type iceCandidate struct {
-	Candidate        string  `json:"candidate"`
-	SDPMid           *string `json:"sdpMid,omitempty"`
-	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
-	UsernameFragment *string `json:"usernameFragment,omitempty"`
 }
 
 func encodeLive(m liveMessage) []byte {
@@ -345,7 +362,7 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 		if len(raw.Candidate) == 0 || string(raw.Candidate) == "null" {
 			return m, nil // end of candidates
 		}
-		var c iceCandidate
+		var c xr.ICECandidate
 		if err := json.Unmarshal(raw.Candidate, &c); err != nil {
 			return m, fmt.Errorf("%w: webrtc.candidate needs candidate, an RTCIceCandidateInit object or null", errLiveMessage)
 		}
@@ -366,17 +383,21 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 		}
 		m.Pose = &p
 	default:
-		return m, fmt.Errorf("%w: unknown message type %s", errLiveMessage, quote(raw.Type))
+		return m, fmt.Errorf("%w: unknown message type %s", errLiveMessage, strconv.Quote(raw.Type))
 	}
 	return m, nil
 }
 
+// retryAfter is what a client refused a live connection is told to wait:
+// a connection of the avatar has to end first.
+const retryAfter = 30 * time.Second
+
 // handleLive upgrades to the realm WebSocket. The session is checked like
 // any request (cookie or bearer header); the origin must be the realm's, or
 // a page elsewhere could ride the cookie.
-func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	if max := r.cfg.MaxLivePerAvatar; max > 0 && r.live.othersOfAvatar(p.Avatar.ID, p.Session.ID) >= max {
-		r.edge.WriteError(w, req, edge.TooMany(liveRetryAfter, fmt.Sprintf("this avatar holds %d realm connections on this node, the most it may; close one (or sign out of a session) first", max)))
+func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	if max := s.deps.MaxPerAvatar; max > 0 && s.sockets.othersOfAvatar(p.Avatar.ID, p.Session.ID) >= max {
+		e.WriteError(w, req, edge.TooMany(retryAfter, fmt.Sprintf("this avatar holds %d realm connections on this node, the most it may; close one (or sign out of a session) first", max)))
 		return
 	}
 	upgrader := websocket.Upgrader{
@@ -389,7 +410,7 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p edge.Prin
 		WriteBufferPool: liveWriteBuffers,
 		CheckOrigin: func(req *http.Request) bool {
 			o := req.Header.Get("Origin")
-			return o == "" || slices.Contains(r.origins(), o)
+			return o == "" || slices.Contains(s.deps.Origins(), o)
 		},
 	}
 	ws, err := upgrader.Upgrade(w, req, nil)
@@ -403,36 +424,48 @@ func (r *Realm) handleLive(w http.ResponseWriter, req *http.Request, p edge.Prin
 	if tc, ok := ws.UnderlyingConn().(interface{ SetWriteBuffer(int) error }); ok {
 		_ = tc.SetWriteBuffer(liveSocketSendBuffer)
 	}
-	c := &liveConn{
+	c := &socket{
 		ws: ws, ctx: req.Context(), session: p.Session.ID, sess: p.Session, p: p,
 		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
+		presence: s.presence,
 	}
+	c.motion = s.deps.Motion.Attach(c)
 	c.markUsed() // connecting is a use
-	r.takeOver(c)
-	defer r.live.remove(c)
-	defer r.endXR(c)
-	defer r.presence.end(c)
+	s.takeOver(c)
+	defer s.sockets.remove(c)
+	defer s.endMotion(c)
+	defer s.presence.end(c)
 
-	a := r.trust.assess(req.Context(), p.Session)
-	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: sessionView(p.Session), Avatar: avatarView(p.Avatar), Trust: trustView(a)}))
+	a := s.deps.Trust.Assess(req.Context(), p.Session)
+	v := s.deps.Views
+	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: v.Session(p.Session), Avatar: v.Avatar(p.Avatar), Trust: v.Trust(a)}))
 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		r.liveReader(c)
+		s.liveReader(c)
 	}()
-	go r.watchSessionEnd(sessionBound{
-		ctx: c.ctx, sess: c.sess, done: done,
-		lastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
-		end:     func(reason string) { c.close(closeSessionRevoked, reason) },
-	})
-	r.liveWriter(c, done)
+	go edge.WatchSessionEnd(edge.SessionBound{
+		Ctx: c.ctx, Sess: c.sess, Done: done,
+		LastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
+		End:     func(reason string) { c.close(closeSessionRevoked, reason) },
+	}, s.deps.Sessions, s.deps.SessionIdle, s.log)
+	s.liveWriter(c, done)
+}
+
+// endMotion is the end of a connection's motion: its peer connection
+// closes and it lets go of the session's stream.
+func (s *Service) endMotion(c *socket) {
+	c.closed.Store(true)
+	if c.motion != nil {
+		c.motion.End()
+	}
 }
 
 // liveReader reads until the connection fails: JSON control messages as
 // text, XR frame messages as binary (the transport where WebRTC is not
 // available).
-func (r *Realm) liveReader(c *liveConn) {
+func (s *Service) liveReader(c *socket) {
 	c.ws.SetReadLimit(liveMaxMessage)
 	_ = c.ws.SetReadDeadline(time.Now().Add(livePongWait))
 	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(livePongWait)) })
@@ -458,7 +491,7 @@ func (r *Realm) liveReader(c *liveConn) {
 			continue
 		}
 		if kind == websocket.BinaryMessage {
-			r.ingestFrames(c, transportWebSocket, buf.Bytes())
+			c.motion.Frames(xr.TransportWebSocket, buf.Bytes())
 			continue
 		}
 		if !c.limit.allow(time.Now()) {
@@ -482,19 +515,19 @@ func (r *Realm) liveReader(c *liveConn) {
 		case "ping":
 			c.push(encodeLive(liveMessage{Type: "pong"}))
 		case "webrtc.offer":
-			if err := r.answerOffer(c, m.SDP); err != nil {
+			if err := c.motion.Offer(m.SDP); err != nil {
 				c.pushError(err.Error(), true)
 			}
 		case "webrtc.candidate":
-			if err := r.addCandidate(c, m.Candidate); err != nil {
+			if err := c.motion.Candidate(m.Candidate); err != nil {
 				c.pushError(err.Error(), true)
 			}
 		case "join":
-			r.presence.join(c, m.Scene)
+			s.presence.join(c, m.Scene)
 		case "leave":
-			r.presence.leave(c)
+			s.presence.leave(c)
 		case "pose":
-			if !r.presence.pose(c, *m.Pose) {
+			if !s.presence.pose(c, *m.Pose) {
 				c.refuse(codeNotJoined, "pose needs a joined scene: send join first", true)
 			}
 		}
@@ -508,17 +541,17 @@ func (r *Realm) liveReader(c *liveConn) {
 // connection). The read is the one every HTTP request makes (a cached read
 // that the avatar change feed keeps fresh). An avatar that cannot be read
 // is refused: the decision fails closed.
-func (r *Realm) livePrincipal(ctx context.Context, c *liveConn) (edge.Principal, error) {
-	av, err := r.avatars.GetCached(ctx, c.p.Avatar.ID)
+func (s *Service) livePrincipal(ctx context.Context, c *socket) (edge.Principal, error) {
+	av, err := s.deps.Avatars.GetCached(ctx, c.p.Avatar.ID)
 	if err != nil {
-		r.log.Warn("read the avatar for a live decision", "avatar", c.p.Avatar.ID, "err", err)
+		s.log.Warn("read the avatar for a live decision", "avatar", c.p.Avatar.ID, "err", err)
 		return edge.Principal{}, errors.New("the realm could not read your avatar to decide; try again")
 	}
 	return edge.Principal{Session: c.sess, Avatar: av, ViaCookie: c.p.ViaCookie}, nil
 }
 
 // liveWriter owns every write to the socket, as gorilla/websocket requires.
-func (r *Realm) liveWriter(c *liveConn, readerDone <-chan struct{}) {
+func (s *Service) liveWriter(c *socket, readerDone <-chan struct{}) {
 	ping := time.NewTicker(livePingPeriod)
 	defer ping.Stop()
 	defer c.ws.Close()
@@ -555,25 +588,4 @@ func (r *Realm) liveWriter(c *liveConn, readerDone <-chan struct{}) {
 			return
 		}
 	}
-}
-
-// pushTrust sends a session's trust change to its live connections.
-func (r *Realm) pushTrust(sessionID string, a trust.Assessment) {
-	r.live.pushSession(sessionID, encodeLive(liveMessage{Type: "trust", Trust: trustView(a)}))
-}
-
-// followRevocations closes the live connections of every session revoked
-// anywhere in the cluster, with their WebRTC peer connections. Every node
-// runs it, so a sign-out through one node ends the session's WebSocket and
-// data channel on another.
-func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
-	for rev := range revocations {
-		n := r.live.closeSession(rev.SessionID, closeSessionRevoked, "session revoked: "+rev.Reason)
-		n += r.twinAPI.CloseSession(rev.SessionID, "session revoked: "+rev.Reason)
-		if n > 0 {
-			r.log.Info("closed revoked session's connections", "session", rev.SessionID, "connections", n, "reason", rev.Reason)
-		}
-		r.trust.forget(rev.SessionID)
-	}
-	_ = ctx
 }

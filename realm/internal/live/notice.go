@@ -1,7 +1,6 @@
-package realm
+package live
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -31,39 +30,37 @@ type passkeyAddedMessage struct {
 	At      time.Time      `json:"at"`
 }
 
-func (r *Realm) avatarNoticeSubject() string { return r.cfg.Prefix + ".live.avatar-notice" }
+func (s *Service) avatarNoticeSubject() string { return s.deps.Prefix + ".live.avatar-notice" }
 
-// startLiveNotices delivers avatar notices to this node's connections
-// until bg ends.
-func (r *Realm) startLiveNotices(bg context.Context) error {
-	sub, err := r.nc.Subscribe(r.avatarNoticeSubject(), func(m *nats.Msg) {
+// subscribeNotices delivers avatar notices to this node's connections.
+func (s *Service) subscribeNotices() (*nats.Subscription, error) {
+	sub, err := s.deps.NC.Subscribe(s.avatarNoticeSubject(), func(m *nats.Msg) {
 		var n avatarNotice
 		if err := json.Unmarshal(m.Data, &n); err != nil || n.Avatar == "" || len(n.Message) == 0 {
-			r.log.Warn("live: ignoring a malformed avatar notice")
+			s.log.Warn("live: ignoring a malformed avatar notice")
 			return
 		}
-		r.live.pushAvatar(n.Avatar, n.Message)
+		s.sockets.pushAvatar(n.Avatar, n.Message)
 	})
 	if err != nil {
-		return fmt.Errorf("realm: live: subscribe to avatar notices: %w", err)
+		return nil, fmt.Errorf("realm: live: subscribe to avatar notices: %w", err)
 	}
-	r.unsubscribeWhenDone(bg, sub)
-	return nil
+	return sub, nil
 }
 
 // noticeAvatar sends msg to every live connection of the avatar, on every
 // node. When NATS cannot take it, this node's connections still get it.
-func (r *Realm) noticeAvatar(avatarID string, msg []byte) {
+func (s *Service) noticeAvatar(avatarID string, msg []byte) {
 	data, _ := json.Marshal(avatarNotice{Avatar: avatarID, Message: msg})
-	if err := r.nc.Publish(r.avatarNoticeSubject(), data); err != nil {
-		r.log.Warn("live: could not send an avatar notice to the other nodes", "avatar", avatarID, "err", err)
-		r.live.pushAvatar(avatarID, msg)
+	if err := s.deps.NC.Publish(s.avatarNoticeSubject(), data); err != nil {
+		s.log.Warn("live: could not send an avatar notice to the other nodes", "avatar", avatarID, "err", err)
+		s.sockets.pushAvatar(avatarID, msg)
 	}
 }
 
-// announcePasskeyAdded tells every session of the avatar about its new
+// AnnouncePasskeyAdded tells every session of the avatar about its new
 // passkey.
-func (r *Realm) announcePasskeyAdded(avatarID string, cred *avatar.Credential) {
+func (s *Service) AnnouncePasskeyAdded(avatarID string, cred *avatar.Credential) {
 	msg, _ := json.Marshal(passkeyAddedMessage{
 		Type: "passkey-added",
 		Passkey: map[string]any{
@@ -76,10 +73,10 @@ func (r *Realm) announcePasskeyAdded(avatarID string, cred *avatar.Credential) {
 		},
 		At: time.Now().UTC(),
 	})
-	r.noticeAvatar(avatarID, msg)
+	s.noticeAvatar(avatarID, msg)
 }
 
-func (h *liveHub) pushAvatar(avatarID string, msg []byte) {
+func (h *sockets) pushAvatar(avatarID string, msg []byte) {
 	for _, c := range h.ofAvatar(avatarID) {
 		c.push(msg)
 	}

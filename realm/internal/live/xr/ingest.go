@@ -1,10 +1,10 @@
-package realm
+package xr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -14,10 +14,22 @@ import (
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/internal/audit"
-	"github.com/zerorealm/zerorealm/internal/keyfile"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/trust"
 )
+
+// message is the part of the realm WebSocket's envelope (clients/PROTOCOL.md)
+// that the XR edge sends: xr.status and xr.score, and webrtc.answer.
+type message struct {
+	Type string `json:"type"`
+	XR   any    `json:"xr,omitempty"`
+	SDP  string `json:"sdp,omitempty"`
+}
+
+func encodeMessage(m message) []byte {
+	b, _ := json.Marshal(m)
+	return b
+}
 
 // The background a node scores against before it has enrolled people of
 // its own: synthetic people, each enrolled from a short session. A fixed
@@ -57,107 +69,25 @@ func xrPrior(cfg biometrics.Config) ([]biometrics.NamedTemplate, error) {
 	return prior, nil
 }
 
-// startXR prepares the node's XR edge: the biometrics engine with its
-// prior, the template store, the WebRTC API and the metrics.
-func (r *Realm) startXR(ctx context.Context) error {
-	bcfg := r.cfg.Biometrics
-	if bcfg.Logger == nil {
-		bcfg.Logger = r.log.With("component", "biometrics")
-	}
-	prior, err := xrPrior(bcfg)
-	if err != nil {
-		return fmt.Errorf("realm: biometric prior: %w", err)
-	}
-	engine, err := biometrics.NewEngine(bcfg, prior...)
-	if err != nil {
-		return fmt.Errorf("realm: biometrics: %w", err)
-	}
-	keyFile := r.cfg.TemplateKeyFile
-	if keyFile == "" {
-		keyFile = filepath.Join(r.cfg.DataDir, templateKeyFile)
-	}
-	key, err := keyfile.LoadOrCreate(keyFile, "template key")
-	if err != nil {
-		return fmt.Errorf("realm: %w (deleting the file orphans every template)", err)
-	}
-	templates, err := biometrics.NewTemplateStore(ctx, r.store, key)
-	if errors.Is(err, biometrics.ErrKeyMismatch) {
-		return fmt.Errorf("realm: %s: %w; every node of a cluster seals templates under one key: copy the key file of a node that already serves this cluster here (or point --template-key at it)", keyFile, err)
-	}
-	if err != nil {
-		return fmt.Errorf("realm: template store: %w", err)
-	}
-	api, closeMux, err := newWebRTCAPI(r.cfg.WebRTCUDPPort, r.log)
-	if err != nil {
-		return err
-	}
-	r.xr = &xrHub{
-		api: api, closeMux: closeMux, engine: engine, templates: templates,
-		enroll: r.cfg.XREnrollment, enrollWithin: r.cfg.XREnrollWithin,
-		sessions: map[string]*xrSession{}, known: map[string]bool{},
-	}
-	r.xr.m = newXRMetrics(r.metrics.registry, r.xr)
-	return nil
-}
-
-// stopXR closes every peer connection and the shared UDP socket, so no
-// frame reaches a stream after the stores behind it are gone.
-func (r *Realm) stopXR() {
-	if r.xr == nil || r.live == nil {
-		return
-	}
-	r.live.mu.Lock()
-	var conns []*liveConn
-	for _, list := range r.live.conns {
-		conns = append(conns, list...)
-	}
-	r.live.mu.Unlock()
-	for _, c := range conns {
-		c.closed.Store(true)
-		c.closePeer()
-	}
-	if err := r.xr.closeMux(); err != nil {
-		r.log.Warn("close WebRTC UDP port", "err", err)
-	}
-}
-
-// endXR is the end of a live connection: its peer connection closes and
-// it lets go of the session's stream; the last connection closes it.
-func (r *Realm) endXR(c *liveConn) {
-	c.closed.Store(true)
-	c.closePeer()
-	c.xrOnce.Do(func() {}) // no stream is taken after this
-	x := c.xr
-	if x == nil || !r.xr.release(x) {
-		return
-	}
-	x.mu.Lock()
-	if x.stream != nil {
-		r.xr.sync(x, x.stream.Stats())
-		r.xr.m.stateBytes.Sub(float64(x.synced.StateBytes))
-		x.stream.Close()
-	}
-	x.mu.Unlock()
-}
-
 // openXR takes the session's stream on this node for a connection; the
 // first connection to stream sets it up: it loads the avatar's template,
 // and starts an enrollment when the avatar has none and has just proved
 // itself with a user-verified passkey.
-func (r *Realm) openXR(c *liveConn) *xrSession {
-	x, created := r.xr.acquire(c.sess)
+func (s *Service) openXR(c Conn) *sessionStream {
+	sess := c.Session()
+	x, created := s.reg.acquire(sess)
 	if !created {
 		return x
 	}
 	defer x.mu.Unlock()
-	ctx, cancel := context.WithTimeout(c.ctx, xrStoreTimeout)
+	ctx, cancel := context.WithTimeout(c.Context(), xrStoreTimeout)
 	defer cancel()
-	avatarID := c.sess.Avatar
-	tmpl, err := r.xr.templates.Get(ctx, avatarID)
+	avatarID := sess.Avatar
+	tmpl, err := s.templates.Get(ctx, avatarID)
 	switch {
 	case err == nil:
-		if r.xr.learn(avatarID) {
-			r.xr.engine.SetTemplate(avatarID, tmpl)
+		if s.reg.learn(avatarID) {
+			s.engine.SetTemplate(avatarID, tmpl)
 		}
 		x.hasTemplate = true
 	case errors.Is(err, store.ErrNotFound):
@@ -165,15 +95,15 @@ func (r *Realm) openXR(c *liveConn) *xrSession {
 	default:
 		// Without knowing, neither score against nothing nor enroll over
 		// a template that may exist: the stream only counts and checks.
-		r.log.Error("load biometric template", "avatar", avatarID, "err", err)
+		s.log.Error("load biometric template", "avatar", avatarID, "err", err)
 		tmpl = nil
 	}
-	x.stream = r.xr.engine.NewStream(avatarID, tmpl)
-	a := r.trust.assess(ctx, c.sess)
+	x.stream = s.engine.NewStream(avatarID, tmpl)
+	a := s.deps.Trust.Assess(ctx, sess)
 	x.stream.SetTrusted(a.State == trust.Trusted)
-	if tmpl == nil && errors.Is(err, store.ErrNotFound) && a.PasskeyAge >= 0 && a.PasskeyAge <= r.xr.enrollWithin &&
-		r.assertedSinceDeletion(ctx, avatarID, time.Now().Add(-a.PasskeyAge)) {
-		r.startEnrollment(x)
+	if tmpl == nil && errors.Is(err, store.ErrNotFound) && a.PasskeyAge >= 0 && a.PasskeyAge <= s.enrollWithin &&
+		s.assertedSinceDeletion(ctx, avatarID, time.Now().Add(-a.PasskeyAge)) {
+		s.startEnrollment(x)
 	}
 	return x
 }
@@ -183,10 +113,10 @@ func (r *Realm) openXR(c *liveConn) *xrSession {
 // template since. The step-up that authorized a deletion must not enroll
 // the same motion again the moment the headset reconnects, through this
 // node or any other. Unknown is no.
-func (r *Realm) assertedSinceDeletion(ctx context.Context, avatarID string, asserted time.Time) bool {
-	deleted, err := r.xr.templates.DeletedAt(ctx, avatarID)
+func (s *Service) assertedSinceDeletion(ctx context.Context, avatarID string, asserted time.Time) bool {
+	deleted, err := s.templates.DeletedAt(ctx, avatarID)
 	if err != nil {
-		r.log.Error("read when the biometric template was deleted; not enrolling", "avatar", avatarID, "err", err)
+		s.log.Error("read when the biometric template was deleted; not enrolling", "avatar", avatarID, "err", err)
 		return false
 	}
 	return deleted.IsZero() || asserted.After(deleted)
@@ -194,28 +124,28 @@ func (r *Realm) assertedSinceDeletion(ctx context.Context, avatarID string, asse
 
 // startEnrollment starts collecting the avatar's template on the session's
 // stream; the caller holds x.mu.
-func (r *Realm) startEnrollment(x *xrSession) {
-	x.stream.StartEnrollment(r.xr.enroll)
+func (s *Service) startEnrollment(x *sessionStream) {
+	x.stream.StartEnrollment(s.enroll)
 	x.enrolling = true
-	r.log.Info("biometric enrollment started", "session", x.id, "avatar", x.sess.Avatar, "motion", r.xr.enroll)
+	s.log.Info("biometric enrollment started", "session", x.id, "avatar", x.sess.Avatar, "motion", s.enroll)
 }
 
-// xrAfterPasskey is told of every passkey assertion the realm verified for
+// AfterPasskey is told of every passkey assertion the realm verified for
 // a session (sign-in or step-up): a user-verified one enrolls an avatar
 // without a template, if its session already streams here. A session that
 // starts streaming later is enrolled when its stream opens.
-func (r *Realm) xrAfterPasskey(sessionID string, userVerified bool) {
-	if !userVerified || r.xr == nil {
+func (s *Service) AfterPasskey(sessionID string, userVerified bool) {
+	if !userVerified || s == nil {
 		return
 	}
-	x := r.xr.session(sessionID)
+	x := s.reg.session(sessionID)
 	if x == nil {
 		return
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.stream != nil && !x.hasTemplate && !x.enrolling {
-		r.startEnrollment(x)
+		s.startEnrollment(x)
 	}
 }
 
@@ -223,14 +153,15 @@ func (r *Realm) xrAfterPasskey(sessionID string, userVerified bool) {
 // runs on the connection's reader goroutine or the data channel's, once
 // per message, so everything here is cheap and allocation-free on the
 // common path.
-func (r *Realm) ingestFrames(c *liveConn, transport string, msg []byte) {
-	m := r.xr.m
-	if c.closed.Load() {
+func (s *Service) ingestFrames(l *Link, transport string, msg []byte) {
+	c := l.c
+	m := s.m
+	if c.Closed() {
 		m.message(transport, "session-closed")
 		return
 	}
-	c.xrOnce.Do(func() { c.xr = r.openXR(c) })
-	x := c.xr
+	l.once.Do(func() { l.x = s.openXR(c) })
+	x := l.x
 	if x == nil {
 		m.message(transport, "session-closed")
 		return
@@ -244,7 +175,7 @@ func (r *Realm) ingestFrames(c *liveConn, transport string, msg []byte) {
 			if locked {
 				x.mu.Unlock()
 			}
-			r.xrPanic(x, p)
+			s.xrPanic(x, p)
 		}
 	}()
 	frames, rejects, err := biometrics.Decode(msg, x.frames[:0])
@@ -252,7 +183,7 @@ func (r *Realm) ingestFrames(c *liveConn, transport string, msg []byte) {
 		locked = false
 		x.mu.Unlock()
 		m.message(transport, "malformed")
-		c.pushError(fmt.Sprintf("binary message refused: %v (frame format: clients/PROTOCOL.md)", err), false)
+		c.PushError(fmt.Sprintf("binary message refused: %v (frame format: clients/PROTOCOL.md)", err), false)
 		return
 	}
 	x.frames = frames[:0]
@@ -261,7 +192,7 @@ func (r *Realm) ingestFrames(c *liveConn, transport string, msg []byte) {
 		x.mu.Unlock()
 		m.message(transport, "rate-limited")
 		m.frames.WithLabelValues(transport, "rate-limited").Add(float64(len(frames)))
-		c.pushError(fmt.Sprintf("more than %d frames a second: frames dropped", xrMaxFrameRate), false)
+		c.PushError(fmt.Sprintf("more than %d frames a second: frames dropped", xrMaxFrameRate), false)
 		return
 	}
 	x.transport = transport
@@ -279,24 +210,22 @@ func (r *Realm) ingestFrames(c *liveConn, transport string, msg []byte) {
 	if now.Sub(x.lastStatus) >= xrStatusEvery {
 		x.lastStatus = now
 		st := x.stream.Stats()
-		r.xr.sync(x, st)
-		status = encodeLive(liveMessage{Type: "xr.status", XR: x.statusView(now, st)})
+		s.sync(x, st)
+		status = encodeMessage(message{Type: "xr.status", XR: x.statusView(now, st)})
 	}
 	locked = false
 	x.mu.Unlock()
 	m.message(transport, "ok")
 	if status != nil {
-		r.live.pushSession(x.id, status)
+		s.deps.Sessions.PushSession(x.id, status)
 	}
 	if moved {
 		// The newest frame is where the avatar stands for the others in
 		// its scene: no separate pose message is needed while frames flow.
-		if p, ok := framePose(newest); ok {
-			r.presence.pose(c, p)
-		}
+		c.Moved(newest)
 	}
 	for _, ev := range events {
-		r.xrEvent(c, x, ev, newest)
+		s.xrEvent(c, x, ev, newest)
 	}
 }
 
@@ -304,34 +233,35 @@ func (r *Realm) ingestFrames(c *liveConn, transport string, msg []byte) {
 // to a lot of arithmetic, and one session's bad motion must not stop the
 // node. The session's connections here are closed, which frees its stream;
 // the client reconnects to a fresh one.
-func (r *Realm) xrPanic(x *xrSession, p any) {
-	r.log.Error("panic while ingesting XR frames; closing the session's connections", "session", x.id, "avatar", x.sess.Avatar, "panic", p, "stack", string(debug.Stack()))
-	r.xr.m.message(x.transport, "panic")
-	r.live.closeSession(x.id, websocket.CloseInternalServerErr, "internal error while reading motion; reconnect")
+func (s *Service) xrPanic(x *sessionStream, p any) {
+	s.log.Error("panic while ingesting XR frames; closing the session's connections", "session", x.id, "avatar", x.sess.Avatar, "panic", p, "stack", string(debug.Stack()))
+	s.m.message(x.transport, "panic")
+	s.deps.Sessions.CloseSession(x.id, websocket.CloseInternalServerErr, "internal error while reading motion; reconnect")
 }
 
 // xrEvent turns what a stream reported into trust evidence, a stored
 // template or an audit record.
-func (r *Realm) xrEvent(c *liveConn, x *xrSession, ev biometrics.Event, newest biometrics.Frame) {
-	m := r.xr.m
+func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest biometrics.Frame) {
+	m := s.m
+	ctx, sess := c.Context(), c.Session()
 	switch ev.Kind {
 	case biometrics.EventScore:
 		m.events.WithLabelValues("score").Inc()
-		a, err := r.trust.observeBiometric(c.ctx, c.sess, trust.BiometricMatch{At: ev.At, Probability: ev.Probability})
+		a, err := s.deps.Trust.Observe(ctx, sess, trust.BiometricMatch{At: ev.At, Probability: ev.Probability})
 		if err != nil {
-			r.log.Warn("biometric evidence refused", "session", x.id, "err", err)
+			s.log.Warn("biometric evidence refused", "session", x.id, "err", err)
 			return
 		}
 		x.setTrusted(a.State == trust.Trusted)
-		r.live.pushSession(x.id, encodeLive(liveMessage{Type: "xr.score", XR: xrScore{
+		s.deps.Sessions.PushSession(x.id, encodeMessage(message{Type: "xr.score", XR: xrScore{
 			At: ev.At.UTC(), Seq: newest.Seq, TimeUS: newest.TimeUS, Probability: ev.Probability, State: string(a.State), Score: a.Score,
 		}}))
 	case biometrics.EventLiveness:
 		m.events.WithLabelValues("liveness").Inc()
-		r.log.Warn("XR motion is not live", "session", x.id, "avatar", x.sess.Avatar, "reason", ev.Reason)
-		a, err := r.trust.observeLiveness(c.ctx, c.sess, trust.Liveness{At: ev.At, Live: false, Reason: ev.Reason})
+		s.log.Warn("XR motion is not live", "session", x.id, "avatar", x.sess.Avatar, "reason", ev.Reason)
+		a, err := s.deps.Trust.Observe(ctx, sess, trust.Liveness{At: ev.At, Live: false, Reason: ev.Reason})
 		if err != nil {
-			r.log.Warn("liveness evidence refused", "session", x.id, "err", err)
+			s.log.Warn("liveness evidence refused", "session", x.id, "err", err)
 			return
 		}
 		x.setTrusted(a.State == trust.Trusted)
@@ -345,18 +275,18 @@ func (r *Realm) xrEvent(c *liveConn, x *xrSession, ev biometrics.Event, newest b
 		x.mu.Lock()
 		x.hasTemplate, x.enrolling = true, false
 		x.mu.Unlock()
-		r.xr.learn(x.sess.Avatar) // the stream gave the engine its template
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), xrStoreTimeout)
+		s.reg.learn(x.sess.Avatar) // the stream gave the engine its template
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), xrStoreTimeout)
 		defer cancel()
-		if err := r.xr.templates.Put(ctx, x.sess.Avatar, ev.Template); err != nil {
-			r.log.Error("store biometric template", "avatar", x.sess.Avatar, "event", kind, "err", err)
+		if err := s.templates.Put(ctx, x.sess.Avatar, ev.Template); err != nil {
+			s.log.Error("store biometric template", "avatar", x.sess.Avatar, "event", kind, "err", err)
 			return
 		}
 		if enrolled {
-			r.auditAsync(ctx, audit.Event{
+			s.deps.Audit.Async(ctx, audit.Event{
 				Actor: x.sess.Avatar, Action: "EnrollBiometrics", Resource: templateResource(x.sess.Avatar), Outcome: audit.Allow,
 				Reasons: []string{"motion template collected right after a user-verified passkey assertion"},
-				Signals: map[string]any{"session": x.id, "windows": ev.Template.Windows, "motion_s": r.xr.enroll.Seconds()},
+				Signals: map[string]any{"session": x.id, "windows": ev.Template.Windows, "motion_s": s.enroll.Seconds()},
 			})
 		}
 	}
@@ -364,7 +294,7 @@ func (r *Realm) xrEvent(c *liveConn, x *xrSession, ev biometrics.Event, newest b
 
 // setTrusted tells the session's stream whether the session is trusted, so
 // that its template adapts only then.
-func (x *xrSession) setTrusted(trusted bool) {
+func (x *sessionStream) setTrusted(trusted bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.stream != nil {
@@ -393,7 +323,7 @@ type xrStatus struct {
 
 // statusView is the session's counts from the stream's st; the caller
 // holds x.mu.
-func (x *xrSession) statusView(now time.Time, st biometrics.StreamStats) xrStatus {
+func (x *sessionStream) statusView(now time.Time, st biometrics.StreamStats) xrStatus {
 	rejected := make(map[string]uint64, len(x.decodeRejected)+len(st.FramesRejected))
 	for k, v := range x.decodeRejected {
 		rejected[k] += v
@@ -405,7 +335,7 @@ func (x *xrSession) statusView(now time.Time, st biometrics.StreamStats) xrStatu
 }
 
 // enrollment names the enrollment state; the caller holds x.mu.
-func (x *xrSession) enrollment() string {
+func (x *sessionStream) enrollment() string {
 	switch {
 	case x.enrolling:
 		return enrollmentCollecting
@@ -419,18 +349,18 @@ func (x *xrSession) enrollment() string {
 // sync adds what the stream counted since the last sync to the node's
 // metrics. Reading a stream's counters copies maps, so it happens once a
 // second per stream rather than per message; the caller holds x.mu.
-func (h *xrHub) sync(x *xrSession, st biometrics.StreamStats) {
+func (s *Service) sync(x *sessionStream, st biometrics.StreamStats) {
 	t := x.transport
 	if t == "" {
-		t = transportWebSocket
+		t = TransportWebSocket
 	}
-	h.m.accepted[t].Add(float64(st.FramesAccepted - x.synced.FramesAccepted))
+	s.m.accepted[t].Add(float64(st.FramesAccepted - x.synced.FramesAccepted))
 	for reason, n := range st.FramesRejected {
 		if d := n - x.synced.FramesRejected[reason]; d > 0 {
-			h.m.frames.WithLabelValues(t, reason).Add(float64(d))
+			s.m.frames.WithLabelValues(t, reason).Add(float64(d))
 		}
 	}
-	h.m.windows.Add(float64(st.WindowsScored - x.synced.WindowsScored))
-	h.m.stateBytes.Add(float64(st.StateBytes - x.synced.StateBytes))
+	s.m.windows.Add(float64(st.WindowsScored - x.synced.WindowsScored))
+	s.m.stateBytes.Add(float64(st.StateBytes - x.synced.StateBytes))
 	x.synced = st
 }

@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"bytes"
@@ -219,7 +219,7 @@ func (room *sceneRoom) presenceDelivery(events []presenceEvent, after uint64) []
 // delivery is one message for one connection, pushed after the tick has
 // released the hub's lock.
 type delivery struct {
-	c   *liveConn
+	c   *socket
 	msg []byte
 }
 

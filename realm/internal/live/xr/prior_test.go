@@ -1,4 +1,4 @@
-package realm
+package xr
 
 import (
 	"log/slog"

@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"cmp"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,7 @@ const presenceDecideTimeout = 5 * time.Second
 // is released, except a joined snapshot, which is offered without
 // blocking so that no presence message can overtake it.
 type presenceHub struct {
-	r      *Realm
+	svc    *Service
 	log    *slog.Logger
 	node   string
 	prefix string
@@ -59,7 +60,7 @@ type presenceHub struct {
 // sceneRoom is one scene's members as this node knows them.
 type sceneRoom struct {
 	scene  *scenes.Scene
-	local  map[*liveConn]*presenceMember
+	local  map[*socket]*presenceMember
 	remote map[string]*presenceMember // by node and avatar: see remoteKey
 	// slots index every member, local and remote, for the fan-out: a
 	// member keeps its slot while in the scene, and a freed slot is
@@ -83,7 +84,7 @@ type sceneRoom struct {
 // presenceMember is one avatar's place in a scene: a connection of this
 // node, or a member another node told of.
 type presenceMember struct {
-	conn   *liveConn // nil for a member of another node
+	conn   *socket // nil for a member of another node
 	node   string
 	room   *sceneRoom
 	avatar string
@@ -113,37 +114,6 @@ type presenceMember struct {
 
 func remoteKey(node, avatar string) string { return node + "\x00" + avatar }
 
-// startPresence subscribes to the other nodes' presence, poses, heartbeats
-// and snapshot requests, and runs the fan-out tick until bg ends.
-func (r *Realm) startPresence(bg context.Context) error {
-	h := &presenceHub{r: r, log: r.log.With("component", "presence"), node: r.cfg.Node, prefix: r.cfg.Prefix,
-		rooms: map[string]*sceneRoom{}, peers: map[string]*presencePeer{}}
-	subs, err := h.subscribe()
-	if err != nil {
-		return err
-	}
-	r.presence = h
-	r.bgDone.Add(1)
-	go func() {
-		defer r.bgDone.Done()
-		t := time.NewTicker(presenceTick)
-		defer t.Stop()
-		for {
-			select {
-			case <-bg.Done():
-				for _, s := range subs {
-					_ = s.Unsubscribe()
-				}
-				h.farewell()
-				return
-			case now := <-t.C:
-				h.tick(now)
-			}
-		}
-	}()
-	return nil
-}
-
 // subscribe listens to the cluster's presence subjects.
 func (h *presenceHub) subscribe() ([]*nats.Subscription, error) {
 	handlers := []struct {
@@ -161,7 +131,7 @@ func (h *presenceHub) subscribe() ([]*nats.Subscription, error) {
 	}
 	subs := make([]*nats.Subscription, 0, len(handlers))
 	for _, hd := range handlers {
-		sub, err := h.r.nc.Subscribe(hd.subject, hd.handle)
+		sub, err := h.svc.deps.NC.Subscribe(hd.subject, hd.handle)
 		if err != nil {
 			for _, s := range subs {
 				_ = s.Unsubscribe()
@@ -177,7 +147,7 @@ func (h *presenceHub) subscribe() ([]*nats.Subscription, error) {
 func (h *presenceHub) room(sc *scenes.Scene) *sceneRoom {
 	room := h.rooms[sc.ID]
 	if room == nil {
-		room = &sceneRoom{scene: sc, local: map[*liveConn]*presenceMember{}, remote: map[string]*presenceMember{},
+		room = &sceneRoom{scene: sc, local: map[*socket]*presenceMember{}, remote: map[string]*presenceMember{},
 			posesPrefix: []byte(`{"type":"poses","scene":` + string(encodeJSON(sc.ID)) + `,"poses":[`)}
 		h.rooms[sc.ID] = room
 	}
@@ -235,26 +205,26 @@ func (room *sceneRoom) views() []memberView {
 
 // join decides whether c may join the scene, answers with a snapshot of
 // its members, and tells the others on the next tick.
-func (h *presenceHub) join(c *liveConn, sceneID string) {
+func (h *presenceHub) join(c *socket, sceneID string) {
 	if m := c.member.Load(); m != nil {
-		c.refuse(codeJoined, "already in scene "+quote(m.room.scene.ID)+": leave first", false)
+		c.refuse(codeJoined, "already in scene "+strconv.Quote(m.room.scene.ID)+": leave first", false)
 		return
 	}
-	sc, ok := h.r.catalog.Scene(sceneID)
+	sc, ok := h.svc.deps.Scenes.Scene(sceneID)
 	if !ok {
-		c.refuse(codeUnknownScene, "no scene "+quote(sceneID), false)
+		c.refuse(codeUnknownScene, "no scene "+strconv.Quote(sceneID), false)
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, presenceDecideTimeout)
 	defer cancel()
-	p, err := h.r.livePrincipal(ctx, c)
+	p, err := h.svc.livePrincipal(ctx, c)
 	if err != nil {
 		c.refuse(codeDenied, err.Error(), false)
 		return
 	}
-	a := h.r.trust.assess(ctx, c.sess)
+	a := h.svc.deps.Trust.Assess(ctx, c.sess)
 	resource := scenes.SceneUID(sc.ID)
-	if d := h.r.decide(ctx, sc, p, a, scenes.ActionJoinScene, resource, nil); !d.Allow {
+	if d := h.svc.deps.Decider.Decide(ctx, sc, p, a, scenes.ActionJoinScene, resource, nil); !d.Allow {
 		c.refuse(codeDenied, d.Reason, false)
 		return
 	}
@@ -264,7 +234,7 @@ func (h *presenceHub) join(c *liveConn, sceneID string) {
 
 // enter puts the connection's avatar into the scene, allowed to join, and
 // answers with the snapshot of the scene's members.
-func (h *presenceHub) enter(c *liveConn, sc *scenes.Scene, avatar, name string) {
+func (h *presenceHub) enter(c *socket, sc *scenes.Scene, avatar, name string) {
 	m := &presenceMember{conn: c, node: h.node, avatar: avatar, name: name}
 	h.mu.Lock()
 	if c.closed.Load() || c.member.Load() != nil {
@@ -288,7 +258,7 @@ func (h *presenceHub) enter(c *liveConn, sc *scenes.Scene, avatar, name string) 
 
 // leave takes c out of its scene, if any; the others are told on the next
 // tick.
-func (h *presenceHub) leave(c *liveConn) {
+func (h *presenceHub) leave(c *socket) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	m := c.member.Swap(nil)
@@ -301,7 +271,7 @@ func (h *presenceHub) leave(c *liveConn) {
 
 // end is the end of a connection: it leaves its scene, and a join that is
 // being decided does not put it back.
-func (h *presenceHub) end(c *liveConn) {
+func (h *presenceHub) end(c *socket) {
 	if h == nil {
 		return
 	}
@@ -315,7 +285,7 @@ func (h *presenceHub) end(c *liveConn) {
 // change. It reports false when c has joined no scene. It runs for every
 // frame message, so it takes no lock shared with other members unless
 // the zone changes.
-func (h *presenceHub) pose(c *liveConn, p avatarPose) bool {
+func (h *presenceHub) pose(c *socket, p avatarPose) bool {
 	m := c.member.Load()
 	if m == nil {
 		return false
@@ -367,16 +337,16 @@ func (h *presenceHub) zoneChanged(m *presenceMember, zone string) {
 // denied avatar has left the zone it came from without being admitted to
 // the next: it stands in no zone, for everyone else and for the decisions
 // made from its zone (twin commands), until it steps into one it may enter.
-func (h *presenceHub) enterZone(c *liveConn, m *presenceMember, from, to string) {
+func (h *presenceHub) enterZone(c *socket, m *presenceMember, from, to string) {
 	ctx, cancel := context.WithTimeout(c.ctx, presenceDecideTimeout)
 	defer cancel()
 	sc := m.room.scene
 	var d policy.Decision
-	if p, err := h.r.livePrincipal(ctx, c); err != nil {
+	if p, err := h.svc.livePrincipal(ctx, c); err != nil {
 		d.Reason = err.Error()
 	} else {
-		a := h.r.trust.assess(ctx, c.sess)
-		d = h.r.decide(ctx, sc, p, a, scenes.ActionEnterZone, scenes.ZoneUID(to), map[string]any{scenes.ContextAvatarZone: from})
+		a := h.svc.deps.Trust.Assess(ctx, c.sess)
+		d = h.svc.deps.Decider.Decide(ctx, sc, p, a, scenes.ActionEnterZone, scenes.ZoneUID(to), map[string]any{scenes.ContextAvatarZone: from})
 	}
 
 	m.zoneMu.Lock()
@@ -399,35 +369,35 @@ func (h *presenceHub) enterZone(c *liveConn, m *presenceMember, from, to string)
 	if left {
 		h.zoneChanged(m, "")
 	}
-	c.refuse(codeDenied, fmt.Sprintf("entering zone %s was denied: %s", quote(to), d.Reason), false)
+	c.refuse(codeDenied, fmt.Sprintf("entering zone %s was denied: %s", strconv.Quote(to), d.Reason), false)
 }
 
-// standing is where the realm sees an avatar in one scene: whether it is
+// Standing is where the realm sees an avatar in one scene: whether it is
 // a member there, on this node or another, and the zone it was admitted
-// into ("" for none). zones lists the differing zones of an avatar present
+// into ("" for none). Zones lists the differing zones of an avatar present
 // more than once, which names no single place.
-type standing struct {
-	scene   string
-	present bool
-	zone    string
-	zones   []string
+type Standing struct {
+	Scene   string
+	Present bool
+	Zone    string
+	Zones   []string
 }
 
 // String says where the realm sees the avatar, for a deny's reason.
-func (s standing) String() string {
+func (s Standing) String() string {
 	switch {
-	case !s.present:
-		return "the realm sees you in no zone: you are not in scene " + quote(s.scene) + " (join it over /v1/realm and walk into a zone)"
-	case len(s.zones) > 1:
-		named := make([]string, len(s.zones))
-		for i, z := range s.zones {
+	case !s.Present:
+		return "the realm sees you in no zone: you are not in scene " + strconv.Quote(s.Scene) + " (join it over /v1/realm and walk into a zone)"
+	case len(s.Zones) > 1:
+		named := make([]string, len(s.Zones))
+		for i, z := range s.Zones {
 			named[i] = cmp.Or(z, "no zone")
 		}
-		return fmt.Sprintf("the realm sees you in several places of scene %s at once (%s): command from the session that stands in the zone", quote(s.scene), strings.Join(named, ", "))
-	case s.zone == "":
-		return "the realm sees you in scene " + quote(s.scene) + " but in no zone"
+		return fmt.Sprintf("the realm sees you in several places of scene %s at once (%s): command from the session that stands in the zone", strconv.Quote(s.Scene), strings.Join(named, ", "))
+	case s.Zone == "":
+		return "the realm sees you in scene " + strconv.Quote(s.Scene) + " but in no zone"
 	default:
-		return "the realm sees you in zone " + s.zone
+		return "the realm sees you in zone " + s.Zone
 	}
 }
 
@@ -436,8 +406,8 @@ func (s standing) String() string {
 // session's own connection on this node decides when it is in the scene;
 // otherwise the avatar's presences, here and on other nodes, must agree
 // on one zone, and an avatar seen in several zones stands in none.
-func (h *presenceHub) whereIs(sceneID, avatarID, sessionID string) standing {
-	s := standing{scene: sceneID}
+func (h *presenceHub) whereIs(sceneID, avatarID, sessionID string) Standing {
+	s := Standing{Scene: sceneID}
 	if h == nil {
 		return s
 	}
@@ -448,11 +418,11 @@ func (h *presenceHub) whereIs(sceneID, avatarID, sessionID string) standing {
 		return s
 	}
 	seen := func(zone string) {
-		if !s.present {
-			s.present, s.zone = true, zone
+		if !s.Present {
+			s.Present, s.Zone = true, zone
 		}
-		if !slices.Contains(s.zones, zone) {
-			s.zones = append(s.zones, zone)
+		if !slices.Contains(s.Zones, zone) {
+			s.Zones = append(s.Zones, zone)
 		}
 	}
 	for c, m := range room.local {
@@ -460,7 +430,7 @@ func (h *presenceHub) whereIs(sceneID, avatarID, sessionID string) standing {
 			continue
 		}
 		if c.session == sessionID && !c.closed.Load() {
-			return standing{scene: sceneID, present: true, zone: m.shownZone}
+			return Standing{Scene: sceneID, Present: true, Zone: m.shownZone}
 		}
 		seen(m.shownZone)
 	}
@@ -469,8 +439,8 @@ func (h *presenceHub) whereIs(sceneID, avatarID, sessionID string) standing {
 			seen(m.shownZone)
 		}
 	}
-	if len(s.zones) > 1 {
-		s.zone = ""
+	if len(s.Zones) > 1 {
+		s.Zone = ""
 	}
 	return s
 }

@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"encoding/json"
@@ -12,6 +12,25 @@ import (
 	"github.com/zerorealm/zerorealm/scenes"
 )
 
+// wsMsg is a message the realm sent a client, as JSON.
+type wsMsg map[string]any
+
+func (m wsMsg) str(k string) string { s, _ := m[k].(string); return s }
+
+// presenceEvents are the events of a presence message: one at its top
+// level, or several in its events list.
+func presenceEvents(m wsMsg) []wsMsg {
+	list, ok := m["events"].([]any)
+	if !ok {
+		return []wsMsg{m}
+	}
+	out := make([]wsMsg, len(list))
+	for i, ev := range list {
+		out[i], _ = ev.(map[string]any)
+	}
+	return out
+}
+
 // fanoutHarness is a presence hub with members on connections that are
 // never dialled: the tick's fan-out runs as in the realm, and each
 // connection's queue is read back.
@@ -19,7 +38,7 @@ type fanoutHarness struct {
 	t     testing.TB
 	h     *presenceHub
 	scene *scenes.Scene
-	conns []*liveConn
+	conns []*socket
 }
 
 func newFanoutHarness(t testing.TB) *fanoutHarness {
@@ -29,8 +48,8 @@ func newFanoutHarness(t testing.TB) *fanoutHarness {
 }
 
 // join adds a member named avatar; its joined snapshot is returned.
-func (f *fanoutHarness) join(avatar string) (*liveConn, wsMsg) {
-	c := &liveConn{send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1)}
+func (f *fanoutHarness) join(avatar string) (*socket, wsMsg) {
+	c := &socket{send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1)}
 	f.h.enter(c, f.scene, avatar, avatar)
 	f.conns = append(f.conns, c)
 	msgs := f.drain(c)
@@ -42,10 +61,10 @@ func (f *fanoutHarness) join(avatar string) (*liveConn, wsMsg) {
 
 // move gives c's member a pose at x metres along the scene, its head y
 // high, hands tracked.
-func (f *fanoutHarness) move(c *liveConn, x, y float64) { f.moveTo(c, x, y, 0) }
+func (f *fanoutHarness) move(c *socket, x, y float64) { f.moveTo(c, x, y, 0) }
 
 // moveTo gives c's member a pose with its head at x, y, z.
-func (f *fanoutHarness) moveTo(c *liveConn, x, y, z float64) {
+func (f *fanoutHarness) moveTo(c *socket, x, y, z float64) {
 	hand := &poseJSON{Pos: [3]float64{x + 0.2, 1, z + 0.25}, Rot: [4]float64{0, 0, 0, 1}}
 	f.h.pose(c, avatarPose{Head: poseJSON{Pos: [3]float64{x, y, z}, Rot: [4]float64{0, 0.38268343, 0, 0.9238795}}, Left: hand, Right: hand})
 }
@@ -70,7 +89,7 @@ func (f *fanoutHarness) tick() {
 }
 
 // drain reads what waits for c, as messages.
-func (f *fanoutHarness) drain(c *liveConn) []wsMsg {
+func (f *fanoutHarness) drain(c *socket) []wsMsg {
 	var out []wsMsg
 	for {
 		select {
@@ -89,7 +108,7 @@ func (f *fanoutHarness) drain(c *liveConn) []wsMsg {
 
 // discard empties c's queue unread, as if written, and returns the bytes and the poses
 // it held.
-func (f *fanoutHarness) discard(c *liveConn) (bytes, poses int) {
+func (f *fanoutHarness) discard(c *socket) (bytes, poses int) {
 	for {
 		select {
 		case data := <-c.send:
@@ -104,7 +123,7 @@ func (f *fanoutHarness) discard(c *liveConn) (bytes, poses int) {
 }
 
 // posesOf counts the poses c received by avatar, and those with hands.
-func (f *fanoutHarness) posesOf(c *liveConn, count, hands map[string]int) {
+func (f *fanoutHarness) posesOf(c *socket, count, hands map[string]int) {
 	for _, m := range f.drain(c) {
 		if m.str("type") != "poses" {
 			continue
@@ -189,7 +208,7 @@ func TestPoseUnchangedNotResent(t *testing.T) {
 // its own, so that everyone knows all 149 others exactly once.
 func TestPresenceCoalesced(t *testing.T) {
 	f := newFanoutHarness(t)
-	known := map[*liveConn]map[string]int{}
+	known := map[*socket]map[string]int{}
 	join := func(avatar string) {
 		c, joined := f.join(avatar)
 		known[c] = map[string]int{}

@@ -1,7 +1,6 @@
-package realm
+package live
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -52,63 +51,51 @@ func (s liveStamp) before(o liveStamp) bool {
 	return s.Seq < o.Seq
 }
 
-func (r *Realm) liveSessionSubject(sessionID string) string {
-	return r.cfg.Prefix + ".live.session." + sessionID
+func (s *Service) liveSessionSubject(sessionID string) string {
+	return s.deps.Prefix + ".live.session." + sessionID
 }
 
-// startLiveTakeover listens to the other nodes' announcements of new
-// connections until bg ends.
-func (r *Realm) startLiveTakeover(bg context.Context) error {
-	sub, err := r.nc.Subscribe(r.cfg.Prefix+".live.session.*", func(m *nats.Msg) {
-		var s liveStamp
-		if err := json.Unmarshal(m.Data, &s); err != nil || s.Node == "" {
-			r.log.Warn("live: ignoring a malformed connection announcement", "subject", m.Subject)
+// subscribeTakeovers listens to the other nodes' announcements of new
+// connections.
+func (s *Service) subscribeTakeovers() (*nats.Subscription, error) {
+	sub, err := s.deps.NC.Subscribe(s.deps.Prefix+".live.session.*", func(m *nats.Msg) {
+		var st liveStamp
+		if err := json.Unmarshal(m.Data, &st); err != nil || st.Node == "" {
+			s.log.Warn("live: ignoring a malformed connection announcement", "subject", m.Subject)
 			return
 		}
-		if s.Node == r.cfg.Node {
+		if st.Node == s.deps.Node {
 			return // this node closed its older connections when it took the new one
 		}
-		sessionID := m.Subject[len(r.cfg.Prefix+".live.session."):]
-		r.live.replaceOlder(sessionID, s)
+		sessionID := m.Subject[len(s.deps.Prefix+".live.session."):]
+		s.sockets.replaceOlder(sessionID, st)
 	})
 	if err != nil {
-		return fmt.Errorf("realm: live: subscribe to connection announcements: %w", err)
+		return nil, fmt.Errorf("realm: live: subscribe to connection announcements: %w", err)
 	}
-	r.unsubscribeWhenDone(bg, sub)
-	return nil
+	return sub, nil
 }
 
 // takeOver registers c as its session's connection on this node, closes
 // the older ones here, and tells the other nodes to close theirs.
-func (r *Realm) takeOver(c *liveConn) {
-	c.stamp = liveStamp{At: time.Now().UnixNano(), Node: r.cfg.Node, Seq: r.live.seq.Add(1)}
-	r.live.add(c)
-	r.live.replaceOlder(c.session, c.stamp)
+func (s *Service) takeOver(c *socket) {
+	c.stamp = liveStamp{At: time.Now().UnixNano(), Node: s.deps.Node, Seq: s.sockets.seq.Add(1)}
+	s.sockets.add(c)
+	s.sockets.replaceOlder(c.session, c.stamp)
 	data, _ := json.Marshal(c.stamp)
-	if err := r.nc.Publish(r.liveSessionSubject(c.session), data); err != nil {
+	if err := s.deps.NC.Publish(s.liveSessionSubject(c.session), data); err != nil {
 		// The other nodes keep an older connection open until it ends by
 		// itself: no harm to anyone else, and logged.
-		r.log.Warn("live: could not announce a new connection to the other nodes", "session", c.session, "err", err)
+		s.log.Warn("live: could not announce a new connection to the other nodes", "session", c.session, "err", err)
 	}
 }
 
 // replaceOlder closes this node's connections of the session that are
 // older than the connection stamped s.
-func (h *liveHub) replaceOlder(sessionID string, s liveStamp) {
+func (h *sockets) replaceOlder(sessionID string, s liveStamp) {
 	for _, c := range h.of(sessionID) {
 		if c.stamp.before(s) {
 			c.close(closeReplaced, replacedReason)
 		}
 	}
-}
-
-// unsubscribeWhenDone ends sub when bg ends, as one of the node's
-// background loops.
-func (r *Realm) unsubscribeWhenDone(bg context.Context, sub *nats.Subscription) {
-	r.bgDone.Add(1)
-	go func() {
-		defer r.bgDone.Done()
-		<-bg.Done()
-		_ = sub.Unsubscribe()
-	}()
 }

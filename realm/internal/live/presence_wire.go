@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"encoding/json"
@@ -19,6 +19,12 @@ const (
 	codeJoined       = "already-joined"
 	codeRateLimited  = "rate-limited" // too many control messages: some were dropped
 )
+
+// RefusalCodes lists the codes an error message may carry, for the
+// protocol's documents.
+func RefusalCodes() []string {
+	return []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited}
+}
 
 // Bounds of a JSON pose: positions are metres in scene coordinates, far
 // beyond any scene; rotations are unit quaternions, with slack for
@@ -97,7 +103,7 @@ func encodeJSON(v any) []byte {
 
 // refuse tells the client a message was refused, with a code; throttled
 // refusals go out at most once per liveErrorEvery, like pushError's.
-func (c *liveConn) refuse(code, reason string, throttled bool) {
+func (c *socket) refuse(code, reason string, throttled bool) {
 	if throttled {
 		now := time.Now().UnixNano()
 		last := c.lastError.Load()

@@ -1,12 +1,12 @@
-package realm
+package edge
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
-	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // A realm WebSocket, and a twin console feed, live no longer than their
@@ -25,60 +25,63 @@ import (
 // another connection, keeps the socket open as well, since the record is
 // read again before an idle socket is closed.
 
-// sessionTouchEvery is how stale a session's LastSeen may get before a use
+// SessionTouchEvery is how stale a session's LastSeen may get before a use
 // rewrites it: the idle timeout stays accurate to a quarter of itself,
 // and a session in use costs at most one write a minute.
-func sessionTouchEvery(idle time.Duration) time.Duration {
+func SessionTouchEvery(idle time.Duration) time.Duration {
 	return min(time.Minute, idle/4)
 }
 
-func (c *liveConn) markUsed() { c.lastUse.Store(time.Now().UnixNano()) }
-
-// sessionBound is a WebSocket that lives no longer than its session: the
-// realm WebSocket, or a twin console feed.
-type sessionBound struct {
-	ctx  context.Context // ends with the connection or the realm
-	sess session.Session // as authenticated when it connected
-	done <-chan struct{} // closed when the connection has ended
-	// lastUse is when the client last used the connection; the time it
-	// connected if it never sends anything that counts.
-	lastUse func() time.Time
-	// end closes the connection with 4401 and reason.
-	end func(reason string)
+// SessionRecords reads and touches session records (session.Manager).
+type SessionRecords interface {
+	Touch(ctx context.Context, sessionID string) (session.Session, error)
+	Get(ctx context.Context, sessionID string) (session.Session, error)
 }
 
-// watchSessionEnd ends b when its session's lifetime or idle timeout is
+// SessionBound is a WebSocket that lives no longer than its session: the
+// realm WebSocket, or a twin console feed.
+type SessionBound struct {
+	Ctx  context.Context // ends with the connection or the realm
+	Sess session.Session // as authenticated when it connected
+	Done <-chan struct{} // closed when the connection has ended
+	// LastUse is when the client last used the connection; the time it
+	// connected if it never sends anything that counts.
+	LastUse func() time.Time
+	// End closes the connection with CloseSessionEnded and reason.
+	End func(reason string)
+}
+
+// WatchSessionEnd ends b when its session's lifetime or idle timeout is
 // reached, or the session is found revoked, and records the connection's
 // use on the session meanwhile. It returns when the connection ends.
-func (r *Realm) watchSessionEnd(b sessionBound) {
-	idle := r.cfg.SessionIdle
-	touchEvery := sessionTouchEvery(idle)
-	expires := b.sess.Expires
-	stored := b.sess.LastSeen // the session's last use as its record says
+func WatchSessionEnd(b SessionBound, records SessionRecords, idle time.Duration, log *slog.Logger) {
+	touchEvery := SessionTouchEvery(idle)
+	expires := b.Sess.Expires
+	stored := b.Sess.LastSeen // the session's last use as its record says
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
-		case <-b.done:
+		case <-b.Done:
 			return
-		case <-b.ctx.Done():
+		case <-b.Ctx.Done():
 			return
 		case <-timer.C:
 		}
 		now := time.Now()
 		if !now.Before(expires) {
-			b.end("session expired (" + session.ReasonLifetime + "): sign in again")
+			b.End("session expired (" + session.ReasonLifetime + "): sign in again")
 			return
 		}
-		used := b.lastUse()
+		used := b.LastUse()
 		if used.After(stored) && now.Sub(stored) >= touchEvery {
-			s, err := r.sessionCall(b, r.sessions.Touch)
+			s, err := sessionCall(b, records.Touch)
 			if err != nil {
-				if ended := liveSessionEnded(err); ended != "" {
-					b.end(ended)
+				if ended := sessionEndedReason(err); ended != "" {
+					b.End(ended)
 					return
 				}
-				r.log.Warn("live: could not record a socket's use on its session", "session", b.sess.ID, "err", err)
+				log.Warn("live: could not record a socket's use on its session", "session", b.Sess.ID, "err", err)
 			} else {
 				stored = s.LastSeen
 			}
@@ -86,9 +89,9 @@ func (r *Realm) watchSessionEnd(b sessionBound) {
 		if idleAt := later(used, stored).Add(idle); !now.Before(idleAt) {
 			// Idle here; the session may have been used elsewhere (an HTTP
 			// request, another node). Unknown counts as idle: fail closed.
-			s, err := r.sessionCall(b, r.sessions.Get)
+			s, err := sessionCall(b, records.Get)
 			if err != nil || s.Revoked || !now.Before(s.LastSeen.Add(idle)) {
-				b.end("session expired (" + session.ReasonIdle + "): sign in again")
+				b.End("session expired (" + session.ReasonIdle + "): sign in again")
 				return
 			}
 			stored = s.LastSeen
@@ -99,19 +102,19 @@ func (r *Realm) watchSessionEnd(b sessionBound) {
 }
 
 // sessionCall runs a store call about b's session, bounded in time.
-func (r *Realm) sessionCall(b sessionBound, call func(context.Context, string) (session.Session, error)) (session.Session, error) {
-	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+func sessionCall(b SessionBound, call func(context.Context, string) (session.Session, error)) (session.Session, error) {
+	ctx, cancel := context.WithTimeout(b.Ctx, 5*time.Second)
 	defer cancel()
-	return call(ctx, b.sess.ID)
+	return call(ctx, b.Sess.ID)
 }
 
-// liveSessionEnded is the close reason for an error that says the session
+// sessionEndedReason is the close reason for an error that says the session
 // has ended, or "" for any other error.
-func liveSessionEnded(err error) string {
+func sessionEndedReason(err error) string {
 	var se *session.Error
 	switch {
 	case errors.As(err, &se):
-		return "session " + edge.SessionEndWord(se.Kind) + " (" + se.Reason + "): sign in again"
+		return "session " + SessionEndWord(se.Kind) + " (" + se.Reason + "): sign in again"
 	case errors.Is(err, session.ErrInvalidSession):
 		return "session ended: sign in again"
 	}

@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"encoding/json"
@@ -89,8 +89,8 @@ func (h *presenceHub) publish(msgs []clusterMessage) {
 		if m.poses {
 			msg.Header = nats.Header{nodeHeader: {h.node}}
 		}
-		h.r.clusterAuth.Sign(msg, m.subject, now)
-		if err := h.r.nc.PublishMsg(msg); err != nil {
+		h.svc.deps.Cluster.Sign(msg, m.subject, now)
+		if err := h.svc.deps.NC.PublishMsg(msg); err != nil {
 			h.log.Warn("publish presence", "subject", m.subject, "err", err)
 		}
 	}
@@ -155,6 +155,19 @@ func (h *presenceHub) heard(node string) *presencePeer {
 	}
 	p.lastSeen = time.Now()
 	return p
+}
+
+// livePeers names the nodes heard from within presencePeerExpiry of now.
+func (h *presenceHub) livePeers(now time.Time) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for node, p := range h.peers {
+		if now.Sub(p.lastSeen) < presencePeerExpiry {
+			out = append(out, node)
+		}
+	}
+	return out
 }
 
 // expirePeers takes the members of nodes that went silent out of every
@@ -235,7 +248,7 @@ func (h *presenceHub) remotePresence(msg *nats.Msg) {
 	if err := json.Unmarshal(msg.Data, &d); err != nil || d.Node == "" || d.Node == h.node {
 		return
 	}
-	sc, ok := h.r.catalog.Scene(d.Scene)
+	sc, ok := h.svc.deps.Scenes.Scene(d.Scene)
 	if !ok {
 		return
 	}
@@ -330,7 +343,7 @@ func (h *presenceHub) syncFrom(node string) {
 		}
 		h.mu.Unlock()
 	}()
-	reply, err := h.r.nc.Request(h.syncSubject(node), nil, presenceSyncTimeout)
+	reply, err := h.svc.deps.NC.Request(h.syncSubject(node), nil, presenceSyncTimeout)
 	if err != nil {
 		h.log.Warn("presence snapshot request", "peer", node, "err", err)
 		return
@@ -364,7 +377,7 @@ func (h *presenceHub) applySnapshot(snap presenceSnapshot) {
 		}
 	}
 	for id, members := range snap.Scenes {
-		sc, ok := h.r.catalog.Scene(id)
+		sc, ok := h.svc.deps.Scenes.Scene(id)
 		if !ok {
 			continue
 		}
@@ -381,8 +394,8 @@ func (h *presenceHub) applySnapshot(snap presenceSnapshot) {
 // message that does not is dropped (it may be anyone on NATS claiming to
 // be a node) and counted.
 func (h *presenceHub) authentic(msg *nats.Msg, subject, kind string) bool {
-	if err := h.r.clusterAuth.Verify(msg, subject, time.Now()); err != nil {
-		h.r.tampers.forged.WithLabelValues(kind).Inc()
+	if err := h.svc.deps.Cluster.Verify(msg, subject, time.Now()); err != nil {
+		h.svc.deps.Forged(kind)
 		h.log.Debug("cluster message dropped", "subject", msg.Subject, "err", err)
 		return false
 	}
@@ -400,7 +413,7 @@ func (h *presenceHub) answerSync(msg *nats.Msg) {
 	}
 	h.mu.Unlock()
 	reply := &nats.Msg{Subject: msg.Reply, Data: encodeJSON(snap)}
-	h.r.clusterAuth.Sign(reply, h.syncSubject(h.node), time.Now())
+	h.svc.deps.Cluster.Sign(reply, h.syncSubject(h.node), time.Now())
 	if err := msg.RespondMsg(reply); err != nil {
 		h.log.Warn("answer presence snapshot request", "err", err)
 	}

@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"encoding/json"

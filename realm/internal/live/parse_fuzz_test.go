@@ -1,4 +1,4 @@
-package realm
+package live
 
 import (
 	"encoding/json"
@@ -7,6 +7,18 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
+
+// presenceSamples are control messages of the scene protocol as clients
+// send them, good and bad; the fuzz target starts from them.
+var presenceSamples = []string{
+	`{"type":"join","scene":"foundry"}`,
+	`{"type":"leave"}`,
+	`{"type":"pose","head":{"pos":[1,1.6,2],"rot":[0,0,0,1]}}`,
+	`{"type":"pose","head":{"pos":[1,1.6,2],"rot":[0,0,0,1]},"left":{"pos":[0.8,1.2,2.3],"rot":[0,0.7,0,0.7]},"right":null}`,
+	`{"type":"pose","head":{"pos":[1,1.6],"rot":[0,0,0,1]}}`,
+	`{"type":"pose","head":{"pos":[1e300,0,0],"rot":[0,0,0,1]}}`,
+	`{"type":"join"}`,
+}
 
 // Real signaling messages, as the SDK and Chromium send them.
 var signalingSamples = []string{

@@ -1,0 +1,214 @@
+package live
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
+	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/trust"
+)
+
+// Scenes finds the scenes this node serves (scenes.Catalog).
+type Scenes interface {
+	Scene(id string) (*scenes.Scene, bool)
+}
+
+// Trust reads a session's current trust assessment.
+type Trust interface {
+	Assess(ctx context.Context, sess session.Session) trust.Assessment
+}
+
+// Decider asks the scene's policies whether p may take action on resource,
+// and audits the decision: joining a scene and entering a zone are
+// decided, and the reason of a deny is what the client is told.
+type Decider interface {
+	Decide(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision
+}
+
+// ClusterAuth signs the presence messages this node sends the others, and
+// checks theirs: anyone on NATS could otherwise claim to be a node.
+type ClusterAuth interface {
+	Sign(msg *nats.Msg, subject string, now time.Time)
+	Verify(msg *nats.Msg, subject string, now time.Time) error
+}
+
+// Views are the representations a hello and a trust message carry, the
+// same the HTTP API answers with.
+type Views interface {
+	Session(s session.Session) map[string]any
+	Avatar(av *avatar.Avatar) map[string]any
+	Trust(a trust.Assessment) map[string]any
+}
+
+// Motion gives each connection its XR link (xr.Service).
+type Motion interface {
+	Attach(c xr.Conn) *xr.Link
+}
+
+// Deps is what the live edge needs from the rest of the realm.
+type Deps struct {
+	Log *slog.Logger
+	// Node names this node to the others; Prefix starts every subject.
+	Node, Prefix string
+	NC           *nats.Conn
+	// Origins are the browser origins a WebSocket may be opened from.
+	Origins func() []string
+	// MaxPerAvatar bounds an avatar's connections on this node (0: none).
+	MaxPerAvatar int
+	// SessionIdle is the sessions' idle timeout: a socket its client
+	// stopped using is closed when it is reached.
+	SessionIdle time.Duration
+	Sessions    edge.SessionRecords
+	Avatars     edge.Avatars
+	Scenes      Scenes
+	Trust       Trust
+	Decider     Decider
+	Cluster     ClusterAuth
+	// Forged counts a cluster message dropped because its tag did not
+	// verify, by kind (scene, heartbeat, snapshot).
+	Forged func(kind string)
+	Views  Views
+	Motion Motion
+}
+
+// Service is one node's live edge: its realm WebSockets, indexed by
+// session and avatar, and the presence of their avatars in scenes, shared
+// with the other nodes.
+type Service struct {
+	deps     Deps
+	log      *slog.Logger
+	sockets  *sockets
+	presence *presenceHub
+	// subs are the cluster subscriptions Start made; Run ends them.
+	subs []*nats.Subscription
+}
+
+// New prepares the live edge; Start subscribes it to the cluster.
+func New(deps Deps) *Service {
+	s := &Service{deps: deps, log: deps.Log, sockets: newSockets()}
+	s.presence = &presenceHub{svc: s, log: deps.Log.With("component", "presence"), node: deps.Node, prefix: deps.Prefix,
+		rooms: map[string]*sceneRoom{}, peers: map[string]*presencePeer{}}
+	return s
+}
+
+// Start subscribes to the other nodes' presence, poses, heartbeats and
+// snapshot requests, their announcements of new connections, and avatar
+// notices. Run then runs the fan-out until its context ends.
+func (s *Service) Start() error {
+	subs, err := s.presence.subscribe()
+	if err != nil {
+		return err
+	}
+	s.subs = subs
+	for _, start := range []func() (*nats.Subscription, error){s.subscribeTakeovers, s.subscribeNotices} {
+		sub, err := start()
+		if err != nil {
+			s.unsubscribe()
+			return err
+		}
+		s.subs = append(s.subs, sub)
+	}
+	return nil
+}
+
+func (s *Service) unsubscribe() {
+	for _, sub := range s.subs {
+		_ = sub.Unsubscribe()
+	}
+}
+
+// Run fans presence and poses out every tick until ctx ends; then it
+// ends the cluster subscriptions and tells the other nodes that this
+// node's members have left.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(presenceTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.unsubscribe()
+			s.presence.farewell()
+			return
+		case now := <-t.C:
+			s.presence.tick(now)
+		}
+	}
+}
+
+// StopMotion marks every connection closed and closes its WebRTC peer
+// connection, so that no frame reaches a stream after the realm's stores
+// are gone; the realm then closes the XR edge.
+func (s *Service) StopMotion() {
+	s.sockets.mu.Lock()
+	var conns []*socket
+	for _, list := range s.sockets.conns {
+		conns = append(conns, list...)
+	}
+	s.sockets.mu.Unlock()
+	for _, c := range conns {
+		c.closed.Store(true)
+		c.closePeer()
+	}
+}
+
+// CloseSession closes the session's WebSockets and their WebRTC peer
+// connections on this node with code and reason, and reports how many.
+func (s *Service) CloseSession(sessionID string, code int, reason string) int {
+	return s.sockets.closeSession(sessionID, code, reason)
+}
+
+// PushSession sends msg to the session's connections on this node.
+func (s *Service) PushSession(sessionID string, msg []byte) { s.sockets.pushSession(sessionID, msg) }
+
+// PushTrust sends a session's trust change to its live connections.
+func (s *Service) PushTrust(sessionID string, a trust.Assessment) {
+	s.sockets.pushSession(sessionID, encodeLive(liveMessage{Type: "trust", Trust: s.deps.Views.Trust(a)}))
+}
+
+// WhereIs is where the realm has admitted the avatar in the scene (see
+// presenceHub.whereIs).
+func (s *Service) WhereIs(sceneID, avatarID, sessionID string) Standing {
+	if s == nil {
+		return Standing{Scene: sceneID}
+	}
+	return s.presence.whereIs(sceneID, avatarID, sessionID)
+}
+
+// Peers names the other nodes whose presence heartbeats arrived lately
+// (core NATS, so heard while JetStream elects leaders).
+func (s *Service) Peers() []string {
+	if s == nil {
+		return nil
+	}
+	return s.presence.livePeers(time.Now())
+}
+
+// API is the realm WebSocket's route. It is registered before the node
+// has started; it answers through the edge, which keeps it at 503 until
+// the realm is ready, and by then the service exists.
+type API struct {
+	edge *edge.Edge
+	svc  func() *Service
+}
+
+// NewAPI serves the realm WebSocket of the service svc returns once the
+// realm is ready.
+func NewAPI(e *edge.Edge, svc func() *Service) *API { return &API{edge: e, svc: svc} }
+
+// Routes registers the realm WebSocket.
+func (a *API) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/realm", a.edge.Authed(a.handleLive))
+}
+
+func (a *API) handleLive(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	a.svc().handleLive(a.edge, w, req, p)
+}

@@ -1,0 +1,246 @@
+package xr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/keyfile"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/trust"
+)
+
+// Config is what the XR edge reads of the realm's configuration.
+type Config struct {
+	// Biometrics configures the engine; its Logger defaults to the
+	// service's.
+	Biometrics biometrics.Config
+	// TemplateKeyFile holds the key that seals templates at rest; ""
+	// means template.key in DataDir.
+	TemplateKeyFile string
+	DataDir         string
+	// UDPPort, when set, is the one UDP port every peer connection shares.
+	UDPPort int
+	// Enrollment is how much motion an enrollment collects; EnrollWithin
+	// is how recent the user-verified passkey assertion that consents to
+	// it must be.
+	Enrollment, EnrollWithin time.Duration
+}
+
+// Trust is the session trust the XR edge reads and feeds (the realm's
+// trust hub): motion scores (trust.BiometricMatch) and failed liveness
+// checks (trust.Liveness) are evidence.
+type Trust interface {
+	Assess(ctx context.Context, sess session.Session) trust.Assessment
+	Observe(ctx context.Context, sess session.Session, s trust.Signal) (trust.Assessment, error)
+}
+
+// Sessions reaches every live connection of a session on this node: a
+// stream's status and scores go to all of them, and a panic on its frame
+// path closes them.
+type Sessions interface {
+	PushSession(sessionID string, msg []byte)
+	CloseSession(sessionID string, code int, reason string) int
+}
+
+// StepUps consumes the step-up proof bound to an action's digest.
+type StepUps interface {
+	Consume(ctx context.Context, sessionID string, digest []byte) error
+}
+
+// Auditor records the XR edge's decisions in the audit log.
+type Auditor interface {
+	Allow(req *http.Request, actor, action, resource, reason string, signals map[string]any)
+	Deny(req *http.Request, actor, action, resource string, cause error)
+	// Async records ev without making the caller wait for it.
+	Async(ctx context.Context, ev audit.Event)
+}
+
+// Deps is what the XR edge needs from the rest of the realm.
+type Deps struct {
+	Log      *slog.Logger
+	Store    *store.Store
+	Registry prometheus.Registerer
+	Config   Config
+	Trust    Trust
+	Sessions Sessions
+	StepUps  StepUps
+	Audit    Auditor
+}
+
+// Conn is the live connection a Link carries motion for: the realm
+// WebSocket of one session, which also carries the WebRTC signalling.
+type Conn interface {
+	// Context ends with the connection or the realm.
+	Context() context.Context
+	// Session is the session as authenticated when the client connected.
+	Session() session.Session
+	// Closed reports whether the connection was told to close: frames
+	// that arrive afterwards are dropped unread.
+	Closed() bool
+	// Used notes a message from the client, which keeps its session from
+	// idling out.
+	Used()
+	// Push queues a message for the client.
+	Push(msg []byte)
+	// PushError tells the client a message was refused, rate-limited
+	// unless always.
+	PushError(text string, always bool)
+	// Moved reports the newest frame of a message: where the avatar
+	// stands for the others in its scene.
+	Moved(f biometrics.Frame)
+}
+
+// New prepares the node's XR edge: the biometrics engine with its prior,
+// the template store, the WebRTC API and the metrics.
+func New(ctx context.Context, deps Deps) (*Service, error) {
+	cfg := deps.Config
+	bcfg := cfg.Biometrics
+	if bcfg.Logger == nil {
+		bcfg.Logger = deps.Log.With("component", "biometrics")
+	}
+	prior, err := xrPrior(bcfg)
+	if err != nil {
+		return nil, fmt.Errorf("realm: biometric prior: %w", err)
+	}
+	engine, err := biometrics.NewEngine(bcfg, prior...)
+	if err != nil {
+		return nil, fmt.Errorf("realm: biometrics: %w", err)
+	}
+	keyFile := cfg.TemplateKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(cfg.DataDir, TemplateKeyFile)
+	}
+	key, err := keyfile.LoadOrCreate(keyFile, "template key")
+	if err != nil {
+		return nil, fmt.Errorf("realm: %w (deleting the file orphans every template)", err)
+	}
+	templates, err := biometrics.NewTemplateStore(ctx, deps.Store, key)
+	if errors.Is(err, biometrics.ErrKeyMismatch) {
+		return nil, fmt.Errorf("realm: %s: %w; every node of a cluster seals templates under one key: copy the key file of a node that already serves this cluster here (or point --template-key at it)", keyFile, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("realm: template store: %w", err)
+	}
+	api, closeMux, err := newWebRTCAPI(cfg.UDPPort, deps.Log)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		deps: deps, log: deps.Log,
+		api: api, closeMux: closeMux, engine: engine, templates: templates,
+		enroll: cfg.Enrollment, enrollWithin: cfg.EnrollWithin,
+		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
+	}
+	s.m = newMetrics(deps.Registry, s)
+	return s, nil
+}
+
+// Close closes the shared UDP socket. The realm closes every peer
+// connection first (Link.ClosePeer), so no frame reaches a stream after
+// the stores behind it are gone.
+func (s *Service) Close() {
+	if err := s.closeMux(); err != nil {
+		s.log.Warn("close WebRTC UDP port", "err", err)
+	}
+}
+
+// PeerConnections is how many WebRTC peer connections are open.
+func (s *Service) PeerConnections() int64 { return s.peers.Load() }
+
+// StreamCounts is the frames the session's stream on this node accepted
+// and rejected, as its xr.status messages tell them; ok is false while
+// the session has no stream here.
+func (s *Service) StreamCounts(sessionID string) (accepted uint64, rejected map[string]uint64, ok bool) {
+	x := s.reg.session(sessionID)
+	if x == nil {
+		return 0, nil, false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.stream == nil {
+		return 0, nil, true
+	}
+	v := x.statusView(time.Now(), x.stream.Stats())
+	return v.FramesAccepted, v.FramesRejected, true
+}
+
+// StreamingSessions lists the sessions streaming to this node.
+func (s *Service) StreamingSessions() []string {
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	out := make([]string, 0, len(s.reg.sessions))
+	for id := range s.reg.sessions {
+		out = append(out, id)
+	}
+	return out
+}
+
+// KnowsTemplate reports whether the avatar's template is in this node's
+// population.
+func (s *Service) KnowsTemplate(avatarID string) bool { return s.reg.knows(avatarID) }
+
+// Templates is the store of sealed biometric templates.
+func (s *Service) Templates() *biometrics.TemplateStore { return s.templates }
+
+// Link is one live connection's motion: the session's stream it takes at
+// its first frame, and the WebRTC peer connection its client signals over
+// it. It ends with the connection.
+type Link struct {
+	s *Service
+	c Conn
+
+	// x is the session's motion stream on this node, taken at the first
+	// frame and released when the connection ends.
+	once sync.Once
+	x    *sessionStream
+
+	peerMu sync.Mutex
+	peer   *peerConn
+}
+
+// Attach gives the connection c its motion link.
+func (s *Service) Attach(c Conn) *Link { return &Link{s: s, c: c} }
+
+// Frames takes one binary frame message that arrived over transport
+// (TransportWebSocket for the socket itself).
+func (l *Link) Frames(transport string, msg []byte) { l.s.ingestFrames(l, transport, msg) }
+
+// End is the end of the connection, which has been marked closed: its
+// peer connection closes and it lets go of the session's stream; the last
+// connection closes it.
+func (l *Link) End() {
+	l.ClosePeer()
+	l.once.Do(func() {}) // no stream is taken after this
+	x := l.x
+	if x == nil || !l.s.reg.release(x) {
+		return
+	}
+	x.mu.Lock()
+	if x.stream != nil {
+		l.s.sync(x, x.stream.Stats())
+		l.s.m.stateBytes.Sub(float64(x.synced.StateBytes))
+		x.stream.Close()
+	}
+	x.mu.Unlock()
+}
+
+// ResetRate forgets the frames the session's stream was metered for in
+// the current second: a benchmark is not a headset.
+func (l *Link) ResetRate() {
+	if x := l.x; x != nil {
+		x.mu.Lock()
+		x.rateCount = 0
+		x.mu.Unlock()
+	}
+}

@@ -1,0 +1,117 @@
+package xr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/internal/store"
+)
+
+// Start keeps this node's biometric population and live streams in step
+// with the stored templates of the whole cluster: it loads every template
+// now, and Run follows their changes. A template enrolled through another
+// node joins this node's background model (a larger, real population
+// whitens and normalizes better than the synthetic prior alone), and a
+// template deleted through another node stops scoring here at once, as it
+// does on the node that deleted it.
+//
+// The feed is opened (on bg, which Run's context must end with) before the
+// load, so that a change made between the two is reported rather than
+// lost.
+func (s *Service) Start(ctx, bg context.Context) error {
+	changes, err := s.templates.Changes(bg)
+	if err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	if err := s.reconcileTemplates(ctx); err != nil {
+		return fmt.Errorf("realm: load biometric templates: %w", err)
+	}
+	s.changes = changes
+	return nil
+}
+
+// Run applies template changes until the feed Start opened closes, when
+// its context ends.
+func (s *Service) Run(ctx context.Context) { s.followTemplates(ctx, s.changes) }
+
+// followTemplates applies template changes until the feed closes.
+func (s *Service) followTemplates(ctx context.Context, changes <-chan biometrics.TemplateChange) {
+	for c := range changes {
+		switch {
+		case c.Lost:
+			// Nothing is served from the population that would be wrong to
+			// serve for a while: the worst a missed delete does is keep
+			// scoring a template its owner deleted, until Resumed
+			// reconciles. Say so, since that is a privacy promise.
+			s.log.Warn("biometric template feed lost: deletions through other nodes reach this node when it resumes")
+		case c.Resumed:
+			if err := s.reconcileTemplates(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("reconcile biometric templates after the feed resumed", "err", err)
+			}
+		case c.Deleted:
+			s.templateDeleted(c.AvatarID)
+		default:
+			s.templateWritten(ctx, c.AvatarID)
+		}
+	}
+}
+
+// templateDeleted makes the population and every stream of the avatar on
+// this node forget its template. The node that deleted it has already
+// forgotten it (and so does not know it any more).
+func (s *Service) templateDeleted(avatarID string) {
+	if s.reg.knows(avatarID) {
+		s.forgetTemplate(avatarID)
+		s.log.Info("biometric template deleted through another node: forgotten here", "avatar", avatarID)
+	}
+}
+
+// templateWritten reads a written template (from the stream leader, so
+// never an older value) into the population.
+func (s *Service) templateWritten(parent context.Context, avatarID string) {
+	ctx, cancel := context.WithTimeout(parent, xrStoreTimeout)
+	defer cancel()
+	t, err := s.templates.Get(ctx, avatarID)
+	switch {
+	case err == nil:
+		s.reg.learn(avatarID)
+		s.engine.SetTemplate(avatarID, t)
+	case errors.Is(err, store.ErrNotFound):
+		s.templateDeleted(avatarID) // deleted again since
+	default:
+		if parent.Err() == nil {
+			s.log.Error("read changed biometric template", "avatar", avatarID, "err", err)
+		}
+	}
+}
+
+// reconcileTemplates makes the population exactly the stored templates:
+// every one that opens is set, and every avatar the node knew whose
+// template is gone is forgotten. Templates that do not open under this
+// node's key are counted, not fatal: one bad value must not keep a node
+// from starting.
+//
+// Only avatars known before the read are forgotten: one that enrolls on
+// this node while the read runs is not in it, and is not gone.
+func (s *Service) reconcileTemplates(ctx context.Context) error {
+	before := s.reg.knownAvatars()
+	all, skipped, err := s.templates.All(ctx)
+	if err != nil {
+		return err
+	}
+	for id, t := range all {
+		s.reg.learn(id)
+		s.engine.SetTemplate(id, t)
+	}
+	for _, id := range before {
+		if _, ok := all[id]; !ok {
+			s.forgetTemplate(id)
+		}
+	}
+	if skipped > 0 {
+		s.log.Error("biometric templates that do not open were left out", "count", skipped)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package realm
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/identity"
+	"github.com/zerorealm/zerorealm/realm/internal/live"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
+	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/trust"
+)
+
+// The live edge (realm/internal/live: the realm WebSocket, presence) and
+// its XR transports (realm/internal/live/xr), wired: what they need of the
+// realm comes through the small adapters below.
+
+// startLive prepares the live edge and the XR edge it carries; runLive
+// starts them once the node's other parts run.
+func (r *Realm) startLive(ctx context.Context) error {
+	motion, err := xr.New(ctx, xr.Deps{
+		Log:      r.log,
+		Store:    r.store,
+		Registry: r.metrics.registry,
+		Config: xr.Config{
+			Biometrics:      r.cfg.Biometrics,
+			TemplateKeyFile: r.cfg.TemplateKeyFile,
+			DataDir:         r.cfg.DataDir,
+			UDPPort:         r.cfg.WebRTCUDPPort,
+			Enrollment:      r.cfg.XREnrollment,
+			EnrollWithin:    r.cfg.XREnrollWithin,
+		},
+		Trust:    liveTrust{r.trust},
+		Sessions: liveSessions{r},
+		StepUps:  r.stepups,
+		Audit:    liveAuditor{r},
+	})
+	if err != nil {
+		return err
+	}
+	r.xr = motion
+	r.live = live.New(live.Deps{
+		Log:          r.log,
+		Node:         r.cfg.Node,
+		Prefix:       r.cfg.Prefix,
+		NC:           r.nc,
+		Origins:      r.origins,
+		MaxPerAvatar: r.cfg.MaxLivePerAvatar,
+		SessionIdle:  r.cfg.SessionIdle,
+		Sessions:     r.sessions,
+		Avatars:      r.avatars,
+		Scenes:       r.catalog,
+		Trust:        liveTrust{r.trust},
+		Decider:      liveDecider{r},
+		Cluster:      r.clusterAuth,
+		Forged:       func(kind string) { r.tampers.forged.WithLabelValues(kind).Inc() },
+		Views:        liveViews{},
+		Motion:       motion,
+	})
+	r.presence = presenceView{r.live}
+	return nil
+}
+
+// runLive subscribes the live edge to the cluster and loads the cluster's
+// templates, then runs both in the background until bg ends.
+func (r *Realm) runLive(ctx, bg context.Context) error {
+	if err := r.live.Start(); err != nil {
+		return err
+	}
+	r.bgDone.Add(1)
+	go func() { defer r.bgDone.Done(); r.live.Run(bg) }()
+	if err := r.xr.Start(ctx, bg); err != nil {
+		return err
+	}
+	r.bgDone.Add(1)
+	go func() { defer r.bgDone.Done(); r.xr.Run(bg) }()
+	return nil
+}
+
+// stopXR closes every peer connection and the shared UDP socket, so no
+// frame reaches a stream after the stores behind it are gone.
+func (r *Realm) stopXR() {
+	if r.xr == nil || r.live == nil {
+		return
+	}
+	r.live.StopMotion()
+	r.xr.Close()
+}
+
+// followRevocations closes the live connections of every session revoked
+// anywhere in the cluster, with their WebRTC peer connections, and its
+// twin consoles. Every node runs it, so a sign-out through one node ends
+// the session's WebSocket and data channel on another.
+func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
+	for rev := range revocations {
+		n := r.live.CloseSession(rev.SessionID, edge.CloseSessionEnded, "session revoked: "+rev.Reason)
+		n += r.twinAPI.CloseSession(rev.SessionID, "session revoked: "+rev.Reason)
+		if n > 0 {
+			r.log.Info("closed revoked session's connections", "session", rev.SessionID, "connections", n, "reason", rev.Reason)
+		}
+		r.trust.forget(rev.SessionID)
+	}
+	_ = ctx
+}
+
+// pushTrust sends a session's trust change to its live connections; the
+// trust hub calls it from the start.
+func (r *Realm) pushTrust(sessionID string, a trust.Assessment) {
+	if r.live != nil {
+		r.live.PushTrust(sessionID, a)
+	}
+}
+
+// xrAfterPasskey tells the XR edge of a passkey assertion (see
+// xr.Service.AfterPasskey); the trust hub calls it from the start.
+func (r *Realm) xrAfterPasskey(sessionID string, userVerified bool) {
+	if r.xr != nil {
+		r.xr.AfterPasskey(sessionID, userVerified)
+	}
+}
+
+// announcePasskeyAdded tells every session of the avatar, on every node,
+// about its new passkey.
+func (r *Realm) announcePasskeyAdded(avatarID string, cred *avatar.Credential) {
+	r.live.AnnouncePasskeyAdded(avatarID, cred)
+}
+
+// closeSessionRevoked is the close code of a socket whose session ended.
+const closeSessionRevoked = edge.CloseSessionEnded
+
+// standing is where the realm sees an avatar in one scene (live.Standing),
+// as the realm's handlers read it.
+type standing struct {
+	present bool
+	zone    string
+	where   live.Standing
+}
+
+func (s standing) String() string { return s.where.String() }
+
+// presenceView reads the live edge's presence for the twin commands and
+// the scene API; before the node has started it sees nobody anywhere.
+type presenceView struct{ svc *live.Service }
+
+func (p presenceView) whereIs(sceneID, avatarID, sessionID string) standing {
+	st := p.svc.WhereIs(sceneID, avatarID, sessionID)
+	return standing{present: st.Present, zone: st.Zone, where: st}
+}
+
+type liveTrust struct{ h *trustHub }
+
+func (t liveTrust) Assess(ctx context.Context, sess session.Session) trust.Assessment {
+	return t.h.assess(ctx, sess)
+}
+
+func (t liveTrust) Observe(ctx context.Context, sess session.Session, s trust.Signal) (trust.Assessment, error) {
+	return t.h.observeMotion(ctx, sess, s)
+}
+
+// liveSessions reaches the live edge, which is made after the XR edge that
+// needs it.
+type liveSessions struct{ r *Realm }
+
+func (s liveSessions) PushSession(sessionID string, msg []byte) { s.r.live.PushSession(sessionID, msg) }
+
+func (s liveSessions) CloseSession(sessionID string, code int, reason string) int {
+	return s.r.live.CloseSession(sessionID, code, reason)
+}
+
+type liveAuditor struct{ r *Realm }
+
+func (a liveAuditor) Allow(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
+	a.r.auditAllow(req, actor, action, resource, reason, signals)
+}
+
+func (a liveAuditor) Deny(req *http.Request, actor, action, resource string, cause error) {
+	a.r.auditDeny(req, actor, action, resource, cause)
+}
+
+func (a liveAuditor) Async(ctx context.Context, ev audit.Event) { a.r.auditAsync(ctx, ev) }
+
+type liveDecider struct{ r *Realm }
+
+func (d liveDecider) Decide(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
+	return d.r.decide(ctx, sc, p, a, action, resource, extra)
+}
+
+// liveViews are the identity part's published views.
+type liveViews struct{}
+
+func (liveViews) Session(s session.Session) map[string]any { return identity.SessionView(s) }
+func (liveViews) Avatar(av *avatar.Avatar) map[string]any  { return identity.AvatarView(av) }
+func (liveViews) Trust(a trust.Assessment) map[string]any  { return identity.TrustView(a) }
