@@ -1,24 +1,33 @@
-// The console's one way to talk to the realm: JSON requests with the
-// session cookie and CSRF token, the passkey ceremonies, and the one live
-// WebSocket (/v1/realm) every view shares. Plain ES module, no build step;
-// it speaks only the documented API (clients/PROTOCOL.md).
+// The console's one way to talk to the realm, on the TypeScript SDK
+// (clients/js, served bundled as vendor/zerorealm-sdk.js): JSON requests
+// with the session cookie and CSRF token, the passkey ceremonies, and the
+// one live WebSocket (/v1/realm) every view shares. This module keeps the
+// console's own conventions on top: errors with .problem and .status,
+// the trust every view shows, and the page events of a session's end.
 
-let csrf = "";
+import {
+  Passkeys,
+  ProblemError,
+  RealmClient,
+  RealmSocket,
+  TwinFeed,
+  browserAuthenticator,
+  decodeBase64url,
+  encodeBase64url,
+  newIdempotencyKey,
+} from "./vendor/zerorealm-sdk.js";
+
+// The client of the page's own origin: a cookie session, whose CSRF token
+// the client keeps from the sign-in answers and /v1/avatars/me.
+const client = new RealmClient();
+const passkeys = new Passkeys(client);
 let meCache = null;
 
 // --- small helpers ---
 
 export const b64u = {
-  encode(buf) {
-    const bytes = new Uint8Array(buf);
-    let s = "";
-    for (const b of bytes) s += String.fromCharCode(b);
-    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  },
-  decode(str) {
-    const s = atob(str.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((str.length + 3) % 4));
-    return Uint8Array.from(s, (c) => c.charCodeAt(0)).buffer;
-  },
+  encode: encodeBase64url,
+  decode: (str) => decodeBase64url(str).buffer,
 };
 
 // el builds an element: attributes (on* functions become listeners,
@@ -84,81 +93,51 @@ export async function run(label, fn) {
 // --- requests ---
 
 export async function api(method, path, body, headers = {}) {
-  const h = { Accept: "application/json", ...headers };
-  if (body !== undefined) h["Content-Type"] = "application/json";
-  if (csrf && method !== "GET") h["X-CSRF-Token"] = csrf;
-  const res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), credentials: "same-origin" });
-  const text = await res.text();
-  let data = {};
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = { detail: text };
-    }
+  try {
+    return (await client.request(method, path, body, headers)) ?? {};
+  } catch (err) {
+    // Views read the problem and the status; the message is the detail.
+    if (err instanceof ProblemError) throw Object.assign(new Error(err.detail || err.problem.title), { problem: err.problem, status: err.status });
+    throw err;
   }
-  if (!res.ok) throw Object.assign(new Error(data.detail || data.title || res.statusText), { problem: data, status: res.status });
-  return data;
 }
 
 // idempotencyKey names one attempt of an action, so a retried request is
 // not carried out twice.
 export function idempotencyKey() {
-  const b = new Uint8Array(16);
-  crypto.getRandomValues(b);
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return newIdempotencyKey();
 }
 
 // --- passkey ceremonies ---
 
-function creationOptions(json) {
-  if (PublicKeyCredential.parseCreationOptionsFromJSON) return PublicKeyCredential.parseCreationOptionsFromJSON(json);
-  return {
-    ...json,
-    challenge: b64u.decode(json.challenge),
-    user: { ...json.user, id: b64u.decode(json.user.id) },
-    excludeCredentials: (json.excludeCredentials || []).map((c) => ({ ...c, id: b64u.decode(c.id) })),
-  };
-}
+const sdkAuthenticator = browserAuthenticator();
 
-function requestOptions(json) {
-  if (PublicKeyCredential.parseRequestOptionsFromJSON) return PublicKeyCredential.parseRequestOptionsFromJSON(json);
-  return {
-    ...json,
-    challenge: b64u.decode(json.challenge),
-    allowCredentials: (json.allowCredentials || []).map((c) => ({ ...c, id: b64u.decode(c.id) })),
-  };
-}
-
-function credentialJSON(cred) {
-  if (cred.toJSON) return cred.toJSON();
-  const r = cred.response;
-  const response = { clientDataJSON: b64u.encode(r.clientDataJSON) };
-  if (r.attestationObject) {
-    response.attestationObject = b64u.encode(r.attestationObject);
-    response.transports = r.getTransports ? r.getTransports() : [];
-  } else {
-    response.authenticatorData = b64u.encode(r.authenticatorData);
-    response.signature = b64u.encode(r.signature);
-    if (r.userHandle) response.userHandle = b64u.encode(r.userHandle);
+// viaSDK runs an SDK call with the console's error shape.
+async function viaSDK(fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ProblemError) throw Object.assign(new Error(err.detail || err.problem.title), { problem: err.problem, status: err.status });
+    throw err;
   }
-  return {
-    id: cred.id, rawId: b64u.encode(cred.rawId), type: cred.type, response,
-    authenticatorAttachment: cred.authenticatorAttachment ?? undefined,
-    clientExtensionResults: cred.getClientExtensionResults(),
-  };
 }
 
 // register creates an avatar with a new passkey. Signed in, it adds a
 // passkey to the avatar instead (name and display are then ignored), which
 // the realm allows only after a step-up bound to adding one: addPasskey.
 export async function register(name, display) {
-  const begin = await api("POST", "/v1/webauthn/register/begin", { name, display_name: display });
-  const cred = await navigator.credentials.create({ publicKey: creationOptions(begin.publicKey) });
-  const done = await api("POST", "/v1/webauthn/register/finish", { ceremony_id: begin.ceremony_id, credential: credentialJSON(cred), use_cookie: true });
-  csrf = done.csrf || csrf;
+  const body = name ? { name, display_name: display } : {};
+  const done = await viaSDK(() => (name ? passkeys.register(name, { displayName: display, useCookie: true }) : registerSignedIn(body)));
   meCache = null;
   return done;
+}
+
+// registerSignedIn adds a passkey to the signed-in avatar, after the
+// step-up addPasskey made.
+async function registerSignedIn() {
+  const begin = await client.call("beginRegistration", { body: {} });
+  const credential = await sdkAuthenticator.create(begin.publicKey);
+  return client.call("finishRegistration", { body: { ceremony_id: begin.ceremony_id, credential, use_cookie: true } });
 }
 
 // addPasskey adds a passkey to the signed-in avatar: first a step-up with
@@ -173,10 +152,7 @@ export async function addPasskey() {
 // signIn asserts a passkey; with no name the browser offers the
 // discoverable passkeys it holds for the realm.
 export async function signIn(name) {
-  const begin = await api("POST", "/v1/webauthn/login/begin", name ? { name } : {});
-  const cred = await navigator.credentials.get({ publicKey: requestOptions(begin.publicKey) });
-  const done = await api("POST", "/v1/webauthn/login/finish", { ceremony_id: begin.ceremony_id, credential: credentialJSON(cred), use_cookie: true });
-  csrf = done.csrf || csrf;
+  const done = await viaSDK(() => passkeys.signIn(name ? { name, useCookie: true } : { useCookie: true }));
   meCache = null;
   return done;
 }
@@ -185,17 +161,14 @@ export async function signIn(name) {
 // it authorizes that one action, once, within two minutes; without one it
 // answers the realm's request to confirm who is at the controls.
 export async function stepUp(digest) {
-  const body = digest ? { action_digest: digest } : {};
-  const begin = await api("POST", "/v1/webauthn/stepup/begin", body);
-  const cred = await navigator.credentials.get({ publicKey: requestOptions(begin.publicKey) });
-  const done = await api("POST", "/v1/webauthn/stepup/finish", { ...body, ceremony_id: begin.ceremony_id, credential: credentialJSON(cred) });
+  const done = await viaSDK(() => passkeys.stepUp(digest || undefined));
   if (done.trust) publishTrust(done.trust);
   return done;
 }
 
 export async function signOut(everywhere) {
   const done = await api("POST", everywhere ? "/v1/sessions/logout-all" : "/v1/sessions/logout");
-  csrf = "";
+  client.setCsrf(undefined);
   meCache = null;
   live.close();
   return done;
@@ -205,7 +178,6 @@ export async function signOut(everywhere) {
 
 export async function refreshMe() {
   const me = await api("GET", "/v1/avatars/me");
-  csrf = me.csrf || csrf;
   meCache = me;
   if (me.trust) publishTrust(me.trust);
   return me;
@@ -258,11 +230,9 @@ export function currentTrust() {
 // headset's signaling and frames, scene membership. Views subscribe to
 // message types; the connection reconnects unless the session ended.
 export const live = {
-  ws: null,
+  socket: null,
   handlers: new Map(),
   opening: null,
-  wanted: false,
-  retry: 0,
 
   on(type, cb) {
     if (!this.handlers.has(type)) this.handlers.set(type, new Set());
@@ -281,88 +251,67 @@ export const live = {
   },
 
   get open() {
-    return !!this.ws && this.ws.readyState === WebSocket.OPEN;
+    return !!this.socket && !this.socket.stopped && this.socket.connected;
   },
 
-  // connect opens the connection if it is not open, and resolves when it is.
+  // connect opens the connection if it is not open, and resolves when the
+  // realm has said hello. The SDK's socket reconnects with back-off; it
+  // stops for good on 4401 (the session ended) and 4409 (a newer
+  // connection of this session took over: retrying on our own would take
+  // it back, and two tabs would pass the session between them forever, so
+  // the person chooses).
   connect() {
-    this.wanted = true;
-    if (this.open) return Promise.resolve(this.ws);
+    if (this.open) return Promise.resolve(this.socket);
     if (this.opening) return this.opening;
-    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/realm`;
-    this.opening = new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
-      ws.binaryType = "arraybuffer";
-      ws.onopen = () => {
-        this.ws = ws;
-        this.opening = null;
-        this.retry = 0;
-        this.emit("open", {});
-        resolve(ws);
-      };
-      ws.onerror = () => {
-        if (this.opening) {
-          this.opening = null;
-          reject(new Error("the realm refused the WebSocket"));
-        }
-      };
-      ws.onmessage = (ev) => {
-        if (typeof ev.data !== "string") return;
-        let m;
-        try {
-          m = JSON.parse(ev.data);
-        } catch {
-          return;
-        }
-        if (m.type === "hello" || m.type === "trust") publishTrust(m.trust);
-        if (m.type === "xr.score") publishTrust({ state: m.xr.state, score: m.xr.score }, { probability: m.xr.probability, probabilityAt: Date.now() });
-        // A tick with several presence events carries them as a list;
-        // views see one presence message per event, in order.
-        if (m.type === "presence" && Array.isArray(m.events)) {
-          for (const e of m.events) this.emit("presence", { type: "presence", scene: m.scene, ...e });
-          return;
-        }
-        this.emit(m.type, m);
-      };
-      ws.onclose = (e) => {
-        if (this.ws === ws) this.ws = null;
-        this.emit("close", { code: e.code, reason: e.reason });
-        // 4401: the session ended; anything else is worth a retry while
-        // some view still wants the connection.
-        if (e.code === 4401) {
-          this.wanted = false;
-          document.dispatchEvent(new CustomEvent("zr:signed-out", { detail: e.reason }));
-          return;
-        }
-        // 4409: a newer connection of this session took over. Retrying on
-        // our own would take it back, and two tabs would pass the session
-        // between them forever: the person chooses.
-        if (e.code === 4409) {
-          this.wanted = false;
-          document.dispatchEvent(new CustomEvent("zr:replaced", { detail: e.reason }));
-          return;
-        }
-        if (this.wanted) {
-          const wait = Math.min(10000, 500 * 2 ** this.retry++);
-          setTimeout(() => { if (this.wanted && !this.open) this.connect().catch(() => {}); }, wait);
-        }
-      };
+    const socket = new RealmSocket(client);
+    this.socket = socket;
+    socket.on("open", () => this.emit("open", {}));
+    socket.on("disconnect", (e) => this.emit("close", { code: e.code, reason: e.reason }));
+    socket.on("session-ended", (e) => document.dispatchEvent(new CustomEvent("zr:signed-out", { detail: e.reason })));
+    socket.on("replaced", (e) => document.dispatchEvent(new CustomEvent("zr:replaced", { detail: e.reason })));
+    socket.on("hello", (m) => publishTrust(m.trust));
+    socket.on("trust", (t) => publishTrust(t));
+    socket.on("xr", (m) => {
+      if (m.type === "xr.score") publishTrust({ state: m.xr.state, score: m.xr.score }, { probability: m.xr.probability, probabilityAt: Date.now() });
     });
+    // Views see one presence message per event, in order, with the SDK
+    // flattening a tick's list.
+    socket.on("presence", (e) => this.emit("presence", { type: "presence", ...e }));
+    socket.on("message", (m) => {
+      if (m.type !== "presence") this.emit(m.type, m);
+    });
+    this.opening = socket.connect().then(
+      () => {
+        this.opening = null;
+        return socket;
+      },
+      (err) => {
+        this.opening = null;
+        throw new Error("the realm refused the WebSocket: " + err.message);
+      },
+    );
     return this.opening;
   },
 
   send(msg) {
     if (!this.open) return false;
-    this.ws.send(typeof msg === "string" || msg instanceof ArrayBuffer ? msg : JSON.stringify(msg));
-    return true;
+    if (msg instanceof ArrayBuffer) return this.socket.sendFrames(new Uint8Array(msg));
+    if (ArrayBuffer.isView(msg)) return this.socket.sendFrames(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
+    return this.socket.send(typeof msg === "string" ? JSON.parse(msg) : msg);
   },
 
   close() {
-    this.wanted = false;
-    if (this.ws) this.ws.close(1000, "console closed");
-    this.ws = null;
+    if (this.socket) this.socket.close();
+    this.socket = null;
+    this.opening = null;
   },
 };
+
+// twinFeed is a new connection to the twin console feed
+// (GET /v1/twins/feed): connect() it, and close() it when done.
+export function twinFeed() {
+  return new TwinFeed(client);
+}
 
 // pollTrust reads the assessment now and then: a trust push comes only
 // with a change of state, and the factors (passkey age, a stream going

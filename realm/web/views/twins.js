@@ -32,9 +32,9 @@ const shortHash = (h) => (h && h.length > 18 ? `${h.slice(0, 10)}…${h.slice(-6
 let instance = null;
 
 export function mount(section, ctx) {
-  const { el, api, stepUp, setStatus, me, idempotencyKey, live } = ctx;
+  const { el, api, stepUp, setStatus, me, idempotencyKey, live, twinFeed } = ctx;
   if (instance) instance.stop();
-  const state = { twins: [], feed: null, feedWanted: true, retry: 0, busy: false, standing: null, standingTimer: 0, offPresence: null };
+  const state = { twins: [], feed: null, busy: false, standing: null, standingTimer: 0, offPresence: null };
 
   // --- controls ---
   const twinSelect = el("select", { id: "twin-select", name: "twin" });
@@ -365,32 +365,35 @@ export function mount(section, ctx) {
     }
   }
 
+  // The feed is the SDK's TwinFeed: it reconnects with back-off until
+  // the view stops it, and stops on its own when the session ends (4401).
   function connectFeed() {
-    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/twins/feed`);
-    state.feed = ws;
-    ws.onopen = () => {
-      state.retry = 0;
+    const feed = twinFeed();
+    state.feed = feed;
+    feed.on("open", () => {
       feedState.dataset.state = "live";
       feedState.textContent = "live";
-    };
-    ws.onmessage = (ev) => {
-      try {
-        onFeed(JSON.parse(ev.data));
-      } catch (err) {
-        console.error("twin feed", err);
-      }
-    };
-    ws.onclose = () => {
-      if (state.feed !== ws) return;
-      state.feed = null;
+    });
+    for (const type of ["twins", "state", "outcome", "approval"]) {
+      feed.on(type, (m) => {
+        try {
+          onFeed(m);
+        } catch (err) {
+          console.error("twin feed", err);
+        }
+      });
+    }
+    feed.on("disconnect", () => {
       feedState.dataset.state = "offline";
       feedState.textContent = "reconnecting";
-      // After a sign-out the shell empties the section: the view is gone
-      // and so is the reason to reconnect.
-      const wanted = () => state.feedWanted && feedLog.isConnected;
-      if (!wanted()) return;
-      setTimeout(() => { if (wanted() && !state.feed) connectFeed(); }, Math.min(15000, 500 * 2 ** state.retry++));
-    };
+    });
+    feed.on("closed", () => {
+      if (state.feed !== feed) return;
+      state.feed = null;
+      feedState.dataset.state = "offline";
+      feedState.textContent = "offline";
+    });
+    feed.connect().catch(() => {});
   }
 
   // The feed's first message lists every twin; reading them over HTTP
@@ -413,12 +416,10 @@ export function mount(section, ctx) {
     async show() {
       await ready;
       await Promise.all([loadApprovals(), refreshStanding()]);
-      state.feedWanted = true;
       if (!state.feed) connectFeed();
     },
     stop() {
-      state.feedWanted = false;
-      if (state.feed) state.feed.close(1000, "view closed");
+      if (state.feed) state.feed.close();
       state.feed = null;
       clearInterval(state.standingTimer);
       if (state.offPresence) state.offPresence();

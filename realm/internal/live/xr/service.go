@@ -31,6 +31,8 @@ type Config struct {
 	DataDir         string
 	// UDPPort, when set, is the one UDP port every peer connection shares.
 	UDPPort int
+	// Node names this node in the replay path feed the nodes share.
+	Node string
 	// Enrollment is how much motion an enrollment collects; EnrollWithin
 	// is how recent the user-verified passkey assertion that consents to
 	// it must be.
@@ -132,13 +134,21 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("realm: template store: %w", err)
 	}
+	// Replays are caught across nodes: each node shares the hashed path
+	// cells of what it saw (never motion) under the cluster's template key.
+	paths, err := biometrics.StartPathFeed(ctx, biometrics.PathFeedConfig{
+		Store: deps.Store, Engine: engine, Node: cfg.Node, Key: key, Logger: bcfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("realm: biometric path feed: %w", err)
+	}
 	api, closeMux, err := newWebRTCAPI(cfg.UDPPort, deps.Log)
 	if err != nil {
+		paths.Close()
 		return nil, err
 	}
 	s := &Service{
 		deps: deps, log: deps.Log,
-		api: api, closeMux: closeMux, engine: engine, templates: templates,
+		api: api, closeMux: closeMux, engine: engine, templates: templates, paths: paths,
 		enroll: cfg.Enrollment, enrollWithin: cfg.EnrollWithin,
 		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
 	}
@@ -146,10 +156,11 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Close closes the shared UDP socket. The realm closes every peer
+// Close stops the replay path feed and closes the shared UDP socket. The realm closes every peer
 // connection first (Link.ClosePeer), so no frame reaches a stream after
 // the stores behind it are gone.
 func (s *Service) Close() {
+	s.paths.Close()
 	if err := s.closeMux(); err != nil {
 		s.log.Warn("close WebRTC UDP port", "err", err)
 	}

@@ -45,6 +45,10 @@ type Service struct {
 	m         *metrics
 	engine    *biometrics.Engine
 	templates *biometrics.TemplateStore
+	// paths shares this node's replay path cells with the other nodes
+	// and takes theirs in, so that motion replayed through another node
+	// is caught (nil when the node runs alone, without a name).
+	paths *biometrics.PathFeed
 	// enroll and enrollWithin are Config.Enrollment and EnrollWithin.
 	enroll, enrollWithin time.Duration
 
