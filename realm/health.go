@@ -3,7 +3,6 @@ package realm
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
@@ -69,10 +68,10 @@ func (r *Realm) probeReadiness(ctx context.Context) readiness {
 		// writes on the same finding (Config.WriteGate).
 		d := r.embedded.Disk()
 		rd.diskFree = d.Free
-		if err := d.Refusal(); err != nil {
+		if why := d.Reason(); why != "" {
 			rd.checks[checkDisk] = false
 			if rd.reason == "" {
-				rd.reason = strings.TrimPrefix(err.Error(), "natsembed: ")
+				rd.reason = "the embedded store's disk is full: " + why
 			}
 		}
 	}

@@ -48,15 +48,24 @@ type DiskState struct {
 // Refusal is nil when writes may go ahead, and otherwise an error wrapping
 // ErrDiskFull that says why, in words an operator can act on.
 func (d DiskState) Refusal() error {
-	switch {
-	case d.Broken && d.Low:
-		return fmt.Errorf("%w: a write failed for want of space and %d MiB are free, under the %d MiB minimum", ErrDiskFull, d.Free>>20, d.MinFree>>20)
-	case d.Broken:
-		return fmt.Errorf("%w: a write failed for want of space; JetStream restarts once %d MiB are free", ErrDiskFull, max(d.MinFree, restartMinFree)>>20)
-	case d.Low:
-		return fmt.Errorf("%w: %d MiB are free under the data dir, under the %d MiB minimum", ErrDiskFull, d.Free>>20, d.MinFree>>20)
+	if why := d.Reason(); why != "" {
+		return fmt.Errorf("%w: %s", ErrDiskFull, why)
 	}
 	return nil
+}
+
+// Reason says why the store refuses writes, in an operator's words, or
+// "" when it takes them: what readiness reports.
+func (d DiskState) Reason() string {
+	switch {
+	case d.Broken && d.Low:
+		return fmt.Sprintf("a write failed for want of space and %d MiB are free, under the %d MiB minimum", d.Free>>20, d.MinFree>>20)
+	case d.Broken:
+		return fmt.Sprintf("a write failed for want of space; JetStream restarts once %d MiB are free", max(d.MinFree, restartMinFree)>>20)
+	case d.Low:
+		return fmt.Sprintf("%d MiB are free under the data dir, under the %d MiB minimum", d.Free>>20, d.MinFree>>20)
+	}
+	return ""
 }
 
 // diskGuard watches the disk under the store and JetStream's health, and

@@ -302,6 +302,37 @@ func encodeLive(m liveMessage) []byte {
 // the text after it is what the client is told.
 var errLiveMessage = errors.New("live message refused")
 
+// messageError is a refused control message: detail is what the client
+// is told (in the error message or the close frame); it wraps
+// errLiveMessage and the cause.
+type messageError struct {
+	detail string
+	cause  error
+}
+
+func (e *messageError) Error() string { return errLiveMessage.Error() + ": " + e.detail }
+
+func (e *messageError) Unwrap() []error {
+	if e.cause != nil {
+		return []error{errLiveMessage, e.cause}
+	}
+	return []error{errLiveMessage}
+}
+
+// refusedMessage refuses a control message with a detail for the client.
+func refusedMessage(format string, args ...any) error {
+	return &messageError{detail: fmt.Sprintf(format, args...)}
+}
+
+// messageDetail is what the client is told of a refused message.
+func messageDetail(err error) string {
+	var me *messageError
+	if errors.As(err, &me) {
+		return me.detail
+	}
+	return "message refused"
+}
+
 // maxCloseReason is the longest reason a close frame carries: its payload
 // is at most 125 bytes, two of them the code (RFC 6455 §5.5).
 const maxCloseReason = 123
@@ -345,17 +376,17 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 		Right     json.RawMessage `json:"right"`
 	}
 	if err := strictjson.Check(data); err != nil && !errors.Is(err, strictjson.ErrSyntax) {
-		return m, fmt.Errorf("%w: %w: %w", errLiveMessage, errLiveInvalidText, err)
+		return m, &messageError{detail: errLiveInvalidText.Error() + ": " + err.Error(), cause: errors.Join(errLiveInvalidText, err)}
 	}
 	if err := json.Unmarshal(data, &raw); err != nil || raw.Type == "" {
-		return m, fmt.Errorf("%w: messages are JSON objects with a type", errLiveMessage)
+		return m, refusedMessage("messages are JSON objects with a type")
 	}
 	m.Type = raw.Type
 	switch raw.Type {
 	case "ping":
 	case "webrtc.offer":
 		if raw.SDP == "" || len(raw.SDP) > maxSDPSize || !strings.HasPrefix(raw.SDP, "v=0") {
-			return m, fmt.Errorf("%w: webrtc.offer needs sdp, a session description of at most %d bytes starting with v=0", errLiveMessage, maxSDPSize)
+			return m, refusedMessage("webrtc.offer needs sdp, a session description of at most %d bytes starting with v=0", maxSDPSize)
 		}
 		m.SDP = raw.SDP
 	case "webrtc.candidate":
@@ -364,15 +395,15 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 		}
 		var c xr.ICECandidate
 		if err := json.Unmarshal(raw.Candidate, &c); err != nil {
-			return m, fmt.Errorf("%w: webrtc.candidate needs candidate, an RTCIceCandidateInit object or null", errLiveMessage)
+			return m, refusedMessage("webrtc.candidate needs candidate, an RTCIceCandidateInit object or null")
 		}
 		if len(c.Candidate) > maxCandidateSize || (c.SDPMid != nil && len(*c.SDPMid) > maxMidSize) || (c.UsernameFragment != nil && len(*c.UsernameFragment) > maxMidSize) {
-			return m, fmt.Errorf("%w: webrtc.candidate is larger than any ICE candidate", errLiveMessage)
+			return m, refusedMessage("webrtc.candidate is larger than any ICE candidate")
 		}
 		m.Candidate = &c
 	case "join":
 		if raw.Scene == "" || len(raw.Scene) > maxMidSize {
-			return m, fmt.Errorf("%w: join needs scene, a scene id", errLiveMessage)
+			return m, refusedMessage("join needs scene, a scene id")
 		}
 		m.Scene = raw.Scene
 	case "leave":
@@ -383,7 +414,7 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 		}
 		m.Pose = &p
 	default:
-		return m, fmt.Errorf("%w: unknown message type %s", errLiveMessage, strconv.Quote(raw.Type))
+		return m, refusedMessage("unknown message type %s", strconv.Quote(raw.Type))
 	}
 	return m, nil
 }
@@ -504,11 +535,11 @@ func (s *Service) liveReader(c *socket) {
 		}
 		m, err := parseLiveMessage(buf.Bytes())
 		if errors.Is(err, errLiveInvalidText) {
-			c.close(closeInvalidPayload, closeReason(strings.TrimPrefix(err.Error(), errLiveMessage.Error()+": ")))
+			c.close(closeInvalidPayload, closeReason(messageDetail(err)))
 			continue
 		}
 		if err != nil {
-			c.refuse(codeInvalid, strings.TrimPrefix(err.Error(), errLiveMessage.Error()+": "), false)
+			c.refuse(codeInvalid, messageDetail(err), false)
 			continue
 		}
 		switch m.Type {

@@ -2,7 +2,6 @@ package live
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"time"
 
@@ -119,7 +118,7 @@ func (c *socket) refuse(code, reason string, throttled bool) {
 func parsePose(head, left, right json.RawMessage) (avatarPose, error) {
 	var p avatarPose
 	if len(head) == 0 || string(head) == "null" {
-		return p, fmt.Errorf("%w: pose needs head, {\"pos\":[x,y,z],\"rot\":[x,y,z,w]}", errLiveMessage)
+		return p, refusedMessage(`pose needs head, {"pos":[x,y,z],"rot":[x,y,z,w]}`)
 	}
 	h, err := parsePoseField("head", head)
 	if err != nil {
@@ -144,13 +143,13 @@ func parsePoseField(name string, raw json.RawMessage) (*poseJSON, error) {
 		Rot []float64 `json:"rot"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil || len(v.Pos) != 3 || len(v.Rot) != 4 {
-		return nil, fmt.Errorf("%w: pose %s needs pos, three numbers, and rot, four numbers (a quaternion x, y, z, w)", errLiveMessage, name)
+		return nil, refusedMessage("pose %s needs pos, three numbers, and rot, four numbers (a quaternion x, y, z, w)", name)
 	}
 	var p poseJSON
 	copy(p.Pos[:], v.Pos)
 	copy(p.Rot[:], v.Rot)
 	if !p.within() {
-		return nil, fmt.Errorf("%w: pose %s is out of range: positions within %g m, rotation a unit quaternion", errLiveMessage, name, float64(maxPoseCoord))
+		return nil, refusedMessage("pose %s is out of range: positions within %g m, rotation a unit quaternion", name, float64(maxPoseCoord))
 	}
 	return &p, nil
 }
