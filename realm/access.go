@@ -96,16 +96,11 @@ func (r *Realm) evaluate(ctx context.Context, sc *scenes.Scene, p edge.Principal
 	return d, ev
 }
 
-type decisionView struct {
-	Action   string   `json:"action"`
-	Resource string   `json:"resource"`
-	Allow    bool     `json:"allow"`
-	Policies []string `json:"policies"`
-	Reason   string   `json:"reason,omitempty"`
-}
+// decisionView is a decision as answers show it.
+type decisionView = policy.View
 
 func viewDecision(action string, resource policy.UID, d policy.Decision) decisionView {
-	return decisionView{Action: action, Resource: resource.String(), Allow: d.Allow, Policies: nonNil(d.Policies), Reason: d.Reason}
+	return policy.ViewOf(action, resource, d)
 }
 
 // handleSceneAccess tells the signed-in avatar what the scene's policies

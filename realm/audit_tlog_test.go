@@ -45,11 +45,11 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 	b := startRealm(t, Config{NATS: urls, Node: "realm-b"})
 	// One key ring per node: each signs grants and revocation notices with
 	// its own key, so the notices of two nodes never share a sequence.
-	if a.twins == nil || b.twins == nil || a.twins.signer.Address() == b.twins.signer.Address() {
+	if a.twins == nil || b.twins == nil || a.twins.GrantKey() == b.twins.GrantKey() {
 		t.Fatal("the two nodes do not have grant keys of their own")
 	}
-	if a.twins.signer.Address() != a.market.Ledger().Signer() {
-		t.Fatalf("node a signs grants with %s and receipts with %s, want one key", a.twins.signer.Address().Hex(), a.market.Ledger().Signer().Hex())
+	if a.twins.GrantKey() != a.market.Ledger().Signer() {
+		t.Fatalf("node a signs grants with %s and receipts with %s, want one key", a.twins.GrantKey().Hex(), a.market.Ledger().Signer().Hex())
 	}
 
 	record := func(n int) {

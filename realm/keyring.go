@@ -154,7 +154,7 @@ const (
 )
 
 func (r *Realm) startGrantKeyAnnouncements(bg context.Context) {
-	next := r.twins.signer.Address()
+	next := r.twins.GrantKey()
 	var from []*twin.Signer
 	if r.legacyGrantKey != nil {
 		from = append(from, r.legacyGrantKey)

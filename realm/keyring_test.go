@@ -54,7 +54,7 @@ func TestLegacyGrantKeyMovesIntoTheRing(t *testing.T) {
 			t.Fatalf("grant keys to pin before the first start = %v (%v), want the legacy key", creds, err)
 		}
 		r := startRealm(t, Config{DataDir: data})
-		if got := r.twins.signer.Address(); got != legacy.Address() {
+		if got := r.twins.GrantKey(); got != legacy.Address() {
 			t.Fatalf("grant key = %s, want the imported %s", got.Hex(), legacy.Address().Hex())
 		}
 		if got := r.market.Ledger().Signer(); got != legacy.Address() {
@@ -88,7 +88,7 @@ func TestLegacyGrantKeyMovesIntoTheRing(t *testing.T) {
 			t.Fatalf("grant keys to pin = %v (%v), want the legacy and the ring's key", creds, err)
 		}
 		r := startRealm(t, Config{DataDir: data})
-		if got := r.twins.signer.Address(); got != receiptKey {
+		if got := r.twins.GrantKey(); got != receiptKey {
 			t.Fatalf("grant key = %s, want the ring's %s", got.Hex(), receiptKey.Hex())
 		}
 		all, active := ringAddresses(t, data)

@@ -42,6 +42,8 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
 	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
+	"github.com/zerorealm/zerorealm/realm/internal/twins"
+	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -97,7 +99,8 @@ type Realm struct {
 	trust    *trustHub
 	stepups  *stepUpProofs
 	live     *live.Service
-	twins    *twinHub
+	twins    *command.Service
+	twinAPI  *twins.API
 	market   *market.Service // the marketplace; see wire_market.go
 	xr       *xr.Service
 	presence presenceView            // where the live edge sees avatars
@@ -169,6 +172,7 @@ func New(cfg Config) (*Realm, error) {
 	})
 	r.tampers = newTampers(r.metrics.registry)
 	r.marketAPI = market.NewAPI(r.edge)
+	r.twinAPI = r.newTwinAPI()
 	var err error
 	if r.identity, err = r.newIdentity(); err != nil {
 		return nil, err
@@ -309,7 +313,7 @@ func (r *Realm) start(ctx context.Context) error {
 			DataDir:      r.cfg.DataDir,
 			ClientListen: r.natsClientListen(),
 			Prefix:       r.cfg.Prefix,
-			Gateways:     r.twinNATSUsers(),
+			Gateways:     r.twins.NATSUsers(),
 			ServerName:   r.cfg.Node,
 			Logger:       r.log,
 			MinFreeDisk:  r.cfg.MinFreeDisk,

@@ -1,14 +1,10 @@
 package realm
 
 import (
-	"fmt"
-
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // Small helpers of the realm's remaining files.
-
-func quote(s string) string { return fmt.Sprintf("%q", s) }
 
 // nonNil is s, or an empty list instead of nil, so JSON says [].
 func nonNil(s []string) []string {

@@ -7,6 +7,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 )
 
 // TestTwinCommandIsOneTrace follows one gated command through the realm
@@ -26,7 +28,7 @@ func TestTwinCommandIsOneTrace(t *testing.T) {
 	exp.Reset()
 
 	status, p, ans, _ := ada.command(beltPath, "trace-1", map[string]any{"op": "set", "value": 1.5, "reason": "trace"})
-	if status != 200 || ans.Status != statusDone {
+	if status != 200 || ans.Status != command.StatusDone {
 		t.Fatalf("belt command = %d %+v %+v, want done", status, p, ans)
 	}
 	var request, decide, deliver, execute *tracetest.SpanStub

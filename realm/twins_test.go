@@ -15,11 +15,13 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/twins"
+	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 )
 
 // command posts a command with an Idempotency-Key and returns the status,
 // the problem (on failure), the answer and the response headers.
-func (c *apiClient) command(path, key string, body any) (int, edge.Problem, commandAnswer, http.Header) {
+func (c *apiClient) command(path, key string, body any) (int, edge.Problem, command.Answer, http.Header) {
 	c.t.Helper()
 	data, asIs := body.([]byte) // sent as it is, for bodies json.Marshal cannot write
 	if !asIs {
@@ -41,7 +43,7 @@ func (c *apiClient) command(path, key string, body any) (int, edge.Problem, comm
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	var p edge.Problem
-	var a commandAnswer
+	var a command.Answer
 	if resp.StatusCode >= 400 {
 		if err := json.Unmarshal(raw, &p); err != nil {
 			c.t.Fatalf("POST %s = %d, not problem+json: %s", path, resp.StatusCode, raw)
@@ -96,7 +98,7 @@ func (o operator) digest(path, key string, body any) string {
 func waitTwinsLive(t *testing.T, r *Realm) {
 	t.Helper()
 	eventually(t, "every simulated gateway to hear the revocation feed", func() bool {
-		for _, g := range r.twins.gateways {
+		for _, g := range r.twins.SimulatedGateways() {
 			if age := g.FeedAge(); age < 0 || age > time.Second {
 				return false
 			}
@@ -118,7 +120,7 @@ func TestTwinCommandJourney(t *testing.T) {
 	visitor := newOperator(t, r, "vic", "visitor")
 
 	var list struct {
-		Twins []twinLive `json:"twins"`
+		Twins []twins.TwinView `json:"twins"`
 	}
 	ada.must("GET", "/v1/twins", nil, &list)
 	if len(list.Twins) != 3 || list.Twins[0].Gateway == "" {
@@ -167,10 +169,10 @@ func TestTwinCommandJourney(t *testing.T) {
 
 	// A low-risk command goes through with the gateway's signed answer.
 	status, p, ans, _ := ada.command(beltPath, "belt-1", set(1.5, "conveyor-line"))
-	if status != 200 || ans.Status != statusDone || ans.Ack == nil || ans.Ack.Target != 1.5 || ans.Grant == nil {
+	if status != 200 || ans.Status != command.StatusDone || ans.Ack == nil || ans.Ack.Target != 1.5 || ans.Grant == nil {
 		t.Fatalf("belt command = %d %+v %+v, want done with target 1.5", status, p, ans)
 	}
-	if want, _ := r.twins.gatewayKey("conveyor-1"); ans.Ack.Signer != want.Hex() {
+	if want, _ := r.twins.GatewayKey("conveyor-1"); ans.Ack.Signer != want.Hex() {
 		t.Fatalf("ack signer = %s, want the conveyor gateway's key %s", ans.Ack.Signer, want.Hex())
 	}
 	// Retrying with the same key replays the answer; reusing the key for
@@ -191,7 +193,7 @@ func TestTwinCommandJourney(t *testing.T) {
 	if status, p := ada.stepUp(ada.auth, hash); status != 200 {
 		t.Fatalf("step-up = %d %+v", status, p)
 	}
-	if status, p, ans, _ := ada.command(ramPath, "ram-1", body); status != 200 || ans.Status != statusDone || ans.Command.Hash != hash {
+	if status, p, ans, _ := ada.command(ramPath, "ram-1", body); status != 200 || ans.Status != command.StatusDone || ans.Command.Hash != hash {
 		t.Fatalf("ram command after step-up = %d %+v %+v, want done", status, p, ans)
 	}
 
@@ -219,7 +221,7 @@ func TestCriticalCommandNeedsASecondOperator(t *testing.T) {
 		t.Fatal("requester step-up failed")
 	}
 	status, p, ans, _ := ada.command(pressurePath, "p-1", body)
-	if status != 202 || ans.Status != statusPendingApproval || ans.Approval == nil {
+	if status != 202 || ans.Status != command.StatusPendingApproval || ans.Approval == nil {
 		t.Fatalf("critical command = %d %+v %+v, want 202 pending approval", status, p, ans)
 	}
 	approve := "/v1/approvals/" + hash + "/approve"
@@ -246,11 +248,11 @@ func TestCriticalCommandNeedsASecondOperator(t *testing.T) {
 		t.Fatal("approver step-up failed")
 	}
 	var done struct {
-		Approval approvalView  `json:"approval"`
-		Answer   commandAnswer `json:"answer"`
+		Approval command.ApprovalView `json:"approval"`
+		Answer   command.Answer       `json:"answer"`
 	}
 	grace.must("POST", approve, nil, &done)
-	if done.Answer.Status != statusDone || done.Approval.Approver != grace.id {
+	if done.Answer.Status != command.StatusDone || done.Approval.Approver != grace.id {
 		t.Fatalf("approval = %+v, want the command done, approved by grace", done)
 	}
 	if msg := done.Answer.Grant.TypedData.Message["approvers"]; !strings.Contains(toJSON(msg), grace.id) {
@@ -286,11 +288,11 @@ func TestTwinFeedStreamsOutcomes(t *testing.T) {
 		t.Fatalf("command = %d %+v", status, p)
 	}
 	for {
-		var m consoleMessage
+		var m twins.Message
 		if err := ws.ReadJSON(&m); err != nil {
 			t.Fatalf("feed: %v", err)
 		}
-		if m.Type == "outcome" && m.Outcome != nil && m.Outcome.Status == statusDone {
+		if m.Type == "outcome" && m.Outcome != nil && m.Outcome.Status == command.StatusDone {
 			return
 		}
 	}
@@ -304,14 +306,14 @@ func TestRevokedSessionReachesGateways(t *testing.T) {
 	ada := newOperator(t, r, "ada", "operator")
 	ada.must("POST", "/v1/sessions/logout", nil, nil)
 	eventually(t, "every gateway to refuse the revoked session", func() bool {
-		for _, g := range r.twins.gateways {
+		for _, g := range r.twins.SimulatedGateways() {
 			if !g.Revoked(ada.sess.Session.ID) {
 				return false
 			}
 		}
 		return true
 	})
-	if n := len(r.twins.gateways); n != 3 {
+	if n := len(r.twins.SimulatedGateways()); n != 3 {
 		t.Fatalf("%d simulated gateways, want 3", n)
 	}
 }
@@ -323,8 +325,8 @@ func TestUndeliveredTwinCommandIsAudited(t *testing.T) {
 	r := startLocalRealm(t)
 	waitTwinsLive(t, r)
 	ada := newOperator(t, r, "ada", "operator")
-	conveyor, _ := r.twins.gatewayKey("conveyor-1")
-	for _, g := range r.twins.gateways {
+	conveyor, _ := r.twins.GatewayKey("conveyor-1")
+	for _, g := range r.twins.SimulatedGateways() {
 		if g.Address() == conveyor {
 			g.Close()
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/scenes"
 )
 
@@ -77,7 +78,7 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	}
 
 	var list struct {
-		Twins []twinLive `json:"twins"`
+		Twins []twins.TwinView `json:"twins"`
 	}
 	ada.must("GET", "/v1/twins", nil, &list)
 	if len(list.Twins) != 3 || list.Twins[0].Gateway == "" {
@@ -94,8 +95,8 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	}
 	defer ws.Close()
 	var hello struct {
-		Type  string     `json:"type"`
-		Twins []twinLive `json:"twins"`
+		Type  string           `json:"type"`
+		Twins []twins.TwinView `json:"twins"`
 	}
 	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if err := ws.ReadJSON(&hello); err != nil || hello.Type != "twins" || len(hello.Twins) != 3 {

@@ -3,11 +3,13 @@ package realm
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 )
 
 // walker is an avatar present in the foundry through a clients/vr SDK
@@ -163,7 +165,7 @@ func TestTwinCommandUsesObservedZone(t *testing.T) {
 	// the operator. A true assertion is accepted.
 	w.walk("conveyor-line")
 	status, p, ans, _ := ada.command(beltPath, "line-1", set(1.5))
-	if status != 200 || ans.Status != statusDone || ans.Command.Zone != "conveyor-line" {
+	if status != 200 || ans.Status != command.StatusDone || ans.Command.Zone != "conveyor-line" {
 		t.Fatalf("command beside the belt = %d %+v %+v, want done from conveyor-line", status, p, ans.Command)
 	}
 	if status, p, _, _ := ada.command(beltPath, "line-2", claim(1, "conveyor-line")); status != 200 {
@@ -203,6 +205,10 @@ func TestTwinCommandSeesPresenceOnAnotherNode(t *testing.T) {
 	}
 	a, b := twoNodes(t)
 	ada := newOperator(t, a, "ada", "operator")
+	// The role was given through node a; node b decides her walk into the
+	// control room with what its avatar cache says, which follows the
+	// change feed.
+	waitForRoles(t, b, ada.id, "operator")
 	at := func(node *Realm) *apiClient { return newClient(t, node).with(ada.sess.Token) }
 	w := joinFoundryAs(t, b, ada.sess.Token, ada.id, ada.sess.Session.ID)
 	w.walk("walkway", b, a)
@@ -269,4 +275,21 @@ func TestDemotedOperatorLosesZoneAccess(t *testing.T) {
 	w.walkDenied("control-room")
 	// Open zones stay open.
 	w.walk("walkway")
+}
+
+// waitForRoles waits until node reads the avatar with roles, as its
+// request paths read it (through its cache, which a change feed keeps).
+func waitForRoles(tb testing.TB, node *Realm, avatarID string, roles ...string) {
+	tb.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		av, err := node.avatars.GetCached(context.Background(), avatarID)
+		if err == nil && slices.Equal(av.Roles, roles) {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("node never read avatar %s with roles %v (last: %+v, %v)", avatarID, roles, av, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

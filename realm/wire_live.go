@@ -3,7 +3,6 @@ package realm
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -101,7 +100,7 @@ func (r *Realm) stopXR() {
 func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
 	for rev := range revocations {
 		n := r.live.CloseSession(rev.SessionID, edge.CloseSessionEnded, "session revoked: "+rev.Reason)
-		n += r.twins.console.closeSession(rev.SessionID, "session revoked: "+rev.Reason)
+		n += r.twinAPI.CloseSession(rev.SessionID, "session revoked: "+rev.Reason)
 		if n > 0 {
 			r.log.Info("closed revoked session's connections", "session", rev.SessionID, "connections", n, "reason", rev.Reason)
 		}
@@ -132,37 +131,8 @@ func (r *Realm) announcePasskeyAdded(avatarID string, cred *avatar.Credential) {
 	r.live.AnnouncePasskeyAdded(avatarID, cred)
 }
 
-// What a twin console shares with the realm WebSocket: close codes and
-// timing.
-const (
-	closeSessionRevoked = edge.CloseSessionEnded
-	closeTooSlow        = edge.CloseTooSlow
-	liveSendQueue       = edge.SocketSendQueue
-	liveWriteWait       = edge.SocketWriteWait
-	livePingPeriod      = edge.SocketPingPeriod
-)
-
-// closeFrame is the close frame a twin console ends with.
-type closeFrame struct {
-	code   int
-	reason string
-}
-
-// sessionBound is a twin console feed, which lives no longer than its
-// session (edge.SessionBound).
-type sessionBound struct {
-	ctx     context.Context
-	sess    session.Session
-	done    <-chan struct{}
-	lastUse func() time.Time
-	end     func(reason string)
-}
-
-// watchSessionEnd ends b when its session ends (edge.WatchSessionEnd).
-func (r *Realm) watchSessionEnd(b sessionBound) {
-	edge.WatchSessionEnd(edge.SessionBound{Ctx: b.ctx, Sess: b.sess, Done: b.done, LastUse: b.lastUse, End: b.end},
-		r.sessions, r.cfg.SessionIdle, r.log)
-}
+// closeSessionRevoked is the close code of a socket whose session ended.
+const closeSessionRevoked = edge.CloseSessionEnded
 
 // standing is where the realm sees an avatar in one scene (live.Standing),
 // as the realm's handlers read it.

@@ -120,6 +120,7 @@ func matches(pattern, pkg string) bool {
 type pkgInfo struct {
 	dir         string
 	imports     map[string][]string // module-relative import => files (non-test)
+	external    map[string][]string // other imports (standard library, modules) => files (non-test)
 	testImports map[string][]string
 	docComments []string // files that carry a package comment
 	hasGo       bool
@@ -167,7 +168,7 @@ func loadPackages(t *testing.T) map[string]*pkgInfo {
 		rel = filepath.ToSlash(rel)
 		info := pkgs[rel]
 		if info == nil {
-			info = &pkgInfo{dir: rel, imports: map[string][]string{}, testImports: map[string][]string{}}
+			info = &pkgInfo{dir: rel, imports: map[string][]string{}, external: map[string][]string{}, testImports: map[string][]string{}}
 			pkgs[rel] = info
 		}
 		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly|parser.ParseComments)
@@ -186,6 +187,9 @@ func loadPackages(t *testing.T) map[string]*pkgInfo {
 			ip, _ := strconv.Unquote(imp.Path.Value)
 			relImp, ok := strings.CutPrefix(ip, module+"/")
 			if !ok {
+				if !isTest {
+					info.external[ip] = append(info.external[ip], d.Name())
+				}
 				continue
 			}
 			if isTest {
@@ -377,6 +381,55 @@ func realmPartImport(part, imp string) string {
 		return "the shared plumbing sits below every part of the realm"
 	case other != sharedRealmPlumbing:
 		return "parts of the realm do not import each other; the root wires them through small interfaces"
+	}
+	return ""
+}
+
+// speaksNoHTTP are the services under the realm that must not depend on a
+// transport: their callers (an HTTP API today) turn requests into calls
+// and refusals into answers. The realm's HTTP plumbing counts as HTTP.
+var speaksNoHTTP = map[string]string{
+	"realm/internal/twins/command": "the twin command service decides and carries out commands for any transport; its API in realm/internal/twins speaks HTTP",
+}
+
+// httpImports are the imports that mean speaking HTTP.
+var httpImports = []string{"net/http", "net/http/...", "github.com/gorilla/websocket", module + "/realm/internal/edge"}
+
+func TestServicesSpeakNoHTTP(t *testing.T) {
+	pkgs := loadPackages(t)
+	for _, dir := range sortedKeys(speaksNoHTTP) {
+		info := pkgs[dir]
+		if info == nil || !info.hasGo {
+			t.Errorf("%s is gone or empty: move its rule along with it", dir)
+			continue
+		}
+		all := map[string][]string{}
+		for imp, files := range info.external {
+			all[imp] = files
+		}
+		for imp, files := range info.imports {
+			all[module+"/"+imp] = files
+		}
+		for _, imp := range sortedKeys(all) {
+			if why := httpImport(dir, imp); why != "" {
+				t.Errorf("%s imports %s in %v: %s", dir, imp, all[imp], why)
+			}
+		}
+	}
+	if httpImport("realm/internal/twins/command", "net/http/httptest") == "" || httpImport("realm/internal/twins/command", module+"/realm/internal/edge") == "" {
+		t.Error("the rule lets the command service import HTTP")
+	}
+	if why := httpImport("realm/internal/twins/command", "net/netip"); why != "" {
+		t.Errorf("the rule refuses a package that is not HTTP: %s", why)
+	}
+}
+
+// httpImport says why dir may not import imp, or "".
+func httpImport(dir, imp string) string {
+	for _, h := range httpImports {
+		if matches(h, imp) {
+			return "it speaks no HTTP, because " + speaksNoHTTP[dir]
+		}
 	}
 	return ""
 }

@@ -1,4 +1,4 @@
-package realm
+package twins
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
 	"github.com/zerorealm/zerorealm/twin"
@@ -16,29 +17,29 @@ import (
 // scene's policies (ViewTwin), taken and audited like any other: a twin is
 // for the people who run it, not for whoever can reach the realm.
 
-// twinViewer decides, once per twin, whether one avatar may view it, and
+// viewer decides, once per twin, whether one avatar may view it, and
 // remembers the answers for the rest of one request or feed connection.
-type twinViewer struct {
-	r         *Realm
-	p         edge.Principal
+type viewer struct {
+	a         *API
+	op        command.Operator
 	trust     trust.Assessment
 	decided   map[string]policy.Decision
 	firstDeny *policy.Decision
 }
 
-func (r *Realm) twinViewer(ctx context.Context, p edge.Principal) *twinViewer {
-	return &twinViewer{r: r, p: p, trust: r.trust.assess(ctx, p.Session), decided: map[string]policy.Decision{}}
+func (a *API) viewer(ctx context.Context, p edge.Principal) *viewer {
+	return &viewer{a: a, op: operatorOf(p), trust: a.deps.Trust.Assess(ctx, p.Session), decided: map[string]policy.Decision{}}
 }
 
 // may decides ViewTwin for twinID (audited the first time it is asked).
 // A twin the realm does not place in a scene is denied: fail closed.
-func (v *twinViewer) may(ctx context.Context, twinID string) policy.Decision {
+func (v *viewer) may(ctx context.Context, twinID string) policy.Decision {
 	if d, ok := v.decided[twinID]; ok {
 		return d
 	}
 	var d policy.Decision
-	if sc, ok := v.r.twins.sceneOf[twinID]; ok {
-		d = v.r.decide(ctx, sc, v.p, v.trust, scenes.ActionViewTwin, scenes.TwinUID(twinID), nil)
+	if sc, ok := v.a.svc.SceneOf(twinID); ok {
+		d = v.a.deps.Decider.Decide(ctx, sc, v.op, v.trust, scenes.ActionViewTwin, scenes.TwinUID(twinID), nil)
 	} else {
 		d = policy.Decision{Reason: "the twin belongs to no scene this realm serves"}
 	}
@@ -50,9 +51,9 @@ func (v *twinViewer) may(ctx context.Context, twinID string) policy.Decision {
 }
 
 // visible is the twins the avatar may view, each decided.
-func (v *twinViewer) visible(ctx context.Context) []twin.Twin {
+func (v *viewer) visible(ctx context.Context) []twin.Twin {
 	var out []twin.Twin
-	for _, t := range v.r.twins.reg.Twins() {
+	for _, t := range v.a.svc.Registry().Twins() {
 		if v.may(ctx, t.ID).Allow {
 			out = append(out, t)
 		}
@@ -62,27 +63,14 @@ func (v *twinViewer) visible(ctx context.Context) []twin.Twin {
 
 // refusal is the answer when the avatar may view none of the twins it
 // asked about.
-func (v *twinViewer) refusal() error {
+func (v *viewer) refusal() error {
 	reason := "no policy lets you view twins"
 	if v.firstDeny != nil && v.firstDeny.Reason != "" {
 		reason = v.firstDeny.Reason
 	}
-	return twinViewDenied(reason)
+	return viewDenied(reason)
 }
 
-func twinViewDenied(reason string) error {
+func viewDenied(reason string) error {
 	return &edge.Error{Status: http.StatusForbidden, Detail: "policy: " + reason + " (ViewTwin: the twins' operators and supervisors may view them)"}
-}
-
-// consoleTwin is the twin a console feed message is about, "" for none.
-func (m consoleMessage) twin() string {
-	switch {
-	case m.Twin != "":
-		return m.Twin
-	case m.Outcome != nil:
-		return m.Outcome.Command.Twin
-	case m.Approval != nil:
-		return m.Approval.Command.Twin
-	}
-	return ""
 }

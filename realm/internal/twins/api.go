@@ -1,0 +1,341 @@
+package twins
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/idempotency"
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
+	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/twin"
+)
+
+// Auditor records a decision taken while serving a request, with the
+// request's id among its signals, without waiting for it to be stored: a
+// refusal and a rejection change nothing that the record must precede.
+type Auditor interface {
+	AuditAllow(req *http.Request, actor, action, resource, reason string, signals map[string]any)
+	AuditDeny(req *http.Request, actor, action, resource string, cause error)
+}
+
+// SessionWatcher ends a WebSocket when its session ends: it calls end with
+// the close reason when sess expires, idles out or is revoked, and
+// returns when done is closed or ctx ends. lastUse is when the client
+// last used the socket.
+type SessionWatcher func(ctx context.Context, sess session.Session, done <-chan struct{}, lastUse func() time.Time, end func(reason string))
+
+// Deps is what the API needs from the rest of the realm.
+type Deps struct {
+	Edge    *edge.Edge
+	Decider command.Decider
+	Trust   command.TrustReader
+	Audit   Auditor
+	// Origins are the browser origins allowed to open the feed.
+	Origins      func() []string
+	WatchSession SessionWatcher
+}
+
+// API serves the twin routes and the console feed of one node.
+type API struct {
+	edge *edge.Edge
+	deps Deps
+	feed *feedHub
+
+	// Bound once by the composition root before the realm reports ready;
+	// handlers read them only behind the edge's ready check.
+	svc *command.Service
+	log *slog.Logger
+}
+
+// New returns the API; Bind gives it the command service once the realm
+// has started it. Its feed (Events) exists from the start, for the
+// service to report to.
+func New(d Deps) *API {
+	return &API{edge: d.Edge, deps: d, feed: newFeedHub(), log: slog.New(slog.DiscardHandler)}
+}
+
+// Bind gives the API the started command service and the node's logger.
+func (a *API) Bind(svc *command.Service, log *slog.Logger) {
+	a.svc, a.log = svc, log
+}
+
+// Events is where the command service reports what consoles follow.
+func (a *API) Events() command.Events { return a.feed }
+
+// CloseSession ends the session's consoles on this node (close code 4401)
+// and says how many there were.
+func (a *API) CloseSession(sessionID, reason string) int {
+	return a.feed.closeSession(sessionID, reason)
+}
+
+// Close ends every console of this node.
+func (a *API) Close() { a.feed.closeAll() }
+
+// Routes registers the twin and approval routes.
+func (a *API) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/twins", a.edge.Authed(a.handleTwins))
+	mux.HandleFunc("GET /v1/twins/feed", a.edge.Authed(a.handleFeed))
+	mux.HandleFunc("GET /v1/twins/{twin}", a.edge.Authed(a.handleTwin))
+	mux.HandleFunc("POST /v1/twins/{twin}/actuators/{actuator}/commands", a.edge.Authed(a.handleCommand))
+	mux.HandleFunc("POST /v1/twins/{twin}/actuators/{actuator}/commands/digest", a.edge.Authed(a.handleCommandDigest))
+	mux.HandleFunc("GET /v1/approvals", a.edge.Authed(a.handleApprovals))
+	mux.HandleFunc("GET /v1/approvals/{id}", a.edge.Authed(a.handleApproval))
+	mux.HandleFunc("POST /v1/approvals/{id}/approve", a.edge.Authed(a.handleApprove))
+	mux.HandleFunc("POST /v1/approvals/{id}/reject", a.edge.Authed(a.handleReject))
+}
+
+func operatorOf(p edge.Principal) command.Operator {
+	return command.Operator{Session: p.Session, Avatar: p.Avatar}
+}
+
+func (a *API) writeError(w http.ResponseWriter, req *http.Request, err error) {
+	a.edge.WriteError(w, req, asProblem(err))
+}
+
+// readCommand parses a command request: the body, the path and the
+// Idempotency-Key header.
+func readCommand(w http.ResponseWriter, req *http.Request, p edge.Principal) (twin.Command, twin.CommandRequest, error) {
+	if ct := req.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return twin.Command{}, twin.CommandRequest{}, &edge.Error{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, twin.MaxCommandBytes))
+	if err != nil {
+		return twin.Command{}, twin.CommandRequest{}, &edge.Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("command body larger than %d bytes", twin.MaxCommandBytes), Err: err}
+	}
+	cr, err := twin.ParseCommandRequest(body)
+	if err != nil {
+		return twin.Command{}, cr, err
+	}
+	key := req.Header.Get("Idempotency-Key")
+	if key == "" {
+		return twin.Command{}, cr, edge.BadRequest("send an Idempotency-Key header (1 to 64 of A-Z a-z 0-9 . _ : -): it names the command, and its hash, across retries")
+	}
+	c, err := twin.NewCommand(req.PathValue("twin"), req.PathValue("actuator"), p.Avatar.ID, key, cr)
+	return c, cr, err
+}
+
+// handleCommandDigest tells a console the hash of a command before it is
+// sent, so the operator can step up for it (and an approver approve it).
+func (a *API) handleCommandDigest(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	c, _, err := readCommand(w, req, p)
+	if err != nil {
+		a.writeError(w, req, err)
+		return
+	}
+	_, act, err := a.svc.Registry().Lookup(c.Twin, c.Actuator)
+	if err != nil {
+		a.writeError(w, req, err)
+		return
+	}
+	edge.WriteJSON(w, http.StatusOK, map[string]any{
+		"hash": c.Hash().Hex(), "typed_data": c.TypedData(), "risk": act.Risk,
+		"needs_step_up": act.Risk.NeedsStepUp(), "needs_approval": act.Risk.NeedsApproval(),
+	})
+}
+
+// handleCommand decides one command and, when it is allowed, answers with
+// the gateway's signed acknowledgement; 202 when a critical command waits
+// for a second operator (see command.Service.Execute). The
+// Idempotency-Key names the command across retries (see package
+// idempotency): a retry gets the first answer, byte for byte.
+func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	ctx := req.Context()
+	resource := scenes.ActuatorUID(req.PathValue("twin"), req.PathValue("actuator"))
+	c, cr, err := readCommand(w, req, p)
+	if err != nil {
+		a.denyCommand(w, req, p, resource, err)
+		return
+	}
+	keys := a.svc.CommandKeys()
+	hash := c.Hash()
+	prev, err := keys.Claim(ctx, c.Operator, c.Key, hash[:])
+	switch {
+	case err != nil:
+		a.edge.WriteError(w, req, err)
+		return
+	case prev != nil && !prev.Done():
+		a.edge.WriteError(w, req, idempotency.ErrInProgress)
+		return
+	case prev != nil:
+		edge.WriteReplayed(w, prev.Status, prev.Answer)
+		return
+	}
+	answer, err := a.svc.Execute(ctx, operatorOf(p), c, cr)
+	if err != nil {
+		// A refused command may be retried under the same key, after a
+		// step-up for instance: free the key.
+		if rerr := keys.Release(context.WithoutCancel(ctx), c.Operator, c.Key); rerr != nil {
+			a.log.Warn("free the key of a refused command", "err", rerr)
+		}
+		a.denyCommand(w, req, p, resource, err)
+		return
+	}
+	status := http.StatusOK
+	if answer.Status == command.StatusPendingApproval {
+		status = http.StatusAccepted
+	}
+	body := edge.EncodeJSON(answer)
+	if err := keys.Complete(context.WithoutCancel(ctx), c.Operator, c.Key, hash[:], status, body); err != nil {
+		a.log.Warn("keep command answer for retries", "err", err)
+	}
+	edge.WriteBody(w, status, body)
+}
+
+// denyCommand audits a refusal that happened before any grant and answers
+// with its problem. Policy decisions are on the record already.
+func (a *API) denyCommand(w http.ResponseWriter, req *http.Request, p edge.Principal, resource policy.UID, err error) {
+	err = asProblem(err)
+	if !command.IsPolicyDeny(err) {
+		// Counted by reason in the log; the audit carries the detail.
+		if reason := twin.ReasonOf(err); reason != "" {
+			a.log.Info("command refused", "reason", reason, "err", err)
+		}
+		a.deps.Audit.AuditDeny(req, p.Avatar.ID, scenes.ActionCommandActuator, resource.String(), err)
+	}
+	a.edge.WriteError(w, req, err)
+}
+
+// --- approvals ---
+
+// handleApprovals lists the pending approvals of the twins the avatar may
+// view (ViewTwin): a command's twin, value and reason are not for everyone.
+func (a *API) handleApprovals(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	pending, err := a.svc.PendingApprovals(req.Context())
+	if err != nil {
+		a.writeError(w, req, err)
+		return
+	}
+	viewer := a.viewer(req.Context(), p)
+	var visible []command.Approval
+	for _, rec := range pending {
+		if viewer.may(req.Context(), rec.Command.Twin).Allow {
+			visible = append(visible, rec)
+		}
+	}
+	slices.SortFunc(visible, func(x, y command.Approval) int { return x.Created.Compare(y.Created) })
+	out := []map[string]any{}
+	for _, rec := range visible {
+		out = append(out, a.svc.Approved(rec))
+	}
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"approvals": out})
+}
+
+func (a *API) handleApproval(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	rec, _, err := a.svc.LoadApproval(req.Context(), req.PathValue("id"))
+	if err != nil {
+		a.writeError(w, req, err)
+		return
+	}
+	if d := a.viewer(req.Context(), p).may(req.Context(), rec.Command.Twin); !d.Allow {
+		a.edge.WriteError(w, req, viewDenied(d.Reason))
+		return
+	}
+	edge.WriteJSON(w, http.StatusOK, a.svc.Approved(rec))
+}
+
+// handleApprove is the second operator's approval of a critical command
+// (see command.Service.DecideApproval).
+func (a *API) handleApprove(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	a.decideApproval(w, req, p, true)
+}
+
+func (a *API) handleReject(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	a.decideApproval(w, req, p, false)
+}
+
+func (a *API) decideApproval(w http.ResponseWriter, req *http.Request, p edge.Principal, approve bool) {
+	ctx := req.Context()
+	rec, rev, err := a.svc.LoadApproval(ctx, req.PathValue("id"))
+	if err != nil {
+		a.writeError(w, req, err)
+		return
+	}
+	c := rec.Command
+	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
+	action := map[bool]string{true: command.ActionApprove, false: command.ActionReject}[approve]
+	rec, err = a.svc.DecideApproval(ctx, operatorOf(p), rec, rev, approve)
+	if err != nil {
+		err = asProblem(err)
+		if !command.IsPolicyDeny(err) {
+			a.deps.Audit.AuditDeny(req, p.Avatar.ID, action, resource.String(), err)
+		}
+		a.edge.WriteError(w, req, err)
+		return
+	}
+	if !approve {
+		a.deps.Audit.AuditAllow(req, p.Avatar.ID, action, resource.String(), "rejected by a second operator", map[string]any{"command": c.Hash().Hex()})
+	}
+	edge.WriteJSON(w, http.StatusOK, a.svc.Approved(rec))
+}
+
+// --- reading twins ---
+
+type (
+	ActuatorView struct {
+		twin.Actuator
+		State *twin.State `json:"state,omitempty"`
+	}
+	TwinView struct {
+		ID        string         `json:"id"`
+		Name      string         `json:"name,omitempty"`
+		Scene     string         `json:"scene"`
+		Zone      string         `json:"zone"`
+		Gateway   string         `json:"gateway,omitempty"` // the address that signs its acknowledgements
+		Actuators []ActuatorView `json:"actuators"`
+	}
+)
+
+func (a *API) viewTwin(t twin.Twin) TwinView {
+	v := TwinView{ID: t.ID, Name: t.Name, Scene: t.Scene, Zone: t.Zone, Actuators: []ActuatorView{}}
+	if k, ok := a.svc.GatewayKey(t.ID); ok {
+		v.Gateway = k.Hex()
+	}
+	for _, act := range t.Actuators {
+		al := ActuatorView{Actuator: act}
+		if s, ok := a.svc.Registry().State(t.ID, act.ID); ok {
+			al.State = &s
+		}
+		v.Actuators = append(v.Actuators, al)
+	}
+	return v
+}
+
+// handleTwins lists the twins the avatar may view; an avatar that may view
+// none is refused, with the policy's reason.
+func (a *API) handleTwins(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	viewer := a.viewer(req.Context(), p)
+	out := []TwinView{}
+	for _, t := range viewer.visible(req.Context()) {
+		out = append(out, a.viewTwin(t))
+	}
+	if len(out) == 0 && viewer.firstDeny != nil {
+		a.edge.WriteError(w, req, viewer.refusal())
+		return
+	}
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"twins": out, "grant_key": a.svc.GrantKey().Hex()})
+}
+
+func (a *API) handleTwin(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	t, ok := a.svc.Registry().Twin(req.PathValue("twin"))
+	if !ok {
+		a.edge.WriteError(w, req, &twin.Refusal{Reason: twin.ReasonUnknownTwin, Detail: "no twin " + strconv.Quote(req.PathValue("twin"))})
+		return
+	}
+	if d := a.viewer(req.Context(), p).may(req.Context(), t.ID); !d.Allow {
+		a.edge.WriteError(w, req, viewDenied(d.Reason))
+		return
+	}
+	edge.WriteJSON(w, http.StatusOK, a.viewTwin(t))
+}

@@ -1,0 +1,220 @@
+package command
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/trust"
+	"github.com/zerorealm/zerorealm/twin"
+)
+
+// Signals of a command's audit event beyond the policy's, and the result
+// recorded when no acknowledgement came back.
+const (
+	auditDecision     = "decision"
+	auditCommand      = "command"
+	auditNonce        = "nonce"
+	auditValue        = "value"
+	auditApprovers    = "approvers"
+	auditResult       = "result"
+	resultUndelivered = "undelivered"
+)
+
+// Execute runs the checks that do not need policy, the step-up, and
+// then either queues the command for approval or carries it out. Every
+// error refuses the command; IsPolicyDeny tells the policy's refusals,
+// which are on the audit record already. A caller that takes the
+// command's Idempotency-Key (CommandKeys) frees it on an error.
+func (s *Service) Execute(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest) (*Answer, error) {
+	_, a, err := s.guard.Check(c)
+	if err != nil {
+		return nil, err
+	}
+	sc := s.sceneOf[c.Twin]
+	if cr.Zone != "" {
+		// A wrong assertion is refused before it spends a step-up.
+		if _, err := s.standing(sc, op, cr.Zone); err != nil {
+			return nil, err
+		}
+	}
+	hash := c.Hash()
+	if a.Risk.NeedsStepUp() {
+		if err := s.deps.StepUps.Consume(ctx, op.Session.ID, hash[:]); err != nil {
+			return nil, err
+		}
+	}
+	assessment := s.deps.Trust.Assess(ctx, op.Session)
+	if a.Risk.NeedsApproval() {
+		return s.queueApproval(ctx, sc, op, assessment, c, a, cr)
+	}
+	return s.carryOut(ctx, sc, op, assessment, c, a, cr, a.Risk.NeedsStepUp(), nil)
+}
+
+func commandContext(zone string, stepUp, approved bool) map[string]any {
+	return map[string]any{scenes.ContextAvatarZone: zone, scenes.ContextStepUp: stepUp, scenes.ContextApproved: approved}
+}
+
+// where is where the realm sees an operator in a scene.
+type where struct {
+	zone string
+	seen fmt.Stringer
+}
+
+// standing is where the realm sees the operator for a command on a twin
+// of sc: the zone its presence in the scene was admitted into, on this
+// node or another, never a zone the client names. The request's zone,
+// when given, is only the operator's assertion of where they stand: a
+// command asserted from another zone than the one the realm sees is
+// refused, since the operator meant it from somewhere else.
+func (s *Service) standing(sc *scenes.Scene, op Operator, asserted string) (where, error) {
+	zone, seen := s.deps.Locator.WhereIs(sc.ID, op.Avatar.ID, op.Session.ID)
+	st := where{zone: zone, seen: seen}
+	if asserted != "" && asserted != zone {
+		return st, &Error{Kind: Forbidden, Detail: fmt.Sprintf("zone_mismatch: the command says you stand in zone %s, but %s", asserted, seen)}
+	}
+	return st, nil
+}
+
+// commandDenied is a policy deny of a command, its reason followed by
+// where the realm sees the operator, since that is what most denies turn
+// on.
+func commandDenied(d policy.Decision, st where) error {
+	return denied("policy: "+d.Reason+"; "+st.seen.String(), d)
+}
+
+// queueApproval records a critical command for a second operator, once
+// the policy says it would be allowed with an approval.
+func (s *Service) queueApproval(ctx context.Context, sc *scenes.Scene, op Operator, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest) (*Answer, error) {
+	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
+	// Asked as if approved: the question now is whether anything but the
+	// approval stands in the way. The approval itself is decided again
+	// when it comes, with the requester's trust at that time.
+	st, err := s.standing(sc, op, cr.Zone)
+	if err != nil {
+		return nil, err
+	}
+	cr.Zone = st.zone
+	d := s.deps.Decider.Decide(ctx, sc, op, as, scenes.ActionCommandActuator, resource, commandContext(st.zone, true, true))
+	if !d.Allow {
+		return nil, commandDenied(d, st)
+	}
+	rec := Approval{Command: c, Reason: cr.Reason, Zone: cr.Zone, Requester: op.Avatar.ID, Session: op.Session.ID, Created: time.Now().UTC(), Status: StatusPendingApproval}
+	data, _ := json.Marshal(rec)
+	if _, err := s.approvals.Create(ctx, approvalKey(c), data); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, &Error{Kind: Conflict, Detail: "this command is already waiting for approval (GET /v1/approvals)", Err: err}
+		}
+		return nil, err
+	}
+	dv := policy.ViewOf(scenes.ActionCommandActuator, resource, d)
+	answer := &Answer{Status: StatusPendingApproval, Command: ViewCommand(c, a, cr), Decision: &dv, Approval: rec.View()}
+	s.deps.Events.Approval(answer)
+	return answer, nil
+}
+
+func approvalKey(c twin.Command) string {
+	h := c.Hash()
+	return hex.EncodeToString(h[:])
+}
+
+// decideCommand asks the scene's policies about a command, as Decider
+// does, but returns the audit event instead of recording it: carryOut
+// records the decision and what came of it as one event.
+func (s *Service) decideCommand(ctx context.Context, sc *scenes.Scene, op Operator, as trust.Assessment, resource policy.UID, extra map[string]any) (policy.Decision, audit.Event) {
+	pctx, principal := s.deps.Subject(op, as)
+	for k, v := range extra {
+		pctx[k] = v
+	}
+	req := policy.Request{
+		Principal: policy.UID{Type: scenes.TypeAvatar, ID: op.Avatar.ID},
+		Action:    scenes.ActionUID(scenes.ActionCommandActuator),
+		Resource:  resource,
+		Context:   pctx,
+		Entities:  []policy.Entity{principal},
+	}
+	if shared, ok := s.entities[sc]; ok {
+		req.Shared = shared
+	} else {
+		req.Entities = append(sc.Entities(), req.Entities...)
+	}
+	d, err := sc.Policies.Decide(ctx, req)
+	if err != nil {
+		d.Allow = false
+		if d.Reason == "" {
+			d.Reason = "the request could not be evaluated: " + err.Error()
+		}
+	}
+	ev := audit.Event{Actor: op.Avatar.ID, Action: scenes.ActionCommandActuator, Resource: resource.String(),
+		Outcome: audit.Allow, Policies: d.Policies, Signals: pctx}
+	if !d.Allow {
+		ev.Outcome, ev.Reasons = audit.Deny, []string{d.Reason}
+	}
+	return d, ev
+}
+
+// carryOut takes the policy decision, signs the grant and delivers it.
+//
+// The decision and its outcome are one audit event, recorded when the
+// gateway has answered or the delivery has failed, whichever way carryOut
+// returns: allow when the gateway carried the command out, deny otherwise,
+// with the deciding policies, the signals (decision: allow) and the grant's
+// command hash and nonce. A policy deny is recorded at once.
+func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest, stepUp bool, approvers []string) (*Answer, error) {
+	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
+	st, err := s.standing(sc, op, cr.Zone)
+	if err != nil {
+		return nil, err
+	}
+	cr.Zone = st.zone
+	d, ev := s.decideCommand(ctx, sc, op, as, resource, commandContext(st.zone, stepUp, len(approvers) > 0))
+	if !d.Allow {
+		s.deps.Auditor.AuditAsync(ctx, ev)
+		return nil, commandDenied(d, st)
+	}
+	hash := c.Hash()
+	hashHex := hash.Hex()
+	sg := s.disp.GrantFor(c, hash, op.Session.ID, approvers)
+	ev.Signals[auditDecision] = string(audit.Allow)
+	ev.Signals[auditCommand] = hashHex
+	ev.Signals[auditNonce] = sg.Grant.Nonce
+	ev.Signals[auditValue] = c.Value()
+	ev.Signals[auditApprovers] = approvers
+	ev.Signals[auditResult] = resultUndelivered
+	ev.Outcome, ev.Reasons = audit.Deny, []string{"the grant was signed but the delivery did not complete"}
+	defer func() { s.deps.Auditor.AuditAsync(ctx, ev) }()
+
+	dv := policy.ViewOf(scenes.ActionCommandActuator, resource, d)
+	answer := &Answer{Command: viewCommandHashed(c, hashHex, a, cr), Decision: &dv,
+		Grant: &SignedView{TypedData: lazyTypedData(sg.Grant.TypedData), Signature: sg.Signature.Hex(), Signer: s.signerHex}}
+	sa, err := s.disp.Deliver(ctx, sg)
+	if err != nil && sa.Ack.Result == "" {
+		// No verified answer: whether the gateway acted is unknown to the
+		// realm, but the grant expires within seconds either way.
+		ev.Reasons = []string{"policy allowed; delivery failed: " + err.Error()}
+		return nil, err
+	}
+	ack := sa.Ack
+	answer.Status = string(ack.Result)
+	answer.Ack = &AckView{Result: string(ack.Result), Reason: string(ack.Reason), Detail: ack.Detail,
+		Value: twin.FromMicro(ack.ValueMicro), Target: twin.FromMicro(ack.TargetMicro),
+		SignedView: SignedView{TypedData: lazyTypedData(ack.TypedData), Signature: sa.Signature.Hex(), Signer: s.gatewayKeyHex(c.Twin)}}
+	ev.Signals[auditResult] = string(ack.Result)
+	if ack.Result != twin.ResultDone {
+		ev.Reasons = []string{fmt.Sprintf("policy allowed; gateway %s: %s %s", ack.Result, ack.Reason, ack.Detail)}
+		s.log.Info("gateway refused a grant", "twin", c.Twin, "actuator", c.Actuator, "reason", ack.Reason)
+	} else {
+		ev.Outcome, ev.Reasons = audit.Allow, []string{"policy allowed; the gateway carried out the grant"}
+		s.reg.SetState(c.Twin, c.Actuator, twin.State{Value: twin.FromMicro(ack.ValueMicro), Target: twin.FromMicro(ack.TargetMicro),
+			Moving: ack.ValueMicro != ack.TargetMicro, At: twin.FromMillis(ack.At)})
+	}
+	s.deps.Events.Outcome(answer)
+	return answer, nil
+}

@@ -1,0 +1,393 @@
+package command
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/idempotency"
+	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/trust"
+	"github.com/zerorealm/zerorealm/twin"
+	"github.com/zerorealm/zerorealm/twin/gateway"
+)
+
+const (
+	// ApprovalTTL is how long a critical command waits for its approver.
+	ApprovalTTL = 10 * time.Minute
+	// idempotencyTTL is how long a command's answer is kept for a retry
+	// with the same Idempotency-Key.
+	idempotencyTTL = 10 * time.Minute
+)
+
+// Operator is who a command or an approval acts for: a checked session
+// and the avatar it belongs to.
+type Operator struct {
+	Session session.Session
+	Avatar  *avatar.Avatar
+}
+
+// Decider asks a scene's policies and queues the answer for the audit
+// log, without waiting for it to be stored.
+type Decider interface {
+	Decide(ctx context.Context, sc *scenes.Scene, op Operator, as trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision
+}
+
+// Subject is what every Cedar request of op carries: its context (the
+// session's trust and passkey) and its principal entity. The service
+// builds command requests itself, with the scene's entities converted
+// once, rather than through Decider.
+type Subject func(op Operator, as trust.Assessment) (context map[string]any, principal policy.Entity)
+
+// Auditor records a command's decision and outcome, queued without
+// waiting for the record to be stored: the command has happened (or been
+// refused) whether or not the record is there yet.
+type Auditor interface {
+	AuditAsync(ctx context.Context, ev audit.Event)
+}
+
+// StepUps spends a session's step-up proof for a digest.
+type StepUps interface {
+	Consume(ctx context.Context, sessionID string, digest []byte) error
+}
+
+// TrustReader is a session's trust now.
+type TrustReader interface {
+	Assess(ctx context.Context, sess session.Session) trust.Assessment
+}
+
+// Locator is where the realm sees an avatar in a scene: the zone its
+// presence was admitted into ("" for none), and a description of that
+// standing for a refusal's reason.
+type Locator interface {
+	WhereIs(sceneID, avatarID, sessionID string) (zone string, seen fmt.Stringer)
+}
+
+// SessionReader reads a session, for the requester of an approved command.
+type SessionReader interface {
+	Get(ctx context.Context, sessionID string) (session.Session, error)
+}
+
+// AvatarReader reads an avatar, for the requester of an approved command.
+type AvatarReader interface {
+	Get(ctx context.Context, avatarID string) (*avatar.Avatar, error)
+}
+
+// Events is told what consoles follow: a command carried out or refused
+// by its gateway, a critical command starting to wait for approval, an
+// actuator's state reported by its gateway.
+type Events interface {
+	Outcome(a *Answer)
+	Approval(a *Answer)
+	State(twinID, actuatorID string, s twin.State)
+}
+
+// InProcess connects a simulated gateway to the embedded NATS server.
+type InProcess interface {
+	ConnectInProcess(name string, opts ...nats.Option) (*nats.Conn, error)
+}
+
+// Config is what Prepare needs, before the NATS server starts.
+type Config struct {
+	Catalog *scenes.Catalog
+	// DataDir holds GatewaysFile, the enrolled gateways.
+	DataDir string
+	// Simulate makes a simulated gateway for every twin that has no
+	// enrolled one (an embedded NATS server).
+	Simulate bool
+	Logger   *slog.Logger
+}
+
+// Deps is what Start needs, once the store, sessions and step-ups run.
+type Deps struct {
+	Conn   *nats.Conn
+	Prefix string
+	Store  *store.Store
+	// Key is the node's active ring key: it signs grants and revocation
+	// notices, so each node's notices carry its own sequence numbers.
+	Key *ecdsa.PrivateKey
+	// Embedded connects the simulated gateways; nil when Simulate is off.
+	Embedded InProcess
+	// Tracer, when set, records each grant's delivery, and the simulated
+	// gateways' carrying it out, as spans of the command's trace.
+	Tracer trace.Tracer
+
+	Decider  Decider
+	Subject  Subject
+	Auditor  Auditor
+	StepUps  StepUps
+	Trust    TrustReader
+	Locator  Locator
+	Sessions SessionReader
+	Avatars  AvatarReader
+	Events   Events
+}
+
+// Service is one node's twin command service.
+type Service struct {
+	log     *slog.Logger
+	reg     *twin.Registry
+	sceneOf map[string]*scenes.Scene
+	// entities are the Cedar entities of each scene with twins, converted
+	// once: scenes do not change while the realm runs, and building and
+	// converting them for every command was a tenth of its CPU and over a
+	// third of its allocations.
+	entities map[*scenes.Scene]*policy.Entities
+	enrolled []EnrolledGateway
+	// sims are the simulated gateways' credentials, made before the
+	// embedded server starts so it can admit them.
+	sims map[string]nkeys.KeyPair
+
+	keysMu  sync.RWMutex
+	keys    map[string]common.Address // twin => gateway acknowledgement key
+	keyHexs map[string]string         // twin => its key's checksummed hex, for answers
+
+	// Set by Start.
+	deps      Deps
+	guard     *twin.Guard
+	signer    *twin.Signer
+	signerHex string // the grant key's checksummed hex, for answers
+	disp      *twin.Dispatcher
+	feed      *twin.RevocationFeed
+	approvals *store.Bucket
+	commands  *idempotency.Keys
+	gateways  []*gateway.Gateway
+	conns     []*nats.Conn
+	telemetry *nats.Subscription
+}
+
+// Prepare builds the registry from the scenes' twins and the gateway
+// credentials the NATS server must know before it starts.
+func Prepare(cfg Config) (*Service, error) {
+	all, sceneOf := TwinsOf(cfg.Catalog)
+	reg, err := twin.NewRegistry(all)
+	if err != nil {
+		return nil, fmt.Errorf("realm: twins: %w", err)
+	}
+	enrolled, err := ReadEnrolledGateways(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{log: log, reg: reg, sceneOf: sceneOf, entities: map[*scenes.Scene]*policy.Entities{}, enrolled: enrolled,
+		sims: map[string]nkeys.KeyPair{}, keys: map[string]common.Address{}, keyHexs: map[string]string{}}
+	for _, sc := range sceneOf {
+		// A scene whose entities do not convert is left out: its commands
+		// then convert them each time, and are denied with the reason.
+		if e, err := policy.NewEntities(sc.Entities()); err == nil {
+			s.entities[sc] = e
+		} else {
+			log.Warn("scene entities are not valid Cedar; its commands will be denied", "scene", sc.ID, "err", err)
+		}
+	}
+	for _, e := range enrolled {
+		s.setGatewayKey(e.Twin, e.Address)
+	}
+	if cfg.Simulate {
+		for _, t := range reg.Twins() {
+			if _, ok := s.keys[t.ID]; ok {
+				continue
+			}
+			kp, err := nkeys.CreateUser()
+			if err != nil {
+				return nil, fmt.Errorf("realm: simulated gateway key: %w", err)
+			}
+			s.sims[t.ID] = kp
+		}
+	}
+	return s, nil
+}
+
+// NATSUsers are the gateways the embedded server admits, each confined to
+// its twin: the enrolled ones and this run's simulated ones.
+func (s *Service) NATSUsers() []natsembed.GatewayUser {
+	var users []natsembed.GatewayUser
+	for _, e := range s.enrolled {
+		users = append(users, natsembed.GatewayUser{Twin: e.Twin, NKey: e.NKey})
+	}
+	for id, kp := range s.sims {
+		pub, _ := kp.PublicKey()
+		users = append(users, natsembed.GatewayUser{Twin: id, NKey: pub})
+	}
+	return users
+}
+
+// HasEnrolledGateways reports whether a gateway will connect from
+// elsewhere: only then does the embedded server need a TCP port.
+func (s *Service) HasEnrolledGateways() bool { return len(s.enrolled) > 0 }
+
+// Start signs with the node's key, opens the approvals and results
+// buckets, starts the revocation feed and the dispatcher, follows
+// telemetry and starts the simulated gateways.
+func (s *Service) Start(ctx context.Context, d Deps) error {
+	s.deps = d
+	var err error
+	if s.signer, err = twin.NewSigner(d.Key); err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	s.signerHex = s.signer.Address().Hex()
+	if s.guard, err = twin.NewGuard(s.reg, twin.GuardConfig{}); err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	if s.approvals, err = d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-approvals", TTL: ApprovalTTL, Sealed: true}); err != nil {
+		return fmt.Errorf("realm: approvals: %w", err)
+	}
+	results, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL, Sealed: true})
+	if err != nil {
+		return fmt.Errorf("realm: command results: %w", err)
+	}
+	s.commands = idempotency.New(results, "twin-commands")
+	if s.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, Logger: s.log}); err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	if s.disp, err = twin.NewDispatcher(twin.DispatcherConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, GatewayKey: s.GatewayKey, Logger: s.log, Tracer: d.Tracer}); err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	if s.telemetry, err = twin.FollowTelemetry(d.Conn, d.Prefix, s.reg, s.GatewayKey, d.Events.State); err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	for id, kp := range s.sims {
+		if err := s.startSimulatedGateway(ctx, id, kp); err != nil {
+			return err
+		}
+	}
+	s.log.Info("twins ready", "twins", len(s.reg.Twins()), "simulated_gateways", len(s.sims), "enrolled_gateways", len(s.enrolled), "grant_key", s.signerHex)
+	return nil
+}
+
+// ForwardRevocations tells the gateways of every revoked session, until
+// revocations is closed (when the realm stops).
+func (s *Service) ForwardRevocations(revocations <-chan session.Revocation) {
+	for rev := range revocations {
+		if err := s.feed.Revoke(rev.SessionID); err != nil {
+			s.log.Warn("publish revocation to gateways", "session", rev.SessionID, "err", err)
+		}
+	}
+}
+
+func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp nkeys.KeyPair) error {
+	t, _ := s.reg.Twin(twinID)
+	pub, _ := kp.PublicKey()
+	nc, err := s.deps.Embedded.ConnectInProcess("zerorealm-gateway-"+twinID, nats.Nkey(pub, kp.Sign))
+	if err != nil {
+		return fmt.Errorf("realm: simulated gateway %s: %w", twinID, err)
+	}
+	key, err := twin.GenerateSigner()
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	g, err := gateway.New(gateway.Config{
+		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: s.deps.Prefix,
+		RealmKeys: []common.Address{s.signer.Address()}, Signer: key, Horizon: s.guard.Horizon(),
+		Logger: s.log.With("component", "simulated-gateway"), Tracer: s.deps.Tracer,
+	})
+	if err == nil {
+		err = g.Start(ctx)
+	}
+	if err != nil {
+		nc.Close()
+		return fmt.Errorf("realm: simulated gateway %s: %w", twinID, err)
+	}
+	s.setGatewayKey(twinID, key.Address())
+	s.gateways = append(s.gateways, g)
+	s.conns = append(s.conns, nc)
+	return nil
+}
+
+// Close stops the simulated gateways and the feed; gateways elsewhere
+// then see the feed go stale and refuse everything, as they should. It is
+// safe on a service that never started.
+func (s *Service) Close() {
+	if s == nil {
+		return
+	}
+	for _, g := range s.gateways {
+		g.Close()
+	}
+	for _, nc := range s.conns {
+		nc.Close()
+	}
+	if s.telemetry != nil {
+		_ = s.telemetry.Unsubscribe()
+	}
+	if s.feed != nil {
+		s.feed.Close()
+	}
+}
+
+// GatewayKey is the address that signs twinID's acknowledgements.
+func (s *Service) GatewayKey(twinID string) (common.Address, bool) {
+	s.keysMu.RLock()
+	defer s.keysMu.RUnlock()
+	a, ok := s.keys[twinID]
+	return a, ok
+}
+
+// gatewayKeyHex is GatewayKey as answers show it, or "" if none.
+func (s *Service) gatewayKeyHex(twinID string) string {
+	s.keysMu.RLock()
+	defer s.keysMu.RUnlock()
+	return s.keyHexs[twinID]
+}
+
+func (s *Service) setGatewayKey(twinID string, a common.Address) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	s.keys[twinID], s.keyHexs[twinID] = a, a.Hex()
+}
+
+// CommandKeys remembers the commands' Idempotency-Keys and first answers,
+// for every node of the realm to answer a retry alike.
+func (s *Service) CommandKeys() *idempotency.Keys { return s.commands }
+
+// Registry is the twins of the realm's scenes and their last states.
+func (s *Service) Registry() *twin.Registry { return s.reg }
+
+// SceneOf is the scene twinID belongs to.
+func (s *Service) SceneOf(twinID string) (*scenes.Scene, bool) {
+	sc, ok := s.sceneOf[twinID]
+	return sc, ok
+}
+
+// GrantKey is the address that signs this node's grants.
+func (s *Service) GrantKey() common.Address { return s.signer.Address() }
+
+// SetGuard replaces the checks before policy; a benchmark lifts the rate
+// limits with it, to measure the machinery rather than the limits.
+func (s *Service) SetGuard(g *twin.Guard) { s.guard = g }
+
+// Dispatcher signs and delivers grants.
+func (s *Service) Dispatcher() *twin.Dispatcher { return s.disp }
+
+// SimulatedGateway is a simulated gateway and its NATS connection.
+type SimulatedGateway struct {
+	*gateway.Gateway
+	Conn *nats.Conn
+}
+
+// SimulatedGateways are the gateways this node simulates.
+func (s *Service) SimulatedGateways() []SimulatedGateway {
+	out := make([]SimulatedGateway, len(s.gateways))
+	for i, g := range s.gateways {
+		out[i] = SimulatedGateway{Gateway: g, Conn: s.conns[i]}
+	}
+	return out
+}
