@@ -52,3 +52,17 @@ func (r *Realm) auditAndWait(ctx context.Context, ev audit.Event) error {
 	}
 	return nil
 }
+
+// queuedAuditor gives the realm's parts the audit calls that do not wait
+// for the record, under the names their Auditor interfaces declare.
+type queuedAuditor struct{ r *Realm }
+
+func (a queuedAuditor) AllowQueued(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
+	a.r.auditAllow(req, actor, action, resource, reason, signals)
+}
+
+func (a queuedAuditor) DenyQueued(req *http.Request, actor, action, resource string, cause error) {
+	a.r.auditDeny(req, actor, action, resource, cause)
+}
+
+func (a queuedAuditor) RecordQueued(ctx context.Context, ev audit.Event) { a.r.auditAsync(ctx, ev) }

@@ -2,11 +2,9 @@ package realm
 
 import (
 	"context"
-	"net/http"
 
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
-	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
@@ -39,7 +37,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Trust:    liveTrust{r.trust},
 		Sessions: liveSessions{r},
 		StepUps:  r.stepups,
-		Audit:    liveAuditor{r},
+		Audit:    queuedAuditor{r},
 	})
 	if err != nil {
 		return err
@@ -172,18 +170,6 @@ func (s liveSessions) PushSession(sessionID string, msg []byte) { s.r.live.PushS
 func (s liveSessions) CloseSession(sessionID string, code int, reason string) int {
 	return s.r.live.CloseSession(sessionID, code, reason)
 }
-
-type liveAuditor struct{ r *Realm }
-
-func (a liveAuditor) Allow(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
-	a.r.auditAllow(req, actor, action, resource, reason, signals)
-}
-
-func (a liveAuditor) Deny(req *http.Request, actor, action, resource string, cause error) {
-	a.r.auditDeny(req, actor, action, resource, cause)
-}
-
-func (a liveAuditor) Async(ctx context.Context, ev audit.Event) { a.r.auditAsync(ctx, ev) }
 
 type liveDecider struct{ r *Realm }
 

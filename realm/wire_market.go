@@ -3,7 +3,6 @@ package realm
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"time"
 
@@ -100,7 +99,7 @@ func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 		Decider: marketPorts{r},
 		Trust:   marketPorts{r},
 		StepUps: r.stepups,
-		Auditor: marketPorts{r},
+		Auditor: queuedAuditor{r},
 		Logger:  r.log,
 	})
 }
@@ -115,12 +114,4 @@ func (m marketPorts) DecideAndWait(ctx context.Context, sc *scenes.Scene, p edge
 
 func (m marketPorts) Assess(ctx context.Context, sess session.Session) trust.Assessment {
 	return m.r.trust.assess(ctx, sess)
-}
-
-func (m marketPorts) AllowQueued(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
-	m.r.auditAllow(req, actor, action, resource, reason, signals)
-}
-
-func (m marketPorts) DenyQueued(req *http.Request, actor, action, resource string, cause error) {
-	m.r.auditDeny(req, actor, action, resource, cause)
 }

@@ -3,11 +3,9 @@ package realm
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
-	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
@@ -29,16 +27,6 @@ func principalOf(op command.Operator) edge.Principal {
 
 func (t twinAdapter) Decide(ctx context.Context, sc *scenes.Scene, op command.Operator, as trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
 	return t.r.decide(ctx, sc, principalOf(op), as, action, resource, extra)
-}
-
-func (t twinAdapter) AuditAsync(ctx context.Context, ev audit.Event) { t.r.auditAsync(ctx, ev) }
-
-func (t twinAdapter) AuditAllow(req *http.Request, actor, action, resource, reason string, signals map[string]any) {
-	t.r.auditAllow(req, actor, action, resource, reason, signals)
-}
-
-func (t twinAdapter) AuditDeny(req *http.Request, actor, action, resource string, cause error) {
-	t.r.auditDeny(req, actor, action, resource, cause)
 }
 
 func (t twinAdapter) Consume(ctx context.Context, sessionID string, digest []byte) error {
@@ -71,7 +59,7 @@ func (r *Realm) watchTwinFeed(ctx context.Context, sess session.Session, done <-
 // realm is ready, by when startTwins has bound the service.
 func (r *Realm) newTwinAPI() *twins.API {
 	a := twinAdapter{r}
-	return twins.New(twins.Deps{Edge: r.edge, Decider: a, Trust: a, Audit: a, Origins: r.origins, WatchSession: r.watchTwinFeed})
+	return twins.New(twins.Deps{Edge: r.edge, Decider: a, Trust: a, Audit: queuedAuditor{r}, Origins: r.origins, WatchSession: r.watchTwinFeed})
 }
 
 // prepareTwins builds the registry and the gateway credentials the NATS
@@ -102,7 +90,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	a := twinAdapter{r}
 	err = r.twins.Start(ctx, command.Deps{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: key, Embedded: r.embedded, Tracer: r.tracer,
-		Decider: a, Subject: twinSubject, Auditor: a, StepUps: a, Trust: a, Locator: a,
+		Decider: a, Subject: twinSubject, Auditor: queuedAuditor{r}, StepUps: a, Trust: a, Locator: a,
 		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(),
 	})
 	if err != nil {

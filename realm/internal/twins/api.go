@@ -24,8 +24,8 @@ import (
 // request's id among its signals, without waiting for it to be stored: a
 // refusal and a rejection change nothing that the record must precede.
 type Auditor interface {
-	AuditAllow(req *http.Request, actor, action, resource, reason string, signals map[string]any)
-	AuditDeny(req *http.Request, actor, action, resource string, cause error)
+	AllowQueued(req *http.Request, actor, action, resource, reason string, signals map[string]any)
+	DenyQueued(req *http.Request, actor, action, resource string, cause error)
 }
 
 // SessionWatcher ends a WebSocket when its session ends: it calls end with
@@ -202,7 +202,7 @@ func (a *API) denyCommand(w http.ResponseWriter, req *http.Request, p edge.Princ
 		if reason := twin.ReasonOf(err); reason != "" {
 			a.log.Info("command refused", "reason", reason, "err", err)
 		}
-		a.deps.Audit.AuditDeny(req, p.Avatar.ID, scenes.ActionCommandActuator, resource.String(), err)
+		a.deps.Audit.DenyQueued(req, p.Avatar.ID, scenes.ActionCommandActuator, resource.String(), err)
 	}
 	a.edge.WriteError(w, req, err)
 }
@@ -269,13 +269,13 @@ func (a *API) decideApproval(w http.ResponseWriter, req *http.Request, p edge.Pr
 	if err != nil {
 		err = asProblem(err)
 		if !command.IsPolicyDeny(err) {
-			a.deps.Audit.AuditDeny(req, p.Avatar.ID, action, resource.String(), err)
+			a.deps.Audit.DenyQueued(req, p.Avatar.ID, action, resource.String(), err)
 		}
 		a.edge.WriteError(w, req, err)
 		return
 	}
 	if !approve {
-		a.deps.Audit.AuditAllow(req, p.Avatar.ID, action, resource.String(), "rejected by a second operator", map[string]any{"command": c.Hash().Hex()})
+		a.deps.Audit.AllowQueued(req, p.Avatar.ID, action, resource.String(), "rejected by a second operator", map[string]any{"command": c.Hash().Hex()})
 	}
 	edge.WriteJSON(w, http.StatusOK, a.svc.Approved(rec))
 }

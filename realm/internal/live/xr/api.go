@@ -87,7 +87,7 @@ func (a *API) handleDeleteTemplate(w http.ResponseWriter, req *http.Request, p e
 	s := a.svc()
 	digest := deleteTemplateDigest(p.Avatar.ID)
 	if err := s.deps.StepUps.Consume(req.Context(), p.Session.ID, digest); err != nil {
-		s.deps.Audit.Deny(req, p.Avatar.ID, "DeleteTemplate", templateResource(p.Avatar.ID), err)
+		s.deps.Audit.DenyQueued(req, p.Avatar.ID, "DeleteTemplate", templateResource(p.Avatar.ID), err)
 		a.edge.WriteError(w, req, err)
 		return
 	}
@@ -96,7 +96,7 @@ func (a *API) handleDeleteTemplate(w http.ResponseWriter, req *http.Request, p e
 		return
 	}
 	s.forgetTemplate(p.Avatar.ID)
-	s.deps.Audit.Allow(req, p.Avatar.ID, "DeleteTemplate", templateResource(p.Avatar.ID), "step-up bound to the template's deletion", nil)
+	s.deps.Audit.AllowQueued(req, p.Avatar.ID, "DeleteTemplate", templateResource(p.Avatar.ID), "step-up bound to the template's deletion", nil)
 	edge.WriteJSON(w, http.StatusOK, map[string]any{"deleted": true})
 }
 

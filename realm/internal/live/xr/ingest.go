@@ -283,7 +283,7 @@ func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest 
 			return
 		}
 		if enrolled {
-			s.deps.Audit.Async(ctx, audit.Event{
+			s.deps.Audit.RecordQueued(ctx, audit.Event{
 				Actor: x.sess.Avatar, Action: "EnrollBiometrics", Resource: templateResource(x.sess.Avatar), Outcome: audit.Allow,
 				Reasons: []string{"motion template collected right after a user-verified passkey assertion"},
 				Signals: map[string]any{"session": x.id, "windows": ev.Template.Windows, "motion_s": s.enroll.Seconds()},

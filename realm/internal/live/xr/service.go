@@ -62,10 +62,10 @@ type StepUps interface {
 
 // Auditor records the XR edge's decisions in the audit log.
 type Auditor interface {
-	Allow(req *http.Request, actor, action, resource, reason string, signals map[string]any)
-	Deny(req *http.Request, actor, action, resource string, cause error)
-	// Async records ev without making the caller wait for it.
-	Async(ctx context.Context, ev audit.Event)
+	AllowQueued(req *http.Request, actor, action, resource, reason string, signals map[string]any)
+	DenyQueued(req *http.Request, actor, action, resource string, cause error)
+	// RecordQueued records ev without making the caller wait for it.
+	RecordQueued(ctx context.Context, ev audit.Event)
 }
 
 // Deps is what the XR edge needs from the rest of the realm.

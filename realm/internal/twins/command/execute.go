@@ -176,7 +176,7 @@ func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, a
 	cr.Zone = st.zone
 	d, ev := s.decideCommand(ctx, sc, op, as, resource, commandContext(st.zone, stepUp, len(approvers) > 0))
 	if !d.Allow {
-		s.deps.Auditor.AuditAsync(ctx, ev)
+		s.deps.Auditor.RecordQueued(ctx, ev)
 		return nil, commandDenied(d, st)
 	}
 	hash := c.Hash()
@@ -189,7 +189,7 @@ func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, a
 	ev.Signals[auditApprovers] = approvers
 	ev.Signals[auditResult] = resultUndelivered
 	ev.Outcome, ev.Reasons = audit.Deny, []string{"the grant was signed but the delivery did not complete"}
-	defer func() { s.deps.Auditor.AuditAsync(ctx, ev) }()
+	defer func() { s.deps.Auditor.RecordQueued(ctx, ev) }()
 
 	dv := policy.ViewOf(scenes.ActionCommandActuator, resource, d)
 	answer := &Answer{Command: viewCommandHashed(c, hashHex, a, cr), Decision: &dv,

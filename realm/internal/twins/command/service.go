@@ -57,7 +57,7 @@ type Subject func(op Operator, as trust.Assessment) (context map[string]any, pri
 // waiting for the record to be stored: the command has happened (or been
 // refused) whether or not the record is there yet.
 type Auditor interface {
-	AuditAsync(ctx context.Context, ev audit.Event)
+	RecordQueued(ctx context.Context, ev audit.Event)
 }
 
 // StepUps spends a session's step-up proof for a digest.

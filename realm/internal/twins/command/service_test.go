@@ -56,7 +56,7 @@ func (w *world) Decide(ctx context.Context, sc *scenes.Scene, op Operator, as tr
 	if !d.Allow {
 		outcome = audit.Deny
 	}
-	w.AuditAsync(ctx, audit.Event{Actor: op.Avatar.ID, Action: action, Resource: resource.String(), Outcome: outcome})
+	w.RecordQueued(ctx, audit.Event{Actor: op.Avatar.ID, Action: action, Resource: resource.String(), Outcome: outcome})
 	return d
 }
 
@@ -69,7 +69,7 @@ func subject(op Operator, as trust.Assessment) (map[string]any, policy.Entity) {
 		policy.Entity{UID: policy.UID{Type: scenes.TypeAvatar, ID: op.Avatar.ID}, Attrs: map[string]any{"roles": roles, "name": op.Avatar.Name}}
 }
 
-func (w *world) AuditAsync(_ context.Context, ev audit.Event) {
+func (w *world) RecordQueued(_ context.Context, ev audit.Event) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.events = append(w.events, ev)
