@@ -97,5 +97,5 @@ func (r *Realm) handleScene(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Realm) handleNodes(w http.ResponseWriter, _ *http.Request) {
-	edge.WriteJSON(w, http.StatusOK, map[string]any{"self": r.cfg.Node, "nodes": r.nodes.live()})
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"self": r.cfg.Node, "nodes": r.nodes.Live()})
 }

@@ -2,9 +2,6 @@ package realm
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,11 +21,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/agents"
-	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/avatar/session/revocation"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clustermsg"
 	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -42,10 +39,10 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
 	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
-	"github.com/zerorealm/zerorealm/twin"
 )
 
 // Realm is one realm node. Create it with New, bind it with Listen, run it
@@ -54,9 +51,9 @@ type Realm struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
-	tampers *tampers // records that did not verify; see records.go
+	tampers *node.Tampers // records that did not verify
 	// clusterAuth signs and checks the core NATS messages nodes act on.
-	clusterAuth *clusterAuth
+	clusterAuth *clustermsg.Auth
 
 	listener net.Listener
 	http     *http.Server
@@ -93,7 +90,7 @@ type Realm struct {
 	audit    *audit.Log
 	witness  *audit.Witness
 	view     *audit.View
-	nodes    *nodeRegistry
+	nodes    *node.Registry
 	avatars  *avatar.Service
 	sessions *session.Manager
 	trust    *trustHub
@@ -106,16 +103,8 @@ type Realm struct {
 	presence presenceView            // where the live edge sees avatars
 	revoker  *revocation.Broadcaster // revocations.go
 
-	// The node's key ring and its active and previous secp256k1 keys
-	// (see keyring.go).
-	ring     *assets.KeyRing
-	ringKey  *ecdsa.PrivateKey
-	ringPrev *ecdsa.PrivateKey
-	ringPass string
-	// legacyGrantKey is the grant key of an earlier version, imported
-	// into the ring as a retired key at this start: it announces the
-	// ring's active key to the gateways that pinned it.
-	legacyGrantKey *twin.Signer
+	// keys is the node's key ring and its active and previous keys.
+	keys *node.Keys
 
 	// agents authenticates agents and decides their actions, honouring
 	// root delegations signed by agentRoots (wire_agents.go).
@@ -170,7 +159,7 @@ func New(cfg Config) (*Realm, error) {
 		AvatarPageDefault: identity.DefaultAvatarPage,
 		AvatarPageMax:     identity.MaxAvatarPage,
 	})
-	r.tampers = newTampers(r.metrics.registry)
+	r.tampers = node.NewTampers(r.metrics.registry)
 	r.marketAPI = market.NewAPI(r.edge)
 	r.twinAPI = r.newTwinAPI()
 	var err error
@@ -284,24 +273,20 @@ func (r *Realm) start(ctx context.Context) error {
 	}
 	r.dataLock = lock
 	if r.cfg.Node == "" {
-		node, err := loadOrCreateNodeID(r.cfg.DataDir)
+		id, err := node.LoadOrCreateID(r.cfg.DataDir)
 		if err != nil {
-			return err
+			return fmt.Errorf("realm: %w", err)
 		}
-		r.cfg.Node = node
+		r.cfg.Node = id
 	}
 	r.log = r.log.With("node", r.cfg.Node)
-	node := r.cfg.Node
-	r.servedNode.Store(&node)
+	name := r.cfg.Node
+	r.servedNode.Store(&name)
 	r.edge.SetLogger(r.log)
+	r.tampers.Begin(name, r.log)
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
-	if r.cfg.ScenesDir == "" {
-		r.catalog, err = scenes.LoadBuiltin()
-	} else {
-		r.catalog, err = scenes.LoadDir(r.cfg.ScenesDir)
-	}
-	if err != nil {
+	if r.catalog, err = loadScenes(r.cfg.ScenesDir); err != nil {
 		return fmt.Errorf("realm: scenes: %w", err)
 	}
 	if err := r.prepareTwins(); err != nil {
@@ -331,38 +316,45 @@ func (r *Realm) start(ctx context.Context) error {
 		}
 	}
 
-	recordKey, recordKeyFile, err := r.recordKey()
+	recordKey, recordKeyFile, err := node.LoadRecordKey(r.cfg.DataDir, r.cfg.RecordKeyFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("realm: %w", err)
 	}
-	if r.clusterAuth, err = newClusterAuth(recordKey); err != nil {
+	if r.clusterAuth, err = clustermsg.New(recordKey); err != nil {
 		return err
 	}
 	// A cluster that has just elected its meta leader, or whose JetStream
 	// is still starting, answers "JetStream not available" for a moment:
 	// wait for it (logging why) rather than exit.
 	r.setNotReady("waiting for JetStream")
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper, WaitForJetStream: true, WriteGate: r.diskGate()})
+	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.tampers.Report, WaitForJetStream: true, WriteGate: r.diskGate()})
 	if err != nil {
 		return fmt.Errorf("realm: store: %w", err)
 	}
 	r.setNotReady("starting")
-	if err := r.checkRecordKey(ctx, recordKey, recordKeyFile); err != nil {
-		return err
+	if err := node.CheckRecordKey(ctx, r.store, recordKey, recordKeyFile); err != nil {
+		return fmt.Errorf("realm: %w", err)
 	}
-	if err := r.openAudit(ctx); err != nil {
-		return err
+	r.keys, err = node.OpenKeys(node.KeyConfig{DataDir: r.cfg.DataDir, Passphrase: r.cfg.Assets.KeyPassphrase, ScryptN: r.cfg.Assets.KeyScryptN, Log: r.log})
+	if err != nil {
+		return fmt.Errorf("realm: %w", err)
 	}
-	r.auditTampers()
+	r.audit, r.witness, err = node.OpenAudit(ctx, r.store, node.AuditConfig{
+		Node: r.cfg.Node, RPID: r.cfg.RPID, DataDir: r.cfg.DataDir, Keys: r.keys, Log: r.log, Observe: r.metrics.decided,
+	})
+	if err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	r.tampers.Audit(r.auditAsync)
 	r.view, err = audit.NewView(ctx, r.store, 0)
 	if err != nil {
 		return fmt.Errorf("realm: audit view: %w", err)
 	}
 	r.auditAPI.Bind(auditapi.Deps{
-		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, AuditDir), AuditRoles: r.cfg.AuditRoles,
+		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, node.AuditDir), AuditRoles: r.cfg.AuditRoles,
 		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.auditDeny,
 	})
-	r.nodes, err = startNodeRegistry(ctx, r.store, nodeInfo{
+	r.nodes, err = node.StartRegistry(ctx, r.store, node.Info{
 		Node: r.cfg.Node, URL: r.URL(), Started: time.Now().UTC(),
 	}, r.cfg.NodeHeartbeat, r.log)
 	if err != nil {
@@ -390,7 +382,7 @@ func (r *Realm) start(ctx context.Context) error {
 	}
 	r.edge.Bind(r.sessions, r.avatars, edge.AuthHooks{
 		RolledBack: func(sessionID string) {
-			r.reportTamper(store.TamperEvent{Bucket: "sessions", Key: sessionID, Reason: session.ReasonRolledBack})
+			r.tampers.Report(store.TamperEvent{Bucket: "sessions", Key: sessionID, Reason: session.ReasonRolledBack})
 		},
 		Seen: r.trust.observeAddress,
 	})
@@ -489,9 +481,7 @@ func (r *Realm) shutdown() {
 		r.bgDone.Wait()
 	}
 	r.stopAgents()
-	if r.nodes != nil {
-		r.nodes.stop(ctx)
-	}
+	r.nodes.Stop(ctx)
 	if r.market != nil {
 		r.market.Close()
 	}
@@ -529,51 +519,6 @@ func (r *Realm) shutdown() {
 	r.log.Info("realm stopped")
 }
 
-// loadOrCreateNodeID gives a node a stable name across restarts, so its
-// audit chain continues where it left off.
-func loadOrCreateNodeID(dataDir string) (string, error) {
-	p := filepath.Join(dataDir, "node-id")
-	b, err := os.ReadFile(p)
-	if err == nil {
-		id := strings.TrimSpace(string(b))
-		if !nodeNamePattern.MatchString(id) {
-			return "", fmt.Errorf("realm: %s holds %q, not a node name: fix or delete the file", p, id)
-		}
-		return id, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("realm: read node id: %w", err)
-	}
-	var raw [4]byte
-	_, _ = rand.Read(raw[:])
-	host, _ := os.Hostname()
-	host = sanitizeNodeName(host)
-	id := "node-" + hex.EncodeToString(raw[:])
-	if host != "" {
-		id = host + "-" + hex.EncodeToString(raw[:])
-	}
-	if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("realm: write node id: %w", err)
-	}
-	return id, nil
-}
-
-func sanitizeNodeName(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-			b.WriteRune(c)
-		default:
-			b.WriteRune('-')
-		}
-		if b.Len() >= 48 {
-			break
-		}
-	}
-	return b.String()
-}
-
 // origins are the web origins the realm accepts: the configured ones, or
 // its own URL.
 func (r *Realm) origins() []string {
@@ -584,4 +529,12 @@ func (r *Realm) origins() []string {
 		return []string{u}
 	}
 	return nil
+}
+
+// loadScenes loads the scenes of dir, or those shipped in the binary.
+func loadScenes(dir string) (*scenes.Catalog, error) {
+	if dir == "" {
+		return scenes.LoadBuiltin()
+	}
+	return scenes.LoadDir(dir)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -69,7 +70,7 @@ func shareClusterKeys(t testing.TB, cfg *Config) {
 		cfg.TemplateKeyFile = filepath.Join(dir, xr.TemplateKeyFile)
 	}
 	if cfg.RecordKeyFile == "" {
-		cfg.RecordKeyFile = filepath.Join(dir, recordKeyFile)
+		cfg.RecordKeyFile = filepath.Join(dir, node.RecordKeyFile)
 	}
 }
 
@@ -285,7 +286,7 @@ func TestTwoNodesOnThreeNodeCluster(t *testing.T) {
 	})
 	// Each node sees the other in the node registry (a KV bucket).
 	eventually(t, "both nodes registered", func() bool {
-		var got struct{ Nodes []nodeInfo }
+		var got struct{ Nodes []node.Info }
 		get(t, a.URL()+"/v1/nodes", &got)
 		return len(got.Nodes) == 2 && got.Nodes[0].Node == "realm-a" && got.Nodes[1].Node == "realm-b"
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
@@ -33,7 +34,7 @@ func (r *Realm) newIdentity() (*identity.API, error) {
 // the avatar service, sessions and trust, which start has made.
 func (r *Realm) startIdentity(ctx context.Context) error {
 	proofs, err := identity.NewStepUps(ctx, r.store, func(key string) {
-		r.reportTamper(store.TamperEvent{Bucket: identity.StepUpsBucket, Key: key, Reason: reasonStepUpReplayed})
+		r.tampers.Report(store.TamperEvent{Bucket: identity.StepUpsBucket, Key: key, Reason: node.ReasonStepUpReplayed})
 	})
 	if err != nil {
 		return fmt.Errorf("realm: step-ups: %w", err)

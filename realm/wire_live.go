@@ -57,7 +57,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Trust:        liveTrust{r.trust},
 		Decider:      liveDecider{r},
 		Cluster:      r.clusterAuth,
-		Forged:       func(kind string) { r.tampers.forged.WithLabelValues(kind).Inc() },
+		Forged:       r.tampers.Forged,
 		Views:        liveViews{},
 		Motion:       motion,
 	})
