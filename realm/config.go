@@ -18,6 +18,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/problem"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/node"
+	"github.com/zerorealm/zerorealm/realm/internal/ops"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -189,7 +190,7 @@ func (c *Config) applyDefaults() {
 		c.RequestTimeout = edge.DefaultRequestTimeout
 	}
 	if c.MinFreeDisk == 0 {
-		c.MinFreeDisk = defaultMinFreeDisk
+		c.MinFreeDisk = ops.DefaultMinFreeDisk
 	}
 	if c.RPID == "" {
 		c.RPID = "localhost"

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -40,6 +39,8 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/market"
 	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
 	"github.com/zerorealm/zerorealm/realm/internal/node"
+	"github.com/zerorealm/zerorealm/realm/internal/ops"
+	"github.com/zerorealm/zerorealm/realm/internal/scenesapi"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -48,9 +49,11 @@ import (
 // Realm is one realm node. Create it with New, bind it with Listen, run it
 // with Serve.
 type Realm struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *metrics
+	cfg Config
+	log *slog.Logger
+	// monitor is the node's start-up state, readiness probe, health
+	// endpoints and metrics registry.
+	monitor *ops.Monitor
 	tampers *node.Tampers // records that did not verify
 	// clusterAuth signs and checks the core NATS messages nodes act on.
 	clusterAuth *clustermsg.Auth
@@ -58,11 +61,7 @@ type Realm struct {
 	listener net.Listener
 	http     *http.Server
 
-	ready    atomic.Bool
-	readyCh  chan struct{}
-	notReady atomic.Pointer[string] // why the realm is not ready, for /healthz
-	// readiness is the background prober's last finding (health.go).
-	readiness atomic.Pointer[readiness]
+	readyCh chan struct{}
 	// tracer records spans when tracing is on (Config.OTelEndpoint or
 	// Config.TracerProvider), nil otherwise; ownTracing is the provider
 	// the realm made, which it flushes at shutdown.
@@ -76,10 +75,8 @@ type Realm struct {
 	auditAPI *auditapi.API
 	// marketAPI serves the marketplace's routes; bound to market at start.
 	marketAPI *market.API
-	// servedNode is the node name that code serving HTTP reads: it runs
-	// while start still sets r.cfg.Node (a load balancer polls /readyz
-	// during start-up), so it reads it from here.
-	servedNode atomic.Pointer[string]
+	// scenesAPI serves the version and the scenes; bound at start.
+	scenesAPI *scenesapi.API
 
 	// Set during start-up, read by handlers only once ready is true.
 	embedded *natsembed.Embedded
@@ -129,10 +126,7 @@ func New(cfg Config) (*Realm, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
-	r.setNotReady("starting")
-	r.servedNode.Store(&cfg.Node)
-	r.metrics = newMetrics(r)
+	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}), monitor: ops.New(cfg.Node)}
 	tp := cfg.TracerProvider
 	if tp == nil && cfg.OTelEndpoint != "" {
 		own, err := tracing.Provider(context.Background(), cfg.OTelEndpoint, "zerorealm", cfg.Node)
@@ -150,7 +144,7 @@ func New(cfg Config) (*Realm, error) {
 		RequestTimeout: cfg.RequestTimeout,
 		ResourcePrefix: cfg.Prefix,
 		TrustedProxies: cfg.TrustedProxies,
-	}, r.log, r.ready.Load, r.metrics.registry)
+	}, r.log, r.monitor.Started, r.monitor.Registry())
 	r.auditAPI = auditapi.New(r.edge)
 	r.delegations = delegations.New(r.edge)
 	r.mcp = mcpapi.New(r.edge)
@@ -159,7 +153,8 @@ func New(cfg Config) (*Realm, error) {
 		AvatarPageDefault: identity.DefaultAvatarPage,
 		AvatarPageMax:     identity.MaxAvatarPage,
 	})
-	r.tampers = node.NewTampers(r.metrics.registry)
+	r.tampers = node.NewTampers(r.monitor.Registry())
+	r.scenesAPI = scenesapi.New(r.edge)
 	r.marketAPI = market.NewAPI(r.edge)
 	r.twinAPI = r.newTwinAPI()
 	var err error
@@ -168,8 +163,6 @@ func New(cfg Config) (*Realm, error) {
 	}
 	return r, nil
 }
-
-func (r *Realm) setNotReady(reason string) { r.notReady.Store(&reason) }
 
 // Listen binds the HTTP address so that URL is known before Serve starts
 // NATS, and so /healthz answers 503 while the rest starts.
@@ -205,7 +198,7 @@ func (r *Realm) Ready() <-chan struct{} { return r.readyCh }
 func (r *Realm) Node() string { return r.cfg.Node }
 
 // Registry is the realm's Prometheus registry.
-func (r *Realm) Registry() *prometheus.Registry { return r.metrics.registry }
+func (r *Realm) Registry() *prometheus.Registry { return r.monitor.Registry() }
 
 // Audit is the node's audit log, available once ready.
 func (r *Realm) Audit() *audit.Log { return r.audit }
@@ -234,7 +227,7 @@ func (r *Realm) Serve(ctx context.Context) error {
 
 	startErr := r.start(ctx)
 	if startErr == nil {
-		r.ready.Store(true)
+		r.monitor.Ready()
 		close(r.readyCh)
 		r.log.Info("realm ready", "url", r.URL(), "nats", r.natsMode(), "scenes", len(r.catalog.Scenes()))
 		select {
@@ -244,7 +237,7 @@ func (r *Realm) Serve(ctx context.Context) error {
 		}
 	}
 	if startErr != nil {
-		r.setNotReady("failed to start: " + startErr.Error())
+		r.monitor.NotReady("failed to start: " + startErr.Error())
 	}
 	r.shutdown()
 	return startErr
@@ -280,15 +273,15 @@ func (r *Realm) start(ctx context.Context) error {
 		r.cfg.Node = id
 	}
 	r.log = r.log.With("node", r.cfg.Node)
-	name := r.cfg.Node
-	r.servedNode.Store(&name)
+	r.monitor.SetNode(r.cfg.Node)
 	r.edge.SetLogger(r.log)
-	r.tampers.Begin(name, r.log)
+	r.tampers.Begin(r.cfg.Node, r.log)
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
 	if r.catalog, err = loadScenes(r.cfg.ScenesDir); err != nil {
 		return fmt.Errorf("realm: scenes: %w", err)
 	}
+	r.scenesAPI.Bind(r.catalog)
 	if err := r.prepareTwins(); err != nil {
 		return err
 	}
@@ -326,12 +319,18 @@ func (r *Realm) start(ctx context.Context) error {
 	// A cluster that has just elected its meta leader, or whose JetStream
 	// is still starting, answers "JetStream not available" for a moment:
 	// wait for it (logging why) rather than exit.
-	r.setNotReady("waiting for JetStream")
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.tampers.Report, WaitForJetStream: true, WriteGate: r.diskGate()})
+	r.monitor.NotReady("waiting for JetStream")
+	// The embedded server's disk guard refuses writes once the node
+	// serves; with NATS, whose servers own their disks, nothing does.
+	var writeGate func() error
+	if r.embedded != nil {
+		writeGate = r.monitor.WriteGate(r.embedded.WriteRefusal)
+	}
+	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.tampers.Report, WaitForJetStream: true, WriteGate: writeGate})
 	if err != nil {
 		return fmt.Errorf("realm: store: %w", err)
 	}
-	r.setNotReady("starting")
+	r.monitor.NotReady("starting")
 	if err := node.CheckRecordKey(ctx, r.store, recordKey, recordKeyFile); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
@@ -340,7 +339,7 @@ func (r *Realm) start(ctx context.Context) error {
 		return fmt.Errorf("realm: %w", err)
 	}
 	r.audit, r.witness, err = node.OpenAudit(ctx, r.store, node.AuditConfig{
-		Node: r.cfg.Node, RPID: r.cfg.RPID, DataDir: r.cfg.DataDir, Keys: r.keys, Log: r.log, Observe: r.metrics.decided,
+		Node: r.cfg.Node, RPID: r.cfg.RPID, DataDir: r.cfg.DataDir, Keys: r.keys, Log: r.log, Observe: r.monitor.Decided,
 	})
 	if err != nil {
 		return fmt.Errorf("realm: %w", err)
@@ -420,10 +419,13 @@ func (r *Realm) start(ctx context.Context) error {
 	}
 	// Probed once before the node reports ready, so /readyz is right from
 	// the first request.
-	first := r.probeReadiness(ctx)
-	r.readiness.Store(&first)
+	probes := ops.Probes{Store: r.store, NATS: r.nc, Scenes: func() int { return len(r.catalog.Scenes()) }, Audit: r.audit, Witness: r.witness, Log: r.log}
+	if r.embedded != nil {
+		probes.Disk = r.embedded
+	}
+	r.monitor.Bind(ctx, probes)
 	r.bgDone.Add(3)
-	go func() { defer r.bgDone.Done(); r.runReadiness(bg) }()
+	go func() { defer r.bgDone.Done(); r.monitor.Run(bg) }()
 	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
 	go func() { defer r.bgDone.Done(); r.trust.run(bg) }()
 	if err := r.startTwins(ctx, bg); err != nil {
@@ -466,8 +468,7 @@ func (r *Realm) recordSceneLoads(ctx context.Context) {
 // shutdown stops everything Serve started, in reverse order, within
 // ShutdownTimeout for the HTTP drain plus the store's flush.
 func (r *Realm) shutdown() {
-	r.setNotReady("shutting down")
-	r.ready.Store(false)
+	r.monitor.NotReady("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := r.http.Shutdown(ctx); err != nil {

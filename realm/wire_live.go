@@ -24,7 +24,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 	motion, err := xr.New(ctx, xr.Deps{
 		Log:      r.log,
 		Store:    r.store,
-		Registry: r.metrics.registry,
+		Registry: r.monitor.Registry(),
 		Config: xr.Config{
 			Biometrics:      r.cfg.Biometrics,
 			TemplateKeyFile: r.cfg.TemplateKeyFile,
