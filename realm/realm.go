@@ -41,6 +41,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/node"
 	"github.com/zerorealm/zerorealm/realm/internal/ops"
 	"github.com/zerorealm/zerorealm/realm/internal/scenesapi"
+	"github.com/zerorealm/zerorealm/realm/internal/sessiontrust"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -90,7 +91,7 @@ type Realm struct {
 	nodes    *node.Registry
 	avatars  *avatar.Service
 	sessions *session.Manager
-	trust    *trustHub
+	trust    *sessiontrust.Hub
 	stepups  *stepUpProofs
 	live     *live.Service
 	twins    *command.Service
@@ -375,7 +376,10 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: sessions: %w", err)
 	}
-	r.trust, err = newTrustHub(ctx, r.store, r.cfg.SessionLifetime, r.audit, r.log)
+	r.trust, err = sessiontrust.Open(ctx, sessiontrust.Deps{
+		Store: r.store, SessionLifetime: r.cfg.SessionLifetime, Audit: r.audit, Log: r.log,
+		OnChange: r.pushTrust, OnSuspended: r.suspendOwnersAgents, OnPasskey: r.xrAfterPasskey,
+	})
 	if err != nil {
 		return fmt.Errorf("realm: trust: %w", err)
 	}
@@ -383,11 +387,8 @@ func (r *Realm) start(ctx context.Context) error {
 		RolledBack: func(sessionID string) {
 			r.tampers.Report(store.TamperEvent{Bucket: "sessions", Key: sessionID, Reason: session.ReasonRolledBack})
 		},
-		Seen: r.trust.observeAddress,
+		Seen: r.trust.ObserveAddress,
 	})
-	r.trust.onChange = r.pushTrust
-	r.trust.onSuspended = r.suspendOwnersAgents
-	r.trust.onPasskey = r.xrAfterPasskey
 	if err := r.startIdentity(ctx); err != nil {
 		return err
 	}
@@ -427,7 +428,7 @@ func (r *Realm) start(ctx context.Context) error {
 	r.bgDone.Add(3)
 	go func() { defer r.bgDone.Done(); r.monitor.Run(bg) }()
 	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
-	go func() { defer r.bgDone.Done(); r.trust.run(bg) }()
+	go func() { defer r.bgDone.Done(); r.trust.Run(bg) }()
 	if err := r.startTwins(ctx, bg); err != nil {
 		return err
 	}

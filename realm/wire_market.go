@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/assets"
-	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
@@ -94,7 +93,7 @@ func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 			r.tampers.Report(store.TamperEvent{Stream: "LEDGER", Key: "ledger.receipts." + r.cfg.Node, Reason: node.ReasonLedgerRolledBack})
 		},
 		Decider: marketPorts{r},
-		Trust:   marketPorts{r},
+		Trust:   r.trust,
 		StepUps: r.stepups,
 		Auditor: queuedAuditor{r},
 		Logger:  r.log,
@@ -107,8 +106,4 @@ type marketPorts struct{ r *Realm }
 
 func (m marketPorts) DecideAndWait(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, error) {
 	return m.r.decideAndWait(ctx, sc, p, a, action, resource, extra, entities...)
-}
-
-func (m marketPorts) Assess(ctx context.Context, sess session.Session) trust.Assessment {
-	return m.r.trust.assess(ctx, sess)
 }

@@ -35,7 +35,7 @@ func (t twinAdapter) Consume(ctx context.Context, sessionID string, digest []byt
 }
 
 func (t twinAdapter) Assess(ctx context.Context, sess session.Session) trust.Assessment {
-	return t.r.trust.assess(ctx, sess)
+	return t.r.trust.Assess(ctx, sess)
 }
 
 func (t twinAdapter) WhereIs(sceneID, avatarID, sessionID string) (string, fmt.Stringer) {
@@ -87,7 +87,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	a := twinAdapter{r}
 	err := r.twins.Start(ctx, command.Deps{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: r.keys.Active, Embedded: r.embedded, Tracer: r.tracer,
-		Decider: a, Subject: twinSubject, Auditor: queuedAuditor{r}, StepUps: a, Trust: a, Locator: a,
+		Decider: a, Subject: twinSubject, Auditor: queuedAuditor{r}, StepUps: a, Trust: r.trust, Locator: a,
 		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(),
 	})
 	if err != nil {
