@@ -10,6 +10,7 @@ import (
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
@@ -153,7 +154,7 @@ func (r *Realm) agentSceneAccess(w http.ResponseWriter, req *http.Request, p edg
 	as := r.agents.Assess(p.Agent.ID)
 	edge.WriteJSON(w, http.StatusOK, map[string]any{
 		"scene": sc.ID, "agent": p.Agent.ID, "chain": p.Agent.Chain.Path(),
-		"trust": agentTrustView{State: string(as.State), Score: as.Score}, "decisions": out,
+		"trust": delegations.AgentTrustView{State: string(as.State), Score: as.Score}, "decisions": out,
 	})
 }
 

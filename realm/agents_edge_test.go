@@ -14,6 +14,7 @@ import (
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
@@ -164,7 +165,7 @@ func TestAgentsAuthenticateAtTheEdge(t *testing.T) {
 		t.Fatalf("nonce challenge: DPoP-Nonce %q, WWW-Authenticate %q", first.header.Get("DPoP-Nonce"), first.header.Get("WWW-Authenticate"))
 	}
 
-	var me agentView
+	var me delegations.AgentView
 	if a := ag.do("GET", "/v1/agents/me", &me); a.status != 200 {
 		t.Fatalf("GET /v1/agents/me = %d %+v", a.status, a.problem)
 	}

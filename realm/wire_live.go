@@ -81,21 +81,11 @@ func (r *Realm) runLive(ctx, bg context.Context) error {
 	return nil
 }
 
-// stopXR closes every peer connection and the shared UDP socket, so no
-// frame reaches a stream after the stores behind it are gone.
-func (r *Realm) stopXR() {
-	if r.xr == nil || r.live == nil {
-		return
-	}
-	r.live.StopMotion()
-	r.xr.Close()
-}
-
 // followRevocations closes the live connections of every session revoked
 // anywhere in the cluster, with their WebRTC peer connections, and its
 // twin consoles. Every node runs it, so a sign-out through one node ends
 // the session's WebSocket and data channel on another.
-func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
+func (r *Realm) followRevocations(revocations <-chan session.Revocation) {
 	for rev := range revocations {
 		n := r.live.CloseSession(rev.SessionID, edge.CloseSessionEnded, "session revoked: "+rev.Reason)
 		n += r.twinAPI.CloseSession(rev.SessionID, "session revoked: "+rev.Reason)
@@ -104,29 +94,6 @@ func (r *Realm) followRevocations(ctx context.Context, revocations <-chan sessio
 		}
 		r.trust.Forget(rev.SessionID)
 	}
-	_ = ctx
-}
-
-// pushTrust sends a session's trust change to its live connections; the
-// trust hub calls it from the start.
-func (r *Realm) pushTrust(sessionID string, a trust.Assessment) {
-	if r.live != nil {
-		r.live.PushTrust(sessionID, a)
-	}
-}
-
-// xrAfterPasskey tells the XR edge of a passkey assertion (see
-// xr.Service.AfterPasskey); the trust hub calls it from the start.
-func (r *Realm) xrAfterPasskey(sessionID string, userVerified bool) {
-	if r.xr != nil {
-		r.xr.AfterPasskey(sessionID, userVerified)
-	}
-}
-
-// announcePasskeyAdded tells every session of the avatar, on every node,
-// about its new passkey.
-func (r *Realm) announcePasskeyAdded(avatarID string, cred *avatar.Credential) {
-	r.live.AnnouncePasskeyAdded(avatarID, cred)
 }
 
 // closeSessionRevoked is the close code of a socket whose session ended.

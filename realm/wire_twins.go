@@ -34,6 +34,7 @@ func (t twinAdapter) Consume(ctx context.Context, sessionID string, digest []byt
 	return t.r.stepups.consume(ctx, sessionID, digest)
 }
 
+// Assess reads the trust hub, which start makes after the API.
 func (t twinAdapter) Assess(ctx context.Context, sess session.Session) trust.Assessment {
 	return t.r.trust.Assess(ctx, sess)
 }
@@ -50,34 +51,16 @@ func twinSubject(op command.Operator, as trust.Assessment) (map[string]any, poli
 	return policyContext(p, as), avatarEntity(p)
 }
 
-// watchTwinFeed ends a console feed when its session ends, as the realm
-// WebSocket does (edge.WatchSessionEnd).
-func (r *Realm) watchTwinFeed(ctx context.Context, sess session.Session, done <-chan struct{}, lastUse func() time.Time, end func(reason string)) {
-	edge.WatchSessionEnd(edge.SessionBound{Ctx: ctx, Sess: sess, Done: done, LastUse: lastUse, End: end}, r.sessions, r.cfg.SessionIdle, r.log)
-}
-
 // newTwinAPI makes the twin routes' handlers; they run only once the
 // realm is ready, by when startTwins has bound the service.
 func (r *Realm) newTwinAPI() *twins.API {
 	a := twinAdapter{r}
-	return twins.New(twins.Deps{Edge: r.edge, Decider: a, Trust: a, Audit: queuedAuditor{r}, Origins: r.origins, WatchSession: r.watchTwinFeed})
-}
-
-// prepareTwins builds the registry and the gateway credentials the NATS
-// server must know before it starts. It runs after the scenes load.
-func (r *Realm) prepareTwins() (err error) {
-	r.twins, err = command.Prepare(command.Config{Catalog: r.catalog, DataDir: r.cfg.DataDir, Simulate: len(r.cfg.NATS) == 0, Logger: r.log})
-	return err
-}
-
-// natsClientListen is where the embedded server opens its TCP port: only
-// when an enrolled gateway will connect through it. Simulated gateways
-// connect in-process, and nothing else has any business there.
-func (r *Realm) natsClientListen() string {
-	if r.twins == nil || !r.twins.HasEnrolledGateways() {
-		return ""
+	// A console feed ends when its session ends, as the realm WebSocket
+	// does (edge.WatchSessionEnd).
+	watch := func(ctx context.Context, sess session.Session, done <-chan struct{}, lastUse func() time.Time, end func(reason string)) {
+		edge.WatchSessionEnd(edge.SessionBound{Ctx: ctx, Sess: sess, Done: done, LastUse: lastUse, End: end}, r.sessions, r.cfg.SessionIdle, r.log)
 	}
-	return r.cfg.NATSListen
+	return twins.New(twins.Deps{Edge: r.edge, Decider: a, Trust: a, Audit: queuedAuditor{r}, Origins: r.origins, WatchSession: watch})
 }
 
 // startTwins runs after sessions and step-ups: the service signs with the
@@ -108,11 +91,4 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	}
 	r.twinAPI.Bind(r.twins, r.log)
 	return nil
-}
-
-// stopTwins stops the simulated gateways and the feed, and ends the
-// consoles.
-func (r *Realm) stopTwins() {
-	r.twins.Close()
-	r.twinAPI.Close()
 }
