@@ -21,9 +21,8 @@ func (r *Realm) routes() http.Handler {
 	mux.HandleFunc("GET /v1/version", r.handleVersion)
 	mux.HandleFunc("GET /v1/scenes", r.edge.WhenReady(r.handleScenes))
 	mux.HandleFunc("GET /v1/scenes/{id}", r.edge.WhenReady(r.handleScene))
-	mux.HandleFunc("GET /v1/scenes/{id}/access", r.edge.AuthedOrAgent(r.handleSceneAccess))
+	r.access.Routes(mux)
 	r.agentRoutes(mux)
-	mux.HandleFunc("GET /v1/scenes/{id}/me", r.edge.Authed(r.handleSceneStanding))
 	r.auditAPI.Routes(mux)
 	mux.HandleFunc("GET /v1/nodes", r.edge.WhenReady(r.handleNodes))
 	// The console: every embedded file, for GET; a GET of any other path

@@ -35,6 +35,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
+	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
@@ -76,6 +77,11 @@ type Realm struct {
 	edge *edge.Edge
 	// docs are the API documents the realm serves.
 	docs *apidoc.Docs
+	// decisions decides and audits for every part (realm/internal/decide);
+	// access serves what a principal may do in a scene. Both are bound
+	// once the audit log is open.
+	decisions *decide.Service
+	access    *decide.API
 	// auditAPI serves the audit log; bound once the log is open.
 	auditAPI *auditapi.API
 	// marketAPI serves the marketplace's routes; bound to market at start.
@@ -173,6 +179,8 @@ func New(cfg Config) (*Realm, error) {
 	})
 	r.tampers = newTampers(r.metrics.registry)
 	r.marketAPI = market.NewAPI(r.edge)
+	r.decisions = decide.New()
+	r.access = decide.NewAPI(r.edge, r.decisions)
 	r.twinAPI = r.newTwinAPI()
 	var err error
 	if r.identity, err = r.newIdentity(); err != nil {
@@ -354,6 +362,9 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.openAudit(ctx); err != nil {
 		return err
 	}
+	if err := r.decisions.Bind(decide.Deps{Log: r.log, Audit: r.audit}); err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
 	r.auditTampers()
 	r.view, err = audit.NewView(ctx, r.store, 0)
 	if err != nil {
@@ -361,7 +372,7 @@ func (r *Realm) start(ctx context.Context) error {
 	}
 	r.auditAPI.Bind(auditapi.Deps{
 		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, AuditDir), AuditRoles: r.cfg.AuditRoles,
-		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.auditDeny,
+		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.decisions.DenyQueued,
 	})
 	r.nodes, err = startNodeRegistry(ctx, r.store, nodeInfo{
 		Node: r.cfg.Node, URL: r.URL(), Started: time.Now().UTC(),
@@ -406,6 +417,9 @@ func (r *Realm) start(ctx context.Context) error {
 	}
 	r.marketAPI.Bind(r.market)
 	if err := r.startLive(ctx); err != nil {
+		return err
+	}
+	if err := r.bindAccess(); err != nil {
 		return err
 	}
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
@@ -40,6 +41,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 		return fmt.Errorf("realm: agents: %w", err)
 	}
 	r.agents = g
+	r.decisions.BindAgents(g)
 	r.edge.BindAgents(g, r.publicBase)
 	records, err := r.store.Bucket(ctx, delegations.BucketConfig())
 	if err != nil {
@@ -47,7 +49,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	}
 	if err := r.delegations.Bind(delegations.Deps{
 		Log: r.log, Signer: agents.KeySigner{Key: r.ringKey}, StepUps: r.stepups.StepUps,
-		Revoker: g.Revocations(), Reinstater: g, Records: records, AuditNoWait: r.auditAsync,
+		Revoker: g.Revocations(), Reinstater: g, Records: records, AuditNoWait: r.decisions.RecordQueued,
 	}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
@@ -141,12 +143,7 @@ type agentView struct {
 	Resources   []agents.Resource `json:"resources"`
 	Limits      agents.Limits     `json:"limits"`
 	Expires     time.Time         `json:"expires"`
-	Trust       agentTrustView    `json:"trust"`
-}
-
-type agentTrustView struct {
-	State string  `json:"state"`
-	Score float64 `json:"score"`
+	Trust       decide.AgentTrust `json:"trust"`
 }
 
 // handleAgentMe tells an agent who the realm sees: its chain from its
@@ -160,7 +157,7 @@ func (r *Realm) handleAgentMe(w http.ResponseWriter, _ *http.Request, p edge.Pri
 		Agents: a.Chain.Agents(), Delegations: a.Chain.IDs(),
 		Actions: leaf.Actions, Resources: leaf.Resources, Limits: leaf.Limits,
 		Expires: leaf.ExpiresAt.UTC(),
-		Trust:   agentTrustView{State: string(as.State), Score: as.Score},
+		Trust:   decide.AgentTrust{State: string(as.State), Score: as.Score},
 	})
 }
 
@@ -173,7 +170,7 @@ func (r *Realm) stopOwnersAgents(ctx context.Context, avatarID, why string) erro
 	if err := r.agents.Revocations().RevokeOwner(ctx, avatarID, avatarID, why); err != nil {
 		return fmt.Errorf("stop the avatar's agents: %w", err)
 	}
-	r.auditAsync(ctx, audit.Event{
+	r.decisions.RecordQueued(ctx, audit.Event{
 		Actor: avatarID, Action: "RevokeAgents", Resource: fmt.Sprintf("Avatar::%q", avatarID), Outcome: audit.Allow,
 		Reasons: []string{"every delegation the avatar issued is revoked: " + why},
 	})

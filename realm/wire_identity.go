@@ -46,7 +46,7 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 		Revoker:      revoker{r},
 		Trust:        r.trust,
 		StepUps:      proofs,
-		AuditNoWait:  r.auditAsync,
+		AuditNoWait:  r.decisions.RecordQueued,
 		PasskeyAdded: r.announcePasskeyAdded,
 		SignedOutEverywhere: func(ctx context.Context, avatarID string) error {
 			return r.stopOwnersAgents(ctx, avatarID, "its owner signed out everywhere")
@@ -63,7 +63,7 @@ func (r *Realm) bootstrap() *identity.Bootstrap {
 		DataDir:     r.cfg.DataDir,
 		Node:        r.cfg.Node,
 		Log:         r.log,
-		AuditNoWait: r.auditAsync,
+		AuditNoWait: r.decisions.RecordQueued,
 	}
 }
 
@@ -82,6 +82,3 @@ type stepUpProofs struct{ *identity.StepUps }
 func (p *stepUpProofs) consume(ctx context.Context, sessionID string, digest []byte) error {
 	return p.Consume(ctx, sessionID, digest)
 }
-
-// trustView is the published trust view, for a scene's access answer.
-var trustView = identity.TrustView

@@ -7,6 +7,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
@@ -26,7 +27,7 @@ func principalOf(op command.Operator) edge.Principal {
 }
 
 func (t twinAdapter) Decide(ctx context.Context, sc *scenes.Scene, op command.Operator, as trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
-	return t.r.decide(ctx, sc, principalOf(op), as, action, resource, extra)
+	return t.r.decisions.Decide(ctx, sc, principalOf(op), as, action, resource, extra)
 }
 
 func (t twinAdapter) Consume(ctx context.Context, sessionID string, digest []byte) error {
@@ -45,8 +46,7 @@ func (t twinAdapter) WhereIs(sceneID, avatarID, sessionID string) (string, fmt.S
 // twinSubject is the Cedar context and principal of an operator, as every
 // decision of the realm builds them.
 func twinSubject(op command.Operator, as trust.Assessment) (map[string]any, policy.Entity) {
-	p := principalOf(op)
-	return policyContext(p, as), avatarEntity(p)
+	return decide.Subject(principalOf(op), as)
 }
 
 // watchTwinFeed ends a console feed when its session ends, as the realm
@@ -59,7 +59,7 @@ func (r *Realm) watchTwinFeed(ctx context.Context, sess session.Session, done <-
 // realm is ready, by when startTwins has bound the service.
 func (r *Realm) newTwinAPI() *twins.API {
 	a := twinAdapter{r}
-	return twins.New(twins.Deps{Edge: r.edge, Decider: a, Trust: a, Audit: queuedAuditor{r}, Origins: r.origins, WatchSession: r.watchTwinFeed})
+	return twins.New(twins.Deps{Edge: r.edge, Decider: a, Trust: a, Audit: r.decisions, Origins: r.origins, WatchSession: r.watchTwinFeed})
 }
 
 // prepareTwins builds the registry and the gateway credentials the NATS
@@ -90,7 +90,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	a := twinAdapter{r}
 	err = r.twins.Start(ctx, command.Deps{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: key, Embedded: r.embedded, Tracer: r.tracer,
-		Decider: a, Subject: twinSubject, Auditor: queuedAuditor{r}, StepUps: a, Trust: r.trust, Locator: a,
+		Decider: a, Subject: twinSubject, Auditor: r.decisions, StepUps: a, Trust: r.trust, Locator: a,
 		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(),
 	})
 	if err != nil {
