@@ -104,7 +104,7 @@ type Realm struct {
 	avatars  *avatar.Service
 	sessions *session.Manager
 	trust    *sessiontrust.Hub
-	stepups  *stepUpProofs
+	stepups  *identity.StepUps
 	live     *live.Service
 	twins    *command.Service
 	twinAPI  *twins.API

@@ -48,7 +48,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 		return fmt.Errorf("realm: delegations: %w", err)
 	}
 	if err := r.delegations.Bind(delegations.Deps{
-		Log: r.log, Signer: agents.KeySigner{Key: r.ringKey}, StepUps: r.stepups.StepUps,
+		Log: r.log, Signer: agents.KeySigner{Key: r.ringKey}, StepUps: r.stepups,
 		Revoker: g.Revocations(), Reinstater: g, Records: records, AuditNoWait: r.decisions.RecordQueued,
 	}); err != nil {
 		return fmt.Errorf("realm: %w", err)

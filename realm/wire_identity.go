@@ -36,7 +36,7 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: step-ups: %w", err)
 	}
-	r.stepups = &stepUpProofs{proofs}
+	r.stepups = proofs
 	return r.identity.Bind(identity.Deps{
 		Log:          r.log,
 		Node:         r.cfg.Node,
@@ -73,12 +73,4 @@ func (r *Realm) avatarConfig() avatar.Config {
 	return r.bootstrap().Configure(avatar.Config{
 		RPID: r.cfg.RPID, Origins: r.origins(), AdminRole: r.cfg.AdminRole, CeremonyTTL: identity.CeremonyTTL, Logger: r.log,
 	})
-}
-
-// stepUpProofs are the identity part's proofs as the realm's other files
-// spend them.
-type stepUpProofs struct{ *identity.StepUps }
-
-func (p *stepUpProofs) consume(ctx context.Context, sessionID string, digest []byte) error {
-	return p.Consume(ctx, sessionID, digest)
 }

@@ -30,10 +30,6 @@ func (t twinAdapter) Decide(ctx context.Context, sc *scenes.Scene, op command.Op
 	return t.r.decisions.Decide(ctx, sc, principalOf(op), as, action, resource, extra)
 }
 
-func (t twinAdapter) Consume(ctx context.Context, sessionID string, digest []byte) error {
-	return t.r.stepups.consume(ctx, sessionID, digest)
-}
-
 func (t twinAdapter) Assess(ctx context.Context, sess session.Session) trust.Assessment {
 	return t.r.trust.Assess(ctx, sess)
 }
@@ -90,7 +86,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	a := twinAdapter{r}
 	err = r.twins.Start(ctx, command.Deps{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: key, Embedded: r.embedded, Tracer: r.tracer,
-		Decider: a, Subject: twinSubject, Auditor: r.decisions, StepUps: a, Trust: r.trust, Locator: a,
+		Decider: a, Subject: twinSubject, Auditor: r.decisions, StepUps: r.stepups, Trust: r.trust, Locator: a,
 		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(),
 	})
 	if err != nil {
