@@ -14,6 +14,7 @@ import (
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
@@ -191,9 +192,9 @@ func TestAgentsAuthenticateAtTheEdge(t *testing.T) {
 	// The scene's access: joining is granted and Cedar allows it; zones
 	// are not in the delegation, so they are refused with that reason.
 	var access struct {
-		Agent     string         `json:"agent"`
-		Chain     string         `json:"chain"`
-		Decisions []decisionView `json:"decisions"`
+		Agent     string        `json:"agent"`
+		Chain     string        `json:"chain"`
+		Decisions []policy.View `json:"decisions"`
 	}
 	if a := ag.do("GET", "/v1/scenes/foundry/access", &access); a.status != 200 {
 		t.Fatalf("agent's scene access = %d %+v", a.status, a.problem)

@@ -13,10 +13,9 @@ func (r *Realm) routes() http.Handler {
 	mux := http.NewServeMux()
 	r.monitor.Routes(mux)
 	r.scenesAPI.Routes(mux)
-	mux.HandleFunc("GET /v1/scenes/{id}/access", r.edge.AuthedOrAgent(r.handleSceneAccess))
+	r.access.Routes(mux)
 	r.delegations.Routes(mux)
 	r.mcp.Routes(mux)
-	mux.HandleFunc("GET /v1/scenes/{id}/me", r.edge.Authed(r.handleSceneStanding))
 	r.auditAPI.Routes(mux)
 	mux.HandleFunc("GET /v1/nodes", r.edge.WhenReady(func(w http.ResponseWriter, req *http.Request) { r.nodes.HandleList(w, req) }))
 	// The console: every embedded file, for GET; a GET of any other path

@@ -28,6 +28,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
+	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
@@ -67,6 +68,11 @@ type Realm struct {
 	edge *edge.Edge
 	// docs are the API documents the realm serves.
 	docs *apidoc.Docs
+	// decisions decides and audits for every part (realm/internal/decide);
+	// access serves what a principal may do in a scene. Both are bound
+	// once the audit log is open.
+	decisions *decide.Service
+	access    *decide.API
 
 	// The APIs whose routes are registered before the node starts; each
 	// is bound to its started service before the node reports ready.
@@ -96,7 +102,7 @@ type Realm struct {
 	avatars  *avatar.Service
 	sessions *session.Manager
 	trust    *sessiontrust.Hub
-	stepups  *stepUpProofs
+	stepups  *identity.StepUps
 	live     *live.Service
 	twins    *command.Service
 	market   *market.Service // the marketplace; see wire_market.go
@@ -147,6 +153,8 @@ func New(cfg Config) (*Realm, error) {
 	})
 	r.auditAPI, r.marketAPI, r.scenesAPI = auditapi.New(r.edge), market.NewAPI(r.edge), scenesapi.New(r.edge)
 	r.delegations, r.mcp = delegations.New(r.edge), mcpapi.New(r.edge)
+	r.decisions = decide.New()
+	r.access = decide.NewAPI(r.edge, r.decisions)
 	r.twinAPI = r.newTwinAPI()
 	var err error
 	r.identity, err = identity.New(identity.Config{Edge: r.edge, AdminRole: cfg.AdminRole, Limits: identity.Limits{
@@ -271,7 +279,7 @@ func (r *Realm) start(ctx context.Context) (err error) {
 		MinFreeDisk: r.cfg.MinFreeDisk, Prefix: r.cfg.Prefix, RecordKeyFile: r.cfg.RecordKeyFile,
 		Keys: node.KeyConfig{Passphrase: r.cfg.Assets.KeyPassphrase, ScryptN: r.cfg.Assets.KeyScryptN},
 		RPID: r.cfg.RPID, URL: r.URL(), Heartbeat: r.cfg.NodeHeartbeat, Tampers: r.tampers,
-		Status: r.monitor.NotReady, WriteGate: r.monitor.WriteGate, Observe: r.monitor.Decided, AuditNoWait: r.auditAsync,
+		Status: r.monitor.NotReady, WriteGate: r.monitor.WriteGate, Observe: r.monitor.Decided,
 	})
 	n := r.node
 	r.embedded, r.nc, r.clusterAuth, r.store, r.keys = n.Embedded, n.Conn, n.Cluster, n.Store, n.Keys
@@ -279,13 +287,18 @@ func (r *Realm) start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
+	if err := r.decisions.Bind(decide.Deps{Log: r.log, Audit: r.audit}); err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	// The tamper reports made before, then as they come.
+	r.tampers.Audit(r.decisions.RecordQueued)
 	r.auditAPI.Bind(auditapi.Deps{
 		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, node.AuditDir), AuditRoles: r.cfg.AuditRoles,
-		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.auditDeny,
+		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.decisions.DenyQueued,
 	})
 
 	boot := &identity.Bootstrap{Disabled: r.cfg.DisableBootstrapAdmin, Roles: r.cfg.BootstrapAdminRoles,
-		DataDir: r.cfg.DataDir, Node: r.cfg.Node, Log: r.log, AuditNoWait: r.auditAsync}
+		DataDir: r.cfg.DataDir, Node: r.cfg.Node, Log: r.log, AuditNoWait: r.decisions.RecordQueued}
 	r.avatars, err = avatar.New(ctx, r.store, boot.Configure(avatar.Config{
 		RPID: r.cfg.RPID, Origins: r.origins(), AdminRole: r.cfg.AdminRole, CeremonyTTL: identity.CeremonyTTL, Logger: r.log,
 	}))
@@ -336,6 +349,9 @@ func (r *Realm) start(ctx context.Context) (err error) {
 	}
 	r.marketAPI.Bind(r.market)
 	if err := r.startLive(ctx); err != nil {
+		return err
+	}
+	if err := r.bindAccess(); err != nil {
 		return err
 	}
 

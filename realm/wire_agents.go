@@ -33,14 +33,15 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 		return fmt.Errorf("realm: agents: %w", err)
 	}
 	r.agents = g
+	r.decisions.BindAgents(g)
 	r.edge.BindAgents(g, r.publicBase)
 	records, err := r.store.Bucket(ctx, delegations.BucketConfig())
 	if err != nil {
 		return fmt.Errorf("realm: delegations: %w", err)
 	}
 	if err := r.delegations.Bind(delegations.Deps{
-		Log: r.log, Signer: agents.KeySigner{Key: r.keys.Active}, StepUps: r.stepups.StepUps,
-		Revoker: g.Revocations(), Reinstater: g, AgentTrust: g, Records: records, AuditNoWait: r.auditAsync,
+		Log: r.log, Signer: agents.KeySigner{Key: r.keys.Active}, StepUps: r.stepups,
+		Revoker: g.Revocations(), Reinstater: g, AgentTrust: g, Records: records, AuditNoWait: r.decisions.RecordQueued,
 	}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}

@@ -22,7 +22,7 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: step-ups: %w", err)
 	}
-	r.stepups = &stepUpProofs{proofs}
+	r.stepups = proofs
 	return r.identity.Bind(identity.Deps{
 		Log:         r.log,
 		Node:        r.cfg.Node,
@@ -32,7 +32,7 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 		Revoker:     revoker{r},
 		Trust:       r.trust,
 		StepUps:     proofs,
-		AuditNoWait: r.auditAsync,
+		AuditNoWait: r.decisions.RecordQueued,
 		PasskeyAdded: func(avatarID string, cred *avatar.Credential) {
 			r.live.AnnouncePasskeyAdded(avatarID, cred) // made after, called by requests
 		},
@@ -41,14 +41,3 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 		},
 	})
 }
-
-// stepUpProofs are the identity part's proofs as the realm's other files
-// spend them.
-type stepUpProofs struct{ *identity.StepUps }
-
-func (p *stepUpProofs) consume(ctx context.Context, sessionID string, digest []byte) error {
-	return p.Consume(ctx, sessionID, digest)
-}
-
-// trustView is the published trust view, for a scene's access answer.
-var trustView = identity.TrustView

@@ -5,12 +5,10 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
-	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
-	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
@@ -37,7 +35,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Trust:    r.trust,
 		Sessions: liveSessions{r},
 		StepUps:  r.stepups,
-		Audit:    queuedAuditor{r},
+		Audit:    r.decisions,
 	})
 	if err != nil {
 		return err
@@ -55,7 +53,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Avatars:      r.avatars,
 		Scenes:       r.catalog,
 		Trust:        r.trust,
-		Decider:      liveDecider{r},
+		Decider:      r.decisions,
 		Cluster:      r.clusterAuth,
 		Forged:       r.tampers.Forged,
 		Views:        liveViews{},
@@ -126,12 +124,6 @@ func (s liveSessions) PushSession(sessionID string, msg []byte) { s.r.live.PushS
 
 func (s liveSessions) CloseSession(sessionID string, code int, reason string) int {
 	return s.r.live.CloseSession(sessionID, code, reason)
-}
-
-type liveDecider struct{ r *Realm }
-
-func (d liveDecider) Decide(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
-	return d.r.decide(ctx, sc, p, a, action, resource, extra)
 }
 
 // liveViews are the identity part's published views.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
@@ -27,11 +28,7 @@ func principalOf(op command.Operator) edge.Principal {
 }
 
 func (t twinAdapter) Decide(ctx context.Context, sc *scenes.Scene, op command.Operator, as trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
-	return t.r.decide(ctx, sc, principalOf(op), as, action, resource, extra)
-}
-
-func (t twinAdapter) Consume(ctx context.Context, sessionID string, digest []byte) error {
-	return t.r.stepups.consume(ctx, sessionID, digest)
+	return t.r.decisions.Decide(ctx, sc, principalOf(op), as, action, resource, extra)
 }
 
 // Assess reads the trust hub, which start makes after the API.
@@ -47,8 +44,7 @@ func (t twinAdapter) WhereIs(sceneID, avatarID, sessionID string) (string, fmt.S
 // twinSubject is the Cedar context and principal of an operator, as every
 // decision of the realm builds them.
 func twinSubject(op command.Operator, as trust.Assessment) (map[string]any, policy.Entity) {
-	p := principalOf(op)
-	return policyContext(p, as), avatarEntity(p)
+	return decide.Subject(principalOf(op), as)
 }
 
 // newTwinAPI makes the twin routes' handlers; they run only once the
@@ -60,7 +56,7 @@ func (r *Realm) newTwinAPI() *twins.API {
 	watch := func(ctx context.Context, sess session.Session, done <-chan struct{}, lastUse func() time.Time, end func(reason string)) {
 		edge.WatchSessionEnd(edge.SessionBound{Ctx: ctx, Sess: sess, Done: done, LastUse: lastUse, End: end}, r.sessions, r.cfg.SessionIdle, r.log)
 	}
-	return twins.New(twins.Deps{Edge: r.edge, Decider: a, Trust: a, Audit: queuedAuditor{r}, Origins: r.origins, WatchSession: watch})
+	return twins.New(twins.Deps{Edge: r.edge, Decider: a, Trust: a, Audit: r.decisions, Origins: r.origins, WatchSession: watch})
 }
 
 // startTwins runs after sessions and step-ups: the service signs with the
@@ -70,7 +66,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	a := twinAdapter{r}
 	err := r.twins.Start(ctx, command.Deps{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: r.keys.Active, Embedded: r.embedded, Tracer: r.tracer,
-		Decider: a, Subject: twinSubject, Auditor: queuedAuditor{r}, StepUps: a, Trust: r.trust, Locator: a,
+		Decider: a, Subject: twinSubject, Auditor: r.decisions, StepUps: r.stepups, Trust: r.trust, Locator: a,
 		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(),
 	})
 	if err != nil {

@@ -77,17 +77,17 @@ type Config struct {
 	RPID          string    // the audit log's origin names it
 	URL           string    // the node's entry in the registry
 	Heartbeat     time.Duration
-	Tampers       *Tampers
+	// Tampers hears the store's reports of records that do not verify;
+	// the caller starts auditing them (Tampers.Audit) once it can.
+	Tampers *Tampers
 	// Status says why the node is not ready while it waits for JetStream,
 	// and "starting" once it answers.
 	Status func(reason string)
 	// WriteGate makes the store's write gate of the embedded server's
 	// refusal (store.Config.WriteGate).
 	WriteGate func(refusal func() error) func() error
-	// Observe counts each decision put on record; AuditNoWait audits
-	// the tamper reports.
-	Observe     func(action string, outcome audit.Outcome)
-	AuditNoWait func(context.Context, audit.Event)
+	// Observe counts each decision put on record.
+	Observe func(action string, outcome audit.Outcome)
 }
 
 // Start connects the node and opens what it keeps, in order. After an
@@ -146,7 +146,6 @@ func (n *Node) Start(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	cfg.Tampers.Audit(cfg.AuditNoWait)
 	if n.View, err = audit.NewView(ctx, n.Store, 0); err != nil {
 		return fmt.Errorf("audit view: %w", err)
 	}
