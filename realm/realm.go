@@ -107,7 +107,6 @@ type Realm struct {
 	twins    *command.Service
 	market   *market.Service // the marketplace; see wire_market.go
 	xr       *xr.Service
-	presence presenceView            // where the live edge sees avatars
 	revoker  *revocation.Broadcaster // revocations.go
 	// agents authenticates agents and decides their actions, honouring
 	// the root delegations of the keys delegations.Roots keeps.

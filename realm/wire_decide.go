@@ -12,11 +12,5 @@ import (
 // bindAccess binds the scene access routes once the live edge, whose
 // presence they read, is made.
 func (r *Realm) bindAccess() error {
-	return r.access.Bind(decide.APIDeps{Scenes: r.catalog, Trust: r.trust, Presence: r.presence, TrustView: identity.TrustView})
-}
-
-// Standing is presence as the scene access routes read it.
-func (p presenceView) Standing(sceneID, avatarID, sessionID string) (present bool, zone, where string) {
-	st := p.whereIs(sceneID, avatarID, sessionID)
-	return st.present, st.zone, st.String()
+	return r.access.Bind(decide.APIDeps{Scenes: r.catalog, Trust: r.trust, Presence: r.live, TrustView: identity.TrustView})
 }

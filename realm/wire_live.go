@@ -59,7 +59,6 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Views:        liveViews{},
 		Motion:       motion,
 	})
-	r.presence = presenceView{r.live}
 	return nil
 }
 
@@ -96,25 +95,6 @@ func (r *Realm) followRevocations(revocations <-chan session.Revocation) {
 
 // closeSessionRevoked is the close code of a socket whose session ended.
 const closeSessionRevoked = edge.CloseSessionEnded
-
-// standing is where the realm sees an avatar in one scene (live.Standing),
-// as the realm's handlers read it.
-type standing struct {
-	present bool
-	zone    string
-	where   live.Standing
-}
-
-func (s standing) String() string { return s.where.String() }
-
-// presenceView reads the live edge's presence for the twin commands and
-// the scene API; before the node has started it sees nobody anywhere.
-type presenceView struct{ svc *live.Service }
-
-func (p presenceView) whereIs(sceneID, avatarID, sessionID string) standing {
-	st := p.svc.WhereIs(sceneID, avatarID, sessionID)
-	return standing{present: st.Present, zone: st.Zone, where: st}
-}
 
 // liveSessions reaches the live edge, which is made after the XR edge that
 // needs it.

@@ -37,8 +37,8 @@ func (t twinAdapter) Assess(ctx context.Context, sess session.Session) trust.Ass
 }
 
 func (t twinAdapter) WhereIs(sceneID, avatarID, sessionID string) (string, fmt.Stringer) {
-	st := t.r.presence.whereIs(sceneID, avatarID, sessionID)
-	return st.zone, st
+	st := t.r.live.WhereIs(sceneID, avatarID, sessionID)
+	return st.Zone, st
 }
 
 // twinSubject is the Cedar context and principal of an operator, as every
