@@ -13,8 +13,6 @@ import (
 	"testing/fstest"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -25,8 +23,6 @@ import (
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testNode = "n1"
 
