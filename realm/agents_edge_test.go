@@ -15,6 +15,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
@@ -52,7 +53,7 @@ func newAgentKey(t testing.TB) ed25519.PrivateKey {
 // the owner's step-up confirmed it: signed by the node's active ring key.
 func issueDelegation(t testing.TB, r *Realm, owner string, agent ed25519.PrivateKey, actions []string, resources []agents.Resource, iat time.Time, life time.Duration) *agents.Chain {
 	t.Helper()
-	signer := agents.KeySigner{Key: r.ringKey}
+	signer := agents.KeySigner{Key: r.keys.Active}
 	d, err := agents.PrepareRoot(agents.Grant{
 		Owner: owner, Agent: agents.EncodeAgentKey(agent.Public().(ed25519.PublicKey)),
 		Actions: actions, Resources: resources,
@@ -165,7 +166,7 @@ func TestAgentsAuthenticateAtTheEdge(t *testing.T) {
 		t.Fatalf("nonce challenge: DPoP-Nonce %q, WWW-Authenticate %q", first.header.Get("DPoP-Nonce"), first.header.Get("WWW-Authenticate"))
 	}
 
-	var me agentView
+	var me delegations.AgentView
 	if a := ag.do("GET", "/v1/agents/me", &me); a.status != 200 {
 		t.Fatalf("GET /v1/agents/me = %d %+v", a.status, a.problem)
 	}

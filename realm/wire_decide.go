@@ -1,9 +1,6 @@
 package realm
 
 import (
-	"context"
-
-	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
 )
@@ -15,14 +12,5 @@ import (
 // bindAccess binds the scene access routes once the live edge, whose
 // presence they read, is made.
 func (r *Realm) bindAccess() error {
-	return r.access.Bind(decide.APIDeps{Scenes: r.catalog, Trust: r.trust, Presence: r.presence, TrustView: identity.TrustView})
+	return r.access.Bind(decide.APIDeps{Scenes: r.catalog, Trust: r.trust, Presence: r.live, TrustView: identity.TrustView})
 }
-
-// Standing is presence as the scene access routes read it.
-func (p presenceView) Standing(sceneID, avatarID, sessionID string) (present bool, zone, where string) {
-	st := p.whereIs(sceneID, avatarID, sessionID)
-	return st.present, st.zone, st.String()
-}
-
-// auditAsync records ev without waiting for it (decide.Service.RecordQueued).
-func (r *Realm) auditAsync(ctx context.Context, ev audit.Event) { r.decisions.RecordQueued(ctx, ev) }

@@ -22,7 +22,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 	motion, err := xr.New(ctx, xr.Deps{
 		Log:      r.log,
 		Store:    r.store,
-		Registry: r.metrics.registry,
+		Registry: r.monitor.Registry(),
 		Config: xr.Config{
 			Biometrics:      r.cfg.Biometrics,
 			TemplateKeyFile: r.cfg.TemplateKeyFile,
@@ -55,11 +55,10 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Trust:        r.trust,
 		Decider:      r.decisions,
 		Cluster:      r.clusterAuth,
-		Forged:       func(kind string) { r.tampers.forged.WithLabelValues(kind).Inc() },
+		Forged:       r.tampers.Forged,
 		Views:        liveViews{},
 		Motion:       motion,
 	})
-	r.presence = presenceView{r.live}
 	return nil
 }
 
@@ -79,21 +78,11 @@ func (r *Realm) runLive(ctx, bg context.Context) error {
 	return nil
 }
 
-// stopXR closes every peer connection and the shared UDP socket, so no
-// frame reaches a stream after the stores behind it are gone.
-func (r *Realm) stopXR() {
-	if r.xr == nil || r.live == nil {
-		return
-	}
-	r.live.StopMotion()
-	r.xr.Close()
-}
-
 // followRevocations closes the live connections of every session revoked
 // anywhere in the cluster, with their WebRTC peer connections, and its
 // twin consoles. Every node runs it, so a sign-out through one node ends
 // the session's WebSocket and data channel on another.
-func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
+func (r *Realm) followRevocations(revocations <-chan session.Revocation) {
 	for rev := range revocations {
 		n := r.live.CloseSession(rev.SessionID, edge.CloseSessionEnded, "session revoked: "+rev.Reason)
 		n += r.twinAPI.CloseSession(rev.SessionID, "session revoked: "+rev.Reason)
@@ -102,52 +91,10 @@ func (r *Realm) followRevocations(ctx context.Context, revocations <-chan sessio
 		}
 		r.trust.Forget(rev.SessionID)
 	}
-	_ = ctx
-}
-
-// pushTrust sends a session's trust change to its live connections; the
-// trust hub calls it from the start.
-func (r *Realm) pushTrust(sessionID string, a trust.Assessment) {
-	if r.live != nil {
-		r.live.PushTrust(sessionID, a)
-	}
-}
-
-// xrAfterPasskey tells the XR edge of a passkey assertion (see
-// xr.Service.AfterPasskey); the trust hub calls it from the start.
-func (r *Realm) xrAfterPasskey(sessionID string, userVerified bool) {
-	if r.xr != nil {
-		r.xr.AfterPasskey(sessionID, userVerified)
-	}
-}
-
-// announcePasskeyAdded tells every session of the avatar, on every node,
-// about its new passkey.
-func (r *Realm) announcePasskeyAdded(avatarID string, cred *avatar.Credential) {
-	r.live.AnnouncePasskeyAdded(avatarID, cred)
 }
 
 // closeSessionRevoked is the close code of a socket whose session ended.
 const closeSessionRevoked = edge.CloseSessionEnded
-
-// standing is where the realm sees an avatar in one scene (live.Standing),
-// as the realm's handlers read it.
-type standing struct {
-	present bool
-	zone    string
-	where   live.Standing
-}
-
-func (s standing) String() string { return s.where.String() }
-
-// presenceView reads the live edge's presence for the twin commands and
-// the scene API; before the node has started it sees nobody anywhere.
-type presenceView struct{ svc *live.Service }
-
-func (p presenceView) whereIs(sceneID, avatarID, sessionID string) standing {
-	st := p.svc.WhereIs(sceneID, avatarID, sessionID)
-	return standing{present: st.Present, zone: st.Zone, where: st}
-}
 
 // liveSessions reaches the live edge, which is made after the XR edge that
 // needs it.

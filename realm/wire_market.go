@@ -9,6 +9,7 @@ import (
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
 )
 
 // AssetsConfig configures the asset ledger and the marketplace API. Zero
@@ -67,10 +68,6 @@ func (c *AssetsConfig) problems() []string {
 // depends on.
 func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 	cfg := r.cfg.Assets
-	signer, err := r.nodeKey()
-	if err != nil {
-		return nil, err
-	}
 	return market.New(ctx, market.Deps{
 		Config: market.Config{
 			ChainID:            cfg.ChainID,
@@ -84,12 +81,12 @@ func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 		Node:       r.cfg.Node,
 		Store:      r.store,
 		Scenes:     r.catalog.Scenes(),
-		Signer:     signer,
-		Passphrase: r.ringPass,
-		Keys:       r.ring,
-		HeadFile:   filepath.Join(r.cfg.DataDir, ledgerHeadFile),
+		Signer:     r.keys.Active,
+		Passphrase: r.keys.Passphrase,
+		Keys:       r.keys.Ring,
+		HeadFile:   filepath.Join(r.cfg.DataDir, market.HeadFile),
 		RolledBack: func() {
-			r.reportTamper(store.TamperEvent{Stream: "LEDGER", Key: "ledger.receipts." + r.cfg.Node, Reason: reasonLedgerRolledBack})
+			r.tampers.Report(store.TamperEvent{Stream: "LEDGER", Key: "ledger.receipts." + r.cfg.Node, Reason: node.ReasonLedgerRolledBack})
 		},
 		Decider: r.decisions,
 		Trust:   r.trust,

@@ -44,5 +44,8 @@ func (s mcpScenes) DecideJoin(ctx context.Context, p edge.Principal, scene strin
 	if err != nil {
 		return mcpapi.Decision{}, err
 	}
-	return mcpapi.Decision{Allow: d.Allow, Reason: d.Reason, Policies: nonNil(d.Policies)}, nil
+	if d.Policies == nil {
+		d.Policies = []string{} // JSON says []
+	}
+	return mcpapi.Decision{Allow: d.Allow, Reason: d.Reason, Policies: d.Policies}, nil
 }
