@@ -49,8 +49,10 @@ type Config struct {
 	// Window (default 2s) and Hop (default 1s): features are computed over
 	// Window of motion every Hop.
 	Window, Hop time.Duration
-	// Buffer (default 10s, at least Window): resampled motion kept per
-	// stream.
+	// Buffer (default 10s, at least Window) is validated but no longer
+	// sizes anything: a stream keeps exactly one Window of resampled
+	// motion, all that features and liveness read. It stays so that
+	// existing configurations remain valid.
 	Buffer time.Duration
 	// MaxGap (default 250ms): a longer silence between frames is a gap that
 	// no window spans; shorter ones are interpolated.
@@ -194,8 +196,4 @@ func (c Config) windowSamples() int {
 
 func (c Config) hopSamples() int {
 	return max(1, int(c.Hop.Seconds()*float64(c.SampleRate)+0.5))
-}
-
-func (c Config) bufferSamples() int {
-	return int(c.Buffer.Seconds()*float64(c.SampleRate) + 0.5)
 }

@@ -24,6 +24,10 @@ type Engine struct {
 	lastShared map[string]bool // the people of the last ShareBackground
 	model      atomic.Pointer[Model]
 	nextStream atomic.Uint32
+	// extractors holds the per-window working arrays of feature extraction
+	// (per-sample posture, hand positions, speeds): a window uses them and
+	// is done, so streams share them instead of each keeping its own.
+	extractors sync.Pool
 
 	// refitMu guards lastRefit and refitPending. Lock order: refitMu is
 	// never held while taking mu (refit runs after it is released).
@@ -47,6 +51,7 @@ func NewEngine(cfg Config, prior ...NamedTemplate) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, replay: newReplayRegistry(cfg), population: map[string]*Template{}, peers: map[string]*Background{}}
+	e.extractors.New = func() any { return newExtractor(cfg) }
 	for _, p := range prior {
 		if err := p.Template.validate(); err != nil {
 			return nil, err
@@ -66,13 +71,38 @@ func NewEngine(cfg Config, prior ...NamedTemplate) (*Engine, error) {
 // model is fitted from (the realm calls it for every template it loads and
 // every enrollment).
 func (e *Engine) SetTemplate(avatarID string, t *Template) {
-	if t == nil || t.validate() != nil {
+	if t == nil {
+		return
+	}
+	e.setTemplate(avatarID, t, nil)
+}
+
+// setTemplate stores a copy of t whose Cov is cov when equal (see
+// Template.cloneSharingCov); nil cov shares the population's current one.
+func (e *Engine) setTemplate(avatarID string, t *Template, cov []float64) {
+	if t.validate() != nil {
 		return
 	}
 	e.mu.Lock()
-	e.population[avatarID] = t.clone()
+	if cov == nil {
+		if old := e.population[avatarID]; old != nil {
+			cov = old.Cov
+		}
+	}
+	e.population[avatarID] = t.cloneSharingCov(cov)
 	e.mu.Unlock()
 	e.requestRefit()
+}
+
+// populationCov is the covariance of avatarID's template in the
+// population, or nil.
+func (e *Engine) populationCov(avatarID string) []float64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t := e.population[avatarID]; t != nil {
+		return t.Cov
+	}
+	return nil
 }
 
 // RemoveTemplate takes an avatar out of the population, when its template

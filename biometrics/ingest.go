@@ -1,6 +1,9 @@
 package biometrics
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // sample is one resampled instant. Frames arrive with jitter and gaps;
 // features need evenly spaced samples, so the stream interpolates onto a
@@ -75,61 +78,42 @@ func sampleOf(f *Frame) *sample {
 	return s
 }
 
-// ring keeps the most recent samples of one stream. Its capacity is fixed
-// at creation, so a stream's memory does not grow with its age.
-type ring struct {
-	buf   []sample
-	start int // index of the oldest
-	n     int
-}
-
-func newRing(capacity int) *ring { return &ring{buf: make([]sample, capacity)} }
-
-func (r *ring) push(s *sample) {
-	if r.n < len(r.buf) {
-		r.buf[(r.start+r.n)%len(r.buf)] = *s
-		r.n++
-		return
-	}
-	r.buf[r.start] = *s
-	r.start = (r.start + 1) % len(r.buf)
-}
-
-// last copies the newest k samples, oldest first, into dst.
-func (r *ring) last(k int, dst []sample) []sample {
-	dst = dst[:0]
-	for i := r.n - k; i < r.n; i++ {
-		dst = append(dst, r.buf[(r.start+i)%len(r.buf)])
-	}
-	return dst
-}
-
 // windower cuts a stream of samples into overlapping windows: every hop
-// samples, once a segment holds size samples, the newest size of them.
+// samples, once a segment holds size samples, the newest size of them. It
+// keeps exactly one window of samples, as a ring that is put in order in
+// place when a window is due: nothing older is ever read, and a copy of
+// the window per stream would cost as much again as the ring.
 type windower struct {
-	ring       *ring
+	buf        []sample // len size; buf[next] is the oldest once full
+	next       int
 	size, hop  int
 	sinceEmit  int
 	segmentLen int
-	scratch    []sample
 }
 
-func newWindower(capacity, size, hop int) *windower {
-	return &windower{ring: newRing(capacity), size: size, hop: hop, scratch: make([]sample, 0, size)}
+func newWindower(size, hop int) *windower {
+	return &windower{buf: make([]sample, size), size: size, hop: hop}
 }
 
-// add stores s and returns the window it completes, if any. The returned
-// slice is reused by the next call.
+// add stores s and returns the window it completes, if any, oldest sample
+// first. The returned slice is the windower's own: it is valid until the
+// next call.
 func (w *windower) add(s *sample) []sample {
-	w.ring.push(s)
+	w.buf[w.next] = *s
+	w.next = (w.next + 1) % w.size
 	w.segmentLen++
 	w.sinceEmit++
 	if w.segmentLen < w.size || w.sinceEmit < w.hop {
 		return nil
 	}
 	w.sinceEmit = 0
-	w.scratch = w.ring.last(w.size, w.scratch)
-	return w.scratch
+	// Rotate the oldest sample to the front by three reversals, so the
+	// ring is the window.
+	slices.Reverse(w.buf[:w.next])
+	slices.Reverse(w.buf[w.next:])
+	slices.Reverse(w.buf)
+	w.next = 0
+	return w.buf
 }
 
 // Windows runs frames through the same resampling and windowing as a live
@@ -143,7 +127,7 @@ func Windows(frames []Frame, cfg Config) ([]Features, error) {
 	}
 	step := uint64(time.Second/time.Microsecond) / uint64(cfg.SampleRate)
 	rs := resampler{step: step, maxGap: uint64(cfg.MaxGap / time.Microsecond)}
-	w := newWindower(cfg.windowSamples()+1, cfg.windowSamples(), cfg.hopSamples())
+	w := newWindower(cfg.windowSamples(), cfg.hopSamples())
 	var out []Features
 	var last uint64
 	ex := newExtractor(cfg)

@@ -199,8 +199,9 @@ func (l *liveState) frame(f *Frame, arrival time.Time) string {
 }
 
 // window runs the checks that need a window of motion: tremor, loops, and
-// replays of any stream's earlier motion on this node.
-func (l *liveState) window(s *Stream, f *Features, w []sample, at time.Time) []string {
+// replays of any stream's earlier motion on this node. rel is the window's
+// hand positions relative to the head, as feature extraction left them.
+func (l *liveState) window(s *Stream, f *Features, w []sample, rel [][6]float64, at time.Time) []string {
 	var reasons []string
 	if f.live.tremorRMS < l.cfg.MinTremor {
 		l.stillWindows++
@@ -221,7 +222,6 @@ func (l *liveState) window(s *Stream, f *Features, w []sample, at time.Time) []s
 	var probe, fresh []motionPoint
 	var probeIdx []uint32
 	var freshCont []bool
-	rel := s.ex.handRel
 	for k := 1; k < len(w); k++ {
 		abs := first + uint64(k)
 		if abs%uint64(every) != 0 {

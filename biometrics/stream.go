@@ -95,7 +95,6 @@ type Stream struct {
 	// ingestion
 	rs       resampler
 	win      *windower
-	ex       *extractor
 	lastTime uint64
 	haveLast bool
 	prevRaw  Frame
@@ -116,15 +115,14 @@ func (e *Engine) NewStream(avatarID string, tmpl *Template) *Stream {
 		id:       avatarID,
 		n:        e.nextStream.Add(1),
 		rs:       resampler{step: uint64(time.Second/time.Microsecond) / uint64(cfg.SampleRate), maxGap: uint64(cfg.MaxGap / time.Microsecond)},
-		win:      newWindower(cfg.bufferSamples(), cfg.windowSamples(), cfg.hopSamples()),
-		ex:       newExtractor(cfg),
+		win:      newWindower(cfg.windowSamples(), cfg.hopSamples()),
 		lastEmit: map[string]time.Time{},
 		live:     newLiveState(cfg),
 	}
 	s.stats.FramesRejected = map[string]uint64{}
 	s.stats.LivenessFailed = map[string]uint64{}
 	if tmpl != nil && tmpl.validate() == nil {
-		s.tmpl = tmpl.clone()
+		s.tmpl = tmpl.cloneSharingCov(e.populationCov(avatarID))
 	}
 	return s
 }
@@ -176,13 +174,11 @@ func (s *Stream) Stats() StreamStats {
 
 func (s *Stream) stateBytes() int {
 	n := int(unsafe.Sizeof(*s))
-	n += cap(s.win.ring.buf) * int(unsafe.Sizeof(sample{}))
-	n += cap(s.win.scratch) * int(unsafe.Sizeof(sample{}))
-	n += cap(s.ex.posture)*numPosture*8 + cap(s.ex.handRel)*48 + (cap(s.ex.speed[0])+cap(s.ex.speed[1])+cap(s.ex.speed[2])+cap(s.ex.angular))*8
+	n += int(unsafe.Sizeof(*s.win)) + cap(s.win.buf)*int(unsafe.Sizeof(sample{}))
 	n += s.live.bytes()
 	n += len(s.enrolled) * (NumCoreFeatures*8 + int(unsafe.Sizeof(Features{})))
 	if s.tmpl != nil {
-		n += (len(s.tmpl.Mean) + len(s.tmpl.Cov)) * 8
+		n += len(s.tmpl.Mean) * 8 // Cov is shared with the engine's population
 		if s.tmpl.Drift != nil {
 			n += (len(s.tmpl.Drift.Sum) + len(s.tmpl.Drift.Outer)) * 8
 		}
@@ -251,12 +247,14 @@ func (s *Stream) failLiveness(events []Event, reason string, at time.Time) []Eve
 // window handles one completed window: liveness, enrollment, scoring and
 // adaptation.
 func (s *Stream) window(events []Event, w []sample, at time.Time) []Event {
-	f, ok := s.ex.extract(w)
+	ex := s.e.extractors.Get().(*extractor)
+	defer s.e.extractors.Put(ex)
+	f, ok := ex.extract(w)
 	if !ok {
 		s.stats.WindowsSkipped++
 		return events
 	}
-	for _, reason := range s.live.window(s, &f, w, at) {
+	for _, reason := range s.live.window(s, &f, w, ex.handRel, at) {
 		events = s.failLiveness(events, reason, at)
 	}
 	if s.enrollWant > 0 {
@@ -266,7 +264,7 @@ func (s *Stream) window(events []Event, w []sample, at time.Time) []Event {
 			s.enrollWant, s.enrolled = 0, nil
 			if err == nil {
 				s.tmpl, s.claim, s.evidence = t, nil, 0
-				s.e.SetTemplate(s.id, t)
+				s.e.setTemplate(s.id, t, t.Cov)
 				events = append(events, Event{Kind: EventEnrolled, At: at, Template: t.clone()})
 			}
 		}
@@ -300,7 +298,7 @@ func (s *Stream) window(events []Event, w []sample, at time.Time) []Event {
 		}
 		if at.Sub(s.adaptedAt) >= adaptEmitEvery {
 			s.adaptedAt = at
-			s.e.SetTemplate(s.id, s.tmpl)
+			s.e.setTemplate(s.id, s.tmpl, s.tmpl.Cov)
 			events = append(events, Event{Kind: EventAdapted, At: at, Template: s.tmpl.clone()})
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -121,10 +122,20 @@ func (t *Template) adapt(w *Features, rate float64, at time.Time) {
 	t.Updated = at
 }
 
-func (t *Template) clone() *Template {
+func (t *Template) clone() *Template { return t.cloneSharingCov(nil) }
+
+// cloneSharingCov is clone, except that the copy's Cov is cov when the two
+// hold the same values. A template's Cov is written only by NewTemplate, so
+// the node's population and the avatar's live stream can hold one copy of
+// its NumCoreFeatures² floats instead of two.
+func (t *Template) cloneSharingCov(cov []float64) *Template {
 	c := *t
 	c.Mean = append([]float64(nil), t.Mean...)
-	c.Cov = append([]float64(nil), t.Cov...)
+	if cov != nil && slices.Equal(cov, t.Cov) {
+		c.Cov = cov
+	} else {
+		c.Cov = append([]float64(nil), t.Cov...)
+	}
 	c.GazeMean = append([]float64(nil), t.GazeMean...)
 	c.HeartMean = append([]float64(nil), t.HeartMean...)
 	if t.GazeMean == nil {
