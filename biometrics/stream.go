@@ -248,13 +248,17 @@ func (s *Stream) failLiveness(events []Event, reason string, at time.Time) []Eve
 // adaptation.
 func (s *Stream) window(events []Event, w []sample, at time.Time) []Event {
 	ex := s.e.extractors.Get().(*extractor)
-	defer s.e.extractors.Put(ex)
 	f, ok := ex.extract(w)
 	if !ok {
+		s.e.extractors.Put(ex)
 		s.stats.WindowsSkipped++
 		return events
 	}
-	for _, reason := range s.live.window(s, &f, w, ex.handRel, at) {
+	pts := s.live.points(s, w, ex.handRel)
+	// Back to the pool before anything waits on a lock: thousands of
+	// streams queued on the replay registry would otherwise each hold one.
+	s.e.extractors.Put(ex)
+	for _, reason := range s.live.window(s, &f, pts, at) {
 		events = s.failLiveness(events, reason, at)
 	}
 	if s.enrollWant > 0 {
