@@ -1,13 +1,12 @@
 package realm
 
 import (
-	"sync"
-
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/realm/internal/timings"
 )
 
 // metrics is the realm's own Prometheus registry: one per realm rather than
@@ -20,8 +19,7 @@ type metrics struct {
 	// audit log names them.
 	decisions *prometheus.CounterVec
 
-	mu      sync.Mutex
-	actions map[string]bool // the action label values in use
+	actions *timings.Labels // the action label values in use
 }
 
 // maxActionLabels bounds the action label's values; the realm's actions
@@ -31,15 +29,7 @@ const maxActionLabels = 64
 
 // decided counts one decision put on record (audit.Config.Observe).
 func (m *metrics) decided(action string, outcome audit.Outcome) {
-	m.mu.Lock()
-	if !m.actions[action] {
-		if len(m.actions) >= maxActionLabels {
-			action = "other"
-		} else {
-			m.actions[action] = true
-		}
-	}
-	m.mu.Unlock()
+	action = m.actions.Value(action)
 	m.decisions.WithLabelValues(action, string(outcome)).Inc()
 }
 
@@ -50,7 +40,7 @@ func newMetrics(r *Realm) *metrics {
 			Name: "zerorealm_decisions_total",
 			Help: "Decisions put on record in the audit log, by action (SignIn, StepUp, SignOut, AssessTrust, JoinScene, EnterZone, TransferAsset, CommandActuator, ApproveCommand, ...) and outcome (allow, deny).",
 		}, []string{"action", "outcome"}),
-		actions: map[string]bool{},
+		actions: timings.NewLabels(maxActionLabels),
 	}
 	auditStat := func(pick func(s audit.Stats) float64) func() float64 {
 		return func() float64 {

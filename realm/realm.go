@@ -42,6 +42,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
 	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
+	"github.com/zerorealm/zerorealm/realm/internal/timings"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -55,6 +56,7 @@ type Realm struct {
 	log     *slog.Logger
 	metrics *metrics
 	tampers *tampers // records that did not verify; see records.go
+	timings *timings.Durations
 	// clusterAuth signs and checks the core NATS messages nodes act on.
 	clusterAuth *clusterAuth
 
@@ -171,6 +173,7 @@ func New(cfg Config) (*Realm, error) {
 		AvatarPageMax:     identity.MaxAvatarPage,
 	})
 	r.tampers = newTampers(r.metrics.registry)
+	r.timings = timings.New(r.metrics.registry)
 	r.marketAPI = market.NewAPI(r.edge)
 	r.twinAPI = r.newTwinAPI()
 	var err error
@@ -304,6 +307,7 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: scenes: %w", err)
 	}
+	r.timePolicies()
 	if err := r.prepareTwins(); err != nil {
 		return err
 	}

@@ -53,6 +53,7 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 		SignedOutEverywhere: func(ctx context.Context, avatarID string) error {
 			return r.stopOwnersAgents(ctx, avatarID, "its owner signed out everywhere")
 		},
+		CeremonyTimed: r.timings.Ceremony,
 	})
 }
 

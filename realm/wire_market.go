@@ -77,6 +77,7 @@ func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 		return nil, err
 	}
 	return market.New(ctx, market.Deps{
+		TransferTimed: r.timings.Transfer,
 		Config: market.Config{
 			ChainID:            cfg.ChainID,
 			VerifyingContract:  cfg.VerifyingContract,

@@ -117,7 +117,7 @@ func accountSchemas() map[string]any {
 		"Session": obj(map[string]any{"id": strT, "created": timeT, "last_seen": timeT, "expires": timeT, "node": strT,
 			"current": described(boolT, "lists only: the session of this request"), "user_agent": described(strT, "lists only"),
 			"browser": described(strT, "lists only: the browser and its major version read from the user agent, e.g. Chrome 131; empty when not recognized"),
-			"os": described(strT, "lists only: the operating system read from the user agent, e.g. macOS, Android 14; empty when not recognized")}, "id", "expires"),
+			"os":      described(strT, "lists only: the operating system read from the user agent, e.g. macOS, Android 14; empty when not recognized")}, "id", "expires"),
 		"Trust": obj(map[string]any{
 			"state": map[string]any{"type": "string", "description": "the session's trust state, e.g. trusted, suspect, quarantined"},
 			"score": numT, "at": timeT,
