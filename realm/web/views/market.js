@@ -2,14 +2,15 @@
 // browser wallet linked by signing EIP-712 LinkWallet), what they hold,
 // minting for administrators, transfers confirmed with a passkey bound to
 // the exact transfer's EIP-712 digest, and receipts that this page
-// verifies itself (verify.js), without trusting the realm's code.
+// verifies itself with the SDK's verifier (verifyReceipt of the bundled
+// @zerorealm/sdk), without trusting the realm's code.
 //
 // Wire formats: docs/assets.md, realm/assets.go. Amounts are entered as
 // the ledger's base units, exactly what the intent signs, and shown beside
 // them in the collection's units (credits have 2 decimals: 1250 units are
 // 12.50 credits).
 
-import { checksumAddress, hexToBytes, verifyReceipt } from "../verify.js";
+import { checksumAddress, hexToBytes, verifyReceipt } from "../vendor/zerorealm-sdk.js";
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const TRANSFER_VALIDITY_S = 10 * 60;
