@@ -53,7 +53,7 @@ func TestConsoleStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := func() string {
-		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(document.body.dataset) + "\n" + (document.getElementById("status") || {}).textContent`))
+		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(document.body.dataset) + "\n" + `+pageResults))
 		return st
 	}
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -86,22 +86,38 @@ func TestConsoleStory(t *testing.T) {
 		do(label, append([]chromedp.Action[chromedp.Void]{chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.last`)}, actions...)...)
 		waitFor(label, 30*time.Second, `(document.body.dataset.last || "").startsWith(`+strconv.Quote(label+":")+`)`)
 		if last, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.last`)); last != label+":ok" {
-			t.Fatalf("%s: page reports %q: %s", label, last, text("#status"))
+			t.Fatalf("%s: page reports %q: %s", label, last, page())
 		}
 	}
+	// screenshot saves the page at a laptop's width and at a phone's (390
+	// px, as a person holds it), from the top: the sticky header then sits
+	// where it belongs. The charts redraw at the new width before the shot.
 	shot := 0
 	screenshot := func(name string) {
 		t.Helper()
-		// From the top: the sticky header then sits where it belongs.
-		do("scroll to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
 		shot++
-		if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("console-%02d-%s.png", shot, name)), png, 0o644); err != nil {
-			t.Fatal(err)
+		for _, w := range []struct {
+			width, height int64
+		}{{1366, 860}, {390, 844}} {
+			do("resize to "+strconv.FormatInt(w.width, 10), chromedp.EmulateViewport(w.width, w.height), chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+			waitFor("the layout at "+strconv.FormatInt(w.width, 10)+" px", 5*time.Second,
+				`new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(document.documentElement.clientWidth === `+strconv.FormatInt(w.width, 10)+`))))`)
+			if w.width < 600 {
+				// Nothing is wider than a phone's screen but what scrolls
+				// inside a box of its own.
+				if wide, _ := chromedp.Run(ctx, chromedp.Evaluate[string](phoneOverflow)); wide != "" {
+					t.Errorf("%s at %d px: wider than the screen: %s", name, w.width, wide)
+				}
+			}
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				t.Fatalf("screenshot %s: %v", name, err)
+			}
+			if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("console-%02d-%s-%d.png", shot, name, w.width)), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
+		do("back to the laptop's width", chromedp.EmulateViewport(1366, 860))
 	}
 	open := func(view string) {
 		t.Helper()
@@ -120,6 +136,22 @@ func TestConsoleStory(t *testing.T) {
 	// A laptop's screen.
 	do("open the console", chromedp.EmulateViewport(1366, 860), chromedp.Navigate(r.URL()))
 	waitFor("console ready", 20*time.Second, `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
+
+	screenshot("signed-out")
+
+	// The handle's rule is said before anything is typed, and in words at
+	// a mistake, without a ceremony.
+	if rule := text("#name-rule"); !strings.Contains(rule, "3 to 32 characters") {
+		t.Fatalf("the handle's rule reads %q before anything is typed, want the realm's rule", rule)
+	}
+	do("forget the last result", chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.last`))
+	do("a handle too short", chromedp.SendKeys(chromedp.CSS("#name"), "nu"), chromedp.Click(chromedp.CSS("#register")))
+	waitFor("the rule at the mistake", 5*time.Second, `document.getElementById("name-rule").dataset.state === "error" && document.body.dataset.last === "register:error"`)
+	if rule := text("#name-rule"); !strings.Contains(rule, "at least 3 characters") || !strings.Contains(rule, "“nu” has 2") {
+		t.Fatalf("the handle's rule after %q reads %q, want it to say what is wrong", "nu", rule)
+	}
+	screenshot("signed-out-handle-rule")
+	do("clear the handle", clear("#name"))
 
 	// 1. Register: the realm's first avatar becomes its administrator.
 	act("register",
@@ -205,7 +237,7 @@ func TestConsoleStory(t *testing.T) {
 	// The stranger takes the headset off; its owner confirms with the passkey.
 	act("stop", chromedp.Click(chromedp.CSS("#stop")))
 	act("step-up", chromedp.Click(chromedp.CSS("#stepup-now")))
-	if s := text("#status"); !strings.Contains(s, `"verified": true`) {
+	if s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](resultJSON("step-up"))); !strings.Contains(s, `"verified": true`) {
 		t.Fatalf("step-up answer %q, want verified", s)
 	}
 	// With no live stream the score is the passkey's: trusted again once
@@ -297,6 +329,23 @@ func TestConsoleStory(t *testing.T) {
 		}
 	}
 }
+
+// phoneOverflow is JavaScript that answers "" when the page is no wider
+// than the screen, or else names the elements sticking out past its right
+// edge (leaving out those inside a box that scrolls sideways, such as the
+// navigation).
+const phoneOverflow = `(() => {
+	if (document.documentElement.scrollWidth <= window.innerWidth) return "";
+	const scrolls = (e) => { for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) { const o = getComputedStyle(p).overflowX; if (o === "auto" || o === "scroll") return true; } return false; };
+	const out = [];
+	for (const e of document.querySelectorAll("body *")) {
+		const r = e.getBoundingClientRect();
+		if (r.width === 0 || r.right <= window.innerWidth + 1 || scrolls(e)) continue;
+		out.push(e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className.split(" ").join(".") : "") + " " + Math.round(r.right) + "px");
+		if (out.length >= 6) break;
+	}
+	return "the page is " + document.documentElement.scrollWidth + " px wide: " + out.join(", ");
+})()`
 
 // walkTheWalkway registers another avatar that joins the foundry through
 // the Go SDK and paces the walkway until the test ends; it returns the

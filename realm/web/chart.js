@@ -184,13 +184,20 @@ function timeLabel(at, span) {
 
 function timeAxis(g, x, from, to, bottom, left, right) {
   const span = to - from;
-  const ticks = Math.max(2, Math.min(5, Math.floor((right - left) / 90)));
+  // As many ticks as their labels fit side by side, with room between;
+  // a label that would touch the one before it is left out.
+  const widest = g.measureText(timeLabel(to, span)).width;
+  const ticks = Math.max(1, Math.min(5, Math.floor((right - left) / (widest * 1.6))));
   g.globalAlpha = 0.8;
+  let end = -Infinity;
   for (let i = 0; i <= ticks; i++) {
     const at = from + (span * i) / ticks;
     const text = timeLabel(at, span);
     const tw = g.measureText(text).width;
-    g.fillText(text, Math.min(Math.max(x(at) - tw / 2, left), right - tw), bottom);
+    const at0 = Math.min(Math.max(x(at) - tw / 2, left), right - tw);
+    if (at0 < end + 8) continue;
+    g.fillText(text, at0, bottom);
+    end = at0 + tw;
   }
   g.globalAlpha = 1;
 }
@@ -249,7 +256,7 @@ export class BucketChart {
     if (!d || this.canvas.offsetParent === null) return;
     const { g, w, h, ink } = fit(this.canvas);
     const padL = 34, padR = 8, padT = 8, padB = 20;
-    const hasBelow = d.series.some((s) => s.sign < 0) || !!this.labels.below;
+    const hasBelow = d.series.some((s) => s.sign < 0 && s.counts.some((c) => c > 0));
     const sums = (sign) => Array.from({ length: d.n }, (_, i) => d.series.filter((s) => s.sign === sign).reduce((a, s) => a + s.counts[i], 0));
     const up = sums(1), down = sums(-1);
     const max = Math.max(1, ...up, ...down);
