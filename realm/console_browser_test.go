@@ -102,6 +102,12 @@ func TestConsoleStory(t *testing.T) {
 			do("resize to "+strconv.FormatInt(w.width, 10), chromedp.EmulateViewport(w.width, w.height), chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 			waitFor("the layout at "+strconv.FormatInt(w.width, 10)+" px", 5*time.Second,
 				`new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(document.documentElement.clientWidth === `+strconv.FormatInt(w.width, 10)+`))))`)
+			if w.width > 600 {
+				// Every control has a name a screen reader can say.
+				if nameless, _ := chromedp.Run(ctx, chromedp.Evaluate[string](namelessControls)); nameless != "" {
+					t.Errorf("%s: controls without an accessible name: %s", name, nameless)
+				}
+			}
 			if w.width < 600 {
 				// Nothing is wider than a phone's screen but what scrolls
 				// inside a box of its own.
@@ -154,10 +160,10 @@ func TestConsoleStory(t *testing.T) {
 	do("clear the handle", clear("#name"))
 
 	// 1. Register: the realm's first avatar becomes its administrator.
+	// With the keyboard: Enter in the last field submits.
 	act("register",
 		chromedp.SendKeys(chromedp.CSS("#name"), "ada"),
-		chromedp.SendKeys(chromedp.CSS("#display"), "Ada Lovelace"),
-		chromedp.Click(chromedp.CSS("#register")))
+		chromedp.SendKeys(chromedp.CSS("#display"), "Ada Lovelace\r"))
 	waitFor("the account view shows the signed-in avatar", 10*time.Second, `document.body.dataset.shown === "account"`)
 	if name := text("#me-name"); !strings.Contains(name, "@ada") {
 		t.Fatalf("signed in as %q, want ada", name)
@@ -294,7 +300,8 @@ func TestConsoleStory(t *testing.T) {
 	// 8. Every decision of the story is in the audit viewer, with its
 	// reasons, and the audit chain verifies.
 	open("audit")
-	act("audit-verify", chromedp.Click(chromedp.CSS("#audit-verify")))
+	// With the keyboard: focus the control, press Enter.
+	act("audit-verify", chromedp.Focus(chromedp.CSS("#audit-verify")), chromedp.KeyEvent("\r"))
 	waitFor("chain verified", 5*time.Second, `document.getElementById("audit-verify-result").dataset.ok === "true"`)
 	do("only my decisions", chromedp.Click(chromedp.CSS("#audit-mine")))
 	for _, action := range []string{"JoinScene", "EnterZone", "CommandActuator", "StepUp", "TransferAsset", "ChangeRoles"} {
@@ -329,6 +336,15 @@ func TestConsoleStory(t *testing.T) {
 		}
 	}
 }
+
+// namelessControls is JavaScript that lists the visible form controls and
+// buttons a screen reader could not name: no label, aria-label,
+// aria-labelledby, title or text.
+const namelessControls = `[...document.querySelectorAll("input, select, textarea, button")]
+	.filter((e) => e.offsetParent !== null && e.type !== "hidden")
+	.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !e.getAttribute("aria-labelledby") && !e.title && !(e.tagName === "BUTTON" && e.textContent.trim()))
+	.map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.name ? "[name=" + e.name + "]" : ""))
+	.join(", ")`
 
 // phoneOverflow is JavaScript that answers "" when the page is no wider
 // than the screen, or else names the elements sticking out past its right

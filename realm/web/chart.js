@@ -222,7 +222,7 @@ export function bucketsOf(events, from, to, n, series) {
 
 // PALETTE colors series by key, the same key always the same color; the
 // hues stay apart and readable on light and dark panels.
-const PALETTE = ["#2f6fdf", "#e07b00", "#15a35a", "#c03fbf", "#0e9bb0", "#b8860b", "#7a5cff", "#d9465f", "#5f8f00", "#8a6d5a"];
+const PALETTE = ["#2f6fdf", "#e07b00", "#15a35a", "#c03fbf", "#0e9bb0", "#b8860b", "#7a5cff", "#d9465f", "#5f8f00", "#8a6d5a", "#ff6f91", "#00838f", "#283593", "#ad1457", "#9e9d24", "#5d4037"];
 const colorOf = new Map();
 export function seriesColor(key) {
   if (!colorOf.has(key)) colorOf.set(key, PALETTE[colorOf.size % PALETTE.length]);
@@ -274,7 +274,8 @@ export class BucketChart {
     const topCount = Math.max(...up, 0), bottomCount = Math.max(...down, 0);
     g.fillText(String(topCount), 4, padT + 9);
     if (hasBelow) g.fillText(String(bottomCount), 4, h - padB);
-    g.fillText("0", 4, axis + 4);
+    // The axis's 0, unless it would sit on a count's label.
+    if (axis - padT > 16 && (!hasBelow || h - padB - axis > 16)) g.fillText("0", 4, axis + 4);
     g.globalAlpha = 1;
     for (let i = 0; i < d.n; i++) {
       let above = axis, below = axis;
