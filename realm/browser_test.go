@@ -47,7 +47,8 @@ func TestBrowserPasskeyPages(t *testing.T) {
 		}
 		last, err := chromedp.Run(ctx, chromedp.Poll[string](`document.body.dataset.last`))
 		if err != nil {
-			t.Fatalf("%s: waiting for the page: %v", label, err)
+			shown, _ := chromedp.Run(ctx, chromedp.Evaluate[string](pageResults+` + " | " + JSON.stringify(document.body.dataset) + " | digest " + JSON.stringify((document.getElementById("digest") || {}).value) + " valid " + ((document.getElementById("digest") || {}).validity || {}).valid + " banners " + [...document.querySelectorAll(".banner")].map((b) => b.id + ":" + b.hidden).join(",") + " active " + (document.activeElement && document.activeElement.id)`))
+			t.Fatalf("%s: waiting for the page: %v (page shows: %s)", label, err, shown)
 		}
 		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](pageResults))
 		if last != label+":ok" {

@@ -198,16 +198,19 @@ export async function run(label, fn, at) {
     slot.setAttribute("role", "status");
     slot.replaceChildren(el("p", null, actionWords(label)[0] + "…"));
   }
+  let result, failed = null;
   try {
-    const result = await fn();
-    showOutcome(slot && slot.isConnected ? slot : resultSlot(label, at), label, result);
-    document.body.dataset.last = label + ":ok";
-    return result;
+    result = await fn();
   } catch (err) {
-    showOutcome(slot && slot.isConnected ? slot : resultSlot(label, at), label, err);
-    document.body.dataset.last = label + ":error";
-    return undefined;
+    failed = err;
   }
+  try {
+    showOutcome(slot && slot.isConnected ? slot : resultSlot(label, at), label, failed || result);
+  } catch (err) {
+    console.error("showing the result of", label, err);
+  }
+  document.body.dataset.last = label + (failed ? ":error" : ":ok");
+  return failed ? undefined : result;
 }
 
 // --- requests ---
@@ -387,8 +390,11 @@ export const live = {
     this.socket = socket;
     socket.on("open", () => this.emit("open", {}));
     socket.on("disconnect", (e) => this.emit("close", { code: e.code, reason: e.reason }));
-    socket.on("session-ended", (e) => document.dispatchEvent(new CustomEvent("zr:signed-out", { detail: e.reason })));
-    socket.on("replaced", (e) => document.dispatchEvent(new CustomEvent("zr:replaced", { detail: e.reason })));
+    // Only the page's current connection speaks for the session: the end of
+    // one closed at sign-out, arriving after the next sign-in, must not
+    // sign the new session out.
+    socket.on("session-ended", (e) => { if (this.socket === socket) document.dispatchEvent(new CustomEvent("zr:signed-out", { detail: e.reason })); });
+    socket.on("replaced", (e) => { if (this.socket === socket) document.dispatchEvent(new CustomEvent("zr:replaced", { detail: e.reason })); });
     socket.on("hello", (m) => publishTrust(m.trust));
     socket.on("trust", (t) => publishTrust(t));
     socket.on("xr", (m) => {
