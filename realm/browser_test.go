@@ -70,7 +70,9 @@ func TestBrowserPasskeyPages(t *testing.T) {
 		return s
 	}
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(r.URL())); err != nil {
+	// A laptop's screen: at the headless default (800 x 600) the sticky
+	// header, wrapped in two rows, can sit over a control chromedp clicks.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1366, 860), chromedp.Navigate(r.URL())); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.ready === "1"`)); err != nil {
