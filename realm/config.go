@@ -7,17 +7,16 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"regexp"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
-	"github.com/zerorealm/zerorealm/internal/problem"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/identity"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
+	"github.com/zerorealm/zerorealm/realm/internal/ops"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -169,10 +168,22 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-var nodeNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // ErrConfig is wrapped by every configuration error New returns.
 var ErrConfig = errors.New("realm: invalid configuration")
+
+// Limits on what an unauthenticated client, or one avatar, can make the
+// realm hold: passkey ceremonies (each a stored record until it is
+// finished or expires), sessions, and live connections. Every refusal is
+// 429 with Retry-After, as an RFC 9457 problem. The ceremony and session
+// limits are enforced by the identity part (identity.Limits); the realm
+// keeps their defaults, which its Config documents.
+const (
+	defaultCeremonyRate         = 5
+	defaultCeremonyBurst        = 50
+	defaultMaxPendingCeremonies = 10_000
+	defaultMaxSessionsPerAvatar = 32
+	defaultMaxLivePerAvatar     = 8
+)
 
 func (c *Config) applyDefaults() {
 	if c.Listen == "" {
@@ -191,7 +202,7 @@ func (c *Config) applyDefaults() {
 		c.RequestTimeout = edge.DefaultRequestTimeout
 	}
 	if c.MinFreeDisk == 0 {
-		c.MinFreeDisk = defaultMinFreeDisk
+		c.MinFreeDisk = ops.DefaultMinFreeDisk
 	}
 	if c.RPID == "" {
 		c.RPID = "localhost"
@@ -260,10 +271,10 @@ func (c *Config) validate() error {
 		}
 	}
 	problems = append(problems, c.natsAuthProblems()...)
-	if c.Node != "" && !nodeNamePattern.MatchString(c.Node) {
+	if c.Node != "" && !node.NamePattern.MatchString(c.Node) {
 		problems = append(problems, fmt.Sprintf("node name %q: want 1 to 64 letters, digits, '-' or '_'", c.Node))
 	}
-	if !nodeNamePattern.MatchString(c.Prefix) {
+	if !node.NamePattern.MatchString(c.Prefix) {
 		problems = append(problems, fmt.Sprintf("prefix %q: want 1 to 64 letters, digits, '-' or '_'", c.Prefix))
 	}
 	for _, o := range c.Origins {
@@ -276,7 +287,7 @@ func (c *Config) validate() error {
 		problems = append(problems, fmt.Sprintf("WebRTC UDP port %d: want 1 to 65535, or 0 for ephemeral ports", c.WebRTCUDPPort))
 	}
 	problems = append(problems, c.Assets.problems()...)
-	problems = append(problems, c.roleProblems()...)
+	problems = append(problems, identity.RoleProblems(c.AdminRole, c.AuditRoles, c.BootstrapAdminRoles, c.DisableBootstrapAdmin)...)
 	if c.MaxSessionsPerAvatar > session.MaxPerAvatar {
 		problems = append(problems, fmt.Sprintf("max sessions per avatar %d: at most %d", c.MaxSessionsPerAvatar, session.MaxPerAvatar))
 	}
@@ -313,23 +324,6 @@ func (c *Config) natsAuthProblems() []string {
 	return auth.Problems()
 }
 
-func (c *Config) roleProblems() []string {
-	var p []string
-	if _, err := avatar.NormalizeRoles([]string{c.AdminRole}); err != nil {
-		p = append(p, fmt.Sprintf("admin role: %v", problem.Detail(err)))
-	}
-	if _, err := avatar.NormalizeRoles(c.AuditRoles); err != nil {
-		p = append(p, fmt.Sprintf("audit roles: %v", problem.Detail(err)))
-	}
-	if c.DisableBootstrapAdmin {
-		return p
-	}
-	roles, err := avatar.NormalizeRoles(c.BootstrapAdminRoles)
-	switch {
-	case err != nil:
-		p = append(p, fmt.Sprintf("bootstrap admin roles: %v", problem.Detail(err)))
-	case !slices.Contains(roles, c.AdminRole):
-		p = append(p, fmt.Sprintf("bootstrap admin roles %q must include the admin role %q (or disable the bootstrap)", roles, c.AdminRole))
-	}
-	return p
-}
+// AuditDir is where a node keeps, outside NATS, its last audit checkpoint
+// and the last checkpoint it witnessed of every other node.
+const AuditDir = node.AuditDir
