@@ -566,8 +566,14 @@ export function mount(section, ctx) {
     const pages = await Promise.all(Object.keys(MARKET_ACTIONS).map((a) => api("GET", `/v1/audit?action=${a}&since=${encodeURIComponent(since)}&limit=1000`)));
     const events = pages.flatMap((p) => p.events || []);
     const own = pages.some((p) => p.scope === "own");
-    activity.set({ from, to, n: ACTIVITY_BUCKETS, series: bucketsOf(events, from, to, ACTIVITY_BUCKETS, (e) => ({ key: MARKET_ACTIONS[e.action] || e.action, sign: e.outcome === "deny" ? -1 : 1 })) });
-    activityNote.textContent = `${own ? "Your" : "Every avatar's"} transfers and mints of the last ${ACTIVITY_HOURS} hours, from the audit log: carried out above the line, refused below it (paler).`;
+    // The chart spans from the oldest activity read (at least the last
+    // quarter of an hour), so a young realm's first transfers are not
+    // squeezed into one bar at the right edge.
+    const oldest = events.reduce((m, e) => Math.min(m, Date.parse(e.time)), to);
+    const start = Math.max(from, Math.min(oldest - 60000, to - 15 * 60000));
+    activity.set({ from: start, to, n: ACTIVITY_BUCKETS, series: bucketsOf(events, start, to, ACTIVITY_BUCKETS, (e) => ({ key: MARKET_ACTIONS[e.action] || e.action, sign: e.outcome === "deny" ? -1 : 1 })) });
+    const minutes = Math.round((to - start) / 60000);
+    activityNote.textContent = `${own ? "Your" : "Every avatar's"} transfers and mints of the last ${minutes >= 120 ? Math.round(minutes / 60) + " hours" : minutes + " minutes"}, from the audit log: carried out above the line, refused below it (paler).`;
     activityLegend.replaceChildren(...Object.values(MARKET_ACTIONS).map((k) => {
       const n = events.filter((e) => MARKET_ACTIONS[e.action] === k);
       const li = el("li", { class: "chip key-swatch", dataset: { kind: k } }, `${k}: ${n.filter((e) => e.outcome !== "deny").length} carried out, ${n.filter((e) => e.outcome === "deny").length} refused`);
