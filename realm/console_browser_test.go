@@ -231,6 +231,9 @@ func TestConsoleStory(t *testing.T) {
 	if d, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("command-result").dataset.decision`)); d != "allow" {
 		t.Fatalf("belt-speed command: %s, want allow: %s", d, text("#command-result"))
 	}
+	// The telemetry chart draws the belt's reports: where it stood, and
+	// where the command sent it.
+	waitFor("the belt's telemetry charted", 15*time.Second, `Number(document.getElementById("twin-telemetry").dataset.points || 0) >= 2`)
 	screenshot("twins")
 
 	// 5. Hand the headset to someone else: the realm no longer recognizes
@@ -280,6 +283,7 @@ func TestConsoleStory(t *testing.T) {
 	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#receipts [data-verified]").dataset.verified`)); v != "true" {
 		t.Fatalf("receipt verification: %s: %s", v, text("#receipts [data-verified] .verify-detail"))
 	}
+	waitFor("the mint and the transfer charted as market activity", 15*time.Second, `Number(document.getElementById("market-activity").dataset.above || 0) >= 2`)
 	screenshot("market")
 	open("trust")
 	screenshot("trust-after-the-story")
@@ -323,6 +327,8 @@ func TestConsoleStory(t *testing.T) {
 	waitFor("the step-up assessment in the audit viewer", 10*time.Second,
 		`[...document.querySelectorAll('#audit-rows tr[data-action="AssessTrust"][data-outcome="deny"] .reason')].some((r) => r.textContent.startsWith("Step-up"))`)
 	do("every action", selectValue("#audit-action", ""))
+	waitFor("the story's decisions charted by action and effect", 15*time.Second,
+		`Number(document.getElementById("audit-chart").dataset.above || 0) >= 10 && document.querySelector('#audit-chart-legend [data-action="TransferAsset"]') !== null`)
 	screenshot("audit")
 
 	// The page showed what the realm recorded.
