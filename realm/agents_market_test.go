@@ -28,9 +28,13 @@ import (
 var traderLimits = agents.Limits{TransferValue: 500, DailyValue: 600, AutoApproveValue: 100, MaxRisk: agents.RiskLow}
 
 // newTrader is an agent of owner that may transfer the owner's gems,
-// with traderLimits, and its client; htuBase is the realm's public URL
-// that its proofs name (the first node's, on two nodes).
+// with traderLimits, and its client.
 func newTrader(t testing.TB, r *Realm, owner string) (*agentClient, *agents.Chain) {
+	t.Helper()
+	return newTraderWith(t, r, owner, traderLimits)
+}
+
+func newTraderWith(t testing.TB, r *Realm, owner string, limits agents.Limits) (*agentClient, *agents.Chain) {
 	t.Helper()
 	key := newAgentKey(t)
 	signer := agents.KeySigner{Key: r.ringKey}
@@ -39,7 +43,7 @@ func newTrader(t testing.TB, r *Realm, owner string) (*agentClient, *agents.Chai
 		Owner: owner, Agent: agents.EncodeAgentKey(key.Public().(ed25519.PublicKey)),
 		Actions:   []string{agents.ActionTransferAsset},
 		Resources: []agents.Resource{{Kind: agents.KindCollection, ID: "gems"}},
-		Limits:    traderLimits, IssuedAt: iat, ExpiresAt: iat.Add(time.Hour),
+		Limits:    limits, IssuedAt: iat, ExpiresAt: iat.Add(time.Hour),
 	}, signer.Address())
 	if err != nil {
 		t.Fatal(err)
