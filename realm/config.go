@@ -3,6 +3,7 @@ package realm
 import (
 	"errors"
 	"fmt"
+	"github.com/zerorealm/zerorealm/agents/approval"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -250,6 +251,9 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		problems = append(problems, "data dir is required")
+	}
+	if c.AgentApprovalExpiry < 0 || c.AgentApprovalExpiry > approval.MaxExpiry {
+		problems = append(problems, fmt.Sprintf("agent approval expiry %s: want 0 (the default, %s) up to %s", c.AgentApprovalExpiry, approval.DefaultExpiry, approval.MaxExpiry))
 	}
 	for _, u := range c.NATS {
 		parsed, err := url.Parse(u)
