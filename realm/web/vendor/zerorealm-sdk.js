@@ -1155,11 +1155,15 @@ var Market = class {
       throw new EIP712Error("digest-mismatch", "the realm's typed data does not hash to the digest it named");
     }
     const signature = await signer.signTypedData(td);
-    return this.client.call("applyTransfer", {
+    const answer = await this.client.call("applyTransfer", {
       body: { intent, signature },
       ...opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {},
       ...s
     });
+    if (!("receipt" in answer)) {
+      throw new Error(`the realm answered a waiting agent action (${answer.id}) to a person's transfer`);
+    }
+    return answer;
   }
   /** Mints to an address (needs the realm's minting role). */
   mint(body, signal) {
