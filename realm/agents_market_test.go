@@ -31,10 +31,12 @@ var traderLimits = agents.Limits{TransferValue: 500, DailyValue: 600, AutoApprov
 // with traderLimits, and its client.
 func newTrader(t testing.TB, r *Realm, owner string) (*agentClient, *agents.Chain) {
 	t.Helper()
-	return newTraderWith(t, r, owner, traderLimits)
+	return newTraderWith(t, r, owner, traderLimits, "gems")
 }
 
-func newTraderWith(t testing.TB, r *Realm, owner string, limits agents.Limits) (*agentClient, *agents.Chain) {
+// newTraderWith is an agent of owner that may transfer the owner's assets
+// of collection, within limits.
+func newTraderWith(t testing.TB, r *Realm, owner string, limits agents.Limits, collection string) (*agentClient, *agents.Chain) {
 	t.Helper()
 	key := newAgentKey(t)
 	signer := agents.KeySigner{Key: r.ringKey}
@@ -42,7 +44,7 @@ func newTraderWith(t testing.TB, r *Realm, owner string, limits agents.Limits) (
 	d, err := agents.PrepareRoot(agents.Grant{
 		Owner: owner, Agent: agents.EncodeAgentKey(key.Public().(ed25519.PublicKey)),
 		Actions:   []string{agents.ActionTransferAsset},
-		Resources: []agents.Resource{{Kind: agents.KindCollection, ID: "gems"}},
+		Resources: []agents.Resource{{Kind: agents.KindCollection, ID: collection}},
 		Limits:    limits, IssuedAt: iat, ExpiresAt: iat.Add(time.Hour),
 	}, signer.Address())
 	if err != nil {
