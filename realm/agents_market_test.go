@@ -39,7 +39,7 @@ func newTrader(t testing.TB, r *Realm, owner string) (*agentClient, *agents.Chai
 func newTraderWith(t testing.TB, r *Realm, owner string, limits agents.Limits, collection string) (*agentClient, *agents.Chain) {
 	t.Helper()
 	key := newAgentKey(t)
-	signer := agents.KeySigner{Key: r.ringKey}
+	signer := agents.KeySigner{Key: r.keys.Active}
 	iat := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
 	d, err := agents.PrepareRoot(agents.Grant{
 		Owner: owner, Agent: agents.EncodeAgentKey(key.Public().(ed25519.PublicKey)),
