@@ -31,11 +31,12 @@ import (
 // waiting for the audit log's group commit alone. Metrics:
 //
 //   - transfers/s: end to end, wall clock;
+//
 //   - cpu-us/transfer: CPU the whole process (realm, embedded NATS and the
 //     clients) spent per transfer: it moves far less than the rate on a
 //     machine shared with other work.
 //
-//	go test -run '^$' -bench BenchmarkAgentTransfer -benchtime 400x -count 3 ./realm
+//     go test -run '^$' -bench BenchmarkAgentTransfer -benchtime 400x -count 3 ./realm
 func BenchmarkAgentTransfer(b *testing.B) {
 	r := startMarket(b)
 	u := newMarketUser(b, r, "bench")
