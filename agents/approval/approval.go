@@ -476,11 +476,18 @@ func (q *Queue) decide(ctx context.Context, owner, id, state, by string, check f
 	}
 	rev, err = q.store(ctx, &p, rev)
 	if errors.Is(err, store.ErrConflict) {
+		// Another decision, on any node, changed the record first. Which
+		// one is told when the record reads so; a replica that has not
+		// seen it yet still says pending, and this decision lost anyway.
 		cur, _, lerr := q.load(ctx, owner, id)
 		if lerr != nil {
 			return p, 0, lerr
 		}
-		return cur, 0, q.stillPending(cur)
+		if perr := q.stillPending(cur); perr != nil {
+			return cur, 0, perr
+		}
+		return cur, 0, &problem.Error{Status: http.StatusConflict, Type: TypeNotPending, Err: ErrNotPending,
+			Detail: fmt.Sprintf("the action %s was decided concurrently: read it again", id)}
 	}
 	if err != nil {
 		return p, 0, err
