@@ -138,6 +138,9 @@ export function mount(section, ctx) {
     renderQueue();
   });
   live.on("open", () => { loadQueue().catch(() => {}); });
+  // A pending action past its expiry leaves the queue on screen without
+  // waiting for a message: nobody can approve it any more.
+  setInterval(() => { if (!section.hidden && approvals.size > 0) renderQueue(); }, 15000);
 
   instance = {
     async show() {
