@@ -140,7 +140,11 @@ export function mount(section, ctx) {
   live.on("open", () => { loadQueue().catch(() => {}); });
   // A pending action past its expiry leaves the queue on screen without
   // waiting for a message: nobody can approve it any more.
-  setInterval(() => { if (!section.hidden && approvals.size > 0) renderQueue(); }, 15000);
+  setInterval(() => {
+    const now = Date.now();
+    const lapsed = [...approvals.values()].some((a) => a.state === "pending" && Date.parse(a.expires) <= now && queue.querySelector(`[data-approval="${a.id}"]`));
+    if (lapsed) renderQueue();
+  }, 5000);
 
   instance = {
     async show() {
