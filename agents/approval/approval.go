@@ -294,6 +294,19 @@ func ValidID(s string) bool {
 
 func key(owner, id string) string { return owner + "." + id }
 
+// validOwner: an avatar id is one key token (no dot, no wildcard).
+func validOwner(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // Enqueue stores the action as pending for its agent's owner, and tells
 // Notify. The owner approves it with a step-up bound to Pending.Digest.
 func (q *Queue) Enqueue(ctx context.Context, r Request) (Pending, error) {
@@ -424,16 +437,16 @@ func (q *Queue) Get(ctx context.Context, owner, id string) (Pending, error) {
 // List is the owner's actions, newest first: the pending ones and those
 // decided within the last day.
 func (q *Queue) List(ctx context.Context, owner string) ([]Pending, error) {
-	keys, err := q.bucket.Keys(ctx)
+	if !validOwner(owner) {
+		return nil, nil
+	}
+	keys, err := q.bucket.KeysMatching(ctx, owner+".*")
 	if err != nil {
 		return nil, err
 	}
 	var out []Pending
 	for _, k := range keys {
-		o, id, ok := strings.Cut(k, ".")
-		if !ok || o != owner {
-			continue
-		}
+		_, id, _ := strings.Cut(k, ".")
 		p, _, err := q.load(ctx, owner, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
