@@ -1,9 +1,6 @@
 package biometrics
 
-import (
-	"slices"
-	"time"
-)
+import "time"
 
 // sample is one resampled instant. Frames arrive with jitter and gaps;
 // features need evenly spaced samples, so the stream interpolates onto a
@@ -78,43 +75,66 @@ func sampleOf(f *Frame) *sample {
 	return s
 }
 
+// ring keeps the most recent samples of one stream. Its capacity is fixed
+// at creation, so a stream's memory does not grow with its age.
+type ring struct {
+	buf   []sample
+	start int // index of the oldest
+	n     int
+}
+
+func newRing(capacity int) *ring { return &ring{buf: make([]sample, capacity)} }
+
+func (r *ring) push(s *sample) {
+	if r.n < len(r.buf) {
+		r.buf[(r.start+r.n)%len(r.buf)] = *s
+		r.n++
+		return
+	}
+	r.buf[r.start] = *s
+	r.start = (r.start + 1) % len(r.buf)
+}
+
+// last copies the newest k samples, oldest first, into dst.
+func (r *ring) last(k int, dst []sample) []sample {
+	dst = dst[:0]
+	for i := r.n - k; i < r.n; i++ {
+		dst = append(dst, r.buf[(r.start+i)%len(r.buf)])
+	}
+	return dst
+}
+
 // windower cuts a stream of samples into overlapping windows: every hop
-// samples, once a segment holds size samples, the newest size of them. It
-// keeps exactly one window of samples, as a ring that is put in order in
-// place when a window is due: nothing older is ever read, and a copy of
-// the window per stream would cost as much again as the ring.
+// samples, once a segment holds size samples, the newest size of them.
 type windower struct {
-	buf        []sample // len size; buf[next] is the oldest once full
-	next       int
+	ring       *ring
 	size, hop  int
 	sinceEmit  int
 	segmentLen int
 }
 
+// newWindower keeps exactly one window of samples: nothing reads further
+// back (the liveness checks keep their own, sparser history), and at 50 Hz
+// each second kept is about 7 KiB per stream.
 func newWindower(size, hop int) *windower {
-	return &windower{buf: make([]sample, size), size: size, hop: hop}
+	return &windower{ring: newRing(size), size: size, hop: hop}
 }
 
-// add stores s and returns the window it completes, if any, oldest sample
-// first. The returned slice is the windower's own: it is valid until the
-// next call.
-func (w *windower) add(s *sample) []sample {
-	w.buf[w.next] = *s
-	w.next = (w.next + 1) % w.size
+// add stores s and reports whether it completes a window; window then
+// reads it.
+func (w *windower) add(s *sample) bool {
+	w.ring.push(s)
 	w.segmentLen++
 	w.sinceEmit++
 	if w.segmentLen < w.size || w.sinceEmit < w.hop {
-		return nil
+		return false
 	}
 	w.sinceEmit = 0
-	// Rotate the oldest sample to the front by three reversals, so the
-	// ring is the window.
-	slices.Reverse(w.buf[:w.next])
-	slices.Reverse(w.buf[w.next:])
-	slices.Reverse(w.buf)
-	w.next = 0
-	return w.buf
+	return true
 }
+
+// window copies the newest window, oldest sample first, into dst.
+func (w *windower) window(dst []sample) []sample { return w.ring.last(w.size, dst) }
 
 // Windows runs frames through the same resampling and windowing as a live
 // stream and returns each window's features: for evaluation and offline
@@ -129,6 +149,7 @@ func Windows(frames []Frame, cfg Config) ([]Features, error) {
 	rs := resampler{step: step, maxGap: uint64(cfg.MaxGap / time.Microsecond)}
 	w := newWindower(cfg.windowSamples(), cfg.hopSamples())
 	var out []Features
+	var win []sample
 	var last uint64
 	ex := newExtractor(cfg)
 	for i := range frames {
@@ -138,7 +159,8 @@ func Windows(frames []Frame, cfg Config) ([]Features, error) {
 		}
 		last = f.TimeUS
 		rs.push(f, func(s *sample) {
-			if win := w.add(s); win != nil {
+			if w.add(s) {
+				win = w.window(win)
 				if ft, ok := ex.extract(win); ok {
 					out = append(out, ft)
 				}

@@ -122,7 +122,10 @@ func (e *Engine) NewStream(avatarID string, tmpl *Template) *Stream {
 	s.stats.FramesRejected = map[string]uint64{}
 	s.stats.LivenessFailed = map[string]uint64{}
 	if tmpl != nil && tmpl.validate() == nil {
-		s.tmpl = tmpl.cloneSharingCov(e.populationCov(avatarID))
+		s.tmpl = tmpl.clone()
+		e.mu.Lock()
+		s.tmpl.Cov = sameCov(e.population[avatarID], s.tmpl.Cov)
+		e.mu.Unlock()
 	}
 	return s
 }
@@ -174,11 +177,15 @@ func (s *Stream) Stats() StreamStats {
 
 func (s *Stream) stateBytes() int {
 	n := int(unsafe.Sizeof(*s))
-	n += int(unsafe.Sizeof(*s.win)) + cap(s.win.buf)*int(unsafe.Sizeof(sample{}))
+	n += cap(s.win.ring.buf) * int(unsafe.Sizeof(sample{}))
+	// The window's copy and the extractor's scratch are the engine's,
+	// lent for one window at a time (Engine.scratch).
 	n += s.live.bytes()
 	n += len(s.enrolled) * (NumCoreFeatures*8 + int(unsafe.Sizeof(Features{})))
+	// The template's covariance is not counted: the engine's population
+	// holds the same array (sameCov), once per person, not per stream.
 	if s.tmpl != nil {
-		n += len(s.tmpl.Mean) * 8 // Cov is shared with the engine's population
+		n += len(s.tmpl.Mean) * 8
 		if s.tmpl.Drift != nil {
 			n += (len(s.tmpl.Drift.Sum) + len(s.tmpl.Drift.Outer)) * 8
 		}
@@ -214,8 +221,8 @@ func (s *Stream) Push(frames []Frame, arrival time.Time) []Event {
 		s.prevRaw, s.lastTime, s.haveLast = *f, f.TimeUS, true
 		s.rs.push(f, func(smp *sample) {
 			s.live.samples++
-			if w := s.win.add(smp); w != nil {
-				events = s.window(events, w, arrival)
+			if s.win.add(smp) {
+				events = s.window(events, arrival)
 			}
 		}, func() {})
 	}
@@ -246,18 +253,23 @@ func (s *Stream) failLiveness(events []Event, reason string, at time.Time) []Eve
 
 // window handles one completed window: liveness, enrollment, scoring and
 // adaptation.
-func (s *Stream) window(events []Event, w []sample, at time.Time) []Event {
-	ex := s.e.extractors.Get().(*extractor)
-	f, ok := ex.extract(w)
+func (s *Stream) window(events []Event, at time.Time) []Event {
+	sc := s.e.scratch.Get().(*windowScratch)
+	sc.samples = s.win.window(sc.samples)
+	w := sc.samples
+	f, ok := sc.ex.extract(w)
+	var pts windowPoints
+	if ok {
+		pts = s.live.points(s, w, sc.ex.handRel)
+	}
+	// The scratch goes back before anything waits on a lock: streams
+	// queued on the replay registry's lock would otherwise each hold one
+	// (35 MB of them in a 2,000-avatar run).
+	s.e.scratch.Put(sc)
 	if !ok {
-		s.e.extractors.Put(ex)
 		s.stats.WindowsSkipped++
 		return events
 	}
-	pts := s.live.points(s, w, ex.handRel)
-	// Back to the pool before anything waits on a lock: thousands of
-	// streams queued on the replay registry would otherwise each hold one.
-	s.e.extractors.Put(ex)
 	for _, reason := range s.live.window(s, &f, pts, at) {
 		events = s.failLiveness(events, reason, at)
 	}
@@ -268,7 +280,7 @@ func (s *Stream) window(events []Event, w []sample, at time.Time) []Event {
 			s.enrollWant, s.enrolled = 0, nil
 			if err == nil {
 				s.tmpl, s.claim, s.evidence = t, nil, 0
-				s.e.setTemplate(s.id, t, t.Cov)
+				s.e.SetTemplate(s.id, t)
 				events = append(events, Event{Kind: EventEnrolled, At: at, Template: t.clone()})
 			}
 		}
@@ -302,7 +314,7 @@ func (s *Stream) window(events []Event, w []sample, at time.Time) []Event {
 		}
 		if at.Sub(s.adaptedAt) >= adaptEmitEvery {
 			s.adaptedAt = at
-			s.e.setTemplate(s.id, s.tmpl, s.tmpl.Cov)
+			s.e.SetTemplate(s.id, s.tmpl)
 			events = append(events, Event{Kind: EventAdapted, At: at, Template: s.tmpl.clone()})
 		}
 	}

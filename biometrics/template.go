@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 )
 
@@ -31,6 +30,9 @@ type Template struct {
 	// Windows is how many windows the statistics summarize.
 	Windows int
 	// Mean and Cov (NumCoreFeatures², row-major) of the core features.
+	// Cov is never written once the template is built (adaptation moves
+	// only the mean), so copies of a template share it: a node holds one
+	// covariance per person, not one per stream and one for the model.
 	Mean []float64
 	Cov  []float64
 	// GazeMean and HeartMean are the optional blocks' means, when the
@@ -122,20 +124,11 @@ func (t *Template) adapt(w *Features, rate float64, at time.Time) {
 	t.Updated = at
 }
 
-func (t *Template) clone() *Template { return t.cloneSharingCov(nil) }
-
-// cloneSharingCov is clone, except that the copy's Cov is cov when the two
-// hold the same values. A template's Cov is written only by NewTemplate, so
-// the node's population and the avatar's live stream can hold one copy of
-// its NumCoreFeatures² floats instead of two.
-func (t *Template) cloneSharingCov(cov []float64) *Template {
+// clone copies what adaptation changes and shares the covariance, which
+// nothing writes.
+func (t *Template) clone() *Template {
 	c := *t
 	c.Mean = append([]float64(nil), t.Mean...)
-	if cov != nil && slices.Equal(cov, t.Cov) {
-		c.Cov = cov
-	} else {
-		c.Cov = append([]float64(nil), t.Cov...)
-	}
 	c.GazeMean = append([]float64(nil), t.GazeMean...)
 	c.HeartMean = append([]float64(nil), t.HeartMean...)
 	if t.GazeMean == nil {
