@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
@@ -22,11 +24,25 @@ import (
 type twinAdapter struct{ r *Realm }
 
 func principalOf(op command.Operator) edge.Principal {
-	return edge.Principal{Session: op.Session, Avatar: op.Avatar}
+	return edge.Principal{Session: op.Session, Avatar: op.Avatar, Agent: op.Agent}
 }
 
 func (t twinAdapter) Decide(ctx context.Context, sc *scenes.Scene, op command.Operator, as trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
+	if op.Agent != nil {
+		// Viewing a twin: the agent's delegation names the twin (or one
+		// of its actuators) as a resource of the same id.
+		act := agents.Action{Name: action, Resource: agents.Resource{Kind: resource.Type, ID: resource.ID}}
+		d, err := t.r.decideAgent(ctx, sc, principalOf(op), act, resource, extra)
+		if err != nil {
+			return policy.Decision{Reason: "the agent's action could not be decided: " + err.Error()}
+		}
+		return d
+	}
 	return t.r.decide(ctx, sc, principalOf(op), as, action, resource, extra)
+}
+
+func (t twinAdapter) DecideAgent(ctx context.Context, sc *scenes.Scene, op command.Operator, act agents.Action, resource policy.UID, extra map[string]any) (policy.Decision, audit.Event, error) {
+	return t.r.evaluateAgent(ctx, sc, principalOf(op), act, resource, extra)
 }
 
 func (t twinAdapter) Consume(ctx context.Context, sessionID string, digest []byte) error {
@@ -90,7 +106,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	a := twinAdapter{r}
 	err = r.twins.Start(ctx, command.Deps{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: key, Embedded: r.embedded, Tracer: r.tracer,
-		Decider: a, Subject: twinSubject, Auditor: queuedAuditor{r}, StepUps: a, Trust: a, Locator: a,
+		Decider: a, Agents: a, Subject: twinSubject, Auditor: queuedAuditor{r}, StepUps: a, Trust: a, Locator: a,
 		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(),
 	})
 	if err != nil {
@@ -105,6 +121,10 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 		defer r.bgDone.Done()
 		r.twins.ForwardRevocations(revocations)
 	}()
+	// Every node tells its gateways of every agent revocation it learns
+	// from its feed, so a revocation on one node reaches the gateways of
+	// all.
+	r.agents.Revocations().OnRevoke(r.twins.RevokeAgents)
 	r.startGrantKeyAnnouncements(bg)
 	r.twinAPI.Bind(r.twins, r.log)
 	return nil
@@ -113,6 +133,9 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 // stopTwins stops the simulated gateways and the feed, and ends the
 // consoles.
 func (r *Realm) stopTwins() {
+	if r.agents != nil {
+		r.agents.Revocations().OnRevoke(nil)
+	}
 	r.twins.Close()
 	r.twinAPI.Close()
 }

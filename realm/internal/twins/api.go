@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/policy"
@@ -83,10 +84,13 @@ func (a *API) Close() { a.feed.closeAll() }
 
 // Routes registers the twin and approval routes.
 func (a *API) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/twins", a.edge.Authed(a.handleTwins))
+	// An agent may read the twins and command their actuators within its
+	// delegation (ViewTwin, CommandActuator); the console's feed, the
+	// step-up digest and approvals are a person's.
+	mux.HandleFunc("GET /v1/twins", a.edge.AuthedOrAgent(a.handleTwins))
 	mux.HandleFunc("GET /v1/twins/feed", a.edge.Authed(a.handleFeed))
-	mux.HandleFunc("GET /v1/twins/{twin}", a.edge.Authed(a.handleTwin))
-	mux.HandleFunc("POST /v1/twins/{twin}/actuators/{actuator}/commands", a.edge.Authed(a.handleCommand))
+	mux.HandleFunc("GET /v1/twins/{twin}", a.edge.AuthedOrAgent(a.handleTwin))
+	mux.HandleFunc("POST /v1/twins/{twin}/actuators/{actuator}/commands", a.edge.AuthedOrAgent(a.handleCommand))
 	mux.HandleFunc("POST /v1/twins/{twin}/actuators/{actuator}/commands/digest", a.edge.Authed(a.handleCommandDigest))
 	mux.HandleFunc("GET /v1/approvals", a.edge.Authed(a.handleApprovals))
 	mux.HandleFunc("GET /v1/approvals/{id}", a.edge.Authed(a.handleApproval))
@@ -95,10 +99,16 @@ func (a *API) Routes(mux *http.ServeMux) {
 }
 
 func operatorOf(p edge.Principal) command.Operator {
-	return command.Operator{Session: p.Session, Avatar: p.Avatar}
+	return command.Operator{Session: p.Session, Avatar: p.Avatar, Agent: p.Agent}
 }
 
+// writeError answers a refusal; an agent's (its delegation revoked since
+// it was authenticated, say) with the DPoP challenge of its reason.
 func (a *API) writeError(w http.ResponseWriter, req *http.Request, err error) {
+	if agents.ReasonOf(err) != "" {
+		a.edge.WriteAgentError(w, req, edge.AgentError(err))
+		return
+	}
 	a.edge.WriteError(w, req, asProblem(err))
 }
 
@@ -122,7 +132,8 @@ func readCommand(w http.ResponseWriter, req *http.Request, p edge.Principal) (tw
 	if key == "" {
 		return twin.Command{}, cr, edge.BadRequest("send an Idempotency-Key header (1 to 64 of A-Z a-z 0-9 . _ : -): it names the command, and its hash, across retries")
 	}
-	c, err := twin.NewCommand(req.PathValue("twin"), req.PathValue("actuator"), p.Avatar.ID, key, cr)
+	// An agent's commands are its own: its rate, its Idempotency-Keys.
+	c, err := twin.NewCommand(req.PathValue("twin"), req.PathValue("actuator"), operatorOf(p).ID(), key, cr)
 	return c, cr, err
 }
 
@@ -196,15 +207,14 @@ func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Pri
 // denyCommand audits a refusal that happened before any grant and answers
 // with its problem. Policy decisions are on the record already.
 func (a *API) denyCommand(w http.ResponseWriter, req *http.Request, p edge.Principal, resource policy.UID, err error) {
-	err = asProblem(err)
 	if !command.IsPolicyDeny(err) {
 		// Counted by reason in the log; the audit carries the detail.
 		if reason := twin.ReasonOf(err); reason != "" {
 			a.log.Info("command refused", "reason", reason, "err", err)
 		}
-		a.deps.Audit.DenyQueued(req, p.Avatar.ID, scenes.ActionCommandActuator, resource.String(), err)
+		a.deps.Audit.DenyQueued(req, operatorOf(p).ID(), scenes.ActionCommandActuator, resource.String(), asProblem(err))
 	}
-	a.edge.WriteError(w, req, err)
+	a.writeError(w, req, err)
 }
 
 // --- approvals ---

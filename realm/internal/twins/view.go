@@ -28,7 +28,12 @@ type viewer struct {
 }
 
 func (a *API) viewer(ctx context.Context, p edge.Principal) *viewer {
-	return &viewer{a: a, op: operatorOf(p), trust: a.deps.Trust.Assess(ctx, p.Session), decided: map[string]policy.Decision{}}
+	v := &viewer{a: a, op: operatorOf(p), decided: map[string]policy.Decision{}}
+	// An agent's trust is its own behaviour, which its decision reads.
+	if !p.IsAgent() {
+		v.trust = a.deps.Trust.Assess(ctx, p.Session)
+	}
+	return v
 }
 
 // may decides ViewTwin for twinID (audited the first time it is asked).

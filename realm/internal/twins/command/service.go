@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
@@ -35,10 +36,33 @@ const (
 )
 
 // Operator is who a command or an approval acts for: a checked session
-// and the avatar it belongs to.
+// and the avatar it belongs to, or an authenticated agent and its owner.
 type Operator struct {
 	Session session.Session
 	Avatar  *avatar.Avatar
+	// Agent, when set, is the agent that acts, within its delegation:
+	// Avatar is then its owner and Session is empty.
+	Agent *agents.Agent
+}
+
+// ID is the principal that acts: the agent, or the avatar.
+func (op Operator) ID() string {
+	if op.Agent != nil {
+		return op.Agent.ID
+	}
+	return op.Avatar.ID
+}
+
+// AgentDecider decides an agent's action: its delegation's scope, limits
+// and the agent's trust (agents.Guard.Evaluate), then the scene's Cedar
+// policies with the agent as the principal and context.agent, then
+// spends what the action uses of the delegation's limits. It returns the
+// audit event of the decision, which the caller records with what came of
+// it. An error is a failure to decide (the delegation revoked since the
+// request was authenticated, the revocation list unknown, the store
+// down): the action must not run.
+type AgentDecider interface {
+	DecideAgent(ctx context.Context, sc *scenes.Scene, op Operator, act agents.Action, resource policy.UID, extra map[string]any) (policy.Decision, audit.Event, error)
 }
 
 // Decider asks a scene's policies and queues the answer for the audit
@@ -127,6 +151,7 @@ type Deps struct {
 	Tracer trace.Tracer
 
 	Decider  Decider
+	Agents   AgentDecider
 	Subject  Subject
 	Auditor  Auditor
 	StepUps  StepUps
@@ -279,6 +304,16 @@ func (s *Service) ForwardRevocations(revocations <-chan session.Revocation) {
 		if err := s.feed.Revoke(rev.SessionID); err != nil {
 			s.log.Warn("publish revocation to gateways", "session", rev.SessionID, "err", err)
 		}
+	}
+}
+
+// RevokeAgents tells the gateways at once of revoked delegations,
+// suspended agents and owners who revoked their agents (see
+// twin.RevocationNotice): a grant naming any of them is refused.
+func (s *Service) RevokeAgents(ids ...string) {
+	if err := s.feed.RevokeAgents(ids...); err != nil {
+		// The heartbeats repeat them within a second.
+		s.log.Warn("publish agent revocations to gateways", "ids", ids, "err", err)
 	}
 }
 

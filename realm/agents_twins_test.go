@@ -1,0 +1,147 @@
+package realm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/twins"
+	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
+	"github.com/zerorealm/zerorealm/twin"
+)
+
+// agentCommand posts a twin command as the agent, under an Idempotency-Key.
+func (c *agentClient) command(path, key string, value float64) (agentAnswer, command.Answer) {
+	c.t.Helper()
+	body, _ := json.Marshal(map[string]any{"op": "set", "value": value, "reason": "agent test"})
+	var answer command.Answer
+	a := c.doBody("POST", path, body, http.Header{"Idempotency-Key": {key}}, &answer)
+	return a, answer
+}
+
+// operatorsAgent is an agent of an operator, delegated to command the
+// conveyor's belt, the whole press and the robot's gripper, up to high
+// risk.
+func operatorsAgent(t *testing.T, r *Realm, name string) (operator, *agentClient, *agents.Chain) {
+	t.Helper()
+	owner := newOperator(t, r, name, "operator")
+	key := newAgentKey(t)
+	chain := issueDelegationWithin(t, r, owner.id, key,
+		[]string{agents.ActionCommandActuator, agents.ActionViewTwin},
+		[]agents.Resource{{Kind: agents.KindActuator, ID: "conveyor-1/belt-speed"}, {Kind: agents.KindTwin, ID: "press-1"}, {Kind: agents.KindActuator, ID: "robot-1/gripper"}},
+		agents.Limits{CommandsPerMinute: 30, MaxRisk: agents.RiskHigh}, time.Now().Add(-time.Minute), time.Hour)
+	return owner, &agentClient{t: t, base: r.URL(), key: key, token: chain.Token(), hc: &http.Client{Timeout: 10 * time.Second}}, chain
+}
+
+// TestAgentTwinCommands: an agent commands an actuator over HTTP with its
+// DPoP proof. Its delegation decides first, then the scene's Cedar
+// policies with the agent as the principal; the grant carries its owner
+// and chain; the audit names the chain. Out of scope, a high-risk command
+// (its owner must approve) and a critical one (never an agent's) are
+// refused with their reasons, and nothing moves.
+func TestAgentTwinCommands(t *testing.T) {
+	r := startLocalRealm(t)
+	waitTwinsLive(t, r)
+	owner, ag, chain := operatorsAgent(t, r, "olga")
+
+	a, answer := ag.command(beltPath, "agent-belt-1", 1.2)
+	if a.status != http.StatusOK || answer.Status != string(twin.ResultDone) {
+		t.Fatalf("agent's belt command = %d %+v %+v, want 200 done", a.status, a.problem, answer)
+	}
+	grant := answer.Grant.TypedData.Typed()
+	if grant.Message["operator"] != chain.AgentID() || grant.Message["owner"] != owner.id || grant.Message["session"] != "" ||
+		fmt.Sprint(grant.Message["delegations"]) != fmt.Sprint(chain.IDs()) {
+		t.Fatalf("the agent's grant = %v, want operator %s, owner %s and chain %v", grant.Message, chain.AgentID(), owner.id, chain.IDs())
+	}
+	// A retry under the same key is answered from the first.
+	if again, second := ag.command(beltPath, "agent-belt-1", 1.2); again.status != 200 || second.Ack.Signature != answer.Ack.Signature {
+		t.Fatalf("retried command = %d %+v, want the first answer", again.status, second)
+	}
+
+	// The agent may read the twins its delegation names.
+	var view twins.TwinView
+	if a := ag.do("GET", "/v1/twins/conveyor-1", &view); a.status != 200 || len(view.Actuators) != 1 {
+		t.Fatalf("agent reads conveyor-1 = %d %+v %+v", a.status, a.problem, view)
+	}
+	if a := ag.do("GET", "/v1/twins/feed", nil); a.status != 403 || a.problem.Type != edge.ProblemBase+edge.TypePeopleOnly {
+		t.Fatalf("agent opens the console feed = %d %+v, want people-only", a.status, a.problem)
+	}
+
+	cases := []struct{ name, path, key, reason string }{
+		{"an actuator its delegation lacks", "/v1/twins/robot-1/actuators/base-joint/commands", "agent-base", "out-of-scope"},
+		{"a high-risk command waits for its owner", ramPath, "agent-ram", "needs-owner-approval"},
+		{"a critical command, never an agent's", pressurePath, "agent-pressure", "critical"},
+	}
+	for _, tc := range cases {
+		a, _ := ag.command(tc.path, tc.key, 10)
+		if a.status != http.StatusForbidden || !strings.Contains(a.problem.Detail, tc.reason) {
+			t.Fatalf("%s = %d %q, want 403 with %q", tc.name, a.status, a.problem.Detail, tc.reason)
+		}
+	}
+
+	// The audit: the command carried out, by the agent, with the chain
+	// from its owner; each refusal with its reason.
+	eventually(t, "the agent's commands in the audit", func() bool {
+		var done, refused int
+		for _, ev := range r.view.Events(audit.Query{Actor: chain.AgentID(), Limit: 100}) {
+			if ev.Action != "CommandActuator" || ev.Signals["chain"] != chain.Path() || ev.Signals["owner"] != owner.id {
+				continue
+			}
+			switch {
+			case ev.Outcome == audit.Allow && ev.Signals["result"] == string(twin.ResultDone):
+				done++
+			case ev.Outcome == audit.Deny:
+				refused++
+			}
+		}
+		return done == 1 && refused == len(cases)
+	})
+	// Nothing but the belt moved.
+	if st, ok := r.twins.Registry().State("press-1", "ram"); ok && st.Target != 0 {
+		t.Fatalf("the ram moved to %v", st.Target)
+	}
+}
+
+// TestAgentGrantRevokedReachesGateways: a grant the realm signed for an
+// agent's command is refused by the gateway once the agent's root
+// delegation is revoked, on every simulated gateway; the agent's next
+// command is refused by the realm.
+func TestAgentGrantRevokedReachesGateways(t *testing.T) {
+	r := startLocalRealm(t)
+	waitTwinsLive(t, r)
+	owner, ag, chain := operatorsAgent(t, r, "olga")
+	if a, _ := ag.command(beltPath, "before", 1); a.status != 200 {
+		t.Fatalf("agent's command before revocation = %d %+v", a.status, a.problem)
+	}
+	c, err := twin.NewCommand("conveyor-1", "belt-speed", chain.AgentID(), "signed-before", twin.CommandRequest{Op: twin.OpSet, Value: ptr(0.5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := r.twins.Dispatcher().AgentGrantFor(c, c.Hash(), owner.id, chain.IDs())
+
+	if err := r.agents.Revocations().Revoke(context.Background(), chain.Root().ID, owner.id, "test"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "every gateway to hear of the revoked delegation", func() bool {
+		for _, g := range r.twins.SimulatedGateways() {
+			if !g.AgentRevoked(chain.Root().ID) {
+				return false
+			}
+		}
+		return true
+	})
+	if _, err := r.twins.Dispatcher().Deliver(context.Background(), pending); twin.ReasonOf(err) != twin.ReasonDelegationRevoked {
+		t.Fatalf("a grant signed before the revocation = %v, want delegation_revoked", err)
+	}
+	a, _ := ag.command(beltPath, "after", 1)
+	wantAgentRefusal(t, "the agent's command after revocation", a, http.StatusUnauthorized, edge.TypeDelegationRevoked, "revoked")
+}
+
+func ptr[T any](v T) *T { return &v }
