@@ -259,6 +259,13 @@ func (g *Guard) judge(c *Chain, act Action, day, minute counters) (Outcome, bool
 	return Allow, false, nil
 }
 
+// Grants reports whether the block grants act's action on its resource,
+// its limits aside: what a listing asks, so that it only decides (and
+// counts as attempts) what the delegation names.
+func (g *Grant) Grants(act Action) bool {
+	return containsAction(g.Actions, act.Name) && grantsResource(g, act)
+}
+
 func containsAction(actions []string, a string) bool {
 	for _, x := range actions {
 		if x == a {

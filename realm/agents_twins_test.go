@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
@@ -145,3 +147,79 @@ func TestAgentGrantRevokedReachesGateways(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestMCPTwinTools runs the Go MCP SDK's client as an operator's agent:
+// twin_state reads a twin its delegation names; command_actuator carries a
+// command out through the twin route's own path (the same answer, the
+// same Idempotency-Key, the same audit); a command outside the delegation
+// and a high-risk one are refused as tool errors with their reasons;
+// malformed arguments never reach the realm.
+func TestMCPTwinTools(t *testing.T) {
+	r := startLocalRealm(t)
+	waitTwinsLive(t, r)
+	_, ag, chain := operatorsAgent(t, r, "mcp-olga")
+	cs, err := connectMCP(t, r, ag.key, chain.Token())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer cs.Close()
+	ctx := context.Background()
+	call := func(name string, args map[string]any) *mcp.CallToolResult {
+		t.Helper()
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return res
+	}
+	text := func(res *mcp.CallToolResult) string { return res.Content[0].(*mcp.TextContent).Text }
+
+	res := call("twin_state", map[string]any{"twin": "conveyor-1"})
+	var view twins.TwinView
+	remarshal(t, res.StructuredContent, &view)
+	if res.IsError || view.ID != "conveyor-1" || len(view.Actuators) != 1 || view.Gateway == "" {
+		t.Fatalf("twin_state = %+v %s", view, text(res))
+	}
+
+	res = call("command_actuator", map[string]any{"twin": "conveyor-1", "actuator": "belt-speed", "key": "mcp-1", "op": "set", "value": 0.8, "reason": "mcp test"})
+	var answer command.Answer
+	remarshal(t, res.StructuredContent, &answer)
+	if res.IsError || answer.Status != command.StatusDone || answer.Command.Operator != chain.AgentID() {
+		t.Fatalf("command_actuator = %+v %s", answer, text(res))
+	}
+	// The route's own Idempotency-Key: the HTTP route answers the same key
+	// with the tool's first answer.
+	if a, again := ag.command(beltPath, "mcp-1", 0.8); a.status != 200 || again.Ack.Signature != answer.Ack.Signature {
+		t.Fatalf("the route with the tool's key = %d %+v, want the tool's answer", a.status, again)
+	}
+
+	for _, tc := range []struct {
+		args   map[string]any
+		reason string
+	}{
+		{map[string]any{"twin": "robot-1", "actuator": "base-joint", "key": "mcp-2", "op": "set", "value": 1.0}, "out-of-scope"},
+		{map[string]any{"twin": "press-1", "actuator": "ram", "key": "mcp-3", "op": "set", "value": 1.0}, "needs-owner-approval"},
+	} {
+		if res := call("command_actuator", tc.args); !res.IsError || !strings.Contains(text(res), tc.reason) {
+			t.Fatalf("command_actuator %v = %s, want a tool error with %q", tc.args, text(res), tc.reason)
+		}
+	}
+	// Arguments the route would refuse are refused before any decision.
+	for _, args := range []map[string]any{
+		{"twin": "conveyor-1", "actuator": "belt-speed", "key": "", "op": "set", "value": 1.0},
+		{"twin": "Conveyor 1", "actuator": "belt-speed", "key": "k", "op": "set", "value": 1.0},
+		{"twin": "conveyor-1", "actuator": "belt-speed", "key": "k", "op": "fly"},
+	} {
+		if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "command_actuator", Arguments: args}); err == nil && !res.IsError {
+			t.Fatalf("command_actuator %v accepted", args)
+		}
+	}
+	eventually(t, "the tool's command in the audit with the chain", func() bool {
+		for _, ev := range r.view.Events(audit.Query{Actor: chain.AgentID(), Limit: 100}) {
+			if ev.Action == "CommandActuator" && ev.Outcome == audit.Allow && ev.Signals["chain"] == chain.Path() {
+				return true
+			}
+		}
+		return false
+	})
+}
