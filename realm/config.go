@@ -66,6 +66,9 @@ type Config struct {
 	// and a request cut off by it answers 503 saying whether its effect
 	// may have happened. Default 3s; negative: no deadline.
 	RequestTimeout time.Duration
+	// AgentApprovalExpiry is how long an agent's action waits for its
+	// owner's approval (agents/approval); default 15 minutes, at most 24 h.
+	AgentApprovalExpiry time.Duration
 	// MinFreeDisk is the free space, in bytes, the embedded store's disk
 	// must keep: under it the store refuses writes (507) and the node is
 	// not ready (/readyz), until space returns; default 64 MiB,

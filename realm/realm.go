@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/agents/approval"
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -34,6 +35,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
+	"github.com/zerorealm/zerorealm/realm/internal/approvals"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
@@ -123,6 +125,10 @@ type Realm struct {
 	agentRoots  *agents.RootSet
 	delegations *delegations.API
 	mcp         *mcpapi.API
+	// approvals serves the owner's queue of agents' actions
+	// (wire_approvals.go).
+	approvals     *approvals.API
+	approvalQueue *approval.Queue
 
 	// identity serves passkeys, sessions and roles (wire_identity.go).
 	identity *identity.API
@@ -165,6 +171,7 @@ func New(cfg Config) (*Realm, error) {
 	r.auditAPI = auditapi.New(r.edge)
 	r.delegations = delegations.New(r.edge)
 	r.mcp = mcpapi.New(r.edge)
+	r.approvals = approvals.New(r.edge)
 	r.docs = apidoc.New(apidoc.Facts{
 		LiveErrorCodes:    live.RefusalCodes(),
 		AvatarPageDefault: identity.DefaultAvatarPage,

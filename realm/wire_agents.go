@@ -54,6 +54,9 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	if err := r.bindMCP(); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
+	if err := r.startApprovals(ctx); err != nil {
+		return err
+	}
 	r.bgDone.Add(1)
 	go func() {
 		defer r.bgDone.Done()
@@ -126,6 +129,7 @@ func (r *Realm) refreshAgentRoots(ctx context.Context) error {
 func (r *Realm) agentRoutes(mux *http.ServeMux) {
 	r.delegations.Routes(mux)
 	r.mcp.Routes(mux)
+	r.approvals.Routes(mux)
 	mux.HandleFunc("GET /v1/agents/me", r.edge.AgentAuthed(r.handleAgentMe))
 }
 

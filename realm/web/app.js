@@ -7,7 +7,7 @@ import * as zr from "./api.js";
 import { headset } from "./headset.js";
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["account", "headset", "scene", "trust", "twins", "market", "audit"];
+const VIEWS = ["account", "headset", "scene", "trust", "twins", "market", "agents", "audit"];
 const mounted = new Map(); // view name -> its module (or null while loading)
 let signedIn = false;
 
