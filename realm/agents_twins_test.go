@@ -78,7 +78,6 @@ func TestAgentTwinCommands(t *testing.T) {
 
 	cases := []struct{ name, path, key, reason string }{
 		{"an actuator its delegation lacks", "/v1/twins/robot-1/actuators/base-joint/commands", "agent-base", "out-of-scope"},
-		{"a high-risk command waits for its owner", ramPath, "agent-ram", "needs-owner-approval"},
 		{"a critical command, never an agent's", pressurePath, "agent-pressure", "critical"},
 	}
 	for _, tc := range cases {
@@ -88,7 +87,34 @@ func TestAgentTwinCommands(t *testing.T) {
 		}
 	}
 
-	// The audit: the command carried out, by the agent, with the chain
+	// A high-risk command waits in the owner's approval queue; it runs
+	// when the owner approves it with a step-up bound to it, through the
+	// same decision (the approval is its step-up) and the same grant.
+	a, waiting := ag.command(ramPath, "agent-ram", 10)
+	if a.status != http.StatusAccepted || waiting.Status != command.StatusPendingOwner || waiting.OwnerApproval == nil ||
+		a.header.Get("Location") != "/v1/agents/approvals/"+waiting.OwnerApproval.ID {
+		t.Fatalf("agent's high-risk command = %d %+v %+v, want 202 waiting for its owner", a.status, a.problem, waiting)
+	}
+	pending := waiting.OwnerApproval
+	if code, p := owner.call("POST", "/v1/agents/approvals/"+pending.ID+"/approve", nil, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, pending.Digest) {
+		t.Fatalf("approving without a step-up = %d %+v", code, p)
+	}
+	if code, p := owner.stepUp(owner.auth, pending.Digest); code != 200 {
+		t.Fatalf("owner's step-up = %d %+v", code, p)
+	}
+	var approved struct {
+		State  string         `json:"state"`
+		Result command.Answer `json:"result"`
+	}
+	owner.must("POST", "/v1/agents/approvals/"+pending.ID+"/approve", nil, &approved)
+	if approved.State != "done" || approved.Result.Status != string(twin.ResultDone) || approved.Result.Command.Operator != chain.AgentID() {
+		t.Fatalf("the approved command = %+v", approved)
+	}
+	if approved.Result.Ack == nil || approved.Result.Ack.Target != 10 {
+		t.Fatalf("the gateway's answer to the approved command = %+v, want target 10", approved.Result.Ack)
+	}
+
+	// The audit: the commands carried out, by the agent, with the chain
 	// from its owner; each refusal with its reason.
 	eventually(t, "the agent's commands in the audit", func() bool {
 		var done, refused int
@@ -103,11 +129,12 @@ func TestAgentTwinCommands(t *testing.T) {
 				refused++
 			}
 		}
-		return done == 1 && refused == len(cases)
+		// The belt and the approved ram; the refusals and the ram's wait.
+		return done == 2 && refused == len(cases)+1
 	})
-	// Nothing but the belt moved.
-	if st, ok := r.twins.Registry().State("press-1", "ram"); ok && st.Target != 0 {
-		t.Fatalf("the ram moved to %v", st.Target)
+	// The pressure never moved.
+	if st, ok := r.twins.Registry().State("press-1", "pressure"); ok && st.Target != 0 {
+		t.Fatalf("the pressure moved to %v", st.Target)
 	}
 }
 
@@ -198,11 +225,18 @@ func TestMCPTwinTools(t *testing.T) {
 		reason string
 	}{
 		{map[string]any{"twin": "robot-1", "actuator": "base-joint", "key": "mcp-2", "op": "set", "value": 1.0}, "out-of-scope"},
-		{map[string]any{"twin": "press-1", "actuator": "ram", "key": "mcp-3", "op": "set", "value": 1.0}, "needs-owner-approval"},
+		{map[string]any{"twin": "press-1", "actuator": "pressure", "key": "mcp-3", "op": "set", "value": 1.0}, "critical"},
 	} {
 		if res := call("command_actuator", tc.args); !res.IsError || !strings.Contains(text(res), tc.reason) {
 			t.Fatalf("command_actuator %v = %s, want a tool error with %q", tc.args, text(res), tc.reason)
 		}
+	}
+	// A high-risk command waits for the owner, as on the route.
+	res = call("command_actuator", map[string]any{"twin": "press-1", "actuator": "ram", "key": "mcp-4", "op": "set", "value": 1.0})
+	var waiting command.Answer
+	remarshal(t, res.StructuredContent, &waiting)
+	if res.IsError || waiting.Status != command.StatusPendingOwner || waiting.OwnerApproval == nil || waiting.OwnerApproval.Digest == "" {
+		t.Fatalf("command_actuator on the ram = %+v %s, want it waiting for the owner", waiting, text(res))
 	}
 	// Arguments the route would refuse are refused before any decision.
 	for _, args := range []map[string]any{

@@ -9,6 +9,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/approvals"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
@@ -41,8 +42,14 @@ func (t twinAdapter) Decide(ctx context.Context, sc *scenes.Scene, op command.Op
 	return t.r.decide(ctx, sc, principalOf(op), as, action, resource, extra)
 }
 
-func (t twinAdapter) DecideAgent(ctx context.Context, sc *scenes.Scene, op command.Operator, act agents.Action, resource policy.UID, extra map[string]any) (policy.Decision, audit.Event, error) {
-	return t.r.evaluateAgent(ctx, sc, principalOf(op), act, resource, extra)
+func (t twinAdapter) DecideAgent(ctx context.Context, sc *scenes.Scene, op command.Operator, act agents.Action, resource policy.UID, extra map[string]any) (policy.Decision, audit.Event, bool, error) {
+	d, ev, err := t.r.evaluateAgent(ctx, sc, principalOf(op), act, resource, extra)
+	return d, ev, err == nil && !d.Allow && d.Reason == agentReasonApproval, err
+}
+
+func (t twinAdapter) ResumeAgent(ctx context.Context, token string) (command.Operator, error) {
+	p, err := agentResumer(t).ResumeAgent(ctx, token)
+	return command.Operator{Avatar: p.Avatar, Agent: p.Agent}, err
 }
 
 func (t twinAdapter) Consume(ctx context.Context, sessionID string, digest []byte) error {
@@ -106,7 +113,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	a := twinAdapter{r}
 	err = r.twins.Start(ctx, command.Deps{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: key, Embedded: r.embedded, Tracer: r.tracer,
-		Decider: a, Agents: a, Subject: twinSubject, Auditor: queuedAuditor{r}, StepUps: a, Trust: a, Locator: a,
+		Decider: a, Agents: a, Approvals: r.approvalQueue, Resumer: a, Subject: twinSubject, Auditor: queuedAuditor{r}, StepUps: a, Trust: a, Locator: a,
 		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(),
 	})
 	if err != nil {
@@ -125,6 +132,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	// from its feed, so a revocation on one node reaches the gateways of
 	// all.
 	r.agents.Revocations().OnRevoke(r.twins.RevokeAgents)
+	r.approvalQueue.Handle(command.ApprovalKind, approvals.Run(r.twins.RunApproved))
 	r.startGrantKeyAnnouncements(bg)
 	r.twinAPI.Bind(r.twins, r.log)
 	return nil

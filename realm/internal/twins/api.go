@@ -196,6 +196,9 @@ func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Pri
 	case out.Replayed:
 		edge.WriteReplayed(w, out.Status, out.Body)
 	default:
+		if out.Location != "" {
+			w.Header().Set("Location", out.Location)
+		}
 		edge.WriteBody(w, out.Status, out.Body)
 	}
 }
@@ -207,6 +210,8 @@ type CommandOutcome struct {
 	Status   int
 	Body     []byte
 	Replayed bool
+	// Location is where an agent polls its command waiting for its owner.
+	Location string
 }
 
 // Command decides one command of p (a person or an agent) made while
@@ -242,15 +247,18 @@ func (a *API) Command(req *http.Request, p edge.Principal, twinID, actuatorID, k
 		}
 		return CommandOutcome{}, a.auditRefusal(req, p, resource, err)
 	}
-	status := http.StatusOK
-	if answer.Status == command.StatusPendingApproval {
+	status, location := http.StatusOK, ""
+	switch answer.Status {
+	case command.StatusPendingApproval:
 		status = http.StatusAccepted
+	case command.StatusPendingOwner:
+		status, location = http.StatusAccepted, "/v1/agents/approvals/"+answer.OwnerApproval.ID
 	}
 	body := edge.EncodeJSON(answer)
 	if err := keys.Complete(context.WithoutCancel(ctx), c.Operator, c.Key, hash[:], status, body); err != nil {
 		a.log.Warn("keep command answer for retries", "err", err)
 	}
-	return CommandOutcome{Status: status, Body: body}, nil
+	return CommandOutcome{Status: status, Body: body, Location: location}, nil
 }
 
 // denyCommand audits a refusal that happened before any grant and answers

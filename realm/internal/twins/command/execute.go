@@ -10,7 +10,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
@@ -38,7 +37,7 @@ const (
 // command's Idempotency-Key (CommandKeys) frees it on an error.
 func (s *Service) Execute(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest) (*Answer, error) {
 	if op.Agent != nil {
-		return s.executeAgent(ctx, op, c, cr)
+		return s.executeAgent(ctx, op, c, cr, false)
 	}
 	_, a, err := s.guard.Check(c)
 	if err != nil {
@@ -187,42 +186,6 @@ func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, a
 	}
 	hash := c.Hash()
 	return s.deliver(ctx, c, hash, a, cr, d, ev, s.disp.GrantFor(c, hash, op.Session.ID, approvers), approvers)
-}
-
-// executeAgent decides an agent's command and carries it out. There is no
-// step-up: the agent holds none of its owner's passkeys, and the owner
-// confirmed the delegation with one. Its delegation decides first
-// (scope, commands per minute, the highest risk it may take, never
-// critical, and high risk only with its owner's approval), then the same
-// Cedar policies as a person's, with the agent as the principal. The
-// grant names the owner and the delegation chain, so the gateway refuses
-// it if any of them is revoked before it arrives.
-func (s *Service) executeAgent(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest) (*Answer, error) {
-	if s.deps.Agents == nil {
-		return nil, &Error{Kind: Forbidden, Detail: "this realm node does not take agents' commands"}
-	}
-	_, a, err := s.guard.Check(c)
-	if err != nil {
-		return nil, err
-	}
-	sc := s.sceneOf[c.Twin]
-	st, err := s.standing(sc, op, cr.Zone)
-	if err != nil {
-		return nil, err
-	}
-	cr.Zone = st.zone
-	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
-	act := agents.Action{Name: agents.ActionCommandActuator, Resource: agents.Resource{Kind: agents.KindActuator, ID: c.Twin + "/" + c.Actuator}, Risk: agents.Risk(a.Risk)}
-	d, ev, err := s.deps.Agents.DecideAgent(ctx, sc, op, act, resource, commandContext(st.zone, false, false))
-	if err != nil {
-		return nil, err
-	}
-	if !d.Allow {
-		s.deps.Auditor.RecordQueued(ctx, ev)
-		return nil, commandDenied(d, st)
-	}
-	hash := c.Hash()
-	return s.deliver(ctx, c, hash, a, cr, d, ev, s.disp.AgentGrantFor(c, hash, op.Avatar.ID, op.Agent.Chain.IDs()), nil)
 }
 
 // deliver sends an allowed command's signed grant to its gateway and

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/agents/approval"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
@@ -61,8 +62,24 @@ func (op Operator) ID() string {
 // it. An error is a failure to decide (the delegation revoked since the
 // request was authenticated, the revocation list unknown, the store
 // down): the action must not run.
+//
+// awaitsOwner reports that the delegation wants the owner's approval of
+// this action first (a high-risk command): then Cedar has not decided and
+// nothing is spent, and the caller queues the action for the owner.
 type AgentDecider interface {
-	DecideAgent(ctx context.Context, sc *scenes.Scene, op Operator, act agents.Action, resource policy.UID, extra map[string]any) (policy.Decision, audit.Event, error)
+	DecideAgent(ctx context.Context, sc *scenes.Scene, op Operator, act agents.Action, resource policy.UID, extra map[string]any) (d policy.Decision, ev audit.Event, awaitsOwner bool, err error)
+}
+
+// AgentApprovals is the owner's approval queue (approval.Queue), where an
+// agent's high-risk command waits.
+type AgentApprovals interface {
+	Enqueue(ctx context.Context, r approval.Request) (approval.Pending, error)
+}
+
+// AgentResumer re-establishes the agent of an approved command: its chain
+// verified again and not revoked, and its owner.
+type AgentResumer interface {
+	ResumeAgent(ctx context.Context, token string) (Operator, error)
 }
 
 // Decider asks a scene's policies and queues the answer for the audit
@@ -150,16 +167,21 @@ type Deps struct {
 	// gateways' carrying it out, as spans of the command's trace.
 	Tracer trace.Tracer
 
-	Decider  Decider
-	Agents   AgentDecider
-	Subject  Subject
-	Auditor  Auditor
-	StepUps  StepUps
-	Trust    TrustReader
-	Locator  Locator
-	Sessions SessionReader
-	Avatars  AvatarReader
-	Events   Events
+	Decider Decider
+	Subject Subject
+	// Agents, Approvals and Resumer serve agents' commands; without
+	// Agents an agent's command is refused, without Approvals one that
+	// needs its owner's approval is.
+	Agents    AgentDecider
+	Approvals AgentApprovals
+	Resumer   AgentResumer
+	Auditor   Auditor
+	StepUps   StepUps
+	Trust     TrustReader
+	Locator   Locator
+	Sessions  SessionReader
+	Avatars   AvatarReader
+	Events    Events
 }
 
 // Service is one node's twin command service.
