@@ -88,8 +88,8 @@ func TestAgentTwinCommands(t *testing.T) {
 	}
 	for _, tc := range cases {
 		a, _ := ag.command(tc.path, tc.key, 10)
-		if a.status != http.StatusForbidden || !strings.Contains(a.problem.Detail, tc.reason) {
-			t.Fatalf("%s = %d %q, want 403 with %q", tc.name, a.status, a.problem.Detail, tc.reason)
+		if a.status != http.StatusForbidden || a.problem.Type != edge.ProblemBase+edge.TypeAgentForbidden || !strings.Contains(a.problem.Detail, tc.reason) {
+			t.Fatalf("%s = %d %s %q, want 403 agent-forbidden with %q", tc.name, a.status, a.problem.Type, a.problem.Detail, tc.reason)
 		}
 	}
 

@@ -75,7 +75,7 @@ func (s *Service) executeAgent(ctx context.Context, op Operator, c twin.Command,
 	}
 	if !d.Allow {
 		s.deps.Auditor.RecordQueued(ctx, ev)
-		return nil, commandDenied(d, st)
+		return nil, &Error{Kind: AgentForbidden, Detail: "the agent may not make this command: " + d.Reason, Err: &policyDeny{d}}
 	}
 	hash := c.Hash()
 	return s.deliver(ctx, c, hash, a, cr, d, ev, s.disp.AgentGrantFor(c, hash, op.Avatar.ID, op.Agent.Chain.IDs()), nil)
