@@ -48,7 +48,7 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	ws := dialLive(t, b, sess.Token)
 	defer ws.Close()
 	waitUntil(t, "each node to hear the other's presence heartbeat", func() bool {
-		return len(a.livePeers()) == 1 && len(b.livePeers()) == 1
+		return len(a.nodes.Others(a.live.Peers())) == 1 && len(b.nodes.Others(b.live.Peers())) == 1
 	})
 
 	restart1 := natstest.StopClusterNode(t, servers, 1)

@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/agents/approval"
-	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/approvals"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
-	"github.com/zerorealm/zerorealm/scenes"
 )
 
 // The owner's approval queue of agents' actions (agents/approval, served
@@ -34,21 +31,8 @@ func (r *Realm) startApprovals(ctx context.Context) error {
 	}
 	q.Handle(market.ApprovalKind, approvals.Run(r.market.RunApproved))
 	r.approvalQueue = q
-	r.market.BindAgents(market.AgentDeps{Decider: marketPorts{r}, Approvals: q, Resumer: agentResumer{r}})
-	return r.approvals.Bind(approvals.Deps{Log: r.log, Queue: q, StepUps: r.stepups.StepUps, AuditNoWait: r.auditAsync})
-}
-
-// DecideAgentAndWait is market.AgentDecider: the agent's decision
-// (access_agents.go), stored in the audit log before it returns.
-func (m marketPorts) DecideAgentAndWait(ctx context.Context, sc *scenes.Scene, p edge.Principal, act agents.Action, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, bool, error) {
-	d, ev, err := m.r.evaluateAgent(ctx, sc, p, act, resource, extra, entities...)
-	if err != nil {
-		return policy.Decision{}, false, err
-	}
-	if err := m.r.auditAndWait(ctx, ev); err != nil {
-		return policy.Decision{}, false, err
-	}
-	return d, !d.Allow && d.Reason == agentReasonApproval, nil
+	r.market.BindAgents(market.AgentDeps{Decider: r.decisions, Approvals: q, Resumer: agentResumer{r}})
+	return r.approvals.Bind(approvals.Deps{Log: r.log, Queue: q, StepUps: r.stepups, AuditNoWait: r.decisions.RecordQueued})
 }
 
 // agentResumer re-establishes the agent of an approved action.

@@ -10,6 +10,7 @@ import (
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
 	"github.com/zerorealm/zerorealm/internal/problem"
+	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
@@ -37,7 +38,7 @@ func (s mcpScenes) List() []mcpapi.Scene {
 }
 
 func (s mcpScenes) Granted(p edge.Principal, action, scene string) bool {
-	return grantsScene(p.Agent.Chain.Leaf(), action, scene)
+	return decide.GrantsScene(p.Agent.Chain.Leaf(), action, scene)
 }
 
 func (s mcpScenes) DecideJoin(ctx context.Context, p edge.Principal, scene string) (mcpapi.Decision, error) {
@@ -45,11 +46,14 @@ func (s mcpScenes) DecideJoin(ctx context.Context, p edge.Principal, scene strin
 	if !ok {
 		return mcpapi.Decision{Reason: "no scene " + strconv.Quote(scene), Policies: []string{}}, nil
 	}
-	d, err := s.r.decideAgent(ctx, sc, p, agents.Action{Name: scenes.ActionJoinScene, Resource: agents.Resource{Kind: agents.KindScene, ID: sc.ID}}, scenes.SceneUID(sc.ID), nil)
+	d, err := s.r.decisions.DecideAgent(ctx, sc, p, agents.Action{Name: scenes.ActionJoinScene, Resource: agents.Resource{Kind: agents.KindScene, ID: sc.ID}}, scenes.SceneUID(sc.ID), nil)
 	if err != nil {
 		return mcpapi.Decision{}, err
 	}
-	return mcpapi.Decision{Allow: d.Allow, Reason: d.Reason, Policies: nonNil(d.Policies)}, nil
+	if d.Policies == nil {
+		d.Policies = []string{} // JSON says []
+	}
+	return mcpapi.Decision{Allow: d.Allow, Reason: d.Reason, Policies: d.Policies}, nil
 }
 
 // mcpTwins is the twin API's own path for MCP's twin tools: a refusal

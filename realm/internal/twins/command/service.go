@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -215,6 +216,7 @@ type Service struct {
 	gateways  []*gateway.Gateway
 	conns     []*nats.Conn
 	telemetry *nats.Subscription
+	closed    atomic.Bool
 }
 
 // Prepare builds the registry from the scenes' twins and the gateway
@@ -333,6 +335,9 @@ func (s *Service) ForwardRevocations(revocations <-chan session.Revocation) {
 // suspended agents and owners who revoked their agents (see
 // twin.RevocationNotice): a grant naming any of them is refused.
 func (s *Service) RevokeAgents(ids ...string) {
+	if s.closed.Load() {
+		return // the feed is gone; gateways refuse everything once it is stale
+	}
 	if err := s.feed.RevokeAgents(ids...); err != nil {
 		// The heartbeats repeat them within a second.
 		s.log.Warn("publish agent revocations to gateways", "ids", ids, "err", err)
@@ -376,6 +381,7 @@ func (s *Service) Close() {
 	if s == nil {
 		return
 	}
+	s.closed.Store(true)
 	for _, g := range s.gateways {
 		g.Close()
 	}
