@@ -22,7 +22,7 @@ import (
 
 func (r *Realm) bindMCP() error {
 	return r.mcp.Bind(mcpapi.Deps{
-		Log: r.log, Scenes: mcpScenes{r}, Twins: mcpTwins{r}, Trail: r.view, Version: buildinfo.Get().Version, Base: r.publicBase,
+		Log: r.log, Scenes: mcpScenes{r}, Twins: mcpTwins{r}, Market: mcpMarket{r}, Trail: r.view, Version: buildinfo.Get().Version, Base: r.publicBase,
 	})
 }
 
@@ -86,4 +86,19 @@ func mcpRefusal(err error) error {
 		return &mcpapi.Refusal{Detail: edge.PublicDetail(err)}
 	}
 	return err
+}
+
+// mcpMarket is the market part's own path for MCP's market tools.
+type mcpMarket struct{ r *Realm }
+
+func (m mcpMarket) Holdings(p edge.Principal) json.RawMessage {
+	return edge.EncodeJSON(m.r.marketAPI.Holdings(p.Avatar.ID))
+}
+
+func (m mcpMarket) Transfer(ctx context.Context, p edge.Principal, body []byte, key string) (json.RawMessage, error) {
+	out, err := m.r.marketAPI.AgentTransfer(ctx, p, body, key)
+	if err != nil {
+		return nil, mcpRefusal(edge.AgentError(err))
+	}
+	return out.Body, nil
 }

@@ -62,6 +62,7 @@ type Deps struct {
 	Log    *slog.Logger
 	Scenes Scenes
 	Twins  Twins
+	Market Market
 	Trail  Trail
 	// Version is the realm's version, for the MCP implementation info.
 	Version string
@@ -88,7 +89,7 @@ func New(e *edge.Edge) *API {
 
 // Bind gives the API what it needs, once, before the realm is ready.
 func (a *API) Bind(deps Deps) error {
-	if deps.Log == nil || deps.Scenes == nil || deps.Twins == nil || deps.Trail == nil || deps.Base == nil {
+	if deps.Log == nil || deps.Scenes == nil || deps.Twins == nil || deps.Market == nil || deps.Trail == nil || deps.Base == nil {
 		return errors.New("mcpapi: every dependency is required")
 	}
 	a.Deps = &deps
@@ -130,6 +131,12 @@ func (a *API) serverFor(req *http.Request) *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "command_actuator", Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(true)},
 		Description: "Command an actuator of a twin (set a target, or stop), exactly as the realm's command route does: this agent's delegation (the actuator, commands per minute, the highest risk) and then the scene's policies decide, audited with the agent's chain; the realm signs a grant naming the chain and the twin's gateway carries it out and signs its answer. A high-risk command needs the owner's approval; a critical one is never an agent's. The same key returns the first answer."},
 		t.commandActuator)
+	mcp.AddTool(s, &mcp.Tool{Name: "list_my_assets", Annotations: readOnly,
+		Description: "What this agent's owner holds: the items and balances of the owner's custodial address and linked wallets, with each address's next nonce."},
+		t.listMyAssets)
+	mcp.AddTool(s, &mcp.Tool{Name: "create_transfer", Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(false)},
+		Description: "Transfer the owner's asset, exactly as the realm's transfer route does: this agent's delegation (the collection, the value per transfer and per day) and the scene's policies decide, audited with the agent's chain; above the delegation's auto-approval value the transfer waits for the owner's approval (status 202 in the answer's place: the waiting action). The same key returns the first answer."},
+		t.createTransfer)
 	mcp.AddTool(s, &mcp.Tool{Name: "my_audit_trail", Annotations: readOnly,
 		Description: "This agent's own decisions from the realm's audit log, newest first (at most 100), each with the chain that authorized it."},
 		t.myAuditTrail)
