@@ -11,6 +11,26 @@ import (
 	"github.com/zerorealm/zerorealm/agents/approval"
 )
 
+// mcpAgent connects the MCP SDK's client as the agent, closed with the
+// test, and a caller of its tools that fails the test on a protocol
+// error (a tool's refusal is a result with isError).
+func mcpAgent(t *testing.T, r *Realm, ag *agentClient, token string) (*mcp.ClientSession, func(name string, args map[string]any) *mcp.CallToolResult) {
+	t.Helper()
+	cs, err := connectMCP(t, r, ag.key, token)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	return cs, func(name string, args map[string]any) *mcp.CallToolResult {
+		t.Helper()
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: args})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return res
+	}
+}
+
 // TestMCPMarketTools runs the Go MCP SDK's client as a trading agent:
 // list_my_assets shows its owner's custodial gems; create_transfer moves
 // some through the transfer route's own path (a receipt that verifies),
@@ -23,20 +43,8 @@ func TestMCPMarketTools(t *testing.T) {
 	custodial := custodialWith(t, r, ada, 2000)
 	bob := common.HexToAddress("0x00000000000000000000000000000000000000b0")
 	ag, chain := newTrader(t, r, ownerID)
-	cs, err := connectMCP(t, r, ag.key, chain.Token())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer cs.Close()
+	cs, call := mcpAgent(t, r, ag, chain.Token())
 	ctx := context.Background()
-	call := func(name string, args map[string]any) *mcp.CallToolResult {
-		t.Helper()
-		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		return res
-	}
 
 	var held struct {
 		Holdings []struct {

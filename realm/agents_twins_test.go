@@ -191,20 +191,8 @@ func TestMCPTwinTools(t *testing.T) {
 	r := startLocalRealm(t)
 	waitTwinsLive(t, r)
 	_, ag, chain := operatorsAgent(t, r, "mcp-olga")
-	cs, err := connectMCP(t, r, ag.key, chain.Token())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer cs.Close()
+	cs, call := mcpAgent(t, r, ag, chain.Token())
 	ctx := context.Background()
-	call := func(name string, args map[string]any) *mcp.CallToolResult {
-		t.Helper()
-		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		return res
-	}
 	text := func(res *mcp.CallToolResult) string { return res.Content[0].(*mcp.TextContent).Text }
 
 	res := call("twin_state", map[string]any{"twin": "conveyor-1"})
