@@ -2,6 +2,7 @@ package realm
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
@@ -148,7 +149,7 @@ func agentTransfer(coll string, amount uint64, from, to common.Address, nonce ui
 // the auto-approval value the transfer waits, the owner sees it on the
 // realm WebSocket, and it runs once the owner approves it with a step-up
 // bound to it, decided again then; the owner may reject, the agent may
-// withdraw.
+// withdraw; a delegation revoked while its action waits fails it.
 func TestAgentTransfers(t *testing.T) {
 	r := startMarket(t)
 	ada := newMarketUser(t, r, "ada")
@@ -247,7 +248,7 @@ func TestAgentTransfers(t *testing.T) {
 	}
 
 	// Rejected by the owner; withdrawn by the agent.
-	ag2, _ := newTrader(t, r, ownerID)
+	ag2, chain2 := newTrader(t, r, ownerID)
 	var third, fourth approval.View
 	ag2.post("POST", "/v1/assets/transfers", agentTransfer("gems", 200, custodial, bob, 4), &third)
 	ag2.post("POST", "/v1/assets/transfers", agentTransfer("gems", 200, custodial, bob, 5), &fourth)
@@ -262,6 +263,24 @@ func TestAgentTransfers(t *testing.T) {
 	var cancelled approval.View
 	if a := ag2.post("DELETE", "/v1/agents/approvals/"+fourth.ID, nil, &cancelled); a.status != 200 || cancelled.State != approval.StateCancelled {
 		t.Fatalf("the agent withdraws it = %d %+v", a.status, cancelled)
+	}
+
+	// Revoked while it waits: approving it runs nothing.
+	var fifth approval.View
+	if a := ag2.post("POST", "/v1/assets/transfers", agentTransfer("gems", 200, custodial, bob, 6), &fifth); a.status != http.StatusAccepted {
+		t.Fatalf("transfer of 200 = %d %+v", a.status, a.problem)
+	}
+	// (Issued by the test, not through the API: revoked as the API does.)
+	if err := r.agents.Revocations().Revoke(context.Background(), chain2.Root().ID, ownerID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if code, p := ada.c.stepUp(ada.auth, fifth.Digest); code != 200 {
+		t.Fatalf("step-up = %d %+v", code, p)
+	}
+	var revoked approval.View
+	ada.c.must("POST", "/v1/agents/approvals/"+fifth.ID+"/approve", nil, &revoked)
+	if revoked.State != approval.StateFailed || revoked.Problem == nil || revoked.Problem.Type != edge.ProblemBase+edge.TypeDelegationRevoked {
+		t.Fatalf("approved after its delegation was revoked: %+v %+v", revoked, revoked.Problem)
 	}
 	if got, _ := balanceOf(r, "gems", bob); got != 350 {
 		t.Fatalf("bob holds %d gems at the end, want 350", got)

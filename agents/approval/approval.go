@@ -294,6 +294,19 @@ func ValidID(s string) bool {
 
 func key(owner, id string) string { return owner + "." + id }
 
+// validOwner: an avatar id is one key token (no dot, no wildcard).
+func validOwner(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // Enqueue stores the action as pending for its agent's owner, and tells
 // Notify. The owner approves it with a step-up bound to Pending.Digest.
 func (q *Queue) Enqueue(ctx context.Context, r Request) (Pending, error) {
@@ -424,16 +437,16 @@ func (q *Queue) Get(ctx context.Context, owner, id string) (Pending, error) {
 // List is the owner's actions, newest first: the pending ones and those
 // decided within the last day.
 func (q *Queue) List(ctx context.Context, owner string) ([]Pending, error) {
-	keys, err := q.bucket.Keys(ctx)
+	if !validOwner(owner) {
+		return nil, nil
+	}
+	keys, err := q.bucket.KeysMatching(ctx, owner+".*")
 	if err != nil {
 		return nil, err
 	}
 	var out []Pending
 	for _, k := range keys {
-		o, id, ok := strings.Cut(k, ".")
-		if !ok || o != owner {
-			continue
-		}
+		_, id, _ := strings.Cut(k, ".")
 		p, _, err := q.load(ctx, owner, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
@@ -476,11 +489,18 @@ func (q *Queue) decide(ctx context.Context, owner, id, state, by string, check f
 	}
 	rev, err = q.store(ctx, &p, rev)
 	if errors.Is(err, store.ErrConflict) {
+		// Another decision, on any node, changed the record first. Which
+		// one is told when the record reads so; a replica that has not
+		// seen it yet still says pending, and this decision lost anyway.
 		cur, _, lerr := q.load(ctx, owner, id)
 		if lerr != nil {
 			return p, 0, lerr
 		}
-		return cur, 0, q.stillPending(cur)
+		if perr := q.stillPending(cur); perr != nil {
+			return cur, 0, perr
+		}
+		return cur, 0, &problem.Error{Status: http.StatusConflict, Type: TypeNotPending, Err: ErrNotPending,
+			Detail: fmt.Sprintf("the action %s was decided concurrently: read it again", id)}
 	}
 	if err != nil {
 		return p, 0, err

@@ -138,6 +138,13 @@ export function mount(section, ctx) {
     renderQueue();
   });
   live.on("open", () => { loadQueue().catch(() => {}); });
+  // A pending action past its expiry leaves the queue on screen without
+  // waiting for a message: nobody can approve it any more.
+  setInterval(() => {
+    const now = Date.now();
+    const lapsed = [...approvals.values()].some((a) => a.state === "pending" && Date.parse(a.expires) <= now && queue.querySelector(`[data-approval="${a.id}"]`));
+    if (lapsed) renderQueue();
+  }, 5000);
 
   instance = {
     async show() {
