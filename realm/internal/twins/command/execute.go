@@ -193,6 +193,7 @@ func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, a
 func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash, a twin.Actuator, cr twin.CommandRequest, d policy.Decision, ev audit.Event, sg twin.SignedGrant, approvers []string) (*Answer, error) {
 	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
 	hashHex := hash.Hex()
+	issued := time.Now()
 	ev.Signals[auditDecision] = string(audit.Allow)
 	ev.Signals[auditCommand] = hashHex
 	ev.Signals[auditNonce] = sg.Grant.Nonce
@@ -206,6 +207,13 @@ func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash,
 	answer := &Answer{Command: viewCommandHashed(c, hashHex, a, cr), Decision: &dv,
 		Grant: &SignedView{TypedData: lazyTypedData(sg.Grant.TypedData), Signature: sg.Signature.Hex(), Signer: s.signerHex}}
 	sa, err := s.disp.Deliver(ctx, sg)
+	if s.deps.CommandTimed != nil {
+		outcome := string(sa.Ack.Result)
+		if err != nil && outcome == "" {
+			outcome = resultUndelivered
+		}
+		s.deps.CommandTimed(outcome, time.Since(issued))
+	}
 	if err != nil && sa.Ack.Result == "" {
 		// No verified answer: whether the gateway acted is unknown to the
 		// realm, but the grant expires within seconds either way.
