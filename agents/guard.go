@@ -180,14 +180,18 @@ func (g *Guard) Evaluate(ctx context.Context, a *Agent, act Action) (Decision, e
 	// no limit, and two reads from the store were most of what an agent's
 	// decision cost over a person's.
 	var day, minute counters
+	var key string
+	var rev uint64
 	var err error
 	switch act.Name {
 	case ActionTransferAsset:
-		if day, _, err = g.usage.read(ctx, g.usage.day, dayKey(a.Chain.Root().ID, now)); err != nil {
+		key = dayKey(a.Chain.Root().ID, now)
+		if day, rev, err = g.usage.read(ctx, g.usage.day, key); err != nil {
 			return Decision{}, err
 		}
 	case ActionCommandActuator:
-		if minute, _, err = g.usage.read(ctx, g.usage.minute, minuteKey(a.Chain.Root().ID, now)); err != nil {
+		key = minuteKey(a.Chain.Root().ID, now)
+		if minute, rev, err = g.usage.read(ctx, g.usage.minute, key); err != nil {
 			return Decision{}, err
 		}
 	}
@@ -208,6 +212,14 @@ func (g *Guard) Evaluate(ctx context.Context, a *Agent, act Action) (Decision, e
 	}
 	d := Decision{Outcome: outcome, Err: derr, Trust: as}
 	d.Context = AgentContext(a, as, usedBy(leaf.ID, day, minute), outcome == Approve, act.Approved)
+	if outcome == Allow && key != "" {
+		// Nothing reads the counters past this point but the spend.
+		read := day
+		if read == nil {
+			read = minute
+		}
+		g.usage.remember(key, read, rev)
+	}
 	return d, nil
 }
 
