@@ -147,9 +147,9 @@ type Service struct {
 	trust   TrustReader
 	stepUps StepUps
 	audit   Auditor
-	agents  AgentDeps
 	// transferTimed: Deps.TransferTimed, or nil.
 	transferTimed func(kind, outcome string, took time.Duration)
+	agents        AgentDeps
 }
 
 // BindAgents gives the marketplace what agents' transfers need (see
