@@ -717,7 +717,7 @@ func (l *Ledger) spendNonce(ctx context.Context, t *Transfer, digest common.Hash
 // appends burns a nonce. The release expects the spend to be the nonce's
 // last message: nobody else can have written after it.
 func (l *Ledger) releaseNonce(ctx context.Context, t *Transfer, digest common.Hash, id string, spent uint64) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	rctx, cancel := store.Cleanup(ctx)
 	defer cancel()
 	subject := nonceSubject(t.From, t.Nonce)
 	seq, err := l.appendJSON(rctx, subject, nonceRecord{Digest: digest, Released: true}, spent, store.WithMsgID("r"+id))

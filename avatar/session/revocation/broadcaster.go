@@ -14,6 +14,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/clustermsg"
+	"github.com/zerorealm/zerorealm/internal/store"
 )
 
 // ErrInvalidConfig reports a Config that New refuses.
@@ -301,11 +302,15 @@ func (b *Broadcaster) receive(m *nats.Msg) {
 	}
 }
 
-// storeOnce runs one store attempt within StoreWait and ctx.
-func (b *Broadcaster) storeOnce(ctx context.Context, store func(context.Context) error) bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.StoreWait)
+// storeOnce runs one store attempt within StoreWait, ending no later
+// than shortly after ctx's deadline (store.Cleanup): the answer waits
+// for it.
+func (b *Broadcaster) storeOnce(ctx context.Context, write func(context.Context) error) bool {
+	ctx, cancelCleanup := store.Cleanup(ctx)
+	defer cancelCleanup()
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.StoreWait)
 	defer cancel()
-	err := store(ctx)
+	err := write(ctx)
 	switch {
 	case err == nil:
 		return true

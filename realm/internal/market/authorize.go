@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/zerorealm/zerorealm/internal/store"
+
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/zerorealm/zerorealm/assets"
@@ -103,7 +105,9 @@ func (s *Service) claimKey(ctx context.Context, p edge.Principal, key string, di
 		return true, func() {}, nil
 	}
 	return false, func() {
-		if err := s.idempotency.Release(context.WithoutCancel(ctx), p.Avatar.ID, key); err != nil {
+		cctx, cancel := store.Cleanup(ctx)
+		defer cancel()
+		if err := s.idempotency.Release(cctx, p.Avatar.ID, key); err != nil {
 			s.log.Warn("free the Idempotency-Key of a refused transfer", "err", err)
 		}
 	}, nil

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/zerorealm/zerorealm/internal/store"
+
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/policy"
@@ -176,7 +178,10 @@ func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Pri
 	if err != nil {
 		// A refused command may be retried under the same key, after a
 		// step-up for instance: free the key.
-		if rerr := keys.Release(context.WithoutCancel(ctx), c.Operator, c.Key); rerr != nil {
+		cctx, cancel := store.Cleanup(ctx)
+		rerr := keys.Release(cctx, c.Operator, c.Key)
+		cancel()
+		if rerr != nil {
 			a.log.Warn("free the key of a refused command", "err", rerr)
 		}
 		a.denyCommand(w, req, p, resource, err)
@@ -187,7 +192,9 @@ func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Pri
 		status = http.StatusAccepted
 	}
 	body := edge.EncodeJSON(answer)
-	if err := keys.Complete(context.WithoutCancel(ctx), c.Operator, c.Key, hash[:], status, body); err != nil {
+	cctx, cancel := store.Cleanup(ctx)
+	defer cancel()
+	if err := keys.Complete(cctx, c.Operator, c.Key, hash[:], status, body); err != nil {
 		a.log.Warn("keep command answer for retries", "err", err)
 	}
 	edge.WriteBody(w, status, body)
