@@ -14,7 +14,6 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/clustermsg"
-	"github.com/zerorealm/zerorealm/internal/store"
 )
 
 // ErrInvalidConfig reports a Config that New refuses.
@@ -302,13 +301,18 @@ func (b *Broadcaster) receive(m *nats.Msg) {
 	}
 }
 
-// storeOnce runs one store attempt within StoreWait, ending no later
-// than shortly after ctx's deadline (store.Cleanup): the answer waits
-// for it.
+// storeOnce runs one store attempt within StoreWait and what is left of
+// ctx's deadline (the answer waits for it), and not cancelled with ctx: a
+// client that hangs up does not cut the attempt short. What it does not
+// store, storeLater does.
 func (b *Broadcaster) storeOnce(ctx context.Context, write func(context.Context) error) bool {
-	ctx, cancelCleanup := store.Cleanup(ctx)
-	defer cancelCleanup()
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.StoreWait)
+	detached := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		detached, cancel = context.WithDeadline(detached, d)
+		defer cancel()
+	}
+	ctx, cancel := context.WithTimeout(detached, b.cfg.StoreWait)
 	defer cancel()
 	err := write(ctx)
 	switch {
