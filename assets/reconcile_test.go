@@ -15,12 +15,13 @@ import (
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
-// reconcilingLedger is newTestLedger with the reconciler's interval.
-func reconcilingLedger(t *testing.T, st *store.Store, interval time.Duration, colls []Collection) *Ledger {
+// reconcilingLedger is newTestLedger with the reconciler's interval (an
+// hour keeps it from running during a test).
+func reconcilingLedger(t *testing.T, st *store.Store, node string, interval time.Duration, colls []Collection) *Ledger {
 	t.Helper()
 	signer, _ := crypto.GenerateKey()
 	l, err := New(context.Background(), st, Config{
-		Node: "n1", Collections: colls, Signer: signer, Passphrase: "test",
+		Node: node, Collections: colls, Signer: signer, Passphrase: "test",
 		CustodyScryptN: 2, CheckpointInterval: time.Hour, ReconcileInterval: interval,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -50,7 +51,7 @@ func receiptsOf(l *Ledger, intent common.Hash) int {
 func TestReconcilerReceiptsAnAppliedIntent(t *testing.T) {
 	ctx := context.Background()
 	a, b := newWallet(t), newWallet(t)
-	l := reconcilingLedger(t, testStore(t), 20*time.Millisecond, []Collection{
+	l := reconcilingLedger(t, testStore(t), "n1", 20*time.Millisecond, []Collection{
 		{ID: "badges", Kind: Unique, Items: []ItemMint{{"one", a.addr}}},
 		{ID: "credits", Kind: Fungible, Mints: []BalanceMint{{a.addr, 100}}},
 	})
@@ -98,7 +99,7 @@ func TestReconcilerReceiptsAnAppliedIntent(t *testing.T) {
 func TestSettleIssuesOneReceipt(t *testing.T) {
 	ctx := context.Background()
 	a, b := newWallet(t), newWallet(t)
-	l := reconcilingLedger(t, testStore(t), time.Hour, []Collection{
+	l := reconcilingLedger(t, testStore(t), "n1", time.Hour, []Collection{
 		{ID: "badges", Kind: Unique, Items: []ItemMint{{"one", a.addr}}},
 	})
 	sc := l.Scheme()

@@ -130,18 +130,26 @@ func (s *Service) ifApplied(ctx context.Context, digest common.Hash) (out applie
 	return applied{digest: digest, receipt: rc, replayed: true}, true, nil
 }
 
-// afterRefusal is the answer to a transfer or trade the ledger refused
-// because its asset or nonce moved on: if the intent itself moved it (a
-// retry racing the first request, or a first answer that was lost), its
-// receipt; if the key names a first request still without a receipt,
-// idempotency.ErrInProgress (409, retry); otherwise the refusal.
-func (s *Service) afterRefusal(ctx context.Context, digest common.Hash, retry bool, err error) (applied, error) {
+// afterRefusal is the answer to a transfer or trade (legs) the ledger
+// refused because its asset or nonce moved on: if the intent itself moved
+// it (a retry racing the first request, or a first answer that was
+// lost), its receipt, or assets.ErrReceiptPending while the receipt is
+// not issued yet; if the key names a first request still without a
+// receipt, idempotency.ErrInProgress (409, retry); otherwise the refusal.
+// Whether the intent moved it is read from the ledger's leader
+// (assets.Ledger.Resolve): a refusal is final for the client, which then
+// signs a new intent, so it is never answered for an intent this node's
+// read model has not caught up with yet.
+func (s *Service) afterRefusal(ctx context.Context, digest common.Hash, retry bool, err error, legs ...*assets.Transfer) (applied, error) {
 	var re *assets.RejectError
 	if errors.As(err, &re) && (re.Reason == assets.ReasonNotOwner || re.Reason == assets.ReasonNonceUsed) {
-		if out, done, serr := s.ifApplied(ctx, digest); done {
-			return out, serr
-		}
-		if retry {
+		rc, rerr := s.ledger.Resolve(ctx, digest, legs...)
+		switch {
+		case rerr == nil:
+			return applied{digest: digest, receipt: rc, replayed: true}, nil
+		case !errors.Is(rerr, assets.ErrNotFound):
+			return applied{}, rerr
+		case retry:
 			err = idempotency.ErrInProgress
 		}
 	}
