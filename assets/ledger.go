@@ -877,7 +877,9 @@ func (l *Ledger) applyAtomic(ctx context.Context, digest common.Hash, event stri
 		}
 		for _, lg := range legs {
 			subj := nonceSubject(lg.t.From, lg.t.Nonce)
-			m, gerr := l.stream.GetLast(ctx, subj)
+			// From the leader: a replica behind it would not show the
+			// nonce spent, and the batch would be tried again for nothing.
+			m, gerr := l.stream.GetLast(ctx, subj, store.FromLeader())
 			if gerr == nil && !bytes.Contains(m.Data, releasedMarker) {
 				return 0, reject(ReasonNonceUsed, "nonce %d of %s is already spent (a replay, or another intent with the same nonce)", lg.t.Nonce, lg.t.From.Hex())
 			}

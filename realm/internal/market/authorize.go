@@ -131,7 +131,8 @@ func (s *Service) ifApplied(ctx context.Context, digest common.Hash) (out applie
 }
 
 // afterRefusal is the answer to a transfer or trade (legs) the ledger
-// refused because its asset or nonce moved on: if the intent itself moved
+// refused because its asset or nonce moved on (not-owner, nonce-used, or
+// a conflict it could not settle by reading again): if the intent itself moved
 // it (a retry racing the first request, or a first answer that was
 // lost), its receipt, or assets.ErrReceiptPending while the receipt is
 // not issued yet; if the key names a first request still without a
@@ -142,7 +143,8 @@ func (s *Service) ifApplied(ctx context.Context, digest common.Hash) (out applie
 // read model has not caught up with yet.
 func (s *Service) afterRefusal(ctx context.Context, digest common.Hash, retry bool, err error, legs ...*assets.Transfer) (applied, error) {
 	var re *assets.RejectError
-	if errors.As(err, &re) && (re.Reason == assets.ReasonNotOwner || re.Reason == assets.ReasonNonceUsed) {
+	moved := errors.As(err, &re) && (re.Reason == assets.ReasonNotOwner || re.Reason == assets.ReasonNonceUsed)
+	if moved || errors.Is(err, assets.ErrConflict) {
 		rc, rerr := s.ledger.Resolve(ctx, digest, legs...)
 		switch {
 		case rerr == nil:
