@@ -23,8 +23,8 @@ func TestResolveTellsAnAppliedIntentFromARefusedOne(t *testing.T) {
 		{ID: "credits", Kind: Fungible, Mints: []BalanceMint{{a.addr, 100}}},
 	}
 	st := testStore(t)
-	n1 := reconcilingLedger(t, st, "n1", time.Hour, colls)
-	n2 := reconcilingLedger(t, st, "n2", time.Hour, colls)
+	n1 := reconcilingLedger(t, st, "n1", time.Hour, time.Hour, colls)
+	n2 := reconcilingLedger(t, st, "n2", time.Hour, time.Hour, colls)
 	sc := n1.Scheme()
 	expires := uint64(time.Now().Add(time.Hour).Unix())
 	sign := func(tr Transfer) Signature {
