@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +30,10 @@ const (
 	defaultStoreWait = time.Second
 	defaultRetryMin  = 100 * time.Millisecond
 	defaultRetryMax  = 5 * time.Second
+	// defaultRedriveAfter: the node that made a revocation stores it
+	// within its StoreWait or retries every RetryMax at most; a told node
+	// that finds it not stored a few seconds later stores it itself.
+	defaultRedriveAfter = 5 * time.Second
 	// attemptTimeout bounds one background store attempt.
 	attemptTimeout = 5 * time.Second
 )
@@ -66,6 +71,17 @@ type Config struct {
 	// RetryMin and RetryMax bound the back-off between background store
 	// attempts. Defaults 100ms and 5s.
 	RetryMin, RetryMax time.Duration
+	// Redrive, when set, makes this node store the revocations other
+	// nodes told it of, RedriveAfter after it acknowledged them, and
+	// retry like the node that made them: the revocation is not lost if
+	// that node stops before its store attempt succeeds. It must be
+	// idempotent (a revocation stored already changes nothing) and wrap
+	// session.ErrInvalidSession for a session with no record, which ends
+	// the attempts.
+	Redrive func(ctx context.Context, rev session.Revocation) error
+	// RedriveAfter is how long after acknowledging a notice the node
+	// re-drives its revocations. Default 5s.
+	RedriveAfter time.Duration
 	// OnRefused is told of every notice or acknowledgement dropped
 	// because it does not verify or decode, with what it was ("notice" or
 	// "ack"). Optional.
@@ -108,7 +124,7 @@ func New(cfg Config) (*Broadcaster, error) {
 		return nil, fmt.Errorf("%w: Conn, Auth and Sessions are required", ErrInvalidConfig)
 	case cfg.Prefix == "" || cfg.Node == "":
 		return nil, fmt.Errorf("%w: Prefix and Node are required", ErrInvalidConfig)
-	case cfg.AckWait < 0 || cfg.StoreWait < 0 || cfg.RetryMin < 0 || cfg.RetryMax < 0:
+	case cfg.AckWait < 0 || cfg.StoreWait < 0 || cfg.RetryMin < 0 || cfg.RetryMax < 0 || cfg.RedriveAfter < 0:
 		return nil, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	}
 	if cfg.AckWait == 0 {
@@ -122,6 +138,9 @@ func New(cfg Config) (*Broadcaster, error) {
 	}
 	if cfg.RetryMax == 0 {
 		cfg.RetryMax = defaultRetryMax
+	}
+	if cfg.RedriveAfter == 0 {
+		cfg.RedriveAfter = defaultRedriveAfter
 	}
 	if cfg.RetryMax < cfg.RetryMin {
 		return nil, fmt.Errorf("%w: RetryMax %v below RetryMin %v", ErrInvalidConfig, cfg.RetryMax, cfg.RetryMin)
@@ -184,7 +203,7 @@ func (b *Broadcaster) Revoke(ctx context.Context, revs []session.Revocation, sto
 	}
 	out.Stored = b.storeOnce(ctx, store)
 	if !out.Stored {
-		b.storeLater(store)
+		b.storeLater(b.cfg.RetryMin, store)
 	}
 	return out, nil
 }
@@ -279,7 +298,7 @@ func (b *Broadcaster) receive(m *nats.Msg) {
 		b.cfg.OnRefused("notice", err)
 		return
 	}
-	denied := 0
+	var denied []session.Revocation
 	for _, rev := range n.revocations() {
 		if err := b.cfg.Sessions.Deny(rev); err != nil {
 			// Authenticated but refused (an expired session, say):
@@ -287,13 +306,25 @@ func (b *Broadcaster) receive(m *nats.Msg) {
 			b.log.Warn("revocation from another node not denied", "node", n.Node, "session", rev.SessionID, "err", err)
 			continue
 		}
-		denied++
+		denied = append(denied, rev)
 	}
-	b.log.Info("sessions denied on another node's word", "node", n.Node, "denied", denied)
+	if redrive := b.cfg.Redrive; redrive != nil && len(denied) > 0 {
+		left := slices.Clone(denied) // the attempts' own: what is stored leaves it
+		b.storeLater(b.cfg.RedriveAfter, func(ctx context.Context) error {
+			for len(left) > 0 {
+				if err := redrive(ctx, left[0]); err != nil && !errors.Is(err, session.ErrInvalidSession) {
+					return err
+				}
+				left = left[1:]
+			}
+			return nil
+		})
+	}
+	b.log.Info("sessions denied on another node's word", "node", n.Node, "denied", len(denied))
 	if m.Reply == "" {
 		return
 	}
-	data, _ := json.Marshal(ack{Node: b.cfg.Node, Denied: denied})
+	data, _ := json.Marshal(ack{Node: b.cfg.Node, Denied: len(denied)})
 	reply := &nats.Msg{Subject: m.Reply, Data: data, Header: nats.Header{nodeHeader: {b.cfg.Node}}}
 	b.cfg.Auth.Sign(reply, m.Reply, time.Now())
 	if err := b.cfg.Conn.PublishMsg(reply); err != nil {
@@ -327,9 +358,9 @@ func (b *Broadcaster) storeOnce(ctx context.Context, write func(context.Context)
 	}
 }
 
-// storeLater retries store with back-off until it succeeds or the
-// Broadcaster closes.
-func (b *Broadcaster) storeLater(store func(context.Context) error) {
+// storeLater retries store with back-off, the first time after first,
+// until it succeeds or the Broadcaster closes.
+func (b *Broadcaster) storeLater(first time.Duration, store func(context.Context) error) {
 	b.mu.Lock()
 	b.pending++
 	b.mu.Unlock()
@@ -341,7 +372,7 @@ func (b *Broadcaster) storeLater(store func(context.Context) error) {
 			b.pending--
 			b.mu.Unlock()
 		}()
-		delay := b.cfg.RetryMin
+		delay := first
 		for attempt := 2; ; attempt++ {
 			t := time.NewTimer(delay)
 			select {
@@ -364,7 +395,7 @@ func (b *Broadcaster) storeLater(store func(context.Context) error) {
 				continue // reported at the top
 			}
 			b.log.Warn("revocation store attempt failed", "attempt", attempt, "err", err)
-			delay = min(2*delay, b.cfg.RetryMax)
+			delay = min(max(2*delay, b.cfg.RetryMin), b.cfg.RetryMax)
 		}
 	}()
 }
