@@ -120,6 +120,7 @@ type Realm struct {
 	// agents authenticates agents and decides their actions, honouring
 	// root delegations signed by agentRoots (wire_agents.go).
 	agents      *agents.Guard
+	agentsBg    context.Context // ends with the node's background loops (wire_agents.go)
 	agentRoots  *agents.RootSet
 	delegations *delegations.API
 	mcp         *mcpapi.API

@@ -27,6 +27,10 @@ func (r *Realm) startRevocationBroadcast(bg context.Context) error {
 		Redrive: func(ctx context.Context, rev session.Revocation) error {
 			return r.sessions.Revoke(ctx, rev.SessionID, rev.Reason)
 		},
+		RedriveAvatar: func(ctx context.Context, rev session.AvatarRevocation) error {
+			_, err := r.sessions.RevokeAvatarUntil(ctx, rev.Avatar, rev.Reason, rev.At)
+			return err
+		},
 		OnRefused: func(kind string, err error) {
 			r.tampers.forged.WithLabelValues("revocation " + kind).Inc()
 			r.log.Warn("dropped a revocation message that does not verify", "kind", kind, "err", err)
@@ -76,4 +80,8 @@ type revoker struct{ r *Realm }
 
 func (v revoker) Revoke(ctx context.Context, revs []session.Revocation, store func(context.Context) error) (revocation.Outcome, error) {
 	return v.r.revoker.Revoke(ctx, revs, store)
+}
+
+func (v revoker) RevokeAvatar(ctx context.Context, rev session.AvatarRevocation, store func(context.Context) error) (revocation.Outcome, error) {
+	return v.r.revoker.RevokeAvatar(ctx, rev, store)
 }

@@ -39,7 +39,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: agents: %w", err)
 	}
-	r.agents = g
+	r.agents, r.agentsBg = g, bg
 	r.edge.BindAgents(g, r.publicBase)
 	records, err := r.store.Bucket(ctx, delegations.BucketConfig())
 	if err != nil {
@@ -178,6 +178,55 @@ func (r *Realm) stopOwnersAgents(ctx context.Context, avatarID, why string) erro
 		Reasons: []string{"every delegation the avatar issued is revoked: " + why},
 	})
 	return nil
+}
+
+// Backoff of stopOwnersAgentsOrLater's background attempts.
+const (
+	agentStopRetryMin = 200 * time.Millisecond
+	agentStopRetryMax = 5 * time.Second
+)
+
+// stopOwnersAgentsOrLater stops the avatar's agents now or, when their
+// revocations cannot be stored (the bucket is electing a leader), keeps
+// trying in the background until they are or the node stops; a node
+// whose revocation feed is lost refuses every agent meanwhile
+// (agents.ErrRevocationsUnknown). It reports whether they were stopped
+// now.
+func (r *Realm) stopOwnersAgentsOrLater(ctx context.Context, avatarID, why string) bool {
+	err := r.stopOwnersAgents(ctx, avatarID, why)
+	if err == nil {
+		return true
+	}
+	bg := r.agentsBg
+	if bg == nil {
+		r.log.Error("an avatar's agents were not stopped", "avatar", avatarID, "why", why, "err", err)
+		return false
+	}
+	r.log.Warn("an avatar's agents not stopped yet; retrying in the background", "avatar", avatarID, "err", err)
+	r.bgDone.Add(1)
+	go func() {
+		defer r.bgDone.Done()
+		wait := agentStopRetryMin
+		for {
+			t := time.NewTimer(wait)
+			select {
+			case <-bg.Done():
+				t.Stop()
+				r.log.Error("an avatar's agents were not stopped before the node stopped", "avatar", avatarID, "why", why)
+				return
+			case <-t.C:
+			}
+			actx, cancel := context.WithTimeout(bg, agentStopRetryMax)
+			err := r.stopOwnersAgents(actx, avatarID, why)
+			cancel()
+			if err == nil {
+				r.log.Info("an avatar's agents stopped", "avatar", avatarID, "why", why)
+				return
+			}
+			wait = min(2*wait, agentStopRetryMax)
+		}
+	}()
+	return false
 }
 
 // suspendOwnersAgents stops the agents of an avatar whose trust became

@@ -50,8 +50,8 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 		StepUps:      proofs,
 		AuditNoWait:  r.auditAsync,
 		PasskeyAdded: r.announcePasskeyAdded,
-		SignedOutEverywhere: func(ctx context.Context, avatarID string) error {
-			return r.stopOwnersAgents(ctx, avatarID, "its owner signed out everywhere")
+		SignedOutEverywhere: func(ctx context.Context, avatarID string) bool {
+			return r.stopOwnersAgentsOrLater(ctx, avatarID, "its owner signed out everywhere")
 		},
 	})
 }

@@ -42,6 +42,9 @@ const (
 type Sessions interface {
 	// Deny refuses the session on this node from now on.
 	Deny(session.Revocation) error
+	// DenyAvatar refuses every session of the avatar created up to the
+	// revocation's time on this node from now on.
+	DenyAvatar(session.AvatarRevocation) error
 }
 
 // Authenticator signs and checks messages between realm nodes.
@@ -79,6 +82,8 @@ type Config struct {
 	// session.ErrInvalidSession for a session with no record, which ends
 	// the attempts.
 	Redrive func(ctx context.Context, rev session.Revocation) error
+	// RedriveAvatar is Redrive for "sign out everywhere".
+	RedriveAvatar func(ctx context.Context, rev session.AvatarRevocation) error
 	// RedriveAfter is how long after acknowledging a notice the node
 	// re-drives its revocations. Default 5s.
 	RedriveAfter time.Duration
@@ -197,21 +202,45 @@ func (b *Broadcaster) Revoke(ctx context.Context, revs []session.Revocation, sto
 	}
 	out := Outcome{NodesTold: 1, NodesLive: 1}
 	if len(revs) > 0 {
-		told, live := b.tell(ctx, revs)
+		told, live := b.tell(ctx, revs, nil)
 		out.NodesTold += told
 		out.NodesLive += live
 	}
+	return b.store(ctx, out, store), nil
+}
+
+// RevokeAvatar is Revoke for every session of rev.Avatar created up to
+// rev.At ("sign out everywhere"): it needs no list of the avatar's
+// sessions, so it takes effect on every node while the store cannot say
+// which sessions the avatar holds. store must be idempotent, as Revoke's.
+func (b *Broadcaster) RevokeAvatar(ctx context.Context, rev session.AvatarRevocation, store func(context.Context) error) (Outcome, error) {
+	if rev.At.IsZero() {
+		rev.At = time.Now()
+	}
+	if err := b.cfg.Sessions.DenyAvatar(rev); err != nil {
+		return Outcome{}, fmt.Errorf("revocation: %w", err)
+	}
+	out := Outcome{NodesTold: 1, NodesLive: 1}
+	told, live := b.tell(ctx, nil, []session.AvatarRevocation{rev})
+	out.NodesTold += told
+	out.NodesLive += live
+	return b.store(ctx, out, store), nil
+}
+
+// store runs the first store attempt of a revocation out told of, and
+// leaves the others to the background.
+func (b *Broadcaster) store(ctx context.Context, out Outcome, store func(context.Context) error) Outcome {
 	out.Stored = b.storeOnce(ctx, store)
 	if !out.Stored {
 		b.storeLater(b.cfg.RetryMin, store)
 	}
-	return out, nil
+	return out
 }
 
 // tell publishes revs to the other nodes and counts acknowledgements from
 // distinct nodes until every live one answered or the wait ran out. live
 // is how many other nodes Peers listed.
-func (b *Broadcaster) tell(ctx context.Context, revs []session.Revocation) (told, live int) {
+func (b *Broadcaster) tell(ctx context.Context, revs []session.Revocation, avatars []session.AvatarRevocation) (told, live int) {
 	peers := b.cfg.Peers()
 	waiting := make(map[string]bool, len(peers))
 	for _, p := range peers {
@@ -220,7 +249,7 @@ func (b *Broadcaster) tell(ctx context.Context, revs []session.Revocation) (told
 		}
 	}
 	live = len(waiting)
-	data, err := encodeNotice(b.cfg.Node, revs)
+	data, err := encodeNotice(b.cfg.Node, revs, avatars)
 	if err != nil {
 		b.log.Error("revocation notice not sent", "err", err)
 		return 0, live
@@ -308,23 +337,21 @@ func (b *Broadcaster) receive(m *nats.Msg) {
 		}
 		denied = append(denied, rev)
 	}
-	if redrive := b.cfg.Redrive; redrive != nil && len(denied) > 0 {
-		left := slices.Clone(denied) // the attempts' own: what is stored leaves it
-		b.storeLater(b.cfg.RedriveAfter, func(ctx context.Context) error {
-			for len(left) > 0 {
-				if err := redrive(ctx, left[0]); err != nil && !errors.Is(err, session.ErrInvalidSession) {
-					return err
-				}
-				left = left[1:]
-			}
-			return nil
-		})
+	var deniedAvatars []session.AvatarRevocation
+	for _, rev := range n.avatarRevocations() {
+		if err := b.cfg.Sessions.DenyAvatar(rev); err != nil {
+			b.log.Warn("sign-out everywhere from another node not denied", "node", n.Node, "avatar", rev.Avatar, "err", err)
+			continue
+		}
+		deniedAvatars = append(deniedAvatars, rev)
 	}
-	b.log.Info("sessions denied on another node's word", "node", n.Node, "denied", len(denied))
+	redriveLater(b, b.cfg.Redrive, denied)
+	redriveLater(b, b.cfg.RedriveAvatar, deniedAvatars)
+	b.log.Info("sessions denied on another node's word", "node", n.Node, "denied", len(denied), "avatars", len(deniedAvatars))
 	if m.Reply == "" {
 		return
 	}
-	data, _ := json.Marshal(ack{Node: b.cfg.Node, Denied: len(denied)})
+	data, _ := json.Marshal(ack{Node: b.cfg.Node, Denied: len(denied) + len(deniedAvatars)})
 	reply := &nats.Msg{Subject: m.Reply, Data: data, Header: nats.Header{nodeHeader: {b.cfg.Node}}}
 	b.cfg.Auth.Sign(reply, m.Reply, time.Now())
 	if err := b.cfg.Conn.PublishMsg(reply); err != nil {
@@ -356,6 +383,25 @@ func (b *Broadcaster) storeOnce(ctx context.Context, write func(context.Context)
 		b.log.Warn("revocation not stored yet; retrying in the background", "err", err)
 		return false
 	}
+}
+
+// redriveLater stores revs, revocations another node made and this one
+// acknowledged, with redrive (Config.Redrive, RedriveAfter from now, then
+// as storeLater retries), unless redrive is nil.
+func redriveLater[R any](b *Broadcaster, redrive func(context.Context, R) error, revs []R) {
+	if redrive == nil || len(revs) == 0 {
+		return
+	}
+	left := slices.Clone(revs) // the attempts' own: what is stored leaves it
+	b.storeLater(b.cfg.RedriveAfter, func(ctx context.Context) error {
+		for len(left) > 0 {
+			if err := redrive(ctx, left[0]); err != nil && !errors.Is(err, session.ErrInvalidSession) {
+				return err
+			}
+			left = left[1:]
+		}
+		return nil
+	})
 }
 
 // storeLater retries store with back-off, the first time after first,

@@ -137,7 +137,7 @@ func TestForgedMessagesChangeNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := encodeNotice("a", []session.Revocation{revocationOf(s, "forged")})
+	data, err := encodeNotice("a", []session.Revocation{revocationOf(s, "forged")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
