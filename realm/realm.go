@@ -2,19 +2,13 @@ package realm
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -24,17 +18,17 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/agents"
-	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/avatar/session/revocation"
 	"github.com/zerorealm/zerorealm/internal/audit"
-	"github.com/zerorealm/zerorealm/internal/dirlock"
+	"github.com/zerorealm/zerorealm/internal/clustermsg"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
+	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
@@ -42,30 +36,29 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
 	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
+	"github.com/zerorealm/zerorealm/realm/internal/ops"
+	"github.com/zerorealm/zerorealm/realm/internal/scenesapi"
+	"github.com/zerorealm/zerorealm/realm/internal/sessiontrust"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
-	"github.com/zerorealm/zerorealm/twin"
+	"github.com/zerorealm/zerorealm/trust"
 )
 
 // Realm is one realm node. Create it with New, bind it with Listen, run it
 // with Serve.
 type Realm struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *metrics
-	tampers *tampers // records that did not verify; see records.go
-	// clusterAuth signs and checks the core NATS messages nodes act on.
-	clusterAuth *clusterAuth
+	cfg Config
+	log *slog.Logger
+	// monitor is the node's start-up state, readiness probe, health
+	// endpoints and metrics registry.
+	monitor *ops.Monitor
+	tampers *node.Tampers // records that did not verify
 
 	listener net.Listener
 	http     *http.Server
-
-	ready    atomic.Bool
 	readyCh  chan struct{}
-	notReady atomic.Pointer[string] // why the realm is not ready, for /healthz
-	// readiness is the background prober's last finding (health.go).
-	readiness atomic.Pointer[readiness]
 	// tracer records spans when tracing is on (Config.OTelEndpoint or
 	// Config.TracerProvider), nil otherwise; ownTracing is the provider
 	// the realm made, which it flushes at shutdown.
@@ -75,58 +68,50 @@ type Realm struct {
 	edge *edge.Edge
 	// docs are the API documents the realm serves.
 	docs *apidoc.Docs
-	// auditAPI serves the audit log; bound once the log is open.
-	auditAPI *auditapi.API
-	// marketAPI serves the marketplace's routes; bound to market at start.
-	marketAPI *market.API
-	// servedNode is the node name that code serving HTTP reads: it runs
-	// while start still sets r.cfg.Node (a load balancer polls /readyz
-	// during start-up), so it reads it from here.
-	servedNode atomic.Pointer[string]
+	// decisions decides and audits for every part (realm/internal/decide);
+	// access serves what a principal may do in a scene. Both are bound
+	// once the audit log is open.
+	decisions *decide.Service
+	access    *decide.API
 
-	// Set during start-up, read by handlers only once ready is true.
-	embedded *natsembed.Embedded
-	dataLock *dirlock.Lock // held from start to the end of shutdown
-	nc       *nats.Conn
-	store    *store.Store
-	catalog  *scenes.Catalog
-	audit    *audit.Log
-	witness  *audit.Witness
-	view     *audit.View
-	nodes    *nodeRegistry
-	avatars  *avatar.Service
-	sessions *session.Manager
-	trust    *trustHub
-	stepups  *stepUpProofs
-	live     *live.Service
-	twins    *command.Service
-	twinAPI  *twins.API
-	market   *market.Service // the marketplace; see wire_market.go
-	xr       *xr.Service
-	presence presenceView            // where the live edge sees avatars
-	revoker  *revocation.Broadcaster // revocations.go
-
-	// The node's key ring and its active and previous secp256k1 keys
-	// (see keyring.go).
-	ring     *assets.KeyRing
-	ringKey  *ecdsa.PrivateKey
-	ringPrev *ecdsa.PrivateKey
-	ringPass string
-	// legacyGrantKey is the grant key of an earlier version, imported
-	// into the ring as a retired key at this start: it announces the
-	// ring's active key to the gateways that pinned it.
-	legacyGrantKey *twin.Signer
-
-	// agents authenticates agents and decides their actions, honouring
-	// root delegations signed by agentRoots (wire_agents.go).
-	agents      *agents.Guard
-	agentsBg    context.Context // ends with the node's background loops (wire_agents.go)
-	agentRoots  *agents.RootSet
+	// The APIs whose routes are registered before the node starts; each
+	// is bound to its started service before the node reports ready.
+	auditAPI    *auditapi.API
+	marketAPI   *market.API
+	scenesAPI   *scenesapi.API
+	twinAPI     *twins.API
+	identity    *identity.API // passkeys, sessions and roles (wire_identity.go)
 	delegations *delegations.API
 	mcp         *mcpapi.API
 
-	// identity serves passkeys, sessions and roles (wire_identity.go).
-	identity *identity.API
+	// node is the node's foundation (data dir, NATS, store, keys, audit,
+	// registry); the slots below it are its parts, as the others read them.
+	node        *node.Node
+	embedded    *natsembed.Embedded
+	nc          *nats.Conn
+	clusterAuth *clustermsg.Auth // signs and checks the core NATS messages nodes act on
+	store       *store.Store
+	keys        *node.Keys
+	audit       *audit.Log
+	witness     *audit.Witness
+	view        *audit.View
+	nodes       *node.Registry
+
+	// Set during start-up, read by handlers only once ready.
+	catalog  *scenes.Catalog
+	avatars  *avatar.Service
+	sessions *session.Manager
+	trust    *sessiontrust.Hub
+	stepups  *identity.StepUps
+	live     *live.Service
+	twins    *command.Service
+	market   *market.Service // the marketplace; see wire_market.go
+	xr       *xr.Service
+	revoker  *revocation.Broadcaster // revocations.go
+	// agents authenticates agents and decides their actions, honouring
+	// the root delegations of the keys delegations.Roots keeps.
+	agents   *agents.Guard
+	agentsBg context.Context // ends with the node's background loops (wire_agents.go)
 
 	// bgCancel stops the node's background loops at shutdown.
 	bgCancel context.CancelFunc
@@ -141,10 +126,7 @@ func New(cfg Config) (*Realm, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
-	r.setNotReady("starting")
-	r.servedNode.Store(&cfg.Node)
-	r.metrics = newMetrics(r)
+	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}), monitor: ops.New(cfg.Node)}
 	tp := cfg.TracerProvider
 	if tp == nil && cfg.OTelEndpoint != "" {
 		own, err := tracing.Provider(context.Background(), cfg.OTelEndpoint, "zerorealm", cfg.Node)
@@ -162,26 +144,28 @@ func New(cfg Config) (*Realm, error) {
 		RequestTimeout: cfg.RequestTimeout,
 		ResourcePrefix: cfg.Prefix,
 		TrustedProxies: cfg.TrustedProxies,
-	}, r.log, r.ready.Load, r.metrics.registry)
-	r.auditAPI = auditapi.New(r.edge)
-	r.delegations = delegations.New(r.edge)
-	r.mcp = mcpapi.New(r.edge)
+	}, r.log, r.monitor.Started, r.monitor.Registry())
+	r.tampers = node.NewTampers(r.monitor.Registry())
 	r.docs = apidoc.New(apidoc.Facts{
 		LiveErrorCodes:    live.RefusalCodes(),
 		AvatarPageDefault: identity.DefaultAvatarPage,
 		AvatarPageMax:     identity.MaxAvatarPage,
 	})
-	r.tampers = newTampers(r.metrics.registry)
-	r.marketAPI = market.NewAPI(r.edge)
+	r.auditAPI, r.marketAPI, r.scenesAPI = auditapi.New(r.edge), market.NewAPI(r.edge), scenesapi.New(r.edge)
+	r.delegations, r.mcp = delegations.New(r.edge), mcpapi.New(r.edge)
+	r.decisions = decide.New()
+	r.access = decide.NewAPI(r.edge, r.decisions)
 	r.twinAPI = r.newTwinAPI()
 	var err error
-	if r.identity, err = r.newIdentity(); err != nil {
+	r.identity, err = identity.New(identity.Config{Edge: r.edge, AdminRole: cfg.AdminRole, Limits: identity.Limits{
+		CeremonyRate: cfg.CeremonyRate, CeremonyBurst: cfg.CeremonyBurst,
+		MaxPendingCeremonies: cfg.MaxPendingCeremonies, MaxSessionsPerAvatar: cfg.MaxSessionsPerAvatar,
+	}})
+	if err != nil {
 		return nil, err
 	}
 	return r, nil
 }
-
-func (r *Realm) setNotReady(reason string) { r.notReady.Store(&reason) }
 
 // Listen binds the HTTP address so that URL is known before Serve starts
 // NATS, and so /healthz answers 503 while the rest starts.
@@ -217,7 +201,7 @@ func (r *Realm) Ready() <-chan struct{} { return r.readyCh }
 func (r *Realm) Node() string { return r.cfg.Node }
 
 // Registry is the realm's Prometheus registry.
-func (r *Realm) Registry() *prometheus.Registry { return r.metrics.registry }
+func (r *Realm) Registry() *prometheus.Registry { return r.monitor.Registry() }
 
 // Audit is the node's audit log, available once ready.
 func (r *Realm) Audit() *audit.Log { return r.audit }
@@ -246,9 +230,9 @@ func (r *Realm) Serve(ctx context.Context) error {
 
 	startErr := r.start(ctx)
 	if startErr == nil {
-		r.ready.Store(true)
+		r.monitor.Ready()
 		close(r.readyCh)
-		r.log.Info("realm ready", "url", r.URL(), "nats", r.natsMode(), "scenes", len(r.catalog.Scenes()))
+		r.log.Info("realm ready", "url", r.URL(), "nats", r.node.NATSMode(r.cfg.NATS), "scenes", len(r.catalog.Scenes()))
 		select {
 		case <-ctx.Done():
 		case err := <-httpErr:
@@ -256,124 +240,72 @@ func (r *Realm) Serve(ctx context.Context) error {
 		}
 	}
 	if startErr != nil {
-		r.setNotReady("failed to start: " + startErr.Error())
+		r.monitor.NotReady("failed to start: " + startErr.Error())
 	}
 	r.shutdown()
 	return startErr
 }
 
-func (r *Realm) natsMode() string {
-	if len(r.cfg.NATS) > 0 {
-		return "cluster " + strings.Join(r.cfg.NATS, ",")
+// start brings up everything behind the HTTP edge, in dependency order:
+// the node's foundation, scenes and twins, then the parts, each after
+// what it reads, then the background loops.
+func (r *Realm) start(ctx context.Context) (err error) {
+	if r.node, err = node.Open(r.cfg.DataDir, r.cfg.Node, r.log); err != nil {
+		return fmt.Errorf("realm: %w", err)
 	}
-	if r.embedded != nil && r.embedded.ClientURL() != "" {
-		return "embedded, authenticated clients at " + r.embedded.ClientURL() + " (for enrolled gateways)"
-	}
-	return "embedded, in-process only (no gateway enrolled, so no client port)"
-}
-
-// start brings up everything behind the HTTP edge, in dependency order.
-func (r *Realm) start(ctx context.Context) error {
-	if err := os.MkdirAll(r.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("realm: data dir: %w", err)
-	}
-	// Before anything reads or writes the data dir: two processes on one
-	// JetStream file store corrupt it.
-	lock, err := dirlock.Acquire(r.cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("realm: data dir: %w", err)
-	}
-	r.dataLock = lock
-	if r.cfg.Node == "" {
-		node, err := loadOrCreateNodeID(r.cfg.DataDir)
-		if err != nil {
-			return err
-		}
-		r.cfg.Node = node
-	}
-	r.log = r.log.With("node", r.cfg.Node)
-	node := r.cfg.Node
-	r.servedNode.Store(&node)
+	r.cfg.Node, r.log = r.node.Name, r.node.Log
+	r.monitor.SetNode(r.cfg.Node)
 	r.edge.SetLogger(r.log)
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
-	if r.cfg.ScenesDir == "" {
-		r.catalog, err = scenes.LoadBuiltin()
-	} else {
-		r.catalog, err = scenes.LoadDir(r.cfg.ScenesDir)
-	}
-	if err != nil {
+	if r.catalog, err = loadScenes(r.cfg.ScenesDir); err != nil {
 		return fmt.Errorf("realm: scenes: %w", err)
 	}
-	if err := r.prepareTwins(); err != nil {
-		return err
-	}
-
-	if len(r.cfg.NATS) == 0 {
-		r.embedded, err = natsembed.Start(ctx, natsembed.Config{
-			DataDir:      r.cfg.DataDir,
-			ClientListen: r.natsClientListen(),
-			Prefix:       r.cfg.Prefix,
-			Gateways:     r.twins.NATSUsers(),
-			ServerName:   r.cfg.Node,
-			Logger:       r.log,
-			MinFreeDisk:  r.cfg.MinFreeDisk,
-		})
-		if err != nil {
-			return fmt.Errorf("realm: embedded NATS: %w", err)
-		}
-		r.nc = r.embedded.Conn()
-	} else {
-		dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		r.nc, err = natsembed.Dial(dialCtx, r.cfg.NATS, "zerorealm-"+r.cfg.Node, r.cfg.natsAuth(), r.log)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("realm: %w", err)
-		}
-	}
-
-	recordKey, recordKeyFile, err := r.recordKey()
+	r.scenesAPI.Bind(r.catalog)
+	// The twins' gateways, which the embedded NATS server admits.
+	r.twins, err = command.Prepare(command.Config{Catalog: r.catalog, DataDir: r.cfg.DataDir, Simulate: len(r.cfg.NATS) == 0, Logger: r.log})
 	if err != nil {
 		return err
 	}
-	if r.clusterAuth, err = newClusterAuth(recordKey); err != nil {
-		return err
+	// The embedded server opens its TCP port only for an enrolled gateway:
+	// simulated ones connect in-process, and nothing else has any business
+	// there.
+	clientListen := ""
+	if r.twins.HasEnrolledGateways() {
+		clientListen = r.cfg.NATSListen
 	}
-	// A cluster that has just elected its meta leader, or whose JetStream
-	// is still starting, answers "JetStream not available" for a moment:
-	// wait for it (logging why) rather than exit.
-	r.setNotReady("waiting for JetStream")
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper, WaitForJetStream: true, WriteGate: r.diskGate()})
-	if err != nil {
-		return fmt.Errorf("realm: store: %w", err)
-	}
-	r.setNotReady("starting")
-	if err := r.checkRecordKey(ctx, recordKey, recordKeyFile); err != nil {
-		return err
-	}
-	if err := r.openAudit(ctx); err != nil {
-		return err
-	}
-	r.auditTampers()
-	r.view, err = audit.NewView(ctx, r.store, 0)
-	if err != nil {
-		return fmt.Errorf("realm: audit view: %w", err)
-	}
-	r.auditAPI.Bind(auditapi.Deps{
-		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, AuditDir), AuditRoles: r.cfg.AuditRoles,
-		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.auditDeny,
+	err = r.node.Start(ctx, node.Config{
+		NATS: r.cfg.NATS, NATSAuth: r.cfg.natsAuth(), ClientListen: clientListen, Gateways: r.twins.NATSUsers(),
+		MinFreeDisk: r.cfg.MinFreeDisk, Prefix: r.cfg.Prefix, RecordKeyFile: r.cfg.RecordKeyFile,
+		Keys: node.KeyConfig{Passphrase: r.cfg.Assets.KeyPassphrase, ScryptN: r.cfg.Assets.KeyScryptN},
+		RPID: r.cfg.RPID, URL: r.URL(), Heartbeat: r.cfg.NodeHeartbeat, Tampers: r.tampers,
+		Status: r.monitor.NotReady, WriteGate: r.monitor.WriteGate, Observe: r.monitor.Decided,
 	})
-	r.nodes, err = startNodeRegistry(ctx, r.store, nodeInfo{
-		Node: r.cfg.Node, URL: r.URL(), Started: time.Now().UTC(),
-	}, r.cfg.NodeHeartbeat, r.log)
+	n := r.node
+	r.embedded, r.nc, r.clusterAuth, r.store, r.keys = n.Embedded, n.Conn, n.Cluster, n.Store, n.Keys
+	r.audit, r.witness, r.view, r.nodes = n.Audit, n.Witness, n.View, n.Registry
 	if err != nil {
-		return fmt.Errorf("realm: node registry: %w", err)
+		return fmt.Errorf("realm: %w", err)
 	}
-	r.avatars, err = avatar.New(ctx, r.store, r.avatarConfig())
+	if err := r.decisions.Bind(decide.Deps{Log: r.log, Audit: r.audit}); err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	// The tamper reports made before, then as they come.
+	r.tampers.Audit(r.decisions.RecordQueued)
+	r.auditAPI.Bind(auditapi.Deps{
+		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, node.AuditDir), AuditRoles: r.cfg.AuditRoles,
+		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.decisions.DenyQueued,
+	})
+
+	boot := &identity.Bootstrap{Disabled: r.cfg.DisableBootstrapAdmin, Roles: r.cfg.BootstrapAdminRoles,
+		DataDir: r.cfg.DataDir, Node: r.cfg.Node, Log: r.log, AuditNoWait: r.decisions.RecordQueued}
+	r.avatars, err = avatar.New(ctx, r.store, boot.Configure(avatar.Config{
+		RPID: r.cfg.RPID, Origins: r.origins(), AdminRole: r.cfg.AdminRole, CeremonyTTL: identity.CeremonyTTL, Logger: r.log,
+	}))
 	if err != nil {
 		return fmt.Errorf("realm: avatars: %w", err)
 	}
-	r.bootstrap().Note(ctx, r.avatars)
+	boot.Note(ctx, r.avatars)
 	r.sessions, err = session.New(ctx, r.store, session.Config{
 		IdleTimeout: r.cfg.SessionIdle,
 		Lifetime:    r.cfg.SessionLifetime,
@@ -385,19 +317,30 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: sessions: %w", err)
 	}
-	r.trust, err = newTrustHub(ctx, r.store, r.cfg.SessionLifetime, r.audit, r.log)
+	r.trust, err = sessiontrust.Open(ctx, sessiontrust.Deps{
+		Store: r.store, SessionLifetime: r.cfg.SessionLifetime, Audit: r.audit, Log: r.log,
+		// The live and XR edges are made below.
+		OnChange: func(sessionID string, a trust.Assessment) {
+			if r.live != nil {
+				r.live.PushTrust(sessionID, a)
+			}
+		},
+		OnSuspended: r.delegations.SuspendOwnersAgents,
+		OnPasskey: func(sessionID string, userVerified bool) {
+			if r.xr != nil {
+				r.xr.AfterPasskey(sessionID, userVerified)
+			}
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("realm: trust: %w", err)
 	}
 	r.edge.Bind(r.sessions, r.avatars, edge.AuthHooks{
 		RolledBack: func(sessionID string) {
-			r.reportTamper(store.TamperEvent{Bucket: "sessions", Key: sessionID, Reason: session.ReasonRolledBack})
+			r.tampers.Report(store.TamperEvent{Bucket: "sessions", Key: sessionID, Reason: session.ReasonRolledBack})
 		},
-		Seen: r.trust.observeAddress,
+		Seen: r.trust.ObserveAddress,
 	})
-	r.trust.onChange = r.pushTrust
-	r.trust.onSuspended = r.suspendOwnersAgents
-	r.trust.onPasskey = r.xrAfterPasskey
 	if err := r.startIdentity(ctx); err != nil {
 		return err
 	}
@@ -408,33 +351,35 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.startLive(ctx); err != nil {
 		return err
 	}
+	if err := r.bindAccess(); err != nil {
+		return err
+	}
 
 	bg, cancel := context.WithCancel(context.Background())
 	r.bgCancel = cancel
 	// Before the trust hub runs: it stops a suspended avatar's agents.
 	if err := r.startAgents(ctx, bg); err != nil {
-		cancel()
 		return err
 	}
 	revocations, err := r.sessions.Revocations(bg)
 	if err != nil {
-		cancel()
 		return fmt.Errorf("realm: revocation feed: %w", err)
 	}
 	// Request paths read avatars through this node's cache, which this
 	// feed keeps current (see avatar.Service.CacheReads).
 	if err := r.avatars.CacheReads(bg); err != nil {
-		cancel()
 		return fmt.Errorf("realm: avatar change feed: %w", err)
 	}
 	// Probed once before the node reports ready, so /readyz is right from
 	// the first request.
-	first := r.probeReadiness(ctx)
-	r.readiness.Store(&first)
-	r.bgDone.Add(3)
-	go func() { defer r.bgDone.Done(); r.runReadiness(bg) }()
-	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
-	go func() { defer r.bgDone.Done(); r.trust.run(bg) }()
+	probes := ops.Probes{Store: r.store, NATS: r.nc, Scenes: func() int { return len(r.catalog.Scenes()) }, Audit: r.audit, Witness: r.witness, Log: r.log}
+	if r.embedded != nil {
+		probes.Disk = r.embedded
+	}
+	r.monitor.Bind(ctx, probes)
+	r.bgDone.Go(func() { r.monitor.Run(bg) })
+	r.bgDone.Go(func() { r.followRevocations(revocations) })
+	r.bgDone.Go(func() { r.trust.Run(bg) })
 	if err := r.startTwins(ctx, bg); err != nil {
 		return err
 	}
@@ -444,135 +389,50 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.startRevocationBroadcast(bg); err != nil {
 		return err
 	}
-
-	r.recordSceneLoads(ctx)
+	scenesapi.RecordServed(ctx, r.catalog, r.cfg.Node, r.audit.Record, r.log)
 	return nil
-}
-
-// recordSceneLoads audits which scenes and policy sets this node serves, so
-// the audit trail shows the rules in force at any time.
-func (r *Realm) recordSceneLoads(ctx context.Context) {
-	for _, sc := range r.catalog.Scenes() {
-		var ids []string
-		if sc.Policies != nil {
-			ids = sc.Policies.IDs()
-		}
-		err := r.audit.Record(ctx, audit.Event{
-			Actor:    "realm:" + r.cfg.Node,
-			Action:   "ServeScene",
-			Resource: fmt.Sprintf("Scene::%q", sc.ID),
-			Outcome:  audit.Allow,
-			Reasons:  []string{"scene definition and policies validated at start-up"},
-			Policies: ids,
-			Signals:  map[string]any{"policy_files": sc.PolicyFiles},
-		})
-		if err != nil {
-			r.log.Error("audit scene load", "scene", sc.ID, "err", err)
-		}
-	}
 }
 
 // shutdown stops everything Serve started, in reverse order, within
 // ShutdownTimeout for the HTTP drain plus the store's flush.
 func (r *Realm) shutdown() {
-	r.setNotReady("shutting down")
-	r.ready.Store(false)
+	r.monitor.NotReady("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := r.http.Shutdown(ctx); err != nil {
 		r.log.Warn("http drain incomplete, closing connections", "err", err)
 		_ = r.http.Close()
 	}
-	r.stopXR()
-	r.stopTwins()
+	// Every peer connection and the shared UDP socket, so no frame
+	// reaches a stream after the stores behind it are gone.
+	if r.xr != nil && r.live != nil {
+		r.live.StopMotion()
+		r.xr.Close()
+	}
+	// The simulated gateways and the feed, and the consoles.
+	r.twins.Close()
+	r.twinAPI.Close()
 	if r.bgCancel != nil {
 		r.bgCancel()
 		r.bgDone.Wait()
 	}
-	r.stopAgents()
-	if r.nodes != nil {
-		r.nodes.stop(ctx)
+	if r.agents != nil {
+		r.agents.Close() // stops following the revocations
 	}
+	r.node.StopRegistry(ctx)
 	if r.market != nil {
 		r.market.Close()
 	}
-	if r.view != nil {
-		r.view.Close()
-	}
-	if r.witness != nil {
-		r.witness.Close()
-	}
-	if r.audit != nil {
-		if err := r.audit.Close(ctx); err != nil {
-			r.log.Error("audit log close", "err", err)
-		}
-	}
-	flushCtx, flushCancel := context.WithTimeout(context.Background(), time.Second)
-	defer flushCancel()
-	if r.embedded != nil {
-		r.embedded.Shutdown(flushCtx)
-	} else if r.nc != nil {
-		if err := r.nc.FlushWithContext(flushCtx); err != nil {
-			r.log.Warn("nats flush on shutdown", "err", err)
-		}
-		r.nc.Close()
-	}
+	r.node.Close(ctx)
 	if r.ownTracing != nil {
 		// The spans of the last requests, while the collector waits.
+		flushCtx, flushCancel := context.WithTimeout(context.Background(), time.Second)
+		defer flushCancel()
 		if err := r.ownTracing.Shutdown(flushCtx); err != nil {
 			r.log.Warn("trace export on shutdown", "err", err)
 		}
 	}
-	// Last: the store is flushed and closed, so another process may open it.
-	if err := r.dataLock.Release(); err != nil {
-		r.log.Warn("data dir unlock", "err", err)
-	}
 	r.log.Info("realm stopped")
-}
-
-// loadOrCreateNodeID gives a node a stable name across restarts, so its
-// audit chain continues where it left off.
-func loadOrCreateNodeID(dataDir string) (string, error) {
-	p := filepath.Join(dataDir, "node-id")
-	b, err := os.ReadFile(p)
-	if err == nil {
-		id := strings.TrimSpace(string(b))
-		if !nodeNamePattern.MatchString(id) {
-			return "", fmt.Errorf("realm: %s holds %q, not a node name: fix or delete the file", p, id)
-		}
-		return id, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("realm: read node id: %w", err)
-	}
-	var raw [4]byte
-	_, _ = rand.Read(raw[:])
-	host, _ := os.Hostname()
-	host = sanitizeNodeName(host)
-	id := "node-" + hex.EncodeToString(raw[:])
-	if host != "" {
-		id = host + "-" + hex.EncodeToString(raw[:])
-	}
-	if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("realm: write node id: %w", err)
-	}
-	return id, nil
-}
-
-func sanitizeNodeName(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-			b.WriteRune(c)
-		default:
-			b.WriteRune('-')
-		}
-		if b.Len() >= 48 {
-			break
-		}
-	}
-	return b.String()
 }
 
 // origins are the web origins the realm accepts: the configured ones, or
@@ -585,4 +445,12 @@ func (r *Realm) origins() []string {
 		return []string{u}
 	}
 	return nil
+}
+
+// loadScenes loads the scenes of dir, or those shipped in the binary.
+func loadScenes(dir string) (*scenes.Catalog, error) {
+	if dir == "" {
+		return scenes.LoadBuiltin()
+	}
+	return scenes.LoadDir(dir)
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
+	"github.com/zerorealm/zerorealm/realm/internal/scenesapi"
 )
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -69,7 +71,7 @@ func shareClusterKeys(t testing.TB, cfg *Config) {
 		cfg.TemplateKeyFile = filepath.Join(dir, xr.TemplateKeyFile)
 	}
 	if cfg.RecordKeyFile == "" {
-		cfg.RecordKeyFile = filepath.Join(dir, recordKeyFile)
+		cfg.RecordKeyFile = filepath.Join(dir, node.RecordKeyFile)
 	}
 }
 
@@ -209,12 +211,12 @@ func TestConfigValidation(t *testing.T) {
 func TestEmbeddedServesScenesAndProblems(t *testing.T) {
 	r := startRealm(t, Config{})
 	var scenes struct {
-		Scenes []sceneSummary `json:"scenes"`
+		Scenes []scenesapi.Summary `json:"scenes"`
 	}
 	if code := get(t, r.URL()+"/v1/scenes", &scenes); code != 200 || len(scenes.Scenes) == 0 || scenes.Scenes[0].ID != "foundry" {
 		t.Fatalf("GET /v1/scenes = %d %+v, want foundry", code, scenes)
 	}
-	var foundry sceneDetail
+	var foundry scenesapi.Detail
 	if code := get(t, r.URL()+"/v1/scenes/foundry", &foundry); code != 200 || len(foundry.Twins) < 3 || len(foundry.Policies) == 0 {
 		t.Fatalf("GET /v1/scenes/foundry = %d %+v, want twins and policies", code, foundry)
 	}
@@ -285,7 +287,7 @@ func TestTwoNodesOnThreeNodeCluster(t *testing.T) {
 	})
 	// Each node sees the other in the node registry (a KV bucket).
 	eventually(t, "both nodes registered", func() bool {
-		var got struct{ Nodes []nodeInfo }
+		var got struct{ Nodes []node.Info }
 		get(t, a.URL()+"/v1/nodes", &got)
 		return len(got.Nodes) == 2 && got.Nodes[0].Node == "realm-a" && got.Nodes[1].Node == "realm-b"
 	})

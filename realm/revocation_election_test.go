@@ -40,9 +40,7 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	cb.must("GET", "/v1/avatars/me", nil, nil)
 	ws := dialLive(t, b, sess.Token)
 	defer ws.Close()
-	waitUntil(t, "each node to hear the other's presence heartbeat", func() bool {
-		return len(a.livePeers()) == 1 && len(b.livePeers()) == 1
-	})
+	heardEachOther(t, a, b)
 
 	restart1 := natstest.StopClusterNode(t, servers, 1)
 	restart2 := natstest.StopClusterNode(t, servers, 2)
@@ -92,6 +90,14 @@ func twoNodesOnOneServer(t *testing.T) (servers []*server.Server, a, b *Realm) {
 	a = startRealm(t, Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
 	b = startRealm(t, Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: a.origins(), ShutdownTimeout: time.Second})
 	return servers, a, b
+}
+
+// heardEachOther waits until each of the two nodes counts the other live.
+func heardEachOther(t *testing.T, a, b *Realm) {
+	t.Helper()
+	waitUntil(t, "each node to hear the other's presence heartbeat", func() bool {
+		return len(a.nodes.Others(a.live.Peers())) == 1 && len(b.nodes.Others(b.live.Peers())) == 1
+	})
 }
 
 // closedWithoutLeader fails unless ws, on node b, closed for its
@@ -228,9 +234,7 @@ func TestSignOutEverywhereWhileSessionsHaveNoLeader(t *testing.T) {
 	}
 	ws := dialLive(t, b, first.Token)
 	defer ws.Close()
-	waitUntil(t, "each node to hear the other's presence heartbeat", func() bool {
-		return len(a.livePeers()) == 1 && len(b.livePeers()) == 1
-	})
+	heardEachOther(t, a, b)
 
 	restart1 := natstest.StopClusterNode(t, servers, 1)
 	restart2 := natstest.StopClusterNode(t, servers, 2)

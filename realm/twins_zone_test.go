@@ -92,14 +92,14 @@ func (w *walker) walk(zone string, nodes ...*Realm) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, n := range nodes {
-		for n.presence.whereIs("foundry", w.avatar, w.session).zone != zone {
+		for n.live.WhereIs("foundry", w.avatar, w.session).Zone != zone {
 			select {
 			case e := <-w.refusals:
 				w.tb.Fatalf("walking into %q was refused: %v", zone, e)
 			default:
 			}
 			if time.Now().After(deadline) {
-				w.tb.Fatalf("node %s never saw the avatar in zone %q: %s", n.cfg.Node, zone, n.presence.whereIs("foundry", w.avatar, w.session))
+				w.tb.Fatalf("node %s never saw the avatar in zone %q: %s", n.cfg.Node, zone, n.live.WhereIs("foundry", w.avatar, w.session))
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -116,7 +116,7 @@ func (w *walker) walkDenied(zone string) *vr.RefusalError {
 		if !errors.Is(e, vr.ErrDenied) || !strings.Contains(e.Reason, zone) {
 			w.tb.Fatalf("walking into %q: refusal %v, want a denial naming the zone", zone, e)
 		}
-		if now := w.node.presence.whereIs("foundry", w.avatar, w.session).zone; now != "" {
+		if now := w.node.live.WhereIs("foundry", w.avatar, w.session).Zone; now != "" {
 			w.tb.Fatalf("after the denial the realm sees the avatar in %q, want no zone", now)
 		}
 		return e
@@ -176,7 +176,7 @@ func TestTwinCommandUsesObservedZone(t *testing.T) {
 	w.walk("")
 	refused("out-1", set(1), "in no zone")
 	w.cl.Close()
-	eventually(t, "the realm to see the avatar leave", func() bool { return !r.presence.whereIs("foundry", ada.id, ada.sess.Session.ID).present })
+	eventually(t, "the realm to see the avatar leave", func() bool { return !r.live.WhereIs("foundry", ada.id, ada.sess.Session.ID).Present })
 	refused("gone-1", set(1), "not in scene")
 
 	// The realm tells the console where it sees the avatar.
