@@ -249,6 +249,13 @@ func DetachKeepingDeadline(ctx context.Context) (context.Context, context.Cancel
 	return detached, func() {}
 }
 
+// Cleanup is store.Cleanup for the parts that do not use the store
+// themselves: ctx for the clean-up after a request's work, not cancelled
+// with the request and ending shortly after its deadline.
+func Cleanup(ctx context.Context) (context.Context, context.CancelFunc) {
+	return store.Cleanup(ctx)
+}
+
 // DetachForCleanup gives work that must finish even if the client goes
 // away (revoking sessions after a clone was detected, for one) the
 // request's values without its cancellation, until shortly after the

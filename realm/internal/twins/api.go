@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/zerorealm/zerorealm/internal/store"
-
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/policy"
@@ -178,7 +176,7 @@ func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Pri
 	if err != nil {
 		// A refused command may be retried under the same key, after a
 		// step-up for instance: free the key.
-		cctx, cancel := store.Cleanup(ctx)
+		cctx, cancel := edge.Cleanup(ctx)
 		rerr := keys.Release(cctx, c.Operator, c.Key)
 		cancel()
 		if rerr != nil {
@@ -192,7 +190,7 @@ func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Pri
 		status = http.StatusAccepted
 	}
 	body := edge.EncodeJSON(answer)
-	cctx, cancel := store.Cleanup(ctx)
+	cctx, cancel := edge.Cleanup(ctx)
 	defer cancel()
 	if err := keys.Complete(cctx, c.Operator, c.Key, hash[:], status, body); err != nil {
 		a.log.Warn("keep command answer for retries", "err", err)
