@@ -121,7 +121,7 @@ type Manager struct {
 	// avatarsDenied are the "sign out everywhere" this node heard of
 	// (DenyAvatar).
 	avatarsDenied avatarDenials
-	denials    denialFeeds
+	denials       denialFeeds
 }
 
 // Session is what the realm knows about one session. It never holds the
