@@ -40,6 +40,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/ops"
 	"github.com/zerorealm/zerorealm/realm/internal/scenesapi"
 	"github.com/zerorealm/zerorealm/realm/internal/sessiontrust"
+	"github.com/zerorealm/zerorealm/realm/internal/timings"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -55,6 +56,7 @@ type Realm struct {
 	// endpoints and metrics registry.
 	monitor *ops.Monitor
 	tampers *node.Tampers // records that did not verify
+	timings *timings.Durations
 
 	listener net.Listener
 	http     *http.Server
@@ -69,8 +71,8 @@ type Realm struct {
 	// docs are the API documents the realm serves.
 	docs *apidoc.Docs
 	// decisions decides and audits for every part (realm/internal/decide);
-	// access serves what a principal may do in a scene. Both are bound
-	// once the audit log is open.
+	// access serves what a principal may do in a scene. The service is
+	// bound once the audit log is open, the API once the live edge is.
 	decisions *decide.Service
 	access    *decide.API
 
@@ -127,6 +129,7 @@ func New(cfg Config) (*Realm, error) {
 		return nil, err
 	}
 	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}), monitor: ops.New(cfg.Node)}
+	r.timings = timings.New(r.monitor.Registry())
 	tp := cfg.TracerProvider
 	if tp == nil && cfg.OTelEndpoint != "" {
 		own, err := tracing.Provider(context.Background(), cfg.OTelEndpoint, "zerorealm", cfg.Node)
@@ -261,6 +264,7 @@ func (r *Realm) start(ctx context.Context) (err error) {
 	if r.catalog, err = loadScenes(r.cfg.ScenesDir); err != nil {
 		return fmt.Errorf("realm: scenes: %w", err)
 	}
+	r.timePolicies()
 	r.scenesAPI.Bind(r.catalog)
 	// The twins' gateways, which the embedded NATS server admits.
 	r.twins, err = command.Prepare(command.Config{Catalog: r.catalog, DataDir: r.cfg.DataDir, Simulate: len(r.cfg.NATS) == 0, Logger: r.log})

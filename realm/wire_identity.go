@@ -40,6 +40,7 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 		SignedOutEverywhere: func(ctx context.Context, avatarID string) bool {
 			return r.stopOwnersAgentsOrLater(ctx, avatarID, "its owner signed out everywhere")
 		},
+		CeremonyTimed: r.timings.Ceremony,
 	})
 }
 

@@ -115,6 +115,10 @@ type Deps struct {
 	// everywhere: now, or in the background when it cannot now. It
 	// reports whether it did now.
 	SignedOutEverywhere func(ctx context.Context, avatarID string) bool
+	// CeremonyTimed, when set, is told how long each ceremony's finish took
+	// to verify: ceremony registration, sign-in or step-up; outcome ok or
+	// refused.
+	CeremonyTimed func(ceremony, outcome string, took time.Duration)
 }
 
 // API serves the passkey ceremonies, the avatar's own passkeys and

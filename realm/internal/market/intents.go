@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -98,22 +99,34 @@ func (api *API) handleCancel(w http.ResponseWriter, req *http.Request, p edge.Pr
 }
 
 func (api *API) handleTransfer(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	apply(api, w, req, p, assets.DecodeTransferRequest, api.s.applyTransfer)
+	apply(api, w, req, p, "transfer", assets.DecodeTransferRequest, api.s.applyTransfer)
 }
 
 func (api *API) handleTrade(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	apply(api, w, req, p, assets.DecodeTradeRequest, api.s.applyTrade)
+	apply(api, w, req, p, "trade", assets.DecodeTradeRequest, api.s.applyTrade)
 }
 
 // apply reads an intent with its strict decoder, has the service carry it
-// out under the request's Idempotency-Key, and answers.
-func apply[I any](api *API, w http.ResponseWriter, req *http.Request, p edge.Principal, decode func([]byte) (I, error), carryOut func(context.Context, edge.Principal, I, string) (applied, error)) {
+// out under the request's Idempotency-Key, and answers. An intent that
+// was read is timed to its receipt or refusal (Deps.TransferTimed).
+func apply[I any](api *API, w http.ResponseWriter, req *http.Request, p edge.Principal, kind string, decode func([]byte) (I, error), carryOut func(context.Context, edge.Principal, I, string) (applied, error)) {
+	start := time.Now()
 	in, err := decodeIntent(w, req, decode)
 	if err != nil {
 		api.edge.WriteError(w, req, err)
 		return
 	}
 	out, err := carryOut(req.Context(), p, in, req.Header.Get("Idempotency-Key"))
+	if timed := api.s.transferTimed; timed != nil {
+		outcome := "receipt"
+		switch {
+		case err != nil:
+			outcome = "refused"
+		case out.replayed:
+			outcome = "replayed"
+		}
+		timed(kind, outcome, time.Since(start))
+	}
 	api.answerApplied(w, req, out, err)
 }
 

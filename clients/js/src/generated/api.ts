@@ -1444,6 +1444,8 @@ export interface components {
                 aaguid?: string;
                 attestation_format?: string;
                 attested?: boolean;
+                /** @description the authenticator's name by its AAGUID in the community list the realm ships; empty when the AAGUID is not in it */
+                authenticator?: string;
                 cloned?: boolean;
                 /** Format: date-time */
                 created: string;
@@ -1948,7 +1950,7 @@ export interface components {
         RegisterBeginRequest: {
             /** @description the name people see; defaults to name */
             display_name?: string;
-            /** @description the avatar's handle; ignored when a signed-in avatar adds a passkey */
+            /** @description the avatar's handle, 3 to 32 characters: lowercase letters a-z, digits 0-9, '_' or '-'; ignored when a signed-in avatar adds a passkey */
             name?: string;
         };
         RegisterFinishRequest: {
@@ -2077,6 +2079,8 @@ export interface components {
             sequence: number;
         };
         Session: {
+            /** @description lists only: the browser and its major version read from the user agent, e.g. Chrome 131; empty when not recognized */
+            browser?: string;
             /** Format: date-time */
             created?: string;
             /** @description lists only: the session of this request */
@@ -2087,6 +2091,8 @@ export interface components {
             /** Format: date-time */
             last_seen?: string;
             node?: string;
+            /** @description lists only: the operating system read from the user agent, e.g. macOS, Android 14; empty when not recognized */
+            os?: string;
             /** @description lists only */
             user_agent?: string;
         };
