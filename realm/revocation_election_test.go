@@ -106,8 +106,10 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	for _, s := range []sessionAnswer{first, second} {
 		waitStoredRevoked(t, b, s.Session.ID, "signed out everywhere")
 	}
+	// The cluster may still be settling: sign in once node a can write.
+	waitUntil(t, "node a to be ready again", func() bool { return get(t, a.URL()+"/readyz", nil) == http.StatusOK })
 	again := newClient(t, a).login(auth, "hana")
-	waitUntil(t, "a sign-in after the sign-out everywhere to work on node b", func() bool {
+	waitUntil(t, "the sign-in after the sign-out everywhere to work on node b", func() bool {
 		status, _ := newClient(t, b).with(again.Token).call("GET", "/v1/avatars/me", nil, nil)
 		return status == http.StatusOK
 	})
