@@ -254,4 +254,3 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
