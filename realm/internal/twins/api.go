@@ -242,7 +242,10 @@ func (a *API) Command(req *http.Request, p edge.Principal, twinID, actuatorID, k
 	if err != nil {
 		// A refused command may be retried under the same key, after a
 		// step-up for instance: free the key.
-		if rerr := keys.Release(context.WithoutCancel(ctx), c.Operator, c.Key); rerr != nil {
+		cctx, cancel := edge.Cleanup(ctx)
+		rerr := keys.Release(cctx, c.Operator, c.Key)
+		cancel()
+		if rerr != nil {
 			a.log.Warn("free the key of a refused command", "err", rerr)
 		}
 		return CommandOutcome{}, a.auditRefusal(req, p, resource, err)
@@ -255,7 +258,9 @@ func (a *API) Command(req *http.Request, p edge.Principal, twinID, actuatorID, k
 		status, location = http.StatusAccepted, "/v1/agents/approvals/"+answer.OwnerApproval.ID
 	}
 	body := edge.EncodeJSON(answer)
-	if err := keys.Complete(context.WithoutCancel(ctx), c.Operator, c.Key, hash[:], status, body); err != nil {
+	cctx, cancel := edge.Cleanup(ctx)
+	defer cancel()
+	if err := keys.Complete(cctx, c.Operator, c.Key, hash[:], status, body); err != nil {
 		a.log.Warn("keep command answer for retries", "err", err)
 	}
 	return CommandOutcome{Status: status, Body: body, Location: location}, nil
