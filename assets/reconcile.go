@@ -128,7 +128,7 @@ func (l *Ledger) receiptOrphans(ctx context.Context, list []orphan) (int, error)
 // node's read model shows the receipt. An intent that was not applied, or
 // that another node applied and has not receipted yet, is ErrNotFound.
 func (l *Ledger) Settle(ctx context.Context, intent common.Hash) (SignedReceipt, error) {
-	if r, err := l.ReceiptFor(intent); err == nil {
+	if r, ok := l.receiptOf(intent); ok {
 		return r, nil
 	}
 	l.view.mu.RLock()
