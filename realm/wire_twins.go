@@ -67,7 +67,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	err := r.twins.Start(ctx, command.Deps{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: r.keys.Active, Embedded: r.embedded, Tracer: r.tracer,
 		Decider: a, Subject: twinSubject, Auditor: r.decisions, StepUps: r.stepups, Trust: r.trust, Locator: a,
-		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(),
+		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(), CommandTimed: r.timings.TwinCommand,
 	})
 	if err != nil {
 		return err

@@ -181,6 +181,7 @@ func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, a
 	}
 	hash := c.Hash()
 	hashHex := hash.Hex()
+	issued := time.Now()
 	sg := s.disp.GrantFor(c, hash, op.Session.ID, approvers)
 	ev.Signals[auditDecision] = string(audit.Allow)
 	ev.Signals[auditCommand] = hashHex
@@ -195,6 +196,13 @@ func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, a
 	answer := &Answer{Command: viewCommandHashed(c, hashHex, a, cr), Decision: &dv,
 		Grant: &SignedView{TypedData: lazyTypedData(sg.Grant.TypedData), Signature: sg.Signature.Hex(), Signer: s.signerHex}}
 	sa, err := s.disp.Deliver(ctx, sg)
+	if s.deps.CommandTimed != nil {
+		outcome := string(sa.Ack.Result)
+		if err != nil && outcome == "" {
+			outcome = resultUndelivered
+		}
+		s.deps.CommandTimed(outcome, time.Since(issued))
+	}
 	if err != nil && sa.Ack.Result == "" {
 		// No verified answer: whether the gateway acted is unknown to the
 		// realm, but the grant expires within seconds either way.

@@ -135,6 +135,10 @@ type Deps struct {
 	Sessions SessionReader
 	Avatars  AvatarReader
 	Events   Events
+	// CommandTimed, when set, is told how long each grant took from its
+	// signing to the gateway's verified acknowledgement, by the gateway's
+	// result (done, refused, ...) or undelivered.
+	CommandTimed func(outcome string, took time.Duration)
 }
 
 // Service is one node's twin command service.
