@@ -239,7 +239,7 @@ func (l *Ledger) receiptOrphans(ctx context.Context, list []orphan) (int, error)
 // one this node applied whose late receipt another node claimed (see
 // claim) is ErrReceiptPending.
 func (l *Ledger) Settle(ctx context.Context, intent common.Hash) (SignedReceipt, error) {
-	if r, err := l.ReceiptFor(intent); err == nil {
+	if r, ok := l.receiptOf(intent); ok {
 		return r, nil
 	}
 	l.view.mu.RLock()
