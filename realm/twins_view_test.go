@@ -1,6 +1,7 @@
 package realm
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -68,6 +69,21 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	}
 	if _, status := dialFeed(vic.token); status != 403 {
 		t.Errorf("feed as a visitor = %d, want 403", status)
+	}
+	// A command's digest names the actuator's risk, part of the twin's
+	// view: a visitor is refused it, and told nothing of the risk.
+	digestReq, _ := http.NewRequest("POST", r.URL()+pressurePath+"/digest", strings.NewReader(`{"op":"set","value":40}`))
+	digestReq.Header.Set("Idempotency-Key", "view-2")
+	digestReq.Header.Set("Authorization", "Bearer "+vic.token)
+	digestReq.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(digestReq); err != nil {
+		t.Fatal(err)
+	} else {
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 403 || !strings.Contains(string(raw), "policy") || strings.Contains(string(raw), "risk") || strings.Contains(string(raw), "critical") {
+			t.Errorf("command digest as a visitor = %d %s, want 403 with the policy's reason and no risk", resp.StatusCode, raw)
+		}
 	}
 	var pending struct {
 		Approvals []map[string]any `json:"approvals"`
