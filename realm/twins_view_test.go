@@ -110,6 +110,20 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 		t.Fatalf("feed as an operator = %d, want the upgrade", status)
 	}
 	defer ws.Close()
+	// An avatar holds at most Config.MaxTwinFeedsPerAvatar feeds (4 by
+	// default) on a node; one more is refused before the upgrade.
+	for range r.cfg.MaxTwinFeedsPerAvatar - 1 {
+		more, status := dialFeed(ada.token)
+		if status != http.StatusSwitchingProtocols {
+			t.Fatalf("feed within the cap = %d, want the upgrade", status)
+		}
+		defer more.Close()
+	}
+	h := http.Header{"Authorization": {"Bearer " + ada.token}}
+	if _, resp, err := websocket.DefaultDialer.Dial(feedURL, h); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests ||
+		resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("feed beyond the cap of %d: %v, %+v; want 429 with Retry-After", r.cfg.MaxTwinFeedsPerAvatar, err, resp)
+	}
 	var hello struct {
 		Type  string           `json:"type"`
 		Twins []twins.TwinView `json:"twins"`
