@@ -187,7 +187,7 @@ func problemFor(err error) answer {
 		// A domain's own problem: its status, type and detail as the
 		// domain wrote them for a client.
 		p, _ := problem.As(err)
-		return plainAnswer(p.Status, string(p.Type), p.Detail, 0)
+		return plainAnswer(p.Status, string(p.Type), p.Detail, p.RetryAfter)
 	case errors.Is(err, assets.ErrConflict):
 		return plainAnswer(http.StatusConflict, TypeConflict, "the asset changed concurrently: read it again and sign a new intent", 0)
 	case errors.Is(err, assets.ErrNotCheckpointed):

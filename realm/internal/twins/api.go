@@ -104,7 +104,7 @@ func operatorOf(p edge.Principal) command.Operator {
 }
 
 func (a *API) writeError(w http.ResponseWriter, req *http.Request, err error) {
-	a.edge.WriteError(w, req, asProblem(err))
+	a.edge.WriteError(w, req, err)
 }
 
 // readCommand parses a command request: the body, the path and the
@@ -210,7 +210,6 @@ func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Pri
 // denyCommand audits a refusal that happened before any grant and answers
 // with its problem. Policy decisions are on the record already.
 func (a *API) denyCommand(w http.ResponseWriter, req *http.Request, p edge.Principal, resource policy.UID, err error) {
-	err = asProblem(err)
 	if !command.IsPolicyDeny(err) {
 		// Counted by reason in the log; the audit carries the detail.
 		if reason := twin.ReasonOf(err); reason != "" {
@@ -281,7 +280,6 @@ func (a *API) decideApproval(w http.ResponseWriter, req *http.Request, p edge.Pr
 	action := map[bool]string{true: command.ActionApprove, false: command.ActionReject}[approve]
 	rec, err = a.svc.DecideApproval(ctx, operatorOf(p), rec, rev, approve)
 	if err != nil {
-		err = asProblem(err)
 		if !command.IsPolicyDeny(err) {
 			a.deps.Audit.DenyQueued(req, p.Avatar.ID, action, resource.String(), err)
 		}
