@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/agents/approval"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/avatar/session/revocation"
@@ -27,6 +28,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
+	"github.com/zerorealm/zerorealm/realm/internal/approvals"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
 	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
@@ -85,6 +87,10 @@ type Realm struct {
 	identity    *identity.API // passkeys, sessions and roles (wire_identity.go)
 	delegations *delegations.API
 	mcp         *mcpapi.API
+	// approvals serves the owner's queue of agents' actions
+	// (wire_approvals.go).
+	approvals     *approvals.API
+	approvalQueue *approval.Queue
 
 	// node is the node's foundation (data dir, NATS, store, keys, audit,
 	// registry); the slots below it are its parts, as the others read them.
@@ -155,6 +161,7 @@ func New(cfg Config) (*Realm, error) {
 	})
 	r.auditAPI, r.marketAPI, r.scenesAPI = auditapi.New(r.edge), market.NewAPI(r.edge), scenesapi.New(r.edge)
 	r.delegations, r.mcp = delegations.New(r.edge), mcpapi.New(r.edge)
+	r.approvals = approvals.New(r.edge)
 	r.decisions = decide.New()
 	r.access = decide.NewAPI(r.edge, r.decisions)
 	r.twinAPI = r.newTwinAPI()

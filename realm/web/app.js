@@ -8,7 +8,7 @@ import { headset } from "./headset.js";
 import { checkHandle, handleRule } from "./vendor/zerorealm-sdk.js";
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["account", "headset", "scene", "trust", "twins", "market", "audit"];
+const VIEWS = ["account", "headset", "scene", "trust", "twins", "market", "agents", "audit"];
 const mounted = new Map(); // view name -> its module (or null while loading)
 let signedIn = false;
 

@@ -136,11 +136,17 @@ export class Market {
       throw new EIP712Error("digest-mismatch", "the realm's typed data does not hash to the digest it named");
     }
     const signature = await signer.signTypedData(td);
-    return this.client.call("applyTransfer", {
+    const answer = await this.client.call("applyTransfer", {
       body: { intent, signature },
       ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
       ...s,
     });
+    // 202 with a waiting action answers an agent's transfer only (DPoP);
+    // a person's transfer is applied or refused.
+    if (!("receipt" in answer)) {
+      throw new Error(`the realm answered a waiting agent action (${answer.id}) to a person's transfer`);
+    }
+    return answer;
   }
 
   /** Mints to an address (needs the realm's minting role). */

@@ -99,6 +99,10 @@ func (api *API) handleCancel(w http.ResponseWriter, req *http.Request, p edge.Pr
 }
 
 func (api *API) handleTransfer(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	if p.IsAgent() {
+		api.handleAgentTransfer(w, req, p)
+		return
+	}
 	apply(api, w, req, p, "transfer", assets.DecodeTransferRequest, api.s.applyTransfer)
 }
 
@@ -155,16 +159,21 @@ var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); retu
 // answered with status 200 gets the same bytes as the first 201.
 func (api *API) writeTransferAnswer(w http.ResponseWriter, status int, digest common.Hash, rc *assets.SignedReceipt) {
 	bp := answerBuffers.Get().(*[]byte)
-	b := append((*bp)[:0], `{"digest":"`...)
+	b := api.s.appendTransferAnswer((*bp)[:0], digest, rc)
+	edge.WriteBody(w, status, b)
+	*bp = b
+	answerBuffers.Put(bp)
+}
+
+// appendTransferAnswer appends a transfer's answer to b.
+func (s *Service) appendTransferAnswer(b []byte, digest common.Hash, rc *assets.SignedReceipt) []byte {
+	b = append(b, `{"digest":"`...)
 	b = append(b, digest.Hex()...)
 	b = append(b, `","sequence":`...)
 	b = strconv.AppendUint(b, rc.Receipt.Sequence, 10)
 	b = append(b, `,"receipt":`...)
-	b = api.s.scheme.AppendReceiptJSON(b, rc)
-	b = append(b, "}\n"...)
-	edge.WriteBody(w, status, b)
-	*bp = b
-	answerBuffers.Put(bp)
+	b = s.scheme.AppendReceiptJSON(b, rc)
+	return append(b, "}\n"...)
 }
 
 type mintRequest struct {

@@ -150,7 +150,14 @@ type Service struct {
 	audit   Auditor
 	// transferTimed: Deps.TransferTimed, or nil.
 	transferTimed func(kind, outcome string, took time.Duration)
+	agents        AgentDeps
 }
+
+// BindAgents gives the marketplace what agents' transfers need (see
+// agents.go). The composition root calls it once, during start-up,
+// before the realm reports ready; until then an agent's transfer is
+// refused.
+func (s *Service) BindAgents(d AgentDeps) { s.agents = d }
 
 // idempotencyTTL is how long an Idempotency-Key is remembered.
 const idempotencyTTL = 24 * time.Hour

@@ -52,10 +52,12 @@ function checkHandle(name) {
 var operationRoutes = {
   applyTrade: { method: "POST", path: "/v1/assets/trades", idempotencyKey: "optional" },
   applyTransfer: { method: "POST", path: "/v1/assets/transfers", idempotencyKey: "optional" },
+  approveAgentAction: { method: "POST", path: "/v1/agents/approvals/{id}/approve" },
   approveCommand: { method: "POST", path: "/v1/approvals/{id}/approve" },
   beginLogin: { method: "POST", path: "/v1/webauthn/login/begin" },
   beginRegistration: { method: "POST", path: "/v1/webauthn/register/begin" },
   beginStepUp: { method: "POST", path: "/v1/webauthn/stepup/begin" },
+  cancelAgentAction: { method: "DELETE", path: "/v1/agents/approvals/{id}" },
   cancelIntents: { method: "POST", path: "/v1/assets/cancel" },
   commandActuator: { method: "POST", path: "/v1/twins/{twin}/actuators/{actuator}/commands", idempotencyKey: "required" },
   connectRealm: { method: "GET", path: "/v1/realm" },
@@ -66,6 +68,7 @@ var operationRoutes = {
   finishLogin: { method: "POST", path: "/v1/webauthn/login/finish" },
   finishRegistration: { method: "POST", path: "/v1/webauthn/register/finish" },
   finishStepUp: { method: "POST", path: "/v1/webauthn/stepup/finish" },
+  getAgentApproval: { method: "GET", path: "/v1/agents/approvals/{id}" },
   getAgentMe: { method: "GET", path: "/v1/agents/me" },
   getApproval: { method: "GET", path: "/v1/approvals/{id}" },
   getAssetDomain: { method: "GET", path: "/v1/assets/domain" },
@@ -98,6 +101,7 @@ var operationRoutes = {
   getWallet: { method: "GET", path: "/v1/assets/wallet" },
   issueDelegation: { method: "POST", path: "/v1/agents/delegations" },
   linkWallet: { method: "POST", path: "/v1/assets/wallet/link" },
+  listAgentApprovals: { method: "GET", path: "/v1/agents/approvals" },
   listApprovals: { method: "GET", path: "/v1/approvals" },
   listAuditCheckpoints: { method: "GET", path: "/v1/audit/checkpoints" },
   listAuditEvents: { method: "GET", path: "/v1/audit" },
@@ -116,6 +120,7 @@ var operationRoutes = {
   mcp: { method: "POST", path: "/v1/mcp" },
   mint: { method: "POST", path: "/v1/assets/mint" },
   reinstateAgent: { method: "POST", path: "/v1/agents/{id}/reinstate" },
+  rejectAgentAction: { method: "POST", path: "/v1/agents/approvals/{id}/reject" },
   rejectCommand: { method: "POST", path: "/v1/approvals/{id}/reject" },
   revokeDelegation: { method: "DELETE", path: "/v1/agents/delegations/{id}" },
   revokeSession: { method: "DELETE", path: "/v1/sessions/{id}" },
@@ -1180,11 +1185,15 @@ var Market = class {
       throw new EIP712Error("digest-mismatch", "the realm's typed data does not hash to the digest it named");
     }
     const signature = await signer.signTypedData(td);
-    return this.client.call("applyTransfer", {
+    const answer = await this.client.call("applyTransfer", {
       body: { intent, signature },
       ...opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {},
       ...s
     });
+    if (!("receipt" in answer)) {
+      throw new Error(`the realm answered a waiting agent action (${answer.id}) to a person's transfer`);
+    }
+    return answer;
   }
   /** Mints to an address (needs the realm's minting role). */
   mint(body, signal) {

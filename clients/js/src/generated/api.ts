@@ -70,6 +70,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/agents/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The actions the owner's agents asked for that wait for the owner's approval, and those decided in the last day, newest first */
+        get: operations["listAgentApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/approvals/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One waiting action: for its owner, or for the agent that asked for it, which polls it here (Location of its 202) until it is done (with its result), failed, rejected, cancelled or expired */
+        get: operations["getAgentApproval"];
+        put?: never;
+        post?: never;
+        /** The agent withdraws one of its own waiting actions (agents only, DPoP) */
+        delete: operations["cancelAgentAction"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/approvals/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve a waiting action after the owner's user-verified step-up bound to its action_digest: it runs once, on whichever node wins, decided again as the agent's; answers done with its result, or failed with the problem */
+        post: operations["approveAgentAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/approvals/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject a waiting action */
+        post: operations["rejectAgentAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/agents/delegations": {
         parameters: {
             query?: never;
@@ -1198,6 +1267,59 @@ export interface components {
             address: string;
             /** @description unsigned integer as a decimal string (a JSON number is accepted too) */
             next_nonce: string;
+        };
+        AgentApproval: {
+            action: {
+                /** @description a Cedar action id */
+                name: string;
+                resource: {
+                    id: string;
+                    type: string;
+                };
+                risk?: string;
+                /** @description what a transfer moves, base units (1 for a unique item) */
+                value: string;
+            };
+            /** @description what the owner's step-up must be bound to before approving */
+            action_digest: string;
+            agent: string;
+            /** @description who authorized it, through which agents: av_... > ag_... (dg_...) > ... */
+            chain: string;
+            /** Format: date-time */
+            created: string;
+            /** Format: date-time */
+            decided?: string;
+            /** @description the owner (approved, rejected) or the agent (cancelled) */
+            decided_by?: string;
+            /** @description the leaf delegation it was asked under */
+            delegation: string;
+            /** Format: date-time */
+            expires: string;
+            /** @description pa_ and 32 hex digits */
+            id: string;
+            /** @description what the action is: transfer (a market transfer), command (a twin command) */
+            kind: string;
+            owner: string;
+            /** @description when failed: the problem the action was refused with */
+            problem?: {
+                detail: string;
+                /** Format: int64 */
+                status: number;
+                type: string;
+            };
+            /** @description when done: the action's answer (a transfer's: the TransferAnswer, with its receipt) */
+            result?: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description pending: waiting for the owner; approved: a node runs it now; done: it ran, result holds its answer; failed: decided again when it ran and refused, problem says why; rejected by the owner; cancelled by the agent; expired without a decision
+             * @enum {string}
+             */
+            state: "pending" | "approved" | "done" | "failed" | "rejected" | "expired" | "cancelled";
+            summary: string;
+        };
+        AgentApprovals: {
+            approvals: components["schemas"]["AgentApproval"][];
         };
         AgentMe: {
             actions: string[];
@@ -2449,6 +2571,384 @@ export interface operations {
             };
             /** @description nothing has that id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAgentApprovals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApprovals"];
+                };
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAgentApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApproval"];
+                };
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description nothing has that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelAgentAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApproval"];
+                };
+            };
+            /** @description no DPoP credentials, or the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the agent is suspended (https://zerorealm.dev/problems/agent-suspended) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description nothing has that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the action is no longer pending (approval-not-pending) or expired (approval-expired) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    approveAgentAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApproval"];
+                };
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no step-up bound to the action's action_digest (the detail names it) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description nothing has that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the action is no longer pending (approval-not-pending) or expired (approval-expired) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rejectAgentAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApproval"];
+                };
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description nothing has that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the action is no longer pending (approval-not-pending) or expired (approval-expired) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3888,6 +4388,17 @@ export interface operations {
                     "application/json": components["schemas"]["TransferAnswer"];
                 };
             };
+            /** @description an agent's transfer above its delegation's auto-approval value waits for its owner: poll the action at Location */
+            202: {
+                headers: {
+                    /** @description /v1/agents/approvals/{id} */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApproval"];
+                };
+            };
             /** @description a malformed body or header; the detail says which */
             400: {
                 headers: {
@@ -3897,7 +4408,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3906,7 +4417,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            /** @description refused: a policy decision or a missing step-up; for an agent, its delegation (https://zerorealm.dev/problems/agent-forbidden: out-of-scope, over-limit) or its suspension (https://zerorealm.dev/problems/agent-suspended); the detail says which and why */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3926,6 +4437,15 @@ export interface operations {
             };
             /** @description this Idempotency-Key was used for another request (idempotency-key-reused) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many of the owner's actions wait for approval already (https://zerorealm.dev/problems/approval-queue-full) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
