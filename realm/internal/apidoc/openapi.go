@@ -139,6 +139,8 @@ var apiLimited = map[string]string{
 	"POST /v1/webauthn/stepup/begin":    "too many ceremonies from this client address, or too many pending on this node",
 	"POST /v1/webauthn/stepup/finish":   "too many ceremonies from this client address",
 	"GET /v1/realm":                     "the avatar holds too many live connections on this node",
+	"GET /v1/audit/verify":              "too many verifications from this client address",
+	"GET /v1/twins/feed":                "the avatar holds too many twin feeds on this node",
 }
 
 func problemResponse(description string) map[string]any {

@@ -13,6 +13,12 @@ import (
 func arrayOf(items any) map[string]any { return map[string]any{"type": "array", "items": items} }
 
 func described(schema map[string]any, description string) map[string]any {
+	if _, isRef := schema["$ref"]; isRef {
+		// A $ref's siblings are ignored by OpenAPI 3.0 tools (Redocly's
+		// spec-ref-siblings): the description goes beside an allOf of
+		// the one reference instead.
+		return map[string]any{"allOf": []any{schema}, "description": description}
+	}
 	out := make(map[string]any, len(schema)+1)
 	for k, v := range schema {
 		out[k] = v

@@ -193,7 +193,7 @@ func problemFor(err error) answer {
 		// A domain's own problem: its status, type and detail as the
 		// domain wrote them for a client.
 		p, _ := problem.As(err)
-		return plainAnswer(p.Status, string(p.Type), p.Detail, 0)
+		return plainAnswer(p.Status, string(p.Type), p.Detail, p.RetryAfter)
 	case errors.Is(err, assets.ErrReceiptPending):
 		return plainAnswer(http.StatusConflict, TypeReceiptPending, "the intent was applied, and its receipt is not issued yet (its first answer was lost); send it again after the delay in Retry-After for the receipt, and do not sign it anew", receiptPendingRetryAfter)
 	case errors.Is(err, assets.ErrConflict):

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/zerorealm/zerorealm/assets"
+	"github.com/zerorealm/zerorealm/internal/problem"
 )
 
 // TestReceiptPendingIsNotARefusal: an intent applied without its
@@ -17,5 +19,14 @@ func TestReceiptPendingIsNotARefusal(t *testing.T) {
 	a := problemFor(err)
 	if a.status != http.StatusConflict || a.kind != TypeReceiptPending || a.retryAfter <= 0 || a.nothingChanged {
 		t.Fatalf("problemFor(ErrReceiptPending) = %+v, want 409 %s with Retry-After, effect not none", a, TypeReceiptPending)
+	}
+}
+
+// TestDomainProblemsKeepRetryAfter: a domain's problem is answered with
+// its status, type, detail and Retry-After, as the domain wrote them.
+func TestDomainProblemsKeepRetryAfter(t *testing.T) {
+	a := problemFor(&problem.Error{Status: http.StatusConflict, Type: problem.Conflict, Detail: "busy", RetryAfter: 2 * time.Second})
+	if a.status != http.StatusConflict || a.kind != string(problem.Conflict) || a.detail != "busy" || a.retryAfter != 2*time.Second {
+		t.Fatalf("answer %+v, want 409 conflict \"busy\" with Retry-After 2s", a)
 	}
 }

@@ -183,9 +183,10 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/sessions/logout", a.edge.EndingSession(edge.RecallFirst, a.handleLogout))
 	mux.HandleFunc("POST /v1/sessions/logout-all", a.edge.EndingSession(edge.StoreFirst, a.handleLogoutAll))
 	mux.HandleFunc("DELETE /v1/sessions/{id}", a.edge.EndingSession(edge.StoreFirst, a.handleRevokeSession))
-	mux.HandleFunc("GET /v1/avatars", a.edge.Authed(a.handleListAvatars))
-	mux.HandleFunc("POST /v1/avatars/{id}/roles/digest", a.edge.Authed(a.handleRolesDigest))
-	mux.HandleFunc("PUT /v1/avatars/{id}/roles", a.edge.Authed(a.handleSetRoles))
+	roles := roleAdmin{a}
+	mux.HandleFunc("GET /v1/avatars", a.edge.Authed(roles.handleListAvatars))
+	mux.HandleFunc("POST /v1/avatars/{id}/roles/digest", a.edge.Authed(roles.handleRolesDigest))
+	mux.HandleFunc("PUT /v1/avatars/{id}/roles", a.edge.Authed(roles.handleSetRoles))
 }
 
 // auditAllow and auditDeny record a decision taken while serving req.

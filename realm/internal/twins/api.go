@@ -44,6 +44,11 @@ type Deps struct {
 	// Origins are the browser origins allowed to open the feed.
 	Origins      func() []string
 	WatchSession SessionWatcher
+	// MaxFeedsPerAvatar caps the console feeds one avatar holds open on
+	// this node at once (0 or negative: no cap): each holds a socket, two
+	// goroutines and a queue, so one avatar must not open them without
+	// end.
+	MaxFeedsPerAvatar int
 }
 
 // API serves the twin routes and the console feed of one node.
@@ -119,7 +124,7 @@ func Problem(err error) error {
 	if agents.ReasonOf(err) != "" {
 		return edge.AgentError(err)
 	}
-	return asProblem(err)
+	return err
 }
 
 // readCommandRequest parses a command request's body and its
@@ -163,6 +168,8 @@ func readCommand(w http.ResponseWriter, req *http.Request, p edge.Principal) (tw
 
 // handleCommandDigest tells a console the hash of a command before it is
 // sent, so the operator can step up for it (and an approver approve it).
+// Only to an avatar that may view the twin (ViewTwin): the answer names
+// the actuator's risk.
 func (a *API) handleCommandDigest(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	c, _, err := readCommand(w, req, p)
 	if err != nil {
@@ -172,6 +179,13 @@ func (a *API) handleCommandDigest(w http.ResponseWriter, req *http.Request, p ed
 	_, act, err := a.svc.Registry().Lookup(c.Twin, c.Actuator)
 	if err != nil {
 		a.writeError(w, req, err)
+		return
+	}
+	// The answer tells the actuator's risk, which is part of the twin's
+	// view: someone the policy does not let view the twin learns nothing
+	// here either (the decision is audited like every ViewTwin).
+	if d := a.viewer(req.Context(), p).may(req.Context(), c.Twin); !d.Allow {
+		a.edge.WriteError(w, req, viewDenied(d.Reason))
 		return
 	}
 	edge.WriteJSON(w, http.StatusOK, map[string]any{
@@ -280,7 +294,7 @@ func (a *API) auditRefusal(req *http.Request, p edge.Principal, resource policy.
 		if reason := twin.ReasonOf(err); reason != "" {
 			a.log.Info("command refused", "reason", reason, "err", err)
 		}
-		a.deps.Audit.DenyQueued(req, operatorOf(p).ID(), scenes.ActionCommandActuator, resource.String(), asProblem(err))
+		a.deps.Audit.DenyQueued(req, operatorOf(p).ID(), scenes.ActionCommandActuator, resource.String(), err)
 	}
 	return err
 }
@@ -345,7 +359,6 @@ func (a *API) decideApproval(w http.ResponseWriter, req *http.Request, p edge.Pr
 	action := map[bool]string{true: command.ActionApprove, false: command.ActionReject}[approve]
 	rec, err = a.svc.DecideApproval(ctx, operatorOf(p), rec, rev, approve)
 	if err != nil {
-		err = asProblem(err)
 		if !command.IsPolicyDeny(err) {
 			a.deps.Audit.DenyQueued(req, p.Avatar.ID, action, resource.String(), err)
 		}
