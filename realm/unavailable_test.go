@@ -130,7 +130,11 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	urls := strings.Split(natstest.ClusterURLs(servers), ",")
 	r := startRealm(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-q"})
 	c := newClient(t, r)
-	sess := c.register(webauthntest.New(), "quinn")
+	auth := webauthntest.New()
+	sess := c.register(auth, "quinn")
+	// A sign-in whose passkey assertion is made now and sent during the
+	// outage.
+	finish := c.beginLogin(auth, "quinn")
 	if code := get(t, r.URL()+"/readyz", nil); code != http.StatusOK {
 		t.Fatalf("GET /readyz with quorum = %d", code)
 	}
@@ -142,7 +146,9 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	// A write needs a leader at once.
 	var w rawAnswer
 	eventuallyWithin(t, "POST /v1/webauthn/register/begin fails without quorum", time.Minute, func() bool {
-		w = rawCall(t, r, "POST", "/v1/webauthn/register/begin", "", `{"name":"quade","display_name":"Quade"}`)
+		w = withinDeadline(t, "POST /v1/webauthn/register/begin", func() rawAnswer {
+			return rawCall(t, r, "POST", "/v1/webauthn/register/begin", "", `{"name":"quade","display_name":"Quade"}`)
+		})
 		return w.status != http.StatusOK
 	})
 	if w.status != http.StatusServiceUnavailable || w.retryAfter == "" || w.problem.Effect != "unknown" ||
@@ -153,12 +159,18 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	// its leader; the session's reads fail once it stops.
 	var a rawAnswer
 	eventuallyWithin(t, "GET /v1/sessions fails without quorum", time.Minute, func() bool {
-		a = rawCall(t, r, "GET", "/v1/sessions", sess.Token, "")
+		a = withinDeadline(t, "GET /v1/sessions", func() rawAnswer { return rawCall(t, r, "GET", "/v1/sessions", sess.Token, "") })
 		return a.status != http.StatusOK
 	})
 	if a.status != http.StatusServiceUnavailable || a.retryAfter == "" || a.problem.Effect != "none" ||
 		(a.problem.Type != edge.ProblemBase+edge.TypeUnavailable && a.problem.Type != edge.ProblemBase+edge.TypeRequestTimeout) {
 		t.Fatalf("GET /v1/sessions without quorum = %d %+v (Retry-After %q), want 503 unavailable or request-timeout, effect none", a.status, a.problem, a.retryAfter)
+	}
+	body, _ := json.Marshal(finish)
+	if in := withinDeadline(t, "POST /v1/webauthn/login/finish", func() rawAnswer {
+		return rawCall(t, r, "POST", "/v1/webauthn/login/finish", "", string(body))
+	}); in.status != http.StatusServiceUnavailable || in.retryAfter == "" {
+		t.Fatalf("a sign-in without quorum = %d %+v (Retry-After %q), want 503", in.status, in.problem, in.retryAfter)
 	}
 	eventuallyWithin(t, "/readyz turns 503 without quorum", time.Minute, func() bool {
 		return get(t, r.URL()+"/readyz", nil) == http.StatusServiceUnavailable
@@ -166,4 +178,18 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	if code := get(t, r.URL()+"/livez", nil); code != http.StatusOK {
 		t.Fatalf("GET /livez without quorum = %d, want 200", code)
 	}
+}
+
+// withinDeadline runs call and fails the test if its answer came later
+// than the request deadline (the default, which the realm in these tests
+// runs with) plus a second: what the realm promises, whatever the store
+// does (docs/errors.md).
+func withinDeadline(t *testing.T, what string, call func() rawAnswer) rawAnswer {
+	t.Helper()
+	start := time.Now()
+	a := call()
+	if waited := time.Since(start); waited > edge.DefaultRequestTimeout+time.Second {
+		t.Fatalf("%s answered %d after %v, past the request deadline %v and a second", what, a.status, waited, edge.DefaultRequestTimeout)
+	}
+	return a
 }

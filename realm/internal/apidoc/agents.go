@@ -9,17 +9,29 @@ import "github.com/zerorealm/zerorealm/realm/internal/edge"
 // agentAccess says which documented operations ("METHOD /path") an agent
 // may call: agentOnly, or agentToo alongside a person.
 var agentAccess = map[string]agentMode{
-	"GET /v1/agents/me":                agentOnly,
-	"POST /v1/mcp":                     agentOnly,
-	"GET /v1/scenes/{id}/access":       agentToo,
-	"POST /v1/assets/transfers":        agentToo,
-	"GET /v1/agents/approvals/{id}":    agentToo,
-	"DELETE /v1/agents/approvals/{id}": agentOnly,
+	"GET /v1/agents/me":                                   agentOnly,
+	"POST /v1/mcp":                                        agentOnly,
+	"GET /v1/scenes/{id}/access":                          agentToo,
+	"POST /v1/assets/transfers":                           agentToo,
+	"GET /v1/agents/approvals/{id}":                       agentToo,
+	"DELETE /v1/agents/approvals/{id}":                    agentOnly,
+	"GET /v1/twins":                                       agentToo,
+	"GET /v1/twins/{twin}":                                agentToo,
+	"POST /v1/twins/{twin}/actuators/{actuator}/commands": agentToo,
 }
 
 // agentAnswers are what an agent may be answered beyond a person, by
 // operation.
 var agentAnswers = map[string]func(responses map[string]any){
+	"POST /v1/twins/{twin}/actuators/{actuator}/commands": func(responses map[string]any) {
+		responses["202"] = map[string]any{
+			"description": "a critical command waits for a second operator (pending_approval); an agent's high-risk command waits for its owner (pending_owner_approval): poll the action at Location",
+			"headers":     map[string]any{"Location": map[string]any{"description": "an agent's command: /v1/agents/approvals/{id}", "schema": strT}},
+			"content":     map[string]any{"application/json": map[string]any{"schema": ref("CommandAnswer")}},
+		}
+		responses["403"] = problemResponse("refused: a policy decision, a missing step-up or a zone mismatch; for an agent, its delegation (out-of-scope, over-limit: a riskier command than max_risk, critical never; rate-limited) or its suspension (" +
+			edge.ProblemBase + edge.TypeAgentSuspended + "); the detail says which and why")
+	},
 	"POST /v1/assets/transfers": func(responses map[string]any) {
 		responses["202"] = map[string]any{
 			"description": "an agent's transfer above its delegation's auto-approval value waits for its owner: poll the action at Location",

@@ -20,7 +20,9 @@ func TestRunKeepsTheEdgesProblem(t *testing.T) {
 	if !ok || p.Status != http.StatusForbidden || p.Type != edge.TypeAgentForbidden || p.Detail != "over-limit: spent" {
 		t.Fatalf("Run's error = %v (%+v), want the agent-forbidden problem", err, p)
 	}
-	out, err := Run(func(context.Context, approval.Pending) (json.RawMessage, error) { return json.RawMessage(`{"ok":true}`), nil })(context.Background(), approval.Pending{})
+	out, err := Run(func(context.Context, approval.Pending) (json.RawMessage, error) {
+		return json.RawMessage(`{"ok":true}`), nil
+	})(context.Background(), approval.Pending{})
 	if err != nil || string(out) != `{"ok":true}` {
 		t.Fatalf("Run of a success = %s, %v", out, err)
 	}

@@ -3,11 +3,11 @@
 // this avatar's approval. The queue is live: the realm pushes every change
 // of a waiting action on the realm WebSocket ("agent-approval"). Approving
 // asks for a passkey step-up bound to that one action's digest; a
-// transfer's receipt is verified in this page (verify.js).
+// transfer's receipt is verified in this page (the SDK's verifyReceipt).
 //
 // Wire formats: docs/agents.md ("The owner's approval queue").
 
-import { verifyReceipt } from "../verify.js";
+import { verifyReceipt } from "../vendor/zerorealm-sdk.js";
 
 const FINAL = new Set(["done", "failed", "rejected", "expired", "cancelled"]);
 

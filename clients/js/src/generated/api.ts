@@ -1653,12 +1653,15 @@ export interface components {
             approval?: components["schemas"]["Approval"];
             command: components["schemas"]["TwinCommand"];
             decision?: components["schemas"]["Decision"];
+            /** @description the CommandGrant the realm signed; an agent's names its owner and its delegation chain (root first), which the gateway checks against the revocation feed */
             grant?: components["schemas"]["SignedTypedData"];
+            /** @description an agent's command waiting in its owner's approval queue: poll it at /v1/agents/approvals/{id} */
+            owner_approval?: components["schemas"]["AgentApproval"];
             /**
-             * @description pending_approval (202): a critical command waits for a second operator
+             * @description pending_approval (202): a critical command waits for a second operator; pending_owner_approval (202): an agent's high-risk command waits for its owner (owner_approval)
              * @enum {string}
              */
-            status: "done" | "refused" | "failed" | "pending_approval" | "rejected" | "in_progress";
+            status: "done" | "refused" | "failed" | "pending_approval" | "pending_owner_approval" | "rejected" | "in_progress";
         };
         CommandDigest: {
             hash: string;
@@ -5098,6 +5101,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description too many verifications from this client address; Retry-After says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
             503: {
                 headers: {
@@ -6551,7 +6563,7 @@ export interface operations {
                     "application/json": components["schemas"]["Twins"];
                 };
             };
-            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6609,7 +6621,7 @@ export interface operations {
                     "application/json": components["schemas"]["Twin"];
                 };
             };
-            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6684,9 +6696,11 @@ export interface operations {
                     "application/json": components["schemas"]["CommandAnswer"];
                 };
             };
-            /** @description success */
+            /** @description a critical command waits for a second operator (pending_approval); an agent's high-risk command waits for its owner (pending_owner_approval): poll the action at Location */
             202: {
                 headers: {
+                    /** @description an agent's command: /v1/agents/approvals/{id} */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6702,7 +6716,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6711,7 +6725,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            /** @description refused: a policy decision, a missing step-up or a zone mismatch; for an agent, its delegation (out-of-scope, over-limit: a riskier command than max_risk, critical never; rate-limited) or its suspension (https://zerorealm.dev/problems/agent-suspended); the detail says which and why */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6914,6 +6928,15 @@ export interface operations {
             };
             /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the avatar holds too many twin feeds on this node; Retry-After says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
