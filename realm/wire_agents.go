@@ -32,7 +32,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: agents: %w", err)
 	}
-	r.agents, r.agentsBg = g, bg
+	r.agents = g
 	r.decisions.BindAgents(g)
 	r.edge.BindAgents(g, r.publicBase)
 	records, err := r.store.Bucket(ctx, delegations.BucketConfig())
@@ -42,6 +42,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	if err := r.delegations.Bind(delegations.Deps{
 		Log: r.log, Signer: agents.KeySigner{Key: r.keys.Active}, StepUps: r.stepups,
 		Revoker: g.Revocations(), Reinstater: g, AgentTrust: g, Records: records, AuditNoWait: r.decisions.RecordQueued,
+		Background: bg, Go: r.bgDone.Go,
 	}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}

@@ -14,9 +14,10 @@ import (
 	"github.com/zerorealm/zerorealm/trust"
 )
 
-// Scenes finds a scene by its id (scenes.Catalog).
+// Scenes finds a scene by its id and lists them (scenes.Catalog).
 type Scenes interface {
 	Scene(id string) (*scenes.Scene, bool)
+	Scenes() []*scenes.Scene
 }
 
 // TrustReader is a session's trust now.

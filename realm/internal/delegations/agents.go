@@ -135,6 +135,49 @@ func (a *API) StopOwnersAgents(ctx context.Context, avatarID, why string) error 
 	return nil
 }
 
+// Backoff of StopOwnersAgentsOrLater's background attempts.
+const (
+	agentStopRetryMin = 200 * time.Millisecond
+	agentStopRetryMax = 5 * time.Second
+)
+
+// StopOwnersAgentsOrLater stops the avatar's agents now or, when their
+// revocations cannot be stored (the bucket is electing a leader), keeps
+// trying in the background until they are or the node stops; a node
+// whose revocation feed is lost refuses every agent meanwhile
+// (agents.ErrRevocationsUnknown). It reports whether they were stopped
+// now.
+func (a *API) StopOwnersAgentsOrLater(ctx context.Context, avatarID, why string) bool {
+	err := a.StopOwnersAgents(ctx, avatarID, why)
+	if err == nil {
+		return true
+	}
+	a.Log.Warn("an avatar's agents not stopped yet; retrying in the background", "avatar", avatarID, "err", err)
+	bg := a.Background
+	a.Go(func() {
+		wait := agentStopRetryMin
+		for {
+			t := time.NewTimer(wait)
+			select {
+			case <-bg.Done():
+				t.Stop()
+				a.Log.Error("an avatar's agents were not stopped before the node stopped", "avatar", avatarID, "why", why)
+				return
+			case <-t.C:
+			}
+			actx, cancel := context.WithTimeout(bg, agentStopRetryMax)
+			err := a.StopOwnersAgents(actx, avatarID, why)
+			cancel()
+			if err == nil {
+				a.Log.Info("an avatar's agents stopped", "avatar", avatarID, "why", why)
+				return
+			}
+			wait = min(2*wait, agentStopRetryMax)
+		}
+	})
+	return false
+}
+
 // SuspendOwnersAgents stops the agents of an avatar whose trust became
 // suspended: their authority is the owner's.
 func (a *API) SuspendOwnersAgents(ctx context.Context, avatarID string) {

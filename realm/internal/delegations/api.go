@@ -75,6 +75,10 @@ type Deps struct {
 	AgentTrust  AgentTrust
 	Records     *store.Bucket // opened as Bucket, sealed, with recordTTL
 	AuditNoWait func(ctx context.Context, ev audit.Event)
+	// Background ends with the node's background loops, which Go starts
+	// and the node waits for: StopOwnersAgentsOrLater retries there.
+	Background context.Context
+	Go         func(func())
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 }
@@ -96,7 +100,7 @@ func BucketConfig() store.BucketConfig {
 // Bind gives the API what it needs; the composition root calls it once,
 // during start-up, before the realm reports ready.
 func (a *API) Bind(deps Deps) error {
-	if deps.Log == nil || deps.Signer == nil || deps.StepUps == nil || deps.Revoker == nil || deps.Reinstater == nil || deps.AgentTrust == nil || deps.Records == nil || deps.AuditNoWait == nil {
+	if deps.Log == nil || deps.Signer == nil || deps.StepUps == nil || deps.Revoker == nil || deps.Reinstater == nil || deps.AgentTrust == nil || deps.Records == nil || deps.AuditNoWait == nil || deps.Background == nil || deps.Go == nil {
 		return errors.New("delegations: every dependency is required")
 	}
 	if deps.Now == nil {

@@ -251,6 +251,21 @@ func problemFor(err error) answer {
 // answer it (an audit record's reason for a refusal uses the same words).
 func PublicDetail(err error) string { return problemFor(err).detail }
 
+// Refused reports whether err refuses the client (a 4xx: the request is
+// at fault, or an agent's delegation or trust refuses it) rather than
+// fails the realm (its store unavailable, say), with the detail the
+// client is shown: a tool reports a refusal in the words the route
+// answers with.
+func Refused(err error) (detail string, ok bool) {
+	err = AgentError(err)
+	var he *Error
+	pe, isProblem := problem.As(err)
+	if errors.As(err, &he) && he.Status < 500 || isProblem && pe.Status < 500 {
+		return PublicDetail(err), true
+	}
+	return "", false
+}
+
 func isProblem(err error) bool {
 	_, ok := problem.As(err)
 	return ok

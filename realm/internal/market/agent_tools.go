@@ -3,7 +3,6 @@ package market
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -14,34 +13,23 @@ import (
 // What an agent's MCP tools call (realm/internal/mcpapi): the very path
 // of the route, without HTTP around it.
 
-// TransferOutcome is an agent's transfer as POST /v1/assets/transfers
-// answers it: its status (201 with the receipt, 200 for an intent applied
-// before, 202 waiting for the owner with Location) and JSON body.
-type TransferOutcome struct {
-	Status   int
-	Body     json.RawMessage
-	Location string
-}
-
 // AgentTransfer carries out the transfer request body (the route's body)
-// for the agent of p under Idempotency-Key key, exactly as the route does.
-func (api *API) AgentTransfer(ctx context.Context, p edge.Principal, body []byte, key string) (TransferOutcome, error) {
+// for the agent of p under Idempotency-Key key, exactly as the route does,
+// and returns the route's answer body (the receipt, or the action waiting
+// for the owner), for an agent's MCP tool.
+func (api *API) AgentTransfer(ctx context.Context, p edge.Principal, body []byte, key string) (json.RawMessage, error) {
 	in, err := assets.DecodeTransferRequest(body)
 	if err != nil {
-		return TransferOutcome{}, err
+		return nil, err
 	}
 	out, err := api.s.applyAgentTransfer(ctx, p, in, body, key, false)
 	if err != nil {
-		return TransferOutcome{}, err
+		return nil, err
 	}
 	if out.pending != nil {
-		return TransferOutcome{Status: http.StatusAccepted, Body: edge.EncodeJSON(out.pending.View()), Location: ApprovalPath(out.pending.ID)}, nil
+		return edge.EncodeJSON(out.pending.View()), nil
 	}
-	status := http.StatusCreated
-	if out.replayed {
-		status = http.StatusOK
-	}
-	return TransferOutcome{Status: status, Body: api.s.appendTransferAnswer(nil, out.digest, &out.receipt)}, nil
+	return api.s.appendTransferAnswer(nil, out.digest, &out.receipt), nil
 }
 
 // Holding is one address of an avatar with what it holds, as GET
@@ -58,8 +46,10 @@ type Holding struct {
 const maxHoldingItems = 100
 
 // Holdings is what the avatar's linked wallets and custodial address
-// hold: public on the ledger, listed for an agent of the avatar.
-func (api *API) Holdings(avatarID string) []Holding {
+// hold: public on the ledger, listed for an agent of the avatar, as JSON
+// for its MCP tool.
+func (api *API) Holdings(p edge.Principal) json.RawMessage {
+	avatarID := p.Avatar.ID
 	wallets, custodial := api.s.ledger.Addresses(avatarID)
 	out := []Holding{}
 	add := func(a common.Address, isCustodial bool) {
@@ -82,5 +72,5 @@ func (api *API) Holdings(avatarID string) []Holding {
 	for _, w := range wallets {
 		add(w, false)
 	}
-	return out
+	return edge.EncodeJSON(out)
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/scenes"
 )
 
 // Path is where MCP is served (POST only: the server is stateless, so
@@ -42,14 +44,27 @@ type Decision struct {
 // Scenes knows the scenes the realm serves and decides an agent's
 // JoinScene: its delegation, then the scene's Cedar policies, audited.
 type Scenes interface {
-	List() []Scene
-	// DecideJoin decides p's JoinScene on scene; an error is a failure to
-	// decide (or the agent refused at its delegation as a whole, such as
-	// revoked since it authenticated), never a deny.
-	DecideJoin(ctx context.Context, p edge.Principal, scene string) (Decision, error)
-	// Granted reports whether p's delegation grants action in scene, so
-	// that listing never counts as an attempt.
-	Granted(p edge.Principal, action, scene string) bool
+	Scenes() []*scenes.Scene
+	// DecideAgentJoin decides p's JoinScene on scene; an error is a
+	// failure to decide (or the agent refused at its delegation as a
+	// whole, such as revoked since it authenticated), never a deny.
+	DecideAgentJoin(ctx context.Context, p edge.Principal, scene string) (policy.Decision, error)
+	// GrantsAgent reports whether p's delegation grants action in scene,
+	// so that listing never counts as an attempt.
+	GrantsAgent(p edge.Principal, action, scene string) bool
+}
+
+// decideJoin is the realm's decision on p's JoinScene, as the tools
+// answer it.
+func (t tools) decideJoin(ctx context.Context, scene string) (Decision, error) {
+	d, err := t.a.Scenes.DecideAgentJoin(ctx, t.p, scene)
+	if err != nil {
+		return Decision{}, err
+	}
+	if d.Policies == nil {
+		d.Policies = []string{} // JSON says []
+	}
+	return Decision{Allow: d.Allow, Reason: d.Reason, Policies: d.Policies}, nil
 }
 
 // Trail reads the audit view (audit.View).
@@ -175,16 +190,16 @@ type scenesOut struct {
 
 func (t tools) listScenes(ctx context.Context, _ *mcp.CallToolRequest, _ noArgs) (*mcp.CallToolResult, scenesOut, error) {
 	out := scenesOut{Scenes: []Scene{}}
-	for _, sc := range t.a.Scenes.List() {
-		if !t.a.Scenes.Granted(t.p, "JoinScene", sc.ID) {
+	for _, sc := range t.a.Scenes.Scenes() {
+		if !t.a.Scenes.GrantsAgent(t.p, scenes.ActionJoinScene, sc.ID) {
 			continue
 		}
-		d, err := t.a.Scenes.DecideJoin(ctx, t.p, sc.ID)
+		d, err := t.decideJoin(ctx, sc.ID)
 		if err != nil {
 			return nil, scenesOut{}, err
 		}
 		if d.Allow {
-			out.Scenes = append(out.Scenes, sc)
+			out.Scenes = append(out.Scenes, Scene{ID: sc.ID, Name: sc.Name})
 		}
 	}
 	return nil, out, nil
@@ -212,7 +227,7 @@ func (t tools) sceneAccess(ctx context.Context, _ *mcp.CallToolRequest, in scene
 	if err := in.check(); err != nil {
 		return nil, accessOut{}, err
 	}
-	d, err := t.a.Scenes.DecideJoin(ctx, t.p, in.Scene)
+	d, err := t.decideJoin(ctx, in.Scene)
 	if err != nil {
 		return nil, accessOut{}, err
 	}

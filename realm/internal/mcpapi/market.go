@@ -21,7 +21,7 @@ type Market interface {
 	Holdings(p edge.Principal) json.RawMessage
 	// Transfer is the route for p with body and key: the answer's body
 	// (the receipt, or the action waiting for the owner).
-	Transfer(ctx context.Context, p edge.Principal, body []byte, key string) (json.RawMessage, error)
+	AgentTransfer(ctx context.Context, p edge.Principal, body []byte, key string) (json.RawMessage, error)
 }
 
 // transferArgs are create_transfer's arguments: the route's body and its
@@ -52,7 +52,7 @@ func (t tools) createTransfer(ctx context.Context, _ *mcp.CallToolRequest, in tr
 	if err != nil {
 		return nil, nil, err
 	}
-	answer, err := t.a.Market.Transfer(ctx, t.p, body, in.Key)
+	answer, err := t.a.Market.AgentTransfer(ctx, t.p, body, in.Key)
 	if err != nil {
 		res, err := refused(err)
 		return res, nil, err

@@ -18,20 +18,13 @@ import (
 // then the scene's Cedar policies, the grant with the agent's chain, the
 // gateway, the audit, the Idempotency-Key.
 type Twins interface {
-	// State is GET /v1/twins/{twin}'s answer for p (ViewTwin, audited).
-	State(ctx context.Context, p edge.Principal, twinID string) (json.RawMessage, error)
-	// Command is POST /v1/twins/{twin}/actuators/{actuator}/commands for
+	// StateJSON is GET /v1/twins/{twin}'s answer for p (ViewTwin, audited).
+	StateJSON(ctx context.Context, p edge.Principal, twinID string) (json.RawMessage, error)
+	// CommandJSON is POST /v1/twins/{twin}/actuators/{actuator}/commands for
 	// p, made while serving req: the answer's body, whose status field
 	// says what came of it.
-	Command(req *http.Request, p edge.Principal, twinID, actuatorID, key string, cr twin.CommandRequest) (json.RawMessage, error)
+	CommandJSON(req *http.Request, p edge.Principal, twinID, actuatorID, key string, cr twin.CommandRequest) (json.RawMessage, error)
 }
-
-// Refusal is a twin route's refusal of an agent's call, in the words the
-// route answers with; a tool reports it as a tool error, for the model to
-// read.
-type Refusal struct{ Detail string }
-
-func (r *Refusal) Error() string { return "refused: " + r.Detail }
 
 // twinArgs are twin_state's arguments.
 type twinArgs struct {
@@ -74,12 +67,12 @@ func (in commandArgs) request() (twin.CommandRequest, error) {
 	return twin.ParseCommandRequest(body)
 }
 
-// refused reports a refusal as a tool error carrying its reason, so the
-// model reads why; anything else ends the call.
+// refused reports a route's refusal (edge.Refused) as a tool error in the
+// words the route answers with, so the model reads why; the realm's
+// failures end the call.
 func refused(err error) (*mcp.CallToolResult, error) {
-	var r *Refusal
-	if errors.As(err, &r) {
-		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: r.Error()}}}, nil
+	if detail, ok := edge.Refused(err); ok {
+		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "refused: " + detail}}}, nil
 	}
 	return nil, err
 }
@@ -88,7 +81,7 @@ func (t tools) twinState(ctx context.Context, _ *mcp.CallToolRequest, in twinArg
 	if err := in.check(); err != nil {
 		return nil, nil, err
 	}
-	v, err := t.a.Twins.State(ctx, t.p, in.Twin)
+	v, err := t.a.Twins.StateJSON(ctx, t.p, in.Twin)
 	if err != nil {
 		res, err := refused(err)
 		return res, nil, err
@@ -102,7 +95,7 @@ func (t tools) commandActuator(ctx context.Context, _ *mcp.CallToolRequest, in c
 		return nil, nil, err
 	}
 	// The MCP request, for its id in the audit, with the tool's context.
-	answer, err := t.a.Twins.Command(t.req.WithContext(ctx), t.p, in.Twin, in.Actuator, in.Key, cr)
+	answer, err := t.a.Twins.CommandJSON(t.req.WithContext(ctx), t.p, in.Twin, in.Actuator, in.Key, cr)
 	if err != nil {
 		res, err := refused(err)
 		return res, nil, err

@@ -2,6 +2,7 @@ package twins
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -425,6 +426,24 @@ func (a *API) handleTwin(w http.ResponseWriter, req *http.Request, p edge.Princi
 		return
 	}
 	edge.WriteJSON(w, http.StatusOK, v)
+}
+
+// StateJSON is View as JSON, for an agent's MCP tool.
+func (a *API) StateJSON(ctx context.Context, p edge.Principal, twinID string) (json.RawMessage, error) {
+	v, err := a.View(ctx, p, twinID)
+	if err != nil {
+		return nil, err
+	}
+	return edge.EncodeJSON(v), nil
+}
+
+// CommandJSON is Command's answer body, for an agent's MCP tool.
+func (a *API) CommandJSON(req *http.Request, p edge.Principal, twinID, actuatorID, key string, cr twin.CommandRequest) (json.RawMessage, error) {
+	out, err := a.Command(req, p, twinID, actuatorID, key, cr)
+	if err != nil {
+		return nil, err
+	}
+	return out.Body, nil
 }
 
 // View is one twin with its actuators' state, if p may view it: a
