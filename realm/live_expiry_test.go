@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // TestLiveSocketEndsWithItsSession runs a realm with a short idle timeout
@@ -66,8 +67,8 @@ func TestLiveSocketEndsWithItsSession(t *testing.T) {
 	quietWS := dialLive(t, r, quiet.Token)
 	defer quietWS.Close()
 	code, reason := waitClosed(t, quietWS)
-	if code != closeSessionRevoked || !strings.Contains(reason, "idle") {
-		t.Fatalf("a socket without traffic closed with %d %q, want %d naming the idle timeout", code, reason, closeSessionRevoked)
+	if code != edge.CloseSessionEnded || !strings.Contains(reason, "idle") {
+		t.Fatalf("a socket without traffic closed with %d %q, want %d naming the idle timeout", code, reason, edge.CloseSessionEnded)
 	}
 	if code, p := c.with(quiet.Token).call("GET", "/v1/avatars/me", nil, nil); code != 401 {
 		t.Fatalf("the idle session's token = %d %+v, want 401", code, p)
@@ -83,8 +84,8 @@ func TestLiveSocketEndsWithItsSession(t *testing.T) {
 	}
 	select {
 	case got := <-busyClosed:
-		if got.code != closeSessionRevoked || !strings.Contains(got.reason, "lifetime") {
-			t.Fatalf("the socket in use closed with %d %q, want %d naming the lifetime", got.code, got.reason, closeSessionRevoked)
+		if got.code != edge.CloseSessionEnded || !strings.Contains(got.reason, "lifetime") {
+			t.Fatalf("the socket in use closed with %d %q, want %d naming the lifetime", got.code, got.reason, edge.CloseSessionEnded)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the socket in use was not closed at its session's lifetime")
@@ -112,10 +113,10 @@ func TestTwinFeedEndsWithItsSession(t *testing.T) {
 	defer idleWS.Close()
 
 	signedOut.must("POST", "/v1/sessions/logout", nil, nil)
-	if code, reason := waitClosed(t, revokedWS); code != closeSessionRevoked || !strings.Contains(reason, "signed out") {
-		t.Fatalf("the feed of a signed-out session closed with %d %q, want %d naming the sign-out", code, reason, closeSessionRevoked)
+	if code, reason := waitClosed(t, revokedWS); code != edge.CloseSessionEnded || !strings.Contains(reason, "signed out") {
+		t.Fatalf("the feed of a signed-out session closed with %d %q, want %d naming the sign-out", code, reason, edge.CloseSessionEnded)
 	}
-	if code, reason := waitClosed(t, idleWS); code != closeSessionRevoked || !strings.Contains(reason, "idle") {
-		t.Fatalf("the feed of an idle session closed with %d %q, want %d naming the idle timeout", code, reason, closeSessionRevoked)
+	if code, reason := waitClosed(t, idleWS); code != edge.CloseSessionEnded || !strings.Contains(reason, "idle") {
+		t.Fatalf("the feed of an idle session closed with %d %q, want %d naming the idle timeout", code, reason, edge.CloseSessionEnded)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // signOutAnswer is POST /v1/sessions/logout's answer.
@@ -146,8 +147,8 @@ func heardEachOther(t *testing.T, a, b *Realm) {
 // bucket has a leader again (b cannot read session id).
 func closedWithoutLeader(t *testing.T, ws *websocket.Conn, reason string, b *Realm, id string) {
 	t.Helper()
-	if code, got := waitClosed(t, ws); code != closeSessionRevoked || !strings.Contains(got, reason) {
-		t.Fatalf("socket on node b closed with %d %q, want %d naming %q", code, got, closeSessionRevoked, reason)
+	if code, got := waitClosed(t, ws); code != edge.CloseSessionEnded || !strings.Contains(got, reason) {
+		t.Fatalf("socket on node b closed with %d %q, want %d naming %q", code, got, edge.CloseSessionEnded, reason)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
 // dialLive opens the realm WebSocket with a bearer token and reads the
@@ -78,8 +79,8 @@ func TestRevocationClosesSocketOnAnotherNode(t *testing.T) {
 
 	c.with(sess.Token).must("POST", "/v1/sessions/logout", nil, nil)
 	code, reason := waitClosed(t, ws)
-	if code != closeSessionRevoked || !strings.Contains(reason, "signed out") {
-		t.Fatalf("socket on node b closed with %d %q, want %d naming the sign-out", code, reason, closeSessionRevoked)
+	if code != edge.CloseSessionEnded || !strings.Contains(reason, "signed out") {
+		t.Fatalf("socket on node b closed with %d %q, want %d naming the sign-out", code, reason, edge.CloseSessionEnded)
 	}
 	if status, _ := cb.call("GET", "/v1/avatars/me", nil, nil); status != 401 {
 		t.Fatalf("revoked session on node b = %d, want 401", status)
@@ -104,8 +105,8 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		client.with(sess.Token).must("POST", "/v1/sessions/logout", nil, nil)
-		if code, _ := waitClosed(b, ws); code != closeSessionRevoked {
-			b.Fatalf("close code %d, want %d", code, closeSessionRevoked)
+		if code, _ := waitClosed(b, ws); code != edge.CloseSessionEnded {
+			b.Fatalf("close code %d, want %d", code, edge.CloseSessionEnded)
 		}
 		delays = append(delays, time.Since(start))
 		ws.Close()

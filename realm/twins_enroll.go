@@ -2,7 +2,6 @@ package realm
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -36,23 +35,10 @@ type GatewayCredentials = command.GatewayCredentials
 // its own key, and the operator pins them all here, out of band, rather
 // than letting a gateway learn keys from NATS.
 func EnrollGateway(dataDir, scenesDir, prefix, twinID, natsURL string, otherNodes ...common.Address) (GatewayCredentials, error) {
-	if prefix == "" {
-		prefix = "zr"
-	}
 	cat, err := loadScenes(scenesDir)
 	if err != nil {
 		return GatewayCredentials{}, fmt.Errorf("realm: scenes: %w", err)
 	}
-	return command.Enroll(dataDir, cat, prefix, twinID, natsURL, func() ([]common.Address, error) {
-		keys, err := node.GrantKeys(dataDir)
-		if err != nil {
-			return nil, fmt.Errorf("realm: %w", err)
-		}
-		for _, k := range otherNodes {
-			if !slices.Contains(keys, k) {
-				keys = append(keys, k)
-			}
-		}
-		return keys, nil
-	})
+	grantKeys := func() ([]common.Address, error) { return node.GrantKeys(dataDir) }
+	return command.Enroll(dataDir, cat, prefix, twinID, natsURL, grantKeys, otherNodes...)
 }

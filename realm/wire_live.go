@@ -3,13 +3,11 @@ package realm
 import (
 	"context"
 
-	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
-	"github.com/zerorealm/zerorealm/trust"
 )
 
 // The live edge (realm/internal/live: the realm WebSocket, presence) and
@@ -56,7 +54,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Decider:      r.decisions,
 		Cluster:      r.clusterAuth,
 		Forged:       r.tampers.Forged,
-		Views:        liveViews{},
+		Views:        identity.Views{},
 		Motion:       motion,
 	})
 	return nil
@@ -93,9 +91,6 @@ func (r *Realm) followRevocations(revocations <-chan session.Revocation) {
 	}
 }
 
-// closeSessionRevoked is the close code of a socket whose session ended.
-const closeSessionRevoked = edge.CloseSessionEnded
-
 // liveSessions reaches the live edge, which is made after the XR edge that
 // needs it.
 type liveSessions struct{ r *Realm }
@@ -105,10 +100,3 @@ func (s liveSessions) PushSession(sessionID string, msg []byte) { s.r.live.PushS
 func (s liveSessions) CloseSession(sessionID string, code int, reason string) int {
 	return s.r.live.CloseSession(sessionID, code, reason)
 }
-
-// liveViews are the identity part's published views.
-type liveViews struct{}
-
-func (liveViews) Session(s session.Session) map[string]any { return identity.SessionView(s) }
-func (liveViews) Avatar(av *avatar.Avatar) map[string]any  { return identity.AvatarView(av) }
-func (liveViews) Trust(a trust.Assessment) map[string]any  { return identity.TrustView(a) }

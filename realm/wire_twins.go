@@ -30,18 +30,10 @@ func principalOf(op command.Operator) edge.Principal {
 	return edge.Principal{Session: op.Session, Avatar: op.Avatar, Agent: op.Agent}
 }
 
+// Decide decides for a person or an agent: viewing a twin, the agent's
+// delegation names the twin (or one of its actuators) by the same id.
 func (t twinAdapter) Decide(ctx context.Context, sc *scenes.Scene, op command.Operator, as trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
-	if op.Agent != nil {
-		// Viewing a twin: the agent's delegation names the twin (or one
-		// of its actuators) as a resource of the same id.
-		act := agents.Action{Name: action, Resource: agents.Resource{Kind: resource.Type, ID: resource.ID}}
-		d, err := t.r.decisions.DecideAgent(ctx, sc, principalOf(op), act, resource, extra)
-		if err != nil {
-			return policy.Decision{Reason: "the agent's action could not be decided: " + err.Error()}
-		}
-		return d
-	}
-	return t.r.decisions.Decide(ctx, sc, principalOf(op), as, action, resource, extra)
+	return t.r.decisions.DecideEither(ctx, sc, principalOf(op), as, action, resource, extra)
 }
 
 func (t twinAdapter) DecideAgent(ctx context.Context, sc *scenes.Scene, op command.Operator, act agents.Action, resource policy.UID, extra map[string]any) (policy.Decision, audit.Event, bool, error) {

@@ -45,6 +45,22 @@ func (s *Service) DecideAgent(ctx context.Context, sc *scenes.Scene, p edge.Prin
 	return d, nil
 }
 
+// DecideEither decides action on resource for p, a person (Decide) or an
+// agent (DecideAgent, its delegation naming the resource by the same kind
+// and id); an agent's action that cannot be decided is a deny with the
+// reason, so the caller, which only reads the answer, fails closed.
+func (s *Service) DecideEither(ctx context.Context, sc *scenes.Scene, p edge.Principal, as trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
+	if p.Agent == nil {
+		return s.Decide(ctx, sc, p, as, action, resource, extra)
+	}
+	act := agents.Action{Name: action, Resource: agents.Resource{Kind: resource.Type, ID: resource.ID}}
+	d, err := s.DecideAgent(ctx, sc, p, act, resource, extra)
+	if err != nil {
+		return policy.Decision{Reason: "the agent's action could not be decided: " + err.Error()}
+	}
+	return d
+}
+
 // evaluateAgent returns the decision on an agent's action with the audit
 // event that records it.
 func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Principal, act agents.Action, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, audit.Event, error) {

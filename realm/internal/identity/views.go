@@ -126,3 +126,11 @@ func SetRolesDigest(avatarID string, roles []string) []byte {
 	}
 	return h.Sum(nil)
 }
+
+// Views are the published views as one value, for a part that shows
+// sessions, avatars and trust as the identity routes do (live.Deps.Views).
+type Views struct{}
+
+func (Views) Session(s session.Session) map[string]any { return SessionView(s) }
+func (Views) Avatar(av *avatar.Avatar) map[string]any  { return AvatarView(av) }
+func (Views) Trust(a trust.Assessment) map[string]any  { return TrustView(a) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -30,10 +31,15 @@ type GatewayCredentials struct {
 // Enroll issues a gateway's credentials for twinID, a twin of cat, and
 // registers its public nkey and acknowledgement key in dataDir's
 // GatewaysFile (dataDir is created if missing), replacing the twin's
-// previous gateway. The gateway pins what realmKeys answers, the grant
-// keys of the realm's nodes; it is asked only for a twin that exists, so
-// that nothing (a key ring) is created for one that is not there.
-func Enroll(dataDir string, cat *scenes.Catalog, prefix, twinID, natsURL string, realmKeys func() ([]common.Address, error)) (GatewayCredentials, error) {
+// previous gateway; an empty prefix is the realm's default, "zr". The
+// gateway pins what realmKeys answers, the grant keys of this node, and
+// those of otherNodes, the realm's other nodes; realmKeys is asked only
+// for a twin that exists, so that nothing (a key ring) is created for one
+// that is not there.
+func Enroll(dataDir string, cat *scenes.Catalog, prefix, twinID, natsURL string, realmKeys func() ([]common.Address, error), otherNodes ...common.Address) (GatewayCredentials, error) {
+	if prefix == "" {
+		prefix = "zr"
+	}
 	all, _ := TwinsOf(cat)
 	reg, err := twin.NewRegistry(all)
 	if err != nil {
@@ -48,7 +54,12 @@ func Enroll(dataDir string, cat *scenes.Catalog, prefix, twinID, natsURL string,
 	}
 	keys, err := realmKeys()
 	if err != nil {
-		return GatewayCredentials{}, err
+		return GatewayCredentials{}, fmt.Errorf("realm: %w", err)
+	}
+	for _, k := range otherNodes {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
 	}
 	kp, err := nkeys.CreateUser()
 	if err != nil {
