@@ -16,12 +16,12 @@ import (
 func BenchmarkSceneAccess(b *testing.B) {
 	r := startRealm(b, Config{Listen: "localhost:0"})
 	c := newClient(b, r)
-	owner := c.register(webauthntest.New(), "bench")
+	owner := c.Register(webauthntest.New(), "bench")
 	ownerID, _ := owner.Avatar["id"].(string)
-	person := c.with(owner.Token)
+	person := c.With(owner.Token)
 	b.Run("person", func(b *testing.B) {
 		for b.Loop() {
-			if code, p := person.call("GET", "/v1/scenes/foundry/access", nil, nil); code != http.StatusOK {
+			if code, p := person.Call("GET", "/v1/scenes/foundry/access", nil, nil); code != http.StatusOK {
 				b.Fatalf("%d %+v", code, p)
 			}
 		}

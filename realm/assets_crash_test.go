@@ -73,17 +73,17 @@ func TestAssetCrash(t *testing.T) {
 		}
 	}()
 
-	c := &apiClient{t: t, base: url, origin: url, hc: &http.Client{Timeout: 10 * time.Second}}
+	c := &apiClient{T: t, Base: url, Origin: url, HTTP: &http.Client{Timeout: 10 * time.Second}}
 	u := &marketUser{auth: webauthntest.New(), key: key, wallet: wallet}
-	u.sess = c.register(u.auth, "crash")
-	u.c = c.with(u.sess.Token)
+	u.sess = c.Register(u.auth, "crash")
+	u.c = c.With(u.sess.Token)
 	var p payloadAnswer
-	u.c.must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": wallet.Hex()}, &p)
+	u.c.Must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": wallet.Hex()}, &p)
 	var linkMsg struct {
 		Message map[string]any `json:"message"`
 	}
 	_ = json.Unmarshal(p.TypedData, &linkMsg)
-	u.c.must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": wallet.Hex(), "deadline": linkMsg.Message["deadline"], "signature": signPayload(t, p.TypedData, p.Digest, key)}, nil)
+	u.c.Must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": wallet.Hex(), "deadline": linkMsg.Message["deadline"], "signature": signPayload(t, p.TypedData, p.Digest, key)}, nil)
 
 	// Sign locally (as a wallet would) so the stream is fast enough to be
 	// cut in the middle.

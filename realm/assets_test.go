@@ -87,16 +87,16 @@ func newMarketUser(t testing.TB, r *Realm, name string) *marketUser {
 	t.Helper()
 	c := newClient(t, r)
 	u := &marketUser{auth: webauthntest.New()}
-	u.sess = c.register(u.auth, name)
-	u.c = c.with(u.sess.Token)
+	u.sess = c.Register(u.auth, name)
+	u.c = c.With(u.sess.Token)
 	u.key, _ = crypto.GenerateKey()
 	u.wallet = crypto.PubkeyToAddress(u.key.PublicKey)
 	var p payloadAnswer
-	u.c.must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": u.wallet.Hex()}, &p)
+	u.c.Must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": u.wallet.Hex()}, &p)
 	var td apitypes.TypedData
 	_ = json.Unmarshal(p.TypedData, &td)
 	sig := signPayload(t, p.TypedData, p.Digest, u.key)
-	u.c.must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": u.wallet.Hex(), "deadline": td.Message["deadline"], "signature": sig}, nil)
+	u.c.Must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": u.wallet.Hex(), "deadline": td.Message["deadline"], "signature": sig}, nil)
 	return u
 }
 
@@ -110,7 +110,7 @@ func intent(coll, item string, amount uint64, from, to common.Address, nonce uin
 func (u *marketUser) signedTransfer(t testing.TB, in map[string]any, key *ecdsa.PrivateKey) map[string]any {
 	t.Helper()
 	var p payloadAnswer
-	u.c.must("POST", "/v1/assets/intents/transfer", map[string]any{"intent": in}, &p)
+	u.c.Must("POST", "/v1/assets/intents/transfer", map[string]any{"intent": in}, &p)
 	return map[string]any{"intent": in, "signature": signPayload(t, p.TypedData, p.Digest, key)}
 }
 
@@ -144,7 +144,7 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 	// A transfer signed by the wallet, with a receipt anyone can check.
 	body := ada.signedTransfer(t, intent("relics", "vase", 1, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key)
 	var tr transferReply
-	ada.c.must("POST", "/v1/assets/transfers", body, &tr)
+	ada.c.Must("POST", "/v1/assets/transfers", body, &tr)
 	raw, _ := json.Marshal(tr.Receipt.Receipt)
 	var rtd apitypes.TypedData
 	_ = json.Unmarshal(raw, &rtd)
@@ -157,19 +157,19 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 	var dom struct {
 		Signer string `json:"signer"`
 	}
-	ada.c.must("GET", "/v1/assets/domain", nil, &dom)
+	ada.c.Must("GET", "/v1/assets/domain", nil, &dom)
 	if signer.Hex() != dom.Signer || tr.Receipt.Signer != dom.Signer {
 		t.Fatalf("receipt signed by %s (document says %s), realm signer %s", signer.Hex(), tr.Receipt.Signer, dom.Signer)
 	}
 	var asset assetView
-	ada.c.must("GET", "/v1/assets/items/relics/vase", nil, &asset)
+	ada.c.Must("GET", "/v1/assets/items/relics/vase", nil, &asset)
 	if asset.Owner != bob.wallet.Hex() || len(asset.History) != 2 || asset.History[1].Digest != tr.Digest {
 		t.Fatalf("GET asset = %+v, want bob's with a mint and the transfer", asset)
 	}
 	var owner struct {
 		Items []assetView `json:"items"`
 	}
-	bob.c.must("GET", "/v1/assets/owners/"+bob.wallet.Hex(), nil, &owner)
+	bob.c.Must("GET", "/v1/assets/owners/"+bob.wallet.Hex(), nil, &owner)
 	if len(owner.Items) != 1 || owner.Items[0].Item != "vase" {
 		t.Fatalf("bob's items = %+v, want the vase", owner.Items)
 	}
@@ -185,11 +185,11 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 	// Rejections, each with its reason, and no ledger change.
 	before := r.market.Ledger().NextNonce(ada.wallet)
 	reuse := ada.signedTransfer(t, intent("gems", "", 6, ada.wallet, bob.wallet, 2, deadlineIn(time.Hour)), ada.key)
-	code, p := ada.c.call("POST", "/v1/assets/transfers", reuse, nil)
+	code, p := ada.c.Call("POST", "/v1/assets/transfers", reuse, nil)
 	wantReason(t, "another intent with a spent nonce", code, p, http.StatusConflict, assets.ReasonNonceUsed)
 
 	expired := ada.signedTransfer(t, intent("gems", "", 5, ada.wallet, bob.wallet, 3, deadlineIn(-time.Hour)), ada.key)
-	code, p = ada.c.call("POST", "/v1/assets/transfers", expired, nil)
+	code, p = ada.c.Call("POST", "/v1/assets/transfers", expired, nil)
 	wantReason(t, "expired intent", code, p, http.StatusForbidden, assets.ReasonExpired)
 
 	otherChain := assets.NewScheme(assets.Domain{ChainID: 1})
@@ -197,10 +197,10 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 	sOther, _ := assets.Sign(otherChain.TransferDigest(&tOther), ada.key)
 	wrongChain := map[string]any{"intent": intent("gems", "", 5, ada.wallet, bob.wallet, 4, fmt.Sprint(tOther.Deadline)), "signature": sOther.String(),
 		"domain": map[string]any{"name": "ZeroRealm", "version": "1", "chainId": 1, "verifyingContract": assets.DefaultVerifyingContract.Hex()}}
-	code, p = ada.c.call("POST", "/v1/assets/transfers", wrongChain, nil)
+	code, p = ada.c.Call("POST", "/v1/assets/transfers", wrongChain, nil)
 	wantReason(t, "wrong-chain intent", code, p, http.StatusForbidden, assets.ReasonWrongDomain)
 	delete(wrongChain, "domain")
-	code, p = ada.c.call("POST", "/v1/assets/transfers", wrongChain, nil)
+	code, p = ada.c.Call("POST", "/v1/assets/transfers", wrongChain, nil)
 	wantReason(t, "wrong-chain intent without its domain", code, p, http.StatusForbidden, assets.ReasonWrongSigner)
 
 	good := ada.signedTransfer(t, intent("gems", "", 5, ada.wallet, bob.wallet, 5, deadlineIn(time.Hour)), ada.key)
@@ -209,15 +209,15 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 	new(big.Int).Sub(n, new(big.Int).SetBytes(s[32:64])).FillBytes(s[32:64])
 	s[64] = 55 - s[64]
 	highS := map[string]any{"intent": good["intent"], "signature": s.String()}
-	code, p = ada.c.call("POST", "/v1/assets/transfers", highS, nil)
+	code, p = ada.c.Call("POST", "/v1/assets/transfers", highS, nil)
 	wantReason(t, "high-s signature", code, p, http.StatusBadRequest, assets.ReasonHighS)
 
 	wrongSigner := ada.signedTransfer(t, intent("gems", "", 5, ada.wallet, bob.wallet, 6, deadlineIn(time.Hour)), bob.key)
-	code, p = ada.c.call("POST", "/v1/assets/transfers", wrongSigner, nil)
+	code, p = ada.c.Call("POST", "/v1/assets/transfers", wrongSigner, nil)
 	wantReason(t, "intent signed by another key", code, p, http.StatusForbidden, assets.ReasonWrongSigner)
 
 	short := map[string]any{"intent": good["intent"], "signature": "0x1234"}
-	code, p = ada.c.call("POST", "/v1/assets/transfers", short, nil)
+	code, p = ada.c.Call("POST", "/v1/assets/transfers", short, nil)
 	wantReason(t, "short signature", code, p, http.StatusBadRequest, assets.ReasonSignatureEncoding)
 
 	for name, in := range map[string]map[string]any{
@@ -226,14 +226,14 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 		"amount beyond Long": {"intent": intent("gems", "", 1<<63, ada.wallet, bob.wallet, 7, deadlineIn(time.Hour))},
 		"wrong type":         {"intent": map[string]any{"collection": 5}},
 	} {
-		code, p = ada.c.call("POST", "/v1/assets/transfers", in, nil)
+		code, p = ada.c.Call("POST", "/v1/assets/transfers", in, nil)
 		if code != http.StatusBadRequest || !strings.Contains(p.Detail, "rejected (") {
 			t.Errorf("%s = %d %q, want 400 with a reason", name, code, p.Detail)
 		}
 	}
 	// Someone else's asset.
 	notMine := bob.signedTransfer(t, intent("gems", "", 1, ada.wallet, bob.wallet, 8, deadlineIn(time.Hour)), bob.key)
-	code, p = bob.c.call("POST", "/v1/assets/transfers", notMine, nil)
+	code, p = bob.c.Call("POST", "/v1/assets/transfers", notMine, nil)
 	wantReason(t, "transfer from another avatar's wallet", code, p, http.StatusForbidden, assets.ReasonNotYours)
 	if got := r.market.Ledger().NextNonce(ada.wallet); got != before {
 		t.Fatalf("next nonce after rejections = %d, want %d (nothing spent)", got, before)
@@ -245,7 +245,7 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 	// The scene's policy: a soulbound medal never moves.
 	mint(t, r, "medals", "ada-medal", ada.wallet, 0)
 	medal := ada.signedTransfer(t, intent("medals", "ada-medal", 1, ada.wallet, bob.wallet, 9, deadlineIn(time.Hour)), ada.key)
-	code, p = ada.c.call("POST", "/v1/assets/transfers", medal, nil)
+	code, p = ada.c.Call("POST", "/v1/assets/transfers", medal, nil)
 	if code != http.StatusForbidden || !strings.Contains(p.Detail, "soulbound") {
 		t.Fatalf("soulbound transfer = %d %q, want 403 naming the soulbound policy", code, p.Detail)
 	}
@@ -268,13 +268,13 @@ type jsonReply struct {
 func doJSON(t testing.TB, c *apiClient, method, path string, body any, headers map[string]string) jsonReply {
 	t.Helper()
 	data, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(string(data)))
+	req, _ := http.NewRequest(method, c.Base+path, strings.NewReader(string(data)))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+c.Token)
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,28 +292,28 @@ func TestCustodialTransferNeedsStepUp(t *testing.T) {
 			Address string `json:"address"`
 		} `json:"custodial"`
 	}
-	ada.c.must("POST", "/v1/assets/wallet/custodial", nil, &w)
+	ada.c.Must("POST", "/v1/assets/wallet/custodial", nil, &w)
 	custodial := common.HexToAddress(w.Custodial.Address)
 	mint(t, r, "relics", "cup", custodial, 0)
 	in := map[string]any{"intent": intent("relics", "cup", 1, custodial, ada.wallet, 1, deadlineIn(time.Hour))}
 	var p payloadAnswer
-	ada.c.must("POST", "/v1/assets/intents/transfer", in, &p)
-	code, prob := ada.c.call("POST", "/v1/assets/transfers", in, nil)
+	ada.c.Must("POST", "/v1/assets/intents/transfer", in, &p)
+	code, prob := ada.c.Call("POST", "/v1/assets/transfers", in, nil)
 	if code != http.StatusForbidden || !strings.Contains(prob.Detail, p.Digest) {
 		t.Fatalf("custodial transfer without step-up = %d %q, want 403 naming digest %s", code, prob.Detail, p.Digest)
 	}
-	if code, prob := ada.c.stepUp(ada.auth, p.Digest); code != http.StatusOK {
+	if code, prob := ada.c.StepUp(ada.auth, p.Digest); code != http.StatusOK {
 		t.Fatalf("step-up = %d %+v", code, prob)
 	}
 	var tr transferReply
-	ada.c.must("POST", "/v1/assets/transfers", in, &tr)
+	ada.c.Must("POST", "/v1/assets/transfers", in, &tr)
 	if tr.Digest != p.Digest {
 		t.Fatalf("transfer digest = %s, want %s", tr.Digest, p.Digest)
 	}
 	// The same intent again moves nothing: it answers its receipt, with
 	// no second step-up.
 	var again transferReply
-	if code, prob := ada.c.call("POST", "/v1/assets/transfers", in, &again); code != http.StatusOK || again.Digest != p.Digest {
+	if code, prob := ada.c.Call("POST", "/v1/assets/transfers", in, &again); code != http.StatusOK || again.Digest != p.Digest {
 		t.Fatalf("custodial intent sent again = %d %+v, want 200 with its receipt", code, prob)
 	}
 }
@@ -334,14 +334,14 @@ func raceTransfers(t *testing.T, realms []*Realm, u *marketUser, item string, n 
 		c := u.c
 		if len(realms) > 1 {
 			cp := *u.c
-			cp.base = realms[i%len(realms)].URL()
+			cp.Base = realms[i%len(realms)].URL()
 			c = &cp
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			code, _ := c.call("POST", "/v1/assets/transfers", b, nil)
+			code, _ := c.Call("POST", "/v1/assets/transfers", b, nil)
 			mu.Lock()
 			codes[code]++
 			mu.Unlock()
@@ -397,15 +397,15 @@ func TestTradeWithStaleLegChangesNothing(t *testing.T) {
 		"take": intent("gems", "", 40, bob.wallet, ada.wallet, 1, dl),
 	}
 	var p payloadAnswer
-	ada.c.must("POST", "/v1/assets/intents/trade", trade, &p)
+	ada.c.Must("POST", "/v1/assets/intents/trade", trade, &p)
 	gs := signPayload(t, p.TypedData, p.Digest, ada.key)
 	ts := signPayload(t, p.TypedData, p.Digest, bob.key)
 	// Ada moves the mask elsewhere first: the give leg is stale.
 	away := ada.signedTransfer(t, intent("relics", "mask", 1, ada.wallet, common.HexToAddress("0x00000000000000000000000000000000000000aa"), 2, dl), ada.key)
-	ada.c.must("POST", "/v1/assets/transfers", away, nil)
+	ada.c.Must("POST", "/v1/assets/transfers", away, nil)
 	applied := r.market.Ledger().NextNonce(bob.wallet)
 	body := map[string]any{"give": trade["give"], "take": trade["take"], "give_signature": gs, "take_signature": ts}
-	code, prob := ada.c.call("POST", "/v1/assets/trades", body, nil)
+	code, prob := ada.c.Call("POST", "/v1/assets/trades", body, nil)
 	wantReason(t, "trade with a stale leg", code, prob, http.StatusConflict, assets.ReasonNotOwner)
 	if bal, _ := balanceOf(r, "gems", bob.wallet); bal != 100 || r.market.Ledger().NextNonce(bob.wallet) != applied {
 		t.Fatalf("after the refused trade bob holds %d gems (want 100) and next nonce %d (want %d)", bal, r.market.Ledger().NextNonce(bob.wallet), applied)
@@ -413,9 +413,9 @@ func TestTradeWithStaleLegChangesNothing(t *testing.T) {
 	// A fresh trade goes through, both legs at once.
 	mint(t, r, "relics", "mask2", ada.wallet, 0)
 	trade2 := map[string]any{"give": intent("relics", "mask2", 1, ada.wallet, bob.wallet, 3, dl), "take": intent("gems", "", 40, bob.wallet, ada.wallet, 2, dl)}
-	ada.c.must("POST", "/v1/assets/intents/trade", trade2, &p)
+	ada.c.Must("POST", "/v1/assets/intents/trade", trade2, &p)
 	body = map[string]any{"give": trade2["give"], "take": trade2["take"], "give_signature": signPayload(t, p.TypedData, p.Digest, ada.key), "take_signature": signPayload(t, p.TypedData, p.Digest, bob.key)}
-	ada.c.must("POST", "/v1/assets/trades", body, nil)
+	ada.c.Must("POST", "/v1/assets/trades", body, nil)
 	if bal, _ := balanceOf(r, "gems", ada.wallet); bal != 40 {
 		t.Fatalf("ada's gems after the trade = %d, want 40", bal)
 	}
@@ -445,7 +445,7 @@ func TestTransferWaitsForItsAuditRecord(t *testing.T) {
 	mint(t, r, "relics", "bowl", ada.wallet, 0)
 
 	var tr transferReply
-	ada.c.must("POST", "/v1/assets/transfers", ada.signedTransfer(t, intent("relics", "jug", 1, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key), &tr)
+	ada.c.Must("POST", "/v1/assets/transfers", ada.signedTransfer(t, intent("relics", "jug", 1, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key), &tr)
 	// Read the chain as stored, not through the view, right after the
 	// answer: no waiting.
 	ctx := context.Background()
@@ -466,7 +466,7 @@ func TestTransferWaitsForItsAuditRecord(t *testing.T) {
 	}
 	nonce := r.market.Ledger().NextNonce(ada.wallet)
 	body := ada.signedTransfer(t, intent("relics", "bowl", 1, ada.wallet, bob.wallet, nonce, deadlineIn(time.Hour)), ada.key)
-	code, p := ada.c.call("POST", "/v1/assets/transfers", body, nil)
+	code, p := ada.c.Call("POST", "/v1/assets/transfers", body, nil)
 	if code != http.StatusServiceUnavailable || !strings.Contains(p.Detail, "audit log") {
 		t.Fatalf("transfer with the audit log closed = %d %q, want 503 naming the audit log", code, p.Detail)
 	}

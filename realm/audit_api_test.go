@@ -31,7 +31,7 @@ type auditPage struct {
 func getAudit(t *testing.T, r *Realm, token, query string) auditPage {
 	t.Helper()
 	var page auditPage
-	if code, p := newClient(t, r).with(token).call("GET", "/v1/audit?"+query, nil, &page); code != http.StatusOK {
+	if code, p := newClient(t, r).With(token).Call("GET", "/v1/audit?"+query, nil, &page); code != http.StatusOK {
 		t.Fatalf("GET /v1/audit?%s = %d %+v", query, code, p)
 	}
 	return page
@@ -44,7 +44,7 @@ func getAudit(t *testing.T, r *Realm, token, query string) auditPage {
 // admin role from the first avatar of a realm.
 func auditorToken(t *testing.T, r *Realm, name string) string {
 	t.Helper()
-	s := newClient(t, r).register(webauthntest.New(), name)
+	s := newClient(t, r).Register(webauthntest.New(), name)
 	if err := r.avatars.SetRoles(context.Background(), s.Avatar["id"].(string), []string{"auditor"}); err != nil {
 		t.Fatal(err)
 	}
@@ -58,12 +58,12 @@ func auditorToken(t *testing.T, r *Realm, name string) string {
 func TestAuditAPIFiltersAndPages(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
-	ada := c.register(webauthntest.New(), "ada")
-	grace := c.register(webauthntest.New(), "grace")
+	ada := c.Register(webauthntest.New(), "ada")
+	grace := c.Register(webauthntest.New(), "grace")
 	adaID, graceID := ada.Avatar["id"].(string), grace.Avatar["id"].(string)
 	auditor := auditorToken(t, r, "audra")
-	c.with(ada.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
-	c.with(grace.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
+	c.With(ada.Token).Must("GET", "/v1/scenes/foundry/access", nil, nil)
+	c.With(grace.Token).Must("GET", "/v1/scenes/foundry/access", nil, nil)
 	// More decisions by both, of several actions, through the realm's log.
 	ctx := context.Background()
 	actions := []string{"JoinScene", "EnterZone", "CommandActuator", "StepUp", "TransferAsset"}
@@ -205,7 +205,7 @@ func TestAuditAPIFiltersAndPages(t *testing.T) {
 // problem+json naming it.
 func TestAuditAPIRefusesBadParameters(t *testing.T) {
 	r := startLocalRealm(t)
-	token := newClient(t, r).register(webauthntest.New(), "ada").Token
+	token := newClient(t, r).Register(webauthntest.New(), "ada").Token
 	for _, tc := range []struct{ query, param string }{
 		{"limit=0", "limit"},
 		{"limit=1001", "limit"},
@@ -282,15 +282,15 @@ func TestAuditAPIParametersAreDocumented(t *testing.T) {
 func TestAuditAPIIsReadWithASession(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
-	ada := c.register(webauthntest.New(), "ada") // the bootstrap administrator
-	grace := c.register(webauthntest.New(), "grace")
+	ada := c.Register(webauthntest.New(), "ada") // the bootstrap administrator
+	grace := c.Register(webauthntest.New(), "grace")
 	auditor := auditorToken(t, r, "audra")
 	adaID, graceID := ada.Avatar["id"].(string), grace.Avatar["id"].(string)
 	if slices.Contains(rolesOf(grace), "admin") || !slices.Contains(rolesOf(ada), "admin") {
 		t.Fatalf("roles: ada %v, grace %v; want ada the only administrator", rolesOf(ada), rolesOf(grace))
 	}
-	c.with(ada.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
-	c.with(grace.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
+	c.With(ada.Token).Must("GET", "/v1/scenes/foundry/access", nil, nil)
+	c.With(grace.Token).Must("GET", "/v1/scenes/foundry/access", nil, nil)
 	if err := r.Audit().Commit(context.Background(), audit.Event{Actor: "gateway-1", Action: "CommandActuator", Resource: `Actuator::"press-1/ram"`, Outcome: audit.Allow}); err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestAuditAPIIsReadWithASession(t *testing.T) {
 	// Asking for someone else's is refused with the reason, and the refusal
 	// is on record.
 	for _, other := range []string{adaID, "gateway-1"} {
-		code, p := c.with(grace.Token).call("GET", "/v1/audit?actor="+url.QueryEscape(other), nil, nil)
+		code, p := c.With(grace.Token).Call("GET", "/v1/audit?actor="+url.QueryEscape(other), nil, nil)
 		if code != http.StatusForbidden || !strings.Contains(p.Detail, "only its own") || !strings.Contains(p.Detail, "auditor") {
 			t.Errorf("grace reading %s's decisions = %d %+v, want 403 naming the audit roles", other, code, p)
 		}
@@ -404,14 +404,14 @@ func TestAuditAPIIsReadWithASession(t *testing.T) {
 func TestAuditRolesAreConfigurable(t *testing.T) {
 	r := startRealm(t, Config{Listen: "localhost:0", AuditRoles: []string{"compliance"}})
 	c := newClient(t, r)
-	ada := c.register(webauthntest.New(), "ada")
+	ada := c.Register(webauthntest.New(), "ada")
 	if !slices.Contains(rolesOf(ada), "admin") {
 		t.Fatalf("ada's roles %v, want the bootstrap administrator", rolesOf(ada))
 	}
 	if page := getAudit(t, r, ada.Token, "limit=1000"); page.Scope != "own" {
 		t.Fatalf("an administrator without the compliance role reads scope %q, want own", page.Scope)
 	}
-	code, p := c.with(ada.Token).call("GET", "/v1/audit?actor=gateway-1", nil, nil)
+	code, p := c.With(ada.Token).Call("GET", "/v1/audit?actor=gateway-1", nil, nil)
 	if code != http.StatusForbidden || !strings.Contains(p.Detail, "compliance") {
 		t.Fatalf("reading another actor's decisions = %d %+v, want 403 naming the compliance role", code, p)
 	}

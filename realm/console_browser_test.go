@@ -303,7 +303,7 @@ func TestConsoleStory(t *testing.T) {
 // avatar's id.
 func walkTheWalkway(t *testing.T, r *Realm) string {
 	t.Helper()
-	sess := newClient(t, r).register(webauthntest.New(), "grace")
+	sess := newClient(t, r).Register(webauthntest.New(), "grace")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: testLogger(t)})

@@ -27,7 +27,7 @@ import (
 func TestRequestDeadlineCutsAHungStore(t *testing.T) {
 	r := startRealm(t, Config{Listen: "localhost:0", RequestTimeout: 500 * time.Millisecond})
 	c := newClient(t, r)
-	sess := c.register(webauthntest.New(), "hana")
+	sess := c.Register(webauthntest.New(), "hana")
 
 	if err := r.embedded.Server().DisableJetStream(); err != nil {
 		t.Fatal(err)

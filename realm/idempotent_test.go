@@ -17,13 +17,13 @@ import (
 func rawPost(t *testing.T, c *apiClient, path string, body any, key string) (int, []byte, http.Header) {
 	t.Helper()
 	data, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", c.base+path, bytes.NewReader(data))
+	req, _ := http.NewRequest("POST", c.Base+path, bytes.NewReader(data))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+c.Token)
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,7 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 	ada := newMarketUser(t, r, "ada")
 	mint(t, r, "relics", "vase", ada.wallet, 0)
 	var tr transferReply
-	ada.c.must("POST", "/v1/assets/transfers", ada.signedTransfer(t, intent("relics", "vase", 1, ada.wallet, graceWallet, 1, deadlineIn(time.Hour)), ada.key), &tr)
+	ada.c.Must("POST", "/v1/assets/transfers", ada.signedTransfer(t, intent("relics", "vase", 1, ada.wallet, graceWallet, 1, deadlineIn(time.Hour)), ada.key), &tr)
 	oldKey := tr.Receipt.Signer
 
 	// The key is rotated and the node restarts with the new one.

@@ -87,16 +87,16 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 		NATSTLSCA: ca.File, NATSTLSCert: clientCert, NATSTLSKey: clientKey})
 	b := startRealm(t, Config{NATS: urls[2:], NATSCreds: file("realms/realm-2.creds"), Node: "realm-b", Listen: "localhost:0",
 		NATSTLSCA: ca.File, NATSTLSCert: clientCert, NATSTLSKey: clientKey})
-	ada := newClient(t, a).register(webauthntest.New(), "ada")
+	ada := newClient(t, a).Register(webauthntest.New(), "ada")
 	if ada.Token == "" {
 		t.Fatal("registration through node a gave no session")
 	}
 	viaB := newClient(t, b)
-	viaB.token = ada.Token
+	viaB.Token = ada.Token
 	var me struct {
 		Avatar map[string]any `json:"avatar"`
 	}
-	viaB.must("GET", "/v1/avatars/me", nil, &me)
+	viaB.Must("GET", "/v1/avatars/me", nil, &me)
 	if me.Avatar["id"] != ada.Avatar["id"] || me.Avatar["name"] != "ada" {
 		t.Fatalf("node b sees avatar %v for node a's session, want ada %v", me.Avatar, ada.Avatar["id"])
 	}
@@ -153,9 +153,9 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	servers[0].Shutdown()
 	servers[0].WaitForShutdown()
 	viaA := newClient(t, a)
-	viaA.token = ada.Token
+	viaA.Token = ada.Token
 	eventuallyWithin(t, "node a to reconnect and serve without n1", 60*time.Second, func() bool {
-		code, _ := viaA.call("GET", "/v1/avatars/me", nil, nil)
+		code, _ := viaA.Call("GET", "/v1/avatars/me", nil, nil)
 		return code == 200 && a.nc.IsConnected() && a.nc.ConnectedServerName() != "n1"
 	})
 }

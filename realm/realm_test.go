@@ -3,44 +3,30 @@ package realm
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
-	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
-func testLogger(t testing.TB) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+// The realm's tests share their scaffolding with the packages that start
+// realms from outside it (realmtest).
+var (
+	testLogger       = realmtest.Logger
+	get              = realmtest.Get
+	eventually       = realmtest.Eventually
+	eventuallyWithin = realmtest.EventuallyWithin
+)
 
 // startRealm runs a realm until the test ends.
 func startRealm(t testing.TB, cfg Config) *Realm {
 	t.Helper()
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:0"
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
-	}
 	if _, bench := t.(*testing.B); bench && cfg.CeremonyRate == 0 {
 		// A benchmark signs in from one address as fast as it can: it
 		// measures the realm, not its limit on one client.
@@ -50,44 +36,11 @@ func startRealm(t testing.TB, cfg Config) *Realm {
 	return r
 }
 
-// clusterKeys holds the directory of the key files each test's nodes share.
-var clusterKeys = struct {
-	sync.Mutex
-	dirs map[testing.TB]string
-}{dirs: map[testing.TB]string{}}
-
-// shareClusterKeys gives every node a test starts on a NATS cluster the
-// same template and record key files, as an operator copies them to each
-// node; nodes on their own embedded server keep theirs in their data dir.
+// shareClusterKeys gives the nodes a test starts on one NATS cluster the
+// same key files (realmtest.ShareClusterKeys).
 func shareClusterKeys(t testing.TB, cfg *Config) {
 	t.Helper()
-	if len(cfg.NATS) == 0 {
-		return
-	}
-	dir := clusterKeyDir(t)
-	if cfg.TemplateKeyFile == "" {
-		cfg.TemplateKeyFile = filepath.Join(dir, xr.TemplateKeyFile)
-	}
-	if cfg.RecordKeyFile == "" {
-		cfg.RecordKeyFile = filepath.Join(dir, recordKeyFile)
-	}
-}
-
-// clusterKeyDir is the directory of the test's shared key files.
-func clusterKeyDir(t testing.TB) string {
-	clusterKeys.Lock()
-	defer clusterKeys.Unlock()
-	dir, ok := clusterKeys.dirs[t]
-	if !ok {
-		dir = t.TempDir()
-		clusterKeys.dirs[t] = dir
-		t.Cleanup(func() {
-			clusterKeys.Lock()
-			delete(clusterKeys.dirs, t)
-			clusterKeys.Unlock()
-		})
-	}
-	return dir
+	realmtest.ShareClusterKeys(t, len(cfg.NATS) > 0, &cfg.TemplateKeyFile, &cfg.RecordKeyFile)
 }
 
 // runRealm starts a realm as configured and returns a stop that waits for
@@ -95,76 +48,9 @@ func clusterKeyDir(t testing.TB) string {
 // same data directory.
 func runRealm(t testing.TB, cfg Config) (*Realm, func()) {
 	t.Helper()
-	cfg.Logger = testLogger(t)
+	realmtest.Place(t, &cfg.Listen, &cfg.DataDir, &cfg.Logger)
 	shareClusterKeys(t, &cfg)
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
-	select {
-	case <-r.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("realm failed to start: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("realm not ready after 30s")
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve returned %v after stop, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("realm did not stop")
-		}
-	}
-	t.Cleanup(stop)
-	return r, stop
-}
-
-func get(t *testing.T, url string, v any) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if v != nil {
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-	}
-	return resp.StatusCode
-}
-
-// eventually polls cond until it holds or 10s pass: state written through
-// one node reaches another asynchronously.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	eventuallyWithin(t, what, 10*time.Second, cond)
-}
-
-// eventuallyWithin polls cond until it holds or limit passes.
-func eventuallyWithin(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s", what, limit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return realmtest.Run(t, func() (*Realm, error) { return New(cfg) })
 }
 
 func TestNotReadyAnswers503WithProblem(t *testing.T) {

@@ -40,11 +40,11 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	a := startRealm(t, Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
 	b := startRealm(t, Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: a.origins(), ShutdownTimeout: time.Second})
 	ca := newClient(t, a)
-	sess := ca.register(webauthntest.New(), "grace")
-	ca = ca.with(sess.Token)
-	cb := newClient(t, b).with(sess.Token)
-	ca.must("GET", "/v1/avatars/me", nil, nil)
-	cb.must("GET", "/v1/avatars/me", nil, nil)
+	sess := ca.Register(webauthntest.New(), "grace")
+	ca = ca.With(sess.Token)
+	cb := newClient(t, b).With(sess.Token)
+	ca.Must("GET", "/v1/avatars/me", nil, nil)
+	cb.Must("GET", "/v1/avatars/me", nil, nil)
 	ws := dialLive(t, b, sess.Token)
 	defer ws.Close()
 	waitUntil(t, "each node to hear the other's presence heartbeat", func() bool {
@@ -56,14 +56,14 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	// Node b cannot read the session any more: its cached copy aged out
 	// and the bucket has no leader to read from.
 	waitUntil(t, "node b to answer 503 for want of the sessions bucket", func() bool {
-		status, _ := cb.call("GET", "/v1/avatars/me", nil, nil)
+		status, _ := cb.Call("GET", "/v1/avatars/me", nil, nil)
 		return status == http.StatusServiceUnavailable
 	})
 
 	poll := startRefusalPoll(t, b.URL()+"/v1/avatars/me", sess.Token)
 	start := time.Now()
 	var out signOutAnswer
-	status, p := ca.call("POST", "/v1/sessions/logout", nil, &out)
+	status, p := ca.Call("POST", "/v1/sessions/logout", nil, &out)
 	answered := time.Since(start)
 	if status != http.StatusOK {
 		t.Fatalf("sign-out without a sessions leader = %d %+v; want 200", status, p)
@@ -92,7 +92,7 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 		s, err := b.sessions.Get(ctx, sess.Session.ID)
 		return err == nil && s.Revoked && s.RevokedReason == "signed out"
 	})
-	if status, _ := cb.call("GET", "/v1/avatars/me", nil, nil); status != http.StatusUnauthorized {
+	if status, _ := cb.Call("GET", "/v1/avatars/me", nil, nil); status != http.StatusUnauthorized {
 		t.Fatalf("revoked session on node b after recovery = %d, want 401", status)
 	}
 }

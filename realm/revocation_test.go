@@ -11,43 +11,17 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // dialLive opens the realm WebSocket with a bearer token and reads the
 // hello.
 func dialLive(t testing.TB, r *Realm, token string) *websocket.Conn {
 	t.Helper()
-	url := "ws" + strings.TrimPrefix(r.URL(), "http") + "/v1/realm"
-	ws, resp, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + token}})
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial %s: %v (status %d)", url, err, status)
-	}
-	var hello liveMessage
-	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if err := ws.ReadJSON(&hello); err != nil || hello.Type != "hello" || hello.Trust["state"] == nil {
-		t.Fatalf("first message = %+v, %v; want a hello with trust", hello, err)
-	}
-	return ws
+	return realmtest.DialLive(t, r.URL(), token)
 }
 
-// waitClosed reads until the server closes the socket and returns the close
-// code and reason.
-func waitClosed(t testing.TB, ws *websocket.Conn) (int, string) {
-	t.Helper()
-	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		if _, _, err := ws.ReadMessage(); err != nil {
-			if ce, ok := err.(*websocket.CloseError); ok {
-				return ce.Code, ce.Text
-			}
-			t.Fatalf("socket ended without a close frame: %v", err)
-		}
-	}
-}
+var waitClosed = realmtest.WaitClosed
 
 func twoNodes(t testing.TB) (*Realm, *Realm) {
 	servers := natstest.RunCluster(t, 3)
@@ -68,20 +42,20 @@ func TestRevocationClosesSocketOnAnotherNode(t *testing.T) {
 	a, b := twoNodes(t)
 	c := newClient(t, a)
 	auth := webauthntest.New()
-	sess := c.register(auth, "frank")
+	sess := c.Register(auth, "frank")
 	ws := dialLive(t, b, sess.Token)
 	defer ws.Close()
 
 	// The session works on b too, as any node can authenticate it.
-	cb := newClient(t, b).with(sess.Token)
-	cb.must("GET", "/v1/avatars/me", nil, nil)
+	cb := newClient(t, b).With(sess.Token)
+	cb.Must("GET", "/v1/avatars/me", nil, nil)
 
-	c.with(sess.Token).must("POST", "/v1/sessions/logout", nil, nil)
+	c.With(sess.Token).Must("POST", "/v1/sessions/logout", nil, nil)
 	code, reason := waitClosed(t, ws)
 	if code != closeSessionRevoked || !strings.Contains(reason, "signed out") {
 		t.Fatalf("socket on node b closed with %d %q, want %d naming the sign-out", code, reason, closeSessionRevoked)
 	}
-	if status, _ := cb.call("GET", "/v1/avatars/me", nil, nil); status != 401 {
+	if status, _ := cb.Call("GET", "/v1/avatars/me", nil, nil); status != 401 {
 		t.Fatalf("revoked session on node b = %d, want 401", status)
 	}
 }
@@ -94,16 +68,16 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 	ta, tb := twoNodes(b)
 	auth := webauthntest.New()
 	var delays []time.Duration
-	client := &apiClient{t: b, base: ta.URL(), origin: ta.URL(), hc: &http.Client{Timeout: 10 * time.Second}}
-	client.register(auth, "bench")
+	client := &apiClient{T: b, Base: ta.URL(), Origin: ta.URL(), HTTP: &http.Client{Timeout: 10 * time.Second}}
+	client.Register(auth, "bench")
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		sess := client.login(auth, "bench")
+		sess := client.Login(auth, "bench")
 		ws := dialLive(b, tb, sess.Token)
 		b.StartTimer()
 		start := time.Now()
-		client.with(sess.Token).must("POST", "/v1/sessions/logout", nil, nil)
+		client.With(sess.Token).Must("POST", "/v1/sessions/logout", nil, nil)
 		if code, _ := waitClosed(b, ws); code != closeSessionRevoked {
 			b.Fatalf("close code %d, want %d", code, closeSessionRevoked)
 		}

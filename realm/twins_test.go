@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,45 +13,9 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
-	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 )
-
-// command posts a command with an Idempotency-Key and returns the status,
-// the problem (on failure), the answer and the response headers.
-func (c *apiClient) command(path, key string, body any) (int, edge.Problem, command.Answer, http.Header) {
-	c.t.Helper()
-	data, asIs := body.([]byte) // sent as it is, for bodies json.Marshal cannot write
-	if !asIs {
-		data, _ = json.Marshal(body)
-	}
-	req, err := http.NewRequest("POST", c.base+path, bytes.NewReader(data))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var p edge.Problem
-	var a command.Answer
-	if resp.StatusCode >= 400 {
-		if err := json.Unmarshal(raw, &p); err != nil {
-			c.t.Fatalf("POST %s = %d, not problem+json: %s", path, resp.StatusCode, raw)
-		}
-	} else if err := json.Unmarshal(raw, &a); err != nil {
-		c.t.Fatalf("POST %s: decode %s: %v", path, raw, err)
-	}
-	return resp.StatusCode, p, a, resp.Header
-}
 
 type operator struct {
 	*apiClient
@@ -67,30 +30,30 @@ func newOperator(t *testing.T, r *Realm, name string, roles ...string) operator 
 	t.Helper()
 	c := newClient(t, r)
 	auth := webauthntest.New()
-	sess := c.register(auth, name)
+	sess := c.Register(auth, name)
 	id, _ := sess.Avatar["id"].(string)
 	if err := r.avatars.SetRoles(context.Background(), id, roles); err != nil {
 		t.Fatal(err)
 	}
-	return operator{apiClient: c.with(sess.Token), auth: auth, id: id, sess: sess}
+	return operator{apiClient: c.With(sess.Token), auth: auth, id: id, sess: sess}
 }
 
 func (o operator) digest(path, key string, body any) string {
-	o.t.Helper()
+	o.T.Helper()
 	data, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", o.base+path+"/digest", bytes.NewReader(data))
+	req, _ := http.NewRequest("POST", o.Base+path+"/digest", bytes.NewReader(data))
 	req.Header.Set("Idempotency-Key", key)
-	req.Header.Set("Authorization", "Bearer "+o.token)
-	resp, err := o.hc.Do(req)
+	req.Header.Set("Authorization", "Bearer "+o.Token)
+	resp, err := o.HTTP.Do(req)
 	if err != nil {
-		o.t.Fatal(err)
+		o.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var out struct {
 		Hash string `json:"hash"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
-		o.t.Fatalf("digest = %d %v", resp.StatusCode, err)
+		o.T.Fatalf("digest = %d %v", resp.StatusCode, err)
 	}
 	return out.Hash
 }
@@ -122,7 +85,7 @@ func TestTwinCommandJourney(t *testing.T) {
 	var list struct {
 		Twins []twins.TwinView `json:"twins"`
 	}
-	ada.must("GET", "/v1/twins", nil, &list)
+	ada.Must("GET", "/v1/twins", nil, &list)
 	if len(list.Twins) != 3 || list.Twins[0].Gateway == "" {
 		t.Fatalf("GET /v1/twins = %+v, want the foundry's 3 twins with their gateways", list.Twins)
 	}
@@ -160,7 +123,7 @@ func TestTwinCommandJourney(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, p, _, _ := c.client.command(c.path, c.key, c.body)
+			status, p, _, _ := c.client.Command(c.path, c.key, c.body)
 			if status != c.status || !strings.Contains(p.Detail, c.detail) {
 				t.Fatalf("POST %s = %d %q, want %d mentioning %q", c.path, status, p.Detail, c.status, c.detail)
 			}
@@ -168,7 +131,7 @@ func TestTwinCommandJourney(t *testing.T) {
 	}
 
 	// A low-risk command goes through with the gateway's signed answer.
-	status, p, ans, _ := ada.command(beltPath, "belt-1", set(1.5, "conveyor-line"))
+	status, p, ans, _ := ada.Command(beltPath, "belt-1", set(1.5, "conveyor-line"))
 	if status != 200 || ans.Status != command.StatusDone || ans.Ack == nil || ans.Ack.Target != 1.5 || ans.Grant == nil {
 		t.Fatalf("belt command = %d %+v %+v, want done with target 1.5", status, p, ans)
 	}
@@ -177,11 +140,11 @@ func TestTwinCommandJourney(t *testing.T) {
 	}
 	// Retrying with the same key replays the answer; reusing the key for
 	// another command is refused as unprocessable (422).
-	status, _, again, hdr := ada.command(beltPath, "belt-1", set(1.5, "conveyor-line"))
+	status, _, again, hdr := ada.Command(beltPath, "belt-1", set(1.5, "conveyor-line"))
 	if status != 200 || hdr.Get("Idempotent-Replayed") != "true" || again.Ack.Signature != ans.Ack.Signature {
 		t.Fatalf("retry = %d replayed=%q, want the same signed answer", status, hdr.Get("Idempotent-Replayed"))
 	}
-	if status, p, _, _ := ada.command(beltPath, "belt-1", set(2, "conveyor-line")); status != 422 || !strings.HasSuffix(p.Type, "/idempotency-key-reused") {
+	if status, p, _, _ := ada.Command(beltPath, "belt-1", set(2, "conveyor-line")); status != 422 || !strings.HasSuffix(p.Type, "/idempotency-key-reused") {
 		t.Fatalf("key reused for another command = %d %+v, want 422 idempotency-key-reused", status, p)
 	}
 
@@ -190,10 +153,10 @@ func TestTwinCommandJourney(t *testing.T) {
 	w.walk("control-room")
 	body := set(20, "")
 	hash := ada.digest(ramPath, "ram-1", body)
-	if status, p := ada.stepUp(ada.auth, hash); status != 200 {
+	if status, p := ada.StepUp(ada.auth, hash); status != 200 {
 		t.Fatalf("step-up = %d %+v", status, p)
 	}
-	if status, p, ans, _ := ada.command(ramPath, "ram-1", body); status != 200 || ans.Status != command.StatusDone || ans.Command.Hash != hash {
+	if status, p, ans, _ := ada.Command(ramPath, "ram-1", body); status != 200 || ans.Status != command.StatusDone || ans.Command.Hash != hash {
 		t.Fatalf("ram command after step-up = %d %+v %+v, want done", status, p, ans)
 	}
 
@@ -217,48 +180,48 @@ func TestCriticalCommandNeedsASecondOperator(t *testing.T) {
 	standIn(t, r, ada, "control-room")
 	body := map[string]any{"op": "set", "value": 40}
 	hash := ada.digest(pressurePath, "p-1", body)
-	if status, _ := ada.stepUp(ada.auth, hash); status != 200 {
+	if status, _ := ada.StepUp(ada.auth, hash); status != 200 {
 		t.Fatal("requester step-up failed")
 	}
-	status, p, ans, _ := ada.command(pressurePath, "p-1", body)
+	status, p, ans, _ := ada.Command(pressurePath, "p-1", body)
 	if status != 202 || ans.Status != command.StatusPendingApproval || ans.Approval == nil {
 		t.Fatalf("critical command = %d %+v %+v, want 202 pending approval", status, p, ans)
 	}
 	approve := "/v1/approvals/" + hash + "/approve"
 
 	// The requester cannot approve their own command, even with a step-up.
-	if status, _ := ada.stepUp(ada.auth, hash); status != 200 {
+	if status, _ := ada.StepUp(ada.auth, hash); status != 200 {
 		t.Fatal("step-up failed")
 	}
-	if status, p := ada.call("POST", approve, nil, nil); status != 403 || !strings.Contains(p.Detail, "second operator") {
+	if status, p := ada.Call("POST", approve, nil, nil); status != 403 || !strings.Contains(p.Detail, "second operator") {
 		t.Fatalf("self-approval = %d %q, want 403", status, p.Detail)
 	}
 	// The approver needs their own step-up bound to the command.
-	if status, p := grace.call("POST", approve, nil, nil); status != 403 || !strings.Contains(p.Detail, "step-up") {
+	if status, p := grace.Call("POST", approve, nil, nil); status != 403 || !strings.Contains(p.Detail, "step-up") {
 		t.Fatalf("approval without step-up = %d %q, want 403 asking for a step-up", status, p.Detail)
 	}
 	var pending struct {
 		Approvals []map[string]any `json:"approvals"`
 	}
-	grace.must("GET", "/v1/approvals", nil, &pending)
+	grace.Must("GET", "/v1/approvals", nil, &pending)
 	if len(pending.Approvals) != 1 {
 		t.Fatalf("GET /v1/approvals = %+v, want the one pending command", pending)
 	}
-	if status, _ := grace.stepUp(grace.auth, hash); status != 200 {
+	if status, _ := grace.StepUp(grace.auth, hash); status != 200 {
 		t.Fatal("approver step-up failed")
 	}
 	var done struct {
 		Approval command.ApprovalView `json:"approval"`
 		Answer   command.Answer       `json:"answer"`
 	}
-	grace.must("POST", approve, nil, &done)
+	grace.Must("POST", approve, nil, &done)
 	if done.Answer.Status != command.StatusDone || done.Approval.Approver != grace.id {
 		t.Fatalf("approval = %+v, want the command done, approved by grace", done)
 	}
 	if msg := done.Answer.Grant.TypedData.Message["approvers"]; !strings.Contains(toJSON(msg), grace.id) {
 		t.Fatalf("grant approvers = %v, want grace", msg)
 	}
-	if status, _ := grace.call("POST", approve, nil, nil); status != 409 {
+	if status, _ := grace.Call("POST", approve, nil, nil); status != 409 {
 		t.Fatalf("second approval = %d, want 409", status)
 	}
 }
@@ -273,7 +236,7 @@ func TestTwinFeedStreamsOutcomes(t *testing.T) {
 	waitTwinsLive(t, r)
 	ada := newOperator(t, r, "ada", "operator")
 	url := "ws" + strings.TrimPrefix(r.URL(), "http") + "/v1/twins/feed"
-	ws, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + ada.token}})
+	ws, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + ada.Token}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +247,7 @@ func TestTwinFeedStreamsOutcomes(t *testing.T) {
 		t.Fatalf("first feed message = %v, %v; want twins", hello, err)
 	}
 	standIn(t, r, ada, "conveyor-line")
-	if status, p, _, _ := ada.command(beltPath, "feed-1", map[string]any{"op": "set", "value": 1}); status != 200 {
+	if status, p, _, _ := ada.Command(beltPath, "feed-1", map[string]any{"op": "set", "value": 1}); status != 200 {
 		t.Fatalf("command = %d %+v", status, p)
 	}
 	for {
@@ -304,7 +267,7 @@ func TestRevokedSessionReachesGateways(t *testing.T) {
 	r := startLocalRealm(t)
 	waitTwinsLive(t, r)
 	ada := newOperator(t, r, "ada", "operator")
-	ada.must("POST", "/v1/sessions/logout", nil, nil)
+	ada.Must("POST", "/v1/sessions/logout", nil, nil)
 	eventually(t, "every gateway to refuse the revoked session", func() bool {
 		for _, g := range r.twins.SimulatedGateways() {
 			if !g.Revoked(ada.sess.Session.ID) {
@@ -334,7 +297,7 @@ func TestUndeliveredTwinCommandIsAudited(t *testing.T) {
 	standIn(t, r, ada, "conveyor-line")
 	body := map[string]any{"op": "set", "value": 1}
 	hash := ada.digest(beltPath, "lost-1", body)
-	if status, p, _, _ := ada.command(beltPath, "lost-1", body); status < 400 || !strings.Contains(p.Detail, "no_gateway") {
+	if status, p, _, _ := ada.Command(beltPath, "lost-1", body); status < 400 || !strings.Contains(p.Detail, "no_gateway") {
 		t.Fatalf("command with no gateway = %d %+v, want a no_gateway problem", status, p)
 	}
 	var ev audit.Event

@@ -29,10 +29,10 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	standIn(t, r, ada, "control-room")
 	body := map[string]any{"op": "set", "value": 40}
 	hash := ada.digest(pressurePath, "view-1", body)
-	if status, p := ada.stepUp(ada.auth, hash); status != 200 {
+	if status, p := ada.StepUp(ada.auth, hash); status != 200 {
 		t.Fatalf("step-up = %d %+v", status, p)
 	}
-	if status, p, _, _ := ada.command(pressurePath, "view-1", body); status != 202 {
+	if status, p, _, _ := ada.Command(pressurePath, "view-1", body); status != 202 {
 		t.Fatalf("critical command = %d %+v, want 202 pending approval", status, p)
 	}
 
@@ -53,7 +53,7 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	}
 
 	for _, path := range []string{"/v1/twins", "/v1/twins/press-1", "/v1/approvals", "/v1/approvals/" + hash} {
-		if status, p := anonymous.call("GET", path, nil, nil); status != 401 {
+		if status, p := anonymous.Call("GET", path, nil, nil); status != 401 {
 			t.Errorf("GET %s without a session = %d %+v, want 401", path, status, p)
 		}
 	}
@@ -62,17 +62,17 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	}
 
 	for _, path := range []string{"/v1/twins", "/v1/twins/press-1", "/v1/approvals/" + hash} {
-		if status, p := vic.call("GET", path, nil, nil); status != 403 || !strings.Contains(p.Detail, "policy") {
+		if status, p := vic.Call("GET", path, nil, nil); status != 403 || !strings.Contains(p.Detail, "policy") {
 			t.Errorf("GET %s as a visitor = %d %+v, want 403 with the policy's reason", path, status, p)
 		}
 	}
-	if _, status := dialFeed(vic.token); status != 403 {
+	if _, status := dialFeed(vic.Token); status != 403 {
 		t.Errorf("feed as a visitor = %d, want 403", status)
 	}
 	var pending struct {
 		Approvals []map[string]any `json:"approvals"`
 	}
-	vic.must("GET", "/v1/approvals", nil, &pending)
+	vic.Must("GET", "/v1/approvals", nil, &pending)
 	if len(pending.Approvals) != 0 {
 		t.Errorf("GET /v1/approvals as a visitor = %d approvals, want none", len(pending.Approvals))
 	}
@@ -80,16 +80,16 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	var list struct {
 		Twins []twins.TwinView `json:"twins"`
 	}
-	ada.must("GET", "/v1/twins", nil, &list)
+	ada.Must("GET", "/v1/twins", nil, &list)
 	if len(list.Twins) != 3 || list.Twins[0].Gateway == "" {
 		t.Fatalf("GET /v1/twins as an operator = %+v, want the foundry's 3 twins with their gateways", list.Twins)
 	}
-	ada.must("GET", "/v1/twins/press-1", nil, nil)
-	ada.must("GET", "/v1/approvals", nil, &pending)
+	ada.Must("GET", "/v1/twins/press-1", nil, nil)
+	ada.Must("GET", "/v1/approvals", nil, &pending)
 	if len(pending.Approvals) != 1 {
 		t.Fatalf("GET /v1/approvals as an operator = %d approvals, want the pending one", len(pending.Approvals))
 	}
-	ws, status := dialFeed(ada.token)
+	ws, status := dialFeed(ada.Token)
 	if status != http.StatusSwitchingProtocols {
 		t.Fatalf("feed as an operator = %d, want the upgrade", status)
 	}

@@ -140,7 +140,7 @@ func TestTwinCommandUsesObservedZone(t *testing.T) {
 	}
 	refused := func(key string, body any, detail ...string) {
 		t.Helper()
-		status, p, _, _ := ada.command(beltPath, key, body)
+		status, p, _, _ := ada.Command(beltPath, key, body)
 		if status != 403 {
 			t.Fatalf("%s: command = %d %q, want 403", key, status, p.Detail)
 		}
@@ -164,11 +164,11 @@ func TestTwinCommandUsesObservedZone(t *testing.T) {
 	// Beside the belt: allowed, and the answer says where the realm saw
 	// the operator. A true assertion is accepted.
 	w.walk("conveyor-line")
-	status, p, ans, _ := ada.command(beltPath, "line-1", set(1.5))
+	status, p, ans, _ := ada.Command(beltPath, "line-1", set(1.5))
 	if status != 200 || ans.Status != command.StatusDone || ans.Command.Zone != "conveyor-line" {
 		t.Fatalf("command beside the belt = %d %+v %+v, want done from conveyor-line", status, p, ans.Command)
 	}
-	if status, p, _, _ := ada.command(beltPath, "line-2", claim(1, "conveyor-line")); status != 200 {
+	if status, p, _, _ := ada.Command(beltPath, "line-2", claim(1, "conveyor-line")); status != 200 {
 		t.Fatalf("command asserting the zone the realm sees = %d %+v, want 200", status, p)
 	}
 
@@ -186,11 +186,11 @@ func TestTwinCommandUsesObservedZone(t *testing.T) {
 		Where   string `json:"where"`
 	}
 	w = standIn(t, r, ada, "control-room")
-	ada.must("GET", "/v1/scenes/foundry/me", nil, &me)
+	ada.Must("GET", "/v1/scenes/foundry/me", nil, &me)
 	if !me.Present || me.Zone != "control-room" || !strings.Contains(me.Where, "control-room") {
 		t.Fatalf("GET /v1/scenes/foundry/me = %+v, want present in control-room", me)
 	}
-	if status, p, _, _ := ada.command(beltPath, "room-1", set(1)); status != 200 {
+	if status, p, _, _ := ada.Command(beltPath, "room-1", set(1)); status != 200 {
 		t.Fatalf("command from the control room = %d %+v, want 200", status, p)
 	}
 	_ = w
@@ -209,15 +209,15 @@ func TestTwinCommandSeesPresenceOnAnotherNode(t *testing.T) {
 	// control room with what its avatar cache says, which follows the
 	// change feed.
 	waitForRoles(t, b, ada.id, "operator")
-	at := func(node *Realm) *apiClient { return newClient(t, node).with(ada.sess.Token) }
+	at := func(node *Realm) *apiClient { return newClient(t, node).With(ada.sess.Token) }
 	w := joinFoundryAs(t, b, ada.sess.Token, ada.id, ada.sess.Session.ID)
 	w.walk("walkway", b, a)
-	status, p, _, _ := at(a).command(beltPath, "x-1", map[string]any{"op": "set", "value": 1})
+	status, p, _, _ := at(a).Command(beltPath, "x-1", map[string]any{"op": "set", "value": 1})
 	if status != 403 || !strings.Contains(p.Detail, "the realm sees you in zone walkway") {
 		t.Fatalf("command through node a from the walkway on node b = %d %q, want a policy deny naming the walkway", status, p.Detail)
 	}
 	w.walk("control-room", b, a)
-	status, p, _, _ = at(a).command(beltPath, "x-2", map[string]any{"op": "set", "value": 1})
+	status, p, _, _ = at(a).Command(beltPath, "x-2", map[string]any{"op": "set", "value": 1})
 	// The policy allows it; whether a gateway then answers depends on the
 	// cluster's gateways, not on presence.
 	if strings.Contains(p.Detail, "policy:") || strings.Contains(p.Detail, "zone_mismatch") {
@@ -235,18 +235,18 @@ func TestCriticalCommandRechecksZoneAtApproval(t *testing.T) {
 	w := standIn(t, r, ada, "control-room")
 	body := map[string]any{"op": "set", "value": 40}
 	hash := ada.digest(pressurePath, "p-away", body)
-	if status, _ := ada.stepUp(ada.auth, hash); status != 200 {
+	if status, _ := ada.StepUp(ada.auth, hash); status != 200 {
 		t.Fatal("requester step-up failed")
 	}
-	status, p, ans, _ := ada.command(pressurePath, "p-away", body)
+	status, p, ans, _ := ada.Command(pressurePath, "p-away", body)
 	if status != 202 || ans.Command.Zone != "control-room" {
 		t.Fatalf("critical command = %d %+v %+v, want 202 from the control room", status, p, ans.Command)
 	}
 	w.walk("walkway")
-	if status, _ := grace.stepUp(grace.auth, hash); status != 200 {
+	if status, _ := grace.StepUp(grace.auth, hash); status != 200 {
 		t.Fatal("approver step-up failed")
 	}
-	status, p = grace.call("POST", "/v1/approvals/"+hash+"/approve", nil, nil)
+	status, p = grace.Call("POST", "/v1/approvals/"+hash+"/approve", nil, nil)
 	if status != 403 || !strings.Contains(p.Detail, "the realm sees you in zone walkway") {
 		t.Fatalf("approval while the requester is on the walkway = %d %q, want a policy deny naming the walkway", status, p.Detail)
 	}

@@ -85,9 +85,9 @@ func TestStoreOutageAnswers503NotSignInAgain(t *testing.T) {
 	r := startRealm(t, Config{Listen: "localhost:0", RequestTimeout: -1})
 	c := newClient(t, r)
 	auth := webauthntest.New()
-	live := c.register(auth, "uma")
-	ended := c.login(auth, "uma")
-	c.with(ended.Token).must("POST", "/v1/sessions/logout", nil, nil)
+	live := c.Register(auth, "uma")
+	ended := c.Login(auth, "uma")
+	c.With(ended.Token).Must("POST", "/v1/sessions/logout", nil, nil)
 
 	if a := rawCall(t, r, "GET", "/v1/avatars/me", ended.Token, ""); a.status != http.StatusUnauthorized || a.problem.Type != edge.ProblemBase+edge.TypeSessionEnded {
 		t.Fatalf("GET /v1/avatars/me with a signed-out session = %d %+v, want 401 %s", a.status, a.problem, edge.TypeSessionEnded)
@@ -130,7 +130,7 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	urls := strings.Split(natstest.ClusterURLs(servers), ",")
 	r := startRealm(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-q"})
 	c := newClient(t, r)
-	sess := c.register(webauthntest.New(), "quinn")
+	sess := c.Register(webauthntest.New(), "quinn")
 	if code := get(t, r.URL()+"/readyz", nil); code != http.StatusOK {
 		t.Fatalf("GET /readyz with quorum = %d", code)
 	}

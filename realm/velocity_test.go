@@ -28,10 +28,10 @@ func (u *marketUser) linkWallet(t *testing.T) (*ecdsa.PrivateKey, common.Address
 	key, _ := crypto.GenerateKey()
 	addr := crypto.PubkeyToAddress(key.PublicKey)
 	var p payloadAnswer
-	u.c.must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": addr.Hex()}, &p)
+	u.c.Must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": addr.Hex()}, &p)
 	var td apitypes.TypedData
 	_ = json.Unmarshal(p.TypedData, &td)
-	u.c.must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": addr.Hex(), "deadline": td.Message["deadline"], "signature": signPayload(t, p.TypedData, p.Digest, key)}, nil)
+	u.c.Must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": addr.Hex(), "deadline": td.Message["deadline"], "signature": signPayload(t, p.TypedData, p.Digest, key)}, nil)
 	return key, addr
 }
 
@@ -54,7 +54,7 @@ func TestSplitHighValueTransferIsRefused(t *testing.T) {
 		t.Helper()
 		deadline := fmt.Sprint(clock.Now().Add(time.Hour).Unix())
 		body := ada.signedTransfer(t, intent("credits", "", amount, from, bob.wallet, nonce, deadline), key)
-		return ada.c.call("POST", "/v1/assets/transfers", body, nil)
+		return ada.c.Call("POST", "/v1/assets/transfers", body, nil)
 	}
 	refusedBy := func(what string, code int, p edge.Problem, policy string) {
 		t.Helper()
@@ -118,10 +118,10 @@ func TestSplitTransfersOnTwoNodesCannotBothPass(t *testing.T) {
 	start := make(chan struct{})
 	for i, node := range []*Realm{a, b} {
 		c := *ada.c
-		c.base = node.URL()
+		c.Base = node.URL()
 		go func() {
 			<-start
-			code, p := c.call("POST", "/v1/assets/transfers", bodies[i], nil)
+			code, p := c.Call("POST", "/v1/assets/transfers", bodies[i], nil)
 			answers <- answer{code, p}
 		}()
 	}

@@ -297,29 +297,29 @@ func TestVerifyJSReceiptsOfARealLedger(t *testing.T) {
 			in = intent("relics", "vase", 1, ada.wallet, bob.wallet, uint64(i+1), deadlineIn(time.Hour))
 		}
 		var tr transferReply
-		ada.c.must("POST", "/v1/assets/transfers", ada.signedTransfer(t, in, ada.key), &tr)
+		ada.c.Must("POST", "/v1/assets/transfers", ada.signedTransfer(t, in, ada.key), &tr)
 		digests = append(digests, tr.Digest)
 	}
 	var dom struct {
 		Domain map[string]any `json:"domain"`
 		Signer string         `json:"signer"`
 	}
-	ada.c.must("GET", "/v1/assets/domain", nil, &dom)
+	ada.c.Must("GET", "/v1/assets/domain", nil, &dom)
 
 	// The documents exactly as the API serves them.
 	proofs := make([]map[string]any, len(digests))
 	for i, d := range digests {
 		eventually(t, "receipt "+d+" checkpointed", func() bool {
-			code, _ := ada.c.call("GET", "/v1/receipts/"+d+"/proof", nil, &proofs[i])
+			code, _ := ada.c.Call("GET", "/v1/receipts/"+d+"/proof", nil, &proofs[i])
 			return code == http.StatusOK
 		})
 	}
 	var plain map[string]any
-	ada.c.must("GET", "/v1/receipts/"+digests[0], nil, &plain)
+	ada.c.Must("GET", "/v1/receipts/"+digests[0], nil, &plain)
 	var cps struct {
 		Checkpoints []map[string]any `json:"checkpoints"`
 	}
-	ada.c.must("GET", "/v1/checkpoints", nil, &cps)
+	ada.c.Must("GET", "/v1/checkpoints", nil, &cps)
 	if len(cps.Checkpoints) < 2 {
 		t.Fatalf("%d checkpoints after %d receipts, want 2", len(cps.Checkpoints), len(digests))
 	}
@@ -501,7 +501,7 @@ func TestVerifyJSReceiptsOfARealLedger(t *testing.T) {
 	// The same EIP-712 hashing on other types: the intents the realm asks
 	// wallets to sign.
 	var p payloadAnswer
-	ada.c.must("POST", "/v1/assets/intents/transfer", map[string]any{"intent": intent("gems", "", 7, ada.wallet, bob.wallet, 77, deadlineIn(time.Hour))}, &p)
+	ada.c.Must("POST", "/v1/assets/intents/transfer", map[string]any{"intent": intent("gems", "", 7, ada.wallet, bob.wallet, 77, deadlineIn(time.Hour))}, &p)
 	var td any
 	_ = json.Unmarshal(p.TypedData, &td)
 	hres := runVerifyJS(t, []jsOp{{"op": "hash", "typed": td}})
