@@ -73,9 +73,9 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 
 	// Ada gives grace a relic: its receipt is signed by the node's key.
 	ada := newMarketUser(t, r, "ada")
-	mint(t, r, "relics", "vase", ada.wallet, 0)
+	mint(t, r, "relics", "vase", ada.Wallet, 0)
 	var tr transferReply
-	ada.c.Must("POST", "/v1/assets/transfers", ada.signedTransfer(t, intent("relics", "vase", 1, ada.wallet, graceWallet, 1, deadlineIn(time.Hour)), ada.key), &tr)
+	ada.C.Must("POST", "/v1/assets/transfers", ada.SignedTransfer(t, intent("relics", "vase", 1, ada.Wallet, graceWallet, 1, deadlineIn(time.Hour)), ada.Key), &tr)
 	oldKey := tr.Receipt.Signer
 
 	// The key is rotated and the node restarts with the new one.

@@ -145,8 +145,8 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	bob := newOperator(t, r, "bob", "operator")
 	standIn(t, r, bob, "control-room") // a headset of the Go SDK
 	body := map[string]any{"op": "set", "value": 30, "reason": "raise pressure"}
-	hash := bob.digest(pressurePath, "bob-1", body)
-	if status, _ := bob.StepUp(bob.auth, hash); status != 200 {
+	hash := bob.Digest(pressurePath, "bob-1", body)
+	if status, _ := bob.StepUp(bob.Auth, hash); status != 200 {
 		t.Fatal("bob's step-up failed")
 	}
 	if status, p, _, _ := bob.Command(pressurePath, "bob-1", body); status != 202 {

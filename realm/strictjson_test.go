@@ -66,8 +66,8 @@ func TestDuplicateMembersAndInvalidUTF8AreRefused(t *testing.T) {
 	t.Run("asset transfer", func(t *testing.T) {
 		ada := newMarketUser(t, r, "ada")
 		bob := newMarketUser(t, r, "bob")
-		mint(t, r, "gems", "", ada.wallet, 500)
-		body := []byte(toJSON(ada.signedTransfer(t, intent("gems", "", 100, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key)))
+		mint(t, r, "gems", "", ada.Wallet, 500)
+		body := []byte(toJSON(ada.SignedTransfer(t, intent("gems", "", 100, ada.Wallet, bob.Wallet, 1, deadlineIn(time.Hour)), ada.Key)))
 		dup, bad := corrupt(t, body, "signature", "0x00")
 		// The intent's amount twice: encoding/json would take the last.
 		inflated := []byte(strings.Replace(string(body), `"amount":"100"`, `"amount":"100","amount":"400"`, 1))
@@ -80,14 +80,14 @@ func TestDuplicateMembersAndInvalidUTF8AreRefused(t *testing.T) {
 			{"amount twice", inflated, `duplicate member "amount" at "/intent"`},
 			{"invalid UTF-8", bad, "invalid UTF-8"},
 		} {
-			code, p := ada.c.Call("POST", "/v1/assets/transfers", tc.body, nil)
+			code, p := ada.C.Call("POST", "/v1/assets/transfers", tc.body, nil)
 			refused(t, "transfer with "+tc.name, code, p, tc.want)
 		}
-		if got, _ := balanceOf(r, "gems", ada.wallet); got != 500 {
+		if got, _ := balanceOf(r, "gems", ada.Wallet); got != 500 {
 			t.Fatalf("ada's balance after the refusals = %d, want 500", got)
 		}
-		ada.c.Must("POST", "/v1/assets/transfers", body, nil)
-		if got, _ := balanceOf(r, "gems", bob.wallet); got != 100 {
+		ada.C.Must("POST", "/v1/assets/transfers", body, nil)
+		if got, _ := balanceOf(r, "gems", bob.Wallet); got != 100 {
 			t.Fatalf("bob's balance after the genuine transfer = %d, want 100 (nonce 1 was still unused)", got)
 		}
 	})
@@ -125,7 +125,7 @@ func TestDuplicateMembersAndInvalidUTF8AreRefused(t *testing.T) {
 			{"type twice", `{"type":"ping","type":"join","scene":"foundry"}`, `duplicate member "type"`},
 			{"invalid UTF-8", "{\"type\":\"join\",\"scene\":\"f\xffoundry\"}", "invalid UTF-8"},
 		} {
-			ws := dialLive(t, foundry, mallory.sess.Token)
+			ws := dialLive(t, foundry, mallory.Sess.Token)
 			send(t, ws, tc.msg)
 			code, reason := waitClosed(t, ws)
 			ws.Close()

@@ -79,7 +79,7 @@ func benchOperator(b *testing.B, r *Realm) (edge.Principal, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	joinFoundryAs(b, r, sess.Token, id, s.ID).walk("conveyor-line")
+	joinFoundryAs(b, r, sess.Token, id, s.ID).Walk("conveyor-line")
 	return edge.Principal{Session: s, Avatar: av}, sess.Token
 }
 

@@ -1,8 +1,6 @@
 package realm
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -12,63 +10,18 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
-	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
-type operator struct {
-	*apiClient
-	auth *webauthntest.Authenticator
-	id   string
-	sess sessionAnswer
-}
+// Operators and their twin commands (realmtest).
+type operator = realmtest.Operator
 
-// newOperator registers an avatar and gives it roles, as an administrator
-// would.
-func newOperator(t *testing.T, r *Realm, name string, roles ...string) operator {
-	t.Helper()
-	c := newClient(t, r)
-	auth := webauthntest.New()
-	sess := c.Register(auth, name)
-	id, _ := sess.Avatar["id"].(string)
-	if err := r.avatars.SetRoles(context.Background(), id, roles); err != nil {
-		t.Fatal(err)
-	}
-	return operator{apiClient: c.With(sess.Token), auth: auth, id: id, sess: sess}
-}
-
-func (o operator) digest(path, key string, body any) string {
-	o.T.Helper()
-	data, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", o.Base+path+"/digest", bytes.NewReader(data))
-	req.Header.Set("Idempotency-Key", key)
-	req.Header.Set("Authorization", "Bearer "+o.Token)
-	resp, err := o.HTTP.Do(req)
-	if err != nil {
-		o.T.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Hash string `json:"hash"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
-		o.T.Fatalf("digest = %d %v", resp.StatusCode, err)
-	}
-	return out.Hash
-}
-
-func waitTwinsLive(t *testing.T, r *Realm) {
-	t.Helper()
-	eventually(t, "every simulated gateway to hear the revocation feed", func() bool {
-		for _, g := range r.twins.SimulatedGateways() {
-			if age := g.FeedAge(); age < 0 || age > time.Second {
-				return false
-			}
-		}
-		return true
-	})
-}
+var (
+	newOperator   = realmtest.NewOperator
+	waitTwinsLive = realmtest.WaitTwinsLive
+)
 
 const (
 	beltPath     = "/v1/twins/conveyor-1/actuators/belt-speed/commands"
@@ -111,15 +64,15 @@ func TestTwinCommandJourney(t *testing.T) {
 		status int
 		detail string
 	}{
-		{"no idempotency key", ada.apiClient, beltPath, "", set(1, "conveyor-line"), 400, "Idempotency-Key"},
-		{"malformed", ada.apiClient, beltPath, "k-mal", map[string]any{"op": "fly"}, 400, "malformed"},
-		{"value as a string", ada.apiClient, beltPath, "k-nan", map[string]any{"op": "set", "value": "NaN"}, 400, "malformed"},
-		{"unknown twin", ada.apiClient, "/v1/twins/press-9/actuators/ram/commands", "k-tw", set(1, ""), 404, "unknown_twin"},
-		{"unknown actuator", ada.apiClient, "/v1/twins/press-1/actuators/arm/commands", "k-ac", set(1, ""), 404, "unknown_actuator"},
-		{"outside the envelope", ada.apiClient, beltPath, "k-env", set(3, "conveyor-line"), 422, "out_of_range"},
-		{"claims another zone", ada.apiClient, beltPath, "k-zone", set(1, "lobby"), 403, "zone_mismatch"},
-		{"not an operator", visitor.apiClient, beltPath, "k-vis", set(1, ""), 403, "policy"},
-		{"high risk without step-up", ada.apiClient, ramPath, "k-ram", set(10, ""), 403, "step-up"},
+		{"no idempotency key", ada.Client, beltPath, "", set(1, "conveyor-line"), 400, "Idempotency-Key"},
+		{"malformed", ada.Client, beltPath, "k-mal", map[string]any{"op": "fly"}, 400, "malformed"},
+		{"value as a string", ada.Client, beltPath, "k-nan", map[string]any{"op": "set", "value": "NaN"}, 400, "malformed"},
+		{"unknown twin", ada.Client, "/v1/twins/press-9/actuators/ram/commands", "k-tw", set(1, ""), 404, "unknown_twin"},
+		{"unknown actuator", ada.Client, "/v1/twins/press-1/actuators/arm/commands", "k-ac", set(1, ""), 404, "unknown_actuator"},
+		{"outside the envelope", ada.Client, beltPath, "k-env", set(3, "conveyor-line"), 422, "out_of_range"},
+		{"claims another zone", ada.Client, beltPath, "k-zone", set(1, "lobby"), 403, "zone_mismatch"},
+		{"not an operator", visitor.Client, beltPath, "k-vis", set(1, ""), 403, "policy"},
+		{"high risk without step-up", ada.Client, ramPath, "k-ram", set(10, ""), 403, "step-up"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -150,10 +103,10 @@ func TestTwinCommandJourney(t *testing.T) {
 
 	// High risk: from the control room, step up for the command's hash,
 	// then it goes through.
-	w.walk("control-room")
+	w.Walk("control-room")
 	body := set(20, "")
-	hash := ada.digest(ramPath, "ram-1", body)
-	if status, p := ada.StepUp(ada.auth, hash); status != 200 {
+	hash := ada.Digest(ramPath, "ram-1", body)
+	if status, p := ada.StepUp(ada.Auth, hash); status != 200 {
 		t.Fatalf("step-up = %d %+v", status, p)
 	}
 	if status, p, ans, _ := ada.Command(ramPath, "ram-1", body); status != 200 || ans.Status != command.StatusDone || ans.Command.Hash != hash {
@@ -179,8 +132,8 @@ func TestCriticalCommandNeedsASecondOperator(t *testing.T) {
 	grace := newOperator(t, r, "grace", "supervisor")
 	standIn(t, r, ada, "control-room")
 	body := map[string]any{"op": "set", "value": 40}
-	hash := ada.digest(pressurePath, "p-1", body)
-	if status, _ := ada.StepUp(ada.auth, hash); status != 200 {
+	hash := ada.Digest(pressurePath, "p-1", body)
+	if status, _ := ada.StepUp(ada.Auth, hash); status != 200 {
 		t.Fatal("requester step-up failed")
 	}
 	status, p, ans, _ := ada.Command(pressurePath, "p-1", body)
@@ -190,7 +143,7 @@ func TestCriticalCommandNeedsASecondOperator(t *testing.T) {
 	approve := "/v1/approvals/" + hash + "/approve"
 
 	// The requester cannot approve their own command, even with a step-up.
-	if status, _ := ada.StepUp(ada.auth, hash); status != 200 {
+	if status, _ := ada.StepUp(ada.Auth, hash); status != 200 {
 		t.Fatal("step-up failed")
 	}
 	if status, p := ada.Call("POST", approve, nil, nil); status != 403 || !strings.Contains(p.Detail, "second operator") {
@@ -207,7 +160,7 @@ func TestCriticalCommandNeedsASecondOperator(t *testing.T) {
 	if len(pending.Approvals) != 1 {
 		t.Fatalf("GET /v1/approvals = %+v, want the one pending command", pending)
 	}
-	if status, _ := grace.StepUp(grace.auth, hash); status != 200 {
+	if status, _ := grace.StepUp(grace.Auth, hash); status != 200 {
 		t.Fatal("approver step-up failed")
 	}
 	var done struct {
@@ -215,10 +168,10 @@ func TestCriticalCommandNeedsASecondOperator(t *testing.T) {
 		Answer   command.Answer       `json:"answer"`
 	}
 	grace.Must("POST", approve, nil, &done)
-	if done.Answer.Status != command.StatusDone || done.Approval.Approver != grace.id {
+	if done.Answer.Status != command.StatusDone || done.Approval.Approver != grace.ID {
 		t.Fatalf("approval = %+v, want the command done, approved by grace", done)
 	}
-	if msg := done.Answer.Grant.TypedData.Message["approvers"]; !strings.Contains(toJSON(msg), grace.id) {
+	if msg := done.Answer.Grant.TypedData.Message["approvers"]; !strings.Contains(toJSON(msg), grace.ID) {
 		t.Fatalf("grant approvers = %v, want grace", msg)
 	}
 	if status, _ := grace.Call("POST", approve, nil, nil); status != 409 {
@@ -270,7 +223,7 @@ func TestRevokedSessionReachesGateways(t *testing.T) {
 	ada.Must("POST", "/v1/sessions/logout", nil, nil)
 	eventually(t, "every gateway to refuse the revoked session", func() bool {
 		for _, g := range r.twins.SimulatedGateways() {
-			if !g.Revoked(ada.sess.Session.ID) {
+			if !g.Revoked(ada.Sess.Session.ID) {
 				return false
 			}
 		}
@@ -296,7 +249,7 @@ func TestUndeliveredTwinCommandIsAudited(t *testing.T) {
 	}
 	standIn(t, r, ada, "conveyor-line")
 	body := map[string]any{"op": "set", "value": 1}
-	hash := ada.digest(beltPath, "lost-1", body)
+	hash := ada.Digest(beltPath, "lost-1", body)
 	if status, p, _, _ := ada.Command(beltPath, "lost-1", body); status < 400 || !strings.Contains(p.Detail, "no_gateway") {
 		t.Fatalf("command with no gateway = %d %+v, want a no_gateway problem", status, p)
 	}

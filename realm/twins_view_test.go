@@ -28,8 +28,8 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	// A critical command waiting for its approver.
 	standIn(t, r, ada, "control-room")
 	body := map[string]any{"op": "set", "value": 40}
-	hash := ada.digest(pressurePath, "view-1", body)
-	if status, p := ada.StepUp(ada.auth, hash); status != 200 {
+	hash := ada.Digest(pressurePath, "view-1", body)
+	if status, p := ada.StepUp(ada.Auth, hash); status != 200 {
 		t.Fatalf("step-up = %d %+v", status, p)
 	}
 	if status, p, _, _ := ada.Command(pressurePath, "view-1", body); status != 202 {
@@ -109,8 +109,8 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 			if ev.Action != scenes.ActionViewTwin {
 				continue
 			}
-			denied = denied || ev.Actor == vic.id && ev.Outcome == audit.Deny && len(ev.Reasons) > 0 && ev.Reasons[0] != ""
-			allowed = allowed || ev.Actor == ada.id && ev.Outcome == audit.Allow
+			denied = denied || ev.Actor == vic.ID && ev.Outcome == audit.Deny && len(ev.Reasons) > 0 && ev.Reasons[0] != ""
+			allowed = allowed || ev.Actor == ada.ID && ev.Outcome == audit.Allow
 		}
 		return denied && allowed
 	})
