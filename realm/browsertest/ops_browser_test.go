@@ -1,4 +1,4 @@
-package realm
+package browsertest
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/zerorealm/zerorealm/internal/browsertest"
+	"github.com/zerorealm/zerorealm/realm"
 )
 
 // TestConsoleOpsBrowser drives the twin console and the marketplace in
@@ -22,7 +23,7 @@ import (
 // receipt the page verifies with its inclusion proof in a signed
 // checkpoint.
 func TestConsoleOpsBrowser(t *testing.T) {
-	r := startRealm(t, Config{Listen: "localhost:0", Assets: AssetsConfig{CheckpointInterval: 500 * time.Millisecond}})
+	r := startRealm(t, realm.Config{Listen: "localhost:0", Assets: realm.AssetsConfig{CheckpointInterval: 500 * time.Millisecond}})
 	waitTwinsLive(t, r)
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(90 * time.Second)

@@ -1,4 +1,4 @@
-package realm
+package browsertest
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/browsertest"
+	"github.com/zerorealm/zerorealm/realm"
 )
 
 // TestMarketVerifiesReceiptsOfARetiredKey: a receipt signed before the
@@ -31,8 +32,8 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	const pass = "market-signers-passphrase"
-	cfg := Config{Listen: net.JoinHostPort("localhost", strconv.Itoa(port)), DataDir: t.TempDir(), ScenesDir: marketScenes,
-		Assets: AssetsConfig{KeyPassphrase: pass, KeyScryptN: keystore.LightScryptN}}
+	cfg := realm.Config{Listen: net.JoinHostPort("localhost", strconv.Itoa(port)), DataDir: t.TempDir(), ScenesDir: marketScenes,
+		Assets: realm.AssetsConfig{KeyPassphrase: pass, KeyScryptN: keystore.LightScryptN}}
 	r, stop := runRealm(t, cfg)
 
 	b := browsertest.Start(t, browsertest.Options{})
