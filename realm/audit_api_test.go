@@ -17,39 +17,16 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
-// auditPage is GET /v1/audit's answer.
-type auditPage struct {
-	Events    []audit.Event `json:"events"`
-	Next      string        `json:"next"`
-	Truncated bool          `json:"truncated"`
-	Scope     string        `json:"scope"`
-}
+// Reading the audit log through the API (realmtest).
+type auditPage = realmtest.AuditPage
 
-// getAudit reads a page of the audit log with the session token.
-func getAudit(t *testing.T, r *Realm, token, query string) auditPage {
-	t.Helper()
-	var page auditPage
-	if code, p := newClient(t, r).With(token).Call("GET", "/v1/audit?"+query, nil, &page); code != http.StatusOK {
-		t.Fatalf("GET /v1/audit?%s = %d %+v", query, code, p)
-	}
-	return page
-}
-
-// auditorToken registers an avatar with only the auditor role and returns
-// its session token, for a test that reads every decision. The realm must
-// listen on localhost (passkeys are bound to it). Call it after the avatar
-// a test wants as the bootstrap administrator has registered: it takes the
-// admin role from the first avatar of a realm.
-func auditorToken(t *testing.T, r *Realm, name string) string {
-	t.Helper()
-	s := newClient(t, r).Register(webauthntest.New(), name)
-	if err := r.avatars.SetRoles(context.Background(), s.Avatar["id"].(string), []string{"auditor"}); err != nil {
-		t.Fatal(err)
-	}
-	return s.Token
-}
+var (
+	getAudit     = realmtest.GetAudit
+	auditorToken = realmtest.AuditorToken
+)
 
 // TestAuditAPIFiltersAndPages runs a realm with two avatars whose
 // decisions, of several actions, are in the audit log, and checks each

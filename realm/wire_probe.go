@@ -33,6 +33,18 @@ func init() {
 			ZoneOf: func(sceneID, avatarID, sessionID string) string {
 				return r.presence.whereIs(sceneID, avatarID, sessionID).zone
 			},
+			Origins:   r.origins,
+			LivePeers: r.livePeers,
+			Sessions:  r.sessions,
+			NATS:      r.nc,
+			Embedded:  r.embedded,
+			GrantKey: func() common.Address {
+				if r.twins == nil {
+					return common.Address{}
+				}
+				return r.twins.GrantKey()
+			},
+			ReceiptSigner: func() common.Address { return r.market.Ledger().Signer() },
 		}
 	}
 }

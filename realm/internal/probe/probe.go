@@ -6,8 +6,11 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/nats-io/nats.go"
 	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/scenes"
 )
 
@@ -27,6 +30,19 @@ type Node struct {
 	// ZoneOf is the zone the node's presence sees the avatar's session in
 	// ("" for none).
 	ZoneOf func(sceneID, avatarID, sessionID string) string
+	// Origins are the page origins the node accepts passkeys for.
+	Origins func() []string
+	// LivePeers are the nodes this one hears on the cluster.
+	LivePeers func() []string
+	Sessions  *session.Manager
+	// NATS is the node's own connection; Embedded its embedded server
+	// (nil on a cluster).
+	NATS     *nats.Conn
+	Embedded *natsembed.Embedded
+	// GrantKey signs the node's twin command grants (zero when it runs
+	// no twins); ReceiptSigner its marketplace receipts.
+	GrantKey      func() common.Address
+	ReceiptSigner func() common.Address
 }
 
 // XR is what a test reads of a node's XR transports.

@@ -1,4 +1,4 @@
-package realm
+package clustertest
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // signOutAnswer is POST /v1/sessions/logout's answer.
@@ -37,8 +40,8 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	only := []string{servers[0].ClientURL()}
 	// A short shutdown: the nodes stop while the cluster is still
 	// settling after its servers returned, and need not wait for it.
-	a := startRealm(t, Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
-	b := startRealm(t, Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: a.origins(), ShutdownTimeout: time.Second})
+	a := startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
+	b := startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: realmtest.Probe(a).Origins(), ShutdownTimeout: time.Second})
 	ca := newClient(t, a)
 	sess := ca.Register(webauthntest.New(), "grace")
 	ca = ca.With(sess.Token)
@@ -48,7 +51,7 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	ws := dialLive(t, b, sess.Token)
 	defer ws.Close()
 	waitUntil(t, "each node to hear the other's presence heartbeat", func() bool {
-		return len(a.livePeers()) == 1 && len(b.livePeers()) == 1
+		return len(realmtest.Probe(a).LivePeers()) == 1 && len(realmtest.Probe(b).LivePeers()) == 1
 	})
 
 	restart1 := natstest.StopClusterNode(t, servers, 1)
@@ -73,14 +76,14 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	}
 	firstSent, firstAnswered := poll.wait(t)
 	t.Logf("sign-out answered in %v; node b refused a request sent %v after the sign-out began, answered %v after", answered, firstSent.Sub(start), firstAnswered.Sub(start))
-	if code, reason := waitClosed(t, ws); code != closeSessionRevoked || !strings.Contains(reason, "signed out") {
-		t.Fatalf("socket on node b closed with %d %q, want %d naming the sign-out", code, reason, closeSessionRevoked)
+	if code, reason := waitClosed(t, ws); code != edge.CloseSessionEnded || !strings.Contains(reason, "signed out") {
+		t.Fatalf("socket on node b closed with %d %q, want %d naming the sign-out", code, reason, edge.CloseSessionEnded)
 	}
 	// All of it before the bucket has a leader again: nothing has been
 	// restarted yet.
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
-	if _, err := b.sessions.Get(ctx, sess.Session.ID); err == nil {
+	if _, err := realmtest.Probe(b).Sessions.Get(ctx, sess.Session.ID); err == nil {
 		t.Fatal("the sessions bucket answered before its servers returned; the test proved nothing")
 	}
 
@@ -89,7 +92,7 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	waitUntil(t, "the revocation to be stored once the bucket has a leader", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		s, err := b.sessions.Get(ctx, sess.Session.ID)
+		s, err := realmtest.Probe(b).Sessions.Get(ctx, sess.Session.ID)
 		return err == nil && s.Revoked && s.RevokedReason == "signed out"
 	})
 	if status, _ := cb.Call("GET", "/v1/avatars/me", nil, nil); status != http.StatusUnauthorized {
