@@ -115,7 +115,7 @@ func (r *Realm) handleSceneAccess(w http.ResponseWriter, req *http.Request, p ed
 		r.agentSceneAccess(w, req, p, sc)
 		return
 	}
-	a := r.trust.assess(req.Context(), p.Session)
+	a := r.trust.Assess(req.Context(), p.Session)
 	out := []decisionView{}
 	join := scenes.SceneUID(sc.ID)
 	out = append(out, viewDecision(scenes.ActionJoinScene, join, r.decide(req.Context(), sc, p, a, scenes.ActionJoinScene, join, nil)))

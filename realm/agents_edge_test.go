@@ -51,7 +51,7 @@ func newAgentKey(t testing.TB) ed25519.PrivateKey {
 // the owner's step-up confirmed it: signed by the node's active ring key.
 func issueDelegation(t testing.TB, r *Realm, owner string, agent ed25519.PrivateKey, actions []string, resources []agents.Resource, iat time.Time, life time.Duration) *agents.Chain {
 	t.Helper()
-	signer := agents.KeySigner{Key: r.ringKey}
+	signer := agents.KeySigner{Key: r.keys.Active}
 	d, err := agents.PrepareRoot(agents.Grant{
 		Owner: owner, Agent: agents.EncodeAgentKey(agent.Public().(ed25519.PublicKey)),
 		Actions: actions, Resources: resources,

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +17,8 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/problem"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
+	"github.com/zerorealm/zerorealm/realm/internal/ops"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -169,8 +170,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-var nodeNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // ErrConfig is wrapped by every configuration error New returns.
 var ErrConfig = errors.New("realm: invalid configuration")
 
@@ -191,7 +190,7 @@ func (c *Config) applyDefaults() {
 		c.RequestTimeout = edge.DefaultRequestTimeout
 	}
 	if c.MinFreeDisk == 0 {
-		c.MinFreeDisk = defaultMinFreeDisk
+		c.MinFreeDisk = ops.DefaultMinFreeDisk
 	}
 	if c.RPID == "" {
 		c.RPID = "localhost"
@@ -260,10 +259,10 @@ func (c *Config) validate() error {
 		}
 	}
 	problems = append(problems, c.natsAuthProblems()...)
-	if c.Node != "" && !nodeNamePattern.MatchString(c.Node) {
+	if c.Node != "" && !node.NamePattern.MatchString(c.Node) {
 		problems = append(problems, fmt.Sprintf("node name %q: want 1 to 64 letters, digits, '-' or '_'", c.Node))
 	}
-	if !nodeNamePattern.MatchString(c.Prefix) {
+	if !node.NamePattern.MatchString(c.Prefix) {
 		problems = append(problems, fmt.Sprintf("prefix %q: want 1 to 64 letters, digits, '-' or '_'", c.Prefix))
 	}
 	for _, o := range c.Origins {
@@ -333,3 +332,7 @@ func (c *Config) roleProblems() []string {
 	}
 	return p
 }
+
+// AuditDir is where a node keeps, outside NATS, its last audit checkpoint
+// and the last checkpoint it witnessed of every other node.
+const AuditDir = node.AuditDir

@@ -14,6 +14,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/trust"
 )
 
 type delegationDigest struct {
@@ -191,7 +192,15 @@ func TestOwnerSignOutStopsAgents(t *testing.T) {
 	if a := ag2.do("GET", "/v1/agents/me", nil); a.status != 200 {
 		t.Fatalf("before: %d %+v", a.status, a.problem)
 	}
-	r.trust.onSuspended(context.Background(), otherID)
+	// A cloned passkey suspends the owner's session; the trust hub tells
+	// the realm, which stops the owner's agents.
+	sess, err := r.sessions.AuthenticateCached(context.Background(), other.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.trust.ObserveClone(context.Background(), sess, "Y2xvbmVk"); r.trust.Assess(context.Background(), sess).State != trust.Suspended {
+		t.Fatal("a cloned passkey did not suspend the session")
+	}
 	eventually(t, "the owner's suspension refuses its agents", func() bool {
 		return ag2.do("GET", "/v1/agents/me", nil).problem.Type == edge.ProblemBase+edge.TypeDelegationRevoked
 	})

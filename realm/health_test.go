@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/ops"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
@@ -26,7 +27,7 @@ func TestReadyzFollowsJetStream(t *testing.T) {
 		Checks map[string]bool `json:"checks"`
 	}
 	var h health
-	if code := get(t, r.URL()+"/readyz", &h); code != http.StatusOK || h.Status != "ready" || !h.Checks[checkLeaders] || !h.Checks[checkDisk] {
+	if code := get(t, r.URL()+"/readyz", &h); code != http.StatusOK || h.Status != "ready" || !h.Checks[ops.CheckLeaders] || !h.Checks[ops.CheckDisk] {
 		t.Fatalf("GET /readyz on a healthy node = %d %+v, want 200 ready with every check passed", code, h)
 	}
 
@@ -38,7 +39,7 @@ func TestReadyzFollowsJetStream(t *testing.T) {
 		h = health{}
 		return get(t, r.URL()+"/readyz", &h) == http.StatusServiceUnavailable
 	})
-	if h.Reason == "" || h.Checks[checkJetStream] || !h.Checks[checkNATS] {
+	if h.Reason == "" || h.Checks[ops.CheckJetStream] || !h.Checks[ops.CheckNATS] {
 		t.Fatalf("GET /readyz without JetStream = %+v, want a reason and the jetstream check failing", h)
 	}
 	if strings.Contains(h.Reason, "ZR_") || strings.Contains(h.Reason, "KV_") {
@@ -83,7 +84,7 @@ func TestFullDiskRefusesWritesUntilSpaceReturns(t *testing.T) {
 	eventually(t, "/readyz turns 503 under the disk minimum", func() bool {
 		return get(t, r.URL()+"/readyz", &h) == http.StatusServiceUnavailable
 	})
-	if !strings.Contains(h.Reason, "disk") || h.Checks[checkDisk] || !h.Checks[checkLeaders] {
+	if !strings.Contains(h.Reason, "disk") || h.Checks[ops.CheckDisk] || !h.Checks[ops.CheckLeaders] {
 		t.Fatalf("GET /readyz under the disk minimum = %+v, want 503 naming the disk", h)
 	}
 	register := `{"name":"ines","display_name":"Ines"}`

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
@@ -14,18 +12,13 @@ import (
 
 func (r *Realm) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", r.handleHealth)
-	mux.HandleFunc("GET /livez", r.handleLivez)
-	mux.HandleFunc("GET /readyz", r.handleReadyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{Registry: r.metrics.registry}))
-	mux.HandleFunc("GET /v1/version", r.handleVersion)
-	mux.HandleFunc("GET /v1/scenes", r.edge.WhenReady(r.handleScenes))
-	mux.HandleFunc("GET /v1/scenes/{id}", r.edge.WhenReady(r.handleScene))
+	r.monitor.Routes(mux)
+	r.scenesAPI.Routes(mux)
 	mux.HandleFunc("GET /v1/scenes/{id}/access", r.edge.AuthedOrAgent(r.handleSceneAccess))
 	r.agentRoutes(mux)
 	mux.HandleFunc("GET /v1/scenes/{id}/me", r.edge.Authed(r.handleSceneStanding))
 	r.auditAPI.Routes(mux)
-	mux.HandleFunc("GET /v1/nodes", r.edge.WhenReady(r.handleNodes))
+	mux.HandleFunc("GET /v1/nodes", r.edge.WhenReady(func(w http.ResponseWriter, req *http.Request) { r.nodes.HandleList(w, req) }))
 	// The console: every embedded file, for GET; a GET of any other path
 	// is answered by it as an unknown route.
 	mux.Handle("GET /", web.Handler(r.unknownRoute))

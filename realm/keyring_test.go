@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/zerorealm/zerorealm/assets"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
 	"github.com/zerorealm/zerorealm/twin"
 	"github.com/zerorealm/zerorealm/twin/gateway"
 )
@@ -49,7 +50,7 @@ func TestLegacyGrantKeyMovesIntoTheRing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		creds, err := grantKeys(data)
+		creds, err := node.GrantKeys(data)
 		if err != nil || len(creds) != 1 || creds[0] != legacy.Address() {
 			t.Fatalf("grant keys to pin before the first start = %v (%v), want the legacy key", creds, err)
 		}
@@ -83,7 +84,7 @@ func TestLegacyGrantKeyMovesIntoTheRing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		creds, err := grantKeys(data)
+		creds, err := node.GrantKeys(data)
 		if err != nil || !slices.Contains(creds, legacy.Address()) || !slices.Contains(creds, receiptKey) {
 			t.Fatalf("grant keys to pin = %v (%v), want the legacy and the ring's key", creds, err)
 		}

@@ -2,9 +2,6 @@ package realm
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -24,11 +20,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/agents"
-	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/avatar/session/revocation"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clustermsg"
 	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -42,30 +38,31 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
 	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
+	"github.com/zerorealm/zerorealm/realm/internal/ops"
+	"github.com/zerorealm/zerorealm/realm/internal/scenesapi"
+	"github.com/zerorealm/zerorealm/realm/internal/sessiontrust"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
-	"github.com/zerorealm/zerorealm/twin"
 )
 
 // Realm is one realm node. Create it with New, bind it with Listen, run it
 // with Serve.
 type Realm struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *metrics
-	tampers *tampers // records that did not verify; see records.go
+	cfg Config
+	log *slog.Logger
+	// monitor is the node's start-up state, readiness probe, health
+	// endpoints and metrics registry.
+	monitor *ops.Monitor
+	tampers *node.Tampers // records that did not verify
 	// clusterAuth signs and checks the core NATS messages nodes act on.
-	clusterAuth *clusterAuth
+	clusterAuth *clustermsg.Auth
 
 	listener net.Listener
 	http     *http.Server
 
-	ready    atomic.Bool
-	readyCh  chan struct{}
-	notReady atomic.Pointer[string] // why the realm is not ready, for /healthz
-	// readiness is the background prober's last finding (health.go).
-	readiness atomic.Pointer[readiness]
+	readyCh chan struct{}
 	// tracer records spans when tracing is on (Config.OTelEndpoint or
 	// Config.TracerProvider), nil otherwise; ownTracing is the provider
 	// the realm made, which it flushes at shutdown.
@@ -79,10 +76,8 @@ type Realm struct {
 	auditAPI *auditapi.API
 	// marketAPI serves the marketplace's routes; bound to market at start.
 	marketAPI *market.API
-	// servedNode is the node name that code serving HTTP reads: it runs
-	// while start still sets r.cfg.Node (a load balancer polls /readyz
-	// during start-up), so it reads it from here.
-	servedNode atomic.Pointer[string]
+	// scenesAPI serves the version and the scenes; bound at start.
+	scenesAPI *scenesapi.API
 
 	// Set during start-up, read by handlers only once ready is true.
 	embedded *natsembed.Embedded
@@ -93,10 +88,10 @@ type Realm struct {
 	audit    *audit.Log
 	witness  *audit.Witness
 	view     *audit.View
-	nodes    *nodeRegistry
+	nodes    *node.Registry
 	avatars  *avatar.Service
 	sessions *session.Manager
-	trust    *trustHub
+	trust    *sessiontrust.Hub
 	stepups  *stepUpProofs
 	live     *live.Service
 	twins    *command.Service
@@ -106,16 +101,8 @@ type Realm struct {
 	presence presenceView            // where the live edge sees avatars
 	revoker  *revocation.Broadcaster // revocations.go
 
-	// The node's key ring and its active and previous secp256k1 keys
-	// (see keyring.go).
-	ring     *assets.KeyRing
-	ringKey  *ecdsa.PrivateKey
-	ringPrev *ecdsa.PrivateKey
-	ringPass string
-	// legacyGrantKey is the grant key of an earlier version, imported
-	// into the ring as a retired key at this start: it announces the
-	// ring's active key to the gateways that pinned it.
-	legacyGrantKey *twin.Signer
+	// keys is the node's key ring and its active and previous keys.
+	keys *node.Keys
 
 	// agents authenticates agents and decides their actions, honouring
 	// root delegations signed by agentRoots (wire_agents.go).
@@ -140,10 +127,7 @@ func New(cfg Config) (*Realm, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
-	r.setNotReady("starting")
-	r.servedNode.Store(&cfg.Node)
-	r.metrics = newMetrics(r)
+	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}), monitor: ops.New(cfg.Node)}
 	tp := cfg.TracerProvider
 	if tp == nil && cfg.OTelEndpoint != "" {
 		own, err := tracing.Provider(context.Background(), cfg.OTelEndpoint, "zerorealm", cfg.Node)
@@ -161,7 +145,7 @@ func New(cfg Config) (*Realm, error) {
 		RequestTimeout: cfg.RequestTimeout,
 		ResourcePrefix: cfg.Prefix,
 		TrustedProxies: cfg.TrustedProxies,
-	}, r.log, r.ready.Load, r.metrics.registry)
+	}, r.log, r.monitor.Started, r.monitor.Registry())
 	r.auditAPI = auditapi.New(r.edge)
 	r.delegations = delegations.New(r.edge)
 	r.mcp = mcpapi.New(r.edge)
@@ -170,7 +154,8 @@ func New(cfg Config) (*Realm, error) {
 		AvatarPageDefault: identity.DefaultAvatarPage,
 		AvatarPageMax:     identity.MaxAvatarPage,
 	})
-	r.tampers = newTampers(r.metrics.registry)
+	r.tampers = node.NewTampers(r.monitor.Registry())
+	r.scenesAPI = scenesapi.New(r.edge)
 	r.marketAPI = market.NewAPI(r.edge)
 	r.twinAPI = r.newTwinAPI()
 	var err error
@@ -179,8 +164,6 @@ func New(cfg Config) (*Realm, error) {
 	}
 	return r, nil
 }
-
-func (r *Realm) setNotReady(reason string) { r.notReady.Store(&reason) }
 
 // Listen binds the HTTP address so that URL is known before Serve starts
 // NATS, and so /healthz answers 503 while the rest starts.
@@ -216,7 +199,7 @@ func (r *Realm) Ready() <-chan struct{} { return r.readyCh }
 func (r *Realm) Node() string { return r.cfg.Node }
 
 // Registry is the realm's Prometheus registry.
-func (r *Realm) Registry() *prometheus.Registry { return r.metrics.registry }
+func (r *Realm) Registry() *prometheus.Registry { return r.monitor.Registry() }
 
 // Audit is the node's audit log, available once ready.
 func (r *Realm) Audit() *audit.Log { return r.audit }
@@ -245,7 +228,7 @@ func (r *Realm) Serve(ctx context.Context) error {
 
 	startErr := r.start(ctx)
 	if startErr == nil {
-		r.ready.Store(true)
+		r.monitor.Ready()
 		close(r.readyCh)
 		r.log.Info("realm ready", "url", r.URL(), "nats", r.natsMode(), "scenes", len(r.catalog.Scenes()))
 		select {
@@ -255,7 +238,7 @@ func (r *Realm) Serve(ctx context.Context) error {
 		}
 	}
 	if startErr != nil {
-		r.setNotReady("failed to start: " + startErr.Error())
+		r.monitor.NotReady("failed to start: " + startErr.Error())
 	}
 	r.shutdown()
 	return startErr
@@ -284,26 +267,22 @@ func (r *Realm) start(ctx context.Context) error {
 	}
 	r.dataLock = lock
 	if r.cfg.Node == "" {
-		node, err := loadOrCreateNodeID(r.cfg.DataDir)
+		id, err := node.LoadOrCreateID(r.cfg.DataDir)
 		if err != nil {
-			return err
+			return fmt.Errorf("realm: %w", err)
 		}
-		r.cfg.Node = node
+		r.cfg.Node = id
 	}
 	r.log = r.log.With("node", r.cfg.Node)
-	node := r.cfg.Node
-	r.servedNode.Store(&node)
+	r.monitor.SetNode(r.cfg.Node)
 	r.edge.SetLogger(r.log)
+	r.tampers.Begin(r.cfg.Node, r.log)
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
-	if r.cfg.ScenesDir == "" {
-		r.catalog, err = scenes.LoadBuiltin()
-	} else {
-		r.catalog, err = scenes.LoadDir(r.cfg.ScenesDir)
-	}
-	if err != nil {
+	if r.catalog, err = loadScenes(r.cfg.ScenesDir); err != nil {
 		return fmt.Errorf("realm: scenes: %w", err)
 	}
+	r.scenesAPI.Bind(r.catalog)
 	if err := r.prepareTwins(); err != nil {
 		return err
 	}
@@ -331,38 +310,51 @@ func (r *Realm) start(ctx context.Context) error {
 		}
 	}
 
-	recordKey, recordKeyFile, err := r.recordKey()
+	recordKey, recordKeyFile, err := node.LoadRecordKey(r.cfg.DataDir, r.cfg.RecordKeyFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("realm: %w", err)
 	}
-	if r.clusterAuth, err = newClusterAuth(recordKey); err != nil {
+	if r.clusterAuth, err = clustermsg.New(recordKey); err != nil {
 		return err
 	}
 	// A cluster that has just elected its meta leader, or whose JetStream
 	// is still starting, answers "JetStream not available" for a moment:
 	// wait for it (logging why) rather than exit.
-	r.setNotReady("waiting for JetStream")
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.reportTamper, WaitForJetStream: true, WriteGate: r.diskGate()})
+	r.monitor.NotReady("waiting for JetStream")
+	// The embedded server's disk guard refuses writes once the node
+	// serves; with NATS, whose servers own their disks, nothing does.
+	var writeGate func() error
+	if r.embedded != nil {
+		writeGate = r.monitor.WriteGate(r.embedded.WriteRefusal)
+	}
+	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.tampers.Report, WaitForJetStream: true, WriteGate: writeGate})
 	if err != nil {
 		return fmt.Errorf("realm: store: %w", err)
 	}
-	r.setNotReady("starting")
-	if err := r.checkRecordKey(ctx, recordKey, recordKeyFile); err != nil {
-		return err
+	r.monitor.NotReady("starting")
+	if err := node.CheckRecordKey(ctx, r.store, recordKey, recordKeyFile); err != nil {
+		return fmt.Errorf("realm: %w", err)
 	}
-	if err := r.openAudit(ctx); err != nil {
-		return err
+	r.keys, err = node.OpenKeys(node.KeyConfig{DataDir: r.cfg.DataDir, Passphrase: r.cfg.Assets.KeyPassphrase, ScryptN: r.cfg.Assets.KeyScryptN, Log: r.log})
+	if err != nil {
+		return fmt.Errorf("realm: %w", err)
 	}
-	r.auditTampers()
+	r.audit, r.witness, err = node.OpenAudit(ctx, r.store, node.AuditConfig{
+		Node: r.cfg.Node, RPID: r.cfg.RPID, DataDir: r.cfg.DataDir, Keys: r.keys, Log: r.log, Observe: r.monitor.Decided,
+	})
+	if err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	r.tampers.Audit(r.auditAsync)
 	r.view, err = audit.NewView(ctx, r.store, 0)
 	if err != nil {
 		return fmt.Errorf("realm: audit view: %w", err)
 	}
 	r.auditAPI.Bind(auditapi.Deps{
-		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, AuditDir), AuditRoles: r.cfg.AuditRoles,
+		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, node.AuditDir), AuditRoles: r.cfg.AuditRoles,
 		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.auditDeny,
 	})
-	r.nodes, err = startNodeRegistry(ctx, r.store, nodeInfo{
+	r.nodes, err = node.StartRegistry(ctx, r.store, node.Info{
 		Node: r.cfg.Node, URL: r.URL(), Started: time.Now().UTC(),
 	}, r.cfg.NodeHeartbeat, r.log)
 	if err != nil {
@@ -384,19 +376,19 @@ func (r *Realm) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: sessions: %w", err)
 	}
-	r.trust, err = newTrustHub(ctx, r.store, r.cfg.SessionLifetime, r.audit, r.log)
+	r.trust, err = sessiontrust.Open(ctx, sessiontrust.Deps{
+		Store: r.store, SessionLifetime: r.cfg.SessionLifetime, Audit: r.audit, Log: r.log,
+		OnChange: r.pushTrust, OnSuspended: r.suspendOwnersAgents, OnPasskey: r.xrAfterPasskey,
+	})
 	if err != nil {
 		return fmt.Errorf("realm: trust: %w", err)
 	}
 	r.edge.Bind(r.sessions, r.avatars, edge.AuthHooks{
 		RolledBack: func(sessionID string) {
-			r.reportTamper(store.TamperEvent{Bucket: "sessions", Key: sessionID, Reason: session.ReasonRolledBack})
+			r.tampers.Report(store.TamperEvent{Bucket: "sessions", Key: sessionID, Reason: session.ReasonRolledBack})
 		},
-		Seen: r.trust.observeAddress,
+		Seen: r.trust.ObserveAddress,
 	})
-	r.trust.onChange = r.pushTrust
-	r.trust.onSuspended = r.suspendOwnersAgents
-	r.trust.onPasskey = r.xrAfterPasskey
 	if err := r.startIdentity(ctx); err != nil {
 		return err
 	}
@@ -428,12 +420,15 @@ func (r *Realm) start(ctx context.Context) error {
 	}
 	// Probed once before the node reports ready, so /readyz is right from
 	// the first request.
-	first := r.probeReadiness(ctx)
-	r.readiness.Store(&first)
+	probes := ops.Probes{Store: r.store, NATS: r.nc, Scenes: func() int { return len(r.catalog.Scenes()) }, Audit: r.audit, Witness: r.witness, Log: r.log}
+	if r.embedded != nil {
+		probes.Disk = r.embedded
+	}
+	r.monitor.Bind(ctx, probes)
 	r.bgDone.Add(3)
-	go func() { defer r.bgDone.Done(); r.runReadiness(bg) }()
+	go func() { defer r.bgDone.Done(); r.monitor.Run(bg) }()
 	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
-	go func() { defer r.bgDone.Done(); r.trust.run(bg) }()
+	go func() { defer r.bgDone.Done(); r.trust.Run(bg) }()
 	if err := r.startTwins(ctx, bg); err != nil {
 		return err
 	}
@@ -474,8 +469,7 @@ func (r *Realm) recordSceneLoads(ctx context.Context) {
 // shutdown stops everything Serve started, in reverse order, within
 // ShutdownTimeout for the HTTP drain plus the store's flush.
 func (r *Realm) shutdown() {
-	r.setNotReady("shutting down")
-	r.ready.Store(false)
+	r.monitor.NotReady("shutting down")
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := r.http.Shutdown(ctx); err != nil {
@@ -489,9 +483,7 @@ func (r *Realm) shutdown() {
 		r.bgDone.Wait()
 	}
 	r.stopAgents()
-	if r.nodes != nil {
-		r.nodes.stop(ctx)
-	}
+	r.nodes.Stop(ctx)
 	if r.market != nil {
 		r.market.Close()
 	}
@@ -529,51 +521,6 @@ func (r *Realm) shutdown() {
 	r.log.Info("realm stopped")
 }
 
-// loadOrCreateNodeID gives a node a stable name across restarts, so its
-// audit chain continues where it left off.
-func loadOrCreateNodeID(dataDir string) (string, error) {
-	p := filepath.Join(dataDir, "node-id")
-	b, err := os.ReadFile(p)
-	if err == nil {
-		id := strings.TrimSpace(string(b))
-		if !nodeNamePattern.MatchString(id) {
-			return "", fmt.Errorf("realm: %s holds %q, not a node name: fix or delete the file", p, id)
-		}
-		return id, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("realm: read node id: %w", err)
-	}
-	var raw [4]byte
-	_, _ = rand.Read(raw[:])
-	host, _ := os.Hostname()
-	host = sanitizeNodeName(host)
-	id := "node-" + hex.EncodeToString(raw[:])
-	if host != "" {
-		id = host + "-" + hex.EncodeToString(raw[:])
-	}
-	if err := os.WriteFile(p, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("realm: write node id: %w", err)
-	}
-	return id, nil
-}
-
-func sanitizeNodeName(s string) string {
-	var b strings.Builder
-	for _, c := range s {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
-			b.WriteRune(c)
-		default:
-			b.WriteRune('-')
-		}
-		if b.Len() >= 48 {
-			break
-		}
-	}
-	return b.String()
-}
-
 // origins are the web origins the realm accepts: the configured ones, or
 // its own URL.
 func (r *Realm) origins() []string {
@@ -584,4 +531,12 @@ func (r *Realm) origins() []string {
 		return []string{u}
 	}
 	return nil
+}
+
+// loadScenes loads the scenes of dir, or those shipped in the binary.
+func loadScenes(dir string) (*scenes.Catalog, error) {
+	if dir == "" {
+		return scenes.LoadBuiltin()
+	}
+	return scenes.LoadDir(dir)
 }

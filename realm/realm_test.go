@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/scenesapi"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
@@ -91,12 +92,12 @@ func TestConfigValidation(t *testing.T) {
 func TestEmbeddedServesScenesAndProblems(t *testing.T) {
 	r := startRealm(t, Config{})
 	var scenes struct {
-		Scenes []sceneSummary `json:"scenes"`
+		Scenes []scenesapi.Summary `json:"scenes"`
 	}
 	if code := get(t, r.URL()+"/v1/scenes", &scenes); code != 200 || len(scenes.Scenes) == 0 || scenes.Scenes[0].ID != "foundry" {
 		t.Fatalf("GET /v1/scenes = %d %+v, want foundry", code, scenes)
 	}
-	var foundry sceneDetail
+	var foundry scenesapi.Detail
 	if code := get(t, r.URL()+"/v1/scenes/foundry", &foundry); code != 200 || len(foundry.Twins) < 3 || len(foundry.Policies) == 0 {
 		t.Fatalf("GET /v1/scenes/foundry = %d %+v, want twins and policies", code, foundry)
 	}

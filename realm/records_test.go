@@ -26,6 +26,8 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/market"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
 )
 
 // attacker holds a NATS connection with every permission and none of the
@@ -290,7 +292,7 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 		if code, p := boss.C.Call("PUT", "/v1/avatars/"+adaID+"/roles", map[string]any{"roles": adaRoles}, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, "already used") {
 			t.Fatalf("a used step-up put back = %d %q, want 403 saying it was used", code, p.Detail)
 		}
-		tamperAudited(t, r, "stepups/"+proofKey, reasonStepUpReplayed)
+		tamperAudited(t, r, "stepups/"+proofKey, node.ReasonStepUpReplayed)
 
 		// A session signed out, its live record put back: refused by the
 		// node that saw the revocation.
@@ -369,7 +371,7 @@ func TestDeletedLedgerTailStopsTheNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	wantRefusedToStart(t, cfg, assets.ErrRolledBack, filepath.Join(cfg.DataDir, ledgerHeadFile))
+	wantRefusedToStart(t, cfg, assets.ErrRolledBack, filepath.Join(cfg.DataDir, market.HeadFile))
 }
 
 // TestDeletedBootstrapKeyPromotesNobody: the attacker deletes the

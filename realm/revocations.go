@@ -22,7 +22,7 @@ func (r *Realm) startRevocationBroadcast(bg context.Context) error {
 		Auth: r.clusterAuth, Sessions: r.sessions,
 		Peers: r.livePeers,
 		OnRefused: func(kind string, err error) {
-			r.tampers.forged.WithLabelValues("revocation " + kind).Inc()
+			r.tampers.Forged("revocation " + kind)
 			r.log.Warn("dropped a revocation message that does not verify", "kind", kind, "err", err)
 		},
 		Logger: r.log,
@@ -53,7 +53,7 @@ func (r *Realm) livePeers() []string {
 		}
 	}
 	if r.nodes != nil {
-		for _, n := range r.nodes.live() {
+		for _, n := range r.nodes.Live() {
 			add(n.Node)
 		}
 	}

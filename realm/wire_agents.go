@@ -46,7 +46,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 		return fmt.Errorf("realm: delegations: %w", err)
 	}
 	if err := r.delegations.Bind(delegations.Deps{
-		Log: r.log, Signer: agents.KeySigner{Key: r.ringKey}, StepUps: r.stepups.StepUps,
+		Log: r.log, Signer: agents.KeySigner{Key: r.keys.Active}, StepUps: r.stepups.StepUps,
 		Revoker: g.Revocations(), Reinstater: g, Records: records, AuditNoWait: r.auditAsync,
 	}); err != nil {
 		return fmt.Errorf("realm: %w", err)
@@ -99,11 +99,11 @@ func (r *Realm) publicBase() *url.URL {
 // a delegation they signed could live.
 func (r *Realm) refreshAgentRoots(ctx context.Context) error {
 	addrs := []common.Address{}
-	if r.ringKey != nil {
-		addrs = append(addrs, agents.KeySigner{Key: r.ringKey}.Address())
+	if r.keys.Active != nil {
+		addrs = append(addrs, agents.KeySigner{Key: r.keys.Active}.Address())
 	}
-	if r.ringPrev != nil {
-		addrs = append(addrs, agents.KeySigner{Key: r.ringPrev}.Address())
+	if r.keys.Previous != nil {
+		addrs = append(addrs, agents.KeySigner{Key: r.keys.Previous}.Address())
 	}
 	signers, err := r.market.Signers(ctx)
 	if err != nil {

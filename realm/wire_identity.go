@@ -5,10 +5,9 @@ import (
 	"fmt"
 
 	"github.com/zerorealm/zerorealm/avatar"
-	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
-	"github.com/zerorealm/zerorealm/trust"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
 )
 
 // The identity part (passkeys, sessions, roles, step-ups) and what the
@@ -33,7 +32,7 @@ func (r *Realm) newIdentity() (*identity.API, error) {
 // the avatar service, sessions and trust, which start has made.
 func (r *Realm) startIdentity(ctx context.Context) error {
 	proofs, err := identity.NewStepUps(ctx, r.store, func(key string) {
-		r.reportTamper(store.TamperEvent{Bucket: identity.StepUpsBucket, Key: key, Reason: reasonStepUpReplayed})
+		r.tampers.Report(store.TamperEvent{Bucket: identity.StepUpsBucket, Key: key, Reason: node.ReasonStepUpReplayed})
 	})
 	if err != nil {
 		return fmt.Errorf("realm: step-ups: %w", err)
@@ -46,7 +45,7 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 		Directory:    r.avatars,
 		Sessions:     r.sessions,
 		Revoker:      revoker{r},
-		Trust:        identityTrust{r.trust},
+		Trust:        r.trust,
 		StepUps:      proofs,
 		AuditNoWait:  r.auditAsync,
 		PasskeyAdded: r.announcePasskeyAdded,
@@ -83,25 +82,6 @@ type stepUpProofs struct{ *identity.StepUps }
 
 func (p *stepUpProofs) consume(ctx context.Context, sessionID string, digest []byte) error {
 	return p.Consume(ctx, sessionID, digest)
-}
-
-// identityTrust is the trust hub as the identity part tells and asks it.
-type identityTrust struct{ h *trustHub }
-
-func (t identityTrust) ObservePasskey(ctx context.Context, sess session.Session, seen trust.PasskeyAssertion) (trust.Assessment, error) {
-	return t.h.observePasskey(ctx, sess, passkeySeen(seen))
-}
-
-func (t identityTrust) ObserveSignIn(ctx context.Context, sess session.Session, address string, concurrent int) {
-	t.h.observeSignIn(ctx, sess, address, concurrent)
-}
-
-func (t identityTrust) ObserveClone(ctx context.Context, sess session.Session, credential string) {
-	t.h.observeClone(ctx, sess, credential)
-}
-
-func (t identityTrust) Assess(ctx context.Context, sess session.Session) trust.Assessment {
-	return t.h.assess(ctx, sess)
 }
 
 // trustView is the published trust view, for a scene's access answer.

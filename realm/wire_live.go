@@ -24,7 +24,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 	motion, err := xr.New(ctx, xr.Deps{
 		Log:      r.log,
 		Store:    r.store,
-		Registry: r.metrics.registry,
+		Registry: r.monitor.Registry(),
 		Config: xr.Config{
 			Biometrics:      r.cfg.Biometrics,
 			TemplateKeyFile: r.cfg.TemplateKeyFile,
@@ -34,7 +34,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 			Enrollment:      r.cfg.XREnrollment,
 			EnrollWithin:    r.cfg.XREnrollWithin,
 		},
-		Trust:    liveTrust{r.trust},
+		Trust:    r.trust,
 		Sessions: liveSessions{r},
 		StepUps:  r.stepups,
 		Audit:    queuedAuditor{r},
@@ -54,10 +54,10 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Sessions:     r.sessions,
 		Avatars:      r.avatars,
 		Scenes:       r.catalog,
-		Trust:        liveTrust{r.trust},
+		Trust:        r.trust,
 		Decider:      liveDecider{r},
 		Cluster:      r.clusterAuth,
-		Forged:       func(kind string) { r.tampers.forged.WithLabelValues(kind).Inc() },
+		Forged:       r.tampers.Forged,
 		Views:        liveViews{},
 		Motion:       motion,
 	})
@@ -102,7 +102,7 @@ func (r *Realm) followRevocations(ctx context.Context, revocations <-chan sessio
 		if n > 0 {
 			r.log.Info("closed revoked session's connections", "session", rev.SessionID, "connections", n, "reason", rev.Reason)
 		}
-		r.trust.forget(rev.SessionID)
+		r.trust.Forget(rev.SessionID)
 	}
 	_ = ctx
 }
@@ -149,16 +149,6 @@ type presenceView struct{ svc *live.Service }
 func (p presenceView) whereIs(sceneID, avatarID, sessionID string) standing {
 	st := p.svc.WhereIs(sceneID, avatarID, sessionID)
 	return standing{present: st.Present, zone: st.Zone, where: st}
-}
-
-type liveTrust struct{ h *trustHub }
-
-func (t liveTrust) Assess(ctx context.Context, sess session.Session) trust.Assessment {
-	return t.h.assess(ctx, sess)
-}
-
-func (t liveTrust) Observe(ctx context.Context, sess session.Session, s trust.Signal) (trust.Assessment, error) {
-	return t.h.observeMotion(ctx, sess, s)
 }
 
 // liveSessions reaches the live edge, which is made after the XR edge that

@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/assets"
-	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
 )
@@ -72,10 +72,6 @@ func (c *AssetsConfig) problems() []string {
 // depends on.
 func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 	cfg := r.cfg.Assets
-	signer, err := r.nodeKey()
-	if err != nil {
-		return nil, err
-	}
 	return market.New(ctx, market.Deps{
 		Config: market.Config{
 			ChainID:            cfg.ChainID,
@@ -89,15 +85,15 @@ func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 		Node:       r.cfg.Node,
 		Store:      r.store,
 		Scenes:     r.catalog.Scenes(),
-		Signer:     signer,
-		Passphrase: r.ringPass,
-		Keys:       r.ring,
-		HeadFile:   filepath.Join(r.cfg.DataDir, ledgerHeadFile),
+		Signer:     r.keys.Active,
+		Passphrase: r.keys.Passphrase,
+		Keys:       r.keys.Ring,
+		HeadFile:   filepath.Join(r.cfg.DataDir, market.HeadFile),
 		RolledBack: func() {
-			r.reportTamper(store.TamperEvent{Stream: "LEDGER", Key: "ledger.receipts." + r.cfg.Node, Reason: reasonLedgerRolledBack})
+			r.tampers.Report(store.TamperEvent{Stream: "LEDGER", Key: "ledger.receipts." + r.cfg.Node, Reason: node.ReasonLedgerRolledBack})
 		},
 		Decider: marketPorts{r},
-		Trust:   marketPorts{r},
+		Trust:   r.trust,
 		StepUps: r.stepups,
 		Auditor: queuedAuditor{r},
 		Logger:  r.log,
@@ -110,8 +106,4 @@ type marketPorts struct{ r *Realm }
 
 func (m marketPorts) DecideAndWait(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, error) {
 	return m.r.decideAndWait(ctx, sc, p, a, action, resource, extra, entities...)
-}
-
-func (m marketPorts) Assess(ctx context.Context, sess session.Session) trust.Assessment {
-	return m.r.trust.assess(ctx, sess)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
+	"github.com/zerorealm/zerorealm/twin"
 )
 
 // The twin command service (realm/internal/twins/command) and its API
@@ -34,7 +35,7 @@ func (t twinAdapter) Consume(ctx context.Context, sessionID string, digest []byt
 }
 
 func (t twinAdapter) Assess(ctx context.Context, sess session.Session) trust.Assessment {
-	return t.r.trust.assess(ctx, sess)
+	return t.r.trust.Assess(ctx, sess)
 }
 
 func (t twinAdapter) WhereIs(sceneID, avatarID, sessionID string) (string, fmt.Stringer) {
@@ -83,14 +84,10 @@ func (r *Realm) natsClientListen() string {
 // node's ring key, forwards revocations to gateways and starts the
 // simulated ones; then the grant key is announced and the API bound.
 func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
-	key, err := r.nodeKey()
-	if err != nil {
-		return err
-	}
 	a := twinAdapter{r}
-	err = r.twins.Start(ctx, command.Deps{
-		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: key, Embedded: r.embedded, Tracer: r.tracer,
-		Decider: a, Subject: twinSubject, Auditor: queuedAuditor{r}, StepUps: a, Trust: a, Locator: a,
+	err := r.twins.Start(ctx, command.Deps{
+		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: r.keys.Active, Embedded: r.embedded, Tracer: r.tracer,
+		Decider: a, Subject: twinSubject, Auditor: queuedAuditor{r}, StepUps: a, Trust: r.trust, Locator: a,
 		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(),
 	})
 	if err != nil {
@@ -105,7 +102,10 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 		defer r.bgDone.Done()
 		r.twins.ForwardRevocations(revocations)
 	}()
-	r.startGrantKeyAnnouncements(bg)
+	if announce := r.keys.GrantKeyAnnouncer(r.twins.GrantKey(), func(b []byte) error { return r.nc.Publish(twin.KeySubject(r.cfg.Prefix), b) }, r.log); announce != nil {
+		r.bgDone.Add(1)
+		go func() { defer r.bgDone.Done(); announce(bg) }()
+	}
 	r.twinAPI.Bind(r.twins, r.log)
 	return nil
 }

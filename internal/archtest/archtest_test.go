@@ -400,6 +400,7 @@ func realmPartImport(part, imp string) string {
 // and refusals into answers. The realm's HTTP plumbing counts as HTTP.
 var speaksNoHTTP = map[string]string{
 	"realm/internal/twins/command": "the twin command service decides and carries out commands for any transport; its API in realm/internal/twins speaks HTTP",
+	"realm/internal/sessiontrust":  "the trust of sessions is evidence in and assessments out, fed by every transport; the parts that speak HTTP or WebSocket call it",
 }
 
 // httpImports are the imports that mean speaking HTTP.

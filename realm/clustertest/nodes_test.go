@@ -10,6 +10,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
 )
 
 // TestTwoNodesOnThreeNodeCluster runs two realm nodes against a 3-node NATS
@@ -67,11 +68,7 @@ func TestTwoNodesOnThreeNodeCluster(t *testing.T) {
 	})
 	// Each node sees the other in the node registry (a KV bucket).
 	eventually(t, "both nodes registered", func() bool {
-		var got struct {
-			Nodes []struct {
-				Node string `json:"node"`
-			}
-		}
+		var got struct{ Nodes []node.Info }
 		get(t, a.URL()+"/v1/nodes", &got)
 		return len(got.Nodes) == 2 && got.Nodes[0].Node == "realm-a" && got.Nodes[1].Node == "realm-b"
 	})

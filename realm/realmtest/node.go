@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
+	"github.com/zerorealm/zerorealm/realm/internal/node"
 	"github.com/zerorealm/zerorealm/realm/internal/probe"
 )
 
@@ -79,10 +80,6 @@ var clusterKeys = struct {
 	dirs map[testing.TB]string
 }{dirs: map[testing.TB]string{}}
 
-// RecordKeyFile is the name of the file of a node's record key in its
-// data directory.
-const RecordKeyFile = "record.key"
-
 // ShareClusterKeys gives every node a test starts on a NATS cluster the
 // same template and record key files, as an operator copies them to each
 // node; nodes on their own embedded server keep theirs in their data dir.
@@ -96,7 +93,7 @@ func ShareClusterKeys(t testing.TB, clustered bool, templateKeyFile, recordKeyFi
 		*templateKeyFile = filepath.Join(dir, xr.TemplateKeyFile)
 	}
 	if *recordKeyFile == "" {
-		*recordKeyFile = filepath.Join(dir, RecordKeyFile)
+		*recordKeyFile = filepath.Join(dir, node.RecordKeyFile)
 	}
 }
 

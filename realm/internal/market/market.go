@@ -89,7 +89,8 @@ type Deps struct {
 	Signer     *ecdsa.PrivateKey
 	Passphrase string
 	Keys       KeyLister
-	// HeadFile keeps the head of this node's receipt chain outside NATS.
+	// HeadFile keeps the head of this node's receipt chain outside NATS
+	// (the realm's DataDir/HeadFile).
 	HeadFile string
 	// RolledBack is told when the ledger lacks receipts this node signed
 	// (the start then fails with assets.ErrRolledBack).
@@ -258,3 +259,8 @@ func ledgerCollection(scene string, c scenes.Collection) (assets.Collection, err
 	}
 	return out, nil
 }
+
+// HeadFile, in the node's data dir, keeps the head of this node's receipt
+// chain outside NATS, so a start notices the ledger's newest records
+// deleted (see assets.ErrRolledBack).
+const HeadFile = "ledger-head"

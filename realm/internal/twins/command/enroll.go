@@ -29,9 +29,11 @@ type GatewayCredentials struct {
 
 // Enroll issues a gateway's credentials for twinID, a twin of cat, and
 // registers its public nkey and acknowledgement key in dataDir's
-// GatewaysFile, replacing the twin's previous gateway. The gateway pins
-// realmKeys, the grant keys of the realm's nodes.
-func Enroll(dataDir string, cat *scenes.Catalog, prefix, twinID, natsURL string, realmKeys []common.Address) (GatewayCredentials, error) {
+// GatewaysFile (dataDir is created if missing), replacing the twin's
+// previous gateway. The gateway pins what realmKeys answers, the grant
+// keys of the realm's nodes; it is asked only for a twin that exists, so
+// that nothing (a key ring) is created for one that is not there.
+func Enroll(dataDir string, cat *scenes.Catalog, prefix, twinID, natsURL string, realmKeys func() ([]common.Address, error)) (GatewayCredentials, error) {
 	all, _ := TwinsOf(cat)
 	reg, err := twin.NewRegistry(all)
 	if err != nil {
@@ -40,6 +42,13 @@ func Enroll(dataDir string, cat *scenes.Catalog, prefix, twinID, natsURL string,
 	t, ok := reg.Twin(twinID)
 	if !ok {
 		return GatewayCredentials{}, fmt.Errorf("realm: no twin %q in the scenes", twinID)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return GatewayCredentials{}, fmt.Errorf("realm: data dir: %w", err)
+	}
+	keys, err := realmKeys()
+	if err != nil {
+		return GatewayCredentials{}, err
 	}
 	kp, err := nkeys.CreateUser()
 	if err != nil {
@@ -72,6 +81,6 @@ func Enroll(dataDir string, cat *scenes.Catalog, prefix, twinID, natsURL string,
 	}
 	return GatewayCredentials{
 		Twin: twinID, Prefix: prefix, NATSURL: natsURL, NKeySeed: string(seed), Key: ack.HexKey(),
-		RealmKeys: realmKeys, Actuators: t.Actuators,
+		RealmKeys: keys, Actuators: t.Actuators,
 	}, nil
 }

@@ -19,20 +19,21 @@ func TestEnrollReplacesATwinsGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	realmKeys := []common.Address{common.HexToAddress("0x00000000000000000000000000000000000000b2")}
-	if _, err := Enroll(dir, cat, "zr", "press-9", "", realmKeys); err == nil {
+	keys := func() ([]common.Address, error) { return realmKeys, nil }
+	if _, err := Enroll(dir, cat, "zr", "press-9", "", keys); err == nil {
 		t.Fatal("a twin the scenes do not have was enrolled")
 	}
 	if _, err := os.Stat(filepath.Join(dir, GatewaysFile)); !os.IsNotExist(err) {
 		t.Fatalf("a refused enrolment wrote %s (%v)", GatewaysFile, err)
 	}
-	first, err := Enroll(dir, cat, "zr", "press-1", "nats://gw.example:4222", realmKeys)
+	first, err := Enroll(dir, cat, "zr", "press-1", "nats://gw.example:4222", keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Enroll(dir, cat, "zr", "conveyor-1", "", realmKeys); err != nil {
+	if _, err := Enroll(dir, cat, "zr", "conveyor-1", "", keys); err != nil {
 		t.Fatal(err)
 	}
-	second, err := Enroll(dir, cat, "zr", "press-1", "", realmKeys)
+	second, err := Enroll(dir, cat, "zr", "press-1", "", keys)
 	if err != nil {
 		t.Fatal(err)
 	}

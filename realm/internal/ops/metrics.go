@@ -1,8 +1,6 @@
-package realm
+package ops
 
 import (
-	"sync"
-
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -10,62 +8,24 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 )
 
-// metrics is the realm's own Prometheus registry: one per realm rather than
-// the global default, so two realms in one process (tests) never collide.
-type metrics struct {
-	registry *prometheus.Registry
-	// decisions counts every decision put on record, by action and
-	// outcome: sign-ins, step-ups, sign-outs, trust assessments, scene
-	// joins and zones, transfers, twin commands and approvals, as the
-	// audit log names them.
-	decisions *prometheus.CounterVec
-
-	mu      sync.Mutex
-	actions map[string]bool // the action label values in use
-}
-
-// maxActionLabels bounds the action label's values; the realm's actions
-// are a fixed vocabulary well under it, so it only guards the metric
-// against a future action name built from input.
-const maxActionLabels = 64
-
-// decided counts one decision put on record (audit.Config.Observe).
-func (m *metrics) decided(action string, outcome audit.Outcome) {
-	m.mu.Lock()
-	if !m.actions[action] {
-		if len(m.actions) >= maxActionLabels {
-			action = "other"
-		} else {
-			m.actions[action] = true
-		}
-	}
-	m.mu.Unlock()
-	m.decisions.WithLabelValues(action, string(outcome)).Inc()
-}
-
-func newMetrics(r *Realm) *metrics {
-	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zerorealm_decisions_total",
-			Help: "Decisions put on record in the audit log, by action (SignIn, StepUp, SignOut, AssessTrust, JoinScene, EnterZone, TransferAsset, CommandActuator, ApproveCommand, ...) and outcome (allow, deny).",
-		}, []string{"action", "outcome"}),
-		actions: map[string]bool{},
-	}
+// register adds the decision counter, the process's collectors and the
+// gauges that read the bound probes; each reads 0 until the node has
+// started.
+func (m *Monitor) register() {
 	auditStat := func(pick func(s audit.Stats) float64) func() float64 {
 		return func() float64 {
-			if !r.ready.Load() || r.audit == nil {
-				return 0
+			if p := m.bound(); p != nil && p.Audit != nil {
+				return pick(p.Audit.Stats())
 			}
-			return pick(r.audit.Stats())
+			return 0
 		}
 	}
 	witnessStat := func(pick func(s audit.WitnessStats) float64) func() float64 {
 		return func() float64 {
-			if !r.ready.Load() || r.witness == nil {
-				return 0
+			if p := m.bound(); p != nil && p.Witness != nil {
+				return pick(p.Witness.Stats())
 			}
-			return pick(r.witness.Stats())
+			return 0
 		}
 	}
 	m.registry.MustRegister(
@@ -75,18 +35,23 @@ func newMetrics(r *Realm) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_live", Help: "1 while the process serves HTTP (/livez)."},
 			func() float64 { return 1 }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_ready", Help: "1 when this node can decide and write now (/readyz): started, and every readiness check passed at the last probe."},
-			func() float64 { return boolFloat(r.currentReadiness().ready) }),
+			func() float64 { return boolFloat(m.current().ready) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_disk_free_bytes", Help: "Free space under the embedded store's data dir at the last readiness probe; -1 when not measured (external NATS)."},
-			func() float64 { return float64(r.currentReadiness().diskFree) }),
+			func() float64 { return float64(m.current().diskFree) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_store_jetstream_restarts_total", Help: "Restarts of the embedded JetStream after a write failed on a full disk and space returned (0 with external NATS)."},
 			func() float64 {
-				if r.embedded == nil {
-					return 0
+				// Read whether started or not, as the embedded server
+				// runs from the start.
+				if p := m.probes.Load(); p != nil && p.Disk != nil {
+					return float64(p.Disk.Disk().Restarts)
 				}
-				return float64(r.embedded.Disk().Restarts)
+				return 0
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_nats_connected", Help: "1 while the realm's NATS connection is up."},
-			func() float64 { return boolFloat(r.ready.Load() && r.nc != nil && r.nc.Status() == nats.CONNECTED) }),
+			func() float64 {
+				p := m.bound()
+				return boolFloat(p != nil && p.NATS != nil && p.NATS.Status() == nats.CONNECTED)
+			}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_events_recorded_total", Help: "Audit events accepted into the queue."},
 			auditStat(func(s audit.Stats) float64 { return float64(s.Recorded) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zerorealm_audit_events_stored_total", Help: "Audit events acknowledged by JetStream."},
@@ -115,9 +80,16 @@ func newMetrics(r *Realm) *metrics {
 			Name:        "zerorealm_ready_check",
 			Help:        "1 when the readiness check passed at the last probe: nats (connected), jetstream (answers), leaders (every stream and bucket this node writes has one), disk (embedded store: free space above the minimum).",
 			ConstLabels: prometheus.Labels{"check": check},
-		}, func() float64 { return boolFloat(r.currentReadiness().checks[check]) }))
+		}, func() float64 { return boolFloat(m.current().checks[check]) }))
 	}
-	return m
+}
+
+// bound is what the monitor probes while the node is started, nil else.
+func (m *Monitor) bound() *Probes {
+	if !m.started.Load() {
+		return nil
+	}
+	return m.probes.Load()
 }
 
 func boolFloat(b bool) float64 {

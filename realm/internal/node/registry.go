@@ -1,19 +1,21 @@
-package realm
+package node
 
 import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
-// nodeInfo is a realm node's entry in the shared node registry.
-type nodeInfo struct {
+// Info is a realm node's entry in the shared node registry.
+type Info struct {
 	Node     string    `json:"node"`
 	URL      string    `json:"url"`
 	Version  string    `json:"version"`
@@ -21,30 +23,32 @@ type nodeInfo struct {
 	LastSeen time.Time `json:"last_seen"`
 }
 
-// nodeRegistry publishes this node's heartbeat to the "nodes" bucket and
-// keeps a live view of every node's, so any node can say who else is
-// serving. A node that stops beating drops out of the view after three
-// missed beats; the bucket's TTL removes it from storage.
-type nodeRegistry struct {
+// Registry publishes this node's heartbeat to the "nodes" bucket and keeps
+// a live view of every node's, so any node can say who else is serving. A
+// node that stops beating drops out of the view after three missed beats;
+// the bucket's TTL removes it from storage.
+type Registry struct {
 	bucket   *store.Bucket
-	self     nodeInfo
+	self     Info
 	interval time.Duration
 	log      *slog.Logger
 
 	mu    sync.RWMutex
-	known map[string]nodeInfo
+	known map[string]Info
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 }
 
-func startNodeRegistry(ctx context.Context, st *store.Store, self nodeInfo, interval time.Duration, log *slog.Logger) (*nodeRegistry, error) {
+// StartRegistry writes this node's first beat and starts its heartbeat and
+// its view of the others; Stop ends both.
+func StartRegistry(ctx context.Context, st *store.Store, self Info, interval time.Duration, log *slog.Logger) (*Registry, error) {
 	bucket, err := st.Bucket(ctx, store.BucketConfig{Name: "nodes", TTL: 6 * interval, Sealed: true})
 	if err != nil {
 		return nil, err
 	}
 	self.Version = buildinfo.Get().Version
-	reg := &nodeRegistry{bucket: bucket, self: self, interval: interval, log: log, known: map[string]nodeInfo{}}
+	reg := &Registry{bucket: bucket, self: self, interval: interval, log: log, known: map[string]Info{}}
 	if err := reg.beat(ctx); err != nil {
 		return nil, err
 	}
@@ -61,7 +65,7 @@ func startNodeRegistry(ctx context.Context, st *store.Store, self nodeInfo, inte
 	return reg, nil
 }
 
-func (n *nodeRegistry) beat(ctx context.Context) error {
+func (n *Registry) beat(ctx context.Context) error {
 	n.self.LastSeen = time.Now().UTC()
 	data, err := json.Marshal(n.self)
 	if err != nil {
@@ -71,7 +75,7 @@ func (n *nodeRegistry) beat(ctx context.Context) error {
 	return err
 }
 
-func (n *nodeRegistry) heartbeat(ctx context.Context) {
+func (n *Registry) heartbeat(ctx context.Context) {
 	defer n.done.Done()
 	t := time.NewTicker(n.interval)
 	defer t.Stop()
@@ -87,14 +91,14 @@ func (n *nodeRegistry) heartbeat(ctx context.Context) {
 	}
 }
 
-func (n *nodeRegistry) follow(updates <-chan store.Entry) {
+func (n *Registry) follow(updates <-chan store.Entry) {
 	defer n.done.Done()
 	for e := range updates {
 		n.mu.Lock()
 		if e.Deleted {
 			delete(n.known, e.Key)
 		} else {
-			var info nodeInfo
+			var info Info
 			if err := json.Unmarshal(e.Value, &info); err != nil {
 				n.log.Warn("ignoring malformed node registry entry", "key", e.Key, "err", err)
 			} else {
@@ -105,11 +109,11 @@ func (n *nodeRegistry) follow(updates <-chan store.Entry) {
 	}
 }
 
-// live lists the nodes seen within three heartbeats, by name.
-func (n *nodeRegistry) live() []nodeInfo {
+// Live lists the nodes seen within three heartbeats, by name.
+func (n *Registry) Live() []Info {
 	cutoff := time.Now().Add(-3 * n.interval)
 	n.mu.RLock()
-	out := make([]nodeInfo, 0, len(n.known))
+	out := make([]Info, 0, len(n.known))
 	for _, info := range n.known {
 		if info.LastSeen.After(cutoff) {
 			out = append(out, info)
@@ -120,9 +124,18 @@ func (n *nodeRegistry) live() []nodeInfo {
 	return out
 }
 
-// stop ends the heartbeat and removes this node's entry so others stop
-// listing it at once rather than after it expires.
-func (n *nodeRegistry) stop(ctx context.Context) {
+// HandleList serves GET /v1/nodes: this node's name and the live nodes.
+func (n *Registry) HandleList(w http.ResponseWriter, _ *http.Request) {
+	edge.WriteJSON(w, http.StatusOK, map[string]any{"self": n.self.Node, "nodes": n.Live()})
+}
+
+// Stop ends the heartbeat and removes this node's entry so others stop
+// listing it at once rather than after it expires. A nil registry (a
+// start that failed before it) does nothing.
+func (n *Registry) Stop(ctx context.Context) {
+	if n == nil {
+		return
+	}
 	n.cancel()
 	n.done.Wait()
 	if err := n.bucket.Delete(ctx, n.self.Node, 0); err != nil {
