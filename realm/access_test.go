@@ -7,22 +7,23 @@ import (
 	"testing"
 
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/policy"
 )
 
 type accessAnswer struct {
-	Decisions []decisionView `json:"decisions"`
+	Decisions []policy.View `json:"decisions"`
 	Trust     struct {
 		State string `json:"state"`
 	} `json:"trust"`
 }
 
-func (a accessAnswer) find(resource string) (decisionView, bool) {
+func (a accessAnswer) find(resource string) (policy.View, bool) {
 	for _, d := range a.Decisions {
 		if d.Resource == resource {
 			return d, true
 		}
 	}
-	return decisionView{}, false
+	return policy.View{}, false
 }
 
 func TestSceneAccessFollowsPoliciesAndTrust(t *testing.T) {

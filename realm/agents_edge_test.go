@@ -14,6 +14,8 @@ import (
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
@@ -164,7 +166,7 @@ func TestAgentsAuthenticateAtTheEdge(t *testing.T) {
 		t.Fatalf("nonce challenge: DPoP-Nonce %q, WWW-Authenticate %q", first.header.Get("DPoP-Nonce"), first.header.Get("WWW-Authenticate"))
 	}
 
-	var me agentView
+	var me delegations.AgentView
 	if a := ag.do("GET", "/v1/agents/me", &me); a.status != 200 {
 		t.Fatalf("GET /v1/agents/me = %d %+v", a.status, a.problem)
 	}
@@ -190,9 +192,9 @@ func TestAgentsAuthenticateAtTheEdge(t *testing.T) {
 	// The scene's access: joining is granted and Cedar allows it; zones
 	// are not in the delegation, so they are refused with that reason.
 	var access struct {
-		Agent     string         `json:"agent"`
-		Chain     string         `json:"chain"`
-		Decisions []decisionView `json:"decisions"`
+		Agent     string        `json:"agent"`
+		Chain     string        `json:"chain"`
+		Decisions []policy.View `json:"decisions"`
 	}
 	if a := ag.do("GET", "/v1/scenes/foundry/access", &access); a.status != 200 {
 		t.Fatalf("agent's scene access = %d %+v", a.status, a.problem)

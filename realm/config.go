@@ -173,6 +173,20 @@ type Config struct {
 // ErrConfig is wrapped by every configuration error New returns.
 var ErrConfig = errors.New("realm: invalid configuration")
 
+// Limits on what an unauthenticated client, or one avatar, can make the
+// realm hold: passkey ceremonies (each a stored record until it is
+// finished or expires), sessions, and live connections. Every refusal is
+// 429 with Retry-After, as an RFC 9457 problem. The ceremony and session
+// limits are enforced by the identity part (identity.Limits); the realm
+// keeps their defaults, which its Config documents.
+const (
+	defaultCeremonyRate         = 5
+	defaultCeremonyBurst        = 50
+	defaultMaxPendingCeremonies = 10_000
+	defaultMaxSessionsPerAvatar = 32
+	defaultMaxLivePerAvatar     = 8
+)
+
 func (c *Config) applyDefaults() {
 	if c.Listen == "" {
 		c.Listen = "localhost:8080"

@@ -99,7 +99,7 @@ func TestDelegationsAPI(t *testing.T) {
 	}
 
 	ag := &agentClient{t: t, base: r.URL(), key: key, token: issued.Token, hc: &http.Client{Timeout: 10 * time.Second}}
-	var me agentView
+	var me delegations.AgentView
 	if a := ag.do("GET", "/v1/agents/me", &me); a.status != 200 || me.Owner != ownerID || me.Delegation != issued.Delegation.ID {
 		t.Fatalf("the issued token: %d %+v %+v", a.status, a.problem, me)
 	}

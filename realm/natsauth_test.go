@@ -37,8 +37,8 @@ func TestEmbeddedNATSListensOnlyForEnrolledGateways(t *testing.T) {
 	if url := r.embedded.ClientURL(); url != "" {
 		t.Fatalf("with no gateway enrolled the embedded server listens at %s", url)
 	}
-	if !strings.Contains(r.natsMode(), "in-process only") {
-		t.Errorf("natsMode = %q, want it to say in-process only", r.natsMode())
+	if !strings.Contains(r.node.NATSMode(r.cfg.NATS), "in-process only") {
+		t.Errorf("natsMode = %q, want it to say in-process only", r.node.NATSMode(r.cfg.NATS))
 	}
 	stop()
 	hold.Close()
@@ -48,8 +48,8 @@ func TestEmbeddedNATSListensOnlyForEnrolledGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ = runRealm(t, cfg)
-	if url := r.embedded.ClientURL(); url == "" || !strings.Contains(r.natsMode(), "authenticated clients at") {
-		t.Fatalf("with a gateway enrolled: client URL %q, mode %q; want the port open", url, r.natsMode())
+	if url := r.embedded.ClientURL(); url == "" || !strings.Contains(r.node.NATSMode(r.cfg.NATS), "authenticated clients at") {
+		t.Fatalf("with a gateway enrolled: client URL %q, mode %q; want the port open", url, r.node.NATSMode(r.cfg.NATS))
 	}
 	url := "nats://" + addr
 	if nc, err := nats.Connect(url); !errors.Is(err, nats.ErrAuthorization) {

@@ -249,7 +249,7 @@ func TestZoneDenial(t *testing.T) {
 			t.Fatalf("watcher was told the visitor entered the press bay: %v", m)
 		}
 	}
-	if s := r.presence.whereIs("foundry", visitor.ID, ""); !s.present || s.zone != "" {
+	if s := r.live.WhereIs("foundry", visitor.ID, ""); !s.Present || s.Zone != "" {
 		t.Fatalf("after the denial the realm sees the visitor at %+v, want present in no zone", s)
 	}
 

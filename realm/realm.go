@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,12 +23,12 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session/revocation"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/clustermsg"
-	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
+	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
@@ -45,6 +43,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/trust"
 )
 
 // Realm is one realm node. Create it with New, bind it with Listen, run it
@@ -56,13 +55,10 @@ type Realm struct {
 	// endpoints and metrics registry.
 	monitor *ops.Monitor
 	tampers *node.Tampers // records that did not verify
-	// clusterAuth signs and checks the core NATS messages nodes act on.
-	clusterAuth *clustermsg.Auth
 
 	listener net.Listener
 	http     *http.Server
-
-	readyCh chan struct{}
+	readyCh  chan struct{}
 	// tracer records spans when tracing is on (Config.OTelEndpoint or
 	// Config.TracerProvider), nil otherwise; ownTracing is the provider
 	// the realm made, which it flushes at shutdown.
@@ -72,47 +68,49 @@ type Realm struct {
 	edge *edge.Edge
 	// docs are the API documents the realm serves.
 	docs *apidoc.Docs
-	// auditAPI serves the audit log; bound once the log is open.
-	auditAPI *auditapi.API
-	// marketAPI serves the marketplace's routes; bound to market at start.
-	marketAPI *market.API
-	// scenesAPI serves the version and the scenes; bound at start.
-	scenesAPI *scenesapi.API
+	// decisions decides and audits for every part (realm/internal/decide);
+	// access serves what a principal may do in a scene. Both are bound
+	// once the audit log is open.
+	decisions *decide.Service
+	access    *decide.API
 
-	// Set during start-up, read by handlers only once ready is true.
-	embedded *natsembed.Embedded
-	dataLock *dirlock.Lock // held from start to the end of shutdown
-	nc       *nats.Conn
-	store    *store.Store
-	catalog  *scenes.Catalog
-	audit    *audit.Log
-	witness  *audit.Witness
-	view     *audit.View
-	nodes    *node.Registry
-	avatars  *avatar.Service
-	sessions *session.Manager
-	trust    *sessiontrust.Hub
-	stepups  *stepUpProofs
-	live     *live.Service
-	twins    *command.Service
-	twinAPI  *twins.API
-	market   *market.Service // the marketplace; see wire_market.go
-	xr       *xr.Service
-	presence presenceView            // where the live edge sees avatars
-	revoker  *revocation.Broadcaster // revocations.go
-
-	// keys is the node's key ring and its active and previous keys.
-	keys *node.Keys
-
-	// agents authenticates agents and decides their actions, honouring
-	// root delegations signed by agentRoots (wire_agents.go).
-	agents      *agents.Guard
-	agentRoots  *agents.RootSet
+	// The APIs whose routes are registered before the node starts; each
+	// is bound to its started service before the node reports ready.
+	auditAPI    *auditapi.API
+	marketAPI   *market.API
+	scenesAPI   *scenesapi.API
+	twinAPI     *twins.API
+	identity    *identity.API // passkeys, sessions and roles (wire_identity.go)
 	delegations *delegations.API
 	mcp         *mcpapi.API
 
-	// identity serves passkeys, sessions and roles (wire_identity.go).
-	identity *identity.API
+	// node is the node's foundation (data dir, NATS, store, keys, audit,
+	// registry); the slots below it are its parts, as the others read them.
+	node        *node.Node
+	embedded    *natsembed.Embedded
+	nc          *nats.Conn
+	clusterAuth *clustermsg.Auth // signs and checks the core NATS messages nodes act on
+	store       *store.Store
+	keys        *node.Keys
+	audit       *audit.Log
+	witness     *audit.Witness
+	view        *audit.View
+	nodes       *node.Registry
+
+	// Set during start-up, read by handlers only once ready.
+	catalog  *scenes.Catalog
+	avatars  *avatar.Service
+	sessions *session.Manager
+	trust    *sessiontrust.Hub
+	stepups  *identity.StepUps
+	live     *live.Service
+	twins    *command.Service
+	market   *market.Service // the marketplace; see wire_market.go
+	xr       *xr.Service
+	revoker  *revocation.Broadcaster // revocations.go
+	// agents authenticates agents and decides their actions, honouring
+	// the root delegations of the keys delegations.Roots keeps.
+	agents *agents.Guard
 
 	// bgCancel stops the node's background loops at shutdown.
 	bgCancel context.CancelFunc
@@ -146,20 +144,23 @@ func New(cfg Config) (*Realm, error) {
 		ResourcePrefix: cfg.Prefix,
 		TrustedProxies: cfg.TrustedProxies,
 	}, r.log, r.monitor.Started, r.monitor.Registry())
-	r.auditAPI = auditapi.New(r.edge)
-	r.delegations = delegations.New(r.edge)
-	r.mcp = mcpapi.New(r.edge)
+	r.tampers = node.NewTampers(r.monitor.Registry())
 	r.docs = apidoc.New(apidoc.Facts{
 		LiveErrorCodes:    live.RefusalCodes(),
 		AvatarPageDefault: identity.DefaultAvatarPage,
 		AvatarPageMax:     identity.MaxAvatarPage,
 	})
-	r.tampers = node.NewTampers(r.monitor.Registry())
-	r.scenesAPI = scenesapi.New(r.edge)
-	r.marketAPI = market.NewAPI(r.edge)
+	r.auditAPI, r.marketAPI, r.scenesAPI = auditapi.New(r.edge), market.NewAPI(r.edge), scenesapi.New(r.edge)
+	r.delegations, r.mcp = delegations.New(r.edge), mcpapi.New(r.edge)
+	r.decisions = decide.New()
+	r.access = decide.NewAPI(r.edge, r.decisions)
 	r.twinAPI = r.newTwinAPI()
 	var err error
-	if r.identity, err = r.newIdentity(); err != nil {
+	r.identity, err = identity.New(identity.Config{Edge: r.edge, AdminRole: cfg.AdminRole, Limits: identity.Limits{
+		CeremonyRate: cfg.CeremonyRate, CeremonyBurst: cfg.CeremonyBurst,
+		MaxPendingCeremonies: cfg.MaxPendingCeremonies, MaxSessionsPerAvatar: cfg.MaxSessionsPerAvatar,
+	}})
+	if err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -230,7 +231,7 @@ func (r *Realm) Serve(ctx context.Context) error {
 	if startErr == nil {
 		r.monitor.Ready()
 		close(r.readyCh)
-		r.log.Info("realm ready", "url", r.URL(), "nats", r.natsMode(), "scenes", len(r.catalog.Scenes()))
+		r.log.Info("realm ready", "url", r.URL(), "nats", r.node.NATSMode(r.cfg.NATS), "scenes", len(r.catalog.Scenes()))
 		select {
 		case <-ctx.Done():
 		case err := <-httpErr:
@@ -244,127 +245,66 @@ func (r *Realm) Serve(ctx context.Context) error {
 	return startErr
 }
 
-func (r *Realm) natsMode() string {
-	if len(r.cfg.NATS) > 0 {
-		return "cluster " + strings.Join(r.cfg.NATS, ",")
+// start brings up everything behind the HTTP edge, in dependency order:
+// the node's foundation, scenes and twins, then the parts, each after
+// what it reads, then the background loops.
+func (r *Realm) start(ctx context.Context) (err error) {
+	if r.node, err = node.Open(r.cfg.DataDir, r.cfg.Node, r.log); err != nil {
+		return fmt.Errorf("realm: %w", err)
 	}
-	if r.embedded != nil && r.embedded.ClientURL() != "" {
-		return "embedded, authenticated clients at " + r.embedded.ClientURL() + " (for enrolled gateways)"
-	}
-	return "embedded, in-process only (no gateway enrolled, so no client port)"
-}
-
-// start brings up everything behind the HTTP edge, in dependency order.
-func (r *Realm) start(ctx context.Context) error {
-	if err := os.MkdirAll(r.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("realm: data dir: %w", err)
-	}
-	// Before anything reads or writes the data dir: two processes on one
-	// JetStream file store corrupt it.
-	lock, err := dirlock.Acquire(r.cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("realm: data dir: %w", err)
-	}
-	r.dataLock = lock
-	if r.cfg.Node == "" {
-		id, err := node.LoadOrCreateID(r.cfg.DataDir)
-		if err != nil {
-			return fmt.Errorf("realm: %w", err)
-		}
-		r.cfg.Node = id
-	}
-	r.log = r.log.With("node", r.cfg.Node)
+	r.cfg.Node, r.log = r.node.Name, r.node.Log
 	r.monitor.SetNode(r.cfg.Node)
 	r.edge.SetLogger(r.log)
-	r.tampers.Begin(r.cfg.Node, r.log)
 
 	// Scenes first: a bad scene must stop start-up before anything is written.
 	if r.catalog, err = loadScenes(r.cfg.ScenesDir); err != nil {
 		return fmt.Errorf("realm: scenes: %w", err)
 	}
 	r.scenesAPI.Bind(r.catalog)
-	if err := r.prepareTwins(); err != nil {
+	// The twins' gateways, which the embedded NATS server admits.
+	r.twins, err = command.Prepare(command.Config{Catalog: r.catalog, DataDir: r.cfg.DataDir, Simulate: len(r.cfg.NATS) == 0, Logger: r.log})
+	if err != nil {
 		return err
 	}
-
-	if len(r.cfg.NATS) == 0 {
-		r.embedded, err = natsembed.Start(ctx, natsembed.Config{
-			DataDir:      r.cfg.DataDir,
-			ClientListen: r.natsClientListen(),
-			Prefix:       r.cfg.Prefix,
-			Gateways:     r.twins.NATSUsers(),
-			ServerName:   r.cfg.Node,
-			Logger:       r.log,
-			MinFreeDisk:  r.cfg.MinFreeDisk,
-		})
-		if err != nil {
-			return fmt.Errorf("realm: embedded NATS: %w", err)
-		}
-		r.nc = r.embedded.Conn()
-	} else {
-		dialCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		r.nc, err = natsembed.Dial(dialCtx, r.cfg.NATS, "zerorealm-"+r.cfg.Node, r.cfg.natsAuth(), r.log)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("realm: %w", err)
-		}
+	// The embedded server opens its TCP port only for an enrolled gateway:
+	// simulated ones connect in-process, and nothing else has any business
+	// there.
+	clientListen := ""
+	if r.twins.HasEnrolledGateways() {
+		clientListen = r.cfg.NATSListen
 	}
-
-	recordKey, recordKeyFile, err := node.LoadRecordKey(r.cfg.DataDir, r.cfg.RecordKeyFile)
-	if err != nil {
-		return fmt.Errorf("realm: %w", err)
-	}
-	if r.clusterAuth, err = clustermsg.New(recordKey); err != nil {
-		return err
-	}
-	// A cluster that has just elected its meta leader, or whose JetStream
-	// is still starting, answers "JetStream not available" for a moment:
-	// wait for it (logging why) rather than exit.
-	r.monitor.NotReady("waiting for JetStream")
-	// The embedded server's disk guard refuses writes once the node
-	// serves; with NATS, whose servers own their disks, nothing does.
-	var writeGate func() error
-	if r.embedded != nil {
-		writeGate = r.monitor.WriteGate(r.embedded.WriteRefusal)
-	}
-	r.store, err = store.New(ctx, r.nc, store.Config{Prefix: r.cfg.Prefix, Logger: r.log, RecordKey: recordKey, OnTamper: r.tampers.Report, WaitForJetStream: true, WriteGate: writeGate})
-	if err != nil {
-		return fmt.Errorf("realm: store: %w", err)
-	}
-	r.monitor.NotReady("starting")
-	if err := node.CheckRecordKey(ctx, r.store, recordKey, recordKeyFile); err != nil {
-		return fmt.Errorf("realm: %w", err)
-	}
-	r.keys, err = node.OpenKeys(node.KeyConfig{DataDir: r.cfg.DataDir, Passphrase: r.cfg.Assets.KeyPassphrase, ScryptN: r.cfg.Assets.KeyScryptN, Log: r.log})
-	if err != nil {
-		return fmt.Errorf("realm: %w", err)
-	}
-	r.audit, r.witness, err = node.OpenAudit(ctx, r.store, node.AuditConfig{
-		Node: r.cfg.Node, RPID: r.cfg.RPID, DataDir: r.cfg.DataDir, Keys: r.keys, Log: r.log, Observe: r.monitor.Decided,
+	err = r.node.Start(ctx, node.Config{
+		NATS: r.cfg.NATS, NATSAuth: r.cfg.natsAuth(), ClientListen: clientListen, Gateways: r.twins.NATSUsers(),
+		MinFreeDisk: r.cfg.MinFreeDisk, Prefix: r.cfg.Prefix, RecordKeyFile: r.cfg.RecordKeyFile,
+		Keys: node.KeyConfig{Passphrase: r.cfg.Assets.KeyPassphrase, ScryptN: r.cfg.Assets.KeyScryptN},
+		RPID: r.cfg.RPID, URL: r.URL(), Heartbeat: r.cfg.NodeHeartbeat, Tampers: r.tampers,
+		Status: r.monitor.NotReady, WriteGate: r.monitor.WriteGate, Observe: r.monitor.Decided,
 	})
+	n := r.node
+	r.embedded, r.nc, r.clusterAuth, r.store, r.keys = n.Embedded, n.Conn, n.Cluster, n.Store, n.Keys
+	r.audit, r.witness, r.view, r.nodes = n.Audit, n.Witness, n.View, n.Registry
 	if err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
-	r.tampers.Audit(r.auditAsync)
-	r.view, err = audit.NewView(ctx, r.store, 0)
-	if err != nil {
-		return fmt.Errorf("realm: audit view: %w", err)
+	if err := r.decisions.Bind(decide.Deps{Log: r.log, Audit: r.audit}); err != nil {
+		return fmt.Errorf("realm: %w", err)
 	}
+	// The tamper reports made before, then as they come.
+	r.tampers.Audit(r.decisions.RecordQueued)
 	r.auditAPI.Bind(auditapi.Deps{
 		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, node.AuditDir), AuditRoles: r.cfg.AuditRoles,
-		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.auditDeny,
+		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.decisions.DenyQueued,
 	})
-	r.nodes, err = node.StartRegistry(ctx, r.store, node.Info{
-		Node: r.cfg.Node, URL: r.URL(), Started: time.Now().UTC(),
-	}, r.cfg.NodeHeartbeat, r.log)
-	if err != nil {
-		return fmt.Errorf("realm: node registry: %w", err)
-	}
-	r.avatars, err = avatar.New(ctx, r.store, r.avatarConfig())
+
+	boot := &identity.Bootstrap{Disabled: r.cfg.DisableBootstrapAdmin, Roles: r.cfg.BootstrapAdminRoles,
+		DataDir: r.cfg.DataDir, Node: r.cfg.Node, Log: r.log, AuditNoWait: r.decisions.RecordQueued}
+	r.avatars, err = avatar.New(ctx, r.store, boot.Configure(avatar.Config{
+		RPID: r.cfg.RPID, Origins: r.origins(), AdminRole: r.cfg.AdminRole, CeremonyTTL: identity.CeremonyTTL, Logger: r.log,
+	}))
 	if err != nil {
 		return fmt.Errorf("realm: avatars: %w", err)
 	}
-	r.bootstrap().Note(ctx, r.avatars)
+	boot.Note(ctx, r.avatars)
 	r.sessions, err = session.New(ctx, r.store, session.Config{
 		IdleTimeout: r.cfg.SessionIdle,
 		Lifetime:    r.cfg.SessionLifetime,
@@ -378,7 +318,18 @@ func (r *Realm) start(ctx context.Context) error {
 	}
 	r.trust, err = sessiontrust.Open(ctx, sessiontrust.Deps{
 		Store: r.store, SessionLifetime: r.cfg.SessionLifetime, Audit: r.audit, Log: r.log,
-		OnChange: r.pushTrust, OnSuspended: r.suspendOwnersAgents, OnPasskey: r.xrAfterPasskey,
+		// The live and XR edges are made below.
+		OnChange: func(sessionID string, a trust.Assessment) {
+			if r.live != nil {
+				r.live.PushTrust(sessionID, a)
+			}
+		},
+		OnSuspended: r.delegations.SuspendOwnersAgents,
+		OnPasskey: func(sessionID string, userVerified bool) {
+			if r.xr != nil {
+				r.xr.AfterPasskey(sessionID, userVerified)
+			}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("realm: trust: %w", err)
@@ -399,23 +350,23 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.startLive(ctx); err != nil {
 		return err
 	}
+	if err := r.bindAccess(); err != nil {
+		return err
+	}
 
 	bg, cancel := context.WithCancel(context.Background())
 	r.bgCancel = cancel
 	// Before the trust hub runs: it stops a suspended avatar's agents.
 	if err := r.startAgents(ctx, bg); err != nil {
-		cancel()
 		return err
 	}
 	revocations, err := r.sessions.Revocations(bg)
 	if err != nil {
-		cancel()
 		return fmt.Errorf("realm: revocation feed: %w", err)
 	}
 	// Request paths read avatars through this node's cache, which this
 	// feed keeps current (see avatar.Service.CacheReads).
 	if err := r.avatars.CacheReads(bg); err != nil {
-		cancel()
 		return fmt.Errorf("realm: avatar change feed: %w", err)
 	}
 	// Probed once before the node reports ready, so /readyz is right from
@@ -425,10 +376,9 @@ func (r *Realm) start(ctx context.Context) error {
 		probes.Disk = r.embedded
 	}
 	r.monitor.Bind(ctx, probes)
-	r.bgDone.Add(3)
-	go func() { defer r.bgDone.Done(); r.monitor.Run(bg) }()
-	go func() { defer r.bgDone.Done(); r.followRevocations(bg, revocations) }()
-	go func() { defer r.bgDone.Done(); r.trust.Run(bg) }()
+	r.bgDone.Go(func() { r.monitor.Run(bg) })
+	r.bgDone.Go(func() { r.followRevocations(revocations) })
+	r.bgDone.Go(func() { r.trust.Run(bg) })
 	if err := r.startTwins(ctx, bg); err != nil {
 		return err
 	}
@@ -438,32 +388,8 @@ func (r *Realm) start(ctx context.Context) error {
 	if err := r.startRevocationBroadcast(bg); err != nil {
 		return err
 	}
-
-	r.recordSceneLoads(ctx)
+	scenesapi.RecordServed(ctx, r.catalog, r.cfg.Node, r.audit.Record, r.log)
 	return nil
-}
-
-// recordSceneLoads audits which scenes and policy sets this node serves, so
-// the audit trail shows the rules in force at any time.
-func (r *Realm) recordSceneLoads(ctx context.Context) {
-	for _, sc := range r.catalog.Scenes() {
-		var ids []string
-		if sc.Policies != nil {
-			ids = sc.Policies.IDs()
-		}
-		err := r.audit.Record(ctx, audit.Event{
-			Actor:    "realm:" + r.cfg.Node,
-			Action:   "ServeScene",
-			Resource: fmt.Sprintf("Scene::%q", sc.ID),
-			Outcome:  audit.Allow,
-			Reasons:  []string{"scene definition and policies validated at start-up"},
-			Policies: ids,
-			Signals:  map[string]any{"policy_files": sc.PolicyFiles},
-		})
-		if err != nil {
-			r.log.Error("audit scene load", "scene", sc.ID, "err", err)
-		}
-	}
 }
 
 // shutdown stops everything Serve started, in reverse order, within
@@ -476,47 +402,34 @@ func (r *Realm) shutdown() {
 		r.log.Warn("http drain incomplete, closing connections", "err", err)
 		_ = r.http.Close()
 	}
-	r.stopXR()
-	r.stopTwins()
+	// Every peer connection and the shared UDP socket, so no frame
+	// reaches a stream after the stores behind it are gone.
+	if r.xr != nil && r.live != nil {
+		r.live.StopMotion()
+		r.xr.Close()
+	}
+	// The simulated gateways and the feed, and the consoles.
+	r.twins.Close()
+	r.twinAPI.Close()
 	if r.bgCancel != nil {
 		r.bgCancel()
 		r.bgDone.Wait()
 	}
-	r.stopAgents()
-	r.nodes.Stop(ctx)
+	if r.agents != nil {
+		r.agents.Close() // stops following the revocations
+	}
+	r.node.StopRegistry(ctx)
 	if r.market != nil {
 		r.market.Close()
 	}
-	if r.view != nil {
-		r.view.Close()
-	}
-	if r.witness != nil {
-		r.witness.Close()
-	}
-	if r.audit != nil {
-		if err := r.audit.Close(ctx); err != nil {
-			r.log.Error("audit log close", "err", err)
-		}
-	}
-	flushCtx, flushCancel := context.WithTimeout(context.Background(), time.Second)
-	defer flushCancel()
-	if r.embedded != nil {
-		r.embedded.Shutdown(flushCtx)
-	} else if r.nc != nil {
-		if err := r.nc.FlushWithContext(flushCtx); err != nil {
-			r.log.Warn("nats flush on shutdown", "err", err)
-		}
-		r.nc.Close()
-	}
+	r.node.Close(ctx)
 	if r.ownTracing != nil {
 		// The spans of the last requests, while the collector waits.
+		flushCtx, flushCancel := context.WithTimeout(context.Background(), time.Second)
+		defer flushCancel()
 		if err := r.ownTracing.Shutdown(flushCtx); err != nil {
 			r.log.Warn("trace export on shutdown", "err", err)
 		}
-	}
-	// Last: the store is flushed and closed, so another process may open it.
-	if err := r.dataLock.Release(); err != nil {
-		r.log.Warn("data dir unlock", "err", err)
 	}
 	r.log.Info("realm stopped")
 }

@@ -20,7 +20,7 @@ func (r *Realm) startRevocationBroadcast(bg context.Context) error {
 	b, err := revocation.New(revocation.Config{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Node: r.cfg.Node,
 		Auth: r.clusterAuth, Sessions: r.sessions,
-		Peers: r.livePeers,
+		Peers: func() []string { return r.nodes.Others(r.live.Peers()) },
 		OnRefused: func(kind string, err error) {
 			r.tampers.Forged("revocation " + kind)
 			r.log.Warn("dropped a revocation message that does not verify", "kind", kind, "err", err)
@@ -38,29 +38,6 @@ func (r *Realm) startRevocationBroadcast(bg context.Context) error {
 		b.Close()
 	}()
 	return nil
-}
-
-// livePeers names the other nodes believed live: those the node registry
-// lists and those whose presence heartbeats (core NATS, so heard while
-// JetStream elects leaders) arrived lately.
-func (r *Realm) livePeers() []string {
-	seen := map[string]bool{r.cfg.Node: true}
-	var out []string
-	add := func(node string) {
-		if !seen[node] {
-			seen[node] = true
-			out = append(out, node)
-		}
-	}
-	if r.nodes != nil {
-		for _, n := range r.nodes.Live() {
-			add(n.Node)
-		}
-	}
-	for _, node := range r.live.Peers() {
-		add(node)
-	}
-	return out
 }
 
 // revoker lends the node's broadcaster to the identity part, which is

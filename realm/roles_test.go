@@ -33,6 +33,9 @@ type rolesAnswer struct {
 	Before []string `json:"before"`
 }
 
+// digestHex publishes an action digest as the API does (edge.DigestHex).
+var digestHex = edge.DigestHex
+
 func rolesOf(s sessionAnswer) []string {
 	raw, _ := s.Avatar["roles"].([]any)
 	out := make([]string, len(raw))

@@ -70,7 +70,7 @@ func TestTwinCommandUsesObservedZone(t *testing.T) {
 	w.Walk("")
 	refused("out-1", set(1), "in no zone")
 	w.Close()
-	eventually(t, "the realm to see the avatar leave", func() bool { return !r.presence.whereIs("foundry", ada.ID, ada.Sess.Session.ID).present })
+	eventually(t, "the realm to see the avatar leave", func() bool { return !r.live.WhereIs("foundry", ada.ID, ada.Sess.Session.ID).Present })
 	refused("gone-1", set(1), "not in scene")
 
 	// The realm tells the console where it sees the avatar.

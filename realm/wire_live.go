@@ -5,12 +5,10 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
-	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
-	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
@@ -37,7 +35,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Trust:    r.trust,
 		Sessions: liveSessions{r},
 		StepUps:  r.stepups,
-		Audit:    queuedAuditor{r},
+		Audit:    r.decisions,
 	})
 	if err != nil {
 		return err
@@ -55,13 +53,12 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Avatars:      r.avatars,
 		Scenes:       r.catalog,
 		Trust:        r.trust,
-		Decider:      liveDecider{r},
+		Decider:      r.decisions,
 		Cluster:      r.clusterAuth,
 		Forged:       r.tampers.Forged,
 		Views:        liveViews{},
 		Motion:       motion,
 	})
-	r.presence = presenceView{r.live}
 	return nil
 }
 
@@ -81,21 +78,11 @@ func (r *Realm) runLive(ctx, bg context.Context) error {
 	return nil
 }
 
-// stopXR closes every peer connection and the shared UDP socket, so no
-// frame reaches a stream after the stores behind it are gone.
-func (r *Realm) stopXR() {
-	if r.xr == nil || r.live == nil {
-		return
-	}
-	r.live.StopMotion()
-	r.xr.Close()
-}
-
 // followRevocations closes the live connections of every session revoked
 // anywhere in the cluster, with their WebRTC peer connections, and its
 // twin consoles. Every node runs it, so a sign-out through one node ends
 // the session's WebSocket and data channel on another.
-func (r *Realm) followRevocations(ctx context.Context, revocations <-chan session.Revocation) {
+func (r *Realm) followRevocations(revocations <-chan session.Revocation) {
 	for rev := range revocations {
 		n := r.live.CloseSession(rev.SessionID, edge.CloseSessionEnded, "session revoked: "+rev.Reason)
 		n += r.twinAPI.CloseSession(rev.SessionID, "session revoked: "+rev.Reason)
@@ -104,52 +91,10 @@ func (r *Realm) followRevocations(ctx context.Context, revocations <-chan sessio
 		}
 		r.trust.Forget(rev.SessionID)
 	}
-	_ = ctx
-}
-
-// pushTrust sends a session's trust change to its live connections; the
-// trust hub calls it from the start.
-func (r *Realm) pushTrust(sessionID string, a trust.Assessment) {
-	if r.live != nil {
-		r.live.PushTrust(sessionID, a)
-	}
-}
-
-// xrAfterPasskey tells the XR edge of a passkey assertion (see
-// xr.Service.AfterPasskey); the trust hub calls it from the start.
-func (r *Realm) xrAfterPasskey(sessionID string, userVerified bool) {
-	if r.xr != nil {
-		r.xr.AfterPasskey(sessionID, userVerified)
-	}
-}
-
-// announcePasskeyAdded tells every session of the avatar, on every node,
-// about its new passkey.
-func (r *Realm) announcePasskeyAdded(avatarID string, cred *avatar.Credential) {
-	r.live.AnnouncePasskeyAdded(avatarID, cred)
 }
 
 // closeSessionRevoked is the close code of a socket whose session ended.
 const closeSessionRevoked = edge.CloseSessionEnded
-
-// standing is where the realm sees an avatar in one scene (live.Standing),
-// as the realm's handlers read it.
-type standing struct {
-	present bool
-	zone    string
-	where   live.Standing
-}
-
-func (s standing) String() string { return s.where.String() }
-
-// presenceView reads the live edge's presence for the twin commands and
-// the scene API; before the node has started it sees nobody anywhere.
-type presenceView struct{ svc *live.Service }
-
-func (p presenceView) whereIs(sceneID, avatarID, sessionID string) standing {
-	st := p.svc.WhereIs(sceneID, avatarID, sessionID)
-	return standing{present: st.Present, zone: st.Zone, where: st}
-}
 
 // liveSessions reaches the live edge, which is made after the XR edge that
 // needs it.
@@ -159,12 +104,6 @@ func (s liveSessions) PushSession(sessionID string, msg []byte) { s.r.live.PushS
 
 func (s liveSessions) CloseSession(sessionID string, code int, reason string) int {
 	return s.r.live.CloseSession(sessionID, code, reason)
-}
-
-type liveDecider struct{ r *Realm }
-
-func (d liveDecider) Decide(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
-	return d.r.decide(ctx, sc, p, a, action, resource, extra)
 }
 
 // liveViews are the identity part's published views.

@@ -8,12 +8,8 @@ import (
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/store"
-	"github.com/zerorealm/zerorealm/policy"
-	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
 	"github.com/zerorealm/zerorealm/realm/internal/node"
-	"github.com/zerorealm/zerorealm/scenes"
-	"github.com/zerorealm/zerorealm/trust"
 )
 
 // AssetsConfig configures the asset ledger and the marketplace API. Zero
@@ -92,18 +88,10 @@ func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 		RolledBack: func() {
 			r.tampers.Report(store.TamperEvent{Stream: "LEDGER", Key: "ledger.receipts." + r.cfg.Node, Reason: node.ReasonLedgerRolledBack})
 		},
-		Decider: marketPorts{r},
+		Decider: r.decisions,
 		Trust:   r.trust,
 		StepUps: r.stepups,
-		Auditor: queuedAuditor{r},
+		Auditor: r.decisions,
 		Logger:  r.log,
 	})
-}
-
-// marketPorts is the realm's side of the marketplace's dependencies:
-// each method is one the realm already has.
-type marketPorts struct{ r *Realm }
-
-func (m marketPorts) DecideAndWait(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, error) {
-	return m.r.decideAndWait(ctx, sc, p, a, action, resource, extra, entities...)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
+	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -31,7 +32,7 @@ func (s mcpScenes) List() []mcpapi.Scene {
 }
 
 func (s mcpScenes) Granted(p edge.Principal, action, scene string) bool {
-	return grantsScene(p.Agent.Chain.Leaf(), action, scene)
+	return decide.GrantsScene(p.Agent.Chain.Leaf(), action, scene)
 }
 
 func (s mcpScenes) DecideJoin(ctx context.Context, p edge.Principal, scene string) (mcpapi.Decision, error) {
@@ -39,9 +40,12 @@ func (s mcpScenes) DecideJoin(ctx context.Context, p edge.Principal, scene strin
 	if !ok {
 		return mcpapi.Decision{Reason: "no scene " + strconv.Quote(scene), Policies: []string{}}, nil
 	}
-	d, err := s.r.decideAgent(ctx, sc, p, agents.Action{Name: scenes.ActionJoinScene, Resource: agents.Resource{Kind: agents.KindScene, ID: sc.ID}}, scenes.SceneUID(sc.ID), nil)
+	d, err := s.r.decisions.DecideAgent(ctx, sc, p, agents.Action{Name: scenes.ActionJoinScene, Resource: agents.Resource{Kind: agents.KindScene, ID: sc.ID}}, scenes.SceneUID(sc.ID), nil)
 	if err != nil {
 		return mcpapi.Decision{}, err
 	}
-	return mcpapi.Decision{Allow: d.Allow, Reason: d.Reason, Policies: nonNil(d.Policies)}, nil
+	if d.Policies == nil {
+		d.Policies = []string{} // JSON says []
+	}
+	return mcpapi.Decision{Allow: d.Allow, Reason: d.Reason, Policies: d.Policies}, nil
 }

@@ -31,10 +31,10 @@ func init() {
 				return ages
 			},
 			ZoneOf: func(sceneID, avatarID, sessionID string) string {
-				return r.presence.whereIs(sceneID, avatarID, sessionID).zone
+				return r.live.WhereIs(sceneID, avatarID, sessionID).Zone
 			},
 			Origins:   r.origins,
-			LivePeers: r.livePeers,
+			LivePeers: func() []string { return r.nodes.Others(r.live.Peers()) },
 			Sessions:  r.sessions,
 			NATS:      r.nc,
 			Embedded:  r.embedded,

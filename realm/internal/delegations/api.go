@@ -46,10 +46,17 @@ type StepUps interface {
 	Consume(ctx context.Context, sessionID string, digest []byte) error
 }
 
-// Revoker writes a delegation's revocation (agents.Revocations): every
-// node refuses the block and everything derived from it.
+// Revoker writes a delegation's revocation, or of every delegation an
+// owner issued so far (agents.Revocations): every node refuses the block
+// and everything derived from it.
 type Revoker interface {
 	Revoke(ctx context.Context, id, by, reason string) error
+	RevokeOwner(ctx context.Context, owner, by, reason string) error
+}
+
+// AgentTrust is an agent's trust now (agents.Guard).
+type AgentTrust interface {
+	Assess(agent string) agents.Assessment
 }
 
 // Reinstater lifts an agent's suspension (agents.Guard).
@@ -65,6 +72,7 @@ type Deps struct {
 	StepUps     StepUps
 	Revoker     Revoker
 	Reinstater  Reinstater
+	AgentTrust  AgentTrust
 	Records     *store.Bucket // opened as Bucket, sealed, with recordTTL
 	AuditNoWait func(ctx context.Context, ev audit.Event)
 	// Now is the clock (time.Now if nil).
@@ -88,7 +96,7 @@ func BucketConfig() store.BucketConfig {
 // Bind gives the API what it needs; the composition root calls it once,
 // during start-up, before the realm reports ready.
 func (a *API) Bind(deps Deps) error {
-	if deps.Log == nil || deps.Signer == nil || deps.StepUps == nil || deps.Revoker == nil || deps.Reinstater == nil || deps.Records == nil || deps.AuditNoWait == nil {
+	if deps.Log == nil || deps.Signer == nil || deps.StepUps == nil || deps.Revoker == nil || deps.Reinstater == nil || deps.AgentTrust == nil || deps.Records == nil || deps.AuditNoWait == nil {
 		return errors.New("delegations: every dependency is required")
 	}
 	if deps.Now == nil {
@@ -98,13 +106,15 @@ func (a *API) Bind(deps Deps) error {
 	return nil
 }
 
-// Routes registers the routes on mux: all of them a person's.
+// Routes registers the routes on mux: all of them a person's but
+// GET /v1/agents/me, an agent's.
 func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/agents/delegations/digest", a.edge.Authed(a.handleDigest))
 	mux.HandleFunc("POST /v1/agents/delegations", a.edge.Authed(a.handleIssue))
 	mux.HandleFunc("GET /v1/agents/delegations", a.edge.Authed(a.handleList))
 	mux.HandleFunc("DELETE /v1/agents/delegations/{id}", a.edge.Authed(a.handleRevoke))
 	mux.HandleFunc("POST /v1/agents/{id}/reinstate", a.edge.Authed(a.handleReinstate))
+	mux.HandleFunc("GET /v1/agents/me", a.edge.AgentAuthed(a.handleAgentMe))
 }
 
 // DigestRequest is what the owner grants.

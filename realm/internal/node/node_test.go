@@ -97,7 +97,8 @@ func TestRecordKeyCheckedAcrossNodes(t *testing.T) {
 }
 
 // TestRegistryListsLiveNodes: two registries on one store see each other;
-// a stopped one leaves the list at once.
+// a node's others add the nodes heard otherwise; a stopped one leaves
+// the list at once.
 func TestRegistryListsLiveNodes(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
@@ -118,6 +119,9 @@ func TestRegistryListsLiveNodes(t *testing.T) {
 		return strings.Join(out, ",")
 	}
 	waitFor(t, "a to see a and b", func() bool { return names() == "a,b" })
+	if others := strings.Join(a.Others([]string{"c", "b", "a"}), ","); others != "b,c" {
+		t.Fatalf("others of a = %s, want b (registry) then c (heard), never a itself, each once", others)
+	}
 	b.Stop(ctx)
 	waitFor(t, "a to drop b", func() bool { return names() == "a" })
 }

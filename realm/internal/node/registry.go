@@ -142,3 +142,24 @@ func (n *Registry) Stop(ctx context.Context) {
 		n.log.Warn("remove node from registry", "err", err)
 	}
 }
+
+// Others names the other nodes believed live: those the registry lists
+// and those heard otherwise (presence heartbeats, over core NATS, so
+// heard while JetStream elects leaders), each once.
+func (n *Registry) Others(heard []string) []string {
+	seen := map[string]bool{n.self.Node: true}
+	var out []string
+	for _, info := range n.Live() {
+		if !seen[info.Node] {
+			seen[info.Node] = true
+			out = append(out, info.Node)
+		}
+	}
+	for _, node := range heard {
+		if !seen[node] {
+			seen[node] = true
+			out = append(out, node)
+		}
+	}
+	return out
+}

@@ -5,6 +5,9 @@
 // package's model so the published JSON stays stable when the model
 // changes.
 //
-// It imports the scenes domain, internal/buildinfo and the shared
+// At start-up it audits the scenes and policies the node serves
+// (RecordServed).
+//
+// It imports the scenes domain, internal/audit, internal/buildinfo and the shared
 // realm/internal/edge; never the realm nor another part.
 package scenesapi

@@ -33,8 +33,9 @@ type Deps struct {
 	SessionLifetime time.Duration
 	Audit           Auditor
 	Log             *slog.Logger
-	// Now is the clock of the context signals; default time.Now.
-	Now func() time.Time
+	// Clock is read by every assessment (the score decays with time) and
+	// dates the context signals; default trust.SystemClock.
+	Clock trust.Clock
 	// OnChange, when set, is told of every state change, to push it to
 	// the session's live connections.
 	OnChange func(sessionID string, a trust.Assessment)
@@ -99,10 +100,10 @@ func Open(ctx context.Context, deps Deps) (*Hub, error) {
 	if deps.Store == nil || deps.Audit == nil || deps.Log == nil {
 		return nil, errors.New("sessiontrust: a store, an auditor and a logger are required")
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
+	if deps.Clock == nil {
+		deps.Clock = trust.SystemClock{}
 	}
-	engine, err := trust.New(trust.Config{})
+	engine, err := trust.New(trust.Config{Clock: deps.Clock})
 	if err != nil {
 		return nil, fmt.Errorf("sessiontrust: %w", err)
 	}
@@ -167,7 +168,7 @@ func (h *Hub) ObservePasskey(ctx context.Context, sess session.Session, assertio
 // penalizes beyond the first.
 func (h *Hub) ObserveSignIn(ctx context.Context, sess session.Session, address string, concurrent int) {
 	st := h.tracker(ctx, sess)
-	a, err := st.tracker.Observe(trust.ContextChange{At: h.deps.Now(), ConcurrentSessions: concurrent})
+	a, err := st.tracker.Observe(trust.ContextChange{At: h.deps.Clock.Now(), ConcurrentSessions: concurrent})
 	if err != nil {
 		h.deps.Log.Warn("observe sign-in context", "session", sess.ID, "err", err)
 		return
@@ -187,7 +188,7 @@ func (h *Hub) ObserveAddress(ctx context.Context, sess session.Session, address 
 	if known == "" || address == "" || address == known {
 		return
 	}
-	a, err := st.tracker.Observe(trust.ContextChange{At: h.deps.Now(), AddressChanged: true})
+	a, err := st.tracker.Observe(trust.ContextChange{At: h.deps.Clock.Now(), AddressChanged: true})
 	if err != nil {
 		h.deps.Log.Warn("observe address change", "session", sess.ID, "err", err)
 		return
@@ -198,7 +199,7 @@ func (h *Hub) ObserveAddress(ctx context.Context, sess session.Session, address 
 // ObserveClone suspends a session whose avatar's credential was cloned.
 func (h *Hub) ObserveClone(ctx context.Context, sess session.Session, credential string) {
 	st := h.tracker(ctx, sess)
-	a, err := st.tracker.Observe(trust.CredentialCloned{At: h.deps.Now(), Credential: credential})
+	a, err := st.tracker.Observe(trust.CredentialCloned{At: h.deps.Clock.Now(), Credential: credential})
 	if err != nil {
 		h.deps.Log.Error("observe clone", "session", sess.ID, "err", err)
 		return

@@ -9,16 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/trust"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // heard is what a hub told the rest of the realm: the decisions its audit
 // log accepted and the hooks it called.
@@ -56,7 +52,7 @@ func testStore(t *testing.T) *store.Store {
 
 // openHub opens a hub of node on st with a real audit log, and returns
 // what it tells the realm.
-func openHub(t *testing.T, st *store.Store, node string) (*Hub, *heard) {
+func openHub(t *testing.T, st *store.Store, node string, clock trust.Clock) (*Hub, *heard) {
 	t.Helper()
 	h := &heard{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -72,7 +68,7 @@ func openHub(t *testing.T, st *store.Store, node string) (*Hub, *heard) {
 	}
 	t.Cleanup(func() { _ = al.Close(context.Background()) })
 	hub, err := Open(context.Background(), Deps{
-		Store: st, SessionLifetime: time.Hour, Audit: al, Log: log,
+		Store: st, SessionLifetime: time.Hour, Audit: al, Log: log, Clock: clock,
 		OnChange: func(_ string, a trust.Assessment) {
 			h.mu.Lock()
 			h.changes = append(h.changes, a.State)
@@ -107,7 +103,7 @@ var testSession = session.Session{ID: "s1", Avatar: "a1"}
 func TestEvidenceRebuildsOnAnotherNode(t *testing.T) {
 	st := testStore(t)
 	ctx := context.Background()
-	a, _ := openHub(t, st, "a")
+	a, _ := openHub(t, st, "a", nil)
 	first, err := a.ObservePasskey(ctx, testSession, verifiedPasskey())
 	if err != nil {
 		t.Fatal(err)
@@ -115,13 +111,13 @@ func TestEvidenceRebuildsOnAnotherNode(t *testing.T) {
 	if first.State != trust.Trusted {
 		t.Fatalf("after a user-verified passkey: %s, want %s", first.State, trust.Trusted)
 	}
-	b, _ := openHub(t, st, "b")
+	b, _ := openHub(t, st, "b", nil)
 	if got := b.Assess(ctx, testSession).State; got != trust.Trusted {
 		t.Fatalf("another node rebuilt %s, want %s", got, trust.Trusted)
 	}
 
 	a.ObserveClone(ctx, testSession, "Y3JlZA")
-	c, _ := openHub(t, st, "c")
+	c, _ := openHub(t, st, "c", nil)
 	if got := c.Assess(ctx, testSession).State; got != trust.Suspended {
 		t.Fatalf("a third node rebuilt %s after the clone, want %s", got, trust.Suspended)
 	}
@@ -138,7 +134,7 @@ func TestEvidenceRebuildsOnAnotherNode(t *testing.T) {
 func TestChangesAreAuditedAndAnnounced(t *testing.T) {
 	st := testStore(t)
 	ctx := context.Background()
-	hub, h := openHub(t, st, "a")
+	hub, h := openHub(t, st, "a", nil)
 	if _, err := hub.ObservePasskey(ctx, testSession, verifiedPasskey()); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +161,7 @@ func TestChangesAreAuditedAndAnnounced(t *testing.T) {
 func TestAddressChangeAsksStepUp(t *testing.T) {
 	st := testStore(t)
 	ctx := context.Background()
-	hub, h := openHub(t, st, "a")
+	hub, h := openHub(t, st, "a", nil)
 	unknown := session.Session{ID: "s2", Avatar: "a1"}
 	if _, err := hub.ObservePasskey(ctx, unknown, verifiedPasskey()); err != nil {
 		t.Fatal(err)
@@ -197,7 +193,7 @@ func TestAddressChangeAsksStepUp(t *testing.T) {
 func TestBadSignalChangesNothing(t *testing.T) {
 	st := testStore(t)
 	ctx := context.Background()
-	hub, h := openHub(t, st, "a")
+	hub, h := openHub(t, st, "a", nil)
 	if _, err := hub.ObservePasskey(ctx, testSession, verifiedPasskey()); err != nil {
 		t.Fatal(err)
 	}
@@ -216,11 +212,49 @@ func TestBadSignalChangesNothing(t *testing.T) {
 	}
 }
 
+// TestDecayBecomesAChange: the loop re-assesses the sessions it tracks,
+// so a passkey grown old asks for a step-up without any request: the
+// change is pushed, audited and stored for the other nodes.
+func TestDecayBecomesAChange(t *testing.T) {
+	st := testStore(t)
+	clock := trust.NewManualClock(time.Now())
+	hub, h := openHub(t, st, "a", clock)
+	assertion := verifiedPasskey()
+	assertion.At = clock.Now()
+	if a, err := hub.ObservePasskey(context.Background(), testSession, assertion); err != nil || a.State != trust.Trusted {
+		t.Fatalf("after a user-verified passkey: %+v, %v", a, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); hub.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	clock.Advance(24 * time.Hour)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got := h.snapshot()
+		if n := len(got.changes); n > 0 && got.changes[n-1] != trust.Trusted {
+			if got.audited[len(got.audited)-1] != audit.Deny {
+				t.Fatalf("the decay was audited as %v, want deny", got.audited)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a day-old passkey left the session trusted: changes %v", got.changes)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	other, _ := openHub(t, st, "b", clock)
+	if got := other.Assess(context.Background(), testSession).State; got == trust.Trusted {
+		t.Fatal("another node rebuilt the decayed session as trusted")
+	}
+}
+
 // TestRunStopsWithItsContext: the decay loop ends when its context does
 // (goleak checks that nothing is left behind).
 func TestRunStopsWithItsContext(t *testing.T) {
 	st := testStore(t)
-	hub, _ := openHub(t, st, "a")
+	hub, _ := openHub(t, st, "a", nil)
 	hub.Assess(context.Background(), testSession)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

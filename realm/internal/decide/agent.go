@@ -1,11 +1,10 @@
-package realm
+package decide
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/http"
 	"slices"
-	"strconv"
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
@@ -26,26 +25,33 @@ const contextAgent = "agent"
 // approval while no approval queue serves agents: it fails closed.
 const agentReasonApproval = "needs-owner-approval: the owner must approve this action with a passkey, and this realm does not queue agent approvals yet"
 
-// decideAgent decides act for the agent p within the scene sc and queues
+// errNoGuard is the failure to decide for an agent before the guard is
+// bound: the action must not run.
+var errNoGuard = errors.New("decide: agents are not served yet")
+
+// DecideAgent decides act for the agent p within the scene sc and queues
 // the answer for the audit log with the agent's whole chain (which person,
 // through which agents). An allowed action's use of the delegation's
 // limits is spent before it returns. A non-nil error is a failure to
 // decide (the store, the revocation list unknown): the action must not
 // run, and it was not audited as a decision.
-func (r *Realm) decideAgent(ctx context.Context, sc *scenes.Scene, p edge.Principal, act agents.Action, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, error) {
-	d, ev, err := r.evaluateAgent(ctx, sc, p, act, resource, extra, entities...)
+func (s *Service) DecideAgent(ctx context.Context, sc *scenes.Scene, p edge.Principal, act agents.Action, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, error) {
+	d, ev, err := s.evaluateAgent(ctx, sc, p, act, resource, extra, entities...)
 	if err != nil {
 		return policy.Decision{}, err
 	}
-	r.auditAsync(ctx, ev)
+	s.RecordQueued(ctx, ev)
 	return d, nil
 }
 
 // evaluateAgent returns the decision on an agent's action with the audit
 // event that records it.
-func (r *Realm) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Principal, act agents.Action, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, audit.Event, error) {
+func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Principal, act agents.Action, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, audit.Event, error) {
+	if s.agents == nil {
+		return policy.Decision{}, audit.Event{}, errNoGuard
+	}
 	a := p.Agent
-	ad, err := r.agents.Evaluate(ctx, a, act)
+	ad, err := s.agents.Evaluate(ctx, a, act)
 	if err != nil {
 		// Revoked or suspended since the request was authenticated, or
 		// the revocation list unknown: the request ends here.
@@ -82,25 +88,18 @@ func (r *Realm) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Prin
 	principal := agents.Principal(a, ad.Trust)
 	principal.Attrs["chain"] = a.Chain.Agents()
 	principal.Attrs["delegations"] = a.Chain.IDs()
-	req := policy.Request{
+	d := decidePolicies(ctx, sc, policy.Request{
 		Principal: principal.UID,
 		Action:    scenes.ActionUID(act.Name),
 		Resource:  resource,
 		Context:   pctx,
 		Entities:  append(append(sc.Entities(), principal, avatarEntity(p)), entities...),
-	}
-	d, err := sc.Policies.Decide(ctx, req)
-	if err != nil {
-		d.Allow = false
-		if d.Reason == "" {
-			d.Reason = "the request could not be evaluated: " + err.Error()
-		}
-	}
+	})
 	ev.Policies = d.Policies
 	if !d.Allow {
 		return deny(d.Reason)
 	}
-	if err := r.agents.Spend(ctx, a, act); err != nil {
+	if err := s.agents.Spend(ctx, a, act); err != nil {
 		if agents.ReasonOf(err) == "" {
 			return policy.Decision{}, audit.Event{}, fmt.Errorf("spend the agent's limits: %w", err)
 		}
@@ -116,57 +115,7 @@ func denyDetailOf(err error) string {
 	return err.Error()
 }
 
-// agentSceneAccess is GET /v1/scenes/{id}/access for an agent: what its
-// delegation and the scene's policies allow it now, each a real, audited
-// decision with its reason.
-func (r *Realm) agentSceneAccess(w http.ResponseWriter, req *http.Request, p edge.Principal, sc *scenes.Scene) {
-	out := []decisionView{}
-	join := scenes.SceneUID(sc.ID)
-	scene := agents.Resource{Kind: agents.KindScene, ID: sc.ID}
-	ask := func(action string, resource policy.UID, extra map[string]any) bool {
-		// Only what the delegation grants is decided: asking about the
-		// rest is not an attempt, so it must not count against the agent
-		// as probing would (see docs/agents.md, Trust).
-		if !grantsScene(p.Agent.Chain.Leaf(), action, sc.ID) {
-			out = append(out, decisionView{Action: action, Resource: resource.String(), Policies: []string{},
-				Reason: "agent out-of-scope: delegation " + p.Agent.Chain.Leaf().ID + " does not grant " + action + " in scene " + sc.ID})
-			return true
-		}
-		d, err := r.decideAgent(req.Context(), sc, p, agents.Action{Name: action, Resource: scene}, resource, extra)
-		if err != nil {
-			r.edge.WriteAgentError(w, req, err)
-			return false
-		}
-		out = append(out, viewDecision(action, resource, d))
-		return true
-	}
-	if !ask(scenes.ActionJoinScene, join, nil) {
-		return
-	}
-	for _, z := range sc.Zones {
-		// Asked from outside the zone; a delegation grants a zone through
-		// its scene.
-		if !ask(scenes.ActionEnterZone, scenes.ZoneUID(z.ID), map[string]any{scenes.ContextAvatarZone: ""}) {
-			return
-		}
-	}
-	as := r.agents.Assess(p.Agent.ID)
-	edge.WriteJSON(w, http.StatusOK, map[string]any{
-		"scene": sc.ID, "agent": p.Agent.ID, "chain": p.Agent.Chain.Path(),
-		"trust": agentTrustView{State: string(as.State), Score: as.Score}, "decisions": out,
-	})
-}
-
-// sceneOr404 finds the scene of the request's {id}.
-func (r *Realm) sceneOr404(w http.ResponseWriter, req *http.Request) (*scenes.Scene, bool) {
-	sc, ok := r.catalog.Scene(req.PathValue("id"))
-	if !ok {
-		r.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: "no scene " + strconv.Quote(req.PathValue("id"))})
-	}
-	return sc, ok
-}
-
-// grantsScene reports whether a delegation block grants action in scene.
-func grantsScene(g *agents.Grant, action, scene string) bool {
+// GrantsScene reports whether a delegation block grants action in scene.
+func GrantsScene(g *agents.Grant, action, scene string) bool {
 	return slices.Contains(g.Actions, action) && slices.Contains(g.Resources, agents.Resource{Kind: agents.KindScene, ID: scene})
 }

@@ -1,0 +1,160 @@
+package decide
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+
+	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/trust"
+)
+
+// AuditLog is the node's audit log: Record queues an event, Commit
+// returns once it is stored (audit.Log).
+type AuditLog interface {
+	Record(ctx context.Context, ev audit.Event) error
+	Commit(ctx context.Context, ev audit.Event) error
+}
+
+// Agents decides an agent's action within its delegation and spends its
+// limits once the policies allow it (agents.Guard).
+type Agents interface {
+	Evaluate(ctx context.Context, a *agents.Agent, act agents.Action) (agents.Decision, error)
+	Spend(ctx context.Context, a *agents.Agent, act agents.Action) error
+	// Assess is an agent's behavioural trust now.
+	Assess(agent string) agents.Assessment
+}
+
+// Deps is what the service needs; the composition root binds it once the
+// audit log is open.
+type Deps struct {
+	Log   *slog.Logger
+	Audit AuditLog
+}
+
+// Service decides and audits for every part of the realm.
+type Service struct {
+	// deps and agents are bound once during start-up, before the realm
+	// reports ready; the calls that read them come after.
+	deps   Deps
+	agents Agents
+}
+
+// New returns a service to bind: the parts made before start-up are given
+// it at once.
+func New() *Service { return &Service{} }
+
+// Bind gives the service the audit log.
+func (s *Service) Bind(deps Deps) error {
+	if deps.Log == nil || deps.Audit == nil {
+		return errors.New("decide: a logger and an audit log are required")
+	}
+	s.deps = deps
+	return nil
+}
+
+// BindAgents gives the service the guard that decides agents' delegations,
+// which starts after the parts that decide for people.
+func (s *Service) BindAgents(g Agents) { s.agents = g }
+
+// Subject is what every Cedar request of a person's session carries: its
+// context (trust and the passkey it signed in with) and the avatar as the
+// principal entity.
+func Subject(p edge.Principal, a trust.Assessment) (context map[string]any, principal policy.Entity) {
+	return policyContext(p, a), avatarEntity(p)
+}
+
+// avatarEntity is the Cedar principal for a signed-in avatar.
+func avatarEntity(p edge.Principal) policy.Entity {
+	roles := make([]any, len(p.Avatar.Roles))
+	for i, r := range p.Avatar.Roles {
+		roles[i] = r
+	}
+	return policy.Entity{
+		UID:   policy.UID{Type: scenes.TypeAvatar, ID: p.Avatar.ID},
+		Attrs: map[string]any{"roles": roles, "name": p.Avatar.Name},
+	}
+}
+
+// policyContext is what every Cedar request of a session carries: its
+// trust and the passkey it signed in with.
+func policyContext(p edge.Principal, a trust.Assessment) map[string]any {
+	authn := map[string]any{
+		scenes.AuthenticatorAttested: false,
+		scenes.AuthenticatorFormat:   "",
+		scenes.AuthenticatorAAGUID:   "",
+		scenes.AuthenticatorSynced:   false,
+	}
+	if id, err := base64.RawURLEncoding.DecodeString(p.Session.Credential); err == nil {
+		if c := p.Avatar.Credential(id); c != nil {
+			authn[scenes.AuthenticatorAttested] = c.Attested
+			authn[scenes.AuthenticatorFormat] = c.AttestationFormat
+			authn[scenes.AuthenticatorAAGUID] = hex.EncodeToString(c.AAGUID)
+			authn[scenes.AuthenticatorSynced] = c.BackupEligible
+		}
+	}
+	return map[string]any{scenes.ContextTrust: a.Context(), scenes.ContextAuthenticator: authn}
+}
+
+// Decide asks the scene's policies and queues the answer for the audit log
+// with the policies and signals that produced it, without waiting for it
+// to be stored (see RecordQueued). An evaluation error is a deny.
+func (s *Service) Decide(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
+	d, ev := evaluate(ctx, sc, p, a, action, resource, extra)
+	s.RecordQueued(ctx, ev)
+	return d
+}
+
+// DecideAndWait is Decide for a decision whose effect must not outrun its
+// audit record: it returns only once the answer is stored, and a non-nil
+// error (with the decision, which the caller must then not act on) when it
+// could not be. entities are added to the scene's own, e.g. the asset a
+// transfer moves.
+func (s *Service) DecideAndWait(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, error) {
+	d, ev := evaluate(ctx, sc, p, a, action, resource, extra, entities...)
+	return d, s.RecordAndWait(ctx, ev)
+}
+
+// evaluate asks the scene's policies and returns the answer with the audit
+// event that records it; the caller records the event.
+func evaluate(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any, entities ...policy.Entity) (policy.Decision, audit.Event) {
+	pctx := policyContext(p, a)
+	for k, v := range extra {
+		pctx[k] = v
+	}
+	req := policy.Request{
+		Principal: policy.UID{Type: scenes.TypeAvatar, ID: p.Avatar.ID},
+		Action:    scenes.ActionUID(action),
+		Resource:  resource,
+		Context:   pctx,
+		Entities:  append(append(sc.Entities(), avatarEntity(p)), entities...),
+	}
+	d := decidePolicies(ctx, sc, req)
+	ev := audit.Event{
+		Actor: p.Avatar.ID, Action: action, Resource: resource.String(),
+		Outcome: audit.Allow, Policies: d.Policies, Signals: pctx,
+	}
+	if !d.Allow {
+		ev.Outcome, ev.Reasons = audit.Deny, []string{d.Reason}
+	}
+	return d, ev
+}
+
+// decidePolicies asks the scene's policies; an evaluation error is a deny
+// that says why.
+func decidePolicies(ctx context.Context, sc *scenes.Scene, req policy.Request) policy.Decision {
+	d, err := sc.Policies.Decide(ctx, req)
+	if err != nil {
+		d.Allow = false
+		if d.Reason == "" {
+			d.Reason = "the request could not be evaluated: " + err.Error()
+		}
+	}
+	return d
+}
