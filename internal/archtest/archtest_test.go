@@ -99,10 +99,15 @@ var testOnly = map[string]struct {
 	except map[string]string
 }{
 	"internal/natstest": {why: "it starts throwaway NATS servers for tests; production code gets its connection from internal/natsembed",
-		except: map[string]string{"realm/realmtest": "the realm's test scaffolding starts the NATS clusters its nodes share; it is imported only by tests"}},
+		except: map[string]string{
+			"realm/realmtest":       "the realm's test scaffolding waits for the refusals a NATS server records; it is imported only by tests",
+			"realm/realmtest/nodes": "it starts the NATS clusters a test's realm nodes share; it is imported only by tests",
+		}},
 	"internal/browsertest": {why: "it drives a headless browser for tests; nothing in production starts a browser"},
 	"internal/chaos":       {why: "it kills processes and fills disks to test a deployment; only its own tests run it"},
-	"realm/realmtest":      {why: "it runs realm nodes for tests and speaks to them as a test client; production code starts a realm with realm.New"},
+	"realm/realmtest": {why: "it runs realm nodes for tests and speaks to them as a test client; production code starts a realm with realm.New",
+		except: map[string]string{"realm/realmtest/nodes": "it starts realm nodes on realmtest for the test packages outside the realm; it is imported only by tests"}},
+	"realm/realmtest/nodes": {why: "it starts realm nodes for the test packages outside the realm; production code starts a realm with realm.New"},
 	"realm/internal/probe": {
 		why: "it hands a running node's internals to tests; the realm sets it, and only the test scaffolding may read it",
 		except: map[string]string{
