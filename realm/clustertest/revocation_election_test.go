@@ -34,6 +34,9 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node NATS cluster and stops two of its servers")
 	}
+	// Most of its time is spent waiting for a store that does not answer,
+	// and it shares nothing with the other tests: it runs beside them.
+	t.Parallel()
 	servers := natstest.RunCluster(t, 3)
 	// Both nodes on servers[0], which stays up: the connections between
 	// the nodes (core NATS) never break; only JetStream loses its quorum.

@@ -43,6 +43,9 @@ func checkUnavailable(t *testing.T, what string, a realmtest.RawAnswer) {
 // end the request first and answer request-timeout instead (see
 // TestRequestDeadlineCutsAHungStore).
 func TestStoreOutageAnswers503NotSignInAgain(t *testing.T) {
+	// Most of its time is spent waiting for a store that does not answer,
+	// and it shares nothing with the other tests: it runs beside them.
+	t.Parallel()
 	r := startRealm(t, realm.Config{Listen: "localhost:0", RequestTimeout: -1})
 	c := newClient(t, r)
 	auth := webauthntest.New()
@@ -87,6 +90,9 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node NATS cluster")
 	}
+	// Most of its time is spent waiting for a store that does not answer,
+	// and it shares nothing with the other tests: it runs beside them.
+	t.Parallel()
 	servers := natstest.RunCluster(t, 3)
 	urls := strings.Split(natstest.ClusterURLs(servers), ",")
 	r := startRealm(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-q"})
