@@ -2,8 +2,6 @@ package realm
 
 import (
 	"encoding/json"
-
-	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // The realm WebSocket's close codes and limits, as clients/PROTOCOL.md
@@ -21,9 +19,6 @@ const (
 	codeUnknownScene = "unknown-scene"
 	codeNotJoined    = "not-joined"
 )
-
-// liveMessage is the part of a realm WebSocket message the tests read.
-type liveMessage = realmtest.LiveMessage
 
 // presenceEvent is one join, leave or zone change of a member, as realm
 // nodes tell each other of it (docs/architecture.md), for tests that

@@ -11,10 +11,8 @@ import (
 	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
-// walker is an avatar present in the foundry through a clients/vr SDK
-// connection (realmtest.Walker).
-type walker = realmtest.Walker
-
+// Avatars present in the foundry through a clients/vr SDK connection, as
+// a headset would be (realmtest.Walker).
 var (
 	joinFoundryAs = realmtest.JoinFoundryAs
 	standIn       = realmtest.StandIn

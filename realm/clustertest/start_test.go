@@ -28,5 +28,4 @@ var (
 		return realmtest.DialLive(t, r.URL(), token)
 	}
 	waitClosed = realmtest.WaitClosed
-	testLogger = realmtest.Logger
 )
