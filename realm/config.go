@@ -7,16 +7,14 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
-	"github.com/zerorealm/zerorealm/internal/problem"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/realm/internal/node"
 	"github.com/zerorealm/zerorealm/realm/internal/ops"
 	"go.opentelemetry.io/otel/trace"
@@ -289,7 +287,7 @@ func (c *Config) validate() error {
 		problems = append(problems, fmt.Sprintf("WebRTC UDP port %d: want 1 to 65535, or 0 for ephemeral ports", c.WebRTCUDPPort))
 	}
 	problems = append(problems, c.Assets.problems()...)
-	problems = append(problems, c.roleProblems()...)
+	problems = append(problems, identity.RoleProblems(c.AdminRole, c.AuditRoles, c.BootstrapAdminRoles, c.DisableBootstrapAdmin)...)
 	if c.MaxSessionsPerAvatar > session.MaxPerAvatar {
 		problems = append(problems, fmt.Sprintf("max sessions per avatar %d: at most %d", c.MaxSessionsPerAvatar, session.MaxPerAvatar))
 	}
@@ -324,27 +322,6 @@ func (c *Config) natsAuthProblems() []string {
 		return []string{"NATS credentials and TLS files are for a NATS cluster (--nats); the embedded server authenticates the realm with a key of its own"}
 	}
 	return auth.Problems()
-}
-
-func (c *Config) roleProblems() []string {
-	var p []string
-	if _, err := avatar.NormalizeRoles([]string{c.AdminRole}); err != nil {
-		p = append(p, fmt.Sprintf("admin role: %v", problem.Detail(err)))
-	}
-	if _, err := avatar.NormalizeRoles(c.AuditRoles); err != nil {
-		p = append(p, fmt.Sprintf("audit roles: %v", problem.Detail(err)))
-	}
-	if c.DisableBootstrapAdmin {
-		return p
-	}
-	roles, err := avatar.NormalizeRoles(c.BootstrapAdminRoles)
-	switch {
-	case err != nil:
-		p = append(p, fmt.Sprintf("bootstrap admin roles: %v", problem.Detail(err)))
-	case !slices.Contains(roles, c.AdminRole):
-		p = append(p, fmt.Sprintf("bootstrap admin roles %q must include the admin role %q (or disable the bootstrap)", roles, c.AdminRole))
-	}
-	return p
 }
 
 // AuditDir is where a node keeps, outside NATS, its last audit checkpoint

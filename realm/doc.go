@@ -1,15 +1,14 @@
-// Package realm is the world server and ZeroRealm's composition root: it
-// connects to NATS (embedded or a cluster), declares the streams and buckets,
-// loads the scenes and their policies, opens the audit log, and serves the
-// HTTP edge (health, metrics, the /v1 API) until its context ends.
+// Package realm is ZeroRealm's world server as a composition root: it owns
+// no concern of its own, but makes the parts under realm/internal, gives
+// each what its Deps declare, registers their routes, starts them in order
+// (the node's foundation in realm/internal/node: data directory, NATS,
+// store, keys, audit log; then scenes and twins, identity, the
+// marketplace, the live and XR edges, decisions, agents, and the
+// background loops) and stops them in reverse, so that the embedded NATS
+// server stops last and nothing acknowledged to a client is lost.
 //
-// Its edges are the HTTP API (passkeys, sessions, administrators and roles,
-// scenes, assets, twins, audit), the realm WebSocket (/v1/realm: scene membership, presence, pose
-// fan-out, zones decided by policy, trust updates, WebRTC signaling and XR
-// frames) and the pages it serves; presence and poses reach the other realm
-// nodes over NATS subjects per scene.
-//
-// It depends on nearly every other package and nothing but cmd imports it.
-// Shutdown runs in the reverse order of start-up, and the embedded NATS
-// server stops last, so that nothing acknowledged to a client is lost.
+// Config is the one place a user configures a node. The layout of the
+// parts, what each owns and may import, is drawn in docs/architecture.md
+// and held by internal/archtest. It depends on nearly every other package
+// and nothing but cmd imports it.
 package realm

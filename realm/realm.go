@@ -69,8 +69,8 @@ type Realm struct {
 	// docs are the API documents the realm serves.
 	docs *apidoc.Docs
 	// decisions decides and audits for every part (realm/internal/decide);
-	// access serves what a principal may do in a scene. Both are bound
-	// once the audit log is open.
+	// access serves what a principal may do in a scene. The service is
+	// bound once the audit log is open, the API once the live edge is.
 	decisions *decide.Service
 	access    *decide.API
 
