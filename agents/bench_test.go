@@ -81,9 +81,10 @@ func BenchmarkVerifyProof(b *testing.B) {
 }
 
 // BenchmarkGuard is what the realm will add to an agent's request: the
-// whole Authenticate (cached chain, revocations, DPoP), Evaluate (two
-// counter reads from the store) and, for a transfer, Spend (one
-// compare-and-set), against an embedded NATS server.
+// whole Authenticate (cached chain, revocations, DPoP), Evaluate (a
+// transfer reads the day's counter from the store; joining a scene reads
+// none) and, for a transfer, Spend (one compare-and-set), against an
+// embedded NATS server.
 func BenchmarkGuard(b *testing.B) {
 	r := newTestRealm(b)
 	node := r.node(b, Config{Proof: ProofConfig{MaxRemembered: 1 << 22}})
@@ -118,6 +119,14 @@ func BenchmarkGuard(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if d, err := node.Evaluate(ctx, a, transfer(1)); err != nil || d.Outcome != Allow {
+				b.Fatal(d, err)
+			}
+		}
+	})
+	b.Run("evaluate-join", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := node.Evaluate(ctx, a, joinFoundry); err != nil || d.Outcome != Allow {
 				b.Fatal(d, err)
 			}
 		}

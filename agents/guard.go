@@ -175,13 +175,25 @@ func (g *Guard) Evaluate(ctx context.Context, a *Agent, act Action) (Decision, e
 		return Decision{}, err
 	}
 	leaf := a.Chain.Leaf()
-	day, _, err := g.usage.read(ctx, g.usage.day, dayKey(a.Chain.Root().ID, now))
-	if err != nil {
-		return Decision{}, err
-	}
-	minute, _, err := g.usage.read(ctx, g.usage.minute, minuteKey(a.Chain.Root().ID, now))
-	if err != nil {
-		return Decision{}, err
+	// Only the counter the action's limits bind is read: a transfer's day
+	// and a command's minute. Joining, entering and viewing count against
+	// no limit, and two reads from the store were most of what an agent's
+	// decision cost over a person's.
+	var day, minute counters
+	var key string
+	var rev uint64
+	var err error
+	switch act.Name {
+	case ActionTransferAsset:
+		key = dayKey(a.Chain.Root().ID, now)
+		if day, rev, err = g.usage.read(ctx, g.usage.day, key); err != nil {
+			return Decision{}, err
+		}
+	case ActionCommandActuator:
+		key = minuteKey(a.Chain.Root().ID, now)
+		if minute, rev, err = g.usage.read(ctx, g.usage.minute, key); err != nil {
+			return Decision{}, err
+		}
 	}
 	outcome, edge, derr := g.judge(a.Chain, act, day, minute)
 	ev := Event{At: now, Outcome: outcome, Edge: edge}
@@ -199,7 +211,15 @@ func (g *Guard) Evaluate(ctx context.Context, a *Agent, act Action) (Decision, e
 		outcome = Approve
 	}
 	d := Decision{Outcome: outcome, Err: derr, Trust: as}
-	d.Context = AgentContext(a, as, day[leaf.ID], minute[leaf.ID], outcome == Approve, act.Approved)
+	d.Context = AgentContext(a, as, usedBy(leaf.ID, day, minute), outcome == Approve, act.Approved)
+	if outcome == Allow && key != "" {
+		// Nothing reads the counters past this point but the spend.
+		read := day
+		if read == nil {
+			read = minute
+		}
+		g.usage.remember(key, read, rev)
+	}
 	return d, nil
 }
 
@@ -249,6 +269,13 @@ func (g *Guard) judge(c *Chain, act Action, day, minute counters) (Outcome, bool
 		return Allow, edge, nil
 	}
 	return Allow, false, nil
+}
+
+// Grants reports whether the block grants act's action on its resource,
+// its limits aside: what a listing asks, so that it only decides (and
+// counts as attempts) what the delegation names.
+func (g *Grant) Grants(act Action) bool {
+	return containsAction(g.Actions, act.Name) && grantsResource(g, act)
 }
 
 func containsAction(actions []string, a string) bool {
@@ -352,12 +379,15 @@ func Principal(a *Agent, as Assessment) policy.Entity {
 //	chain, delegations    the agents and delegation ids of the chain (Sets)
 //	depth                 Long: blocks in the chain (1: the owner's own agent)
 //	trust                 {state, score} of the agent's behaviour
-//	used                  {day_value, minute_commands}: the leaf's usage so
-//	                      far, before this action
+//	used                  the leaf's usage so far, before this action, of
+//	                      the limit the action counts against: day_value
+//	                      for TransferAsset, minute_commands for
+//	                      CommandActuator; empty for the rest (a policy
+//	                      tests `has` first)
 //	limits                the leaf's limits (max_risk a String)
 //	needs_approval        Bool: the owner must approve this action
 //	approved              Bool: the owner approved it
-func AgentContext(a *Agent, as Assessment, dayValue, minuteCommands uint64, needsApproval, approved bool) map[string]any {
+func AgentContext(a *Agent, as Assessment, used map[string]any, needsApproval, approved bool) map[string]any {
 	l := a.Chain.Leaf().Limits
 	return map[string]any{
 		"id":          a.ID,
@@ -367,7 +397,7 @@ func AgentContext(a *Agent, as Assessment, dayValue, minuteCommands uint64, need
 		"delegations": a.Chain.IDs(),
 		"depth":       int64(len(a.Chain.Blocks)),
 		"trust":       map[string]any{"state": string(as.State), "score": as.Score},
-		"used":        map[string]any{"day_value": long(dayValue), "minute_commands": long(minuteCommands)},
+		"used":        used,
 		"limits": map[string]any{
 			"transfer_value":      long(l.TransferValue),
 			"daily_value":         long(l.DailyValue),
@@ -378,6 +408,19 @@ func AgentContext(a *Agent, as Assessment, dayValue, minuteCommands uint64, need
 		"needs_approval": needsApproval,
 		"approved":       approved,
 	}
+}
+
+// usedBy is context.agent.used: the leaf's use of the counters that were
+// read (nil when not read).
+func usedBy(leaf string, day, minute counters) map[string]any {
+	used := map[string]any{}
+	if day != nil {
+		used["day_value"] = long(day[leaf])
+	}
+	if minute != nil {
+		used["minute_commands"] = long(minute[leaf])
+	}
+	return used
 }
 
 // long clamps to Cedar's Long.

@@ -143,7 +143,50 @@ func TestEvaluateScopeAndLimits(t *testing.T) {
 			if d.Context["needs_approval"] != (tc.want == Approve) {
 				t.Fatalf("context.agent.needs_approval = %v", d.Context["needs_approval"])
 			}
+			// context.agent.used holds the counter the action counts
+			// against, and only that one: nothing else was read.
+			used := d.Context["used"].(map[string]any)
+			_, day := used["day_value"]
+			_, minute := used["minute_commands"]
+			if day != (tc.act.Name == ActionTransferAsset) || minute != (tc.act.Name == ActionCommandActuator) {
+				t.Fatalf("context.agent.used = %v for %s", used, tc.act.Name)
+			}
 		})
+	}
+}
+
+// TestOnRevokeTellsEveryNode: each node is told, from the change feed, of
+// a revoked delegation, a suspended agent and an owner's revocation made
+// on another node: what the realm passes on to twin gateways.
+func TestOnRevokeTellsEveryNode(t *testing.T) {
+	r := newTestRealm(t)
+	a, b := r.node(t, Config{}), r.node(t, Config{})
+	told := make(chan string, 16)
+	b.Revocations().OnRevoke(func(ids ...string) {
+		for _, id := range ids {
+			told <- id
+		}
+	})
+	c := issue(t, r.key, rootGrant(agentKey(t)))
+	ctx := context.Background()
+	if err := a.Revocations().Revoke(ctx, c.Root().ID, testOwner, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Revocations().Suspend(ctx, c.AgentID(), "test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Revocations().RevokeOwner(ctx, testOwner, testOwner, "test"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{c.Root().ID: true, c.AgentID(): true, testOwner: true}
+	deadline := time.After(10 * time.Second)
+	for len(want) > 0 {
+		select {
+		case id := <-told:
+			delete(want, id)
+		case <-deadline:
+			t.Fatalf("node b was never told of %v", want)
+		}
 	}
 }
 

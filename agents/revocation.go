@@ -40,6 +40,7 @@ type Revocations struct {
 	owners  map[string]time.Time
 	agents  map[string]struct{} // suspended
 	current bool                // the mirror has every change
+	notify  func(ids ...string) // told of each revocation the feed brings
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -189,7 +190,6 @@ func (r *Revocations) apply(ctx context.Context, key string) error {
 		return err
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for id := range ids {
 		r.ids[id] = struct{}{}
 	}
@@ -201,7 +201,34 @@ func (r *Revocations) apply(ctx context.Context, key string) error {
 			r.owners[o] = at
 		}
 	}
+	notify := r.notify
+	r.mu.Unlock()
+	if notify != nil {
+		var named []string
+		for _, m := range []map[string]struct{}{ids, agents} {
+			for id := range m {
+				named = append(named, id)
+			}
+		}
+		for o := range owners {
+			named = append(named, o)
+		}
+		if len(named) > 0 {
+			notify(named...)
+		}
+	}
 	return nil
+}
+
+// OnRevoke has fn told, from the change feed and so on every node, of
+// each revocation as it arrives: a delegation id (dg_...), a suspended
+// agent (ag_...) or an owner who revoked every agent (av_...). The realm
+// passes them on to twin gateways. fn must not block; it replaces any
+// earlier one.
+func (r *Revocations) OnRevoke(fn func(ids ...string)) {
+	r.mu.Lock()
+	r.notify = fn
+	r.mu.Unlock()
 }
 
 // Revoke revokes delegation id and, through the chain check, every

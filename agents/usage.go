@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -25,6 +27,47 @@ import (
 // the bucket's TTL.
 type usage struct {
 	day, minute *store.Bucket
+
+	// seen holds what Evaluate read of a key for the Spend that follows
+	// an allowed action: its first compare-and-set starts from that read
+	// instead of reading again. A read gone stale meanwhile (another spend
+	// under the same root) only makes the compare-and-set conflict, and
+	// the spend reads again, so it is never trusted past the revision
+	// check.
+	seen     sync.Map // key => read
+	seenSize atomic.Int64
+}
+
+// read is one read of a key: its counters and the revision they are at.
+type read struct {
+	c   counters
+	rev uint64
+}
+
+// maxSeen bounds the reads kept for a spend: past it they are dropped
+// (actions allowed by the delegation and then refused by Cedar leave
+// theirs behind).
+const maxSeen = 4096
+
+// remember keeps a read for the spend of an allowed action. The counters
+// must not be read by anyone else afterwards: the spend changes them.
+func (u *usage) remember(key string, c counters, rev uint64) {
+	if u.seenSize.Add(1) > maxSeen {
+		u.seen.Clear()
+		u.seenSize.Store(0)
+	}
+	u.seen.Store(key, read{c: c, rev: rev})
+}
+
+// recall takes the read Evaluate kept for key, if any.
+func (u *usage) recall(key string) (counters, uint64, bool) {
+	v, ok := u.seen.LoadAndDelete(key)
+	if !ok {
+		return nil, 0, false
+	}
+	u.seenSize.Add(-1)
+	r := v.(read)
+	return r.c, r.rev, true
 }
 
 // Counters are what the blocks of one root have used in one period.
@@ -74,10 +117,16 @@ func (u *usage) read(ctx context.Context, b *store.Bucket, key string) (counters
 // or nothing: a block without room refuses the whole spend with a
 // DenyError of reason.
 func (u *usage) add(ctx context.Context, b *store.Bucket, key string, c *Chain, amount uint64, limit func(*Grant) uint64, reason Reason, what string) (counters, error) {
-	for range maxSpendAttempts {
-		used, rev, err := u.read(ctx, b, key)
-		if err != nil {
-			return nil, err
+	for attempt := range maxSpendAttempts {
+		used, rev, ok := counters(nil), uint64(0), false
+		if attempt == 0 {
+			used, rev, ok = u.recall(key)
+		}
+		if !ok {
+			var err error
+			if used, rev, err = u.read(ctx, b, key); err != nil {
+				return nil, err
+			}
 		}
 		for i := range c.Blocks {
 			g := &c.Blocks[i].Grant

@@ -102,11 +102,20 @@ func (a *Avatar) clone() *Avatar {
 const (
 	avatarIDPrefix = "av_"
 	avatarIDBytes  = 16
-	minNameLen     = 3
-	maxNameLen     = 32
 	maxDisplayName = 64
 	maxRoleLen     = 64
 	maxRoles       = 32
+)
+
+// The handle rule in the forms its clients read: the API description
+// publishes NamePattern, MinNameLen and MaxNameLen on the registration
+// request, and NameRule is what a person is told. ValidateName enforces
+// exactly this (TestNamePatternIsValidateName keeps them together).
+const (
+	MinNameLen  = 3
+	MaxNameLen  = 32
+	NamePattern = "^[a-z0-9_-]{3,32}$"
+	NameRule    = "3 to 32 characters: lowercase letters a-z, digits 0-9, '_' or '-'"
 )
 
 func newAvatarID() string {
@@ -134,8 +143,8 @@ func validAvatarID(id string) error {
 // lowercase ASCII letters, digits, '_' and '-'. Lowercase only, so that
 // handles that look alike are the same handle.
 func ValidateName(name string) error {
-	if len(name) < minNameLen || len(name) > maxNameLen {
-		return invalidf("name %q must be %d to %d characters", name, minNameLen, maxNameLen)
+	if len(name) < MinNameLen || len(name) > MaxNameLen {
+		return invalidf("name %q must be %d to %d characters", name, MinNameLen, MaxNameLen)
 	}
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' && c != '-' {

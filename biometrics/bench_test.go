@@ -2,6 +2,7 @@ package biometrics_test
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -119,4 +120,73 @@ func BenchmarkScoreWindow(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkStreamMemory is the heap a node holds per live enrolled avatar
+// once its stream is warm, as the realm has it: the background model's
+// population keeps the avatar's template, the stream was opened with its
+// own copy read from the store, and 12 s of motion went through it (so the
+// replay registry holds the avatar's points too). Run it with -benchtime 1x:
+// each iteration opens a fresh set of streams.
+func BenchmarkStreamMemory(b *testing.B) {
+	const avatars = 64
+	motion := make([][]biometrics.Frame, avatars)
+	stored := make([][]byte, avatars)
+	for i := range avatars {
+		seed := int64(100 + i)
+		motion[i] = synth.NewPerson(seed).Session(2).Frames(12*72, 72)
+		t, err := biometrics.NewTemplate(mustWindows(b, synth.NewPerson(seed).Session(1).Frames(30*72, 72)), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if stored[i], err = t.MarshalBinary(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	decode := func(i int) *biometrics.Template {
+		var t biometrics.Template
+		if err := t.UnmarshalBinary(stored[i]); err != nil {
+			b.Fatal(err)
+		}
+		return &t
+	}
+	var heap, state float64
+	for range b.N {
+		e := newEngine(b)
+		before := liveHeap()
+		streams := make([]*biometrics.Stream, avatars)
+		for i := range avatars {
+			id := fmt.Sprintf("avatar-%d", i)
+			e.SetTemplate(id, decode(i))
+			streams[i] = e.NewStream(id, decode(i))
+		}
+		state = 0
+		for i, s := range streams {
+			clock := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+			push(s, motion[i], &clock)
+			state += float64(s.Stats().StateBytes)
+		}
+		heap = float64(liveHeap()-before) / avatars
+		state /= avatars
+		runtime.KeepAlive(streams)
+		runtime.KeepAlive(e)
+	}
+	b.ReportMetric(heap, "heap-B/avatar")
+	b.ReportMetric(state, "state-B/avatar")
+}
+
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+func mustWindows(b *testing.B, frames []biometrics.Frame) []biometrics.Features {
+	ws, err := biometrics.Windows(frames, biometrics.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ws
 }

@@ -17,7 +17,6 @@ const (
 	DefaultSampleRate      = 50
 	DefaultWindow          = 2 * time.Second
 	DefaultHop             = time.Second
-	DefaultBuffer          = 10 * time.Second
 	DefaultMaxGap          = 250 * time.Millisecond
 	DefaultEnrollDuration  = 60 * time.Second
 	DefaultGenuineMean     = 1.5
@@ -49,9 +48,6 @@ type Config struct {
 	// Window (default 2s) and Hop (default 1s): features are computed over
 	// Window of motion every Hop.
 	Window, Hop time.Duration
-	// Buffer (default 10s, at least Window): resampled motion kept per
-	// stream.
-	Buffer time.Duration
 	// MaxGap (default 250ms): a longer silence between frames is a gap that
 	// no window spans; shorter ones are interpolated.
 	MaxGap time.Duration
@@ -144,7 +140,6 @@ func (c Config) withDefaults() (Config, error) {
 	setInt(&c.SampleRate, DefaultSampleRate)
 	setDur(&c.Window, DefaultWindow)
 	setDur(&c.Hop, DefaultHop)
-	setDur(&c.Buffer, DefaultBuffer)
 	setDur(&c.MaxGap, DefaultMaxGap)
 	setDur(&c.EnrollDuration, DefaultEnrollDuration)
 	setF(&c.GenuineMean, DefaultGenuineMean)
@@ -168,8 +163,6 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: Window %v outside 0.5s..30s", ErrInvalidConfig, c.Window)
 	case c.Hop < 0 || c.Hop > c.Window:
 		return c, fmt.Errorf("%w: Hop %v must be positive and at most Window", ErrInvalidConfig, c.Hop)
-	case c.Buffer < c.Window || c.Buffer > 5*time.Minute:
-		return c, fmt.Errorf("%w: Buffer %v must be at least Window and at most 5m", ErrInvalidConfig, c.Buffer)
 	case c.MaxGap < 0:
 		return c, fmt.Errorf("%w: MaxGap %v is negative", ErrInvalidConfig, c.MaxGap)
 	case c.EnrollDuration < c.Window:
@@ -194,8 +187,4 @@ func (c Config) windowSamples() int {
 
 func (c Config) hopSamples() int {
 	return max(1, int(c.Hop.Seconds()*float64(c.SampleRate)+0.5))
-}
-
-func (c Config) bufferSamples() int {
-	return int(c.Buffer.Seconds()*float64(c.SampleRate) + 0.5)
 }

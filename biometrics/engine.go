@@ -3,6 +3,7 @@ package biometrics
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,12 @@ type Engine struct {
 	lastShared map[string]bool // the people of the last ShareBackground
 	model      atomic.Pointer[Model]
 	nextStream atomic.Uint32
+
+	// scratch holds what handling one window needs and no stream keeps
+	// between windows (a copy of the window's samples and the extractor's
+	// per-sample channels, about 40 KiB): a stream borrows it once a hop,
+	// so a node holds about one per busy core instead of one per avatar.
+	scratch sync.Pool
 
 	// refitMu guards lastRefit and refitPending. Lock order: refitMu is
 	// never held while taking mu (refit runs after it is released).
@@ -47,6 +54,7 @@ func NewEngine(cfg Config, prior ...NamedTemplate) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, replay: newReplayRegistry(cfg), population: map[string]*Template{}, peers: map[string]*Background{}}
+	e.scratch.New = func() any { return &windowScratch{ex: newExtractor(cfg)} }
 	for _, p := range prior {
 		if err := p.Template.validate(); err != nil {
 			return nil, err
@@ -69,10 +77,25 @@ func (e *Engine) SetTemplate(avatarID string, t *Template) {
 	if t == nil || t.validate() != nil {
 		return
 	}
+	c := t.clone()
 	e.mu.Lock()
-	e.population[avatarID] = t.clone()
+	c.Cov = sameCov(e.population[avatarID], c.Cov)
+	e.population[avatarID] = c
 	e.mu.Unlock()
 	e.requestRefit()
+}
+
+// sameCov returns the covariance of have when it holds the same values as
+// cov, and cov otherwise. A person's covariance is fixed at enrollment, but
+// each copy of their template read from the store or handed back by
+// adaptation arrives in an array of its own; keeping the one already held
+// means a node stores it once per person (27 KiB each), however many times
+// the template is read and however many streams it has.
+func sameCov(have *Template, cov []float64) []float64 {
+	if have != nil && slices.Equal(have.Cov, cov) {
+		return have.Cov
+	}
+	return cov
 }
 
 // RemoveTemplate takes an avatar out of the population, when its template
@@ -237,4 +260,10 @@ func (e *Engine) SetPeerBackground(peer string, b *Background) error {
 // priorAside says whether a node of real people no longer uses the prior.
 func (e *Engine) priorAside(real int) bool {
 	return e.cfg.PriorAsideFrom >= 0 && real >= e.cfg.PriorAsideFrom
+}
+
+// windowScratch is the space one window is handled in; see Engine.scratch.
+type windowScratch struct {
+	samples []sample
+	ex      *extractor
 }

@@ -2,6 +2,7 @@ package biometrics
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -62,5 +63,58 @@ func TestPriorStepsAside(t *testing.T) {
 			t.Fatalf("PriorAsideFrom -1: cohort of %d, want 9 (the prior stays)", never.Model().CohortSize())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestOneCovariancePerPerson: the template a stream is opened with and the
+// one the background's population holds arrive as separate copies read
+// from the store, yet the node keeps one covariance of the person; a
+// re-enrolled person's different covariance is not taken for the old one,
+// and adaptation hands back the covariance it was enrolled with.
+func TestOneCovariancePerPerson(t *testing.T) {
+	tm, err := NewTemplate(randomWindows(7, 12), time.Unix(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := tm.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() *Template {
+		var c Template
+		if err := c.UnmarshalBinary(stored); err != nil {
+			t.Fatal(err)
+		}
+		return &c
+	}
+	e, err := NewEngine(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetTemplate("ada", read())
+	held := e.population["ada"].Cov
+	s := e.NewStream("ada", read())
+	if &s.tmpl.Cov[0] != &held[0] {
+		t.Error("the stream keeps a covariance of its own beside the population's")
+	}
+	e.SetTemplate("ada", read())
+	if &e.population["ada"].Cov[0] != &held[0] {
+		t.Error("reading the same template again replaced the population's covariance")
+	}
+
+	other, err := NewTemplate(randomWindows(8, 12), time.Unix(2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetTemplate("ada", other)
+	if got := e.population["ada"].Cov; &got[0] == &held[0] || !slices.Equal(got, other.Cov) {
+		t.Error("a new enrollment's covariance was not kept")
+	}
+	if !slices.Equal(s.tmpl.Cov, tm.Cov) {
+		t.Error("the stream's covariance changed with another template of its avatar")
+	}
+	s.tmpl.adapt(&Features{Core: randomWindows(9, 1)[0].Core}, 0.5, time.Unix(3, 0))
+	if !slices.Equal(s.tmpl.Cov, tm.Cov) || slices.Equal(s.tmpl.Mean, tm.Mean) {
+		t.Error("adaptation must move the mean and leave the covariance")
 	}
 }

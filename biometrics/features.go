@@ -91,8 +91,9 @@ type windowLiveness struct {
 	trackedShare float64
 }
 
-// extractor computes features with reusable scratch space: one per stream,
-// not safe for concurrent use.
+// extractor computes features with reusable scratch space. It is not safe
+// for concurrent use: the engine lends one to one stream at a time
+// (Engine.scratch).
 type extractor struct {
 	rate    float64
 	posture [][numPosture]float64

@@ -111,26 +111,30 @@ type windower struct {
 	size, hop  int
 	sinceEmit  int
 	segmentLen int
-	scratch    []sample
 }
 
-func newWindower(capacity, size, hop int) *windower {
-	return &windower{ring: newRing(capacity), size: size, hop: hop, scratch: make([]sample, 0, size)}
+// newWindower keeps exactly one window of samples: nothing reads further
+// back (the liveness checks keep their own, sparser history), and at 50 Hz
+// each second kept is about 7 KiB per stream.
+func newWindower(size, hop int) *windower {
+	return &windower{ring: newRing(size), size: size, hop: hop}
 }
 
-// add stores s and returns the window it completes, if any. The returned
-// slice is reused by the next call.
-func (w *windower) add(s *sample) []sample {
+// add stores s and reports whether it completes a window; window then
+// reads it.
+func (w *windower) add(s *sample) bool {
 	w.ring.push(s)
 	w.segmentLen++
 	w.sinceEmit++
 	if w.segmentLen < w.size || w.sinceEmit < w.hop {
-		return nil
+		return false
 	}
 	w.sinceEmit = 0
-	w.scratch = w.ring.last(w.size, w.scratch)
-	return w.scratch
+	return true
 }
+
+// window copies the newest window, oldest sample first, into dst.
+func (w *windower) window(dst []sample) []sample { return w.ring.last(w.size, dst) }
 
 // Windows runs frames through the same resampling and windowing as a live
 // stream and returns each window's features: for evaluation and offline
@@ -143,8 +147,9 @@ func Windows(frames []Frame, cfg Config) ([]Features, error) {
 	}
 	step := uint64(time.Second/time.Microsecond) / uint64(cfg.SampleRate)
 	rs := resampler{step: step, maxGap: uint64(cfg.MaxGap / time.Microsecond)}
-	w := newWindower(cfg.windowSamples()+1, cfg.windowSamples(), cfg.hopSamples())
+	w := newWindower(cfg.windowSamples(), cfg.hopSamples())
 	var out []Features
+	var win []sample
 	var last uint64
 	ex := newExtractor(cfg)
 	for i := range frames {
@@ -154,7 +159,8 @@ func Windows(frames []Frame, cfg Config) ([]Features, error) {
 		}
 		last = f.TimeUS
 		rs.push(f, func(s *sample) {
-			if win := w.add(s); win != nil {
+			if w.add(s) {
+				win = w.window(win)
 				if ft, ok := ex.extract(win); ok {
 					out = append(out, ft)
 				}

@@ -95,7 +95,7 @@ type Stream struct {
 	// ingestion
 	rs       resampler
 	win      *windower
-	ex       *extractor
+	ex       *extractor // the engine's, lent while a window is handled (nil otherwise)
 	lastTime uint64
 	haveLast bool
 	prevRaw  Frame
@@ -116,8 +116,7 @@ func (e *Engine) NewStream(avatarID string, tmpl *Template) *Stream {
 		id:       avatarID,
 		n:        e.nextStream.Add(1),
 		rs:       resampler{step: uint64(time.Second/time.Microsecond) / uint64(cfg.SampleRate), maxGap: uint64(cfg.MaxGap / time.Microsecond)},
-		win:      newWindower(cfg.bufferSamples(), cfg.windowSamples(), cfg.hopSamples()),
-		ex:       newExtractor(cfg),
+		win:      newWindower(cfg.windowSamples(), cfg.hopSamples()),
 		lastEmit: map[string]time.Time{},
 		live:     newLiveState(cfg),
 	}
@@ -125,6 +124,9 @@ func (e *Engine) NewStream(avatarID string, tmpl *Template) *Stream {
 	s.stats.LivenessFailed = map[string]uint64{}
 	if tmpl != nil && tmpl.validate() == nil {
 		s.tmpl = tmpl.clone()
+		e.mu.Lock()
+		s.tmpl.Cov = sameCov(e.population[avatarID], s.tmpl.Cov)
+		e.mu.Unlock()
 	}
 	return s
 }
@@ -177,12 +179,14 @@ func (s *Stream) Stats() StreamStats {
 func (s *Stream) stateBytes() int {
 	n := int(unsafe.Sizeof(*s))
 	n += cap(s.win.ring.buf) * int(unsafe.Sizeof(sample{}))
-	n += cap(s.win.scratch) * int(unsafe.Sizeof(sample{}))
-	n += cap(s.ex.posture)*numPosture*8 + cap(s.ex.handRel)*48 + (cap(s.ex.speed[0])+cap(s.ex.speed[1])+cap(s.ex.speed[2])+cap(s.ex.angular))*8
+	// The window's copy and the extractor's scratch are the engine's,
+	// lent for one window at a time (Engine.scratch).
 	n += s.live.bytes()
 	n += len(s.enrolled) * (NumCoreFeatures*8 + int(unsafe.Sizeof(Features{})))
+	// The template's covariance is not counted: the engine's population
+	// holds the same array (sameCov), once per person, not per stream.
 	if s.tmpl != nil {
-		n += (len(s.tmpl.Mean) + len(s.tmpl.Cov)) * 8
+		n += len(s.tmpl.Mean) * 8
 		if s.tmpl.Drift != nil {
 			n += (len(s.tmpl.Drift.Sum) + len(s.tmpl.Drift.Outer)) * 8
 		}
@@ -218,8 +222,8 @@ func (s *Stream) Push(frames []Frame, arrival time.Time) []Event {
 		s.prevRaw, s.lastTime, s.haveLast = *f, f.TimeUS, true
 		s.rs.push(f, func(smp *sample) {
 			s.live.samples++
-			if w := s.win.add(smp); w != nil {
-				events = s.window(events, w, arrival)
+			if s.win.add(smp) {
+				events = s.window(events, arrival)
 			}
 		}, func() {})
 	}
@@ -250,7 +254,15 @@ func (s *Stream) failLiveness(events []Event, reason string, at time.Time) []Eve
 
 // window handles one completed window: liveness, enrollment, scoring and
 // adaptation.
-func (s *Stream) window(events []Event, w []sample, at time.Time) []Event {
+func (s *Stream) window(events []Event, at time.Time) []Event {
+	sc := s.e.scratch.Get().(*windowScratch)
+	defer func() {
+		s.ex = nil
+		s.e.scratch.Put(sc)
+	}()
+	sc.samples = s.win.window(sc.samples)
+	w := sc.samples
+	s.ex = sc.ex
 	f, ok := s.ex.extract(w)
 	if !ok {
 		s.stats.WindowsSkipped++

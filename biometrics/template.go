@@ -30,6 +30,9 @@ type Template struct {
 	// Windows is how many windows the statistics summarize.
 	Windows int
 	// Mean and Cov (NumCoreFeatures², row-major) of the core features.
+	// Cov is never written once the template is built (adaptation moves
+	// only the mean), so copies of a template share it: a node holds one
+	// covariance per person, not one per stream and one for the model.
 	Mean []float64
 	Cov  []float64
 	// GazeMean and HeartMean are the optional blocks' means, when the
@@ -121,10 +124,11 @@ func (t *Template) adapt(w *Features, rate float64, at time.Time) {
 	t.Updated = at
 }
 
+// clone copies what adaptation changes and shares the covariance, which
+// nothing writes.
 func (t *Template) clone() *Template {
 	c := *t
 	c.Mean = append([]float64(nil), t.Mean...)
-	c.Cov = append([]float64(nil), t.Cov...)
 	c.GazeMean = append([]float64(nil), t.GazeMean...)
 	c.HeartMean = append([]float64(nil), t.HeartMean...)
 	if t.GazeMean == nil {

@@ -158,7 +158,6 @@ func TestConfigValidation(t *testing.T) {
 		{"rate", Config{SampleRate: 5}},
 		{"window", Config{Window: time.Millisecond}},
 		{"hop over window", Config{Window: time.Second, Hop: 2 * time.Second}},
-		{"buffer under window", Config{Window: 4 * time.Second, Buffer: 2 * time.Second}},
 		{"adapt", Config{AdaptRate: 0.5}},
 		{"cohort", Config{MaxCohort: 1}},
 		{"tolerance", Config{ReplayTolerance: -1}},

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	cedar "github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
@@ -90,9 +91,17 @@ func (s *Set) Decide(ctx context.Context, req Request) (Decision, error) {
 	// A child of the caller's span when it records one: the decision is a
 	// step of the request's trace.
 	_, span := tracing.Child(ctx, "policy.decide")
+	observe := s.observer.Load()
+	var start time.Time
+	if observe != nil {
+		start = time.Now()
+	}
 	policies := s.sliceFor(creq.Action, creq.Resource.Type, entities)
 	decision, diag := cedar.Authorize(policies, entities, creq)
 	d := s.explain(creq, decision, diag)
+	if observe != nil {
+		(*observe)(req.Action.ID, d.Allow, time.Since(start))
+	}
 	if span != nil {
 		span.SetAttributes(attribute.String("zerorealm.action", req.Action.ID), attribute.String("zerorealm.resource", req.Resource.String()),
 			attribute.Bool("zerorealm.allow", d.Allow), attribute.StringSlice("zerorealm.policies", d.Policies))

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	cedar "github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
@@ -36,6 +37,23 @@ type Set struct {
 
 	slices      sync.Map // sliceKey -> policySlice
 	cachedCount atomic.Int64
+
+	observer atomic.Pointer[Observer]
+}
+
+// Observer is told of each decision Decide makes: the request's action
+// id, its effect and how long the evaluation took. It runs on the
+// deciding goroutine, so it must be quick (a histogram's Observe).
+type Observer func(action string, allow bool, took time.Duration)
+
+// Observe makes o hear every later decision of the set (nil stops it).
+// The set itself stays immutable: observing changes no answer.
+func (s *Set) Observe(o Observer) {
+	if o == nil {
+		s.observer.Store(nil)
+		return
+	}
+	s.observer.Store(&o)
 }
 
 // entry is one policy and what the Set knows about it.

@@ -1,6 +1,7 @@
 package realm
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -53,11 +54,17 @@ func newAgentKey(t testing.TB) ed25519.PrivateKey {
 // the owner's step-up confirmed it: signed by the node's active ring key.
 func issueDelegation(t testing.TB, r *Realm, owner string, agent ed25519.PrivateKey, actions []string, resources []agents.Resource, iat time.Time, life time.Duration) *agents.Chain {
 	t.Helper()
+	return issueDelegationWithin(t, r, owner, agent, actions, resources, agents.Limits{MaxRisk: agents.RiskLow}, iat, life)
+}
+
+// issueDelegationWithin is issueDelegation with the delegation's limits.
+func issueDelegationWithin(t testing.TB, r *Realm, owner string, agent ed25519.PrivateKey, actions []string, resources []agents.Resource, limits agents.Limits, iat time.Time, life time.Duration) *agents.Chain {
+	t.Helper()
 	signer := agents.KeySigner{Key: r.keys.Active}
 	d, err := agents.PrepareRoot(agents.Grant{
 		Owner: owner, Agent: agents.EncodeAgentKey(agent.Public().(ed25519.PublicKey)),
 		Actions: actions, Resources: resources,
-		Limits:   agents.Limits{MaxRisk: agents.RiskLow},
+		Limits:   limits,
 		IssuedAt: iat, ExpiresAt: iat.Add(life),
 	}, signer.Address())
 	if err != nil {
@@ -80,10 +87,25 @@ func newAgent(t testing.TB, r *Realm, owner string, actions []string, resources 
 }
 
 func (c *agentClient) send(method, path, proof string) agentAnswer {
+	return c.sendBody(method, path, proof, nil, nil)
+}
+
+// sendBody is send with a JSON body and more headers.
+func (c *agentClient) sendBody(method, path, proof string, body []byte, header http.Header) agentAnswer {
 	c.t.Helper()
-	req, err := http.NewRequest(method, c.base+path, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "DPoP "+c.token)
 	req.Header.Set("DPoP", proof)
@@ -92,10 +114,10 @@ func (c *agentClient) send(method, path, proof string) agentAnswer {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	out := agentAnswer{status: resp.StatusCode, header: resp.Header, body: body}
+	raw, _ := io.ReadAll(resp.Body)
+	out := agentAnswer{status: resp.StatusCode, header: resp.Header, body: raw}
 	if resp.StatusCode >= 300 {
-		_ = json.Unmarshal(body, &out.problem)
+		_ = json.Unmarshal(raw, &out.problem)
 	}
 	if n := resp.Header.Get("DPoP-Nonce"); n != "" {
 		c.nonce = n
@@ -118,9 +140,15 @@ func (c *agentClient) proofBy(key ed25519.PrivateKey, method, path string) strin
 // when the first is refused for want of one.
 func (c *agentClient) do(method, path string, out any) agentAnswer {
 	c.t.Helper()
+	return c.doBody(method, path, nil, nil, out)
+}
+
+// doBody is do with a JSON body and more headers.
+func (c *agentClient) doBody(method, path string, body []byte, header http.Header, out any) agentAnswer {
+	c.t.Helper()
 	for range 2 {
 		c.lastProof = c.proofBy(c.key, method, path)
-		a := c.send(method, path, c.lastProof)
+		a := c.sendBody(method, path, c.lastProof, body, header)
 		if a.status == http.StatusUnauthorized && a.problem.Type == edge.ProblemBase+edge.TypeDPoPNonce {
 			continue
 		}

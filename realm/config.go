@@ -3,6 +3,7 @@ package realm
 import (
 	"errors"
 	"fmt"
+	"github.com/zerorealm/zerorealm/agents/approval"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -65,6 +66,9 @@ type Config struct {
 	// and a request cut off by it answers 503 saying whether its effect
 	// may have happened. Default 3s; negative: no deadline.
 	RequestTimeout time.Duration
+	// AgentApprovalExpiry is how long an agent's action waits for its
+	// owner's approval (agents/approval); default 15 minutes, at most 24 h.
+	AgentApprovalExpiry time.Duration
 	// MinFreeDisk is the free space, in bytes, the embedded store's disk
 	// must keep: under it the store refuses writes (507) and the node is
 	// not ready (/readyz), until space returns; default 64 MiB,
@@ -258,6 +262,9 @@ func (c *Config) validate() error {
 	}
 	if c.DataDir == "" {
 		problems = append(problems, "data dir is required")
+	}
+	if c.AgentApprovalExpiry < 0 || c.AgentApprovalExpiry > approval.MaxExpiry {
+		problems = append(problems, fmt.Sprintf("agent approval expiry %s: want 0 (the default, %s) up to %s", c.AgentApprovalExpiry, approval.DefaultExpiry, approval.MaxExpiry))
 	}
 	for _, u := range c.NATS {
 		parsed, err := url.Parse(u)

@@ -16,6 +16,7 @@ func (r *Realm) routes() http.Handler {
 	r.access.Routes(mux)
 	r.delegations.Routes(mux)
 	r.mcp.Routes(mux)
+	r.approvals.Routes(mux)
 	r.auditAPI.Routes(mux)
 	mux.HandleFunc("GET /v1/nodes", r.edge.WhenReady(func(w http.ResponseWriter, req *http.Request) { r.nodes.HandleList(w, req) }))
 	// The console: every embedded file, for GET; a GET of any other path

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/agents/approval"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/avatar/session/revocation"
@@ -27,6 +28,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
+	"github.com/zerorealm/zerorealm/realm/internal/approvals"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
 	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/delegations"
@@ -40,6 +42,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/ops"
 	"github.com/zerorealm/zerorealm/realm/internal/scenesapi"
 	"github.com/zerorealm/zerorealm/realm/internal/sessiontrust"
+	"github.com/zerorealm/zerorealm/realm/internal/timings"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -55,6 +58,7 @@ type Realm struct {
 	// endpoints and metrics registry.
 	monitor *ops.Monitor
 	tampers *node.Tampers // records that did not verify
+	timings *timings.Durations
 
 	listener net.Listener
 	http     *http.Server
@@ -83,6 +87,10 @@ type Realm struct {
 	identity    *identity.API // passkeys, sessions and roles (wire_identity.go)
 	delegations *delegations.API
 	mcp         *mcpapi.API
+	// approvals serves the owner's queue of agents' actions
+	// (wire_approvals.go).
+	approvals     *approvals.API
+	approvalQueue *approval.Queue
 
 	// node is the node's foundation (data dir, NATS, store, keys, audit,
 	// registry); the slots below it are its parts, as the others read them.
@@ -126,6 +134,7 @@ func New(cfg Config) (*Realm, error) {
 		return nil, err
 	}
 	r := &Realm{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}), monitor: ops.New(cfg.Node)}
+	r.timings = timings.New(r.monitor.Registry())
 	tp := cfg.TracerProvider
 	if tp == nil && cfg.OTelEndpoint != "" {
 		own, err := tracing.Provider(context.Background(), cfg.OTelEndpoint, "zerorealm", cfg.Node)
@@ -152,6 +161,7 @@ func New(cfg Config) (*Realm, error) {
 	})
 	r.auditAPI, r.marketAPI, r.scenesAPI = auditapi.New(r.edge), market.NewAPI(r.edge), scenesapi.New(r.edge)
 	r.delegations, r.mcp = delegations.New(r.edge), mcpapi.New(r.edge)
+	r.approvals = approvals.New(r.edge)
 	r.decisions = decide.New()
 	r.access = decide.NewAPI(r.edge, r.decisions)
 	r.twinAPI = r.newTwinAPI()
@@ -260,6 +270,7 @@ func (r *Realm) start(ctx context.Context) (err error) {
 	if r.catalog, err = loadScenes(r.cfg.ScenesDir); err != nil {
 		return fmt.Errorf("realm: scenes: %w", err)
 	}
+	r.timePolicies()
 	r.scenesAPI.Bind(r.catalog)
 	// The twins' gateways, which the embedded NATS server admits.
 	r.twins, err = command.Prepare(command.Config{Catalog: r.catalog, DataDir: r.cfg.DataDir, Simulate: len(r.cfg.NATS) == 0, Logger: r.log})

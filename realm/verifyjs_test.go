@@ -27,23 +27,26 @@ import (
 	"github.com/zerorealm/zerorealm/realm/web"
 )
 
-// The console's receipt verifier (web/verify.js) is the realm's promise
-// that a receipt can be checked without the realm: these tests run the
-// served file under Node against receipts, checkpoints and proofs of a
-// real ledger, and against go-ethereum's keccak and secp256k1.
+// The console's receipt verifier is the realm's promise that a receipt can
+// be checked without the realm. The console verifies with the SDK's
+// verifyReceipt, from the bundle it serves (web/vendor/zerorealm-sdk.js,
+// built from clients/js), so these tests run that served bundle under
+// Node against receipts, checkpoints and proofs of a real ledger, and
+// against go-ethereum's keccak and secp256k1: what a person's browser runs
+// is what is tested.
 
 // verifyJSHarness reads a list of operations on standard input, runs each
-// through verify.js and prints one result per operation: {"value": ...}
+// through the served SDK bundle and prints one result per operation: {"value": ...}
 // or {"error": code}.
 const verifyJSHarness = `
-import * as v from "./verify.js";
+import * as v from "./vendor/zerorealm-sdk.js";
 let input = "";
 for await (const chunk of process.stdin) input += chunk;
 const out = [];
 for (const op of JSON.parse(input)) {
   try {
     switch (op.op) {
-    case "keccak": out.push({ value: v.keccakHex(v.hexToBytes(op.hex)) }); break;
+    case "keccak": out.push({ value: v.bytesToHex(v.keccak256(v.hexToBytes(op.hex))) }); break;
     case "checksum": out.push({ value: v.checksumAddress(v.hexToBytes(op.hex, 20)) }); break;
     case "recover": out.push({ value: v.recoverAddress(op.digest, op.signature) }); break;
     case "hash": out.push({ value: v.hashTypedData(op.typed) }); break;
@@ -64,7 +67,7 @@ type jsResult struct {
 	Error string          `json:"error"`
 }
 
-// runVerifyJS runs ops through the embedded verify.js under Node. Node is
+// runVerifyJS runs ops through the embedded SDK bundle under Node. Node is
 // present wherever the browser tests run; without it the tests skip, unless
 // ZR_REQUIRE_BROWSER says they must run.
 func runVerifyJS(t *testing.T, ops []jsOp) []jsResult {
@@ -76,7 +79,7 @@ func runVerifyJS(t *testing.T, ops []jsOp) []jsResult {
 		}
 		t.Skip("node not found; set ZR_REQUIRE_BROWSER to make this a failure")
 	}
-	// The served tree as it is, with the vendored libraries verify.js
+	// The served tree as it is, with the vendored libraries the bundle
 	// imports; package.json makes Node read its .js files as the ES
 	// modules they are, as a browser does.
 	dir := t.TempDir()
@@ -159,7 +162,7 @@ func TestVerifyJSKeccak(t *testing.T) {
 	res := runVerifyJS(t, ops)
 	for i, w := range want {
 		if got := res[i].str(t); got != w {
-			t.Errorf("verify.js %s(%.40v) = %s, want %s", ops[i]["op"], ops[i]["hex"], got, w)
+			t.Errorf("the SDK bundle's %s(%.40v) = %s, want %s", ops[i]["op"], ops[i]["hex"], got, w)
 		}
 	}
 }
@@ -506,7 +509,7 @@ func TestVerifyJSReceiptsOfARealLedger(t *testing.T) {
 	_ = json.Unmarshal(p.TypedData, &td)
 	hres := runVerifyJS(t, []jsOp{{"op": "hash", "typed": td}})
 	if got := hres[0].str(t); got != p.Digest {
-		t.Errorf("verify.js hash of a Transfer = %s, realm and apitypes say %s", got, p.Digest)
+		t.Errorf("the SDK bundle's hash of a Transfer = %s, realm and apitypes say %s", got, p.Digest)
 	}
 }
 

@@ -48,6 +48,9 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	if err := r.bindMCP(); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
+	if err := r.startApprovals(ctx); err != nil {
+		return err
+	}
 	r.bgDone.Go(func() { roots.Run(bg) })
 	return nil
 }

@@ -39,5 +39,6 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 		SignedOutEverywhere: func(ctx context.Context, avatarID string) error {
 			return r.delegations.StopOwnersAgents(ctx, avatarID, "its owner signed out everywhere")
 		},
+		CeremonyTimed: r.timings.Ceremony,
 	})
 }

@@ -69,6 +69,7 @@ func (c *AssetsConfig) problems() []string {
 func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 	cfg := r.cfg.Assets
 	return market.New(ctx, market.Deps{
+		TransferTimed: r.timings.Transfer,
 		Config: market.Config{
 			ChainID:            cfg.ChainID,
 			VerifyingContract:  cfg.VerifyingContract,

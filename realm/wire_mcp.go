@@ -2,21 +2,27 @@ package realm
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
 	"strconv"
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
+	"github.com/zerorealm/zerorealm/internal/problem"
 	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
+	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/twin"
 )
 
 // MCP for agents (realm/internal/mcpapi) and what the realm gives it.
 
 func (r *Realm) bindMCP() error {
 	return r.mcp.Bind(mcpapi.Deps{
-		Log: r.log, Scenes: mcpScenes{r}, Trail: r.view, Version: buildinfo.Get().Version, Base: r.publicBase,
+		Log: r.log, Scenes: mcpScenes{r}, Twins: mcpTwins{r}, Market: mcpMarket{r}, Trail: r.view, Version: buildinfo.Get().Version, Base: r.publicBase,
 	})
 }
 
@@ -48,4 +54,51 @@ func (s mcpScenes) DecideJoin(ctx context.Context, p edge.Principal, scene strin
 		d.Policies = []string{} // JSON says []
 	}
 	return mcpapi.Decision{Allow: d.Allow, Reason: d.Reason, Policies: d.Policies}, nil
+}
+
+// mcpTwins is the twin API's own path for MCP's twin tools: a refusal
+// comes back in the words the route answers with.
+type mcpTwins struct{ r *Realm }
+
+func (t mcpTwins) State(ctx context.Context, p edge.Principal, twinID string) (json.RawMessage, error) {
+	v, err := t.r.twinAPI.View(ctx, p, twinID)
+	if err != nil {
+		return nil, mcpRefusal(err)
+	}
+	return edge.EncodeJSON(v), nil
+}
+
+func (t mcpTwins) Command(req *http.Request, p edge.Principal, twinID, actuatorID, key string, cr twin.CommandRequest) (json.RawMessage, error) {
+	out, err := t.r.twinAPI.Command(req, p, twinID, actuatorID, key, cr)
+	if err != nil {
+		return nil, mcpRefusal(err)
+	}
+	return out.Body, nil
+}
+
+// mcpRefusal is a twin route's refusal as the tool reports it; the
+// realm's failures (its store unavailable, say) stay errors.
+func mcpRefusal(err error) error {
+	err = twins.Problem(err)
+	var he *edge.Error
+	pe, isProblem := problem.As(err)
+	if errors.As(err, &he) && he.Status < 500 || isProblem && pe.Status < 500 {
+		return &mcpapi.Refusal{Detail: edge.PublicDetail(err)}
+	}
+	return err
+}
+
+// mcpMarket is the market part's own path for MCP's market tools.
+type mcpMarket struct{ r *Realm }
+
+func (m mcpMarket) Holdings(p edge.Principal) json.RawMessage {
+	return edge.EncodeJSON(m.r.marketAPI.Holdings(p.Avatar.ID))
+}
+
+func (m mcpMarket) Transfer(ctx context.Context, p edge.Principal, body []byte, key string) (json.RawMessage, error) {
+	out, err := m.r.marketAPI.AgentTransfer(ctx, p, body, key)
+	if err != nil {
+		return nil, mcpRefusal(edge.AgentError(err))
+	}
+	return out.Body, nil
 }

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/realm/internal/approvals"
 	"github.com/zerorealm/zerorealm/realm/internal/decide"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
@@ -24,11 +27,30 @@ import (
 type twinAdapter struct{ r *Realm }
 
 func principalOf(op command.Operator) edge.Principal {
-	return edge.Principal{Session: op.Session, Avatar: op.Avatar}
+	return edge.Principal{Session: op.Session, Avatar: op.Avatar, Agent: op.Agent}
 }
 
 func (t twinAdapter) Decide(ctx context.Context, sc *scenes.Scene, op command.Operator, as trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision {
+	if op.Agent != nil {
+		// Viewing a twin: the agent's delegation names the twin (or one
+		// of its actuators) as a resource of the same id.
+		act := agents.Action{Name: action, Resource: agents.Resource{Kind: resource.Type, ID: resource.ID}}
+		d, err := t.r.decisions.DecideAgent(ctx, sc, principalOf(op), act, resource, extra)
+		if err != nil {
+			return policy.Decision{Reason: "the agent's action could not be decided: " + err.Error()}
+		}
+		return d
+	}
 	return t.r.decisions.Decide(ctx, sc, principalOf(op), as, action, resource, extra)
+}
+
+func (t twinAdapter) DecideAgent(ctx context.Context, sc *scenes.Scene, op command.Operator, act agents.Action, resource policy.UID, extra map[string]any) (policy.Decision, audit.Event, bool, error) {
+	return t.r.decisions.EvaluateAgent(ctx, sc, principalOf(op), act, resource, extra)
+}
+
+func (t twinAdapter) ResumeAgent(ctx context.Context, token string) (command.Operator, error) {
+	p, err := agentResumer(t).ResumeAgent(ctx, token)
+	return command.Operator{Avatar: p.Avatar, Agent: p.Agent}, err
 }
 
 // Assess reads the trust hub, which start makes after the API.
@@ -66,8 +88,8 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	a := twinAdapter{r}
 	err := r.twins.Start(ctx, command.Deps{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: r.keys.Active, Embedded: r.embedded, Tracer: r.tracer,
-		Decider: a, Subject: twinSubject, Auditor: r.decisions, StepUps: r.stepups, Trust: r.trust, Locator: a,
-		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(),
+		Decider: a, Agents: a, Approvals: r.approvalQueue, Resumer: a, Subject: twinSubject, Auditor: r.decisions, StepUps: r.stepups, Trust: r.trust, Locator: a,
+		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(), CommandTimed: r.timings.TwinCommand,
 	})
 	if err != nil {
 		return err
@@ -85,6 +107,11 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 		r.bgDone.Add(1)
 		go func() { defer r.bgDone.Done(); announce(bg) }()
 	}
+	// Every node tells its gateways of every agent revocation it learns
+	// from its feed, so a revocation on one node reaches the gateways of
+	// all.
+	r.agents.Revocations().OnRevoke(r.twins.RevokeAgents)
+	r.approvalQueue.Handle(command.ApprovalKind, approvals.Run(r.twins.RunApproved))
 	r.twinAPI.Bind(r.twins, r.log)
 	return nil
 }

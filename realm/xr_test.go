@@ -298,6 +298,10 @@ func TestXRDataChannelTrustFollowsTheWearer(t *testing.T) {
 		return e.kind == "score" && e.state == "trusted" && e.prob > 0.9
 	})
 	t.Logf("enrolled wearer: match %.3f, %s", got.prob, got.state)
+	// Each scored window is timed (observed before its score is sent).
+	if n := observations(metricsText(t, r), "zerorealm_xr_window_score_duration_seconds"); n < 1 {
+		t.Errorf("zerorealm_xr_window_score_duration_seconds observed %d times after a scored window", n)
+	}
 	tpl, err := r.xr.Templates().Get(context.Background(), sess.Avatar["id"].(string))
 	if err != nil || tpl == nil {
 		t.Fatalf("stored template = %v, %v; want the enrolled one", tpl, err)

@@ -96,16 +96,30 @@ func (d *Dispatcher) Grant(c Command, session string, approvers []string) Signed
 // GrantFor is Grant for a caller that has computed the command's hash
 // already; hash must be c.Hash().
 func (d *Dispatcher) GrantFor(c Command, hash common.Hash, session string, approvers []string) SignedGrant {
+	return d.sign(c, hash, session, approvers, "", nil)
+}
+
+// AgentGrantFor is GrantFor for an agent's command: c.Operator is the
+// agent, owner the avatar it acts for, delegations its chain's ids, root
+// first. The gateway refuses the grant when any of them is revoked.
+func (d *Dispatcher) AgentGrantFor(c Command, hash common.Hash, owner string, delegations []string) SignedGrant {
+	return d.sign(c, hash, "", nil, owner, delegations)
+}
+
+func (d *Dispatcher) sign(c Command, hash common.Hash, session string, approvers []string, owner string, delegations []string) SignedGrant {
 	var nb [8]byte
 	_, _ = rand.Read(nb[:])
 	now := d.cfg.Now()
 	if approvers == nil {
 		approvers = []string{}
 	}
+	if delegations == nil {
+		delegations = []string{}
+	}
 	return d.cfg.Signer.SignGrant(Grant{
 		Twin: c.Twin, Actuator: c.Actuator, Op: c.Op, ValueMicro: c.ValueMicro, Command: hash,
 		Nonce: binary.BigEndian.Uint64(nb[:]), NotBefore: Millis(now), Expiry: Millis(now.Add(d.cfg.Lifetime)),
-		Operator: c.Operator, Session: session, Approvers: approvers,
+		Operator: c.Operator, Session: session, Approvers: approvers, Owner: owner, Delegations: delegations,
 	})
 }
 

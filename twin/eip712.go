@@ -20,10 +20,10 @@ const (
 // go-ethereum's generic implementation.
 const (
 	commandType    = "Command(string twin,string actuator,string op,int256 valueMicro,string operator,string key)"
-	grantType      = "CommandGrant(string twin,string actuator,string op,int256 valueMicro,bytes32 command,uint64 nonce,uint64 notBefore,uint64 expiry,string operator,string session,string[] approvers)"
+	grantType      = "CommandGrant(string twin,string actuator,string op,int256 valueMicro,bytes32 command,uint64 nonce,uint64 notBefore,uint64 expiry,string operator,string session,string[] approvers,string owner,string[] delegations)"
 	ackType        = "CommandAck(string twin,string actuator,bytes32 command,uint64 nonce,string result,string reason,int256 valueMicro,int256 targetMicro,uint64 at)"
 	stateType      = "TwinState(string twin,string actuator,int256 valueMicro,int256 targetMicro,uint64 seq,uint64 at)"
-	revocationType = "RevocationNotice(uint64 seq,uint64 at,bool complete,string[] sessions)"
+	revocationType = "RevocationNotice(uint64 seq,uint64 at,bool complete,string[] sessions,string[] agents)"
 	rotationType   = "KeyRotation(address previous,address next,uint64 at)"
 )
 

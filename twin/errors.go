@@ -54,20 +54,23 @@ const (
 
 // Reasons a gateway gives when it refuses a grant.
 const (
-	ReasonBadSignature    Reason = "bad_signature"
-	ReasonUntrustedKey    Reason = "untrusted_key"
-	ReasonExpired         Reason = "expired"
-	ReasonNotYetValid     Reason = "not_yet_valid"
-	ReasonTooLong         Reason = "lifetime_too_long"
-	ReasonReplayed        Reason = "replayed"
-	ReasonForeignTwin     Reason = "foreign_twin"
-	ReasonSessionRevoked  Reason = "session_revoked"
-	ReasonFeedStale       Reason = "revocation_feed_stale"
-	ReasonEmergencyStop   Reason = "emergency_stop"
-	ReasonMissingApproval Reason = "missing_approval"
-	ReasonDriverFailed    Reason = "driver_failed"
-	ReasonNoGateway       Reason = "no_gateway"
-	ReasonBadAck          Reason = "bad_acknowledgement"
+	ReasonBadSignature   Reason = "bad_signature"
+	ReasonUntrustedKey   Reason = "untrusted_key"
+	ReasonExpired        Reason = "expired"
+	ReasonNotYetValid    Reason = "not_yet_valid"
+	ReasonTooLong        Reason = "lifetime_too_long"
+	ReasonReplayed       Reason = "replayed"
+	ReasonForeignTwin    Reason = "foreign_twin"
+	ReasonSessionRevoked Reason = "session_revoked"
+	// ReasonDelegationRevoked: an agent's grant names a delegation, an
+	// agent or an owner the revocation feed says is revoked.
+	ReasonDelegationRevoked Reason = "delegation_revoked"
+	ReasonFeedStale         Reason = "revocation_feed_stale"
+	ReasonEmergencyStop     Reason = "emergency_stop"
+	ReasonMissingApproval   Reason = "missing_approval"
+	ReasonDriverFailed      Reason = "driver_failed"
+	ReasonNoGateway         Reason = "no_gateway"
+	ReasonBadAck            Reason = "bad_acknowledgement"
 )
 
 // category is the sentinel a reason belongs to.

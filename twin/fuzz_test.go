@@ -42,6 +42,10 @@ func FuzzDecodeSignedGrant(f *testing.F) {
 		NotBefore: 1_700_000_000_000, Expiry: 1_700_000_003_000, Operator: "av_ada", Session: "s1", Approvers: []string{"av_b"}}
 	good := s.SignGrant(g).Encode()
 	f.Add(good)
+	byAgent := g
+	byAgent.Operator, byAgent.Session, byAgent.Approvers, byAgent.Owner = "ag_01", "", nil, "av_ada"
+	byAgent.Delegations = []string{"dg_root", "dg_leaf"}
+	f.Add(s.SignGrant(byAgent).Encode())
 	f.Add(bytes.Replace(good, []byte(`"valueMicro":12500000`), []byte(`"valueMicro":-1`), 1))
 	f.Add([]byte(`{"grant":{},"signature":"0x"}`))
 	f.Add([]byte(`{}`))

@@ -28,10 +28,24 @@ type Grant struct {
 	Expiry     uint64      `json:"expiry"`
 	Operator   string      `json:"operator"`
 	// Session is the operator's session; gateways refuse grants of revoked
-	// sessions.
+	// sessions. An agent has none: "" when Delegations is set.
 	Session   string   `json:"session"`
 	Approvers []string `json:"approvers"`
+	// Owner and Delegations are set when an agent commands (then Operator
+	// is the agent's id, ag_...): the avatar whose authority it is, and
+	// the ids of its delegation chain, root first. A gateway refuses the
+	// grant when any of them, or the agent, is revoked. Both are empty
+	// for a person's command.
+	Owner       string   `json:"owner"`
+	Delegations []string `json:"delegations"`
 }
+
+// MaxDelegations bounds a grant's chain, as the agents domain bounds a
+// delegation token's blocks.
+const MaxDelegations = 8
+
+// ByAgent reports whether an agent issued the grant's command.
+func (g *Grant) ByAgent() bool { return len(g.Delegations) > 0 }
 
 // Limits of a grant on the wire.
 const (
@@ -44,7 +58,7 @@ const (
 func (g *Grant) Digest() common.Hash {
 	return eip712.New(grantTypeHash).
 		String(g.Twin).String(g.Actuator).String(string(g.Op)).Int64(g.ValueMicro).Word(g.Command).
-		Uint64(g.Nonce).Uint64(g.NotBefore).Uint64(g.Expiry).String(g.Operator).String(g.Session).Strings(g.Approvers).
+		Uint64(g.Nonce).Uint64(g.NotBefore).Uint64(g.Expiry).String(g.Operator).String(g.Session).Strings(g.Approvers).String(g.Owner).Strings(g.Delegations).
 		Digest(domainSeparator)
 }
 
@@ -54,6 +68,10 @@ func (g *Grant) TypedData() apitypes.TypedData {
 	for i, a := range g.Approvers {
 		approvers[i] = a
 	}
+	delegations := make([]any, len(g.Delegations))
+	for i, d := range g.Delegations {
+		delegations[i] = d
+	}
 	return apitypes.TypedData{
 		Types: apitypes.Types{
 			"EIP712Domain": domainTypes(),
@@ -62,6 +80,7 @@ func (g *Grant) TypedData() apitypes.TypedData {
 				{Name: "valueMicro", Type: "int256"}, {Name: "command", Type: "bytes32"}, {Name: "nonce", Type: "uint64"},
 				{Name: "notBefore", Type: "uint64"}, {Name: "expiry", Type: "uint64"}, {Name: "operator", Type: "string"},
 				{Name: "session", Type: "string"}, {Name: "approvers", Type: "string[]"},
+				{Name: "owner", Type: "string"}, {Name: "delegations", Type: "string[]"},
 			},
 		},
 		PrimaryType: "CommandGrant",
@@ -70,6 +89,7 @@ func (g *Grant) TypedData() apitypes.TypedData {
 			"twin": g.Twin, "actuator": g.Actuator, "op": string(g.Op), "valueMicro": bigString(g.ValueMicro),
 			"command": g.Command.Hex(), "nonce": u64String(g.Nonce), "notBefore": u64String(g.NotBefore),
 			"expiry": u64String(g.Expiry), "operator": g.Operator, "session": g.Session, "approvers": approvers,
+			"owner": g.Owner, "delegations": delegations,
 		},
 	}
 }
@@ -127,8 +147,14 @@ func DecodeSignedGrant(data []byte) (SignedGrant, error) {
 		return SignedGrant{}, fmt.Errorf("%w: grant names no valid twin and actuator", ErrInvalidGrant)
 	case g.Op != OpSet && g.Op != OpStop:
 		return SignedGrant{}, fmt.Errorf("%w: grant op %q", ErrInvalidGrant, g.Op)
-	case g.Operator == "" || len(g.Operator) > maxFieldLen || len(g.Session) > maxFieldLen || g.Session == "":
-		return SignedGrant{}, fmt.Errorf("%w: grant operator or session missing or too long", ErrInvalidGrant)
+	case g.Operator == "" || len(g.Operator) > maxFieldLen || len(g.Session) > maxFieldLen:
+		return SignedGrant{}, fmt.Errorf("%w: grant operator missing, or operator or session too long", ErrInvalidGrant)
+	case len(g.Delegations) == 0 && (g.Session == "" || g.Owner != ""):
+		return SignedGrant{}, fmt.Errorf("%w: a person's grant names a session and no owner", ErrInvalidGrant)
+	case len(g.Delegations) > 0 && (g.Session != "" || g.Owner == "" || len(g.Owner) > maxFieldLen):
+		return SignedGrant{}, fmt.Errorf("%w: an agent's grant names its owner and no session", ErrInvalidGrant)
+	case len(g.Delegations) > MaxDelegations:
+		return SignedGrant{}, fmt.Errorf("%w: grant has %d delegations, at most %d", ErrInvalidGrant, len(g.Delegations), MaxDelegations)
 	case len(g.Approvers) > MaxApprovers:
 		return SignedGrant{}, fmt.Errorf("%w: grant has %d approvers, at most %d", ErrInvalidGrant, len(g.Approvers), MaxApprovers)
 	case g.Expiry <= g.NotBefore:
@@ -139,8 +165,16 @@ func DecodeSignedGrant(data []byte) (SignedGrant, error) {
 			return SignedGrant{}, fmt.Errorf("%w: grant approver missing or too long", ErrInvalidGrant)
 		}
 	}
+	for _, d := range g.Delegations {
+		if d == "" || len(d) > maxFieldLen {
+			return SignedGrant{}, fmt.Errorf("%w: grant delegation missing or too long", ErrInvalidGrant)
+		}
+	}
 	if g.Approvers == nil {
 		g.Approvers = []string{}
+	}
+	if g.Delegations == nil {
+		g.Delegations = []string{}
 	}
 	return SignedGrant{Grant: g, Signature: sig}, nil
 }

@@ -27,16 +27,22 @@ import (
 // Incremental notices keep the cost of a revocation constant: a complete
 // notice costs every gateway a hash and a map insert per session in the
 // feed's memory, which during a mass revocation is thousands.
+//
+// Agents names what stops agents' grants: revoked delegations (dg_...,
+// and with one every delegation derived from it, since a grant names its
+// whole chain), suspended agents (ag_...) and owners who revoked every
+// agent of theirs (av_...).
 type RevocationNotice struct {
 	Seq      uint64   `json:"seq"`
 	At       uint64   `json:"at"`
 	Complete bool     `json:"complete"`
 	Sessions []string `json:"sessions"`
+	Agents   []string `json:"agents"`
 }
 
 // Digest is the notice's EIP-712 signing hash.
 func (n *RevocationNotice) Digest() common.Hash {
-	return eip712.New(revocationTypeHash).Uint64(n.Seq).Uint64(n.At).Bool(n.Complete).Strings(n.Sessions).Digest(domainSeparator)
+	return eip712.New(revocationTypeHash).Uint64(n.Seq).Uint64(n.At).Bool(n.Complete).Strings(n.Sessions).Strings(n.Agents).Digest(domainSeparator)
 }
 
 // SignedNotice is a notice with the realm's signature.
@@ -57,6 +63,9 @@ const MaxNoticeBytes = 512 << 10
 func (sn SignedNotice) Encode() []byte {
 	if sn.Notice.Sessions == nil {
 		sn.Notice.Sessions = []string{}
+	}
+	if sn.Notice.Agents == nil {
+		sn.Notice.Agents = []string{}
 	}
 	b, _ := json.Marshal(signedNoticeWire{Notice: sn.Notice, Signature: sn.Signature.Hex()})
 	return b
@@ -118,6 +127,7 @@ type RevocationFeed struct {
 	mu      sync.Mutex
 	seq     uint64
 	revoked map[string]time.Time
+	agents  map[string]time.Time // delegations, agents and owners revoked
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -145,7 +155,7 @@ func StartRevocationFeed(cfg FeedConfig) (*RevocationFeed, error) {
 		cfg.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &RevocationFeed{cfg: cfg, subj: RevocationSubject(cfg.Prefix), revoked: map[string]time.Time{}, cancel: cancel, done: make(chan struct{})}
+	f := &RevocationFeed{cfg: cfg, subj: RevocationSubject(cfg.Prefix), revoked: map[string]time.Time{}, agents: map[string]time.Time{}, cancel: cancel, done: make(chan struct{})}
 	// Sequence numbers start from the clock so that a restarted realm's
 	// notices are never older than its previous run's.
 	f.seq = Millis(cfg.Now()) * 1000
@@ -180,7 +190,23 @@ func (f *RevocationFeed) Revoke(sessionID string) error {
 	defer f.mu.Unlock()
 	now := f.cfg.Now()
 	f.revoked[sessionID] = now
-	return f.sendLocked(RevocationNotice{At: Millis(now), Sessions: []string{sessionID}})
+	return f.sendLocked(RevocationNotice{At: Millis(now), Sessions: []string{sessionID}, Agents: []string{}})
+}
+
+// RevokeAgents adds what stops agents' grants (delegation, agent or owner
+// ids; see RevocationNotice) to the feed and publishes an incremental
+// notice naming them at once; the following heartbeats repeat them.
+func (f *RevocationFeed) RevokeAgents(ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.cfg.Now()
+	for _, id := range ids {
+		f.agents[id] = now
+	}
+	return f.sendLocked(RevocationNotice{At: Millis(now), Sessions: []string{}, Agents: ids})
 }
 
 // Restate publishes a complete notice now, as the heartbeat does: every
@@ -190,16 +216,23 @@ func (f *RevocationFeed) Restate() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.cfg.Now()
-	n := RevocationNotice{At: Millis(now), Complete: true, Sessions: make([]string, 0, len(f.revoked))}
-	for id, at := range f.revoked {
+	n := RevocationNotice{At: Millis(now), Complete: true, Sessions: f.remembered(f.revoked, now), Agents: f.remembered(f.agents, now)}
+	return f.sendLocked(n)
+}
+
+// remembered forgets what was revoked longer ago than the feed's memory
+// and lists the rest, sorted.
+func (f *RevocationFeed) remembered(revoked map[string]time.Time, now time.Time) []string {
+	ids := make([]string, 0, len(revoked))
+	for id, at := range revoked {
 		if now.Sub(at) > f.cfg.Memory {
-			delete(f.revoked, id)
+			delete(revoked, id)
 			continue
 		}
-		n.Sessions = append(n.Sessions, id)
+		ids = append(ids, id)
 	}
-	slices.Sort(n.Sessions)
-	return f.sendLocked(n)
+	slices.Sort(ids)
+	return ids
 }
 
 // sendLocked numbers, signs and publishes a notice. It runs under mu so

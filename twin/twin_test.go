@@ -45,6 +45,9 @@ func TestDigestsMatchStandardEIP712(t *testing.T) {
 		NotBefore: 1_700_000_000_000, Expiry: 1_700_000_003_000, Operator: "av_ada", Session: "s1", Approvers: []string{"av_b", "av_c"}}
 	noApprovers := g
 	noApprovers.Approvers = []string{}
+	byAgent := noApprovers
+	byAgent.Operator, byAgent.Session, byAgent.Owner = "ag_0123", "", "av_ada"
+	byAgent.Delegations = []string{"dg_root", "dg_leaf"}
 	a := Ack{Twin: "press-1", Actuator: "ram", Command: c.Hash(), Nonce: 7, Result: ResultRefused, Reason: ReasonReplayed, ValueMicro: -5, TargetMicro: 1 << 40, At: 99}
 	cases := []struct {
 		name string
@@ -54,6 +57,7 @@ func TestDigestsMatchStandardEIP712(t *testing.T) {
 		{"command", c.Hash(), c.TypedData()},
 		{"grant", g.Digest(), g.TypedData()},
 		{"grant without approvers", noApprovers.Digest(), noApprovers.TypedData()},
+		{"grant of an agent", byAgent.Digest(), byAgent.TypedData()},
 		{"ack", a.Digest(), a.TypedData()},
 	}
 	for _, tc := range cases {

@@ -61,14 +61,25 @@ func appendGrant(b []byte, g *Grant) []byte {
 	b = appendJSONString(b, g.Operator)
 	b = append(b, `,"session":`...)
 	b = appendJSONString(b, g.Session)
-	b = append(b, `,"approvers":[`...)
-	for i, a := range g.Approvers {
+	b = append(b, `,"approvers":`...)
+	b = appendJSONStrings(b, g.Approvers)
+	b = append(b, `,"owner":`...)
+	b = appendJSONString(b, g.Owner)
+	b = append(b, `,"delegations":`...)
+	b = appendJSONStrings(b, g.Delegations)
+	return append(b, '}')
+}
+
+// appendJSONStrings appends a JSON array of strings; nil is [].
+func appendJSONStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, a)
+		b = appendJSONString(b, s)
 	}
-	return append(b, "]}"...)
+	return append(b, ']')
 }
 
 func appendAck(b []byte, a *Ack) []byte {

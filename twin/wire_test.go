@@ -18,6 +18,9 @@ func jsonGrant(t testing.TB, sg SignedGrant) []byte {
 	if sg.Grant.Approvers == nil {
 		sg.Grant.Approvers = []string{}
 	}
+	if sg.Grant.Delegations == nil {
+		sg.Grant.Delegations = []string{}
+	}
 	b, err := json.Marshal(signedGrantWire{Grant: sg.Grant, Signature: sg.Signature.Hex()})
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +47,8 @@ func TestWireEncodingMatchesEncodingJSON(t *testing.T) {
 			NotBefore: 1_700_000_000_000, Expiry: 1_700_000_003_000, Operator: "av_ada", Session: "s1", Approvers: []string{"av_b", "av_c"}},
 		"no approvers": {Twin: "press-1", Actuator: "ram", Op: OpStop, ValueMicro: math.MinInt64, Operator: "o", Session: "s"},
 		"escapes":      {Twin: odd, Actuator: odd, Op: Op(odd), Operator: odd, Session: odd, Approvers: []string{odd, ""}},
+		"agent": {Twin: "press-1", Actuator: "ram", Op: OpSet, ValueMicro: 1, Operator: "ag_01", Owner: odd,
+			Delegations: []string{"dg_root", odd}},
 	}
 	for name, g := range grants {
 		t.Run("grant "+name, func(t *testing.T) {
@@ -120,22 +125,28 @@ func TestNoticeDigestMatchesStandardEIP712(t *testing.T) {
 		{Seq: 1, At: 1_700_000_000_000, Complete: true, Sessions: []string{"s1", "s2"}},
 		{Seq: math.MaxUint64, At: 2, Sessions: []string{"s3"}},
 		{Seq: 3, At: 4, Complete: true, Sessions: []string{}},
+		{Seq: 5, At: 6, Sessions: []string{}, Agents: []string{"dg_1", "ag_2", "av_3"}},
 	} {
 		sessions := make([]any, len(n.Sessions))
 		for i, s := range n.Sessions {
 			sessions[i] = s
+		}
+		agents := make([]any, len(n.Agents))
+		for i, s := range n.Agents {
+			agents[i] = s
 		}
 		td := apitypes.TypedData{
 			Types: apitypes.Types{
 				"EIP712Domain": domainTypes(),
 				"RevocationNotice": {
 					{Name: "seq", Type: "uint64"}, {Name: "at", Type: "uint64"}, {Name: "complete", Type: "bool"}, {Name: "sessions", Type: "string[]"},
+					{Name: "agents", Type: "string[]"},
 				},
 			},
 			PrimaryType: "RevocationNotice",
 			Domain:      typedDomain(),
 			Message: apitypes.TypedDataMessage{
-				"seq": u64String(n.Seq), "at": u64String(n.At), "complete": n.Complete, "sessions": sessions,
+				"seq": u64String(n.Seq), "at": u64String(n.At), "complete": n.Complete, "sessions": sessions, "agents": agents,
 			},
 		}
 		if got, want := n.Digest(), standardDigest(t, td); got != want {

@@ -367,7 +367,7 @@ func (f *fields) missing(optional uint32) error {
 	return nil
 }
 
-var grantFields = []string{"twin", "actuator", "op", "valueMicro", "command", "nonce", "notBefore", "expiry", "operator", "session", "approvers"}
+var grantFields = []string{"twin", "actuator", "op", "valueMicro", "command", "nonce", "notBefore", "expiry", "operator", "session", "approvers", "owner", "delegations"}
 
 // decodeGrantWire reads {"grant": {...}, "signature": "0x..."}.
 func decodeGrantWire(data []byte) (Grant, string, error) {
@@ -399,6 +399,10 @@ func decodeGrantWire(data []byte) (Grant, string, error) {
 			g.Session, err = r.str()
 		case 10:
 			g.Approvers, err = r.strs()
+		case 11:
+			g.Owner, err = r.str()
+		case 12:
+			g.Delegations, err = r.strs()
 		}
 		return err
 	})

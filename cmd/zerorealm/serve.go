@@ -42,6 +42,7 @@ type serveFlags struct {
 	trustedProxies                                 string
 	minFreeDiskMiB                                 int64
 	requestTimeout                                 time.Duration
+	agentApprovalExpiry                            time.Duration
 	otelEndpoint                                   string
 }
 
@@ -87,6 +88,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.IntVar(&f.maxLivePerAvatar, "max-live-per-avatar", 8, "realm WebSockets of one avatar on this node (negative: no cap)")
 	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address (empty: none)")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 3*time.Second, "deadline of every HTTP request (WebSockets excepted), shared by its store calls and audit commits (negative: none)")
+	fl.DurationVar(&f.agentApprovalExpiry, "agent-approval-expiry", 15*time.Minute, "how long an agent's action waits for its owner's approval (at most 24h)")
 	fl.Int64Var(&f.minFreeDiskMiB, "min-free-disk", 64, "MiB of free disk space the embedded store keeps: under it writes are refused (507) and /readyz is 503 until space returns (negative: not checked; ignored with --nats)")
 	fl.StringVar(&f.otelEndpoint, "otel-endpoint", "", "export OpenTelemetry traces over OTLP/HTTP to this collector, e.g. http://localhost:4318 (empty: off)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go runtime profiles (/debug/pprof/) on this separate address, e.g. localhost:6060 (empty: off)")
@@ -159,6 +161,7 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		TrustedProxies:       proxies,
 		MinFreeDisk:          minFreeDisk(f.minFreeDiskMiB),
 		RequestTimeout:       f.requestTimeout,
+		AgentApprovalExpiry:  f.agentApprovalExpiry,
 		OTelEndpoint:         f.otelEndpoint,
 
 		DisableBootstrapAdmin: !f.bootstrapAdmin,

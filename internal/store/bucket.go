@@ -291,10 +291,28 @@ func (b *Bucket) Watch(ctx context.Context, pattern string) (<-chan Entry, error
 }
 
 // Keys lists the keys that currently have a value.
-func (b *Bucket) Keys(ctx context.Context) ([]string, error) {
+func (b *Bucket) Keys(ctx context.Context) ([]string, error) { return b.keys(ctx) }
+
+// KeysMatching lists the keys matching pattern ("*" for one token, ">" for
+// the rest, e.g. "owner.*") that currently have a value: the server
+// filters them, so the cost follows the matches, not the bucket.
+func (b *Bucket) KeysMatching(ctx context.Context, pattern string) ([]string, error) {
+	if err := validateKeyPattern(pattern); err != nil {
+		return nil, err
+	}
+	return b.keys(ctx, pattern)
+}
+
+func (b *Bucket) keys(ctx context.Context, filters ...string) ([]string, error) {
 	ctx, cancel := b.store.withTimeout(ctx)
 	defer cancel()
-	lister, err := b.kv.ListKeys(ctx)
+	var lister jetstream.KeyLister
+	var err error
+	if len(filters) > 0 {
+		lister, err = b.kv.ListKeysFiltered(ctx, filters...)
+	} else {
+		lister, err = b.kv.ListKeys(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: keys of %s: %w", b.name, classify(err))
 	}

@@ -104,6 +104,17 @@ func TestBucket(t *testing.T) {
 	if want := []string{"s1"}; !slices.Equal(keys, want) {
 		t.Errorf("Keys() = %q, want %q", keys, want)
 	}
+	for _, k := range []string{"av_1.a", "av_1.b", "av_2.a"} {
+		if _, err := b.Put(ctx, k, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if keys, err := b.KeysMatching(ctx, "av_1.*"); err != nil || !slices.Equal(slices.Sorted(slices.Values(keys)), []string{"av_1.a", "av_1.b"}) {
+		t.Errorf("KeysMatching(av_1.*) = %q, %v; want av_1.a and av_1.b", keys, err)
+	}
+	if _, err := b.KeysMatching(ctx, ""); !errors.Is(err, ErrInvalid) {
+		t.Errorf("KeysMatching(\"\") error = %v, want ErrInvalid", err)
+	}
 
 	empty, err := s.Bucket(ctx, BucketConfig{Name: "empty"})
 	if err != nil {

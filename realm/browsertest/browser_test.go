@@ -20,6 +20,16 @@ import (
 // with a virtual authenticator: register, sign out, sign in with the
 // passkey (no handle: discoverable), and step up bound to an action digest.
 // The browser makes every credential; the realm verifies it.
+// pageResults is JavaScript that reads every action result the console
+// shows (each beside its action), one a line as "label: text".
+const pageResults = `[...document.querySelectorAll("[data-result]")].map((e) => e.dataset.result + ": " + e.textContent).join("\n")`
+
+// resultJSON is JavaScript that reads the JSON an action's result folds
+// under its details.
+func resultJSON(label string) string {
+	return `(document.querySelector('[data-result="` + label + `"] pre') || {}).textContent || ""`
+}
+
 func TestBrowserPasskeyPages(t *testing.T) {
 	r := startLocalRealm(t)
 	b := browsertest.Start(t, browsertest.Options{})
@@ -38,9 +48,10 @@ func TestBrowserPasskeyPages(t *testing.T) {
 		}
 		last, err := chromedp.Run(ctx, chromedp.Poll[string](`document.body.dataset.last`))
 		if err != nil {
-			t.Fatalf("%s: waiting for the page: %v", label, err)
+			shown, _ := chromedp.Run(ctx, chromedp.Evaluate[string](pageResults+` + " | " + JSON.stringify(document.body.dataset) + " | digest " + JSON.stringify((document.getElementById("digest") || {}).value) + " valid " + ((document.getElementById("digest") || {}).validity || {}).valid + " banners " + [...document.querySelectorAll(".banner")].map((b) => b.id + ":" + b.hidden).join(",") + " active " + (document.activeElement && document.activeElement.id)`))
+			t.Fatalf("%s: waiting for the page: %v (page shows: %s)", label, err, shown)
 		}
-		status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
+		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](pageResults))
 		if last != label+":ok" {
 			t.Fatalf("%s: page reports %q: %s", label, last, status)
 		}
@@ -60,7 +71,9 @@ func TestBrowserPasskeyPages(t *testing.T) {
 		return s
 	}
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(r.URL())); err != nil {
+	// A laptop's screen: at the headless default (800 x 600) the sticky
+	// header, wrapped in two rows, can sit over a control chromedp clicks.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1366, 860), chromedp.Navigate(r.URL())); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.dataset.ready === "1"`)); err != nil {
@@ -92,7 +105,7 @@ func TestBrowserPasskeyPages(t *testing.T) {
 	act("step-up",
 		chromedp.SendKeys(chromedp.CSS("#digest"), digestA),
 		chromedp.Click(chromedp.CSS("#stepup")))
-	status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
+	status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](resultJSON("step-up")))
 	if !strings.Contains(status, digestA) || !strings.Contains(status, `"verified": true`) {
 		t.Fatalf("step-up result %q, want verified and bound to %s", status, digestA)
 	}

@@ -55,7 +55,7 @@ func TestConsoleStory(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := func() string {
-		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(document.body.dataset) + "\n" + (document.getElementById("status") || {}).textContent`))
+		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(document.body.dataset) + "\n" + `+pageResults))
 		return st
 	}
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -88,22 +88,44 @@ func TestConsoleStory(t *testing.T) {
 		do(label, append([]chromedp.Action[chromedp.Void]{chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.last`)}, actions...)...)
 		waitFor(label, 30*time.Second, `(document.body.dataset.last || "").startsWith(`+strconv.Quote(label+":")+`)`)
 		if last, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.last`)); last != label+":ok" {
-			t.Fatalf("%s: page reports %q: %s", label, last, text("#status"))
+			t.Fatalf("%s: page reports %q: %s", label, last, page())
 		}
 	}
+	// screenshot saves the page at a laptop's width and at a phone's (390
+	// px, as a person holds it), from the top: the sticky header then sits
+	// where it belongs. The charts redraw at the new width before the shot.
 	shot := 0
 	screenshot := func(name string) {
 		t.Helper()
-		// From the top: the sticky header then sits where it belongs.
-		do("scroll to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
 		shot++
-		if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("console-%02d-%s.png", shot, name)), png, 0o644); err != nil {
-			t.Fatal(err)
+		for _, w := range []struct {
+			width, height int64
+		}{{1366, 860}, {390, 844}} {
+			do("resize to "+strconv.FormatInt(w.width, 10), chromedp.EmulateViewport(w.width, w.height), chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+			waitFor("the layout at "+strconv.FormatInt(w.width, 10)+" px", 5*time.Second,
+				`new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(document.documentElement.clientWidth === `+strconv.FormatInt(w.width, 10)+`))))`)
+			if w.width > 600 {
+				// Every control has a name a screen reader can say.
+				if nameless, _ := chromedp.Run(ctx, chromedp.Evaluate[string](namelessControls)); nameless != "" {
+					t.Errorf("%s: controls without an accessible name: %s", name, nameless)
+				}
+			}
+			if w.width < 600 {
+				// Nothing is wider than a phone's screen but what scrolls
+				// inside a box of its own.
+				if wide, _ := chromedp.Run(ctx, chromedp.Evaluate[string](phoneOverflow)); wide != "" {
+					t.Errorf("%s at %d px: wider than the screen: %s", name, w.width, wide)
+				}
+			}
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				t.Fatalf("screenshot %s: %v", name, err)
+			}
+			if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("console-%02d-%s-%d.png", shot, name, w.width)), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
+		do("back to the laptop's width", chromedp.EmulateViewport(1366, 860))
 	}
 	open := func(view string) {
 		t.Helper()
@@ -123,11 +145,27 @@ func TestConsoleStory(t *testing.T) {
 	do("open the console", chromedp.EmulateViewport(1366, 860), chromedp.Navigate(r.URL()))
 	waitFor("console ready", 20*time.Second, `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
 
+	screenshot("signed-out")
+
+	// The handle's rule is said before anything is typed, and in words at
+	// a mistake, without a ceremony.
+	if rule := text("#name-rule"); !strings.Contains(rule, "3 to 32 characters") {
+		t.Fatalf("the handle's rule reads %q before anything is typed, want the realm's rule", rule)
+	}
+	do("forget the last result", chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.last`))
+	do("a handle too short", chromedp.SendKeys(chromedp.CSS("#name"), "nu"), chromedp.Click(chromedp.CSS("#register")))
+	waitFor("the rule at the mistake", 5*time.Second, `document.getElementById("name-rule").dataset.state === "error" && document.body.dataset.last === "register:error"`)
+	if rule := text("#name-rule"); !strings.Contains(rule, "at least 3 characters") || !strings.Contains(rule, "“nu” has 2") {
+		t.Fatalf("the handle's rule after %q reads %q, want it to say what is wrong", "nu", rule)
+	}
+	screenshot("signed-out-handle-rule")
+	do("clear the handle", clear("#name"))
+
 	// 1. Register: the realm's first avatar becomes its administrator.
+	// With the keyboard: Enter in the last field submits.
 	act("register",
 		chromedp.SendKeys(chromedp.CSS("#name"), "ada"),
-		chromedp.SendKeys(chromedp.CSS("#display"), "Ada Lovelace"),
-		chromedp.Click(chromedp.CSS("#register")))
+		chromedp.SendKeys(chromedp.CSS("#display"), "Ada Lovelace\r"))
 	waitFor("the account view shows the signed-in avatar", 10*time.Second, `document.body.dataset.shown === "account"`)
 	if name := text("#me-name"); !strings.Contains(name, "@ada") {
 		t.Fatalf("signed in as %q, want ada", name)
@@ -195,6 +233,9 @@ func TestConsoleStory(t *testing.T) {
 	if d, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("command-result").dataset.decision`)); d != "allow" {
 		t.Fatalf("belt-speed command: %s, want allow: %s", d, text("#command-result"))
 	}
+	// The telemetry chart draws the belt's reports: where it stood, and
+	// where the command sent it.
+	waitFor("the belt's telemetry charted", 15*time.Second, `Number(document.getElementById("twin-telemetry").dataset.points || 0) >= 2`)
 	screenshot("twins")
 
 	// 5. Hand the headset to someone else: the realm no longer recognizes
@@ -207,7 +248,7 @@ func TestConsoleStory(t *testing.T) {
 	// The stranger takes the headset off; its owner confirms with the passkey.
 	act("stop", chromedp.Click(chromedp.CSS("#stop")))
 	act("step-up", chromedp.Click(chromedp.CSS("#stepup-now")))
-	if s := text("#status"); !strings.Contains(s, `"verified": true`) {
+	if s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](resultJSON("step-up"))); !strings.Contains(s, `"verified": true`) {
 		t.Fatalf("step-up answer %q, want verified", s)
 	}
 	// With no live stream the score is the passkey's: trusted again once
@@ -244,6 +285,7 @@ func TestConsoleStory(t *testing.T) {
 	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#receipts [data-verified]").dataset.verified`)); v != "true" {
 		t.Fatalf("receipt verification: %s: %s", v, text("#receipts [data-verified] .verify-detail"))
 	}
+	waitFor("the mint and the transfer charted as market activity", 15*time.Second, `Number(document.getElementById("market-activity").dataset.above || 0) >= 2`)
 	screenshot("market")
 	open("trust")
 	screenshot("trust-after-the-story")
@@ -264,7 +306,8 @@ func TestConsoleStory(t *testing.T) {
 	// 8. Every decision of the story is in the audit viewer, with its
 	// reasons, and the audit chain verifies.
 	open("audit")
-	act("audit-verify", chromedp.Click(chromedp.CSS("#audit-verify")))
+	// With the keyboard: focus the control, press Enter.
+	act("audit-verify", chromedp.Focus(chromedp.CSS("#audit-verify")), chromedp.KeyEvent("\r"))
 	waitFor("chain verified", 5*time.Second, `document.getElementById("audit-verify-result").dataset.ok === "true"`)
 	do("only my decisions", chromedp.Click(chromedp.CSS("#audit-mine")))
 	for _, action := range []string{"JoinScene", "EnterZone", "CommandActuator", "StepUp", "TransferAsset", "ChangeRoles"} {
@@ -286,6 +329,8 @@ func TestConsoleStory(t *testing.T) {
 	waitFor("the step-up assessment in the audit viewer", 10*time.Second,
 		`[...document.querySelectorAll('#audit-rows tr[data-action="AssessTrust"][data-outcome="deny"] .reason')].some((r) => r.textContent.startsWith("Step-up"))`)
 	do("every action", selectValue("#audit-action", ""))
+	waitFor("the story's decisions charted by action and effect", 15*time.Second,
+		`Number(document.getElementById("audit-chart").dataset.above || 0) >= 10 && document.querySelector('#audit-chart-legend [data-action="TransferAsset"]') !== null`)
 	screenshot("audit")
 
 	// The page showed what the realm recorded.
@@ -299,6 +344,32 @@ func TestConsoleStory(t *testing.T) {
 		}
 	}
 }
+
+// namelessControls is JavaScript that lists the visible form controls and
+// buttons a screen reader could not name: no label, aria-label,
+// aria-labelledby, title or text.
+const namelessControls = `[...document.querySelectorAll("input, select, textarea, button")]
+	.filter((e) => e.offsetParent !== null && e.type !== "hidden")
+	.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !e.getAttribute("aria-labelledby") && !e.title && !(e.tagName === "BUTTON" && e.textContent.trim()))
+	.map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.name ? "[name=" + e.name + "]" : ""))
+	.join(", ")`
+
+// phoneOverflow is JavaScript that answers "" when the page is no wider
+// than the screen, or else names the elements sticking out past its right
+// edge (leaving out those inside a box that scrolls sideways, such as the
+// navigation).
+const phoneOverflow = `(() => {
+	if (document.documentElement.scrollWidth <= window.innerWidth) return "";
+	const scrolls = (e) => { for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) { const o = getComputedStyle(p).overflowX; if (o === "auto" || o === "scroll") return true; } return false; };
+	const out = [];
+	for (const e of document.querySelectorAll("body *")) {
+		const r = e.getBoundingClientRect();
+		if (r.width === 0 || r.right <= window.innerWidth + 1 || scrolls(e)) continue;
+		out.push(e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className.split(" ").join(".") : "") + " " + Math.round(r.right) + "px");
+		if (out.length >= 6) break;
+	}
+	return "the page is " + document.documentElement.scrollWidth + " px wide: " + out.join(", ");
+})()`
 
 // walkTheWalkway registers another avatar that joins the foundry through
 // the Go SDK and paces the walkway until the test ends; it returns the

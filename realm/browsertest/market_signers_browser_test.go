@@ -58,7 +58,7 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
 		defer wcancel()
 		if _, err := chromedp.Run(wctx, chromedp.Poll[bool](js)); err != nil {
-			t.Fatalf("%s: %v (page: %s)", what, err, eval(`JSON.stringify(document.body.dataset) + " " + ((document.getElementById("status") || {}).textContent || "")`))
+			t.Fatalf("%s: %v (page: %s)", what, err, eval(`JSON.stringify(document.body.dataset) + " " + `+pageResults))
 		}
 	}
 

@@ -30,7 +30,7 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	defer cancel()
 
 	page := func() string {
-		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash + " " + JSON.stringify(document.body.dataset) + "\n" + (document.getElementById("status") || {}).textContent`))
+		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash + " " + JSON.stringify(document.body.dataset) + "\n" + `+pageResults))
 		return st
 	}
 	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {

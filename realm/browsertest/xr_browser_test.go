@@ -56,7 +56,7 @@ func TestBrowserHeadsetStreamsOverDataChannel(t *testing.T) {
 		t.Fatal(err)
 	}
 	if last != "start:ok" {
-		status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status")))
+		status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](pageResults))
 		t.Fatalf("headset start = %q: %s", last, status)
 	}
 	if link, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.link`)); link != "data channel open" {

@@ -62,32 +62,155 @@ export function describe(err) {
   return [p.title, p.detail, ...[].concat(reasons)].filter(Boolean).join("\n");
 }
 
-// setStatus shows an action's outcome in the shared #status panel and
-// records it on <body data-last="label:ok|label:error"> for tests and
-// assistive tools.
-export function setStatus(label, value) {
-  const out = document.getElementById("status");
+// What each action is called in the results a person reads: [what it is
+// while it runs, what it says when done]. An action not named here is
+// called by its label.
+const ACTIONS = {
+  register: ["Creating your avatar with a passkey", "Your avatar is created and signed in."],
+  "sign-in": ["Signing in with a passkey", "Signed in."],
+  "step-up": ["Confirming with your passkey", "Confirmed with your passkey."],
+  "sign-out": ["Signing out", "Signed out."],
+  "sign-out-everywhere": ["Signing out everywhere", "Signed out on every device."],
+  "add-passkey": ["Adding a passkey", "The new passkey is added."],
+  "delete-passkey": ["Deleting the passkey", "The passkey is deleted."],
+  "end-session": ["Ending the session", "The session is ended."],
+  "change-roles": ["Saving the roles", "The roles are saved."],
+  avatars: ["Listing avatars", "Avatars listed."],
+  audit: ["Asking the realm for decisions", "Decisions loaded."],
+  "audit-older": ["Loading older decisions", "Older decisions loaded."],
+  "audit-verify": ["Verifying the audit chain", "The audit chain is verified."],
+  "join-scene": ["Joining the scene", "You joined the scene."],
+  "leave-scene": ["Leaving the scene", "You left the scene."],
+  "scene-access": ["Asking the policies", "The policies answered."],
+  walk: ["Walking", "You are there."],
+  start: ["Putting the headset on", "The headset is on and streaming."],
+  handover: ["Handing the headset over", "The headset is on someone else now."],
+  stop: ["Taking the headset off", "The headset is off."],
+  "enter-xr": ["Entering XR", "In XR."],
+  wallet: ["Creating a custodial wallet", "Your custodial wallet is ready."],
+  "link-wallet": ["Linking the browser wallet", "The wallet is linked to your avatar."],
+  receipts: ["Loading the receipts", "Receipts loaded."],
+  market: ["Loading the market", "The market is up to date."],
+  twins: ["Loading the twins", "Twins loaded."],
+};
+const actionWords = (label) => ACTIONS[label] || [label.replace(/[-_]/g, " "), "Done."];
+// Actions whose success shows itself (a list filled, a verdict drawn)
+// leave no message on success; a failure still shows beside them.
+const SELF_EVIDENT = new Set(["audit", "audit-older", "audit-verify", "avatars", "scene-access", "walk", "receipts", "market", "twins"]);
+
+// A result stays beside its action while it is news: a success fades
+// after a while (the page shows the new state by then), a failure stays
+// until the action is tried again.
+const SUCCESS_SHOWN_MS = 20000;
+
+// resultSlot finds or makes the place where an action's result shows:
+// right under the form, button row or list the action belongs to (at, or
+// the focused control), or at the top of the visible view.
+function resultSlot(label, at) {
+  const from = at instanceof Element ? at : document.activeElement;
+  const host = from && from !== document.body && from.isConnected
+    ? from.closest("ul.list, ol, .banner, form, .buttons, .card-head, .ops-actions, .ops-row") : null;
+  // One result a place: the next action there replaces the last one's.
+  const reuse = (slot) => {
+    if (!slot) return null;
+    slot.dataset.result = label;
+    return slot;
+  };
+  if (host && host.classList.contains("banner")) {
+    let slot = reuse(host.querySelector(":scope > .result"));
+    if (!slot) host.append(slot = newSlot(label));
+    return slot;
+  }
+  if (!host) {
+    const view = document.querySelector("main > section:not([hidden])");
+    if (!view) return null;
+    let slot = reuse(view.querySelector(":scope > .result"));
+    if (!slot) view.prepend(slot = newSlot(label));
+    return slot;
+  }
+  const next = host.nextElementSibling;
+  if (next && next.classList.contains("result")) return reuse(next);
+  const slot = newSlot(label);
+  host.after(slot);
+  return slot;
+}
+
+function newSlot(label) {
+  return el("div", { class: "result", role: "status", "aria-live": "polite", dataset: { result: label } });
+}
+
+// jsonDetails is the JSON of an answer or a problem, folded away under
+// "Details (JSON)"; views that show a result of their own add it there.
+export function jsonDetails(value) {
+  if (value === undefined || value === null || (typeof value === "object" && !Object.keys(value).length)) return null;
+  let text;
+  try {
+    text = JSON.stringify(value, null, 2);
+  } catch {
+    text = String(value);
+  }
+  return el("details", { class: "result-json" }, el("summary", null, "Details (JSON)"), el("pre", null, text));
+}
+
+// showOutcome writes an action's outcome into its slot: in words, with
+// the problem's detail and reasons on a failure, and the JSON folded.
+function showOutcome(slot, label, value) {
+  if (!slot) return;
+  clearTimeout(slot.fade);
   const failed = value instanceof Error;
-  const text = failed
-    ? `${label} failed: ${value.problem ? JSON.stringify(value.problem, null, 2) : String(value)}`
-    : label + (value === undefined ? "" : "\n" + JSON.stringify(value, null, 2));
-  if (out) out.textContent = text;
+  slot.dataset.status = failed ? "error" : "ok";
+  if (failed) {
+    const p = value.problem || {};
+    const reasons = [].concat(p.reasons || p.errors || []).filter(Boolean);
+    const said = p.detail || value.message || p.title || String(value);
+    slot.setAttribute("role", "alert");
+    slot.replaceChildren(
+      el("p", null, el("strong", null, `${actionWords(label)[0].replace(/^./, (c) => c.toUpperCase())} did not work. `), said),
+      reasons.length && !(reasons.length === 1 && reasons[0] === said) ? el("ul", { class: "reasons" }, reasons.map((r) => el("li", null, r))) : null,
+      jsonDetails(value.problem || null));
+  } else if (SELF_EVIDENT.has(label)) {
+    slot.remove();
+  } else {
+    slot.setAttribute("role", "status");
+    slot.replaceChildren(el("p", null, actionWords(label)[1]), jsonDetails(value));
+    slot.fade = setTimeout(() => { if (slot.dataset.status === "ok") slot.remove(); }, SUCCESS_SHOWN_MS);
+  }
+}
+
+// setStatus shows an action's outcome beside the action (at, or the
+// focused control) and records it on <body data-last="label:ok|label:error">
+// for tests and assistive tools. Views that show a result of their own
+// (a decision, a receipt) pass at = null and quiet = true to record only.
+export function setStatus(label, value, at, quiet = false) {
+  const failed = value instanceof Error;
+  if (!quiet) showOutcome(resultSlot(label, at), label, value);
   document.body.dataset.last = label + (failed ? ":error" : ":ok");
 }
 
-// run performs an action for a control: shows it in progress, then its
-// result or error in #status. It returns the result, or undefined on error.
-export async function run(label, fn) {
-  const out = document.getElementById("status");
-  if (out) out.textContent = label + "…";
-  try {
-    const result = await fn();
-    setStatus(label, result);
-    return result;
-  } catch (err) {
-    setStatus(label, err);
-    return undefined;
+// run performs an action for a control: shows that it is under way under
+// the control (at, or the focused one), then its outcome there. It
+// returns the result, or undefined on error.
+export async function run(label, fn, at) {
+  const slot = resultSlot(label, at);
+  if (slot) {
+    clearTimeout(slot.fade);
+    slot.dataset.status = "busy";
+    slot.setAttribute("role", "status");
+    slot.replaceChildren(el("p", null, actionWords(label)[0] + "…"));
   }
+  let result, failed = null;
+  try {
+    result = await fn();
+  } catch (err) {
+    failed = err;
+  }
+  try {
+    showOutcome(slot && slot.isConnected ? slot : resultSlot(label, at), label, failed || result);
+  } catch (err) {
+    console.error("showing the result of", label, err);
+  }
+  document.body.dataset.last = label + (failed ? ":error" : ":ok");
+  return failed ? undefined : result;
 }
 
 // --- requests ---
@@ -267,8 +390,11 @@ export const live = {
     this.socket = socket;
     socket.on("open", () => this.emit("open", {}));
     socket.on("disconnect", (e) => this.emit("close", { code: e.code, reason: e.reason }));
-    socket.on("session-ended", (e) => document.dispatchEvent(new CustomEvent("zr:signed-out", { detail: e.reason })));
-    socket.on("replaced", (e) => document.dispatchEvent(new CustomEvent("zr:replaced", { detail: e.reason })));
+    // Only the page's current connection speaks for the session: the end of
+    // one closed at sign-out, arriving after the next sign-in, must not
+    // sign the new session out.
+    socket.on("session-ended", (e) => { if (this.socket === socket) document.dispatchEvent(new CustomEvent("zr:signed-out", { detail: e.reason })); });
+    socket.on("replaced", (e) => { if (this.socket === socket) document.dispatchEvent(new CustomEvent("zr:replaced", { detail: e.reason })); });
     socket.on("hello", (m) => publishTrust(m.trust));
     socket.on("trust", (t) => publishTrust(t));
     socket.on("xr", (m) => {

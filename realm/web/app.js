@@ -5,9 +5,10 @@
 
 import * as zr from "./api.js";
 import { headset } from "./headset.js";
+import { checkHandle, handleRule } from "./vendor/zerorealm-sdk.js";
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ["account", "headset", "scene", "trust", "twins", "market", "audit"];
+const VIEWS = ["account", "headset", "scene", "trust", "twins", "market", "agents", "audit"];
 const mounted = new Map(); // view name -> its module (or null while loading)
 let signedIn = false;
 
@@ -97,7 +98,20 @@ async function route() {
     }
   }
   document.body.dataset.shown = name;
+  // A person who chose a view from the navigation continues from its
+  // heading: keyboard and screen reader users land on what they chose.
+  if (navigated) {
+    navigated = false;
+    const heading = $("view-" + name).querySelector("h1");
+    if (heading) {
+      heading.tabIndex = -1;
+      heading.focus({ preventScroll: true });
+    }
+  }
 }
+
+let navigated = false;
+for (const a of document.querySelectorAll("nav a[data-nav]")) a.addEventListener("click", () => { navigated = true; });
 
 window.addEventListener("hashchange", route);
 
@@ -166,7 +180,44 @@ function onSubmit(id, label, action) {
   });
 }
 
-onSubmit("register-form", "register", () => zr.register($("name").value.trim(), $("display").value.trim()));
+// The handle's rule is the realm's own (the SDK carries it from the API
+// description): said before anything is typed, and in words at the first
+// mistake, instead of the browser's generic message.
+const nameInput = $("name");
+const nameRule = $("name-rule");
+const ruleText = `A handle is ${handleRule.description}.`;
+nameInput.minLength = handleRule.minLength;
+nameInput.pattern = handleRule.pattern.replace(/^\^|\$$/g, "");
+nameRule.textContent = ruleText;
+let nameTouched = false;
+function checkName() {
+  const problem = checkHandle(nameInput.value.trim());
+  const show = !!problem && nameTouched;
+  nameInput.setCustomValidity(problem);
+  nameInput.setAttribute("aria-invalid", String(show));
+  nameRule.textContent = show ? problem : ruleText;
+  nameRule.dataset.state = show ? "error" : "";
+  return problem;
+}
+nameInput.addEventListener("input", () => {
+  if (nameInput.value.trim().length >= handleRule.minLength) nameTouched = true;
+  checkName();
+});
+nameInput.addEventListener("blur", () => {
+  if (nameInput.value !== "") nameTouched = true;
+  checkName();
+});
+
+$("register-form").addEventListener("submit", (e) => {
+  nameTouched = true;
+  if (checkName()) {
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    zr.setStatus("register", new Error(nameRule.textContent), nameInput, true);
+    nameInput.focus();
+  }
+});
+onSubmit("register-form", "register", () => zr.register(nameInput.value.trim(), $("display").value.trim()));
 onSubmit("signin-form", "sign-in", () => zr.signIn($("signin-name").value.trim()));
 
 // The account view signs out through here so the shell can reset.

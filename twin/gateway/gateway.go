@@ -84,14 +84,17 @@ type Gateway struct {
 
 	estop atomic.Bool
 
-	mu          sync.Mutex
-	trusted     map[common.Address]time.Time // key => retired after (zero: never)
-	nonces      map[uint64]time.Time         // nonce => forget after
-	revoked     map[string]time.Time         // session => forget after
-	heartbeat   time.Time                    // local time of the last valid notice
-	feedReconns uint64                       // connection's reconnect count at that notice
-	noticeSeq   map[common.Address]uint64
-	telemetry   uint64
+	mu      sync.Mutex
+	trusted map[common.Address]time.Time // key => retired after (zero: never)
+	nonces  map[uint64]time.Time         // nonce => forget after
+	revoked map[string]time.Time         // session => forget after
+	// revokedAgents are revoked delegations, suspended agents and owners
+	// who revoked their agents (see twin.RevocationNotice) => forget after.
+	revokedAgents map[string]time.Time
+	heartbeat     time.Time // local time of the last valid notice
+	feedReconns   uint64    // connection's reconnect count at that notice
+	noticeSeq     map[common.Address]uint64
+	telemetry     uint64
 
 	accepted atomic.Uint64
 	refusals sync.Map // twin.Reason => *atomic.Uint64
@@ -154,7 +157,7 @@ func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{
 		cfg: cfg, log: cfg.Logger.With("twin", cfg.Twin), actuators: map[string]twin.Actuator{},
 		trusted: map[common.Address]time.Time{}, nonces: map[uint64]time.Time{}, revoked: map[string]time.Time{},
-		noticeSeq: map[common.Address]uint64{},
+		revokedAgents: map[string]time.Time{}, noticeSeq: map[common.Address]uint64{},
 	}
 	drivers := map[string]Driver{}
 	for _, a := range cfg.Actuators {
@@ -328,6 +331,15 @@ func (g *Gateway) Revoked(sessionID string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	_, ok := g.revoked[sessionID]
+	return ok
+}
+
+// AgentRevoked reports whether the gateway knows id (a delegation, an
+// agent or an owner; see twin.RevocationNotice) to stop agents' grants.
+func (g *Gateway) AgentRevoked(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.revokedAgents[id]
 	return ok
 }
 

@@ -145,6 +145,72 @@ func TestRevokedBetweenDecisionAndDelivery(t *testing.T) {
 	}
 }
 
+// TestAgentGrantRefusedOnceItsChainIsRevoked: an agent's grant names its
+// delegation chain; revoking the root stops a grant of the sub-agent
+// below it, suspending an agent or revoking an owner stops theirs, and
+// other chains go on.
+func TestAgentGrantRefusedOnceItsChainIsRevoked(t *testing.T) {
+	b := newBench(t, benchOptions{heartbeat: time.Hour})
+	grant := func(key, agent, owner string, chain ...string) twin.SignedGrant {
+		c := b.command("press-1", "ram", 30, key)
+		c.Operator = agent
+		return b.disp.AgentGrantFor(c, c.Hash(), owner, chain)
+	}
+	if _, err := b.disp.Deliver(context.Background(), grant("before", "ag_sub", "av_ada", "dg_root", "dg_leaf")); err != nil {
+		t.Fatalf("Deliver of an agent's grant = %v, want done", err)
+	}
+	cases := []struct{ revoke, agent, owner string }{
+		{"dg_root", "ag_sub", "av_ada"},    // a root revoked stops what derives from it
+		{"ag_rogue", "ag_rogue", "av_bob"}, // a suspended agent
+		{"av_eve", "ag_eves", "av_eve"},    // an owner who revoked every agent
+	}
+	for i, tc := range cases {
+		sg := grant(fmt.Sprint("revoked-", i), tc.agent, tc.owner, "dg_root", "dg_leaf")
+		if tc.revoke != "dg_root" {
+			sg = grant(fmt.Sprint("revoked-", i), tc.agent, tc.owner, "dg_other")
+		}
+		if err := b.feed.RevokeAgents(tc.revoke); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, func() bool { return b.gateways["press-1"].AgentRevoked(tc.revoke) }, "the gateway to learn of the revocation")
+		_, err := b.disp.Deliver(context.Background(), sg)
+		if twin.ReasonOf(err) != twin.ReasonDelegationRevoked || !strings.Contains(err.Error(), tc.revoke) {
+			t.Fatalf("Deliver after revoking %s = %v, want delegation_revoked naming it", tc.revoke, err)
+		}
+	}
+	if _, err := b.disp.Deliver(context.Background(), grant("other", "ag_fine", "av_ada", "dg_third")); err != nil {
+		t.Fatalf("Deliver of another chain = %v, want done", err)
+	}
+	// A person's session that happens to be named like a revoked id is
+	// not an agent's: the lists are kept apart.
+	if _, err := b.disp.Deliver(context.Background(), b.disp.Grant(b.command("press-1", "ram", 30, "person"), "dg_root", nil)); err != nil {
+		t.Fatalf("Deliver of a person's grant = %v, want done", err)
+	}
+}
+
+// TestAgentGrantShape: a grant names either a session (a person) or an
+// owner and a chain (an agent), never both or neither.
+func TestAgentGrantShape(t *testing.T) {
+	b := newBench(t, benchOptions{heartbeat: time.Hour})
+	c := b.command("press-1", "ram", 30, "shape")
+	for name, mutate := range map[string]func(g *twin.Grant){
+		"agent with a session": func(g *twin.Grant) { g.Session = "s1" },
+		"agent without owner":  func(g *twin.Grant) { g.Owner = "" },
+		"too long a chain":     func(g *twin.Grant) { g.Delegations = make([]string, twin.MaxDelegations+1) },
+		"empty delegation id":  func(g *twin.Grant) { g.Delegations = []string{""} },
+		"person with an owner": func(g *twin.Grant) { g.Delegations, g.Session = []string{}, "s1" },
+	} {
+		g := b.disp.AgentGrantFor(c, c.Hash(), "av_ada", []string{"dg_root"}).Grant
+		if name == "person with an owner" {
+			g.Session = "s1"
+		}
+		mutate(&g)
+		if sa := b.request("press-1", "ram", b.realm.SignGrant(g).Encode()); sa.Ack.Reason != twin.ReasonMalformed {
+			t.Errorf("%s: %+v, want malformed", name, sa.Ack)
+		}
+	}
+}
+
 // TestStaleFeedRefusesEverything: once the realm's revocation notices stop
 // for longer than FeedTimeout, the gateway cannot tell whether a session
 // was revoked, so it refuses every grant.

@@ -51,7 +51,7 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 	if reason, detail := g.spendNonce(gr, now); reason != "" {
 		return g.refuse(gr, now, reason, detail)
 	}
-	if reason, detail := g.checkRevocation(gr.Session, now); reason != "" {
+	if reason, detail := g.checkRevocation(&gr, now); reason != "" {
 		return g.refuse(gr, now, reason, detail)
 	}
 	if a.Risk.NeedsApproval() {
@@ -118,8 +118,8 @@ func (g *Gateway) trustedAt(k common.Address, now time.Time) bool {
 
 // checkRevocation fails closed: a feed not heard from within FeedTimeout,
 // or not since the connection last reconnected, cannot say whether the
-// session was revoked meanwhile.
-func (g *Gateway) checkRevocation(session string, now time.Time) (twin.Reason, string) {
+// session, or an agent's delegation, was revoked meanwhile.
+func (g *Gateway) checkRevocation(gr *twin.Grant, now time.Time) (twin.Reason, string) {
 	var reconnects uint64
 	if g.cfg.Conn != nil {
 		reconnects = g.cfg.Conn.Stats().Reconnects
@@ -134,8 +134,24 @@ func (g *Gateway) checkRevocation(session string, now time.Time) (twin.Reason, s
 	case reconnects != g.feedReconns:
 		return twin.ReasonFeedStale, "the connection dropped since the last revocation notice"
 	}
-	if _, ok := g.revoked[session]; ok {
-		return twin.ReasonSessionRevoked, "the operator's session was revoked"
+	if !gr.ByAgent() {
+		if _, ok := g.revoked[gr.Session]; ok {
+			return twin.ReasonSessionRevoked, "the operator's session was revoked"
+		}
+		return "", ""
+	}
+	// An agent's grant names its whole chain, so revoking a delegation
+	// stops every delegation derived from it.
+	for _, d := range gr.Delegations {
+		if _, ok := g.revokedAgents[d]; ok {
+			return twin.ReasonDelegationRevoked, "delegation " + d + " of agent " + gr.Operator + " was revoked"
+		}
+	}
+	if _, ok := g.revokedAgents[gr.Operator]; ok {
+		return twin.ReasonDelegationRevoked, "agent " + gr.Operator + " is suspended"
+	}
+	if _, ok := g.revokedAgents[gr.Owner]; ok {
+		return twin.ReasonDelegationRevoked, "owner " + gr.Owner + " revoked every agent of theirs"
 	}
 	return "", ""
 }
@@ -192,20 +208,14 @@ func (g *Gateway) HandleNotice(data []byte) {
 	defer g.mu.Unlock()
 	// Revocations are taken from any valid notice, even one older than the
 	// last: learning of a revocation twice is harmless.
-	for _, s := range n.Sessions {
-		if old, ok := g.revoked[s]; !ok || old.Before(forget) {
-			g.revoked[s] = forget
-		}
-	}
+	remember(g.revoked, n.Sessions, forget)
+	remember(g.revokedAgents, n.Agents, forget)
 	if !n.Complete || n.Seq <= g.noticeSeq[signer] {
 		return
 	}
 	g.noticeSeq[signer] = n.Seq
-	for s, until := range g.revoked {
-		if now.After(until) {
-			delete(g.revoked, s)
-		}
-	}
+	forgetPast(g.revoked, now)
+	forgetPast(g.revokedAgents, now)
 	for k, forgetAt := range g.nonces {
 		if now.After(forgetAt) {
 			delete(g.nonces, k)
@@ -265,6 +275,24 @@ func (g *Gateway) publishTelemetry(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// remember keeps each id revoked until at least forget.
+func remember(revoked map[string]time.Time, ids []string, forget time.Time) {
+	for _, id := range ids {
+		if old, ok := revoked[id]; !ok || old.Before(forget) {
+			revoked[id] = forget
+		}
+	}
+}
+
+// forgetPast drops what no grant still valid can name.
+func forgetPast(revoked map[string]time.Time, now time.Time) {
+	for id, until := range revoked {
+		if now.After(until) {
+			delete(revoked, id)
 		}
 	}
 }

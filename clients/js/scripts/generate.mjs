@@ -59,7 +59,32 @@ export const operationRoutes = {
 ${rows.join("\n")}
 } as const satisfies Record<keyof operations, { method: string; path: string; idempotencyKey?: "required" | "optional" }>;
 `;
-  return { "api.ts": types, "operations.ts": table };
+  return { "api.ts": types, "operations.ts": table, "rules.ts": rules(doc) };
+}
+
+// rules is the realm's rules for what people type, as the document states
+// them, so that a client says the rule before the realm refuses: today
+// the handle of a new avatar (RegisterBeginRequest.name).
+function rules(doc) {
+  const name = doc.components?.schemas?.RegisterBeginRequest?.properties?.name;
+  if (!name || typeof name.pattern !== "string" || !Number.isInteger(name.minLength) || !Number.isInteger(name.maxLength)) {
+    throw new Error("RegisterBeginRequest.name has no pattern, minLength and maxLength in the document");
+  }
+  // The description's words between "handle, " and the next ";" are the rule.
+  const words = /handle, ([^;]+)/.exec(name.description ?? "");
+  const rule = {
+    pattern: name.pattern,
+    minLength: name.minLength,
+    maxLength: name.maxLength,
+    description: words ? words[1] : `${name.minLength} to ${name.maxLength} characters matching ${name.pattern}`,
+  };
+  return (
+    header +
+    `
+/** The rule for an avatar's handle, as the realm enforces it (RegisterBeginRequest.name). */
+export const handleRule = ${JSON.stringify(rule, null, 2)} as const;
+`
+  );
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -6,6 +6,7 @@
  * @module
  */
 export { decodeBase64url, encodeBase64url } from "./base64url.js";
+export { checkHandle, handleRule } from "./handle.js";
 export type { components, operations, paths } from "./generated/api.js";
 export { operationRoutes } from "./generated/operations.js";
 export {
@@ -107,7 +108,9 @@ export {
   verifyReceipt,
   type Domain,
   type EIP1193Provider,
+  type PublishedCheckpoint,
   type Receipt,
+  type ReceiptProof,
   type TransferAnswer,
   type TransferMessage,
   type TrustedSigner,

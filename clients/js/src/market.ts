@@ -136,11 +136,17 @@ export class Market {
       throw new EIP712Error("digest-mismatch", "the realm's typed data does not hash to the digest it named");
     }
     const signature = await signer.signTypedData(td);
-    return this.client.call("applyTransfer", {
+    const answer = await this.client.call("applyTransfer", {
       body: { intent, signature },
       ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}),
       ...s,
     });
+    // 202 with a waiting action answers an agent's transfer only (DPoP);
+    // a person's transfer is applied or refused.
+    if (!("receipt" in answer)) {
+      throw new Error(`the realm answered a waiting agent action (${answer.id}) to a person's transfer`);
+    }
+    return answer;
   }
 
   /** Mints to an address (needs the realm's minting role). */
@@ -165,6 +171,15 @@ export class Market {
 /** A signer the holder trusts: an address, or an address for a period (RFC 3339; `until` optional). */
 export type TrustedSigner = string | { address: string; since?: string; until?: string | null };
 
+/** An inclusion proof (the `proof` of GET /v1/receipts/{digest}/proof). */
+export type ReceiptProof = NonNullable<Receipt["proof"]>;
+
+/** A published checkpoint (an entry of GET /v1/checkpoints). */
+export interface PublishedCheckpoint {
+  checkpoint: TypedData;
+  [k: string]: unknown;
+}
+
 /** What {@link verifyReceipt} needs besides the receipt. */
 export interface VerifyOptions {
   /** The realm's EIP-712 domain (`domain` of GET /v1/assets/domain). */
@@ -178,6 +193,10 @@ export interface VerifyOptions {
   signers: TrustedSigner[];
   /** The intent digest the receipt must be for, when known. */
   intent?: string;
+  /** An inclusion proof obtained separately; default the receipt's own. */
+  proof?: ReceiptProof | null;
+  /** A checkpoint obtained separately (GET /v1/checkpoints), which the proof's checkpoint must be. */
+  checkpoint?: PublishedCheckpoint | null;
 }
 
 /** The outcome of a verification: every check, and the first failure's code and reason. */
@@ -197,95 +216,175 @@ const checkpointType = "Checkpoint(string chain,uint256 first,uint256 count,byte
 // stamping what the key signed.
 const periodSlackSeconds = 60;
 
+// loose is what a document from elsewhere is until checked: any field may
+// be missing or of any type.
+type Loose = Record<string, any>;
+
 /**
  * verifyReceipt checks a receipt offline, trusting only the domain and
  * the signers given: the documented EIP-712 types, the domain, the digest,
  * a low-s signature recovering to a trusted signer within its period,
- * the intent, and, when the document carries one, the RFC 9162 inclusion
- * proof (keccak-256, leaves 0x00 || digest, nodes 0x01 || left || right)
- * in a checkpoint signed by a trusted signer. It never throws: the answer
- * lists the checks and names the first that failed.
+ * the intent, and, when the document carries one or one is given, the
+ * RFC 9162 inclusion proof (keccak-256, leaves 0x00 || digest, nodes
+ * 0x01 || left || right) in a checkpoint signed by a trusted signer, which
+ * must be the published checkpoint when one is given. It never throws:
+ * the answer lists every check made and names the first that failed
+ * (code: no-domain, no-signers, malformed, wrong-type, wrong-domain,
+ * digest-mismatch, signature-encoding, signature-high-s,
+ * signature-invalid, wrong-signer, outside-period, wrong-intent,
+ * bad-checkpoint, checkpoint-mismatch, bad-proof).
  */
 export function verifyReceipt(receipt: Receipt | TransferAnswer, opts: VerifyOptions): Verification {
   const out: Verification = { ok: false, checks: [], code: "", reason: "", signer: "", digest: "" };
   const pass = (check: string, detail: string) => out.checks.push({ check, ok: true, detail });
+  const { domain, signers, intent, proof, checkpoint } = (opts ?? {}) as Partial<VerifyOptions>;
   try {
-    const doc = ("sequence" in receipt && "receipt" in receipt && "signature" in receipt.receipt ? receipt.receipt : receipt) as Receipt;
+    if (!domain || typeof domain !== "object") throw new EIP712Error("no-domain", "the realm's EIP-712 domain is needed to know what the receipt must be bound to");
+    const trusted = trustEntries(signers ?? []);
+    if (trusted.length === 0) throw new EIP712Error("no-signers", "no trusted signer was given: a valid signature by anyone would prove nothing");
+    let doc = receipt as Loose;
+    // A transfer's answer holds the receipt document one level down.
+    if (doc && typeof doc === "object" && doc.signature === undefined && doc.receipt && doc.receipt.signature !== undefined) doc = doc.receipt;
     if (!doc || typeof doc !== "object" || !doc.receipt || typeof doc.signature !== "string") {
       throw new EIP712Error("malformed", "not a receipt document (receipt typed data and signature)");
     }
-    const trusted = trustEntries(opts.signers);
-    if (trusted.length === 0) throw new EIP712Error("no-signers", "no trusted signer was given: a valid signature by anyone would prove nothing");
     const td = doc.receipt as TypedData;
-    const digest = checkTyped(td, "Receipt", receiptType, opts.domain, "receipt");
+    const digest = checkTyped(td, "Receipt", receiptType, domain, "receipt");
     out.digest = digest;
-    pass("type", "a Receipt of the documented shape, in the realm's domain");
-    if (doc.digest !== undefined && doc.digest.toLowerCase() !== digest) {
-      throw new EIP712Error("digest-mismatch", `the document says digest ${doc.digest}, its typed data hashes to ${digest}: the receipt was altered`);
+    pass("type", "a Receipt of the documented shape");
+    pass("domain", `bound to ${domain.name} v${domain.version}, chain id ${domain.chainId}, contract ${domain.verifyingContract}`);
+    const m = td.message as Loose;
+    if (doc.digest !== undefined && String(doc.digest).toLowerCase() !== digest) {
+      throw new EIP712Error("digest-mismatch", `the document says digest ${preview(doc.digest)}, its typed data hashes to ${digest}: the receipt was altered`);
     }
+    pass("digest", `EIP-712 digest ${digest}`);
     const signer = recoverAddress(digest, doc.signature);
     out.signer = signer;
-    if (doc.signer !== undefined && doc.signer.toLowerCase() !== signer.toLowerCase()) {
-      throw new EIP712Error("wrong-signer", `the document names ${doc.signer}, the signature recovers to ${signer}`);
+    pass("signature", `well-formed, low-s, recovers to ${signer}`);
+    if (doc.signer !== undefined && !sameAddress(doc.signer, signer)) {
+      throw new EIP712Error("wrong-signer", `the document names ${preview(doc.signer)}, the signature recovers to ${signer}`);
     }
-    inPeriod(trusted, signer, td.message.time, "receipt");
-    pass("signature", `low-s, recovers to ${signer}, a trusted signer`);
-    if (opts.intent !== undefined) {
-      if (String(td.message.intent).toLowerCase() !== opts.intent.toLowerCase()) {
-        throw new EIP712Error("wrong-intent", `the receipt is for intent ${String(td.message.intent)}, not ${opts.intent}`);
+    if (!trusted.some((s) => sameAddress(s.address, signer))) {
+      throw new EIP712Error("wrong-signer", `signed by ${signer}, which is not among the trusted signers ${trusted.map((s) => s.address).join(", ")}`);
+    }
+    pass("signer", `${signer} is a trusted realm signer${inPeriod(trusted, signer, m.time, "receipt")}`);
+    if (intent !== undefined) {
+      if (typeof m.intent !== "string" || m.intent.toLowerCase() !== String(intent).toLowerCase()) {
+        throw new EIP712Error("wrong-intent", `the receipt is for intent ${preview(m.intent)}, not ${intent}`);
       }
-      pass("intent", `for intent ${opts.intent}`);
+      pass("intent", `for intent ${m.intent}`);
     }
-    const pf = doc.proof;
+
+    const pf = (proof !== undefined && proof !== null ? proof : doc.proof) as Loose | undefined | null;
     if (!pf) {
-      pass("proof", "none carried: the receipt is signed but not yet shown to be in a checkpoint");
+      if (checkpoint) throw new EIP712Error("bad-proof", "a checkpoint was given but no inclusion proof to connect the receipt to it");
       out.ok = true;
+      pass("proof", "none given: the receipt is signed but not yet shown to be in a checkpoint");
       return out;
     }
     const ctd = pf.checkpoint as TypedData;
-    const cdigest = checkTyped(ctd, "Checkpoint", checkpointType, opts.domain, "checkpoint");
-    if (pf.checkpoint_digest.toLowerCase() !== cdigest) throw new EIP712Error("bad-checkpoint", `the proof says checkpoint ${pf.checkpoint_digest}, its typed data hashes to ${cdigest}`);
-    const csigner = recoverAddress(cdigest, pf.checkpoint_signature);
-    inPeriod(trusted, csigner, ctd.message.time, "checkpoint");
-    pass("checkpoint", `checkpoint ${cdigest} signed by ${csigner}`);
-    const cm = ctd.message;
-    if (cm.chain !== td.message.chain) throw new EIP712Error("bad-proof", "the checkpoint covers another chain");
-    const leaf = BigInt(pf.leaf_index);
-    const index = toBigInt(td.message.index, "index");
-    if (leaf < 0n || index !== toBigInt(cm.first, "first") + leaf) throw new EIP712Error("bad-proof", `leaf ${leaf} is not receipt ${index}`);
-    const path = pf.path.map((h) => hexToBytes(h, 32));
-    if (!verifyInclusion(hexToBytes(digest, 32), leaf, toBigInt(cm.count, "count"), path, hexToBytes(cm.root, 32))) {
-      throw new EIP712Error("bad-proof", `the audit path does not lead from the receipt to the checkpoint's root ${String(cm.root)}`);
+    const cdigest = checkTyped(ctd, "Checkpoint", checkpointType, domain, "checkpoint", "bad-checkpoint");
+    if (pf.checkpoint_digest !== undefined && String(pf.checkpoint_digest).toLowerCase() !== cdigest) {
+      throw new EIP712Error("bad-checkpoint", `the proof says checkpoint digest ${preview(pf.checkpoint_digest)}, its typed data hashes to ${cdigest}`);
     }
-    pass("inclusion", `receipt ${index} is leaf ${leaf} under root ${String(cm.root)}`);
+    let csigner: string;
+    try {
+      csigner = recoverAddress(cdigest, pf.checkpoint_signature);
+    } catch (e) {
+      throw new EIP712Error("bad-checkpoint", `checkpoint signature: ${e instanceof EIP712Error ? e.detail : String(e)}`);
+    }
+    if (pf.checkpoint_signer !== undefined && !sameAddress(pf.checkpoint_signer, csigner)) {
+      throw new EIP712Error("bad-checkpoint", `the proof names checkpoint signer ${preview(pf.checkpoint_signer)}, the signature recovers to ${csigner}`);
+    }
+    if (!trusted.some((s) => sameAddress(s.address, csigner))) {
+      throw new EIP712Error("bad-checkpoint", `the checkpoint is signed by ${csigner}, which is not among the trusted signers`);
+    }
+    const cm = ctd.message as Loose;
+    inPeriod(trusted, csigner, cm.time, "checkpoint");
+    pass("checkpoint", `checkpoint ${cdigest} signed by ${csigner}`);
+    if (checkpoint) {
+      let other: string;
+      try {
+        other = checkTyped(checkpoint.checkpoint, "Checkpoint", checkpointType, domain, "given checkpoint", "bad-checkpoint");
+      } catch (e) {
+        throw new EIP712Error("checkpoint-mismatch", e instanceof EIP712Error ? e.detail : String(e));
+      }
+      if (other !== cdigest) throw new EIP712Error("checkpoint-mismatch", `the proof's checkpoint ${cdigest} is not the given checkpoint ${other}`);
+      pass("published-checkpoint", `the proof's checkpoint is the published one (${other})`);
+    }
+    if (cm.chain !== m.chain) throw new EIP712Error("bad-proof", `the checkpoint covers chain ${preview(cm.chain)}, the receipt is on ${preview(m.chain)}`);
+    let leaf: bigint, first: bigint, count: bigint, index: bigint, path: Uint8Array[], root: Uint8Array;
+    try {
+      leaf = toBigInt(pf.leaf_index, "leaf_index");
+      first = toBigInt(cm.first, "first");
+      count = toBigInt(cm.count, "count");
+      index = toBigInt(m.index, "index");
+      if (!Array.isArray(pf.path)) throw new EIP712Error("malformed", "path: want a list of hashes");
+      path = pf.path.map((h: unknown) => hexToBytes(h, 32));
+      root = hexToBytes(cm.root, 32);
+    } catch (e) {
+      throw new EIP712Error("bad-proof", e instanceof EIP712Error ? e.detail : String(e));
+    }
+    if (leaf < 0n || index !== first + leaf) throw new EIP712Error("bad-proof", `leaf ${leaf} of a checkpoint starting at receipt ${first} is not receipt ${index}`);
+    if (!verifyInclusion(hexToBytes(digest, 32), leaf, count, path, root)) {
+      throw new EIP712Error("bad-proof", `the audit path does not lead from the receipt to the checkpoint's root ${preview(cm.root)}`);
+    }
+    pass("inclusion", `receipt ${index} is leaf ${leaf} of ${count} under root ${preview(cm.root)}`);
     out.ok = true;
   } catch (e) {
     out.code = e instanceof EIP712Error ? e.code : "error";
-    const detail = e instanceof EIP712Error ? e.detail : String(e);
+    const detail = e instanceof EIP712Error ? e.detail : String(e instanceof Error ? e.message : e);
     out.checks.push({ check: out.code, ok: false, detail });
     out.reason = `${out.code}: ${detail}`;
   }
   return out;
 }
 
-function checkTyped(td: TypedData, primary: string, typeString: string, domain: Domain, what: string): string {
-  if (!td || typeof td !== "object" || !td.types || !td.message || !td.domain) throw new EIP712Error("malformed", `the ${what} is not EIP-712 typed data`);
-  if (td.primaryType !== primary) throw new EIP712Error("wrong-type", `the ${what} is a ${String(td.primaryType)}, not a ${primary}`);
-  if (encodeType(primary, td.types) !== typeString || encodeType("EIP712Domain", td.types) !== domainType) {
-    throw new EIP712Error("wrong-type", `the ${what}'s types are not the realm's ${typeString}`);
+function sameAddress(a: unknown, b: unknown): boolean {
+  return typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+}
+
+// preview shows a value of a document in a reason, cut short.
+function preview(v: unknown): string {
+  const s = typeof v === "string" ? v : JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? s.slice(0, 77) + "..." : s;
+}
+
+// checkTyped checks that typed data is of the documented type, in the
+// expected domain, with no message field the type does not sign, and
+// returns its digest. A checkpoint's faults all read as (as); a
+// receipt's are told apart.
+function checkTyped(td: TypedData, primary: string, typeString: string, domain: Domain, what: string, as = ""): string {
+  const fail = (code: string, detail: string) => new EIP712Error(as || code, detail);
+  const t = td as unknown as Loose;
+  if (!t || typeof t !== "object" || !t.types || !t.message || typeof t.message !== "object" || !t.domain) throw fail("malformed", `the ${what} is not EIP-712 typed data`);
+  if (t.primaryType !== primary) throw fail("wrong-type", `the ${what} is a ${preview(t.primaryType)}, not a ${primary}`);
+  let got: string, dom: string;
+  try {
+    got = encodeType(primary, t.types);
+    dom = encodeType("EIP712Domain", t.types);
+  } catch (e) {
+    throw fail("wrong-type", e instanceof EIP712Error ? e.detail : String(e));
   }
-  const fields = td.types[primary] as Array<{ name: string }>;
-  for (const k of Object.keys(td.message)) {
-    if (!fields.some((f) => f.name === k)) throw new EIP712Error("wrong-type", `the ${what} carries ${k}, which its signature does not cover`);
+  if (got !== typeString || dom !== domainType) throw fail("wrong-type", `the ${what}'s types are ${preview(got)}, not the realm's ${typeString}`);
+  const fields = t.types[primary] as Array<{ name: string }>;
+  for (const k of Object.keys(t.message)) {
+    if (!fields.some((f) => f.name === k)) throw fail("wrong-type", `the ${what} carries ${preview(k)}, which its signature does not cover`);
   }
-  const d = td.domain;
-  if (
-    d.name !== domain.name ||
-    d.version !== domain.version ||
-    toBigInt(d.chainId, "chainId") !== toBigInt(domain.chainId, "chainId") ||
-    String(d.verifyingContract).toLowerCase() !== domain.verifyingContract.toLowerCase()
-  ) {
-    throw new EIP712Error("wrong-domain", `the ${what} was signed for another domain than ${domain.name} v${domain.version}, chain ${domain.chainId}`);
+  const d = t.domain as Loose;
+  const mismatch: string[] = [];
+  if (d.name !== domain.name) mismatch.push(`name ${preview(d.name)}`);
+  if (d.version !== domain.version) mismatch.push(`version ${preview(d.version)}`);
+  let chain: bigint | null = null;
+  try {
+    chain = toBigInt(d.chainId, "chainId");
+  } catch {
+    // reported as a mismatch
+  }
+  if (chain === null || chain !== toBigInt(domain.chainId, "the expected chainId")) mismatch.push(`chain id ${preview(d.chainId)}`);
+  if (!sameAddress(d.verifyingContract, domain.verifyingContract)) mismatch.push(`contract ${preview(d.verifyingContract)}`);
+  if (mismatch.length) {
+    throw fail("wrong-domain", `the ${what} was signed for ${mismatch.join(", ")}; the realm's domain is ${domain.name} v${domain.version}, chain id ${domain.chainId}, contract ${domain.verifyingContract}`);
   }
   return hashTypedData(td);
 }
@@ -324,9 +423,11 @@ interface TrustEntry {
 // trustEntries normalizes the signers; what does not parse is dropped, so
 // the list only ever trusts less.
 function trustEntries(signers: TrustedSigner[]): TrustEntry[] {
+  if (!Array.isArray(signers)) return [];
   const seconds = (t: string | null | undefined) => (t === undefined || t === null ? null : Math.floor(Date.parse(t) / 1000));
   const out: TrustEntry[] = [];
-  for (const s of signers ?? []) {
+  for (const s of signers) {
+    if (typeof s !== "string" && (!s || typeof s !== "object" || typeof s.address !== "string")) continue;
     const e = typeof s === "string" ? { address: s, since: null, until: null } : { address: s.address, since: seconds(s.since), until: seconds(s.until) };
     if (!/^0x[0-9a-fA-F]{40}$/.test(e.address) || Number.isNaN(e.since) || Number.isNaN(e.until)) continue;
     out.push(e);
@@ -334,11 +435,23 @@ function trustEntries(signers: TrustedSigner[]): TrustEntry[] {
   return out;
 }
 
-function inPeriod(trusted: TrustEntry[], signer: string, time: unknown, what: string): void {
-  const mine = trusted.filter((s) => s.address.toLowerCase() === signer.toLowerCase());
-  if (mine.length === 0) throw new EIP712Error("wrong-signer", `the ${what} is signed by ${signer}, which is not among the trusted signers`);
-  if (mine.some((s) => s.since === null && s.until === null)) return;
-  const at = Number(toBigInt(time, `${what} time`));
-  const ok = mine.some((s) => (s.since === null || at >= s.since - periodSlackSeconds) && (s.until === null || at <= s.until + periodSlackSeconds));
-  if (!ok) throw new EIP712Error("outside-period", `the ${what} is dated ${new Date(at * 1000).toISOString()}, outside the period ${signer} is trusted for`);
+// inPeriod checks that what signer signed at time (the document's signed
+// Unix seconds) falls in a period the holder trusts the key for, and says
+// which; it throws outside-period otherwise.
+function inPeriod(trusted: TrustEntry[], signer: string, time: unknown, what: string): string {
+  const mine = trusted.filter((s) => sameAddress(s.address, signer));
+  if (mine.some((s) => s.since === null && s.until === null)) return "";
+  let at: number;
+  try {
+    at = Number(toBigInt(time, `${what} time`));
+  } catch {
+    throw new EIP712Error("outside-period", `the ${what} carries no time to check against ${signer}'s signing period`);
+  }
+  const iso = (t: number) => new Date(t * 1000).toISOString().replace(".000Z", "Z");
+  const ok = mine.find((s) => (s.since === null || at >= s.since - periodSlackSeconds) && (s.until === null || at <= s.until + periodSlackSeconds));
+  if (!ok) {
+    const periods = mine.map((s) => `${s.since === null ? "…" : iso(s.since)} to ${s.until === null ? "now" : iso(s.until)}`).join(", ");
+    throw new EIP712Error("outside-period", `the ${what} is dated ${iso(at)}, outside the period the holder trusts ${signer} for (${periods})`);
+  }
+  return `, signing in the period it was trusted for (${ok.since === null ? "…" : iso(ok.since)} to ${ok.until === null ? "now" : iso(ok.until)})`;
 }

@@ -9,9 +9,39 @@ import "github.com/zerorealm/zerorealm/realm/internal/edge"
 // agentAccess says which documented operations ("METHOD /path") an agent
 // may call: agentOnly, or agentToo alongside a person.
 var agentAccess = map[string]agentMode{
-	"GET /v1/agents/me":          agentOnly,
-	"POST /v1/mcp":               agentOnly,
-	"GET /v1/scenes/{id}/access": agentToo,
+	"GET /v1/agents/me":                                   agentOnly,
+	"POST /v1/mcp":                                        agentOnly,
+	"GET /v1/scenes/{id}/access":                          agentToo,
+	"POST /v1/assets/transfers":                           agentToo,
+	"GET /v1/agents/approvals/{id}":                       agentToo,
+	"DELETE /v1/agents/approvals/{id}":                    agentOnly,
+	"GET /v1/twins":                                       agentToo,
+	"GET /v1/twins/{twin}":                                agentToo,
+	"POST /v1/twins/{twin}/actuators/{actuator}/commands": agentToo,
+}
+
+// agentAnswers are what an agent may be answered beyond a person, by
+// operation.
+var agentAnswers = map[string]func(responses map[string]any){
+	"POST /v1/twins/{twin}/actuators/{actuator}/commands": func(responses map[string]any) {
+		responses["202"] = map[string]any{
+			"description": "a critical command waits for a second operator (pending_approval); an agent's high-risk command waits for its owner (pending_owner_approval): poll the action at Location",
+			"headers":     map[string]any{"Location": map[string]any{"description": "an agent's command: /v1/agents/approvals/{id}", "schema": strT}},
+			"content":     map[string]any{"application/json": map[string]any{"schema": ref("CommandAnswer")}},
+		}
+		responses["403"] = problemResponse("refused: a policy decision, a missing step-up or a zone mismatch; for an agent, its delegation (out-of-scope, over-limit: a riskier command than max_risk, critical never; rate-limited) or its suspension (" +
+			edge.ProblemBase + edge.TypeAgentSuspended + "); the detail says which and why")
+	},
+	"POST /v1/assets/transfers": func(responses map[string]any) {
+		responses["202"] = map[string]any{
+			"description": "an agent's transfer above its delegation's auto-approval value waits for its owner: poll the action at Location",
+			"headers":     map[string]any{"Location": map[string]any{"description": "/v1/agents/approvals/{id}", "schema": strT}},
+			"content":     map[string]any{"application/json": map[string]any{"schema": ref("AgentApproval")}},
+		}
+		responses["403"] = problemResponse("refused: a policy decision or a missing step-up; for an agent, its delegation (" + edge.ProblemBase + edge.TypeAgentForbidden +
+			": out-of-scope, over-limit) or its suspension (" + edge.ProblemBase + edge.TypeAgentSuspended + "); the detail says which and why")
+		responses["429"] = problemResponse("too many of the owner's actions wait for approval already (" + edge.ProblemBase + "approval-queue-full)")
+	},
 }
 
 type agentMode int
@@ -39,6 +69,9 @@ func agentSecurity(key string, o, responses map[string]any) {
 	case agentToo:
 		o["security"] = append(o["security"].([]any), dpop)
 		responses["401"] = problemResponse("no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, " + agentUnauthenticated)
+	}
+	if add, ok := agentAnswers[key]; ok {
+		add(responses)
 	}
 }
 
@@ -97,9 +130,33 @@ func agentSchemas(s map[string]any) {
 		"delegation": ref("Delegation"),
 	}, "token", "delegation")
 	s["Delegations"] = obj(map[string]any{"delegations": arrayOf(ref("Delegation"))}, "delegations")
+	s["AgentApproval"] = agentApprovalSchema()
+	s["AgentApprovals"] = obj(map[string]any{"approvals": arrayOf(ref("AgentApproval"))}, "approvals")
 	s["MCPMessage"] = freeForm("a JSON-RPC 2.0 message of the Model Context Protocol; 202 with no body answers a notification")
 	access := s["SceneAccess"].(map[string]any)
 	props := access["properties"].(map[string]any)
 	props["agent"] = described(strT, "for an agent: its id (its trust is then the agent's own)")
 	props["chain"] = described(strT, "for an agent: its chain from its owner")
+}
+
+// agentApprovalSchema is an action in the owner's approval queue
+// (approval.View).
+func agentApprovalSchema() map[string]any {
+	problem := obj(map[string]any{"status": intT, "type": strT, "detail": strT}, "status", "type", "detail")
+	return obj(map[string]any{
+		"id":   described(strT, "pa_ and 32 hex digits"),
+		"kind": described(strT, "what the action is: transfer (a market transfer), command (a twin command)"),
+		"state": map[string]any{"type": "string", "enum": []string{"pending", "approved", "done", "failed", "rejected", "expired", "cancelled"},
+			"description": "pending: waiting for the owner; approved: a node runs it now; done: it ran, result holds its answer; failed: decided again when it ran and refused, problem says why; rejected by the owner; cancelled by the agent; expired without a decision"},
+		"owner": strT, "agent": strT, "delegation": described(strT, "the leaf delegation it was asked under"),
+		"chain": described(strT, "who authorized it, through which agents: av_... > ag_... (dg_...) > ..."),
+		"action": obj(map[string]any{"name": described(strT, "a Cedar action id"), "resource": obj(map[string]any{"type": strT, "id": strT}, "type", "id"),
+			"value": described(uintT, "what a transfer moves, base units (1 for a unique item)"), "risk": strT}, "name", "resource", "value"),
+		"summary":       strT,
+		"action_digest": described(hashT, "what the owner's step-up must be bound to before approving"),
+		"created":       timeT, "expires": timeT, "decided": timeT,
+		"decided_by": described(strT, "the owner (approved, rejected) or the agent (cancelled)"),
+		"result":     freeForm("when done: the action's answer (a transfer's: the TransferAnswer, with its receipt)"),
+		"problem":    described(problem, "when failed: the problem the action was refused with"),
+	}, "id", "kind", "state", "owner", "agent", "delegation", "chain", "action", "summary", "action_digest", "created", "expires")
 }

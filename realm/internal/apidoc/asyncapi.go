@@ -68,6 +68,8 @@ func buildAsyncAPI(f Facts) map[string]any {
 		"passkeyAdded": {"summary": "A passkey was added to the avatar, through any session and node; one the person did not add means the session token was taken",
 			"payload": typed("passkey-added", map[string]any{"passkey": obj(map[string]any{"id": b64urlT, "name": strT, "created": timeT,
 				"attestation_format": strT, "attested": boolT, "synced": boolT}, "id"), "at": timeT}, "passkey", "at")},
+		"agentApproval": {"summary": "An action one of the avatar's agents asked for changed state in the owner's approval queue, on any node: enqueued (pending), approved, done, failed, rejected, cancelled or expired",
+			"payload": typed("agent-approval", map[string]any{"approval": freeForm("the action, as GET /v1/agents/approvals/{id} answers it (the OpenAPI schema AgentApproval)"), "at": timeT}, "approval", "at")},
 		"webrtcAnswer": {"summary": "The answer to the client's WebRTC offer", "payload": typed("webrtc.answer", map[string]any{"sdp": strT}, "sdp")},
 		"xrScore": {"summary": "The verdict on the session's motion", "payload": typed("xr.score", map[string]any{"xr": obj(map[string]any{
 			"at": timeT, "seq": intT, "time_us": intT, "probability": numT, "state": strT, "score": numT}, "at", "seq", "probability", "state", "score")}, "xr")},

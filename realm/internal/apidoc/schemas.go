@@ -1,6 +1,9 @@
 package apidoc
 
-import "github.com/zerorealm/zerorealm/realm/internal/edge"
+import (
+	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+)
 
 // The component schemas of the OpenAPI document: what each request body
 // and success response of /v1 holds. They describe the wire views the
@@ -87,7 +90,8 @@ func webAuthnSchemas() map[string]any {
 			"clientExtensionResults": freeForm("client extension outputs"),
 		}, "id", "rawId", "type", "response"),
 		"RegisterBeginRequest": obj(map[string]any{
-			"name":         described(strT, "the avatar's handle; ignored when a signed-in avatar adds a passkey"),
+			"name": map[string]any{"type": "string", "pattern": avatar.NamePattern, "minLength": avatar.MinNameLen, "maxLength": avatar.MaxNameLen,
+				"description": "the avatar's handle, " + avatar.NameRule + "; ignored when a signed-in avatar adds a passkey"},
 			"display_name": described(strT, "the name people see; defaults to name"),
 		}),
 		"LoginBeginRequest":  obj(map[string]any{"name": described(strT, "optional: the handle; without it the browser offers its discoverable passkeys")}),
@@ -104,14 +108,16 @@ func webAuthnSchemas() map[string]any {
 // accountSchemas are avatars, sessions, trust and roles.
 func accountSchemas() map[string]any {
 	passkey := obj(map[string]any{"id": b64urlT, "name": strT, "created": timeT, "last_used": timeT, "attestation_format": strT,
-		"aaguid": described(strT, "hex"), "attested": boolT, "synced": boolT, "cloned": boolT, "device_assurance": strT,
+		"aaguid": described(strT, "hex"), "authenticator": described(strT, "the authenticator's name by its AAGUID in the community list the realm ships; empty when the AAGUID is not in it"), "attested": boolT, "synced": boolT, "cloned": boolT, "device_assurance": strT,
 		"delete_action_digest": digestT}, "id", "created")
 	return map[string]any{
 		"Avatar": obj(map[string]any{"id": strT, "name": strT, "display_name": strT, "roles": stringsT, "wallets": stringsT,
 			"created": timeT, "passkeys": arrayOf(passkey), "add_passkey_action_digest": digestT}, "id", "name", "roles", "passkeys"),
 		"AvatarSummary": obj(map[string]any{"id": strT, "name": strT, "display_name": strT, "roles": stringsT, "created": timeT}, "id", "name", "roles"),
 		"Session": obj(map[string]any{"id": strT, "created": timeT, "last_seen": timeT, "expires": timeT, "node": strT,
-			"current": described(boolT, "lists only: the session of this request"), "user_agent": described(strT, "lists only")}, "id", "expires"),
+			"current": described(boolT, "lists only: the session of this request"), "user_agent": described(strT, "lists only"),
+			"browser": described(strT, "lists only: the browser and its major version read from the user agent, e.g. Chrome 131; empty when not recognized"),
+			"os":      described(strT, "lists only: the operating system read from the user agent, e.g. macOS, Android 14; empty when not recognized")}, "id", "expires"),
 		"Trust": obj(map[string]any{
 			"state": map[string]any{"type": "string", "description": "the session's trust state, e.g. trusted, suspect, quarantined"},
 			"score": numT, "at": timeT,
@@ -213,11 +219,13 @@ func twinSchemas() map[string]any {
 		"TwinCommand":     command,
 		"Approval":        approval,
 		"CommandAnswer": obj(map[string]any{
-			"status": map[string]any{"type": "string", "enum": []string{"done", "refused", "failed", "pending_approval", "rejected", "in_progress"},
-				"description": "pending_approval (202): a critical command waits for a second operator"},
+			"status": map[string]any{"type": "string", "enum": []string{"done", "refused", "failed", "pending_approval", "pending_owner_approval", "rejected", "in_progress"},
+				"description": "pending_approval (202): a critical command waits for a second operator; pending_owner_approval (202): an agent's high-risk command waits for its owner (owner_approval)"},
 			"command":  ref("TwinCommand"),
 			"decision": ref("Decision"), "approval": ref("Approval"),
-			"grant": ref("SignedTypedData"), "ack": ref("Acknowledgement"),
+			"grant":          described(ref("SignedTypedData"), "the CommandGrant the realm signed; an agent's names its owner and its delegation chain (root first), which the gateway checks against the revocation feed"),
+			"ack":            ref("Acknowledgement"),
+			"owner_approval": described(ref("AgentApproval"), "an agent's command waiting in its owner's approval queue: poll it at /v1/agents/approvals/{id}"),
 		}, "status", "command"),
 		"CommandDigest": obj(map[string]any{"hash": hashT, "typed_data": ref("TypedData"), "risk": riskT, "needs_step_up": boolT,
 			"needs_approval": boolT}, "hash", "typed_data", "risk", "needs_step_up", "needs_approval"),

@@ -21,9 +21,10 @@ import (
 // contextAgent is the Cedar context key of agents.AgentContext.
 const contextAgent = "agent"
 
-// agentReasonApproval is the refusal of an action that needs its owner's
-// approval while no approval queue serves agents: it fails closed.
-const agentReasonApproval = "needs-owner-approval: the owner must approve this action with a passkey, and this realm does not queue agent approvals yet"
+// agentReasonApproval is the answer to an action that needs its owner's
+// approval: it is not allowed now; DecideAgentAndWait tells a part that
+// queues it for the owner by this reason.
+const agentReasonApproval = "needs-owner-approval: the owner must approve this action with a passkey step-up bound to it"
 
 // errNoGuard is the failure to decide for an agent before the guard is
 // bound: the action must not run.

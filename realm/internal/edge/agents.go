@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/zerorealm/zerorealm/agents"
-	"github.com/zerorealm/zerorealm/avatar"
 )
 
 // Agents authenticate with a delegation token and an RFC 9449 DPoP proof
@@ -83,14 +82,7 @@ func (e *Edge) AuthenticateAgent(req *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	av, err := e.auth.avatars.GetCached(req.Context(), a.Owner())
-	switch {
-	case errors.Is(err, avatar.ErrNotFound):
-		return Principal{}, &Error{Status: http.StatusUnauthorized, Type: TypeDelegationInvalid, Detail: "the delegation's owner no longer exists", Err: err}
-	case err != nil:
-		return Principal{}, err
-	}
-	return Principal{Avatar: av, Agent: a}, nil
+	return e.AgentPrincipal(req.Context(), a)
 }
 
 // AgentError maps a refusal of the agents domain (an *agents.DenyError in

@@ -129,12 +129,14 @@ func (a *API) handleRegisterBegin(w http.ResponseWriter, req *http.Request) {
 }
 
 func (a *API) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
+	verified := a.timeCeremony("registration")
 	body, err := a.readFinish(w, req)
 	if err != nil {
 		a.edge.WriteError(w, req, err)
 		return
 	}
 	av, cred, err := a.Ceremonies.FinishRegistration(req.Context(), body.CeremonyID, body.Credential)
+	verified(err)
 	if err != nil {
 		a.auditDeny(req, "anonymous", "RegisterPasskey", "Ceremony::"+quote(body.CeremonyID), err)
 		a.edge.WriteError(w, req, err)
@@ -167,12 +169,14 @@ func (a *API) handleLoginBegin(w http.ResponseWriter, req *http.Request) {
 }
 
 func (a *API) handleLoginFinish(w http.ResponseWriter, req *http.Request) {
+	verified := a.timeCeremony("sign-in")
 	body, err := a.readFinish(w, req)
 	if err != nil {
 		a.edge.WriteError(w, req, err)
 		return
 	}
 	as, err := a.Ceremonies.FinishLogin(req.Context(), body.CeremonyID, body.Credential)
+	verified(err)
 	if err != nil {
 		a.refusedAssertion(req, "SignIn", body.CeremonyID, err)
 		a.edge.WriteError(w, req, err)
@@ -236,6 +240,7 @@ func (a *API) handleStepUpBegin(w http.ResponseWriter, req *http.Request, p edge
 }
 
 func (a *API) handleStepUpFinish(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+	verified := a.timeCeremony("step-up")
 	body, err := a.readFinish(w, req)
 	if err != nil {
 		a.edge.WriteError(w, req, err)
@@ -247,6 +252,7 @@ func (a *API) handleStepUpFinish(w http.ResponseWriter, req *http.Request, p edg
 		return
 	}
 	as, err := a.Ceremonies.FinishStepUp(req.Context(), body.CeremonyID, p.Avatar.ID, digest, body.Credential)
+	verified(err)
 	if err != nil {
 		a.refusedAssertion(req, "StepUp", body.CeremonyID, err)
 		a.edge.WriteError(w, req, err)
@@ -267,6 +273,24 @@ func (a *API) handleStepUpFinish(w http.ResponseWriter, req *http.Request, p edg
 	a.auditAllow(req, p.Avatar.ID, "StepUp", CredentialResource(as.Credential.ID), "fresh user-verified passkey assertion",
 		map[string]any{"action_digest": edge.DigestHex(digest), "trust": tr.Context()})
 	edge.WriteJSON(w, http.StatusOK, map[string]any{"verified": true, "action_digest": edge.DigestHex(digest), "trust": TrustView(tr)})
+}
+
+// timeCeremony starts timing the finish of a ceremony; the function it
+// returns observes it once the authenticator's answer is verified (nil) or
+// refused. A finish whose body is unreadable never reaches it: that is a
+// malformed request, not a ceremony.
+func (a *API) timeCeremony(ceremony string) func(error) {
+	start := time.Now()
+	return func(err error) {
+		if a.CeremonyTimed == nil {
+			return
+		}
+		outcome := "ok"
+		if err != nil {
+			outcome = "refused"
+		}
+		a.CeremonyTimed(ceremony, outcome, time.Since(start))
+	}
 }
 
 // ceremonyFinished stops counting a ceremony this node began: its record

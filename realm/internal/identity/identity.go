@@ -109,6 +109,10 @@ type Deps struct {
 	// its failure fails the sign-out before any session is revoked, so
 	// the avatar can try again.
 	SignedOutEverywhere func(ctx context.Context, avatarID string) error
+	// CeremonyTimed, when set, is told how long each ceremony's finish took
+	// to verify: ceremony registration, sign-in or step-up; outcome ok or
+	// refused.
+	CeremonyTimed func(ceremony, outcome string, took time.Duration)
 }
 
 // API serves the passkey ceremonies, the avatar's own passkeys and

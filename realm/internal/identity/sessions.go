@@ -9,6 +9,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/useragent"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
@@ -108,6 +109,8 @@ func (a *API) handleSessions(w http.ResponseWriter, req *http.Request, p edge.Pr
 		v := SessionView(s)
 		v["current"] = s.ID == p.Session.ID
 		v["user_agent"] = s.UserAgent
+		client := useragent.Parse(s.UserAgent)
+		v["browser"], v["os"] = client.Browser, client.OS
 		out = append(out, v)
 	}
 	edge.WriteJSON(w, http.StatusOK, map[string]any{"sessions": out})

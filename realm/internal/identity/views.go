@@ -7,6 +7,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/aaguid"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/trust"
 )
@@ -28,6 +29,7 @@ func AvatarView(av *avatar.Avatar) map[string]any {
 			"last_used":            c.LastUsed,
 			"attestation_format":   c.AttestationFormat,
 			"aaguid":               hex.EncodeToString(c.AAGUID),
+			"authenticator":        authenticatorName(c.AAGUID),
 			"attested":             c.Attested,
 			"synced":               c.BackupEligible,
 			"cloned":               c.Cloned,
@@ -46,6 +48,13 @@ func AvatarView(av *avatar.Avatar) map[string]any {
 		// What a step-up must be bound to before this avatar adds a passkey.
 		"add_passkey_action_digest": edge.DigestHex(AddPasskeyDigest(av.ID)),
 	}
+}
+
+// authenticatorName is the passkey's authenticator as people know it, or
+// "" when the community list does not name its AAGUID.
+func authenticatorName(id []byte) string {
+	name, _ := aaguid.Name(id)
+	return name
 }
 
 // SessionView is a session as its avatar sees it.

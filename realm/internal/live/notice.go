@@ -58,6 +58,10 @@ func (s *Service) noticeAvatar(avatarID string, msg []byte) {
 	}
 }
 
+// NoticeAvatar sends msg, a realm WebSocket message, to every live
+// connection of the avatar on every node.
+func (s *Service) NoticeAvatar(avatarID string, msg []byte) { s.noticeAvatar(avatarID, msg) }
+
 // AnnouncePasskeyAdded tells every session of the avatar about its new
 // passkey.
 func (s *Service) AnnouncePasskeyAdded(avatarID string, cred *avatar.Credential) {

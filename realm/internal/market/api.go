@@ -46,7 +46,7 @@ func (api *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/assets/intents/transfer", api.edge.Public(api.handleTransferPayload))
 	mux.HandleFunc("POST /v1/assets/intents/trade", api.edge.Public(api.handleTradePayload))
 	mux.HandleFunc("POST /v1/assets/intents/cancel", api.edge.Public(api.handleCancelPayload))
-	mux.HandleFunc("POST /v1/assets/transfers", api.edge.Authed(api.handleTransfer))
+	mux.HandleFunc("POST /v1/assets/transfers", api.edge.AuthedOrAgent(api.handleTransfer))
 	mux.HandleFunc("POST /v1/assets/trades", api.edge.Authed(api.handleTrade))
 	mux.HandleFunc("POST /v1/assets/cancel", api.edge.Authed(api.handleCancel))
 	mux.HandleFunc("POST /v1/assets/mint", api.edge.Authed(api.handleMint))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strconv"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -28,14 +27,11 @@ type applied struct {
 // step-up; and the scene's policy decides, on record, before the ledger
 // moves anything.
 func (s *Service) applyTransfer(ctx context.Context, p edge.Principal, in assets.TransferIntent, idempotencyKey string) (applied, error) {
-	if err := s.ledger.CheckDomain(in.Domain); err != nil {
+	prepared, _, err := s.prepareTransfer(in)
+	if err != nil {
 		return applied{}, err
 	}
-	if _, ok := s.ledger.Collection(in.Transfer.Collection); !ok {
-		return applied{}, &assets.RejectError{Reason: assets.ReasonUnknownCollection, Detail: "no collection " + strconv.Quote(in.Transfer.Collection)}
-	}
 	t := in.Transfer
-	prepared := s.scheme.Prepare(t)
 	digest := prepared.Digest()
 	retry, release, err := s.claimKey(ctx, p, idempotencyKey, digest)
 	if err != nil {

@@ -95,7 +95,12 @@ func (s *Service) claimKey(ctx context.Context, p edge.Principal, key string, di
 	if key == "" {
 		return false, func() {}, nil
 	}
-	prev, err := s.idempotency.Claim(ctx, p.Avatar.ID, key, digest[:])
+	// An agent's keys are its own: its owner's requests may use the same.
+	who := p.Avatar.ID
+	if p.IsAgent() {
+		who = p.Agent.ID
+	}
+	prev, err := s.idempotency.Claim(ctx, who, key, digest[:])
 	if err != nil {
 		return false, nil, err
 	}
@@ -103,7 +108,7 @@ func (s *Service) claimKey(ctx context.Context, p edge.Principal, key string, di
 		return true, func() {}, nil
 	}
 	return false, func() {
-		if err := s.idempotency.Release(context.WithoutCancel(ctx), p.Avatar.ID, key); err != nil {
+		if err := s.idempotency.Release(context.WithoutCancel(ctx), who, key); err != nil {
 			s.log.Warn("free the Idempotency-Key of a refused transfer", "err", err)
 		}
 	}, nil

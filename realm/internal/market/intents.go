@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -98,22 +99,38 @@ func (api *API) handleCancel(w http.ResponseWriter, req *http.Request, p edge.Pr
 }
 
 func (api *API) handleTransfer(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	apply(api, w, req, p, assets.DecodeTransferRequest, api.s.applyTransfer)
+	if p.IsAgent() {
+		api.handleAgentTransfer(w, req, p)
+		return
+	}
+	apply(api, w, req, p, "transfer", assets.DecodeTransferRequest, api.s.applyTransfer)
 }
 
 func (api *API) handleTrade(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	apply(api, w, req, p, assets.DecodeTradeRequest, api.s.applyTrade)
+	apply(api, w, req, p, "trade", assets.DecodeTradeRequest, api.s.applyTrade)
 }
 
 // apply reads an intent with its strict decoder, has the service carry it
-// out under the request's Idempotency-Key, and answers.
-func apply[I any](api *API, w http.ResponseWriter, req *http.Request, p edge.Principal, decode func([]byte) (I, error), carryOut func(context.Context, edge.Principal, I, string) (applied, error)) {
+// out under the request's Idempotency-Key, and answers. An intent that
+// was read is timed to its receipt or refusal (Deps.TransferTimed).
+func apply[I any](api *API, w http.ResponseWriter, req *http.Request, p edge.Principal, kind string, decode func([]byte) (I, error), carryOut func(context.Context, edge.Principal, I, string) (applied, error)) {
+	start := time.Now()
 	in, err := decodeIntent(w, req, decode)
 	if err != nil {
 		api.edge.WriteError(w, req, err)
 		return
 	}
 	out, err := carryOut(req.Context(), p, in, req.Header.Get("Idempotency-Key"))
+	if timed := api.s.transferTimed; timed != nil {
+		outcome := "receipt"
+		switch {
+		case err != nil:
+			outcome = "refused"
+		case out.replayed:
+			outcome = "replayed"
+		}
+		timed(kind, outcome, time.Since(start))
+	}
 	api.answerApplied(w, req, out, err)
 }
 
@@ -142,16 +159,21 @@ var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); retu
 // answered with status 200 gets the same bytes as the first 201.
 func (api *API) writeTransferAnswer(w http.ResponseWriter, status int, digest common.Hash, rc *assets.SignedReceipt) {
 	bp := answerBuffers.Get().(*[]byte)
-	b := append((*bp)[:0], `{"digest":"`...)
+	b := api.s.appendTransferAnswer((*bp)[:0], digest, rc)
+	edge.WriteBody(w, status, b)
+	*bp = b
+	answerBuffers.Put(bp)
+}
+
+// appendTransferAnswer appends a transfer's answer to b.
+func (s *Service) appendTransferAnswer(b []byte, digest common.Hash, rc *assets.SignedReceipt) []byte {
+	b = append(b, `{"digest":"`...)
 	b = append(b, digest.Hex()...)
 	b = append(b, `","sequence":`...)
 	b = strconv.AppendUint(b, rc.Receipt.Sequence, 10)
 	b = append(b, `,"receipt":`...)
-	b = api.s.scheme.AppendReceiptJSON(b, rc)
-	b = append(b, "}\n"...)
-	edge.WriteBody(w, status, b)
-	*bp = b
-	answerBuffers.Put(bp)
+	b = s.scheme.AppendReceiptJSON(b, rc)
+	return append(b, "}\n"...)
 }
 
 type mintRequest struct {

@@ -101,6 +101,10 @@ type Deps struct {
 	StepUps StepUps
 	Auditor Auditor
 	Logger  *slog.Logger
+	// TransferTimed, when set, is told how long each transfer or trade took
+	// from its signed intent to the answer: kind transfer or trade, outcome
+	// receipt, replayed or refused.
+	TransferTimed func(kind, outcome string, took time.Duration)
 }
 
 // ErrMissingDeps: New was not given a dependency it cannot run without.
@@ -143,7 +147,16 @@ type Service struct {
 	trust   TrustReader
 	stepUps StepUps
 	audit   Auditor
+	// transferTimed: Deps.TransferTimed, or nil.
+	transferTimed func(kind, outcome string, took time.Duration)
+	agents        AgentDeps
 }
+
+// BindAgents gives the marketplace what agents' transfers need (see
+// agents.go). The composition root calls it once, during start-up,
+// before the realm reports ready; until then an agent's transfer is
+// refused.
+func (s *Service) BindAgents(d AgentDeps) { s.agents = d }
 
 // idempotencyTTL is how long an Idempotency-Key is remembered.
 const idempotencyTTL = 24 * time.Hour
@@ -159,6 +172,7 @@ func New(ctx context.Context, d Deps) (*Service, error) {
 		node: d.Node, log: d.Logger, scenes: map[string]*scenes.Scene{},
 		highValue: cfg.HighValue, adminRole: cfg.AdminRole,
 		decider: d.Decider, trust: d.Trust, stepUps: d.StepUps, audit: d.Auditor,
+		transferTimed: d.TransferTimed,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -61,6 +61,8 @@ type Trail interface {
 type Deps struct {
 	Log    *slog.Logger
 	Scenes Scenes
+	Twins  Twins
+	Market Market
 	Trail  Trail
 	// Version is the realm's version, for the MCP implementation info.
 	Version string
@@ -87,7 +89,7 @@ func New(e *edge.Edge) *API {
 
 // Bind gives the API what it needs, once, before the realm is ready.
 func (a *API) Bind(deps Deps) error {
-	if deps.Log == nil || deps.Scenes == nil || deps.Trail == nil || deps.Base == nil {
+	if deps.Log == nil || deps.Scenes == nil || deps.Twins == nil || deps.Market == nil || deps.Trail == nil || deps.Base == nil {
 		return errors.New("mcpapi: every dependency is required")
 	}
 	a.Deps = &deps
@@ -115,7 +117,7 @@ func (a *API) serverFor(req *http.Request) *mcp.Server {
 		return nil // unreachable behind AgentAuthed; the SDK answers 400
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "zerorealm", Version: a.Version}, &mcp.ServerOptions{Logger: a.Log})
-	t := tools{a: a, p: p}
+	t := tools{a: a, p: p, req: req}
 	readOnly := &mcp.ToolAnnotations{ReadOnlyHint: true}
 	mcp.AddTool(s, &mcp.Tool{Name: "list_scenes", Annotations: readOnly,
 		Description: "The scenes of the realm this agent may join now: its delegation grants JoinScene there and the scene's policies allow it (each an audited decision)."},
@@ -123,6 +125,18 @@ func (a *API) serverFor(req *http.Request) *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "scene_access", Annotations: readOnly,
 		Description: "Whether this agent may join a scene now, with the reason of a refusal. Asking for a scene outside the delegation is an out-of-scope attempt and counts against the agent's trust."},
 		t.sceneAccess)
+	mcp.AddTool(s, &mcp.Tool{Name: "twin_state", Annotations: readOnly,
+		Description: "A twin with its actuators (envelope, risk, unit) and their last reported state, if this agent's delegation names the twin or one of its actuators and the scene's policies let it view the twin (an audited decision)."},
+		t.twinState)
+	mcp.AddTool(s, &mcp.Tool{Name: "command_actuator", Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(true)},
+		Description: "Command an actuator of a twin (set a target, or stop), exactly as the realm's command route does: this agent's delegation (the actuator, commands per minute, the highest risk) and then the scene's policies decide, audited with the agent's chain; the realm signs a grant naming the chain and the twin's gateway carries it out and signs its answer. A high-risk command needs the owner's approval; a critical one is never an agent's. The same key returns the first answer."},
+		t.commandActuator)
+	mcp.AddTool(s, &mcp.Tool{Name: "list_my_assets", Annotations: readOnly,
+		Description: "What this agent's owner holds: the items and balances of the owner's custodial address and linked wallets, with each address's next nonce."},
+		t.listMyAssets)
+	mcp.AddTool(s, &mcp.Tool{Name: "create_transfer", Annotations: &mcp.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: true, OpenWorldHint: ptr(false)},
+		Description: "Transfer the owner's asset, exactly as the realm's transfer route does: this agent's delegation (the collection, the value per transfer and per day) and the scene's policies decide, audited with the agent's chain; above the delegation's auto-approval value the transfer waits for the owner's approval (status 202 in the answer's place: the waiting action). The same key returns the first answer."},
+		t.createTransfer)
 	mcp.AddTool(s, &mcp.Tool{Name: "my_audit_trail", Annotations: readOnly,
 		Description: "This agent's own decisions from the realm's audit log, newest first (at most 100), each with the chain that authorized it."},
 		t.myAuditTrail)
@@ -148,8 +162,9 @@ func (a *API) serveMetadata(w http.ResponseWriter, _ *http.Request) {
 }
 
 type tools struct {
-	a *API
-	p edge.Principal
+	a   *API
+	p   edge.Principal
+	req *http.Request
 }
 
 type noArgs struct{}
@@ -179,6 +194,13 @@ type sceneArgs struct {
 	Scene string `json:"scene" jsonschema:"the scene's id"`
 }
 
+func (in sceneArgs) check() error {
+	if in.Scene == "" || len(in.Scene) > 64 {
+		return errors.New("scene: want a scene id")
+	}
+	return nil
+}
+
 type accessOut struct {
 	Scene string `json:"scene"`
 	Decision
@@ -187,8 +209,8 @@ type accessOut struct {
 // sceneAccess decides JoinScene; a refusal is a tool error carrying its
 // reason, so the model reads why.
 func (t tools) sceneAccess(ctx context.Context, _ *mcp.CallToolRequest, in sceneArgs) (*mcp.CallToolResult, accessOut, error) {
-	if in.Scene == "" || len(in.Scene) > 64 {
-		return nil, accessOut{}, errors.New("scene: want a scene id")
+	if err := in.check(); err != nil {
+		return nil, accessOut{}, err
 	}
 	d, err := t.a.Scenes.DecideJoin(ctx, t.p, in.Scene)
 	if err != nil {
@@ -224,3 +246,5 @@ func (t tools) myAuditTrail(_ context.Context, _ *mcp.CallToolRequest, _ noArgs)
 	}
 	return nil, out, nil
 }
+
+func ptr[T any](v T) *T { return &v }

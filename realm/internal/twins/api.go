@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/policy"
@@ -83,10 +84,13 @@ func (a *API) Close() { a.feed.closeAll() }
 
 // Routes registers the twin and approval routes.
 func (a *API) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/twins", a.edge.Authed(a.handleTwins))
+	// An agent may read the twins and command their actuators within its
+	// delegation (ViewTwin, CommandActuator); the console's feed, the
+	// step-up digest and approvals are a person's.
+	mux.HandleFunc("GET /v1/twins", a.edge.AuthedOrAgent(a.handleTwins))
 	mux.HandleFunc("GET /v1/twins/feed", a.edge.Authed(a.handleFeed))
-	mux.HandleFunc("GET /v1/twins/{twin}", a.edge.Authed(a.handleTwin))
-	mux.HandleFunc("POST /v1/twins/{twin}/actuators/{actuator}/commands", a.edge.Authed(a.handleCommand))
+	mux.HandleFunc("GET /v1/twins/{twin}", a.edge.AuthedOrAgent(a.handleTwin))
+	mux.HandleFunc("POST /v1/twins/{twin}/actuators/{actuator}/commands", a.edge.AuthedOrAgent(a.handleCommand))
 	mux.HandleFunc("POST /v1/twins/{twin}/actuators/{actuator}/commands/digest", a.edge.Authed(a.handleCommandDigest))
 	mux.HandleFunc("GET /v1/approvals", a.edge.Authed(a.handleApprovals))
 	mux.HandleFunc("GET /v1/approvals/{id}", a.edge.Authed(a.handleApproval))
@@ -95,34 +99,65 @@ func (a *API) Routes(mux *http.ServeMux) {
 }
 
 func operatorOf(p edge.Principal) command.Operator {
-	return command.Operator{Session: p.Session, Avatar: p.Avatar}
+	return command.Operator{Session: p.Session, Avatar: p.Avatar, Agent: p.Agent}
 }
 
+// writeError answers a refusal; an agent's (its delegation revoked since
+// it was authenticated, say) with the DPoP challenge of its reason.
 func (a *API) writeError(w http.ResponseWriter, req *http.Request, err error) {
-	a.edge.WriteError(w, req, asProblem(err))
+	if agents.ReasonOf(err) != "" {
+		a.edge.WriteAgentError(w, req, Problem(err))
+		return
+	}
+	a.edge.WriteError(w, req, Problem(err))
+}
+
+// Problem is err as the twin routes answer it, for a caller that answers
+// outside HTTP (an agent's MCP tool): edge.PublicDetail of it is the text
+// the route would show.
+func Problem(err error) error {
+	if agents.ReasonOf(err) != "" {
+		return edge.AgentError(err)
+	}
+	return asProblem(err)
+}
+
+// readCommandRequest parses a command request's body and its
+// Idempotency-Key header.
+func readCommandRequest(w http.ResponseWriter, req *http.Request) (twin.CommandRequest, string, error) {
+	if ct := req.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return twin.CommandRequest{}, "", &edge.Error{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, twin.MaxCommandBytes))
+	if err != nil {
+		return twin.CommandRequest{}, "", &edge.Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("command body larger than %d bytes", twin.MaxCommandBytes), Err: err}
+	}
+	cr, err := twin.ParseCommandRequest(body)
+	if err != nil {
+		return cr, "", err
+	}
+	return cr, req.Header.Get("Idempotency-Key"), nil
+}
+
+// newCommand is the command p asks for: an agent's commands are its own
+// (its rate, its Idempotency-Keys), never its owner's.
+func newCommand(p edge.Principal, twinID, actuatorID, key string, cr twin.CommandRequest) (twin.Command, error) {
+	if key == "" {
+		return twin.Command{}, edge.BadRequest("send an Idempotency-Key header (1 to 64 of A-Z a-z 0-9 . _ : -): it names the command, and its hash, across retries")
+	}
+	return twin.NewCommand(twinID, actuatorID, operatorOf(p).ID(), key, cr)
 }
 
 // readCommand parses a command request: the body, the path and the
 // Idempotency-Key header.
 func readCommand(w http.ResponseWriter, req *http.Request, p edge.Principal) (twin.Command, twin.CommandRequest, error) {
-	if ct := req.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return twin.Command{}, twin.CommandRequest{}, &edge.Error{Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"}
-		}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, twin.MaxCommandBytes))
-	if err != nil {
-		return twin.Command{}, twin.CommandRequest{}, &edge.Error{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("command body larger than %d bytes", twin.MaxCommandBytes), Err: err}
-	}
-	cr, err := twin.ParseCommandRequest(body)
+	cr, key, err := readCommandRequest(w, req)
 	if err != nil {
 		return twin.Command{}, cr, err
 	}
-	key := req.Header.Get("Idempotency-Key")
-	if key == "" {
-		return twin.Command{}, cr, edge.BadRequest("send an Idempotency-Key header (1 to 64 of A-Z a-z 0-9 . _ : -): it names the command, and its hash, across retries")
-	}
-	c, err := twin.NewCommand(req.PathValue("twin"), req.PathValue("actuator"), p.Avatar.ID, key, cr)
+	c, err := newCommand(p, req.PathValue("twin"), req.PathValue("actuator"), key, cr)
 	return c, cr, err
 }
 
@@ -147,30 +182,61 @@ func (a *API) handleCommandDigest(w http.ResponseWriter, req *http.Request, p ed
 
 // handleCommand decides one command and, when it is allowed, answers with
 // the gateway's signed acknowledgement; 202 when a critical command waits
-// for a second operator (see command.Service.Execute). The
-// Idempotency-Key names the command across retries (see package
-// idempotency): a retry gets the first answer, byte for byte.
+// for a second operator (see command.Service.Execute).
 func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	ctx := req.Context()
-	resource := scenes.ActuatorUID(req.PathValue("twin"), req.PathValue("actuator"))
-	c, cr, err := readCommand(w, req, p)
+	cr, key, err := readCommandRequest(w, req)
 	if err != nil {
-		a.denyCommand(w, req, p, resource, err)
+		a.denyCommand(w, req, p, scenes.ActuatorUID(req.PathValue("twin"), req.PathValue("actuator")), err)
 		return
+	}
+	out, err := a.Command(req, p, req.PathValue("twin"), req.PathValue("actuator"), key, cr)
+	switch {
+	case err != nil:
+		a.writeError(w, req, err)
+	case out.Replayed:
+		edge.WriteReplayed(w, out.Status, out.Body)
+	default:
+		if out.Location != "" {
+			w.Header().Set("Location", out.Location)
+		}
+		edge.WriteBody(w, out.Status, out.Body)
+	}
+}
+
+// CommandOutcome is what a command came to, as the HTTP API answers it:
+// its status and JSON body (a command.Answer), and whether it is the first
+// answer given again to a retry.
+type CommandOutcome struct {
+	Status   int
+	Body     []byte
+	Replayed bool
+	// Location is where an agent polls its command waiting for its owner.
+	Location string
+}
+
+// Command decides one command of p (a person or an agent) made while
+// serving req, and carries it out when it is allowed: the one path of the
+// HTTP route and of an agent's MCP tool. The Idempotency-Key names the
+// command across retries (see package idempotency): a retry gets the first
+// answer, byte for byte. An error is a refusal, audited already, for the
+// caller to answer with (writeError).
+func (a *API) Command(req *http.Request, p edge.Principal, twinID, actuatorID, key string, cr twin.CommandRequest) (CommandOutcome, error) {
+	ctx := req.Context()
+	resource := scenes.ActuatorUID(twinID, actuatorID)
+	c, err := newCommand(p, twinID, actuatorID, key, cr)
+	if err != nil {
+		return CommandOutcome{}, a.auditRefusal(req, p, resource, err)
 	}
 	keys := a.svc.CommandKeys()
 	hash := c.Hash()
 	prev, err := keys.Claim(ctx, c.Operator, c.Key, hash[:])
 	switch {
 	case err != nil:
-		a.edge.WriteError(w, req, err)
-		return
+		return CommandOutcome{}, err
 	case prev != nil && !prev.Done():
-		a.edge.WriteError(w, req, idempotency.ErrInProgress)
-		return
+		return CommandOutcome{}, idempotency.ErrInProgress
 	case prev != nil:
-		edge.WriteReplayed(w, prev.Status, prev.Answer)
-		return
+		return CommandOutcome{Status: prev.Status, Body: prev.Answer, Replayed: true}, nil
 	}
 	answer, err := a.svc.Execute(ctx, operatorOf(p), c, cr)
 	if err != nil {
@@ -179,32 +245,39 @@ func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Pri
 		if rerr := keys.Release(context.WithoutCancel(ctx), c.Operator, c.Key); rerr != nil {
 			a.log.Warn("free the key of a refused command", "err", rerr)
 		}
-		a.denyCommand(w, req, p, resource, err)
-		return
+		return CommandOutcome{}, a.auditRefusal(req, p, resource, err)
 	}
-	status := http.StatusOK
-	if answer.Status == command.StatusPendingApproval {
+	status, location := http.StatusOK, ""
+	switch answer.Status {
+	case command.StatusPendingApproval:
 		status = http.StatusAccepted
+	case command.StatusPendingOwner:
+		status, location = http.StatusAccepted, "/v1/agents/approvals/"+answer.OwnerApproval.ID
 	}
 	body := edge.EncodeJSON(answer)
 	if err := keys.Complete(context.WithoutCancel(ctx), c.Operator, c.Key, hash[:], status, body); err != nil {
 		a.log.Warn("keep command answer for retries", "err", err)
 	}
-	edge.WriteBody(w, status, body)
+	return CommandOutcome{Status: status, Body: body, Location: location}, nil
 }
 
 // denyCommand audits a refusal that happened before any grant and answers
-// with its problem. Policy decisions are on the record already.
+// with its problem.
 func (a *API) denyCommand(w http.ResponseWriter, req *http.Request, p edge.Principal, resource policy.UID, err error) {
-	err = asProblem(err)
+	a.writeError(w, req, a.auditRefusal(req, p, resource, err))
+}
+
+// auditRefusal records a command's refusal before any grant, unless it is
+// a policy decision (on the record already), and returns it.
+func (a *API) auditRefusal(req *http.Request, p edge.Principal, resource policy.UID, err error) error {
 	if !command.IsPolicyDeny(err) {
 		// Counted by reason in the log; the audit carries the detail.
 		if reason := twin.ReasonOf(err); reason != "" {
 			a.log.Info("command refused", "reason", reason, "err", err)
 		}
-		a.deps.Audit.DenyQueued(req, p.Avatar.ID, scenes.ActionCommandActuator, resource.String(), err)
+		a.deps.Audit.DenyQueued(req, operatorOf(p).ID(), scenes.ActionCommandActuator, resource.String(), asProblem(err))
 	}
-	a.edge.WriteError(w, req, err)
+	return err
 }
 
 // --- approvals ---
@@ -328,14 +401,25 @@ func (a *API) handleTwins(w http.ResponseWriter, req *http.Request, p edge.Princ
 }
 
 func (a *API) handleTwin(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	t, ok := a.svc.Registry().Twin(req.PathValue("twin"))
+	v, err := a.View(req.Context(), p, req.PathValue("twin"))
+	if err != nil {
+		a.writeError(w, req, err)
+		return
+	}
+	edge.WriteJSON(w, http.StatusOK, v)
+}
+
+// View is one twin with its actuators' state, if p may view it: a
+// decision of its scene's policies (ViewTwin), audited; a refusal is an
+// error with its reason. The one path of the HTTP route and of an agent's
+// MCP tool.
+func (a *API) View(ctx context.Context, p edge.Principal, twinID string) (TwinView, error) {
+	t, ok := a.svc.Registry().Twin(twinID)
 	if !ok {
-		a.edge.WriteError(w, req, &twin.Refusal{Reason: twin.ReasonUnknownTwin, Detail: "no twin " + strconv.Quote(req.PathValue("twin"))})
-		return
+		return TwinView{}, &twin.Refusal{Reason: twin.ReasonUnknownTwin, Detail: "no twin " + strconv.Quote(twinID)}
 	}
-	if d := a.viewer(req.Context(), p).may(req.Context(), t.ID); !d.Allow {
-		a.edge.WriteError(w, req, viewDenied(d.Reason))
-		return
+	if d := a.viewer(ctx, p).may(ctx, t.ID); !d.Allow {
+		return TwinView{}, viewDenied(d.Reason)
 	}
-	edge.WriteJSON(w, http.StatusOK, a.viewTwin(t))
+	return a.viewTwin(t), nil
 }

@@ -16,12 +16,16 @@ func asProblem(err error) error {
 	if !errors.As(err, &ce) {
 		return err
 	}
-	return &edge.Error{Status: statusOf(ce.Kind), Detail: ce.Detail, Err: ce.Err, RetryAfter: ce.RetryAfter}
+	he := &edge.Error{Status: statusOf(ce.Kind), Detail: ce.Detail, Err: ce.Err, RetryAfter: ce.RetryAfter}
+	if ce.Kind == command.AgentForbidden {
+		he.Type = edge.TypeAgentForbidden
+	}
+	return he
 }
 
 func statusOf(k command.Kind) int {
 	switch k {
-	case command.Forbidden:
+	case command.Forbidden, command.AgentForbidden:
 		return http.StatusForbidden
 	case command.NotFound:
 		return http.StatusNotFound

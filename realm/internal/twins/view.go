@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
@@ -28,7 +29,12 @@ type viewer struct {
 }
 
 func (a *API) viewer(ctx context.Context, p edge.Principal) *viewer {
-	return &viewer{a: a, op: operatorOf(p), trust: a.deps.Trust.Assess(ctx, p.Session), decided: map[string]policy.Decision{}}
+	v := &viewer{a: a, op: operatorOf(p), decided: map[string]policy.Decision{}}
+	// An agent's trust is its own behaviour, which its decision reads.
+	if !p.IsAgent() {
+		v.trust = a.deps.Trust.Assess(ctx, p.Session)
+	}
+	return v
 }
 
 // may decides ViewTwin for twinID (audited the first time it is asked).
@@ -54,6 +60,11 @@ func (v *viewer) may(ctx context.Context, twinID string) policy.Decision {
 func (v *viewer) visible(ctx context.Context) []twin.Twin {
 	var out []twin.Twin
 	for _, t := range v.a.svc.Registry().Twins() {
+		// An agent is asked only about the twins its delegation names:
+		// listing is not an attempt on the rest.
+		if v.op.Agent != nil && !v.op.Agent.Chain.Leaf().Grants(agents.Action{Name: agents.ActionViewTwin, Resource: agents.Resource{Kind: agents.KindTwin, ID: t.ID}}) {
+			continue
+		}
 		if v.may(ctx, t.ID).Allow {
 			out = append(out, t)
 		}

@@ -18,14 +18,46 @@ function decodeBase64url(text) {
   return out;
 }
 
+// src/generated/rules.ts
+var handleRule = {
+  "pattern": "^[a-z0-9_-]{3,32}$",
+  "minLength": 3,
+  "maxLength": 32,
+  "description": "3 to 32 characters: lowercase letters a-z, digits 0-9, '_' or '-'"
+};
+
+// src/handle.ts
+var pattern = new RegExp(handleRule.pattern);
+var classMatch = /^\^(\[[^\]]+\])/.exec(handleRule.pattern);
+var allowed = classMatch ? new RegExp("^" + classMatch[1] + "$") : null;
+var characters = handleRule.description.includes(": ") ? handleRule.description.slice(handleRule.description.indexOf(": ") + 2) : handleRule.description;
+function checkHandle(name) {
+  const chars = [...name];
+  if (chars.length < handleRule.minLength) {
+    return `A handle has at least ${handleRule.minLength} characters; ${chars.length === 0 ? "this one is empty" : `\u201C${name}\u201D has ${chars.length}`}.`;
+  }
+  if (chars.length > handleRule.maxLength) return `A handle has at most ${handleRule.maxLength} characters; this one has ${chars.length}.`;
+  if (allowed) {
+    const bad = [...new Set(chars.filter((c) => !allowed.test(c)))];
+    if (bad.length) {
+      const shown = bad.slice(0, 5).map((c) => c === " " ? "a space" : /[A-Z]/.test(c) ? `\u201C${c}\u201D (capital)` : `\u201C${c}\u201D`);
+      return `A handle uses only ${characters}; \u201C${name}\u201D has ${shown.join(", ")}${bad.length > 5 ? " and more" : ""}.`;
+    }
+  }
+  if (!pattern.test(name)) return `A handle is ${handleRule.description}.`;
+  return "";
+}
+
 // src/generated/operations.ts
 var operationRoutes = {
   applyTrade: { method: "POST", path: "/v1/assets/trades", idempotencyKey: "optional" },
   applyTransfer: { method: "POST", path: "/v1/assets/transfers", idempotencyKey: "optional" },
+  approveAgentAction: { method: "POST", path: "/v1/agents/approvals/{id}/approve" },
   approveCommand: { method: "POST", path: "/v1/approvals/{id}/approve" },
   beginLogin: { method: "POST", path: "/v1/webauthn/login/begin" },
   beginRegistration: { method: "POST", path: "/v1/webauthn/register/begin" },
   beginStepUp: { method: "POST", path: "/v1/webauthn/stepup/begin" },
+  cancelAgentAction: { method: "DELETE", path: "/v1/agents/approvals/{id}" },
   cancelIntents: { method: "POST", path: "/v1/assets/cancel" },
   commandActuator: { method: "POST", path: "/v1/twins/{twin}/actuators/{actuator}/commands", idempotencyKey: "required" },
   connectRealm: { method: "GET", path: "/v1/realm" },
@@ -36,6 +68,7 @@ var operationRoutes = {
   finishLogin: { method: "POST", path: "/v1/webauthn/login/finish" },
   finishRegistration: { method: "POST", path: "/v1/webauthn/register/finish" },
   finishStepUp: { method: "POST", path: "/v1/webauthn/stepup/finish" },
+  getAgentApproval: { method: "GET", path: "/v1/agents/approvals/{id}" },
   getAgentMe: { method: "GET", path: "/v1/agents/me" },
   getApproval: { method: "GET", path: "/v1/approvals/{id}" },
   getAssetDomain: { method: "GET", path: "/v1/assets/domain" },
@@ -68,6 +101,7 @@ var operationRoutes = {
   getWallet: { method: "GET", path: "/v1/assets/wallet" },
   issueDelegation: { method: "POST", path: "/v1/agents/delegations" },
   linkWallet: { method: "POST", path: "/v1/assets/wallet/link" },
+  listAgentApprovals: { method: "GET", path: "/v1/agents/approvals" },
   listApprovals: { method: "GET", path: "/v1/approvals" },
   listAuditCheckpoints: { method: "GET", path: "/v1/audit/checkpoints" },
   listAuditEvents: { method: "GET", path: "/v1/audit" },
@@ -86,6 +120,7 @@ var operationRoutes = {
   mcp: { method: "POST", path: "/v1/mcp" },
   mint: { method: "POST", path: "/v1/assets/mint" },
   reinstateAgent: { method: "POST", path: "/v1/agents/{id}/reinstate" },
+  rejectAgentAction: { method: "POST", path: "/v1/agents/approvals/{id}/reject" },
   rejectCommand: { method: "POST", path: "/v1/approvals/{id}/reject" },
   revokeDelegation: { method: "DELETE", path: "/v1/agents/delegations/{id}" },
   revokeSession: { method: "DELETE", path: "/v1/sessions/{id}" },
@@ -1150,11 +1185,15 @@ var Market = class {
       throw new EIP712Error("digest-mismatch", "the realm's typed data does not hash to the digest it named");
     }
     const signature = await signer.signTypedData(td);
-    return this.client.call("applyTransfer", {
+    const answer = await this.client.call("applyTransfer", {
       body: { intent, signature },
       ...opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {},
       ...s
     });
+    if (!("receipt" in answer)) {
+      throw new Error(`the realm answered a waiting agent action (${answer.id}) to a person's transfer`);
+    }
+    return answer;
   }
   /** Mints to an address (needs the realm's minting role). */
   mint(body, signal) {
@@ -1177,77 +1216,143 @@ var periodSlackSeconds = 60;
 function verifyReceipt(receipt, opts) {
   const out = { ok: false, checks: [], code: "", reason: "", signer: "", digest: "" };
   const pass = (check, detail) => out.checks.push({ check, ok: true, detail });
+  const { domain, signers, intent, proof, checkpoint } = opts ?? {};
   try {
-    const doc = "sequence" in receipt && "receipt" in receipt && "signature" in receipt.receipt ? receipt.receipt : receipt;
+    if (!domain || typeof domain !== "object") throw new EIP712Error("no-domain", "the realm's EIP-712 domain is needed to know what the receipt must be bound to");
+    const trusted = trustEntries(signers ?? []);
+    if (trusted.length === 0) throw new EIP712Error("no-signers", "no trusted signer was given: a valid signature by anyone would prove nothing");
+    let doc = receipt;
+    if (doc && typeof doc === "object" && doc.signature === void 0 && doc.receipt && doc.receipt.signature !== void 0) doc = doc.receipt;
     if (!doc || typeof doc !== "object" || !doc.receipt || typeof doc.signature !== "string") {
       throw new EIP712Error("malformed", "not a receipt document (receipt typed data and signature)");
     }
-    const trusted = trustEntries(opts.signers);
-    if (trusted.length === 0) throw new EIP712Error("no-signers", "no trusted signer was given: a valid signature by anyone would prove nothing");
     const td = doc.receipt;
-    const digest = checkTyped(td, "Receipt", receiptType, opts.domain, "receipt");
+    const digest = checkTyped(td, "Receipt", receiptType, domain, "receipt");
     out.digest = digest;
-    pass("type", "a Receipt of the documented shape, in the realm's domain");
-    if (doc.digest !== void 0 && doc.digest.toLowerCase() !== digest) {
-      throw new EIP712Error("digest-mismatch", `the document says digest ${doc.digest}, its typed data hashes to ${digest}: the receipt was altered`);
+    pass("type", "a Receipt of the documented shape");
+    pass("domain", `bound to ${domain.name} v${domain.version}, chain id ${domain.chainId}, contract ${domain.verifyingContract}`);
+    const m = td.message;
+    if (doc.digest !== void 0 && String(doc.digest).toLowerCase() !== digest) {
+      throw new EIP712Error("digest-mismatch", `the document says digest ${preview2(doc.digest)}, its typed data hashes to ${digest}: the receipt was altered`);
     }
+    pass("digest", `EIP-712 digest ${digest}`);
     const signer = recoverAddress(digest, doc.signature);
     out.signer = signer;
-    if (doc.signer !== void 0 && doc.signer.toLowerCase() !== signer.toLowerCase()) {
-      throw new EIP712Error("wrong-signer", `the document names ${doc.signer}, the signature recovers to ${signer}`);
+    pass("signature", `well-formed, low-s, recovers to ${signer}`);
+    if (doc.signer !== void 0 && !sameAddress(doc.signer, signer)) {
+      throw new EIP712Error("wrong-signer", `the document names ${preview2(doc.signer)}, the signature recovers to ${signer}`);
     }
-    inPeriod(trusted, signer, td.message.time, "receipt");
-    pass("signature", `low-s, recovers to ${signer}, a trusted signer`);
-    if (opts.intent !== void 0) {
-      if (String(td.message.intent).toLowerCase() !== opts.intent.toLowerCase()) {
-        throw new EIP712Error("wrong-intent", `the receipt is for intent ${String(td.message.intent)}, not ${opts.intent}`);
+    if (!trusted.some((s) => sameAddress(s.address, signer))) {
+      throw new EIP712Error("wrong-signer", `signed by ${signer}, which is not among the trusted signers ${trusted.map((s) => s.address).join(", ")}`);
+    }
+    pass("signer", `${signer} is a trusted realm signer${inPeriod(trusted, signer, m.time, "receipt")}`);
+    if (intent !== void 0) {
+      if (typeof m.intent !== "string" || m.intent.toLowerCase() !== String(intent).toLowerCase()) {
+        throw new EIP712Error("wrong-intent", `the receipt is for intent ${preview2(m.intent)}, not ${intent}`);
       }
-      pass("intent", `for intent ${opts.intent}`);
+      pass("intent", `for intent ${m.intent}`);
     }
-    const pf = doc.proof;
+    const pf = proof !== void 0 && proof !== null ? proof : doc.proof;
     if (!pf) {
-      pass("proof", "none carried: the receipt is signed but not yet shown to be in a checkpoint");
+      if (checkpoint) throw new EIP712Error("bad-proof", "a checkpoint was given but no inclusion proof to connect the receipt to it");
       out.ok = true;
+      pass("proof", "none given: the receipt is signed but not yet shown to be in a checkpoint");
       return out;
     }
     const ctd = pf.checkpoint;
-    const cdigest = checkTyped(ctd, "Checkpoint", checkpointType, opts.domain, "checkpoint");
-    if (pf.checkpoint_digest.toLowerCase() !== cdigest) throw new EIP712Error("bad-checkpoint", `the proof says checkpoint ${pf.checkpoint_digest}, its typed data hashes to ${cdigest}`);
-    const csigner = recoverAddress(cdigest, pf.checkpoint_signature);
-    inPeriod(trusted, csigner, ctd.message.time, "checkpoint");
-    pass("checkpoint", `checkpoint ${cdigest} signed by ${csigner}`);
-    const cm = ctd.message;
-    if (cm.chain !== td.message.chain) throw new EIP712Error("bad-proof", "the checkpoint covers another chain");
-    const leaf = BigInt(pf.leaf_index);
-    const index = toBigInt(td.message.index, "index");
-    if (leaf < 0n || index !== toBigInt(cm.first, "first") + leaf) throw new EIP712Error("bad-proof", `leaf ${leaf} is not receipt ${index}`);
-    const path = pf.path.map((h) => hexToBytes(h, 32));
-    if (!verifyInclusion(hexToBytes(digest, 32), leaf, toBigInt(cm.count, "count"), path, hexToBytes(cm.root, 32))) {
-      throw new EIP712Error("bad-proof", `the audit path does not lead from the receipt to the checkpoint's root ${String(cm.root)}`);
+    const cdigest = checkTyped(ctd, "Checkpoint", checkpointType, domain, "checkpoint", "bad-checkpoint");
+    if (pf.checkpoint_digest !== void 0 && String(pf.checkpoint_digest).toLowerCase() !== cdigest) {
+      throw new EIP712Error("bad-checkpoint", `the proof says checkpoint digest ${preview2(pf.checkpoint_digest)}, its typed data hashes to ${cdigest}`);
     }
-    pass("inclusion", `receipt ${index} is leaf ${leaf} under root ${String(cm.root)}`);
+    let csigner;
+    try {
+      csigner = recoverAddress(cdigest, pf.checkpoint_signature);
+    } catch (e) {
+      throw new EIP712Error("bad-checkpoint", `checkpoint signature: ${e instanceof EIP712Error ? e.detail : String(e)}`);
+    }
+    if (pf.checkpoint_signer !== void 0 && !sameAddress(pf.checkpoint_signer, csigner)) {
+      throw new EIP712Error("bad-checkpoint", `the proof names checkpoint signer ${preview2(pf.checkpoint_signer)}, the signature recovers to ${csigner}`);
+    }
+    if (!trusted.some((s) => sameAddress(s.address, csigner))) {
+      throw new EIP712Error("bad-checkpoint", `the checkpoint is signed by ${csigner}, which is not among the trusted signers`);
+    }
+    const cm = ctd.message;
+    inPeriod(trusted, csigner, cm.time, "checkpoint");
+    pass("checkpoint", `checkpoint ${cdigest} signed by ${csigner}`);
+    if (checkpoint) {
+      let other;
+      try {
+        other = checkTyped(checkpoint.checkpoint, "Checkpoint", checkpointType, domain, "given checkpoint", "bad-checkpoint");
+      } catch (e) {
+        throw new EIP712Error("checkpoint-mismatch", e instanceof EIP712Error ? e.detail : String(e));
+      }
+      if (other !== cdigest) throw new EIP712Error("checkpoint-mismatch", `the proof's checkpoint ${cdigest} is not the given checkpoint ${other}`);
+      pass("published-checkpoint", `the proof's checkpoint is the published one (${other})`);
+    }
+    if (cm.chain !== m.chain) throw new EIP712Error("bad-proof", `the checkpoint covers chain ${preview2(cm.chain)}, the receipt is on ${preview2(m.chain)}`);
+    let leaf, first, count, index, path, root;
+    try {
+      leaf = toBigInt(pf.leaf_index, "leaf_index");
+      first = toBigInt(cm.first, "first");
+      count = toBigInt(cm.count, "count");
+      index = toBigInt(m.index, "index");
+      if (!Array.isArray(pf.path)) throw new EIP712Error("malformed", "path: want a list of hashes");
+      path = pf.path.map((h) => hexToBytes(h, 32));
+      root = hexToBytes(cm.root, 32);
+    } catch (e) {
+      throw new EIP712Error("bad-proof", e instanceof EIP712Error ? e.detail : String(e));
+    }
+    if (leaf < 0n || index !== first + leaf) throw new EIP712Error("bad-proof", `leaf ${leaf} of a checkpoint starting at receipt ${first} is not receipt ${index}`);
+    if (!verifyInclusion(hexToBytes(digest, 32), leaf, count, path, root)) {
+      throw new EIP712Error("bad-proof", `the audit path does not lead from the receipt to the checkpoint's root ${preview2(cm.root)}`);
+    }
+    pass("inclusion", `receipt ${index} is leaf ${leaf} of ${count} under root ${preview2(cm.root)}`);
     out.ok = true;
   } catch (e) {
     out.code = e instanceof EIP712Error ? e.code : "error";
-    const detail = e instanceof EIP712Error ? e.detail : String(e);
+    const detail = e instanceof EIP712Error ? e.detail : String(e instanceof Error ? e.message : e);
     out.checks.push({ check: out.code, ok: false, detail });
     out.reason = `${out.code}: ${detail}`;
   }
   return out;
 }
-function checkTyped(td, primary, typeString, domain, what) {
-  if (!td || typeof td !== "object" || !td.types || !td.message || !td.domain) throw new EIP712Error("malformed", `the ${what} is not EIP-712 typed data`);
-  if (td.primaryType !== primary) throw new EIP712Error("wrong-type", `the ${what} is a ${String(td.primaryType)}, not a ${primary}`);
-  if (encodeType(primary, td.types) !== typeString || encodeType("EIP712Domain", td.types) !== domainType) {
-    throw new EIP712Error("wrong-type", `the ${what}'s types are not the realm's ${typeString}`);
+function sameAddress(a, b) {
+  return typeof a === "string" && typeof b === "string" && a.toLowerCase() === b.toLowerCase();
+}
+function preview2(v) {
+  const s = typeof v === "string" ? v : JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? s.slice(0, 77) + "..." : s;
+}
+function checkTyped(td, primary, typeString, domain, what, as = "") {
+  const fail = (code, detail) => new EIP712Error(as || code, detail);
+  const t = td;
+  if (!t || typeof t !== "object" || !t.types || !t.message || typeof t.message !== "object" || !t.domain) throw fail("malformed", `the ${what} is not EIP-712 typed data`);
+  if (t.primaryType !== primary) throw fail("wrong-type", `the ${what} is a ${preview2(t.primaryType)}, not a ${primary}`);
+  let got, dom;
+  try {
+    got = encodeType(primary, t.types);
+    dom = encodeType("EIP712Domain", t.types);
+  } catch (e) {
+    throw fail("wrong-type", e instanceof EIP712Error ? e.detail : String(e));
   }
-  const fields = td.types[primary];
-  for (const k of Object.keys(td.message)) {
-    if (!fields.some((f) => f.name === k)) throw new EIP712Error("wrong-type", `the ${what} carries ${k}, which its signature does not cover`);
+  if (got !== typeString || dom !== domainType) throw fail("wrong-type", `the ${what}'s types are ${preview2(got)}, not the realm's ${typeString}`);
+  const fields = t.types[primary];
+  for (const k of Object.keys(t.message)) {
+    if (!fields.some((f) => f.name === k)) throw fail("wrong-type", `the ${what} carries ${preview2(k)}, which its signature does not cover`);
   }
-  const d = td.domain;
-  if (d.name !== domain.name || d.version !== domain.version || toBigInt(d.chainId, "chainId") !== toBigInt(domain.chainId, "chainId") || String(d.verifyingContract).toLowerCase() !== domain.verifyingContract.toLowerCase()) {
-    throw new EIP712Error("wrong-domain", `the ${what} was signed for another domain than ${domain.name} v${domain.version}, chain ${domain.chainId}`);
+  const d = t.domain;
+  const mismatch = [];
+  if (d.name !== domain.name) mismatch.push(`name ${preview2(d.name)}`);
+  if (d.version !== domain.version) mismatch.push(`version ${preview2(d.version)}`);
+  let chain = null;
+  try {
+    chain = toBigInt(d.chainId, "chainId");
+  } catch {
+  }
+  if (chain === null || chain !== toBigInt(domain.chainId, "the expected chainId")) mismatch.push(`chain id ${preview2(d.chainId)}`);
+  if (!sameAddress(d.verifyingContract, domain.verifyingContract)) mismatch.push(`contract ${preview2(d.verifyingContract)}`);
+  if (mismatch.length) {
+    throw fail("wrong-domain", `the ${what} was signed for ${mismatch.join(", ")}; the realm's domain is ${domain.name} v${domain.version}, chain id ${domain.chainId}, contract ${domain.verifyingContract}`);
   }
   return hashTypedData(td);
 }
@@ -1275,9 +1380,11 @@ function verifyInclusion(leafDigest, index, size, path, root) {
   return sn === 0n && r.length === root.length && r.every((x, i) => x === root[i]);
 }
 function trustEntries(signers) {
+  if (!Array.isArray(signers)) return [];
   const seconds = (t) => t === void 0 || t === null ? null : Math.floor(Date.parse(t) / 1e3);
   const out = [];
-  for (const s of signers ?? []) {
+  for (const s of signers) {
+    if (typeof s !== "string" && (!s || typeof s !== "object" || typeof s.address !== "string")) continue;
     const e = typeof s === "string" ? { address: s, since: null, until: null } : { address: s.address, since: seconds(s.since), until: seconds(s.until) };
     if (!/^0x[0-9a-fA-F]{40}$/.test(e.address) || Number.isNaN(e.since) || Number.isNaN(e.until)) continue;
     out.push(e);
@@ -1285,12 +1392,21 @@ function trustEntries(signers) {
   return out;
 }
 function inPeriod(trusted, signer, time, what) {
-  const mine = trusted.filter((s) => s.address.toLowerCase() === signer.toLowerCase());
-  if (mine.length === 0) throw new EIP712Error("wrong-signer", `the ${what} is signed by ${signer}, which is not among the trusted signers`);
-  if (mine.some((s) => s.since === null && s.until === null)) return;
-  const at = Number(toBigInt(time, `${what} time`));
-  const ok = mine.some((s) => (s.since === null || at >= s.since - periodSlackSeconds) && (s.until === null || at <= s.until + periodSlackSeconds));
-  if (!ok) throw new EIP712Error("outside-period", `the ${what} is dated ${new Date(at * 1e3).toISOString()}, outside the period ${signer} is trusted for`);
+  const mine = trusted.filter((s) => sameAddress(s.address, signer));
+  if (mine.some((s) => s.since === null && s.until === null)) return "";
+  let at;
+  try {
+    at = Number(toBigInt(time, `${what} time`));
+  } catch {
+    throw new EIP712Error("outside-period", `the ${what} carries no time to check against ${signer}'s signing period`);
+  }
+  const iso = (t) => new Date(t * 1e3).toISOString().replace(".000Z", "Z");
+  const ok = mine.find((s) => (s.since === null || at >= s.since - periodSlackSeconds) && (s.until === null || at <= s.until + periodSlackSeconds));
+  if (!ok) {
+    const periods = mine.map((s) => `${s.since === null ? "\u2026" : iso(s.since)} to ${s.until === null ? "now" : iso(s.until)}`).join(", ");
+    throw new EIP712Error("outside-period", `the ${what} is dated ${iso(at)}, outside the period the holder trusts ${signer} for (${periods})`);
+  }
+  return `, signing in the period it was trusted for (${ok.since === null ? "\u2026" : iso(ok.since)} to ${ok.until === null ? "now" : iso(ok.until)})`;
 }
 
 // src/xr.ts
@@ -1440,6 +1556,7 @@ export {
   backoffDelay,
   browserAuthenticator,
   bytesToHex,
+  checkHandle,
   checksumAddress,
   connectXR,
   creationOptionsFromJSON,
@@ -1449,6 +1566,7 @@ export {
   encodeBase64url,
   encodeFrames,
   encodeType,
+  handleRule,
   hashStruct,
   hashTypedData,
   hexToBytes,

@@ -3,14 +3,45 @@
 // one, sign out, sign out everywhere), its biometric template, and a
 // step-up optionally bound to an action digest.
 
-import { refreshMe as reloadMe } from "../api.js";
+import { el, refreshMe as reloadMe } from "../api.js";
 
 let rerender = null;
 
 const fmtTime = (s) => (!s || s.startsWith("0001-") ? "never" : new Date(s).toLocaleString());
 
+// when is a time as people say it ("3 minutes ago"), with the exact time
+// on hover and for assistive tools.
+function when(s) {
+  if (!s || s.startsWith("0001-")) return "never";
+  const t = new Date(s);
+  const ago = (Date.now() - t.getTime()) / 1000;
+  const rel = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  const words = Math.abs(ago) < 45 ? "just now"
+    : Math.abs(ago) < 3600 ? rel.format(-Math.round(ago / 60), "minute")
+    : Math.abs(ago) < 86400 ? rel.format(-Math.round(ago / 3600), "hour")
+    : rel.format(-Math.round(ago / 86400), "day");
+  return el("time", { datetime: t.toISOString(), title: t.toLocaleString() }, words);
+}
+
+// authenticatorName names a passkey by its authenticator: the realm
+// resolves its AAGUID in the community list it ships; one the list does
+// not know is named by the AAGUID's first 8 hex digits.
+function authenticatorName(p) {
+  if (p.authenticator) return p.authenticator;
+  const id = (p.aaguid || "").replace(/^0+$/, "");
+  return id ? `Unknown authenticator (${p.aaguid.slice(0, 8)})` : "Unknown authenticator (no AAGUID)";
+}
+
+// clientName is a session's browser and system, as the realm read them
+// from its user agent.
+function clientName(s) {
+  if (s.browser && s.os) return `${s.browser} on ${s.os}`;
+  return s.browser || s.os || "Unknown browser";
+}
+
+
 export function mount(section, ctx) {
-  const { el, api, run, me, refreshMe, stepUp, register } = ctx;
+  const { api, run, me, refreshMe, stepUp, register } = ctx;
   const nameOut = el("span", { id: "me-name" });
   const roles = el("ul", { id: "roles", class: "chips", "aria-label": "Roles" });
   const passkeys = el("ul", { id: "passkeys", class: "list" });
@@ -22,33 +53,41 @@ export function mount(section, ctx) {
     const m = await me();
     nameOut.textContent = `${m.avatar.display_name} (@${m.avatar.name})`;
     roles.replaceChildren(...(m.avatar.roles.length ? m.avatar.roles : ["none"]).map((r) => el("li", { class: "chip", dataset: { role: r } }, r)));
-    passkeys.replaceChildren(...m.avatar.passkeys.map((p) => el("li", { dataset: { id: p.id } },
-      el("div", null,
-        el("strong", null, p.name || p.id.slice(0, 12) + "…"),
-        el("span", { class: "muted" }, ` ${p.attestation_format || "none"}${p.attested ? ", attested" : ""}${p.synced ? ", synced" : ", device-bound"}${p.cloned ? ", CLONED" : ""}`),
-        el("div", { class: "muted small" }, `created ${fmtTime(p.created)}, last used ${fmtTime(p.last_used)}, device assurance ${Number(p.device_assurance).toFixed(2)}`)),
-      el("button", {
-        type: "button", class: "danger", "aria-label": "Delete passkey " + p.id.slice(0, 12),
-        disabled: m.avatar.passkeys.length < 2,
-        title: m.avatar.passkeys.length < 2 ? "The last passkey cannot be deleted" : "Delete after confirming with a passkey",
-        onclick: () => run("delete-passkey", async () => {
-          await stepUp(p.delete_action_digest);
-          await api("DELETE", `/v1/avatars/me/passkeys/${encodeURIComponent(p.id)}`);
-          await refreshMe();
-          await render();
-          return { deleted: p.id };
-        }),
-      }, "Delete"))));
+    passkeys.replaceChildren(...m.avatar.passkeys.map((p) => {
+      const who = authenticatorName(p);
+      return el("li", { dataset: { id: p.id, aaguid: p.aaguid || "", known: String(!!p.authenticator) } },
+        el("div", null,
+          el("strong", { class: "passkey-name" }, who),
+          p.name ? el("span", { class: "muted" }, ` “${p.name}”`) : null,
+          el("div", { class: "muted small" },
+            [p.synced ? "synced passkey" : "device-bound passkey", p.attested ? "attested" : null, p.cloned ? "CLONED: signature counter went backwards" : null].filter(Boolean).join(" · ")),
+          el("div", { class: "muted small" },
+            "created ", when(p.created), " · last used ", when(p.last_used), ` · device assurance ${Number(p.device_assurance).toFixed(2)}`)),
+        el("button", {
+          type: "button", class: "danger", "aria-label": `Delete passkey ${who} (${p.id.slice(0, 8)})`,
+          disabled: m.avatar.passkeys.length < 2,
+          title: m.avatar.passkeys.length < 2 ? "The last passkey cannot be deleted" : "Delete after confirming with a passkey",
+          onclick: (e) => run("delete-passkey", async () => {
+            await stepUp(p.delete_action_digest);
+            await api("DELETE", `/v1/avatars/me/passkeys/${encodeURIComponent(p.id)}`);
+            await refreshMe();
+            await render();
+            return { deleted: p.id };
+          }, e.currentTarget),
+        }, "Delete"));
+    }));
     try {
       const list = await api("GET", "/v1/sessions");
       sessions.replaceChildren(...list.sessions.map((s) => el("li", { dataset: { id: s.id, current: String(!!s.current) } },
         el("div", null,
-          el("strong", null, s.current ? "This session" : "Session " + s.id.slice(0, 8)),
+          el("strong", { class: "session-client" }, clientName(s)),
+          s.current ? el("span", { class: "chip current" }, "this device") : null,
           s.revoked ? el("span", { class: "muted" }, " (ended)") : null,
-          el("div", { class: "muted small" }, `${s.user_agent || "unknown client"} · node ${s.node} · last seen ${fmtTime(s.last_seen)} · expires ${fmtTime(s.expires)}`)),
+          el("div", { class: "muted small", title: s.user_agent || "" },
+            "signed in ", when(s.created), " · last seen ", when(s.last_seen), ` · expires ${fmtTime(s.expires)} · node ${s.node}`)),
         s.current || s.revoked ? null : el("button", {
-          type: "button", "aria-label": "End session " + s.id.slice(0, 8),
-          onclick: () => run("end-session", async () => { await api("DELETE", "/v1/sessions/" + encodeURIComponent(s.id)); await render(); return { ended: s.id }; }),
+          type: "button", "aria-label": `End the session of ${clientName(s)} (${s.id.slice(0, 8)})`,
+          onclick: (e) => run("end-session", async () => { await api("DELETE", "/v1/sessions/" + encodeURIComponent(s.id)); await render(); return { ended: s.id }; }, e.currentTarget),
         }, "End"))));
     } catch (err) {
       sessions.replaceChildren(el("li", { class: "error" }, "sessions: " + err.message));

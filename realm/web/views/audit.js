@@ -11,7 +11,12 @@
 // on, with a note saying why. The realm enforces it; the checkbox only
 // shows it.
 
+import { BucketChart, bucketsOf, seriesColor } from "../chart.js";
+
 let reload = null;
+
+// BUCKETS is how many bars the decisions chart has across the loaded time.
+const BUCKETS = 24;
 
 export async function mount(section, ctx) {
   const { el, api, run, me } = ctx;
@@ -31,6 +36,9 @@ export async function mount(section, ctx) {
   const summary = el("p", { id: "audit-summary", class: "muted", "aria-live": "polite" });
   const rows = el("tbody", { id: "audit-rows" });
   const more = el("button", { id: "audit-more", type: "button", hidden: true }, "Load older");
+  const chartCanvas = el("canvas", { id: "audit-chart", class: "chart", role: "img", dataset: { title: "Decisions over time" } });
+  const chartLegend = el("ul", { id: "audit-chart-legend", class: "legend chips" });
+  const chart = new BucketChart(chartCanvas, { above: "allowed", below: "denied" });
 
   section.append(
     el("div", { class: "page-head" },
@@ -47,6 +55,11 @@ export async function mount(section, ctx) {
         refresh, verify),
       scopeNote,
       verdict),
+    el("article", { class: "card", "aria-labelledby": "audit-chart-title" },
+      el("div", { class: "card-head" }, el("h2", { id: "audit-chart-title" }, "Decisions over time")),
+      el("p", { class: "muted small" }, "The decisions loaded below, by action: allowed above the line, denied below it (paler)."),
+      chartCanvas,
+      chartLegend),
     el("article", { class: "card" },
       summary,
       el("div", { class: "table-wrap" },
@@ -113,18 +126,42 @@ export async function mount(section, ctx) {
   const render = () => {
     const list = events.filter(matches);
     rows.replaceChildren(...list.map((e) => el("tr", { dataset: { action: e.action, outcome: e.outcome, node: e.node, index: String(e.index), actor: e.actor } },
-      el("td", { class: "when" }, el("time", { datetime: e.time }, new Date(e.time).toLocaleString()), el("div", { class: "muted small" }, `${e.node} #${e.index}`)),
-      el("td", { title: e.actor }, actorName(e.actor)),
-      el("td", { class: "action" }, e.action),
-      el("td", { class: "resource" }, e.resource),
-      el("td", null, el("span", { class: "verdict", "data-decision": e.outcome }, e.outcome)),
-      el("td", null,
+      el("td", { class: "when", dataset: { label: "Time" } }, el("time", { datetime: e.time }, new Date(e.time).toLocaleString()), el("div", { class: "muted small" }, `${e.node} #${e.index}`)),
+      el("td", { title: e.actor, dataset: { label: "Actor" } }, actorName(e.actor)),
+      el("td", { class: "action", dataset: { label: "Action" } }, e.action),
+      el("td", { class: "resource", dataset: { label: "Resource" } }, e.resource),
+      el("td", { dataset: { label: "Decision" } }, el("span", { class: "verdict", "data-decision": e.outcome }, e.outcome)),
+      el("td", { class: "why", dataset: { label: "Why" } },
         (e.reasons || []).length ? el("ul", { class: "reasons" }, e.reasons.map((r) => el("li", { class: "reason" }, r))) : null,
         (e.policies || []).length ? el("div", { class: "muted small policies" }, "policies: ", e.policies.join(", ")) : null))));
     more.hidden = !next;
     const searched = text.value.trim() ? `${list.length} of the ${events.length} loaded decisions match the search` : `${events.length} decisions`;
     summary.textContent = searched + (next ? "; older ones: Load older." : truncated ? "; older ones are past this node's window of recent decisions (Verify the chain reads them all)." : "; that is all.");
     section.dataset.rows = String(list.length);
+    plot(list);
+  };
+
+  // plot draws the decisions shown, from the oldest to now, by action and
+  // effect, and lists the actions with their colors.
+  const plot = (list) => {
+    const to = Date.now();
+    const oldest = list.reduce((m, e) => Math.min(m, Date.parse(e.time)), to);
+    // At least ten minutes, so a fresh realm's first decisions have room.
+    const from = Math.min(oldest, to - 10 * 60000) - 1000;
+    const series = bucketsOf(list, from, to, BUCKETS, (e) => ({ key: e.action, sign: e.outcome === "deny" ? -1 : 1 }));
+    chart.set({ from, to, n: BUCKETS, series });
+    const totals = new Map();
+    for (const e of list) {
+      const t = totals.get(e.action) || { allow: 0, deny: 0 };
+      t[e.outcome === "deny" ? "deny" : "allow"]++;
+      totals.set(e.action, t);
+    }
+    chartLegend.replaceChildren(...[...totals].sort(([a], [b]) => (a < b ? -1 : 1)).map(([a, t]) => {
+      const li = el("li", { class: "chip key-swatch", dataset: { action: a } }, `${a}: ${t.allow} allowed`, t.deny ? `, ${t.deny} denied` : "");
+      // The CSP allows no style attributes; a custom property set here is fine.
+      li.style.setProperty("--key", seriesColor(a));
+      return li;
+    }));
   };
 
   // applyScope follows the realm's answer: scope "own" means the realm

@@ -2,14 +2,23 @@
 // browser wallet linked by signing EIP-712 LinkWallet), what they hold,
 // minting for administrators, transfers confirmed with a passkey bound to
 // the exact transfer's EIP-712 digest, and receipts that this page
-// verifies itself (verify.js), without trusting the realm's code.
+// verifies itself with the SDK's verifier (verifyReceipt of the bundled
+// @zerorealm/sdk), without trusting the realm's code.
 //
 // Wire formats: docs/assets.md, realm/assets.go. Amounts are entered as
 // the ledger's base units, exactly what the intent signs, and shown beside
 // them in the collection's units (credits have 2 decimals: 1250 units are
 // 12.50 credits).
 
-import { checksumAddress, hexToBytes, verifyReceipt } from "../verify.js";
+import { checksumAddress, hexToBytes, verifyReceipt } from "../vendor/zerorealm-sdk.js";
+import { BucketChart, bucketsOf, seriesColor } from "../chart.js";
+
+// ACTIVITY_HOURS is how far back the market activity chart reads the
+// audit log, and ACTIVITY_BUCKETS how many bars it draws across it.
+const ACTIVITY_HOURS = 6;
+const ACTIVITY_BUCKETS = 24;
+// The audited actions that move assets, and how the chart names them.
+const MARKET_ACTIONS = { TransferAsset: "transfers", MintAsset: "mints" };
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const TRANSFER_VALIDITY_S = 10 * 60;
@@ -52,7 +61,7 @@ export function fromBase(units, decimals) {
 let instance = null;
 
 export function mount(section, ctx) {
-  const { el, api, stepUp, setStatus, me, refreshMe, idempotencyKey, describe } = ctx;
+  const { el, api, stepUp, setStatus, me, refreshMe, idempotencyKey, describe, jsonDetails } = ctx;
   const state = { wallet: null, collections: [], holdings: [], domain: null, signers: null, receipts: new Map(), avatar: "" };
   const explain = (err) => (describe ? describe(err) : err.message);
 
@@ -73,7 +82,7 @@ export function mount(section, ctx) {
   const mintHint = el("span", { id: "mint-amount-hint", class: "ops-hint", "aria-live": "polite" });
   const mintTo = el("input", { id: "mint-to", name: "to", placeholder: "0x… (default: your wallet)", spellcheck: "false" });
   const mintSend = el("button", { id: "mint-send", type: "submit", class: "primary" }, "Mint");
-  const mintResult = el("p", { id: "mint-result", class: "ops-note", role: "status", "aria-live": "polite" });
+  const mintResult = el("div", { id: "mint-result", class: "ops-note", role: "status", "aria-live": "polite" });
   const mintCard = el("section", { id: "mint-card", class: "ops-card", "aria-labelledby": "mint-title", hidden: true },
     el("h2", { id: "mint-title" }, "Mint ", el("span", { class: "ops-badge", dataset: { state: "admin" } }, "admin")),
     el("form", { class: "ops-form", onsubmit: (e) => { e.preventDefault(); mint(); } },
@@ -102,6 +111,12 @@ export function mount(section, ctx) {
   const signerNote = el("div", { id: "signer-note", class: "ops-sub" });
   const chainMore = el("button", { id: "receipts-chain", type: "button" }, "Browse the realm's receipt chain");
 
+  // --- activity: transfers and mints over time, from the audit log ---
+  const activityCanvas = el("canvas", { id: "market-activity", class: "chart", role: "img", dataset: { title: "Market activity" } });
+  const activityLegend = el("ul", { class: "legend chips", id: "market-activity-legend" });
+  const activityNote = el("p", { class: "ops-sub", id: "market-activity-scope" });
+  const activity = new BucketChart(activityCanvas, { above: "carried out", below: "refused" });
+
   section.append(
     el("header", { class: "ops-head" },
       el("div", null, el("h1", null, "Marketplace"),
@@ -126,6 +141,9 @@ export function mount(section, ctx) {
           el("label", { class: "ops-grow" }, "To", transferTo),
           el("div", { class: "ops-actions" }, transferSend)),
         transferIntent, transferResult),
+      el("section", { class: "ops-card ops-wide", "aria-labelledby": "activity-title" },
+        el("h2", { id: "activity-title" }, "Market activity ", el("button", { type: "button", class: "ops-link", onclick: () => loadActivity().catch((err) => setStatus("market", err)), "aria-label": "Refresh market activity" }, "refresh")),
+        activityNote, activityCanvas, activityLegend),
       el("section", { class: "ops-card ops-wide", "aria-labelledby": "receipts-title" },
         el("h2", { id: "receipts-title" }, "Receipts"),
         el("p", { class: "ops-sub" }, "Verify checks the realm's EIP-712 signature, the signer, and the receipt's place in a signed checkpoint, with this page's own keccak-256, secp256k1 and Merkle code."),
@@ -220,9 +238,9 @@ export function mount(section, ctx) {
       await api("POST", "/v1/assets/wallet/custodial");
       await loadWallet();
       await loadHoldings();
-      setStatus("wallet", state.wallet);
+      setStatus("wallet", state.wallet, walletCreate);
     } catch (err) {
-      setStatus("wallet", err);
+      setStatus("wallet", err, walletCreate);
     } finally {
       walletCreate.disabled = false;
     }
@@ -241,9 +259,9 @@ export function mount(section, ctx) {
       await api("POST", "/v1/assets/wallet/link", { wallet: account, deadline: p.typed_data.message.deadline, signature });
       await loadWallet();
       await loadHoldings();
-      setStatus("link-wallet", state.wallet);
+      setStatus("link-wallet", state.wallet, walletLink);
     } catch (err) {
-      setStatus("link-wallet", err);
+      setStatus("link-wallet", err, walletLink);
     } finally {
       walletLink.disabled = false;
     }
@@ -299,15 +317,16 @@ export function mount(section, ctx) {
       mintSend.disabled = true;
       const ans = await api("POST", "/v1/assets/mint", body);
       mintResult.dataset.status = "ok";
-      mintResult.textContent = c.kind === "unique"
+      mintResult.replaceChildren(c.kind === "unique"
         ? `Minted ${c.id}/${body.item} to ${addressLabel(to)} (ledger sequence ${ans.sequence}).`
-        : `Minted ${fromBase(body.amount, c.decimals || 0)} ${c.name || c.id} to ${addressLabel(to)} (ledger sequence ${ans.sequence}).`;
-      setStatus("mint", ans);
+        : `Minted ${fromBase(body.amount, c.decimals || 0)} ${c.name || c.id} to ${addressLabel(to)} (ledger sequence ${ans.sequence}).`, jsonDetails(ans));
+      setStatus("mint", ans, null, true);
       await loadHoldings();
+      loadActivity().catch(() => {});
     } catch (err) {
       mintResult.dataset.status = "error";
-      mintResult.textContent = explain(err);
-      setStatus("mint", err);
+      mintResult.replaceChildren(explain(err), jsonDetails(err.problem));
+      setStatus("mint", err, null, true);
     } finally {
       mintSend.disabled = false;
     }
@@ -375,12 +394,14 @@ export function mount(section, ctx) {
       addReceipt(ans.receipt, { intent: payload.digest, first: true });
       const rm = ans.receipt.receipt.message;
       transferDone(true, el("strong", null, "Transferred."),
-        ` Ledger sequence ${ans.sequence}; receipt ${rm.index} of chain ${rm.chain}, signed by ${shortAddr(ans.receipt.signer)}. Verify it below.`);
-      setStatus("transfer", ans);
+        ` Ledger sequence ${ans.sequence}; receipt ${rm.index} of chain ${rm.chain}, signed by ${shortAddr(ans.receipt.signer)}. Verify it below.`,
+        jsonDetails(ans));
+      setStatus("transfer", ans, null, true);
       await loadHoldings();
+      loadActivity().catch(() => {});
     } catch (err) {
-      transferDone(false, el("strong", null, "Not transferred. "), explain(err));
-      setStatus("transfer", err);
+      transferDone(false, el("strong", null, "Not transferred. "), explain(err), jsonDetails(err.problem));
+      setStatus("transfer", err, null, true);
     } finally {
       transferSend.disabled = false;
     }
@@ -500,11 +521,11 @@ export function mount(section, ctx) {
       } else {
         detail.textContent = `Verified in this browser: signed by the realm (${shortAddr(v.signer)}), EIP-712 digest recomputed; not in a signed checkpoint yet (checkpoints are signed every few seconds).`;
       }
-      setStatus("verify-receipt", { ok: v.ok, code: v.code, reason: v.reason, checks: v.checks.map((c) => c.check) });
+      setStatus("verify-receipt", { ok: v.ok, code: v.code, reason: v.reason, checks: v.checks.map((c) => c.check) }, null, true);
     } catch (err) {
       row.dataset.verified = "false";
       detail.textContent = "Could not verify: " + explain(err);
-      setStatus("verify-receipt", err);
+      setStatus("verify-receipt", err, null, true);
     } finally {
       button.disabled = false;
     }
@@ -531,10 +552,35 @@ export function mount(section, ctx) {
       chainMore.textContent = page.receipts.length < 20 ? "No more receipts on this chain" : "Load more of the chain";
       chainMore.disabled = page.receipts.length < 20;
     } catch (err) {
-      setStatus("receipts", err);
+      setStatus("receipts", err, chainMore);
       chainMore.disabled = false;
     }
   });
+
+  // loadActivity reads the decisions on transfers and mints of the last
+  // hours (all of them for an auditor, one's own otherwise: the realm
+  // decides) and draws them per bucket of time.
+  async function loadActivity() {
+    const to = Date.now(), from = to - ACTIVITY_HOURS * 3600000;
+    const since = new Date(from).toISOString();
+    const pages = await Promise.all(Object.keys(MARKET_ACTIONS).map((a) => api("GET", `/v1/audit?action=${a}&since=${encodeURIComponent(since)}&limit=1000`)));
+    const events = pages.flatMap((p) => p.events || []);
+    const own = pages.some((p) => p.scope === "own");
+    // The chart spans from the oldest activity read (at least the last
+    // quarter of an hour), so a young realm's first transfers are not
+    // squeezed into one bar at the right edge.
+    const oldest = events.reduce((m, e) => Math.min(m, Date.parse(e.time)), to);
+    const start = Math.max(from, Math.min(oldest - 60000, to - 15 * 60000));
+    activity.set({ from: start, to, n: ACTIVITY_BUCKETS, series: bucketsOf(events, start, to, ACTIVITY_BUCKETS, (e) => ({ key: MARKET_ACTIONS[e.action] || e.action, sign: e.outcome === "deny" ? -1 : 1 })) });
+    const minutes = Math.round((to - start) / 60000);
+    activityNote.textContent = `${own ? "Your" : "Every avatar's"} transfers and mints of the last ${minutes >= 120 ? Math.round(minutes / 60) + " hours" : minutes + " minutes"}, from the audit log: carried out above the line, refused below it (paler).`;
+    activityLegend.replaceChildren(...Object.values(MARKET_ACTIONS).map((k) => {
+      const n = events.filter((e) => MARKET_ACTIONS[e.action] === k);
+      const li = el("li", { class: "chip key-swatch", dataset: { kind: k } }, `${k}: ${n.filter((e) => e.outcome !== "deny").length} carried out, ${n.filter((e) => e.outcome === "deny").length} refused`);
+      li.style.setProperty("--key", seriesColor(k));
+      return li;
+    }));
+  }
 
   async function refresh() {
     const m = await (refreshMe ? refreshMe() : me());
@@ -548,6 +594,7 @@ export function mount(section, ctx) {
     fillCollections();
     await loadHoldings();
     await loadReceipts();
+    await loadActivity().catch((err) => setStatus("market", err));
   }
 
   // The shell calls show() right after mount(): one read serves both.

@@ -42,9 +42,10 @@ export async function mount(section, ctx) {
       el("div", { class: "card-head" },
         el("h2", null, "What may I do here now?"),
         el("button", { id: "scene-access-check", type: "button", onclick: () => run("scene-access", checkAccess) }, "Ask the policies")),
-      el("table", { class: "table" },
+      el("div", { class: "table-wrap" }, el("table", { class: "table" },
+        el("caption", { class: "sr-only" }, "What the scene's policies allow you here now"),
         el("thead", null, el("tr", null, el("th", { scope: "col" }, "Action"), el("th", { scope: "col" }, "Resource"), el("th", { scope: "col" }, "Decision"), el("th", { scope: "col" }, "Why"))),
-        access)),
+        access))),
   );
 
   // --- decisions ---
@@ -70,7 +71,7 @@ export async function mount(section, ctx) {
       policies.length ? el("p", { class: "muted small" }, allow ? "Permitted by " : "Decided by ", policies.join(", ")) : null,
       !reasons.length && !policies.length ? el("p", { class: "reason muted" }, allow ? "a permit matched and no forbid did" : "no policy permitted it") : null,
     ].filter(Boolean));
-    setStatus("enter-zone", allow ? { zone, allow, reasons, policies } : Object.assign(new Error(`entering ${zone} was denied`), { problem: { detail: reasons.join("; ") } }));
+    setStatus("enter-zone", allow ? { zone, allow, reasons, policies } : Object.assign(new Error(`entering ${zone} was denied`), { problem: { detail: reasons.join("; ") } }), null, true);
   };
 
   const checkAccess = async () => {

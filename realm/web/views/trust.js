@@ -33,10 +33,10 @@ export function mount(section, ctx) {
     el("article", { class: "card" },
       el("h2", null, "Why"),
       explanation,
-      el("table", { class: "table" },
+      el("div", { class: "table-wrap" }, el("table", { class: "table" },
         el("caption", { class: "sr-only" }, "Trust factors"),
         el("thead", null, el("tr", null, el("th", { scope: "col" }, "Factor"), el("th", { scope: "col" }, "Value"), el("th", { scope: "col" }, "Effect"))),
-        factors)),
+        factors))),
     el("article", { class: "card" }, el("h2", null, "What policies see (context.trust)"), context),
   );
 

@@ -27,6 +27,13 @@ const fmtNum = (v, unit) => (v === undefined || v === null ? "—" : `${Number(v
 const fmtTime = (s) => (s ? new Date(s).toLocaleTimeString() : "");
 const shortHash = (h) => (h && h.length > 18 ? `${h.slice(0, 10)}…${h.slice(-6)}` : h || "");
 
+import { LineChart } from "../chart.js";
+
+// HISTORY_MS is how much of an actuator's telemetry the chart shows, and
+// HISTORY_MAX how many readings it keeps per actuator.
+const HISTORY_MS = 5 * 60000;
+const HISTORY_MAX = 600;
+
 // instance is the mounted view; the shell mounts it again after the next
 // sign-in, and the old one's feed must stop then.
 let instance = null;
@@ -56,6 +63,22 @@ export function mount(section, ctx) {
   const approvals = el("ul", { id: "approvals", class: "ops-list", "aria-label": "Commands waiting for approval" });
   const feedState = el("span", { id: "twin-feed-state", class: "ops-badge", dataset: { state: "connecting" } }, "connecting");
   const feedLog = el("ol", { id: "twin-feed", class: "ops-feed", "aria-label": "Live twin events" });
+  // Telemetry: every state report of the selected actuator since the view
+  // opened (the twin feed's state messages), its target, in its envelope.
+  const history = new Map(); // "twin/actuator" -> [{at, value, target}]
+  const telemetryCanvas = el("canvas", { id: "twin-telemetry", class: "chart", role: "img", dataset: { title: "Telemetry" } });
+  const telemetry = new LineChart(telemetryCanvas);
+  const telemetryNote = el("p", { id: "twin-telemetry-note", class: "ops-sub" });
+  const remember = (twinID, actuatorID, st) => {
+    if (!st || st.value === undefined) return;
+    const key = twinID + "/" + actuatorID;
+    const list = history.get(key) || [];
+    const at = st.at ? Date.parse(st.at) : Date.now();
+    if (list.length && list[list.length - 1].at >= at && list[list.length - 1].value === st.value) return;
+    list.push({ at: Number.isFinite(at) ? at : Date.now(), value: Number(st.value), target: Number(st.target ?? st.value) });
+    if (list.length > HISTORY_MAX) list.splice(0, list.length - HISTORY_MAX);
+    history.set(key, list);
+  };
 
   const form = el("form", { class: "ops-form", "aria-labelledby": "command-title", onsubmit: (e) => { e.preventDefault(); send(); } },
     el("h2", { id: "command-title" }, "Send a command"),
@@ -77,7 +100,11 @@ export function mount(section, ctx) {
         el("div", { class: "ops-row" },
           el("label", null, "Twin", twinSelect),
           el("label", null, "Actuator", actuatorSelect)),
-        envelope, gauge),
+        envelope, gauge,
+        el("h3", { class: "ops-telemetry-title" }, "Telemetry"),
+        telemetryNote, telemetryCanvas,
+        el("ul", { class: "legend chips", "aria-hidden": "true" },
+          el("li", { class: "chip key prob" }, "value"), el("li", { class: "chip key score dashed" }, "target"), el("li", { class: "chip key threshold" }, "envelope (allowed range)"))),
       el("section", { class: "ops-card" }, form, result),
       el("section", { class: "ops-card", "aria-labelledby": "approvals-title" },
         el("h2", { id: "approvals-title" }, "Waiting for approval"),
@@ -94,6 +121,7 @@ export function mount(section, ctx) {
   // list that arrives again (the feed's first message, a reconnect) leaves
   // what they typed alone.
   function fillTwins() {
+    for (const t of state.twins) for (const a of t.actuators) remember(t.id, a.id, a.state);
     const keep = twinSelect.value;
     twinSelect.replaceChildren(...state.twins.map((t) => el("option", { value: t.id }, `${t.name || t.id} (${t.id}) · ${t.zone}`)));
     const kept = state.twins.some((t) => t.id === keep);
@@ -169,6 +197,26 @@ export function mount(section, ctx) {
     riskNote.dataset.risk = a.risk;
     riskNote.textContent = RISK_HELP[a.risk] || "";
     sendButton.textContent = a.risk === "high" || a.risk === "critical" ? "Confirm with passkey and send" : "Send command";
+    drawTelemetry();
+  }
+
+  function drawTelemetry() {
+    const t = twin(), a = actuator();
+    if (!t || !a) return;
+    remember(t.id, a.id, a.state);
+    const points = history.get(t.id + "/" + a.id) || [];
+    const to = Date.now();
+    const from = Math.max(to - HISTORY_MS, Math.min(points.length ? points[0].at : to, to - 60000));
+    telemetry.set({
+      from, to, envelope: { min: a.min, max: a.max, unit: a.unit },
+      series: [
+        { key: "value", color: "#2f6fdf", points: points.map((p) => ({ at: p.at, value: p.value })) },
+        { key: "target", color: "#e07b00", dashed: true, points: points.map((p) => ({ at: p.at, value: p.target })) },
+      ],
+    });
+    telemetryNote.textContent = points.length
+      ? `${a.name || a.id}: ${points.length} report${points.length === 1 ? "" : "s"} since this page opened, in ${a.unit}; the band is the range ${fmtNum(a.min)} to ${fmtNum(a.max, a.unit)} every command must stay in.`
+      : `${a.name || a.id}: no report yet.`;
   }
 
   function syncOp() {
@@ -269,11 +317,11 @@ export function mount(section, ctx) {
       const ans = await api("POST", path, body, headers);
       showAnswer(ans);
       refreshStanding();
-      setStatus("command", ans);
+      setStatus("command", ans, null, true);
       if (ans.status === "pending_approval") loadApprovals();
     } catch (err) {
       showRefusal(err, hash);
-      setStatus("command", err);
+      setStatus("command", err, null, true);
       refreshStanding();
     } finally {
       state.busy = false;
@@ -288,10 +336,10 @@ export function mount(section, ctx) {
     try {
       if (approve) await stepUp(entry.command.hash);
       const ans = await api("POST", `/v1/approvals/${encodeURIComponent(id)}/${approve ? "approve" : "reject"}`);
-      setStatus(approve ? "approve" : "reject", ans);
+      setStatus(approve ? "approve" : "reject", ans, null, true);
       if (ans.answer) showAnswer(ans.answer);
     } catch (err) {
-      setStatus(approve ? "approve" : "reject", err);
+      setStatus(approve ? "approve" : "reject", err, null, true);
       showRefusal(err, entry.command.hash);
     }
     await loadApprovals();
@@ -348,6 +396,7 @@ export function mount(section, ctx) {
       if (!a) break;
       if (a.state && m.state.seq && a.state.seq > m.state.seq) break; // an older report
       a.state = m.state;
+      remember(t.id, a.id, m.state);
       if (t === twin() && a === actuator()) showActuator(false);
       break;
     }
@@ -411,7 +460,11 @@ export function mount(section, ctx) {
   me().then(({ avatar }) => {
     state.offPresence = live.on("presence", (m) => { if (m.avatar === avatar.id) refreshStanding(); });
   }).catch(() => {});
-  state.standingTimer = setInterval(() => { if (zoneShown.offsetParent !== null) refreshStanding(); }, 3000);
+  state.standingTimer = setInterval(() => {
+    if (zoneShown.offsetParent === null) return;
+    refreshStanding();
+    drawTelemetry(); // the time axis moves on between reports
+  }, 3000);
   instance = {
     async show() {
       await ready;

@@ -70,6 +70,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/agents/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The actions the owner's agents asked for that wait for the owner's approval, and those decided in the last day, newest first */
+        get: operations["listAgentApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/approvals/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One waiting action: for its owner, or for the agent that asked for it, which polls it here (Location of its 202) until it is done (with its result), failed, rejected, cancelled or expired */
+        get: operations["getAgentApproval"];
+        put?: never;
+        post?: never;
+        /** The agent withdraws one of its own waiting actions (agents only, DPoP) */
+        delete: operations["cancelAgentAction"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/approvals/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve a waiting action after the owner's user-verified step-up bound to its action_digest: it runs once, on whichever node wins, decided again as the agent's; answers done with its result, or failed with the problem */
+        post: operations["approveAgentAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agents/approvals/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject a waiting action */
+        post: operations["rejectAgentAction"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/agents/delegations": {
         parameters: {
             query?: never;
@@ -1199,6 +1268,59 @@ export interface components {
             /** @description unsigned integer as a decimal string (a JSON number is accepted too) */
             next_nonce: string;
         };
+        AgentApproval: {
+            action: {
+                /** @description a Cedar action id */
+                name: string;
+                resource: {
+                    id: string;
+                    type: string;
+                };
+                risk?: string;
+                /** @description what a transfer moves, base units (1 for a unique item) */
+                value: string;
+            };
+            /** @description what the owner's step-up must be bound to before approving */
+            action_digest: string;
+            agent: string;
+            /** @description who authorized it, through which agents: av_... > ag_... (dg_...) > ... */
+            chain: string;
+            /** Format: date-time */
+            created: string;
+            /** Format: date-time */
+            decided?: string;
+            /** @description the owner (approved, rejected) or the agent (cancelled) */
+            decided_by?: string;
+            /** @description the leaf delegation it was asked under */
+            delegation: string;
+            /** Format: date-time */
+            expires: string;
+            /** @description pa_ and 32 hex digits */
+            id: string;
+            /** @description what the action is: transfer (a market transfer), command (a twin command) */
+            kind: string;
+            owner: string;
+            /** @description when failed: the problem the action was refused with */
+            problem?: {
+                detail: string;
+                /** Format: int64 */
+                status: number;
+                type: string;
+            };
+            /** @description when done: the action's answer (a transfer's: the TransferAnswer, with its receipt) */
+            result?: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description pending: waiting for the owner; approved: a node runs it now; done: it ran, result holds its answer; failed: decided again when it ran and refused, problem says why; rejected by the owner; cancelled by the agent; expired without a decision
+             * @enum {string}
+             */
+            state: "pending" | "approved" | "done" | "failed" | "rejected" | "expired" | "cancelled";
+            summary: string;
+        };
+        AgentApprovals: {
+            approvals: components["schemas"]["AgentApproval"][];
+        };
         AgentMe: {
             actions: string[];
             agents: string[];
@@ -1444,6 +1566,8 @@ export interface components {
                 aaguid?: string;
                 attestation_format?: string;
                 attested?: boolean;
+                /** @description the authenticator's name by its AAGUID in the community list the realm ships; empty when the AAGUID is not in it */
+                authenticator?: string;
                 cloned?: boolean;
                 /** Format: date-time */
                 created: string;
@@ -1529,12 +1653,15 @@ export interface components {
             approval?: components["schemas"]["Approval"];
             command: components["schemas"]["TwinCommand"];
             decision?: components["schemas"]["Decision"];
+            /** @description the CommandGrant the realm signed; an agent's names its owner and its delegation chain (root first), which the gateway checks against the revocation feed */
             grant?: components["schemas"]["SignedTypedData"];
+            /** @description an agent's command waiting in its owner's approval queue: poll it at /v1/agents/approvals/{id} */
+            owner_approval?: components["schemas"]["AgentApproval"];
             /**
-             * @description pending_approval (202): a critical command waits for a second operator
+             * @description pending_approval (202): a critical command waits for a second operator; pending_owner_approval (202): an agent's high-risk command waits for its owner (owner_approval)
              * @enum {string}
              */
-            status: "done" | "refused" | "failed" | "pending_approval" | "rejected" | "in_progress";
+            status: "done" | "refused" | "failed" | "pending_approval" | "pending_owner_approval" | "rejected" | "in_progress";
         };
         CommandDigest: {
             hash: string;
@@ -1948,7 +2075,7 @@ export interface components {
         RegisterBeginRequest: {
             /** @description the name people see; defaults to name */
             display_name?: string;
-            /** @description the avatar's handle; ignored when a signed-in avatar adds a passkey */
+            /** @description the avatar's handle, 3 to 32 characters: lowercase letters a-z, digits 0-9, '_' or '-'; ignored when a signed-in avatar adds a passkey */
             name?: string;
         };
         RegisterFinishRequest: {
@@ -2077,6 +2204,8 @@ export interface components {
             sequence: number;
         };
         Session: {
+            /** @description lists only: the browser and its major version read from the user agent, e.g. Chrome 131; empty when not recognized */
+            browser?: string;
             /** Format: date-time */
             created?: string;
             /** @description lists only: the session of this request */
@@ -2087,6 +2216,8 @@ export interface components {
             /** Format: date-time */
             last_seen?: string;
             node?: string;
+            /** @description lists only: the operating system read from the user agent, e.g. macOS, Android 14; empty when not recognized */
+            os?: string;
             /** @description lists only */
             user_agent?: string;
         };
@@ -2443,6 +2574,384 @@ export interface operations {
             };
             /** @description nothing has that id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAgentApprovals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApprovals"];
+                };
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAgentApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApproval"];
+                };
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description nothing has that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelAgentAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApproval"];
+                };
+            };
+            /** @description no DPoP credentials, or the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the agent is suspended (https://zerorealm.dev/problems/agent-suspended) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description nothing has that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the action is no longer pending (approval-not-pending) or expired (approval-expired) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    approveAgentAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApproval"];
+                };
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description no step-up bound to the action's action_digest (the detail names it) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description nothing has that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the action is no longer pending (approval-not-pending) or expired (approval-expired) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rejectAgentAction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApproval"];
+                };
+            };
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description nothing has that id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the action is no longer pending (approval-not-pending) or expired (approval-expired) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3882,6 +4391,17 @@ export interface operations {
                     "application/json": components["schemas"]["TransferAnswer"];
                 };
             };
+            /** @description an agent's transfer above its delegation's auto-approval value waits for its owner: poll the action at Location */
+            202: {
+                headers: {
+                    /** @description /v1/agents/approvals/{id} */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentApproval"];
+                };
+            };
             /** @description a malformed body or header; the detail says which */
             400: {
                 headers: {
@@ -3891,7 +4411,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3900,7 +4420,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            /** @description refused: a policy decision or a missing step-up; for an agent, its delegation (https://zerorealm.dev/problems/agent-forbidden: out-of-scope, over-limit) or its suspension (https://zerorealm.dev/problems/agent-suspended); the detail says which and why */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3920,6 +4440,15 @@ export interface operations {
             };
             /** @description this Idempotency-Key was used for another request (idempotency-key-reused) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many of the owner's actions wait for approval already (https://zerorealm.dev/problems/approval-queue-full) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6025,7 +6554,7 @@ export interface operations {
                     "application/json": components["schemas"]["Twins"];
                 };
             };
-            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6083,7 +6612,7 @@ export interface operations {
                     "application/json": components["schemas"]["Twin"];
                 };
             };
-            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6158,9 +6687,11 @@ export interface operations {
                     "application/json": components["schemas"]["CommandAnswer"];
                 };
             };
-            /** @description success */
+            /** @description a critical command waits for a second operator (pending_approval); an agent's high-risk command waits for its owner (pending_owner_approval): poll the action at Location */
             202: {
                 headers: {
+                    /** @description an agent's command: /v1/agents/approvals/{id} */
+                    Location?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6176,7 +6707,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6185,7 +6716,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
+            /** @description refused: a policy decision, a missing step-up or a zone mismatch; for an agent, its delegation (out-of-scope, over-limit: a riskier command than max_risk, critical never; rate-limited) or its suspension (https://zerorealm.dev/problems/agent-suspended); the detail says which and why */
             403: {
                 headers: {
                     [name: string]: unknown;

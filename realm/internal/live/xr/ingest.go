@@ -205,7 +205,16 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte) {
 	if moved {
 		newest = frames[len(frames)-1]
 	}
+	pushed := time.Now()
 	events := x.stream.Push(frames, now)
+	for _, ev := range events {
+		if ev.Kind == biometrics.EventScore {
+			// The frames that completed a window: its features, embedding
+			// and score against the template.
+			m.scoring.Observe(time.Since(pushed).Seconds())
+			break
+		}
+	}
 	var status []byte
 	if now.Sub(x.lastStatus) >= xrStatusEvery {
 		x.lastStatus = now

@@ -208,6 +208,7 @@ type metrics struct {
 	frames      *prometheus.CounterVec // transport, outcome
 	messages    *prometheus.CounterVec // transport, outcome
 	windows     prometheus.Counter
+	scoring     prometheus.Histogram
 	events      *prometheus.CounterVec // kind
 	peersOpened prometheus.Counter
 	stateBytes  prometheus.Gauge
@@ -230,6 +231,11 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "zerorealm_xr_windows_scored_total",
 			Help: "Windows of motion scored against an enrolled template.",
 		}),
+		scoring: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "zerorealm_xr_window_score_duration_seconds",
+			Help:    "Time to take in the frames that complete a window of motion and score it: features, embedding and the match against the wearer's template.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
+		}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_xr_events_total",
 			Help: "Biometric events, by kind (score, liveness, enrolled).",
@@ -249,7 +255,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		m.accepted[t] = m.frames.WithLabelValues(t, "accepted")
 		m.okMsgs[t] = m.messages.WithLabelValues(t, "ok")
 	}
-	reg.MustRegister(m.frames, m.messages, m.windows, m.events, m.peersOpened, m.stateBytes,
+	reg.MustRegister(m.frames, m.messages, m.windows, m.scoring, m.events, m.peersOpened, m.stateBytes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_streams", Help: "Sessions streaming XR motion to this node."},
 			func() float64 { return float64(s.reg.streams()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},

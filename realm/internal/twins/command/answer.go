@@ -6,6 +6,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
+	"github.com/zerorealm/zerorealm/agents/approval"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -58,6 +59,9 @@ type (
 		Approval *ApprovalView `json:"approval,omitempty"`
 		Grant    *SignedView   `json:"grant,omitempty"`
 		Ack      *AckView      `json:"ack,omitempty"`
+		// OwnerApproval is an agent's command waiting in its owner's
+		// approval queue (status pending_owner_approval).
+		OwnerApproval *approval.View `json:"owner_approval,omitempty"`
 	}
 	// ApprovalView is an approval as answers show it.
 	ApprovalView struct {

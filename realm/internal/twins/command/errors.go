@@ -20,6 +20,9 @@ const (
 	// Conflict: the state does not allow it now (a command already
 	// waiting, an approval already decided, a requester gone).
 	Conflict
+	// AgentForbidden: an agent's delegation, or the scene's policies, refuse
+	// the agent's command.
+	AgentForbidden
 )
 
 // Error is a refusal by the service. Detail is meant for the client; Err,

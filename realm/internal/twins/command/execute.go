@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
@@ -34,6 +36,9 @@ const (
 // which are on the audit record already. A caller that takes the
 // command's Idempotency-Key (CommandKeys) frees it on an error.
 func (s *Service) Execute(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest) (*Answer, error) {
+	if op.Agent != nil {
+		return s.executeAgent(ctx, op, c, cr, false)
+	}
 	_, a, err := s.guard.Check(c)
 	if err != nil {
 		return nil, err
@@ -75,7 +80,7 @@ type where struct {
 // command asserted from another zone than the one the realm sees is
 // refused, since the operator meant it from somewhere else.
 func (s *Service) standing(sc *scenes.Scene, op Operator, asserted string) (where, error) {
-	zone, seen := s.deps.Locator.WhereIs(sc.ID, op.Avatar.ID, op.Session.ID)
+	zone, seen := s.deps.Locator.WhereIs(sc.ID, op.ID(), op.Session.ID)
 	st := where{zone: zone, seen: seen}
 	if asserted != "" && asserted != zone {
 		return st, &Error{Kind: Forbidden, Detail: fmt.Sprintf("zone_mismatch: the command says you stand in zone %s, but %s", asserted, seen)}
@@ -180,8 +185,15 @@ func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, a
 		return nil, commandDenied(d, st)
 	}
 	hash := c.Hash()
+	return s.deliver(ctx, c, hash, a, cr, d, ev, s.disp.GrantFor(c, hash, op.Session.ID, approvers), approvers)
+}
+
+// deliver sends an allowed command's signed grant to its gateway and
+// records the decision with what came of it (see carryOut).
+func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash, a twin.Actuator, cr twin.CommandRequest, d policy.Decision, ev audit.Event, sg twin.SignedGrant, approvers []string) (*Answer, error) {
+	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
 	hashHex := hash.Hex()
-	sg := s.disp.GrantFor(c, hash, op.Session.ID, approvers)
+	issued := time.Now()
 	ev.Signals[auditDecision] = string(audit.Allow)
 	ev.Signals[auditCommand] = hashHex
 	ev.Signals[auditNonce] = sg.Grant.Nonce
@@ -195,6 +207,13 @@ func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, a
 	answer := &Answer{Command: viewCommandHashed(c, hashHex, a, cr), Decision: &dv,
 		Grant: &SignedView{TypedData: lazyTypedData(sg.Grant.TypedData), Signature: sg.Signature.Hex(), Signer: s.signerHex}}
 	sa, err := s.disp.Deliver(ctx, sg)
+	if s.deps.CommandTimed != nil {
+		outcome := string(sa.Ack.Result)
+		if err != nil && outcome == "" {
+			outcome = resultUndelivered
+		}
+		s.deps.CommandTimed(outcome, time.Since(issued))
+	}
 	if err != nil && sa.Ack.Result == "" {
 		// No verified answer: whether the gateway acted is unknown to the
 		// realm, but the grant expires within seconds either way.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -13,6 +14,8 @@ import (
 	"github.com/nats-io/nkeys"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/agents/approval"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
@@ -35,10 +38,49 @@ const (
 )
 
 // Operator is who a command or an approval acts for: a checked session
-// and the avatar it belongs to.
+// and the avatar it belongs to, or an authenticated agent and its owner.
 type Operator struct {
 	Session session.Session
 	Avatar  *avatar.Avatar
+	// Agent, when set, is the agent that acts, within its delegation:
+	// Avatar is then its owner and Session is empty.
+	Agent *agents.Agent
+}
+
+// ID is the principal that acts: the agent, or the avatar.
+func (op Operator) ID() string {
+	if op.Agent != nil {
+		return op.Agent.ID
+	}
+	return op.Avatar.ID
+}
+
+// AgentDecider decides an agent's action: its delegation's scope, limits
+// and the agent's trust (agents.Guard.Evaluate), then the scene's Cedar
+// policies with the agent as the principal and context.agent, then
+// spends what the action uses of the delegation's limits. It returns the
+// audit event of the decision, which the caller records with what came of
+// it. An error is a failure to decide (the delegation revoked since the
+// request was authenticated, the revocation list unknown, the store
+// down): the action must not run.
+//
+// awaitsOwner reports that the delegation wants the owner's approval of
+// this action first (a high-risk command): then Cedar has not decided and
+// nothing is spent, and the caller queues the action for the owner.
+type AgentDecider interface {
+	DecideAgent(ctx context.Context, sc *scenes.Scene, op Operator, act agents.Action, resource policy.UID, extra map[string]any) (d policy.Decision, ev audit.Event, awaitsOwner bool, err error)
+}
+
+// AgentApprovals is the owner's approval queue (approval.Queue), where an
+// agent's high-risk command waits.
+type AgentApprovals interface {
+	Enqueue(ctx context.Context, r approval.Request) (approval.Pending, error)
+}
+
+// AgentResumer re-establishes the agent of an approved command: its chain
+// verified again and not revoked, and its owner.
+type AgentResumer interface {
+	ResumeAgent(ctx context.Context, token string) (Operator, error)
 }
 
 // Decider asks a scene's policies and queues the answer for the audit
@@ -126,15 +168,25 @@ type Deps struct {
 	// gateways' carrying it out, as spans of the command's trace.
 	Tracer trace.Tracer
 
-	Decider  Decider
-	Subject  Subject
-	Auditor  Auditor
-	StepUps  StepUps
-	Trust    TrustReader
-	Locator  Locator
-	Sessions SessionReader
-	Avatars  AvatarReader
-	Events   Events
+	Decider Decider
+	Subject Subject
+	// Agents, Approvals and Resumer serve agents' commands; without
+	// Agents an agent's command is refused, without Approvals one that
+	// needs its owner's approval is.
+	Agents    AgentDecider
+	Approvals AgentApprovals
+	Resumer   AgentResumer
+	Auditor   Auditor
+	StepUps   StepUps
+	Trust     TrustReader
+	Locator   Locator
+	Sessions  SessionReader
+	Avatars   AvatarReader
+	Events    Events
+	// CommandTimed, when set, is told how long each grant took from its
+	// signing to the gateway's verified acknowledgement, by the gateway's
+	// result (done, refused, ...) or undelivered.
+	CommandTimed func(outcome string, took time.Duration)
 }
 
 // Service is one node's twin command service.
@@ -168,6 +220,7 @@ type Service struct {
 	gateways  []*gateway.Gateway
 	conns     []*nats.Conn
 	telemetry *nats.Subscription
+	closed    atomic.Bool
 }
 
 // Prepare builds the registry from the scenes' twins and the gateway
@@ -282,6 +335,19 @@ func (s *Service) ForwardRevocations(revocations <-chan session.Revocation) {
 	}
 }
 
+// RevokeAgents tells the gateways at once of revoked delegations,
+// suspended agents and owners who revoked their agents (see
+// twin.RevocationNotice): a grant naming any of them is refused.
+func (s *Service) RevokeAgents(ids ...string) {
+	if s.closed.Load() {
+		return // the feed is gone; gateways refuse everything once it is stale
+	}
+	if err := s.feed.RevokeAgents(ids...); err != nil {
+		// The heartbeats repeat them within a second.
+		s.log.Warn("publish agent revocations to gateways", "ids", ids, "err", err)
+	}
+}
+
 func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp nkeys.KeyPair) error {
 	t, _ := s.reg.Twin(twinID)
 	pub, _ := kp.PublicKey()
@@ -319,6 +385,7 @@ func (s *Service) Close() {
 	if s == nil {
 		return
 	}
+	s.closed.Store(true)
 	for _, g := range s.gateways {
 		g.Close()
 	}

@@ -1,0 +1,43 @@
+package approvals
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/zerorealm/zerorealm/agents/approval"
+	"github.com/zerorealm/zerorealm/internal/problem"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+)
+
+// Run keeps a part's refusal as the problem the edge would have answered.
+func TestRunKeepsTheEdgesProblem(t *testing.T) {
+	refused := &edge.Error{Status: http.StatusForbidden, Type: edge.TypeAgentForbidden, Detail: "over-limit: spent"}
+	_, err := Run(func(context.Context, approval.Pending) (json.RawMessage, error) { return nil, refused })(context.Background(), approval.Pending{})
+	p, ok := problem.As(err)
+	if !ok || p.Status != http.StatusForbidden || p.Type != edge.TypeAgentForbidden || p.Detail != "over-limit: spent" {
+		t.Fatalf("Run's error = %v (%+v), want the agent-forbidden problem", err, p)
+	}
+	out, err := Run(func(context.Context, approval.Pending) (json.RawMessage, error) {
+		return json.RawMessage(`{"ok":true}`), nil
+	})(context.Background(), approval.Pending{})
+	if err != nil || string(out) != `{"ok":true}` {
+		t.Fatalf("Run of a success = %s, %v", out, err)
+	}
+}
+
+// The live message carries the record as the owner sees it: never the
+// agent's token or the part's payload.
+func TestMessageShowsTheViewOnly(t *testing.T) {
+	msg := Message(approval.Pending{ID: "pa_0123456789abcdef0123456789abcdef", Kind: "transfer", State: approval.StatePending,
+		Token: "zrd1~secret", Payload: json.RawMessage(`{"intent":"secret"}`)})
+	var m map[string]any
+	if err := json.Unmarshal(msg, &m); err != nil || m["type"] != MessageType || m["at"] == nil {
+		t.Fatalf("message %s: %v", msg, err)
+	}
+	if strings.Contains(string(msg), "secret") {
+		t.Fatalf("the message shows the token or the payload: %s", msg)
+	}
+}

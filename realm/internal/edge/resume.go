@@ -1,0 +1,37 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/internal/problem"
+)
+
+// An agent's action that waited for its owner's approval runs later, on
+// the request of its owner: these give the part that runs it the agent as
+// a principal again, and keep the answer it would have had.
+
+// AgentPrincipal is the principal of an agent re-established without a
+// request of its own (agents.Guard.Resume): the agent and its owner,
+// loaded now. An owner deleted since is a refusal (invalid-delegation).
+func (e *Edge) AgentPrincipal(ctx context.Context, a *agents.Agent) (Principal, error) {
+	av, err := e.auth.avatars.GetCached(ctx, a.Owner())
+	switch {
+	case errors.Is(err, avatar.ErrNotFound):
+		return Principal{}, &Error{Status: http.StatusUnauthorized, Type: TypeDelegationInvalid, Detail: "the delegation's owner no longer exists", Err: err}
+	case err != nil:
+		return Principal{}, err
+	}
+	return Principal{Avatar: av, Agent: a}, nil
+}
+
+// ProblemOf is the problem the edge would answer err with, for a record
+// that keeps an answer to give later (an approved agent action that failed
+// when it ran).
+func ProblemOf(err error) *problem.Error {
+	a := problemFor(err)
+	return &problem.Error{Status: a.status, Type: problem.Type(a.kind), Detail: a.detail, Err: err}
+}

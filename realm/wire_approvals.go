@@ -1,0 +1,47 @@
+package realm
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/zerorealm/zerorealm/agents/approval"
+	"github.com/zerorealm/zerorealm/realm/internal/approvals"
+	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/internal/market"
+)
+
+// The owner's approval queue of agents' actions (agents/approval, served
+// by realm/internal/approvals), and agents' transfers in the market,
+// which wait in it above their delegation's auto-approval value.
+
+// startApprovals opens the queue, registers the executor of each kind of
+// action that may wait in it, and binds the parts that use it. It runs
+// after the agents' guard is open.
+func (r *Realm) startApprovals(ctx context.Context) error {
+	q, err := approval.Open(ctx, approval.Config{
+		Store: r.store, Node: r.cfg.Node, Expiry: r.cfg.AgentApprovalExpiry, Logger: r.log,
+		Notify: func(p approval.Pending) {
+			if r.live != nil {
+				r.live.NoticeAvatar(p.Owner, approvals.Message(p))
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("realm: %w", err)
+	}
+	q.Handle(market.ApprovalKind, approvals.Run(r.market.RunApproved))
+	r.approvalQueue = q
+	r.market.BindAgents(market.AgentDeps{Decider: r.decisions, Approvals: q, Resumer: agentResumer{r}})
+	return r.approvals.Bind(approvals.Deps{Log: r.log, Queue: q, StepUps: r.stepups, AuditNoWait: r.decisions.RecordQueued})
+}
+
+// agentResumer re-establishes the agent of an approved action.
+type agentResumer struct{ r *Realm }
+
+func (a agentResumer) ResumeAgent(ctx context.Context, token string) (edge.Principal, error) {
+	ag, err := a.r.agents.Resume(token)
+	if err != nil {
+		return edge.Principal{}, edge.AgentError(err)
+	}
+	return a.r.edge.AgentPrincipal(ctx, ag)
+}
