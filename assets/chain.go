@@ -162,7 +162,7 @@ func (c *chain) finish(req *receiptReq, res receiptResult) {
 func (c *chain) done(batch []*receiptReq) []*receiptReq {
 	rest := batch[:0]
 	for _, r := range batch {
-		if sr, err := c.l.ReceiptFor(r.intent); err == nil {
+		if sr, ok := c.l.receiptOf(r.intent); ok {
 			c.finish(r, receiptResult{r: sr})
 			continue
 		}

@@ -88,6 +88,12 @@ type Config struct {
 	// whose receipt is missing (see reconcile.go); default 2s. An orphan
 	// waits between one and two intervals.
 	ReconcileInterval time.Duration
+	// AdoptAfter is how long an intent another node applied may go
+	// without a receipt before this node's reconciler issues it (that
+	// node is gone, or stopped before receipting it); default 30s. It
+	// must exceed by far how long a node takes to receipt what it just
+	// applied (see reconcile.go).
+	AdoptAfter time.Duration
 	// HeadFile, outside NATS, keeps the head of this node's receipt
 	// chain; a start that finds the ledger without that receipt fails
 	// with ErrRolledBack (see head.go). Empty: not kept.
@@ -105,6 +111,7 @@ const (
 	subjReceipts   = "ledger.receipts."   // <node>: blocks of the node's receipt chain
 	subjCheckpoint = "ledger.checkpoint." // <node>: the node's checkpoints
 	subjVelocity   = "ledger.velocity."   // <collection>.<holder>: outgoing fungible transfers, for velocity (velocity.go)
+	subjClaim      = "ledger.claim."      // <intent digest, hex>: the node that issues a late receipt (expectation 0, reconcile.go)
 )
 
 // Ledger is the asset ledger on one realm node. Safe for concurrent use.
@@ -156,6 +163,9 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Ledger, error) {
 	}
 	if cfg.ReconcileInterval <= 0 {
 		cfg.ReconcileInterval = defaultReconcileInterval
+	}
+	if cfg.AdoptAfter <= 0 {
+		cfg.AdoptAfter = defaultAdoptAfter
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -717,7 +727,7 @@ func (l *Ledger) spendNonce(ctx context.Context, t *Transfer, digest common.Hash
 // appends burns a nonce. The release expects the spend to be the nonce's
 // last message: nobody else can have written after it.
 func (l *Ledger) releaseNonce(ctx context.Context, t *Transfer, digest common.Hash, id string, spent uint64) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	rctx, cancel := store.Cleanup(ctx)
 	defer cancel()
 	subject := nonceSubject(t.From, t.Nonce)
 	seq, err := l.appendJSON(rctx, subject, nonceRecord{Digest: digest, Released: true}, spent, store.WithMsgID("r"+id))
@@ -877,7 +887,9 @@ func (l *Ledger) applyAtomic(ctx context.Context, digest common.Hash, event stri
 		}
 		for _, lg := range legs {
 			subj := nonceSubject(lg.t.From, lg.t.Nonce)
-			m, gerr := l.stream.GetLast(ctx, subj)
+			// From the leader: a replica behind it would not show the
+			// nonce spent, and the batch would be tried again for nothing.
+			m, gerr := l.stream.GetLast(ctx, subj, store.FromLeader())
 			if gerr == nil && !bytes.Contains(m.Data, releasedMarker) {
 				return 0, reject(ReasonNonceUsed, "nonce %d of %s is already spent (a replay, or another intent with the same nonce)", lg.t.Nonce, lg.t.From.Hex())
 			}

@@ -15,13 +15,15 @@ import (
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
-// reconcilingLedger is newTestLedger with the reconciler's interval.
-func reconcilingLedger(t *testing.T, st *store.Store, interval time.Duration, colls []Collection) *Ledger {
+// reconcilingLedger is newTestLedger with the reconciler's interval (an
+// hour keeps it from running during a test) and how long it leaves
+// another node's intents to that node (Config.AdoptAfter).
+func reconcilingLedger(t *testing.T, st *store.Store, node string, interval, adoptAfter time.Duration, colls []Collection) *Ledger {
 	t.Helper()
 	signer, _ := crypto.GenerateKey()
 	l, err := New(context.Background(), st, Config{
-		Node: "n1", Collections: colls, Signer: signer, Passphrase: "test",
-		CustodyScryptN: 2, CheckpointInterval: time.Hour, ReconcileInterval: interval,
+		Node: node, Collections: colls, Signer: signer, Passphrase: "test",
+		CustodyScryptN: 2, CheckpointInterval: time.Hour, ReconcileInterval: interval, AdoptAfter: adoptAfter,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -32,15 +34,7 @@ func reconcilingLedger(t *testing.T, st *store.Store, interval time.Duration, co
 }
 
 // receiptsOf counts the receipts of intent on the node's chain.
-func receiptsOf(l *Ledger, intent common.Hash) int {
-	n := 0
-	for _, r := range l.Receipts(l.Node(), 0, 1<<20) {
-		if r.Receipt.Intent == intent {
-			n++
-		}
-	}
-	return n
-}
+func receiptsOf(l *Ledger, intent common.Hash) int { return receiptsAnywhere(l, intent, l.Node()) }
 
 // TestReconcilerReceiptsAnAppliedIntent: a transfer applied and never
 // answered (the node stopped between its effect and its receipt: here,
@@ -50,7 +44,7 @@ func receiptsOf(l *Ledger, intent common.Hash) int {
 func TestReconcilerReceiptsAnAppliedIntent(t *testing.T) {
 	ctx := context.Background()
 	a, b := newWallet(t), newWallet(t)
-	l := reconcilingLedger(t, testStore(t), 20*time.Millisecond, []Collection{
+	l := reconcilingLedger(t, testStore(t), "n1", 20*time.Millisecond, time.Hour, []Collection{
 		{ID: "badges", Kind: Unique, Items: []ItemMint{{"one", a.addr}}},
 		{ID: "credits", Kind: Fungible, Mints: []BalanceMint{{a.addr, 100}}},
 	})
@@ -98,7 +92,7 @@ func TestReconcilerReceiptsAnAppliedIntent(t *testing.T) {
 func TestSettleIssuesOneReceipt(t *testing.T) {
 	ctx := context.Background()
 	a, b := newWallet(t), newWallet(t)
-	l := reconcilingLedger(t, testStore(t), time.Hour, []Collection{
+	l := reconcilingLedger(t, testStore(t), "n1", time.Hour, time.Hour, []Collection{
 		{ID: "badges", Kind: Unique, Items: []ItemMint{{"one", a.addr}}},
 	})
 	sc := l.Scheme()

@@ -118,6 +118,8 @@ type view struct {
 	byReceipt     map[common.Hash]*SignedReceipt // by receipt digest
 	chains        map[string]*chainView
 	orphans       map[common.Hash]uint64 // intents this node applied that have no receipt yet
+	strays        map[common.Hash]stray  // intents other nodes applied that have no receipt yet
+	claims        map[common.Hash]string // intent -> the node that claimed its late receipt (reconcile.go)
 
 	// own are the records this node has sent and not yet seen applied,
 	// by message id: the node's receipt blocks and its unique transfers'
@@ -177,7 +179,8 @@ func newView(node string, scheme *Scheme) *view {
 		wallets: map[common.Address]string{}, avatarWallets: map[string][]common.Address{},
 		custodyRecs: map[string]custodyRecord{}, custodyOwners: map[common.Address]string{}, velocity: map[string]*velocityLog{}, receipts: map[common.Hash]*SignedReceipt{},
 		byReceipt: map[common.Hash]*SignedReceipt{}, chains: map[string]*chainView{},
-		orphans: map[common.Hash]uint64{}, own: map[string]ownRecord{},
+		orphans: map[common.Hash]uint64{}, strays: map[common.Hash]stray{}, claims: map[common.Hash]string{},
+		own: map[string]ownRecord{},
 	}
 }
 
@@ -215,11 +218,7 @@ func (v *view) apply(m store.Msg) error {
 		}
 		addr := common.HexToAddress(owner)
 		byOwner[addr] = &Balance{Collection: coll, Owner: addr, Balance: rec.Balance, Seq: m.Seq}
-		if rec.Node == v.node && rec.Digest != (common.Hash{}) {
-			if _, done := v.receipts[rec.Digest]; !done {
-				v.orphans[rec.Digest] = max(v.orphans[rec.Digest], m.Seq)
-			}
-		}
+		v.unreceipted(rec.Digest, rec.Node, m.Seq)
 	case "nonce":
 		if bytes.Contains(m.Data, releasedMarker) {
 			// Released after its intent failed: free again, at this sequence.
@@ -268,6 +267,8 @@ func (v *view) apply(m store.Msg) error {
 			v.receipts[sr.Receipt.Intent] = sr
 			v.byReceipt[sr.Digest] = sr
 			delete(v.orphans, sr.Receipt.Intent)
+			delete(v.strays, sr.Receipt.Intent)
+			delete(v.claims, sr.Receipt.Intent)
 		}
 		if key == v.node {
 			if own, ok := v.ownRecord(m); ok && own.receipts != nil {
@@ -287,6 +288,15 @@ func (v *view) apply(m store.Msg) error {
 			add(&SignedReceipt{Receipt: r, Digest: v.scheme.ReceiptDigest(&r), Signature: e.Signature, Signer: blk.Signer})
 		}
 		cv.lastSeq = m.Seq
+	case "claim":
+		var rec claimRecord
+		if err := json.Unmarshal(m.Data, &rec); err != nil {
+			return fmt.Errorf("claim record: %w", err)
+		}
+		intent := common.HexToHash(key)
+		if _, done := v.receipts[intent]; !done {
+			v.claims[intent] = rec.Node
+		}
 	case "checkpoint":
 		var rec checkpointRecord
 		if err := json.Unmarshal(m.Data, &rec); err != nil {
@@ -349,11 +359,28 @@ func (v *view) applyAsset(coll, item string, m store.Msg, rec *assetState) {
 		v.byOwner[rec.Owner] = set
 	}
 	set[key] = struct{}{}
-	if rec.Node == v.node && rec.Digest != (common.Hash{}) {
-		if _, done := v.receipts[rec.Digest]; !done {
-			v.orphans[rec.Digest] = max(v.orphans[rec.Digest], m.Seq)
-		}
+	v.unreceipted(rec.Digest, rec.Node, m.Seq)
+}
+
+// unreceipted notes an intent node applied at seq, until its receipt
+// comes: an orphan if this node applied it, a stray if another did.
+func (v *view) unreceipted(intent common.Hash, node string, seq uint64) {
+	if intent == (common.Hash{}) || node == "" {
+		return
 	}
+	if _, done := v.receipts[intent]; done {
+		return
+	}
+	if node == v.node {
+		v.orphans[intent] = max(v.orphans[intent], seq)
+		return
+	}
+	st, ok := v.strays[intent]
+	if !ok {
+		st = stray{node: node, seen: time.Now()}
+	}
+	st.seq = max(st.seq, seq)
+	v.strays[intent] = st
 }
 
 func (v *view) owner(coll, item string) (common.Address, uint64, bool) {
@@ -511,15 +538,24 @@ func (l *Ledger) BalancesIn(coll, after string, limit int) ([]Balance, string) {
 // ReceiptFor returns the receipt of an applied intent by the intent's
 // digest, or by the receipt's own digest.
 func (l *Ledger) ReceiptFor(digest common.Hash) (SignedReceipt, error) {
+	if r, ok := l.receiptOf(digest); ok {
+		return r, nil
+	}
+	return SignedReceipt{}, missingf("no receipt for %s", digest.Hex())
+}
+
+// receiptOf is ReceiptFor for the ledger's own checks, which expect a miss
+// for every new intent and so have no use for the error it would build.
+func (l *Ledger) receiptOf(digest common.Hash) (SignedReceipt, bool) {
 	l.view.mu.RLock()
 	defer l.view.mu.RUnlock()
 	if r := l.view.receipts[digest]; r != nil {
-		return *r, nil
+		return *r, true
 	}
 	if r := l.view.byReceipt[digest]; r != nil {
-		return *r, nil
+		return *r, true
 	}
-	return SignedReceipt{}, missingf("no receipt for %s", digest.Hex())
+	return SignedReceipt{}, false
 }
 
 // Receipts lists a chain's receipts from index first, at most limit.

@@ -413,7 +413,9 @@ func (s *Service) existed(ctx context.Context, avatarID string) bool {
 
 // release deletes key from b if it still holds the revision we wrote.
 func (s *Service) release(ctx context.Context, b *store.Bucket, key string, rev uint64) {
-	if err := b.Delete(context.WithoutCancel(ctx), key, rev); err != nil {
+	ctx, cancel := store.Cleanup(ctx)
+	defer cancel()
+	if err := b.Delete(ctx, key, rev); err != nil {
 		s.log.Warn("could not release claim; a later registration takes it over", "bucket", b.Name(), "key", key, "err", err)
 	}
 }

@@ -198,22 +198,21 @@ func (l *liveState) frame(f *Frame, arrival time.Time) string {
 	return reason
 }
 
-// window runs the checks that need a window of motion: tremor, loops, and
-// replays of any stream's earlier motion on this node.
-func (l *liveState) window(s *Stream, f *Features, w []sample, at time.Time) []string {
-	var reasons []string
-	if f.live.tremorRMS < l.cfg.MinTremor {
-		l.stillWindows++
-		if l.stillWindows >= stillWindowsToFail {
-			reasons = append(reasons, LivenessNoTremor)
-			l.stillWindows = 0
-		}
-	} else {
-		l.stillWindows = 0
-	}
+// windowPoints are a window's moving points: all of them (probe) and the
+// ones new since the previous window (fresh), with their numbers.
+type windowPoints struct {
+	probe, fresh []motionPoint
+	probeIdx     []uint32
+	freshCont    []bool
+}
 
-	// The window's moving points, on a grid of absolute sample numbers so
-	// that overlapping windows yield the same points.
+// points takes the window's moving points from rel, the hand positions
+// relative to the head that feature extraction computed, on a grid of
+// absolute sample numbers so that overlapping windows yield the same
+// points. It is separate from window so that extraction's working arrays go
+// back to the engine's pool before the stream waits for the replay
+// registry's lock.
+func (l *liveState) points(s *Stream, w []sample, rel [][6]float64) windowPoints {
 	hop := s.e.cfg.hopSamples()
 	every := max(1, pointEverySamples*s.e.cfg.SampleRate/DefaultSampleRate)
 	first := l.samples - uint64(len(w)) // absolute number of w[0]
@@ -221,7 +220,6 @@ func (l *liveState) window(s *Stream, f *Features, w []sample, at time.Time) []s
 	var probe, fresh []motionPoint
 	var probeIdx []uint32
 	var freshCont []bool
-	rel := s.ex.handRel
 	for k := 1; k < len(w); k++ {
 		abs := first + uint64(k)
 		if abs%uint64(every) != 0 {
@@ -251,6 +249,23 @@ func (l *liveState) window(s *Stream, f *Features, w []sample, at time.Time) []s
 			freshCont = append(freshCont, cont)
 		}
 	}
+	return windowPoints{probe: probe, fresh: fresh, probeIdx: probeIdx, freshCont: freshCont}
+}
+
+// window runs the checks that need a window of motion: tremor, loops, and
+// replays of any stream's earlier motion on this node.
+func (l *liveState) window(s *Stream, f *Features, pts windowPoints, at time.Time) []string {
+	var reasons []string
+	if f.live.tremorRMS < l.cfg.MinTremor {
+		l.stillWindows++
+		if l.stillWindows >= stillWindowsToFail {
+			reasons = append(reasons, LivenessNoTremor)
+			l.stillWindows = 0
+		}
+	} else {
+		l.stillWindows = 0
+	}
+	probe, fresh, probeIdx, freshCont := pts.probe, pts.fresh, pts.probeIdx, pts.freshCont
 	ranged := spread(probe)
 	judged := len(probe) >= minJudgedPoints && f.live.pathLength >= minJudgedPath && ranged >= minJudgedSpread
 	if judged {

@@ -95,7 +95,6 @@ type Stream struct {
 	// ingestion
 	rs       resampler
 	win      *windower
-	ex       *extractor // the engine's, lent while a window is handled (nil otherwise)
 	lastTime uint64
 	haveLast bool
 	prevRaw  Frame
@@ -256,19 +255,22 @@ func (s *Stream) failLiveness(events []Event, reason string, at time.Time) []Eve
 // adaptation.
 func (s *Stream) window(events []Event, at time.Time) []Event {
 	sc := s.e.scratch.Get().(*windowScratch)
-	defer func() {
-		s.ex = nil
-		s.e.scratch.Put(sc)
-	}()
 	sc.samples = s.win.window(sc.samples)
 	w := sc.samples
-	s.ex = sc.ex
-	f, ok := s.ex.extract(w)
+	f, ok := sc.ex.extract(w)
+	var pts windowPoints
+	if ok {
+		pts = s.live.points(s, w, sc.ex.handRel)
+	}
+	// The scratch goes back before anything waits on a lock: streams
+	// queued on the replay registry's lock would otherwise each hold one
+	// (35 MB of them in a 2,000-avatar run).
+	s.e.scratch.Put(sc)
 	if !ok {
 		s.stats.WindowsSkipped++
 		return events
 	}
-	for _, reason := range s.live.window(s, &f, w, at) {
+	for _, reason := range s.live.window(s, &f, pts, at) {
 		events = s.failLiveness(events, reason, at)
 	}
 	if s.enrollWant > 0 {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
@@ -398,4 +399,39 @@ func TestAuditRolesAreConfigurable(t *testing.T) {
 	eventually(t, "ada with the compliance role reads everything", func() bool {
 		return getAudit(t, r, ada.Token, "limit=1000").Scope == "all"
 	})
+}
+
+// TestAuditVerifyIsRateLimited: GET /v1/audit/verify is public and walks
+// every chain, so a client address that keeps calling it is answered 429
+// rate-limited with Retry-After once its burst is spent.
+func TestAuditVerifyIsRateLimited(t *testing.T) {
+	r := startRealm(t, Config{})
+	// The bucket refills meanwhile, so a slow machine may need a few
+	// calls beyond the burst; three bursts' worth is far beyond that.
+	for i := range 3 * auditapi.VerifyBurst {
+		resp, err := http.Get(r.URL() + "/v1/audit/verify")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			continue
+		}
+		var p struct {
+			Type string `json:"type"`
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || json.Unmarshal(raw, &p) != nil || p.Type != edge.ProblemBase+edge.TypeRateLimited ||
+			resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("call %d: %d %s (Retry-After %q), want 429 rate-limited with Retry-After", i+1, resp.StatusCode, raw, resp.Header.Get("Retry-After"))
+		}
+		if i < auditapi.VerifyBurst {
+			t.Fatalf("call %d refused, within the burst of %d", i+1, auditapi.VerifyBurst)
+		}
+		return
+	}
+	t.Fatalf("%d calls in a row were all answered; want 429 once the burst of %d is spent", 3*auditapi.VerifyBurst, auditapi.VerifyBurst)
 }

@@ -155,6 +155,10 @@ type Config struct {
 	// node (one a session, see live_takeover.go); beyond it a connection
 	// is refused with 429; default 8. Negative: no cap.
 	MaxLivePerAvatar int
+	// MaxTwinFeedsPerAvatar caps the twin console feeds (GET
+	// /v1/twins/feed) one avatar holds open on this node; beyond it a
+	// feed is refused with 429; default 4. Negative: no cap.
+	MaxTwinFeedsPerAvatar int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
 	// realm believes, for the client address that limits and trust
 	// signals use. Default none: the address is the connection's peer.
@@ -187,6 +191,7 @@ const (
 	defaultMaxPendingCeremonies = 10_000
 	defaultMaxSessionsPerAvatar = 32
 	defaultMaxLivePerAvatar     = 8
+	defaultMaxTwinFeeds         = 4
 )
 
 func (c *Config) applyDefaults() {
@@ -249,6 +254,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxLivePerAvatar == 0 {
 		c.MaxLivePerAvatar = defaultMaxLivePerAvatar
+	}
+	if c.MaxTwinFeedsPerAvatar == 0 {
+		c.MaxTwinFeedsPerAvatar = defaultMaxTwinFeeds
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

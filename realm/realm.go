@@ -118,7 +118,8 @@ type Realm struct {
 	revoker  *revocation.Broadcaster // revocations.go
 	// agents authenticates agents and decides their actions, honouring
 	// the root delegations of the keys delegations.Roots keeps.
-	agents *agents.Guard
+	agents   *agents.Guard
+	agentsBg context.Context // ends with the node's background loops (wire_agents.go)
 
 	// bgCancel stops the node's background loops at shutdown.
 	bgCancel context.CancelFunc

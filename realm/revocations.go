@@ -12,7 +12,8 @@ import (
 // package revocation): this node denies the sessions, tells the other live
 // nodes over core NATS (authenticated like presence) and waits for their
 // acknowledgements, then stores the revocation, retrying in the background
-// while the sessions bucket cannot be written. The identity part ends
+// while the sessions bucket cannot be written; each told node stores it
+// too, a few seconds later, if it is not stored by then. The identity part ends
 // sessions through it (identity.Deps.Revoker).
 
 // startRevocationBroadcast hears the other nodes' revocations until bg ends.
@@ -21,6 +22,15 @@ func (r *Realm) startRevocationBroadcast(bg context.Context) error {
 		Conn: r.nc, Prefix: r.cfg.Prefix, Node: r.cfg.Node,
 		Auth: r.clusterAuth, Sessions: r.sessions,
 		Peers: func() []string { return r.nodes.Others(r.live.Peers()) },
+		// A told node stores the revocation too, a few seconds later,
+		// should the node that made it stop before storing it.
+		Redrive: func(ctx context.Context, rev session.Revocation) error {
+			return r.sessions.Revoke(ctx, rev.SessionID, rev.Reason)
+		},
+		RedriveAvatar: func(ctx context.Context, rev session.AvatarRevocation) error {
+			_, err := r.sessions.RevokeAvatarUntil(ctx, rev.Avatar, rev.Reason, rev.At)
+			return err
+		},
 		OnRefused: func(kind string, err error) {
 			r.tampers.Forged("revocation " + kind)
 			r.log.Warn("dropped a revocation message that does not verify", "kind", kind, "err", err)
@@ -47,4 +57,8 @@ type revoker struct{ r *Realm }
 
 func (v revoker) Revoke(ctx context.Context, revs []session.Revocation, store func(context.Context) error) (revocation.Outcome, error) {
 	return v.r.revoker.Revoke(ctx, revs, store)
+}
+
+func (v revoker) RevokeAvatar(ctx context.Context, rev session.AvatarRevocation, store func(context.Context) error) (revocation.Outcome, error) {
+	return v.r.revoker.RevokeAvatar(ctx, rev, store)
 }

@@ -1,6 +1,7 @@
 package realm
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -69,6 +70,21 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	if _, status := dialFeed(vic.Token); status != 403 {
 		t.Errorf("feed as a visitor = %d, want 403", status)
 	}
+	// A command's digest names the actuator's risk, part of the twin's
+	// view: a visitor is refused it, and told nothing of the risk.
+	digestReq, _ := http.NewRequest("POST", r.URL()+pressurePath+"/digest", strings.NewReader(`{"op":"set","value":40}`))
+	digestReq.Header.Set("Idempotency-Key", "view-2")
+	digestReq.Header.Set("Authorization", "Bearer "+vic.Token)
+	digestReq.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(digestReq); err != nil {
+		t.Fatal(err)
+	} else {
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 403 || !strings.Contains(string(raw), "policy") || strings.Contains(string(raw), "risk") || strings.Contains(string(raw), "critical") {
+			t.Errorf("command digest as a visitor = %d %s, want 403 with the policy's reason and no risk", resp.StatusCode, raw)
+		}
+	}
 	var pending struct {
 		Approvals []map[string]any `json:"approvals"`
 	}
@@ -94,6 +110,20 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 		t.Fatalf("feed as an operator = %d, want the upgrade", status)
 	}
 	defer ws.Close()
+	// An avatar holds at most Config.MaxTwinFeedsPerAvatar feeds (4 by
+	// default) on a node; one more is refused before the upgrade.
+	for range r.cfg.MaxTwinFeedsPerAvatar - 1 {
+		more, status := dialFeed(ada.Token)
+		if status != http.StatusSwitchingProtocols {
+			t.Fatalf("feed within the cap = %d, want the upgrade", status)
+		}
+		defer more.Close()
+	}
+	h := http.Header{"Authorization": {"Bearer " + ada.Token}}
+	if _, resp, err := websocket.DefaultDialer.Dial(feedURL, h); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests ||
+		resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("feed beyond the cap of %d: %v, %+v; want 429 with Retry-After", r.cfg.MaxTwinFeedsPerAvatar, err, resp)
+	}
 	var hello struct {
 		Type  string           `json:"type"`
 		Twins []twins.TwinView `json:"twins"`

@@ -32,7 +32,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: agents: %w", err)
 	}
-	r.agents = g
+	r.agents, r.agentsBg = g, bg
 	r.decisions.BindAgents(g)
 	r.edge.BindAgents(g, r.publicBase)
 	records, err := r.store.Bucket(ctx, delegations.BucketConfig())

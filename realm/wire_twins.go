@@ -78,7 +78,8 @@ func (r *Realm) newTwinAPI() *twins.API {
 	watch := func(ctx context.Context, sess session.Session, done <-chan struct{}, lastUse func() time.Time, end func(reason string)) {
 		edge.WatchSessionEnd(edge.SessionBound{Ctx: ctx, Sess: sess, Done: done, LastUse: lastUse, End: end}, r.sessions, r.cfg.SessionIdle, r.log)
 	}
-	return twins.New(twins.Deps{Edge: r.edge, Decider: a, Trust: a, Audit: r.decisions, Origins: r.origins, WatchSession: watch})
+	return twins.New(twins.Deps{Edge: r.edge, Decider: a, Trust: a, Audit: r.decisions, Origins: r.origins, WatchSession: watch,
+		MaxFeedsPerAvatar: r.cfg.MaxTwinFeedsPerAvatar})
 }
 
 // startTwins runs after sessions and step-ups: the service signs with the

@@ -86,6 +86,20 @@ func (c *liveCache) get(id string, now time.Time, touchEvery time.Duration) (rec
 	return e.rec, true
 }
 
+// ofAvatar returns the cached records of avatar's sessions, by ID,
+// whatever their age.
+func (c *liveCache) ofAvatar(avatar string) map[string]record {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := map[string]record{}
+	for id, e := range c.entries {
+		if e.rec.Avatar == avatar {
+			out[id] = e.rec
+		}
+	}
+	return out
+}
+
 // recall returns id's cached record whatever its age.
 func (c *liveCache) recall(id string) (record, bool) {
 	c.mu.RLock()

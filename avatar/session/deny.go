@@ -74,6 +74,19 @@ func (m *Manager) Recall(token string) (Session, bool) {
 	if !ok || subtle.ConstantTimeCompare(rec.Hash, hash[:]) != 1 {
 		return Session{}, false
 	}
+	return m.Remembered(id)
+}
+
+// Remembered returns session id as this node last read it, without the
+// store, if it has neither expired nor been revoked as far as this node
+// knows. It authenticates nothing (an ID is public): the realm uses it
+// only to let an avatar end one of its own sessions, whose avatar the
+// record names, while the store cannot be read.
+func (m *Manager) Remembered(id string) (Session, bool) {
+	rec, ok := m.cache.recall(id)
+	if !ok {
+		return Session{}, false
+	}
 	now := m.now()
 	if _, seen := m.revoked.has(id, now); seen || rec.Revoked || !now.Before(rec.Expires) {
 		return Session{}, false

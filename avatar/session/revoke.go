@@ -45,13 +45,19 @@ func (m *Manager) Revoke(ctx context.Context, sessionID, reason string) error {
 // revoke marks id revoked. changed reports whether this call did it, live
 // whether the session could still authenticate until then.
 func (m *Manager) revoke(ctx context.Context, id, reason string) (changed, live bool, err error) {
+	return m.revokeUntil(ctx, id, reason, time.Time{})
+}
+
+// revokeUntil is revoke, of a session created at or before until only
+// (zero: whenever it was created).
+func (m *Manager) revokeUntil(ctx context.Context, id, reason string, until time.Time) (changed, live bool, err error) {
 	reason = cleanReason(reason)
 	for attempt := 1; ; attempt++ {
 		rec, rev, err := m.load(ctx, id)
 		if err != nil {
 			return false, false, err
 		}
-		if rec.Revoked {
+		if rec.Revoked || !until.IsZero() && rec.Created.After(until) {
 			return false, false, nil
 		}
 		now := m.now()
@@ -81,6 +87,14 @@ func (m *Manager) revoke(ctx context.Context, id, reason string) (changed, live 
 // them could still authenticate. It tries every session even when some
 // fail, and returns the failures joined.
 func (m *Manager) RevokeAvatar(ctx context.Context, avatarID, reason string) (int, error) {
+	return m.RevokeAvatarUntil(ctx, avatarID, reason, time.Time{})
+}
+
+// RevokeAvatarUntil is RevokeAvatar for the sessions created at or before
+// until (none after it, zero: every one): the store's part of an
+// AvatarRevocation (see DenyAvatar), which may be stored seconds after it
+// was made, by then after the avatar signed in again.
+func (m *Manager) RevokeAvatarUntil(ctx context.Context, avatarID, reason string, until time.Time) (int, error) {
 	if err := validAvatar(avatarID); err != nil {
 		return 0, err
 	}
@@ -92,8 +106,11 @@ func (m *Manager) RevokeAvatar(ctx context.Context, avatarID, reason string) (in
 	revoked := 0
 	var errs []error
 	for _, e := range entries {
-		changed, live, err := m.revoke(ctx, e.ID, reason)
-		if errors.Is(err, ErrInvalidSession) && m.now().Before(e.Expires) {
+		changed, live, err := m.revokeUntil(ctx, e.ID, reason, until)
+		// A session not stored yet whose lifetime began after until is
+		// being created after the revocation: it is not one of those.
+		created := e.Expires.Add(-m.lifetime)
+		if errors.Is(err, ErrInvalidSession) && m.now().Before(e.Expires) && (until.IsZero() || !created.After(until)) {
 			changed, live, err = m.preempt(ctx, avatarID, e, reason)
 		}
 		switch {

@@ -118,7 +118,10 @@ type Manager struct {
 	log        *slog.Logger
 	cache      liveCache
 	revoked    revokedSet
-	denials    denialFeeds
+	// avatarsDenied are the "sign out everywhere" this node heard of
+	// (DenyAvatar).
+	avatarsDenied avatarDenials
+	denials       denialFeeds
 }
 
 // Session is what the realm knows about one session. It never holds the
@@ -329,6 +332,9 @@ func (m *Manager) check(id string, rec *record, now time.Time) error {
 	switch {
 	case rec.Revoked:
 		return &Error{Kind: ErrRevoked, SessionID: id, Avatar: rec.Avatar, Reason: rec.RevokedReason, At: rec.RevokedAt}
+	case m.avatarsDenied.covers(rec, now):
+		d, _ := m.avatarsDenied.get(rec.Avatar, now)
+		return &Error{Kind: ErrRevoked, SessionID: id, Avatar: rec.Avatar, Reason: d.reason, At: d.at}
 	case !now.Before(rec.Expires):
 		return &Error{Kind: ErrExpired, SessionID: id, Avatar: rec.Avatar, Reason: ReasonLifetime, At: rec.Expires}
 	case now.Sub(rec.LastSeen) >= m.idle:

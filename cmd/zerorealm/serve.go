@@ -39,6 +39,7 @@ type serveFlags struct {
 	ceremonyRate                                   float64
 	ceremonyBurst, maxPendingCeremonies            int
 	maxSessionsPerAvatar, maxLivePerAvatar         int
+	maxTwinFeedsPerAvatar                          int
 	trustedProxies                                 string
 	minFreeDiskMiB                                 int64
 	requestTimeout                                 time.Duration
@@ -86,6 +87,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.IntVar(&f.maxPendingCeremonies, "max-pending-ceremonies", 10000, "passkey ceremonies begun on this node and not yet finished or expired (negative: no cap)")
 	fl.IntVar(&f.maxSessionsPerAvatar, "max-sessions-per-avatar", 32, "live sessions of one avatar; a sign-in beyond revokes the oldest (at most 256)")
 	fl.IntVar(&f.maxLivePerAvatar, "max-live-per-avatar", 8, "realm WebSockets of one avatar on this node (negative: no cap)")
+	fl.IntVar(&f.maxTwinFeedsPerAvatar, "max-twin-feeds-per-avatar", 4, "twin console feeds (GET /v1/twins/feed) of one avatar on this node (negative: no cap)")
 	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address (empty: none)")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 3*time.Second, "deadline of every HTTP request (WebSockets excepted), shared by its store calls and audit commits (negative: none)")
 	fl.DurationVar(&f.agentApprovalExpiry, "agent-approval-expiry", 15*time.Minute, "how long an agent's action waits for its owner's approval (at most 24h)")
@@ -153,16 +155,17 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		SessionLifetime: f.sessionLifetime,
 		Logger:          logger,
 
-		CeremonyRate:         f.ceremonyRate,
-		CeremonyBurst:        f.ceremonyBurst,
-		MaxPendingCeremonies: f.maxPendingCeremonies,
-		MaxSessionsPerAvatar: f.maxSessionsPerAvatar,
-		MaxLivePerAvatar:     f.maxLivePerAvatar,
-		TrustedProxies:       proxies,
-		MinFreeDisk:          minFreeDisk(f.minFreeDiskMiB),
-		RequestTimeout:       f.requestTimeout,
-		AgentApprovalExpiry:  f.agentApprovalExpiry,
-		OTelEndpoint:         f.otelEndpoint,
+		CeremonyRate:          f.ceremonyRate,
+		CeremonyBurst:         f.ceremonyBurst,
+		MaxPendingCeremonies:  f.maxPendingCeremonies,
+		MaxSessionsPerAvatar:  f.maxSessionsPerAvatar,
+		MaxLivePerAvatar:      f.maxLivePerAvatar,
+		MaxTwinFeedsPerAvatar: f.maxTwinFeedsPerAvatar,
+		TrustedProxies:        proxies,
+		MinFreeDisk:           minFreeDisk(f.minFreeDiskMiB),
+		RequestTimeout:        f.requestTimeout,
+		AgentApprovalExpiry:   f.agentApprovalExpiry,
+		OTelEndpoint:          f.otelEndpoint,
 
 		DisableBootstrapAdmin: !f.bootstrapAdmin,
 		BootstrapAdminRoles:   splitList(f.bootstrapAdminRoles),

@@ -142,6 +142,12 @@ type Log struct {
 	closeMu sync.RWMutex
 	closed  bool
 	done    chan struct{}
+	// stopping ends when Close gives up waiting for the queue to drain:
+	// the writer then fails what it holds instead of retrying it, and the
+	// final checkpoint stops waiting for the store, so no goroutine
+	// outlives Close.
+	stopping context.Context
+	giveUp   context.CancelFunc
 
 	recorded, stored, failed, retries, blocks atomic.Uint64
 
@@ -192,11 +198,14 @@ func Open(ctx context.Context, st *store.Store, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	l := &Log{cfg: cfg, stream: stream, queue: make(chan pending, cfg.QueueSize), done: make(chan struct{})}
+	l.stopping, l.giveUp = context.WithCancel(context.Background())
 	if err := l.loadHead(ctx); err != nil {
+		l.giveUp()
 		return nil, err
 	}
 	if cfg.Key != nil {
 		if err := l.openTransparency(ctx, st); err != nil {
+			l.giveUp()
 			return nil, err
 		}
 	}
@@ -326,15 +335,24 @@ func (l *Log) Close(ctx context.Context) error {
 		close(l.queue)
 	}
 	l.closeMu.Unlock()
+	defer l.giveUp()
 	select {
 	case <-l.done:
 	case <-ctx.Done():
-		return fmt.Errorf("audit: close: %d events still queued: %w", len(l.queue), ctx.Err())
+		queued := len(l.queue)
+		l.giveUp()
+		<-l.done
+		if l.cpDone != nil {
+			<-l.cpDone
+		}
+		return fmt.Errorf("audit: close: %d events still queued, failed: %w", queued, ctx.Err())
 	}
 	if l.cfg.Key != nil {
 		select {
 		case <-l.cpDone:
 		case <-ctx.Done():
+			l.giveUp()
+			<-l.cpDone
 			return fmt.Errorf("audit: close: final checkpoint: %w", ctx.Err())
 		}
 	}
@@ -443,7 +461,7 @@ func (l *Log) storeBlock(block []pending) int {
 		// recognised as stored; a new layout is a new message.
 		id := newID()
 		for {
-			ctx, cancel := context.WithDeadline(context.Background(), attemptDeadline(deadline))
+			ctx, cancel := context.WithDeadline(l.stopping, attemptDeadline(deadline))
 			seq, err := l.stream.AppendIfLast(ctx, Subject(l.cfg.Node), data, l.lastSeq, store.WithMsgID(id))
 			cancel()
 			if err == nil {
@@ -466,7 +484,7 @@ func (l *Log) storeBlock(block []pending) int {
 			relayout := false
 			if errors.Is(err, store.ErrConflict) {
 				l.cfg.Logger.Warn("audit chain moved under this node: another process uses the same node name", "node", l.cfg.Node, "err", err)
-				rctx, rcancel := context.WithDeadline(context.Background(), attemptDeadline(deadline))
+				rctx, rcancel := context.WithDeadline(l.stopping, attemptDeadline(deadline))
 				prevHash, prevIndex := l.lastHash, l.lastIndex
 				herr := l.loadHead(rctx)
 				rcancel()
@@ -483,8 +501,15 @@ func (l *Log) storeBlock(block []pending) int {
 				l.fail(block[:n], "store unavailable", err)
 				return n
 			}
+			if l.stopping.Err() != nil {
+				l.fail(block[:n], "the log closed before the store took it", err)
+				return n
+			}
 			l.retries.Add(1)
-			time.Sleep(backoff)
+			select {
+			case <-l.stopping.Done():
+			case <-time.After(backoff):
+			}
 			backoff = min(2*backoff, time.Second)
 			if relayout {
 				break

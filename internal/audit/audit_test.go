@@ -522,3 +522,36 @@ func TestCommitFailsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCloseGivesUpWithItsContext: with the store down and the writer
+// holding a block it would retry for an hour, Close returns once its
+// context ends and the attempt in flight has its answer (within 5 s), with
+// the error; the queued event is failed (its Commit caller told so, the
+// counters say it), and neither the writer nor the checkpoint loop
+// outlives Close (the package's goleak check).
+func TestCloseGivesUpWithItsContext(t *testing.T) {
+	ctx := context.Background()
+	srv, st := impatientStore(t)
+	l := openLog(t, st, Config{Node: "n1", RetryFor: time.Hour, Key: testKey(t, "n1"), Dir: t.TempDir(), Logger: discard()})
+	if err := l.Commit(ctx, decision(1)); err != nil {
+		t.Fatalf("Commit with the store up = %v", err)
+	}
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	committed := make(chan error, 1)
+	go func() { committed <- l.Commit(ctx, decision(2)) }()
+	for l.Stats().Recorded < 2 {
+		time.Sleep(10 * time.Millisecond) // until the second event is queued
+	}
+	closeCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := l.Close(closeCtx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close with the store down = %v, want the context's deadline", err)
+	}
+	if err := <-committed; !errors.Is(err, ErrNotStored) {
+		t.Fatalf("Commit of the event Close gave up on = %v, want ErrNotStored", err)
+	}
+	if got := l.Stats(); got.Stored != 1 || got.Failed != 1 {
+		t.Fatalf("stats = %+v, want 1 stored and 1 failed", got)
+	}
+}

@@ -232,7 +232,7 @@ func (l *Log) checkpointLoop() {
 }
 
 func (l *Log) checkpointIfGrown() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(l.stopping, 10*time.Second)
 	defer cancel()
 	if _, err := l.Checkpoint(ctx); err != nil {
 		l.cpFailures.Add(1)

@@ -62,17 +62,34 @@ func ReadFinal(ctx context.Context, nodes []string, items []string, intents []st
 		}
 	}
 	c := client(nodes[0], "")
-	for _, d := range intents {
-		var doc market.ReceiptDocument
-		err := get(ctx, c, "/v1/receipts/"+d, &doc)
-		var p *market.Problem
-		switch {
-		case err == nil:
-			f.Receipted[d] = true
-		case asProblem(err, &p) && p.Status == http.StatusNotFound:
-		default:
-			return f, fmt.Errorf("chaos: receipt %s: %w", d, err)
+	// An intent applied without its answer is receipted by its node's
+	// reconciler a few seconds after the workload stopped: read the
+	// missing receipts again until none has come for receiptQuiet.
+	missing := intents
+	lastNew := time.Now()
+	for len(missing) > 0 {
+		var still []string
+		for _, d := range missing {
+			var doc market.ReceiptDocument
+			err := get(ctx, c, "/v1/receipts/"+d, &doc)
+			var p *market.Problem
+			switch {
+			case err == nil:
+				f.Receipted[d] = true
+			case asProblem(err, &p) && p.Status == http.StatusNotFound:
+				still = append(still, d)
+			default:
+				return f, fmt.Errorf("chaos: receipt %s: %w", d, err)
+			}
 		}
+		if len(still) < len(missing) && len(missing) < len(intents) {
+			lastNew = time.Now()
+		}
+		missing = still
+		if time.Since(lastNew) > receiptQuiet || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	after := ""
 	for {
@@ -96,6 +113,11 @@ func ReadFinal(ctx context.Context, nodes []string, items []string, intents []st
 		after = page.Next
 	}
 }
+
+// receiptQuiet is how long the checker waits for another receipt to be
+// issued after the last one it saw come: two passes of the reconciler
+// (assets.Config.ReconcileInterval, 2 s) and a block's append.
+const receiptQuiet = 6 * time.Second
 
 func allSame(states []ItemState) bool {
 	for _, s := range states[1:] {
@@ -481,7 +503,7 @@ func sumInts(m map[string]int) int {
 var documented = map[int][]string{
 	http.StatusBadRequest:          {"transfer-rejected", "invalid-request", "ceremony-unknown"},
 	http.StatusForbidden:           {"transfer-rejected", "forbidden"},
-	http.StatusConflict:            {"transfer-rejected", "conflict", "idempotency-key-in-progress"},
+	http.StatusConflict:            {"transfer-rejected", "conflict", "idempotency-key-in-progress", "receipt-pending"},
 	http.StatusTooManyRequests:     {"rate-limited"},
 	http.StatusServiceUnavailable:  {"unavailable", "request-timeout", "not-ready"},
 	http.StatusInsufficientStorage: {"insufficient-storage"},

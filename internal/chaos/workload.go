@@ -84,6 +84,10 @@ func (o Op) Outcome() int {
 		// The first request with the key has no answer yet: it may
 		// still take effect, and the retry waits for its answer.
 		return Unknown
+	case o.Type == "receipt-pending":
+		// Applied, without its receipt yet: the workload asks again
+		// for the receipt, and the checker holds the intent to it.
+		return Unknown
 	case o.Status >= 400 && o.Status < 500 && o.Status != http.StatusTooManyRequests && o.Status != 499:
 		return Refused
 	default:

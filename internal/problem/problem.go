@@ -3,6 +3,7 @@ package problem
 import (
 	"errors"
 	"net/http"
+	"time"
 )
 
 // Type is a problem type's slug; its URI is Base + the slug. A type, once
@@ -25,6 +26,7 @@ const (
 	GatewayAbsent    Type = "gateway-unavailable"
 	GatewayBadGrant  Type = "gateway-invalid-grant"
 	GatewayRefused   Type = "gateway-refused"
+	AgentForbidden   Type = "agent-forbidden"
 )
 
 // URI is the type's URI, the problem's "type" member.
@@ -38,6 +40,9 @@ type Error struct {
 	Type   Type
 	Detail string
 	Err    error
+	// RetryAfter, when set, is how long the client should wait before
+	// asking again (sent as Retry-After).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -80,6 +85,17 @@ func Invalid(sentinel error, detail string) *Error {
 // Missing is a 404 not-found wrapping the sentinel.
 func Missing(sentinel error, detail string) *Error {
 	return &Error{Status: http.StatusNotFound, Type: NotFound, Detail: detail, Err: sentinel}
+}
+
+// Refused is a 403 forbidden wrapping cause: the caller may not do this.
+func Refused(cause error, detail string) *Error {
+	return &Error{Status: http.StatusForbidden, Type: Forbidden, Detail: detail, Err: cause}
+}
+
+// Conflicting is a 409 conflict wrapping cause: the state does not allow
+// it now.
+func Conflicting(cause error, detail string) *Error {
+	return &Error{Status: http.StatusConflict, Type: Conflict, Detail: detail, Err: cause}
 }
 
 // Detail is what a client may be shown of err: its problem's detail, or,

@@ -48,7 +48,7 @@ func (st *Stream) AppendAtomic(ctx context.Context, msgs []AtomicMsg) ([]uint64,
 		}
 	}
 	what := fmt.Sprintf("store: atomic append of %d messages to %s", len(msgs), st.name)
-	if err := st.store.admitWrite(what); err != nil {
+	if err := st.store.admitWrite(func() string { return what }); err != nil {
 		return nil, err
 	}
 	ctx, cancel := st.store.withTimeout(ctx)

@@ -343,7 +343,7 @@ func (b *Bucket) checkWrite(key string, value []byte) error {
 	if limit := b.store.nc.MaxPayload(); limit > 0 && size > limit {
 		return fmt.Errorf("%w: value of %d bytes exceeds the server's max payload %d", ErrInvalid, len(value), limit)
 	}
-	return b.store.admitWrite("store: write " + key + " in " + b.name)
+	return b.store.admitWrite(func() string { return "store: write " + key + " in " + b.name })
 }
 
 func (b *Bucket) writeErr(op, key string, err error) error {

@@ -320,13 +320,15 @@ func conflict(what string, err error) error {
 	return fmt.Errorf("%s: %w: %w", what, ErrConflict, err)
 }
 
-// admitWrite asks the write gate whether what may go ahead.
-func (s *Store) admitWrite(what string) error {
+// admitWrite asks the write gate whether the write what describes may go
+// ahead. The description is built only for a refusal: every append passes
+// here, and nearly all are admitted.
+func (s *Store) admitWrite(what func() string) error {
 	if s.gate == nil {
 		return nil
 	}
 	if err := s.gate(); err != nil {
-		return fmt.Errorf("%s: %w: %w: %w", what, ErrUnavailable, ErrInsufficientStorage, err)
+		return fmt.Errorf("%s: %w: %w: %w", what(), ErrUnavailable, ErrInsufficientStorage, err)
 	}
 	return nil
 }

@@ -346,7 +346,7 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 		return fmt.Sprintf("store: append to %s on %s", subject, st.name)
 	}
 
-	if err := st.store.admitWrite(what()); err != nil {
+	if err := st.store.admitWrite(what); err != nil {
 		return 0, err
 	}
 	var seal string

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm"
@@ -29,33 +32,29 @@ type signOutAnswer struct {
 // Signing out through node a still answers 200, says both nodes were told
 // and the store does not have it yet; node b refuses the session (401,
 // revoked) and closes its WebSocket before the bucket has a leader again.
-// When the servers return, the background attempt stores the revocation.
+// So do ending another avatar's session by its ID (DELETE
+// /v1/sessions/{id}, 204) and signing it out everywhere, which needs no
+// list of its sessions. When the servers return, the revocations are
+// stored, and a sign-in made after "sign out everywhere" works.
 func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster and stops two of its servers")
-	}
-	// Most of its time is spent waiting for a store that does not answer,
-	// and it shares nothing with the other tests: it runs beside them.
-	t.Parallel()
-	servers := natstest.RunCluster(t, 3)
-	// Both nodes on servers[0], which stays up: the connections between
-	// the nodes (core NATS) never break; only JetStream loses its quorum.
-	only := []string{servers[0].ClientURL()}
-	// A short shutdown: the nodes stop while the cluster is still
-	// settling after its servers returned, and need not wait for it.
-	a := startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
-	b := startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: realmtest.Probe(a).Origins(), ShutdownTimeout: time.Second})
+	servers, a, b := twoNodesOnOneServer(t)
 	ca := newClient(t, a)
 	sess := ca.Register(webauthntest.New(), "grace")
+	auth := webauthntest.New()
+	first := ca.Register(auth, "hana")
+	second := ca.Login(auth, "hana")
+	third := ca.Login(auth, "hana")
+	for _, s := range []realmtest.Session{sess, first, second, third} {
+		ca.With(s.Token).Must("GET", "/v1/avatars/me", nil, nil)
+		newClient(t, b).With(s.Token).Must("GET", "/v1/avatars/me", nil, nil)
+	}
 	ca = ca.With(sess.Token)
 	cb := newClient(t, b).With(sess.Token)
-	ca.Must("GET", "/v1/avatars/me", nil, nil)
-	cb.Must("GET", "/v1/avatars/me", nil, nil)
 	ws := dialLive(t, b, sess.Token)
 	defer ws.Close()
-	waitUntil(t, "each node to hear the other's presence heartbeat", func() bool {
-		return len(realmtest.Probe(a).LivePeers()) == 1 && len(realmtest.Probe(b).LivePeers()) == 1
-	})
+	wsEverywhere := dialLive(t, b, first.Token)
+	defer wsEverywhere.Close()
+	heardEachOther(t, a, b)
 
 	restart1 := natstest.StopClusterNode(t, servers, 1)
 	restart2 := natstest.StopClusterNode(t, servers, 2)
@@ -79,28 +78,100 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	}
 	firstSent, firstAnswered := poll.wait(t)
 	t.Logf("sign-out answered in %v; node b refused a request sent %v after the sign-out began, answered %v after", answered, firstSent.Sub(start), firstAnswered.Sub(start))
-	if code, reason := waitClosed(t, ws); code != edge.CloseSessionEnded || !strings.Contains(reason, "signed out") {
-		t.Fatalf("socket on node b closed with %d %q, want %d naming the sign-out", code, reason, edge.CloseSessionEnded)
+	closedWithoutLeader(t, ws, "signed out", b, sess.Session.ID)
+
+	// One session, by its ID, from another of the avatar's sessions.
+	poll = startRefusalPoll(t, b.URL()+"/v1/avatars/me", third.Token)
+	if status, p := ca.With(second.Token).Call("DELETE", "/v1/sessions/"+third.Session.ID, nil, nil); status != http.StatusNoContent {
+		t.Fatalf("DELETE /v1/sessions/{id} without a sessions leader = %d %+v; want 204", status, p)
 	}
-	// All of it before the bucket has a leader again: nothing has been
-	// restarted yet.
-	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
-	defer cancel()
-	if _, err := realmtest.Probe(b).Sessions.Get(ctx, sess.Session.ID); err == nil {
-		t.Fatal("the sessions bucket answered before its servers returned; the test proved nothing")
+	poll.wait(t)
+
+	// Every session of the avatar, from the second.
+	poll = startRefusalPoll(t, b.URL()+"/v1/avatars/me", first.Token)
+	out = signOutAnswer{}
+	if status, p := ca.With(second.Token).Call("POST", "/v1/sessions/logout-all", nil, &out); status != http.StatusOK {
+		t.Fatalf("sign out everywhere without a sessions leader = %d %+v; want 200", status, p)
 	}
+	if out.NodesTold != 2 || out.NodesLive != 2 || out.Stored {
+		t.Fatalf("sign out everywhere answered %+v; want both nodes told, not stored yet", out)
+	}
+	poll.wait(t)
+	closedWithoutLeader(t, wsEverywhere, "signed out everywhere", b, first.Session.ID)
 
 	restart1()
 	restart2()
-	waitUntil(t, "the revocation to be stored once the bucket has a leader", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		s, err := realmtest.Probe(b).Sessions.Get(ctx, sess.Session.ID)
-		return err == nil && s.Revoked && s.RevokedReason == "signed out"
-	})
+	waitStoredRevoked(t, b, sess.Session.ID, "signed out")
 	if status, _ := cb.Call("GET", "/v1/avatars/me", nil, nil); status != http.StatusUnauthorized {
 		t.Fatalf("revoked session on node b after recovery = %d, want 401", status)
 	}
+	waitStoredRevoked(t, b, third.Session.ID, "revoked by its avatar")
+	for _, s := range []realmtest.Session{first, second} {
+		waitStoredRevoked(t, b, s.Session.ID, "signed out everywhere")
+	}
+	// The cluster may still be settling: sign in once node a can write.
+	waitUntil(t, "node a to be ready again", func() bool { return get(t, a.URL()+"/readyz", nil) == http.StatusOK })
+	again := newClient(t, a).Login(auth, "hana")
+	waitUntil(t, "the sign-in after the sign-out everywhere to work on node b", func() bool {
+		status, _ := newClient(t, b).With(again.Token).Call("GET", "/v1/avatars/me", nil, nil)
+		return status == http.StatusOK
+	})
+}
+
+// twoNodesOnOneServer starts a 3-node NATS cluster and realm nodes a and
+// b, both on its first server, which stays up while the tests stop the
+// other two: the connections between the nodes (core NATS) never break;
+// only JetStream loses its quorum. It skips in -short.
+func twoNodesOnOneServer(t *testing.T) (servers []*server.Server, a, b *realm.Realm) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster and stops two of its servers")
+	}
+	// Most of its time is spent waiting for a store that does not answer,
+	// and it shares nothing with the other tests: it runs beside them.
+	t.Parallel()
+	servers = natstest.RunCluster(t, 3)
+	only := []string{servers[0].ClientURL()}
+	// A short shutdown: the nodes stop while the cluster is still
+	// settling after its servers returned, and need not wait for it.
+	a = startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
+	b = startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: realmtest.Probe(a).Origins(), ShutdownTimeout: time.Second})
+	return servers, a, b
+}
+
+// heardEachOther waits until each of the two nodes counts the other live.
+func heardEachOther(t *testing.T, a, b *realm.Realm) {
+	t.Helper()
+	waitUntil(t, "each node to hear the other's presence heartbeat", func() bool {
+		return len(realmtest.Probe(a).LivePeers()) == 1 && len(realmtest.Probe(b).LivePeers()) == 1
+	})
+}
+
+// closedWithoutLeader fails unless ws, on node b, closed for its
+// session's revocation naming reason, all of it before the sessions
+// bucket has a leader again (b cannot read session id).
+func closedWithoutLeader(t *testing.T, ws *websocket.Conn, reason string, b *realm.Realm, id string) {
+	t.Helper()
+	if code, got := waitClosed(t, ws); code != edge.CloseSessionEnded || !strings.Contains(got, reason) {
+		t.Fatalf("socket on node b closed with %d %q, want %d naming %q", code, got, edge.CloseSessionEnded, reason)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := realmtest.Probe(b).Sessions.Get(ctx, id); err == nil {
+		t.Fatal("the sessions bucket answered before its servers returned; the test proved nothing")
+	}
+}
+
+// waitStoredRevoked waits until node r reads session id revoked with
+// reason from the store.
+func waitStoredRevoked(t *testing.T, r *realm.Realm, id, reason string) {
+	t.Helper()
+	waitUntil(t, "the revocation to be stored once the bucket has a leader", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s, err := realmtest.Probe(r).Sessions.Get(ctx, id)
+		return err == nil && s.Revoked && s.RevokedReason == reason
+	})
 }
 
 // refusalPoll sends a request every pollEvery, each abandoned after

@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -97,7 +98,11 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	urls := strings.Split(natstest.ClusterURLs(servers), ",")
 	r := startRealm(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-q"})
 	c := newClient(t, r)
-	sess := c.Register(webauthntest.New(), "quinn")
+	auth := webauthntest.New()
+	sess := c.Register(auth, "quinn")
+	// A sign-in whose passkey assertion is made now and sent during the
+	// outage.
+	finish := c.BeginLogin(auth, "quinn")
 	if code := get(t, r.URL()+"/readyz", nil); code != http.StatusOK {
 		t.Fatalf("GET /readyz with quorum = %d", code)
 	}
@@ -109,7 +114,9 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	// A write needs a leader at once.
 	var w realmtest.RawAnswer
 	eventuallyWithin(t, "POST /v1/webauthn/register/begin fails without quorum", time.Minute, func() bool {
-		w = realmtest.RawCall(t, r, "POST", "/v1/webauthn/register/begin", "", `{"name":"quade","display_name":"Quade"}`)
+		w = withinDeadline(t, "POST /v1/webauthn/register/begin", func() realmtest.RawAnswer {
+			return realmtest.RawCall(t, r, "POST", "/v1/webauthn/register/begin", "", `{"name":"quade","display_name":"Quade"}`)
+		})
 		return w.Status != http.StatusOK
 	})
 	if w.Status != http.StatusServiceUnavailable || w.RetryAfter == "" || w.Problem.Effect != "unknown" ||
@@ -120,12 +127,18 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	// its leader; the session's reads fail once it stops.
 	var a realmtest.RawAnswer
 	eventuallyWithin(t, "GET /v1/sessions fails without quorum", time.Minute, func() bool {
-		a = realmtest.RawCall(t, r, "GET", "/v1/sessions", sess.Token, "")
+		a = withinDeadline(t, "GET /v1/sessions", func() realmtest.RawAnswer { return realmtest.RawCall(t, r, "GET", "/v1/sessions", sess.Token, "") })
 		return a.Status != http.StatusOK
 	})
 	if a.Status != http.StatusServiceUnavailable || a.RetryAfter == "" || a.Problem.Effect != "none" ||
 		(a.Problem.Type != edge.ProblemBase+edge.TypeUnavailable && a.Problem.Type != edge.ProblemBase+edge.TypeRequestTimeout) {
 		t.Fatalf("GET /v1/sessions without quorum = %d %+v (Retry-After %q), want 503 unavailable or request-timeout, effect none", a.Status, a.Problem, a.RetryAfter)
+	}
+	body, _ := json.Marshal(finish)
+	if in := withinDeadline(t, "POST /v1/webauthn/login/finish", func() realmtest.RawAnswer {
+		return realmtest.RawCall(t, r, "POST", "/v1/webauthn/login/finish", "", string(body))
+	}); in.Status != http.StatusServiceUnavailable || in.RetryAfter == "" {
+		t.Fatalf("a sign-in without quorum = %d %+v (Retry-After %q), want 503", in.Status, in.Problem, in.RetryAfter)
 	}
 	eventuallyWithin(t, "/readyz turns 503 without quorum", time.Minute, func() bool {
 		return get(t, r.URL()+"/readyz", nil) == http.StatusServiceUnavailable
@@ -133,4 +146,18 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	if code := get(t, r.URL()+"/livez", nil); code != http.StatusOK {
 		t.Fatalf("GET /livez without quorum = %d, want 200", code)
 	}
+}
+
+// withinDeadline runs call and fails the test if its answer came later
+// than the request deadline (the default, which the realm in these tests
+// runs with) plus a second: what the realm promises, whatever the store
+// does (docs/errors.md).
+func withinDeadline(t *testing.T, what string, call func() realmtest.RawAnswer) realmtest.RawAnswer {
+	t.Helper()
+	start := time.Now()
+	a := call()
+	if waited := time.Since(start); waited > edge.DefaultRequestTimeout+time.Second {
+		t.Fatalf("%s answered %d after %v, past the request deadline %v and a second", what, a.Status, waited, edge.DefaultRequestTimeout)
+	}
+	return a
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +30,10 @@ const (
 	defaultStoreWait = time.Second
 	defaultRetryMin  = 100 * time.Millisecond
 	defaultRetryMax  = 5 * time.Second
+	// defaultRedriveAfter: the node that made a revocation stores it
+	// within its StoreWait or retries every RetryMax at most; a told node
+	// that finds it not stored a few seconds later stores it itself.
+	defaultRedriveAfter = 5 * time.Second
 	// attemptTimeout bounds one background store attempt.
 	attemptTimeout = 5 * time.Second
 )
@@ -37,6 +42,9 @@ const (
 type Sessions interface {
 	// Deny refuses the session on this node from now on.
 	Deny(session.Revocation) error
+	// DenyAvatar refuses every session of the avatar created up to the
+	// revocation's time on this node from now on.
+	DenyAvatar(session.AvatarRevocation) error
 }
 
 // Authenticator signs and checks messages between realm nodes.
@@ -66,6 +74,19 @@ type Config struct {
 	// RetryMin and RetryMax bound the back-off between background store
 	// attempts. Defaults 100ms and 5s.
 	RetryMin, RetryMax time.Duration
+	// Redrive, when set, makes this node store the revocations other
+	// nodes told it of, RedriveAfter after it acknowledged them, and
+	// retry like the node that made them: the revocation is not lost if
+	// that node stops before its store attempt succeeds. It must be
+	// idempotent (a revocation stored already changes nothing) and wrap
+	// session.ErrInvalidSession for a session with no record, which ends
+	// the attempts.
+	Redrive func(ctx context.Context, rev session.Revocation) error
+	// RedriveAvatar is Redrive for "sign out everywhere".
+	RedriveAvatar func(ctx context.Context, rev session.AvatarRevocation) error
+	// RedriveAfter is how long after acknowledging a notice the node
+	// re-drives its revocations. Default 5s.
+	RedriveAfter time.Duration
 	// OnRefused is told of every notice or acknowledgement dropped
 	// because it does not verify or decode, with what it was ("notice" or
 	// "ack"). Optional.
@@ -108,7 +129,7 @@ func New(cfg Config) (*Broadcaster, error) {
 		return nil, fmt.Errorf("%w: Conn, Auth and Sessions are required", ErrInvalidConfig)
 	case cfg.Prefix == "" || cfg.Node == "":
 		return nil, fmt.Errorf("%w: Prefix and Node are required", ErrInvalidConfig)
-	case cfg.AckWait < 0 || cfg.StoreWait < 0 || cfg.RetryMin < 0 || cfg.RetryMax < 0:
+	case cfg.AckWait < 0 || cfg.StoreWait < 0 || cfg.RetryMin < 0 || cfg.RetryMax < 0 || cfg.RedriveAfter < 0:
 		return nil, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	}
 	if cfg.AckWait == 0 {
@@ -122,6 +143,9 @@ func New(cfg Config) (*Broadcaster, error) {
 	}
 	if cfg.RetryMax == 0 {
 		cfg.RetryMax = defaultRetryMax
+	}
+	if cfg.RedriveAfter == 0 {
+		cfg.RedriveAfter = defaultRedriveAfter
 	}
 	if cfg.RetryMax < cfg.RetryMin {
 		return nil, fmt.Errorf("%w: RetryMax %v below RetryMin %v", ErrInvalidConfig, cfg.RetryMax, cfg.RetryMin)
@@ -178,21 +202,45 @@ func (b *Broadcaster) Revoke(ctx context.Context, revs []session.Revocation, sto
 	}
 	out := Outcome{NodesTold: 1, NodesLive: 1}
 	if len(revs) > 0 {
-		told, live := b.tell(ctx, revs)
+		told, live := b.tell(ctx, revs, nil)
 		out.NodesTold += told
 		out.NodesLive += live
 	}
+	return b.store(ctx, out, store), nil
+}
+
+// RevokeAvatar is Revoke for every session of rev.Avatar created up to
+// rev.At ("sign out everywhere"): it needs no list of the avatar's
+// sessions, so it takes effect on every node while the store cannot say
+// which sessions the avatar holds. store must be idempotent, as Revoke's.
+func (b *Broadcaster) RevokeAvatar(ctx context.Context, rev session.AvatarRevocation, store func(context.Context) error) (Outcome, error) {
+	if rev.At.IsZero() {
+		rev.At = time.Now()
+	}
+	if err := b.cfg.Sessions.DenyAvatar(rev); err != nil {
+		return Outcome{}, fmt.Errorf("revocation: %w", err)
+	}
+	out := Outcome{NodesTold: 1, NodesLive: 1}
+	told, live := b.tell(ctx, nil, []session.AvatarRevocation{rev})
+	out.NodesTold += told
+	out.NodesLive += live
+	return b.store(ctx, out, store), nil
+}
+
+// store runs the first store attempt of a revocation out told of, and
+// leaves the others to the background.
+func (b *Broadcaster) store(ctx context.Context, out Outcome, store func(context.Context) error) Outcome {
 	out.Stored = b.storeOnce(ctx, store)
 	if !out.Stored {
-		b.storeLater(store)
+		b.storeLater(b.cfg.RetryMin, store)
 	}
-	return out, nil
+	return out
 }
 
 // tell publishes revs to the other nodes and counts acknowledgements from
 // distinct nodes until every live one answered or the wait ran out. live
 // is how many other nodes Peers listed.
-func (b *Broadcaster) tell(ctx context.Context, revs []session.Revocation) (told, live int) {
+func (b *Broadcaster) tell(ctx context.Context, revs []session.Revocation, avatars []session.AvatarRevocation) (told, live int) {
 	peers := b.cfg.Peers()
 	waiting := make(map[string]bool, len(peers))
 	for _, p := range peers {
@@ -201,7 +249,7 @@ func (b *Broadcaster) tell(ctx context.Context, revs []session.Revocation) (told
 		}
 	}
 	live = len(waiting)
-	data, err := encodeNotice(b.cfg.Node, revs)
+	data, err := encodeNotice(b.cfg.Node, revs, avatars)
 	if err != nil {
 		b.log.Error("revocation notice not sent", "err", err)
 		return 0, live
@@ -279,7 +327,7 @@ func (b *Broadcaster) receive(m *nats.Msg) {
 		b.cfg.OnRefused("notice", err)
 		return
 	}
-	denied := 0
+	var denied []session.Revocation
 	for _, rev := range n.revocations() {
 		if err := b.cfg.Sessions.Deny(rev); err != nil {
 			// Authenticated but refused (an expired session, say):
@@ -287,13 +335,23 @@ func (b *Broadcaster) receive(m *nats.Msg) {
 			b.log.Warn("revocation from another node not denied", "node", n.Node, "session", rev.SessionID, "err", err)
 			continue
 		}
-		denied++
+		denied = append(denied, rev)
 	}
-	b.log.Info("sessions denied on another node's word", "node", n.Node, "denied", denied)
+	var deniedAvatars []session.AvatarRevocation
+	for _, rev := range n.avatarRevocations() {
+		if err := b.cfg.Sessions.DenyAvatar(rev); err != nil {
+			b.log.Warn("sign-out everywhere from another node not denied", "node", n.Node, "avatar", rev.Avatar, "err", err)
+			continue
+		}
+		deniedAvatars = append(deniedAvatars, rev)
+	}
+	redriveLater(b, b.cfg.Redrive, denied)
+	redriveLater(b, b.cfg.RedriveAvatar, deniedAvatars)
+	b.log.Info("sessions denied on another node's word", "node", n.Node, "denied", len(denied), "avatars", len(deniedAvatars))
 	if m.Reply == "" {
 		return
 	}
-	data, _ := json.Marshal(ack{Node: b.cfg.Node, Denied: denied})
+	data, _ := json.Marshal(ack{Node: b.cfg.Node, Denied: len(denied) + len(deniedAvatars)})
 	reply := &nats.Msg{Subject: m.Reply, Data: data, Header: nats.Header{nodeHeader: {b.cfg.Node}}}
 	b.cfg.Auth.Sign(reply, m.Reply, time.Now())
 	if err := b.cfg.Conn.PublishMsg(reply); err != nil {
@@ -301,11 +359,20 @@ func (b *Broadcaster) receive(m *nats.Msg) {
 	}
 }
 
-// storeOnce runs one store attempt within StoreWait and ctx.
-func (b *Broadcaster) storeOnce(ctx context.Context, store func(context.Context) error) bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.StoreWait)
+// storeOnce runs one store attempt within StoreWait and what is left of
+// ctx's deadline (the answer waits for it), and not cancelled with ctx: a
+// client that hangs up does not cut the attempt short. What it does not
+// store, storeLater does.
+func (b *Broadcaster) storeOnce(ctx context.Context, write func(context.Context) error) bool {
+	detached := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		detached, cancel = context.WithDeadline(detached, d)
+		defer cancel()
+	}
+	ctx, cancel := context.WithTimeout(detached, b.cfg.StoreWait)
 	defer cancel()
-	err := store(ctx)
+	err := write(ctx)
 	switch {
 	case err == nil:
 		return true
@@ -318,9 +385,28 @@ func (b *Broadcaster) storeOnce(ctx context.Context, store func(context.Context)
 	}
 }
 
-// storeLater retries store with back-off until it succeeds or the
-// Broadcaster closes.
-func (b *Broadcaster) storeLater(store func(context.Context) error) {
+// redriveLater stores revs, revocations another node made and this one
+// acknowledged, with redrive (Config.Redrive, RedriveAfter from now, then
+// as storeLater retries), unless redrive is nil.
+func redriveLater[R any](b *Broadcaster, redrive func(context.Context, R) error, revs []R) {
+	if redrive == nil || len(revs) == 0 {
+		return
+	}
+	left := slices.Clone(revs) // the attempts' own: what is stored leaves it
+	b.storeLater(b.cfg.RedriveAfter, func(ctx context.Context) error {
+		for len(left) > 0 {
+			if err := redrive(ctx, left[0]); err != nil && !errors.Is(err, session.ErrInvalidSession) {
+				return err
+			}
+			left = left[1:]
+		}
+		return nil
+	})
+}
+
+// storeLater retries store with back-off, the first time after first,
+// until it succeeds or the Broadcaster closes.
+func (b *Broadcaster) storeLater(first time.Duration, store func(context.Context) error) {
 	b.mu.Lock()
 	b.pending++
 	b.mu.Unlock()
@@ -332,7 +418,7 @@ func (b *Broadcaster) storeLater(store func(context.Context) error) {
 			b.pending--
 			b.mu.Unlock()
 		}()
-		delay := b.cfg.RetryMin
+		delay := first
 		for attempt := 2; ; attempt++ {
 			t := time.NewTimer(delay)
 			select {
@@ -355,7 +441,7 @@ func (b *Broadcaster) storeLater(store func(context.Context) error) {
 				continue // reported at the top
 			}
 			b.log.Warn("revocation store attempt failed", "attempt", attempt, "err", err)
-			delay = min(2*delay, b.cfg.RetryMax)
+			delay = min(max(2*delay, b.cfg.RetryMin), b.cfg.RetryMax)
 		}
 	}()
 }

@@ -32,6 +32,12 @@ type node struct {
 
 func startNode(t testing.TB, url, name string, peers ...string) *node {
 	t.Helper()
+	return startNodeWith(t, url, name, func(*Config) {}, peers...)
+}
+
+// startNodeWith is startNode with changes to the broadcaster's Config.
+func startNodeWith(t testing.TB, url, name string, change func(*Config), peers ...string) *node {
+	t.Helper()
 	ctx := context.Background()
 	nc := natstest.Connect(t, url)
 	st, err := store.New(ctx, nc, store.Config{RecordKey: testRecordKey})
@@ -51,12 +57,14 @@ func startNode(t testing.TB, url, name string, peers ...string) *node {
 		t.Fatal(err)
 	}
 	n := &node{name: name, sessions: m, feed: feed}
-	n.b, err = New(Config{Conn: nc, Prefix: testPrefix, Node: name, Auth: auth, Sessions: m,
+	cfg := Config{Conn: nc, Prefix: testPrefix, Node: name, Auth: auth, Sessions: m,
 		Peers:     func() []string { return peers },
 		RetryMin:  10 * time.Millisecond,
 		RetryMax:  50 * time.Millisecond,
 		OnRefused: func(string, error) { n.refused.Add(1) },
-	})
+	}
+	change(&cfg)
+	n.b, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +137,7 @@ func TestForgedMessagesChangeNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := encodeNotice("a", []session.Revocation{revocationOf(s, "forged")})
+	data, err := encodeNotice("a", []session.Revocation{revocationOf(s, "forged")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +223,47 @@ func TestStoreRetriedUntilStored(t *testing.T) {
 	defer mu.Unlock()
 	if attempts != 4 {
 		t.Fatalf("%d store attempts; want 4", attempts)
+	}
+}
+
+// TestToldNodeStoresWhatItsMakerCouldNot: node a signs a session out
+// while it cannot store (its attempts fail) and stops before they
+// succeed; node b, told and acknowledging, stores the revocation itself
+// RedriveAfter later (Config.Redrive), once, so it is not lost with a.
+func TestToldNodeStoresWhatItsMakerCouldNot(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	a := startNode(t, srv.ClientURL(), "a", "b")
+	var redriven atomic.Int32
+	var b *node
+	b = startNodeWith(t, srv.ClientURL(), "b", func(cfg *Config) {
+		cfg.RedriveAfter = 50 * time.Millisecond
+		cfg.Redrive = func(ctx context.Context, rev session.Revocation) error {
+			redriven.Add(1)
+			return b.sessions.Revoke(ctx, rev.SessionID, rev.Reason)
+		}
+	}, "a")
+	_, s, err := a.sessions.Create(ctx, "ada", session.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := a.b.Revoke(ctx, []session.Revocation{revocationOf(s, "signed out")}, func(context.Context) error {
+		return store.ErrUnavailable
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != (Outcome{NodesTold: 2, NodesLive: 2, Stored: false}) {
+		t.Fatalf("Revoke = %+v; want both nodes told, not stored", out)
+	}
+	a.b.Close() // a stops: its background attempts end with it
+	waitFor(t, "node b to store the revocation", func() bool {
+		got, err := b.sessions.Get(ctx, s.ID)
+		return err == nil && got.Revoked && got.RevokedReason == "signed out"
+	})
+	waitFor(t, "b's attempts to end", func() bool { return b.b.Pending() == 0 })
+	if n := redriven.Load(); n != 1 {
+		t.Fatalf("b re-drove the revocation %d times; want once", n)
 	}
 }
 

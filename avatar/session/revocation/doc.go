@@ -26,6 +26,12 @@
 // Nothing a notice says can withdraw a denial; a notice replayed within
 // the authenticator's window repeats a revocation that was made.
 //
+// A revocation is not lost with the node that made it: each node told of
+// it stores it too, Config.RedriveAfter (5 s) after acknowledging it,
+// retrying the same way (Config.Redrive, idempotent: a revocation stored
+// already changes nothing). Should the node that made it stop before its
+// store attempt succeeded, any node it told stores it.
+//
 // A node that misses a notice (it was disconnected, or started after it)
 // learns the revocation when the store has it, through its revocation
 // feed, as before.

@@ -24,11 +24,24 @@ const (
 	maxAckBytes       = 1 << 10
 )
 
-// notice is what a node publishes to the others: the revocations it made.
+// notice is what a node publishes to the others: the revocations it made,
+// of sessions or of every session of an avatar ("sign out everywhere").
 type notice struct {
 	Node     string          `json:"node"`
 	Sessions []revokedWireV1 `json:"sessions"`
+	Avatars  []avatarWireV1  `json:"avatars,omitempty"`
 }
+
+// avatarWireV1 is one avatar's "sign out everywhere" on the wire: every
+// session of the avatar created at or before at ends.
+type avatarWireV1 struct {
+	Avatar string    `json:"avatar"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// maxNoticeAvatars bounds the avatars of one notice: one per call.
+const maxNoticeAvatars = 1
 
 // revokedWireV1 is one revocation on the wire. Times are RFC 3339.
 type revokedWireV1 struct {
@@ -45,10 +58,13 @@ type ack struct {
 	Denied int    `json:"denied"`
 }
 
-func encodeNotice(node string, revs []session.Revocation) ([]byte, error) {
+func encodeNotice(node string, revs []session.Revocation, avatars []session.AvatarRevocation) ([]byte, error) {
 	n := notice{Node: node, Sessions: make([]revokedWireV1, len(revs))}
 	for i, r := range revs {
 		n.Sessions[i] = revokedWireV1{ID: r.SessionID, Avatar: r.Avatar, Reason: r.Reason, At: r.At.UTC(), Expires: r.Expires.UTC()}
+	}
+	for _, a := range avatars {
+		n.Avatars = append(n.Avatars, avatarWireV1{Avatar: a.Avatar, Reason: a.Reason, At: a.At.UTC()})
 	}
 	b, err := json.Marshal(n)
 	if err != nil {
@@ -73,8 +89,10 @@ func decodeNotice(data []byte) (notice, error) {
 	switch {
 	case n.Node == "":
 		return notice{}, fmt.Errorf("%w: notice without a node", ErrMalformed)
-	case len(n.Sessions) == 0 || len(n.Sessions) > maxNoticeSessions:
-		return notice{}, fmt.Errorf("%w: notice of %d revocations, want 1..%d", ErrMalformed, len(n.Sessions), maxNoticeSessions)
+	case len(n.Sessions) > maxNoticeSessions || len(n.Avatars) > maxNoticeAvatars:
+		return notice{}, fmt.Errorf("%w: notice of %d revocations and %d avatars, want at most %d and %d", ErrMalformed, len(n.Sessions), len(n.Avatars), maxNoticeSessions, maxNoticeAvatars)
+	case len(n.Sessions) == 0 && len(n.Avatars) == 0:
+		return notice{}, fmt.Errorf("%w: notice revokes nothing", ErrMalformed)
 	}
 	return n, nil
 }
@@ -83,6 +101,14 @@ func (n notice) revocations() []session.Revocation {
 	out := make([]session.Revocation, len(n.Sessions))
 	for i, s := range n.Sessions {
 		out[i] = session.Revocation{SessionID: s.ID, Avatar: s.Avatar, Reason: s.Reason, At: s.At, Expires: s.Expires}
+	}
+	return out
+}
+
+func (n notice) avatarRevocations() []session.AvatarRevocation {
+	var out []session.AvatarRevocation
+	for _, a := range n.Avatars {
+		out = append(out, session.AvatarRevocation{Avatar: a.Avatar, Reason: a.Reason, At: a.At})
 	}
 	return out
 }

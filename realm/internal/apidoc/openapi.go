@@ -139,6 +139,8 @@ var apiLimited = map[string]string{
 	"POST /v1/webauthn/stepup/begin":    "too many ceremonies from this client address, or too many pending on this node",
 	"POST /v1/webauthn/stepup/finish":   "too many ceremonies from this client address",
 	"GET /v1/realm":                     "the avatar holds too many live connections on this node",
+	"GET /v1/audit/verify":              "too many verifications from this client address",
+	"GET /v1/twins/feed":                "the avatar holds too many twin feeds on this node",
 }
 
 func problemResponse(description string) map[string]any {
@@ -210,8 +212,8 @@ var apiErrors = map[string]map[string]string{
 	"GET /v1/assets/collections/{collection}": {"400": "a malformed after or limit"},
 	"GET /v1/assets/owners/{address}":         {"400": "a malformed address, after or limit"},
 	"GET /v1/receipts":                        {"400": "a malformed from or limit"},
-	"POST /v1/assets/transfers":               {"409": "a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), or the asset or nonce moved on (transfer-rejected)", "422": "this Idempotency-Key was used for another request (idempotency-key-reused)"},
-	"POST /v1/assets/trades":                  {"409": "a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), or a leg's asset or nonce moved on (transfer-rejected)", "422": "this Idempotency-Key was used for another request (idempotency-key-reused)"},
+	"POST /v1/assets/transfers":               {"409": "a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), the intent was applied and its receipt is not issued yet (receipt-pending; Retry-After), or the asset or nonce moved on (transfer-rejected)", "422": "this Idempotency-Key was used for another request (idempotency-key-reused)"},
+	"POST /v1/assets/trades":                  {"409": "a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), the trade was applied and its receipt is not issued yet (receipt-pending; Retry-After), or a leg's asset or nonce moved on (transfer-rejected)", "422": "this Idempotency-Key was used for another request (idempotency-key-reused)"},
 	"POST /v1/twins/{twin}/actuators/{actuator}/commands": {
 		"409": "the first command with this Idempotency-Key has no answer yet (idempotency-key-in-progress; Retry-After), the command waits for approval, or the gateway refused it",
 		"422": "the value is outside the actuator's envelope, or this Idempotency-Key was used for a different command (idempotency-key-reused)",

@@ -13,6 +13,12 @@ import (
 func arrayOf(items any) map[string]any { return map[string]any{"type": "array", "items": items} }
 
 func described(schema map[string]any, description string) map[string]any {
+	if _, isRef := schema["$ref"]; isRef {
+		// A $ref's siblings are ignored by OpenAPI 3.0 tools (Redocly's
+		// spec-ref-siblings): the description goes beside an allOf of
+		// the one reference instead.
+		return map[string]any{"allOf": []any{schema}, "description": description}
+	}
 	out := make(map[string]any, len(schema)+1)
 	for k, v := range schema {
 		out[k] = v
@@ -133,10 +139,11 @@ func accountSchemas() map[string]any {
 		"StepUpVerified": obj(map[string]any{"verified": boolT, "action_digest": digestT, "trust": ref("Trust")}, "verified", "action_digest"),
 		"Sessions":       obj(map[string]any{"sessions": arrayOf(ref("Session"))}, "sessions"),
 		"Revoked": obj(map[string]any{
-			"revoked":    described(intT, "how many sessions ended"),
-			"nodes_told": described(intT, "realm nodes that refuse the sessions now: this one and every other that acknowledged the revocation broadcast"),
-			"nodes_live": described(intT, "realm nodes this one believed live (node registry and presence heartbeats), itself included; nodes_told below it means some did not acknowledge in time and learn it from the store"),
-			"stored":     described(boolT, "whether the sessions store holds the revocation already; when false (the sessions bucket is electing a leader, say) this node keeps retrying in the background and every told node refuses the sessions meanwhile"),
+			"revoked":        described(intT, "how many live sessions the store marked revoked (for logout-all, 0 while stored is false: every session of the avatar begun until then is refused on every told node anyway)"),
+			"nodes_told":     described(intT, "realm nodes that refuse the sessions now: this one and every other that acknowledged the revocation broadcast"),
+			"nodes_live":     described(intT, "realm nodes this one believed live (node registry and presence heartbeats), itself included; nodes_told below it means some did not acknowledge in time and learn it from the store"),
+			"stored":         described(boolT, "whether the sessions store holds the revocation already; when false (the sessions bucket is electing a leader, say) this node keeps retrying in the background, every told node stores it too a few seconds later, and every told node refuses the sessions meanwhile"),
+			"agents_stopped": described(boolT, "logout-all only: whether the avatar's agents' delegations were revoked already; when false this node keeps trying in the background"),
 		}, "revoked", "nodes_told", "nodes_live", "stored"),
 		"Template": obj(map[string]any{"enrolled": boolT, "delete_action_digest": digestT,
 			"enrollment": freeForm("progress of an enrollment under way on this session's XR stream")}, "enrolled", "delete_action_digest"),

@@ -44,6 +44,10 @@ type API struct {
 	// ready check, which orders the write before every read.
 	d Deps
 
+	// verifyRate limits GET /v1/audit/verify per client address: the
+	// route is public and each call walks every node's whole chain.
+	verifyRate *edge.RateLimiter
+
 	// provers caches other nodes' audit trees for the proof routes.
 	provers struct {
 		sync.Mutex
@@ -51,8 +55,18 @@ type API struct {
 	}
 }
 
+// VerifyRate and VerifyBurst are the token bucket GET /v1/audit/verify
+// takes from per client address: a verifier polling every few seconds
+// fits, a loop that would keep the node walking chains does not.
+const (
+	VerifyRate  = 0.2 // a call every 5 s, once the burst is spent
+	VerifyBurst = 10
+)
+
 // New returns the audit API, to be bound (Bind) before the realm is ready.
-func New(e *edge.Edge) *API { return &API{edge: e} }
+func New(e *edge.Edge) *API {
+	return &API{edge: e, verifyRate: edge.NewRateLimiter(VerifyRate, VerifyBurst, time.Now)}
+}
 
 // Bind gives the API the open audit log and what it reads beside it.
 func (a *API) Bind(d Deps) { a.d = d }
@@ -119,6 +133,10 @@ func (a *API) readsWholeAudit(p edge.Principal) bool {
 // this node's witness refused. It answers the public part: counts, heads,
 // roots, newest checkpoints and every finding; ok only without findings.
 func (a *API) handleAuditVerify(w http.ResponseWriter, req *http.Request) {
+	if ok, wait := a.verifyRate.Take(edge.RateKey(a.edge.ClientAddr(req))); !ok {
+		a.edge.WriteError(w, req, edge.TooMany(wait, "too many audit verifications from your address; wait and try again"))
+		return
+	}
 	only := req.URL.Query().Get("node")
 	if only != "" && !audit.ValidNode(only) {
 		a.edge.WriteError(w, req, edge.BadRequest(`query parameter "node" must name a node ([A-Za-z0-9_-]{1,64})`))

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zerorealm/zerorealm/internal/store"
+
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zerorealm/zerorealm/internal/tracing"
@@ -247,9 +249,18 @@ func DetachKeepingDeadline(ctx context.Context) (context.Context, context.Cancel
 	return detached, func() {}
 }
 
-// DetachForCleanup gives a background task the request's values without
-// its cancellation, for work that must finish even if the client goes
-// away (revoking sessions after a clone was detected, for one).
+// Cleanup is store.Cleanup for the parts that do not use the store
+// themselves: ctx for the clean-up after a request's work, not cancelled
+// with the request and ending shortly after its deadline.
+func Cleanup(ctx context.Context) (context.Context, context.CancelFunc) {
+	return store.Cleanup(ctx)
+}
+
+// DetachForCleanup gives work that must finish even if the client goes
+// away (revoking sessions after a clone was detected, for one) the
+// request's values without its cancellation, until shortly after the
+// request's deadline (store.Cleanup): the answer waits for it, and no
+// answer waits much past its deadline.
 func DetachForCleanup(req *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(req.Context()), 10*time.Second)
+	return store.Cleanup(req.Context())
 }

@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 )
@@ -48,7 +50,7 @@ func (e *Edge) EndingSession(recall bool, h func(http.ResponseWriter, *http.Requ
 				return
 			}
 		}
-		p, err := e.Authenticate(req)
+		p, err := e.authenticateWithin(req, storeFirstShare)
 		if err != nil && !IsAuthError(err) {
 			if recalled, ok := e.recallSession(req); ok {
 				e.log().Warn("sign-out authenticated from this node's memory: the store cannot be read", "session", recalled.Session.ID, "err", err)
@@ -64,6 +66,31 @@ func (e *Edge) EndingSession(recall bool, h func(http.ResponseWriter, *http.Requ
 		}
 		h(w, req, p)
 	})
+}
+
+// storeFirstShare is the share of a request's remaining budget that
+// StoreFirst gives the store to authenticate the session: a store that
+// does not answer in it (its bucket electing a leader) leaves the rest
+// for telling every node and for the first store attempt.
+const storeFirstShare = 3
+
+// authenticateWithin is Authenticate, within 1/share of what is left of
+// the request's deadline.
+func (e *Edge) authenticateWithin(req *http.Request, share int) (Principal, error) {
+	ctx, cancel := WithinShare(req.Context(), share)
+	defer cancel()
+	return e.Authenticate(req.WithContext(ctx))
+}
+
+// WithinShare is ctx ending after 1/share of what is left of its deadline
+// (ctx itself when it has none): for a step that must leave the rest of
+// the request's budget to the steps after it, when it cannot finish.
+func WithinShare(ctx context.Context, share int) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok || share <= 1 {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, time.Now().Add(time.Until(d)/time.Duration(share)))
 }
 
 // recallSession is the request's session as this node remembers it, with

@@ -101,6 +101,7 @@ const (
 	TypeUnprocessableBody = "unprocessable"
 	TypeIdempotencyReused = "idempotency-key-reused"
 	TypeIdempotencyBusy   = "idempotency-key-in-progress"
+	TypeReceiptPending    = "receipt-pending"
 )
 
 // typeForStatus is the problem type of an Error that names none.
@@ -135,6 +136,11 @@ func typeForStatus(status int) string {
 // engine cannot answer: a leader election takes a few seconds, a lost
 // connection is retried every two.
 const UnavailableRetryAfter = 2 * time.Second
+
+// receiptPendingRetryAfter is what a client is told to wait for the
+// receipt of an intent applied without one: about one pass of the
+// ledger's reconciler, which issues it.
+const receiptPendingRetryAfter = 2 * time.Second
 
 // diskRetryAfter is what a client is told to wait when the disk is full:
 // freeing space takes an operator, so retrying at once is pointless.
@@ -187,7 +193,9 @@ func problemFor(err error) answer {
 		// A domain's own problem: its status, type and detail as the
 		// domain wrote them for a client.
 		p, _ := problem.As(err)
-		return plainAnswer(p.Status, string(p.Type), p.Detail, 0)
+		return plainAnswer(p.Status, string(p.Type), p.Detail, p.RetryAfter)
+	case errors.Is(err, assets.ErrReceiptPending):
+		return plainAnswer(http.StatusConflict, TypeReceiptPending, "the intent was applied, and its receipt is not issued yet (its first answer was lost); send it again after the delay in Retry-After for the receipt, and do not sign it anew", receiptPendingRetryAfter)
 	case errors.Is(err, assets.ErrConflict):
 		return plainAnswer(http.StatusConflict, TypeConflict, "the asset changed concurrently: read it again and sign a new intent", 0)
 	case errors.Is(err, assets.ErrNotCheckpointed):

@@ -43,15 +43,21 @@ type Sessions interface {
 	List(ctx context.Context, avatarID string) ([]session.Session, error)
 	Revoke(ctx context.Context, id, reason string) error
 	RevokeAvatar(ctx context.Context, avatarID, reason string) (int, error)
-	// AvatarRevocations lists, from the avatar's index alone, the
-	// revocations RevokeAvatar would make, to deny them everywhere first.
-	AvatarRevocations(ctx context.Context, avatarID, reason string) ([]session.Revocation, error)
+	// RevokeAvatarUntil is RevokeAvatar for the sessions created at or
+	// before until.
+	RevokeAvatarUntil(ctx context.Context, avatarID, reason string, until time.Time) (int, error)
+	// Remembered is a session as this node last read it, for ending it
+	// while the store cannot be read.
+	Remembered(id string) (session.Session, bool)
 }
 
 // Revoker makes revocations take effect on every realm node before the
 // store has them, then stores them with store (revocation.Broadcaster).
 type Revoker interface {
 	Revoke(ctx context.Context, revs []session.Revocation, store func(context.Context) error) (revocation.Outcome, error)
+	// RevokeAvatar ends every session of the avatar created up to the
+	// revocation's time, without listing them first.
+	RevokeAvatar(ctx context.Context, rev session.AvatarRevocation, store func(context.Context) error) (revocation.Outcome, error)
 }
 
 // Trust is the realm's trust tracking of sessions: what a ceremony tells it
@@ -105,10 +111,10 @@ type Deps struct {
 	// added to it, so an owner sees a passkey they did not add.
 	PasskeyAdded func(avatarID string, cred *avatar.Credential)
 	// SignedOutEverywhere, when set, stops everything else that acts for
-	// the avatar (its agents' delegations) when it signs out everywhere;
-	// its failure fails the sign-out before any session is revoked, so
-	// the avatar can try again.
-	SignedOutEverywhere func(ctx context.Context, avatarID string) error
+	// the avatar (its agents) once its sessions are signed out
+	// everywhere: now, or in the background when it cannot now. It
+	// reports whether it did now.
+	SignedOutEverywhere func(ctx context.Context, avatarID string) bool
 	// CeremonyTimed, when set, is told how long each ceremony's finish took
 	// to verify: ceremony registration, sign-in or step-up; outcome ok or
 	// refused.
@@ -176,10 +182,11 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/sessions", a.edge.Authed(a.handleSessions))
 	mux.HandleFunc("POST /v1/sessions/logout", a.edge.EndingSession(edge.RecallFirst, a.handleLogout))
 	mux.HandleFunc("POST /v1/sessions/logout-all", a.edge.EndingSession(edge.StoreFirst, a.handleLogoutAll))
-	mux.HandleFunc("DELETE /v1/sessions/{id}", a.edge.Authed(a.handleRevokeSession))
-	mux.HandleFunc("GET /v1/avatars", a.edge.Authed(a.handleListAvatars))
-	mux.HandleFunc("POST /v1/avatars/{id}/roles/digest", a.edge.Authed(a.handleRolesDigest))
-	mux.HandleFunc("PUT /v1/avatars/{id}/roles", a.edge.Authed(a.handleSetRoles))
+	mux.HandleFunc("DELETE /v1/sessions/{id}", a.edge.EndingSession(edge.StoreFirst, a.handleRevokeSession))
+	roles := roleAdmin{a}
+	mux.HandleFunc("GET /v1/avatars", a.edge.Authed(roles.handleListAvatars))
+	mux.HandleFunc("POST /v1/avatars/{id}/roles/digest", a.edge.Authed(roles.handleRolesDigest))
+	mux.HandleFunc("PUT /v1/avatars/{id}/roles", a.edge.Authed(roles.handleSetRoles))
 }
 
 // auditAllow and auditDeny record a decision taken while serving req.

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -23,18 +24,25 @@ func (a *API) revokeOne(ctx context.Context, s session.Session, reason string) (
 	})
 }
 
-// revokeAvatar ends every session of an avatar everywhere and returns how
-// many sessions were denied.
+// revokeAvatar ends every session of an avatar everywhere: every node
+// denies each session of the avatar created until now before anything is
+// read from the store (the avatar's list of sessions may be unreadable,
+// its bucket electing a leader), then the store marks them revoked. It
+// returns how many live sessions the store marked revoked, 0 when the
+// store does not have it yet (out.Stored false: the background attempts
+// and the nodes told store it).
 func (a *API) revokeAvatar(ctx context.Context, avatarID, reason string) (int, revocation.Outcome, error) {
-	revs, err := a.Sessions.AvatarRevocations(ctx, avatarID, reason)
-	if err != nil {
-		return 0, revocation.Outcome{}, err
-	}
-	out, err := a.Revoker.Revoke(ctx, revs, func(ctx context.Context) error {
-		_, err := a.Sessions.RevokeAvatar(ctx, avatarID, reason)
+	var revoked atomic.Int64
+	rev := session.AvatarRevocation{Avatar: avatarID, Reason: reason, At: time.Now()}
+	out, err := a.Revoker.RevokeAvatar(ctx, rev, func(ctx context.Context) error {
+		n, err := a.Sessions.RevokeAvatarUntil(ctx, avatarID, reason, rev.At)
+		revoked.Add(int64(n))
 		return err
 	})
-	return len(revs), out, err
+	if err != nil || !out.Stored {
+		return 0, out, err
+	}
+	return int(revoked.Load()), out, nil
 }
 
 // revokedView is the answer of a sign-out.

@@ -14,6 +14,12 @@ import (
 // and take roles. (The bootstrap of the first administrator is in
 // bootstrap.go.)
 
+// roleAdmin is the API's role administration: listing avatars and
+// changing their roles, each change confirmed with a step-up. It is the
+// API seen through one concern, so the API's own methods stay about
+// ceremonies and sessions.
+type roleAdmin struct{ *API }
+
 // The page of GET /v1/avatars: its default and largest size.
 const (
 	DefaultAvatarPage = 50
@@ -22,7 +28,7 @@ const (
 
 // requireAdmin refuses, and audits the refusal of, a caller without the
 // admin role.
-func (a *API) requireAdmin(req *http.Request, p edge.Principal, action, resource string) error {
+func (a roleAdmin) requireAdmin(req *http.Request, p edge.Principal, action, resource string) error {
 	if slices.Contains(p.Avatar.Roles, a.AdminRole) {
 		return nil
 	}
@@ -33,7 +39,7 @@ func (a *API) requireAdmin(req *http.Request, p edge.Principal, action, resource
 
 // handleListAvatars pages through the realm's avatars by name, for an
 // administrator.
-func (a *API) handleListAvatars(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+func (a roleAdmin) handleListAvatars(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	const action, resource = "ListAvatars", "Avatars"
 	if err := a.requireAdmin(req, p, action, resource); err != nil {
 		a.edge.WriteError(w, req, err)
@@ -71,7 +77,7 @@ type rolesRequest struct {
 // readRoleChange checks the caller, the body and the target of a role
 // change and returns the target and the roles in the form that is stored
 // and digested. Every refusal is audited.
-func (a *API) readRoleChange(w http.ResponseWriter, req *http.Request, p edge.Principal, action string) (*avatar.Avatar, []string, error) {
+func (a roleAdmin) readRoleChange(w http.ResponseWriter, req *http.Request, p edge.Principal, action string) (*avatar.Avatar, []string, error) {
 	id := req.PathValue("id")
 	resource := AvatarResource(id)
 	if err := a.requireAdmin(req, p, action, resource); err != nil {
@@ -101,7 +107,7 @@ func (a *API) readRoleChange(w http.ResponseWriter, req *http.Request, p edge.Pr
 
 // handleRolesDigest tells an administrator the digest to step up for
 // before changing an avatar's roles to the ones given.
-func (a *API) handleRolesDigest(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+func (a roleAdmin) handleRolesDigest(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	target, roles, err := a.readRoleChange(w, req, p, "ChangeRoles")
 	if err != nil {
 		a.edge.WriteError(w, req, err)
@@ -115,7 +121,7 @@ func (a *API) handleRolesDigest(w http.ResponseWriter, req *http.Request, p edge
 // handleSetRoles replaces an avatar's roles: an administrator's decision,
 // confirmed with a passkey step-up bound to exactly this change. The last
 // administrator cannot give up the admin role.
-func (a *API) handleSetRoles(w http.ResponseWriter, req *http.Request, p edge.Principal) {
+func (a roleAdmin) handleSetRoles(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	const action = "ChangeRoles"
 	target, roles, err := a.readRoleChange(w, req, p, action)
 	if err != nil {

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -130,13 +131,11 @@ func (a *API) handleLogout(w http.ResponseWriter, req *http.Request, p edge.Prin
 	edge.WriteJSON(w, http.StatusOK, view)
 }
 
+// handleLogoutAll ends the avatar's sessions first, on every node and
+// without reading the store for them (see revokeAvatar), then its agents
+// (now, or in the background while their store cannot be written: the
+// answer's agents_stopped says which).
 func (a *API) handleLogoutAll(w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	if stop := a.SignedOutEverywhere; stop != nil {
-		if err := stop(req.Context(), p.Session.Avatar); err != nil {
-			a.edge.WriteError(w, req, err)
-			return
-		}
-	}
 	n, out, err := a.revokeAvatar(req.Context(), p.Session.Avatar, "signed out everywhere")
 	if err != nil {
 		a.edge.WriteError(w, req, err)
@@ -144,14 +143,41 @@ func (a *API) handleLogoutAll(w http.ResponseWriter, req *http.Request, p edge.P
 	}
 	a.edge.ClearSessionCookie(w)
 	view := revokedView(n, out)
+	if stop := a.SignedOutEverywhere; stop != nil {
+		// Half of what is left: the audit record of the sign-out needs
+		// the rest when the agents' store does not answer.
+		ctx, cancel := edge.WithinShare(req.Context(), 2)
+		view["agents_stopped"] = stop(ctx, p.Session.Avatar)
+		cancel()
+	}
 	a.auditAllow(req, p.Session.Avatar, "SignOutEverywhere", AvatarResource(p.Session.Avatar), "the avatar signed out of every session", view)
 	edge.WriteJSON(w, http.StatusOK, view)
 }
 
+// handleRevokeSession ends one of the avatar's sessions everywhere. The
+// session's record says whose it is; while the store cannot be read, the
+// caller's own session, or the copy this node last read, says it. It may
+// run without the avatar's record (see edge.EndingSession): it uses the
+// session's avatar ID.
 func (a *API) handleRevokeSession(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	id := req.PathValue("id")
-	s, err := a.Sessions.Get(req.Context(), id)
-	if err != nil || s.Avatar != p.Avatar.ID {
+	// Half of what is left for the read: a store that cannot answer
+	// leaves the other half to tell every node.
+	readCtx, cancel := edge.WithinShare(req.Context(), 2)
+	s, err := a.Sessions.Get(readCtx, id)
+	cancel()
+	if err != nil && !errors.Is(err, session.ErrInvalidSession) {
+		known, ok := a.Sessions.Remembered(id)
+		if id == p.Session.ID {
+			known, ok = p.Session, true
+		}
+		if !ok {
+			a.edge.WriteError(w, req, err)
+			return
+		}
+		s, err = known, nil
+	}
+	if err != nil || s.Avatar != p.Session.Avatar {
 		// Someone else's session is as good as unknown.
 		a.edge.WriteError(w, req, &edge.Error{Status: http.StatusNotFound, Detail: "no such session of yours"})
 		return
@@ -163,6 +189,6 @@ func (a *API) handleRevokeSession(w http.ResponseWriter, req *http.Request, p ed
 	if id == p.Session.ID {
 		a.edge.ClearSessionCookie(w)
 	}
-	a.auditAllow(req, p.Avatar.ID, "RevokeSession", SessionResource(id), "the avatar revoked one of its sessions", nil)
+	a.auditAllow(req, p.Session.Avatar, "RevokeSession", SessionResource(id), "the avatar revoked one of its sessions", nil)
 	w.WriteHeader(http.StatusNoContent)
 }

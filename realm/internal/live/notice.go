@@ -13,7 +13,9 @@ import (
 
 // Notices to every session of an avatar, wherever its realm WebSockets
 // are: a node publishes one on <prefix>.live.avatar-notice and every node,
-// itself included, pushes it to its own connections of that avatar.
+// itself included, pushes it to its own connections of that avatar. A
+// notice is signed like every cluster message a node acts on
+// (Deps.Cluster); one that does not verify is refused (refuseForged).
 
 // avatarNotice is what travels between nodes: whose connections, and the
 // message for them as the WebSocket carries it.
@@ -35,6 +37,10 @@ func (s *Service) avatarNoticeSubject() string { return s.deps.Prefix + ".live.a
 // subscribeNotices delivers avatar notices to this node's connections.
 func (s *Service) subscribeNotices() (*nats.Subscription, error) {
 	sub, err := s.deps.NC.Subscribe(s.avatarNoticeSubject(), func(m *nats.Msg) {
+		if err := s.deps.Cluster.Verify(m, m.Subject, time.Now()); err != nil {
+			s.refuseForged(m, "notice", err)
+			return
+		}
 		var n avatarNotice
 		if err := json.Unmarshal(m.Data, &n); err != nil || n.Avatar == "" || len(n.Message) == 0 {
 			s.log.Warn("live: ignoring a malformed avatar notice")
@@ -52,7 +58,7 @@ func (s *Service) subscribeNotices() (*nats.Subscription, error) {
 // node. When NATS cannot take it, this node's connections still get it.
 func (s *Service) noticeAvatar(avatarID string, msg []byte) {
 	data, _ := json.Marshal(avatarNotice{Avatar: avatarID, Message: msg})
-	if err := s.deps.NC.Publish(s.avatarNoticeSubject(), data); err != nil {
+	if err := s.publishSigned(s.avatarNoticeSubject(), data); err != nil {
 		s.log.Warn("live: could not send an avatar notice to the other nodes", "avatar", avatarID, "err", err)
 		s.sockets.pushAvatar(avatarID, msg)
 	}

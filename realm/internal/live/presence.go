@@ -116,6 +116,7 @@ func remoteKey(node, avatar string) string { return node + "\x00" + avatar }
 
 // subscribe listens to the cluster's presence subjects.
 func (h *presenceHub) subscribe() ([]*nats.Subscription, error) {
+	in := presenceInbound{h}
 	handlers := []struct {
 		subject string
 		handle  nats.MsgHandler
@@ -125,9 +126,9 @@ func (h *presenceHub) subscribe() ([]*nats.Subscription, error) {
 		// first): with two, each has its own delivery goroutine, and a new
 		// member's first poses could be applied before its join and be
 		// dropped as a stranger's.
-		{h.prefix + ".scene.*.*", h.remoteScene},
-		{h.heartbeatSubject(), h.remoteHeartbeat},
-		{h.syncSubject(h.node), h.answerSync},
+		{h.prefix + ".scene.*.*", in.remoteScene},
+		{h.heartbeatSubject(), in.remoteHeartbeat},
+		{h.syncSubject(h.node), in.answerSync},
 	}
 	subs := make([]*nats.Subscription, 0, len(handlers))
 	for _, hd := range handlers {

@@ -35,6 +35,12 @@ const (
 	nodeHeader          = clustermsg.NodeHeader
 )
 
+// presenceInbound is the hub as the other nodes' messages reach it:
+// checking each one's tag, applying their presence, poses and snapshots,
+// and answering their sync requests. A view of the hub, apart from what
+// this node's own members do, so that each type keeps to one concern.
+type presenceInbound struct{ *presenceHub }
+
 // presencePeer is another realm node as this one has heard of it.
 type presencePeer struct {
 	lastSeen time.Time
@@ -200,7 +206,7 @@ func (h *presenceHub) removeRemote(room *sceneRoom, m *presenceMember) {
 
 // applyRemote records one event of another node's member and tells this
 // node's members when it changed anything; the caller holds h.mu.
-func (h *presenceHub) applyRemote(room *sceneRoom, node string, ev presenceEventWire) {
+func (h presenceInbound) applyRemote(room *sceneRoom, node string, ev presenceEventWire) {
 	m := room.remote[remoteKey(node, ev.Avatar)]
 	switch ev.Event {
 	case presenceLeave:
@@ -230,7 +236,7 @@ func (h *presenceHub) applyRemote(room *sceneRoom, node string, ev presenceEvent
 
 // remoteScene dispatches another node's scene messages by their last
 // subject token; anything else on the scene subjects is ignored.
-func (h *presenceHub) remoteScene(msg *nats.Msg) {
+func (h presenceInbound) remoteScene(msg *nats.Msg) {
 	if !h.authentic(msg, msg.Subject, "scene") {
 		return
 	}
@@ -243,7 +249,7 @@ func (h *presenceHub) remoteScene(msg *nats.Msg) {
 }
 
 // remotePresence applies another node's presence delta.
-func (h *presenceHub) remotePresence(msg *nats.Msg) {
+func (h presenceInbound) remotePresence(msg *nats.Msg) {
 	var d presenceDelta
 	if err := json.Unmarshal(msg.Data, &d); err != nil || d.Node == "" || d.Node == h.node {
 		return
@@ -265,7 +271,7 @@ func (h *presenceHub) remotePresence(msg *nats.Msg) {
 
 // remotePoses takes another node's members' poses for the next tick, which
 // fans them out to this node's members by interest like its own.
-func (h *presenceHub) remotePoses(msg *nats.Msg) {
+func (h presenceInbound) remotePoses(msg *nats.Msg) {
 	node := msg.Header.Get(nodeHeader)
 	if node == "" || node == h.node {
 		return
@@ -294,7 +300,7 @@ func (h *presenceHub) remotePoses(msg *nats.Msg) {
 
 // remoteHeartbeat notes a node alive, and asks for its members when it is
 // new or its counts differ from what this node was told.
-func (h *presenceHub) remoteHeartbeat(msg *nats.Msg) {
+func (h presenceInbound) remoteHeartbeat(msg *nats.Msg) {
 	if !h.authentic(msg, msg.Subject, "heartbeat") {
 		return
 	}
@@ -335,7 +341,7 @@ func (h *presenceHub) remoteHeartbeat(msg *nats.Msg) {
 
 // syncFrom asks a node for its members and makes this node's view of them
 // match.
-func (h *presenceHub) syncFrom(node string) {
+func (h presenceInbound) syncFrom(node string) {
 	defer func() {
 		h.mu.Lock()
 		if p := h.peers[node]; p != nil {
@@ -361,7 +367,7 @@ func (h *presenceHub) syncFrom(node string) {
 
 // applySnapshot makes this node's view of a node's members the snapshot,
 // telling this node's members of each difference.
-func (h *presenceHub) applySnapshot(snap presenceSnapshot) {
+func (h presenceInbound) applySnapshot(snap presenceSnapshot) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.heard(snap.Node)
@@ -393,7 +399,7 @@ func (h *presenceHub) applySnapshot(snap presenceSnapshot) {
 // authentic reports whether msg carries a valid tag for subject; a
 // message that does not is dropped (it may be anyone on NATS claiming to
 // be a node) and counted.
-func (h *presenceHub) authentic(msg *nats.Msg, subject, kind string) bool {
+func (h presenceInbound) authentic(msg *nats.Msg, subject, kind string) bool {
 	if err := h.svc.deps.Cluster.Verify(msg, subject, time.Now()); err != nil {
 		h.svc.deps.Forged(kind)
 		h.log.Debug("cluster message dropped", "subject", msg.Subject, "err", err)
@@ -403,7 +409,7 @@ func (h *presenceHub) authentic(msg *nats.Msg, subject, kind string) bool {
 }
 
 // answerSync answers a snapshot request with this node's members.
-func (h *presenceHub) answerSync(msg *nats.Msg) {
+func (h presenceInbound) answerSync(msg *nats.Msg) {
 	snap := presenceSnapshot{Node: h.node, Scenes: map[string][]memberView{}}
 	h.mu.Lock()
 	for id, room := range h.rooms {

@@ -74,7 +74,7 @@ type Deps struct {
 	Decider     Decider
 	Cluster     ClusterAuth
 	// Forged counts a cluster message dropped because its tag did not
-	// verify, by kind (scene, heartbeat, snapshot).
+	// verify, by kind (scene, heartbeat, snapshot, takeover, notice).
 	Forged func(kind string)
 	Views  Views
 	Motion Motion

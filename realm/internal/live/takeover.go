@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/zerorealm/zerorealm/internal/clustermsg"
 )
 
 // closeReplaced ends a connection whose session connected again, on this
@@ -32,6 +34,12 @@ const replacedReason = "replaced: this session connected again (another tab, win
 // that session that are older than the announced one. Age is the connect
 // time, then node and sequence, so that two connections made at the same
 // moment on two nodes do not close each other.
+//
+// An announcement closes sockets, so it is a cluster message like
+// presence: signed by its node (Deps.Cluster) and checked before it is
+// acted on. Anyone else who reaches NATS could otherwise close any
+// session's connection by naming it in a subject; a forged announcement is
+// dropped, counted and logged with the reason it did not verify.
 
 // liveStamp orders the connections of one session.
 type liveStamp struct {
@@ -59,9 +67,17 @@ func (s *Service) liveSessionSubject(sessionID string) string {
 // connections.
 func (s *Service) subscribeTakeovers() (*nats.Subscription, error) {
 	sub, err := s.deps.NC.Subscribe(s.deps.Prefix+".live.session.*", func(m *nats.Msg) {
+		if err := s.deps.Cluster.Verify(m, m.Subject, time.Now()); err != nil {
+			s.refuseForged(m, "takeover", err)
+			return
+		}
 		var st liveStamp
 		if err := json.Unmarshal(m.Data, &st); err != nil || st.Node == "" {
 			s.log.Warn("live: ignoring a malformed connection announcement", "subject", m.Subject)
+			return
+		}
+		if sender := m.Header.Get(nodeHeader); st.Node != sender {
+			s.refuseForged(m, "takeover", fmt.Errorf("%w: announces a connection of node %q, sent by node %q", clustermsg.ErrUnauthenticated, st.Node, sender))
 			return
 		}
 		if st.Node == s.deps.Node {
@@ -83,11 +99,28 @@ func (s *Service) takeOver(c *socket) {
 	s.sockets.add(c)
 	s.sockets.replaceOlder(c.session, c.stamp)
 	data, _ := json.Marshal(c.stamp)
-	if err := s.deps.NC.Publish(s.liveSessionSubject(c.session), data); err != nil {
+	if err := s.publishSigned(s.liveSessionSubject(c.session), data); err != nil {
 		// The other nodes keep an older connection open until it ends by
 		// itself: no harm to anyone else, and logged.
 		s.log.Warn("live: could not announce a new connection to the other nodes", "session", c.session, "err", err)
 	}
+}
+
+// publishSigned publishes data on subject as this node, signed for the
+// other nodes to check.
+func (s *Service) publishSigned(subject string, data []byte) error {
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{nodeHeader: {s.deps.Node}}}
+	s.deps.Cluster.Sign(msg, subject, time.Now())
+	return s.deps.NC.PublishMsg(msg)
+}
+
+// refuseForged drops a takeover or avatar notice that did not verify: it
+// is logged with why (it would have closed or written to someone's
+// sockets) and counted by kind.
+func (s *Service) refuseForged(m *nats.Msg, kind string, why error) {
+	s.log.Warn("live: refused a cluster message that is not a node's", "kind", kind, "subject", m.Subject,
+		"claimed_node", m.Header.Get(nodeHeader), "reason", why)
+	s.deps.Forged(kind)
 }
 
 // replaceOlder closes this node's connections of the session that are

@@ -128,7 +128,7 @@ func (s *Service) applyAgentTransfer(ctx context.Context, p edge.Principal, in a
 	}
 	if err != nil {
 		release()
-		out, err := s.afterRefusal(ctx, digest, retry, err)
+		out, err := s.afterRefusal(ctx, digest, retry, err, &t)
 		return agentTransfer{applied: out}, err
 	}
 	return agentTransfer{applied: applied{digest: digest, receipt: rc}}, nil

@@ -52,7 +52,7 @@ func (s *Service) applyTransfer(ctx context.Context, p edge.Principal, in assets
 	rc, err := s.ledger.TransferPrepared(ctx, prepared, sig, s.authorizeTransfer(p, []*assets.Transfer{&t}))
 	if err != nil {
 		release()
-		return s.afterRefusal(ctx, digest, retry, err)
+		return s.afterRefusal(ctx, digest, retry, err, &t)
 	}
 	return applied{digest: digest, receipt: rc}, nil
 }
@@ -105,7 +105,7 @@ func (s *Service) applyTrade(ctx context.Context, p edge.Principal, in assets.Tr
 	rc, err := s.ledger.Trade(ctx, tr, gs, ts, s.authorizeTransfer(p, []*assets.Transfer{&tr.Give, &tr.Take}))
 	if err != nil {
 		release()
-		return s.afterRefusal(ctx, digest, retry, err)
+		return s.afterRefusal(ctx, digest, retry, err, &tr.Give, &tr.Take)
 	}
 	return applied{digest: digest, receipt: rc}, nil
 }

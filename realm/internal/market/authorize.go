@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/zerorealm/zerorealm/internal/store"
+
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/zerorealm/zerorealm/assets"
@@ -108,7 +110,9 @@ func (s *Service) claimKey(ctx context.Context, p edge.Principal, key string, di
 		return true, func() {}, nil
 	}
 	return false, func() {
-		if err := s.idempotency.Release(context.WithoutCancel(ctx), who, key); err != nil {
+		cctx, cancel := store.Cleanup(ctx)
+		defer cancel()
+		if err := s.idempotency.Release(cctx, who, key); err != nil {
 			s.log.Warn("free the Idempotency-Key of a refused transfer", "err", err)
 		}
 	}, nil
@@ -131,18 +135,28 @@ func (s *Service) ifApplied(ctx context.Context, digest common.Hash) (out applie
 	return applied{digest: digest, receipt: rc, replayed: true}, true, nil
 }
 
-// afterRefusal is the answer to a transfer or trade the ledger refused
-// because its asset or nonce moved on: if the intent itself moved it (a
-// retry racing the first request, or a first answer that was lost), its
-// receipt; if the key names a first request still without a receipt,
-// idempotency.ErrInProgress (409, retry); otherwise the refusal.
-func (s *Service) afterRefusal(ctx context.Context, digest common.Hash, retry bool, err error) (applied, error) {
+// afterRefusal is the answer to a transfer or trade (legs) the ledger
+// refused because its asset or nonce moved on (not-owner, nonce-used, or
+// a conflict it could not settle by reading again): if the intent itself moved
+// it (a retry racing the first request, or a first answer that was
+// lost), its receipt, or assets.ErrReceiptPending while the receipt is
+// not issued yet; if the key names a first request still without a
+// receipt, idempotency.ErrInProgress (409, retry); otherwise the refusal.
+// Whether the intent moved it is read from the ledger's leader
+// (assets.Ledger.Resolve): a refusal is final for the client, which then
+// signs a new intent, so it is never answered for an intent this node's
+// read model has not caught up with yet.
+func (s *Service) afterRefusal(ctx context.Context, digest common.Hash, retry bool, err error, legs ...*assets.Transfer) (applied, error) {
 	var re *assets.RejectError
-	if errors.As(err, &re) && (re.Reason == assets.ReasonNotOwner || re.Reason == assets.ReasonNonceUsed) {
-		if out, done, serr := s.ifApplied(ctx, digest); done {
-			return out, serr
-		}
-		if retry {
+	moved := errors.As(err, &re) && (re.Reason == assets.ReasonNotOwner || re.Reason == assets.ReasonNonceUsed)
+	if moved || errors.Is(err, assets.ErrConflict) {
+		rc, rerr := s.ledger.Resolve(ctx, digest, legs...)
+		switch {
+		case rerr == nil:
+			return applied{digest: digest, receipt: rc, replayed: true}, nil
+		case !errors.Is(rerr, assets.ErrNotFound):
+			return applied{}, rerr
+		case retry:
 			err = idempotency.ErrInProgress
 		}
 	}

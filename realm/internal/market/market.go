@@ -139,6 +139,7 @@ type Service struct {
 	scheme      *assets.Scheme
 	idempotency *idempotency.Keys
 	signers     *store.Bucket            // every node's receipt signers; see signers.go
+	badSigners  badSignerLog             // which bad signers entries were warned of
 	scenes      map[string]*scenes.Scene // collection -> scene
 	highValue   uint64
 	adminRole   string

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -158,8 +160,8 @@ type NodeSigner struct {
 
 // Signers is every realm node's receipt signers, current and retired,
 // with checksummed addresses. An entry that does not parse, or is not the
-// node its key names, is left out (and logged): the list only ever
-// trusts less.
+// node its key names, is left out (and logged, at warn the first time
+// only): the list only ever trusts less.
 func (s *Service) Signers(ctx context.Context) ([]NodeSigner, error) {
 	keys, err := s.signers.Keys(ctx)
 	if err != nil {
@@ -177,12 +179,14 @@ func (s *Service) Signers(ctx context.Context) ([]NodeSigner, error) {
 		}
 		var ns nodeSigners
 		if err := json.Unmarshal(entry.Value, &ns); err != nil || ns.Node != node || !nodeNamePattern.MatchString(node) || len(ns.Signers) > maxSignersPerNode {
-			s.log.Warn("ignoring a receipt signers entry that is not a node's", "key", node, "err", err)
+			s.badSigners.log(ctx, s.log, fmt.Sprintf("entry\x00%s\x00%d", node, entry.Revision),
+				"ignoring a receipt signers entry that is not a node's", "key", node, "revision", entry.Revision, "err", err)
 			continue
 		}
 		for _, sp := range ns.Signers {
 			if !common.IsHexAddress(sp.Address) || !strings.HasPrefix(sp.Address, "0x") {
-				s.log.Warn("ignoring a receipt signer that is not an address", "node", node, "address", sp.Address)
+				s.badSigners.log(ctx, s.log, fmt.Sprintf("address\x00%s\x00%s", node, sp.Address),
+					"ignoring a receipt signer that is not an address", "node", node, "address", sp.Address)
 				continue
 			}
 			sp.Address = common.HexToAddress(sp.Address).Hex()
@@ -190,6 +194,38 @@ func (s *Service) Signers(ctx context.Context) ([]NodeSigner, error) {
 		}
 	}
 	return out, nil
+}
+
+// maxWarnedSigners bounds what badSignerLog remembers: whoever can write
+// the bucket could otherwise grow it without end.
+const maxWarnedSigners = 1024
+
+// badSignerLog warns once per distinct bad signers entry (a node's entry
+// at one revision, or one bad address of a node) and at debug after that:
+// Signers runs at every refresh of the agents' roots, and the same bad
+// entry warned each time would drown the log. Once maxWarnedSigners are
+// remembered, anything new is logged at debug too.
+type badSignerLog struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+}
+
+func (b *badSignerLog) log(ctx context.Context, log *slog.Logger, key, msg string, args ...any) {
+	b.mu.Lock()
+	_, seen := b.seen[key]
+	first := !seen && len(b.seen) < maxWarnedSigners
+	if first {
+		if b.seen == nil {
+			b.seen = map[string]struct{}{}
+		}
+		b.seen[key] = struct{}{}
+	}
+	b.mu.Unlock()
+	level := slog.LevelDebug
+	if first {
+		level = slog.LevelWarn
+	}
+	log.Log(ctx, level, msg, args...)
 }
 
 // nodeNamePattern is the realm's rule for node names (its Config.Node):

@@ -44,6 +44,11 @@ type Deps struct {
 	// Origins are the browser origins allowed to open the feed.
 	Origins      func() []string
 	WatchSession SessionWatcher
+	// MaxFeedsPerAvatar caps the console feeds one avatar holds open on
+	// this node at once (0 or negative: no cap): each holds a socket, two
+	// goroutines and a queue, so one avatar must not open them without
+	// end.
+	MaxFeedsPerAvatar int
 }
 
 // API serves the twin routes and the console feed of one node.
@@ -119,7 +124,7 @@ func Problem(err error) error {
 	if agents.ReasonOf(err) != "" {
 		return edge.AgentError(err)
 	}
-	return asProblem(err)
+	return err
 }
 
 // readCommandRequest parses a command request's body and its
@@ -163,6 +168,8 @@ func readCommand(w http.ResponseWriter, req *http.Request, p edge.Principal) (tw
 
 // handleCommandDigest tells a console the hash of a command before it is
 // sent, so the operator can step up for it (and an approver approve it).
+// Only to an avatar that may view the twin (ViewTwin): the answer names
+// the actuator's risk.
 func (a *API) handleCommandDigest(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	c, _, err := readCommand(w, req, p)
 	if err != nil {
@@ -172,6 +179,13 @@ func (a *API) handleCommandDigest(w http.ResponseWriter, req *http.Request, p ed
 	_, act, err := a.svc.Registry().Lookup(c.Twin, c.Actuator)
 	if err != nil {
 		a.writeError(w, req, err)
+		return
+	}
+	// The answer tells the actuator's risk, which is part of the twin's
+	// view: someone the policy does not let view the twin learns nothing
+	// here either (the decision is audited like every ViewTwin).
+	if d := a.viewer(req.Context(), p).may(req.Context(), c.Twin); !d.Allow {
+		a.edge.WriteError(w, req, viewDenied(d.Reason))
 		return
 	}
 	edge.WriteJSON(w, http.StatusOK, map[string]any{
@@ -242,7 +256,10 @@ func (a *API) Command(req *http.Request, p edge.Principal, twinID, actuatorID, k
 	if err != nil {
 		// A refused command may be retried under the same key, after a
 		// step-up for instance: free the key.
-		if rerr := keys.Release(context.WithoutCancel(ctx), c.Operator, c.Key); rerr != nil {
+		cctx, cancel := edge.Cleanup(ctx)
+		rerr := keys.Release(cctx, c.Operator, c.Key)
+		cancel()
+		if rerr != nil {
 			a.log.Warn("free the key of a refused command", "err", rerr)
 		}
 		return CommandOutcome{}, a.auditRefusal(req, p, resource, err)
@@ -255,7 +272,9 @@ func (a *API) Command(req *http.Request, p edge.Principal, twinID, actuatorID, k
 		status, location = http.StatusAccepted, "/v1/agents/approvals/"+answer.OwnerApproval.ID
 	}
 	body := edge.EncodeJSON(answer)
-	if err := keys.Complete(context.WithoutCancel(ctx), c.Operator, c.Key, hash[:], status, body); err != nil {
+	cctx, cancel := edge.Cleanup(ctx)
+	defer cancel()
+	if err := keys.Complete(cctx, c.Operator, c.Key, hash[:], status, body); err != nil {
 		a.log.Warn("keep command answer for retries", "err", err)
 	}
 	return CommandOutcome{Status: status, Body: body, Location: location}, nil
@@ -275,7 +294,7 @@ func (a *API) auditRefusal(req *http.Request, p edge.Principal, resource policy.
 		if reason := twin.ReasonOf(err); reason != "" {
 			a.log.Info("command refused", "reason", reason, "err", err)
 		}
-		a.deps.Audit.DenyQueued(req, operatorOf(p).ID(), scenes.ActionCommandActuator, resource.String(), asProblem(err))
+		a.deps.Audit.DenyQueued(req, operatorOf(p).ID(), scenes.ActionCommandActuator, resource.String(), err)
 	}
 	return err
 }
@@ -340,7 +359,6 @@ func (a *API) decideApproval(w http.ResponseWriter, req *http.Request, p edge.Pr
 	action := map[bool]string{true: command.ActionApprove, false: command.ActionReject}[approve]
 	rec, err = a.svc.DecideApproval(ctx, operatorOf(p), rec, rev, approve)
 	if err != nil {
-		err = asProblem(err)
 		if !command.IsPolicyDeny(err) {
 			a.deps.Audit.DenyQueued(req, p.Avatar.ID, action, resource.String(), err)
 		}

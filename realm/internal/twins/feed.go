@@ -2,6 +2,7 @@ package twins
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -61,6 +62,7 @@ type closeFrame struct {
 
 type console struct {
 	session string
+	avatar  string
 	// may is the twins this console's avatar may view, decided when it
 	// connected: it is sent nothing about any other.
 	may    map[string]bool
@@ -83,6 +85,37 @@ func (c *console) end(code int, reason string) {
 }
 
 func newFeedHub() *feedHub { return &feedHub{conns: map[*console]struct{}{}} }
+
+// feedRetryAfter is the Retry-After of a feed refused by the cap: a
+// console usually closes one when its page goes away.
+const feedRetryAfter = 30 * time.Second
+
+// admit registers c unless its avatar holds max consoles already (max <=
+// 0: no cap). Counting and registering under one lock means two feeds
+// opened at once cannot both take the last place.
+func (h *feedHub) admit(c *console, max int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if max > 0 {
+		n := 0
+		for other := range h.conns {
+			if other.avatar == c.avatar {
+				n++
+			}
+		}
+		if n >= max {
+			return false
+		}
+	}
+	h.conns[c] = struct{}{}
+	return true
+}
+
+func (h *feedHub) remove(c *console) {
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+}
 
 func (h *feedHub) push(m Message) {
 	h.mu.Lock()
@@ -147,7 +180,8 @@ func (h *feedHub) closeAll() {
 // the live messages about those twins. What the avatar may view is decided
 // (and audited) when it connects; a change of roles applies when it
 // connects again. An avatar that may view no twin is refused before the
-// upgrade.
+// upgrade, and so is one that holds Deps.MaxFeedsPerAvatar feeds on this
+// node already (429 with Retry-After).
 func (a *API) handleFeed(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	viewer := a.viewer(req.Context(), p)
 	visible := viewer.visible(req.Context())
@@ -155,6 +189,16 @@ func (a *API) handleFeed(w http.ResponseWriter, req *http.Request, p edge.Princi
 		a.edge.WriteError(w, req, viewer.refusal())
 		return
 	}
+	c := &console{session: p.Session.ID, avatar: p.Avatar.ID, may: map[string]bool{}, send: make(chan []byte, edge.SocketSendQueue), closed: make(chan struct{})}
+	for _, t := range visible {
+		c.may[t.ID] = true
+	}
+	h := a.feed
+	if max := a.deps.MaxFeedsPerAvatar; !h.admit(c, max) {
+		a.edge.WriteError(w, req, edge.TooMany(feedRetryAfter, fmt.Sprintf("this avatar holds %d twin feeds on this node, the most it may; close one first", max)))
+		return
+	}
+	defer h.remove(c)
 	upgrader := websocket.Upgrader{
 		ReadBufferSize: 1024, WriteBufferSize: 4096,
 		CheckOrigin: func(req *http.Request) bool {
@@ -167,25 +211,17 @@ func (a *API) handleFeed(w http.ResponseWriter, req *http.Request, p edge.Princi
 		return
 	}
 	defer ws.Close()
-	c := &console{session: p.Session.ID, may: map[string]bool{}, send: make(chan []byte, edge.SocketSendQueue), closed: make(chan struct{})}
-	for _, t := range visible {
-		c.may[t.ID] = true
-	}
-	h := a.feed
-	h.mu.Lock()
-	h.conns[c] = struct{}{}
-	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		delete(h.conns, c)
-		h.mu.Unlock()
-	}()
 	twins := []TwinView{}
 	for _, t := range visible {
 		twins = append(twins, a.viewTwin(t))
 	}
 	hello, _ := json.Marshal(map[string]any{"type": "twins", "twins": twins})
-	c.send <- hello
+	select {
+	case c.send <- hello:
+	default:
+		// Live messages filled the queue before the first one: push has
+		// closed the console already.
+	}
 
 	// A console lives no longer than its session. It sends nothing, so
 	// its use is the session's HTTP requests (the console's own polls).

@@ -76,3 +76,33 @@ func TestFeedEndsASessionsConsoles(t *testing.T) {
 		t.Fatal("a later close replaced the close frame")
 	}
 }
+
+// TestFeedCapsConsolesPerAvatar: an avatar holds at most the cap of
+// consoles on a node, whatever its sessions; another avatar is not
+// counted against it, a closed console frees its place, and no cap
+// admits any number.
+func TestFeedCapsConsolesPerAvatar(t *testing.T) {
+	h := newFeedHub()
+	ofAda := func(session string) *console { c := newConsole(session, 1); c.avatar = "ada"; return c }
+	first, second := ofAda("s1"), ofAda("s2")
+	if !h.admit(first, 2) || !h.admit(second, 2) {
+		t.Fatal("ada's first two consoles refused under a cap of 2")
+	}
+	if h.admit(ofAda("s1"), 2) || h.admit(ofAda("s3"), 2) {
+		t.Fatal("ada's third console admitted under a cap of 2")
+	}
+	bob := newConsole("s4", 1)
+	bob.avatar = "bob"
+	if !h.admit(bob, 2) {
+		t.Fatal("bob's console refused for ada's")
+	}
+	h.remove(first)
+	if !h.admit(ofAda("s1"), 2) {
+		t.Fatal("ada's console refused after one of hers closed")
+	}
+	for range 10 {
+		if !h.admit(ofAda("s5"), 0) {
+			t.Fatal("a console refused without a cap")
+		}
+	}
+}

@@ -2116,6 +2116,8 @@ export interface components {
             type: "public-key";
         };
         Revoked: {
+            /** @description logout-all only: whether the avatar's agents' delegations were revoked already; when false this node keeps trying in the background */
+            agents_stopped?: boolean;
             /**
              * Format: int64
              * @description realm nodes this one believed live (node registry and presence heartbeats), itself included; nodes_told below it means some did not acknowledge in time and learn it from the store
@@ -2128,10 +2130,10 @@ export interface components {
             nodes_told: number;
             /**
              * Format: int64
-             * @description how many sessions ended
+             * @description how many live sessions the store marked revoked (for logout-all, 0 while stored is false: every session of the avatar begun until then is refused on every told node anyway)
              */
             revoked: number;
-            /** @description whether the sessions store holds the revocation already; when false (the sessions bucket is electing a leader, say) this node keeps retrying in the background and every told node refuses the sessions meanwhile */
+            /** @description whether the sessions store holds the revocation already; when false (the sessions bucket is electing a leader, say) this node keeps retrying in the background, every told node stores it too a few seconds later, and every told node refuses the sessions meanwhile */
             stored: boolean;
         };
         RolesChanged: {
@@ -4310,7 +4312,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), or a leg's asset or nonce moved on (transfer-rejected) */
+            /** @description a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), the trade was applied and its receipt is not issued yet (receipt-pending; Retry-After), or a leg's asset or nonce moved on (transfer-rejected) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4429,7 +4431,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), or the asset or nonce moved on (transfer-rejected) */
+            /** @description a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), the intent was applied and its receipt is not issued yet (receipt-pending; Retry-After), or the asset or nonce moved on (transfer-rejected) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5094,6 +5096,15 @@ export interface operations {
             };
             /** @description node is not a node name */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description too many verifications from this client address; Retry-After says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6919,6 +6930,15 @@ export interface operations {
             };
             /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the avatar holds too many twin feeds on this node; Retry-After says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -104,7 +104,9 @@ func (s *Service) DecideApproval(ctx context.Context, op Operator, rec Approval,
 		rec.Status, rec.Answer = answer.Status, answer
 	}
 	data, _ = json.Marshal(rec)
-	if _, uerr := s.approvals.Update(context.WithoutCancel(ctx), approvalKey(c), data, rev); uerr != nil {
+	cctx, cancel := store.Cleanup(ctx)
+	defer cancel()
+	if _, uerr := s.approvals.Update(cctx, approvalKey(c), data, rev); uerr != nil {
 		s.log.Warn("record approval outcome", "err", uerr)
 	}
 	return rec, err

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"time"
 
+	"github.com/zerorealm/zerorealm/internal/problem"
 	"github.com/zerorealm/zerorealm/policy"
 )
 
-// Kind is what a refusal of the service means to whoever asked; an API
-// maps it to its own vocabulary (an HTTP status, for one).
+// Kind is what a refusal of the service means to whoever asked; Problem
+// says it as an HTTP status and problem type, which the edge answers with.
 type Kind int
 
 const (
@@ -43,6 +44,28 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Problem is the refusal as a client is told it (problem.Problem): the
+// status and type of its Kind, its Detail and RetryAfter. An Error of no
+// known Kind carries none, so the edge answers it as an internal error.
+func (e *Error) Problem() *problem.Error {
+	var p *problem.Error
+	switch e.Kind {
+	case Forbidden:
+		p = problem.Refused(e.Err, e.Detail)
+	case AgentForbidden:
+		p = problem.Refused(e.Err, e.Detail)
+		p.Type = problem.AgentForbidden
+	case NotFound:
+		p = problem.Missing(e.Err, e.Detail)
+	case Conflict:
+		p = problem.Conflicting(e.Err, e.Detail)
+	default:
+		return nil
+	}
+	p.RetryAfter = e.RetryAfter
+	return p
+}
 
 // policyDeny is the cause of a refusal by the scene's policies, whose
 // decision is already audited where it was taken.
