@@ -31,10 +31,10 @@ func TestSceneAccessFollowsPoliciesAndTrust(t *testing.T) {
 	c := newClient(t, r)
 	// The realm's first avatar is its administrator and an operator (the
 	// bootstrap); ivan, the second, is a visitor.
-	boss := c.register(webauthntest.New(), "boss")
-	s := c.register(webauthntest.New(), "ivan")
+	boss := c.Register(webauthntest.New(), "boss")
+	s := c.Register(webauthntest.New(), "ivan")
 	var got accessAnswer
-	c.with(s.Token).must("GET", "/v1/scenes/foundry/access", nil, &got)
+	c.With(s.Token).Must("GET", "/v1/scenes/foundry/access", nil, &got)
 	if got.Trust.State != "trusted" {
 		t.Fatalf("trust after sign-in = %q, want trusted", got.Trust.State)
 	}
@@ -53,13 +53,13 @@ func TestSceneAccessFollowsPoliciesAndTrust(t *testing.T) {
 		}
 	}
 	var operator accessAnswer
-	c.with(boss.Token).must("GET", "/v1/scenes/foundry/access", nil, &operator)
+	c.With(boss.Token).Must("GET", "/v1/scenes/foundry/access", nil, &operator)
 	for _, zone := range []string{`Zone::"press-bay"`, `Zone::"robot-cell"`} {
 		if d, ok := operator.find(zone); !ok || !d.Allow {
 			t.Errorf("operator's decision on %s = %+v, want allow", zone, d)
 		}
 	}
-	if code, _ := c.call("GET", "/v1/scenes/foundry/access", nil, nil); code != 401 {
+	if code, _ := c.Call("GET", "/v1/scenes/foundry/access", nil, nil); code != 401 {
 		t.Fatalf("access without a session = %d, want 401", code)
 	}
 }
@@ -86,9 +86,9 @@ unless { context has authenticator && context.authenticator.attested };
 
 	r := startRealm(t, Config{Listen: "localhost:0", ScenesDir: filepath.Dir(dir)})
 	c := newClient(t, r)
-	s := c.register(webauthntest.New(), "judy") // software authenticator: "none" attestation
+	s := c.Register(webauthntest.New(), "judy") // software authenticator: "none" attestation
 	var got accessAnswer
-	c.with(s.Token).must("GET", "/v1/scenes/vault/access", nil, &got)
+	c.With(s.Token).Must("GET", "/v1/scenes/vault/access", nil, &got)
 	d, ok := got.find(`Scene::"vault"`)
 	if !ok || d.Allow || !strings.Contains(strings.Join(d.Policies, ","), "attested-authenticators-only") {
 		t.Fatalf("joining the vault with an unattested passkey = %+v, want a deny by attested-authenticators-only", d)

@@ -31,7 +31,7 @@ import (
 func BenchmarkAgentCost(b *testing.B) {
 	r := benchRealm(b)
 	p, token := benchOperator(b, r)
-	person := newClient(b, r).with(token)
+	person := newClient(b, r).With(token)
 	// Each run gets an agent of its own: a delegation allows at most 600
 	// commands a minute, and a fresh agent has no history to be judged by.
 	newBenchAgent := func(actions []string, resources ...agents.Resource) *agentClient {
@@ -71,7 +71,7 @@ func BenchmarkAgentCost(b *testing.B) {
 
 	b.Run("access/person", func(b *testing.B) {
 		run(b, func(int) {
-			if code, p := person.call("GET", access, nil, nil); code != http.StatusOK {
+			if code, p := person.Call("GET", access, nil, nil); code != http.StatusOK {
 				b.Fatalf("%d %+v", code, p)
 			}
 		})
@@ -87,7 +87,7 @@ func BenchmarkAgentCost(b *testing.B) {
 	})
 	b.Run("command/person", func(b *testing.B) {
 		run(b, func(int) {
-			status, p, ans, _ := person.command(beltPath, fmt.Sprint("p-", seq), map[string]any{"op": "set", "value": value()})
+			status, p, ans, _ := person.Command(beltPath, fmt.Sprint("p-", seq), map[string]any{"op": "set", "value": value()})
 			if status != http.StatusOK || ans.Status != command.StatusDone {
 				b.Fatalf("%d %+v %+v", status, p, ans.Ack)
 			}

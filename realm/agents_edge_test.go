@@ -182,7 +182,7 @@ func wantAgentRefusal(t *testing.T, what string, a agentAnswer, status int, kind
 func TestAgentsAuthenticateAtTheEdge(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
-	owner := c.register(webauthntest.New(), "olga")
+	owner := c.Register(webauthntest.New(), "olga")
 	ownerID, _ := owner.Avatar["id"].(string)
 	ag, chain := newAgent(t, r, ownerID, []string{agents.ActionJoinScene}, agents.Resource{Kind: agents.KindScene, ID: "foundry"})
 	key := ag.key
@@ -260,7 +260,7 @@ func TestAgentsAuthenticateAtTheEdge(t *testing.T) {
 	})
 
 	// A person's session cannot call an agent's route.
-	if code, p := c.with(owner.Token).call("GET", "/v1/agents/me", nil, nil); code != 401 {
+	if code, p := c.With(owner.Token).Call("GET", "/v1/agents/me", nil, nil); code != 401 {
 		t.Fatalf("GET /v1/agents/me with a session = %d %+v", code, p)
 	}
 }

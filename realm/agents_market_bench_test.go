@@ -40,7 +40,7 @@ import (
 func BenchmarkAgentTransfer(b *testing.B) {
 	r := startMarket(b)
 	u := newMarketUser(b, r, "bench")
-	ownerID := u.sess.Avatar["id"].(string)
+	ownerID := u.Sess.Avatar["id"].(string)
 	scheme := r.market.Ledger().Scheme()
 	to := common.HexToAddress("0x00000000000000000000000000000000000000b0")
 	nonce := uint64(0)
@@ -50,13 +50,13 @@ func BenchmarkAgentTransfer(b *testing.B) {
 		for i := range out {
 			nonce++
 			item := fmt.Sprintf("bench-%d", nonce)
-			mint(b, r, "relics", item, u.wallet, 0)
-			tr := assets.Transfer{Collection: "relics", AssetID: item, Amount: 1, From: u.wallet, To: to, Nonce: nonce, Deadline: deadline}
-			sig, err := assets.Sign(scheme.TransferDigest(&tr), u.key)
+			mint(b, r, "relics", item, u.Wallet, 0)
+			tr := assets.Transfer{Collection: "relics", AssetID: item, Amount: 1, From: u.Wallet, To: to, Nonce: nonce, Deadline: deadline}
+			sig, err := assets.Sign(scheme.TransferDigest(&tr), u.Key)
 			if err != nil {
 				b.Fatal(err)
 			}
-			out[i], _ = json.Marshal(map[string]any{"intent": intent("relics", item, 1, u.wallet, to, nonce, fmt.Sprint(deadline)), "signature": sig.String()})
+			out[i], _ = json.Marshal(map[string]any{"intent": intent("relics", item, 1, u.Wallet, to, nonce, fmt.Sprint(deadline)), "signature": sig.String()})
 		}
 		return out
 	}
@@ -97,7 +97,7 @@ func BenchmarkAgentTransfer(b *testing.B) {
 	}
 	b.Run("person", func(b *testing.B) {
 		bodies := signed(b.N)
-		run(b, bodies, func(_ int, h http.Header) { h.Set("Authorization", "Bearer "+u.sess.Token) })
+		run(b, bodies, func(_ int, h http.Header) { h.Set("Authorization", "Bearer "+u.Sess.Token) })
 	})
 	ag, _ := newTraderWith(b, r, ownerID, agents.Limits{TransferValue: 10, DailyValue: 1 << 40, AutoApproveValue: 10, MaxRisk: agents.RiskLow}, "relics")
 	ag.do("GET", "/v1/agents/me", nil) // the node's DPoP nonce

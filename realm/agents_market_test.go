@@ -106,7 +106,7 @@ func custodialWith(t testing.TB, r *Realm, u *marketUser, gems uint64) common.Ad
 			Address string `json:"address"`
 		} `json:"custodial"`
 	}
-	u.c.must("POST", "/v1/assets/wallet/custodial", nil, &w)
+	u.C.Must("POST", "/v1/assets/wallet/custodial", nil, &w)
 	a := common.HexToAddress(w.Custodial.Address)
 	mint(t, r, "gems", "", a, gems)
 	return a
@@ -153,11 +153,11 @@ func agentTransfer(coll string, amount uint64, from, to common.Address, nonce ui
 func TestAgentTransfers(t *testing.T) {
 	r := startMarket(t)
 	ada := newMarketUser(t, r, "ada")
-	ownerID := ada.sess.Avatar["id"].(string)
+	ownerID := ada.Sess.Avatar["id"].(string)
 	custodial := custodialWith(t, r, ada, 2000)
 	bob := common.HexToAddress("0x00000000000000000000000000000000000000b0")
 	ag, chain := newTrader(t, r, ownerID)
-	live := dialLive(t, r, ada.sess.Token)
+	live := dialLive(t, r, ada.Sess.Token)
 	defer live.Close()
 
 	var tr transferReply
@@ -201,21 +201,21 @@ func TestAgentTransfers(t *testing.T) {
 	var list struct {
 		Approvals []approval.View `json:"approvals"`
 	}
-	ada.c.must("GET", "/v1/agents/approvals", nil, &list)
+	ada.C.Must("GET", "/v1/agents/approvals", nil, &list)
 	if len(list.Approvals) != 2 || list.Approvals[0].Chain != chain.Path() || list.Approvals[0].Action.Value != "300" {
 		t.Fatalf("the owner's queue: %+v", list.Approvals)
 	}
 	wantAgentRefusal(t, "an agent approving", ag.post("POST", "/v1/agents/approvals/"+first.ID+"/approve", nil, nil), 403, edge.TypePeopleOnly, "only a person")
 
 	// Approving needs the owner's step-up bound to that action.
-	if code, p := ada.c.call("POST", "/v1/agents/approvals/"+first.ID+"/approve", nil, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, first.Digest) {
+	if code, p := ada.C.Call("POST", "/v1/agents/approvals/"+first.ID+"/approve", nil, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, first.Digest) {
 		t.Fatalf("approve without a step-up = %d %+v", code, p)
 	}
 	var done approval.View
-	if code, p := ada.c.stepUp(ada.auth, first.Digest); code != 200 {
+	if code, p := ada.C.StepUp(ada.Auth, first.Digest); code != 200 {
 		t.Fatalf("step-up = %d %+v", code, p)
 	}
-	ada.c.must("POST", "/v1/agents/approvals/"+first.ID+"/approve", nil, &done)
+	ada.C.Must("POST", "/v1/agents/approvals/"+first.ID+"/approve", nil, &done)
 	if done.State != approval.StateDone || len(done.Result) == 0 {
 		t.Fatalf("approved: %+v", done)
 	}
@@ -235,15 +235,15 @@ func TestAgentTransfers(t *testing.T) {
 
 	// The second was fine when asked, but the day's 600 is spent now: the
 	// fresh decision at execution refuses it.
-	if code, p := ada.c.stepUp(ada.auth, second.Digest); code != 200 {
+	if code, p := ada.C.StepUp(ada.Auth, second.Digest); code != 200 {
 		t.Fatalf("step-up = %d %+v", code, p)
 	}
 	var failed approval.View
-	ada.c.must("POST", "/v1/agents/approvals/"+second.ID+"/approve", nil, &failed)
+	ada.C.Must("POST", "/v1/agents/approvals/"+second.ID+"/approve", nil, &failed)
 	if failed.State != approval.StateFailed || failed.Problem == nil || !strings.Contains(failed.Problem.Detail, "over-limit") {
 		t.Fatalf("approved over the day's limit: %+v %+v", failed, failed.Problem)
 	}
-	if code, _ := ada.c.call("POST", "/v1/agents/approvals/"+second.ID+"/approve", nil, nil); code != http.StatusConflict {
+	if code, _ := ada.C.Call("POST", "/v1/agents/approvals/"+second.ID+"/approve", nil, nil); code != http.StatusConflict {
 		t.Fatalf("approving twice = %d, want 409", code)
 	}
 
@@ -253,7 +253,7 @@ func TestAgentTransfers(t *testing.T) {
 	ag2.post("POST", "/v1/assets/transfers", agentTransfer("gems", 200, custodial, bob, 4), &third)
 	ag2.post("POST", "/v1/assets/transfers", agentTransfer("gems", 200, custodial, bob, 5), &fourth)
 	var rejected approval.View
-	ada.c.must("POST", "/v1/agents/approvals/"+third.ID+"/reject", nil, &rejected)
+	ada.C.Must("POST", "/v1/agents/approvals/"+third.ID+"/reject", nil, &rejected)
 	if rejected.State != approval.StateRejected {
 		t.Fatalf("rejected: %+v", rejected)
 	}
@@ -274,11 +274,11 @@ func TestAgentTransfers(t *testing.T) {
 	if err := r.agents.Revocations().Revoke(context.Background(), chain2.Root().ID, ownerID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if code, p := ada.c.stepUp(ada.auth, fifth.Digest); code != 200 {
+	if code, p := ada.C.StepUp(ada.Auth, fifth.Digest); code != 200 {
 		t.Fatalf("step-up = %d %+v", code, p)
 	}
 	var revoked approval.View
-	ada.c.must("POST", "/v1/agents/approvals/"+fifth.ID+"/approve", nil, &revoked)
+	ada.C.Must("POST", "/v1/agents/approvals/"+fifth.ID+"/approve", nil, &revoked)
 	if revoked.State != approval.StateFailed || revoked.Problem == nil || revoked.Problem.Type != edge.ProblemBase+edge.TypeDelegationRevoked {
 		t.Fatalf("approved after its delegation was revoked: %+v %+v", revoked, revoked.Problem)
 	}
@@ -318,7 +318,7 @@ func TestAgentApprovalTwoNodes(t *testing.T) {
 	}
 	a, b := twoNodesWith(t, Config{ScenesDir: marketScenes})
 	ada := newMarketUser(t, a, "ada")
-	ownerID := ada.sess.Avatar["id"].(string)
+	ownerID := ada.Sess.Avatar["id"].(string)
 	custodial := custodialWith(t, a, ada, 1000)
 	bob := common.HexToAddress("0x00000000000000000000000000000000000000b0")
 	ag, _ := newTrader(t, a, ownerID)
@@ -331,11 +331,11 @@ func TestAgentApprovalTwoNodes(t *testing.T) {
 	// with a step-up in each session: both approvals pass their step-up
 	// and race for the record, on two nodes.
 	signIn := newClient(t, b)
-	signIn.origin = a.URL() // node B serves node A's origin
-	onB := signIn.with(signIn.login(ada.auth, "ada").Token)
-	onA := ada.c
+	signIn.Origin = a.URL() // node B serves node A's origin
+	onB := signIn.With(signIn.Login(ada.Auth, "ada").Token)
+	onA := ada.C
 	for _, c := range []*apiClient{onA, onB} {
-		if code, prob := c.stepUp(ada.auth, p.Digest); code != 200 {
+		if code, prob := c.StepUp(ada.Auth, p.Digest); code != 200 {
 			t.Fatalf("step-up = %d %+v", code, prob)
 		}
 	}
@@ -345,7 +345,7 @@ func TestAgentApprovalTwoNodes(t *testing.T) {
 	for i, c := range []*apiClient{onA, onB} {
 		wg.Go(func() {
 			var v approval.View
-			code, prob := c.call("POST", "/v1/agents/approvals/"+p.ID+"/approve", nil, &v)
+			code, prob := c.Call("POST", "/v1/agents/approvals/"+p.ID+"/approve", nil, &v)
 			codes[i], problems[i] = code, prob.Type
 			if code == 200 && v.State != approval.StateDone {
 				t.Errorf("approval %d answered %+v", i, v)
@@ -359,7 +359,7 @@ func TestAgentApprovalTwoNodes(t *testing.T) {
 	}
 	var fromA, fromB approval.View
 	ag.post("GET", "/v1/agents/approvals/"+p.ID, nil, &fromA)
-	onB.must("GET", "/v1/agents/approvals/"+p.ID, nil, &fromB)
+	onB.Must("GET", "/v1/agents/approvals/"+p.ID, nil, &fromB)
 	if fromA.State != approval.StateDone || fromB.State != approval.StateDone || !bytes.Equal(fromA.Result, fromB.Result) {
 		t.Fatalf("node A reads %s, node B %s", fromA.State, fromB.State)
 	}

@@ -39,7 +39,7 @@ func mcpAgent(t *testing.T, r *Realm, ag *agentClient, token string) (*mcp.Clien
 func TestMCPMarketTools(t *testing.T) {
 	r := startMarket(t)
 	ada := newMarketUser(t, r, "ada")
-	ownerID := ada.sess.Avatar["id"].(string)
+	ownerID := ada.Sess.Avatar["id"].(string)
 	custodial := custodialWith(t, r, ada, 2000)
 	bob := common.HexToAddress("0x00000000000000000000000000000000000000b0")
 	ag, chain := newTrader(t, r, ownerID)

@@ -41,7 +41,7 @@ func operatorsAgent(t *testing.T, r *Realm, name string) (operator, *agentClient
 	t.Helper()
 	owner := newOperator(t, r, name, "operator")
 	key := newAgentKey(t)
-	chain := issueDelegationWithin(t, r, owner.id, key,
+	chain := issueDelegationWithin(t, r, owner.ID, key,
 		[]string{agents.ActionCommandActuator, agents.ActionViewTwin},
 		[]agents.Resource{{Kind: agents.KindActuator, ID: "conveyor-1/belt-speed"}, {Kind: agents.KindTwin, ID: "press-1"}, {Kind: agents.KindActuator, ID: "robot-1/gripper"}},
 		agents.Limits{CommandsPerMinute: 30, MaxRisk: agents.RiskHigh}, time.Now().Add(-time.Minute), time.Hour)
@@ -64,9 +64,9 @@ func TestAgentTwinCommands(t *testing.T) {
 		t.Fatalf("agent's belt command = %d %+v %+v, want 200 done", a.status, a.problem, answer)
 	}
 	grant := answer.Grant.TypedData.Typed()
-	if grant.Message["operator"] != chain.AgentID() || grant.Message["owner"] != owner.id || grant.Message["session"] != "" ||
+	if grant.Message["operator"] != chain.AgentID() || grant.Message["owner"] != owner.ID || grant.Message["session"] != "" ||
 		fmt.Sprint(grant.Message["delegations"]) != fmt.Sprint(chain.IDs()) {
-		t.Fatalf("the agent's grant = %v, want operator %s, owner %s and chain %v", grant.Message, chain.AgentID(), owner.id, chain.IDs())
+		t.Fatalf("the agent's grant = %v, want operator %s, owner %s and chain %v", grant.Message, chain.AgentID(), owner.ID, chain.IDs())
 	}
 	// A retry under the same key is answered from the first.
 	if again, second := ag.command(beltPath, "agent-belt-1", 1.2); again.status != 200 || second.Ack.Signature != answer.Ack.Signature {
@@ -102,17 +102,17 @@ func TestAgentTwinCommands(t *testing.T) {
 		t.Fatalf("agent's high-risk command = %d %+v %+v, want 202 waiting for its owner", a.status, a.problem, waiting)
 	}
 	pending := waiting.OwnerApproval
-	if code, p := owner.call("POST", "/v1/agents/approvals/"+pending.ID+"/approve", nil, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, pending.Digest) {
+	if code, p := owner.Call("POST", "/v1/agents/approvals/"+pending.ID+"/approve", nil, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, pending.Digest) {
 		t.Fatalf("approving without a step-up = %d %+v", code, p)
 	}
-	if code, p := owner.stepUp(owner.auth, pending.Digest); code != 200 {
+	if code, p := owner.StepUp(owner.Auth, pending.Digest); code != 200 {
 		t.Fatalf("owner's step-up = %d %+v", code, p)
 	}
 	var approved struct {
 		State  string         `json:"state"`
 		Result command.Answer `json:"result"`
 	}
-	owner.must("POST", "/v1/agents/approvals/"+pending.ID+"/approve", nil, &approved)
+	owner.Must("POST", "/v1/agents/approvals/"+pending.ID+"/approve", nil, &approved)
 	if approved.State != "done" || approved.Result.Status != string(twin.ResultDone) || approved.Result.Command.Operator != chain.AgentID() {
 		t.Fatalf("the approved command = %+v", approved)
 	}
@@ -125,7 +125,7 @@ func TestAgentTwinCommands(t *testing.T) {
 	eventually(t, "the agent's commands in the audit", func() bool {
 		var done, refused int
 		for _, ev := range r.view.Events(audit.Query{Actor: chain.AgentID(), Limit: 100}) {
-			if ev.Action != "CommandActuator" || ev.Signals["chain"] != chain.Path() || ev.Signals["owner"] != owner.id {
+			if ev.Action != "CommandActuator" || ev.Signals["chain"] != chain.Path() || ev.Signals["owner"] != owner.ID {
 				continue
 			}
 			switch {
@@ -159,9 +159,9 @@ func TestAgentGrantRevokedReachesGateways(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pending := r.twins.Dispatcher().AgentGrantFor(c, c.Hash(), owner.id, chain.IDs())
+	pending := r.twins.Dispatcher().AgentGrantFor(c, c.Hash(), owner.ID, chain.IDs())
 
-	if err := r.agents.Revocations().Revoke(context.Background(), chain.Root().ID, owner.id, "test"); err != nil {
+	if err := r.agents.Revocations().Revoke(context.Background(), chain.Root().ID, owner.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "every gateway to hear of the revoked delegation", func() bool {
@@ -300,7 +300,7 @@ func TestAgentTwinCommandAcrossNodes(t *testing.T) {
 
 	owner := newOperator(t, a, "olga", "operator")
 	agentKey := newAgentKey(t)
-	chain := issueDelegationWithin(t, a, owner.id, agentKey, []string{agents.ActionCommandActuator},
+	chain := issueDelegationWithin(t, a, owner.ID, agentKey, []string{agents.ActionCommandActuator},
 		[]agents.Resource{{Kind: agents.KindActuator, ID: "conveyor-1/belt-speed"}},
 		agents.Limits{CommandsPerMinute: 30, MaxRisk: agents.RiskLow}, time.Now().Add(-time.Minute), time.Hour)
 	onB := &agentClient{t: t, base: b.URL(), key: agentKey, token: chain.Token(), hc: &http.Client{Timeout: 10 * time.Second}}
@@ -319,9 +319,9 @@ func TestAgentTwinCommandAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signedOnB := b.twins.Dispatcher().AgentGrantFor(c, c.Hash(), owner.id, chain.IDs())
+	signedOnB := b.twins.Dispatcher().AgentGrantFor(c, c.Hash(), owner.ID, chain.IDs())
 
-	if err := a.agents.Revocations().Revoke(context.Background(), chain.Root().ID, owner.id, "test"); err != nil {
+	if err := a.agents.Revocations().Revoke(context.Background(), chain.Root().ID, owner.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the gateway to hear of the revocation made on node A", func() bool { return gw.AgentRevoked(chain.Root().ID) })

@@ -85,16 +85,16 @@ func BenchmarkAssetTransfers(b *testing.B) {
 			reqs := make([]benchTransfer, b.N)
 			for i := range reqs {
 				item := fmt.Sprintf("b%d-%d", conns, nonce)
-				mint(b, r, "relics", item, u.wallet, 0)
-				tr := assets.Transfer{Collection: "relics", AssetID: item, Amount: 1, From: u.wallet,
+				mint(b, r, "relics", item, u.Wallet, 0)
+				tr := assets.Transfer{Collection: "relics", AssetID: item, Amount: 1, From: u.Wallet,
 					To: common.BigToAddress(big.NewInt(int64(nonce + 1))), Nonce: nonce, Deadline: deadline}
 				nonce++
 				digest := scheme.TransferDigest(&tr)
-				s, _ := assets.Sign(digest, u.key)
+				s, _ := assets.Sign(digest, u.Key)
 				body, _ := json.Marshal(map[string]any{"intent": assets.MessageOf(&tr), "signature": s.String()})
 				reqs[i] = benchTransfer{
 					request: fmt.Appendf(nil, "POST /v1/assets/transfers HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-						addr, u.sess.Token, len(body), body),
+						addr, u.Sess.Token, len(body), body),
 					digest: digest.Hex(),
 				}
 			}

@@ -22,7 +22,7 @@ import (
 func TestMarketClient(t *testing.T) {
 	r := startMarket(t)
 	ctx := context.Background()
-	sess := newClient(t, r).register(webauthntest.New(), "client")
+	sess := newClient(t, r).Register(webauthntest.New(), "client")
 	c := market.New(r.URL(), sess.Token)
 	key, _ := crypto.GenerateKey()
 	if err := c.LinkWallet(ctx, market.KeySigner(key)); err != nil {
@@ -81,8 +81,8 @@ func TestMarketClientWithAKeystoreSigner(t *testing.T) {
 	r := startMarket(t)
 	ctx := context.Background()
 	// The first avatar of a realm becomes its administrator.
-	admin := market.New(r.URL(), newClient(t, r).register(webauthntest.New(), "keeper").Token)
-	c := market.New(r.URL(), newClient(t, r).register(webauthntest.New(), "holder").Token)
+	admin := market.New(r.URL(), newClient(t, r).Register(webauthntest.New(), "keeper").Token)
+	c := market.New(r.URL(), newClient(t, r).Register(webauthntest.New(), "holder").Token)
 
 	ks := keystore.NewKeyStore(t.TempDir(), keystore.LightScryptN, keystore.LightScryptP)
 	account, err := ks.NewAccount("keystore passphrase")

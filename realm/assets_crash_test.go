@@ -73,17 +73,17 @@ func TestAssetCrash(t *testing.T) {
 		}
 	}()
 
-	c := &apiClient{t: t, base: url, origin: url, hc: &http.Client{Timeout: 10 * time.Second}}
-	u := &marketUser{auth: webauthntest.New(), key: key, wallet: wallet}
-	u.sess = c.register(u.auth, "crash")
-	u.c = c.with(u.sess.Token)
+	c := &apiClient{T: t, Base: url, Origin: url, HTTP: &http.Client{Timeout: 10 * time.Second}}
+	u := &marketUser{Auth: webauthntest.New(), Key: key, Wallet: wallet}
+	u.Sess = c.Register(u.Auth, "crash")
+	u.C = c.With(u.Sess.Token)
 	var p payloadAnswer
-	u.c.must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": wallet.Hex()}, &p)
+	u.C.Must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": wallet.Hex()}, &p)
 	var linkMsg struct {
 		Message map[string]any `json:"message"`
 	}
 	_ = json.Unmarshal(p.TypedData, &linkMsg)
-	u.c.must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": wallet.Hex(), "deadline": linkMsg.Message["deadline"], "signature": signPayload(t, p.TypedData, p.Digest, key)}, nil)
+	u.C.Must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": wallet.Hex(), "deadline": linkMsg.Message["deadline"], "signature": signPayload(t, p.TypedData, p.Digest, key)}, nil)
 
 	// Sign locally (as a wallet would) so the stream is fast enough to be
 	// cut in the middle.
@@ -106,7 +106,7 @@ func TestAssetCrash(t *testing.T) {
 				sig, _ := assets.Sign(scheme.TransferDigest(&tr), key)
 				body := map[string]any{"intent": assets.MessageOf(&tr), "signature": sig.String()}
 				var reply transferReply
-				if postJSON(hc, url+"/v1/assets/transfers", u.sess.Token, body, &reply) != http.StatusCreated {
+				if postJSON(hc, url+"/v1/assets/transfers", u.Sess.Token, body, &reply) != http.StatusCreated {
 					continue
 				}
 				mu.Lock()
@@ -197,7 +197,7 @@ func TestAssetCrash(t *testing.T) {
 		data, _ := json.Marshal(map[string]any{"intent": assets.MessageOf(&tr), "signature": sig.String()})
 		req, _ := http.NewRequest("POST", r.URL()+"/v1/assets/transfers", bytes.NewReader(data))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+u.sess.Token)
+		req.Header.Set("Authorization", "Bearer "+u.Sess.Token)
 		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -2,7 +2,6 @@ package realm
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -19,21 +18,28 @@ import (
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natstest"
-	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // marketScenes is a scene with a transferable unique collection, a
 // soulbound one and a fungible one.
 const marketScenes = "testdata"
 
-type marketUser struct {
-	c      *apiClient
-	auth   *webauthntest.Authenticator
-	sess   sessionAnswer
-	key    *ecdsa.PrivateKey
-	wallet common.Address
-}
+// Market users, their intents and signatures (realmtest).
+type (
+	marketUser    = realmtest.MarketUser
+	payloadAnswer = realmtest.PayloadAnswer
+	transferReply = realmtest.TransferReply
+)
+
+var (
+	signPayload   = realmtest.SignPayload
+	newMarketUser = realmtest.NewMarketUser
+	deadlineIn    = realmtest.DeadlineIn
+	intent        = realmtest.Intent
+	mint          = realmtest.Mint
+)
 
 // assetView and balanceView are what these tests read of the
 // marketplace's asset and balance answers, as a client decodes them.
@@ -56,77 +62,6 @@ func startMarket(t testing.TB) *Realm {
 	return startRealm(t, Config{Listen: "localhost:0", ScenesDir: marketScenes})
 }
 
-// signPayload checks the realm's typed data with go-ethereum's own EIP-712
-// code, as a wallet would, and signs it.
-func signPayload(t testing.TB, raw json.RawMessage, digest string, key *ecdsa.PrivateKey) string {
-	t.Helper()
-	var td apitypes.TypedData
-	if err := json.Unmarshal(raw, &td); err != nil {
-		t.Fatalf("typed data %s: %v", raw, err)
-	}
-	h, _, err := apitypes.TypedDataAndHash(td)
-	if err != nil {
-		t.Fatalf("apitypes.TypedDataAndHash: %v", err)
-	}
-	if got := common.BytesToHash(h).Hex(); got != digest {
-		t.Fatalf("digest by apitypes = %s, realm says %s", got, digest)
-	}
-	sig, err := assets.Sign(common.BytesToHash(h), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sig.String()
-}
-
-type payloadAnswer struct {
-	TypedData json.RawMessage `json:"typed_data"`
-	Digest    string          `json:"digest"`
-}
-
-func newMarketUser(t testing.TB, r *Realm, name string) *marketUser {
-	t.Helper()
-	c := newClient(t, r)
-	u := &marketUser{auth: webauthntest.New()}
-	u.sess = c.register(u.auth, name)
-	u.c = c.with(u.sess.Token)
-	u.key, _ = crypto.GenerateKey()
-	u.wallet = crypto.PubkeyToAddress(u.key.PublicKey)
-	var p payloadAnswer
-	u.c.must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": u.wallet.Hex()}, &p)
-	var td apitypes.TypedData
-	_ = json.Unmarshal(p.TypedData, &td)
-	sig := signPayload(t, p.TypedData, p.Digest, u.key)
-	u.c.must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": u.wallet.Hex(), "deadline": td.Message["deadline"], "signature": sig}, nil)
-	return u
-}
-
-func deadlineIn(d time.Duration) string { return fmt.Sprint(time.Now().Add(d).Unix()) }
-
-func intent(coll, item string, amount uint64, from, to common.Address, nonce uint64, deadline string) map[string]any {
-	return map[string]any{"collection": coll, "assetId": item, "amount": fmt.Sprint(amount), "from": from.Hex(), "to": to.Hex(), "nonce": fmt.Sprint(nonce), "deadline": deadline}
-}
-
-// signedTransfer gets the payload of an intent from the realm and signs it.
-func (u *marketUser) signedTransfer(t testing.TB, in map[string]any, key *ecdsa.PrivateKey) map[string]any {
-	t.Helper()
-	var p payloadAnswer
-	u.c.must("POST", "/v1/assets/intents/transfer", map[string]any{"intent": in}, &p)
-	return map[string]any{"intent": in, "signature": signPayload(t, p.TypedData, p.Digest, key)}
-}
-
-type transferReply struct {
-	Digest   string                 `json:"digest"`
-	Sequence uint64                 `json:"sequence"`
-	Receipt  assets.ReceiptDocument `json:"receipt"`
-}
-
-func mint(t testing.TB, r *Realm, coll, item string, to common.Address, amount uint64) {
-	t.Helper()
-	if _, err := r.market.Ledger().Mint(context.Background(), coll, item, to, amount); err != nil {
-		t.Fatalf("Mint(%s/%s): %v", coll, item, err)
-	}
-}
-
 func wantReason(t testing.TB, what string, code int, p edge.Problem, status int, reason assets.Reason) {
 	t.Helper()
 	if code != status || !strings.Contains(p.Detail, "("+string(reason)+")") {
@@ -138,13 +73,13 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 	r := startMarket(t)
 	ada := newMarketUser(t, r, "ada")
 	bob := newMarketUser(t, r, "bob")
-	mint(t, r, "relics", "vase", ada.wallet, 0)
-	mint(t, r, "gems", "", ada.wallet, 500)
+	mint(t, r, "relics", "vase", ada.Wallet, 0)
+	mint(t, r, "gems", "", ada.Wallet, 500)
 
 	// A transfer signed by the wallet, with a receipt anyone can check.
-	body := ada.signedTransfer(t, intent("relics", "vase", 1, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key)
+	body := ada.SignedTransfer(t, intent("relics", "vase", 1, ada.Wallet, bob.Wallet, 1, deadlineIn(time.Hour)), ada.Key)
 	var tr transferReply
-	ada.c.must("POST", "/v1/assets/transfers", body, &tr)
+	ada.C.Must("POST", "/v1/assets/transfers", body, &tr)
 	raw, _ := json.Marshal(tr.Receipt.Receipt)
 	var rtd apitypes.TypedData
 	_ = json.Unmarshal(raw, &rtd)
@@ -157,95 +92,95 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 	var dom struct {
 		Signer string `json:"signer"`
 	}
-	ada.c.must("GET", "/v1/assets/domain", nil, &dom)
+	ada.C.Must("GET", "/v1/assets/domain", nil, &dom)
 	if signer.Hex() != dom.Signer || tr.Receipt.Signer != dom.Signer {
 		t.Fatalf("receipt signed by %s (document says %s), realm signer %s", signer.Hex(), tr.Receipt.Signer, dom.Signer)
 	}
 	var asset assetView
-	ada.c.must("GET", "/v1/assets/items/relics/vase", nil, &asset)
-	if asset.Owner != bob.wallet.Hex() || len(asset.History) != 2 || asset.History[1].Digest != tr.Digest {
+	ada.C.Must("GET", "/v1/assets/items/relics/vase", nil, &asset)
+	if asset.Owner != bob.Wallet.Hex() || len(asset.History) != 2 || asset.History[1].Digest != tr.Digest {
 		t.Fatalf("GET asset = %+v, want bob's with a mint and the transfer", asset)
 	}
 	var owner struct {
 		Items []assetView `json:"items"`
 	}
-	bob.c.must("GET", "/v1/assets/owners/"+bob.wallet.Hex(), nil, &owner)
+	bob.C.Must("GET", "/v1/assets/owners/"+bob.Wallet.Hex(), nil, &owner)
 	if len(owner.Items) != 1 || owner.Items[0].Item != "vase" {
 		t.Fatalf("bob's items = %+v, want the vase", owner.Items)
 	}
 
 	// Idempotency-Key: the same request again answers the same receipt.
-	pay := ada.signedTransfer(t, intent("gems", "", 5, ada.wallet, bob.wallet, 2, deadlineIn(time.Hour)), ada.key)
-	first := doJSON(t, ada.c, "POST", "/v1/assets/transfers", pay, map[string]string{"Idempotency-Key": "k1"})
-	again := doJSON(t, ada.c, "POST", "/v1/assets/transfers", pay, map[string]string{"Idempotency-Key": "k1"})
+	pay := ada.SignedTransfer(t, intent("gems", "", 5, ada.Wallet, bob.Wallet, 2, deadlineIn(time.Hour)), ada.Key)
+	first := doJSON(t, ada.C, "POST", "/v1/assets/transfers", pay, map[string]string{"Idempotency-Key": "k1"})
+	again := doJSON(t, ada.C, "POST", "/v1/assets/transfers", pay, map[string]string{"Idempotency-Key": "k1"})
 	if first.status != http.StatusCreated || again.status != http.StatusOK || first.body["digest"] != again.body["digest"] {
 		t.Fatalf("idempotent retry = %d then %d, want 201 then 200 with one digest", first.status, again.status)
 	}
 
 	// Rejections, each with its reason, and no ledger change.
-	before := r.market.Ledger().NextNonce(ada.wallet)
-	reuse := ada.signedTransfer(t, intent("gems", "", 6, ada.wallet, bob.wallet, 2, deadlineIn(time.Hour)), ada.key)
-	code, p := ada.c.call("POST", "/v1/assets/transfers", reuse, nil)
+	before := r.market.Ledger().NextNonce(ada.Wallet)
+	reuse := ada.SignedTransfer(t, intent("gems", "", 6, ada.Wallet, bob.Wallet, 2, deadlineIn(time.Hour)), ada.Key)
+	code, p := ada.C.Call("POST", "/v1/assets/transfers", reuse, nil)
 	wantReason(t, "another intent with a spent nonce", code, p, http.StatusConflict, assets.ReasonNonceUsed)
 
-	expired := ada.signedTransfer(t, intent("gems", "", 5, ada.wallet, bob.wallet, 3, deadlineIn(-time.Hour)), ada.key)
-	code, p = ada.c.call("POST", "/v1/assets/transfers", expired, nil)
+	expired := ada.SignedTransfer(t, intent("gems", "", 5, ada.Wallet, bob.Wallet, 3, deadlineIn(-time.Hour)), ada.Key)
+	code, p = ada.C.Call("POST", "/v1/assets/transfers", expired, nil)
 	wantReason(t, "expired intent", code, p, http.StatusForbidden, assets.ReasonExpired)
 
 	otherChain := assets.NewScheme(assets.Domain{ChainID: 1})
-	tOther := assets.Transfer{Collection: "gems", Amount: 5, From: ada.wallet, To: bob.wallet, Nonce: 4, Deadline: uint64(time.Now().Add(time.Hour).Unix())}
-	sOther, _ := assets.Sign(otherChain.TransferDigest(&tOther), ada.key)
-	wrongChain := map[string]any{"intent": intent("gems", "", 5, ada.wallet, bob.wallet, 4, fmt.Sprint(tOther.Deadline)), "signature": sOther.String(),
+	tOther := assets.Transfer{Collection: "gems", Amount: 5, From: ada.Wallet, To: bob.Wallet, Nonce: 4, Deadline: uint64(time.Now().Add(time.Hour).Unix())}
+	sOther, _ := assets.Sign(otherChain.TransferDigest(&tOther), ada.Key)
+	wrongChain := map[string]any{"intent": intent("gems", "", 5, ada.Wallet, bob.Wallet, 4, fmt.Sprint(tOther.Deadline)), "signature": sOther.String(),
 		"domain": map[string]any{"name": "ZeroRealm", "version": "1", "chainId": 1, "verifyingContract": assets.DefaultVerifyingContract.Hex()}}
-	code, p = ada.c.call("POST", "/v1/assets/transfers", wrongChain, nil)
+	code, p = ada.C.Call("POST", "/v1/assets/transfers", wrongChain, nil)
 	wantReason(t, "wrong-chain intent", code, p, http.StatusForbidden, assets.ReasonWrongDomain)
 	delete(wrongChain, "domain")
-	code, p = ada.c.call("POST", "/v1/assets/transfers", wrongChain, nil)
+	code, p = ada.C.Call("POST", "/v1/assets/transfers", wrongChain, nil)
 	wantReason(t, "wrong-chain intent without its domain", code, p, http.StatusForbidden, assets.ReasonWrongSigner)
 
-	good := ada.signedTransfer(t, intent("gems", "", 5, ada.wallet, bob.wallet, 5, deadlineIn(time.Hour)), ada.key)
+	good := ada.SignedTransfer(t, intent("gems", "", 5, ada.Wallet, bob.Wallet, 5, deadlineIn(time.Hour)), ada.Key)
 	s, _ := assets.ParseSignature(good["signature"].(string))
 	n := crypto.S256().Params().N
 	new(big.Int).Sub(n, new(big.Int).SetBytes(s[32:64])).FillBytes(s[32:64])
 	s[64] = 55 - s[64]
 	highS := map[string]any{"intent": good["intent"], "signature": s.String()}
-	code, p = ada.c.call("POST", "/v1/assets/transfers", highS, nil)
+	code, p = ada.C.Call("POST", "/v1/assets/transfers", highS, nil)
 	wantReason(t, "high-s signature", code, p, http.StatusBadRequest, assets.ReasonHighS)
 
-	wrongSigner := ada.signedTransfer(t, intent("gems", "", 5, ada.wallet, bob.wallet, 6, deadlineIn(time.Hour)), bob.key)
-	code, p = ada.c.call("POST", "/v1/assets/transfers", wrongSigner, nil)
+	wrongSigner := ada.SignedTransfer(t, intent("gems", "", 5, ada.Wallet, bob.Wallet, 6, deadlineIn(time.Hour)), bob.Key)
+	code, p = ada.C.Call("POST", "/v1/assets/transfers", wrongSigner, nil)
 	wantReason(t, "intent signed by another key", code, p, http.StatusForbidden, assets.ReasonWrongSigner)
 
 	short := map[string]any{"intent": good["intent"], "signature": "0x1234"}
-	code, p = ada.c.call("POST", "/v1/assets/transfers", short, nil)
+	code, p = ada.C.Call("POST", "/v1/assets/transfers", short, nil)
 	wantReason(t, "short signature", code, p, http.StatusBadRequest, assets.ReasonSignatureEncoding)
 
 	for name, in := range map[string]map[string]any{
-		"unknown collection": {"intent": intent("nope", "", 5, ada.wallet, bob.wallet, 7, deadlineIn(time.Hour)), "signature": good["signature"]},
-		"overflowing amount": {"intent": map[string]any{"collection": "gems", "assetId": "", "amount": "1" + strings.Repeat("0", 80), "from": ada.wallet.Hex(), "to": bob.wallet.Hex(), "nonce": "7", "deadline": deadlineIn(time.Hour)}},
-		"amount beyond Long": {"intent": intent("gems", "", 1<<63, ada.wallet, bob.wallet, 7, deadlineIn(time.Hour))},
+		"unknown collection": {"intent": intent("nope", "", 5, ada.Wallet, bob.Wallet, 7, deadlineIn(time.Hour)), "signature": good["signature"]},
+		"overflowing amount": {"intent": map[string]any{"collection": "gems", "assetId": "", "amount": "1" + strings.Repeat("0", 80), "from": ada.Wallet.Hex(), "to": bob.Wallet.Hex(), "nonce": "7", "deadline": deadlineIn(time.Hour)}},
+		"amount beyond Long": {"intent": intent("gems", "", 1<<63, ada.Wallet, bob.Wallet, 7, deadlineIn(time.Hour))},
 		"wrong type":         {"intent": map[string]any{"collection": 5}},
 	} {
-		code, p = ada.c.call("POST", "/v1/assets/transfers", in, nil)
+		code, p = ada.C.Call("POST", "/v1/assets/transfers", in, nil)
 		if code != http.StatusBadRequest || !strings.Contains(p.Detail, "rejected (") {
 			t.Errorf("%s = %d %q, want 400 with a reason", name, code, p.Detail)
 		}
 	}
 	// Someone else's asset.
-	notMine := bob.signedTransfer(t, intent("gems", "", 1, ada.wallet, bob.wallet, 8, deadlineIn(time.Hour)), bob.key)
-	code, p = bob.c.call("POST", "/v1/assets/transfers", notMine, nil)
+	notMine := bob.SignedTransfer(t, intent("gems", "", 1, ada.Wallet, bob.Wallet, 8, deadlineIn(time.Hour)), bob.Key)
+	code, p = bob.C.Call("POST", "/v1/assets/transfers", notMine, nil)
 	wantReason(t, "transfer from another avatar's wallet", code, p, http.StatusForbidden, assets.ReasonNotYours)
-	if got := r.market.Ledger().NextNonce(ada.wallet); got != before {
+	if got := r.market.Ledger().NextNonce(ada.Wallet); got != before {
 		t.Fatalf("next nonce after rejections = %d, want %d (nothing spent)", got, before)
 	}
-	if bal, _ := balanceOf(r, "gems", ada.wallet); bal != 495 {
+	if bal, _ := balanceOf(r, "gems", ada.Wallet); bal != 495 {
 		t.Fatalf("ada's gems = %d, want 495", bal)
 	}
 
 	// The scene's policy: a soulbound medal never moves.
-	mint(t, r, "medals", "ada-medal", ada.wallet, 0)
-	medal := ada.signedTransfer(t, intent("medals", "ada-medal", 1, ada.wallet, bob.wallet, 9, deadlineIn(time.Hour)), ada.key)
-	code, p = ada.c.call("POST", "/v1/assets/transfers", medal, nil)
+	mint(t, r, "medals", "ada-medal", ada.Wallet, 0)
+	medal := ada.SignedTransfer(t, intent("medals", "ada-medal", 1, ada.Wallet, bob.Wallet, 9, deadlineIn(time.Hour)), ada.Key)
+	code, p = ada.C.Call("POST", "/v1/assets/transfers", medal, nil)
 	if code != http.StatusForbidden || !strings.Contains(p.Detail, "soulbound") {
 		t.Fatalf("soulbound transfer = %d %q, want 403 naming the soulbound policy", code, p.Detail)
 	}
@@ -268,13 +203,13 @@ type jsonReply struct {
 func doJSON(t testing.TB, c *apiClient, method, path string, body any, headers map[string]string) jsonReply {
 	t.Helper()
 	data, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(string(data)))
+	req, _ := http.NewRequest(method, c.Base+path, strings.NewReader(string(data)))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+c.Token)
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,28 +227,28 @@ func TestCustodialTransferNeedsStepUp(t *testing.T) {
 			Address string `json:"address"`
 		} `json:"custodial"`
 	}
-	ada.c.must("POST", "/v1/assets/wallet/custodial", nil, &w)
+	ada.C.Must("POST", "/v1/assets/wallet/custodial", nil, &w)
 	custodial := common.HexToAddress(w.Custodial.Address)
 	mint(t, r, "relics", "cup", custodial, 0)
-	in := map[string]any{"intent": intent("relics", "cup", 1, custodial, ada.wallet, 1, deadlineIn(time.Hour))}
+	in := map[string]any{"intent": intent("relics", "cup", 1, custodial, ada.Wallet, 1, deadlineIn(time.Hour))}
 	var p payloadAnswer
-	ada.c.must("POST", "/v1/assets/intents/transfer", in, &p)
-	code, prob := ada.c.call("POST", "/v1/assets/transfers", in, nil)
+	ada.C.Must("POST", "/v1/assets/intents/transfer", in, &p)
+	code, prob := ada.C.Call("POST", "/v1/assets/transfers", in, nil)
 	if code != http.StatusForbidden || !strings.Contains(prob.Detail, p.Digest) {
 		t.Fatalf("custodial transfer without step-up = %d %q, want 403 naming digest %s", code, prob.Detail, p.Digest)
 	}
-	if code, prob := ada.c.stepUp(ada.auth, p.Digest); code != http.StatusOK {
+	if code, prob := ada.C.StepUp(ada.Auth, p.Digest); code != http.StatusOK {
 		t.Fatalf("step-up = %d %+v", code, prob)
 	}
 	var tr transferReply
-	ada.c.must("POST", "/v1/assets/transfers", in, &tr)
+	ada.C.Must("POST", "/v1/assets/transfers", in, &tr)
 	if tr.Digest != p.Digest {
 		t.Fatalf("transfer digest = %s, want %s", tr.Digest, p.Digest)
 	}
 	// The same intent again moves nothing: it answers its receipt, with
 	// no second step-up.
 	var again transferReply
-	if code, prob := ada.c.call("POST", "/v1/assets/transfers", in, &again); code != http.StatusOK || again.Digest != p.Digest {
+	if code, prob := ada.C.Call("POST", "/v1/assets/transfers", in, &again); code != http.StatusOK || again.Digest != p.Digest {
 		t.Fatalf("custodial intent sent again = %d %+v, want 200 with its receipt", code, prob)
 	}
 }
@@ -324,24 +259,24 @@ func raceTransfers(t *testing.T, realms []*Realm, u *marketUser, item string, n 
 	bodies := make([]map[string]any, n)
 	for i := range bodies {
 		to := common.BigToAddress(big.NewInt(int64(1000 + i)))
-		bodies[i] = u.signedTransfer(t, intent("relics", item, 1, u.wallet, to, uint64(100+i), deadlineIn(time.Hour)), u.key)
+		bodies[i] = u.SignedTransfer(t, intent("relics", item, 1, u.Wallet, to, uint64(100+i), deadlineIn(time.Hour)), u.Key)
 	}
 	codes = map[int]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i, b := range bodies {
-		c := u.c
+		c := u.C
 		if len(realms) > 1 {
-			cp := *u.c
-			cp.base = realms[i%len(realms)].URL()
+			cp := *u.C
+			cp.Base = realms[i%len(realms)].URL()
 			c = &cp
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			code, _ := c.call("POST", "/v1/assets/transfers", b, nil)
+			code, _ := c.Call("POST", "/v1/assets/transfers", b, nil)
 			mu.Lock()
 			codes[code]++
 			mu.Unlock()
@@ -355,7 +290,7 @@ func raceTransfers(t *testing.T, realms []*Realm, u *marketUser, item string, n 
 func TestConcurrentTransfersOneWins(t *testing.T) {
 	r := startMarket(t)
 	ada := newMarketUser(t, r, "ada")
-	mint(t, r, "relics", "orb", ada.wallet, 0)
+	mint(t, r, "relics", "orb", ada.Wallet, 0)
 	ok, codes := raceTransfers(t, []*Realm{r}, ada, "orb", 100)
 	if ok != 1 || codes[http.StatusConflict] != 99 {
 		t.Fatalf("100 concurrent transfers of one asset: statuses %v, want one 201 and 99 409", codes)
@@ -372,7 +307,7 @@ func TestConcurrentTransfersTwoNodes(t *testing.T) {
 	}
 	a, b := twoNodesWith(t, Config{ScenesDir: marketScenes})
 	ada := newMarketUser(t, a, "ada")
-	mint(t, a, "relics", "orb", ada.wallet, 0)
+	mint(t, a, "relics", "orb", ada.Wallet, 0)
 	// b sees the mint through its own projection.
 	eventually(t, "node b sees the mint", func() bool { _, err := b.market.Ledger().Asset("relics", "orb"); return err == nil })
 	ok, codes := raceTransfers(t, []*Realm{a, b}, ada, "orb", 100)
@@ -389,34 +324,34 @@ func TestTradeWithStaleLegChangesNothing(t *testing.T) {
 	r := startMarket(t)
 	ada := newMarketUser(t, r, "ada")
 	bob := newMarketUser(t, r, "bob")
-	mint(t, r, "relics", "mask", ada.wallet, 0)
-	mint(t, r, "gems", "", bob.wallet, 100)
+	mint(t, r, "relics", "mask", ada.Wallet, 0)
+	mint(t, r, "gems", "", bob.Wallet, 100)
 	dl := deadlineIn(time.Hour)
 	trade := map[string]any{
-		"give": intent("relics", "mask", 1, ada.wallet, bob.wallet, 1, dl),
-		"take": intent("gems", "", 40, bob.wallet, ada.wallet, 1, dl),
+		"give": intent("relics", "mask", 1, ada.Wallet, bob.Wallet, 1, dl),
+		"take": intent("gems", "", 40, bob.Wallet, ada.Wallet, 1, dl),
 	}
 	var p payloadAnswer
-	ada.c.must("POST", "/v1/assets/intents/trade", trade, &p)
-	gs := signPayload(t, p.TypedData, p.Digest, ada.key)
-	ts := signPayload(t, p.TypedData, p.Digest, bob.key)
+	ada.C.Must("POST", "/v1/assets/intents/trade", trade, &p)
+	gs := signPayload(t, p.TypedData, p.Digest, ada.Key)
+	ts := signPayload(t, p.TypedData, p.Digest, bob.Key)
 	// Ada moves the mask elsewhere first: the give leg is stale.
-	away := ada.signedTransfer(t, intent("relics", "mask", 1, ada.wallet, common.HexToAddress("0x00000000000000000000000000000000000000aa"), 2, dl), ada.key)
-	ada.c.must("POST", "/v1/assets/transfers", away, nil)
-	applied := r.market.Ledger().NextNonce(bob.wallet)
+	away := ada.SignedTransfer(t, intent("relics", "mask", 1, ada.Wallet, common.HexToAddress("0x00000000000000000000000000000000000000aa"), 2, dl), ada.Key)
+	ada.C.Must("POST", "/v1/assets/transfers", away, nil)
+	applied := r.market.Ledger().NextNonce(bob.Wallet)
 	body := map[string]any{"give": trade["give"], "take": trade["take"], "give_signature": gs, "take_signature": ts}
-	code, prob := ada.c.call("POST", "/v1/assets/trades", body, nil)
+	code, prob := ada.C.Call("POST", "/v1/assets/trades", body, nil)
 	wantReason(t, "trade with a stale leg", code, prob, http.StatusConflict, assets.ReasonNotOwner)
-	if bal, _ := balanceOf(r, "gems", bob.wallet); bal != 100 || r.market.Ledger().NextNonce(bob.wallet) != applied {
-		t.Fatalf("after the refused trade bob holds %d gems (want 100) and next nonce %d (want %d)", bal, r.market.Ledger().NextNonce(bob.wallet), applied)
+	if bal, _ := balanceOf(r, "gems", bob.Wallet); bal != 100 || r.market.Ledger().NextNonce(bob.Wallet) != applied {
+		t.Fatalf("after the refused trade bob holds %d gems (want 100) and next nonce %d (want %d)", bal, r.market.Ledger().NextNonce(bob.Wallet), applied)
 	}
 	// A fresh trade goes through, both legs at once.
-	mint(t, r, "relics", "mask2", ada.wallet, 0)
-	trade2 := map[string]any{"give": intent("relics", "mask2", 1, ada.wallet, bob.wallet, 3, dl), "take": intent("gems", "", 40, bob.wallet, ada.wallet, 2, dl)}
-	ada.c.must("POST", "/v1/assets/intents/trade", trade2, &p)
-	body = map[string]any{"give": trade2["give"], "take": trade2["take"], "give_signature": signPayload(t, p.TypedData, p.Digest, ada.key), "take_signature": signPayload(t, p.TypedData, p.Digest, bob.key)}
-	ada.c.must("POST", "/v1/assets/trades", body, nil)
-	if bal, _ := balanceOf(r, "gems", ada.wallet); bal != 40 {
+	mint(t, r, "relics", "mask2", ada.Wallet, 0)
+	trade2 := map[string]any{"give": intent("relics", "mask2", 1, ada.Wallet, bob.Wallet, 3, dl), "take": intent("gems", "", 40, bob.Wallet, ada.Wallet, 2, dl)}
+	ada.C.Must("POST", "/v1/assets/intents/trade", trade2, &p)
+	body = map[string]any{"give": trade2["give"], "take": trade2["take"], "give_signature": signPayload(t, p.TypedData, p.Digest, ada.Key), "take_signature": signPayload(t, p.TypedData, p.Digest, bob.Key)}
+	ada.C.Must("POST", "/v1/assets/trades", body, nil)
+	if bal, _ := balanceOf(r, "gems", ada.Wallet); bal != 40 {
 		t.Fatalf("ada's gems after the trade = %d, want 40", bal)
 	}
 }
@@ -441,11 +376,11 @@ func TestTransferWaitsForItsAuditRecord(t *testing.T) {
 	r := startMarket(t)
 	ada := newMarketUser(t, r, "ada")
 	bob := newMarketUser(t, r, "bob")
-	mint(t, r, "relics", "jug", ada.wallet, 0)
-	mint(t, r, "relics", "bowl", ada.wallet, 0)
+	mint(t, r, "relics", "jug", ada.Wallet, 0)
+	mint(t, r, "relics", "bowl", ada.Wallet, 0)
 
 	var tr transferReply
-	ada.c.must("POST", "/v1/assets/transfers", ada.signedTransfer(t, intent("relics", "jug", 1, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key), &tr)
+	ada.C.Must("POST", "/v1/assets/transfers", ada.SignedTransfer(t, intent("relics", "jug", 1, ada.Wallet, bob.Wallet, 1, deadlineIn(time.Hour)), ada.Key), &tr)
 	// Read the chain as stored, not through the view, right after the
 	// answer: no waiting.
 	ctx := context.Background()
@@ -464,16 +399,16 @@ func TestTransferWaitsForItsAuditRecord(t *testing.T) {
 	if err := r.audit.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	nonce := r.market.Ledger().NextNonce(ada.wallet)
-	body := ada.signedTransfer(t, intent("relics", "bowl", 1, ada.wallet, bob.wallet, nonce, deadlineIn(time.Hour)), ada.key)
-	code, p := ada.c.call("POST", "/v1/assets/transfers", body, nil)
+	nonce := r.market.Ledger().NextNonce(ada.Wallet)
+	body := ada.SignedTransfer(t, intent("relics", "bowl", 1, ada.Wallet, bob.Wallet, nonce, deadlineIn(time.Hour)), ada.Key)
+	code, p := ada.C.Call("POST", "/v1/assets/transfers", body, nil)
 	if code != http.StatusServiceUnavailable || !strings.Contains(p.Detail, "audit log") {
 		t.Fatalf("transfer with the audit log closed = %d %q, want 503 naming the audit log", code, p.Detail)
 	}
-	if a, err := r.market.Ledger().Asset("relics", "bowl"); err != nil || a.Owner != ada.wallet {
+	if a, err := r.market.Ledger().Asset("relics", "bowl"); err != nil || a.Owner != ada.Wallet {
 		t.Fatalf("bowl after the refused transfer = %+v, %v; want still ada's", a, err)
 	}
-	if got := r.market.Ledger().NextNonce(ada.wallet); got != nonce {
+	if got := r.market.Ledger().NextNonce(ada.Wallet); got != nonce {
 		t.Fatalf("next nonce after the refused transfer = %d, want %d (unspent)", got, nonce)
 	}
 }

@@ -18,39 +18,16 @@ import (
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
-// auditPage is GET /v1/audit's answer.
-type auditPage struct {
-	Events    []audit.Event `json:"events"`
-	Next      string        `json:"next"`
-	Truncated bool          `json:"truncated"`
-	Scope     string        `json:"scope"`
-}
+// Reading the audit log through the API (realmtest).
+type auditPage = realmtest.AuditPage
 
-// getAudit reads a page of the audit log with the session token.
-func getAudit(t *testing.T, r *Realm, token, query string) auditPage {
-	t.Helper()
-	var page auditPage
-	if code, p := newClient(t, r).with(token).call("GET", "/v1/audit?"+query, nil, &page); code != http.StatusOK {
-		t.Fatalf("GET /v1/audit?%s = %d %+v", query, code, p)
-	}
-	return page
-}
-
-// auditorToken registers an avatar with only the auditor role and returns
-// its session token, for a test that reads every decision. The realm must
-// listen on localhost (passkeys are bound to it). Call it after the avatar
-// a test wants as the bootstrap administrator has registered: it takes the
-// admin role from the first avatar of a realm.
-func auditorToken(t *testing.T, r *Realm, name string) string {
-	t.Helper()
-	s := newClient(t, r).register(webauthntest.New(), name)
-	if err := r.avatars.SetRoles(context.Background(), s.Avatar["id"].(string), []string{"auditor"}); err != nil {
-		t.Fatal(err)
-	}
-	return s.Token
-}
+var (
+	getAudit     = realmtest.GetAudit
+	auditorToken = realmtest.AuditorToken
+)
 
 // TestAuditAPIFiltersAndPages runs a realm with two avatars whose
 // decisions, of several actions, are in the audit log, and checks each
@@ -59,12 +36,12 @@ func auditorToken(t *testing.T, r *Realm, name string) string {
 func TestAuditAPIFiltersAndPages(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
-	ada := c.register(webauthntest.New(), "ada")
-	grace := c.register(webauthntest.New(), "grace")
+	ada := c.Register(webauthntest.New(), "ada")
+	grace := c.Register(webauthntest.New(), "grace")
 	adaID, graceID := ada.Avatar["id"].(string), grace.Avatar["id"].(string)
 	auditor := auditorToken(t, r, "audra")
-	c.with(ada.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
-	c.with(grace.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
+	c.With(ada.Token).Must("GET", "/v1/scenes/foundry/access", nil, nil)
+	c.With(grace.Token).Must("GET", "/v1/scenes/foundry/access", nil, nil)
 	// More decisions by both, of several actions, through the realm's log.
 	ctx := context.Background()
 	actions := []string{"JoinScene", "EnterZone", "CommandActuator", "StepUp", "TransferAsset"}
@@ -206,7 +183,7 @@ func TestAuditAPIFiltersAndPages(t *testing.T) {
 // problem+json naming it.
 func TestAuditAPIRefusesBadParameters(t *testing.T) {
 	r := startLocalRealm(t)
-	token := newClient(t, r).register(webauthntest.New(), "ada").Token
+	token := newClient(t, r).Register(webauthntest.New(), "ada").Token
 	for _, tc := range []struct{ query, param string }{
 		{"limit=0", "limit"},
 		{"limit=1001", "limit"},
@@ -283,15 +260,15 @@ func TestAuditAPIParametersAreDocumented(t *testing.T) {
 func TestAuditAPIIsReadWithASession(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
-	ada := c.register(webauthntest.New(), "ada") // the bootstrap administrator
-	grace := c.register(webauthntest.New(), "grace")
+	ada := c.Register(webauthntest.New(), "ada") // the bootstrap administrator
+	grace := c.Register(webauthntest.New(), "grace")
 	auditor := auditorToken(t, r, "audra")
 	adaID, graceID := ada.Avatar["id"].(string), grace.Avatar["id"].(string)
 	if slices.Contains(rolesOf(grace), "admin") || !slices.Contains(rolesOf(ada), "admin") {
 		t.Fatalf("roles: ada %v, grace %v; want ada the only administrator", rolesOf(ada), rolesOf(grace))
 	}
-	c.with(ada.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
-	c.with(grace.Token).must("GET", "/v1/scenes/foundry/access", nil, nil)
+	c.With(ada.Token).Must("GET", "/v1/scenes/foundry/access", nil, nil)
+	c.With(grace.Token).Must("GET", "/v1/scenes/foundry/access", nil, nil)
 	if err := r.Audit().Commit(context.Background(), audit.Event{Actor: "gateway-1", Action: "CommandActuator", Resource: `Actuator::"press-1/ram"`, Outcome: audit.Allow}); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +318,7 @@ func TestAuditAPIIsReadWithASession(t *testing.T) {
 	// Asking for someone else's is refused with the reason, and the refusal
 	// is on record.
 	for _, other := range []string{adaID, "gateway-1"} {
-		code, p := c.with(grace.Token).call("GET", "/v1/audit?actor="+url.QueryEscape(other), nil, nil)
+		code, p := c.With(grace.Token).Call("GET", "/v1/audit?actor="+url.QueryEscape(other), nil, nil)
 		if code != http.StatusForbidden || !strings.Contains(p.Detail, "only its own") || !strings.Contains(p.Detail, "auditor") {
 			t.Errorf("grace reading %s's decisions = %d %+v, want 403 naming the audit roles", other, code, p)
 		}
@@ -405,14 +382,14 @@ func TestAuditAPIIsReadWithASession(t *testing.T) {
 func TestAuditRolesAreConfigurable(t *testing.T) {
 	r := startRealm(t, Config{Listen: "localhost:0", AuditRoles: []string{"compliance"}})
 	c := newClient(t, r)
-	ada := c.register(webauthntest.New(), "ada")
+	ada := c.Register(webauthntest.New(), "ada")
 	if !slices.Contains(rolesOf(ada), "admin") {
 		t.Fatalf("ada's roles %v, want the bootstrap administrator", rolesOf(ada))
 	}
 	if page := getAudit(t, r, ada.Token, "limit=1000"); page.Scope != "own" {
 		t.Fatalf("an administrator without the compliance role reads scope %q, want own", page.Scope)
 	}
-	code, p := c.with(ada.Token).call("GET", "/v1/audit?actor=gateway-1", nil, nil)
+	code, p := c.With(ada.Token).Call("GET", "/v1/audit?actor=gateway-1", nil, nil)
 	if code != http.StatusForbidden || !strings.Contains(p.Detail, "compliance") {
 		t.Fatalf("reading another actor's decisions = %d %+v, want 403 naming the compliance role", code, p)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // TestRequestDeadlineCutsAHungStore makes JetStream hang rather than
@@ -27,7 +28,7 @@ import (
 func TestRequestDeadlineCutsAHungStore(t *testing.T) {
 	r := startRealm(t, Config{Listen: "localhost:0", RequestTimeout: 500 * time.Millisecond})
 	c := newClient(t, r)
-	sess := c.register(webauthntest.New(), "hana")
+	sess := c.Register(webauthntest.New(), "hana")
 
 	if err := r.embedded.Server().DisableJetStream(); err != nil {
 		t.Fatal(err)
@@ -43,23 +44,23 @@ func TestRequestDeadlineCutsAHungStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var me rawAnswer
+	var me realmtest.RawAnswer
 	eventually(t, "GET /v1/avatars/me fails once the session cache expires", func() bool {
-		me = rawCall(t, r, "GET", "/v1/avatars/me", sess.Token, "")
-		return me.status != http.StatusOK
+		me = realmtest.RawCall(t, r, "GET", "/v1/avatars/me", sess.Token, "")
+		return me.Status != http.StatusOK
 	})
 	checkCutOff(t, "GET /v1/avatars/me", me, "none")
 	checkCutOff(t, "POST /v1/webauthn/register/begin",
-		rawCall(t, r, "POST", "/v1/webauthn/register/begin", "", `{"name":"ines","display_name":"Ines"}`), "unknown")
+		realmtest.RawCall(t, r, "POST", "/v1/webauthn/register/begin", "", `{"name":"ines","display_name":"Ines"}`), "unknown")
 }
 
-func checkCutOff(t *testing.T, what string, a rawAnswer, effect string) {
+func checkCutOff(t *testing.T, what string, a realmtest.RawAnswer, effect string) {
 	t.Helper()
-	if a.status != http.StatusServiceUnavailable || a.problem.Type != edge.ProblemBase+edge.TypeRequestTimeout || a.retryAfter == "" {
-		t.Fatalf("%s with a hung store = %d %+v (Retry-After %q), want 503 %s with Retry-After", what, a.status, a.problem, a.retryAfter, edge.TypeRequestTimeout)
+	if a.Status != http.StatusServiceUnavailable || a.Problem.Type != edge.ProblemBase+edge.TypeRequestTimeout || a.RetryAfter == "" {
+		t.Fatalf("%s with a hung store = %d %+v (Retry-After %q), want 503 %s with Retry-After", what, a.Status, a.Problem, a.RetryAfter, edge.TypeRequestTimeout)
 	}
-	if a.problem.Effect != effect {
-		t.Fatalf("%s: effect %q, want %q", what, a.problem.Effect, effect)
+	if a.Problem.Effect != effect {
+		t.Fatalf("%s: effect %q, want %q", what, a.Problem.Effect, effect)
 	}
 }
 

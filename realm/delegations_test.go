@@ -37,9 +37,9 @@ func TestDelegationsAPI(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
 	auth := webauthntest.New()
-	owner := c.register(auth, "oskar")
+	owner := c.Register(auth, "oskar")
 	ownerID, _ := owner.Avatar["id"].(string)
-	oc := c.with(owner.Token)
+	oc := c.With(owner.Token)
 	key := newAgentKey(t)
 	grant := map[string]any{
 		"agent_key": agents.EncodeAgentKey(key.Public().(ed25519.PublicKey)),
@@ -60,41 +60,41 @@ func TestDelegationsAPI(t *testing.T) {
 			bad[k] = v
 		}
 		change(bad)
-		if code, p := oc.call("POST", "/v1/agents/delegations/digest", bad, nil); code != 400 || p.Detail == "" {
+		if code, p := oc.Call("POST", "/v1/agents/delegations/digest", bad, nil); code != 400 || p.Detail == "" {
 			t.Errorf("digest of a grant with %s = %d %+v, want 400 with a reason", what, code, p)
 		}
 	}
 
 	grant["expires_in"] = 3600
 	var dg delegationDigest
-	oc.must("POST", "/v1/agents/delegations/digest", grant, &dg)
+	oc.Must("POST", "/v1/agents/delegations/digest", grant, &dg)
 	if dg.Agent != agents.AgentID(key.Public().(ed25519.PublicKey)) || len(dg.ActionDigest) != 66 {
 		t.Fatalf("digest answer %+v", dg)
 	}
 	issue := map[string]any{"grant": dg.Grant}
 	// Without the step-up: refused, nothing issued.
-	if code, p := oc.call("POST", "/v1/agents/delegations", issue, nil); code != 403 {
+	if code, p := oc.Call("POST", "/v1/agents/delegations", issue, nil); code != 403 {
 		t.Fatalf("issue without a step-up = %d %+v, want 403", code, p)
 	}
 	// A grant changed after the digest no longer matches the step-up.
-	if code, _ := oc.stepUp(auth, dg.ActionDigest); code != 200 {
+	if code, _ := oc.StepUp(auth, dg.ActionDigest); code != 200 {
 		t.Fatalf("step-up = %d", code)
 	}
 	var widened map[string]any
 	_ = json.Unmarshal(dg.Grant, &widened)
 	widened["actions"] = []string{"JoinScene", "ViewTwin"}
-	if code, p := oc.call("POST", "/v1/agents/delegations", map[string]any{"grant": widened}, nil); code != 403 {
+	if code, p := oc.Call("POST", "/v1/agents/delegations", map[string]any{"grant": widened}, nil); code != 403 {
 		t.Fatalf("issue of a grant changed after its step-up = %d %+v, want 403", code, p)
 	}
 	var issued issuedDelegation
-	if code, p := oc.call("POST", "/v1/agents/delegations", issue, &issued); code != 201 {
+	if code, p := oc.Call("POST", "/v1/agents/delegations", issue, &issued); code != 201 {
 		t.Fatalf("issue after the step-up = %d %+v", code, p)
 	}
 	if !strings.HasPrefix(issued.Token, "zrd1~") || issued.Delegation.State != "active" || issued.Delegation.AgentID != dg.Agent {
 		t.Fatalf("issued %+v", issued)
 	}
 	// The step-up was spent.
-	if code, _ := oc.call("POST", "/v1/agents/delegations", issue, nil); code != 403 {
+	if code, _ := oc.Call("POST", "/v1/agents/delegations", issue, nil); code != 403 {
 		t.Fatalf("a second issue with the same step-up = %d, want 403", code)
 	}
 
@@ -111,17 +111,17 @@ func TestDelegationsAPI(t *testing.T) {
 	var list struct {
 		Delegations []delegations.View `json:"delegations"`
 	}
-	oc.must("GET", "/v1/agents/delegations", nil, &list)
+	oc.Must("GET", "/v1/agents/delegations", nil, &list)
 	if len(list.Delegations) != 1 || list.Delegations[0].ID != issued.Delegation.ID {
 		t.Fatalf("the owner's delegations: %+v", list)
 	}
 	// Another avatar sees none of them and cannot revoke them.
-	other := c.with(c.register(webauthntest.New(), "petra").Token)
-	other.must("GET", "/v1/agents/delegations", nil, &list)
+	other := c.With(c.Register(webauthntest.New(), "petra").Token)
+	other.Must("GET", "/v1/agents/delegations", nil, &list)
 	if len(list.Delegations) != 0 {
 		t.Fatalf("another avatar lists %+v", list)
 	}
-	if code, _ := other.call("DELETE", "/v1/agents/delegations/"+issued.Delegation.ID, nil, nil); code != 404 {
+	if code, _ := other.Call("DELETE", "/v1/agents/delegations/"+issued.Delegation.ID, nil, nil); code != 404 {
 		t.Fatalf("another avatar revoking = %d, want 404", code)
 	}
 
@@ -132,25 +132,25 @@ func TestDelegationsAPI(t *testing.T) {
 	eventually(t, "the suspension refuses the agent", func() bool {
 		return ag.do("GET", "/v1/agents/me", nil).problem.Type == edge.ProblemBase+edge.TypeAgentSuspended
 	})
-	if code, p := oc.call("POST", "/v1/agents/"+me.ID+"/reinstate", nil, nil); code != 403 || !strings.Contains(p.Detail, issued.Delegation.ReinstateDigest) {
+	if code, p := oc.Call("POST", "/v1/agents/"+me.ID+"/reinstate", nil, nil); code != 403 || !strings.Contains(p.Detail, issued.Delegation.ReinstateDigest) {
 		t.Fatalf("reinstate without a step-up = %d %+v, want 403 naming the digest", code, p)
 	}
-	if code, _ := oc.stepUp(auth, issued.Delegation.ReinstateDigest); code != 200 {
+	if code, _ := oc.StepUp(auth, issued.Delegation.ReinstateDigest); code != 200 {
 		t.Fatalf("step-up = %d", code)
 	}
-	if code, p := oc.call("POST", "/v1/agents/"+me.ID+"/reinstate", nil, nil); code != 204 {
+	if code, p := oc.Call("POST", "/v1/agents/"+me.ID+"/reinstate", nil, nil); code != 204 {
 		t.Fatalf("reinstate = %d %+v", code, p)
 	}
 	eventually(t, "the reinstated agent is served", func() bool { return ag.do("GET", "/v1/agents/me", nil).status == 200 })
 
 	// Revoked by its owner: refused at the agent's next request.
-	if code, p := oc.call("DELETE", "/v1/agents/delegations/"+issued.Delegation.ID, nil, nil); code != 204 {
+	if code, p := oc.Call("DELETE", "/v1/agents/delegations/"+issued.Delegation.ID, nil, nil); code != 204 {
 		t.Fatalf("revoke = %d %+v", code, p)
 	}
 	eventually(t, "the revocation refuses the agent", func() bool {
 		return ag.do("GET", "/v1/agents/me", nil).problem.Type == edge.ProblemBase+edge.TypeDelegationRevoked
 	})
-	oc.must("GET", "/v1/agents/delegations", nil, &list)
+	oc.Must("GET", "/v1/agents/delegations", nil, &list)
 	if len(list.Delegations) != 1 || list.Delegations[0].State != "revoked" {
 		t.Fatalf("after revoking: %+v", list)
 	}
@@ -169,20 +169,20 @@ func TestDelegationsAPI(t *testing.T) {
 func TestOwnerSignOutStopsAgents(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
-	owner := c.register(webauthntest.New(), "otto")
+	owner := c.Register(webauthntest.New(), "otto")
 	ownerID, _ := owner.Avatar["id"].(string)
 	ag, _ := newAgent(t, r, ownerID, []string{agents.ActionJoinScene}, agents.Resource{Kind: agents.KindScene, ID: "foundry"})
 	if a := ag.do("GET", "/v1/agents/me", nil); a.status != 200 {
 		t.Fatalf("before: %d %+v", a.status, a.problem)
 	}
-	c.with(owner.Token).must("POST", "/v1/sessions/logout-all", nil, nil)
+	c.With(owner.Token).Must("POST", "/v1/sessions/logout-all", nil, nil)
 	eventually(t, "signing out everywhere refuses the owner's agents", func() bool {
 		a := ag.do("GET", "/v1/agents/me", nil)
 		return a.problem.Type == edge.ProblemBase+edge.TypeDelegationRevoked && strings.Contains(a.problem.Detail, "owner")
 	})
 
 	// The owner's trust suspended: its agents stop with it.
-	other := c.register(webauthntest.New(), "ute")
+	other := c.Register(webauthntest.New(), "ute")
 	otherID, _ := other.Avatar["id"].(string)
 	key2 := newAgentKey(t)
 	// Issued a second ago, so the revocation (at the second) covers it.

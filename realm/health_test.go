@@ -11,6 +11,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/ops"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // TestReadyzFollowsJetStream switches the embedded server's JetStream off
@@ -87,9 +88,9 @@ func TestFullDiskRefusesWritesUntilSpaceReturns(t *testing.T) {
 		t.Fatalf("GET /readyz under the disk minimum = %+v, want 503 naming the disk", h)
 	}
 	register := `{"name":"ines","display_name":"Ines"}`
-	a := rawCall(t, r, "POST", "/v1/webauthn/register/begin", "", register)
-	if a.status != http.StatusInsufficientStorage || a.problem.Type != edge.ProblemBase+edge.TypeInsufficientStore || a.retryAfter == "" || a.problem.Effect != "unknown" {
-		t.Fatalf("a write under the disk minimum = %d %+v (Retry-After %q), want 507 %s with Retry-After and effect unknown", a.status, a.problem, a.retryAfter, edge.TypeInsufficientStore)
+	a := realmtest.RawCall(t, r, "POST", "/v1/webauthn/register/begin", "", register)
+	if a.Status != http.StatusInsufficientStorage || a.Problem.Type != edge.ProblemBase+edge.TypeInsufficientStore || a.RetryAfter == "" || a.Problem.Effect != "unknown" {
+		t.Fatalf("a write under the disk minimum = %d %+v (Retry-After %q), want 507 %s with Retry-After and effect unknown", a.Status, a.Problem, a.RetryAfter, edge.TypeInsufficientStore)
 	}
 	if code := get(t, r.URL()+"/v1/scenes", nil); code != http.StatusOK {
 		t.Fatalf("a read under the disk minimum = %d, want 200", code)
@@ -99,8 +100,8 @@ func TestFullDiskRefusesWritesUntilSpaceReturns(t *testing.T) {
 	eventually(t, "/readyz turns 200 once space is back", func() bool {
 		return get(t, r.URL()+"/readyz", nil) == http.StatusOK
 	})
-	if a := rawCall(t, r, "POST", "/v1/webauthn/register/begin", "", register); a.status != http.StatusOK {
-		t.Fatalf("the write once space is back = %d %+v, want 200", a.status, a.problem)
+	if a := realmtest.RawCall(t, r, "POST", "/v1/webauthn/register/begin", "", register); a.Status != http.StatusOK {
+		t.Fatalf("the write once space is back = %d %+v, want 200", a.Status, a.Problem)
 	}
 }
 

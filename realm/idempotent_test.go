@@ -17,13 +17,13 @@ import (
 func rawPost(t *testing.T, c *apiClient, path string, body any, key string) (int, []byte, http.Header) {
 	t.Helper()
 	data, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", c.base+path, bytes.NewReader(data))
+	req, _ := http.NewRequest("POST", c.Base+path, bytes.NewReader(data))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+c.Token)
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,14 +40,14 @@ func TestResubmittedIntentAnswersItsReceipt(t *testing.T) {
 	r := startMarket(t)
 	ada := newMarketUser(t, r, "ada")
 	bob := newMarketUser(t, r, "bob")
-	mint(t, r, "relics", "urn", ada.wallet, 0)
-	give := ada.signedTransfer(t, intent("relics", "urn", 1, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key)
-	status, first, _ := rawPost(t, ada.c, "/v1/assets/transfers", give, "urn-1")
+	mint(t, r, "relics", "urn", ada.Wallet, 0)
+	give := ada.SignedTransfer(t, intent("relics", "urn", 1, ada.Wallet, bob.Wallet, 1, deadlineIn(time.Hour)), ada.Key)
+	status, first, _ := rawPost(t, ada.C, "/v1/assets/transfers", give, "urn-1")
 	if status != http.StatusCreated {
 		t.Fatalf("transfer = %d %s", status, first)
 	}
 	for _, key := range []string{"urn-1", "", "urn-2"} {
-		status, again, hdr := rawPost(t, ada.c, "/v1/assets/transfers", give, key)
+		status, again, hdr := rawPost(t, ada.C, "/v1/assets/transfers", give, key)
 		if status != http.StatusOK || !bytes.Equal(again, first) || hdr.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("resubmitted with key %q = %d replayed=%q\n%s\nwant 200 with the first answer\n%s", key, status, hdr.Get("Idempotent-Replayed"), again, first)
 		}
@@ -58,21 +58,21 @@ func TestResubmittedIntentAnswersItsReceipt(t *testing.T) {
 	}
 
 	// The first key with another intent: 422, and nothing moves.
-	mint(t, r, "relics", "jar", ada.wallet, 0)
-	other := ada.signedTransfer(t, intent("relics", "jar", 1, ada.wallet, bob.wallet, 2, deadlineIn(time.Hour)), ada.key)
-	status, body, _ := rawPost(t, ada.c, "/v1/assets/transfers", other, "urn-1")
+	mint(t, r, "relics", "jar", ada.Wallet, 0)
+	other := ada.SignedTransfer(t, intent("relics", "jar", 1, ada.Wallet, bob.Wallet, 2, deadlineIn(time.Hour)), ada.Key)
+	status, body, _ := rawPost(t, ada.C, "/v1/assets/transfers", other, "urn-1")
 	var p edge.Problem
 	_ = json.Unmarshal(body, &p)
 	if status != http.StatusUnprocessableEntity || !strings.HasSuffix(p.Type, "/idempotency-key-reused") {
 		t.Fatalf("key reused for another intent = %d %s, want 422 idempotency-key-reused", status, body)
 	}
-	if jar, _ := r.market.Ledger().Asset("relics", "jar"); len(jar.History) != 1 || jar.Owner != ada.wallet {
+	if jar, _ := r.market.Ledger().Asset("relics", "jar"); len(jar.History) != 1 || jar.Owner != ada.Wallet {
 		t.Fatalf("jar after a refused key = %+v, want it unmoved", jar)
 	}
 	// Another avatar may use the same key for its own request.
-	mint(t, r, "relics", "cup", bob.wallet, 0)
-	back := bob.signedTransfer(t, intent("relics", "cup", 1, bob.wallet, ada.wallet, 1, deadlineIn(time.Hour)), bob.key)
-	if status, body, _ := rawPost(t, bob.c, "/v1/assets/transfers", back, "urn-1"); status != http.StatusCreated {
+	mint(t, r, "relics", "cup", bob.Wallet, 0)
+	back := bob.SignedTransfer(t, intent("relics", "cup", 1, bob.Wallet, ada.Wallet, 1, deadlineIn(time.Hour)), bob.Key)
+	if status, body, _ := rawPost(t, bob.C, "/v1/assets/transfers", back, "urn-1"); status != http.StatusCreated {
 		t.Fatalf("bob's transfer under ada's key name = %d %s, want 201", status, body)
 	}
 }

@@ -19,15 +19,15 @@ import (
 // Retry-After.
 func limitedCall(t *testing.T, c *apiClient, path, xff string) (int, edge.Problem, string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", c.base+path, strings.NewReader(`{}`))
+	req, _ := http.NewRequest("POST", c.Base+path, strings.NewReader(`{}`))
 	req.Header.Set("Content-Type", "application/json")
 	if xff != "" {
 		req.Header.Set("X-Forwarded-For", xff)
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,14 +79,14 @@ func TestSessionsAndLiveConnectionsPerAvatarAreCapped(t *testing.T) {
 	r := startRealm(t, Config{Listen: "localhost:0", MaxSessionsPerAvatar: 2, MaxLivePerAvatar: 1})
 	c := newClient(t, r)
 	auth := webauthntest.New()
-	first := c.register(auth, "ivy")
-	second := c.login(auth, "ivy")
-	third := c.login(auth, "ivy")
-	if code, p := c.with(first.Token).call("GET", "/v1/avatars/me", nil, nil); code != 401 || !strings.Contains(p.Detail, "session limit") {
+	first := c.Register(auth, "ivy")
+	second := c.Login(auth, "ivy")
+	third := c.Login(auth, "ivy")
+	if code, p := c.With(first.Token).Call("GET", "/v1/avatars/me", nil, nil); code != 401 || !strings.Contains(p.Detail, "session limit") {
 		t.Fatalf("the oldest session after a sign-in beyond the cap = %d %+v, want 401 revoked by the session limit", code, p)
 	}
 	for _, s := range []sessionAnswer{second, third} {
-		c.with(s.Token).must("GET", "/v1/avatars/me", nil, nil)
+		c.With(s.Token).Must("GET", "/v1/avatars/me", nil, nil)
 	}
 
 	ws := dialLive(t, r, second.Token)

@@ -22,7 +22,7 @@ func TestLiveSocketEndsWithItsSession(t *testing.T) {
 	c := newClient(t, r)
 
 	busyAuth := webauthntest.New()
-	busy := c.register(busyAuth, "busy")
+	busy := c.Register(busyAuth, "busy")
 	busyWS := dialLive(t, r, busy.Token)
 	defer busyWS.Close()
 	type closed struct {
@@ -63,14 +63,14 @@ func TestLiveSocketEndsWithItsSession(t *testing.T) {
 
 	// Connected after the busy one, so when it idles out the busy socket
 	// has gone longer than the idle timeout without an HTTP request.
-	quiet := c.register(webauthntest.New(), "quiet")
+	quiet := c.Register(webauthntest.New(), "quiet")
 	quietWS := dialLive(t, r, quiet.Token)
 	defer quietWS.Close()
 	code, reason := waitClosed(t, quietWS)
 	if code != edge.CloseSessionEnded || !strings.Contains(reason, "idle") {
 		t.Fatalf("a socket without traffic closed with %d %q, want %d naming the idle timeout", code, reason, edge.CloseSessionEnded)
 	}
-	if code, p := c.with(quiet.Token).call("GET", "/v1/avatars/me", nil, nil); code != 401 {
+	if code, p := c.With(quiet.Token).Call("GET", "/v1/avatars/me", nil, nil); code != 401 {
 		t.Fatalf("the idle session's token = %d %+v, want 401", code, p)
 	}
 
@@ -79,7 +79,7 @@ func TestLiveSocketEndsWithItsSession(t *testing.T) {
 		t.Fatalf("the socket in use closed with %d %q before its lifetime", got.code, got.reason)
 	default:
 	}
-	if code, p := c.with(busy.Token).call("GET", "/v1/avatars/me", nil, nil); code != 200 {
+	if code, p := c.With(busy.Token).Call("GET", "/v1/avatars/me", nil, nil); code != 200 {
 		t.Fatalf("the token of a session used only over its socket = %d %+v, want 200: socket traffic is use", code, p)
 	}
 	select {
@@ -102,7 +102,7 @@ func TestTwinFeedEndsWithItsSession(t *testing.T) {
 	idle := newOperator(t, r, "grace", "operator")
 	dial := func(o operator) *websocket.Conn {
 		url := "ws" + strings.TrimPrefix(r.URL(), "http") + "/v1/twins/feed"
-		ws, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + o.token}})
+		ws, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + o.Token}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestTwinFeedEndsWithItsSession(t *testing.T) {
 	defer revokedWS.Close()
 	defer idleWS.Close()
 
-	signedOut.must("POST", "/v1/sessions/logout", nil, nil)
+	signedOut.Must("POST", "/v1/sessions/logout", nil, nil)
 	if code, reason := waitClosed(t, revokedWS); code != edge.CloseSessionEnded || !strings.Contains(reason, "signed out") {
 		t.Fatalf("the feed of a signed-out session closed with %d %q, want %d naming the sign-out", code, reason, edge.CloseSessionEnded)
 	}

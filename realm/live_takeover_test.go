@@ -17,18 +17,18 @@ func TestSecondConnectionOfASessionReplacesTheFirst(t *testing.T) {
 	ada := newOperator(t, a, "ada")
 	bystander := newOperator(t, a, "bystander")
 
-	wsBy := dialLive(t, a, bystander.sess.Token)
+	wsBy := dialLive(t, a, bystander.Sess.Token)
 	defer wsBy.Close()
 	joinFoundry(t, wsBy)
 
-	first := dialLive(t, a, ada.sess.Token)
+	first := dialLive(t, a, ada.Sess.Token)
 	defer first.Close()
 	joinFoundry(t, first)
 	send(t, first, poseAt(3, 1.6, 4))
-	readUntil(t, wsBy, "ada's pose from her first connection", hasPoseOf(ada.id))
+	readUntil(t, wsBy, "ada's pose from her first connection", hasPoseOf(ada.ID))
 
 	// Same node: the second connection takes over.
-	second := dialLive(t, a, ada.sess.Token)
+	second := dialLive(t, a, ada.Sess.Token)
 	defer second.Close()
 	code, reason := waitClosed(t, first)
 	if code != closeReplaced || !strings.Contains(reason, "connected again") {
@@ -36,10 +36,10 @@ func TestSecondConnectionOfASessionReplacesTheFirst(t *testing.T) {
 	}
 	joinFoundry(t, second)
 	send(t, second, poseAt(4, 1.6, 4))
-	readUntil(t, wsBy, "ada's pose from her second connection", hasPoseOf(ada.id))
+	readUntil(t, wsBy, "ada's pose from her second connection", hasPoseOf(ada.ID))
 
 	// Another node: its connection is newer, so the one on a closes.
-	third := dialLive(t, b, ada.sess.Token)
+	third := dialLive(t, b, ada.Sess.Token)
 	defer third.Close()
 	if code, _ := waitClosed(t, second); code != closeReplaced {
 		t.Fatalf("second connection closed with %d after the session connected through another node, want %d", code, closeReplaced)
@@ -48,7 +48,7 @@ func TestSecondConnectionOfASessionReplacesTheFirst(t *testing.T) {
 	// One pose: through another node it must still follow her join
 	// (presence and poses are handled in the order they were sent).
 	send(t, third, poseAt(5, 1.6, 4))
-	readUntil(t, wsBy, "ada's pose through the other node", hasPoseOf(ada.id))
+	readUntil(t, wsBy, "ada's pose through the other node", hasPoseOf(ada.ID))
 
 	// Nobody else was touched: the bystander's connection still answers.
 	send(t, wsBy, `{"type":"ping"}`)

@@ -1,6 +1,8 @@
 package realm
 
-import "encoding/json"
+import (
+	"encoding/json"
+)
 
 // The realm WebSocket's close codes and limits, as clients/PROTOCOL.md
 // documents them: the tests that drive a whole realm check the wire.
@@ -17,12 +19,6 @@ const (
 	codeUnknownScene = "unknown-scene"
 	codeNotJoined    = "not-joined"
 )
-
-// liveMessage is the part of a realm WebSocket message the tests read.
-type liveMessage struct {
-	Type  string         `json:"type"`
-	Trust map[string]any `json:"trust,omitempty"`
-}
 
 // presenceEvent is one join, leave or zone change of a member, as realm
 // nodes tell each other of it (docs/architecture.md), for tests that

@@ -87,7 +87,7 @@ func connectMCP(t *testing.T, r *Realm, signer ed25519.PrivateKey, token string)
 func TestMCPAgentEndToEnd(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
-	owner := c.register(webauthntest.New(), "mira")
+	owner := c.Register(webauthntest.New(), "mira")
 	ownerID, _ := owner.Avatar["id"].(string)
 	ag, chain := newAgent(t, r, ownerID, []string{agents.ActionJoinScene}, agents.Resource{Kind: agents.KindScene, ID: "foundry"})
 

@@ -19,14 +19,14 @@ func TestDecisionsAreCounted(t *testing.T) {
 	r := startLocalRealm(t)
 	// The first avatar becomes the administrator, who reads every
 	// decision; ada, the second, reads only her own.
-	newClient(t, r).register(webauthntest.New(), "root")
+	newClient(t, r).Register(webauthntest.New(), "root")
 	c := newClient(t, r)
-	sess := c.register(webauthntest.New(), "ada")
-	ada := c.with(sess.Token)
-	if code, _ := ada.call("GET", "/v1/audit?actor=someone-else", nil, nil); code != 403 {
+	sess := c.Register(webauthntest.New(), "ada")
+	ada := c.With(sess.Token)
+	if code, _ := ada.Call("GET", "/v1/audit?actor=someone-else", nil, nil); code != 403 {
 		t.Fatalf("reading another actor's decisions = %d, want 403", code)
 	}
-	ada.must("POST", "/v1/sessions/logout", nil, nil)
+	ada.Must("POST", "/v1/sessions/logout", nil, nil)
 	want := []string{
 		`zerorealm_decisions_total{action="RegisterPasskey",outcome="allow"} 2`,
 		`zerorealm_decisions_total{action="ReadAudit",outcome="deny"} 1`,
@@ -65,7 +65,7 @@ func TestDashboardReadsServedMetrics(t *testing.T) {
 		t.Fatalf("the dashboard is not JSON: %v", err)
 	}
 	r := startLocalRealm(t)
-	newClient(t, r).register(webauthntest.New(), "ada") // a decision on record
+	newClient(t, r).Register(webauthntest.New(), "ada") // a decision on record
 	served := metricsText(t, r)
 	declared := declaredMetrics(t)
 	names := regexp.MustCompile(`zerorealm_[a-z_]+`)

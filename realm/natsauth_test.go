@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // TestEmbeddedNATSListensOnlyForEnrolledGateways shows both halves of
@@ -101,15 +102,8 @@ func TestEmbeddedNATSListensOnlyForEnrolledGateways(t *testing.T) {
 	waitForRefusals(t, &refused, "the enrolled gateway", subs, pubs)
 }
 
-// waitForRefusals waits until the server has refused who every one of
-// subs and pubs.
-func waitForRefusals(t *testing.T, r *natstest.Refusals, who string, subs, pubs []string) {
-	t.Helper()
-	eventually(t, "the server to refuse "+who+" everything outside its twin", func() bool { return r.Covers(subs, pubs) })
-}
-
-func closeIf(nc *nats.Conn) {
-	if nc != nil {
-		nc.Close()
-	}
-}
+// The NATS helpers these tests share with realm/clustertest (realmtest).
+var (
+	waitForRefusals = realmtest.WaitForRefusals
+	closeIf         = realmtest.CloseIf
+)

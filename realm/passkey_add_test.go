@@ -22,8 +22,8 @@ func TestAddingPasskeyNeedsStepUpBoundToIt(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
 	auth := webauthntest.New()
-	me := c.with(c.register(auth, "hana").Token)
-	other := c.login(auth, "hana")
+	me := c.With(c.Register(auth, "hana").Token)
+	other := c.Login(auth, "hana")
 	ws := dialLive(t, r, other.Token)
 	defer ws.Close()
 
@@ -34,25 +34,25 @@ func TestAddingPasskeyNeedsStepUpBoundToIt(t *testing.T) {
 			Passkeys []any  `json:"passkeys"`
 		} `json:"avatar"`
 	}
-	me.must("GET", "/v1/avatars/me", nil, &mine)
+	me.Must("GET", "/v1/avatars/me", nil, &mine)
 	if want := digestHex(identity.AddPasskeyDigest(mine.Avatar.ID)); mine.Avatar.Digest != want {
 		t.Fatalf("add_passkey_action_digest = %q, want %q", mine.Avatar.Digest, want)
 	}
 	begin := func() (int, edge.Problem, beginAnswer) {
 		var b beginAnswer
-		code, p := me.call("POST", "/v1/webauthn/register/begin", map[string]string{}, &b)
+		code, p := me.Call("POST", "/v1/webauthn/register/begin", map[string]string{}, &b)
 		return code, p, b
 	}
 	if code, p, _ := begin(); code != 403 || !strings.Contains(p.Detail, mine.Avatar.Digest) {
 		t.Fatalf("adding a passkey without a step-up = %d %+v, want 403 naming the digest", code, p)
 	}
-	if code, p := me.stepUp(auth, digestA); code != 200 {
+	if code, p := me.StepUp(auth, digestA); code != 200 {
 		t.Fatalf("step-up for another action = %d %+v", code, p)
 	}
 	if code, p, _ := begin(); code != 403 || !strings.Contains(p.Detail, "step-up") {
 		t.Fatalf("adding a passkey with a step-up bound to another action = %d %+v, want 403", code, p)
 	}
-	if code, p := me.stepUp(auth, mine.Avatar.Digest); code != 200 {
+	if code, p := me.StepUp(auth, mine.Avatar.Digest); code != 200 {
 		t.Fatalf("step-up for adding a passkey = %d %+v", code, p)
 	}
 	code, p, add := begin()
@@ -64,16 +64,16 @@ func TestAddingPasskeyNeedsStepUpBoundToIt(t *testing.T) {
 	}
 	second := webauthntest.New()
 	opts, _ := json.Marshal(add)
-	cred, err := second.Register(opts, c.origin)
+	cred, err := second.Register(opts, c.Origin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	me.must("POST", "/v1/webauthn/register/finish", map[string]any{"ceremony_id": add.ceremony(), "credential": json.RawMessage(cred)}, nil)
-	me.must("GET", "/v1/avatars/me", nil, &mine)
+	me.Must("POST", "/v1/webauthn/register/finish", map[string]any{"ceremony_id": add.Ceremony(), "credential": json.RawMessage(cred)}, nil)
+	me.Must("GET", "/v1/avatars/me", nil, &mine)
 	if len(mine.Avatar.Passkeys) != 2 {
 		t.Fatalf("passkeys after the add = %d, want 2", len(mine.Avatar.Passkeys))
 	}
-	c.login(second, "hana")
+	c.Login(second, "hana")
 
 	heard, _ := readUntil(t, ws, "passkey-added", func(m wsMsg) bool { return m.str("type") == "passkey-added" })
 	pk, _ := heard["passkey"].(map[string]any)

@@ -27,7 +27,7 @@ func TestPasskeysAndSessionsAreNamedForPeople(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
 	const mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-	c.hc = &http.Client{Timeout: c.hc.Timeout, Transport: userAgent{mac, http.DefaultTransport}}
+	c.HTTP = &http.Client{Timeout: c.HTTP.Timeout, Transport: userAgent{mac, http.DefaultTransport}}
 
 	google := webauthntest.New()
 	id, err := aaguid.Parse("ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4")
@@ -35,8 +35,8 @@ func TestPasskeysAndSessionsAreNamedForPeople(t *testing.T) {
 		t.Fatal(err)
 	}
 	google.AAGUID = id
-	me := c.with(c.register(google, "ada").Token)
-	me.addPasskey(google, webauthntest.New()) // the test authenticator's own AAGUID: in no list
+	me := c.With(c.Register(google, "ada").Token)
+	me.AddPasskey(google, webauthntest.New()) // the test authenticator's own AAGUID: in no list
 
 	var mine struct {
 		Avatar struct {
@@ -46,7 +46,7 @@ func TestPasskeysAndSessionsAreNamedForPeople(t *testing.T) {
 			} `json:"passkeys"`
 		} `json:"avatar"`
 	}
-	me.must("GET", "/v1/avatars/me", nil, &mine)
+	me.Must("GET", "/v1/avatars/me", nil, &mine)
 	if len(mine.Avatar.Passkeys) != 2 {
 		t.Fatalf("passkeys = %+v, want two", mine.Avatar.Passkeys)
 	}
@@ -64,7 +64,7 @@ func TestPasskeysAndSessionsAreNamedForPeople(t *testing.T) {
 			OS      string `json:"os"`
 		} `json:"sessions"`
 	}
-	me.must("GET", "/v1/sessions", nil, &list)
+	me.Must("GET", "/v1/sessions", nil, &list)
 	if len(list.Sessions) != 1 || !list.Sessions[0].Current || list.Sessions[0].Browser != "Chrome 131" || list.Sessions[0].OS != "macOS" {
 		t.Fatalf("sessions = %+v, want the current one, Chrome 131 on macOS", list.Sessions)
 	}

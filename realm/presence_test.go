@@ -124,28 +124,28 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	a, b := twoNodes(t)
 	alice := newOperator(t, a, "alice")
 	bob := newOperator(t, a, "bob")
-	wsA := dialLive(t, a, alice.sess.Token)
+	wsA := dialLive(t, a, alice.Sess.Token)
 	defer wsA.Close()
-	wsB := dialLive(t, b, bob.sess.Token)
+	wsB := dialLive(t, b, bob.Sess.Token)
 	defer wsB.Close()
 
 	joinFoundry(t, wsA)
 	joinFoundry(t, wsB)
 	m, _ := readUntil(t, wsA, "bob's presence join", func(m wsMsg) bool {
-		return m.str("type") == "presence" && m.str("avatar") == bob.id && m.str("event") == "join"
+		return m.str("type") == "presence" && m.str("avatar") == bob.ID && m.str("event") == "join"
 	})
 	if m.str("scene") != "foundry" || m.str("name") != "bob" {
 		t.Fatalf("presence of bob on node a = %v, want scene foundry and name bob", m)
 	}
 
 	send(t, wsA, poseAt(1, 1.6, 2))
-	readUntil(t, wsB, "alice's pose on node b", hasPoseOf(alice.id))
+	readUntil(t, wsB, "alice's pose on node b", hasPoseOf(alice.ID))
 	send(t, wsB, poseAt(2, 1.6, 3))
-	readUntil(t, wsA, "bob's pose on node a", hasPoseOf(bob.id))
+	readUntil(t, wsA, "bob's pose on node a", hasPoseOf(bob.ID))
 
 	send(t, wsB, `{"type":"leave"}`)
 	readUntil(t, wsA, "bob's presence leave", func(m wsMsg) bool {
-		return m.str("type") == "presence" && m.str("avatar") == bob.id && m.str("event") == "leave"
+		return m.str("type") == "presence" && m.str("avatar") == bob.ID && m.str("event") == "leave"
 	})
 }
 
@@ -157,14 +157,14 @@ func TestPresenceSurvivesBadInput(t *testing.T) {
 	poser := newOperator(t, r, "poser")
 	watcher := newOperator(t, r, "watcher")
 	mallory := newOperator(t, r, "mallory")
-	wsP := dialLive(t, r, poser.sess.Token)
+	wsP := dialLive(t, r, poser.Sess.Token)
 	defer wsP.Close()
-	wsW := dialLive(t, r, watcher.sess.Token)
+	wsW := dialLive(t, r, watcher.Sess.Token)
 	defer wsW.Close()
 	joinFoundry(t, wsP)
 	joinFoundry(t, wsW)
 
-	wsM := dialLive(t, r, mallory.sess.Token)
+	wsM := dialLive(t, r, mallory.Sess.Token)
 	defer wsM.Close()
 	for _, tc := range []struct {
 		name, msg, code, reason string
@@ -189,7 +189,7 @@ func TestPresenceSurvivesBadInput(t *testing.T) {
 	}
 
 	send(t, wsP, poseAt(1, 1.6, 2))
-	readUntil(t, wsW, "the poser's pose before the flood", hasPoseOf(poser.id))
+	readUntil(t, wsW, "the poser's pose before the flood", hasPoseOf(poser.ID))
 
 	// A flood: the first messages are answered, then the client is told it
 	// is rate-limited, and closed when it does not stop.
@@ -205,7 +205,7 @@ func TestPresenceSurvivesBadInput(t *testing.T) {
 	}
 
 	// An oversized message closes its socket with 1009.
-	big := dialLive(t, r, mallory.sess.Token)
+	big := dialLive(t, r, mallory.Sess.Token)
 	defer big.Close()
 	send(t, big, `{"type":"ping","pad":"`+strings.Repeat("x", liveMaxMessage)+`"}`)
 	if code, _ := waitClosed(t, big); code != websocket.CloseMessageTooBig {
@@ -213,7 +213,7 @@ func TestPresenceSurvivesBadInput(t *testing.T) {
 	}
 
 	send(t, wsP, poseAt(2, 1.6, 2))
-	readUntil(t, wsW, "the poser's pose after the abuse", hasPoseOf(poser.id))
+	readUntil(t, wsW, "the poser's pose after the abuse", hasPoseOf(poser.ID))
 }
 
 // TestZoneDenial walks a visitor from the lobby into the press bay: the
@@ -223,16 +223,16 @@ func TestZoneDenial(t *testing.T) {
 	r := startLocalRealm(t)
 	visitor := newOperator(t, r, "visitor")
 	watcher := newOperator(t, r, "watcher", "operator")
-	wsV := dialLive(t, r, visitor.sess.Token)
+	wsV := dialLive(t, r, visitor.Sess.Token)
 	defer wsV.Close()
-	wsW := dialLive(t, r, watcher.sess.Token)
+	wsW := dialLive(t, r, watcher.Sess.Token)
 	defer wsW.Close()
 	joinFoundry(t, wsW)
 	joinFoundry(t, wsV)
 
 	isZoneOf := func(zone string) func(wsMsg) bool {
 		return func(m wsMsg) bool {
-			return m.str("type") == "presence" && m.str("avatar") == visitor.id && m.str("event") == "zone" && m.str("zone") == zone
+			return m.str("type") == "presence" && m.str("avatar") == visitor.ID && m.str("event") == "zone" && m.str("zone") == zone
 		}
 	}
 	send(t, wsV, poseAt(3, 1.6, 4)) // lobby: open
@@ -249,7 +249,7 @@ func TestZoneDenial(t *testing.T) {
 			t.Fatalf("watcher was told the visitor entered the press bay: %v", m)
 		}
 	}
-	if s := r.live.WhereIs("foundry", visitor.id, ""); !s.Present || s.Zone != "" {
+	if s := r.live.WhereIs("foundry", visitor.ID, ""); !s.Present || s.Zone != "" {
 		t.Fatalf("after the denial the realm sees the visitor at %+v, want present in no zone", s)
 	}
 
@@ -301,15 +301,15 @@ func clusterNodeA(t *testing.T) (urls string, a *Realm, alice, bob operator) {
 // the cluster key like a node; what it sends unsigned is dropped.
 func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 	urls, a, alice, bob := clusterNodeA(t)
-	wsA := dialLive(t, a, alice.sess.Token)
+	wsA := dialLive(t, a, alice.Sess.Token)
 	defer wsA.Close()
 	joinFoundry(t, wsA)
 
 	b := startRealm(t, Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: a.origins()})
-	wsB := dialLive(t, b, bob.sess.Token)
+	wsB := dialLive(t, b, bob.Sess.Token)
 	defer wsB.Close()
-	if joined := joinFoundry(t, wsB); !memberOf(joined, alice.id) {
-		readUntil(t, wsB, "alice's join, from node a's snapshot", isPresence(alice.id, "join"))
+	if joined := joinFoundry(t, wsB); !memberOf(joined, alice.ID) {
+		readUntil(t, wsB, "alice's join, from node a's snapshot", isPresence(alice.ID, "join"))
 	}
 	// Node a publishes poses once it has heard node b: alice keeps moving
 	// until bob sees her.
@@ -328,7 +328,7 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 			}
 		}
 	}()
-	readUntil(t, wsB, "alice's pose on node b", hasPoseOf(alice.id))
+	readUntil(t, wsB, "alice's pose on node b", hasPoseOf(alice.ID))
 	close(stop)
 	<-moving
 
@@ -392,13 +392,13 @@ func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
 
 	b, stopB := runRealm(t, Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: a.origins(), DataDir: t.TempDir()})
 
-	wsA := dialLive(t, a, alice.sess.Token)
+	wsA := dialLive(t, a, alice.Sess.Token)
 	defer wsA.Close()
 	joinFoundry(t, wsA)
-	wsB := dialLive(t, b, bob.sess.Token)
+	wsB := dialLive(t, b, bob.Sess.Token)
 	defer wsB.Close()
 	joinFoundry(t, wsB)
-	readUntil(t, wsA, "bob's join through node b", isPresence(bob.id, "join"))
+	readUntil(t, wsA, "bob's join through node b", isPresence(bob.ID, "join"))
 
 	nc := natstest.Connect(t, urls)
 	standIn := make(chan struct{})
@@ -416,5 +416,5 @@ func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
 			}
 		}
 	}()
-	readUntil(t, wsA, "bob leaving as node b stops", isPresence(bob.id, "leave"))
+	readUntil(t, wsA, "bob leaving as node b stops", isPresence(bob.ID, "leave"))
 }

@@ -1,48 +1,29 @@
 package realm
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/zerorealm/zerorealm/internal/audit"
-	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
-	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
-	"github.com/zerorealm/zerorealm/realm/internal/node"
 	"github.com/zerorealm/zerorealm/realm/internal/scenesapi"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
-func testLogger(t testing.TB) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+// The realm's tests share their scaffolding with the packages that start
+// realms from outside it (realmtest).
+var (
+	testLogger       = realmtest.Logger
+	get              = realmtest.Get
+	eventually       = realmtest.Eventually
+	eventuallyWithin = realmtest.EventuallyWithin
+)
 
 // startRealm runs a realm until the test ends.
 func startRealm(t testing.TB, cfg Config) *Realm {
 	t.Helper()
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:0"
-	}
-	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
-	}
 	if _, bench := t.(*testing.B); bench && cfg.CeremonyRate == 0 {
 		// A benchmark signs in from one address as fast as it can: it
 		// measures the realm, not its limit on one client.
@@ -52,44 +33,11 @@ func startRealm(t testing.TB, cfg Config) *Realm {
 	return r
 }
 
-// clusterKeys holds the directory of the key files each test's nodes share.
-var clusterKeys = struct {
-	sync.Mutex
-	dirs map[testing.TB]string
-}{dirs: map[testing.TB]string{}}
-
-// shareClusterKeys gives every node a test starts on a NATS cluster the
-// same template and record key files, as an operator copies them to each
-// node; nodes on their own embedded server keep theirs in their data dir.
+// shareClusterKeys gives the nodes a test starts on one NATS cluster the
+// same key files (realmtest.ShareClusterKeys).
 func shareClusterKeys(t testing.TB, cfg *Config) {
 	t.Helper()
-	if len(cfg.NATS) == 0 {
-		return
-	}
-	dir := clusterKeyDir(t)
-	if cfg.TemplateKeyFile == "" {
-		cfg.TemplateKeyFile = filepath.Join(dir, xr.TemplateKeyFile)
-	}
-	if cfg.RecordKeyFile == "" {
-		cfg.RecordKeyFile = filepath.Join(dir, node.RecordKeyFile)
-	}
-}
-
-// clusterKeyDir is the directory of the test's shared key files.
-func clusterKeyDir(t testing.TB) string {
-	clusterKeys.Lock()
-	defer clusterKeys.Unlock()
-	dir, ok := clusterKeys.dirs[t]
-	if !ok {
-		dir = t.TempDir()
-		clusterKeys.dirs[t] = dir
-		t.Cleanup(func() {
-			clusterKeys.Lock()
-			delete(clusterKeys.dirs, t)
-			clusterKeys.Unlock()
-		})
-	}
-	return dir
+	realmtest.ShareClusterKeys(t, len(cfg.NATS) > 0, &cfg.TemplateKeyFile, &cfg.RecordKeyFile)
 }
 
 // runRealm starts a realm as configured and returns a stop that waits for
@@ -97,76 +45,9 @@ func clusterKeyDir(t testing.TB) string {
 // same data directory.
 func runRealm(t testing.TB, cfg Config) (*Realm, func()) {
 	t.Helper()
-	cfg.Logger = testLogger(t)
+	realmtest.Place(t, &cfg.Listen, &cfg.DataDir, &cfg.Logger)
 	shareClusterKeys(t, &cfg)
-	r, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Serve(ctx) }()
-	select {
-	case <-r.Ready():
-	case err := <-done:
-		cancel()
-		t.Fatalf("realm failed to start: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("realm not ready after 30s")
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve returned %v after stop, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("realm did not stop")
-		}
-	}
-	t.Cleanup(stop)
-	return r, stop
-}
-
-func get(t *testing.T, url string, v any) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if v != nil {
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-	}
-	return resp.StatusCode
-}
-
-// eventually polls cond until it holds or 10s pass: state written through
-// one node reaches another asynchronously.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	eventuallyWithin(t, what, 10*time.Second, cond)
-}
-
-// eventuallyWithin polls cond until it holds or limit passes.
-func eventuallyWithin(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s", what, limit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return realmtest.Run(t, func() (*Realm, error) { return New(cfg) })
 }
 
 func TestNotReadyAnswers503WithProblem(t *testing.T) {
@@ -229,74 +110,5 @@ func TestEmbeddedServesScenesAndProblems(t *testing.T) {
 	}
 	if code := get(t, r.URL()+"/nowhere", &p); code != 404 {
 		t.Fatalf("GET /nowhere = %d, want 404", code)
-	}
-}
-
-// TestTwoNodesOnThreeNodeCluster runs two realm nodes against a 3-node NATS
-// cluster and checks that state written through one is read through the
-// other, on streams and buckets with 3 replicas.
-func TestTwoNodesOnThreeNodeCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
-	a := startRealm(t, Config{NATS: urls, Node: "realm-a"})
-	// localhost: b's auditor registers a passkey, which is bound to it.
-	b := startRealm(t, Config{NATS: urls, Node: "realm-b", Listen: "localhost:0"})
-	auditor := auditorToken(t, b, "audra")
-
-	var health map[string]any
-	if code := get(t, b.URL()+"/healthz", &health); code != 200 || health["replicas"] != float64(3) {
-		t.Fatalf("GET /healthz on b = %d %v, want 200 with 3 replicas", code, health)
-	}
-	// JetStream itself confirms the replica count of the shared streams.
-	nc := natstest.Connect(t, natstest.ClusterURLs(servers))
-	for _, name := range []string{"ZR_AUDIT", "KV_ZR_nodes"} {
-		resp, err := nc.Request("$JS.API.STREAM.INFO."+name, nil, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var info struct {
-			Config struct {
-				Replicas int `json:"num_replicas"`
-			} `json:"config"`
-			Cluster struct {
-				Replicas []json.RawMessage `json:"replicas"`
-			} `json:"cluster"`
-		}
-		if err := json.Unmarshal(resp.Data, &info); err != nil {
-			t.Fatal(err)
-		}
-		if info.Config.Replicas != 3 || len(info.Cluster.Replicas) != 2 {
-			t.Fatalf("stream %s: replicas %d with %d followers, want 3 with 2", name, info.Config.Replicas, len(info.Cluster.Replicas))
-		}
-	}
-
-	// A decision recorded through node a is read through node b.
-	err := a.Audit().Record(context.Background(), audit.Event{
-		Actor: "avatar-1", Action: "EnterZone", Resource: `Zone::"press-bay"`,
-		Outcome: audit.Deny, Reasons: []string{"trust state is step-up"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "node b lists node a's decision", func() bool {
-		got := getAudit(t, b, auditor, "node=realm-a&outcome=deny")
-		return len(got.Events) == 1 && got.Events[0].Actor == "avatar-1" && got.Events[0].Reasons[0] == "trust state is step-up"
-	})
-	// Each node sees the other in the node registry (a KV bucket).
-	eventually(t, "both nodes registered", func() bool {
-		var got struct{ Nodes []node.Info }
-		get(t, a.URL()+"/v1/nodes", &got)
-		return len(got.Nodes) == 2 && got.Nodes[0].Node == "realm-a" && got.Nodes[1].Node == "realm-b"
-	})
-	// Both chains verify through either node.
-	var verify struct {
-		OK     bool           `json:"ok"`
-		Chains []audit.Report `json:"chains"`
-	}
-	if code := get(t, b.URL()+"/v1/audit/verify", &verify); code != 200 || !verify.OK || len(verify.Chains) != 2 {
-		t.Fatalf("GET /v1/audit/verify on b = %d %+v, want two intact chains", code, verify)
 	}
 }

@@ -111,16 +111,16 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 
 	boss := newMarketUser(t, r, "boss") // the bootstrap administrator
 	ada := newMarketUser(t, r, "ada")
-	bossID, adaID := boss.sess.Avatar["id"].(string), ada.sess.Avatar["id"].(string)
-	mint(t, r, "relics", "vase", ada.wallet, 0)
-	mint(t, r, "gems", "", ada.wallet, 1000)
+	bossID, adaID := boss.Sess.Avatar["id"].(string), ada.Sess.Avatar["id"].(string)
+	mint(t, r, "relics", "vase", ada.Wallet, 0)
+	mint(t, r, "gems", "", ada.Wallet, 1000)
 	evilKey, _ := crypto.GenerateKey()
 	evilWallet := crypto.PubkeyToAddress(evilKey.PublicKey)
 
 	rolesSeen := func(id string) []string {
 		t.Helper()
 		var page avatarPage
-		boss.c.must("GET", "/v1/avatars", nil, &page)
+		boss.C.Must("GET", "/v1/avatars", nil, &page)
 		for _, a := range page.Avatars {
 			if a.ID == id {
 				return a.Roles
@@ -134,7 +134,7 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 			Items    []assetView   `json:"items"`
 			Balances []balanceView `json:"balances"`
 		}
-		boss.c.must("GET", "/v1/assets/owners/"+addr, nil, &out)
+		boss.C.Must("GET", "/v1/assets/owners/"+addr, nil, &out)
 		for _, b := range out.Balances {
 			if b.Collection == "gems" {
 				gems = b.Balance
@@ -148,7 +148,7 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 	ownerOf := func(coll, item string) string {
 		t.Helper()
 		var a assetView
-		boss.c.must("GET", "/v1/assets/items/"+coll+"/"+item, nil, &a)
+		boss.C.Must("GET", "/v1/assets/items/"+coll+"/"+item, nil, &a)
 		return a.Owner
 	}
 	adaRoles := rolesSeen(adaID)
@@ -167,13 +167,13 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 		now := time.Now().UTC()
 		rec, _ := json.Marshal(map[string]any{"v": 1, "hash": hash[:], "avatar": bossID, "created": now, "lastSeen": now, "expires": now.Add(time.Hour), "csrf": "x"})
 		evil.put("sessions", id, forgedSeal(rec))
-		code, _ := boss.c.with(token).call("GET", "/v1/avatars", nil, nil)
+		code, _ := boss.C.With(token).Call("GET", "/v1/avatars", nil, nil)
 		if code != http.StatusUnauthorized {
 			t.Fatalf("forged session answered %d, want 401", code)
 		}
 		// Without any seal at all: the same.
 		evil.put("sessions", id, rec)
-		if code, _ := boss.c.with(token).call("GET", "/v1/avatars", nil, nil); code != http.StatusUnauthorized {
+		if code, _ := boss.C.With(token).Call("GET", "/v1/avatars", nil, nil); code != http.StatusUnauthorized {
 			t.Fatalf("unsealed forged session answered %d, want 401", code)
 		}
 		tamperAudited(t, r, "sessions/"+id, store.ReasonSealDiffer)
@@ -183,12 +183,12 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 	t.Run("forged step-up", func(t *testing.T) {
 		// With the administrator's stolen token but not its passkey, the
 		// attacker writes the step-up proof a role change needs.
-		stolen := boss.c
+		stolen := boss.C
 		roles := []string{"visitor", "admin"}
-		digest := strings.TrimPrefix(stolen.roleDigest(adaID, roles), "0x")
-		key := boss.sess.Session.ID + "." + digest
+		digest := strings.TrimPrefix(roleDigest(stolen, adaID, roles), "0x")
+		key := boss.Sess.Session.ID + "." + digest
 		evil.put("stepups", key, forgedSeal([]byte(time.Now().UTC().Format(time.RFC3339Nano))))
-		code, p := stolen.call("PUT", "/v1/avatars/"+adaID+"/roles", map[string]any{"roles": roles}, nil)
+		code, p := stolen.Call("PUT", "/v1/avatars/"+adaID+"/roles", map[string]any{"roles": roles}, nil)
 		if code != http.StatusForbidden || !strings.Contains(p.Detail, "step-up") {
 			t.Fatalf("role change on a forged step-up = %d %q, want 403 asking for a step-up", code, p.Detail)
 		}
@@ -213,7 +213,7 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 		}
 		evil.put("avatars", adaID, []byte(altered))
 		tamperAuditedAfter := func() bool {
-			code, _ := ada.c.call("GET", "/v1/avatars", nil, nil)
+			code, _ := ada.C.Call("GET", "/v1/avatars", nil, nil)
 			return code == http.StatusUnauthorized || code == http.StatusForbidden
 		}
 		// Refused as absent: the avatar reads as gone, so the rewrite
@@ -223,7 +223,7 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 			return rolesSeen(adaID) == nil && tamperAuditedAfter()
 		})
 		tamperAudited(t, r, "avatars/"+adaID, store.ReasonSealDiffer)
-		code, _ := ada.c.call("GET", "/v1/avatars", nil, nil)
+		code, _ := ada.C.Call("GET", "/v1/avatars", nil, nil)
 		if code == http.StatusOK {
 			t.Fatal("ada lists avatars, an administrator's right, after the rewrite")
 		}
@@ -244,10 +244,10 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 		if gems, items := owned(evilWallet.Hex()); gems != "" || len(items) != 0 {
 			t.Fatalf("the attacker's wallet holds %q gems and %q", gems, items)
 		}
-		if got := ownerOf("relics", "vase"); got != ada.wallet.Hex() {
-			t.Fatalf("the vase's owner = %s, want ada's %s", got, ada.wallet.Hex())
+		if got := ownerOf("relics", "vase"); got != ada.Wallet.Hex() {
+			t.Fatalf("the vase's owner = %s, want ada's %s", got, ada.Wallet.Hex())
 		}
-		if gems, _ := owned(ada.wallet.Hex()); gems != "1000" {
+		if gems, _ := owned(ada.Wallet.Hex()); gems != "1000" {
 			t.Fatalf("ada's gems = %q, want 1000", gems)
 		}
 	})
@@ -259,54 +259,54 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		subject := "zr.ledger.balance.gems." + strings.ToLower(ada.wallet.Hex())
+		subject := "zr.ledger.balance.gems." + strings.ToLower(ada.Wallet.Hex())
 		before, err := stream.GetLastMsgForSubject(context.Background(), subject)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pay := ada.signedTransfer(t, intent("gems", "", 40, ada.wallet, boss.wallet, 1, deadlineIn(time.Hour)), ada.key)
-		ada.c.must("POST", "/v1/assets/transfers", pay, nil)
-		if gems, _ := owned(ada.wallet.Hex()); gems != "960" {
+		pay := ada.SignedTransfer(t, intent("gems", "", 40, ada.Wallet, boss.Wallet, 1, deadlineIn(time.Hour)), ada.Key)
+		ada.C.Must("POST", "/v1/assets/transfers", pay, nil)
+		if gems, _ := owned(ada.Wallet.Hex()); gems != "960" {
 			t.Fatalf("ada's gems after paying 40 = %q, want 960", gems)
 		}
 		evil.publish(subject, before.Data, nats.Header{store.SealHeader: before.Header.Values(store.SealHeader)})
-		tamperAudited(t, r, "LEDGER/ledger.balance.gems."+strings.ToLower(ada.wallet.Hex()), store.ReasonReplayed)
-		if gems, _ := owned(ada.wallet.Hex()); gems != "960" {
+		tamperAudited(t, r, "LEDGER/ledger.balance.gems."+strings.ToLower(ada.Wallet.Hex()), store.ReasonReplayed)
+		if gems, _ := owned(ada.Wallet.Hex()); gems != "960" {
 			t.Fatalf("ada's gems after the replay = %q, want 960", gems)
 		}
 
 		// A step-up proof the administrator used, put back: refused by
 		// the node that used it. The change (ada stays a visitor) is
 		// allowed once.
-		digest := strings.TrimPrefix(boss.c.roleDigest(adaID, adaRoles), "0x")
-		if code, p := boss.c.stepUp(boss.auth, "0x"+digest); code != http.StatusOK {
+		digest := strings.TrimPrefix(roleDigest(boss.C, adaID, adaRoles), "0x")
+		if code, p := boss.C.StepUp(boss.Auth, "0x"+digest); code != http.StatusOK {
 			t.Fatalf("step-up = %d %+v", code, p)
 		}
-		proofKey := boss.sess.Session.ID + "." + digest
+		proofKey := boss.Sess.Session.ID + "." + digest
 		proof, err := evil.bucket("stepups").Get(context.Background(), proofKey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		boss.c.must("PUT", "/v1/avatars/"+adaID+"/roles", map[string]any{"roles": adaRoles}, nil)
+		boss.C.Must("PUT", "/v1/avatars/"+adaID+"/roles", map[string]any{"roles": adaRoles}, nil)
 		evil.put("stepups", proofKey, proof.Value())
-		if code, p := boss.c.call("PUT", "/v1/avatars/"+adaID+"/roles", map[string]any{"roles": adaRoles}, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, "already used") {
+		if code, p := boss.C.Call("PUT", "/v1/avatars/"+adaID+"/roles", map[string]any{"roles": adaRoles}, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, "already used") {
 			t.Fatalf("a used step-up put back = %d %q, want 403 saying it was used", code, p.Detail)
 		}
 		tamperAudited(t, r, "stepups/"+proofKey, node.ReasonStepUpReplayed)
 
 		// A session signed out, its live record put back: refused by the
 		// node that saw the revocation.
-		second := newClient(t, r).login(boss.auth, "boss")
+		second := newClient(t, r).Login(boss.Auth, "boss")
 		sessions := evil.bucket("sessions")
 		live, err := sessions.Get(context.Background(), second.Session.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		boss.c.with(second.Token).must("POST", "/v1/sessions/logout", nil, nil)
+		boss.C.With(second.Token).Must("POST", "/v1/sessions/logout", nil, nil)
 		if _, err := sessions.Put(context.Background(), second.Session.ID, live.Value()); err != nil {
 			t.Fatal(err)
 		}
-		if code, _ := boss.c.with(second.Token).call("GET", "/v1/avatars", nil, nil); code != http.StatusUnauthorized {
+		if code, _ := boss.C.With(second.Token).Call("GET", "/v1/avatars", nil, nil); code != http.StatusUnauthorized {
 			t.Fatalf("a signed-out session put back answered %d, want 401", code)
 		}
 		tamperAudited(t, r, "sessions/"+second.Session.ID, "revoked earlier; an older record was put back")
@@ -319,7 +319,7 @@ func TestAttackerWithFullNATSGainsNoPower(t *testing.T) {
 	if got := rolesSeen(bossID); !slices.Contains(got, "admin") {
 		t.Fatalf("boss's roles = %q, want admin among them", got)
 	}
-	if got := ownerOf("relics", "vase"); got != ada.wallet.Hex() {
+	if got := ownerOf("relics", "vase"); got != ada.Wallet.Hex() {
 		t.Fatalf("the vase's owner = %s, want ada's", got)
 	}
 }
@@ -347,9 +347,9 @@ func TestDeletedLedgerTailStopsTheNode(t *testing.T) {
 	cfg := Config{Listen: "localhost:0", NATS: []string{srv.ClientURL()}, Node: "realm-a", ScenesDir: marketScenes, DataDir: t.TempDir()}
 	r, stop := runRealm(t, cfg)
 	ada, bob := newMarketUser(t, r, "ada"), newMarketUser(t, r, "bob")
-	mint(t, r, "gems", "", ada.wallet, 100)
-	pay := ada.signedTransfer(t, intent("gems", "", 10, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key)
-	ada.c.must("POST", "/v1/assets/transfers", pay, nil)
+	mint(t, r, "gems", "", ada.Wallet, 100)
+	pay := ada.SignedTransfer(t, intent("gems", "", 10, ada.Wallet, bob.Wallet, 1, deadlineIn(time.Hour)), ada.Key)
+	ada.C.Must("POST", "/v1/assets/transfers", pay, nil)
 	stop()
 
 	evil := newAttacker(t, srv.ClientURL())
@@ -360,8 +360,8 @@ func TestDeletedLedgerTailStopsTheNode(t *testing.T) {
 	}
 	for _, subject := range []string{
 		"zr.ledger.receipts.realm-a",
-		"zr.ledger.balance.gems." + strings.ToLower(ada.wallet.Hex()),
-		"zr.ledger.balance.gems." + strings.ToLower(bob.wallet.Hex()),
+		"zr.ledger.balance.gems." + strings.ToLower(ada.Wallet.Hex()),
+		"zr.ledger.balance.gems." + strings.ToLower(bob.Wallet.Hex()),
 	} {
 		m, err := stream.GetLastMsgForSubject(ctx, subject)
 		if err != nil {
@@ -382,7 +382,7 @@ func TestDeletedBootstrapKeyPromotesNobody(t *testing.T) {
 	srv := natstest.RunServer(t)
 	cfg := Config{Listen: "localhost:0", NATS: []string{srv.ClientURL()}, Node: "realm-a", DataDir: t.TempDir()}
 	r, stop := runRealm(t, cfg)
-	boss := newClient(t, r).register(webauthntest.New(), "boss")
+	boss := newClient(t, r).Register(webauthntest.New(), "boss")
 	if got := rolesOf(boss); !slices.Contains(got, "admin") {
 		t.Fatalf("boss's roles = %q, want the bootstrap's", got)
 	}
@@ -396,7 +396,7 @@ func TestDeletedBootstrapKeyPromotesNobody(t *testing.T) {
 		}
 	}
 	r, _ = runRealm(t, cfg)
-	if got := rolesOf(newClient(t, r).register(webauthntest.New(), "mallory")); !slices.Equal(got, []string{"visitor"}) {
+	if got := rolesOf(newClient(t, r).Register(webauthntest.New(), "mallory")); !slices.Equal(got, []string{"visitor"}) {
 		t.Fatalf("a registration after the bootstrap key was deleted has roles %q, want [visitor]", got)
 	}
 }

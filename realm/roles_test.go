@@ -55,23 +55,23 @@ func auditEvents(t *testing.T, r *Realm, actor, action string) []audit.Event {
 }
 
 // roleDigest asks the realm for the digest of a role change.
-func (c *apiClient) roleDigest(id string, roles []string) string {
-	c.t.Helper()
+func roleDigest(c *apiClient, id string, roles []string) string {
+	c.T.Helper()
 	var d struct {
 		ActionDigest string `json:"action_digest"`
 	}
-	c.must("POST", "/v1/avatars/"+id+"/roles/digest", map[string]any{"roles": roles}, &d)
+	c.Must("POST", "/v1/avatars/"+id+"/roles/digest", map[string]any{"roles": roles}, &d)
 	return d.ActionDigest
 }
 
 // changeRoles steps up for the change and makes it.
-func (c *apiClient) changeRoles(auth *webauthntest.Authenticator, id string, roles []string) (int, edge.Problem, rolesAnswer) {
-	c.t.Helper()
-	if code, p := c.stepUp(auth, c.roleDigest(id, roles)); code != http.StatusOK {
-		c.t.Fatalf("step-up for roles %q of %s = %d %+v", roles, id, code, p)
+func changeRoles(c *apiClient, auth *webauthntest.Authenticator, id string, roles []string) (int, edge.Problem, rolesAnswer) {
+	c.T.Helper()
+	if code, p := c.StepUp(auth, roleDigest(c, id, roles)); code != http.StatusOK {
+		c.T.Fatalf("step-up for roles %q of %s = %d %+v", roles, id, code, p)
 	}
 	var out rolesAnswer
-	code, p := c.call("PUT", "/v1/avatars/"+id+"/roles", map[string]any{"roles": roles}, &out)
+	code, p := c.Call("PUT", "/v1/avatars/"+id+"/roles", map[string]any{"roles": roles}, &out)
 	return code, p, out
 }
 
@@ -79,9 +79,9 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 	r := startLocalRealm(t)
 	c := newClient(t, r)
 	bossKey, aliceKey := webauthntest.New(), webauthntest.New()
-	bossSess := c.register(bossKey, "boss")
-	aliceSess := c.register(aliceKey, "alice")
-	boss, alice := c.with(bossSess.Token), c.with(aliceSess.Token)
+	bossSess := c.Register(bossKey, "boss")
+	aliceSess := c.Register(aliceKey, "alice")
+	boss, alice := c.With(bossSess.Token), c.With(aliceSess.Token)
 	bossID, aliceID := bossSess.Avatar["id"].(string), aliceSess.Avatar["id"].(string)
 
 	if got := rolesOf(bossSess); !slices.Equal(got, []string{"admin", "operator", "supervisor"}) {
@@ -99,7 +99,7 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 	rolesNow := func(id string) []string {
 		t.Helper()
 		var page avatarPage
-		boss.must("GET", "/v1/avatars", nil, &page)
+		boss.Must("GET", "/v1/avatars", nil, &page)
 		for _, a := range page.Avatars {
 			if a.ID == id {
 				return a.Roles
@@ -111,35 +111,35 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 
 	t.Run("list", func(t *testing.T) {
 		var page avatarPage
-		boss.must("GET", "/v1/avatars?limit=1", nil, &page)
+		boss.Must("GET", "/v1/avatars?limit=1", nil, &page)
 		if len(page.Avatars) != 1 || page.Avatars[0].Name != "alice" || page.Next != "alice" {
 			t.Fatalf("first page = %+v, want alice and a next cursor", page)
 		}
-		boss.must("GET", "/v1/avatars?limit=1&after="+page.Next, nil, &page)
+		boss.Must("GET", "/v1/avatars?limit=1&after="+page.Next, nil, &page)
 		if len(page.Avatars) != 1 || page.Avatars[0].Name != "boss" || page.Next != "" {
 			t.Fatalf("second page = %+v, want boss and no next", page)
 		}
 		for _, q := range []string{"limit=0", "limit=501", "limit=x", "after=NOT-A-NAME"} {
-			if code, _ := boss.call("GET", "/v1/avatars?"+q, nil, nil); code != http.StatusBadRequest {
+			if code, _ := boss.Call("GET", "/v1/avatars?"+q, nil, nil); code != http.StatusBadRequest {
 				t.Errorf("GET /v1/avatars?%s = %d, want 400", q, code)
 			}
 		}
 	})
 
 	t.Run("non-admin refused", func(t *testing.T) {
-		if code, p := alice.call("GET", "/v1/avatars", nil, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, "admin role") {
+		if code, p := alice.Call("GET", "/v1/avatars", nil, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, "admin role") {
 			t.Fatalf("GET /v1/avatars by a visitor = %d %+v, want 403 naming the admin role", code, p)
 		}
 		// Even with a step-up bound to the change, a visitor cannot make
 		// itself an administrator.
 		digest := digestHex(identity.SetRolesDigest(aliceID, []string{"admin"}))
-		if code, p := alice.stepUp(aliceKey, digest); code != http.StatusOK {
+		if code, p := alice.StepUp(aliceKey, digest); code != http.StatusOK {
 			t.Fatalf("step-up = %d %+v", code, p)
 		}
-		if code, p := alice.call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"admin"}}, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, "admin role") {
+		if code, p := alice.Call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"admin"}}, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, "admin role") {
 			t.Fatalf("PUT own roles by a visitor = %d %+v, want 403", code, p)
 		}
-		if code, _ := alice.call("POST", "/v1/avatars/"+aliceID+"/roles/digest", map[string]any{"roles": []string{"admin"}}, nil); code != http.StatusForbidden {
+		if code, _ := alice.Call("POST", "/v1/avatars/"+aliceID+"/roles/digest", map[string]any{"roles": []string{"admin"}}, nil); code != http.StatusForbidden {
 			t.Fatalf("roles digest by a visitor = %d, want 403", code)
 		}
 		if got := rolesNow(aliceID); !slices.Equal(got, []string{"visitor"}) {
@@ -156,16 +156,16 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 	})
 
 	t.Run("no step-up", func(t *testing.T) {
-		code, p := boss.call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"operator"}}, nil)
+		code, p := boss.Call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"operator"}}, nil)
 		want := digestHex(identity.SetRolesDigest(aliceID, []string{"operator"}))
 		if code != http.StatusForbidden || !strings.Contains(p.Detail, want) {
 			t.Fatalf("PUT roles without a step-up = %d %+v, want 403 naming digest %s", code, p, want)
 		}
 		// A step-up bound to another change does not count.
-		if code, p := boss.stepUp(bossKey, boss.roleDigest(aliceID, []string{"supervisor"})); code != http.StatusOK {
+		if code, p := boss.StepUp(bossKey, roleDigest(boss, aliceID, []string{"supervisor"})); code != http.StatusOK {
 			t.Fatalf("step-up = %d %+v", code, p)
 		}
-		if code, _ := boss.call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"operator"}}, nil); code != http.StatusForbidden {
+		if code, _ := boss.Call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"operator"}}, nil); code != http.StatusForbidden {
 			t.Fatalf("PUT roles with a step-up for other roles = %d, want 403", code)
 		}
 		if got := rolesNow(aliceID); !slices.Equal(got, []string{"visitor"}) {
@@ -183,11 +183,11 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 
 	t.Run("grant", func(t *testing.T) {
 		// The digest is over the normalized roles: duplicates dropped.
-		code, p, got := boss.changeRoles(bossKey, aliceID, []string{"operator", "visitor", "operator"})
+		code, p, got := changeRoles(boss, bossKey, aliceID, []string{"operator", "visitor", "operator"})
 		if code != http.StatusOK || !slices.Equal(got.Avatar.Roles, []string{"operator", "visitor"}) || !slices.Equal(got.Before, []string{"visitor"}) {
 			t.Fatalf("PUT roles = %d %+v %+v, want operator, visitor (before: visitor)", code, p, got)
 		}
-		if code, _ := boss.call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"operator", "visitor"}}, nil); code != http.StatusForbidden {
+		if code, _ := boss.Call("PUT", "/v1/avatars/"+aliceID+"/roles", map[string]any{"roles": []string{"operator", "visitor"}}, nil); code != http.StatusForbidden {
 			t.Fatalf("PUT roles reusing a spent step-up = %d, want 403", code)
 		}
 		var me struct {
@@ -195,7 +195,7 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 				Roles []string `json:"roles"`
 			} `json:"avatar"`
 		}
-		alice.must("GET", "/v1/avatars/me", nil, &me)
+		alice.Must("GET", "/v1/avatars/me", nil, &me)
 		if !slices.Equal(me.Avatar.Roles, []string{"operator", "visitor"}) {
 			t.Fatalf("alice's own view of her roles = %q", me.Avatar.Roles)
 		}
@@ -238,7 +238,7 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 				if method == "POST" {
 					path += "/digest"
 				}
-				code, p := boss.call(method, path, tc.body, nil)
+				code, p := boss.Call(method, path, tc.body, nil)
 				if code != tc.status || !strings.Contains(p.Detail, tc.detail) {
 					t.Errorf("%s: %s %s = %d %q, want %d with %q", tc.name, method, path, code, p.Detail, tc.status, tc.detail)
 				}
@@ -253,7 +253,7 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 	})
 
 	t.Run("last admin", func(t *testing.T) {
-		code, p, _ := boss.changeRoles(bossKey, bossID, []string{"operator"})
+		code, p, _ := changeRoles(boss, bossKey, bossID, []string{"operator"})
 		if code != http.StatusConflict || !strings.Contains(p.Detail, "last administrator") {
 			t.Fatalf("the last admin giving up admin = %d %+v, want 409", code, p)
 		}
@@ -263,7 +263,7 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 		// The refusal did not spend the step-up: once there is another
 		// administrator, the same confirmation makes the same change.
 		bossStepsDown := func() int {
-			code, _ := boss.call("PUT", "/v1/avatars/"+bossID+"/roles", map[string]any{"roles": []string{"operator"}}, nil)
+			code, _ := boss.Call("PUT", "/v1/avatars/"+bossID+"/roles", map[string]any{"roles": []string{"operator"}}, nil)
 			return code
 		}
 		eventually(t, "the refusal is audited with its reason", func() bool {
@@ -276,16 +276,16 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 		})
 		// With a second administrator, the first may step down, and the
 		// new one then lists avatars.
-		if code, p, _ := boss.changeRoles(bossKey, aliceID, []string{"admin"}); code != http.StatusOK {
+		if code, p, _ := changeRoles(boss, bossKey, aliceID, []string{"admin"}); code != http.StatusOK {
 			t.Fatalf("granting admin = %d %+v", code, p)
 		}
 		if code := bossStepsDown(); code != http.StatusOK {
 			t.Fatalf("stepping down beside another admin, with the step-up the refusal left unspent = %d", code)
 		}
-		if code, _ := boss.call("GET", "/v1/avatars", nil, nil); code != http.StatusForbidden {
+		if code, _ := boss.Call("GET", "/v1/avatars", nil, nil); code != http.StatusForbidden {
 			t.Fatalf("GET /v1/avatars by a former admin = %d, want 403", code)
 		}
-		if code, _ := alice.call("GET", "/v1/avatars", nil, nil); code != http.StatusOK {
+		if code, _ := alice.Call("GET", "/v1/avatars", nil, nil); code != http.StatusOK {
 			t.Fatalf("GET /v1/avatars by the new admin = %d, want 200", code)
 		}
 	})
@@ -294,11 +294,11 @@ func TestBootstrapAdminAndRoleAPI(t *testing.T) {
 func TestBootstrapAdminOff(t *testing.T) {
 	r := startRealm(t, Config{Listen: "localhost:0", DisableBootstrapAdmin: true})
 	c := newClient(t, r)
-	first := c.register(webauthntest.New(), "first")
+	first := c.Register(webauthntest.New(), "first")
 	if got := rolesOf(first); !slices.Equal(got, []string{"visitor"}) {
 		t.Fatalf("first avatar with the bootstrap off has %q, want visitor", got)
 	}
-	if code, _ := c.with(first.Token).call("GET", "/v1/avatars", nil, nil); code != http.StatusForbidden {
+	if code, _ := c.With(first.Token).Call("GET", "/v1/avatars", nil, nil); code != http.StatusForbidden {
 		t.Fatalf("GET /v1/avatars = %d, want 403", code)
 	}
 }
@@ -334,15 +334,15 @@ func TestBootstrapAdminAcrossNodes(t *testing.T) {
 	for i := range 2 * perNode {
 		node := []*Realm{a, b}[i%2]
 		c := newClient(t, node)
-		c.origin = a.URL() // both nodes accept node a's origin
+		c.Origin = a.URL() // both nodes accept node a's origin
 		var begin beginAnswer
-		c.must("POST", "/v1/webauthn/register/begin", map[string]string{"name": fmt.Sprintf("racer-%d", i), "display_name": "Racer"}, &begin)
+		c.Must("POST", "/v1/webauthn/register/begin", map[string]string{"name": fmt.Sprintf("racer-%d", i), "display_name": "Racer"}, &begin)
 		opts, _ := json.Marshal(begin)
-		cred, err := webauthntest.New().Register(opts, c.origin)
+		cred, err := webauthntest.New().Register(opts, c.Origin)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := json.Marshal(map[string]any{"ceremony_id": begin.ceremony(), "credential": json.RawMessage(cred)})
+		body, _ := json.Marshal(map[string]any{"ceremony_id": begin.Ceremony(), "credential": json.RawMessage(cred)})
 		finishes = append(finishes, finish{node.URL(), body})
 	}
 	results := make([]sessionAnswer, len(finishes))
@@ -387,8 +387,8 @@ func TestBootstrapAdminAcrossNodes(t *testing.T) {
 	for _, res := range results {
 		if res.Avatar["id"] == admins[0] {
 			for _, node := range []*Realm{a, b} {
-				c := newClient(t, node).with(res.Token)
-				c.must("GET", "/v1/avatars", nil, &page)
+				c := newClient(t, node).With(res.Token)
+				c.Must("GET", "/v1/avatars", nil, &page)
 				if len(page.Avatars) != len(finishes) {
 					t.Fatalf("GET /v1/avatars on %s lists %d avatars, want %d", node.Node(), len(page.Avatars), len(finishes))
 				}

@@ -48,16 +48,16 @@ func TestDuplicateMembersAndInvalidUTF8AreRefused(t *testing.T) {
 	t.Run("webauthn finish", func(t *testing.T) {
 		c := newClient(t, r)
 		auth := webauthntest.New()
-		c.register(auth, "dora")
-		body := []byte(toJSON(c.beginLogin(auth, "dora")))
+		c.Register(auth, "dora")
+		body := []byte(toJSON(c.BeginLogin(auth, "dora")))
 		dup, bad := corrupt(t, body, "ceremony_id", "someone-elses")
-		code, p := c.call("POST", "/v1/webauthn/login/finish", dup, nil)
+		code, p := c.Call("POST", "/v1/webauthn/login/finish", dup, nil)
 		refused(t, "finish with ceremony_id twice", code, p, `duplicate member "ceremony_id"`)
-		code, p = c.call("POST", "/v1/webauthn/login/finish", bad, nil)
+		code, p = c.Call("POST", "/v1/webauthn/login/finish", bad, nil)
 		refused(t, "finish with invalid UTF-8", code, p, "invalid UTF-8")
 		// The ceremony was not used up: the genuine assertion signs in.
 		var sess sessionAnswer
-		c.must("POST", "/v1/webauthn/login/finish", body, &sess)
+		c.Must("POST", "/v1/webauthn/login/finish", body, &sess)
 		if sess.Token == "" {
 			t.Fatal("genuine finish after the refusals gave no session")
 		}
@@ -66,8 +66,8 @@ func TestDuplicateMembersAndInvalidUTF8AreRefused(t *testing.T) {
 	t.Run("asset transfer", func(t *testing.T) {
 		ada := newMarketUser(t, r, "ada")
 		bob := newMarketUser(t, r, "bob")
-		mint(t, r, "gems", "", ada.wallet, 500)
-		body := []byte(toJSON(ada.signedTransfer(t, intent("gems", "", 100, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key)))
+		mint(t, r, "gems", "", ada.Wallet, 500)
+		body := []byte(toJSON(ada.SignedTransfer(t, intent("gems", "", 100, ada.Wallet, bob.Wallet, 1, deadlineIn(time.Hour)), ada.Key)))
 		dup, bad := corrupt(t, body, "signature", "0x00")
 		// The intent's amount twice: encoding/json would take the last.
 		inflated := []byte(strings.Replace(string(body), `"amount":"100"`, `"amount":"100","amount":"400"`, 1))
@@ -80,14 +80,14 @@ func TestDuplicateMembersAndInvalidUTF8AreRefused(t *testing.T) {
 			{"amount twice", inflated, `duplicate member "amount" at "/intent"`},
 			{"invalid UTF-8", bad, "invalid UTF-8"},
 		} {
-			code, p := ada.c.call("POST", "/v1/assets/transfers", tc.body, nil)
+			code, p := ada.C.Call("POST", "/v1/assets/transfers", tc.body, nil)
 			refused(t, "transfer with "+tc.name, code, p, tc.want)
 		}
-		if got, _ := balanceOf(r, "gems", ada.wallet); got != 500 {
+		if got, _ := balanceOf(r, "gems", ada.Wallet); got != 500 {
 			t.Fatalf("ada's balance after the refusals = %d, want 500", got)
 		}
-		ada.c.must("POST", "/v1/assets/transfers", body, nil)
-		if got, _ := balanceOf(r, "gems", bob.wallet); got != 100 {
+		ada.C.Must("POST", "/v1/assets/transfers", body, nil)
+		if got, _ := balanceOf(r, "gems", bob.Wallet); got != 100 {
 			t.Fatalf("bob's balance after the genuine transfer = %d, want 100 (nonce 1 was still unused)", got)
 		}
 	})
@@ -108,12 +108,12 @@ func TestDuplicateMembersAndInvalidUTF8AreRefused(t *testing.T) {
 			{"value twice, by case", []byte(`{"op":"set","value":1,"Value":2.4,"reason":"test"}`), `duplicate member "Value"`},
 			{"invalid UTF-8", []byte("{\"op\":\"set\",\"value\":1,\"reason\":\"t\xffst\"}"), "invalid UTF-8"},
 		} {
-			code, p, _, _ := ada.command(beltPath, "k-strict", tc.body)
+			code, p, _, _ := ada.Command(beltPath, "k-strict", tc.body)
 			refused(t, "command with "+tc.name, code, p, tc.want)
 		}
 		// Nothing was kept under the key: the genuine command is not a
 		// conflicting reuse of it, and the gateway sets what it says.
-		code, p, ans, hdr := ada.command(beltPath, "k-strict", body)
+		code, p, ans, hdr := ada.Command(beltPath, "k-strict", body)
 		if code != 200 || hdr.Get("Idempotent-Replayed") != "" || ans.Ack == nil || ans.Ack.Target != 1 {
 			t.Fatalf("genuine command after the refusals = %d %+v %+v, want done with target 1", code, p, ans)
 		}
@@ -125,7 +125,7 @@ func TestDuplicateMembersAndInvalidUTF8AreRefused(t *testing.T) {
 			{"type twice", `{"type":"ping","type":"join","scene":"foundry"}`, `duplicate member "type"`},
 			{"invalid UTF-8", "{\"type\":\"join\",\"scene\":\"f\xffoundry\"}", "invalid UTF-8"},
 		} {
-			ws := dialLive(t, foundry, mallory.sess.Token)
+			ws := dialLive(t, foundry, mallory.Sess.Token)
 			send(t, ws, tc.msg)
 			code, reason := waitClosed(t, ws)
 			ws.Close()

@@ -43,19 +43,19 @@ func TestDomainEventsAreTimed(t *testing.T) {
 	waitTwinsLive(t, r)
 	ada := newOperator(t, r, "ada", "operator", "admin") // a registration
 	anon := newClient(t, r)
-	finish := anon.beginLogin(ada.auth, "ada")
-	anon.must("POST", "/v1/webauthn/login/finish", finish, nil) // a sign-in
-	if code, _ := anon.call("POST", "/v1/webauthn/login/finish", finish, nil); code < 400 {
+	finish := anon.BeginLogin(ada.Auth, "ada")
+	anon.Must("POST", "/v1/webauthn/login/finish", finish, nil) // a sign-in
+	if code, _ := anon.Call("POST", "/v1/webauthn/login/finish", finish, nil); code < 400 {
 		t.Fatalf("the same assertion again = %d, want refused", code) // a refused one
 	}
-	if code, p := ada.stepUp(ada.auth, digestA); code != http.StatusOK {
+	if code, p := ada.StepUp(ada.Auth, digestA); code != http.StatusOK {
 		t.Fatalf("step-up = %d %+v", code, p)
 	}
 
 	// A twin command: decided by the foundry's policy, carried out by the
 	// simulated gateway.
 	standIn(t, r, ada, "conveyor-line")
-	status, p, ans, _ := ada.command("/v1/twins/conveyor-1/actuators/belt-speed/commands", "timed-1", map[string]any{"op": "set", "value": 0.5, "reason": "timed"})
+	status, p, ans, _ := ada.Command("/v1/twins/conveyor-1/actuators/belt-speed/commands", "timed-1", map[string]any{"op": "set", "value": 0.5, "reason": "timed"})
 	if status != http.StatusOK || ans.Status != command.StatusDone {
 		t.Fatalf("belt command = %d %+v %+v, want done", status, p, ans)
 	}
@@ -67,20 +67,20 @@ func TestDomainEventsAreTimed(t *testing.T) {
 			Address string `json:"address"`
 		} `json:"custodial"`
 	}
-	ada.must("POST", "/v1/assets/wallet/custodial", nil, &wallet)
+	ada.Must("POST", "/v1/assets/wallet/custodial", nil, &wallet)
 	custodial := common.HexToAddress(wallet.Custodial.Address)
-	ada.must("POST", "/v1/assets/mint", map[string]any{"collection": "credits", "to": custodial.Hex(), "amount": "500"}, nil)
+	ada.Must("POST", "/v1/assets/mint", map[string]any{"collection": "credits", "to": custodial.Hex(), "amount": "500"}, nil)
 	in := map[string]any{"intent": intent("credits", "", 100, custodial, common.HexToAddress("0x00000000000000000000000000000000000dEAD0"), 1, deadlineIn(time.Hour))}
 	var pay payloadAnswer
-	ada.must("POST", "/v1/assets/intents/transfer", in, &pay)
-	if code, _ := ada.call("POST", "/v1/assets/transfers", in, nil); code != http.StatusForbidden {
+	ada.Must("POST", "/v1/assets/intents/transfer", in, &pay)
+	if code, _ := ada.Call("POST", "/v1/assets/transfers", in, nil); code != http.StatusForbidden {
 		t.Fatalf("custodial transfer without its step-up = %d, want 403", code)
 	}
-	if code, p := ada.stepUp(ada.auth, pay.Digest); code != http.StatusOK {
+	if code, p := ada.StepUp(ada.Auth, pay.Digest); code != http.StatusOK {
 		t.Fatalf("step-up for the transfer = %d %+v", code, p)
 	}
-	ada.must("POST", "/v1/assets/transfers", in, nil)
-	ada.must("POST", "/v1/assets/transfers", in, nil)
+	ada.Must("POST", "/v1/assets/transfers", in, nil)
+	ada.Must("POST", "/v1/assets/transfers", in, nil)
 
 	text := metricsText(t, r)
 	for _, c := range []struct {

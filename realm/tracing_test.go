@@ -27,7 +27,7 @@ func TestTwinCommandIsOneTrace(t *testing.T) {
 	standIn(t, r, ada, "conveyor-line")
 	exp.Reset()
 
-	status, p, ans, _ := ada.command(beltPath, "trace-1", map[string]any{"op": "set", "value": 1.5, "reason": "trace"})
+	status, p, ans, _ := ada.Command(beltPath, "trace-1", map[string]any{"op": "set", "value": 1.5, "reason": "trace"})
 	if status != 200 || ans.Status != command.StatusDone {
 		t.Fatalf("belt command = %d %+v %+v, want done", status, p, ans)
 	}

@@ -66,7 +66,7 @@ func benchOperator(b *testing.B, r *Realm) (edge.Principal, string) {
 	b.Helper()
 	ctx := context.Background()
 	c := newClient(b, r)
-	sess := c.register(webauthntest.New(), "bench")
+	sess := c.Register(webauthntest.New(), "bench")
 	id, _ := sess.Avatar["id"].(string)
 	if err := r.avatars.SetRoles(ctx, id, []string{"operator"}); err != nil {
 		b.Fatal(err)
@@ -79,7 +79,7 @@ func benchOperator(b *testing.B, r *Realm) (edge.Principal, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	joinFoundryAs(b, r, sess.Token, id, s.ID).walk("conveyor-line")
+	joinFoundryAs(b, r, sess.Token, id, s.ID).Walk("conveyor-line")
 	return edge.Principal{Session: s, Avatar: av}, sess.Token
 }
 
@@ -241,13 +241,13 @@ func BenchmarkGatedCommand(b *testing.B) {
 		})
 	}
 	b.Run("http", func(b *testing.B) {
-		c := newClient(b, r).with(token)
+		c := newClient(b, r).With(token)
 		var lat latencies
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
 			t0 := time.Now()
-			status, pr, ans, _ := c.command(beltPath, fmt.Sprint("h-", i), map[string]any{"op": "set", "value": 1 + float64(i%2)/2})
+			status, pr, ans, _ := c.Command(beltPath, fmt.Sprint("h-", i), map[string]any{"op": "set", "value": 1 + float64(i%2)/2})
 			if status != 200 || ans.Status != command.StatusDone {
 				b.Fatalf("POST = %d %+v", status, pr)
 			}

@@ -1,10 +1,7 @@
 package realm
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,99 +10,18 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
-	"github.com/zerorealm/zerorealm/internal/webauthntest"
-	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
-// command posts a command with an Idempotency-Key and returns the status,
-// the problem (on failure), the answer and the response headers.
-func (c *apiClient) command(path, key string, body any) (int, edge.Problem, command.Answer, http.Header) {
-	c.t.Helper()
-	data, asIs := body.([]byte) // sent as it is, for bodies json.Marshal cannot write
-	if !asIs {
-		data, _ = json.Marshal(body)
-	}
-	req, err := http.NewRequest("POST", c.base+path, bytes.NewReader(data))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var p edge.Problem
-	var a command.Answer
-	if resp.StatusCode >= 400 {
-		if err := json.Unmarshal(raw, &p); err != nil {
-			c.t.Fatalf("POST %s = %d, not problem+json: %s", path, resp.StatusCode, raw)
-		}
-	} else if err := json.Unmarshal(raw, &a); err != nil {
-		c.t.Fatalf("POST %s: decode %s: %v", path, raw, err)
-	}
-	return resp.StatusCode, p, a, resp.Header
-}
+// Operators and their twin commands (realmtest).
+type operator = realmtest.Operator
 
-type operator struct {
-	*apiClient
-	auth *webauthntest.Authenticator
-	id   string
-	sess sessionAnswer
-}
-
-// newOperator registers an avatar and gives it roles, as an administrator
-// would.
-func newOperator(t *testing.T, r *Realm, name string, roles ...string) operator {
-	t.Helper()
-	c := newClient(t, r)
-	auth := webauthntest.New()
-	sess := c.register(auth, name)
-	id, _ := sess.Avatar["id"].(string)
-	if err := r.avatars.SetRoles(context.Background(), id, roles); err != nil {
-		t.Fatal(err)
-	}
-	return operator{apiClient: c.with(sess.Token), auth: auth, id: id, sess: sess}
-}
-
-func (o operator) digest(path, key string, body any) string {
-	o.t.Helper()
-	data, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", o.base+path+"/digest", bytes.NewReader(data))
-	req.Header.Set("Idempotency-Key", key)
-	req.Header.Set("Authorization", "Bearer "+o.token)
-	resp, err := o.hc.Do(req)
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Hash string `json:"hash"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
-		o.t.Fatalf("digest = %d %v", resp.StatusCode, err)
-	}
-	return out.Hash
-}
-
-func waitTwinsLive(t *testing.T, r *Realm) {
-	t.Helper()
-	eventually(t, "every simulated gateway to hear the revocation feed", func() bool {
-		for _, g := range r.twins.SimulatedGateways() {
-			if age := g.FeedAge(); age < 0 || age > time.Second {
-				return false
-			}
-		}
-		return true
-	})
-}
+var (
+	newOperator   = realmtest.NewOperator
+	waitTwinsLive = realmtest.WaitTwinsLive
+)
 
 const (
 	beltPath     = "/v1/twins/conveyor-1/actuators/belt-speed/commands"
@@ -122,7 +38,7 @@ func TestTwinCommandJourney(t *testing.T) {
 	var list struct {
 		Twins []twins.TwinView `json:"twins"`
 	}
-	ada.must("GET", "/v1/twins", nil, &list)
+	ada.Must("GET", "/v1/twins", nil, &list)
 	if len(list.Twins) != 3 || list.Twins[0].Gateway == "" {
 		t.Fatalf("GET /v1/twins = %+v, want the foundry's 3 twins with their gateways", list.Twins)
 	}
@@ -148,19 +64,19 @@ func TestTwinCommandJourney(t *testing.T) {
 		status int
 		detail string
 	}{
-		{"no idempotency key", ada.apiClient, beltPath, "", set(1, "conveyor-line"), 400, "Idempotency-Key"},
-		{"malformed", ada.apiClient, beltPath, "k-mal", map[string]any{"op": "fly"}, 400, "malformed"},
-		{"value as a string", ada.apiClient, beltPath, "k-nan", map[string]any{"op": "set", "value": "NaN"}, 400, "malformed"},
-		{"unknown twin", ada.apiClient, "/v1/twins/press-9/actuators/ram/commands", "k-tw", set(1, ""), 404, "unknown_twin"},
-		{"unknown actuator", ada.apiClient, "/v1/twins/press-1/actuators/arm/commands", "k-ac", set(1, ""), 404, "unknown_actuator"},
-		{"outside the envelope", ada.apiClient, beltPath, "k-env", set(3, "conveyor-line"), 422, "out_of_range"},
-		{"claims another zone", ada.apiClient, beltPath, "k-zone", set(1, "lobby"), 403, "zone_mismatch"},
-		{"not an operator", visitor.apiClient, beltPath, "k-vis", set(1, ""), 403, "policy"},
-		{"high risk without step-up", ada.apiClient, ramPath, "k-ram", set(10, ""), 403, "step-up"},
+		{"no idempotency key", ada.Client, beltPath, "", set(1, "conveyor-line"), 400, "Idempotency-Key"},
+		{"malformed", ada.Client, beltPath, "k-mal", map[string]any{"op": "fly"}, 400, "malformed"},
+		{"value as a string", ada.Client, beltPath, "k-nan", map[string]any{"op": "set", "value": "NaN"}, 400, "malformed"},
+		{"unknown twin", ada.Client, "/v1/twins/press-9/actuators/ram/commands", "k-tw", set(1, ""), 404, "unknown_twin"},
+		{"unknown actuator", ada.Client, "/v1/twins/press-1/actuators/arm/commands", "k-ac", set(1, ""), 404, "unknown_actuator"},
+		{"outside the envelope", ada.Client, beltPath, "k-env", set(3, "conveyor-line"), 422, "out_of_range"},
+		{"claims another zone", ada.Client, beltPath, "k-zone", set(1, "lobby"), 403, "zone_mismatch"},
+		{"not an operator", visitor.Client, beltPath, "k-vis", set(1, ""), 403, "policy"},
+		{"high risk without step-up", ada.Client, ramPath, "k-ram", set(10, ""), 403, "step-up"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, p, _, _ := c.client.command(c.path, c.key, c.body)
+			status, p, _, _ := c.client.Command(c.path, c.key, c.body)
 			if status != c.status || !strings.Contains(p.Detail, c.detail) {
 				t.Fatalf("POST %s = %d %q, want %d mentioning %q", c.path, status, p.Detail, c.status, c.detail)
 			}
@@ -168,7 +84,7 @@ func TestTwinCommandJourney(t *testing.T) {
 	}
 
 	// A low-risk command goes through with the gateway's signed answer.
-	status, p, ans, _ := ada.command(beltPath, "belt-1", set(1.5, "conveyor-line"))
+	status, p, ans, _ := ada.Command(beltPath, "belt-1", set(1.5, "conveyor-line"))
 	if status != 200 || ans.Status != command.StatusDone || ans.Ack == nil || ans.Ack.Target != 1.5 || ans.Grant == nil {
 		t.Fatalf("belt command = %d %+v %+v, want done with target 1.5", status, p, ans)
 	}
@@ -177,23 +93,23 @@ func TestTwinCommandJourney(t *testing.T) {
 	}
 	// Retrying with the same key replays the answer; reusing the key for
 	// another command is refused as unprocessable (422).
-	status, _, again, hdr := ada.command(beltPath, "belt-1", set(1.5, "conveyor-line"))
+	status, _, again, hdr := ada.Command(beltPath, "belt-1", set(1.5, "conveyor-line"))
 	if status != 200 || hdr.Get("Idempotent-Replayed") != "true" || again.Ack.Signature != ans.Ack.Signature {
 		t.Fatalf("retry = %d replayed=%q, want the same signed answer", status, hdr.Get("Idempotent-Replayed"))
 	}
-	if status, p, _, _ := ada.command(beltPath, "belt-1", set(2, "conveyor-line")); status != 422 || !strings.HasSuffix(p.Type, "/idempotency-key-reused") {
+	if status, p, _, _ := ada.Command(beltPath, "belt-1", set(2, "conveyor-line")); status != 422 || !strings.HasSuffix(p.Type, "/idempotency-key-reused") {
 		t.Fatalf("key reused for another command = %d %+v, want 422 idempotency-key-reused", status, p)
 	}
 
 	// High risk: from the control room, step up for the command's hash,
 	// then it goes through.
-	w.walk("control-room")
+	w.Walk("control-room")
 	body := set(20, "")
-	hash := ada.digest(ramPath, "ram-1", body)
-	if status, p := ada.stepUp(ada.auth, hash); status != 200 {
+	hash := ada.Digest(ramPath, "ram-1", body)
+	if status, p := ada.StepUp(ada.Auth, hash); status != 200 {
 		t.Fatalf("step-up = %d %+v", status, p)
 	}
-	if status, p, ans, _ := ada.command(ramPath, "ram-1", body); status != 200 || ans.Status != command.StatusDone || ans.Command.Hash != hash {
+	if status, p, ans, _ := ada.Command(ramPath, "ram-1", body); status != 200 || ans.Status != command.StatusDone || ans.Command.Hash != hash {
 		t.Fatalf("ram command after step-up = %d %+v %+v, want done", status, p, ans)
 	}
 
@@ -216,49 +132,49 @@ func TestCriticalCommandNeedsASecondOperator(t *testing.T) {
 	grace := newOperator(t, r, "grace", "supervisor")
 	standIn(t, r, ada, "control-room")
 	body := map[string]any{"op": "set", "value": 40}
-	hash := ada.digest(pressurePath, "p-1", body)
-	if status, _ := ada.stepUp(ada.auth, hash); status != 200 {
+	hash := ada.Digest(pressurePath, "p-1", body)
+	if status, _ := ada.StepUp(ada.Auth, hash); status != 200 {
 		t.Fatal("requester step-up failed")
 	}
-	status, p, ans, _ := ada.command(pressurePath, "p-1", body)
+	status, p, ans, _ := ada.Command(pressurePath, "p-1", body)
 	if status != 202 || ans.Status != command.StatusPendingApproval || ans.Approval == nil {
 		t.Fatalf("critical command = %d %+v %+v, want 202 pending approval", status, p, ans)
 	}
 	approve := "/v1/approvals/" + hash + "/approve"
 
 	// The requester cannot approve their own command, even with a step-up.
-	if status, _ := ada.stepUp(ada.auth, hash); status != 200 {
+	if status, _ := ada.StepUp(ada.Auth, hash); status != 200 {
 		t.Fatal("step-up failed")
 	}
-	if status, p := ada.call("POST", approve, nil, nil); status != 403 || !strings.Contains(p.Detail, "second operator") {
+	if status, p := ada.Call("POST", approve, nil, nil); status != 403 || !strings.Contains(p.Detail, "second operator") {
 		t.Fatalf("self-approval = %d %q, want 403", status, p.Detail)
 	}
 	// The approver needs their own step-up bound to the command.
-	if status, p := grace.call("POST", approve, nil, nil); status != 403 || !strings.Contains(p.Detail, "step-up") {
+	if status, p := grace.Call("POST", approve, nil, nil); status != 403 || !strings.Contains(p.Detail, "step-up") {
 		t.Fatalf("approval without step-up = %d %q, want 403 asking for a step-up", status, p.Detail)
 	}
 	var pending struct {
 		Approvals []map[string]any `json:"approvals"`
 	}
-	grace.must("GET", "/v1/approvals", nil, &pending)
+	grace.Must("GET", "/v1/approvals", nil, &pending)
 	if len(pending.Approvals) != 1 {
 		t.Fatalf("GET /v1/approvals = %+v, want the one pending command", pending)
 	}
-	if status, _ := grace.stepUp(grace.auth, hash); status != 200 {
+	if status, _ := grace.StepUp(grace.Auth, hash); status != 200 {
 		t.Fatal("approver step-up failed")
 	}
 	var done struct {
 		Approval command.ApprovalView `json:"approval"`
 		Answer   command.Answer       `json:"answer"`
 	}
-	grace.must("POST", approve, nil, &done)
-	if done.Answer.Status != command.StatusDone || done.Approval.Approver != grace.id {
+	grace.Must("POST", approve, nil, &done)
+	if done.Answer.Status != command.StatusDone || done.Approval.Approver != grace.ID {
 		t.Fatalf("approval = %+v, want the command done, approved by grace", done)
 	}
-	if msg := done.Answer.Grant.TypedData.Message["approvers"]; !strings.Contains(toJSON(msg), grace.id) {
+	if msg := done.Answer.Grant.TypedData.Message["approvers"]; !strings.Contains(toJSON(msg), grace.ID) {
 		t.Fatalf("grant approvers = %v, want grace", msg)
 	}
-	if status, _ := grace.call("POST", approve, nil, nil); status != 409 {
+	if status, _ := grace.Call("POST", approve, nil, nil); status != 409 {
 		t.Fatalf("second approval = %d, want 409", status)
 	}
 }
@@ -273,7 +189,7 @@ func TestTwinFeedStreamsOutcomes(t *testing.T) {
 	waitTwinsLive(t, r)
 	ada := newOperator(t, r, "ada", "operator")
 	url := "ws" + strings.TrimPrefix(r.URL(), "http") + "/v1/twins/feed"
-	ws, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + ada.token}})
+	ws, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer " + ada.Token}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +200,7 @@ func TestTwinFeedStreamsOutcomes(t *testing.T) {
 		t.Fatalf("first feed message = %v, %v; want twins", hello, err)
 	}
 	standIn(t, r, ada, "conveyor-line")
-	if status, p, _, _ := ada.command(beltPath, "feed-1", map[string]any{"op": "set", "value": 1}); status != 200 {
+	if status, p, _, _ := ada.Command(beltPath, "feed-1", map[string]any{"op": "set", "value": 1}); status != 200 {
 		t.Fatalf("command = %d %+v", status, p)
 	}
 	for {
@@ -304,10 +220,10 @@ func TestRevokedSessionReachesGateways(t *testing.T) {
 	r := startLocalRealm(t)
 	waitTwinsLive(t, r)
 	ada := newOperator(t, r, "ada", "operator")
-	ada.must("POST", "/v1/sessions/logout", nil, nil)
+	ada.Must("POST", "/v1/sessions/logout", nil, nil)
 	eventually(t, "every gateway to refuse the revoked session", func() bool {
 		for _, g := range r.twins.SimulatedGateways() {
-			if !g.Revoked(ada.sess.Session.ID) {
+			if !g.Revoked(ada.Sess.Session.ID) {
 				return false
 			}
 		}
@@ -333,8 +249,8 @@ func TestUndeliveredTwinCommandIsAudited(t *testing.T) {
 	}
 	standIn(t, r, ada, "conveyor-line")
 	body := map[string]any{"op": "set", "value": 1}
-	hash := ada.digest(beltPath, "lost-1", body)
-	if status, p, _, _ := ada.command(beltPath, "lost-1", body); status < 400 || !strings.Contains(p.Detail, "no_gateway") {
+	hash := ada.Digest(beltPath, "lost-1", body)
+	if status, p, _, _ := ada.Command(beltPath, "lost-1", body); status < 400 || !strings.Contains(p.Detail, "no_gateway") {
 		t.Fatalf("command with no gateway = %d %+v, want a no_gateway problem", status, p)
 	}
 	var ev audit.Event

@@ -29,11 +29,11 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	// A critical command waiting for its approver.
 	standIn(t, r, ada, "control-room")
 	body := map[string]any{"op": "set", "value": 40}
-	hash := ada.digest(pressurePath, "view-1", body)
-	if status, p := ada.stepUp(ada.auth, hash); status != 200 {
+	hash := ada.Digest(pressurePath, "view-1", body)
+	if status, p := ada.StepUp(ada.Auth, hash); status != 200 {
 		t.Fatalf("step-up = %d %+v", status, p)
 	}
-	if status, p, _, _ := ada.command(pressurePath, "view-1", body); status != 202 {
+	if status, p, _, _ := ada.Command(pressurePath, "view-1", body); status != 202 {
 		t.Fatalf("critical command = %d %+v, want 202 pending approval", status, p)
 	}
 
@@ -54,7 +54,7 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	}
 
 	for _, path := range []string{"/v1/twins", "/v1/twins/press-1", "/v1/approvals", "/v1/approvals/" + hash} {
-		if status, p := anonymous.call("GET", path, nil, nil); status != 401 {
+		if status, p := anonymous.Call("GET", path, nil, nil); status != 401 {
 			t.Errorf("GET %s without a session = %d %+v, want 401", path, status, p)
 		}
 	}
@@ -63,18 +63,18 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	}
 
 	for _, path := range []string{"/v1/twins", "/v1/twins/press-1", "/v1/approvals/" + hash} {
-		if status, p := vic.call("GET", path, nil, nil); status != 403 || !strings.Contains(p.Detail, "policy") {
+		if status, p := vic.Call("GET", path, nil, nil); status != 403 || !strings.Contains(p.Detail, "policy") {
 			t.Errorf("GET %s as a visitor = %d %+v, want 403 with the policy's reason", path, status, p)
 		}
 	}
-	if _, status := dialFeed(vic.token); status != 403 {
+	if _, status := dialFeed(vic.Token); status != 403 {
 		t.Errorf("feed as a visitor = %d, want 403", status)
 	}
 	// A command's digest names the actuator's risk, part of the twin's
 	// view: a visitor is refused it, and told nothing of the risk.
 	digestReq, _ := http.NewRequest("POST", r.URL()+pressurePath+"/digest", strings.NewReader(`{"op":"set","value":40}`))
 	digestReq.Header.Set("Idempotency-Key", "view-2")
-	digestReq.Header.Set("Authorization", "Bearer "+vic.token)
+	digestReq.Header.Set("Authorization", "Bearer "+vic.Token)
 	digestReq.Header.Set("Content-Type", "application/json")
 	if resp, err := http.DefaultClient.Do(digestReq); err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	var pending struct {
 		Approvals []map[string]any `json:"approvals"`
 	}
-	vic.must("GET", "/v1/approvals", nil, &pending)
+	vic.Must("GET", "/v1/approvals", nil, &pending)
 	if len(pending.Approvals) != 0 {
 		t.Errorf("GET /v1/approvals as a visitor = %d approvals, want none", len(pending.Approvals))
 	}
@@ -96,16 +96,16 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	var list struct {
 		Twins []twins.TwinView `json:"twins"`
 	}
-	ada.must("GET", "/v1/twins", nil, &list)
+	ada.Must("GET", "/v1/twins", nil, &list)
 	if len(list.Twins) != 3 || list.Twins[0].Gateway == "" {
 		t.Fatalf("GET /v1/twins as an operator = %+v, want the foundry's 3 twins with their gateways", list.Twins)
 	}
-	ada.must("GET", "/v1/twins/press-1", nil, nil)
-	ada.must("GET", "/v1/approvals", nil, &pending)
+	ada.Must("GET", "/v1/twins/press-1", nil, nil)
+	ada.Must("GET", "/v1/approvals", nil, &pending)
 	if len(pending.Approvals) != 1 {
 		t.Fatalf("GET /v1/approvals as an operator = %d approvals, want the pending one", len(pending.Approvals))
 	}
-	ws, status := dialFeed(ada.token)
+	ws, status := dialFeed(ada.Token)
 	if status != http.StatusSwitchingProtocols {
 		t.Fatalf("feed as an operator = %d, want the upgrade", status)
 	}
@@ -113,13 +113,13 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 	// An avatar holds at most Config.MaxTwinFeedsPerAvatar feeds (4 by
 	// default) on a node; one more is refused before the upgrade.
 	for range r.cfg.MaxTwinFeedsPerAvatar - 1 {
-		more, status := dialFeed(ada.token)
+		more, status := dialFeed(ada.Token)
 		if status != http.StatusSwitchingProtocols {
 			t.Fatalf("feed within the cap = %d, want the upgrade", status)
 		}
 		defer more.Close()
 	}
-	h := http.Header{"Authorization": {"Bearer " + ada.token}}
+	h := http.Header{"Authorization": {"Bearer " + ada.Token}}
 	if _, resp, err := websocket.DefaultDialer.Dial(feedURL, h); err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests ||
 		resp.Header.Get("Retry-After") == "" || resp.Header.Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("feed beyond the cap of %d: %v, %+v; want 429 with Retry-After", r.cfg.MaxTwinFeedsPerAvatar, err, resp)
@@ -139,8 +139,8 @@ func TestTwinViewsAreDecidedByPolicy(t *testing.T) {
 			if ev.Action != scenes.ActionViewTwin {
 				continue
 			}
-			denied = denied || ev.Actor == vic.id && ev.Outcome == audit.Deny && len(ev.Reasons) > 0 && ev.Reasons[0] != ""
-			allowed = allowed || ev.Actor == ada.id && ev.Outcome == audit.Allow
+			denied = denied || ev.Actor == vic.ID && ev.Outcome == audit.Deny && len(ev.Reasons) > 0 && ev.Reasons[0] != ""
+			allowed = allowed || ev.Actor == ada.ID && ev.Outcome == audit.Allow
 		}
 		return denied && allowed
 	})

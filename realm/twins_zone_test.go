@@ -2,129 +2,21 @@ package realm
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/zerorealm/zerorealm/clients/vr"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
-// walker is an avatar present in the foundry through a clients/vr SDK
-// connection, as a headset would be: it walks by sending head poses, and
-// the realm decides each zone it steps into.
-type walker struct {
-	tb       testing.TB
-	node     *Realm // the node it is connected to
-	cl       *vr.Client
-	avatar   string
-	session  string
-	refusals chan *vr.RefusalError
-}
-
-// joinFoundryAs opens an SDK connection of the session to node and joins
-// the foundry, in no zone yet.
-func joinFoundryAs(tb testing.TB, node *Realm, token, avatarID, sessionID string) *walker {
-	tb.Helper()
-	w := &walker{tb: tb, node: node, avatar: avatarID, session: sessionID, refusals: make(chan *vr.RefusalError, 16)}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	cl, err := vr.Dial(ctx, vr.Config{URL: node.URL(), Token: token, Transport: vr.WebSocket, Logger: testLogger(tb),
-		OnRefusal: func(e *vr.RefusalError) {
-			select {
-			case w.refusals <- e:
-			default:
-			}
-		}})
-	if err != nil {
-		tb.Fatalf("vr.Dial = %v", err)
-	}
-	tb.Cleanup(func() { cl.Close() })
-	w.cl = cl
-	if _, err := cl.Join(ctx, "foundry"); err != nil {
-		tb.Fatalf("join the foundry = %v", err)
-	}
-	return w
-}
-
-// standIn is joinFoundryAs for an operator, walked into zone.
-func standIn(tb testing.TB, node *Realm, o operator, zone string) *walker {
-	tb.Helper()
-	w := joinFoundryAs(tb, node, o.sess.Token, o.id, o.sess.Session.ID)
-	w.walk(zone)
-	return w
-}
-
-// zoneCentre is a point well inside the foundry's zone, at head height.
-func zoneCentre(tb testing.TB, r *Realm, zone string) [3]float32 {
-	tb.Helper()
-	sc, _ := r.catalog.Scene("foundry")
-	for _, z := range sc.Zones {
-		if z.ID == zone {
-			return [3]float32{float32(z.Min[0]+z.Max[0]) / 2, 1.6, float32(z.Min[2]+z.Max[2]) / 2}
-		}
-	}
-	tb.Fatalf("the foundry has no zone %q", zone)
-	return [3]float32{}
-}
-
-// step sends one head pose in zone ("" for outside every zone).
-func (w *walker) step(zone string) {
-	w.tb.Helper()
-	pos := [3]float32{-2, 1.6, -2} // outside every zone
-	if zone != "" {
-		pos = zoneCentre(w.tb, w.node, zone)
-	}
-	if err := w.cl.SendPose(vr.BodyPose{Head: vr.Pose{Pos: pos, Rot: [4]float32{0, 0, 0, 1}, Tracked: true}}); err != nil {
-		w.tb.Fatalf("send pose = %v", err)
-	}
-}
-
-// walk steps into zone and waits until every one of nodes (by default the
-// node it is connected to) sees the avatar there.
-func (w *walker) walk(zone string, nodes ...*Realm) {
-	w.tb.Helper()
-	w.step(zone)
-	if len(nodes) == 0 {
-		nodes = []*Realm{w.node}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, n := range nodes {
-		for n.live.WhereIs("foundry", w.avatar, w.session).Zone != zone {
-			select {
-			case e := <-w.refusals:
-				w.tb.Fatalf("walking into %q was refused: %v", zone, e)
-			default:
-			}
-			if time.Now().After(deadline) {
-				w.tb.Fatalf("node %s never saw the avatar in zone %q: %s", n.cfg.Node, zone, n.live.WhereIs("foundry", w.avatar, w.session))
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-}
-
-// walkDenied steps into zone and waits for the realm's denial, which must
-// name the zone; the avatar has left where it was and stands in no zone.
-func (w *walker) walkDenied(zone string) *vr.RefusalError {
-	w.tb.Helper()
-	w.step(zone)
-	select {
-	case e := <-w.refusals:
-		if !errors.Is(e, vr.ErrDenied) || !strings.Contains(e.Reason, zone) {
-			w.tb.Fatalf("walking into %q: refusal %v, want a denial naming the zone", zone, e)
-		}
-		if now := w.node.live.WhereIs("foundry", w.avatar, w.session).Zone; now != "" {
-			w.tb.Fatalf("after the denial the realm sees the avatar in %q, want no zone", now)
-		}
-		return e
-	case <-time.After(10 * time.Second):
-		w.tb.Fatalf("walking into %q: no denial", zone)
-		return nil
-	}
-}
+// Avatars present in the foundry through a clients/vr SDK connection, as
+// a headset would be (realmtest.Walker).
+var (
+	joinFoundryAs = realmtest.JoinFoundryAs
+	standIn       = realmtest.StandIn
+)
 
 // TestTwinCommandUsesObservedZone: the zone of a command is where the
 // realm's presence sees the operator, whatever the request says.
@@ -140,7 +32,7 @@ func TestTwinCommandUsesObservedZone(t *testing.T) {
 	}
 	refused := func(key string, body any, detail ...string) {
 		t.Helper()
-		status, p, _, _ := ada.command(beltPath, key, body)
+		status, p, _, _ := ada.Command(beltPath, key, body)
 		if status != 403 {
 			t.Fatalf("%s: command = %d %q, want 403", key, status, p.Detail)
 		}
@@ -163,20 +55,20 @@ func TestTwinCommandUsesObservedZone(t *testing.T) {
 
 	// Beside the belt: allowed, and the answer says where the realm saw
 	// the operator. A true assertion is accepted.
-	w.walk("conveyor-line")
-	status, p, ans, _ := ada.command(beltPath, "line-1", set(1.5))
+	w.Walk("conveyor-line")
+	status, p, ans, _ := ada.Command(beltPath, "line-1", set(1.5))
 	if status != 200 || ans.Status != command.StatusDone || ans.Command.Zone != "conveyor-line" {
 		t.Fatalf("command beside the belt = %d %+v %+v, want done from conveyor-line", status, p, ans.Command)
 	}
-	if status, p, _, _ := ada.command(beltPath, "line-2", claim(1, "conveyor-line")); status != 200 {
+	if status, p, _, _ := ada.Command(beltPath, "line-2", claim(1, "conveyor-line")); status != 200 {
 		t.Fatalf("command asserting the zone the realm sees = %d %+v, want 200", status, p)
 	}
 
 	// Out of every zone, then disconnected: refused again.
-	w.walk("")
+	w.Walk("")
 	refused("out-1", set(1), "in no zone")
-	w.cl.Close()
-	eventually(t, "the realm to see the avatar leave", func() bool { return !r.live.WhereIs("foundry", ada.id, ada.sess.Session.ID).Present })
+	w.Close()
+	eventually(t, "the realm to see the avatar leave", func() bool { return !r.live.WhereIs("foundry", ada.ID, ada.Sess.Session.ID).Present })
 	refused("gone-1", set(1), "not in scene")
 
 	// The realm tells the console where it sees the avatar.
@@ -186,11 +78,11 @@ func TestTwinCommandUsesObservedZone(t *testing.T) {
 		Where   string `json:"where"`
 	}
 	w = standIn(t, r, ada, "control-room")
-	ada.must("GET", "/v1/scenes/foundry/me", nil, &me)
+	ada.Must("GET", "/v1/scenes/foundry/me", nil, &me)
 	if !me.Present || me.Zone != "control-room" || !strings.Contains(me.Where, "control-room") {
 		t.Fatalf("GET /v1/scenes/foundry/me = %+v, want present in control-room", me)
 	}
-	if status, p, _, _ := ada.command(beltPath, "room-1", set(1)); status != 200 {
+	if status, p, _, _ := ada.Command(beltPath, "room-1", set(1)); status != 200 {
 		t.Fatalf("command from the control room = %d %+v, want 200", status, p)
 	}
 	_ = w
@@ -208,16 +100,16 @@ func TestTwinCommandSeesPresenceOnAnotherNode(t *testing.T) {
 	// The role was given through node a; node b decides her walk into the
 	// control room with what its avatar cache says, which follows the
 	// change feed.
-	waitForRoles(t, b, ada.id, "operator")
-	at := func(node *Realm) *apiClient { return newClient(t, node).with(ada.sess.Token) }
-	w := joinFoundryAs(t, b, ada.sess.Token, ada.id, ada.sess.Session.ID)
-	w.walk("walkway", b, a)
-	status, p, _, _ := at(a).command(beltPath, "x-1", map[string]any{"op": "set", "value": 1})
+	waitForRoles(t, b, ada.ID, "operator")
+	at := func(node *Realm) *apiClient { return newClient(t, node).With(ada.Sess.Token) }
+	w := joinFoundryAs(t, b, ada.Sess.Token, ada.ID, ada.Sess.Session.ID)
+	w.Walk("walkway", b, a)
+	status, p, _, _ := at(a).Command(beltPath, "x-1", map[string]any{"op": "set", "value": 1})
 	if status != 403 || !strings.Contains(p.Detail, "the realm sees you in zone walkway") {
 		t.Fatalf("command through node a from the walkway on node b = %d %q, want a policy deny naming the walkway", status, p.Detail)
 	}
-	w.walk("control-room", b, a)
-	status, p, _, _ = at(a).command(beltPath, "x-2", map[string]any{"op": "set", "value": 1})
+	w.Walk("control-room", b, a)
+	status, p, _, _ = at(a).Command(beltPath, "x-2", map[string]any{"op": "set", "value": 1})
 	// The policy allows it; whether a gateway then answers depends on the
 	// cluster's gateways, not on presence.
 	if strings.Contains(p.Detail, "policy:") || strings.Contains(p.Detail, "zone_mismatch") {
@@ -234,19 +126,19 @@ func TestCriticalCommandRechecksZoneAtApproval(t *testing.T) {
 	grace := newOperator(t, r, "grace", "supervisor")
 	w := standIn(t, r, ada, "control-room")
 	body := map[string]any{"op": "set", "value": 40}
-	hash := ada.digest(pressurePath, "p-away", body)
-	if status, _ := ada.stepUp(ada.auth, hash); status != 200 {
+	hash := ada.Digest(pressurePath, "p-away", body)
+	if status, _ := ada.StepUp(ada.Auth, hash); status != 200 {
 		t.Fatal("requester step-up failed")
 	}
-	status, p, ans, _ := ada.command(pressurePath, "p-away", body)
+	status, p, ans, _ := ada.Command(pressurePath, "p-away", body)
 	if status != 202 || ans.Command.Zone != "control-room" {
 		t.Fatalf("critical command = %d %+v %+v, want 202 from the control room", status, p, ans.Command)
 	}
-	w.walk("walkway")
-	if status, _ := grace.stepUp(grace.auth, hash); status != 200 {
+	w.Walk("walkway")
+	if status, _ := grace.StepUp(grace.Auth, hash); status != 200 {
 		t.Fatal("approver step-up failed")
 	}
-	status, p = grace.call("POST", "/v1/approvals/"+hash+"/approve", nil, nil)
+	status, p = grace.Call("POST", "/v1/approvals/"+hash+"/approve", nil, nil)
 	if status != 403 || !strings.Contains(p.Detail, "the realm sees you in zone walkway") {
 		t.Fatalf("approval while the requester is on the walkway = %d %q, want a policy deny naming the walkway", status, p.Detail)
 	}
@@ -258,23 +150,23 @@ func TestDemotedOperatorLosesZoneAccess(t *testing.T) {
 	r := startLocalRealm(t)
 	ada := newOperator(t, r, "ada", "operator")
 	w := standIn(t, r, ada, "press-bay")
-	w.walk("lobby")
+	w.Walk("lobby")
 
-	if err := r.avatars.SetRoles(context.Background(), ada.id, nil); err != nil {
+	if err := r.avatars.SetRoles(context.Background(), ada.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The avatar read every decision makes follows the change feed.
 	eventually(t, "the node's avatar read to show the demotion", func() bool {
-		av, err := r.avatars.GetCached(context.Background(), ada.id)
+		av, err := r.avatars.GetCached(context.Background(), ada.ID)
 		return err == nil && len(av.Roles) == 0
 	})
-	e := w.walkDenied("press-bay")
+	e := w.WalkDenied("press-bay")
 	if !strings.Contains(e.Reason, "press-bay") {
 		t.Fatalf("denial = %q", e.Reason)
 	}
-	w.walkDenied("control-room")
+	w.WalkDenied("control-room")
 	// Open zones stay open.
-	w.walk("walkway")
+	w.Walk("walkway")
 }
 
 // waitForRoles waits until node reads the avatar with roles, as its

@@ -23,15 +23,15 @@ func (c *movableClock) Now() time.Time          { return time.Now().Add(time.Dur
 func (c *movableClock) Advance(d time.Duration) { c.ahead.Add(int64(d)) }
 
 // linkWallet links one more wallet to the user's avatar.
-func (u *marketUser) linkWallet(t *testing.T) (*ecdsa.PrivateKey, common.Address) {
+func linkWallet(t *testing.T, u *marketUser) (*ecdsa.PrivateKey, common.Address) {
 	t.Helper()
 	key, _ := crypto.GenerateKey()
 	addr := crypto.PubkeyToAddress(key.PublicKey)
 	var p payloadAnswer
-	u.c.must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": addr.Hex()}, &p)
+	u.C.Must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": addr.Hex()}, &p)
 	var td apitypes.TypedData
 	_ = json.Unmarshal(p.TypedData, &td)
-	u.c.must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": addr.Hex(), "deadline": td.Message["deadline"], "signature": signPayload(t, p.TypedData, p.Digest, key)}, nil)
+	u.C.Must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": addr.Hex(), "deadline": td.Message["deadline"], "signature": signPayload(t, p.TypedData, p.Digest, key)}, nil)
 	return key, addr
 }
 
@@ -46,15 +46,15 @@ func TestSplitHighValueTransferIsRefused(t *testing.T) {
 	r := startRealm(t, Config{Listen: "localhost:0", Assets: AssetsConfig{Now: clock.Now}})
 	ada := newMarketUser(t, r, "ada")
 	bob := newMarketUser(t, r, "bob")
-	key2, wallet2 := ada.linkWallet(t)
-	mint(t, r, "credits", "", ada.wallet, 20_000)
+	key2, wallet2 := linkWallet(t, ada)
+	mint(t, r, "credits", "", ada.Wallet, 20_000)
 	mint(t, r, "credits", "", wallet2, 20_000)
 
 	send := func(from common.Address, key *ecdsa.PrivateKey, amount, nonce uint64) (int, edge.Problem) {
 		t.Helper()
 		deadline := fmt.Sprint(clock.Now().Add(time.Hour).Unix())
-		body := ada.signedTransfer(t, intent("credits", "", amount, from, bob.wallet, nonce, deadline), key)
-		return ada.c.call("POST", "/v1/assets/transfers", body, nil)
+		body := ada.SignedTransfer(t, intent("credits", "", amount, from, bob.Wallet, nonce, deadline), key)
+		return ada.C.Call("POST", "/v1/assets/transfers", body, nil)
 	}
 	refusedBy := func(what string, code int, p edge.Problem, policy string) {
 		t.Helper()
@@ -63,9 +63,9 @@ func TestSplitHighValueTransferIsRefused(t *testing.T) {
 		}
 	}
 
-	code, p := send(ada.wallet, ada.key, 12_000, 1)
+	code, p := send(ada.Wallet, ada.Key, 12_000, 1)
 	refusedBy("one transfer of 120.00", code, p, "high-value-transfer-needs-biometric")
-	if code, p := send(ada.wallet, ada.key, 6_000, 2); code != 201 {
+	if code, p := send(ada.Wallet, ada.Key, 6_000, 2); code != 201 {
 		t.Fatalf("first transfer of 60.00 = %d %+v, want 201", code, p)
 	}
 	code, p = send(wallet2, key2, 6_000, 1)
@@ -73,7 +73,7 @@ func TestSplitHighValueTransferIsRefused(t *testing.T) {
 	if strings.Contains(p.Detail, "high-value-transfer-needs-biometric") {
 		t.Fatalf("the split transfer was refused as high value on its own: %q", p.Detail)
 	}
-	if bal, _ := balanceOf(r, "credits", bob.wallet); bal != 6_000 {
+	if bal, _ := balanceOf(r, "credits", bob.Wallet); bal != 6_000 {
 		t.Fatalf("bob's balance = %d, want 6000", bal)
 	}
 
@@ -81,7 +81,7 @@ func TestSplitHighValueTransferIsRefused(t *testing.T) {
 	if code, p := send(wallet2, key2, 6_000, 1); code != 201 {
 		t.Fatalf("transfer of 60.00 a day later = %d %+v, want 201", code, p)
 	}
-	if bal, _ := balanceOf(r, "credits", bob.wallet); bal != 12_000 {
+	if bal, _ := balanceOf(r, "credits", bob.Wallet); bal != 12_000 {
 		t.Fatalf("bob's balance = %d, want 12000", bal)
 	}
 }
@@ -97,18 +97,18 @@ func TestSplitTransfersOnTwoNodesCannotBothPass(t *testing.T) {
 	a, b := twoNodesWith(t, Config{})
 	ada := newMarketUser(t, a, "ada")
 	bob := newMarketUser(t, a, "bob")
-	key2, wallet2 := ada.linkWallet(t)
-	mint(t, a, "credits", "", ada.wallet, 20_000)
+	key2, wallet2 := linkWallet(t, ada)
+	mint(t, a, "credits", "", ada.Wallet, 20_000)
 	mint(t, a, "credits", "", wallet2, 20_000)
 	eventually(t, "node b to see both wallets funded and linked", func() bool {
-		w1, _ := balanceOf(b, "credits", ada.wallet)
+		w1, _ := balanceOf(b, "credits", ada.Wallet)
 		w2, _ := balanceOf(b, "credits", wallet2)
-		wallets, _ := b.market.Ledger().Addresses(ada.sess.Avatar["id"].(string))
+		wallets, _ := b.market.Ledger().Addresses(ada.Sess.Avatar["id"].(string))
 		return w1 == 20_000 && w2 == 20_000 && len(wallets) == 2
 	})
 	bodies := []map[string]any{
-		ada.signedTransfer(t, intent("credits", "", 6_000, ada.wallet, bob.wallet, 1, deadlineIn(time.Hour)), ada.key),
-		ada.signedTransfer(t, intent("credits", "", 6_000, wallet2, bob.wallet, 1, deadlineIn(time.Hour)), key2),
+		ada.SignedTransfer(t, intent("credits", "", 6_000, ada.Wallet, bob.Wallet, 1, deadlineIn(time.Hour)), ada.Key),
+		ada.SignedTransfer(t, intent("credits", "", 6_000, wallet2, bob.Wallet, 1, deadlineIn(time.Hour)), key2),
 	}
 	type answer struct {
 		code int
@@ -117,11 +117,11 @@ func TestSplitTransfersOnTwoNodesCannotBothPass(t *testing.T) {
 	answers := make(chan answer, 2)
 	start := make(chan struct{})
 	for i, node := range []*Realm{a, b} {
-		c := *ada.c
-		c.base = node.URL()
+		c := *ada.C
+		c.Base = node.URL()
 		go func() {
 			<-start
-			code, p := c.call("POST", "/v1/assets/transfers", bodies[i], nil)
+			code, p := c.Call("POST", "/v1/assets/transfers", bodies[i], nil)
 			answers <- answer{code, p}
 		}()
 	}

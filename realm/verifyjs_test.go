@@ -289,40 +289,40 @@ func TestVerifyJSReceiptsOfARealLedger(t *testing.T) {
 		Assets: AssetsConfig{CheckpointEvery: perCheckpoint, CheckpointInterval: time.Hour}})
 	ada := newMarketUser(t, r, "ada")
 	bob := newMarketUser(t, r, "bob")
-	mint(t, r, "gems", "", ada.wallet, 1000)
-	mint(t, r, "relics", "vase", ada.wallet, 0)
+	mint(t, r, "gems", "", ada.Wallet, 1000)
+	mint(t, r, "relics", "vase", ada.Wallet, 0)
 
 	// Two checkpoints' worth of transfers, a unique item among them.
 	var digests []string
 	for i := range 2 * perCheckpoint {
-		in := intent("gems", "", uint64(i+1), ada.wallet, bob.wallet, uint64(i+1), deadlineIn(time.Hour))
+		in := intent("gems", "", uint64(i+1), ada.Wallet, bob.Wallet, uint64(i+1), deadlineIn(time.Hour))
 		if i == 2 {
-			in = intent("relics", "vase", 1, ada.wallet, bob.wallet, uint64(i+1), deadlineIn(time.Hour))
+			in = intent("relics", "vase", 1, ada.Wallet, bob.Wallet, uint64(i+1), deadlineIn(time.Hour))
 		}
 		var tr transferReply
-		ada.c.must("POST", "/v1/assets/transfers", ada.signedTransfer(t, in, ada.key), &tr)
+		ada.C.Must("POST", "/v1/assets/transfers", ada.SignedTransfer(t, in, ada.Key), &tr)
 		digests = append(digests, tr.Digest)
 	}
 	var dom struct {
 		Domain map[string]any `json:"domain"`
 		Signer string         `json:"signer"`
 	}
-	ada.c.must("GET", "/v1/assets/domain", nil, &dom)
+	ada.C.Must("GET", "/v1/assets/domain", nil, &dom)
 
 	// The documents exactly as the API serves them.
 	proofs := make([]map[string]any, len(digests))
 	for i, d := range digests {
 		eventually(t, "receipt "+d+" checkpointed", func() bool {
-			code, _ := ada.c.call("GET", "/v1/receipts/"+d+"/proof", nil, &proofs[i])
+			code, _ := ada.C.Call("GET", "/v1/receipts/"+d+"/proof", nil, &proofs[i])
 			return code == http.StatusOK
 		})
 	}
 	var plain map[string]any
-	ada.c.must("GET", "/v1/receipts/"+digests[0], nil, &plain)
+	ada.C.Must("GET", "/v1/receipts/"+digests[0], nil, &plain)
 	var cps struct {
 		Checkpoints []map[string]any `json:"checkpoints"`
 	}
-	ada.c.must("GET", "/v1/checkpoints", nil, &cps)
+	ada.C.Must("GET", "/v1/checkpoints", nil, &cps)
 	if len(cps.Checkpoints) < 2 {
 		t.Fatalf("%d checkpoints after %d receipts, want 2", len(cps.Checkpoints), len(digests))
 	}
@@ -504,7 +504,7 @@ func TestVerifyJSReceiptsOfARealLedger(t *testing.T) {
 	// The same EIP-712 hashing on other types: the intents the realm asks
 	// wallets to sign.
 	var p payloadAnswer
-	ada.c.must("POST", "/v1/assets/intents/transfer", map[string]any{"intent": intent("gems", "", 7, ada.wallet, bob.wallet, 77, deadlineIn(time.Hour))}, &p)
+	ada.C.Must("POST", "/v1/assets/intents/transfer", map[string]any{"intent": intent("gems", "", 7, ada.Wallet, bob.Wallet, 77, deadlineIn(time.Hour))}, &p)
 	var td any
 	_ = json.Unmarshal(p.TypedData, &td)
 	hres := runVerifyJS(t, []jsOp{{"op": "hash", "typed": td}})

@@ -21,7 +21,7 @@ import (
 func BenchmarkXRIngest(b *testing.B) {
 	r := startRealm(b, Config{Listen: "localhost:0"})
 	for _, n := range []int{1, 4, 32} {
-		sess := newClient(b, r).register(webauthntest.New(), fmt.Sprintf("bench-%d", n))
+		sess := newClient(b, r).Register(webauthntest.New(), fmt.Sprintf("bench-%d", n))
 		s, err := r.sessions.Authenticate(context.Background(), sess.Token)
 		if err != nil {
 			b.Fatal(err)

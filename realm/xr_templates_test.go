@@ -30,10 +30,10 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	b := startRealm(t, Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", Origins: a.origins(), XREnrollment: 4 * time.Second})
 
 	auth := webauthntest.New()
-	sess := newClient(t, a).register(auth, "roaming")
+	sess := newClient(t, a).Register(auth, "roaming")
 	avatarID := sess.Avatar["id"].(string)
-	viaA := newClient(t, a).with(sess.Token)
-	viaB := newClient(t, b).with(sess.Token)
+	viaA := newClient(t, a).With(sess.Token)
+	viaB := newClient(t, b).With(sess.Token)
 	type templateView struct {
 		Enrolled     bool   `json:"enrolled"`
 		Enrollment   string `json:"enrollment"`
@@ -54,7 +54,7 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	var tv templateView
 	get := func(via *apiClient) templateView {
 		tv = templateView{} // an answer without a field must not keep the last one's
-		via.must("GET", "/v1/avatars/me/template", nil, &tv)
+		via.Must("GET", "/v1/avatars/me/template", nil, &tv)
 		return tv
 	}
 	eventuallyWithin(t, "enrolled through node a", 20*time.Second, func() bool {
@@ -73,10 +73,10 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 		return tv.Enrolled && tv.Enrollment == enrollmentDone
 	})
 
-	if code, p := viaA.stepUp(auth, tv.DeleteDigest); code != 200 {
+	if code, p := viaA.StepUp(auth, tv.DeleteDigest); code != 200 {
 		t.Fatalf("step-up = %d %+v", code, p)
 	}
-	viaA.must("DELETE", "/v1/avatars/me/template", nil, nil)
+	viaA.Must("DELETE", "/v1/avatars/me/template", nil, nil)
 	deleted := time.Now()
 	eventuallyWithin(t, "node b's stream forgets the deleted template", 5*time.Second, func() bool {
 		get(viaB)
@@ -94,7 +94,7 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	clB.Close()
 	for _, r := range []*Realm{b, a} {
 		cl, w := stream(r)
-		via := newClient(t, r).with(sess.Token)
+		via := newClient(t, r).With(sess.Token)
 		eventuallyWithin(t, "a new connection's stream opens through "+r.Node(), 5*time.Second, func() bool { return get(via).Enrollment != "" })
 		time.Sleep(time.Second)
 		if got := get(via); got.Enrolled || got.Enrollment != enrollmentNone {
@@ -104,7 +104,7 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 		cl.Close()
 	}
 	// A new user-verified assertion consents again.
-	if code, p := viaA.stepUp(auth, tv.DeleteDigest); code != 200 {
+	if code, p := viaA.StepUp(auth, tv.DeleteDigest); code != 200 {
 		t.Fatalf("step-up = %d %+v", code, p)
 	}
 	cl, w := stream(a)

@@ -41,7 +41,7 @@ func swayFrames(n int, startSeq uint32, hz float64) []vr.Frame {
 func dialXR(t *testing.T, r *Realm, name string, transport vr.Transport, onStatus func(vr.Status)) (*vr.Client, sessionAnswer) {
 	t.Helper()
 	c := newClient(t, r)
-	sess := c.register(webauthntest.New(), name)
+	sess := c.Register(webauthntest.New(), name)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: transport, Logger: testLogger(t), OnStatus: onStatus})
@@ -113,7 +113,7 @@ func TestXRRevocationClosesPeerConnection(t *testing.T) {
 	if n := r.xr.PeerConnections(); n != 1 {
 		t.Fatalf("open peer connections = %d, want 1", n)
 	}
-	newClient(t, r).with(sess.Token).must("POST", "/v1/sessions/logout", nil, nil)
+	newClient(t, r).With(sess.Token).Must("POST", "/v1/sessions/logout", nil, nil)
 	select {
 	case <-cl.Done():
 	case <-time.After(10 * time.Second):
@@ -259,7 +259,7 @@ func TestXRDataChannelTrustFollowsTheWearer(t *testing.T) {
 		}
 	}
 	c := newClient(t, r)
-	sess := c.register(webauthntest.New(), "wearer")
+	sess := c.Register(webauthntest.New(), "wearer")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cl, err := vr.Dial(ctx, vr.Config{
@@ -327,8 +327,8 @@ func TestXRTemplateEnrollAndDelete(t *testing.T) {
 	r := startRealm(t, Config{Listen: "localhost:0", XREnrollment: 4 * time.Second})
 	auth := webauthntest.New()
 	c := newClient(t, r)
-	sess := c.register(auth, "templated")
-	me := c.with(sess.Token)
+	sess := c.Register(auth, "templated")
+	me := c.With(sess.Token)
 	avatarID := sess.Avatar["id"].(string)
 
 	type templateView struct {
@@ -337,7 +337,7 @@ func TestXRTemplateEnrollAndDelete(t *testing.T) {
 		DeleteDigest string `json:"delete_action_digest"`
 	}
 	var tv templateView
-	me.must("GET", "/v1/avatars/me/template", nil, &tv)
+	me.Must("GET", "/v1/avatars/me/template", nil, &tv)
 	if want := digestHex(deleteTemplateDigest(avatarID)); tv.Enrolled || tv.DeleteDigest != want {
 		t.Fatalf("GET template before streaming = %+v, want not enrolled and digest %s", tv, want)
 	}
@@ -351,26 +351,26 @@ func TestXRTemplateEnrollAndDelete(t *testing.T) {
 	defer cl.Close()
 	w := wear(cl, 5)
 	eventuallyWithin(t, "template stored", 20*time.Second, func() bool {
-		me.must("GET", "/v1/avatars/me/template", nil, &tv)
+		me.Must("GET", "/v1/avatars/me/template", nil, &tv)
 		return tv.Enrolled && tv.Enrollment == enrollmentDone
 	})
 	w.takeOff()
 
-	if code, p := me.call("DELETE", "/v1/avatars/me/template", nil, nil); code != 403 || !strings.Contains(p.Detail, tv.DeleteDigest) {
+	if code, p := me.Call("DELETE", "/v1/avatars/me/template", nil, nil); code != 403 || !strings.Contains(p.Detail, tv.DeleteDigest) {
 		t.Fatalf("DELETE template without a step-up = %d %+v, want 403 naming %s", code, p, tv.DeleteDigest)
 	}
-	if code, p := me.stepUp(auth, tv.DeleteDigest); code != 200 {
+	if code, p := me.StepUp(auth, tv.DeleteDigest); code != 200 {
 		t.Fatalf("step-up = %d %+v", code, p)
 	}
-	me.must("DELETE", "/v1/avatars/me/template", nil, nil)
+	me.Must("DELETE", "/v1/avatars/me/template", nil, nil)
 	if _, err := r.xr.Templates().Get(context.Background(), avatarID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("template after deletion: %v, want store.ErrNotFound", err)
 	}
-	me.must("GET", "/v1/avatars/me/template", nil, &tv)
+	me.Must("GET", "/v1/avatars/me/template", nil, &tv)
 	if tv.Enrolled || tv.Enrollment != enrollmentNone {
 		t.Fatalf("GET template after deletion = %+v, want not enrolled", tv)
 	}
-	if code, _ := me.call("DELETE", "/v1/avatars/me/template", nil, nil); code != 403 {
+	if code, _ := me.Call("DELETE", "/v1/avatars/me/template", nil, nil); code != 403 {
 		t.Fatalf("second DELETE with the spent step-up = %d, want 403", code)
 	}
 	eventuallyWithin(t, "enrollment and deletion audited", 10*time.Second, func() bool {

@@ -98,14 +98,29 @@ var testOnly = map[string]struct {
 	why    string
 	except map[string]string
 }{
-	"internal/natstest":    {why: "it starts throwaway NATS servers for tests; production code gets its connection from internal/natsembed"},
+	"internal/natstest": {why: "it starts throwaway NATS servers for tests; production code gets its connection from internal/natsembed",
+		except: map[string]string{
+			"realm/realmtest":       "the realm's test scaffolding waits for the refusals a NATS server records; it is imported only by tests",
+			"realm/realmtest/nodes": "it starts the NATS clusters a test's realm nodes share; it is imported only by tests",
+		}},
 	"internal/browsertest": {why: "it drives a headless browser for tests; nothing in production starts a browser"},
 	"internal/chaos":       {why: "it kills processes and fills disks to test a deployment; only its own tests run it"},
+	"realm/realmtest": {why: "it runs realm nodes for tests and speaks to them as a test client; production code starts a realm with realm.New",
+		except: map[string]string{"realm/realmtest/nodes": "it starts realm nodes on realmtest for the test packages outside the realm; it is imported only by tests"}},
+	"realm/realmtest/nodes": {why: "it starts realm nodes for the test packages outside the realm; production code starts a realm with realm.New"},
+	"realm/internal/probe": {
+		why: "it hands a running node's internals to tests; the realm sets it, and only the test scaffolding may read it",
+		except: map[string]string{
+			"realm":           "the composition root hands its parts to the probe, in wire_probe.go",
+			"realm/realmtest": "the test scaffolding reads a node's internals through it",
+		},
+	},
 	"internal/webauthntest": {
 		why: "a software authenticator for tests; the realm never creates credentials",
 		except: map[string]string{
-			"cmd/zerorealm":  "the load tool signs synthetic avatars in with software passkeys, as a test does; it is a client of the realm, not part of it",
-			"internal/chaos": "the chaos harness's workload signs avatars in with software passkeys; it is a client of realm processes, imported only by its own tests",
+			"cmd/zerorealm":   "the load tool signs synthetic avatars in with software passkeys, as a test does; it is a client of the realm, not part of it",
+			"internal/chaos":  "the chaos harness's workload signs avatars in with software passkeys; it is a client of realm processes, imported only by its own tests",
+			"realm/realmtest": "the realm's test scaffolding registers and signs avatars in with software passkeys; it is imported only by tests",
 		},
 	},
 }

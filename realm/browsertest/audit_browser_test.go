@@ -1,4 +1,4 @@
-package realm
+package browsertest
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/browsertest"
+	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // TestAuditViewerPagesThroughTheRealm opens the console's audit viewer on a
@@ -18,7 +20,7 @@ import (
 // loads older ones with "Load older" until the realm has no more, and asks
 // the realm to filter by decision and actor.
 func TestAuditViewerPagesThroughTheRealm(t *testing.T) {
-	r := startRealm(t, Config{Listen: "localhost:0"})
+	r := startRealm(t, realm.Config{Listen: "localhost:0"})
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(90 * time.Second)
 	defer cancel()
@@ -50,7 +52,7 @@ func TestAuditViewerPagesThroughTheRealm(t *testing.T) {
 	waitFor("console ready", `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
 	do("register", chromedp.SendKeys(chromedp.CSS("#name"), "ada"), chromedp.SendKeys(chromedp.CSS("#display"), "Ada"), chromedp.Click(chromedp.CSS("#register")))
 	waitFor("signed in", `document.body.dataset.shown === "account"`)
-	av, err := r.avatars.ByName(context.Background(), "ada")
+	av, err := realmtest.Probe(r).Avatars.ByName(context.Background(), "ada")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,7 @@ func TestAuditViewerPagesThroughTheRealm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(r.view.Page(q).Events)
+		return len(realmtest.Probe(r).Audit.Page(q).Events)
 	}
 	eventually(t, "the view holds the decisions", func() bool { return total("action=CommandActuator") == 450 })
 	all, denies, myDenies := total(""), total("decision=deny"), total("decision=deny&actor="+av.ID)
@@ -112,7 +114,7 @@ func TestAuditViewerPagesThroughTheRealm(t *testing.T) {
 	do("register grace", chromedp.Evaluate[chromedp.Void](`document.getElementById("name").value = ""; document.getElementById("display").value = ""`),
 		chromedp.SendKeys(chromedp.CSS("#name"), "grace"), chromedp.SendKeys(chromedp.CSS("#display"), "Grace"), chromedp.Click(chromedp.CSS("#register")))
 	waitFor("grace signed in", `document.body.dataset.state === "signed-in" && document.body.dataset.shown === "account"`)
-	grace, err := r.avatars.ByName(context.Background(), "grace")
+	grace, err := realmtest.Probe(r).Avatars.ByName(context.Background(), "grace")
 	if err != nil {
 		t.Fatal(err)
 	}

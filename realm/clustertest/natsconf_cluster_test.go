@@ -1,4 +1,4 @@
-package realm
+package clustertest
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natsconf"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // TestRealmOnGeneratedAuthenticatedCluster is the acceptance test of an
@@ -83,20 +85,20 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	probe.Close()
 
 	// (a) Realm nodes work with their credentials, on R3 streams.
-	a := startRealm(t, Config{NATS: urls[:1], NATSCreds: file("realms/realm-1.creds"), Node: "realm-a", Listen: "localhost:0",
+	a := startRealm(t, realm.Config{NATS: urls[:1], NATSCreds: file("realms/realm-1.creds"), Node: "realm-a", Listen: "localhost:0",
 		NATSTLSCA: ca.File, NATSTLSCert: clientCert, NATSTLSKey: clientKey})
-	b := startRealm(t, Config{NATS: urls[2:], NATSCreds: file("realms/realm-2.creds"), Node: "realm-b", Listen: "localhost:0",
+	b := startRealm(t, realm.Config{NATS: urls[2:], NATSCreds: file("realms/realm-2.creds"), Node: "realm-b", Listen: "localhost:0",
 		NATSTLSCA: ca.File, NATSTLSCert: clientCert, NATSTLSKey: clientKey})
-	ada := newClient(t, a).register(webauthntest.New(), "ada")
+	ada := newClient(t, a).Register(webauthntest.New(), "ada")
 	if ada.Token == "" {
 		t.Fatal("registration through node a gave no session")
 	}
 	viaB := newClient(t, b)
-	viaB.token = ada.Token
+	viaB.Token = ada.Token
 	var me struct {
 		Avatar map[string]any `json:"avatar"`
 	}
-	viaB.must("GET", "/v1/avatars/me", nil, &me)
+	viaB.Must("GET", "/v1/avatars/me", nil, &me)
 	if me.Avatar["id"] != ada.Avatar["id"] || me.Avatar["name"] != "ada" {
 		t.Fatalf("node b sees avatar %v for node a's session, want ada %v", me.Avatar, ada.Avatar["id"])
 	}
@@ -109,7 +111,7 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	// client without a certificate, whatever its credentials.
 	all := strings.Join(urls, ",")
 	if nc, err := nats.Connect(all, tlsOK...); !errors.Is(err, nats.ErrAuthorization) {
-		closeIf(nc)
+		realmtest.CloseIf(nc)
 		t.Fatalf("a client without credentials: %v, want an authorization violation", err)
 	}
 	foreign, err := natsconf.Generate(natsconf.Options{Nodes: nodes[:1]})
@@ -121,7 +123,7 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	if nc, err := nats.Connect(all, append(tlsOK, nats.UserCredentials(filepath.Join(foreignDir, "realms", "realm-1.creds")))...); !errors.Is(err, nats.ErrAuthorization) {
-		closeIf(nc)
+		realmtest.CloseIf(nc)
 		t.Fatalf("a client with another operator's credentials: %v, want an authorization violation", err)
 	}
 	if nc, err := nats.Connect(all, nats.RootCAs(ca.File), nats.UserCredentials(file("realms/realm-1.creds"))); err == nil {
@@ -153,17 +155,17 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	servers[0].Shutdown()
 	servers[0].WaitForShutdown()
 	viaA := newClient(t, a)
-	viaA.token = ada.Token
+	viaA.Token = ada.Token
 	eventuallyWithin(t, "node a to reconnect and serve without n1", 60*time.Second, func() bool {
-		code, _ := viaA.call("GET", "/v1/avatars/me", nil, nil)
-		return code == 200 && a.nc.IsConnected() && a.nc.ConnectedServerName() != "n1"
+		code, _ := viaA.Call("GET", "/v1/avatars/me", nil, nil)
+		return code == 200 && realmtest.Probe(a).NATS.IsConnected() && realmtest.Probe(a).NATS.ConnectedServerName() != "n1"
 	})
 }
 
 // confined connects with a gateway's creds and checks that the cluster
 // delivers its own twin's commands (published by the realm) and refuses
 // every subscription and publication outside its twin.
-func confined(t *testing.T, r *Realm, urls, credsFile string, tlsOpts []nats.Option, own, other string) {
+func confined(t *testing.T, r *realm.Realm, urls, credsFile string, tlsOpts []nats.Option, own, other string) {
 	t.Helper()
 	var refused natstest.Refusals
 	gw, err := nats.Connect(urls, append(tlsOpts, nats.UserCredentials(credsFile), nats.ErrorHandler(refused.Record))...)
@@ -197,7 +199,7 @@ func confined(t *testing.T, r *Realm, urls, credsFile string, tlsOpts []nats.Opt
 	// arrives rather than once.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if err := r.nc.Publish("zr.twin."+own+".cmd.probe", []byte("own")); err != nil {
+		if err := realmtest.Probe(r).NATS.Publish("zr.twin."+own+".cmd.probe", []byte("own")); err != nil {
 			t.Fatal(err)
 		}
 		if m, err := cmds.NextMsg(200 * time.Millisecond); err == nil {
@@ -210,7 +212,7 @@ func confined(t *testing.T, r *Realm, urls, credsFile string, tlsOpts []nats.Opt
 			t.Fatalf("gateway %s never received its own twin's command", own)
 		}
 	}
-	waitForRefusals(t, &refused, "gateway "+own, outside, forbidden)
+	realmtest.WaitForRefusals(t, &refused, "gateway "+own, outside, forbidden)
 	for _, mine := range []string{`"zr.twin.` + own + `.state.x"`, `"zr.twin.` + own + `.cmd.>"`} {
 		if strings.Contains(refused.String(), mine) {
 			t.Errorf("gateway %s was refused its own subject %s:\n%s", own, mine, refused.String())

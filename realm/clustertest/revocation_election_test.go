@@ -1,4 +1,4 @@
-package realm
+package clustertest
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // signOutAnswer is POST /v1/sessions/logout's answer.
@@ -37,17 +39,17 @@ type signOutAnswer struct {
 func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	servers, a, b := twoNodesOnOneServer(t)
 	ca := newClient(t, a)
-	sess := ca.register(webauthntest.New(), "grace")
+	sess := ca.Register(webauthntest.New(), "grace")
 	auth := webauthntest.New()
-	first := ca.register(auth, "hana")
-	second := ca.login(auth, "hana")
-	third := ca.login(auth, "hana")
-	for _, s := range []sessionAnswer{sess, first, second, third} {
-		ca.with(s.Token).must("GET", "/v1/avatars/me", nil, nil)
-		newClient(t, b).with(s.Token).must("GET", "/v1/avatars/me", nil, nil)
+	first := ca.Register(auth, "hana")
+	second := ca.Login(auth, "hana")
+	third := ca.Login(auth, "hana")
+	for _, s := range []realmtest.Session{sess, first, second, third} {
+		ca.With(s.Token).Must("GET", "/v1/avatars/me", nil, nil)
+		newClient(t, b).With(s.Token).Must("GET", "/v1/avatars/me", nil, nil)
 	}
-	ca = ca.with(sess.Token)
-	cb := newClient(t, b).with(sess.Token)
+	ca = ca.With(sess.Token)
+	cb := newClient(t, b).With(sess.Token)
 	ws := dialLive(t, b, sess.Token)
 	defer ws.Close()
 	wsEverywhere := dialLive(t, b, first.Token)
@@ -59,14 +61,14 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	// Node b cannot read the session any more: its cached copy aged out
 	// and the bucket has no leader to read from.
 	waitUntil(t, "node b to answer 503 for want of the sessions bucket", func() bool {
-		status, _ := cb.call("GET", "/v1/avatars/me", nil, nil)
+		status, _ := cb.Call("GET", "/v1/avatars/me", nil, nil)
 		return status == http.StatusServiceUnavailable
 	})
 
 	poll := startRefusalPoll(t, b.URL()+"/v1/avatars/me", sess.Token)
 	start := time.Now()
 	var out signOutAnswer
-	status, p := ca.call("POST", "/v1/sessions/logout", nil, &out)
+	status, p := ca.Call("POST", "/v1/sessions/logout", nil, &out)
 	answered := time.Since(start)
 	if status != http.StatusOK {
 		t.Fatalf("sign-out without a sessions leader = %d %+v; want 200", status, p)
@@ -80,7 +82,7 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 
 	// One session, by its ID, from another of the avatar's sessions.
 	poll = startRefusalPoll(t, b.URL()+"/v1/avatars/me", third.Token)
-	if status, p := ca.with(second.Token).call("DELETE", "/v1/sessions/"+third.Session.ID, nil, nil); status != http.StatusNoContent {
+	if status, p := ca.With(second.Token).Call("DELETE", "/v1/sessions/"+third.Session.ID, nil, nil); status != http.StatusNoContent {
 		t.Fatalf("DELETE /v1/sessions/{id} without a sessions leader = %d %+v; want 204", status, p)
 	}
 	poll.wait(t)
@@ -88,7 +90,7 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	// Every session of the avatar, from the second.
 	poll = startRefusalPoll(t, b.URL()+"/v1/avatars/me", first.Token)
 	out = signOutAnswer{}
-	if status, p := ca.with(second.Token).call("POST", "/v1/sessions/logout-all", nil, &out); status != http.StatusOK {
+	if status, p := ca.With(second.Token).Call("POST", "/v1/sessions/logout-all", nil, &out); status != http.StatusOK {
 		t.Fatalf("sign out everywhere without a sessions leader = %d %+v; want 200", status, p)
 	}
 	if out.NodesTold != 2 || out.NodesLive != 2 || out.Stored {
@@ -100,18 +102,18 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	restart1()
 	restart2()
 	waitStoredRevoked(t, b, sess.Session.ID, "signed out")
-	if status, _ := cb.call("GET", "/v1/avatars/me", nil, nil); status != http.StatusUnauthorized {
+	if status, _ := cb.Call("GET", "/v1/avatars/me", nil, nil); status != http.StatusUnauthorized {
 		t.Fatalf("revoked session on node b after recovery = %d, want 401", status)
 	}
 	waitStoredRevoked(t, b, third.Session.ID, "revoked by its avatar")
-	for _, s := range []sessionAnswer{first, second} {
+	for _, s := range []realmtest.Session{first, second} {
 		waitStoredRevoked(t, b, s.Session.ID, "signed out everywhere")
 	}
 	// The cluster may still be settling: sign in once node a can write.
 	waitUntil(t, "node a to be ready again", func() bool { return get(t, a.URL()+"/readyz", nil) == http.StatusOK })
-	again := newClient(t, a).login(auth, "hana")
+	again := newClient(t, a).Login(auth, "hana")
 	waitUntil(t, "the sign-in after the sign-out everywhere to work on node b", func() bool {
-		status, _ := newClient(t, b).with(again.Token).call("GET", "/v1/avatars/me", nil, nil)
+		status, _ := newClient(t, b).With(again.Token).Call("GET", "/v1/avatars/me", nil, nil)
 		return status == http.StatusOK
 	})
 }
@@ -120,51 +122,54 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 // b, both on its first server, which stays up while the tests stop the
 // other two: the connections between the nodes (core NATS) never break;
 // only JetStream loses its quorum. It skips in -short.
-func twoNodesOnOneServer(t *testing.T) (servers []*server.Server, a, b *Realm) {
+func twoNodesOnOneServer(t *testing.T) (servers []*server.Server, a, b *realm.Realm) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a 3-node NATS cluster and stops two of its servers")
 	}
+	// Most of its time is spent waiting for a store that does not answer,
+	// and it shares nothing with the other tests: it runs beside them.
+	t.Parallel()
 	servers = natstest.RunCluster(t, 3)
 	only := []string{servers[0].ClientURL()}
 	// A short shutdown: the nodes stop while the cluster is still
 	// settling after its servers returned, and need not wait for it.
-	a = startRealm(t, Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
-	b = startRealm(t, Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: a.origins(), ShutdownTimeout: time.Second})
+	a = startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
+	b = startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: realmtest.Probe(a).Origins(), ShutdownTimeout: time.Second})
 	return servers, a, b
 }
 
 // heardEachOther waits until each of the two nodes counts the other live.
-func heardEachOther(t *testing.T, a, b *Realm) {
+func heardEachOther(t *testing.T, a, b *realm.Realm) {
 	t.Helper()
 	waitUntil(t, "each node to hear the other's presence heartbeat", func() bool {
-		return len(a.nodes.Others(a.live.Peers())) == 1 && len(b.nodes.Others(b.live.Peers())) == 1
+		return len(realmtest.Probe(a).LivePeers()) == 1 && len(realmtest.Probe(b).LivePeers()) == 1
 	})
 }
 
 // closedWithoutLeader fails unless ws, on node b, closed for its
 // session's revocation naming reason, all of it before the sessions
 // bucket has a leader again (b cannot read session id).
-func closedWithoutLeader(t *testing.T, ws *websocket.Conn, reason string, b *Realm, id string) {
+func closedWithoutLeader(t *testing.T, ws *websocket.Conn, reason string, b *realm.Realm, id string) {
 	t.Helper()
 	if code, got := waitClosed(t, ws); code != edge.CloseSessionEnded || !strings.Contains(got, reason) {
 		t.Fatalf("socket on node b closed with %d %q, want %d naming %q", code, got, edge.CloseSessionEnded, reason)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
-	if _, err := b.sessions.Get(ctx, id); err == nil {
+	if _, err := realmtest.Probe(b).Sessions.Get(ctx, id); err == nil {
 		t.Fatal("the sessions bucket answered before its servers returned; the test proved nothing")
 	}
 }
 
 // waitStoredRevoked waits until node r reads session id revoked with
 // reason from the store.
-func waitStoredRevoked(t *testing.T, r *Realm, id, reason string) {
+func waitStoredRevoked(t *testing.T, r *realm.Realm, id, reason string) {
 	t.Helper()
 	waitUntil(t, "the revocation to be stored once the bucket has a leader", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		s, err := r.sessions.Get(ctx, id)
+		s, err := realmtest.Probe(r).Sessions.Get(ctx, id)
 		return err == nil && s.Revoked && s.RevokedReason == reason
 	})
 }

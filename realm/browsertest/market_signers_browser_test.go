@@ -1,4 +1,4 @@
-package realm
+package browsertest
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/browsertest"
+	"github.com/zerorealm/zerorealm/realm"
 )
 
 // TestMarketVerifiesReceiptsOfARetiredKey: a receipt signed before the
@@ -31,8 +32,8 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	const pass = "market-signers-passphrase"
-	cfg := Config{Listen: net.JoinHostPort("localhost", strconv.Itoa(port)), DataDir: t.TempDir(), ScenesDir: marketScenes,
-		Assets: AssetsConfig{KeyPassphrase: pass, KeyScryptN: keystore.LightScryptN}}
+	cfg := realm.Config{Listen: net.JoinHostPort("localhost", strconv.Itoa(port)), DataDir: t.TempDir(), ScenesDir: marketScenes,
+		Assets: realm.AssetsConfig{KeyPassphrase: pass, KeyScryptN: keystore.LightScryptN}}
 	r, stop := runRealm(t, cfg)
 
 	b := browsertest.Start(t, browsertest.Options{})
@@ -73,9 +74,9 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 
 	// Ada gives grace a relic: its receipt is signed by the node's key.
 	ada := newMarketUser(t, r, "ada")
-	mint(t, r, "relics", "vase", ada.wallet, 0)
+	mint(t, r, "relics", "vase", ada.Wallet, 0)
 	var tr transferReply
-	ada.c.must("POST", "/v1/assets/transfers", ada.signedTransfer(t, intent("relics", "vase", 1, ada.wallet, graceWallet, 1, deadlineIn(time.Hour)), ada.key), &tr)
+	ada.C.Must("POST", "/v1/assets/transfers", ada.SignedTransfer(t, intent("relics", "vase", 1, ada.Wallet, graceWallet, 1, deadlineIn(time.Hour)), ada.Key), &tr)
 	oldKey := tr.Receipt.Signer
 
 	// The key is rotated and the node restarts with the new one.

@@ -1,4 +1,4 @@
-package realm
+package browsertest
 
 import (
 	"context"
@@ -19,6 +19,8 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/browsertest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // TestConsoleStory walks the whole story of issue 7 through the web
@@ -38,7 +40,7 @@ func TestConsoleStory(t *testing.T) {
 	// per-window evidence limit a change of wearer can fall from trusted to
 	// suspended in two windows; 1.5 makes it pass through step-up, which is
 	// the state this story shows (as TestXRDataChannelTrustFollowsTheWearer).
-	r := startRealm(t, Config{Listen: "localhost:0", XREnrollment: 5 * time.Second,
+	r := startRealm(t, realm.Config{Listen: "localhost:0", XREnrollment: 5 * time.Second,
 		Biometrics: biometrics.Config{WindowLLRLimit: 1.5}})
 	b := browsertest.Start(t, browsertest.Options{WebRTCLoopback: true})
 	ctx, cancel := b.WithTimeout(150 * time.Second)
@@ -170,7 +172,7 @@ func TestConsoleStory(t *testing.T) {
 	}
 	waitFor("the first avatar is the realm's administrator", 10*time.Second,
 		`["admin", "operator", "supervisor"].every((r) => document.querySelector('#roles [data-role="' + r + '"]'))`)
-	av, err := r.avatars.ByName(context.Background(), "ada")
+	av, err := realmtest.Probe(r).Avatars.ByName(context.Background(), "ada")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +298,7 @@ func TestConsoleStory(t *testing.T) {
 	do("give grace the operator role", clear("#roles-grace"), chromedp.SendKeys(chromedp.CSS("#roles-grace"), "visitor operator"))
 	act("change-roles", chromedp.Click(chromedp.CSS("#roles-save-grace")))
 	waitFor("grace's new roles", 5*time.Second, `document.querySelector('#avatars tr[data-name="grace"]').dataset.roles === "operator visitor" || document.querySelector('#avatars tr[data-name="grace"]').dataset.roles === "visitor operator"`)
-	if g, err := r.avatars.Get(context.Background(), grace); err != nil || !slices.Contains(g.Roles, "operator") {
+	if g, err := realmtest.Probe(r).Avatars.Get(context.Background(), grace); err != nil || !slices.Contains(g.Roles, "operator") {
 		t.Fatalf("grace after the change: %+v, %v; want an operator", g, err)
 	}
 	screenshot("account-roles")
@@ -333,7 +335,7 @@ func TestConsoleStory(t *testing.T) {
 
 	// The page showed what the realm recorded.
 	seen := map[string]bool{}
-	for _, ev := range r.view.Events(audit.Query{Actor: av.ID, Outcome: audit.Allow, Limit: 1000}) {
+	for _, ev := range realmtest.Probe(r).Audit.Events(audit.Query{Actor: av.ID, Outcome: audit.Allow, Limit: 1000}) {
 		seen[ev.Action] = true
 	}
 	for _, a := range []string{"RegisterPasskey", "JoinScene", "EnterZone", "CommandActuator", "StepUp", "TransferAsset", "ChangeRoles"} {
@@ -372,9 +374,9 @@ const phoneOverflow = `(() => {
 // walkTheWalkway registers another avatar that joins the foundry through
 // the Go SDK and paces the walkway until the test ends; it returns the
 // avatar's id.
-func walkTheWalkway(t *testing.T, r *Realm) string {
+func walkTheWalkway(t *testing.T, r *realm.Realm) string {
 	t.Helper()
-	sess := newClient(t, r).register(webauthntest.New(), "grace")
+	sess := newClient(t, r).Register(webauthntest.New(), "grace")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: testLogger(t)})

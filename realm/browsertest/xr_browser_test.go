@@ -1,4 +1,4 @@
-package realm
+package browsertest
 
 import (
 	"strconv"
@@ -8,6 +8,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/zerorealm/zerorealm/internal/browsertest"
+	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // TestBrowserHeadsetStreamsOverDataChannel signs up on the console in
@@ -17,7 +19,7 @@ import (
 // the page must show what the realm reported, and handing the headset to
 // someone else must cost the session its trust.
 func TestBrowserHeadsetStreamsOverDataChannel(t *testing.T) {
-	r := startRealm(t, Config{Listen: "localhost:0", XREnrollment: 6 * time.Second})
+	r := startRealm(t, realm.Config{Listen: "localhost:0", XREnrollment: 6 * time.Second})
 	b := browsertest.Start(t, browsertest.Options{WebRTCLoopback: true})
 	ctx, cancel := b.WithTimeout(90 * time.Second)
 	defer cancel()
@@ -67,13 +69,13 @@ func TestBrowserHeadsetStreamsOverDataChannel(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`Number(document.body.dataset.accepted || 0) >= `+strconv.Itoa(want))); err != nil {
 		t.Fatalf("page never showed %d accepted frames: %v", want, err)
 	}
-	if n := r.xr.PeerConnections(); n != 1 {
+	if n := realmtest.Probe(r).XR.PeerConnections(); n != 1 {
 		t.Fatalf("open peer connections = %d, want 1", n)
 	}
 	var accepted uint64
 	var rejected map[string]uint64
-	for _, id := range r.xr.StreamingSessions() {
-		accepted, rejected, _ = r.xr.StreamCounts(id)
+	for _, id := range realmtest.Probe(r).XR.StreamingSessions() {
+		accepted, rejected, _ = realmtest.Probe(r).XR.StreamCounts(id)
 	}
 	if accepted < want || len(rejected) != 0 {
 		t.Fatalf("realm counted %d accepted and rejected %v, want at least %d and none rejected", accepted, rejected, want)

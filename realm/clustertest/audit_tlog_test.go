@@ -1,4 +1,4 @@
-package realm
+package clustertest
 
 import (
 	"context"
@@ -11,12 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 type servedCheckpoints struct {
@@ -41,15 +44,15 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 	ctx := context.Background()
 	servers := natstest.RunCluster(t, 3)
 	urls := strings.Split(natstest.ClusterURLs(servers), ",")
-	a := startRealm(t, Config{NATS: urls, Node: "realm-a"})
-	b := startRealm(t, Config{NATS: urls, Node: "realm-b"})
+	a := startRealm(t, realm.Config{NATS: urls, Node: "realm-a"})
+	b := startRealm(t, realm.Config{NATS: urls, Node: "realm-b"})
 	// One key ring per node: each signs grants and revocation notices with
 	// its own key, so the notices of two nodes never share a sequence.
-	if a.twins == nil || b.twins == nil || a.twins.GrantKey() == b.twins.GrantKey() {
+	if realmtest.Probe(a).GrantKey() == (common.Address{}) || realmtest.Probe(b).GrantKey() == (common.Address{}) || realmtest.Probe(a).GrantKey() == realmtest.Probe(b).GrantKey() {
 		t.Fatal("the two nodes do not have grant keys of their own")
 	}
-	if a.twins.GrantKey() != a.market.Ledger().Signer() {
-		t.Fatalf("node a signs grants with %s and receipts with %s, want one key", a.twins.GrantKey().Hex(), a.market.Ledger().Signer().Hex())
+	if realmtest.Probe(a).GrantKey() != realmtest.Probe(a).ReceiptSigner() {
+		t.Fatalf("node a signs grants with %s and receipts with %s, want one key", realmtest.Probe(a).GrantKey().Hex(), realmtest.Probe(a).ReceiptSigner().Hex())
 	}
 
 	record := func(n int) {
@@ -95,7 +98,7 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 	cur := newestOfA(old.Size + 7)
 	// Consistency: a client that kept the old checkpoint checks the new
 	// one extends it, with a proof from either node.
-	for _, n := range []*Realm{a, b} {
+	for _, n := range []*realm.Realm{a, b} {
 		var p servedProof
 		url := fmt.Sprintf("%s/v1/audit/proof/consistency?node=realm-a&from=%d&to=%d", n.URL(), old.Size, cur.Size)
 		if code := get(t, url, &p); code != 200 {
@@ -128,7 +131,7 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []*Realm{a, b} {
+	for _, n := range []*realm.Realm{a, b} {
 		var p servedProof
 		url := fmt.Sprintf("%s/v1/audit/proof/inclusion?node=realm-a&index=3&size=%d", n.URL(), cur.Size)
 		if code := get(t, url, &p); code != 200 {
@@ -207,7 +210,7 @@ func findEvent(stream jetstream.Stream, node string, index uint64) []byte {
 func TestNodeReportsAChainCutWhileItWasAway(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
-	cfg := Config{DataDir: data, Listen: "127.0.0.1:0"}
+	cfg := realm.Config{DataDir: data, Listen: "127.0.0.1:0"}
 	r, stop := runRealm(t, cfg)
 	node := r.Node()
 	for i := range 6 {

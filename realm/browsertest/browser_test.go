@@ -1,4 +1,4 @@
-package realm
+package browsertest
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/browsertest"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // TestBrowserPasskeyPages walks the realm's own pages in headless Chromium
@@ -114,13 +115,13 @@ func TestBrowserPasskeyPages(t *testing.T) {
 	if n := len(b.Credentials(t)); n != 1 {
 		t.Fatalf("authenticator holds %d passkeys, want 1", n)
 	}
-	av, err := r.avatars.ByName(context.Background(), "grace")
+	av, err := realmtest.Probe(r).Avatars.ByName(context.Background(), "grace")
 	if err != nil || len(av.Credentials) != 1 {
 		t.Fatalf("avatar grace = %+v, %v; want one passkey", av, err)
 	}
 	eventually(t, "every step is audited", func() bool {
 		seen := map[string]bool{}
-		for _, ev := range r.view.Events(audit.Query{Actor: av.ID, Outcome: audit.Allow, Limit: 100}) {
+		for _, ev := range realmtest.Probe(r).Audit.Events(audit.Query{Actor: av.ID, Outcome: audit.Allow, Limit: 100}) {
 			seen[ev.Action] = true
 		}
 		return seen["RegisterPasskey"] && seen["SignOut"] && seen["SignIn"] && seen["StepUp"]

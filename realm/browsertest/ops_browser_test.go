@@ -1,4 +1,4 @@
-package realm
+package browsertest
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/zerorealm/zerorealm/internal/browsertest"
+	"github.com/zerorealm/zerorealm/realm"
 )
 
 // TestConsoleOpsBrowser drives the twin console and the marketplace in
@@ -22,7 +23,7 @@ import (
 // receipt the page verifies with its inclusion proof in a signed
 // checkpoint.
 func TestConsoleOpsBrowser(t *testing.T) {
-	r := startRealm(t, Config{Listen: "localhost:0", Assets: AssetsConfig{CheckpointInterval: 500 * time.Millisecond}})
+	r := startRealm(t, realm.Config{Listen: "localhost:0", Assets: realm.AssetsConfig{CheckpointInterval: 500 * time.Millisecond}})
 	waitTwinsLive(t, r)
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(90 * time.Second)
@@ -145,11 +146,11 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	bob := newOperator(t, r, "bob", "operator")
 	standIn(t, r, bob, "control-room") // a headset of the Go SDK
 	body := map[string]any{"op": "set", "value": 30, "reason": "raise pressure"}
-	hash := bob.digest(pressurePath, "bob-1", body)
-	if status, _ := bob.stepUp(bob.auth, hash); status != 200 {
+	hash := bob.Digest(pressurePath, "bob-1", body)
+	if status, _ := bob.StepUp(bob.Auth, hash); status != 200 {
 		t.Fatal("bob's step-up failed")
 	}
-	if status, p, _, _ := bob.command(pressurePath, "bob-1", body); status != 202 {
+	if status, p, _, _ := bob.Command(pressurePath, "bob-1", body); status != 202 {
 		t.Fatalf("bob's critical command = %d %+v, want 202", status, p)
 	}
 	sel := `#approvals li[data-id="` + hash + `"] button.approve`
@@ -190,7 +191,7 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	waitFor("balance after the transfer", `document.querySelector('#holdings li[data-collection="credits"][data-balance="7500"]') !== null`)
 	digest := eval(`document.querySelector("#receipts li.receipt").dataset.digest`)
 	eventually(t, "the receipt in a checkpoint", func() bool {
-		code, _ := bob.call("GET", "/v1/receipts/"+digest+"/proof", nil, nil)
+		code, _ := bob.Call("GET", "/v1/receipts/"+digest+"/proof", nil, nil)
 		return code == 200
 	})
 	do("verify", chromedp.Click(chromedp.CSS("#receipts li.receipt button.verify")))

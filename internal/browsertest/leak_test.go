@@ -1,0 +1,13 @@
+package browsertest
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the test binary when goroutines outlive its tests: these tests start Chromium, its DevTools connection and an HTTP server,
+// and each goroutine must end when what started it stops.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

@@ -1,0 +1,13 @@
+package keyfile_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the test binary when goroutines outlive its tests: these tests run a store on an embedded NATS server,
+// and each goroutine must end when what started it stops.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

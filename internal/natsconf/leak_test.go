@@ -1,0 +1,13 @@
+package natsconf
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the test binary when goroutines outlive its tests: these tests start NATS servers from generated configurations,
+// and each goroutine must end when what started it stops.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

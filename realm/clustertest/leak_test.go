@@ -1,0 +1,14 @@
+package clustertest
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the test binary when goroutines outlive its tests: these
+// tests run realm nodes, NATS clusters and live sockets,
+// and each goroutine must end when what started it stops.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

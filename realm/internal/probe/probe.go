@@ -1,0 +1,57 @@
+package probe
+
+import (
+	"context"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/nats-io/nats.go"
+	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/scenes"
+)
+
+// Node is what a test reads of a running realm node beyond its API. Each
+// field is valid once the node is ready.
+type Node struct {
+	Avatars *avatar.Service
+	Audit   *audit.View
+	Catalog *scenes.Catalog
+	XR      XR
+	// Mint creates amount of an item for to, as the marketplace's own
+	// issuer would.
+	Mint func(ctx context.Context, coll, item string, to common.Address, amount uint64) error
+	// GatewayFeedAges is how long ago each simulated twin gateway last
+	// heard the revocation feed (negative when it never has).
+	GatewayFeedAges func() []time.Duration
+	// ZoneOf is the zone the node's presence sees the avatar's session in
+	// ("" for none).
+	ZoneOf func(sceneID, avatarID, sessionID string) string
+	// Origins are the page origins the node accepts passkeys for.
+	Origins func() []string
+	// LivePeers are the nodes this one hears on the cluster.
+	LivePeers func() []string
+	Sessions  *session.Manager
+	// NATS is the node's own connection; Embedded its embedded server
+	// (nil on a cluster).
+	NATS     *nats.Conn
+	Embedded *natsembed.Embedded
+	// GrantKey signs the node's twin command grants (zero when it runs
+	// no twins); ReceiptSigner its marketplace receipts.
+	GrantKey      func() common.Address
+	ReceiptSigner func() common.Address
+}
+
+// XR is what a test reads of a node's XR transports.
+type XR interface {
+	PeerConnections() int64
+	StreamingSessions() []string
+	StreamCounts(sessionID string) (accepted uint64, rejected map[string]uint64, ok bool)
+	KnowsTemplate(avatarID string) bool
+}
+
+// Of reads node, a *realm.Realm; the realm package sets it.
+var Of func(node any) Node

@@ -1,0 +1,48 @@
+package nodes
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
+)
+
+// Start runs a realm until the test ends.
+func Start(t testing.TB, cfg realm.Config) *realm.Realm {
+	t.Helper()
+	r, _ := Run(t, cfg)
+	return r
+}
+
+// Run starts a realm as configured and returns a stop that waits for it
+// to end (also run at cleanup), so a test can restart a node on the same
+// data directory. The nodes a test runs on one NATS cluster share their
+// key files.
+func Run(t testing.TB, cfg realm.Config) (*realm.Realm, func()) {
+	t.Helper()
+	realmtest.Place(t, &cfg.Listen, &cfg.DataDir, &cfg.Logger)
+	realmtest.ShareClusterKeys(t, len(cfg.NATS) > 0, &cfg.TemplateKeyFile, &cfg.RecordKeyFile)
+	return realmtest.Run(t, func() (*realm.Realm, error) { return realm.New(cfg) })
+}
+
+// StartLocal listens on localhost, not 127.0.0.1: the relying party id is
+// "localhost" and WebAuthn binds passkeys to it.
+func StartLocal(t testing.TB) *realm.Realm {
+	return Start(t, realm.Config{Listen: "localhost:0"})
+}
+
+// TwoOnCluster runs nodes realm-a and realm-b on a 3-node NATS cluster,
+// both serving one origin, as behind one load balancer.
+func TwoOnCluster(t testing.TB) (*realm.Realm, *realm.Realm) {
+	urls := strings.Split(natstest.ClusterURLs(natstest.RunCluster(t, 3)), ",")
+	a := Start(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-a"})
+	b := Start(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", Origins: realmtest.Probe(a).Origins()})
+	return a, b
+}
+
+// Client is a client of node r's API.
+func Client(t testing.TB, r *realm.Realm) *realmtest.Client {
+	return realmtest.NewClient(t, r.URL())
+}

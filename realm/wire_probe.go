@@ -1,0 +1,50 @@
+package realm
+
+import (
+	"context"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/zerorealm/zerorealm/realm/internal/probe"
+)
+
+// The tests that start realms from outside this package read a node's
+// internals through probe, which only packages under realm/ can import.
+func init() {
+	probe.Of = func(node any) probe.Node {
+		r := node.(*Realm)
+		return probe.Node{
+			Avatars: r.avatars,
+			Audit:   r.view,
+			Catalog: r.catalog,
+			XR:      r.xr,
+			Mint: func(ctx context.Context, coll, item string, to common.Address, amount uint64) error {
+				_, err := r.market.Ledger().Mint(ctx, coll, item, to, amount)
+				return err
+			},
+			GatewayFeedAges: func() []time.Duration {
+				var ages []time.Duration
+				for _, g := range r.twins.SimulatedGateways() {
+					ages = append(ages, g.FeedAge())
+				}
+				return ages
+			},
+			ZoneOf: func(sceneID, avatarID, sessionID string) string {
+				return r.live.WhereIs(sceneID, avatarID, sessionID).Zone
+			},
+			Origins:   r.origins,
+			LivePeers: func() []string { return r.nodes.Others(r.live.Peers()) },
+			Sessions:  r.sessions,
+			NATS:      r.nc,
+			Embedded:  r.embedded,
+			GrantKey: func() common.Address {
+				if r.twins == nil {
+					return common.Address{}
+				}
+				return r.twins.GrantKey()
+			},
+			ReceiptSigner: func() common.Address { return r.market.Ledger().Signer() },
+		}
+	}
+}
