@@ -285,7 +285,7 @@ func (c *Config) validate() error {
 			problems = append(problems, fmt.Sprintf("NATS listen address %q: %v (want host:port, or empty to disable)", c.NATSListen, err))
 		}
 	}
-	problems = append(problems, c.natsAuthProblems()...)
+	problems = append(problems, c.natsAuth().ProblemsFor(len(c.NATS) > 0)...)
 	if c.Node != "" && !node.NamePattern.MatchString(c.Node) {
 		problems = append(problems, fmt.Sprintf("node name %q: want 1 to 64 letters, digits, '-' or '_'", c.Node))
 	}
@@ -324,19 +324,6 @@ func (c *Config) validate() error {
 func (c *Config) natsAuth() natsembed.ClientAuth {
 	return natsembed.ClientAuth{CredsFile: c.NATSCreds, NKeyFile: c.NATSNKey,
 		TLSCAFile: c.NATSTLSCA, TLSCertFile: c.NATSTLSCert, TLSKeyFile: c.NATSTLSKey}
-}
-
-func (c *Config) natsAuthProblems() []string {
-	auth := c.natsAuth()
-	if auth.IsZero() {
-		return nil
-	}
-	if len(c.NATS) == 0 {
-		// Refused rather than ignored: an operator who gave credentials
-		// believes the realm uses them.
-		return []string{"NATS credentials and TLS files are for a NATS cluster (--nats); the embedded server authenticates the realm with a key of its own"}
-	}
-	return auth.Problems()
 }
 
 // AuditDir is where a node keeps, outside NATS, its last audit checkpoint

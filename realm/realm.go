@@ -277,15 +277,8 @@ func (r *Realm) start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	// The embedded server opens its TCP port only for an enrolled gateway:
-	// simulated ones connect in-process, and nothing else has any business
-	// there.
-	clientListen := ""
-	if r.twins.HasEnrolledGateways() {
-		clientListen = r.cfg.NATSListen
-	}
 	err = r.node.Start(ctx, node.Config{
-		NATS: r.cfg.NATS, NATSAuth: r.cfg.natsAuth(), ClientListen: clientListen, Gateways: r.twins.NATSUsers(),
+		NATS: r.cfg.NATS, NATSAuth: r.cfg.natsAuth(), ClientListen: r.twins.ClientListen(r.cfg.NATSListen), Gateways: r.twins.NATSUsers(),
 		MinFreeDisk: r.cfg.MinFreeDisk, Prefix: r.cfg.Prefix, RecordKeyFile: r.cfg.RecordKeyFile,
 		Keys: node.KeyConfig{Passphrase: r.cfg.Assets.KeyPassphrase, ScryptN: r.cfg.Assets.KeyScryptN},
 		RPID: r.cfg.RPID, URL: r.URL(), Heartbeat: r.cfg.NodeHeartbeat, Tampers: r.tampers,
@@ -388,7 +381,7 @@ func (r *Realm) start(ctx context.Context) (err error) {
 	}
 	r.monitor.Bind(ctx, probes)
 	r.bgDone.Go(func() { r.monitor.Run(bg) })
-	r.bgDone.Go(func() { r.followRevocations(revocations) })
+	r.bgDone.Go(func() { r.live.FollowRevocations(revocations, r.twinAPI.CloseSession, r.trust.Forget) })
 	r.bgDone.Go(func() { r.trust.Run(bg) })
 	if err := r.startTwins(ctx, bg); err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 
 	"github.com/zerorealm/zerorealm/agents/approval"
 	"github.com/zerorealm/zerorealm/realm/internal/approvals"
-	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
 )
 
@@ -31,17 +30,6 @@ func (r *Realm) startApprovals(ctx context.Context) error {
 	}
 	q.Handle(market.ApprovalKind, approvals.Run(r.market.RunApproved))
 	r.approvalQueue = q
-	r.market.BindAgents(market.AgentDeps{Decider: r.decisions, Approvals: q, Resumer: agentResumer{r}})
+	r.market.BindAgents(market.AgentDeps{Decider: r.decisions, Approvals: q, Resumer: r.edge})
 	return r.approvals.Bind(approvals.Deps{Log: r.log, Queue: q, StepUps: r.stepups, AuditNoWait: r.decisions.RecordQueued})
-}
-
-// agentResumer re-establishes the agent of an approved action.
-type agentResumer struct{ r *Realm }
-
-func (a agentResumer) ResumeAgent(ctx context.Context, token string) (edge.Principal, error) {
-	ag, err := a.r.agents.Resume(token)
-	if err != nil {
-		return edge.Principal{}, edge.AgentError(err)
-	}
-	return a.r.edge.AgentPrincipal(ctx, ag)
 }

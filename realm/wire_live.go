@@ -3,8 +3,6 @@ package realm
 import (
 	"context"
 
-	"github.com/zerorealm/zerorealm/avatar/session"
-	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
@@ -74,21 +72,6 @@ func (r *Realm) runLive(ctx, bg context.Context) error {
 	r.bgDone.Add(1)
 	go func() { defer r.bgDone.Done(); r.xr.Run(bg) }()
 	return nil
-}
-
-// followRevocations closes the live connections of every session revoked
-// anywhere in the cluster, with their WebRTC peer connections, and its
-// twin consoles. Every node runs it, so a sign-out through one node ends
-// the session's WebSocket and data channel on another.
-func (r *Realm) followRevocations(revocations <-chan session.Revocation) {
-	for rev := range revocations {
-		n := r.live.CloseSession(rev.SessionID, edge.CloseSessionEnded, "session revoked: "+rev.Reason)
-		n += r.twinAPI.CloseSession(rev.SessionID, "session revoked: "+rev.Reason)
-		if n > 0 {
-			r.log.Info("closed revoked session's connections", "session", rev.SessionID, "connections", n, "reason", rev.Reason)
-		}
-		r.trust.Forget(rev.SessionID)
-	}
 }
 
 // liveSessions reaches the live edge, which is made after the XR edge that

@@ -41,7 +41,7 @@ func (t twinAdapter) DecideAgent(ctx context.Context, sc *scenes.Scene, op comma
 }
 
 func (t twinAdapter) ResumeAgent(ctx context.Context, token string) (command.Operator, error) {
-	p, err := agentResumer(t).ResumeAgent(ctx, token)
+	p, err := t.r.edge.ResumeAgent(ctx, token)
 	return command.Operator{Avatar: p.Avatar, Agent: p.Agent}, err
 }
 

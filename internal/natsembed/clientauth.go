@@ -75,6 +75,20 @@ func (a ClientAuth) Problems() []string {
 	return p
 }
 
+// ProblemsFor is Problems for a node that connects to a cluster of its
+// own (clustered) or runs the embedded server, which authenticates the
+// node with a key of its own: credentials given there are refused rather
+// than ignored, since an operator who gave them believes they are used.
+func (a ClientAuth) ProblemsFor(clustered bool) []string {
+	switch {
+	case a.IsZero():
+		return nil
+	case !clustered:
+		return []string{"NATS credentials and TLS files are for a NATS cluster (--nats); the embedded server authenticates the realm with a key of its own"}
+	}
+	return a.Problems()
+}
+
 // Options are a's credentials as nats.go connect options. The files are
 // read again at every reconnect, so replaced credentials take effect
 // without a restart.

@@ -34,6 +34,8 @@ type AgentGuard interface {
 	Authenticate(ctx context.Context, req agents.ProofRequest) (*agents.Agent, error)
 	// Nonce is the DPoP-Nonce this node answers with (RFC 9449 section 8).
 	Nonce() string
+	// Resume re-establishes the agent of an approved action.
+	Resume(token string) (*agents.Agent, error)
 }
 
 type agentDeps struct {
@@ -82,7 +84,7 @@ func (e *Edge) AuthenticateAgent(req *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	return e.AgentPrincipal(req.Context(), a)
+	return e.agentPrincipal(req.Context(), a)
 }
 
 // AgentError maps a refusal of the agents domain (an *agents.DenyError in

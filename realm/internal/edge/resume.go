@@ -14,10 +14,27 @@ import (
 // the request of its owner: these give the part that runs it the agent as
 // a principal again, and keep the answer it would have had.
 
-// AgentPrincipal is the principal of an agent re-established without a
-// request of its own (agents.Guard.Resume): the agent and its owner,
-// loaded now. An owner deleted since is a refusal (invalid-delegation).
-func (e *Edge) AgentPrincipal(ctx context.Context, a *agents.Agent) (Principal, error) {
+// errNoAgentGuard is a resumption before BindAgents: no agent is served.
+var errNoAgentGuard = errors.New("edge: agents are not served yet")
+
+// ResumeAgent re-establishes the agent of an approved action from its
+// resume token (agents.Guard.Resume), without a request of its own, as a
+// principal: the agent and its owner, loaded now. A revoked or suspended
+// agent, or an owner deleted since, is a refusal (AgentError).
+func (e *Edge) ResumeAgent(ctx context.Context, token string) (Principal, error) {
+	if e.agents == nil {
+		return Principal{}, errNoAgentGuard
+	}
+	a, err := e.agents.guard.Resume(token)
+	if err != nil {
+		return Principal{}, AgentError(err)
+	}
+	return e.agentPrincipal(ctx, a)
+}
+
+// agentPrincipal is the agent with its owner, loaded now; an owner deleted
+// since is a refusal (invalid-delegation).
+func (e *Edge) agentPrincipal(ctx context.Context, a *agents.Agent) (Principal, error) {
 	av, err := e.auth.avatars.GetCached(ctx, a.Owner())
 	switch {
 	case errors.Is(err, avatar.ErrNotFound):

@@ -166,6 +166,22 @@ func (s *Service) CloseSession(sessionID string, code int, reason string) int {
 	return s.sockets.closeSession(sessionID, code, reason)
 }
 
+// FollowRevocations closes the live connections of every session revoked
+// anywhere in the cluster, with their WebRTC peer connections, and what
+// else the node holds open for it (closeOthers: its twin consoles), then
+// forgets its trust. Every node runs it, so a sign-out through one node
+// ends the session's WebSocket and data channel on another.
+func (s *Service) FollowRevocations(revocations <-chan session.Revocation, closeOthers func(sessionID, reason string) int, forget func(sessionID string)) {
+	for rev := range revocations {
+		n := s.CloseSession(rev.SessionID, edge.CloseSessionEnded, "session revoked: "+rev.Reason)
+		n += closeOthers(rev.SessionID, "session revoked: "+rev.Reason)
+		if n > 0 {
+			s.log.Info("closed revoked session's connections", "session", rev.SessionID, "connections", n, "reason", rev.Reason)
+		}
+		forget(rev.SessionID)
+	}
+}
+
 // PushSession sends msg to the session's connections on this node.
 func (s *Service) PushSession(sessionID string, msg []byte) { s.sockets.pushSession(sessionID, msg) }
 

@@ -282,9 +282,16 @@ func (s *Service) NATSUsers() []natsembed.GatewayUser {
 	return users
 }
 
-// HasEnrolledGateways reports whether a gateway will connect from
-// elsewhere: only then does the embedded server need a TCP port.
-func (s *Service) HasEnrolledGateways() bool { return len(s.enrolled) > 0 }
+// ClientListen is where the embedded NATS server listens for clients,
+// given the configured address: there only while a gateway is enrolled,
+// which connects from elsewhere; simulated ones connect in-process, and
+// nothing else has any business there, so otherwise nowhere ("").
+func (s *Service) ClientListen(configured string) string {
+	if len(s.enrolled) == 0 {
+		return ""
+	}
+	return configured
+}
 
 // Start signs with the node's key, opens the approvals and results
 // buckets, starts the revocation feed and the dispatcher, follows
@@ -435,7 +442,12 @@ func (s *Service) SceneOf(twinID string) (*scenes.Scene, bool) {
 }
 
 // GrantKey is the address that signs this node's grants.
-func (s *Service) GrantKey() common.Address { return s.signer.Address() }
+func (s *Service) GrantKey() common.Address {
+	if s == nil {
+		return common.Address{} // a node that runs no twins signs no grants
+	}
+	return s.signer.Address()
+}
 
 // SetGuard replaces the checks before policy; a benchmark lifts the rate
 // limits with it, to measure the machinery rather than the limits.
