@@ -59,12 +59,12 @@ func TestNoQuorumAnswersWithinTheDeadline(t *testing.T) {
 		srv.WaitForShutdown()
 	}
 
-	within := func(budget time.Duration, call func(context.Context) error) (error, time.Time, time.Time) {
+	within := func(budget time.Duration, call func(context.Context) error) (deadline, returned time.Time, err error) {
 		cctx, cancel := context.WithTimeout(ctx, budget)
 		defer cancel()
-		deadline, _ := cctx.Deadline()
-		err := call(cctx)
-		return err, deadline, time.Now()
+		deadline, _ = cctx.Deadline()
+		err = call(cctx)
+		return deadline, time.Now(), err
 	}
 	unavailable := func(err error) bool {
 		return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
@@ -76,7 +76,7 @@ func TestNoQuorumAnswersWithinTheDeadline(t *testing.T) {
 		what string
 		tr   Transfer
 	}{{"unique transfer", item}, {"credits transfer", credits}} {
-		err, deadline, returned := within(time.Second, func(cctx context.Context) error {
+		deadline, returned, err := within(time.Second, func(cctx context.Context) error {
 			_, err := l.Transfer(cctx, c.tr, sign(c.tr), nil)
 			return err
 		})
@@ -88,7 +88,7 @@ func TestNoQuorumAnswersWithinTheDeadline(t *testing.T) {
 		}
 	}
 
-	_, deadline, returned := within(300*time.Millisecond, func(cctx context.Context) error {
+	deadline, returned, _ := within(300*time.Millisecond, func(cctx context.Context) error {
 		l.releaseNonce(cctx, &refused, refusedDigest, refusedID, spent)
 		return nil
 	})

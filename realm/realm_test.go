@@ -46,6 +46,9 @@ func shareClusterKeys(t testing.TB, cfg *Config) {
 func runRealm(t testing.TB, cfg Config) (*Realm, func()) {
 	t.Helper()
 	realmtest.Place(t, &cfg.Listen, &cfg.DataDir, &cfg.Logger)
+	if cfg.Assets.CustodyScryptN == 0 {
+		cfg.Assets.CustodyScryptN = realmtest.CustodyScryptN
+	}
 	shareClusterKeys(t, &cfg)
 	return realmtest.Run(t, func() (*Realm, error) { return New(cfg) })
 }
@@ -76,11 +79,12 @@ func TestNotReadyAnswers503WithProblem(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	cases := map[string]Config{
-		"no data dir":  {},
-		"bad listen":   {DataDir: "x", Listen: "no-port"},
-		"bad nats url": {DataDir: "x", NATS: []string{"localhost"}},
-		"bad node":     {DataDir: "x", Node: "has space"},
-		"bad prefix":   {DataDir: "x", Prefix: "a.b"},
+		"no data dir":          {},
+		"bad listen":           {DataDir: "x", Listen: "no-port"},
+		"bad nats url":         {DataDir: "x", NATS: []string{"localhost"}},
+		"bad node":             {DataDir: "x", Node: "has space"},
+		"bad prefix":           {DataDir: "x", Prefix: "a.b"},
+		"bad custody scrypt N": {DataDir: "x", Assets: AssetsConfig{CustodyScryptN: 3}},
 	}
 	for name, cfg := range cases {
 		if _, err := New(cfg); err == nil {

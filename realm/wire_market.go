@@ -32,6 +32,10 @@ type AssetsConfig struct {
 	// it. Deployments whose data directory may leak set
 	// keystore.StandardScryptN (a second and 256 MiB per start).
 	KeyScryptN int
+	// CustodyScryptN is the scrypt cost of the custodial key files kept
+	// in the ledger; default keystore.LightScryptN. Each custodial
+	// wallet's creation pays it once, within its request's deadline.
+	CustodyScryptN int
 	// HighValue is the amount (base units) from which a transfer is high
 	// value for the scene policies (context.high_value); default 10000.
 	HighValue uint64
@@ -57,6 +61,9 @@ func (c *AssetsConfig) problems() []string {
 	if c.KeyScryptN != 0 && (c.KeyScryptN < 2 || c.KeyScryptN&(c.KeyScryptN-1) != 0) {
 		p = append(p, fmt.Sprintf("assets key scrypt N %d: want a power of two", c.KeyScryptN))
 	}
+	if c.CustodyScryptN != 0 && (c.CustodyScryptN < 2 || c.CustodyScryptN&(c.CustodyScryptN-1) != 0) {
+		p = append(p, fmt.Sprintf("assets custody scrypt N %d: want a power of two", c.CustodyScryptN))
+	}
 	if c.CheckpointEvery < 0 || c.CheckpointInterval < 0 {
 		p = append(p, "assets checkpoint settings must not be negative")
 	}
@@ -77,6 +84,7 @@ func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
 			AdminRole:          cfg.AdminRole,
 			CheckpointEvery:    cfg.CheckpointEvery,
 			CheckpointInterval: cfg.CheckpointInterval,
+			CustodyScryptN:     cfg.CustodyScryptN,
 			Now:                cfg.Now,
 		},
 		Node:       r.cfg.Node,

@@ -303,6 +303,13 @@ func TestConsoleStory(t *testing.T) {
 	}
 	screenshot("account-roles")
 
+	// The Agents view: the person's delegations and the owner's approval
+	// queue (both empty in this story; TestAgentApprovalInConsole fills
+	// them).
+	open("agents")
+	waitFor("the agents view loaded", 15*time.Second, `document.getElementById("view-agents").dataset.loaded === "1"`)
+	screenshot("agents")
+
 	// 8. Every decision of the story is in the audit viewer, with its
 	// reasons, and the audit chain verifies.
 	open("audit")

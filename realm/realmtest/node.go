@@ -62,6 +62,12 @@ func Run[N Node](t testing.TB, newNode func() (N, error)) (N, func()) {
 	return n, stop
 }
 
+// CustodyScryptN is the scrypt cost of the custodial key files of the
+// realms tests start: what they check is who may sign, not the cost of
+// guessing a leaked file's passphrase, and under the race detector on a
+// busy machine the default cost alone can outlast a request's deadline.
+const CustodyScryptN = 2
+
 // Place fills in where a node listens and keeps its data when the test
 // did not say, and has it log into the test.
 func Place(t testing.TB, listen, dataDir *string, logger **slog.Logger) {

@@ -38,6 +38,9 @@ type Config struct {
 	// CheckpointEvery and CheckpointInterval pace the signed checkpoints.
 	CheckpointEvery    int
 	CheckpointInterval time.Duration
+	// CustodyScryptN is the scrypt cost of custodial key files; 0 means
+	// the ledger's default.
+	CustodyScryptN int
 	// Now is the ledger's clock; default time.Now.
 	Now func() time.Time
 }
@@ -213,6 +216,7 @@ func New(ctx context.Context, d Deps) (*Service, error) {
 		Passphrase:         d.Passphrase,
 		CheckpointEvery:    cfg.CheckpointEvery,
 		CheckpointInterval: cfg.CheckpointInterval,
+		CustodyScryptN:     cfg.CustodyScryptN,
 		Now:                cfg.Now,
 		Logger:             s.log,
 		HeadFile:           d.HeadFile,

@@ -23,6 +23,9 @@ func Start(t testing.TB, cfg realm.Config) *realm.Realm {
 func Run(t testing.TB, cfg realm.Config) (*realm.Realm, func()) {
 	t.Helper()
 	realmtest.Place(t, &cfg.Listen, &cfg.DataDir, &cfg.Logger)
+	if cfg.Assets.CustodyScryptN == 0 {
+		cfg.Assets.CustodyScryptN = realmtest.CustodyScryptN
+	}
 	realmtest.ShareClusterKeys(t, len(cfg.NATS) > 0, &cfg.TemplateKeyFile, &cfg.RecordKeyFile)
 	return realmtest.Run(t, func() (*realm.Realm, error) { return realm.New(cfg) })
 }

@@ -21,18 +21,21 @@ export function mount(section, ctx) {
   const queue = el("ul", { id: "agent-approvals", class: "ops-list", "aria-label": "Actions waiting for your approval", "aria-live": "polite" });
   const queueEmpty = el("p", { id: "agent-approvals-empty", class: "ops-note" }, "Nothing waits for your approval.");
   const history = el("ul", { id: "agent-approvals-done", class: "ops-list ops-compact", "aria-label": "Decided actions" });
+  // Shown only once something was decided: an empty heading says nothing.
+  const historyTitle = el("h3", null, "Decided");
+  historyTitle.hidden = true;
   const delegations = el("ul", { id: "agent-delegations", class: "ops-list", "aria-label": "Your delegations" });
   const delegationsEmpty = el("p", { class: "ops-note" }, "You have not delegated to any agent.");
 
-  section.append(
+  section.append(el("div", { class: "ops-grid" },
     el("section", { class: "ops-card", "aria-labelledby": "agent-approvals-title" },
       el("h2", { id: "agent-approvals-title" }, "Waiting for your approval"),
       el("p", { class: "ops-note" }, "Your agents ask here for what their delegation does not let them do alone: a transfer above its auto-approval value, a high-risk command. Approving asks for your passkey, bound to that one action."),
       queueEmpty, queue,
-      el("h3", null, "Decided"), history),
+      historyTitle, history),
     el("section", { class: "ops-card", "aria-labelledby": "agent-delegations-title" },
       el("h2", { id: "agent-delegations-title" }, "Your delegations"),
-      delegationsEmpty, delegations));
+      delegationsEmpty, delegations)));
 
   const short = (s) => (s && s.length > 18 ? `${s.slice(0, 10)}…${s.slice(-6)}` : s || "");
   const when = (t) => (t ? new Date(t).toLocaleTimeString() : "");
@@ -46,6 +49,7 @@ export function mount(section, ctx) {
     queue.replaceChildren(...pending.map(pendingRow));
     queueEmpty.hidden = pending.length > 0;
     history.replaceChildren(...all.filter((a) => !pending.includes(a)).slice(0, 20).map(decidedRow));
+    historyTitle.hidden = history.childElementCount === 0;
   }
 
   function pendingRow(a) {
