@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/market"
 	"github.com/zerorealm/zerorealm/realm/internal/node"
@@ -51,49 +50,44 @@ type AssetsConfig struct {
 	Now func() time.Time
 }
 
+// problems are the marketplace's (market.Config.Problems) and the node
+// keys' scrypt cost's.
 func (c *AssetsConfig) problems() []string {
-	var p []string
-	if c.VerifyingContract != "" {
-		if _, err := assets.ParseAddress(c.VerifyingContract); err != nil {
-			p = append(p, fmt.Sprintf("assets verifying contract: %v", err))
-		}
-	}
+	p := c.market().Problems()
 	if c.KeyScryptN != 0 && (c.KeyScryptN < 2 || c.KeyScryptN&(c.KeyScryptN-1) != 0) {
 		p = append(p, fmt.Sprintf("assets key scrypt N %d: want a power of two", c.KeyScryptN))
 	}
-	if c.CustodyScryptN != 0 && (c.CustodyScryptN < 2 || c.CustodyScryptN&(c.CustodyScryptN-1) != 0) {
-		p = append(p, fmt.Sprintf("assets custody scrypt N %d: want a power of two", c.CustodyScryptN))
-	}
-	if c.CheckpointEvery < 0 || c.CheckpointInterval < 0 {
-		p = append(p, "assets checkpoint settings must not be negative")
-	}
 	return p
+}
+
+// market is the marketplace's part of the settings.
+func (c *AssetsConfig) market() market.Config {
+	return market.Config{
+		ChainID:            c.ChainID,
+		VerifyingContract:  c.VerifyingContract,
+		HighValue:          c.HighValue,
+		AdminRole:          c.AdminRole,
+		CheckpointEvery:    c.CheckpointEvery,
+		CheckpointInterval: c.CheckpointInterval,
+		CustodyScryptN:     c.CustodyScryptN,
+		Now:                c.Now,
+	}
 }
 
 // openMarket opens the marketplace (realm/internal/market) with the node's
 // active key, after the audit log, trust and step-ups (startIdentity) it
 // depends on.
 func (r *Realm) openMarket(ctx context.Context) (*market.Service, error) {
-	cfg := r.cfg.Assets
 	return market.New(ctx, market.Deps{
 		TransferTimed: r.timings.Transfer,
-		Config: market.Config{
-			ChainID:            cfg.ChainID,
-			VerifyingContract:  cfg.VerifyingContract,
-			HighValue:          cfg.HighValue,
-			AdminRole:          cfg.AdminRole,
-			CheckpointEvery:    cfg.CheckpointEvery,
-			CheckpointInterval: cfg.CheckpointInterval,
-			CustodyScryptN:     cfg.CustodyScryptN,
-			Now:                cfg.Now,
-		},
-		Node:       r.cfg.Node,
-		Store:      r.store,
-		Scenes:     r.catalog.Scenes(),
-		Signer:     r.keys.Active,
-		Passphrase: r.keys.Passphrase,
-		Keys:       r.keys.Ring,
-		HeadFile:   filepath.Join(r.cfg.DataDir, market.HeadFile),
+		Config:        r.cfg.Assets.market(),
+		Node:          r.cfg.Node,
+		Store:         r.store,
+		Scenes:        r.catalog.Scenes(),
+		Signer:        r.keys.Active,
+		Passphrase:    r.keys.Passphrase,
+		Keys:          r.keys.Ring,
+		HeadFile:      filepath.Join(r.cfg.DataDir, market.HeadFile),
 		RolledBack: func() {
 			r.tampers.Report(store.TamperEvent{Stream: "LEDGER", Key: "ledger.receipts." + r.cfg.Node, Reason: node.ReasonLedgerRolledBack})
 		},

@@ -45,6 +45,28 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Problems says what is wrong with c, one line each, for the realm to
+// refuse to start with (ChainID and HighValue take any value).
+func (c Config) Problems() []string {
+	var p []string
+	if c.VerifyingContract != "" {
+		if _, err := assets.ParseAddress(c.VerifyingContract); err != nil {
+			p = append(p, fmt.Sprintf("assets verifying contract: %v", err))
+		}
+	}
+	if c.CustodyScryptN != 0 && !powerOfTwo(c.CustodyScryptN) {
+		p = append(p, fmt.Sprintf("assets custody scrypt N %d: want a power of two", c.CustodyScryptN))
+	}
+	if c.CheckpointEvery < 0 || c.CheckpointInterval < 0 {
+		p = append(p, "assets checkpoint settings must not be negative")
+	}
+	return p
+}
+
+// powerOfTwo reports whether n is a power of two of at least 2, as scrypt
+// wants its cost.
+func powerOfTwo(n int) bool { return n >= 2 && n&(n-1) == 0 }
+
 // Decider asks a scene's policy whether p may act, and returns only once
 // the decision is stored in the audit log; a non-nil error means it is
 // not, and the caller must not act on the decision.

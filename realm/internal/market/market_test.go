@@ -282,3 +282,18 @@ func FuzzParseLedgerDigest(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigProblems names each setting the realm must refuse to start
+// with, and none of a valid one.
+func TestConfigProblems(t *testing.T) {
+	if p := (Config{VerifyingContract: "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC", CustodyScryptN: 1 << 10, CheckpointEvery: 8, CheckpointInterval: time.Second}).Problems(); len(p) != 0 {
+		t.Fatalf("a valid config has problems: %q", p)
+	}
+	bad := Config{VerifyingContract: "not-an-address", CustodyScryptN: 3, CheckpointInterval: -time.Second}
+	p := bad.Problems()
+	for i, want := range []string{"verifying contract", "custody scrypt N 3", "checkpoint settings"} {
+		if i >= len(p) || !strings.Contains(p[i], want) {
+			t.Fatalf("problems %q, want one naming %q at %d", p, want, i)
+		}
+	}
+}
