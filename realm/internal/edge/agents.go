@@ -84,7 +84,7 @@ func (e *Edge) AuthenticateAgent(req *http.Request) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	return e.agentPrincipal(req.Context(), a)
+	return e.auth.agentPrincipal(req.Context(), a)
 }
 
 // AgentError maps a refusal of the agents domain (an *agents.DenyError in

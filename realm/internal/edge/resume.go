@@ -29,13 +29,13 @@ func (e *Edge) ResumeAgent(ctx context.Context, token string) (Principal, error)
 	if err != nil {
 		return Principal{}, AgentError(err)
 	}
-	return e.agentPrincipal(ctx, a)
+	return e.auth.agentPrincipal(ctx, a)
 }
 
 // agentPrincipal is the agent with its owner, loaded now; an owner deleted
 // since is a refusal (invalid-delegation).
-func (e *Edge) agentPrincipal(ctx context.Context, a *agents.Agent) (Principal, error) {
-	av, err := e.auth.avatars.GetCached(ctx, a.Owner())
+func (d *authDeps) agentPrincipal(ctx context.Context, a *agents.Agent) (Principal, error) {
+	av, err := d.avatars.GetCached(ctx, a.Owner())
 	switch {
 	case errors.Is(err, avatar.ErrNotFound):
 		return Principal{}, &Error{Status: http.StatusUnauthorized, Type: TypeDelegationInvalid, Detail: "the delegation's owner no longer exists", Err: err}
