@@ -83,6 +83,10 @@ func TestDomainEventsAreTimed(t *testing.T) {
 	ada.Must("POST", "/v1/assets/transfers", in, nil)
 
 	text := metricsText(t, r)
+	// Ada stands in the foundry, connected to this node.
+	if !strings.Contains(text, "\nzerorealm_scene_members{scene=\"foundry\"} 1\n") {
+		t.Errorf("scene members: want foundry 1:\n%s", grepLines(text, "zerorealm_scene_members"))
+	}
 	for _, c := range []struct {
 		histogram string
 		labels    []string

@@ -55,6 +55,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Views:        identity.Views{},
 		Motion:       motion,
 	})
+	r.monitor.CountSceneMembers(r.live.MembersByScene)
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 // Scenes finds the scenes this node serves (scenes.Catalog).
 type Scenes interface {
 	Scene(id string) (*scenes.Scene, bool)
+	Scenes() []*scenes.Scene
 }
 
 // Trust reads a session's current trust assessment.
@@ -197,6 +198,22 @@ func (s *Service) WhereIs(sceneID, avatarID, sessionID string) Standing {
 		return Standing{Scene: sceneID}
 	}
 	return s.presence.whereIs(sceneID, avatarID, sessionID)
+}
+
+// MembersByScene counts the avatars connected to this node in each scene
+// of the catalog, 0 where none is; the other nodes count theirs.
+func (s *Service) MembersByScene() map[string]int {
+	out := map[string]int{}
+	for _, sc := range s.deps.Scenes.Scenes() {
+		out[sc.ID] = 0
+	}
+	h := s.presence
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, room := range h.rooms {
+		out[id] = len(room.local)
+	}
+	return out
 }
 
 // Peers names the other nodes whose presence heartbeats arrived lately
