@@ -46,9 +46,10 @@ type chain struct {
 	last uint64      // stream sequence of the last block stored
 
 	// asking holds the request of every intent whose receipt was asked
-	// for and not yet answered: a second caller (a resubmitted intent,
-	// the reconciler) waits for the same answer instead of asking again,
-	// so no intent gets two receipts. Lock order: chain.mu only.
+	// for and not yet seen in the read model (see finish and forget): a
+	// second caller (a resubmitted intent, the reconciler) waits for the
+	// same answer instead of asking again, so no intent gets two
+	// receipts. Lock order: chain.mu only.
 	mu     sync.Mutex
 	asking map[common.Hash]*receiptReq
 }
@@ -144,15 +145,33 @@ func (c *chain) receipt(ctx context.Context, intent common.Hash, seq uint64) (Si
 	}
 }
 
-// finish answers req and every caller that joined it.
+// finish answers req and every caller that joined it. A receipt's
+// request stays asked until a caller has seen this node's read model show
+// the receipt (forget): until then, a second caller would find the intent
+// without a receipt in the read model and ask the chain for another one.
+// A failed request ends now, so that the next caller asks again.
 func (c *chain) finish(req *receiptReq, res receiptResult) {
+	req.res = res
 	c.mu.Lock()
-	if c.asking[req.intent] == req {
+	if res.err != nil && c.asking[req.intent] == req {
 		delete(c.asking, req.intent)
 	}
 	c.mu.Unlock()
-	req.res = res
 	close(req.finished)
+}
+
+// forget ends the answered request of intent's receipt, once the read
+// model shows that receipt.
+func (c *chain) forget(intent common.Hash) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if req, ok := c.asking[intent]; ok {
+		select {
+		case <-req.finished:
+			delete(c.asking, intent)
+		default:
+		}
+	}
 }
 
 // done answers, with the receipt it has, every request of batch whose

@@ -750,6 +750,7 @@ func (l *Ledger) receiptAndWait(ctx context.Context, digest common.Hash, seq uin
 	if err := l.follower.WaitApplied(ctx, max(seq, blockSeq)); err != nil {
 		return SignedReceipt{}, err
 	}
+	l.chain.forget(digest)
 	return r, nil
 }
 
