@@ -25,7 +25,7 @@ import (
 // newGatewayCommand runs a twin gateway beside its actuators, and enrolls
 // new ones.
 func newGatewayCommand() *cobra.Command {
-	var twinID, credsPath, natsURL, logLevel, otelEndpoint string
+	var twinID, credsPath, natsURL, logLevel, otelEndpoint, executionsPath string
 	var natsAuth natsembed.ClientAuth
 	cmd := &cobra.Command{
 		Use:   "gateway --twin ID --creds FILE",
@@ -89,8 +89,17 @@ of the credentials file. It reconnects forever.`,
 				}()
 				tracer = tracing.Tracer(tp)
 			}
-			g, err := gateway.New(gateway.Config{Twin: creds.Twin, Actuators: creds.Actuators, Conn: nc, Prefix: creds.Prefix,
-				RealmKeys: creds.RealmKeys, Signer: signer, Logger: log, Tracer: tracer})
+			gcfg := gateway.Config{Twin: creds.Twin, Actuators: creds.Actuators, Conn: nc, Prefix: creds.Prefix,
+				RealmKeys: creds.RealmKeys, Signer: signer, Logger: log, Tracer: tracer}
+			if executionsPath != "" {
+				l, err := gateway.OpenExecutionLog(executionsPath)
+				if err != nil {
+					return err
+				}
+				defer l.Close()
+				gcfg.Executions = l
+			}
+			g, err := gateway.New(gcfg)
 			if err != nil {
 				return err
 			}
@@ -111,6 +120,7 @@ of the credentials file. It reconnects forever.`,
 	fl.StringVar(&natsURL, "nats", "", "NATS URL (default: the one in the credentials)")
 	fl.StringVar(&otelEndpoint, "otel-endpoint", "", "export OpenTelemetry traces of the commands carried out over OTLP/HTTP to this collector, e.g. http://localhost:4318 (empty: off)")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&executionsPath, "executions", "", "append every command carried out to this `FILE`, one JSON line each, synced before it is acknowledged (empty: none)")
 	addNATSAuthFlags(fl, &natsAuth, "the gateway")
 	_ = cmd.MarkFlagRequired("creds")
 	cmd.AddCommand(newGatewayEnrollCommand())

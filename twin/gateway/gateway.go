@@ -61,6 +61,9 @@ type Config struct {
 	// RotationGrace is how long a rotated-out key still verifies grants it
 	// signed just before the rotation; default MaxGrantLifetime.
 	RotationGrace time.Duration
+	// Executions, when set, keeps every grant carried out (ExecutionLog),
+	// before its acknowledgement is sent.
+	Executions ExecutionRecorder
 	// Tracer, when set, records each grant carried out as a server span,
 	// a child of the realm's delivery when the grant's message carries
 	// its trace context.

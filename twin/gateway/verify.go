@@ -90,6 +90,7 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 		return g.cfg.Signer.SignAck(ack)
 	}
 	g.accepted.Add(1)
+	g.recordExecution(gr, twin.FromMillis(ack.At))
 	// The acknowledgement carries the new state to the realm; telemetry
 	// follows on its own schedule, so a command costs one signature here.
 	return g.cfg.Signer.SignAck(ack)
