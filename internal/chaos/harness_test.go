@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/zerorealm/zerorealm/twin/gateway"
 )
 
 // The binaries are built once per test binary, into a folder removed at
@@ -42,7 +44,13 @@ func runScenario(t *testing.T, d *Deployment, workers, itemsPer int, faults []Fa
 		nodes[i] = n.URL
 	}
 	rec := &Recorder{}
-	w, err := NewWorkload(ctx, nodes, workers, itemsPer, rec)
+	// Where the deployment runs the twin's gateway, each worker is also
+	// one of its operators, and the checker reads what it carried out.
+	operators := d.Gateway != nil
+	if operators {
+		d.Executions = func() ([]Execution, error) { return readExecutions(d.ExecutionsFile) }
+	}
+	w, err := NewWorkload(ctx, nodes, workers, itemsPer, operators, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +74,26 @@ func runScenario(t *testing.T, d *Deployment, workers, itemsPer int, faults []Fa
 	return rep
 }
 
+// readExecutions reads the gateway's executions log with the gateway's
+// own reader (the harness, below the domains, may not import it outside
+// its tests).
+func readExecutions(path string) ([]Execution, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	list, err := gateway.ReadExecutions(f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Execution, len(list))
+	for i, e := range list {
+		out[i] = Execution{Command: e.Command.Hex(), Actuator: e.Actuator, Nonce: e.Nonce}
+	}
+	return out, nil
+}
+
 // dumpLogs shows the tail of every process's log.
 func dumpLogs(t *testing.T, d *Deployment) {
 	t.Helper()
@@ -73,6 +101,9 @@ func dumpLogs(t *testing.T, d *Deployment) {
 	procs = append(procs, d.NATS...)
 	for _, r := range d.Realms {
 		procs = append(procs, r.Proc)
+	}
+	if d.Gateway != nil {
+		procs = append(procs, d.Gateway)
 	}
 	for _, p := range procs {
 		data, _ := os.ReadFile(p.LogFile())
