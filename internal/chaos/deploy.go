@@ -99,7 +99,7 @@ func StartCluster(ctx context.Context, bins Binaries, dir string, realms int) (*
 		// party id "localhost".
 		urls[i] = "http://localhost:" + strconv.Itoa(ports[6+i])
 	}
-	gatewayCreds, err := d.enrollGateway(ctx, dataDirs)
+	gatewayCreds, err := d.enrollGateway(ctx, dataDirs, d.URLs[0])
 	if err != nil {
 		d.Stop()
 		return nil, err
@@ -128,21 +128,32 @@ func StartCluster(ctx context.Context, bins Binaries, dir string, realms int) (*
 }
 
 // StartEmbedded runs one realm node on its embedded store in dataDir, which
-// refuses writes under minFreeMiB of free space.
+// refuses writes under minFreeMiB of free space, and the gateway of the
+// scene's twin, enrolled before the node starts, on the embedded server's
+// port for gateways.
 func StartEmbedded(ctx context.Context, bins Binaries, dir, dataDir string, minFreeMiB int) (*Deployment, error) {
-	ports, err := freePorts(1)
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
+	natsListen := "127.0.0.1:" + strconv.Itoa(ports[1])
 	d := &Deployment{Dir: dir, bins: bins, scenes: bins.Scenes}
+	gatewayCreds, err := d.enrollGateway(ctx, []string{dataDir}, "nats://"+natsListen)
+	if err != nil {
+		return nil, err
+	}
 	url := "http://localhost:" + strconv.Itoa(ports[0])
-	args := append(d.serveArgs([]string{url}, 0, dataDir), "--nats-listen", "", "--min-free-disk", strconv.Itoa(minFreeMiB))
+	args := append(d.serveArgs([]string{url}, 0, dataDir), "--nats-listen", natsListen, "--min-free-disk", strconv.Itoa(minFreeMiB))
 	node := &RealmNode{Proc: newProc("realm r1", filepath.Join(dir, "realm1.log"), args...), URL: url, DataDir: dataDir}
 	d.Realms = append(d.Realms, node)
 	if err := node.Start(); err != nil {
 		return nil, err
 	}
 	if err := node.WaitReady(ctx, readyWait); err != nil {
+		d.Stop()
+		return nil, err
+	}
+	if err := d.startGateway(ctx, gatewayCreds, ""); err != nil {
 		d.Stop()
 		return nil, err
 	}

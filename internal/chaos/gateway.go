@@ -34,9 +34,9 @@ type Execution struct {
 // each later node's first key and `keys export-public` prints its
 // address; `zerorealm gateway enroll` on the first node's data directory
 // pins every node's key; the enrollment (twin-gateways.json) goes to every
-// node's data directory before the nodes start. It returns the
-// credentials file of the gateway.
-func (d *Deployment) enrollGateway(ctx context.Context, dataDirs []string) (string, error) {
+// node's data directory before the nodes start. The gateway is to reach
+// NATS at natsURL. It returns the credentials file of the gateway.
+func (d *Deployment) enrollGateway(ctx context.Context, dataDirs []string, natsURL string) (string, error) {
 	var others []string
 	for _, data := range dataDirs[1:] {
 		if err := os.MkdirAll(data, 0o700); err != nil {
@@ -53,10 +53,12 @@ func (d *Deployment) enrollGateway(ctx context.Context, dataDirs []string) (stri
 	}
 	creds := filepath.Join(d.Dir, chaosTwin+".json")
 	args := append([]string{"gateway", "enroll", "--twin", chaosTwin, "--data", dataDirs[0], "--scenes", d.scenes,
-		"--nats-url", d.URLs[0], "--out", creds}, others...)
+		"--nats-url", natsURL, "--out", creds}, others...)
 	if out, err := execOutput(ctx, d.bins.Zerorealm, args...); err != nil {
 		return "", fmt.Errorf("chaos: gateway enroll: %w: %s", err, out)
 	}
+	// realm.TwinGatewaysFile, which the harness (below the realm) names
+	// itself.
 	enrolled, err := os.ReadFile(filepath.Join(dataDirs[0], "twin-gateways.json"))
 	if err != nil {
 		return "", err
@@ -94,14 +96,18 @@ func (d *Deployment) nodeAddress(ctx context.Context, data string) (string, erro
 	return "", fmt.Errorf("chaos: no active key in %s", data)
 }
 
-// startGateway runs `zerorealm gateway` for the twin on the cluster with
-// the NATS credentials `nats config --gateway` wrote, and its executions
-// log beside its own log, and waits until it says it runs.
+// startGateway runs `zerorealm gateway` for the twin, with its executions
+// log beside its own log, and waits until it says it runs. On a cluster it
+// connects with the NATS credentials `nats config --gateway` wrote
+// (natsCreds); on the embedded store, with its enrollment's nkey at the
+// URL the enrollment names.
 func (d *Deployment) startGateway(ctx context.Context, creds, natsCreds string) error {
 	d.ExecutionsFile = filepath.Join(d.Dir, "executions.jsonl")
-	d.Gateway = newProc("gateway "+chaosTwin, filepath.Join(d.Dir, "gateway.log"), d.bins.Zerorealm, "gateway",
-		"--creds", creds, "--nats", strings.Join(d.URLs, ","), "--nats-creds", natsCreds,
-		"--executions", d.ExecutionsFile, "--log-level", "info")
+	args := []string{d.bins.Zerorealm, "gateway", "--creds", creds, "--executions", d.ExecutionsFile, "--log-level", "info"}
+	if natsCreds != "" {
+		args = append(args, "--nats", strings.Join(d.URLs, ","), "--nats-creds", natsCreds)
+	}
+	d.Gateway = newProc("gateway "+chaosTwin, filepath.Join(d.Dir, "gateway.log"), args...)
 	if err := d.Gateway.Start(); err != nil {
 		return err
 	}
