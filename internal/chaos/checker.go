@@ -176,9 +176,10 @@ type Verdict struct {
 	// not carried out once, carried out though refused, or carried out
 	// without being sent; CommandsChecked says how many were held to the
 	// gateway's executions, and Unresolved those that never had a final
-	// answer (carried out once or not at all).
-	Commands                    []string
-	CommandsChecked, Unresolved int
+	// answer (carried out once or not at all), with their answers.
+	Commands        []string
+	CommandsChecked int
+	Unresolved      []string
 }
 
 // OK reports whether nothing was found.
@@ -194,7 +195,7 @@ func (v Verdict) String() string {
 			s += fmt.Sprintf(" (%d applied transfers without a receipt yet)", len(v.Unreceipted))
 		}
 		if v.CommandsChecked > 0 {
-			s += fmt.Sprintf("; %d twin commands carried out at most once, each done answer exactly once, no refused one (%d without a final answer)", v.CommandsChecked, v.Unresolved)
+			s += fmt.Sprintf("; %d twin commands carried out at most once, each done answer exactly once, no refused one (%d without a final answer)", v.CommandsChecked, len(v.Unresolved))
 		}
 		return s
 	}

@@ -82,8 +82,8 @@ func TestCommandChecker(t *testing.T) {
 		if (len(bad) == 0) != c.ok {
 			t.Errorf("%s: findings %v, want ok = %v", c.name, bad, c.ok)
 		}
-		if c.ok && unresolved != c.unresolved {
-			t.Errorf("%s: %d unresolved, want %d", c.name, unresolved, c.unresolved)
+		if c.ok && len(unresolved) != c.unresolved {
+			t.Errorf("%s: unresolved %v, want %d", c.name, unresolved, c.unresolved)
 		}
 	}
 }

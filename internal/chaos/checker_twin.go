@@ -18,8 +18,8 @@ import (
 //
 // A command without a final answer (every attempt unanswered, 503, or 409
 // while its key was held) may have been carried out once or not at all;
-// it is counted as unresolved.
-func checkCommands(ops []Op, commands map[string]Op, executions []Execution) (bad []string, unresolved int) {
+// it is listed as unresolved, with its answers.
+func checkCommands(ops []Op, commands map[string]Op, executions []Execution) (bad, unresolved []string) {
 	executed := map[string][]Execution{}
 	for _, e := range executions {
 		h := strings.ToLower(e.Command)
@@ -54,7 +54,7 @@ func checkCommands(ops []Op, commands map[string]Op, executions []Execution) (ba
 		}
 		switch oc, ok := final[h]; {
 		case !ok:
-			unresolved++
+			unresolved = append(unresolved, fmt.Sprintf("%s (key %s, carried out %d times): %v", short(h), c.Key, len(runs), answers[h]))
 		case oc == Applied && len(runs) == 0:
 			bad = append(bad, fmt.Sprintf("command %s (key %s) answered done, never carried out; answers %v", short(h), c.Key, answers[h]))
 		case oc == Refused && len(runs) > 0:
@@ -67,6 +67,7 @@ func checkCommands(ops []Op, commands map[string]Op, executions []Execution) (ba
 		}
 	}
 	sort.Strings(bad)
+	sort.Strings(unresolved)
 	return bad, unresolved
 }
 

@@ -66,6 +66,9 @@ func runScenario(t *testing.T, d *Deployment, workers, itemsPer int, faults []Fa
 		rep.Verdict.Audit = strings.TrimSpace(out) + ": " + err.Error()
 	}
 	t.Logf("%d requests in %s; checker: %s", rep.Ops, rep.Duration.Round(100_000_000), rep.Verdict)
+	for _, u := range rep.Verdict.Unresolved {
+		t.Logf("twin command without a final answer: %s", u)
+	}
 	if !rep.Verdict.OK() {
 		dumpLogs(t, d)
 		showSlow(t, d, rec.Ops())
