@@ -87,10 +87,6 @@ func StartCluster(ctx context.Context, bins Binaries, dir string, realms int) (*
 		}
 		d.NATS = append(d.NATS, p)
 	}
-	if err := d.waitJetStream(ctx); err != nil {
-		d.Stop()
-		return nil, err
-	}
 	urls := make([]string, realms)
 	dataDirs := make([]string, realms)
 	for i := range urls {
@@ -99,8 +95,15 @@ func StartCluster(ctx context.Context, bins Binaries, dir string, realms int) (*
 		// party id "localhost".
 		urls[i] = "http://localhost:" + strconv.Itoa(ports[6+i])
 	}
-	gatewayCreds, err := d.enrollGateway(ctx, dataDirs, d.URLs[0])
-	if err != nil {
+	// The enrollment needs no NATS: it runs while the cluster forms.
+	var gatewayCreds string
+	enrolled := make(chan error, 1)
+	go func() {
+		var err error
+		gatewayCreds, err = d.enrollGateway(ctx, dataDirs, d.URLs[0])
+		enrolled <- err
+	}()
+	if err := errors.Join(d.waitJetStream(ctx), <-enrolled); err != nil {
 		d.Stop()
 		return nil, err
 	}

@@ -217,7 +217,6 @@ func Run(ctx context.Context, d *Deployment, w *Workload, rec *Recorder, faults 
 	}
 	stopRun()
 	<-ran
-	stopped := time.Now()
 	ops := rec.Ops()
 	for i := range figs {
 		figs[i].fill(ops)
@@ -245,7 +244,13 @@ func Run(ctx context.Context, d *Deployment, w *Workload, rec *Recorder, faults 
 	if d.Executions != nil {
 		// A grant still in flight when the workload stopped is carried
 		// out within its lifetime (3 s) or never.
-		sleep(ctx, time.Until(stopped.Add(grantLifetime+time.Second)))
+		var lastSent time.Time
+		for _, o := range ops {
+			if o.Kind == KindCommand && o.Start.After(lastSent) {
+				lastSent = o.Start
+			}
+		}
+		sleep(ctx, time.Until(lastSent.Add(grantLifetime+time.Second)))
 		if final.Executions, err = d.Executions(); err != nil {
 			return Report{}, fmt.Errorf("chaos: the gateway's executions: %w", err)
 		}
