@@ -35,6 +35,7 @@ type twoNodes struct {
 	w       *world
 	gw      *gateway.Gateway
 	journal string
+	j       *gateway.Journal
 }
 
 func startTwoNodes(t *testing.T) *twoNodes {
@@ -100,6 +101,7 @@ func startTwoNodes(t *testing.T) *twoNodes {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = j.Close() })
+	n.j = j
 	n.gw, err = gateway.New(gateway.Config{Twin: creds.Twin, Actuators: creds.Actuators, Conn: gwConn, Prefix: "zr", RealmKeys: creds.RealmKeys, Signer: signer, Journal: j})
 	if err != nil {
 		t.Fatal(err)
@@ -236,5 +238,44 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnsentCommandIsFreedOnAnotherNode: node A records a command in
+// flight, its grant finds no gateway, and node A stops before it frees
+// the key. Once the grant has expired, the gateway's journal says it was
+// never carried out, and a retry on node B carries the command out anew,
+// once.
+func TestUnsentCommandIsFreedOnAnotherNode(t *testing.T) {
+	n := startTwoNodes(t)
+	ctx := context.Background()
+	ada := n.w.signIn("ada", "conveyor-line", "operator")
+	// The journal covers grants that cannot have begun before it opened,
+	// give or take the clocks' skew.
+	waitFor(t, "the journal to reach back a second", func() bool { return time.Since(twin.FromMillis(n.j.Since())) > time.Second })
+
+	n.gw.Close()
+	c := newCommand(t, "conveyor-1", "belt-speed", ada, "unsent", 2)
+	if rec, err := n.a.ClaimCommand(ctx, c); rec != nil || err != nil {
+		t.Fatalf("claim: %+v, %v", rec, err)
+	}
+	if _, err := n.a.ExecuteClaimed(ctx, ada, c, twin.CommandRequest{}); twin.ReasonOf(err) != twin.ReasonNoGateway {
+		t.Fatalf("command with no gateway: %v", err)
+	}
+	// Node A stops here, before it frees the key.
+	n.a.Close()
+	if err := n.gw.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the key to be freed", func() bool {
+		rec, err := n.b.ClaimCommand(ctx, c)
+		return err == nil && rec == nil
+	})
+	answer, err := n.b.ExecuteClaimed(ctx, ada, c, twin.CommandRequest{})
+	if err != nil || answer.Status != StatusDone {
+		t.Fatalf("the retry on node B: %+v, %v", answer, err)
+	}
+	if got := n.gw.Accepted(); got != 1 {
+		t.Fatalf("the gateway carried out %d grants, want 1", got)
 	}
 }
