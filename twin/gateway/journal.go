@@ -40,7 +40,7 @@ const (
 	// DefaultJournalRetention outlasts the realm's Idempotency-Keys (10
 	// minutes): a realm node asks about a command only while its key lives.
 	DefaultJournalRetention = 15 * time.Minute
-	// DefaultJournalEntries bounds the journal: about 40 MB at most.
+	// DefaultJournalEntries bounds the journal: a few hundred bytes each.
 	DefaultJournalEntries = 1 << 17
 	// maxJournalLine bounds one line of the journal file.
 	maxJournalLine = 16 << 10

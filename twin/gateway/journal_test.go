@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -310,4 +311,47 @@ func FuzzReadJournal(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestJournalIsBounded: past MaxEntries the oldest command whose grant
+// has expired is forgotten, and the horizon moves past it, so that the
+// journal never claims to know a command it forgot.
+func TestJournalIsBounded(t *testing.T) {
+	clock := &testClock{}
+	realm, _ := twin.GenerateSigner()
+	key, _ := twin.GenerateSigner()
+	j, err := gateway.OpenJournal(gateway.JournalConfig{MaxEntries: 2, Now: clock.Now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Config{Twin: "press-1", Actuators: foundry[0].Actuators, RealmKeys: []common.Address{realm.Address()},
+		Signer: key, Journal: j, Now: clock.Now, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commands []twin.Command
+	start := clock.Now()
+	for i := range 3 {
+		now := clock.Now()
+		g.HandleNotice(realm.SignNotice(twin.RevocationNotice{Seq: uint64(i + 1), At: twin.Millis(now), Complete: true}).Encode())
+		c := ramCommand(t, float64(10*(i+1)), fmt.Sprintf("k%d", i))
+		gr := twin.Grant{Twin: c.Twin, Actuator: c.Actuator, Op: c.Op, ValueMicro: c.ValueMicro, Command: c.Hash(), Nonce: uint64(i + 1),
+			NotBefore: twin.Millis(now), Expiry: twin.Millis(now.Add(3 * time.Second)), Operator: c.Operator, Session: "s", Approvers: []string{}, Delegations: []string{}}
+		if sa := g.Handle(context.Background(), "ram", realm.SignGrant(gr).Encode()); sa.Ack.Result != twin.ResultDone {
+			t.Fatalf("command %d: %+v", i, sa.Ack)
+		}
+		commands = append(commands, c)
+		clock.Advance(5 * time.Second)
+	}
+	if _, ok := j.Executed(commands[0].Hash()); ok {
+		t.Fatal("the oldest command is still remembered past MaxEntries")
+	}
+	for _, c := range commands[1:] {
+		if _, ok := j.Executed(c.Hash()); !ok {
+			t.Fatalf("command %s was forgotten too early", c.Key)
+		}
+	}
+	if since := twin.FromMillis(j.Since()); !since.After(start) {
+		t.Fatalf("the horizon %s did not move past the forgotten command", since)
+	}
 }

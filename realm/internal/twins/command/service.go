@@ -35,6 +35,8 @@ const (
 	// idempotencyTTL is how long a command's answer is kept for a retry
 	// with the same Idempotency-Key.
 	idempotencyTTL = 10 * time.Minute
+	// simulatedJournalEntries bounds a simulated gateway's journal.
+	simulatedJournalEntries = 1 << 14
 )
 
 // Operator is who a command or an approval acts for: a checked session
@@ -388,8 +390,12 @@ func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp n
 		nc.Close()
 		return err
 	}
+	// A simulated gateway's journal lives in memory, as its actuators do,
+	// and remembers fewer commands than a real one: seconds of a
+	// benchmark's load rather than tens of megabytes.
+	journal, _ := gateway.OpenJournal(gateway.JournalConfig{MaxEntries: simulatedJournalEntries}, nil)
 	g, err := gateway.New(gateway.Config{
-		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: s.deps.Prefix,
+		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: s.deps.Prefix, Journal: journal,
 		RealmKeys: []common.Address{s.signer.Address()}, Signer: key, Horizon: s.guard.Horizon(),
 		Logger: s.log.With("component", "simulated-gateway"), Tracer: s.deps.Tracer,
 	})
