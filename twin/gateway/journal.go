@@ -155,9 +155,7 @@ func OpenJournal(cfg JournalConfig, signer *twin.Signer) (*Journal, error) {
 		err = j.load(data)
 	}
 	if err == nil {
-		err = j.finishInterrupted(signer)
-	}
-	if err == nil {
+		j.finishInterrupted(signer)
 		// Rewritten at once: drops what expired while the gateway was
 		// down, and a torn last line.
 		err = j.compact()
@@ -169,21 +167,37 @@ func OpenJournal(cfg JournalConfig, signer *twin.Signer) (*Journal, error) {
 	return j, nil
 }
 
-// ReadJournal parses a journal file's contents, for a caller that wants
-// to know what a gateway carried out (a test, a checker): the commands
-// carried out, with their acknowledgements, and the horizon.
-func ReadJournal(data []byte) (executed map[common.Hash]twin.SignedAck, since uint64, err error) {
+// JournalCommand is what a journal file says of one command: the last
+// grant of it the gateway verified, and that grant's acknowledgement (nil
+// when the gateway stopped while the driver ran: it may have moved).
+type JournalCommand struct {
+	Nonce uint64
+	// Grant is the grant's EIP-712 digest.
+	Grant common.Hash
+	// Begun is when the gateway began on it, Unix milliseconds.
+	Begun uint64
+	Ack   *twin.SignedAck
+}
+
+// CarriedOut reports whether the driver was called for the command: its
+// grant was done or failed, or a stop interrupted it.
+func (c JournalCommand) CarriedOut() bool {
+	return c.Ack == nil || c.Ack.Ack.Result == twin.ResultDone || c.Ack.Ack.Result == twin.ResultFailed
+}
+
+// ReadJournal parses a journal file's contents, for a caller that checks
+// what a gateway carried out (a test, a checker): every command it holds,
+// and its horizon.
+func ReadJournal(data []byte) (commands map[common.Hash]JournalCommand, since uint64, err error) {
 	j := &Journal{cfg: JournalConfig{Retention: 1<<62 - 1, MaxEntries: 1 << 62, Now: time.Now}, entries: map[common.Hash]*journalEntry{}}
 	if err := j.load(data); err != nil {
 		return nil, 0, err
 	}
-	executed = map[common.Hash]twin.SignedAck{}
+	commands = make(map[common.Hash]JournalCommand, len(j.entries))
 	for c, e := range j.entries {
-		if e.executed() {
-			executed[c] = *e.ack
-		}
+		commands[c] = JournalCommand{Nonce: e.begin.Nonce, Grant: e.begin.Grant, Begun: e.begin.At, Ack: e.ack}
 	}
-	return executed, j.since, nil
+	return commands, j.since, nil
 }
 
 // load replays the file. A last line without its newline was torn by a
@@ -257,7 +271,7 @@ func (j *Journal) load(data []byte) error {
 // finishInterrupted acknowledges, as failed, every grant whose driver
 // call a stop interrupted: whether it moved anything is unknown, so it is
 // never carried out again.
-func (j *Journal) finishInterrupted(signer *twin.Signer) error {
+func (j *Journal) finishInterrupted(signer *twin.Signer) {
 	for _, e := range j.entries {
 		if e.ack != nil {
 			continue
@@ -267,7 +281,6 @@ func (j *Journal) finishInterrupted(signer *twin.Signer) error {
 			Detail: "the gateway stopped while carrying the grant out; whether the actuator moved is unknown", At: twin.Millis(j.cfg.Now())})
 		e.ack = &sa
 	}
-	return nil
 }
 
 // compact rewrites the file with what the journal still remembers, and
