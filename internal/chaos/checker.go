@@ -28,7 +28,7 @@ type Final struct {
 	// Balances are every credit balance by owner.
 	Balances map[string]*big.Int
 	// Executions are what the twin's gateway carried out, read from its
-	// log after the last grant could have; Gateway says the deployment
+	// journal after the last grant could have; Gateway says the deployment
 	// has one to read.
 	Executions []Execution
 	Gateway    bool
@@ -175,7 +175,7 @@ type Verdict struct {
 	// Commands lists twin commands carried out twice, answered done and
 	// not carried out once, carried out though refused, or carried out
 	// without being sent; CommandsChecked says how many were held to the
-	// gateway's executions, and Unresolved those that never had a final
+	// gateway's journal, and Unresolved those that never had a final
 	// answer (carried out once or not at all), with their answers.
 	Commands        []string
 	CommandsChecked int

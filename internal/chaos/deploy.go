@@ -32,11 +32,11 @@ type Deployment struct {
 	bins  Binaries
 	// scenes is the folder of the workload's scene (testdata/scenes).
 	scenes string
-	// Gateway is the process of the twin's gateway, and ExecutionsFile its
-	// executions log; none on the embedded store, whose realm simulates
-	// its twins in-process.
-	Gateway        *Proc
-	ExecutionsFile string
+	// Gateway is the process of the twin's gateway, and JournalFile its
+	// journal of the commands it carried out (`zerorealm gateway
+	// --journal`).
+	Gateway     *Proc
+	JournalFile string
 	// Executions, when set, reads what the gateway carried out: the
 	// checker holds the twin commands' answers to it.
 	Executions func() ([]Execution, error)

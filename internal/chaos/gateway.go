@@ -19,12 +19,14 @@ const (
 	valves = 8
 )
 
-// Execution is one command the twin's gateway carried out, as its
-// executions log (`zerorealm gateway --executions`) records it.
+// Execution is one command the twin's gateway carried out, as its journal
+// (`zerorealm gateway --journal`, docs/twins.md) records it.
 type Execution struct {
 	// Command is the command's hash (0x hex), the same for every grant of
 	// one Idempotency-Key.
-	Command  string
+	Command string
+	// Actuator is where it was carried out; "" when the gateway stopped
+	// while its driver ran, before the acknowledgement that names it.
 	Actuator string
 	Nonce    uint64
 }
@@ -96,14 +98,14 @@ func (d *Deployment) nodeAddress(ctx context.Context, data string) (string, erro
 	return "", fmt.Errorf("chaos: no active key in %s", data)
 }
 
-// startGateway runs `zerorealm gateway` for the twin, with its executions
-// log beside its own log, and waits until it says it runs. On a cluster it
+// startGateway runs `zerorealm gateway` for the twin, with its journal
+// beside its own log, and waits until it says it runs. On a cluster it
 // connects with the NATS credentials `nats config --gateway` wrote
 // (natsCreds); on the embedded store, with its enrollment's nkey at the
 // URL the enrollment names.
 func (d *Deployment) startGateway(ctx context.Context, creds, natsCreds string) error {
-	d.ExecutionsFile = filepath.Join(d.Dir, "executions.jsonl")
-	args := []string{d.bins.Zerorealm, "gateway", "--creds", creds, "--executions", d.ExecutionsFile, "--log-level", "info"}
+	d.JournalFile = filepath.Join(d.Dir, chaosTwin+".journal")
+	args := []string{d.bins.Zerorealm, "gateway", "--creds", creds, "--journal", d.JournalFile, "--log-level", "info"}
 	if natsCreds != "" {
 		args = append(args, "--nats", strings.Join(d.URLs, ","), "--nats-creds", natsCreds)
 	}

@@ -48,7 +48,7 @@ func runScenario(t *testing.T, d *Deployment, workers, itemsPer int, faults []Fa
 	// one of its operators, and the checker reads what it carried out.
 	operators := d.Gateway != nil
 	if operators {
-		d.Executions = func() ([]Execution, error) { return readExecutions(d.ExecutionsFile) }
+		d.Executions = func() ([]Execution, error) { return readJournal(d.JournalFile) }
 	}
 	w, err := NewWorkload(ctx, nodes, workers, itemsPer, operators, rec)
 	if err != nil {
@@ -77,22 +77,30 @@ func runScenario(t *testing.T, d *Deployment, workers, itemsPer int, faults []Fa
 	return rep
 }
 
-// readExecutions reads the gateway's executions log with the gateway's
-// own reader (the harness, below the domains, may not import it outside
-// its tests).
-func readExecutions(path string) ([]Execution, error) {
-	f, err := os.Open(path)
+// readJournal reads the gateway's journal with the gateway's own reader
+// (the harness, below the domains, may not import it outside its tests):
+// every command it carried out, with the actuator its acknowledgement
+// names. The journal refuses to load a command begun again after it was
+// carried out, so a second execution comes back as that error.
+func readJournal(path string) ([]Execution, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	list, err := gateway.ReadExecutions(f)
+	commands, _, err := gateway.ReadJournal(data)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Execution, len(list))
-	for i, e := range list {
-		out[i] = Execution{Command: e.Command.Hex(), Actuator: e.Actuator, Nonce: e.Nonce}
+	var out []Execution
+	for h, c := range commands {
+		if !c.CarriedOut() {
+			continue
+		}
+		e := Execution{Command: h.Hex(), Nonce: c.Nonce}
+		if c.Ack != nil {
+			e.Actuator = c.Ack.Ack.Actuator
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }

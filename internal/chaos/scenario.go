@@ -252,7 +252,7 @@ func Run(ctx context.Context, d *Deployment, w *Workload, rec *Recorder, faults 
 		}
 		sleep(ctx, time.Until(lastSent.Add(grantLifetime+time.Second)))
 		if final.Executions, err = d.Executions(); err != nil {
-			return Report{}, fmt.Errorf("chaos: the gateway's executions: %w", err)
+			return Report{}, fmt.Errorf("chaos: the gateway's journal: %w", err)
 		}
 		final.Gateway = true
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -75,9 +74,6 @@ type benchOptions struct {
 	heartbeat   time.Duration
 	feedTimeout time.Duration
 	tcp         bool // gateways connect over TCP, so a test can cut them off
-	// executions, when set, is a folder where each gateway keeps its
-	// ExecutionLog, <twin>.jsonl.
-	executions string
 }
 
 func newBench(t testing.TB, o benchOptions) *bench {
@@ -134,19 +130,10 @@ func newBench(t testing.TB, o benchOptions) *bench {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gcfg := gateway.Config{
+		g, err := gateway.New(gateway.Config{
 			Twin: tw.ID, Actuators: tw.Actuators, Conn: nc, Prefix: prefix, RealmKeys: []common.Address{b.realm.Address()},
 			Signer: key, FeedTimeout: o.feedTimeout, Logger: discard(), Now: b.clock.Now, TelemetryEvery: 50 * time.Millisecond,
-		}
-		if o.executions != "" {
-			l, err := gateway.OpenExecutionLog(filepath.Join(o.executions, tw.ID+".jsonl"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = l.Close() })
-			gcfg.Executions = l
-		}
-		g, err := gateway.New(gcfg)
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
