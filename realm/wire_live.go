@@ -3,6 +3,7 @@ package realm
 import (
 	"context"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
@@ -54,6 +55,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Forged:       r.tampers.Forged,
 		Views:        identity.Views{},
 		Motion:       motion,
+		Agents:       agentStanding{r},
 	})
 	r.monitor.CountSceneMembers(r.live.MembersByScene)
 	return nil
@@ -74,6 +76,12 @@ func (r *Realm) runLive(ctx, bg context.Context) error {
 	go func() { defer r.bgDone.Done(); r.xr.Run(bg) }()
 	return nil
 }
+
+// agentStanding reaches the agents' revocations, which open after the
+// live edge is made and before any agent is served.
+type agentStanding struct{ r *Realm }
+
+func (a agentStanding) Check(c *agents.Chain) error { return a.r.agents.Revocations().Check(c) }
 
 // liveSessions reaches the live edge, which is made after the XR edge that
 // needs it.

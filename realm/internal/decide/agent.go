@@ -54,6 +54,11 @@ func (s *Service) DecideEither(ctx context.Context, sc *scenes.Scene, p edge.Pri
 		return s.Decide(ctx, sc, p, as, action, resource, extra)
 	}
 	act := agents.Action{Name: action, Resource: agents.Resource{Kind: resource.Type, ID: resource.ID}}
+	if resource.Type == scenes.TypeZone {
+		// A delegation names scenes, not their zones: entering a zone is
+		// asked with the zone's scene, and Cedar sees the zone.
+		act.Resource = agents.Resource{Kind: agents.KindScene, ID: sc.ID}
+	}
 	d, err := s.DecideAgent(ctx, sc, p, act, resource, extra)
 	if err != nil {
 		return policy.Decision{Reason: "the agent's action could not be decided: " + err.Error()}

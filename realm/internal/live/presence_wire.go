@@ -52,6 +52,35 @@ type memberView struct {
 	Avatar string `json:"avatar"`
 	Name   string `json:"name"`
 	Zone   string `json:"zone"`
+	memberMark
+}
+
+// Kinds of scene member.
+const (
+	kindPerson = "person"
+	kindAgent  = "agent"
+)
+
+// memberMark says what a member is, set by the realm and never by the
+// member: a person, or an agent acting for its owner. It travels with a
+// member's join (in presence messages, joined snapshots and between
+// nodes), so that nobody can take an agent for a person, nor an agent
+// for another owner's. For an agent, the member's avatar field is the
+// agent's id: the key its events and poses carry.
+type memberMark struct {
+	Kind       string      `json:"kind,omitempty"`
+	Agent      string      `json:"agent,omitempty"`
+	OnBehalfOf *onBehalfOf `json:"on_behalf_of,omitempty"`
+}
+
+// onBehalfOf is whose authority an agent in a scene acts with: its
+// owner, how deep in the owner's delegation chain it stands (1 for the
+// owner's own agent) and, for a sub-agent, the agent that delegated to it.
+type onBehalfOf struct {
+	Avatar string `json:"avatar"`
+	Handle string `json:"handle"`
+	Depth  int    `json:"depth"`
+	Via    string `json:"via,omitempty"`
 }
 
 // joinedMessage answers a join with the scene's other members.
@@ -69,6 +98,8 @@ type presenceEventWire struct {
 	Name   string `json:"name,omitempty"`
 	Event  string `json:"event"`
 	Zone   string `json:"zone"`
+	// memberMark is set on a join.
+	memberMark
 }
 
 // posesMessage is how another node's poses arrive: the newest pose of each

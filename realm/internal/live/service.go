@@ -32,7 +32,9 @@ type Trust interface {
 // and audits the decision: joining a scene and entering a zone are
 // decided, and the reason of a deny is what the client is told.
 type Decider interface {
-	Decide(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision
+	// DecideEither decides for a person or an agent (decide.DecideEither):
+	// an agent's delegation first, then the same policies.
+	DecideEither(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision
 }
 
 // ClusterAuth signs the presence messages this node sends the others, and
@@ -79,6 +81,9 @@ type Deps struct {
 	Forged func(kind string)
 	Views  Views
 	Motion Motion
+	// Agents tells whether an agent's delegation still stands; without
+	// it, agents are refused the realm WebSocket (agents.go).
+	Agents AgentStanding
 }
 
 // Service is one node's live edge: its realm WebSockets, indexed by
@@ -239,7 +244,7 @@ func NewAPI(e *edge.Edge, svc func() *Service) *API { return &API{edge: e, svc: 
 
 // Routes registers the realm WebSocket.
 func (a *API) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/realm", a.edge.Authed(a.handleLive))
+	mux.HandleFunc("GET /v1/realm", a.edge.AuthedOrAgent(a.handleLive))
 }
 
 func (a *API) handleLive(w http.ResponseWriter, req *http.Request, p edge.Principal) {
