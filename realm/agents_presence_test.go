@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
@@ -149,6 +150,42 @@ func TestAgentPresence(t *testing.T) {
 	send(t, wsStray, `{"type":"join","scene":"foundry","name":""}`)
 	if m, _ := readUntil(t, wsStray, "the refusal of an empty name", isType("error")); m.str("code") != "invalid" {
 		t.Fatalf("join with an empty name = %v, want invalid", m)
+	}
+
+	// MCP's scene_members shows the same marks, to an agent that may join.
+	cs, err := connectMCP(t, r, key, chain.Token())
+	if err != nil {
+		t.Fatalf("connect MCP: %v", err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "scene_members", Arguments: map[string]any{"scene": "foundry"}})
+	if err != nil || res.IsError {
+		t.Fatalf("scene_members: %v %+v", err, res)
+	}
+	var listed struct {
+		Members []map[string]any `json:"members"`
+	}
+	remarshal(t, res.StructuredContent, &listed)
+	agentsSeen, people = 0, 0
+	for _, em := range listed.Members {
+		switch {
+		case isAgentOf(em, chain.AgentID(), owner.ID, "oskar", 1, "") && em["name"] == "Guide", isAgentOf(em, sub.AgentID(), owner.ID, "oskar", 2, chain.AgentID()):
+			agentsSeen++
+		case em["kind"] == "person":
+			people++
+		}
+	}
+	if agentsSeen != 2 || people != 2 {
+		t.Fatalf("scene_members = %v, want both agents marked and two people", listed.Members)
+	}
+	strayMCP, err := connectMCP(t, r, strayKey, stray.Token())
+	if err != nil {
+		t.Fatalf("connect MCP: %v", err)
+	}
+	defer strayMCP.Close()
+	res, err = strayMCP.CallTool(context.Background(), &mcp.CallToolParams{Name: "scene_members", Arguments: map[string]any{"scene": "foundry"}})
+	if err != nil || !res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "out-of-scope") {
+		t.Fatalf("scene_members out of scope: %v %+v, want a refusal naming out-of-scope", err, res)
 	}
 
 	// Revoking the agent's delegation ends it and the sub-agent derived

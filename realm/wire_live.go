@@ -3,7 +3,6 @@ package realm
 import (
 	"context"
 
-	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
 	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
@@ -55,7 +54,6 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Forged:       r.tampers.Forged,
 		Views:        identity.Views{},
 		Motion:       motion,
-		Agents:       agentStanding{r},
 	})
 	r.monitor.CountSceneMembers(r.live.MembersByScene)
 	return nil
@@ -76,12 +74,6 @@ func (r *Realm) runLive(ctx, bg context.Context) error {
 	go func() { defer r.bgDone.Done(); r.xr.Run(bg) }()
 	return nil
 }
-
-// agentStanding reaches the agents' revocations, which open after the
-// live edge is made and before any agent is served.
-type agentStanding struct{ r *Realm }
-
-func (a agentStanding) Check(c *agents.Chain) error { return a.r.agents.Revocations().Check(c) }
 
 // liveSessions reaches the live edge, which is made after the XR edge that
 // needs it.

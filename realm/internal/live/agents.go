@@ -76,13 +76,13 @@ func (s *Service) assess(ctx context.Context, c *socket) trust.Assessment {
 // agentMark is how the agent p is shown to everyone in its scene: its
 // owner's id and handle, its depth in the owner's chain and, for a
 // sub-agent, the agent that delegated to it.
-func agentMark(p edge.Principal) memberMark {
+func agentMark(p edge.Principal) Mark {
 	chain := p.Agent.Chain.Agents()
-	on := &onBehalfOf{Avatar: p.Avatar.ID, Handle: p.Avatar.Name, Depth: len(chain)}
+	on := &OnBehalfOf{Avatar: p.Avatar.ID, Handle: p.Avatar.Name, Depth: len(chain)}
 	if len(chain) > 1 {
 		on.Via = chain[len(chain)-2]
 	}
-	return memberMark{Kind: kindAgent, Agent: p.Agent.ID, OnBehalfOf: on}
+	return Mark{Kind: kindAgent, Agent: p.Agent.ID, OnBehalfOf: on}
 }
 
 // agentHello is what an agent's hello says of it.

@@ -89,7 +89,7 @@ type presenceMember struct {
 	room   *sceneRoom
 	avatar string
 	name   string
-	mark   memberMark
+	mark   Mark
 
 	// latest is the newest pose not yet fanned out: written by whoever
 	// reads the member's motion, taken by the tick.
@@ -195,8 +195,8 @@ func (room *sceneRoom) empty() bool {
 
 // views lists the room's members as a joined snapshot shows them; the
 // caller holds h.mu.
-func (room *sceneRoom) views() []memberView {
-	out := make([]memberView, 0, len(room.local)+len(room.remote))
+func (room *sceneRoom) views() []Member {
+	out := make([]Member, 0, len(room.local)+len(room.remote))
 	for _, m := range room.slots {
 		if m != nil {
 			out = append(out, m.view())
@@ -206,8 +206,8 @@ func (room *sceneRoom) views() []memberView {
 }
 
 // view is the member as snapshots show it; the caller holds h.mu.
-func (m *presenceMember) view() memberView {
-	return memberView{Avatar: m.avatar, Name: m.name, Zone: m.shownZone, memberMark: m.mark}
+func (m *presenceMember) view() Member {
+	return Member{Avatar: m.avatar, Name: m.name, Zone: m.shownZone, Mark: m.mark}
 }
 
 // join decides whether c may join the scene, answers with a snapshot of
@@ -241,12 +241,12 @@ func (h *presenceHub) join(c *socket, sceneID, name string) {
 		h.enter(c, sc, p.Agent.ID, cmp.Or(name, p.Agent.ID), agentMark(p))
 		return
 	}
-	h.enter(c, sc, p.Avatar.ID, p.Avatar.Name, memberMark{Kind: kindPerson})
+	h.enter(c, sc, p.Avatar.ID, p.Avatar.Name, Mark{Kind: kindPerson})
 }
 
 // enter puts the connection's avatar into the scene, allowed to join, and
 // answers with the snapshot of the scene's members.
-func (h *presenceHub) enter(c *socket, sc *scenes.Scene, avatar, name string, mark memberMark) {
+func (h *presenceHub) enter(c *socket, sc *scenes.Scene, avatar, name string, mark Mark) {
 	m := &presenceMember{conn: c, node: h.node, avatar: avatar, name: name, mark: mark}
 	h.mu.Lock()
 	if c.closed.Load() || c.member.Load() != nil {
@@ -256,7 +256,7 @@ func (h *presenceHub) enter(c *socket, sc *scenes.Scene, avatar, name string, ma
 	room := h.room(sc)
 	members := room.views()
 	room.add(m)
-	room.queue(presenceEventWire{Avatar: m.avatar, Name: m.name, Event: presenceJoin, memberMark: m.mark}, true)
+	room.queue(presenceEventWire{Avatar: m.avatar, Name: m.name, Event: presenceJoin, Mark: m.mark}, true)
 	m.joinSeq = room.seq
 	c.member.Store(m)
 	// Offered under the lock, so that no presence delta of the tick can

@@ -47,12 +47,12 @@ type avatarPose struct {
 	Right  *poseJSON `json:"right,omitempty"`
 }
 
-// memberView is a scene member as joined and presence messages show it.
-type memberView struct {
+// Member is a scene member as joined and presence messages show it.
+type Member struct {
 	Avatar string `json:"avatar"`
 	Name   string `json:"name"`
 	Zone   string `json:"zone"`
-	memberMark
+	Mark
 }
 
 // Kinds of scene member.
@@ -61,22 +61,22 @@ const (
 	kindAgent  = "agent"
 )
 
-// memberMark says what a member is, set by the realm and never by the
+// Mark says what a member is, set by the realm and never by the
 // member: a person, or an agent acting for its owner. It travels with a
 // member's join (in presence messages, joined snapshots and between
 // nodes), so that nobody can take an agent for a person, nor an agent
 // for another owner's. For an agent, the member's avatar field is the
 // agent's id: the key its events and poses carry.
-type memberMark struct {
+type Mark struct {
 	Kind       string      `json:"kind,omitempty"`
 	Agent      string      `json:"agent,omitempty"`
-	OnBehalfOf *onBehalfOf `json:"on_behalf_of,omitempty"`
+	OnBehalfOf *OnBehalfOf `json:"on_behalf_of,omitempty"`
 }
 
-// onBehalfOf is whose authority an agent in a scene acts with: its
+// OnBehalfOf is whose authority an agent in a scene acts with: its
 // owner, how deep in the owner's delegation chain it stands (1 for the
 // owner's own agent) and, for a sub-agent, the agent that delegated to it.
-type onBehalfOf struct {
+type OnBehalfOf struct {
 	Avatar string `json:"avatar"`
 	Handle string `json:"handle"`
 	Depth  int    `json:"depth"`
@@ -85,9 +85,9 @@ type onBehalfOf struct {
 
 // joinedMessage answers a join with the scene's other members.
 type joinedMessage struct {
-	Type    string       `json:"type"`
-	Scene   string       `json:"scene"`
-	Members []memberView `json:"members"`
+	Type    string   `json:"type"`
+	Scene   string   `json:"scene"`
+	Members []Member `json:"members"`
 }
 
 // presenceEventWire is one join, leave or zone change of a member. A
@@ -98,8 +98,8 @@ type presenceEventWire struct {
 	Name   string `json:"name,omitempty"`
 	Event  string `json:"event"`
 	Zone   string `json:"zone"`
-	// memberMark is set on a join.
-	memberMark
+	// Mark is set on a join.
+	Mark
 }
 
 // posesMessage is how another node's poses arrive: the newest pose of each

@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"time"
@@ -82,7 +83,8 @@ type Deps struct {
 	Views  Views
 	Motion Motion
 	// Agents tells whether an agent's delegation still stands; without
-	// it, agents are refused the realm WebSocket (agents.go).
+	// it, agents are refused the realm WebSocket (agents.go). BindAgents
+	// sets it when the agents' guard has opened.
 	Agents AgentStanding
 }
 
@@ -250,3 +252,25 @@ func (a *API) Routes(mux *http.ServeMux) {
 func (a *API) handleLive(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	a.svc().handleLive(a.edge, w, req, p)
 }
+
+// MembersJSON lists who is in the scene as this node knows them (its own
+// members and those the other nodes told it of), in the wire form of a
+// joined snapshot's members (clients/PROTOCOL.md): each person and agent
+// marked as what it is; [] when nobody is there. The wire form is the
+// contract, so the parts that show members need no type of this one.
+func (s *Service) MembersJSON(sceneID string) json.RawMessage {
+	h := s.presence
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	members := []Member{}
+	if room := h.rooms[sceneID]; room != nil {
+		members = room.views()
+	}
+	return encodeJSON(members)
+}
+
+// BindAgents gives the live edge what tells whether an agent's delegation
+// still stands (agents.Revocations). Like the edge's, the composition root
+// calls it once during start-up, before the realm reports ready; until
+// then agents are refused the realm WebSocket.
+func (s *Service) BindAgents(standing AgentStanding) { s.deps.Agents = standing }
