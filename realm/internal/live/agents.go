@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/zerorealm/zerorealm/agents"
@@ -44,7 +45,7 @@ type AgentStanding interface {
 
 // errNoAgents refuses an agent's connection on a node not given the
 // agents' revocations.
-var errNoAgents = &edge.Error{Status: 503, Type: "unavailable", Detail: "this realm node does not serve agents on the realm WebSocket yet; try again"}
+var errNoAgents = &edge.Error{Status: http.StatusServiceUnavailable, Type: edge.TypeUnavailable, Detail: "this realm node does not serve agents on the realm WebSocket yet; try again"}
 
 // holder is whom the connection is counted and told of notices as: the
 // avatar of a person, the agent's own id for an agent.
