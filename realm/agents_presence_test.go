@@ -36,8 +36,10 @@ func isAgentOf(m map[string]any, agent, owner, handle string, depth int, via str
 // policies, and the person already there sees it marked as an agent of
 // its owner; someone joining later sees it so in the snapshot; a
 // sub-agent shows its chain; an agent whose delegation does not name the
-// scene is refused with its reason, audited with its chain; revoking the
-// delegation closes both agents' sockets and takes their presence away.
+// scene is refused with its reason, audited with its chain; MCP's
+// scene_members shows the same marks; revoking the delegation closes both
+// agents' sockets and takes their presence away, as suspending an agent
+// and the owner signing out everywhere do.
 func TestAgentPresence(t *testing.T) {
 	r := startLocalRealm(t)
 	alice := newOperator(t, r, "alice")
@@ -205,7 +207,28 @@ func TestAgentPresence(t *testing.T) {
 		}
 		return left[chain.AgentID()] && left[sub.AgentID()]
 	})
-	// The stray agent was not revoked: its socket stays.
+	// The stray agent was not revoked: its socket stays, until it is
+	// suspended (as its behaviour would have it, on any node).
 	send(t, wsStray, `{"type":"ping"}`)
 	readUntil(t, wsStray, "the unrevoked agent's pong", isType("pong"))
+	if err := r.agents.Revocations().Suspend(context.Background(), stray.AgentID(), owner.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := realmtest.WaitClosed(t, wsStray); code != edge.CloseSessionEnded || !strings.Contains(reason, "agent-suspended") {
+		t.Fatalf("suspended agent's socket closed with %d %q, want %d naming the suspension", code, reason, edge.CloseSessionEnded)
+	}
+
+	// The owner signing out everywhere stops every agent of theirs: one
+	// in the scene leaves it.
+	lastKey := newAgentKey(t)
+	last := issueDelegation(t, r, owner.ID, lastKey, []string{agents.ActionJoinScene}, []agents.Resource{foundry}, time.Now().Add(-time.Minute), time.Hour)
+	wsLast, _ := dialAgentLive(t, r, lastKey, last.Token())
+	defer wsLast.Close()
+	send(t, wsLast, `{"type":"join","scene":"foundry","name":"Porter"}`)
+	readUntil(t, wsAlice, "the last agent's join", isPresence(last.AgentID(), "join"))
+	owner.Must("POST", "/v1/sessions/logout-all", nil, nil)
+	if code, reason := realmtest.WaitClosed(t, wsLast); code != edge.CloseSessionEnded || !strings.Contains(reason, "revoked every delegation") {
+		t.Fatalf("the agent of an owner who signed out everywhere closed with %d %q, want %d naming it", code, reason, edge.CloseSessionEnded)
+	}
+	readUntil(t, wsAlice, "the last agent leaves", isPresence(last.AgentID(), "leave"))
 }
