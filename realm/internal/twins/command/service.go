@@ -459,9 +459,6 @@ func (s *Service) setGatewayKey(twinID string, a common.Address) {
 	s.keys[twinID], s.keyHexs[twinID] = a, a.Hex()
 }
 
-// CommandKeys remembers the commands' Idempotency-Keys and first answers,
-// for every node of the realm to answer a retry alike.
-func (s *Service) CommandKeys() *idempotency.Keys { return s.commands }
 
 // Registry is the twins of the realm's scenes and their last states.
 func (s *Service) Registry() *twin.Registry { return s.reg }
