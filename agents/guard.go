@@ -163,7 +163,7 @@ func (g *Guard) Authenticate(ctx context.Context, req ProofRequest) (*Agent, err
 	a := &Agent{ID: c.AgentID(), Chain: c}
 	// The proof comes before the revocation check, so that whoever does
 	// not hold the key learns nothing about the delegation's state.
-	if _, err := g.proofs.Verify(req, c.AgentKey(), now); err != nil {
+	if _, err := g.proofs.verify(req, c.AgentKey(), c.tokenHash(), now); err != nil {
 		if ReasonOf(err) == ReasonProofBinding {
 			g.observe(ctx, a, Event{At: now, Outcome: Deny, Reason: ReasonProofBinding})
 		}
