@@ -55,6 +55,8 @@ type Decision struct {
 	Trust Assessment
 	// Context is context.agent for the Cedar decision: see AgentContext.
 	Context map[string]any
+
+	audit auditContext
 }
 
 // Config configures a Guard. Zero values are the documented defaults.
@@ -218,6 +220,13 @@ func (g *Guard) Evaluate(ctx context.Context, a *Agent, act Action) (Decision, e
 	}
 	d := Decision{Outcome: outcome, Err: derr, Trust: as}
 	d.Context = AgentContext(a, as, usedBy(leaf.ID, day, minute), outcome == Approve, act.Approved)
+	d.audit = auditContext{chain: a.Chain, trust: as, needsApproval: outcome == Approve, approved: act.Approved}
+	switch {
+	case day != nil:
+		d.audit.used, d.audit.usedValue = "day_value", day[leaf.ID]
+	case minute != nil:
+		d.audit.used, d.audit.usedValue = "minute_commands", minute[leaf.ID]
+	}
 	return d, nil
 }
 
@@ -389,7 +398,7 @@ func AgentContext(a *Agent, as Assessment, used map[string]any, needsApproval, a
 	l := a.Chain.Leaf().Limits
 	return map[string]any{
 		"id":          a.ID,
-		"owner":       policy.UID{Type: "Avatar", ID: a.Owner()},
+		"owner":       ownerUID(a.Owner()),
 		"delegation":  a.Chain.Leaf().ID,
 		"chain":       a.Chain.Agents(),
 		"delegations": a.Chain.IDs(),
@@ -407,6 +416,9 @@ func AgentContext(a *Agent, as Assessment, used map[string]any, needsApproval, a
 		"approved":       approved,
 	}
 }
+
+// ownerUID is the owner's Cedar entity.
+func ownerUID(owner string) policy.UID { return policy.UID{Type: "Avatar", ID: owner} }
 
 // usedBy is context.agent.used: the leaf's use of the counters that were
 // read (nil when not read).

@@ -63,6 +63,9 @@ type chainMemo struct {
 	ids    []string
 	path   string
 	ath    string
+
+	auditOnce sync.Once
+	audit     auditParts
 }
 
 func (c *Chain) derived() *chainMemo {

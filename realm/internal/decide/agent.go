@@ -90,7 +90,7 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 	}
 	ev := audit.Event{
 		Actor: a.ID, Action: act.Name, Resource: resource.String(), Outcome: audit.Allow,
-		Signals: map[string]any{"chain": a.Chain.Path(), "owner": a.Owner(), contextAgent: ad.Context},
+		Signals: map[string]any{"chain": a.Chain.Path(), "owner": a.Owner(), contextAgent: ad.AuditContext()},
 	}
 	deny := func(reason string) (policy.Decision, audit.Event, error) {
 		ev.Outcome, ev.Reasons = audit.Deny, []string{reason}
