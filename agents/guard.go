@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -370,7 +371,7 @@ func Principal(a *Agent, as Assessment) policy.Entity {
 	return policy.Entity{
 		UID: policy.UID{Type: TypeAgent, ID: a.ID},
 		Attrs: map[string]any{
-			"owner":       policy.UID{Type: "Avatar", ID: a.Owner()},
+			"owner":       a.Chain.cedarValues().owner,
 			"delegation":  a.Chain.Leaf().ID,
 			"trust_state": string(as.State),
 			"trust_score": as.Score,
@@ -395,26 +396,61 @@ func Principal(a *Agent, as Assessment) policy.Entity {
 //	needs_approval        Bool: the owner must approve this action
 //	approved              Bool: the owner approved it
 func AgentContext(a *Agent, as Assessment, used map[string]any, needsApproval, approved bool) map[string]any {
-	l := a.Chain.Leaf().Limits
+	cv := a.Chain.cedarValues()
 	return map[string]any{
-		"id":          a.ID,
-		"owner":       ownerUID(a.Owner()),
-		"delegation":  a.Chain.Leaf().ID,
-		"chain":       a.Chain.Agents(),
-		"delegations": a.Chain.IDs(),
-		"depth":       int64(len(a.Chain.Blocks)),
-		"trust":       map[string]any{"state": string(as.State), "score": as.Score},
-		"used":        used,
-		"limits": map[string]any{
-			"transfer_value":      long(l.TransferValue),
-			"daily_value":         long(l.DailyValue),
-			"auto_approve_value":  long(l.AutoApproveValue),
-			"commands_per_minute": int64(l.CommandsPerMinute),
-			"max_risk":            string(l.MaxRisk),
-		},
+		"id":             a.ID,
+		"owner":          cv.owner,
+		"delegation":     a.Chain.Leaf().ID,
+		"chain":          cv.agents,
+		"delegations":    cv.ids,
+		"depth":          int64(len(a.Chain.Blocks)),
+		"trust":          map[string]any{"state": string(as.State), "score": as.Score},
+		"used":           used,
+		"limits":         cv.limits,
 		"needs_approval": needsApproval,
 		"approved":       approved,
 	}
+}
+
+// chainCedar are the values of context.agent that are the chain's, each a
+// policy.Value (converted to Cedar once per chain) or, should a conversion
+// fail, the Go value (converted per request, and refused there).
+type chainCedar struct {
+	owner, agents, ids, limits any
+}
+
+func (c *Chain) cedarValues() *chainCedar {
+	m := c.derived()
+	m.cedarOnce.Do(func() {
+		l := c.Leaf().Limits
+		once := func(v any) any {
+			if pv, err := policy.NewValue(v); err == nil {
+				return pv
+			}
+			return v
+		}
+		m.cedar = chainCedar{
+			owner:  once(ownerUID(c.Owner())),
+			agents: once(slices.Clone(m.agents)),
+			ids:    once(slices.Clone(m.ids)),
+			limits: once(map[string]any{
+				"transfer_value":      long(l.TransferValue),
+				"daily_value":         long(l.DailyValue),
+				"auto_approve_value":  long(l.AutoApproveValue),
+				"commands_per_minute": int64(l.CommandsPerMinute),
+				"max_risk":            string(l.MaxRisk),
+			}),
+		}
+	})
+	return &m.cedar
+}
+
+// PrincipalSets are the chain's agents and delegation ids as the Agent
+// principal's attributes chain and delegations: Cedar Sets, converted
+// once per chain.
+func (c *Chain) PrincipalSets() (agents, delegations any) {
+	cv := c.cedarValues()
+	return cv.agents, cv.ids
 }
 
 // ownerUID is the owner's Cedar entity.

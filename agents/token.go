@@ -66,6 +66,12 @@ type chainMemo struct {
 
 	auditOnce sync.Once
 	audit     auditParts
+
+	// What Cedar reads of the chain on every action, converted once:
+	// context.agent's chain, delegations, limits and owner, and the
+	// principal's chain and delegations.
+	cedarOnce sync.Once
+	cedar     chainCedar
 }
 
 func (c *Chain) derived() *chainMemo {

@@ -103,8 +103,7 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 		return deny(agentReasonApproval)
 	}
 	principal := agents.Principal(a, ad.Trust)
-	principal.Attrs["chain"] = a.Chain.Agents()
-	principal.Attrs["delegations"] = a.Chain.IDs()
+	principal.Attrs["chain"], principal.Attrs["delegations"] = a.Chain.PrincipalSets()
 	d := decidePolicies(ctx, sc, policy.Request{
 		Principal: principal.UID,
 		Action:    scenes.ActionUID(act.Name),
