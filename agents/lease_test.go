@@ -3,7 +3,9 @@ package agents
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
+	"time"
 )
 
 // storedCounters reads a key of the minute's usage as the store holds it.
@@ -126,5 +128,30 @@ func TestLeaseSharedAlongTheChain(t *testing.T) {
 	}
 	if n := spendUntilRefused(t, g, parent); n != 20 {
 		t.Fatalf("the parent spent %d after its sub-agent's 10, want 20", n)
+	}
+}
+
+// Leases of past periods are dropped as new ones are made; current ones
+// stay, however many.
+func TestLeasesOfPastPeriodsAreDropped(t *testing.T) {
+	r := newTestRealm(t)
+	g := r.node(t, Config{})
+	now := r.clock.Now()
+	for i := range 300 {
+		g.usage.minuteLease(fmt.Sprint("dg_past", i), now)
+	}
+	later := now.Add(2 * time.Minute)
+	for i := range 600 {
+		g.usage.minuteLease(fmt.Sprint("dg_now", i), later)
+	}
+	g.usage.mu.Lock()
+	defer g.usage.mu.Unlock()
+	for id, l := range g.usage.leases {
+		if !l.ends.After(later) {
+			t.Fatalf("lease %v of a past minute kept", id)
+		}
+	}
+	if n := len(g.usage.leases); n != 600 {
+		t.Fatalf("%d leases, want the 600 current ones", n)
 	}
 }

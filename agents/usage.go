@@ -43,6 +43,10 @@ type usage struct {
 
 	mu     sync.Mutex
 	leases map[leaseID]*lease
+	// sweepAt is the number of leases at which those of past periods are
+	// dropped next: twice what the last sweep left, so that sweeping costs
+	// a constant per lease made however many are current.
+	sweepAt int
 }
 
 type leaseID struct{ bucket, key string }
@@ -82,8 +86,8 @@ const (
 // conflict is another node spending or leasing under the same root.
 const maxSpendAttempts = 32
 
-// sweepAbove is the number of leases kept before those of past periods
-// are dropped.
+// sweepAbove is the least number of leases kept before those of past
+// periods are dropped.
 const sweepAbove = 256
 
 func newUsage(ctx context.Context, st *store.Store, log *slog.Logger) (*usage, error) {
@@ -118,8 +122,9 @@ func (u *usage) lease(b *store.Bucket, key string, ends, now time.Time) *lease {
 	if l, ok := u.leases[id]; ok {
 		return l
 	}
-	if len(u.leases) >= sweepAbove {
+	if len(u.leases) >= max(u.sweepAt, sweepAbove) {
 		maps.DeleteFunc(u.leases, func(_ leaseID, l *lease) bool { return !l.ends.After(now) })
+		u.sweepAt = 2 * len(u.leases)
 	}
 	l := &lease{b: b, key: key, ends: ends, reserved: counters{}, held: counters{}}
 	u.leases[id] = l
