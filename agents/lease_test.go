@@ -155,3 +155,29 @@ func TestLeasesOfPastPeriodsAreDropped(t *testing.T) {
 		t.Fatalf("%d leases, want the 600 current ones", n)
 	}
 }
+
+// A key removed within its period (a clock far behind, a purge) took every
+// reservation with it: the node spends what its lease still holds, then
+// reserves again from nothing, within the limit, rather than retry
+// against a revision that is gone.
+func TestLeaseOfARemovedKeyIsDropped(t *testing.T) {
+	r := newTestRealm(t)
+	g := r.node(t, Config{})
+	agent := agentKey(t)
+	c := issue(t, r.key, rootGrant(agent)) // 30 commands a minute
+	a := mustAgent(t, g, c, agent)
+	key := c.Root().ID + "." + r.clock.Now().UTC().Format("200601021504")
+	if err := g.Spend(context.Background(), a, command(RiskLow)); err != nil {
+		t.Fatal(err) // holds 7 more
+	}
+	_, rev := storedCounters(t, g, key)
+	if err := g.usage.minute.Delete(context.Background(), key, rev); err != nil {
+		t.Fatal(err)
+	}
+	if n := spendUntilRefused(t, g, a); n != 7+30 {
+		t.Fatalf("%d commands after the key was removed, want the 7 leased before and 30 reserved anew", n)
+	}
+	if reserved, _ := storedCounters(t, g, key); reserved[c.Root().ID] != 30 {
+		t.Fatalf("reserved %v anew, want the limit of 30", reserved)
+	}
+}

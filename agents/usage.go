@@ -161,8 +161,15 @@ func (l *lease) refresh(ctx context.Context) error {
 // absorb takes a read that is newer than what the lease knows. Counters
 // only move by compare-and-set, each at a higher revision.
 func (l *lease) absorb(c counters, rev uint64) {
-	if !l.known || rev > l.rev {
+	switch {
+	case !l.known || rev > l.rev:
 		l.reserved, l.rev, l.known = c, rev, true
+	case rev == 0 && l.rev > 0:
+		// The key is gone though its period is not over (a clock far
+		// behind, a purge): every reservation went with it, this node's
+		// lease too, which it must not spend past the limit.
+		l.reserved, l.rev = c, 0
+		clear(l.held)
 	}
 }
 
