@@ -36,20 +36,26 @@ func spendUntilRefused(t *testing.T, g *Guard, a *Agent) int {
 	return 0
 }
 
-// A node leases part of a limit with the compare-and-set that spends an
-// action, and spends the next actions from its lease without writing to
-// the store, until the lease is gone; the limit is still exact.
-func TestLeaseSpendsWithoutTheStore(t *testing.T) {
+// leasedOne is a node whose agent (30 commands a minute) has spent one
+// command, with the minute's key of its usage.
+func leasedOne(t *testing.T) (*Guard, *Chain, *Agent, string) {
+	t.Helper()
 	r := newTestRealm(t)
 	g := r.node(t, Config{})
 	agent := agentKey(t)
 	c := issue(t, r.key, rootGrant(agent)) // 30 commands a minute
 	a := mustAgent(t, g, c, agent)
-	key := c.Root().ID + "." + r.clock.Now().UTC().Format("200601021504")
-
 	if err := g.Spend(context.Background(), a, command(RiskLow)); err != nil {
 		t.Fatal(err)
 	}
+	return g, c, a, c.Root().ID + "." + r.clock.Now().UTC().Format("200601021504")
+}
+
+// A node leases part of a limit with the compare-and-set that spends an
+// action, and spends the next actions from its lease without writing to
+// the store, until the lease is gone; the limit is still exact.
+func TestLeaseSpendsWithoutTheStore(t *testing.T) {
+	g, c, a, key := leasedOne(t)
 	// One command and a quarter of the 29 left: 1 + 7 reserved.
 	reserved, rev := storedCounters(t, g, key)
 	if reserved[c.Root().ID] != 8 {
@@ -161,15 +167,7 @@ func TestLeasesOfPastPeriodsAreDropped(t *testing.T) {
 // reserves again from nothing, within the limit, rather than retry
 // against a revision that is gone.
 func TestLeaseOfARemovedKeyIsDropped(t *testing.T) {
-	r := newTestRealm(t)
-	g := r.node(t, Config{})
-	agent := agentKey(t)
-	c := issue(t, r.key, rootGrant(agent)) // 30 commands a minute
-	a := mustAgent(t, g, c, agent)
-	key := c.Root().ID + "." + r.clock.Now().UTC().Format("200601021504")
-	if err := g.Spend(context.Background(), a, command(RiskLow)); err != nil {
-		t.Fatal(err) // holds 7 more
-	}
+	g, c, a, key := leasedOne(t) // holds 7 more
 	_, rev := storedCounters(t, g, key)
 	if err := g.usage.minute.Delete(context.Background(), key, rev); err != nil {
 		t.Fatal(err)
