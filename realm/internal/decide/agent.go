@@ -95,7 +95,7 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 	}
 	ev := audit.Event{
 		Actor: a.ID, Action: act.Name, Resource: resource.String(), Outcome: audit.Allow,
-		Signals: map[string]any{"chain": a.Chain.Path(), "owner": a.Owner(), contextAgent: ad.Context},
+		Signals: map[string]any{"chain": a.Chain.Path(), "owner": a.Owner(), contextAgent: ad.AuditContext()},
 	}
 	deny := func(reason string) (policy.Decision, audit.Event, error) {
 		ev.Outcome, ev.Reasons = audit.Deny, []string{reason}
@@ -108,8 +108,7 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 		return deny(agentReasonApproval)
 	}
 	principal := agents.Principal(a, ad.Trust)
-	principal.Attrs["chain"] = a.Chain.Agents()
-	principal.Attrs["delegations"] = a.Chain.IDs()
+	principal.Attrs["chain"], principal.Attrs["delegations"] = a.Chain.PrincipalSets()
 	d := decidePolicies(ctx, sc, policy.Request{
 		Principal: principal.UID,
 		Action:    scenes.ActionUID(act.Name),
