@@ -69,6 +69,9 @@ func runScenario(t *testing.T, d *Deployment, workers, itemsPer int, faults []Fa
 	for _, u := range rep.Verdict.Unresolved {
 		t.Logf("twin command without a final answer: %s", u)
 	}
+	if len(rep.Verdict.Unresolved) > 0 {
+		showUnresolved(t, d, rec.Ops())
+	}
 	if !rep.Verdict.OK() {
 		dumpLogs(t, d)
 		showSlow(t, d, rec.Ops())
@@ -127,15 +130,55 @@ func dumpLogs(t *testing.T, d *Deployment) {
 // MaxWait or failed with 500 or 404.
 func showSlow(t *testing.T, d *Deployment, ops []Op) {
 	t.Helper()
+	var slow []Op
 	for _, o := range ops {
-		if o.RequestID == "" || o.Wait() <= MaxWait && o.Status != 500 && o.Status != 404 {
+		if o.Wait() > MaxWait || o.Status == 500 || o.Status == 404 {
+			slow = append(slow, o)
+		}
+	}
+	showRequests(t, d, "slow request", slow)
+}
+
+// showUnresolved prints the realm log lines of the first attempts of each
+// twin command that never had a final answer: what held it.
+func showUnresolved(t *testing.T, d *Deployment, ops []Op) {
+	t.Helper()
+	final := map[string]bool{}
+	for _, o := range ops {
+		if o.Kind == KindCommand && o.Outcome() != Unknown {
+			final[o.Digest] = true
+		}
+	}
+	shown := map[string]int{}
+	var first []Op
+	for _, o := range ops {
+		if o.Kind == KindCommand && !final[o.Digest] && o.RequestID != "" && shown[o.Digest] < 3 {
+			shown[o.Digest]++
+			first = append(first, o)
+		}
+	}
+	showRequests(t, d, "command without a final answer", first)
+}
+
+// showRequests prints every realm log line naming one of the requests.
+func showRequests(t *testing.T, d *Deployment, what string, ops []Op) {
+	t.Helper()
+	if len(ops) == 0 {
+		return
+	}
+	logs := map[string][]string{}
+	for _, r := range d.Realms {
+		data, _ := os.ReadFile(r.LogFile())
+		logs[r.Name] = strings.Split(string(data), "\n")
+	}
+	for _, o := range ops {
+		if o.RequestID == "" {
 			continue
 		}
 		for _, r := range d.Realms {
-			data, _ := os.ReadFile(r.LogFile())
-			for _, l := range strings.Split(string(data), "\n") {
+			for _, l := range logs[r.Name] {
 				if strings.Contains(l, o.RequestID) {
-					t.Logf("slow request %s on %s: %s", o.RequestID, r.Name, l)
+					t.Logf("%s %s (key %s) on %s: %s", what, o.RequestID, o.Key, r.Name, l)
 				}
 			}
 		}
