@@ -461,7 +461,6 @@ func (s *Service) setGatewayKey(twinID string, a common.Address) {
 	s.keys[twinID], s.keyHexs[twinID] = a, a.Hex()
 }
 
-
 // Registry is the twins of the realm's scenes and their last states.
 func (s *Service) Registry() *twin.Registry { return s.reg }
 
