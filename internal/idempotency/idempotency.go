@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/zerorealm/zerorealm/internal/store"
 )
@@ -45,6 +46,10 @@ type Record struct {
 	Fingerprint []byte          `json:"fingerprint"`
 	Status      int             `json:"status,omitempty"`
 	Answer      json.RawMessage `json:"answer,omitempty"`
+	// Revision and Created are the store's, as the claim read them: what
+	// ReleaseHeld needs to free exactly this record, and its age.
+	Revision uint64    `json:"-"`
+	Created  time.Time `json:"-"`
 }
 
 // Done reports whether the record holds an answer.
@@ -91,6 +96,7 @@ func (k *Keys) Claim(ctx context.Context, principal, key string, fingerprint []b
 	if !bytes.Equal(rec.Fingerprint, fingerprint) {
 		return nil, ErrKeyReused
 	}
+	rec.Revision, rec.Created = e.Revision, e.Created
 	return &rec, nil
 }
 
@@ -121,6 +127,29 @@ func (k *Keys) Release(ctx context.Context, principal, key string) error {
 		return fmt.Errorf("idempotency: release: %w", err)
 	}
 	return nil
+}
+
+// ReleaseHeld frees key if its record is still the one a claim read at
+// revision (Record.Revision), and reports whether it did: for a caller
+// that has established that the request holding the key can never be
+// carried out. Of several callers that decide so at once, one frees it;
+// a key answered or claimed anew meanwhile stays as it is.
+func (k *Keys) ReleaseHeld(ctx context.Context, principal, key string, revision uint64) (bool, error) {
+	id, err := k.id(principal, key)
+	if err != nil {
+		return false, err
+	}
+	if revision == 0 {
+		return false, fmt.Errorf("%w: release %s held at revision 0", store.ErrInvalid, id)
+	}
+	switch err := k.bucket.Delete(ctx, id, revision); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("idempotency: release held key: %w", err)
+	}
 }
 
 // id is the bucket key of a client's key.

@@ -65,3 +65,48 @@ func TestClaim(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseHeld frees a held key only at the revision its claim read:
+// a key answered, or freed and claimed anew, since then stays as it is.
+func TestReleaseHeld(t *testing.T) {
+	ctx := context.Background()
+	k := testKeys(t)
+	fp := []byte("request")
+	if rec, err := k.Claim(ctx, "ada", "held", fp); rec != nil || err != nil {
+		t.Fatalf("Claim(new) = %+v, %v", rec, err)
+	}
+	held, err := k.Claim(ctx, "ada", "held", fp)
+	if err != nil || held == nil || held.Revision == 0 || held.Created.IsZero() {
+		t.Fatalf("Claim(held) = %+v, %v; want the record with its revision and time", held, err)
+	}
+	if _, err := k.ReleaseHeld(ctx, "ada", "held", 0); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("ReleaseHeld(revision 0) = %v, want ErrInvalid", err)
+	}
+	// Answered since the claim was read: not freed.
+	if err := k.Complete(ctx, "ada", "held", fp, 200, []byte(`{"ok":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := k.ReleaseHeld(ctx, "ada", "held", held.Revision); ok || err != nil {
+		t.Fatalf("ReleaseHeld(answered since) = %v, %v; want false, nil", ok, err)
+	}
+	if rec, err := k.Claim(ctx, "ada", "held", fp); err != nil || rec == nil || !rec.Done() {
+		t.Fatalf("the answer after a stale release: %+v, %v", rec, err)
+	}
+	// Still the record read: freed, once, and the key can be claimed anew.
+	if rec, err := k.Claim(ctx, "ada", "other", fp); rec != nil || err != nil {
+		t.Fatal(rec, err)
+	}
+	other, err := k.Claim(ctx, "ada", "other", fp)
+	if err != nil || other == nil {
+		t.Fatal(other, err)
+	}
+	if ok, err := k.ReleaseHeld(ctx, "ada", "other", other.Revision); !ok || err != nil {
+		t.Fatalf("ReleaseHeld(held) = %v, %v; want true, nil", ok, err)
+	}
+	if ok, err := k.ReleaseHeld(ctx, "ada", "other", other.Revision); ok || err != nil {
+		t.Fatalf("ReleaseHeld(again) = %v, %v; want false, nil", ok, err)
+	}
+	if rec, err := k.Claim(ctx, "ada", "other", fp); rec != nil || err != nil {
+		t.Fatalf("Claim(after release) = %+v, %v; want a new claim", rec, err)
+	}
+}

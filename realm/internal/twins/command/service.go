@@ -230,6 +230,10 @@ type Service struct {
 	conns     []*nats.Conn
 	telemetry *nats.Subscription
 	closed    atomic.Bool
+
+	// unsentAfter is the age past which a claimed key with no command in
+	// flight is freed (freeUnsent); tests shorten it.
+	unsentAfter time.Duration
 }
 
 // Prepare builds the registry from the scenes' twins and the gateway
@@ -342,6 +346,7 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 			return err
 		}
 	}
+	s.unsentAfter = defaultUnsentAfter
 	every := d.ResolveEvery
 	if every <= 0 {
 		every = defaultResolveEvery
