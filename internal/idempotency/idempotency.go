@@ -30,8 +30,18 @@ const MaxKeyLen = 255
 // Keys remembers the Idempotency-Keys of one kind of request in a bucket.
 // It is safe for concurrent use.
 type Keys struct {
-	bucket *store.Bucket
+	bucket bucket
 	scope  string
+}
+
+// bucket is what Keys uses of a store.Bucket.
+type bucket interface {
+	Create(ctx context.Context, key string, value []byte) (uint64, error)
+	Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error)
+	Put(ctx context.Context, key string, value []byte) (uint64, error)
+	Get(ctx context.Context, key string) (store.Entry, error)
+	Last(ctx context.Context, key string) (store.Entry, error)
+	Delete(ctx context.Context, key string, revision uint64) error
 }
 
 // New remembers keys in bucket under scope, which names the kind of
@@ -74,6 +84,24 @@ func (k *Keys) Claim(ctx context.Context, principal, key string, fingerprint []b
 			return nil, fmt.Errorf("idempotency: claim: %w", err)
 		}
 		e, err = k.bucket.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrTampered) {
+			// The create's own check of a freed key (its delete marker)
+			// may be answered by a replica that lags and knows no such
+			// key, and call it held. The stream's leader tells: a key
+			// it has freed is taken at the marker's revision, so that
+			// of several claims one wins.
+			last, lerr := k.bucket.Last(ctx, id)
+			switch {
+			case lerr == nil && last.Deleted:
+				if _, uerr := k.bucket.Update(ctx, id, value, last.Revision); uerr == nil {
+					return nil, nil
+				} else if !errors.Is(uerr, store.ErrConflict) {
+					return nil, fmt.Errorf("idempotency: claim: %w", uerr)
+				}
+			case lerr == nil:
+				e, err = last, nil
+			}
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			if attempt < 2 {
 				continue // released between the two calls: free again

@@ -3,6 +3,7 @@ package idempotency
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -108,5 +109,74 @@ func TestReleaseHeld(t *testing.T) {
 	}
 	if rec, err := k.Claim(ctx, "ada", "other", fp); rec != nil || err != nil {
 		t.Fatalf("Claim(after release) = %+v, %v; want a new claim", rec, err)
+	}
+}
+
+// laggingReplica is a real bucket whose creates are checked against a
+// replica that lags after an outage: a key freed on the stream's leader
+// (a delete marker there) is unknown to it, so the create calls the key
+// held, as the NATS client's create does when its check of the marker
+// reaches such a replica.
+type laggingReplica struct{ *store.Bucket }
+
+func (b laggingReplica) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+	if last, err := b.Last(ctx, key); err == nil && last.Deleted {
+		return 0, fmt.Errorf("store: create %s: %w", key, store.ErrConflict)
+	}
+	return b.Bucket.Create(ctx, key, value)
+}
+
+// TestClaimFreedKeyBehindLaggingReplica: a key freed (its first request
+// refused, or freed as never sent) is claimed again although the create
+// calls it held, the leader's delete marker taken at its revision: before,
+// every retry answered 503 until the replica caught up. Of two claims,
+// one wins.
+func TestClaimFreedKeyBehindLaggingReplica(t *testing.T) {
+	ctx := context.Background()
+	real := testKeys(t)
+	k := &Keys{bucket: laggingReplica{real.bucket.(*store.Bucket)}, scope: real.scope}
+	fp := []byte("request")
+	if rec, err := k.Claim(ctx, "ada", "freed", fp); rec != nil || err != nil {
+		t.Fatalf("Claim(new) = %+v, %v", rec, err)
+	}
+	if err := k.Release(ctx, "ada", "freed"); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := k.Claim(ctx, "ada", "freed", fp); rec != nil || err != nil {
+		t.Fatalf("Claim(freed, behind a lagging replica) = %+v, %v; want a new claim", rec, err)
+	}
+	if rec, err := k.Claim(ctx, "ada", "freed", fp); err != nil || rec == nil || rec.Done() {
+		t.Fatalf("Claim(held) = %+v, %v; want the record without an answer", rec, err)
+	}
+	// Two claims of a freed key at once: one holds it, the other sees it
+	// held.
+	if err := k.Release(ctx, "ada", "freed"); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		rec *Record
+		err error
+	}
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			rec, err := k.Claim(ctx, "ada", "freed", fp)
+			results <- result{rec, err}
+		}()
+	}
+	won := 0
+	for range 2 {
+		r := <-results
+		switch {
+		case r.err != nil:
+			t.Errorf("concurrent claim: %v", r.err)
+		case r.rec == nil:
+			won++
+		case r.rec.Done():
+			t.Errorf("concurrent claim found an answer: %+v", r.rec)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d concurrent claims hold the key, want 1", won)
 	}
 }
