@@ -67,9 +67,10 @@ type API struct {
 	// stopBeforeStoring is the project's tests' stop point (set through
 	// realm/internal/probe, never in service): a node that dies after the
 	// gateway answered a command and before the answer is stored under
-	// its Idempotency-Key. When it says so for a key, the answer is
-	// neither stored nor sent, and the connection is cut.
-	stopBeforeStoring atomic.Pointer[func(key string) bool]
+	// its Idempotency-Key. When it says so for a key, given the answer's
+	// status and body, the answer is neither stored nor sent, and the
+	// connection is cut.
+	stopBeforeStoring atomic.Pointer[func(key string, status int, body []byte) bool]
 }
 
 // errStoppedBeforeStoring ends a request at stopBeforeStoring.
@@ -77,7 +78,7 @@ var errStoppedBeforeStoring = errors.New("twins: stopped before storing the answ
 
 // StopBeforeStoring sets the tests' stop point (see API.stopBeforeStoring);
 // nil clears it.
-func (a *API) StopBeforeStoring(stop func(key string) bool) {
+func (a *API) StopBeforeStoring(stop func(key string, status int, body []byte) bool) {
 	if stop == nil {
 		a.stopBeforeStoring.Store(nil)
 		return
@@ -301,7 +302,7 @@ func (a *API) Command(req *http.Request, p edge.Principal, twinID, actuatorID, k
 		status, location = http.StatusAccepted, "/v1/agents/approvals/"+answer.OwnerApproval.ID
 	}
 	body := command.EncodeAnswer(answer)
-	if stop := a.stopBeforeStoring.Load(); stop != nil && (*stop)(key) {
+	if stop := a.stopBeforeStoring.Load(); stop != nil && (*stop)(key, status, body) {
 		return CommandOutcome{}, errStoppedBeforeStoring
 	}
 	cctx, cancel := edge.Cleanup(ctx)

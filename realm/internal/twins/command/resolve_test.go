@@ -8,7 +8,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/zerorealm/zerorealm/trust"
 	"github.com/zerorealm/zerorealm/twin"
 	"github.com/zerorealm/zerorealm/twin/gateway"
+	"github.com/zerorealm/zerorealm/twin/gateway/gatewaytest"
 )
 
 // twoNodes is two realm nodes' command services on one NATS server and
@@ -308,34 +308,16 @@ func TestUnsentCommandIsFreedOnAnotherNode(t *testing.T) {
 	}
 }
 
-// gatedDriver is an actuator's driver that takes as long as the test
-// says: each move waits until release is closed, then moves the simulated
-// actuator.
-type gatedDriver struct {
-	gateway.Driver
-	release chan struct{}
-	moves   atomic.Int32
-}
-
-func (d *gatedDriver) Move(ctx context.Context, target float64) (gateway.Reading, error) {
-	d.moves.Add(1)
-	select {
-	case <-d.release:
-	case <-ctx.Done():
-		return d.Read(), ctx.Err()
-	}
-	return d.Driver.Move(ctx, target)
-}
-
-// withGatedDriver gives the gateway's actuator id a gatedDriver.
-func withGatedDriver(id string, d *gatedDriver) func(*gateway.Config) {
+// withHeldDriver gives the gateway's actuator id a driver whose moves
+// wait until the test releases them.
+func withHeldDriver(id string, d **gatewaytest.Held) func(*gateway.Config) {
 	return func(cfg *gateway.Config) {
 		for _, a := range cfg.Actuators {
 			if a.ID == id {
-				d.Driver = gateway.NewSim(a, gateway.SimConfig{})
+				*d = gatewaytest.NewHeld(a)
+				cfg.Drivers = map[string]gateway.Driver{id: *d}
 			}
 		}
-		cfg.Drivers = map[string]gateway.Driver{id: d}
 	}
 }
 
@@ -351,8 +333,8 @@ func withGatedDriver(id string, d *gatedDriver) func(*gateway.Config) {
 // the grant that ran, stored as the command's answer; the actuator moved
 // once.
 func TestCommandInProgressIsNotItsAnswer(t *testing.T) {
-	slow := &gatedDriver{release: make(chan struct{})}
-	n := startTwoNodes(t, withGatedDriver("belt-speed", slow))
+	var slow *gatewaytest.Held
+	n := startTwoNodes(t, withHeldDriver("belt-speed", &slow))
 	ctx := context.Background()
 	ada := n.w.signIn("ada", "conveyor-line", "operator")
 
@@ -366,8 +348,8 @@ func TestCommandInProgressIsNotItsAnswer(t *testing.T) {
 	if err := n.a.ReleaseCommand(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if slow.moves.Load() != 1 {
-		t.Fatalf("the driver was called %d times, want 1", slow.moves.Load())
+	if slow.Moves() != 1 {
+		t.Fatalf("the driver was called %d times, want 1", slow.Moves())
 	}
 
 	// The client's retry, on node B, while the driver runs.
@@ -384,7 +366,7 @@ func TestCommandInProgressIsNotItsAnswer(t *testing.T) {
 		}
 	}
 
-	close(slow.release)
+	slow.Release()
 	var rec *idempotency.Record
 	waitFor(t, "the retry to get the command's outcome", func() bool {
 		rec, err = n.a.ClaimCommand(ctx, c)
@@ -397,8 +379,8 @@ func TestCommandInProgressIsNotItsAnswer(t *testing.T) {
 	if got.Status != StatusDone || got.Ack == nil || got.Ack.Result != string(twin.ResultDone) || got.Ack.Target != 1.5 {
 		t.Fatalf("the stored answer is %s, want the done acknowledgement of the grant that ran", rec.Answer)
 	}
-	if n.gw.Accepted() != 1 || slow.moves.Load() != 1 {
-		t.Fatalf("the gateway carried out %d grants and the driver moved %d times, want 1 and 1", n.gw.Accepted(), slow.moves.Load())
+	if n.gw.Accepted() != 1 || slow.Moves() != 1 {
+		t.Fatalf("the gateway carried out %d grants and the driver moved %d times, want 1 and 1", n.gw.Accepted(), slow.Moves())
 	}
 	if again, err := n.b.ClaimCommand(ctx, c); err != nil || !bytes.Equal(again.Answer, rec.Answer) {
 		t.Fatalf("a later retry: %+v, %v", again, err)
