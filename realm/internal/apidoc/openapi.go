@@ -215,7 +215,7 @@ var apiErrors = map[string]map[string]string{
 	"POST /v1/assets/transfers":               {"409": "a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), the intent was applied and its receipt is not issued yet (receipt-pending; Retry-After), or the asset or nonce moved on (transfer-rejected)", "422": "this Idempotency-Key was used for another request (idempotency-key-reused)"},
 	"POST /v1/assets/trades":                  {"409": "a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), the trade was applied and its receipt is not issued yet (receipt-pending; Retry-After), or a leg's asset or nonce moved on (transfer-rejected)", "422": "this Idempotency-Key was used for another request (idempotency-key-reused)"},
 	"POST /v1/twins/{twin}/actuators/{actuator}/commands": {
-		"409": "the first command with this Idempotency-Key has no answer yet (idempotency-key-in-progress; Retry-After), the command waits for approval, or the gateway refused it",
+		"409": "the first command with this Idempotency-Key has no answer yet, or the gateway is still carrying out an earlier grant of the command (idempotency-key-in-progress; Retry-After), the command waits for approval, or the gateway refused it",
 		"422": "the value is outside the actuator's envelope, or this Idempotency-Key was used for a different command (idempotency-key-reused)",
 		"429": "the actuator's command rate was exceeded",
 		"502": "the gateway's acknowledgement did not verify",
