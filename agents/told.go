@@ -1,0 +1,163 @@
+package agents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zerorealm/zerorealm/internal/store"
+)
+
+// A revocation takes effect on every realm node before the store has it
+// (package agents/cascade): the node that makes it denies it here (Deny),
+// tells the other live nodes over core NATS, each of which denies it too,
+// and then stores it (Store), retrying while the agent-revocations bucket
+// cannot be written. A told revocation is kept apart from what the store
+// says, so that reloading the mirror from a store that does not have it
+// yet cannot forget it; it is kept for as long as a delegation it stops
+// could live.
+
+// RevocationKind says what a Revocation stops.
+type RevocationKind string
+
+// The kinds a revocation told between nodes can have.
+const (
+	// KindDelegation revokes one delegation and every delegation derived
+	// from it; the Revocation's ID is the delegation's (dg_...).
+	KindDelegation RevocationKind = "delegation"
+	// KindOwner revokes every delegation an owner issued up to the
+	// Revocation's time; its ID is the owner's avatar id.
+	KindOwner RevocationKind = "owner"
+)
+
+// Revocation is one revocation as nodes tell each other of it, before the
+// store has it.
+type Revocation struct {
+	Kind   RevocationKind
+	ID     string
+	By     string
+	Reason string
+	At     time.Time
+}
+
+// Maximum lengths of a Revocation's By and Reason: they are kept for the
+// audit, and a notice from another node is bounded.
+const (
+	maxRevocationBy     = 128
+	maxRevocationReason = 512
+)
+
+// Validate checks what a revocation says on its own.
+func (rev Revocation) Validate() error {
+	switch {
+	case rev.Kind == KindDelegation && !validDelegationID(rev.ID):
+		return deny(ReasonMalformed, "delegation id %.40q: want dg_ and 32 lower-case hex digits", rev.ID)
+	case rev.Kind == KindOwner && !validOwner(rev.ID):
+		return deny(ReasonMalformed, "owner %.70q: want an avatar id", rev.ID)
+	case rev.Kind != KindDelegation && rev.Kind != KindOwner:
+		return deny(ReasonMalformed, "revocation kind %.20q: want delegation or owner", rev.Kind)
+	case rev.At.IsZero():
+		return deny(ReasonMalformed, "revocation of %s without a time", rev.ID)
+	case len(rev.By) > maxRevocationBy || len(rev.Reason) > maxRevocationReason:
+		return deny(ReasonMalformed, "revocation of %s: by or reason too long", rev.ID)
+	}
+	return nil
+}
+
+func (rev Revocation) key() string {
+	if rev.Kind == KindOwner {
+		return ownerPrefix + rev.ID
+	}
+	return revokedPrefix + rev.ID
+}
+
+// Make validates a revocation of kind for id, made now by this node's
+// clock.
+func (r *Revocations) Make(kind RevocationKind, id, by, reason string) (Revocation, error) {
+	rev := Revocation{Kind: kind, ID: id, By: by, Reason: reason, At: r.clock().UTC()}
+	return rev, rev.Validate()
+}
+
+// Deny makes rev take effect in this node's mirror at once, without the
+// store, and tells the OnRevoke function if it is new here. It outlives
+// reloads of the mirror until no delegation it stops can still be valid.
+// It fails, changing nothing, for a revocation that does not validate.
+func (r *Revocations) Deny(rev Revocation) error {
+	if err := rev.Validate(); err != nil {
+		return err
+	}
+	rev.At = rev.At.UTC()
+	r.mu.Lock()
+	now := r.clock()
+	for k, t := range r.told {
+		if now.Sub(t.At) > MaxLifetime+time.Hour {
+			delete(r.told, k)
+		}
+	}
+	if r.told == nil {
+		r.told = map[string]Revocation{}
+	}
+	if prev, ok := r.told[rev.key()]; !ok || rev.At.After(prev.At) {
+		r.told[rev.key()] = rev
+	}
+	fresh := r.denyLocked(rev)
+	notify := r.notify
+	r.mu.Unlock()
+	if fresh && notify != nil {
+		notify(rev.ID)
+	}
+	return nil
+}
+
+// denyLocked adds rev to the mirror's maps and reports whether it stops
+// anything the maps did not stop already.
+func (r *Revocations) denyLocked(rev Revocation) bool {
+	if rev.Kind == KindOwner {
+		if at, ok := r.owners[rev.ID]; ok && !rev.At.After(at) {
+			return false
+		}
+		r.owners[rev.ID] = rev.At
+		return true
+	}
+	if _, ok := r.ids[rev.ID]; ok {
+		return false
+	}
+	r.ids[rev.ID] = struct{}{}
+	return true
+}
+
+// Store writes rev to the agent-revocations bucket unless the bucket holds
+// it already (an owner's revocation at rev's time or later): idempotent,
+// so the node that made it and every node told of it may all run it.
+func (r *Revocations) Store(ctx context.Context, rev Revocation) error {
+	if err := rev.Validate(); err != nil {
+		return err
+	}
+	e, err := r.bucket.Get(ctx, rev.key())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("agents: revoke %s: %w", rev.key(), err)
+	case rev.Kind == KindDelegation:
+		return nil
+	default:
+		var stored revocationRecord
+		if json.Unmarshal(e.Value, &stored) == nil && !stored.At.Before(rev.At) {
+			return nil
+		}
+		// An owner's earlier revocation is replaced with compare-and-set,
+		// so that a later one stored meanwhile is never put back to an
+		// earlier time; a conflict is retried.
+		data, err := json.Marshal(revocationRecord{By: rev.By, Reason: rev.Reason, At: rev.At})
+		if err != nil {
+			return err
+		}
+		if _, err := r.bucket.Update(ctx, rev.key(), data, e.Revision); err != nil {
+			return fmt.Errorf("agents: revoke %s: %w", rev.key(), err)
+		}
+		return nil
+	}
+	return r.put(ctx, rev.key(), revocationRecord{By: rev.By, Reason: rev.Reason, At: rev.At})
+}
