@@ -145,6 +145,11 @@ func accountSchemas() map[string]any {
 			"stored":         described(boolT, "whether the sessions store holds the revocation already; when false (the sessions bucket is electing a leader, say) this node keeps retrying in the background, every told node stores it too a few seconds later, and every told node refuses the sessions meanwhile"),
 			"agents_stopped": described(boolT, "logout-all only: whether the avatar's agents' delegations were revoked already; when false this node keeps trying in the background"),
 		}, "revoked", "nodes_told", "nodes_live", "stored"),
+		"DelegationRevoked": obj(map[string]any{
+			"nodes_told": described(intT, "realm nodes that refuse the delegation, and everything derived from it, now: this one and every other that acknowledged the revocation broadcast; each has told its twin gateways"),
+			"nodes_live": described(intT, "realm nodes this one believed live, itself included; nodes_told below it means some did not acknowledge in time and learn it from the store"),
+			"stored":     described(boolT, "whether the agent-revocations bucket holds the revocation already; when false this node keeps retrying in the background, every told node stores it too a few seconds later, and every told node refuses the delegation meanwhile"),
+		}, "nodes_told", "nodes_live", "stored"),
 		"Template": obj(map[string]any{"enrolled": boolT, "delete_action_digest": digestT,
 			"enrollment": freeForm("progress of an enrollment under way on this session's XR stream")}, "enrolled", "delete_action_digest"),
 		"RolesDigest":  obj(map[string]any{"avatar": strT, "roles": stringsT, "action_digest": digestT}, "avatar", "roles", "action_digest"),
