@@ -43,7 +43,8 @@ type Revocations struct {
 	notify  func(ids ...string) // told of each revocation new to the mirror
 	// told are revocations other nodes (or this one) told of before the
 	// store had them, by key (told.go): each reload keeps them.
-	told map[string]Revocation
+	told  map[string]Revocation
+	heard func(ids ...string) // told of each revocation another node made
 
 	stop context.CancelFunc
 	done chan struct{}

@@ -80,11 +80,28 @@ func (r *Revocations) Make(kind RevocationKind, id, by, reason string) (Revocati
 	return rev, rev.Validate()
 }
 
-// Deny makes rev take effect in this node's mirror at once, without the
-// store, and tells the OnRevoke function if it is new here. It outlives
-// reloads of the mirror until no delegation it stops can still be valid.
-// It fails, changing nothing, for a revocation that does not validate.
-func (r *Revocations) Deny(rev Revocation) error {
+// Deny makes rev, a revocation this node makes, take effect in its mirror
+// at once, without the store, and tells the OnRevoke function if it is
+// new here. It outlives reloads of the mirror until no delegation it
+// stops can still be valid. It fails, changing nothing, for a revocation
+// that does not validate.
+func (r *Revocations) Deny(rev Revocation) error { return r.deny(rev, false) }
+
+// Hear is Deny for a revocation another node made and told this one of:
+// its maker told the twin gateways already, so what is new here goes to
+// the OnHear function instead of OnRevoke.
+func (r *Revocations) Hear(rev Revocation) error { return r.deny(rev, true) }
+
+// OnHear has fn told of each revocation new here that another node made
+// (Hear). The realm repeats them in its gateways' heartbeats. fn must not
+// block; it replaces any earlier one.
+func (r *Revocations) OnHear(fn func(ids ...string)) {
+	r.mu.Lock()
+	r.heard = fn
+	r.mu.Unlock()
+}
+
+func (r *Revocations) deny(rev Revocation, heard bool) error {
 	if err := rev.Validate(); err != nil {
 		return err
 	}
@@ -104,6 +121,9 @@ func (r *Revocations) Deny(rev Revocation) error {
 	}
 	fresh := r.denyLocked(rev)
 	notify := r.notify
+	if heard {
+		notify = r.heard
+	}
 	r.mu.Unlock()
 	if fresh && notify != nil {
 		notify(rev.ID)

@@ -100,10 +100,9 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 		r.bgDone.Add(1)
 		go func() { defer r.bgDone.Done(); announce(bg) }()
 	}
-	// Every node tells its gateways of every agent revocation it learns
-	// from its feed, so a revocation on one node reaches the gateways of
-	// all.
+	// The maker of an agent revocation tells the gateways at once; a node told of it repeats it.
 	r.agents.Revocations().OnRevoke(r.twins.RevokeAgents)
+	r.agents.Revocations().OnHear(r.twins.RememberAgents)
 	r.approvalQueue.Handle(command.ApprovalKind, approvals.Run(r.twins.RunApproved))
 	r.twinAPI.Bind(r.twins, r.log)
 	return nil

@@ -23,8 +23,10 @@ var ErrInvalidConfig = errors.New("cascade: invalid config")
 type Revocations interface {
 	// Make validates a revocation and stamps it with this node's time.
 	Make(kind agents.RevocationKind, id, by, reason string) (agents.Revocation, error)
-	// Deny makes a revocation take effect on this node now.
+	// Deny makes a revocation this node makes take effect here now.
 	Deny(agents.Revocation) error
+	// Hear makes one another node made take effect here now.
+	Hear(agents.Revocation) error
 	// Store writes it to the store; idempotent.
 	Store(context.Context, agents.Revocation) error
 }
@@ -146,6 +148,13 @@ func (b *Broadcaster) revoke(ctx context.Context, kind agents.RevocationKind, id
 	if err := b.cfg.Revocations.Deny(rev); err != nil {
 		return Outcome{}, err
 	}
+	// The store is written while the nodes are told: the answer waits
+	// for the slower of the two, not for both in turn. The nodes are told
+	// whatever the store does.
+	stored := make(chan bool, 1)
+	go func() {
+		stored <- b.retry.Now(ctx, b.cfg.StoreWait, func(ctx context.Context) error { return b.cfg.Revocations.Store(ctx, rev) })
+	}()
 	out := Outcome{NodesTold: 1, NodesLive: 1}
 	peers := b.cfg.Peers()
 	data, err := encodeNotice(b.cfg.Node, rev)
@@ -157,7 +166,7 @@ func (b *Broadcaster) revoke(ctx context.Context, kind agents.RevocationKind, id
 		out.NodesTold += told
 		out.NodesLive += live
 	}
-	out.Stored = b.retry.Now(ctx, b.cfg.StoreWait, func(ctx context.Context) error { return b.cfg.Revocations.Store(ctx, rev) })
+	out.Stored = <-stored
 	return out, nil
 }
 
@@ -175,7 +184,7 @@ func (b *Broadcaster) receive(m *nats.Msg) {
 		b.teller.Refuse(err)
 		return
 	}
-	if err := b.cfg.Revocations.Deny(rev); err != nil {
+	if err := b.cfg.Revocations.Hear(rev); err != nil {
 		b.teller.Refuse(err)
 		return
 	}

@@ -81,7 +81,8 @@ func startCascadeRealm(tb testing.TB, nodeServers, gatewayServers []*server.Serv
 		}
 		tb.Cleanup(feed.Close)
 		g.Revocations().OnRevoke(func(ids ...string) { _ = feed.RevokeAgents(ids...) })
-		tb.Cleanup(func() { g.Revocations().OnRevoke(nil) })
+		g.Revocations().OnHear(feed.RememberAgents)
+		tb.Cleanup(func() { g.Revocations().OnRevoke(nil); g.Revocations().OnHear(nil) })
 		name := names[i]
 		b, err := cascade.New(cascade.Config{Conn: nc, Prefix: "zr", Node: name, Auth: auth, Revocations: g.Revocations(),
 			Peers:  func() []string { return names },
