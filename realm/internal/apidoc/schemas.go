@@ -146,7 +146,7 @@ func accountSchemas() map[string]any {
 			"agents_stopped": described(boolT, "logout-all only: whether the avatar's agents' delegations were revoked already; when false this node keeps trying in the background"),
 		}, "revoked", "nodes_told", "nodes_live", "stored"),
 		"DelegationRevoked": obj(map[string]any{
-			"nodes_told": described(intT, "realm nodes that refuse the delegation, and everything derived from it, now: this one and every other that acknowledged the revocation broadcast; each has told its twin gateways"),
+			"nodes_told": described(intT, "realm nodes that refuse the delegation, and everything derived from it, now: this one and every other that acknowledged the revocation broadcast; this node told the twin gateways at once, and every told node repeats it in its heartbeats to them"),
 			"nodes_live": described(intT, "realm nodes this one believed live, itself included; nodes_told below it means some did not acknowledge in time and learn it from the store"),
 			"stored":     described(boolT, "whether the agent-revocations bucket holds the revocation already; when false this node keeps retrying in the background, every told node stores it too a few seconds later, and every told node refuses the delegation meanwhile"),
 		}, "nodes_told", "nodes_live", "stored"),
