@@ -143,7 +143,7 @@ func accountSchemas() map[string]any {
 			"nodes_told":     described(intT, "realm nodes that refuse the sessions now: this one and every other that acknowledged the revocation broadcast"),
 			"nodes_live":     described(intT, "realm nodes this one believed live (node registry and presence heartbeats), itself included; nodes_told below it means some did not acknowledge in time and learn it from the store"),
 			"stored":         described(boolT, "whether the sessions store holds the revocation already; when false (the sessions bucket is electing a leader, say) this node keeps retrying in the background, every told node stores it too a few seconds later, and every told node refuses the sessions meanwhile"),
-			"agents_stopped": described(boolT, "logout-all only: whether the avatar's agents' delegations were revoked already; when false this node keeps trying in the background"),
+			"agents_stopped": described(boolT, "logout-all only: whether the avatar's agents' delegations are revoked on this node and every live node it told (their store follows in the background, like the sessions'); false only if they could not be stopped"),
 		}, "revoked", "nodes_told", "nodes_live", "stored"),
 		"DelegationRevoked": obj(map[string]any{
 			"nodes_told": described(intT, "realm nodes that refuse the delegation, and everything derived from it, now: this one and every other that acknowledged the revocation broadcast; this node told the twin gateways at once, and every told node repeats it in its heartbeats to them"),

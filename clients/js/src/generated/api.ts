@@ -2130,7 +2130,7 @@ export interface components {
             type: "public-key";
         };
         Revoked: {
-            /** @description logout-all only: whether the avatar's agents' delegations were revoked already; when false this node keeps trying in the background */
+            /** @description logout-all only: whether the avatar's agents' delegations are revoked on this node and every live node it told (their store follows in the background, like the sessions'); false only if they could not be stopped */
             agents_stopped?: boolean;
             /**
              * Format: int64
