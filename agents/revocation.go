@@ -42,7 +42,8 @@ type Revocations struct {
 	current bool                // the mirror has every change
 	notify  func(ids ...string) // told of each revocation new to the mirror
 	// told are revocations other nodes (or this one) told of before the
-	// store had them, by key (told.go): each reload keeps them.
+	// store had them, by key (told.go): each reload keeps them, until
+	// the change feed brings their records.
 	told  map[string]Revocation
 	heard func(ids ...string) // told of each revocation another node made
 
@@ -201,6 +202,7 @@ func (r *Revocations) apply(ctx context.Context, key string) error {
 	var named []string
 	r.mu.Lock()
 	for id := range ids {
+		delete(r.told, revokedPrefix+id) // stored: the store keeps it now
 		if r.denyLocked(Revocation{Kind: KindDelegation, ID: id}) {
 			named = append(named, id)
 		}
@@ -212,6 +214,9 @@ func (r *Revocations) apply(ctx context.Context, key string) error {
 		}
 	}
 	for o, at := range owners {
+		if t, ok := r.told[ownerPrefix+o]; ok && !at.Before(t.At) {
+			delete(r.told, ownerPrefix+o)
+		}
 		if r.denyLocked(Revocation{Kind: KindOwner, ID: o, At: at}) {
 			named = append(named, o)
 		}

@@ -82,8 +82,8 @@ func (r *Revocations) Make(kind RevocationKind, id, by, reason string) (Revocati
 
 // Deny makes rev, a revocation this node makes, take effect in its mirror
 // at once, without the store, and tells the OnRevoke function if it is
-// new here. It outlives reloads of the mirror until no delegation it
-// stops can still be valid. It fails, changing nothing, for a revocation
+// new here. It outlives reloads of the mirror until the change feed shows
+// it stored, or no delegation it stops can still be valid. It fails, changing nothing, for a revocation
 // that does not validate.
 func (r *Revocations) Deny(rev Revocation) error { return r.deny(rev, false) }
 
@@ -150,10 +150,20 @@ func (r *Revocations) denyLocked(rev Revocation) bool {
 
 // Store writes rev to the agent-revocations bucket unless the bucket holds
 // it already (an owner's revocation at rev's time or later): idempotent,
-// so the node that made it and every node told of it may all run it.
+// so the node that made it and every node told of it may all run it. rev
+// must have been denied here first (Deny or Hear): one whose record the
+// change feed has brought since is stored, which costs no read.
 func (r *Revocations) Store(ctx context.Context, rev Revocation) error {
 	if err := rev.Validate(); err != nil {
 		return err
+	}
+	r.mu.RLock()
+	t, pending := r.told[rev.key()]
+	r.mu.RUnlock()
+	if !pending || t.At.After(rev.At) {
+		// Stored already, or a later revocation of the same owner, which
+		// stops more, is to be stored instead.
+		return nil
 	}
 	e, err := r.bucket.Get(ctx, rev.key())
 	switch {
