@@ -263,42 +263,7 @@ func TestAgentTwinCommandAcrossNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node NATS cluster")
 	}
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
-	dirA, dirB := t.TempDir(), t.TempDir()
-	creds, err := EnrollGateway(dirA, "", "zr", "conveyor-1", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Both nodes know the one gateway of the conveyor.
-	enrolled, err := os.ReadFile(filepath.Join(dirA, command.GatewaysFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dirB, command.GatewaysFile), enrolled, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a := startRealm(t, Config{DataDir: dirA, NATS: urls, Node: "realm-a"})
-	b := startRealm(t, Config{DataDir: dirB, NATS: urls, Node: "realm-b"})
-
-	key, err := crypto.HexToECDSA(strings.TrimPrefix(creds.Key, "0x"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := twin.NewSigner(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(gateway.Config{Twin: "conveyor-1", Actuators: creds.Actuators, Conn: natstest.Connect(t, servers[1].ClientURL()),
-		RealmKeys: []common.Address{a.twins.GrantKey(), b.twins.GrantKey()}, Signer: signer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(gw.Close)
-	eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
+	a, b, gw := twoNodesAndAGateway(t)
 
 	owner := newOperator(t, a, "olga", "operator")
 	agentKey := newAgentKey(t)
@@ -339,4 +304,48 @@ func TestAgentTwinCommandAcrossNodes(t *testing.T) {
 	if _, err := b.twins.Dispatcher().Deliver(context.Background(), signedOnB); twin.ReasonOf(err) != twin.ReasonDelegationRevoked {
 		t.Fatalf("a grant node B signed before the revocation = %v, want delegation_revoked", err)
 	}
+}
+
+// twoNodesAndAGateway starts realm nodes a and b on a 3-node NATS cluster
+// and the enrolled gateway of conveyor-1, which both know, hearing their
+// revocation feeds.
+func twoNodesAndAGateway(t testing.TB) (a, b *Realm, gw *gateway.Gateway) {
+	t.Helper()
+	servers := natstest.RunCluster(t, 3)
+	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	dirA, dirB := t.TempDir(), t.TempDir()
+	creds, err := EnrollGateway(dirA, "", "zr", "conveyor-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both nodes know the one gateway of the conveyor.
+	enrolled, err := os.ReadFile(filepath.Join(dirA, command.GatewaysFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, command.GatewaysFile), enrolled, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a = startRealm(t, Config{DataDir: dirA, NATS: urls, Node: "realm-a"})
+	b = startRealm(t, Config{DataDir: dirB, NATS: urls, Node: "realm-b"})
+
+	key, err := crypto.HexToECDSA(strings.TrimPrefix(creds.Key, "0x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := twin.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err = gateway.New(gateway.Config{Twin: "conveyor-1", Actuators: creds.Actuators, Conn: natstest.Connect(t, servers[1].ClientURL()),
+		RealmKeys: []common.Address{a.twins.GrantKey(), b.twins.GrantKey()}, Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gw.Close)
+	eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
+	return a, b, gw
 }
