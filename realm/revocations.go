@@ -47,8 +47,7 @@ func (r *Realm) startRevocationBroadcast(bg context.Context) error {
 	return nil
 }
 
-// otherNodes lists the other realm nodes live now; refusedRevocation
-// reports a session or agent revocation message that does not verify.
+// otherNodes: the other live nodes; refusedRevocation: a message that does not verify.
 func (r *Realm) otherNodes() []string { return r.nodes.Others(r.live.Peers()) }
 func (r *Realm) refusedRevocation(what string) func(string, error) {
 	return func(kind string, err error) {
