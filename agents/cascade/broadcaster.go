@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"time"
@@ -86,15 +85,7 @@ func New(cfg Config) (*Broadcaster, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	cfg.Timing = timing
-	if cfg.Peers == nil {
-		cfg.Peers = func() []string { return nil }
-	}
-	if cfg.OnRefused == nil {
-		cfg.OnRefused = func(string, error) {}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	clustercast.Defaults(&cfg.Peers, &cfg.OnRefused, &cfg.Logger)
 	log := cfg.Logger.With("revocation", "agents")
 	b := &Broadcaster{cfg: cfg,
 		teller: clustercast.Teller{Conn: cfg.Conn, Auth: cfg.Auth, Node: cfg.Node, Subject: Subject(cfg.Prefix), AckWait: cfg.AckWait, OnRefused: cfg.OnRefused, Log: log},

@@ -178,3 +178,17 @@ func (t Teller) Acknowledge(m *nats.Msg, from string, denied int) {
 		t.Log.Warn("acknowledgement not sent", "subject", t.Subject, "node", from, "err", err)
 	}
 }
+
+// Defaults fills in a broadcaster's optional parts left nil: no other
+// nodes, no report of what is refused, a logger that discards.
+func Defaults(peers *func() []string, onRefused *func(kind string, err error), log **slog.Logger) {
+	if *peers == nil {
+		*peers = func() []string { return nil }
+	}
+	if *onRefused == nil {
+		*onRefused = func(string, error) {}
+	}
+	if *log == nil {
+		*log = slog.New(slog.DiscardHandler)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"time"
@@ -110,15 +109,7 @@ func New(cfg Config) (*Broadcaster, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	cfg.AckWait, cfg.StoreWait, cfg.RetryMin, cfg.RetryMax, cfg.RedriveAfter = timing.AckWait, timing.StoreWait, timing.RetryMin, timing.RetryMax, timing.RedriveAfter
-	if cfg.Peers == nil {
-		cfg.Peers = func() []string { return nil }
-	}
-	if cfg.OnRefused == nil {
-		cfg.OnRefused = func(string, error) {}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	clustercast.Defaults(&cfg.Peers, &cfg.OnRefused, &cfg.Logger)
 	b := &Broadcaster{cfg: cfg, subject: cfg.Prefix + ".sessions.revoked", log: cfg.Logger}
 	b.teller = clustercast.Teller{Conn: cfg.Conn, Auth: cfg.Auth, Node: cfg.Node, Subject: b.subject, AckWait: cfg.AckWait, OnRefused: cfg.OnRefused, Log: cfg.Logger.With("revocation", "sessions")}
 	b.retry = clustercast.NewRetrier(cfg.RetryMin, cfg.RetryMax, func(err error) bool { return errors.Is(err, session.ErrInvalidSession) }, b.teller.Log)
