@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/agents/cascade"
@@ -62,11 +63,7 @@ func startCascadeRealm(tb testing.TB, nodeServers, gatewayServers []*server.Serv
 	c.rootKey, c.roots = keys[0], agents.NewRootSet(addrs...)
 	for i, srv := range nodeServers {
 		nc := natstest.Connect(tb, srv.ClientURL())
-		st, err := store.New(ctx, nc, store.Config{RecordKey: c.recordKey, WaitForJetStream: true})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		g, err := agents.New(ctx, agents.Config{Store: st, Roots: c.roots})
+		g, err := openGuard(ctx, nc, c.recordKey, c.roots)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -114,6 +111,16 @@ func startCascadeRealm(tb testing.TB, nodeServers, gatewayServers []*server.Serv
 		c.gateways = append(c.gateways, gw)
 	}
 	return c
+}
+
+// openGuard opens a node's agents.Guard on nc: its buckets, its mirror of
+// the revocations.
+func openGuard(ctx context.Context, nc *nats.Conn, recordKey []byte, roots *agents.RootSet) (*agents.Guard, error) {
+	st, err := store.New(ctx, nc, store.Config{RecordKey: recordKey, WaitForJetStream: true})
+	if err != nil {
+		return nil, err
+	}
+	return agents.New(ctx, agents.Config{Store: st, Roots: roots})
 }
 
 // issue signs a root delegation for a fresh agent, issued by node 0.
