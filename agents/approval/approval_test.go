@@ -172,7 +172,9 @@ func TestReadsAfterAnotherNodeDecided(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	a := node(t, servers[0].ClientURL(), "a", clock, nil)
 	b := node(t, servers[2].ClientURL(), "b", clock, nil)
-	a.Handle("transfer", func(context.Context, Pending) (json.RawMessage, error) { return json.RawMessage(`{"receipt":"r"}`), nil })
+	a.Handle("transfer", func(context.Context, Pending) (json.RawMessage, error) {
+		return json.RawMessage(`{"receipt":"r"}`), nil
+	})
 	b.Handle("transfer", func(context.Context, Pending) (json.RawMessage, error) { return nil, nil })
 	ag := testAgent(t)
 	ctx := context.Background()
