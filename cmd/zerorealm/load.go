@@ -662,6 +662,11 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 		kib((rss-idle.sum("process_resident_memory_bytes", ""))/n), mib(heap), kib((heap-idle.sum("go_memstats_heap_inuse_bytes", ""))/n))
 	if streams := last.sum("zerorealm_xr_streams", ""); streams > 0 {
 		fmt.Fprintf(r.out, "stream state   %s per avatar, as the realm's streams count it (%d streams)\n", kib(last.sum("zerorealm_xr_stream_state_bytes", "")/streams), int(streams))
+		// The figure the realm's memory target is stated in: the whole
+		// RSS, idle realm included, over the avatars; and over the streams
+		// still alive, which is the fair one when a loaded machine closed
+		// some.
+		fmt.Fprintf(r.out, "RSS all in     %s per avatar signed in, %s per live stream (%d of %d alive)\n", kib(rss/n), kib(rss/streams), int(streams), r.f.avatars)
 	}
 	r.reportClosed()
 	fmt.Fprintf(r.out, "client         %d messages dropped by a congested data channel; load tool CPU %.2f cores\n", sentAfter.Dropped-sentBefore.Dropped, loadCPU.Seconds()/secs)
