@@ -20,7 +20,7 @@ func BenchmarkReplayRegistryMemory(b *testing.B) {
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	walks := make([]motionPoint, streams)
-	var perPoint, perFile float64
+	var perPoint, perFile, cells float64
 	for range b.N {
 		r := newReplayRegistry(cfg)
 		before := heapInUse()
@@ -45,10 +45,18 @@ func BenchmarkReplayRegistryMemory(b *testing.B) {
 		perFile = float64(time.Since(start).Nanoseconds()) / float64(filed)
 		held := len(r.gens[0].points) + len(r.gens[1].points)
 		perPoint = float64(heapInUse()-before) / float64(held)
+		entries := 0
+		for _, g := range r.gens {
+			for i := range g.grids {
+				entries += len(g.grids[i].entries)
+			}
+		}
+		cells = float64(entries) / float64(held)
 		runtime.KeepAlive(r)
 	}
 	b.ReportMetric(perPoint, "heap-B/point")
 	b.ReportMetric(perFile, "ns/point-filed")
+	b.ReportMetric(cells, "cells/point")
 }
 
 func heapInUse() int64 {
