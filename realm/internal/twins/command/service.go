@@ -35,6 +35,8 @@ const (
 	// idempotencyTTL is how long a command's answer is kept for a retry
 	// with the same Idempotency-Key.
 	idempotencyTTL = 10 * time.Minute
+	// simulatedJournalEntries bounds a simulated gateway's journal.
+	simulatedJournalEntries = 1 << 14
 )
 
 // Operator is who a command or an approval acts for: a checked session
@@ -183,6 +185,10 @@ type Deps struct {
 	Sessions  SessionReader
 	Avatars   AvatarReader
 	Events    Events
+	// ResolveEvery is how often the node looks for commands another node
+	// lost track of between the gateway's answer and storing it, and
+	// settles them (resolve.go); default 5s.
+	ResolveEvery time.Duration
 	// CommandTimed, when set, is told how long each grant took from its
 	// signing to the gateway's verified acknowledgement, by the gateway's
 	// result (done, refused, ...) or undelivered.
@@ -217,6 +223,9 @@ type Service struct {
 	feed      *twin.RevocationFeed
 	approvals *store.Bucket
 	commands  *idempotency.Keys
+	inflight  *store.Bucket // claimed commands whose grant was sent
+	stopBg    context.CancelFunc
+	bg        sync.WaitGroup
 	gateways  []*gateway.Gateway
 	conns     []*nats.Conn
 	telemetry *nats.Subscription
@@ -309,11 +318,16 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 	if s.approvals, err = d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-approvals", TTL: ApprovalTTL, Sealed: true}); err != nil {
 		return fmt.Errorf("realm: approvals: %w", err)
 	}
-	results, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL, Sealed: true})
+	// A replica that lags after an outage must not call a key absent that
+	// its create just found held: the leader confirms (as for transfers').
+	results, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL, Sealed: true, LeaderConfirmsAbsence: true})
 	if err != nil {
 		return fmt.Errorf("realm: command results: %w", err)
 	}
 	s.commands = idempotency.New(results, "twin-commands")
+	if s.inflight, err = d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-inflight", TTL: idempotencyTTL, Sealed: true}); err != nil {
+		return fmt.Errorf("realm: commands in flight: %w", err)
+	}
 	if s.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, Logger: s.log}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
@@ -328,6 +342,17 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 			return err
 		}
 	}
+	every := d.ResolveEvery
+	if every <= 0 {
+		every = defaultResolveEvery
+	}
+	bg, stop := context.WithCancel(context.Background())
+	s.stopBg = stop
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.reconcile(bg, every)
+	}()
 	s.log.Info("twins ready", "twins", len(s.reg.Twins()), "simulated_gateways", len(s.sims), "enrolled_gateways", len(s.enrolled), "grant_key", s.signerHex)
 	return nil
 }
@@ -367,8 +392,12 @@ func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp n
 		nc.Close()
 		return err
 	}
+	// A simulated gateway's journal lives in memory, as its actuators do,
+	// and remembers fewer commands than a real one: seconds of a
+	// benchmark's load rather than tens of megabytes.
+	journal, _ := gateway.OpenJournal(gateway.JournalConfig{MaxEntries: simulatedJournalEntries}, nil)
 	g, err := gateway.New(gateway.Config{
-		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: s.deps.Prefix,
+		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: s.deps.Prefix, Journal: journal,
 		RealmKeys: []common.Address{s.signer.Address()}, Signer: key, Horizon: s.guard.Horizon(),
 		Logger: s.log.With("component", "simulated-gateway"), Tracer: s.deps.Tracer,
 	})
@@ -393,6 +422,10 @@ func (s *Service) Close() {
 		return
 	}
 	s.closed.Store(true)
+	if s.stopBg != nil {
+		s.stopBg()
+		s.bg.Wait()
+	}
 	for _, g := range s.gateways {
 		g.Close()
 	}
@@ -427,10 +460,6 @@ func (s *Service) setGatewayKey(twinID string, a common.Address) {
 	defer s.keysMu.Unlock()
 	s.keys[twinID], s.keyHexs[twinID] = a, a.Hex()
 }
-
-// CommandKeys remembers the commands' Idempotency-Keys and first answers,
-// for every node of the realm to answer a retry alike.
-func (s *Service) CommandKeys() *idempotency.Keys { return s.commands }
 
 // Registry is the twins of the realm's scenes and their last states.
 func (s *Service) Registry() *twin.Registry { return s.reg }
