@@ -107,9 +107,12 @@ type socket struct {
 	member atomic.Pointer[presenceMember]
 	// presence is where the newest pose of its frames goes.
 	presence *presenceHub
+	// now is the realm's clock (Deps.Clock), which dates uses and paces
+	// refusals; deadlines on the WebSocket itself stay on real time.
+	now func() time.Time
 }
 
-func (c *socket) markUsed() { c.lastUse.Store(time.Now().UnixNano()) }
+func (c *socket) markUsed() { c.lastUse.Store(c.now().UnixNano()) }
 
 // closePeer closes the connection's WebRTC peer connection, if any.
 func (c *socket) closePeer() {
@@ -177,7 +180,7 @@ func (c *socket) offer(msg []byte) bool {
 // liveErrorEvery unless always is set.
 func (c *socket) pushError(text string, always bool) {
 	if !always {
-		now := time.Now().UnixNano()
+		now := c.now().UnixNano()
 		last := c.lastError.Load()
 		if now-last < int64(liveErrorEvery) || !c.lastError.CompareAndSwap(last, now) {
 			return
@@ -458,7 +461,7 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	c := &socket{
 		ws: ws, ctx: req.Context(), session: p.Session.ID, sess: p.Session, p: p,
 		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
-		presence: s.presence,
+		presence: s.presence, now: s.now,
 	}
 	c.motion = s.deps.Motion.Attach(c)
 	c.markUsed() // connecting is a use
@@ -466,6 +469,14 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	defer s.sockets.remove(c)
 	defer s.endMotion(c)
 	defer s.presence.end(c)
+	// Armed before the hello, so a client that has read it knows its
+	// socket's end is already timed.
+	stopWatch := edge.WatchSessionEnd(edge.SessionBound{
+		Ctx: c.ctx, Sess: c.sess,
+		LastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
+		End:     func(reason string) { c.close(closeSessionRevoked, reason) },
+	}, s.deps.Sessions, s.deps.SessionIdle, s.deps.Clock, s.log)
+	defer stopWatch()
 
 	a := s.deps.Trust.Assess(req.Context(), p.Session)
 	v := s.deps.Views
@@ -476,11 +487,6 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 		defer close(done)
 		s.liveReader(c)
 	}()
-	go edge.WatchSessionEnd(edge.SessionBound{
-		Ctx: c.ctx, Sess: c.sess, Done: done,
-		LastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
-		End:     func(reason string) { c.close(closeSessionRevoked, reason) },
-	}, s.deps.Sessions, s.deps.SessionIdle, s.log)
 	s.liveWriter(c, done)
 }
 
@@ -525,7 +531,7 @@ func (s *Service) liveReader(c *socket) {
 			c.motion.Frames(xr.TransportWebSocket, buf.Bytes())
 			continue
 		}
-		if !c.limit.allow(time.Now()) {
+		if !c.limit.allow(c.now()) {
 			if c.limit.abusive() {
 				c.close(closeTooManyMessages, "too many messages: at most 50 control messages a second")
 				continue

@@ -89,7 +89,7 @@ func (h *presenceHub) heartbeatSubject() string { return h.prefix + ".presence.h
 func (h *presenceHub) syncSubject(node string) string { return h.prefix + ".presence.sync." + node }
 
 func (h *presenceHub) publish(msgs []clusterMessage) {
-	now := time.Now()
+	now := h.svc.now()
 	for _, m := range msgs {
 		msg := &nats.Msg{Subject: m.subject, Data: m.data}
 		if m.poses {
@@ -159,7 +159,7 @@ func (h *presenceHub) heard(node string) *presencePeer {
 		p = &presencePeer{}
 		h.peers[node] = p
 	}
-	p.lastSeen = time.Now()
+	p.lastSeen = h.svc.now()
 	return p
 }
 
@@ -400,7 +400,7 @@ func (h presenceInbound) applySnapshot(snap presenceSnapshot) {
 // message that does not is dropped (it may be anyone on NATS claiming to
 // be a node) and counted.
 func (h presenceInbound) authentic(msg *nats.Msg, subject, kind string) bool {
-	if err := h.svc.deps.Cluster.Verify(msg, subject, time.Now()); err != nil {
+	if err := h.svc.deps.Cluster.Verify(msg, subject, h.svc.now()); err != nil {
 		h.svc.deps.Forged(kind)
 		h.log.Debug("cluster message dropped", "subject", msg.Subject, "err", err)
 		return false
@@ -419,7 +419,7 @@ func (h presenceInbound) answerSync(msg *nats.Msg) {
 	}
 	h.mu.Unlock()
 	reply := &nats.Msg{Subject: msg.Reply, Data: encodeJSON(snap)}
-	h.svc.deps.Cluster.Sign(reply, h.syncSubject(h.node), time.Now())
+	h.svc.deps.Cluster.Sign(reply, h.syncSubject(h.node), h.svc.now())
 	if err := msg.RespondMsg(reply); err != nil {
 		h.log.Warn("answer presence snapshot request", "err", err)
 	}
