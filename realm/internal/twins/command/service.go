@@ -321,7 +321,7 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 		return fmt.Errorf("realm: command results: %w", err)
 	}
 	s.commands = idempotency.New(results, "twin-commands")
-	if s.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, Logger: s.log}); err != nil {
+	if s.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, Logger: s.log, Now: d.Clock.Now}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
 	if s.disp, err = twin.NewDispatcher(twin.DispatcherConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, GatewayKey: s.GatewayKey, Logger: s.log, Tracer: d.Tracer, Now: d.Clock.Now}); err != nil {
