@@ -269,3 +269,21 @@ func TestRealIsTime(t *testing.T) {
 		t.Fatal("Or(c) is not c")
 	}
 }
+
+// TestConcurrentMovesAddUp: Advance calls made at once are made one
+// after the other, none lost.
+func TestConcurrentMovesAddUp(t *testing.T) {
+	m := NewManual(t0)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				m.Advance(time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	if got := m.Now(); !got.Equal(t0.Add(800 * time.Millisecond)) {
+		t.Fatalf("after 800 concurrent Advance(1ms): %v, want %v", got, t0.Add(800*time.Millisecond))
+	}
+}

@@ -19,9 +19,13 @@ import (
 // or less fires at the next Advance or Set, even Advance(0).
 //
 // The functions run without the clock's lock held: they may read the
-// clock and arm or stop timers, but must not move it.
+// clock and arm or stop timers, but must not move it. Moves made at once
+// from several goroutines are made one after the other.
 type Manual struct {
-	mu   sync.Mutex
+	// moving is held through a whole Advance or Set, so that moves made
+	// at once from several goroutines add up, each firing its timers.
+	moving sync.Mutex
+	mu     sync.Mutex
 	now  time.Time
 	seq  uint64
 	wait []*waiter // armed timers and tickers, unordered: there are few
@@ -45,15 +49,25 @@ func (m *Manual) Now() time.Time {
 // Advance moves the clock forward by d, firing the timers it passes. A
 // negative d moves it back and fires nothing.
 func (m *Manual) Advance(d time.Duration) {
+	m.moving.Lock()
+	defer m.moving.Unlock()
 	m.mu.Lock()
 	target := m.now.Add(d)
 	m.mu.Unlock()
-	m.Set(target)
+	m.moveTo(target)
 }
 
 // Set moves the clock to t, firing the timers due by then. A t before the
 // clock's reading moves it back and fires nothing.
 func (m *Manual) Set(t time.Time) {
+	m.moving.Lock()
+	defer m.moving.Unlock()
+	m.moveTo(t)
+}
+
+// moveTo moves the clock to t, firing what is due; the caller holds
+// m.moving.
+func (m *Manual) moveTo(t time.Time) {
 	for {
 		m.mu.Lock()
 		w := m.firstDue(t)
