@@ -36,6 +36,8 @@ const (
 	// idempotencyTTL is how long a command's answer is kept for a retry
 	// with the same Idempotency-Key.
 	idempotencyTTL = 10 * time.Minute
+	// simulatedJournalEntries bounds a simulated gateway's journal.
+	simulatedJournalEntries = 1 << 14
 )
 
 // Operator is who a command or an approval acts for: a checked session
@@ -184,6 +186,10 @@ type Deps struct {
 	Sessions  SessionReader
 	Avatars   AvatarReader
 	Events    Events
+	// ResolveEvery is how often the node looks for commands another node
+	// lost track of between the gateway's answer and storing it, and
+	// settles them (resolve.go); default 5s.
+	ResolveEvery time.Duration
 	// CommandTimed, when set, is told how long each grant took from its
 	// signing to the gateway's verified acknowledgement, by the gateway's
 	// result (done, refused, ...) or undelivered.
@@ -223,6 +229,9 @@ type Service struct {
 	feed      *twin.RevocationFeed
 	approvals *store.Bucket
 	commands  *idempotency.Keys
+	inflight  *store.Bucket // claimed commands whose grant was sent
+	stopBg    context.CancelFunc
+	bg        sync.WaitGroup
 	gateways  []*gateway.Gateway
 	conns     []*nats.Conn
 	telemetry *nats.Subscription
@@ -321,6 +330,9 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 		return fmt.Errorf("realm: command results: %w", err)
 	}
 	s.commands = idempotency.New(results, "twin-commands")
+	if s.inflight, err = d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-inflight", TTL: idempotencyTTL, Sealed: true}); err != nil {
+		return fmt.Errorf("realm: commands in flight: %w", err)
+	}
 	if s.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, Logger: s.log, Now: d.Clock.Now}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
@@ -335,6 +347,17 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 			return err
 		}
 	}
+	every := d.ResolveEvery
+	if every <= 0 {
+		every = defaultResolveEvery
+	}
+	bg, stop := context.WithCancel(context.Background())
+	s.stopBg = stop
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.reconcile(bg, every)
+	}()
 	s.log.Info("twins ready", "twins", len(s.reg.Twins()), "simulated_gateways", len(s.sims), "enrolled_gateways", len(s.enrolled), "grant_key", s.signerHex)
 	return nil
 }
@@ -374,8 +397,12 @@ func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp n
 		nc.Close()
 		return err
 	}
+	// A simulated gateway's journal lives in memory, as its actuators do,
+	// and remembers fewer commands than a real one: seconds of a
+	// benchmark's load rather than tens of megabytes.
+	journal, _ := gateway.OpenJournal(gateway.JournalConfig{MaxEntries: simulatedJournalEntries}, nil)
 	g, err := gateway.New(gateway.Config{
-		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: s.deps.Prefix,
+		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: s.deps.Prefix, Journal: journal,
 		RealmKeys: []common.Address{s.signer.Address()}, Signer: key, Horizon: s.guard.Horizon(),
 		Logger: s.log.With("component", "simulated-gateway"), Tracer: s.deps.Tracer, Now: s.deps.Clock.Now,
 	})
@@ -400,6 +427,10 @@ func (s *Service) Close() {
 		return
 	}
 	s.closed.Store(true)
+	if s.stopBg != nil {
+		s.stopBg()
+		s.bg.Wait()
+	}
 	for _, g := range s.gateways {
 		g.Close()
 	}
