@@ -350,7 +350,7 @@ func writeLine(buf *bytes.Buffer, l journalLine) {
 
 // append writes lines to the file, synced when sync is set.
 func (j *Journal) append(sync bool, lines ...journalLine) error {
-	if j.file == nil {
+	if j.cfg.Path == "" {
 		return nil
 	}
 	var buf bytes.Buffer
@@ -358,6 +358,11 @@ func (j *Journal) append(sync bool, lines ...journalLine) error {
 		writeLine(&buf, l)
 	}
 	j.fileMu.Lock()
+	if j.file == nil {
+		// Closed: what is not on disk must not be acted on.
+		j.fileMu.Unlock()
+		return fmt.Errorf("%w: closed", ErrJournal)
+	}
 	_, err := j.file.Write(buf.Bytes())
 	if err == nil && sync {
 		err = j.file.Sync()

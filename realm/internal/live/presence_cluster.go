@@ -64,8 +64,8 @@ type presenceHeartbeat struct {
 // presenceSnapshot is a node's members of every scene, the answer to a
 // sync request.
 type presenceSnapshot struct {
-	Node   string                  `json:"node"`
-	Scenes map[string][]memberView `json:"scenes"`
+	Node   string              `json:"node"`
+	Scenes map[string][]Member `json:"scenes"`
 }
 
 // clusterMessage is a message for the other nodes, published after the
@@ -89,7 +89,7 @@ func (h *presenceHub) heartbeatSubject() string { return h.prefix + ".presence.h
 func (h *presenceHub) syncSubject(node string) string { return h.prefix + ".presence.sync." + node }
 
 func (h *presenceHub) publish(msgs []clusterMessage) {
-	now := h.svc.now()
+	now := h.now()
 	for _, m := range msgs {
 		msg := &nats.Msg{Subject: m.subject, Data: m.data}
 		if m.poses {
@@ -152,6 +152,15 @@ func (h *presenceHub) heartbeat() clusterMessage {
 	return clusterMessage{subject: h.heartbeatSubject(), data: encodeJSON(hb)}
 }
 
+// now reads the realm's clock (Deps.Clock); a hub made without its
+// service, as the fan-out's own tests make it, reads the system's.
+func (h *presenceHub) now() time.Time {
+	if h.svc == nil || h.svc.now == nil {
+		return time.Now()
+	}
+	return h.svc.now()
+}
+
 // heard notes that a node is alive; the caller holds h.mu.
 func (h *presenceHub) heard(node string) *presencePeer {
 	p := h.peers[node]
@@ -159,7 +168,7 @@ func (h *presenceHub) heard(node string) *presencePeer {
 		p = &presencePeer{}
 		h.peers[node] = p
 	}
-	p.lastSeen = h.svc.now()
+	p.lastSeen = h.now()
 	return p
 }
 
@@ -215,10 +224,10 @@ func (h presenceInbound) applyRemote(room *sceneRoom, node string, ev presenceEv
 		}
 	case presenceJoin, presenceZone:
 		if m == nil {
-			m = &presenceMember{node: node, avatar: ev.Avatar, name: ev.Name}
+			m = &presenceMember{node: node, avatar: ev.Avatar, name: ev.Name, mark: ev.Mark}
 			room.add(m)
 			m.shownZone = ev.Zone
-			room.queue(presenceEventWire{Avatar: m.avatar, Name: m.name, Event: presenceJoin}, false)
+			room.queue(presenceEventWire{Avatar: m.avatar, Name: m.name, Event: presenceJoin, Mark: m.mark}, false)
 			if ev.Zone != "" {
 				room.queue(presenceEventWire{Avatar: m.avatar, Event: presenceZone, Zone: ev.Zone}, false)
 			}
@@ -226,6 +235,9 @@ func (h presenceInbound) applyRemote(room *sceneRoom, node string, ev presenceEv
 		}
 		if ev.Name != "" {
 			m.name = ev.Name
+		}
+		if ev.Kind != "" {
+			m.mark = ev.Mark
 		}
 		if ev.Event == presenceZone && m.shownZone != ev.Zone {
 			m.shownZone = ev.Zone
@@ -390,7 +402,7 @@ func (h presenceInbound) applySnapshot(snap presenceSnapshot) {
 		room := h.room(sc)
 		for _, mv := range members {
 			if mv.Avatar != "" {
-				h.applyRemote(room, snap.Node, presenceEventWire{Avatar: mv.Avatar, Name: mv.Name, Event: presenceZone, Zone: mv.Zone})
+				h.applyRemote(room, snap.Node, presenceEventWire{Avatar: mv.Avatar, Name: mv.Name, Event: presenceZone, Zone: mv.Zone, Mark: mv.Mark})
 			}
 		}
 	}
@@ -400,7 +412,7 @@ func (h presenceInbound) applySnapshot(snap presenceSnapshot) {
 // message that does not is dropped (it may be anyone on NATS claiming to
 // be a node) and counted.
 func (h presenceInbound) authentic(msg *nats.Msg, subject, kind string) bool {
-	if err := h.svc.deps.Cluster.Verify(msg, subject, h.svc.now()); err != nil {
+	if err := h.svc.deps.Cluster.Verify(msg, subject, h.now()); err != nil {
 		h.svc.deps.Forged(kind)
 		h.log.Debug("cluster message dropped", "subject", msg.Subject, "err", err)
 		return false
@@ -410,16 +422,16 @@ func (h presenceInbound) authentic(msg *nats.Msg, subject, kind string) bool {
 
 // answerSync answers a snapshot request with this node's members.
 func (h presenceInbound) answerSync(msg *nats.Msg) {
-	snap := presenceSnapshot{Node: h.node, Scenes: map[string][]memberView{}}
+	snap := presenceSnapshot{Node: h.node, Scenes: map[string][]Member{}}
 	h.mu.Lock()
 	for id, room := range h.rooms {
 		for _, m := range room.local {
-			snap.Scenes[id] = append(snap.Scenes[id], memberView{Avatar: m.avatar, Name: m.name, Zone: m.shownZone})
+			snap.Scenes[id] = append(snap.Scenes[id], m.view())
 		}
 	}
 	h.mu.Unlock()
 	reply := &nats.Msg{Subject: msg.Reply, Data: encodeJSON(snap)}
-	h.svc.deps.Cluster.Sign(reply, h.syncSubject(h.node), h.svc.now())
+	h.svc.deps.Cluster.Sign(reply, h.syncSubject(h.node), h.now())
 	if err := msg.RespondMsg(reply); err != nil {
 		h.log.Warn("answer presence snapshot request", "err", err)
 	}

@@ -34,7 +34,8 @@ const (
 // then either queues the command for approval or carries it out. Every
 // error refuses the command; IsPolicyDeny tells the policy's refusals,
 // which are on the audit record already. A caller that takes the
-// command's Idempotency-Key (CommandKeys) frees it on an error.
+// command's Idempotency-Key (ClaimCommand) uses ExecuteClaimed, and frees
+// the key on an error (ReleaseCommand).
 func (s *Service) Execute(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest) (*Answer, error) {
 	return s.execute(ctx, op, c, cr, false)
 }

@@ -155,7 +155,8 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 // gets the answer node A would have stored, byte for byte (the same
 // acknowledgement), once the grant has expired, and the actuator ran
 // once. A second such command, never retried, is settled by node B's
-// reconciler.
+// reconciler, and a third, which the gateway refused, is answered with
+// that refusal.
 func TestAckedCommandResolvesOnAnotherNode(t *testing.T) {
 	n := startTwoNodes(t)
 	ctx := context.Background()
@@ -183,7 +184,18 @@ func TestAckedCommandResolvesOnAnotherNode(t *testing.T) {
 	if ans, err := n.a.ExecuteClaimed(ctx, ada, quiet, twin.CommandRequest{}); err != nil || ans.Status != StatusDone {
 		t.Fatalf("second command on node A: %+v, %v", ans, err)
 	}
-	// Node A stops here, between the acknowledgement and storing it.
+	// A third, which the gateway refuses (its emergency stop is engaged).
+	n.gw.EmergencyStop(ctx, true)
+	stopped := newCommand(t, "conveyor-1", "belt-speed", ada, "refused-lost", 0.5)
+	if rec, err := n.a.ClaimCommand(ctx, stopped); rec != nil || err != nil {
+		t.Fatalf("claim: %+v, %v", rec, err)
+	}
+	refused, err := n.a.ExecuteClaimed(ctx, ada, stopped, twin.CommandRequest{})
+	if err != nil || refused.Status != StatusRefused {
+		t.Fatalf("command under an emergency stop: %+v, %v", refused, err)
+	}
+	n.gw.EmergencyStop(ctx, false)
+	// Node A stops here, between the acknowledgements and storing them.
 	n.a.Close()
 
 	// While the grant may still be on its way, the retry is told to wait.
@@ -202,6 +214,17 @@ func TestAckedCommandResolvesOnAnotherNode(t *testing.T) {
 		rec, err := n.b.commands.Claim(ctx, quiet.Operator, quiet.Key, hashOf(quiet))
 		return err == nil && rec != nil && rec.Done()
 	})
+	var refusedStored bytes.Buffer
+	if err := json.Compact(&refusedStored, EncodeAnswer(refused)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the refused command's retry", func() bool {
+		rec, err = n.b.ClaimCommand(ctx, stopped)
+		return err == nil
+	})
+	if rec == nil || rec.Status != statusAnswered || !bytes.Equal(rec.Answer, refusedStored.Bytes()) {
+		t.Fatalf("retry of the refused command got %+v, want node A's refusal:\n%s", rec, refusedStored.Bytes())
+	}
 	if got := n.gw.Accepted(); got != 2 {
 		t.Fatalf("the gateway carried out %d grants, want 2: each command once", got)
 	}

@@ -325,7 +325,9 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 	if s.approvals, err = d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-approvals", TTL: ApprovalTTL, Sealed: true}); err != nil {
 		return fmt.Errorf("realm: approvals: %w", err)
 	}
-	results, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL, Sealed: true})
+	// A replica that lags after an outage must not call a key absent that
+	// its create just found held: the leader confirms (as for transfers').
+	results, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL, Sealed: true, LeaderConfirmsAbsence: true})
 	if err != nil {
 		return fmt.Errorf("realm: command results: %w", err)
 	}
@@ -465,10 +467,6 @@ func (s *Service) setGatewayKey(twinID string, a common.Address) {
 	defer s.keysMu.Unlock()
 	s.keys[twinID], s.keyHexs[twinID] = a, a.Hex()
 }
-
-// CommandKeys remembers the commands' Idempotency-Keys and first answers,
-// for every node of the realm to answer a retry alike.
-func (s *Service) CommandKeys() *idempotency.Keys { return s.commands }
 
 // Registry is the twins of the realm's scenes and their last states.
 func (s *Service) Registry() *twin.Registry { return s.reg }
