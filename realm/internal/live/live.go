@@ -491,14 +491,6 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	defer s.sockets.remove(c)
 	defer s.endMotion(c)
 	defer s.presence.end(c)
-	// Armed before the hello, so a client that has read it knows its
-	// socket's end is already timed.
-	stopWatch := edge.WatchSessionEnd(edge.SessionBound{
-		Ctx: c.ctx, Sess: c.sess,
-		LastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
-		End:     func(reason string) { c.close(closeSessionRevoked, reason) },
-	}, s.deps.Sessions, s.deps.SessionIdle, s.deps.Clock, s.log)
-	defer stopWatch()
 
 	done := make(chan struct{})
 	if p.IsAgent() {
@@ -511,6 +503,15 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 		s.liveWriter(c, done)
 		return
 	}
+	// A person's socket lives no longer than its session. Its end is
+	// armed before the hello, so a client that has read it knows its
+	// socket's end is already timed.
+	stopWatch := edge.WatchSessionEnd(edge.SessionBound{
+		Ctx: c.ctx, Sess: c.sess,
+		LastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
+		End:     func(reason string) { c.close(closeSessionRevoked, reason) },
+	}, s.deps.Sessions, s.deps.SessionIdle, s.deps.Clock, s.log)
+	defer stopWatch()
 	a := s.deps.Trust.Assess(req.Context(), p.Session)
 	v := s.deps.Views
 	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: v.Session(p.Session), Avatar: v.Avatar(p.Avatar), Trust: v.Trust(a)}))
