@@ -255,48 +255,15 @@ func TestMCPTwinTools(t *testing.T) {
 // TestAgentTwinCommandAcrossNodes: two realm nodes on a 3-node NATS
 // cluster and one enrolled gateway. A delegation issued by node A's key is
 // enforced on node B for a twin command (B signs the grant, the gateway
-// carries it out); revoked on node A, it is refused by node B and by the
-// gateway, which also refuses a grant B signed before the revocation.
+// carries it out); its owner's agents stopped on node A (the cascade of
+// agents/cascade, as "sign out everywhere" does), the answer says both
+// nodes were told, node B refuses the agent's next command, and the
+// gateway refuses a grant B signed before the revocation.
 func TestAgentTwinCommandAcrossNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node NATS cluster")
 	}
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
-	dirA, dirB := t.TempDir(), t.TempDir()
-	creds, err := EnrollGateway(dirA, "", "zr", "conveyor-1", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Both nodes know the one gateway of the conveyor.
-	enrolled, err := os.ReadFile(filepath.Join(dirA, command.GatewaysFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dirB, command.GatewaysFile), enrolled, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a := startRealm(t, Config{DataDir: dirA, NATS: urls, Node: "realm-a"})
-	b := startRealm(t, Config{DataDir: dirB, NATS: urls, Node: "realm-b"})
-
-	key, err := crypto.HexToECDSA(strings.TrimPrefix(creds.Key, "0x"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := twin.NewSigner(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(gateway.Config{Twin: "conveyor-1", Actuators: creds.Actuators, Conn: natstest.Connect(t, servers[1].ClientURL()),
-		RealmKeys: []common.Address{a.twins.GrantKey(), b.twins.GrantKey()}, Signer: signer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(gw.Close)
-	eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
+	a, b, gw := twoNodesAndAGateway(t)
 
 	owner := newOperator(t, a, "olga", "operator")
 	agentKey := newAgentKey(t)
@@ -321,15 +288,64 @@ func TestAgentTwinCommandAcrossNodes(t *testing.T) {
 	}
 	signedOnB := b.twins.Dispatcher().AgentGrantFor(c, c.Hash(), owner.ID, chain.IDs())
 
-	if err := a.agents.Revocations().Revoke(context.Background(), chain.Root().ID, owner.ID, "test"); err != nil {
+	eventually(t, "node A to count node B live", func() bool { return len(a.otherNodes()) == 1 })
+	out, err := a.delegations.StopOwnersAgents(context.Background(), owner.ID, "test")
+	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the gateway to hear of the revocation made on node A", func() bool { return gw.AgentRevoked(chain.Root().ID) })
+	if out.NodesTold != 2 || out.NodesLive != 2 {
+		t.Fatalf("stopping the owner's agents on node A = %+v; want both nodes told", out)
+	}
+	// Told means refusing: no wait for node B's change feed.
+	if resp, _ := onB.command(beltPath, fmt.Sprint("after-", time.Now().UnixNano()), 1); resp.status != http.StatusUnauthorized || resp.problem.Type != edge.ProblemBase+edge.TypeDelegationRevoked {
+		t.Fatalf("node B, right after it was told = %d %+v; want 401 delegation-revoked", resp.status, resp.problem)
+	}
+	eventually(t, "the gateway to hear of the revocation made on node A", func() bool { return gw.AgentRevoked(owner.ID) })
 	if _, err := b.twins.Dispatcher().Deliver(context.Background(), signedOnB); twin.ReasonOf(err) != twin.ReasonDelegationRevoked {
 		t.Fatalf("a grant node B signed before the revocation = %v, want delegation_revoked", err)
 	}
-	eventually(t, "node B to refuse the revoked delegation", func() bool {
-		resp, _ := onB.command(beltPath, fmt.Sprint("after-", time.Now().UnixNano()), 1)
-		return resp.status == http.StatusUnauthorized && resp.problem.Type == edge.ProblemBase+edge.TypeDelegationRevoked
-	})
+}
+
+// twoNodesAndAGateway starts realm nodes a and b on a 3-node NATS cluster
+// and the enrolled gateway of conveyor-1, which both know, hearing their
+// revocation feeds.
+func twoNodesAndAGateway(t testing.TB) (a, b *Realm, gw *gateway.Gateway) {
+	t.Helper()
+	servers := natstest.RunCluster(t, 3)
+	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	dirA, dirB := t.TempDir(), t.TempDir()
+	creds, err := EnrollGateway(dirA, "", "zr", "conveyor-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both nodes know the one gateway of the conveyor.
+	enrolled, err := os.ReadFile(filepath.Join(dirA, command.GatewaysFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, command.GatewaysFile), enrolled, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a = startRealm(t, Config{DataDir: dirA, NATS: urls, Node: "realm-a"})
+	b = startRealm(t, Config{DataDir: dirB, NATS: urls, Node: "realm-b"})
+
+	key, err := crypto.HexToECDSA(strings.TrimPrefix(creds.Key, "0x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := twin.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err = gateway.New(gateway.Config{Twin: "conveyor-1", Actuators: creds.Actuators, Conn: natstest.Connect(t, servers[1].ClientURL()),
+		RealmKeys: []common.Address{a.twins.GrantKey(), b.twins.GrantKey()}, Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gw.Close)
+	eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
+	return a, b, gw
 }

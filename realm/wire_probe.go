@@ -33,13 +33,14 @@ func init() {
 			ZoneOf: func(sceneID, avatarID, sessionID string) string {
 				return r.live.WhereIs(sceneID, avatarID, sessionID).Zone
 			},
-			Origins:       r.origins,
-			LivePeers:     func() []string { return r.nodes.Others(r.live.Peers()) },
-			Sessions:      r.sessions,
-			NATS:          r.nc,
-			Embedded:      r.embedded,
-			GrantKey:      func() common.Address { return r.twins.GrantKey() },
-			ReceiptSigner: func() common.Address { return r.market.Ledger().Signer() },
+			Origins:                  r.origins,
+			LivePeers:                func() []string { return r.nodes.Others(r.live.Peers()) },
+			Sessions:                 r.sessions,
+			NATS:                     r.nc,
+			Embedded:                 r.embedded,
+			GrantKey:                 func() common.Address { return r.twins.GrantKey() },
+			ReceiptSigner:            func() common.Address { return r.market.Ledger().Signer() },
+			StopBeforeStoringCommand: r.twinAPI.StopBeforeStoring,
 		}
 	}
 }

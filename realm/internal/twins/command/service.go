@@ -387,6 +387,11 @@ func (s *Service) RevokeAgents(ids ...string) {
 	}
 }
 
+// RememberAgents has the following heartbeats to the gateways name ids
+// (twin.RevocationFeed.RememberAgents): what another node revoked and
+// told the gateways of already.
+func (s *Service) RememberAgents(ids ...string) { s.feed.RememberAgents(ids...) }
+
 func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp nkeys.KeyPair) error {
 	t, _ := s.reg.Twin(twinID)
 	pub, _ := kp.PublicKey()
