@@ -26,9 +26,9 @@ type Manual struct {
 	// at once from several goroutines add up, each firing its timers.
 	moving sync.Mutex
 	mu     sync.Mutex
-	now  time.Time
-	seq  uint64
-	wait []*waiter // armed timers and tickers, unordered: there are few
+	now    time.Time
+	seq    uint64
+	wait   []*waiter // armed timers and tickers, unordered: there are few
 	// changed is closed and replaced whenever a timer is armed, for
 	// WaitArmed.
 	changed chan struct{}

@@ -27,7 +27,11 @@ type watched struct {
 
 func (w *watched) lastUse() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return w.used }
 func (w *watched) use()               { w.mu.Lock(); defer w.mu.Unlock(); w.used = w.clk.Now() }
-func (w *watched) ended() []string    { w.mu.Lock(); defer w.mu.Unlock(); return append([]string(nil), w.ends...) }
+func (w *watched) ended() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]string(nil), w.ends...)
+}
 
 func watchSession(t *testing.T, idle, lifetime time.Duration) *watched {
 	t.Helper()
