@@ -77,7 +77,8 @@ type socket struct {
 	ctx     context.Context // the upgrade request's: ends with the connection or the realm
 	session string
 	sess    session.Session
-	send    chan []byte
+	// send holds what waits for the writer, at most liveSendQueue messages.
+	send sendQueue
 	// queued is the bytes of the messages in send, which the fan-out reads
 	// to decimate a slow client before it has to be closed.
 	queued atomic.Int64
@@ -108,9 +109,12 @@ type socket struct {
 	member atomic.Pointer[presenceMember]
 	// presence is where the newest pose of its frames goes.
 	presence *presenceHub
+	// now is the realm's clock (Deps.Clock), which dates uses and paces
+	// refusals; deadlines on the WebSocket itself stay on real time.
+	now func() time.Time
 }
 
-func (c *socket) markUsed() { c.lastUse.Store(time.Now().UnixNano()) }
+func (c *socket) markUsed() { c.lastUse.Store(c.now().UnixNano()) }
 
 // closePeer closes the connection's WebRTC peer connection, if any.
 func (c *socket) closePeer() {
@@ -165,20 +169,18 @@ func (c *socket) offer(msg []byte) bool {
 		return false
 	}
 	c.queued.Add(int64(len(msg)))
-	select {
-	case c.send <- msg:
-		return true
-	default:
+	if !c.send.offer(msg, liveSendQueue) {
 		c.queued.Add(-int64(len(msg)))
 		return false
 	}
+	return true
 }
 
 // pushError tells the client a message was refused, at most once per
 // liveErrorEvery unless always is set.
 func (c *socket) pushError(text string, always bool) {
 	if !always {
-		now := time.Now().UnixNano()
+		now := c.now().UnixNano()
 		last := c.lastError.Load()
 		if now-last < int64(liveErrorEvery) || !c.lastError.CompareAndSwap(last, now) {
 			return
@@ -477,8 +479,8 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	}
 	c := &socket{
 		ws: ws, ctx: req.Context(), session: connectionKey(p), sess: p.Session, p: p,
-		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
-		presence: s.presence,
+		closing:  make(chan closeFrame, 1),
+		presence: s.presence, now: s.now,
 	}
 	if !p.IsAgent() {
 		c.motion = s.deps.Motion.Attach(c)
@@ -500,6 +502,15 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 		s.liveWriter(c, done)
 		return
 	}
+	// A person's socket lives no longer than its session. Its end is
+	// armed before the hello, so a client that has read it knows its
+	// socket's end is already timed.
+	stopWatch := edge.WatchSessionEnd(edge.SessionBound{
+		Ctx: c.ctx, Sess: c.sess,
+		LastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
+		End:     func(reason string) { c.close(closeSessionRevoked, reason) },
+	}, s.deps.Sessions, s.deps.SessionIdle, s.deps.Clock, s.log)
+	defer stopWatch()
 	a := s.deps.Trust.Assess(req.Context(), p.Session)
 	v := s.deps.Views
 	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: v.Session(p.Session), Avatar: v.Avatar(p.Avatar), Trust: v.Trust(a)}))
@@ -508,11 +519,6 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 		defer close(done)
 		s.liveReader(c)
 	}()
-	go edge.WatchSessionEnd(edge.SessionBound{
-		Ctx: c.ctx, Sess: c.sess, Done: done,
-		LastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
-		End:     func(reason string) { c.close(closeSessionRevoked, reason) },
-	}, s.deps.Sessions, s.deps.SessionIdle, s.log)
 	s.liveWriter(c, done)
 }
 
@@ -561,7 +567,7 @@ func (s *Service) liveReader(c *socket) {
 			c.motion.Frames(xr.TransportWebSocket, buf.Bytes())
 			continue
 		}
-		if !c.limit.allow(time.Now()) {
+		if !c.limit.allow(c.now()) {
 			if c.limit.abusive() {
 				c.close(closeTooManyMessages, "too many messages: at most 50 control messages a second")
 				continue
@@ -626,9 +632,14 @@ func (s *Service) liveWriter(c *socket, readerDone <-chan struct{}) {
 	ping := time.NewTicker(livePingPeriod)
 	defer ping.Stop()
 	defer c.ws.Close()
+	ready := c.send.wait()
 	for {
 		select {
-		case msg := <-c.send:
+		case <-ready:
+			msg, ok := c.send.take()
+			if !ok {
+				continue
+			}
 			c.queued.Add(-int64(len(msg)))
 			_ = c.ws.SetWriteDeadline(time.Now().Add(liveWriteWait))
 			if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {

@@ -234,7 +234,7 @@ func (s *Service) resolveEntry(ctx context.Context, e store.Entry) (bool, error)
 	if err := json.Unmarshal(e.Value, &m); err != nil || m.Answer == nil {
 		return false, fmt.Errorf("command in flight %s is unreadable: %v", e.Key, err)
 	}
-	if !m.HandedBack && time.Now().Before(twin.FromMillis(m.Grant.Expiry).Add(resolveGrace)) {
+	if !m.HandedBack && s.deps.Clock.Now().Before(twin.FromMillis(m.Grant.Expiry).Add(resolveGrace)) {
 		return false, nil // its own node is on it
 	}
 	st, err := s.disp.Status(ctx, &m.Grant)
