@@ -298,6 +298,7 @@ func (r *Realm) start(ctx context.Context) (err error) {
 	r.auditAPI.Bind(auditapi.Deps{
 		Log: r.log, Node: r.cfg.Node, AnchorsDir: filepath.Join(r.cfg.DataDir, node.AuditDir), AuditRoles: r.cfg.AuditRoles,
 		Store: r.store, Audit: r.audit, Witness: r.witness, View: r.view, AuditDeny: r.decisions.DenyQueued,
+		DelegatedTo: r.delegations.DelegatedTo,
 	})
 
 	boot := &identity.Bootstrap{Disabled: r.cfg.DisableBootstrapAdmin, Roles: r.cfg.BootstrapAdminRoles,

@@ -1,7 +1,6 @@
 package browsertest
 
 import (
-	"context"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -39,28 +38,8 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(120 * time.Second)
 	defer cancel()
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	waitFor := func(what, js string) {
-		t.Helper()
-		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-		defer wcancel()
-		if _, err := chromedp.Run(wctx, chromedp.Poll[bool](js)); err != nil {
-			t.Fatalf("%s: %v (page: %s)", what, err, eval(`JSON.stringify(document.body.dataset) + " " + `+pageResults))
-		}
-	}
+	pg := page{t: t, ctx: ctx}
+	do, eval, waitFor := pg.do, pg.eval, pg.waitFor
 
 	do("open the console", chromedp.Navigate(r.URL()))
 	waitFor("console ready", `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)

@@ -92,6 +92,8 @@ const ACTIONS = {
   receipts: ["Loading the receipts", "Receipts loaded."],
   market: ["Loading the market", "The market is up to date."],
   twins: ["Loading the twins", "Twins loaded."],
+  delegate: ["Delegating: the realm prepares the grant, your passkey confirms it", "The delegation is issued."],
+  "revoke-delegation": ["Revoking the delegation", "The delegation is revoked."],
 };
 const actionWords = (label) => ACTIONS[label] || [label.replace(/[-_]/g, " "), "Done."];
 // Actions whose success shows itself (a list filled, a verdict drawn)

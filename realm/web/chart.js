@@ -299,7 +299,8 @@ export class BucketChart {
 
 // LineChart draws values over time: series of {at, value} as lines (a
 // step line holds each value until the next), inside an envelope
-// {min, max} shaded as the allowed range.
+// {min, max} shaded as the allowed range (or what envelope.words says it
+// is).
 export class LineChart {
   constructor(canvas) {
     this.canvas = canvas;
@@ -307,7 +308,8 @@ export class LineChart {
     watchSize(this);
   }
 
-  // set shows {from, to, envelope: {min, max, unit}, series: [{key,
+  // set shows {from, to, envelope: {min, max, unit, words}, range: {lo,
+  // hi} (optional), series: [{key,
   // color, dashed, points: [{at, value}]}]}.
   set(data) {
     this.data = data;
@@ -315,7 +317,7 @@ export class LineChart {
     const lastPoint = main && main.points.length ? main.points[main.points.length - 1] : null;
     this.canvas.dataset.points = String(main ? main.points.length : 0);
     this.canvas.setAttribute("aria-label", `${this.canvas.dataset.title || "Chart"}: ` + (lastPoint
-      ? `${main.points.length} readings, the last ${lastPoint.value} ${data.envelope.unit || ""}, allowed ${data.envelope.min} to ${data.envelope.max}.`
+      ? `${main.points.length} readings, the last ${lastPoint.value} ${data.envelope.unit || ""}, ${data.envelope.words || `allowed ${data.envelope.min} to ${data.envelope.max}`}.`
       : "no readings yet."));
     this.draw();
   }
@@ -326,8 +328,10 @@ export class LineChart {
     const { g, w, h, ink } = fit(this.canvas);
     const padL = 40, padR = 8, padT = 8, padB = 20;
     const { min, max } = d.envelope;
+    // The axis spans the envelope and a margin, or the range asked for
+    // (a score's whole 0 to 1, of which the envelope is a part).
     const margin = (max - min || 1) * 0.12;
-    const lo = min - margin, hi = max + margin;
+    const lo = d.range ? d.range.lo : min - margin, hi = d.range ? d.range.hi : max + margin;
     const x = (at) => padL + ((at - d.from) / (d.to - d.from)) * (w - padL - padR);
     const y = (v) => padT + (1 - (Math.min(Math.max(v, lo), hi) - lo) / (hi - lo)) * (h - padT - padB);
     // The envelope: the range every command must stay in.

@@ -25,7 +25,7 @@ func auditQueryParams() []any {
 			"schema":      map[string]any{"type": "array", "items": str("^[A-Za-z][A-Za-z0-9_.-]{0,63}$", 64)}},
 		param("decision", "only allows or only denies", decision),
 		param("outcome", "older name of decision; if both are given they must agree", decision),
-		param("actor", "only this actor's decisions (an avatar id, operator, gateway or the realm)", str("", 512)),
+		param("actor", "only this actor's decisions (an avatar id, operator, gateway, agent or the realm); without an audit role, the caller's own id or an agent it delegated to", str("", 512)),
 		param("resource", `only decisions on this resource, e.g. Actuator::"press-1/ram"`, str("", 512)),
 		param("node", "only this realm node's chain", str("^[A-Za-z0-9_-]{1,64}$", 64)),
 		param("since", "only events at or after this time (RFC 3339)", when),
@@ -50,8 +50,9 @@ func auditPageSchema() map[string]any {
 	return map[string]any{"type": "object", "required": []string{"events", "truncated", "scope"}, "properties": map[string]any{
 		"events": map[string]any{"type": "array", "items": event, "description": "newest first, in the order the AUDIT stream stored them"},
 		"next":   map[string]any{"type": "string", "description": "pass as before for the next, older page; absent when no older event matches"},
-		"scope": map[string]any{"type": "string", "enum": []string{"all", "own"}, "description": "all: the caller holds an audit role and reads every event; " +
-			"own: the caller reads only the events it is the actor of (the actor filter is set to it; another actor is refused with 403)"},
+		"scope": map[string]any{"type": "string", "enum": []string{"all", "own", "agent"}, "description": "all: the caller holds an audit role and reads every event; " +
+			"own: the caller reads only the events it is the actor of (the actor filter is set to it; another actor is refused with 403); " +
+			"agent: the actor filter names an agent the caller delegated to, whose events the caller reads"},
 		"truncated": map[string]any{"type": "boolean", "description": "the node's view of recent events ended before the page was full: " +
 			"older matching events may be in the stream (audit/verify walks them) but are not listed"},
 	}}

@@ -2,6 +2,7 @@ package auditapi
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -33,6 +34,10 @@ type Deps struct {
 	// AuditDeny records a refused read of the log (not waited for, like
 	// every refusal's record).
 	AuditDeny func(req *http.Request, actor, action, resource string, cause error)
+	// DelegatedTo tells whether owner has delegated to agent: an owner
+	// reads the decisions of its own agents (they act on its authority),
+	// and no one else's. Nil: nobody reads an agent's but an audit role.
+	DelegatedTo func(ctx context.Context, owner, agent string) (bool, error)
 }
 
 // API serves the audit log: its pages, its verification, its signed
@@ -87,7 +92,8 @@ func (a *API) Routes(mux *http.ServeMux) {
 //
 // The log names who did what and the trust signals behind each decision,
 // so it is read with a session: an avatar with one of Config.AuditRoles
-// reads every event, any other only the events it is the actor of. That
+// reads every event, any other only the events it is the actor of and
+// those of the agents it delegated to (scope "agent"). That
 // limit is the server's: a query without actor is narrowed to the caller,
 // and one that names another actor is refused (and the refusal audited),
 // never quietly answered with an empty page.
@@ -99,7 +105,15 @@ func (a *API) handleAudit(w http.ResponseWriter, req *http.Request, p edge.Princ
 	}
 	scope := "all"
 	if !a.readsWholeAudit(p) {
-		if query.Actor != "" && query.Actor != p.Avatar.ID {
+		ownAgent, err := a.ownAgent(req.Context(), p.Avatar.ID, query.Actor)
+		if err != nil {
+			a.edge.WriteError(w, req, err)
+			return
+		}
+		switch {
+		case ownAgent:
+			scope = "agent"
+		case query.Actor != "" && query.Actor != p.Avatar.ID:
 			need := "no role may (the realm's audit roles are empty)"
 			if len(a.d.AuditRoles) > 0 {
 				need = "that needs one of the roles " + strings.Join(a.d.AuditRoles, ", ")
@@ -109,8 +123,9 @@ func (a *API) handleAudit(w http.ResponseWriter, req *http.Request, p edge.Princ
 			a.d.AuditDeny(req, p.Avatar.ID, "ReadAudit", "AuditLog::"+strconv.Quote(query.Actor), err)
 			a.edge.WriteError(w, req, err)
 			return
+		default:
+			query.Actor, scope = p.Avatar.ID, "own"
 		}
-		query.Actor, scope = p.Avatar.ID, "own"
 	}
 	page := a.d.View.Page(query)
 	body := map[string]any{"events": page.Events, "truncated": page.Truncated, "scope": scope}
@@ -328,4 +343,16 @@ func hashes(p []tlog.Hash) []tlog.Hash {
 		return []tlog.Hash{}
 	}
 	return p
+}
+
+// ownAgent tells whether actor names an agent that owner delegated to.
+func (a *API) ownAgent(ctx context.Context, owner, actor string) (bool, error) {
+	if a.d.DelegatedTo == nil || !strings.HasPrefix(actor, "ag_") {
+		return false, nil
+	}
+	ok, err := a.d.DelegatedTo(ctx, owner, actor)
+	if err != nil {
+		return false, fmt.Errorf("auditapi: whose agent is %s: %w", actor, err)
+	}
+	return ok, nil
 }

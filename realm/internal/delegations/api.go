@@ -397,3 +397,14 @@ func resourceStrings(rs []agents.Resource) []string {
 func recordKey(owner, id string) string { return owner + "." + id }
 
 func ownerPrefix(owner string) string { return owner + "." }
+
+// DelegatedTo tells whether owner has delegated to agent, in any state:
+// an owner reads what its agents did with its authority after the
+// delegation expired or was revoked too.
+func (a *API) DelegatedTo(ctx context.Context, owner, agent string) (bool, error) {
+	recs, err := a.list(ctx, owner)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(recs, func(r listed) bool { return r.rec.AgentID == agent }), nil
+}
