@@ -2,6 +2,8 @@ package realm
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/auditapi"
@@ -434,4 +437,45 @@ func TestAuditVerifyIsRateLimited(t *testing.T) {
 		return
 	}
 	t.Fatalf("%d calls in a row were all answered; want 429 once the burst of %d is spent", 3*auditapi.VerifyBurst, auditapi.VerifyBurst)
+}
+
+// TestAuditOwnerReadsItsAgents: an avatar without an audit role reads the
+// decisions of an agent it delegated to (scope "agent"), each with the
+// agent's trust; another avatar asking for them is refused with 403, and
+// an unknown agent is anyone else's.
+func TestAuditOwnerReadsItsAgents(t *testing.T) {
+	r := startLocalRealm(t)
+	newClient(t, r).Register(webauthntest.New(), "ada") // the bootstrap administrator
+	otto := realmtest.NewOperator(t, r, "otto")
+	una := realmtest.NewOperator(t, r, "una")
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _ := otto.IssueDelegation(pub, []string{"JoinScene"}, []map[string]string{{"type": "Scene", "id": "foundry"}})
+	ag := &agentClient{t: t, base: r.URL(), key: key, token: token, hc: &http.Client{Timeout: 20 * time.Second}}
+	if a := ag.post("GET", "/v1/scenes/foundry/access", nil, nil); a.status != http.StatusOK {
+		t.Fatalf("the agent's scene access = %d %+v", a.status, a.problem)
+	}
+	agentID := agents.AgentID(pub)
+	query := "limit=100&actor=" + url.QueryEscape(agentID)
+	var page auditPage
+	eventually(t, "the owner reads its agent's decisions", func() bool {
+		page = getAudit(t, r, otto.Sess.Token, query)
+		return page.Scope == "agent" && len(page.Events) > 0
+	})
+	for _, e := range page.Events {
+		if e.Actor != agentID {
+			t.Fatalf("the owner's page of its agent holds %s's event", e.Actor)
+		}
+	}
+	if agent, _ := page.Events[0].Signals["agent"].(map[string]any); agent == nil || agent["trust"] == nil {
+		t.Errorf("the agent's decision carries no trust: %+v", page.Events[0].Signals)
+	}
+	for _, actor := range []string{agentID, "ag_00000000000000000000000000000000"} {
+		code, p := una.Call("GET", "/v1/audit?actor="+url.QueryEscape(actor), nil, nil)
+		if code != http.StatusForbidden || !strings.Contains(p.Detail, "only its own") {
+			t.Errorf("una reading agent %s's decisions = %d %+v, want 403", actor, code, p)
+		}
+	}
 }

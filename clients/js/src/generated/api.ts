@@ -1473,10 +1473,10 @@ export interface components {
             /** @description pass as before for the next, older page; absent when no older event matches */
             next?: string;
             /**
-             * @description all: the caller holds an audit role and reads every event; own: the caller reads only the events it is the actor of (the actor filter is set to it; another actor is refused with 403)
+             * @description all: the caller holds an audit role and reads every event; own: the caller reads only the events it is the actor of (the actor filter is set to it; another actor is refused with 403); agent: the actor filter names an agent the caller delegated to, whose events the caller reads
              * @enum {string}
              */
-            scope: "all" | "own";
+            scope: "all" | "own" | "agent";
             /** @description the node's view of recent events ended before the page was full: older matching events may be in the stream (audit/verify walks them) but are not listed */
             truncated: boolean;
         };
@@ -4823,7 +4823,7 @@ export interface operations {
             query?: {
                 /** @description only these actions, e.g. CommandActuator; repeat the parameter or separate names with commas (at most 32) */
                 action?: string[];
-                /** @description only this actor's decisions (an avatar id, operator, gateway or the realm) */
+                /** @description only this actor's decisions (an avatar id, operator, gateway, agent or the realm); without an audit role, the caller's own id or an agent it delegated to */
                 actor?: string;
                 /** @description the next of the previous page: only events stored before it. A place in the AUDIT stream, "<seq>:<line>", the same on every node and stable while events arrive */
                 before?: string;
