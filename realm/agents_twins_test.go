@@ -165,7 +165,7 @@ func TestAgentGrantRevokedReachesGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "every gateway to hear of the revoked delegation", func() bool {
-		for _, g := range r.twins.SimulatedGateways() {
+		for _, g := range r.twins.Gateways().Simulated() {
 			if !g.AgentRevoked(chain.Root().ID) {
 				return false
 			}

@@ -25,7 +25,7 @@ func init() {
 			},
 			GatewayFeedAges: func() []time.Duration {
 				var ages []time.Duration
-				for _, g := range r.twins.SimulatedGateways() {
+				for _, g := range r.twins.Gateways().Simulated() {
 					ages = append(ages, g.FeedAge())
 				}
 				return ages

@@ -224,7 +224,7 @@ func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash,
 	answer.Status = string(ack.Result)
 	answer.Ack = &AckView{Result: string(ack.Result), Reason: string(ack.Reason), Detail: ack.Detail,
 		Value: twin.FromMicro(ack.ValueMicro), Target: twin.FromMicro(ack.TargetMicro),
-		SignedView: SignedView{TypedData: lazyTypedData(ack.TypedData), Signature: sa.Signature.Hex(), Signer: s.gatewayKeyHex(c.Twin)}}
+		SignedView: SignedView{TypedData: lazyTypedData(ack.TypedData), Signature: sa.Signature.Hex(), Signer: s.gateways.keyHex(c.Twin)}}
 	ev.Signals[auditResult] = string(ack.Result)
 	if ack.Result != twin.ResultDone {
 		ev.Reasons = []string{fmt.Sprintf("policy allowed; gateway %s: %s %s", ack.Result, ack.Reason, ack.Detail)}
