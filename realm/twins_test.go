@@ -24,9 +24,9 @@ var (
 )
 
 const (
-	beltPath     = "/v1/twins/conveyor-1/actuators/belt-speed/commands"
-	ramPath      = "/v1/twins/press-1/actuators/ram/commands"
-	pressurePath = "/v1/twins/press-1/actuators/pressure/commands"
+	beltPath     = realmtest.BeltPath
+	ramPath      = realmtest.RamPath
+	pressurePath = realmtest.PressurePath
 )
 
 func TestTwinCommandJourney(t *testing.T) {
