@@ -176,7 +176,12 @@ func (d *Dispatcher) Deliver(ctx context.Context, sg SignedGrant) (SignedAck, er
 		return SignedAck{}, refuse(ReasonBadAck, "the acknowledgement is not signed by twin %s's gateway key", g.Twin)
 	}
 	a := &sa.Ack
-	if a.Twin != g.Twin || a.Actuator != g.Actuator || a.Nonce != g.Nonce || a.Command != g.Command {
+	// A command the gateway carried out before (under an earlier grant,
+	// whose answer a node lost) is answered with that grant's
+	// acknowledgement, its nonce and all: the command's hash is what ties
+	// it to this request. Refusals always answer this very grant.
+	sameGrant := a.Nonce == g.Nonce || a.Result == ResultDone || a.Result == ResultFailed
+	if a.Twin != g.Twin || a.Actuator != g.Actuator || !sameGrant || a.Command != g.Command {
 		return SignedAck{}, refuse(ReasonBadAck, "the acknowledgement answers another grant")
 	}
 	switch a.Result {

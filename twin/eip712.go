@@ -25,16 +25,21 @@ const (
 	stateType      = "TwinState(string twin,string actuator,int256 valueMicro,int256 targetMicro,uint64 seq,uint64 at)"
 	revocationType = "RevocationNotice(uint64 seq,uint64 at,bool complete,string[] sessions,string[] agents)"
 	rotationType   = "KeyRotation(address previous,address next,uint64 at)"
+	// A status query and its answer (status.go).
+	statusQueryType = "CommandStatusQuery(string twin,bytes32 command,uint64 nonce,uint64 notBefore,uint64 expiry,uint64 query,uint64 at)"
+	statusType      = "CommandStatus(string twin,bytes32 command,uint64 query,string state,string reason,uint64 since,uint64 at)"
 )
 
 var (
-	commandTypeHash    = eip712.TypeHash(commandType)
-	grantTypeHash      = eip712.TypeHash(grantType)
-	ackTypeHash        = eip712.TypeHash(ackType)
-	stateTypeHash      = eip712.TypeHash(stateType)
-	revocationTypeHash = eip712.TypeHash(revocationType)
-	rotationTypeHash   = eip712.TypeHash(rotationType)
-	domainSeparator    = eip712.Domain{Name: DomainName, Version: DomainVersion}.Separator()
+	commandTypeHash     = eip712.TypeHash(commandType)
+	grantTypeHash       = eip712.TypeHash(grantType)
+	ackTypeHash         = eip712.TypeHash(ackType)
+	stateTypeHash       = eip712.TypeHash(stateType)
+	revocationTypeHash  = eip712.TypeHash(revocationType)
+	rotationTypeHash    = eip712.TypeHash(rotationType)
+	statusQueryTypeHash = eip712.TypeHash(statusQueryType)
+	statusTypeHash      = eip712.TypeHash(statusType)
+	domainSeparator     = eip712.Domain{Name: DomainName, Version: DomainVersion}.Separator()
 )
 
 // typedDomain is the domain as eth_signTypedData_v4 JSON shows it.

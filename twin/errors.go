@@ -69,8 +69,14 @@ const (
 	ReasonEmergencyStop     Reason = "emergency_stop"
 	ReasonMissingApproval   Reason = "missing_approval"
 	ReasonDriverFailed      Reason = "driver_failed"
-	ReasonNoGateway         Reason = "no_gateway"
-	ReasonBadAck            Reason = "bad_acknowledgement"
+	// ReasonInProgress: another grant of the same command is being
+	// carried out now; the command runs at most once.
+	ReasonInProgress Reason = "command_in_progress"
+	// ReasonJournalFailed: the gateway could not record the grant in its
+	// journal before acting on it, so it did not act.
+	ReasonJournalFailed Reason = "journal_failed"
+	ReasonNoGateway     Reason = "no_gateway"
+	ReasonBadAck        Reason = "bad_acknowledgement"
 )
 
 // category is the sentinel a reason belongs to.

@@ -25,7 +25,7 @@ import (
 // newGatewayCommand runs a twin gateway beside its actuators, and enrolls
 // new ones.
 func newGatewayCommand() *cobra.Command {
-	var twinID, credsPath, natsURL, logLevel, otelEndpoint string
+	var twinID, credsPath, natsURL, logLevel, otelEndpoint, journalPath string
 	var natsAuth natsembed.ClientAuth
 	cmd := &cobra.Command{
 		Use:   "gateway --twin ID --creds FILE",
@@ -39,7 +39,12 @@ everything while it cannot hear the realm's revocation feed.
 On a NATS cluster (see "zerorealm nats config"), give --nats the cluster's
 URLs and --nats-creds the gateway's .creds file (or --nats-nkey a seed
 file), plus --nats-tls-* when the cluster uses TLS; they replace the nkey
-of the credentials file. It reconnects forever.`,
+of the credentials file. It reconnects forever.
+
+It keeps a journal of the commands it carried out (--journal, by default
+beside the credentials file): a command is carried out at most once, across
+restarts too, and a realm node that lost the answer it was given asks for
+it again from the journal.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			data, err := os.ReadFile(credsPath)
@@ -89,8 +94,16 @@ of the credentials file. It reconnects forever.`,
 				}()
 				tracer = tracing.Tracer(tp)
 			}
+			if journalPath == "" {
+				journalPath = credsPath + ".journal"
+			}
+			journal, err := gateway.OpenJournal(gateway.JournalConfig{Path: journalPath}, signer)
+			if err != nil {
+				return err
+			}
+			defer journal.Close()
 			g, err := gateway.New(gateway.Config{Twin: creds.Twin, Actuators: creds.Actuators, Conn: nc, Prefix: creds.Prefix,
-				RealmKeys: creds.RealmKeys, Signer: signer, Logger: log, Tracer: tracer})
+				RealmKeys: creds.RealmKeys, Signer: signer, Logger: log, Tracer: tracer, Journal: journal})
 			if err != nil {
 				return err
 			}
@@ -100,7 +113,7 @@ of the credentials file. It reconnects forever.`,
 				return err
 			}
 			defer g.Close()
-			log.Info("gateway running", "twin", creds.Twin, "nats", natsURL, "ack_key", g.Address().Hex())
+			log.Info("gateway running", "twin", creds.Twin, "nats", natsURL, "ack_key", g.Address().Hex(), "journal", journalPath)
 			<-ctx.Done()
 			return nil
 		},
@@ -111,6 +124,7 @@ of the credentials file. It reconnects forever.`,
 	fl.StringVar(&natsURL, "nats", "", "NATS URL (default: the one in the credentials)")
 	fl.StringVar(&otelEndpoint, "otel-endpoint", "", "export OpenTelemetry traces of the commands carried out over OTLP/HTTP to this collector, e.g. http://localhost:4318 (empty: off)")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&journalPath, "journal", "", "the `FILE` of the journal of commands carried out (default: the credentials file's name plus .journal)")
 	addNATSAuthFlags(fl, &natsAuth, "the gateway")
 	_ = cmd.MarkFlagRequired("creds")
 	cmd.AddCommand(newGatewayEnrollCommand())

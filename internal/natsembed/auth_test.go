@@ -61,7 +61,7 @@ func TestGatewayRulesAsServerPermissions(t *testing.T) {
 	if got := strings.Join(p.Publish.Allow, " "); got != "zr.twin.press-1.state.>" {
 		t.Errorf("publish allow = %q", got)
 	}
-	if got := strings.Join(p.Subscribe.Allow, " "); got != "zr.twin.press-1.cmd.> zr.revocations zr.twin.keys" {
+	if got := strings.Join(p.Subscribe.Allow, " "); got != "zr.twin.press-1.cmd.> zr.twin.press-1.status zr.revocations zr.twin.keys" {
 		t.Errorf("subscribe allow = %q", got)
 	}
 	if p.Response == nil || p.Response.MaxMsgs != 1 {

@@ -75,15 +75,16 @@ type SubjectRules struct {
 }
 
 // GatewayRules confine a gateway to its twin: it may receive only its
-// twin's commands, the realm's revocation notices and key rotations, and
-// publish only its twin's state and one reply to each command it received.
+// twin's commands and status queries, the realm's revocation notices and
+// key rotations, and publish only its twin's state and one reply to each
+// command or query it received.
 // It makes no requests of its own, so it needs no inbox. The subjects match
 // the ones package twin defines; a test there holds both to the same names.
 func GatewayRules(prefix, twinID string) SubjectRules {
 	base := prefix + ".twin." + twinID
 	return SubjectRules{
 		Publish:   []string{base + ".state.>"},
-		Subscribe: []string{base + ".cmd.>", prefix + ".revocations", prefix + ".twin.keys"},
+		Subscribe: []string{base + ".cmd.>", base + ".status", prefix + ".revocations", prefix + ".twin.keys"},
 		// Replies go to the requester's inbox, which the gateway may answer
 		// once, shortly after the request.
 		Replies:       1,

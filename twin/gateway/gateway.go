@@ -61,6 +61,11 @@ type Config struct {
 	// RotationGrace is how long a rotated-out key still verifies grants it
 	// signed just before the rotation; default MaxGrantLifetime.
 	RotationGrace time.Duration
+	// Journal records the commands the gateway acted on, so that each is
+	// carried out at most once and status queries are answered; default
+	// one in memory only (OpenJournal with no path), which forgets at each
+	// start. A gateway beside a real actuator opens a file.
+	Journal *Journal
 	// Tracer, when set, records each grant carried out as a server span,
 	// a child of the realm's delivery when the grant's message carries
 	// its trace context.
@@ -169,6 +174,9 @@ func New(cfg Config) (*Gateway, error) {
 		}
 	}
 	g.cfg.Drivers = drivers
+	if g.cfg.Journal == nil {
+		g.cfg.Journal, _ = OpenJournal(JournalConfig{Now: cfg.Now}, nil) // in memory: cannot fail
+	}
 	for _, k := range cfg.RealmKeys {
 		g.trusted[k] = time.Time{}
 	}
@@ -206,6 +214,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	err = errors.Join(err,
 		subscribe(twin.RevocationSubject(g.cfg.Prefix), func(m *nats.Msg) { g.HandleNotice(m.Data) }),
+		subscribe(twin.StatusSubject(g.cfg.Prefix, g.cfg.Twin), g.answerStatus),
 		subscribe(twin.KeySubject(g.cfg.Prefix), func(m *nats.Msg) {
 			if err := g.HandleRotation(m.Data); err != nil {
 				g.log.Warn("key rotation refused", "err", err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/nats-io/nats.go"
 
 	"github.com/zerorealm/zerorealm/twin"
 )
@@ -51,8 +52,15 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 	if reason, detail := g.spendNonce(gr, now); reason != "" {
 		return g.refuse(gr, now, reason, detail)
 	}
+	// A command carried out before, by this grant or another (a node that
+	// lost the answer and whose client sent the command again), is not
+	// carried out again: its first acknowledgement is the answer.
+	if ack, ok := g.cfg.Journal.Executed(gr.Command); ok {
+		g.log.Info("command carried out before: answering its acknowledgement", "actuator", gr.Actuator, "command", gr.Command.Hex(), "nonce", gr.Nonce)
+		return ack
+	}
 	if reason, detail := g.checkRevocation(&gr, now); reason != "" {
-		return g.refuse(gr, now, reason, detail)
+		return g.refuseVerified(&sg, now, reason, detail)
 	}
 	if a.Risk.NeedsApproval() {
 		approved := false
@@ -62,16 +70,27 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 			}
 		}
 		if !approved {
-			return g.refuse(gr, now, twin.ReasonMissingApproval, fmt.Sprintf("%s is %s risk and needs a second operator's approval", a.ID, a.Risk))
+			return g.refuseVerified(&sg, now, twin.ReasonMissingApproval, fmt.Sprintf("%s is %s risk and needs a second operator's approval", a.ID, a.Risk))
 		}
 	}
 	d := g.cfg.Drivers[a.ID]
 	if g.estop.Load() && gr.Op != twin.OpStop {
-		return g.refuse(gr, now, twin.ReasonEmergencyStop, "the local emergency stop is engaged")
+		return g.refuseVerified(&sg, now, twin.ReasonEmergencyStop, "the local emergency stop is engaged")
 	}
 	cur := d.Read()
 	if err := a.CheckEnvelope(gr.Op, gr.ValueMicro, cur.Value, true, g.cfg.Horizon); err != nil {
-		return g.refuse(gr, now, twin.ReasonOf(err), err.Error())
+		return g.refuseVerified(&sg, now, twin.ReasonOf(err), err.Error())
+	}
+	switch outcome, ack, err := g.cfg.Journal.begin(&gr, sg.Grant.Digest(), g.cfg.Now(), g.cfg.MaxSkew); {
+	case err != nil:
+		g.log.Error("journal", "err", err)
+		return g.refuse(gr, now, twin.ReasonJournalFailed, "the gateway could not record the grant before acting on it")
+	case outcome == beginExecuted:
+		return ack
+	case outcome == beginBusy:
+		return g.refuse(gr, now, twin.ReasonInProgress, "another grant of this command is being carried out")
+	case outcome == beginExpired:
+		return g.refuse(gr, now, twin.ReasonExpired, "expired while it was being verified")
 	}
 	var r Reading
 	if gr.Op == twin.OpStop {
@@ -87,12 +106,62 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 		g.countRefusal(twin.ReasonDriverFailed)
 		ack.Result, ack.Reason, ack.Detail = twin.ResultFailed, twin.ReasonDriverFailed, err.Error()
 		g.log.Error("driver failed", "actuator", a.ID, "err", err)
-		return g.cfg.Signer.SignAck(ack)
+	} else {
+		g.accepted.Add(1)
 	}
-	g.accepted.Add(1)
 	// The acknowledgement carries the new state to the realm; telemetry
 	// follows on its own schedule, so a command costs one signature here.
-	return g.cfg.Signer.SignAck(ack)
+	sa := g.cfg.Signer.SignAck(ack)
+	if err := g.cfg.Journal.end(&gr, sa); err != nil {
+		// The actuator has moved: the answer stands. The begin is on disk,
+		// so a restart still counts the command as carried out.
+		g.log.Error("journal: record an outcome", "command", gr.Command.Hex(), "err", err)
+	}
+	return sa
+}
+
+// refuseVerified refuses a grant whose signature and validity were
+// verified, and records the refusal in the journal for status queries.
+func (g *Gateway) refuseVerified(sg *twin.SignedGrant, now time.Time, reason twin.Reason, detail string) twin.SignedAck {
+	ack := g.refuse(sg.Grant, now, reason, detail)
+	g.cfg.Journal.refused(&sg.Grant, sg.Grant.Digest(), now, ack)
+	return ack
+}
+
+// answerStatus answers a realm node's status query from the journal. A
+// query not signed by a trusted realm key, or about another twin, is
+// denied, with the reason and nothing else.
+func (g *Gateway) answerStatus(m *nats.Msg) {
+	if m.Reply == "" {
+		return
+	}
+	now := g.cfg.Now()
+	st := twin.CommandStatus{Twin: g.cfg.Twin, State: twin.StateDenied, At: twin.Millis(now)}
+	var ack *twin.SignedAck
+	sq, err := twin.DecodeSignedStatusQuery(m.Data)
+	switch {
+	case err != nil:
+		st.Reason = "malformed query: " + err.Error()
+	default:
+		q := sq.Query
+		st.Command, st.Query = q.Command, q.Query
+		signer, serr := sq.Signer()
+		switch {
+		case serr != nil || !g.trustedAt(signer, now):
+			st.Reason = "the query is not signed by a realm key this gateway trusts"
+		case q.Twin != g.cfg.Twin:
+			st.Reason = "this gateway serves twin " + g.cfg.Twin
+		default:
+			st.State, ack, st.Since = g.cfg.Journal.status(&q, now, g.cfg.MaxSkew)
+		}
+	}
+	if st.State == twin.StateDenied {
+		g.countRefusal(twin.ReasonUntrustedKey)
+		g.log.Warn("status query denied", "reason", st.Reason)
+	}
+	if err := m.Respond(g.cfg.Signer.SignStatus(st, ack).Encode()); err != nil {
+		g.log.Warn("answer a status query", "err", err)
+	}
 }
 
 func (g *Gateway) refuse(gr twin.Grant, now time.Time, reason twin.Reason, detail string) twin.SignedAck {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/avatar/session"
-	"github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
@@ -242,23 +241,22 @@ func (a *API) Command(req *http.Request, p edge.Principal, twinID, actuatorID, k
 	if err != nil {
 		return CommandOutcome{}, a.auditRefusal(req, p, resource, err)
 	}
-	keys := a.svc.CommandKeys()
-	hash := c.Hash()
-	prev, err := keys.Claim(ctx, c.Operator, c.Key, hash[:])
+	// A key claimed by a node that lost track of its command (it stopped
+	// before storing the answer) is settled here from the gateway's
+	// journal when it can be (command.Service.ClaimCommand).
+	prev, err := a.svc.ClaimCommand(ctx, c)
 	switch {
 	case err != nil:
 		return CommandOutcome{}, err
-	case prev != nil && !prev.Done():
-		return CommandOutcome{}, idempotency.ErrInProgress
 	case prev != nil:
 		return CommandOutcome{Status: prev.Status, Body: prev.Answer, Replayed: true}, nil
 	}
-	answer, err := a.svc.Execute(ctx, operatorOf(p), c, cr)
+	answer, err := a.svc.ExecuteClaimed(ctx, operatorOf(p), c, cr)
 	if err != nil {
 		// A refused command may be retried under the same key, after a
 		// step-up for instance: free the key.
 		cctx, cancel := edge.Cleanup(ctx)
-		rerr := keys.Release(cctx, c.Operator, c.Key)
+		rerr := a.svc.ReleaseCommand(cctx, c)
 		cancel()
 		if rerr != nil {
 			a.log.Warn("free the key of a refused command", "err", rerr)
@@ -272,10 +270,10 @@ func (a *API) Command(req *http.Request, p edge.Principal, twinID, actuatorID, k
 	case command.StatusPendingOwner:
 		status, location = http.StatusAccepted, "/v1/agents/approvals/"+answer.OwnerApproval.ID
 	}
-	body := edge.EncodeJSON(answer)
+	body := command.EncodeAnswer(answer)
 	cctx, cancel := edge.Cleanup(ctx)
 	defer cancel()
-	if err := keys.Complete(cctx, c.Operator, c.Key, hash[:], status, body); err != nil {
+	if err := a.svc.CompleteCommand(cctx, c, status, body); err != nil {
 		a.log.Warn("keep command answer for retries", "err", err)
 	}
 	return CommandOutcome{Status: status, Body: body, Location: location}, nil

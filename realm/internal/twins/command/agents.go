@@ -48,7 +48,7 @@ func agentAction(c twin.Command, a twin.Actuator, approved bool) agents.Action {
 // executeAgent decides an agent's command and carries it out, or queues it
 // for the owner. approved: the owner approved this very command (it runs
 // from the queue).
-func (s *Service) executeAgent(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest, approved bool) (*Answer, error) {
+func (s *Service) executeAgent(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest, approved, claimed bool) (*Answer, error) {
 	if s.deps.Agents == nil {
 		return nil, &Error{Kind: Forbidden, Detail: "this realm node does not take agents' commands"}
 	}
@@ -78,7 +78,7 @@ func (s *Service) executeAgent(ctx context.Context, op Operator, c twin.Command,
 		return nil, &Error{Kind: AgentForbidden, Detail: "the agent may not make this command: " + d.Reason, Err: &policyDeny{d}}
 	}
 	hash := c.Hash()
-	return s.deliver(ctx, c, hash, a, cr, d, ev, s.disp.AgentGrantFor(c, hash, op.Avatar.ID, op.Agent.Chain.IDs()), nil)
+	return s.deliver(ctx, c, hash, a, cr, d, ev, s.disp.AgentGrantFor(c, hash, op.Avatar.ID, op.Agent.Chain.IDs()), nil, claimed)
 }
 
 // awaitOwner queues an agent's command for its owner's approval.
@@ -129,7 +129,7 @@ func (s *Service) RunApproved(ctx context.Context, pa approval.Pending) (json.Ra
 	if err != nil {
 		return nil, err
 	}
-	answer, err := s.executeAgent(ctx, op, c, ac.Request, true)
+	answer, err := s.executeAgent(ctx, op, c, ac.Request, true, false)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -115,6 +116,27 @@ func (v TypedDataView) MarshalJSON() ([]byte, error) { return json.Marshal(v.Typ
 func (v *TypedDataView) UnmarshalJSON(data []byte) error {
 	v.build = nil
 	return json.Unmarshal(data, &v.TypedData)
+}
+
+// EncodeAnswer is an answer as the API sends and the Idempotency-Key's
+// record keeps it: indented JSON and a newline. A node that resolves a
+// command another node lost (resolve.go) stores the same bytes.
+func EncodeAnswer(a *Answer) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(a)
+	return b.Bytes()
+}
+
+// withAck completes an answer with the gateway's acknowledgement, shown
+// with the key of the gateway that signed it.
+func (g *Gateways) withAck(answer *Answer, sa twin.SignedAck) {
+	ack := &sa.Ack
+	answer.Status = string(ack.Result)
+	answer.Ack = &AckView{Result: string(ack.Result), Reason: string(ack.Reason), Detail: ack.Detail,
+		Value: twin.FromMicro(ack.ValueMicro), Target: twin.FromMicro(ack.TargetMicro),
+		SignedView: SignedView{TypedData: lazyTypedData(ack.TypedData), Signature: sa.Signature.Hex(), Signer: g.keyHex(ack.Twin)}}
 }
 
 // View is the approval as answers show it.

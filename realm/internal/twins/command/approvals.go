@@ -130,7 +130,7 @@ func (s *Service) executeApproved(ctx context.Context, rec Approval, approver Op
 	// Decided again where the realm sees the requester now, not where it
 	// saw them when they asked: the machine moves now, and the requester
 	// must still see it.
-	return s.carryOut(ctx, s.sceneOf[rec.Command.Twin], requester, as, rec.Command, a, twin.CommandRequest{Reason: rec.Reason}, true, []string{approver.Avatar.ID})
+	return s.carryOut(ctx, s.sceneOf[rec.Command.Twin], requester, as, rec.Command, a, twin.CommandRequest{Reason: rec.Reason}, true, []string{approver.Avatar.ID}, false)
 }
 
 // Approved is what the approval's answer shows: the approval, its

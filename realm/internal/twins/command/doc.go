@@ -4,7 +4,9 @@
 // record, the grant signed with the node's key and delivered to the twin's
 // gateway, the gateway's signed acknowledgement, the queue of critical
 // commands waiting for a second operator, and the store of the commands'
-// Idempotency-Keys (CommandKeys), which the API claims and answers from.
+// Idempotency-Keys (ClaimCommand, CompleteCommand, ReleaseCommand), which
+// the API claims and answers from, with the settling of a command whose
+// node lost its answer from the gateway's journal (resolve.go).
 // It also runs the revocation feed to gateways and, on an embedded
 // server, a simulated gateway for every twin that has no enrolled one.
 //

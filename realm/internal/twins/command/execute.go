@@ -34,10 +34,24 @@ const (
 // then either queues the command for approval or carries it out. Every
 // error refuses the command; IsPolicyDeny tells the policy's refusals,
 // which are on the audit record already. A caller that takes the
-// command's Idempotency-Key (CommandKeys) frees it on an error.
+// command's Idempotency-Key (ClaimCommand) uses ExecuteClaimed, and frees
+// the key on an error (ReleaseCommand).
 func (s *Service) Execute(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest) (*Answer, error) {
+	return s.execute(ctx, op, c, cr, false)
+}
+
+// ExecuteClaimed is Execute for a command whose Idempotency-Key the
+// caller has claimed (ClaimCommand) and will complete or release
+// (CompleteCommand, ReleaseCommand): before its grant leaves, the node
+// records it as in flight, so that if the node stops before it stores the
+// answer, another node asks the gateway what became of it (resolve.go).
+func (s *Service) ExecuteClaimed(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest) (*Answer, error) {
+	return s.execute(ctx, op, c, cr, true)
+}
+
+func (s *Service) execute(ctx context.Context, op Operator, c twin.Command, cr twin.CommandRequest, claimed bool) (*Answer, error) {
 	if op.Agent != nil {
-		return s.executeAgent(ctx, op, c, cr, false)
+		return s.executeAgent(ctx, op, c, cr, false, claimed)
 	}
 	_, a, err := s.guard.Check(c)
 	if err != nil {
@@ -60,7 +74,7 @@ func (s *Service) Execute(ctx context.Context, op Operator, c twin.Command, cr t
 	if a.Risk.NeedsApproval() {
 		return s.queueApproval(ctx, sc, op, assessment, c, a, cr)
 	}
-	return s.carryOut(ctx, sc, op, assessment, c, a, cr, a.Risk.NeedsStepUp(), nil)
+	return s.carryOut(ctx, sc, op, assessment, c, a, cr, a.Risk.NeedsStepUp(), nil, claimed)
 }
 
 func commandContext(zone string, stepUp, approved bool) map[string]any {
@@ -172,7 +186,7 @@ func (s *Service) decideCommand(ctx context.Context, sc *scenes.Scene, op Operat
 // returns: allow when the gateway carried the command out, deny otherwise,
 // with the deciding policies, the signals (decision: allow) and the grant's
 // command hash and nonce. A policy deny is recorded at once.
-func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest, stepUp bool, approvers []string) (*Answer, error) {
+func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, as trust.Assessment, c twin.Command, a twin.Actuator, cr twin.CommandRequest, stepUp bool, approvers []string, claimed bool) (*Answer, error) {
 	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
 	st, err := s.standing(sc, op, cr.Zone)
 	if err != nil {
@@ -185,12 +199,13 @@ func (s *Service) carryOut(ctx context.Context, sc *scenes.Scene, op Operator, a
 		return nil, commandDenied(d, st)
 	}
 	hash := c.Hash()
-	return s.deliver(ctx, c, hash, a, cr, d, ev, s.disp.GrantFor(c, hash, op.Session.ID, approvers), approvers)
+	return s.deliver(ctx, c, hash, a, cr, d, ev, s.disp.GrantFor(c, hash, op.Session.ID, approvers), approvers, claimed)
 }
 
 // deliver sends an allowed command's signed grant to its gateway and
-// records the decision with what came of it (see carryOut).
-func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash, a twin.Actuator, cr twin.CommandRequest, d policy.Decision, ev audit.Event, sg twin.SignedGrant, approvers []string) (*Answer, error) {
+// records the decision with what came of it (see carryOut). claimed: the
+// command's Idempotency-Key is held for it (ExecuteClaimed).
+func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash, a twin.Actuator, cr twin.CommandRequest, d policy.Decision, ev audit.Event, sg twin.SignedGrant, approvers []string, claimed bool) (*Answer, error) {
 	resource := scenes.ActuatorUID(c.Twin, c.Actuator)
 	hashHex := hash.Hex()
 	issued := time.Now()
@@ -206,6 +221,14 @@ func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash,
 	dv := policy.ViewOf(scenes.ActionCommandActuator, resource, d)
 	answer := &Answer{Command: viewCommandHashed(c, hashHex, a, cr), Decision: &dv,
 		Grant: &SignedView{TypedData: lazyTypedData(sg.Grant.TypedData), Signature: sg.Signature.Hex(), Signer: s.signerHex}}
+	if claimed {
+		if err := s.settle.mark(ctx, c, sg.Grant, answer); err != nil {
+			// Without the record, a stop before the answer is stored could
+			// not be resolved: the grant does not leave.
+			ev.Reasons = []string{"policy allowed; the grant was not sent: " + err.Error()}
+			return nil, err
+		}
+	}
 	sa, err := s.disp.Deliver(ctx, sg)
 	if s.deps.CommandTimed != nil {
 		outcome := string(sa.Ack.Result)
@@ -221,10 +244,7 @@ func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash,
 		return nil, err
 	}
 	ack := sa.Ack
-	answer.Status = string(ack.Result)
-	answer.Ack = &AckView{Result: string(ack.Result), Reason: string(ack.Reason), Detail: ack.Detail,
-		Value: twin.FromMicro(ack.ValueMicro), Target: twin.FromMicro(ack.TargetMicro),
-		SignedView: SignedView{TypedData: lazyTypedData(ack.TypedData), Signature: sa.Signature.Hex(), Signer: s.gateways.keyHex(c.Twin)}}
+	s.gateways.withAck(answer, sa)
 	ev.Signals[auditResult] = string(ack.Result)
 	if ack.Result != twin.ResultDone {
 		ev.Reasons = []string{fmt.Sprintf("policy allowed; gateway %s: %s %s", ack.Result, ack.Reason, ack.Detail)}

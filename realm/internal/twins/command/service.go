@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,8 @@ const (
 	// idempotencyTTL is how long a command's answer is kept for a retry
 	// with the same Idempotency-Key.
 	idempotencyTTL = 10 * time.Minute
+	// simulatedJournalEntries bounds a simulated gateway's journal.
+	simulatedJournalEntries = 1 << 14
 )
 
 // Operator is who a command or an approval acts for: a checked session
@@ -181,6 +184,10 @@ type Deps struct {
 	Sessions  SessionReader
 	Avatars   AvatarReader
 	Events    Events
+	// ResolveEvery is how often the node looks for commands another node
+	// lost track of between the gateway's answer and storing it, and
+	// settles them (resolve.go); default 5s.
+	ResolveEvery time.Duration
 	// CommandTimed, when set, is told how long each grant took from its
 	// signing to the gateway's verified acknowledgement, by the gateway's
 	// result (done, refused, ...) or undelivered.
@@ -208,6 +215,9 @@ type Service struct {
 	feed      *twin.RevocationFeed
 	approvals *store.Bucket
 	commands  *idempotency.Keys
+	settle    *settler
+	stopBg    context.CancelFunc
+	bg        sync.WaitGroup
 	telemetry *nats.Subscription
 	closed    atomic.Bool
 }
@@ -267,12 +277,17 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 		return fmt.Errorf("realm: command results: %w", err)
 	}
 	s.commands = idempotency.New(results, "twin-commands")
+	inflight, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-inflight", TTL: idempotencyTTL, Sealed: true})
+	if err != nil {
+		return fmt.Errorf("realm: commands in flight: %w", err)
+	}
 	if s.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, Logger: s.log}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
 	if s.disp, err = twin.NewDispatcher(twin.DispatcherConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, GatewayKey: s.gateways.Key, Logger: s.log, Tracer: d.Tracer}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
+	s.settle = &settler{log: s.log, inflight: inflight, commands: s.commands, disp: s.disp, gateways: s.gateways, auditor: d.Auditor, events: d.Events}
 	if s.telemetry, err = twin.FollowTelemetry(d.Conn, d.Prefix, s.reg, s.gateways.Key, d.Events.State); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
@@ -281,6 +296,17 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 			return err
 		}
 	}
+	every := d.ResolveEvery
+	if every <= 0 {
+		every = defaultResolveEvery
+	}
+	bg, stop := context.WithCancel(context.Background())
+	s.stopBg = stop
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.settle.reconcile(bg, every)
+	}()
 	s.log.Info("twins ready", "twins", len(s.reg.Twins()), "simulated_gateways", len(s.gateways.sims), "enrolled_gateways", len(s.gateways.enrolled), "grant_key", s.signerHex)
 	return nil
 }
@@ -320,8 +346,12 @@ func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp n
 		nc.Close()
 		return err
 	}
+	// A simulated gateway's journal lives in memory, as its actuators do,
+	// and remembers fewer commands than a real one: seconds of a
+	// benchmark's load rather than tens of megabytes.
+	journal, _ := gateway.OpenJournal(gateway.JournalConfig{MaxEntries: simulatedJournalEntries}, nil)
 	g, err := gateway.New(gateway.Config{
-		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: s.deps.Prefix,
+		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: s.deps.Prefix, Journal: journal,
 		RealmKeys: []common.Address{s.signer.Address()}, Signer: key, Horizon: s.guard.Horizon(),
 		Logger: s.log.With("component", "simulated-gateway"), Tracer: s.deps.Tracer,
 	})
@@ -344,6 +374,10 @@ func (s *Service) Close() {
 		return
 	}
 	s.closed.Store(true)
+	if s.stopBg != nil {
+		s.stopBg()
+		s.bg.Wait()
+	}
 	s.gateways.closeSimulated()
 	if s.telemetry != nil {
 		_ = s.telemetry.Unsubscribe()
@@ -356,10 +390,6 @@ func (s *Service) Close() {
 // Gateways are the twins' gateways: the enrolled ones, the ones this
 // node simulates, and the key that signs each one's acknowledgements.
 func (s *Service) Gateways() *Gateways { return s.gateways }
-
-// CommandKeys remembers the commands' Idempotency-Keys and first answers,
-// for every node of the realm to answer a retry alike.
-func (s *Service) CommandKeys() *idempotency.Keys { return s.commands }
 
 // Registry is the twins of the realm's scenes and their last states.
 func (s *Service) Registry() *twin.Registry { return s.reg }

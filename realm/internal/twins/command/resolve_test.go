@@ -1,0 +1,304 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"github.com/zerorealm/zerorealm/avatar"
+	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/idempotency"
+	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/trust"
+	"github.com/zerorealm/zerorealm/twin"
+	"github.com/zerorealm/zerorealm/twin/gateway"
+)
+
+// twoNodes is two realm nodes' command services on one NATS server and
+// store, and the real, enrolled gateway of conveyor-1 with its journal
+// file, which trusts both nodes' grant keys.
+type twoNodes struct {
+	a, b    *Service
+	w       *world
+	gw      *gateway.Gateway
+	journal string
+	j       *gateway.Journal
+}
+
+func startTwoNodes(t *testing.T) *twoNodes {
+	t.Helper()
+	ctx := context.Background()
+	cat, err := scenes.LoadBuiltin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyA, _ := crypto.GenerateKey()
+	keyB, _ := crypto.GenerateKey()
+	dataA, dataB := t.TempDir(), t.TempDir()
+	realmKeys := func() ([]common.Address, error) {
+		return []common.Address{crypto.PubkeyToAddress(keyA.PublicKey), crypto.PubkeyToAddress(keyB.PublicKey)}, nil
+	}
+	creds, err := Enroll(dataA, cat, "zr", "conveyor-1", "", realmKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Enroll(dataB, cat, "zr", "conveyor-1", "", realmKeys); err != nil {
+		t.Fatal(err)
+	}
+	// Node B knows the same gateway: its file is node A's.
+	copyFile(t, filepath.Join(dataA, GatewaysFile), filepath.Join(dataB, GatewaysFile))
+
+	a, err := Prepare(Config{Catalog: cat, DataDir: dataA, Simulate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Prepare(Config{Catalog: cat, DataDir: dataB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	embedded, err := natsembed.Start(ctx, natsembed.Config{DataDir: t.TempDir(), Prefix: "zr", Gateways: a.Gateways().NATSUsers(), ServerName: "resolve-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { embedded.Shutdown(context.Background()) })
+	nc := embedded.Conn()
+	st, err := store.New(ctx, nc, store.Config{Prefix: "zr", RecordKey: bytes.Repeat([]byte{7}, store.RecordKeySize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The gateway, as `zerorealm gateway` runs it, with its journal.
+	kp, err := nkeys.FromSeed([]byte(creds.NKeySeed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	gwConn, err := embedded.ConnectInProcess("gateway-conveyor-1", nats.Nkey(pub, kp.Sign))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gwConn.Close)
+	signer, err := twin.SignerFromHex(creds.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &twoNodes{journal: filepath.Join(t.TempDir(), "conveyor-1.journal")}
+	j, err := gateway.OpenJournal(gateway.JournalConfig{Path: n.journal}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	n.j = j
+	n.gw, err = gateway.New(gateway.Config{Twin: creds.Twin, Actuators: creds.Actuators, Conn: gwConn, Prefix: "zr", RealmKeys: creds.RealmKeys, Signer: signer, Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.gw.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.gw.Close)
+
+	engine, err := trust.New(trust.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := engine.NewTracker().Observe(trust.PasskeyAssertion{At: time.Now(), UserVerified: true, Attested: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.w = &world{zones: map[string]string{}, proofs: map[string]bool{}, sessions: map[string]session.Session{}, avatars: map[string]*avatar.Avatar{}}
+	deps := func(key *ecdsa.PrivateKey, emb InProcess) Deps {
+		return Deps{Conn: nc, Prefix: "zr", Store: st, Key: key, Embedded: emb, ResolveEvery: 200 * time.Millisecond,
+			Decider: n.w, Subject: subject, Auditor: n.w, StepUps: n.w, Trust: trusted{as}, Locator: n.w,
+			Sessions: n.w, Avatars: avatarDirectory{n.w}, Events: n.w}
+	}
+	if err := a.Start(ctx, deps(keyA, embedded)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	if err := b.Start(ctx, deps(keyB, nil)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	n.a, n.b = a, b
+	waitFor(t, "the gateway to hear the revocation feed", func() bool { age := n.gw.FeedAge(); return age >= 0 && age < time.Second })
+	return n
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAckedCommandResolvesOnAnotherNode: node A claims a command's key,
+// the gateway carries the command out and acknowledges it, and node A
+// stops before it stores the answer. A retry with the same key on node B
+// gets the answer node A would have stored, byte for byte (the same
+// acknowledgement), once the grant has expired, and the actuator ran
+// once. A second such command, never retried, is settled by node B's
+// reconciler, and a third, which the gateway refused, is answered with
+// that refusal.
+func TestAckedCommandResolvesOnAnotherNode(t *testing.T) {
+	n := startTwoNodes(t)
+	ctx := context.Background()
+	ada := n.w.signIn("ada", "conveyor-line", "operator")
+
+	c := newCommand(t, "conveyor-1", "belt-speed", ada, "lost-answer", 1.5)
+	if rec, err := n.a.ClaimCommand(ctx, c); rec != nil || err != nil {
+		t.Fatalf("first claim: %+v, %v", rec, err)
+	}
+	answer, err := n.a.ExecuteClaimed(ctx, ada, c, twin.CommandRequest{})
+	if err != nil || answer.Status != StatusDone {
+		t.Fatalf("command on node A: %+v, %v", answer, err)
+	}
+	// What node A would have stored (the record keeps it compact).
+	var stored bytes.Buffer
+	if err := json.Compact(&stored, EncodeAnswer(answer)); err != nil {
+		t.Fatal(err)
+	}
+	want := stored.Bytes()
+	// A second command, whose client never comes back.
+	quiet := newCommand(t, "conveyor-1", "belt-speed", ada, "nobody-retries", 1.0)
+	if rec, err := n.a.ClaimCommand(ctx, quiet); rec != nil || err != nil {
+		t.Fatalf("claim: %+v, %v", rec, err)
+	}
+	if ans, err := n.a.ExecuteClaimed(ctx, ada, quiet, twin.CommandRequest{}); err != nil || ans.Status != StatusDone {
+		t.Fatalf("second command on node A: %+v, %v", ans, err)
+	}
+	// A third, which the gateway refuses (its emergency stop is engaged).
+	n.gw.EmergencyStop(ctx, true)
+	stopped := newCommand(t, "conveyor-1", "belt-speed", ada, "refused-lost", 0.5)
+	if rec, err := n.a.ClaimCommand(ctx, stopped); rec != nil || err != nil {
+		t.Fatalf("claim: %+v, %v", rec, err)
+	}
+	refused, err := n.a.ExecuteClaimed(ctx, ada, stopped, twin.CommandRequest{})
+	if err != nil || refused.Status != StatusRefused {
+		t.Fatalf("command under an emergency stop: %+v, %v", refused, err)
+	}
+	n.gw.EmergencyStop(ctx, false)
+	// Node A stops here, between the acknowledgements and storing them.
+	n.a.Close()
+
+	// While the grant may still be on its way, the retry is told to wait.
+	if _, err := n.b.ClaimCommand(ctx, c); !errors.Is(err, idempotency.ErrInProgress) {
+		t.Fatalf("retry while the grant is live: %v, want in progress", err)
+	}
+	var rec *idempotency.Record
+	waitFor(t, "the retry to get the first answer", func() bool {
+		rec, err = n.b.ClaimCommand(ctx, c)
+		return err == nil
+	})
+	if rec == nil || rec.Status != statusAnswered || !bytes.Equal(rec.Answer, want) {
+		t.Fatalf("retry on node B got %+v, want status 200 and the answer node A would have stored:\n%s\ngot:\n%s", rec, want, rec.Answer)
+	}
+	waitFor(t, "the reconciler to settle the command nobody retries", func() bool {
+		rec, err := n.b.commands.Claim(ctx, quiet.Operator, quiet.Key, hashOf(quiet))
+		return err == nil && rec != nil && rec.Done()
+	})
+	var refusedStored bytes.Buffer
+	if err := json.Compact(&refusedStored, EncodeAnswer(refused)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the refused command's retry", func() bool {
+		rec, err = n.b.ClaimCommand(ctx, stopped)
+		return err == nil
+	})
+	if rec == nil || rec.Status != statusAnswered || !bytes.Equal(rec.Answer, refusedStored.Bytes()) {
+		t.Fatalf("retry of the refused command got %+v, want node A's refusal:\n%s", rec, refusedStored.Bytes())
+	}
+	if got := n.gw.Accepted(); got != 2 {
+		t.Fatalf("the gateway carried out %d grants, want 2: each command once", got)
+	}
+	// The retries' answer is the first, and the actuator does not move again.
+	if rec, err := n.b.ClaimCommand(ctx, c); err != nil || !bytes.Equal(rec.Answer, want) {
+		t.Fatalf("a later retry: %+v, %v", rec, err)
+	}
+	if keys, err := n.b.settle.inflight.Keys(ctx); err != nil || len(keys) != 0 {
+		t.Fatalf("commands still in flight after settling: %v, %v", keys, err)
+	}
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	resolved := 0
+	for _, ev := range n.w.events {
+		if ev.Signals["resolved"] == true && ev.Signals[auditResult] == string(twin.ResultDone) {
+			resolved++
+		}
+	}
+	if resolved != 2 {
+		t.Fatalf("%d settled commands audited, want 2", resolved)
+	}
+}
+
+func hashOf(c twin.Command) []byte {
+	h := c.Hash()
+	return h[:]
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	if err == nil {
+		err = os.WriteFile(to, data, 0o600)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUnsentCommandIsFreedOnAnotherNode: node A records a command in
+// flight, its grant finds no gateway, and node A stops before it frees
+// the key. Once the grant has expired, the gateway's journal says it was
+// never carried out, and a retry on node B carries the command out anew,
+// once.
+func TestUnsentCommandIsFreedOnAnotherNode(t *testing.T) {
+	n := startTwoNodes(t)
+	ctx := context.Background()
+	ada := n.w.signIn("ada", "conveyor-line", "operator")
+	// The journal covers grants that cannot have begun before it opened,
+	// give or take the clocks' skew.
+	waitFor(t, "the journal to reach back a second", func() bool { return time.Since(twin.FromMillis(n.j.Since())) > time.Second })
+
+	n.gw.Close()
+	c := newCommand(t, "conveyor-1", "belt-speed", ada, "unsent", 2)
+	if rec, err := n.a.ClaimCommand(ctx, c); rec != nil || err != nil {
+		t.Fatalf("claim: %+v, %v", rec, err)
+	}
+	if _, err := n.a.ExecuteClaimed(ctx, ada, c, twin.CommandRequest{}); twin.ReasonOf(err) != twin.ReasonNoGateway {
+		t.Fatalf("command with no gateway: %v", err)
+	}
+	// Node A stops here, before it frees the key.
+	n.a.Close()
+	if err := n.gw.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the key to be freed", func() bool {
+		rec, err := n.b.ClaimCommand(ctx, c)
+		return err == nil && rec == nil
+	})
+	answer, err := n.b.ExecuteClaimed(ctx, ada, c, twin.CommandRequest{})
+	if err != nil || answer.Status != StatusDone {
+		t.Fatalf("the retry on node B: %+v, %v", answer, err)
+	}
+	if got := n.gw.Accepted(); got != 1 {
+		t.Fatalf("the gateway carried out %d grants, want 1", got)
+	}
+}
