@@ -131,6 +131,19 @@ func BenchmarkGuard(b *testing.B) {
 			}
 		}
 	})
+	// What the guard costs an allowed transfer: its decision, then its
+	// spend (Cedar, between the two, is the same for a person).
+	b.Run("evaluate-spend", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if d, err := node.Evaluate(ctx, a, transfer(1)); err != nil || d.Outcome != Allow {
+				b.Fatal(d, err)
+			}
+			if err := node.Spend(ctx, a, transfer(1)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("spend", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

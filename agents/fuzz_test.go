@@ -76,6 +76,10 @@ func FuzzParseProof(f *testing.F) {
 	f.Add("..")
 	f.Fuzz(func(t *testing.T, proof string) {
 		p, err := ParseProof(proof)
+		// The verifier's memo of headers reads as ParseProof does.
+		if q, qerr := parseProof(proof, v.header); (qerr == nil) != (err == nil) || (err == nil && !q.Key.Equal(p.Key)) {
+			t.Fatalf("with the header memo: %v, %v; without: %v", q, qerr, err)
+		}
 		if err != nil {
 			if ReasonOf(err) == "" {
 				t.Fatalf("ParseProof error without a reason: %v", err)

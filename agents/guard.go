@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +56,8 @@ type Decision struct {
 	Trust Assessment
 	// Context is context.agent for the Cedar decision: see AgentContext.
 	Context map[string]any
+
+	audit auditContext
 }
 
 // Config configures a Guard. Zero values are the documented defaults.
@@ -111,7 +114,7 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = trust.SystemClock{}
 	}
-	u, err := newUsage(ctx, cfg.Store)
+	u, err := newUsage(ctx, cfg.Store, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +133,18 @@ func New(ctx context.Context, cfg Config) (*Guard, error) {
 	return g, nil
 }
 
-// Close stops following the revocations.
-func (g *Guard) Close() { g.revoked.Close() }
+// Close gives back this node's unspent leases of the agents' limits (see
+// usage) and stops following the revocations.
+func (g *Guard) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	g.usage.release(ctx, g.clock.Now())
+	g.revoked.Close()
+}
+
+// closeTimeout bounds the return of leases on Close: what is not given
+// back stays reserved until its period ends.
+const closeTimeout = 5 * time.Second
 
 // Nonce is the value of the DPoP-Nonce header this node answers with.
 func (g *Guard) Nonce() string { return g.proofs.Nonce(g.clock.Now()) }
@@ -153,7 +166,7 @@ func (g *Guard) Authenticate(ctx context.Context, req ProofRequest) (*Agent, err
 	a := &Agent{ID: c.AgentID(), Chain: c}
 	// The proof comes before the revocation check, so that whoever does
 	// not hold the key learns nothing about the delegation's state.
-	if _, err := g.proofs.Verify(req, c.AgentKey(), now); err != nil {
+	if _, err := g.proofs.verify(req, c.AgentKey(), c.tokenHash(), now); err != nil {
 		if ReasonOf(err) == ReasonProofBinding {
 			g.observe(ctx, a, Event{At: now, Outcome: Deny, Reason: ReasonProofBinding})
 		}
@@ -175,23 +188,19 @@ func (g *Guard) Evaluate(ctx context.Context, a *Agent, act Action) (Decision, e
 		return Decision{}, err
 	}
 	leaf := a.Chain.Leaf()
-	// Only the counter the action's limits bind is read: a transfer's day
-	// and a command's minute. Joining, entering and viewing count against
-	// no limit, and two reads from the store were most of what an agent's
-	// decision cost over a person's.
+	// Only the counter the action's limits bind is looked at: a
+	// transfer's day and a command's minute; joining, entering and
+	// viewing count against no limit. When this node's lease of it covers
+	// the action, no store is asked (see usage).
 	var day, minute counters
-	var key string
-	var rev uint64
 	var err error
 	switch act.Name {
 	case ActionTransferAsset:
-		key = dayKey(a.Chain.Root().ID, now)
-		if day, rev, err = g.usage.read(ctx, g.usage.day, key); err != nil {
+		if day, err = g.usage.dayLease(a.Chain.Root().ID, now).view(ctx, a.Chain, act.Value); err != nil {
 			return Decision{}, err
 		}
 	case ActionCommandActuator:
-		key = minuteKey(a.Chain.Root().ID, now)
-		if minute, rev, err = g.usage.read(ctx, g.usage.minute, key); err != nil {
+		if minute, err = g.usage.minuteLease(a.Chain.Root().ID, now).view(ctx, a.Chain, 1); err != nil {
 			return Decision{}, err
 		}
 	}
@@ -212,13 +221,12 @@ func (g *Guard) Evaluate(ctx context.Context, a *Agent, act Action) (Decision, e
 	}
 	d := Decision{Outcome: outcome, Err: derr, Trust: as}
 	d.Context = AgentContext(a, as, usedBy(leaf.ID, day, minute), outcome == Approve, act.Approved)
-	if outcome == Allow && key != "" {
-		// Nothing reads the counters past this point but the spend.
-		read := day
-		if read == nil {
-			read = minute
-		}
-		g.usage.remember(key, read, rev)
+	d.audit = auditContext{chain: a.Chain, trust: as, needsApproval: outcome == Approve, approved: act.Approved}
+	switch {
+	case day != nil:
+		d.audit.used, d.audit.usedValue = "day_value", day[leaf.ID]
+	case minute != nil:
+		d.audit.used, d.audit.usedValue = "minute_commands", minute[leaf.ID]
 	}
 	return d, nil
 }
@@ -316,10 +324,10 @@ func (g *Guard) Spend(ctx context.Context, a *Agent, act Action) error {
 		if l := a.Chain.Leaf().Limits.TransferValue; act.Value > l {
 			return deny(ReasonOverLimit, "transfer of %d: delegation %s allows %d per transfer", act.Value, a.Chain.Leaf().ID, l)
 		}
-		_, err = g.usage.add(ctx, g.usage.day, dayKey(root, now), a.Chain, act.Value,
+		err = g.usage.dayLease(root, now).spend(ctx, a.Chain, act.Value,
 			func(b *Grant) uint64 { return b.Limits.DailyValue }, ReasonOverLimit, "daily value")
 	case ActionCommandActuator:
-		_, err = g.usage.add(ctx, g.usage.minute, minuteKey(root, now), a.Chain, 1,
+		err = g.usage.minuteLease(root, now).spend(ctx, a.Chain, 1,
 			func(b *Grant) uint64 { return uint64(b.Limits.CommandsPerMinute) }, ReasonRate, "commands per minute")
 	}
 	// A spend refused here lost a race with another spend after Evaluate
@@ -363,7 +371,7 @@ func Principal(a *Agent, as Assessment) policy.Entity {
 	return policy.Entity{
 		UID: policy.UID{Type: TypeAgent, ID: a.ID},
 		Attrs: map[string]any{
-			"owner":       policy.UID{Type: "Avatar", ID: a.Owner()},
+			"owner":       a.Chain.cedarValues().owner,
 			"delegation":  a.Chain.Leaf().ID,
 			"trust_state": string(as.State),
 			"trust_score": as.Score,
@@ -388,27 +396,65 @@ func Principal(a *Agent, as Assessment) policy.Entity {
 //	needs_approval        Bool: the owner must approve this action
 //	approved              Bool: the owner approved it
 func AgentContext(a *Agent, as Assessment, used map[string]any, needsApproval, approved bool) map[string]any {
-	l := a.Chain.Leaf().Limits
+	cv := a.Chain.cedarValues()
 	return map[string]any{
-		"id":          a.ID,
-		"owner":       policy.UID{Type: "Avatar", ID: a.Owner()},
-		"delegation":  a.Chain.Leaf().ID,
-		"chain":       a.Chain.Agents(),
-		"delegations": a.Chain.IDs(),
-		"depth":       int64(len(a.Chain.Blocks)),
-		"trust":       map[string]any{"state": string(as.State), "score": as.Score},
-		"used":        used,
-		"limits": map[string]any{
-			"transfer_value":      long(l.TransferValue),
-			"daily_value":         long(l.DailyValue),
-			"auto_approve_value":  long(l.AutoApproveValue),
-			"commands_per_minute": int64(l.CommandsPerMinute),
-			"max_risk":            string(l.MaxRisk),
-		},
+		"id":             a.ID,
+		"owner":          cv.owner,
+		"delegation":     a.Chain.Leaf().ID,
+		"chain":          cv.agents,
+		"delegations":    cv.ids,
+		"depth":          int64(len(a.Chain.Blocks)),
+		"trust":          map[string]any{"state": string(as.State), "score": as.Score},
+		"used":           used,
+		"limits":         cv.limits,
 		"needs_approval": needsApproval,
 		"approved":       approved,
 	}
 }
+
+// chainCedar are the values of context.agent that are the chain's, each a
+// policy.Value (converted to Cedar once per chain) or, should a conversion
+// fail, the Go value (converted per request, and refused there).
+type chainCedar struct {
+	owner, agents, ids, limits any
+}
+
+func (c *Chain) cedarValues() *chainCedar {
+	m := c.derived()
+	m.cedarOnce.Do(func() {
+		l := c.Leaf().Limits
+		once := func(v any) any {
+			if pv, err := policy.NewValue(v); err == nil {
+				return pv
+			}
+			return v
+		}
+		m.cedar = chainCedar{
+			owner:  once(ownerUID(c.Owner())),
+			agents: once(slices.Clone(m.agents)),
+			ids:    once(slices.Clone(m.ids)),
+			limits: once(map[string]any{
+				"transfer_value":      long(l.TransferValue),
+				"daily_value":         long(l.DailyValue),
+				"auto_approve_value":  long(l.AutoApproveValue),
+				"commands_per_minute": int64(l.CommandsPerMinute),
+				"max_risk":            string(l.MaxRisk),
+			}),
+		}
+	})
+	return &m.cedar
+}
+
+// PrincipalSets are the chain's agents and delegation ids as the Agent
+// principal's attributes chain and delegations: Cedar Sets, converted
+// once per chain.
+func (c *Chain) PrincipalSets() (agents, delegations any) {
+	cv := c.cedarValues()
+	return cv.agents, cv.ids
+}
+
+// ownerUID is the owner's Cedar entity.
+func ownerUID(owner string) policy.UID { return policy.UID{Type: "Avatar", ID: owner} }
 
 // usedBy is context.agent.used: the leaf's use of the counters that were
 // read (nil when not read).

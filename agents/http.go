@@ -84,15 +84,4 @@ func ApprovalDigest(a *Agent, act Action, pending string) [32]byte {
 
 // Path is the chain for the audit: which person authorized this, through
 // which agents, with each delegation: "av_... > ag_... (dg_...) > ...".
-func (c *Chain) Path() string {
-	var b strings.Builder
-	b.WriteString(c.Owner())
-	for i, a := range c.Agents() {
-		b.WriteString(" > ")
-		b.WriteString(a)
-		b.WriteString(" (")
-		b.WriteString(c.Blocks[i].Grant.ID)
-		b.WriteString(")")
-	}
-	return b.String()
-}
+func (c *Chain) Path() string { return c.derived().path }

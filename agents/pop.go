@@ -55,33 +55,9 @@ type proofClaims struct {
 	Nonce string `json:"nonce,omitempty"`
 }
 
-// Proof is a parsed DPoP proof whose signature verified against the key in
-// its own header. That says only that the sender holds that key; Verify
-// binds it to a delegation and a request.
-type Proof struct {
-	Key   ed25519.PublicKey
-	JTI   string
-	HTM   string
-	HTU   string
-	IAT   time.Time
-	ATH   string
-	Nonce string
-}
-
-// ParseProof reads a compact JWS DPoP proof and checks its signature with
-// the key in its header. Every error is a *DenyError (ReasonProof).
-func ParseProof(s string) (*Proof, error) {
-	if len(s) == 0 {
-		return nil, deny(ReasonProof, "no DPoP proof: send one in the DPoP header")
-	}
-	if len(s) > MaxProofLen {
-		return nil, deny(ReasonProof, "DPoP proof of %d bytes: at most %d", len(s), MaxProofLen)
-	}
-	h64, rest, ok1 := strings.Cut(s, ".")
-	c64, s64, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || strings.Contains(s64, ".") {
-		return nil, deny(ReasonProof, "DPoP proof: want a compact JWS (header.claims.signature)")
-	}
+// parseProofHeader reads a proof's header: its type, algorithm and public
+// key.
+func parseProofHeader(h64 string) (ed25519.PublicKey, error) {
 	var h proofHeader
 	if err := decodeSegment(h64, &h); err != nil {
 		return nil, deny(ReasonProof, "DPoP header: %v", err)
@@ -101,6 +77,43 @@ func ParseProof(s string) (*Proof, error) {
 	key, ok := decodeAgentKey(h.JWK.X)
 	if !ok {
 		return nil, deny(ReasonProof, "DPoP header jwk x: want 32 bytes, base64url without padding")
+	}
+	return key, nil
+}
+
+// Proof is a parsed DPoP proof whose signature verified against the key in
+// its own header. That says only that the sender holds that key; Verify
+// binds it to a delegation and a request.
+type Proof struct {
+	Key   ed25519.PublicKey
+	JTI   string
+	HTM   string
+	HTU   string
+	IAT   time.Time
+	ATH   string
+	Nonce string
+}
+
+// ParseProof reads a compact JWS DPoP proof and checks its signature with
+// the key in its header. Every error is a *DenyError (ReasonProof).
+func ParseProof(s string) (*Proof, error) { return parseProof(s, parseProofHeader) }
+
+// parseProof is ParseProof with the header read by header.
+func parseProof(s string, header func(h64 string) (ed25519.PublicKey, error)) (*Proof, error) {
+	if len(s) == 0 {
+		return nil, deny(ReasonProof, "no DPoP proof: send one in the DPoP header")
+	}
+	if len(s) > MaxProofLen {
+		return nil, deny(ReasonProof, "DPoP proof of %d bytes: at most %d", len(s), MaxProofLen)
+	}
+	h64, rest, ok1 := strings.Cut(s, ".")
+	c64, s64, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.Contains(s64, ".") {
+		return nil, deny(ReasonProof, "DPoP proof: want a compact JWS (header.claims.signature)")
+	}
+	key, err := header(h64)
+	if err != nil {
+		return nil, err
 	}
 	sig, err := base64.RawURLEncoding.Strict().DecodeString(s64)
 	if err != nil || len(sig) != ed25519.SignatureSize {
@@ -194,6 +207,13 @@ type ProofVerifier struct {
 	nonceKey [32]byte
 	node     [8]byte // tags this node's nonces
 
+	// headers are proof headers read before, by their base64url form: an
+	// agent's proofs all carry the same header, so each request is spared
+	// its decoding (never its signature check). nonces are this node's
+	// nonces whose MAC verified, with the time they were issued.
+	headers *memo[ed25519.PublicKey]
+	nonces  *memo[time.Time]
+
 	mu sync.Mutex
 	// Two generations of seen proofs; the older is dropped when the newer
 	// is period old, so a proof is remembered for at least period, which
@@ -214,7 +234,8 @@ func NewProofVerifier(cfg ProofConfig) *ProofVerifier {
 	if cfg.MaxRemembered <= 0 {
 		cfg.MaxRemembered = 1 << 20
 	}
-	v := &ProofVerifier{cfg: cfg, cur: map[[16]byte]struct{}{}, prev: map[[16]byte]struct{}{}}
+	v := &ProofVerifier{cfg: cfg, cur: map[[16]byte]struct{}{}, prev: map[[16]byte]struct{}{},
+		headers: newMemo[ed25519.PublicKey](memoSize), nonces: newMemo[time.Time](memoSize)}
 	randRead(v.nonceKey[:])
 	randRead(v.node[:])
 	return v
@@ -241,11 +262,15 @@ func (v *ProofVerifier) checkNonce(nonce string, now time.Time) error {
 	if v.cfg.NoNonce && nonce == "" {
 		return nil
 	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(nonce)
-	if err != nil || len(b) != 32 || !hmac.Equal(b[16:], v.nonceMAC(b[:16])) {
-		return deny(ReasonNonce, "use the nonce in this response's DPoP-Nonce header")
+	issued, ok := v.nonces.get(nonce)
+	if !ok {
+		b, err := base64.RawURLEncoding.Strict().DecodeString(nonce)
+		if err != nil || len(b) != 32 || !hmac.Equal(b[16:], v.nonceMAC(b[:16])) {
+			return deny(ReasonNonce, "use the nonce in this response's DPoP-Nonce header")
+		}
+		issued = time.Unix(int64(binary.BigEndian.Uint64(b[8:16])), 0)
+		v.nonces.put(nonce, issued)
 	}
-	issued := time.Unix(int64(binary.BigEndian.Uint64(b[8:16])), 0)
 	if now.Sub(issued) > v.cfg.NonceLifetime || issued.Sub(now) > v.cfg.Skew {
 		return deny(ReasonNonce, "the nonce has expired: use the one in this response's DPoP-Nonce header")
 	}
@@ -267,14 +292,20 @@ type ProofRequest struct {
 // and never seen before. It remembers the proof only when everything else
 // holds, so a bad proof cannot burn a good one's id.
 func (v *ProofVerifier) Verify(req ProofRequest, key ed25519.PublicKey, now time.Time) (*Proof, error) {
-	p, err := ParseProof(req.Proof)
+	return v.verify(req, key, TokenHash(req.Token), now)
+}
+
+// verify is Verify with the token's hash given (a verified chain keeps
+// its own).
+func (v *ProofVerifier) verify(req ProofRequest, key ed25519.PublicKey, ath string, now time.Time) (*Proof, error) {
+	p, err := parseProof(req.Proof, v.header)
 	if err != nil {
 		return nil, err
 	}
 	if !p.Key.Equal(key) {
 		return nil, deny(ReasonProofBinding, "the proof is signed by %s, the delegation is held by %s", AgentID(p.Key), AgentID(key))
 	}
-	if !hmac.Equal([]byte(p.ATH), []byte(TokenHash(req.Token))) {
+	if !hmac.Equal([]byte(p.ATH), []byte(ath)) {
 		return nil, deny(ReasonProofBinding, "the proof's ath is not the hash of this delegation token")
 	}
 	if p.HTM != req.Method {
@@ -293,6 +324,51 @@ func (v *ProofVerifier) Verify(req ProofRequest, key ed25519.PublicKey, now time
 		return nil, err
 	}
 	return p, nil
+}
+
+// header is parseProofHeader, remembered for headers that were read
+// without error (the same text always reads the same).
+func (v *ProofVerifier) header(h64 string) (ed25519.PublicKey, error) {
+	if k, ok := v.headers.get(h64); ok {
+		return k, nil
+	}
+	k, err := parseProofHeader(h64)
+	if err != nil {
+		return nil, err
+	}
+	v.headers.put(h64, k)
+	return k, nil
+}
+
+// memoSize bounds each of a verifier's memos: about the number of agents
+// (headers) and of nonces (one a second per node, for their lifetime)
+// that are current at once; past it a memo starts again empty.
+const memoSize = 4096
+
+// memo is a bounded map of results computed from a string, for reuse by
+// concurrent requests.
+type memo[V any] struct {
+	mu  sync.RWMutex
+	m   map[string]V
+	max int
+}
+
+func newMemo[V any](max int) *memo[V] { return &memo[V]{m: map[string]V{}, max: max} }
+
+func (m *memo[V]) get(k string) (V, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	v, ok := m.m[k]
+	return v, ok
+}
+
+func (m *memo[V]) put(k string, v V) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.m) >= m.max {
+		clear(m.m)
+	}
+	m.m[k] = v
 }
 
 // remember records the proof's id for its key, refusing one seen before.
@@ -333,6 +409,12 @@ func (v *ProofVerifier) remember(p *Proof, now time.Time) error {
 // asks: without query and fragment, scheme and host case-insensitive,
 // default ports dropped, an empty path as "/".
 func sameHTU(htu, reqURL string) bool {
+	if htu == reqURL {
+		// The same text: one parse says whether it is a URL a proof may
+		// name.
+		u, err := url.Parse(htu)
+		return err == nil && u.Opaque == "" && u.User == nil
+	}
 	a, err1 := url.Parse(htu)
 	b, err2 := url.Parse(reqURL)
 	if err1 != nil || err2 != nil || a.Opaque != "" || b.Opaque != "" || a.User != nil {

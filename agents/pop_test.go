@@ -26,6 +26,13 @@ func proofFor(t testing.TB, key ed25519.PrivateKey, method, u, token, nonce stri
 	return p
 }
 
+// forgeClaims replaces a proof's claims, keeping its header and signature.
+func forgeClaims(proof, claims string) string {
+	h, rest, _ := strings.Cut(proof, ".")
+	_, sig, _ := strings.Cut(rest, ".")
+	return h + "." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + "." + sig
+}
+
 func TestProofOfPossession(t *testing.T) {
 	agent := agentKey(t)
 	chain := issue(t, realmKey(t), rootGrant(agent))
@@ -60,6 +67,9 @@ func TestProofOfPossession(t *testing.T) {
 		{"no nonce", ProofRequest{"POST", testURL, token, proofFor(t, agent, "POST", testURL, token, "", now)}, now, ReasonNonce},
 		{"another node's nonce", ProofRequest{"POST", testURL, token, proofFor(t, agent, "POST", testURL, token, NewProofVerifier(ProofConfig{}).Nonce(now), now)}, now, ReasonNonce},
 		{"expired nonce", ProofRequest{"POST", testURL, token, proofFor(t, agent, "POST", testURL, token, v.Nonce(now.Add(-6*time.Minute)), now)}, now, ReasonNonce},
+		// The verifier remembers headers and nonces it read; neither spares a check.
+		{"a nonce read before, expired since", ProofRequest{"POST", testURL, token, proofFor(t, agent, "POST", testURL, token, nonce, now.Add(6*time.Minute))}, now.Add(6 * time.Minute), ReasonNonce},
+		{"a header read before, a forged signature", ProofRequest{"POST", testURL, token, forgeClaims(good, `{"jti":"x","htm":"POST","htu":"`+testURL+`","iat":1,"ath":"a"}`)}, now, ReasonProof},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

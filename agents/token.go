@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
@@ -46,6 +48,50 @@ type Block struct {
 type Chain struct {
 	Blocks []Block
 	token  string
+
+	// memo holds what is derived from the blocks, computed once: a
+	// verified chain is kept per token and asked for the same on every
+	// request of its agent.
+	memoOnce sync.Once
+	memo     chainMemo
+}
+
+type chainMemo struct {
+	key    ed25519.PublicKey
+	id     string
+	agents []string
+	ids    []string
+	path   string
+	ath    string
+
+	auditOnce sync.Once
+	audit     auditParts
+
+	// What Cedar reads of the chain on every action, converted once:
+	// context.agent's chain, delegations, limits and owner, and the
+	// principal's chain and delegations.
+	cedarOnce sync.Once
+	cedar     chainCedar
+}
+
+func (c *Chain) derived() *chainMemo {
+	c.memoOnce.Do(func() {
+		m := &c.memo
+		m.key, _ = decodeAgentKey(c.Leaf().Agent)
+		m.id = AgentID(m.key)
+		m.agents = make([]string, len(c.Blocks))
+		m.ids = make([]string, len(c.Blocks))
+		var p strings.Builder
+		p.WriteString(c.Owner())
+		for i := range c.Blocks {
+			k, _ := decodeAgentKey(c.Blocks[i].Grant.Agent)
+			m.agents[i], m.ids[i] = AgentID(k), c.Blocks[i].Grant.ID
+			p.WriteString(" > " + m.agents[i] + " (" + m.ids[i] + ")")
+		}
+		m.path = p.String()
+		m.ath = TokenHash(c.token)
+	})
+	return &c.memo
 }
 
 func blockDigest(payload []byte) [32]byte {
@@ -70,33 +116,20 @@ func (c *Chain) Root() *Grant { return &c.Blocks[0].Grant }
 func (c *Chain) Owner() string { return c.Blocks[0].Grant.Owner }
 
 // AgentKey is the key the presenting agent must prove it holds.
-func (c *Chain) AgentKey() ed25519.PublicKey {
-	k, _ := decodeAgentKey(c.Leaf().Agent)
-	return k
-}
+func (c *Chain) AgentKey() ed25519.PublicKey { return c.derived().key }
 
 // AgentID is the presenting agent's id.
-func (c *Chain) AgentID() string { return AgentID(c.AgentKey()) }
+func (c *Chain) AgentID() string { return c.derived().id }
 
 // Agents are the chain's holders' ids, root first: which agents the owner's
 // authority went through.
-func (c *Chain) Agents() []string {
-	ids := make([]string, len(c.Blocks))
-	for i := range c.Blocks {
-		k, _ := decodeAgentKey(c.Blocks[i].Grant.Agent)
-		ids[i] = AgentID(k)
-	}
-	return ids
-}
+func (c *Chain) Agents() []string { return slices.Clone(c.derived().agents) }
 
 // IDs are the chain's delegation ids, root first.
-func (c *Chain) IDs() []string {
-	ids := make([]string, len(c.Blocks))
-	for i := range c.Blocks {
-		ids[i] = c.Blocks[i].Grant.ID
-	}
-	return ids
-}
+func (c *Chain) IDs() []string { return slices.Clone(c.derived().ids) }
+
+// tokenHash is the ath a proof for this chain's token names.
+func (c *Chain) tokenHash() string { return c.derived().ath }
 
 func encodeToken(blocks []Block) string {
 	var b strings.Builder

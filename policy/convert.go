@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -71,6 +72,7 @@ func cedarUID(u UID) (types.EntityUID, error) {
 //	UID                 entity reference
 //	[]any, []string     Set (unordered, duplicates removed)
 //	map[string]any      Record
+//	Value               the Cedar value it holds (converted once)
 //
 // Anything else, nil included, is an error: guessing a representation would
 // let a policy silently compare against the wrong thing.
@@ -115,12 +117,39 @@ func cedarValue(v any, depth int) (types.Value, error) {
 		return types.NewSet(vals...), nil
 	case map[string]any:
 		return cedarRecord(x, depth+1)
+	case Value:
+		if x.v == nil {
+			return nil, &valueError{msg: "a zero policy.Value (make one with NewValue)"}
+		}
+		return x.v, nil
 	case nil:
 		return nil, &valueError{msg: "nil value (Cedar has no null; omit the attribute)"}
 	default:
 		return nil, &valueError{msg: fmt.Sprintf("unsupported value type %T", v)}
 	}
 }
+
+// Value is a Go value converted to Cedar once, for a value that many
+// requests carry unchanged (an agent's chain, its delegation's limits): a
+// request's context or an entity's attributes hold it where the Go value
+// would go, and it is not converted again. It encodes to JSON as the Go
+// value it was made from.
+type Value struct {
+	src any
+	v   types.Value
+}
+
+// NewValue converts v as a request would (see cedarValue).
+func NewValue(v any) (Value, error) {
+	cv, err := cedarValue(v, 0)
+	if err != nil {
+		return Value{}, err
+	}
+	return Value{src: v, v: cv}, nil
+}
+
+// MarshalJSON encodes the Go value the Value was made from.
+func (v Value) MarshalJSON() ([]byte, error) { return json.Marshal(v.src) }
 
 func cedarRecord(m map[string]any, depth int) (types.Record, error) {
 	if len(m) == 0 {

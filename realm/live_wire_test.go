@@ -29,6 +29,8 @@ var (
 	isType      = realmtest.IsType
 	hasPoseOf   = realmtest.HasPoseOf
 	joinFoundry = realmtest.JoinFoundry
+	memberOf    = realmtest.MemberOf
+	isPresence  = realmtest.IsPresence
 )
 
 // dialLive opens the realm WebSocket with a bearer token and reads the

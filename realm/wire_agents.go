@@ -35,6 +35,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	r.agents = g
 	r.decisions.BindAgents(g)
 	r.edge.BindAgents(g, r.publicBase)
+	r.live.BindAgents(g.Revocations())
 	records, err := r.store.Bucket(ctx, delegations.BucketConfig())
 	if err != nil {
 		return fmt.Errorf("realm: delegations: %w", err)

@@ -11,6 +11,6 @@ import (
 
 func (r *Realm) bindMCP() error {
 	return r.mcp.Bind(mcpapi.Deps{
-		Log: r.log, Scenes: r.access, Twins: r.twinAPI, Market: r.marketAPI, Trail: r.view, Version: buildinfo.Get().Version, Base: r.publicBase,
+		Log: r.log, Scenes: r.access, Twins: r.twinAPI, Market: r.marketAPI, Trail: r.view, Presence: r.live, Version: buildinfo.Get().Version, Base: r.publicBase,
 	})
 }

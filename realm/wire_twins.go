@@ -102,8 +102,11 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	}
 	// Every node tells its gateways of every agent revocation it learns
 	// from its feed, so a revocation on one node reaches the gateways of
-	// all.
-	r.agents.Revocations().OnRevoke(r.twins.RevokeAgents)
+	// all, and ends the fallen agents' realm WebSockets and presence.
+	r.agents.Revocations().OnRevoke(func(ids ...string) {
+		r.twins.RevokeAgents(ids...)
+		r.live.EndAgents(ids...)
+	})
 	r.approvalQueue.Handle(command.ApprovalKind, approvals.Run(r.twins.RunApproved))
 	r.twinAPI.Bind(r.twins, r.log)
 	return nil

@@ -80,11 +80,38 @@ func (e *RefusalError) Is(target error) bool {
 }
 
 // Member is another avatar in the scene and the zone it stands in ("" for
-// none).
+// none), marked as what it is.
 type Member struct {
 	Avatar string `json:"avatar"`
 	Name   string `json:"name"`
 	Zone   string `json:"zone"`
+	Mark
+}
+
+// Kinds of scene member (Mark.Kind).
+const (
+	KindPerson = "person"
+	KindAgent  = "agent"
+)
+
+// Mark is what a member is, set by the realm on every join and snapshot,
+// never by the member: a person, or an AI agent acting for a person (then
+// Avatar and Agent are the agent's id, and OnBehalfOf names its owner).
+// Show an agent as one, with its owner.
+type Mark struct {
+	Kind       string      `json:"kind,omitempty"`
+	Agent      string      `json:"agent,omitempty"`
+	OnBehalfOf *OnBehalfOf `json:"on_behalf_of,omitempty"`
+}
+
+// OnBehalfOf is whose authority an agent acts with: its owner's avatar id
+// and handle, its depth in the owner's delegation chain (1 for the owner's
+// own agent) and, for a sub-agent, the agent that delegated to it.
+type OnBehalfOf struct {
+	Avatar string `json:"avatar"`
+	Handle string `json:"handle"`
+	Depth  int    `json:"depth"`
+	Via    string `json:"via,omitempty"`
 }
 
 // Joined is the realm's answer to a join: the scene's other members, on
@@ -95,13 +122,14 @@ type Joined struct {
 }
 
 // Presence is another member joining, leaving or moving into a zone.
-// Name is set on joins only.
+// Name and Mark are set on joins only.
 type Presence struct {
 	Scene  string `json:"scene"`
 	Avatar string `json:"avatar"`
 	Name   string `json:"name"`
 	Event  string `json:"event"`
 	Zone   string `json:"zone"`
+	Mark
 }
 
 // BodyPose is where an avatar is: its head and both hands. Hands whose
@@ -145,14 +173,15 @@ type memberPoseWire struct {
 // is read apart from realmMessage because "avatar" is a string here and an
 // object in the hello.
 type sceneMessage struct {
-	Scene   string           `json:"scene"`
-	Members []Member         `json:"members"`
-	Avatar  string           `json:"avatar"`
-	Name    string           `json:"name"`
-	Event   string           `json:"event"`
-	Zone    string           `json:"zone"`
-	Events  []presenceWire   `json:"events"`
-	Poses   []memberPoseWire `json:"poses"`
+	Scene   string   `json:"scene"`
+	Members []Member `json:"members"`
+	Avatar  string   `json:"avatar"`
+	Name    string   `json:"name"`
+	Event   string   `json:"event"`
+	Zone    string   `json:"zone"`
+	Mark
+	Events []presenceWire   `json:"events"`
+	Poses  []memberPoseWire `json:"poses"`
 }
 
 // presenceWire is one event of a presence message with several.
@@ -161,6 +190,7 @@ type presenceWire struct {
 	Name   string `json:"name"`
 	Event  string `json:"event"`
 	Zone   string `json:"zone"`
+	Mark
 }
 
 // checkPresence refuses an event the protocol does not have.
@@ -196,7 +226,7 @@ func parseSceneMessage(m *realmMessage, data []byte) error {
 		// One event at the top level, or the events of one realm tick in
 		// a list, in the order they happened.
 		if s.Events == nil {
-			p := Presence{Scene: s.Scene, Avatar: s.Avatar, Name: s.Name, Event: s.Event, Zone: s.Zone}
+			p := Presence{Scene: s.Scene, Avatar: s.Avatar, Name: s.Name, Event: s.Event, Zone: s.Zone, Mark: s.Mark}
 			if err := checkPresence(p); err != nil {
 				return err
 			}
@@ -208,7 +238,7 @@ func parseSceneMessage(m *realmMessage, data []byte) error {
 		}
 		m.presence = make([]Presence, len(s.Events))
 		for i, ev := range s.Events {
-			m.presence[i] = Presence{Scene: s.Scene, Avatar: ev.Avatar, Name: ev.Name, Event: ev.Event, Zone: ev.Zone}
+			m.presence[i] = Presence{Scene: s.Scene, Avatar: ev.Avatar, Name: ev.Name, Event: ev.Event, Zone: ev.Zone, Mark: ev.Mark}
 			if err := checkPresence(m.presence[i]); err != nil {
 				return fmt.Errorf("%w (event %d)", err, i)
 			}

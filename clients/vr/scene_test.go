@@ -60,6 +60,12 @@ func TestParseSceneMessages(t *testing.T) {
 	if err != nil || !slices.Equal(m.presence, wantEvents) {
 		t.Fatalf("parseRealmMessage(presence with events) = %+v, %v; want %+v", m.presence, err, wantEvents)
 	}
+	// An agent's join carries its mark, in an events list as at the top.
+	m, err = parseRealmMessage([]byte(`{"type":"presence","scene":"foundry","events":[{"avatar":"ag_1","name":"Guide","event":"join","zone":"","kind":"agent","agent":"ag_1","on_behalf_of":{"avatar":"av_1","handle":"oskar","depth":2,"via":"ag_0"}}]}`))
+	if err != nil || len(m.presence) != 1 || m.presence[0].Kind != KindAgent || m.presence[0].Agent != "ag_1" ||
+		m.presence[0].OnBehalfOf == nil || *m.presence[0].OnBehalfOf != (OnBehalfOf{Avatar: "av_1", Handle: "oskar", Depth: 2, Via: "ag_0"}) {
+		t.Fatalf("parseRealmMessage(an agent's join) = %+v, %v; want it marked as oskar's agent through ag_0", m.presence, err)
+	}
 	m, err = parseRealmMessage([]byte(realmSamples[9]))
 	if err != nil || m.poses == nil || len(m.poses.Poses) != 1 {
 		t.Fatalf("parseRealmMessage(poses) = %+v, %v; want one pose", m.poses, err)

@@ -49,3 +49,52 @@ func TestChaosFullDisk(t *testing.T) {
 		t.Errorf("writes resumed %s after space returned, want within 5s", f.WritesResume)
 	}
 }
+
+// TestLedgerLeaderElection measures what stalls writes when the ledger's
+// leader is SIGKILLed (docs/chaos.md): how long the ledger's stream takes
+// to have a new leader, and the realm node to be ready again (every stream
+// and bucket it writes led). Figures only: nothing here is asserted of
+// time.
+func TestLedgerLeaderElection(t *testing.T) {
+	ctx := context.Background()
+	d, err := StartCluster(ctx, binaries(t), t.TempDir(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	for round := range 3 {
+		leader, err := d.StreamLeader(ctx, "LEDGER")
+		if err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		leader.Kill()
+		for {
+			// A short question: one to a stream without a leader waits
+			// for its whole timeout.
+			qctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+			p, err := d.StreamLeader(qctx, "LEDGER")
+			cancel()
+			if err == nil && p != leader {
+				break
+			}
+			if time.Since(killed) > readyWait {
+				t.Fatalf("no new leader of the ledger within %s", readyWait)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		elected := time.Since(killed)
+		if err := d.Realms[0].WaitReady(ctx, readyWait); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("round %d: %s SIGKILLed; the ledger has a new leader after %.2fs, the realm node is ready after %.2fs", round+1, leader.Name, elected.Seconds(), time.Since(killed).Seconds())
+		if err := leader.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Until the restarted server has caught up and the node is ready.
+		time.Sleep(5 * time.Second)
+		if err := d.Realms[0].WaitReady(ctx, readyWait); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -27,6 +27,11 @@ type Final struct {
 	Receipted map[string]bool
 	// Balances are every credit balance by owner.
 	Balances map[string]*big.Int
+	// Executions are what the twin's gateway carried out, read from its
+	// journal after the last grant could have; Gateway says the deployment
+	// has one to read.
+	Executions []Execution
+	Gateway    bool
 }
 
 // ItemState is an item's owner and the digests of the transfers in its
@@ -167,11 +172,20 @@ type Verdict struct {
 	Audit string
 	// BadAnswers are answers outside the documented ones.
 	BadAnswers []string
+	// Commands lists twin commands carried out twice, answered done and
+	// not carried out once, carried out though refused, or carried out
+	// without being sent; CommandsChecked says how many were held to the
+	// gateway's journal, and Unresolved those that never had a final
+	// answer (carried out once or not at all), with their answers.
+	Commands        []string
+	CommandsChecked int
+	Unresolved      []string
 }
 
 // OK reports whether nothing was found.
 func (v Verdict) OK() bool {
-	return len(v.NotLinearizable) == 0 && len(v.ExactlyOnce) == 0 && len(v.Conservation) == 0 && v.Audit == "" && len(v.BadAnswers) == 0
+	return len(v.NotLinearizable) == 0 && len(v.ExactlyOnce) == 0 && len(v.Conservation) == 0 && v.Audit == "" && len(v.BadAnswers) == 0 &&
+		len(v.Commands) == 0
 }
 
 func (v Verdict) String() string {
@@ -179,6 +193,9 @@ func (v Verdict) String() string {
 		s := "ok: linearizable, exactly once, conserved, audit verified, every answer documented"
 		if len(v.Unreceipted) > 0 {
 			s += fmt.Sprintf(" (%d applied transfers without a receipt yet)", len(v.Unreceipted))
+		}
+		if v.CommandsChecked > 0 {
+			s += fmt.Sprintf("; %d twin commands carried out at most once, each done answer exactly once, no refused one (%d without a final answer)", v.CommandsChecked, len(v.Unresolved))
 		}
 		return s
 	}
@@ -196,6 +213,7 @@ func (v Verdict) String() string {
 		fmt.Fprintf(&b, "audit: %s; ", v.Audit)
 	}
 	part("bad answers", v.BadAnswers)
+	part("twin commands", v.Commands)
 	return strings.TrimSuffix(b.String(), "; ")
 }
 
@@ -209,6 +227,10 @@ func Check(w *Workload, ops []Op, f Final, down func(node int, at time.Time) boo
 	v.ExactlyOnce, v.Unreceipted = checkExactlyOnce(ops, intents, f)
 	v.Conservation = checkConservation(w, ops, intents, f, &v.Unreceipted)
 	v.BadAnswers = checkAnswers(ops, down)
+	if f.Gateway {
+		v.Commands, v.Unresolved = checkCommands(ops, w.Commands(), f.Executions)
+		v.CommandsChecked = len(w.Commands())
+	}
 	return v
 }
 
@@ -503,9 +525,9 @@ func sumInts(m map[string]int) int {
 var documented = map[int][]string{
 	http.StatusBadRequest:          {"transfer-rejected", "invalid-request", "ceremony-unknown"},
 	http.StatusForbidden:           {"transfer-rejected", "forbidden"},
-	http.StatusConflict:            {"transfer-rejected", "conflict", "idempotency-key-in-progress", "receipt-pending"},
+	http.StatusConflict:            {"transfer-rejected", "conflict", "idempotency-key-in-progress", "receipt-pending", "gateway-refused"},
 	http.StatusTooManyRequests:     {"rate-limited"},
-	http.StatusServiceUnavailable:  {"unavailable", "request-timeout", "not-ready"},
+	http.StatusServiceUnavailable:  {"unavailable", "request-timeout", "not-ready", "gateway-unavailable"},
 	http.StatusInsufficientStorage: {"insufficient-storage"},
 }
 

@@ -32,6 +32,14 @@ type Deployment struct {
 	bins  Binaries
 	// scenes is the folder of the workload's scene (testdata/scenes).
 	scenes string
+	// Gateway is the process of the twin's gateway, and JournalFile its
+	// journal of the commands it carried out (`zerorealm gateway
+	// --journal`).
+	Gateway     *Proc
+	JournalFile string
+	// Executions, when set, reads what the gateway carried out: the
+	// checker holds the twin commands' answers to it.
+	Executions func() ([]Execution, error)
 }
 
 // RealmNode is one zerorealm serve process.
@@ -49,7 +57,8 @@ const RequestTimeout = 3 * time.Second
 const readyWait = 90 * time.Second
 
 // StartCluster runs a 3-node NATS cluster configured as `zerorealm nats
-// config` configures one, and realms realm nodes on it.
+// config` configures one, realms realm nodes on it, and the gateway of the
+// scene's twin, enrolled before the nodes start.
 func StartCluster(ctx context.Context, bins Binaries, dir string, realms int) (*Deployment, error) {
 	ports, err := freePorts(6 + realms)
 	if err != nil {
@@ -61,7 +70,7 @@ func StartCluster(ctx context.Context, bins Binaries, dir string, realms int) (*
 		nodes = append(nodes, natsconf.Node{Name: name, Host: "127.0.0.1", ClientPort: ports[2*i], ClusterPort: ports[2*i+1],
 			StoreDir: filepath.Join(dir, "nats-store", name)})
 	}
-	generated, err := natsconf.Generate(natsconf.Options{Nodes: nodes, Realms: realms})
+	generated, err := natsconf.Generate(natsconf.Options{Nodes: nodes, Realms: realms, Gateways: []string{chaosTwin}})
 	if err != nil {
 		return nil, err
 	}
@@ -78,18 +87,28 @@ func StartCluster(ctx context.Context, bins Binaries, dir string, realms int) (*
 		}
 		d.NATS = append(d.NATS, p)
 	}
-	if err := d.waitJetStream(ctx); err != nil {
-		d.Stop()
-		return nil, err
-	}
 	urls := make([]string, realms)
+	dataDirs := make([]string, realms)
 	for i := range urls {
+		dataDirs[i] = filepath.Join(dir, fmt.Sprintf("realm%d", i+1))
 		// localhost, not 127.0.0.1: passkeys are bound to the relying
 		// party id "localhost".
 		urls[i] = "http://localhost:" + strconv.Itoa(ports[6+i])
 	}
+	// The enrollment needs no NATS: it runs while the cluster forms.
+	var gatewayCreds string
+	enrolled := make(chan error, 1)
+	go func() {
+		var err error
+		gatewayCreds, err = d.enrollGateway(ctx, dataDirs, d.URLs[0])
+		enrolled <- err
+	}()
+	if err := errors.Join(d.waitJetStream(ctx), <-enrolled); err != nil {
+		d.Stop()
+		return nil, err
+	}
 	for i := range realms {
-		data := filepath.Join(dir, fmt.Sprintf("realm%d", i+1))
+		data := dataDirs[i]
 		args := d.serveArgs(urls, i, data)
 		args = append(args, "--nats", strings.Join(d.URLs, ","), "--nats-creds", filepath.Join(confDir, "realms", fmt.Sprintf("realm-%d.creds", i+1)))
 		node := &RealmNode{Proc: newProc(fmt.Sprintf("realm r%d", i+1), filepath.Join(dir, fmt.Sprintf("realm%d.log", i+1)), args...), URL: urls[i], DataDir: data}
@@ -104,25 +123,40 @@ func StartCluster(ctx context.Context, bins Binaries, dir string, realms int) (*
 			return nil, err
 		}
 	}
+	if err := d.startGateway(ctx, gatewayCreds, filepath.Join(confDir, "gateways", chaosTwin+".creds")); err != nil {
+		d.Stop()
+		return nil, err
+	}
 	return d, nil
 }
 
 // StartEmbedded runs one realm node on its embedded store in dataDir, which
-// refuses writes under minFreeMiB of free space.
+// refuses writes under minFreeMiB of free space, and the gateway of the
+// scene's twin, enrolled before the node starts, on the embedded server's
+// port for gateways.
 func StartEmbedded(ctx context.Context, bins Binaries, dir, dataDir string, minFreeMiB int) (*Deployment, error) {
-	ports, err := freePorts(1)
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
+	natsListen := "127.0.0.1:" + strconv.Itoa(ports[1])
 	d := &Deployment{Dir: dir, bins: bins, scenes: bins.Scenes}
+	gatewayCreds, err := d.enrollGateway(ctx, []string{dataDir}, "nats://"+natsListen)
+	if err != nil {
+		return nil, err
+	}
 	url := "http://localhost:" + strconv.Itoa(ports[0])
-	args := append(d.serveArgs([]string{url}, 0, dataDir), "--nats-listen", "", "--min-free-disk", strconv.Itoa(minFreeMiB))
+	args := append(d.serveArgs([]string{url}, 0, dataDir), "--nats-listen", natsListen, "--min-free-disk", strconv.Itoa(minFreeMiB))
 	node := &RealmNode{Proc: newProc("realm r1", filepath.Join(dir, "realm1.log"), args...), URL: url, DataDir: dataDir}
 	d.Realms = append(d.Realms, node)
 	if err := node.Start(); err != nil {
 		return nil, err
 	}
 	if err := node.WaitReady(ctx, readyWait); err != nil {
+		d.Stop()
+		return nil, err
+	}
+	if err := d.startGateway(ctx, gatewayCreds, ""); err != nil {
 		d.Stop()
 		return nil, err
 	}
@@ -151,6 +185,9 @@ func (d *Deployment) serveArgs(urls []string, i int, data string) []string {
 func (d *Deployment) Stop() {
 	for _, r := range d.Realms {
 		r.Stop(10 * time.Second)
+	}
+	if d.Gateway != nil {
+		d.Gateway.Stop(10 * time.Second)
 	}
 	for _, p := range d.NATS {
 		p.Stop(10 * time.Second)

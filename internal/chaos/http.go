@@ -26,6 +26,15 @@ func get(ctx context.Context, c *market.Client, path string, out any) error {
 }
 
 func call(ctx context.Context, c *market.Client, method, path string, body, out any) error {
+	return callWith(ctx, c, method, path, nil, body, out)
+}
+
+// postKeyed is post with an Idempotency-Key.
+func postKeyed(ctx context.Context, c *market.Client, path, key string, body, out any) error {
+	return callWith(ctx, c, http.MethodPost, path, http.Header{"Idempotency-Key": {key}}, body, out)
+}
+
+func callWith(ctx context.Context, c *market.Client, method, path string, header http.Header, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -40,6 +49,9 @@ func call(ctx context.Context, c *market.Client, method, path string, body, out 
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)

@@ -33,6 +33,14 @@ type Figures struct {
 	Statuses map[string]int
 	// LongestWait is the longest any of those requests waited.
 	LongestWait time.Duration
+	// Commands, CommandsRefused, CommandStatuses and CommandWait are the
+	// same for the twin commands sent in the window, which the figures
+	// above leave out (with the requests for their hashes): "refused" is
+	// every answer but done ("200 refused (feed_stale)" when the gateway
+	// refused the grant).
+	Commands, CommandsRefused int
+	CommandStatuses           map[string]int
+	CommandWait               time.Duration
 	// WritesResume is from the heal until the first transfer sent after it
 	// was applied; WriteGap the longest time without an applied transfer
 	// within the window.
@@ -44,17 +52,26 @@ type Figures struct {
 }
 
 func (f Figures) String() string {
-	var codes []string
-	for k, n := range f.Statuses {
-		codes = append(codes, fmt.Sprintf("%s x%d", k, n))
-	}
-	sort.Strings(codes)
 	down := "stayed 200"
 	if f.ReadyDown >= 0 {
 		down = fmt.Sprintf("503 after %.1fs", f.ReadyDown.Seconds())
 	}
-	return fmt.Sprintf("%s: refused %d/%d; answers %s; longest wait %.2fs; writes resume %.2fs after the heal (longest gap %.2fs); /readyz %s, 200 %.1fs after the heal",
-		f.Fault, f.Refused, f.Requests, strings.Join(codes, ", "), f.LongestWait.Seconds(), f.WritesResume.Seconds(), f.WriteGap.Seconds(), down, f.ReadyUp.Seconds())
+	s := fmt.Sprintf("%s: refused %d/%d; answers %s; longest wait %.2fs; writes resume %.2fs after the heal (longest gap %.2fs); /readyz %s, 200 %.1fs after the heal",
+		f.Fault, f.Refused, f.Requests, countList(f.Statuses), f.LongestWait.Seconds(), f.WritesResume.Seconds(), f.WriteGap.Seconds(), down, f.ReadyUp.Seconds())
+	if f.Commands > 0 {
+		s += fmt.Sprintf("; twin commands: not done %d/%d; answers %s; longest wait %.2fs", f.CommandsRefused, f.Commands, countList(f.CommandStatuses), f.CommandWait.Seconds())
+	}
+	return s
+}
+
+// countList is counts as "key xN" items, sorted.
+func countList(counts map[string]int) string {
+	var list []string
+	for k, n := range counts {
+		list = append(list, fmt.Sprintf("%s x%d", k, n))
+	}
+	sort.Strings(list)
+	return strings.Join(list, ", ")
 }
 
 // Report is a scenario's figures and the checker's verdict.
@@ -131,6 +148,10 @@ func (l *readyLog) turns(start, heal, end time.Time, nodes int) (down, up time.D
 
 // debugOps, when set (tests), sees each fault's figures and the history.
 var debugOps func(Figures, []Op)
+
+// grantLifetime is how long a realm's grant is valid (the dispatcher's
+// default): a gateway carries it out within that time or never.
+const grantLifetime = 3 * time.Second
 
 // Settle is how long the workload has, once stopped, to get an answer to
 // the intents it holds.
@@ -220,6 +241,21 @@ func Run(ctx context.Context, d *Deployment, w *Workload, rec *Recorder, faults 
 	if err != nil {
 		return Report{}, err
 	}
+	if d.Executions != nil {
+		// A grant still in flight when the workload stopped is carried
+		// out within its lifetime (3 s) or never.
+		var lastSent time.Time
+		for _, o := range ops {
+			if o.Kind == KindCommand && o.Start.After(lastSent) {
+				lastSent = o.Start
+			}
+		}
+		sleep(ctx, time.Until(lastSent.Add(grantLifetime+time.Second)))
+		if final.Executions, err = d.Executions(); err != nil {
+			return Report{}, fmt.Errorf("chaos: the gateway's journal: %w", err)
+		}
+		final.Gateway = true
+	}
 	down := func(node int, at time.Time) bool {
 		for _, dw := range downs {
 			if dw.node == node && !at.Before(dw.start) && !at.After(dw.end) {
@@ -234,7 +270,7 @@ func Run(ctx context.Context, d *Deployment, w *Workload, rec *Recorder, faults 
 
 // fill computes the figures from the requests sent within the window.
 func (f *Figures) fill(ops []Op) {
-	f.Statuses = map[string]int{}
+	f.Statuses, f.CommandStatuses = map[string]int{}, map[string]int{}
 	f.WritesResume = -1
 	var applied []time.Time
 	lastWrite := f.start
@@ -246,14 +282,29 @@ func (f *Figures) fill(ops []Op) {
 		if o.Start.Before(f.start) || o.Start.After(f.end) || o.Abandoned {
 			continue
 		}
-		f.Requests++
 		key := fmt.Sprint(o.Status)
 		if o.Type != "" {
 			key += " " + o.Type
 		}
+		if o.Result != "" {
+			key += " " + o.Result
+		}
 		if o.Reason != "" {
 			key += " (" + o.Reason + ")"
 		}
+		switch o.Kind {
+		case KindDigest:
+			continue
+		case KindCommand:
+			f.Commands++
+			f.CommandStatuses[key]++
+			if o.Outcome() != Applied {
+				f.CommandsRefused++
+			}
+			f.CommandWait = max(f.CommandWait, o.Wait())
+			continue
+		}
+		f.Requests++
 		f.Statuses[key]++
 		if o.Outcome() != Applied {
 			f.Refused++

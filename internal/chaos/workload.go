@@ -25,6 +25,8 @@ const (
 	KindCredits = "transfer-credits" // fungible credits to another wallet
 	KindSignIn  = "sign-in"          // a passkey sign-in, begin to finish
 	KindPayload = "intent-payload"   // the typed data of an intent, before signing
+	KindCommand = "twin-command"     // a command to one of the twin's valves
+	KindDigest  = "command-digest"   // a command's hash, asked before it is sent
 )
 
 // The collections the workload moves, from the built-in foundry scene.
@@ -48,15 +50,23 @@ type Op struct {
 	Amount   uint64
 	From, To string
 	// Digest is the intent's EIP-712 digest, also its Idempotency-Key: a
-	// retry of an unanswered intent sends the same one.
+	// retry of an unanswered intent sends the same one. For a twin command
+	// it is the command's hash (what the gateway's grant carries), and Key
+	// its Idempotency-Key, Actuator the valve and Value what it was set to.
 	Digest     string
+	Key        string
+	Actuator   string
+	Value      float64
 	Start, End time.Time
 	// Status is the HTTP status, 0 when no answer came (the node was
 	// down, or the client gave up).
 	Status int
 	// Type is the problem type's slug on an error answer; Reason a
-	// transfer refusal's reason.
+	// transfer refusal's reason, or the gateway's for a command it
+	// refused. Result is a command's status in a 2xx answer (done,
+	// refused, failed).
 	Type, Reason string
+	Result       string
 	Err          string
 	// RequestID identifies an error answer in the node's log.
 	RequestID string
@@ -78,6 +88,10 @@ const (
 // Outcome classifies the answer.
 func (o Op) Outcome() int {
 	switch {
+	case o.Status >= 200 && o.Status < 300 && o.Kind == KindCommand && o.Result != "done":
+		// The gateway refused the grant, or its driver failed: nothing
+		// moved, and the answer is final.
+		return Refused
 	case o.Status >= 200 && o.Status < 300:
 		return Applied
 	case o.Type == "idempotency-key-in-progress":
@@ -134,6 +148,10 @@ type Workload struct {
 	owners    map[string]int // item -> worker that may move it now; -1 while unresolved
 	rng       *rand.Rand
 	signInGap time.Duration
+	// commands keeps every distinct twin command sent, by hash; operators
+	// says whether each worker also runs an operator of the twin.
+	commands  map[string]Op
+	operators bool
 }
 
 type worker struct {
@@ -144,7 +162,9 @@ type worker struct {
 	key    *ecdsa.PrivateKey
 	wallet string
 	nonce  uint64
-	token  string
+	// token is the worker's session, shared with its operator.
+	tokenMu sync.Mutex
+	token   string
 }
 
 // httpTimeout is how long the workload waits for any answer: well past
@@ -166,9 +186,13 @@ func (t originTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // NewWorkload signs up an administrator and workers avatars on the first
 // node, links a wallet to each, and mints itemsPer items and the credits
 // to every wallet.
-func NewWorkload(ctx context.Context, nodes []string, workers, itemsPer int, rec *Recorder) (*Workload, error) {
+// With operators, each worker also commands a valve of the twin, its own.
+func NewWorkload(ctx context.Context, nodes []string, workers, itemsPer int, operators bool, rec *Recorder) (*Workload, error) {
+	if operators && workers > valves {
+		return nil, fmt.Errorf("chaos: %d operators, the twin has %d valves", workers, valves)
+	}
 	w := &Workload{nodes: nodes, rec: rec, Items: map[string]string{}, intents: map[string]Op{}, owners: map[string]int{},
-		rng: rand.New(rand.NewPCG(1, 2)), signInGap: 3 * time.Second}
+		rng: rand.New(rand.NewPCG(1, 2)), signInGap: 3 * time.Second, commands: map[string]Op{}, operators: operators}
 	adminToken, _, err := signUp(ctx, nodes[0], "keeper", webauthntest.New())
 	if err != nil {
 		return nil, fmt.Errorf("chaos: sign up the administrator: %w", err)
@@ -223,6 +247,9 @@ func (w *Workload) Run(ctx context.Context, settle time.Duration) {
 	var wg sync.WaitGroup
 	for _, wk := range w.workers {
 		wg.Go(func() { wk.run(ctx, settleCtx) })
+		if w.operators {
+			wg.Go(func() { wk.operate(ctx, settleCtx) })
+		}
 	}
 	wg.Wait()
 }
@@ -372,11 +399,15 @@ func (wk *worker) signIn(ctx context.Context) {
 	token, err := signIn(ctx, wk.w.nodes[n], wk.name, wk.auth)
 	o = wk.w.record(o, err)
 	if o.Outcome() == Applied {
+		wk.tokenMu.Lock()
 		wk.token = token
+		wk.tokenMu.Unlock()
 	}
 }
 
 func (wk *worker) client(node int) *market.Client {
+	wk.tokenMu.Lock()
+	defer wk.tokenMu.Unlock()
 	return client(wk.w.nodes[node], wk.token)
 }
 

@@ -69,8 +69,15 @@ func (k *Keys) Claim(ctx context.Context, principal, key string, fingerprint []b
 			return nil, fmt.Errorf("idempotency: claim: %w", err)
 		}
 		e, err = k.bucket.Get(ctx, id)
-		if errors.Is(err, store.ErrNotFound) && attempt < 2 {
-			continue // released between the two calls: free again
+		if errors.Is(err, store.ErrNotFound) {
+			if attempt < 2 {
+				continue // released between the two calls: free again
+			}
+			// The create keeps finding the key held and every read finds
+			// none: the replicas disagree while they catch up after an
+			// outage. The key is neither free nor answered yet, which is
+			// no 404 (the chaos suite saw one): ask for a retry.
+			return nil, fmt.Errorf("idempotency: key %s is held but cannot be read yet: %w", id, store.ErrUnavailable)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("idempotency: read: %w", err)

@@ -2,6 +2,8 @@ package browsertest
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"math"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/clients/vr"
@@ -160,11 +163,17 @@ func TestConsoleStory(t *testing.T) {
 	// already walks the walkway, and walk into the lobby: JoinScene and
 	// EnterZone.
 	grace := walkTheWalkway(t, r)
+	guide := guideTheFoundry(t, r)
 	open("scene")
 	act("join-scene", chromedp.Click(chromedp.CSS("#scene-join")))
 	page.WaitWithin("joined", 10*time.Second, `document.getElementById("scene-membership").dataset.joined === "true"`)
 	page.WaitWithin("the colleague on the map", 15*time.Second,
 		`document.querySelector('#scene-members li[data-avatar=`+strconv.Quote(grace)+`]') !== null && Number(document.getElementById("scene-map").dataset.others || 0) >= 1`)
+	// An agent in the scene is drawn as one, with its owner, in words for
+	// a screen reader too; a person has no such badge.
+	page.WaitWithin("the guide agent marked as otto's", 10*time.Second,
+		`document.querySelector('#scene-members li[data-avatar=`+strconv.Quote(guide)+`][data-kind="agent"] .agent-of[aria-label="AI agent acting for @otto"]') !== null`+
+			` && document.querySelector('#scene-members li[data-avatar=`+strconv.Quote(grace)+`][data-kind="person"] .agent-of') === null`)
 	act("walk", chromedp.Click(chromedp.CSS("#zone-lobby")))
 	page.WaitWithin("the lobby entry is decided", 15*time.Second, `document.querySelector('#zone-result[data-zone="lobby"][data-decision]') !== null`)
 	if d, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("zone-result").dataset.decision`)); d != "allow" {
@@ -355,6 +364,36 @@ const phoneOverflow = `(() => {
 	}
 	return "the page is " + document.documentElement.scrollWidth + " px wide: " + out.join(", ");
 })()`
+
+// guideTheFoundry has otto delegate JoinScene in the foundry to an agent
+// (the delegation API, with otto's passkey step-up), which joins the
+// foundry over the realm WebSocket as "Guide" and stands in the yard
+// until the test ends; it returns the agent's id.
+func guideTheFoundry(t *testing.T, r *realm.Realm) string {
+	t.Helper()
+	otto := realmtest.NewOperator(t, r, "otto")
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _ := otto.IssueDelegation(pub, []string{"JoinScene"}, []map[string]string{{"type": "Scene", "id": "foundry"}})
+	ws, hello := realmtest.DialAgentLive(t, r.URL(), r.URL(), key, token)
+	t.Cleanup(func() { _ = ws.Close() })
+	for _, msg := range []string{`{"type":"join","scene":"foundry","name":"Guide"}`, `{"type":"pose","head":{"pos":[2,1.6,2],"rot":[0,0,0,1]}}`} {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Its messages are read and dropped, so it is never cut off as slow.
+	go func() {
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	return hello["id"].(string)
+}
 
 // walkTheWalkway registers another avatar that joins the foundry through
 // the Go SDK and paces the walkway until the test ends; it returns the

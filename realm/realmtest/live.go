@@ -1,6 +1,7 @@
 package realmtest
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+
+	"github.com/zerorealm/zerorealm/agents"
 )
 
 // LiveMessage is the part of a realm WebSocket message the tests read.
@@ -204,4 +207,45 @@ func SignedBy(n Node, msg *nats.Msg, subject string) *nats.Msg {
 // PublishSigned publishes data on subject as a node of n's cluster.
 func PublishSigned(n Node, nc *nats.Conn, subject string, data []byte) error {
 	return nc.PublishMsg(SignedBy(n, &nats.Msg{Subject: subject, Data: data}, subject))
+}
+
+// DialAgentLive opens the realm WebSocket of the node at url as an agent:
+// its delegation token as Authorization: DPoP and a proof signed with key
+// for GET base/v1/realm (base is the realm's public URL, which a proof's
+// htu names), sent again with the node's nonce when the first is refused
+// for want of one (RFC 9449 section 8). It reads the hello and returns
+// its agent part.
+func DialAgentLive(t testing.TB, url, base string, key ed25519.PrivateKey, token string) (*websocket.Conn, map[string]any) {
+	t.Helper()
+	ws := "ws" + strings.TrimPrefix(url, "http") + "/v1/realm"
+	nonce := ""
+	for range 2 {
+		proof, err := agents.NewProof(key, "GET", base+"/v1/realm", token, nonce, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, resp, err := websocket.DefaultDialer.Dial(ws, http.Header{"Authorization": {"DPoP " + token}, "DPoP": {proof}})
+		if err != nil {
+			if resp != nil && resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("DPoP-Nonce") != "" && nonce == "" {
+				nonce = resp.Header.Get("DPoP-Nonce")
+				continue
+			}
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			t.Fatalf("dial %s as an agent: %v (status %d)", ws, err, status)
+		}
+		var hello struct {
+			Type  string         `json:"type"`
+			Agent map[string]any `json:"agent"`
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if err := conn.ReadJSON(&hello); err != nil || hello.Type != "hello" || hello.Agent["id"] == nil {
+			t.Fatalf("an agent's first message = %+v, %v; want a hello naming the agent", hello, err)
+		}
+		return conn, hello.Agent
+	}
+	t.Fatalf("dial %s as an agent: still asked for a nonce after sending one", ws)
+	return nil, nil
 }

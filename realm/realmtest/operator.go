@@ -3,11 +3,13 @@ package realmtest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 )
 
@@ -67,4 +69,32 @@ func WaitTwinsLive(t testing.TB, n Node) {
 		}
 		return true
 	})
+}
+
+// IssueDelegation has the operator delegate to the agent holding key, as
+// an owner does through the API: the grant's digest, a user-verified
+// step-up bound to it, then the issue. It returns the token and the
+// delegation's id.
+func (o Operator) IssueDelegation(key ed25519.PublicKey, actions []string, resources []map[string]string) (token, id string) {
+	o.T.Helper()
+	grant := map[string]any{
+		"agent_key": agents.EncodeAgentKey(key), "actions": actions, "resources": resources,
+		"limits": map[string]any{"max_risk": "low"}, "expires_in": 3600,
+	}
+	var dg struct {
+		Grant        json.RawMessage `json:"grant"`
+		ActionDigest string          `json:"action_digest"`
+	}
+	o.Must("POST", "/v1/agents/delegations/digest", grant, &dg)
+	if code, p := o.StepUp(o.Auth, dg.ActionDigest); code != http.StatusOK {
+		o.T.Fatalf("step-up for a delegation = %d %+v", code, p)
+	}
+	var issued struct {
+		Token      string `json:"token"`
+		Delegation struct {
+			ID string `json:"id"`
+		} `json:"delegation"`
+	}
+	o.Must("POST", "/v1/agents/delegations", map[string]any{"grant": dg.Grant}, &issued)
+	return issued.Token, issued.Delegation.ID
 }

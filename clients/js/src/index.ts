@@ -60,6 +60,8 @@ export {
   type Hello,
   type Joined,
   type Member,
+  type MemberMark,
+  type OnBehalfOf,
   type PasskeyAdded,
   type Pose,
   type Poses,

@@ -28,8 +28,31 @@ export interface Hello {
   trust: Trust;
 }
 
+/**
+ * Whose authority an agent in a scene acts with: its owner, how deep in
+ * the owner's delegation chain it stands (1 for the owner's own agent)
+ * and, for a sub-agent, the agent that delegated to it.
+ */
+export interface OnBehalfOf {
+  avatar: string;
+  handle: string;
+  depth: number;
+  via?: string;
+}
+
+/**
+ * What a member is, set by the realm on every join and snapshot: a person,
+ * or an AI agent (then `avatar` and `agent` are the agent's id) with the
+ * person it acts for. Show an agent as one, with its owner.
+ */
+export interface MemberMark {
+  kind?: "person" | "agent";
+  agent?: string;
+  on_behalf_of?: OnBehalfOf;
+}
+
 /** A scene member, as a join's snapshot lists it. */
-export interface Member {
+export interface Member extends MemberMark {
   avatar: string;
   name: string;
   zone: string;
@@ -43,7 +66,7 @@ export interface Joined {
 }
 
 /** One presence change; the realm's batched form is delivered one by one. */
-export interface PresenceEvent {
+export interface PresenceEvent extends MemberMark {
   scene: string;
   avatar: string;
   name?: string;
@@ -277,6 +300,13 @@ export function presenceEvents(msg: Record<string, unknown>): PresenceEvent[] {
       zone: String(e.zone ?? ""),
     };
     if (typeof e.name === "string") ev.name = e.name;
+    if (e.kind === "person" || e.kind === "agent") ev.kind = e.kind;
+    if (typeof e.agent === "string") ev.agent = e.agent;
+    const on = e.on_behalf_of as Record<string, unknown> | undefined;
+    if (typeof on === "object" && on !== null && typeof on.avatar === "string" && typeof on.handle === "string" && typeof on.depth === "number") {
+      ev.on_behalf_of = { avatar: on.avatar, handle: on.handle, depth: on.depth };
+      if (typeof on.via === "string") ev.on_behalf_of.via = on.via;
+    }
     return ev;
   });
 }

@@ -10,6 +10,7 @@ import "github.com/zerorealm/zerorealm/realm/internal/edge"
 // may call: agentOnly, or agentToo alongside a person.
 var agentAccess = map[string]agentMode{
 	"GET /v1/agents/me":                                   agentOnly,
+	"GET /v1/realm":                                       agentToo,
 	"POST /v1/mcp":                                        agentOnly,
 	"GET /v1/scenes/{id}/access":                          agentToo,
 	"POST /v1/assets/transfers":                           agentToo,

@@ -54,6 +54,11 @@ func (s *Service) DecideEither(ctx context.Context, sc *scenes.Scene, p edge.Pri
 		return s.Decide(ctx, sc, p, as, action, resource, extra)
 	}
 	act := agents.Action{Name: action, Resource: agents.Resource{Kind: resource.Type, ID: resource.ID}}
+	if resource.Type == scenes.TypeZone {
+		// A delegation names scenes, not their zones: entering a zone is
+		// asked with the zone's scene, and Cedar sees the zone.
+		act.Resource = agents.Resource{Kind: agents.KindScene, ID: sc.ID}
+	}
 	d, err := s.DecideAgent(ctx, sc, p, act, resource, extra)
 	if err != nil {
 		return policy.Decision{Reason: "the agent's action could not be decided: " + err.Error()}
@@ -90,7 +95,7 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 	}
 	ev := audit.Event{
 		Actor: a.ID, Action: act.Name, Resource: resource.String(), Outcome: audit.Allow,
-		Signals: map[string]any{"chain": a.Chain.Path(), "owner": a.Owner(), contextAgent: ad.Context},
+		Signals: map[string]any{"chain": a.Chain.Path(), "owner": a.Owner(), contextAgent: ad.AuditContext()},
 	}
 	deny := func(reason string) (policy.Decision, audit.Event, error) {
 		ev.Outcome, ev.Reasons = audit.Deny, []string{reason}
@@ -103,8 +108,7 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 		return deny(agentReasonApproval)
 	}
 	principal := agents.Principal(a, ad.Trust)
-	principal.Attrs["chain"] = a.Chain.Agents()
-	principal.Attrs["delegations"] = a.Chain.IDs()
+	principal.Attrs["chain"], principal.Attrs["delegations"] = a.Chain.PrincipalSets()
 	d := decidePolicies(ctx, sc, policy.Request{
 		Principal: principal.UID,
 		Action:    scenes.ActionUID(act.Name),

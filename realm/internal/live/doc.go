@@ -4,7 +4,10 @@
 // the socket, and the presence of avatars in scenes: joins and zone
 // changes decided by the scenes' policies, and everyone's poses fanned out
 // by interest twenty times a second, shared with the other nodes over core
-// NATS with authenticated messages.
+// NATS with authenticated messages. AI agents connect too, with their
+// delegation and a DPoP proof (agents.go): each member is marked a person
+// or its owner's agent, and an agent's connection ends when its
+// delegation stops standing.
 //
 // The XR transports that ride on the socket (frame messages, WebRTC
 // signalling) are its sub-package xr, which sees a connection through

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
@@ -206,14 +207,14 @@ func newSockets() *sockets {
 func (h *sockets) add(c *socket) {
 	h.mu.Lock()
 	h.conns[c.session] = append(h.conns[c.session], c)
-	h.byAvatar[c.p.Avatar.ID] = append(h.byAvatar[c.p.Avatar.ID], c)
+	h.byAvatar[c.holder()] = append(h.byAvatar[c.holder()], c)
 	h.mu.Unlock()
 }
 
 func (h *sockets) remove(c *socket) {
 	h.mu.Lock()
 	dropConn(h.conns, c.session, c)
-	dropConn(h.byAvatar, c.p.Avatar.ID, c)
+	dropConn(h.byAvatar, c.holder(), c)
 	h.mu.Unlock()
 }
 
@@ -276,6 +277,8 @@ type liveMessage struct {
 	// hello
 	Session map[string]any `json:"session,omitempty"`
 	Avatar  map[string]any `json:"avatar,omitempty"`
+	// hello of an agent: the agent and whose it is, in place of a session
+	Agent map[string]any `json:"agent,omitempty"`
 	// hello and trust
 	Trust map[string]any `json:"trust,omitempty"`
 	// xr.score and xr.status
@@ -289,6 +292,8 @@ type liveMessage struct {
 	Error string `json:"error,omitempty"`
 	// join (from the client)
 	Scene string `json:"scene,omitempty"`
+	// join (from an agent): the name it is shown by
+	Name string `json:"-"`
 	// pose (from the client)
 	Pose *avatarPose `json:"-"`
 }
@@ -371,6 +376,7 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 		SDP       string          `json:"sdp"`
 		Candidate json.RawMessage `json:"candidate"`
 		Scene     string          `json:"scene"`
+		Name      *string         `json:"name"`
 		Head      json.RawMessage `json:"head"`
 		Left      json.RawMessage `json:"left"`
 		Right     json.RawMessage `json:"right"`
@@ -406,6 +412,12 @@ func parseLiveMessage(data []byte) (liveMessage, error) {
 			return m, refusedMessage("join needs scene, a scene id")
 		}
 		m.Scene = raw.Scene
+		if raw.Name != nil {
+			if err := avatar.ValidateDisplayName(*raw.Name); err != nil {
+				return m, refusedMessage("join's name is the name an agent is shown by: %v", err)
+			}
+			m.Name = *raw.Name
+		}
 	case "leave":
 	case "pose":
 		p, err := parsePose(raw.Head, raw.Left, raw.Right)
@@ -427,7 +439,15 @@ const retryAfter = 30 * time.Second
 // any request (cookie or bearer header); the origin must be the realm's, or
 // a page elsewhere could ride the cookie.
 func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Request, p edge.Principal) {
-	if max := s.deps.MaxPerAvatar; max > 0 && s.sockets.othersOfAvatar(p.Avatar.ID, p.Session.ID) >= max {
+	if p.IsAgent() && s.deps.Agents == nil {
+		e.WriteError(w, req, errNoAgents)
+		return
+	}
+	holder := p.Avatar.ID
+	if p.IsAgent() {
+		holder = p.Agent.ID
+	}
+	if max := s.deps.MaxPerAvatar; max > 0 && s.sockets.othersOfAvatar(holder, connectionKey(p)) >= max {
 		e.WriteError(w, req, edge.TooMany(retryAfter, fmt.Sprintf("this avatar holds %d realm connections on this node, the most it may; close one (or sign out of a session) first", max)))
 		return
 	}
@@ -456,22 +476,34 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 		_ = tc.SetWriteBuffer(liveSocketSendBuffer)
 	}
 	c := &socket{
-		ws: ws, ctx: req.Context(), session: p.Session.ID, sess: p.Session, p: p,
+		ws: ws, ctx: req.Context(), session: connectionKey(p), sess: p.Session, p: p,
 		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
 		presence: s.presence,
 	}
-	c.motion = s.deps.Motion.Attach(c)
+	if !p.IsAgent() {
+		c.motion = s.deps.Motion.Attach(c)
+	}
 	c.markUsed() // connecting is a use
 	s.takeOver(c)
 	defer s.sockets.remove(c)
 	defer s.endMotion(c)
 	defer s.presence.end(c)
 
+	done := make(chan struct{})
+	if p.IsAgent() {
+		c.push(encodeLive(liveMessage{Type: "hello", V: 1, Agent: agentHello(p)}))
+		go func() {
+			defer close(done)
+			s.liveReader(c)
+		}()
+		go s.watchAgentEnd(c, done)
+		s.liveWriter(c, done)
+		return
+	}
 	a := s.deps.Trust.Assess(req.Context(), p.Session)
 	v := s.deps.Views
 	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: v.Session(p.Session), Avatar: v.Avatar(p.Avatar), Trust: v.Trust(a)}))
 
-	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		s.liveReader(c)
@@ -522,6 +554,10 @@ func (s *Service) liveReader(c *socket) {
 			continue
 		}
 		if kind == websocket.BinaryMessage {
+			if c.motion == nil {
+				c.refuse(codeInvalid, "an agent streams no XR frames", true)
+				continue
+			}
 			c.motion.Frames(xr.TransportWebSocket, buf.Bytes())
 			continue
 		}
@@ -542,6 +578,10 @@ func (s *Service) liveReader(c *socket) {
 			c.refuse(codeInvalid, messageDetail(err), false)
 			continue
 		}
+		if c.motion == nil && strings.HasPrefix(m.Type, "webrtc.") {
+			c.refuse(codeInvalid, "an agent signals no WebRTC: it streams no XR frames", false)
+			continue
+		}
 		switch m.Type {
 		case "ping":
 			c.push(encodeLive(liveMessage{Type: "pong"}))
@@ -554,7 +594,7 @@ func (s *Service) liveReader(c *socket) {
 				c.pushError(err.Error(), true)
 			}
 		case "join":
-			s.presence.join(c, m.Scene)
+			s.presence.join(c, m.Scene, m.Name)
 		case "leave":
 			s.presence.leave(c)
 		case "pose":
@@ -578,7 +618,7 @@ func (s *Service) livePrincipal(ctx context.Context, c *socket) (edge.Principal,
 		s.log.Warn("read the avatar for a live decision", "avatar", c.p.Avatar.ID, "err", err)
 		return edge.Principal{}, errors.New("the realm could not read your avatar to decide; try again")
 	}
-	return edge.Principal{Session: c.sess, Avatar: av, ViaCookie: c.p.ViaCookie}, nil
+	return edge.Principal{Session: c.sess, Avatar: av, ViaCookie: c.p.ViaCookie, Agent: c.p.Agent}, nil
 }
 
 // liveWriter owns every write to the socket, as gorilla/websocket requires.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
@@ -18,6 +19,9 @@ var presenceSamples = []string{
 	`{"type":"pose","head":{"pos":[1,1.6],"rot":[0,0,0,1]}}`,
 	`{"type":"pose","head":{"pos":[1e300,0,0],"rot":[0,0,0,1]}}`,
 	`{"type":"join"}`,
+	`{"type":"join","scene":"foundry","name":"Guide"}`,
+	`{"type":"join","scene":"foundry","name":""}`,
+	"{\"type\":\"join\",\"scene\":\"foundry\",\"name\":\"Gu\\u0000ide\"}",
 }
 
 // Real signaling messages, as the SDK and Chromium send them.
@@ -48,6 +52,11 @@ func TestParseLiveMessage(t *testing.T) {
 		{signalingSamples[7], "", false},
 		{`{"type":"webrtc.offer","sdp":"not an sdp"}`, "", false},
 		{`{"type":"webrtc.candidate","candidate":"candidate:1"}`, "", false},
+		// An agent's name: shown to everyone, so a readable one or none.
+		{presenceSamples[7], "join", false},
+		{presenceSamples[8], "", false},
+		{presenceSamples[9], "", false},
+		{`{"type":"join","scene":"foundry","name":7}`, "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in[:min(len(tc.in), 40)], func(t *testing.T) {
@@ -92,6 +101,9 @@ func FuzzParseLiveMessage(f *testing.F) {
 		case "join":
 			if m.Scene == "" || len(m.Scene) > maxMidSize {
 				t.Fatalf("accepted a join of scene %q", m.Scene)
+			}
+			if m.Name != "" && avatar.ValidateDisplayName(m.Name) != nil {
+				t.Fatalf("accepted a join under the name %q, which a display name may not be", m.Name)
 			}
 		case "pose":
 			if m.Pose == nil || !m.Pose.Head.within() || (m.Pose.Left != nil && !m.Pose.Left.within()) || (m.Pose.Right != nil && !m.Pose.Right.within()) {

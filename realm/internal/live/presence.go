@@ -89,6 +89,7 @@ type presenceMember struct {
 	room   *sceneRoom
 	avatar string
 	name   string
+	mark   Mark
 
 	// latest is the newest pose not yet fanned out: written by whoever
 	// reads the member's motion, taken by the tick.
@@ -194,19 +195,27 @@ func (room *sceneRoom) empty() bool {
 
 // views lists the room's members as a joined snapshot shows them; the
 // caller holds h.mu.
-func (room *sceneRoom) views() []memberView {
-	out := make([]memberView, 0, len(room.local)+len(room.remote))
+func (room *sceneRoom) views() []Member {
+	out := make([]Member, 0, len(room.local)+len(room.remote))
 	for _, m := range room.slots {
 		if m != nil {
-			out = append(out, memberView{Avatar: m.avatar, Name: m.name, Zone: m.shownZone})
+			out = append(out, m.view())
 		}
 	}
 	return out
 }
 
+// view is the member as snapshots show it; the caller holds h.mu.
+func (m *presenceMember) view() Member {
+	return Member{Avatar: m.avatar, Name: m.name, Zone: m.shownZone, Mark: m.mark}
+}
+
 // join decides whether c may join the scene, answers with a snapshot of
-// its members, and tells the others on the next tick.
-func (h *presenceHub) join(c *socket, sceneID string) {
+// its members, and tells the others on the next tick. An agent joins by
+// the same decision as a person, its delegation first (decide.DecideEither),
+// under the name it asked for (name, "" for its id) and marked as its
+// owner's agent.
+func (h *presenceHub) join(c *socket, sceneID, name string) {
 	if m := c.member.Load(); m != nil {
 		c.refuse(codeJoined, "already in scene "+strconv.Quote(m.room.scene.ID)+": leave first", false)
 		return
@@ -223,20 +232,22 @@ func (h *presenceHub) join(c *socket, sceneID string) {
 		c.refuse(codeDenied, err.Error(), false)
 		return
 	}
-	a := h.svc.deps.Trust.Assess(ctx, c.sess)
 	resource := scenes.SceneUID(sc.ID)
-	if d := h.svc.deps.Decider.Decide(ctx, sc, p, a, scenes.ActionJoinScene, resource, nil); !d.Allow {
+	if d := h.svc.deps.Decider.DecideEither(ctx, sc, p, h.svc.assess(ctx, c), scenes.ActionJoinScene, resource, nil); !d.Allow {
 		c.refuse(codeDenied, d.Reason, false)
 		return
 	}
-
-	h.enter(c, sc, p.Avatar.ID, p.Avatar.Name)
+	if p.IsAgent() {
+		h.enter(c, sc, p.Agent.ID, cmp.Or(name, p.Agent.ID), agentMark(p))
+		return
+	}
+	h.enter(c, sc, p.Avatar.ID, p.Avatar.Name, Mark{Kind: kindPerson})
 }
 
 // enter puts the connection's avatar into the scene, allowed to join, and
 // answers with the snapshot of the scene's members.
-func (h *presenceHub) enter(c *socket, sc *scenes.Scene, avatar, name string) {
-	m := &presenceMember{conn: c, node: h.node, avatar: avatar, name: name}
+func (h *presenceHub) enter(c *socket, sc *scenes.Scene, avatar, name string, mark Mark) {
+	m := &presenceMember{conn: c, node: h.node, avatar: avatar, name: name, mark: mark}
 	h.mu.Lock()
 	if c.closed.Load() || c.member.Load() != nil {
 		h.mu.Unlock()
@@ -245,7 +256,7 @@ func (h *presenceHub) enter(c *socket, sc *scenes.Scene, avatar, name string) {
 	room := h.room(sc)
 	members := room.views()
 	room.add(m)
-	room.queue(presenceEventWire{Avatar: m.avatar, Name: m.name, Event: presenceJoin}, true)
+	room.queue(presenceEventWire{Avatar: m.avatar, Name: m.name, Event: presenceJoin, Mark: m.mark}, true)
 	m.joinSeq = room.seq
 	c.member.Store(m)
 	// Offered under the lock, so that no presence delta of the tick can
@@ -346,8 +357,7 @@ func (h *presenceHub) enterZone(c *socket, m *presenceMember, from, to string) {
 	if p, err := h.svc.livePrincipal(ctx, c); err != nil {
 		d.Reason = err.Error()
 	} else {
-		a := h.svc.deps.Trust.Assess(ctx, c.sess)
-		d = h.svc.deps.Decider.Decide(ctx, sc, p, a, scenes.ActionEnterZone, scenes.ZoneUID(to), map[string]any{scenes.ContextAvatarZone: from})
+		d = h.svc.deps.Decider.DecideEither(ctx, sc, p, h.svc.assess(ctx, c), scenes.ActionEnterZone, scenes.ZoneUID(to), map[string]any{scenes.ContextAvatarZone: from})
 	}
 
 	m.zoneMu.Lock()

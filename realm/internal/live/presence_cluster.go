@@ -64,8 +64,8 @@ type presenceHeartbeat struct {
 // presenceSnapshot is a node's members of every scene, the answer to a
 // sync request.
 type presenceSnapshot struct {
-	Node   string                  `json:"node"`
-	Scenes map[string][]memberView `json:"scenes"`
+	Node   string              `json:"node"`
+	Scenes map[string][]Member `json:"scenes"`
 }
 
 // clusterMessage is a message for the other nodes, published after the
@@ -215,10 +215,10 @@ func (h presenceInbound) applyRemote(room *sceneRoom, node string, ev presenceEv
 		}
 	case presenceJoin, presenceZone:
 		if m == nil {
-			m = &presenceMember{node: node, avatar: ev.Avatar, name: ev.Name}
+			m = &presenceMember{node: node, avatar: ev.Avatar, name: ev.Name, mark: ev.Mark}
 			room.add(m)
 			m.shownZone = ev.Zone
-			room.queue(presenceEventWire{Avatar: m.avatar, Name: m.name, Event: presenceJoin}, false)
+			room.queue(presenceEventWire{Avatar: m.avatar, Name: m.name, Event: presenceJoin, Mark: m.mark}, false)
 			if ev.Zone != "" {
 				room.queue(presenceEventWire{Avatar: m.avatar, Event: presenceZone, Zone: ev.Zone}, false)
 			}
@@ -226,6 +226,9 @@ func (h presenceInbound) applyRemote(room *sceneRoom, node string, ev presenceEv
 		}
 		if ev.Name != "" {
 			m.name = ev.Name
+		}
+		if ev.Kind != "" {
+			m.mark = ev.Mark
 		}
 		if ev.Event == presenceZone && m.shownZone != ev.Zone {
 			m.shownZone = ev.Zone
@@ -390,7 +393,7 @@ func (h presenceInbound) applySnapshot(snap presenceSnapshot) {
 		room := h.room(sc)
 		for _, mv := range members {
 			if mv.Avatar != "" {
-				h.applyRemote(room, snap.Node, presenceEventWire{Avatar: mv.Avatar, Name: mv.Name, Event: presenceZone, Zone: mv.Zone})
+				h.applyRemote(room, snap.Node, presenceEventWire{Avatar: mv.Avatar, Name: mv.Name, Event: presenceZone, Zone: mv.Zone, Mark: mv.Mark})
 			}
 		}
 	}
@@ -410,11 +413,11 @@ func (h presenceInbound) authentic(msg *nats.Msg, subject, kind string) bool {
 
 // answerSync answers a snapshot request with this node's members.
 func (h presenceInbound) answerSync(msg *nats.Msg) {
-	snap := presenceSnapshot{Node: h.node, Scenes: map[string][]memberView{}}
+	snap := presenceSnapshot{Node: h.node, Scenes: map[string][]Member{}}
 	h.mu.Lock()
 	for id, room := range h.rooms {
 		for _, m := range room.local {
-			snap.Scenes[id] = append(snap.Scenes[id], memberView{Avatar: m.avatar, Name: m.name, Zone: m.shownZone})
+			snap.Scenes[id] = append(snap.Scenes[id], m.view())
 		}
 	}
 	h.mu.Unlock()

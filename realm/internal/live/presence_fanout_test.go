@@ -50,7 +50,7 @@ func newFanoutHarness(t testing.TB) *fanoutHarness {
 // join adds a member named avatar; its joined snapshot is returned.
 func (f *fanoutHarness) join(avatar string) (*socket, wsMsg) {
 	c := &socket{send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1)}
-	f.h.enter(c, f.scene, avatar, avatar)
+	f.h.enter(c, f.scene, avatar, avatar, Mark{Kind: kindPerson})
 	f.conns = append(f.conns, c)
 	msgs := f.drain(c)
 	if len(msgs) != 1 || msgs[0].str("type") != "joined" {

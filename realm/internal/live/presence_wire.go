@@ -47,18 +47,47 @@ type avatarPose struct {
 	Right  *poseJSON `json:"right,omitempty"`
 }
 
-// memberView is a scene member as joined and presence messages show it.
-type memberView struct {
+// Member is a scene member as joined and presence messages show it.
+type Member struct {
 	Avatar string `json:"avatar"`
 	Name   string `json:"name"`
 	Zone   string `json:"zone"`
+	Mark
+}
+
+// Kinds of scene member.
+const (
+	kindPerson = "person"
+	kindAgent  = "agent"
+)
+
+// Mark says what a member is, set by the realm and never by the
+// member: a person, or an agent acting for its owner. It travels with a
+// member's join (in presence messages, joined snapshots and between
+// nodes), so that nobody can take an agent for a person, nor an agent
+// for another owner's. For an agent, the member's avatar field is the
+// agent's id: the key its events and poses carry.
+type Mark struct {
+	Kind       string      `json:"kind,omitempty"`
+	Agent      string      `json:"agent,omitempty"`
+	OnBehalfOf *OnBehalfOf `json:"on_behalf_of,omitempty"`
+}
+
+// OnBehalfOf is whose authority an agent in a scene acts with: its
+// owner, how deep in the owner's delegation chain it stands (1 for the
+// owner's own agent) and, for a sub-agent, the agent that delegated to it.
+type OnBehalfOf struct {
+	Avatar string `json:"avatar"`
+	Handle string `json:"handle"`
+	Depth  int    `json:"depth"`
+	Via    string `json:"via,omitempty"`
 }
 
 // joinedMessage answers a join with the scene's other members.
 type joinedMessage struct {
-	Type    string       `json:"type"`
-	Scene   string       `json:"scene"`
-	Members []memberView `json:"members"`
+	Type    string   `json:"type"`
+	Scene   string   `json:"scene"`
+	Members []Member `json:"members"`
 }
 
 // presenceEventWire is one join, leave or zone change of a member. A
@@ -69,6 +98,8 @@ type presenceEventWire struct {
 	Name   string `json:"name,omitempty"`
 	Event  string `json:"event"`
 	Zone   string `json:"zone"`
+	// Mark is set on a join.
+	Mark
 }
 
 // posesMessage is how another node's poses arrive: the newest pose of each

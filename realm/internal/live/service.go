@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"time"
@@ -32,7 +33,9 @@ type Trust interface {
 // and audits the decision: joining a scene and entering a zone are
 // decided, and the reason of a deny is what the client is told.
 type Decider interface {
-	Decide(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision
+	// DecideEither decides for a person or an agent (decide.DecideEither):
+	// an agent's delegation first, then the same policies.
+	DecideEither(ctx context.Context, sc *scenes.Scene, p edge.Principal, a trust.Assessment, action string, resource policy.UID, extra map[string]any) policy.Decision
 }
 
 // ClusterAuth signs the presence messages this node sends the others, and
@@ -79,6 +82,10 @@ type Deps struct {
 	Forged func(kind string)
 	Views  Views
 	Motion Motion
+	// Agents tells whether an agent's delegation still stands; without
+	// it, agents are refused the realm WebSocket (agents.go). BindAgents
+	// sets it when the agents' guard has opened.
+	Agents AgentStanding
 }
 
 // Service is one node's live edge: its realm WebSockets, indexed by
@@ -239,9 +246,31 @@ func NewAPI(e *edge.Edge, svc func() *Service) *API { return &API{edge: e, svc: 
 
 // Routes registers the realm WebSocket.
 func (a *API) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/realm", a.edge.Authed(a.handleLive))
+	mux.HandleFunc("GET /v1/realm", a.edge.AuthedOrAgent(a.handleLive))
 }
 
 func (a *API) handleLive(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	a.svc().handleLive(a.edge, w, req, p)
 }
+
+// MembersJSON lists who is in the scene as this node knows them (its own
+// members and those the other nodes told it of), in the wire form of a
+// joined snapshot's members (clients/PROTOCOL.md): each person and agent
+// marked as what it is; [] when nobody is there. The wire form is the
+// contract, so the parts that show members need no type of this one.
+func (s *Service) MembersJSON(sceneID string) json.RawMessage {
+	h := s.presence
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	members := []Member{}
+	if room := h.rooms[sceneID]; room != nil {
+		members = room.views()
+	}
+	return encodeJSON(members)
+}
+
+// BindAgents gives the live edge what tells whether an agent's delegation
+// still stands (agents.Revocations). Like the edge's, the composition root
+// calls it once during start-up, before the realm reports ready; until
+// then agents are refused the realm WebSocket.
+func (s *Service) BindAgents(standing AgentStanding) { s.deps.Agents = standing }

@@ -79,6 +79,8 @@ type Deps struct {
 	Twins  Twins
 	Market Market
 	Trail  Trail
+	// Presence is who is in each scene (the live edge).
+	Presence Presence
 	// Version is the realm's version, for the MCP implementation info.
 	Version string
 	// Base is the realm's public URL (the resource's identifier).
@@ -104,7 +106,7 @@ func New(e *edge.Edge) *API {
 
 // Bind gives the API what it needs, once, before the realm is ready.
 func (a *API) Bind(deps Deps) error {
-	if deps.Log == nil || deps.Scenes == nil || deps.Twins == nil || deps.Market == nil || deps.Trail == nil || deps.Base == nil {
+	if deps.Log == nil || deps.Scenes == nil || deps.Twins == nil || deps.Market == nil || deps.Trail == nil || deps.Presence == nil || deps.Base == nil {
 		return errors.New("mcpapi: every dependency is required")
 	}
 	a.Deps = &deps
@@ -140,6 +142,9 @@ func (a *API) serverFor(req *http.Request) *mcp.Server {
 	mcp.AddTool(s, &mcp.Tool{Name: "scene_access", Annotations: readOnly,
 		Description: "Whether this agent may join a scene now, with the reason of a refusal. Asking for a scene outside the delegation is an out-of-scope attempt and counts against the agent's trust."},
 		t.sceneAccess)
+	mcp.AddTool(s, &mcp.Tool{Name: "scene_members", Annotations: readOnly,
+		Description: "Who is in a scene now, as its members see them: each person, and each agent marked with the person it acts for (on_behalf_of) and, for a sub-agent, the agent that delegated to it. Allowed when this agent may join the scene (an audited decision); to be seen there itself, an agent joins over the realm WebSocket."},
+		t.sceneMembers)
 	mcp.AddTool(s, &mcp.Tool{Name: "twin_state", Annotations: readOnly,
 		Description: "A twin with its actuators (envelope, risk, unit) and their last reported state, if this agent's delegation names the twin or one of its actuators and the scene's policies let it view the twin (an audited decision)."},
 		t.twinState)

@@ -828,6 +828,13 @@ function presenceEvents(msg) {
       zone: String(e.zone ?? "")
     };
     if (typeof e.name === "string") ev.name = e.name;
+    if (e.kind === "person" || e.kind === "agent") ev.kind = e.kind;
+    if (typeof e.agent === "string") ev.agent = e.agent;
+    const on = e.on_behalf_of;
+    if (typeof on === "object" && on !== null && typeof on.avatar === "string" && typeof on.handle === "string" && typeof on.depth === "number") {
+      ev.on_behalf_of = { avatar: on.avatar, handle: on.handle, depth: on.depth };
+      if (typeof on.via === "string") ev.on_behalf_of.via = on.via;
+    }
     return ev;
   });
 }

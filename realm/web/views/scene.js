@@ -119,7 +119,7 @@ export async function mount(section, ctx) {
   live.on("joined", (m) => {
     st.joined = true;
     st.zone = "";
-    for (const o of m.members) st.others.set(o.avatar, { name: o.name, zone: o.zone, pos: null });
+    for (const o of m.members) st.others.set(o.avatar, { name: o.name, zone: o.zone, pos: null, agentOf: o.kind === "agent" ? o.on_behalf_of : null });
     render();
   });
   live.on("presence", (m) => {
@@ -137,8 +137,10 @@ export async function mount(section, ctx) {
     }
     if (m.event === "leave") st.others.delete(m.avatar);
     else {
-      const o = st.others.get(m.avatar) || { name: m.name, zone: "", pos: null };
+      const o = st.others.get(m.avatar) || { name: m.name, zone: "", pos: null, agentOf: null };
       if (m.name) o.name = m.name;
+      // What a member is comes with its join, set by the realm.
+      if (m.kind) o.agentOf = m.kind === "agent" ? m.on_behalf_of : null;
       if (m.event === "zone") o.zone = m.zone;
       st.others.set(m.avatar, o);
     }
@@ -203,8 +205,17 @@ export async function mount(section, ctx) {
     note.textContent = headset.mode !== "off" ? "The headset is streaming: your position is the headset's." : "";
     members.replaceChildren(
       el("li", { class: "me" }, el("strong", null, `${self.display_name} (you)`), st.zone ? ` · ${st.zone}` : ""),
-      ...[...st.others.entries()].map(([id, o]) => el("li", { dataset: { avatar: id } }, o.name || id.slice(0, 8), o.zone ? ` · ${o.zone}` : "")));
+      ...[...st.others.entries()].map(([id, o]) => el("li", { dataset: { avatar: id, kind: o.agentOf ? "agent" : "person" } },
+        o.name || id.slice(0, 8), o.agentOf ? agentBadge(o.agentOf) : "", o.zone ? ` · ${o.zone}` : "")));
     draw();
+  };
+
+  // An agent is never shown as a person: its badge names the person whose
+  // authority it acts with, and the label read aloud says so in words.
+  const agentBadge = (on) => {
+    const via = on.depth > 1 ? `, delegated by agent ${on.via}` : "";
+    return el("span", { class: "badge agent-of", role: "img", "aria-label": `AI agent acting for @${on.handle}${via}`, title: `AI agent of @${on.handle} (${on.avatar})${via}` },
+      `agent of @${on.handle}`);
   };
 
   const draw = () => {
@@ -239,7 +250,7 @@ export async function mount(section, ctx) {
     let others = 0;
     for (const o of st.others.values()) {
       if (!o.pos) continue;
-      dot(o.pos, "#e07b00", o.name || "avatar");
+      dot(o.pos, o.agentOf ? "#7a4fd0" : "#e07b00", o.agentOf ? `${o.name} (agent of @${o.agentOf.handle})` : o.name || "avatar");
       others++;
     }
     c.dataset.others = String(others);

@@ -5867,7 +5867,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
+            /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer); for an agent, the agent is not authenticated, with WWW-Authenticate: DPoP and the reason: use-dpop-nonce (retry with the DPoP-Nonce header's value), invalid-dpop-proof (a proof by another key than the delegation's, replayed, stale or for another request), delegation-expired, delegation-revoked, invalid-delegation */
             401: {
                 headers: {
                     [name: string]: unknown;

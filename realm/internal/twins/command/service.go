@@ -272,7 +272,9 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 	if s.approvals, err = d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-approvals", TTL: ApprovalTTL, Sealed: true}); err != nil {
 		return fmt.Errorf("realm: approvals: %w", err)
 	}
-	results, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL, Sealed: true})
+	// A replica that lags after an outage must not call a key absent that
+	// its create just found held: the leader confirms (as for transfers').
+	results, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-commands", TTL: idempotencyTTL, Sealed: true, LeaderConfirmsAbsence: true})
 	if err != nil {
 		return fmt.Errorf("realm: command results: %w", err)
 	}
