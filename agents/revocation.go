@@ -40,7 +40,12 @@ type Revocations struct {
 	owners  map[string]time.Time
 	agents  map[string]struct{} // suspended
 	current bool                // the mirror has every change
-	notify  func(ids ...string) // told of each revocation the feed brings
+	notify  func(ids ...string) // told of each revocation new to the mirror
+	// told are revocations other nodes (or this one) told of before the
+	// store had them, by key (told.go): each reload keeps them, until
+	// the change feed brings their records.
+	told  map[string]Revocation
+	heard func(ids ...string) // told of each revocation another node made
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -108,6 +113,9 @@ func (r *Revocations) reload(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	r.ids, r.owners, r.agents, r.current = ids, owners, agents, true
+	for _, rev := range r.told {
+		r.denyLocked(rev)
+	}
 	r.mu.Unlock()
 	return nil
 }
@@ -189,39 +197,40 @@ func (r *Revocations) apply(ctx context.Context, key string) error {
 	if err := r.load(ctx, key, ids, owners, agents); err != nil {
 		return err
 	}
+	// Only what is new to the mirror is told on: a revocation told
+	// between nodes before the store had it was told on then.
+	var named []string
 	r.mu.Lock()
 	for id := range ids {
-		r.ids[id] = struct{}{}
+		delete(r.told, revokedPrefix+id) // stored: the store keeps it now
+		if r.denyLocked(Revocation{Kind: KindDelegation, ID: id}) {
+			named = append(named, id)
+		}
 	}
 	for id := range agents {
-		r.agents[id] = struct{}{}
+		if _, ok := r.agents[id]; !ok {
+			r.agents[id] = struct{}{}
+			named = append(named, id)
+		}
 	}
 	for o, at := range owners {
-		if at.After(r.owners[o]) {
-			r.owners[o] = at
+		if t, ok := r.told[ownerPrefix+o]; ok && !at.Before(t.At) {
+			delete(r.told, ownerPrefix+o)
+		}
+		if r.denyLocked(Revocation{Kind: KindOwner, ID: o, At: at}) {
+			named = append(named, o)
 		}
 	}
 	notify := r.notify
 	r.mu.Unlock()
-	if notify != nil {
-		var named []string
-		for _, m := range []map[string]struct{}{ids, agents} {
-			for id := range m {
-				named = append(named, id)
-			}
-		}
-		for o := range owners {
-			named = append(named, o)
-		}
-		if len(named) > 0 {
-			notify(named...)
-		}
+	if notify != nil && len(named) > 0 {
+		notify(named...)
 	}
 	return nil
 }
 
-// OnRevoke has fn told, from the change feed and so on every node, of
-// each revocation as it arrives: a delegation id (dg_...), a suspended
+// OnRevoke has fn told, on every node, of each revocation as it becomes
+// known here, from another node's word (Deny) or the change feed, once: a delegation id (dg_...), a suspended
 // agent (ag_...) or an owner who revoked every agent (av_...). The realm
 // passes them on to twin gateways. fn must not block; it replaces any
 // earlier one.
@@ -236,16 +245,21 @@ func (r *Revocations) OnRevoke(fn func(ids ...string)) {
 // caller's decision (the owner, an administrator, or the holder of a block
 // above it); by and reason are kept for the audit.
 func (r *Revocations) Revoke(ctx context.Context, id, by, reason string) error {
-	if !validDelegationID(id) {
-		return deny(ReasonMalformed, "delegation id %.40q: want dg_ and 32 lower-case hex digits", id)
-	}
-	if err := r.put(ctx, revokedPrefix+id, revocationRecord{By: by, Reason: reason, At: r.clock().UTC()}); err != nil {
+	return r.denyAndStore(ctx, KindDelegation, id, by, reason)
+}
+
+// denyAndStore makes a revocation take effect here, then stores it. A
+// revocation denied here stays denied when the store fails: the mirror
+// fails closed.
+func (r *Revocations) denyAndStore(ctx context.Context, kind RevocationKind, id, by, reason string) error {
+	rev, err := r.Make(kind, id, by, reason)
+	if err != nil {
 		return err
 	}
-	r.mu.Lock()
-	r.ids[id] = struct{}{}
-	r.mu.Unlock()
-	return nil
+	if err := r.Deny(rev); err != nil {
+		return err
+	}
+	return r.Store(ctx, rev)
 }
 
 // RevokeOwner revokes every delegation owner has issued up to now: what
@@ -253,19 +267,7 @@ func (r *Revocations) Revoke(ctx context.Context, id, by, reason string) error {
 // does to the owner's agents. Delegations confirmed later are not
 // affected.
 func (r *Revocations) RevokeOwner(ctx context.Context, owner, by, reason string) error {
-	if !validOwner(owner) {
-		return deny(ReasonMalformed, "owner %.70q: want an avatar id", owner)
-	}
-	now := r.clock().UTC()
-	if err := r.put(ctx, ownerPrefix+owner, revocationRecord{By: by, Reason: reason, At: now}); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	if now.After(r.owners[owner]) {
-		r.owners[owner] = now
-	}
-	r.mu.Unlock()
-	return nil
+	return r.denyAndStore(ctx, KindOwner, owner, by, reason)
 }
 
 // Suspend stops agent (an agent id) on every node, and every chain that
@@ -329,9 +331,8 @@ func (r *Revocations) put(ctx context.Context, key string, rec revocationRecord)
 func (r *Revocations) Check(c *Chain) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if !r.current {
-		return ErrRevocationsUnknown
-	}
+	// What is known revoked is refused as revoked even while the feed is
+	// lost: a revocation told between nodes needs no feed.
 	for i := range c.Blocks {
 		if _, ok := r.ids[c.Blocks[i].Grant.ID]; ok {
 			if i == len(c.Blocks)-1 {
@@ -342,6 +343,9 @@ func (r *Revocations) Check(c *Chain) error {
 	}
 	if at, ok := r.owners[c.Owner()]; ok && !c.Root().IssuedAt.After(at) {
 		return deny(ReasonRevoked, "owner %s revoked every delegation issued up to %s", c.Owner(), at.Format(time.RFC3339))
+	}
+	if !r.current {
+		return ErrRevocationsUnknown
 	}
 	if len(r.agents) > 0 {
 		for _, a := range c.Agents() {

@@ -4,18 +4,24 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/twin"
+	"github.com/zerorealm/zerorealm/twin/gateway"
 )
 
 // operatorsAgent is an agent of an operator, delegated to command the
@@ -234,4 +240,102 @@ func TestMCPTwinTools(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestAgentTwinCommandAcrossNodes: two realm nodes on a 3-node NATS
+// cluster and one enrolled gateway. A delegation issued by node A's key is
+// enforced on node B for a twin command (B signs the grant, the gateway
+// carries it out); its owner's agents stopped on node A (the cascade of
+// agents/cascade, as "sign out everywhere" does), the answer says both
+// nodes were told, node B refuses the agent's next command, and the
+// gateway refuses a grant B signed before the revocation.
+func TestAgentTwinCommandAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	a, b, gw := twoNodesAndAGateway(t)
+
+	owner := newOperator(t, a, "olga", "operator")
+	agentKey := newAgentKey(t)
+	chain := issueDelegationWithin(t, a, owner.ID, agentKey, []string{agents.ActionCommandActuator},
+		[]agents.Resource{{Kind: agents.KindActuator, ID: "conveyor-1/belt-speed"}},
+		agents.Limits{CommandsPerMinute: 30, MaxRisk: agents.RiskLow}, time.Now().Add(-time.Minute), time.Hour)
+	onB := newAgentClient(t, b.URL(), agentKey, chain)
+	// Node B trusts node A's key as a root once it has read A's signers
+	// (every 10 s).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, answer := onB.Command(beltPath, fmt.Sprint("across-", time.Now().UnixNano()), 1)
+		if resp.Status == http.StatusOK && answer.Status == string(twin.ResultDone) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node B on a delegation node A issued = %d %+v %+v, want done", resp.Status, resp.Problem, answer.Ack)
+		}
+	}
+	c, err := twin.NewCommand("conveyor-1", "belt-speed", chain.AgentID(), "signed-on-b", twin.CommandRequest{Op: twin.OpSet, Value: ptr(0.5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signedOnB := b.twins.Dispatcher().AgentGrantFor(c, c.Hash(), owner.ID, chain.IDs())
+
+	eventually(t, "node A to count node B live", func() bool { return len(a.otherNodes()) == 1 })
+	out, err := a.delegations.StopOwnersAgents(context.Background(), owner.ID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.NodesTold != 2 || out.NodesLive != 2 {
+		t.Fatalf("stopping the owner's agents on node A = %+v; want both nodes told", out)
+	}
+	// Told means refusing: no wait for node B's change feed.
+	if resp, _ := onB.Command(beltPath, fmt.Sprint("after-", time.Now().UnixNano()), 1); resp.Status != http.StatusUnauthorized || resp.Problem.Type != edge.ProblemBase+edge.TypeDelegationRevoked {
+		t.Fatalf("node B, right after it was told = %d %+v; want 401 delegation-revoked", resp.Status, resp.Problem)
+	}
+	eventually(t, "the gateway to hear of the revocation made on node A", func() bool { return gw.AgentRevoked(owner.ID) })
+	if _, err := b.twins.Dispatcher().Deliver(context.Background(), signedOnB); twin.ReasonOf(err) != twin.ReasonDelegationRevoked {
+		t.Fatalf("a grant node B signed before the revocation = %v, want delegation_revoked", err)
+	}
+}
+
+// twoNodesAndAGateway starts realm nodes a and b on a 3-node NATS cluster
+// and the enrolled gateway of conveyor-1, which both know, hearing their
+// revocation feeds.
+func twoNodesAndAGateway(t testing.TB) (a, b *Realm, gw *gateway.Gateway) {
+	t.Helper()
+	servers := natstest.RunCluster(t, 3)
+	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	dirA, dirB := t.TempDir(), t.TempDir()
+	creds, err := EnrollGateway(dirA, "", "zr", "conveyor-1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both nodes know the one gateway of the conveyor.
+	enrolled, err := os.ReadFile(filepath.Join(dirA, command.GatewaysFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, command.GatewaysFile), enrolled, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a = startRealm(t, Config{DataDir: dirA, NATS: urls, Node: "realm-a"})
+	b = startRealm(t, Config{DataDir: dirB, NATS: urls, Node: "realm-b"})
+
+	key, err := crypto.HexToECDSA(strings.TrimPrefix(creds.Key, "0x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := twin.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err = gateway.New(gateway.Config{Twin: "conveyor-1", Actuators: creds.Actuators, Conn: natstest.Connect(t, servers[1].ClientURL()),
+		RealmKeys: []common.Address{a.twins.GrantKey(), b.twins.GrantKey()}, Signer: signer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gw.Close)
+	eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
+	return a, b, gw
 }

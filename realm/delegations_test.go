@@ -144,12 +144,19 @@ func TestDelegationsAPI(t *testing.T) {
 	eventually(t, "the reinstated agent is served", func() bool { return ag.Do("GET", "/v1/agents/me", nil).Status == 200 })
 
 	// Revoked by its owner: refused at the agent's next request.
-	if code, p := oc.Call("DELETE", "/v1/agents/delegations/"+issued.Delegation.ID, nil, nil); code != 204 {
-		t.Fatalf("revoke = %d %+v", code, p)
+	// The answer says the revocation took effect on this node (the only
+	// one) and is stored: the agent's next request is refused at once.
+	var revoked struct {
+		NodesTold int  `json:"nodes_told"`
+		NodesLive int  `json:"nodes_live"`
+		Stored    bool `json:"stored"`
 	}
-	eventually(t, "the revocation refuses the agent", func() bool {
-		return ag.Do("GET", "/v1/agents/me", nil).Problem.Type == edge.ProblemBase+edge.TypeDelegationRevoked
-	})
+	if code, p := oc.Call("DELETE", "/v1/agents/delegations/"+issued.Delegation.ID, nil, &revoked); code != 200 || revoked.NodesTold != 1 || revoked.NodesLive != 1 || !revoked.Stored {
+		t.Fatalf("revoke = %d %+v %+v; want 200, told and stored", code, p, revoked)
+	}
+	if got := ag.Do("GET", "/v1/agents/me", nil).Problem.Type; got != edge.ProblemBase+edge.TypeDelegationRevoked {
+		t.Fatalf("the agent's request right after the revocation answered: %q", got)
+	}
 	oc.Must("GET", "/v1/agents/delegations", nil, &list)
 	if len(list.Delegations) != 1 || list.Delegations[0].State != "revoked" {
 		t.Fatalf("after revoking: %+v", list)

@@ -21,7 +21,7 @@ func (r *Realm) startRevocationBroadcast(bg context.Context) error {
 	b, err := revocation.New(revocation.Config{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Node: r.cfg.Node,
 		Auth: r.clusterAuth, Sessions: r.sessions,
-		Peers: func() []string { return r.nodes.Others(r.live.Peers()) },
+		Peers: r.otherNodes,
 		// A told node stores the revocation too, a few seconds later,
 		// should the node that made it stop before storing it.
 		Redrive: func(ctx context.Context, rev session.Revocation) error {
@@ -31,11 +31,8 @@ func (r *Realm) startRevocationBroadcast(bg context.Context) error {
 			_, err := r.sessions.RevokeAvatarUntil(ctx, rev.Avatar, rev.Reason, rev.At)
 			return err
 		},
-		OnRefused: func(kind string, err error) {
-			r.tampers.Forged("revocation " + kind)
-			r.log.Warn("dropped a revocation message that does not verify", "kind", kind, "err", err)
-		},
-		Logger: r.log,
+		OnRefused: r.refusedRevocation("revocation"),
+		Logger:    r.log,
 	})
 	if err != nil {
 		return fmt.Errorf("realm: %w", err)
@@ -48,6 +45,15 @@ func (r *Realm) startRevocationBroadcast(bg context.Context) error {
 		b.Close()
 	}()
 	return nil
+}
+
+// otherNodes: the other live nodes; refusedRevocation: a message that does not verify.
+func (r *Realm) otherNodes() []string { return r.nodes.Others(r.live.Peers()) }
+func (r *Realm) refusedRevocation(what string) func(string, error) {
+	return func(kind string, err error) {
+		r.tampers.Forged(what + " " + kind)
+		r.log.Warn("dropped a revocation message that does not verify", "kind", what+" "+kind, "err", err)
+	}
 }
 
 // revoker lends the node's broadcaster to the identity part, which is

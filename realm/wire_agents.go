@@ -44,6 +44,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 		Log: r.log, Signer: agents.KeySigner{Key: r.keys.Active}, StepUps: r.stepups,
 		Revoker: g.Revocations(), Reinstater: g, AgentTrust: g, Records: records, AuditNoWait: r.decisions.RecordQueued,
 		Background: bg, Go: r.bgDone.Go,
+		Cascade: delegations.Cascade{Conn: r.nc, Prefix: r.cfg.Prefix, Node: r.cfg.Node, Auth: r.clusterAuth, Peers: r.otherNodes, OnRefused: r.refusedRevocation("agent revocation")},
 	}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}

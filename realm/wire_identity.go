@@ -37,7 +37,7 @@ func (r *Realm) startIdentity(ctx context.Context) error {
 			r.live.AnnouncePasskeyAdded(avatarID, cred) // made after, called by requests
 		},
 		SignedOutEverywhere: func(ctx context.Context, avatarID string) bool {
-			return r.delegations.StopOwnersAgentsOrLater(ctx, avatarID, "its owner signed out everywhere")
+			return r.delegations.StopOwnersAgentsNow(ctx, avatarID, "its owner signed out everywhere")
 		},
 		CeremonyTimed: r.timings.Ceremony,
 	})

@@ -209,6 +209,19 @@ func (f *RevocationFeed) RevokeAgents(ids ...string) error {
 	return f.sendLocked(RevocationNotice{At: Millis(now), Sessions: []string{}, Agents: ids})
 }
 
+// RememberAgents adds ids to the feed without a notice of their own: the
+// next heartbeat names them. A realm node told by another of a
+// revocation, which that node published at once, repeats it so, in case
+// a gateway missed the first notice.
+func (f *RevocationFeed) RememberAgents(ids ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.cfg.Now()
+	for _, id := range ids {
+		f.agents[id] = now
+	}
+}
+
 // Restate publishes a complete notice now, as the heartbeat does: every
 // session revoked within the feed's memory. A gateway that reconnected
 // accepts grants again only after one.

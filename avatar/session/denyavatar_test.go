@@ -70,3 +70,35 @@ func TestDenyAvatarEndsEverySessionBeforeIt(t *testing.T) {
 		t.Fatal("the denial outlived every session it covers")
 	}
 }
+
+// TestAvatarRevocationKeepsAnEarlierSessionRevocationsReason: a session
+// revoked on its own (denied here, not stored yet), then every session of
+// its avatar: whichever store attempt lands first, the session's record
+// keeps the reason of the revocation made first, and the avatar's other
+// sessions the avatar-wide one. (Sign-out and "sign out everywhere" made
+// while the sessions bucket has no leader are stored in no set order once
+// it has one.)
+func TestAvatarRevocationKeepsAnEarlierSessionRevocationsReason(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	m, _ := newTestManager(t, Config{Now: clock.Now})
+	_, one := mustCreate(t, m, "ada")
+	_, other := mustCreate(t, m, "ada")
+	clock.Advance(time.Second)
+	if err := m.Deny(Revocation{SessionID: one.ID, Avatar: "ada", Reason: "revoked by its avatar", At: clock.Now(), Expires: one.Expires}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	// The avatar-wide revocation's store lands first.
+	if _, err := m.RevokeAvatarUntil(ctx, "ada", "signed out everywhere", clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Revoke(ctx, one.ID, "revoked by its avatar"); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{one.ID: "revoked by its avatar", other.ID: "signed out everywhere"} {
+		if got, err := m.Get(ctx, id); err != nil || !got.Revoked || got.RevokedReason != want {
+			t.Errorf("stored %+v, %v; want revoked, %q", got, err, want)
+		}
+	}
+}

@@ -106,7 +106,7 @@ func (m *Manager) RevokeAvatarUntil(ctx context.Context, avatarID, reason string
 	revoked := 0
 	var errs []error
 	for _, e := range entries {
-		changed, live, err := m.revokeUntil(ctx, e.ID, reason, until)
+		changed, live, err := m.revokeUntil(ctx, e.ID, m.firstReason(e.ID, reason, until), until)
 		// A session not stored yet whose lifetime began after until is
 		// being created after the revocation: it is not one of those.
 		created := e.Expires.Add(-m.lifetime)
@@ -123,6 +123,22 @@ func (m *Manager) RevokeAvatarUntil(ctx context.Context, avatarID, reason string
 		}
 	}
 	return revoked, errors.Join(errs...)
+}
+
+// firstReason is the reason to store for session id when the avatar-wide
+// revocation made at until stores it: the reason of a revocation of that
+// one session this node denied at or before until and has not seen stored
+// yet, or else reason. Both are stored by background attempts once the
+// bucket has a leader again, in no set order; the record keeps the reason
+// of the revocation made first, whichever attempt lands first.
+func (m *Manager) firstReason(id, reason string, until time.Time) string {
+	if until.IsZero() {
+		return reason
+	}
+	if e, ok := m.revoked.denied(id, m.now()); ok && e.reason != "" && !e.at.After(until) {
+		return e.reason
+	}
+	return reason
 }
 
 // preempt writes a revoked placeholder for an indexed session whose record

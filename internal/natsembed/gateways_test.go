@@ -132,6 +132,10 @@ func TestGatewayIsolation(t *testing.T) {
 		{"zr.twin.robot-1.state.gripper", false},
 		{"zr.twin.press-1.cmd.ram", false},
 		{"zr.revocations", false},
+		// The nodes' own revocation broadcasts (avatar/session/revocation,
+		// agents/cascade): a gateway can neither forge nor answer one.
+		{"zr.sessions.revoked", false},
+		{"zr.agents.revoked", false},
 		{"$JS.API.STREAM.LIST", false},
 	}
 	for _, c := range cases {

@@ -2,29 +2,17 @@ package clustertest
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/agents/approval"
-	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
-	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
 	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
-	"github.com/zerorealm/zerorealm/twin"
-	"github.com/zerorealm/zerorealm/twin/gateway"
 )
 
 // TestAgentApprovalTwoNodes: two realm nodes on a 3-node NATS cluster.
@@ -89,86 +77,4 @@ func TestAgentApprovalTwoNodes(t *testing.T) {
 			return got == 300 && left == 700
 		})
 	}
-}
-
-// TestAgentTwinCommandAcrossNodes: two realm nodes on a 3-node NATS
-// cluster and one enrolled gateway. A delegation issued by node A's key is
-// enforced on node B for a twin command (B signs the grant, the gateway
-// carries it out); revoked on node A, it is refused by node B and by the
-// gateway, which also refuses a grant B signed before the revocation.
-func TestAgentTwinCommandAcrossNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
-	dirA, dirB := t.TempDir(), t.TempDir()
-	creds, err := realm.EnrollGateway(dirA, "", "zr", "conveyor-1", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Both nodes know the one gateway of the conveyor.
-	enrolled, err := os.ReadFile(filepath.Join(dirA, command.GatewaysFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dirB, command.GatewaysFile), enrolled, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a := startRealm(t, realm.Config{DataDir: dirA, NATS: urls, Node: "realm-a"})
-	b := startRealm(t, realm.Config{DataDir: dirB, NATS: urls, Node: "realm-b"})
-
-	key, err := crypto.HexToECDSA(strings.TrimPrefix(creds.Key, "0x"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := twin.NewSigner(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(gateway.Config{Twin: "conveyor-1", Actuators: creds.Actuators, Conn: natstest.Connect(t, servers[1].ClientURL()),
-		RealmKeys: []common.Address{realmtest.Probe(a).GrantKey(), realmtest.Probe(b).GrantKey()}, Signer: signer})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(gw.Close)
-	eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
-
-	owner := newOperator(t, a, "olga", "operator")
-	agentKey := realmtest.NewAgentKey(t)
-	chain := realmtest.IssueDelegationWithin(t, a, owner.ID, agentKey, []string{agents.ActionCommandActuator},
-		[]agents.Resource{{Kind: agents.KindActuator, ID: "conveyor-1/belt-speed"}},
-		agents.Limits{CommandsPerMinute: 30, MaxRisk: agents.RiskLow}, time.Now().Add(-time.Minute), time.Hour)
-	onB := realmtest.NewAgentClient(t, b.URL(), agentKey, chain)
-	// Node B trusts node A's key as a root once it has read A's signers
-	// (every 10 s).
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, answer := onB.Command(realmtest.BeltPath, fmt.Sprint("across-", time.Now().UnixNano()), 1)
-		if resp.Status == http.StatusOK && answer.Status == string(twin.ResultDone) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node B on a delegation node A issued = %d %+v %+v, want done", resp.Status, resp.Problem, answer.Ack)
-		}
-	}
-	c, err := twin.NewCommand("conveyor-1", "belt-speed", chain.AgentID(), "signed-on-b", twin.CommandRequest{Op: twin.OpSet, Value: new(0.5)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	signedOnB := realmtest.Probe(b).Dispatcher().AgentGrantFor(c, c.Hash(), owner.ID, chain.IDs())
-
-	if err := realmtest.Probe(a).AgentRevocations().Revoke(context.Background(), chain.Root().ID, owner.ID, "test"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the gateway to hear of the revocation made on node A", func() bool { return gw.AgentRevoked(chain.Root().ID) })
-	if _, err := realmtest.Probe(b).Dispatcher().Deliver(context.Background(), signedOnB); twin.ReasonOf(err) != twin.ReasonDelegationRevoked {
-		t.Fatalf("a grant node B signed before the revocation = %v, want delegation_revoked", err)
-	}
-	eventually(t, "node B to refuse the revoked delegation", func() bool {
-		resp, _ := onB.Command(realmtest.BeltPath, fmt.Sprint("after-", time.Now().UnixNano()), 1)
-		return resp.Status == http.StatusUnauthorized && resp.Problem.Type == edge.ProblemBase+edge.TypeDelegationRevoked
-	})
 }

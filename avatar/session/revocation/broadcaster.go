@@ -2,19 +2,16 @@ package revocation
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
-	"github.com/zerorealm/zerorealm/internal/clustermsg"
+	"github.com/zerorealm/zerorealm/internal/clustercast"
 )
 
 // ErrInvalidConfig reports a Config that New refuses.
@@ -22,21 +19,7 @@ var ErrInvalidConfig = errors.New("revocation: invalid config")
 
 // nodeHeader names the sending node of a notice or an acknowledgement; the
 // Authenticator's tag covers it.
-const nodeHeader = clustermsg.NodeHeader
-
-// Defaults of Config.
-const (
-	defaultAckWait   = time.Second
-	defaultStoreWait = time.Second
-	defaultRetryMin  = 100 * time.Millisecond
-	defaultRetryMax  = 5 * time.Second
-	// defaultRedriveAfter: the node that made a revocation stores it
-	// within its StoreWait or retries every RetryMax at most; a told node
-	// that finds it not stored a few seconds later stores it itself.
-	defaultRedriveAfter = 5 * time.Second
-	// attemptTimeout bounds one background store attempt.
-	attemptTimeout = 5 * time.Second
-)
+const nodeHeader = clustercast.NodeHeader
 
 // Sessions is what a Broadcaster needs of the session manager.
 type Sessions interface {
@@ -48,12 +31,7 @@ type Sessions interface {
 }
 
 // Authenticator signs and checks messages between realm nodes.
-type Authenticator interface {
-	// Sign sets msg's authentication header for subject.
-	Sign(msg *nats.Msg, subject string, now time.Time)
-	// Verify checks msg's authentication header for subject at now.
-	Verify(msg *nats.Msg, subject string, now time.Time) error
-}
+type Authenticator = clustercast.Authenticator
 
 // Config configures a Broadcaster. Zero durations are the documented
 // defaults.
@@ -102,12 +80,8 @@ type Broadcaster struct {
 	sub     *nats.Subscription
 	log     *slog.Logger
 
-	// ctx ends background store attempts when the Broadcaster closes.
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	pending int
+	teller clustercast.Teller
+	retry  *clustercast.Retrier
 }
 
 // Outcome is what Revoke achieved.
@@ -129,41 +103,19 @@ func New(cfg Config) (*Broadcaster, error) {
 		return nil, fmt.Errorf("%w: Conn, Auth and Sessions are required", ErrInvalidConfig)
 	case cfg.Prefix == "" || cfg.Node == "":
 		return nil, fmt.Errorf("%w: Prefix and Node are required", ErrInvalidConfig)
-	case cfg.AckWait < 0 || cfg.StoreWait < 0 || cfg.RetryMin < 0 || cfg.RetryMax < 0 || cfg.RedriveAfter < 0:
-		return nil, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	}
-	if cfg.AckWait == 0 {
-		cfg.AckWait = defaultAckWait
+	timing, err := clustercast.Timing{AckWait: cfg.AckWait, StoreWait: cfg.StoreWait, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, RedriveAfter: cfg.RedriveAfter}.WithDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if cfg.StoreWait == 0 {
-		cfg.StoreWait = defaultStoreWait
-	}
-	if cfg.RetryMin == 0 {
-		cfg.RetryMin = defaultRetryMin
-	}
-	if cfg.RetryMax == 0 {
-		cfg.RetryMax = defaultRetryMax
-	}
-	if cfg.RedriveAfter == 0 {
-		cfg.RedriveAfter = defaultRedriveAfter
-	}
-	if cfg.RetryMax < cfg.RetryMin {
-		return nil, fmt.Errorf("%w: RetryMax %v below RetryMin %v", ErrInvalidConfig, cfg.RetryMax, cfg.RetryMin)
-	}
-	if cfg.Peers == nil {
-		cfg.Peers = func() []string { return nil }
-	}
-	if cfg.OnRefused == nil {
-		cfg.OnRefused = func(string, error) {}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	cfg.AckWait, cfg.StoreWait, cfg.RetryMin, cfg.RetryMax, cfg.RedriveAfter = timing.AckWait, timing.StoreWait, timing.RetryMin, timing.RetryMax, timing.RedriveAfter
+	clustercast.Defaults(&cfg.Peers, &cfg.OnRefused, &cfg.Logger)
 	b := &Broadcaster{cfg: cfg, subject: cfg.Prefix + ".sessions.revoked", log: cfg.Logger}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.teller = clustercast.Teller{Conn: cfg.Conn, Auth: cfg.Auth, Node: cfg.Node, Subject: b.subject, AckWait: cfg.AckWait, OnRefused: cfg.OnRefused, Log: cfg.Logger.With("revocation", "sessions")}
+	b.retry = clustercast.NewRetrier(cfg.RetryMin, cfg.RetryMax, func(err error) bool { return errors.Is(err, session.ErrInvalidSession) }, b.teller.Log)
 	sub, err := cfg.Conn.Subscribe(b.subject, b.receive)
 	if err != nil {
-		b.cancel()
+		b.retry.Close()
 		return nil, fmt.Errorf("revocation: subscribe to %s: %w", b.subject, err)
 	}
 	b.sub = sub
@@ -175,16 +127,13 @@ func New(cfg Config) (*Broadcaster, error) {
 // sessions expire). It waits for them to return.
 func (b *Broadcaster) Close() {
 	_ = b.sub.Unsubscribe()
-	b.cancel()
-	b.wg.Wait()
+	b.retry.Close()
 }
 
 // Pending counts revocations whose store attempts are still running in
 // the background.
 func (b *Broadcaster) Pending() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.pending
+	return b.retry.Pending()
 }
 
 // Revoke makes revs take effect on every node it can reach, then stores
@@ -230,10 +179,7 @@ func (b *Broadcaster) RevokeAvatar(ctx context.Context, rev session.AvatarRevoca
 // store runs the first store attempt of a revocation out told of, and
 // leaves the others to the background.
 func (b *Broadcaster) store(ctx context.Context, out Outcome, store func(context.Context) error) Outcome {
-	out.Stored = b.storeOnce(ctx, store)
-	if !out.Stored {
-		b.storeLater(b.cfg.RetryMin, store)
-	}
+	out.Stored = b.retry.Now(ctx, b.cfg.StoreWait, store)
 	return out
 }
 
@@ -242,89 +188,26 @@ func (b *Broadcaster) store(ctx context.Context, out Outcome, store func(context
 // is how many other nodes Peers listed.
 func (b *Broadcaster) tell(ctx context.Context, revs []session.Revocation, avatars []session.AvatarRevocation) (told, live int) {
 	peers := b.cfg.Peers()
-	waiting := make(map[string]bool, len(peers))
-	for _, p := range peers {
-		if p != b.cfg.Node {
-			waiting[p] = true
-		}
-	}
-	live = len(waiting)
 	data, err := encodeNotice(b.cfg.Node, revs, avatars)
 	if err != nil {
 		b.log.Error("revocation notice not sent", "err", err)
-		return 0, live
+		return 0, len(slices.DeleteFunc(slices.Clone(peers), func(p string) bool { return p == b.cfg.Node }))
 	}
-	inbox := b.cfg.Conn.NewRespInbox()
-	acks := make(chan *nats.Msg, 16)
-	sub, err := b.cfg.Conn.ChanSubscribe(inbox, acks)
-	if err != nil {
-		b.log.Warn("revocation notice not sent: subscribe to acknowledgements", "err", err)
-		return 0, live
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	msg := &nats.Msg{Subject: b.subject, Reply: inbox, Data: data, Header: nats.Header{nodeHeader: {b.cfg.Node}}}
-	b.cfg.Auth.Sign(msg, b.subject, time.Now())
-	if err := b.cfg.Conn.PublishMsg(msg); err != nil {
-		b.log.Warn("revocation notice not sent", "err", err)
-		return 0, live
-	}
-	if live == 0 {
-		return 0, 0
-	}
-	wait := time.NewTimer(b.cfg.AckWait)
-	defer wait.Stop()
-	heard := map[string]bool{}
-	for len(waiting) > 0 {
-		select {
-		case m := <-acks:
-			node, err := b.verifyAck(m, inbox)
-			if err != nil {
-				b.cfg.OnRefused("ack", err)
-				continue
-			}
-			if !heard[node] {
-				heard[node] = true
-				delete(waiting, node)
-			}
-		case <-wait.C:
-			b.log.Warn("revocation: nodes did not acknowledge in time", "missing", len(waiting), "told", len(heard))
-			return len(heard), live
-		case <-ctx.Done():
-			return len(heard), live
-		}
-	}
-	return len(heard), live
-}
-
-func (b *Broadcaster) verifyAck(m *nats.Msg, inbox string) (string, error) {
-	if err := b.cfg.Auth.Verify(m, inbox, time.Now()); err != nil {
-		return "", err
-	}
-	a, err := decodeAck(m.Data)
-	if err != nil {
-		return "", err
-	}
-	if a.Node != m.Header.Get(nodeHeader) || a.Node == b.cfg.Node {
-		return "", fmt.Errorf("%w: acknowledgement from %q under header %q", ErrMalformed, a.Node, m.Header.Get(nodeHeader))
-	}
-	return a.Node, nil
+	return b.teller.Tell(ctx, data, peers)
 }
 
 // receive denies another node's revocations here and acknowledges them.
 func (b *Broadcaster) receive(m *nats.Msg) {
-	if err := b.cfg.Auth.Verify(m, m.Subject, time.Now()); err != nil {
-		b.cfg.OnRefused("notice", err)
-		return
-	}
-	if m.Header.Get(nodeHeader) == b.cfg.Node {
-		return // this node denied them before it published
+	from, own, err := b.teller.Heard(m)
+	if err != nil || own {
+		return // refused, or this node denied them before it published
 	}
 	n, err := decodeNotice(m.Data)
-	if err == nil && n.Node != m.Header.Get(nodeHeader) {
-		err = fmt.Errorf("%w: notice from %q under header %q", ErrMalformed, n.Node, m.Header.Get(nodeHeader))
+	if err == nil && n.Node != from {
+		err = fmt.Errorf("%w: notice from %q under header %q", ErrMalformed, n.Node, from)
 	}
 	if err != nil {
-		b.cfg.OnRefused("notice", err)
+		b.teller.Refuse(err)
 		return
 	}
 	var denied []session.Revocation
@@ -348,41 +231,7 @@ func (b *Broadcaster) receive(m *nats.Msg) {
 	redriveLater(b, b.cfg.Redrive, denied)
 	redriveLater(b, b.cfg.RedriveAvatar, deniedAvatars)
 	b.log.Info("sessions denied on another node's word", "node", n.Node, "denied", len(denied), "avatars", len(deniedAvatars))
-	if m.Reply == "" {
-		return
-	}
-	data, _ := json.Marshal(ack{Node: b.cfg.Node, Denied: len(denied) + len(deniedAvatars)})
-	reply := &nats.Msg{Subject: m.Reply, Data: data, Header: nats.Header{nodeHeader: {b.cfg.Node}}}
-	b.cfg.Auth.Sign(reply, m.Reply, time.Now())
-	if err := b.cfg.Conn.PublishMsg(reply); err != nil {
-		b.log.Warn("revocation acknowledgement not sent", "node", n.Node, "err", err)
-	}
-}
-
-// storeOnce runs one store attempt within StoreWait and what is left of
-// ctx's deadline (the answer waits for it), and not cancelled with ctx: a
-// client that hangs up does not cut the attempt short. What it does not
-// store, storeLater does.
-func (b *Broadcaster) storeOnce(ctx context.Context, write func(context.Context) error) bool {
-	detached := context.WithoutCancel(ctx)
-	if d, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		detached, cancel = context.WithDeadline(detached, d)
-		defer cancel()
-	}
-	ctx, cancel := context.WithTimeout(detached, b.cfg.StoreWait)
-	defer cancel()
-	err := write(ctx)
-	switch {
-	case err == nil:
-		return true
-	case errors.Is(err, session.ErrInvalidSession):
-		b.log.Info("revocation: no session record to store", "err", err)
-		return true
-	default:
-		b.log.Warn("revocation not stored yet; retrying in the background", "err", err)
-		return false
-	}
+	b.teller.Acknowledge(m, n.Node, len(denied)+len(deniedAvatars))
 }
 
 // redriveLater stores revs, revocations another node made and this one
@@ -393,7 +242,7 @@ func redriveLater[R any](b *Broadcaster, redrive func(context.Context, R) error,
 		return
 	}
 	left := slices.Clone(revs) // the attempts' own: what is stored leaves it
-	b.storeLater(b.cfg.RedriveAfter, func(ctx context.Context) error {
+	b.retry.Later(b.cfg.RedriveAfter, func(ctx context.Context) error {
 		for len(left) > 0 {
 			if err := redrive(ctx, left[0]); err != nil && !errors.Is(err, session.ErrInvalidSession) {
 				return err
@@ -402,46 +251,4 @@ func redriveLater[R any](b *Broadcaster, redrive func(context.Context, R) error,
 		}
 		return nil
 	})
-}
-
-// storeLater retries store with back-off, the first time after first,
-// until it succeeds or the Broadcaster closes.
-func (b *Broadcaster) storeLater(first time.Duration, store func(context.Context) error) {
-	b.mu.Lock()
-	b.pending++
-	b.mu.Unlock()
-	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		defer func() {
-			b.mu.Lock()
-			b.pending--
-			b.mu.Unlock()
-		}()
-		delay := first
-		for attempt := 2; ; attempt++ {
-			t := time.NewTimer(delay)
-			select {
-			case <-b.ctx.Done():
-				t.Stop()
-				b.log.Warn("revocation store attempts end with the node: the other nodes deny the sessions until they expire", "attempts", attempt-1)
-				return
-			case <-t.C:
-			}
-			ctx, cancel := context.WithTimeout(b.ctx, attemptTimeout)
-			err := store(ctx)
-			cancel()
-			switch {
-			case err == nil:
-				b.log.Info("revocation stored", "attempts", attempt)
-				return
-			case errors.Is(err, session.ErrInvalidSession):
-				return
-			case b.ctx.Err() != nil:
-				continue // reported at the top
-			}
-			b.log.Warn("revocation store attempt failed", "attempt", attempt, "err", err)
-			delay = min(max(2*delay, b.cfg.RetryMin), b.cfg.RetryMax)
-		}
-	}()
 }

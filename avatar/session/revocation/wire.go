@@ -1,14 +1,13 @@
 package revocation
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
-	"github.com/zerorealm/zerorealm/internal/strictjson"
+	"github.com/zerorealm/zerorealm/internal/clustercast"
 )
 
 // ErrMalformed reports a notice or acknowledgement that does not decode.
@@ -21,7 +20,6 @@ const (
 	maxNoticeBytes = 256 << 10
 	// maxNoticeSessions is session.MaxPerAvatar: one notice per call.
 	maxNoticeSessions = session.MaxPerAvatar
-	maxAckBytes       = 1 << 10
 )
 
 // notice is what a node publishes to the others: the revocations it made,
@@ -50,12 +48,6 @@ type revokedWireV1 struct {
 	Reason  string    `json:"reason"`
 	At      time.Time `json:"at"`
 	Expires time.Time `json:"expires"`
-}
-
-// ack is a node's answer to a notice.
-type ack struct {
-	Node   string `json:"node"`
-	Denied int    `json:"denied"`
 }
 
 func encodeNotice(node string, revs []session.Revocation, avatars []session.AvatarRevocation) ([]byte, error) {
@@ -113,24 +105,8 @@ func (n notice) avatarRevocations() []session.AvatarRevocation {
 	return out
 }
 
-func decodeAck(data []byte) (ack, error) {
-	if len(data) > maxAckBytes {
-		return ack{}, fmt.Errorf("%w: acknowledgement of %d bytes", ErrMalformed, len(data))
-	}
-	var a ack
-	if err := decodeStrict(data, &a); err != nil || a.Node == "" {
-		return ack{}, fmt.Errorf("%w: acknowledgement: %v", ErrMalformed, err)
-	}
-	return a, nil
-}
+func decodeAck(data []byte) (clustercast.Ack, error) { return clustercast.DecodeAck(data) }
 
 // decodeStrict decodes exactly one JSON value, with valid UTF-8, no member
 // twice and no unknown member.
-func decodeStrict(data []byte, v any) error {
-	if err := strictjson.Check(data); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v)
-}
+func decodeStrict(data []byte, v any) error { return clustercast.DecodeStrict(data, v) }

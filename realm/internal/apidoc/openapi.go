@@ -48,7 +48,7 @@ var apiOperations = []apiOperation{
 	{"POST", "/v1/agents/delegations/digest", "getDelegationDigest", "agents", "Prepare a delegation to an agent (its Ed25519 key, actions, resources, limits, expires_in at most 24 h) and answer its grant and the action digest its owner's user-verified step-up must be bound to; nothing is stored", true, "DelegationDigestRequest", "DelegationDigest", "200", 0},
 	{"POST", "/v1/agents/delegations", "issueDelegation", "agents", "Issue the delegation whose grant the digest call returned, after the owner's step-up bound to its digest: the realm node's key signs the root; answers the token (zrd1~...)", true, "DelegationIssueRequest", "DelegationIssued", "201", 0},
 	{"GET", "/v1/agents/delegations", "listDelegations", "agents", "The owner's delegations, newest first, with their state", true, "", "Delegations", "200", 0},
-	{"DELETE", "/v1/agents/delegations/{id}", "revokeDelegation", "agents", "Revoke one of the owner's delegations on every node, and everything derived from it", true, "", "", "204", 0},
+	{"DELETE", "/v1/agents/delegations/{id}", "revokeDelegation", "agents", "Revoke one of the owner's delegations on every node and twin gateway, and everything derived from it", true, "", "DelegationRevoked", "200", 0},
 	{"POST", "/v1/agents/{id}/reinstate", "reinstateAgent", "agents", "Lift the suspension of an agent the owner delegated to, after a step-up bound to its reinstate_digest", true, "", "", "204", 0},
 	{"GET", "/v1/agents/approvals", "listAgentApprovals", "agents", "The actions the owner's agents asked for that wait for the owner's approval, and those decided in the last day, newest first", true, "", "AgentApprovals", "200", 0},
 	{"GET", "/v1/agents/approvals/{id}", "getAgentApproval", "agents", "One waiting action: for its owner, or for the agent that asked for it, which polls it here (Location of its 202) until it is done (with its result), failed, rejected, cancelled or expired", true, "", "AgentApproval", "200", 0},
@@ -215,7 +215,7 @@ var apiErrors = map[string]map[string]string{
 	"POST /v1/assets/transfers":               {"409": "a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), the intent was applied and its receipt is not issued yet (receipt-pending; Retry-After), or the asset or nonce moved on (transfer-rejected)", "422": "this Idempotency-Key was used for another request (idempotency-key-reused)"},
 	"POST /v1/assets/trades":                  {"409": "a request with this Idempotency-Key has no answer yet (idempotency-key-in-progress), the trade was applied and its receipt is not issued yet (receipt-pending; Retry-After), or a leg's asset or nonce moved on (transfer-rejected)", "422": "this Idempotency-Key was used for another request (idempotency-key-reused)"},
 	"POST /v1/twins/{twin}/actuators/{actuator}/commands": {
-		"409": "the first command with this Idempotency-Key has no answer yet (idempotency-key-in-progress; Retry-After), the command waits for approval, or the gateway refused it",
+		"409": "the first command with this Idempotency-Key has no answer yet, or the gateway is still carrying out an earlier grant of the command (idempotency-key-in-progress; Retry-After), the command waits for approval, or the gateway refused it",
 		"422": "the value is outside the actuator's envelope, or this Idempotency-Key was used for a different command (idempotency-key-reused)",
 		"429": "the actuator's command rate was exceeded",
 		"502": "the gateway's acknowledgement did not verify",

@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/agents/cascade"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
@@ -119,69 +120,41 @@ func (a *API) handleAgentMe(w http.ResponseWriter, _ *http.Request, p edge.Princ
 }
 
 // StopOwnersAgents revokes every delegation the avatar issued up to now,
-// on every node, and audits it. Before Bind no agent has been served, and
-// there is nothing to stop.
-func (a *API) StopOwnersAgents(ctx context.Context, avatarID, why string) error {
+// on every node (told at once over core NATS; the store follows, retried
+// in the background while it cannot be written), and audits it. Before
+// Bind no agent has been served, and there is nothing to stop.
+func (a *API) StopOwnersAgents(ctx context.Context, avatarID, why string) (cascade.Outcome, error) {
 	if a.Deps == nil {
-		return nil
+		return cascade.Outcome{}, nil
 	}
-	if err := a.Revoker.RevokeOwner(ctx, avatarID, avatarID, why); err != nil {
-		return fmt.Errorf("stop the avatar's agents: %w", err)
+	out, err := a.cascade.RevokeOwner(ctx, avatarID, avatarID, why)
+	if err != nil {
+		return out, fmt.Errorf("stop the avatar's agents: %w", err)
 	}
 	a.AuditNoWait(ctx, audit.Event{
 		Actor: avatarID, Action: "RevokeAgents", Resource: fmt.Sprintf("Avatar::%q", avatarID), Outcome: audit.Allow,
 		Reasons: []string{"every delegation the avatar issued is revoked: " + why},
+		Signals: map[string]any{"nodes_told": out.NodesTold, "nodes_live": out.NodesLive, "stored": out.Stored},
 	})
-	return nil
+	return out, nil
 }
 
-// Backoff of StopOwnersAgentsOrLater's background attempts.
-const (
-	agentStopRetryMin = 200 * time.Millisecond
-	agentStopRetryMax = 5 * time.Second
-)
-
-// StopOwnersAgentsOrLater stops the avatar's agents now or, when their
-// revocations cannot be stored (the bucket is electing a leader), keeps
-// trying in the background until they are or the node stops; a node
-// whose revocation feed is lost refuses every agent meanwhile
-// (agents.ErrRevocationsUnknown). It reports whether they were stopped
-// now.
-func (a *API) StopOwnersAgentsOrLater(ctx context.Context, avatarID, why string) bool {
-	err := a.StopOwnersAgents(ctx, avatarID, why)
-	if err == nil {
-		return true
+// StopOwnersAgentsNow stops the avatar's agents and reports whether they
+// are stopped: on this node and every live node told, the store's record
+// following (see StopOwnersAgents). Only an avatar id that is not one
+// fails it.
+func (a *API) StopOwnersAgentsNow(ctx context.Context, avatarID, why string) bool {
+	if _, err := a.StopOwnersAgents(ctx, avatarID, why); err != nil {
+		a.Log.Error("an avatar's agents not stopped", "avatar", avatarID, "err", err)
+		return false
 	}
-	a.Log.Warn("an avatar's agents not stopped yet; retrying in the background", "avatar", avatarID, "err", err)
-	bg := a.Background
-	a.Go(func() {
-		wait := agentStopRetryMin
-		for {
-			t := time.NewTimer(wait)
-			select {
-			case <-bg.Done():
-				t.Stop()
-				a.Log.Error("an avatar's agents were not stopped before the node stopped", "avatar", avatarID, "why", why)
-				return
-			case <-t.C:
-			}
-			actx, cancel := context.WithTimeout(bg, agentStopRetryMax)
-			err := a.StopOwnersAgents(actx, avatarID, why)
-			cancel()
-			if err == nil {
-				a.Log.Info("an avatar's agents stopped", "avatar", avatarID, "why", why)
-				return
-			}
-			wait = min(2*wait, agentStopRetryMax)
-		}
-	})
-	return false
+	return true
 }
 
 // SuspendOwnersAgents stops the agents of an avatar whose trust became
 // suspended: their authority is the owner's.
 func (a *API) SuspendOwnersAgents(ctx context.Context, avatarID string) {
-	if err := a.StopOwnersAgents(ctx, avatarID, "its owner's trust is suspended"); err != nil {
+	if _, err := a.StopOwnersAgents(ctx, avatarID, "its owner's trust is suspended"); err != nil {
 		a.Log.Error("an avatar's trust is suspended; its agents were not stopped", "avatar", avatarID, "err", err)
 	}
 }

@@ -10,8 +10,12 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/agents/cascade"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clustercast"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
@@ -46,12 +50,18 @@ type StepUps interface {
 	Consume(ctx context.Context, sessionID string, digest []byte) error
 }
 
-// Revoker writes a delegation's revocation, or of every delegation an
-// owner issued so far (agents.Revocations): every node refuses the block
-// and everything derived from it.
-type Revoker interface {
-	Revoke(ctx context.Context, id, by, reason string) error
-	RevokeOwner(ctx context.Context, owner, by, reason string) error
+// Cascade is how this node tells the others of its agent revocations
+// (agents/cascade): over core NATS under the cluster's message tag, to
+// the other nodes live now.
+type Cascade struct {
+	Conn   *nats.Conn
+	Prefix string
+	Node   string
+	Auth   clustercast.Authenticator
+	Peers  func() []string
+	// OnRefused is told of each notice or acknowledgement dropped because
+	// it does not verify.
+	OnRefused func(kind string, err error)
 }
 
 // AgentTrust is an agent's trust now (agents.Guard).
@@ -68,15 +78,19 @@ type Reinstater interface {
 type Deps struct {
 	Log *slog.Logger
 	// Signer is the node's active ring key: it signs roots.
-	Signer      agents.RootSigner
-	StepUps     StepUps
-	Revoker     Revoker
+	Signer  agents.RootSigner
+	StepUps StepUps
+	// Revoker is the node's revocation mirror (agents.Revocations): a
+	// revocation is denied there, told to the other nodes through
+	// Cascade, and stored.
+	Revoker     cascade.Revocations
+	Cascade     Cascade
 	Reinstater  Reinstater
 	AgentTrust  AgentTrust
 	Records     *store.Bucket // opened as Bucket, sealed, with recordTTL
 	AuditNoWait func(ctx context.Context, ev audit.Event)
 	// Background ends with the node's background loops, which Go starts
-	// and the node waits for: StopOwnersAgentsOrLater retries there.
+	// and the node waits for: the revocations' store attempts run there.
 	Background context.Context
 	Go         func(func())
 	// Now is the clock (time.Now if nil).
@@ -87,6 +101,7 @@ type Deps struct {
 type API struct {
 	edge *edge.Edge
 	*Deps
+	cascade *cascade.Broadcaster
 }
 
 // New makes the API; its routes may be registered before Bind.
@@ -106,6 +121,18 @@ func (a *API) Bind(deps Deps) error {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	c := deps.Cascade
+	b, err := cascade.New(cascade.Config{Conn: c.Conn, Prefix: c.Prefix, Node: c.Node, Auth: c.Auth, Peers: c.Peers,
+		Revocations: deps.Revoker, OnRefused: c.OnRefused, Logger: deps.Log})
+	if err != nil {
+		return fmt.Errorf("delegations: %w", err)
+	}
+	// Its background store attempts end with the node.
+	deps.Go(func() {
+		<-deps.Background.Done()
+		b.Close()
+	})
+	a.cascade = b
 	a.Deps = &deps
 	return nil
 }
@@ -272,7 +299,8 @@ func (a *API) handleRevoke(w http.ResponseWriter, req *http.Request, p edge.Prin
 		a.edge.WriteError(w, req, fmt.Errorf("delegations: record %s: %w", id, err))
 		return
 	}
-	if err := a.Revoker.Revoke(req.Context(), id, p.Avatar.ID, "revoked by its owner"); err != nil {
+	out, err := a.cascade.Revoke(req.Context(), id, p.Avatar.ID, "revoked by its owner")
+	if err != nil {
 		a.edge.WriteError(w, req, err)
 		return
 	}
@@ -291,9 +319,9 @@ func (a *API) handleRevoke(w http.ResponseWriter, req *http.Request, p edge.Prin
 	a.AuditNoWait(req.Context(), audit.Event{
 		Actor: p.Avatar.ID, Action: ActionRevoke, Resource: resource, Outcome: audit.Allow,
 		Reasons: []string{"the owner revoked it: it and every delegation derived from it are refused on every node"},
-		Signals: edge.WithRequestID(req, map[string]any{"agent": rec.AgentID}),
+		Signals: edge.WithRequestID(req, map[string]any{"agent": rec.AgentID, "nodes_told": out.NodesTold, "nodes_live": out.NodesLive, "stored": out.Stored}),
 	})
-	w.WriteHeader(http.StatusNoContent)
+	edge.WriteJSON(w, http.StatusOK, out)
 }
 
 // ReinstateDigest is what the owner's step-up is bound to before an

@@ -133,8 +133,8 @@ func (a *API) handleLogout(w http.ResponseWriter, req *http.Request, p edge.Prin
 
 // handleLogoutAll ends the avatar's sessions first, on every node and
 // without reading the store for them (see revokeAvatar), then its agents
-// (now, or in the background while their store cannot be written: the
-// answer's agents_stopped says which).
+// (on every live node at once, their store following: the answer's
+// agents_stopped says whether they were stopped).
 func (a *API) handleLogoutAll(w http.ResponseWriter, req *http.Request, p edge.Principal) {
 	n, out, err := a.revokeAvatar(req.Context(), p.Session.Avatar, "signed out everywhere")
 	if err != nil {

@@ -59,6 +59,12 @@ type Node struct {
 	// AgentRevocations is the cluster's list of revoked delegations,
 	// agents and owners.
 	AgentRevocations func() *agents.Revocations
+	// StopBeforeStoringCommand sets the stop point of a node that dies
+	// after a twin's gateway answered a command and before the answer is
+	// stored under its Idempotency-Key: for each key stop says so for
+	// (given the answer's status and body), the request ends with no
+	// answer and nothing stored. nil clears it.
+	StopBeforeStoringCommand func(stop func(key string, status int, body []byte) bool)
 }
 
 // XR is what a test reads of a node's XR transports.

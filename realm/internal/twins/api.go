@@ -3,6 +3,7 @@ package twins
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/zerorealm/zerorealm/agents"
@@ -61,6 +63,27 @@ type API struct {
 	// handlers read them only behind the edge's ready check.
 	svc *command.Service
 	log *slog.Logger
+
+	// stopBeforeStoring is the project's tests' stop point (set through
+	// realm/internal/probe, never in service): a node that dies after the
+	// gateway answered a command and before the answer is stored under
+	// its Idempotency-Key. When it says so for a key, given the answer's
+	// status and body, the answer is neither stored nor sent, and the
+	// connection is cut.
+	stopBeforeStoring atomic.Pointer[func(key string, status int, body []byte) bool]
+}
+
+// errStoppedBeforeStoring ends a request at stopBeforeStoring.
+var errStoppedBeforeStoring = errors.New("twins: stopped before storing the answer (a test's stop point)")
+
+// StopBeforeStoring sets the tests' stop point (see API.stopBeforeStoring);
+// nil clears it.
+func (a *API) StopBeforeStoring(stop func(key string, status int, body []byte) bool) {
+	if stop == nil {
+		a.stopBeforeStoring.Store(nil)
+		return
+	}
+	a.stopBeforeStoring.Store(&stop)
 }
 
 // New returns the API; Bind gives it the command service once the realm
@@ -205,6 +228,8 @@ func (a *API) handleCommand(w http.ResponseWriter, req *http.Request, p edge.Pri
 	}
 	out, err := a.Command(req, p, req.PathValue("twin"), req.PathValue("actuator"), key, cr)
 	switch {
+	case errors.Is(err, errStoppedBeforeStoring):
+		panic(http.ErrAbortHandler) // as a node that dies here: no answer at all
 	case err != nil:
 		a.writeError(w, req, err)
 	case out.Replayed:
@@ -252,6 +277,12 @@ func (a *API) Command(req *http.Request, p edge.Principal, twinID, actuatorID, k
 		return CommandOutcome{Status: prev.Status, Body: prev.Answer, Replayed: true}, nil
 	}
 	answer, err := a.svc.ExecuteClaimed(ctx, operatorOf(p), c, cr)
+	if errors.Is(err, command.ErrOutcomePending) {
+		// The gateway is carrying out an earlier grant of the command: the
+		// key stays claimed until its outcome is settled, and the refusal
+		// is on the audit record with the decision.
+		return CommandOutcome{}, err
+	}
 	if err != nil {
 		// A refused command may be retried under the same key, after a
 		// step-up for instance: free the key.
@@ -271,6 +302,9 @@ func (a *API) Command(req *http.Request, p edge.Principal, twinID, actuatorID, k
 		status, location = http.StatusAccepted, "/v1/agents/approvals/"+answer.OwnerApproval.ID
 	}
 	body := command.EncodeAnswer(answer)
+	if stop := a.stopBeforeStoring.Load(); stop != nil && (*stop)(key, status, body) {
+		return CommandOutcome{}, errStoppedBeforeStoring
+	}
 	cctx, cancel := edge.Cleanup(ctx)
 	defer cancel()
 	if err := a.svc.CompleteCommand(cctx, c, status, body); err != nil {

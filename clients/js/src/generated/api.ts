@@ -167,7 +167,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke one of the owner's delegations on every node, and everything derived from it */
+        /** Revoke one of the owner's delegations on every node and twin gateway, and everything derived from it */
         delete: operations["revokeDelegation"];
         options?: never;
         head?: never;
@@ -1837,6 +1837,20 @@ export interface components {
         DelegationIssueRequest: {
             grant: components["schemas"]["DelegationGrant"];
         };
+        DelegationRevoked: {
+            /**
+             * Format: int64
+             * @description realm nodes this one believed live, itself included; nodes_told below it means some did not acknowledge in time and learn it from the store
+             */
+            nodes_live: number;
+            /**
+             * Format: int64
+             * @description realm nodes that refuse the delegation, and everything derived from it, now: this one and every other that acknowledged the revocation broadcast; this node told the twin gateways at once, and every told node repeats it in its heartbeats to them
+             */
+            nodes_told: number;
+            /** @description whether the agent-revocations bucket holds the revocation already; when false this node keeps retrying in the background, every told node stores it too a few seconds later, and every told node refuses the delegation meanwhile */
+            stored: boolean;
+        };
         Delegations: {
             delegations: components["schemas"]["Delegation"][];
         };
@@ -2116,7 +2130,7 @@ export interface components {
             type: "public-key";
         };
         Revoked: {
-            /** @description logout-all only: whether the avatar's agents' delegations were revoked already; when false this node keeps trying in the background */
+            /** @description logout-all only: whether the avatar's agents' delegations are revoked on this node and every live node it told (their store follows in the background, like the sessions'); false only if they could not be stopped */
             agents_stopped?: boolean;
             /**
              * Format: int64
@@ -3135,12 +3149,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description done; no body */
-            204: {
+            /** @description success */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DelegationRevoked"];
+                };
             };
             /** @description no session, or one that is unknown, expired or revoked (WWW-Authenticate: Bearer) */
             401: {

@@ -222,7 +222,7 @@ func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash,
 	answer := &Answer{Command: viewCommandHashed(c, hashHex, a, cr), Decision: &dv,
 		Grant: &SignedView{TypedData: lazyTypedData(sg.Grant.TypedData), Signature: sg.Signature.Hex(), Signer: s.signerHex}}
 	if claimed {
-		if err := s.settle.mark(ctx, c, sg.Grant, answer); err != nil {
+		if err := s.settle.mark(ctx, c, sg.Grant, answer, false); err != nil {
 			// Without the record, a stop before the answer is stored could
 			// not be resolved: the grant does not leave.
 			ev.Reasons = []string{"policy allowed; the grant was not sent: " + err.Error()}
@@ -242,6 +242,18 @@ func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash,
 		// realm, but the grant expires within seconds either way.
 		ev.Reasons = []string{"policy allowed; delivery failed: " + err.Error()}
 		return nil, err
+	}
+	if claimed && notDecidedYet(&sa.Ack) {
+		// Not the command's answer: the grant that runs will tell it
+		// (resolve.go). The record stays, handed back to whoever asks next.
+		ev.Reasons = []string{fmt.Sprintf("policy allowed; gateway: %s %s; the outcome is settled from the gateway's journal", sa.Ack.Reason, sa.Ack.Detail)}
+		ev.Signals[auditResult] = string(sa.Ack.Result)
+		if err := s.settle.mark(ctx, c, sg.Grant, answer, true); err != nil {
+			// The record as first written stays: it is settled after the
+			// grant's expiry instead of at once.
+			s.log.Warn("hand back a command in flight", "command", hashHex, "err", err)
+		}
+		return nil, ErrOutcomePending
 	}
 	ack := sa.Ack
 	s.gateways.withAck(answer, sa)

@@ -42,6 +42,16 @@ import (
 //     the grant is still running): nothing changes, the next attempt asks
 //     again.
 //
+// A gateway that refuses a grant as command_in_progress is carrying out an
+// earlier grant of the same command (one whose node's delivery timed out
+// before the driver finished, and whose client sent the command again):
+// that refusal says nothing of what the command came to, so it is never
+// stored as the command's answer. The node answers ErrOutcomePending,
+// keeps the key claimed and marks the record in flight as handed back, so
+// that the next retry and the reconciler ask the gateway at once instead
+// of after the grant's expiry, and settle the command with the
+// acknowledgement of the grant that ran.
+//
 // A retry with the key does this at once (ClaimCommand); the reconciler
 // does it every ResolveEvery for records nobody retries. Removing the
 // record with its revision decides which node settles it.
@@ -70,6 +80,27 @@ type inFlight struct {
 	Grant    twin.Grant `json:"grant"`
 	// Answer is the command's answer without the gateway's part.
 	Answer *Answer `json:"answer"`
+	// HandedBack: its node answered the client ErrOutcomePending and no
+	// longer waits for the gateway, so anyone may ask at once.
+	HandedBack bool `json:"handed_back,omitempty"`
+}
+
+// ErrOutcomePending answers a claimed command whose gateway is carrying
+// out an earlier grant of it (command_in_progress): what the command came
+// to is not known yet. The caller neither stores an answer nor frees the
+// key; a retry gets the outcome once the gateway's journal has it. It is
+// an idempotency.ErrInProgress, which the edge answers 409 with
+// Retry-After.
+var ErrOutcomePending = fmt.Errorf("%w: the gateway is still carrying out an earlier grant of this command", idempotency.ErrInProgress)
+
+// notDecidedYet reports whether a gateway's refusal says only that the
+// command's outcome is not known yet, rather than what it came to.
+// journal_failed is not one: the gateway checked under its journal's lock
+// that no grant of the command had run or was running before it failed to
+// record this one, so the command was not carried out, as under an
+// emergency stop.
+func notDecidedYet(ack *twin.Ack) bool {
+	return ack.Result == twin.ResultRefused && ack.Reason == twin.ReasonInProgress
 }
 
 func inFlightKey(hash common.Hash) string { return hex.EncodeToString(hash[:]) }
@@ -87,8 +118,8 @@ type settler struct {
 }
 
 // mark records a claimed command's grant before it is sent.
-func (sl *settler) mark(ctx context.Context, c twin.Command, g twin.Grant, answer *Answer) error {
-	data, err := json.Marshal(inFlight{Operator: c.Operator, Key: c.Key, Grant: g, Answer: answer})
+func (sl *settler) mark(ctx context.Context, c twin.Command, g twin.Grant, answer *Answer, handedBack bool) error {
+	data, err := json.Marshal(inFlight{Operator: c.Operator, Key: c.Key, Grant: g, Answer: answer, HandedBack: handedBack})
 	if err != nil {
 		return err
 	}
@@ -170,7 +201,7 @@ func (sl *settler) resolveEntry(ctx context.Context, e store.Entry) (bool, error
 	if err := json.Unmarshal(e.Value, &m); err != nil || m.Answer == nil {
 		return false, fmt.Errorf("command in flight %s is unreadable: %v", e.Key, err)
 	}
-	if time.Now().Before(twin.FromMillis(m.Grant.Expiry).Add(resolveGrace)) {
+	if !m.HandedBack && time.Now().Before(twin.FromMillis(m.Grant.Expiry).Add(resolveGrace)) {
 		return false, nil // its own node is on it
 	}
 	st, err := sl.disp.Status(ctx, &m.Grant)

@@ -25,6 +25,7 @@ import (
 	"github.com/zerorealm/zerorealm/trust"
 	"github.com/zerorealm/zerorealm/twin"
 	"github.com/zerorealm/zerorealm/twin/gateway"
+	"github.com/zerorealm/zerorealm/twin/gateway/gatewaytest"
 )
 
 // twoNodes is two realm nodes' command services on one NATS server and
@@ -38,7 +39,7 @@ type twoNodes struct {
 	j       *gateway.Journal
 }
 
-func startTwoNodes(t *testing.T) *twoNodes {
+func startTwoNodes(t *testing.T, gatewayOpts ...func(*gateway.Config)) *twoNodes {
 	t.Helper()
 	ctx := context.Background()
 	cat, err := scenes.LoadBuiltin()
@@ -102,7 +103,11 @@ func startTwoNodes(t *testing.T) *twoNodes {
 	}
 	t.Cleanup(func() { _ = j.Close() })
 	n.j = j
-	n.gw, err = gateway.New(gateway.Config{Twin: creds.Twin, Actuators: creds.Actuators, Conn: gwConn, Prefix: "zr", RealmKeys: creds.RealmKeys, Signer: signer, Journal: j})
+	gwCfg := gateway.Config{Twin: creds.Twin, Actuators: creds.Actuators, Conn: gwConn, Prefix: "zr", RealmKeys: creds.RealmKeys, Signer: signer, Journal: j}
+	for _, opt := range gatewayOpts {
+		opt(&gwCfg)
+	}
+	n.gw, err = gateway.New(gwCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,5 +305,87 @@ func TestUnsentCommandIsFreedOnAnotherNode(t *testing.T) {
 	}
 	if got := n.gw.Accepted(); got != 1 {
 		t.Fatalf("the gateway carried out %d grants, want 1", got)
+	}
+}
+
+// withHeldDriver gives the gateway's actuator id a driver whose moves
+// wait until the test releases them.
+func withHeldDriver(id string, d **gatewaytest.Held) func(*gateway.Config) {
+	return func(cfg *gateway.Config) {
+		for _, a := range cfg.Actuators {
+			if a.ID == id {
+				*d = gatewaytest.NewHeld(a)
+				cfg.Drivers = map[string]gateway.Driver{id: *d}
+			}
+		}
+	}
+}
+
+// TestCommandInProgressIsNotItsAnswer: the gateway's driver takes longer
+// than the realm's delivery timeout. The first request's delivery times
+// out, and the key is freed (as the API does after any error). The
+// client's retry with the key reaches the gateway while the driver still
+// runs, and the gateway refuses that grant as command_in_progress: that
+// refusal is not the command's answer and is not stored. The retry is
+// answered ErrOutcomePending (409 with Retry-After at the edge), the key
+// stays claimed, and retries on either node are told to wait while the
+// driver runs. Once it has finished, a retry gets the acknowledgement of
+// the grant that ran, stored as the command's answer; the actuator moved
+// once.
+func TestCommandInProgressIsNotItsAnswer(t *testing.T) {
+	var slow *gatewaytest.Held
+	n := startTwoNodes(t, withHeldDriver("belt-speed", &slow))
+	ctx := context.Background()
+	ada := n.w.signIn("ada", "conveyor-line", "operator")
+
+	c := newCommand(t, "conveyor-1", "belt-speed", ada, "slow-driver", 1.5)
+	if rec, err := n.a.ClaimCommand(ctx, c); rec != nil || err != nil {
+		t.Fatalf("first claim: %+v, %v", rec, err)
+	}
+	if _, err := n.a.ExecuteClaimed(ctx, ada, c, twin.CommandRequest{}); twin.ReasonOf(err) != twin.ReasonNoGateway {
+		t.Fatalf("first request with the driver still running: %v, want no_gateway (the delivery timed out)", err)
+	}
+	if err := n.a.ReleaseCommand(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if slow.Moves() != 1 {
+		t.Fatalf("the driver was called %d times, want 1", slow.Moves())
+	}
+
+	// The client's retry, on node B, while the driver runs.
+	if rec, err := n.b.ClaimCommand(ctx, c); rec != nil || err != nil {
+		t.Fatalf("retry's claim: %+v, %v", rec, err)
+	}
+	answer, err := n.b.ExecuteClaimed(ctx, ada, c, twin.CommandRequest{})
+	if !errors.Is(err, ErrOutcomePending) || !errors.Is(err, idempotency.ErrInProgress) || answer != nil {
+		t.Fatalf("retry while the driver runs: %+v, %v; want ErrOutcomePending", answer, err)
+	}
+	for _, node := range []*Service{n.a, n.b} {
+		if rec, err := node.ClaimCommand(ctx, c); !errors.Is(err, idempotency.ErrInProgress) {
+			t.Fatalf("a further retry while the driver runs: %+v, %v; want in progress", rec, err)
+		}
+	}
+
+	slow.Release()
+	var rec *idempotency.Record
+	waitFor(t, "the retry to get the command's outcome", func() bool {
+		rec, err = n.a.ClaimCommand(ctx, c)
+		return err == nil
+	})
+	var got Answer
+	if rec == nil || rec.Status != statusAnswered || json.Unmarshal(rec.Answer, &got) != nil {
+		t.Fatalf("retry after the driver finished: %+v", rec)
+	}
+	if got.Status != StatusDone || got.Ack == nil || got.Ack.Result != string(twin.ResultDone) || got.Ack.Target != 1.5 {
+		t.Fatalf("the stored answer is %s, want the done acknowledgement of the grant that ran", rec.Answer)
+	}
+	if n.gw.Accepted() != 1 || slow.Moves() != 1 {
+		t.Fatalf("the gateway carried out %d grants and the driver moved %d times, want 1 and 1", n.gw.Accepted(), slow.Moves())
+	}
+	if again, err := n.b.ClaimCommand(ctx, c); err != nil || !bytes.Equal(again.Answer, rec.Answer) {
+		t.Fatalf("a later retry: %+v, %v", again, err)
+	}
+	if keys, err := n.b.settle.inflight.Keys(ctx); err != nil || len(keys) != 0 {
+		t.Fatalf("commands still in flight after settling: %v, %v", keys, err)
 	}
 }

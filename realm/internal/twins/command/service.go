@@ -313,12 +313,20 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 	return nil
 }
 
+// GatewayFeed tells the twins' gateways, over the revocation feed, what
+// was revoked: sessions, delegations, agents and their owners. Valid once
+// the service has started.
+type GatewayFeed struct{ s *Service }
+
+// Feed is the revocation feed to the gateways.
+func (s *Service) Feed() GatewayFeed { return GatewayFeed{s} }
+
 // ForwardRevocations tells the gateways of every revoked session, until
 // revocations is closed (when the realm stops).
-func (s *Service) ForwardRevocations(revocations <-chan session.Revocation) {
+func (f GatewayFeed) ForwardRevocations(revocations <-chan session.Revocation) {
 	for rev := range revocations {
-		if err := s.feed.Revoke(rev.SessionID); err != nil {
-			s.log.Warn("publish revocation to gateways", "session", rev.SessionID, "err", err)
+		if err := f.s.feed.Revoke(rev.SessionID); err != nil {
+			f.s.log.Warn("publish revocation to gateways", "session", rev.SessionID, "err", err)
 		}
 	}
 }
@@ -326,15 +334,20 @@ func (s *Service) ForwardRevocations(revocations <-chan session.Revocation) {
 // RevokeAgents tells the gateways at once of revoked delegations,
 // suspended agents and owners who revoked their agents (see
 // twin.RevocationNotice): a grant naming any of them is refused.
-func (s *Service) RevokeAgents(ids ...string) {
-	if s.closed.Load() {
+func (f GatewayFeed) RevokeAgents(ids ...string) {
+	if f.s.closed.Load() {
 		return // the feed is gone; gateways refuse everything once it is stale
 	}
-	if err := s.feed.RevokeAgents(ids...); err != nil {
+	if err := f.s.feed.RevokeAgents(ids...); err != nil {
 		// The heartbeats repeat them within a second.
-		s.log.Warn("publish agent revocations to gateways", "ids", ids, "err", err)
+		f.s.log.Warn("publish agent revocations to gateways", "ids", ids, "err", err)
 	}
 }
+
+// RememberAgents has the following heartbeats to the gateways name ids
+// (twin.RevocationFeed.RememberAgents): what another node revoked and
+// told the gateways of already.
+func (f GatewayFeed) RememberAgents(ids ...string) { f.s.feed.RememberAgents(ids...) }
 
 func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp nkeys.KeyPair) error {
 	t, _ := s.reg.Twin(twinID)
