@@ -20,7 +20,6 @@ import (
 
 // The market's agents (realmtest).
 var (
-	traderLimits  = realmtest.TraderLimits
 	newTrader     = realmtest.NewTrader
 	newTraderWith = realmtest.NewTraderWith
 	custodialWith = realmtest.CustodialWith
