@@ -95,11 +95,50 @@ type Event struct {
 	Edge bool
 }
 
-// Assessment is an agent's trust now, with the factors that made it.
+// Assessment is an agent's trust now, with the weights that made it.
+// A busy agent is assessed on every action and its factors are read only
+// when it is suspended (the reason of the deny and of the audit), so they
+// are kept as numbers and formatted by Factors.
 type Assessment struct {
-	State   trust.State
-	Score   float64
-	Factors []string
+	State trust.State
+	Score float64
+	f     factorWeights
+}
+
+// factorWeights are what lowered an agent's score; zero is "not a factor".
+type factorWeights struct {
+	refusals, limits, spikes float64
+	// spent is the share of a day's budget moved within the hour,
+	// velocity the penalty it earned.
+	spent, velocity float64
+	// edgeShare is the share of recent actions at the envelope's edge.
+	edgeShare float64
+	suspended string // why the agent was suspended outright
+}
+
+// Factors says what lowered the score, one phrase each, in a fixed order.
+func (a Assessment) Factors() []string {
+	f := a.f
+	var out []string
+	if f.refusals > 0 {
+		out = append(out, fmt.Sprintf("refusals -%.2f", f.refusals))
+	}
+	if f.limits > 0 {
+		out = append(out, fmt.Sprintf("limits reached -%.2f", f.limits))
+	}
+	if f.spikes > 0 {
+		out = append(out, fmt.Sprintf("rate spikes -%.2f", f.spikes))
+	}
+	if f.spent > 0 {
+		out = append(out, fmt.Sprintf("spending %.0f%% of a day's budget within the hour -%.2f", 100*f.spent, f.velocity))
+	}
+	if f.edgeShare > 0 {
+		out = append(out, fmt.Sprintf("%.0f%% of recent actions at the envelope's edge -%.2f", 100*f.edgeShare, edgePenalty))
+	}
+	if f.suspended != "" {
+		out = append(out, f.suspended)
+	}
+	return out
 }
 
 type decayed struct {
@@ -227,41 +266,41 @@ func (b *Behaviour) Assess(agent string) Assessment {
 
 func (b *Behaviour) assess(h *agentHistory, now time.Time) Assessment {
 	hl := b.cfg.HalfLife
-	var factors []string
+	var f factorWeights
 	score := 1.0
 	if r := h.refusals.value(now, hl); r > 0.001 {
 		score -= r
-		factors = append(factors, fmt.Sprintf("refusals -%.2f", r))
+		f.refusals = r
 	}
 	if l := math.Min(h.limits.value(now, hl), maxLimitWeight); l > 0.001 {
 		score -= l
-		factors = append(factors, fmt.Sprintf("limits reached -%.2f", l))
+		f.limits = l
 	}
 	if s := math.Min(h.spike.value(now, hl), maxSpikeWeight); s > 0.001 {
 		score -= s
-		factors = append(factors, fmt.Sprintf("rate spikes -%.2f", s))
+		f.spikes = s
 	}
 	if v := h.spent.value(now, time.Hour); v > velocityStart {
 		p := velocityPenalty * math.Min(1, (v-velocityStart)/(1-velocityStart))
 		score -= p
-		factors = append(factors, fmt.Sprintf("spending %.0f%% of a day's budget within the hour -%.2f", 100*v, p))
+		f.spent, f.velocity = v, p
 	}
 	if a := h.actions.value(now, hl); a >= 4 && h.edges.value(now, hl)/a > edgeShare {
 		score -= edgePenalty
-		factors = append(factors, fmt.Sprintf("%.0f%% of recent actions at the envelope's edge -%.2f", 100*h.edges.value(now, hl)/a, edgePenalty))
+		f.edgeShare = h.edges.value(now, hl) / a
 	}
 	score = math.Max(0, math.Min(1, score))
 	state := trust.Trusted
 	switch {
 	case h.suspended != "":
 		state = trust.Suspended
-		factors = append(factors, h.suspended)
+		f.suspended = h.suspended
 	case score < b.cfg.SuspendBelow:
 		state = trust.Suspended
 	case score < b.cfg.StepUpBelow:
 		state = trust.StepUp
 	}
-	return Assessment{State: state, Score: score, Factors: factors}
+	return Assessment{State: state, Score: score, f: f}
 }
 
 // Forget drops agent's history (the owner reinstated it).

@@ -1,6 +1,7 @@
 package agents
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -78,8 +79,8 @@ func TestBehaviourSpendingVelocity(t *testing.T) {
 	for i := range 19 {
 		as = b.Observe(someAgent, Event{At: t0.Add(time.Duration(i) * 30 * time.Second), Outcome: Allow, Value: 50, DailyLimit: 1000})
 	}
-	if as.Score > 0.8 || len(as.Factors) == 0 {
-		t.Fatalf("spending most of a day's budget in minutes: %+v", as)
+	if as.Score > 0.8 || len(as.Factors()) != 1 || !strings.HasPrefix(as.Factors()[0], "spending 9") || !strings.Contains(as.Factors()[0], "% of a day's budget within the hour -0.") {
+		t.Fatalf("spending most of a day's budget in minutes: %+v %q", as, as.Factors())
 	}
 }
 
@@ -93,7 +94,7 @@ func TestBehaviourRateSpikeAgainstOwnBaseline(t *testing.T) {
 			b.Observe(someAgent, Event{At: at, Outcome: Allow})
 		}
 	}
-	if as := b.Assess(someAgent); len(as.Factors) != 0 {
+	if as := b.Assess(someAgent); len(as.Factors()) != 0 {
 		t.Fatalf("a steady agent: %+v", as)
 	}
 	var as Assessment

@@ -215,7 +215,7 @@ func (g *Guard) Evaluate(ctx context.Context, a *Agent, act Action) (Decision, e
 	as := g.observe(ctx, a, ev)
 	switch {
 	case as.State == trust.Suspended && outcome != Deny:
-		outcome, derr = Deny, deny(ReasonSuspended, "agent %s is suspended: %s", a.ID, strings.Join(as.Factors, "; "))
+		outcome, derr = Deny, deny(ReasonSuspended, "agent %s is suspended: %s", a.ID, strings.Join(as.Factors(), "; "))
 	case as.State == trust.StepUp && outcome == Allow && !act.Approved && act.Name != ActionViewTwin:
 		outcome = Approve
 	}
@@ -340,7 +340,7 @@ func (g *Guard) Spend(ctx context.Context, a *Agent, act Action) error {
 func (g *Guard) observe(ctx context.Context, a *Agent, ev Event) Assessment {
 	as := g.behaviour.Observe(a.ID, ev)
 	if as.State == trust.Suspended && !g.revoked.Suspended(a.ID) {
-		why := strings.Join(as.Factors, "; ")
+		why := strings.Join(as.Factors(), "; ")
 		if err := g.revoked.Suspend(ctx, a.ID, "behaviour", why); err != nil {
 			g.log.Warn("agent suspended on this node; the suspension did not reach the store", "agent", a.ID, "err", err)
 		} else {

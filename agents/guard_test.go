@@ -288,7 +288,7 @@ func TestStolenTokenAndReplayedProof(t *testing.T) {
 	}
 	_, err = node.Authenticate(context.Background(), req)
 	wantReason(t, err, ReasonReplay)
-	if as := node.Assess(AgentID(pubOf(agent))); len(as.Factors) == 0 {
+	if as := node.Assess(AgentID(pubOf(agent))); len(as.Factors()) == 0 {
 		t.Fatal("a stolen token's use left no trace in the agent's behaviour")
 	}
 }

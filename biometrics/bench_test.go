@@ -153,7 +153,7 @@ func BenchmarkStreamMemory(b *testing.B) {
 	var heap, state float64
 	for range b.N {
 		e := newEngine(b)
-		before := liveHeap()
+		before := biometrics.LiveHeap()
 		streams := make([]*biometrics.Stream, avatars)
 		for i := range avatars {
 			id := fmt.Sprintf("avatar-%d", i)
@@ -166,21 +166,13 @@ func BenchmarkStreamMemory(b *testing.B) {
 			push(s, motion[i], &clock)
 			state += float64(s.Stats().StateBytes)
 		}
-		heap = float64(liveHeap()-before) / avatars
+		heap = float64(biometrics.LiveHeap()-before) / avatars
 		state /= avatars
 		runtime.KeepAlive(streams)
 		runtime.KeepAlive(e)
 	}
 	b.ReportMetric(heap, "heap-B/avatar")
 	b.ReportMetric(state, "state-B/avatar")
-}
-
-func liveHeap() int64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc)
 }
 
 func mustWindows(b *testing.B, frames []biometrics.Frame) []biometrics.Features {

@@ -85,8 +85,9 @@ type Config struct {
 	// ReplayHistory (default 10m): how long motion stays in the node's
 	// replay registry. ReplayTolerance (default 0.01 m): how close motion
 	// must come to earlier motion to count as a copy of it.
-	// ReplayMaxPoints (default 1Mi points, about 80 MiB) bounds the
-	// registry; on a busy node it, not ReplayHistory, sets how far back
+	// ReplayMaxPoints (default 1Mi points: about 120 MiB of fast motion,
+	// 119 bytes a point with its cells, BenchmarkReplayRegistryMemory)
+	// bounds the registry; on a busy node it, not ReplayHistory, sets how far back
 	// the registry remembers (10 points per second of moving hands per
 	// avatar: 2,000 avatars fill it in under a minute).
 	ReplayHistory   time.Duration

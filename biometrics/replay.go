@@ -76,17 +76,29 @@ type storedPoint struct {
 type replayGeneration struct {
 	started time.Time
 	points  []storedPoint
-	grids   [2]map[uint64][]int32
+	grids   [2]cellIndex
 	last    map[uint32]int32 // each stream's latest point in this generation
 }
 
 func newGeneration(at time.Time) *replayGeneration {
-	return &replayGeneration{started: at, grids: [2]map[uint64][]int32{{}, {}}, last: map[uint32]int32{}}
+	return &replayGeneration{started: at, last: map[uint32]int32{}}
+}
+
+// reset empties g for reuse as the current generation, keeping its arrays.
+func (g *replayGeneration) reset(at time.Time) {
+	g.started = at
+	g.points = g.points[:0]
+	for i := range g.grids {
+		g.grids[i].reset()
+	}
+	clear(g.last)
 }
 
 // replayRegistry remembers recent motion of every stream on the node. It
-// forgets by generations: two maps, each covering half the history, the
-// older dropped whole, so that forgetting costs nothing per point.
+// forgets by generations: two of them, each covering half the history, the
+// older emptied whole and filled again as the current one, so that
+// forgetting costs nothing per point and allocates nothing once the
+// generations have grown to the node's load.
 type replayRegistry struct {
 	mu        sync.Mutex
 	cell      float64
@@ -127,7 +139,14 @@ func (r *replayRegistry) rotate(now time.Time) {
 	half := r.history / 2
 	full := r.maxPoints > 0 && len(r.gens[0].points) >= r.maxPoints/2
 	if now.Sub(r.gens[0].started) >= half || full {
-		r.gens[1], r.gens[0] = r.gens[0], newGeneration(now)
+		// The generation dropped becomes the new one, arrays and all.
+		next := r.gens[1]
+		if next == nil {
+			next = newGeneration(now)
+		} else {
+			next.reset(now)
+		}
+		r.gens[1], r.gens[0] = r.gens[0], next
 	}
 }
 
@@ -221,15 +240,13 @@ func (r *replayRegistry) lookup(stream uint32, ownIdx uint32, probe []motionPoin
 
 func (r *replayRegistry) nearest(stream, ownIdx uint32, p *motionPoint) match {
 	var m match
+	var buf [maxCandidates]int32
 	for _, g := range r.gens {
 		if g == nil {
 			continue
 		}
 		for grid := range g.grids {
-			cands := g.grids[grid][r.key(p, grid)]
-			if len(cands) > maxCandidates {
-				cands = cands[len(cands)-maxCandidates:]
-			}
+			cands := g.grids[grid].newest(buf[:0], r.key(p, grid), maxCandidates)
 			for _, ci := range cands {
 				sp := &g.points[ci]
 				if sp.stream == stream && sp.idx+ownExclusionPoints > ownIdx {
@@ -289,8 +306,7 @@ func (r *replayRegistry) addIndexed(stream uint32, idx []uint32, pts []motionPoi
 		g.points = append(g.points, storedPoint{p: pts[i], stream: stream, idx: idx[i], prev: prev, next: -1})
 		g.last[stream] = at
 		for grid := range g.grids {
-			k := r.key(&pts[i], grid)
-			g.grids[grid][k] = append(g.grids[grid][k], at)
+			g.grids[grid].add(r.key(&pts[i], grid), at)
 		}
 		if prev >= 0 {
 			r.indexSegment(g, prev, &g.points[prev].p, &pts[i])
@@ -335,7 +351,7 @@ func (r *replayRegistry) indexSegment(g *replayGeneration, from int32, a, b *mot
 				continue
 			}
 			last[grid] = k
-			g.grids[grid][k] = append(g.grids[grid][k], from)
+			g.grids[grid].add(k, from)
 		}
 	}
 }

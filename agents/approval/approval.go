@@ -243,10 +243,15 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if cfg.Notify == nil {
 		cfg.Notify = func(Pending) {}
 	}
-	// A record is read back right after another node wrote it (the owner
-	// approves on another node than the one the agent reached): the
-	// leader confirms an absence.
-	b, err := cfg.Store.Bucket(ctx, store.BucketConfig{Name: Bucket, TTL: recordTTL, Sealed: true, LeaderConfirmsAbsence: true})
+	// A record is read back right after another node changed it (the
+	// owner approves on another node than the one the agent reached), and
+	// what it reads decides: whether the action is still pending (the
+	// owner's step-up is spent on it), and what the owner and the agent are
+	// told came of it. A replica's direct get may lag an acknowledged
+	// change, so that a node reads "approved" after another answered
+	// "done": every read asks the stream leader. Records are few and read
+	// seldom (one per waiting action, polled every few seconds).
+	b, err := cfg.Store.Bucket(ctx, store.BucketConfig{Name: Bucket, TTL: recordTTL, Sealed: true, LeaderReads: true})
 	if err != nil {
 		return nil, fmt.Errorf("approval: open the queue: %w", err)
 	}
@@ -389,6 +394,11 @@ func decode(data []byte) (Pending, error) {
 // load reads owner's record id with its revision. A pending record past
 // its expiry reads as expired (and is stored so, at best effort).
 func (q *Queue) load(ctx context.Context, owner, id string) (Pending, uint64, error) {
+	return q.loadOnce(ctx, owner, id, false)
+}
+
+// loadOnce is load; retried says the record was read once already.
+func (q *Queue) loadOnce(ctx context.Context, owner, id string, retried bool) (Pending, uint64, error) {
 	if !ValidID(id) {
 		return Pending{}, 0, notFound(id)
 	}
@@ -408,9 +418,15 @@ func (q *Queue) load(ctx context.Context, owner, id string) (Pending, uint64, er
 	}
 	if p.State == StatePending && !q.now().Before(p.Expires) {
 		p.State = StateExpired
-		if rev, err := q.store(ctx, &p, e.Revision); err == nil {
+		rev, err := q.store(ctx, &p, e.Revision)
+		if err == nil {
 			q.notify(p)
 			return p, rev, nil
+		}
+		if errors.Is(err, store.ErrConflict) && !retried {
+			// Decided (or expired) on another node between the read and
+			// the write: what it says now is the answer, not "expired".
+			return q.loadOnce(ctx, owner, id, true)
 		}
 	}
 	return p, e.Revision, nil
@@ -489,9 +505,10 @@ func (q *Queue) decide(ctx context.Context, owner, id, state, by string, check f
 	}
 	rev, err = q.store(ctx, &p, rev)
 	if errors.Is(err, store.ErrConflict) {
-		// Another decision, on any node, changed the record first. Which
-		// one is told when the record reads so; a replica that has not
-		// seen it yet still says pending, and this decision lost anyway.
+		// Another decision, on any node, changed the record first: the
+		// leader's record says which. (It may read pending again only if
+		// that change was itself undone, which no decision does: this one
+		// lost anyway.)
 		cur, _, lerr := q.load(ctx, owner, id)
 		if lerr != nil {
 			return p, 0, lerr

@@ -157,6 +157,58 @@ func TestApprovedOnceAcrossNodes(t *testing.T) {
 	}
 }
 
+// On a replicated bucket, what one node wrote last is what another reads
+// at once, every time: after an approval ran on node a (done), node b
+// reads done and refuses to decide it again; after it expired on node a,
+// node b reads expired. A replica's direct get could answer the state
+// before the acknowledged change ("approved" after "done").
+func TestReadsAfterAnotherNodeDecided(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	servers := natstest.RunCluster(t, 3)
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	a := node(t, servers[0].ClientURL(), "a", clock, nil)
+	b := node(t, servers[2].ClientURL(), "b", clock, nil)
+	a.Handle("transfer", func(context.Context, Pending) (json.RawMessage, error) {
+		return json.RawMessage(`{"receipt":"r"}`), nil
+	})
+	b.Handle("transfer", func(context.Context, Pending) (json.RawMessage, error) { return nil, nil })
+	ag := testAgent(t)
+	ctx := context.Background()
+	for i := range 25 {
+		p, err := a.Enqueue(ctx, transferRequest(ag, 500))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d []byte
+		if got, err := a.Approve(ctx, owner, p.ID, confirmDigest(&d)); err != nil || got.State != StateDone {
+			t.Fatalf("round %d: approve on a = %s, %v", i, got.State, err)
+		}
+		if got, err := b.Get(ctx, owner, p.ID); err != nil || got.State != StateDone || string(got.Result) != `{"receipt":"r"}` {
+			t.Fatalf("round %d: node b reads %s %s, %v right after node a answered done", i, got.State, got.Result, err)
+		}
+		if _, err := b.Reject(ctx, owner, p.ID); !errors.Is(err, ErrNotPending) {
+			t.Fatalf("round %d: node b rejects a done action: %v, want ErrNotPending", i, err)
+		}
+	}
+	e, err := a.Enqueue(ctx, transferRequest(ag, 300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(DefaultExpiry)
+	mu.Unlock()
+	if got, err := a.Get(ctx, owner, e.ID); err != nil || got.State != StateExpired {
+		t.Fatalf("node a after its expiry: %s, %v", got.State, err)
+	}
+	if got, err := b.Get(ctx, owner, e.ID); err != nil || got.State != StateExpired {
+		t.Fatalf("node b after node a expired it: %s, %v", got.State, err)
+	}
+}
+
 // A refusal when the action runs leaves it failed with the problem; a
 // refused step-up leaves it pending.
 func TestApprovalOutcomes(t *testing.T) {

@@ -82,7 +82,7 @@ The realm must accept the load tool's origin: run it with the URL given here.`,
 			if f.gomaxprocs > 0 {
 				runtime.GOMAXPROCS(f.gomaxprocs)
 			}
-			run := &loadRun{f: f, out: cmd.OutOrStdout(), progress: progressWriter(cmd.ErrOrStderr()),
+			run := &loadRun{f: f, out: cmd.OutOrStdout(), progress: progressWriter(cmd.ErrOrStderr()), warn: cmd.ErrOrStderr(),
 				hc: &http.Client{Timeout: 30 * time.Second}}
 			return run.run(cmd.Context())
 		},
@@ -146,8 +146,12 @@ type loadRun struct {
 	f        loadFlags
 	out      io.Writer
 	progress io.Writer // nil unless stderr is a terminal
-	hc       *http.Client
-	avatars  []*loadAvatar
+	warn     io.Writer // stderr: what the operator should change
+	// ceremonyWarning is given once: the first 429 that says the realm
+	// limits passkey ceremonies per address.
+	ceremonyWarning sync.Once
+	hc              *http.Client
+	avatars         []*loadAvatar
 
 	measuring        atomic.Bool
 	joined           atomic.Int64
@@ -413,6 +417,9 @@ func (r *loadRun) post(ctx context.Context, path string, body, out any) error {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
 		if wait, err := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode == http.StatusTooManyRequests && err == nil && wait > 0 {
+			if bytes.Contains(raw, []byte(ceremonyRefusal)) {
+				r.warnCeremonyRate()
+			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -425,6 +432,34 @@ func (r *loadRun) post(ctx context.Context, path string, body, out any) error {
 		}
 		return json.Unmarshal(raw, out)
 	}
+}
+
+// ceremonyRefusal is what the realm's 429 says when one client address
+// begins and finishes more passkey ceremonies than --ceremony-rate lets it
+// (realm/internal/identity).
+const ceremonyRefusal = "too many passkey ceremonies from your address"
+
+// Passkey ceremonies a realm takes from one address by default: a burst,
+// then a rate (serve's --ceremony-burst and --ceremony-rate).
+const (
+	defaultCeremonyBurst = 50
+	defaultCeremonyRate  = 5.0
+)
+
+// warnCeremonyRate says, once, that the realm's per-address ceremony limit
+// is pacing the sign-ins, how long that takes at the realm's default, and
+// which flag lifts it. The run goes on, waiting out each Retry-After.
+func (r *loadRun) warnCeremonyRate() {
+	r.ceremonyWarning.Do(func() {
+		if r.warn == nil {
+			return
+		}
+		calls := 2 * r.f.avatars // a sign-up is a begin and a finish
+		wait := time.Duration(float64(max(0, calls-defaultCeremonyBurst)) / defaultCeremonyRate * float64(time.Second))
+		fmt.Fprintf(r.warn, "zerorealm load: warning: the realm refuses passkey ceremonies beyond its per-address rate (429 %q), and every avatar signs in from this one address: "+
+			"at the realm's default --ceremony-rate %g the %d sign-ins take about %s. Start the realm with --ceremony-rate -1 (ZR_CEREMONY_RATE=-1) for a load run; waiting out the limit meanwhile.\n",
+			ceremonyRefusal, defaultCeremonyRate, r.f.avatars, wait.Round(time.Second))
+	})
 }
 
 func (r *loadRun) connect(ctx context.Context, a *loadAvatar) error {
@@ -627,6 +662,11 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 		kib((rss-idle.sum("process_resident_memory_bytes", ""))/n), mib(heap), kib((heap-idle.sum("go_memstats_heap_inuse_bytes", ""))/n))
 	if streams := last.sum("zerorealm_xr_streams", ""); streams > 0 {
 		fmt.Fprintf(r.out, "stream state   %s per avatar, as the realm's streams count it (%d streams)\n", kib(last.sum("zerorealm_xr_stream_state_bytes", "")/streams), int(streams))
+		// The figure the realm's memory target is stated in: the whole
+		// RSS, idle realm included, over the avatars; and over the streams
+		// still alive, which is the fair one when a loaded machine closed
+		// some.
+		fmt.Fprintf(r.out, "RSS all in     %s per avatar signed in, %s per live stream (%d of %d alive)\n", kib(rss/n), kib(rss/streams), int(streams), r.f.avatars)
 	}
 	r.reportClosed()
 	fmt.Fprintf(r.out, "client         %d messages dropped by a congested data channel; load tool CPU %.2f cores\n", sentAfter.Dropped-sentBefore.Dropped, loadCPU.Seconds()/secs)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -329,7 +330,7 @@ func (r *loadRun) reportClosed() {
 			continue
 		}
 		closed++
-		reasons[a.client.Err().Error()]++
+		reasons[closedReason(a.client.Err().Error())]++
 	}
 	if closed == 0 {
 		return
@@ -340,6 +341,17 @@ func (r *loadRun) reportClosed() {
 		parts = append(parts, fmt.Sprintf("%d %s", reasons[k], k))
 	}
 	fmt.Fprintf(r.out, "closed         %d connections ended before the run did: %s\n", closed, strings.Join(parts, "; "))
+}
+
+// connectionAddrs matches the addresses in a network error ("read tcp
+// 127.0.0.1:32834->127.0.0.1:18331"): each connection has its own port, so
+// with them every lost connection would be a reason of its own.
+var connectionAddrs = regexp.MustCompile(`\S+:\d+->\S+:\d+`)
+
+// closedReason is a connection's error with its addresses left out, so
+// that a thousand connections reset alike are counted as one reason.
+func closedReason(err string) string {
+	return connectionAddrs.ReplaceAllString(err, "client->realm")
 }
 
 // processCPU is the CPU time this process has used, user and system.

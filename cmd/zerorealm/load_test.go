@@ -1,8 +1,14 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A scrape of a realm's /metrics, trimmed.
@@ -93,4 +99,40 @@ func FuzzParseMetrics(f *testing.F) {
 			_ = m.sum(series, "")
 		}
 	})
+}
+
+// TestLoadWarnsOfTheCeremonyLimit: against a realm that limits passkey
+// ceremonies per address (here a burst of 2, one sign-up), the load tool
+// says once which flag lifts the limit, and still signs in by waiting it
+// out. The realm also runs under --memory-limit, which it takes and gives
+// back when it stops.
+func TestLoadWarnsOfTheCeremonyLimit(t *testing.T) {
+	for flag, want := range map[string]string{"ceremony-rate": strconv.FormatFloat(defaultCeremonyRate, 'g', -1, 64), "ceremony-burst": strconv.Itoa(defaultCeremonyBurst)} {
+		if got := newServeCommand().Flags().Lookup(flag).DefValue; got != want {
+			t.Fatalf("serve's --%s defaults to %s, the load tool's estimate assumes %s", flag, got, want)
+		}
+	}
+	before := debug.SetMemoryLimit(-1)
+	url, _, stop := startRealm(t, []string{"serve", "--listen", "127.0.0.1:0", "--nats-listen", "", "--data", t.TempDir(),
+		"--log-level", "warn", "--ceremony-burst", "2", "--ceremony-rate", "1", "--memory-limit", "3GiB"})
+	if got := debug.SetMemoryLimit(-1); got != 3<<30 {
+		t.Errorf("the realm's memory limit is %d, want 3GiB", got)
+	}
+	var warn syncBuffer
+	r := &loadRun{f: loadFlags{url: url, avatars: 2000}, warn: &warn, hc: &http.Client{Timeout: 10 * time.Second}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 3 {
+		if _, err := r.signUp(ctx, fmt.Sprintf("load-%d", i)); err != nil {
+			t.Fatalf("sign-up %d: %v", i, err)
+		}
+	}
+	stop()
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("memory limit %d after the realm stopped, want %d back", got, before)
+	}
+	out := warn.String()
+	if strings.Count(out, "warning") != 1 || !strings.Contains(out, "--ceremony-rate -1") || !strings.Contains(out, "2000 sign-ins take about 13m10s") {
+		t.Fatalf("the load tool's warnings: %q; want one naming --ceremony-rate -1 and the time 2,000 sign-ins take", out)
+	}
 }

@@ -26,6 +26,21 @@ const contextAgent = "agent"
 // queues it for the owner by this reason.
 const agentReasonApproval = "needs-owner-approval: the owner must approve this action with a passkey step-up bound to it"
 
+// agentAuthenticator is context.authenticator of every agent action: an
+// agent holds no passkey, so none is attested. It is the same on every
+// request, so it is converted to Cedar once (policy.Value); should the
+// conversion fail, the map is converted per request and refused there.
+var agentAuthenticator = func() any {
+	m := map[string]any{
+		scenes.AuthenticatorAttested: false, scenes.AuthenticatorFormat: "",
+		scenes.AuthenticatorAAGUID: "", scenes.AuthenticatorSynced: false,
+	}
+	if v, err := policy.NewValue(m); err == nil {
+		return v
+	}
+	return m
+}()
+
 // errNoGuard is the failure to decide for an agent before the guard is
 // bound: the action must not run.
 var errNoGuard = errors.New("decide: agents are not served yet")
@@ -83,12 +98,9 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 		// The agent's own behaviour is its trust; what a person's trust
 		// adds (a live biometric, a passkey's age, an attested device) an
 		// agent never has, so a policy that asks for them refuses it.
-		scenes.ContextTrust: trust.Assessment{State: ad.Trust.State, Score: ad.Trust.Score, PasskeyAge: -1}.Context(),
-		scenes.ContextAuthenticator: map[string]any{
-			scenes.AuthenticatorAttested: false, scenes.AuthenticatorFormat: "",
-			scenes.AuthenticatorAAGUID: "", scenes.AuthenticatorSynced: false,
-		},
-		contextAgent: ad.Context,
+		scenes.ContextTrust:         trust.Assessment{State: ad.Trust.State, Score: ad.Trust.Score, PasskeyAge: -1}.Context(),
+		scenes.ContextAuthenticator: agentAuthenticator,
+		contextAgent:                ad.Context,
 	}
 	for k, v := range extra {
 		pctx[k] = v

@@ -23,7 +23,7 @@ func TestAgentMarkCrossesNodesInSnapshots(t *testing.T) {
 	a.h.svc = &Service{deps: Deps{Scenes: catalog}}
 	foundry, _ := catalog.Scene("foundry")
 	a.scene = foundry
-	agent := &socket{send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1)}
+	agent := &socket{closing: make(chan closeFrame, 1)}
 	mark := Mark{Kind: kindAgent, Agent: "ag_1", OnBehalfOf: &OnBehalfOf{Avatar: "av_owner", Handle: "oskar", Depth: 2, Via: "ag_0"}}
 	a.h.enter(agent, foundry, "ag_1", "Guide", mark)
 	a.join("av_grace")

@@ -77,7 +77,8 @@ type socket struct {
 	ctx     context.Context // the upgrade request's: ends with the connection or the realm
 	session string
 	sess    session.Session
-	send    chan []byte
+	// send holds what waits for the writer, at most liveSendQueue messages.
+	send sendQueue
 	// queued is the bytes of the messages in send, which the fan-out reads
 	// to decimate a slow client before it has to be closed.
 	queued atomic.Int64
@@ -165,13 +166,11 @@ func (c *socket) offer(msg []byte) bool {
 		return false
 	}
 	c.queued.Add(int64(len(msg)))
-	select {
-	case c.send <- msg:
-		return true
-	default:
+	if !c.send.offer(msg, liveSendQueue) {
 		c.queued.Add(-int64(len(msg)))
 		return false
 	}
+	return true
 }
 
 // pushError tells the client a message was refused, at most once per
@@ -477,7 +476,7 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	}
 	c := &socket{
 		ws: ws, ctx: req.Context(), session: connectionKey(p), sess: p.Session, p: p,
-		send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1),
+		closing: make(chan closeFrame, 1),
 		presence: s.presence,
 	}
 	if !p.IsAgent() {
@@ -626,9 +625,14 @@ func (s *Service) liveWriter(c *socket, readerDone <-chan struct{}) {
 	ping := time.NewTicker(livePingPeriod)
 	defer ping.Stop()
 	defer c.ws.Close()
+	ready := c.send.wait()
 	for {
 		select {
-		case msg := <-c.send:
+		case <-ready:
+			msg, ok := c.send.take()
+			if !ok {
+				continue
+			}
 			c.queued.Add(-int64(len(msg)))
 			_ = c.ws.SetWriteDeadline(time.Now().Add(liveWriteWait))
 			if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {

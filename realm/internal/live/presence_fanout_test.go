@@ -49,7 +49,7 @@ func newFanoutHarness(t testing.TB) *fanoutHarness {
 
 // join adds a member named avatar; its joined snapshot is returned.
 func (f *fanoutHarness) join(avatar string) (*socket, wsMsg) {
-	c := &socket{send: make(chan []byte, liveSendQueue), closing: make(chan closeFrame, 1)}
+	c := &socket{closing: make(chan closeFrame, 1)}
 	f.h.enter(c, f.scene, avatar, avatar, Mark{Kind: kindPerson})
 	f.conns = append(f.conns, c)
 	msgs := f.drain(c)
@@ -92,17 +92,16 @@ func (f *fanoutHarness) tick() {
 func (f *fanoutHarness) drain(c *socket) []wsMsg {
 	var out []wsMsg
 	for {
-		select {
-		case data := <-c.send:
-			c.queued.Add(-int64(len(data)))
-			var m wsMsg
-			if err := json.Unmarshal(data, &m); err != nil {
-				f.t.Fatalf("message %.80q is not JSON: %v", data, err)
-			}
-			out = append(out, m)
-		default:
+		data, ok := c.send.take()
+		if !ok {
 			return out
 		}
+		c.queued.Add(-int64(len(data)))
+		var m wsMsg
+		if err := json.Unmarshal(data, &m); err != nil {
+			f.t.Fatalf("message %.80q is not JSON: %v", data, err)
+		}
+		out = append(out, m)
 	}
 }
 
@@ -110,15 +109,14 @@ func (f *fanoutHarness) drain(c *socket) []wsMsg {
 // it held.
 func (f *fanoutHarness) discard(c *socket) (bytes, poses int) {
 	for {
-		select {
-		case data := <-c.send:
-			c.queued.Add(-int64(len(data)))
-			bytes += len(data)
-			poses += strings.Count(string(data), `{"avatar":`)
-			recyclePoses(data) // as the connection's writer does
-		default:
+		data, ok := c.send.take()
+		if !ok {
 			return bytes, poses
 		}
+		c.queued.Add(-int64(len(data)))
+		bytes += len(data)
+		poses += strings.Count(string(data), `{"avatar":`)
+		recyclePoses(data) // as the connection's writer does
 	}
 }
 

@@ -71,7 +71,7 @@ func TestForgedTakeoverAndNoticeAreRefused(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = sub.Unsubscribe() })
 	}
-	c := &socket{session: "s1", send: make(chan []byte, 8), closing: make(chan closeFrame, 1),
+	c := &socket{session: "s1", closing: make(chan closeFrame, 1),
 		stamp: liveStamp{At: 1, Node: "a", Seq: 1}, p: edge.Principal{Avatar: &avatar.Avatar{ID: "ada"}}}
 	s.sockets.add(c)
 
@@ -107,8 +107,8 @@ func TestForgedTakeoverAndNoticeAreRefused(t *testing.T) {
 		}
 	}
 	waitFor(t, "every forged message counted", func() bool { return forged.Load() == int64(len(attempts)) })
-	if c.closed.Load() || len(c.send) != 0 {
-		t.Fatalf("after forged messages: closed %v, %d messages pushed; want the socket untouched", c.closed.Load(), len(c.send))
+	if c.closed.Load() || c.send.len() != 0 {
+		t.Fatalf("after forged messages: closed %v, %d messages pushed; want the socket untouched", c.closed.Load(), c.send.len())
 	}
 	refusals := 0
 	for _, line := range logs.all() {
@@ -128,8 +128,8 @@ func TestForgedTakeoverAndNoticeAreRefused(t *testing.T) {
 	genuine := []byte(`{"type":"genuine"}`)
 	b := New(Deps{Log: slog.New(logs), Node: "b", Prefix: "zr", NC: attacker, Cluster: cluster})
 	b.noticeAvatar("ada", genuine)
-	waitFor(t, "the signed notice pushed", func() bool { return len(c.send) == 1 })
-	if got := <-c.send; string(got) != string(genuine) {
+	waitFor(t, "the signed notice pushed", func() bool { return c.send.len() == 1 })
+	if got, _ := c.send.take(); string(got) != string(genuine) {
 		t.Fatalf("pushed %s, want the signed notice %s", got, genuine)
 	}
 	if err := b.publishSigned("zr.live.session.s1", newer); err != nil {

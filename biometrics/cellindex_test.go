@@ -1,0 +1,48 @@
+package biometrics
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestCellIndexMatchesSlicesPerCell: the flat index answers every lookup
+// as the map of slices it replaced did (a cell's newest maxCandidates
+// points, oldest first), through table growth, probing over crowded
+// slots, and a reset for the next generation.
+func TestCellIndexMatchesSlicesPerCell(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var x cellIndex
+	for round := range 2 {
+		want := map[uint64][]int32{}
+		// Few distinct keys crowd some cells past the candidate bound;
+		// many make the table grow.
+		keys := make([]uint64, 5000)
+		for i := range keys {
+			keys[i] = rng.Uint64()
+		}
+		for p := range int32(40000) {
+			k := keys[rng.IntN(len(keys))]
+			if rng.IntN(10) == 0 {
+				k = keys[rng.IntN(8)]
+			}
+			x.add(k, p)
+			want[k] = append(want[k], p)
+		}
+		var buf []int32
+		for _, k := range append(keys, rng.Uint64()) {
+			w := want[k]
+			if len(w) > maxCandidates {
+				w = w[len(w)-maxCandidates:]
+			}
+			buf = x.newest(buf[:0], k, maxCandidates)
+			if !slices.Equal(buf, w) && len(buf)+len(w) > 0 {
+				t.Fatalf("round %d, cell %x: %v, want %v", round, k, buf, w)
+			}
+		}
+		x.reset()
+		if got := x.newest(nil, keys[0], maxCandidates); len(got) != 0 {
+			t.Fatalf("after reset the index still holds %v", got)
+		}
+	}
+}
