@@ -13,6 +13,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
@@ -172,6 +173,10 @@ type Config struct {
 	// TracerProvider, when set, is used instead of OTelEndpoint: for a
 	// program that embeds the realm and has its own, and for tests.
 	TracerProvider trace.TracerProvider
+	// Clock is what every part reads the time from and arms its expiry
+	// timers on; default the system's. Tests and simulations set a
+	// clock.Manual to move time instead of waiting for it.
+	Clock clock.Clock
 	// Logger; default discards.
 	Logger *slog.Logger
 }
@@ -260,6 +265,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock = clock.Or(c.Clock); c.Assets.Now == nil {
+		c.Assets.Now = c.Clock.Now
 	}
 }
 

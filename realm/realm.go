@@ -169,7 +169,7 @@ func New(cfg Config) (*Realm, error) {
 	r.identity, err = identity.New(identity.Config{Edge: r.edge, AdminRole: cfg.AdminRole, Limits: identity.Limits{
 		CeremonyRate: cfg.CeremonyRate, CeremonyBurst: cfg.CeremonyBurst,
 		MaxPendingCeremonies: cfg.MaxPendingCeremonies, MaxSessionsPerAvatar: cfg.MaxSessionsPerAvatar,
-	}})
+	}, Now: cfg.Clock.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +281,7 @@ func (r *Realm) start(ctx context.Context) (err error) {
 		NATS: r.cfg.NATS, NATSAuth: r.cfg.natsAuth(), ClientListen: r.twins.Gateways().ClientListen(r.cfg.NATSListen), Gateways: r.twins.Gateways().NATSUsers(),
 		MinFreeDisk: r.cfg.MinFreeDisk, Prefix: r.cfg.Prefix, RecordKeyFile: r.cfg.RecordKeyFile,
 		Keys: node.KeyConfig{Passphrase: r.cfg.Assets.KeyPassphrase, ScryptN: r.cfg.Assets.KeyScryptN},
-		RPID: r.cfg.RPID, URL: r.URL(), Heartbeat: r.cfg.NodeHeartbeat, Tampers: r.tampers,
+		RPID: r.cfg.RPID, URL: r.URL(), Heartbeat: r.cfg.NodeHeartbeat, Tampers: r.tampers, Clock: r.cfg.Clock,
 		Status: r.monitor.NotReady, WriteGate: r.monitor.WriteGate, Observe: r.monitor.Decided,
 	})
 	n := r.node
@@ -303,7 +303,7 @@ func (r *Realm) start(ctx context.Context) (err error) {
 	boot := &identity.Bootstrap{Disabled: r.cfg.DisableBootstrapAdmin, Roles: r.cfg.BootstrapAdminRoles,
 		DataDir: r.cfg.DataDir, Node: r.cfg.Node, Log: r.log, AuditNoWait: r.decisions.RecordQueued}
 	r.avatars, err = avatar.New(ctx, r.store, boot.Configure(avatar.Config{
-		RPID: r.cfg.RPID, Origins: r.origins(), AdminRole: r.cfg.AdminRole, CeremonyTTL: identity.CeremonyTTL, Logger: r.log,
+		RPID: r.cfg.RPID, Origins: r.origins(), AdminRole: r.cfg.AdminRole, CeremonyTTL: identity.CeremonyTTL, Logger: r.log, Now: r.cfg.Clock.Now,
 	}))
 	if err != nil {
 		return fmt.Errorf("realm: avatars: %w", err)
@@ -315,13 +315,13 @@ func (r *Realm) start(ctx context.Context) (err error) {
 		// Record activity often enough that the idle timeout stays accurate
 		// to a quarter of itself, and at most once a minute.
 		TouchEvery: edge.SessionTouchEvery(r.cfg.SessionIdle),
-		Logger:     r.log,
+		Logger:     r.log, Now: r.cfg.Clock.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("realm: sessions: %w", err)
 	}
 	r.trust, err = sessiontrust.Open(ctx, sessiontrust.Deps{
-		Store: r.store, SessionLifetime: r.cfg.SessionLifetime, Audit: r.audit, Log: r.log,
+		Store: r.store, SessionLifetime: r.cfg.SessionLifetime, Audit: r.audit, Log: r.log, Clock: r.cfg.Clock,
 		// The live and XR edges are made below.
 		OnChange: func(sessionID string, a trust.Assessment) {
 			if r.live != nil {

@@ -38,12 +38,7 @@ func (r *Realm) startRevocationBroadcast(bg context.Context) error {
 		return fmt.Errorf("realm: %w", err)
 	}
 	r.revoker = b
-	r.bgDone.Add(1)
-	go func() {
-		defer r.bgDone.Done()
-		<-bg.Done()
-		b.Close()
-	}()
+	r.bgDone.Go(func() { <-bg.Done(); b.Close() })
 	return nil
 }
 

@@ -19,7 +19,7 @@ import (
 // startAgents opens the guard (its sealed buckets and the revocation
 // feed) and binds it into the edge; bg keeps the trusted roots current.
 func (r *Realm) startAgents(ctx, bg context.Context) error {
-	roots := &delegations.Roots{Set: agents.NewRootSet(), Published: r.publishedSigners, Log: r.log}
+	roots := &delegations.Roots{Set: agents.NewRootSet(), Published: r.publishedSigners, Log: r.log, Now: r.cfg.Clock.Now}
 	for _, k := range []*ecdsa.PrivateKey{r.keys.Active, r.keys.Previous} {
 		if k != nil {
 			roots.Own = append(roots.Own, agents.KeySigner{Key: k}.Address())
@@ -28,7 +28,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	if err := roots.Refresh(ctx); err != nil {
 		return fmt.Errorf("realm: agent roots: %w", err)
 	}
-	g, err := agents.New(ctx, agents.Config{Store: r.store, Roots: roots.Set, Logger: r.log})
+	g, err := agents.New(ctx, agents.Config{Store: r.store, Roots: roots.Set, Logger: r.log, Clock: r.cfg.Clock})
 	if err != nil {
 		return fmt.Errorf("realm: agents: %w", err)
 	}
@@ -43,7 +43,7 @@ func (r *Realm) startAgents(ctx, bg context.Context) error {
 	if err := r.delegations.Bind(delegations.Deps{
 		Log: r.log, Signer: agents.KeySigner{Key: r.keys.Active}, StepUps: r.stepups,
 		Revoker: g.Revocations(), Reinstater: g, AgentTrust: g, Records: records, AuditNoWait: r.decisions.RecordQueued,
-		Background: bg, Go: r.bgDone.Go,
+		Background: bg, Go: r.bgDone.Go, Now: r.cfg.Clock.Now,
 		Cascade: delegations.Cascade{Conn: r.nc, Prefix: r.cfg.Prefix, Node: r.cfg.Node, Auth: r.clusterAuth, Peers: r.otherNodes, OnRefused: r.refusedRevocation("agent revocation")},
 	}); err != nil {
 		return fmt.Errorf("realm: %w", err)

@@ -18,10 +18,10 @@ import (
 // after the agents' guard is open.
 func (r *Realm) startApprovals(ctx context.Context) error {
 	q, err := approval.Open(ctx, approval.Config{
-		Store: r.store, Node: r.cfg.Node, Expiry: r.cfg.AgentApprovalExpiry, Logger: r.log,
+		Store: r.store, Node: r.cfg.Node, Expiry: r.cfg.AgentApprovalExpiry, Logger: r.log, Now: r.cfg.Clock.Now,
 		Notify: func(p approval.Pending) {
 			if r.live != nil {
-				r.live.NoticeAvatar(p.Owner, approvals.Message(p))
+				r.live.NoticeAvatar(p.Owner, approvals.Message(p, r.cfg.Clock.Now()))
 			}
 		},
 	})

@@ -16,7 +16,7 @@ import (
 // startIdentity opens the step-up proofs and binds the identity API to
 // the avatar service, sessions and trust, which start has made.
 func (r *Realm) startIdentity(ctx context.Context) error {
-	proofs, err := identity.NewStepUps(ctx, r.store, func(key string) {
+	proofs, err := identity.NewStepUps(ctx, r.store, r.cfg.Clock.Now, func(key string) {
 		r.tampers.Report(store.TamperEvent{Bucket: identity.StepUpsBucket, Key: key, Reason: node.ReasonStepUpReplayed})
 	})
 	if err != nil {

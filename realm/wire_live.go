@@ -32,6 +32,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Sessions: liveSessions{r},
 		StepUps:  r.stepups,
 		Audit:    r.decisions,
+		Clock:    r.cfg.Clock,
 	})
 	if err != nil {
 		return err
@@ -54,6 +55,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Forged:       r.tampers.Forged,
 		Views:        identity.Views{},
 		Motion:       motion,
+		Clock:        r.cfg.Clock,
 	})
 	r.monitor.CountSceneMembers(r.live.MembersByScene)
 	return nil
@@ -65,13 +67,11 @@ func (r *Realm) runLive(ctx, bg context.Context) error {
 	if err := r.live.Start(); err != nil {
 		return err
 	}
-	r.bgDone.Add(1)
-	go func() { defer r.bgDone.Done(); r.live.Run(bg) }()
+	r.bgDone.Go(func() { r.live.Run(bg) })
 	if err := r.xr.Start(ctx, bg); err != nil {
 		return err
 	}
-	r.bgDone.Add(1)
-	go func() { defer r.bgDone.Done(); r.xr.Run(bg) }()
+	r.bgDone.Go(func() { r.xr.Run(bg) })
 	return nil
 }
 

@@ -67,8 +67,9 @@ func (r *Realm) newTwinAPI() *twins.API {
 	a := twinAdapter{r}
 	// A console feed ends when its session ends, as the realm WebSocket
 	// does (edge.WatchSessionEnd).
-	watch := func(ctx context.Context, sess session.Session, done <-chan struct{}, lastUse func() time.Time, end func(reason string)) {
-		edge.WatchSessionEnd(edge.SessionBound{Ctx: ctx, Sess: sess, Done: done, LastUse: lastUse, End: end}, r.sessions, r.cfg.SessionIdle, r.log)
+	watch := func(ctx context.Context, sess session.Session, end func(reason string)) func() {
+		connected := r.cfg.Clock.Now()
+		return edge.WatchSessionEnd(edge.SessionBound{Ctx: ctx, Sess: sess, LastUse: func() time.Time { return connected }, End: end}, r.sessions, r.cfg.SessionIdle, r.cfg.Clock, r.log)
 	}
 	return twins.New(twins.Deps{Edge: r.edge, Decider: a, Trust: a, Audit: r.decisions, Origins: r.origins, WatchSession: watch,
 		MaxFeedsPerAvatar: r.cfg.MaxTwinFeedsPerAvatar})
@@ -82,7 +83,7 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	err := r.twins.Start(ctx, command.Deps{
 		Conn: r.nc, Prefix: r.cfg.Prefix, Store: r.store, Key: r.keys.Active, Embedded: r.embedded, Tracer: r.tracer,
 		Decider: a, Agents: a, Approvals: r.approvalQueue, Resumer: a, Subject: twinSubject, Auditor: r.decisions, StepUps: r.stepups, Trust: r.trust, Locator: a,
-		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(), CommandTimed: r.timings.TwinCommand,
+		Sessions: r.sessions, Avatars: r.avatars, Events: r.twinAPI.Events(), CommandTimed: r.timings.TwinCommand, Clock: r.cfg.Clock,
 	})
 	if err != nil {
 		return err
@@ -91,14 +92,9 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: revocation feed for gateways: %w", err)
 	}
-	r.bgDone.Add(1)
-	go func() {
-		defer r.bgDone.Done()
-		r.twins.Feed().ForwardRevocations(revocations)
-	}()
+	r.bgDone.Go(func() { r.twins.Feed().ForwardRevocations(revocations) })
 	if announce := r.keys.GrantKeyAnnouncer(r.twins.GrantKey(), func(b []byte) error { return r.nc.Publish(twin.KeySubject(r.cfg.Prefix), b) }, r.log); announce != nil {
-		r.bgDone.Add(1)
-		go func() { defer r.bgDone.Done(); announce(bg) }()
+		r.bgDone.Go(func() { announce(bg) })
 	}
 	// An agent revocation's maker tells the gateways at once, a node told of it
 	// repeats it; each ends the fallen agents' realm WebSockets and presence.

@@ -58,6 +58,9 @@ func forbidden() map[string]map[string]string {
 		"internal/problem": {
 			"internal/...": "problem is how every domain says what a client may be told of a failure; a leaf, so that no domain pulls plumbing in through it",
 		},
+		"internal/clock": {
+			"internal/...": "clock is the one clock every domain and part is given; a leaf, so that taking a clock never pulls plumbing in",
+		},
 		"internal/keyedmac": {
 			"internal/...": "keyedmac is the one MAC construction the store and the realm share; a leaf, so that the store never depends on what sits above it",
 		},

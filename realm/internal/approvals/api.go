@@ -167,13 +167,13 @@ func Run(exec approval.Executor) approval.Executor {
 	}
 }
 
-// Message is the realm WebSocket message of a record:
+// Message is the realm WebSocket message of a record, sent at at:
 // {"type": "agent-approval", "approval": {...}, "at": "<RFC 3339>"}.
-func Message(p approval.Pending) []byte {
+func Message(p approval.Pending, at time.Time) []byte {
 	b, _ := json.Marshal(struct {
 		Type     string        `json:"type"`
 		Approval approval.View `json:"approval"`
 		At       time.Time     `json:"at"`
-	}{MessageType, p.View(), time.Now().UTC()})
+	}{MessageType, p.View(), at.UTC()})
 	return b
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerorealm/zerorealm/agents/approval"
 	"github.com/zerorealm/zerorealm/internal/problem"
@@ -32,9 +33,9 @@ func TestRunKeepsTheEdgesProblem(t *testing.T) {
 // agent's token or the part's payload.
 func TestMessageShowsTheViewOnly(t *testing.T) {
 	msg := Message(approval.Pending{ID: "pa_0123456789abcdef0123456789abcdef", Kind: "transfer", State: approval.StatePending,
-		Token: "zrd1~secret", Payload: json.RawMessage(`{"intent":"secret"}`)})
+		Token: "zrd1~secret", Payload: json.RawMessage(`{"intent":"secret"}`)}, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	var m map[string]any
-	if err := json.Unmarshal(msg, &m); err != nil || m["type"] != MessageType || m["at"] == nil {
+	if err := json.Unmarshal(msg, &m); err != nil || m["type"] != MessageType || m["at"] != "2026-01-02T03:04:05Z" {
 		t.Fatalf("message %s: %v", msg, err)
 	}
 	if strings.Contains(string(msg), "secret") {

@@ -42,6 +42,8 @@ type Roots struct {
 	// Published reads every node's published signers.
 	Published func(ctx context.Context) ([]Published, error)
 	Log       *slog.Logger
+	// Now judges how long ago a key stopped signing (time.Now if nil).
+	Now func() time.Time
 }
 
 // Refresh reads the published signers once and sets the trusted roots.
@@ -51,9 +53,12 @@ func (r *Roots) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
 	for _, s := range published {
-		if s.Until != nil && now.Sub(*s.Until) > rootGrace {
+		if s.Until != nil && now().Sub(*s.Until) > rootGrace {
 			continue
 		}
 		if !slices.Contains(addrs, s.Address) {

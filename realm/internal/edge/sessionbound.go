@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/clock"
 )
 
 // A realm WebSocket, and a twin console feed, live no longer than their
@@ -43,7 +45,6 @@ type SessionRecords interface {
 type SessionBound struct {
 	Ctx  context.Context // ends with the connection or the realm
 	Sess session.Session // as authenticated when it connected
-	Done <-chan struct{} // closed when the connection has ended
 	// LastUse is when the client last used the connection; the time it
 	// connected if it never sends anything that counts.
 	LastUse func() time.Time
@@ -53,55 +54,98 @@ type SessionBound struct {
 
 // WatchSessionEnd ends b when its session's lifetime or idle timeout is
 // reached, or the session is found revoked, and records the connection's
-// use on the session meanwhile. It returns when the connection ends.
-func WatchSessionEnd(b SessionBound, records SessionRecords, idle time.Duration, log *slog.Logger) {
-	touchEvery := SessionTouchEvery(idle)
-	expires := b.Sess.Expires
-	stored := b.Sess.LastSeen // the session's last use as its record says
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-b.Done:
-			return
-		case <-b.Ctx.Done():
-			return
-		case <-timer.C:
-		}
-		now := time.Now()
-		if !now.Before(expires) {
-			b.End("session expired (" + session.ReasonLifetime + "): sign in again")
-			return
-		}
-		used := b.LastUse()
-		if used.After(stored) && now.Sub(stored) >= touchEvery {
-			s, err := sessionCall(b, records.Touch)
-			if err != nil {
-				if ended := sessionEndedReason(err); ended != "" {
-					b.End(ended)
-					return
-				}
-				log.Warn("live: could not record a socket's use on its session", "session", b.Sess.ID, "err", err)
-			} else {
-				stored = s.LastSeen
-			}
-		}
-		if idleAt := later(used, stored).Add(idle); !now.Before(idleAt) {
-			// Idle here; the session may have been used elsewhere (an HTTP
-			// request, another node). Unknown counts as idle: fail closed.
-			s, err := sessionCall(b, records.Get)
-			if err != nil || s.Revoked || !now.Before(s.LastSeen.Add(idle)) {
-				b.End("session expired (" + session.ReasonIdle + "): sign in again")
-				return
-			}
-			stored = s.LastSeen
-		}
-		next := min(expires.Sub(now), later(used, stored).Add(idle).Sub(now), touchEvery)
-		timer.Reset(max(next, time.Millisecond))
-	}
+// use on the session meanwhile. It arms a timer on clk and returns at
+// once; the caller calls stop when the connection ends. Each check runs
+// when clk's timer fires, so with a clock.Manual a check that ends the
+// connection has called End by the time Advance returns.
+func WatchSessionEnd(b SessionBound, records SessionRecords, idle time.Duration, clk clock.Clock, log *slog.Logger) (stop func()) {
+	w := &sessionWatch{b: b, records: records, idle: idle, touchEvery: SessionTouchEvery(idle), clk: clk, log: log, stored: b.Sess.LastSeen}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timer = clk.AfterFunc(w.next(clk.Now(), b.LastUse()), w.check)
+	return w.stop
 }
 
-// sessionCall runs a store call about b's session, bounded in time.
+// sessionWatch is the state of one WatchSessionEnd.
+//
+// mu is held through a check, store calls included, so that stop waits
+// for a check under way and no check re-arms the timer after stop.
+type sessionWatch struct {
+	b          SessionBound
+	records    SessionRecords
+	idle       time.Duration
+	touchEvery time.Duration
+	clk        clock.Clock
+	log        *slog.Logger
+
+	mu      sync.Mutex
+	timer   clock.Timer
+	stored  time.Time // the session's last use as its record says
+	stopped bool
+}
+
+func (w *sessionWatch) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	w.timer.Stop()
+}
+
+// next is how long until the watch must look again: the lifetime, the
+// idle timeout or the next touch, whichever comes first.
+func (w *sessionWatch) next(now, used time.Time) time.Duration {
+	d := min(w.b.Sess.Expires.Sub(now), later(used, w.stored).Add(w.idle).Sub(now), w.touchEvery)
+	return max(d, time.Millisecond)
+}
+
+func (w *sessionWatch) check() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped || w.b.Ctx.Err() != nil {
+		return
+	}
+	if reason := w.ended(); reason != "" {
+		w.stopped = true
+		w.b.End(reason)
+		return
+	}
+	w.timer.Reset(w.next(w.clk.Now(), w.b.LastUse()))
+}
+
+// ended is the close reason if the session has ended, or "" after
+// recording the connection's use when it is due.
+func (w *sessionWatch) ended() string {
+	b := w.b
+	now := w.clk.Now()
+	if !now.Before(b.Sess.Expires) {
+		return "session expired (" + session.ReasonLifetime + "): sign in again"
+	}
+	used := b.LastUse()
+	if used.After(w.stored) && now.Sub(w.stored) >= w.touchEvery {
+		s, err := sessionCall(b, w.records.Touch)
+		if err != nil {
+			if ended := sessionEndedReason(err); ended != "" {
+				return ended
+			}
+			w.log.Warn("live: could not record a socket's use on its session", "session", b.Sess.ID, "err", err)
+		} else {
+			w.stored = s.LastSeen
+		}
+	}
+	if idleAt := later(used, w.stored).Add(w.idle); !now.Before(idleAt) {
+		// Idle here; the session may have been used elsewhere (an HTTP
+		// request, another node). Unknown counts as idle: fail closed.
+		s, err := sessionCall(b, w.records.Get)
+		if err != nil || s.Revoked || !now.Before(s.LastSeen.Add(w.idle)) {
+			return "session expired (" + session.ReasonIdle + "): sign in again"
+		}
+		w.stored = s.LastSeen
+	}
+	return ""
+}
+
+// sessionCall runs a store call about b's session, bounded in real time:
+// the bound guards the network, not the session's rules.
 func sessionCall(b SessionBound, call func(context.Context, string) (session.Session, error)) (session.Session, error) {
 	ctx, cancel := context.WithTimeout(b.Ctx, 5*time.Second)
 	defer cancel()

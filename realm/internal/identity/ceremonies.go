@@ -155,7 +155,7 @@ func (a *API) handleRegisterFinish(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	a.auditAllow(req, av.ID, "RegisterPasskey", CredentialResource(cred.ID), "a new passkey verified with user verification", signals)
-	a.startSession(w, req, av, cred, body.UseCookie, time.Now())
+	a.startSession(w, req, av, cred, body.UseCookie, a.Now())
 }
 
 func (a *API) handleLoginBegin(w http.ResponseWriter, req *http.Request) {

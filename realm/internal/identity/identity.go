@@ -84,7 +84,8 @@ type Config struct {
 	AdminRole string
 	// Limits; 0 turns each off. See Limits.
 	Limits Limits
-	// Now is the clock of the ceremony limits (time.Now if nil).
+	// Now is the clock of the ceremony limits, of sessions counted live
+	// and of revocations (time.Now if nil).
 	Now func() time.Time
 }
 

@@ -3,7 +3,6 @@ package identity
 import (
 	"context"
 	"sync/atomic"
-	"time"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/avatar/session/revocation"
@@ -18,7 +17,7 @@ import (
 
 // revokeOne ends one session everywhere.
 func (a *API) revokeOne(ctx context.Context, s session.Session, reason string) (revocation.Outcome, error) {
-	rev := session.Revocation{SessionID: s.ID, Avatar: s.Avatar, Reason: reason, At: time.Now(), Expires: s.Expires}
+	rev := session.Revocation{SessionID: s.ID, Avatar: s.Avatar, Reason: reason, At: a.Now(), Expires: s.Expires}
 	return a.Revoker.Revoke(ctx, []session.Revocation{rev}, func(ctx context.Context) error {
 		return a.Sessions.Revoke(ctx, s.ID, reason)
 	})
@@ -33,7 +32,7 @@ func (a *API) revokeOne(ctx context.Context, s session.Session, reason string) (
 // and the nodes told store it).
 func (a *API) revokeAvatar(ctx context.Context, avatarID, reason string) (int, revocation.Outcome, error) {
 	var revoked atomic.Int64
-	rev := session.AvatarRevocation{Avatar: avatarID, Reason: reason, At: time.Now()}
+	rev := session.AvatarRevocation{Avatar: avatarID, Reason: reason, At: a.Now()}
 	out, err := a.Revoker.RevokeAvatar(ctx, rev, func(ctx context.Context) error {
 		n, err := a.Sessions.RevokeAvatarUntil(ctx, avatarID, reason, rev.At)
 		revoked.Add(int64(n))

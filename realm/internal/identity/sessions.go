@@ -33,7 +33,7 @@ func (a *API) startSession(w http.ResponseWriter, req *http.Request, av *avatar.
 	concurrent := 1
 	if list, err := a.Sessions.List(req.Context(), av.ID); err == nil {
 		var live []sessionAge
-		now := time.Now()
+		now := a.Now()
 		for _, s := range list {
 			if !s.Revoked && now.Before(s.Expires) {
 				live = append(live, sessionAge{id: s.ID, created: s.Created, expires: s.Expires})

@@ -40,9 +40,10 @@ const StepUpsBucket = "stepups"
 // valid step-up proof.
 var ErrStepUpRequired = errors.New("step-up required")
 
-// NewStepUps opens the proofs' bucket. onReplay (may be nil) is told the
-// key of a used proof that was put back into the store.
-func NewStepUps(ctx context.Context, st *store.Store, onReplay func(key string)) (*StepUps, error) {
+// NewStepUps opens the proofs' bucket. now is the clock their validity is
+// judged by (time.Now if nil); onReplay (may be nil) is told the key of a
+// used proof that was put back into the store.
+func NewStepUps(ctx context.Context, st *store.Store, now func() time.Time, onReplay func(key string)) (*StepUps, error) {
 	// A proof is consumed right after the step-up that recorded it, often
 	// on the same node: the replica a read lands on may not hold it yet,
 	// and its absence refuses the action, so the leader confirms it.
@@ -50,7 +51,10 @@ func NewStepUps(ctx context.Context, st *store.Store, onReplay func(key string))
 	if err != nil {
 		return nil, err // the realm says which part failed to start
 	}
-	return &StepUps{bucket: b, now: time.Now, onReplay: onReplay}, nil
+	if now == nil {
+		now = time.Now
+	}
+	return &StepUps{bucket: b, now: now, onReplay: onReplay}, nil
 }
 
 // proofKey is the key of a session's proof for digest in the bucket.

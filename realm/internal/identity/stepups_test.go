@@ -31,7 +31,7 @@ func newTestStepUps(t *testing.T) (*StepUps, *time.Time, func() []string) {
 	}
 	var mu sync.Mutex
 	var replayed []string
-	p, err := NewStepUps(ctx, st, func(key string) {
+	p, err := NewStepUps(ctx, st, nil, func(key string) {
 		mu.Lock()
 		defer mu.Unlock()
 		replayed = append(replayed, key)

@@ -141,9 +141,10 @@ func (s *Service) endIfFallen(c *socket) bool {
 }
 
 // watchAgentEnd closes an agent's connection when its delegation expires
-// or stops standing, until done.
+// (on the realm's clock) or stops standing (checked every agentRecheck of
+// real time), until done.
 func (s *Service) watchAgentEnd(c *socket, done <-chan struct{}) {
-	expiry := time.NewTimer(time.Until(c.p.Agent.Chain.Leaf().ExpiresAt))
+	expiry := s.deps.Clock.NewTimer(c.p.Agent.Chain.Leaf().ExpiresAt.Sub(s.now()))
 	defer expiry.Stop()
 	check := time.NewTicker(agentRecheck)
 	defer check.Stop()
@@ -153,7 +154,7 @@ func (s *Service) watchAgentEnd(c *socket, done <-chan struct{}) {
 			return
 		case <-c.ctx.Done():
 			return
-		case <-expiry.C:
+		case <-expiry.C():
 			c.close(closeSessionRevoked, "delegation ended: expired")
 			return
 		case <-check.C:

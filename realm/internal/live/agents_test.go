@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/zerorealm/zerorealm/scenes"
 )
@@ -20,10 +21,10 @@ func TestAgentMarkCrossesNodesInSnapshots(t *testing.T) {
 	// Node a holds an agent and a person in the foundry, and answers a
 	// sync request with its snapshot.
 	a := newFanoutHarness(t)
-	a.h.svc = &Service{deps: Deps{Scenes: catalog}}
+	a.h.svc = &Service{deps: Deps{Scenes: catalog}, now: time.Now}
 	foundry, _ := catalog.Scene("foundry")
 	a.scene = foundry
-	agent := &socket{closing: make(chan closeFrame, 1)}
+	agent := &socket{closing: make(chan closeFrame, 1), now: time.Now}
 	mark := Mark{Kind: kindAgent, Agent: "ag_1", OnBehalfOf: &OnBehalfOf{Avatar: "av_owner", Handle: "oskar", Depth: 2, Via: "ag_0"}}
 	a.h.enter(agent, foundry, "ag_1", "Guide", mark)
 	a.join("av_grace")
@@ -35,7 +36,7 @@ func TestAgentMarkCrossesNodesInSnapshots(t *testing.T) {
 
 	// Node b applies it, as syncFrom does with the answer it read.
 	b := &presenceHub{log: slog.New(slog.DiscardHandler), node: "realm-b", prefix: "zr",
-		rooms: map[string]*sceneRoom{}, peers: map[string]*presencePeer{}, svc: &Service{deps: Deps{Scenes: catalog}}}
+		rooms: map[string]*sceneRoom{}, peers: map[string]*presencePeer{}, svc: &Service{deps: Deps{Scenes: catalog}, now: time.Now}}
 	var got presenceSnapshot
 	if err := json.Unmarshal(data, &got); err != nil {
 		t.Fatal(err)

@@ -109,9 +109,12 @@ type socket struct {
 	member atomic.Pointer[presenceMember]
 	// presence is where the newest pose of its frames goes.
 	presence *presenceHub
+	// now is the realm's clock (Deps.Clock), which dates uses and paces
+	// refusals; deadlines on the WebSocket itself stay on real time.
+	now func() time.Time
 }
 
-func (c *socket) markUsed() { c.lastUse.Store(time.Now().UnixNano()) }
+func (c *socket) markUsed() { c.lastUse.Store(c.now().UnixNano()) }
 
 // closePeer closes the connection's WebRTC peer connection, if any.
 func (c *socket) closePeer() {
@@ -177,7 +180,7 @@ func (c *socket) offer(msg []byte) bool {
 // liveErrorEvery unless always is set.
 func (c *socket) pushError(text string, always bool) {
 	if !always {
-		now := time.Now().UnixNano()
+		now := c.now().UnixNano()
 		last := c.lastError.Load()
 		if now-last < int64(liveErrorEvery) || !c.lastError.CompareAndSwap(last, now) {
 			return
@@ -476,8 +479,8 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	}
 	c := &socket{
 		ws: ws, ctx: req.Context(), session: connectionKey(p), sess: p.Session, p: p,
-		closing: make(chan closeFrame, 1),
-		presence: s.presence,
+		closing:  make(chan closeFrame, 1),
+		presence: s.presence, now: s.now,
 	}
 	if !p.IsAgent() {
 		c.motion = s.deps.Motion.Attach(c)
@@ -499,6 +502,15 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 		s.liveWriter(c, done)
 		return
 	}
+	// A person's socket lives no longer than its session. Its end is
+	// armed before the hello, so a client that has read it knows its
+	// socket's end is already timed.
+	stopWatch := edge.WatchSessionEnd(edge.SessionBound{
+		Ctx: c.ctx, Sess: c.sess,
+		LastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
+		End:     func(reason string) { c.close(closeSessionRevoked, reason) },
+	}, s.deps.Sessions, s.deps.SessionIdle, s.deps.Clock, s.log)
+	defer stopWatch()
 	a := s.deps.Trust.Assess(req.Context(), p.Session)
 	v := s.deps.Views
 	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: v.Session(p.Session), Avatar: v.Avatar(p.Avatar), Trust: v.Trust(a)}))
@@ -507,11 +519,6 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 		defer close(done)
 		s.liveReader(c)
 	}()
-	go edge.WatchSessionEnd(edge.SessionBound{
-		Ctx: c.ctx, Sess: c.sess, Done: done,
-		LastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
-		End:     func(reason string) { c.close(closeSessionRevoked, reason) },
-	}, s.deps.Sessions, s.deps.SessionIdle, s.log)
 	s.liveWriter(c, done)
 }
 
@@ -560,7 +567,7 @@ func (s *Service) liveReader(c *socket) {
 			c.motion.Frames(xr.TransportWebSocket, buf.Bytes())
 			continue
 		}
-		if !c.limit.allow(time.Now()) {
+		if !c.limit.allow(c.now()) {
 			if c.limit.abusive() {
 				c.close(closeTooManyMessages, "too many messages: at most 50 control messages a second")
 				continue

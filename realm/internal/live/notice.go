@@ -37,7 +37,7 @@ func (s *Service) avatarNoticeSubject() string { return s.deps.Prefix + ".live.a
 // subscribeNotices delivers avatar notices to this node's connections.
 func (s *Service) subscribeNotices() (*nats.Subscription, error) {
 	sub, err := s.deps.NC.Subscribe(s.avatarNoticeSubject(), func(m *nats.Msg) {
-		if err := s.deps.Cluster.Verify(m, m.Subject, time.Now()); err != nil {
+		if err := s.deps.Cluster.Verify(m, m.Subject, s.now()); err != nil {
 			s.refuseForged(m, "notice", err)
 			return
 		}
@@ -81,7 +81,7 @@ func (s *Service) AnnouncePasskeyAdded(avatarID string, cred *avatar.Credential)
 			"attested":           cred.Attested,
 			"synced":             cred.BackupEligible,
 		},
-		At: time.Now().UTC(),
+		At: s.now().UTC(),
 	})
 	s.noticeAvatar(avatarID, msg)
 }

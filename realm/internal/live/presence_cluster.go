@@ -89,7 +89,7 @@ func (h *presenceHub) heartbeatSubject() string { return h.prefix + ".presence.h
 func (h *presenceHub) syncSubject(node string) string { return h.prefix + ".presence.sync." + node }
 
 func (h *presenceHub) publish(msgs []clusterMessage) {
-	now := time.Now()
+	now := h.now()
 	for _, m := range msgs {
 		msg := &nats.Msg{Subject: m.subject, Data: m.data}
 		if m.poses {
@@ -152,6 +152,15 @@ func (h *presenceHub) heartbeat() clusterMessage {
 	return clusterMessage{subject: h.heartbeatSubject(), data: encodeJSON(hb)}
 }
 
+// now reads the realm's clock (Deps.Clock); a hub made without its
+// service, as the fan-out's own tests make it, reads the system's.
+func (h *presenceHub) now() time.Time {
+	if h.svc == nil || h.svc.now == nil {
+		return time.Now()
+	}
+	return h.svc.now()
+}
+
 // heard notes that a node is alive; the caller holds h.mu.
 func (h *presenceHub) heard(node string) *presencePeer {
 	p := h.peers[node]
@@ -159,7 +168,7 @@ func (h *presenceHub) heard(node string) *presencePeer {
 		p = &presencePeer{}
 		h.peers[node] = p
 	}
-	p.lastSeen = time.Now()
+	p.lastSeen = h.now()
 	return p
 }
 
@@ -403,7 +412,7 @@ func (h presenceInbound) applySnapshot(snap presenceSnapshot) {
 // message that does not is dropped (it may be anyone on NATS claiming to
 // be a node) and counted.
 func (h presenceInbound) authentic(msg *nats.Msg, subject, kind string) bool {
-	if err := h.svc.deps.Cluster.Verify(msg, subject, time.Now()); err != nil {
+	if err := h.svc.deps.Cluster.Verify(msg, subject, h.now()); err != nil {
 		h.svc.deps.Forged(kind)
 		h.log.Debug("cluster message dropped", "subject", msg.Subject, "err", err)
 		return false
@@ -422,7 +431,7 @@ func (h presenceInbound) answerSync(msg *nats.Msg) {
 	}
 	h.mu.Unlock()
 	reply := &nats.Msg{Subject: msg.Reply, Data: encodeJSON(snap)}
-	h.svc.deps.Cluster.Sign(reply, h.syncSubject(h.node), time.Now())
+	h.svc.deps.Cluster.Sign(reply, h.syncSubject(h.node), h.now())
 	if err := msg.RespondMsg(reply); err != nil {
 		h.log.Warn("answer presence snapshot request", "err", err)
 	}

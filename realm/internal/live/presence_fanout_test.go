@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerorealm/zerorealm/scenes"
 )
@@ -49,7 +50,7 @@ func newFanoutHarness(t testing.TB) *fanoutHarness {
 
 // join adds a member named avatar; its joined snapshot is returned.
 func (f *fanoutHarness) join(avatar string) (*socket, wsMsg) {
-	c := &socket{closing: make(chan closeFrame, 1)}
+	c := &socket{closing: make(chan closeFrame, 1), now: time.Now}
 	f.h.enter(c, f.scene, avatar, avatar, Mark{Kind: kindPerson})
 	f.conns = append(f.conns, c)
 	msgs := f.drain(c)

@@ -3,7 +3,6 @@ package live
 import (
 	"encoding/json"
 	"math"
-	"time"
 
 	"github.com/zerorealm/zerorealm/biometrics"
 )
@@ -135,7 +134,7 @@ func encodeJSON(v any) []byte {
 // refusals go out at most once per liveErrorEvery, like pushError's.
 func (c *socket) refuse(code, reason string, throttled bool) {
 	if throttled {
-		now := time.Now().UnixNano()
+		now := c.now().UnixNano()
 		last := c.lastError.Load()
 		if now-last < int64(liveErrorEvery) || !c.lastError.CompareAndSwap(last, now) {
 			return

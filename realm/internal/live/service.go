@@ -11,6 +11,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
@@ -82,6 +83,9 @@ type Deps struct {
 	Forged func(kind string)
 	Views  Views
 	Motion Motion
+	// Clock dates uses, stamps and presence, and ends idle sockets; nil
+	// is the system's (internal/clock says which times read it).
+	Clock clock.Clock
 	// Agents tells whether an agent's delegation still stands; without
 	// it, agents are refused the realm WebSocket (agents.go). BindAgents
 	// sets it when the agents' guard has opened.
@@ -94,6 +98,7 @@ type Deps struct {
 type Service struct {
 	deps     Deps
 	log      *slog.Logger
+	now      func() time.Time // deps.Clock's
 	sockets  *sockets
 	presence *presenceHub
 	// subs are the cluster subscriptions Start made; Run ends them.
@@ -102,7 +107,8 @@ type Service struct {
 
 // New prepares the live edge; Start subscribes it to the cluster.
 func New(deps Deps) *Service {
-	s := &Service{deps: deps, log: deps.Log, sockets: newSockets()}
+	deps.Clock = clock.Or(deps.Clock)
+	s := &Service{deps: deps, log: deps.Log, sockets: newSockets(), now: deps.Clock.Now}
 	s.presence = &presenceHub{svc: s, log: deps.Log.With("component", "presence"), node: deps.Node, prefix: deps.Prefix,
 		rooms: map[string]*sceneRoom{}, peers: map[string]*presencePeer{}}
 	return s
@@ -146,8 +152,10 @@ func (s *Service) Run(ctx context.Context) {
 			s.unsubscribe()
 			s.presence.farewell()
 			return
-		case now := <-t.C:
-			s.presence.tick(now)
+		case <-t.C:
+			// The fan-out is paced in real time; what it judges (peers
+			// gone quiet) reads the realm's clock.
+			s.presence.tick(s.now())
 		}
 	}
 }
@@ -229,7 +237,7 @@ func (s *Service) Peers() []string {
 	if s == nil {
 		return nil
 	}
-	return s.presence.livePeers(time.Now())
+	return s.presence.livePeers(s.now())
 }
 
 // API is the realm WebSocket's route. It is registered before the node

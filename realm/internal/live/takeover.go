@@ -3,7 +3,6 @@ package live
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -67,7 +66,7 @@ func (s *Service) liveSessionSubject(sessionID string) string {
 // connections.
 func (s *Service) subscribeTakeovers() (*nats.Subscription, error) {
 	sub, err := s.deps.NC.Subscribe(s.deps.Prefix+".live.session.*", func(m *nats.Msg) {
-		if err := s.deps.Cluster.Verify(m, m.Subject, time.Now()); err != nil {
+		if err := s.deps.Cluster.Verify(m, m.Subject, s.now()); err != nil {
 			s.refuseForged(m, "takeover", err)
 			return
 		}
@@ -95,7 +94,7 @@ func (s *Service) subscribeTakeovers() (*nats.Subscription, error) {
 // takeOver registers c as its session's connection on this node, closes
 // the older ones here, and tells the other nodes to close theirs.
 func (s *Service) takeOver(c *socket) {
-	c.stamp = liveStamp{At: time.Now().UnixNano(), Node: s.deps.Node, Seq: s.sockets.seq.Add(1)}
+	c.stamp = liveStamp{At: s.now().UnixNano(), Node: s.deps.Node, Seq: s.sockets.seq.Add(1)}
 	s.sockets.add(c)
 	s.sockets.replaceOlder(c.session, c.stamp)
 	data, _ := json.Marshal(c.stamp)
@@ -110,7 +109,7 @@ func (s *Service) takeOver(c *socket) {
 // other nodes to check.
 func (s *Service) publishSigned(subject string, data []byte) error {
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{nodeHeader: {s.deps.Node}}}
-	s.deps.Cluster.Sign(msg, subject, time.Now())
+	s.deps.Cluster.Sign(msg, subject, s.now())
 	return s.deps.NC.PublishMsg(msg)
 }
 

@@ -71,7 +71,7 @@ func TestForgedTakeoverAndNoticeAreRefused(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = sub.Unsubscribe() })
 	}
-	c := &socket{session: "s1", closing: make(chan closeFrame, 1),
+	c := &socket{session: "s1", closing: make(chan closeFrame, 1), now: time.Now,
 		stamp: liveStamp{At: 1, Node: "a", Seq: 1}, p: edge.Principal{Avatar: &avatar.Avatar{ID: "ada"}}}
 	s.sockets.add(c)
 

@@ -176,6 +176,7 @@ type Service struct {
 	// transferTimed: Deps.TransferTimed, or nil.
 	transferTimed func(kind, outcome string, took time.Duration)
 	agents        AgentDeps
+	now           func() time.Time // Config.Now: the ledger's clock
 }
 
 // BindAgents gives the marketplace what agents' transfers need (see
@@ -198,7 +199,10 @@ func New(ctx context.Context, d Deps) (*Service, error) {
 		node: d.Node, log: d.Logger, scenes: map[string]*scenes.Scene{},
 		highValue: cfg.HighValue, adminRole: cfg.AdminRole,
 		decider: d.Decider, trust: d.Trust, stepUps: d.StepUps, audit: d.Auditor,
-		transferTimed: d.TransferTimed,
+		transferTimed: d.TransferTimed, now: cfg.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -239,7 +243,7 @@ func New(ctx context.Context, d Deps) (*Service, error) {
 		CheckpointEvery:    cfg.CheckpointEvery,
 		CheckpointInterval: cfg.CheckpointInterval,
 		CustodyScryptN:     cfg.CustodyScryptN,
-		Now:                cfg.Now,
+		Now:                s.now,
 		Logger:             s.log,
 		HeadFile:           d.HeadFile,
 	})

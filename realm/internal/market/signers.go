@@ -126,7 +126,7 @@ func (s *Service) publishSigners(ctx context.Context, st *store.Store, ring KeyL
 				prev = nodeSigners{}
 			}
 		}
-		next := mergeSigners(prev, s.node, keys, current, time.Now().UTC())
+		next := mergeSigners(prev, s.node, keys, current, s.now().UTC())
 		if len(next.Signers) > maxSignersPerNode {
 			return fmt.Errorf("realm: receipt signers: %d keys, at most %d: remove old key files and the node's entry", len(next.Signers), maxSignersPerNode)
 		}

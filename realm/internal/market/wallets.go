@@ -52,7 +52,7 @@ func (api *API) handleLinkPayload(w http.ResponseWriter, req *http.Request, p ed
 		api.edge.WriteError(w, req, err)
 		return
 	}
-	link := assets.LinkWallet{Avatar: p.Avatar.ID, Wallet: wallet, Deadline: uint64(time.Now().Add(linkDeadline).Unix())}
+	link := assets.LinkWallet{Avatar: p.Avatar.ID, Wallet: wallet, Deadline: uint64(api.s.now().Add(linkDeadline).Unix())}
 	edge.WriteJSON(w, http.StatusOK, typedPayload{TypedData: api.s.scheme.LinkTypedData(&link), Digest: api.s.scheme.LinkDigest(&link).Hex()})
 }
 

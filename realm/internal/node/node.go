@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/clustermsg"
 	"github.com/zerorealm/zerorealm/internal/dirlock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
@@ -88,11 +89,15 @@ type Config struct {
 	WriteGate func(refusal func() error) func() error
 	// Observe counts each decision put on record.
 	Observe func(action string, outcome audit.Outcome)
+	// Clock dates the node's registry entry and judges the others'; nil
+	// is the system's.
+	Clock clock.Clock
 }
 
 // Start connects the node and opens what it keeps, in order. After an
 // error, Close stops what started.
 func (n *Node) Start(ctx context.Context, cfg Config) (err error) {
+	cfg.Clock = clock.Or(cfg.Clock)
 	if len(cfg.NATS) == 0 {
 		n.Embedded, err = natsembed.Start(ctx, natsembed.Config{
 			DataDir: n.dataDir, ClientListen: cfg.ClientListen, Prefix: cfg.Prefix, Gateways: cfg.Gateways,
@@ -149,7 +154,7 @@ func (n *Node) Start(ctx context.Context, cfg Config) (err error) {
 	if n.View, err = audit.NewView(ctx, n.Store, 0); err != nil {
 		return fmt.Errorf("audit view: %w", err)
 	}
-	n.Registry, err = StartRegistry(ctx, n.Store, Info{Node: n.Name, URL: cfg.URL, Started: time.Now().UTC()}, cfg.Heartbeat, n.Log)
+	n.Registry, err = StartRegistry(ctx, n.Store, Info{Node: n.Name, URL: cfg.URL, Started: cfg.Clock.Now().UTC()}, cfg.Heartbeat, cfg.Clock.Now, n.Log)
 	if err != nil {
 		return fmt.Errorf("node registry: %w", err)
 	}

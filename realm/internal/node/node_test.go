@@ -102,12 +102,12 @@ func TestRecordKeyCheckedAcrossNodes(t *testing.T) {
 func TestRegistryListsLiveNodes(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
-	a, err := StartRegistry(ctx, st, Info{Node: "a", Started: time.Now()}, time.Second, discard())
+	a, err := StartRegistry(ctx, st, Info{Node: "a", Started: time.Now()}, time.Second, nil, discard())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Stop(ctx)
-	b, err := StartRegistry(ctx, st, Info{Node: "b", Started: time.Now()}, time.Second, discard())
+	b, err := StartRegistry(ctx, st, Info{Node: "b", Started: time.Now()}, time.Second, nil, discard())
 	if err != nil {
 		t.Fatal(err)
 	}

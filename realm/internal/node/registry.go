@@ -31,6 +31,7 @@ type Registry struct {
 	bucket   *store.Bucket
 	self     Info
 	interval time.Duration
+	now      func() time.Time
 	log      *slog.Logger
 
 	mu    sync.RWMutex
@@ -41,14 +42,20 @@ type Registry struct {
 }
 
 // StartRegistry writes this node's first beat and starts its heartbeat and
-// its view of the others; Stop ends both.
-func StartRegistry(ctx context.Context, st *store.Store, self Info, interval time.Duration, log *slog.Logger) (*Registry, error) {
+// its view of the others; Stop ends both. now dates the beats and judges
+// which nodes are live (time.Now if nil); the beats themselves are paced
+// in real time, as they keep the bucket's time to live, which the NATS
+// server counts.
+func StartRegistry(ctx context.Context, st *store.Store, self Info, interval time.Duration, now func() time.Time, log *slog.Logger) (*Registry, error) {
+	if now == nil {
+		now = time.Now
+	}
 	bucket, err := st.Bucket(ctx, store.BucketConfig{Name: "nodes", TTL: 6 * interval, Sealed: true})
 	if err != nil {
 		return nil, err
 	}
 	self.Version = buildinfo.Get().Version
-	reg := &Registry{bucket: bucket, self: self, interval: interval, log: log, known: map[string]Info{}}
+	reg := &Registry{bucket: bucket, self: self, interval: interval, now: now, log: log, known: map[string]Info{}}
 	if err := reg.beat(ctx); err != nil {
 		return nil, err
 	}
@@ -66,7 +73,7 @@ func StartRegistry(ctx context.Context, st *store.Store, self Info, interval tim
 }
 
 func (n *Registry) beat(ctx context.Context) error {
-	n.self.LastSeen = time.Now().UTC()
+	n.self.LastSeen = n.now().UTC()
 	data, err := json.Marshal(n.self)
 	if err != nil {
 		return err
@@ -111,7 +118,7 @@ func (n *Registry) follow(updates <-chan store.Entry) {
 
 // Live lists the nodes seen within three heartbeats, by name.
 func (n *Registry) Live() []Info {
-	cutoff := time.Now().Add(-3 * n.interval)
+	cutoff := n.now().Add(-3 * n.interval)
 	n.mu.RLock()
 	out := make([]Info, 0, len(n.known))
 	for _, info := range n.known {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/trust"
 )
@@ -33,9 +34,10 @@ type Deps struct {
 	SessionLifetime time.Duration
 	Audit           Auditor
 	Log             *slog.Logger
-	// Clock is read by every assessment (the score decays with time) and
-	// dates the context signals; default trust.SystemClock.
-	Clock trust.Clock
+	// Clock is read by every assessment (the score decays with time),
+	// dates the context signals and paces the decay loop (Run); default
+	// the system's.
+	Clock clock.Clock
 	// OnChange, when set, is told of every state change, to push it to
 	// the session's live connections.
 	OnChange func(sessionID string, a trust.Assessment)
@@ -100,9 +102,7 @@ func Open(ctx context.Context, deps Deps) (*Hub, error) {
 	if deps.Store == nil || deps.Audit == nil || deps.Log == nil {
 		return nil, errors.New("sessiontrust: a store, an auditor and a logger are required")
 	}
-	if deps.Clock == nil {
-		deps.Clock = trust.SystemClock{}
-	}
+	deps.Clock = clock.Or(deps.Clock)
 	engine, err := trust.New(trust.Config{Clock: deps.Clock})
 	if err != nil {
 		return nil, fmt.Errorf("sessiontrust: %w", err)
@@ -290,17 +290,17 @@ func (h *Hub) changed(ctx context.Context, sessionID, avatarID string, a trust.A
 	}
 }
 
-// Run re-assesses every tracked session once a second until ctx ends, so
-// decay turns into a state change (and a push to the client) without
-// waiting for a request.
+// Run re-assesses every tracked session once a second of the hub's clock
+// until ctx ends, so decay turns into a state change (and a push to the
+// client) without waiting for a request.
 func (h *Hub) Run(ctx context.Context) {
-	t := time.NewTicker(time.Second)
+	t := h.deps.Clock.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		h.mu.Lock()
 		ids := make([]string, 0, len(h.trackers))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/trust"
@@ -52,7 +53,7 @@ func testStore(t *testing.T) *store.Store {
 
 // openHub opens a hub of node on st with a real audit log, and returns
 // what it tells the realm.
-func openHub(t *testing.T, st *store.Store, node string, clock trust.Clock) (*Hub, *heard) {
+func openHub(t *testing.T, st *store.Store, node string, clk clock.Clock) (*Hub, *heard) {
 	t.Helper()
 	h := &heard{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -68,7 +69,7 @@ func openHub(t *testing.T, st *store.Store, node string, clock trust.Clock) (*Hu
 	}
 	t.Cleanup(func() { _ = al.Close(context.Background()) })
 	hub, err := Open(context.Background(), Deps{
-		Store: st, SessionLifetime: time.Hour, Audit: al, Log: log, Clock: clock,
+		Store: st, SessionLifetime: time.Hour, Audit: al, Log: log, Clock: clk,
 		OnChange: func(_ string, a trust.Assessment) {
 			h.mu.Lock()
 			h.changes = append(h.changes, a.State)
@@ -217,10 +218,10 @@ func TestBadSignalChangesNothing(t *testing.T) {
 // change is pushed, audited and stored for the other nodes.
 func TestDecayBecomesAChange(t *testing.T) {
 	st := testStore(t)
-	clock := trust.NewManualClock(time.Now())
-	hub, h := openHub(t, st, "a", clock)
+	clk := clock.NewManual(time.Now())
+	hub, h := openHub(t, st, "a", clk)
 	assertion := verifiedPasskey()
-	assertion.At = clock.Now()
+	assertion.At = clk.Now()
 	if a, err := hub.ObservePasskey(context.Background(), testSession, assertion); err != nil || a.State != trust.Trusted {
 		t.Fatalf("after a user-verified passkey: %+v, %v", a, err)
 	}
@@ -229,7 +230,12 @@ func TestDecayBecomesAChange(t *testing.T) {
 	go func() { defer close(done); hub.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	clock.Advance(24 * time.Hour)
+	// The loop ticks on the hub's clock: once its ticker is armed, moving
+	// the clock a day is a tick.
+	if err := clk.WaitArmed(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(24 * time.Hour)
 	deadline := time.Now().Add(time.Minute)
 	for {
 		got := h.snapshot()
@@ -244,7 +250,7 @@ func TestDecayBecomesAChange(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	other, _ := openHub(t, st, "b", clock)
+	other, _ := openHub(t, st, "b", clk)
 	if got := other.Assess(context.Background(), testSession).State; got == trust.Trusted {
 		t.Fatal("another node rebuilt the decayed session as trusted")
 	}

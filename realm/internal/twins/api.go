@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -31,11 +30,11 @@ type Auditor interface {
 	DenyQueued(req *http.Request, actor, action, resource string, cause error)
 }
 
-// SessionWatcher ends a WebSocket when its session ends: it calls end with
-// the close reason when sess expires, idles out or is revoked, and
-// returns when done is closed or ctx ends. lastUse is when the client
-// last used the socket.
-type SessionWatcher func(ctx context.Context, sess session.Session, done <-chan struct{}, lastUse func() time.Time, end func(reason string))
+// SessionWatcher ends a console feed when its session ends: it calls end
+// with the close reason when sess expires, idles out or is revoked, until
+// stop is called or ctx ends. A console sends nothing, so its use is the
+// session's HTTP requests: the feed counts as used when it connected.
+type SessionWatcher func(ctx context.Context, sess session.Session, end func(reason string)) (stop func())
 
 // Deps is what the API needs from the rest of the realm.
 type Deps struct {

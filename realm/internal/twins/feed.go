@@ -225,14 +225,10 @@ func (a *API) handleFeed(w http.ResponseWriter, req *http.Request, p edge.Princi
 
 	// A console lives no longer than its session. It sends nothing, so
 	// its use is the session's HTTP requests (the console's own polls).
-	connected := time.Now()
-	readerDone := make(chan struct{})
-	go a.deps.WatchSession(req.Context(), p.Session, readerDone,
-		func() time.Time { return connected },
-		func(reason string) { c.end(closeSessionRevoked, reason) })
+	stopWatch := a.deps.WatchSession(req.Context(), p.Session, func(reason string) { c.end(closeSessionRevoked, reason) })
+	defer stopWatch()
 	// The reader only notices the close; consoles send nothing else.
 	go func() {
-		defer close(readerDone)
 		defer c.close()
 		ws.SetReadLimit(1024)
 		for {

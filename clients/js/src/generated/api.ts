@@ -6761,7 +6761,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description the first command with this Idempotency-Key has no answer yet (idempotency-key-in-progress; Retry-After), the command waits for approval, or the gateway refused it */
+            /** @description the first command with this Idempotency-Key has no answer yet, or the gateway is still carrying out an earlier grant of the command (idempotency-key-in-progress; Retry-After), the command waits for approval, or the gateway refused it */
             409: {
                 headers: {
                     [name: string]: unknown;

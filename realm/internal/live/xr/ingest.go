@@ -102,7 +102,7 @@ func (s *Service) openXR(c Conn) *sessionStream {
 	a := s.deps.Trust.Assess(ctx, sess)
 	x.stream.SetTrusted(a.State == trust.Trusted)
 	if tmpl == nil && errors.Is(err, store.ErrNotFound) && a.PasskeyAge >= 0 && a.PasskeyAge <= s.enrollWithin &&
-		s.assertedSinceDeletion(ctx, avatarID, time.Now().Add(-a.PasskeyAge)) {
+		s.assertedSinceDeletion(ctx, avatarID, s.deps.Clock.Now().Add(-a.PasskeyAge)) {
 		s.startEnrollment(x)
 	}
 	return x
@@ -166,7 +166,7 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte) {
 		m.message(transport, "session-closed")
 		return
 	}
-	now := time.Now()
+	now := s.deps.Clock.Now()
 
 	x.mu.Lock()
 	locked := true

@@ -15,6 +15,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/keyfile"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/trust"
@@ -78,6 +79,9 @@ type Deps struct {
 	Sessions Sessions
 	StepUps  StepUps
 	Audit    Auditor
+	// Clock dates frames' arrival and paces streams, and ages passkey
+	// assertions for enrollment; nil is the system's.
+	Clock clock.Clock
 }
 
 // Conn is the live connection a Link carries motion for: the realm
@@ -146,6 +150,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 		paths.Close()
 		return nil, err
 	}
+	deps.Clock = clock.Or(deps.Clock)
 	s := &Service{
 		deps: deps, log: deps.Log,
 		api: api, closeMux: closeMux, engine: engine, templates: templates, paths: paths,
@@ -182,7 +187,7 @@ func (s *Service) StreamCounts(sessionID string) (accepted uint64, rejected map[
 	if x.stream == nil {
 		return 0, nil, true
 	}
-	v := x.statusView(time.Now(), x.stream.Stats())
+	v := x.statusView(s.deps.Clock.Now(), x.stream.Stats())
 	return v.FramesAccepted, v.FramesRejected, true
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -114,7 +113,7 @@ func (s *Service) DecideApproval(ctx context.Context, op Operator, rec Approval,
 
 func (s *Service) executeApproved(ctx context.Context, rec Approval, approver Operator) (*Answer, error) {
 	sess, err := s.deps.Sessions.Get(ctx, rec.Session)
-	if err != nil || sess.Revoked || time.Now().After(sess.Expires) {
+	if err != nil || sess.Revoked || s.deps.Clock.Now().After(sess.Expires) {
 		return nil, errRequesterGone
 	}
 	av, err := s.deps.Avatars.Get(ctx, sess.Avatar)

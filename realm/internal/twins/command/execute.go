@@ -125,7 +125,7 @@ func (s *Service) queueApproval(ctx context.Context, sc *scenes.Scene, op Operat
 	if !d.Allow {
 		return nil, commandDenied(d, st)
 	}
-	rec := Approval{Command: c, Reason: cr.Reason, Zone: cr.Zone, Requester: op.Avatar.ID, Session: op.Session.ID, Created: time.Now().UTC(), Status: StatusPendingApproval}
+	rec := Approval{Command: c, Reason: cr.Reason, Zone: cr.Zone, Requester: op.Avatar.ID, Session: op.Session.ID, Created: s.deps.Clock.Now().UTC(), Status: StatusPendingApproval}
 	data, _ := json.Marshal(rec)
 	if _, err := s.approvals.Create(ctx, approvalKey(c), data); err != nil {
 		if errors.Is(err, store.ErrConflict) {

@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -115,6 +116,7 @@ type settler struct {
 	gateways *Gateways
 	auditor  Auditor
 	events   Events
+	clock    clock.Clock // judges a grant's expiry
 }
 
 // mark records a claimed command's grant before it is sent.
@@ -201,7 +203,7 @@ func (sl *settler) resolveEntry(ctx context.Context, e store.Entry) (bool, error
 	if err := json.Unmarshal(e.Value, &m); err != nil || m.Answer == nil {
 		return false, fmt.Errorf("command in flight %s is unreadable: %v", e.Key, err)
 	}
-	if !m.HandedBack && time.Now().Before(twin.FromMillis(m.Grant.Expiry).Add(resolveGrace)) {
+	if !m.HandedBack && sl.clock.Now().Before(twin.FromMillis(m.Grant.Expiry).Add(resolveGrace)) {
 		return false, nil // its own node is on it
 	}
 	st, err := sl.disp.Status(ctx, &m.Grant)

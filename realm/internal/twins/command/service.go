@@ -19,6 +19,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
@@ -192,6 +193,11 @@ type Deps struct {
 	// signing to the gateway's verified acknowledgement, by the gateway's
 	// result (done, refused, ...) or undelivered.
 	CommandTimed func(outcome string, took time.Duration)
+	// Clock dates approvals and judges their requester's session, and is
+	// the clock of grants and of the simulated gateways that check them;
+	// nil is the system's. An enrolled gateway checks grants against its
+	// own clock.
+	Clock clock.Clock
 }
 
 // Service is one node's twin command service.
@@ -260,13 +266,14 @@ func Prepare(cfg Config) (*Service, error) {
 // buckets, starts the revocation feed and the dispatcher, follows
 // telemetry and starts the simulated gateways.
 func (s *Service) Start(ctx context.Context, d Deps) error {
+	d.Clock = clock.Or(d.Clock)
 	s.deps = d
 	var err error
 	if s.signer, err = twin.NewSigner(d.Key); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
 	s.signerHex = s.signer.Address().Hex()
-	if s.guard, err = twin.NewGuard(s.reg, twin.GuardConfig{}); err != nil {
+	if s.guard, err = twin.NewGuard(s.reg, twin.GuardConfig{Now: d.Clock.Now}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
 	if s.approvals, err = d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-approvals", TTL: ApprovalTTL, Sealed: true}); err != nil {
@@ -283,13 +290,13 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 	if err != nil {
 		return fmt.Errorf("realm: commands in flight: %w", err)
 	}
-	if s.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, Logger: s.log}); err != nil {
+	if s.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, Logger: s.log, Now: d.Clock.Now}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
-	if s.disp, err = twin.NewDispatcher(twin.DispatcherConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, GatewayKey: s.gateways.Key, Logger: s.log, Tracer: d.Tracer}); err != nil {
+	if s.disp, err = twin.NewDispatcher(twin.DispatcherConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, GatewayKey: s.gateways.Key, Logger: s.log, Tracer: d.Tracer, Now: d.Clock.Now}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
-	s.settle = &settler{log: s.log, inflight: inflight, commands: s.commands, disp: s.disp, gateways: s.gateways, auditor: d.Auditor, events: d.Events}
+	s.settle = &settler{log: s.log, inflight: inflight, commands: s.commands, disp: s.disp, gateways: s.gateways, auditor: d.Auditor, events: d.Events, clock: d.Clock}
 	if s.telemetry, err = twin.FollowTelemetry(d.Conn, d.Prefix, s.reg, s.gateways.Key, d.Events.State); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
@@ -368,7 +375,7 @@ func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp n
 	g, err := gateway.New(gateway.Config{
 		Twin: twinID, Actuators: t.Actuators, Conn: nc, Prefix: s.deps.Prefix, Journal: journal,
 		RealmKeys: []common.Address{s.signer.Address()}, Signer: key, Horizon: s.guard.Horizon(),
-		Logger: s.log.With("component", "simulated-gateway"), Tracer: s.deps.Tracer,
+		Logger: s.log.With("component", "simulated-gateway"), Tracer: s.deps.Tracer, Now: s.deps.Clock.Now,
 	})
 	if err == nil {
 		err = g.Start(ctx)
