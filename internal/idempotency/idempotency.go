@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/zerorealm/zerorealm/internal/store"
 )
@@ -29,8 +30,18 @@ const MaxKeyLen = 255
 // Keys remembers the Idempotency-Keys of one kind of request in a bucket.
 // It is safe for concurrent use.
 type Keys struct {
-	bucket *store.Bucket
+	bucket bucket
 	scope  string
+}
+
+// bucket is what Keys uses of a store.Bucket.
+type bucket interface {
+	Create(ctx context.Context, key string, value []byte) (uint64, error)
+	Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error)
+	Put(ctx context.Context, key string, value []byte) (uint64, error)
+	Get(ctx context.Context, key string) (store.Entry, error)
+	Last(ctx context.Context, key string) (store.Entry, error)
+	Delete(ctx context.Context, key string, revision uint64) error
 }
 
 // New remembers keys in bucket under scope, which names the kind of
@@ -45,6 +56,10 @@ type Record struct {
 	Fingerprint []byte          `json:"fingerprint"`
 	Status      int             `json:"status,omitempty"`
 	Answer      json.RawMessage `json:"answer,omitempty"`
+	// Revision and Created are the store's, as the claim read them: what
+	// ReleaseHeld needs to free exactly this record, and its age.
+	Revision uint64    `json:"-"`
+	Created  time.Time `json:"-"`
 }
 
 // Done reports whether the record holds an answer.
@@ -69,6 +84,24 @@ func (k *Keys) Claim(ctx context.Context, principal, key string, fingerprint []b
 			return nil, fmt.Errorf("idempotency: claim: %w", err)
 		}
 		e, err = k.bucket.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrTampered) {
+			// The create's own check of a freed key (its delete marker)
+			// may be answered by a replica that lags and knows no such
+			// key, and call it held. The stream's leader tells: a key
+			// it has freed is taken at the marker's revision, so that
+			// of several claims one wins.
+			last, lerr := k.bucket.Last(ctx, id)
+			switch {
+			case lerr == nil && last.Deleted:
+				if _, uerr := k.bucket.Update(ctx, id, value, last.Revision); uerr == nil {
+					return nil, nil
+				} else if !errors.Is(uerr, store.ErrConflict) {
+					return nil, fmt.Errorf("idempotency: claim: %w", uerr)
+				}
+			case lerr == nil:
+				e, err = last, nil
+			}
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			if attempt < 2 {
 				continue // released between the two calls: free again
@@ -91,6 +124,7 @@ func (k *Keys) Claim(ctx context.Context, principal, key string, fingerprint []b
 	if !bytes.Equal(rec.Fingerprint, fingerprint) {
 		return nil, ErrKeyReused
 	}
+	rec.Revision, rec.Created = e.Revision, e.Created
 	return &rec, nil
 }
 
@@ -121,6 +155,29 @@ func (k *Keys) Release(ctx context.Context, principal, key string) error {
 		return fmt.Errorf("idempotency: release: %w", err)
 	}
 	return nil
+}
+
+// ReleaseHeld frees key if its record is still the one a claim read at
+// revision (Record.Revision), and reports whether it did: for a caller
+// that has established that the request holding the key can never be
+// carried out. Of several callers that decide so at once, one frees it;
+// a key answered or claimed anew meanwhile stays as it is.
+func (k *Keys) ReleaseHeld(ctx context.Context, principal, key string, revision uint64) (bool, error) {
+	id, err := k.id(principal, key)
+	if err != nil {
+		return false, err
+	}
+	if revision == 0 {
+		return false, fmt.Errorf("%w: release %s held at revision 0", store.ErrInvalid, id)
+	}
+	switch err := k.bucket.Delete(ctx, id, revision); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("idempotency: release held key: %w", err)
+	}
 }
 
 // id is the bucket key of a client's key.

@@ -65,6 +65,12 @@ const (
 	// flight is left to its own node: the gateway refuses a grant past its
 	// expiry plus its skew allowance, 500 ms by default.
 	resolveGrace = 2 * time.Second
+	// defaultUnsentAfter is the age past which a claimed key with no
+	// command in flight cannot lead to a grant any more: its request's
+	// decision has long ended (the request timeout is 3 s by default),
+	// and a grant made before that has expired, with the gateway's skew
+	// allowance.
+	defaultUnsentAfter = twin.MaxGrantLifetime + resolveGrace + 3*time.Second
 	// maxResolvePerPass bounds the gateway queries of one reconciler pass.
 	maxResolvePerPass = 256
 	// statusAnswered is the HTTP status the API gives a command its
@@ -147,6 +153,9 @@ func (s *Service) ClaimCommand(ctx context.Context, c twin.Command) (*idempotenc
 			return nil, idempotency.ErrInProgress
 		}
 		settled, err := s.settle.resolve(ctx, hash)
+		if err == nil && !settled {
+			settled, err = s.settle.freeUnsent(ctx, c, rec, s.unsentAfter)
+		}
 		if err != nil {
 			s.log.Warn("settle a command in flight", "command", hash.Hex(), "err", err)
 		}
@@ -180,6 +189,43 @@ func (sl *settler) clear(ctx context.Context, hash common.Hash) error {
 		return fmt.Errorf("clear the command in flight: %w", err)
 	}
 	return nil
+}
+
+// freeUnsent frees c's key, held by rec with no answer, when its grant
+// never left: no record in flight (the node records one before the grant
+// leaves, resolve.go) and the claim older than any grant of it could
+// still be sent under. The claiming node then stopped, or could neither
+// record the grant nor free the key (a full disk, a store without
+// quorum), and the key would otherwise answer 409 until it expires. It
+// reports whether it freed the key; the caller claims it anew and the
+// command is decided and carried out afresh. Should a node have stalled
+// past all of that and send its grant after all, the gateway's journal
+// answers the second grant of the same command with the first's
+// acknowledgement: nothing moves twice.
+func (sl *settler) freeUnsent(ctx context.Context, c twin.Command, rec *idempotency.Record, unsentAfter time.Duration) (bool, error) {
+	if rec.Created.IsZero() || time.Since(rec.Created) < unsentAfter {
+		return false, nil
+	}
+	hash := c.Hash()
+	// Asked of the stream's leader: a replica that lags may not have the
+	// record yet. A record still there, or one that cannot be read, is
+	// resolve's to settle. A record cleared goes with an answer stored
+	// or the key freed, which the revision below tells; or with a
+	// settling whose last write failed, which the journal covers.
+	switch last, err := sl.inflight.Last(ctx, inFlightKey(hash)); {
+	case errors.Is(err, store.ErrNotFound):
+		// Never recorded, or its history is gone with its expiry.
+	case err != nil:
+		return false, err
+	case !last.Deleted:
+		return false, nil
+	}
+	freed, err := sl.commands.ReleaseHeld(ctx, c.Operator, c.Key, rec.Revision)
+	if err != nil || !freed {
+		return false, err
+	}
+	sl.log.Info("a command's key held with no grant sent was freed", "command", hash.Hex(), "claimed", rec.Created)
+	return true, nil
 }
 
 // resolve settles the command in flight under hash if its node lost

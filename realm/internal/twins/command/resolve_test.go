@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +38,9 @@ type twoNodes struct {
 	gw      *gateway.Gateway
 	journal string
 	j       *gateway.Journal
+	// diskFull makes the store refuse every write, as its disk gate does
+	// when the disk under it is full.
+	diskFull *atomic.Bool
 }
 
 func startTwoNodes(t *testing.T, gatewayOpts ...func(*gateway.Config)) *twoNodes {
@@ -76,7 +80,14 @@ func startTwoNodes(t *testing.T, gatewayOpts ...func(*gateway.Config)) *twoNodes
 	}
 	t.Cleanup(func() { embedded.Shutdown(context.Background()) })
 	nc := embedded.Conn()
-	st, err := store.New(ctx, nc, store.Config{Prefix: "zr", RecordKey: bytes.Repeat([]byte{7}, store.RecordKeySize)})
+	diskFull := new(atomic.Bool)
+	gate := func() error {
+		if diskFull.Load() {
+			return errors.New("the disk under the store is full")
+		}
+		return nil
+	}
+	st, err := store.New(ctx, nc, store.Config{Prefix: "zr", RecordKey: bytes.Repeat([]byte{7}, store.RecordKeySize), WriteGate: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +107,7 @@ func startTwoNodes(t *testing.T, gatewayOpts ...func(*gateway.Config)) *twoNodes
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &twoNodes{journal: filepath.Join(t.TempDir(), "conveyor-1.journal")}
+	n := &twoNodes{journal: filepath.Join(t.TempDir(), "conveyor-1.journal"), diskFull: diskFull}
 	j, err := gateway.OpenJournal(gateway.JournalConfig{Path: n.journal}, signer)
 	if err != nil {
 		t.Fatal(err)
@@ -295,16 +306,83 @@ func TestUnsentCommandIsFreedOnAnotherNode(t *testing.T) {
 	if err := n.gw.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	n.retryOnBCarriesOutOnce(t, ada, c)
+}
+
+// retryOnBCarriesOutOnce waits for a retry of c on node B to find its key
+// free, carries c out there, and checks that the gateway carried out one
+// grant in all.
+func (n *twoNodes) retryOnBCarriesOutOnce(t *testing.T, op Operator, c twin.Command) {
+	t.Helper()
+	ctx := context.Background()
 	waitFor(t, "the key to be freed", func() bool {
 		rec, err := n.b.ClaimCommand(ctx, c)
 		return err == nil && rec == nil
 	})
-	answer, err := n.b.ExecuteClaimed(ctx, ada, c, twin.CommandRequest{})
+	answer, err := n.b.ExecuteClaimed(ctx, op, c, twin.CommandRequest{})
 	if err != nil || answer.Status != StatusDone {
 		t.Fatalf("the retry on node B: %+v, %v", answer, err)
 	}
 	if got := n.gw.Accepted(); got != 1 {
 		t.Fatalf("the gateway carried out %d grants, want 1", got)
+	}
+}
+
+// TestKeyHeldByFullDiskIsFreed: a command's first request on node A
+// stores its key's claim but fails before it learns so (the chaos suite's
+// full disk: 503), so the node neither carries the command out nor frees
+// the key. Retries while the disk is full are refused (507); once it has
+// room again, a retry on node B answers "in progress" while the claim is
+// young, then, the claim too old for any grant of it to be sent, frees
+// the key and carries the command out, once.
+func TestKeyHeldByFullDiskIsFreed(t *testing.T) {
+	n := startTwoNodes(t)
+	ctx := context.Background()
+	ada := n.w.signIn("ada", "conveyor-line", "operator")
+
+	c := newCommand(t, "conveyor-1", "belt-speed", ada, "full-disk", 1.25)
+	// What the first request's claim left in the store.
+	if rec, err := n.a.commands.Claim(ctx, c.Operator, c.Key, hashOf(c)); rec != nil || err != nil {
+		t.Fatalf("claim: %+v, %v", rec, err)
+	}
+	n.diskFull.Store(true)
+	if _, err := n.a.ClaimCommand(ctx, c); !errors.Is(err, store.ErrInsufficientStorage) {
+		t.Fatalf("retry on a full disk: %v, want the store's insufficient storage", err)
+	}
+	n.diskFull.Store(false)
+
+	// Young, the claim may still be deciding on its node: no retry frees it.
+	if rec, err := n.b.ClaimCommand(ctx, c); !errors.Is(err, idempotency.ErrInProgress) {
+		t.Fatalf("retry of a young claim: %+v, %v; want in progress", rec, err)
+	}
+	n.b.unsentAfter = time.Second
+	n.retryOnBCarriesOutOnce(t, ada, c)
+}
+
+// TestKeyWithCommandInFlightIsNotFreedUnsent: a claim however old whose
+// command is in flight is the gateway's journal's to settle, never freed
+// as unsent.
+func TestKeyWithCommandInFlightIsNotFreedUnsent(t *testing.T) {
+	n := startTwoNodes(t)
+	ctx := context.Background()
+	ada := n.w.signIn("ada", "conveyor-line", "operator")
+	c := newCommand(t, "conveyor-1", "belt-speed", ada, "in-flight", 0.75)
+	if rec, err := n.a.ClaimCommand(ctx, c); rec != nil || err != nil {
+		t.Fatalf("claim: %+v, %v", rec, err)
+	}
+	if _, err := n.a.ExecuteClaimed(ctx, ada, c, twin.CommandRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	// Node A stops before it stores the answer; node B, at once, with
+	// every claim counted as old.
+	n.a.Close()
+	n.b.unsentAfter = 0
+	rec, err := n.b.commands.Claim(ctx, c.Operator, c.Key, hashOf(c))
+	if err != nil || rec == nil || rec.Done() {
+		t.Fatalf("the held claim: %+v, %v", rec, err)
+	}
+	if freed, err := n.b.settle.freeUnsent(ctx, c, rec, n.b.unsentAfter); freed || err != nil {
+		t.Fatalf("freeUnsent of a command in flight = %v, %v; want false, nil", freed, err)
 	}
 }
 

@@ -226,6 +226,10 @@ type Service struct {
 	bg        sync.WaitGroup
 	telemetry *nats.Subscription
 	closed    atomic.Bool
+
+	// unsentAfter is the age past which a claimed key with no command in
+	// flight is freed (freeUnsent); tests shorten it.
+	unsentAfter time.Duration
 }
 
 // Prepare builds the registry from the scenes' twins and the gateway
@@ -305,6 +309,7 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 			return err
 		}
 	}
+	s.unsentAfter = defaultUnsentAfter
 	every := d.ResolveEvery
 	if every <= 0 {
 		every = defaultResolveEvery
