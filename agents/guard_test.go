@@ -5,8 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"errors"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,21 +13,14 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/testlog"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
 var testRecordKey = []byte("zerorealm test record key 32 by!")
 
-type testLogWriter struct{ t testing.TB }
-
-func (w testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
+// testLogger writes the warnings of what a test runs into its output.
+var testLogger = testlog.New
 
 // realm is what a test needs of one realm: its node key and a clock, and
 // the NATS server its nodes share.

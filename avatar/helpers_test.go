@@ -3,29 +3,20 @@ package avatar
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/testlog"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 )
 
 const testOrigin = "http://localhost:8080"
 
-type testLogWriter struct{ t testing.TB }
-
-func (w testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
+// testLogger writes the warnings of what a test runs into its output.
+var testLogger = testlog.New
 
 // clock is a settable clock for expiry tests; it starts at the real time
 // so that ceremony TTLs in the bucket still make sense.

@@ -38,7 +38,7 @@ func BenchmarkAgentCost(b *testing.B) {
 		key := newAgentKey(b)
 		chain := issueDelegationWithin(b, r, p.Avatar.ID, key, actions, resources,
 			agents.Limits{CommandsPerMinute: agents.MaxCommandsPerMinute, MaxRisk: agents.RiskMedium}, time.Now().Add(-time.Minute), time.Hour)
-		return &agentClient{t: b, base: r.URL(), key: key, token: chain.Token(), hc: &http.Client{Timeout: 10 * time.Second}}
+		return newAgentClient(b, r.URL(), key, chain)
 	}
 	foundry := agents.Resource{Kind: agents.KindScene, ID: "foundry"}
 	belt := agents.Resource{Kind: agents.KindActuator, ID: "conveyor-1/belt-speed"}
@@ -49,12 +49,12 @@ func BenchmarkAgentCost(b *testing.B) {
 	// person's token is: an agent signs on its own machine, and the
 	// measure is the realm's (cpu-us/op counts the whole process).
 	presigned := func(b *testing.B, ag *agentClient, method, path string) []string {
-		if a := ag.do("GET", "/v1/agents/me", nil); a.status != http.StatusOK { // learns the node's nonce
-			b.Fatalf("%d %+v", a.status, a.problem)
+		if a := ag.Do("GET", "/v1/agents/me", nil); a.Status != http.StatusOK { // learns the node's nonce
+			b.Fatalf("%d %+v", a.Status, a.Problem)
 		}
 		proofs := make([]string, b.N)
 		for i := range proofs {
-			proofs[i] = ag.proofBy(ag.key, method, path)
+			proofs[i] = ag.ProofBy(ag.Key, method, path)
 		}
 		return proofs
 	}
@@ -80,8 +80,8 @@ func BenchmarkAgentCost(b *testing.B) {
 		ag := newBenchAgent([]string{agents.ActionJoinScene, agents.ActionEnterZone}, foundry)
 		proofs := presigned(b, ag, "GET", access)
 		run(b, func(i int) {
-			if a := ag.send("GET", access, proofs[i]); a.status != http.StatusOK {
-				b.Fatalf("%d %+v", a.status, a.problem)
+			if a := ag.Send("GET", access, proofs[i]); a.Status != http.StatusOK {
+				b.Fatalf("%d %+v", a.Status, a.Problem)
 			}
 		})
 	})
@@ -98,10 +98,10 @@ func BenchmarkAgentCost(b *testing.B) {
 		proofs := presigned(b, ag, "POST", beltPath)
 		run(b, func(i int) {
 			body, _ := json.Marshal(map[string]any{"op": "set", "value": value()})
-			a := ag.sendBody("POST", beltPath, proofs[i], body, http.Header{"Idempotency-Key": {fmt.Sprint("a-", seq)}})
+			a := ag.SendBody("POST", beltPath, proofs[i], body, http.Header{"Idempotency-Key": {fmt.Sprint("a-", seq)}})
 			var ans command.Answer
-			if a.status != http.StatusOK || json.Unmarshal(a.body, &ans) != nil || ans.Status != command.StatusDone {
-				b.Fatalf("%d %+v %s", a.status, a.problem, a.body)
+			if a.Status != http.StatusOK || json.Unmarshal(a.Body, &ans) != nil || ans.Status != command.StatusDone {
+				b.Fatalf("%d %+v %s", a.Status, a.Problem, a.Body)
 			}
 		})
 	})

@@ -100,15 +100,15 @@ func BenchmarkAgentTransfer(b *testing.B) {
 		run(b, bodies, func(_ int, h http.Header) { h.Set("Authorization", "Bearer "+u.Sess.Token) })
 	})
 	ag, _ := newTraderWith(b, r, ownerID, agents.Limits{TransferValue: 10, DailyValue: 1 << 40, AutoApproveValue: 10, MaxRisk: agents.RiskLow}, "relics")
-	ag.do("GET", "/v1/agents/me", nil) // the node's DPoP nonce
+	ag.Do("GET", "/v1/agents/me", nil) // the node's DPoP nonce
 	b.Run("agent", func(b *testing.B) {
 		bodies := signed(b.N)
 		proofs := make([]string, b.N)
 		for i := range proofs {
-			proofs[i] = ag.proofBy(ag.key, "POST", "/v1/assets/transfers")
+			proofs[i] = ag.ProofBy(ag.Key, "POST", "/v1/assets/transfers")
 		}
 		run(b, bodies, func(i int, h http.Header) {
-			h.Set("Authorization", "DPoP "+ag.token)
+			h.Set("Authorization", "DPoP "+ag.Token)
 			h.Set("DPoP", proofs[i])
 		})
 	})

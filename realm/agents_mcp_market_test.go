@@ -16,7 +16,7 @@ import (
 // error (a tool's refusal is a result with isError).
 func mcpAgent(t *testing.T, r *Realm, ag *agentClient, token string) (*mcp.ClientSession, func(name string, args map[string]any) *mcp.CallToolResult) {
 	t.Helper()
-	cs, err := connectMCP(t, r, ag.key, token)
+	cs, err := connectMCP(t, r, ag.Key, token)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

@@ -62,7 +62,7 @@ func TestAgentPresence(t *testing.T) {
 	if err := wsAgent.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := readUntil(t, wsAgent, "the refusal of a frame", isType("error")); !strings.Contains(m.str("reason"), "no XR frames") {
+	if m, _ := readUntil(t, wsAgent, "the refusal of a frame", isType("error")); !strings.Contains(m.Str("reason"), "no XR frames") {
 		t.Fatalf("an agent's frame = %v, want a refusal", m)
 	}
 
@@ -72,7 +72,7 @@ func TestAgentPresence(t *testing.T) {
 		t.Fatalf("agent's joined = %v, want alice in it", joined)
 	}
 	m, _ := readUntil(t, wsAlice, "the agent's presence join", isPresence(chain.AgentID(), "join"))
-	if m.str("name") != "Guide" || !isAgentOf(m, chain.AgentID(), owner.ID, "oskar", 1, "") {
+	if m.Str("name") != "Guide" || !isAgentOf(m, chain.AgentID(), owner.ID, "oskar", 1, "") {
 		t.Fatalf("alice sees the agent join as %v, want it marked as oskar's agent named Guide", m)
 	}
 	eventually(t, "the agent's join in the audit with its chain", func() bool {
@@ -99,7 +99,7 @@ func TestAgentPresence(t *testing.T) {
 	send(t, wsSub, `{"type":"join","scene":"foundry"}`)
 	subJoined, _ := readUntil(t, wsSub, "the sub-agent's joined", isType("joined"))
 	m, _ = readUntil(t, wsAlice, "the sub-agent's presence join", isPresence(sub.AgentID(), "join"))
-	if m.str("name") != sub.AgentID() || !isAgentOf(m, sub.AgentID(), owner.ID, "oskar", 2, chain.AgentID()) {
+	if m.Str("name") != sub.AgentID() || !isAgentOf(m, sub.AgentID(), owner.ID, "oskar", 2, chain.AgentID()) {
 		t.Fatalf("alice sees the sub-agent join as %v, want depth 2 through %s", m, chain.AgentID())
 	}
 	// The sub-agent's snapshot shows the first agent marked too.
@@ -137,7 +137,7 @@ func TestAgentPresence(t *testing.T) {
 	defer wsStray.Close()
 	send(t, wsStray, `{"type":"join","scene":"foundry"}`)
 	refused, _ := readUntil(t, wsStray, "the out-of-scope refusal", isType("error"))
-	if refused.str("code") != "denied" || !strings.Contains(refused.str("reason"), "out-of-scope") {
+	if refused.Str("code") != "denied" || !strings.Contains(refused.Str("reason"), "out-of-scope") {
 		t.Fatalf("out-of-scope join = %v, want denied with out-of-scope", refused)
 	}
 	eventually(t, "the refused join in the audit with its chain", func() bool {
@@ -150,7 +150,7 @@ func TestAgentPresence(t *testing.T) {
 	})
 	// A name that no one could read is refused before anything is decided.
 	send(t, wsStray, `{"type":"join","scene":"foundry","name":""}`)
-	if m, _ := readUntil(t, wsStray, "the refusal of an empty name", isType("error")); m.str("code") != "invalid" {
+	if m, _ := readUntil(t, wsStray, "the refusal of an empty name", isType("error")); m.Str("code") != "invalid" {
 		t.Fatalf("join with an empty name = %v, want invalid", m)
 	}
 
@@ -202,8 +202,8 @@ func TestAgentPresence(t *testing.T) {
 	}
 	left := map[string]bool{}
 	readUntil(t, wsOwner, "both revoked agents leave", func(m wsMsg) bool {
-		if m.str("type") == "presence" && m.str("event") == "leave" {
-			left[m.str("avatar")] = true
+		if m.Str("type") == "presence" && m.Str("event") == "leave" {
+			left[m.Str("avatar")] = true
 		}
 		return left[chain.AgentID()] && left[sub.AgentID()]
 	})

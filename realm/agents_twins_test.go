@@ -2,7 +2,6 @@ package realm
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -25,15 +24,6 @@ import (
 	"github.com/zerorealm/zerorealm/twin/gateway"
 )
 
-// agentCommand posts a twin command as the agent, under an Idempotency-Key.
-func (c *agentClient) command(path, key string, value float64) (agentAnswer, command.Answer) {
-	c.t.Helper()
-	body, _ := json.Marshal(map[string]any{"op": "set", "value": value, "reason": "agent test"})
-	var answer command.Answer
-	a := c.doBody("POST", path, body, http.Header{"Idempotency-Key": {key}}, &answer)
-	return a, answer
-}
-
 // operatorsAgent is an agent of an operator, delegated to command the
 // conveyor's belt, the whole press and the robot's gripper, up to high
 // risk.
@@ -45,7 +35,7 @@ func operatorsAgent(t *testing.T, r *Realm, name string) (operator, *agentClient
 		[]string{agents.ActionCommandActuator, agents.ActionViewTwin},
 		[]agents.Resource{{Kind: agents.KindActuator, ID: "conveyor-1/belt-speed"}, {Kind: agents.KindTwin, ID: "press-1"}, {Kind: agents.KindActuator, ID: "robot-1/gripper"}},
 		agents.Limits{CommandsPerMinute: 30, MaxRisk: agents.RiskHigh}, time.Now().Add(-time.Minute), time.Hour)
-	return owner, &agentClient{t: t, base: r.URL(), key: key, token: chain.Token(), hc: &http.Client{Timeout: 10 * time.Second}}, chain
+	return owner, newAgentClient(t, r.URL(), key, chain), chain
 }
 
 // TestAgentTwinCommands: an agent commands an actuator over HTTP with its
@@ -59,9 +49,9 @@ func TestAgentTwinCommands(t *testing.T) {
 	waitTwinsLive(t, r)
 	owner, ag, chain := operatorsAgent(t, r, "olga")
 
-	a, answer := ag.command(beltPath, "agent-belt-1", 1.2)
-	if a.status != http.StatusOK || answer.Status != string(twin.ResultDone) {
-		t.Fatalf("agent's belt command = %d %+v %+v, want 200 done", a.status, a.problem, answer)
+	a, answer := ag.Command(beltPath, "agent-belt-1", 1.2)
+	if a.Status != http.StatusOK || answer.Status != string(twin.ResultDone) {
+		t.Fatalf("agent's belt command = %d %+v %+v, want 200 done", a.Status, a.Problem, answer)
 	}
 	grant := answer.Grant.TypedData.Typed()
 	if grant.Message["operator"] != chain.AgentID() || grant.Message["owner"] != owner.ID || grant.Message["session"] != "" ||
@@ -69,17 +59,17 @@ func TestAgentTwinCommands(t *testing.T) {
 		t.Fatalf("the agent's grant = %v, want operator %s, owner %s and chain %v", grant.Message, chain.AgentID(), owner.ID, chain.IDs())
 	}
 	// A retry under the same key is answered from the first.
-	if again, second := ag.command(beltPath, "agent-belt-1", 1.2); again.status != 200 || second.Ack.Signature != answer.Ack.Signature {
-		t.Fatalf("retried command = %d %+v, want the first answer", again.status, second)
+	if again, second := ag.Command(beltPath, "agent-belt-1", 1.2); again.Status != 200 || second.Ack.Signature != answer.Ack.Signature {
+		t.Fatalf("retried command = %d %+v, want the first answer", again.Status, second)
 	}
 
 	// The agent may read the twins its delegation names.
 	var view twins.TwinView
-	if a := ag.do("GET", "/v1/twins/conveyor-1", &view); a.status != 200 || len(view.Actuators) != 1 {
-		t.Fatalf("agent reads conveyor-1 = %d %+v %+v", a.status, a.problem, view)
+	if a := ag.Do("GET", "/v1/twins/conveyor-1", &view); a.Status != 200 || len(view.Actuators) != 1 {
+		t.Fatalf("agent reads conveyor-1 = %d %+v %+v", a.Status, a.Problem, view)
 	}
-	if a := ag.do("GET", "/v1/twins/feed", nil); a.status != 403 || a.problem.Type != edge.ProblemBase+edge.TypePeopleOnly {
-		t.Fatalf("agent opens the console feed = %d %+v, want people-only", a.status, a.problem)
+	if a := ag.Do("GET", "/v1/twins/feed", nil); a.Status != 403 || a.Problem.Type != edge.ProblemBase+edge.TypePeopleOnly {
+		t.Fatalf("agent opens the console feed = %d %+v, want people-only", a.Status, a.Problem)
 	}
 
 	cases := []struct{ name, path, key, reason string }{
@@ -87,19 +77,19 @@ func TestAgentTwinCommands(t *testing.T) {
 		{"a critical command, never an agent's", pressurePath, "agent-pressure", "critical"},
 	}
 	for _, tc := range cases {
-		a, _ := ag.command(tc.path, tc.key, 10)
-		if a.status != http.StatusForbidden || a.problem.Type != edge.ProblemBase+edge.TypeAgentForbidden || !strings.Contains(a.problem.Detail, tc.reason) {
-			t.Fatalf("%s = %d %s %q, want 403 agent-forbidden with %q", tc.name, a.status, a.problem.Type, a.problem.Detail, tc.reason)
+		a, _ := ag.Command(tc.path, tc.key, 10)
+		if a.Status != http.StatusForbidden || a.Problem.Type != edge.ProblemBase+edge.TypeAgentForbidden || !strings.Contains(a.Problem.Detail, tc.reason) {
+			t.Fatalf("%s = %d %s %q, want 403 agent-forbidden with %q", tc.name, a.Status, a.Problem.Type, a.Problem.Detail, tc.reason)
 		}
 	}
 
 	// A high-risk command waits in the owner's approval queue; it runs
 	// when the owner approves it with a step-up bound to it, through the
 	// same decision (the approval is its step-up) and the same grant.
-	a, waiting := ag.command(ramPath, "agent-ram", 10)
-	if a.status != http.StatusAccepted || waiting.Status != command.StatusPendingOwner || waiting.OwnerApproval == nil ||
-		a.header.Get("Location") != "/v1/agents/approvals/"+waiting.OwnerApproval.ID {
-		t.Fatalf("agent's high-risk command = %d %+v %+v, want 202 waiting for its owner", a.status, a.problem, waiting)
+	a, waiting := ag.Command(ramPath, "agent-ram", 10)
+	if a.Status != http.StatusAccepted || waiting.Status != command.StatusPendingOwner || waiting.OwnerApproval == nil ||
+		a.Header.Get("Location") != "/v1/agents/approvals/"+waiting.OwnerApproval.ID {
+		t.Fatalf("agent's high-risk command = %d %+v %+v, want 202 waiting for its owner", a.Status, a.Problem, waiting)
 	}
 	pending := waiting.OwnerApproval
 	if code, p := owner.Call("POST", "/v1/agents/approvals/"+pending.ID+"/approve", nil, nil); code != http.StatusForbidden || !strings.Contains(p.Detail, pending.Digest) {
@@ -152,8 +142,8 @@ func TestAgentGrantRevokedReachesGateways(t *testing.T) {
 	r := startLocalRealm(t)
 	waitTwinsLive(t, r)
 	owner, ag, chain := operatorsAgent(t, r, "olga")
-	if a, _ := ag.command(beltPath, "before", 1); a.status != 200 {
-		t.Fatalf("agent's command before revocation = %d %+v", a.status, a.problem)
+	if a, _ := ag.Command(beltPath, "before", 1); a.Status != 200 {
+		t.Fatalf("agent's command before revocation = %d %+v", a.Status, a.Problem)
 	}
 	c, err := twin.NewCommand("conveyor-1", "belt-speed", chain.AgentID(), "signed-before", twin.CommandRequest{Op: twin.OpSet, Value: ptr(0.5)})
 	if err != nil {
@@ -165,7 +155,7 @@ func TestAgentGrantRevokedReachesGateways(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "every gateway to hear of the revoked delegation", func() bool {
-		for _, g := range r.twins.SimulatedGateways() {
+		for _, g := range r.twins.Gateways().Simulated() {
 			if !g.AgentRevoked(chain.Root().ID) {
 				return false
 			}
@@ -175,7 +165,7 @@ func TestAgentGrantRevokedReachesGateways(t *testing.T) {
 	if _, err := r.twins.Dispatcher().Deliver(context.Background(), pending); twin.ReasonOf(err) != twin.ReasonDelegationRevoked {
 		t.Fatalf("a grant signed before the revocation = %v, want delegation_revoked", err)
 	}
-	a, _ := ag.command(beltPath, "after", 1)
+	a, _ := ag.Command(beltPath, "after", 1)
 	wantAgentRefusal(t, "the agent's command after revocation", a, http.StatusUnauthorized, edge.TypeDelegationRevoked, "revoked")
 }
 
@@ -210,8 +200,8 @@ func TestMCPTwinTools(t *testing.T) {
 	}
 	// The route's own Idempotency-Key: the HTTP route answers the same key
 	// with the tool's first answer.
-	if a, again := ag.command(beltPath, "mcp-1", 0.8); a.status != 200 || again.Ack.Signature != answer.Ack.Signature {
-		t.Fatalf("the route with the tool's key = %d %+v, want the tool's answer", a.status, again)
+	if a, again := ag.Command(beltPath, "mcp-1", 0.8); a.Status != 200 || again.Ack.Signature != answer.Ack.Signature {
+		t.Fatalf("the route with the tool's key = %d %+v, want the tool's answer", a.Status, again)
 	}
 
 	for _, tc := range []struct {
@@ -270,16 +260,16 @@ func TestAgentTwinCommandAcrossNodes(t *testing.T) {
 	chain := issueDelegationWithin(t, a, owner.ID, agentKey, []string{agents.ActionCommandActuator},
 		[]agents.Resource{{Kind: agents.KindActuator, ID: "conveyor-1/belt-speed"}},
 		agents.Limits{CommandsPerMinute: 30, MaxRisk: agents.RiskLow}, time.Now().Add(-time.Minute), time.Hour)
-	onB := &agentClient{t: t, base: b.URL(), key: agentKey, token: chain.Token(), hc: &http.Client{Timeout: 10 * time.Second}}
+	onB := newAgentClient(t, b.URL(), agentKey, chain)
 	// Node B trusts node A's key as a root once it has read A's signers
 	// (every 10 s).
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, answer := onB.command(beltPath, fmt.Sprint("across-", time.Now().UnixNano()), 1)
-		if resp.status == http.StatusOK && answer.Status == string(twin.ResultDone) {
+		resp, answer := onB.Command(beltPath, fmt.Sprint("across-", time.Now().UnixNano()), 1)
+		if resp.Status == http.StatusOK && answer.Status == string(twin.ResultDone) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node B on a delegation node A issued = %d %+v %+v, want done", resp.status, resp.problem, answer.Ack)
+			t.Fatalf("node B on a delegation node A issued = %d %+v %+v, want done", resp.Status, resp.Problem, answer.Ack)
 		}
 	}
 	c, err := twin.NewCommand("conveyor-1", "belt-speed", chain.AgentID(), "signed-on-b", twin.CommandRequest{Op: twin.OpSet, Value: ptr(0.5)})
@@ -297,8 +287,8 @@ func TestAgentTwinCommandAcrossNodes(t *testing.T) {
 		t.Fatalf("stopping the owner's agents on node A = %+v; want both nodes told", out)
 	}
 	// Told means refusing: no wait for node B's change feed.
-	if resp, _ := onB.command(beltPath, fmt.Sprint("after-", time.Now().UnixNano()), 1); resp.status != http.StatusUnauthorized || resp.problem.Type != edge.ProblemBase+edge.TypeDelegationRevoked {
-		t.Fatalf("node B, right after it was told = %d %+v; want 401 delegation-revoked", resp.status, resp.problem)
+	if resp, _ := onB.Command(beltPath, fmt.Sprint("after-", time.Now().UnixNano()), 1); resp.Status != http.StatusUnauthorized || resp.Problem.Type != edge.ProblemBase+edge.TypeDelegationRevoked {
+		t.Fatalf("node B, right after it was told = %d %+v; want 401 delegation-revoked", resp.Status, resp.Problem)
 	}
 	eventually(t, "the gateway to hear of the revocation made on node A", func() bool { return gw.AgentRevoked(owner.ID) })
 	if _, err := b.twins.Dispatcher().Deliver(context.Background(), signedOnB); twin.ReasonOf(err) != twin.ReasonDelegationRevoked {

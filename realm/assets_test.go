@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/audit"
-	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
@@ -39,6 +37,7 @@ var (
 	deadlineIn    = realmtest.DeadlineIn
 	intent        = realmtest.Intent
 	mint          = realmtest.Mint
+	balanceOf     = realmtest.BalanceOf
 )
 
 // assetView and balanceView are what these tests read of the
@@ -186,15 +185,6 @@ func TestAssetTransfersThroughAPI(t *testing.T) {
 	}
 }
 
-func balanceOf(r *Realm, coll string, a common.Address) (uint64, bool) {
-	for _, b := range r.market.Ledger().BalancesOf(a) {
-		if b.Collection == coll {
-			return b.Balance, true
-		}
-	}
-	return 0, false
-}
-
 type jsonReply struct {
 	status int
 	body   map[string]any
@@ -254,37 +244,13 @@ func TestCustodialTransferNeedsStepUp(t *testing.T) {
 }
 
 // raceTransfers sends n different intents for one asset at once, spread
-// over the realms, and counts the successes.
+// over the realms, and counts the successes (realmtest.RaceTransfers).
 func raceTransfers(t *testing.T, realms []*Realm, u *marketUser, item string, n int) (ok int, codes map[int]int) {
-	bodies := make([]map[string]any, n)
-	for i := range bodies {
-		to := common.BigToAddress(big.NewInt(int64(1000 + i)))
-		bodies[i] = u.SignedTransfer(t, intent("relics", item, 1, u.Wallet, to, uint64(100+i), deadlineIn(time.Hour)), u.Key)
+	urls := make([]string, len(realms))
+	for i, r := range realms {
+		urls[i] = r.URL()
 	}
-	codes = map[int]int{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i, b := range bodies {
-		c := u.C
-		if len(realms) > 1 {
-			cp := *u.C
-			cp.Base = realms[i%len(realms)].URL()
-			c = &cp
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			code, _ := c.Call("POST", "/v1/assets/transfers", b, nil)
-			mu.Lock()
-			codes[code]++
-			mu.Unlock()
-		}()
-	}
-	close(start)
-	wg.Wait()
-	return codes[http.StatusCreated], codes
+	return realmtest.RaceTransfers(t, urls, u, item, n)
 }
 
 func TestConcurrentTransfersOneWins(t *testing.T) {
@@ -298,25 +264,6 @@ func TestConcurrentTransfersOneWins(t *testing.T) {
 	a, _ := r.market.Ledger().Asset("relics", "orb")
 	if len(a.History) != 2 {
 		t.Fatalf("orb history has %d events, want mint + one transfer", len(a.History))
-	}
-}
-
-func TestConcurrentTransfersTwoNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	a, b := twoNodesWith(t, Config{ScenesDir: marketScenes})
-	ada := newMarketUser(t, a, "ada")
-	mint(t, a, "relics", "orb", ada.Wallet, 0)
-	// b sees the mint through its own projection.
-	eventually(t, "node b sees the mint", func() bool { _, err := b.market.Ledger().Asset("relics", "orb"); return err == nil })
-	ok, codes := raceTransfers(t, []*Realm{a, b}, ada, "orb", 100)
-	if ok != 1 {
-		t.Fatalf("100 concurrent transfers through two nodes: statuses %v, want exactly one 201", codes)
-	}
-	for _, r := range []*Realm{a, b} {
-		r := r
-		eventually(t, "both nodes see one transfer", func() bool { x, _ := r.market.Ledger().Asset("relics", "orb"); return len(x.History) == 2 })
 	}
 }
 
@@ -354,18 +301,6 @@ func TestTradeWithStaleLegChangesNothing(t *testing.T) {
 	if bal, _ := balanceOf(r, "gems", ada.Wallet); bal != 40 {
 		t.Fatalf("ada's gems after the trade = %d, want 40", bal)
 	}
-}
-
-// twoNodesWith is twoNodes with a configuration for both nodes.
-func twoNodesWith(t testing.TB, cfg Config) (*Realm, *Realm) {
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
-	ca, cb := cfg, cfg
-	ca.Listen, ca.NATS, ca.Node = "localhost:0", urls, "realm-a"
-	a := startRealm(t, ca)
-	cb.Listen, cb.NATS, cb.Node, cb.Origins = "localhost:0", urls, "realm-b", a.origins()
-	b := startRealm(t, cb)
-	return a, b
 }
 
 // TestTransferWaitsForItsAuditRecord: a transfer is answered only once its

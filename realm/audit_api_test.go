@@ -453,9 +453,9 @@ func TestAuditOwnerReadsItsAgents(t *testing.T) {
 		t.Fatal(err)
 	}
 	token, _ := otto.IssueDelegation(pub, []string{"JoinScene"}, []map[string]string{{"type": "Scene", "id": "foundry"}})
-	ag := &agentClient{t: t, base: r.URL(), key: key, token: token, hc: &http.Client{Timeout: 20 * time.Second}}
-	if a := ag.post("GET", "/v1/scenes/foundry/access", nil, nil); a.status != http.StatusOK {
-		t.Fatalf("the agent's scene access = %d %+v", a.status, a.problem)
+	ag := &realmtest.Agent{T: t, Base: r.URL(), Key: key, Token: token, HTTP: &http.Client{Timeout: 20 * time.Second}}
+	if a := ag.Do("GET", "/v1/scenes/foundry/access", nil); a.Status != http.StatusOK {
+		t.Fatalf("the agent's scene access = %d %+v", a.Status, a.Problem)
 	}
 	agentID := agents.AgentID(pub)
 	query := "limit=100&actor=" + url.QueryEscape(agentID)

@@ -98,14 +98,14 @@ func TestDelegationsAPI(t *testing.T) {
 		t.Fatalf("a second issue with the same step-up = %d, want 403", code)
 	}
 
-	ag := &agentClient{t: t, base: r.URL(), key: key, token: issued.Token, hc: &http.Client{Timeout: 10 * time.Second}}
+	ag := &agentClient{T: t, Base: r.URL(), Key: key, Token: issued.Token, HTTP: &http.Client{Timeout: 10 * time.Second}}
 	var me delegations.AgentView
-	if a := ag.do("GET", "/v1/agents/me", &me); a.status != 200 || me.Owner != ownerID || me.Delegation != issued.Delegation.ID {
-		t.Fatalf("the issued token: %d %+v %+v", a.status, a.problem, me)
+	if a := ag.Do("GET", "/v1/agents/me", &me); a.Status != 200 || me.Owner != ownerID || me.Delegation != issued.Delegation.ID {
+		t.Fatalf("the issued token: %d %+v %+v", a.Status, a.Problem, me)
 	}
 	// An agent can neither list, issue nor revoke delegations.
 	for _, route := range [][2]string{{"GET", "/v1/agents/delegations"}, {"POST", "/v1/agents/delegations/digest"}, {"DELETE", "/v1/agents/delegations/" + issued.Delegation.ID}, {"POST", "/v1/agents/" + me.ID + "/reinstate"}} {
-		wantAgentRefusal(t, route[0]+" "+route[1]+" by an agent", ag.do(route[0], route[1], nil), 403, edge.TypePeopleOnly, "only a person")
+		wantAgentRefusal(t, route[0]+" "+route[1]+" by an agent", ag.Do(route[0], route[1], nil), 403, edge.TypePeopleOnly, "only a person")
 	}
 
 	var list struct {
@@ -130,7 +130,7 @@ func TestDelegationsAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the suspension refuses the agent", func() bool {
-		return ag.do("GET", "/v1/agents/me", nil).problem.Type == edge.ProblemBase+edge.TypeAgentSuspended
+		return ag.Do("GET", "/v1/agents/me", nil).Problem.Type == edge.ProblemBase+edge.TypeAgentSuspended
 	})
 	if code, p := oc.Call("POST", "/v1/agents/"+me.ID+"/reinstate", nil, nil); code != 403 || !strings.Contains(p.Detail, issued.Delegation.ReinstateDigest) {
 		t.Fatalf("reinstate without a step-up = %d %+v, want 403 naming the digest", code, p)
@@ -141,7 +141,7 @@ func TestDelegationsAPI(t *testing.T) {
 	if code, p := oc.Call("POST", "/v1/agents/"+me.ID+"/reinstate", nil, nil); code != 204 {
 		t.Fatalf("reinstate = %d %+v", code, p)
 	}
-	eventually(t, "the reinstated agent is served", func() bool { return ag.do("GET", "/v1/agents/me", nil).status == 200 })
+	eventually(t, "the reinstated agent is served", func() bool { return ag.Do("GET", "/v1/agents/me", nil).Status == 200 })
 
 	// Revoked by its owner: refused at the agent's next request.
 	// The answer says the revocation took effect on this node (the only
@@ -154,7 +154,7 @@ func TestDelegationsAPI(t *testing.T) {
 	if code, p := oc.Call("DELETE", "/v1/agents/delegations/"+issued.Delegation.ID, nil, &revoked); code != 200 || revoked.NodesTold != 1 || revoked.NodesLive != 1 || !revoked.Stored {
 		t.Fatalf("revoke = %d %+v %+v; want 200, told and stored", code, p, revoked)
 	}
-	if got := ag.do("GET", "/v1/agents/me", nil).problem.Type; got != edge.ProblemBase+edge.TypeDelegationRevoked {
+	if got := ag.Do("GET", "/v1/agents/me", nil).Problem.Type; got != edge.ProblemBase+edge.TypeDelegationRevoked {
 		t.Fatalf("the agent's request right after the revocation answered: %q", got)
 	}
 	oc.Must("GET", "/v1/agents/delegations", nil, &list)
@@ -179,13 +179,13 @@ func TestOwnerSignOutStopsAgents(t *testing.T) {
 	owner := c.Register(webauthntest.New(), "otto")
 	ownerID, _ := owner.Avatar["id"].(string)
 	ag, _ := newAgent(t, r, ownerID, []string{agents.ActionJoinScene}, agents.Resource{Kind: agents.KindScene, ID: "foundry"})
-	if a := ag.do("GET", "/v1/agents/me", nil); a.status != 200 {
-		t.Fatalf("before: %d %+v", a.status, a.problem)
+	if a := ag.Do("GET", "/v1/agents/me", nil); a.Status != 200 {
+		t.Fatalf("before: %d %+v", a.Status, a.Problem)
 	}
 	c.With(owner.Token).Must("POST", "/v1/sessions/logout-all", nil, nil)
 	eventually(t, "signing out everywhere refuses the owner's agents", func() bool {
-		a := ag.do("GET", "/v1/agents/me", nil)
-		return a.problem.Type == edge.ProblemBase+edge.TypeDelegationRevoked && strings.Contains(a.problem.Detail, "owner")
+		a := ag.Do("GET", "/v1/agents/me", nil)
+		return a.Problem.Type == edge.ProblemBase+edge.TypeDelegationRevoked && strings.Contains(a.Problem.Detail, "owner")
 	})
 
 	// The owner's trust suspended: its agents stop with it.
@@ -195,9 +195,9 @@ func TestOwnerSignOutStopsAgents(t *testing.T) {
 	// Issued a second ago, so the revocation (at the second) covers it.
 	chain2 := issueDelegation(t, r, otherID, key2, []string{agents.ActionJoinScene},
 		[]agents.Resource{{Kind: agents.KindScene, ID: "foundry"}}, time.Now().Add(-time.Second), time.Hour)
-	ag2 := &agentClient{t: t, base: r.URL(), key: key2, token: chain2.Token(), hc: &http.Client{Timeout: 10 * time.Second}}
-	if a := ag2.do("GET", "/v1/agents/me", nil); a.status != 200 {
-		t.Fatalf("before: %d %+v", a.status, a.problem)
+	ag2 := newAgentClient(t, r.URL(), key2, chain2)
+	if a := ag2.Do("GET", "/v1/agents/me", nil); a.Status != 200 {
+		t.Fatalf("before: %d %+v", a.Status, a.Problem)
 	}
 	// A cloned passkey suspends the owner's session; the trust hub tells
 	// the realm, which stops the owner's agents.
@@ -209,6 +209,6 @@ func TestOwnerSignOutStopsAgents(t *testing.T) {
 		t.Fatal("a cloned passkey did not suspend the session")
 	}
 	eventually(t, "the owner's suspension refuses its agents", func() bool {
-		return ag2.do("GET", "/v1/agents/me", nil).problem.Type == edge.ProblemBase+edge.TypeDelegationRevoked
+		return ag2.Do("GET", "/v1/agents/me", nil).Problem.Type == edge.ProblemBase+edge.TypeDelegationRevoked
 	})
 }

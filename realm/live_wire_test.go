@@ -1,31 +1,43 @@
 package realm
 
 import (
-	"encoding/json"
+	"testing"
+
+	"github.com/gorilla/websocket"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
-// The realm WebSocket's close codes and limits, as clients/PROTOCOL.md
-// documents them: the tests that drive a whole realm check the wire.
+// The realm WebSocket's wire, as the tests that drive a whole realm check
+// it (realmtest).
 const (
-	closeReplaced        = 4409
-	closeTooManyMessages = 4429
-	liveMaxMessage       = 16 << 10
+	closeReplaced        = realmtest.CloseReplaced
+	closeTooManyMessages = realmtest.CloseTooManyMessages
+	liveMaxMessage       = realmtest.LiveMaxMessage
+
+	codeInvalid      = realmtest.CodeInvalid
+	codeDenied       = realmtest.CodeDenied
+	codeUnknownScene = realmtest.CodeUnknownScene
+	codeNotJoined    = realmtest.CodeNotJoined
 )
 
-// Codes of the error messages clients branch on.
-const (
-	codeInvalid      = "invalid"
-	codeDenied       = "denied"
-	codeUnknownScene = "unknown-scene"
-	codeNotJoined    = "not-joined"
+type wsMsg = realmtest.LiveMsg
+
+var (
+	send        = realmtest.Send
+	readUntil   = realmtest.ReadUntil
+	poseAt      = realmtest.PoseAt
+	isType      = realmtest.IsType
+	hasPoseOf   = realmtest.HasPoseOf
+	joinFoundry = realmtest.JoinFoundry
+	memberOf    = realmtest.MemberOf
+	isPresence  = realmtest.IsPresence
 )
 
-// presenceEvent is one join, leave or zone change of a member, as realm
-// nodes tell each other of it (docs/architecture.md), for tests that
-// speak as another node.
-type presenceEvent map[string]string
-
-func encodeJSON(v any) []byte {
-	b, _ := json.Marshal(v)
-	return b
+// dialLive opens the realm WebSocket with a bearer token and reads the
+// hello.
+func dialLive(t testing.TB, r *Realm, token string) *websocket.Conn {
+	t.Helper()
+	return realmtest.DialLive(t, r.URL(), token)
 }
+
+var waitClosed = realmtest.WaitClosed

@@ -91,7 +91,7 @@ func TestMCPAgentEndToEnd(t *testing.T) {
 	ownerID, _ := owner.Avatar["id"].(string)
 	ag, chain := newAgent(t, r, ownerID, []string{agents.ActionJoinScene}, agents.Resource{Kind: agents.KindScene, ID: "foundry"})
 
-	cs, err := connectMCP(t, r, ag.key, chain.Token())
+	cs, err := connectMCP(t, r, ag.Key, chain.Token())
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -123,7 +123,7 @@ func TestMCPAgentEndToEnd(t *testing.T) {
 
 	// Out of scope: a delegation for twins only asks to join the scene.
 	twinAgent, narrow := newAgent(t, r, ownerID, []string{agents.ActionViewTwin}, agents.Resource{Kind: agents.KindTwin, ID: "press-1"})
-	cs2, err := connectMCP(t, r, twinAgent.key, narrow.Token())
+	cs2, err := connectMCP(t, r, twinAgent.Key, narrow.Token())
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}

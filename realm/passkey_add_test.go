@@ -75,7 +75,7 @@ func TestAddingPasskeyNeedsStepUpBoundToIt(t *testing.T) {
 	}
 	c.Login(second, "hana")
 
-	heard, _ := readUntil(t, ws, "passkey-added", func(m wsMsg) bool { return m.str("type") == "passkey-added" })
+	heard, _ := readUntil(t, ws, "passkey-added", func(m wsMsg) bool { return m.Str("type") == "passkey-added" })
 	pk, _ := heard["passkey"].(map[string]any)
 	if want := base64.RawURLEncoding.EncodeToString(second.CredentialIDs()[0]); pk["id"] != want {
 		t.Fatalf("passkey-added names %v, want the new passkey %s", pk["id"], want)

@@ -278,7 +278,7 @@ func (r *Realm) start(ctx context.Context) (err error) {
 		return err
 	}
 	err = r.node.Start(ctx, node.Config{
-		NATS: r.cfg.NATS, NATSAuth: r.cfg.natsAuth(), ClientListen: r.twins.ClientListen(r.cfg.NATSListen), Gateways: r.twins.NATSUsers(),
+		NATS: r.cfg.NATS, NATSAuth: r.cfg.natsAuth(), ClientListen: r.twins.Gateways().ClientListen(r.cfg.NATSListen), Gateways: r.twins.Gateways().NATSUsers(),
 		MinFreeDisk: r.cfg.MinFreeDisk, Prefix: r.cfg.Prefix, RecordKeyFile: r.cfg.RecordKeyFile,
 		Keys: node.KeyConfig{Passphrase: r.cfg.Assets.KeyPassphrase, ScryptN: r.cfg.Assets.KeyScryptN},
 		RPID: r.cfg.RPID, URL: r.URL(), Heartbeat: r.cfg.NodeHeartbeat, Tampers: r.tampers, Clock: r.cfg.Clock,

@@ -1,29 +1,20 @@
 package realm
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
-type avatarPage struct {
-	Avatars []struct {
-		ID    string   `json:"id"`
-		Name  string   `json:"name"`
-		Roles []string `json:"roles"`
-	} `json:"avatars"`
-	Next string `json:"next"`
-}
+type avatarPage = realmtest.AvatarPage
 
 type rolesAnswer struct {
 	Avatar struct {
@@ -36,22 +27,11 @@ type rolesAnswer struct {
 // digestHex publishes an action digest as the API does (edge.DigestHex).
 var digestHex = edge.DigestHex
 
-func rolesOf(s sessionAnswer) []string {
-	raw, _ := s.Avatar["roles"].([]any)
-	out := make([]string, len(raw))
-	for i, r := range raw {
-		out[i], _ = r.(string)
-	}
-	return out
-}
+func rolesOf(s sessionAnswer) []string { return s.Roles() }
 
-// auditEvents reads the decisions the realm recorded for actor and action,
-// from the realm's view of the log (GET /v1/audit's source; reading it
-// through the API needs an audit role, which is not what these tests are
-// about).
+// auditEvents reads the decisions the realm recorded (realmtest).
 func auditEvents(t *testing.T, r *Realm, actor, action string) []audit.Event {
-	t.Helper()
-	return r.view.Events(audit.Query{Actor: actor, Actions: []string{action}, Limit: audit.MaxLimit})
+	return realmtest.AuditEvents(t, r, actor, action)
 }
 
 // roleDigest asks the realm for the digest of a role change.
@@ -316,99 +296,4 @@ func TestBootstrapAdminConfig(t *testing.T) {
 	if _, err := New(Config{DataDir: "x", DisableBootstrapAdmin: true, BootstrapAdminRoles: []string{"operator"}}); err != nil {
 		t.Errorf("New(bootstrap off, roles without admin) = %v, want nil: the roles are unused", err)
 	}
-}
-
-// TestBootstrapAdminAcrossNodes registers avatars on two realm nodes of one
-// cluster at the same moment: exactly one becomes administrator.
-func TestBootstrapAdminAcrossNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	a, b := twoNodesWith(t, Config{})
-	const perNode = 4
-	type finish struct {
-		url  string
-		body []byte
-	}
-	var finishes []finish
-	for i := range 2 * perNode {
-		node := []*Realm{a, b}[i%2]
-		c := newClient(t, node)
-		c.Origin = a.URL() // both nodes accept node a's origin
-		var begin beginAnswer
-		c.Must("POST", "/v1/webauthn/register/begin", map[string]string{"name": fmt.Sprintf("racer-%d", i), "display_name": "Racer"}, &begin)
-		opts, _ := json.Marshal(begin)
-		cred, err := webauthntest.New().Register(opts, c.Origin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := json.Marshal(map[string]any{"ceremony_id": begin.Ceremony(), "credential": json.RawMessage(cred)})
-		finishes = append(finishes, finish{node.URL(), body})
-	}
-	results := make([]sessionAnswer, len(finishes))
-	errs := make([]error, len(finishes))
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, f := range finishes {
-		wg.Go(func() {
-			<-start
-			resp, err := http.Post(f.url+"/v1/webauthn/register/finish", "application/json", bytes.NewReader(f.body))
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				errs[i] = fmt.Errorf("status %d", resp.StatusCode)
-				return
-			}
-			errs[i] = json.NewDecoder(resp.Body).Decode(&results[i])
-		})
-	}
-	close(start)
-	wg.Wait()
-	var admins []string
-	for i, res := range results {
-		if errs[i] != nil {
-			t.Fatalf("registration %d: %v", i, errs[i])
-		}
-		switch roles := rolesOf(res); {
-		case slices.Equal(roles, []string{"admin", "operator", "supervisor"}):
-			admins = append(admins, res.Avatar["id"].(string))
-		case !slices.Equal(roles, []string{"visitor"}):
-			t.Errorf("registration %d got roles %q", i, roles)
-		}
-	}
-	if len(admins) != 1 {
-		t.Fatalf("%d administrators (%v) from %d concurrent registrations on two nodes, want exactly 1", len(admins), admins, len(finishes))
-	}
-	// The stored roles agree, read through the other node's API.
-	var page avatarPage
-	for _, res := range results {
-		if res.Avatar["id"] == admins[0] {
-			for _, node := range []*Realm{a, b} {
-				c := newClient(t, node).With(res.Token)
-				c.Must("GET", "/v1/avatars", nil, &page)
-				if len(page.Avatars) != len(finishes) {
-					t.Fatalf("GET /v1/avatars on %s lists %d avatars, want %d", node.Node(), len(page.Avatars), len(finishes))
-				}
-			}
-		}
-	}
-	admin := 0
-	for _, av := range page.Avatars {
-		if slices.Contains(av.Roles, "admin") {
-			admin++
-		}
-	}
-	if admin != 1 {
-		t.Fatalf("%d stored avatars hold admin, want 1", admin)
-	}
-	eventually(t, "exactly one BootstrapAdmin decision in the audit", func() bool {
-		n := 0
-		for _, node := range []*Realm{a, b} {
-			n += len(auditEvents(t, a, "realm:"+node.Node(), "BootstrapAdmin"))
-		}
-		return n == 1
-	})
 }

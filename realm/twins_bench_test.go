@@ -86,7 +86,7 @@ func benchOperator(b *testing.B, r *Realm) (edge.Principal, string) {
 func benchRealm(b *testing.B) *Realm {
 	r := startRealm(b, Config{Listen: "localhost:0"})
 	deadline := time.Now().Add(10 * time.Second)
-	for _, g := range r.twins.SimulatedGateways() {
+	for _, g := range r.twins.Gateways().Simulated() {
 		for age := g.FeedAge(); age < 0 || age > time.Second; age = g.FeedAge() {
 			if time.Now().After(deadline) {
 				b.Fatal("gateways never heard the revocation feed")
@@ -271,8 +271,8 @@ func BenchmarkRawRequestReply(b *testing.B) {
 	// The conveyor's gateway connection answers, with the gateway itself
 	// unsubscribed: a connection may answer each request once.
 	var gw *nats.Conn
-	for _, g := range r.twins.SimulatedGateways() {
-		if g.Address() == must(r.twins.GatewayKey("conveyor-1")) {
+	for _, g := range r.twins.Gateways().Simulated() {
+		if g.Address() == must(r.twins.Gateways().Key("conveyor-1")) {
 			gw = g.Conn
 			g.Close()
 		}
@@ -356,7 +356,7 @@ func BenchmarkTwinRevocation(b *testing.B) {
 		if err := r.sessions.Revoke(ctx, s.ID, "benchmark"); err != nil {
 			b.Fatal(err)
 		}
-		for _, g := range r.twins.SimulatedGateways() {
+		for _, g := range r.twins.Gateways().Simulated() {
 			for !g.Revoked(s.ID) {
 				if time.Since(start) > 10*time.Second {
 					b.Fatal("a gateway never learnt of the revocation")

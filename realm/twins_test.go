@@ -24,9 +24,9 @@ var (
 )
 
 const (
-	beltPath     = "/v1/twins/conveyor-1/actuators/belt-speed/commands"
-	ramPath      = "/v1/twins/press-1/actuators/ram/commands"
-	pressurePath = "/v1/twins/press-1/actuators/pressure/commands"
+	beltPath     = realmtest.BeltPath
+	ramPath      = realmtest.RamPath
+	pressurePath = realmtest.PressurePath
 )
 
 func TestTwinCommandJourney(t *testing.T) {
@@ -88,7 +88,7 @@ func TestTwinCommandJourney(t *testing.T) {
 	if status != 200 || ans.Status != command.StatusDone || ans.Ack == nil || ans.Ack.Target != 1.5 || ans.Grant == nil {
 		t.Fatalf("belt command = %d %+v %+v, want done with target 1.5", status, p, ans)
 	}
-	if want, _ := r.twins.GatewayKey("conveyor-1"); ans.Ack.Signer != want.Hex() {
+	if want, _ := r.twins.Gateways().Key("conveyor-1"); ans.Ack.Signer != want.Hex() {
 		t.Fatalf("ack signer = %s, want the conveyor gateway's key %s", ans.Ack.Signer, want.Hex())
 	}
 	// Retrying with the same key replays the answer; reusing the key for
@@ -222,14 +222,14 @@ func TestRevokedSessionReachesGateways(t *testing.T) {
 	ada := newOperator(t, r, "ada", "operator")
 	ada.Must("POST", "/v1/sessions/logout", nil, nil)
 	eventually(t, "every gateway to refuse the revoked session", func() bool {
-		for _, g := range r.twins.SimulatedGateways() {
+		for _, g := range r.twins.Gateways().Simulated() {
 			if !g.Revoked(ada.Sess.Session.ID) {
 				return false
 			}
 		}
 		return true
 	})
-	if n := len(r.twins.SimulatedGateways()); n != 3 {
+	if n := len(r.twins.Gateways().Simulated()); n != 3 {
 		t.Fatalf("%d simulated gateways, want 3", n)
 	}
 }
@@ -241,8 +241,8 @@ func TestUndeliveredTwinCommandIsAudited(t *testing.T) {
 	r := startLocalRealm(t)
 	waitTwinsLive(t, r)
 	ada := newOperator(t, r, "ada", "operator")
-	conveyor, _ := r.twins.GatewayKey("conveyor-1")
-	for _, g := range r.twins.SimulatedGateways() {
+	conveyor, _ := r.twins.Gateways().Key("conveyor-1")
+	for _, g := range r.twins.Gateways().Simulated() {
 		if g.Address() == conveyor {
 			g.Close()
 		}

@@ -1,10 +1,11 @@
 package realm
 
 import (
-	"context"
+	"crypto/ecdsa"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/nats-io/nats.go"
 
 	"github.com/zerorealm/zerorealm/realm/internal/probe"
 )
@@ -19,13 +20,9 @@ func init() {
 			Audit:   r.view,
 			Catalog: r.catalog,
 			XR:      r.xr,
-			Mint: func(ctx context.Context, coll, item string, to common.Address, amount uint64) error {
-				_, err := r.market.Ledger().Mint(ctx, coll, item, to, amount)
-				return err
-			},
 			GatewayFeedAges: func() []time.Duration {
 				var ages []time.Duration
-				for _, g := range r.twins.SimulatedGateways() {
+				for _, g := range r.twins.Gateways().Simulated() {
 					ages = append(ages, g.FeedAge())
 				}
 				return ages
@@ -33,13 +30,15 @@ func init() {
 			ZoneOf: func(sceneID, avatarID, sessionID string) string {
 				return r.live.WhereIs(sceneID, avatarID, sessionID).Zone
 			},
-			Origins:                  r.origins,
-			LivePeers:                func() []string { return r.nodes.Others(r.live.Peers()) },
-			Sessions:                 r.sessions,
-			NATS:                     r.nc,
-			Embedded:                 r.embedded,
-			GrantKey:                 func() common.Address { return r.twins.GrantKey() },
-			ReceiptSigner:            func() common.Address { return r.market.Ledger().Signer() },
+			Origins:   r.origins,
+			LivePeers: func() []string { return r.nodes.Others(r.live.Peers()) },
+			Sessions:  r.sessions,
+			NATS:      r.nc,
+			Embedded:  r.embedded,
+			GrantKey:  func() common.Address { return r.twins.GrantKey() },
+			Prefix:    r.cfg.Prefix, RingKey: func() *ecdsa.PrivateKey { return r.keys.Active },
+			SignCluster: func(msg *nats.Msg, subject string) { r.clusterAuth.Sign(msg, subject, time.Now()) },
+			Ledger:      r.market.Ledger, Dispatcher: r.twins.Dispatcher, AgentRevocations: r.agents.Revocations,
 			StopBeforeStoringCommand: r.twinAPI.StopBeforeStoring,
 		}
 	}

@@ -92,14 +92,14 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: revocation feed for gateways: %w", err)
 	}
-	r.bgDone.Go(func() { r.twins.ForwardRevocations(revocations) })
+	r.bgDone.Go(func() { r.twins.Feed().ForwardRevocations(revocations) })
 	if announce := r.keys.GrantKeyAnnouncer(r.twins.GrantKey(), func(b []byte) error { return r.nc.Publish(twin.KeySubject(r.cfg.Prefix), b) }, r.log); announce != nil {
 		r.bgDone.Go(func() { announce(bg) })
 	}
 	// An agent revocation's maker tells the gateways at once, a node told of it
 	// repeats it; each ends the fallen agents' realm WebSockets and presence.
-	r.agents.Revocations().OnRevoke(func(ids ...string) { r.twins.RevokeAgents(ids...); r.live.EndAgents(ids...) })
-	r.agents.Revocations().OnHear(func(ids ...string) { r.twins.RememberAgents(ids...); r.live.EndAgents(ids...) })
+	r.agents.Revocations().OnRevoke(func(ids ...string) { r.twins.Feed().RevokeAgents(ids...); r.live.EndAgents(ids...) })
+	r.agents.Revocations().OnHear(func(ids ...string) { r.twins.Feed().RememberAgents(ids...); r.live.EndAgents(ids...) })
 	r.approvalQueue.Handle(command.ApprovalKind, approvals.Run(r.twins.RunApproved))
 	r.twinAPI.Bind(r.twins, r.log)
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // swayFrames is plain, valid motion for transport tests: a head swaying
@@ -52,12 +53,18 @@ func dialXR(t *testing.T, r *Realm, name string, transport vr.Transport, onStatu
 	return cl, sess
 }
 
+// The synthetic wearers of headsets (realmtest).
+var (
+	wear    = realmtest.Wear
+	vrFrame = realmtest.VRFrame
+)
+
 // Enrollment states, as xr.status messages and the template API name
 // them (clients/PROTOCOL.md).
 const (
-	enrollmentNone       = "not-enrolled"
-	enrollmentCollecting = "enrolling"
-	enrollmentDone       = "enrolled"
+	enrollmentNone       = realmtest.EnrollmentNone
+	enrollmentCollecting = realmtest.EnrollmentCollecting
+	enrollmentDone       = realmtest.EnrollmentDone
 )
 
 // deleteTemplateDigest is the documented action a template's deletion is
@@ -126,17 +133,6 @@ func TestXRRevocationClosesPeerConnection(t *testing.T) {
 	eventually(t, "stream released", func() bool { _, _, ok := r.xr.StreamCounts(sess.Session.ID); return !ok })
 }
 
-// vrFrame carries a synthetic frame into the SDK's frame type: the SDK
-// shares the wire format with the realm, not its types.
-func vrFrame(f biometrics.Frame) vr.Frame {
-	pose := func(p biometrics.Pose) vr.Pose { return vr.Pose{Pos: p.Pos, Rot: p.Rot, Tracked: p.Tracked} }
-	out := vr.Frame{TimeUS: f.TimeUS, Seq: f.Seq, Head: pose(f.Head), Left: pose(f.Left), Right: pose(f.Right), HeartRate: f.HeartRate}
-	if f.Gaze != nil {
-		out.Gaze = &vr.Gaze{Dir: f.Gaze.Dir, PupilMM: f.Gaze.PupilMM}
-	}
-	return out
-}
-
 // TestSDKFramesDecodeAsSent checks the SDK's encoder against the realm's
 // decoder on synthetic motion with every optional block.
 func TestSDKFramesDecodeAsSent(t *testing.T) {
@@ -160,73 +156,6 @@ func TestSDKFramesDecodeAsSent(t *testing.T) {
 			}
 		}
 	}
-}
-
-// wearer streams one synthetic person's motion at 72 Hz, four frames to a
-// message, until told to hand the headset to another person. Every tick
-// sends the frames due by the wall clock, so the device clock keeps pace
-// with real time on a busy machine.
-type wearer struct {
-	cl        *vr.Client
-	gen       *synth.Generator
-	seq       uint32
-	start     time.Time
-	generated int64
-	stop      chan struct{}
-	done      chan struct{}
-}
-
-const wearerHz = 72
-
-func wear(cl *vr.Client, seed int64) *wearer {
-	w := &wearer{cl: cl, gen: synth.NewPerson(seed).Session(0), start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
-	go w.run()
-	return w
-}
-
-func (w *wearer) run() {
-	defer close(w.done)
-	dt := time.Second / wearerHz
-	tick := time.NewTicker(4 * dt)
-	defer tick.Stop()
-	for {
-		select {
-		case <-w.stop:
-			return
-		case <-tick.C:
-		}
-		due := int64(time.Since(w.start).Seconds()*wearerHz) - w.generated
-		for due > 0 {
-			frames := make([]vr.Frame, min(due, vr.MaxFramesPerMessage))
-			for i := range frames {
-				frames[i] = vrFrame(w.gen.Next(dt))
-				frames[i].Seq = w.seq
-				w.seq++
-			}
-			if w.cl.Send(frames) != nil {
-				return
-			}
-			due -= int64(len(frames))
-			w.generated += int64(len(frames))
-		}
-	}
-}
-
-// handOver stops this wearer and gives the headset, with its clock and
-// frame counter, to person seed.
-func (w *wearer) handOver(seed int64) *wearer {
-	close(w.stop)
-	<-w.done
-	next := &wearer{cl: w.cl, gen: synth.NewPerson(seed).Session(0), seq: w.seq, start: w.start, generated: w.generated,
-		stop: make(chan struct{}), done: make(chan struct{})}
-	next.gen.SetTime(w.gen.TimeUS(), w.seq)
-	go next.run()
-	return next
-}
-
-func (w *wearer) takeOff() {
-	close(w.stop)
-	<-w.done
 }
 
 // TestXRDataChannelTrustFollowsTheWearer is the XR path end to end: a pion
@@ -307,8 +236,8 @@ func TestXRDataChannelTrustFollowsTheWearer(t *testing.T) {
 		t.Fatalf("stored template = %v, %v; want the enrolled one", tpl, err)
 	}
 
-	w = w.handOver(23)
-	defer w.takeOff()
+	w = w.HandOver(23)
+	defer w.TakeOff()
 	got = waitFor("a different wearer loses trust", 30*time.Second, func(e event) bool {
 		return (e.kind == "score" || e.kind == "trust") && e.state != "trusted"
 	})
@@ -354,7 +283,7 @@ func TestXRTemplateEnrollAndDelete(t *testing.T) {
 		me.Must("GET", "/v1/avatars/me/template", nil, &tv)
 		return tv.Enrolled && tv.Enrollment == enrollmentDone
 	})
-	w.takeOff()
+	w.TakeOff()
 
 	if code, p := me.Call("DELETE", "/v1/avatars/me/template", nil, nil); code != 403 || !strings.Contains(p.Detail, tv.DeleteDigest) {
 		t.Fatalf("DELETE template without a step-up = %d %+v, want 403 naming %s", code, p, tv.DeleteDigest)

@@ -2,8 +2,6 @@ package session
 
 import (
 	"context"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,20 +10,11 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/testlog"
 )
 
-// testLogWriter sends log lines to t.Log so they show only for failing tests.
-type testLogWriter struct{ t testing.TB }
-
-func (w testLogWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
+// testLogger writes the warnings of what a test runs into its output.
+var testLogger = testlog.New
 
 // fakeClock is a settable clock for expiry tests.
 type fakeClock struct {

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
+	"github.com/zerorealm/zerorealm/clients/pionlog"
 )
 
 // dataChannelLabel is the one data channel the realm reads frames from.
@@ -21,7 +21,7 @@ func newWebRTCAPI(log *slog.Logger) *webrtc.API {
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.LoggerFactory = pionLogs{log}
+	se.LoggerFactory = pionlog.Factory{Log: log, Warn: slog.LevelWarn}
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se))
 }
 
@@ -97,31 +97,3 @@ func (c *Client) openDataChannel(ctx context.Context) error {
 		return fmt.Errorf("vr: waiting for the data channel: %w", ctx.Err())
 	}
 }
-
-// pionLogs sends pion's logs to the client's logger: its traces and debug
-// lines at debug level, the rest at their own.
-type pionLogs struct{ log *slog.Logger }
-
-func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{p.log.With("pion", scope)}
-}
-
-type pionLogger struct{ log *slog.Logger }
-
-// logf formats only when the level is enabled: pion traces per packet.
-func (l pionLogger) logf(level slog.Level, format string, args ...any) {
-	if l.log.Enabled(context.Background(), level) {
-		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
-	}
-}
-
-func (l pionLogger) Trace(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
-func (l pionLogger) Tracef(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
-func (l pionLogger) Debug(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
-func (l pionLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
-func (l pionLogger) Info(msg string)                   { l.logf(slog.LevelInfo, "%s", msg) }
-func (l pionLogger) Infof(format string, args ...any)  { l.logf(slog.LevelInfo, format, args...) }
-func (l pionLogger) Warn(msg string)                   { l.logf(slog.LevelWarn, "%s", msg) }
-func (l pionLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
-func (l pionLogger) Error(msg string)                  { l.logf(slog.LevelError, "%s", msg) }
-func (l pionLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }

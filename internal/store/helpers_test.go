@@ -2,26 +2,16 @@ package store
 
 import (
 	"context"
-	"log/slog"
-	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/zerorealm/zerorealm/internal/testlog"
 )
 
-// testLogWriter sends log lines to t.Log so they show only for failing tests.
-type testLogWriter struct{ t testing.TB }
-
-func (w testLogWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
+// testLogger writes the warnings of what a test runs into its output.
+var testLogger = testlog.New
 
 func newTestStore(t testing.TB, nc *nats.Conn, cfg Config) *Store {
 	t.Helper()

@@ -24,34 +24,13 @@ func TestAuditViewerPagesThroughTheRealm(t *testing.T) {
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(90 * time.Second)
 	defer cancel()
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	waitFor := func(what string, js string) {
-		t.Helper()
-		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-		defer wcancel()
-		if _, err := chromedp.Run(wctx, chromedp.Poll[bool](js)); err != nil {
-			summary, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.getElementById("audit-summary") || {}).textContent || document.body.dataset.last || ""`))
-			t.Fatalf("%s: %v (page: %s)", what, err, summary)
-		}
-	}
-	eval := func(js string) int {
-		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	page := b.Page(ctx, t, `(document.getElementById("audit-summary") || {}).textContent || document.body.dataset.last || ""`)
+	page.Wait = 20 * time.Second
 
-	do("register", chromedp.Navigate(r.URL()))
-	waitFor("console ready", `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
-	do("register", chromedp.SendKeys(chromedp.CSS("#name"), "ada"), chromedp.SendKeys(chromedp.CSS("#display"), "Ada"), chromedp.Click(chromedp.CSS("#register")))
-	waitFor("signed in", `document.body.dataset.shown === "account"`)
+	page.Do("register", chromedp.Navigate(r.URL()))
+	page.WaitFor("console ready", `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
+	page.Do("register", chromedp.SendKeys(chromedp.CSS("#name"), "ada"), chromedp.SendKeys(chromedp.CSS("#display"), "Ada"), chromedp.Click(chromedp.CSS("#register")))
+	page.WaitFor("signed in", `document.body.dataset.shown === "account"`)
 	av, err := realmtest.Probe(r).Avatars.ByName(context.Background(), "ada")
 	if err != nil {
 		t.Fatal(err)
@@ -84,44 +63,44 @@ func TestAuditViewerPagesThroughTheRealm(t *testing.T) {
 	eventually(t, "the view holds the decisions", func() bool { return total("action=CommandActuator") == 450 })
 	all, denies, myDenies := total(""), total("decision=deny"), total("decision=deny&actor="+av.ID)
 
-	do("open the audit viewer", chromedp.Click(chromedp.CSS(`nav a[href="#/audit"]`)))
-	waitFor("the newest page", `document.querySelectorAll("#audit-rows tr").length === 200 && !document.getElementById("audit-more").hidden`)
+	page.Do("open the audit viewer", chromedp.Click(chromedp.CSS(`nav a[href="#/audit"]`)))
+	page.WaitFor("the newest page", `document.querySelectorAll("#audit-rows tr").length === 200 && !document.getElementById("audit-more").hidden`)
 	for shown := 200; shown < all; shown += 200 {
-		do("load older", chromedp.Click(chromedp.CSS("#audit-more")))
+		page.Do("load older", chromedp.Click(chromedp.CSS("#audit-more")))
 		want := min(shown+200, all)
-		waitFor("the next older page", `document.querySelectorAll("#audit-rows tr").length === `+strconv.Itoa(want))
+		page.WaitFor("the next older page", `document.querySelectorAll("#audit-rows tr").length === `+strconv.Itoa(want))
 	}
-	waitFor("no older page", `document.getElementById("audit-more").hidden`)
-	if n := eval(`new Set([...document.querySelectorAll("#audit-rows tr")].map((r) => r.dataset.node + "#" + r.dataset.index)).size`); n != all {
+	page.WaitFor("no older page", `document.getElementById("audit-more").hidden`)
+	if n := browsertest.Eval[int](page, `new Set([...document.querySelectorAll("#audit-rows tr")].map((r) => r.dataset.node + "#" + r.dataset.index)).size`); n != all {
 		t.Fatalf("the viewer shows %d distinct events, want the realm's %d", n, all)
 	}
 
-	do("only denies", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById("audit-outcome"); s.value = "deny"; s.dispatchEvent(new Event("change")); })()`))
-	waitFor("the newest denies", `document.querySelectorAll('#audit-rows tr').length === `+strconv.Itoa(min(denies, 200))+` && document.querySelectorAll('#audit-rows tr:not([data-outcome="deny"])').length === 0`)
-	do("only mine", chromedp.Click(chromedp.CSS("#audit-mine")))
-	waitFor("my denies", `document.querySelectorAll('#audit-rows tr').length === `+strconv.Itoa(myDenies)+
+	page.Do("only denies", chromedp.Evaluate[chromedp.Void](`(() => { const s = document.getElementById("audit-outcome"); s.value = "deny"; s.dispatchEvent(new Event("change")); })()`))
+	page.WaitFor("the newest denies", `document.querySelectorAll('#audit-rows tr').length === `+strconv.Itoa(min(denies, 200))+` && document.querySelectorAll('#audit-rows tr:not([data-outcome="deny"])').length === 0`)
+	page.Do("only mine", chromedp.Click(chromedp.CSS("#audit-mine")))
+	page.WaitFor("my denies", `document.querySelectorAll('#audit-rows tr').length === `+strconv.Itoa(myDenies)+
 		` && document.querySelectorAll('#audit-rows tr:not([data-actor=`+strconv.Quote(av.ID)+`])').length === 0 && document.getElementById("audit-more").hidden`)
-	if eval(`document.getElementById("audit-mine").disabled || !document.getElementById("audit-scope").hidden ? 1 : 0`) != 0 {
+	if browsertest.Eval[int](page, `document.getElementById("audit-mine").disabled || !document.getElementById("audit-scope").hidden ? 1 : 0`) != 0 {
 		t.Fatal("the administrator's viewer forces only my decisions")
 	}
 
 	// A visitor, neither admin nor auditor, sees only its own decisions:
 	// the realm answers so, and the viewer says why and keeps the box on.
-	do("sign out", chromedp.Click(chromedp.CSS(`nav a[href="#/account"]`)))
-	waitFor("the account view", `document.body.dataset.shown === "account" && !!document.getElementById("signout")`)
-	do("sign out", chromedp.Click(chromedp.CSS("#signout")))
-	waitFor("signed out", `document.body.dataset.state === "signed-out"`)
-	do("register grace", chromedp.Evaluate[chromedp.Void](`document.getElementById("name").value = ""; document.getElementById("display").value = ""`),
+	page.Do("sign out", chromedp.Click(chromedp.CSS(`nav a[href="#/account"]`)))
+	page.WaitFor("the account view", `document.body.dataset.shown === "account" && !!document.getElementById("signout")`)
+	page.Do("sign out", chromedp.Click(chromedp.CSS("#signout")))
+	page.WaitFor("signed out", `document.body.dataset.state === "signed-out"`)
+	page.Do("register grace", chromedp.Evaluate[chromedp.Void](`document.getElementById("name").value = ""; document.getElementById("display").value = ""`),
 		chromedp.SendKeys(chromedp.CSS("#name"), "grace"), chromedp.SendKeys(chromedp.CSS("#display"), "Grace"), chromedp.Click(chromedp.CSS("#register")))
-	waitFor("grace signed in", `document.body.dataset.state === "signed-in" && document.body.dataset.shown === "account"`)
+	page.WaitFor("grace signed in", `document.body.dataset.state === "signed-in" && document.body.dataset.shown === "account"`)
 	grace, err := realmtest.Probe(r).Avatars.ByName(context.Background(), "grace")
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "grace's registration is in the view", func() bool { return total("actor="+grace.ID) > 0 })
 	graces := total("actor=" + grace.ID)
-	do("open the audit viewer", chromedp.Click(chromedp.CSS(`nav a[href="#/audit"]`)))
-	waitFor("only grace's decisions, with the note", `(() => {
+	page.Do("open the audit viewer", chromedp.Click(chromedp.CSS(`nav a[href="#/audit"]`)))
+	page.WaitFor("only grace's decisions, with the note", `(() => {
 		const rows = [...document.querySelectorAll("#audit-rows tr")];
 		const mine = document.getElementById("audit-mine");
 		return rows.length === `+strconv.Itoa(graces)+` && rows.every((r) => r.dataset.actor === `+strconv.Quote(grace.ID)+`) &&

@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/browsertest"
+	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
@@ -126,4 +128,20 @@ func TestBrowserPasskeyPages(t *testing.T) {
 		}
 		return seen["RegisterPasskey"] && seen["SignOut"] && seen["SignIn"] && seen["StepUp"]
 	})
+}
+
+// registerWithWallet opens the console of node r in the page, registers
+// name with the browser's passkey and creates the avatar's custodial
+// wallet in the market view, and returns its address.
+func registerWithWallet(page *browsertest.Page, r *realm.Realm, name, display string) common.Address {
+	page.T().Helper()
+	page.Do("open the console", chromedp.Navigate(r.URL()))
+	page.WaitFor("console ready", `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
+	page.Do("register "+name, chromedp.SendKeys(chromedp.CSS("#name"), name), chromedp.SendKeys(chromedp.CSS("#display"), display), chromedp.Click(chromedp.CSS("#register")))
+	page.WaitFor("signed in", `document.body.dataset.state === "signed-in"`)
+	page.Do("open the market", chromedp.Click(chromedp.CSS(`nav a[href="#/market"]`)))
+	page.WaitFor("wallet button", `document.getElementById("wallet-create") !== null`)
+	page.Do("create a custodial wallet", chromedp.Click(chromedp.CSS("#wallet-create")))
+	page.WaitFor("wallet address", `/^0x[0-9a-fA-F]{40}$/.test(document.getElementById("wallet-address").textContent)`)
+	return common.HexToAddress(page.Eval(`document.getElementById("wallet-address").textContent`))
 }

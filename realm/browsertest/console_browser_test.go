@@ -57,41 +57,19 @@ func TestConsoleStory(t *testing.T) {
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	page := func() string {
-		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(document.body.dataset) + "\n" + `+pageResults))
-		return st
-	}
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v\npage: %s", what, err, page())
-		}
-	}
-	// waitFor polls a condition in the page until it holds.
-	waitFor := func(what string, limit time.Duration, js string) {
-		t.Helper()
-		wctx, wcancel := context.WithTimeout(ctx, limit)
-		defer wcancel()
-		if _, err := chromedp.Run(wctx, chromedp.Poll[bool](js)); err != nil {
-			t.Fatalf("%s: %v\npage: %s", what, err, page())
-		}
-	}
+	page := b.Page(ctx, t, `JSON.stringify(document.body.dataset) + "\n" + `+pageResults)
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector(`+strconv.Quote(sel)+`) || {}).textContent || ""`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return page.Eval(`(document.querySelector(` + strconv.Quote(sel) + `) || {}).textContent || ""`)
 	}
 	// act runs a control's action and waits for the page to report it
 	// done (body data-last = label:ok); an error fails with what it showed.
 	act := func(label string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		do(label, append([]chromedp.Action[chromedp.Void]{chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.last`)}, actions...)...)
-		waitFor(label, 30*time.Second, `(document.body.dataset.last || "").startsWith(`+strconv.Quote(label+":")+`)`)
+		page.Do(label, append([]chromedp.Action[chromedp.Void]{chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.last`)}, actions...)...)
+		page.WaitWithin(label, 30*time.Second, `(document.body.dataset.last || "").startsWith(`+strconv.Quote(label+":")+`)`)
 		if last, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.last`)); last != label+":ok" {
-			t.Fatalf("%s: page reports %q: %s", label, last, page())
+			t.Fatalf("%s: page reports %q: %s", label, last, page.Shows())
 		}
 	}
 	// screenshot saves the page at a laptop's width and at a phone's (390
@@ -104,8 +82,8 @@ func TestConsoleStory(t *testing.T) {
 		for _, w := range []struct {
 			width, height int64
 		}{{1366, 860}, {390, 844}} {
-			do("resize to "+strconv.FormatInt(w.width, 10), chromedp.EmulateViewport(w.width, w.height), chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
-			waitFor("the layout at "+strconv.FormatInt(w.width, 10)+" px", 5*time.Second,
+			page.Do("resize to "+strconv.FormatInt(w.width, 10), chromedp.EmulateViewport(w.width, w.height), chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+			page.WaitWithin("the layout at "+strconv.FormatInt(w.width, 10)+" px", 5*time.Second,
 				`new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done(document.documentElement.clientWidth === `+strconv.FormatInt(w.width, 10)+`))))`)
 			if w.width > 600 {
 				// Every control has a name a screen reader can say.
@@ -128,12 +106,12 @@ func TestConsoleStory(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		do("back to the laptop's width", chromedp.EmulateViewport(1366, 860))
+		page.Do("back to the laptop's width", chromedp.EmulateViewport(1366, 860))
 	}
 	open := func(view string) {
 		t.Helper()
-		do("open "+view, chromedp.Click(chromedp.CSS(`nav a[href="#/`+view+`"]`)))
-		waitFor("show "+view, 20*time.Second, `document.body.dataset.shown === `+strconv.Quote(view)+` && !document.getElementById("view-`+view+`").hidden`)
+		page.Do("open "+view, chromedp.Click(chromedp.CSS(`nav a[href="#/`+view+`"]`)))
+		page.WaitWithin("show "+view, 20*time.Second, `document.body.dataset.shown === `+strconv.Quote(view)+` && !document.getElementById("view-`+view+`").hidden`)
 	}
 	selectValue := func(sel, value string) chromedp.Action[chromedp.Void] {
 		// Set the value and tell the page, as a person picking it would.
@@ -145,8 +123,8 @@ func TestConsoleStory(t *testing.T) {
 	}
 
 	// A laptop's screen.
-	do("open the console", chromedp.EmulateViewport(1366, 860), chromedp.Navigate(r.URL()))
-	waitFor("console ready", 20*time.Second, `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
+	page.Do("open the console", chromedp.EmulateViewport(1366, 860), chromedp.Navigate(r.URL()))
+	page.WaitWithin("console ready", 20*time.Second, `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
 
 	screenshot("signed-out")
 
@@ -155,25 +133,25 @@ func TestConsoleStory(t *testing.T) {
 	if rule := text("#name-rule"); !strings.Contains(rule, "3 to 32 characters") {
 		t.Fatalf("the handle's rule reads %q before anything is typed, want the realm's rule", rule)
 	}
-	do("forget the last result", chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.last`))
-	do("a handle too short", chromedp.SendKeys(chromedp.CSS("#name"), "nu"), chromedp.Click(chromedp.CSS("#register")))
-	waitFor("the rule at the mistake", 5*time.Second, `document.getElementById("name-rule").dataset.state === "error" && document.body.dataset.last === "register:error"`)
+	page.Do("forget the last result", chromedp.Evaluate[chromedp.Void](`delete document.body.dataset.last`))
+	page.Do("a handle too short", chromedp.SendKeys(chromedp.CSS("#name"), "nu"), chromedp.Click(chromedp.CSS("#register")))
+	page.WaitWithin("the rule at the mistake", 5*time.Second, `document.getElementById("name-rule").dataset.state === "error" && document.body.dataset.last === "register:error"`)
 	if rule := text("#name-rule"); !strings.Contains(rule, "at least 3 characters") || !strings.Contains(rule, "“nu” has 2") {
 		t.Fatalf("the handle's rule after %q reads %q, want it to say what is wrong", "nu", rule)
 	}
 	screenshot("signed-out-handle-rule")
-	do("clear the handle", clear("#name"))
+	page.Do("clear the handle", clear("#name"))
 
 	// 1. Register: the realm's first avatar becomes its administrator.
 	// With the keyboard: Enter in the last field submits.
 	act("register",
 		chromedp.SendKeys(chromedp.CSS("#name"), "ada"),
 		chromedp.SendKeys(chromedp.CSS("#display"), "Ada Lovelace\r"))
-	waitFor("the account view shows the signed-in avatar", 10*time.Second, `document.body.dataset.shown === "account"`)
+	page.WaitWithin("the account view shows the signed-in avatar", 10*time.Second, `document.body.dataset.shown === "account"`)
 	if name := text("#me-name"); !strings.Contains(name, "@ada") {
 		t.Fatalf("signed in as %q, want ada", name)
 	}
-	waitFor("the first avatar is the realm's administrator", 10*time.Second,
+	page.WaitWithin("the first avatar is the realm's administrator", 10*time.Second,
 		`["admin", "operator", "supervisor"].every((r) => document.querySelector('#roles [data-role="' + r + '"]'))`)
 	av, err := realmtest.Probe(r).Avatars.ByName(context.Background(), "ada")
 	if err != nil {
@@ -188,71 +166,71 @@ func TestConsoleStory(t *testing.T) {
 	guide := guideTheFoundry(t, r)
 	open("scene")
 	act("join-scene", chromedp.Click(chromedp.CSS("#scene-join")))
-	waitFor("joined", 10*time.Second, `document.getElementById("scene-membership").dataset.joined === "true"`)
-	waitFor("the colleague on the map", 15*time.Second,
+	page.WaitWithin("joined", 10*time.Second, `document.getElementById("scene-membership").dataset.joined === "true"`)
+	page.WaitWithin("the colleague on the map", 15*time.Second,
 		`document.querySelector('#scene-members li[data-avatar=`+strconv.Quote(grace)+`]') !== null && Number(document.getElementById("scene-map").dataset.others || 0) >= 1`)
 	// An agent in the scene is drawn as one, with its owner, in words for
 	// a screen reader too; a person has no such badge.
-	waitFor("the guide agent marked as otto's", 10*time.Second,
+	page.WaitWithin("the guide agent marked as otto's", 10*time.Second,
 		`document.querySelector('#scene-members li[data-avatar=`+strconv.Quote(guide)+`][data-kind="agent"] .agent-of[aria-label="AI agent acting for @otto"]') !== null`+
 			` && document.querySelector('#scene-members li[data-avatar=`+strconv.Quote(grace)+`][data-kind="person"] .agent-of') === null`)
 	act("walk", chromedp.Click(chromedp.CSS("#zone-lobby")))
-	waitFor("the lobby entry is decided", 15*time.Second, `document.querySelector('#zone-result[data-zone="lobby"][data-decision]') !== null`)
+	page.WaitWithin("the lobby entry is decided", 15*time.Second, `document.querySelector('#zone-result[data-zone="lobby"][data-decision]') !== null`)
 	if d, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("zone-result").dataset.decision`)); d != "allow" {
 		t.Fatalf("entering the lobby: %s, want allow: %s", d, text("#zone-result"))
 	}
-	waitFor("the scene shows the avatar in the lobby", 10*time.Second, `document.getElementById("scene-membership").dataset.zone === "lobby"`)
+	page.WaitWithin("the scene shows the avatar in the lobby", 10*time.Second, `document.getElementById("scene-membership").dataset.zone === "lobby"`)
 	// On to the conveyor line, beside the machine the story commands: the
 	// realm decides twin commands with the zone it admitted the avatar
 	// into, and the headset, once on, streams from here.
 	act("walk", chromedp.Click(chromedp.CSS("#zone-conveyor-line")))
-	waitFor("the scene shows the avatar on the conveyor line", 15*time.Second, `document.getElementById("scene-membership").dataset.zone === "conveyor-line"`)
+	page.WaitWithin("the scene shows the avatar on the conveyor line", 15*time.Second, `document.getElementById("scene-membership").dataset.zone === "conveyor-line"`)
 	act("scene-access", chromedp.Click(chromedp.CSS("#scene-access-check")))
-	waitFor("what the policies allow here", 10*time.Second, `document.querySelector('#scene-access tr[data-action="EnterZone"]') !== null`)
+	page.WaitWithin("what the policies allow here", 10*time.Second, `document.querySelector('#scene-access tr[data-action="EnterZone"]') !== null`)
 	screenshot("scene")
 
 	// 3. Put the headset on: enrolled from the wearer's motion, then
 	// trusted on a live biometric match.
 	open("headset")
-	do("choose the wearer and transport", selectValue("#persona", "1"), selectValue("#transport", "webrtc"))
+	page.Do("choose the wearer and transport", selectValue("#persona", "1"), selectValue("#transport", "webrtc"))
 	act("start", chromedp.Click(chromedp.CSS("#start")))
-	waitFor("data channel open", 20*time.Second, `document.body.dataset.link === "data channel open"`)
-	waitFor("enrolled", 40*time.Second, `document.body.dataset.enrollment === "enrolled"`)
-	waitFor("trusted on a live biometric match", 30*time.Second,
+	page.WaitWithin("data channel open", 20*time.Second, `document.body.dataset.link === "data channel open"`)
+	page.WaitWithin("enrolled", 40*time.Second, `document.body.dataset.enrollment === "enrolled"`)
+	page.WaitWithin("trusted on a live biometric match", 30*time.Second,
 		`Number(document.body.dataset.scores || 0) >= 1 && Number(document.body.dataset.probability || 0) >= 0.6 && document.getElementById("trust-pill").dataset.state === "trusted"`)
 	screenshot("headset-enrolled")
 	open("trust")
-	waitFor("the trust view shows the live biometric factor", 15*time.Second,
+	page.WaitWithin("the trust view shows the live biometric factor", 15*time.Second,
 		`document.querySelector('#trust-factors tr[data-factor="biometric"]') !== null && document.getElementById("trust-state").dataset.state === "trusted"`)
 	screenshot("trust")
 
 	// 4. A low-risk command from the twin console: the conveyor's belt speed.
 	open("twins")
-	waitFor("twins listed", 15*time.Second, `[...document.querySelectorAll("#twin-select option")].some((o) => o.value === "conveyor-1")`)
-	do("choose the conveyor", selectValue("#twin-select", "conveyor-1"))
-	waitFor("its actuators listed", 10*time.Second, `[...document.querySelectorAll("#actuator-select option")].some((o) => o.value === "belt-speed")`)
-	waitFor("the console shows where the realm sees the avatar", 10*time.Second, `document.getElementById("command-zone").dataset.zone === "conveyor-line"`)
-	do("fill the command",
+	page.WaitWithin("twins listed", 15*time.Second, `[...document.querySelectorAll("#twin-select option")].some((o) => o.value === "conveyor-1")`)
+	page.Do("choose the conveyor", selectValue("#twin-select", "conveyor-1"))
+	page.WaitWithin("its actuators listed", 10*time.Second, `[...document.querySelectorAll("#actuator-select option")].some((o) => o.value === "belt-speed")`)
+	page.WaitWithin("the console shows where the realm sees the avatar", 10*time.Second, `document.getElementById("command-zone").dataset.zone === "conveyor-line"`)
+	page.Do("fill the command",
 		selectValue("#actuator-select", "belt-speed"),
 		selectValue("#command-op", "set"),
 		clear("#command-value"), chromedp.SendKeys(chromedp.CSS("#command-value"), "0.4"),
 		clear("#command-reason"), chromedp.SendKeys(chromedp.CSS("#command-reason"), "start the shift slowly"),
 		chromedp.Click(chromedp.CSS("#command-send")))
-	waitFor("the command is decided", 20*time.Second, `document.querySelector("#command-result[data-decision]") !== null`)
+	page.WaitWithin("the command is decided", 20*time.Second, `document.querySelector("#command-result[data-decision]") !== null`)
 	if d, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("command-result").dataset.decision`)); d != "allow" {
 		t.Fatalf("belt-speed command: %s, want allow: %s", d, text("#command-result"))
 	}
 	// The telemetry chart draws the belt's reports: where it stood, and
 	// where the command sent it.
-	waitFor("the belt's telemetry charted", 15*time.Second, `Number(document.getElementById("twin-telemetry").dataset.points || 0) >= 2`)
+	page.WaitWithin("the belt's telemetry charted", 15*time.Second, `Number(document.getElementById("twin-telemetry").dataset.points || 0) >= 2`)
 	screenshot("twins")
 
 	// 5. Hand the headset to someone else: the realm no longer recognizes
 	// the wearer and asks for a step-up, anywhere in the console.
 	open("headset")
 	act("handover", chromedp.Click(chromedp.CSS("#handover")))
-	waitFor("step-up after the change of wearer", 45*time.Second, `document.getElementById("trust-pill").dataset.state === "step-up"`)
-	waitFor("the step-up banner", 5*time.Second, `!document.getElementById("stepup-banner").hidden`)
+	page.WaitWithin("step-up after the change of wearer", 45*time.Second, `document.getElementById("trust-pill").dataset.state === "step-up"`)
+	page.WaitWithin("the step-up banner", 5*time.Second, `!document.getElementById("stepup-banner").hidden`)
 	screenshot("headset-step-up")
 	// The stranger takes the headset off; its owner confirms with the passkey.
 	act("stop", chromedp.Click(chromedp.CSS("#stop")))
@@ -262,39 +240,39 @@ func TestConsoleStory(t *testing.T) {
 	}
 	// With no live stream the score is the passkey's: trusted again once
 	// the stranger's last reading is too old to count.
-	waitFor("trusted again after the step-up", 40*time.Second, `document.getElementById("trust-pill").dataset.state === "trusted" && document.getElementById("stepup-banner").hidden`)
+	page.WaitWithin("trusted again after the step-up", 40*time.Second, `document.getElementById("trust-pill").dataset.state === "trusted" && document.getElementById("stepup-banner").hidden`)
 
 	// 6. Mint credits to the administrator's custodial wallet, transfer some
 	// with a passkey confirmation, and verify the receipt in the browser.
 	open("market")
-	waitFor("the market view is ready", 15*time.Second, `document.querySelector("#wallet-create, #wallet-address") !== null`)
+	page.WaitWithin("the market view is ready", 15*time.Second, `document.querySelector("#wallet-create, #wallet-address") !== null`)
 	created, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const b = document.getElementById("wallet-create"); return !!b && !b.disabled && b.offsetParent !== null; })()`))
 	if created {
-		do("create a custodial wallet", chromedp.Click(chromedp.CSS("#wallet-create")))
+		page.Do("create a custodial wallet", chromedp.Click(chromedp.CSS("#wallet-create")))
 	}
-	waitFor("the wallet address", 15*time.Second, `/0x[0-9a-fA-F]{40}/.test((document.getElementById("wallet-address") || {}).textContent || (document.getElementById("wallet-address") || {}).value || "")`)
-	do("mint 100.00 credits",
+	page.WaitWithin("the wallet address", 15*time.Second, `/0x[0-9a-fA-F]{40}/.test((document.getElementById("wallet-address") || {}).textContent || (document.getElementById("wallet-address") || {}).value || "")`)
+	page.Do("mint 100.00 credits",
 		selectValue("#mint-collection", "credits"),
 		clear("#mint-amount"), chromedp.SendKeys(chromedp.CSS("#mint-amount"), "10000"),
 		chromedp.Click(chromedp.CSS("#mint-send")))
-	waitFor("credits in the holdings", 20*time.Second, `/credits/i.test(document.getElementById("holdings").textContent)`)
+	page.WaitWithin("credits in the holdings", 20*time.Second, `/credits/i.test(document.getElementById("holdings").textContent)`)
 	const recipient = "0x00000000000000000000000000000000000dEAD0"
-	do("transfer 25.00 credits",
+	page.Do("transfer 25.00 credits",
 		selectValue("#transfer-collection", "credits"),
 		clear("#transfer-amount"), chromedp.SendKeys(chromedp.CSS("#transfer-amount"), "2500"),
 		clear("#transfer-to"), chromedp.SendKeys(chromedp.CSS("#transfer-to"), recipient),
 		chromedp.Click(chromedp.CSS("#transfer-send")))
-	waitFor("the transfer is done", 30*time.Second, `document.querySelector("#transfer-result[data-status]") !== null`)
+	page.WaitWithin("the transfer is done", 30*time.Second, `document.querySelector("#transfer-result[data-status]") !== null`)
 	if s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("transfer-result").dataset.status`)); s != "ok" {
 		t.Fatalf("transfer: %s: %s", s, text("#transfer-result"))
 	}
-	waitFor("its receipt", 15*time.Second, `document.querySelector("#receipts button.verify") !== null`)
-	do("verify the receipt", chromedp.Click(chromedp.CSS("#receipts button.verify")))
-	waitFor("the receipt is checked", 20*time.Second, `document.querySelector("#receipts [data-verified]") !== null`)
+	page.WaitWithin("its receipt", 15*time.Second, `document.querySelector("#receipts button.verify") !== null`)
+	page.Do("verify the receipt", chromedp.Click(chromedp.CSS("#receipts button.verify")))
+	page.WaitWithin("the receipt is checked", 20*time.Second, `document.querySelector("#receipts [data-verified]") !== null`)
 	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#receipts [data-verified]").dataset.verified`)); v != "true" {
 		t.Fatalf("receipt verification: %s: %s", v, text("#receipts [data-verified] .verify-detail"))
 	}
-	waitFor("the mint and the transfer charted as market activity", 15*time.Second, `Number(document.getElementById("market-activity").dataset.above || 0) >= 2`)
+	page.WaitWithin("the mint and the transfer charted as market activity", 15*time.Second, `Number(document.getElementById("market-activity").dataset.above || 0) >= 2`)
 	screenshot("market")
 	open("trust")
 	screenshot("trust-after-the-story")
@@ -303,10 +281,10 @@ func TestConsoleStory(t *testing.T) {
 	// change with the passkey.
 	open("account")
 	act("avatars", chromedp.Click(chromedp.CSS("#avatars-load")))
-	waitFor("the avatars an administrator manages", 15*time.Second, `document.querySelector('#avatars tr[data-name="grace"]') !== null`)
-	do("give grace the operator role", clear("#roles-grace"), chromedp.SendKeys(chromedp.CSS("#roles-grace"), "visitor operator"))
+	page.WaitWithin("the avatars an administrator manages", 15*time.Second, `document.querySelector('#avatars tr[data-name="grace"]') !== null`)
+	page.Do("give grace the operator role", clear("#roles-grace"), chromedp.SendKeys(chromedp.CSS("#roles-grace"), "visitor operator"))
 	act("change-roles", chromedp.Click(chromedp.CSS("#roles-save-grace")))
-	waitFor("grace's new roles", 5*time.Second, `document.querySelector('#avatars tr[data-name="grace"]').dataset.roles === "operator visitor" || document.querySelector('#avatars tr[data-name="grace"]').dataset.roles === "visitor operator"`)
+	page.WaitWithin("grace's new roles", 5*time.Second, `document.querySelector('#avatars tr[data-name="grace"]').dataset.roles === "operator visitor" || document.querySelector('#avatars tr[data-name="grace"]').dataset.roles === "visitor operator"`)
 	if g, err := realmtest.Probe(r).Avatars.Get(context.Background(), grace); err != nil || !slices.Contains(g.Roles, "operator") {
 		t.Fatalf("grace after the change: %+v, %v; want an operator", g, err)
 	}
@@ -316,7 +294,7 @@ func TestConsoleStory(t *testing.T) {
 	// queue (both empty in this story; TestAgentApprovalInConsole fills
 	// them).
 	open("agents")
-	waitFor("the agents view loaded", 15*time.Second, `document.getElementById("view-agents").dataset.loaded === "1"`)
+	page.WaitWithin("the agents view loaded", 15*time.Second, `document.getElementById("view-agents").dataset.loaded === "1"`)
 	screenshot("agents")
 
 	// 8. Every decision of the story is in the audit viewer, with its
@@ -324,11 +302,11 @@ func TestConsoleStory(t *testing.T) {
 	open("audit")
 	// With the keyboard: focus the control, press Enter.
 	act("audit-verify", chromedp.Focus(chromedp.CSS("#audit-verify")), chromedp.KeyEvent("\r"))
-	waitFor("chain verified", 5*time.Second, `document.getElementById("audit-verify-result").dataset.ok === "true"`)
-	do("only my decisions", chromedp.Click(chromedp.CSS("#audit-mine")))
+	page.WaitWithin("chain verified", 5*time.Second, `document.getElementById("audit-verify-result").dataset.ok === "true"`)
+	page.Do("only my decisions", chromedp.Click(chromedp.CSS("#audit-mine")))
 	for _, action := range []string{"JoinScene", "EnterZone", "CommandActuator", "StepUp", "TransferAsset", "ChangeRoles"} {
-		do("filter "+action, selectValue("#audit-action", action))
-		waitFor(action+" in the audit viewer", 15*time.Second, `(() => {
+		page.Do("filter "+action, selectValue("#audit-action", action))
+		page.WaitWithin(action+" in the audit viewer", 15*time.Second, `(() => {
 			const rows = [...document.querySelectorAll('#audit-rows tr[data-action="`+action+`"]')];
 			if (!rows.length) document.getElementById("audit-refresh").click();
 			return rows.some((r) => r.dataset.outcome === "allow" && r.dataset.actor === `+strconv.Quote(av.ID)+` && r.querySelector(".reason, .policies"));
@@ -341,11 +319,11 @@ func TestConsoleStory(t *testing.T) {
 	}
 	// The realm's request for the step-up is a decision too: trust
 	// assessed as step-up is recorded as a deny with its explanation.
-	do("filter AssessTrust", selectValue("#audit-action", "AssessTrust"))
-	waitFor("the step-up assessment in the audit viewer", 10*time.Second,
+	page.Do("filter AssessTrust", selectValue("#audit-action", "AssessTrust"))
+	page.WaitWithin("the step-up assessment in the audit viewer", 10*time.Second,
 		`[...document.querySelectorAll('#audit-rows tr[data-action="AssessTrust"][data-outcome="deny"] .reason')].some((r) => r.textContent.startsWith("Step-up"))`)
-	do("every action", selectValue("#audit-action", ""))
-	waitFor("the story's decisions charted by action and effect", 15*time.Second,
+	page.Do("every action", selectValue("#audit-action", ""))
+	page.WaitWithin("the story's decisions charted by action and effect", 15*time.Second,
 		`Number(document.getElementById("audit-chart").dataset.above || 0) >= 10 && document.querySelector('#audit-chart-legend [data-action="TransferAsset"]') !== null`)
 	screenshot("audit")
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/ethereum/go-ethereum/accounts/keystore"
-	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/browsertest"
@@ -38,18 +37,8 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(120 * time.Second)
 	defer cancel()
-	pg := page{t: t, ctx: ctx}
-	do, eval, waitFor := pg.do, pg.eval, pg.waitFor
-
-	do("open the console", chromedp.Navigate(r.URL()))
-	waitFor("console ready", `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
-	do("register", chromedp.SendKeys(chromedp.CSS("#name"), "grace"), chromedp.SendKeys(chromedp.CSS("#display"), "Grace"), chromedp.Click(chromedp.CSS("#register")))
-	waitFor("signed in", `document.body.dataset.state === "signed-in"`)
-	do("open the market", chromedp.Click(chromedp.CSS(`nav a[href="#/market"]`)))
-	waitFor("wallet button", `document.getElementById("wallet-create") !== null`)
-	do("create wallet", chromedp.Click(chromedp.CSS("#wallet-create")))
-	waitFor("wallet address", `/^0x[0-9a-fA-F]{40}$/.test(document.getElementById("wallet-address").textContent)`)
-	graceWallet := common.HexToAddress(eval(`document.getElementById("wallet-address").textContent`))
+	page := b.Page(ctx, t, `JSON.stringify(document.body.dataset) + " " + `+pageResults)
+	graceWallet := registerWithWallet(page, r, "grace", "Grace")
 
 	// Ada gives grace a relic: its receipt is signed by the node's key.
 	ada := newMarketUser(t, r, "ada")
@@ -73,19 +62,19 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 		t.Fatalf("after the rotation the node signs with %s (%d), want a key other than %s", dom.Signer, code, oldKey)
 	}
 
-	do("reload the console", chromedp.Reload())
-	waitFor("console ready", `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-in"`)
-	do("open the market", chromedp.Click(chromedp.CSS(`nav a[href="#/market"]`)))
-	waitFor("the receipt chain button", `document.body.dataset.shown === "market" && !!document.getElementById("receipts-chain") && document.getElementById("view-market").textContent.includes("Trusted: `+dom.Signer+`,")`)
+	page.Do("reload the console", chromedp.Reload())
+	page.WaitFor("console ready", `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-in"`)
+	page.Do("open the market", chromedp.Click(chromedp.CSS(`nav a[href="#/market"]`)))
+	page.WaitFor("the receipt chain button", `document.body.dataset.shown === "market" && !!document.getElementById("receipts-chain") && document.getElementById("view-market").textContent.includes("Trusted: `+dom.Signer+`,")`)
 	row := `#receipts li.receipt[data-digest="` + strings.ToLower(tr.Receipt.Digest) + `"]`
-	do("browse the chain", chromedp.Click(chromedp.CSS("#receipts-chain")))
-	waitFor("the relic's receipt", `document.querySelector('`+row+` button.verify') !== null`)
-	if got := eval(`(document.querySelector('#published-signers li[data-address="` + oldKey + `"]') || {}).dataset?.current || ""`); got != "false" {
-		t.Fatalf("the market lists the retired key %s as %q, want it shown as retired; note: %s", oldKey, got, eval(`[...document.querySelectorAll("#view-market .ops-sub")].map((e) => e.textContent).join(" | ")`))
+	page.Do("browse the chain", chromedp.Click(chromedp.CSS("#receipts-chain")))
+	page.WaitFor("the relic's receipt", `document.querySelector('`+row+` button.verify') !== null`)
+	if got := page.Eval(`(document.querySelector('#published-signers li[data-address="` + oldKey + `"]') || {}).dataset?.current || ""`); got != "false" {
+		t.Fatalf("the market lists the retired key %s as %q, want it shown as retired; note: %s", oldKey, got, page.Eval(`[...document.querySelectorAll("#view-market .ops-sub")].map((e) => e.textContent).join(" | ")`))
 	}
-	do("verify", chromedp.Click(chromedp.CSS(row+" button.verify")))
-	waitFor("verified", `document.querySelector('`+row+`[data-verified]') !== null`)
-	if v, detail := eval(`document.querySelector('`+row+`').dataset.verified`), eval(`document.querySelector('`+row+` .verify-detail').textContent`); v != "true" || !strings.Contains(detail, oldKey[:8]) {
+	page.Do("verify", chromedp.Click(chromedp.CSS(row+" button.verify")))
+	page.WaitFor("verified", `document.querySelector('`+row+`[data-verified]') !== null`)
+	if v, detail := page.Eval(`document.querySelector('`+row+`').dataset.verified`), page.Eval(`document.querySelector('`+row+` .verify-detail').textContent`); v != "true" || !strings.Contains(detail, oldKey[:8]) {
 		t.Fatalf("the receipt signed by the retired key: verified %s, %q; want it verified, signed by %s", v, detail, oldKey)
 	}
 }

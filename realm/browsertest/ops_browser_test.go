@@ -1,7 +1,6 @@
 package browsertest
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,32 +28,8 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	ctx, cancel := b.WithTimeout(90 * time.Second)
 	defer cancel()
 
-	page := func() string {
-		st, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash + " " + JSON.stringify(document.body.dataset) + "\n" + `+pageResults))
-		return st
-	}
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v\npage: %s", what, err, page())
-		}
-	}
-	waitFor := func(what string, js string) {
-		t.Helper()
-		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-		defer wcancel()
-		if _, err := chromedp.Run(wctx, chromedp.Poll[bool](js)); err != nil {
-			t.Fatalf("%s: %v\npage: %s", what, err, page())
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return s
-	}
+	page := b.Page(ctx, t, `location.hash + " " + JSON.stringify(document.body.dataset) + "\n" + `+pageResults)
+	page.Wait = 20 * time.Second
 	set := func(sel, value string) chromedp.Action[chromedp.Void] {
 		return chromedp.Evaluate[chromedp.Void](`(() => { const e = document.querySelector(` + strconv.Quote(sel) + `);
 			e.value = ` + strconv.Quote(value) + `; e.dispatchEvent(new Event("input", {bubbles: true})); e.dispatchEvent(new Event("change", {bubbles: true})); })()`)
@@ -80,12 +55,12 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	}
 	open := func(view string) {
 		t.Helper()
-		do("open "+view, chromedp.Click(chromedp.CSS(`nav a[href="#/`+view+`"]`)))
-		waitFor("show "+view, `document.body.dataset.shown === `+strconv.Quote(view))
+		page.Do("open "+view, chromedp.Click(chromedp.CSS(`nav a[href="#/`+view+`"]`)))
+		page.WaitFor("show "+view, `document.body.dataset.shown === `+strconv.Quote(view))
 		// A view opens at its top, as after a click in the menu: the scroll
 		// of the view before would otherwise leave the form under the
 		// sticky header, where a click lands on the header's link.
-		do("scroll "+view+" to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+		page.Do("scroll "+view+" to the top", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	}
 	// walk goes to the scene view, walks into the zone with its button and
 	// comes back to the twin console, which must show the zone the realm
@@ -93,40 +68,40 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	walk := func(zone string) {
 		t.Helper()
 		open("scene")
-		do("walk into "+zone, chromedp.Click(chromedp.CSS("#zone-"+zone)))
-		waitFor("the realm admits the avatar into "+zone, `document.getElementById("scene-membership").dataset.zone === `+strconv.Quote(zone))
+		page.Do("walk into "+zone, chromedp.Click(chromedp.CSS("#zone-"+zone)))
+		page.WaitFor("the realm admits the avatar into "+zone, `document.getElementById("scene-membership").dataset.zone === `+strconv.Quote(zone))
 		open("twins")
-		waitFor("the twin console shows "+zone, `document.getElementById("command-zone").dataset.zone === `+strconv.Quote(zone))
+		page.WaitFor("the twin console shows "+zone, `document.getElementById("command-zone").dataset.zone === `+strconv.Quote(zone))
 	}
 	// command fills the twin console's form, sends it and waits for a
 	// decision other than the one shown before.
 	command := func(twinID, actuator, value string) (decision, status, reasons string) {
 		t.Helper()
-		do("command "+twinID+"/"+actuator,
+		page.Do("command "+twinID+"/"+actuator,
 			set("#twin-select", twinID), set("#actuator-select", actuator), set("#command-op", "set"),
 			set("#command-value", value), set("#command-reason", "ops browser test"),
 			chromedp.Evaluate[chromedp.Void](`delete document.getElementById("command-result").dataset.decision`),
 			chromedp.Click(chromedp.CSS("#command-send")))
-		waitFor("decision on "+actuator, `["allow", "deny"].includes(document.getElementById("command-result").dataset.decision)`)
-		return eval(`document.getElementById("command-result").dataset.decision`),
-			eval(`document.getElementById("command-result").dataset.status`),
-			eval(`[...document.querySelectorAll("#command-result .reason")].map((e) => e.textContent).join(" | ")`)
+		page.WaitFor("decision on "+actuator, `["allow", "deny"].includes(document.getElementById("command-result").dataset.decision)`)
+		return page.Eval(`document.getElementById("command-result").dataset.decision`),
+			page.Eval(`document.getElementById("command-result").dataset.status`),
+			page.Eval(`[...document.querySelectorAll("#command-result .reason")].map((e) => e.textContent).join(" | ")`)
 	}
 
-	do("open the console", chromedp.Navigate(r.URL()))
-	waitFor("console ready", `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
-	do("register", chromedp.SendKeys(chromedp.CSS("#name"), "ada"), chromedp.SendKeys(chromedp.CSS("#display"), "Ada Lovelace"),
+	page.Do("open the console", chromedp.Navigate(r.URL()))
+	page.WaitFor("console ready", `document.body.dataset.ready === "1" && document.body.dataset.state === "signed-out"`)
+	page.Do("register", chromedp.SendKeys(chromedp.CSS("#name"), "ada"), chromedp.SendKeys(chromedp.CSS("#display"), "Ada Lovelace"),
 		chromedp.Click(chromedp.CSS("#register")))
-	waitFor("signed in", `document.body.dataset.state === "signed-in"`)
+	page.WaitFor("signed in", `document.body.dataset.state === "signed-in"`)
 
 	// The console's avatar joins the foundry; its zone is where the realm
 	// admits it, and the twin console shows it read-only.
 	open("twins")
-	waitFor("twins listed", `[...document.querySelectorAll("#twin-select option")].some((o) => o.value === "press-1")`)
-	waitFor("the twin console shows the avatar in no scene", `document.getElementById("command-zone").dataset.present === "false"`)
+	page.WaitFor("twins listed", `[...document.querySelectorAll("#twin-select option")].some((o) => o.value === "press-1")`)
+	page.WaitFor("the twin console shows the avatar in no scene", `document.getElementById("command-zone").dataset.present === "false"`)
 	open("scene")
-	do("join the foundry", chromedp.Click(chromedp.CSS("#scene-join")))
-	waitFor("joined", `document.getElementById("scene-membership").dataset.joined === "true"`)
+	page.Do("join the foundry", chromedp.Click(chromedp.CSS("#scene-join")))
+	page.WaitFor("joined", `document.getElementById("scene-membership").dataset.joined === "true"`)
 
 	// High risk, from the control room: the page asks for the command's
 	// digest, steps up bound to it, then sends; the gateway carries it out.
@@ -154,49 +129,49 @@ func TestConsoleOpsBrowser(t *testing.T) {
 		t.Fatalf("bob's critical command = %d %+v, want 202", status, p)
 	}
 	sel := `#approvals li[data-id="` + hash + `"] button.approve`
-	waitFor("the approval is listed", `document.querySelector(`+strconv.Quote(sel)+`) !== null`)
-	do("approve", chromedp.Evaluate[chromedp.Void](`delete document.getElementById("command-result").dataset.decision`),
+	page.WaitFor("the approval is listed", `document.querySelector(`+strconv.Quote(sel)+`) !== null`)
+	page.Do("approve", chromedp.Evaluate[chromedp.Void](`delete document.getElementById("command-result").dataset.decision`),
 		chromedp.Click(chromedp.CSS(sel)))
-	waitFor("the approved command is carried out", `document.getElementById("command-result").dataset.status === "done"`)
-	waitFor("the queue is empty", `document.querySelector("#approvals li[data-id]") === null`)
+	page.WaitFor("the approved command is carried out", `document.getElementById("command-result").dataset.status === "done"`)
+	page.WaitFor("the queue is empty", `document.querySelector("#approvals li[data-id]") === null`)
 	screenshot("twins")
 
 	// Market: a custodial wallet, credits minted by the administrator, a
 	// transfer confirmed with the passkey, its receipt verified with the
 	// inclusion proof once a checkpoint covers it.
 	open("market")
-	waitFor("wallet button", `document.getElementById("wallet-create") !== null`)
-	do("create wallet", chromedp.Click(chromedp.CSS("#wallet-create")))
-	waitFor("wallet address", `/^0x[0-9a-fA-F]{40}$/.test(document.getElementById("wallet-address").textContent)`)
-	do("mint", set("#mint-collection", "credits"), set("#mint-amount", "10000"), chromedp.Click(chromedp.CSS("#mint-send")))
-	waitFor("minted", `document.querySelector('#holdings li[data-collection="credits"][data-balance="10000"]') !== null`)
+	page.WaitFor("wallet button", `document.getElementById("wallet-create") !== null`)
+	page.Do("create wallet", chromedp.Click(chromedp.CSS("#wallet-create")))
+	page.WaitFor("wallet address", `/^0x[0-9a-fA-F]{40}$/.test(document.getElementById("wallet-address").textContent)`)
+	page.Do("mint", set("#mint-collection", "credits"), set("#mint-amount", "10000"), chromedp.Click(chromedp.CSS("#mint-send")))
+	page.WaitFor("minted", `document.querySelector('#holdings li[data-collection="credits"][data-balance="10000"]') !== null`)
 	// A mistyped mixed-case address is caught by its checksum before any
 	// intent is made.
-	do("transfer to a mistyped address", set("#transfer-collection", "credits"), set("#transfer-amount", "2500"),
+	page.Do("transfer to a mistyped address", set("#transfer-collection", "credits"), set("#transfer-amount", "2500"),
 		set("#transfer-to", "0x00000000000000000000000000000000000Dead0"), chromedp.Click(chromedp.CSS("#transfer-send")))
-	waitFor("refused", `document.getElementById("transfer-result").dataset.status === "error"`)
-	if got := eval(`document.getElementById("transfer-result").textContent`); !strings.Contains(got, "EIP-55") {
+	page.WaitFor("refused", `document.getElementById("transfer-result").dataset.status === "error"`)
+	if got := page.Eval(`document.getElementById("transfer-result").textContent`); !strings.Contains(got, "EIP-55") {
 		t.Fatalf("mistyped address: %q, want the checksum named", got)
 	}
-	do("transfer", set("#transfer-to", "0x00000000000000000000000000000000000dEAD0"),
+	page.Do("transfer", set("#transfer-to", "0x00000000000000000000000000000000000dEAD0"),
 		chromedp.Evaluate[chromedp.Void](`delete document.getElementById("transfer-result").dataset.status`),
 		chromedp.Click(chromedp.CSS("#transfer-send")))
-	waitFor("transferred", `document.getElementById("transfer-result").dataset.status !== undefined`)
-	if s := eval(`document.getElementById("transfer-result").dataset.status`); s != "ok" {
-		t.Fatalf("transfer: %s: %s", s, eval(`document.getElementById("transfer-result").textContent`))
+	page.WaitFor("transferred", `document.getElementById("transfer-result").dataset.status !== undefined`)
+	if s := page.Eval(`document.getElementById("transfer-result").dataset.status`); s != "ok" {
+		t.Fatalf("transfer: %s: %s", s, page.Eval(`document.getElementById("transfer-result").textContent`))
 	}
-	if got := eval(`document.getElementById("transfer-intent").textContent`); !strings.Contains(got, "25.00 Foundry credits") {
+	if got := page.Eval(`document.getElementById("transfer-intent").textContent`); !strings.Contains(got, "25.00 Foundry credits") {
 		t.Fatalf("the intent shown for confirmation reads %q, want the amount in credits", got)
 	}
-	waitFor("balance after the transfer", `document.querySelector('#holdings li[data-collection="credits"][data-balance="7500"]') !== null`)
-	digest := eval(`document.querySelector("#receipts li.receipt").dataset.digest`)
+	page.WaitFor("balance after the transfer", `document.querySelector('#holdings li[data-collection="credits"][data-balance="7500"]') !== null`)
+	digest := page.Eval(`document.querySelector("#receipts li.receipt").dataset.digest`)
 	eventually(t, "the receipt in a checkpoint", func() bool {
 		code, _ := bob.Call("GET", "/v1/receipts/"+digest+"/proof", nil, nil)
 		return code == 200
 	})
-	do("verify", chromedp.Click(chromedp.CSS("#receipts li.receipt button.verify")))
-	waitFor("verified", `document.querySelector("#receipts li.receipt[data-verified]") !== null`)
-	if v, detail := eval(`document.querySelector("#receipts li.receipt").dataset.verified`), eval(`document.querySelector("#receipts li.receipt .verify-detail").textContent`); v != "true" || !strings.Contains(detail, "leaf") {
+	page.Do("verify", chromedp.Click(chromedp.CSS("#receipts li.receipt button.verify")))
+	page.WaitFor("verified", `document.querySelector("#receipts li.receipt[data-verified]") !== null`)
+	if v, detail := page.Eval(`document.querySelector("#receipts li.receipt").dataset.verified`), page.Eval(`document.querySelector("#receipts li.receipt .verify-detail").textContent`); v != "true" || !strings.Contains(detail, "leaf") {
 		t.Fatalf("receipt verification: %s %q, want true with its place in the checkpoint", v, detail)
 	}
 	screenshot("market")

@@ -37,4 +37,4 @@ const marketScenes = "../testdata"
 
 // pressurePath is the press's pressure actuator, which a critical command
 // sets.
-const pressurePath = "/v1/twins/press-1/actuators/pressure/commands"
+const pressurePath = realmtest.PressurePath

@@ -51,8 +51,8 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 	if realmtest.Probe(a).GrantKey() == (common.Address{}) || realmtest.Probe(b).GrantKey() == (common.Address{}) || realmtest.Probe(a).GrantKey() == realmtest.Probe(b).GrantKey() {
 		t.Fatal("the two nodes do not have grant keys of their own")
 	}
-	if realmtest.Probe(a).GrantKey() != realmtest.Probe(a).ReceiptSigner() {
-		t.Fatalf("node a signs grants with %s and receipts with %s, want one key", realmtest.Probe(a).GrantKey().Hex(), realmtest.Probe(a).ReceiptSigner().Hex())
+	if realmtest.Probe(a).GrantKey() != realmtest.Probe(a).Ledger().Signer() {
+		t.Fatalf("node a signs grants with %s and receipts with %s, want one key", realmtest.Probe(a).GrantKey().Hex(), realmtest.Probe(a).Ledger().Signer().Hex())
 	}
 
 	record := func(n int) {

@@ -29,3 +29,17 @@ var (
 	}
 	waitClosed = realmtest.WaitClosed
 )
+
+// The realm WebSocket as the realm's own tests speak it (realmtest).
+var (
+	send        = realmtest.Send
+	readUntil   = realmtest.ReadUntil
+	poseAt      = realmtest.PoseAt
+	isType      = realmtest.IsType
+	hasPoseOf   = realmtest.HasPoseOf
+	isPresence  = realmtest.IsPresence
+	joinFoundry = realmtest.JoinFoundry
+	newOperator = realmtest.NewOperator
+)
+
+type wsMsg = realmtest.LiveMsg

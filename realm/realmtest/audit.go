@@ -40,3 +40,11 @@ func AuditorToken(t testing.TB, n Node, name string) string {
 	}
 	return s.Token
 }
+
+// AuditEvents reads the decisions node n recorded for actor and action,
+// from its view of the log (GET /v1/audit's source; reading it through
+// the API needs an audit role, which is not what most tests are about).
+func AuditEvents(t testing.TB, n Node, actor, action string) []audit.Event {
+	t.Helper()
+	return Probe(n).Audit.Events(audit.Query{Actor: actor, Actions: []string{action}, Limit: audit.MaxLimit})
+}

@@ -213,3 +213,23 @@ const (
 	DigestA = "0x1111111111111111111111111111111111111111111111111111111111111111"
 	DigestB = "0x2222222222222222222222222222222222222222222222222222222222222222"
 )
+
+// Roles are the roles the session's avatar holds.
+func (s Session) Roles() []string {
+	raw, _ := s.Avatar["roles"].([]any)
+	out := make([]string, len(raw))
+	for i, r := range raw {
+		out[i], _ = r.(string)
+	}
+	return out
+}
+
+// AvatarPage is GET /v1/avatars's answer.
+type AvatarPage struct {
+	Avatars []struct {
+		ID    string   `json:"id"`
+		Name  string   `json:"name"`
+		Roles []string `json:"roles"`
+	} `json:"avatars"`
+	Next string `json:"next"`
+}

@@ -44,3 +44,11 @@ func (c *Client) Command(path, key string, body any) (int, edge.Problem, command
 	}
 	return resp.StatusCode, p, a, resp.Header
 }
+
+// The foundry's actuators the tests command: the conveyor's belt (low
+// risk), the press's ram and its pressure (critical).
+const (
+	BeltPath     = "/v1/twins/conveyor-1/actuators/belt-speed/commands"
+	RamPath      = "/v1/twins/press-1/actuators/ram/commands"
+	PressurePath = "/v1/twins/press-1/actuators/pressure/commands"
+)

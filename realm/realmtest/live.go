@@ -2,12 +2,14 @@ package realmtest
 
 import (
 	"crypto/ed25519"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
 
 	"github.com/zerorealm/zerorealm/agents"
 )
@@ -52,6 +54,159 @@ func WaitClosed(t testing.TB, ws *websocket.Conn) (int, string) {
 			t.Fatalf("socket ended without a close frame: %v", err)
 		}
 	}
+}
+
+// LiveMsg is any realm WebSocket message, read loosely.
+type LiveMsg map[string]any
+
+// Str is the string value of k, or "".
+func (m LiveMsg) Str(k string) string { s, _ := m[k].(string); return s }
+
+// Send writes msg on the realm WebSocket.
+func Send(t testing.TB, ws *websocket.Conn, msg string) {
+	t.Helper()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		t.Fatalf("send %s: %v", msg, err)
+	}
+}
+
+// ReadUntil reads messages until one satisfies want, and returns it with
+// the ones before it. A presence message with several events is read as
+// one presence message per event, in order.
+func ReadUntil(t testing.TB, ws *websocket.Conn, what string, want func(LiveMsg) bool) (LiveMsg, []LiveMsg) {
+	t.Helper()
+	var before []LiveMsg
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v (read before: %v)", what, err, before)
+		}
+		var m LiveMsg
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatalf("message %q is not JSON: %v", data, err)
+		}
+		for _, m := range presenceEvents(m) {
+			if want(m) {
+				return m, before
+			}
+			before = append(before, m)
+		}
+	}
+}
+
+// presenceEvents splits a presence message with an events list into one
+// message per event; any other message is itself.
+func presenceEvents(m LiveMsg) []LiveMsg {
+	events, ok := m["events"].([]any)
+	if m.Str("type") != "presence" || !ok {
+		return []LiveMsg{m}
+	}
+	out := make([]LiveMsg, 0, len(events))
+	for _, ev := range events {
+		e, _ := ev.(map[string]any)
+		one := LiveMsg{"type": "presence", "scene": m["scene"]}
+		for k, v := range e {
+			one[k] = v
+		}
+		out = append(out, one)
+	}
+	return out
+}
+
+// PoseAt is a pose message with the head at x, y, z.
+func PoseAt(x, y, z float64) string {
+	b, _ := json.Marshal(map[string]any{"type": "pose", "head": map[string]any{"pos": []float64{x, y, z}, "rot": []float64{0, 0, 0, 1}}})
+	return string(b)
+}
+
+// IsType matches a message of type typ.
+func IsType(typ string) func(LiveMsg) bool {
+	return func(m LiveMsg) bool { return m.Str("type") == typ }
+}
+
+// HasPoseOf matches a poses message that carries the avatar's pose.
+func HasPoseOf(avatar string) func(LiveMsg) bool {
+	return func(m LiveMsg) bool {
+		if m.Str("type") != "poses" {
+			return false
+		}
+		list, _ := m["poses"].([]any)
+		for _, p := range list {
+			if pm, _ := p.(map[string]any); pm["avatar"] == avatar {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// IsPresence matches the avatar's presence event (join, leave, zone).
+func IsPresence(avatar, event string) func(LiveMsg) bool {
+	return func(m LiveMsg) bool {
+		return m.Str("type") == "presence" && m.Str("avatar") == avatar && m.Str("event") == event
+	}
+}
+
+// JoinFoundry joins the foundry scene and returns the joined snapshot.
+func JoinFoundry(t testing.TB, ws *websocket.Conn) LiveMsg {
+	t.Helper()
+	Send(t, ws, `{"type":"join","scene":"foundry"}`)
+	m, _ := ReadUntil(t, ws, "joined", IsType("joined"))
+	if m.Str("scene") != "foundry" {
+		t.Fatalf("joined = %v, want scene foundry", m)
+	}
+	return m
+}
+
+// MemberOf reports whether a joined snapshot lists the avatar.
+func MemberOf(joined LiveMsg, avatar string) bool {
+	members, _ := joined["members"].([]any)
+	for _, mv := range members {
+		if m, _ := mv.(map[string]any); m["avatar"] == avatar {
+			return true
+		}
+	}
+	return false
+}
+
+// The realm WebSocket's close codes and limits, as clients/PROTOCOL.md
+// documents them: the tests that drive a whole realm check the wire.
+const (
+	CloseReplaced        = 4409
+	CloseTooManyMessages = 4429
+	LiveMaxMessage       = 16 << 10
+)
+
+// Codes of the error messages clients branch on.
+const (
+	CodeInvalid      = "invalid"
+	CodeDenied       = "denied"
+	CodeUnknownScene = "unknown-scene"
+	CodeNotJoined    = "not-joined"
+)
+
+// PresenceEvent is one join, leave or zone change of a member, as realm
+// nodes tell each other of it (docs/architecture.md), for tests that
+// speak as another node.
+type PresenceEvent map[string]string
+
+// EncodeJSON is v as JSON; tests encode only what encodes.
+func EncodeJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// SignedBy signs msg for subject as a node of n's cluster would: the test
+// stands in for a node, so it holds the cluster key.
+func SignedBy(n Node, msg *nats.Msg, subject string) *nats.Msg {
+	Probe(n).SignCluster(msg, subject)
+	return msg
+}
+
+// PublishSigned publishes data on subject as a node of n's cluster.
+func PublishSigned(n Node, nc *nats.Conn, subject string, data []byte) error {
+	return nc.PublishMsg(SignedBy(n, &nats.Msg{Subject: subject, Data: data}, subject))
 }
 
 // DialAgentLive opens the realm WebSocket of the node at url as an agent:

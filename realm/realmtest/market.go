@@ -5,6 +5,9 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
+	"math/big"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,7 +99,101 @@ type TransferReply struct {
 // Mint creates amount of an item for to on node n, as the marketplace's issuer would.
 func Mint(t testing.TB, n Node, coll, item string, to common.Address, amount uint64) {
 	t.Helper()
-	if err := Probe(n).Mint(context.Background(), coll, item, to, amount); err != nil {
+	if _, err := Probe(n).Ledger().Mint(context.Background(), coll, item, to, amount); err != nil {
 		t.Fatalf("Mint(%s/%s): %v", coll, item, err)
+	}
+}
+
+// BalanceOf is what node n's read model says a holds of collection coll,
+// and whether it holds any.
+func BalanceOf(n Node, coll string, a common.Address) (uint64, bool) {
+	for _, b := range Probe(n).Ledger().BalancesOf(a) {
+		if b.Collection == coll {
+			return b.Balance, true
+		}
+	}
+	return 0, false
+}
+
+// LinkWallet links one more wallet to the user's avatar.
+func (u *MarketUser) LinkWallet(t testing.TB) (*ecdsa.PrivateKey, common.Address) {
+	t.Helper()
+	key, _ := crypto.GenerateKey()
+	addr := crypto.PubkeyToAddress(key.PublicKey)
+	var p PayloadAnswer
+	u.C.Must("POST", "/v1/assets/wallet/link/payload", map[string]string{"wallet": addr.Hex()}, &p)
+	var td apitypes.TypedData
+	_ = json.Unmarshal(p.TypedData, &td)
+	u.C.Must("POST", "/v1/assets/wallet/link", map[string]any{"wallet": addr.Hex(), "deadline": td.Message["deadline"], "signature": SignPayload(t, p.TypedData, p.Digest, key)}, nil)
+	return key, addr
+}
+
+// RaceTransfers sends n different intents for one unique relic at once,
+// spread over the nodes at urls, and counts the answers by status.
+func RaceTransfers(t testing.TB, urls []string, u *MarketUser, item string, n int) (created int, codes map[int]int) {
+	t.Helper()
+	bodies := make([]map[string]any, n)
+	for i := range bodies {
+		to := common.BigToAddress(big.NewInt(int64(1000 + i)))
+		bodies[i] = u.SignedTransfer(t, Intent("relics", item, 1, u.Wallet, to, uint64(100+i), DeadlineIn(time.Hour)), u.Key)
+	}
+	codes = map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, b := range bodies {
+		c := *u.C
+		c.Base = urls[i%len(urls)]
+		wg.Go(func() {
+			<-start
+			code, _ := c.Call("POST", "/v1/assets/transfers", b, nil)
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return codes[http.StatusCreated], codes
+}
+
+// CustodialWith gives the market user a custodial address on node n
+// holding gems.
+func CustodialWith(t testing.TB, n Node, u *MarketUser, gems uint64) common.Address {
+	t.Helper()
+	var w struct {
+		Custodial struct {
+			Address string `json:"address"`
+		} `json:"custodial"`
+	}
+	u.C.Must("POST", "/v1/assets/wallet/custodial", nil, &w)
+	a := common.HexToAddress(w.Custodial.Address)
+	Mint(t, n, "gems", "", a, gems)
+	return a
+}
+
+// VerifyReceipt checks a receipt as anyone can offline: its typed data
+// hashes (go-ethereum's EIP-712) to its digest, and its signature
+// recovers node n's receipt signer.
+func VerifyReceipt(t testing.TB, n Node, doc assets.ReceiptDocument) {
+	t.Helper()
+	raw, _ := json.Marshal(doc.Receipt)
+	var td apitypes.TypedData
+	if err := json.Unmarshal(raw, &td); err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := apitypes.TypedDataAndHash(td)
+	if err != nil || common.BytesToHash(h).Hex() != doc.Digest {
+		t.Fatalf("receipt digest %s, hash by apitypes %x (%v)", doc.Digest, h, err)
+	}
+	sig := common.FromHex(doc.Signature)
+	if len(sig) != 65 {
+		t.Fatalf("receipt signature %q", doc.Signature)
+	}
+	sig[64] -= 27
+	signer := Probe(n).Ledger().Signer()
+	pub, err := crypto.SigToPub(h, sig)
+	if err != nil || crypto.PubkeyToAddress(*pub) != signer {
+		t.Fatalf("receipt signed by %v (%v), want the realm's signer %s", pub, err, signer.Hex())
 	}
 }

@@ -2,25 +2,19 @@ package realmtest
 
 import (
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/zerorealm/zerorealm/internal/testlog"
 )
 
 // Logger is what a realm under test logs through: warnings into the
 // test's log with -v, nothing otherwise.
 func Logger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		return testlog.New(t)
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 // Eventually polls cond until it holds or 10s pass: state written through

@@ -1,17 +1,20 @@
 package probe
 
 import (
-	"context"
+	"crypto/ecdsa"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/nats-io/nats.go"
+	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/scenes"
+	"github.com/zerorealm/zerorealm/twin"
 )
 
 // Node is what a test reads of a running realm node beyond its API. Each
@@ -21,9 +24,6 @@ type Node struct {
 	Audit   *audit.View
 	Catalog *scenes.Catalog
 	XR      XR
-	// Mint creates amount of an item for to, as the marketplace's own
-	// issuer would.
-	Mint func(ctx context.Context, coll, item string, to common.Address, amount uint64) error
 	// GatewayFeedAges is how long ago each simulated twin gateway last
 	// heard the revocation feed (negative when it never has).
 	GatewayFeedAges func() []time.Duration
@@ -40,9 +40,25 @@ type Node struct {
 	NATS     *nats.Conn
 	Embedded *natsembed.Embedded
 	// GrantKey signs the node's twin command grants (zero when it runs
-	// no twins); ReceiptSigner its marketplace receipts.
-	GrantKey      func() common.Address
-	ReceiptSigner func() common.Address
+	// no twins).
+	GrantKey func() common.Address
+	// Prefix is what the node's subjects, streams and buckets begin with.
+	Prefix string
+	// SignCluster signs msg for subject as a node of the cluster does
+	// the core NATS messages nodes act on: a test that stands in for a
+	// node holds the cluster key like one.
+	SignCluster func(msg *nats.Msg, subject string)
+	// Ledger is the marketplace's ledger and its read model; its
+	// Signer signs the node's receipts.
+	Ledger func() *assets.Ledger
+	// RingKey is the node's active ring key, which signs root
+	// delegations among what it signs.
+	RingKey func() *ecdsa.PrivateKey
+	// Dispatcher signs and delivers the node's twin command grants.
+	Dispatcher func() *twin.Dispatcher
+	// AgentRevocations is the cluster's list of revoked delegations,
+	// agents and owners.
+	AgentRevocations func() *agents.Revocations
 	// StopBeforeStoringCommand sets the stop point of a node that dies
 	// after a twin's gateway answered a command and before the answer is
 	// stored under its Idempotency-Key: for each key stop says so for

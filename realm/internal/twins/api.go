@@ -422,7 +422,7 @@ type (
 
 func (a *API) viewTwin(t twin.Twin) TwinView {
 	v := TwinView{ID: t.ID, Name: t.Name, Scene: t.Scene, Zone: t.Zone, Actuators: []ActuatorView{}}
-	if k, ok := a.svc.GatewayKey(t.ID); ok {
+	if k, ok := a.svc.Gateways().Key(t.ID); ok {
 		v.Gateway = k.Hex()
 	}
 	for _, act := range t.Actuators {

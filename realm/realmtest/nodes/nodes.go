@@ -39,10 +39,17 @@ func StartLocal(t testing.TB) *realm.Realm {
 // TwoOnCluster runs nodes realm-a and realm-b on a 3-node NATS cluster,
 // both serving one origin, as behind one load balancer.
 func TwoOnCluster(t testing.TB) (*realm.Realm, *realm.Realm) {
+	return TwoOnClusterWith(t, realm.Config{})
+}
+
+// TwoOnClusterWith is TwoOnCluster with cfg for both nodes.
+func TwoOnClusterWith(t testing.TB, cfg realm.Config) (*realm.Realm, *realm.Realm) {
 	urls := strings.Split(natstest.ClusterURLs(natstest.RunCluster(t, 3)), ",")
-	a := Start(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-a"})
-	b := Start(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", Origins: realmtest.Probe(a).Origins()})
-	return a, b
+	ca, cb := cfg, cfg
+	ca.Listen, ca.NATS, ca.Node = "localhost:0", urls, "realm-a"
+	a := Start(t, ca)
+	cb.Listen, cb.NATS, cb.Node, cb.Origins = "localhost:0", urls, "realm-b", realmtest.Probe(a).Origins()
+	return a, Start(t, cb)
 }
 
 // Client is a client of node r's API.

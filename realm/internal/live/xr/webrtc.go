@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
+	"github.com/zerorealm/zerorealm/clients/pionlog"
 )
 
 // xrDataChannel is the label of the one data channel frames are read from.
@@ -31,11 +31,11 @@ func newWebRTCAPI(udpPort int, log *slog.Logger) (*webrtc.API, func() error, err
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.LoggerFactory = pionLogs{log.With("component", "webrtc")}
+	se.LoggerFactory = pionlog.Factory{Log: log.With("component", "webrtc")} // pion's warnings at info: they are routine ICE events
 	closeMux := func() error { return nil }
 	if udpPort > 0 {
 		mux, err := ice.NewMultiUDPMuxFromPort(udpPort, ice.UDPMuxFromPortWithLoopback(),
-			ice.UDPMuxFromPortWithLogger(pionLogs{log}.NewLogger("udpmux")))
+			ice.UDPMuxFromPortWithLogger(pionlog.Factory{Log: log}.NewLogger("udpmux")))
 		if err != nil {
 			return nil, nil, fmt.Errorf("realm: WebRTC UDP port %d: %w", udpPort, err)
 		}
@@ -185,33 +185,3 @@ func (l *Link) Candidate(cand *ICECandidate) error {
 	}
 	return nil
 }
-
-// pionLogs sends pion's logs to the realm's logger: traces and debug lines
-// at debug level, warnings at info (pion warns of routine ICE events, such
-// as a check before the remote candidates arrive, once per peer), errors
-// at error.
-type pionLogs struct{ log *slog.Logger }
-
-func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{p.log.With("pion", scope)}
-}
-
-type pionLogger struct{ log *slog.Logger }
-
-// logf formats only when the level is enabled: pion traces per packet.
-func (l pionLogger) logf(level slog.Level, format string, args ...any) {
-	if l.log.Enabled(context.Background(), level) {
-		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
-	}
-}
-
-func (l pionLogger) Trace(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
-func (l pionLogger) Tracef(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
-func (l pionLogger) Debug(msg string)                  { l.logf(slog.LevelDebug, "%s", msg) }
-func (l pionLogger) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
-func (l pionLogger) Info(msg string)                   { l.logf(slog.LevelInfo, "%s", msg) }
-func (l pionLogger) Infof(format string, args ...any)  { l.logf(slog.LevelInfo, format, args...) }
-func (l pionLogger) Warn(msg string)                   { l.logf(slog.LevelInfo, "%s", msg) }
-func (l pionLogger) Warnf(format string, args ...any)  { l.logf(slog.LevelInfo, format, args...) }
-func (l pionLogger) Error(msg string)                  { l.logf(slog.LevelError, "%s", msg) }
-func (l pionLogger) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }

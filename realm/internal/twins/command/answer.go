@@ -129,13 +129,14 @@ func EncodeAnswer(a *Answer) []byte {
 	return b.Bytes()
 }
 
-// withAck completes an answer with the gateway's acknowledgement.
-func (s *Service) withAck(answer *Answer, sa twin.SignedAck) {
+// withAck completes an answer with the gateway's acknowledgement, shown
+// with the key of the gateway that signed it.
+func (g *Gateways) withAck(answer *Answer, sa twin.SignedAck) {
 	ack := &sa.Ack
 	answer.Status = string(ack.Result)
 	answer.Ack = &AckView{Result: string(ack.Result), Reason: string(ack.Reason), Detail: ack.Detail,
 		Value: twin.FromMicro(ack.ValueMicro), Target: twin.FromMicro(ack.TargetMicro),
-		SignedView: SignedView{TypedData: lazyTypedData(ack.TypedData), Signature: sa.Signature.Hex(), Signer: s.gatewayKeyHex(ack.Twin)}}
+		SignedView: SignedView{TypedData: lazyTypedData(ack.TypedData), Signature: sa.Signature.Hex(), Signer: g.keyHex(ack.Twin)}}
 }
 
 // View is the approval as answers show it.

@@ -222,7 +222,7 @@ func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash,
 	answer := &Answer{Command: viewCommandHashed(c, hashHex, a, cr), Decision: &dv,
 		Grant: &SignedView{TypedData: lazyTypedData(sg.Grant.TypedData), Signature: sg.Signature.Hex(), Signer: s.signerHex}}
 	if claimed {
-		if err := s.markInFlight(ctx, c, sg.Grant, answer, false); err != nil {
+		if err := s.settle.mark(ctx, c, sg.Grant, answer, false); err != nil {
 			// Without the record, a stop before the answer is stored could
 			// not be resolved: the grant does not leave.
 			ev.Reasons = []string{"policy allowed; the grant was not sent: " + err.Error()}
@@ -248,7 +248,7 @@ func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash,
 		// (resolve.go). The record stays, handed back to whoever asks next.
 		ev.Reasons = []string{fmt.Sprintf("policy allowed; gateway: %s %s; the outcome is settled from the gateway's journal", sa.Ack.Reason, sa.Ack.Detail)}
 		ev.Signals[auditResult] = string(sa.Ack.Result)
-		if err := s.markInFlight(ctx, c, sg.Grant, answer, true); err != nil {
+		if err := s.settle.mark(ctx, c, sg.Grant, answer, true); err != nil {
 			// The record as first written stays: it is settled after the
 			// grant's expiry instead of at once.
 			s.log.Warn("hand back a command in flight", "command", hashHex, "err", err)
@@ -256,7 +256,7 @@ func (s *Service) deliver(ctx context.Context, c twin.Command, hash common.Hash,
 		return nil, ErrOutcomePending
 	}
 	ack := sa.Ack
-	s.withAck(answer, sa)
+	s.gateways.withAck(answer, sa)
 	ev.Signals[auditResult] = string(ack.Result)
 	if ack.Result != twin.ResultDone {
 		ev.Reasons = []string{fmt.Sprintf("policy allowed; gateway %s: %s %s", ack.Result, ack.Reason, ack.Detail)}

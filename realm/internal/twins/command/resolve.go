@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/idempotency"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -110,13 +112,26 @@ func notDecidedYet(ack *twin.Ack) bool {
 
 func inFlightKey(hash common.Hash) string { return hex.EncodeToString(hash[:]) }
 
-// markInFlight records a claimed command's grant before it is sent.
-func (s *Service) markInFlight(ctx context.Context, c twin.Command, g twin.Grant, answer *Answer, handedBack bool) error {
+// settler keeps the record of the commands in flight and settles those
+// whose node lost track of them, from their gateways' journals.
+type settler struct {
+	log      *slog.Logger
+	inflight *store.Bucket // claimed commands whose grant was sent
+	commands *idempotency.Keys
+	disp     *twin.Dispatcher
+	gateways *Gateways
+	auditor  Auditor
+	events   Events
+	clock    clock.Clock // judges a grant's expiry
+}
+
+// mark records a claimed command's grant before it is sent.
+func (sl *settler) mark(ctx context.Context, c twin.Command, g twin.Grant, answer *Answer, handedBack bool) error {
 	data, err := json.Marshal(inFlight{Operator: c.Operator, Key: c.Key, Grant: g, Answer: answer, HandedBack: handedBack})
 	if err != nil {
 		return err
 	}
-	if _, err := s.inflight.Put(ctx, inFlightKey(g.Command), data); err != nil {
+	if _, err := sl.inflight.Put(ctx, inFlightKey(g.Command), data); err != nil {
 		return fmt.Errorf("record the command in flight: %w", err)
 	}
 	return nil
@@ -137,9 +152,9 @@ func (s *Service) ClaimCommand(ctx context.Context, c twin.Command) (*idempotenc
 		if attempt > 0 {
 			return nil, idempotency.ErrInProgress
 		}
-		settled, err := s.resolve(ctx, hash)
+		settled, err := s.settle.resolve(ctx, hash)
 		if err == nil && !settled {
-			settled, err = s.freeUnsent(ctx, c, rec)
+			settled, err = s.settle.freeUnsent(ctx, c, rec, s.unsentAfter)
 		}
 		if err != nil {
 			s.log.Warn("settle a command in flight", "command", hash.Hex(), "err", err)
@@ -157,7 +172,7 @@ func (s *Service) CompleteCommand(ctx context.Context, c twin.Command, status in
 	if err := s.commands.Complete(ctx, c.Operator, c.Key, hash[:], status, body); err != nil {
 		return err
 	}
-	return s.clearInFlight(ctx, hash)
+	return s.settle.clear(ctx, hash)
 }
 
 // ReleaseCommand frees c's Idempotency-Key after a refusal and clears its
@@ -166,11 +181,11 @@ func (s *Service) ReleaseCommand(ctx context.Context, c twin.Command) error {
 	if err := s.commands.Release(ctx, c.Operator, c.Key); err != nil {
 		return err
 	}
-	return s.clearInFlight(ctx, c.Hash())
+	return s.settle.clear(ctx, c.Hash())
 }
 
-func (s *Service) clearInFlight(ctx context.Context, hash common.Hash) error {
-	if err := s.inflight.Delete(ctx, inFlightKey(hash), 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+func (sl *settler) clear(ctx context.Context, hash common.Hash) error {
+	if err := sl.inflight.Delete(ctx, inFlightKey(hash), 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("clear the command in flight: %w", err)
 	}
 	return nil
@@ -187,8 +202,8 @@ func (s *Service) clearInFlight(ctx context.Context, hash common.Hash) error {
 // past all of that and send its grant after all, the gateway's journal
 // answers the second grant of the same command with the first's
 // acknowledgement: nothing moves twice.
-func (s *Service) freeUnsent(ctx context.Context, c twin.Command, rec *idempotency.Record) (bool, error) {
-	if rec.Created.IsZero() || time.Since(rec.Created) < s.unsentAfter {
+func (sl *settler) freeUnsent(ctx context.Context, c twin.Command, rec *idempotency.Record, unsentAfter time.Duration) (bool, error) {
+	if rec.Created.IsZero() || time.Since(rec.Created) < unsentAfter {
 		return false, nil
 	}
 	hash := c.Hash()
@@ -197,7 +212,7 @@ func (s *Service) freeUnsent(ctx context.Context, c twin.Command, rec *idempoten
 	// resolve's to settle. A record cleared goes with an answer stored
 	// or the key freed, which the revision below tells; or with a
 	// settling whose last write failed, which the journal covers.
-	switch last, err := s.inflight.Last(ctx, inFlightKey(hash)); {
+	switch last, err := sl.inflight.Last(ctx, inFlightKey(hash)); {
 	case errors.Is(err, store.ErrNotFound):
 		// Never recorded, or its history is gone with its expiry.
 	case err != nil:
@@ -205,19 +220,19 @@ func (s *Service) freeUnsent(ctx context.Context, c twin.Command, rec *idempoten
 	case !last.Deleted:
 		return false, nil
 	}
-	freed, err := s.commands.ReleaseHeld(ctx, c.Operator, c.Key, rec.Revision)
+	freed, err := sl.commands.ReleaseHeld(ctx, c.Operator, c.Key, rec.Revision)
 	if err != nil || !freed {
 		return false, err
 	}
-	s.log.Info("a command's key held with no grant sent was freed", "command", hash.Hex(), "claimed", rec.Created)
+	sl.log.Info("a command's key held with no grant sent was freed", "command", hash.Hex(), "claimed", rec.Created)
 	return true, nil
 }
 
 // resolve settles the command in flight under hash if its node lost
 // track of it, and reports whether it did (an answer stored, or the key
 // released).
-func (s *Service) resolve(ctx context.Context, hash common.Hash) (bool, error) {
-	e, err := s.inflight.Get(ctx, inFlightKey(hash))
+func (sl *settler) resolve(ctx context.Context, hash common.Hash) (bool, error) {
+	e, err := sl.inflight.Get(ctx, inFlightKey(hash))
 	if errors.Is(err, store.ErrNotFound) {
 		// No grant was sent, or its node is still deciding: nothing a
 		// gateway can tell.
@@ -226,70 +241,70 @@ func (s *Service) resolve(ctx context.Context, hash common.Hash) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return s.resolveEntry(ctx, e)
+	return sl.resolveEntry(ctx, e)
 }
 
-func (s *Service) resolveEntry(ctx context.Context, e store.Entry) (bool, error) {
+func (sl *settler) resolveEntry(ctx context.Context, e store.Entry) (bool, error) {
 	var m inFlight
 	if err := json.Unmarshal(e.Value, &m); err != nil || m.Answer == nil {
 		return false, fmt.Errorf("command in flight %s is unreadable: %v", e.Key, err)
 	}
-	if !m.HandedBack && s.deps.Clock.Now().Before(twin.FromMillis(m.Grant.Expiry).Add(resolveGrace)) {
+	if !m.HandedBack && sl.clock.Now().Before(twin.FromMillis(m.Grant.Expiry).Add(resolveGrace)) {
 		return false, nil // its own node is on it
 	}
-	st, err := s.disp.Status(ctx, &m.Grant)
+	st, err := sl.disp.Status(ctx, &m.Grant)
 	if err != nil {
 		return false, err
 	}
 	hash := m.Grant.Command
 	switch st.Status.State {
 	case twin.StateExecuted, twin.StateRefused:
-		if !s.takeInFlight(ctx, e) {
+		if !sl.take(ctx, e) {
 			return false, nil
 		}
 		answer := m.Answer
-		s.withAck(answer, *st.Ack)
+		sl.gateways.withAck(answer, *st.Ack)
 		body := EncodeAnswer(answer)
-		if err := s.commands.Complete(ctx, m.Operator, m.Key, hash[:], statusAnswered, body); err != nil {
-			s.restoreInFlight(ctx, e)
+		if err := sl.commands.Complete(ctx, m.Operator, m.Key, hash[:], statusAnswered, body); err != nil {
+			sl.restore(ctx, e)
 			return false, err
 		}
-		s.auditResolved(ctx, &m, string(st.Ack.Ack.Result), st.Ack.Ack.Result == twin.ResultDone)
-		s.deps.Events.Outcome(answer)
-		s.log.Info("a command its node lost track of was settled from its gateway's journal", "command", hash.Hex(), "result", st.Ack.Ack.Result)
+		sl.auditSettled(ctx, &m, string(st.Ack.Ack.Result), st.Ack.Ack.Result == twin.ResultDone)
+		sl.events.Outcome(answer)
+		sl.log.Info("a command its node lost track of was settled from its gateway's journal", "command", hash.Hex(), "result", st.Ack.Ack.Result)
 		return true, nil
 	case twin.StateNotExecuted:
-		if !s.takeInFlight(ctx, e) {
+		if !sl.take(ctx, e) {
 			return false, nil
 		}
-		if err := s.commands.Release(ctx, m.Operator, m.Key); err != nil {
-			s.restoreInFlight(ctx, e)
+		if err := sl.commands.Release(ctx, m.Operator, m.Key); err != nil {
+			sl.restore(ctx, e)
 			return false, err
 		}
-		s.auditResolved(ctx, &m, resultUndelivered, false)
-		s.log.Info("a command its node lost track of was never carried out: its key is free", "command", hash.Hex())
+		sl.auditSettled(ctx, &m, resultUndelivered, false)
+		sl.log.Info("a command its node lost track of was never carried out: its key is free", "command", hash.Hex())
 		return true, nil
 	}
 	return false, nil
 }
 
-// takeInFlight removes the record at the revision read: of the nodes
+// take removes the record at the revision read: of the nodes
 // that settle it at once, one wins.
-func (s *Service) takeInFlight(ctx context.Context, e store.Entry) bool {
-	return s.inflight.Delete(ctx, e.Key, e.Revision) == nil
+func (sl *settler) take(ctx context.Context, e store.Entry) bool {
+	return sl.inflight.Delete(ctx, e.Key, e.Revision) == nil
 }
 
-// restoreInFlight puts a record back whose settling failed half-way, for
+// restore puts a record back whose settling failed half-way, for
 // the next attempt.
-func (s *Service) restoreInFlight(ctx context.Context, e store.Entry) {
-	if _, err := s.inflight.Create(ctx, e.Key, e.Value); err != nil {
-		s.log.Warn("restore a command in flight", "key", e.Key, "err", err)
+func (sl *settler) restore(ctx context.Context, e store.Entry) {
+	if _, err := sl.inflight.Create(ctx, e.Key, e.Value); err != nil {
+		sl.log.Warn("restore a command in flight", "key", e.Key, "err", err)
 	}
 }
 
-// auditResolved records what a settled command came to: its decision's
+// auditSettled records what a settled command came to: its decision's
 // event was lost with the node that made it.
-func (s *Service) auditResolved(ctx context.Context, m *inFlight, result string, done bool) {
+func (sl *settler) auditSettled(ctx context.Context, m *inFlight, result string, done bool) {
 	g := &m.Grant
 	ev := audit.Event{Actor: m.Operator, Action: scenes.ActionCommandActuator, Resource: scenes.ActuatorUID(g.Twin, g.Actuator).String(),
 		Outcome: audit.Deny, Reasons: []string{"settled from the gateway's journal after the deciding node lost track of it: " + result},
@@ -297,12 +312,12 @@ func (s *Service) auditResolved(ctx context.Context, m *inFlight, result string,
 	if done {
 		ev.Outcome = audit.Allow
 	}
-	s.deps.Auditor.RecordQueued(ctx, ev)
+	sl.auditor.RecordQueued(ctx, ev)
 }
 
 // reconcile settles, every ResolveEvery until ctx ends, the commands in
 // flight whose node lost track of them and whose client does not retry.
-func (s *Service) reconcile(ctx context.Context, every time.Duration) {
+func (sl *settler) reconcile(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -311,15 +326,15 @@ func (s *Service) reconcile(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		if n, err := s.reconcileOnce(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("settle commands in flight; the next pass retries", "settled", n, "err", err)
+		if n, err := sl.reconcileOnce(ctx); err != nil && ctx.Err() == nil {
+			sl.log.Warn("settle commands in flight; the next pass retries", "settled", n, "err", err)
 		}
 	}
 }
 
 // reconcileOnce is one pass of the reconciler.
-func (s *Service) reconcileOnce(ctx context.Context) (int, error) {
-	keys, err := s.inflight.Keys(ctx)
+func (sl *settler) reconcileOnce(ctx context.Context) (int, error) {
+	keys, err := sl.inflight.Keys(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -329,11 +344,11 @@ func (s *Service) reconcileOnce(ctx context.Context) (int, error) {
 		if i == maxResolvePerPass || ctx.Err() != nil {
 			break
 		}
-		e, err := s.inflight.Get(ctx, k)
+		e, err := sl.inflight.Get(ctx, k)
 		if err != nil {
 			continue // settled meanwhile
 		}
-		ok, err := s.resolveEntry(ctx, e)
+		ok, err := sl.resolveEntry(ctx, e)
 		if err != nil {
 			errs = append(errs, err)
 		}

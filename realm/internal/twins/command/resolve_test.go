@@ -74,7 +74,7 @@ func startTwoNodes(t *testing.T, gatewayOpts ...func(*gateway.Config)) *twoNodes
 	if err != nil {
 		t.Fatal(err)
 	}
-	embedded, err := natsembed.Start(ctx, natsembed.Config{DataDir: t.TempDir(), Prefix: "zr", Gateways: a.NATSUsers(), ServerName: "resolve-test"})
+	embedded, err := natsembed.Start(ctx, natsembed.Config{DataDir: t.TempDir(), Prefix: "zr", Gateways: a.Gateways().NATSUsers(), ServerName: "resolve-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestAckedCommandResolvesOnAnotherNode(t *testing.T) {
 	if rec, err := n.b.ClaimCommand(ctx, c); err != nil || !bytes.Equal(rec.Answer, want) {
 		t.Fatalf("a later retry: %+v, %v", rec, err)
 	}
-	if keys, err := n.b.inflight.Keys(ctx); err != nil || len(keys) != 0 {
+	if keys, err := n.b.settle.inflight.Keys(ctx); err != nil || len(keys) != 0 {
 		t.Fatalf("commands still in flight after settling: %v, %v", keys, err)
 	}
 	n.w.mu.Lock()
@@ -381,7 +381,7 @@ func TestKeyWithCommandInFlightIsNotFreedUnsent(t *testing.T) {
 	if err != nil || rec == nil || rec.Done() {
 		t.Fatalf("the held claim: %+v, %v", rec, err)
 	}
-	if freed, err := n.b.freeUnsent(ctx, c, rec); freed || err != nil {
+	if freed, err := n.b.settle.freeUnsent(ctx, c, rec, n.b.unsentAfter); freed || err != nil {
 		t.Fatalf("freeUnsent of a command in flight = %v, %v; want false, nil", freed, err)
 	}
 }
@@ -463,7 +463,7 @@ func TestCommandInProgressIsNotItsAnswer(t *testing.T) {
 	if again, err := n.b.ClaimCommand(ctx, c); err != nil || !bytes.Equal(again.Answer, rec.Answer) {
 		t.Fatalf("a later retry: %+v, %v", again, err)
 	}
-	if keys, err := n.b.inflight.Keys(ctx); err != nil || len(keys) != 0 {
+	if keys, err := n.b.settle.inflight.Keys(ctx); err != nil || len(keys) != 0 {
 		t.Fatalf("commands still in flight after settling: %v, %v", keys, err)
 	}
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/idempotency"
-	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -211,14 +210,7 @@ type Service struct {
 	// converting them for every command was a tenth of its CPU and over a
 	// third of its allocations.
 	entities map[*scenes.Scene]*policy.Entities
-	enrolled []EnrolledGateway
-	// sims are the simulated gateways' credentials, made before the
-	// embedded server starts so it can admit them.
-	sims map[string]nkeys.KeyPair
-
-	keysMu  sync.RWMutex
-	keys    map[string]common.Address // twin => gateway acknowledgement key
-	keyHexs map[string]string         // twin => its key's checksummed hex, for answers
+	gateways *Gateways
 
 	// Set by Start.
 	deps      Deps
@@ -229,11 +221,9 @@ type Service struct {
 	feed      *twin.RevocationFeed
 	approvals *store.Bucket
 	commands  *idempotency.Keys
-	inflight  *store.Bucket // claimed commands whose grant was sent
+	settle    *settler
 	stopBg    context.CancelFunc
 	bg        sync.WaitGroup
-	gateways  []*gateway.Gateway
-	conns     []*nats.Conn
 	telemetry *nats.Subscription
 	closed    atomic.Bool
 
@@ -258,8 +248,7 @@ func Prepare(cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{log: log, reg: reg, sceneOf: sceneOf, entities: map[*scenes.Scene]*policy.Entities{}, enrolled: enrolled,
-		sims: map[string]nkeys.KeyPair{}, keys: map[string]common.Address{}, keyHexs: map[string]string{}}
+	s := &Service{log: log, reg: reg, sceneOf: sceneOf, entities: map[*scenes.Scene]*policy.Entities{}, gateways: newGateways(enrolled)}
 	for _, sc := range sceneOf {
 		// A scene whose entities do not convert is left out: its commands
 		// then convert them each time, and are denied with the reason.
@@ -269,47 +258,12 @@ func Prepare(cfg Config) (*Service, error) {
 			log.Warn("scene entities are not valid Cedar; its commands will be denied", "scene", sc.ID, "err", err)
 		}
 	}
-	for _, e := range enrolled {
-		s.setGatewayKey(e.Twin, e.Address)
-	}
 	if cfg.Simulate {
-		for _, t := range reg.Twins() {
-			if _, ok := s.keys[t.ID]; ok {
-				continue
-			}
-			kp, err := nkeys.CreateUser()
-			if err != nil {
-				return nil, fmt.Errorf("realm: simulated gateway key: %w", err)
-			}
-			s.sims[t.ID] = kp
+		if err := s.gateways.simulateUnenrolled(reg.Twins()); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
-}
-
-// NATSUsers are the gateways the embedded server admits, each confined to
-// its twin: the enrolled ones and this run's simulated ones.
-func (s *Service) NATSUsers() []natsembed.GatewayUser {
-	var users []natsembed.GatewayUser
-	for _, e := range s.enrolled {
-		users = append(users, natsembed.GatewayUser{Twin: e.Twin, NKey: e.NKey})
-	}
-	for id, kp := range s.sims {
-		pub, _ := kp.PublicKey()
-		users = append(users, natsembed.GatewayUser{Twin: id, NKey: pub})
-	}
-	return users
-}
-
-// ClientListen is where the embedded NATS server listens for clients,
-// given the configured address: there only while a gateway is enrolled,
-// which connects from elsewhere; simulated ones connect in-process, and
-// nothing else has any business there, so otherwise nowhere ("").
-func (s *Service) ClientListen(configured string) string {
-	if len(s.enrolled) == 0 {
-		return ""
-	}
-	return configured
 }
 
 // Start signs with the node's key, opens the approvals and results
@@ -336,19 +290,21 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 		return fmt.Errorf("realm: command results: %w", err)
 	}
 	s.commands = idempotency.New(results, "twin-commands")
-	if s.inflight, err = d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-inflight", TTL: idempotencyTTL, Sealed: true}); err != nil {
+	inflight, err := d.Store.Bucket(ctx, store.BucketConfig{Name: "twin-inflight", TTL: idempotencyTTL, Sealed: true})
+	if err != nil {
 		return fmt.Errorf("realm: commands in flight: %w", err)
 	}
 	if s.feed, err = twin.StartRevocationFeed(twin.FeedConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, Logger: s.log, Now: d.Clock.Now}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
-	if s.disp, err = twin.NewDispatcher(twin.DispatcherConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, GatewayKey: s.GatewayKey, Logger: s.log, Tracer: d.Tracer, Now: d.Clock.Now}); err != nil {
+	if s.disp, err = twin.NewDispatcher(twin.DispatcherConfig{Conn: d.Conn, Prefix: d.Prefix, Signer: s.signer, GatewayKey: s.gateways.Key, Logger: s.log, Tracer: d.Tracer, Now: d.Clock.Now}); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
-	if s.telemetry, err = twin.FollowTelemetry(d.Conn, d.Prefix, s.reg, s.GatewayKey, d.Events.State); err != nil {
+	s.settle = &settler{log: s.log, inflight: inflight, commands: s.commands, disp: s.disp, gateways: s.gateways, auditor: d.Auditor, events: d.Events, clock: d.Clock}
+	if s.telemetry, err = twin.FollowTelemetry(d.Conn, d.Prefix, s.reg, s.gateways.Key, d.Events.State); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
-	for id, kp := range s.sims {
+	for id, kp := range s.gateways.sims {
 		if err := s.startSimulatedGateway(ctx, id, kp); err != nil {
 			return err
 		}
@@ -363,18 +319,26 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		s.reconcile(bg, every)
+		s.settle.reconcile(bg, every)
 	}()
-	s.log.Info("twins ready", "twins", len(s.reg.Twins()), "simulated_gateways", len(s.sims), "enrolled_gateways", len(s.enrolled), "grant_key", s.signerHex)
+	s.log.Info("twins ready", "twins", len(s.reg.Twins()), "simulated_gateways", len(s.gateways.sims), "enrolled_gateways", len(s.gateways.enrolled), "grant_key", s.signerHex)
 	return nil
 }
 
+// GatewayFeed tells the twins' gateways, over the revocation feed, what
+// was revoked: sessions, delegations, agents and their owners. Valid once
+// the service has started.
+type GatewayFeed struct{ s *Service }
+
+// Feed is the revocation feed to the gateways.
+func (s *Service) Feed() GatewayFeed { return GatewayFeed{s} }
+
 // ForwardRevocations tells the gateways of every revoked session, until
 // revocations is closed (when the realm stops).
-func (s *Service) ForwardRevocations(revocations <-chan session.Revocation) {
+func (f GatewayFeed) ForwardRevocations(revocations <-chan session.Revocation) {
 	for rev := range revocations {
-		if err := s.feed.Revoke(rev.SessionID); err != nil {
-			s.log.Warn("publish revocation to gateways", "session", rev.SessionID, "err", err)
+		if err := f.s.feed.Revoke(rev.SessionID); err != nil {
+			f.s.log.Warn("publish revocation to gateways", "session", rev.SessionID, "err", err)
 		}
 	}
 }
@@ -382,20 +346,20 @@ func (s *Service) ForwardRevocations(revocations <-chan session.Revocation) {
 // RevokeAgents tells the gateways at once of revoked delegations,
 // suspended agents and owners who revoked their agents (see
 // twin.RevocationNotice): a grant naming any of them is refused.
-func (s *Service) RevokeAgents(ids ...string) {
-	if s.closed.Load() {
+func (f GatewayFeed) RevokeAgents(ids ...string) {
+	if f.s.closed.Load() {
 		return // the feed is gone; gateways refuse everything once it is stale
 	}
-	if err := s.feed.RevokeAgents(ids...); err != nil {
+	if err := f.s.feed.RevokeAgents(ids...); err != nil {
 		// The heartbeats repeat them within a second.
-		s.log.Warn("publish agent revocations to gateways", "ids", ids, "err", err)
+		f.s.log.Warn("publish agent revocations to gateways", "ids", ids, "err", err)
 	}
 }
 
 // RememberAgents has the following heartbeats to the gateways name ids
 // (twin.RevocationFeed.RememberAgents): what another node revoked and
 // told the gateways of already.
-func (s *Service) RememberAgents(ids ...string) { s.feed.RememberAgents(ids...) }
+func (f GatewayFeed) RememberAgents(ids ...string) { f.s.feed.RememberAgents(ids...) }
 
 func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp nkeys.KeyPair) error {
 	t, _ := s.reg.Twin(twinID)
@@ -425,9 +389,7 @@ func (s *Service) startSimulatedGateway(ctx context.Context, twinID string, kp n
 		nc.Close()
 		return fmt.Errorf("realm: simulated gateway %s: %w", twinID, err)
 	}
-	s.setGatewayKey(twinID, key.Address())
-	s.gateways = append(s.gateways, g)
-	s.conns = append(s.conns, nc)
+	s.gateways.addSimulated(twinID, g, nc, key.Address())
 	return nil
 }
 
@@ -443,12 +405,7 @@ func (s *Service) Close() {
 		s.stopBg()
 		s.bg.Wait()
 	}
-	for _, g := range s.gateways {
-		g.Close()
-	}
-	for _, nc := range s.conns {
-		nc.Close()
-	}
+	s.gateways.closeSimulated()
 	if s.telemetry != nil {
 		_ = s.telemetry.Unsubscribe()
 	}
@@ -457,26 +414,9 @@ func (s *Service) Close() {
 	}
 }
 
-// GatewayKey is the address that signs twinID's acknowledgements.
-func (s *Service) GatewayKey(twinID string) (common.Address, bool) {
-	s.keysMu.RLock()
-	defer s.keysMu.RUnlock()
-	a, ok := s.keys[twinID]
-	return a, ok
-}
-
-// gatewayKeyHex is GatewayKey as answers show it, or "" if none.
-func (s *Service) gatewayKeyHex(twinID string) string {
-	s.keysMu.RLock()
-	defer s.keysMu.RUnlock()
-	return s.keyHexs[twinID]
-}
-
-func (s *Service) setGatewayKey(twinID string, a common.Address) {
-	s.keysMu.Lock()
-	defer s.keysMu.Unlock()
-	s.keys[twinID], s.keyHexs[twinID] = a, a.Hex()
-}
+// Gateways are the twins' gateways: the enrolled ones, the ones this
+// node simulates, and the key that signs each one's acknowledgements.
+func (s *Service) Gateways() *Gateways { return s.gateways }
 
 // Registry is the twins of the realm's scenes and their last states.
 func (s *Service) Registry() *twin.Registry { return s.reg }
@@ -501,18 +441,3 @@ func (s *Service) SetGuard(g *twin.Guard) { s.guard = g }
 
 // Dispatcher signs and delivers grants.
 func (s *Service) Dispatcher() *twin.Dispatcher { return s.disp }
-
-// SimulatedGateway is a simulated gateway and its NATS connection.
-type SimulatedGateway struct {
-	*gateway.Gateway
-	Conn *nats.Conn
-}
-
-// SimulatedGateways are the gateways this node simulates.
-func (s *Service) SimulatedGateways() []SimulatedGateway {
-	out := make([]SimulatedGateway, len(s.gateways))
-	for i, g := range s.gateways {
-		out[i] = SimulatedGateway{Gateway: g, Conn: s.conns[i]}
-	}
-	return out
-}

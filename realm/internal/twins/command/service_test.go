@@ -166,7 +166,7 @@ func startService(t *testing.T) (*Service, *world) {
 	}
 	// The realm's own embedded server, which admits each simulated gateway
 	// to its twin's subjects only.
-	embedded, err := natsembed.Start(ctx, natsembed.Config{DataDir: t.TempDir(), Prefix: "zr", Gateways: svc.NATSUsers(), ServerName: "twins-test"})
+	embedded, err := natsembed.Start(ctx, natsembed.Config{DataDir: t.TempDir(), Prefix: "zr", Gateways: svc.Gateways().NATSUsers(), ServerName: "twins-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func startService(t *testing.T) (*Service, *world) {
 	// The gateways refuse every grant until they have heard the
 	// revocation feed.
 	deadline := time.Now().Add(10 * time.Second)
-	for _, g := range svc.SimulatedGateways() {
+	for _, g := range svc.Gateways().Simulated() {
 		for age := g.FeedAge(); age < 0 || age > time.Second; age = g.FeedAge() {
 			if time.Now().After(deadline) {
 				t.Fatal("the gateways never heard the revocation feed")
@@ -233,7 +233,7 @@ func TestServiceCarriesOutACommand(t *testing.T) {
 	if ans.Grant.Signer != svc.GrantKey().Hex() {
 		t.Fatalf("grant signed by %s, want the node key %s", ans.Grant.Signer, svc.GrantKey().Hex())
 	}
-	if gw, _ := svc.GatewayKey("conveyor-1"); ans.Ack.Signer != gw.Hex() {
+	if gw, _ := svc.Gateways().Key("conveyor-1"); ans.Ack.Signer != gw.Hex() {
 		t.Fatalf("acknowledgement signed by %s, want the gateway's %s", ans.Ack.Signer, gw.Hex())
 	}
 	w.mu.Lock()

@@ -1,8 +1,10 @@
-package realm
+package clustertest
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // TestSecondConnectionOfASessionReplacesTheFirst connects one session
@@ -31,8 +33,8 @@ func TestSecondConnectionOfASessionReplacesTheFirst(t *testing.T) {
 	second := dialLive(t, a, ada.Sess.Token)
 	defer second.Close()
 	code, reason := waitClosed(t, first)
-	if code != closeReplaced || !strings.Contains(reason, "connected again") {
-		t.Fatalf("first connection closed with %d %q, want %d saying the session connected again", code, reason, closeReplaced)
+	if code != realmtest.CloseReplaced || !strings.Contains(reason, "connected again") {
+		t.Fatalf("first connection closed with %d %q, want %d saying the session connected again", code, reason, realmtest.CloseReplaced)
 	}
 	joinFoundry(t, second)
 	send(t, second, poseAt(4, 1.6, 4))
@@ -41,8 +43,8 @@ func TestSecondConnectionOfASessionReplacesTheFirst(t *testing.T) {
 	// Another node: its connection is newer, so the one on a closes.
 	third := dialLive(t, b, ada.Sess.Token)
 	defer third.Close()
-	if code, _ := waitClosed(t, second); code != closeReplaced {
-		t.Fatalf("second connection closed with %d after the session connected through another node, want %d", code, closeReplaced)
+	if code, _ := waitClosed(t, second); code != realmtest.CloseReplaced {
+		t.Fatalf("second connection closed with %d after the session connected through another node, want %d", code, realmtest.CloseReplaced)
 	}
 	joinFoundry(t, third)
 	// One pose: through another node it must still follow her join
