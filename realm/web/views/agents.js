@@ -182,8 +182,8 @@ export function mount(section, ctx) {
     await loadDelegations();
   }
 
+  // The queue first: an action waiting for the owner expires.
   section.append(el("div", { class: "ops-grid" },
-    el("section", { class: "ops-card", "aria-labelledby": "delegation-form-title" }, form, tokenBox),
     el("section", { class: "ops-card", "aria-labelledby": "agent-approvals-title" },
       el("h2", { id: "agent-approvals-title" }, "Waiting for your approval"),
       el("p", { class: "ops-note" }, "Your agents ask here for what their delegation does not let them do alone: a transfer above its auto-approval value, a high-risk command. Approving asks for your passkey, bound to that one action."),
@@ -191,7 +191,8 @@ export function mount(section, ctx) {
       historyTitle, history),
     el("section", { class: "ops-card", "aria-labelledby": "agent-delegations-title" },
       el("h2", { id: "agent-delegations-title" }, "Your delegations"),
-      delegationsEmpty, delegations)));
+      delegationsEmpty, delegations),
+    el("section", { class: "ops-card", "aria-labelledby": "delegation-form-title" }, form, tokenBox)));
 
   const short = (s) => (s && s.length > 18 ? `${s.slice(0, 10)}…${s.slice(-6)}` : s || "");
   const when = (t) => (t ? new Date(t).toLocaleTimeString() : "");
