@@ -118,6 +118,9 @@ func TestAgentsViewDelegates(t *testing.T) {
 	id := page.Eval(`document.getElementById("delegation-token").dataset.delegation`)
 	row := `#agent-delegations li[data-delegation="` + id + `"]`
 	page.WaitFor("the new delegation listed, active", `(document.querySelector('`+row+`') || {dataset: {}}).dataset.state === "active"`)
+	if v := page.Eval(`document.getElementById("delegation-key").value + "|" + document.getElementById("delegation-hours").value`); v != "|2" {
+		t.Errorf("after issuing, the key and hours read %q; want the key cleared and the limits kept", v)
+	}
 	got := page.Eval(`document.querySelector('` + row + `').textContent`)
 	for _, want := range []string{"scout", agents.AgentID(pub), "JoinScene", "Scene foundry"} {
 		if !strings.Contains(got, want) {

@@ -178,7 +178,9 @@ export function mount(section, ctx) {
       el("p", null, el("strong", null, `Delegated to ${name || agent}.`), " Give this token to the agent now: it is shown only this once, and the realm keeps no copy. Without the agent's own private key it is useless to anyone else."),
       el("div", { class: "ops-row" }, token, copy));
     tokenBox.hidden = false;
-    form.reset();
+    // Ready for another agent: the limits stay as a starting point.
+    nameInput.value = keyInput.value = "";
+    for (const box of form.querySelectorAll('input[type="checkbox"]')) box.checked = false;
     await loadDelegations();
   }
 
