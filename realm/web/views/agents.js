@@ -31,6 +31,7 @@ const MAX_HOURS = 24;
 // An agent's recent activity: the newest audited decisions it was the
 // actor of (the realm lets an owner read its own agents').
 const ACTIVITY_LIMIT = 100;
+const ACTIVITY_REFRESH_MS = 15000;
 const TRUSTED_FROM = 0.6; // agents' trust states, as people's (docs/agents.md)
 // Names the owner gave its agents: the realm knows an agent by its key
 // only, so the name is this browser's label for it.
@@ -340,6 +341,7 @@ export function mount(section, ctx) {
       box.dataset.loaded = "1";
     };
     box.addEventListener("toggle", () => { if (box.open) load(); });
+    box.reload = load;
     refresh.addEventListener("click", load);
     return box;
   }
@@ -354,6 +356,14 @@ export function mount(section, ctx) {
     renderQueue();
   });
   live.on("open", () => { loadQueue().catch(() => {}); });
+  // An open activity on screen is read again now and then: the agent
+  // keeps acting while its owner watches.
+  setInterval(() => {
+    if (document.hidden) return;
+    for (const box of delegations.querySelectorAll("details[data-agent-activity][open]")) {
+      if (box.offsetParent !== null && box.reload) box.reload();
+    }
+  }, ACTIVITY_REFRESH_MS);
   // A pending action past its expiry leaves the queue on screen without
   // waiting for a message: nobody can approve it any more.
   setInterval(() => {
