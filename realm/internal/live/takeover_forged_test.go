@@ -62,7 +62,8 @@ func TestForgedTakeoverAndNoticeAreRefused(t *testing.T) {
 	}
 	logs := &lineLog{}
 	var forged atomic.Int64
-	s := New(Deps{Log: slog.New(logs), Node: "a", Prefix: "zr", NC: natstest.ConnectInProcess(t, srv), Cluster: cluster,
+	nc := natstest.ConnectInProcess(t, srv)
+	s := New(Deps{Log: slog.New(logs), Node: "a", Prefix: "zr", NC: nc, Cluster: cluster,
 		Forged: func(string) { forged.Add(1) }})
 	for _, start := range []func() (*nats.Subscription, error){s.subscribeTakeovers, s.subscribeNotices} {
 		sub, err := start()
@@ -70,6 +71,12 @@ func TestForgedTakeoverAndNoticeAreRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+	// The attacker publishes on a connection of its own: the server must
+	// have the subscriptions before then, or a message reaches no one and
+	// is never counted.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
 	}
 	c := &socket{session: "s1", closing: make(chan closeFrame, 1), now: time.Now,
 		stamp: liveStamp{At: 1, Node: "a", Seq: 1}, p: edge.Principal{Avatar: &avatar.Avatar{ID: "ada"}}}
