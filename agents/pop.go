@@ -492,11 +492,12 @@ func (m *memo[V]) put(k string, v V) {
 
 // remember records the proof's id for its key, refusing one seen before.
 func (v *ProofVerifier) remember(p *Proof, now time.Time) error {
-	h := sha256.New()
-	h.Write(p.Key)
-	h.Write([]byte(p.JTI))
+	// SHA-256 of the key and the jti (at most maxJTILen bytes), hashed
+	// from one buffer on the stack.
+	var buf [ed25519.PublicKeySize + maxJTILen]byte
+	sum := sha256.Sum256(append(append(buf[:0], p.Key...), p.JTI...))
 	var id [16]byte
-	copy(id[:], h.Sum(nil))
+	copy(id[:], sum[:])
 
 	v.mu.Lock()
 	defer v.mu.Unlock()
