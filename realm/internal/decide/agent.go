@@ -43,12 +43,12 @@ var agentAuthenticator = func() any {
 }()
 
 // agentTrustContexts are context.trust of agents' actions by trust state
-// and score (as the Cedar decimal it becomes), converted to Cedar once: an agent's context.trust is its
-// behavioural trust alone (what a person's adds, a live biometric, a
-// passkey's age, an attested device, an agent never has), so there are
-// as many as there are distinct trusts, and a busy agent's stays the
-// same from one action to the next. Bounded: when full it starts again
-// empty.
+// and score (as the Cedar decimal it becomes), converted to Cedar once.
+// An agent's context.trust is its behavioural trust alone (what a
+// person's adds, a live biometric, a passkey's age, an attested device,
+// an agent never has), so there are as many as there are distinct
+// trusts, and a busy agent's stays the same from one action to the next.
+// Bounded: when full it starts again empty.
 type agentTrustContexts struct {
 	mu sync.Mutex
 	m  map[agentTrustKey]any
