@@ -89,10 +89,26 @@ func (s *Service) SettleApproved(ctx context.Context, pa approval.Pending) (json
 	if err != nil {
 		return nil, err
 	}
-	sl, ref := s.settle, approvalRef(pa)
-	e, err := sl.inflight.Get(ctx, inFlightKey(c.Hash()))
+	answer, err := s.settle.fromJournal(ctx, c.Hash(), approvalRef(pa))
+	switch {
+	case err != nil:
+		return nil, err
+	case answer == nil:
+		return s.RunApproved(ctx, pa) // never carried out: now
+	}
+	return json.Marshal(answer)
+}
+
+// fromJournal is what the command under hash, run for the approval ref,
+// came to, from its record in flight and its gateway's journal: its
+// answer completed with the gateway's acknowledgement (executed or
+// refused); nil when it was never carried out and will not be (no record:
+// its grant never left; not_executed: the record is taken, so that a run
+// anew starts with none); or approval.ErrOutcomeUnknown.
+func (sl *settler) fromJournal(ctx context.Context, hash common.Hash, ref string) (*Answer, error) {
+	e, err := sl.inflight.Get(ctx, inFlightKey(hash))
 	if errors.Is(err, store.ErrNotFound) {
-		return s.RunApproved(ctx, pa) // its grant never left
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: read its record in flight: %w", approval.ErrOutcomeUnknown, err)
@@ -115,25 +131,18 @@ func (s *Service) SettleApproved(ctx context.Context, pa approval.Pending) (json
 		}
 		answer := m.Answer
 		sl.gateways.withAck(answer, *st.Ack)
-		result, err := json.Marshal(answer)
-		if err != nil {
-			return nil, err
-		}
 		sl.take(ctx, e)
 		sl.auditSettled(ctx, &m, string(st.Ack.Ack.Result), st.Ack.Ack.Result == twin.ResultDone)
 		sl.events.Outcome(answer)
-		s.log.Info("an approved command its node lost track of was settled from its gateway's journal", "command", c.Hash().Hex(), "approval", pa.ID, "result", st.Ack.Ack.Result)
-		return result, nil
+		sl.log.Info("an approved command its node lost track of was settled from its gateway's journal", "command", hash.Hex(), "approval", ref, "result", st.Ack.Ack.Result)
+		return answer, nil
 	case twin.StateNotExecuted:
-		// Taken at the revision read, so that the run below starts with
-		// no record of the grant that never ran: a refusal then is the
-		// command's outcome.
 		if !sl.take(ctx, e) {
 			return nil, fmt.Errorf("%w: its record in flight changed", approval.ErrOutcomeUnknown)
 		}
 		sl.auditSettled(ctx, &m, resultUndelivered, false)
-		s.log.Info("an approved command its node lost track of was never carried out: it runs now", "command", c.Hash().Hex(), "approval", pa.ID)
-		return s.RunApproved(ctx, pa)
+		sl.log.Info("an approved command its node lost track of was never carried out: it runs now", "command", hash.Hex(), "approval", ref)
+		return nil, nil
 	}
 	return nil, fmt.Errorf("%w: the gateway answers %s", approval.ErrOutcomeUnknown, st.Status.State)
 }

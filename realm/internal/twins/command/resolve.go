@@ -127,6 +127,9 @@ type settler struct {
 	auditor  Auditor
 	events   Events
 	clock    clock.Clock // judges a grant's expiry
+	// critical settles the approved critical commands whose node lost
+	// track of them (critical.go), on each pass of the reconciler.
+	critical func(ctx context.Context) (int, error)
 }
 
 // mark records a claimed command's grant before it is sent.
@@ -335,6 +338,12 @@ func (sl *settler) reconcile(ctx context.Context, every time.Duration) {
 		}
 		if n, err := sl.reconcileOnce(ctx); err != nil && ctx.Err() == nil {
 			sl.log.Warn("settle commands in flight; the next pass retries", "settled", n, "err", err)
+		}
+		if sl.critical == nil {
+			continue
+		}
+		if n, err := sl.critical(ctx); err != nil && ctx.Err() == nil {
+			sl.log.Warn("settle approved critical commands; the next pass retries", "settled", n, "err", err)
 		}
 	}
 }
