@@ -19,8 +19,7 @@ import (
 // decided afresh as the runner would (RunApproved), and refused with its
 // reason if the agent may no longer make it. A ledger that cannot tell
 // now (its receipt not issued yet, the store away) leaves the outcome
-// unknown, to be asked again, as does a run that found the store or the
-// audit log away (503: nothing moved).
+// unknown, to be asked again.
 func (s *Service) SettleApproved(ctx context.Context, pa approval.Pending) (json.RawMessage, error) {
 	in, err := assets.DecodeTransferRequest(pa.Payload)
 	if err != nil {
@@ -38,11 +37,16 @@ func (s *Service) SettleApproved(ctx context.Context, pa approval.Pending) (json
 	case done:
 		return s.appendTransferAnswer(nil, out.digest, &out.receipt), nil
 	}
-	res, err := s.RunApproved(ctx, pa)
+	return s.RunApproved(ctx, pa)
+}
+
+// outcomeUnknownIfUnavailable is err, or approval.ErrOutcomeUnknown for
+// a run that found the store or the audit log away (503): nothing moved,
+// and an approved transfer is asked again rather than failed for an
+// outage. The intent's own deadline bounds how long.
+func outcomeUnknownIfUnavailable(err error) error {
 	if err != nil && edge.ProblemOf(err).Status == http.StatusServiceUnavailable {
-		// The store or the audit log is away and nothing moved: a node
-		// asks again rather than fail an approved transfer for an outage.
-		return nil, fmt.Errorf("%w: %w", approval.ErrOutcomeUnknown, err)
+		return fmt.Errorf("%w: %w", approval.ErrOutcomeUnknown, err)
 	}
-	return res, err
+	return err
 }
