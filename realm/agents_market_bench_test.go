@@ -3,13 +3,9 @@
 package realm
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,17 +20,23 @@ import (
 // context.agent, the delegation's limits spent), in one run: the same
 // transfer of a unique item from the same linked wallet, signed
 // beforehand, with its receipt (as BenchmarkAssetTransfers: items, so
-// that concurrent transfers do not contend for one balance). The agent's transfers stay under its
-// auto-approval value, so none waits; its DPoP proofs are signed
-// beforehand too, as the intents are, so that the client's cost is the
-// same for both. Eight clients send at once, so that neither is measured
-// waiting for the audit log's group commit alone. Metrics:
+// that concurrent transfers do not contend for one balance). The agent's
+// transfers stay under its auto-approval value, so none waits; its DPoP
+// proofs are signed beforehand too, as the intents are. Eight clients send
+// at once, so that neither is measured waiting for the audit log's group
+// commit alone. The two sub-benchmarks differ in the caller's headers
+// only.
 //
-//   - transfers/s: end to end, wall clock;
+// The clients run in a child process (runClientProcess), so that the
+// realm's CPU is the realm's. Metrics:
 //
-//   - cpu-us/transfer: CPU the whole process (realm, embedded NATS and the
-//     clients) spent per transfer: it moves far less than the rate on a
-//     machine shared with other work.
+//   - realm-cpu-us/transfer: CPU this process (the realm and its embedded
+//     NATS) spent per transfer; it moves far less than the rate on a
+//     machine shared with other work;
+//
+//   - client-cpu-us/transfer: CPU the child's HTTP clients spent;
+//
+//   - transfers/s: end to end, wall clock.
 //
 //     go test -run '^$' -bench BenchmarkAgentTransfer -benchtime 400x -count 3 ./realm
 func BenchmarkAgentTransfer(b *testing.B) {
@@ -44,8 +46,9 @@ func BenchmarkAgentTransfer(b *testing.B) {
 	scheme := r.market.Ledger().Scheme()
 	to := common.HexToAddress("0x00000000000000000000000000000000000000b0")
 	nonce := uint64(0)
-	signed := func(n int) [][]byte {
-		out := make([][]byte, n)
+	// requests are n transfers, signed, each with the caller's headers.
+	requests := func(n int, auth func(i int, h http.Header)) []benchRequest {
+		out := make([]benchRequest, n)
 		deadline := uint64(time.Now().Add(time.Hour).Unix())
 		for i := range out {
 			nonce++
@@ -56,60 +59,26 @@ func BenchmarkAgentTransfer(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			out[i], _ = json.Marshal(map[string]any{"intent": intent("relics", item, 1, u.Wallet, to, nonce, fmt.Sprint(deadline)), "signature": sig.String()})
+			body, _ := json.Marshal(map[string]any{"intent": intent("relics", item, 1, u.Wallet, to, nonce, fmt.Sprint(deadline)), "signature": sig.String()})
+			h := http.Header{"Content-Type": {"application/json"}}
+			auth(i, h)
+			out[i] = benchRequest{Method: "POST", Path: "/v1/assets/transfers", Header: h, Body: body}
 		}
 		return out
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
-	run := func(b *testing.B, bodies [][]byte, auth func(i int, h http.Header)) {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		cpu0 := processCPU()
-		b.ResetTimer()
-		for range 8 {
-			wg.Go(func() {
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= len(bodies) {
-						return
-					}
-					req, _ := http.NewRequest("POST", r.URL()+"/v1/assets/transfers", bytes.NewReader(bodies[i]))
-					req.Header.Set("Content-Type", "application/json")
-					auth(i, req.Header)
-					resp, err := hc.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					body, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusCreated {
-						b.Errorf("transfer %d: %d %s", i, resp.StatusCode, body)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		b.StopTimer()
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
-		b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-us/transfer")
+	run := func(b *testing.B, reqs []benchRequest) {
+		res := runClientProcess(b, benchClientJob{URL: r.URL(), Clients: 8, Want: http.StatusCreated, Requests: reqs})
+		res.report(b, b.N, "transfer")
 	}
 	b.Run("person", func(b *testing.B) {
-		bodies := signed(b.N)
-		run(b, bodies, func(_ int, h http.Header) { h.Set("Authorization", "Bearer "+u.Sess.Token) })
+		run(b, requests(b.N, func(_ int, h http.Header) { h.Set("Authorization", "Bearer "+u.Sess.Token) }))
 	})
 	ag, _ := newTraderWith(b, r, ownerID, agents.Limits{TransferValue: 10, DailyValue: 1 << 40, AutoApproveValue: 10, MaxRisk: agents.RiskLow}, "relics")
 	ag.Do("GET", "/v1/agents/me", nil) // the node's DPoP nonce
 	b.Run("agent", func(b *testing.B) {
-		bodies := signed(b.N)
-		proofs := make([]string, b.N)
-		for i := range proofs {
-			proofs[i] = ag.ProofBy(ag.Key, "POST", "/v1/assets/transfers")
-		}
-		run(b, bodies, func(i int, h http.Header) {
+		run(b, requests(b.N, func(_ int, h http.Header) {
 			h.Set("Authorization", "DPoP "+ag.Token)
-			h.Set("DPoP", proofs[i])
-		})
+			h.Set("DPoP", ag.ProofBy(ag.Key, "POST", "/v1/assets/transfers"))
+		}))
 	})
 }
