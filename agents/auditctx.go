@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+
+	"github.com/zerorealm/zerorealm/policy"
 )
 
 // auditContext is context.agent as an audit record writes it: the JSON
@@ -97,13 +99,66 @@ func (a auditContext) asMap() map[string]any {
 
 // AuditContext is context.agent for the decision's audit record: it
 // encodes to the same JSON as Context, at a fraction of the cost. A
-// Decision the Guard did not make answers Context.
+// Decision the Guard did not make has none (nil).
 func (d Decision) AuditContext() any {
 	if d.audit.chain == nil {
-		return d.Context
+		return nil
 	}
 	return d.audit
 }
+
+// Context is context.agent as Go values (see AgentContext); nil for a
+// Decision the Guard did not make.
+func (d Decision) Context() map[string]any {
+	if d.audit.chain == nil {
+		return nil
+	}
+	return d.audit.asMap()
+}
+
+// CedarContext is context.agent for the Cedar decision: the same record
+// as Context gives, made from the chain's members converted once per
+// chain (RecordBase) and the agent's trust converted once per trust, with
+// the action's own members (the use so far, needs_approval, approved)
+// added. Should the chain's part not convert, it is Context, converted
+// per request and refused there.
+func (d Decision) CedarContext() any {
+	a := d.audit
+	if a.chain == nil {
+		return nil
+	}
+	cv := a.chain.cedarValues()
+	if !cv.baseOK {
+		return d.Context()
+	}
+	used := emptyUsed
+	if a.used != "" {
+		u, err := policy.RecordBase{}.With(policy.Member{Name: a.used, Value: long(a.usedValue)})
+		if err != nil {
+			return d.Context()
+		}
+		used = u
+	}
+	v, err := cv.base.With(
+		policy.Member{Name: "trust", Value: a.chain.trustValues(a.trust).agentTrust},
+		policy.Member{Name: "used", Value: used},
+		policy.Member{Name: "needs_approval", Value: a.needsApproval},
+		policy.Member{Name: "approved", Value: a.approved},
+	)
+	if err != nil {
+		return d.Context()
+	}
+	return v
+}
+
+// emptyUsed is context.agent.used of an action that counts against no
+// limit: an empty record.
+var emptyUsed any = func() any {
+	if v, err := policy.NewValue(map[string]any{}); err == nil {
+		return v
+	}
+	return map[string]any{}
+}()
 
 // appendJSONFloat appends f as encoding/json writes a float64. A score
 // lies in [0, 1], where that is strconv's shortest 'f' form; anything

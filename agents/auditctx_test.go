@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
 // The audit's context.agent is the JSON of Decision.Context, byte for
-// byte, whatever the action, the chain and the trust.
+// byte, and the Cedar record of CedarContext is Context converted,
+// whatever the action, the chain and the trust.
 func TestAuditContextEncodesAsContext(t *testing.T) {
 	r := newTestRealm(t)
 	g := r.node(t, Config{})
@@ -22,9 +24,19 @@ func TestAuditContextEncodesAsContext(t *testing.T) {
 	parent, child := mustAgent(t, g, root, agent), mustAgent(t, g, derived, sub)
 	same := func(name string, d Decision) {
 		t.Helper()
-		want, err := json.Marshal(d.Context)
+		want, err := json.Marshal(d.Context())
 		if err != nil {
 			t.Fatal(err)
+		}
+		converted, err := policy.NewValue(d.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cv, ok := d.CedarContext().(policy.Value); !ok || !cv.Equal(converted) {
+			t.Fatalf("%s: CedarContext() = %v, want Context() converted", name, d.CedarContext())
+		}
+		if cj, err := json.Marshal(d.CedarContext()); err != nil || !bytes.Equal(cj, want) {
+			t.Fatalf("%s: CedarContext() encodes as %s (%v), want %s", name, cj, err, want)
 		}
 		got, err := json.Marshal(d.AuditContext())
 		if err != nil {
@@ -54,7 +66,7 @@ func TestAuditContextEncodesAsContext(t *testing.T) {
 			}
 		}
 	}
-	if got := (Decision{Context: map[string]any{"id": "x"}}).AuditContext(); got.(map[string]any)["id"] != "x" {
-		t.Fatalf("a Decision the Guard did not make: %v", got)
+	if var0 := (Decision{}); var0.AuditContext() != nil || var0.Context() != nil || var0.CedarContext() != nil {
+		t.Fatalf("a Decision the Guard did not make: %v, %v, %v", var0.AuditContext(), var0.Context(), var0.CedarContext())
 	}
 }

@@ -163,8 +163,10 @@ func BenchmarkGuard(b *testing.B) {
 // BenchmarkPerRequestMemos compares, in one process, each per-request step
 // this package now serves from what it worked out before with the way it
 // did it before: the proof's claims scanned or read strictly, a verified
-// token found by its text or by its SHA-256, and the Agent principal
-// converted for Cedar once per trust or on every request.
+// token found by its text or by its SHA-256, the Agent principal
+// converted for Cedar once per trust or on every request, and
+// context.agent made from its chain's part converted once or converted
+// whole.
 //
 //	go test -run '^$' -bench BenchmarkPerRequestMemos -benchtime 20000x -count 6 ./agents
 func BenchmarkPerRequestMemos(b *testing.B) {
@@ -237,4 +239,17 @@ func BenchmarkPerRequestMemos(b *testing.B) {
 	}
 	b.Run("principal/once-per-trust", func(b *testing.B) { decide(b, func() policy.Entity { return Principal(a, as) }) })
 	b.Run("principal/every-request", func(b *testing.B) { decide(b, func() policy.Entity { return newPrincipal(a.ID, c, as) }) })
+	// context.agent of a transfer, made into the request's Cedar context
+	// as Decide does: the whole map converted, or the chain's part once.
+	agentContext := func(b *testing.B, agent func(d Decision) any) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			d := Decision{audit: auditContext{chain: c, trust: as, used: "day_value", usedValue: uint64(i)}}
+			if _, err := policy.NewValue(map[string]any{"agent": agent(d)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("context/once-per-chain", func(b *testing.B) { agentContext(b, Decision.CedarContext) })
+	b.Run("context/every-request", func(b *testing.B) { agentContext(b, func(d Decision) any { return d.Context() }) })
 }

@@ -2,6 +2,7 @@ package agents
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/zerorealm/zerorealm/policy"
@@ -47,17 +48,26 @@ func TestCedarPoliciesSeeAgents(t *testing.T) {
 		t.Helper()
 		d := evaluate(t, node, a, act)
 		p := Principal(a, d.Trust)
-		dec, err := set.Decide(ctx, policy.Request{
-			Principal: p.UID,
-			Action:    policy.UID{Type: "Action", ID: act.Name},
-			Resource:  resource,
-			Context:   map[string]any{"agent": d.Context, "amount": int64(act.Value)},
-			Entities:  []policy.Entity{p},
-		})
-		if err != nil {
-			t.Fatalf("Decide: %v", err)
+		// context.agent as the realm gives it (CedarContext) and as Go
+		// values (Context) decide alike.
+		var decs [2]policy.Decision
+		for i, agentCtx := range []any{d.CedarContext(), d.Context()} {
+			dec, err := set.Decide(ctx, policy.Request{
+				Principal: p.UID,
+				Action:    policy.UID{Type: "Action", ID: act.Name},
+				Resource:  resource,
+				Context:   map[string]any{"agent": agentCtx, "amount": int64(act.Value)},
+				Entities:  []policy.Entity{p},
+			})
+			if err != nil {
+				t.Fatalf("Decide: %v", err)
+			}
+			decs[i] = dec
 		}
-		return dec
+		if decs[0].Allow != decs[1].Allow || !slices.Equal(decs[0].Policies, decs[1].Policies) {
+			t.Fatalf("CedarContext decides %v by %v, Context %v by %v", decs[0].Allow, decs[0].Policies, decs[1].Allow, decs[1].Policies)
+		}
+		return decs[0]
 	}
 	asset := policy.UID{Type: "Asset", ID: "ore/1"}
 	if dec := decide(a, transfer(100), asset); !dec.Allow {

@@ -54,9 +54,10 @@ type Decision struct {
 	Err error
 	// Trust is the agent's behavioural trust when it asked.
 	Trust Assessment
-	// Context is context.agent for the Cedar decision: see AgentContext.
-	Context map[string]any
 
+	// audit is context.agent, held as its parts: Context, CedarContext
+	// and AuditContext make it a map, a Cedar record and an audit
+	// record's JSON from them.
 	audit auditContext
 }
 
@@ -179,7 +180,7 @@ func (g *Guard) Authenticate(ctx context.Context, req ProofRequest) (*Agent, err
 }
 
 // Evaluate decides act for a within its delegation and limits, and
-// returns context.agent for Cedar. It spends nothing: after Cedar allows,
+// returns context.agent for Cedar (Decision.CedarContext). It spends nothing: after Cedar allows,
 // Spend does. A refusal counts in the agent's behaviour; a burst of
 // out-of-scope attempts suspends it on every node.
 func (g *Guard) Evaluate(ctx context.Context, a *Agent, act Action) (Decision, error) {
@@ -220,7 +221,6 @@ func (g *Guard) Evaluate(ctx context.Context, a *Agent, act Action) (Decision, e
 		outcome = Approve
 	}
 	d := Decision{Outcome: outcome, Err: derr, Trust: as}
-	d.Context = AgentContext(a, as, usedBy(leaf.ID, day, minute), outcome == Approve, act.Approved)
 	d.audit = auditContext{chain: a.Chain, trust: as, needsApproval: outcome == Approve, approved: act.Approved}
 	switch {
 	case day != nil:
@@ -404,6 +404,9 @@ type trustValues struct {
 	state     trust.State
 	units     int64 // the score in Cedar's ten-thousandths
 	principal policy.Entity
+	// agentTrust is context.agent.trust: a policy.Value, or the map
+	// (converted per request, and refused there) should it not convert.
+	agentTrust any
 }
 
 func (c *Chain) trustValues(as Assessment) *trustValues {
@@ -411,7 +414,7 @@ func (c *Chain) trustValues(as Assessment) *trustValues {
 	units, score, ok := policy.DecimalUnits(as.Score)
 	if !ok {
 		// No Cedar value: converted per request, and refused there.
-		return &trustValues{principal: newPrincipal(m.id, c, as)}
+		return &trustValues{principal: newPrincipal(m.id, c, as), agentTrust: agentTrustMap(as)}
 	}
 	if tv := m.trust.Load(); tv != nil && tv.state == as.State && tv.units == units {
 		return tv
@@ -421,6 +424,10 @@ func (c *Chain) trustValues(as Assessment) *trustValues {
 	if p, err := tv.principal.Prepare(); err == nil {
 		tv.principal = p
 	} // else converted per request, and refused there
+	tv.agentTrust = agentTrustMap(Assessment{State: as.State, Score: score})
+	if v, err := policy.NewValue(tv.agentTrust); err == nil {
+		tv.agentTrust = v
+	}
 	m.trust.Store(tv)
 	return tv
 }
@@ -450,7 +457,7 @@ func AgentContext(a *Agent, as Assessment, used map[string]any, needsApproval, a
 		"chain":          cv.agents,
 		"delegations":    cv.ids,
 		"depth":          int64(len(a.Chain.Blocks)),
-		"trust":          map[string]any{"state": string(as.State), "score": as.Score},
+		"trust":          agentTrustMap(as),
 		"used":           used,
 		"limits":         cv.limits,
 		"needs_approval": needsApproval,
@@ -458,11 +465,22 @@ func AgentContext(a *Agent, as Assessment, used map[string]any, needsApproval, a
 	}
 }
 
+// agentTrustMap is context.agent.trust.
+func agentTrustMap(as Assessment) map[string]any {
+	return map[string]any{"state": string(as.State), "score": as.Score}
+}
+
 // chainCedar are the values of context.agent that are the chain's, each a
 // policy.Value (converted to Cedar once per chain) or, should a conversion
 // fail, the Go value (converted per request, and refused there).
 type chainCedar struct {
 	owner, agents, ids, limits any
+	// base is context.agent's members that are the chain's (all but
+	// trust, used, needs_approval and approved); baseOK is false when
+	// they could not be converted, and context.agent is then converted
+	// whole per request, and refused there.
+	base   policy.RecordBase
+	baseOK bool
 }
 
 func (c *Chain) cedarValues() *chainCedar {
@@ -487,6 +505,13 @@ func (c *Chain) cedarValues() *chainCedar {
 				"max_risk":            string(l.MaxRisk),
 			}),
 		}
+		cv := &m.cedar
+		var err error
+		cv.base, err = policy.NewRecordBase(map[string]any{
+			"id": m.id, "owner": cv.owner, "delegation": c.Leaf().ID,
+			"chain": cv.agents, "delegations": cv.ids, "depth": int64(len(c.Blocks)), "limits": cv.limits,
+		})
+		cv.baseOK = err == nil
 	})
 	return &m.cedar
 }

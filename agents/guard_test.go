@@ -131,12 +131,12 @@ func TestEvaluateScopeAndLimits(t *testing.T) {
 			if tc.want == Deny && !errors.Is(d.Err, ErrForbidden) {
 				t.Fatalf("%v is not ErrForbidden", d.Err)
 			}
-			if d.Context["needs_approval"] != (tc.want == Approve) {
-				t.Fatalf("context.agent.needs_approval = %v", d.Context["needs_approval"])
+			if d.Context()["needs_approval"] != (tc.want == Approve) {
+				t.Fatalf("context.agent.needs_approval = %v", d.Context()["needs_approval"])
 			}
 			// context.agent.used holds the counter the action counts
 			// against, and only that one: nothing else was read.
-			used := d.Context["used"].(map[string]any)
+			used := d.Context()["used"].(map[string]any)
 			_, day := used["day_value"]
 			_, minute := used["minute_commands"]
 			if day != (tc.act.Name == ActionTransferAsset) || minute != (tc.act.Name == ActionCommandActuator) {
@@ -220,7 +220,7 @@ func TestDailyBudgetHoldsAcrossNodes(t *testing.T) {
 	if ReasonOf(d.Err) != ReasonOverLimit {
 		t.Fatalf("after the budget is spent: %s", d)
 	}
-	if used := d.Context["used"].(map[string]any)["day_value"]; used != int64(1000) {
+	if used := d.Context()["used"].(map[string]any)["day_value"]; used != int64(1000) {
 		t.Fatalf("context.agent.used.day_value = %v, want 1000", used)
 	}
 	// The next UTC day has a fresh budget.

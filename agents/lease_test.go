@@ -70,7 +70,7 @@ func TestLeaseSpendsWithoutTheStore(t *testing.T) {
 		t.Fatalf("the store was written (revision %d to %d) by commands the lease covered", rev, again)
 	}
 	d := evaluate(t, g, a, command(RiskLow))
-	if used := d.Context["used"].(map[string]any)["minute_commands"]; used != int64(8) {
+	if used := d.Context()["used"].(map[string]any)["minute_commands"]; used != int64(8) {
 		t.Fatalf("context.agent.used.minute_commands = %v, want 8", used)
 	}
 	if err := g.Spend(context.Background(), a, command(RiskLow)); err != nil {
@@ -84,7 +84,7 @@ func TestLeaseSpendsWithoutTheStore(t *testing.T) {
 	}
 	d = evaluate(t, g, a, command(RiskLow))
 	wantReason(t, d.Err, ReasonRate)
-	if used := d.Context["used"].(map[string]any)["minute_commands"]; used != int64(30) {
+	if used := d.Context()["used"].(map[string]any)["minute_commands"]; used != int64(30) {
 		t.Fatalf("context.agent.used.minute_commands = %v, want 30", used)
 	}
 }
@@ -107,7 +107,7 @@ func TestLeaseHeldByAnotherNodeAndGivenBack(t *testing.T) {
 	}
 	d := evaluate(t, nodeB, onB, command(RiskLow))
 	wantReason(t, d.Err, ReasonRate)
-	if used := d.Context["used"].(map[string]any)["minute_commands"]; used != int64(30) {
+	if used := d.Context()["used"].(map[string]any)["minute_commands"]; used != int64(30) {
 		t.Fatalf("node B sees %v used, want 30 (node A's lease counts)", used)
 	}
 

@@ -150,7 +150,7 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 		// agent never has, so a policy that asks for them refuses it.
 		scenes.ContextTrust:         s.agentTrust.context(ad.Trust.State, ad.Trust.Score),
 		scenes.ContextAuthenticator: agentAuthenticator,
-		contextAgent:                ad.Context,
+		contextAgent:                ad.CedarContext(),
 	}
 	for k, v := range extra {
 		pctx[k] = v
