@@ -3,6 +3,7 @@ package agents
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/zerorealm/zerorealm/policy"
@@ -55,12 +56,18 @@ func (c *Chain) auditParts() auditParts {
 // MarshalJSON writes the keys in encoding/json's order for a map:
 // approved, chain, delegation, delegations, depth, id, limits,
 // needs_approval, owner, trust, used.
-func (a auditContext) MarshalJSON() ([]byte, error) {
+func (a auditContext) MarshalJSON() ([]byte, error) { return a.AppendJSON(nil) }
+
+// AppendJSON appends what MarshalJSON writes: the audit log splices it
+// into the event as it is (audit.JSONAppender), without encoding/json's
+// scan of a Marshaler's bytes.
+func (a auditContext) AppendJSON(b []byte) ([]byte, error) {
 	p := a.chain.auditParts()
 	if p.mid == nil {
-		return json.Marshal(a.asMap())
+		v, err := json.Marshal(a.asMap())
+		return append(b, v...), err
 	}
-	b := make([]byte, 0, 128+len(p.mid)+len(p.owner))
+	b = slices.Grow(b, 128+len(p.mid)+len(p.owner))
 	b = append(b, `{"approved":`...)
 	b = strconv.AppendBool(b, a.approved)
 	b = append(b, ',')

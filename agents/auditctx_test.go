@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 
+	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/trust"
 )
@@ -44,6 +46,19 @@ func TestAuditContextEncodesAsContext(t *testing.T) {
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%s:\n got %s\nwant %s", name, got, want)
+		}
+		// The stored event, context.agent spliced in (audit.JSONAppender),
+		// is byte for byte the event encoding/json writes with Context.
+		ev := audit.Event{ID: "ev1", Time: time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC), Node: "n1", Index: 7, Prev: "ab",
+			Actor: parent.ID, Action: ActionTransferAsset, Resource: `Asset::"ore/1"`, Outcome: audit.Allow, Policies: []string{"p<1>"},
+			Signals: map[string]any{"chain": parent.Chain.Path(), "owner": parent.Owner(), "agent": d.AuditContext(), "amount": int64(5)}}
+		stored, err := audit.MarshalEvent(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Signals["agent"] = d.Context()
+		if before, _ := json.Marshal(&ev); !bytes.Equal(stored, before) {
+			t.Fatalf("%s: the stored event\n got %s\nwant %s", name, stored, before)
 		}
 	}
 	same("a transfer", evaluate(t, g, parent, transfer(100)))

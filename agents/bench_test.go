@@ -3,12 +3,14 @@ package agents
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/trust"
 )
@@ -166,7 +168,7 @@ func BenchmarkGuard(b *testing.B) {
 // token found by its text or by its SHA-256, the Agent principal
 // converted for Cedar once per trust or on every request, and
 // context.agent made from its chain's part converted once or converted
-// whole.
+// whole, and the audit record with context.agent spliced in or scanned.
 //
 //	go test -run '^$' -bench BenchmarkPerRequestMemos -benchtime 20000x -count 6 ./agents
 func BenchmarkPerRequestMemos(b *testing.B) {
@@ -252,4 +254,19 @@ func BenchmarkPerRequestMemos(b *testing.B) {
 	}
 	b.Run("context/once-per-chain", func(b *testing.B) { agentContext(b, Decision.CedarContext) })
 	b.Run("context/every-request", func(b *testing.B) { agentContext(b, func(d Decision) any { return d.Context() }) })
+	// The audit record of a transfer: context.agent spliced in, or
+	// scanned by encoding/json as a Marshaler's bytes.
+	record := func(b *testing.B, encode func(ev *audit.Event) ([]byte, error)) {
+		b.ReportAllocs()
+		d := Decision{audit: auditContext{chain: c, trust: as, used: "day_value", usedValue: 5}}
+		for b.Loop() {
+			ev := audit.Event{ID: "ev1", Time: t0, Node: "n1", Index: 7, Actor: a.ID, Action: ActionTransferAsset, Resource: `Asset::"ore/1"`, Outcome: audit.Allow,
+				Signals: map[string]any{"chain": c.Path(), "owner": c.Owner(), "agent": d.AuditContext()}}
+			if _, err := encode(&ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("audit/spliced", func(b *testing.B) { record(b, audit.MarshalEvent) })
+	b.Run("audit/marshaler", func(b *testing.B) { record(b, func(ev *audit.Event) ([]byte, error) { return json.Marshal(ev) }) })
 }

@@ -421,7 +421,7 @@ func (l *Log) encode(block []pending) (data []byte, n int, lastHash string, last
 	for i := range block {
 		ev := &block[i].ev
 		ev.Node, ev.Index, ev.Prev = l.cfg.Node, index+1, prev
-		line, err := json.Marshal(ev)
+		line, err := MarshalEvent(ev)
 		if err != nil {
 			if i == 0 {
 				return nil, 1, "", 0, err
