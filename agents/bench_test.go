@@ -2,6 +2,7 @@ package agents
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -267,6 +268,26 @@ func BenchmarkPerRequestMemos(b *testing.B) {
 			}
 		}
 	}
+	// A proof's Ed25519 check: the key's point decoded on every request
+	// (the standard library), or once per key (verifyKey).
+	pub := agent.Public().(ed25519.PublicKey)
+	msg := []byte(proof[:strings.LastIndexByte(proof, '.')])
+	sig := ed25519.Sign(agent, msg)
+	vk := newVerifyKey(pub)
+	b.Run("ed25519/key-once", func(b *testing.B) {
+		for b.Loop() {
+			if !vk.verify(msg, sig) {
+				b.Fatal("no")
+			}
+		}
+	})
+	b.Run("ed25519/stdlib", func(b *testing.B) {
+		for b.Loop() {
+			if !ed25519.Verify(pub, msg, sig) {
+				b.Fatal("no")
+			}
+		}
+	})
 	b.Run("audit/spliced", func(b *testing.B) { record(b, audit.MarshalEvent) })
 	b.Run("audit/marshaler", func(b *testing.B) { record(b, func(ev *audit.Event) ([]byte, error) { return json.Marshal(ev) }) })
 }

@@ -97,10 +97,15 @@ type Proof struct {
 
 // ParseProof reads a compact JWS DPoP proof and checks its signature with
 // the key in its header. Every error is a *DenyError (ReasonProof).
-func ParseProof(s string) (*Proof, error) { return parseProof(s, parseProofHeader) }
+func ParseProof(s string) (*Proof, error) {
+	return parseProof(s, func(h64 string) (verifyKey, error) {
+		k, err := parseProofHeader(h64)
+		return newVerifyKey(k), err
+	})
+}
 
 // parseProof is ParseProof with the header read by header.
-func parseProof(s string, header func(h64 string) (ed25519.PublicKey, error)) (*Proof, error) {
+func parseProof(s string, header func(h64 string) (verifyKey, error)) (*Proof, error) {
 	if len(s) == 0 {
 		return nil, deny(ReasonProof, "no DPoP proof: send one in the DPoP header")
 	}
@@ -120,7 +125,7 @@ func parseProof(s string, header func(h64 string) (ed25519.PublicKey, error)) (*
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return nil, deny(ReasonProof, "DPoP signature: want 64 bytes, base64url without padding")
 	}
-	if !ed25519.Verify(key, []byte(s[:len(h64)+1+len(c64)]), sig) {
+	if !key.verify([]byte(s[:len(h64)+1+len(c64)]), sig) {
 		return nil, deny(ReasonProof, "DPoP signature does not verify with the key in its header")
 	}
 	c, err := decodeClaims(c64)
@@ -135,7 +140,7 @@ func parseProof(s string, header func(h64 string) (ed25519.PublicKey, error)) (*
 	case c.ATH == "":
 		return nil, deny(ReasonProof, "DPoP ath is required: the proof must name the delegation token")
 	}
-	return &Proof{Key: key, JTI: c.JTI, HTM: c.HTM, HTU: c.HTU, IAT: time.Unix(c.IAT, 0), ATH: c.ATH, Nonce: c.Nonce}, nil
+	return &Proof{Key: key.pub, JTI: c.JTI, HTM: c.HTM, HTU: c.HTU, IAT: time.Unix(c.IAT, 0), ATH: c.ATH, Nonce: c.Nonce}, nil
 }
 
 func decodeSegment(seg string, v any) error {
@@ -326,11 +331,12 @@ type ProofVerifier struct {
 	nonceKey [32]byte
 	node     [8]byte // tags this node's nonces
 
-	// headers are proof headers read before, by their base64url form: an
-	// agent's proofs all carry the same header, so each request is spared
-	// its decoding (never its signature check). nonces are this node's
-	// nonces whose MAC verified, with the time they were issued.
-	headers *memo[ed25519.PublicKey]
+	// headers are proof headers read before, by their base64url form,
+	// with their key's point decoded (verifyKey): an agent's proofs all
+	// carry the same header, so each request is spared both decodings
+	// (never its signature check). nonces are this node's nonces whose
+	// MAC verified, with the time they were issued.
+	headers *memo[verifyKey]
 	nonces  *memo[time.Time]
 
 	mu sync.Mutex
@@ -354,7 +360,7 @@ func NewProofVerifier(cfg ProofConfig) *ProofVerifier {
 		cfg.MaxRemembered = 1 << 20
 	}
 	v := &ProofVerifier{cfg: cfg, cur: map[[16]byte]struct{}{}, prev: map[[16]byte]struct{}{},
-		headers: newMemo[ed25519.PublicKey](memoSize), nonces: newMemo[time.Time](memoSize)}
+		headers: newMemo[verifyKey](memoSize), nonces: newMemo[time.Time](memoSize)}
 	randRead(v.nonceKey[:])
 	randRead(v.node[:])
 	return v
@@ -445,16 +451,18 @@ func (v *ProofVerifier) verify(req ProofRequest, key ed25519.PublicKey, ath stri
 	return p, nil
 }
 
-// header is parseProofHeader, remembered for headers that were read
-// without error (the same text always reads the same).
-func (v *ProofVerifier) header(h64 string) (ed25519.PublicKey, error) {
+// header is parseProofHeader, remembered with the key's decoded point
+// for headers that were read without error (the same text always reads
+// the same).
+func (v *ProofVerifier) header(h64 string) (verifyKey, error) {
 	if k, ok := v.headers.get(h64); ok {
 		return k, nil
 	}
-	k, err := parseProofHeader(h64)
+	pub, err := parseProofHeader(h64)
 	if err != nil {
-		return nil, err
+		return verifyKey{}, err
 	}
+	k := newVerifyKey(pub)
 	v.headers.put(h64, k)
 	return k, nil
 }
