@@ -82,7 +82,7 @@ type Config struct {
 }
 
 // Guard is what the realm calls for agents: Authenticate each request,
-// Evaluate each action (then Cedar, with Decision.Context), Spend what an
+// Evaluate each action (then Cedar, with Decision.CedarContext), Spend what an
 // allowed action uses, and revoke. Safe for concurrent use.
 type Guard struct {
 	log       *slog.Logger
