@@ -8,6 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/clustermsg"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm"
@@ -49,15 +50,16 @@ func TestPresenceAcrossNodes(t *testing.T) {
 }
 
 // clusterNodeA starts a 3-node NATS cluster (its client URLs, comma
-// separated) and realm node a on it, and registers operators alice and bob
-// through a; where they join, and node b, are the test's.
-func clusterNodeA(t *testing.T) (urls string, a *realm.Realm, alice, bob realmtest.Operator) {
+// separated) and realm node a on it, on clk (the system's if nil), and
+// registers operators alice and bob through a; where they join, and node
+// b, are the test's.
+func clusterNodeA(t *testing.T, clk clock.Clock) (urls string, a *realm.Realm, alice, bob realmtest.Operator) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a 3-node NATS cluster")
 	}
 	urls = natstest.ClusterURLs(natstest.RunCluster(t, 3))
-	a = startRealm(t, realm.Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-a"})
+	a = startRealm(t, realm.Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-a", Clock: clk})
 	return urls, a, newOperator(t, a, "alice"), newOperator(t, a, "bob")
 }
 
@@ -68,13 +70,18 @@ func clusterNodeA(t *testing.T) (urls string, a *realm.Realm, alice, bob realmte
 // member and its pose, and goes silent: bob sees the member join, move
 // and, once the node has missed its heartbeats, leave. That stand-in holds
 // the cluster key like a node; what it sends unsigned is dropped.
+//
+// Both nodes and the stand-in's signed messages keep time on one manual
+// clock, which stands still until the stand-in is silent; the test then
+// moves it past the expiry instead of waiting it out.
 func TestPresenceLateNodeAndSilentNode(t *testing.T) {
-	urls, a, alice, bob := clusterNodeA(t)
+	clk := clock.NewManual(time.Now())
+	urls, a, alice, bob := clusterNodeA(t, clk)
 	wsA := dialLive(t, a, alice.Sess.Token)
 	defer wsA.Close()
 	joinFoundry(t, wsA)
 
-	b := startRealm(t, realm.Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: realmtest.Probe(a).Origins()})
+	b := startRealm(t, realm.Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: realmtest.Probe(a).Origins(), Clock: clk})
 	wsB := dialLive(t, b, bob.Sess.Token)
 	defer wsB.Close()
 	if joined := joinFoundry(t, wsB); !realmtest.MemberOf(joined, alice.ID) {
@@ -148,6 +155,22 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 
 	close(stopBeating)
 	<-beating
+	// The stand-in was last heard at the clock's reading, as were nodes a
+	// and b. The clock moves past the expiry in two steps, each shorter
+	// than it, and a and b hear each other's heartbeats in between, so
+	// only the stand-in falls silent for longer than the expiry.
+	const step = 2 * time.Second // expiry 3.5 s: one step is under it, two over
+	clk.Advance(step)
+	if !slices.Contains(realmtest.Probe(b).LivePeers(), "realm-ghost") {
+		t.Fatalf("node b took the stand-in for dead %v after its last heartbeat", step)
+	}
+	heardSince := func(n *realm.Realm, peer string) bool {
+		return !realmtest.Probe(n).PeersHeard()[peer].Before(clk.Now())
+	}
+	eventually(t, "nodes a and b hearing each other at the moved clock", func() bool {
+		return heardSince(a, "realm-b") && heardSince(b, "realm-a")
+	})
+	clk.Advance(step)
 	readUntil(t, wsB, "the silent node's member leaving", isPresence(ghost["avatar"], "leave"))
 	readUntil(t, wsA, "the silent node's member leaving node a too", isPresence(ghost["avatar"], "leave"))
 }
@@ -157,7 +180,7 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 // node b with its one member afterwards, so only b's own farewell, not the
 // silence of its heartbeats, can tell node a that bob left.
 func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
-	urls, a, alice, bob := clusterNodeA(t)
+	urls, a, alice, bob := clusterNodeA(t, nil)
 
 	b, stopB := runRealm(t, realm.Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: realmtest.Probe(a).Origins(), DataDir: t.TempDir()})
 
