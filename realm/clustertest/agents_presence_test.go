@@ -61,9 +61,6 @@ func joinScene(t *testing.T, ws *websocket.Conn, msg string) {
 // agent; the owner revokes the delegation through node b, and the agent's
 // presence ends on both nodes.
 func TestAgentPresenceAcrossNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
 	a, b := twoNodes(t)
 	owner := realmtest.NewOperator(t, a, "oskar")
 	alice := realmtest.NewOperator(t, a, "alice")

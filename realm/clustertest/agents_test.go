@@ -20,9 +20,6 @@ import (
 // nodes, approves it on both at once, each with its own step-up; it runs
 // exactly once, and the other approval is told it is no longer pending.
 func TestAgentApprovalTwoNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster and two realms")
-	}
 	a, b := nodes.TwoOnClusterWith(t, realm.Config{ScenesDir: marketScenes})
 	ada := realmtest.NewMarketUser(t, a, "ada")
 	ownerID := ada.Sess.Avatar["id"].(string)

@@ -13,9 +13,6 @@ import (
 const marketScenes = "../testdata"
 
 func TestConcurrentTransfersTwoNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
 	a, b := nodes.TwoOnClusterWith(t, realm.Config{ScenesDir: marketScenes})
 	ada := realmtest.NewMarketUser(t, a, "ada")
 	realmtest.Mint(t, a, "relics", "orb", ada.Wallet, 0)

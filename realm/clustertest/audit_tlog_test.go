@@ -20,6 +20,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 type servedCheckpoints struct {
@@ -38,12 +39,8 @@ type servedProof struct {
 // and when an attacker with every NATS permission purges node a's chain,
 // node b's verify names it from what b witnessed.
 func TestAuditTransparencyAcrossNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
 	ctx := context.Background()
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	servers, urls := nodes.Cluster(t)
 	a := startRealm(t, realm.Config{NATS: urls, Node: "realm-a"})
 	b := startRealm(t, realm.Config{NATS: urls, Node: "realm-b"})
 	// One key ring per node: each signs grants and revocation notices with

@@ -12,9 +12,6 @@ import (
 // the older connection is closed with 4409 and a reason, the newer one
 // works, and another avatar in the scene keeps receiving poses throughout.
 func TestSecondConnectionOfASessionReplacesTheFirst(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
 	a, b := twoNodes(t)
 	ada := newOperator(t, a, "ada")
 	bystander := newOperator(t, a, "bystander")

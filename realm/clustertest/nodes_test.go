@@ -3,7 +3,6 @@ package clustertest
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,17 +10,14 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/internal/node"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestTwoNodesOnThreeNodeCluster runs two realm nodes against a 3-node NATS
 // cluster and checks that state written through one is read through the
 // other, on streams and buckets with 3 replicas.
 func TestTwoNodesOnThreeNodeCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	servers, urls := nodes.Cluster(t)
 	a := startRealm(t, realm.Config{NATS: urls, Node: "realm-a"})
 	// localhost: b's auditor registers a passkey, which is bound to it.
 	b := startRealm(t, realm.Config{NATS: urls, Node: "realm-b", Listen: "localhost:0"})

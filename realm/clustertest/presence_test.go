@@ -13,14 +13,12 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestPresenceAcrossNodes joins one avatar through each of two realm nodes
 // on a 3-node NATS cluster: each sees the other join and move.
 func TestPresenceAcrossNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
 	a, b := twoNodes(t)
 	alice := newOperator(t, a, "alice")
 	bob := newOperator(t, a, "bob")
@@ -55,11 +53,9 @@ func TestPresenceAcrossNodes(t *testing.T) {
 // b, are the test's.
 func clusterNodeA(t *testing.T, clk clock.Clock) (urls string, a *realm.Realm, alice, bob realmtest.Operator) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	urls = natstest.ClusterURLs(natstest.RunCluster(t, 3))
-	a = startRealm(t, realm.Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-a", Clock: clk})
+	_, list := nodes.Cluster(t)
+	urls = strings.Join(list, ",")
+	a = startRealm(t, realm.Config{Listen: "localhost:0", NATS: list, Node: "realm-a", Clock: clk})
 	return urls, a, newOperator(t, a, "alice"), newOperator(t, a, "bob")
 }
 

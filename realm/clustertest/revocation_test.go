@@ -16,9 +16,6 @@ import (
 // WebSocket on node b, signs out through node a and checks that node b
 // closes the socket with the revocation's reason.
 func TestRevocationClosesSocketOnAnotherNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
 	a, b := twoNodes(t)
 	c := newClient(t, a)
 	auth := webauthntest.New()

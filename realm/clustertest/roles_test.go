@@ -17,9 +17,6 @@ import (
 // TestBootstrapAdminAcrossNodes registers avatars on two realm nodes of one
 // cluster at the same moment: exactly one becomes administrator.
 func TestBootstrapAdminAcrossNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
 	a, b := twoNodes(t)
 	const perNode = 4
 	type finish struct {

@@ -20,6 +20,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 	"github.com/zerorealm/zerorealm/twin"
 	"github.com/zerorealm/zerorealm/twin/gateway"
 	"github.com/zerorealm/zerorealm/twin/gateway/gatewaytest"
@@ -77,11 +78,7 @@ func (a httpAnswer) problemType() string {
 //     gets node A's answer, same status and body, marked as replayed, and
 //     the belt moved once.
 func TestTwinCommandAnswersOverHTTP(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	servers, urls := nodes.Cluster(t)
 	dirA, dirB := t.TempDir(), t.TempDir()
 	creds, err := realm.EnrollGateway(dirA, "", "zr", "conveyor-1", "")
 	if err != nil {

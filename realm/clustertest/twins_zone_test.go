@@ -15,9 +15,6 @@ import (
 // realm node stands in the control room; a command through the other
 // node is decided with that zone, learnt from the cluster's presence.
 func TestTwinCommandSeesPresenceOnAnotherNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
 	a, b := twoNodes(t)
 	ada := newOperator(t, a, "ada", "operator")
 	// The role was given through node a; node b decides her walk into the

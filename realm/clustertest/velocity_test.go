@@ -15,9 +15,6 @@ import (
 // each of two realm nodes: they share no balance and no nonce, only the
 // avatar's velocity, and exactly one goes through.
 func TestSplitTransfersOnTwoNodesCannotBothPass(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
 	a, b := twoNodes(t)
 	ada := realmtest.NewMarketUser(t, a, "ada")
 	bob := realmtest.NewMarketUser(t, a, "bob")

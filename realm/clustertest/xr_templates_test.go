@@ -2,15 +2,14 @@ package clustertest
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/zerorealm/zerorealm/clients/vr"
-	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestTemplateChangesReachEveryNode: an avatar enrolls through node a; node
@@ -20,11 +19,7 @@ import (
 // the same avatar stops scoring at once, as a's would: a deletion is a
 // promise to the avatar, whichever node it was made through.
 func TestTemplateChangesReachEveryNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster and streams motion in real time")
-	}
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	_, urls := nodes.Cluster(t)
 	a := startRealm(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-a", XREnrollment: 4 * time.Second})
 	b := startRealm(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", Origins: realmtest.Probe(a).Origins(), XREnrollment: 4 * time.Second})
 
