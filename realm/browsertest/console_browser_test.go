@@ -24,6 +24,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestConsoleStory walks the whole story of issue 7 through the web
@@ -43,7 +44,7 @@ func TestConsoleStory(t *testing.T) {
 	// per-window evidence limit a change of wearer can fall from trusted to
 	// suspended in two windows; 1.5 makes it pass through step-up, which is
 	// the state this story shows (as TestXRDataChannelTrustFollowsTheWearer).
-	r := startRealm(t, realm.Config{Listen: "localhost:0", XREnrollment: 5 * time.Second,
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0", XREnrollment: 5 * time.Second,
 		Biometrics: biometrics.Config{WindowLLRLimit: 1.5}})
 	b := browsertest.Start(t, browsertest.Options{WebRTCLoopback: true})
 	ctx, cancel := b.WithTimeout(150 * time.Second)
@@ -251,10 +252,10 @@ func TestConsoleStory(t *testing.T) {
 		page.Do("create a custodial wallet", chromedp.Click(chromedp.CSS("#wallet-create")))
 	}
 	page.WaitWithin("the wallet address", 15*time.Second, `/0x[0-9a-fA-F]{40}/.test((document.getElementById("wallet-address") || {}).textContent || (document.getElementById("wallet-address") || {}).value || "")`)
-	page.Do("mint 100.00 credits",
-		selectValue("#mint-collection", "credits"),
-		clear("#mint-amount"), chromedp.SendKeys(chromedp.CSS("#mint-amount"), "10000"),
-		chromedp.Click(chromedp.CSS("#mint-send")))
+	page.Do("realmtest.Mint 100.00 credits",
+		selectValue("#realmtest.Mint-collection", "credits"),
+		clear("#realmtest.Mint-amount"), chromedp.SendKeys(chromedp.CSS("#realmtest.Mint-amount"), "10000"),
+		chromedp.Click(chromedp.CSS("#realmtest.Mint-send")))
 	page.WaitWithin("credits in the holdings", 20*time.Second, `/credits/i.test(document.getElementById("holdings").textContent)`)
 	const recipient = "0x00000000000000000000000000000000000dEAD0"
 	page.Do("transfer 25.00 credits",
@@ -272,7 +273,7 @@ func TestConsoleStory(t *testing.T) {
 	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#receipts [data-verified]").dataset.verified`)); v != "true" {
 		t.Fatalf("receipt verification: %s: %s", v, text("#receipts [data-verified] .verify-detail"))
 	}
-	page.WaitWithin("the mint and the transfer charted as market activity", 15*time.Second, `Number(document.getElementById("market-activity").dataset.above || 0) >= 2`)
+	page.WaitWithin("the realmtest.Mint and the transfer charted as market activity", 15*time.Second, `Number(document.getElementById("market-activity").dataset.above || 0) >= 2`)
 	screenshot("market")
 	open("trust")
 	screenshot("trust-after-the-story")
@@ -400,10 +401,10 @@ func guideTheFoundry(t *testing.T, r *realm.Realm) string {
 // avatar's id.
 func walkTheWalkway(t *testing.T, r *realm.Realm) string {
 	t.Helper()
-	sess := newClient(t, r).Register(webauthntest.New(), "grace")
+	sess := nodes.Client(t, r).Register(webauthntest.New(), "grace")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: testLogger(t)})
+	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: realmtest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/browsertest"
 	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestConsoleOpsBrowser drives the twin console and the marketplace in
@@ -22,8 +24,8 @@ import (
 // receipt the page verifies with its inclusion proof in a signed
 // checkpoint.
 func TestConsoleOpsBrowser(t *testing.T) {
-	r := startRealm(t, realm.Config{Listen: "localhost:0", Assets: realm.AssetsConfig{CheckpointInterval: 500 * time.Millisecond}})
-	waitTwinsLive(t, r)
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0", Assets: realm.AssetsConfig{CheckpointInterval: 500 * time.Millisecond}})
+	realmtest.WaitTwinsLive(t, r)
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(90 * time.Second)
 	defer cancel()
@@ -118,14 +120,14 @@ func TestConsoleOpsBrowser(t *testing.T) {
 
 	// A critical command of another operator waits in the queue; the
 	// console's avatar (a supervisor) approves it with its own passkey.
-	bob := newOperator(t, r, "bob", "operator")
-	standIn(t, r, bob, "control-room") // a headset of the Go SDK
+	bob := realmtest.NewOperator(t, r, "bob", "operator")
+	realmtest.StandIn(t, r, bob, "control-room") // a headset of the Go SDK
 	body := map[string]any{"op": "set", "value": 30, "reason": "raise pressure"}
-	hash := bob.Digest(pressurePath, "bob-1", body)
+	hash := bob.Digest(realmtest.PressurePath, "bob-1", body)
 	if status, _ := bob.StepUp(bob.Auth, hash); status != 200 {
 		t.Fatal("bob's step-up failed")
 	}
-	if status, p, _, _ := bob.Command(pressurePath, "bob-1", body); status != 202 {
+	if status, p, _, _ := bob.Command(realmtest.PressurePath, "bob-1", body); status != 202 {
 		t.Fatalf("bob's critical command = %d %+v, want 202", status, p)
 	}
 	sel := `#approvals li[data-id="` + hash + `"] button.approve`
@@ -143,10 +145,10 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	page.WaitFor("wallet button", `document.getElementById("wallet-create") !== null`)
 	page.Do("create wallet", chromedp.Click(chromedp.CSS("#wallet-create")))
 	page.WaitFor("wallet address", `/^0x[0-9a-fA-F]{40}$/.test(document.getElementById("wallet-address").textContent)`)
-	page.Do("mint", set("#mint-collection", "credits"), set("#mint-amount", "10000"), chromedp.Click(chromedp.CSS("#mint-send")))
+	page.Do("realmtest.Mint", set("#realmtest.Mint-collection", "credits"), set("#realmtest.Mint-amount", "10000"), chromedp.Click(chromedp.CSS("#realmtest.Mint-send")))
 	page.WaitFor("minted", `document.querySelector('#holdings li[data-collection="credits"][data-balance="10000"]') !== null`)
 	// A mistyped mixed-case address is caught by its checksum before any
-	// intent is made.
+	// realmtest.Intent is made.
 	page.Do("transfer to a mistyped address", set("#transfer-collection", "credits"), set("#transfer-amount", "2500"),
 		set("#transfer-to", "0x00000000000000000000000000000000000Dead0"), chromedp.Click(chromedp.CSS("#transfer-send")))
 	page.WaitFor("refused", `document.getElementById("transfer-result").dataset.status === "error"`)
@@ -160,12 +162,12 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	if s := page.Eval(`document.getElementById("transfer-result").dataset.status`); s != "ok" {
 		t.Fatalf("transfer: %s: %s", s, page.Eval(`document.getElementById("transfer-result").textContent`))
 	}
-	if got := page.Eval(`document.getElementById("transfer-intent").textContent`); !strings.Contains(got, "25.00 Foundry credits") {
-		t.Fatalf("the intent shown for confirmation reads %q, want the amount in credits", got)
+	if got := page.Eval(`document.getElementById("transfer-realmtest.Intent").textContent`); !strings.Contains(got, "25.00 Foundry credits") {
+		t.Fatalf("the realmtest.Intent shown for confirmation reads %q, want the amount in credits", got)
 	}
 	page.WaitFor("balance after the transfer", `document.querySelector('#holdings li[data-collection="credits"][data-balance="7500"]') !== null`)
 	digest := page.Eval(`document.querySelector("#receipts li.receipt").dataset.digest`)
-	eventually(t, "the receipt in a checkpoint", func() bool {
+	realmtest.Eventually(t, "the receipt in a checkpoint", func() bool {
 		code, _ := bob.Call("GET", "/v1/receipts/"+digest+"/proof", nil, nil)
 		return code == 200
 	})

@@ -19,30 +19,30 @@ import (
 // TestPresenceAcrossNodes joins one avatar through each of two realm nodes
 // on a 3-node NATS cluster: each sees the other join and move.
 func TestPresenceAcrossNodes(t *testing.T) {
-	a, b := twoNodes(t)
-	alice := newOperator(t, a, "alice")
-	bob := newOperator(t, a, "bob")
+	a, b := nodes.TwoOnCluster(t)
+	alice := realmtest.NewOperator(t, a, "alice")
+	bob := realmtest.NewOperator(t, a, "bob")
 	wsA := dialLive(t, a, alice.Sess.Token)
 	defer wsA.Close()
 	wsB := dialLive(t, b, bob.Sess.Token)
 	defer wsB.Close()
 
-	joinFoundry(t, wsA)
-	joinFoundry(t, wsB)
-	m, _ := readUntil(t, wsA, "bob's presence join", func(m wsMsg) bool {
+	realmtest.JoinFoundry(t, wsA)
+	realmtest.JoinFoundry(t, wsB)
+	m, _ := realmtest.ReadUntil(t, wsA, "bob's presence join", func(m realmtest.LiveMsg) bool {
 		return m.Str("type") == "presence" && m.Str("avatar") == bob.ID && m.Str("event") == "join"
 	})
 	if m.Str("scene") != "foundry" || m.Str("name") != "bob" {
 		t.Fatalf("presence of bob on node a = %v, want scene foundry and name bob", m)
 	}
 
-	send(t, wsA, poseAt(1, 1.6, 2))
-	readUntil(t, wsB, "alice's pose on node b", hasPoseOf(alice.ID))
-	send(t, wsB, poseAt(2, 1.6, 3))
-	readUntil(t, wsA, "bob's pose on node a", hasPoseOf(bob.ID))
+	realmtest.Send(t, wsA, realmtest.PoseAt(1, 1.6, 2))
+	realmtest.ReadUntil(t, wsB, "alice's pose on node b", realmtest.HasPoseOf(alice.ID))
+	realmtest.Send(t, wsB, realmtest.PoseAt(2, 1.6, 3))
+	realmtest.ReadUntil(t, wsA, "bob's pose on node a", realmtest.HasPoseOf(bob.ID))
 
-	send(t, wsB, `{"type":"leave"}`)
-	readUntil(t, wsA, "bob's presence leave", func(m wsMsg) bool {
+	realmtest.Send(t, wsB, `{"type":"leave"}`)
+	realmtest.ReadUntil(t, wsA, "bob's presence leave", func(m realmtest.LiveMsg) bool {
 		return m.Str("type") == "presence" && m.Str("avatar") == bob.ID && m.Str("event") == "leave"
 	})
 }
@@ -55,8 +55,8 @@ func clusterNodeA(t *testing.T, clk clock.Clock) (urls string, a *realm.Realm, a
 	t.Helper()
 	_, list := nodes.Cluster(t)
 	urls = strings.Join(list, ",")
-	a = startRealm(t, realm.Config{Listen: "localhost:0", NATS: list, Node: "realm-a", Clock: clk})
-	return urls, a, newOperator(t, a, "alice"), newOperator(t, a, "bob")
+	a = nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: list, Node: "realm-a", Clock: clk})
+	return urls, a, realmtest.NewOperator(t, a, "alice"), realmtest.NewOperator(t, a, "bob")
 }
 
 // TestPresenceLateNodeAndSilentNode: alice joins through node a before
@@ -75,13 +75,13 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 	urls, a, alice, bob := clusterNodeA(t, clk)
 	wsA := dialLive(t, a, alice.Sess.Token)
 	defer wsA.Close()
-	joinFoundry(t, wsA)
+	realmtest.JoinFoundry(t, wsA)
 
-	b := startRealm(t, realm.Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: realmtest.Probe(a).Origins(), Clock: clk})
+	b := nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: realmtest.Probe(a).Origins(), Clock: clk})
 	wsB := dialLive(t, b, bob.Sess.Token)
 	defer wsB.Close()
-	if joined := joinFoundry(t, wsB); !realmtest.MemberOf(joined, alice.ID) {
-		readUntil(t, wsB, "alice's join, from node a's snapshot", isPresence(alice.ID, "join"))
+	if joined := realmtest.JoinFoundry(t, wsB); !realmtest.MemberOf(joined, alice.ID) {
+		realmtest.ReadUntil(t, wsB, "alice's join, from node a's snapshot", realmtest.IsPresence(alice.ID, "join"))
 	}
 	// Node a publishes poses once it has heard node b: alice keeps moving
 	// until bob sees her.
@@ -95,12 +95,12 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			if wsA.WriteMessage(websocket.TextMessage, []byte(poseAt(1, 1.6, 2+float64(i)*0.01))) != nil {
+			if wsA.WriteMessage(websocket.TextMessage, []byte(realmtest.PoseAt(1, 1.6, 2+float64(i)*0.01))) != nil {
 				return
 			}
 		}
 	}()
-	readUntil(t, wsB, "alice's pose on node b", hasPoseOf(alice.ID))
+	realmtest.ReadUntil(t, wsB, "alice's pose on node b", realmtest.HasPoseOf(alice.ID))
 	close(stop)
 	<-moving
 
@@ -128,7 +128,7 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 			}
 		}
 	}()
-	// Unsigned, as anyone on NATS could send it: dropped. The signed
+	// Unsigned, as anyone on NATS could realmtest.Send it: dropped. The signed
 	// one after it (nodes hold the cluster key) is heard; both go through
 	// one subscription in order, so the first was handled, and refused,
 	// by the time the second shows.
@@ -139,7 +139,7 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 	if err := realmtest.PublishSigned(a, nc, prefix+".scene.foundry.presence", realmtest.EncodeJSON(map[string]any{"node": "realm-ghost", "scene": "foundry", "events": []realmtest.PresenceEvent{ghost}})); err != nil {
 		t.Fatal(err)
 	}
-	if _, before := readUntil(t, wsB, "the ghost's join", isPresence(ghost["avatar"], "join")); slices.ContainsFunc(before, isPresence(forged["avatar"], "join")) {
+	if _, before := realmtest.ReadUntil(t, wsB, "the ghost's join", realmtest.IsPresence(ghost["avatar"], "join")); slices.ContainsFunc(before, realmtest.IsPresence(forged["avatar"], "join")) {
 		t.Fatal("an unsigned presence delta was applied")
 	}
 	pose := &nats.Msg{Subject: prefix + ".scene.foundry.poses", Header: nats.Header{clustermsg.NodeHeader: {"realm-ghost"}},
@@ -147,7 +147,7 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 	if err := nc.PublishMsg(realmtest.SignedBy(a, pose, pose.Subject)); err != nil {
 		t.Fatal(err)
 	}
-	readUntil(t, wsB, "the ghost's pose", hasPoseOf(ghost["avatar"]))
+	realmtest.ReadUntil(t, wsB, "the ghost's pose", realmtest.HasPoseOf(ghost["avatar"]))
 
 	close(stopBeating)
 	<-beating
@@ -163,12 +163,12 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 	heardSince := func(n *realm.Realm, peer string) bool {
 		return !realmtest.Probe(n).PeersHeard()[peer].Before(clk.Now())
 	}
-	eventually(t, "nodes a and b hearing each other at the moved clock", func() bool {
+	realmtest.Eventually(t, "nodes a and b hearing each other at the moved clock", func() bool {
 		return heardSince(a, "realm-b") && heardSince(b, "realm-a")
 	})
 	clk.Advance(step)
-	readUntil(t, wsB, "the silent node's member leaving", isPresence(ghost["avatar"], "leave"))
-	readUntil(t, wsA, "the silent node's member leaving node a too", isPresence(ghost["avatar"], "leave"))
+	realmtest.ReadUntil(t, wsB, "the silent node's member leaving", realmtest.IsPresence(ghost["avatar"], "leave"))
+	realmtest.ReadUntil(t, wsA, "the silent node's member leaving node a too", realmtest.IsPresence(ghost["avatar"], "leave"))
 }
 
 // TestPresenceNodeStopSaysGoodbye stops node b while bob is in the scene
@@ -178,15 +178,15 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
 	urls, a, alice, bob := clusterNodeA(t, nil)
 
-	b, stopB := runRealm(t, realm.Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: realmtest.Probe(a).Origins(), DataDir: t.TempDir()})
+	b, stopB := nodes.Run(t, realm.Config{Listen: "localhost:0", NATS: strings.Split(urls, ","), Node: "realm-b", Origins: realmtest.Probe(a).Origins(), DataDir: t.TempDir()})
 
 	wsA := dialLive(t, a, alice.Sess.Token)
 	defer wsA.Close()
-	joinFoundry(t, wsA)
+	realmtest.JoinFoundry(t, wsA)
 	wsB := dialLive(t, b, bob.Sess.Token)
 	defer wsB.Close()
-	joinFoundry(t, wsB)
-	readUntil(t, wsA, "bob's join through node b", isPresence(bob.ID, "join"))
+	realmtest.JoinFoundry(t, wsB)
+	realmtest.ReadUntil(t, wsA, "bob's join through node b", realmtest.IsPresence(bob.ID, "join"))
 
 	nc := natstest.Connect(t, urls)
 	standIn := make(chan struct{})
@@ -204,5 +204,5 @@ func TestPresenceNodeStopSaysGoodbye(t *testing.T) {
 			}
 		}
 	}()
-	readUntil(t, wsA, "bob leaving as node b stops", isPresence(bob.ID, "leave"))
+	realmtest.ReadUntil(t, wsA, "bob leaving as node b stops", realmtest.IsPresence(bob.ID, "leave"))
 }

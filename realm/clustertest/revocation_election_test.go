@@ -16,6 +16,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // signOutAnswer is POST /v1/sessions/logout's answer.
@@ -38,7 +39,7 @@ type signOutAnswer struct {
 // stored, and a sign-in made after "sign out everywhere" works.
 func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	servers, a, b := twoNodesOnOneServer(t)
-	ca := newClient(t, a)
+	ca := nodes.Client(t, a)
 	sess := ca.Register(webauthntest.New(), "grace")
 	auth := webauthntest.New()
 	first := ca.Register(auth, "hana")
@@ -46,10 +47,10 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	third := ca.Login(auth, "hana")
 	for _, s := range []realmtest.Session{sess, first, second, third} {
 		ca.With(s.Token).Must("GET", "/v1/avatars/me", nil, nil)
-		newClient(t, b).With(s.Token).Must("GET", "/v1/avatars/me", nil, nil)
+		nodes.Client(t, b).With(s.Token).Must("GET", "/v1/avatars/me", nil, nil)
 	}
 	ca = ca.With(sess.Token)
-	cb := newClient(t, b).With(sess.Token)
+	cb := nodes.Client(t, b).With(sess.Token)
 	ws := dialLive(t, b, sess.Token)
 	defer ws.Close()
 	wsEverywhere := dialLive(t, b, first.Token)
@@ -110,17 +111,17 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 		waitStoredRevoked(t, b, s.Session.ID, "signed out everywhere")
 	}
 	// The cluster may still be settling: sign in once node a can write.
-	waitUntil(t, "node a to be ready again", func() bool { return get(t, a.URL()+"/readyz", nil) == http.StatusOK })
+	waitUntil(t, "node a to be ready again", func() bool { return realmtest.Get(t, a.URL()+"/readyz", nil) == http.StatusOK })
 	// A sign-in whose ceremony the settling cluster lost is answered 400
 	// ceremony-unknown, "begin again", which is what a client does.
 	var again realmtest.Session
 	waitUntil(t, "a sign-in on node a once the cluster has settled", func() bool {
-		c := newClient(t, a)
+		c := nodes.Client(t, a)
 		status, _ := c.Call("POST", "/v1/webauthn/login/finish", c.BeginLogin(auth, "hana"), &again)
 		return status == http.StatusOK
 	})
 	waitUntil(t, "the sign-in after the sign-out everywhere to work on node b", func() bool {
-		status, _ := newClient(t, b).With(again.Token).Call("GET", "/v1/avatars/me", nil, nil)
+		status, _ := nodes.Client(t, b).With(again.Token).Call("GET", "/v1/avatars/me", nil, nil)
 		return status == http.StatusOK
 	})
 }
@@ -141,8 +142,8 @@ func twoNodesOnOneServer(t *testing.T) (servers []*server.Server, a, b *realm.Re
 	only := []string{servers[0].ClientURL()}
 	// A short shutdown: the nodes stop while the cluster is still
 	// settling after its servers returned, and need not wait for it.
-	a = startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
-	b = startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: realmtest.Probe(a).Origins(), ShutdownTimeout: time.Second})
+	a = nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
+	b = nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: realmtest.Probe(a).Origins(), ShutdownTimeout: time.Second})
 	return servers, a, b
 }
 
@@ -159,7 +160,7 @@ func heardEachOther(t *testing.T, a, b *realm.Realm) {
 // bucket has a leader again (b cannot read session id).
 func closedWithoutLeader(t *testing.T, ws *websocket.Conn, reason string, b *realm.Realm, id string) {
 	t.Helper()
-	if code, got := waitClosed(t, ws); code != edge.CloseSessionEnded || !strings.Contains(got, reason) {
+	if code, got := realmtest.WaitClosed(t, ws); code != edge.CloseSessionEnded || !strings.Contains(got, reason) {
 		t.Fatalf("socket on node b closed with %d %q, want %d naming %q", code, got, edge.CloseSessionEnded, reason)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)

@@ -92,8 +92,8 @@ func TestTwinCommandAnswersOverHTTP(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dirB, realm.TwinGatewaysFile), enrolled, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, stopA := runRealm(t, realm.Config{DataDir: dirA, NATS: urls, Node: "realm-a", Listen: "localhost:0"})
-	b := startRealm(t, realm.Config{DataDir: dirB, NATS: urls, Node: "realm-b", Listen: "localhost:0", Origins: realmtest.Probe(a).Origins()})
+	a, stopA := nodes.Run(t, realm.Config{DataDir: dirA, NATS: urls, Node: "realm-a", Listen: "localhost:0"})
+	b := nodes.Start(t, realm.Config{DataDir: dirB, NATS: urls, Node: "realm-b", Listen: "localhost:0", Origins: realmtest.Probe(a).Origins()})
 
 	// The gateway, beside the belt, with a driver the test holds.
 	signer, err := twin.SignerFromHex(creds.Key)
@@ -116,7 +116,7 @@ func TestTwinCommandAnswersOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Close)
-	eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
+	realmtest.Eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
 
 	ada := realmtest.NewOperator(t, a, "ada", "operator")
 	walker := realmtest.JoinFoundryAs(t, a, ada.Sess.Token, ada.ID, ada.Sess.Session.ID)
@@ -127,7 +127,7 @@ func TestTwinCommandAnswersOverHTTP(t *testing.T) {
 	retryOnB := func(key string, value float64) httpAnswer {
 		t.Helper()
 		var last httpAnswer
-		eventuallyWithin(t, "a retry on node B to get the command's outcome", 60*time.Second, func() bool {
+		realmtest.EventuallyWithin(t, "a retry on node B to realmtest.Get the command's outcome", 60*time.Second, func() bool {
 			ans, err := postCommand(ada, b.URL(), key, value)
 			if err != nil {
 				t.Fatalf("retry on node B: %v", err)
