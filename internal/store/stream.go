@@ -496,29 +496,16 @@ func (st *Stream) GetLast(ctx context.Context, subject string, opts ...ReadOptio
 	if err := st.checkPublishSubject(subject); err != nil {
 		return Msg{}, err
 	}
-	var o readOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	ctx, cancel := st.store.withTimeout(ctx)
-	defer cancel()
-	var (
-		raw *jetstream.RawStreamMsg
-		err error
-	)
-	if o.fromLeader {
-		raw, err = st.store.lastFromLeader(ctx, st.name, st.store.subject(subject))
-	} else {
-		raw, err = st.js.GetLastMsgForSubject(ctx, st.store.subject(subject))
-	}
+	full := st.store.subject(subject)
+	raw, err := st.read(ctx, opts,
+		func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+			return st.store.lastFromLeader(ctx, st.name, full)
+		},
+		func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+			return st.js.GetLastMsgForSubject(ctx, full)
+		})
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, ErrNotFound)
-		}
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, ErrNotFound)
-		}
-		return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, classify(err))
+		return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, err)
 	}
 	return st.open(raw)
 }
@@ -529,28 +516,41 @@ func (st *Stream) Get(ctx context.Context, seq uint64, opts ...ReadOption) (Msg,
 	if seq == 0 {
 		return Msg{}, fmt.Errorf("%w: sequence 0", ErrInvalid)
 	}
+	raw, err := st.read(ctx, opts,
+		func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+			return st.store.seqFromLeader(ctx, st.name, seq)
+		},
+		func(ctx context.Context) (*jetstream.RawStreamMsg, error) { return st.js.GetMsg(ctx, seq) })
+	if err != nil {
+		return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, err)
+	}
+	return st.open(raw)
+}
+
+// read gets one message as stored, from the stream's leader with
+// FromLeader and by a direct get otherwise. A message that is not there
+// is ErrNotFound, any other failure is classified; the caller names the
+// message and opens it.
+func (st *Stream) read(ctx context.Context, opts []ReadOption, fromLeader, direct func(context.Context) (*jetstream.RawStreamMsg, error)) (*jetstream.RawStreamMsg, error) {
 	var o readOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 	ctx, cancel := st.store.withTimeout(ctx)
 	defer cancel()
-	var (
-		raw *jetstream.RawStreamMsg
-		err error
-	)
+	get := direct
 	if o.fromLeader {
-		raw, err = st.store.seqFromLeader(ctx, st.name, seq)
-	} else {
-		raw, err = st.js.GetMsg(ctx, seq)
+		get = fromLeader
 	}
-	if err != nil {
-		if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, ErrNotFound) {
-			return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, ErrNotFound)
-		}
-		return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, classify(err))
+	raw, err := get(ctx)
+	switch {
+	case err == nil:
+		return raw, nil
+	case errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, ErrNotFound):
+		return nil, ErrNotFound
+	default:
+		return nil, classify(err)
 	}
-	return st.open(raw)
 }
 
 // open turns a stored message into a Msg, verifying its seal on a sealed
