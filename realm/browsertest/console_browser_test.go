@@ -252,10 +252,10 @@ func TestConsoleStory(t *testing.T) {
 		page.Do("create a custodial wallet", chromedp.Click(chromedp.CSS("#wallet-create")))
 	}
 	page.WaitWithin("the wallet address", 15*time.Second, `/0x[0-9a-fA-F]{40}/.test((document.getElementById("wallet-address") || {}).textContent || (document.getElementById("wallet-address") || {}).value || "")`)
-	page.Do("realmtest.Mint 100.00 credits",
-		selectValue("#realmtest.Mint-collection", "credits"),
-		clear("#realmtest.Mint-amount"), chromedp.SendKeys(chromedp.CSS("#realmtest.Mint-amount"), "10000"),
-		chromedp.Click(chromedp.CSS("#realmtest.Mint-send")))
+	page.Do("mint 100.00 credits",
+		selectValue("#mint-collection", "credits"),
+		clear("#mint-amount"), chromedp.SendKeys(chromedp.CSS("#mint-amount"), "10000"),
+		chromedp.Click(chromedp.CSS("#mint-send")))
 	page.WaitWithin("credits in the holdings", 20*time.Second, `/credits/i.test(document.getElementById("holdings").textContent)`)
 	const recipient = "0x00000000000000000000000000000000000dEAD0"
 	page.Do("transfer 25.00 credits",
@@ -273,7 +273,7 @@ func TestConsoleStory(t *testing.T) {
 	if v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#receipts [data-verified]").dataset.verified`)); v != "true" {
 		t.Fatalf("receipt verification: %s: %s", v, text("#receipts [data-verified] .verify-detail"))
 	}
-	page.WaitWithin("the realmtest.Mint and the transfer charted as market activity", 15*time.Second, `Number(document.getElementById("market-activity").dataset.above || 0) >= 2`)
+	page.WaitWithin("the mint and the transfer charted as market activity", 15*time.Second, `Number(document.getElementById("market-activity").dataset.above || 0) >= 2`)
 	screenshot("market")
 	open("trust")
 	screenshot("trust-after-the-story")

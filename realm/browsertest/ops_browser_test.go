@@ -145,10 +145,10 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	page.WaitFor("wallet button", `document.getElementById("wallet-create") !== null`)
 	page.Do("create wallet", chromedp.Click(chromedp.CSS("#wallet-create")))
 	page.WaitFor("wallet address", `/^0x[0-9a-fA-F]{40}$/.test(document.getElementById("wallet-address").textContent)`)
-	page.Do("realmtest.Mint", set("#realmtest.Mint-collection", "credits"), set("#realmtest.Mint-amount", "10000"), chromedp.Click(chromedp.CSS("#realmtest.Mint-send")))
+	page.Do("mint", set("#mint-collection", "credits"), set("#mint-amount", "10000"), chromedp.Click(chromedp.CSS("#mint-send")))
 	page.WaitFor("minted", `document.querySelector('#holdings li[data-collection="credits"][data-balance="10000"]') !== null`)
 	// A mistyped mixed-case address is caught by its checksum before any
-	// realmtest.Intent is made.
+	// intent is made.
 	page.Do("transfer to a mistyped address", set("#transfer-collection", "credits"), set("#transfer-amount", "2500"),
 		set("#transfer-to", "0x00000000000000000000000000000000000Dead0"), chromedp.Click(chromedp.CSS("#transfer-send")))
 	page.WaitFor("refused", `document.getElementById("transfer-result").dataset.status === "error"`)
@@ -162,8 +162,8 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	if s := page.Eval(`document.getElementById("transfer-result").dataset.status`); s != "ok" {
 		t.Fatalf("transfer: %s: %s", s, page.Eval(`document.getElementById("transfer-result").textContent`))
 	}
-	if got := page.Eval(`document.getElementById("transfer-realmtest.Intent").textContent`); !strings.Contains(got, "25.00 Foundry credits") {
-		t.Fatalf("the realmtest.Intent shown for confirmation reads %q, want the amount in credits", got)
+	if got := page.Eval(`document.getElementById("transfer-intent").textContent`); !strings.Contains(got, "25.00 Foundry credits") {
+		t.Fatalf("the intent shown for confirmation reads %q, want the amount in credits", got)
 	}
 	page.WaitFor("balance after the transfer", `document.querySelector('#holdings li[data-collection="credits"][data-balance="7500"]') !== null`)
 	digest := page.Eval(`document.querySelector("#receipts li.receipt").dataset.digest`)

@@ -128,7 +128,7 @@ func TestPresenceLateNodeAndSilentNode(t *testing.T) {
 			}
 		}
 	}()
-	// Unsigned, as anyone on NATS could realmtest.Send it: dropped. The signed
+	// Unsigned, as anyone on NATS could send it: dropped. The signed
 	// one after it (nodes hold the cluster key) is heard; both go through
 	// one subscription in order, so the first was handled, and refused,
 	// by the time the second shows.

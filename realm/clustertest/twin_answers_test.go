@@ -127,7 +127,7 @@ func TestTwinCommandAnswersOverHTTP(t *testing.T) {
 	retryOnB := func(key string, value float64) httpAnswer {
 		t.Helper()
 		var last httpAnswer
-		realmtest.EventuallyWithin(t, "a retry on node B to realmtest.Get the command's outcome", 60*time.Second, func() bool {
+		realmtest.EventuallyWithin(t, "a retry on node B to get the command's outcome", 60*time.Second, func() bool {
 			ans, err := postCommand(ada, b.URL(), key, value)
 			if err != nil {
 				t.Fatalf("retry on node B: %v", err)

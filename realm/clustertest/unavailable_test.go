@@ -34,7 +34,7 @@ func checkUnavailable(t *testing.T, what string, a realmtest.RawAnswer) {
 // TestStoreOutageAnswers503NotSignInAgain switches the embedded server's
 // JetStream off under a running realm: a signed-in avatar's requests, whose
 // session can no longer be read, answer 503 with Retry-After and the
-// unavailable type (never 401, which would realmtest.Send the person to sign in
+// unavailable type (never 401, which would send the person to sign in
 // again), and so does a ceremony that must store its state. A session
 // that really ended keeps answering 401 while the store is healthy, and a
 // token that cannot be a session answers 401 even during the outage.

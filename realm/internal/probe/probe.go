@@ -37,7 +37,7 @@ type Node struct {
 	// PeersHeard is when, on the node's clock, its presence last heard
 	// each other node it has not taken for dead.
 	PeersHeard func() map[string]time.Time
-	Sessions  *session.Manager
+	Sessions   *session.Manager
 	// NATS is the node's own connection; Embedded its embedded server
 	// (nil on a cluster).
 	NATS     *nats.Conn
