@@ -62,7 +62,7 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 	if reason, detail := g.checkRevocation(&gr, now); reason != "" {
 		return g.refuseVerified(&sg, now, reason, detail)
 	}
-	if a.Risk.NeedsApproval() {
+	if twin.NeedsApproval(a.Risk) {
 		approved := false
 		for _, ap := range gr.Approvers {
 			if ap != gr.Operator {
