@@ -39,7 +39,7 @@ func init() {
 			Prefix:    r.cfg.Prefix, RingKey: func() *ecdsa.PrivateKey { return r.keys.Active },
 			SignCluster: func(msg *nats.Msg, subject string) { r.clusterAuth.Sign(msg, subject, time.Now()) },
 			Ledger:      r.market.Ledger, Dispatcher: r.twins.Dispatcher, AgentRevocations: r.agents.Revocations,
-			StopBeforeStoringCommand: r.twinAPI.StopBeforeStoring,
+			StopBeforeStoringCommand: r.twinAPI.StopBeforeStoring, StopApprovalAt: r.approvalQueue.StopAt,
 		}
 	}
 }
