@@ -124,7 +124,7 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 // and a client tries again: the begin, and after a finish answered 503
 // (whose consume may or may not have been stored) a new ceremony. A
 // ceremony whose begin was answered is never unknown at its finish (a
-// leader's "subject busy" answer to the consume was once taken for "used
+// leader's "subject busy" answer to the consume could be taken for "used
 // already", see store.TestBucketWriteRightAfterItsAckIsNotAConflict).
 func signInWhileSettling(t *testing.T, r *realm.Realm, auth *webauthntest.Authenticator, name string) realmtest.Session {
 	t.Helper()
