@@ -398,30 +398,13 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 	return 0, fmt.Errorf("%s: %w", what(), classify(lastErr))
 }
 
-// maxBusyRetries bounds how often one publish is repeated while a
-// replicated stream reports its subject busy; with the backoff below that is
-// about half a second, far longer than a proposal takes to apply.
-const maxBusyRetries = 12
-
 // publishRidingBusy publishes msg and, for an expectation check, repeats it
-// while the stream answers that the subject is busy (see subjectBusy). The
-// repeat is safe: a busy refusal stored nothing.
+// while the stream answers that the subject is busy (see rideBusy).
 func (st *Stream) publishRidingBusy(ctx context.Context, deadline time.Time, msg *nats.Msg, expecting bool) (uint64, error) {
-	backoff := 500 * time.Microsecond
-	for retry := 0; ; retry++ {
-		seq, err := st.publish(ctx, deadline, msg)
-		if err == nil || !expecting || !subjectBusy(err) || retry == maxBusyRetries {
-			return seq, err
-		}
-		t := time.NewTimer(min(backoff, time.Until(deadline)))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return 0, err
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 64*time.Millisecond)
+	if !expecting {
+		return st.publish(ctx, deadline, msg)
 	}
+	return rideBusy(ctx, deadline, func() (uint64, error) { return st.publish(ctx, deadline, msg) })
 }
 
 // attemptDeadline splits what is left of the append's deadline evenly over

@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -112,18 +113,49 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	}
 	// The cluster may still be settling: sign in once node a can write.
 	waitUntil(t, "node a to be ready again", func() bool { return realmtest.Get(t, a.URL()+"/readyz", nil) == http.StatusOK })
-	// A sign-in whose ceremony the settling cluster lost is answered 400
-	// ceremony-unknown, "begin again", which is what a client does.
-	var again realmtest.Session
-	waitUntil(t, "a sign-in on node a once the cluster has settled", func() bool {
-		c := nodes.Client(t, a)
-		status, _ := c.Call("POST", "/v1/webauthn/login/finish", c.BeginLogin(auth, "hana"), &again)
-		return status == http.StatusOK
-	})
+	again := signInWhileSettling(t, a, auth, "hana")
 	waitUntil(t, "the sign-in after the sign-out everywhere to work on node b", func() bool {
 		status, _ := nodes.Client(t, b).With(again.Token).Call("GET", "/v1/avatars/me", nil, nil)
 		return status == http.StatusOK
 	})
+}
+
+// signInWhileSettling signs in as name on node r while the cluster may
+// still be settling. A call the store cannot take yet is answered 503,
+// and a client tries again: the begin, and after a finish answered 503
+// (whose consume may or may not have been stored) a new ceremony. A
+// ceremony whose begin was answered is never unknown at its finish (a
+// leader's "subject busy" answer to the consume could be taken for "used
+// already", see store.TestBucketWriteRightAfterItsAckIsNotAConflict).
+func signInWhileSettling(t *testing.T, r *realm.Realm, auth *webauthntest.Authenticator, name string) realmtest.Session {
+	t.Helper()
+	c := nodes.Client(t, r)
+	var s realmtest.Session
+	waitUntil(t, "a sign-in on node a once the cluster has settled", func() bool {
+		var begin realmtest.Begin
+		status, p := c.Call("POST", "/v1/webauthn/login/begin", map[string]string{"name": name}, &begin)
+		if status == http.StatusServiceUnavailable {
+			return false
+		}
+		if status != http.StatusOK {
+			t.Fatalf("sign-in begin while the cluster settles = %d %+v; want 200, or 503 while the store cannot take it", status, p)
+		}
+		opts, _ := json.Marshal(begin)
+		cred, err := auth.Assert(opts, c.Origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, p = c.Call("POST", "/v1/webauthn/login/finish", map[string]any{"ceremony_id": begin.Ceremony(), "credential": json.RawMessage(cred)}, &s)
+		if status == http.StatusServiceUnavailable {
+			t.Logf("sign-in finish answered 503 while the cluster settles (%s); beginning again", p.Detail)
+			return false
+		}
+		if status != http.StatusOK {
+			t.Fatalf("finish of a ceremony begun on a ready node = %d %+v; want 200", status, p)
+		}
+		return true
+	})
+	return s
 }
 
 // twoNodesOnOneServer starts a 3-node NATS cluster and realm nodes a and
