@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -122,6 +123,7 @@ type Journal struct {
 	fileMu sync.Mutex
 	file   *os.File
 	lines  int // lines in the file, for compaction
+	syncs  atomic.Uint64
 }
 
 // OpenJournal opens (or creates) the journal. signer signs the failed
@@ -318,6 +320,7 @@ func (j *Journal) compact() error {
 	}
 	if _, err = f.Write(buf.Bytes()); err == nil {
 		err = f.Sync()
+		j.syncs.Add(1)
 	}
 	if err == nil {
 		err = os.Rename(tmp, j.cfg.Path)
@@ -366,6 +369,7 @@ func (j *Journal) append(sync bool, lines ...journalLine) error {
 	_, err := j.file.Write(buf.Bytes())
 	if err == nil && sync {
 		err = j.file.Sync()
+		j.syncs.Add(1)
 	}
 	j.lines += len(lines)
 	grown := j.lines
