@@ -129,6 +129,7 @@ type groupRig struct {
 	journal  *gateway.Journal
 	disk     *disk
 	driver   *durableDriver
+	gateway  *gateway.Gateway
 	commands []twin.Command
 	acks     []twin.SignedAck
 	syncs0   uint64
@@ -149,6 +150,7 @@ func newGroupRig(t *testing.T, n int) *groupRig {
 	r.disk = watchDisk(r.journal)
 	r.driver = &durableDriver{Driver: gateway.NewSim(foundry[0].Actuators[0], gateway.SimConfig{}), disk: r.disk}
 	g := offlineGateway(t, r.realm, r.key, r.journal, r.driver)
+	r.gateway = g
 	grants := make([][]byte, n)
 	for i := range n {
 		c := ramCommand(t, float64(10+i), fmt.Sprintf("group-%d", i))
@@ -367,5 +369,29 @@ func TestJournalClosedRefuses(t *testing.T) {
 	}
 	if err := j.Close(); err != nil && !errors.Is(err, gateway.ErrJournal) {
 		t.Fatalf("a second Close: %v", err)
+	}
+}
+
+// TestEmergencyStopDuringTheBeginsSync engages the emergency stop while a
+// grant, its checks passed, waits for its begin's sync: the grant is
+// refused when the sync returns, nothing moves, and the journal says it
+// was refused, not carried out.
+func TestEmergencyStopDuringTheBeginsSync(t *testing.T) {
+	r := newGroupRig(t, 1)
+	r.gateway.EmergencyStop(context.Background(), true)
+	r.release()
+	r.wg.Wait()
+	if a := r.acks[0].Ack; a.Result != twin.ResultRefused || a.Reason != twin.ReasonEmergencyStop {
+		t.Fatalf("a grant whose begin was syncing when the stop was engaged: %+v, want refused emergency_stop", a)
+	}
+	if got := r.driver.moves.Load(); got != 0 {
+		t.Fatalf("the driver moved %d times under the emergency stop", got)
+	}
+	if _, ok := r.journal.Executed(r.commands[0].Hash()); ok {
+		t.Fatal("the journal counts the refused grant as carried out")
+	}
+	commands, _, err := gateway.ReadJournal(r.disk.durableNow())
+	if jc := commands[r.commands[0].Hash()]; err != nil || jc.Ack == nil || jc.Ack.Ack.Reason != twin.ReasonEmergencyStop {
+		t.Fatalf("the journal's file holds %+v (%v), want the refusal", jc, err)
 	}
 }
