@@ -55,8 +55,12 @@ type Config struct {
 	TelemetryEvery time.Duration
 	// Workers verify and carry out grants concurrently; default 2. Grants
 	// are independent (each has its own nonce and is checked against the
-	// actuator's state when its turn comes), so their order across workers
-	// does not matter.
+	// actuator's state when its turn comes: the interlocks and the driver
+	// call hold the actuator, so grants of one actuator take turns and
+	// those of different actuators run together), so their order across
+	// workers does not matter. With a journal file, the records of grants
+	// in flight together share syncs: more workers carry more grants a
+	// second over a slow disk.
 	Workers int
 	// RotationGrace is how long a rotated-out key still verifies grants it
 	// signed just before the rotation; default MaxGrantLifetime.
