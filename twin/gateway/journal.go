@@ -34,6 +34,7 @@ import (
 // signed acknowledgement saying so, and is never carried out again.
 // Refusals of verified grants are recorded too (for status queries), but
 // not synced: a refusal moved nothing, so losing one costs nothing.
+// Grants in flight together share their syncs (group commit, commit.go).
 
 // Defaults of JournalConfig.
 const (
