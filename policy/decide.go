@@ -45,6 +45,26 @@ type Entity struct {
 	UID     UID
 	Parents []UID
 	Attrs   map[string]any
+
+	// prepared is the entity converted by Prepare: a request uses it and
+	// does not convert UID, Parents and Attrs again.
+	prepared *types.Entity
+}
+
+// Prepare converts e to Cedar once, for an entity that many requests carry
+// unchanged (an agent principal whose trust has not moved): a request
+// holding the returned Entity uses that conversion. The returned Entity's
+// UID, Parents and Attrs must not be changed afterwards, since the
+// conversion would no longer say what they say. Errors are a request's
+// (wrapping ErrInvalidRequest).
+func (e Entity) Prepare() (Entity, error) {
+	e.prepared = nil
+	ce, err := e.cedar()
+	if err != nil {
+		return Entity{}, fmt.Errorf("%w: %w", ErrInvalidRequest, within("entity "+e.UID.String(), err))
+	}
+	e.prepared = &ce
+	return e, nil
 }
 
 // Request is one authorization question. Entities and Shared together
@@ -143,6 +163,9 @@ func (r Request) cedar() (cedar.Request, *requestEntities, error) {
 }
 
 func (e Entity) cedar() (types.Entity, error) {
+	if e.prepared != nil {
+		return *e.prepared, nil
+	}
 	uid, err := cedarUID(e.UID)
 	if err != nil {
 		return types.Entity{}, err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +18,9 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
-	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/store/storetest"
+	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
@@ -30,11 +32,7 @@ const testNode = "n1"
 // JetStream, and returns both with the store.
 func openService(t *testing.T) (*Service, *audit.Log, *store.Store) {
 	t.Helper()
-	srv := natstest.RunServer(t)
-	st, err := store.New(context.Background(), natstest.Connect(t, srv.ClientURL()), store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.New(t, store.Config{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	al, err := audit.Open(context.Background(), st, audit.Config{Node: testNode, Logger: log})
 	if err != nil {
@@ -273,5 +271,61 @@ func TestBindRefusesMissingDeps(t *testing.T) {
 	}
 	if err := NewAPI(nil, New()).Bind(APIDeps{}); err == nil {
 		t.Fatal("the API bound without its dependencies")
+	}
+}
+
+// An agent's context.trust is converted once per state and Cedar decimal
+// of its score: a policy reading it sees the trust it is given, never an
+// earlier one, and the memo stays bounded.
+func TestAgentTrustContextFollowsTheTrust(t *testing.T) {
+	set, err := policy.Parse("trust.cedar", []byte(`permit (principal, action, resource)
+when { context.trust.state == "trusted" && context.trust.score.greaterThanOrEqual(decimal("0.9")) };`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var memo agentTrustContexts
+	decide := func(state trust.State, score float64) bool {
+		t.Helper()
+		d, err := set.Decide(context.Background(), policy.Request{
+			Principal: policy.UID{Type: agents.TypeAgent, ID: "ag_1"}, Action: policy.UID{Type: "Action", ID: "Go"},
+			Resource: policy.UID{Type: "R", ID: "r"}, Context: map[string]any{scenes.ContextTrust: memo.context(state, score)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Allow
+	}
+	for i, c := range []struct {
+		state trust.State
+		score float64
+		want  bool
+	}{
+		{trust.Trusted, 1, true}, {trust.Trusted, 1, true}, {trust.StepUp, 1, false}, {trust.Trusted, 1, true},
+		{trust.Trusted, 0.85, false}, {trust.Trusted, 0.89996, true}, {trust.Trusted, 0.899949, false}, {trust.Suspended, 0.95, false},
+	} {
+		if got := decide(c.state, c.score); got != c.want {
+			t.Fatalf("step %d, %s %v: allow %v, want %v", i, c.state, c.score, got, c.want)
+		}
+	}
+	// The value is the same whichever score of one decimal came first.
+	a, _ := json.Marshal(memo.context(trust.Trusted, 0.50004))
+	b, _ := json.Marshal(memo.context(trust.Trusted, 0.49996))
+	if string(a) != string(b) || !strings.Contains(string(a), `"score":0.5`) {
+		t.Fatalf("one decimal, two values: %s / %s", a, b)
+	}
+	for i := range 3 * maxAgentTrustContexts {
+		memo.context(trust.Trusted, float64(i)/1e4)
+	}
+	if n := len(memo.m); n > maxAgentTrustContexts {
+		t.Fatalf("memo holds %d, bound %d", n, maxAgentTrustContexts)
+	}
+	if !decide(trust.Trusted, 0.95) {
+		t.Fatal("after the memo filled: a trusted 0.95 refused")
+	}
+	if _, err := set.Decide(context.Background(), policy.Request{
+		Principal: policy.UID{Type: agents.TypeAgent, ID: "ag_1"}, Action: policy.UID{Type: "Action", ID: "Go"},
+		Resource: policy.UID{Type: "R", ID: "r"}, Context: map[string]any{scenes.ContextTrust: memo.context(trust.Trusted, math.NaN())},
+	}); err == nil {
+		t.Fatal("a NaN score was decided")
 	}
 }
