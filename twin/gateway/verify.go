@@ -95,11 +95,11 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 	// move are one step, and a stop waits for the move in flight.
 	unlock, err := g.lockActuator(ctx, a.ID)
 	if err != nil {
-		return g.finishRefused(&gr, now, twin.ReasonDriverFailed, "the gateway stopped before the actuator was free", true)
+		return g.finishRefused(&gr, g.cfg.Now(), twin.ReasonDriverFailed, "the gateway stopped before the actuator was free", true)
 	}
 	if reason, detail := g.interlocks(a, d, &gr); reason != "" {
 		unlock()
-		return g.finishRefused(&gr, now, reason, detail, false)
+		return g.finishRefused(&gr, g.cfg.Now(), reason, detail, false)
 	}
 	var r Reading
 	if gr.Op == twin.OpStop {
@@ -156,8 +156,9 @@ func (g *Gateway) lockActuator(ctx context.Context, id string) (unlock func(), e
 
 // finishRefused ends a begun grant whose driver was not called. A refusal
 // by the interlocks moved nothing, so a later grant of the command may
-// run; one that gave up waiting for the actuator is acknowledged failed,
-// as the journal cannot tell it from an interrupted one.
+// run; one that gave up waiting for the actuator (the gateway is
+// stopping) is acknowledged failed, as a stop at that moment would have
+// left it: a begun grant counts as carried out, and never runs again.
 func (g *Gateway) finishRefused(gr *twin.Grant, now time.Time, reason twin.Reason, detail string, failed bool) twin.SignedAck {
 	ack := g.refuse(*gr, now, reason, detail)
 	if failed {
