@@ -18,6 +18,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/twin"
 	"github.com/zerorealm/zerorealm/twin/gateway"
+	"github.com/zerorealm/zerorealm/twin/gateway/gatewaytest"
 )
 
 // disk watches a journal's syncs on its real file: what each sync made
@@ -393,5 +394,45 @@ func TestEmergencyStopDuringTheBeginsSync(t *testing.T) {
 	commands, _, err := gateway.ReadJournal(r.disk.durableNow())
 	if jc := commands[r.commands[0].Hash()]; err != nil || jc.Ack == nil || jc.Ack.Ack.Reason != twin.ReasonEmergencyStop {
 		t.Fatalf("the journal's file holds %+v (%v), want the refusal", jc, err)
+	}
+}
+
+// TestGrantsOfOneActuatorTakeTurns: while one grant's driver call holds
+// the ram, a second grant of the ram waits for its turn, and one whose
+// caller gives up meanwhile (the gateway stopping) is acknowledged
+// failed without reaching the driver, and never runs afterwards.
+func TestGrantsOfOneActuatorTakeTurns(t *testing.T) {
+	realm, _ := twin.GenerateSigner()
+	key, _ := twin.GenerateSigner()
+	j, err := gateway.OpenJournal(gateway.JournalConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := gatewaytest.NewHeld(foundry[0].Actuators[0])
+	g := offlineGateway(t, realm, key, j, held)
+	var first twin.SignedAck
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		first = g.Handle(context.Background(), "ram", grantOf(realm, ramCommand(t, 40, "first"), 1))
+	}()
+	waitUntil(t, "the first grant reaches its driver", func() bool { return held.Moves() == 1 })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	second := ramCommand(t, 20, "second")
+	if a := g.Handle(ctx, "ram", grantOf(realm, second, 2)).Ack; a.Result != twin.ResultFailed || a.Reason != twin.ReasonDriverFailed {
+		t.Fatalf("a grant that gave up waiting for the ram: %+v, want failed", a)
+	}
+	if held.Moves() != 1 {
+		t.Fatal("a second grant reached the ram's driver while the first held it")
+	}
+	held.Release()
+	<-done
+	if first.Ack.Result != twin.ResultDone {
+		t.Fatalf("the first grant: %+v", first.Ack)
+	}
+	if a := g.Handle(context.Background(), "ram", grantOf(realm, second, 3)).Ack; a.Result != twin.ResultFailed || a.Nonce != 2 || held.Moves() != 1 {
+		t.Fatalf("the given-up command granted again: %+v (moves %d), want its failed acknowledgement and no move", a, held.Moves())
 	}
 }
