@@ -19,6 +19,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/approvals"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 	"github.com/zerorealm/zerorealm/twin"
 	"github.com/zerorealm/zerorealm/twin/gateway"
 )
@@ -56,7 +57,7 @@ func approveOn(t *testing.T, c *realmtest.Client, p approval.View, stepUp func(d
 func settledOn(t *testing.T, c *realmtest.Client, ids ...string) map[string]approval.View {
 	t.Helper()
 	out := map[string]approval.View{}
-	eventuallyWithin(t, "the other node to settle the approved actions", settleWait, func() bool {
+	realmtest.EventuallyWithin(t, "the other node to settle the approved actions", settleWait, func() bool {
 		for _, id := range ids {
 			var v approval.View
 			if code, _ := c.Call("GET", "/v1/agents/approvals/"+id, nil, &v); code != http.StatusOK || v.State == approval.StateApproved {
@@ -83,8 +84,8 @@ func TestApprovedTransfersSettleOnAnotherNode(t *testing.T) {
 	}
 	t.Parallel()
 	urls := strings.Split(natstest.ClusterURLs(natstest.RunCluster(t, 3)), ",")
-	a, stopA := runRealm(t, realm.Config{ScenesDir: marketScenes, NATS: urls, Node: "realm-a", Listen: "localhost:0"})
-	b := startRealm(t, realm.Config{ScenesDir: marketScenes, NATS: urls, Node: "realm-b", Listen: "localhost:0", Origins: realmtest.Probe(a).Origins()})
+	a, stopA := nodes.Run(t, realm.Config{ScenesDir: marketScenes, NATS: urls, Node: "realm-a", Listen: "localhost:0"})
+	b := nodes.Start(t, realm.Config{ScenesDir: marketScenes, NATS: urls, Node: "realm-b", Listen: "localhost:0", Origins: realmtest.Probe(a).Origins()})
 	ada := realmtest.NewMarketUser(t, a, "ada")
 	custodial := realmtest.CustodialWith(t, a, ada, 1000)
 	bob := common.HexToAddress("0x00000000000000000000000000000000000000b0")
@@ -92,7 +93,7 @@ func TestApprovedTransfersSettleOnAnotherNode(t *testing.T) {
 	// stopped, so that its transfer, applied, cannot be decided again.
 	first, firstChain := realmtest.NewTrader(t, a, ada.Sess.Avatar["id"].(string))
 	second, secondChain := realmtest.NewTrader(t, a, ada.Sess.Avatar["id"].(string))
-	signIn := newClient(t, b)
+	signIn := nodes.Client(t, b)
 	signIn.Origin = a.URL() // node B serves node A's origin
 	onB := signIn.With(signIn.Login(ada.Auth, "ada").Token)
 
@@ -114,7 +115,7 @@ func TestApprovedTransfersSettleOnAnotherNode(t *testing.T) {
 			t.Fatalf("node A, stopping, answered %s for %s", v.State, p.ID)
 		}
 	}
-	eventually(t, "node B to see the first transfer applied by node A", func() bool {
+	realmtest.Eventually(t, "node B to see the first transfer applied by node A", func() bool {
 		got, _ := realmtest.BalanceOf(b, "gems", bob)
 		return got == 300
 	})
@@ -139,12 +140,12 @@ func TestApprovedTransfersSettleOnAnotherNode(t *testing.T) {
 			t.Fatalf("settled %s with receipt\n%s\nthe ledger holds\n%s", p.ID, res.Receipt, held)
 		}
 	}
-	eventually(t, "each transfer to have moved once", func() bool {
+	realmtest.Eventually(t, "each transfer to have moved once", func() bool {
 		to, _ := realmtest.BalanceOf(b, "gems", bob)
 		left, _ := realmtest.BalanceOf(b, "gems", custodial)
 		return to == 500 && left == 500
 	})
-	eventually(t, "the settling in the audit log", func() bool {
+	realmtest.Eventually(t, "the settling in the audit log", func() bool {
 		return settledAudited(t, b, firstChain.AgentID(), applied.ID) && settledAudited(t, b, secondChain.AgentID(), unapplied.ID)
 	})
 	// Settled once: nothing changes after more passes.
@@ -211,8 +212,8 @@ func TestApprovedCommandsSettleOnAnotherNode(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dirB, realm.TwinGatewaysFile), enrolled, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, stopA := runRealm(t, realm.Config{DataDir: dirA, NATS: urls, Node: "realm-a", Listen: "localhost:0"})
-	b := startRealm(t, realm.Config{DataDir: dirB, NATS: urls, Node: "realm-b", Listen: "localhost:0", Origins: realmtest.Probe(a).Origins()})
+	a, stopA := nodes.Run(t, realm.Config{DataDir: dirA, NATS: urls, Node: "realm-a", Listen: "localhost:0"})
+	b := nodes.Start(t, realm.Config{DataDir: dirB, NATS: urls, Node: "realm-b", Listen: "localhost:0", Origins: realmtest.Probe(a).Origins()})
 	signer, err := twin.SignerFromHex(creds.Key)
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +232,7 @@ func TestApprovedCommandsSettleOnAnotherNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Close)
-	eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
+	realmtest.Eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
 
 	olga := realmtest.NewOperator(t, a, "olga", "operator")
 	key := realmtest.NewAgentKey(t)
@@ -239,7 +240,7 @@ func TestApprovedCommandsSettleOnAnotherNode(t *testing.T) {
 		[]agents.Resource{{Kind: agents.KindTwin, ID: "press-1"}}, agents.Limits{CommandsPerMinute: 30, MaxRisk: agents.RiskHigh},
 		time.Now().Add(-time.Minute).UTC().Truncate(time.Second), time.Hour)
 	ag := realmtest.NewAgentClient(t, a.URL(), key, chain)
-	signIn := newClient(t, b)
+	signIn := nodes.Client(t, b)
 	signIn.Origin = a.URL()
 	onB := signIn.With(signIn.Login(olga.Auth, "olga").Token)
 
@@ -276,7 +277,7 @@ func TestApprovedCommandsSettleOnAnotherNode(t *testing.T) {
 	}
 	// The first was settled from the journal, not run again: its audit
 	// record says so. Each settling is audited.
-	eventually(t, "the settling in the audit log", func() bool {
+	realmtest.Eventually(t, "the settling in the audit log", func() bool {
 		resolved := 0
 		for _, ev := range realmtest.AuditEvents(t, b, chain.AgentID(), "CommandActuator") {
 			if ev.Signals["resolved"] == true && ev.Signals["result"] == string(twin.ResultDone) {

@@ -18,8 +18,8 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
-	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/store/storetest"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -32,11 +32,7 @@ const testNode = "n1"
 // JetStream, and returns both with the store.
 func openService(t *testing.T) (*Service, *audit.Log, *store.Store) {
 	t.Helper()
-	srv := natstest.RunServer(t)
-	st, err := store.New(context.Background(), natstest.Connect(t, srv.ClientURL()), store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.New(t, store.Config{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	al, err := audit.Open(context.Background(), st, audit.Config{Node: testNode, Logger: log})
 	if err != nil {

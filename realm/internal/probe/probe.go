@@ -35,7 +35,10 @@ type Node struct {
 	Origins func() []string
 	// LivePeers are the nodes this one hears on the cluster.
 	LivePeers func() []string
-	Sessions  *session.Manager
+	// PeersHeard is when, on the node's clock, its presence last heard
+	// each other node it has not taken for dead.
+	PeersHeard func() map[string]time.Time
+	Sessions   *session.Manager
 	// NATS is the node's own connection; Embedded its embedded server
 	// (nil on a cluster).
 	NATS     *nats.Conn

@@ -65,16 +65,16 @@ func (s *Service) execute(ctx context.Context, op Operator, c twin.Command, cr t
 		}
 	}
 	hash := c.Hash()
-	if a.Risk.NeedsStepUp() {
+	if twin.NeedsStepUp(a.Risk) {
 		if err := s.deps.StepUps.Consume(ctx, op.Session.ID, hash[:]); err != nil {
 			return nil, err
 		}
 	}
 	assessment := s.deps.Trust.Assess(ctx, op.Session)
-	if a.Risk.NeedsApproval() {
+	if twin.NeedsApproval(a.Risk) {
 		return s.queueApproval(ctx, sc, op, assessment, c, a, cr)
 	}
-	return s.carryOut(ctx, sc, op, assessment, c, a, cr, a.Risk.NeedsStepUp(), nil, claimed)
+	return s.carryOut(ctx, sc, op, assessment, c, a, cr, twin.NeedsStepUp(a.Risk), nil, claimed)
 }
 
 func commandContext(zone string, stepUp, approved bool) map[string]any {
