@@ -519,19 +519,6 @@ func (c *Chain) cedarValues() *chainCedar {
 // ownerUID is the owner's Cedar entity.
 func ownerUID(owner string) policy.UID { return policy.UID{Type: "Avatar", ID: owner} }
 
-// usedBy is context.agent.used: the leaf's use of the counters that were
-// read (nil when not read).
-func usedBy(leaf string, day, minute counters) map[string]any {
-	used := map[string]any{}
-	if day != nil {
-		used["day_value"] = long(day[leaf])
-	}
-	if minute != nil {
-		used["minute_commands"] = long(minute[leaf])
-	}
-	return used
-}
-
 // long clamps to Cedar's Long.
 func long(v uint64) int64 {
 	if v > math.MaxInt64 {
