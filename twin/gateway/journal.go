@@ -72,6 +72,17 @@ type journalEntry struct {
 	begin beginRecord
 	// ack is the grant's signed acknowledgement; nil while the driver runs.
 	ack *twin.SignedAck
+	// own holds the acknowledgement ack points at when the gateway records
+	// one as it answers (setAck): the entry and its ack are then one
+	// allocation, on every command's path.
+	own twin.SignedAck
+}
+
+// setAck records the entry's acknowledgement. Callers hold the journal's
+// lock, or own the entry alone.
+func (e *journalEntry) setAck(ack *twin.SignedAck) {
+	e.own = *ack
+	e.ack = &e.own
 }
 
 func (e *journalEntry) executed() bool {
@@ -348,9 +359,13 @@ func writeLine(buf *bytes.Buffer, l journalLine) {
 	buf.WriteByte('\n')
 }
 
+// onDisk reports whether the journal has a file: one in memory only
+// (a simulated gateway's) skips building the lines it would not write.
+func (j *Journal) onDisk() bool { return j.cfg.Path != "" }
+
 // append writes lines to the file, synced when sync is set.
 func (j *Journal) append(sync bool, lines ...journalLine) error {
-	if j.cfg.Path == "" {
+	if !j.onDisk() {
 		return nil
 	}
 	var buf bytes.Buffer
@@ -452,7 +467,12 @@ func (j *Journal) begin(gr *twin.Grant, digest common.Hash, now time.Time, skew 
 	j.entries[gr.Command] = e
 	j.order = append(j.order, orderItem{gr.Command, b.At})
 	j.mu.Unlock()
-	if err := j.append(true, journalLine{Begin: &b}); err != nil {
+	if !j.onDisk() {
+		return beginNew, twin.SignedAck{}, nil
+	}
+	// The entry's begin never changes once made: the line reads it there
+	// rather than from a copy of its own.
+	if err := j.append(true, journalLine{Begin: &e.begin}); err != nil {
 		j.mu.Lock()
 		if j.entries[gr.Command] == e {
 			delete(j.entries, gr.Command)
@@ -467,9 +487,12 @@ func (j *Journal) begin(gr *twin.Grant, digest common.Hash, now time.Time, skew 
 func (j *Journal) end(gr *twin.Grant, ack twin.SignedAck) error {
 	j.mu.Lock()
 	if e, ok := j.entries[gr.Command]; ok && e.begin.Nonce == gr.Nonce {
-		e.ack = &ack
+		e.setAck(&ack)
 	}
 	j.mu.Unlock()
+	if !j.onDisk() {
+		return nil
+	}
 	return j.append(true, journalLine{End: &endRecord{Command: gr.Command, Nonce: gr.Nonce, Ack: ack.Encode()}})
 }
 
@@ -485,10 +508,14 @@ func (j *Journal) refused(gr *twin.Grant, digest common.Hash, now time.Time, ack
 		return
 	}
 	j.pruneLocked(now)
-	j.entries[gr.Command] = &journalEntry{begin: b, ack: &ack}
+	e := &journalEntry{begin: b}
+	e.setAck(&ack)
+	j.entries[gr.Command] = e
 	j.order = append(j.order, orderItem{gr.Command, b.At})
 	j.mu.Unlock()
-	_ = j.append(false, journalLine{Begin: &b}, journalLine{End: &endRecord{Command: gr.Command, Nonce: gr.Nonce, Ack: ack.Encode()}})
+	if j.onDisk() {
+		_ = j.append(false, journalLine{Begin: &e.begin}, journalLine{End: &endRecord{Command: gr.Command, Nonce: gr.Nonce, Ack: ack.Encode()}})
+	}
 }
 
 // pruneLocked forgets commands begun longer than Retention ago and, past
