@@ -62,7 +62,7 @@ type entry struct {
 	id     string
 	file   string
 	line   int
-	order  int // position in the Set, so that decisions list policies in load order
+	order  int    // position in the Set, so that decisions list policies in load order
 	cite   string // how a decision's reason names it: "id" (file:line)
 	forbid bool
 	policy *cedar.Policy

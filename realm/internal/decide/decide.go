@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"sync"
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
@@ -85,21 +86,81 @@ func avatarEntity(p edge.Principal) policy.Entity {
 // policyContext is what every Cedar request of a session carries: its
 // trust and the passkey it signed in with.
 func policyContext(p edge.Principal, a trust.Assessment) map[string]any {
-	authn := map[string]any{
-		scenes.AuthenticatorAttested: false,
-		scenes.AuthenticatorFormat:   "",
-		scenes.AuthenticatorAAGUID:   "",
-		scenes.AuthenticatorSynced:   false,
-	}
+	authn := unattested
 	if id, err := base64.RawURLEncoding.DecodeString(p.Session.Credential); err == nil {
 		if c := p.Avatar.Credential(id); c != nil {
-			authn[scenes.AuthenticatorAttested] = c.Attested
-			authn[scenes.AuthenticatorFormat] = c.AttestationFormat
-			authn[scenes.AuthenticatorAAGUID] = hex.EncodeToString(c.AAGUID)
-			authn[scenes.AuthenticatorSynced] = c.BackupEligible
+			authn = authenticatorOf(c.Attested, c.AttestationFormat, c.AAGUID, c.BackupEligible)
 		}
 	}
 	return map[string]any{scenes.ContextTrust: a.Context(), scenes.ContextAuthenticator: authn}
+}
+
+// authenticatorRecord is context.authenticator: what the realm knows of the
+// passkey a session signed in with.
+func authenticatorRecord(attested bool, format, aaguid string, synced bool) map[string]any {
+	return map[string]any{
+		scenes.AuthenticatorAttested: attested,
+		scenes.AuthenticatorFormat:   format,
+		scenes.AuthenticatorAAGUID:   aaguid,
+		scenes.AuthenticatorSynced:   synced,
+	}
+}
+
+// unattested is context.authenticator of a session whose passkey the
+// avatar does not hold.
+var unattested = convertOnce(authenticatorRecord(false, "", "", false))
+
+// convertOnce is m converted to Cedar once (policy.Value), for a record
+// that many requests carry unchanged; should the conversion fail, m
+// itself, converted per request and refused there.
+func convertOnce(m map[string]any) any {
+	if v, err := policy.NewValue(m); err == nil {
+		return v
+	}
+	return m
+}
+
+// authenticatorKey is what context.authenticator says of a passkey. The
+// records of the few kinds of authenticator a realm sees are converted
+// once: a session's passkey does not change, and converting its record for
+// every decision was a tenth of a command's decision.
+type authenticatorKey struct {
+	attested, synced, hasAAGUID bool
+	format                      string
+	aaguid                      [16]byte
+}
+
+// maxAuthenticators bounds the cache: registrations name their
+// authenticator's model, so past the bound it is emptied, and a flood of
+// made-up models costs a refill, never unbounded memory.
+const maxAuthenticators = 1024
+
+var authenticators = struct {
+	sync.RWMutex
+	m map[authenticatorKey]any
+}{m: map[authenticatorKey]any{}}
+
+func authenticatorOf(attested bool, format string, aaguid []byte, synced bool) any {
+	if len(aaguid) != 16 && len(aaguid) != 0 {
+		// Not an AAGUID as WebAuthn defines it: said as it is, not cached.
+		return authenticatorRecord(attested, format, hex.EncodeToString(aaguid), synced)
+	}
+	k := authenticatorKey{attested: attested, synced: synced, hasAAGUID: len(aaguid) > 0, format: format}
+	copy(k.aaguid[:], aaguid)
+	authenticators.RLock()
+	v, ok := authenticators.m[k]
+	authenticators.RUnlock()
+	if ok {
+		return v
+	}
+	v = convertOnce(authenticatorRecord(attested, format, hex.EncodeToString(aaguid), synced))
+	authenticators.Lock()
+	if len(authenticators.m) >= maxAuthenticators {
+		clear(authenticators.m)
+	}
+	authenticators.m[k] = v
+	authenticators.Unlock()
+	return v
 }
 
 // Decide asks the scene's policies and queues the answer for the audit log

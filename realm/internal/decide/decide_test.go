@@ -3,6 +3,7 @@ package decide
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
 	"github.com/zerorealm/zerorealm/trust"
@@ -224,7 +226,7 @@ func TestDecideFollowsPoliciesAndRecords(t *testing.T) {
 func TestSubjectIsWhatDecisionsCarry(t *testing.T) {
 	p := person(true)
 	ctx, principal := Subject(p, trust.Assessment{State: trust.Trusted, Score: 0.9})
-	authn, _ := ctx[scenes.ContextAuthenticator].(map[string]any)
+	authn := authenticatorIn(ctx)
 	if authn[scenes.AuthenticatorAttested] != true || authn[scenes.AuthenticatorFormat] != "packed" {
 		t.Fatalf("authenticator context = %v, want attested packed", authn)
 	}
@@ -234,8 +236,43 @@ func TestSubjectIsWhatDecisionsCarry(t *testing.T) {
 	// A session whose credential the avatar does not hold is unattested.
 	p.Session.Credential = "not base64!"
 	ctx, _ = Subject(p, trust.Assessment{})
-	if authn, _ := ctx[scenes.ContextAuthenticator].(map[string]any); authn[scenes.AuthenticatorAttested] != false {
+	if authn := authenticatorIn(ctx); authn[scenes.AuthenticatorAttested] != false {
 		t.Fatalf("authenticator of an unknown credential = %v, want unattested", authn)
+	}
+}
+
+// authenticatorIn is context.authenticator as a Go record, whether it was
+// converted to Cedar once (policy.Value) or not.
+func authenticatorIn(ctx map[string]any) map[string]any {
+	v := ctx[scenes.ContextAuthenticator]
+	if pv, ok := v.(policy.Value); ok {
+		v = pv.Go()
+	}
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// TestAuthenticatorRecordsAreShared: sessions signed in with passkeys of
+// one kind carry one converted record, and a record says what its own
+// passkey is (an empty AAGUID is not a zero one).
+func TestAuthenticatorRecordsAreShared(t *testing.T) {
+	zero := make([]byte, 16)
+	a := authenticatorOf(true, "packed", zero, false)
+	if _, ok := a.(policy.Value); !ok {
+		t.Fatalf("authenticator record %T, want a policy.Value", a)
+	}
+	if b := authenticatorOf(true, "packed", zero, false); b.(policy.Value).Go().(map[string]any)[scenes.AuthenticatorAAGUID] != hex.EncodeToString(zero) {
+		t.Fatalf("zero AAGUID record = %v", b)
+	}
+	if c := authenticatorOf(true, "packed", nil, false).(policy.Value).Go().(map[string]any); c[scenes.AuthenticatorAAGUID] != "" {
+		t.Fatalf("no AAGUID record = %v, want an empty aaguid", c)
+	}
+	if d := authenticatorOf(false, "packed", zero, true).(policy.Value).Go().(map[string]any); d[scenes.AuthenticatorAttested] != false || d[scenes.AuthenticatorSynced] != true {
+		t.Fatalf("unattested synced record = %v", d)
+	}
+	odd := authenticatorIn(map[string]any{scenes.ContextAuthenticator: authenticatorOf(true, "packed", []byte{1, 2, 3}, false)})
+	if odd[scenes.AuthenticatorAAGUID] != "010203" {
+		t.Fatalf("odd AAGUID record = %v", odd)
 	}
 }
 
