@@ -45,6 +45,11 @@ type Entity struct {
 	UID     UID
 	Parents []UID
 	Attrs   map[string]any
+	// Converted, when set, is Attrs converted to Cedar once
+	// (NewValue(Attrs)), for an entity that many requests carry unchanged
+	// (a signed-in avatar): a request takes it instead of converting Attrs
+	// again. It must say what Attrs says.
+	Converted Value
 }
 
 // Request is one authorization question. Entities and Shared together
@@ -153,8 +158,14 @@ func (e Entity) cedar() (types.Entity, error) {
 			return types.Entity{}, within("parents", err)
 		}
 	}
-	attrs, err := cedarRecord(e.Attrs, 1)
-	if err != nil {
+	var attrs types.Record
+	if e.Converted.v != nil {
+		rec, ok := e.Converted.v.(types.Record)
+		if !ok {
+			return types.Entity{}, within("attrs", &valueError{msg: "converted attributes are not a record"})
+		}
+		attrs = rec
+	} else if attrs, err = cedarRecord(e.Attrs, 1); err != nil {
 		return types.Entity{}, within("attrs", err)
 	}
 	ce := types.Entity{UID: uid, Attributes: attrs}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/zerorealm/zerorealm/agents"
@@ -71,16 +72,60 @@ func Subject(p edge.Principal, a trust.Assessment) (context map[string]any, prin
 	return policyContext(p, a), avatarEntity(p)
 }
 
-// avatarEntity is the Cedar principal for a signed-in avatar.
+// avatarEntity is the Cedar principal for a signed-in avatar. Its
+// attributes are converted to Cedar once per avatar while its name and
+// roles stay the same (avatarAttrs).
 func avatarEntity(p edge.Principal) policy.Entity {
 	roles := make([]any, len(p.Avatar.Roles))
 	for i, r := range p.Avatar.Roles {
 		roles[i] = r
 	}
+	attrs := map[string]any{"roles": roles, "name": p.Avatar.Name}
 	return policy.Entity{
-		UID:   policy.UID{Type: scenes.TypeAvatar, ID: p.Avatar.ID},
-		Attrs: map[string]any{"roles": roles, "name": p.Avatar.Name},
+		UID:       policy.UID{Type: scenes.TypeAvatar, ID: p.Avatar.ID},
+		Attrs:     attrs,
+		Converted: avatarAttrs(p.Avatar.ID, p.Avatar.Name, p.Avatar.Roles, attrs),
 	}
+}
+
+// convertedAttrs is an avatar's attributes as last converted, with the
+// name and roles they were converted from.
+type convertedAttrs struct {
+	name  string
+	roles []string
+	v     policy.Value
+}
+
+// maxAvatarAttrs bounds the avatars whose attributes are kept converted;
+// past it the cache is emptied and refills with the avatars that act.
+const maxAvatarAttrs = 4096
+
+var avatarAttrsCache = struct {
+	sync.RWMutex
+	m map[string]convertedAttrs
+}{m: map[string]convertedAttrs{}}
+
+// avatarAttrs is attrs converted to Cedar, from the cache when the
+// avatar's name and roles are those it was converted from; a zero Value
+// (Attrs converted per request) if the conversion fails.
+func avatarAttrs(id, name string, roles []string, attrs map[string]any) policy.Value {
+	avatarAttrsCache.RLock()
+	c, ok := avatarAttrsCache.m[id]
+	avatarAttrsCache.RUnlock()
+	if ok && c.name == name && slices.Equal(c.roles, roles) {
+		return c.v
+	}
+	v, err := policy.NewValue(attrs)
+	if err != nil {
+		return policy.Value{}
+	}
+	avatarAttrsCache.Lock()
+	if len(avatarAttrsCache.m) >= maxAvatarAttrs {
+		clear(avatarAttrsCache.m)
+	}
+	avatarAttrsCache.m[id] = convertedAttrs{name: name, roles: slices.Clone(roles), v: v}
+	avatarAttrsCache.Unlock()
+	return v
 }
 
 // policyContext is what every Cedar request of a session carries: its

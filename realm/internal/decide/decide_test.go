@@ -312,3 +312,33 @@ func TestBindRefusesMissingDeps(t *testing.T) {
 		t.Fatal("the API bound without its dependencies")
 	}
 }
+
+// TestAvatarAttrsFollowTheAvatar: an avatar's converted attributes are
+// reused while its name and roles stay, and a role given or taken is in
+// the next request's principal at once.
+func TestAvatarAttrsFollowTheAvatar(t *testing.T) {
+	p := person(true)
+	p.Avatar.Roles = []string{"visitor"}
+	rolesOf := func(p edge.Principal) []any {
+		t.Helper()
+		e := avatarEntity(p)
+		m, _ := e.Converted.Go().(map[string]any)
+		roles, _ := m["roles"].([]any)
+		return roles
+	}
+	if r := rolesOf(p); len(r) != 1 || r[0] != "visitor" {
+		t.Fatalf("roles %v, want visitor", r)
+	}
+	p.Avatar.Roles = []string{"visitor", "operator"}
+	if r := rolesOf(p); len(r) != 2 || r[1] != "operator" {
+		t.Fatalf("roles after a role was given %v, want visitor and operator", r)
+	}
+	p.Avatar.Roles = nil
+	if r := rolesOf(p); len(r) != 0 {
+		t.Fatalf("roles after they were taken %v, want none", r)
+	}
+	p.Avatar.Name = "someone else"
+	if m, _ := avatarEntity(p).Converted.Go().(map[string]any); m["name"] != "someone else" {
+		t.Fatalf("name after a rename %v", m["name"])
+	}
+}
