@@ -89,7 +89,7 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 		// The agent's own behaviour is its trust; what a person's trust
 		// adds (a live biometric, a passkey's age, an attested device) an
 		// agent never has, so a policy that asks for them refuses it.
-		scenes.ContextTrust:         trust.Assessment{State: ad.Trust.State, Score: ad.Trust.Score, PasskeyAge: -1}.Context(),
+		scenes.ContextTrust:         trustRecord(trust.Assessment{State: ad.Trust.State, Score: ad.Trust.Score, PasskeyAge: -1}.Context()),
 		scenes.ContextAuthenticator: agentAuthenticator,
 		contextAgent:                ad.Context,
 	}

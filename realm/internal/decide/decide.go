@@ -137,7 +137,65 @@ func policyContext(p edge.Principal, a trust.Assessment) map[string]any {
 			authn = authenticatorOf(c.Attested, c.AttestationFormat, c.AAGUID, c.BackupEligible)
 		}
 	}
-	return map[string]any{scenes.ContextTrust: a.Context(), scenes.ContextAuthenticator: authn}
+	return map[string]any{scenes.ContextTrust: trustRecord(a.Context()), scenes.ContextAuthenticator: authn}
+}
+
+// trustKey is a trust record (trust.Assessment.Context) whose every value
+// it holds: a session's trust stays the same from one decision to the next
+// but for its passkey's age, which moves once a second, so the records
+// seen are few and each is converted to Cedar once.
+type trustKey struct {
+	state                             string
+	score, biometric, deviceAssurance float64
+	passkeyAge                        int64
+}
+
+// trustKeyOf is m's key, if m is a trust record as trustKey knows it: any
+// other shape (a field added, renamed or retyped) is converted per request.
+func trustKeyOf(m map[string]any) (trustKey, bool) {
+	var k trustKey
+	var ok [5]bool
+	k.state, ok[0] = m["state"].(string)
+	k.score, ok[1] = m["score"].(float64)
+	k.biometric, ok[2] = m["biometric"].(float64)
+	k.deviceAssurance, ok[3] = m["device_assurance"].(float64)
+	k.passkeyAge, ok[4] = m["passkey_age_s"].(int64)
+	return k, len(m) == len(ok) && ok == [5]bool{true, true, true, true, true}
+}
+
+// maxTrustRecords bounds the cache; past it, it is emptied and refills
+// with the records sessions carry now.
+const maxTrustRecords = 4096
+
+var trustRecords = struct {
+	sync.RWMutex
+	m map[trustKey]policy.Value
+}{m: map[trustKey]policy.Value{}}
+
+// trustRecord is m converted to Cedar once (policy.Value) for each record
+// seen, or m itself when its shape is not a known one.
+func trustRecord(m map[string]any) any {
+	k, ok := trustKeyOf(m)
+	if !ok {
+		return m
+	}
+	trustRecords.RLock()
+	v, hit := trustRecords.m[k]
+	trustRecords.RUnlock()
+	if hit {
+		return v
+	}
+	v, err := policy.NewValue(m)
+	if err != nil {
+		return m
+	}
+	trustRecords.Lock()
+	if len(trustRecords.m) >= maxTrustRecords {
+		clear(trustRecords.m)
+	}
+	trustRecords.m[k] = v
+	trustRecords.Unlock()
+	return v
 }
 
 // authenticatorRecord is context.authenticator: what the realm knows of the

@@ -342,3 +342,34 @@ func TestAvatarAttrsFollowTheAvatar(t *testing.T) {
 		t.Fatalf("name after a rename %v", m["name"])
 	}
 }
+
+// TestTrustRecordsFollowTheAssessment: a trust record converted once is
+// the record of that very assessment, never of another one seen before,
+// and a record of a shape it does not know is left to be converted per
+// request.
+func TestTrustRecordsFollowTheAssessment(t *testing.T) {
+	for range 2 { // the second time from the cache
+		for _, a := range []trust.Assessment{
+			{State: trust.Trusted, Score: 0.9, PasskeyAge: time.Minute, DeviceAssurance: 0.7},
+			{State: trust.Suspended, Score: 0.9, PasskeyAge: time.Minute, DeviceAssurance: 0.7},
+			{State: trust.Trusted, Score: 0.4, PasskeyAge: time.Minute, DeviceAssurance: 0.7},
+			{State: trust.Trusted, Score: 0.9, PasskeyAge: 2 * time.Minute, DeviceAssurance: 0.7},
+			{State: trust.Trusted, Score: 0.9, PasskeyAge: -1},
+		} {
+			want := a.Context()
+			v, ok := trustRecord(a.Context()).(policy.Value)
+			if !ok {
+				t.Fatalf("trust record of %+v is not converted once", a)
+			}
+			got, _ := json.Marshal(v)
+			wantJSON, _ := json.Marshal(want)
+			if string(got) != string(wantJSON) {
+				t.Fatalf("trust record %s, want %s", got, wantJSON)
+			}
+		}
+	}
+	other := map[string]any{"state": "trusted", "score": 0.9, "biometric": 0.0, "device_assurance": 0.7, "passkey_age_s": int64(3), "new": true}
+	if _, ok := trustRecord(other).(map[string]any); !ok {
+		t.Fatal("a trust record of another shape was cached")
+	}
+}
