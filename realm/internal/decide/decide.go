@@ -100,31 +100,20 @@ type convertedAttrs struct {
 // past it the cache is emptied and refills with the avatars that act.
 const maxAvatarAttrs = 4096
 
-var avatarAttrsCache = struct {
-	sync.RWMutex
-	m map[string]convertedAttrs
-}{m: map[string]convertedAttrs{}}
+var avatarAttrsCache = newConverted[string, convertedAttrs](maxAvatarAttrs)
 
 // avatarAttrs is attrs converted to Cedar, from the cache when the
 // avatar's name and roles are those it was converted from; a zero Value
 // (Attrs converted per request) if the conversion fails.
 func avatarAttrs(id, name string, roles []string, attrs map[string]any) policy.Value {
-	avatarAttrsCache.RLock()
-	c, ok := avatarAttrsCache.m[id]
-	avatarAttrsCache.RUnlock()
-	if ok && c.name == name && slices.Equal(c.roles, roles) {
+	if c, ok := avatarAttrsCache.get(id); ok && c.name == name && slices.Equal(c.roles, roles) {
 		return c.v
 	}
 	v, err := policy.NewValue(attrs)
 	if err != nil {
 		return policy.Value{}
 	}
-	avatarAttrsCache.Lock()
-	if len(avatarAttrsCache.m) >= maxAvatarAttrs {
-		clear(avatarAttrsCache.m)
-	}
-	avatarAttrsCache.m[id] = convertedAttrs{name: name, roles: slices.Clone(roles), v: v}
-	avatarAttrsCache.Unlock()
+	avatarAttrsCache.put(id, convertedAttrs{name: name, roles: slices.Clone(roles), v: v})
 	return v
 }
 
@@ -167,10 +156,7 @@ func trustKeyOf(m map[string]any) (trustKey, bool) {
 // with the records sessions carry now.
 const maxTrustRecords = 4096
 
-var trustRecords = struct {
-	sync.RWMutex
-	m map[trustKey]policy.Value
-}{m: map[trustKey]policy.Value{}}
+var trustRecords = newConverted[trustKey, policy.Value](maxTrustRecords)
 
 // trustRecord is m converted to Cedar once (policy.Value) for each record
 // seen, or m itself when its shape is not a known one.
@@ -179,22 +165,14 @@ func trustRecord(m map[string]any) any {
 	if !ok {
 		return m
 	}
-	trustRecords.RLock()
-	v, hit := trustRecords.m[k]
-	trustRecords.RUnlock()
-	if hit {
+	if v, hit := trustRecords.get(k); hit {
 		return v
 	}
 	v, err := policy.NewValue(m)
 	if err != nil {
 		return m
 	}
-	trustRecords.Lock()
-	if len(trustRecords.m) >= maxTrustRecords {
-		clear(trustRecords.m)
-	}
-	trustRecords.m[k] = v
-	trustRecords.Unlock()
+	trustRecords.put(k, v)
 	return v
 }
 
@@ -238,10 +216,7 @@ type authenticatorKey struct {
 // made-up models costs a refill, never unbounded memory.
 const maxAuthenticators = 1024
 
-var authenticators = struct {
-	sync.RWMutex
-	m map[authenticatorKey]any
-}{m: map[authenticatorKey]any{}}
+var authenticators = newConverted[authenticatorKey, any](maxAuthenticators)
 
 func authenticatorOf(attested bool, format string, aaguid []byte, synced bool) any {
 	if len(aaguid) != 16 && len(aaguid) != 0 {
@@ -250,19 +225,11 @@ func authenticatorOf(attested bool, format string, aaguid []byte, synced bool) a
 	}
 	k := authenticatorKey{attested: attested, synced: synced, hasAAGUID: len(aaguid) > 0, format: format}
 	copy(k.aaguid[:], aaguid)
-	authenticators.RLock()
-	v, ok := authenticators.m[k]
-	authenticators.RUnlock()
-	if ok {
+	if v, ok := authenticators.get(k); ok {
 		return v
 	}
-	v = convertOnce(authenticatorRecord(attested, format, hex.EncodeToString(aaguid), synced))
-	authenticators.Lock()
-	if len(authenticators.m) >= maxAuthenticators {
-		clear(authenticators.m)
-	}
-	authenticators.m[k] = v
-	authenticators.Unlock()
+	v := convertOnce(authenticatorRecord(attested, format, hex.EncodeToString(aaguid), synced))
+	authenticators.put(k, v)
 	return v
 }
 
@@ -321,4 +288,34 @@ func decidePolicies(ctx context.Context, sc *scenes.Scene, req policy.Request) p
 		}
 	}
 	return d
+}
+
+// converted keeps values converted to Cedar once, for the records many
+// decisions carry unchanged. It holds at most max: past that it is
+// emptied, so keys that requests make up cost a refill, never unbounded
+// memory. Safe for concurrent use.
+type converted[K comparable, V any] struct {
+	mu  sync.RWMutex
+	m   map[K]V
+	max int
+}
+
+func newConverted[K comparable, V any](max int) *converted[K, V] {
+	return &converted[K, V]{m: map[K]V{}, max: max}
+}
+
+func (c *converted[K, V]) get(k K) (V, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *converted[K, V]) put(k K, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[k] = v
 }
