@@ -2,6 +2,7 @@ package agents
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 )
 
@@ -57,14 +58,6 @@ func (a auditContext) MarshalJSON() ([]byte, error) {
 	if p.mid == nil {
 		return json.Marshal(a.asMap())
 	}
-	state, err := json.Marshal(string(a.trust.State))
-	if err != nil {
-		return nil, err
-	}
-	score, err := json.Marshal(a.trust.Score)
-	if err != nil {
-		return nil, err
-	}
 	b := make([]byte, 0, 128+len(p.mid)+len(p.owner))
 	b = append(b, `{"approved":`...)
 	b = strconv.AppendBool(b, a.approved)
@@ -75,9 +68,14 @@ func (a auditContext) MarshalJSON() ([]byte, error) {
 	b = append(b, ',')
 	b = append(b, p.owner...)
 	b = append(b, `,"trust":{"score":`...)
-	b = append(b, score...)
+	b, err := appendJSONFloat(b, a.trust.Score)
+	if err != nil {
+		return nil, err
+	}
 	b = append(b, `,"state":`...)
-	b = append(b, state...)
+	if b, err = appendJSONString(b, string(a.trust.State)); err != nil {
+		return nil, err
+	}
 	b = append(b, `},"used":{`...)
 	if a.used != "" {
 		b = append(b, '"')
@@ -105,4 +103,30 @@ func (d Decision) AuditContext() any {
 		return d.Context
 	}
 	return d.audit
+}
+
+// appendJSONFloat appends f as encoding/json writes a float64. A score
+// lies in [0, 1], where that is strconv's shortest 'f' form; anything
+// else (exponent form, NaN) is left to encoding/json.
+func appendJSONFloat(b []byte, f float64) ([]byte, error) {
+	if abs := math.Abs(f); abs == 0 || abs >= 1e-6 && abs < 1e21 {
+		return strconv.AppendFloat(b, f, 'f', -1, 64), nil
+	}
+	v, err := json.Marshal(f)
+	return append(b, v...), err
+}
+
+// appendJSONString appends s as encoding/json writes a string: a trust
+// state's plain letters as they are, anything that JSON or its HTML
+// escaping would change through encoding/json.
+func appendJSONString(b []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == ' ') {
+			v, err := json.Marshal(s)
+			return append(b, v...), err
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"'), nil
 }

@@ -42,14 +42,16 @@ func TestAuditContextEncodesAsContext(t *testing.T) {
 	same("out of scope", evaluate(t, g, child, joinFoundry))
 	same("a sub-agent's command", evaluate(t, g, child, command(RiskMedium)))
 
-	for _, score := range []float64{0, 1, 0.1234567890123, 1e-7, 2.5e-9, 0.5} {
-		a := auditContext{chain: derived, trust: Assessment{State: trust.StepUp, Score: score}, used: "minute_commands", usedValue: 1 << 63, needsApproval: true}
-		got, err := json.Marshal(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want, _ := json.Marshal(a.asMap()); !bytes.Equal(got, want) {
-			t.Fatalf("score %g:\n got %s\nwant %s", score, got, want)
+	for _, score := range []float64{0, 1, 0.1234567890123, 1e-7, 2.5e-9, 0.5, -0.25, 1e21, 3e-6} {
+		for _, state := range []trust.State{trust.StepUp, trust.Trusted, `odd <"state"> & é`} {
+			a := auditContext{chain: derived, trust: Assessment{State: state, Score: score}, used: "minute_commands", usedValue: 1 << 63, needsApproval: true}
+			got, err := json.Marshal(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := json.Marshal(a.asMap()); !bytes.Equal(got, want) {
+				t.Fatalf("score %g, state %q:\n got %s\nwant %s", score, state, got, want)
+			}
 		}
 	}
 	if got := (Decision{Context: map[string]any{"id": "x"}}).AuditContext(); got.(map[string]any)["id"] != "x" {

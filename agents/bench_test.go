@@ -2,9 +2,15 @@ package agents
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/zerorealm/zerorealm/policy"
+	"github.com/zerorealm/zerorealm/trust"
 )
 
 // BenchmarkVerifyChain is the per-request cost of checking a delegation:
@@ -152,4 +158,83 @@ func BenchmarkGuard(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPerRequestMemos compares, in one process, each per-request step
+// this package now serves from what it worked out before with the way it
+// did it before: the proof's claims scanned or read strictly, a verified
+// token found by its text or by its SHA-256, and the Agent principal
+// converted for Cedar once per trust or on every request.
+//
+//	go test -run '^$' -bench BenchmarkPerRequestMemos -benchtime 20000x -count 6 ./agents
+func BenchmarkPerRequestMemos(b *testing.B) {
+	agent := agentKey(b)
+	key := realmKey(b)
+	c := issue(b, key, rootGrant(agent))
+	proof := proofFor(b, agent, "POST", testURL, c.Token(), "bm9uY2U", t0)
+	c64 := strings.Split(proof, ".")[1]
+	b.Run("claims/scan", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeClaims(c64); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("claims/strict", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var pc proofClaims
+			if err := decodeSegment(c64, &pc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	token := c.Token()
+	v := NewVerifier(NewRootSet(KeySigner{Key: key}.Address()), 0)
+	if _, err := v.VerifyToken(token, t0); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("token/text", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := v.VerifyToken(token, t0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	byDigest := map[[32]byte]*Chain{sha256.Sum256([]byte(token)): c}
+	var mu sync.Mutex
+	b.Run("token/sha256", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h := sha256.Sum256([]byte(token))
+			mu.Lock()
+			hit := byDigest[h]
+			mu.Unlock()
+			if hit == nil || v.checkTimes(hit, t0) != nil {
+				b.Fatal("no chain")
+			}
+		}
+	})
+	set, err := policy.Parse("agents.cedar", []byte(agentPolicies))
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := &Agent{ID: c.AgentID(), Chain: c}
+	as := Assessment{State: trust.Trusted, Score: 0.9731}
+	decide := func(b *testing.B, principal func() policy.Entity) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p := principal()
+			if _, err := set.Decide(context.Background(), policy.Request{
+				Principal: p.UID, Action: policy.UID{Type: "Action", ID: ActionJoinScene},
+				Resource: policy.UID{Type: "Scene", ID: "foundry"}, Entities: []policy.Entity{p},
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("principal/once-per-trust", func(b *testing.B) { decide(b, func() policy.Entity { return Principal(a, as) }) })
+	b.Run("principal/every-request", func(b *testing.B) { decide(b, func() policy.Entity { return newPrincipal(a.ID, c, as) }) })
 }

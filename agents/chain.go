@@ -2,7 +2,6 @@ package agents
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -103,12 +102,15 @@ type Verifier struct {
 	skew time.Duration
 
 	// verified remembers tokens whose signatures and chain rules held, by
-	// their SHA-256: an agent presents the same token with every request,
-	// and its signatures cost more than the rest of a decision. What
-	// changes with time or configuration (validity, whether the root's
-	// key is still trusted) is checked again on every use.
+	// their exact text: an agent presents the same token with every
+	// request, and its signatures cost more than the rest of a decision.
+	// The key is the string the chain keeps anyway (Parse keeps the
+	// token it read), so it costs no memory of its own, and a lookup hashes it with the map's
+	// hash rather than SHA-256 (a few microseconds a request for a 1 KB
+	// token). What changes with time or configuration (validity, whether
+	// the root's key is still trusted) is checked again on every use.
 	mu       sync.Mutex
-	verified map[[32]byte]*verifiedChain
+	verified map[string]*verifiedChain
 }
 
 type verifiedChain struct {
@@ -130,7 +132,7 @@ func NewVerifier(roots Roots, skew time.Duration) *Verifier {
 	if skew <= 0 {
 		skew = DefaultClockSkew
 	}
-	return &Verifier{roots: roots, skew: skew, verified: map[[32]byte]*verifiedChain{}}
+	return &Verifier{roots: roots, skew: skew, verified: map[string]*verifiedChain{}}
 }
 
 // VerifyToken parses and verifies token at now, as Parse and Verify do,
@@ -140,9 +142,8 @@ func (v *Verifier) VerifyToken(token string, now time.Time) (*Chain, error) {
 	if len(token) > MaxTokenLen {
 		return nil, deny(ReasonMalformed, "token of %d bytes: at most %d", len(token), MaxTokenLen)
 	}
-	h := sha256.Sum256([]byte(token))
 	v.mu.Lock()
-	hit := v.verified[h]
+	hit := v.verified[token]
 	v.mu.Unlock()
 	if hit != nil {
 		if !v.roots.Trusted(hit.signer) {
@@ -164,7 +165,7 @@ func (v *Verifier) VerifyToken(token string, now time.Time) (*Chain, error) {
 	if len(v.verified) >= maxVerified {
 		clear(v.verified)
 	}
-	v.verified[h] = &verifiedChain{chain: c, signer: common.HexToAddress(c.Root().Issuer)}
+	v.verified[c.token] = &verifiedChain{chain: c, signer: common.HexToAddress(c.Root().Issuer)}
 	v.mu.Unlock()
 	return c, nil
 }

@@ -61,6 +61,35 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// FuzzDecodeClaims compares the scan of a proof's plain claims with the
+// strict read it stands in for: whatever the scan takes, the strict read
+// takes too, with the same claims. (What the scan leaves, the strict read
+// alone decides.)
+func FuzzDecodeClaims(f *testing.F) {
+	for _, s := range []string{
+		`{"jti":"0a1b","htm":"POST","htu":"https://realm.example/v1/assets/transfers","iat":1767225600,"ath":"abc-_","nonce":"n"}`,
+		`{"jti":"a","htm":"GET","htu":"u","iat":1,"ath":"x"}`,
+		`{}`, `{"jti":"a","jti":"b"}`, `{"JTI":"a"}`, `{"iat":01}`, `{"iat":-1}`, `{"iat":1e3}`,
+		`{"iat":9223372036854775807}`, `{"jti":"\u0061"}`, `{"jti":"a",}`, `{ "jti":"a"}`,
+		`{"jti":"a","x":1}`, `{"iat":"1"}`, `{"jti":null}`, `[]`, `{"jti":"a"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fast, ok := claimsFast(raw)
+		if !ok {
+			return
+		}
+		var strict proofClaims
+		if err := decodeJSON(raw, &strict); err != nil {
+			t.Fatalf("the scan read %q, the strict read refuses it: %v", raw, err)
+		}
+		if fast != strict {
+			t.Fatalf("%q: the scan read %+v, the strict read %+v", raw, fast, strict)
+		}
+	})
+}
+
 // FuzzParseProof feeds ParseProof and the whole proof check: every
 // refusal has a reason, and a proof that parses verified with its own key.
 func FuzzParseProof(f *testing.F) {

@@ -366,17 +366,63 @@ func (g *Guard) Assess(agent string) Assessment { return g.behaviour.Assess(agen
 const TypeAgent = "Agent"
 
 // Principal is the Cedar entity of the agent: Agent::"ag_...", with its
-// owner (an Avatar), its delegation and its trust state.
+// owner (an Avatar), its delegation, its chain's agents and delegation ids
+// (Sets) and its trust state and score. It is converted to Cedar once per
+// chain and trust (see trustValues), so callers must not change it.
 func Principal(a *Agent, as Assessment) policy.Entity {
+	if a.ID != a.Chain.AgentID() {
+		// Not the chain's own agent: nothing of the chain's is reused.
+		return newPrincipal(a.ID, a.Chain, as)
+	}
+	return a.Chain.trustValues(as).principal
+}
+
+func newPrincipal(id string, c *Chain, as Assessment) policy.Entity {
+	cv := c.cedarValues()
 	return policy.Entity{
-		UID: policy.UID{Type: TypeAgent, ID: a.ID},
+		UID: policy.UID{Type: TypeAgent, ID: id},
 		Attrs: map[string]any{
-			"owner":       a.Chain.cedarValues().owner,
-			"delegation":  a.Chain.Leaf().ID,
+			"owner":       cv.owner,
+			"delegation":  c.Leaf().ID,
 			"trust_state": string(as.State),
 			"trust_score": as.Score,
+			"chain":       cv.agents,
+			"delegations": cv.ids,
 		},
 	}
+}
+
+// trustValues is the Agent principal for one behavioural trust, converted
+// to Cedar once: every attribute but its trust is the chain's own, and
+// its trust is the state and the score as Cedar holds it (a decimal of
+// four fractional digits), so two scores with the same decimal give the
+// same entity. A chain keeps the last one it was asked for, which is
+// every action's while its agent's trust holds still; a trust that moved
+// is converted again, so an entity never outlives the trust it was made
+// from (TestPrincipalFollowsTheTrust).
+type trustValues struct {
+	state     trust.State
+	units     int64 // the score in Cedar's ten-thousandths
+	principal policy.Entity
+}
+
+func (c *Chain) trustValues(as Assessment) *trustValues {
+	m := c.derived()
+	units, score, ok := policy.DecimalUnits(as.Score)
+	if !ok {
+		// No Cedar value: converted per request, and refused there.
+		return &trustValues{principal: newPrincipal(m.id, c, as)}
+	}
+	if tv := m.trust.Load(); tv != nil && tv.state == as.State && tv.units == units {
+		return tv
+	}
+	tv := &trustValues{state: as.State, units: units,
+		principal: newPrincipal(m.id, c, Assessment{State: as.State, Score: score})}
+	if p, err := tv.principal.Prepare(); err == nil {
+		tv.principal = p
+	} // else converted per request, and refused there
+	m.trust.Store(tv)
+	return tv
 }
 
 // AgentContext is context.agent, what a Cedar policy reads of an agent
@@ -443,14 +489,6 @@ func (c *Chain) cedarValues() *chainCedar {
 		}
 	})
 	return &m.cedar
-}
-
-// PrincipalSets are the chain's agents and delegation ids as the Agent
-// principal's attributes chain and delegations: Cedar Sets, converted
-// once per chain.
-func (c *Chain) PrincipalSets() (agents, delegations any) {
-	cv := c.cedarValues()
-	return cv.agents, cv.ids
 }
 
 // ownerUID is the owner's Cedar entity.

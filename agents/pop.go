@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -122,8 +123,8 @@ func parseProof(s string, header func(h64 string) (ed25519.PublicKey, error)) (*
 	if !ed25519.Verify(key, []byte(s[:len(h64)+1+len(c64)]), sig) {
 		return nil, deny(ReasonProof, "DPoP signature does not verify with the key in its header")
 	}
-	var c proofClaims
-	if err := decodeSegment(c64, &c); err != nil {
+	c, err := decodeClaims(c64)
+	if err != nil {
 		return nil, deny(ReasonProof, "DPoP claims: %v", err)
 	}
 	switch {
@@ -142,6 +143,12 @@ func decodeSegment(seg string, v any) error {
 	if err != nil {
 		return fmt.Errorf("not base64url without padding")
 	}
+	return decodeJSON(raw, v)
+}
+
+// decodeJSON is the strict read of a segment's JSON: one object, checked
+// by strictjson, then decoded by encoding/json.
+func decodeJSON(raw []byte, v any) error {
 	if err := strictjson.Check(raw); err != nil {
 		return err
 	}
@@ -149,6 +156,118 @@ func decodeSegment(seg string, v any) error {
 		return fmt.Errorf("not a JSON object")
 	}
 	return json.Unmarshal(raw, v)
+}
+
+// decodeClaims reads a proof's claims. The claims of every proof are new,
+// so they cannot be remembered as the header is; most are written as
+// NewProof and the agent SDKs write them (one flat object, no white space,
+// each claim once, strings of plain ASCII with nothing escaped, iat a
+// plain number), and those are read by a scan of the text (claimsFast).
+// Whatever that scan does not take in full goes to decodeSegment, the
+// strict check and encoding/json, which decides it: the scan never
+// refuses and never accepts anything decodeSegment would not read the
+// same (FuzzDecodeClaims compares the two).
+func decodeClaims(c64 string) (proofClaims, error) {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(c64)
+	if err != nil {
+		return proofClaims{}, fmt.Errorf("not base64url without padding")
+	}
+	if c, ok := claimsFast(raw); ok {
+		return c, nil
+	}
+	var c proofClaims
+	return c, decodeJSON(raw, &c)
+}
+
+// claimsFast reads claims in the plain form decodeClaims describes, or
+// reports false.
+func claimsFast(raw []byte) (proofClaims, bool) {
+	var c proofClaims
+	var seen [6]bool
+	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
+		return c, false
+	}
+	rest := raw[1 : len(raw)-1]
+	if len(rest) == 0 {
+		return c, true
+	}
+	for {
+		name, r, ok := plainString(rest)
+		if !ok || len(r) == 0 || r[0] != ':' {
+			return c, false
+		}
+		r = r[1:]
+		var field *string
+		slot := -1
+		switch name {
+		case "jti":
+			field, slot = &c.JTI, 0
+		case "htm":
+			field, slot = &c.HTM, 1
+		case "htu":
+			field, slot = &c.HTU, 2
+		case "ath":
+			field, slot = &c.ATH, 3
+		case "nonce":
+			field, slot = &c.Nonce, 4
+		case "iat":
+			slot = 5
+		default:
+			// Another member (encoding/json ignores it, or matches it
+			// to a claim regardless of case): the strict path decides.
+			return c, false
+		}
+		if seen[slot] {
+			return c, false
+		}
+		seen[slot] = true
+		if field != nil {
+			v, r2, ok := plainString(r)
+			if !ok {
+				return c, false
+			}
+			*field, r = v, r2
+		} else {
+			n := 0
+			for n < len(r) && '0' <= r[n] && r[n] <= '9' {
+				n++
+			}
+			// 1 to 18 digits, no leading zero: an int64, as encoding/json
+			// reads it.
+			if n == 0 || n > 18 || r[0] == '0' && n > 1 {
+				return c, false
+			}
+			iat, err := strconv.ParseInt(string(r[:n]), 10, 64)
+			if err != nil {
+				return c, false
+			}
+			c.IAT, r = iat, r[n:]
+		}
+		if len(r) == 0 {
+			return c, true
+		}
+		if r[0] != ',' {
+			return c, false
+		}
+		rest = r[1:]
+	}
+}
+
+// plainString reads a JSON string at the start of b made of printable
+// ASCII with no escape, and returns it and what follows.
+func plainString(b []byte) (string, []byte, bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return "", nil, false
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return string(b[1:i]), b[i+1:], true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return "", nil, false
+		}
+	}
+	return "", nil, false
 }
 
 // TokenHash is the ath of a proof for token: base64url(SHA-256(token)).
@@ -373,11 +492,12 @@ func (m *memo[V]) put(k string, v V) {
 
 // remember records the proof's id for its key, refusing one seen before.
 func (v *ProofVerifier) remember(p *Proof, now time.Time) error {
-	h := sha256.New()
-	h.Write(p.Key)
-	h.Write([]byte(p.JTI))
+	// SHA-256 of the key and the jti (at most maxJTILen bytes), hashed
+	// from one buffer on the stack.
+	var buf [ed25519.PublicKeySize + maxJTILen]byte
+	sum := sha256.Sum256(append(append(buf[:0], p.Key...), p.JTI...))
 	var id [16]byte
-	copy(id[:], h.Sum(nil))
+	copy(id[:], sum[:])
 
 	v.mu.Lock()
 	defer v.mu.Unlock()

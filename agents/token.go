@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
@@ -72,6 +73,10 @@ type chainMemo struct {
 	// principal's chain and delegations.
 	cedarOnce sync.Once
 	cedar     chainCedar
+
+	// trust is what Cedar reads of the agent's trust, for the last trust
+	// it was asked with (see trustValues).
+	trust atomic.Pointer[trustValues]
 }
 
 func (c *Chain) derived() *chainMemo {

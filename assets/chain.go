@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
@@ -438,29 +439,24 @@ func (c *chain) sign(batch []*receiptReq, next uint64, prev common.Hash) ([]Sign
 // serving a proof.
 const maxCheckpointSize = 4096
 
+// checkpointLoop signs checkpoints every CheckpointInterval of the
+// ledger's clock, and when the chain says enough receipts wait, until
+// ctx ends.
 func (l *Ledger) checkpointLoop(ctx context.Context) {
-	t := time.NewTicker(l.cfg.CheckpointInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-l.chain.kick:
-		}
+	clock.EveryOrWake(ctx, l.cfg.Clock, l.cfg.CheckpointInterval, l.chain.kick, func(ctx context.Context) {
 		for {
 			n, err := l.Checkpoint(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
 					l.log.Warn("checkpoint", "err", err)
 				}
-				break
+				return
 			}
 			if n < maxCheckpointSize {
-				break
+				return
 			}
 		}
-	}
+	})
 }
 
 // Checkpoint signs a checkpoint over this node's receipts not yet covered,

@@ -3,15 +3,12 @@ package assets
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // TestLedgerHeadFindsADeletedTail: an attacker who writes NATS deletes the
@@ -26,12 +23,7 @@ func TestLedgerHeadFindsADeletedTail(t *testing.T) {
 	st := testStore(t)
 	headFile := filepath.Join(t.TempDir(), "ledger-head")
 	open := func() (*Ledger, error) {
-		signer, _ := crypto.GenerateKey()
-		return New(ctx, st, Config{
-			Node: "n1", Collections: colls, Signer: signer, Passphrase: "test",
-			CustodyScryptN: 2, CheckpointEvery: 1000, CheckpointInterval: time.Hour,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), HeadFile: headFile,
-		})
+		return New(ctx, st, testConfig(Config{Node: "n1", Collections: colls, CheckpointEvery: 1000, HeadFile: headFile}))
 	}
 	l, err := open()
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
@@ -80,8 +81,12 @@ type Config struct {
 	// CheckpointInterval signs a checkpoint of whatever is pending at
 	// least this often; default 10s.
 	CheckpointInterval time.Duration
-	// Now is the clock for deadlines and receipt times; default time.Now.
+	// Now is the clock for deadlines and receipt times; default Clock's.
 	Now func() time.Time
+	// Clock paces the checkpoint loop (CheckpointInterval); default the
+	// system's. With a manual clock, a checkpoint of what is pending is
+	// signed when the clock passes the interval.
+	Clock clock.Clock
 	// Logger; default discards.
 	Logger *slog.Logger
 	// ReconcileInterval is how often the node receipts intents it applied
@@ -167,8 +172,8 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Ledger, error) {
 	if cfg.AdoptAfter <= 0 {
 		cfg.AdoptAfter = defaultAdoptAfter
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock = clock.Or(cfg.Clock); cfg.Now == nil {
+		cfg.Now = cfg.Clock.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

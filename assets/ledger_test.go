@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"errors"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -30,13 +29,36 @@ func newWallet(t testing.TB) wallet {
 }
 
 func newTestLedger(t testing.TB, st *store.Store, node string, colls []Collection) *Ledger {
+	return ledgerFor(t, st, Config{Node: node, Collections: colls, CheckpointEvery: 4})
+}
+
+// testConfig is cfg with what every test ledger shares where cfg leaves
+// it zero: a fresh signer, cheap custody keys, no timed checkpoint during
+// a test (an hour) and a discarded log.
+func testConfig(cfg Config) Config {
+	if cfg.Signer == nil {
+		cfg.Signer, _ = crypto.GenerateKey()
+	}
+	if cfg.Passphrase == "" {
+		cfg.Passphrase = "test"
+	}
+	if cfg.CustodyScryptN == 0 {
+		cfg.CustodyScryptN = 2
+	}
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// ledgerFor starts a ledger on st with testConfig(cfg), closed when the
+// test ends.
+func ledgerFor(t testing.TB, st *store.Store, cfg Config) *Ledger {
 	t.Helper()
-	signer, _ := crypto.GenerateKey()
-	l, err := New(context.Background(), st, Config{
-		Node: node, Collections: colls, Signer: signer, Passphrase: "test",
-		CustodyScryptN: 2, CheckpointEvery: 4, CheckpointInterval: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	l, err := New(context.Background(), st, testConfig(cfg))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
@@ -129,45 +130,46 @@ func (l *Ledger) claim(ctx context.Context, intent common.Hash) (bool, error) {
 	return holder == l.cfg.Node, nil
 }
 
-// reconcileLoop receipts orphans, and adopts strays, until ctx ends.
+// reconcileLoop receipts orphans, and adopts strays, until ctx ends. It
+// is paced in real time, as the strays' ages it judges are (AdoptAfter
+// waits for another node, which keeps its own time).
 func (l *Ledger) reconcileLoop(ctx context.Context) {
-	t := time.NewTicker(l.cfg.ReconcileInterval)
-	defer t.Stop()
 	seen := map[common.Hash]bool{} // orphans of the previous pass
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		list := l.orphanList()
-		now := make(map[common.Hash]bool, len(list))
-		var ripe []orphan
-		for _, o := range list {
-			now[o.intent] = true
-			if seen[o.intent] && !l.chain.pending(o.intent) && len(ripe) < maxReconcile {
-				ripe = append(ripe, o)
-			}
-		}
-		seen = now
-		own := len(ripe)
-		for _, o := range l.strayList(time.Now()) {
-			if len(ripe) == maxReconcile {
-				break
-			}
-			if !l.chain.pending(o.intent) {
-				ripe = append(ripe, o)
-			}
-		}
-		ripe = l.claimAll(ctx, ripe)
-		if n, err := l.receiptOrphans(ctx, ripe); n > 0 || err != nil {
-			if err != nil && ctx.Err() == nil {
-				l.log.Warn("receipts for applied intents: some still missing; next pass retries", "issued", n, "missing", len(ripe)-n, "err", err)
-			} else if err == nil {
-				l.log.Info("issued receipts for intents applied without one", "count", n, "adopted", max(0, n-own))
-			}
+	clock.Every(ctx, clock.Real{}, l.cfg.ReconcileInterval, func(ctx context.Context) {
+		seen = l.reconcilePass(ctx, seen)
+	})
+}
+
+// reconcilePass receipts the orphans seen in the previous pass too and the
+// strays old enough to adopt; it returns the orphans of this pass.
+func (l *Ledger) reconcilePass(ctx context.Context, seen map[common.Hash]bool) map[common.Hash]bool {
+	list := l.orphanList()
+	now := make(map[common.Hash]bool, len(list))
+	var ripe []orphan
+	for _, o := range list {
+		now[o.intent] = true
+		if seen[o.intent] && !l.chain.pending(o.intent) && len(ripe) < maxReconcile {
+			ripe = append(ripe, o)
 		}
 	}
+	own := len(ripe)
+	for _, o := range l.strayList(time.Now()) {
+		if len(ripe) == maxReconcile {
+			break
+		}
+		if !l.chain.pending(o.intent) {
+			ripe = append(ripe, o)
+		}
+	}
+	ripe = l.claimAll(ctx, ripe)
+	if n, err := l.receiptOrphans(ctx, ripe); n > 0 || err != nil {
+		if err != nil && ctx.Err() == nil {
+			l.log.Warn("receipts for applied intents: some still missing; next pass retries", "issued", n, "missing", len(ripe)-n, "err", err)
+		} else if err == nil {
+			l.log.Info("issued receipts for intents applied without one", "count", n, "adopted", max(0, n-own))
+		}
+	}
+	return now
 }
 
 // claimAll claims each of list and returns those this node holds.

@@ -3,34 +3,20 @@ package assets
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
-// reconcilingLedger is newTestLedger with the reconciler's interval (an
+// reconcilingLedger is a test ledger with the reconciler's interval (an
 // hour keeps it from running during a test) and how long it leaves
 // another node's intents to that node (Config.AdoptAfter).
 func reconcilingLedger(t *testing.T, st *store.Store, node string, interval, adoptAfter time.Duration, colls []Collection) *Ledger {
-	t.Helper()
-	signer, _ := crypto.GenerateKey()
-	l, err := New(context.Background(), st, Config{
-		Node: node, Collections: colls, Signer: signer, Passphrase: "test",
-		CustodyScryptN: 2, CheckpointInterval: time.Hour, ReconcileInterval: interval, AdoptAfter: adoptAfter,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(l.Close)
-	return l
+	return ledgerFor(t, st, Config{Node: node, Collections: colls, ReconcileInterval: interval, AdoptAfter: adoptAfter})
 }
 
 // receiptsOf counts the receipts of intent on the node's chain.

@@ -3,43 +3,12 @@ package assets
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/crypto"
-
-	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/clock"
 )
-
-// testClock is a ledger clock that tests move by hand.
-type testClock struct{ ns atomic.Int64 }
-
-func newTestClock() *testClock {
-	c := &testClock{}
-	c.ns.Store(time.Now().UnixNano())
-	return c
-}
-func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-func clockedLedger(t *testing.T, st *store.Store, node string, colls []Collection, now func() time.Time) *Ledger {
-	t.Helper()
-	signer, _ := crypto.GenerateKey()
-	l, err := New(context.Background(), st, Config{
-		Node: node, Collections: colls, Signer: signer, Passphrase: "test",
-		CustodyScryptN: 2, CheckpointInterval: time.Hour, Now: now,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(l.Close)
-	return l
-}
 
 var errOverLimit = errors.New("over the velocity limit")
 
@@ -64,12 +33,12 @@ func limitVelocity(limit uint64, seen *[]Velocity, mu *sync.Mutex) func(context.
 func TestVelocitySumsOverSlidingWindows(t *testing.T) {
 	ctx := context.Background()
 	a, b := newWallet(t), newWallet(t)
-	clock := newTestClock()
-	l := clockedLedger(t, testStore(t), "n1", []Collection{{ID: "credits", Kind: Fungible, Mints: []BalanceMint{{a.addr, 10_000}}}}, clock.Now)
+	clk := clock.NewManual(time.Now())
+	l := ledgerFor(t, testStore(t), Config{Node: "n1", Collections: []Collection{{ID: "credits", Kind: Fungible, Mints: []BalanceMint{{a.addr, 10_000}}}}, Clock: clk})
 	var seen []Velocity
 	var mu sync.Mutex
 	authorize := limitVelocity(1000, &seen, &mu)
-	deadline := uint64(clock.Now().Add(72 * time.Hour).Unix())
+	deadline := uint64(clk.Now().Add(72 * time.Hour).Unix())
 	nonce := uint64(0)
 	send := func(amount uint64) error {
 		nonce++
@@ -95,7 +64,7 @@ func TestVelocitySumsOverSlidingWindows(t *testing.T) {
 		{22*time.Hour + 30*time.Minute, 10, Velocity{Sum1h: 10, Sum24h: 660, Count1h: 1, Count24h: 3}, false},
 	}
 	for i, s := range steps {
-		clock.Advance(s.after)
+		clk.Advance(s.after)
 		err := send(s.amount)
 		if s.refuse != errors.Is(err, errOverLimit) || !s.refuse && err != nil {
 			t.Fatalf("step %d: transfer of %d = %v, want refused %v", i, s.amount, err, s.refuse)

@@ -66,21 +66,27 @@ func validCeremonyID(id string) bool {
 	return err == nil && len(b) == ceremonyIDBytes && len(id) == base64.RawURLEncoding.EncodedLen(ceremonyIDBytes)
 }
 
-// saveCeremony stores a begun ceremony and returns its id.
-func (s *Service) saveCeremony(ctx context.Context, st *ceremonyState) (string, error) {
+// saveCeremony stores a begun ceremony with the library's session data
+// and returns it with the options the browser is given.
+func (s *Service) saveCeremony(ctx context.Context, st *ceremonyState, session *webauthn.SessionData, browserOptions any) (Ceremony, error) {
+	st.Session = *session
+	options, err := s.optionsJSON(browserOptions)
+	if err != nil {
+		return Ceremony{}, err
+	}
 	st.Begun = s.now()
 	st.Expires = st.Begun.Add(s.cfg.CeremonyTTL)
 	data, err := json.Marshal(st)
 	if err != nil {
-		return "", fmt.Errorf("avatar: encode ceremony: %w", err)
+		return Ceremony{}, fmt.Errorf("avatar: encode ceremony: %w", err)
 	}
 	id := newCeremonyID()
 	rev, err := s.ceremonies.Create(ctx, id, data)
 	if err != nil {
-		return "", fmt.Errorf("avatar: save ceremony: %w", err)
+		return Ceremony{}, fmt.Errorf("avatar: save ceremony: %w", err)
 	}
 	s.begun.put(id, st, rev)
-	return id, nil
+	return Ceremony{ID: id, Options: options}, nil
 }
 
 // takeCeremony consumes a ceremony: it reads it and deletes it at the

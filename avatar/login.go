@@ -122,16 +122,7 @@ func (s *Service) saveAssertionCeremony(ctx context.Context, st *ceremonyState, 
 	if session.UserVerification != protocol.VerificationRequired {
 		return Ceremony{}, fmt.Errorf("avatar: assertion ceremony without required user verification")
 	}
-	st.Session = *session
-	options, err := s.optionsJSON(assertion)
-	if err != nil {
-		return Ceremony{}, err
-	}
-	id, err := s.saveCeremony(ctx, st)
-	if err != nil {
-		return Ceremony{}, err
-	}
-	return Ceremony{ID: id, Options: options}, nil
+	return s.saveCeremony(ctx, st, session, assertion)
 }
 
 // FinishLogin verifies the browser's AuthenticationResponseJSON for a

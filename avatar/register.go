@@ -67,16 +67,7 @@ func (s *Service) BeginRegistration(ctx context.Context, reg Registration, exist
 	if err != nil {
 		return Ceremony{}, fmt.Errorf("avatar: begin registration: %w", err)
 	}
-	st.Session = *session
-	options, err := s.optionsJSON(creation)
-	if err != nil {
-		return Ceremony{}, err
-	}
-	id, err := s.saveCeremony(ctx, st)
-	if err != nil {
-		return Ceremony{}, err
-	}
-	return Ceremony{ID: id, Options: options}, nil
+	return s.saveCeremony(ctx, st, session, creation)
 }
 
 // FinishRegistration verifies the browser's RegistrationResponseJSON for

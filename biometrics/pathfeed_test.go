@@ -11,6 +11,7 @@ import (
 	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/store/storetest"
 )
 
 // clusterNode is one realm node's biometrics on a NATS cluster: its own
@@ -166,11 +167,7 @@ func TestPathFeedRefusesForgedBatches(t *testing.T) {
 }
 
 func TestPathFeedConfig(t *testing.T) {
-	srv := natstest.RunServer(t)
-	st, err := store.New(context.Background(), natstest.Connect(t, srv.ClientURL()), store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.New(t, store.Config{})
 	e := newEngine(t)
 	for _, c := range []struct {
 		cfg  biometrics.PathFeedConfig

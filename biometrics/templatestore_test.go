@@ -8,20 +8,11 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/biometrics"
-	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/store/storetest"
 )
 
-func newStore(t *testing.T) *store.Store {
-	t.Helper()
-	srv := natstest.RunServer(t)
-	nc := natstest.Connect(t, srv.ClientURL())
-	st, err := store.New(context.Background(), nc, store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
+func newStore(t *testing.T) *store.Store { return storetest.New(t, store.Config{}) }
 
 func testKey(b byte) []byte {
 	k := make([]byte, 32)

@@ -173,17 +173,44 @@ func cedarRecord(m map[string]any, depth int) (types.Record, error) {
 // as cedar-go's NewDecimalFromFloat does: 0.29 is 0.28999... in binary, and
 // truncation would turn a threshold of 0.29 into 0.2899.
 func cedarDecimal(f float64) (types.Value, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, &valueError{msg: fmt.Sprintf("%v is not a decimal", f)}
+	units, err := decimalUnits(f)
+	if err != nil {
+		return nil, err
 	}
-	scaled := math.Round(f * 10_000)
-	// 2^63 is exactly representable; int64 holds [-2^63, 2^63).
-	if scaled >= 9.223372036854775808e18 || scaled < -9.223372036854775808e18 {
-		return nil, &valueError{msg: fmt.Sprintf("%v is out of the decimal range ±922337203685477.5807", f)}
-	}
-	d, err := types.NewDecimal(int64(scaled), -4)
+	d, err := types.NewDecimal(units, -4)
 	if err != nil {
 		return nil, &valueError{msg: err.Error()}
 	}
 	return d, nil
+}
+
+// decimalUnits is f in the ten-thousandths a Cedar decimal holds.
+func decimalUnits(f float64) (int64, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, &valueError{msg: fmt.Sprintf("%v is not a decimal", f)}
+	}
+	scaled := math.Round(f * 10_000)
+	// 2^63 is exactly representable; int64 holds [-2^63, 2^63).
+	if scaled >= 9.223372036854775808e18 || scaled < -9.223372036854775808e18 {
+		return 0, &valueError{msg: fmt.Sprintf("%v is out of the decimal range ±922337203685477.5807", f)}
+	}
+	return int64(scaled), nil
+}
+
+// DecimalUnits is the Cedar decimal a float64 becomes in a request, in
+// ten-thousandths, and the float64 nearest it, which a request turns into
+// the same decimal: two floats with the same units are the same value to
+// every policy, and either can stand for the other. ok is false for a
+// float no request takes (NaN, infinite, out of range), or whose units
+// have no float that comes back to them.
+func DecimalUnits(f float64) (units int64, same float64, ok bool) {
+	u, err := decimalUnits(f)
+	if err != nil {
+		return 0, 0, false
+	}
+	same = float64(u) / 10_000
+	if back, err := decimalUnits(same); err != nil || back != u {
+		return 0, 0, false
+	}
+	return u, same, true
 }

@@ -45,11 +45,26 @@ type Entity struct {
 	UID     UID
 	Parents []UID
 	Attrs   map[string]any
-	// Converted, when set, is Attrs converted to Cedar once
-	// (NewValue(Attrs)), for an entity that many requests carry unchanged
-	// (a signed-in avatar): a request takes it instead of converting Attrs
-	// again. It must say what Attrs says.
-	Converted Value
+
+	// prepared is the entity converted by Prepare: a request uses it and
+	// does not convert UID, Parents and Attrs again.
+	prepared *types.Entity
+}
+
+// Prepare converts e to Cedar once, for an entity that many requests carry
+// unchanged (an agent principal whose trust has not moved): a request
+// holding the returned Entity uses that conversion. The returned Entity's
+// UID, Parents and Attrs must not be changed afterwards, since the
+// conversion would no longer say what they say. Errors are a request's
+// (wrapping ErrInvalidRequest).
+func (e Entity) Prepare() (Entity, error) {
+	e.prepared = nil
+	ce, err := e.cedar()
+	if err != nil {
+		return Entity{}, fmt.Errorf("%w: %w", ErrInvalidRequest, within("entity "+e.UID.String(), err))
+	}
+	e.prepared = &ce
+	return e, nil
 }
 
 // Request is one authorization question. Entities and Shared together
@@ -148,6 +163,9 @@ func (r Request) cedar() (cedar.Request, *requestEntities, error) {
 }
 
 func (e Entity) cedar() (types.Entity, error) {
+	if e.prepared != nil {
+		return *e.prepared, nil
+	}
 	uid, err := cedarUID(e.UID)
 	if err != nil {
 		return types.Entity{}, err
@@ -158,14 +176,8 @@ func (e Entity) cedar() (types.Entity, error) {
 			return types.Entity{}, within("parents", err)
 		}
 	}
-	var attrs types.Record
-	if e.Converted.v != nil {
-		rec, ok := e.Converted.v.(types.Record)
-		if !ok {
-			return types.Entity{}, within("attrs", &valueError{msg: "converted attributes are not a record"})
-		}
-		attrs = rec
-	} else if attrs, err = cedarRecord(e.Attrs, 1); err != nil {
+	attrs, err := cedarRecord(e.Attrs, 1)
+	if err != nil {
 		return types.Entity{}, within("attrs", err)
 	}
 	ce := types.Entity{UID: uid, Attributes: attrs}

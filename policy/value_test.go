@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -58,41 +59,53 @@ when { context.limits.daily > 10 && context.chain.contains("ag_1") && principal.
 	}
 }
 
-// An entity's attributes converted once (Entity.Converted) decide as the
-// attributes themselves; converted attributes that are not a record are
-// refused, not read as none.
-func TestConvertedAttrsDecideAsAttrs(t *testing.T) {
-	s, err := Parse("attrs.cedar", []byte(`permit (principal, action == Action::"go", resource)
-when { principal.roles.contains("operator") && principal.name == "judy" };`))
+// A prepared entity decides as the entity it was made from; one that
+// cannot be converted is refused when prepared, as a request refuses it.
+func TestPreparedEntityDecidesAsItsEntity(t *testing.T) {
+	s, err := Parse("prepared.cedar", []byte(`permit (principal, action == Action::"go", resource)
+when { principal.score.greaterThanOrEqual(decimal("0.9")) && principal.state == "trusted" && principal in Group::"g" };`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	decide := func(e Entity) (bool, error) {
-		t.Helper()
-		d, err := s.Decide(context.Background(), Request{
-			Principal: UID{"Avatar", "av_1"}, Action: UID{"Action", "go"}, Resource: UID{"Scene", "s"},
-			Entities: []Entity{e},
-		})
-		return d.Allow, err
-	}
-	operator := map[string]any{"roles": []any{"operator"}, "name": "judy"}
-	visitor := map[string]any{"roles": []any{"visitor"}, "name": "judy"}
 	for _, c := range []struct {
-		attrs map[string]any
+		score float64
+		state string
 		want  bool
-	}{{operator, true}, {visitor, false}} {
-		v, err := NewValue(c.attrs)
+	}{{1, "trusted", true}, {0.95, "trusted", true}, {0.85, "trusted", false}, {1, "step-up", false}, {0.89996, "trusted", true}} {
+		e := Entity{UID: UID{"Agent", "ag_1"}, Parents: []UID{{"Group", "g"}}, Attrs: map[string]any{"score": c.score, "state": c.state}}
+		p, err := e.Prepare()
 		if err != nil {
 			t.Fatal(err)
 		}
-		plain, err1 := decide(Entity{UID: UID{"Avatar", "av_1"}, Attrs: c.attrs})
-		converted, err2 := decide(Entity{UID: UID{"Avatar", "av_1"}, Attrs: c.attrs, Converted: v})
-		if err1 != nil || err2 != nil || plain != c.want || converted != c.want {
-			t.Fatalf("%v: plain %v (%v), converted %v (%v), want %v", c.attrs, plain, err1, converted, err2, c.want)
+		for _, ent := range []Entity{e, p} {
+			d, err := s.Decide(context.Background(), Request{Principal: e.UID, Action: UID{"Action", "go"}, Resource: UID{"R", "r"}, Entities: []Entity{ent, {UID: UID{"Group", "g"}}}})
+			if err != nil || d.Allow != c.want {
+				t.Fatalf("%+v (prepared %v): allow %v, err %v", c, ent.prepared != nil, d.Allow, err)
+			}
 		}
 	}
-	notRecord, _ := NewValue("judy")
-	if _, err := decide(Entity{UID: UID{"Avatar", "av_1"}, Attrs: operator, Converted: notRecord}); !errors.Is(err, ErrInvalidRequest) {
-		t.Fatalf("converted attributes that are a string: err %v, want ErrInvalidRequest", err)
+	if _, err := (Entity{UID: UID{"Agent", "ag_1"}, Attrs: map[string]any{"score": float32(1)}}).Prepare(); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("Prepare of an unconvertible attribute: %v", err)
+	}
+}
+
+// DecimalUnits is the decimal a request makes of a float, and the float it
+// gives back makes the same decimal.
+func TestDecimalUnits(t *testing.T) {
+	for _, f := range []float64{0, 1, 0.29, 0.89996, 0.899949, -0.25, 1e10} {
+		u, same, ok := DecimalUnits(f)
+		want, err := cedarDecimal(f)
+		if !ok || err != nil {
+			t.Fatalf("%v: %v %v", f, ok, err)
+		}
+		got, err := cedarDecimal(same)
+		if err != nil || got != want {
+			t.Fatalf("%v: units %d, %v makes %v, want %v", f, u, same, got, want)
+		}
+	}
+	for _, f := range []float64{math.NaN(), math.Inf(1), 1e300} {
+		if _, _, ok := DecimalUnits(f); ok {
+			t.Fatalf("%v has units", f)
+		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 // startAgents opens the guard (its sealed buckets and the revocation
 // feed) and binds it into the edge; bg keeps the trusted roots current.
 func (r *Realm) startAgents(ctx, bg context.Context) error {
-	roots := &delegations.Roots{Set: agents.NewRootSet(), Published: r.publishedSigners, Log: r.log, Now: r.cfg.Clock.Now}
+	roots := &delegations.Roots{Set: agents.NewRootSet(), Published: r.publishedSigners, Log: r.log, Clock: r.cfg.Clock}
 	for _, k := range []*ecdsa.PrivateKey{r.keys.Active, r.keys.Previous} {
 		if k != nil {
 			roots.Own = append(roots.Own, agents.KeySigner{Key: k}.Address())

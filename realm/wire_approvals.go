@@ -10,12 +10,11 @@ import (
 )
 
 // The owner's approval queue of agents' actions (agents/approval, served
-// by realm/internal/approvals), and agents' transfers in the market,
-// which wait in it above their delegation's auto-approval value.
+// and reconciled by realm/internal/approvals), and agents' transfers in
+// the market, which wait in it above their auto-approval value.
 
-// startApprovals opens the queue, registers the executor of each kind of
-// action that may wait in it, and binds the parts that use it. It runs
-// after the agents' guard is open.
+// startApprovals opens the queue, registers the runner of each kind of
+// action that may wait in it, and binds its users; after the agents' guard.
 func (r *Realm) startApprovals(ctx context.Context) error {
 	q, err := approval.Open(ctx, approval.Config{
 		Store: r.store, Node: r.cfg.Node, Expiry: r.cfg.AgentApprovalExpiry, Logger: r.log, Now: r.cfg.Clock.Now,
@@ -28,8 +27,8 @@ func (r *Realm) startApprovals(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
-	q.Handle(market.ApprovalKind, approvals.Run(r.market.RunApproved))
+	approvals.Register(q, market.ApprovalKind, r.market)
 	r.approvalQueue = q
 	r.market.BindAgents(market.AgentDeps{Decider: r.decisions, Approvals: q, Resumer: r.edge})
-	return r.approvals.Bind(approvals.Deps{Log: r.log, Queue: q, StepUps: r.stepups, AuditNoWait: r.decisions.RecordQueued})
+	return r.approvals.Bind(approvals.Deps{Log: r.log, Queue: q, StepUps: r.stepups, AuditNoWait: r.decisions.RecordQueued, Settler: q})
 }

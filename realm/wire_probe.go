@@ -30,16 +30,16 @@ func init() {
 			ZoneOf: func(sceneID, avatarID, sessionID string) string {
 				return r.live.WhereIs(sceneID, avatarID, sessionID).Zone
 			},
-			Origins:   r.origins,
+			Origins: r.origins, PeersHeard: r.live.PeersHeard,
 			LivePeers: func() []string { return r.nodes.Others(r.live.Peers()) },
 			Sessions:  r.sessions,
 			NATS:      r.nc,
 			Embedded:  r.embedded,
 			GrantKey:  func() common.Address { return r.twins.GrantKey() },
 			Prefix:    r.cfg.Prefix, RingKey: func() *ecdsa.PrivateKey { return r.keys.Active },
-			SignCluster: func(msg *nats.Msg, subject string) { r.clusterAuth.Sign(msg, subject, time.Now()) },
+			SignCluster: func(msg *nats.Msg, subject string) { r.clusterAuth.Sign(msg, subject, r.cfg.Clock.Now()) },
 			Ledger:      r.market.Ledger, Dispatcher: r.twins.Dispatcher, AgentRevocations: r.agents.Revocations,
-			StopBeforeStoringCommand: r.twinAPI.StopBeforeStoring,
+			StopBeforeStoringCommand: r.twinAPI.StopBeforeStoring, StopApprovalAt: r.approvalQueue.StopAt,
 		}
 	}
 }

@@ -100,7 +100,8 @@ func (r *Realm) startTwins(ctx context.Context, bg context.Context) error {
 	// repeats it; each ends the fallen agents' realm WebSockets and presence.
 	r.agents.Revocations().OnRevoke(func(ids ...string) { r.twins.Feed().RevokeAgents(ids...); r.live.EndAgents(ids...) })
 	r.agents.Revocations().OnHear(func(ids ...string) { r.twins.Feed().RememberAgents(ids...); r.live.EndAgents(ids...) })
-	r.approvalQueue.Handle(command.ApprovalKind, approvals.Run(r.twins.RunApproved))
+	approvals.Register(r.approvalQueue, command.ApprovalKind, r.twins)
+	r.bgDone.Go(func() { r.approvals.Reconcile(bg) }) // every kind is registered now
 	r.twinAPI.Bind(r.twins, r.log)
 	return nil
 }

@@ -588,18 +588,29 @@ func (p *parser) actuator(path string, n *yaml.Node, actuatorIDs *ids) (Actuator
 		}
 		ok = ok && good
 	}
-	if f, present := m["risk"]; present {
-		s, good := p.str(join(path, "risk"), f.value)
-		if good {
-			var err error
-			if a.Risk, err = ParseRisk(s); err != nil {
-				p.addf(f.value, join(path, "risk"), "unknown risk %q (want low, medium, high or critical)", s)
-				good = false
-			}
-		}
-		ok = ok && good
-	}
+	ok = word(p, path, m, "risk", ParseRisk, "low, medium, high or critical", &a.Risk) && ok
 	return a, ok
+}
+
+// word reads field name of m, when present, as one of a vocabulary's words
+// (parse knows them, want lists them for the problem) into dst; it
+// reports false when the field is there and not such a word.
+func word[T any](p *parser, path string, m fields, name string, parse func(string) (T, error), want string, dst *T) bool {
+	f, present := m[name]
+	if !present {
+		return true
+	}
+	s, good := p.str(join(path, name), f.value)
+	if !good {
+		return false
+	}
+	v, err := parse(s)
+	if err != nil {
+		p.addf(f.value, join(path, name), "unknown %s %q (want %s)", name, s, want)
+		return false
+	}
+	*dst = v
+	return true
 }
 
 // maxAmount is the largest amount an EIP-712 uint256 can carry.
@@ -615,17 +626,7 @@ func (p *parser) collection(path string, n *yaml.Node, collectionIDs *ids) (Coll
 	var identityOK bool
 	c.ID, c.Name, identityOK = p.identity(path, m, collectionIDs)
 	ok = identityOK && ok
-	if f, present := m["kind"]; present {
-		s, good := p.str(join(path, "kind"), f.value)
-		if good {
-			var err error
-			if c.Kind, err = ParseKind(s); err != nil {
-				p.addf(f.value, join(path, "kind"), "unknown kind %q (want unique or fungible)", s)
-				good = false
-			}
-		}
-		ok = ok && good
-	}
+	ok = word(p, path, m, "kind", ParseKind, "unique or fungible", &c.Kind) && ok
 	if f, present := m["soulbound"]; present {
 		var good bool
 		c.Soulbound, good = p.boolean(join(path, "soulbound"), f.value)

@@ -64,7 +64,10 @@ const MaxPayload = 16 << 10
 
 // executionTimeout bounds an approved action's run, which outlives the
 // owner's request: once it is approved it must finish or fail on record.
-const executionTimeout = 30 * time.Second
+// A transfer or a twin command takes a few seconds at most (their own
+// deadlines are 3 s); past this, and the lease's grace, another node
+// settles it (settle.go).
+const executionTimeout = 15 * time.Second
 
 // Problem types of the queue (docs/errors.md).
 const (
@@ -137,8 +140,11 @@ type Pending struct {
 	// DecidedBy is the owner (approved, rejected) or the agent
 	// (cancelled).
 	DecidedBy string `json:"decided_by,omitempty"`
-	// Node ran the approved action.
-	Node    string          `json:"node,omitempty"`
+	// Node ran the approved action (or settles it, settle.go).
+	Node string `json:"node,omitempty"`
+	// Lease is when Node's run of an approved action ends: past it, any
+	// node may settle the action (settle.go).
+	Lease   time.Time       `json:"lease,omitzero"`
 	Result  json.RawMessage `json:"result,omitempty"`
 	Problem *Problem        `json:"problem,omitempty"`
 
@@ -219,8 +225,14 @@ type Queue struct {
 	log    *slog.Logger
 	now    func() time.Time
 
+	// running marks the approved actions whose outcome is not stored yet
+	// (settle.go).
+	running *store.Bucket
+
 	mu        sync.RWMutex
 	executors map[string]Executor
+	settlers  map[string]Executor
+	stopAt    func(p Pending, ran bool) bool
 }
 
 // Open declares the bucket and returns the queue.
@@ -255,7 +267,12 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("approval: open the queue: %w", err)
 	}
-	return &Queue{bucket: b, node: cfg.Node, expiry: cfg.Expiry, notify: cfg.Notify, log: cfg.Logger, now: cfg.Now, executors: map[string]Executor{}}, nil
+	running, err := cfg.Store.Bucket(ctx, store.BucketConfig{Name: RunningBucket, TTL: recordTTL, Sealed: true, LeaderReads: true})
+	if err != nil {
+		return nil, fmt.Errorf("approval: open the queue's running actions: %w", err)
+	}
+	return &Queue{bucket: b, running: running, node: cfg.Node, expiry: cfg.Expiry, notify: cfg.Notify, log: cfg.Logger, now: cfg.Now,
+		executors: map[string]Executor{}, settlers: map[string]Executor{}}, nil
 }
 
 // Expiry is how long an action waits for its owner.
@@ -498,10 +515,18 @@ func (q *Queue) decide(ctx context.Context, owner, id, state, by string, check f
 			return p, 0, err
 		}
 	}
+	if state == StateApproved {
+		// Marked before the record says approved, so that no approved
+		// record goes unmarked; a mark whose approval lost is cleared by
+		// the reconciler (settle.go).
+		if err := q.markRunning(ctx, p); err != nil {
+			return p, 0, err
+		}
+	}
 	now := q.now().UTC()
 	p.State, p.Decided, p.DecidedBy = state, &now, by
 	if state == StateApproved {
-		p.Node = q.node
+		p.Node, p.Lease = q.node, now.Add(leaseFor)
 	}
 	rev, err = q.store(ctx, &p, rev)
 	if errors.Is(err, store.ErrConflict) {
@@ -560,24 +585,18 @@ func (q *Queue) Approve(ctx context.Context, owner, id string, confirm func(dige
 		return p, err
 	}
 	run, _ := q.executor(p.Kind)
+	if q.stopsAt(p, false) {
+		return p, nil
+	}
 	// The approval is on record: the run must end on record too, whether
 	// or not the owner's request is still there to hear it.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), executionTimeout)
 	defer cancel()
 	result, rerr := run(rctx, p)
-	if rerr != nil {
-		p.State, p.Problem = StateFailed, problemOf(rerr)
-		q.log.Info("approval: an approved action was refused when it ran", "id", p.ID, "agent", p.Agent, "err", rerr)
-	} else {
-		p.State, p.Result = StateDone, result
-	}
-	if _, err := q.store(rctx, &p, rev); err != nil {
-		// Nobody else writes an approved record; a failure here leaves it
-		// approved, which the agent reads as "still running".
-		q.log.Error("approval: the outcome of an approved action was not stored", "id", p.ID, "state", p.State, "err", err)
+	if q.stopsAt(p, true) {
 		return p, nil
 	}
-	q.notify(p)
+	q.finish(rctx, &p, rev, result, rerr)
 	return p, nil
 }
 

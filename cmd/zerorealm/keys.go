@@ -82,6 +82,18 @@ func (f *keyRingFlags) open(stderr io.Writer, readOnly bool) (*assets.KeyRing, e
 	return assets.OpenKeyRing(keys, pass, 0)
 }
 
+// onRing is a command's RunE that opens the ring (readOnly as for open)
+// and runs do with it.
+func (f *keyRingFlags) onRing(readOnly bool, do func(cmd *cobra.Command, ring *assets.KeyRing) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		ring, err := f.open(cmd.ErrOrStderr(), readOnly)
+		if err != nil {
+			return err
+		}
+		return do(cmd, ring)
+	}
+}
+
 func newKeysCommand() *cobra.Command {
 	var f keyRingFlags
 	cmd := &cobra.Command{
@@ -101,11 +113,7 @@ func newKeysCommand() *cobra.Command {
 	cmd.PersistentFlags().StringVar(&f.rpID, "rp-id", rpID, "the realm's relying party id, which names its audit chains (as serve --rp-id)")
 	list := &cobra.Command{
 		Use: "list", Short: "List the keys, oldest first", Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ring, err := f.open(cmd.ErrOrStderr(), true)
-			if err != nil {
-				return err
-			}
+		RunE: f.onRing(true, func(cmd *cobra.Command, ring *assets.KeyRing) error {
 			keys, err := ring.List()
 			if err != nil {
 				return err
@@ -118,30 +126,22 @@ func newKeysCommand() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %s  %s  %s\n", mark, k.Address.Hex(), k.Created.Format("2006-01-02T15:04:05Z"), k.File)
 			}
 			return nil
-		},
+		}),
 	}
 	rotate := &cobra.Command{
 		Use: "rotate", Short: "Create a new key and make it the active one (restart the node to use it)", Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ring, err := f.open(cmd.ErrOrStderr(), false)
-			if err != nil {
-				return err
-			}
+		RunE: f.onRing(false, func(cmd *cobra.Command, ring *assets.KeyRing) error {
 			k, err := ring.Rotate()
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "new active key %s (%s)\n", k.Address.Hex(), k.File)
 			return nil
-		},
+		}),
 	}
 	export := &cobra.Command{
 		Use: "export-public", Short: "Print the signer addresses as JSON, for verifiers", Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ring, err := f.open(cmd.ErrOrStderr(), true)
-			if err != nil {
-				return err
-			}
+		RunE: f.onRing(true, func(cmd *cobra.Command, ring *assets.KeyRing) error {
 			keys, err := ring.List()
 			if err != nil {
 				return err
@@ -170,7 +170,7 @@ func newKeysCommand() *cobra.Command {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
 			return enc.Encode(out)
-		},
+		}),
 	}
 	cmd.AddCommand(list, rotate, export)
 	return cmd

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -22,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 	"github.com/zerorealm/zerorealm/scenes"
 )
 
@@ -197,20 +197,9 @@ func startRealmStderr(t *testing.T, args []string) (url, node string, stderr *sy
 	}
 }
 
-func getJSON(t *testing.T, url string, v any) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if v != nil {
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-			t.Fatalf("GET %s: decode: %v", url, err)
-		}
-	}
-	return resp.StatusCode
-}
+// getJSON fetches a URL and decodes its JSON body, as the realm's own
+// tests do.
+var getJSON = realmtest.Get
 
 // TestServeRestartKeepsState runs the realm on a data dir, stops it, starts
 // it again on the same dir and checks it is the same node with the same

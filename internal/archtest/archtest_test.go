@@ -103,10 +103,12 @@ var testOnly = map[string]struct {
 }{
 	"internal/natstest": {why: "it starts throwaway NATS servers for tests; production code gets its connection from internal/natsembed",
 		except: map[string]string{
-			"realm/realmtest":       "the realm's test scaffolding waits for the refusals a NATS server records; it is imported only by tests",
-			"realm/realmtest/nodes": "it starts the NATS clusters a test's realm nodes share; it is imported only by tests",
+			"realm/realmtest":          "the realm's test scaffolding waits for the refusals a NATS server records; it is imported only by tests",
+			"realm/realmtest/nodes":    "it starts the NATS clusters a test's realm nodes share; it is imported only by tests",
+			"internal/store/storetest": "it opens a store on a throwaway NATS server; it is imported only by tests",
 		}},
-	"internal/browsertest": {why: "it drives a headless browser for tests; nothing in production starts a browser"},
+	"internal/store/storetest": {why: "it opens stores on throwaway NATS servers for tests; production code opens its store on the node's connection"},
+	"internal/browsertest":     {why: "it drives a headless browser for tests; nothing in production starts a browser"},
 	"internal/testlog": {why: "it writes a component's logs into a test's output; production code is given its logger",
 		except: map[string]string{"realm/realmtest": "the realm's test scaffolding logs the nodes it runs into the test; it is imported only by tests"}},
 	"internal/chaos":           {why: "it kills processes and fills disks to test a deployment; only its own tests run it"},

@@ -18,18 +18,10 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/store/storetest"
 )
 
-func testStore(t *testing.T) *store.Store {
-	t.Helper()
-	srv := natstest.RunServer(t)
-	nc := natstest.Connect(t, srv.ClientURL())
-	st, err := store.New(context.Background(), nc, store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
+func testStore(t *testing.T) *store.Store { return storetest.New(t, store.Config{}) }
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -110,9 +111,5 @@ func backoffCommand(ctx context.Context, err error) {
 func (w *Workload) Commands() map[string]Op {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make(map[string]Op, len(w.commands))
-	for k, v := range w.commands {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(w.commands)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -457,11 +458,7 @@ func backoff(ctx context.Context, err error) {
 func (w *Workload) Intents() map[string]Op {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make(map[string]Op, len(w.intents))
-	for k, v := range w.intents {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(w.intents)
 }
 
 // signUp registers name with a new passkey on node and returns the

@@ -7,17 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/store/storetest"
 )
 
 func testKeys(t *testing.T) *Keys {
 	t.Helper()
-	srv := natstest.RunServer(t)
-	st, err := store.New(context.Background(), natstest.Connect(t, srv.ClientURL()), store.Config{RecordKey: []byte("zerorealm test record key 32 by!")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.New(t, store.Config{RecordKey: []byte("zerorealm test record key 32 by!")})
 	b, err := st.Bucket(context.Background(), store.BucketConfig{Name: "idempotency", Sealed: true})
 	if err != nil {
 		t.Fatal(err)

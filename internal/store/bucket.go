@@ -203,7 +203,8 @@ func (b *Bucket) Create(ctx context.Context, key string, value []byte) (uint64, 
 	}
 	ctx, cancel := b.store.withTimeout(ctx)
 	defer cancel()
-	rev, err := b.kv.Create(ctx, key, b.sealed(key, value))
+	sealed := b.sealed(key, value)
+	rev, err := b.ridingBusy(ctx, func() (uint64, error) { return b.kv.Create(ctx, key, sealed) })
 	return rev, b.writeErr("create", key, err)
 }
 
@@ -218,7 +219,8 @@ func (b *Bucket) Update(ctx context.Context, key string, value []byte, revision 
 	}
 	ctx, cancel := b.store.withTimeout(ctx)
 	defer cancel()
-	rev, err := b.kv.Update(ctx, key, b.sealed(key, value), revision)
+	sealed := b.sealed(key, value)
+	rev, err := b.ridingBusy(ctx, func() (uint64, error) { return b.kv.Update(ctx, key, sealed, revision) })
 	return rev, b.writeErr("update", key, err)
 }
 
@@ -241,11 +243,23 @@ func (b *Bucket) Delete(ctx context.Context, key string, revision uint64) error 
 	}
 	ctx, cancel := b.store.withTimeout(ctx)
 	defer cancel()
-	var opts []jetstream.KVDeleteOpt
-	if revision != 0 {
-		opts = append(opts, jetstream.LastRevision(revision))
+	if revision == 0 {
+		return b.writeErr("delete", key, b.kv.Delete(ctx, key))
 	}
-	return b.writeErr("delete", key, b.kv.Delete(ctx, key, opts...))
+	_, err := b.ridingBusy(ctx, func() (uint64, error) {
+		return 0, b.kv.Delete(ctx, key, jetstream.LastRevision(revision))
+	})
+	return b.writeErr("delete", key, err)
+}
+
+// ridingBusy runs a write with an expectation (see rideBusy) within ctx,
+// which withTimeout gave a deadline.
+func (b *Bucket) ridingBusy(ctx context.Context, write func() (uint64, error)) (uint64, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(b.store.timeout)
+	}
+	return rideBusy(ctx, deadline, write)
 }
 
 // Watch delivers the current value of every key matching pattern ("*" for

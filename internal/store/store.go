@@ -315,6 +315,36 @@ func subjectBusy(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 }
 
+// maxBusyRetries bounds how often one write is repeated while a
+// replicated stream reports its subject busy; with the backoff of rideBusy
+// that is about 400 ms, far longer than a proposal takes to apply.
+const maxBusyRetries = 12
+
+// rideBusy runs write, a write with an expectation (a stream append or a
+// bucket create, update or delete at a revision), and runs it again while
+// the stream answers that the subject is busy (see subjectBusy), with a
+// short back-off, until deadline, ctx or maxBusyRetries ends it. The
+// repeat is safe: a busy refusal stored nothing. Without it, the write
+// that follows one whose ack has just arrived (a ceremony consumed right
+// after it was begun) could be refused as a conflict it is not.
+func rideBusy[T any](ctx context.Context, deadline time.Time, write func() (T, error)) (T, error) {
+	backoff := 500 * time.Microsecond
+	for retry := 0; ; retry++ {
+		v, err := write()
+		if err == nil || !subjectBusy(err) || retry == maxBusyRetries {
+			return v, err
+		}
+		t := time.NewTimer(min(backoff, time.Until(deadline)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return v, err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 64*time.Millisecond)
+	}
+}
+
 // conflict wraps a server error as ErrConflict, keeping the server's detail.
 func conflict(what string, err error) error {
 	return fmt.Errorf("%s: %w: %w", what, ErrConflict, err)

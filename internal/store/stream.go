@@ -398,30 +398,13 @@ func (st *Stream) append(ctx context.Context, subject string, data []byte, lastS
 	return 0, fmt.Errorf("%s: %w", what(), classify(lastErr))
 }
 
-// maxBusyRetries bounds how often one publish is repeated while a
-// replicated stream reports its subject busy; with the backoff below that is
-// about half a second, far longer than a proposal takes to apply.
-const maxBusyRetries = 12
-
 // publishRidingBusy publishes msg and, for an expectation check, repeats it
-// while the stream answers that the subject is busy (see subjectBusy). The
-// repeat is safe: a busy refusal stored nothing.
+// while the stream answers that the subject is busy (see rideBusy).
 func (st *Stream) publishRidingBusy(ctx context.Context, deadline time.Time, msg *nats.Msg, expecting bool) (uint64, error) {
-	backoff := 500 * time.Microsecond
-	for retry := 0; ; retry++ {
-		seq, err := st.publish(ctx, deadline, msg)
-		if err == nil || !expecting || !subjectBusy(err) || retry == maxBusyRetries {
-			return seq, err
-		}
-		t := time.NewTimer(min(backoff, time.Until(deadline)))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return 0, err
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 64*time.Millisecond)
+	if !expecting {
+		return st.publish(ctx, deadline, msg)
 	}
+	return rideBusy(ctx, deadline, func() (uint64, error) { return st.publish(ctx, deadline, msg) })
 }
 
 // attemptDeadline splits what is left of the append's deadline evenly over
@@ -496,29 +479,16 @@ func (st *Stream) GetLast(ctx context.Context, subject string, opts ...ReadOptio
 	if err := st.checkPublishSubject(subject); err != nil {
 		return Msg{}, err
 	}
-	var o readOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	ctx, cancel := st.store.withTimeout(ctx)
-	defer cancel()
-	var (
-		raw *jetstream.RawStreamMsg
-		err error
-	)
-	if o.fromLeader {
-		raw, err = st.store.lastFromLeader(ctx, st.name, st.store.subject(subject))
-	} else {
-		raw, err = st.js.GetLastMsgForSubject(ctx, st.store.subject(subject))
-	}
+	full := st.store.subject(subject)
+	raw, err := st.read(ctx, opts,
+		func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+			return st.store.lastFromLeader(ctx, st.name, full)
+		},
+		func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+			return st.js.GetLastMsgForSubject(ctx, full)
+		})
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, ErrNotFound)
-		}
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, ErrNotFound)
-		}
-		return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, classify(err))
+		return Msg{}, fmt.Errorf("store: last message on %s in %s: %w", subject, st.name, err)
 	}
 	return st.open(raw)
 }
@@ -529,28 +499,41 @@ func (st *Stream) Get(ctx context.Context, seq uint64, opts ...ReadOption) (Msg,
 	if seq == 0 {
 		return Msg{}, fmt.Errorf("%w: sequence 0", ErrInvalid)
 	}
+	raw, err := st.read(ctx, opts,
+		func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+			return st.store.seqFromLeader(ctx, st.name, seq)
+		},
+		func(ctx context.Context) (*jetstream.RawStreamMsg, error) { return st.js.GetMsg(ctx, seq) })
+	if err != nil {
+		return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, err)
+	}
+	return st.open(raw)
+}
+
+// read gets one message as stored, from the stream's leader with
+// FromLeader and by a direct get otherwise. A message that is not there
+// is ErrNotFound, any other failure is classified; the caller names the
+// message and opens it.
+func (st *Stream) read(ctx context.Context, opts []ReadOption, fromLeader, direct func(context.Context) (*jetstream.RawStreamMsg, error)) (*jetstream.RawStreamMsg, error) {
 	var o readOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 	ctx, cancel := st.store.withTimeout(ctx)
 	defer cancel()
-	var (
-		raw *jetstream.RawStreamMsg
-		err error
-	)
+	get := direct
 	if o.fromLeader {
-		raw, err = st.store.seqFromLeader(ctx, st.name, seq)
-	} else {
-		raw, err = st.js.GetMsg(ctx, seq)
+		get = fromLeader
 	}
-	if err != nil {
-		if errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, ErrNotFound) {
-			return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, ErrNotFound)
-		}
-		return Msg{}, fmt.Errorf("store: message %d in %s: %w", seq, st.name, classify(err))
+	raw, err := get(ctx)
+	switch {
+	case err == nil:
+		return raw, nil
+	case errors.Is(err, jetstream.ErrMsgNotFound) || errors.Is(err, ErrNotFound):
+		return nil, ErrNotFound
+	default:
+		return nil, classify(err)
 	}
-	return st.open(raw)
 }
 
 // open turns a stored message into a Msg, verifying its seal on a sealed

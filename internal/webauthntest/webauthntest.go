@@ -260,18 +260,25 @@ func (a *Authenticator) Register(optionsJSON []byte, origin string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
+	return credentialJSON(id, map[string]any{
+		"clientDataJSON":     b64(clientData),
+		"authenticatorData":  b64(authData),
+		"transports":         []string{"internal", "hybrid"},
+		"publicKey":          b64(spki),
+		"publicKeyAlgorithm": coseES256,
+		"attestationObject":  b64(attObj),
+	})
+}
+
+// credentialJSON is a platform credential's PublicKeyCredential as
+// toJSON() produces it, around the response of a registration or an
+// assertion.
+func credentialJSON(id []byte, response map[string]any) ([]byte, error) {
 	return json.Marshal(map[string]any{
-		"id":    b64(id),
-		"rawId": b64(id),
-		"type":  "public-key",
-		"response": map[string]any{
-			"clientDataJSON":     b64(clientData),
-			"authenticatorData":  b64(authData),
-			"transports":         []string{"internal", "hybrid"},
-			"publicKey":          b64(spki),
-			"publicKeyAlgorithm": coseES256,
-			"attestationObject":  b64(attObj),
-		},
+		"id":                      b64(id),
+		"rawId":                   b64(id),
+		"type":                    "public-key",
+		"response":                response,
 		"authenticatorAttachment": "platform",
 		"clientExtensionResults":  map[string]any{},
 	})
@@ -322,18 +329,11 @@ func (a *Authenticator) Assert(optionsJSON []byte, origin string) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(map[string]any{
-		"id":    b64(id),
-		"rawId": b64(id),
-		"type":  "public-key",
-		"response": map[string]any{
-			"clientDataJSON":    b64(clientData),
-			"authenticatorData": b64(authData),
-			"signature":         b64(sig),
-			"userHandle":        b64(userHandle),
-		},
-		"authenticatorAttachment": "platform",
-		"clientExtensionResults":  map[string]any{},
+	return credentialJSON(id, map[string]any{
+		"clientDataJSON":    b64(clientData),
+		"authenticatorData": b64(authData),
+		"signature":         b64(sig),
+		"userHandle":        b64(userHandle),
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/browsertest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestAgentApprovalInConsole: an agent's transfer over its auto-approval
@@ -25,13 +26,13 @@ import (
 // authenticator (a step-up bound to that action), and the transfer
 // completes with a receipt that verifies, in the page and here.
 func TestAgentApprovalInConsole(t *testing.T) {
-	r := startRealm(t, realm.Config{Listen: "localhost:0", ScenesDir: marketScenes})
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0", ScenesDir: marketScenes})
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(120 * time.Second)
 	defer cancel()
 	page := b.Page(ctx, t, `JSON.stringify(document.body.dataset) + " " + `+pageResults)
 	custodial := registerWithWallet(page, r, "olga", "Olga")
-	mint(t, r, "gems", "", custodial, 1000)
+	realmtest.Mint(t, r, "gems", "", custodial, 1000)
 	olga, err := realmtest.Probe(r).Avatars.ByName(context.Background(), "olga")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +63,7 @@ func TestAgentApprovalInConsole(t *testing.T) {
 	if a := ag.Post("GET", "/v1/agents/approvals/"+p.ID, nil, &polled); a.Status != 200 || polled.State != approval.StateDone {
 		t.Fatalf("the agent polls = %d %+v", a.Status, polled)
 	}
-	var res transferReply
+	var res realmtest.TransferReply
 	if err := json.Unmarshal(polled.Result, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestAgentApprovalInConsole(t *testing.T) {
 // activity (its audited decisions, which its owner may read) is listed
 // with its trust drawn over time.
 func TestAgentsViewDelegates(t *testing.T) {
-	r := startRealm(t, realm.Config{Listen: "localhost:0"})
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0"})
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(120 * time.Second)
 	defer cancel()

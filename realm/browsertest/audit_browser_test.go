@@ -13,6 +13,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/browsertest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestAuditViewerPagesThroughTheRealm opens the console's audit viewer on a
@@ -20,7 +21,7 @@ import (
 // loads older ones with "Load older" until the realm has no more, and asks
 // the realm to filter by decision and actor.
 func TestAuditViewerPagesThroughTheRealm(t *testing.T) {
-	r := startRealm(t, realm.Config{Listen: "localhost:0"})
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0"})
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(90 * time.Second)
 	defer cancel()
@@ -60,7 +61,7 @@ func TestAuditViewerPagesThroughTheRealm(t *testing.T) {
 		}
 		return len(realmtest.Probe(r).Audit.Page(q).Events)
 	}
-	eventually(t, "the view holds the decisions", func() bool { return total("action=CommandActuator") == 450 })
+	realmtest.Eventually(t, "the view holds the decisions", func() bool { return total("action=CommandActuator") == 450 })
 	all, denies, myDenies := total(""), total("decision=deny"), total("decision=deny&actor="+av.ID)
 
 	page.Do("open the audit viewer", chromedp.Click(chromedp.CSS(`nav a[href="#/audit"]`)))
@@ -97,7 +98,7 @@ func TestAuditViewerPagesThroughTheRealm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "grace's registration is in the view", func() bool { return total("actor="+grace.ID) > 0 })
+	realmtest.Eventually(t, "grace's registration is in the view", func() bool { return total("actor="+grace.ID) > 0 })
 	graces := total("actor=" + grace.ID)
 	page.Do("open the audit viewer", chromedp.Click(chromedp.CSS(`nav a[href="#/audit"]`)))
 	page.WaitFor("only grace's decisions, with the note", `(() => {

@@ -16,6 +16,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/browsertest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestBrowserPasskeyPages walks the realm's own pages in headless Chromium
@@ -33,7 +34,7 @@ func resultJSON(label string) string {
 }
 
 func TestBrowserPasskeyPages(t *testing.T) {
-	r := startLocalRealm(t)
+	r := nodes.StartLocal(t)
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(60 * time.Second)
 	defer cancel()
@@ -105,11 +106,11 @@ func TestBrowserPasskeyPages(t *testing.T) {
 	}
 
 	act("step-up",
-		chromedp.SendKeys(chromedp.CSS("#digest"), digestA),
+		chromedp.SendKeys(chromedp.CSS("#digest"), realmtest.DigestA),
 		chromedp.Click(chromedp.CSS("#stepup")))
 	status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](resultJSON("step-up")))
-	if !strings.Contains(status, digestA) || !strings.Contains(status, `"verified": true`) {
-		t.Fatalf("step-up result %q, want verified and bound to %s", status, digestA)
+	if !strings.Contains(status, realmtest.DigestA) || !strings.Contains(status, `"verified": true`) {
+		t.Fatalf("step-up result %q, want verified and bound to %s", status, realmtest.DigestA)
 	}
 
 	// The virtual authenticator holds one passkey; the realm knows it and
@@ -121,7 +122,7 @@ func TestBrowserPasskeyPages(t *testing.T) {
 	if err != nil || len(av.Credentials) != 1 {
 		t.Fatalf("avatar grace = %+v, %v; want one passkey", av, err)
 	}
-	eventually(t, "every step is audited", func() bool {
+	realmtest.Eventually(t, "every step is audited", func() bool {
 		seen := map[string]bool{}
 		for _, ev := range realmtest.Probe(r).Audit.Events(audit.Query{Actor: av.ID, Outcome: audit.Allow, Limit: 100}) {
 			seen[ev.Action] = true

@@ -24,6 +24,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestConsoleStory walks the whole story of issue 7 through the web
@@ -43,7 +44,7 @@ func TestConsoleStory(t *testing.T) {
 	// per-window evidence limit a change of wearer can fall from trusted to
 	// suspended in two windows; 1.5 makes it pass through step-up, which is
 	// the state this story shows (as TestXRDataChannelTrustFollowsTheWearer).
-	r := startRealm(t, realm.Config{Listen: "localhost:0", XREnrollment: 5 * time.Second,
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0", XREnrollment: 5 * time.Second,
 		Biometrics: biometrics.Config{WindowLLRLimit: 1.5}})
 	b := browsertest.Start(t, browsertest.Options{WebRTCLoopback: true})
 	ctx, cancel := b.WithTimeout(150 * time.Second)
@@ -400,10 +401,10 @@ func guideTheFoundry(t *testing.T, r *realm.Realm) string {
 // avatar's id.
 func walkTheWalkway(t *testing.T, r *realm.Realm) string {
 	t.Helper()
-	sess := newClient(t, r).Register(webauthntest.New(), "grace")
+	sess := nodes.Client(t, r).Register(webauthntest.New(), "grace")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: testLogger(t)})
+	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: realmtest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

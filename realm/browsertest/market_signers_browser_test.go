@@ -14,6 +14,8 @@ import (
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/browsertest"
 	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestMarketVerifiesReceiptsOfARetiredKey: a receipt signed before the
@@ -32,7 +34,7 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 	const pass = "market-signers-passphrase"
 	cfg := realm.Config{Listen: net.JoinHostPort("localhost", strconv.Itoa(port)), DataDir: t.TempDir(), ScenesDir: marketScenes,
 		Assets: realm.AssetsConfig{KeyPassphrase: pass, KeyScryptN: keystore.LightScryptN}}
-	r, stop := runRealm(t, cfg)
+	r, stop := nodes.Run(t, cfg)
 
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(120 * time.Second)
@@ -41,10 +43,10 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 	graceWallet := registerWithWallet(page, r, "grace", "Grace")
 
 	// Ada gives grace a relic: its receipt is signed by the node's key.
-	ada := newMarketUser(t, r, "ada")
-	mint(t, r, "relics", "vase", ada.Wallet, 0)
-	var tr transferReply
-	ada.C.Must("POST", "/v1/assets/transfers", ada.SignedTransfer(t, intent("relics", "vase", 1, ada.Wallet, graceWallet, 1, deadlineIn(time.Hour)), ada.Key), &tr)
+	ada := realmtest.NewMarketUser(t, r, "ada")
+	realmtest.Mint(t, r, "relics", "vase", ada.Wallet, 0)
+	var tr realmtest.TransferReply
+	ada.C.Must("POST", "/v1/assets/transfers", ada.SignedTransfer(t, realmtest.Intent("relics", "vase", 1, ada.Wallet, graceWallet, 1, realmtest.DeadlineIn(time.Hour)), ada.Key), &tr)
 	oldKey := tr.Receipt.Signer
 
 	// The key is rotated and the node restarts with the new one.
@@ -56,9 +58,9 @@ func TestMarketVerifiesReceiptsOfARetiredKey(t *testing.T) {
 	if _, err := ring.Rotate(); err != nil {
 		t.Fatal(err)
 	}
-	r2, _ := runRealm(t, cfg)
+	r2, _ := nodes.Run(t, cfg)
 	var dom struct{ Signer string }
-	if code := get(t, r2.URL()+"/v1/assets/domain", &dom); code != 200 || dom.Signer == oldKey {
+	if code := realmtest.Get(t, r2.URL()+"/v1/assets/domain", &dom); code != 200 || dom.Signer == oldKey {
 		t.Fatalf("after the rotation the node signs with %s (%d), want a key other than %s", dom.Signer, code, oldKey)
 	}
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/browsertest"
 	"github.com/zerorealm/zerorealm/realm"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestConsoleOpsBrowser drives the twin console and the marketplace in
@@ -22,8 +24,8 @@ import (
 // receipt the page verifies with its inclusion proof in a signed
 // checkpoint.
 func TestConsoleOpsBrowser(t *testing.T) {
-	r := startRealm(t, realm.Config{Listen: "localhost:0", Assets: realm.AssetsConfig{CheckpointInterval: 500 * time.Millisecond}})
-	waitTwinsLive(t, r)
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0", Assets: realm.AssetsConfig{CheckpointInterval: 500 * time.Millisecond}})
+	realmtest.WaitTwinsLive(t, r)
 	b := browsertest.Start(t, browsertest.Options{})
 	ctx, cancel := b.WithTimeout(90 * time.Second)
 	defer cancel()
@@ -118,14 +120,14 @@ func TestConsoleOpsBrowser(t *testing.T) {
 
 	// A critical command of another operator waits in the queue; the
 	// console's avatar (a supervisor) approves it with its own passkey.
-	bob := newOperator(t, r, "bob", "operator")
-	standIn(t, r, bob, "control-room") // a headset of the Go SDK
+	bob := realmtest.NewOperator(t, r, "bob", "operator")
+	realmtest.StandIn(t, r, bob, "control-room") // a headset of the Go SDK
 	body := map[string]any{"op": "set", "value": 30, "reason": "raise pressure"}
-	hash := bob.Digest(pressurePath, "bob-1", body)
+	hash := bob.Digest(realmtest.PressurePath, "bob-1", body)
 	if status, _ := bob.StepUp(bob.Auth, hash); status != 200 {
 		t.Fatal("bob's step-up failed")
 	}
-	if status, p, _, _ := bob.Command(pressurePath, "bob-1", body); status != 202 {
+	if status, p, _, _ := bob.Command(realmtest.PressurePath, "bob-1", body); status != 202 {
 		t.Fatalf("bob's critical command = %d %+v, want 202", status, p)
 	}
 	sel := `#approvals li[data-id="` + hash + `"] button.approve`
@@ -165,7 +167,7 @@ func TestConsoleOpsBrowser(t *testing.T) {
 	}
 	page.WaitFor("balance after the transfer", `document.querySelector('#holdings li[data-collection="credits"][data-balance="7500"]') !== null`)
 	digest := page.Eval(`document.querySelector("#receipts li.receipt").dataset.digest`)
-	eventually(t, "the receipt in a checkpoint", func() bool {
+	realmtest.Eventually(t, "the receipt in a checkpoint", func() bool {
 		code, _ := bob.Call("GET", "/v1/receipts/"+digest+"/proof", nil, nil)
 		return code == 200
 	})

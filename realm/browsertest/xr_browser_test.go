@@ -10,6 +10,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/browsertest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestBrowserHeadsetStreamsOverDataChannel signs up on the console in
@@ -19,7 +20,7 @@ import (
 // the page must show what the realm reported, and handing the headset to
 // someone else must cost the session its trust.
 func TestBrowserHeadsetStreamsOverDataChannel(t *testing.T) {
-	r := startRealm(t, realm.Config{Listen: "localhost:0", XREnrollment: 6 * time.Second})
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0", XREnrollment: 6 * time.Second})
 	b := browsertest.Start(t, browsertest.Options{WebRTCLoopback: true})
 	ctx, cancel := b.WithTimeout(90 * time.Second)
 	defer cancel()

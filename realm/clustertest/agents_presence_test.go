@@ -11,6 +11,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // liveEvent is one realm WebSocket message, or one event of a presence
@@ -61,10 +62,7 @@ func joinScene(t *testing.T, ws *websocket.Conn, msg string) {
 // agent; the owner revokes the delegation through node b, and the agent's
 // presence ends on both nodes.
 func TestAgentPresenceAcrossNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	a, b := twoNodes(t)
+	a, b := nodes.TwoOnCluster(t)
 	owner := realmtest.NewOperator(t, a, "oskar")
 	alice := realmtest.NewOperator(t, a, "alice")
 	bob := realmtest.NewOperator(t, a, "bob")
@@ -96,10 +94,10 @@ func TestAgentPresenceAcrossNodes(t *testing.T) {
 	readLive(t, wsAlice, "the agent's join on node a", presenceOf(agentID, "join"))
 
 	// The owner revokes it through node b.
-	if code, p := newClient(t, b).With(owner.Sess.Token).Call("DELETE", "/v1/agents/delegations/"+id, nil, nil); code != 200 && code != 204 {
+	if code, p := nodes.Client(t, b).With(owner.Sess.Token).Call("DELETE", "/v1/agents/delegations/"+id, nil, nil); code != 200 && code != 204 {
 		t.Fatalf("revoke through node b = %d %+v", code, p)
 	}
-	if code, reason := waitClosed(t, wsAgent); code != edge.CloseSessionEnded || !strings.Contains(reason, "revoked") {
+	if code, reason := realmtest.WaitClosed(t, wsAgent); code != edge.CloseSessionEnded || !strings.Contains(reason, "revoked") {
 		t.Fatalf("the agent's socket on node a closed with %d %q, want %d naming the revocation", code, reason, edge.CloseSessionEnded)
 	}
 	readLive(t, wsAlice, "the agent's leave on node a", presenceOf(agentID, "leave"))

@@ -20,9 +20,6 @@ import (
 // nodes, approves it on both at once, each with its own step-up; it runs
 // exactly once, and the other approval is told it is no longer pending.
 func TestAgentApprovalTwoNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster and two realms")
-	}
 	a, b := nodes.TwoOnClusterWith(t, realm.Config{ScenesDir: marketScenes})
 	ada := realmtest.NewMarketUser(t, a, "ada")
 	ownerID := ada.Sess.Avatar["id"].(string)
@@ -37,7 +34,7 @@ func TestAgentApprovalTwoNodes(t *testing.T) {
 	// The owner signed in twice, on each node, and confirms the action
 	// with a step-up in each session: both approvals pass their step-up
 	// and race for the record, on two nodes.
-	signIn := newClient(t, b)
+	signIn := nodes.Client(t, b)
 	signIn.Origin = a.URL() // node B serves node A's origin
 	onB := signIn.With(signIn.Login(ada.Auth, "ada").Token)
 	onA := ada.C
@@ -71,7 +68,7 @@ func TestAgentApprovalTwoNodes(t *testing.T) {
 		t.Fatalf("node A reads %s, node B %s", fromA.State, fromB.State)
 	}
 	for _, n := range []*realm.Realm{a, b} {
-		eventually(t, "both nodes to see 300 gems moved once", func() bool {
+		realmtest.Eventually(t, "both nodes to see 300 gems moved once", func() bool {
 			got, _ := realmtest.BalanceOf(n, "gems", bob)
 			left, _ := realmtest.BalanceOf(n, "gems", custodial)
 			return got == 300 && left == 700

@@ -20,6 +20,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 type servedCheckpoints struct {
@@ -38,14 +39,10 @@ type servedProof struct {
 // and when an attacker with every NATS permission purges node a's chain,
 // node b's verify names it from what b witnessed.
 func TestAuditTransparencyAcrossNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
 	ctx := context.Background()
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
-	a := startRealm(t, realm.Config{NATS: urls, Node: "realm-a"})
-	b := startRealm(t, realm.Config{NATS: urls, Node: "realm-b"})
+	servers, urls := nodes.Cluster(t)
+	a := nodes.Start(t, realm.Config{NATS: urls, Node: "realm-a"})
+	b := nodes.Start(t, realm.Config{NATS: urls, Node: "realm-b"})
 	// One key ring per node: each signs grants and revocation notices with
 	// its own key, so the notices of two nodes never share a sequence.
 	if realmtest.Probe(a).GrantKey() == (common.Address{}) || realmtest.Probe(b).GrantKey() == (common.Address{}) || realmtest.Probe(a).GrantKey() == realmtest.Probe(b).GrantKey() {
@@ -66,9 +63,9 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 	// at least size events and b's cosignature.
 	newestOfA := func(size uint64) audit.Served {
 		var got audit.Served
-		eventually(t, fmt.Sprintf("node b serves a's checkpoint of %d events cosigned by b", size), func() bool {
+		realmtest.Eventually(t, fmt.Sprintf("node b serves a's checkpoint of %d events cosigned by b", size), func() bool {
 			var cps servedCheckpoints
-			if code := get(t, b.URL()+"/v1/audit/checkpoints?node=realm-a", &cps); code != 200 || len(cps.Checkpoints) != 1 {
+			if code := realmtest.Get(t, b.URL()+"/v1/audit/checkpoints?node=realm-a", &cps); code != 200 || len(cps.Checkpoints) != 1 {
 				return false
 			}
 			got = cps.Checkpoints[0]
@@ -101,7 +98,7 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 	for _, n := range []*realm.Realm{a, b} {
 		var p servedProof
 		url := fmt.Sprintf("%s/v1/audit/proof/consistency?node=realm-a&from=%d&to=%d", n.URL(), old.Size, cur.Size)
-		if code := get(t, url, &p); code != 200 {
+		if code := realmtest.Get(t, url, &p); code != 200 {
 			t.Fatalf("GET %s = %d", url, code)
 		}
 		kept := audit.Anchor{Node: old.Node, Key: old.Key, Checkpoint: old.Checkpoint}
@@ -134,7 +131,7 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 	for _, n := range []*realm.Realm{a, b} {
 		var p servedProof
 		url := fmt.Sprintf("%s/v1/audit/proof/inclusion?node=realm-a&index=3&size=%d", n.URL(), cur.Size)
-		if code := get(t, url, &p); code != 200 {
+		if code := realmtest.Get(t, url, &p); code != 200 {
 			t.Fatalf("GET %s = %d", url, code)
 		}
 		if err := audit.VerifyInclusion(p.Proof, head.Size, head.Root, 3, third); err != nil {
@@ -148,10 +145,10 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 	// Bad parameters are refused with the reason; sizes beyond the tree
 	// have no proof.
 	var problem map[string]any
-	if code := get(t, a.URL()+"/v1/audit/proof/inclusion?node=realm-a&index=0&size=3", &problem); code != 400 {
+	if code := realmtest.Get(t, a.URL()+"/v1/audit/proof/inclusion?node=realm-a&index=0&size=3", &problem); code != 400 {
 		t.Fatalf("index 0 = %d, want 400", code)
 	}
-	if code := get(t, a.URL()+"/v1/audit/proof/consistency?node=realm-a&from=1&to=999999", &problem); code != 404 {
+	if code := realmtest.Get(t, a.URL()+"/v1/audit/proof/consistency?node=realm-a&from=1&to=999999", &problem); code != 404 {
 		t.Fatalf("consistency beyond the tree = %d, want 404", code)
 	}
 
@@ -160,7 +157,7 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var res audit.Result
-	if code := get(t, b.URL()+"/v1/audit/verify", &res); code != 200 || res.OK {
+	if code := realmtest.Get(t, b.URL()+"/v1/audit/verify", &res); code != 200 || res.OK {
 		t.Fatalf("GET /v1/audit/verify on b after the purge = %d %+v, want findings", code, res)
 	}
 	i := slices.IndexFunc(res.Findings, func(f audit.Finding) bool { return f.Node == "realm-a" && f.Kind == audit.KindVanished })
@@ -175,7 +172,7 @@ func TestAuditTransparencyAcrossNodes(t *testing.T) {
 func storedEvent(t *testing.T, stream jetstream.Stream, node string, index uint64) []byte {
 	t.Helper()
 	var found []byte
-	eventually(t, fmt.Sprintf("reading event %d of %s from the stream", index, node), func() bool {
+	realmtest.Eventually(t, fmt.Sprintf("reading event %d of %s from the stream", index, node), func() bool {
 		found = findEvent(stream, node, index)
 		return found != nil
 	})
@@ -211,7 +208,7 @@ func TestNodeReportsAChainCutWhileItWasAway(t *testing.T) {
 	ctx := context.Background()
 	data := t.TempDir()
 	cfg := realm.Config{DataDir: data, Listen: "127.0.0.1:0"}
-	r, stop := runRealm(t, cfg)
+	r, stop := nodes.Run(t, cfg)
 	node := r.Node()
 	for i := range 6 {
 		if err := r.Audit().Commit(ctx, audit.Event{Actor: fmt.Sprintf("avatar-%d", i), Action: "ChangeRoles", Resource: `Avatar::"x"`, Outcome: audit.Allow}); err != nil {
@@ -244,9 +241,9 @@ func TestNodeReportsAChainCutWhileItWasAway(t *testing.T) {
 	}
 	emb.Shutdown(ctx)
 
-	r2, _ := runRealm(t, cfg)
+	r2, _ := nodes.Run(t, cfg)
 	var res audit.Result
-	if code := get(t, r2.URL()+"/v1/audit/verify", &res); code != 200 || res.OK {
+	if code := realmtest.Get(t, r2.URL()+"/v1/audit/verify", &res); code != 200 || res.OK {
 		t.Fatalf("GET /v1/audit/verify after the cut = %d %+v, want findings", code, res)
 	}
 	i := slices.IndexFunc(res.Findings, func(f audit.Finding) bool { return f.Node == node && f.Kind == audit.KindTruncated })

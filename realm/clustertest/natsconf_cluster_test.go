@@ -18,6 +18,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestRealmOnGeneratedAuthenticatedCluster is the acceptance test of an
@@ -36,10 +37,10 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	}
 	dir := t.TempDir()
 	ports := natstest.FreePorts(t, 6)
-	var nodes []natsconf.Node
+	var clusterNodes []natsconf.Node
 	for i := range 3 {
 		name := fmt.Sprintf("n%d", i+1)
-		nodes = append(nodes, natsconf.Node{Name: name, Host: "127.0.0.1", ClientPort: ports[2*i], ClusterPort: ports[2*i+1],
+		clusterNodes = append(clusterNodes, natsconf.Node{Name: name, Host: "127.0.0.1", ClientPort: ports[2*i], ClusterPort: ports[2*i+1],
 			StoreDir: filepath.Join(dir, "jetstream", name)})
 	}
 	tlsDir := filepath.Join(dir, "tls")
@@ -47,11 +48,11 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca := natstest.NewCA(t, tlsDir)
-	for _, n := range nodes {
+	for _, n := range clusterNodes {
 		ca.Issue(n.Name)
 	}
 	clientCert, clientKey := ca.Issue("client")
-	generated, err := natsconf.Generate(natsconf.Options{Nodes: nodes, Gateways: []string{"press-1"}, TLS: &natsconf.TLS{
+	generated, err := natsconf.Generate(natsconf.Options{Nodes: clusterNodes, Gateways: []string{"press-1"}, TLS: &natsconf.TLS{
 		CA: ca.File, Cert: filepath.Join(tlsDir, "{node}.pem"), Key: filepath.Join(tlsDir, "{node}-key.pem"), VerifyClients: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +77,7 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventuallyWithin(t, "JetStream in the ZeroRealm account", 30*time.Second, func() bool {
+	realmtest.EventuallyWithin(t, "JetStream in the ZeroRealm account", 30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_, err := js.AccountInfo(ctx)
@@ -85,15 +86,15 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	probe.Close()
 
 	// (a) Realm nodes work with their credentials, on R3 streams.
-	a := startRealm(t, realm.Config{NATS: urls[:1], NATSCreds: file("realms/realm-1.creds"), Node: "realm-a", Listen: "localhost:0",
+	a := nodes.Start(t, realm.Config{NATS: urls[:1], NATSCreds: file("realms/realm-1.creds"), Node: "realm-a", Listen: "localhost:0",
 		NATSTLSCA: ca.File, NATSTLSCert: clientCert, NATSTLSKey: clientKey})
-	b := startRealm(t, realm.Config{NATS: urls[2:], NATSCreds: file("realms/realm-2.creds"), Node: "realm-b", Listen: "localhost:0",
+	b := nodes.Start(t, realm.Config{NATS: urls[2:], NATSCreds: file("realms/realm-2.creds"), Node: "realm-b", Listen: "localhost:0",
 		NATSTLSCA: ca.File, NATSTLSCert: clientCert, NATSTLSKey: clientKey})
-	ada := newClient(t, a).Register(webauthntest.New(), "ada")
+	ada := nodes.Client(t, a).Register(webauthntest.New(), "ada")
 	if ada.Token == "" {
 		t.Fatal("registration through node a gave no session")
 	}
-	viaB := newClient(t, b)
+	viaB := nodes.Client(t, b)
 	viaB.Token = ada.Token
 	var me struct {
 		Avatar map[string]any `json:"avatar"`
@@ -103,7 +104,7 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 		t.Fatalf("node b sees avatar %v for node a's session, want ada %v", me.Avatar, ada.Avatar["id"])
 	}
 	var health map[string]any
-	if code := get(t, b.URL()+"/healthz", &health); code != 200 || health["replicas"] != float64(3) {
+	if code := realmtest.Get(t, b.URL()+"/healthz", &health); code != 200 || health["replicas"] != float64(3) {
 		t.Fatalf("GET /healthz on b = %d %v, want 200 with 3 replicas", code, health)
 	}
 
@@ -114,7 +115,7 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 		realmtest.CloseIf(nc)
 		t.Fatalf("a client without credentials: %v, want an authorization violation", err)
 	}
-	foreign, err := natsconf.Generate(natsconf.Options{Nodes: nodes[:1]})
+	foreign, err := natsconf.Generate(natsconf.Options{Nodes: clusterNodes[:1]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,9 +155,9 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 	// credentials to a server it learned of, and serves again.
 	servers[0].Shutdown()
 	servers[0].WaitForShutdown()
-	viaA := newClient(t, a)
+	viaA := nodes.Client(t, a)
 	viaA.Token = ada.Token
-	eventuallyWithin(t, "node a to reconnect and serve without n1", 60*time.Second, func() bool {
+	realmtest.EventuallyWithin(t, "node a to reconnect and serve without n1", 60*time.Second, func() bool {
 		code, _ := viaA.Call("GET", "/v1/avatars/me", nil, nil)
 		return code == 200 && realmtest.Probe(a).NATS.IsConnected() && realmtest.Probe(a).NATS.ConnectedServerName() != "n1"
 	})

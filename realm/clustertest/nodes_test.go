@@ -3,7 +3,6 @@ package clustertest
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,24 +10,22 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/internal/node"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestTwoNodesOnThreeNodeCluster runs two realm nodes against a 3-node NATS
 // cluster and checks that state written through one is read through the
 // other, on streams and buckets with 3 replicas.
 func TestTwoNodesOnThreeNodeCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
-	a := startRealm(t, realm.Config{NATS: urls, Node: "realm-a"})
+	servers, urls := nodes.Cluster(t)
+	a := nodes.Start(t, realm.Config{NATS: urls, Node: "realm-a"})
 	// localhost: b's auditor registers a passkey, which is bound to it.
-	b := startRealm(t, realm.Config{NATS: urls, Node: "realm-b", Listen: "localhost:0"})
-	auditor := auditorToken(t, b, "audra")
+	b := nodes.Start(t, realm.Config{NATS: urls, Node: "realm-b", Listen: "localhost:0"})
+	auditor := realmtest.AuditorToken(t, b, "audra")
 
 	var health map[string]any
-	if code := get(t, b.URL()+"/healthz", &health); code != 200 || health["replicas"] != float64(3) {
+	if code := realmtest.Get(t, b.URL()+"/healthz", &health); code != 200 || health["replicas"] != float64(3) {
 		t.Fatalf("GET /healthz on b = %d %v, want 200 with 3 replicas", code, health)
 	}
 	// JetStream itself confirms the replica count of the shared streams.
@@ -62,14 +59,14 @@ func TestTwoNodesOnThreeNodeCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "node b lists node a's decision", func() bool {
-		got := getAudit(t, b, auditor, "node=realm-a&outcome=deny")
+	realmtest.Eventually(t, "node b lists node a's decision", func() bool {
+		got := realmtest.GetAudit(t, b, auditor, "node=realm-a&outcome=deny")
 		return len(got.Events) == 1 && got.Events[0].Actor == "avatar-1" && got.Events[0].Reasons[0] == "trust state is step-up"
 	})
 	// Each node sees the other in the node registry (a KV bucket).
-	eventually(t, "both nodes registered", func() bool {
+	realmtest.Eventually(t, "both nodes registered", func() bool {
 		var got struct{ Nodes []node.Info }
-		get(t, a.URL()+"/v1/nodes", &got)
+		realmtest.Get(t, a.URL()+"/v1/nodes", &got)
 		return len(got.Nodes) == 2 && got.Nodes[0].Node == "realm-a" && got.Nodes[1].Node == "realm-b"
 	})
 	// Both chains verify through either node. Node b's first record (its
@@ -80,8 +77,8 @@ func TestTwoNodesOnThreeNodeCluster(t *testing.T) {
 		Chains []audit.Report `json:"chains"`
 	}
 	var code int
-	eventually(t, "both chains listed by node b's verify", func() bool {
-		code = get(t, b.URL()+"/v1/audit/verify", &verify)
+	realmtest.Eventually(t, "both chains listed by node b's verify", func() bool {
+		code = realmtest.Get(t, b.URL()+"/v1/audit/verify", &verify)
 		return code != 200 || !verify.OK || len(verify.Chains) == 2
 	})
 	if code != 200 || !verify.OK || len(verify.Chains) != 2 {

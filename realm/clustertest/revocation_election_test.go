@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // signOutAnswer is POST /v1/sessions/logout's answer.
@@ -38,7 +40,7 @@ type signOutAnswer struct {
 // stored, and a sign-in made after "sign out everywhere" works.
 func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	servers, a, b := twoNodesOnOneServer(t)
-	ca := newClient(t, a)
+	ca := nodes.Client(t, a)
 	sess := ca.Register(webauthntest.New(), "grace")
 	auth := webauthntest.New()
 	first := ca.Register(auth, "hana")
@@ -46,10 +48,10 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 	third := ca.Login(auth, "hana")
 	for _, s := range []realmtest.Session{sess, first, second, third} {
 		ca.With(s.Token).Must("GET", "/v1/avatars/me", nil, nil)
-		newClient(t, b).With(s.Token).Must("GET", "/v1/avatars/me", nil, nil)
+		nodes.Client(t, b).With(s.Token).Must("GET", "/v1/avatars/me", nil, nil)
 	}
 	ca = ca.With(sess.Token)
-	cb := newClient(t, b).With(sess.Token)
+	cb := nodes.Client(t, b).With(sess.Token)
 	ws := dialLive(t, b, sess.Token)
 	defer ws.Close()
 	wsEverywhere := dialLive(t, b, first.Token)
@@ -110,19 +112,50 @@ func TestSignOutWhileSessionsHaveNoLeader(t *testing.T) {
 		waitStoredRevoked(t, b, s.Session.ID, "signed out everywhere")
 	}
 	// The cluster may still be settling: sign in once node a can write.
-	waitUntil(t, "node a to be ready again", func() bool { return get(t, a.URL()+"/readyz", nil) == http.StatusOK })
-	// A sign-in whose ceremony the settling cluster lost is answered 400
-	// ceremony-unknown, "begin again", which is what a client does.
-	var again realmtest.Session
-	waitUntil(t, "a sign-in on node a once the cluster has settled", func() bool {
-		c := newClient(t, a)
-		status, _ := c.Call("POST", "/v1/webauthn/login/finish", c.BeginLogin(auth, "hana"), &again)
-		return status == http.StatusOK
-	})
+	waitUntil(t, "node a to be ready again", func() bool { return realmtest.Get(t, a.URL()+"/readyz", nil) == http.StatusOK })
+	again := signInWhileSettling(t, a, auth, "hana")
 	waitUntil(t, "the sign-in after the sign-out everywhere to work on node b", func() bool {
-		status, _ := newClient(t, b).With(again.Token).Call("GET", "/v1/avatars/me", nil, nil)
+		status, _ := nodes.Client(t, b).With(again.Token).Call("GET", "/v1/avatars/me", nil, nil)
 		return status == http.StatusOK
 	})
+}
+
+// signInWhileSettling signs in as name on node r while the cluster may
+// still be settling. A call the store cannot take yet is answered 503,
+// and a client tries again: the begin, and after a finish answered 503
+// (whose consume may or may not have been stored) a new ceremony. A
+// ceremony whose begin was answered is never unknown at its finish (a
+// leader's "subject busy" answer to the consume could be taken for "used
+// already", see store.TestBucketWriteRightAfterItsAckIsNotAConflict).
+func signInWhileSettling(t *testing.T, r *realm.Realm, auth *webauthntest.Authenticator, name string) realmtest.Session {
+	t.Helper()
+	c := nodes.Client(t, r)
+	var s realmtest.Session
+	waitUntil(t, "a sign-in on node a once the cluster has settled", func() bool {
+		var begin realmtest.Begin
+		status, p := c.Call("POST", "/v1/webauthn/login/begin", map[string]string{"name": name}, &begin)
+		if status == http.StatusServiceUnavailable {
+			return false
+		}
+		if status != http.StatusOK {
+			t.Fatalf("sign-in begin while the cluster settles = %d %+v; want 200, or 503 while the store cannot take it", status, p)
+		}
+		opts, _ := json.Marshal(begin)
+		cred, err := auth.Assert(opts, c.Origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, p = c.Call("POST", "/v1/webauthn/login/finish", map[string]any{"ceremony_id": begin.Ceremony(), "credential": json.RawMessage(cred)}, &s)
+		if status == http.StatusServiceUnavailable {
+			t.Logf("sign-in finish answered 503 while the cluster settles (%s); beginning again", p.Detail)
+			return false
+		}
+		if status != http.StatusOK {
+			t.Fatalf("finish of a ceremony begun on a ready node = %d %+v; want 200", status, p)
+		}
+		return true
+	})
+	return s
 }
 
 // twoNodesOnOneServer starts a 3-node NATS cluster and realm nodes a and
@@ -141,8 +174,8 @@ func twoNodesOnOneServer(t *testing.T) (servers []*server.Server, a, b *realm.Re
 	only := []string{servers[0].ClientURL()}
 	// A short shutdown: the nodes stop while the cluster is still
 	// settling after its servers returned, and need not wait for it.
-	a = startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
-	b = startRealm(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: realmtest.Probe(a).Origins(), ShutdownTimeout: time.Second})
+	a = nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-a", ShutdownTimeout: time.Second})
+	b = nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: only, Node: "realm-b", Origins: realmtest.Probe(a).Origins(), ShutdownTimeout: time.Second})
 	return servers, a, b
 }
 
@@ -159,7 +192,7 @@ func heardEachOther(t *testing.T, a, b *realm.Realm) {
 // bucket has a leader again (b cannot read session id).
 func closedWithoutLeader(t *testing.T, ws *websocket.Conn, reason string, b *realm.Realm, id string) {
 	t.Helper()
-	if code, got := waitClosed(t, ws); code != edge.CloseSessionEnded || !strings.Contains(got, reason) {
+	if code, got := realmtest.WaitClosed(t, ws); code != edge.CloseSessionEnded || !strings.Contains(got, reason) {
 		t.Fatalf("socket on node b closed with %d %q, want %d naming %q", code, got, edge.CloseSessionEnded, reason)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)

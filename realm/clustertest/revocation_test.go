@@ -10,28 +10,26 @@ import (
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestRevocationClosesSocketOnAnotherNode signs in through node a, holds a
 // WebSocket on node b, signs out through node a and checks that node b
 // closes the socket with the revocation's reason.
 func TestRevocationClosesSocketOnAnotherNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	a, b := twoNodes(t)
-	c := newClient(t, a)
+	a, b := nodes.TwoOnCluster(t)
+	c := nodes.Client(t, a)
 	auth := webauthntest.New()
 	sess := c.Register(auth, "frank")
 	ws := dialLive(t, b, sess.Token)
 	defer ws.Close()
 
 	// The session works on b too, as any node can authenticate it.
-	cb := newClient(t, b).With(sess.Token)
+	cb := nodes.Client(t, b).With(sess.Token)
 	cb.Must("GET", "/v1/avatars/me", nil, nil)
 
 	c.With(sess.Token).Must("POST", "/v1/sessions/logout", nil, nil)
-	code, reason := waitClosed(t, ws)
+	code, reason := realmtest.WaitClosed(t, ws)
 	if code != edge.CloseSessionEnded || !strings.Contains(reason, "signed out") {
 		t.Fatalf("socket on node b closed with %d %q, want %d naming the sign-out", code, reason, edge.CloseSessionEnded)
 	}
@@ -45,7 +43,7 @@ func TestRevocationClosesSocketOnAnotherNode(t *testing.T) {
 // NATS cluster on loopback. Each iteration is one sign-in, one socket, one
 // sign-out; it reports p50 and p99.
 func BenchmarkRevocationPropagation(b *testing.B) {
-	ta, tb := twoNodes(b)
+	ta, tb := nodes.TwoOnCluster(b)
 	auth := webauthntest.New()
 	var delays []time.Duration
 	client := &realmtest.Client{T: b, Base: ta.URL(), Origin: ta.URL(), HTTP: &http.Client{Timeout: 10 * time.Second}}
@@ -58,7 +56,7 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		client.With(sess.Token).Must("POST", "/v1/sessions/logout", nil, nil)
-		if code, _ := waitClosed(b, ws); code != edge.CloseSessionEnded {
+		if code, _ := realmtest.WaitClosed(b, ws); code != edge.CloseSessionEnded {
 			b.Fatalf("close code %d, want %d", code, edge.CloseSessionEnded)
 		}
 		delays = append(delays, time.Since(start))

@@ -12,15 +12,13 @@ import (
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestBootstrapAdminAcrossNodes registers avatars on two realm nodes of one
 // cluster at the same moment: exactly one becomes administrator.
 func TestBootstrapAdminAcrossNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	a, b := twoNodes(t)
+	a, b := nodes.TwoOnCluster(t)
 	const perNode = 4
 	type finish struct {
 		url  string
@@ -29,7 +27,7 @@ func TestBootstrapAdminAcrossNodes(t *testing.T) {
 	var finishes []finish
 	for i := range 2 * perNode {
 		node := []*realm.Realm{a, b}[i%2]
-		c := newClient(t, node)
+		c := nodes.Client(t, node)
 		c.Origin = a.URL() // both nodes accept node a's origin
 		var begin realmtest.Begin
 		c.Must("POST", "/v1/webauthn/register/begin", map[string]string{"name": fmt.Sprintf("racer-%d", i), "display_name": "Racer"}, &begin)
@@ -83,7 +81,7 @@ func TestBootstrapAdminAcrossNodes(t *testing.T) {
 	for _, res := range results {
 		if res.Avatar["id"] == admins[0] {
 			for _, node := range []*realm.Realm{a, b} {
-				c := newClient(t, node).With(res.Token)
+				c := nodes.Client(t, node).With(res.Token)
 				c.Must("GET", "/v1/avatars", nil, &page)
 				if len(page.Avatars) != len(finishes) {
 					t.Fatalf("GET /v1/avatars on %s lists %d avatars, want %d", node.Node(), len(page.Avatars), len(finishes))
@@ -100,7 +98,7 @@ func TestBootstrapAdminAcrossNodes(t *testing.T) {
 	if admin != 1 {
 		t.Fatalf("%d stored avatars hold admin, want 1", admin)
 	}
-	eventually(t, "exactly one BootstrapAdmin decision in the audit", func() bool {
+	realmtest.Eventually(t, "exactly one BootstrapAdmin decision in the audit", func() bool {
 		n := 0
 		for _, node := range []*realm.Realm{a, b} {
 			n += len(realmtest.AuditEvents(t, a, "realm:"+node.Node(), "BootstrapAdmin"))

@@ -20,6 +20,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/twins/command"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 	"github.com/zerorealm/zerorealm/twin"
 	"github.com/zerorealm/zerorealm/twin/gateway"
 	"github.com/zerorealm/zerorealm/twin/gateway/gatewaytest"
@@ -77,11 +78,7 @@ func (a httpAnswer) problemType() string {
 //     gets node A's answer, same status and body, marked as replayed, and
 //     the belt moved once.
 func TestTwinCommandAnswersOverHTTP(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
+	servers, urls := nodes.Cluster(t)
 	dirA, dirB := t.TempDir(), t.TempDir()
 	creds, err := realm.EnrollGateway(dirA, "", "zr", "conveyor-1", "")
 	if err != nil {
@@ -95,8 +92,8 @@ func TestTwinCommandAnswersOverHTTP(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dirB, realm.TwinGatewaysFile), enrolled, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a, stopA := runRealm(t, realm.Config{DataDir: dirA, NATS: urls, Node: "realm-a", Listen: "localhost:0"})
-	b := startRealm(t, realm.Config{DataDir: dirB, NATS: urls, Node: "realm-b", Listen: "localhost:0", Origins: realmtest.Probe(a).Origins()})
+	a, stopA := nodes.Run(t, realm.Config{DataDir: dirA, NATS: urls, Node: "realm-a", Listen: "localhost:0"})
+	b := nodes.Start(t, realm.Config{DataDir: dirB, NATS: urls, Node: "realm-b", Listen: "localhost:0", Origins: realmtest.Probe(a).Origins()})
 
 	// The gateway, beside the belt, with a driver the test holds.
 	signer, err := twin.SignerFromHex(creds.Key)
@@ -119,7 +116,7 @@ func TestTwinCommandAnswersOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Close)
-	eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
+	realmtest.Eventually(t, "the gateway to hear a revocation feed", func() bool { age := gw.FeedAge(); return age >= 0 && age < time.Second })
 
 	ada := realmtest.NewOperator(t, a, "ada", "operator")
 	walker := realmtest.JoinFoundryAs(t, a, ada.Sess.Token, ada.ID, ada.Sess.Session.ID)
@@ -130,7 +127,7 @@ func TestTwinCommandAnswersOverHTTP(t *testing.T) {
 	retryOnB := func(key string, value float64) httpAnswer {
 		t.Helper()
 		var last httpAnswer
-		eventuallyWithin(t, "a retry on node B to get the command's outcome", 60*time.Second, func() bool {
+		realmtest.EventuallyWithin(t, "a retry on node B to get the command's outcome", 60*time.Second, func() bool {
 			ans, err := postCommand(ada, b.URL(), key, value)
 			if err != nil {
 				t.Fatalf("retry on node B: %v", err)

@@ -9,22 +9,20 @@ import (
 
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestTwinCommandSeesPresenceOnAnotherNode: an operator connected to one
 // realm node stands in the control room; a command through the other
 // node is decided with that zone, learnt from the cluster's presence.
 func TestTwinCommandSeesPresenceOnAnotherNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	a, b := twoNodes(t)
-	ada := newOperator(t, a, "ada", "operator")
+	a, b := nodes.TwoOnCluster(t)
+	ada := realmtest.NewOperator(t, a, "ada", "operator")
 	// The role was given through node a; node b decides her walk into the
 	// control room with what its avatar cache says, which follows the
 	// change feed.
 	waitForRoles(t, b, ada.ID, "operator")
-	at := func(node *realm.Realm) *realmtest.Client { return newClient(t, node).With(ada.Sess.Token) }
+	at := func(node *realm.Realm) *realmtest.Client { return nodes.Client(t, node).With(ada.Sess.Token) }
 	w := realmtest.JoinFoundryAs(t, b, ada.Sess.Token, ada.ID, ada.Sess.Session.ID)
 	w.Walk("walkway", b, a)
 	status, p, _, _ := at(a).Command(realmtest.BeltPath, "x-1", map[string]any{"op": "set", "value": 1})

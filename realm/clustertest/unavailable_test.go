@@ -13,6 +13,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // checkUnavailable fails unless a is a 503 with Retry-After and the
@@ -47,8 +48,8 @@ func TestStoreOutageAnswers503NotSignInAgain(t *testing.T) {
 	// Most of its time is spent waiting for a store that does not answer,
 	// and it shares nothing with the other tests: it runs beside them.
 	t.Parallel()
-	r := startRealm(t, realm.Config{Listen: "localhost:0", RequestTimeout: -1})
-	c := newClient(t, r)
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0", RequestTimeout: -1})
+	c := nodes.Client(t, r)
 	auth := webauthntest.New()
 	live := c.Register(auth, "uma")
 	ended := c.Login(auth, "uma")
@@ -67,7 +68,7 @@ func TestStoreOutageAnswers503NotSignInAgain(t *testing.T) {
 	// The session cache answers for at most a second; then the session is
 	// read from the store, which fails.
 	var me realmtest.RawAnswer
-	eventually(t, "GET /v1/avatars/me fails once the session cache expires", func() bool {
+	realmtest.Eventually(t, "GET /v1/avatars/me fails once the session cache expires", func() bool {
 		me = realmtest.RawCall(t, r, "GET", "/v1/avatars/me", live.Token, "")
 		return me.Status != http.StatusOK
 	})
@@ -96,14 +97,14 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	t.Parallel()
 	servers := natstest.RunCluster(t, 3)
 	urls := strings.Split(natstest.ClusterURLs(servers), ",")
-	r := startRealm(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-q"})
-	c := newClient(t, r)
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-q"})
+	c := nodes.Client(t, r)
 	auth := webauthntest.New()
 	sess := c.Register(auth, "quinn")
 	// A sign-in whose passkey assertion is made now and sent during the
 	// outage.
 	finish := c.BeginLogin(auth, "quinn")
-	if code := get(t, r.URL()+"/readyz", nil); code != http.StatusOK {
+	if code := realmtest.Get(t, r.URL()+"/readyz", nil); code != http.StatusOK {
 		t.Fatalf("GET /readyz with quorum = %d", code)
 	}
 
@@ -113,7 +114,7 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	}
 	// A write needs a leader at once.
 	var w realmtest.RawAnswer
-	eventuallyWithin(t, "POST /v1/webauthn/register/begin fails without quorum", time.Minute, func() bool {
+	realmtest.EventuallyWithin(t, "POST /v1/webauthn/register/begin fails without quorum", time.Minute, func() bool {
 		w = withinDeadline(t, "POST /v1/webauthn/register/begin", func() realmtest.RawAnswer {
 			return realmtest.RawCall(t, r, "POST", "/v1/webauthn/register/begin", "", `{"name":"quade","display_name":"Quade"}`)
 		})
@@ -126,7 +127,7 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	// A surviving replica may answer direct gets for a while after it lost
 	// its leader; the session's reads fail once it stops.
 	var a realmtest.RawAnswer
-	eventuallyWithin(t, "GET /v1/sessions fails without quorum", time.Minute, func() bool {
+	realmtest.EventuallyWithin(t, "GET /v1/sessions fails without quorum", time.Minute, func() bool {
 		a = withinDeadline(t, "GET /v1/sessions", func() realmtest.RawAnswer { return realmtest.RawCall(t, r, "GET", "/v1/sessions", sess.Token, "") })
 		return a.Status != http.StatusOK
 	})
@@ -140,10 +141,10 @@ func TestQuorumLossAnswers503(t *testing.T) {
 	}); in.Status != http.StatusServiceUnavailable || in.RetryAfter == "" {
 		t.Fatalf("a sign-in without quorum = %d %+v (Retry-After %q), want 503", in.Status, in.Problem, in.RetryAfter)
 	}
-	eventuallyWithin(t, "/readyz turns 503 without quorum", time.Minute, func() bool {
-		return get(t, r.URL()+"/readyz", nil) == http.StatusServiceUnavailable
+	realmtest.EventuallyWithin(t, "/readyz turns 503 without quorum", time.Minute, func() bool {
+		return realmtest.Get(t, r.URL()+"/readyz", nil) == http.StatusServiceUnavailable
 	})
-	if code := get(t, r.URL()+"/livez", nil); code != http.StatusOK {
+	if code := realmtest.Get(t, r.URL()+"/livez", nil); code != http.StatusOK {
 		t.Fatalf("GET /livez without quorum = %d, want 200", code)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestSplitTransfersOnTwoNodesCannotBothPass sends the two halves of a
@@ -15,16 +16,13 @@ import (
 // each of two realm nodes: they share no balance and no nonce, only the
 // avatar's velocity, and exactly one goes through.
 func TestSplitTransfersOnTwoNodesCannotBothPass(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster")
-	}
-	a, b := twoNodes(t)
+	a, b := nodes.TwoOnCluster(t)
 	ada := realmtest.NewMarketUser(t, a, "ada")
 	bob := realmtest.NewMarketUser(t, a, "bob")
 	key2, wallet2 := ada.LinkWallet(t)
 	realmtest.Mint(t, a, "credits", "", ada.Wallet, 20_000)
 	realmtest.Mint(t, a, "credits", "", wallet2, 20_000)
-	eventually(t, "node b to see both wallets funded and linked", func() bool {
+	realmtest.Eventually(t, "node b to see both wallets funded and linked", func() bool {
 		w1, _ := realmtest.BalanceOf(b, "credits", ada.Wallet)
 		w2, _ := realmtest.BalanceOf(b, "credits", wallet2)
 		wallets, _ := realmtest.Probe(b).Ledger().Addresses(ada.Sess.Avatar["id"].(string))

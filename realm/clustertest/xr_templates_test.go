@@ -2,15 +2,14 @@ package clustertest
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/zerorealm/zerorealm/clients/vr"
-	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
+	"github.com/zerorealm/zerorealm/realm/realmtest/nodes"
 )
 
 // TestTemplateChangesReachEveryNode: an avatar enrolls through node a; node
@@ -20,19 +19,15 @@ import (
 // the same avatar stops scoring at once, as a's would: a deletion is a
 // promise to the avatar, whichever node it was made through.
 func TestTemplateChangesReachEveryNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node NATS cluster and streams motion in real time")
-	}
-	servers := natstest.RunCluster(t, 3)
-	urls := strings.Split(natstest.ClusterURLs(servers), ",")
-	a := startRealm(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-a", XREnrollment: 4 * time.Second})
-	b := startRealm(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", Origins: realmtest.Probe(a).Origins(), XREnrollment: 4 * time.Second})
+	_, urls := nodes.Cluster(t)
+	a := nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-a", XREnrollment: 4 * time.Second})
+	b := nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", Origins: realmtest.Probe(a).Origins(), XREnrollment: 4 * time.Second})
 
 	auth := webauthntest.New()
-	sess := newClient(t, a).Register(auth, "roaming")
+	sess := nodes.Client(t, a).Register(auth, "roaming")
 	avatarID := sess.Avatar["id"].(string)
-	viaA := newClient(t, a).With(sess.Token)
-	viaB := newClient(t, b).With(sess.Token)
+	viaA := nodes.Client(t, a).With(sess.Token)
+	viaB := nodes.Client(t, b).With(sess.Token)
 	type templateView struct {
 		Enrolled     bool   `json:"enrolled"`
 		Enrollment   string `json:"enrollment"`
@@ -56,18 +51,18 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 		via.Must("GET", "/v1/avatars/me/template", nil, &tv)
 		return tv
 	}
-	eventuallyWithin(t, "enrolled through node a", 20*time.Second, func() bool {
+	realmtest.EventuallyWithin(t, "enrolled through node a", 20*time.Second, func() bool {
 		get(viaA)
 		return tv.Enrolled && tv.Enrollment == realmtest.EnrollmentDone
 	})
 	w.TakeOff()
 	clA.Close()
-	eventuallyWithin(t, "node b learns the template from the feed", 5*time.Second, func() bool { return realmtest.Probe(b).XR.KnowsTemplate(avatarID) })
+	realmtest.EventuallyWithin(t, "node b learns the template from the feed", 5*time.Second, func() bool { return realmtest.Probe(b).XR.KnowsTemplate(avatarID) })
 
 	clB, w := stream(b)
 	defer clB.Close()
 	defer w.TakeOff()
-	eventuallyWithin(t, "node b's stream scores against the template", 10*time.Second, func() bool {
+	realmtest.EventuallyWithin(t, "node b's stream scores against the template", 10*time.Second, func() bool {
 		get(viaB)
 		return tv.Enrolled && tv.Enrollment == realmtest.EnrollmentDone
 	})
@@ -77,7 +72,7 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	}
 	viaA.Must("DELETE", "/v1/avatars/me/template", nil, nil)
 	deleted := time.Now()
-	eventuallyWithin(t, "node b's stream forgets the deleted template", 5*time.Second, func() bool {
+	realmtest.EventuallyWithin(t, "node b's stream forgets the deleted template", 5*time.Second, func() bool {
 		get(viaB)
 		return !tv.Enrolled && tv.Enrollment == realmtest.EnrollmentNone && !realmtest.Probe(b).XR.KnowsTemplate(avatarID)
 	})
@@ -93,8 +88,8 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	clB.Close()
 	for _, r := range []*realm.Realm{b, a} {
 		cl, w := stream(r)
-		via := newClient(t, r).With(sess.Token)
-		eventuallyWithin(t, "a new connection's stream opens through "+r.Node(), 5*time.Second, func() bool { return get(via).Enrollment != "" })
+		via := nodes.Client(t, r).With(sess.Token)
+		realmtest.EventuallyWithin(t, "a new connection's stream opens through "+r.Node(), 5*time.Second, func() bool { return get(via).Enrollment != "" })
 		time.Sleep(time.Second)
 		if got := get(via); got.Enrolled || got.Enrollment != realmtest.EnrollmentNone {
 			t.Fatalf("streaming through %s after the deletion: %+v, want not enrolled and not enrolling", r.Node(), got)
@@ -109,7 +104,7 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	cl, w := stream(a)
 	defer cl.Close()
 	defer w.TakeOff()
-	eventuallyWithin(t, "enrolling after a new assertion", 5*time.Second, func() bool {
+	realmtest.EventuallyWithin(t, "enrolling after a new assertion", 5*time.Second, func() bool {
 		return get(viaA).Enrollment == realmtest.EnrollmentCollecting
 	})
 }

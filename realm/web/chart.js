@@ -56,15 +56,7 @@ export class TrustChart {
   }
 
   draw() {
-    const c = this.canvas;
-    const cssW = c.clientWidth || c.width, cssH = c.clientHeight || c.height;
-    const ratio = window.devicePixelRatio || 1;
-    if (c.width !== Math.round(cssW * ratio) || c.height !== Math.round(cssH * ratio)) {
-      c.width = Math.round(cssW * ratio);
-      c.height = Math.round(cssH * ratio);
-    }
-    const g = c.getContext("2d");
-    g.setTransform(ratio, 0, 0, ratio, 0, 0);
+    const { g, w: cssW, h: cssH, ink } = fit(this.canvas);
     const padL = 34, padR = 8, padT = 8, padB = 20;
     const w = cssW - padL - padR, h = cssH - padT - padB;
     // The window grows with the history, up to spanMS, so a fresh
@@ -75,8 +67,6 @@ export class TrustChart {
     const from = now - span;
     const x = (at) => padL + (at - from) / span * w;
     const y = (v) => padT + (1 - Math.min(Math.max(v, 0), 1)) * h;
-    const ink = getComputedStyle(c).color || "#333";
-    g.clearRect(0, 0, cssW, cssH);
 
     // Background bands: the state the session was in.
     let prev = null;
@@ -88,7 +78,6 @@ export class TrustChart {
     if (prev) this.band(g, x(Math.max(prev.at, from)), x(now), padT, h, STATE_COLORS[prev.state]);
 
     // Axes and thresholds.
-    g.font = "11px system-ui, sans-serif";
     g.fillStyle = ink;
     g.strokeStyle = ink;
     g.globalAlpha = 0.35;

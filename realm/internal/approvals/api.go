@@ -45,6 +45,8 @@ type Deps struct {
 	Queue       Queue
 	StepUps     StepUps
 	AuditNoWait func(ctx context.Context, ev audit.Event)
+	// Settler settles approved actions whose node stopped (Reconcile).
+	Settler Settler
 }
 
 // API serves the approval routes.
@@ -59,7 +61,7 @@ func New(e *edge.Edge) *API { return &API{edge: e} }
 // Bind gives the API what it needs; the composition root calls it once,
 // during start-up, before the realm reports ready.
 func (a *API) Bind(d Deps) error {
-	if d.Log == nil || d.Queue == nil || d.StepUps == nil || d.AuditNoWait == nil {
+	if d.Log == nil || d.Queue == nil || d.StepUps == nil || d.AuditNoWait == nil || d.Settler == nil {
 		return errors.New("approvals: every dependency is required")
 	}
 	a.Deps = &d
@@ -153,18 +155,6 @@ func (a *API) answer(w http.ResponseWriter, req *http.Request, p edge.Principal,
 	}
 	a.AuditNoWait(req.Context(), ev)
 	edge.WriteJSON(w, http.StatusOK, pa.View())
-}
-
-// Run wraps a part's executor so that a refusal is kept as the problem
-// the realm would have answered had the agent not waited.
-func Run(exec approval.Executor) approval.Executor {
-	return func(ctx context.Context, p approval.Pending) (json.RawMessage, error) {
-		out, err := exec(ctx, p)
-		if err != nil {
-			return nil, edge.ProblemOf(err)
-		}
-		return out, nil
-	}
 }
 
 // Message is the realm WebSocket message of a record, sent at at:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/agents/approval"
+	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/problem"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
@@ -42,3 +43,35 @@ func TestMessageShowsTheViewOnly(t *testing.T) {
 		t.Fatalf("the message shows the token or the payload: %s", msg)
 	}
 }
+
+// The reconciler's audit record of a settled action names what it came
+// to, the node whose run stopped and the node that settled it; a failure
+// is a deny with the problem's detail.
+func TestSettledEventNamesBothNodes(t *testing.T) {
+	p := approval.Pending{ID: "pa_0123456789abcdef0123456789abcdef", Agent: "ag_1", Chain: "av_1 > ag_1 (dg_1)", State: approval.StateDone, Node: "realm-b"}
+	ev := settledEvent(approval.Settled{Pending: p, Runner: "realm-a"})
+	if ev.Action != ActionSettle || ev.Actor != "ag_1" || ev.Outcome != audit.Allow || ev.Signals["runner"] != "realm-a" || ev.Signals["node"] != "realm-b" ||
+		ev.Resource != `AgentAction::"pa_0123456789abcdef0123456789abcdef"` {
+		t.Fatalf("settled done: %+v", ev)
+	}
+	p.State, p.Problem = approval.StateFailed, &approval.Problem{Status: 401, Detail: "revoked"}
+	ev = settledEvent(approval.Settled{Pending: p, Runner: "realm-a"})
+	if ev.Outcome != audit.Deny || ev.Reasons[len(ev.Reasons)-1] != "revoked" {
+		t.Fatalf("settled failed: %+v", ev)
+	}
+}
+
+// The reconciler returns when its context ends (the node stops).
+func TestReconcileEndsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	a := New(nil)
+	a.Deps = &Deps{Settler: noneStale{}}
+	done := make(chan struct{})
+	go func() { a.Reconcile(ctx); close(done) }()
+	cancel()
+	<-done
+}
+
+type noneStale struct{}
+
+func (noneStale) SettleStale(context.Context) ([]approval.Settled, error) { return nil, nil }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
@@ -31,6 +32,55 @@ const agentReasonApproval = "needs-owner-approval: the owner must approve this a
 // request, so it is converted to Cedar once (policy.Value); should the
 // conversion fail, the map is converted per request and refused there.
 var agentAuthenticator = convertOnce(authenticatorRecord(false, "", "", false))
+
+// agentTrustContexts are context.trust of agents' actions by trust state
+// and score (as the Cedar decimal it becomes), converted to Cedar once.
+// An agent's context.trust is its behavioural trust alone (what a
+// person's adds, a live biometric, a passkey's age, an attested device,
+// an agent never has), so there are as many as there are distinct
+// trusts, and a busy agent's stays the same from one action to the next.
+// Bounded: when full it starts again empty.
+type agentTrustContexts struct {
+	mu sync.Mutex
+	m  map[agentTrustKey]any
+}
+
+type agentTrustKey struct {
+	state trust.State
+	units int64 // the score as Cedar holds it (policy.DecimalUnits)
+}
+
+// maxAgentTrustContexts bounds agentTrustContexts.
+const maxAgentTrustContexts = 1024
+
+func (t *agentTrustContexts) context(state trust.State, score float64) any {
+	units, same, ok := policy.DecimalUnits(score)
+	if !ok {
+		// No Cedar value: converted per request, and refused there.
+		return trust.Assessment{State: state, Score: score, PasskeyAge: -1}.Context()
+	}
+	k := agentTrustKey{state, units}
+	t.mu.Lock()
+	v, ok := t.m[k]
+	t.mu.Unlock()
+	if ok {
+		return v
+	}
+	// Made from the score Cedar holds, so that whichever score of the
+	// same decimal came first, the value is the same.
+	m := trust.Assessment{State: state, Score: same, PasskeyAge: -1}.Context()
+	v = m
+	if pv, err := policy.NewValue(m); err == nil {
+		v = pv
+	} // else converted per request, and refused there
+	t.mu.Lock()
+	if t.m == nil || len(t.m) >= maxAgentTrustContexts {
+		t.m = map[agentTrustKey]any{}
+	}
+	t.m[k] = v
+	t.mu.Unlock()
+	return v
+}
 
 // errNoGuard is the failure to decide for an agent before the guard is
 // bound: the action must not run.
@@ -89,7 +139,7 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 		// The agent's own behaviour is its trust; what a person's trust
 		// adds (a live biometric, a passkey's age, an attested device) an
 		// agent never has, so a policy that asks for them refuses it.
-		scenes.ContextTrust:         trustRecord(trust.Assessment{State: ad.Trust.State, Score: ad.Trust.Score, PasskeyAge: -1}.Context()),
+		scenes.ContextTrust:         s.agentTrust.context(ad.Trust.State, ad.Trust.Score),
 		scenes.ContextAuthenticator: agentAuthenticator,
 		contextAgent:                ad.Context,
 	}
@@ -110,8 +160,7 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 	case agents.Approve:
 		return deny(agentReasonApproval)
 	}
-	principal := agents.Principal(a, ad.Trust)
-	principal.Attrs["chain"], principal.Attrs["delegations"] = a.Chain.PrincipalSets()
+	principal := agents.Principal(a, ad.Trust) // converted once per chain and trust: not to be changed
 	d := decidePolicies(ctx, sc, policy.Request{
 		Principal: principal.UID,
 		Action:    scenes.ActionUID(act.Name),

@@ -46,6 +46,8 @@ type Service struct {
 	// reports ready; the calls that read them come after.
 	deps   Deps
 	agents Agents
+
+	agentTrust agentTrustContexts
 }
 
 // New returns a service to bind: the parts made before start-up are given
@@ -72,50 +74,43 @@ func Subject(p edge.Principal, a trust.Assessment) (context map[string]any, prin
 	return policyContext(p, a), avatarEntity(p)
 }
 
-// avatarEntity is the Cedar principal for a signed-in avatar. Its
-// attributes are converted to Cedar once per avatar while its name and
-// roles stay the same (avatarAttrs).
+// avatarEntity is the Cedar principal for a signed-in avatar, converted to
+// Cedar once while its name and roles stay the same (policy.Entity.Prepare):
+// a role given or taken makes the next request's principal anew.
 func avatarEntity(p edge.Principal) policy.Entity {
-	roles := make([]any, len(p.Avatar.Roles))
-	for i, r := range p.Avatar.Roles {
+	av := p.Avatar
+	if c, ok := avatarEntities.get(av.ID); ok && c.name == av.Name && slices.Equal(c.roles, av.Roles) {
+		return c.e
+	}
+	roles := make([]any, len(av.Roles))
+	for i, r := range av.Roles {
 		roles[i] = r
 	}
-	attrs := map[string]any{"roles": roles, "name": p.Avatar.Name}
-	return policy.Entity{
-		UID:       policy.UID{Type: scenes.TypeAvatar, ID: p.Avatar.ID},
-		Attrs:     attrs,
-		Converted: avatarAttrs(p.Avatar.ID, p.Avatar.Name, p.Avatar.Roles, attrs),
+	e := policy.Entity{
+		UID:   policy.UID{Type: scenes.TypeAvatar, ID: av.ID},
+		Attrs: map[string]any{"roles": roles, "name": av.Name},
 	}
+	prepared, err := e.Prepare()
+	if err != nil {
+		return e // converted per request, and refused there
+	}
+	avatarEntities.put(av.ID, preparedAvatar{name: av.Name, roles: slices.Clone(av.Roles), e: prepared})
+	return prepared
 }
 
-// convertedAttrs is an avatar's attributes as last converted, with the
-// name and roles they were converted from.
-type convertedAttrs struct {
+// preparedAvatar is an avatar's principal as last prepared, with the name
+// and roles it was prepared from.
+type preparedAvatar struct {
 	name  string
 	roles []string
-	v     policy.Value
+	e     policy.Entity
 }
 
-// maxAvatarAttrs bounds the avatars whose attributes are kept converted;
+// maxAvatarEntities bounds the avatars whose principal is kept prepared;
 // past it the cache is emptied and refills with the avatars that act.
-const maxAvatarAttrs = 4096
+const maxAvatarEntities = 4096
 
-var avatarAttrsCache = newConverted[string, convertedAttrs](maxAvatarAttrs)
-
-// avatarAttrs is attrs converted to Cedar, from the cache when the
-// avatar's name and roles are those it was converted from; a zero Value
-// (Attrs converted per request) if the conversion fails.
-func avatarAttrs(id, name string, roles []string, attrs map[string]any) policy.Value {
-	if c, ok := avatarAttrsCache.get(id); ok && c.name == name && slices.Equal(c.roles, roles) {
-		return c.v
-	}
-	v, err := policy.NewValue(attrs)
-	if err != nil {
-		return policy.Value{}
-	}
-	avatarAttrsCache.put(id, convertedAttrs{name: name, roles: slices.Clone(roles), v: v})
-	return v
-}
+var avatarEntities = newConverted[string, preparedAvatar](maxAvatarEntities)
 
 // policyContext is what every Cedar request of a session carries: its
 // trust and the passkey it signed in with.

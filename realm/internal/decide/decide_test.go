@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -18,8 +19,8 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/audit"
-	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/store/storetest"
 	"github.com/zerorealm/zerorealm/policy"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -32,11 +33,7 @@ const testNode = "n1"
 // JetStream, and returns both with the store.
 func openService(t *testing.T) (*Service, *audit.Log, *store.Store) {
 	t.Helper()
-	srv := natstest.RunServer(t)
-	st, err := store.New(context.Background(), natstest.Connect(t, srv.ClientURL()), store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.New(t, store.Config{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	al, err := audit.Open(context.Background(), st, audit.Config{Node: testNode, Logger: log})
 	if err != nil {
@@ -313,7 +310,7 @@ func TestBindRefusesMissingDeps(t *testing.T) {
 	}
 }
 
-// TestAvatarAttrsFollowTheAvatar: an avatar's converted attributes are
+// TestAvatarAttrsFollowTheAvatar: an avatar's prepared principal is
 // reused while its name and roles stay, and a role given or taken is in
 // the next request's principal at once.
 func TestAvatarAttrsFollowTheAvatar(t *testing.T) {
@@ -321,9 +318,7 @@ func TestAvatarAttrsFollowTheAvatar(t *testing.T) {
 	p.Avatar.Roles = []string{"visitor"}
 	rolesOf := func(p edge.Principal) []any {
 		t.Helper()
-		e := avatarEntity(p)
-		m, _ := e.Converted.Go().(map[string]any)
-		roles, _ := m["roles"].([]any)
+		roles, _ := avatarEntity(p).Attrs["roles"].([]any)
 		return roles
 	}
 	if r := rolesOf(p); len(r) != 1 || r[0] != "visitor" {
@@ -338,8 +333,31 @@ func TestAvatarAttrsFollowTheAvatar(t *testing.T) {
 		t.Fatalf("roles after they were taken %v, want none", r)
 	}
 	p.Avatar.Name = "someone else"
-	if m, _ := avatarEntity(p).Converted.Go().(map[string]any); m["name"] != "someone else" {
-		t.Fatalf("name after a rename %v", m["name"])
+	if name := avatarEntity(p).Attrs["name"]; name != "someone else" {
+		t.Fatalf("name after a rename %v", name)
+	}
+	// The principal decides as its roles say now.
+	set, err := policy.Parse("roles.cedar", []byte(`permit (principal, action, resource) when { principal.roles.contains("operator") };`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide := func() bool {
+		t.Helper()
+		e := avatarEntity(p)
+		d, err := set.Decide(context.Background(), policy.Request{Principal: e.UID, Action: policy.UID{Type: "Action", ID: "Go"},
+			Resource: policy.UID{Type: "R", ID: "r"}, Entities: []policy.Entity{e}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Allow
+	}
+	p.Avatar.Roles = []string{"operator"}
+	if !decide() {
+		t.Fatal("an operator was refused")
+	}
+	p.Avatar.Roles = []string{"visitor"}
+	if decide() {
+		t.Fatal("a former operator was allowed")
 	}
 }
 
@@ -371,5 +389,61 @@ func TestTrustRecordsFollowTheAssessment(t *testing.T) {
 	other := map[string]any{"state": "trusted", "score": 0.9, "biometric": 0.0, "device_assurance": 0.7, "passkey_age_s": int64(3), "new": true}
 	if _, ok := trustRecord(other).(map[string]any); !ok {
 		t.Fatal("a trust record of another shape was cached")
+	}
+}
+
+// An agent's context.trust is converted once per state and Cedar decimal
+// of its score: a policy reading it sees the trust it is given, never an
+// earlier one, and the memo stays bounded.
+func TestAgentTrustContextFollowsTheTrust(t *testing.T) {
+	set, err := policy.Parse("trust.cedar", []byte(`permit (principal, action, resource)
+when { context.trust.state == "trusted" && context.trust.score.greaterThanOrEqual(decimal("0.9")) };`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var memo agentTrustContexts
+	decide := func(state trust.State, score float64) bool {
+		t.Helper()
+		d, err := set.Decide(context.Background(), policy.Request{
+			Principal: policy.UID{Type: agents.TypeAgent, ID: "ag_1"}, Action: policy.UID{Type: "Action", ID: "Go"},
+			Resource: policy.UID{Type: "R", ID: "r"}, Context: map[string]any{scenes.ContextTrust: memo.context(state, score)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Allow
+	}
+	for i, c := range []struct {
+		state trust.State
+		score float64
+		want  bool
+	}{
+		{trust.Trusted, 1, true}, {trust.Trusted, 1, true}, {trust.StepUp, 1, false}, {trust.Trusted, 1, true},
+		{trust.Trusted, 0.85, false}, {trust.Trusted, 0.89996, true}, {trust.Trusted, 0.899949, false}, {trust.Suspended, 0.95, false},
+	} {
+		if got := decide(c.state, c.score); got != c.want {
+			t.Fatalf("step %d, %s %v: allow %v, want %v", i, c.state, c.score, got, c.want)
+		}
+	}
+	// The value is the same whichever score of one decimal came first.
+	a, _ := json.Marshal(memo.context(trust.Trusted, 0.50004))
+	b, _ := json.Marshal(memo.context(trust.Trusted, 0.49996))
+	if string(a) != string(b) || !strings.Contains(string(a), `"score":0.5`) {
+		t.Fatalf("one decimal, two values: %s / %s", a, b)
+	}
+	for i := range 3 * maxAgentTrustContexts {
+		memo.context(trust.Trusted, float64(i)/1e4)
+	}
+	if n := len(memo.m); n > maxAgentTrustContexts {
+		t.Fatalf("memo holds %d, bound %d", n, maxAgentTrustContexts)
+	}
+	if !decide(trust.Trusted, 0.95) {
+		t.Fatal("after the memo filled: a trusted 0.95 refused")
+	}
+	if _, err := set.Decide(context.Background(), policy.Request{
+		Principal: policy.UID{Type: agents.TypeAgent, ID: "ag_1"}, Action: policy.UID{Type: "Action", ID: "Go"},
+		Resource: policy.UID{Type: "R", ID: "r"}, Context: map[string]any{scenes.ContextTrust: memo.context(trust.Trusted, math.NaN())},
+	}); err == nil {
+		t.Fatal("a NaN score was decided")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/agents/cascade"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
@@ -42,8 +43,9 @@ type Roots struct {
 	// Published reads every node's published signers.
 	Published func(ctx context.Context) ([]Published, error)
 	Log       *slog.Logger
-	// Now judges how long ago a key stopped signing (time.Now if nil).
-	Now func() time.Time
+	// Clock judges how long ago a key stopped signing and paces Run
+	// (the system's clock if nil).
+	Clock clock.Clock
 }
 
 // Refresh reads the published signers once and sets the trusted roots.
@@ -53,10 +55,7 @@ func (r *Roots) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now
-	if r.Now != nil {
-		now = r.Now
-	}
+	now := clock.Or(r.Clock).Now
 	for _, s := range published {
 		if s.Until != nil && now().Sub(*s.Until) > rootGrace {
 			continue
@@ -71,21 +70,14 @@ func (r *Roots) Refresh(ctx context.Context) error {
 
 // Run refreshes the roots until ctx ends.
 func (r *Roots) Run(ctx context.Context) {
-	t := time.NewTicker(rootsRefresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := r.Refresh(ctx); err != nil && ctx.Err() == nil {
-				// The set keeps what it had: a key is never trusted
-				// for want of a read, and one already trusted stays
-				// so only until the next good read.
-				r.Log.Warn("agent roots not refreshed", "err", err)
-			}
+	clock.Every(ctx, clock.Or(r.Clock), rootsRefresh, func(ctx context.Context) {
+		if err := r.Refresh(ctx); err != nil && ctx.Err() == nil {
+			// The set keeps what it had: a key is never trusted for
+			// want of a read, and one already trusted stays so only
+			// until the next good read.
+			r.Log.Warn("agent roots not refreshed", "err", err)
 		}
-	}
+	})
 }
 
 // AgentView is what an agent is told of itself.

@@ -240,6 +240,22 @@ func (s *Service) Peers() []string {
 	return s.presence.livePeers(s.now())
 }
 
+// PeersHeard is when, on the realm's clock, this node last heard each
+// other node it has not yet taken for dead.
+func (s *Service) PeersHeard() map[string]time.Time {
+	if s == nil {
+		return nil
+	}
+	h := s.presence
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]time.Time, len(h.peers))
+	for node, p := range h.peers {
+		out[node] = p.lastSeen
+	}
+	return out
+}
+
 // API is the realm WebSocket's route. It is registered before the node
 // has started; it answers through the edge, which keeps it at 503 until
 // the realm is ready, and by then the service exists.

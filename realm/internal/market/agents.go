@@ -225,14 +225,17 @@ func (s *Service) authorizeAgentTransfer(p edge.Principal, t *assets.Transfer, a
 // RunApproved is the approval queue's executor of transfers: the agent's
 // transfer its owner approved, decided again now as the agent's (the
 // chain verified and not revoked, the delegation's limits, the scene's
-// policies) and carried out. Its result is the transfer's answer.
+// policies) and carried out. Its result is the transfer's answer. A run
+// that found the store or the audit log away (503) moved nothing and is
+// approval.ErrOutcomeUnknown: the action stays approved and any node runs
+// it again shortly (agents/approval, settle.go).
 func (s *Service) RunApproved(ctx context.Context, pa approval.Pending) (json.RawMessage, error) {
 	if s.agents.Resumer == nil {
 		return nil, errNoAgents
 	}
 	p, err := s.agents.Resumer.ResumeAgent(ctx, pa.Token)
 	if err != nil {
-		return nil, err
+		return nil, outcomeUnknownIfUnavailable(err)
 	}
 	in, err := assets.DecodeTransferRequest(pa.Payload)
 	if err != nil {
@@ -240,7 +243,7 @@ func (s *Service) RunApproved(ctx context.Context, pa approval.Pending) (json.Ra
 	}
 	out, err := s.applyAgentTransfer(ctx, p, in, pa.Payload, "", true)
 	if err != nil {
-		return nil, err
+		return nil, outcomeUnknownIfUnavailable(err)
 	}
 	if out.pending != nil {
 		// The delegation asked for the owner's approval of an approved

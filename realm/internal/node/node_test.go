@@ -14,8 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zerorealm/zerorealm/internal/audit"
-	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/store/storetest"
 )
 
 var testRecordKey = []byte("zerorealm test record key 32 by!")
@@ -159,11 +159,5 @@ func counted(t *testing.T, reg *prometheus.Registry, name, label string) float64
 
 // newStore opens a store on a fresh single-node JetStream.
 func newStore(t *testing.T) *store.Store {
-	t.Helper()
-	srv := natstest.RunServer(t)
-	st, err := store.New(context.Background(), natstest.Connect(t, srv.ClientURL()), store.Config{Logger: discard(), RecordKey: testRecordKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return storetest.New(t, store.Config{Logger: discard(), RecordKey: testRecordKey})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
@@ -82,20 +83,17 @@ func (n *Registry) beat(ctx context.Context) error {
 	return err
 }
 
+// heartbeat refreshes this node's entry every interval of real time: it
+// keeps the entry within the bucket's time to live, which the NATS server
+// counts on its own clock, so a realm on a manual clock stays listed.
+// The entry's date, and whether another node is stale, read n.now.
 func (n *Registry) heartbeat(ctx context.Context) {
 	defer n.done.Done()
-	t := time.NewTicker(n.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := n.beat(ctx); err != nil && ctx.Err() == nil {
-				n.log.Warn("node heartbeat failed", "err", err)
-			}
+	clock.Every(ctx, clock.Real{}, n.interval, func(ctx context.Context) {
+		if err := n.beat(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("node heartbeat failed", "err", err)
 		}
-	}
+	})
 }
 
 func (n *Registry) follow(updates <-chan store.Entry) {

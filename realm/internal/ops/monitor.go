@@ -14,6 +14,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/buildinfo"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
@@ -183,18 +184,13 @@ func (m *Monitor) Bind(ctx context.Context, p Probes) {
 	m.last.Store(&first)
 }
 
-// Run probes once a second until ctx ends and logs each change.
+// Run probes once a second until ctx ends and logs each change. The
+// probe is paced in real time whatever the realm's clock: it watches a
+// network and disks, whose answers do not wait for a manual clock.
 func (m *Monitor) Run(ctx context.Context) {
-	t := time.NewTicker(readyProbeEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	clock.Every(ctx, clock.Real{}, readyProbeEvery, func(ctx context.Context) {
 		m.record(ctx, m.probe(ctx))
-	}
+	})
 }
 
 // probe runs the checks once.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/zerorealm/zerorealm/agents"
+	"github.com/zerorealm/zerorealm/agents/approval"
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -34,7 +35,10 @@ type Node struct {
 	Origins func() []string
 	// LivePeers are the nodes this one hears on the cluster.
 	LivePeers func() []string
-	Sessions  *session.Manager
+	// PeersHeard is when, on the node's clock, its presence last heard
+	// each other node it has not taken for dead.
+	PeersHeard func() map[string]time.Time
+	Sessions   *session.Manager
 	// NATS is the node's own connection; Embedded its embedded server
 	// (nil on a cluster).
 	NATS     *nats.Conn
@@ -65,6 +69,11 @@ type Node struct {
 	// (given the answer's status and body), the request ends with no
 	// answer and nothing stored. nil clears it.
 	StopBeforeStoringCommand func(stop func(key string, status int, body []byte) bool)
+	// StopApprovalAt sets the stop point of a node that dies while it runs
+	// an agent's action its owner approved: before its executor (ran
+	// false) or after it, before the outcome is stored (ran true)
+	// (approval.Queue.StopAt). nil clears it.
+	StopApprovalAt func(stop func(p approval.Pending, ran bool) bool)
 }
 
 // XR is what a test reads of a node's XR transports.

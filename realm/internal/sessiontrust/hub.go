@@ -294,32 +294,28 @@ func (h *Hub) changed(ctx context.Context, sessionID, avatarID string, a trust.A
 // until ctx ends, so decay turns into a state change (and a push to the
 // client) without waiting for a request.
 func (h *Hub) Run(ctx context.Context) {
-	t := h.deps.Clock.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	clock.Every(ctx, h.deps.Clock, time.Second, h.reassess)
+}
+
+// reassess assesses every tracked session once and acts on each change.
+func (h *Hub) reassess(ctx context.Context) {
+	h.mu.Lock()
+	ids := make([]string, 0, len(h.trackers))
+	for id := range h.trackers {
+		ids = append(ids, id)
+	}
+	h.mu.Unlock()
+	for _, id := range ids {
 		h.mu.Lock()
-		ids := make([]string, 0, len(h.trackers))
-		for id := range h.trackers {
-			ids = append(ids, id)
-		}
+		st, ok := h.trackers[id]
 		h.mu.Unlock()
-		for _, id := range ids {
-			h.mu.Lock()
-			st, ok := h.trackers[id]
-			h.mu.Unlock()
-			if !ok {
-				continue
-			}
-			a := st.tracker.Assess()
-			if a.Changed {
-				h.persist(ctx, id, st, a, nil)
-				h.changed(ctx, id, st.avatar, a)
-			}
+		if !ok {
+			continue
+		}
+		a := st.tracker.Assess()
+		if a.Changed {
+			h.persist(ctx, id, st, a, nil)
+			h.changed(ctx, id, st.avatar, a)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
@@ -39,12 +41,26 @@ func StartLocal(t testing.TB) *realm.Realm {
 // TwoOnCluster runs nodes realm-a and realm-b on a 3-node NATS cluster,
 // both serving one origin, as behind one load balancer.
 func TwoOnCluster(t testing.TB) (*realm.Realm, *realm.Realm) {
+	t.Helper()
 	return TwoOnClusterWith(t, realm.Config{})
+}
+
+// Cluster starts a 3-node NATS cluster for a multi-node test and returns
+// its servers and their client URLs. Under -short it skips the test: every
+// multi-node test starts one, which -short runs are for leaving out.
+func Cluster(t testing.TB) ([]*server.Server, []string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	servers := natstest.RunCluster(t, 3)
+	return servers, strings.Split(natstest.ClusterURLs(servers), ",")
 }
 
 // TwoOnClusterWith is TwoOnCluster with cfg for both nodes.
 func TwoOnClusterWith(t testing.TB, cfg realm.Config) (*realm.Realm, *realm.Realm) {
-	urls := strings.Split(natstest.ClusterURLs(natstest.RunCluster(t, 3)), ",")
+	t.Helper()
+	_, urls := Cluster(t)
 	ca, cb := cfg, cfg
 	ca.Listen, ca.NATS, ca.Node = "localhost:0", urls, "realm-a"
 	a := Start(t, ca)

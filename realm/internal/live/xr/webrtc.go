@@ -64,13 +64,17 @@ func (p *peerConn) close() {
 // ClosePeer closes the connection's peer connection, if it has one: a
 // revoked session's data channel must stop before the close frame has even
 // been written.
-func (l *Link) ClosePeer() {
+func (l *Link) ClosePeer() { l.swapPeer(nil) }
+
+// swapPeer makes p the connection's peer connection (nil for none) and
+// closes the one it replaces.
+func (l *Link) swapPeer(p *peerConn) {
 	l.peerMu.Lock()
-	p := l.peer
-	l.peer = nil
+	old := l.peer
+	l.peer = p
 	l.peerMu.Unlock()
-	if p != nil {
-		p.close()
+	if old != nil {
+		old.close()
 	}
 }
 
@@ -142,13 +146,7 @@ func (l *Link) Offer(sdp string) error {
 		return fail("gathering the realm's candidates", ctx.Err())
 	}
 
-	l.peerMu.Lock()
-	old := l.peer
-	l.peer = p
-	l.peerMu.Unlock()
-	if old != nil {
-		old.close()
-	}
+	l.swapPeer(p)
 	// A revocation may have closed the connection meanwhile; its closePeer
 	// ran before this peer was attached, so close it here.
 	if c.Closed() {

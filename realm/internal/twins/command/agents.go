@@ -109,32 +109,46 @@ func (s *Service) awaitOwner(ctx context.Context, op Operator, c twin.Command, a
 // command its owner approved, decided again now as the agent's (the chain
 // verified and not revoked, the delegation's rate and risk, the scene's
 // policies, with the owner's approval as its step-up) and carried out.
-// Its result is the command's answer.
+// Its result is the command's answer. Its grant is recorded in flight,
+// bound to the approval, before it leaves (approved.go): an answer that
+// does not tell what the command came to (the gateway still carrying out
+// an earlier grant of it, a delivery with no verified answer) is
+// approval.ErrOutcomeUnknown, and the command is settled from the
+// gateway's journal (SettleApproved).
 func (s *Service) RunApproved(ctx context.Context, pa approval.Pending) (json.RawMessage, error) {
 	if s.deps.Resumer == nil {
 		return nil, &Error{Kind: Forbidden, Detail: "this realm node does not take agents' commands"}
+	}
+	ac, err := decodeAgentCommand(pa.Payload)
+	if err != nil {
+		return nil, err
 	}
 	op, err := s.deps.Resumer.ResumeAgent(ctx, pa.Token)
 	if err != nil {
 		return nil, err
 	}
-	var ac agentCommand
-	if err := strictjson.Check(pa.Payload); err != nil {
-		return nil, fmt.Errorf("%w: command payload: %w", approval.ErrMalformed, err)
-	}
-	if err := json.Unmarshal(pa.Payload, &ac); err != nil {
-		return nil, fmt.Errorf("%w: command payload: %w", approval.ErrMalformed, err)
-	}
 	c, err := twin.NewCommand(ac.Twin, ac.Actuator, op.ID(), ac.Key, ac.Request)
 	if err != nil {
 		return nil, err
 	}
-	answer, err := s.executeAgent(ctx, op, c, ac.Request, true, false)
+	answer, err := s.executeAgent(withApproval(ctx, approvalRef(pa)), op, c, ac.Request, true, true)
 	if err != nil {
-		return nil, err
+		return nil, s.settle.unlessSent(ctx, c.Hash(), approvalRef(pa), err)
 	}
 	if answer.Status == StatusPendingOwner {
 		return nil, &Error{Kind: Forbidden, Detail: "the command still needs its owner's approval when it runs"}
 	}
 	return json.Marshal(answer)
+}
+
+// decodeAgentCommand reads the command a queued action keeps.
+func decodeAgentCommand(payload json.RawMessage) (agentCommand, error) {
+	var ac agentCommand
+	if err := strictjson.Check(payload); err != nil {
+		return ac, fmt.Errorf("%w: command payload: %w", approval.ErrMalformed, err)
+	}
+	if err := json.Unmarshal(payload, &ac); err != nil {
+		return ac, fmt.Errorf("%w: command payload: %w", approval.ErrMalformed, err)
+	}
+	return ac, nil
 }

@@ -87,6 +87,9 @@ type (
 		Status    string    `json:"status"`
 		Approver  string    `json:"approver,omitempty"`
 		Answer    *Answer   `json:"answer,omitempty"`
+		// Lease: past it, an in_progress command is settled by any node
+		// (critical.go).
+		Lease time.Time `json:"lease,omitzero"`
 	}
 )
 

@@ -89,26 +89,30 @@ func (s *Service) DecideApproval(ctx context.Context, op Operator, rec Approval,
 	}
 	rec.Approver = op.Avatar.ID
 	rec.Status = map[bool]string{true: StatusInProgress, false: StatusRejected}[approve]
+	if approve {
+		// Past it, any node settles the command (critical.go).
+		rec.Lease = s.deps.Clock.Now().UTC().Add(s.crit.leaseFor())
+	}
 	data, _ := json.Marshal(rec)
 	var err error
 	if rev, err = s.approvals.Update(ctx, approvalKey(c), data, rev); err != nil {
 		return rec, err
 	}
-	if !approve {
+	if !approve || s.crit.stops(c, false) {
 		return rec, nil
 	}
-	answer, err := s.executeApproved(ctx, rec, op)
-	rec.Status = StatusRefused
-	if err == nil {
-		rec.Status, rec.Answer = answer.Status, answer
+	answer, unknown, err := s.runCritical(ctx, rec, op)
+	if s.crit.stops(c, true) {
+		return rec, nil
 	}
-	data, _ = json.Marshal(rec)
 	cctx, cancel := store.Cleanup(ctx)
 	defer cancel()
-	if _, uerr := s.approvals.Update(cctx, approvalKey(c), data, rev); uerr != nil {
+	stored, uerr := s.storeCritical(cctx, rec, rev, answer, err, unknown)
+	if uerr != nil {
+		// Left in_progress: a node settles it after its lease.
 		s.log.Warn("record approval outcome", "err", uerr)
 	}
-	return rec, err
+	return stored, err
 }
 
 func (s *Service) executeApproved(ctx context.Context, rec Approval, approver Operator) (*Answer, error) {
@@ -128,8 +132,9 @@ func (s *Service) executeApproved(ctx context.Context, rec Approval, approver Op
 	as := s.deps.Trust.Assess(ctx, sess)
 	// Decided again where the realm sees the requester now, not where it
 	// saw them when they asked: the machine moves now, and the requester
-	// must still see it.
-	return s.carryOut(ctx, s.sceneOf[rec.Command.Twin], requester, as, rec.Command, a, twin.CommandRequest{Reason: rec.Reason}, true, []string{approver.Avatar.ID}, false)
+	// must still see it. Its grant is recorded in flight, bound to the
+	// approval by ctx (runCritical), before it leaves.
+	return s.carryOut(ctx, s.sceneOf[rec.Command.Twin], requester, as, rec.Command, a, twin.CommandRequest{Reason: rec.Reason}, true, []string{approver.Avatar.ID}, approvalOf(ctx) != "")
 }
 
 // Approved is what the approval's answer shows: the approval, its

@@ -90,6 +90,10 @@ type inFlight struct {
 	// HandedBack: its node answered the client ErrOutcomePending and no
 	// longer waits for the gateway, so anyone may ask at once.
 	HandedBack bool `json:"handed_back,omitempty"`
+	// Approval is the owner's approval (owner.id) the command runs for:
+	// its answer goes to that record, not under a key, and the approval
+	// queue settles it (approved.go), not the reconciler here.
+	Approval string `json:"approval,omitempty"`
 }
 
 // ErrOutcomePending answers a claimed command whose gateway is carrying
@@ -123,11 +127,14 @@ type settler struct {
 	auditor  Auditor
 	events   Events
 	clock    clock.Clock // judges a grant's expiry
+	// critical settles the approved critical commands whose node lost
+	// track of them (critical.go), on each pass of the reconciler.
+	critical func(ctx context.Context) (int, error)
 }
 
 // mark records a claimed command's grant before it is sent.
 func (sl *settler) mark(ctx context.Context, c twin.Command, g twin.Grant, answer *Answer, handedBack bool) error {
-	data, err := json.Marshal(inFlight{Operator: c.Operator, Key: c.Key, Grant: g, Answer: answer, HandedBack: handedBack})
+	data, err := json.Marshal(inFlight{Operator: c.Operator, Key: c.Key, Grant: g, Answer: answer, HandedBack: handedBack, Approval: approvalOf(ctx)})
 	if err != nil {
 		return err
 	}
@@ -249,6 +256,9 @@ func (sl *settler) resolveEntry(ctx context.Context, e store.Entry) (bool, error
 	if err := json.Unmarshal(e.Value, &m); err != nil || m.Answer == nil {
 		return false, fmt.Errorf("command in flight %s is unreadable: %v", e.Key, err)
 	}
+	if m.Approval != "" {
+		return false, nil // the approval queue's to settle (approved.go)
+	}
 	if !m.HandedBack && sl.clock.Now().Before(twin.FromMillis(m.Grant.Expiry).Add(resolveGrace)) {
 		return false, nil // its own node is on it
 	}
@@ -328,6 +338,12 @@ func (sl *settler) reconcile(ctx context.Context, every time.Duration) {
 		}
 		if n, err := sl.reconcileOnce(ctx); err != nil && ctx.Err() == nil {
 			sl.log.Warn("settle commands in flight; the next pass retries", "settled", n, "err", err)
+		}
+		if sl.critical == nil {
+			continue
+		}
+		if n, err := sl.critical(ctx); err != nil && ctx.Err() == nil {
+			sl.log.Warn("settle approved critical commands; the next pass retries", "settled", n, "err", err)
 		}
 	}
 }

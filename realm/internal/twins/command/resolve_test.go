@@ -45,6 +45,12 @@ type twoNodes struct {
 
 func startTwoNodes(t *testing.T, gatewayOpts ...func(*gateway.Config)) *twoNodes {
 	t.Helper()
+	return startTwoNodesOf(t, "conveyor-1", gatewayOpts...)
+}
+
+// startTwoNodesOf is startTwoNodes with the enrolled gateway of twinID.
+func startTwoNodesOf(t *testing.T, twinID string, gatewayOpts ...func(*gateway.Config)) *twoNodes {
+	t.Helper()
 	ctx := context.Background()
 	cat, err := scenes.LoadBuiltin()
 	if err != nil {
@@ -56,11 +62,11 @@ func startTwoNodes(t *testing.T, gatewayOpts ...func(*gateway.Config)) *twoNodes
 	realmKeys := func() ([]common.Address, error) {
 		return []common.Address{crypto.PubkeyToAddress(keyA.PublicKey), crypto.PubkeyToAddress(keyB.PublicKey)}, nil
 	}
-	creds, err := Enroll(dataA, cat, "zr", "conveyor-1", "", realmKeys)
+	creds, err := Enroll(dataA, cat, "zr", twinID, "", realmKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Enroll(dataB, cat, "zr", "conveyor-1", "", realmKeys); err != nil {
+	if _, err := Enroll(dataB, cat, "zr", twinID, "", realmKeys); err != nil {
 		t.Fatal(err)
 	}
 	// Node B knows the same gateway: its file is node A's.
@@ -98,7 +104,7 @@ func startTwoNodes(t *testing.T, gatewayOpts ...func(*gateway.Config)) *twoNodes
 		t.Fatal(err)
 	}
 	pub, _ := kp.PublicKey()
-	gwConn, err := embedded.ConnectInProcess("gateway-conveyor-1", nats.Nkey(pub, kp.Sign))
+	gwConn, err := embedded.ConnectInProcess("gateway-"+twinID, nats.Nkey(pub, kp.Sign))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +113,7 @@ func startTwoNodes(t *testing.T, gatewayOpts ...func(*gateway.Config)) *twoNodes
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &twoNodes{journal: filepath.Join(t.TempDir(), "conveyor-1.journal"), diskFull: diskFull}
+	n := &twoNodes{journal: filepath.Join(t.TempDir(), twinID+".journal"), diskFull: diskFull}
 	j, err := gateway.OpenJournal(gateway.JournalConfig{Path: n.journal}, signer)
 	if err != nil {
 		t.Fatal(err)

@@ -230,6 +230,8 @@ type Service struct {
 	// unsentAfter is the age past which a claimed key with no command in
 	// flight is freed (freeUnsent); tests shorten it.
 	unsentAfter time.Duration
+	// crit settles approved critical commands (critical.go).
+	crit criticalSettle
 }
 
 // Prepare builds the registry from the scenes' twins and the gateway
@@ -301,6 +303,7 @@ func (s *Service) Start(ctx context.Context, d Deps) error {
 		return fmt.Errorf("realm: %w", err)
 	}
 	s.settle = &settler{log: s.log, inflight: inflight, commands: s.commands, disp: s.disp, gateways: s.gateways, auditor: d.Auditor, events: d.Events, clock: d.Clock}
+	s.settle.critical = s.settleCritical
 	if s.telemetry, err = twin.FollowTelemetry(d.Conn, d.Prefix, s.reg, s.gateways.Key, d.Events.State); err != nil {
 		return fmt.Errorf("realm: %w", err)
 	}
