@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/ident"
+	"github.com/zerorealm/zerorealm/internal/risk"
 )
 
 // The Cedar actions (ids of Action entities, as scenes/vocab.go names
@@ -67,33 +68,24 @@ func (r Resource) valid() bool {
 	return false
 }
 
-// Risk is the highest risk of actuator command a delegation allows, with
-// the twin package's names. Critical is never delegated: a critical
-// command needs a second person.
-type Risk string
+// Risk is an actuator command's risk, and the highest a delegation allows
+// ([Limits].MaxRisk): the one vocabulary of internal/risk, which twin and
+// scenes name too. Critical is never delegated: a critical command needs a
+// second person.
+type Risk = risk.Level
 
 // The risks, lowest first.
 const (
-	RiskLow      Risk = "low"
-	RiskMedium   Risk = "medium"
-	RiskHigh     Risk = "high"
-	RiskCritical Risk = "critical"
+	RiskLow      = risk.Low
+	RiskMedium   = risk.Medium
+	RiskHigh     = risk.High
+	RiskCritical = risk.Critical
 )
 
-// rank orders risks; 0 is unknown.
-func (r Risk) rank() int {
-	switch r {
-	case RiskLow:
-		return 1
-	case RiskMedium:
-		return 2
-	case RiskHigh:
-		return 3
-	case RiskCritical:
-		return 4
-	}
-	return 0
-}
+// delegable reports whether a delegation may allow commands up to r: a
+// known risk below critical. An agent never holds the power to a critical
+// command, which always needs a second person.
+func delegable(r Risk) bool { return r.AtMost(RiskHigh) }
 
 // Limits bound what an agent may do within its scope. Values are the
 // ledger's base units. Zero forbids: a delegation without transfers has
@@ -265,7 +257,7 @@ func (g *Grant) validate(root bool) error {
 	switch {
 	case l.MaxRisk == RiskCritical:
 		return deny(ReasonCritical, "max_risk critical: a critical command needs a second person, never an agent")
-	case l.MaxRisk.rank() == 0:
+	case !delegable(l.MaxRisk):
 		return deny(ReasonMalformed, "max_risk %.20q: want low, medium or high", l.MaxRisk)
 	case l.AutoApproveValue > l.TransferValue:
 		return deny(ReasonMalformed, "auto_approve_value %d above transfer_value %d", l.AutoApproveValue, l.TransferValue)
@@ -307,7 +299,7 @@ func (child *Grant) narrows(parent *Grant) error {
 		{"daily_value", c.DailyValue, p.DailyValue},
 		{"auto_approve_value", c.AutoApproveValue, p.AutoApproveValue},
 		{"commands_per_minute", uint64(c.CommandsPerMinute), uint64(p.CommandsPerMinute)},
-		{"max_risk", uint64(c.MaxRisk.rank()), uint64(p.MaxRisk.rank())},
+		{"max_risk", uint64(c.MaxRisk.Rank()), uint64(p.MaxRisk.Rank())},
 	} {
 		if l.child > l.parent {
 			return deny(ReasonWidens, "block %s raises %s above its parent %s's", child.ID, l.name, parent.ID)

@@ -258,10 +258,10 @@ func (g *Guard) judge(c *Chain, act Action, day, minute counters) (Outcome, bool
 		}
 		return Allow, edge, nil
 	case ActionCommandActuator:
-		if act.Risk.rank() == 0 {
+		if !act.Risk.Known() {
 			return Deny, false, deny(ReasonMalformed, "command risk %.20q unknown", act.Risk)
 		}
-		if act.Risk.rank() > leaf.Limits.MaxRisk.rank() {
+		if !act.Risk.AtMost(leaf.Limits.MaxRisk) {
 			return Deny, false, deny(ReasonOverLimit, "a %s-risk command: delegation %s allows up to %s", act.Risk, leaf.ID, leaf.Limits.MaxRisk)
 		}
 		for i := range c.Blocks {

@@ -7,9 +7,12 @@ import (
 	"github.com/zerorealm/zerorealm/twin"
 )
 
-// The package may not import scenes or twin (domains do not import each
-// other), so it spells their names again; this test keeps the spellings
-// one.
+// A risk passes between twin, scenes and agents without conversion: this
+// compiles only while the three name internal/risk's one type.
+var _ = func(r twin.Risk) (scenes.Risk, Risk) { return r, r }
+
+// The package may not import scenes (domains do not import each other), so
+// it spells its names again; this test keeps the spellings one.
 func TestVocabularyMatchesScenesAndTwin(t *testing.T) {
 	for _, p := range [][2]string{
 		{ActionJoinScene, scenes.ActionJoinScene},
@@ -20,11 +23,6 @@ func TestVocabularyMatchesScenesAndTwin(t *testing.T) {
 		{KindScene, scenes.TypeScene},
 		{KindTwin, scenes.TypeTwin},
 		{KindActuator, scenes.TypeActuator},
-		{string(RiskLow), string(twin.RiskLow)},
-		{string(RiskMedium), string(twin.RiskMedium)},
-		{string(RiskHigh), string(twin.RiskHigh)},
-		{string(RiskCritical), string(twin.RiskCritical)},
-		{string(RiskHigh), string(scenes.RiskHigh)},
 	} {
 		if p[0] != p[1] {
 			t.Errorf("agents says %q, the owning package %q", p[0], p[1])

@@ -73,7 +73,7 @@ func checkInvariants(t *testing.T, s *Scene) {
 			t.Fatalf("accepted twin %q in unknown zone %q", tw.ID, tw.Zone)
 		}
 		for _, a := range tw.Actuators {
-			if !finite(a.Min) || !finite(a.Max) || a.Max <= a.Min || !(a.MaxRate > 0) || !finite(a.MaxRate) || a.Risk.rank() == 0 {
+			if !finite(a.Min) || !finite(a.Max) || a.Max <= a.Min || !(a.MaxRate > 0) || !finite(a.MaxRate) || !a.Risk.Known() {
 				t.Fatalf("accepted actuator %+v", a)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 
+	"github.com/zerorealm/zerorealm/internal/risk"
 	"github.com/zerorealm/zerorealm/policy"
 )
 
@@ -70,48 +71,23 @@ type Actuator struct {
 }
 
 // Risk grades what a wrong command to an actuator could do; policies demand
-// more of the commander as it rises.
-type Risk string
+// more of the commander as it rises. It is the one vocabulary of
+// internal/risk, which twin and agents name too.
+type Risk = risk.Level
 
 // The risks, from least to most dangerous.
 const (
-	RiskLow      Risk = "low"
-	RiskMedium   Risk = "medium"
-	RiskHigh     Risk = "high"
-	RiskCritical Risk = "critical"
+	RiskLow      = risk.Low
+	RiskMedium   = risk.Medium
+	RiskHigh     = risk.High
+	RiskCritical = risk.Critical
 )
 
 // ErrUnknownRisk is returned by [ParseRisk] for a name that is not a risk.
-var ErrUnknownRisk = errors.New("scenes: unknown risk")
+var ErrUnknownRisk = risk.ErrUnknown
 
 // ParseRisk returns the risk named s ("low", "medium", "high" or "critical").
-func ParseRisk(s string) (Risk, error) {
-	switch r := Risk(s); r {
-	case RiskLow, RiskMedium, RiskHigh, RiskCritical:
-		return r, nil
-	}
-	return "", fmt.Errorf("%w %q (want low, medium, high or critical)", ErrUnknownRisk, s)
-}
-
-func (r Risk) rank() int {
-	switch r {
-	case RiskLow:
-		return 1
-	case RiskMedium:
-		return 2
-	case RiskHigh:
-		return 3
-	case RiskCritical:
-		return 4
-	}
-	return 0
-}
-
-// AtLeast reports whether r is as dangerous as floor or more. An unknown
-// risk is below every known one, so it never passes for a known floor.
-func (r Risk) AtLeast(floor Risk) bool {
-	return r.rank() >= floor.rank() && r.rank() > 0
-}
+func ParseRisk(s string) (Risk, error) { return risk.Parse(s) }
 
 // Kind says how the items of a collection are counted.
 type Kind string

@@ -9,28 +9,31 @@ import (
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/ident"
+	"github.com/zerorealm/zerorealm/internal/risk"
 )
 
-// Risk grades what a wrong command to an actuator could do. It mirrors the
-// scene vocabulary so that twin never imports scenes; the realm converts.
-type Risk string
+// Risk grades what a wrong command to an actuator could do: the one
+// vocabulary of internal/risk, which scenes and agents name too, so a
+// scene's actuator becomes a twin's without conversion.
+type Risk = risk.Level
 
 // The risks, from least to most dangerous.
 const (
-	RiskLow      Risk = "low"
-	RiskMedium   Risk = "medium"
-	RiskHigh     Risk = "high"
-	RiskCritical Risk = "critical"
+	RiskLow      = risk.Low
+	RiskMedium   = risk.Medium
+	RiskHigh     = risk.High
+	RiskCritical = risk.Critical
 )
 
-// NeedsStepUp reports whether a command needs the requester's passkey
-// step-up bound to its hash: high and critical actuators, and anything of
-// unknown risk (fail closed).
-func (r Risk) NeedsStepUp() bool { return r != RiskLow && r != RiskMedium }
+// NeedsStepUp reports whether a command of risk r needs the requester's
+// passkey step-up bound to its hash: high and critical actuators, and
+// anything of unknown risk (fail closed).
+func NeedsStepUp(r Risk) bool { return !r.AtMost(RiskMedium) }
 
-// NeedsApproval reports whether a command needs a second operator's
-// approval: critical actuators, and anything of unknown risk.
-func (r Risk) NeedsApproval() bool { return r.NeedsStepUp() && r != RiskHigh }
+// NeedsApproval reports whether a command of risk r needs a second
+// operator's approval: critical actuators, and anything of unknown risk
+// (fail closed).
+func NeedsApproval(r Risk) bool { return !r.AtMost(RiskHigh) }
 
 // Actuator is one commandable value of a twin with the envelope every
 // command must stay inside.
@@ -94,7 +97,7 @@ func (a Actuator) validate() error {
 		return fmt.Errorf("actuator %s: envelope [%g, %g] is not a finite range", a.ID, a.Min, a.Max)
 	case !finite(a.MaxRate) || a.MaxRate <= 0:
 		return fmt.Errorf("actuator %s: max rate %g is not positive", a.ID, a.MaxRate)
-	case a.Risk != RiskLow && a.Risk != RiskMedium && a.Risk != RiskHigh && a.Risk != RiskCritical:
+	case !a.Risk.Known():
 		return fmt.Errorf("actuator %s: unknown risk %q", a.ID, a.Risk)
 	case math.Abs(a.Min) > MaxMagnitude || math.Abs(a.Max) > MaxMagnitude:
 		return fmt.Errorf("actuator %s: envelope beyond ±%g", a.ID, float64(MaxMagnitude))

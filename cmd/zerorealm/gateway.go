@@ -27,6 +27,7 @@ import (
 func newGatewayCommand() *cobra.Command {
 	var twinID, credsPath, natsURL, logLevel, otelEndpoint, journalPath string
 	var natsAuth natsembed.ClientAuth
+	var workers int
 	cmd := &cobra.Command{
 		Use:   "gateway --twin ID --creds FILE",
 		Short: "Run a twin gateway: verify every command grant before it moves anything",
@@ -103,7 +104,7 @@ it again from the journal.`,
 			}
 			defer journal.Close()
 			g, err := gateway.New(gateway.Config{Twin: creds.Twin, Actuators: creds.Actuators, Conn: nc, Prefix: creds.Prefix,
-				RealmKeys: creds.RealmKeys, Signer: signer, Logger: log, Tracer: tracer, Journal: journal})
+				RealmKeys: creds.RealmKeys, Signer: signer, Logger: log, Tracer: tracer, Journal: journal, Workers: workers})
 			if err != nil {
 				return err
 			}
@@ -124,6 +125,7 @@ it again from the journal.`,
 	fl.StringVar(&natsURL, "nats", "", "NATS URL (default: the one in the credentials)")
 	fl.StringVar(&otelEndpoint, "otel-endpoint", "", "export OpenTelemetry traces of the commands carried out over OTLP/HTTP to this collector, e.g. http://localhost:4318 (empty: off)")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.IntVar(&workers, "workers", 2, "grants verified and carried out at once; their journal records share syncs, so more carry more commands a second over a slow disk (docs/twins.md)")
 	fl.StringVar(&journalPath, "journal", "", "the `FILE` of the journal of commands carried out (default: the credentials file's name plus .journal)")
 	addNATSAuthFlags(fl, &natsAuth, "the gateway")
 	_ = cmd.MarkFlagRequired("creds")

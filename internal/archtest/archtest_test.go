@@ -61,6 +61,9 @@ func forbidden() map[string]map[string]string {
 		"internal/clock": {
 			"internal/...": "clock is the one clock every domain and part is given; a leaf, so that taking a clock never pulls plumbing in",
 		},
+		"internal/risk": {
+			"internal/...": "risk is the one vocabulary of command risk that twin, scenes and agents share; a leaf, so that no domain pulls plumbing in through it",
+		},
 		"internal/keyedmac": {
 			"internal/...": "keyedmac is the one MAC construction the store and the realm share; a leaf, so that the store never depends on what sits above it",
 		},

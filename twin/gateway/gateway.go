@@ -55,8 +55,12 @@ type Config struct {
 	TelemetryEvery time.Duration
 	// Workers verify and carry out grants concurrently; default 2. Grants
 	// are independent (each has its own nonce and is checked against the
-	// actuator's state when its turn comes), so their order across workers
-	// does not matter.
+	// actuator's state when its turn comes: the interlocks and the driver
+	// call hold the actuator, so grants of one actuator take turns and
+	// those of different actuators run together), so their order across
+	// workers does not matter. With a journal file, the records of grants
+	// in flight together share syncs: more workers carry more grants a
+	// second over a slow disk.
 	Workers int
 	// RotationGrace is how long a rotated-out key still verifies grants it
 	// signed just before the rotation; default MaxGrantLifetime.
@@ -88,6 +92,9 @@ type Gateway struct {
 	actuators map[string]twin.Actuator
 
 	estop atomic.Bool
+	// turns hold each actuator for one grant's last checks and driver
+	// call, or a stop (a channel of one: waiting for it can be cancelled).
+	turns map[string]chan struct{}
 
 	mu      sync.Mutex
 	trusted map[common.Address]time.Time // key => retired after (zero: never)
@@ -162,11 +169,12 @@ func New(cfg Config) (*Gateway, error) {
 	g := &Gateway{
 		cfg: cfg, log: cfg.Logger.With("twin", cfg.Twin), actuators: map[string]twin.Actuator{},
 		trusted: map[common.Address]time.Time{}, nonces: map[uint64]time.Time{}, revoked: map[string]time.Time{},
-		revokedAgents: map[string]time.Time{}, noticeSeq: map[common.Address]uint64{},
+		revokedAgents: map[string]time.Time{}, noticeSeq: map[common.Address]uint64{}, turns: map[string]chan struct{}{},
 	}
 	drivers := map[string]Driver{}
 	for _, a := range cfg.Actuators {
 		g.actuators[a.ID] = a
+		g.turns[a.ID] = make(chan struct{}, 1)
 		if d, ok := cfg.Drivers[a.ID]; ok && d != nil {
 			drivers[a.ID] = d
 		} else {
@@ -294,14 +302,27 @@ func (g *Gateway) Close() {
 
 // EmergencyStop engages (true) or releases the local emergency stop. While
 // engaged, every actuator is held and only stop commands are accepted.
+// Each actuator is stopped at once, and again once a move that passed its
+// checks before the stop has reached its driver: when EmergencyStop
+// returns, nothing moves (unless ctx ended first, which is logged).
 func (g *Gateway) EmergencyStop(ctx context.Context, on bool) {
 	g.estop.Store(on)
-	if on {
-		for id, d := range g.cfg.Drivers {
-			if _, err := d.Stop(ctx); err != nil {
-				g.log.Error("emergency stop", "actuator", id, "err", err)
-			}
+	if !on {
+		return
+	}
+	for id, d := range g.cfg.Drivers {
+		if _, err := d.Stop(ctx); err != nil {
+			g.log.Error("emergency stop", "actuator", id, "err", err)
 		}
+		unlock, err := g.lockActuator(ctx, id)
+		if err != nil {
+			g.log.Error("emergency stop: a move in flight did not end", "actuator", id, "err", err)
+			continue
+		}
+		if _, err := d.Stop(ctx); err != nil {
+			g.log.Error("emergency stop", "actuator", id, "err", err)
+		}
+		unlock()
 	}
 }
 

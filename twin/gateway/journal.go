@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -34,6 +34,7 @@ import (
 // signed acknowledgement saying so, and is never carried out again.
 // Refusals of verified grants are recorded too (for status queries), but
 // not synced: a refusal moved nothing, so losing one costs nothing.
+// Grants in flight together share their syncs (group commit, commit.go).
 
 // Defaults of JournalConfig.
 const (
@@ -130,9 +131,17 @@ type Journal struct {
 	order   []orderItem // by begin, oldest first; stale items are skipped
 	since   uint64      // every grant begun at or after since is here
 
-	fileMu sync.Mutex
-	file   *os.File
-	lines  int // lines in the file, for compaction
+	// The file and its group commit (commit.go). Lock order: mu, then
+	// commitMu. While writing is set, only the leader uses file and lines.
+	commitMu sync.Mutex
+	file     *os.File
+	lines    int    // lines in the file, for compaction
+	queued   *batch // records waiting for the next write
+	writing  bool   // a leader writes a batch, or compacts
+	broken   error  // set by a failed write, sync or compaction, or by Close
+	idle     *sync.Cond
+	syncs    atomic.Uint64
+	syncFile func(*os.File) error
 }
 
 // OpenJournal opens (or creates) the journal. signer signs the failed
@@ -147,7 +156,8 @@ func OpenJournal(cfg JournalConfig, signer *twin.Signer) (*Journal, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	j := &Journal{cfg: cfg, entries: map[common.Hash]*journalEntry{}}
+	j := &Journal{cfg: cfg, entries: map[common.Hash]*journalEntry{}, syncFile: (*os.File).Sync}
+	j.idle = sync.NewCond(&j.commitMu)
 	now := twin.Millis(cfg.Now())
 	if cfg.Path == "" {
 		j.since = now
@@ -169,7 +179,10 @@ func OpenJournal(cfg JournalConfig, signer *twin.Signer) (*Journal, error) {
 		j.finishInterrupted(signer)
 		// Rewritten at once: drops what expired while the gateway was
 		// down, and a torn last line.
-		err = j.compact()
+		j.mu.Lock()
+		data, n := j.snapshotLocked()
+		j.mu.Unlock()
+		err = j.replaceFile(data, n)
 	}
 	if err != nil {
 		f.Close()
@@ -294,65 +307,6 @@ func (j *Journal) finishInterrupted(signer *twin.Signer) {
 	}
 }
 
-// compact rewrites the file with what the journal still remembers, and
-// syncs it and its directory before it replaces the old one.
-func (j *Journal) compact() error {
-	// The file's lock first: a grant recorded in memory after the snapshot
-	// below writes its line to the new file, one recorded before is in the
-	// snapshot (and may write its line again, which load takes).
-	j.fileMu.Lock()
-	defer j.fileMu.Unlock()
-	j.mu.Lock()
-	j.pruneLocked(j.cfg.Now())
-	var buf bytes.Buffer
-	since := j.since
-	writeLine(&buf, journalLine{Since: &since})
-	n := 1
-	for _, it := range j.order {
-		e, ok := j.entries[it.command]
-		if !ok || e.begin.At != it.at {
-			continue
-		}
-		b := e.begin
-		writeLine(&buf, journalLine{Begin: &b})
-		n++
-		if e.ack != nil {
-			writeLine(&buf, journalLine{End: &endRecord{Command: b.Command, Nonce: b.Nonce, Ack: e.ack.Encode()}})
-			n++
-		}
-	}
-	j.mu.Unlock()
-	tmp := j.cfg.Path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("%w: compact: %w", ErrJournal, err)
-	}
-	if _, err = f.Write(buf.Bytes()); err == nil {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = os.Rename(tmp, j.cfg.Path)
-	}
-	if err != nil {
-		f.Close()
-		_ = os.Remove(tmp)
-		return fmt.Errorf("%w: compact: %w", ErrJournal, err)
-	}
-	syncDir(filepath.Dir(j.cfg.Path))
-	if j.file != nil {
-		j.file.Close()
-	}
-	j.file, j.lines = f, n
-	return nil
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-}
-
 func writeLine(buf *bytes.Buffer, l journalLine) {
 	b, _ := json.Marshal(l)
 	buf.Write(b)
@@ -360,54 +314,8 @@ func writeLine(buf *bytes.Buffer, l journalLine) {
 }
 
 // onDisk reports whether the journal has a file: one in memory only
-// (a simulated gateway's) skips building the lines it would not write.
+// (a simulated gateway's) builds none of the lines it would not write.
 func (j *Journal) onDisk() bool { return j.cfg.Path != "" }
-
-// append writes lines to the file, synced when sync is set.
-func (j *Journal) append(sync bool, lines ...journalLine) error {
-	if !j.onDisk() {
-		return nil
-	}
-	var buf bytes.Buffer
-	for _, l := range lines {
-		writeLine(&buf, l)
-	}
-	j.fileMu.Lock()
-	if j.file == nil {
-		// Closed: what is not on disk must not be acted on.
-		j.fileMu.Unlock()
-		return fmt.Errorf("%w: closed", ErrJournal)
-	}
-	_, err := j.file.Write(buf.Bytes())
-	if err == nil && sync {
-		err = j.file.Sync()
-	}
-	j.lines += len(lines)
-	grown := j.lines
-	j.fileMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("%w: write: %w", ErrJournal, err)
-	}
-	j.mu.Lock()
-	live := len(j.entries)
-	j.mu.Unlock()
-	if grown > 4*live+4096 {
-		return j.compact()
-	}
-	return nil
-}
-
-// Close closes the file.
-func (j *Journal) Close() error {
-	j.fileMu.Lock()
-	defer j.fileMu.Unlock()
-	if j.file == nil {
-		return nil
-	}
-	err := j.file.Close()
-	j.file = nil
-	return err
-}
 
 // Executed is the acknowledgement of command if a grant of it was carried
 // out.
@@ -466,13 +374,18 @@ func (j *Journal) begin(gr *twin.Grant, digest common.Hash, now time.Time, skew 
 	e := &journalEntry{begin: b}
 	j.entries[gr.Command] = e
 	j.order = append(j.order, orderItem{gr.Command, b.At})
-	j.mu.Unlock()
-	if !j.onDisk() {
-		return beginNew, twin.SignedAck{}, nil
+	// A journal in memory builds no line. The entry's begin never changes
+	// once made: the line reads it there rather than from a copy of its own.
+	var queued *batch
+	var err error
+	if j.onDisk() {
+		queued, err = j.queueLocked(true, journalLine{Begin: &e.begin})
 	}
-	// The entry's begin never changes once made: the line reads it there
-	// rather than from a copy of its own.
-	if err := j.append(true, journalLine{Begin: &e.begin}); err != nil {
+	j.mu.Unlock()
+	if err == nil {
+		err = j.await(queued)
+	}
+	if err != nil {
 		j.mu.Lock()
 		if j.entries[gr.Command] == e {
 			delete(j.entries, gr.Command)
@@ -489,11 +402,16 @@ func (j *Journal) end(gr *twin.Grant, ack twin.SignedAck) error {
 	if e, ok := j.entries[gr.Command]; ok && e.begin.Nonce == gr.Nonce {
 		e.setAck(&ack)
 	}
-	j.mu.Unlock()
 	if !j.onDisk() {
+		j.mu.Unlock()
 		return nil
 	}
-	return j.append(true, journalLine{End: &endRecord{Command: gr.Command, Nonce: gr.Nonce, Ack: ack.Encode()}})
+	queued, err := j.queueLocked(true, journalLine{End: &endRecord{Command: gr.Command, Nonce: gr.Nonce, Ack: ack.Encode()}})
+	j.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return j.await(queued)
 }
 
 // refused records the refusal of a verified grant, unless the command was
@@ -512,9 +430,14 @@ func (j *Journal) refused(gr *twin.Grant, digest common.Hash, now time.Time, ack
 	e.setAck(&ack)
 	j.entries[gr.Command] = e
 	j.order = append(j.order, orderItem{gr.Command, b.At})
+	if !j.onDisk() {
+		j.mu.Unlock()
+		return
+	}
+	queued, err := j.queueLocked(false, journalLine{Begin: &e.begin}, journalLine{End: &endRecord{Command: gr.Command, Nonce: gr.Nonce, Ack: ack.Encode()}})
 	j.mu.Unlock()
-	if j.onDisk() {
-		_ = j.append(false, journalLine{Begin: &e.begin}, journalLine{End: &endRecord{Command: gr.Command, Nonce: gr.Nonce, Ack: ack.Encode()}})
+	if err == nil {
+		_ = j.await(queued) // waits for the write only; its error breaks the journal for the next grant
 	}
 }
 

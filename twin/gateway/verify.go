@@ -64,7 +64,7 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 	if reason, detail := g.checkRevocation(&gr, now); reason != "" {
 		return g.refuseVerified(&gr, digest, now, reason, detail)
 	}
-	if a.Risk.NeedsApproval() {
+	if twin.NeedsApproval(a.Risk) {
 		approved := false
 		for _, ap := range gr.Approvers {
 			if ap != gr.Operator {
@@ -76,12 +76,8 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 		}
 	}
 	d := g.cfg.Drivers[a.ID]
-	if g.estop.Load() && gr.Op != twin.OpStop {
-		return g.refuseVerified(&gr, digest, now, twin.ReasonEmergencyStop, "the local emergency stop is engaged")
-	}
-	cur := d.Read()
-	if err := a.CheckEnvelope(gr.Op, gr.ValueMicro, cur.Value, true, g.cfg.Horizon); err != nil {
-		return g.refuseVerified(&gr, digest, now, twin.ReasonOf(err), err.Error())
+	if reason, detail := g.interlocks(a, d, &gr); reason != "" {
+		return g.refuseVerified(&gr, digest, now, reason, detail)
 	}
 	switch outcome, ack, err := g.cfg.Journal.begin(&gr, digest, g.cfg.Now(), g.cfg.MaxSkew); {
 	case err != nil:
@@ -94,12 +90,26 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 	case outcome == beginExpired:
 		return g.refuse(gr, now, twin.ReasonExpired, "expired while it was being verified")
 	}
+	// The begin's sync let time pass since the checks above: an emergency
+	// stop, or another grant's move of this actuator, may have come in
+	// between. So the interlocks are checked again under the actuator's
+	// lock, which the driver call holds too: for each actuator, checks and
+	// move are one step, and a stop waits for the move in flight.
+	unlock, err := g.lockActuator(ctx, a.ID)
+	if err != nil {
+		return g.finishRefused(&gr, g.cfg.Now(), twin.ReasonDriverFailed, "the gateway stopped before the actuator was free", true)
+	}
+	if reason, detail := g.interlocks(a, d, &gr); reason != "" {
+		unlock()
+		return g.finishRefused(&gr, g.cfg.Now(), reason, detail, false)
+	}
 	var r Reading
 	if gr.Op == twin.OpStop {
 		r, err = d.Stop(ctx)
 	} else {
 		r, err = d.Move(ctx, twin.FromMicro(gr.ValueMicro))
 	}
+	unlock()
 	ack := twin.Ack{
 		Twin: gr.Twin, Actuator: gr.Actuator, Command: gr.Command, Nonce: gr.Nonce, Result: twin.ResultDone,
 		ValueMicro: twin.ToMicro(r.Value), TargetMicro: twin.ToMicro(r.Target), At: twin.Millis(g.cfg.Now()),
@@ -120,6 +130,48 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 		g.log.Error("journal: record an outcome", "command", gr.Command.Hex(), "err", err)
 	}
 	return sa
+}
+
+// interlocks are the gateway's own checks of a grant against the
+// actuator as it is now: the emergency stop, and the envelope from the
+// actuator's real position.
+func (g *Gateway) interlocks(a twin.Actuator, d Driver, gr *twin.Grant) (twin.Reason, string) {
+	if g.estop.Load() && gr.Op != twin.OpStop {
+		return twin.ReasonEmergencyStop, "the local emergency stop is engaged"
+	}
+	if err := a.CheckEnvelope(gr.Op, gr.ValueMicro, d.Read().Value, true, g.cfg.Horizon); err != nil {
+		return twin.ReasonOf(err), err.Error()
+	}
+	return "", ""
+}
+
+// lockActuator waits for the actuator's turn, or for ctx.
+func (g *Gateway) lockActuator(ctx context.Context, id string) (unlock func(), err error) {
+	turn := g.turns[id]
+	select {
+	case turn <- struct{}{}:
+		return func() { <-turn }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// finishRefused ends a begun grant whose driver was not called. A refusal
+// by the interlocks moved nothing, so a later grant of the command may
+// run; one that gave up waiting for the actuator (the gateway is
+// stopping) is acknowledged failed, as a stop at that moment would have
+// left it: a begun grant counts as carried out, and never runs again.
+func (g *Gateway) finishRefused(gr *twin.Grant, now time.Time, reason twin.Reason, detail string, failed bool) twin.SignedAck {
+	ack := g.refuse(*gr, now, reason, detail)
+	if failed {
+		a := ack.Ack
+		a.Result = twin.ResultFailed
+		ack = g.cfg.Signer.SignAck(a)
+	}
+	if err := g.cfg.Journal.end(gr, ack); err != nil {
+		g.log.Error("journal: record an outcome", "command", gr.Command.Hex(), "err", err)
+	}
+	return ack
 }
 
 // refuseVerified refuses a grant whose signature and validity were

@@ -212,7 +212,7 @@ func (a *API) handleCommandDigest(w http.ResponseWriter, req *http.Request, p ed
 	}
 	edge.WriteJSON(w, http.StatusOK, map[string]any{
 		"hash": c.Hash().Hex(), "typed_data": c.TypedData(), "risk": act.Risk,
-		"needs_step_up": act.Risk.NeedsStepUp(), "needs_approval": act.Risk.NeedsApproval(),
+		"needs_step_up": twin.NeedsStepUp(act.Risk), "needs_approval": twin.NeedsApproval(act.Risk),
 	})
 }
 

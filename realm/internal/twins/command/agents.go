@@ -42,7 +42,7 @@ type agentCommand struct {
 
 func agentAction(c twin.Command, a twin.Actuator, approved bool) agents.Action {
 	return agents.Action{Name: agents.ActionCommandActuator, Resource: agents.Resource{Kind: agents.KindActuator, ID: c.Twin + "/" + c.Actuator},
-		Risk: agents.Risk(a.Risk), Approved: approved}
+		Risk: a.Risk, Approved: approved}
 }
 
 // executeAgent decides an agent's command and carries it out, or queues it

@@ -64,7 +64,7 @@ func (s *Service) execute(ctx context.Context, op Operator, c twin.Command, cr t
 			return nil, err
 		}
 	}
-	if a.Risk.NeedsStepUp() {
+	if twin.NeedsStepUp(a.Risk) {
 		// Hashed here only when needed: the slice handed on moves the hash
 		// to the heap, and carryOut hashes the command for its grant.
 		hash := c.Hash()
@@ -73,10 +73,10 @@ func (s *Service) execute(ctx context.Context, op Operator, c twin.Command, cr t
 		}
 	}
 	assessment := s.deps.Trust.Assess(ctx, op.Session)
-	if a.Risk.NeedsApproval() {
+	if twin.NeedsApproval(a.Risk) {
 		return s.queueApproval(ctx, sc, op, assessment, c, a, cr)
 	}
-	return s.carryOut(ctx, sc, op, assessment, c, a, cr, a.Risk.NeedsStepUp(), nil, claimed)
+	return s.carryOut(ctx, sc, op, assessment, c, a, cr, twin.NeedsStepUp(a.Risk), nil, claimed)
 }
 
 func commandContext(zone string, stepUp, approved bool) map[string]any {

@@ -40,7 +40,7 @@ func TwinsOf(cat *scenes.Catalog) ([]twin.Twin, map[string]*scenes.Scene) {
 		for _, t := range sc.Twins {
 			tw := twin.Twin{ID: t.ID, Name: t.Name, Scene: sc.ID, Zone: t.Zone}
 			for _, a := range t.Actuators {
-				tw.Actuators = append(tw.Actuators, twin.Actuator{ID: a.ID, Name: a.Name, Unit: a.Unit, Min: a.Min, Max: a.Max, MaxRate: a.MaxRate, Risk: twin.Risk(a.Risk)})
+				tw.Actuators = append(tw.Actuators, twin.Actuator{ID: a.ID, Name: a.Name, Unit: a.Unit, Min: a.Min, Max: a.Max, MaxRate: a.MaxRate, Risk: a.Risk})
 			}
 			out = append(out, tw)
 			sceneOf[t.ID] = sc
