@@ -148,6 +148,9 @@ func NewValue(v any) (Value, error) {
 	return Value{src: v, v: cv}, nil
 }
 
+// Go is the Go value the Value was made from: a caller must not change it.
+func (v Value) Go() any { return v.src }
+
 // MarshalJSON encodes the Go value the Value was made from.
 func (v Value) MarshalJSON() ([]byte, error) { return json.Marshal(v.src) }
 

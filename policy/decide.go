@@ -297,29 +297,43 @@ func (s *Set) indexedAncestors(action types.EntityUID, entities types.EntityGett
 
 func (s *Set) explain(req cedar.Request, decision cedar.Decision, diag cedar.Diagnostic) Decision {
 	d := Decision{Allow: decision == cedar.Allow}
-	cited := make([]string, 0, len(diag.Reasons))
-	for _, r := range diag.Reasons {
+	// Each policy is named as its entry's cite says, made once when the
+	// set was built: a decision costs one string for its reason.
+	cites := make([]string, len(diag.Reasons))
+	size := 0
+	for i, r := range diag.Reasons {
 		d.Policies = append(d.Policies, string(r.PolicyID))
-		where := ""
 		if e, ok := s.byID[string(r.PolicyID)]; ok {
-			where = " (" + e.where() + ")"
+			cites[i] = e.cite
+		} else {
+			cites[i] = strconv.Quote(string(r.PolicyID))
 		}
-		cited = append(cited, fmt.Sprintf("%q%s", r.PolicyID, where))
+		size += len(cites[i]) + len(", ")
 	}
 	for _, e := range diag.Errors {
 		d.Errors = append(d.Errors, fmt.Sprintf("%s: %s", e.PolicyID, e.Message))
 	}
 
-	noun := "policy"
-	if len(cited) > 1 {
-		noun = "policies"
-	}
-	switch {
-	case d.Allow:
-		d.Reason = fmt.Sprintf("permitted by %s %s", noun, strings.Join(cited, ", "))
-	case len(cited) > 0:
-		d.Reason = fmt.Sprintf("forbidden by %s %s", noun, strings.Join(cited, ", "))
-	default:
+	if d.Allow || len(cites) > 0 {
+		verb, noun := "forbidden by ", "policy "
+		if d.Allow {
+			verb = "permitted by "
+		}
+		if len(cites) > 1 {
+			noun = "policies "
+		}
+		var b strings.Builder
+		b.Grow(len(verb) + len(noun) + size)
+		b.WriteString(verb)
+		b.WriteString(noun)
+		for i, c := range cites {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(c)
+		}
+		d.Reason = b.String()
+	} else {
 		d.Reason = fmt.Sprintf("no policy permits %s on %s", req.Action, req.Resource.Type)
 	}
 	if len(d.Errors) > 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +62,8 @@ type entry struct {
 	id     string
 	file   string
 	line   int
-	order  int // position in the Set, so that decisions list policies in load order
+	order  int    // position in the Set, so that decisions list policies in load order
+	cite   string // how a decision's reason names it: "id" (file:line)
 	forbid bool
 	policy *cedar.Policy
 
@@ -195,6 +197,7 @@ func newSet(entries []*entry) (*Set, error) {
 		}
 		s.byID[e.id] = e
 		e.order = i
+		e.cite = strconv.Quote(e.id) + " (" + e.where() + ")"
 		if e.actions == nil {
 			s.anyAction = append(s.anyAction, e)
 		}

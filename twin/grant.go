@@ -199,7 +199,16 @@ func decodeStrict(data []byte, v any) error {
 
 // Signer recovers the address that signed the grant.
 func (sg *SignedGrant) Signer() (common.Address, error) {
-	return recoverSigner(sg.Grant.Digest(), sg.Signature)
+	signer, _, err := sg.SignerAndDigest()
+	return signer, err
+}
+
+// SignerAndDigest is Signer for a caller that keeps the grant's digest
+// too (a gateway records it in its journal), so that it is hashed once.
+func (sg *SignedGrant) SignerAndDigest() (common.Address, common.Hash, error) {
+	digest := sg.Grant.Digest()
+	signer, err := recoverSigner(digest, sg.Signature)
+	return signer, digest, err
 }
 
 // Millis converts a time to the Unix milliseconds grants carry.

@@ -172,8 +172,16 @@ func (s *Struct) Address(a common.Address) *Struct {
 	return s.Word(w)
 }
 
+// emptyList is keccak256 of nothing, the encoding of an empty string[]:
+// most grants carry two (no approvers, no delegations), and each would
+// cost a permutation of its own.
+var emptyList = crypto.Keccak256Hash(nil)
+
 // Strings encodes a string[] member: the hash of its elements' hashes.
 func (s *Struct) Strings(list []string) *Struct {
+	if len(list) == 0 {
+		return s.Word(emptyList)
+	}
 	parts := s.scratch[:0]
 	for _, v := range list {
 		s.hasher.Reset()

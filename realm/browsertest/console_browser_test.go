@@ -186,6 +186,11 @@ func TestConsoleStory(t *testing.T) {
 	// into, and the headset, once on, streams from here.
 	act("walk", chromedp.Click(chromedp.CSS("#zone-conveyor-line")))
 	page.WaitWithin("the scene shows the avatar on the conveyor line", 15*time.Second, `document.getElementById("scene-membership").dataset.zone === "conveyor-line"`)
+	// The page reports the entry's decision (data-last = enter-zone:ok) once
+	// it has found it in the audit log, which can come after the move is
+	// shown: wait for it, or it lands after the next action and hides
+	// that action's own report.
+	page.WaitWithin("the conveyor line entry is decided", 15*time.Second, `document.querySelector('#zone-result[data-zone="conveyor-line"][data-decision]') !== null`)
 	act("scene-access", chromedp.Click(chromedp.CSS("#scene-access-check")))
 	page.WaitWithin("what the policies allow here", 10*time.Second, `document.querySelector('#scene-access tr[data-action="EnterZone"]') !== null`)
 	screenshot("scene")

@@ -73,6 +73,17 @@ type journalEntry struct {
 	begin beginRecord
 	// ack is the grant's signed acknowledgement; nil while the driver runs.
 	ack *twin.SignedAck
+	// own holds the acknowledgement ack points at when the gateway records
+	// one as it answers (setAck): the entry and its ack are then one
+	// allocation, on every command's path.
+	own twin.SignedAck
+}
+
+// setAck records the entry's acknowledgement. Callers hold the journal's
+// lock, or own the entry alone.
+func (e *journalEntry) setAck(ack *twin.SignedAck) {
+	e.own = *ack
+	e.ack = &e.own
 }
 
 func (e *journalEntry) executed() bool {
@@ -302,6 +313,10 @@ func writeLine(buf *bytes.Buffer, l journalLine) {
 	buf.WriteByte('\n')
 }
 
+// onDisk reports whether the journal has a file: one in memory only
+// (a simulated gateway's) builds none of the lines it would not write.
+func (j *Journal) onDisk() bool { return j.cfg.Path != "" }
+
 // Executed is the acknowledgement of command if a grant of it was carried
 // out.
 func (j *Journal) Executed(command common.Hash) (twin.SignedAck, bool) {
@@ -359,10 +374,16 @@ func (j *Journal) begin(gr *twin.Grant, digest common.Hash, now time.Time, skew 
 	e := &journalEntry{begin: b}
 	j.entries[gr.Command] = e
 	j.order = append(j.order, orderItem{gr.Command, b.At})
-	batch, err := j.queueLocked(true, journalLine{Begin: &b})
+	// A journal in memory builds no line. The entry's begin never changes
+	// once made: the line reads it there rather than from a copy of its own.
+	var queued *batch
+	var err error
+	if j.onDisk() {
+		queued, err = j.queueLocked(true, journalLine{Begin: &e.begin})
+	}
 	j.mu.Unlock()
 	if err == nil {
-		err = j.await(batch)
+		err = j.await(queued)
 	}
 	if err != nil {
 		j.mu.Lock()
@@ -379,14 +400,18 @@ func (j *Journal) begin(gr *twin.Grant, digest common.Hash, now time.Time, skew 
 func (j *Journal) end(gr *twin.Grant, ack twin.SignedAck) error {
 	j.mu.Lock()
 	if e, ok := j.entries[gr.Command]; ok && e.begin.Nonce == gr.Nonce {
-		e.ack = &ack
+		e.setAck(&ack)
 	}
-	batch, err := j.queueLocked(true, journalLine{End: &endRecord{Command: gr.Command, Nonce: gr.Nonce, Ack: ack.Encode()}})
+	if !j.onDisk() {
+		j.mu.Unlock()
+		return nil
+	}
+	queued, err := j.queueLocked(true, journalLine{End: &endRecord{Command: gr.Command, Nonce: gr.Nonce, Ack: ack.Encode()}})
 	j.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	return j.await(batch)
+	return j.await(queued)
 }
 
 // refused records the refusal of a verified grant, unless the command was
@@ -401,12 +426,18 @@ func (j *Journal) refused(gr *twin.Grant, digest common.Hash, now time.Time, ack
 		return
 	}
 	j.pruneLocked(now)
-	j.entries[gr.Command] = &journalEntry{begin: b, ack: &ack}
+	e := &journalEntry{begin: b}
+	e.setAck(&ack)
+	j.entries[gr.Command] = e
 	j.order = append(j.order, orderItem{gr.Command, b.At})
-	batch, err := j.queueLocked(false, journalLine{Begin: &b}, journalLine{End: &endRecord{Command: gr.Command, Nonce: gr.Nonce, Ack: ack.Encode()}})
+	if !j.onDisk() {
+		j.mu.Unlock()
+		return
+	}
+	queued, err := j.queueLocked(false, journalLine{Begin: &e.begin}, journalLine{End: &endRecord{Command: gr.Command, Nonce: gr.Nonce, Ack: ack.Encode()}})
 	j.mu.Unlock()
 	if err == nil {
-		_ = j.await(batch) // waits for the write only; its error breaks the journal for the next grant
+		_ = j.await(queued) // waits for the write only; its error breaks the journal for the next grant
 	}
 }
 

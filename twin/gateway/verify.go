@@ -33,7 +33,9 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 	if !ok || gr.Actuator != actuator {
 		return g.refuse(gr, now, twin.ReasonUnknownActuator, fmt.Sprintf("grant is for actuator %s, received for %s", gr.Actuator, actuator))
 	}
-	signer, err := sg.Signer()
+	// The digest the signature is checked against is the one the journal
+	// records: hashed once.
+	signer, digest, err := sg.SignerAndDigest()
 	if err != nil {
 		return g.refuse(gr, now, twin.ReasonBadSignature, err.Error())
 	}
@@ -60,7 +62,7 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 		return ack
 	}
 	if reason, detail := g.checkRevocation(&gr, now); reason != "" {
-		return g.refuseVerified(&sg, now, reason, detail)
+		return g.refuseVerified(&gr, digest, now, reason, detail)
 	}
 	if twin.NeedsApproval(a.Risk) {
 		approved := false
@@ -70,14 +72,14 @@ func (g *Gateway) Handle(ctx context.Context, actuator string, data []byte) twin
 			}
 		}
 		if !approved {
-			return g.refuseVerified(&sg, now, twin.ReasonMissingApproval, fmt.Sprintf("%s is %s risk and needs a second operator's approval", a.ID, a.Risk))
+			return g.refuseVerified(&gr, digest, now, twin.ReasonMissingApproval, fmt.Sprintf("%s is %s risk and needs a second operator's approval", a.ID, a.Risk))
 		}
 	}
 	d := g.cfg.Drivers[a.ID]
 	if reason, detail := g.interlocks(a, d, &gr); reason != "" {
-		return g.refuseVerified(&sg, now, reason, detail)
+		return g.refuseVerified(&gr, digest, now, reason, detail)
 	}
-	switch outcome, ack, err := g.cfg.Journal.begin(&gr, sg.Grant.Digest(), g.cfg.Now(), g.cfg.MaxSkew); {
+	switch outcome, ack, err := g.cfg.Journal.begin(&gr, digest, g.cfg.Now(), g.cfg.MaxSkew); {
 	case err != nil:
 		g.log.Error("journal", "err", err)
 		return g.refuse(gr, now, twin.ReasonJournalFailed, "the gateway could not record the grant before acting on it")
@@ -174,9 +176,9 @@ func (g *Gateway) finishRefused(gr *twin.Grant, now time.Time, reason twin.Reaso
 
 // refuseVerified refuses a grant whose signature and validity were
 // verified, and records the refusal in the journal for status queries.
-func (g *Gateway) refuseVerified(sg *twin.SignedGrant, now time.Time, reason twin.Reason, detail string) twin.SignedAck {
-	ack := g.refuse(sg.Grant, now, reason, detail)
-	g.cfg.Journal.refused(&sg.Grant, sg.Grant.Digest(), now, ack)
+func (g *Gateway) refuseVerified(gr *twin.Grant, digest common.Hash, now time.Time, reason twin.Reason, detail string) twin.SignedAck {
+	ack := g.refuse(*gr, now, reason, detail)
+	g.cfg.Journal.refused(gr, digest, now, ack)
 	return ack
 }
 

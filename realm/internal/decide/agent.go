@@ -31,16 +31,7 @@ const agentReasonApproval = "needs-owner-approval: the owner must approve this a
 // agent holds no passkey, so none is attested. It is the same on every
 // request, so it is converted to Cedar once (policy.Value); should the
 // conversion fail, the map is converted per request and refused there.
-var agentAuthenticator = func() any {
-	m := map[string]any{
-		scenes.AuthenticatorAttested: false, scenes.AuthenticatorFormat: "",
-		scenes.AuthenticatorAAGUID: "", scenes.AuthenticatorSynced: false,
-	}
-	if v, err := policy.NewValue(m); err == nil {
-		return v
-	}
-	return m
-}()
+var agentAuthenticator = convertOnce(authenticatorRecord(false, "", "", false))
 
 // agentTrustContexts are context.trust of agents' actions by trust state
 // and score (as the Cedar decimal it becomes), converted to Cedar once.

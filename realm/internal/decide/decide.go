@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
+	"sync"
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
@@ -72,36 +74,158 @@ func Subject(p edge.Principal, a trust.Assessment) (context map[string]any, prin
 	return policyContext(p, a), avatarEntity(p)
 }
 
-// avatarEntity is the Cedar principal for a signed-in avatar.
+// avatarEntity is the Cedar principal for a signed-in avatar, converted to
+// Cedar once while its name and roles stay the same (policy.Entity.Prepare):
+// a role given or taken makes the next request's principal anew.
 func avatarEntity(p edge.Principal) policy.Entity {
-	roles := make([]any, len(p.Avatar.Roles))
-	for i, r := range p.Avatar.Roles {
+	av := p.Avatar
+	if c, ok := avatarEntities.get(av.ID); ok && c.name == av.Name && slices.Equal(c.roles, av.Roles) {
+		return c.e
+	}
+	roles := make([]any, len(av.Roles))
+	for i, r := range av.Roles {
 		roles[i] = r
 	}
-	return policy.Entity{
-		UID:   policy.UID{Type: scenes.TypeAvatar, ID: p.Avatar.ID},
-		Attrs: map[string]any{"roles": roles, "name": p.Avatar.Name},
+	e := policy.Entity{
+		UID:   policy.UID{Type: scenes.TypeAvatar, ID: av.ID},
+		Attrs: map[string]any{"roles": roles, "name": av.Name},
 	}
+	prepared, err := e.Prepare()
+	if err != nil {
+		return e // converted per request, and refused there
+	}
+	avatarEntities.put(av.ID, preparedAvatar{name: av.Name, roles: slices.Clone(av.Roles), e: prepared})
+	return prepared
 }
+
+// preparedAvatar is an avatar's principal as last prepared, with the name
+// and roles it was prepared from.
+type preparedAvatar struct {
+	name  string
+	roles []string
+	e     policy.Entity
+}
+
+// maxAvatarEntities bounds the avatars whose principal is kept prepared;
+// past it the cache is emptied and refills with the avatars that act.
+const maxAvatarEntities = 4096
+
+var avatarEntities = newConverted[string, preparedAvatar](maxAvatarEntities)
 
 // policyContext is what every Cedar request of a session carries: its
 // trust and the passkey it signed in with.
 func policyContext(p edge.Principal, a trust.Assessment) map[string]any {
-	authn := map[string]any{
-		scenes.AuthenticatorAttested: false,
-		scenes.AuthenticatorFormat:   "",
-		scenes.AuthenticatorAAGUID:   "",
-		scenes.AuthenticatorSynced:   false,
-	}
+	authn := unattested
 	if id, err := base64.RawURLEncoding.DecodeString(p.Session.Credential); err == nil {
 		if c := p.Avatar.Credential(id); c != nil {
-			authn[scenes.AuthenticatorAttested] = c.Attested
-			authn[scenes.AuthenticatorFormat] = c.AttestationFormat
-			authn[scenes.AuthenticatorAAGUID] = hex.EncodeToString(c.AAGUID)
-			authn[scenes.AuthenticatorSynced] = c.BackupEligible
+			authn = authenticatorOf(c.Attested, c.AttestationFormat, c.AAGUID, c.BackupEligible)
 		}
 	}
-	return map[string]any{scenes.ContextTrust: a.Context(), scenes.ContextAuthenticator: authn}
+	return map[string]any{scenes.ContextTrust: trustRecord(a.Context()), scenes.ContextAuthenticator: authn}
+}
+
+// trustKey is a trust record (trust.Assessment.Context) whose every value
+// it holds: a session's trust stays the same from one decision to the next
+// but for its passkey's age, which moves once a second, so the records
+// seen are few and each is converted to Cedar once.
+type trustKey struct {
+	state                             string
+	score, biometric, deviceAssurance float64
+	passkeyAge                        int64
+}
+
+// trustKeyOf is m's key, if m is a trust record as trustKey knows it: any
+// other shape (a field added, renamed or retyped) is converted per request.
+func trustKeyOf(m map[string]any) (trustKey, bool) {
+	var k trustKey
+	var ok [5]bool
+	k.state, ok[0] = m["state"].(string)
+	k.score, ok[1] = m["score"].(float64)
+	k.biometric, ok[2] = m["biometric"].(float64)
+	k.deviceAssurance, ok[3] = m["device_assurance"].(float64)
+	k.passkeyAge, ok[4] = m["passkey_age_s"].(int64)
+	return k, len(m) == len(ok) && ok == [5]bool{true, true, true, true, true}
+}
+
+// maxTrustRecords bounds the cache; past it, it is emptied and refills
+// with the records sessions carry now.
+const maxTrustRecords = 4096
+
+var trustRecords = newConverted[trustKey, policy.Value](maxTrustRecords)
+
+// trustRecord is m converted to Cedar once (policy.Value) for each record
+// seen, or m itself when its shape is not a known one.
+func trustRecord(m map[string]any) any {
+	k, ok := trustKeyOf(m)
+	if !ok {
+		return m
+	}
+	if v, hit := trustRecords.get(k); hit {
+		return v
+	}
+	v, err := policy.NewValue(m)
+	if err != nil {
+		return m
+	}
+	trustRecords.put(k, v)
+	return v
+}
+
+// authenticatorRecord is context.authenticator: what the realm knows of the
+// passkey a session signed in with.
+func authenticatorRecord(attested bool, format, aaguid string, synced bool) map[string]any {
+	return map[string]any{
+		scenes.AuthenticatorAttested: attested,
+		scenes.AuthenticatorFormat:   format,
+		scenes.AuthenticatorAAGUID:   aaguid,
+		scenes.AuthenticatorSynced:   synced,
+	}
+}
+
+// unattested is context.authenticator of a session whose passkey the
+// avatar does not hold.
+var unattested = convertOnce(authenticatorRecord(false, "", "", false))
+
+// convertOnce is m converted to Cedar once (policy.Value), for a record
+// that many requests carry unchanged; should the conversion fail, m
+// itself, converted per request and refused there.
+func convertOnce(m map[string]any) any {
+	if v, err := policy.NewValue(m); err == nil {
+		return v
+	}
+	return m
+}
+
+// authenticatorKey is what context.authenticator says of a passkey. The
+// records of the few kinds of authenticator a realm sees are converted
+// once: a session's passkey does not change, and converting its record for
+// every decision was a tenth of a command's decision.
+type authenticatorKey struct {
+	attested, synced, hasAAGUID bool
+	format                      string
+	aaguid                      [16]byte
+}
+
+// maxAuthenticators bounds the cache: registrations name their
+// authenticator's model, so past the bound it is emptied, and a flood of
+// made-up models costs a refill, never unbounded memory.
+const maxAuthenticators = 1024
+
+var authenticators = newConverted[authenticatorKey, any](maxAuthenticators)
+
+func authenticatorOf(attested bool, format string, aaguid []byte, synced bool) any {
+	if len(aaguid) != 16 && len(aaguid) != 0 {
+		// Not an AAGUID as WebAuthn defines it: said as it is, not cached.
+		return authenticatorRecord(attested, format, hex.EncodeToString(aaguid), synced)
+	}
+	k := authenticatorKey{attested: attested, synced: synced, hasAAGUID: len(aaguid) > 0, format: format}
+	copy(k.aaguid[:], aaguid)
+	if v, ok := authenticators.get(k); ok {
+		return v
+	}
+	v := convertOnce(authenticatorRecord(attested, format, hex.EncodeToString(aaguid), synced))
+	authenticators.put(k, v)
+	return v
 }
 
 // Decide asks the scene's policies and queues the answer for the audit log
@@ -159,4 +283,34 @@ func decidePolicies(ctx context.Context, sc *scenes.Scene, req policy.Request) p
 		}
 	}
 	return d
+}
+
+// converted keeps values converted to Cedar once, for the records many
+// decisions carry unchanged. It holds at most max: past that it is
+// emptied, so keys that requests make up cost a refill, never unbounded
+// memory. Safe for concurrent use.
+type converted[K comparable, V any] struct {
+	mu  sync.RWMutex
+	m   map[K]V
+	max int
+}
+
+func newConverted[K comparable, V any](max int) *converted[K, V] {
+	return &converted[K, V]{m: map[K]V{}, max: max}
+}
+
+func (c *converted[K, V]) get(k K) (V, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *converted[K, V]) put(k K, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[k] = v
 }

@@ -3,6 +3,7 @@ package decide
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -222,7 +223,7 @@ func TestDecideFollowsPoliciesAndRecords(t *testing.T) {
 func TestSubjectIsWhatDecisionsCarry(t *testing.T) {
 	p := person(true)
 	ctx, principal := Subject(p, trust.Assessment{State: trust.Trusted, Score: 0.9})
-	authn, _ := ctx[scenes.ContextAuthenticator].(map[string]any)
+	authn := authenticatorIn(ctx)
 	if authn[scenes.AuthenticatorAttested] != true || authn[scenes.AuthenticatorFormat] != "packed" {
 		t.Fatalf("authenticator context = %v, want attested packed", authn)
 	}
@@ -232,8 +233,43 @@ func TestSubjectIsWhatDecisionsCarry(t *testing.T) {
 	// A session whose credential the avatar does not hold is unattested.
 	p.Session.Credential = "not base64!"
 	ctx, _ = Subject(p, trust.Assessment{})
-	if authn, _ := ctx[scenes.ContextAuthenticator].(map[string]any); authn[scenes.AuthenticatorAttested] != false {
+	if authn := authenticatorIn(ctx); authn[scenes.AuthenticatorAttested] != false {
 		t.Fatalf("authenticator of an unknown credential = %v, want unattested", authn)
+	}
+}
+
+// authenticatorIn is context.authenticator as a Go record, whether it was
+// converted to Cedar once (policy.Value) or not.
+func authenticatorIn(ctx map[string]any) map[string]any {
+	v := ctx[scenes.ContextAuthenticator]
+	if pv, ok := v.(policy.Value); ok {
+		v = pv.Go()
+	}
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// TestAuthenticatorRecordsAreShared: sessions signed in with passkeys of
+// one kind carry one converted record, and a record says what its own
+// passkey is (an empty AAGUID is not a zero one).
+func TestAuthenticatorRecordsAreShared(t *testing.T) {
+	zero := make([]byte, 16)
+	a := authenticatorOf(true, "packed", zero, false)
+	if _, ok := a.(policy.Value); !ok {
+		t.Fatalf("authenticator record %T, want a policy.Value", a)
+	}
+	if b := authenticatorOf(true, "packed", zero, false); b.(policy.Value).Go().(map[string]any)[scenes.AuthenticatorAAGUID] != hex.EncodeToString(zero) {
+		t.Fatalf("zero AAGUID record = %v", b)
+	}
+	if c := authenticatorOf(true, "packed", nil, false).(policy.Value).Go().(map[string]any); c[scenes.AuthenticatorAAGUID] != "" {
+		t.Fatalf("no AAGUID record = %v, want an empty aaguid", c)
+	}
+	if d := authenticatorOf(false, "packed", zero, true).(policy.Value).Go().(map[string]any); d[scenes.AuthenticatorAttested] != false || d[scenes.AuthenticatorSynced] != true {
+		t.Fatalf("unattested synced record = %v", d)
+	}
+	odd := authenticatorIn(map[string]any{scenes.ContextAuthenticator: authenticatorOf(true, "packed", []byte{1, 2, 3}, false)})
+	if odd[scenes.AuthenticatorAAGUID] != "010203" {
+		t.Fatalf("odd AAGUID record = %v", odd)
 	}
 }
 
@@ -271,6 +307,88 @@ func TestBindRefusesMissingDeps(t *testing.T) {
 	}
 	if err := NewAPI(nil, New()).Bind(APIDeps{}); err == nil {
 		t.Fatal("the API bound without its dependencies")
+	}
+}
+
+// TestAvatarAttrsFollowTheAvatar: an avatar's prepared principal is
+// reused while its name and roles stay, and a role given or taken is in
+// the next request's principal at once.
+func TestAvatarAttrsFollowTheAvatar(t *testing.T) {
+	p := person(true)
+	p.Avatar.Roles = []string{"visitor"}
+	rolesOf := func(p edge.Principal) []any {
+		t.Helper()
+		roles, _ := avatarEntity(p).Attrs["roles"].([]any)
+		return roles
+	}
+	if r := rolesOf(p); len(r) != 1 || r[0] != "visitor" {
+		t.Fatalf("roles %v, want visitor", r)
+	}
+	p.Avatar.Roles = []string{"visitor", "operator"}
+	if r := rolesOf(p); len(r) != 2 || r[1] != "operator" {
+		t.Fatalf("roles after a role was given %v, want visitor and operator", r)
+	}
+	p.Avatar.Roles = nil
+	if r := rolesOf(p); len(r) != 0 {
+		t.Fatalf("roles after they were taken %v, want none", r)
+	}
+	p.Avatar.Name = "someone else"
+	if name := avatarEntity(p).Attrs["name"]; name != "someone else" {
+		t.Fatalf("name after a rename %v", name)
+	}
+	// The principal decides as its roles say now.
+	set, err := policy.Parse("roles.cedar", []byte(`permit (principal, action, resource) when { principal.roles.contains("operator") };`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide := func() bool {
+		t.Helper()
+		e := avatarEntity(p)
+		d, err := set.Decide(context.Background(), policy.Request{Principal: e.UID, Action: policy.UID{Type: "Action", ID: "Go"},
+			Resource: policy.UID{Type: "R", ID: "r"}, Entities: []policy.Entity{e}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Allow
+	}
+	p.Avatar.Roles = []string{"operator"}
+	if !decide() {
+		t.Fatal("an operator was refused")
+	}
+	p.Avatar.Roles = []string{"visitor"}
+	if decide() {
+		t.Fatal("a former operator was allowed")
+	}
+}
+
+// TestTrustRecordsFollowTheAssessment: a trust record converted once is
+// the record of that very assessment, never of another one seen before,
+// and a record of a shape it does not know is left to be converted per
+// request.
+func TestTrustRecordsFollowTheAssessment(t *testing.T) {
+	for range 2 { // the second time from the cache
+		for _, a := range []trust.Assessment{
+			{State: trust.Trusted, Score: 0.9, PasskeyAge: time.Minute, DeviceAssurance: 0.7},
+			{State: trust.Suspended, Score: 0.9, PasskeyAge: time.Minute, DeviceAssurance: 0.7},
+			{State: trust.Trusted, Score: 0.4, PasskeyAge: time.Minute, DeviceAssurance: 0.7},
+			{State: trust.Trusted, Score: 0.9, PasskeyAge: 2 * time.Minute, DeviceAssurance: 0.7},
+			{State: trust.Trusted, Score: 0.9, PasskeyAge: -1},
+		} {
+			want := a.Context()
+			v, ok := trustRecord(a.Context()).(policy.Value)
+			if !ok {
+				t.Fatalf("trust record of %+v is not converted once", a)
+			}
+			got, _ := json.Marshal(v)
+			wantJSON, _ := json.Marshal(want)
+			if string(got) != string(wantJSON) {
+				t.Fatalf("trust record %s, want %s", got, wantJSON)
+			}
+		}
+	}
+	other := map[string]any{"state": "trusted", "score": 0.9, "biometric": 0.0, "device_assurance": 0.7, "passkey_age_s": int64(3), "new": true}
+	if _, ok := trustRecord(other).(map[string]any); !ok {
+		t.Fatal("a trust record of another shape was cached")
 	}
 }
 
