@@ -149,7 +149,14 @@ func NewValue(v any) (Value, error) {
 }
 
 // Go is the Go value the Value was made from: a caller must not change it.
-func (v Value) Go() any { return v.src }
+// A record made by RecordBase.With gives the map of all its members, each
+// as it was given (a member may itself be a Value).
+func (v Value) Go() any {
+	if rs, ok := v.src.(recordSource); ok {
+		return rs.asMap()
+	}
+	return v.src
+}
 
 // MarshalJSON encodes the Go value the Value was made from.
 func (v Value) MarshalJSON() ([]byte, error) { return json.Marshal(v.src) }

@@ -72,13 +72,17 @@ type recordSource struct {
 	members []Member
 }
 
-func (s recordSource) MarshalJSON() ([]byte, error) {
+func (s recordSource) asMap() map[string]any {
 	m := make(map[string]any, len(s.base)+len(s.members))
 	maps.Copy(m, s.base)
 	for _, mb := range s.members {
 		m[mb.Name] = mb.Value
 	}
-	b, err := json.Marshal(m)
+	return m
+}
+
+func (s recordSource) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(s.asMap())
 	if err != nil {
 		return nil, fmt.Errorf("policy: encode a record: %w", err)
 	}

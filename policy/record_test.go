@@ -35,6 +35,12 @@ func TestRecordBaseWithIsTheWholeRecord(t *testing.T) {
 	if wj, _ := json.Marshal(whole); string(gj) != string(wj) {
 		t.Fatalf("With encodes as %s, want %s", gj, wj)
 	}
+	if gj, _ := json.Marshal(got.Go()); string(gj) != string(mustJSON(t, whole)) {
+		t.Fatalf("With's Go() = %v, want %v", got.Go(), whole)
+	}
+	if _, ok := got.Go().(map[string]any); !ok {
+		t.Fatalf("With's Go() is a %T, want a map", got.Go())
+	}
 	// The scratch map is cleared between records: the next is not the last.
 	other, err := base.With(Member{Name: "approved", Value: true})
 	if err != nil {
@@ -77,4 +83,13 @@ func mustNewValue(t *testing.T, v any) Value {
 		t.Fatal(err)
 	}
 	return pv
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
