@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -200,24 +199,7 @@ func TestApprovedCommandsSettleOnAnotherNode(t *testing.T) {
 	t.Parallel()
 	servers := natstest.RunCluster(t, 3)
 	urls := strings.Split(natstest.ClusterURLs(servers), ",")
-	dirA, dirB := t.TempDir(), t.TempDir()
-	creds, err := realm.EnrollGateway(dirA, "", "zr", "press-1", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enrolled, err := os.ReadFile(filepath.Join(dirA, realm.TwinGatewaysFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dirB, realm.TwinGatewaysFile), enrolled, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a, stopA := nodes.Run(t, realm.Config{DataDir: dirA, NATS: urls, Node: "realm-a", Listen: "localhost:0"})
-	b := nodes.Start(t, realm.Config{DataDir: dirB, NATS: urls, Node: "realm-b", Listen: "localhost:0", Origins: realmtest.Probe(a).Origins()})
-	signer, err := twin.SignerFromHex(creds.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, stopA, b, creds, signer := gatewayOnTwoNodes(t, urls, "press-1")
 	journal, err := gateway.OpenJournal(gateway.JournalConfig{Path: filepath.Join(t.TempDir(), "press-1.journal")}, signer)
 	if err != nil {
 		t.Fatal(err)

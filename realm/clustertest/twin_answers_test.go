@@ -79,27 +79,9 @@ func (a httpAnswer) problemType() string {
 //     the belt moved once.
 func TestTwinCommandAnswersOverHTTP(t *testing.T) {
 	servers, urls := nodes.Cluster(t)
-	dirA, dirB := t.TempDir(), t.TempDir()
-	creds, err := realm.EnrollGateway(dirA, "", "zr", "conveyor-1", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Both nodes know the one gateway of the conveyor.
-	enrolled, err := os.ReadFile(filepath.Join(dirA, realm.TwinGatewaysFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dirB, realm.TwinGatewaysFile), enrolled, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	a, stopA := nodes.Run(t, realm.Config{DataDir: dirA, NATS: urls, Node: "realm-a", Listen: "localhost:0"})
-	b := nodes.Start(t, realm.Config{DataDir: dirB, NATS: urls, Node: "realm-b", Listen: "localhost:0", Origins: realmtest.Probe(a).Origins()})
+	a, stopA, b, creds, signer := gatewayOnTwoNodes(t, urls, "conveyor-1")
 
 	// The gateway, beside the belt, with a driver the test holds.
-	signer, err := twin.SignerFromHex(creds.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var belt *gatewaytest.Held
 	for _, act := range creds.Actuators {
 		if act.ID == "belt-speed" {
@@ -206,4 +188,30 @@ func TestTwinCommandAnswersOverHTTP(t *testing.T) {
 	if gw.Accepted() != 2 || belt.Moves() != 2 {
 		t.Fatalf("the gateway carried out %d grants and the belt moved %d times, want 2 and 2: each command once", gw.Accepted(), belt.Moves())
 	}
+}
+
+// gatewayOnTwoNodes enrolls twinID's gateway in node A's data directory,
+// gives node B the same enrollment, so that both nodes know the one
+// gateway, and starts A (stoppable) and B on the cluster at urls. It
+// returns the gateway's credentials and its signing key.
+func gatewayOnTwoNodes(t *testing.T, urls []string, twinID string) (a *realm.Realm, stopA func(), b *realm.Realm, creds realm.GatewayCredentials, signer *twin.Signer) {
+	t.Helper()
+	dirA, dirB := t.TempDir(), t.TempDir()
+	creds, err := realm.EnrollGateway(dirA, "", "zr", twinID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enrolled, err := os.ReadFile(filepath.Join(dirA, realm.TwinGatewaysFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, realm.TwinGatewaysFile), enrolled, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, stopA = nodes.Run(t, realm.Config{DataDir: dirA, NATS: urls, Node: "realm-a", Listen: "localhost:0"})
+	b = nodes.Start(t, realm.Config{DataDir: dirB, NATS: urls, Node: "realm-b", Listen: "localhost:0", Origins: realmtest.Probe(a).Origins()})
+	if signer, err = twin.SignerFromHex(creds.Key); err != nil {
+		t.Fatal(err)
+	}
+	return a, stopA, b, creds, signer
 }
