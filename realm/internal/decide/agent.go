@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/zerorealm/zerorealm/agents"
 	"github.com/zerorealm/zerorealm/internal/audit"
@@ -39,11 +38,7 @@ var agentAuthenticator = convertOnce(authenticatorRecord(false, "", "", false))
 // person's adds, a live biometric, a passkey's age, an attested device,
 // an agent never has), so there are as many as there are distinct
 // trusts, and a busy agent's stays the same from one action to the next.
-// Bounded: when full it starts again empty.
-type agentTrustContexts struct {
-	mu sync.Mutex
-	m  map[agentTrustKey]any
-}
+var agentTrustContexts = newConverted[agentTrustKey, any](maxAgentTrustContexts)
 
 type agentTrustKey struct {
 	state trust.State
@@ -53,32 +48,25 @@ type agentTrustKey struct {
 // maxAgentTrustContexts bounds agentTrustContexts.
 const maxAgentTrustContexts = 1024
 
-func (t *agentTrustContexts) context(state trust.State, score float64) any {
+// agentTrustContext is an agent's context.trust at state and score.
+func agentTrustContext(state trust.State, score float64) any {
 	units, same, ok := policy.DecimalUnits(score)
 	if !ok {
 		// No Cedar value: converted per request, and refused there.
 		return trust.Assessment{State: state, Score: score, PasskeyAge: -1}.Context()
 	}
 	k := agentTrustKey{state, units}
-	t.mu.Lock()
-	v, ok := t.m[k]
-	t.mu.Unlock()
-	if ok {
+	if v, ok := agentTrustContexts.get(k); ok {
 		return v
 	}
 	// Made from the score Cedar holds, so that whichever score of the
 	// same decimal came first, the value is the same.
 	m := trust.Assessment{State: state, Score: same, PasskeyAge: -1}.Context()
-	v = m
+	var v any = m
 	if pv, err := policy.NewValue(m); err == nil {
 		v = pv
 	} // else converted per request, and refused there
-	t.mu.Lock()
-	if t.m == nil || len(t.m) >= maxAgentTrustContexts {
-		t.m = map[agentTrustKey]any{}
-	}
-	t.m[k] = v
-	t.mu.Unlock()
+	agentTrustContexts.put(k, v)
 	return v
 }
 
@@ -139,7 +127,7 @@ func (s *Service) evaluateAgent(ctx context.Context, sc *scenes.Scene, p edge.Pr
 		// The agent's own behaviour is its trust; what a person's trust
 		// adds (a live biometric, a passkey's age, an attested device) an
 		// agent never has, so a policy that asks for them refuses it.
-		scenes.ContextTrust:         s.agentTrust.context(ad.Trust.State, ad.Trust.Score),
+		scenes.ContextTrust:         agentTrustContext(ad.Trust.State, ad.Trust.Score),
 		scenes.ContextAuthenticator: agentAuthenticator,
 		contextAgent:                ad.CedarContext(),
 	}

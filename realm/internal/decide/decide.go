@@ -46,8 +46,6 @@ type Service struct {
 	// reports ready; the calls that read them come after.
 	deps   Deps
 	agents Agents
-
-	agentTrust agentTrustContexts
 }
 
 // New returns a service to bind: the parts made before start-up are given

@@ -401,12 +401,11 @@ when { context.trust.state == "trusted" && context.trust.score.greaterThanOrEqua
 	if err != nil {
 		t.Fatal(err)
 	}
-	var memo agentTrustContexts
 	decide := func(state trust.State, score float64) bool {
 		t.Helper()
 		d, err := set.Decide(context.Background(), policy.Request{
 			Principal: policy.UID{Type: agents.TypeAgent, ID: "ag_1"}, Action: policy.UID{Type: "Action", ID: "Go"},
-			Resource: policy.UID{Type: "R", ID: "r"}, Context: map[string]any{scenes.ContextTrust: memo.context(state, score)},
+			Resource: policy.UID{Type: "R", ID: "r"}, Context: map[string]any{scenes.ContextTrust: agentTrustContext(state, score)},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -426,15 +425,15 @@ when { context.trust.state == "trusted" && context.trust.score.greaterThanOrEqua
 		}
 	}
 	// The value is the same whichever score of one decimal came first.
-	a, _ := json.Marshal(memo.context(trust.Trusted, 0.50004))
-	b, _ := json.Marshal(memo.context(trust.Trusted, 0.49996))
+	a, _ := json.Marshal(agentTrustContext(trust.Trusted, 0.50004))
+	b, _ := json.Marshal(agentTrustContext(trust.Trusted, 0.49996))
 	if string(a) != string(b) || !strings.Contains(string(a), `"score":0.5`) {
 		t.Fatalf("one decimal, two values: %s / %s", a, b)
 	}
 	for i := range 3 * maxAgentTrustContexts {
-		memo.context(trust.Trusted, float64(i)/1e4)
+		agentTrustContext(trust.Trusted, float64(i)/1e4)
 	}
-	if n := len(memo.m); n > maxAgentTrustContexts {
+	if n := len(agentTrustContexts.m); n > maxAgentTrustContexts {
 		t.Fatalf("memo holds %d, bound %d", n, maxAgentTrustContexts)
 	}
 	if !decide(trust.Trusted, 0.95) {
@@ -442,7 +441,7 @@ when { context.trust.state == "trusted" && context.trust.score.greaterThanOrEqua
 	}
 	if _, err := set.Decide(context.Background(), policy.Request{
 		Principal: policy.UID{Type: agents.TypeAgent, ID: "ag_1"}, Action: policy.UID{Type: "Action", ID: "Go"},
-		Resource: policy.UID{Type: "R", ID: "r"}, Context: map[string]any{scenes.ContextTrust: memo.context(trust.Trusted, math.NaN())},
+		Resource: policy.UID{Type: "R", ID: "r"}, Context: map[string]any{scenes.ContextTrust: agentTrustContext(trust.Trusted, math.NaN())},
 	}); err == nil {
 		t.Fatal("a NaN score was decided")
 	}
