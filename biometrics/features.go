@@ -148,7 +148,19 @@ func postureOf(s *sample, out *[numPosture]float64) {
 	out[chHandDist] = posOf(&s.left).sub(posOf(&s.right)).norm()
 }
 
-func clamp(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
+// clamp bounds v to [lo, hi] and passes NaN through, as math.Min and
+// math.Max would, with plain comparisons: it runs in the replay registry's
+// nearest-segment search for every candidate, where the library calls'
+// handling of signed zeros and infinities cost a tenth of the search.
+func clamp(v, lo, hi float64) float64 {
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
+}
 
 // extract computes the features of one window of evenly spaced samples. It
 // reports false when the window carries too little tracked motion to say
