@@ -84,3 +84,49 @@ func TestCauchyScoreIsTheSumOfLogs(t *testing.T) {
 		t.Fatalf("an infinite feature scored %v, want -Inf", got)
 	}
 }
+
+// rotate applies the quaternion q (x, y, z, w) to v the textbook way,
+// v + w·t + u×t with t = 2u×v: the reference basisOf is checked against.
+func rotate(q [4]float32, v vec3) vec3 {
+	u := vec3{float64(q[0]), float64(q[1]), float64(q[2])}
+	w := float64(q[3])
+	t := cross(u, v).scale(2)
+	r := cross(u, t)
+	return vec3{v[0] + w*t[0] + r[0], v[1] + w*t[1] + r[1], v[2] + w*t[2] + r[2]}
+}
+
+// TestBasisIsRotate: a sample's axes and head-relative controller vectors,
+// taken from the rotation's basis, are the quaternion rotations they
+// replace, up to rounding, for unit quaternions and for the slightly
+// non-unit ones float32 frames carry.
+func TestBasisIsRotate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	quat := func() [4]float32 {
+		var q [4]float64
+		var n float64
+		for i := range q {
+			q[i] = rng.NormFloat64()
+			n += q[i] * q[i]
+		}
+		n = math.Sqrt(n) * (1 + 1e-3*(rng.Float64()-0.5))
+		return [4]float32{float32(q[0] / n), float32(q[1] / n), float32(q[2] / n), float32(q[3] / n)}
+	}
+	near := func(what string, got, want vec3) {
+		t.Helper()
+		for i := range got {
+			if math.Abs(got[i]-want[i]) > 1e-12 {
+				t.Fatalf("%s: %v, rotation gives %v", what, got, want)
+			}
+		}
+	}
+	for range 10_000 {
+		q, h := quat(), quat()
+		b, hb := basisOf(q), basisOf(h)
+		near("forward", b.forward(), rotate(q, axisForward))
+		near("up", b.up(), rotate(q, axisUp))
+		near("right", b.right(), rotate(q, axisRight))
+		conj := [4]float32{-h[0], -h[1], -h[2], h[3]}
+		v := vec3{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()}
+		near("inverse", hb.inverse(v), rotate(conj, v))
+	}
+}
