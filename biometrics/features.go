@@ -232,13 +232,27 @@ func (e *extractor) extract(win []sample) (Features, bool) {
 	}
 
 	core := make([]float64, NumCoreFeatures)
-	for c := range numPosture {
-		var m moments
-		for i := range n {
-			m.add(e.posture[i][c])
+	// Mean and spread of every posture channel in two passes over the
+	// samples, row by row: no division per sample, as a running mean
+	// needs, for the largest block of the features.
+	var sum, dev [numPosture]float64
+	for i := range n {
+		for c, v := range &e.posture[i] {
+			sum[c] += v
 		}
-		core[offPostureMean+c] = m.mean()
-		core[offPostureStd+c] = m.std()
+	}
+	for c := range sum {
+		sum[c] /= float64(n)
+	}
+	for i := range n {
+		for c, v := range &e.posture[i] {
+			d := v - sum[c]
+			dev[c] += d * d
+		}
+	}
+	for c := range numPosture {
+		core[offPostureMean+c] = sum[c]
+		core[offPostureStd+c] = math.Sqrt(dev[c] / float64(n-1))
 	}
 	for j := range 3 {
 		var m, acc moments
