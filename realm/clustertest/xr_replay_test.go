@@ -73,6 +73,14 @@ func (v *motionVerdicts) judged(frames uint64) bool {
 	return v.accepted >= frames
 }
 
+// scoredWindows is how many windows of the stream were scored against
+// the avatar's template.
+func (v *motionVerdicts) scoredWindows() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.scored
+}
+
 // enrolled reports whether the realm said the stream's avatar is enrolled.
 func (v *motionVerdicts) enrolled() bool {
 	v.mu.Lock()
@@ -141,9 +149,10 @@ func TestReplayThroughAnotherRealmNode(t *testing.T) {
 	if onA.caughtReplaying() {
 		t.Fatalf("the victim's own motion through node A: %v", onA)
 	}
-	realmtest.EventuallyWithin(t, "node B takes in the path cells node A shared", 30*time.Second, func() bool {
-		sent := realmtest.Probe(a).XR.PathFeed().SentCells
-		return sent > 0 && realmtest.Probe(b).XR.PathFeed().ReceivedCells >= sent
+	realmtest.EventuallyWithin(t, "node B takes in the path cells node A shared, as their metrics count them", 30*time.Second, func() bool {
+		sent, _ := realmtest.Metric(t, a.URL(), `zerorealm_xr_path_cells_total{outcome="sent"}`)
+		received, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_path_cells_total{outcome="received"}`)
+		return sent > 0 && received >= sent
 	})
 
 	signInB := nodes.Client(t, b)
@@ -174,14 +183,16 @@ func TestReplayThroughAnotherRealmNode(t *testing.T) {
 	}
 
 	for _, r := range []*realm.Realm{a, b} {
-		if s := realmtest.Probe(r).XR.PathFeed(); s.Rejected != 0 {
-			t.Errorf("%s's path feed refused %d of its peers' batches, sealed under the cluster's one key", r.Node(), s.Rejected)
+		if refused, ok := realmtest.Metric(t, r.URL(), "zerorealm_xr_path_batches_refused_total"); !ok || refused != 0 {
+			t.Errorf("%s refused %v of its peers' batches of path cells (served: %v), sealed under the cluster's one key", r.Node(), refused, ok)
 		}
 	}
 
 	// The controls, judged over at least as much motion as B needed.
 	realmtest.EventuallyWithin(t, "the lone node takes in as much of the replay", 60*time.Second, func() bool { return onLone.judged(caughtAt) })
-	realmtest.EventuallyWithin(t, "node B takes in as much of the victim's fresh motion", 60*time.Second, func() bool { return onAgain.judged(caughtAt) })
+	realmtest.EventuallyWithin(t, "node B takes in as much of the victim's fresh motion, and scores it against the template", 60*time.Second, func() bool {
+		return onAgain.judged(caughtAt) && onAgain.scoredWindows() > 0
+	})
 	for _, c := range []struct {
 		what string
 		v    *motionVerdicts

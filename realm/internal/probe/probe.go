@@ -12,7 +12,6 @@ import (
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
-	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/scenes"
@@ -83,7 +82,6 @@ type XR interface {
 	StreamingSessions() []string
 	StreamCounts(sessionID string) (accepted uint64, rejected map[string]uint64, ok bool)
 	KnowsTemplate(avatarID string) bool
-	PathFeed() biometrics.PathFeedStats
 }
 
 // Of reads node, a *realm.Realm; the realm package sets it.

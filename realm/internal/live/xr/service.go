@@ -202,10 +202,6 @@ func (s *Service) StreamingSessions() []string {
 	return out
 }
 
-// PathFeed counts the hashed path cells this node shared with the
-// cluster's other nodes and took in from them.
-func (s *Service) PathFeed() biometrics.PathFeedStats { return s.paths.Stats() }
-
 // KnowsTemplate reports whether the avatar's template is in this node's
 // population.
 func (s *Service) KnowsTemplate(avatarID string) bool { return s.reg.knows(avatarID) }
