@@ -1,6 +1,7 @@
 package biometrics_test
 
 import (
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -190,5 +191,49 @@ func TestStreamEnginesShareReplayRegistry(t *testing.T) {
 	}
 	if len(reasons) == 0 || reasons[0] != biometrics.LivenessReplay {
 		t.Errorf("replay into another avatar's stream: liveness %v, want %q", reasons, biometrics.LivenessReplay)
+	}
+}
+
+// TestOneStepAFrameIsVerified: people whose motion is integrated one
+// step a frame (synth's SetMaxStep, what the load tool streams) enroll,
+// pass liveness and are verified, and a change of wearer among them is
+// still seen: a load run measures a realm doing its real work.
+func TestOneStepAFrameIsVerified(t *testing.T) {
+	e := newEngine(t)
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	session := func(seed int64) *synth.Generator {
+		g := synth.NewPerson(seed).Session(0)
+		g.SetMaxStep(time.Second / 72)
+		return g
+	}
+	for _, seed := range []int64{3, 17} {
+		s := e.NewStream(fmt.Sprintf("coarse-%d", seed), nil)
+		g := session(seed)
+		s.StartEnrollment(20 * time.Second)
+		var last float64
+		enrolled := false
+		for _, ev := range push(s, g.Frames(40*72, 72), &clock) {
+			switch ev.Kind {
+			case biometrics.EventEnrolled:
+				enrolled = true
+			case biometrics.EventScore:
+				last = ev.Probability
+			case biometrics.EventLiveness:
+				t.Fatalf("person %d, one step a frame: failed liveness: %s", seed, ev.Reason)
+			}
+		}
+		if !enrolled || last < 0.9 {
+			t.Fatalf("person %d, one step a frame: enrolled %v, match probability %.2f; want enrolled and at least 0.9", seed, enrolled, last)
+		}
+		other := session(seed + 100)
+		other.SetTime(g.TimeUS(), 0)
+		for _, ev := range push(s, other.Frames(10*72, 72), &clock) {
+			if ev.Kind == biometrics.EventScore {
+				last = ev.Probability
+			}
+		}
+		if last >= 0.5 {
+			t.Fatalf("person %d's stream worn by person %d, one step a frame: match probability %.2f after 10 s; want below 0.5", seed, seed+100, last)
+		}
 	}
 }

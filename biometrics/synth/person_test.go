@@ -54,3 +54,4 @@ func TestFramesAreValid(t *testing.T) {
 		}
 	}
 }
+

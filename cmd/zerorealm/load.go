@@ -224,6 +224,9 @@ func (r *loadRun) run(ctx context.Context) error {
 		}
 		a.token = token
 		a.gen = synth.NewPerson(r.f.seed + int64(i)).Session(0)
+		// One integration step a frame: the load tool moves every avatar
+		// on the cores the realm needs.
+		a.gen.SetMaxStep(time.Duration(float64(time.Second) / r.f.hz))
 		r.avatars[i] = a
 		return nil
 	})
