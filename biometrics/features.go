@@ -109,8 +109,9 @@ func newExtractor(cfg Config) *extractor {
 // postureOf computes the per-sample posture channels and the hands'
 // positions relative to the head in its yaw frame.
 func postureOf(s *sample, out *[numPosture]float64) {
-	fwd := rotate(s.head.Rot, axisForward)
-	right := rotate(s.head.Rot, axisRight)
+	hb := basisOf(s.head.Rot)
+	fwd := hb.forward()
+	right := hb.right()
 	out[chPitch] = math.Asin(clamp(fwd[1], -1, 1))
 	out[chRoll] = math.Asin(clamp(right[1], -1, 1))
 	// Yaw frame: horizontal forward and right. Looking straight up or down
@@ -118,7 +119,7 @@ func postureOf(s *sample, out *[numPosture]float64) {
 	// which then points horizontally.
 	hf := vec3{fwd[0], 0, fwd[2]}
 	if hf.norm() < 1e-3 {
-		up := rotate(s.head.Rot, axisUp)
+		up := hb.up()
 		hf = vec3{up[0], 0, up[2]}
 		if fwd[1] > 0 {
 			hf = hf.scale(-1)
@@ -135,20 +136,32 @@ func postureOf(s *sample, out *[numPosture]float64) {
 	// Controllers' orientation relative to the head itself (not its yaw
 	// frame): how the hands are held relative to where the person looks.
 	{
-		inv := [4]float32{-s.head.Rot[0], -s.head.Rot[1], -s.head.Rot[2], s.head.Rot[3]}
-		hv := func(q [4]float32, ax vec3) (float64, float64, float64) {
-			v := rotate(inv, rotate(q, ax))
+		hv := func(v vec3) (float64, float64, float64) {
+			v = hb.inverse(v)
 			return v[0], v[1], v[2]
 		}
-		out[chLFX], out[chLFY], out[chLFZ] = hv(s.left.Rot, axisForward)
-		out[chLUX], out[chLUY], out[chLUZ] = hv(s.left.Rot, axisUp)
-		out[chRFX], out[chRFY], out[chRFZ] = hv(s.right.Rot, axisForward)
-		out[chRUX], out[chRUY], out[chRUZ] = hv(s.right.Rot, axisUp)
+		lb, rb := basisOf(s.left.Rot), basisOf(s.right.Rot)
+		out[chLFX], out[chLFY], out[chLFZ] = hv(lb.forward())
+		out[chLUX], out[chLUY], out[chLUZ] = hv(lb.up())
+		out[chRFX], out[chRFY], out[chRFZ] = hv(rb.forward())
+		out[chRUX], out[chRUY], out[chRUZ] = hv(rb.up())
 	}
 	out[chHandDist] = posOf(&s.left).sub(posOf(&s.right)).norm()
 }
 
-func clamp(v, lo, hi float64) float64 { return math.Min(math.Max(v, lo), hi) }
+// clamp bounds v to [lo, hi] and passes NaN through, as math.Min and
+// math.Max would, with plain comparisons: it runs in the replay registry's
+// nearest-segment search for every candidate, where the library calls'
+// handling of signed zeros and infinities cost a tenth of the search.
+func clamp(v, lo, hi float64) float64 {
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
+}
 
 // extract computes the features of one window of evenly spaced samples. It
 // reports false when the window carries too little tracked motion to say
@@ -219,13 +232,27 @@ func (e *extractor) extract(win []sample) (Features, bool) {
 	}
 
 	core := make([]float64, NumCoreFeatures)
-	for c := range numPosture {
-		var m moments
-		for i := range n {
-			m.add(e.posture[i][c])
+	// Mean and spread of every posture channel in two passes over the
+	// samples, row by row: no division per sample, as a running mean
+	// needs, for the largest block of the features.
+	var sum, dev [numPosture]float64
+	for i := range n {
+		for c, v := range &e.posture[i] {
+			sum[c] += v
 		}
-		core[offPostureMean+c] = m.mean()
-		core[offPostureStd+c] = m.std()
+	}
+	for c := range sum {
+		sum[c] /= float64(n)
+	}
+	for i := range n {
+		for c, v := range &e.posture[i] {
+			d := v - sum[c]
+			dev[c] += d * d
+		}
+	}
+	for c := range numPosture {
+		core[offPostureMean+c] = sum[c]
+		core[offPostureStd+c] = math.Sqrt(dev[c] / float64(n-1))
 	}
 	for j := range 3 {
 		var m, acc moments

@@ -15,14 +15,32 @@ func cross(a, b vec3) vec3 {
 
 func posOf(p *Pose) vec3 { return vec3{float64(p.Pos[0]), float64(p.Pos[1]), float64(p.Pos[2])} }
 
-// rotate applies the unit quaternion q (x, y, z, w) to v.
-func rotate(q [4]float32, v vec3) vec3 {
-	u := vec3{float64(q[0]), float64(q[1]), float64(q[2])}
-	w := float64(q[3])
-	t := cross(u, v).scale(2)
-	r := cross(u, t)
-	return vec3{v[0] + w*t[0] + r[0], v[1] + w*t[1] + r[1], v[2] + w*t[2] + r[2]}
+// basis holds the images of the three axes under a rotation: the columns
+// of its matrix.
+type basis [3]vec3
+
+// basisOf is the rotation of the quaternion q (x, y, z, w) as the images
+// of the axes, by the algebra of rotating a vector by a quaternion
+// (v + 2w·u×v + 2u(u·v) − 2v|u|², written out per axis), computed once so
+// that every vector a sample needs is a column or three dot products
+// instead of a rotation each.
+func basisOf(q [4]float32) basis {
+	x, y, z, w := float64(q[0]), float64(q[1]), float64(q[2]), float64(q[3])
+	return basis{
+		{1 - 2*(y*y+z*z), 2*w*z + 2*y*x, -2*w*y + 2*z*x},
+		{-2*w*z + 2*x*y, 1 - 2*(x*x+z*z), 2*w*x + 2*z*y},
+		{2*w*y + 2*x*z, -2*w*x + 2*y*z, 1 - 2*(x*x+y*y)},
+	}
 }
+
+// forward, up and right are where the rotation takes the OpenXR axes.
+func (b *basis) forward() vec3 { return b[2].scale(-1) }
+func (b *basis) up() vec3      { return b[1] }
+func (b *basis) right() vec3   { return b[0] }
+
+// inverse applies the inverse rotation to v (the transpose, for a unit
+// quaternion: rotate with the conjugate).
+func (b *basis) inverse(v vec3) vec3 { return vec3{b[0].dot(v), b[1].dot(v), b[2].dot(v)} }
 
 var (
 	axisForward = vec3{0, 0, -1} // OpenXR: -Z is forward

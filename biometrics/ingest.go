@@ -28,23 +28,26 @@ type resampler struct {
 	prev   Frame
 	have   bool
 	next   uint64 // time of the next sample to emit
+	out    []sample
 }
 
-// push feeds one frame (strictly later than the previous one) and calls emit
-// for each sample it completes; broke is called first when a gap ends the
-// current segment.
-func (r *resampler) push(f *Frame, emit func(*sample), broke func()) {
+// push feeds one frame (strictly later than the previous one) and returns
+// the samples it completes, the first of a new segment marked when a gap
+// ended the previous one. The samples live in a buffer of the resampler's
+// that the next push reuses: a stream resamples 50 times a second, and a
+// sample made on the heap for each was the stream's one allocation per
+// frame.
+func (r *resampler) push(f *Frame) []sample {
+	r.out = r.out[:0]
 	if !r.have || f.TimeUS-r.prev.TimeUS > r.maxGap {
-		if r.have {
-			broke()
-		}
 		r.prev, r.have = *f, true
-		r.next = f.TimeUS
-		s := sampleOf(f)
-		s.segStart = true
-		emit(s)
-		r.next += r.step
-		return
+		r.next = f.TimeUS + r.step
+		s := sample{timeUS: f.TimeUS, head: f.Head, left: f.Left, right: f.Right, heartRate: f.HeartRate, segStart: true}
+		if f.Gaze != nil {
+			s.gaze, s.hasGaze = *f.Gaze, true
+		}
+		r.out = append(r.out, s)
+		return r.out
 	}
 	for r.next <= f.TimeUS {
 		t := float32(float64(r.next-r.prev.TimeUS) / float64(f.TimeUS-r.prev.TimeUS))
@@ -62,18 +65,11 @@ func (r *resampler) push(f *Frame, emit func(*sample), broke func()) {
 			s.gaze, s.hasGaze = *src.Gaze, true
 		}
 		s.heartRate = src.HeartRate
-		emit(&s)
+		r.out = append(r.out, s)
 		r.next += r.step
 	}
 	r.prev = *f
-}
-
-func sampleOf(f *Frame) *sample {
-	s := &sample{timeUS: f.TimeUS, head: f.Head, left: f.Left, right: f.Right, heartRate: f.HeartRate}
-	if f.Gaze != nil {
-		s.gaze, s.hasGaze = *f.Gaze, true
-	}
-	return s
+	return r.out
 }
 
 // ring keeps the most recent samples of one stream. Its capacity is fixed
@@ -159,14 +155,14 @@ func Windows(frames []Frame, cfg Config) ([]Features, error) {
 			continue
 		}
 		last = f.TimeUS
-		rs.push(f, func(s *sample) {
-			if w.add(s) {
+		for _, smp := range rs.push(f) {
+			if w.add(&smp) {
 				win = w.window(win)
 				if ft, ok := ex.extract(win); ok {
 					out = append(out, ft)
 				}
 			}
-		}, func() {})
+		}
 	}
 	return out, nil
 }

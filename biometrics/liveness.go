@@ -324,13 +324,14 @@ func (l *liveState) loopShare(probe []motionPoint, idx []uint32) float64 {
 		return 0
 	}
 	tol2 := l.cfg.ReplayTolerance * l.cfg.ReplayTolerance / 4
+	tol := math.Sqrt(tol2)
 	at := func(i int) *historyPoint { return &l.history[(l.hstart+i)%n] }
 	l.matches = l.matches[:0]
 	for j := range probe {
 		var m match
 		for i := 1; i < n; i++ {
 			a, b := at(i-1), at(i)
-			if b.idx+loopMinLag > idx[j] || !b.contiguous {
+			if b.idx+loopMinLag > idx[j] || !b.contiguous || beyondSegment(&probe[j], &a.p, &b.p, tol) {
 				continue
 			}
 			if d := segmentDist2(&probe[j], &a.p, &b.p); d <= tol2 {

@@ -45,6 +45,27 @@ func segmentDist2(p, a, b *motionPoint) float64 {
 	return s
 }
 
+// beyondSegment reports whether p lies farther than r from every point of
+// the segment ab, by the box around the segment: one coordinate outside
+// the box grown by r proves it, and usually the first coordinate does, for
+// a few comparisons instead of the projection segmentDist2 computes. It
+// never says true for a segment within r, so a search that uses it to skip
+// segments finds exactly what it found without it; r carries a margin of
+// a millionth against the rounding of segmentDist2's own arithmetic.
+func beyondSegment(p, a, b *motionPoint, r float64) bool {
+	r *= 1 + 1e-6
+	for i := range p {
+		lo, hi := float64(a[i]), float64(b[i])
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		if x := float64(p[i]); x < lo-r || x > hi+r {
+			return true
+		}
+	}
+	return false
+}
+
 // Points enter the registry at 10 Hz, and only while the hands move: a
 // resting pose is shared by many people and fingerprints nobody.
 const (
@@ -274,6 +295,10 @@ func (r *replayRegistry) nearest(stream, ownIdx uint32, p *motionPoint) match {
 // straight line between them.
 func (r *replayRegistry) segmentFit(p, a, b *motionPoint) float64 {
 	allowed := math.Sqrt(r.tol2) + chordAllowance*math.Sqrt(pointDist2(a, b))
+	if beyondSegment(p, a, b, allowed) {
+		// Beyond the allowance: a fit above 1, which no caller keeps.
+		return math.Inf(1)
+	}
 	return segmentDist2(p, a, b) / (allowed * allowed)
 }
 

@@ -177,7 +177,7 @@ func (s *Stream) Stats() StreamStats {
 
 func (s *Stream) stateBytes() int {
 	n := int(unsafe.Sizeof(*s))
-	n += cap(s.win.ring.buf) * int(unsafe.Sizeof(sample{}))
+	n += (cap(s.win.ring.buf) + cap(s.rs.out)) * int(unsafe.Sizeof(sample{}))
 	// The window's copy and the extractor's scratch are the engine's,
 	// lent for one window at a time (Engine.scratch).
 	n += s.live.bytes()
@@ -219,12 +219,12 @@ func (s *Stream) Push(frames []Frame, arrival time.Time) []Event {
 			events = s.failLiveness(events, reason, arrival)
 		}
 		s.prevRaw, s.lastTime, s.haveLast = *f, f.TimeUS, true
-		s.rs.push(f, func(smp *sample) {
+		for i := range s.rs.push(f) {
 			s.live.samples++
-			if s.win.add(smp) {
+			if s.win.add(&s.rs.out[i]) {
 				events = s.window(events, arrival)
 			}
-		}, func() {})
+		}
 	}
 	return events
 }

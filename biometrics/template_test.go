@@ -184,15 +184,20 @@ func TestConfigValidation(t *testing.T) {
 func TestResamplerGrid(t *testing.T) {
 	rs := resampler{step: 20_000, maxGap: 250_000}
 	var got []uint64
-	var breaks int
-	emit := func(s *sample) { got = append(got, s.timeUS) }
+	var starts int
 	for _, tu := range []uint64{1_000_000, 1_013_000, 1_047_000, 1_050_000, 1_400_000, 1_420_000} {
 		f := Frame{TimeUS: tu, Head: Pose{Pos: [3]float32{float32(tu) / 1e6}, Rot: [4]float32{0, 0, 0, 1}, Tracked: true}}
-		rs.push(&f, emit, func() { breaks++ })
+		for _, s := range rs.push(&f) {
+			got = append(got, s.timeUS)
+			if s.segStart {
+				starts++
+			}
+		}
 	}
+	// The first frame starts a segment, and the 350 ms gap starts another.
 	want := []uint64{1_000_000, 1_020_000, 1_040_000, 1_400_000, 1_420_000}
-	if !reflect.DeepEqual(got, want) || breaks != 1 {
-		t.Errorf("resampled at %v with %d breaks, want %v with 1", got, breaks, want)
+	if !reflect.DeepEqual(got, want) || starts != 2 {
+		t.Errorf("resampled at %v with %d segment starts, want %v with 2", got, starts, want)
 	}
 }
 

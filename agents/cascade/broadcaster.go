@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -92,15 +91,11 @@ func New(cfg Config) (*Broadcaster, error) {
 		// A revocation that does not validate has nothing to store.
 		retry: clustercast.NewRetrier(cfg.RetryMin, cfg.RetryMax, func(err error) bool { return errors.Is(err, agents.ErrMalformed) }, log),
 	}
-	b.sub, err = cfg.Conn.Subscribe(b.teller.Subject, b.receive)
+	b.sub, err = b.teller.Listen(b.receive)
 	if err != nil {
 		b.retry.Close()
 		return nil, fmt.Errorf("cascade: subscribe to %s: %w", b.teller.Subject, err)
 	}
-	// Once the server has the subscription, a node that starts is told
-	// of what is revoked after New returns. A connection that cannot
-	// flush now subscribes when it reconnects.
-	_ = cfg.Conn.FlushTimeout(time.Second)
 	return b, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"os"
@@ -47,6 +48,7 @@ type loadFlags struct {
 	gomaxprocs    int
 	posesOnly     bool
 	slowReaders   int
+	pprofListen   string
 }
 
 func newLoadCommand() *cobra.Command {
@@ -82,6 +84,13 @@ The realm must accept the load tool's origin: run it with the URL given here.`,
 			if f.gomaxprocs > 0 {
 				runtime.GOMAXPROCS(f.gomaxprocs)
 			}
+			if f.pprofListen != "" {
+				stopProfiling, err := startProfiling(f.pprofListen, slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)))
+				if err != nil {
+					return err
+				}
+				defer stopProfiling()
+			}
 			run := &loadRun{f: f, out: cmd.OutOrStdout(), progress: progressWriter(cmd.ErrOrStderr()), warn: cmd.ErrOrStderr(),
 				hc: &http.Client{Timeout: 30 * time.Second}}
 			return run.run(cmd.Context())
@@ -102,6 +111,7 @@ The realm must accept the load tool's origin: run it with the URL given here.`,
 	fl.IntVar(&f.realmPID, "realm-pid", 0, "process id of the realm, to read its CPU and memory from /proc (default: its /metrics)")
 	fl.BoolVar(&f.posesOnly, "poses-only", false, "with --scene, send each message's newest pose as a JSON pose message instead of the frames, as clients without a motion stream do: measures the fan-out without the realm's biometrics")
 	fl.IntVar(&f.slowReaders, "slow-readers", 0, "with --scene, this many of the avatars read at most 5 messages a second, to see the realm decimate them and no one else")
+	fl.StringVar(&f.pprofListen, "pprof-listen", "", "serve the load tool's own Go runtime profiles (/debug/pprof/) on this address, e.g. localhost:6061 (empty: off), to see what generating the load costs")
 	fl.IntVar(&f.gomaxprocs, "gomaxprocs", 0, "cores the load tool may use at once (default: Go's, every core it may run on)")
 	return cmd
 }

@@ -80,6 +80,21 @@ type Teller struct {
 	Log       *slog.Logger
 }
 
+// Listen subscribes handle to the Teller's subject, and waits (at most a
+// second) until the server has the subscription: a node that has just
+// started is then told of every notice sent after Listen returns, where
+// an asynchronous subscribe could miss the first ones and leave the
+// sender counting a live node that never heard. A connection that cannot
+// flush now subscribes when it reconnects.
+func (t Teller) Listen(handle nats.MsgHandler) (*nats.Subscription, error) {
+	sub, err := t.Conn.Subscribe(t.Subject, handle)
+	if err != nil {
+		return nil, err
+	}
+	_ = t.Conn.FlushTimeout(time.Second)
+	return sub, nil
+}
+
 // Tell publishes data, signed, on the subject and counts acknowledgements
 // from distinct nodes of peers (this node's name is left out) until every
 // one answered, the AckWait ran out or ctx ended. live is how many other

@@ -113,7 +113,7 @@ func New(cfg Config) (*Broadcaster, error) {
 	b := &Broadcaster{cfg: cfg, subject: cfg.Prefix + ".sessions.revoked", log: cfg.Logger}
 	b.teller = clustercast.Teller{Conn: cfg.Conn, Auth: cfg.Auth, Node: cfg.Node, Subject: b.subject, AckWait: cfg.AckWait, OnRefused: cfg.OnRefused, Log: cfg.Logger.With("revocation", "sessions")}
 	b.retry = clustercast.NewRetrier(cfg.RetryMin, cfg.RetryMax, func(err error) bool { return errors.Is(err, session.ErrInvalidSession) }, b.teller.Log)
-	sub, err := cfg.Conn.Subscribe(b.subject, b.receive)
+	sub, err := b.teller.Listen(b.receive)
 	if err != nil {
 		b.retry.Close()
 		return nil, fmt.Errorf("revocation: subscribe to %s: %w", b.subject, err)

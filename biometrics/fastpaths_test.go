@@ -1,0 +1,132 @@
+package biometrics
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestBeyondSegmentNeverSkipsANearSegment: the box test that lets the
+// replay and loop searches skip a segment says "beyond" only for segments
+// segmentDist2 puts farther than the radius, so the searches keep every
+// match they kept before it. Points are drawn from a few centimetres
+// around each other, where the two answers meet, and the test also
+// checks that the box does skip most far segments (or it saves nothing).
+func TestBeyondSegmentNeverSkipsANearSegment(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	point := func(c *motionPoint, spread float64) motionPoint {
+		var p motionPoint
+		for i := range p {
+			p[i] = c[i] + float32((rng.Float64()-0.5)*spread)
+		}
+		return p
+	}
+	var skipped, far int
+	for range 200_000 {
+		var origin motionPoint
+		a := point(&origin, 0.5)
+		b := point(&a, 0.1*rng.Float64())
+		p := point(&a, 0.2*rng.Float64())
+		r := 0.002 + 0.03*rng.Float64()
+		d2 := segmentDist2(&p, &a, &b)
+		beyond := beyondSegment(&p, &a, &b, r)
+		if beyond && d2 <= r*r {
+			t.Fatalf("p %v, segment %v–%v: skipped at distance %.9f within radius %.9f", p, a, b, math.Sqrt(d2), r)
+		}
+		if d2 > 4*r*r {
+			far++
+			if beyond {
+				skipped++
+			}
+		}
+	}
+	if far == 0 || float64(skipped) < 0.5*float64(far) {
+		t.Fatalf("the box skipped %d of %d segments farther than twice the radius", skipped, far)
+	}
+}
+
+// TestCauchyScoreIsTheSumOfLogs: rawScores sums the Cauchy terms as the
+// log of a running product; it gives the plain sum of log1p up to
+// rounding, for whitened vectors of every scale a window can have, from
+// nearly equal to wildly apart, with non-finite values propagated.
+func TestCauchyScoreIsTheSumOfLogs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	plain := func(y, tm []float64) float64 {
+		var s float64
+		for i := range y {
+			e := (y[i] - tm[i]) / cauchyScale
+			s -= math.Log1p(e * e)
+		}
+		return s / float64(len(y))
+	}
+	for trial := range 20_000 {
+		scale := math.Pow(10, float64(trial%14)-4) // 1e-4 … 1e9
+		y, tm := make([]float64, NumCoreFeatures), make([]float64, NumCoreFeatures)
+		for i := range y {
+			y[i], tm[i] = rng.NormFloat64()*scale, rng.NormFloat64()*scale
+		}
+		if trial%97 == 0 {
+			y[rng.IntN(len(y))] = 1e200 // a term too large for the product
+		}
+		_, got := rawScores(y, tm)
+		want := plain(y, tm)
+		if math.Abs(got-want) > 1e-12*math.Max(1, math.Abs(want)) {
+			t.Fatalf("scale %g: Cauchy score %.17g, the sum of logs gives %.17g", scale, got, want)
+		}
+	}
+	y, tm := make([]float64, NumCoreFeatures), make([]float64, NumCoreFeatures)
+	y[3] = math.NaN()
+	if _, got := rawScores(y, tm); !math.IsNaN(got) {
+		t.Fatalf("a NaN feature scored %v, want NaN", got)
+	}
+	y[3] = math.Inf(1)
+	if _, got := rawScores(y, tm); !math.IsInf(got, -1) {
+		t.Fatalf("an infinite feature scored %v, want -Inf", got)
+	}
+}
+
+// rotate applies the quaternion q (x, y, z, w) to v the textbook way,
+// v + w·t + u×t with t = 2u×v: the reference basisOf is checked against.
+func rotate(q [4]float32, v vec3) vec3 {
+	u := vec3{float64(q[0]), float64(q[1]), float64(q[2])}
+	w := float64(q[3])
+	t := cross(u, v).scale(2)
+	r := cross(u, t)
+	return vec3{v[0] + w*t[0] + r[0], v[1] + w*t[1] + r[1], v[2] + w*t[2] + r[2]}
+}
+
+// TestBasisIsRotate: a sample's axes and head-relative controller vectors,
+// taken from the rotation's basis, are the quaternion rotations they
+// replace, up to rounding, for unit quaternions and for the slightly
+// non-unit ones float32 frames carry.
+func TestBasisIsRotate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	quat := func() [4]float32 {
+		var q [4]float64
+		var n float64
+		for i := range q {
+			q[i] = rng.NormFloat64()
+			n += q[i] * q[i]
+		}
+		n = math.Sqrt(n) * (1 + 1e-3*(rng.Float64()-0.5))
+		return [4]float32{float32(q[0] / n), float32(q[1] / n), float32(q[2] / n), float32(q[3] / n)}
+	}
+	near := func(what string, got, want vec3) {
+		t.Helper()
+		for i := range got {
+			if math.Abs(got[i]-want[i]) > 1e-12 {
+				t.Fatalf("%s: %v, rotation gives %v", what, got, want)
+			}
+		}
+	}
+	for range 10_000 {
+		q, h := quat(), quat()
+		b, hb := basisOf(q), basisOf(h)
+		near("forward", b.forward(), rotate(q, axisForward))
+		near("up", b.up(), rotate(q, axisUp))
+		near("right", b.right(), rotate(q, axisRight))
+		conj := [4]float32{-h[0], -h[1], -h[2], h[3]}
+		v := vec3{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()}
+		near("inverse", hb.inverse(v), rotate(conj, v))
+	}
+}
