@@ -261,6 +261,24 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},
 			func() float64 { return float64(s.peers.Load()) }),
 	)
+	// The replay path feed: a node that sends cells its peers never take
+	// in, or drops them, catches no replay of what it saw through them.
+	pathCells := func(outcome string, count func(biometrics.PathFeedStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "zerorealm_xr_path_cells_total",
+			Help:        "Hashed replay path cells this node shared with the cluster's other nodes (sent), took in from them (received), or lost to a full queue or a failed append (dropped).",
+			ConstLabels: prometheus.Labels{"outcome": outcome},
+		}, func() float64 { return float64(count(s.paths.Stats())) })
+	}
+	reg.MustRegister(
+		pathCells("sent", func(st biometrics.PathFeedStats) uint64 { return st.SentCells }),
+		pathCells("received", func(st biometrics.PathFeedStats) uint64 { return st.ReceivedCells }),
+		pathCells("dropped", func(st biometrics.PathFeedStats) uint64 { return st.Dropped }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "zerorealm_xr_path_batches_refused_total",
+			Help: "Peers' batches of replay path cells refused because they did not open under the cluster's template key or did not decode.",
+		}, func() float64 { return float64(s.paths.Stats().Rejected) }),
+	)
 	return m
 }
 
