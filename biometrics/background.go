@@ -135,8 +135,9 @@ func (b *Background) init() {
 	}
 }
 
-// addPerson counts one person of mean mu and within-person covariance cov.
-func (b *Background) addPerson(mu, cov []float64) {
+// addPerson counts one person of mean mu; the caller adds their
+// within-person covariance to SumWithin.
+func (b *Background) addPerson(mu []float64) {
 	b.init()
 	d := NumCoreFeatures
 	b.People++
@@ -146,9 +147,6 @@ func (b *Background) addPerson(mu, cov []float64) {
 			b.SumMeanOuter[i*d+j] += v * w
 		}
 	}
-	for i, v := range cov {
-		b.SumWithin[i] += v
-	}
 }
 
 // AddTemplate counts a person by their enrollment template: their
@@ -157,7 +155,13 @@ func (b *Background) AddTemplate(t *Template) error {
 	if err := t.validate(); err != nil {
 		return err
 	}
-	b.addPerson(t.Mean, t.Cov)
+	b.addPerson(t.Mean)
+	d := NumCoreFeatures
+	for i := range d {
+		for j := range d {
+			b.SumWithin[i*d+j] += t.Cov[packedAt(d, min(i, j), max(i, j))]
+		}
+	}
 	return nil
 }
 
@@ -169,7 +173,10 @@ func (b *Background) AddScatter(s *Scatter) error {
 		return err
 	}
 	mu, cov := s.moments()
-	b.addPerson(mu, cov)
+	b.addPerson(mu)
+	for i, v := range cov {
+		b.SumWithin[i] += v
+	}
 	return nil
 }
 

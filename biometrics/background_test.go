@@ -53,7 +53,7 @@ func TestScatterMergeEqualsOnePass(t *testing.T) {
 	if diff := maxRelDiff(mu, tm.Mean); diff > 1e-9 {
 		t.Errorf("scatter mean differs from the template's by %g", diff)
 	}
-	if diff := maxRelDiff(cov, tm.Cov); diff > 1e-9 {
+	if diff := maxRelDiff(cov, unpackSymmetric(tm.Cov, NumCoreFeatures)); diff > 1e-9 {
 		t.Errorf("scatter covariance differs from the template's by %g", diff)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestCellIndexMatchesSlicesPerCell: the flat index answers every lookup
@@ -43,6 +44,37 @@ func TestCellIndexMatchesSlicesPerCell(t *testing.T) {
 		x.reset()
 		if got := x.newest(nil, keys[0], maxCandidates); len(got) != 0 {
 			t.Fatalf("after reset the index still holds %v", got)
+		}
+	}
+}
+
+// TestGenerationArraysStopAtTheBound: a generation's points are kept in an
+// array that is refilled in place for good, so it must not outgrow the
+// generation's bound (half of ReplayMaxPoints) by more than the batch
+// that reaches it, whatever append would have grown it to.
+func TestGenerationArraysStopAtTheBound(t *testing.T) {
+	const maxPoints, batch = 3000, 7
+	cfg, err := Config{ReplayMaxPoints: maxPoints}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newReplayRegistry(cfg)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	idx, pts, contiguous := make([]uint32, batch), make([]motionPoint, batch), make([]bool, batch)
+	for n := range 4 * maxPoints / batch {
+		for i := range pts {
+			idx[i] = uint32(n*batch + i)
+			pts[i] = motionPoint{float32(n) * 0.01, float32(i) * 0.01}
+			contiguous[i] = true
+		}
+		r.addIndexed(1, idx, pts, contiguous, at)
+	}
+	if r.gens[1] == nil {
+		t.Fatal("no generation turned over")
+	}
+	for i, g := range r.gens {
+		if c := cap(g.points); c > maxPoints/2+batch {
+			t.Errorf("generation %d holds an array of %d points, bound %d and a batch of %d", i, c, maxPoints/2, batch)
 		}
 	}
 }

@@ -63,8 +63,10 @@ func NewEngine(cfg Config, prior ...NamedTemplate) (*Engine, error) {
 	// The engine keeps its own copy of the prior, as it does of every
 	// template it is given, so that callers may share one prior among
 	// engines (the realm computes it once per process).
+	// The prior joins the background by its templates' covariances, never
+	// by drift statistics.
 	for _, p := range prior {
-		e.prior = append(e.prior, NamedTemplate{ID: p.ID, Template: p.Template.clone()})
+		e.prior = append(e.prior, NamedTemplate{ID: p.ID, Template: p.Template.cloneWithoutDrift()})
 	}
 	e.refit()
 	return e, nil
@@ -77,12 +79,25 @@ func (e *Engine) SetTemplate(avatarID string, t *Template) {
 	if t == nil || t.validate() != nil {
 		return
 	}
-	c := t.clone()
+	c := e.populationCopy(t)
 	e.mu.Lock()
 	c.Cov = sameCov(e.population[avatarID], c.Cov)
 	e.population[avatarID] = c
 	e.mu.Unlock()
 	e.requestRefit()
+}
+
+// populationCopy is the engine's own copy of a template. The drift
+// statistics are in it only when the background learns from them
+// (Config.DriftBackground): otherwise nothing the engine does reads them,
+// and the stream that adapts them keeps its own, so a copy here would be
+// a second 14 KiB per person that only changes when the stream's is
+// handed back.
+func (e *Engine) populationCopy(t *Template) *Template {
+	if e.cfg.DriftBackground {
+		return t.clone()
+	}
+	return t.cloneWithoutDrift()
 }
 
 // sameCov returns the covariance of have when it holds the same values as

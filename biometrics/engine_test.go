@@ -2,6 +2,7 @@ package biometrics
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -116,5 +117,56 @@ func TestOneCovariancePerPerson(t *testing.T) {
 	s.tmpl.adapt(&Features{Core: randomWindows(9, 1)[0].Core}, 0.5, time.Unix(3, 0))
 	if !slices.Equal(s.tmpl.Cov, tm.Cov) || slices.Equal(s.tmpl.Mean, tm.Mean) {
 		t.Error("adaptation must move the mean and leave the covariance")
+	}
+}
+
+// TestPopulationHoldsDriftOnlyForTheBackground: the drift statistics a
+// stream adapts are its own; the background's population keeps a copy of
+// them only when it learns from them (Config.DriftBackground), and the
+// prior never, so a node does not hold them twice per person. The model
+// is the same either way when the background does not read them.
+func TestPopulationHoldsDriftOnlyForTheBackground(t *testing.T) {
+	var templates []*Template
+	for p := range 3 {
+		tm, err := NewTemplate(randomWindows(uint64(20+p), 12), time.Unix(1, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		templates = append(templates, tm)
+	}
+	prior := []NamedTemplate{{ID: "prior", Template: templates[2]}}
+	plain, err := NewEngine(Config{}, prior...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	learning, err := NewEngine(Config{DriftBackground: true}, prior...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*Engine{plain, learning} {
+		e.SetTemplate("ada", templates[0])
+		e.SetTemplate("bob", templates[1])
+		if e.prior[0].Template.Drift != nil {
+			t.Error("the prior's copy keeps drift statistics")
+		}
+		s := e.NewStream("ada", templates[0])
+		if s.tmpl.Drift == nil || s.tmpl.Drift == templates[0].Drift {
+			t.Error("the stream does not keep drift statistics of its own to adapt")
+		}
+	}
+	if plain.population["ada"].Drift != nil {
+		t.Error("without DriftBackground the population keeps a copy of the drift statistics")
+	}
+	if d := learning.population["ada"].Drift; d == nil || d.N != templates[0].Drift.N {
+		t.Error("with DriftBackground the population lost the drift statistics it learns from")
+	}
+
+	full, err := FitModel([]NamedTemplate{{ID: "ada", Template: templates[0]}, {ID: "bob", Template: templates[1]}, prior[0]}, DefaultMaxCohort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.refit()
+	if got := plain.Model(); !reflect.DeepEqual(got, full) {
+		t.Error("the model fitted from the population without drift statistics differs from the one fitted from whole templates")
 	}
 }

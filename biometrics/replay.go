@@ -314,6 +314,7 @@ func (r *replayRegistry) addIndexed(stream uint32, idx []uint32, pts []motionPoi
 	r.mu.Lock()
 	r.rotate(now)
 	g := r.gens[0]
+	g.points = growPoints(g.points, len(pts), r.maxPoints/2)
 	for i := range pts {
 		at := int32(len(g.points))
 		prev := int32(-1)
@@ -342,6 +343,26 @@ func (r *replayRegistry) addIndexed(stream uint32, idx []uint32, pts []motionPoi
 		pp.published.Add(uint64(len(shared)))
 		pp.publish(PathBatch{entries: shared, at: now})
 	}
+}
+
+// growPoints makes room for n more points in a generation of at most
+// bound points (it rotates at the first batch past it). append's own
+// growth, 1.25× for large arrays, would leave up to a fifth of each
+// generation's array unused once it reached the bound, and the array is
+// kept for good (a generation is refilled in place).
+func growPoints(points []storedPoint, n, bound int) []storedPoint {
+	need := len(points) + n
+	if need <= cap(points) {
+		return points
+	}
+	c := 2 * cap(points)
+	if cap(points) >= 1024 {
+		c = cap(points) + cap(points)/4
+	}
+	c = max(need, min(c, bound))
+	grown := make([]storedPoint, len(points), c)
+	copy(grown, points)
+	return grown
 }
 
 // maxSegmentSteps bounds how many cells along one segment are indexed:

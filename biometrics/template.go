@@ -29,10 +29,13 @@ type Template struct {
 	Created, Updated time.Time
 	// Windows is how many windows the statistics summarize.
 	Windows int
-	// Mean and Cov (NumCoreFeatures², row-major) of the core features.
-	// Cov is never written once the template is built (adaptation moves
-	// only the mean), so copies of a template share it: a node holds one
-	// covariance per person, not one per stream and one for the model.
+	// Mean and Cov of the core features. Cov is symmetric, so only its
+	// upper triangle is held, packed row by row (packedLen, packedAt; the
+	// stored form is the whole NumCoreFeatures² matrix, row-major): the
+	// node keeps one per enrolled person, connected or not. It is never
+	// written once the template is built (adaptation moves only the mean),
+	// so copies of a template share it: a node holds one covariance per
+	// person, not one per stream and one for the model.
 	Mean []float64
 	Cov  []float64
 	// GazeMean and HeartMean are the optional blocks' means, when the
@@ -53,7 +56,7 @@ func NewTemplate(windows []Features, at time.Time) (*Template, error) {
 		return nil, fmt.Errorf("%w: %d windows, need at least 2", ErrTemplate, len(windows))
 	}
 	d := NumCoreFeatures
-	t := &Template{Created: at, Updated: at, Windows: len(windows), Mean: make([]float64, d), Cov: make([]float64, d*d)}
+	t := &Template{Created: at, Updated: at, Windows: len(windows), Mean: make([]float64, d), Cov: make([]float64, packedLen(d))}
 	for _, w := range windows {
 		for i, v := range w.Core {
 			t.Mean[i] += v
@@ -65,16 +68,14 @@ func NewTemplate(windows []Features, at time.Time) (*Template, error) {
 	for _, w := range windows {
 		for i := range d {
 			di := w.Core[i] - t.Mean[i]
+			row := t.Cov[packedAt(d, i, i):]
 			for j := i; j < d; j++ {
-				t.Cov[i*d+j] += di * (w.Core[j] - t.Mean[j])
+				row[j-i] += di * (w.Core[j] - t.Mean[j])
 			}
 		}
 	}
-	for i := range d {
-		for j := i; j < d; j++ {
-			c := t.Cov[i*d+j] / float64(len(windows)-1)
-			t.Cov[i*d+j], t.Cov[j*d+i] = c, c
-		}
+	for k := range t.Cov {
+		t.Cov[k] /= float64(len(windows) - 1)
 	}
 	t.GazeMean = meanOf(windows, func(f *Features) []float64 { return f.Gaze })
 	t.HeartMean = meanOf(windows, func(f *Features) []float64 { return f.Heart })
@@ -146,9 +147,17 @@ func (t *Template) clone() *Template {
 	return &c
 }
 
+// cloneWithoutDrift is clone without the drift statistics, for a holder
+// that never reads them.
+func (t *Template) cloneWithoutDrift() *Template {
+	c := *t
+	c.Drift = nil
+	return c.clone()
+}
+
 func (t *Template) validate() error {
 	d := NumCoreFeatures
-	if len(t.Mean) != d || len(t.Cov) != d*d {
+	if len(t.Mean) != d || len(t.Cov) != packedLen(d) {
 		return fmt.Errorf("%w: %d features, want %d", ErrTemplate, len(t.Mean), d)
 	}
 	if t.Windows < 2 {
@@ -162,7 +171,7 @@ func (t *Template) validate() error {
 		}
 	}
 	for i := range d {
-		if t.Cov[i*d+i] < 0 {
+		if t.Cov[packedAt(d, i, i)] < 0 {
 			return fmt.Errorf("%w: negative variance", ErrTemplate)
 		}
 	}
@@ -183,7 +192,7 @@ func (t *Template) MarshalBinary() ([]byte, error) {
 	b = binary.LittleEndian.AppendUint64(b, uint64(t.Created.UnixNano()))
 	b = binary.LittleEndian.AppendUint64(b, uint64(t.Updated.UnixNano()))
 	b = binary.LittleEndian.AppendUint32(b, uint32(t.Windows))
-	for _, s := range [][]float64{t.Mean, t.Cov, t.GazeMean, t.HeartMean} {
+	for _, s := range [][]float64{t.Mean, unpackSymmetric(t.Cov, NumCoreFeatures), t.GazeMean, t.HeartMean} {
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
 		for _, v := range s {
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
@@ -257,10 +266,46 @@ func (t *Template) UnmarshalBinary(b []byte) error {
 	if len(rest) != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", ErrTemplate, len(rest))
 	}
-	out.Mean, out.Cov, out.GazeMean, out.HeartMean = blocks[0], blocks[1], blocks[2], blocks[3]
+	cov, err := packSymmetric(blocks[1], NumCoreFeatures)
+	if err != nil {
+		return err
+	}
+	out.Mean, out.Cov, out.GazeMean, out.HeartMean = blocks[0], cov, blocks[2], blocks[3]
 	if err := out.validate(); err != nil {
 		return err
 	}
 	*t = out
 	return nil
+}
+
+// packSymmetric keeps the upper triangle of a stored d×d covariance. One
+// that is not exactly symmetric was not written by NewTemplate, and is
+// refused rather than half-read.
+func packSymmetric(full []float64, d int) ([]float64, error) {
+	if len(full) != d*d {
+		return nil, fmt.Errorf("%w: covariance of %d values, want %d", ErrTemplate, len(full), d*d)
+	}
+	packed := make([]float64, 0, packedLen(d))
+	for i := range d {
+		for j := i; j < d; j++ {
+			if full[i*d+j] != full[j*d+i] {
+				return nil, fmt.Errorf("%w: covariance not symmetric at (%d, %d)", ErrTemplate, i, j)
+			}
+			packed = append(packed, full[i*d+j])
+		}
+	}
+	return packed, nil
+}
+
+// unpackSymmetric is the whole d×d matrix, row-major, of a packed upper
+// triangle.
+func unpackSymmetric(packed []float64, d int) []float64 {
+	full := make([]float64, d*d)
+	for i := range d {
+		for j := i; j < d; j++ {
+			v := packed[packedAt(d, i, j)]
+			full[i*d+j], full[j*d+i] = v, v
+		}
+	}
+	return full
 }

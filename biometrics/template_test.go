@@ -70,6 +70,13 @@ func TestTemplateRejects(t *testing.T) {
 			copy(b[27:], []byte{0, 0, 0, 0, 0, 0, 0xf8, 0x7f})
 			return b
 		})},
+		// The covariance is held as its upper triangle: one whose halves
+		// differ was not written by NewTemplate.
+		{"asymmetric covariance", mut(func(b []byte) []byte {
+			covAt := 23 + 4 + 8*NumCoreFeatures + 4
+			b[covAt+8*1] ^= 1 // (0, 1), not (1, 0)
+			return b
+		})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package biometrics
 import (
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // TestWindowerYieldsNewestSamplesInOrder: the windower keeps one window of
@@ -37,5 +38,13 @@ func TestWindowerYieldsNewestSamplesInOrder(t *testing.T) {
 		if windows == 0 {
 			t.Fatalf("size %d hop %d: no window", c.size, c.hop)
 		}
+	}
+}
+
+// TestSampleIsPacked: every stream keeps a window of samples (100 at the
+// defaults), so the padding of one is paid a hundred times per avatar.
+func TestSampleIsPacked(t *testing.T) {
+	if n := unsafe.Sizeof(sample{}); n > 128 {
+		t.Errorf("a sample takes %d bytes, want at most 128 (order its small fields together)", n)
 	}
 }

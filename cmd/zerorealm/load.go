@@ -673,6 +673,13 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 	fmt.Fprintf(r.out, "realm memory   RSS %s (%s before sign-in, %s after; %s per avatar while streaming); Go heap in use %s (%s per avatar)\n",
 		mib(rss), mib(before.sum("process_resident_memory_bytes", "")), mib(idle.sum("process_resident_memory_bytes", "")),
 		kib((rss-idle.sum("process_resident_memory_bytes", ""))/n), mib(heap), kib((heap-idle.sum("go_memstats_heap_inuse_bytes", ""))/n))
+	// Goroutine stacks are in the RSS but not in the heap: each live
+	// connection has a reader and a writer.
+	if g := last.sum("go_goroutines", ""); g > 0 {
+		stacks := last.sum("go_memstats_stack_inuse_bytes", "")
+		fmt.Fprintf(r.out, "realm stacks   %d goroutines (%.1f per avatar), stacks %s (%s per avatar)\n",
+			int(g), (g-idle.sum("go_goroutines", ""))/n, mib(stacks), kib((stacks-idle.sum("go_memstats_stack_inuse_bytes", ""))/n))
+	}
 	if streams := last.sum("zerorealm_xr_streams", ""); streams > 0 {
 		fmt.Fprintf(r.out, "stream state   %s per avatar, as the realm's streams count it (%d streams)\n", kib(last.sum("zerorealm_xr_stream_state_bytes", "")/streams), int(streams))
 		// The figure the realm's memory target is stated in: the whole

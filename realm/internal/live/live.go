@@ -189,9 +189,6 @@ func (c *socket) pushError(text string, always bool) {
 	c.push(encodeLive(liveMessage{Type: "error", Error: text}))
 }
 
-// liveWriteBuffers is shared by every realm WebSocket's writes.
-var liveWriteBuffers = &sync.Pool{}
-
 // sockets indexes this node's live connections by session, so revocations
 // and trust changes reach them, and by avatar, so notices to every session
 // of an avatar reach them and the avatar's connections can be counted.
@@ -454,13 +451,13 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 		return
 	}
 	upgrader := websocket.Upgrader{
-		ReadBufferSize: 4096,
-		// Buffers are taken from the pool for a write and given back
-		// after it, so a thousand idle connections hold none. A message
+		// No buffer sizes and no pool: the connection reads and writes
+		// through the HTTP server's own buffers (4 KiB each), which the
+		// server keeps for as long as the handler runs, that is for the
+		// socket's life. Buffers of the socket's own would be held beside
+		// them (4 KiB more a connection for reading alone). A message
 		// leaves as one frame whatever its size: what does not fit in the
 		// buffer is written from the message itself, uncopied.
-		WriteBufferSize: 4096,
-		WriteBufferPool: liveWriteBuffers,
 		CheckOrigin: func(req *http.Request) bool {
 			o := req.Header.Get("Origin")
 			return o == "" || slices.Contains(s.deps.Origins(), o)
