@@ -54,4 +54,3 @@ func TestFramesAreValid(t *testing.T) {
 		}
 	}
 }
-
