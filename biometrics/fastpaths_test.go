@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestBeyondSegmentNeverSkipsANearSegment: the box test that lets the
@@ -128,5 +129,95 @@ func TestBasisIsRotate(t *testing.T) {
 		conj := [4]float32{-h[0], -h[1], -h[2], h[3]}
 		v := vec3{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()}
 		near("inverse", hb.inverse(v), rotate(conj, v))
+	}
+}
+
+// nearestReadingBothEnds is the registry's nearest-point search as it was
+// before segmentReach: every candidate's two segments are measured, their
+// other ends read from the generation's array.
+func (r *replayRegistry) nearestReadingBothEnds(stream, ownIdx uint32, p *motionPoint) match {
+	var m match
+	var buf [maxCandidates]int32
+	for _, g := range r.gens {
+		if g == nil {
+			continue
+		}
+		for grid := range g.grids {
+			for _, ci := range g.grids[grid].newest(buf[:0], r.key(p, grid), maxCandidates) {
+				sp := &g.points[ci]
+				if sp.stream == stream && sp.idx+ownExclusionPoints > ownIdx {
+					continue
+				}
+				d := pointDist2(p, &sp.p) / r.tol2
+				if sp.next >= 0 {
+					d = min(d, r.segmentFit(p, &sp.p, &g.points[sp.next].p))
+				}
+				if sp.prev >= 0 {
+					d = min(d, r.segmentFit(p, &g.points[sp.prev].p, &sp.p))
+				}
+				if d <= 1 {
+					m.offer(streamPoint{stream: sp.stream, idx: sp.idx, fit: d})
+				}
+			}
+		}
+	}
+	return m
+}
+
+// TestSegmentReachKeepsEveryMatch: ruling segments out by their stored
+// lengths finds, for every probe, exactly the matches (streams, points and
+// fits) that measuring every segment found, on a crowd of slow and fast
+// hands with gaps in their paths, probed on, near and off their paths.
+func TestSegmentReachKeepsEveryMatch(t *testing.T) {
+	cfg, err := Config{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newReplayRegistry(cfg)
+	rng := rand.New(rand.NewPCG(13, 14))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const streams, steps = 60, 200
+	paths := make([][]motionPoint, streams)
+	for s := range paths {
+		var p motionPoint
+		for i := range p {
+			p[i] = float32(0.2 * rng.NormFloat64())
+		}
+		speed := 0.005 + 0.1*rng.Float64() // metres per point: slow to a fast swing
+		for range steps {
+			for i := range p {
+				p[i] += float32(speed * rng.NormFloat64())
+			}
+			paths[s] = append(paths[s], p)
+		}
+	}
+	for i := range steps {
+		for s := range paths {
+			cont := []bool{i%37 != 0} // a gap now and then
+			r.addIndexed(uint32(s), []uint32{uint32(i)}, paths[s][i:i+1], cont, now)
+		}
+		now = now.Add(100 * time.Millisecond)
+	}
+	matched := 0
+	for range 20_000 {
+		src := paths[rng.IntN(streams)]
+		a, b := src[rng.IntN(steps-1)], src[rng.IntN(steps-1)]
+		var probe motionPoint
+		tt := float32(rng.Float64())
+		noise := 0.015 * rng.Float64()
+		for i := range probe {
+			probe[i] = a[i] + tt*(b[i]-a[i])*float32(rng.IntN(2)) + float32(noise*rng.NormFloat64())
+		}
+		got := r.nearest(streams+1, 0, &probe)
+		want := r.nearestReadingBothEnds(streams+1, 0, &probe)
+		if got != want {
+			t.Fatalf("probe %v: %+v, measuring every segment gives %+v", probe, got, want)
+		}
+		if got.n > 0 {
+			matched++
+		}
+	}
+	if matched < 1000 {
+		t.Fatalf("only %d probes matched anything: the test says nothing", matched)
 	}
 }

@@ -92,6 +92,11 @@ type storedPoint struct {
 	idx    uint32 // the stream's point counter
 	prev   int32  // the same stream's previous point in this generation, or -1
 	next   int32
+	// lenPrev and lenNext are the lengths of the segments to prev and
+	// next, so that a lookup can rule a segment out from the point alone
+	// (segmentReach) without reading the other end, which lies anywhere in
+	// the generation's array.
+	lenPrev, lenNext float32
 }
 
 type replayGeneration struct {
@@ -273,11 +278,12 @@ func (r *replayRegistry) nearest(stream, ownIdx uint32, p *motionPoint) match {
 				if sp.stream == stream && sp.idx+ownExclusionPoints > ownIdx {
 					continue
 				}
-				d := pointDist2(p, &sp.p) / r.tol2
-				if sp.next >= 0 {
+				pd2 := pointDist2(p, &sp.p)
+				d := pd2 / r.tol2
+				if sp.next >= 0 && r.segmentReach(pd2, sp.lenNext) {
 					d = min(d, r.segmentFit(p, &sp.p, &g.points[sp.next].p))
 				}
-				if sp.prev >= 0 {
+				if sp.prev >= 0 && r.segmentReach(pd2, sp.lenPrev) {
 					d = min(d, r.segmentFit(p, &g.points[sp.prev].p, &sp.p))
 				}
 				if d <= 1 {
@@ -287,6 +293,17 @@ func (r *replayRegistry) nearest(stream, ownIdx uint32, p *motionPoint) match {
 		}
 	}
 	return m
+}
+
+// segmentReach reports whether a segment of length l from a stored point
+// at squared distance pd2 from p may come within its allowance of p
+// (segmentFit at most 1). No point of the segment is nearer p than the
+// stored point's distance less l, so when that is beyond the allowance
+// (with a margin for rounding, and for l kept in float32) the segment's
+// fit is above 1 and a lookup need not read its other end.
+func (r *replayRegistry) segmentReach(pd2 float64, l float32) bool {
+	reach := (math.Sqrt(r.tol2) + (1+chordAllowance)*float64(l)) * (1 + 1e-5)
+	return pd2 <= reach*reach
 }
 
 // segmentFit is the squared distance from p to the segment ab relative to
@@ -318,9 +335,11 @@ func (r *replayRegistry) addIndexed(stream uint32, idx []uint32, pts []motionPoi
 	for i := range pts {
 		at := int32(len(g.points))
 		prev := int32(-1)
+		var lenPrev float32
 		if last, ok := g.last[stream]; ok && contiguous[i] {
 			prev = last
-			g.points[last].next = at
+			lenPrev = float32(math.Sqrt(pointDist2(&g.points[last].p, &pts[i])))
+			g.points[last].next, g.points[last].lenNext = at, lenPrev
 		}
 		if pp != nil {
 			var from *motionPoint
@@ -329,7 +348,7 @@ func (r *replayRegistry) addIndexed(stream uint32, idx []uint32, pts []motionPoi
 			}
 			shared = pp.hasher.cellsOf(shared, stream, idx[i], &pts[i], from)
 		}
-		g.points = append(g.points, storedPoint{p: pts[i], stream: stream, idx: idx[i], prev: prev, next: -1})
+		g.points = append(g.points, storedPoint{p: pts[i], stream: stream, idx: idx[i], prev: prev, next: -1, lenPrev: lenPrev})
 		g.last[stream] = at
 		for grid := range g.grids {
 			g.grids[grid].add(r.key(&pts[i], grid), at)
