@@ -49,6 +49,7 @@ type loadFlags struct {
 	posesOnly     bool
 	slowReaders   int
 	pprofListen   string
+	ramp          time.Duration
 }
 
 func newLoadCommand() *cobra.Command {
@@ -104,6 +105,7 @@ The realm must accept the load tool's origin: run it with the URL given here.`,
 	fl.StringVar(&f.transport, "transport", "ws", "ws (binary WebSocket messages) or webrtc (data channel)")
 	fl.IntVar(&f.batch, "batch", 4, fmt.Sprintf("frames per message (1 to %d)", vr.MaxFramesPerMessage))
 	fl.DurationVar(&f.enrollTimeout, "enroll-timeout", 3*time.Minute, "longest wait for the realm to enroll every avatar before measuring")
+	fl.DurationVar(&f.ramp, "ramp", 0, "start the avatars' motion evenly over this long, as people arrive, instead of all at once (their enrollments finish spread over it too)")
 	fl.IntVar(&f.workers, "workers", 8, "concurrent sign-ins and connections")
 	fl.Int64Var(&f.seed, "seed", 1, "seed of the synthetic persons (avatar i is person seed+i)")
 	fl.StringVar(&f.scene, "scene", "", "scene every avatar joins, to measure pose fan-out (default none)")
@@ -130,6 +132,8 @@ func (f *loadFlags) validate() error {
 		return usagef("--batch %d: want 1 to %d", f.batch, vr.MaxFramesPerMessage)
 	case f.workers < 1:
 		return usagef("--workers %d: want at least 1", f.workers)
+	case f.ramp < 0 || f.ramp > 0 && f.ramp >= f.enrollTimeout:
+		return usagef("--ramp %s: want 0 or more, and shorter than --enroll-timeout (%s)", f.ramp, f.enrollTimeout)
 	case len(f.scene) > 64:
 		return usagef("--scene %.20q…: a scene id is at most 64 bytes", f.scene)
 	case f.posesOnly && f.scene == "":
@@ -262,9 +266,22 @@ func (r *loadRun) run(ctx context.Context) error {
 	streamCtx, stopStreaming := context.WithCancel(ctx)
 	defer stopStreaming()
 	var streaming sync.WaitGroup
-	for _, a := range r.avatars {
+	for i, a := range r.avatars {
 		streaming.Add(1)
-		go func() { defer streaming.Done(); r.stream(streamCtx, a) }()
+		go func() {
+			defer streaming.Done()
+			// With --ramp, avatar i puts its headset on i/N of the way
+			// through it, as people arrive at a realm over minutes; without,
+			// every avatar starts (and enrolls) at once.
+			if delay := r.f.ramp * time.Duration(i) / time.Duration(len(r.avatars)); delay > 0 {
+				select {
+				case <-streamCtx.Done():
+					return
+				case <-time.After(delay):
+				}
+			}
+			r.stream(streamCtx, a)
+		}()
 	}
 
 	// Enrollment: the realm collects a first template from each avatar's

@@ -75,6 +75,10 @@ func TestLoadFlagsValidate(t *testing.T) {
 		"no sample":      func(f *loadFlags) { f.delaySample = 0 },
 		"negative pid":   func(f *loadFlags) { f.realmPID = -1 },
 		"negative procs": func(f *loadFlags) { f.gomaxprocs = -2 },
+		"negative ramp":  func(f *loadFlags) { f.ramp = -time.Second },
+		"ramp past the enrollment wait": func(f *loadFlags) {
+			f.ramp, f.enrollTimeout = 3*time.Minute, 2*time.Minute
+		},
 	} {
 		f := ok
 		mutate(&f)
