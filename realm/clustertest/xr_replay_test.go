@@ -121,6 +121,9 @@ func streamVerdicts(t *testing.T, r *realm.Realm, token string) (*vr.Client, *mo
 // not caught, and the first avatar's fresh motion through B, a genuine
 // second session, is not taken for a replay of its first.
 func TestReplayThroughAnotherRealmNode(t *testing.T) {
+	// Most of its time is motion streamed in real time, on a cluster of
+	// its own: it runs beside the other tests.
+	t.Parallel()
 	_, urls := nodes.Cluster(t)
 	const enrollment = 4 * time.Second
 	onCluster := func(name, url string, origins []string) *realm.Realm {
