@@ -250,13 +250,7 @@ func TestNodeReportsAChainCutWhileItWasAway(t *testing.T) {
 	if i < 0 || !strings.Contains(res.Findings[i].Detail, "were removed") {
 		t.Fatalf("findings = %+v, want node %s's chain truncated", res.Findings, node)
 	}
-	resp, err := http.Get(r2.URL() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(metrics), "\nzerorealm_audit_start_findings 1\n") {
-		t.Fatalf("metrics do not count the start finding:\n%s", metrics)
+	if v, ok := realmtest.Metric(t, r2.URL(), "zerorealm_audit_start_findings"); !ok || v != 1 {
+		t.Fatalf("zerorealm_audit_start_findings = %v (served %v), want the start finding counted", v, ok)
 	}
 }
