@@ -12,6 +12,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats.go"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/eip712"
 )
 
@@ -169,18 +170,11 @@ func StartRevocationFeed(cfg FeedConfig) (*RevocationFeed, error) {
 
 func (f *RevocationFeed) loop(ctx context.Context) {
 	defer close(f.done)
-	t := time.NewTicker(f.cfg.Heartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := f.Restate(); err != nil {
-				f.cfg.Logger.Warn("revocation heartbeat", "err", err)
-			}
+	clock.Every(ctx, clock.Real{}, f.cfg.Heartbeat, func(context.Context) {
+		if err := f.Restate(); err != nil {
+			f.cfg.Logger.Warn("revocation heartbeat", "err", err)
 		}
-	}
+	})
 }
 
 // Revoke adds a session to the feed and publishes an incremental notice

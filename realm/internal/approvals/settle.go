@@ -8,6 +8,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/agents/approval"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
@@ -50,16 +51,7 @@ type Settler interface {
 // agents/approval, settle.go), and audits each one it settled. Every node
 // runs it; a compare-and-set in the queue lets one settle each action.
 func (a *API) Reconcile(ctx context.Context) {
-	t := time.NewTicker(SettleEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		a.settleOnce(ctx)
-	}
+	clock.Every(ctx, clock.Real{}, SettleEvery, a.settleOnce)
 }
 
 func (a *API) settleOnce(ctx context.Context) {

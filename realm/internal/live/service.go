@@ -144,20 +144,11 @@ func (s *Service) unsubscribe() {
 // ends the cluster subscriptions and tells the other nodes that this
 // node's members have left.
 func (s *Service) Run(ctx context.Context) {
-	t := time.NewTicker(presenceTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			s.unsubscribe()
-			s.presence.farewell()
-			return
-		case <-t.C:
-			// The fan-out is paced in real time; what it judges (peers
-			// gone quiet) reads the realm's clock.
-			s.presence.tick(s.now())
-		}
-	}
+	// The fan-out is paced in real time; what it judges (peers gone
+	// quiet) reads the realm's clock.
+	clock.Every(ctx, clock.Real{}, presenceTick, func(context.Context) { s.presence.tick(s.now()) })
+	s.unsubscribe()
+	s.presence.farewell()
 }
 
 // StopMotion marks every connection closed and closes its WebRTC peer

@@ -328,24 +328,17 @@ func (sl *settler) auditSettled(ctx context.Context, m *inFlight, result string,
 // reconcile settles, every ResolveEvery until ctx ends, the commands in
 // flight whose node lost track of them and whose client does not retry.
 func (sl *settler) reconcile(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	clock.Every(ctx, clock.Real{}, every, func(ctx context.Context) {
 		if n, err := sl.reconcileOnce(ctx); err != nil && ctx.Err() == nil {
 			sl.log.Warn("settle commands in flight; the next pass retries", "settled", n, "err", err)
 		}
 		if sl.critical == nil {
-			continue
+			return
 		}
 		if n, err := sl.critical(ctx); err != nil && ctx.Err() == nil {
 			sl.log.Warn("settle approved critical commands; the next pass retries", "settled", n, "err", err)
 		}
-	}
+	})
 }
 
 // reconcileOnce is one pass of the reconciler.
