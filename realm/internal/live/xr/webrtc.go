@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/pion/datachannel"
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/clients/pionlog"
 )
 
@@ -22,15 +27,32 @@ const xrDataChannel = "xr"
 // the realm never trickles.
 const xrGatherTimeout = 5 * time.Second
 
+// xrMaxReadMessage is the longest data channel message the realm reads
+// at all, to refuse it: pion's default SCTP receive buffer, which bounds
+// what a peer can have reassembled. A longer one ends the channel. (The
+// answer's a=max-message-size is pion's default, 1 GiB; a frame message
+// is at most biometrics.MaxMessageSize.)
+const xrMaxReadMessage = 1 << 20
+
 // newWebRTCAPI builds the node's pion API. Loopback candidates are
 // included, so a client on the realm's own machine (a load generator, a
 // test) connects; mDNS is off, because the realm has no address to hide and
 // each responder would hold a multicast socket. With a UDP port configured,
 // every peer connection shares that one socket.
+//
+// Data channels are detached: the realm reads each one with its own loop
+// into one buffer the size of the largest valid message, where pion's
+// reader would hold 64 KiB and copy every message into a new slice for
+// its callback. The API has no codecs and no interceptors: without media
+// pion's default RTCP interceptors only cost each peer connection four
+// goroutines, one of them woken ten times a second. SCTP skips its
+// CRC32c when the client offers the same (RFC 9653; the DTLS record's
+// authentication tag already covers every byte).
 func newWebRTCAPI(udpPort int, log *slog.Logger) (*webrtc.API, func() error, error) {
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.DetachDataChannels()
 	se.LoggerFactory = pionlog.Factory{Log: log.With("component", "webrtc")} // pion's warnings at info: they are routine ICE events
 	closeMux := func() error { return nil }
 	if udpPort > 0 {
@@ -42,7 +64,9 @@ func newWebRTCAPI(udpPort int, log *slog.Logger) (*webrtc.API, func() error, err
 		se.SetICEUDPMux(mux)
 		closeMux = mux.Close
 	}
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se)), closeMux, nil
+	se.EnableSCTPZeroChecksum(true)
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&webrtc.MediaEngine{}),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), closeMux, nil
 }
 
 // peerConn is the WebRTC peer connection of one live connection.
@@ -103,13 +127,16 @@ func (l *Link) Offer(sdp string) error {
 			_ = dc.Close()
 			return
 		}
-		dc.OnMessage(func(m webrtc.DataChannelMessage) {
-			if m.IsString {
-				s.m.message(transportWebRTC, "not-binary")
+		// The open handler runs on a goroutine of its own, which reads the
+		// channel until it ends: no second goroutine per channel.
+		dc.OnOpen(func() {
+			ch, err := dc.Detach()
+			if err != nil {
+				s.log.Error("detach data channel", "session", c.Session().ID, "err", err)
+				_ = dc.Close()
 				return
 			}
-			c.Used()
-			s.ingestFrames(l, transportWebRTC, m.Data)
+			s.readDataChannel(l, ch)
 		})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -155,6 +182,51 @@ func (l *Link) Offer(sdp string) error {
 	}
 	c.Push(encodeMessage(message{Type: "webrtc.answer", SDP: pc.LocalDescription().SDP}))
 	return nil
+}
+
+// readDataChannel feeds the "xr" channel's messages to the session's
+// stream until the channel ends.
+func (s *Service) readDataChannel(l *Link, ch datachannel.ReadWriteCloser) {
+	defer ch.Close()
+	err := readMessages(ch, func(msg []byte, isString bool) {
+		if isString {
+			s.m.message(transportWebRTC, "not-binary")
+			return
+		}
+		l.c.Used()
+		s.ingestFrames(l, transportWebRTC, msg)
+	})
+	if errors.Is(err, errMessageTooLarge) {
+		s.log.Debug("data channel closed", "session", l.c.Session().ID, "err", err)
+	}
+}
+
+var errMessageTooLarge = errors.New("data channel message longer than the realm reads")
+
+// readMessages reads a detached channel's messages until it ends, each
+// into the same buffer, the size of the largest valid frame message:
+// handle must keep nothing of msg. A longer message is read into a
+// buffer of its own, doubled until it fits (pion's reader says only that
+// a message did not fit, not its length), and handed on, to be refused
+// as malformed as the WebSocket refuses it; one over xrMaxReadMessage
+// ends the channel with errMessageTooLarge.
+func readMessages(ch datachannel.Reader, handle func(msg []byte, isString bool)) error {
+	buf := make([]byte, biometrics.MaxMessageSize)
+	for {
+		n, isString, err := ch.ReadDataChannel(buf)
+		msg := buf
+		for errors.Is(err, io.ErrShortBuffer) && len(msg) < xrMaxReadMessage {
+			msg = make([]byte, min(2*len(msg), xrMaxReadMessage))
+			n, isString, err = ch.ReadDataChannel(msg)
+		}
+		if errors.Is(err, io.ErrShortBuffer) {
+			return fmt.Errorf("%w: over %d bytes", errMessageTooLarge, xrMaxReadMessage)
+		}
+		if err != nil {
+			return err // the channel or its peer connection closed
+		}
+		handle(msg[:n], isString)
+	}
 }
 
 // ICECandidate is RTCIceCandidateInit, as browsers' toJSON() gives it.
