@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +22,9 @@ import (
 // settings to a peer with the realm's, and counts it read. An op's time
 // and allocations are both ends' (client and realm share the process):
 // what a message costs the two, transport and read loop, without the
-// biometrics behind it.
+// biometrics behind it. cpu-ns/op is the process's CPU time (user and
+// system) an op, which other work on a shared machine disturbs less than
+// the time.
 //   - realm: the realm's API (no interceptors, no codecs, zero-checksum
 //     SCTP, detached channels) and its read loop, readMessages;
 //   - pion-defaults: pion's default API on both ends and its
@@ -39,7 +42,7 @@ func BenchmarkDataChannelReceive(b *testing.B) {
 		}
 		defer closeMux()
 		client := lean(true)
-		benchReceive(b, client, api, msg, func(dc *webrtc.DataChannel, got *atomic.Int64) {
+		benchReceive(b, client, api, msg, func(dc *webrtc.DataChannel, onMessage func()) {
 			dc.OnOpen(func() {
 				ch, err := dc.Detach()
 				if err != nil {
@@ -47,15 +50,95 @@ func BenchmarkDataChannelReceive(b *testing.B) {
 					return
 				}
 				defer ch.Close()
-				_ = readMessages(ch, func([]byte, bool) { got.Add(1) })
+				_ = readMessages(ch, func([]byte, bool) { onMessage() })
 			})
 		})
 	})
 	b.Run("pion-defaults", func(b *testing.B) {
-		benchReceive(b, lean(false), lean(false), msg, func(dc *webrtc.DataChannel, got *atomic.Int64) {
-			dc.OnMessage(func(webrtc.DataChannelMessage) { got.Add(1) })
+		benchReceive(b, lean(false), lean(false), msg, func(dc *webrtc.DataChannel, onMessage func()) {
+			dc.OnMessage(func(webrtc.DataChannelMessage) { onMessage() })
 		})
 	})
+}
+
+// BenchmarkDataChannelIdlePeers keeps 20 connected pairs of peers open,
+// sending nothing, and reports the process's CPU time per pair and
+// second (cpu-us/pair-s): what a peer connection costs both ends before
+// any message, in timers, tickers and ICE keepalives. An op is 100 ms.
+func BenchmarkDataChannelIdlePeers(b *testing.B) {
+	const pairs = 20
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		name          string
+		client, realm func() *webrtc.API
+	}{
+		{"realm", func() *webrtc.API { return lean(true) }, func() *webrtc.API {
+			api, _, err := newWebRTCAPI(0, log)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return api
+		}},
+		{"pion-defaults", func() *webrtc.API { return lean(false) }, func() *webrtc.API { return lean(false) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			realmAPI := tc.realm()
+			for range pairs {
+				client, realm := connectPair(ctx, b, tc.client(), realmAPI)
+				defer client.Close()
+				defer realm.Close()
+			}
+			time.Sleep(time.Second) // past the connectivity checks
+			cpu0, t0 := processCPU(b), time.Now()
+			b.ResetTimer()
+			for range b.N {
+				time.Sleep(100 * time.Millisecond)
+			}
+			b.StopTimer()
+			perPairSecond := float64(processCPU(b)-cpu0) / pairs / time.Since(t0).Seconds()
+			b.ReportMetric(perPairSecond/1e3, "cpu-us/pair-s")
+		})
+	}
+}
+
+// connectPair connects a client of clientAPI, with an open "xr" channel,
+// to a peer of realmAPI, which detaches and reads the channel when its
+// API detaches channels.
+func connectPair(ctx context.Context, b *testing.B, clientAPI, realmAPI *webrtc.API) (client, realm *webrtc.PeerConnection) {
+	client, err := clientAPI.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	realm, err = realmAPI.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	realm.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnOpen(func() {
+			if ch, err := dc.Detach(); err == nil {
+				defer ch.Close()
+				_ = readMessages(ch, func([]byte, bool) {})
+			}
+		})
+	})
+	ordered, retransmits := false, uint16(0)
+	dc, err := client.CreateDataChannel("xr", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opened := make(chan struct{})
+	dc.OnOpen(func() { close(opened) })
+	if err := signal(ctx, client, realm); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-opened:
+	case <-ctx.Done():
+		b.Fatal("data channel not open")
+	}
+	return client, realm
 }
 
 // lean is a pion API for loopback peers: with pion's defaults, or with
@@ -75,10 +158,12 @@ func lean(sdk bool) *webrtc.API {
 }
 
 // benchReceive connects a client of clientAPI to a peer of realmAPI,
-// whose "xr" channel read counts into got, and sends b.N messages. At
+// which reads the "xr" channel with read, and sends b.N messages. At
 // most benchWindow are unread at once: the channel is unordered and
 // unreliable, as clients open it, and a flood would only measure loss.
-func benchReceive(b *testing.B, clientAPI, realmAPI *webrtc.API, msg []byte, read func(*webrtc.DataChannel, *atomic.Int64)) {
+// The deadline bounds the whole benchmark run: a lost message fails it
+// rather than hang.
+func benchReceive(b *testing.B, clientAPI, realmAPI *webrtc.API, msg []byte, read func(dc *webrtc.DataChannel, onMessage func())) {
 	const benchWindow = 16
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -92,8 +177,19 @@ func benchReceive(b *testing.B, clientAPI, realmAPI *webrtc.API, msg []byte, rea
 		b.Fatal(err)
 	}
 	defer realm.Close()
+	// A slot of window is taken for each message sent and freed when it
+	// is read.
+	window := make(chan struct{}, benchWindow)
 	var got atomic.Int64
-	realm.OnDataChannel(func(dc *webrtc.DataChannel) { read(dc, &got) })
+	realm.OnDataChannel(func(dc *webrtc.DataChannel) {
+		read(dc, func() {
+			got.Add(1)
+			select {
+			case <-window:
+			default:
+			}
+		})
+	})
 
 	ordered, retransmits := false, uint16(0)
 	dc, err := client.CreateDataChannel("xr", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
@@ -113,25 +209,38 @@ func benchReceive(b *testing.B, clientAPI, realmAPI *webrtc.API, msg []byte, rea
 
 	b.ReportAllocs()
 	b.SetBytes(int64(len(msg)))
+	cpu0 := processCPU(b)
 	b.ResetTimer()
-	for i := range b.N {
-		for int64(i)-got.Load() >= benchWindow {
-			if ctx.Err() != nil {
-				b.Fatalf("%d of %d messages read before the deadline", got.Load(), i)
-			}
-			time.Sleep(20 * time.Microsecond)
-		}
+	for range b.N {
+		inFlight(ctx, b, window, &got)
 		if err := dc.Send(msg); err != nil {
 			b.Fatal(err)
 		}
 	}
-	for got.Load() < int64(b.N) {
-		if ctx.Err() != nil {
-			b.Fatalf("%d of %d messages read before the deadline", got.Load(), b.N)
-		}
-		time.Sleep(20 * time.Microsecond)
+	for range benchWindow { // every message read when the whole window is free
+		inFlight(ctx, b, window, &got)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// inFlight takes a slot of window, waiting while every slot is taken; a
+// message lost on the way would never free its slot.
+func inFlight(ctx context.Context, b *testing.B, window chan struct{}, got *atomic.Int64) {
+	select {
+	case window <- struct{}{}:
+	case <-ctx.Done():
+		b.Fatalf("a message was lost: %d read before the deadline", got.Load())
+	}
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // signal exchanges offer and answer with every candidate in them, as the
