@@ -208,7 +208,7 @@ func TestSegmentReachKeepsEveryMatch(t *testing.T) {
 		for i := range probe {
 			probe[i] = a[i] + tt*(b[i]-a[i])*float32(rng.IntN(2)) + float32(noise*rng.NormFloat64())
 		}
-		got := r.nearest(streams+1, 0, &probe)
+		got := r.lookup(streams+1, 0, []motionPoint{probe}, nil)[0]
 		want := r.nearestReadingBothEnds(streams+1, 0, &probe)
 		if got != want {
 			t.Fatalf("probe %v: %+v, measuring every segment gives %+v", probe, got, want)
@@ -219,5 +219,77 @@ func TestSegmentReachKeepsEveryMatch(t *testing.T) {
 	}
 	if matched < 1000 {
 		t.Fatalf("only %d probes matched anything: the test says nothing", matched)
+	}
+}
+
+// TestLookupIsNearestOfEachPoint: a lookup, which reads the four cell
+// chains of a point side by side and keeps the lists of cells a window's
+// consecutive points share, finds for every point exactly what the search
+// of one point at a time finds, on a registry whose crowded cells hold
+// more points than a lookup reads, for windows of a walk through the
+// crowd and of a stream's own recent path (which it must not match).
+func TestLookupIsNearestOfEachPoint(t *testing.T) {
+	r, walk := crowdedRegistry(t, 300, 1<<18, 21)
+	rng := rand.New(rand.NewPCG(22, 23))
+	full, shared, matched := 0, 0, 0
+	for _, g := range r.gens {
+		for grid := range g.grids {
+			x := &g.grids[grid]
+			for i, h := range x.heads {
+				if h != 0 && len(x.newest(nil, x.keys[i], maxCandidates+1)) > maxCandidates {
+					full++
+				}
+			}
+		}
+	}
+	var out []match
+	for w := range 400 {
+		var rest, p motionPoint
+		for c := range rest {
+			rest[c] = float32(0.1 * rng.NormFloat64())
+		}
+		p = rest
+		probe := make([]motionPoint, 20)
+		for i := range probe {
+			step := 0.025
+			if w%4 == 0 {
+				step = 0.002 // small steps: mostly the same cells
+			}
+			walk(&rest, &p, step)
+			probe[i] = p
+		}
+		stream, own := uint32(1<<30), uint32(1<<20)
+		if w%5 == 0 {
+			// A stream already in the registry, looking up near its own
+			// latest points: they are excluded, older ones are not.
+			// Every other one is a stream that barely moves, whose cells
+			// hold more of its points than a lookup reads.
+			g := r.gens[0]
+			sp := g.points[rng.IntN(len(g.points))]
+			for w%10 == 0 && sp.stream%10 != 1 {
+				sp = g.points[rng.IntN(len(g.points))]
+			}
+			stream, own = sp.stream, sp.idx+uint32(rng.IntN(2*ownExclusionPoints))
+			for i := range probe {
+				probe[i] = sp.p
+				probe[i][i%6] += float32(0.003 * rng.NormFloat64())
+			}
+		}
+		out = r.lookup(stream, own, probe, out)
+		for i := range probe {
+			want := r.nearestReadingBothEnds(stream, own, &probe[i])
+			if out[i] != want {
+				t.Fatalf("window %d point %d: lookup gives %+v, one point at a time %+v", w, i, out[i], want)
+			}
+			if i > 0 && r.key(&probe[i], 0) == r.key(&probe[i-1], 0) {
+				shared++
+			}
+			if out[i].n > 0 {
+				matched++
+			}
+		}
+	}
+	if full == 0 || shared < 500 || matched < 500 {
+		t.Fatalf("%d cells hold more than a lookup reads, %d points share a cell with the one before, %d matched: the test says too little", full, shared, matched)
 	}
 }
