@@ -3,6 +3,7 @@ package biometrics
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -291,5 +292,90 @@ func TestLookupIsNearestOfEachPoint(t *testing.T) {
 	}
 	if full == 0 || shared < 500 || matched < 500 {
 		t.Fatalf("%d cells hold more than a lookup reads, %d points share a cell with the one before, %d matched: the test says too little", full, shared, matched)
+	}
+}
+
+// loopShareOneProbeAtATime is the stream's loop search as it was before
+// loopShare went through the history once for all probe points: the
+// reference it is tested against.
+func (l *liveState) loopShareOneProbeAtATime(probe []motionPoint, idx []uint32) float64 {
+	n := len(l.history)
+	if n < 2 {
+		return 0
+	}
+	tol2 := l.cfg.ReplayTolerance * l.cfg.ReplayTolerance / 4
+	tol := math.Sqrt(tol2)
+	at := func(i int) *historyPoint { return &l.history[(l.hstart+i)%n] }
+	l.matches = l.matches[:0]
+	for j := range probe {
+		var m match
+		for i := 1; i < n; i++ {
+			a, b := at(i-1), at(i)
+			if b.idx+loopMinLag > idx[j] || !b.contiguous || beyondSegment(&probe[j], &a.p, &b.p, tol) {
+				continue
+			}
+			if d := segmentDist2(&probe[j], &a.p, &b.p); d <= tol2 {
+				m.offer(streamPoint{idx: b.idx, fit: d / tol2})
+			}
+		}
+		l.matches = append(l.matches, m)
+	}
+	return sequenceShare(l.matches, idx)
+}
+
+// TestLoopShareIsOneProbeAtATime: the loop search that goes through the
+// history once finds for every probe point the matches (points and fits)
+// the search of one probe point at a time found, and the same share, on
+// looped motion repeated exactly, nearly and not at all, with gaps.
+func TestLoopShareIsOneProbeAtATime(t *testing.T) {
+	cfg, err := Config{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	looped := 0
+	for trial := range 400 {
+		l := newLiveState(cfg)
+		period := 8 + rng.IntN(20)
+		if trial%5 == 0 {
+			period = 1000 + rng.IntN(1000) // slow: points within the tolerance of the ones before
+		}
+		noise := []float64{0, 0.001, 0.004, 0.02}[trial%4]
+		var phase [6]float64
+		for c := range phase {
+			phase[c] = 2 * math.Pi * rng.Float64()
+		}
+		at := func(k int) motionPoint {
+			var p motionPoint
+			for c := range p {
+				p[c] = float32(0.1*math.Sin(2*math.Pi*float64(k)/float64(period)+phase[c]) + noise*rng.NormFloat64())
+			}
+			return p
+		}
+		k := 0
+		for range historyPoints + rng.IntN(60) {
+			l.remember(historyPoint{p: at(k), idx: uint32(k), contiguous: k%23 != 0})
+			k++
+		}
+		// As in a window, the probe's first half is the newest history.
+		probe := make([]motionPoint, 20)
+		idx := make([]uint32, len(probe))
+		k -= 10
+		for j := range probe {
+			probe[j], idx[j] = at(k), uint32(k)
+			k++
+		}
+		got := l.loopShare(probe, idx)
+		gotMatches := slices.Clone(l.matches)
+		want := l.loopShareOneProbeAtATime(probe, idx)
+		if got != want || !slices.Equal(gotMatches, l.matches) {
+			t.Fatalf("trial %d: share %v, matches %+v; one probe at a time: %v, %+v", trial, got, gotMatches, want, l.matches)
+		}
+		if got >= loopShare {
+			looped++
+		}
+	}
+	if looped < 50 || looped > 350 {
+		t.Fatalf("%d of 400 trials looped: the test says too little", looped)
 	}
 }

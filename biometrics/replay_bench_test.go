@@ -144,3 +144,37 @@ func BenchmarkReplayLookup(b *testing.B) {
 	}
 	b.ReportMetric(float64(matched)/float64(i*perWindow), "matches/point")
 }
+
+// BenchmarkLoopShare is a stream's search of its own recent motion for a
+// loop, once per judged window: 20 probe points, half of them the newest
+// of the history, against a full history of a hand wandering as in
+// crowdedRegistry.
+func BenchmarkLoopShare(b *testing.B) {
+	cfg, err := Config{}.withDefaults()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(51, 52))
+	var rest, p motionPoint
+	var path []motionPoint
+	for range historyPoints + 10 {
+		for c := range p {
+			p[c] = rest[c] + 0.95*(p[c]-rest[c]) + float32(0.025*rng.NormFloat64())
+		}
+		path = append(path, p)
+	}
+	l := newLiveState(cfg)
+	for k := range historyPoints {
+		l.remember(historyPoint{p: path[k], idx: uint32(k), contiguous: true})
+	}
+	probe := path[len(path)-20:]
+	idx := make([]uint32, len(probe))
+	for j := range idx {
+		idx[j] = uint32(len(path) - 20 + j)
+	}
+	var share float64
+	for b.Loop() {
+		share += l.loopShare(probe, idx)
+	}
+	b.ReportMetric(share/float64(b.N), "share")
+}
