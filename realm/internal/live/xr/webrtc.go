@@ -28,10 +28,10 @@ const xrDataChannel = "xr"
 const xrGatherTimeout = 5 * time.Second
 
 // xrMaxReadMessage is the longest data channel message the realm reads
-// at all, to refuse it: pion's default SCTP receive buffer, which bounds
-// what a peer can have reassembled. A longer one ends the channel. (The
-// answer's a=max-message-size is pion's default, 1 GiB; a frame message
-// is at most biometrics.MaxMessageSize.)
+// at all, only to refuse it (a frame message is at most
+// biometrics.MaxMessageSize); a longer one ends the channel. pion's own
+// reader would grow its buffer up to the answer's a=max-message-size
+// (pion's default, 1 GiB) and keep it for the channel's life.
 const xrMaxReadMessage = 1 << 20
 
 // newWebRTCAPI builds the node's pion API. Loopback candidates are
