@@ -147,8 +147,10 @@ func (l *liveState) jumped(f, prev *Frame, havePrev bool, arrival time.Time) boo
 }
 
 // frame checks one accepted frame against the arrival clock and the jumps
-// seen lately.
-func (l *liveState) frame(f *Frame, arrival time.Time) string {
+// seen lately. offset is the frame's arrival minus its device time, in µs,
+// less the node's own read lag (nodeLag): what is left of a climb is the
+// device's.
+func (l *liveState) frame(offset int64, arrival time.Time) string {
 	reason := ""
 	for len(l.teleports) > 0 && arrival.Sub(l.teleports[0]) > teleportMemory {
 		l.teleports = l.teleports[1:]
@@ -157,7 +159,6 @@ func (l *liveState) frame(f *Frame, arrival time.Time) string {
 		reason = LivenessTeleport
 		l.teleports = l.teleports[:0]
 	}
-	offset := arrival.UnixMicro() - int64(f.TimeUS)
 	if !l.haveClock {
 		l.haveClock, l.firstOffset, l.bucketAt = true, offset, arrival
 		l.bucketMins = append(l.bucketMins[:0], offset)
