@@ -21,13 +21,13 @@ func TestClockDriftThenSameBucketDoesNotPanic(t *testing.T) {
 	for i := 0; i < 5000 && !fired; i++ {
 		arrival := start.Add(time.Duration(i) * 20 * time.Millisecond)
 		device += 10_000 // the device says 10 ms passed for every 20 ms
-		fired = l.frame(rawOffset(device, arrival), arrival) == LivenessClock
+		fired = l.frame(rawOffset(device, arrival), 0, arrival) == LivenessClock
 		if fired {
 			// Frames right after, in the same bucket.
 			for j := 1; j <= 3; j++ {
 				device += 10_000
 				at := arrival.Add(time.Duration(j) * time.Millisecond)
-				l.frame(rawOffset(device, at), at)
+				l.frame(rawOffset(device, at), 0, at)
 			}
 		}
 	}
@@ -56,7 +56,7 @@ func clockRun(t *testing.T, d time.Duration, arrival func(device time.Duration) 
 	const base = uint64(5_000_000)
 	for dev := time.Duration(0); dev < d; dev += time.Second / 72 {
 		at := arrival(dev)
-		if l.frame(rawOffset(base+uint64(dev.Microseconds()), start.Add(at)), start.Add(at)) == LivenessClock {
+		if l.frame(rawOffset(base+uint64(dev.Microseconds()), start.Add(at)), 0, start.Add(at)) == LivenessClock {
 			return at
 		}
 	}

@@ -23,13 +23,25 @@ const (
 	// fifth of a clock bucket, so the estimate trails the real lag by
 	// little within one bucket.
 	lagSampleEvery = time.Second
-	// lagMinStreams: with fewer streams giving a climb in a sample there
-	// is no estimate and no discount (the clock check as it was without
-	// one). Fewer than this many streams cannot overload a node (32
-	// headsets at the 500 frames/s cap are 16,000 frames a second, a
-	// fraction of one core), and the quantile below then needs at least
-	// 25 colluding streams to move.
+	// lagMinStreams: with fewer streams having a say (below) there is no
+	// estimate and no discount: the clock check as it was without one.
+	// Fewer than this many streams cannot overload a node (32 headsets at
+	// the 500 frames/s cap are 16,000 frames a second, a fraction of one
+	// core), and the quantile below then needs at least 25 colluding
+	// streams to move.
 	lagMinStreams = 32
+	// lagSayFor: what a stream said of the lag counts for this many
+	// samples. A busy node's scheduler runs some readers only every few
+	// seconds; their word, a little old, still counts (it can only be
+	// lower than the lag now, as the lag climbs). A stream not read for
+	// longer has no say until it is.
+	lagSayFor = 10
+	// lagClockBack: an arrival this far before the next sample is due is
+	// a clock that went back (a test or an evaluation replaying another
+	// day), not a frame read late: a node's frames are pushed with the
+	// time they were read, which a busy node's scheduler can hold up by
+	// seconds, never by this much.
+	lagClockBack = time.Minute
 	// lagQuantile: the node's climb in a sample is the climb that a
 	// quarter of its streams do not exceed. A node's lag delays every
 	// stream, so even its least delayed quarter shows it; a device clock
@@ -54,9 +66,16 @@ const noOffset = math.MaxInt64
 // sample.
 type lagProbe struct {
 	low atomic.Int64 // µs: lowest arrival − device offset since the last sample, or noOffset
-	// prev and havePrev are the previous sample's low; nodeLag.mu guards them.
-	prev     int64
-	havePrev bool
+	// The rest is guarded by nodeLag.mu. prev is the low of the last
+	// sample the stream sent frames in, and prevLag the node's estimate
+	// after that sample: a stream the node read nothing from for a while
+	// climbs from where it was last seen. say is where the stream put the
+	// lag at sample saidAt.
+	prev, prevLag int64
+	havePrev      bool
+	say           int64
+	saidAt        uint64
+	hasSaid       bool
 }
 
 func (p *lagProbe) observe(offset int64) {
@@ -69,9 +88,13 @@ func (p *lagProbe) observe(offset int64) {
 }
 
 // nodeLag estimates how far behind its streams' arrival the node reads
-// them, as the sum of its samples' climbs, never below zero: a node can
-// read frames late, never before they arrive, so an estimate pulled down
-// by streams whose clocks run fast only ever takes the discount away.
+// them. In each sample, every stream that sent frames says where the lag
+// is now: the estimate when the stream was last sampled, plus how far its
+// lowest offset climbed since. The estimate is the low quantile of what
+// the streams said in the last lagSayFor samples, never below zero: a
+// node can read frames late, never before they arrive, so an estimate
+// pulled down by streams whose clocks run fast only ever takes the
+// discount away.
 //
 // A frame costs a stream two atomic loads and a compare-and-swap on its
 // own probe. Once every lagSampleEvery of arrival time the frame that
@@ -84,10 +107,12 @@ type nodeLag struct {
 	lagUS  atomic.Int64 // the current estimate, µs, ≥ 0
 	nextUS atomic.Int64 // arrival (µs) from which the next sample is due
 
-	mu     sync.Mutex // guards probes, climbs, behind and the probes' prev
-	probes map[*lagProbe]struct{}
-	climbs []int64
-	behind bool
+	mu      sync.Mutex // guards the rest, and the probes' fields but low
+	probes  map[*lagProbe]struct{}
+	samples uint64  // samples taken
+	says    []int64 // what the streams say, sorted in each sample
+	fresh   []*lagProbe
+	behind  bool
 }
 
 func newNodeLag(log *slog.Logger) *nodeLag {
@@ -116,44 +141,50 @@ func (n *nodeLag) frame(p *lagProbe, arrivalUS, offset int64) int64 {
 	// An arrival far before the next sample is a clock that went back
 	// (a node's frames are pushed with the time they were read): sample
 	// from there rather than wait for the old time to come again.
-	if (arrivalUS >= next || arrivalUS < next-2*lagSampleEvery.Microseconds()) &&
+	if (arrivalUS >= next || arrivalUS < next-lagClockBack.Microseconds()) &&
 		n.nextUS.CompareAndSwap(next, arrivalUS+lagSampleEvery.Microseconds()) {
 		n.sample()
 	}
 	return n.lagUS.Load()
 }
 
-// sample closes a sample: each probe's climb since the previous one, and
-// their low quantile added to the estimate.
+// sample closes a sample: what each stream that sent frames says of the
+// lag, and the low quantile of what the streams said lately as the
+// estimate.
 func (n *nodeLag) sample() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.climbs = n.climbs[:0]
+	n.samples++
+	n.says, n.fresh = n.says[:0], n.fresh[:0]
 	for p := range n.probes {
-		low := p.low.Swap(noOffset)
-		if low == noOffset {
-			p.havePrev = false
-			continue
+		if low := p.low.Swap(noOffset); low != noOffset {
+			if p.havePrev {
+				p.say, p.saidAt, p.hasSaid = p.prevLag+low-p.prev, n.samples, true
+			}
+			p.prev, p.havePrev = low, true
+			n.fresh = append(n.fresh, p)
 		}
-		if p.havePrev {
-			n.climbs = append(n.climbs, low-p.prev)
+		if p.hasSaid && n.samples-p.saidAt < lagSayFor {
+			n.says = append(n.says, p.say)
 		}
-		p.prev, p.havePrev = low, true
 	}
 	lag := int64(0)
-	if len(n.climbs) >= lagMinStreams {
-		slices.Sort(n.climbs)
-		lag = max(0, n.lagUS.Load()+n.climbs[int(float64(len(n.climbs))*lagQuantile)])
+	if len(n.says) >= lagMinStreams {
+		slices.Sort(n.says)
+		lag = max(0, n.says[int(float64(len(n.says))*lagQuantile)])
 	}
 	n.lagUS.Store(lag)
+	for _, p := range n.fresh {
+		p.prevLag = lag
+	}
 	d := time.Duration(lag) * time.Microsecond
 	switch {
 	case !n.behind && d >= lagBehindFrom:
 		n.behind = true
-		n.log.Warn("node is behind its XR streams: it reads their frames late, and their clock checks discount the lag", "lag", d, "streams", len(n.climbs))
+		n.log.Warn("node is behind its XR streams: it reads their frames late, and their clock checks discount the lag", "lag", d, "streams", len(n.says))
 	case n.behind && d < lagCaughtUpBelow:
 		n.behind = false
-		n.log.Info("node caught up with its XR streams", "lag", d, "streams", len(n.climbs))
+		n.log.Info("node caught up with its XR streams", "lag", d, "streams", len(n.says))
 	}
 }
 

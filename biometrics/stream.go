@@ -222,7 +222,7 @@ func (s *Stream) Push(frames []Frame, arrival time.Time) []Event {
 		s.stats.FramesAccepted++
 		offset := arrival.UnixMicro() - int64(f.TimeUS)
 		lag := s.e.lag.frame(&s.lag, arrival.UnixMicro(), offset)
-		if reason := s.live.frame(offset-lag, arrival); reason != "" {
+		if reason := s.live.frame(offset, lag, arrival); reason != "" {
 			events = s.failLiveness(events, reason, arrival)
 		}
 		s.prevRaw, s.lastTime, s.haveLast = *f, f.TimeUS, true
