@@ -18,7 +18,7 @@ import (
 // estimates it from all of them and each stream's clock check discounts it.
 const (
 	// lagSampleEvery: each stream's lowest offset over this span of
-	// arrival time is compared with its lowest over the span before. A
+	// arrival time is compared with its lowest when it was last read. A
 	// second holds about nine messages of a batching headset, and is a
 	// fifth of a clock bucket, so the estimate trails the real lag by
 	// little within one bucket.
@@ -42,13 +42,15 @@ const (
 	// time they were read, which a busy node's scheduler can hold up by
 	// seconds, never by this much.
 	lagClockBack = time.Minute
-	// lagQuantile: the node's climb in a sample is the climb that a
-	// quarter of its streams do not exceed. A node's lag delays every
-	// stream, so even its least delayed quarter shows it; a device clock
-	// that runs slow climbs more than the others, and moving this
-	// quantile up takes more than three quarters of the node's streams.
-	// A low quantile under-estimates a lag with jitter in it, which
-	// leaves the clock check stricter, never looser, than the real lag.
+	// lagQuantile: the node's lag is what a quarter of its streams say at
+	// most. A node's lag delays every stream, so even its least delayed
+	// quarter shows it; a device clock that runs slow climbs more than
+	// the others, and moving this quantile up takes more than three
+	// quarters of the node's streams. A low quantile under-estimates a
+	// lag with jitter in it, which leaves the clock check stricter, never
+	// looser, than the real lag. It also leaves out a lag that only some
+	// streams have (a node reading some sockets far later than others):
+	// that cannot be told from their devices' clocks from offsets alone.
 	lagQuantile = 0.25
 	// lagBehindFrom and lagCaughtUpBelow: the node logs that it is behind
 	// once its estimate reaches a second, and that it caught up once the
@@ -107,11 +109,14 @@ type nodeLag struct {
 	lagUS  atomic.Int64 // the current estimate, µs, ≥ 0
 	nextUS atomic.Int64 // arrival (µs) from which the next sample is due
 
-	mu      sync.Mutex // guards the rest, and the probes' fields but low
+	// mu guards the rest, and the probes' fields but low. Lock order: a
+	// sample runs inside Stream.Push, under that stream's mu, and takes
+	// mu after it; nothing here takes a stream's lock.
+	mu      sync.Mutex
 	probes  map[*lagProbe]struct{}
-	samples uint64  // samples taken
-	says    []int64 // what the streams say, sorted in each sample
-	fresh   []*lagProbe
+	samples uint64      // samples taken
+	says    []int64     // what the streams say, sorted in each sample
+	fresh   []*lagProbe // the probes that sent frames in the sample being closed
 	behind  bool
 }
 
