@@ -62,24 +62,6 @@ func (x *cellIndex) grow() {
 	}
 }
 
-// newest appends to dst the points filed under key, at most limit of them,
-// the latest ones, oldest first: the order a slice per cell kept them in.
-func (x *cellIndex) newest(dst []int32, key uint64, limit int) []int32 {
-	if x.used == 0 {
-		return dst
-	}
-	h := x.heads[x.slot(key)]
-	start := len(dst)
-	for ; h != 0 && len(dst)-start < limit; h = x.entries[h-1].prev {
-		dst = append(dst, x.entries[h-1].point)
-	}
-	got := dst[start:]
-	for i, j := 0, len(got)-1; i < j; i, j = i+1, j-1 {
-		got[i], got[j] = got[j], got[i]
-	}
-	return dst
-}
-
 // reset empties the index and keeps its arrays for the next generation:
 // the registry's generations reach the same size each time, and filling
 // one again in place frees the collector from tens of megabytes of arrays

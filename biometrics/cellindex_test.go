@@ -78,3 +78,24 @@ func TestGenerationArraysStopAtTheBound(t *testing.T) {
 		}
 	}
 }
+
+// newest appends to dst the points filed under key, at most limit of them,
+// the latest ones, oldest first: the order a slice per cell kept them in.
+// It reads one chain at a time, as the registry's lookup did before it
+// read a point's four chains side by side (replayRegistry.candidates): the
+// tests' reference.
+func (x *cellIndex) newest(dst []int32, key uint64, limit int) []int32 {
+	if x.used == 0 {
+		return dst
+	}
+	h := x.heads[x.slot(key)]
+	start := len(dst)
+	for ; h != 0 && len(dst)-start < limit; h = x.entries[h-1].prev {
+		dst = append(dst, x.entries[h-1].point)
+	}
+	got := dst[start:]
+	for i, j := 0, len(got)-1; i < j; i, j = i+1, j-1 {
+		got[i], got[j] = got[j], got[i]
+	}
+	return dst
+}

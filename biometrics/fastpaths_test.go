@@ -3,6 +3,7 @@ package biometrics
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -208,7 +209,7 @@ func TestSegmentReachKeepsEveryMatch(t *testing.T) {
 		for i := range probe {
 			probe[i] = a[i] + tt*(b[i]-a[i])*float32(rng.IntN(2)) + float32(noise*rng.NormFloat64())
 		}
-		got := r.nearest(streams+1, 0, &probe)
+		got := r.lookup(streams+1, 0, []motionPoint{probe}, nil)[0]
 		want := r.nearestReadingBothEnds(streams+1, 0, &probe)
 		if got != want {
 			t.Fatalf("probe %v: %+v, measuring every segment gives %+v", probe, got, want)
@@ -219,5 +220,162 @@ func TestSegmentReachKeepsEveryMatch(t *testing.T) {
 	}
 	if matched < 1000 {
 		t.Fatalf("only %d probes matched anything: the test says nothing", matched)
+	}
+}
+
+// TestLookupIsNearestOfEachPoint: a lookup, which reads the four cell
+// chains of a point side by side and keeps the lists of cells a window's
+// consecutive points share, finds for every point exactly what the search
+// of one point at a time finds, on a registry whose crowded cells hold
+// more points than a lookup reads, for windows of a walk through the
+// crowd and of a stream's own recent path (which it must not match).
+func TestLookupIsNearestOfEachPoint(t *testing.T) {
+	r, walk := crowdedRegistry(t, 300, 1<<18, 21)
+	rng := rand.New(rand.NewPCG(22, 23))
+	full, shared, matched := 0, 0, 0
+	for _, g := range r.gens {
+		for grid := range g.grids {
+			x := &g.grids[grid]
+			for i, h := range x.heads {
+				if h != 0 && len(x.newest(nil, x.keys[i], maxCandidates+1)) > maxCandidates {
+					full++
+				}
+			}
+		}
+	}
+	var out []match
+	for w := range 400 {
+		var rest, p motionPoint
+		for c := range rest {
+			rest[c] = float32(0.1 * rng.NormFloat64())
+		}
+		p = rest
+		probe := make([]motionPoint, 20)
+		for i := range probe {
+			step := 0.025
+			if w%4 == 0 {
+				step = 0.002 // small steps: mostly the same cells
+			}
+			walk(&rest, &p, step)
+			probe[i] = p
+		}
+		stream, own := uint32(1<<30), uint32(1<<20)
+		if w%5 == 0 {
+			// A stream already in the registry, looking up near its own
+			// latest points: they are excluded, older ones are not.
+			// Every other one is a stream that barely moves, whose cells
+			// hold more of its points than a lookup reads.
+			g := r.gens[0]
+			sp := g.points[rng.IntN(len(g.points))]
+			for w%10 == 0 && sp.stream%10 != 1 {
+				sp = g.points[rng.IntN(len(g.points))]
+			}
+			stream, own = sp.stream, sp.idx+uint32(rng.IntN(2*ownExclusionPoints))
+			for i := range probe {
+				probe[i] = sp.p
+				probe[i][i%6] += float32(0.003 * rng.NormFloat64())
+			}
+		}
+		out = r.lookup(stream, own, probe, out)
+		for i := range probe {
+			want := r.nearestReadingBothEnds(stream, own, &probe[i])
+			if out[i] != want {
+				t.Fatalf("window %d point %d: lookup gives %+v, one point at a time %+v", w, i, out[i], want)
+			}
+			if i > 0 && r.key(&probe[i], 0) == r.key(&probe[i-1], 0) {
+				shared++
+			}
+			if out[i].n > 0 {
+				matched++
+			}
+		}
+	}
+	if full == 0 || shared < 500 || matched < 500 {
+		t.Fatalf("%d cells hold more than a lookup reads, %d points share a cell with the one before, %d matched: the test says too little", full, shared, matched)
+	}
+}
+
+// loopShareOneProbeAtATime is the stream's loop search as it was before
+// loopShare went through the history once for all probe points: the
+// reference it is tested against.
+func (l *liveState) loopShareOneProbeAtATime(probe []motionPoint, idx []uint32) float64 {
+	n := len(l.history)
+	if n < 2 {
+		return 0
+	}
+	tol2 := l.cfg.ReplayTolerance * l.cfg.ReplayTolerance / 4
+	tol := math.Sqrt(tol2)
+	at := func(i int) *historyPoint { return &l.history[(l.hstart+i)%n] }
+	l.matches = l.matches[:0]
+	for j := range probe {
+		var m match
+		for i := 1; i < n; i++ {
+			a, b := at(i-1), at(i)
+			if b.idx+loopMinLag > idx[j] || !b.contiguous || beyondSegment(&probe[j], &a.p, &b.p, tol) {
+				continue
+			}
+			if d := segmentDist2(&probe[j], &a.p, &b.p); d <= tol2 {
+				m.offer(streamPoint{idx: b.idx, fit: d / tol2})
+			}
+		}
+		l.matches = append(l.matches, m)
+	}
+	return sequenceShare(l.matches, idx)
+}
+
+// TestLoopShareIsOneProbeAtATime: the loop search that goes through the
+// history once finds for every probe point the matches (points and fits)
+// the search of one probe point at a time found, and the same share, on
+// looped motion repeated exactly, nearly and not at all, with gaps.
+func TestLoopShareIsOneProbeAtATime(t *testing.T) {
+	cfg, err := Config{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	looped := 0
+	for trial := range 400 {
+		l := newLiveState(cfg)
+		period := 8 + rng.IntN(20)
+		if trial%5 == 0 {
+			period = 1000 + rng.IntN(1000) // slow: points within the tolerance of the ones before
+		}
+		noise := []float64{0, 0.001, 0.004, 0.02}[trial%4]
+		var phase [6]float64
+		for c := range phase {
+			phase[c] = 2 * math.Pi * rng.Float64()
+		}
+		at := func(k int) motionPoint {
+			var p motionPoint
+			for c := range p {
+				p[c] = float32(0.1*math.Sin(2*math.Pi*float64(k)/float64(period)+phase[c]) + noise*rng.NormFloat64())
+			}
+			return p
+		}
+		k := 0
+		for range historyPoints + rng.IntN(60) {
+			l.remember(historyPoint{p: at(k), idx: uint32(k), contiguous: k%23 != 0})
+			k++
+		}
+		// As in a window, the probe's first half is the newest history.
+		probe := make([]motionPoint, 20)
+		idx := make([]uint32, len(probe))
+		k -= 10
+		for j := range probe {
+			probe[j], idx[j] = at(k), uint32(k)
+			k++
+		}
+		got := l.loopShare(probe, idx)
+		gotMatches := slices.Clone(l.matches)
+		want := l.loopShareOneProbeAtATime(probe, idx)
+		if got != want || !slices.Equal(gotMatches, l.matches) {
+			t.Fatalf("trial %d: share %v, matches %+v; one probe at a time: %v, %+v", trial, got, gotMatches, want, l.matches)
+		}
+		if got >= loopShare {
+			looped++
+		}
+	}
+	if looped < 50 || looped > 350 {
+		t.Fatalf("%d of 400 trials looped: the test says too little", looped)
 	}
 }

@@ -371,29 +371,57 @@ func (l *liveState) remember(h historyPoint) {
 // loopShare is the share of probe points that lie on the stream's own
 // motion from at least loopMinLag points earlier, within half the replay
 // tolerance: a loop repeats itself far more exactly than a person does.
+//
+// It goes through the history's segments once, each against every probe
+// point, so that a segment's box (beyondSegment's, grown by the
+// tolerance) is worked out once instead of once per probe point; each
+// point's match still sees the segments in the history's order.
 func (l *liveState) loopShare(probe []motionPoint, idx []uint32) float64 {
 	n := len(l.history)
 	if n < 2 {
 		return 0
 	}
 	tol2 := l.cfg.ReplayTolerance * l.cfg.ReplayTolerance / 4
-	tol := math.Sqrt(tol2)
-	at := func(i int) *historyPoint { return &l.history[(l.hstart+i)%n] }
+	reach := math.Sqrt(tol2) * (1 + 1e-6) // beyondSegment's margin
 	l.matches = l.matches[:0]
-	for j := range probe {
-		var m match
-		for i := 1; i < n; i++ {
-			a, b := at(i-1), at(i)
-			if b.idx+loopMinLag > idx[j] || !b.contiguous || beyondSegment(&probe[j], &a.p, &b.p, tol) {
-				continue
+	for range probe {
+		l.matches = append(l.matches, match{})
+	}
+	a := &l.history[l.hstart%n]
+	for i := 1; i < n; i++ {
+		b := &l.history[(l.hstart+i)%n]
+		if b.contiguous {
+			var lo, hi [6]float64
+			for c := range lo {
+				lo[c], hi[c] = float64(a.p[c]), float64(b.p[c])
+				if lo[c] > hi[c] {
+					lo[c], hi[c] = hi[c], lo[c]
+				}
+				lo[c], hi[c] = lo[c]-reach, hi[c]+reach
 			}
-			if d := segmentDist2(&probe[j], &a.p, &b.p); d <= tol2 {
-				m.offer(streamPoint{idx: b.idx, fit: d / tol2})
+			for j := range probe {
+				if b.idx+loopMinLag > idx[j] || outsideBox(&probe[j], &lo, &hi) {
+					continue
+				}
+				if d := segmentDist2(&probe[j], &a.p, &b.p); d <= tol2 {
+					l.matches[j].offer(streamPoint{idx: b.idx, fit: d / tol2})
+				}
 			}
 		}
-		l.matches = append(l.matches, m)
+		a = b
 	}
 	return sequenceShare(l.matches, idx)
+}
+
+// outsideBox reports whether p lies outside the box from lo to hi in any
+// coordinate.
+func outsideBox(p *motionPoint, lo, hi *[6]float64) bool {
+	for c := range p {
+		if x := float64(p[c]); x < lo[c] || x > hi[c] {
+			return true
+		}
+	}
+	return false
 }
 
 // peerCopied reports whether the window retraces motion another node of

@@ -2,6 +2,7 @@ package biometrics
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -258,27 +259,100 @@ func (r *replayRegistry) lookup(stream uint32, ownIdx uint32, probe []motionPoin
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out = out[:0]
+	var lists cellLists
 	for i := range probe {
-		out = append(out, r.nearest(stream, ownIdx, &probe[i]))
+		r.candidates(&lists, &probe[i])
+		out = append(out, r.nearest(&lists, stream, ownIdx, &probe[i]))
 	}
 	return out
 }
 
-func (r *replayRegistry) nearest(stream, ownIdx uint32, p *motionPoint) match {
+// cellLists are the candidates of one probe point: for each generation and
+// grid (list g*2+grid), the newest points filed under the point's cell,
+// oldest first. They are kept from one probe point to the next, because a
+// window's consecutive points often lie in the same cells, whose lists
+// are then already read; the registry is locked for the whole lookup, so
+// they cannot have changed.
+type cellLists struct {
+	read  [4]bool
+	key   [4]uint64
+	n     [4]int
+	cands [4][maxCandidates]int32
+}
+
+// candidates reads into lists the candidates of p that it does not hold
+// yet. A cell's points are a chain through the index's entries, each entry
+// naming the one before, so reading a chain is one dependent memory read
+// after another, nearly each a cache miss on a full registry; the four
+// chains are read side by side, a step of each in turn, so that the
+// processor waits for four reads at once instead of one after the other.
+func (r *replayRegistry) candidates(lists *cellLists, p *motionPoint) {
+	var keys [2]uint64
+	for grid := range keys {
+		keys[grid] = r.key(p, grid)
+	}
+	var index [4]*cellIndex
+	var next [4]int32 // 1 + the entry to read next in list k, or 0
+	for gi, g := range r.gens {
+		for grid := range keys {
+			k := 2*gi + grid
+			if lists.read[k] && lists.key[k] == keys[grid] {
+				continue
+			}
+			lists.read[k], lists.key[k], lists.n[k] = true, keys[grid], 0
+			if g == nil || g.grids[grid].used == 0 {
+				continue
+			}
+			index[k] = &g.grids[grid]
+			next[k] = index[k].heads[index[k].slot(keys[grid])]
+		}
+	}
+	for reading := true; reading; {
+		reading = false
+		for k := range next {
+			if next[k] == 0 {
+				continue
+			}
+			e := index[k].entries[next[k]-1]
+			lists.cands[k][lists.n[k]] = e.point
+			lists.n[k]++
+			next[k] = e.prev
+			if lists.n[k] == maxCandidates {
+				next[k] = 0
+			}
+			reading = reading || next[k] != 0
+		}
+	}
+	for k, x := range index {
+		if x != nil {
+			slices.Reverse(lists.cands[k][:lists.n[k]])
+		}
+	}
+}
+
+// nearest is where p lies on earlier motion among its candidates in lists.
+// The distances to the candidates are measured first, in a loop of their
+// own: the candidates lie anywhere in the generation's array, and a short
+// loop lets the processor have several of them on their way from memory at
+// once.
+func (r *replayRegistry) nearest(lists *cellLists, stream, ownIdx uint32, p *motionPoint) match {
 	var m match
-	var buf [maxCandidates]int32
-	for _, g := range r.gens {
+	var pd2s [maxCandidates]float64
+	for gi, g := range r.gens {
 		if g == nil {
 			continue
 		}
 		for grid := range g.grids {
-			cands := g.grids[grid].newest(buf[:0], r.key(p, grid), maxCandidates)
-			for _, ci := range cands {
+			cands := lists.cands[2*gi+grid][:lists.n[2*gi+grid]]
+			for j, ci := range cands {
+				pd2s[j] = pointDist2(p, &g.points[ci].p)
+			}
+			for j, ci := range cands {
 				sp := &g.points[ci]
 				if sp.stream == stream && sp.idx+ownExclusionPoints > ownIdx {
 					continue
 				}
-				pd2 := pointDist2(p, &sp.p)
+				pd2 := pd2s[j]
 				d := pd2 / r.tol2
 				if sp.next >= 0 && r.segmentReach(pd2, sp.lenNext) {
 					d = min(d, r.segmentFit(p, &sp.p, &g.points[sp.next].p))

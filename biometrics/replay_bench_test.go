@@ -66,3 +66,115 @@ func heapInUse() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
 }
+
+// crowdedRegistry is a registry filled to maxPoints by the motion of many
+// streams, each hand wandering around its own resting place (a random walk
+// pulled back towards it, about 6 cm between points a tenth of a second
+// apart; one stream in ten barely moves and fills a few cells alone), so
+// that cells hold more points than a lookup reads, as on a busy node. walk
+// gives a new stream's next point in the same way, with steps of step.
+func crowdedRegistry(tb testing.TB, streams, maxPoints int, seed uint64) (r *replayRegistry, walk func(rest, p *motionPoint, step float64)) {
+	tb.Helper()
+	cfg, err := Config{ReplayMaxPoints: maxPoints}.withDefaults()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r = newReplayRegistry(cfg)
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	walk = func(rest, p *motionPoint, step float64) {
+		for c := range p {
+			p[c] = rest[c] + 0.95*(p[c]-rest[c]) + float32(step*rng.NormFloat64())
+		}
+	}
+	rests := make([]motionPoint, streams)
+	at := make([]motionPoint, streams)
+	for s := range rests {
+		for c := range rests[s] {
+			rests[s][c] = float32(0.1 * rng.NormFloat64())
+		}
+		at[s] = rests[s]
+	}
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	idx, pts, contiguous := make([]uint32, 1), make([]motionPoint, 1), []bool{true}
+	for n := uint32(0); r.gens[1] == nil || len(r.gens[0].points) < maxPoints/2-streams; n++ {
+		for s := range at {
+			step := 0.025
+			if s%10 == 0 {
+				step = 0.002
+			}
+			walk(&rests[s], &at[s], step)
+			idx[0], pts[0] = n, at[s]
+			r.addIndexed(uint32(s+1), idx, pts, contiguous, clock)
+		}
+		clock = clock.Add(100 * time.Millisecond)
+	}
+	return r, walk
+}
+
+// BenchmarkReplayLookup is the replay registry's part of judging one
+// window (20 moving points) on a node whose registry is full, as it is
+// after a few minutes of a thousand streams: the candidates of each point
+// read from four cells, and their distances measured.
+func BenchmarkReplayLookup(b *testing.B) {
+	r, walk := crowdedRegistry(b, 1000, DefaultReplayMaxPoints, 5)
+	const windows, perWindow = 256, 20
+	rng := rand.New(rand.NewPCG(7, 8))
+	probes := make([][]motionPoint, windows)
+	for w := range probes {
+		// Each window another person's, resting somewhere in the crowd.
+		var rest motionPoint
+		for c := range rest {
+			rest[c] = float32(0.1 * rng.NormFloat64())
+		}
+		p := rest
+		for range perWindow {
+			walk(&rest, &p, 0.025)
+			probes[w] = append(probes[w], p)
+		}
+	}
+	var out []match
+	matched := 0
+	i := 0
+	for b.Loop() {
+		out = r.lookup(1<<30, 1<<20, probes[i%windows], out)
+		for _, m := range out {
+			matched += m.n
+		}
+		i++
+	}
+	b.ReportMetric(float64(matched)/float64(i*perWindow), "matches/point")
+}
+
+// BenchmarkLoopShare is a stream's search of its own recent motion for a
+// loop, once per judged window: 20 probe points, half of them the newest
+// of the history, against a full history of a hand wandering as in
+// crowdedRegistry.
+func BenchmarkLoopShare(b *testing.B) {
+	cfg, err := Config{}.withDefaults()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(51, 52))
+	var rest, p motionPoint
+	var path []motionPoint
+	for range historyPoints + 10 {
+		for c := range p {
+			p[c] = rest[c] + 0.95*(p[c]-rest[c]) + float32(0.025*rng.NormFloat64())
+		}
+		path = append(path, p)
+	}
+	l := newLiveState(cfg)
+	for k := range historyPoints {
+		l.remember(historyPoint{p: path[k], idx: uint32(k), contiguous: true})
+	}
+	probe := path[len(path)-20:]
+	idx := make([]uint32, len(probe))
+	for j := range idx {
+		idx[j] = uint32(len(path) - 20 + j)
+	}
+	var share float64
+	for b.Loop() {
+		share += l.loopShare(probe, idx)
+	}
+	b.ReportMetric(share/float64(b.N), "share")
+}

@@ -255,15 +255,20 @@ func pose(pos [3]float64, q [4]float64) biometrics.Pose {
 // yawQ turns about +Y (up) by a.
 func yawQ(a float64) [4]float64 { return axisQ([3]float64{0, 1, 0}, a) }
 
+// axisQ and yawAxes take the sine and cosine of an angle together: one
+// argument reduction instead of two, with results bit for bit those of
+// math.Sin and math.Cos (TestSincosIsSinAndCos), so that every synthetic
+// person moves exactly as before.
 func axisQ(axis [3]float64, a float64) [4]float64 {
-	s := math.Sin(a / 2)
-	return [4]float64{axis[0] * s, axis[1] * s, axis[2] * s, math.Cos(a / 2)}
+	s, c := math.Sincos(a / 2)
+	return [4]float64{axis[0] * s, axis[1] * s, axis[2] * s, c}
 }
 
 // yawAxes returns the horizontal right and forward directions after a
 // turn by a (OpenXR: forward is -Z).
 func yawAxes(a float64) (right, fwd [3]float64) {
-	return [3]float64{math.Cos(a), 0, -math.Sin(a)}, [3]float64{-math.Sin(a), 0, -math.Cos(a)}
+	s, c := math.Sincos(a)
+	return [3]float64{c, 0, -s}, [3]float64{-s, 0, -c}
 }
 
 func mul(a, b [4]float64) [4]float64 {

@@ -1,8 +1,14 @@
 package synth
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/zerorealm/zerorealm/biometrics"
 )
@@ -54,3 +60,53 @@ func TestFramesAreValid(t *testing.T) {
 		}
 	}
 }
+
+// TestSincosIsSinAndCos: math.Sincos, which the generator uses for its
+// rotations, gives bit for bit what math.Sin and math.Cos give, over the
+// angles a generator turns by and far beyond.
+func TestSincosIsSinAndCos(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	for i := range 2_000_000 {
+		x := []float64{rng.NormFloat64(), 10 * rng.NormFloat64(), 1e6 * rng.NormFloat64(), math.Float64frombits(rng.Uint64())}[i%4]
+		s, c := math.Sincos(x)
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			continue
+		}
+		if math.Float64bits(s) != math.Float64bits(math.Sin(x)) || math.Float64bits(c) != math.Float64bits(math.Cos(x)) {
+			t.Fatalf("Sincos(%v) = %v, %v; Sin, Cos = %v, %v", x, s, c, math.Sin(x), math.Cos(x))
+		}
+	}
+}
+
+// TestMotionIsUnchanged: a synthetic person's frames, with the default
+// integration and with one step a frame (as the load tool moves its
+// avatars), hash to what they did before the generator's rotations took
+// sine and cosine together; the evaluation's figures rest on them.
+func TestMotionIsUnchanged(t *testing.T) {
+	for _, c := range []struct {
+		maxStep time.Duration
+		want    string
+	}{{0, wantMotionDefault}, {time.Second / 72, wantMotionOneStep}} {
+		g := NewPerson(7).Session(1)
+		if c.maxStep > 0 {
+			g.SetMaxStep(c.maxStep)
+		}
+		h := sha256.New()
+		for _, f := range g.Frames(3000, 72) {
+			if f.Gaze != nil {
+				fmt.Fprintf(h, "%+v", *f.Gaze)
+			}
+			f.Gaze = nil // an address
+			fmt.Fprintf(h, "%+v", f)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != c.want {
+			t.Errorf("max step %v: frames hash to %s, want %s", c.maxStep, got, c.want)
+		}
+	}
+}
+
+// The hashes of TestMotionIsUnchanged, taken before the change.
+const (
+	wantMotionDefault = "e848d5983e106da80b05b8693cf1d4678d38cb2e987dae6a68cb0707e6fb584b"
+	wantMotionOneStep = "fd3b772f0841e8599cdbaf51a4f4db37ee96740a6a9aacd8ec4089b56bccd90c"
+)

@@ -184,6 +184,7 @@ type loadAvatar struct {
 	token  string
 	client *vr.Client
 	gen    *synth.Generator
+	gazes  [vr.MaxFramesPerMessage]vr.Gaze // the gazes of the message being made (vrFrame)
 	// sentAt holds when each recent frame left, by Seq modulo its length,
 	// so a score naming a frame can be timed.
 	sentAt   [4096]atomic.Int64
@@ -557,11 +558,9 @@ func (r *loadRun) stream(ctx context.Context, a *loadAvatar) {
 		}
 		for due > 0 {
 			n := int(min(due, int64(max(r.f.batch, min(int(due), vr.MaxFramesPerMessage)))))
-			frames = frames[:n]
+			frames = a.nextFrames(frames[:n], dt, seq)
 			now := time.Now().UnixNano()
-			for i := range frames {
-				frames[i] = vrFrame(a.gen.Next(dt))
-				frames[i].Seq = seq
+			for range frames {
 				a.sentAt[seq%uint32(len(a.sentAt))].Store(now)
 				seq++
 			}
@@ -584,13 +583,26 @@ func (r *loadRun) stream(ctx context.Context, a *loadAvatar) {
 	}
 }
 
+// nextFrames fills frames with the avatar's next synthetic frames, dt
+// apart, numbered from seq: the motion of one message.
+func (a *loadAvatar) nextFrames(frames []vr.Frame, dt time.Duration, seq uint32) []vr.Frame {
+	for i := range frames {
+		frames[i] = vrFrame(a.gen.Next(dt), &a.gazes[i])
+		frames[i].Seq = seq + uint32(i)
+	}
+	return frames
+}
+
 // vrFrame carries a synthetic frame into the SDK's own frame type: the SDK
-// shares the wire format, not the server's types.
-func vrFrame(f biometrics.Frame) vr.Frame {
+// shares the wire format, not the server's types. A gaze goes into gaze,
+// the avatar's own for the frame's place in a message, instead of a new
+// allocation per frame: a message is encoded before the next is made.
+func vrFrame(f biometrics.Frame, gaze *vr.Gaze) vr.Frame {
 	pose := func(p biometrics.Pose) vr.Pose { return vr.Pose{Pos: p.Pos, Rot: p.Rot, Tracked: p.Tracked} }
 	out := vr.Frame{TimeUS: f.TimeUS, Seq: f.Seq, Head: pose(f.Head), Left: pose(f.Left), Right: pose(f.Right), HeartRate: f.HeartRate}
 	if f.Gaze != nil {
-		out.Gaze = &vr.Gaze{Dir: f.Gaze.Dir, PupilMM: f.Gaze.PupilMM}
+		*gaze = vr.Gaze{Dir: f.Gaze.Dir, PupilMM: f.Gaze.PupilMM}
+		out.Gaze = gaze
 	}
 	return out
 }

@@ -135,6 +135,12 @@ func (c *socket) PushError(text string, always bool) { c.pushError(text, always)
 // Moved makes the newest frame where the avatar stands for the others in
 // its scene: no separate pose message is needed while frames flow.
 func (c *socket) Moved(f biometrics.Frame) {
+	// An avatar in no scene is seen by no one (presenceHub.pose drops its
+	// pose): most streaming avatars, whose poses are then not converted,
+	// three allocations a message.
+	if c.member.Load() == nil {
+		return
+	}
 	if p, ok := framePose(f); ok {
 		c.presence.pose(c, p)
 	}

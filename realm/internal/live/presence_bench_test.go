@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/zerorealm/zerorealm/biometrics"
 )
 
 // BenchmarkPoseFanout is the realm's work for one tick of a scene whose
@@ -86,6 +88,32 @@ func BenchmarkPoseFanoutPerRecipientJSON(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)*20/1e9, "cores@20Hz")
 			b.ReportMetric(float64(bytes)/float64(b.N), "bytes/tick")
 			b.ReportMetric(float64(members*(members-1)), "poses/tick")
+		})
+	}
+}
+
+// BenchmarkMoved is what the newest frame of each message costs presence:
+// for an avatar in no scene, as most streaming avatars are, and for one in
+// a scene, whose pose the others see.
+func BenchmarkMoved(b *testing.B) {
+	var frame biometrics.Frame
+	for _, p := range []*biometrics.Pose{&frame.Head, &frame.Left, &frame.Right} {
+		*p = biometrics.Pose{Pos: [3]float32{0.2, 1.5, -0.3}, Rot: [4]float32{0, 0.38268343, 0, 0.9238795}, Tracked: true}
+	}
+	for _, inScene := range []bool{false, true} {
+		b.Run(fmt.Sprintf("in-scene=%v", inScene), func(b *testing.B) {
+			f := newFanoutHarness(b)
+			c := &socket{closing: make(chan closeFrame, 1), now: time.Now, presence: f.h}
+			if inScene {
+				f.h.enter(c, f.scene, "av_moving", "av_moving", Mark{Kind: kindPerson})
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Moved(frame)
+			}
+			if m := c.member.Load(); (m != nil && m.latest.Load() != nil) != inScene {
+				b.Fatalf("in a scene %v, but its pose was kept %v", inScene, m != nil)
+			}
 		})
 	}
 }
