@@ -305,8 +305,16 @@ func (s *Scatter) MarshalBinary() ([]byte, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	return appendFloats(statsHeader(kindScatter, s.N), s.Sum, s.Outer), nil
+	return s.appendBinary(nil), nil
 }
+
+// appendBinary appends MarshalBinary's encoding of a valid s to b.
+func (s *Scatter) appendBinary(b []byte) []byte {
+	return appendFloats(appendStatsHeader(b, kindScatter, s.N), s.Sum, s.Outer)
+}
+
+// binaryLen is the length of MarshalBinary's encoding of s.
+func (s *Scatter) binaryLen() int { return statsHeaderSize + 8*(len(s.Sum)+len(s.Outer)) }
 
 // UnmarshalBinary decodes what MarshalBinary wrote; anything else is
 // ErrTemplate and leaves s unchanged.
@@ -329,7 +337,7 @@ func (b *Background) MarshalBinary() ([]byte, error) {
 	if err := b.validate(); err != nil {
 		return nil, err
 	}
-	return appendFloats(statsHeader(kindBackground, b.People), b.SumMean, b.SumMeanOuter, b.SumWithin), nil
+	return appendFloats(appendStatsHeader(nil, kindBackground, b.People), b.SumMean, b.SumMeanOuter, b.SumWithin), nil
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote; anything else is
@@ -348,8 +356,8 @@ func (b *Background) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-func statsHeader(kind byte, n int) []byte {
-	b := []byte{statsVersion, kind}
+func appendStatsHeader(b []byte, kind byte, n int) []byte {
+	b = append(b, statsVersion, kind)
 	b = binary.LittleEndian.AppendUint16(b, uint16(NumCoreFeatures))
 	return binary.LittleEndian.AppendUint32(b, uint32(n))
 }

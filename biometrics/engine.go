@@ -17,6 +17,7 @@ type Engine struct {
 	cfg    Config
 	log    *slog.Logger
 	replay *replayRegistry
+	lag    *nodeLag // the node's read lag, which the streams' clock checks discount
 
 	mu         sync.Mutex // guards population, prior and peers; model is swapped atomically
 	population map[string]*Template
@@ -53,7 +54,7 @@ func NewEngine(cfg Config, prior ...NamedTemplate) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, replay: newReplayRegistry(cfg), population: map[string]*Template{}, peers: map[string]*Background{}}
+	e := &Engine{cfg: cfg, log: cfg.Logger, replay: newReplayRegistry(cfg), lag: newNodeLag(cfg.Logger), population: map[string]*Template{}, peers: map[string]*Background{}}
 	e.scratch.New = func() any { return &windowScratch{ex: newExtractor(cfg)} }
 	for _, p := range prior {
 		if err := p.Template.validate(); err != nil {

@@ -89,9 +89,14 @@ type liveState struct {
 	stillWindows int
 
 	haveClock   bool
+	floor       int64 // µs: the lowest offset the stream has had
+	haveFloor   bool
 	firstOffset int64 // µs: arrival − device time of the first frame
 	bucketAt    time.Time
 	bucketMins  []int64
+	// judgeAtClose: the drift check waits for the newest bucket to be
+	// complete (see frame).
+	judgeAtClose bool
 
 	matches []match
 	// peerScratch holds each probe point's candidates among the peers' cells.
@@ -147,8 +152,19 @@ func (l *liveState) jumped(f, prev *Frame, havePrev bool, arrival time.Time) boo
 }
 
 // frame checks one accepted frame against the arrival clock and the jumps
-// seen lately.
-func (l *liveState) frame(f *Frame, arrival time.Time) string {
+// seen lately. offset is the frame's arrival minus its device time, in µs,
+// and lag the node's own read lag (nodeLag), which the check discounts:
+// what is left of a climb is the device's.
+func (l *liveState) frame(offset, lag int64, arrival time.Time) string {
+	// The discount never takes the offset below the lowest the stream has
+	// had: the node's estimate trails its lag by a second or so, and as
+	// the node drains a backlog it would otherwise make frames read on
+	// time look early. Only a discount that was due can be taken, so a
+	// device clock running fast is judged as without one.
+	if !l.haveFloor || offset < l.floor {
+		l.floor, l.haveFloor = offset, true
+	}
+	offset -= min(max(offset-l.floor, 0), lag)
 	reason := ""
 	for len(l.teleports) > 0 && arrival.Sub(l.teleports[0]) > teleportMemory {
 		l.teleports = l.teleports[1:]
@@ -157,7 +173,6 @@ func (l *liveState) frame(f *Frame, arrival time.Time) string {
 		reason = LivenessTeleport
 		l.teleports = l.teleports[:0]
 	}
-	offset := arrival.UnixMicro() - int64(f.TimeUS)
 	if !l.haveClock {
 		l.haveClock, l.firstOffset, l.bucketAt = true, offset, arrival
 		l.bucketMins = append(l.bucketMins[:0], offset)
@@ -169,33 +184,71 @@ func (l *liveState) frame(f *Frame, arrival time.Time) string {
 		return LivenessClock
 	}
 	if arrival.Sub(l.bucketAt) >= clockBucket {
+		// A climb that was mostly its newest bucket's first frames is
+		// judged now that the bucket is complete.
+		if l.judgeAtClose {
+			l.judgeAtClose = false
+			if drifted, _ := l.drifted(); drifted {
+				l.bucketAt = arrival
+				l.bucketMins = append(l.bucketMins[:0], offset)
+				return LivenessClock
+			}
+		}
 		l.bucketAt = arrival
 		l.bucketMins = append(l.bucketMins, offset)
 		if len(l.bucketMins) > clockBuckets {
 			l.bucketMins = l.bucketMins[1:]
 		}
-		if len(l.bucketMins) == clockBuckets {
-			span := clockBucket * (clockBuckets - 1)
-			climb := l.bucketMins[clockBuckets-1] - l.bucketMins[0]
-			rising, falling := true, true
-			for i := 1; i < clockBuckets; i++ {
-				rising = rising && l.bucketMins[i] > l.bucketMins[i-1]
-				falling = falling && l.bucketMins[i] < l.bucketMins[i-1]
+		if drifted, stepped := l.drifted(); drifted {
+			if stepped {
+				// Most of the climb is one step into the bucket just
+				// opened: a node that stopped reading for a while, whose
+				// lag the node's estimate (nodeLag) discounts a second
+				// or so after its frames are read again. Its bucket's
+				// lowest offset says, once the bucket is complete.
+				l.judgeAtClose = true
+				return reason
 			}
-			limit := l.cfg.MaxClockDrift * float64(span.Microseconds())
-			if rising && float64(climb) > limit || falling && float64(-climb) > limit {
-				// Start the drift watch again from this frame; the bucket
-				// it opens must hold it, or the next frame in the same
-				// bucket would have no minimum to lower.
-				l.bucketMins = append(l.bucketMins[:0], offset)
-				return LivenessClock
-			}
+			// Start the drift watch again from this frame; the bucket it
+			// opens must hold it, or the next frame in the same bucket
+			// would have no minimum to lower.
+			l.bucketMins = append(l.bucketMins[:0], offset)
+			return LivenessClock
 		}
 	} else {
 		last := len(l.bucketMins) - 1
 		l.bucketMins[last] = min(l.bucketMins[last], offset)
 	}
 	return reason
+}
+
+// drifted reports whether the last clockBuckets buckets' lowest offsets
+// climb, or fall, steadily by more than MaxClockDrift of their span, and
+// whether more than half of that is the newest bucket's step.
+func (l *liveState) drifted() (drifted, stepped bool) {
+	if len(l.bucketMins) != clockBuckets {
+		return false, false
+	}
+	span := clockBucket * (clockBuckets - 1)
+	climb := l.bucketMins[clockBuckets-1] - l.bucketMins[0]
+	rising, falling := true, true
+	for i := 1; i < clockBuckets; i++ {
+		rising = rising && l.bucketMins[i] > l.bucketMins[i-1]
+		falling = falling && l.bucketMins[i] < l.bucketMins[i-1]
+	}
+	limit := l.cfg.MaxClockDrift * float64(span.Microseconds())
+	if !(rising && float64(climb) > limit || falling && float64(-climb) > limit) {
+		return false, false
+	}
+	step := l.bucketMins[clockBuckets-1] - l.bucketMins[clockBuckets-2]
+	return true, 2*abs64(step) > abs64(climb)
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // windowPoints are a window's moving points: all of them (probe) and the

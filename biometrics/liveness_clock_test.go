@@ -21,20 +21,25 @@ func TestClockDriftThenSameBucketDoesNotPanic(t *testing.T) {
 	for i := 0; i < 5000 && !fired; i++ {
 		arrival := start.Add(time.Duration(i) * 20 * time.Millisecond)
 		device += 10_000 // the device says 10 ms passed for every 20 ms
-		f := Frame{TimeUS: device}
-		fired = l.frame(&f, arrival) == LivenessClock
+		fired = l.frame(rawOffset(device, arrival), 0, arrival) == LivenessClock
 		if fired {
 			// Frames right after, in the same bucket.
 			for j := 1; j <= 3; j++ {
 				device += 10_000
-				g := Frame{TimeUS: device}
-				l.frame(&g, arrival.Add(time.Duration(j)*time.Millisecond))
+				at := arrival.Add(time.Duration(j) * time.Millisecond)
+				l.frame(rawOffset(device, at), 0, at)
 			}
 		}
 	}
 	if !fired {
 		t.Fatal("a device clock running at half speed never tripped the drift check")
 	}
+}
+
+// rawOffset is a frame's arrival minus its device time, with no node lag
+// to discount.
+func rawOffset(deviceUS uint64, arrival time.Time) int64 {
+	return arrival.UnixMicro() - int64(deviceUS)
 }
 
 // clockRun feeds 72 Hz frames for the given device duration to a fresh
@@ -50,9 +55,8 @@ func clockRun(t *testing.T, d time.Duration, arrival func(device time.Duration) 
 	start := time.Unix(1_800_000_000, 0)
 	const base = uint64(5_000_000)
 	for dev := time.Duration(0); dev < d; dev += time.Second / 72 {
-		f := Frame{TimeUS: base + uint64(dev.Microseconds())}
 		at := arrival(dev)
-		if l.frame(&f, start.Add(at)) == LivenessClock {
+		if l.frame(rawOffset(base+uint64(dev.Microseconds()), start.Add(at)), 0, start.Add(at)) == LivenessClock {
 			return at
 		}
 	}

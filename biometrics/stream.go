@@ -103,6 +103,7 @@ type Stream struct {
 	enrolled   []Features
 	// liveness
 	live     liveState
+	lag      lagProbe
 	lastEmit map[string]time.Time
 	stats    StreamStats
 }
@@ -121,6 +122,7 @@ func (e *Engine) NewStream(avatarID string, tmpl *Template) *Stream {
 	}
 	s.stats.FramesRejected = map[string]uint64{}
 	s.stats.LivenessFailed = map[string]uint64{}
+	e.lag.add(&s.lag)
 	if tmpl != nil && tmpl.validate() == nil {
 		s.tmpl = tmpl.clone()
 		e.mu.Lock()
@@ -153,8 +155,11 @@ func (s *Stream) SetTrusted(trusted bool) {
 }
 
 // Close forgets the stream's place in the replay registry (its motion stays
-// there until it ages out).
-func (s *Stream) Close() { s.e.replay.forget(s.n) }
+// there until it ages out) and leaves the node's lag estimate.
+func (s *Stream) Close() {
+	s.e.replay.forget(s.n)
+	s.e.lag.remove(&s.lag)
+}
 
 // Stats returns a copy of the stream's counters.
 func (s *Stream) Stats() StreamStats {
@@ -215,7 +220,9 @@ func (s *Stream) Push(frames []Frame, arrival time.Time) []Event {
 			continue
 		}
 		s.stats.FramesAccepted++
-		if reason := s.live.frame(f, arrival); reason != "" {
+		offset := arrival.UnixMicro() - int64(f.TimeUS)
+		lag := s.e.lag.frame(&s.lag, arrival.UnixMicro(), offset)
+		if reason := s.live.frame(offset, lag, arrival); reason != "" {
 			events = s.failLiveness(events, reason, arrival)
 		}
 		s.prevRaw, s.lastTime, s.haveLast = *f, f.TimeUS, true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -183,30 +184,59 @@ func (t *Template) validate() error {
 
 // MarshalBinary encodes the template: version, feature count, times,
 // window count, then float64 blocks each preceded by its length.
-func (t *Template) MarshalBinary() ([]byte, error) {
+func (t *Template) MarshalBinary() ([]byte, error) { return t.AppendBinary(nil) }
+
+// AppendBinary appends what MarshalBinary returns to b, growing it once:
+// a template is about 42 KB, and appending it value by value from nothing
+// allocated five times that (a node storing a thousand templates at once
+// felt it).
+func (t *Template) AppendBinary(b []byte) ([]byte, error) {
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
-	b := []byte{templateVersion}
+	if t.Drift != nil {
+		if err := t.Drift.validate(); err != nil {
+			return nil, err
+		}
+	}
+	b = slices.Grow(b, t.binaryLen())
+	b = append(b, templateVersion)
 	b = binary.LittleEndian.AppendUint16(b, NumCoreFeatures)
 	b = binary.LittleEndian.AppendUint64(b, uint64(t.Created.UnixNano()))
 	b = binary.LittleEndian.AppendUint64(b, uint64(t.Updated.UnixNano()))
 	b = binary.LittleEndian.AppendUint32(b, uint32(t.Windows))
-	for _, s := range [][]float64{t.Mean, unpackSymmetric(t.Cov, NumCoreFeatures), t.GazeMean, t.HeartMean} {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
-		for _, v := range s {
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	b = appendBlock(b, t.Mean)
+	// The stored covariance is the whole matrix, row-major, written from
+	// the packed upper triangle without unpacking it first.
+	d := NumCoreFeatures
+	b = binary.LittleEndian.AppendUint32(b, uint32(d*d))
+	for i := range d {
+		for j := range d {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(t.Cov[packedAt(d, min(i, j), max(i, j))]))
 		}
 	}
-	var drift []byte
+	b = appendBlock(b, t.GazeMean)
+	b = appendBlock(b, t.HeartMean)
+	if t.Drift == nil {
+		return binary.LittleEndian.AppendUint32(b, 0), nil
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(t.Drift.binaryLen()))
+	return t.Drift.appendBinary(b), nil
+}
+
+// binaryLen is the length of the template's encoding.
+func (t *Template) binaryLen() int {
+	n := 1 + 2 + 8 + 8 + 4 + 4*4 + 8*(len(t.Mean)+NumCoreFeatures*NumCoreFeatures+len(t.GazeMean)+len(t.HeartMean)) + 4
 	if t.Drift != nil {
-		var err error
-		if drift, err = t.Drift.MarshalBinary(); err != nil {
-			return nil, err
-		}
+		n += t.Drift.binaryLen()
 	}
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(drift)))
-	return append(b, drift...), nil
+	return n
+}
+
+// appendBlock appends a float64 block preceded by its length.
+func appendBlock(b []byte, s []float64) []byte {
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+	return appendFloats(b, s)
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote; anything else, including

@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/keyfile"
@@ -47,7 +49,34 @@ var ErrSealed = errors.New("biometrics: stored template does not open")
 type TemplateStore struct {
 	bucket *store.Bucket
 	aead   cipher.AEAD
+
+	// putBufs holds the buffers templates are encoded and sealed in, and
+	// bounds how many Puts are in flight at once. A classroom finishing
+	// enrollment together puts a thousand templates in the same second;
+	// each one in flight holds its 42 KB encoding and the store's and the
+	// NATS client's copies of it until the server acknowledges, so letting
+	// them all run at once raised the heap by about a hundred megabytes
+	// for no gain: the server stores them one after another anyway. A Put
+	// waiting for a buffer holds nothing but the template it was given.
+	putBufs chan []byte
+
+	// own is the newest write of each key through this store, for Changes
+	// to mark its own writes (TemplateChange.Own).
+	ownMu sync.Mutex
+	own   map[string]*ownPut
 }
+
+// ownPut is one Put: done closes once the store answered it, with rev the
+// revision it wrote (0 if it failed).
+type ownPut struct {
+	done chan struct{}
+	rev  uint64
+}
+
+// putsInFlight bounds TemplateStore.Put. Sixteen keep the server's write
+// path busy on a local or a clustered store; a node's enrollments wait a
+// few milliseconds each for a buffer in a burst, and never otherwise.
+const putsInFlight = 16
 
 // NewTemplateStore declares the templates bucket and checks that key is
 // the bucket's: the first store to open the bucket records a check value
@@ -71,7 +100,11 @@ func NewTemplateStore(ctx context.Context, st *store.Store, key []byte) (*Templa
 	if err := checkKey(ctx, b, key); err != nil {
 		return nil, err
 	}
-	return &TemplateStore{bucket: b, aead: aead}, nil
+	ts := &TemplateStore{bucket: b, aead: aead, putBufs: make(chan []byte, putsInFlight), own: map[string]*ownPut{}}
+	for range putsInFlight {
+		ts.putBufs <- nil // grown by the first Puts that take them
+	}
+	return ts, nil
 }
 
 // checkKey records key's check value if the bucket has none, and compares
@@ -138,22 +171,59 @@ func (ts *TemplateStore) DeletedAt(ctx context.Context, avatarID string) (time.T
 	}
 }
 
-// Put stores the avatar's template, replacing any earlier one.
+// Put stores the avatar's template, replacing any earlier one. It waits
+// for one of the store's buffers (putsInFlight) while ctx allows.
 func (ts *TemplateStore) Put(ctx context.Context, avatarID string, t *Template) error {
-	plain, err := t.MarshalBinary()
+	var buf []byte
+	select {
+	case buf = <-ts.putBufs:
+	case <-ctx.Done():
+		return fmt.Errorf("biometrics: put template of %q: %w", avatarID, ctx.Err())
+	}
+	// The buffer goes back once the store has the value: the store seals
+	// a copy of it, and the NATS client copies what it sends.
+	sealed, err := ts.seal(buf[:0], avatarID, t)
 	if err != nil {
+		ts.putBufs <- buf
 		return err
 	}
-	nonce := make([]byte, ts.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return fmt.Errorf("biometrics: nonce: %w", err)
-	}
-	sealed := append([]byte{sealedVersion}, nonce...)
-	sealed = ts.aead.Seal(sealed, nonce, plain, []byte(avatarID))
-	if _, err := ts.bucket.Put(ctx, keyOf(avatarID), sealed); err != nil {
+	// Marked before it is written: the feed may report the write before
+	// the store acknowledges it, and then waits for the answer.
+	key, w := keyOf(avatarID), &ownPut{done: make(chan struct{})}
+	ts.ownMu.Lock()
+	ts.own[key] = w
+	ts.ownMu.Unlock()
+	rev, err := ts.bucket.Put(ctx, key, sealed)
+	ts.putBufs <- sealed
+	w.rev = rev
+	close(w.done)
+	if err != nil {
+		ts.ownMu.Lock()
+		if ts.own[key] == w {
+			delete(ts.own, key)
+		}
+		ts.ownMu.Unlock()
 		return fmt.Errorf("biometrics: put template of %q: %w", avatarID, err)
 	}
 	return nil
+}
+
+// seal appends the stored form of t to dst: the version, a fresh nonce,
+// and the template's encoding sealed in place under the avatar's id.
+func (ts *TemplateStore) seal(dst []byte, avatarID string, t *Template) ([]byte, error) {
+	ns := ts.aead.NonceSize()
+	dst = slices.Grow(dst, 1+ns+t.binaryLen()+ts.aead.Overhead())
+	dst = append(dst, sealedVersion)
+	dst = dst[:1+ns]
+	nonce := dst[1:]
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("biometrics: nonce: %w", err)
+	}
+	plain, err := t.AppendBinary(dst)
+	if err != nil {
+		return nil, err
+	}
+	return ts.aead.Seal(dst, nonce, plain[1+ns:], []byte(avatarID)), nil
 }
 
 // Delete removes the avatar's template (the realm checks the step-up that
@@ -207,6 +277,12 @@ type TemplateChange struct {
 	AvatarID      string
 	Deleted       bool
 	Lost, Resumed bool
+	// Own: the write was this store's newest Put of the template, so the
+	// caller already holds what it wrote and need not read it back. Only
+	// one feed of a store is told; a write superseded by a newer Put of
+	// the same template before the feed reports it is reported without
+	// Own, as every write of another node is.
+	Own bool
 }
 
 // Changes reports every template written or deleted after it returns, on
@@ -223,7 +299,10 @@ func (ts *TemplateStore) Changes(ctx context.Context) (<-chan TemplateChange, er
 		defer close(out)
 		for c := range in {
 			tc := TemplateChange{Deleted: c.Deleted, Lost: c.Lost, Resumed: c.Resumed}
-			if !c.Lost && !c.Resumed {
+			if c.Lost || c.Resumed {
+				ts.forgetOwn()
+			} else {
+				tc.Own = !c.Deleted && ts.ownWrite(ctx, c.Key, c.Revision)
 				id, err := base64.RawURLEncoding.DecodeString(c.Key)
 				if err != nil {
 					continue // not a key this store wrote
@@ -238,6 +317,42 @@ func (ts *TemplateStore) Changes(ctx context.Context) (<-chan TemplateChange, er
 		}
 	}()
 	return out, nil
+}
+
+// ownWrite reports whether revision is this store's newest write of key,
+// waiting for that write's answer if it is still in flight, and forgets
+// it: each write is reported once. A key holds one entry at most, its
+// newest Put, so the map is bounded by the avatars whose templates this
+// node wrote.
+func (ts *TemplateStore) ownWrite(ctx context.Context, key string, revision uint64) bool {
+	ts.ownMu.Lock()
+	w := ts.own[key]
+	ts.ownMu.Unlock()
+	if w == nil {
+		return false
+	}
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return false
+	}
+	if w.rev != revision {
+		return false
+	}
+	ts.ownMu.Lock()
+	if ts.own[key] == w {
+		delete(ts.own, key)
+	}
+	ts.ownMu.Unlock()
+	return true
+}
+
+// forgetOwn drops the writes not yet reported: when the feed is lost, the
+// reconciliation that follows reads every template again anyway.
+func (ts *TemplateStore) forgetOwn() {
+	ts.ownMu.Lock()
+	clear(ts.own)
+	ts.ownMu.Unlock()
 }
 
 // newGCM is AES-256-GCM under key: how templates and shared path cells

@@ -12,7 +12,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/store/storetest"
 )
 
-func newStore(t *testing.T) *store.Store { return storetest.New(t, store.Config{}) }
+func newStore(t testing.TB) *store.Store { return storetest.New(t, store.Config{}) }
 
 func testKey(b byte) []byte {
 	k := make([]byte, 32)
@@ -182,4 +182,51 @@ func bytesContain(haystack, needle []byte) bool {
 		}
 	}
 	return false
+}
+
+// TestTemplateStoreMarksOwnWrites: a node reads back only what other
+// nodes wrote. Two stores on one bucket are two nodes: the first one's
+// feed marks its own writes Own, every time, and the other node's write of
+// the same avatar and every delete not.
+func TestTemplateStoreMarksOwnWrites(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := newStore(t)
+	a, err := biometrics.NewTemplateStore(ctx, st, testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := biometrics.NewTemplateStore(ctx, st, testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := a.Changes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := enrolledTemplate(t, 7)
+	steps := []struct {
+		name      string
+		do        func() error
+		own, gone bool
+	}{
+		{"a puts", func() error { return a.Put(ctx, "ada", tmpl) }, true, false},
+		{"a puts again", func() error { return a.Put(ctx, "ada", tmpl) }, true, false},
+		{"b puts", func() error { return b.Put(ctx, "ada", tmpl) }, false, false},
+		{"a puts after b", func() error { return a.Put(ctx, "ada", tmpl) }, true, false},
+		{"a deletes", func() error { return a.Delete(ctx, "ada") }, false, true},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		select {
+		case c := <-changes:
+			if c.AvatarID != "ada" || c.Own != s.own || c.Deleted != s.gone {
+				t.Errorf("%s: change = %+v, want Own %v, Deleted %v", s.name, c, s.own, s.gone)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: no change reported", s.name)
+		}
+	}
 }

@@ -260,6 +260,12 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			func() float64 { return float64(s.reg.streams()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},
 			func() float64 { return float64(s.peers.Load()) }),
+		// A node behind its sockets reads every stream late; the streams'
+		// clock checks discount this instead of suspending them all.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zerorealm_xr_node_read_lag_seconds",
+			Help: "How far behind its XR streams this node reads their frames, estimated from the climb of the least delayed quarter of them (0 when it keeps up, or with fewer than 32 streams).",
+		}, func() float64 { return s.engine.ReadLag().Seconds() }),
 	)
 	// The replay path feed: a node that sends cells its peers never take
 	// in, or drops them, catches no replay of what it saw through them.

@@ -1,0 +1,201 @@
+package biometrics
+
+import (
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A node that falls behind its sockets (CPU saturated, the collector
+// running without pause under a tight memory limit) reads every stream's
+// frames later and later. Each stream's arrival-minus-device offset then
+// climbs, which the clock check alone cannot tell from a device clock
+// running slow: it would suspend every session of the node at once. The
+// node's read lag is what all its streams' offsets share, so the engine
+// estimates it from all of them and each stream's clock check discounts it.
+const (
+	// lagSampleEvery: each stream's lowest offset over this span of
+	// arrival time is compared with its lowest when it was last read. A
+	// second holds about nine messages of a batching headset, and is a
+	// fifth of a clock bucket, so the estimate trails the real lag by
+	// little within one bucket.
+	lagSampleEvery = time.Second
+	// lagMinStreams: with fewer streams having a say (below) there is no
+	// estimate and no discount: the clock check as it was without one.
+	// Fewer than this many streams cannot overload a node (32 headsets at
+	// the 500 frames/s cap are 16,000 frames a second, a fraction of one
+	// core), and the quantile below then needs at least 25 colluding
+	// streams to move.
+	lagMinStreams = 32
+	// lagSayFor: what a stream said of the lag counts for this many
+	// samples. A busy node's scheduler runs some readers only every few
+	// seconds; their word, a little old, still counts (it can only be
+	// lower than the lag now, as the lag climbs). A stream not read for
+	// longer has no say until it is.
+	lagSayFor = 10
+	// lagClockBack: an arrival this far before the next sample is due is
+	// a clock that went back (a test or an evaluation replaying another
+	// day), not a frame read late: a node's frames are pushed with the
+	// time they were read, which a busy node's scheduler can hold up by
+	// seconds, never by this much.
+	lagClockBack = time.Minute
+	// lagQuantile: the node's lag is what a quarter of its streams say at
+	// most. A node's lag delays every stream, so even its least delayed
+	// quarter shows it; a device clock that runs slow climbs more than
+	// the others, and moving this quantile up takes more than three
+	// quarters of the node's streams. A low quantile under-estimates a
+	// lag with jitter in it, which leaves the clock check stricter, never
+	// looser, than the real lag. It also leaves out a lag that only some
+	// streams have (a node reading some sockets far later than others):
+	// that cannot be told from their devices' clocks from offsets alone.
+	lagQuantile = 0.25
+	// lagBehindFrom and lagCaughtUpBelow: the node logs that it is behind
+	// once its estimate reaches a second, and that it caught up once the
+	// estimate is back under a tenth of that, so a lag hovering about
+	// one threshold does not log on every sample.
+	lagBehindFrom    = time.Second
+	lagCaughtUpBelow = 100 * time.Millisecond
+)
+
+// noOffset marks a probe with no frame since the last sample.
+const noOffset = math.MaxInt64
+
+// lagProbe is one stream's share of the node's lag estimate. Its reader
+// lowers low per frame without a lock; the sampler takes it once a
+// sample.
+type lagProbe struct {
+	low atomic.Int64 // µs: lowest arrival − device offset since the last sample, or noOffset
+	// The rest is guarded by nodeLag.mu. prev is the low of the last
+	// sample the stream sent frames in, and prevLag the node's estimate
+	// after that sample: a stream the node read nothing from for a while
+	// climbs from where it was last seen. say is where the stream put the
+	// lag at sample saidAt.
+	prev, prevLag int64
+	havePrev      bool
+	say           int64
+	saidAt        uint64
+	hasSaid       bool
+}
+
+func (p *lagProbe) observe(offset int64) {
+	for {
+		cur := p.low.Load()
+		if offset >= cur || p.low.CompareAndSwap(cur, offset) {
+			return
+		}
+	}
+}
+
+// nodeLag estimates how far behind its streams' arrival the node reads
+// them. In each sample, every stream that sent frames says where the lag
+// is now: the estimate when the stream was last sampled, plus how far its
+// lowest offset climbed since. The estimate is the low quantile of what
+// the streams said in the last lagSayFor samples, never below zero: a
+// node can read frames late, never before they arrive, so an estimate
+// pulled down by streams whose clocks run fast only ever takes the
+// discount away.
+//
+// A frame costs a stream two atomic loads and a compare-and-swap on its
+// own probe. Once every lagSampleEvery of arrival time the frame that
+// crosses the sample's time takes mu and walks the probes (O(streams log
+// streams), about a second apart), so the hot path never waits on a lock
+// that another stream's frames hold. Arrival times are the ones streams
+// are pushed with, so the estimate is as deterministic as they are.
+type nodeLag struct {
+	log    *slog.Logger
+	lagUS  atomic.Int64 // the current estimate, µs, ≥ 0
+	nextUS atomic.Int64 // arrival (µs) from which the next sample is due
+
+	// mu guards the rest, and the probes' fields but low. Lock order: a
+	// sample runs inside Stream.Push, under that stream's mu, and takes
+	// mu after it; nothing here takes a stream's lock.
+	mu      sync.Mutex
+	probes  map[*lagProbe]struct{}
+	samples uint64      // samples taken
+	says    []int64     // what the streams say, sorted in each sample
+	fresh   []*lagProbe // the probes that sent frames in the sample being closed
+	behind  bool
+}
+
+func newNodeLag(log *slog.Logger) *nodeLag {
+	return &nodeLag{log: log, probes: map[*lagProbe]struct{}{}}
+}
+
+func (n *nodeLag) add(p *lagProbe) {
+	p.low.Store(noOffset)
+	n.mu.Lock()
+	n.probes[p] = struct{}{}
+	n.mu.Unlock()
+}
+
+func (n *nodeLag) remove(p *lagProbe) {
+	n.mu.Lock()
+	delete(n.probes, p)
+	n.mu.Unlock()
+}
+
+// frame records a stream's raw offset for a frame that arrived at
+// arrivalUS, takes a sample when one is due, and returns the lag, in µs,
+// that the stream's clock check discounts.
+func (n *nodeLag) frame(p *lagProbe, arrivalUS, offset int64) int64 {
+	p.observe(offset)
+	next := n.nextUS.Load()
+	// An arrival far before the next sample is a clock that went back
+	// (a node's frames are pushed with the time they were read): sample
+	// from there rather than wait for the old time to come again.
+	if (arrivalUS >= next || arrivalUS < next-lagClockBack.Microseconds()) &&
+		n.nextUS.CompareAndSwap(next, arrivalUS+lagSampleEvery.Microseconds()) {
+		n.sample()
+	}
+	return n.lagUS.Load()
+}
+
+// sample closes a sample: what each stream that sent frames says of the
+// lag, and the low quantile of what the streams said lately as the
+// estimate.
+func (n *nodeLag) sample() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.samples++
+	n.says, n.fresh = n.says[:0], n.fresh[:0]
+	for p := range n.probes {
+		if low := p.low.Swap(noOffset); low != noOffset {
+			if p.havePrev {
+				p.say, p.saidAt, p.hasSaid = p.prevLag+low-p.prev, n.samples, true
+			}
+			p.prev, p.havePrev = low, true
+			n.fresh = append(n.fresh, p)
+		}
+		if p.hasSaid && n.samples-p.saidAt < lagSayFor {
+			n.says = append(n.says, p.say)
+		}
+	}
+	lag := int64(0)
+	if len(n.says) >= lagMinStreams {
+		slices.Sort(n.says)
+		lag = max(0, n.says[int(float64(len(n.says))*lagQuantile)])
+	}
+	n.lagUS.Store(lag)
+	for _, p := range n.fresh {
+		p.prevLag = lag
+	}
+	d := time.Duration(lag) * time.Microsecond
+	switch {
+	case !n.behind && d >= lagBehindFrom:
+		n.behind = true
+		n.log.Warn("node is behind its XR streams: it reads their frames late, and their clock checks discount the lag", "lag", d, "streams", len(n.says))
+	case n.behind && d < lagCaughtUpBelow:
+		n.behind = false
+		n.log.Info("node caught up with its XR streams", "lag", d, "streams", len(n.says))
+	}
+}
+
+// ReadLag is how far behind its streams' arrival this node reads their
+// frames, as estimated from all of them; zero when it keeps up or has too
+// few streams to tell.
+func (e *Engine) ReadLag() time.Duration {
+	return time.Duration(e.lag.lagUS.Load()) * time.Microsecond
+}
