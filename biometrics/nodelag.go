@@ -105,9 +105,12 @@ func (p *lagProbe) observe(offset int64) {
 // that another stream's frames hold. Arrival times are the ones streams
 // are pushed with, so the estimate is as deterministic as they are.
 type nodeLag struct {
-	log    *slog.Logger
-	lagUS  atomic.Int64 // the current estimate, µs, ≥ 0
-	nextUS atomic.Int64 // arrival (µs) from which the next sample is due
+	log   *slog.Logger
+	lagUS atomic.Int64 // the current estimate, µs, ≥ 0
+	// behindNow is behind, for readers that do not take mu: a node that
+	// is behind opens no new streams (Engine.Behind).
+	behindNow atomic.Bool
+	nextUS    atomic.Int64 // arrival (µs) from which the next sample is due
 
 	// mu guards the rest, and the probes' fields but low. Lock order: a
 	// sample runs inside Stream.Push, under that stream's mu, and takes
@@ -186,9 +189,11 @@ func (n *nodeLag) sample() {
 	switch {
 	case !n.behind && d >= lagBehindFrom:
 		n.behind = true
+		n.behindNow.Store(true)
 		n.log.Warn("node is behind its XR streams: it reads their frames late, and their clock checks discount the lag", "lag", d, "streams", len(n.says))
 	case n.behind && d < lagCaughtUpBelow:
 		n.behind = false
+		n.behindNow.Store(false)
 		n.log.Info("node caught up with its XR streams", "lag", d, "streams", len(n.says))
 	}
 }
@@ -199,3 +204,9 @@ func (n *nodeLag) sample() {
 func (e *Engine) ReadLag() time.Duration {
 	return time.Duration(e.lag.lagUS.Load()) * time.Microsecond
 }
+
+// Behind reports whether this node is behind its streams: from when its
+// read lag reaches a second until it is back under a tenth of that, the
+// hysteresis its "node is behind" log follows. A node that is behind has
+// no room for more streams: the realm opens no new one meanwhile.
+func (e *Engine) Behind() bool { return e.lag.behindNow.Load() }

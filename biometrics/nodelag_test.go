@@ -54,6 +54,13 @@ func onTime(time.Duration) time.Duration { return 0 }
 // as the time the node read it since the start (zero if none), and the
 // highest ReadLag the engine had after any message.
 func lagRun(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nodeLag func(time.Duration) time.Duration) ([]time.Duration, time.Duration) {
+	alarms, peak, _ := lagRunBehind(t, e, plans, d, nodeLag)
+	return alarms, peak
+}
+
+// lagRunBehind is lagRun, and also how many messages the engine was
+// Behind for.
+func lagRunBehind(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nodeLag func(time.Duration) time.Duration) ([]time.Duration, time.Duration, int) {
 	t.Helper()
 	start := time.Unix(1_800_000_000, 0)
 	streams := make([]*Stream, len(plans))
@@ -84,6 +91,7 @@ func lagRun(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nodeLag f
 	slices.SortStableFunc(msgs, func(a, b message) int { return cmp.Compare(a.arrival, b.arrival) })
 	alarms := make([]time.Duration, len(plans))
 	var peak time.Duration
+	behind := 0
 	frames := make([]Frame, perMessage)
 	for _, m := range msgs {
 		p := plans[m.stream]
@@ -100,8 +108,16 @@ func lagRun(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nodeLag f
 			}
 		}
 		peak = max(peak, e.ReadLag())
+		if e.Behind() {
+			behind++
+		}
+		// Behind follows the estimate with the log's hysteresis: never
+		// behind under a tenth of a second, always from a second up.
+		if lag := e.ReadLag(); (lag < lagCaughtUpBelow && e.Behind()) || (lag >= lagBehindFrom && !e.Behind()) {
+			t.Fatalf("Behind() = %v with ReadLag %v", e.Behind(), lag)
+		}
 	}
-	return alarms, peak
+	return alarms, peak, behind
 }
 
 func newLagEngine(t *testing.T, log *slog.Logger) *Engine {
@@ -165,7 +181,13 @@ func TestOverloadedNodeSuspendsNoStream(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			log := &records{}
 			e := newLagEngine(t, slog.New(log))
-			alarms, peak := lagRun(t, e, crowd, 100*time.Second, overload)
+			alarms, peak, behind := lagRunBehind(t, e, crowd, 100*time.Second, overload)
+			if behind == 0 {
+				t.Error("the engine never said it was Behind while 20 s behind its streams")
+			}
+			if e.Behind() {
+				t.Error("Behind() after catching up")
+			}
 			for i, at := range alarms {
 				if at != 0 {
 					t.Errorf("stream %d of an overloaded node suspended for impossible timing at %v", i, at)

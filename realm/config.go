@@ -96,6 +96,12 @@ type Config struct {
 	// XREnrollWithin is how soon after that assertion the motion must
 	// start for it to be enrolled; default 2m.
 	XREnrollWithin time.Duration
+	// MaxXRStreams caps the sessions streaming XR motion to this node: a
+	// new stream beyond it (a session's first frames or its WebRTC offer)
+	// is refused with the node-busy error, as one is while the node is
+	// behind its streams; streams already open keep their quality. 0 (the
+	// default) is no cap; negative is invalid.
+	MaxXRStreams int
 	// TemplateKeyFile holds the key (64 hex digits) that seals biometric
 	// templates at rest; default DataDir/template.key, created on first
 	// start. Every node of a cluster must be given the same key: a node
@@ -305,6 +311,9 @@ func (c *Config) validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
 			problems = append(problems, fmt.Sprintf("origin %q: want scheme://host[:port], e.g. https://realm.example", o))
 		}
+	}
+	if c.MaxXRStreams < 0 {
+		problems = append(problems, fmt.Sprintf("max XR streams %d: want 0 (no cap) or more", c.MaxXRStreams))
 	}
 	if c.WebRTCUDPPort < 0 || c.WebRTCUDPPort > 65535 {
 		problems = append(problems, fmt.Sprintf("WebRTC UDP port %d: want 1 to 65535, or 0 for ephemeral ports", c.WebRTCUDPPort))

@@ -85,6 +85,7 @@ func TestConfigValidation(t *testing.T) {
 		"bad node":             {DataDir: "x", Node: "has space"},
 		"bad prefix":           {DataDir: "x", Prefix: "a.b"},
 		"bad custody scrypt N": {DataDir: "x", Assets: AssetsConfig{CustodyScryptN: 3}},
+		"negative max XR":      {DataDir: "x", MaxXRStreams: -1},
 	}
 	for name, cfg := range cases {
 		if _, err := New(cfg); err == nil {

@@ -27,6 +27,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 			Node:            r.cfg.Node,
 			Enrollment:      r.cfg.XREnrollment,
 			EnrollWithin:    r.cfg.XREnrollWithin,
+			MaxStreams:      r.cfg.MaxXRStreams,
 		},
 		Trust:    r.trust,
 		Sessions: liveSessions{r},

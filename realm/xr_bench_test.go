@@ -83,4 +83,5 @@ func (c *xrBenchConn) Closed() bool                  { return false }
 func (c *xrBenchConn) Used()                         {}
 func (c *xrBenchConn) Push(msg []byte)               { c.send <- msg }
 func (c *xrBenchConn) PushError(text string, _ bool) { c.Push([]byte(text)) }
+func (c *xrBenchConn) PushBusy(b *xr.BusyError)      { c.Push([]byte(b.Error())) }
 func (c *xrBenchConn) Moved(biometrics.Frame)        {}

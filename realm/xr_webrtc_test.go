@@ -30,14 +30,7 @@ func TestXRDataChannelRefusesWhatItCannotRead(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	var se webrtc.SettingEngine
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc := loopbackPeer(t)
 	ordered, retransmits := false, uint16(0)
 	xrc, err := pc.CreateDataChannel("xr", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
 	if err != nil {
@@ -52,17 +45,7 @@ func TestXRDataChannelRefusesWhatItCannotRead(t *testing.T) {
 	xrc.OnClose(func() { close(xrClosed) })
 	other.OnClose(func() { close(otherClosed) })
 
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	msg, _ := json.Marshal(map[string]string{"type": "webrtc.offer", "sdp": pc.LocalDescription().SDP})
-	send(t, ws, string(msg))
+	send(t, ws, offerMessage(t, pc))
 	answer, _ := readUntil(t, ws, "the realm's answer", isType("webrtc.answer"))
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer.Str("sdp")}); err != nil {
 		t.Fatal(err)
@@ -118,4 +101,36 @@ func TestXRDataChannelRefusesWhatItCannotRead(t *testing.T) {
 		t.Fatal("the realm closed the xr channel after refusing its messages")
 	default:
 	}
+}
+
+// loopbackPeer is a raw pion peer connection that reaches a realm on this
+// machine: loopback candidates, no mDNS.
+func loopbackPeer(t *testing.T) *webrtc.PeerConnection {
+	t.Helper()
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// offerMessage is the webrtc.offer message of pc's offer, with its
+// candidates gathered.
+func offerMessage(t *testing.T, pc *webrtc.PeerConnection) string {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	msg, _ := json.Marshal(map[string]string{"type": "webrtc.offer", "sdp": pc.LocalDescription().SDP})
+	return string(msg)
 }

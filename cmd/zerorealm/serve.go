@@ -39,7 +39,7 @@ type serveFlags struct {
 	ceremonyRate                                   float64
 	ceremonyBurst, maxPendingCeremonies            int
 	maxSessionsPerAvatar, maxLivePerAvatar         int
-	maxTwinFeedsPerAvatar                          int
+	maxTwinFeedsPerAvatar, maxXRStreams            int
 	trustedProxies                                 string
 	minFreeDiskMiB                                 int64
 	requestTimeout                                 time.Duration
@@ -88,6 +88,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.IntVar(&f.maxPendingCeremonies, "max-pending-ceremonies", 10000, "passkey ceremonies begun on this node and not yet finished or expired (negative: no cap)")
 	fl.IntVar(&f.maxSessionsPerAvatar, "max-sessions-per-avatar", 32, "live sessions of one avatar; a sign-in beyond revokes the oldest (at most 256)")
 	fl.IntVar(&f.maxLivePerAvatar, "max-live-per-avatar", 8, "realm WebSockets of one avatar on this node (negative: no cap)")
+	fl.IntVar(&f.maxXRStreams, "max-xr-streams", 0, "sessions streaming XR motion to this node: a new stream beyond it is refused with node-busy, as while the node is behind its streams (0: no cap)")
 	fl.IntVar(&f.maxTwinFeedsPerAvatar, "max-twin-feeds-per-avatar", 4, "twin console feeds (GET /v1/twins/feed) of one avatar on this node (negative: no cap)")
 	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address (empty: none)")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 3*time.Second, "deadline of every HTTP request (WebSockets excepted), shared by its store calls and audit commits (negative: none)")
@@ -168,6 +169,7 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		MaxSessionsPerAvatar:  f.maxSessionsPerAvatar,
 		MaxLivePerAvatar:      f.maxLivePerAvatar,
 		MaxTwinFeedsPerAvatar: f.maxTwinFeedsPerAvatar,
+		MaxXRStreams:          f.maxXRStreams,
 		TrustedProxies:        proxies,
 		MinFreeDisk:           minFreeDisk(f.minFreeDiskMiB),
 		RequestTimeout:        f.requestTimeout,

@@ -132,6 +132,10 @@ func (c *socket) Used()                              { c.markUsed() }
 func (c *socket) Push(msg []byte)                    { c.push(msg) }
 func (c *socket) PushError(text string, always bool) { c.pushError(text, always) }
 
+// PushBusy tells the client the node refused its new XR stream, at most
+// once per liveErrorEvery.
+func (c *socket) PushBusy(b *xr.BusyError) { c.refuseBusy(b, true) }
+
 // Moved makes the newest frame where the avatar stands for the others in
 // its scene: no separate pose message is needed while frames flow.
 func (c *socket) Moved(f biometrics.Frame) {
@@ -185,14 +189,18 @@ func (c *socket) offer(msg []byte) bool {
 // pushError tells the client a message was refused, at most once per
 // liveErrorEvery unless always is set.
 func (c *socket) pushError(text string, always bool) {
-	if !always {
-		now := c.now().UnixNano()
-		last := c.lastError.Load()
-		if now-last < int64(liveErrorEvery) || !c.lastError.CompareAndSwap(last, now) {
-			return
-		}
+	if !always && !c.errorDue() {
+		return
 	}
 	c.push(encodeLive(liveMessage{Type: "error", Error: text}))
+}
+
+// errorDue takes the connection's turn for a rate-limited error message:
+// at most one every liveErrorEvery, whatever it is about.
+func (c *socket) errorDue() bool {
+	now := c.now().UnixNano()
+	last := c.lastError.Load()
+	return now-last >= int64(liveErrorEvery) && c.lastError.CompareAndSwap(last, now)
 }
 
 // sockets indexes this node's live connections by session, so revocations
@@ -595,7 +603,10 @@ func (s *Service) liveReader(c *socket) {
 		case "ping":
 			c.push(encodeLive(liveMessage{Type: "pong"}))
 		case "webrtc.offer":
-			if err := c.motion.Offer(m.SDP); err != nil {
+			var busy *xr.BusyError
+			if err := c.motion.Offer(m.SDP); errors.As(err, &busy) {
+				c.refuseBusy(busy, false) // an offer is always answered
+			} else if err != nil {
 				c.pushError(err.Error(), true)
 			}
 		case "webrtc.candidate":

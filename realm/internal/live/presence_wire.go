@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 )
 
 // Codes of the error messages about scenes, presence and limits, which
@@ -16,12 +17,15 @@ const (
 	codeNotJoined    = "not-joined"    // the message needs a joined scene
 	codeJoined       = "already-joined"
 	codeRateLimited  = "rate-limited" // too many control messages: some were dropped
+	// codeNodeBusy: the node opened no new XR stream (it is behind its
+	// streams or at its cap); retry_after says when to try again.
+	codeNodeBusy = "node-busy"
 )
 
 // RefusalCodes lists the codes an error message may carry, for the
 // protocol's documents.
 func RefusalCodes() []string {
-	return []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited}
+	return []string{codeInvalid, codeDenied, codeUnknownScene, codeNotJoined, codeJoined, codeRateLimited, codeNodeBusy}
 }
 
 // Bounds of a JSON pose: positions are metres in scene coordinates, far
@@ -123,6 +127,8 @@ type refusalMessage struct {
 	Code   string `json:"code"`
 	Reason string `json:"reason"`
 	Error  string `json:"error"`
+	// RetryAfter is in seconds, for node-busy.
+	RetryAfter int `json:"retry_after,omitempty"`
 }
 
 func encodeJSON(v any) []byte {
@@ -133,14 +139,19 @@ func encodeJSON(v any) []byte {
 // refuse tells the client a message was refused, with a code; throttled
 // refusals go out at most once per liveErrorEvery, like pushError's.
 func (c *socket) refuse(code, reason string, throttled bool) {
-	if throttled {
-		now := c.now().UnixNano()
-		last := c.lastError.Load()
-		if now-last < int64(liveErrorEvery) || !c.lastError.CompareAndSwap(last, now) {
-			return
-		}
+	if throttled && !c.errorDue() {
+		return
 	}
 	c.push(encodeJSON(refusalMessage{Type: "error", Code: code, Reason: reason, Error: reason}))
+}
+
+// refuseBusy tells the client the node opened no new XR stream for it,
+// and when to try again.
+func (c *socket) refuseBusy(b *xr.BusyError, throttled bool) {
+	if throttled && !c.errorDue() {
+		return
+	}
+	c.push(encodeJSON(refusalMessage{Type: "error", Code: codeNodeBusy, Reason: b.Reason, Error: b.Reason, RetryAfter: b.RetryAfterSeconds()}))
 }
 
 // parsePose reads the head, left and right fields of a pose message. The

@@ -69,15 +69,18 @@ func xrPrior(cfg biometrics.Config) ([]biometrics.NamedTemplate, error) {
 	return prior, nil
 }
 
-// openXR takes the session's stream on this node for a connection; the
-// first connection to stream sets it up: it loads the avatar's template,
-// and starts an enrollment when the avatar has none and has just proved
-// itself with a user-verified passkey.
-func (s *Service) openXR(c Conn) *sessionStream {
+// openXR takes the session's stream on this node for a connection, or
+// says why the node opens no new one; the first connection to stream sets
+// it up: it loads the avatar's template, and starts an enrollment when the
+// avatar has none and has just proved itself with a user-verified passkey.
+func (s *Service) openXR(c Conn) (*sessionStream, *BusyError) {
 	sess := c.Session()
-	x, created := s.reg.acquire(sess)
+	x, created, busy := s.reg.acquire(sess, &s.admit)
+	if busy != nil {
+		return nil, busy
+	}
 	if !created {
-		return x
+		return x, nil
 	}
 	defer x.mu.Unlock()
 	ctx, cancel := context.WithTimeout(c.Context(), xrStoreTimeout)
@@ -105,7 +108,35 @@ func (s *Service) openXR(c Conn) *sessionStream {
 		s.assertedSinceDeletion(ctx, avatarID, s.deps.Clock.Now().Add(-a.PasskeyAge)) {
 		s.startEnrollment(x)
 	}
-	return x
+	return x, nil
+}
+
+// linkStream is the link's stream, opened at its first frames if the node
+// admits it. Nil with a nil *BusyError is a link that has ended; with
+// one, frames the node refuses, or drops until the refusal's retry time.
+func (s *Service) linkStream(l *Link, now time.Time) (*sessionStream, *BusyError) {
+	if x := l.x.Load(); x != nil {
+		return x, nil
+	}
+	l.openMu.Lock()
+	defer l.openMu.Unlock()
+	if x := l.x.Load(); x != nil || l.ended {
+		return x, nil
+	}
+	if r := l.refused; r != nil && now.Before(l.retryAt) {
+		again := *r
+		again.RetryAfter = l.retryAt.Sub(now)
+		return nil, &again
+	}
+	x, busy := s.openXR(l.c)
+	if busy != nil {
+		l.refused, l.retryAt = busy, now.Add(busy.RetryAfter)
+		s.m.refused.WithLabelValues(busy.Cause).Inc()
+		s.log.Debug("XR stream refused", "session", l.c.Session().ID, "cause", busy.Cause, "reason", busy.Reason)
+		return nil, busy
+	}
+	l.x.Store(x)
+	return x, nil
 }
 
 // assertedSinceDeletion tells whether a passkey assertion made at asserted
@@ -160,13 +191,18 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte) {
 		m.message(transport, "session-closed")
 		return
 	}
-	l.once.Do(func() { l.x = s.openXR(c) })
-	x := l.x
+	now := s.deps.Clock.Now()
+	x, busy := s.linkStream(l, now)
+	if busy != nil {
+		// Dropped unread: decoding them would spend what the node lacks.
+		m.message(transport, "node-busy")
+		c.PushBusy(busy)
+		return
+	}
 	if x == nil {
 		m.message(transport, "session-closed")
 		return
 	}
-	now := s.deps.Clock.Now()
 
 	x.mu.Lock()
 	locked := true

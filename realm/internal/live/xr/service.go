@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,9 @@ type Config struct {
 	// is how recent the user-verified passkey assertion that consents to
 	// it must be.
 	Enrollment, EnrollWithin time.Duration
+	// MaxStreams caps the sessions streaming XR motion to this node: a
+	// session's new stream beyond it is refused (node-busy); 0 is no cap.
+	MaxStreams int
 }
 
 // Trust is the session trust the XR edge reads and feeds (the realm's
@@ -102,6 +106,9 @@ type Conn interface {
 	// PushError tells the client a message was refused, rate-limited
 	// unless always.
 	PushError(text string, always bool)
+	// PushBusy tells the client its new stream was refused, rate-limited
+	// as PushError is.
+	PushBusy(b *BusyError)
 	// Moved reports the newest frame of a message: where the avatar
 	// stands for the others in its scene.
 	Moved(f biometrics.Frame)
@@ -157,6 +164,8 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 		enroll: cfg.Enrollment, enrollWithin: cfg.EnrollWithin,
 		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
 	}
+	s.admit.max = cfg.MaxStreams
+	s.admit.behind = func() (bool, time.Duration) { return engine.Behind(), engine.ReadLag() }
 	s.m = newMetrics(deps.Registry, s)
 	return s, nil
 }
@@ -217,9 +226,16 @@ type Link struct {
 	c Conn
 
 	// x is the session's motion stream on this node, taken at the first
-	// frame and released when the connection ends.
-	once sync.Once
-	x    *sessionStream
+	// frame the node admits and released when the connection ends. openMu
+	// serializes taking it (the socket's and the data channel's readers
+	// may both try) and guards the rest.
+	x      atomic.Pointer[sessionStream]
+	openMu sync.Mutex
+	ended  bool
+	// refused is the link's last refusal: frames before its retryAt are
+	// dropped without asking again, as the client was told.
+	refused *BusyError
+	retryAt time.Time
 
 	peerMu sync.Mutex
 	peer   *peerConn
@@ -237,9 +253,11 @@ func (l *Link) Frames(transport string, msg []byte) { l.s.ingestFrames(l, transp
 // connection closes it.
 func (l *Link) End() {
 	l.ClosePeer()
-	l.once.Do(func() {}) // no stream is taken after this
-	x := l.x
-	if x == nil || !l.s.reg.release(x) {
+	l.openMu.Lock()
+	l.ended = true // no stream is taken after this
+	x := l.x.Load()
+	l.openMu.Unlock()
+	if x == nil || !l.s.reg.release(x, &l.s.admit) {
 		return
 	}
 	x.mu.Lock()
@@ -254,7 +272,7 @@ func (l *Link) End() {
 // ResetRate forgets the frames the session's stream was metered for in
 // the current second: a benchmark is not a headset.
 func (l *Link) ResetRate() {
-	if x := l.x; x != nil {
+	if x := l.x.Load(); x != nil {
 		x.mu.Lock()
 		x.rateCount = 0
 		x.mu.Unlock()

@@ -106,11 +106,21 @@ var errWebRTC = errors.New("webrtc")
 
 // Offer answers a client's offer with a new peer connection that
 // reads frames from the client's "xr" data channel. A connection has one
-// peer connection: a new offer replaces the previous one.
+// peer connection: a new offer replaces the previous one. An offer that
+// would open a new stream on a node that opens none is refused with a
+// *BusyError (ErrNodeBusy), and no peer connection is made.
 func (l *Link) Offer(sdp string) error {
 	s, c := l.s, l.c
 	if c.Closed() {
 		return nil
+	}
+	// A connection whose session streams here already may move its stream
+	// to a data channel; any other offer asks for a new stream.
+	if l.x.Load() == nil && !s.reg.streaming(c.Session().ID) {
+		if busy := s.admit.check(); busy != nil {
+			s.m.refused.WithLabelValues(busy.Cause).Inc()
+			return busy
+		}
 	}
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {

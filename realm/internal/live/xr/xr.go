@@ -54,6 +54,8 @@ type Service struct {
 
 	peers atomic.Int64
 	reg   registry
+	// admit decides whether a session may open a new stream here.
+	admit admission
 	// changes is the template feed Start opened and Run follows.
 	changes <-chan biometrics.TemplateChange
 }
@@ -133,13 +135,19 @@ type sessionStream struct {
 }
 
 // acquire returns the session's stream on this node, creating it for the
-// first connection that streams. A created session is returned locked, so
-// that the caller sets it up before any other connection uses it.
-func (h *registry) acquire(sess session.Session) (x *sessionStream, created bool) {
+// first connection that streams if the node admits one more (a session
+// already streaming here is always let in). A created session is returned
+// locked, so that the caller sets it up before any other connection uses
+// it.
+func (h *registry) acquire(sess session.Session, adm *admission) (x *sessionStream, created bool, busy *BusyError) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	x, ok := h.sessions[sess.ID]
 	if !ok {
+		if busy := adm.check(); busy != nil {
+			return nil, false, busy
+		}
+		adm.open.Add(1)
 		x = &sessionStream{id: sess.ID, sess: sess, decodeRejected: map[string]uint64{},
 			synced: biometrics.StreamStats{FramesRejected: map[string]uint64{}}}
 		x.mu.Lock()
@@ -147,11 +155,12 @@ func (h *registry) acquire(sess session.Session) (x *sessionStream, created bool
 		created = true
 	}
 	x.refs++
-	return x, created
+	return x, created, nil
 }
 
-// release drops a connection's hold; the last one frees the stream.
-func (h *registry) release(x *sessionStream) (freed bool) {
+// release drops a connection's hold; the last one frees the stream, and
+// its place in the admission count.
+func (h *registry) release(x *sessionStream, adm *admission) (freed bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	x.refs--
@@ -159,7 +168,16 @@ func (h *registry) release(x *sessionStream) (freed bool) {
 		return false
 	}
 	delete(h.sessions, x.id)
+	adm.open.Add(-1)
 	return true
+}
+
+// streaming tells whether the session has a stream on this node.
+func (h *registry) streaming(sessionID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.sessions[sessionID]
+	return ok
 }
 
 func (h *registry) session(sessionID string) *sessionStream {
@@ -212,6 +230,7 @@ type metrics struct {
 	events      *prometheus.CounterVec // kind
 	peersOpened prometheus.Counter
 	stateBytes  prometheus.Gauge
+	refused     *prometheus.CounterVec // reason
 
 	accepted map[string]prometheus.Counter // by transport
 	okMsgs   map[string]prometheus.Counter
@@ -225,7 +244,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		}, []string{"transport", "outcome"}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_xr_messages_total",
-			Help: "XR frame messages received, by transport and outcome (ok, malformed, rate-limited, session-closed, not-binary).",
+			Help: "XR frame messages received, by transport and outcome (ok, malformed, rate-limited, node-busy, session-closed, not-binary).",
 		}, []string{"transport", "outcome"}),
 		windows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zerorealm_xr_windows_scored_total",
@@ -248,6 +267,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "zerorealm_xr_stream_state_bytes",
 			Help: "Memory held by this node's biometric streams (buffers, features, templates), as the streams count it.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_xr_streams_refused_total",
+			Help: "New XR streams (a session's first frames, or its WebRTC offer) this node refused, by reason: behind (its read lag reached a second) or capacity (it held --max-xr-streams).",
+		}, []string{"reason"}),
 		accepted: map[string]prometheus.Counter{},
 		okMsgs:   map[string]prometheus.Counter{},
 	}
@@ -255,7 +278,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		m.accepted[t] = m.frames.WithLabelValues(t, "accepted")
 		m.okMsgs[t] = m.messages.WithLabelValues(t, "ok")
 	}
-	reg.MustRegister(m.frames, m.messages, m.windows, m.scoring, m.events, m.peersOpened, m.stateBytes,
+	for _, reason := range []string{BusyBehind, BusyCapacity} {
+		m.refused.WithLabelValues(reason) // both series exist from the start
+	}
+	reg.MustRegister(m.frames, m.messages, m.windows, m.scoring, m.events, m.peersOpened, m.stateBytes, m.refused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_streams", Help: "Sessions streaming XR motion to this node."},
 			func() float64 { return float64(s.reg.streams()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},

@@ -1,0 +1,201 @@
+package realm
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/clock"
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
+)
+
+// streamer is a raw realm WebSocket that sends frame messages and knows
+// when the realm has read them.
+type streamer struct {
+	t   *testing.T
+	ws  *websocket.Conn
+	seq uint32
+}
+
+func newStreamer(t *testing.T, r *Realm, name string) (*streamer, sessionAnswer) {
+	t.Helper()
+	sess := newClient(t, r).Register(webauthntest.New(), name)
+	ws := dialLive(t, r, sess.Token)
+	t.Cleanup(func() { ws.Close() })
+	return &streamer{t: t, ws: ws}, sess
+}
+
+// frames sends messages frame messages of ten frames each, then a ping,
+// and returns the error messages the realm sent before its pong. The
+// realm reads a connection's messages in order, so by the pong it has
+// handled every frame message.
+func (s *streamer) frames(messages int) []realmtest.LiveMsg {
+	s.t.Helper()
+	for range messages {
+		msg, err := vr.AppendMessage(nil, swayFrames(10, s.seq, 72))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.seq += 10
+		if err := s.ws.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	send(s.t, s.ws, `{"type":"ping"}`)
+	_, before := readUntil(s.t, s.ws, "pong", isType("pong"))
+	var errs []realmtest.LiveMsg
+	for _, m := range before {
+		if m.Str("type") == "error" {
+			errs = append(errs, m)
+		}
+	}
+	return errs
+}
+
+// waitNoStream waits until the session's stream on the node is gone.
+func waitNoStream(t *testing.T, r *Realm, sessionID string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, _, ok := r.xr.StreamCounts(sessionID); !ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s still streams on the node after its connection closed", sessionID)
+		}
+	}
+}
+
+// sessionTrust is the session's trust state and score as the node
+// assesses it.
+func sessionTrust(t *testing.T, r *Realm, sessionID string) [2]any {
+	t.Helper()
+	sess, err := r.sessions.Get(t.Context(), sessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := r.trust.Assess(t.Context(), sess)
+	return [2]any{a.State, a.Score}
+}
+
+// TestXRFullNodeRefusesNewStreams: a node at --max-xr-streams opens no
+// stream for a new session. Its frames are dropped and it is told once,
+// with the node-busy code and when to retry, however many messages it
+// sends meanwhile; the stream already open keeps being read; once that
+// stream ends and the retry time has come, the refused session's frames
+// open its stream. The realm's clock is manual, so "once a second" and
+// "retry after" are exact.
+func TestXRFullNodeRefusesNewStreams(t *testing.T) {
+	clk := clock.NewManual(time.Now())
+	r := startRealm(t, Config{Listen: "localhost:0", Clock: clk, MaxXRStreams: 1})
+
+	first, firstSess := newStreamer(t, r, "first-in")
+	if errs := first.frames(1); len(errs) != 0 {
+		t.Fatalf("the first stream on a node with room was refused: %v", errs)
+	}
+	before, _, ok := r.xr.StreamCounts(firstSess.Session.ID)
+	if !ok || before == 0 {
+		t.Fatalf("the first stream accepted %d frames (streaming %v), want some", before, ok)
+	}
+
+	second, secondSess := newStreamer(t, r, "second-in")
+	trustBefore := sessionTrust(t, r, secondSess.Session.ID)
+	errs := second.frames(5)
+	if len(errs) != 1 {
+		t.Fatalf("five frame messages to a full node got %d error messages, want exactly one: %v", len(errs), errs)
+	}
+	e := errs[0]
+	if e.Str("code") != "node-busy" || !strings.Contains(e.Str("reason"), "at capacity") || !strings.Contains(e.Str("reason"), "1 XR streams") || e["retry_after"] != float64(15) {
+		t.Fatalf("refusal = %v, want code node-busy, a reason naming the capacity of 1 and retry_after 15", e)
+	}
+	if _, _, ok := r.xr.StreamCounts(secondSess.Session.ID); ok {
+		t.Fatal("a refused session has a stream on the node")
+	}
+	text := metricsText(t, r)
+	for _, want := range []string{
+		`zerorealm_xr_streams_refused_total{reason="capacity"} 1`,
+		`zerorealm_xr_streams_refused_total{reason="behind"} 0`,
+		`zerorealm_xr_messages_total{outcome="node-busy",transport="websocket"} 5`,
+		`zerorealm_xr_streams 1`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("metrics lack %q:\n%s", want, grepLines(text, "zerorealm_xr_"))
+		}
+	}
+	// The refusal did not touch the refused session's trust.
+	if got := sessionTrust(t, r, secondSess.Session.ID); got != trustBefore {
+		t.Fatalf("the refused session's trust went from %+v to %+v, want it untouched", trustBefore, got)
+	}
+
+	if errs := first.frames(2); len(errs) != 0 {
+		t.Fatalf("the open stream was refused while the node was full: %v", errs)
+	}
+	if after, _, _ := r.xr.StreamCounts(firstSess.Session.ID); after <= before {
+		t.Fatalf("the open stream accepted %d frames, then %d: it stopped being read while the node was full", before, after)
+	}
+
+	first.ws.Close()
+	waitNoStream(t, r, firstSess.Session.ID)
+	// Room again, but the refused client was told to wait: before its
+	// retry time its frames are still dropped, without a second error
+	// within the second.
+	if errs := second.frames(1); len(errs) != 0 {
+		t.Fatalf("frames within a second of the refusal got %v, want nothing", errs)
+	}
+	if _, _, ok := r.xr.StreamCounts(secondSess.Session.ID); ok {
+		t.Fatal("a refused session opened its stream before the retry time it was given")
+	}
+	clk.Advance(15 * time.Second)
+	if errs := second.frames(1); len(errs) != 0 {
+		t.Fatalf("frames after the retry time, with room on the node, got %v", errs)
+	}
+	if n, _, ok := r.xr.StreamCounts(secondSess.Session.ID); !ok || n == 0 {
+		t.Fatalf("after the retry time the session's stream accepted %d frames (streaming %v), want it open", n, ok)
+	}
+}
+
+// TestXRFullNodeRefusesWebRTCOffers: on a full node a real pion peer's
+// offer is answered with node-busy instead of an SDP answer, and no peer
+// connection is made; once the node has room, the same offer is answered.
+func TestXRFullNodeRefusesWebRTCOffers(t *testing.T) {
+	r := startRealm(t, Config{Listen: "localhost:0", MaxXRStreams: 1})
+	first, firstSess := newStreamer(t, r, "holds-the-place")
+	if errs := first.frames(1); len(errs) != 0 {
+		t.Fatalf("the first stream was refused: %v", errs)
+	}
+
+	sess := newClient(t, r).Register(webauthntest.New(), "offers-late")
+	ws := dialLive(t, r, sess.Token)
+	defer ws.Close()
+	pc := loopbackPeer(t)
+	if _, err := pc.CreateDataChannel("xr", nil); err != nil {
+		t.Fatal(err)
+	}
+	msg := offerMessage(t, pc)
+
+	send(t, ws, msg)
+	refusal, before := readUntil(t, ws, "the refusal of the offer", func(m realmtest.LiveMsg) bool {
+		return m["type"] == "error" || m["type"] == "webrtc.answer"
+	})
+	if refusal.Str("code") != "node-busy" || refusal["retry_after"] != float64(15) || !strings.Contains(refusal.Str("reason"), "at capacity") {
+		t.Fatalf("offer to a full node answered %v (after %v), want a node-busy error with retry_after 15", refusal, before)
+	}
+	if n := r.xr.PeerConnections(); n != 0 {
+		t.Fatalf("a refused offer left %d peer connections, want none", n)
+	}
+	if !strings.Contains(metricsText(t, r), `zerorealm_xr_streams_refused_total{reason="capacity"} 1`+"\n") {
+		t.Error("the refused offer was not counted")
+	}
+
+	first.ws.Close()
+	waitNoStream(t, r, firstSess.Session.ID)
+	send(t, ws, msg)
+	if answer, _ := readUntil(t, ws, "the answer", func(m realmtest.LiveMsg) bool {
+		return m["type"] == "error" || m["type"] == "webrtc.answer"
+	}); answer.Str("type") != "webrtc.answer" {
+		t.Fatalf("offer to a node with room answered %v, want webrtc.answer", answer)
+	}
+}
