@@ -25,6 +25,10 @@ const (
 	CodeNotJoined     = "not-joined"
 	CodeAlreadyJoined = "already-joined"
 	CodeRateLimited   = "rate-limited"
+	// CodeNodeBusy: the node opened no XR stream for the session (it is
+	// behind its streams, or at its cap); the error's retry_after says
+	// when to try again.
+	CodeNodeBusy = "node-busy"
 )
 
 // maxSceneID is the longest scene id the realm reads in a join.

@@ -85,8 +85,10 @@ export interface Poses {
 export interface RealmErrorMessage {
   type: "error";
   error: string;
-  code?: "invalid" | "denied" | "unknown-scene" | "not-joined" | "already-joined" | "rate-limited";
+  code?: "invalid" | "denied" | "unknown-scene" | "not-joined" | "already-joined" | "rate-limited" | "node-busy";
   reason?: string;
+  /** With node-busy: seconds to wait before streaming (or offering) again. */
+  retry_after?: number;
 }
 
 /** A passkey was added to the avatar (through any session, any node). */

@@ -110,7 +110,8 @@ func buildAsyncAPI(f Facts) map[string]any {
 			"error": described(strT, "for people; repeats reason when there is one"),
 			"code": map[string]any{"type": "string", "enum": f.LiveErrorCodes,
 				"description": "set on errors about scenes and limits: what a client branches on"},
-			"reason": strT}, "error")},
+			"reason":      strT,
+			"retry_after": described(intT, "with node-busy: whole seconds to wait before streaming XR frames or offering WebRTC again")}, "error")},
 	}
 	fromClient := map[string]map[string]any{
 		"ping": {"summary": "Keeps the session in use; answered with pong", "payload": typed("ping", nil)},
