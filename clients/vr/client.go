@@ -211,7 +211,7 @@ type Client struct {
 	dc *webrtc.DataChannel
 
 	answers chan string
-	refusal chan string
+	refusal chan error
 
 	joinSlot chan struct{} // one Join at a time
 	joinMu   sync.Mutex
@@ -263,7 +263,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		cfg: cfg, log: cfg.Logger, ws: ws, transport: cfg.Transport,
-		answers: make(chan string, 1), refusal: make(chan string, 4), done: make(chan struct{}),
+		answers: make(chan string, 1), refusal: make(chan error, 4), done: make(chan struct{}),
 		joinSlot: make(chan struct{}, 1),
 	}
 	if dl, ok := ctx.Deadline(); ok {
@@ -481,19 +481,27 @@ func (c *Client) dispatch(m realmMessage) {
 			c.cfg.OnPasskeyAdded(*m.passkeyAdded)
 		}
 	case "error":
+		var refused error = errors.New(m.Error)
 		if m.Code != "" {
-			refusal := &RefusalError{Code: m.Code, Reason: m.Reason}
+			refusal := &RefusalError{Code: m.Code, Reason: m.Reason, RetryAfter: time.Duration(m.RetryAfter) * time.Second}
 			if answersJoin(m.Code) && c.answerJoin(joinAnswer{err: refusal}) {
 				return
 			}
+			refused = refusal
 			if c.cfg.OnRefusal != nil {
 				c.cfg.OnRefusal(refusal)
-				return
+				// A WebRTC offer waiting for its answer gets its refusal
+				// too.
+				if m.Code != CodeNodeBusy {
+					return
+				}
 			}
 		}
-		c.log.Warn("the realm refused a message", "error", m.Error)
+		if m.Code == "" || c.cfg.OnRefusal == nil {
+			c.log.Warn("the realm refused a message", "error", m.Error)
+		}
 		select {
-		case c.refusal <- m.Error:
+		case c.refusal <- refused:
 		default:
 		}
 	}
@@ -514,6 +522,8 @@ type realmMessage struct {
 	// Code and Reason are set on refusals about scenes and limits.
 	Code   string `json:"code,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// RetryAfter is in seconds, with node-busy.
+	RetryAfter int `json:"retry_after,omitempty"`
 
 	score        *Score
 	status       *Status

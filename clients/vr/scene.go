@@ -53,6 +53,10 @@ var (
 	// ErrRateLimited matches a RefusalError for control messages beyond the
 	// realm's limit of 50 a second (burst 20).
 	ErrRateLimited = errors.New("vr: rate limited by the realm")
+	// ErrNodeBusy matches a RefusalError of a node that opened no XR
+	// stream for the session (its first frames or its WebRTC offer): wait
+	// its RetryAfter, then stream or dial again, here or on another node.
+	ErrNodeBusy = errors.New("vr: the realm node is busy")
 )
 
 // RefusalError is the realm's refusal of a control message: Code is one of
@@ -60,6 +64,8 @@ var (
 type RefusalError struct {
 	Code   string
 	Reason string
+	// RetryAfter is when to try again, with CodeNodeBusy.
+	RetryAfter time.Duration
 }
 
 func (e *RefusalError) Error() string {
@@ -79,6 +85,8 @@ func (e *RefusalError) Is(target error) bool {
 		return target == ErrNotJoined
 	case CodeRateLimited:
 		return target == ErrRateLimited
+	case CodeNodeBusy:
+		return target == ErrNodeBusy
 	}
 	return false
 }

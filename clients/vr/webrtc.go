@@ -88,7 +88,7 @@ func (c *Client) openDataChannel(ctx context.Context) error {
 			return fmt.Errorf("vr: realm's answer: %w", err)
 		}
 	case why := <-c.refusal:
-		return fmt.Errorf("%w: WebRTC offer: %s", ErrRefused, why)
+		return fmt.Errorf("%w: WebRTC offer: %w", ErrRefused, why)
 	case <-c.done:
 		return fmt.Errorf("vr: waiting for the answer: %w", c.Err())
 	case <-ctx.Done():

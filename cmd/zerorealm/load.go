@@ -173,6 +173,9 @@ type loadRun struct {
 	latMu            sync.Mutex
 	latencies        []time.Duration
 	enrolled         atomic.Int64
+	// busy counts the node-busy refusals of new streams, and busyAvatars
+	// the avatars refused at least once.
+	busy, busyAvatars atomic.Int64
 
 	byAvatar map[string]*loadAvatar // by avatar id; written before streaming
 	fanout   poseFanout
@@ -201,6 +204,21 @@ type loadAvatar struct {
 	slow bool
 	// posesSent counts the JSON pose messages of --poses-only.
 	posesSent atomic.Uint64
+	// pausedUntil (unix ns): a node that refused the avatar's stream said
+	// when to try again; until then it sends nothing. refused marks an
+	// avatar refused at least once, admitted one whose stream opened.
+	pausedUntil       atomic.Int64
+	refused, admitted atomic.Bool
+}
+
+// nodeBusy notes the node's refusal of the avatar's stream: the avatar
+// stops sending until the refusal's retry time, then tries again.
+func (r *loadRun) nodeBusy(a *loadAvatar, e *vr.RefusalError) {
+	r.busy.Add(1)
+	if !a.refused.Swap(true) {
+		r.busyAvatars.Add(1)
+	}
+	a.pausedUntil.Store(time.Now().Add(max(e.RetryAfter, time.Second)).UnixNano())
 }
 
 func (r *loadRun) run(ctx context.Context) error {
@@ -498,6 +516,24 @@ func (r *loadRun) connect(ctx context.Context, a *loadAvatar) error {
 	if r.f.transport == "webrtc" {
 		transport = vr.WebRTC
 	}
+	for {
+		err := r.dial(ctx, a, transport)
+		var busy *vr.RefusalError
+		if !errors.As(err, &busy) || busy.Code != vr.CodeNodeBusy {
+			return err
+		}
+		// A WebRTC offer the node refused: dial again after its retry time.
+		r.nodeBusy(a, busy)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Until(time.Unix(0, a.pausedUntil.Load()))):
+		}
+	}
+}
+
+// dial opens the avatar's connection over transport.
+func (r *loadRun) dial(ctx context.Context, a *loadAvatar, transport vr.Transport) error {
 	client, err := vr.Dial(ctx, vr.Config{
 		URL: r.f.url, Token: a.token, Transport: transport,
 		OnTrust: func(t vr.Trust) { a.setState(t.State) },
@@ -513,11 +549,17 @@ func (r *loadRun) connect(ctx context.Context, a *loadAvatar) error {
 			r.latMu.Unlock()
 		},
 		OnStatus: func(s vr.Status) {
+			a.admitted.Store(true) // only an open stream has a status
 			if s.Enrollment == "enrolled" && !a.enrolled.Swap(true) {
 				r.enrolled.Add(1)
 			}
 		},
 		OnRawPoses: func(data []byte) { r.receiveRawPoses(a, data) },
+		OnRefusal: func(e *vr.RefusalError) {
+			if e.Code == vr.CodeNodeBusy {
+				r.nodeBusy(a, e)
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -549,6 +591,9 @@ func (r *loadRun) stream(ctx context.Context, a *loadAvatar) {
 		case <-a.client.Done():
 			return
 		case <-tick.C:
+		}
+		if time.Now().UnixNano() < a.pausedUntil.Load() {
+			continue // refused: the motion resumes, skipping ahead, at the retry time
 		}
 		due := int64(time.Since(start).Seconds()*r.f.hz) - generated
 		if behind := due - int64(r.f.hz); behind > 0 {
@@ -689,6 +734,16 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 		}
 	}
 	fmt.Fprintf(r.out, "trust states   trusted %d, step-up %d, suspended %d\n", states["trusted"], states["step-up"], states["suspended"])
+	if busy := r.busy.Load(); busy > 0 {
+		admitted := 0
+		for _, a := range r.avatars {
+			if a.admitted.Load() {
+				admitted++
+			}
+		}
+		fmt.Fprintf(r.out, "node busy      %d refusals of a new stream (node-busy), to %d avatars, each retried after its retry_after; %d of %d avatars' streams opened\n",
+			busy, r.busyAvatars.Load(), admitted, r.f.avatars)
+	}
 	if r.f.scene != "" {
 		r.reportFanout(measured)
 	}

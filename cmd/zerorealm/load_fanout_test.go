@@ -200,3 +200,24 @@ func TestLoadFanout(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadCountsNodeBusy runs the load tool against a realm that serves
+// one XR stream: one avatar streams, the other is refused with node-busy,
+// counted, and not taken for a crash.
+func TestLoadCountsNodeBusy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("signs in avatars and streams for seconds")
+	}
+	url, _, stop := startRealm(t, []string{"--listen", "localhost:0", "--data", t.TempDir(), "--nats-listen", "", "--log-level", "warn", "--max-xr-streams", "1"})
+	defer stop()
+	var out, stderr syncBuffer
+	code := run(context.Background(), []string{"load", "--url", url, "--avatars", "2", "--hz", "40", "--batch", "2",
+		"--duration", "1s", "--enroll-timeout", "1s", "--transport", "ws"}, &out, &stderr)
+	if code != 0 {
+		t.Fatalf("load exited %d: %s%s", code, out.String(), stderr.String())
+	}
+	want := regexp.MustCompile(`node busy +[1-9]\d* refusals of a new stream \(node-busy\), to 1 avatars, each retried after its retry_after; 1 of 2 avatars' streams opened`)
+	if report := out.String(); !want.MatchString(report) {
+		t.Errorf("the report has no line matching %s:\n%s", want, report)
+	}
+}
