@@ -123,21 +123,7 @@ func connectPair(ctx context.Context, b *testing.B, clientAPI, realmAPI *webrtc.
 			}
 		})
 	})
-	ordered, retransmits := false, uint16(0)
-	dc, err := client.CreateDataChannel("xr", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
-	if err != nil {
-		b.Fatal(err)
-	}
-	opened := make(chan struct{})
-	dc.OnOpen(func() { close(opened) })
-	if err := signal(ctx, client, realm); err != nil {
-		b.Fatal(err)
-	}
-	select {
-	case <-opened:
-	case <-ctx.Done():
-		b.Fatal("data channel not open")
-	}
+	openXRChannel(ctx, b, client, realm)
 	return client, realm
 }
 
@@ -191,21 +177,7 @@ func benchReceive(b *testing.B, clientAPI, realmAPI *webrtc.API, msg []byte, rea
 		})
 	})
 
-	ordered, retransmits := false, uint16(0)
-	dc, err := client.CreateDataChannel("xr", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
-	if err != nil {
-		b.Fatal(err)
-	}
-	opened := make(chan struct{})
-	dc.OnOpen(func() { close(opened) })
-	if err := signal(ctx, client, realm); err != nil {
-		b.Fatal(err)
-	}
-	select {
-	case <-opened:
-	case <-ctx.Done():
-		b.Fatal("data channel not open")
-	}
+	dc := openXRChannel(ctx, b, client, realm)
 
 	b.ReportAllocs()
 	b.SetBytes(int64(len(msg)))
@@ -292,4 +264,26 @@ func benchFrames(n int) []vr.Frame {
 		}
 	}
 	return out
+}
+
+// openXRChannel opens the client's "xr" channel to realm as clients open
+// it (unordered, no retransmits), signals the pair and waits until the
+// channel is open.
+func openXRChannel(ctx context.Context, b *testing.B, client, realm *webrtc.PeerConnection) *webrtc.DataChannel {
+	ordered, retransmits := false, uint16(0)
+	dc, err := client.CreateDataChannel("xr", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
+	if err != nil {
+		b.Fatal(err)
+	}
+	opened := make(chan struct{})
+	dc.OnOpen(func() { close(opened) })
+	if err := signal(ctx, client, realm); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-opened:
+	case <-ctx.Done():
+		b.Fatal("data channel not open")
+	}
+	return dc
 }
