@@ -58,6 +58,12 @@ const (
 	// one threshold does not log on every sample.
 	lagBehindFrom    = time.Second
 	lagCaughtUpBelow = 100 * time.Millisecond
+	// lagStaleAfter: an estimate this much older than the time asked
+	// about says nothing of the node now. Samples are taken by frames; a
+	// node that read none for five sample spans has no backlog of them,
+	// and its streams may all have ended: it must not stay behind, and
+	// refuse new streams, on the word of streams that are gone.
+	lagStaleAfter = 5 * lagSampleEvery
 )
 
 // noOffset marks a probe with no frame since the last sample.
@@ -111,6 +117,9 @@ type nodeLag struct {
 	// is behind opens no new streams (Engine.Behind).
 	behindNow atomic.Bool
 	nextUS    atomic.Int64 // arrival (µs) from which the next sample is due
+	// sampledUS is the arrival (µs) of the frame that took the last
+	// sample: how old the estimate is.
+	sampledUS atomic.Int64
 
 	// mu guards the rest, and the probes' fields but low. Lock order: a
 	// sample runs inside Stream.Push, under that stream's mu, and takes
@@ -151,6 +160,7 @@ func (n *nodeLag) frame(p *lagProbe, arrivalUS, offset int64) int64 {
 	// from there rather than wait for the old time to come again.
 	if (arrivalUS >= next || arrivalUS < next-lagClockBack.Microseconds()) &&
 		n.nextUS.CompareAndSwap(next, arrivalUS+lagSampleEvery.Microseconds()) {
+		n.sampledUS.Store(arrivalUS)
 		n.sample()
 	}
 	return n.lagUS.Load()
@@ -205,8 +215,14 @@ func (e *Engine) ReadLag() time.Duration {
 	return time.Duration(e.lag.lagUS.Load()) * time.Microsecond
 }
 
-// Behind reports whether this node is behind its streams: from when its
-// read lag reaches a second until it is back under a tenth of that, the
-// hysteresis its "node is behind" log follows. A node that is behind has
-// no room for more streams: the realm opens no new one meanwhile.
-func (e *Engine) Behind() bool { return e.lag.behindNow.Load() }
+// Behind reports whether this node is behind its streams at now: from
+// when its read lag reaches a second until it is back under a tenth of
+// that, the hysteresis its "node is behind" log follows, and only while
+// the estimate is fresh (its last sample at most five seconds before now,
+// on the clock streams are pushed with): a node that has read no frame
+// for that long, its streams ended or silent, is not behind on them. A
+// node that is behind has no room for more streams: the realm opens no
+// new one meanwhile.
+func (e *Engine) Behind(now time.Time) bool {
+	return e.lag.behindNow.Load() && now.UnixMicro()-e.lag.sampledUS.Load() <= lagStaleAfter.Microseconds()
+}

@@ -54,13 +54,13 @@ func onTime(time.Duration) time.Duration { return 0 }
 // as the time the node read it since the start (zero if none), and the
 // highest ReadLag the engine had after any message.
 func lagRun(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nodeLag func(time.Duration) time.Duration) ([]time.Duration, time.Duration) {
-	alarms, peak, _ := lagRunBehind(t, e, plans, d, nodeLag)
+	alarms, peak, _, _ := lagRunBehind(t, e, plans, d, nodeLag)
 	return alarms, peak
 }
 
 // lagRunBehind is lagRun, and also how many messages the engine was
-// Behind for.
-func lagRunBehind(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nodeLag func(time.Duration) time.Duration) ([]time.Duration, time.Duration, int) {
+// Behind for and when the last one arrived.
+func lagRunBehind(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nodeLag func(time.Duration) time.Duration) ([]time.Duration, time.Duration, int, time.Time) {
 	t.Helper()
 	start := time.Unix(1_800_000_000, 0)
 	streams := make([]*Stream, len(plans))
@@ -92,6 +92,7 @@ func lagRunBehind(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nod
 	alarms := make([]time.Duration, len(plans))
 	var peak time.Duration
 	behind := 0
+	var last time.Time
 	frames := make([]Frame, perMessage)
 	for _, m := range msgs {
 		p := plans[m.stream]
@@ -108,16 +109,18 @@ func lagRunBehind(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nod
 			}
 		}
 		peak = max(peak, e.ReadLag())
-		if e.Behind() {
+		now := start.Add(m.arrival)
+		last = now
+		if e.Behind(now) {
 			behind++
 		}
 		// Behind follows the estimate with the log's hysteresis: never
 		// behind under a tenth of a second, always from a second up.
-		if lag := e.ReadLag(); (lag < lagCaughtUpBelow && e.Behind()) || (lag >= lagBehindFrom && !e.Behind()) {
-			t.Fatalf("Behind() = %v with ReadLag %v", e.Behind(), lag)
+		if lag := e.ReadLag(); (lag < lagCaughtUpBelow && e.Behind(now)) || (lag >= lagBehindFrom && !e.Behind(now)) {
+			t.Fatalf("Behind() = %v with ReadLag %v", e.Behind(now), lag)
 		}
 	}
-	return alarms, peak, behind
+	return alarms, peak, behind, last
 }
 
 func newLagEngine(t *testing.T, log *slog.Logger) *Engine {
@@ -181,11 +184,11 @@ func TestOverloadedNodeSuspendsNoStream(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			log := &records{}
 			e := newLagEngine(t, slog.New(log))
-			alarms, peak, behind := lagRunBehind(t, e, crowd, 100*time.Second, overload)
+			alarms, peak, behind, last := lagRunBehind(t, e, crowd, 100*time.Second, overload)
 			if behind == 0 {
 				t.Error("the engine never said it was Behind while 20 s behind its streams")
 			}
-			if e.Behind() {
+			if e.Behind(last) {
 				t.Error("Behind() after catching up")
 			}
 			for i, at := range alarms {
@@ -350,5 +353,24 @@ func TestNodeStallSuspendsNoStream(t *testing.T) {
 		if at == 0 {
 			t.Errorf("stream %d of %d: no clock alarm for a 6 s step without a discount", i, len(alarms))
 		}
+	}
+}
+
+// TestBehindEndsWithItsStreams: a node whose streams all end, or fall
+// silent, while it is behind them is behind no longer once its estimate
+// is five sample spans old: no frame means no backlog, and a node that
+// refuses new streams while behind would otherwise refuse them for ever.
+func TestBehindEndsWithItsStreams(t *testing.T) {
+	e := newLagEngine(t, slog.New(slog.DiscardHandler))
+	climbing := func(sent time.Duration) time.Duration { return max(0, sent-10*time.Second) / 2 }
+	_, _, behind, last := lagRunBehind(t, e, plans(40, 1, 0), 30*time.Second, climbing)
+	if behind == 0 || !e.Behind(last) {
+		t.Fatalf("a node 10 s behind its streams at the end of the run: Behind = %v (%d messages behind), want true", e.Behind(last), behind)
+	}
+	if !e.Behind(last.Add(lagStaleAfter - lagSampleEvery)) {
+		t.Error("behind no longer before the estimate is stale")
+	}
+	if e.Behind(last.Add(lagStaleAfter + lagSampleEvery)) {
+		t.Errorf("still behind %v after the last frame read", lagStaleAfter+lagSampleEvery)
 	}
 }

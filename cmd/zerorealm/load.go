@@ -211,6 +211,17 @@ type loadAvatar struct {
 	refused, admitted atomic.Bool
 }
 
+// refusedOnly counts the avatars the node refused and never let stream.
+func (r *loadRun) refusedOnly() int64 {
+	var n int64
+	for _, a := range r.avatars {
+		if a.refused.Load() && !a.admitted.Load() {
+			n++
+		}
+	}
+	return n
+}
+
 // nodeBusy notes the node's refusal of the avatar's stream: the avatar
 // stops sending until the refusal's retry time, then tries again.
 func (r *loadRun) nodeBusy(a *loadAvatar, e *vr.RefusalError) {
@@ -310,7 +321,9 @@ func (r *loadRun) run(ctx context.Context) error {
 	if r.f.posesOnly {
 		enrollDeadline = start // no frames, no enrollment
 	}
-	for r.enrolled.Load() < int64(r.f.avatars) && time.Now().Before(enrollDeadline) {
+	// An avatar the node refused to stream (node-busy) and has not let in
+	// since is not waited for: it keeps retrying while the run measures.
+	for r.enrolled.Load()+r.refusedOnly() < int64(r.f.avatars) && time.Now().Before(enrollDeadline) {
 		r.showProgress(fmt.Sprintf("enrolling: %d/%d enrolled after %s", r.enrolled.Load(), r.f.avatars, time.Since(start).Round(time.Second)))
 		select {
 		case <-ctx.Done():

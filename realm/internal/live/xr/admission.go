@@ -59,12 +59,13 @@ func (e *BusyError) RetryAfterSeconds() int {
 type admission struct {
 	max    int // 0: no cap
 	open   atomic.Int64
-	behind func() (bool, time.Duration) // the engine's state, and its read lag
+	behind func(now time.Time) (bool, time.Duration) // the engine's state at now, and its read lag
 }
 
-// check returns nil when one more stream may open, and why not otherwise.
-func (a *admission) check() *BusyError {
-	if behind, lag := a.behind(); behind {
+// check returns nil when one more stream may open at now, and why not
+// otherwise.
+func (a *admission) check(now time.Time) *BusyError {
+	if behind, lag := a.behind(now); behind {
 		return &BusyError{Cause: BusyBehind, RetryAfter: retryBehind,
 			Reason: fmt.Sprintf("this node is behind its XR streams by %s: it opens no new stream until it catches up", lag.Round(time.Millisecond))}
 	}

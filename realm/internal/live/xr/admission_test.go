@@ -18,10 +18,10 @@ import (
 // TestOverloadedNodeSuspendsNoStream).
 func TestBehindNodeOpensNoNewStream(t *testing.T) {
 	behind, lag := false, time.Duration(0)
-	adm := &admission{behind: func() (bool, time.Duration) { return behind, lag }}
+	adm := &admission{behind: func(time.Time) (bool, time.Duration) { return behind, lag }}
 	reg := registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}}
 	open := func(id string) (*sessionStream, *BusyError) {
-		x, created, busy := reg.acquire(session.Session{ID: id, Avatar: "av-" + id}, adm)
+		x, created, busy := reg.acquire(session.Session{ID: id, Avatar: "av-" + id}, adm, time.Now())
 		if created {
 			x.mu.Unlock()
 		}
@@ -60,10 +60,10 @@ func TestBehindNodeOpensNoNewStream(t *testing.T) {
 // streams; a session's second connection takes no second place, and a
 // place comes back only when the stream's last connection lets go.
 func TestCapacityCountsStreamsNotConnections(t *testing.T) {
-	adm := &admission{max: 1, behind: func() (bool, time.Duration) { return false, 0 }}
+	adm := &admission{max: 1, behind: func(time.Time) (bool, time.Duration) { return false, 0 }}
 	reg := registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}}
 	acquire := func(id string) (*sessionStream, *BusyError) {
-		x, created, busy := reg.acquire(session.Session{ID: id}, adm)
+		x, created, busy := reg.acquire(session.Session{ID: id}, adm, time.Now())
 		if created {
 			x.mu.Unlock()
 		}

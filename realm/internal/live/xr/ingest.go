@@ -73,9 +73,9 @@ func xrPrior(cfg biometrics.Config) ([]biometrics.NamedTemplate, error) {
 // says why the node opens no new one; the first connection to stream sets
 // it up: it loads the avatar's template, and starts an enrollment when the
 // avatar has none and has just proved itself with a user-verified passkey.
-func (s *Service) openXR(c Conn) (*sessionStream, *BusyError) {
+func (s *Service) openXR(c Conn, now time.Time) (*sessionStream, *BusyError) {
 	sess := c.Session()
-	x, created, busy := s.reg.acquire(sess, &s.admit)
+	x, created, busy := s.reg.acquire(sess, &s.admit, now)
 	if busy != nil {
 		return nil, busy
 	}
@@ -128,7 +128,7 @@ func (s *Service) linkStream(l *Link, now time.Time) (*sessionStream, *BusyError
 		again.RetryAfter = l.retryAt.Sub(now)
 		return nil, &again
 	}
-	x, busy := s.openXR(l.c)
+	x, busy := s.openXR(l.c, now)
 	if busy != nil {
 		l.refused, l.retryAt = busy, now.Add(busy.RetryAfter)
 		s.m.refused.WithLabelValues(busy.Cause).Inc()

@@ -165,7 +165,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
 	}
 	s.admit.max = cfg.MaxStreams
-	s.admit.behind = func() (bool, time.Duration) { return engine.Behind(), engine.ReadLag() }
+	s.admit.behind = func(now time.Time) (bool, time.Duration) { return engine.Behind(now), engine.ReadLag() }
 	s.m = newMetrics(deps.Registry, s)
 	return s, nil
 }

@@ -117,7 +117,7 @@ func (l *Link) Offer(sdp string) error {
 	// A connection whose session streams here already may move its stream
 	// to a data channel; any other offer asks for a new stream.
 	if l.x.Load() == nil && !s.reg.streaming(c.Session().ID) {
-		if busy := s.admit.check(); busy != nil {
+		if busy := s.admit.check(s.deps.Clock.Now()); busy != nil {
 			s.m.refused.WithLabelValues(busy.Cause).Inc()
 			return busy
 		}

@@ -139,12 +139,12 @@ type sessionStream struct {
 // already streaming here is always let in). A created session is returned
 // locked, so that the caller sets it up before any other connection uses
 // it.
-func (h *registry) acquire(sess session.Session, adm *admission) (x *sessionStream, created bool, busy *BusyError) {
+func (h *registry) acquire(sess session.Session, adm *admission, now time.Time) (x *sessionStream, created bool, busy *BusyError) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	x, ok := h.sessions[sess.ID]
 	if !ok {
-		if busy := adm.check(); busy != nil {
+		if busy := adm.check(now); busy != nil {
 			return nil, false, busy
 		}
 		adm.open.Add(1)
