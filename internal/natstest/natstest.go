@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,22 +48,47 @@ func RunServerAt(t testing.TB, dir string) *server.Server {
 // loopback (servers n1..nN, each with its own store directory) and returns
 // once the JetStream meta leader is elected and every node is current, so
 // replicated streams can be created immediately.
+//
+// The cluster ports are chosen by FreePorts and free only until the
+// servers listen on them: another process, or an outgoing connection of a
+// test running beside this one, may take one in between. A server that
+// cannot listen says so at once, so the cluster is started again on fresh
+// ports, up to clusterAttempts times, instead of waiting out startTimeout.
 func RunCluster(t testing.TB, n int) []*server.Server {
 	t.Helper()
 	if n < 1 {
 		t.Fatalf("RunCluster(%d): need at least one node", n)
 	}
-	ports := FreePorts(t, n)
-	routes := make([]string, n)
+	var err error
+	for range clusterAttempts {
+		var servers []*server.Server
+		if servers, err = startCluster(t, FreePorts(t, n)); err == nil {
+			waitForMetaLeader(t, servers)
+			return servers
+		}
+	}
+	t.Fatalf("RunCluster(%d): %v", n, err)
+	return nil
+}
+
+// clusterAttempts bounds how often RunCluster starts a cluster again
+// after one of its ports was taken.
+const clusterAttempts = 3
+
+// startCluster starts one server per port, routed to each other. If one
+// does not start, it shuts down those that did and says why.
+func startCluster(t testing.TB, ports []int) ([]*server.Server, error) {
+	t.Helper()
+	routes := make([]string, len(ports))
 	for i, p := range ports {
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
 	}
 	routeURLs := server.RoutesFromStr(strings.Join(routes, ","))
 	base := t.TempDir()
-	servers := make([]*server.Server, n)
-	for i := range n {
+	servers := make([]*server.Server, 0, len(ports))
+	for i, port := range ports {
 		name := fmt.Sprintf("n%d", i+1)
-		servers[i] = start(t, &server.Options{
+		s, err := launch(&server.Options{
 			ServerName: name,
 			Host:       "127.0.0.1",
 			Port:       -1,
@@ -73,13 +99,22 @@ func RunCluster(t testing.TB, n int) []*server.Server {
 			Cluster: server.ClusterOpts{
 				Name: ClusterName,
 				Host: "127.0.0.1",
-				Port: ports[i],
+				Port: port,
 			},
 			Routes: routeURLs,
 		})
+		if err != nil {
+			for _, started := range servers {
+				shutdown(started)
+			}
+			return nil, err
+		}
+		servers = append(servers, s)
 	}
-	waitForMetaLeader(t, servers)
-	return servers
+	for _, s := range servers {
+		t.Cleanup(func() { shutdown(s) })
+	}
+	return servers, nil
 }
 
 // RunConfigFiles starts one server per nats-server configuration file (a
@@ -131,20 +166,74 @@ func Connect(t testing.TB, urls string) *nats.Conn {
 
 func start(t testing.TB, opts *server.Options) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(opts)
+	s, err := launch(opts)
 	if err != nil {
-		t.Fatalf("server.NewServer(%s): %v", opts.ServerName, err)
+		t.Fatal(err)
 	}
-	s.Start()
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	if !s.ReadyForConnections(startTimeout) {
-		t.Fatalf("server %s not ready for connections after %v", opts.ServerName, startTimeout)
-	}
+	t.Cleanup(func() { shutdown(s) })
 	return s
 }
+
+// launch starts a server and waits until it accepts clients. A server
+// that reports a fatal error (a port it cannot listen on) is shut down at
+// once and the error says what it reported.
+func launch(opts *server.Options) (*server.Server, error) {
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("server.NewServer(%s): %w", opts.ServerName, err)
+	}
+	log := &startLog{}
+	s.SetLogger(log, false, false)
+	s.Start()
+	deadline := time.Now().Add(startTimeout)
+	for !s.ReadyForConnections(readyPoll) {
+		if fatal := log.fatal(); fatal != "" || time.Now().After(deadline) {
+			shutdown(s)
+			if fatal == "" {
+				fatal = fmt.Sprintf("not ready for connections after %v", startTimeout)
+			}
+			return nil, fmt.Errorf("server %s: %s", opts.ServerName, fatal)
+		}
+	}
+	return s, nil
+}
+
+// readyPoll is how often launch looks for a fatal error while it waits.
+const readyPoll = 100 * time.Millisecond
+
+func shutdown(s *server.Server) {
+	s.Shutdown()
+	s.WaitForShutdown()
+}
+
+// startLog is a server's logger in tests: silent, except that it keeps
+// the first fatal error, which a server without a logger would drop (a
+// listener that fails only logs, and the server then never becomes
+// ready).
+type startLog struct {
+	mu    sync.Mutex
+	first string
+}
+
+func (l *startLog) Fatalf(format string, v ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.first == "" {
+		l.first = fmt.Sprintf(format, v...)
+	}
+}
+
+func (l *startLog) fatal() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.first
+}
+
+func (*startLog) Noticef(string, ...any) {}
+func (*startLog) Warnf(string, ...any)   {}
+func (*startLog) Errorf(string, ...any)  {}
+func (*startLog) Debugf(string, ...any)  {}
+func (*startLog) Tracef(string, ...any)  {}
 
 // FreePorts reserves n distinct loopback ports by holding listeners open
 // until all are chosen. Cluster routes (and a configuration file written

@@ -2,6 +2,9 @@ package natstest
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -70,5 +73,35 @@ func TestRunCluster(t *testing.T) {
 		if !names[want] {
 			t.Errorf("server names %v lack %q", names, want)
 		}
+	}
+}
+
+// TestClusterOnATakenPortSaysSoAndStopsWhatStarted takes one of a
+// cluster's ports before its server listens, as a test running beside
+// it may: the start fails at once with the server's reason, instead of
+// waiting out startTimeout, and the servers that did start are stopped,
+// so that RunCluster can try again on fresh ports.
+func TestClusterOnATakenPortSaysSoAndStopsWhatStarted(t *testing.T) {
+	ports := FreePorts(t, 3)
+	taken, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", ports[2]))
+	if err != nil {
+		t.Skipf("port %d was taken before the test could take it: %v", ports[2], err)
+	}
+	defer taken.Close()
+	servers, err := startCluster(t, ports)
+	if err == nil {
+		t.Fatalf("startCluster on a taken port started %d servers", len(servers))
+	}
+	if !strings.Contains(err.Error(), "n3") || !strings.Contains(err.Error(), "router port") {
+		t.Errorf("error = %q; want server n3's reason, its router port", err)
+	}
+	// n1 and n2 are shut down: their cluster ports are free again.
+	for _, p := range ports[:2] {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Errorf("port %d still held after the failed start: %v", p, err)
+			continue
+		}
+		l.Close()
 	}
 }
