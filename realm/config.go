@@ -17,6 +17,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/identity"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/internal/node"
 	"github.com/zerorealm/zerorealm/realm/internal/ops"
 	"go.opentelemetry.io/otel/trace"
@@ -96,11 +97,8 @@ type Config struct {
 	// XREnrollWithin is how soon after that assertion the motion must
 	// start for it to be enrolled; default 2m.
 	XREnrollWithin time.Duration
-	// MaxXRStreams caps the sessions streaming XR motion to this node: a
-	// new stream beyond it (a session's first frames or its WebRTC offer)
-	// is refused with the node-busy error, as one is while the node is
-	// behind its streams; streams already open keep their quality. 0 (the
-	// default) is no cap; negative is invalid.
+	// MaxXRStreams caps the sessions streaming XR motion to this node
+	// (xr.Config.MaxStreams); 0, the default, is no cap.
 	MaxXRStreams int
 	// TemplateKeyFile holds the key (64 hex digits) that seals biometric
 	// templates at rest; default DataDir/template.key, created on first
@@ -233,12 +231,6 @@ func (c *Config) applyDefaults() {
 	if c.SessionLifetime <= 0 {
 		c.SessionLifetime = 12 * time.Hour
 	}
-	if c.XREnrollment <= 0 {
-		c.XREnrollment = 60 * time.Second
-	}
-	if c.XREnrollWithin <= 0 {
-		c.XREnrollWithin = 2 * time.Minute
-	}
 	if c.AdminRole == "" {
 		c.AdminRole = "admin"
 	}
@@ -312,9 +304,7 @@ func (c *Config) validate() error {
 			problems = append(problems, fmt.Sprintf("origin %q: want scheme://host[:port], e.g. https://realm.example", o))
 		}
 	}
-	if c.MaxXRStreams < 0 {
-		problems = append(problems, fmt.Sprintf("max XR streams %d: want 0 (no cap) or more", c.MaxXRStreams))
-	}
+	problems = append(problems, xr.MaxStreamsProblems(c.MaxXRStreams)...)
 	if c.WebRTCUDPPort < 0 || c.WebRTCUDPPort > 65535 {
 		problems = append(problems, fmt.Sprintf("WebRTC UDP port %d: want 1 to 65535, or 0 for ephemeral ports", c.WebRTCUDPPort))
 	}

@@ -35,13 +35,31 @@ type Config struct {
 	UDPPort int
 	// Node names this node in the replay path feed the nodes share.
 	Node string
-	// Enrollment is how much motion an enrollment collects; EnrollWithin
-	// is how recent the user-verified passkey assertion that consents to
-	// it must be.
+	// Enrollment is how much motion an enrollment collects (default
+	// 60s); EnrollWithin is how recent the user-verified passkey
+	// assertion that consents to it must be (default 2m).
 	Enrollment, EnrollWithin time.Duration
 	// MaxStreams caps the sessions streaming XR motion to this node: a
-	// session's new stream beyond it is refused (node-busy); 0 is no cap.
+	// session's new stream beyond it (its first frames or its WebRTC
+	// offer) is refused with node-busy, as one is while the node is
+	// behind its streams; streams already open keep their quality. 0 is
+	// no cap; negative is invalid (MaxStreamsProblems).
 	MaxStreams int
+}
+
+// Defaults of Config.Enrollment and EnrollWithin.
+const (
+	defaultEnrollment   = 60 * time.Second
+	defaultEnrollWithin = 2 * time.Minute
+)
+
+// MaxStreamsProblems says what is wrong with a Config.MaxStreams, for the
+// realm's configuration check.
+func MaxStreamsProblems(maxStreams int) []string {
+	if maxStreams < 0 {
+		return []string{fmt.Sprintf("max XR streams %d: want 0 (no cap) or more", maxStreams)}
+	}
+	return nil
 }
 
 // Trust is the session trust the XR edge reads and feeds (the realm's
@@ -156,6 +174,12 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	if err != nil {
 		paths.Close()
 		return nil, err
+	}
+	if cfg.Enrollment <= 0 {
+		cfg.Enrollment = defaultEnrollment
+	}
+	if cfg.EnrollWithin <= 0 {
+		cfg.EnrollWithin = defaultEnrollWithin
 	}
 	deps.Clock = clock.Or(deps.Clock)
 	s := &Service{
