@@ -222,14 +222,8 @@ func signal(ctx context.Context, offerer, answerer *webrtc.PeerConnection) error
 	if err != nil {
 		return err
 	}
-	gathered := webrtc.GatheringCompletePromise(offerer)
-	if err := offerer.SetLocalDescription(offer); err != nil {
+	if err := setLocalGathered(ctx, offerer, offer); err != nil {
 		return err
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 	if err := answerer.SetRemoteDescription(*offerer.LocalDescription()); err != nil {
 		return err
@@ -238,16 +232,25 @@ func signal(ctx context.Context, offerer, answerer *webrtc.PeerConnection) error
 	if err != nil {
 		return err
 	}
-	gathered = webrtc.GatheringCompletePromise(answerer)
-	if err := answerer.SetLocalDescription(answer); err != nil {
+	if err := setLocalGathered(ctx, answerer, answer); err != nil {
+		return err
+	}
+	return offerer.SetRemoteDescription(*answerer.LocalDescription())
+}
+
+// setLocalGathered sets pc's local description and waits until its
+// candidates are gathered, so that the description carries them all.
+func setLocalGathered(ctx context.Context, pc *webrtc.PeerConnection, desc webrtc.SessionDescription) error {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(desc); err != nil {
 		return err
 	}
 	select {
 	case <-gathered:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return offerer.SetRemoteDescription(*answerer.LocalDescription())
 }
 
 // benchFrames is plain, valid motion: a head swaying, hands circling.
