@@ -113,10 +113,11 @@ func (p *lagProbe) observe(offset int64) {
 type nodeLag struct {
 	log   *slog.Logger
 	lagUS atomic.Int64 // the current estimate, µs, ≥ 0
-	// behindNow is behind, for readers that do not take mu: a node that
-	// is behind opens no new streams (Engine.Behind).
-	behindNow atomic.Bool
-	nextUS    atomic.Int64 // arrival (µs) from which the next sample is due
+	// behind: the estimate passed lagBehindFrom and has not yet fallen
+	// under lagCaughtUpBelow. Written by samples under mu, read without
+	// it: a node that is behind opens no new streams (Engine.Behind).
+	behind atomic.Bool
+	nextUS atomic.Int64 // arrival (µs) from which the next sample is due
 	// sampledUS is the arrival (µs) of the frame that took the last
 	// sample: how old the estimate is.
 	sampledUS atomic.Int64
@@ -129,7 +130,6 @@ type nodeLag struct {
 	samples uint64      // samples taken
 	says    []int64     // what the streams say, sorted in each sample
 	fresh   []*lagProbe // the probes that sent frames in the sample being closed
-	behind  bool
 }
 
 func newNodeLag(log *slog.Logger) *nodeLag {
@@ -197,13 +197,11 @@ func (n *nodeLag) sample() {
 	}
 	d := time.Duration(lag) * time.Microsecond
 	switch {
-	case !n.behind && d >= lagBehindFrom:
-		n.behind = true
-		n.behindNow.Store(true)
+	case !n.behind.Load() && d >= lagBehindFrom:
+		n.behind.Store(true)
 		n.log.Warn("node is behind its XR streams: it reads their frames late, and their clock checks discount the lag", "lag", d, "streams", len(n.says))
-	case n.behind && d < lagCaughtUpBelow:
-		n.behind = false
-		n.behindNow.Store(false)
+	case n.behind.Load() && d < lagCaughtUpBelow:
+		n.behind.Store(false)
 		n.log.Info("node caught up with its XR streams", "lag", d, "streams", len(n.says))
 	}
 }
@@ -224,5 +222,5 @@ func (e *Engine) ReadLag() time.Duration {
 // node that is behind has no room for more streams: the realm opens no
 // new one meanwhile.
 func (e *Engine) Behind(now time.Time) bool {
-	return e.lag.behindNow.Load() && now.UnixMicro()-e.lag.sampledUS.Load() <= lagStaleAfter.Microseconds()
+	return e.lag.behind.Load() && now.UnixMicro()-e.lag.sampledUS.Load() <= lagStaleAfter.Microseconds()
 }
