@@ -100,6 +100,11 @@ type Config struct {
 	// MaxXRStreams caps the sessions streaming XR motion to this node
 	// (xr.Config.MaxStreams); 0, the default, is no cap.
 	MaxXRStreams int
+	// XRCPUReserve is the share of its cores this node keeps free of XR
+	// streams (xr.Config.CPUReserve): from 64 streams on, a new one is
+	// refused with node-busy while the CPU the node could still use is
+	// under it. 0, the default here, is off; zerorealm serve sets 0.1.
+	XRCPUReserve float64
 	// TemplateKeyFile holds the key (64 hex digits) that seals biometric
 	// templates at rest; default DataDir/template.key, created on first
 	// start. Every node of a cluster must be given the same key: a node
@@ -305,6 +310,7 @@ func (c *Config) validate() error {
 		}
 	}
 	problems = append(problems, xr.MaxStreamsProblems(c.MaxXRStreams)...)
+	problems = append(problems, xr.CPUReserveProblems(c.XRCPUReserve)...)
 	if c.WebRTCUDPPort < 0 || c.WebRTCUDPPort > 65535 {
 		problems = append(problems, fmt.Sprintf("WebRTC UDP port %d: want 1 to 65535, or 0 for ephemeral ports", c.WebRTCUDPPort))
 	}

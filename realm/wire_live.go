@@ -28,6 +28,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 			Enrollment:      r.cfg.XREnrollment,
 			EnrollWithin:    r.cfg.XREnrollWithin,
 			MaxStreams:      r.cfg.MaxXRStreams,
+			CPUReserve:      r.cfg.XRCPUReserve,
 		},
 		Trust:    r.trust,
 		Sessions: liveSessions{r},

@@ -1,10 +1,15 @@
 package xr
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
+
+	"github.com/zerorealm/zerorealm/internal/clock"
+	"github.com/zerorealm/zerorealm/internal/cpuload"
 )
 
 // A node that takes more streams than it can read degrades every stream
@@ -14,6 +19,15 @@ import (
 // Config.MaxStreams of them. Streams already open are never closed for
 // it; a refused session keeps its trust and simply has no motion
 // evidence, like a client that does not stream, until it retries.
+//
+// The read lag says a node is full only once every stream is late, and a
+// fixed cap is a guess its operator must make for each machine. So the
+// node also asks the operating system: with Config.CPUReserve it opens no
+// new stream while the cores it could still use (the machine's idle ones,
+// at most those its GOMAXPROCS leaves it) would fall under that share of
+// its cores. A stream's cost is measured, not assumed: the process's CPU
+// over its streams, which also counts what it does beside them and so
+// errs on the side of refusing.
 
 // ErrNodeBusy is wrapped by every refusal of a new stream for the node's
 // load (*BusyError).
@@ -24,21 +38,23 @@ var ErrNodeBusy = errors.New("node busy")
 const (
 	BusyBehind   = "behind"
 	BusyCapacity = "capacity"
+	BusyCPU      = "cpu"
 )
 
 // How long a refused client is told to wait before it tries again. A
 // node behind its streams catches up over a few seconds of read-lag
 // samples (one a second); a full node frees a place only when a stream
-// ends, which takes longer.
+// ends, which takes longer, and so does a machine with no CPU to spare.
 const (
 	retryBehind   = 5 * time.Second
 	retryCapacity = 15 * time.Second
+	retryCPU      = 15 * time.Second
 )
 
 // BusyError is a refused stream opening: why, for the client, and when to
 // try again.
 type BusyError struct {
-	Cause      string // BusyBehind or BusyCapacity
+	Cause      string // BusyBehind, BusyCapacity or BusyCPU
 	Reason     string
 	RetryAfter time.Duration
 }
@@ -60,6 +76,7 @@ type admission struct {
 	max    int // 0: no cap
 	open   atomic.Int64
 	behind func(now time.Time) (bool, time.Duration) // the engine's state at now, and its read lag
+	cpu    cpuBudget
 }
 
 // check returns nil when one more stream may open at now, and why not
@@ -73,5 +90,107 @@ func (a *admission) check(now time.Time) *BusyError {
 		return &BusyError{Cause: BusyCapacity, RetryAfter: retryCapacity,
 			Reason: fmt.Sprintf("this node is at capacity: it serves %d XR streams, its most", a.max)}
 	}
-	return nil
+	return a.cpu.check(a.open.Load())
+}
+
+// opened notes a stream the node just opened; the caller holds the
+// registry's lock, as open is changed under it.
+func (a *admission) opened() {
+	a.open.Add(1)
+	a.cpu.since.Add(1)
+}
+
+// minCPUStreams is the fewest streams for which the node asks whether it
+// has CPU to spare: fewer cost it a few hundredths of a core (about 0.6 ms
+// of CPU a second each), so they cannot be what fills its machine, and a
+// node busy with something else must not refuse its first headsets.
+const minCPUStreams = 64
+
+// cpuBudget refuses a new stream when the node's spare CPU, less what the
+// streams opened since it was measured will take, is under its reserve.
+type cpuBudget struct {
+	reserve float64 // cores kept free; 0 is off
+	cores   float64 // cores the node may use at once (GOMAXPROCS)
+
+	view  atomic.Pointer[cpuView] // nil until measured, or after a failed reading
+	since atomic.Int64            // streams opened since view was taken
+}
+
+// cpuView is one measurement of the node's CPU, as admission reads it.
+type cpuView struct {
+	spare     float64 // cores the node could still use
+	perStream float64 // cores one stream costs, on average
+	streams   int64   // streams open when it was measured
+}
+
+// measured takes the rates of the node's CPU over the last seconds while
+// it held streams streams. Without rates the budget admits as if
+// unmeasured: refusing every stream on a node that cannot read its own
+// CPU would be an outage, not a protection.
+func (b *cpuBudget) measured(r cpuload.Rates, ok bool, streams int64) {
+	if !ok {
+		b.view.Store(nil)
+		return
+	}
+	v := &cpuView{spare: max(b.cores-r.ProcessCores, 0), streams: streams}
+	if r.MachineKnown {
+		v.spare = min(v.spare, r.IdleCores)
+	}
+	if streams > 0 {
+		v.perStream = r.ProcessCores / float64(streams)
+	}
+	b.view.Store(v)
+	b.since.Store(0)
+}
+
+// seen is f of the budget's measurement, NaN without one.
+func (b *cpuBudget) seen(f func(*cpuView) float64) float64 {
+	if v := b.view.Load(); v != nil {
+		return f(v)
+	}
+	return math.NaN()
+}
+
+// check returns why one more stream may not open beside the open ones,
+// or nil.
+func (b *cpuBudget) check(open int64) *BusyError {
+	v := b.view.Load()
+	if b.reserve <= 0 || v == nil || open < minCPUStreams {
+		return nil
+	}
+	spare := v.spare - float64(b.since.Load())*v.perStream
+	if spare >= b.reserve {
+		return nil
+	}
+	return &BusyError{Cause: BusyCPU, RetryAfter: retryCPU,
+		Reason: fmt.Sprintf("this node has %.2f cores of CPU to spare, under its reserve of %.2f: it serves %d XR streams at %.2f ms of CPU a second each",
+			max(spare, 0), b.reserve, open, v.perStream*1000)}
+}
+
+// measureCPU measures the node's CPU with meter every second of c until
+// ctx ends, for admission and the metrics. The realm runs it on real time
+// whatever the service's clock: CPU seconds are spent in real seconds.
+func (s *Service) measureCPU(ctx context.Context, c clock.Clock, meter *cpuload.Meter) {
+	m := cpuMeasure{s: s, meter: meter}
+	m.take(c.Now())
+	clock.Every(ctx, c, time.Second, func(context.Context) { m.take(c.Now()) })
+}
+
+// cpuMeasure takes the node's CPU readings for admission.
+type cpuMeasure struct {
+	s      *Service
+	meter  *cpuload.Meter
+	failed bool // the last reading failed, and that was logged
+}
+
+// take reads the node's CPU at now and gives admission the rates over the
+// meter's window, or no measurement while readings fail.
+func (m *cpuMeasure) take(now time.Time) {
+	err := m.meter.Sample(now)
+	if err != nil && !m.failed {
+		m.s.log.Warn("cannot read this node's CPU: new XR streams are admitted without asking whether it has CPU to spare", "err", err)
+	}
+	m.failed = err != nil
+	rates, rerr := m.meter.Rates()
+	m.s.admit.cpu.measured(rates, err == nil && rerr == nil, m.s.admit.open.Load())
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,13 @@ type Config struct {
 	// behind its streams; streams already open keep their quality. 0 is
 	// no cap; negative is invalid (MaxStreamsProblems).
 	MaxStreams int
+	// CPUReserve is the share of the node's cores (GOMAXPROCS) it keeps
+	// free: from 64 streams on, a new stream is refused with node-busy
+	// while the cores the node could still use (the machine's idle ones,
+	// at most those GOMAXPROCS leaves it), less what the streams opened
+	// since they were measured will take, are under it. 0 is off; it
+	// must be under 1 (CPUReserveProblems).
+	CPUReserve float64
 }
 
 // Defaults of Config.Enrollment and EnrollWithin.
@@ -58,6 +66,15 @@ const (
 func MaxStreamsProblems(maxStreams int) []string {
 	if maxStreams < 0 {
 		return []string{fmt.Sprintf("max XR streams %d: want 0 (no cap) or more", maxStreams)}
+	}
+	return nil
+}
+
+// CPUReserveProblems says what is wrong with a Config.CPUReserve, for the
+// realm's configuration check.
+func CPUReserveProblems(reserve float64) []string {
+	if !(reserve >= 0 && reserve < 1) {
+		return []string{fmt.Sprintf("XR CPU reserve %v: want a share of the cores from 0 (off) to under 1", reserve)}
 	}
 	return nil
 }
@@ -189,6 +206,8 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
 	}
 	s.admit.max = cfg.MaxStreams
+	s.admit.cpu.cores = float64(runtime.GOMAXPROCS(0))
+	s.admit.cpu.reserve = cfg.CPUReserve * s.admit.cpu.cores
 	s.admit.behind = func(now time.Time) (bool, time.Duration) { return engine.Behind(now), engine.ReadLag() }
 	s.m = newMetrics(deps.Registry, s)
 	return s, nil

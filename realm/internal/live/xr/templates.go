@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/internal/clock"
+	"github.com/zerorealm/zerorealm/internal/cpuload"
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
@@ -33,8 +36,13 @@ func (s *Service) Start(ctx, bg context.Context) error {
 }
 
 // Run applies template changes until the feed Start opened closes, when
-// its context ends.
-func (s *Service) Run(ctx context.Context) { s.followTemplates(ctx, s.changes) }
+// its context ends, and measures the node's CPU for admission until then.
+func (s *Service) Run(ctx context.Context) {
+	var measuring sync.WaitGroup
+	measuring.Go(func() { s.measureCPU(ctx, clock.Real{}, cpuload.NewMeter(cpuload.DefaultWindow, nil)) })
+	s.followTemplates(ctx, s.changes)
+	measuring.Wait()
+}
 
 // followTemplates applies template changes until the feed closes.
 func (s *Service) followTemplates(ctx context.Context, changes <-chan biometrics.TemplateChange) {

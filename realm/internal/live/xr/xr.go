@@ -2,6 +2,7 @@ package xr
 
 import (
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,7 +148,7 @@ func (h *registry) acquire(sess session.Session, adm *admission, now time.Time) 
 		if busy := adm.check(now); busy != nil {
 			return nil, false, busy
 		}
-		adm.open.Add(1)
+		adm.opened()
 		x = &sessionStream{id: sess.ID, sess: sess, decodeRejected: map[string]uint64{},
 			synced: biometrics.StreamStats{FramesRejected: map[string]uint64{}}}
 		x.mu.Lock()
@@ -269,7 +270,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_xr_streams_refused_total",
-			Help: "New XR streams (a session's first frames, or its WebRTC offer) this node refused, by reason: behind (its read lag reached a second) or capacity (it held --max-xr-streams).",
+			Help: "New XR streams (a session's first frames, or its WebRTC offer) this node refused, by reason: behind (its read lag reached a second), capacity (it held --max-xr-streams) or cpu (its spare CPU was under --xr-cpu-reserve).",
 		}, []string{"reason"}),
 		accepted: map[string]prometheus.Counter{},
 		okMsgs:   map[string]prometheus.Counter{},
@@ -278,8 +279,8 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		m.accepted[t] = m.frames.WithLabelValues(t, "accepted")
 		m.okMsgs[t] = m.messages.WithLabelValues(t, "ok")
 	}
-	for _, reason := range []string{BusyBehind, BusyCapacity} {
-		m.refused.WithLabelValues(reason) // both series exist from the start
+	for _, reason := range []string{BusyBehind, BusyCapacity, BusyCPU} {
+		m.refused.WithLabelValues(reason) // every series exists from the start
 	}
 	reg.MustRegister(m.frames, m.messages, m.windows, m.scoring, m.events, m.peersOpened, m.stateBytes, m.refused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_streams", Help: "Sessions streaming XR motion to this node."},
@@ -292,6 +293,23 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "zerorealm_xr_node_read_lag_seconds",
 			Help: "How far behind its XR streams this node reads their frames, estimated from the climb of the least delayed quarter of them (0 when it keeps up, or with fewer than 32 streams).",
 		}, func() float64 { return s.engine.ReadLag().Seconds() }),
+		// What admission by CPU sees, so that an operator can tell a node
+		// short of CPU from one whose streams cost more than they should.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zerorealm_xr_cpu_spare_cores",
+			Help: "Cores this node could still use, over the last 5 s: the machine's idle cores, at most those GOMAXPROCS leaves it (NaN until measured).",
+		}, func() float64 { return s.admit.cpu.seen(func(v *cpuView) float64 { return v.spare }) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zerorealm_xr_stream_cpu_cores",
+			Help: "Cores one XR stream costs this node, over the last 5 s: the process's CPU over its streams, so an upper bound (NaN until measured or without streams).",
+		}, func() float64 {
+			return s.admit.cpu.seen(func(v *cpuView) float64 {
+				if v.streams == 0 {
+					return math.NaN()
+				}
+				return v.perStream
+			})
+		}),
 	)
 	// The replay path feed: a node that sends cells its peers never take
 	// in, or drops them, catches no replay of what it saw through them.
