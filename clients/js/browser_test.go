@@ -33,11 +33,7 @@ import (
 const sdkPage = `<!doctype html>
 <meta charset="utf-8">
 <title>SDK in the browser</title>
-<script type="importmap">
-{"imports": {"@noble/curves/": "/node_modules/@noble/curves/", "@noble/hashes/": "/node_modules/@noble/hashes/"}}
-</script>
-<script type="module">
-import * as sdk from "/sdk/index.js";
+` + sdkModule + `
 const out = { steps: [] };
 const step = (name, value) => out.steps.push(name) && (out[name] = value);
 try {
@@ -64,19 +60,7 @@ try {
   // XR frames over a WebRTC data channel signaled on the socket, until the
   // realm reports them accepted on that transport.
   const transport = await sdk.connectXR(socket, { timeoutMs: 15000 });
-  const status = socket.next("xr", (m) => m.type === "xr.status" && m.xr.transport === transport.kind && m.xr.frames_accepted >= 8);
-  let reported = false;
-  status.then(() => (reported = true), () => (reported = true));
-  for (let n = 0; !reported && n < 4 * 400; n += 4) {
-    const frames = [];
-    for (let i = n; i < n + 4; i++) {
-      frames.push({ timeUs: 1000000 + i * 11111, seq: i, head: { pos: [0.01 * Math.sin(i / 9), 1.7, 0.01 * Math.cos(i / 9)], rot: [0, 0, 0, 1], tracked: true } });
-    }
-    transport.send(sdk.encodeFrames(frames));
-    await new Promise((r) => setTimeout(r, 45));
-  }
-  const xr = await status;
-  step("xr", { transport: transport.kind, reported: xr.xr.transport, accepted: xr.xr.frames_accepted });
+  step("xr", await streamUntilAccepted(socket, transport));
   transport.close();
   socket.close();
 
@@ -103,56 +87,49 @@ window.sdkResult = JSON.stringify(out);
 </script>
 `
 
+// sdkModule opens a page's module script: the built SDK imported as sdk
+// (its dependencies mapped to node_modules), and streamUntilAcceptedJS.
+const sdkModule = `<script type="importmap">
+{"imports": {"@noble/curves/": "/node_modules/@noble/curves/", "@noble/hashes/": "/node_modules/@noble/hashes/"}}
+</script>
+<script type="module">
+import * as sdk from "/sdk/index.js";
+` + streamUntilAcceptedJS
+
+// streamUntilAcceptedJS defines, in a page that imported the SDK as sdk,
+// streamUntilAccepted(socket, transport): it sends messages of four
+// frames every 45 ms, stamped from the page's monotonic clock as a device
+// stamps them, a head swaying a little, until the realm reports 8
+// accepted on the transport; it resolves with the transport's kind, the
+// one the realm reported and the count.
+const streamUntilAcceptedJS = `
+async function streamUntilAccepted(socket, transport) {
+  const status = socket.next("xr", (m) => m.type === "xr.status" && m.xr.transport === transport.kind && m.xr.frames_accepted >= 8);
+  let reported = false;
+  status.then(() => (reported = true), () => (reported = true));
+  for (let n = 0; !reported && n < 4 * 400; n += 4) {
+    const frames = [];
+    const now = Math.round(performance.now() * 1000);
+    for (let i = n; i < n + 4; i++) {
+      frames.push({ timeUs: now - (n + 3 - i) * 11111, seq: i, head: { pos: [0.01 * Math.sin(i / 9), 1.7, 0.01 * Math.cos(i / 9)], rot: [0, 0, 0, 1], tracked: true } });
+    }
+    transport.send(sdk.encodeFrames(frames));
+    await new Promise((r) => setTimeout(r, 45));
+  }
+  const xr = await status;
+  return { transport: transport.kind, reported: xr.xr.transport, accepted: xr.xr.frames_accepted };
+}
+`
+
 // TestSDKInChromium loads the built SDK (dist/, from npm run build) in
 // headless Chromium with a virtual authenticator, on a page served beside a
 // real realm: the page's origin proxies /v1 to the realm, as a site that
 // hosts its own pages in front of a realm does, so cookies, CSRF tokens,
 // passkeys and the WebSocket all work as they would in production.
 func TestSDKInChromium(t *testing.T) {
-	dist, err := filepath.Abs("dist")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dist, "index.js")); err != nil {
-		if os.Getenv("ZR_REQUIRE_BROWSER") != "" {
-			t.Fatal("clients/js/dist is not built and ZR_REQUIRE_BROWSER is set: run npm ci && npm run build in clients/js (CI's .ci/js-sdk build does)")
-		}
-		t.Skip("clients/js/dist is not built: run npm ci && npm run build in clients/js to run this test")
-	}
+	dist := builtSDK(t)
 	b := browsertest.Start(t, browsertest.Options{WebRTCLoopback: true})
-
-	// localhost, not 127.0.0.1: the relying party id is "localhost".
-	ln, err := net.Listen("tcp", "localhost:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The listener's address is an IP; the page is opened by name.
-	_, port, err := net.SplitHostPort(ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	site := "http://localhost:" + port
-	r := startRealm(t, realm.Config{Listen: "localhost:0", DataDir: t.TempDir(), Origins: []string{site}})
-	target, err := url.Parse(r.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }})
-	mux.Handle("/sdk/", http.StripPrefix("/sdk/", http.FileServer(http.Dir(dist))))
-	for _, pkg := range []string{"@noble/curves", "@noble/hashes"} {
-		prefix := "/node_modules/" + pkg + "/"
-		mux.Handle(prefix, http.StripPrefix(prefix, http.FileServer(http.Dir(filepath.Join("node_modules", pkg)))))
-	}
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		io.WriteString(w, sdkPage)
-	})
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(srv.Close)
+	site, _ := serveBesideRealm(t, dist, sdkPage, realm.Config{})
 
 	ctx, cancel := b.WithTimeout(90 * time.Second)
 	defer cancel()
@@ -224,6 +201,66 @@ func TestSDKInChromium(t *testing.T) {
 	case string(got.SignedOut) != "401":
 		t.Errorf("after signing out everywhere getMe gave %s, want 401", got.SignedOut)
 	}
+}
+
+// builtSDK is the SDK's dist/ folder; the test skips while it is not
+// built, and fails then under ZR_REQUIRE_BROWSER.
+func builtSDK(t *testing.T) string {
+	t.Helper()
+	dist, err := filepath.Abs("dist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dist, "index.js")); err != nil {
+		if os.Getenv("ZR_REQUIRE_BROWSER") != "" {
+			t.Fatal("clients/js/dist is not built and ZR_REQUIRE_BROWSER is set: run npm ci && npm run build in clients/js (CI's .ci/js-sdk build does)")
+		}
+		t.Skip("clients/js/dist is not built: run npm ci && npm run build in clients/js to run this test")
+	}
+	return dist
+}
+
+// serveBesideRealm starts a realm with cfg (its origin the site's) and a
+// site whose origin serves page at / and the SDK from dist, and proxies
+// /v1 to the realm, as a site that hosts its own pages in front of a
+// realm does, so cookies, CSRF tokens, passkeys and the WebSocket all work
+// as they would in production. It returns the site's URL.
+func serveBesideRealm(t *testing.T, dist, page string, cfg realm.Config) (site string, r *realm.Realm) {
+	t.Helper()
+	// localhost, not 127.0.0.1: the relying party id is "localhost".
+	ln, err := net.Listen("tcp", "localhost:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The listener's address is an IP; the page is opened by name.
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	site = "http://localhost:" + port
+	cfg.Listen, cfg.DataDir, cfg.Origins = "localhost:0", t.TempDir(), []string{site}
+	r = startRealm(t, cfg)
+	target, err := url.Parse(r.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }})
+	mux.Handle("/sdk/", http.StripPrefix("/sdk/", http.FileServer(http.Dir(dist))))
+	for _, pkg := range []string{"@noble/curves", "@noble/hashes"} {
+		prefix := "/node_modules/" + pkg + "/"
+		mux.Handle(prefix, http.StripPrefix(prefix, http.FileServer(http.Dir(filepath.Join("node_modules", pkg)))))
+	}
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, page)
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return site, r
 }
 
 // startRealm runs a realm until the test ends.

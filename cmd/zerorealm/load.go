@@ -29,6 +29,7 @@ import (
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 )
 
@@ -179,6 +180,9 @@ type loadRun struct {
 
 	byAvatar map[string]*loadAvatar // by avatar id; written before streaming
 	fanout   poseFanout
+	// clock times the waits a busy node asks for (nil: the real one), so
+	// that a test moves past a 15 s retry_after instead of sleeping it.
+	clock clock.Clock
 }
 
 // loadAvatar is one synthetic avatar: its session, connection and motion.
@@ -229,7 +233,7 @@ func (r *loadRun) nodeBusy(a *loadAvatar, e *vr.RefusalError) {
 	if !a.refused.Swap(true) {
 		r.busyAvatars.Add(1)
 	}
-	a.pausedUntil.Store(time.Now().Add(max(e.RetryAfter, time.Second)).UnixNano())
+	a.pausedUntil.Store(clock.Or(r.clock).Now().Add(max(e.RetryAfter, time.Second)).UnixNano())
 }
 
 func (r *loadRun) run(ctx context.Context) error {
@@ -251,16 +255,11 @@ func (r *loadRun) run(ctx context.Context) error {
 		// The slow readers are the last avatars; their poses are not timed,
 		// since their delay is their own.
 		slow := i >= r.f.avatars-r.f.slowReaders
-		a := &loadAvatar{i: i, slow: slow, timesPoses: !slow && i%r.f.delaySample == 0}
-		token, err := r.signUp(ctx, fmt.Sprintf("load-%s-%d", hex.EncodeToString(runID[:]), i))
+		a, err := r.signUpAvatar(ctx, i, fmt.Sprintf("load-%s-%d", hex.EncodeToString(runID[:]), i))
 		if err != nil {
 			return err
 		}
-		a.token = token
-		a.gen = synth.NewPerson(r.f.seed + int64(i)).Session(0)
-		// One integration step a frame: the load tool moves every avatar
-		// on the cores the realm needs.
-		a.gen.SetMaxStep(time.Duration(float64(time.Second) / r.f.hz))
+		a.slow, a.timesPoses = slow, !slow && i%r.f.delaySample == 0
 		r.avatars[i] = a
 		return nil
 	})
@@ -366,6 +365,20 @@ func (r *loadRun) run(ctx context.Context) error {
 	streaming.Wait()
 	r.report(measured, before, idle, first, last, sentBefore, sentAfter, loadCPU, realmBefore, realmAfter)
 	return nil
+}
+
+// signUpAvatar registers avatar i under name and gives it its synthetic
+// person's motion.
+func (r *loadRun) signUpAvatar(ctx context.Context, i int, name string) (*loadAvatar, error) {
+	token, err := r.signUp(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	a := &loadAvatar{i: i, token: token, gen: synth.NewPerson(r.f.seed + int64(i)).Session(0)}
+	// One integration step a frame: the load tool moves every avatar on
+	// the cores the realm needs.
+	a.gen.SetMaxStep(time.Duration(float64(time.Second) / r.f.hz))
+	return a, nil
 }
 
 func (r *loadRun) transportName() string {
@@ -536,11 +549,15 @@ func (r *loadRun) connect(ctx context.Context, a *loadAvatar) error {
 			return err
 		}
 		// A WebRTC offer the node refused: dial again after its retry time.
-		r.nodeBusy(a, busy)
+		// The refusal is counted already: the SDK handed it to OnRefusal
+		// (dial's nodeBusy) before Dial returned it.
+		c := clock.Or(r.clock)
+		retry := c.NewTimer(time.Unix(0, a.pausedUntil.Load()).Sub(c.Now()))
 		select {
 		case <-ctx.Done():
+			retry.Stop()
 			return ctx.Err()
-		case <-time.After(time.Until(time.Unix(0, a.pausedUntil.Load()))):
+		case <-retry.C():
 		}
 	}
 }
@@ -605,7 +622,7 @@ func (r *loadRun) stream(ctx context.Context, a *loadAvatar) {
 			return
 		case <-tick.C:
 		}
-		if time.Now().UnixNano() < a.pausedUntil.Load() {
+		if clock.Or(r.clock).Now().UnixNano() < a.pausedUntil.Load() {
 			continue // refused: the motion resumes, skipping ahead, at the retry time
 		}
 		due := int64(time.Since(start).Seconds()*r.f.hz) - generated

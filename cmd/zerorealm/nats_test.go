@@ -94,18 +94,27 @@ func TestNATSConfigCommand(t *testing.T) {
 // under its credentials.
 func TestGatewayReconnectsToAnAuthenticatedCluster(t *testing.T) {
 	dir := t.TempDir()
-	ports := natstest.FreePorts(t, 2)
-	c, err := natsconf.Generate(natsconf.Options{Gateways: []string{"press-1"}, Nodes: []natsconf.Node{
-		{Name: "n1", Host: "127.0.0.1", ClientPort: ports[0], ClusterPort: ports[1], StoreDir: filepath.Join(dir, "store")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "nats")
-	if err := c.Write(out, false); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(out, "servers", "n1.conf")
-	srv := natstest.RunConfigFiles(t, conf)[0]
+	// Written again, in a directory of its own, if a port it names was
+	// taken before the server listened.
+	var (
+		c         *natsconf.Cluster
+		out, conf string
+	)
+	srv := natstest.RunConfigFilesOnFreePorts(t, 2, func(ports []int) []string {
+		attempt := t.TempDir()
+		var err error
+		c, err = natsconf.Generate(natsconf.Options{Gateways: []string{"press-1"}, Nodes: []natsconf.Node{
+			{Name: "n1", Host: "127.0.0.1", ClientPort: ports[0], ClusterPort: ports[1], StoreDir: filepath.Join(attempt, "store")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = filepath.Join(attempt, "nats")
+		if err := c.Write(out, false); err != nil {
+			t.Fatal(err)
+		}
+		conf = filepath.Join(out, "servers", "n1.conf")
+		return []string{conf}
+	})[0]
 	enrollment, err := realm.EnrollGateway(filepath.Join(dir, "realm"), "", "zr", "press-1", "")
 	if err != nil {
 		t.Fatal(err)

@@ -59,21 +59,34 @@ func RunCluster(t testing.TB, n int) []*server.Server {
 	if n < 1 {
 		t.Fatalf("RunCluster(%d): need at least one node", n)
 	}
-	var err error
-	for range clusterAttempts {
-		var servers []*server.Server
-		if servers, err = startCluster(t, FreePorts(t, n)); err == nil {
-			waitForMetaLeader(t, servers)
-			return servers
-		}
+	servers, err := onFreshPorts(t, n, func(ports []int) ([]*server.Server, error) { return startCluster(t, ports) })
+	if err != nil {
+		t.Fatalf("RunCluster(%d): %v", n, err)
 	}
-	t.Fatalf("RunCluster(%d): %v", n, err)
-	return nil
+	waitForMetaLeader(t, servers)
+	return servers
 }
 
-// clusterAttempts bounds how often RunCluster starts a cluster again
-// after one of its ports was taken.
+// clusterAttempts bounds how often a cluster is started again after one
+// of its ports was taken.
 const clusterAttempts = 3
+
+// onFreshPorts starts servers on n ports from FreePorts, and again on
+// fresh ones when they do not start, up to clusterAttempts times.
+func onFreshPorts(t testing.TB, n int, start func(ports []int) ([]*server.Server, error)) ([]*server.Server, error) {
+	t.Helper()
+	var err error
+	for attempt := range clusterAttempts {
+		var servers []*server.Server
+		if servers, err = start(FreePorts(t, n)); err == nil {
+			return servers, nil
+		}
+		if attempt < clusterAttempts-1 {
+			t.Logf("natstest: starting again on fresh ports: %v", err)
+		}
+	}
+	return nil, err
+}
 
 // startCluster starts one server per port, routed to each other. If one
 // does not start, it shuts down those that did and says why.
@@ -85,10 +98,10 @@ func startCluster(t testing.TB, ports []int) ([]*server.Server, error) {
 	}
 	routeURLs := server.RoutesFromStr(strings.Join(routes, ","))
 	base := t.TempDir()
-	servers := make([]*server.Server, 0, len(ports))
+	opts := make([]*server.Options, len(ports))
 	for i, port := range ports {
 		name := fmt.Sprintf("n%d", i+1)
-		s, err := launch(&server.Options{
+		opts[i] = &server.Options{
 			ServerName: name,
 			Host:       "127.0.0.1",
 			Port:       -1,
@@ -102,7 +115,18 @@ func startCluster(t testing.TB, ports []int) ([]*server.Server, error) {
 				Port: port,
 			},
 			Routes: routeURLs,
-		})
+		}
+	}
+	return launchAll(t, opts)
+}
+
+// launchAll starts a server for each of opts, shut down in t.Cleanup. If
+// one does not start, it shuts down those that did and says why.
+func launchAll(t testing.TB, opts []*server.Options) ([]*server.Server, error) {
+	t.Helper()
+	servers := make([]*server.Server, 0, len(opts))
+	for _, o := range opts {
+		s, err := launch(o)
 		if err != nil {
 			for _, started := range servers {
 				shutdown(started)
@@ -123,19 +147,50 @@ func startCluster(t testing.TB, ports []int) ([]*server.Server, error) {
 // elected and every node is current.
 func RunConfigFiles(t testing.TB, files ...string) []*server.Server {
 	t.Helper()
-	servers := make([]*server.Server, len(files))
-	for i, f := range files {
-		opts, err := server.ProcessConfigFile(f)
-		if err != nil {
-			t.Fatalf("nats-server configuration %s: %v", f, err)
-		}
-		opts.NoLog, opts.NoSigs = true, true
-		servers[i] = start(t, opts)
+	servers, err := startConfigFiles(t, files)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(servers) > 1 {
 		waitForMetaLeader(t, servers)
 	}
 	return servers
+}
+
+// RunConfigFilesOnFreePorts is RunConfigFiles for configurations written
+// for ports chosen ahead (FreePorts): write is given n free ports and
+// returns the configuration files it wrote for them, in a directory of
+// its own on every call. A port taken by another process before its
+// server listened makes the servers that started stop, and the cluster
+// is written and started again on fresh ports, as RunCluster does, up to
+// clusterAttempts times.
+func RunConfigFilesOnFreePorts(t testing.TB, n int, write func(ports []int) (files []string)) []*server.Server {
+	t.Helper()
+	servers, err := onFreshPorts(t, n, func(ports []int) ([]*server.Server, error) { return startConfigFiles(t, write(ports)) })
+	if err != nil {
+		t.Fatalf("RunConfigFilesOnFreePorts: %v", err)
+	}
+	if len(servers) > 1 {
+		waitForMetaLeader(t, servers)
+	}
+	return servers
+}
+
+// startConfigFiles starts one server per configuration file. If one does
+// not start, it shuts down those that did and says why; a file that is
+// not a configuration fails the test.
+func startConfigFiles(t testing.TB, files []string) ([]*server.Server, error) {
+	t.Helper()
+	opts := make([]*server.Options, len(files))
+	for i, f := range files {
+		o, err := server.ProcessConfigFile(f)
+		if err != nil {
+			t.Fatalf("nats-server configuration %s: %v", f, err)
+		}
+		o.NoLog, o.NoSigs = true, true
+		opts[i] = o
+	}
+	return launchAll(t, opts)
 }
 
 // ClusterURLs returns the client URLs of servers, comma-separated, as
@@ -296,6 +351,11 @@ func ConnectInProcess(t testing.TB, srv *server.Server) *nats.Conn {
 // and returns a function that starts it again with the same name, cluster
 // port and store directory, as a restarted process would come back. The
 // restarted server is shut down in t.Cleanup.
+//
+// The cluster port is free only until the server listens on it again:
+// another process may take it while the node is down. Then the node
+// comes back on a port it chooses itself (it routes to the running
+// servers, and gossip tells them where it is) rather than fail the test.
 func StopClusterNode(t testing.TB, servers []*server.Server, i int) (restart func() *server.Server) {
 	t.Helper()
 	srv := servers[i]
@@ -328,6 +388,17 @@ func StopClusterNode(t testing.TB, servers []*server.Server, i int) (restart fun
 	srv.WaitForShutdown()
 	return func() *server.Server {
 		t.Helper()
-		return start(t, opts)
+		s, err := launch(opts)
+		if err != nil && strings.Contains(err.Error(), "router port") {
+			t.Logf("natstest: %v; starting %s on a cluster port of its own choosing", err, opts.ServerName)
+			again := *opts
+			again.Cluster.Port = server.RANDOM_PORT
+			s, err = launch(&again)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { shutdown(s) })
+		return s
 	}
 }

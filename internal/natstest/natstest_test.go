@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -103,5 +106,84 @@ func TestClusterOnATakenPortSaysSoAndStopsWhatStarted(t *testing.T) {
 			continue
 		}
 		l.Close()
+	}
+}
+
+// TestRestartOnATakenClusterPortComesBackOnAnother takes a stopped
+// node's cluster port, as another process may while it is down: the
+// node comes back on a port of its own choosing and rejoins its cluster,
+// instead of failing the test.
+func TestRestartOnATakenClusterPortComesBackOnAnother(t *testing.T) {
+	servers := RunCluster(t, 3)
+	port := servers[2].ClusterAddr().Port
+	restart := StopClusterNode(t, servers, 2)
+	taken, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Skipf("port %d was taken before the test could take it: %v", port, err)
+	}
+	defer taken.Close()
+	again := restart()
+	if got := again.ClusterAddr().Port; got == port {
+		t.Fatalf("the restarted node listens on the taken port %d", port)
+	}
+	if again.Name() != "n3" {
+		t.Errorf("restarted %q, want n3", again.Name())
+	}
+	back := []*server.Server{servers[0], servers[1], again}
+	waitForMetaLeader(t, back)
+	js, err := jetstream.New(Connect(t, ClusterURLs(back)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "BACK", Subjects: []string{"back"}, Replicas: 3}); err != nil {
+		t.Fatalf("an R3 stream with the restarted node: %v", err)
+	}
+}
+
+// TestConfigFilesOnATakenPortStartAgainOnFreshPorts takes one of the
+// ports a cluster's configuration names before its server listens: the
+// servers that started stop, and the configuration is written and
+// started again on fresh ports.
+func TestConfigFilesOnATakenPortStartAgainOnFreshPorts(t *testing.T) {
+	var taken net.Listener
+	defer func() {
+		if taken != nil {
+			taken.Close()
+		}
+	}()
+	writes := 0
+	servers := RunConfigFilesOnFreePorts(t, 6, func(ports []int) []string {
+		writes++
+		dir := t.TempDir()
+		var routes []string
+		for i := range 3 {
+			routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[2*i+1]))
+		}
+		files := make([]string, 3)
+		for i := range 3 {
+			name := fmt.Sprintf("n%d", i+1)
+			conf := fmt.Sprintf("server_name: %s\nlisten: \"127.0.0.1:%d\"\njetstream { store_dir: %q }\n"+
+				"cluster { name: written, listen: \"127.0.0.1:%d\", routes: [%s] }\n",
+				name, ports[2*i], filepath.Join(dir, name), ports[2*i+1], strings.Join(routes, ", "))
+			files[i] = filepath.Join(dir, name+".conf")
+			if err := os.WriteFile(files[i], []byte(conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if writes == 1 {
+			// The last server's cluster port, so that two have started
+			// and must be stopped.
+			var err error
+			if taken, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", ports[5])); err != nil {
+				t.Skipf("port %d was taken before the test could take it: %v", ports[5], err)
+			}
+		}
+		return files
+	})
+	if writes != 2 {
+		t.Errorf("the configuration was written %d times, want 2: once, and again after the taken port", writes)
+	}
+	if len(servers) != 3 || servers[2].ClusterAddr().Port == taken.Addr().(*net.TCPAddr).Port {
+		t.Fatalf("%d servers, the last on cluster port %d (taken: %s)", len(servers), servers[len(servers)-1].ClusterAddr().Port, taken.Addr())
 	}
 }

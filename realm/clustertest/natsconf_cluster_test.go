@@ -36,33 +36,44 @@ func TestRealmOnGeneratedAuthenticatedCluster(t *testing.T) {
 		t.Skip("starts a 3-node NATS cluster")
 	}
 	dir := t.TempDir()
-	ports := natstest.FreePorts(t, 6)
-	var clusterNodes []natsconf.Node
-	for i := range 3 {
-		name := fmt.Sprintf("n%d", i+1)
-		clusterNodes = append(clusterNodes, natsconf.Node{Name: name, Host: "127.0.0.1", ClientPort: ports[2*i], ClusterPort: ports[2*i+1],
-			StoreDir: filepath.Join(dir, "jetstream", name)})
-	}
 	tlsDir := filepath.Join(dir, "tls")
 	if err := os.Mkdir(tlsDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	ca := natstest.NewCA(t, tlsDir)
-	for _, n := range clusterNodes {
-		ca.Issue(n.Name)
+	for i := range 3 {
+		ca.Issue(fmt.Sprintf("n%d", i+1))
 	}
 	clientCert, clientKey := ca.Issue("client")
-	generated, err := natsconf.Generate(natsconf.Options{Nodes: clusterNodes, Gateways: []string{"press-1"}, TLS: &natsconf.TLS{
-		CA: ca.File, Cert: filepath.Join(tlsDir, "{node}.pem"), Key: filepath.Join(tlsDir, "{node}-key.pem"), VerifyClients: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "nats")
-	if err := generated.Write(out, false); err != nil {
-		t.Fatal(err)
-	}
+	// The configuration names its ports, so it is written again, in a
+	// directory of its own, whenever one was taken before its server
+	// listened.
+	var (
+		clusterNodes []natsconf.Node
+		generated    *natsconf.Cluster
+		out          string
+	)
 	file := func(rel string) string { return filepath.Join(out, filepath.FromSlash(rel)) }
-	servers := natstest.RunConfigFiles(t, file("servers/n1.conf"), file("servers/n2.conf"), file("servers/n3.conf"))
+	servers := natstest.RunConfigFilesOnFreePorts(t, 6, func(ports []int) []string {
+		attempt := t.TempDir()
+		clusterNodes = nil
+		for i := range 3 {
+			name := fmt.Sprintf("n%d", i+1)
+			clusterNodes = append(clusterNodes, natsconf.Node{Name: name, Host: "127.0.0.1", ClientPort: ports[2*i], ClusterPort: ports[2*i+1],
+				StoreDir: filepath.Join(attempt, "jetstream", name)})
+		}
+		var err error
+		generated, err = natsconf.Generate(natsconf.Options{Nodes: clusterNodes, Gateways: []string{"press-1"}, TLS: &natsconf.TLS{
+			CA: ca.File, Cert: filepath.Join(tlsDir, "{node}.pem"), Key: filepath.Join(tlsDir, "{node}-key.pem"), VerifyClients: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = filepath.Join(attempt, "nats")
+		if err := generated.Write(out, false); err != nil {
+			t.Fatal(err)
+		}
+		return []string{file("servers/n1.conf"), file("servers/n2.conf"), file("servers/n3.conf")}
+	})
 	urls := generated.ClientURLs
 
 	// Each server enables the account's JetStream as it loads the account:

@@ -2,12 +2,11 @@
 // from this repository (or takes $ZR_REALM_BIN), starts it on a free port
 // with a fresh data directory, hands its URL to the tests as
 // $ZR_REALM_URL, and stops it when they end.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import readline from "node:readline";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const scratch = await mkdtemp(path.join(tmpdir(), "zerorealm-sdk-test-"));
@@ -21,38 +20,14 @@ try {
     const built = spawnSync("go", ["build", "-o", bin, "./cmd/zerorealm"], { cwd: path.join(root, "..", ".."), stdio: "inherit" });
     if (built.status !== 0) throw new Error("go build ./cmd/zerorealm failed");
   }
-  const args = [
-    "serve",
-    // localhost, not 127.0.0.1: passkeys need a domain as the RP id.
-    "--listen", "localhost:0",
-    "--nats-listen", "",
-    "--data", path.join(scratch, "data"),
-    "--log-level", "warn",
-    // Each test client presents its own address (X-Forwarded-For from
-    // loopback), so the per-address ceremony limit is real but per test;
-    // a small burst keeps the test that reaches it short.
-    "--trusted-proxies", "127.0.0.0/8,::1/128",
-    "--ceremony-burst", "20",
-  ];
-  realm = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  // The realm's flags are the tests' own (test/realm-process.ts): a test
+  // that needs a realm of its own starts one the same way, from
+  // $ZR_REALM_BIN.
+  const { startRealm } = await import(path.join(root, "build", "test", "realm-process.js"));
+  realm = await startRealm(bin, path.join(scratch, "data"), [], Boolean(process.env.ZR_REALM_LOG));
   // Interrupted, the script still stops the realm it started.
-  for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, () => (realm.kill("SIGTERM"), process.exit(130)));
-  let stderr = "";
-  realm.stderr.on("data", (d) => {
-    stderr += d;
-    if (process.env.ZR_REALM_LOG) process.stderr.write(d);
-  });
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`realm not ready after 120s:\n${stderr}`)), 120_000);
-    realm.on("exit", (c) => reject(new Error(`realm exited (${c}) before ready:\n${stderr}`)));
-    readline.createInterface({ input: realm.stdout }).on("line", (line) => {
-      const m = /ready at (\S+) /.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-  });
+  for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, () => void realm.stop().then(() => process.exit(130)));
+  const url = realm.url;
   console.log(`run-tests: realm at ${url}`);
   // The first avatar of a realm becomes its administrator (with the
   // operator and supervisor roles). It is registered here, before any
@@ -76,18 +51,13 @@ try {
   const only = process.argv.slice(2);
   const tests = spawnSync(process.execPath, ["--test", "--test-timeout=60000", ...(only.length ? only : files)], {
     stdio: "inherit",
-    env: { ...process.env, ZR_REALM_URL: url },
+    env: { ...process.env, ZR_REALM_URL: url, ZR_REALM_BIN: bin },
   });
   code = tests.status ?? 1;
 } catch (err) {
   console.error(`run-tests: ${err.message}`);
 } finally {
-  if (realm && realm.exitCode === null) {
-    const exited = new Promise((resolve) => realm.on("exit", resolve));
-    realm.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-    if (realm.exitCode === null) realm.kill("SIGKILL");
-  }
+  await realm?.stop();
   await rm(scratch, { recursive: true, force: true });
 }
 process.exit(code);

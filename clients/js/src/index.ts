@@ -54,7 +54,9 @@ export {
 } from "./live.js";
 export {
   JoinError,
+  NodeBusyError,
   RealmSocket,
+  defaultNodeBusyRetryMs,
   presenceEvents,
   type AvatarPose,
   type Hello,
@@ -135,4 +137,5 @@ export {
   type XRRigidTransformLike,
   type XRSessionLike,
   type XRTransport,
+  type XRTransportOptions,
 } from "./xr.js";

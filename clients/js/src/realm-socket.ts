@@ -152,6 +152,44 @@ export class JoinError extends Error {
   }
 }
 
+/**
+ * How long to wait after a `node-busy` refusal that names no
+ * `retry_after`, in milliseconds: the longer of the realm's two waits
+ * (5 s behind its streams, 15 s at its cap; clients/PROTOCOL.md).
+ */
+export const defaultNodeBusyRetryMs = 15_000;
+
+// setTimeout fires at once for a delay beyond 2^31 - 1 ms, so a longer
+// wait is held at that.
+const longestTimerMs = 2 ** 31 - 1;
+
+/**
+ * The realm node opened no XR stream for the session: it is behind its
+ * streams or at its cap. The session keeps its trust; the client sends no
+ * frames (or offer) for {@link retryAfter} seconds and then tries again,
+ * on this connection or on another node.
+ */
+export class NodeBusyError extends Error {
+  /** Seconds to wait before streaming (or offering) again, as the realm said or the default. */
+  readonly retryAfter: number;
+
+  constructor(readonly refusal: RealmErrorMessage) {
+    super(refusal.reason ?? refusal.error);
+    this.name = "NodeBusyError";
+    const s = refusal.retry_after;
+    this.retryAfter = typeof s === "number" && Number.isFinite(s) && s >= 0 ? s : defaultNodeBusyRetryMs / 1000;
+  }
+
+  get code(): "node-busy" {
+    return "node-busy";
+  }
+
+  /** {@link retryAfter} in milliseconds, as a timer takes it. */
+  get retryAfterMs(): number {
+    return Math.min(this.retryAfter * 1000, longestTimerMs);
+  }
+}
+
 /** The options of a realm socket. */
 export interface RealmSocketOptions extends LiveSocketOptions {
   /**

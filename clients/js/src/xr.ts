@@ -1,4 +1,4 @@
-import type { RealmSocket } from "./realm-socket.js";
+import { NodeBusyError, type RealmSocket } from "./realm-socket.js";
 
 /** The first byte of every frame message (clients/PROTOCOL.md "XR frames"). */
 export const xrFormatVersion = 1;
@@ -83,18 +83,89 @@ export function encodeFrames(frames: readonly XRFrameSample[]): Uint8Array<Array
 /** Where frame messages go: a WebRTC data channel, or the realm WebSocket. */
 export interface XRTransport {
   readonly kind: "webrtc" | "websocket";
-  /** Sends one message; false when it could not (closed, or the channel is backed up). */
+  /**
+   * Sends one message; false when it could not (closed, the channel is
+   * backed up, or the node refused the stream and its wait is not over).
+   */
   send(message: Uint8Array<ArrayBuffer>): boolean;
+  /** The node's refusal being waited out; undefined while frames may flow. */
+  readonly refused?: NodeBusyError | undefined;
+  /** Stops the transport, and any wait for a busy node with it. */
   close(): void;
 }
 
+/** What every transport of this SDK does when the node opens no stream. */
+export interface XRTransportOptions {
+  /**
+   * Told of every `node-busy` refusal. The transport itself sends nothing
+   * for the refusal's `retryAfter` and then tries again (frames, or a new
+   * offer while the data channel is not open yet); an application that
+   * would rather go to another node closes the transport (or aborts
+   * {@link ConnectXROptions.signal}) and connects there.
+   */
+  onNodeBusy?: (refusal: NodeBusyError) => void;
+}
+
+/**
+ * NodeBusyWait holds a transport's frames back while its node refuses it
+ * a stream: from a node-busy error on the realm socket until its
+ * retry_after has passed. Frames sent before then would be dropped unread
+ * and only earn the same refusal again. A later refusal (of frames that
+ * were already on their way) re-arms the wait with the time the realm
+ * says is left.
+ */
+class NodeBusyWait {
+  #refusal: NodeBusyError | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #stopListening: () => void;
+
+  constructor(
+    socket: RealmSocket,
+    private readonly onNodeBusy: ((refusal: NodeBusyError) => void) | undefined,
+  ) {
+    this.#stopListening = socket.on("error", (e) => {
+      if (e.code === "node-busy") this.#refuse(new NodeBusyError(e));
+    });
+  }
+
+  get refusal(): NodeBusyError | undefined {
+    return this.#refusal;
+  }
+
+  #refuse(refusal: NodeBusyError): void {
+    clearTimeout(this.#timer);
+    this.#refusal = refusal;
+    this.#timer = setTimeout(() => (this.#refusal = undefined), refusal.retryAfterMs);
+    // Last: the application may close the transport from here.
+    this.onNodeBusy?.(refusal);
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#refusal = undefined;
+    this.#stopListening();
+  }
+}
+
 /** The realm WebSocket as a transport: binary messages on /v1/realm. */
-export function webSocketTransport(socket: RealmSocket): XRTransport {
-  return { kind: "websocket", send: (m) => socket.sendFrames(m), close: () => {} };
+export function webSocketTransport(socket: RealmSocket, opts: XRTransportOptions = {}): XRTransport {
+  const wait = new NodeBusyWait(socket, opts.onNodeBusy);
+  let closed = false;
+  return {
+    kind: "websocket",
+    get refused() {
+      return wait.refusal;
+    },
+    send: (m) => !closed && !wait.refusal && socket.sendFrames(m),
+    close() {
+      closed = true;
+      wait.close();
+    },
+  };
 }
 
 /** Options of {@link connectXR}. */
-export interface ConnectXROptions {
+export interface ConnectXROptions extends XRTransportOptions {
   /** Try WebRTC first (default true where RTCPeerConnection exists). */
   webRTC?: boolean;
   /** How long the data channel may take to open before the WebSocket is used (default 10 000 ms). */
@@ -103,6 +174,11 @@ export interface ConnectXROptions {
   iceServers?: RTCIceServer[];
   /** A channel with more than this many bytes waiting drops messages rather than queueing stale poses (default 64 KiB). */
   maxBufferedBytes?: number;
+  /**
+   * Gives up connecting, a wait for a busy node included: connectXR then
+   * rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -110,40 +186,109 @@ export interface ConnectXROptions {
  * channel labelled `xr`, unordered with no retransmits (a late pose is
  * worthless), signaled over the realm WebSocket with all candidates in the
  * offer; when WebRTC is missing or does not open in time, the WebSocket's
- * binary messages.
+ * binary messages. A node too busy to open a stream refuses the offer with
+ * `node-busy`: connectXR then tells {@link ConnectXROptions.onNodeBusy},
+ * waits the refusal's `retryAfter` and offers again, until the channel
+ * opens or {@link ConnectXROptions.signal} aborts. Falling back to the
+ * WebSocket then would only be refused too.
  */
 export async function connectXR(socket: RealmSocket, opts: ConnectXROptions = {}): Promise<XRTransport> {
   const RTC = (globalThis as { RTCPeerConnection?: typeof RTCPeerConnection }).RTCPeerConnection;
-  if (opts.webRTC === false || !RTC) return webSocketTransport(socket);
+  opts.signal?.throwIfAborted();
+  if (opts.webRTC === false || !RTC) return webSocketTransport(socket, opts);
+  const timeoutMs = opts.timeoutMs ?? 10_000;
   const pc = new RTC({ iceServers: opts.iceServers ?? [] });
+  let channel: RTCDataChannel;
   try {
-    const channel = pc.createDataChannel("xr", { ordered: false, maxRetransmits: 0 });
+    channel = pc.createDataChannel("xr", { ordered: false, maxRetransmits: 0 });
     channel.binaryType = "arraybuffer";
     await pc.setLocalDescription(await pc.createOffer());
-    await iceGatheringComplete(pc, opts.timeoutMs ?? 10_000);
-    const answer = socket.next("webrtc.answer");
-    if (!socket.send({ type: "webrtc.offer", sdp: pc.localDescription!.sdp })) throw new Error("realm socket not connected");
-    const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("xr: data channel did not open in time")), opts.timeoutMs ?? 10_000));
-    const { sdp } = await Promise.race([answer, timeout]);
-    await pc.setRemoteDescription({ type: "answer", sdp });
-    await Promise.race([new Promise<void>((resolve) => (channel.readyState === "open" ? resolve() : channel.addEventListener("open", () => resolve(), { once: true }))), timeout]);
-    const limit = opts.maxBufferedBytes ?? 64 * 1024;
-    return {
-      kind: "webrtc",
-      send(m) {
-        if (channel.readyState !== "open" || channel.bufferedAmount > limit) return false;
-        channel.send(m);
-        return true;
-      },
-      close() {
-        channel.close();
-        pc.close();
-      },
-    };
+    await iceGatheringComplete(pc, timeoutMs);
+    // The realm made no peer connection for a refused offer, so the same
+    // offer is sent again once the wait is over.
+    let answer: string | NodeBusyError;
+    while (typeof (answer = await offerOnce(socket, pc.localDescription!.sdp, timeoutMs, opts.signal)) !== "string") {
+      opts.onNodeBusy?.(answer);
+      await delay(answer.retryAfterMs, opts.signal);
+    }
+    await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    await withTimeout(
+      new Promise<void>((resolve) => (channel.readyState === "open" ? resolve() : channel.addEventListener("open", () => resolve(), { once: true }))),
+      timeoutMs,
+      opts.signal,
+    );
   } catch {
     pc.close();
-    return webSocketTransport(socket);
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    return webSocketTransport(socket, opts);
   }
+  // A node can still refuse the stream at the first frames (another
+  // session took the last place since the offer): the channel stays open
+  // and only the frames wait.
+  const wait = new NodeBusyWait(socket, opts.onNodeBusy);
+  const limit = opts.maxBufferedBytes ?? 64 * 1024;
+  return {
+    kind: "webrtc",
+    get refused() {
+      return wait.refusal;
+    },
+    send(m) {
+      if (wait.refusal || channel.readyState !== "open" || channel.bufferedAmount > limit) return false;
+      channel.send(m);
+      return true;
+    },
+    close() {
+      wait.close();
+      channel.close();
+      pc.close();
+    },
+  };
+}
+
+// offerOnce sends the offer and resolves with the realm's answer SDP, or
+// with its node-busy refusal; it rejects when neither comes in time.
+async function offerOnce(socket: RealmSocket, sdp: string, timeoutMs: number, signal?: AbortSignal): Promise<string | NodeBusyError> {
+  const listening = new AbortController();
+  const stop = () => listening.abort(signal?.reason);
+  signal?.addEventListener("abort", stop, { once: true });
+  try {
+    // The answer comes in a later message, so listening after sending misses nothing.
+    if (!socket.send({ type: "webrtc.offer", sdp })) throw new Error("realm socket not connected");
+    const outcome = Promise.race([
+      socket.next("webrtc.answer", undefined, listening.signal).then((a) => a.sdp),
+      socket.next("error", (e) => e.code === "node-busy", listening.signal).then((e) => new NodeBusyError(e)),
+    ]);
+    return await withTimeout(outcome, timeoutMs, signal);
+  } finally {
+    signal?.removeEventListener("abort", stop);
+    listening.abort();
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, timeoutMs: number, signal?: AbortSignal): Promise<T> {
+  const expired = new AbortController();
+  try {
+    return await Promise.race([p, delay(timeoutMs, AbortSignal.any([expired.signal, ...(signal ? [signal] : [])])).then(() => Promise.reject(new Error("xr: data channel did not open in time")))]);
+  } finally {
+    expired.abort();
+  }
+}
+
+// delay resolves after ms, or rejects with the signal's reason when it
+// aborts first; its timer does not outlive it.
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", abort, { once: true });
+  });
 }
 
 function iceGatheringComplete(pc: RTCPeerConnection, timeoutMs: number): Promise<void> {
@@ -215,7 +360,9 @@ export function streamXR(session: XRSessionLike, space: unknown, transport: XRTr
     }
     pending.push(opts.decorate ? opts.decorate(sample) : sample);
     if (pending.length >= batch) {
-      transport.send(encodeFrames(pending));
+      // While the node refuses the stream the batch is dropped unencoded:
+      // poses are worthless by the time it lets the stream in.
+      if (!transport.refused) transport.send(encodeFrames(pending));
       pending = [];
     }
   };

@@ -1,9 +1,13 @@
 // Shared by the tests: the realm scripts/run-tests.mjs started, and
 // avatars signed in to it with a software passkey.
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import WebSocket from "ws";
 import { Passkeys, RealmClient, type SignedIn, type WebSocketFactory, type WebSocketLike } from "../src/index.js";
 import { SoftwareAuthenticator } from "../src/testing/index.js";
+import { startRealm, type RealmProcess } from "./realm-process.js";
 
 /** The URL of the realm under test. */
 export function realmURL(): string {
@@ -40,15 +44,15 @@ export function randomAddress(): string {
   return `198.${18 + (b[0]! & 1)}.${b[1]}.${b[2]}`;
 }
 
-/** A client of the realm under test, without a session. */
-export function newClient(): RealmClient {
-  return new RealmClient({ baseUrl: realmURL(), ...ownAddress() });
+/** A client of the realm under test (or of the one at url), without a session. */
+export function newClient(url = realmURL()): RealmClient {
+  return new RealmClient({ baseUrl: url, ...ownAddress() });
 }
 
 /** Registers a new avatar with a software passkey; its client holds the bearer token. */
-export async function newAvatar(prefix = "sdk"): Promise<Avatar> {
-  const client = newClient();
-  const authenticator = new SoftwareAuthenticator({ origin: realmURL() });
+export async function newAvatar(prefix = "sdk", url = realmURL()): Promise<Avatar> {
+  const client = newClient(url);
+  const authenticator = new SoftwareAuthenticator({ origin: url });
   const passkeys = new Passkeys(client, authenticator);
   const signedIn = await passkeys.register(uniqueName(prefix));
   return { client, authenticator, passkeys, signedIn };
@@ -82,3 +86,21 @@ export async function adminAvatar(): Promise<Avatar> {
 
 /** Node's WebSockets with the bearer header (a browser sends its cookie instead). */
 export const nodeWebSocket: WebSocketFactory = (url, headers) => new WebSocket(url, { headers }) as unknown as WebSocketLike;
+
+/**
+ * A realm of the test's own, for flags the shared one does not have
+ * (started from the binary scripts/run-tests.mjs built, with a fresh data
+ * directory); stop removes its directory too.
+ */
+export async function ownRealm(extraFlags: readonly string[]): Promise<RealmProcess> {
+  const bin = process.env.ZR_REALM_BIN;
+  if (!bin) throw new Error("ZR_REALM_BIN is not set: run the tests with `npm test`, which builds the realm");
+  const dir = await mkdtemp(path.join(tmpdir(), "zerorealm-sdk-realm-"));
+  try {
+    const realm = await startRealm(bin, path.join(dir, "data"), extraFlags, Boolean(process.env.ZR_REALM_LOG));
+    return { ...realm, stop: () => realm.stop().finally(() => rm(dir, { recursive: true, force: true })) };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

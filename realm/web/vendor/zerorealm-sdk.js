@@ -685,9 +685,9 @@ var LiveSocket = class {
       this.emit("disconnect", { code, reason });
       return this.#stop(new SocketClosedError(code, reason));
     }
-    const delay = backoffDelay(this.#failures++, this.#options.backoff, this.#options.random);
-    this.emit("disconnect", { code, reason, reconnectInMs: delay });
-    this.#timer = setTimeout(() => this.open(), delay);
+    const delay2 = backoffDelay(this.#failures++, this.#options.backoff, this.#options.random);
+    this.emit("disconnect", { code, reason, reconnectInMs: delay2 });
+    this.#timer = setTimeout(() => this.open(), delay2);
   }
 };
 function backoffDelay(n, b = {}, random = Math.random) {
@@ -711,6 +711,27 @@ var JoinError = class extends Error {
   /** The error's code: `denied`, `unknown-scene`, ... */
   get code() {
     return this.message_.code;
+  }
+};
+var defaultNodeBusyRetryMs = 15e3;
+var longestTimerMs = 2 ** 31 - 1;
+var NodeBusyError = class extends Error {
+  constructor(refusal) {
+    super(refusal.reason ?? refusal.error);
+    this.refusal = refusal;
+    this.name = "NodeBusyError";
+    const s = refusal.retry_after;
+    this.retryAfter = typeof s === "number" && Number.isFinite(s) && s >= 0 ? s : defaultNodeBusyRetryMs / 1e3;
+  }
+  refusal;
+  /** Seconds to wait before streaming (or offering) again, as the realm said or the default. */
+  retryAfter;
+  get code() {
+    return "node-busy";
+  }
+  /** {@link retryAfter} in milliseconds, as a timer takes it. */
+  get retryAfterMs() {
+    return Math.min(this.retryAfter * 1e3, longestTimerMs);
   }
 };
 var RealmSocket = class extends LiveSocket {
@@ -1460,42 +1481,131 @@ function encodeFrames(frames) {
   }
   return new Uint8Array(buf);
 }
-function webSocketTransport(socket) {
-  return { kind: "websocket", send: (m) => socket.sendFrames(m), close: () => {
-  } };
+var NodeBusyWait = class {
+  constructor(socket, onNodeBusy) {
+    this.onNodeBusy = onNodeBusy;
+    this.#stopListening = socket.on("error", (e) => {
+      if (e.code === "node-busy") this.#refuse(new NodeBusyError(e));
+    });
+  }
+  onNodeBusy;
+  #refusal;
+  #timer;
+  #stopListening;
+  get refusal() {
+    return this.#refusal;
+  }
+  #refuse(refusal) {
+    clearTimeout(this.#timer);
+    this.#refusal = refusal;
+    this.#timer = setTimeout(() => this.#refusal = void 0, refusal.retryAfterMs);
+    this.onNodeBusy?.(refusal);
+  }
+  close() {
+    clearTimeout(this.#timer);
+    this.#refusal = void 0;
+    this.#stopListening();
+  }
+};
+function webSocketTransport(socket, opts = {}) {
+  const wait = new NodeBusyWait(socket, opts.onNodeBusy);
+  let closed = false;
+  return {
+    kind: "websocket",
+    get refused() {
+      return wait.refusal;
+    },
+    send: (m) => !closed && !wait.refusal && socket.sendFrames(m),
+    close() {
+      closed = true;
+      wait.close();
+    }
+  };
 }
 async function connectXR(socket, opts = {}) {
   const RTC = globalThis.RTCPeerConnection;
-  if (opts.webRTC === false || !RTC) return webSocketTransport(socket);
+  opts.signal?.throwIfAborted();
+  if (opts.webRTC === false || !RTC) return webSocketTransport(socket, opts);
+  const timeoutMs = opts.timeoutMs ?? 1e4;
   const pc = new RTC({ iceServers: opts.iceServers ?? [] });
+  let channel;
   try {
-    const channel = pc.createDataChannel("xr", { ordered: false, maxRetransmits: 0 });
+    channel = pc.createDataChannel("xr", { ordered: false, maxRetransmits: 0 });
     channel.binaryType = "arraybuffer";
     await pc.setLocalDescription(await pc.createOffer());
-    await iceGatheringComplete(pc, opts.timeoutMs ?? 1e4);
-    const answer = socket.next("webrtc.answer");
-    if (!socket.send({ type: "webrtc.offer", sdp: pc.localDescription.sdp })) throw new Error("realm socket not connected");
-    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("xr: data channel did not open in time")), opts.timeoutMs ?? 1e4));
-    const { sdp } = await Promise.race([answer, timeout]);
-    await pc.setRemoteDescription({ type: "answer", sdp });
-    await Promise.race([new Promise((resolve) => channel.readyState === "open" ? resolve() : channel.addEventListener("open", () => resolve(), { once: true })), timeout]);
-    const limit = opts.maxBufferedBytes ?? 64 * 1024;
-    return {
-      kind: "webrtc",
-      send(m) {
-        if (channel.readyState !== "open" || channel.bufferedAmount > limit) return false;
-        channel.send(m);
-        return true;
-      },
-      close() {
-        channel.close();
-        pc.close();
-      }
-    };
+    await iceGatheringComplete(pc, timeoutMs);
+    let answer;
+    while (typeof (answer = await offerOnce(socket, pc.localDescription.sdp, timeoutMs, opts.signal)) !== "string") {
+      opts.onNodeBusy?.(answer);
+      await delay(answer.retryAfterMs, opts.signal);
+    }
+    await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    await withTimeout(
+      new Promise((resolve) => channel.readyState === "open" ? resolve() : channel.addEventListener("open", () => resolve(), { once: true })),
+      timeoutMs,
+      opts.signal
+    );
   } catch {
     pc.close();
-    return webSocketTransport(socket);
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    return webSocketTransport(socket, opts);
   }
+  const wait = new NodeBusyWait(socket, opts.onNodeBusy);
+  const limit = opts.maxBufferedBytes ?? 64 * 1024;
+  return {
+    kind: "webrtc",
+    get refused() {
+      return wait.refusal;
+    },
+    send(m) {
+      if (wait.refusal || channel.readyState !== "open" || channel.bufferedAmount > limit) return false;
+      channel.send(m);
+      return true;
+    },
+    close() {
+      wait.close();
+      channel.close();
+      pc.close();
+    }
+  };
+}
+async function offerOnce(socket, sdp, timeoutMs, signal) {
+  const listening = new AbortController();
+  const stop = () => listening.abort(signal?.reason);
+  signal?.addEventListener("abort", stop, { once: true });
+  try {
+    if (!socket.send({ type: "webrtc.offer", sdp })) throw new Error("realm socket not connected");
+    const outcome = Promise.race([
+      socket.next("webrtc.answer", void 0, listening.signal).then((a) => a.sdp),
+      socket.next("error", (e) => e.code === "node-busy", listening.signal).then((e) => new NodeBusyError(e))
+    ]);
+    return await withTimeout(outcome, timeoutMs, signal);
+  } finally {
+    signal?.removeEventListener("abort", stop);
+    listening.abort();
+  }
+}
+async function withTimeout(p, timeoutMs, signal) {
+  const expired = new AbortController();
+  try {
+    return await Promise.race([p, delay(timeoutMs, AbortSignal.any([expired.signal, ...signal ? [signal] : []])).then(() => Promise.reject(new Error("xr: data channel did not open in time")))]);
+  } finally {
+    expired.abort();
+  }
+}
+function delay(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", abort, { once: true });
+  });
 }
 function iceGatheringComplete(pc, timeoutMs) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -1534,7 +1644,7 @@ function streamXR(session, space, transport, opts = {}) {
     }
     pending.push(opts.decorate ? opts.decorate(sample) : sample);
     if (pending.length >= batch) {
-      transport.send(encodeFrames(pending));
+      if (!transport.refused) transport.send(encodeFrames(pending));
       pending = [];
     }
   };
@@ -1550,6 +1660,7 @@ export {
   JoinError,
   LiveSocket,
   Market,
+  NodeBusyError,
   PasskeyError,
   Passkeys,
   ProblemError,
@@ -1569,6 +1680,7 @@ export {
   creationOptionsFromJSON,
   credentialToJSON,
   decodeBase64url,
+  defaultNodeBusyRetryMs,
   eip1193Signer,
   encodeBase64url,
   encodeFrames,
