@@ -12,9 +12,8 @@ import (
 type Reading struct {
 	// Process is the user and system CPU time this process has used.
 	Process time.Duration
-	// MachineIdle is the idle time summed over every core of the machine
-	// (idle and waiting on I/O, which is idle for a CPU), when
-	// MachineKnown.
+	// MachineIdle is the idle time summed over every core of the machine,
+	// when MachineKnown.
 	MachineIdle  time.Duration
 	MachineKnown bool
 }

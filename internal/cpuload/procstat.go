@@ -15,9 +15,11 @@ import (
 const clockTick = 10 * time.Millisecond
 
 // ParseProcStat reads the machine's idle time, summed over its cores, from
-// the contents of /proc/stat: the aggregate "cpu" line's idle and iowait
-// columns (the fourth and fifth). A core waiting on I/O is free to run
-// anything else, so for a node's CPU it is idle.
+// the contents of /proc/stat: the aggregate "cpu" line's idle column (the
+// fourth). Its iowait column (the fifth) is time a core was idle too, but
+// the kernel does not keep it monotonic (a core's iowait is reassigned as
+// tasks move), so a rate over it could go negative; leaving it out counts
+// a core waiting on I/O as busy, which errs on the side of not admitting.
 func ParseProcStat(b []byte) (time.Duration, error) {
 	for len(b) > 0 {
 		line := b
@@ -30,19 +32,15 @@ func ParseProcStat(b []byte) (time.Duration, error) {
 		if len(fields) == 0 || string(fields[0]) != "cpu" {
 			continue
 		}
-		if len(fields) < 6 {
-			return 0, fmt.Errorf("cpuload: /proc/stat: the cpu line has %d columns, want at least 5", len(fields)-1)
+		if len(fields) < 5 {
+			return 0, fmt.Errorf("cpuload: /proc/stat: the cpu line has %d columns, want at least 4", len(fields)-1)
 		}
-		var ticks uint64
-		for _, f := range fields[4:6] {
-			n, err := strconv.ParseUint(string(f), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("cpuload: /proc/stat: cpu column %q: %w", f, err)
-			}
-			if n > math.MaxInt64/uint64(clockTick)-ticks {
-				return 0, fmt.Errorf("cpuload: /proc/stat: idle time %d ticks overflows", n)
-			}
-			ticks += n
+		ticks, err := strconv.ParseUint(string(fields[4]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("cpuload: /proc/stat: cpu idle column %q: %w", fields[4], err)
+		}
+		if ticks > math.MaxInt64/uint64(clockTick) {
+			return 0, fmt.Errorf("cpuload: /proc/stat: idle time %d ticks overflows", ticks)
 		}
 		return time.Duration(ticks) * clockTick, nil
 	}

@@ -106,41 +106,97 @@ func (a *admission) opened() {
 // node busy with something else must not refuse its first headsets.
 const minCPUStreams = 64
 
+// cpuMeasureEvery is how often the node measures its CPU, each time over
+// the last cpuload.DefaultWindow.
+const cpuMeasureEvery = time.Second
+
+// cpuWindowSteps is how many measurements one window spans.
+const cpuWindowSteps = int(cpuload.DefaultWindow / cpuMeasureEvery)
+
+// cpuSpareSteps is how many measurements the spare CPU is the least of:
+// a neighbour that pauses for a few seconds (a compile between two
+// files, a collector between two cycles) leaves cores idle that it takes
+// back a moment later, and streams admitted into them would stay.
+const cpuSpareSteps = 10
+
 // cpuBudget refuses a new stream when the node's spare CPU, less what the
-// streams opened since it was measured will take, is under its reserve.
+// streams it opened lately will take, is under its reserve.
+//
+// Lately is the whole window, not only since the last measurement: the
+// spare CPU is an average over the last 5 s, in which a stream opened a
+// second ago weighs a fifth of its cost. Charging only the streams opened
+// since the last measurement would let every measurement of a window
+// spend the same spare CPU again, five times in all, and a node whose
+// refused clients all retry together would overshoot by as much.
 type cpuBudget struct {
 	reserve float64 // cores kept free; 0 is off
 	cores   float64 // cores the node may use at once (GOMAXPROCS)
 
 	view  atomic.Pointer[cpuView] // nil until measured, or after a failed reading
 	since atomic.Int64            // streams opened since view was taken
+
+	// opened is the streams opened between consecutive measurements,
+	// newest first, over one window; spares the spare CPU each of the last
+	// measurements saw, newest first, the first sparesHeld of them; failed
+	// the measurements that failed since the last that did not. Only
+	// measured touches them.
+	opened     [cpuWindowSteps]int64
+	spares     [cpuSpareSteps]float64
+	sparesHeld int
+	failed     int
 }
 
 // cpuView is one measurement of the node's CPU, as admission reads it.
 type cpuView struct {
-	spare     float64 // cores the node could still use
+	spare     float64 // cores the node could still use, the least its last measurements saw
 	perStream float64 // cores one stream costs, on average
 	streams   int64   // streams open when it was measured
+	// unseen is the streams opened within the window whose cost its
+	// average does not hold yet, counted in whole streams.
+	unseen float64
 }
 
 // measured takes the rates of the node's CPU over the last seconds while
-// it held streams streams. Without rates the budget admits as if
-// unmeasured: refusing every stream on a node that cannot read its own
-// CPU would be an outage, not a protection.
+// it held streams streams, or (!ok) a measurement that failed. One that
+// fails keeps the last view, and the streams opened meanwhile are charged
+// in full: a meter starts its window again when a reading fails or a
+// counter goes back, and a node that admitted everyone for that moment
+// would take every refused client retrying at once. Only when
+// measurements have failed for as long as spare CPU is remembered does
+// the budget admit as if unmeasured: refusing every stream on a node
+// that cannot read its own CPU would be an outage, not a protection.
 func (b *cpuBudget) measured(r cpuload.Rates, ok bool, streams int64) {
 	if !ok {
-		b.view.Store(nil)
+		if b.failed++; b.failed >= cpuSpareSteps {
+			b.sparesHeld = 0
+			b.view.Store(nil)
+		}
 		return
 	}
-	v := &cpuView{spare: max(b.cores-r.ProcessCores, 0), streams: streams}
+	b.failed = 0
+	copy(b.opened[1:], b.opened[:])
+	b.opened[0] = b.since.Swap(0)
+	// Streams opened i steps before this measurement ran, on average,
+	// for i + 1/2 of the window's steps of it: that share of their cost
+	// is in the average, the rest is not yet.
+	unseen := 0.0
+	for i, n := range b.opened {
+		unseen += float64(n) * (1 - (float64(i)+0.5)/float64(cpuWindowSteps))
+	}
+	v := &cpuView{spare: max(b.cores-r.ProcessCores, 0), streams: streams, unseen: unseen}
 	if r.MachineKnown {
 		v.spare = min(v.spare, r.IdleCores)
+	}
+	copy(b.spares[1:], b.spares[:])
+	b.spares[0] = v.spare
+	b.sparesHeld = min(b.sparesHeld+1, cpuSpareSteps)
+	for _, s := range b.spares[1:b.sparesHeld] {
+		v.spare = min(v.spare, s)
 	}
 	if streams > 0 {
 		v.perStream = r.ProcessCores / float64(streams)
 	}
 	b.view.Store(v)
-	b.since.Store(0)
 }
 
 // seen is f of the budget's measurement, NaN without one.
@@ -158,7 +214,7 @@ func (b *cpuBudget) check(open int64) *BusyError {
 	if b.reserve <= 0 || v == nil || open < minCPUStreams {
 		return nil
 	}
-	spare := v.spare - float64(b.since.Load())*v.perStream
+	spare := v.spare - (v.unseen+float64(b.since.Load()))*v.perStream
 	if spare >= b.reserve {
 		return nil
 	}
@@ -173,7 +229,7 @@ func (b *cpuBudget) check(open int64) *BusyError {
 func (s *Service) measureCPU(ctx context.Context, c clock.Clock, meter *cpuload.Meter) {
 	m := cpuMeasure{s: s, meter: meter}
 	m.take(c.Now())
-	clock.Every(ctx, c, time.Second, func(context.Context) { m.take(c.Now()) })
+	clock.Every(ctx, c, cpuMeasureEvery, func(context.Context) { m.take(c.Now()) })
 }
 
 // cpuMeasure takes the node's CPU readings for admission.
@@ -188,7 +244,7 @@ type cpuMeasure struct {
 func (m *cpuMeasure) take(now time.Time) {
 	err := m.meter.Sample(now)
 	if err != nil && !m.failed {
-		m.s.log.Warn("cannot read this node's CPU: new XR streams are admitted without asking whether it has CPU to spare", "err", err)
+		m.s.log.Warn("cannot read this node's CPU: if it stays unread for 10 s, new XR streams are admitted without asking whether it has CPU to spare", "err", err)
 	}
 	m.failed = err != nil
 	rates, rerr := m.meter.Rates()

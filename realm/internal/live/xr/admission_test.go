@@ -100,11 +100,12 @@ func TestCapacityCountsStreamsNotConnections(t *testing.T) {
 
 // TestNodeShortOfCPUOpensNoNewStream: from 64 streams on, a node whose
 // spare CPU (the machine's idle cores, at most what GOMAXPROCS leaves it)
-// is under its reserve opens no new stream, and says why; the streams it
-// opens between two measurements are charged at the measured cost of one,
-// so that a burst of arrivals cannot all pass on one measurement. Below
-// 64 streams, without a measurement, or with the reserve off, the CPU
-// refuses nothing.
+// is under its reserve opens no new stream, and says why. The streams it
+// opened lately are charged at the measured cost of one, for the share of
+// it the 5 s average does not hold yet, so that a burst of arrivals, or of
+// refused clients retrying together, cannot all pass on one measurement,
+// nor on the next ones of the same window. Below 64 streams, without a
+// measurement, or with the reserve off, the CPU refuses nothing.
 func TestNodeShortOfCPUOpensNoNewStream(t *testing.T) {
 	adm := &admission{behind: func(time.Time) (bool, time.Duration) { return false, 0 }}
 	adm.cpu.cores, adm.cpu.reserve = 2, 0.2
@@ -118,13 +119,32 @@ func TestNodeShortOfCPUOpensNoNewStream(t *testing.T) {
 		}
 		return x, busy
 	}
+	// openAll opens new streams until one is refused, and says how many
+	// opened and why the last was refused.
+	openAll := func() (int, *BusyError) {
+		for opened := 0; opened <= 200; opened++ {
+			if _, busy := openNew(); busy != nil {
+				return opened, busy
+			}
+		}
+		t.Fatal("opened 200 streams and none was refused")
+		return 0, nil
+	}
 	machine := func(process, idle float64) cpuload.Rates {
 		return cpuload.Rates{ProcessCores: process, IdleCores: idle, MachineKnown: true}
+	}
+	// settled is the same measurement for long enough that every stream
+	// opened before it is in its average, and no earlier measurement's
+	// spare CPU is remembered.
+	settled := func(r cpuload.Rates, streams int64) {
+		for range max(cpuWindowSteps, cpuSpareSteps) + 1 {
+			adm.cpu.measured(r, true, streams)
+		}
 	}
 
 	// No idle core at all, but fewer than 64 streams: they are not what
 	// fills the machine.
-	adm.cpu.measured(machine(0.1, 0), true, 0)
+	settled(machine(0.1, 0), 0)
 	for range minCPUStreams {
 		if _, busy := openNew(); busy != nil {
 			t.Fatalf("stream %d refused below %d streams: %v", n, minCPUStreams, busy)
@@ -132,7 +152,7 @@ func TestNodeShortOfCPUOpensNoNewStream(t *testing.T) {
 	}
 
 	// 64 streams take a core and the machine has 0.1 idle: under 0.2.
-	adm.cpu.measured(machine(1, 0.1), true, adm.open.Load())
+	settled(machine(1, 0.1), 64)
 	first := reg.session("s1")
 	if x, created, busy := reg.acquire(first.sess, adm, time.Now()); busy != nil || created || x != first {
 		t.Fatalf("a session that already streams was refused for CPU: %v", busy)
@@ -149,30 +169,37 @@ func TestNodeShortOfCPUOpensNoNewStream(t *testing.T) {
 
 	// Half a core idle: room for (0.5 - 0.2) / (1/64) = 19.2 streams, so
 	// 20 open (the 20th still sees 0.203) and the 21st is refused.
-	adm.cpu.measured(machine(1, 0.5), true, adm.open.Load())
-	admitted := 0
-	for admitted <= 100 {
-		if _, busy := openNew(); busy != nil {
-			if busy.Cause != BusyCPU {
-				t.Fatalf("refused for %s, want cpu", busy.Cause)
-			}
-			break
-		}
-		admitted++
+	settled(machine(1, 0.5), 64)
+	if opened, busy := openAll(); opened != 20 || busy.Cause != BusyCPU {
+		t.Fatalf("opened %d streams on half an idle core (then %v), want 20: those opened since the measurement are charged", opened, busy)
 	}
-	if admitted != 20 {
-		t.Fatalf("opened %d streams on half an idle core, want 20: those opened since the measurement are charged", admitted)
+	// A second later the machine still shows half a core idle, but the
+	// 20 streams are only a tenth in that 5 s average: 0.5 - 20 * 0.9 /
+	// 84 = 0.286 leaves room for 7.2 more at 1/84 each, so 8, not the 25
+	// that the same spare CPU would take with nothing opened lately.
+	adm.cpu.measured(machine(1, 0.5), true, 84)
+	if opened, _ := openAll(); opened != 8 {
+		t.Fatalf("opened %d streams a second after 20 others, want 8: the streams opened within the window are still charged", opened)
+	}
+	// A neighbour pauses: for one measurement the machine has 1.5 cores
+	// idle. The least spare CPU of the last 10 s is what counts, 0.5, less
+	// the 8 and 20 streams opened in the last two seconds (0.9 and 0.7 of
+	// them unseen, at 1/92 each): room for 6.4, so 7, not the 98 that
+	// 1.5 idle cores would take.
+	adm.cpu.measured(machine(1, 1.5), true, 92)
+	if opened, _ := openAll(); opened != 7 {
+		t.Fatalf("opened %d streams when a neighbour paused for a second, want 7: the least spare CPU of the last 10 s counts", opened)
 	}
 
 	// Idle cores the node cannot use do not count: GOMAXPROCS 2 and 1.9
 	// of them busy leaves 0.1, however idle the rest of the machine is.
-	adm.cpu.measured(machine(1.9, 6), true, adm.open.Load())
+	settled(machine(1.9, 6), adm.open.Load())
 	if _, busy := openNew(); busy == nil || busy.Cause != BusyCPU {
 		t.Fatalf("a node using 1.9 of its 2 cores opened a stream: %v", busy)
 	}
 
 	// Where the machine is unknown, the node's own cores decide.
-	adm.cpu.measured(cpuload.Rates{ProcessCores: 1}, true, adm.open.Load())
+	settled(cpuload.Rates{ProcessCores: 1}, adm.open.Load())
 	if _, busy := openNew(); busy != nil {
 		t.Fatalf("a node using 1 of its 2 cores on an unknown machine refused: %v", busy)
 	}
@@ -181,7 +208,7 @@ func TestNodeShortOfCPUOpensNoNewStream(t *testing.T) {
 	if _, busy := openNew(); busy != nil {
 		t.Fatalf("a node that could not measure its CPU refused: %v", busy)
 	}
-	adm.cpu.measured(machine(2, 0), true, adm.open.Load())
+	settled(machine(2, 0), adm.open.Load())
 	adm.cpu.reserve = 0
 	if _, busy := openNew(); busy != nil {
 		t.Fatalf("with the reserve off, a node refused for CPU: %v", busy)
@@ -189,9 +216,10 @@ func TestNodeShortOfCPUOpensNoNewStream(t *testing.T) {
 }
 
 // TestServiceMeasuresItsCPU: each reading gives admission the rates over
-// the last five seconds, and a reading that fails takes the measurement
-// away (admitting as if unmeasured) until two good ones come again. The
-// loop takes one at once and one a second.
+// the last five seconds. A reading that fails keeps the last measurement
+// (and the meter needs two good readings again); readings that fail for
+// 10 s take it away, admitting as if unmeasured, until two good ones come
+// again. The loop takes one at once and one a second.
 func TestServiceMeasuresItsCPU(t *testing.T) {
 	var mu sync.Mutex
 	var process, idle time.Duration
@@ -225,8 +253,17 @@ func TestServiceMeasuresItsCPU(t *testing.T) {
 
 	readErr = errors.New("no /proc")
 	m.take(t0.Add(2 * time.Second))
+	if got := s.admit.cpu.view.Load(); got != v {
+		t.Fatalf("after one failed reading the measurement is %+v, want the last one kept", got)
+	}
+	if busy := s.admit.check(t0); busy == nil || busy.Cause != BusyCPU {
+		t.Fatalf("a node 0.1 cores from full opened a stream when one reading failed: %v", busy)
+	}
+	for i := 3; i <= cpuSpareSteps+1; i++ {
+		m.take(t0.Add(time.Duration(i) * time.Second))
+	}
 	if v := s.admit.cpu.view.Load(); v != nil {
-		t.Fatalf("after a failed reading the measurement is %+v, want none", v)
+		t.Fatalf("after readings failed for %d s the measurement is %+v, want none", cpuSpareSteps, v)
 	}
 	if busy := s.admit.check(t0); busy != nil {
 		t.Fatalf("an unmeasured node refused: %v", busy)
@@ -235,8 +272,8 @@ func TestServiceMeasuresItsCPU(t *testing.T) {
 		t.Fatal("the spare-cores metric shows a value without a measurement")
 	}
 	readErr = nil
-	m.take(t0.Add(3 * time.Second))
-	m.take(t0.Add(4 * time.Second))
+	m.take(t0.Add(20 * time.Second))
+	m.take(t0.Add(21 * time.Second))
 	if v := s.admit.cpu.view.Load(); v == nil {
 		t.Fatal("no measurement after two good readings again")
 	}

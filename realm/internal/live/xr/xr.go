@@ -297,7 +297,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		// short of CPU from one whose streams cost more than they should.
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "zerorealm_xr_cpu_spare_cores",
-			Help: "Cores this node could still use, over the last 5 s: the machine's idle cores, at most those GOMAXPROCS leaves it (NaN until measured).",
+			Help: "Cores this node could still use: the machine's idle cores, at most those GOMAXPROCS leaves it, averaged over 5 s, the least such average of the last 10 s (NaN until measured).",
 		}, func() float64 { return s.admit.cpu.seen(func(v *cpuView) float64 { return v.spare }) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "zerorealm_xr_stream_cpu_cores",
