@@ -1,6 +1,7 @@
 package natstest
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -13,8 +14,15 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// ClusterName is the cluster name RunCluster gives its servers.
+// ClusterName begins the name of every cluster RunCluster starts; the
+// rest is random (clusterName). A node keeps dialling a stopped peer's
+// cluster port, which another test's cluster may take meanwhile: with one
+// name for all, the two clusters would merge, and with a name of its own,
+// each refuses the other's routes.
 const ClusterName = "zr-test"
+
+// clusterName is a name for one cluster: ClusterName and random letters.
+func clusterName() string { return ClusterName + "-" + rand.Text()[:10] }
 
 // startTimeout bounds how long a server may take to accept clients and how
 // long a cluster may take to elect its JetStream meta leader. Generous,
@@ -44,7 +52,7 @@ func RunServerAt(t testing.TB, dir string) *server.Server {
 	})
 }
 
-// RunCluster starts an n-node JetStream cluster named ClusterName on
+// RunCluster starts an n-node JetStream cluster named ClusterName-<random> on
 // loopback (servers n1..nN, each with its own store directory) and returns
 // once the JetStream meta leader is elected and every node is current, so
 // replicated streams can be created immediately.
@@ -98,6 +106,7 @@ func startCluster(t testing.TB, ports []int) ([]*server.Server, error) {
 	}
 	routeURLs := server.RoutesFromStr(strings.Join(routes, ","))
 	base := t.TempDir()
+	cluster := clusterName()
 	opts := make([]*server.Options, len(ports))
 	for i, port := range ports {
 		name := fmt.Sprintf("n%d", i+1)
@@ -110,7 +119,7 @@ func startCluster(t testing.TB, ports []int) ([]*server.Server, error) {
 			NoLog:      true,
 			NoSigs:     true,
 			Cluster: server.ClusterOpts{
-				Name: ClusterName,
+				Name: cluster,
 				Host: "127.0.0.1",
 				Port: port,
 			},

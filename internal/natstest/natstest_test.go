@@ -53,8 +53,11 @@ func TestRunCluster(t *testing.T) {
 	}
 	servers := RunCluster(t, 3)
 	nc := Connect(t, ClusterURLs(servers))
-	if got := nc.ConnectedClusterName(); got != ClusterName {
-		t.Errorf("ConnectedClusterName() = %q, want %q", got, ClusterName)
+	if got := nc.ConnectedClusterName(); !strings.HasPrefix(got, ClusterName+"-") || got != servers[1].ClusterName() {
+		t.Errorf("ConnectedClusterName() = %q, want %s-<random>, the same on every node", got, ClusterName)
+	}
+	if a, b := clusterName(), clusterName(); a == b {
+		t.Errorf("two clusters are both named %q: a node of one could route to the other", a)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
