@@ -738,13 +738,27 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 	cpu := (last.sum("process_cpu_seconds_total", "") - first.sum("process_cpu_seconds_total", "")) / secs
 	rss := last.sum("process_resident_memory_bytes", "")
 	heap := last.sum("go_memstats_heap_inuse_bytes", "")
+	// A realm serving more streams than this tool has avatars is also
+	// streamed to by someone else (another load tool beside this one):
+	// its figures are then the realm's, not this tool's avatars', so they
+	// are given per realm stream, and the differences from before this
+	// tool's sign-in, which the other client's streams also moved, are
+	// left out.
+	streams := last.sum("zerorealm_xr_streams", "")
+	shared := streams > n
 
 	fmt.Fprintf(r.out, "measured       %s (machine load average at the end: %s)\n", measured.Round(time.Millisecond), loadAverage())
-	pct := 0.0
-	if sent > 0 {
-		pct = 100 * accepted / sent
+	if shared {
+		fmt.Fprintf(r.out, "shared realm   the realm serves %d XR streams, more than this tool's %d avatars: another client streams to it too, so the realm's frames, CPU and memory below are all of its streams', per realm stream\n",
+			int(streams), r.f.avatars)
+		fmt.Fprintf(r.out, "frames         sent %s/s; accepted by the realm from all its streams %s/s, rejected %s/s\n", thousands(sent), thousands(accepted), thousands(allFrames-accepted))
+	} else {
+		pct := 0.0
+		if sent > 0 {
+			pct = 100 * accepted / sent
+		}
+		fmt.Fprintf(r.out, "frames         sent %s/s, accepted by the realm %s/s (%.1f%%), rejected %s/s\n", thousands(sent), thousands(accepted), pct, thousands(allFrames-accepted))
 	}
-	fmt.Fprintf(r.out, "frames         sent %s/s, accepted by the realm %s/s (%.1f%%), rejected %s/s\n", thousands(sent), thousands(accepted), pct, thousands(allFrames-accepted))
 	fmt.Fprintf(r.out, "windows        scored %s/s\n", thousands(windows))
 	r.latMu.Lock()
 	lat := slices.Clone(r.latencies)
@@ -783,6 +797,12 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 		fmt.Fprintf(r.out, "realm process  pid %d, read from /proc: %.2f cores, RSS %s, %d threads; its threads waited %.2f s/s for a core\n",
 			r.f.realmPID, cpu, mib(rss), realmAfter.threads, (realmAfter.waited-realmBefore.waited).Seconds()/secs)
 	}
+	if shared {
+		r.reportSharedRealm(cpu, rss, heap, streams, last)
+		r.reportClosed()
+		fmt.Fprintf(r.out, "client         %d messages dropped by a congested data channel; load tool CPU %.2f cores\n", sentAfter.Dropped-sentBefore.Dropped, loadCPU.Seconds()/secs)
+		return
+	}
 	fmt.Fprintf(r.out, "realm CPU      %.2f cores (%.3f ms of CPU per second per avatar)\n", cpu, 1000*cpu/n)
 	fmt.Fprintf(r.out, "realm memory   RSS %s (%s before sign-in, %s after; %s per avatar while streaming); Go heap in use %s (%s per avatar)\n",
 		mib(rss), mib(before.sum("process_resident_memory_bytes", "")), mib(idle.sum("process_resident_memory_bytes", "")),
@@ -794,7 +814,7 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 		fmt.Fprintf(r.out, "realm stacks   %d goroutines (%.1f per avatar), stacks %s (%s per avatar)\n",
 			int(g), (g-idle.sum("go_goroutines", ""))/n, mib(stacks), kib((stacks-idle.sum("go_memstats_stack_inuse_bytes", ""))/n))
 	}
-	if streams := last.sum("zerorealm_xr_streams", ""); streams > 0 {
+	if streams > 0 {
 		fmt.Fprintf(r.out, "stream state   %s per avatar, as the realm's streams count it (%d streams)\n", kib(last.sum("zerorealm_xr_stream_state_bytes", "")/streams), int(streams))
 		// The figure the realm's memory target is stated in: the whole
 		// RSS, idle realm included, over the avatars; and over the streams
@@ -804,6 +824,20 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 	}
 	r.reportClosed()
 	fmt.Fprintf(r.out, "client         %d messages dropped by a congested data channel; load tool CPU %.2f cores\n", sentAfter.Dropped-sentBefore.Dropped, loadCPU.Seconds()/secs)
+}
+
+// reportSharedRealm gives the realm's CPU and memory per realm stream,
+// for a realm that another client streams to as well.
+func (r *loadRun) reportSharedRealm(cpu, rss, heap, streams float64, last metricSet) {
+	fmt.Fprintf(r.out, "realm CPU      %.2f cores (%.3f ms of CPU per second per realm stream)\n", cpu, 1000*cpu/streams)
+	fmt.Fprintf(r.out, "realm memory   RSS %s (%s per realm stream); Go heap in use %s (%s per realm stream)\n",
+		mib(rss), kib(rss/streams), mib(heap), kib(heap/streams))
+	if g := last.sum("go_goroutines", ""); g > 0 {
+		stacks := last.sum("go_memstats_stack_inuse_bytes", "")
+		fmt.Fprintf(r.out, "realm stacks   %d goroutines (%.1f per realm stream), stacks %s (%s per realm stream)\n",
+			int(g), g/streams, mib(stacks), kib(stacks/streams))
+	}
+	fmt.Fprintf(r.out, "stream state   %s per stream, as the realm's streams count it (%d streams)\n", kib(last.sum("zerorealm_xr_stream_state_bytes", "")/streams), int(streams))
 }
 
 func mib(b float64) string { return fmt.Sprintf("%.0f MiB", b/(1<<20)) }
