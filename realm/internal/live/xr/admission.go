@@ -199,6 +199,18 @@ func (b *cpuBudget) measured(r cpuload.Rates, ok bool, streams int64) {
 	b.view.Store(v)
 }
 
+// short reports whether the node, holding open streams, is short of CPU
+// for one more: its measurement and the spare CPU left after the streams
+// it opened lately.
+func (b *cpuBudget) short(open int64) (v *cpuView, spare float64, short bool) {
+	v = b.view.Load()
+	if b.reserve <= 0 || v == nil || open < minCPUStreams {
+		return v, 0, false
+	}
+	spare = v.spare - (v.unseen+float64(b.since.Load()))*v.perStream
+	return v, spare, spare < b.reserve
+}
+
 // seen is f of the budget's measurement, NaN without one.
 func (b *cpuBudget) seen(f func(*cpuView) float64) float64 {
 	if v := b.view.Load(); v != nil {
@@ -210,12 +222,8 @@ func (b *cpuBudget) seen(f func(*cpuView) float64) float64 {
 // check returns why one more stream may not open beside the open ones,
 // or nil.
 func (b *cpuBudget) check(open int64) *BusyError {
-	v := b.view.Load()
-	if b.reserve <= 0 || v == nil || open < minCPUStreams {
-		return nil
-	}
-	spare := v.spare - (v.unseen+float64(b.since.Load()))*v.perStream
-	if spare >= b.reserve {
+	v, spare, short := b.short(open)
+	if !short {
 		return nil
 	}
 	return &BusyError{Cause: BusyCPU, RetryAfter: retryCPU,
@@ -237,6 +245,7 @@ type cpuMeasure struct {
 	s      *Service
 	meter  *cpuload.Meter
 	failed bool // the last reading failed, and that was logged
+	short  bool // the node was short of CPU for new streams, and that was logged
 }
 
 // take reads the node's CPU at now and gives admission the rates over the
@@ -248,5 +257,25 @@ func (m *cpuMeasure) take(now time.Time) {
 	}
 	m.failed = err != nil
 	rates, rerr := m.meter.Rates()
-	m.s.admit.cpu.measured(rates, err == nil && rerr == nil, m.s.admit.open.Load())
+	open := m.s.admit.open.Load()
+	b := &m.s.admit.cpu
+	b.measured(rates, err == nil && rerr == nil, open)
+	// Once each way, as the read lag's "behind": an operator sees when the
+	// node started to turn headsets away, and when it stopped.
+	v, spare, short := b.short(open)
+	if v == nil {
+		// Unmeasured: the warning about the readings said what follows.
+		m.short = false
+		return
+	}
+	if short == m.short {
+		return
+	}
+	m.short = short
+	if short {
+		m.s.log.Warn("node has no CPU to spare for new XR streams: it opens none until it has",
+			"spare_cores", max(spare, 0), "reserve_cores", b.reserve, "streams", open, "stream_cpu_ms", v.perStream*1000)
+		return
+	}
+	m.s.log.Info("node has CPU to spare for new XR streams again", "streams", open)
 }

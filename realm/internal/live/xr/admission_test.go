@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +15,6 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/cpuload"
-	"github.com/zerorealm/zerorealm/internal/testlog"
 )
 
 // TestBehindNodeOpensNoNewStream: while the engine says the node is
@@ -223,15 +224,17 @@ func TestNodeShortOfCPUOpensNoNewStream(t *testing.T) {
 func TestServiceMeasuresItsCPU(t *testing.T) {
 	var mu sync.Mutex
 	var process, idle time.Duration
+	idleStep := 100 * time.Millisecond // idle cores, in seconds of idle a second
 	var readErr error
 	meter := cpuload.NewMeter(0, func() (cpuload.Reading, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		process += 1500 * time.Millisecond
-		idle += 100 * time.Millisecond
+		idle += idleStep
 		return cpuload.Reading{Process: process, MachineIdle: idle, MachineKnown: true}, readErr
 	})
-	s := &Service{log: testlog.New(t)}
+	logs := &logRecords{}
+	s := &Service{log: slog.New(logs)}
 	s.admit.behind = func(time.Time) (bool, time.Duration) { return false, 0 }
 	s.admit.cpu.cores, s.admit.cpu.reserve = 2, 0.2
 	s.admit.open.Store(100)
@@ -249,6 +252,9 @@ func TestServiceMeasuresItsCPU(t *testing.T) {
 	}
 	if busy := s.admit.check(t0); busy == nil || busy.Cause != BusyCPU {
 		t.Fatalf("a node 0.1 cores from full opened a stream: %v", busy)
+	}
+	if got := logs.messages(); len(got) != 1 || !strings.HasPrefix(got[0], "WARN node has no CPU to spare for new XR streams") {
+		t.Fatalf("logged %q, want one warning that the node is short of CPU", got)
 	}
 
 	readErr = errors.New("no /proc")
@@ -277,6 +283,24 @@ func TestServiceMeasuresItsCPU(t *testing.T) {
 	if v := s.admit.cpu.view.Load(); v == nil {
 		t.Fatal("no measurement after two good readings again")
 	}
+	// Measured again and still short: said again, once. Then the machine
+	// has CPU to spare: said once.
+	mu.Lock()
+	idleStep = time.Second
+	mu.Unlock()
+	for i := 22; i <= 22+cpuSpareSteps; i++ {
+		m.take(t0.Add(time.Duration(i) * time.Second))
+	}
+	got := logs.messages()
+	want := []string{"WARN node has no CPU to spare", "WARN cannot read this node's CPU", "WARN node has no CPU to spare", "INFO node has CPU to spare for new XR streams again"}
+	if len(got) != len(want) {
+		t.Fatalf("logged %q, want %q", got, want)
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Fatalf("logged %q, want %q", got, want)
+		}
+	}
 
 	// The loop: a reading at once, the next when a second has passed.
 	s.admit.cpu.view.Store(nil)
@@ -294,4 +318,26 @@ func TestServiceMeasuresItsCPU(t *testing.T) {
 			t.Fatal("the loop gave admission no measurement after its second reading")
 		}
 	}
+}
+
+// logRecords keeps the level and message of every record logged to it.
+type logRecords struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecords) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecords) WithGroup(string) slog.Handler            { return l }
+func (l *logRecords) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs = append(l.msgs, r.Level.String()+" "+r.Message)
+	return nil
+}
+
+func (l *logRecords) messages() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.msgs)
 }
