@@ -132,7 +132,7 @@ type cpuBudget struct {
 	reserve float64 // cores kept free; 0 is off
 	cores   float64 // cores the node may use at once (GOMAXPROCS)
 
-	view  atomic.Pointer[cpuView] // nil until measured, or after a failed reading
+	view  atomic.Pointer[cpuView] // nil until measured, or once readings have failed for cpuSpareSteps
 	since atomic.Int64            // streams opened since view was taken
 
 	// opened is the streams opened between consecutive measurements,
@@ -176,9 +176,10 @@ func (b *cpuBudget) measured(r cpuload.Rates, ok bool, streams int64) {
 	b.failed = 0
 	copy(b.opened[1:], b.opened[:])
 	b.opened[0] = b.since.Swap(0)
-	// Streams opened i steps before this measurement ran, on average,
-	// for i + 1/2 of the window's steps of it: that share of their cost
-	// is in the average, the rest is not yet.
+	// A stream opened between the i-th and the (i+1)-th measurement
+	// before this one has run, on average, for i + ½ of the window's
+	// steps: that share of its cost is in the average, the rest is not
+	// yet.
 	unseen := 0.0
 	for i, n := range b.opened {
 		unseen += float64(n) * (1 - (float64(i)+0.5)/float64(cpuWindowSteps))
