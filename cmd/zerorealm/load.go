@@ -799,10 +799,18 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 	}
 	if shared {
 		r.reportSharedRealm(cpu, rss, heap, streams, last)
-		r.reportClosed()
-		fmt.Fprintf(r.out, "client         %d messages dropped by a congested data channel; load tool CPU %.2f cores\n", sentAfter.Dropped-sentBefore.Dropped, loadCPU.Seconds()/secs)
-		return
+	} else {
+		r.reportRealmPerAvatar(cpu, rss, heap, streams, before, idle, last)
 	}
+	r.reportClosed()
+	fmt.Fprintf(r.out, "client         %d messages dropped by a congested data channel; load tool CPU %.2f cores\n", sentAfter.Dropped-sentBefore.Dropped, loadCPU.Seconds()/secs)
+}
+
+// reportRealmPerAvatar gives the realm's CPU and memory per avatar of
+// this tool, the realm's growth since before sign-in over the avatars that
+// made it.
+func (r *loadRun) reportRealmPerAvatar(cpu, rss, heap, streams float64, before, idle, last metricSet) {
+	n := float64(r.f.avatars)
 	fmt.Fprintf(r.out, "realm CPU      %.2f cores (%.3f ms of CPU per second per avatar)\n", cpu, 1000*cpu/n)
 	fmt.Fprintf(r.out, "realm memory   RSS %s (%s before sign-in, %s after; %s per avatar while streaming); Go heap in use %s (%s per avatar)\n",
 		mib(rss), mib(before.sum("process_resident_memory_bytes", "")), mib(idle.sum("process_resident_memory_bytes", "")),
@@ -822,8 +830,6 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 		// some.
 		fmt.Fprintf(r.out, "RSS all in     %s per avatar signed in, %s per live stream (%d of %d alive)\n", kib(rss/n), kib(rss/streams), int(streams), r.f.avatars)
 	}
-	r.reportClosed()
-	fmt.Fprintf(r.out, "client         %d messages dropped by a congested data channel; load tool CPU %.2f cores\n", sentAfter.Dropped-sentBefore.Dropped, loadCPU.Seconds()/secs)
 }
 
 // reportSharedRealm gives the realm's CPU and memory per realm stream,
