@@ -23,6 +23,12 @@ type lagPlan struct {
 	starved time.Duration
 	// creep is the stream's own latency growing, in seconds a second.
 	creep float64
+	// readLate delays this stream's reads alone, beyond the node's lag:
+	// a reader the scheduler runs later than the others.
+	readLate func(time.Duration) time.Duration
+	// stamped: the node knows when the machine received each message
+	// (the kernel's stamp, Stream.PushReceived) as well as when it read it.
+	stamped bool
 }
 
 // overload is a node falling 20 s behind its sockets: on time for 10 s,
@@ -69,8 +75,8 @@ func lagRunBehind(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nod
 		defer streams[i].Close()
 	}
 	type message struct {
-		stream        int
-		sent, arrival time.Duration
+		stream                  int
+		sent, received, arrival time.Duration
 	}
 	const frameEvery, perMessage = 50 * time.Millisecond, 4
 	var msgs []message
@@ -79,13 +85,17 @@ func lagRunBehind(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nod
 		for sent := frameEvery * perMessage; sent <= d; sent += frameEvery * perMessage {
 			jitter := 5*time.Millisecond + time.Duration((p.seed*7919+sent.Milliseconds()*104_729)%50)*time.Millisecond
 			lag := nodeLag(sent)
-			arrival := sent + lag + jitter + time.Duration(p.creep*float64(sent))
+			received := sent + jitter + time.Duration(p.creep*float64(sent))
+			arrival := received + lag
+			if p.readLate != nil {
+				arrival += p.readLate(sent)
+			}
 			if p.starved > 0 && lag > 0 {
 				arrival = (arrival/p.starved + 1) * p.starved
 			}
 			arrival = max(arrival, last) // a socket is read in order
 			last = arrival
-			msgs = append(msgs, message{stream: i, sent: sent, arrival: arrival})
+			msgs = append(msgs, message{stream: i, sent: sent, received: received, arrival: arrival})
 		}
 	}
 	slices.SortStableFunc(msgs, func(a, b message) int { return cmp.Compare(a.arrival, b.arrival) })
@@ -103,7 +113,11 @@ func lagRunBehind(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nod
 				Head:   Pose{Pos: [3]float32{0, 1.6, 0}, Rot: [4]float32{0, 0, 0, 1}, Tracked: true},
 			}
 		}
-		for _, ev := range streams[m.stream].Push(frames, start.Add(m.arrival)) {
+		received := m.arrival
+		if p.stamped {
+			received = m.received
+		}
+		for _, ev := range streams[m.stream].PushReceived(frames, start.Add(received), start.Add(m.arrival)) {
 			if ev.Kind == EventLiveness && ev.Reason == LivenessClock && alarms[m.stream] == 0 {
 				alarms[m.stream] = m.arrival
 			}
@@ -372,5 +386,75 @@ func TestBehindEndsWithItsStreams(t *testing.T) {
 	}
 	if e.Behind(last.Add(lagStaleAfter + lagSampleEvery)) {
 		t.Errorf("still behind %v after the last frame read", lagStaleAfter+lagSampleEvery)
+	}
+}
+
+// TestUnevenLagSuspendsNoStampedStream: the scheduler of a busy node runs
+// ten readers of fifty later and later (overload's 20 s, for them alone).
+// Ten are a fifth of the node, under the quarter its estimate takes, so
+// the estimate stays at zero and cannot discount it: read at the read,
+// they look like slow device clocks and are suspended. With the kernel's
+// stamp of when their bytes reached the machine, none is; a device clock
+// at half speed among the starved ones is still caught, and so is one
+// whose own network delay creeps.
+func TestUnevenLagSuspendsNoStampedStream(t *testing.T) {
+	starved := func(stamped bool) []lagPlan {
+		crowd := plans(40, 1, 0)
+		for i := range 10 {
+			crowd = append(crowd, lagPlan{rate: 1, seed: int64(40 + i), readLate: overload, stamped: stamped})
+		}
+		return crowd
+	}
+	alarms, peak := lagRun(t, newLagEngine(t, nil), starved(false), 100*time.Second, onTime)
+	if peak != 0 {
+		t.Fatalf("ten starved readers of fifty moved ReadLag to %v; the scenario needs them unseen", peak)
+	}
+	for i := 40; i < 50; i++ {
+		if alarms[i] == 0 {
+			t.Errorf("starved stream %d judged at its reads: no alarm; the scenario needs the unstamped check to fail", i)
+		}
+	}
+	alarms, _ = lagRun(t, newLagEngine(t, nil), starved(true), 100*time.Second, onTime)
+	for i, at := range alarms {
+		if at != 0 {
+			t.Errorf("stream %d (starved: %v) with receive stamps suspended at %v", i, i >= 40, at)
+		}
+	}
+
+	cheats := append(starved(true),
+		lagPlan{rate: 0.5, seed: 50, readLate: overload, stamped: true},
+		lagPlan{rate: 1, seed: 51, readLate: overload, stamped: true, creep: 0.5})
+	alarms, _ = lagRun(t, newLagEngine(t, nil), cheats, 100*time.Second, onTime)
+	for i, what := range map[int]string{50: "a device clock at half speed", 51: "a device whose own latency creeps"} {
+		if alarms[i] == 0 || alarms[i] > 60*time.Second {
+			t.Errorf("%s among starved stamped readers: alarm at %v, want within 60 s", what, alarms[i])
+		}
+	}
+}
+
+// TestStampedStreamsOfAnOverloadedNode: when the whole node falls behind,
+// its estimate sees the lag in what every stream read, but a stamped
+// stream's received times do not carry it. Discounting it from them
+// would hide a device's own climb under the node's: a device clock at
+// 0.7 times real time climbs 0.3 s a second, less than this node's lag
+// (0.5 s a second), and is still caught within 40 s of reading, as on a
+// node that keeps up (about 20 s); the honest streams are not suspended.
+func TestStampedStreamsOfAnOverloadedNode(t *testing.T) {
+	crowd := plans(40, 1, 0)
+	for i := range crowd {
+		crowd[i].stamped = true
+	}
+	slow := append(crowd, lagPlan{rate: 0.7, seed: 40, stamped: true})
+	alarms, peak := lagRun(t, newLagEngine(t, nil), slow, 100*time.Second, overload)
+	if peak < lagBehindFrom {
+		t.Fatalf("ReadLag peaked at %v: the scenario needs the node seen behind", peak)
+	}
+	if alarms[40] == 0 || alarms[40] > 40*time.Second {
+		t.Errorf("stamped clock at 0.7 on an overloaded node: alarm at %v, want within 40 s", alarms[40])
+	}
+	for i := range 40 {
+		if alarms[i] != 0 {
+			t.Errorf("honest stamped stream %d of an overloaded node suspended at %v", i, alarms[i])
+		}
 	}
 }

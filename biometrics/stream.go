@@ -201,13 +201,31 @@ func (s *Stream) stateBytes() int {
 	return n
 }
 
-// Push ingests frames that arrived together and returns what they caused.
-// Frames whose timestamp is not after the stream's previous frame are
-// rejected (a late or reordered message's frames are simply dropped: a
-// data channel without retransmits loses some anyway).
+// Push ingests frames that arrived together, read by the node at arrival,
+// and returns what they caused. Frames whose timestamp is not after the
+// stream's previous frame are rejected (a late or reordered message's
+// frames are simply dropped: a data channel without retransmits loses some
+// anyway).
 func (s *Stream) Push(frames []Frame, arrival time.Time) []Event {
+	return s.PushReceived(frames, arrival, arrival)
+}
+
+// PushReceived is Push for frames whose bytes the machine received at
+// received, before the node read them at read: the kernel's stamp of
+// their arrival (internal/netstamp), which neither the client nor the
+// node's own backlog can move. The timing checks judge the device clock
+// against received, so a node that reads a socket late, however unevenly
+// across its streams, never makes that stream's device look slow; the
+// node's read lag estimate still learns from read, since that is what
+// it measures, and only the part of it that received does not already
+// remove is discounted. Everything else is dated read.
+func (s *Stream) PushReceived(frames []Frame, received, read time.Time) []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if received.After(read) {
+		received = read // a wall clock step between the stamp and the read
+	}
+	held := read.Sub(received).Microseconds()
 	var events []Event
 	for i := range frames {
 		f := &frames[i]
@@ -215,21 +233,21 @@ func (s *Stream) Push(frames []Frame, arrival time.Time) []Event {
 			s.stats.FramesRejected[reason]++
 			continue
 		}
-		if s.live.jumped(f, &s.prevRaw, s.haveLast, arrival) {
+		if s.live.jumped(f, &s.prevRaw, s.haveLast, received) {
 			s.stats.FramesRejected[ReasonJump]++
 			continue
 		}
 		s.stats.FramesAccepted++
-		offset := arrival.UnixMicro() - int64(f.TimeUS)
-		lag := s.e.lag.frame(&s.lag, arrival.UnixMicro(), offset)
-		if reason := s.live.frame(offset, lag, arrival); reason != "" {
-			events = s.failLiveness(events, reason, arrival)
+		lag := s.e.lag.frame(&s.lag, read.UnixMicro(), read.UnixMicro()-int64(f.TimeUS))
+		offset := received.UnixMicro() - int64(f.TimeUS)
+		if reason := s.live.frame(offset, max(lag-held, 0), received); reason != "" {
+			events = s.failLiveness(events, reason, read)
 		}
 		s.prevRaw, s.lastTime, s.haveLast = *f, f.TimeUS, true
 		for i := range s.rs.push(f) {
 			s.live.samples++
 			if s.win.add(&s.rs.out[i]) {
-				events = s.window(events, arrival)
+				events = s.window(events, read)
 			}
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/clustermsg"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/internal/netstamp"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm/internal/apidoc"
@@ -186,7 +187,10 @@ func (r *Realm) Listen() error {
 	if err != nil {
 		return fmt.Errorf("realm: listen on %s: %w", r.cfg.Listen, err)
 	}
-	r.listener = ln
+	// The kernel stamps when each XR frame message reached the machine,
+	// so the streams' clock checks never blame a client for the node's
+	// own late reads (internal/netstamp).
+	r.listener = netstamp.Listener(ln)
 	return nil
 }
 

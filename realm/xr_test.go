@@ -79,10 +79,10 @@ func deleteTemplateDigest(avatarID string) []byte {
 // bad frame by its reason.
 func TestXRTransportsCountFrames(t *testing.T) {
 	r := startLocalRealm(t)
+	const n = 8
 	for _, transport := range []vr.Transport{vr.WebSocket, vr.WebRTC} {
 		t.Run(string(transport), func(t *testing.T) {
 			cl, sess := dialXR(t, r, "xr-"+string(transport), transport, nil)
-			const n = 8
 			var seq uint32
 			for range n {
 				if err := cl.Send(swayFrames(4, seq, 72)); err != nil {
@@ -102,6 +102,28 @@ func TestXRTransportsCountFrames(t *testing.T) {
 			})
 		})
 	}
+	// Every WebSocket message, and only those, came with the kernel's
+	// receive stamp: the realm's listener asks for it on every socket.
+	if got := socketQueueCount(t, r); got != n+1 {
+		t.Errorf("messages stamped by the kernel: %d, want the %d sent over WebSocket", got, n+1)
+	}
+}
+
+// socketQueueCount is how many XR messages the realm read with the
+// kernel's receive stamp (zerorealm_xr_socket_queue_seconds).
+func socketQueueCount(t *testing.T, r *Realm) int {
+	t.Helper()
+	families, err := r.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() == "zerorealm_xr_socket_queue_seconds" {
+			return int(mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+	}
+	t.Fatal("no zerorealm_xr_socket_queue_seconds")
+	return 0
 }
 
 // TestXRRevocationClosesPeerConnection signs out while a data channel

@@ -64,6 +64,12 @@ func forbidden() map[string]map[string]string {
 		"internal/risk": {
 			"internal/...": "risk is the one vocabulary of command risk that twin, scenes and agents share; a leaf, so that no domain pulls plumbing in through it",
 		},
+		"internal/cpuload": {
+			"internal/...": "cpuload reads the process's and the machine's CPU for admission; a leaf, so that measuring load pulls nothing in",
+		},
+		"internal/netstamp": {
+			"internal/...": "netstamp reads the kernel's receive stamps beneath the realm's sockets; a leaf, so that the listener pulls nothing in",
+		},
 		"internal/keyedmac": {
 			"internal/...": "keyedmac is the one MAC construction the store and the realm share; a leaf, so that the store never depends on what sits above it",
 		},

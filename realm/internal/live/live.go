@@ -20,6 +20,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/internal/netstamp"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
@@ -575,7 +576,13 @@ func (s *Service) liveReader(c *socket) {
 				c.refuse(codeInvalid, "an agent streams no XR frames", true)
 				continue
 			}
-			c.motion.Frames(xr.TransportWebSocket, buf.Bytes())
+			// How long the message's newest bytes waited in the socket's
+			// receive queue: the node's own delay, not the client's.
+			if held, ok := netstamp.Held(c.ws.NetConn(), time.Now()); ok {
+				c.motion.FramesHeld(xr.TransportWebSocket, buf.Bytes(), held)
+			} else {
+				c.motion.Frames(xr.TransportWebSocket, buf.Bytes())
+			}
 			continue
 		}
 		if !c.limit.allow(c.now()) {

@@ -184,7 +184,7 @@ func (s *Service) AfterPasskey(sessionID string, userVerified bool) {
 // runs on the connection's reader goroutine or the data channel's, once
 // per message, so everything here is cheap and allocation-free on the
 // common path.
-func (s *Service) ingestFrames(l *Link, transport string, msg []byte) {
+func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.Duration, stamped bool) {
 	c := l.c
 	m := s.m
 	if c.Closed() {
@@ -242,7 +242,10 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte) {
 		newest = frames[len(frames)-1]
 	}
 	pushed := time.Now()
-	events := x.stream.Push(frames, now)
+	if stamped {
+		m.socketQueue.Observe(held.Seconds())
+	}
+	events := x.stream.PushReceived(frames, now.Add(-held), now)
 	for _, ev := range events {
 		if ev.Kind == biometrics.EventScore {
 			// The frames that completed a window: its features, embedding

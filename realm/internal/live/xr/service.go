@@ -289,7 +289,16 @@ func (s *Service) Attach(c Conn) *Link { return &Link{s: s, c: c} }
 
 // Frames takes one binary frame message that arrived over transport
 // (TransportWebSocket for the socket itself).
-func (l *Link) Frames(transport string, msg []byte) { l.s.ingestFrames(l, transport, msg) }
+func (l *Link) Frames(transport string, msg []byte) { l.s.ingestFrames(l, transport, msg, 0, false) }
+
+// FramesHeld is Frames for a message that waited held in the socket's
+// receive queue before the node read it, as the kernel's receive stamp
+// tells (internal/netstamp): the stream's clock checks date it that much
+// earlier than the read, so a node that reads a socket late never makes
+// its device look slow.
+func (l *Link) FramesHeld(transport string, msg []byte, held time.Duration) {
+	l.s.ingestFrames(l, transport, msg, held, true)
+}
 
 // End is the end of the connection, which has been marked closed: its
 // peer connection closes and it lets go of the session's stream; the last

@@ -204,7 +204,7 @@ func (s *Service) readDataChannel(l *Link, ch datachannel.ReadWriteCloser) {
 			return
 		}
 		l.c.Used()
-		s.ingestFrames(l, transportWebRTC, msg)
+		s.ingestFrames(l, transportWebRTC, msg, 0, false)
 	})
 	if errors.Is(err, errMessageTooLarge) {
 		s.log.Debug("data channel closed", "session", l.c.Session().ID, "err", err)

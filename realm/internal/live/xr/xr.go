@@ -228,6 +228,7 @@ type metrics struct {
 	messages    *prometheus.CounterVec // transport, outcome
 	windows     prometheus.Counter
 	scoring     prometheus.Histogram
+	socketQueue prometheus.Histogram
 	events      *prometheus.CounterVec // kind
 	peersOpened prometheus.Counter
 	stateBytes  prometheus.Gauge
@@ -256,6 +257,11 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Help:    "Time to take in the frames that complete a window of motion and score it: features, embedding and the match against the wearer's template.",
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
 		}),
+		socketQueue: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "zerorealm_xr_socket_queue_seconds",
+			Help:    "How long XR frame messages over WebSocket waited in the kernel's receive queue before this node read them, from the kernel's receive stamp: the node's own read delay, per socket.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_xr_events_total",
 			Help: "Biometric events, by kind (score, liveness, enrolled).",
@@ -282,7 +288,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 	for _, reason := range []string{BusyBehind, BusyCapacity, BusyCPU} {
 		m.refused.WithLabelValues(reason) // every series exists from the start
 	}
-	reg.MustRegister(m.frames, m.messages, m.windows, m.scoring, m.events, m.peersOpened, m.stateBytes, m.refused,
+	reg.MustRegister(m.frames, m.messages, m.windows, m.scoring, m.socketQueue, m.events, m.peersOpened, m.stateBytes, m.refused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_streams", Help: "Sessions streaming XR motion to this node."},
 			func() float64 { return float64(s.reg.streams()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},

@@ -1,0 +1,171 @@
+package netstamp
+
+import (
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Listener returns ln with every TCP connection it accepts asking the
+// kernel for receive stamps. A connection whose socket refuses the option
+// is returned as accepted, without stamps.
+func Listener(ln net.Listener) net.Listener { return &listener{Listener: ln} }
+
+type listener struct{ net.Listener }
+
+func (l *listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return c, err
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c, nil
+	}
+	if sc, err := newConn(tc); err == nil {
+		return sc, nil
+	}
+	return c, nil
+}
+
+// Conn is a TCP connection whose reads record the kernel's receive stamp
+// of the newest bytes they return. Everything but Read is the TCP
+// connection's own, so the HTTP server and WebSocket libraries see a
+// *net.TCPConn's methods (write buffers, half-close, deadlines).
+type Conn struct {
+	*net.TCPConn
+	raw syscall.RawConn
+	// received is the newest stamp, in Unix nanoseconds (0 before the
+	// first stamped read), read by other goroutines than the reader.
+	received atomic.Int64
+
+	mu     sync.Mutex // one Read at a time: the fields below are its own
+	p      []byte
+	n      int
+	err    error
+	oob    [64]byte
+	recvFn func(fd uintptr) bool
+}
+
+func newConn(tc *net.TCPConn) (*Conn, error) {
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, serr
+	}
+	c := &Conn{TCPConn: tc, raw: raw}
+	c.recvFn = c.recv // bound once: a method value per Read would allocate
+	return c, nil
+}
+
+// Read reads as the TCP connection would, through recvmsg, and keeps the
+// stamp the kernel attaches: that of the newest segment the read took
+// bytes from. Its errors are those of a TCP connection's Read, wrapped
+// in *net.OpError, so deadlines still read as timeouts.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.p, c.n, c.err = p, 0, nil
+	err := c.raw.Read(c.recvFn)
+	c.p = nil
+	if err == nil {
+		err = c.err
+	}
+	if err != nil {
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	if c.n == 0 {
+		return 0, io.EOF // recvmsg's zero: the peer closed its side
+	}
+	return c.n, nil
+}
+
+// recv is one recvmsg attempt, run by the runtime's poller while the
+// socket is readable; false asks it to wait for more.
+func (c *Conn) recv(fd uintptr) bool {
+	for {
+		n, oobn, flags, _, err := syscall.Recvmsg(int(fd), c.p, c.oob[:], 0)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return false
+		case err != nil:
+			c.err = err
+			return true
+		}
+		c.n = n
+		if flags&syscall.MSG_CTRUNC == 0 {
+			if at, ok := parseStamp(c.oob[:oobn]); ok {
+				c.received.Store(at)
+			}
+		}
+		return true
+	}
+}
+
+// Received reports the kernel's stamp of the newest bytes read so far.
+func (c *Conn) Received() (time.Time, bool) {
+	ns := c.received.Load()
+	if ns == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, ns), true
+}
+
+// WriteTo copies what c reads to w through Read, so that the copy is
+// stamped too: the TCP connection's own WriteTo would splice past it.
+func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(w, struct{ io.Reader }{c})
+}
+
+const maxStampSeconds = (1<<63 - 1) / int64(time.Second)
+
+// parseStamp finds the SO_TIMESTAMPNS control message among a recvmsg's
+// and returns its time in Unix nanoseconds. The bytes come from the
+// kernel, but are read with every length checked all the same: a
+// malformed buffer yields no stamp, never a read out of bounds.
+func parseStamp(oob []byte) (int64, bool) {
+	const hdr = int(unsafe.Sizeof(syscall.Cmsghdr{}))
+	const tsLen = int(unsafe.Sizeof(syscall.Timespec{}))
+	for len(oob) >= hdr {
+		var h syscall.Cmsghdr
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), hdr), oob)
+		total := int(h.Len)
+		if total < syscall.CmsgLen(0) || total > len(oob) {
+			return 0, false
+		}
+		data := oob[syscall.CmsgLen(0):total]
+		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SO_TIMESTAMPNS && len(data) >= tsLen {
+			var ts syscall.Timespec
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&ts)), tsLen), data)
+			sec, nsec := ts.Unix()
+			// Unix nanoseconds hold about 292 years from 1970.
+			if sec <= 0 || sec >= maxStampSeconds || nsec < 0 || nsec >= 1e9 {
+				return 0, false
+			}
+			return time.Unix(sec, nsec).UnixNano(), true
+		}
+		next := syscall.CmsgSpace(total - syscall.CmsgLen(0))
+		if next <= 0 || next > len(oob) {
+			return 0, false
+		}
+		oob = oob[next:]
+	}
+	return 0, false
+}
