@@ -1,5 +1,7 @@
 package biometrics
 
+import "slices"
+
 // A stream's windows overlap by half: about half of a judged window's
 // points were looked up one window earlier. Between the two lookups the
 // registry only grew at the newest end of the current generation (each
@@ -140,6 +142,9 @@ func (r *replayRegistry) lookupReusing(memo *replayMemo, stream, ownIdx uint32, 
 		old = nil
 	}
 	start := len(probe) - min(carry, len(probe))
+	// Grown to what is kept and no further: append's doubling would
+	// leave several unused points in every stream's state.
+	memo.points = slices.Grow(memo.points, max(0, len(probe)-start-len(memo.points)))
 	written := 0 // memo.points[:written] are this lookup's: no longer old
 	c := 0
 	var lists cellLists
