@@ -130,9 +130,9 @@ type memoPoint struct {
 // filed since, and the segments from its open ends; anything that could
 // make that differ from reading everything again sends the point to a full
 // lookup: a rotation of the generations, a candidate behind the result
-// pushed out of its list's newest maxCandidates, the stream's own point
-// behind the result now too recent to count, or more open ends than the
-// memo holds. So the result is the one lookup gives, entry for entry.
+// pushed out of its list's newest maxCandidates, one of the stream's own
+// points left out as too recent that counts now, or more open ends than
+// the memo holds. So the result is the one lookup gives, entry for entry.
 func (r *replayRegistry) lookupReusing(memo *replayMemo, stream, ownIdx uint32, probe []motionPoint, probeIdx []uint32, carry int, out []match) []match {
 	r.mu.Lock()
 	defer r.mu.Unlock()
