@@ -104,12 +104,15 @@ type liveState struct {
 	copied      int // consecutive windows found on earlier motion
 	// copiedSmall: one of those windows ranged under specificSpread.
 	copiedSmall bool
-	looped      int    // consecutive windows found on the stream's own motion
-	lastPoint   uint32 // number of the newest point remembered
-	havePoint   bool
-	samples     uint64 // samples seen, to number points
-	history     []historyPoint
-	hstart      int
+	// replayMemo is what the last lookup found for the points the next
+	// window holds again.
+	replayMemo replayMemo
+	looped     int    // consecutive windows found on the stream's own motion
+	lastPoint  uint32 // number of the newest point remembered
+	havePoint  bool
+	samples    uint64 // samples seen, to number points
+	history    []historyPoint
+	hstart     int
 }
 
 func newLiveState(cfg Config) liveState {
@@ -118,6 +121,7 @@ func newLiveState(cfg Config) liveState {
 
 func (l *liveState) bytes() int {
 	return int(unsafe.Sizeof(*l)) + cap(l.history)*int(unsafe.Sizeof(historyPoint{})) +
+		cap(l.replayMemo.points)*int(unsafe.Sizeof(memoPoint{})) +
 		cap(l.teleports)*int(unsafe.Sizeof(time.Time{})) + cap(l.bucketMins)*8
 }
 
@@ -252,11 +256,13 @@ func abs64(v int64) int64 {
 }
 
 // windowPoints are a window's moving points: all of them (probe) and the
-// ones new since the previous window (fresh), with their numbers.
+// ones new since the previous window (fresh), with their numbers, and how
+// many of the newest the next window will hold again (carried).
 type windowPoints struct {
 	probe, fresh []motionPoint
 	probeIdx     []uint32
 	freshCont    []bool
+	carried      int
 }
 
 // points takes the window's moving points from rel, the hand positions
@@ -273,6 +279,7 @@ func (l *liveState) points(s *Stream, w []sample, rel [][6]float64) windowPoints
 	var probe, fresh []motionPoint
 	var probeIdx []uint32
 	var freshCont []bool
+	carried := 0
 	for k := 1; k < len(w); k++ {
 		abs := first + uint64(k)
 		if abs%uint64(every) != 0 {
@@ -293,6 +300,9 @@ func (l *liveState) points(s *Stream, w []sample, rel [][6]float64) windowPoints
 		idx := uint32(abs / uint64(every))
 		probe = append(probe, p)
 		probeIdx = append(probeIdx, idx)
+		if k > hop { // the next window starts hop samples on, at k 0
+			carried++
+		}
 		if k >= len(w)-hop {
 			fresh = append(fresh, p)
 			cont := l.havePoint && l.lastPoint+1 == idx
@@ -302,7 +312,7 @@ func (l *liveState) points(s *Stream, w []sample, rel [][6]float64) windowPoints
 			freshCont = append(freshCont, cont)
 		}
 	}
-	return windowPoints{probe: probe, fresh: fresh, probeIdx: probeIdx, freshCont: freshCont}
+	return windowPoints{probe: probe, fresh: fresh, probeIdx: probeIdx, freshCont: freshCont, carried: carried}
 }
 
 // window runs the checks that need a window of motion: tremor, loops, and
@@ -322,7 +332,7 @@ func (l *liveState) window(s *Stream, f *Features, pts windowPoints, at time.Tim
 	ranged := spread(probe)
 	judged := len(probe) >= minJudgedPoints && f.live.pathLength >= minJudgedPath && ranged >= minJudgedSpread
 	if judged {
-		l.matches = s.e.replay.lookup(s.n, probeIdx[len(probeIdx)-1], probe, l.matches)
+		l.matches = s.e.replay.lookupReusing(&l.replayMemo, s.n, probeIdx[len(probeIdx)-1], probe, probeIdx, pts.carried, l.matches)
 		switch {
 		case sequenceShare(l.matches, probeIdx) >= replayMatchShare || l.peerCopied(s, probe, probeIdx):
 			l.copied, l.looped = l.copied+1, 0

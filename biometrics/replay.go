@@ -133,6 +133,15 @@ type replayRegistry struct {
 	history   time.Duration
 	maxPoints int
 	gens      [2]*replayGeneration // [0] current, [1] previous
+	// rotations counts the generations started, so that a stream's memo
+	// of its last lookup (replayMemo) knows whether it still applies.
+	rotations uint64
+	// fullLookups makes every lookup read everything, for the tests that
+	// compare the two.
+	fullLookups bool
+	// memoLooked and memoReused count the points lookupReusing looked up
+	// and those it took from the memo, for tests and benchmarks.
+	memoLooked, memoReused uint64
 	// peers, when set (Engine.SharePaths), shares this node's cells and
 	// holds the other nodes'.
 	peers atomic.Pointer[peerPaths]
@@ -161,6 +170,7 @@ func (r *replayRegistry) key(p *motionPoint, grid int) uint64 {
 func (r *replayRegistry) rotate(now time.Time) {
 	if r.gens[0] == nil {
 		r.gens[0] = newGeneration(now)
+		r.rotations++
 		return
 	}
 	half := r.history / 2
@@ -174,6 +184,7 @@ func (r *replayRegistry) rotate(now time.Time) {
 			next.reset(now)
 		}
 		r.gens[1], r.gens[0] = r.gens[0], next
+		r.rotations++
 	}
 }
 
@@ -254,7 +265,8 @@ func followed(a, b *match, gap int64) bool {
 }
 
 // lookup finds, for each probe point, the earlier motion of any stream it
-// lies on (the stream's own latest points excepted).
+// lies on (the stream's own latest points excepted), reading every
+// point's candidates afresh.
 func (r *replayRegistry) lookup(stream uint32, ownIdx uint32, probe []motionPoint, out []match) []match {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -262,7 +274,9 @@ func (r *replayRegistry) lookup(stream uint32, ownIdx uint32, probe []motionPoin
 	var lists cellLists
 	for i := range probe {
 		r.candidates(&lists, &probe[i])
-		out = append(out, r.nearest(&lists, stream, ownIdx, &probe[i]))
+		var rm rankedMatch
+		r.nearest(&rm, nil, &lists, stream, ownIdx, &probe[i])
+		out = append(out, rm.m)
 	}
 	return out
 }
@@ -330,43 +344,57 @@ func (r *replayRegistry) candidates(lists *cellLists, p *motionPoint) {
 	}
 }
 
-// nearest is where p lies on earlier motion among its candidates in lists.
+// nearest offers to rm where p lies on earlier motion among its candidates
+// in lists, each offer ranked by where its candidate stands in the order
+// the lists are read (candidateOrder). With open set, it also notes the
+// candidates of the current generation that are their stream's newest
+// point so far (no next yet), for a later lookup to test the segment to
+// the next one, and the stream's own candidates left out as too recent
+// (see pending).
 // The distances to the candidates are measured first, in a loop of their
 // own: the candidates lie anywhere in the generation's array, and a short
 // loop lets the processor have several of them on their way from memory at
 // once.
-func (r *replayRegistry) nearest(lists *cellLists, stream, ownIdx uint32, p *motionPoint) match {
-	var m match
+func (r *replayRegistry) nearest(rm *rankedMatch, open *pending, lists *cellLists, stream, ownIdx uint32, p *motionPoint) {
 	var pd2s [maxCandidates]float64
 	for gi, g := range r.gens {
 		if g == nil {
 			continue
 		}
 		for grid := range g.grids {
-			cands := lists.cands[2*gi+grid][:lists.n[2*gi+grid]]
+			k := 2*gi + grid
+			cands := lists.cands[k][:lists.n[k]]
 			for j, ci := range cands {
 				pd2s[j] = pointDist2(p, &g.points[ci].p)
 			}
 			for j, ci := range cands {
 				sp := &g.points[ci]
-				if sp.stream == stream && sp.idx+ownExclusionPoints > ownIdx {
+				if sp.stream == stream && open.tooRecent(sp.idx, ownIdx) {
 					continue
 				}
-				pd2 := pd2s[j]
-				d := pd2 / r.tol2
-				if sp.next >= 0 && r.segmentReach(pd2, sp.lenNext) {
-					d = min(d, r.segmentFit(p, &sp.p, &g.points[sp.next].p))
+				order := candidateOrder(k, len(cands)-1-j)
+				if open != nil && gi == 0 && sp.next < 0 {
+					open.add(ci, order)
 				}
-				if sp.prev >= 0 && r.segmentReach(pd2, sp.lenPrev) {
-					d = min(d, r.segmentFit(p, &g.points[sp.prev].p, &sp.p))
-				}
-				if d <= 1 {
-					m.offer(streamPoint{stream: sp.stream, idx: sp.idx, fit: d})
+				if d := r.fit(g, sp, pd2s[j], p); d <= 1 {
+					rm.offer(streamPoint{stream: sp.stream, idx: sp.idx, fit: d}, order)
 				}
 			}
 		}
 	}
-	return m
+}
+
+// fit is how well p lies on the stored point sp (at squared distance pd2
+// from p) or the segments to its neighbours, relative to the tolerance.
+func (r *replayRegistry) fit(g *replayGeneration, sp *storedPoint, pd2 float64, p *motionPoint) float64 {
+	d := pd2 / r.tol2
+	if sp.next >= 0 && r.segmentReach(pd2, sp.lenNext) {
+		d = min(d, r.segmentFit(p, &sp.p, &g.points[sp.next].p))
+	}
+	if sp.prev >= 0 && r.segmentReach(pd2, sp.lenPrev) {
+		d = min(d, r.segmentFit(p, &g.points[sp.prev].p, &sp.p))
+	}
+	return d
 }
 
 // segmentReach reports whether a segment of length l from a stored point

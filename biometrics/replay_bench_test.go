@@ -145,6 +145,79 @@ func BenchmarkReplayLookup(b *testing.B) {
 	b.ReportMetric(float64(matched)/float64(i*perWindow), "matches/point")
 }
 
+// BenchmarkReplayLookupWindows is the replay registry's part of judging
+// windows as the realm judges them: a thousand streams in turn, each
+// window of 20 moving points overlapping the stream's previous one by
+// half, and each stream filing its 10 new points after its lookup, so
+// that between two windows of a stream the others file a second of
+// motion. lookup=full reads every point's candidates afresh;
+// lookup=reusing starts from the stream's previous window (replayMemo).
+// Filing is not timed.
+func BenchmarkReplayLookupWindows(b *testing.B) {
+	for _, mode := range []string{"full", "reusing"} {
+		b.Run("lookup="+mode, func(b *testing.B) {
+			r, walk := crowdedRegistry(b, 1000, DefaultReplayMaxPoints, 5)
+			clock := r.gens[0].started.Add(time.Minute)
+			const streams, perWindow, hop = 1000, 20, 10
+			rng := rand.New(rand.NewPCG(9, 10))
+			type windowed struct {
+				rest, at motionPoint
+				pts      []motionPoint
+				memo     replayMemo
+			}
+			ss := make([]windowed, streams)
+			for s := range ss {
+				for c := range ss[s].rest {
+					ss[s].rest[c] = float32(0.1 * rng.NormFloat64())
+				}
+				ss[s].at = ss[s].rest
+				for range perWindow - hop {
+					walk(&ss[s].rest, &ss[s].at, 0.025)
+					ss[s].pts = append(ss[s].pts, ss[s].at)
+				}
+			}
+			var out []match
+			idx := make([]uint32, perWindow)
+			cont := make([]bool, hop)
+			for i := range cont {
+				cont[i] = true
+			}
+			matched, windows := 0, 0
+			for b.Loop() {
+				s := windows % streams
+				w := &ss[s]
+				for range hop {
+					walk(&w.rest, &w.at, 0.025)
+					w.pts = append(w.pts, w.at)
+				}
+				w.pts = w.pts[len(w.pts)-perWindow:]
+				first := uint32(windows/streams*hop) + 1
+				for j := range idx {
+					idx[j] = first + uint32(j)
+				}
+				stream := uint32(1<<20 + s)
+				if mode == "full" {
+					out = r.lookup(stream, idx[perWindow-1], w.pts, out)
+				} else {
+					out = r.lookupReusing(&w.memo, stream, idx[perWindow-1], w.pts, idx, hop, out)
+				}
+				for _, m := range out {
+					matched += m.n
+				}
+				b.StopTimer()
+				r.addIndexed(stream, idx[hop:], w.pts[hop:], cont, clock)
+				clock = clock.Add(time.Millisecond)
+				b.StartTimer()
+				windows++
+			}
+			b.ReportMetric(float64(matched)/float64(windows*perWindow), "matches/point")
+			if mode == "reusing" {
+				b.ReportMetric(float64(r.memoReused)/float64(max(r.memoLooked, 1)), "reused/point")
+			}
+		})
+	}
+}
+
 // BenchmarkLoopShare is a stream's search of its own recent motion for a
 // loop, once per judged window: 20 probe points, half of them the newest
 // of the history, against a full history of a hand wandering as in
