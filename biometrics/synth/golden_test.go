@@ -14,8 +14,8 @@ import (
 
 // TestMotionGolden: every bit of the frames of several people and
 // sessions, with the default integration and with one step a frame (as
-// the load tool moves its avatars), through both Frames (jittered) and
-// Next (fixed steps), hashes to what the generator gave before its per
+// the load tool moves its avatars), through Frames (jittered) and Next
+// and NextInto in turn (fixed steps), hashes to what the generator gave before its per
 // frame work was cut. The evaluation's synthetic figures rest on these
 // frames, so a faster generator must not move one of them by one bit.
 func TestMotionGolden(t *testing.T) {
@@ -33,9 +33,19 @@ func TestMotionGolden(t *testing.T) {
 				for _, f := range g.Frames(400, 72) {
 					hashFrame(h, &f)
 				}
-				for range 200 {
-					f := g.Next(time.Second / 90)
-					hashFrame(h, &f)
+				var into biometrics.Frame
+				var gaze biometrics.Gaze
+				for i := range 200 {
+					// NextInto, into the same frame and gaze every time,
+					// gives what Next does.
+					f := &into
+					if i%2 == 0 {
+						next := g.Next(time.Second / 90)
+						f = &next
+					} else {
+						g.NextInto(time.Second/90, &into, &gaze)
+					}
+					hashFrame(h, f)
 				}
 			}
 		}
