@@ -89,32 +89,3 @@ const (
 	goldenDefault = "3aec210318ae11bd6de1c440c17accac3d0a035fd6b395875ad6d2463678bcf1"
 	goldenOneStep = "9e3c12e0b37d34a0f475473f3336b6282ec211a523c2cf4c06b4e6ed3e2b2714"
 )
-
-// BenchmarkNext is one frame of a synthetic person at 72 Hz: with one
-// integration step a frame, as the load tool moves its avatars, and with
-// the default steps, as the evaluation does.
-func BenchmarkNext(b *testing.B) {
-	for _, c := range []struct {
-		name    string
-		maxStep time.Duration
-	}{{"OneStep", time.Second / 72}, {"Default", 0}} {
-		b.Run(c.name, func(b *testing.B) {
-			gens := make([]*Generator, 16)
-			for i := range gens {
-				gens[i] = NewPerson(int64(i + 1)).Session(0)
-				if c.maxStep > 0 {
-					gens[i].SetMaxStep(c.maxStep)
-				}
-			}
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				f := gens[i%len(gens)].Next(time.Second / 72)
-				if !f.Head.Tracked {
-					b.Fatal("head not tracked")
-				}
-				i++
-			}
-		})
-	}
-}
