@@ -94,6 +94,8 @@ func (p *Person) Session(n int) *Generator {
 	}
 	for h := range 2 {
 		g.hand[h].x = s.rest[h]
+		roll := axisQ([3]float64{0, 0, -1}, s.grip[h][2])
+		g.gripRoll[h] = [2]float64{roll[2], roll[3]}
 	}
 	return g
 }
@@ -102,11 +104,16 @@ func (p *Person) Session(n int) *Generator {
 // human-like speeds, unlike a random walk.
 type oscillator struct{ x, v [3]float64 }
 
-func (o *oscillator) step(rng *rand.Rand, rest [3]float64, omega, sigma, dt float64) {
+// sqrtDt is math.Sqrt(dt), which every oscillator of a step shares. The
+// factors that do not change over the three axes are taken once, each
+// the same product as when it was written inside the loop, so that the
+// motion stays bit for bit what it was (TestMotionGolden).
+func (o *oscillator) step(rng *rand.Rand, rest [3]float64, omega, sigma, dt, sqrtDt float64) {
 	const zeta = 0.7
+	spring, damping, noise := -omega*omega, 2*zeta*omega, sigma*sqrtDt
 	for k := range 3 {
-		a := -omega*omega*(o.x[k]-rest[k]) - 2*zeta*omega*o.v[k]
-		o.v[k] += a*dt + sigma*math.Sqrt(dt)*rng.NormFloat64()
+		a := spring*(o.x[k]-rest[k]) - damping*o.v[k]
+		o.v[k] += a*dt + noise*rng.NormFloat64()
 		o.x[k] += o.v[k] * dt
 	}
 }
@@ -133,6 +140,9 @@ type Generator struct {
 	gaze     oscillator
 	tremPhs  [2][3]float64
 	heartVar float64
+	// gripRoll is each controller's roll about -Z, fixed for the session,
+	// as turn takes it: minus the sine and the cosine of half the angle.
+	gripRoll [2][2]float64
 }
 
 // SetMaxStep sets the longest step the motion is integrated over
@@ -152,6 +162,20 @@ func (g *Generator) SetTime(us uint64, seq uint32) { g.timeUS, g.seq = us, seq }
 
 // Next advances by dt and returns the frame at the new time.
 func (g *Generator) Next(dt time.Duration) biometrics.Frame {
+	var f biometrics.Frame
+	var gaze *biometrics.Gaze
+	if g.p.HasGaze {
+		gaze = new(biometrics.Gaze)
+	}
+	g.NextInto(dt, &f, gaze)
+	return f
+}
+
+// NextInto is Next writing the frame into f, and its gaze, for a person
+// whose headset has eye tracking, into gaze (which f.Gaze then points to)
+// instead of a new one: for a caller that is done with each frame before
+// the next, such as a load generator encoding thousands of people's.
+func (g *Generator) NextInto(dt time.Duration, f *biometrics.Frame, gaze *biometrics.Gaze) {
 	maxStep := defaultMaxStep
 	if g.maxStep > 0 {
 		maxStep = g.maxStep
@@ -164,7 +188,7 @@ func (g *Generator) Next(dt time.Duration) biometrics.Frame {
 	}
 	g.timeUS += uint64(dt / time.Microsecond)
 	g.seq++
-	return g.frame()
+	g.frame(f, gaze)
 }
 
 // Frames returns n frames at about hz, with the small timing jitter of a
@@ -181,24 +205,27 @@ func (g *Generator) Frames(n int, hz float64) []biometrics.Frame {
 
 func (g *Generator) step(dt float64) {
 	p := g.p
-	g.body.step(g.rng, [3]float64{}, 2*math.Pi*0.05, 0.15, dt)
-	g.head.step(g.rng, [3]float64{0, p.pitchBias, p.rollBias}, 2*math.Pi*0.3, 0.25, dt)
+	sqrtDt := math.Sqrt(dt)
+	g.body.step(g.rng, [3]float64{}, 2*math.Pi*0.05, 0.15, dt, sqrtDt)
+	g.head.step(g.rng, [3]float64{0, p.pitchBias, p.rollBias}, 2*math.Pi*0.3, 0.25, dt, sqrtDt)
 	omega := 2 * math.Pi * p.Tempo
+	tremorTurn, tremorNoise := 2*math.Pi*p.TremorHz*dt, 0.3*sqrtDt
 	for h := range 2 {
 		sigma := 0.12 * p.Activity
 		if (h == 1) == p.RightHanded {
 			sigma *= 1.4
 		}
-		g.hand[h].step(g.rng, p.rest[h], omega, sigma, dt)
+		g.hand[h].step(g.rng, p.rest[h], omega, sigma, dt, sqrtDt)
 		for k := range 3 {
-			g.tremPhs[h][k] += 2*math.Pi*p.TremorHz*dt + 0.3*math.Sqrt(dt)*g.rng.NormFloat64()
+			g.tremPhs[h][k] += tremorTurn + tremorNoise*g.rng.NormFloat64()
 		}
 	}
-	g.gaze.step(g.rng, [3]float64{}, 2*math.Pi*0.8, 0.4, dt)
-	g.heartVar += -0.05*g.heartVar*dt + 0.5*math.Sqrt(dt)*g.rng.NormFloat64()
+	g.gaze.step(g.rng, [3]float64{}, 2*math.Pi*0.8, 0.4, dt, sqrtDt)
+	g.heartVar += -0.05*g.heartVar*dt + 0.5*sqrtDt*g.rng.NormFloat64()
 }
 
-func (g *Generator) frame() biometrics.Frame {
+// frame writes the frame of the present state into f, its gaze into gaze.
+func (g *Generator) frame(f *biometrics.Frame, gaze *biometrics.Gaze) {
 	p := g.p
 	dom := 0
 	if p.RightHanded {
@@ -208,10 +235,14 @@ func (g *Generator) frame() biometrics.Frame {
 	headYaw := bodyYaw + g.head.x[0] - p.HeadFollow*(g.hand[dom].x[0]-p.rest[dom][0])
 	pitch := clamp(g.head.x[1], -1.2, 1.2)
 	roll := g.head.x[2]
-	headRot := mul(mul(yawQ(headYaw), axisQ([3]float64{1, 0, 0}, pitch)), axisQ([3]float64{0, 0, -1}, roll))
+	rollS, rollC := math.Sincos(roll / 2)
+	headRot, ok := turn(headYaw, pitch, -rollS, rollC)
+	if !ok {
+		headRot = mul(mul(yawQ(headYaw), axisQ([3]float64{1, 0, 0}, pitch)), axisQ([3]float64{0, 0, -1}, roll))
+	}
 	eye := 0.936 * p.Height
 	headPos := [3]float64{g.origin[0] + 0.4*g.body.x[0], eye + g.floor + 0.01*g.head.x[1], g.origin[1] + 0.4*g.body.x[2]}
-	f := biometrics.Frame{TimeUS: g.timeUS, Seq: g.seq}
+	*f = biometrics.Frame{TimeUS: g.timeUS, Seq: g.seq}
 	f.Head = pose(headPos, headRot)
 	right, fwd := yawAxes(bodyYaw)
 	for h := range 2 {
@@ -226,7 +257,11 @@ func (g *Generator) frame() biometrics.Frame {
 			pos[k] += a*math.Sin(g.tremPhs[h][k]) + 0.00005*g.rng.NormFloat64()
 		}
 		gr := p.grip[h]
-		rot := mul(mul(mul(yawQ(bodyYaw+gr[0]+0.3*g.hand[h].v[0]), axisQ([3]float64{1, 0, 0}, gr[1]+0.5*g.hand[h].v[1])), axisQ([3]float64{0, 0, -1}, gr[2])), [4]float64{0, 0, 0, 1})
+		yaw, pitch := bodyYaw+gr[0]+0.3*g.hand[h].v[0], gr[1]+0.5*g.hand[h].v[1]
+		rot, ok := turn(yaw, pitch, g.gripRoll[h][0], g.gripRoll[h][1])
+		if !ok {
+			rot = mul(mul(mul(yawQ(yaw), axisQ([3]float64{1, 0, 0}, pitch)), axisQ([3]float64{0, 0, -1}, gr[2])), [4]float64{0, 0, 0, 1})
+		}
 		if h == 0 {
 			f.Left = pose(pos, rot)
 		} else {
@@ -236,12 +271,12 @@ func (g *Generator) frame() biometrics.Frame {
 	if p.HasGaze {
 		d := [3]float64{0.3 * math.Tanh(g.gaze.x[0]), 0.3 * math.Tanh(g.gaze.x[1]), -1}
 		n := math.Sqrt(d[0]*d[0] + d[1]*d[1] + d[2]*d[2])
-		f.Gaze = &biometrics.Gaze{Dir: [3]float32{float32(d[0] / n), float32(d[1] / n), float32(d[2] / n)}, PupilMM: float32(p.pupilMM + 0.3*math.Tanh(g.gaze.x[2]))}
+		*gaze = biometrics.Gaze{Dir: [3]float32{float32(d[0] / n), float32(d[1] / n), float32(d[2] / n)}, PupilMM: float32(p.pupilMM + 0.3*math.Tanh(g.gaze.x[2]))}
+		f.Gaze = gaze
 	}
 	if p.HasHeartRate {
 		f.HeartRate = float32(clamp(p.heartRate+g.heartVar, 40, 180))
 	}
-	return f
 }
 
 func pose(pos [3]float64, q [4]float64) biometrics.Pose {
@@ -269,6 +304,32 @@ func axisQ(axis [3]float64, a float64) [4]float64 {
 func yawAxes(a float64) (right, fwd [3]float64) {
 	s, c := math.Sincos(a)
 	return [3]float64{c, 0, -s}, [3]float64{-s, 0, -c}
+}
+
+// turn is yawQ(yaw), times axisQ(+X, pitch), times a roll about -Z given
+// as rollZ and rollW (its quaternion's z and w: minus the sine and the
+// cosine of half the roll), as mul computes that product, written out
+// without the terms mul multiplies by an axis's zeros. A term that is
+// zero leaves a sum that is not zero unchanged, and a product of a
+// component and one is that component, so wherever the result has no
+// zero component it is bit for bit mul's (the same roundings in the same
+// order); where one is zero its sign may not be, and ok is false, for
+// the caller to take mul's product. The same holds for a product with the
+// identity after it. TestTurnIsMul checks this on angles that make
+// components zero as well as on random ones.
+func turn(yaw, pitch, rollZ, rollW float64) (q [4]float64, ok bool) {
+	ys, yc := math.Sincos(yaw / 2)
+	ps, pc := math.Sincos(pitch / 2)
+	// yawQ(yaw) times axisQ(+X, pitch).
+	x, y, z, w := yc*ps, ys*pc, -(ys * ps), yc*pc
+	// That times the roll, whose x and y are zero.
+	q = [4]float64{x*rollW + y*rollZ, -(x * rollZ) + y*rollW, w*rollZ + z*rollW, w*rollW - z*rollZ}
+	for _, v := range q {
+		if v == 0 || v != v {
+			return q, false
+		}
+	}
+	return q, true
 }
 
 func mul(a, b [4]float64) [4]float64 {

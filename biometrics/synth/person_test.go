@@ -110,3 +110,45 @@ const (
 	wantMotionDefault = "e848d5983e106da80b05b8693cf1d4678d38cb2e987dae6a68cb0707e6fb584b"
 	wantMotionOneStep = "fd3b772f0841e8599cdbaf51a4f4db37ee96740a6a9aacd8ec4089b56bccd90c"
 )
+
+// TestTurnIsMul: turn, with mul's product where it declines, gives bit
+// for bit the head's and the controllers' rotations as mul composes them,
+// on random angles and on angles whose sines or cosines are zero, where
+// components of the result are zero and their sign is mul's to decide.
+func TestTurnIsMul(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	special := []float64{0, math.Copysign(0, -1), math.Pi, -math.Pi, 2 * math.Pi, -2 * math.Pi, math.Pi / 2, 1e-300, -1e-300}
+	angle := func(i int) float64 {
+		switch i % 3 {
+		case 0:
+			return special[rng.IntN(len(special))]
+		case 1:
+			return 4 * rng.NormFloat64()
+		}
+		return 1e3 * rng.NormFloat64()
+	}
+	declined := 0
+	for i := range 300_000 {
+		yaw, pitch, roll := angle(i), angle(i/3), angle(i/9)
+		rollQ := axisQ([3]float64{0, 0, -1}, roll)
+		for _, identity := range []bool{false, true} {
+			want := mul(mul(yawQ(yaw), axisQ([3]float64{1, 0, 0}, pitch)), rollQ)
+			if identity {
+				want = mul(want, [4]float64{0, 0, 0, 1})
+			}
+			got, ok := turn(yaw, pitch, rollQ[2], rollQ[3])
+			if !ok {
+				declined++
+				continue
+			}
+			for k := range 4 {
+				if math.Float64bits(got[k]) != math.Float64bits(want[k]) {
+					t.Fatalf("turn(%v, %v, roll %v)[%d] = %v, mul gives %v (identity after: %v)", yaw, pitch, roll, k, got[k], want[k], identity)
+				}
+			}
+		}
+	}
+	if declined == 0 {
+		t.Fatal("turn never declined: the angles with zero sines did not reach mul's signs of zero")
+	}
+}

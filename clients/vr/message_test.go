@@ -1,6 +1,10 @@
 package vr
 
 import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -58,15 +62,39 @@ func TestParseRealmMessage(t *testing.T) {
 	}
 }
 
+// xrEdgeSamples are scores and statuses the one-pass reading must hand
+// to the full one, or read as it does.
+var xrEdgeSamples = []string{
+	`{"type":"xr.score","xr":null}`,
+	`{"type":"xr.score"}`,
+	`{"type":"xr.score","xr":{"seq":"1"}}`,
+	`{"type":"xr.score","xr":{"seq":1},"type":"trust"}`,
+	`{"type":"xr.score","xr":{"seq":1},"trust":7}`,
+	`{"type":"xr.score","xr":{"seq":1,"at":"yesterday"}}`,
+	`{"type":"xr.score","xr":{"seq":1,"frames_accepted":"x"}}`,
+	`{"type":"xr.status","xr":{"frames_rejected":{"a":1,"b":-1}}}`,
+	`{"type":"xr.status","xr":{"enrollment":"enrolled","frames_accepted":3}} `,
+	`{"type":"xr.status","xr":{"enrollment":"enrolled"}}{}`,
+	`{"type":"xr.status","XR":{"enrollment":"enrolled"},"sdp":1}`,
+}
+
 // FuzzParseRealmMessage: whatever a realm (or something posing as one)
 // sends, the SDK's parser returns an error or a message, never panics, and
-// a score or status message carries its payload.
+// a score or status message carries its payload. Its one-pass reading of
+// scores and statuses gives what the full reading gives, error or message,
+// for every message that does not name xr twice.
 func FuzzParseRealmMessage(f *testing.F) {
-	for _, s := range realmSamples {
+	for _, s := range append(slices.Clone(realmSamples), xrEdgeSamples...) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := parseRealmMessage(data)
+		if full, fullErr := parseRealmMessageInFull(data); !namesXRTwice(data) {
+			full.XR, m.XR = nil, nil // kept raw by the full reading only
+			if (err == nil) != (fullErr == nil) || err != nil && err.Error() != fullErr.Error() || !reflect.DeepEqual(m, full) {
+				t.Fatalf("%q: one pass read %+v, %v; in full %+v, %v", data, m, err, full, fullErr)
+			}
+		}
 		if err != nil {
 			return
 		}
@@ -86,4 +114,42 @@ func FuzzParseRealmMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// namesXRTwice says whether data is a JSON object with xr among its names
+// more than once (encoding/json matches names without regard to case):
+// the one-pass reading merges the two, the full one keeps the last.
+func namesXRTwice(data []byte) bool {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	seen := 0
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if name, _ := tok.(string); strings.EqualFold(name, "xr") {
+			seen++
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return false
+		}
+	}
+	return seen > 1
+}
+
+func TestNamesXRTwice(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"type":"xr.score","xr":{"seq":1},"XR":{"state":"x"}}`: true,
+		`{"type":"xr.score","xr":{"xr":1,"x":{"xr":2}}}`:        false,
+		realmSamples[2]: false,
+		`nope`:          false,
+	} {
+		if got := namesXRTwice([]byte(in)); got != want {
+			t.Errorf("namesXRTwice(%s) = %v, want %v", in, got, want)
+		}
+	}
 }

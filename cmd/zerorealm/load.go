@@ -192,6 +192,10 @@ type loadAvatar struct {
 	client *vr.Client
 	gen    *synth.Generator
 	gazes  [vr.MaxFramesPerMessage]vr.Gaze // the gazes of the message being made (vrFrame)
+	// made and madeGaze hold the frame the generator made last, before
+	// vrFrame copies it into the message.
+	made     biometrics.Frame
+	madeGaze biometrics.Gaze
 	// sentAt holds when each recent frame left, by Seq modulo its length,
 	// so a score naming a frame can be timed.
 	sentAt   [4096]atomic.Int64
@@ -659,10 +663,13 @@ func (r *loadRun) stream(ctx context.Context, a *loadAvatar) {
 }
 
 // nextFrames fills frames with the avatar's next synthetic frames, dt
-// apart, numbered from seq: the motion of one message.
+// apart, numbered from seq: the motion of one message. Each frame is
+// made in the avatar's own place and copied into the SDK's type at once,
+// so that the motion costs no allocation.
 func (a *loadAvatar) nextFrames(frames []vr.Frame, dt time.Duration, seq uint32) []vr.Frame {
 	for i := range frames {
-		frames[i] = vrFrame(a.gen.Next(dt), &a.gazes[i])
+		a.gen.NextInto(dt, &a.made, &a.madeGaze)
+		frames[i] = vrFrame(a.made, &a.gazes[i])
 		frames[i].Seq = seq + uint32(i)
 	}
 	return frames

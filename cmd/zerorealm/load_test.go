@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/biometrics/synth"
+	"github.com/zerorealm/zerorealm/clients/vr"
 )
 
 // A scrape of a realm's /metrics, trimmed.
@@ -138,5 +143,40 @@ func TestLoadWarnsOfTheCeremonyLimit(t *testing.T) {
 	out := warn.String()
 	if strings.Count(out, "warning") != 1 || !strings.Contains(out, "--ceremony-rate -1") || !strings.Contains(out, "2000 sign-ins take about 13m10s") {
 		t.Fatalf("the load tool's warnings: %q; want one naming --ceremony-rate -1 and the time 2,000 sign-ins take", out)
+	}
+}
+
+// TestNextFramesAreTheGenerators: the messages the load tool makes of an
+// avatar's motion are, byte for byte, the synthetic person's frames from
+// Next, numbered from the message's seq: the tool's own places for a
+// frame and its gaze change nothing on the wire.
+func TestNextFramesAreTheGenerators(t *testing.T) {
+	dt := time.Second / 72
+	for seed := range int64(6) {
+		a := &loadAvatar{gen: synth.NewPerson(seed).Session(0)}
+		a.gen.SetMaxStep(dt)
+		ref := synth.NewPerson(seed).Session(0)
+		ref.SetMaxStep(dt)
+		frames := make([]vr.Frame, 8)
+		for m := range 40 {
+			seq := uint32(m * 8)
+			got, err := vr.AppendMessage(nil, a.nextFrames(frames, dt, seq))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := make([]vr.Frame, len(frames))
+			for i := range want {
+				f := ref.Next(dt)
+				pose := func(p biometrics.Pose) vr.Pose { return vr.Pose{Pos: p.Pos, Rot: p.Rot, Tracked: p.Tracked} }
+				want[i] = vr.Frame{TimeUS: f.TimeUS, Seq: seq + uint32(i), Head: pose(f.Head), Left: pose(f.Left), Right: pose(f.Right), HeartRate: f.HeartRate}
+				if f.Gaze != nil {
+					want[i].Gaze = &vr.Gaze{Dir: f.Gaze.Dir, PupilMM: f.Gaze.PupilMM}
+				}
+			}
+			wantMsg, _ := vr.AppendMessage(nil, want)
+			if !bytes.Equal(got, wantMsg) {
+				t.Fatalf("seed %d message %d: the load tool's bytes differ from the generator's frames", seed, m)
+			}
+		}
 	}
 }
