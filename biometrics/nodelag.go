@@ -64,16 +64,33 @@ const (
 	// and its streams may all have ended: it must not stay behind, and
 	// refuse new streams, on the word of streams that are gone.
 	lagStaleAfter = 5 * lagSampleEvery
+	// queueQuantile: the node is also behind when a tenth of its stamped
+	// streams (frames whose arrival the kernel stamped, PushReceived)
+	// last waited a second or more in their sockets' receive queues. The
+	// wait is measured, not inferred, and a client cannot lengthen it
+	// (it is the time between the kernel's receipt and the node's read),
+	// so a high quantile is safe here where the offsets' estimate needs a
+	// low one: it sees a node that reads a tenth of its sockets far later
+	// than the rest, which no quantile of offsets can tell from slow
+	// device clocks.
+	queueQuantile = 0.9
 )
 
-// noOffset marks a probe with no frame since the last sample.
-const noOffset = math.MaxInt64
+// noOffset marks a probe with no frame since the last sample, and
+// noHeld one with no stamped frame.
+const (
+	noOffset = math.MaxInt64
+	noHeld   = -1
+)
 
 // lagProbe is one stream's share of the node's lag estimate. Its reader
 // lowers low per frame without a lock; the sampler takes it once a
 // sample.
 type lagProbe struct {
 	low atomic.Int64 // µs: lowest arrival − device offset since the last sample, or noOffset
+	// held is the longest a stamped frame of the stream waited in its
+	// socket's receive queue since the last sample (µs), or noHeld.
+	held atomic.Int64
 	// The rest is guarded by nodeLag.mu. prev is the low of the last
 	// sample the stream sent frames in, and prevLag the node's estimate
 	// after that sample: a stream the node read nothing from for a while
@@ -84,12 +101,27 @@ type lagProbe struct {
 	say           int64
 	saidAt        uint64
 	hasSaid       bool
+	// waited is the stream's last measured wait, at sample waitedAt: a
+	// reader the scheduler starves sends nothing for a while, and its
+	// last wait, which can only have grown since, still counts.
+	waited    int64
+	waitedAt  uint64
+	hasWaited bool
 }
 
 func (p *lagProbe) observe(offset int64) {
 	for {
 		cur := p.low.Load()
 		if offset >= cur || p.low.CompareAndSwap(cur, offset) {
+			return
+		}
+	}
+}
+
+func (p *lagProbe) observeHeld(held int64) {
+	for {
+		cur := p.held.Load()
+		if held <= cur || p.held.CompareAndSwap(cur, held) {
 			return
 		}
 	}
@@ -113,9 +145,13 @@ func (p *lagProbe) observe(offset int64) {
 type nodeLag struct {
 	log   *slog.Logger
 	lagUS atomic.Int64 // the current estimate, µs, ≥ 0
-	// behind: the estimate passed lagBehindFrom and has not yet fallen
-	// under lagCaughtUpBelow. Written by samples under mu, read without
-	// it: a node that is behind opens no new streams (Engine.Behind).
+	// queueUS is the queueQuantile of the stamped streams' waits in
+	// their receive queues (µs, 0 with fewer than lagMinStreams of them).
+	queueUS atomic.Int64
+	// behind: the estimate or the queue wait passed lagBehindFrom, and
+	// both have not yet fallen under lagCaughtUpBelow. Written by samples
+	// under mu, read without it: a node that is behind opens no new
+	// streams (Engine.Behind).
 	behind atomic.Bool
 	nextUS atomic.Int64 // arrival (µs) from which the next sample is due
 	// sampledUS is the arrival (µs) of the frame that took the last
@@ -129,6 +165,7 @@ type nodeLag struct {
 	probes  map[*lagProbe]struct{}
 	samples uint64      // samples taken
 	says    []int64     // what the streams say, sorted in each sample
+	waits   []int64     // the stamped streams' waits, sorted in each sample
 	fresh   []*lagProbe // the probes that sent frames in the sample being closed
 }
 
@@ -138,6 +175,7 @@ func newNodeLag(log *slog.Logger) *nodeLag {
 
 func (n *nodeLag) add(p *lagProbe) {
 	p.low.Store(noOffset)
+	p.held.Store(noHeld)
 	n.mu.Lock()
 	n.probes[p] = struct{}{}
 	n.mu.Unlock()
@@ -150,10 +188,15 @@ func (n *nodeLag) remove(p *lagProbe) {
 }
 
 // frame records a stream's raw offset for a frame that arrived at
-// arrivalUS, takes a sample when one is due, and returns the lag, in µs,
-// that the stream's clock check discounts.
-func (n *nodeLag) frame(p *lagProbe, arrivalUS, offset int64) int64 {
+// arrivalUS, and how long it waited in the socket's receive queue (heldUS,
+// or noHeld when the kernel did not stamp it), takes a sample when one is
+// due, and returns the lag, in µs, that the stream's clock check
+// discounts.
+func (n *nodeLag) frame(p *lagProbe, arrivalUS, offset, heldUS int64) int64 {
 	p.observe(offset)
+	if heldUS != noHeld {
+		p.observeHeld(heldUS)
+	}
 	next := n.nextUS.Load()
 	// An arrival far before the next sample is a clock that went back
 	// (a node's frames are pushed with the time they were read): sample
@@ -173,7 +216,7 @@ func (n *nodeLag) sample() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.samples++
-	n.says, n.fresh = n.says[:0], n.fresh[:0]
+	n.says, n.waits, n.fresh = n.says[:0], n.waits[:0], n.fresh[:0]
 	for p := range n.probes {
 		if low := p.low.Swap(noOffset); low != noOffset {
 			if p.havePrev {
@@ -185,24 +228,38 @@ func (n *nodeLag) sample() {
 		if p.hasSaid && n.samples-p.saidAt < lagSayFor {
 			n.says = append(n.says, p.say)
 		}
+		if held := p.held.Swap(noHeld); held != noHeld {
+			p.waited, p.waitedAt, p.hasWaited = held, n.samples, true
+		}
+		if p.hasWaited && n.samples-p.waitedAt < lagSayFor {
+			n.waits = append(n.waits, p.waited)
+		}
 	}
 	lag := int64(0)
 	if len(n.says) >= lagMinStreams {
 		slices.Sort(n.says)
 		lag = max(0, n.says[int(float64(len(n.says))*lagQuantile)])
 	}
+	queue := int64(0)
+	if len(n.waits) >= lagMinStreams {
+		slices.Sort(n.waits)
+		queue = n.waits[int(float64(len(n.waits))*queueQuantile)]
+	}
 	n.lagUS.Store(lag)
+	n.queueUS.Store(queue)
 	for _, p := range n.fresh {
 		p.prevLag = lag
 	}
 	d := time.Duration(lag) * time.Microsecond
+	q := time.Duration(queue) * time.Microsecond
 	switch {
-	case !n.behind.Load() && d >= lagBehindFrom:
+	case !n.behind.Load() && (d >= lagBehindFrom || q >= lagBehindFrom):
 		n.behind.Store(true)
-		n.log.Warn("node is behind its XR streams: it reads their frames late, and their clock checks discount the lag", "lag", d, "streams", len(n.says))
-	case n.behind.Load() && d < lagCaughtUpBelow:
+		n.log.Warn("node is behind its XR streams: it reads their frames late, and their clock checks discount the lag",
+			"lag", d, "streams", len(n.says), "socket_queue_p90", q, "stamped_streams", len(n.waits))
+	case n.behind.Load() && d < lagCaughtUpBelow && q < lagCaughtUpBelow:
 		n.behind.Store(false)
-		n.log.Info("node caught up with its XR streams", "lag", d, "streams", len(n.says))
+		n.log.Info("node caught up with its XR streams", "lag", d, "streams", len(n.says), "socket_queue_p90", q, "stamped_streams", len(n.waits))
 	}
 }
 
@@ -213,9 +270,19 @@ func (e *Engine) ReadLag() time.Duration {
 	return time.Duration(e.lag.lagUS.Load()) * time.Microsecond
 }
 
+// SocketQueue is how long the stamped streams' frames waited in their
+// sockets' receive queues before the node read them: the wait a tenth of
+// those streams reached or passed at their last read within the last ten
+// samples; zero with fewer than 32 stamped streams.
+func (e *Engine) SocketQueue() time.Duration {
+	return time.Duration(e.lag.queueUS.Load()) * time.Microsecond
+}
+
 // Behind reports whether this node is behind its streams at now: from
-// when its read lag reaches a second until it is back under a tenth of
-// that, the hysteresis its "node is behind" log follows, and only while
+// when its read lag, or the wait of a tenth of its stamped streams in
+// their receive queues (SocketQueue), reaches a second until both are
+// back under a tenth of that, the hysteresis its "node is behind" log
+// follows, and only while
 // the estimate is fresh (its last sample at most five seconds before now,
 // on the clock streams are pushed with): a node that has read no frame
 // for that long, its streams ended or silent, is not behind on them. A

@@ -128,10 +128,12 @@ func lagRunBehind(t *testing.T, e *Engine, plans []lagPlan, d time.Duration, nod
 		if e.Behind(now) {
 			behind++
 		}
-		// Behind follows the estimate with the log's hysteresis: never
-		// behind under a tenth of a second, always from a second up.
-		if lag := e.ReadLag(); (lag < lagCaughtUpBelow && e.Behind(now)) || (lag >= lagBehindFrom && !e.Behind(now)) {
-			t.Fatalf("Behind() = %v with ReadLag %v", e.Behind(now), lag)
+		// Behind follows the estimate and the socket queue with the log's
+		// hysteresis: never behind with both under a tenth of a second,
+		// always with either from a second up.
+		lag, queue := e.ReadLag(), e.SocketQueue()
+		if (lag < lagCaughtUpBelow && queue < lagCaughtUpBelow && e.Behind(now)) || ((lag >= lagBehindFrom || queue >= lagBehindFrom) && !e.Behind(now)) {
+			t.Fatalf("Behind() = %v with ReadLag %v, SocketQueue %v", e.Behind(now), lag, queue)
 		}
 	}
 	return alarms, peak, behind, last
@@ -456,5 +458,42 @@ func TestStampedStreamsOfAnOverloadedNode(t *testing.T) {
 		if alarms[i] != 0 {
 			t.Errorf("honest stamped stream %d of an overloaded node suspended at %v", i, alarms[i])
 		}
+	}
+}
+
+// TestStarvedSocketsPutTheNodeBehind: ten readers of fifty starved by up
+// to 20 s leave the offsets' estimate at zero, but their sockets' receive
+// queues, stamped by the kernel, show the wait: the node is behind (and
+// opens no new stream) while a tenth of its stamped streams wait a second
+// or more, and is not once they are read on time again. Without stamps
+// it never knows; on time, it is never behind.
+func TestStarvedSocketsPutTheNodeBehind(t *testing.T) {
+	starved := func(stamped bool) []lagPlan {
+		crowd := plans(40, 1, 0)
+		for i := range crowd {
+			crowd[i].stamped = stamped
+		}
+		for i := range 10 {
+			crowd = append(crowd, lagPlan{rate: 1, seed: int64(40 + i), readLate: overload, stamped: stamped})
+		}
+		return crowd
+	}
+	e := newLagEngine(t, nil)
+	_, peak, behind, last := lagRunBehind(t, e, starved(true), 100*time.Second, onTime)
+	if peak != 0 {
+		t.Errorf("ReadLag reached %v; the scenario needs it blind to the starved readers", peak)
+	}
+	if behind == 0 {
+		t.Error("never behind while a fifth of its stamped sockets waited up to 20 s")
+	}
+	if e.Behind(last) || e.SocketQueue() >= lagCaughtUpBelow {
+		t.Errorf("still behind (socket queue %v) at the end, 18 s after every socket was read on time again", e.SocketQueue())
+	}
+	if _, _, behind, _ := lagRunBehind(t, newLagEngine(t, nil), starved(false), 100*time.Second, onTime); behind != 0 {
+		t.Errorf("behind for %d messages without stamps, which cannot see the starved readers", behind)
+	}
+	onTimeEngine := newLagEngine(t, nil)
+	if _, _, behind, _ := lagRunBehind(t, onTimeEngine, plans(50, 1, 0), 100*time.Second, onTime); behind != 0 {
+		t.Errorf("behind for %d messages on time", behind)
 	}
 }

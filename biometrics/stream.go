@@ -207,7 +207,7 @@ func (s *Stream) stateBytes() int {
 // frames are simply dropped: a data channel without retransmits loses some
 // anyway).
 func (s *Stream) Push(frames []Frame, arrival time.Time) []Event {
-	return s.PushReceived(frames, arrival, arrival)
+	return s.push(frames, arrival, arrival, false)
 }
 
 // PushReceived is Push for frames whose bytes the machine received at
@@ -220,12 +220,20 @@ func (s *Stream) Push(frames []Frame, arrival time.Time) []Event {
 // it measures, and only the part of it that received does not already
 // remove is discounted. Everything else is dated read.
 func (s *Stream) PushReceived(frames []Frame, received, read time.Time) []Event {
+	return s.push(frames, received, read, true)
+}
+
+func (s *Stream) push(frames []Frame, received, read time.Time, stamped bool) []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if received.After(read) {
 		received = read // a wall clock step between the stamp and the read
 	}
 	held := read.Sub(received).Microseconds()
+	measured := int64(noHeld)
+	if stamped {
+		measured = held
+	}
 	var events []Event
 	for i := range frames {
 		f := &frames[i]
@@ -238,7 +246,7 @@ func (s *Stream) PushReceived(frames []Frame, received, read time.Time) []Event 
 			continue
 		}
 		s.stats.FramesAccepted++
-		lag := s.e.lag.frame(&s.lag, read.UnixMicro(), read.UnixMicro()-int64(f.TimeUS))
+		lag := s.e.lag.frame(&s.lag, read.UnixMicro(), read.UnixMicro()-int64(f.TimeUS), measured)
 		offset := received.UnixMicro() - int64(f.TimeUS)
 		if reason := s.live.frame(offset, max(lag-held, 0), received); reason != "" {
 			events = s.failLiveness(events, reason, read)

@@ -299,6 +299,12 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "zerorealm_xr_node_read_lag_seconds",
 			Help: "How far behind its XR streams this node reads their frames, estimated from the climb of the least delayed quarter of them (0 when it keeps up, or with fewer than 32 streams).",
 		}, func() float64 { return s.engine.ReadLag().Seconds() }),
+		// The same lag measured on the sockets themselves: it sees the
+		// slowest readers, which the estimate above leaves out.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zerorealm_xr_node_socket_queue_seconds",
+			Help: "How long XR frames over WebSocket waited in their sockets' receive queues before this node read them: the wait a tenth of those streams reached at their last read (0 with fewer than 32 of them). From a second up the node opens no new stream.",
+		}, func() float64 { return s.engine.SocketQueue().Seconds() }),
 		// What admission by CPU sees, so that an operator can tell a node
 		// short of CPU from one whose streams cost more than they should.
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
