@@ -1,15 +1,18 @@
 package realm
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/clients/vr"
 	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
@@ -197,5 +200,120 @@ func TestXRFullNodeRefusesWebRTCOffers(t *testing.T) {
 		return m["type"] == "error" || m["type"] == "webrtc.answer"
 	}); answer.Str("type") != "webrtc.answer" {
 		t.Fatalf("offer to a node with room answered %v, want webrtc.answer", answer)
+	}
+}
+
+// TestXRBehindNodeShedsItsLateStreams: forty streams over sockets whose
+// waits the kernel stamped (FramesHeld). One stream whose frames wait 3 s
+// on a node that keeps up with the rest is left alone. When every socket
+// waits 3 s, the node is behind, and it closes each stream at its next
+// late message: node-busy with retry_after, the session's trust
+// untouched, the stream gone; the stream opens again after the retry
+// time once the node is no longer behind.
+func TestXRBehindNodeShedsItsLateStreams(t *testing.T) {
+	clk := clock.NewManual(time.Now())
+	// Forty sign-ups from one address at once: no ceremony limit.
+	r := startRealm(t, Config{Listen: "localhost:0", Clock: clk, CeremonyRate: -1})
+	const streams, perMessage = 40, 8
+	type headset struct {
+		id   string
+		conn *xrBenchConn
+		link *xr.Link
+		msgs [][]byte
+	}
+	var hs []*headset
+	for i := range streams {
+		sess := newClient(t, r).Register(webauthntest.New(), fmt.Sprintf("late-%d", i))
+		s, err := r.sessions.Authenticate(t.Context(), sess.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &headset{id: s.ID, conn: &xrBenchConn{sess: s, send: make(chan []byte, 64)}}
+		h.link = r.xr.Attach(h.conn)
+		t.Cleanup(h.link.End)
+		frames := synth.NewPerson(int64(100+i)).Session(0).Frames(perMessage*120, 72)
+		for k := range 120 {
+			batch := make([]vr.Frame, perMessage)
+			for j := range batch {
+				batch[j] = vrFrame(frames[k*perMessage+j])
+			}
+			msg, err := vr.AppendMessage(nil, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.msgs = append(h.msgs, msg)
+		}
+		hs = append(hs, h)
+	}
+	sent := 0
+	// round sends every headset its next message, each having waited
+	// held(i) in its socket, a message's worth of time (8 frames at 72 Hz)
+	// after the previous round.
+	round := func(held func(i int) time.Duration) {
+		clk.Advance(time.Second * perMessage / 72)
+		for i, h := range hs {
+			h.link.FramesHeld(xr.TransportWebSocket, h.msgs[sent], held(i))
+		}
+		sent++
+	}
+	busyFor := func(h *headset) string {
+		for {
+			select {
+			case m := <-h.conn.send:
+				if strings.Contains(string(m), "node-busy") || strings.Contains(string(m), "behind") {
+					return string(m)
+				}
+			default:
+				return ""
+			}
+		}
+	}
+
+	for range 45 { // 5 s: one socket late, the node keeps up
+		round(func(i int) time.Duration {
+			if i == 0 {
+				return 3 * time.Second
+			}
+			return 0
+		})
+	}
+	for _, h := range hs {
+		if _, _, ok := r.xr.StreamCounts(h.id); !ok {
+			t.Fatalf("stream %s was shed by a node that keeps up with all but it", h.id)
+		}
+		if b := busyFor(h); b != "" {
+			t.Fatalf("stream %s told %q by a node that keeps up", h.id, b)
+		}
+	}
+	trustBefore := sessionTrust(t, r, hs[1].id)
+
+	for range 27 { // 3 s: every socket waits 3 s
+		round(func(int) time.Duration { return 3 * time.Second })
+	}
+	for _, h := range hs {
+		if _, _, ok := r.xr.StreamCounts(h.id); ok {
+			t.Errorf("stream %s still open on a node 3 s behind all its sockets", h.id)
+		}
+		if b := busyFor(h); !strings.Contains(b, "waited 3s in its socket") {
+			t.Errorf("stream %s was told %q, want node-busy naming its 3 s wait", h.id, b)
+		}
+	}
+	if got := sessionTrust(t, r, hs[1].id); got != trustBefore {
+		t.Errorf("a shed session's trust went from %v to %v, want it untouched", trustBefore, got)
+	}
+	if text := metricsText(t, r); !strings.Contains(text, fmt.Sprintf("zerorealm_xr_streams_shed_total %d\n", streams)) {
+		t.Errorf("metrics lack %d shed streams:\n%s", streams, grepLines(text, "zerorealm_xr_streams"))
+	}
+
+	// Before its retry time a shed stream stays closed; after it, with the
+	// node's estimate stale (no stream left to sample), it opens again.
+	round(func(int) time.Duration { return 0 })
+	if _, _, ok := r.xr.StreamCounts(hs[1].id); ok {
+		t.Fatal("a shed stream opened again before its retry time")
+	}
+	clk.Advance(15 * time.Second)
+	round(func(int) time.Duration { return 0 })
+	if _, _, ok := r.xr.StreamCounts(hs[1].id); !ok {
+		t.Fatal("a shed stream did not open again after its retry time")
 	}
 }

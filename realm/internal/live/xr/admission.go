@@ -49,7 +49,19 @@ const (
 	retryBehind   = 5 * time.Second
 	retryCapacity = 15 * time.Second
 	retryCPU      = 15 * time.Second
+	// retryShed: a stream the node closed for being behind was one of
+	// the many it could not keep up with; coming back sooner would only
+	// find the node still catching up.
+	retryShed = 15 * time.Second
 )
+
+// shedAfterWait: a node that is behind closes an open stream whose frame
+// message waited this long in its socket before the node read it. Such a
+// stream's evidence is already too late for a trust decision, and every
+// stream the node keeps that far behind puts the others further behind,
+// until their sockets fill and their devices look slow to the clock
+// checks: the collapse this avoids.
+const shedAfterWait = 2 * time.Second
 
 // BusyError is a refused stream opening: why, for the client, and when to
 // try again.

@@ -242,10 +242,15 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 		newest = frames[len(frames)-1]
 	}
 	pushed := time.Now()
+	var events []biometrics.Event
 	if stamped {
 		m.socketQueue.Observe(held.Seconds())
+		events = x.stream.PushReceived(frames, now.Add(-held), now)
+	} else {
+		// Read from a data channel, or a socket without the kernel's
+		// stamp: dated by the read, and no wait to measure.
+		events = x.stream.Push(frames, now)
 	}
-	events := x.stream.PushReceived(frames, now.Add(-held), now)
 	for _, ev := range events {
 		if ev.Kind == biometrics.EventScore {
 			// The frames that completed a window: its features, embedding
@@ -275,6 +280,32 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 	for _, ev := range events {
 		s.xrEvent(c, x, ev, newest)
 	}
+	if stamped && held >= shedAfterWait {
+		s.shedIfBehind(l, held, now)
+	}
+}
+
+// shedIfBehind closes the link's stream when the node is behind and this
+// stream's latest message waited held in its socket (at least
+// shedAfterWait): the client is told node-busy, as a refused new stream
+// is, and its session's trust is untouched; it has no motion evidence
+// until it streams again, here once the node has room or on another node.
+// Only a wait the kernel measured sheds a stream, so a client cannot make
+// the node shed another's.
+func (s *Service) shedIfBehind(l *Link, held time.Duration, now time.Time) {
+	behind, lag := s.admit.behind(now)
+	if !behind {
+		return
+	}
+	busy := &BusyError{Cause: BusyBehind, RetryAfter: retryShed,
+		Reason: fmt.Sprintf("this node is behind its XR streams by %s, and this stream's frames waited %s in its socket before the node could read them: the node closed the stream so that it can keep up with the others",
+			lag.Round(time.Millisecond), held.Round(time.Millisecond))}
+	if !l.shed(busy, now) {
+		return
+	}
+	s.m.shed.Inc()
+	s.log.Debug("XR stream shed", "session", l.c.Session().ID, "held", held, "lag", lag)
+	l.c.PushBusy(busy)
 }
 
 // xrPanic contains a panic on the frame path: frames are untrusted input

@@ -208,7 +208,9 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	s.admit.max = cfg.MaxStreams
 	s.admit.cpu.cores = float64(runtime.GOMAXPROCS(0))
 	s.admit.cpu.reserve = cfg.CPUReserve * s.admit.cpu.cores
-	s.admit.behind = func(now time.Time) (bool, time.Duration) { return engine.Behind(now), engine.ReadLag() }
+	s.admit.behind = func(now time.Time) (bool, time.Duration) {
+		return engine.Behind(now), max(engine.ReadLag(), engine.SocketQueue())
+	}
 	s.m = newMetrics(deps.Registry, s)
 	return s, nil
 }
@@ -309,6 +311,12 @@ func (l *Link) End() {
 	l.ended = true // no stream is taken after this
 	x := l.x.Load()
 	l.openMu.Unlock()
+	l.letGo(x)
+}
+
+// letGo releases the connection's hold on x, closing the stream when it
+// was the last.
+func (l *Link) letGo(x *sessionStream) {
 	if x == nil || !l.s.reg.release(x, &l.s.admit) {
 		return
 	}
@@ -319,6 +327,27 @@ func (l *Link) End() {
 		x.stream.Close()
 	}
 	x.mu.Unlock()
+}
+
+// shed closes the connection's stream on a node that is behind, as if it
+// had been refused by busy at now: its frames are dropped unread, and it
+// may open a stream again after busy's retry time, if the node has room
+// by then. The peer connection closes too: its data channel would
+// otherwise go on streaming into a stream that is gone. It reports
+// whether there was a stream to shed.
+func (l *Link) shed(busy *BusyError, now time.Time) bool {
+	l.openMu.Lock()
+	x := l.x.Load()
+	if x == nil || l.ended {
+		l.openMu.Unlock()
+		return false
+	}
+	l.x.Store(nil)
+	l.refused, l.retryAt = busy, now.Add(busy.RetryAfter)
+	l.openMu.Unlock()
+	l.ClosePeer()
+	l.letGo(x)
+	return true
 }
 
 // ResetRate forgets the frames the session's stream was metered for in

@@ -233,6 +233,7 @@ type metrics struct {
 	peersOpened prometheus.Counter
 	stateBytes  prometheus.Gauge
 	refused     *prometheus.CounterVec // reason
+	shed        prometheus.Counter
 
 	accepted map[string]prometheus.Counter // by transport
 	okMsgs   map[string]prometheus.Counter
@@ -278,6 +279,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "zerorealm_xr_streams_refused_total",
 			Help: "New XR streams (a session's first frames, or its WebRTC offer) this node refused, by reason: behind (its read lag reached a second), capacity (it held --max-xr-streams) or cpu (its spare CPU was under --xr-cpu-reserve).",
 		}, []string{"reason"}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zerorealm_xr_streams_shed_total",
+			Help: "Open XR streams this node closed while behind, because a frame message of theirs waited 2 s or more in its socket before the node read it; each client was told node-busy, as a refused new stream is.",
+		}),
 		accepted: map[string]prometheus.Counter{},
 		okMsgs:   map[string]prometheus.Counter{},
 	}
@@ -288,7 +293,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 	for _, reason := range []string{BusyBehind, BusyCapacity, BusyCPU} {
 		m.refused.WithLabelValues(reason) // every series exists from the start
 	}
-	reg.MustRegister(m.frames, m.messages, m.windows, m.scoring, m.socketQueue, m.events, m.peersOpened, m.stateBytes, m.refused,
+	reg.MustRegister(m.frames, m.messages, m.windows, m.scoring, m.socketQueue, m.events, m.peersOpened, m.stateBytes, m.refused, m.shed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_streams", Help: "Sessions streaming XR motion to this node."},
 			func() float64 { return float64(s.reg.streams()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},
