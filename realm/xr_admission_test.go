@@ -1,14 +1,16 @@
 package realm
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/clients/vr"
 	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
@@ -206,10 +208,12 @@ func TestXRFullNodeRefusesWebRTCOffers(t *testing.T) {
 // TestXRBehindNodeShedsItsLateStreams: forty streams over sockets whose
 // waits the kernel stamped (FramesHeld). One stream whose frames wait 3 s
 // on a node that keeps up with the rest is left alone. When every socket
-// waits 3 s, the node is behind, and it closes each stream at its next
-// late message: node-busy with retry_after, the session's trust
-// untouched, the stream gone; the stream opens again after the retry
-// time once the node is no longer behind.
+// waits 3 s, the node is behind, and it closes streams at their next late
+// message, one a second on a node of forty (2 % of its streams a
+// second, at least one): node-busy with a reason naming the wait and a
+// retry time of 15 to 30 s, the session's trust untouched, the stream
+// gone. Once the node keeps up again and the retry time has passed, the
+// shed streams open again.
 func TestXRBehindNodeShedsItsLateStreams(t *testing.T) {
 	clk := clock.NewManual(time.Now())
 	// Forty sign-ups from one address at once: no ceremony limit.
@@ -217,7 +221,7 @@ func TestXRBehindNodeShedsItsLateStreams(t *testing.T) {
 	const streams, perMessage = 40, 8
 	type headset struct {
 		id   string
-		conn *xrBenchConn
+		conn *busyConn
 		link *xr.Link
 		msgs [][]byte
 	}
@@ -228,92 +232,115 @@ func TestXRBehindNodeShedsItsLateStreams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := &headset{id: s.ID, conn: &xrBenchConn{sess: s, send: make(chan []byte, 64)}}
+		h := &headset{id: s.ID, conn: &busyConn{xrBenchConn: xrBenchConn{sess: s, send: make(chan []byte, 1024)}}}
 		h.link = r.xr.Attach(h.conn)
 		t.Cleanup(h.link.End)
-		frames := synth.NewPerson(int64(100+i)).Session(0).Frames(perMessage*120, 72)
-		for k := range 120 {
-			batch := make([]vr.Frame, perMessage)
-			for j := range batch {
-				batch[j] = vrFrame(frames[k*perMessage+j])
-			}
-			msg, err := vr.AppendMessage(nil, batch)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h.msgs = append(h.msgs, msg)
-		}
+		h.msgs = synthMessages(t, int64(100+i), 300, perMessage)
 		hs = append(hs, h)
 	}
 	sent := 0
-	// round sends every headset its next message, each having waited
+	// rounds sends every headset its next message, each having waited
 	// held(i) in its socket, a message's worth of time (8 frames at 72 Hz)
-	// after the previous round.
-	round := func(held func(i int) time.Duration) {
-		clk.Advance(time.Second * perMessage / 72)
-		for i, h := range hs {
-			h.link.FramesHeld(xr.TransportWebSocket, h.msgs[sent], held(i))
+	// after the previous round, for d of the headsets' time.
+	rounds := func(d time.Duration, held func(i int) time.Duration) {
+		for range int(d.Seconds() * 72 / perMessage) {
+			clk.Advance(time.Second * perMessage / 72)
+			for i, h := range hs {
+				h.link.FramesHeld(xr.TransportWebSocket, h.msgs[sent], held(i))
+			}
+			sent++
 		}
-		sent++
 	}
-	busyFor := func(h *headset) string {
-		for {
-			select {
-			case m := <-h.conn.send:
-				if strings.Contains(string(m), "node-busy") || strings.Contains(string(m), "behind") {
-					return string(m)
-				}
-			default:
-				return ""
+	open := func(h *headset) bool { _, _, ok := r.xr.StreamCounts(h.id); return ok }
+
+	rounds(5*time.Second, func(i int) time.Duration {
+		if i == 0 {
+			return 3 * time.Second
+		}
+		return 0
+	})
+	for _, h := range hs {
+		if !open(h) || len(h.conn.refusals()) != 0 {
+			t.Fatalf("stream %s shed (refusals %v) by a node that keeps up with all but one socket", h.id, h.conn.refusals())
+		}
+	}
+	trustBefore := make(map[string][2]any)
+	for _, h := range hs {
+		trustBefore[h.id] = sessionTrust(t, r, h.id)
+	}
+
+	rounds(10*time.Second, func(int) time.Duration { return 3 * time.Second })
+	var shed []*headset
+	for _, h := range hs {
+		busy := h.conn.refusals()
+		switch {
+		case open(h) && len(busy) != 0:
+			t.Errorf("stream %s still open after being told %v", h.id, busy)
+		case open(h):
+		case len(busy) == 0:
+			t.Errorf("stream %s closed without a word", h.id)
+		default:
+			// Its later messages are refused with the same error (the
+			// realm's socket says so at most once a second).
+			shed = append(shed, h)
+			b := busy[0]
+			if !errors.Is(b, xr.ErrNodeBusy) || !strings.Contains(b.Reason, "waited 3s in its socket") || b.RetryAfter < 15*time.Second || b.RetryAfter >= 30*time.Second {
+				t.Errorf("stream %s was told %+v, want node-busy naming its 3 s wait, retry in 15 to 30 s", h.id, b)
+			}
+			if got := sessionTrust(t, r, h.id); got != trustBefore[h.id] {
+				t.Errorf("shed session %s's trust went from %v to %v, want it untouched", h.id, trustBefore[h.id], got)
 			}
 		}
 	}
-
-	for range 45 { // 5 s: one socket late, the node keeps up
-		round(func(i int) time.Duration {
-			if i == 0 {
-				return 3 * time.Second
-			}
-			return 0
-		})
+	retries := map[time.Duration]bool{}
+	for _, h := range shed {
+		retries[h.conn.refusals()[0].RetryAfter] = true
 	}
-	for _, h := range hs {
-		if _, _, ok := r.xr.StreamCounts(h.id); !ok {
-			t.Fatalf("stream %s was shed by a node that keeps up with all but it", h.id)
-		}
-		if b := busyFor(h); b != "" {
-			t.Fatalf("stream %s told %q by a node that keeps up", h.id, b)
-		}
+	if len(retries) < 2 {
+		t.Errorf("the %d shed streams were all told the same retry time %v: they would all come back in the same second", len(shed), retries)
 	}
-	trustBefore := sessionTrust(t, r, hs[1].id)
-
-	for range 27 { // 3 s: every socket waits 3 s
-		round(func(int) time.Duration { return 3 * time.Second })
+	if len(shed) < 9 || len(shed) > 12 {
+		t.Fatalf("a node of %d streams, 10 s behind all of them, shed %d, want one a second (9 to 12)", streams, len(shed))
 	}
-	for _, h := range hs {
-		if _, _, ok := r.xr.StreamCounts(h.id); ok {
-			t.Errorf("stream %s still open on a node 3 s behind all its sockets", h.id)
-		}
-		if b := busyFor(h); !strings.Contains(b, "waited 3s in its socket") {
-			t.Errorf("stream %s was told %q, want node-busy naming its 3 s wait", h.id, b)
-		}
-	}
-	if got := sessionTrust(t, r, hs[1].id); got != trustBefore {
-		t.Errorf("a shed session's trust went from %v to %v, want it untouched", trustBefore, got)
-	}
-	if text := metricsText(t, r); !strings.Contains(text, fmt.Sprintf("zerorealm_xr_streams_shed_total %d\n", streams)) {
-		t.Errorf("metrics lack %d shed streams:\n%s", streams, grepLines(text, "zerorealm_xr_streams"))
+	if text := metricsText(t, r); !strings.Contains(text, fmt.Sprintf("zerorealm_xr_streams_shed_total %d\n", len(shed))) {
+		t.Errorf("metrics lack %d shed streams:\n%s", len(shed), grepLines(text, "zerorealm_xr_streams"))
 	}
 
-	// Before its retry time a shed stream stays closed; after it, with the
-	// node's estimate stale (no stream left to sample), it opens again.
-	round(func(int) time.Duration { return 0 })
-	if _, _, ok := r.xr.StreamCounts(hs[1].id); ok {
-		t.Fatal("a shed stream opened again before its retry time")
+	// Until its retry time a shed stream's frames are refused with the
+	// error it was shed with, not asked about again; once the node keeps
+	// up and the retry time has passed, it opens again.
+	rounds(time.Second, func(int) time.Duration { return 0 })
+	for _, h := range shed {
+		busy := h.conn.refusals()
+		if last := busy[len(busy)-1]; open(h) || last.Reason != busy[0].Reason {
+			t.Errorf("shed stream %s a second later: open %v, told %q, want still closed by its shedding", h.id, open(h), last.Reason)
+		}
 	}
-	clk.Advance(15 * time.Second)
-	round(func(int) time.Duration { return 0 })
-	if _, _, ok := r.xr.StreamCounts(hs[1].id); !ok {
-		t.Fatal("a shed stream did not open again after its retry time")
+	rounds(12*time.Second, func(int) time.Duration { return 0 })
+	clk.Advance(30 * time.Second)
+	rounds(time.Second, func(int) time.Duration { return 0 })
+	for _, h := range shed {
+		if !open(h) {
+			t.Errorf("shed stream %s did not open again after its retry time", h.id)
+		}
 	}
+}
+
+// busyConn is an xrBenchConn that keeps the node-busy errors it is told.
+type busyConn struct {
+	xrBenchConn
+	mu   sync.Mutex
+	busy []*xr.BusyError
+}
+
+func (c *busyConn) PushBusy(b *xr.BusyError) {
+	c.mu.Lock()
+	c.busy = append(c.busy, b)
+	c.mu.Unlock()
+}
+
+func (c *busyConn) refusals() []*xr.BusyError {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.busy)
 }

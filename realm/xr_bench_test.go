@@ -33,19 +33,7 @@ func BenchmarkXRIngest(b *testing.B) {
 			// Precompute the messages: the benchmark is the realm's cost,
 			// not the client's.
 			const distinct = 4096
-			frames := synth.NewPerson(7).Session(0).Frames(distinct*n, 72)
-			msgs := make([][]byte, 0, distinct)
-			for i := range distinct {
-				batch := make([]vr.Frame, n)
-				for j := range batch {
-					batch[j] = vrFrame(frames[i*n+j])
-				}
-				msg, err := vr.AppendMessage(nil, batch)
-				if err != nil {
-					b.Fatal(err)
-				}
-				msgs = append(msgs, msg)
-			}
+			msgs := synthMessages(b, 7, distinct, n)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(msgs[0])))
 			b.ResetTimer()
@@ -68,6 +56,27 @@ func BenchmarkXRIngest(b *testing.B) {
 			}
 		})
 	}
+}
+
+// synthMessages are the frame messages of a synthetic person's first
+// session at 72 Hz: messages of perMessage frames each, as the SDK
+// encodes them.
+func synthMessages(tb testing.TB, seed int64, messages, perMessage int) [][]byte {
+	tb.Helper()
+	frames := synth.NewPerson(seed).Session(0).Frames(messages*perMessage, 72)
+	msgs := make([][]byte, 0, messages)
+	for i := range messages {
+		batch := make([]vr.Frame, perMessage)
+		for j := range batch {
+			batch[j] = vrFrame(frames[i*perMessage+j])
+		}
+		msg, err := vr.AppendMessage(nil, batch)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		msgs = append(msgs, msg)
+	}
+	return msgs
 }
 
 // xrBenchConn is a connection that was never dialled, as the XR edge sees

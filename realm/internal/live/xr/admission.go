@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,7 +53,7 @@ const (
 	retryCPU      = 15 * time.Second
 	// retryShed: a stream the node closed for being behind was one of
 	// the many it could not keep up with; coming back sooner would only
-	// find the node still catching up.
+	// find the node still catching up (shedRetry spreads it further).
 	retryShed = 15 * time.Second
 )
 
@@ -89,6 +91,50 @@ type admission struct {
 	open   atomic.Int64
 	behind func(now time.Time) (bool, time.Duration) // the engine's state at now, and its read lag
 	cpu    cpuBudget
+	shed   shedPace
+}
+
+// shedShare is the share of its open streams a node that is behind sheds
+// a second, at most (and at least one stream a second). All at once, it
+// would close every stream whose message happened to wait 2 s in the same
+// moment, a thousand on a busy node, far more than its excess, and they
+// would all come back together: paced, the backlog eases as streams go,
+// and it stops shedding as soon as it has caught up.
+const shedShare = 0.02
+
+// shedPace is a token bucket of sheds, refilled at shedShare of the open
+// streams a second, holding at most a second's worth.
+type shedPace struct {
+	mu     sync.Mutex
+	tokens float64
+	at     time.Time
+}
+
+// take reports whether one more stream may be shed at now, of open.
+func (p *shedPace) take(now time.Time, open int64) bool {
+	rate := max(1, shedShare*float64(open))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.at.IsZero() {
+		p.tokens = rate
+	} else {
+		p.tokens = min(rate, p.tokens+max(now.Sub(p.at).Seconds(), 0)*rate)
+	}
+	p.at = now
+	if p.tokens < 1 {
+		return false
+	}
+	p.tokens--
+	return true
+}
+
+// shedRetry is how long a shed stream is told to wait: retryShed and up
+// to as long again, by its session, so that the streams a node sheds
+// together do not all come back in the same second.
+func shedRetry(sessionID string) time.Duration {
+	h := fnv.New32a()
+	h.Write([]byte(sessionID))
+	return retryShed + time.Duration(h.Sum32()%uint32(retryShed/time.Second))*time.Second
 }
 
 // check returns nil when one more stream may open at now, and why not

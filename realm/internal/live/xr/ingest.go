@@ -287,17 +287,17 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 
 // shedIfBehind closes the link's stream when the node is behind and this
 // stream's latest message waited held in its socket (at least
-// shedAfterWait): the client is told node-busy, as a refused new stream
-// is, and its session's trust is untouched; it has no motion evidence
-// until it streams again, here once the node has room or on another node.
-// Only a wait the kernel measured sheds a stream, so a client cannot make
-// the node shed another's.
+// shedAfterWait), at the pace shedPace allows: the client is told
+// node-busy, as a refused new stream is, and its session's trust is
+// untouched; it has no motion evidence until it streams again, here once
+// the node has room or on another node. Only a wait the kernel measured
+// sheds a stream, so a client cannot make the node shed another's.
 func (s *Service) shedIfBehind(l *Link, held time.Duration, now time.Time) {
 	behind, lag := s.admit.behind(now)
-	if !behind {
+	if !behind || !s.admit.shed.take(now, s.admit.open.Load()) {
 		return
 	}
-	busy := &BusyError{Cause: BusyBehind, RetryAfter: retryShed,
+	busy := &BusyError{Cause: BusyBehind, RetryAfter: shedRetry(l.c.Session().ID),
 		Reason: fmt.Sprintf("this node is behind its XR streams by %s, and this stream's frames waited %s in its socket before the node could read them: the node closed the stream so that it can keep up with the others",
 			lag.Round(time.Millisecond), held.Round(time.Millisecond))}
 	if !l.shed(busy, now) {
