@@ -115,12 +115,17 @@ func (p *shedPace) take(now time.Time, open int64) bool {
 	rate := max(1, shedShare*float64(open))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.at.IsZero() {
-		p.tokens = rate
-	} else {
-		p.tokens = min(rate, p.tokens+max(now.Sub(p.at).Seconds(), 0)*rate)
+	// Readers pass the time they started on their message, so calls come
+	// slightly out of order: only time past the latest seen refills, or
+	// a call from the past followed by one from the present would count
+	// the same span twice.
+	switch {
+	case p.at.IsZero():
+		p.tokens, p.at = rate, now
+	case now.After(p.at):
+		p.tokens = min(rate, p.tokens+now.Sub(p.at).Seconds()*rate)
+		p.at = now
 	}
-	p.at = now
 	if p.tokens < 1 {
 		return false
 	}

@@ -341,3 +341,43 @@ func (l *logRecords) messages() []string {
 	defer l.mu.Unlock()
 	return slices.Clone(l.msgs)
 }
+
+// TestShedPaceCountsEachSecondOnce: sheds are paced at 2 % of the open
+// streams a second, at least one, a second's worth at most; calls whose
+// times come slightly out of order (each reader passes the time it
+// started on its message) refill nothing twice.
+func TestShedPaceCountsEachSecondOnce(t *testing.T) {
+	var p shedPace
+	t0 := time.Unix(1_800_000_000, 0)
+	taken := func(now time.Time, open int64, tries int) int {
+		n := 0
+		for range tries {
+			if p.take(now, open) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := taken(t0, 1000, 100); n != 20 {
+		t.Fatalf("first second of a node of 1,000: %d shed, want 20", n)
+	}
+	// Half a second on, then calls from a quarter second back and from
+	// now again, alternating: the half second refills 10, once.
+	n := 0
+	for i := range 40 {
+		at := t0.Add(500 * time.Millisecond)
+		if i%2 == 1 {
+			at = t0.Add(250 * time.Millisecond)
+		}
+		n += taken(at, 1000, 1)
+	}
+	if n != 10 {
+		t.Fatalf("half a second of calls out of order: %d shed, want 10", n)
+	}
+	if n := taken(t0.Add(time.Hour), 1000, 100); n != 20 {
+		t.Fatalf("after an hour: %d shed, want a second's worth, 20", n)
+	}
+	if n := taken(t0.Add(time.Hour+time.Second), 10, 100); n != 1 {
+		t.Fatalf("a node of 10, a second later: %d shed, want at least one a second", n)
+	}
+}
