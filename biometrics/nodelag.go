@@ -67,9 +67,12 @@ const (
 	// queueQuantile: the node is also behind when a tenth of its stamped
 	// streams (frames whose arrival the kernel stamped, PushReceived)
 	// last waited a second or more in their sockets' receive queues. The
-	// wait is measured, not inferred, and a client cannot lengthen it
-	// (it is the time between the kernel's receipt and the node's read),
-	// so a high quantile is safe here where the offsets' estimate needs a
+	// wait is measured, not inferred: it runs from the kernel's receipt to
+	// the node's read, which no client can move for another's socket, and
+	// a client can lengthen its own only by sending more than the node
+	// reads, which is load. A tenth of the node's streams doing that is a
+	// node that is behind, so a high quantile is safe here where the
+	// offsets' estimate (which slow device clocks can push up) needs a
 	// low one: it sees a node that reads a tenth of its sockets far later
 	// than the rest, which no quantile of offsets can tell from slow
 	// device clocks.
