@@ -291,7 +291,8 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 // node-busy, as a refused new stream is, and its session's trust is
 // untouched; it has no motion evidence until it streams again, here once
 // the node has room or on another node. Only a wait the kernel measured
-// sheds a stream, so a client cannot make the node shed another's.
+// sheds a stream: a client cannot make another's socket look late, only
+// add load, as any client does, within its rate limit.
 func (s *Service) shedIfBehind(l *Link, held time.Duration, now time.Time) {
 	behind, lag := s.admit.behind(now)
 	if !behind || !s.admit.shed.take(now, s.admit.open.Load()) {
