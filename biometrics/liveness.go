@@ -91,6 +91,7 @@ type liveState struct {
 	haveClock   bool
 	floor       int64 // µs: the lowest offset the stream has had
 	haveFloor   bool
+	climb       int64 // µs: the latest frame's offset above floor
 	firstOffset int64 // µs: arrival − device time of the first frame
 	bucketAt    time.Time
 	bucketMins  []int64
@@ -168,6 +169,7 @@ func (l *liveState) frame(offset, lag int64, arrival time.Time) string {
 	if !l.haveFloor || offset < l.floor {
 		l.floor, l.haveFloor = offset, true
 	}
+	l.climb = offset - l.floor
 	offset -= min(max(offset-l.floor, 0), lag)
 	reason := ""
 	for len(l.teleports) > 0 && arrival.Sub(l.teleports[0]) > teleportMemory {

@@ -161,6 +161,19 @@ func (s *Stream) Close() {
 	s.e.lag.remove(&s.lag)
 }
 
+// Late is how much later than its best the stream's latest accepted
+// frame arrived, against its device clock: the frame's arrival-minus-
+// device offset less the lowest the stream has had. It is the node's
+// late reading, the network's delay or the device's clock drifting, and
+// cannot be told apart from the stream alone; a node that is behind uses
+// it to find the streams it is furthest behind on where the kernel gives
+// no stamp (frames over WebRTC).
+func (s *Stream) Late() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Duration(s.live.climb) * time.Microsecond
+}
+
 // Stats returns a copy of the stream's counters.
 func (s *Stream) Stats() StreamStats {
 	s.mu.Lock()

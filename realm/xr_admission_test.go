@@ -216,42 +216,21 @@ func TestXRFullNodeRefusesWebRTCOffers(t *testing.T) {
 // shed streams open again.
 func TestXRBehindNodeShedsItsLateStreams(t *testing.T) {
 	clk := clock.NewManual(time.Now())
-	// Forty sign-ups from one address at once: no ceremony limit.
-	r := startRealm(t, Config{Listen: "localhost:0", Clock: clk, CeremonyRate: -1})
-	const streams, perMessage = 40, 8
-	type headset struct {
-		id   string
-		conn *busyConn
-		link *xr.Link
-		msgs [][]byte
-	}
-	var hs []*headset
-	for i := range streams {
-		sess := newClient(t, r).Register(webauthntest.New(), fmt.Sprintf("late-%d", i))
-		s, err := r.sessions.Authenticate(t.Context(), sess.Token)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := &headset{id: s.ID, conn: &busyConn{xrBenchConn: xrBenchConn{sess: s, send: make(chan []byte, 1024)}}}
-		h.link = r.xr.Attach(h.conn)
-		t.Cleanup(h.link.End)
-		h.msgs = synthMessages(t, int64(100+i), 300, perMessage)
-		hs = append(hs, h)
-	}
+	r, hs := lateHeadsets(t, clk)
 	sent := 0
 	// rounds sends every headset its next message, each having waited
 	// held(i) in its socket, a message's worth of time (8 frames at 72 Hz)
 	// after the previous round, for d of the headsets' time.
 	rounds := func(d time.Duration, held func(i int) time.Duration) {
-		for range int(d.Seconds() * 72 / perMessage) {
-			clk.Advance(time.Second * perMessage / 72)
+		for range int(d.Seconds() * 72 / lateFrames) {
+			clk.Advance(time.Second * lateFrames / 72)
 			for i, h := range hs {
 				h.link.FramesHeld(xr.TransportWebSocket, h.msgs[sent], held(i))
 			}
 			sent++
 		}
 	}
-	open := func(h *headset) bool { _, _, ok := r.xr.StreamCounts(h.id); return ok }
+	open := func(h *lateHeadset) bool { _, _, ok := r.xr.StreamCounts(h.id); return ok }
 
 	rounds(5*time.Second, func(i int) time.Duration {
 		if i == 0 {
@@ -270,7 +249,7 @@ func TestXRBehindNodeShedsItsLateStreams(t *testing.T) {
 	}
 
 	rounds(10*time.Second, func(int) time.Duration { return 3 * time.Second })
-	var shed []*headset
+	var shed []*lateHeadset
 	for _, h := range hs {
 		busy := h.conn.refusals()
 		switch {
@@ -300,7 +279,7 @@ func TestXRBehindNodeShedsItsLateStreams(t *testing.T) {
 		t.Errorf("the %d shed streams were all told the same retry time %v: they would all come back in the same second", len(shed), retries)
 	}
 	if len(shed) < 9 || len(shed) > 12 {
-		t.Fatalf("a node of %d streams, 10 s behind all of them, shed %d, want one a second (9 to 12)", streams, len(shed))
+		t.Fatalf("a node of %d streams, 10 s behind all of them, shed %d, want one a second (9 to 12)", lateStreams, len(shed))
 	}
 	if text := metricsText(t, r); !strings.Contains(text, fmt.Sprintf("zerorealm_xr_streams_shed_total %d\n", len(shed))) {
 		t.Errorf("metrics lack %d shed streams:\n%s", len(shed), grepLines(text, "zerorealm_xr_streams"))
@@ -324,6 +303,75 @@ func TestXRBehindNodeShedsItsLateStreams(t *testing.T) {
 			t.Errorf("shed stream %s did not open again after its retry time", h.id)
 		}
 	}
+}
+
+// TestXRBehindNodeShedsLateUnstampedStreams: streams whose frames carry
+// no receive stamp (a data channel's, or a socket on a system without
+// stamps) are shed by how far their own offsets climbed. Forty of them
+// are read later and later, half a second more each second, as a node
+// falling behind reads them: the node's estimate sees it, none is
+// suspended for its timing, and from 2 s late they are shed, one a
+// second, told how late their frames arrive.
+func TestXRBehindNodeShedsLateUnstampedStreams(t *testing.T) {
+	clk := clock.NewManual(time.Now())
+	r, hs := lateHeadsets(t, clk)
+	for k := range 90 { // 10 s of the headsets' time, read in 15 s
+		clk.Advance(time.Second * lateFrames * 3 / 2 / 72)
+		for _, h := range hs {
+			h.link.Frames(xr.TransportWebSocket, h.msgs[k])
+		}
+	}
+	shed := 0
+	for _, h := range hs {
+		busy := h.conn.refusals()
+		_, _, open := r.xr.StreamCounts(h.id)
+		switch {
+		case open && len(busy) == 0:
+		case !open && len(busy) > 0 && strings.Contains(busy[0].Reason, "frames arrive") && strings.Contains(busy[0].Reason, "later than they did at best"):
+			shed++
+		default:
+			t.Errorf("stream %s: open %v, told %v; want open and untold, or shed and told how late its frames arrive", h.id, open, busy)
+		}
+	}
+	if shed < 4 || shed > 12 {
+		t.Errorf("shed %d of %d streams read later and later, want about one a second once they were 2 s late (4 to 12)", shed, lateStreams)
+	}
+	if text := metricsText(t, r); strings.Contains(text, `zerorealm_xr_events_total{kind="liveness"}`) {
+		t.Errorf("a liveness event on a node whose late reads its estimate discounts:\n%s", grepLines(text, "zerorealm_xr_events_total"))
+	}
+}
+
+const lateStreams, lateFrames = 40, 8
+
+// lateHeadset is one of lateHeadsets.
+type lateHeadset struct {
+	id   string
+	conn *busyConn
+	link *xr.Link
+	msgs [][]byte
+}
+
+// lateHeadsets starts a realm on clk and attaches forty signed-in
+// sessions' XR links to it, each with 300 messages of its own synthetic
+// person's motion, 8 frames at 72 Hz each.
+func lateHeadsets(t *testing.T, clk *clock.Manual) (*Realm, []*lateHeadset) {
+	t.Helper()
+	// Forty sign-ups from one address at once: no ceremony limit.
+	r := startRealm(t, Config{Listen: "localhost:0", Clock: clk, CeremonyRate: -1})
+	var hs []*lateHeadset
+	for i := range lateStreams {
+		sess := newClient(t, r).Register(webauthntest.New(), fmt.Sprintf("late-%d", i))
+		s, err := r.sessions.Authenticate(t.Context(), sess.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &lateHeadset{id: s.ID, conn: &busyConn{xrBenchConn: xrBenchConn{sess: s, send: make(chan []byte, 1024)}}}
+		h.link = r.xr.Attach(h.conn)
+		t.Cleanup(h.link.End)
+		h.msgs = synthMessages(t, int64(100+i), 300, lateFrames)
+		hs = append(hs, h)
+	}
+	return r, hs
 }
 
 // busyConn is an xrBenchConn that keeps the node-busy errors it is told.

@@ -57,9 +57,11 @@ const (
 	retryShed = 15 * time.Second
 )
 
-// shedAfterWait: a node that is behind closes an open stream whose frame
-// message waited this long in its socket before the node read it. Such a
-// stream's evidence is already too late for a trust decision, and every
+// shedAfterWait: a node that is behind closes an open stream that runs
+// this late: its frame message waited this long in its socket before the
+// node read it (over a stamped socket), or its frames arrive this much
+// later than they did at best (Stream.Late). Such a stream's evidence is
+// already too late for a trust decision, and every
 // stream the node keeps that far behind puts the others further behind,
 // until their sockets fill and their devices look slow to the clock
 // checks: the collapse this avoids.

@@ -243,13 +243,16 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 	}
 	pushed := time.Now()
 	var events []biometrics.Event
+	late := held
 	if stamped {
 		m.socketQueue.Observe(held.Seconds())
 		events = x.stream.PushReceived(frames, now.Add(-held), now)
 	} else {
 		// Read from a data channel, or a socket without the kernel's
-		// stamp: dated by the read, and no wait to measure.
+		// stamp: dated by the read, and no wait to measure; how late
+		// the stream runs is what its offsets say.
 		events = x.stream.Push(frames, now)
+		late = x.stream.Late()
 	}
 	for _, ev := range events {
 		if ev.Kind == biometrics.EventScore {
@@ -280,32 +283,39 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 	for _, ev := range events {
 		s.xrEvent(c, x, ev, newest)
 	}
-	if stamped && held >= shedAfterWait {
-		s.shedIfBehind(l, held, now)
+	if late >= shedAfterWait {
+		s.shedIfBehind(l, late, stamped, now)
 	}
 }
 
 // shedIfBehind closes the link's stream when the node is behind and this
-// stream's latest message waited held in its socket (at least
-// shedAfterWait), at the pace shedPace allows: the client is told
-// node-busy, as a refused new stream is, and its session's trust is
-// untouched; it has no motion evidence until it streams again, here once
-// the node has room or on another node. Only a wait the kernel measured
-// sheds a stream: a client cannot make another's socket look late, only
-// add load, as any client does, within its rate limit.
-func (s *Service) shedIfBehind(l *Link, held time.Duration, now time.Time) {
+// stream runs late by at least shedAfterWait, at the pace shedPace
+// allows: the client is told node-busy, as a refused new stream is, and
+// its session's trust is untouched; it has no motion evidence until it
+// streams again, here once the node has room or on another node. Over a
+// stamped socket, late is the wait the kernel measured, and a client
+// cannot make another's socket look late, only add load, as any client
+// does, within its rate limit. Otherwise (a data channel) it is how far
+// the stream's own offsets climbed: a client can only make its own
+// stream look late, and have it shed instead of judged, while the node
+// is behind.
+func (s *Service) shedIfBehind(l *Link, late time.Duration, stamped bool, now time.Time) {
 	behind, lag := s.admit.behind(now)
 	if !behind || !s.admit.shed.take(now, s.admit.open.Load()) {
 		return
 	}
+	how := fmt.Sprintf("this stream's frames waited %s in its socket before the node could read them", late.Round(time.Millisecond))
+	if !stamped {
+		how = fmt.Sprintf("this stream's frames arrive %s later than they did at best", late.Round(time.Millisecond))
+	}
 	busy := &BusyError{Cause: BusyBehind, RetryAfter: shedRetry(l.c.Session().ID),
-		Reason: fmt.Sprintf("this node is behind its XR streams by %s, and this stream's frames waited %s in its socket before the node could read them: the node closed the stream so that it can keep up with the others",
-			lag.Round(time.Millisecond), held.Round(time.Millisecond))}
+		Reason: fmt.Sprintf("this node is behind its XR streams by %s, and %s: the node closed the stream so that it can keep up with the others",
+			lag.Round(time.Millisecond), how)}
 	if !l.shed(busy, now) {
 		return
 	}
 	s.m.shed.Inc()
-	s.log.Debug("XR stream shed", "session", l.c.Session().ID, "held", held, "lag", lag)
+	s.log.Debug("XR stream shed", "session", l.c.Session().ID, "late", late, "stamped", stamped, "lag", lag)
 	l.c.PushBusy(busy)
 }
 

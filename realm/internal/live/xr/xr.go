@@ -281,7 +281,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		}, []string{"reason"}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zerorealm_xr_streams_shed_total",
-			Help: "Open XR streams this node closed while behind, because a frame message of theirs waited 2 s or more in its socket before the node read it; each client was told node-busy, as a refused new stream is.",
+			Help: "Open XR streams this node closed while behind, because they ran 2 s late or more (a WebSocket message that waited that long in its socket before the node read it, or data channel frames arriving that much later than at best); each client was told node-busy, as a refused new stream is.",
 		}),
 		accepted: map[string]prometheus.Counter{},
 		okMsgs:   map[string]prometheus.Counter{},
