@@ -332,9 +332,10 @@ func (l *Link) letGo(x *sessionStream) {
 // shed closes the connection's stream on a node that is behind, as if it
 // had been refused by busy at now: its frames are dropped unread, and it
 // may open a stream again after busy's retry time, if the node has room
-// by then. The peer connection closes too: its data channel would
-// otherwise go on streaming into a stream that is gone. It reports
-// whether there was a stream to shed.
+// by then. The connection and its data channel stay open, as for a
+// refused new stream: the client pauses its frames and sends them again
+// on the same channel, with no new offer to make. It reports whether
+// there was a stream to shed.
 func (l *Link) shed(busy *BusyError, now time.Time) bool {
 	l.openMu.Lock()
 	x := l.x.Load()
@@ -345,7 +346,6 @@ func (l *Link) shed(busy *BusyError, now time.Time) bool {
 	l.x.Store(nil)
 	l.refused, l.retryAt = busy, now.Add(busy.RetryAfter)
 	l.openMu.Unlock()
-	l.ClosePeer()
 	l.letGo(x)
 	return true
 }
