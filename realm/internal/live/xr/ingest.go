@@ -250,9 +250,12 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 	} else {
 		// Read from a data channel, or a socket without the kernel's
 		// stamp: dated by the read, and no wait to measure; how late
-		// the stream runs is what its offsets say.
+		// the stream runs is what its offsets say, asked only of a node
+		// that is behind, the only one that sheds.
 		events = x.stream.Push(frames, now)
-		late = x.stream.Late()
+		if behind, _ := s.admit.behind(now); behind {
+			late = x.stream.Late()
+		}
 	}
 	for _, ev := range events {
 		if ev.Kind == biometrics.EventScore {
