@@ -1,9 +1,19 @@
 package netstamp
 
 import (
+	"fmt"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The kernel's stamping switch is held on for the whole run, so that
+	// no test's first segment races the worker that turns it on.
+	if err := holdKernelStamping(); err != nil {
+		fmt.Fprintln(os.Stderr, "netstamp tests:", err)
+		os.Exit(1)
+	}
+	goleak.VerifyTestMain(m)
+}

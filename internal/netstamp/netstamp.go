@@ -8,7 +8,8 @@ import (
 // Received reports when the kernel received the newest bytes read so far
 // from c, unwrapping connections that name the one beneath them (as
 // *tls.Conn does with NetConn). It reports false for a connection not
-// accepted through Listener, or before its first stamped read.
+// accepted through Listener, before its first read, or when the newest
+// bytes came without a stamp.
 func Received(c net.Conn) (time.Time, bool) {
 	for range 8 { // a chain of wrappers, not a cycle
 		switch x := c.(type) {

@@ -13,7 +13,26 @@ import (
 // Listener returns ln with every TCP connection it accepts asking the
 // kernel for receive stamps. A connection whose socket refuses the option
 // is returned as accepted, without stamps.
-func Listener(ln net.Listener) net.Listener { return &listener{Listener: ln} }
+//
+// The listening socket asks too, when it is a TCP listener. Linux turns
+// stamping on for the whole machine only when the first socket asks, and
+// does so later, in a worker: segments that arrive before it runs carry
+// no stamp. Asked at listen time, the switch is on long before the first
+// connection's bytes, and the connections accepted inherit the option.
+func Listener(ln net.Listener) net.Listener {
+	if tl, ok := ln.(*net.TCPListener); ok {
+		if raw, err := tl.SyscallConn(); err == nil {
+			// A refusal here is not fatal: each accepted connection asks
+			// again, and one that is refused is served without stamps.
+			_ = raw.Control(func(fd uintptr) { _ = enableStamps(fd) })
+		}
+	}
+	return &listener{Listener: ln}
+}
+
+func enableStamps(fd uintptr) error {
+	return syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+}
 
 type listener struct{ net.Listener }
 
@@ -57,9 +76,7 @@ func newConn(tc *net.TCPConn) (*Conn, error) {
 		return nil, err
 	}
 	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
-	}); err != nil {
+	if err := raw.Control(func(fd uintptr) { serr = enableStamps(fd) }); err != nil {
 		return nil, err
 	}
 	if serr != nil {
@@ -110,16 +127,23 @@ func (c *Conn) recv(fd uintptr) bool {
 			return true
 		}
 		c.n = n
+		// Bytes that came without a stamp clear the last one: kept, it
+		// would date these bytes by older ones and make them look held
+		// for longer than they were. The kernel sends none for segments
+		// that arrived before its stamping switch was on.
+		var at int64
 		if flags&syscall.MSG_CTRUNC == 0 {
-			if at, ok := parseStamp(c.oob[:oobn]); ok {
-				c.received.Store(at)
-			}
+			at, _ = parseStamp(c.oob[:oobn])
+		}
+		if n > 0 {
+			c.received.Store(at)
 		}
 		return true
 	}
 }
 
-// Received reports the kernel's stamp of the newest bytes read so far.
+// Received reports the kernel's stamp of the newest bytes read so far,
+// and false before the first read or when those bytes came unstamped.
 func (c *Conn) Received() (time.Time, bool) {
 	ns := c.received.Load()
 	if ns == 0 {

@@ -3,6 +3,7 @@ package netstamp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -10,6 +11,50 @@ import (
 	"time"
 	"unsafe"
 )
+
+// holdKernelStamping opens a loopback UDP socket that asks for receive
+// stamps and keeps it open for the rest of the process, which holds the
+// kernel's machine-wide stamping switch on. Linux turns that switch on in
+// a worker some time after the first socket asks, and tears it down the
+// same way when the last one closes; segments that arrive meanwhile are
+// not stamped. It returns once a datagram arrives stamped, so every test
+// after it runs with the switch on.
+func holdKernelStamping() error {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return err
+	}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = enableStamps(fd) }); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("SO_TIMESTAMPNS on a UDP socket: %w", serr)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	buf, oob := make([]byte, 8), make([]byte, 64)
+	for time.Now().Before(deadline) {
+		if _, err := conn.WriteToUDP([]byte("stamp?"), conn.LocalAddr().(*net.UDPAddr)); err != nil {
+			return err
+		}
+		if err := conn.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
+			return err
+		}
+		_, oobn, _, _, err := conn.ReadMsgUDP(buf, oob)
+		if err != nil {
+			return err
+		}
+		if _, ok := parseStamp(oob[:oobn]); ok {
+			return nil // conn stays open until the process ends
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return errors.New("the kernel stamped no loopback datagram within 10 s: it gives no receive stamps")
+}
 
 // pair is a connection accepted through Listener and its dialled peer.
 func pair(t *testing.T) (server net.Conn, client net.Conn) {
@@ -128,6 +173,85 @@ func TestReadEndsAsATCPReadDoes(t *testing.T) {
 	if _, err := server.Read(make([]byte, 8)); err == nil || errors.Is(err, io.EOF) {
 		t.Fatalf("read of a closed connection: %v, want its error", err)
 	}
+}
+
+// Bytes that arrive unstamped clear the stamp of older ones, which would
+// otherwise date them and make them look held for longer than they were.
+func TestUnstampedBytesClearTheStamp(t *testing.T) {
+	server, client := pair(t)
+	if _, err := client.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	readFull(t, server, 1)
+	if _, ok := Received(server); !ok {
+		t.Fatal("no stamp for the first byte")
+	}
+	setStamps(t, server, 0)
+	if _, err := client.Write([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	readFull(t, server, 1)
+	if at, ok := Received(server); ok {
+		t.Fatalf("stamp %v kept for unstamped bytes", at)
+	}
+	if held, ok := Held(server, time.Now()); ok || held != 0 {
+		t.Fatalf("held %v, %v for unstamped bytes", held, ok)
+	}
+	setStamps(t, server, 1)
+	if _, err := client.Write([]byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	readFull(t, server, 1)
+	if _, ok := Received(server); !ok {
+		t.Fatal("no stamp once stamps were asked for again")
+	}
+}
+
+// The listening socket asks for stamps itself, so the kernel's switch is
+// on from listen time and accepted sockets inherit the option.
+func TestListenerAsksAtListenTime(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if got := stampOption(t, ln.(*net.TCPListener)); got != 0 {
+		t.Fatalf("a plain listener has SO_TIMESTAMPNS %d", got)
+	}
+	Listener(ln)
+	if got := stampOption(t, ln.(*net.TCPListener)); got != 1 {
+		t.Fatalf("the wrapped listener has SO_TIMESTAMPNS %d, want 1", got)
+	}
+}
+
+func setStamps(t *testing.T, c net.Conn, on int) {
+	t.Helper()
+	raw, err := c.(*Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, on)
+	}); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+}
+
+func stampOption(t *testing.T, c syscall.Conn) int {
+	t.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	var gerr error
+	if err := raw.Control(func(fd uintptr) {
+		v, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS)
+	}); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	return v
 }
 
 type wrapper struct{ net.Conn }

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package netstamp
+
+func holdKernelStamping() error { return nil }
