@@ -46,8 +46,12 @@ func (g *UDPGroup) Wrap(c *net.UDPConn) net.PacketConn {
 }
 
 // Received reports the newest stamp of the group's sockets, and false
-// when none has one or a newer datagram came unstamped.
+// when none has one or a newer datagram came unstamped. A nil group,
+// that of sockets not stamped, has none.
 func (g *UDPGroup) Received() (time.Time, bool) {
+	if g == nil {
+		return time.Time{}, false
+	}
 	conns := g.conns.Load()
 	if conns == nil {
 		return time.Time{}, false

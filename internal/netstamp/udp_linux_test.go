@@ -54,6 +54,9 @@ func TestUDPStampIsArrivalNotRead(t *testing.T) {
 	if _, ok := g.Received(); ok {
 		t.Fatal("a stamp before anything was read")
 	}
+	if held, ok := (*UDPGroup)(nil).Held(time.Now()); ok || held != 0 {
+		t.Fatalf("a nil group held %v, %v", held, ok)
+	}
 	before := time.Now()
 	send(t, sender, c, "one")
 	send(t, sender, c, "two") // loopback queues it before the write returns
