@@ -2,11 +2,19 @@ package xr
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"net"
 	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/netstamp"
+	"github.com/zerorealm/zerorealm/internal/testlog"
 )
 
 // scriptedChannel is a detached data channel's read side that returns
@@ -77,5 +85,103 @@ func TestReadMessagesHandsOnWhatItCannotHold(t *testing.T) {
 	// realm's.
 	if err := readMessages(&scriptedChannel{}, func([]byte, bool) { t.Fatal("nothing to hand on") }); !errors.Is(err, io.EOF) {
 		t.Fatalf("readMessages on a closed channel = %v, want io.EOF", err)
+	}
+}
+
+// stampedRead is what the realm's reader of a data channel saw when a
+// message came: its sockets' stamp, and when it read the message.
+type stampedRead struct {
+	stamp  time.Time
+	ok     bool
+	readAt time.Time
+}
+
+// stampedPeer connects a client to a peer connection of api, whose reader
+// reports each message's stamp on the channel it returns.
+func stampedPeer(ctx context.Context, t *testing.T, api *webrtcAPI) (*webrtc.DataChannel, *netstamp.UDPGroup, <-chan stampedRead) {
+	t.Helper()
+	realm, stamps, err := api.newPeerConnection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { realm.Close() })
+	if stamps == nil {
+		t.Fatal("a peer connection of the realm's own sockets without a group of stamps")
+	}
+	client, err := lean(true).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	reads := make(chan stampedRead, 16)
+	realm.OnDataChannel(func(dc *webrtc.DataChannel) {
+		readDetached(t, dc, func([]byte, bool) {
+			at, ok := stamps.Received()
+			reads <- stampedRead{stamp: at, ok: ok, readAt: time.Now()}
+		})
+	})
+	return openXRChannel(ctx, t, client, realm), stamps, reads
+}
+
+// A data channel message through the realm's own sockets is dated by
+// them: no earlier than it was sent, no later than its read, and by its
+// own peer connection's sockets, never another's.
+func TestDataChannelMessagesCarryTheirSocketsStamp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api, err := newWebRTCAPI(0, true, testlog.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcA, _, readsA := stampedPeer(ctx, t, api)
+	_, stampsB, _ := stampedPeer(ctx, t, api)
+	msg, err := vr.AppendMessage(nil, benchFrames(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		sent := time.Now()
+		if err := dcA.Send(msg); err != nil {
+			t.Fatal(err)
+		}
+		var r stampedRead
+		select {
+		case r = <-readsA:
+		case <-ctx.Done():
+			t.Fatalf("message %d not read", i)
+		}
+		if !r.ok {
+			t.Fatalf("message %d read without a stamp", i)
+		}
+		if r.stamp.Before(sent) || r.stamp.After(r.readAt) {
+			t.Fatalf("message %d stamped %v: want no earlier than it was sent (%v) and no later than its read (%v)", i, r.stamp, sent, r.readAt)
+		}
+		if other, _ := stampsB.Received(); other.Equal(r.stamp) {
+			t.Fatalf("message %d's stamp %v is also the other peer connection's", i, r.stamp)
+		}
+	}
+}
+
+// Peer connections that share one UDP port are not stamped: one socket
+// serves every peer, and a stamp would have to be kept per address.
+func TestSharedPortIsNotStamped(t *testing.T) {
+	free, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.LocalAddr().(*net.UDPAddr).Port
+	free.Close()
+	api, err := newWebRTCAPI(port, true, testlog.New(t))
+	if err != nil {
+		t.Skipf("UDP port %d taken again meanwhile: %v", port, err)
+	}
+	defer api.closeMux()
+	pc, stamps, err := api.newPeerConnection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if stamps != nil {
+		t.Fatal("a peer connection on the shared port has a group of stamps")
 	}
 }
