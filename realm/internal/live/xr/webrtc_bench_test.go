@@ -186,7 +186,6 @@ func lean(sdk bool) *webrtc.API {
 // The deadline bounds the whole benchmark run: a lost message fails it
 // rather than hang.
 func benchReceive(b *testing.B, clientAPI *webrtc.API, newRealm newPeer, msg []byte, read func(dc *webrtc.DataChannel, onMessage func())) {
-	const benchWindow = 16
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client, err := clientAPI.NewPeerConnection(webrtc.Configuration{})
