@@ -293,18 +293,27 @@ func (l *Link) Offer(sdp string) error {
 // later than its read.
 func (s *Service) readDataChannel(l *Link, ch datachannel.ReadWriteCloser, stamps *netstamp.UDPGroup) {
 	defer ch.Close()
-	err := readMessages(ch, func(msg []byte, isString bool) {
+	err := readDatedMessages(ch, stamps, func(msg []byte, isString bool, held time.Duration, stamped bool) {
 		if isString {
 			s.m.message(transportWebRTC, "not-binary")
 			return
 		}
 		l.c.Used()
-		held, stamped := stamps.Held(time.Now())
 		s.ingestFrames(l, transportWebRTC, msg, held, stamped)
 	})
 	if errors.Is(err, errMessageTooLarge) {
 		s.log.Debug("data channel closed", "session", l.c.Session().ID, "err", err)
 	}
+}
+
+// readDatedMessages is readMessages with each message's wait: how long
+// before its read the newest datagram of stamps arrived, and false when
+// there is no stamp (nil stamps among them).
+func readDatedMessages(ch datachannel.Reader, stamps *netstamp.UDPGroup, handle func(msg []byte, isString bool, held time.Duration, stamped bool)) error {
+	return readMessages(ch, func(msg []byte, isString bool) {
+		held, stamped := stamps.Held(time.Now())
+		handle(msg, isString, held, stamped)
+	})
 }
 
 var errMessageTooLarge = errors.New("data channel message longer than the realm reads")

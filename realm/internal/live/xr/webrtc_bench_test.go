@@ -57,8 +57,8 @@ func BenchmarkDataChannelReceive(b *testing.B) {
 			}
 			var dated atomic.Int64
 			benchReceive(b, lean(true), newRealm, msg, func(dc *webrtc.DataChannel, onMessage func()) {
-				readDetached(b, dc, func([]byte, bool) {
-					if _, ok := stamps.Held(time.Now()); ok {
+				readDatedDetached(b, dc, stamps, func(_ time.Duration, stamped bool) {
+					if stamped {
 						dated.Add(1)
 					}
 					onMessage()
@@ -149,9 +149,10 @@ func connectPair(ctx context.Context, b *testing.B, clientAPI *webrtc.API, newRe
 	return client, realm
 }
 
-// readDetached reads dc once it opens as the realm reads its channel:
-// detached, with readMessages, handing each message to handle.
-func readDetached(tb testing.TB, dc *webrtc.DataChannel, handle func(msg []byte, isString bool)) {
+// readDatedDetached reads dc once it opens as the realm reads its
+// channel: detached, each message dated by stamps (readDatedMessages),
+// handing handle its wait and whether it was stamped.
+func readDatedDetached(tb testing.TB, dc *webrtc.DataChannel, stamps *netstamp.UDPGroup, handle func(held time.Duration, stamped bool)) {
 	dc.OnOpen(func() {
 		ch, err := dc.Detach()
 		if err != nil {
@@ -159,7 +160,7 @@ func readDetached(tb testing.TB, dc *webrtc.DataChannel, handle func(msg []byte,
 			return
 		}
 		defer ch.Close()
-		_ = readMessages(ch, handle)
+		_ = readDatedMessages(ch, stamps, func(_ []byte, _ bool, held time.Duration, stamped bool) { handle(held, stamped) })
 	})
 }
 

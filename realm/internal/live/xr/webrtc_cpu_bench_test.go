@@ -87,8 +87,8 @@ func benchRealmCPU(b *testing.B, stamp bool) {
 	done := make(chan struct{})
 	credit := []byte{1}
 	realm.OnDataChannel(func(dc *webrtc.DataChannel) {
-		readDetached(b, dc, func([]byte, bool) {
-			if _, ok := stamps.Held(time.Now()); ok {
+		readDatedDetached(b, dc, stamps, func(_ time.Duration, stamped bool) {
+			if stamped {
 				dated.Add(1)
 			}
 			n := read.Add(1)
