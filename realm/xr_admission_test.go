@@ -1,6 +1,7 @@
 package realm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -281,8 +282,11 @@ func TestXRBehindNodeShedsItsLateStreams(t *testing.T) {
 	if len(shed) < 9 || len(shed) > 12 {
 		t.Fatalf("a node of %d streams, 10 s behind all of them, shed %d, want one a second (9 to 12)", lateStreams, len(shed))
 	}
-	if text := metricsText(t, r); !strings.Contains(text, fmt.Sprintf("zerorealm_xr_streams_shed_total %d\n", len(shed))) {
-		t.Errorf("metrics lack %d shed streams:\n%s", len(shed), grepLines(text, "zerorealm_xr_streams"))
+	// The streams it kept are its ceiling for new ones (a node of forty is
+	// too small to be held by it: TestShedNodeOpensNewStreamsBelowWhatItKept).
+	if text := metricsText(t, r); !strings.Contains(text, fmt.Sprintf("zerorealm_xr_streams_shed_total %d\n", len(shed))) ||
+		!strings.Contains(text, fmt.Sprintf("zerorealm_xr_stream_ceiling %d\n", lateStreams-len(shed))) {
+		t.Errorf("metrics lack %d shed streams and a ceiling of the %d kept:\n%s", len(shed), lateStreams-len(shed), grepLines(text, "zerorealm_xr_stream"))
 	}
 
 	// Until its retry time a shed stream's frames are refused with the
@@ -377,18 +381,309 @@ func lateHeadsets(t *testing.T, clk *clock.Manual) (*Realm, []*lateHeadset) {
 // busyConn is an xrBenchConn that keeps the node-busy errors it is told.
 type busyConn struct {
 	xrBenchConn
-	mu   sync.Mutex
-	busy []*xr.BusyError
+	busy heard[*xr.BusyError]
 }
 
-func (c *busyConn) PushBusy(b *xr.BusyError) {
-	c.mu.Lock()
-	c.busy = append(c.busy, b)
-	c.mu.Unlock()
+func (c *busyConn) PushBusy(b *xr.BusyError) { c.busy.add(b) }
+
+func (c *busyConn) refusals() []*xr.BusyError { return c.busy.all() }
+
+// heard is what a test's client was told, in order: added to by the
+// goroutine that hears it, read by the test.
+type heard[T any] struct {
+	mu    sync.Mutex
+	items []T
 }
 
-func (c *busyConn) refusals() []*xr.BusyError {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.busy)
+func (h *heard[T]) add(v T) {
+	h.mu.Lock()
+	h.items = append(h.items, v)
+	h.mu.Unlock()
+}
+
+func (h *heard[T]) all() []T {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.items)
+}
+
+// TestXRBehindNodeShedsDataChannelsOverRealPeers is the shedding of
+// unstamped streams end to end: forty headsets stream through the Go SDK
+// over real pion data channels on loopback, and the node reads their
+// frames later and later (its clock runs half again as fast as their
+// frames' time). From 2 s late it sheds them, one a second: each shed
+// client is told node-busy, naming how late its frames arrive, with a
+// retry time of 15 to 29 s, and its peer connection and data channel stay
+// open on both ends; its trust is untouched and no liveness event is
+// raised. The node then drains its backlog and keeps up; frames a shed
+// client sends before its retry time are refused unread. After it, the
+// shed clients send on the same channels, with no new offer, and their
+// streams open again and are reported to them as before.
+//
+// Each round moves the node's clock, has every headset that streams send
+// its next message and waits until the node has read them all, so the
+// time each message is read at is exact.
+func TestXRBehindNodeShedsDataChannelsOverRealPeers(t *testing.T) {
+	clk := clock.NewManual(time.Now())
+	r, hs := webrtcHeadsets(t, clk)
+	var (
+		start   = clk.Now()
+		step    int           // messages each headset has had to send
+		at      time.Duration // the node's time since start
+		refused int           // messages sent to be refused
+	)
+	busyMessages := func() float64 {
+		v, _ := realmtest.Metric(t, r.URL(), `zerorealm_xr_messages_total{outcome="node-busy",transport="webrtc"}`)
+		return v
+	}
+	busyBefore := busyMessages()
+	open := func(h *webrtcHeadset) bool { _, _, ok := r.xr.StreamCounts(h.id); return ok }
+	// round reads every headset's next message pace times its own time
+	// after the previous round's: over 1 the node falls behind, under 1
+	// it drains its backlog. A shed headset pauses, as it was told,
+	// unless early has it send before its retry time; its message is
+	// then refused unread.
+	round := func(pace float64, early bool) {
+		t.Helper()
+		at += time.Duration(pace * float64(webrtcStep))
+		clk.Advance(start.Add(at).Sub(clk.Now()))
+		for _, h := range hs {
+			if h.shed && !early {
+				continue
+			}
+			if h.shed {
+				refused++
+			} else {
+				h.frames += webrtcFrames
+			}
+			if err := h.cl.Send(h.batches[step]); err != nil {
+				t.Fatalf("headset %s: Send = %v", h.id, err)
+			}
+		}
+		step++
+		eventually(t, fmt.Sprintf("the node reading round %d: every frame counted, or the stream shed and its headset told; a shed headset's message refused", step), func() bool {
+			for _, h := range hs {
+				if !h.shed && !h.readOrShed(r) {
+					return false
+				}
+			}
+			// A shed stream opened again before its retry time is
+			// reported below, not waited for here.
+			return !early || busyMessages() == busyBefore+float64(refused) || slices.ContainsFunc(hs, func(h *webrtcHeadset) bool { return h.shed && open(h) })
+		})
+		for _, h := range hs {
+			if !h.shed && len(h.refusals()) > h.told {
+				h.shed = true
+			}
+		}
+	}
+	// channelsOpen checks the peer connections and data channels on both
+	// ends: the node holds every one it answered, and each client's is
+	// connected and open.
+	channelsOpen := func(when string) {
+		t.Helper()
+		if n := r.xr.PeerConnections(); n != webrtcStreams {
+			t.Errorf("%s: the node holds %d peer connections, want all %d", when, n, webrtcStreams)
+		}
+		for _, h := range hs {
+			if peer, channel := h.cl.WebRTCState(); peer != "connected" || channel != "open" {
+				t.Errorf("%s: headset %s's peer connection is %s and its data channel %s, want connected and open", when, h.id, peer, channel)
+			}
+		}
+	}
+	trustBefore := map[string][2]any{}
+	for _, h := range hs {
+		trustBefore[h.id] = sessionTrust(t, r, h.id)
+	}
+
+	// Behind: 6 s of the headsets' time read in 9 s, so that they run up
+	// to 3 s late; then the node drains its backlog, 4 s of theirs in 1 s.
+	for range 27 {
+		round(1.5, false)
+	}
+	for range 18 {
+		round(0.25, false)
+	}
+	var shed []*webrtcHeadset
+	for _, h := range hs {
+		busy := h.refusals()
+		switch {
+		case !h.shed && open(h):
+		case !h.shed || open(h):
+			t.Errorf("headset %s: stream open %v, told %v; want open and untold, or closed and told", h.id, open(h), busy)
+		default:
+			shed = append(shed, h)
+			b := busy[0]
+			if !errors.Is(b, vr.ErrNodeBusy) || !strings.Contains(b.Reason, "frames arrive") || !strings.Contains(b.Reason, "later than they did at best") ||
+				b.RetryAfter < 15*time.Second || b.RetryAfter >= 30*time.Second {
+				t.Errorf("shed headset %s was told %+v, want node-busy naming how late its frames arrive, retry in 15 to 29 s", h.id, b)
+			}
+			if got := sessionTrust(t, r, h.id); got != trustBefore[h.id] {
+				t.Errorf("shed session %s's trust went from %v to %v, want it untouched", h.id, trustBefore[h.id], got)
+			}
+		}
+	}
+	// 2 s late from the node's sixth second, the streams are shed one a
+	// second (2 % of forty, at least one) until the node has drained
+	// them under 2 s late, in its tenth.
+	if len(shed) < 2 || len(shed) > 6 {
+		t.Fatalf("shed %d of %d streams read up to 3 s late, want one a second once they were 2 s late (2 to 6)", len(shed), webrtcStreams)
+	}
+	text := metricsText(t, r)
+	if !strings.Contains(text, fmt.Sprintf("zerorealm_xr_streams_shed_total %d\n", len(shed))) {
+		t.Errorf("metrics lack %d shed streams:\n%s", len(shed), grepLines(text, "zerorealm_xr_streams"))
+	}
+	channelsOpen("once shed")
+
+	// The node keeps up again, and the shed clients send before their
+	// retry time: refused unread, told at most once a second with the
+	// error they were shed with, their channels still open.
+	for range 9 {
+		round(1, true)
+	}
+	if lag, _ := realmtest.Metric(t, r.URL(), "zerorealm_xr_node_read_lag_seconds"); lag >= 0.1 {
+		t.Fatalf("the node's read lag is %.3fs after it drained its backlog, want it caught up (under 0.1s)", lag)
+	}
+	for _, h := range shed {
+		busy := h.refusals()
+		if open(h) || len(busy) < 2 {
+			t.Errorf("shed headset %s sending before its retry time: stream open %v, told %d times, want refused and told again", h.id, open(h), len(busy))
+		}
+		for _, b := range busy[1:] {
+			if b.Reason != busy[0].Reason || b.RetryAfter > busy[0].RetryAfter {
+				t.Errorf("shed headset %s, before its retry time, was told %+v, after %+v: want what it was shed with", h.id, b, busy[0])
+			}
+		}
+	}
+	if t.Failed() {
+		t.FailNow() // what follows needs the shed streams closed until their retry time
+	}
+	channelsOpen("while refused")
+
+	// Every headset pauses for 30 s, past every retry time, its device
+	// clock running on, and sends again: the shed ones on the channels
+	// they were shed on.
+	at += 30 * time.Second
+	resumed := start.Add(at)
+	for _, h := range hs {
+		for _, batch := range h.batches[step:] {
+			for j := range batch {
+				batch[j].TimeUS += uint64(30 * time.Second / time.Microsecond)
+			}
+		}
+	}
+	for _, h := range shed {
+		h.shed, h.frames, h.told = false, 0, len(h.refusals())
+	}
+	for range 5 {
+		round(1, false)
+	}
+	for _, h := range shed {
+		if n, _, ok := r.xr.StreamCounts(h.id); !ok || n == 0 || h.shed {
+			t.Errorf("shed headset %s after its retry time: stream open %v with %d frames accepted, told %v; want it streaming again", h.id, ok, n, h.refusals()[h.told:])
+			continue
+		}
+		eventually(t, "a status of the stream opened again", func() bool { return h.statusSince(resumed) })
+	}
+	channelsOpen("streaming again")
+	text = metricsText(t, r)
+	for _, want := range []string{
+		fmt.Sprintf("zerorealm_xr_peer_connections_opened_total %d\n", webrtcStreams),
+		fmt.Sprintf("zerorealm_xr_streams %d\n", webrtcStreams),
+		fmt.Sprintf("zerorealm_xr_streams_shed_total %d\n", len(shed)),
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q:\n%s", want, grepLines(text, "zerorealm_xr_"))
+		}
+	}
+	if strings.Contains(text, `zerorealm_xr_events_total{kind="liveness"}`) {
+		t.Errorf("a liveness event on a node whose late reads its estimate discounts:\n%s", grepLines(text, "zerorealm_xr_events_total"))
+	}
+}
+
+// webrtcStreams headsets stream webrtcFrames frames a message at 72 Hz,
+// a message every webrtcStep of their own time.
+const (
+	webrtcStreams = 40
+	webrtcFrames  = 16
+	webrtcStep    = time.Second * webrtcFrames / 72
+)
+
+// webrtcHeadset is one of webrtcHeadsets: an SDK client streaming over
+// WebRTC, and what the test knows of it.
+type webrtcHeadset struct {
+	id      string
+	cl      *vr.Client
+	batches [][]vr.Frame
+	// shed: told node-busy, so it pauses; frames is what it sent since
+	// its stream opened; told is how many refusals came before that.
+	shed   bool
+	frames int
+	told   int
+
+	busy     heard[*vr.RefusalError]
+	statuses heard[vr.Status]
+}
+
+// webrtcHeadsets starts a realm on clk and connects forty signed-in
+// sessions through the Go SDK over WebRTC, each with sixty messages of
+// its own synthetic person's motion.
+func webrtcHeadsets(t *testing.T, clk *clock.Manual) (*Realm, []*webrtcHeadset) {
+	t.Helper()
+	r := startRealm(t, Config{Listen: "localhost:0", Clock: clk, CeremonyRate: -1})
+	hs := make([]*webrtcHeadset, webrtcStreams)
+	tokens := make([]string, webrtcStreams)
+	for i := range hs {
+		sess := newClient(t, r).Register(webauthntest.New(), fmt.Sprintf("webrtc-%d", i))
+		hs[i] = &webrtcHeadset{id: sess.Session.ID, batches: synthBatches(int64(200+i), 60, webrtcFrames)}
+		tokens[i] = sess.Token
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	errs := make([]error, webrtcStreams)
+	var wg sync.WaitGroup
+	for i, h := range hs {
+		wg.Go(func() {
+			h.cl, errs[i] = vr.Dial(ctx, vr.Config{URL: r.URL(), Token: tokens[i], Transport: vr.WebRTC, Logger: testLogger(t),
+				OnRefusal: h.refused, OnStatus: h.statuses.add})
+		})
+	}
+	wg.Wait()
+	for i, h := range hs {
+		if errs[i] != nil {
+			t.Fatalf("vr.Dial(webrtc) = %v", errs[i])
+		}
+		t.Cleanup(func() { h.cl.Close() })
+	}
+	return r, hs
+}
+
+func (h *webrtcHeadset) refused(e *vr.RefusalError) {
+	if e.Code == vr.CodeNodeBusy {
+		h.busy.add(e)
+	}
+}
+
+func (h *webrtcHeadset) refusals() []*vr.RefusalError { return h.busy.all() }
+
+// statusSince reports whether the realm told the headset of its stream,
+// with frames accepted over WebRTC, as of at or later.
+func (h *webrtcHeadset) statusSince(at time.Time) bool {
+	return slices.ContainsFunc(h.statuses.all(), func(s vr.Status) bool {
+		return !s.At.Before(at) && s.FramesAccepted > 0 && s.Transport == "webrtc"
+	})
+}
+
+// readOrShed reports whether the node has read every frame the headset
+// sent into its stream, or has shed the stream and told the headset so.
+func (h *webrtcHeadset) readOrShed(r *Realm) bool {
+	acc, rej, ok := r.xr.StreamCounts(h.id)
+	if !ok {
+		return len(h.refusals()) > h.told
+	}
+	n := int(acc)
+	for _, c := range rej {
+		n += int(c)
+	}
+	return n == h.frames
 }

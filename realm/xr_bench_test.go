@@ -63,13 +63,8 @@ func BenchmarkXRIngest(b *testing.B) {
 // encodes them.
 func synthMessages(tb testing.TB, seed int64, messages, perMessage int) [][]byte {
 	tb.Helper()
-	frames := synth.NewPerson(seed).Session(0).Frames(messages*perMessage, 72)
 	msgs := make([][]byte, 0, messages)
-	for i := range messages {
-		batch := make([]vr.Frame, perMessage)
-		for j := range batch {
-			batch[j] = vrFrame(frames[i*perMessage+j])
-		}
+	for _, batch := range synthBatches(seed, messages, perMessage) {
 		msg, err := vr.AppendMessage(nil, batch)
 		if err != nil {
 			tb.Fatal(err)
@@ -77,6 +72,20 @@ func synthMessages(tb testing.TB, seed int64, messages, perMessage int) [][]byte
 		msgs = append(msgs, msg)
 	}
 	return msgs
+}
+
+// synthBatches are synthMessages' frames, batch by batch, for a client
+// that sends them through the SDK.
+func synthBatches(seed int64, messages, perMessage int) [][]vr.Frame {
+	frames := synth.NewPerson(seed).Session(0).Frames(messages*perMessage, 72)
+	batches := make([][]vr.Frame, messages)
+	for i := range batches {
+		batches[i] = make([]vr.Frame, perMessage)
+		for j := range batches[i] {
+			batches[i][j] = vrFrame(frames[i*perMessage+j])
+		}
+	}
+	return batches
 }
 
 // xrBenchConn is a connection that was never dialled, as the XR edge sees

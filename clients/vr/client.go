@@ -322,6 +322,20 @@ func (c *Client) Hello() Hello { return c.hello }
 // Transport is the transport frames travel on.
 func (c *Client) Transport() Transport { return c.transport }
 
+// WebRTCState is the state of the client's peer connection and of its
+// data channel, as WebRTC names them ("connected", "open"), or two empty
+// strings over the WebSocket transport. The realm keeps both open when it
+// refuses or sheds the session's stream (a node-busy RefusalError): the
+// client waits its RetryAfter and sends on the same channel. Once the
+// channel is no longer "open" nothing sent on it arrives, and Send
+// returns an error: dial again to stream over WebRTC.
+func (c *Client) WebRTCState() (peer, channel string) {
+	if c.transport != WebRTC {
+		return "", ""
+	}
+	return c.pc.ConnectionState().String(), c.dc.ReadyState().String()
+}
+
 // Stats counts what was sent so far.
 func (c *Client) Stats() Stats {
 	return Stats{Messages: c.messages.Load(), Frames: c.frames.Load(), Dropped: c.dropped.Load()}

@@ -126,6 +126,11 @@ func TestSendWebSocketBytes(t *testing.T) {
 	if st := c.Stats(); st.Messages != 50 {
 		t.Fatalf("Stats = %+v, want 50 messages", st)
 	}
+	// No peer connection to tell of: the realm's own tests check a
+	// WebRTC client's (TestXRBehindNodeShedsDataChannelsOverRealPeers).
+	if peer, channel := c.WebRTCState(); peer != "" || channel != "" {
+		t.Fatalf("WebRTCState over the WebSocket = %q, %q, want none", peer, channel)
+	}
 }
 
 // BenchmarkSendWebSocket is Send of one message of 8 frames over a real

@@ -175,8 +175,11 @@ type loadRun struct {
 	latencies        []time.Duration
 	enrolled         atomic.Int64
 	// busy counts the node-busy refusals of new streams, and busyAvatars
-	// the avatars refused at least once.
+	// the avatars refused at least once; shed counts the open streams the
+	// node closed with node-busy, and shedAvatars the avatars shed at
+	// least once.
 	busy, busyAvatars atomic.Int64
+	shed, shedAvatars atomic.Int64
 
 	byAvatar map[string]*loadAvatar // by avatar id; written before streaming
 	fanout   poseFanout
@@ -214,9 +217,14 @@ type loadAvatar struct {
 	posesSent atomic.Uint64
 	// pausedUntil (unix ns): a node that refused the avatar's stream said
 	// when to try again; until then it sends nothing. refused marks an
-	// avatar refused at least once, admitted one whose stream opened.
-	pausedUntil       atomic.Int64
-	refused, admitted atomic.Bool
+	// avatar refused at least once, admitted one whose stream opened,
+	// wasShed one whose open stream the node closed at least once.
+	pausedUntil                atomic.Int64
+	refused, admitted, wasShed atomic.Bool
+	// streaming marks an open stream: set by its status, which only an
+	// open stream is sent, and cleared by a node-busy, which closes it or
+	// refuses to open it. A node-busy to a streaming avatar is a shed.
+	streaming atomic.Bool
 }
 
 // refusedOnly counts the avatars the node refused and never let stream.
@@ -230,14 +238,38 @@ func (r *loadRun) refusedOnly() int64 {
 	return n
 }
 
-// nodeBusy notes the node's refusal of the avatar's stream: the avatar
-// stops sending until the refusal's retry time, then tries again.
-func (r *loadRun) nodeBusy(a *loadAvatar, e *vr.RefusalError) {
-	r.busy.Add(1)
-	if !a.refused.Swap(true) {
-		r.busyAvatars.Add(1)
+// streamStatus notes the status of the avatar's open stream: only an open
+// stream is sent one.
+func (r *loadRun) streamStatus(a *loadAvatar, s vr.Status) {
+	a.admitted.Store(true)
+	a.streaming.Store(true)
+	if s.Enrollment == "enrolled" && !a.enrolled.Swap(true) {
+		r.enrolled.Add(1)
 	}
-	a.pausedUntil.Store(clock.Or(r.clock).Now().Add(max(e.RetryAfter, time.Second)).UnixNano())
+}
+
+// nodeBusy notes the node's refusal of the avatar's stream: the avatar
+// stops sending until the refusal's retry time, then tries again. A
+// refusal to an avatar whose stream was open is the node shedding it; one
+// that arrives while the avatar already waits repeats the refusal it
+// waits on (frames it sent before that one arrived), and is not counted
+// again.
+func (r *loadRun) nodeBusy(a *loadAvatar, e *vr.RefusalError) {
+	now := clock.Or(r.clock).Now()
+	switch {
+	case a.streaming.Swap(false):
+		r.shed.Add(1)
+		if !a.wasShed.Swap(true) {
+			r.shedAvatars.Add(1)
+		}
+	case now.UnixNano() < a.pausedUntil.Load():
+	default:
+		r.busy.Add(1)
+		if !a.refused.Swap(true) {
+			r.busyAvatars.Add(1)
+		}
+	}
+	a.pausedUntil.Store(now.Add(max(e.RetryAfter, time.Second)).UnixNano())
 }
 
 func (r *loadRun) run(ctx context.Context) error {
@@ -582,12 +614,7 @@ func (r *loadRun) dial(ctx context.Context, a *loadAvatar, transport vr.Transpor
 			r.latencies = append(r.latencies, lat)
 			r.latMu.Unlock()
 		},
-		OnStatus: func(s vr.Status) {
-			a.admitted.Store(true) // only an open stream has a status
-			if s.Enrollment == "enrolled" && !a.enrolled.Swap(true) {
-				r.enrolled.Add(1)
-			}
-		},
+		OnStatus: func(s vr.Status) { r.streamStatus(a, s) },
 		OnRawPoses: func(data []byte) { r.receiveRawPoses(a, data) },
 		OnRefusal: func(e *vr.RefusalError) {
 			if e.Code == vr.CodeNodeBusy {
@@ -785,15 +812,15 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 		}
 	}
 	fmt.Fprintf(r.out, "trust states   trusted %d, step-up %d, suspended %d\n", states["trusted"], states["step-up"], states["suspended"])
-	if busy := r.busy.Load(); busy > 0 {
+	if busy, shed := r.busy.Load(), r.shed.Load(); busy > 0 || shed > 0 {
 		admitted := 0
 		for _, a := range r.avatars {
 			if a.admitted.Load() {
 				admitted++
 			}
 		}
-		fmt.Fprintf(r.out, "node busy      %d refusals of a new stream (node-busy), to %d avatars, each retried after its retry_after; %d of %d avatars' streams opened\n",
-			busy, r.busyAvatars.Load(), admitted, r.f.avatars)
+		fmt.Fprintf(r.out, "node busy      %d refusals of a new stream (node-busy), to %d avatars; %d open streams shed, of %d avatars; each retried after its retry_after; %d of %d avatars' streams opened\n",
+			busy, r.busyAvatars.Load(), shed, r.shedAvatars.Load(), admitted, r.f.avatars)
 	}
 	if r.f.scene != "" {
 		r.reportFanout(measured)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zerorealm/zerorealm/clients/vr"
 	"github.com/zerorealm/zerorealm/internal/clock"
 )
 
@@ -106,5 +107,53 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestLoadTellsShedFromRefusal: a node-busy to an avatar whose stream had
+// a status is the node shedding an open stream, one to an avatar without
+// is a refusal to open one, and one that arrives while the avatar waits
+// out an earlier one repeats it and is not counted again.
+func TestLoadTellsShedFromRefusal(t *testing.T) {
+	clk := clock.NewManual(time.Now())
+	r := &loadRun{clock: clk}
+	a := &loadAvatar{}
+	busy := &vr.RefusalError{Code: vr.CodeNodeBusy, Reason: "behind", RetryAfter: 15 * time.Second}
+	counts := func() [4]int64 {
+		return [4]int64{r.busy.Load(), r.busyAvatars.Load(), r.shed.Load(), r.shedAvatars.Load()}
+	}
+	check := func(step string, want [4]int64) {
+		t.Helper()
+		if got := counts(); got != want {
+			t.Fatalf("%s: refusals, refused avatars, sheds, shed avatars %v, want %v", step, got, want)
+		}
+	}
+
+	r.nodeBusy(a, busy)
+	check("refused before any status", [4]int64{1, 1, 0, 0})
+	clk.Advance(time.Second)
+	r.nodeBusy(a, busy)
+	check("the same refusal again while waiting", [4]int64{1, 1, 0, 0})
+	if paused := time.Unix(0, a.pausedUntil.Load()).Sub(clk.Now()); paused != 15*time.Second {
+		t.Fatalf("paused for %v after the repeat, want its retry_after", paused)
+	}
+
+	clk.Advance(16 * time.Second)
+	r.streamStatus(a, vr.Status{Enrollment: "collecting"})
+	r.nodeBusy(a, busy)
+	check("told node-busy while streaming", [4]int64{1, 1, 1, 1})
+	clk.Advance(time.Second)
+	r.nodeBusy(a, busy)
+	check("the shed's repeat", [4]int64{1, 1, 1, 1})
+
+	clk.Advance(16 * time.Second)
+	r.nodeBusy(a, busy)
+	check("refused on its return", [4]int64{2, 1, 1, 1})
+	clk.Advance(16 * time.Second)
+	r.streamStatus(a, vr.Status{Enrollment: "enrolled"})
+	r.nodeBusy(a, busy)
+	check("shed a second time", [4]int64{2, 1, 2, 1})
+	if !a.admitted.Load() || !a.refused.Load() || r.enrolled.Load() != 1 {
+		t.Fatalf("admitted %v, refused %v, enrolled %d", a.admitted.Load(), a.refused.Load(), r.enrolled.Load())
 	}
 }

@@ -216,7 +216,7 @@ func TestLoadCountsNodeBusy(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("load exited %d: %s%s", code, out.String(), stderr.String())
 	}
-	want := regexp.MustCompile(`node busy +[1-9]\d* refusals of a new stream \(node-busy\), to 1 avatars, each retried after its retry_after; 1 of 2 avatars' streams opened`)
+	want := regexp.MustCompile(`node busy +[1-9]\d* refusals of a new stream \(node-busy\), to 1 avatars; 0 open streams shed, of 0 avatars; each retried after its retry_after; 1 of 2 avatars' streams opened`)
 	if report := out.String(); !want.MatchString(report) {
 		t.Errorf("the report has no line matching %s:\n%s", want, report)
 	}

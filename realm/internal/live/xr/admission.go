@@ -41,6 +41,7 @@ const (
 	BusyBehind   = "behind"
 	BusyCapacity = "capacity"
 	BusyCPU      = "cpu"
+	BusyShed     = "shed" // below the ceiling its last shedding left (shedCeiling)
 )
 
 // How long a refused client is told to wait before it tries again. A
@@ -94,6 +95,9 @@ type admission struct {
 	behind func(now time.Time) (bool, time.Duration) // the engine's state at now, and its read lag
 	cpu    cpuBudget
 	shed   shedPace
+	// ceiling is what the node learned from shedding: how many streams
+	// it keeps up with.
+	ceiling shedCeiling
 }
 
 // shedShare is the share of its open streams a node that is behind sheds
@@ -151,11 +155,81 @@ func (a *admission) check(now time.Time) *BusyError {
 		return &BusyError{Cause: BusyBehind, RetryAfter: retryBehind,
 			Reason: fmt.Sprintf("this node is behind its XR streams by %s: it opens no new stream until it catches up", lag.Round(time.Millisecond))}
 	}
-	if a.max > 0 && a.open.Load() >= int64(a.max) {
+	open := a.open.Load()
+	if a.max > 0 && open >= int64(a.max) {
 		return &BusyError{Cause: BusyCapacity, RetryAfter: retryCapacity,
 			Reason: fmt.Sprintf("this node is at capacity: it serves %d XR streams, its most", a.max)}
 	}
-	return a.cpu.check(a.open.Load())
+	if limit, shedAgo, ok := a.ceiling.allows(now, open); !ok {
+		return &BusyError{Cause: BusyShed, RetryAfter: retryCapacity,
+			Reason: fmt.Sprintf("this node had to shed XR streams %s ago to keep up: it opens new ones only below the %d it kept, raised by 1 %% every %s it sheds none; it serves %d",
+				shedAgo.Round(time.Second), limit, ceilingRaiseEvery, open)}
+	}
+	return a.cpu.check(open)
+}
+
+// A node that sheds streams has just found how many it can keep up with:
+// about as many as it holds once it stops. Without remembering it, the
+// streams it shed come back after their retry time into the same
+// overload, and it sheds them again, on and off for as long as the demand
+// lasts, with every stream late while it does. So each shed sets a
+// ceiling on new streams at the streams left open, and every
+// ceilingRaiseEvery without a shed raises it by ceilingRaiseShare (at
+// least one stream): the node probes back up slowly, and sheds again,
+// a few streams, only where its capacity really is. A ceiling that binds
+// nothing for ceilingForget is dropped. Below minCPUStreams streams it
+// never binds, as admission by CPU does not: so few cannot be what fills
+// the machine.
+const (
+	ceilingRaiseEvery = 10 * time.Second
+	ceilingRaiseShare = 0.01
+	ceilingForget     = 10 * time.Minute
+)
+
+// shedCeiling is the limit on open streams the node's last shedding
+// left; zero limit is none.
+type shedCeiling struct {
+	mu     sync.Mutex
+	limit  int64
+	shedAt time.Time // the last shed
+	raised time.Time // the last raise, or the last shed
+}
+
+// shed notes a stream shed at now, leaving open streams open.
+func (c *shedCeiling) shed(now time.Time, open int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.limit == 0 || open < c.limit {
+		c.limit = open
+	}
+	c.shedAt, c.raised = now, now
+}
+
+// allows reports whether one more stream may open beside open ones at
+// now, with the limit (0: none) and how long ago the node last shed.
+func (c *shedCeiling) allows(now time.Time, open int64) (limit int64, shedAgo time.Duration, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.limit == 0 {
+		return 0, 0, true
+	}
+	if now.Sub(c.shedAt) >= ceilingForget {
+		c.limit = 0
+		return 0, 0, true
+	}
+	if steps := int64(now.Sub(c.raised) / ceilingRaiseEvery); steps > 0 {
+		for range min(steps, 1000) { // 1000 steps: beyond ceilingForget
+			c.limit += max(1, int64(ceilingRaiseShare*float64(c.limit)))
+		}
+		c.raised = c.raised.Add(time.Duration(steps) * ceilingRaiseEvery)
+	}
+	return c.limit, now.Sub(c.shedAt), open < minCPUStreams || open < c.limit
+}
+
+// current is the limit now, for the gauge (0: none).
+func (c *shedCeiling) current(now time.Time) int64 {
+	limit, _, _ := c.allows(now, 0)
+	return limit
 }
 
 // opened notes a stream the node just opened; the caller holds the

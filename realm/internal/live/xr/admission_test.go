@@ -381,3 +381,122 @@ func TestShedPaceCountsEachSecondOnce(t *testing.T) {
 		t.Fatalf("a node of 10, a second later: %d shed, want at least one a second", n)
 	}
 }
+
+// TestShedNodeOpensNewStreamsBelowWhatItKept: a node that shed streams
+// opens new ones only below the streams it kept, and raises that ceiling
+// by 1 % (at least one stream) every 10 s it sheds none, so that streams
+// coming back after their retry time do not put it straight back where
+// it had to shed; it drops the ceiling after 10 min without a shed, and a
+// node of fewer than 64 streams is never held by it. Sessions already
+// streaming here are let in whatever the ceiling.
+func TestShedNodeOpensNewStreamsBelowWhatItKept(t *testing.T) {
+	adm := &admission{behind: func(time.Time) (bool, time.Duration) { return false, 0 }}
+	reg := registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}}
+	t0 := time.Unix(1_800_000_000, 0)
+	next := 0
+	var opened []*sessionStream
+	open := func(now time.Time, id string) *BusyError {
+		x, created, busy := reg.acquire(session.Session{ID: id, Avatar: "av-" + id}, adm, now)
+		if created {
+			x.mu.Unlock()
+			opened = append(opened, x)
+		}
+		return busy
+	}
+	openNew := func(now time.Time) *BusyError {
+		next++
+		return open(now, fmt.Sprint("s", next))
+	}
+	shedOne := func(now time.Time) {
+		reg.release(opened[len(opened)-1], adm)
+		opened = opened[:len(opened)-1]
+		adm.ceiling.shed(now, adm.open.Load())
+	}
+	for range 250 {
+		if busy := openNew(t0); busy != nil {
+			t.Fatalf("a node that never shed refused stream %d: %v", next, busy)
+		}
+	}
+
+	// Shedding, one stream at a time, leaves 200 open: the ceiling.
+	for range 50 {
+		shedOne(t0)
+	}
+	if n := adm.open.Load(); n != 200 {
+		t.Fatalf("open after shedding: %d, want 200", n)
+	}
+	busy := openNew(t0.Add(time.Second))
+	if busy == nil || busy.Cause != BusyShed || !errors.Is(busy, ErrNodeBusy) || busy.RetryAfterSeconds() != 15 ||
+		!strings.Contains(busy.Reason, "only below the 200 it kept") || !strings.Contains(busy.Reason, "shed XR streams 1s ago") {
+		t.Fatalf("a new stream at the ceiling: %+v, want cause shed, the 200 kept, when it shed, and a retry after 15 s", busy)
+	}
+	if busy := open(t0.Add(time.Second), "s1"); busy != nil {
+		t.Fatalf("a session already streaming was refused: %v", busy)
+	}
+
+	// 10 s later the ceiling is 202 (1 % of 200): two more open, then no more.
+	admitted := func(now time.Time) int { // at most 100
+		n := 0
+		for n < 100 && openNew(now) == nil {
+			n++
+		}
+		return n
+	}
+	if n := admitted(t0.Add(10 * time.Second)); n != 2 {
+		t.Fatalf("10 s after shedding, %d new streams opened, want 2 (1 %% of 200)", n)
+	}
+	if n := admitted(t0.Add(35 * time.Second)); n != 4 {
+		t.Fatalf("35 s after shedding, %d more opened, want 4 (two raises of 2)", n)
+	}
+	if got := adm.ceiling.current(t0.Add(35 * time.Second)); got != 206 {
+		t.Fatalf("ceiling at 35 s: %d, want 206", got)
+	}
+
+	// Another shed restarts the raises from what is left.
+	shedOne(t0.Add(40 * time.Second))
+	if n := admitted(t0.Add(49 * time.Second)); n != 0 {
+		t.Fatalf("9 s after another shed, %d opened, want none", n)
+	}
+	if n := admitted(t0.Add(50 * time.Second)); n != 2 {
+		t.Fatalf("10 s after another shed, %d opened, want 2", n)
+	}
+
+	// Ten minutes without a shed: no ceiling at all.
+	if n := admitted(t0.Add(40*time.Second + 10*time.Minute)); n != 100 {
+		t.Fatal("10 min after the last shed, still held by its ceiling")
+	}
+	if got := adm.ceiling.current(t0.Add(40*time.Second + 10*time.Minute)); got != 0 {
+		t.Fatalf("ceiling 10 min after the last shed: %d, want none", got)
+	}
+}
+
+// TestSmallNodeIsNotHeldByItsShedding: under 64 streams, shedding leaves
+// no ceiling that refuses anyone.
+func TestSmallNodeIsNotHeldByItsShedding(t *testing.T) {
+	adm := &admission{behind: func(time.Time) (bool, time.Duration) { return false, 0 }}
+	reg := registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}}
+	t0 := time.Unix(1_800_000_000, 0)
+	for i := range 40 {
+		x, created, busy := reg.acquire(session.Session{ID: fmt.Sprint("s", i)}, adm, t0)
+		if busy != nil {
+			t.Fatal(busy)
+		}
+		if created {
+			x.mu.Unlock()
+		}
+	}
+	reg.release(reg.sessions["s39"], adm)
+	adm.ceiling.shed(t0, adm.open.Load())
+	for i := 39; i < 70; i++ {
+		x, created, busy := reg.acquire(session.Session{ID: fmt.Sprint("s", i)}, adm, t0.Add(time.Second))
+		if i < minCPUStreams && busy != nil {
+			t.Fatalf("stream %d of a small node refused: %v", i+1, busy)
+		}
+		if i >= minCPUStreams && busy == nil {
+			t.Fatalf("stream %d opened past the ceiling of %d", i+1, adm.ceiling.current(t0.Add(time.Second)))
+		}
+		if created {
+			x.mu.Unlock()
+		}
+	}
+}

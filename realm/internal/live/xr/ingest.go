@@ -327,6 +327,7 @@ func (s *Service) shedIfBehind(l *Link, transport string, late time.Duration, st
 	if !l.shed(busy, now) {
 		return
 	}
+	s.admit.ceiling.shed(now, s.admit.open.Load())
 	s.m.shed.Inc()
 	s.log.Debug("XR stream shed", "session", l.c.Session().ID, "late", late, "stamped", stamped, "lag", lag)
 	l.c.PushBusy(busy)

@@ -288,7 +288,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		m.accepted[t] = m.frames.WithLabelValues(t, "accepted")
 		m.okMsgs[t] = m.messages.WithLabelValues(t, "ok")
 	}
-	for _, reason := range []string{BusyBehind, BusyCapacity, BusyCPU} {
+	for _, reason := range []string{BusyBehind, BusyCapacity, BusyCPU, BusyShed} {
 		m.refused.WithLabelValues(reason) // every series exists from the start
 	}
 	reg.MustRegister(m.frames, m.messages, m.windows, m.scoring, m.socketQueue, m.events, m.peersOpened, m.stateBytes, m.refused, m.shed,
@@ -310,6 +310,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		}, func() float64 { return s.engine.SocketQueue().Seconds() }),
 		// What admission by CPU sees, so that an operator can tell a node
 		// short of CPU from one whose streams cost more than they should.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zerorealm_xr_stream_ceiling",
+			Help: "The most XR streams this node opens new ones below since it last had to shed streams: the streams it kept then, raised by 1 % every 10 s without shedding, and dropped after 10 min without (0: none).",
+		}, func() float64 { return float64(s.admit.ceiling.current(s.deps.Clock.Now())) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "zerorealm_xr_cpu_spare_cores",
 			Help: "Cores this node could still use: the machine's idle cores, at most those GOMAXPROCS leaves it, averaged over 5 s, the least such average of the last 10 s (NaN until measured).",
