@@ -123,7 +123,9 @@ type Config struct {
 	Biometrics biometrics.Config
 	// WebRTCUDPPort makes every WebRTC peer connection share this one UDP
 	// port, for a firewall that opens one; default 0 gives each peer
-	// connection its own ephemeral ports.
+	// connection its own ephemeral ports. Only a peer connection's own
+	// ports date its frames by the kernel's receive stamps: on the shared
+	// port they are dated by their read (docs/biometrics.md).
 	WebRTCUDPPort int
 	// Assets configures the asset ledger and marketplace; see AssetsConfig.
 	Assets AssetsConfig

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -627,7 +628,12 @@ type webrtcHeadset struct {
 // its own synthetic person's motion.
 func webrtcHeadsets(t *testing.T, clk *clock.Manual) (*Realm, []*webrtcHeadset) {
 	t.Helper()
-	r := startRealm(t, Config{Listen: "localhost:0", Clock: clk, CeremonyRate: -1})
+	// On a shared UDP port the data channels carry no receive stamp, so
+	// the node judges how late they run by their offsets, which the
+	// manual clock moves; on ports of their own they would be dated by
+	// the kernel's stamps, on the wall clock, and shed by their wait as
+	// the WebSocket's are (TestXRBehindNodeShedsItsLateStreams).
+	r := startRealm(t, Config{Listen: "localhost:0", Clock: clk, CeremonyRate: -1, WebRTCUDPPort: freeUDPPort(t)})
 	hs := make([]*webrtcHeadset, webrtcStreams)
 	tokens := make([]string, webrtcStreams)
 	for i := range hs {
@@ -683,4 +689,15 @@ func (h *webrtcHeadset) readOrShed(r *Realm) bool {
 		n += int(c)
 	}
 	return n == h.frames
+}
+
+// freeUDPPort is a loopback UDP port that was free a moment ago.
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
 }

@@ -431,9 +431,8 @@ var httpImports = []string{"net/http", "net/http/...", "github.com/gorilla/webso
 func TestServicesSpeakNoHTTP(t *testing.T) {
 	pkgs := loadPackages(t)
 	for _, dir := range sortedKeys(speaksNoHTTP) {
-		info := pkgs[dir]
-		if info == nil || !info.hasGo {
-			t.Errorf("%s is gone or empty: move its rule along with it", dir)
+		info := ruledPackage(t, pkgs, dir)
+		if info == nil {
 			continue
 		}
 		all := map[string][]string{}
@@ -465,4 +464,50 @@ func httpImport(dir, imp string) string {
 		}
 	}
 	return ""
+}
+
+// standardLibraryOnly are the packages that import nothing beyond the
+// standard library, and why.
+var standardLibraryOnly = map[string]string{
+	"internal/netstamp": "it sits beneath the realm's sockets, TCP and UDP alike; the WebRTC library is wired to it in realm/internal/live/xr, so that neither depends on the other's version",
+}
+
+func TestStandardLibraryOnly(t *testing.T) {
+	pkgs := loadPackages(t)
+	for _, dir := range sortedKeys(standardLibraryOnly) {
+		info := ruledPackage(t, pkgs, dir)
+		if info == nil {
+			continue
+		}
+		for _, imp := range sortedKeys(info.external) {
+			if !isStandardLibrary(imp) {
+				t.Errorf("%s imports %s in %v: %s", dir, imp, info.external[imp], standardLibraryOnly[dir])
+			}
+		}
+		for _, imp := range sortedKeys(info.imports) {
+			t.Errorf("%s imports %s in %v: %s", dir, module+"/"+imp, info.imports[imp], standardLibraryOnly[dir])
+		}
+	}
+	if isStandardLibrary("github.com/pion/transport/v5") || !isStandardLibrary("net/netip") {
+		t.Error("isStandardLibrary tells the standard library from modules wrongly")
+	}
+}
+
+// isStandardLibrary is whether imp is a standard library package: a
+// module's path starts with a domain, which has a dot.
+func isStandardLibrary(imp string) bool {
+	first, _, _ := strings.Cut(imp, "/")
+	return !strings.Contains(first, ".")
+}
+
+// ruledPackage is the package a rule names, or nil, said, when it has no
+// Go files: a rule must move with its package.
+func ruledPackage(t *testing.T, pkgs map[string]*pkgInfo, dir string) *pkgInfo {
+	t.Helper()
+	info := pkgs[dir]
+	if info == nil || !info.hasGo {
+		t.Errorf("%s is gone or empty: move its rule along with it", dir)
+		return nil
+	}
+	return info
 }

@@ -12,7 +12,16 @@
 //
 // Listener wraps a listener so that the TCP connections it accepts record
 // the stamp of each read; Received gives the newest, through any wrapping
-// connection (such as TLS) that names the one beneath it. On systems
-// without receive stamps, Listener returns the listener unchanged and
-// Received reports none, and callers fall back to the time they read.
+// connection (such as TLS) that names the one beneath it.
+//
+// UDPGroup does the same for the UDP sockets of one peer (the ICE
+// candidates of a WebRTC peer connection), whose datagrams a library
+// reads and reassembles on goroutines of its own, so that the message
+// boundary is lost before the caller sees a message: the group's newest
+// stamp, asked for when a message is read, is no earlier than any of the
+// message's datagrams arrived and no later than its read.
+//
+// On systems without receive stamps, Listener returns the listener
+// unchanged, UDPGroup.Wrap the socket, Received and UDPGroup.Received
+// report none, and callers fall back to the time they read.
 package netstamp

@@ -11,7 +11,7 @@ import (
 func TestMain(m *testing.M) {
 	// The kernel's stamping switch is held on for the whole run, so that
 	// no test's first segment races the worker that turns it on.
-	if err := holdKernelStamping(); err != nil {
+	if err := HoldKernelStamping(); err != nil {
 		fmt.Fprintln(os.Stderr, "netstamp tests:", err)
 		os.Exit(1)
 	}

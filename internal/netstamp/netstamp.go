@@ -31,6 +31,10 @@ func Received(c net.Conn) (time.Time, bool) {
 // future.
 func Held(c net.Conn, now time.Time) (time.Duration, bool) {
 	at, ok := Received(c)
+	return heldSince(at, ok, now)
+}
+
+func heldSince(at time.Time, ok bool, now time.Time) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}

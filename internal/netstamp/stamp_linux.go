@@ -131,10 +131,7 @@ func (c *Conn) recv(fd uintptr) bool {
 		// would date these bytes by older ones and make them look held
 		// for longer than they were. The kernel sends none for segments
 		// that arrived before its stamping switch was on.
-		var at int64
-		if flags&syscall.MSG_CTRUNC == 0 {
-			at, _ = parseStamp(c.oob[:oobn])
-		}
+		at, _ := stampOf(c.oob[:oobn], flags)
 		if n > 0 {
 			c.received.Store(at)
 		}
@@ -156,6 +153,15 @@ func (c *Conn) Received() (time.Time, bool) {
 // stamped too: the TCP connection's own WriteTo would splice past it.
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	return io.Copy(w, struct{ io.Reader }{c})
+}
+
+// stampOf is the stamp among a received message's control messages oob,
+// and false when it has none or recvmsg's flags say oob was cut short.
+func stampOf(oob []byte, flags int) (int64, bool) {
+	if flags&syscall.MSG_CTRUNC != 0 {
+		return 0, false
+	}
+	return parseStamp(oob)
 }
 
 const maxStampSeconds = (1<<63 - 1) / int64(time.Second)

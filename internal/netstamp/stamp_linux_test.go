@@ -3,7 +3,6 @@ package netstamp
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -11,50 +10,6 @@ import (
 	"time"
 	"unsafe"
 )
-
-// holdKernelStamping opens a loopback UDP socket that asks for receive
-// stamps and keeps it open for the rest of the process, which holds the
-// kernel's machine-wide stamping switch on. Linux turns that switch on in
-// a worker some time after the first socket asks, and tears it down the
-// same way when the last one closes; segments that arrive meanwhile are
-// not stamped. It returns once a datagram arrives stamped, so every test
-// after it runs with the switch on.
-func holdKernelStamping() error {
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return err
-	}
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := raw.Control(func(fd uintptr) { serr = enableStamps(fd) }); err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("SO_TIMESTAMPNS on a UDP socket: %w", serr)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	buf, oob := make([]byte, 8), make([]byte, 64)
-	for time.Now().Before(deadline) {
-		if _, err := conn.WriteToUDP([]byte("stamp?"), conn.LocalAddr().(*net.UDPAddr)); err != nil {
-			return err
-		}
-		if err := conn.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
-			return err
-		}
-		_, oobn, _, _, err := conn.ReadMsgUDP(buf, oob)
-		if err != nil {
-			return err
-		}
-		if _, ok := parseStamp(oob[:oobn]); ok {
-			return nil // conn stays open until the process ends
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return errors.New("the kernel stamped no loopback datagram within 10 s: it gives no receive stamps")
-}
 
 // pair is a connection accepted through Listener and its dialled peer.
 func pair(t *testing.T) (server net.Conn, client net.Conn) {
@@ -186,7 +141,7 @@ func TestUnstampedBytesClearTheStamp(t *testing.T) {
 	if _, ok := Received(server); !ok {
 		t.Fatal("no stamp for the first byte")
 	}
-	setStamps(t, server, 0)
+	setStamps(t, server.(*Conn), 0)
 	if _, err := client.Write([]byte("b")); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +152,7 @@ func TestUnstampedBytesClearTheStamp(t *testing.T) {
 	if held, ok := Held(server, time.Now()); ok || held != 0 {
 		t.Fatalf("held %v, %v for unstamped bytes", held, ok)
 	}
-	setStamps(t, server, 1)
+	setStamps(t, server.(*Conn), 1)
 	if _, err := client.Write([]byte("c")); err != nil {
 		t.Fatal(err)
 	}
@@ -224,9 +179,9 @@ func TestListenerAsksAtListenTime(t *testing.T) {
 	}
 }
 
-func setStamps(t *testing.T, c net.Conn, on int) {
+func setStamps(t *testing.T, c syscall.Conn, on int) {
 	t.Helper()
-	raw, err := c.(*Conn).SyscallConn()
+	raw, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

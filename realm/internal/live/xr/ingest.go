@@ -248,10 +248,11 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 		m.socketQueue.Observe(held.Seconds())
 		events = x.stream.PushReceived(frames, now.Add(-held), now)
 	} else {
-		// Read from a data channel, or a socket without the kernel's
-		// stamp: dated by the read, and no wait to measure; how late
-		// the stream runs is what its offsets say, asked only of a node
-		// that is behind, the only one that sheds.
+		// Read from a socket without the kernel's stamp (a data channel
+		// on the shared UDP port among them): dated by the read, and no
+		// wait to measure; how late the stream runs is what its offsets
+		// say, asked only of a node that is behind, the only one that
+		// sheds.
 		events = x.stream.Push(frames, now)
 		if behind, _ := s.admit.behind(now); behind {
 			late = x.stream.Late()
@@ -287,7 +288,7 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 		s.xrEvent(c, x, ev, newest)
 	}
 	if late >= shedAfterWait {
-		s.shedIfBehind(l, late, stamped, now)
+		s.shedIfBehind(l, transport, late, stamped, now)
 	}
 }
 
@@ -298,18 +299,27 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 // streams again, here once the node has room or on another node. Over a
 // stamped socket, late is the wait the kernel measured, and a client
 // cannot make another's socket look late, only add load, as any client
-// does, within its rate limit. Otherwise (a data channel) it is how far
-// the stream's own offsets climbed: a client can only make its own
-// stream look late, and have it shed instead of judged, while the node
-// is behind.
-func (s *Service) shedIfBehind(l *Link, late time.Duration, stamped bool, now time.Time) {
+// does, within its rate limit. Over a data channel whose sockets are
+// stamped, it is the wait since the newest datagram of its peer
+// connection arrived: never more than the message's own, and a client
+// can only shorten it, for its own stream, by sending datagrams more
+// often. Otherwise (unstamped: the shared UDP port) it is how far the
+// stream's own offsets climbed: a client can only make its own stream
+// look late, and have it shed instead of judged, while the node is
+// behind.
+func (s *Service) shedIfBehind(l *Link, transport string, late time.Duration, stamped bool, now time.Time) {
 	behind, lag := s.admit.behind(now)
 	if !behind || !s.admit.shed.take(now, s.admit.open.Load()) {
 		return
 	}
-	how := fmt.Sprintf("this stream's frames waited %s in its socket before the node could read them", late.Round(time.Millisecond))
-	if !stamped {
+	var how string
+	switch {
+	case !stamped:
 		how = fmt.Sprintf("this stream's frames arrive %s later than they did at best", late.Round(time.Millisecond))
+	case transport == transportWebRTC:
+		how = fmt.Sprintf("this stream's frames waited %s or more in its sockets and data channel before the node could read them", late.Round(time.Millisecond))
+	default:
+		how = fmt.Sprintf("this stream's frames waited %s in its socket before the node could read them", late.Round(time.Millisecond))
 	}
 	busy := &BusyError{Cause: BusyBehind, RetryAfter: shedRetry(l.c.Session().ID),
 		Reason: fmt.Sprintf("this node is behind its XR streams by %s, and %s: the node closed the stream so that it can keep up with the others",

@@ -187,7 +187,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("realm: biometric path feed: %w", err)
 	}
-	api, closeMux, err := newWebRTCAPI(cfg.UDPPort, deps.Log)
+	api, err := newWebRTCAPI(cfg.UDPPort, true, deps.Log)
 	if err != nil {
 		paths.Close()
 		return nil, err
@@ -201,7 +201,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	deps.Clock = clock.Or(deps.Clock)
 	s := &Service{
 		deps: deps, log: deps.Log,
-		api: api, closeMux: closeMux, engine: engine, templates: templates, paths: paths,
+		api: api, engine: engine, templates: templates, paths: paths,
 		enroll: cfg.Enrollment, enrollWithin: cfg.EnrollWithin,
 		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
 	}
@@ -220,7 +220,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 // the stores behind it are gone.
 func (s *Service) Close() {
 	s.paths.Close()
-	if err := s.closeMux(); err != nil {
+	if err := s.api.closeMux(); err != nil {
 		s.log.Warn("close WebRTC UDP port", "err", err)
 	}
 }

@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
 	"github.com/pion/datachannel"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/clients/pionlog"
+	"github.com/zerorealm/zerorealm/internal/netstamp"
 )
 
 // xrDataChannel is the label of the one data channel frames are read from.
@@ -48,25 +52,112 @@ const xrMaxReadMessage = 1 << 20
 // goroutines, one of them woken ten times a second. SCTP skips its
 // CRC32c when the client offers the same (RFC 9653; the DTLS record's
 // authentication tag already covers every byte).
-func newWebRTCAPI(udpPort int, log *slog.Logger) (*webrtc.API, func() error, error) {
+//
+// With stampUDP and no shared port, each peer connection's UDP sockets
+// record the kernel's receive stamps (stampingNet).
+func newWebRTCAPI(udpPort int, stampUDP bool, log *slog.Logger) (*webrtcAPI, error) {
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.DetachDataChannels()
 	se.LoggerFactory = pionlog.Factory{Log: log.With("component", "webrtc")} // pion's warnings at info: they are routine ICE events
-	closeMux := func() error { return nil }
+	a := &webrtcAPI{closeMux: func() error { return nil }}
 	if udpPort > 0 {
 		mux, err := ice.NewMultiUDPMuxFromPort(udpPort, ice.UDPMuxFromPortWithLoopback(),
 			ice.UDPMuxFromPortWithLogger(pionlog.Factory{Log: log}.NewLogger("udpmux")))
 		if err != nil {
-			return nil, nil, fmt.Errorf("realm: WebRTC UDP port %d: %w", udpPort, err)
+			return nil, fmt.Errorf("realm: WebRTC UDP port %d: %w", udpPort, err)
 		}
 		se.SetICEUDPMux(mux)
-		closeMux = mux.Close
+		a.closeMux = mux.Close
+		// One socket serves every peer: a stamp would have to be kept per
+		// remote address, for any address that sends a datagram, and the
+		// stream's frames are dated by their read instead.
+		stampUDP = false
 	}
 	se.EnableSCTPZeroChecksum(true)
+	a.se = se
+	if !stampUDP || !netstamp.UDPStamps {
+		a.shared = a.build(se)
+	}
+	return a, nil
+}
+
+// webrtcAPI makes the node's peer connections: all from one pion API, or
+// each from an API of its own whose network stamps its sockets.
+type webrtcAPI struct {
+	se       webrtc.SettingEngine
+	shared   *webrtc.API // nil when each peer connection stamps its sockets
+	closeMux func() error
+}
+
+func (a *webrtcAPI) build(se webrtc.SettingEngine) *webrtc.API {
 	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(&webrtc.MediaEngine{}),
-		webrtc.WithInterceptorRegistry(&interceptor.Registry{})), closeMux, nil
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+}
+
+// newPeerConnection returns a new peer connection and the group of its
+// UDP sockets, nil when they are not stamped.
+func (a *webrtcAPI) newPeerConnection() (*webrtc.PeerConnection, *netstamp.UDPGroup, error) {
+	if a.shared != nil {
+		pc, err := a.shared.NewPeerConnection(webrtc.Configuration{})
+		return pc, nil, err
+	}
+	// pion makes the same standard network for each ICE agent that is
+	// given none: its list of interfaces is read afresh for each.
+	std, err := stdnet.NewNet()
+	if err != nil {
+		return nil, nil, err
+	}
+	stamps := new(netstamp.UDPGroup)
+	se := a.se
+	se.SetNet(stampingNet{Net: std, stamps: stamps})
+	pc, err := a.build(se).NewPeerConnection(webrtc.Configuration{})
+	return pc, stamps, err
+}
+
+// stampingNet is pion's standard network whose UDP sockets, the ICE
+// candidates of one peer connection, record the kernel's receive stamps
+// into stamps. They still offer pion an allocation-free read and write
+// (ice.AddrPortReaderWriter, webrtc_linux_test.go); what they do not
+// give it is each datagram's ECN bits, which pion v4.2.26's DTLS, SCTP
+// and data channels never read (they are for media's congestion control).
+type stampingNet struct {
+	*stdnet.Net
+	stamps *netstamp.UDPGroup
+}
+
+func (n stampingNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	return n.stamp(c)
+}
+
+func (n stampingNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	c, err := n.Net.ListenPacket(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return n.stamp(c)
+}
+
+// stamp adds c to the group. A socket it cannot stamp is refused rather
+// than served: its datagrams would go unseen by the group, and a message
+// of them would be dated by another socket's older stamp.
+func (n stampingNet) stamp(c net.PacketConn) (transport.UDPConn, error) {
+	udp, ok := c.(*net.UDPConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("realm: WebRTC socket %T is not a UDP socket, and its receive stamps cannot be read", c)
+	}
+	sc, ok := n.stamps.Wrap(udp).(transport.UDPConn)
+	if !ok {
+		c.Close()
+		return nil, errors.New("realm: a stamped WebRTC socket lacks a UDP socket's methods")
+	}
+	return sc, nil
 }
 
 // peerConn is the WebRTC peer connection of one live connection.
@@ -122,7 +213,7 @@ func (l *Link) Offer(sdp string) error {
 			return busy
 		}
 	}
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	pc, stamps, err := s.api.newPeerConnection()
 	if err != nil {
 		s.log.Error("new peer connection", "err", err)
 		return fmt.Errorf("%w: the realm could not create a peer connection", errWebRTC)
@@ -146,7 +237,7 @@ func (l *Link) Offer(sdp string) error {
 				_ = dc.Close()
 				return
 			}
-			s.readDataChannel(l, ch)
+			s.readDataChannel(l, ch, stamps)
 		})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -195,20 +286,34 @@ func (l *Link) Offer(sdp string) error {
 }
 
 // readDataChannel feeds the "xr" channel's messages to the session's
-// stream until the channel ends.
-func (s *Service) readDataChannel(l *Link, ch datachannel.ReadWriteCloser) {
+// stream until the channel ends. With stamps, the peer connection's
+// sockets, each message is dated by the newest datagram they had read
+// when it was: no earlier than the message's own datagrams arrived, as
+// pion reads them in order before it can hand the message on, and no
+// later than its read.
+func (s *Service) readDataChannel(l *Link, ch datachannel.ReadWriteCloser, stamps *netstamp.UDPGroup) {
 	defer ch.Close()
-	err := readMessages(ch, func(msg []byte, isString bool) {
+	err := readDatedMessages(ch, stamps, func(msg []byte, isString bool, held time.Duration, stamped bool) {
 		if isString {
 			s.m.message(transportWebRTC, "not-binary")
 			return
 		}
 		l.c.Used()
-		s.ingestFrames(l, transportWebRTC, msg, 0, false)
+		s.ingestFrames(l, transportWebRTC, msg, held, stamped)
 	})
 	if errors.Is(err, errMessageTooLarge) {
 		s.log.Debug("data channel closed", "session", l.c.Session().ID, "err", err)
 	}
+}
+
+// readDatedMessages is readMessages with each message's wait: how long
+// before its read the newest datagram of stamps arrived, and false when
+// there is no stamp (nil stamps among them).
+func readDatedMessages(ch datachannel.Reader, stamps *netstamp.UDPGroup, handle func(msg []byte, isString bool, held time.Duration, stamped bool)) error {
+	return readMessages(ch, func(msg []byte, isString bool) {
+		held, stamped := stamps.Held(time.Now())
+		handle(msg, isString, held, stamped)
+	})
 }
 
 var errMessageTooLarge = errors.New("data channel message longer than the realm reads")

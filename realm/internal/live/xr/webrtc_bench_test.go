@@ -15,6 +15,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/clients/pionlog"
 	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/netstamp"
 )
 
 // BenchmarkDataChannelReceive sends one message of eight frames (a load
@@ -26,7 +27,10 @@ import (
 // system) an op, which other work on a shared machine disturbs less than
 // the time.
 //   - realm: the realm's API (no interceptors, no codecs, zero-checksum
-//     SCTP, detached channels) and its read loop, readMessages;
+//     SCTP, detached channels, sockets that record receive stamps) and its
+//     read loop, readMessages, dating each message by its sockets' stamp;
+//   - realm-unstamped: the same with the sockets pion makes itself, which
+//     it reads with their ECN bits, and no stamp asked for;
 //   - pion-defaults: pion's default API on both ends and its
 //     callback, which copies every message into a new slice.
 func BenchmarkDataChannelReceive(b *testing.B) {
@@ -35,27 +39,38 @@ func BenchmarkDataChannelReceive(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("realm", func(b *testing.B) {
-		api, closeMux, err := newWebRTCAPI(0, log)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer closeMux()
-		client := lean(true)
-		benchReceive(b, client, api, msg, func(dc *webrtc.DataChannel, onMessage func()) {
-			dc.OnOpen(func() {
-				ch, err := dc.Detach()
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				defer ch.Close()
-				_ = readMessages(ch, func([]byte, bool) { onMessage() })
+	for _, tc := range []struct {
+		name  string
+		stamp bool
+	}{{"realm", true}, {"realm-unstamped", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			api, err := newWebRTCAPI(0, tc.stamp, log)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer api.closeMux()
+			var stamps *netstamp.UDPGroup
+			newRealm := func(webrtc.Configuration) (*webrtc.PeerConnection, error) {
+				pc, g, err := api.newPeerConnection()
+				stamps = g
+				return pc, err
+			}
+			var dated atomic.Int64
+			benchReceive(b, lean(true), newRealm, msg, func(dc *webrtc.DataChannel, onMessage func()) {
+				readDatedDetached(b, dc, stamps, func(_ time.Duration, stamped bool) {
+					if stamped {
+						dated.Add(1)
+					}
+					onMessage()
+				})
 			})
+			if tc.stamp && netstamp.UDPStamps && dated.Load() == 0 {
+				b.Fatal("no message was dated by a receive stamp")
+			}
 		})
-	})
+	}
 	b.Run("pion-defaults", func(b *testing.B) {
-		benchReceive(b, lean(false), lean(false), msg, func(dc *webrtc.DataChannel, onMessage func()) {
+		benchReceive(b, lean(false), lean(false).NewPeerConnection, msg, func(dc *webrtc.DataChannel, onMessage func()) {
 			dc.OnMessage(func(webrtc.DataChannelMessage) { onMessage() })
 		})
 	})
@@ -69,24 +84,28 @@ func BenchmarkDataChannelIdlePeers(b *testing.B) {
 	const pairs = 20
 	log := slog.New(slog.DiscardHandler)
 	for _, tc := range []struct {
-		name          string
-		client, realm func() *webrtc.API
+		name   string
+		client func() *webrtc.API
+		realm  func() newPeer
 	}{
-		{"realm", func() *webrtc.API { return lean(true) }, func() *webrtc.API {
-			api, _, err := newWebRTCAPI(0, log)
+		{"realm", func() *webrtc.API { return lean(true) }, func() newPeer {
+			api, err := newWebRTCAPI(0, true, log)
 			if err != nil {
 				b.Fatal(err)
 			}
-			return api
+			return func(webrtc.Configuration) (*webrtc.PeerConnection, error) {
+				pc, _, err := api.newPeerConnection()
+				return pc, err
+			}
 		}},
-		{"pion-defaults", func() *webrtc.API { return lean(false) }, func() *webrtc.API { return lean(false) }},
+		{"pion-defaults", func() *webrtc.API { return lean(false) }, func() newPeer { return lean(false).NewPeerConnection }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			realmAPI := tc.realm()
+			newRealm := tc.realm()
 			for range pairs {
-				client, realm := connectPair(ctx, b, tc.client(), realmAPI)
+				client, realm := connectPair(ctx, b, tc.client(), newRealm)
 				defer client.Close()
 				defer realm.Close()
 			}
@@ -103,15 +122,18 @@ func BenchmarkDataChannelIdlePeers(b *testing.B) {
 	}
 }
 
+// newPeer makes a peer connection: a pion API's NewPeerConnection.
+type newPeer func(webrtc.Configuration) (*webrtc.PeerConnection, error)
+
 // connectPair connects a client of clientAPI, with an open "xr" channel,
-// to a peer of realmAPI, which detaches and reads the channel when its
-// API detaches channels.
-func connectPair(ctx context.Context, b *testing.B, clientAPI, realmAPI *webrtc.API) (client, realm *webrtc.PeerConnection) {
+// to a peer made by newRealm, which detaches and reads the channel when
+// its API detaches channels.
+func connectPair(ctx context.Context, b *testing.B, clientAPI *webrtc.API, newRealm newPeer) (client, realm *webrtc.PeerConnection) {
 	client, err := clientAPI.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	realm, err = realmAPI.NewPeerConnection(webrtc.Configuration{})
+	realm, err = newRealm(webrtc.Configuration{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -125,6 +147,21 @@ func connectPair(ctx context.Context, b *testing.B, clientAPI, realmAPI *webrtc.
 	})
 	openXRChannel(ctx, b, client, realm)
 	return client, realm
+}
+
+// readDatedDetached reads dc once it opens as the realm reads its
+// channel: detached, each message dated by stamps (readDatedMessages),
+// handing handle its wait and whether it was stamped.
+func readDatedDetached(tb testing.TB, dc *webrtc.DataChannel, stamps *netstamp.UDPGroup, handle func(held time.Duration, stamped bool)) {
+	dc.OnOpen(func() {
+		ch, err := dc.Detach()
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		defer ch.Close()
+		_ = readDatedMessages(ch, stamps, func(_ []byte, _ bool, held time.Duration, stamped bool) { handle(held, stamped) })
+	})
 }
 
 // lean is a pion API for loopback peers: with pion's defaults, or with
@@ -143,14 +180,13 @@ func lean(sdk bool) *webrtc.API {
 		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 }
 
-// benchReceive connects a client of clientAPI to a peer of realmAPI,
+// benchReceive connects a client of clientAPI to a peer newRealm makes,
 // which reads the "xr" channel with read, and sends b.N messages. At
 // most benchWindow are unread at once: the channel is unordered and
 // unreliable, as clients open it, and a flood would only measure loss.
 // The deadline bounds the whole benchmark run: a lost message fails it
 // rather than hang.
-func benchReceive(b *testing.B, clientAPI, realmAPI *webrtc.API, msg []byte, read func(dc *webrtc.DataChannel, onMessage func())) {
-	const benchWindow = 16
+func benchReceive(b *testing.B, clientAPI *webrtc.API, newRealm newPeer, msg []byte, read func(dc *webrtc.DataChannel, onMessage func())) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client, err := clientAPI.NewPeerConnection(webrtc.Configuration{})
@@ -158,7 +194,7 @@ func benchReceive(b *testing.B, clientAPI, realmAPI *webrtc.API, msg []byte, rea
 		b.Fatal(err)
 	}
 	defer client.Close()
-	realm, err := realmAPI.NewPeerConnection(webrtc.Configuration{})
+	realm, err := newRealm(webrtc.Configuration{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -272,21 +308,21 @@ func benchFrames(n int) []vr.Frame {
 // openXRChannel opens the client's "xr" channel to realm as clients open
 // it (unordered, no retransmits), signals the pair and waits until the
 // channel is open.
-func openXRChannel(ctx context.Context, b *testing.B, client, realm *webrtc.PeerConnection) *webrtc.DataChannel {
+func openXRChannel(ctx context.Context, tb testing.TB, client, realm *webrtc.PeerConnection) *webrtc.DataChannel {
 	ordered, retransmits := false, uint16(0)
 	dc, err := client.CreateDataChannel("xr", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	opened := make(chan struct{})
 	dc.OnOpen(func() { close(opened) })
 	if err := signal(ctx, client, realm); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	select {
 	case <-opened:
 	case <-ctx.Done():
-		b.Fatal("data channel not open")
+		tb.Fatal("data channel not open")
 	}
 	return dc
 }

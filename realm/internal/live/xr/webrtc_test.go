@@ -2,11 +2,20 @@ package xr
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"net"
 	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/netstamp"
+	"github.com/zerorealm/zerorealm/internal/testlog"
 )
 
 // scriptedChannel is a detached data channel's read side that returns
@@ -77,5 +86,169 @@ func TestReadMessagesHandsOnWhatItCannotHold(t *testing.T) {
 	// realm's.
 	if err := readMessages(&scriptedChannel{}, func([]byte, bool) { t.Fatal("nothing to hand on") }); !errors.Is(err, io.EOF) {
 		t.Fatalf("readMessages on a closed channel = %v, want io.EOF", err)
+	}
+}
+
+// stampedRead is what the realm's reader of a data channel saw when a
+// message came: its wait, its sockets' stamp just after, and when it
+// read the message.
+type stampedRead struct {
+	held    time.Duration
+	stamped bool
+	stamp   time.Time
+	readAt  time.Time
+}
+
+// stampedPeer connects a client of clientAPI to a peer connection of api,
+// whose reader reports each message's stamp on the channel it returns,
+// and reads nothing more until the report is taken.
+func stampedPeer(ctx context.Context, t *testing.T, api *webrtcAPI, clientAPI *webrtc.API) (*webrtc.DataChannel, *netstamp.UDPGroup, <-chan stampedRead) {
+	t.Helper()
+	realm, stamps, err := api.newPeerConnection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { realm.Close() })
+	if stamps == nil {
+		t.Fatal("a peer connection of the realm's own sockets without a group of stamps")
+	}
+	client, err := clientAPI.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	reads := make(chan stampedRead)
+	realm.OnDataChannel(func(dc *webrtc.DataChannel) {
+		readDatedDetached(t, dc, stamps, func(held time.Duration, stamped bool) {
+			at, _ := stamps.Received()
+			select {
+			case reads <- stampedRead{held: held, stamped: stamped, stamp: at, readAt: time.Now()}:
+			case <-ctx.Done():
+			}
+		})
+	})
+	return openXRChannel(ctx, t, client, realm), stamps, reads
+}
+
+// A data channel message through the realm's own sockets is dated by
+// them: no earlier than it was sent, no later than its read, and by its
+// own peer connection's sockets, never another's.
+func TestDataChannelMessagesCarryTheirSocketsStamp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api, err := newWebRTCAPI(0, true, testlog.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcA, _, readsA := stampedPeer(ctx, t, api, lean(true))
+	_, stampsB, _ := stampedPeer(ctx, t, api, lean(true))
+	msg, err := vr.AppendMessage(nil, benchFrames(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		sent := time.Now()
+		if err := dcA.Send(msg); err != nil {
+			t.Fatal(err)
+		}
+		var r stampedRead
+		select {
+		case r = <-readsA:
+		case <-ctx.Done():
+			t.Fatalf("message %d not read", i)
+		}
+		if !r.stamped {
+			t.Fatalf("message %d read without a stamp", i)
+		}
+		if r.stamp.Before(sent) || r.stamp.After(r.readAt) || r.held > r.readAt.Sub(sent) {
+			t.Fatalf("message %d stamped %v, held %v: want no earlier than it was sent (%v) and no later than its read (%v)", i, r.stamp, r.held, sent, r.readAt)
+		}
+		if other, _ := stampsB.Received(); other.Equal(r.stamp) {
+			t.Fatalf("message %d's stamp %v is also the other peer connection's", i, r.stamp)
+		}
+	}
+}
+
+// A message the realm reads late is dated by its datagram's arrival,
+// not by when the data channel handed it on: the reader is held on the
+// message before it while the next one arrives, and the next one's stamp
+// is its own datagram's, from before the reader was let go. Both ends'
+// ICE keepalives are off, so that the message is the only datagram.
+func TestDataChannelMessageReadLateKeepsItsArrival(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api, err := newWebRTCAPI(0, true, testlog.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const quiet = time.Hour
+	api.se.SetICETimeouts(quiet, quiet, quiet)
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(quiet, quiet, quiet)
+	dc, stamps, reads := stampedPeer(ctx, t, api, webrtc.NewAPI(webrtc.WithSettingEngine(se)))
+	msg, err := vr.AppendMessage(nil, benchFrames(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// waitStamp waits until ICE has read a datagram whose stamp is newer
+	// than since: the next one to arrive, the only traffic being ours.
+	waitStamp := func(since time.Time, what string) time.Time {
+		for {
+			if at, _ := stamps.Received(); at.After(since) {
+				return at
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s never arrived", what)
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	before, _ := stamps.Received()
+	if err := dc.Send(msg); err != nil { // its read waits for the test
+		t.Fatal(err)
+	}
+	waitStamp(before, "the first message")
+	sent := time.Now()
+	if err := dc.Send(msg); err != nil {
+		t.Fatal(err)
+	}
+	arrived := waitStamp(sent, "the second message")
+	let := time.Now()
+	for i := range 2 {
+		select {
+		case r := <-reads:
+			if i == 1 && (!r.stamped || !r.stamp.Equal(arrived) || r.held < let.Sub(arrived)) {
+				t.Fatalf("the late message held %v (stamped %v, %v): want the wait since its datagram's arrival, %v, at least the %v to when the reader was let go", r.held, r.stamped, r.stamp, arrived, let.Sub(arrived))
+			}
+		case <-ctx.Done():
+			t.Fatalf("message %d not read", i)
+		}
+	}
+}
+
+// Peer connections that share one UDP port are not stamped: one socket
+// serves every peer, and a stamp would have to be kept per address.
+func TestSharedPortIsNotStamped(t *testing.T) {
+	free, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.LocalAddr().(*net.UDPAddr).Port
+	free.Close()
+	api, err := newWebRTCAPI(port, true, testlog.New(t))
+	if err != nil {
+		t.Skipf("UDP port %d taken again meanwhile: %v", port, err)
+	}
+	defer api.closeMux()
+	pc, stamps, err := api.newPeerConnection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if stamps != nil {
+		t.Fatal("a peer connection on the shared port has a group of stamps")
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zerorealm/zerorealm/avatar/session"
@@ -41,8 +40,7 @@ const xrStatusEvery = time.Second
 type Service struct {
 	deps      Deps
 	log       *slog.Logger
-	api       *webrtc.API
-	closeMux  func() error
+	api       *webrtcAPI
 	m         *metrics
 	engine    *biometrics.Engine
 	templates *biometrics.TemplateStore
@@ -260,7 +258,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		}),
 		socketQueue: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "zerorealm_xr_socket_queue_seconds",
-			Help:    "How long XR frame messages over WebSocket waited in the kernel's receive queue before this node read them, from the kernel's receive stamp: the node's own read delay, per socket.",
+			Help:    "How long XR frame messages waited between reaching this machine and this node's read, from the kernel's receive stamp: over WebSocket, the stamp of the message's newest bytes; over a data channel, that of its peer connection's newest datagram, so at most the message's own wait. The node's own read delay, per message.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -281,7 +279,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		}, []string{"reason"}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zerorealm_xr_streams_shed_total",
-			Help: "Open XR streams this node closed while behind, because they ran 2 s late or more (a WebSocket message that waited that long in its socket before the node read it, or data channel frames arriving that much later than at best); each client was told node-busy, as a refused new stream is.",
+			Help: "Open XR streams this node closed while behind, because they ran 2 s late or more (a message that waited that long between reaching this machine and the node's read, as zerorealm_xr_socket_queue_seconds measures it, or, on the shared WebRTC UDP port, data channel frames arriving that much later than at best); each client was told node-busy, as a refused new stream is.",
 		}),
 		accepted: map[string]prometheus.Counter{},
 		okMsgs:   map[string]prometheus.Counter{},
@@ -308,7 +306,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		// slowest readers, which the estimate above leaves out.
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "zerorealm_xr_node_socket_queue_seconds",
-			Help: "How long XR frames over WebSocket waited in their sockets' receive queues before this node read them: the wait a tenth of those streams reached at their last read (0 with fewer than 32 of them). From a second up the node opens no new stream.",
+			Help: "How long XR frames waited between reaching this machine and this node's read, as zerorealm_xr_socket_queue_seconds measures it: the wait a tenth of the streams with receive stamps reached at their last read (0 with fewer than 32 of them). From a second up the node opens no new stream.",
 		}, func() float64 { return s.engine.SocketQueue().Seconds() }),
 		// What admission by CPU sees, so that an operator can tell a node
 		// short of CPU from one whose streams cost more than they should.

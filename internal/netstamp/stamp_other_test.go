@@ -1,5 +1,0 @@
-//go:build !linux
-
-package netstamp
-
-func holdKernelStamping() error { return nil }
