@@ -60,11 +60,11 @@ const (
 // shedAfterWait: a node that is behind closes an open stream that runs
 // this late: its frame message waited this long in its socket, or its
 // data channel's, before the node read it (over stamped sockets), or its
-// frames arrive this much later than they did at best (Stream.Late). Such a stream's evidence is
-// already too late for a trust decision, and every
-// stream the node keeps that far behind puts the others further behind,
-// until their sockets fill and their devices look slow to the clock
-// checks: the collapse this avoids.
+// frames arrive this much later than they did at best (Stream.Late).
+// Such a stream's evidence is already too late for a trust decision, and
+// every stream the node keeps that far behind puts the others further
+// behind, until their sockets fill and their devices look slow to the
+// clock checks: the collapse this avoids.
 const shedAfterWait = 2 * time.Second
 
 // BusyError is a refused stream opening: why, for the client, and when to
