@@ -614,7 +614,7 @@ func (r *loadRun) dial(ctx context.Context, a *loadAvatar, transport vr.Transpor
 			r.latencies = append(r.latencies, lat)
 			r.latMu.Unlock()
 		},
-		OnStatus: func(s vr.Status) { r.streamStatus(a, s) },
+		OnStatus:   func(s vr.Status) { r.streamStatus(a, s) },
 		OnRawPoses: func(data []byte) { r.receiveRawPoses(a, data) },
 		OnRefusal: func(e *vr.RefusalError) {
 			if e.Code == vr.CodeNodeBusy {
