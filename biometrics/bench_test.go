@@ -107,6 +107,25 @@ func benchPush(b *testing.B, e *biometrics.Engine, trusted bool) {
 	}
 }
 
+// BenchmarkExtract is the cost of one window's features (2 s at 50 Hz) of
+// a synthetic person with gaze and heart rate, with the extractor reused
+// as the engine lends it.
+func BenchmarkExtract(b *testing.B) {
+	p := synth.NewPerson(9)
+	p.HasGaze, p.HasHeartRate = true, true
+	bench := biometrics.NewExtractionBench(p.Session(2).Frames(30*72, 72))
+	if bench.Windows() == 0 {
+		b.Fatal("no windows")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if !bench.Extract(i) {
+			b.Fatal("a window without features")
+		}
+	}
+}
+
 // BenchmarkScoreWindow is the cost of scoring one window against a claim
 // with cohorts of several sizes.
 func BenchmarkScoreWindow(b *testing.B) {

@@ -142,13 +142,25 @@ func Windows(frames []Frame, cfg Config) ([]Features, error) {
 	if err != nil {
 		return nil, err
 	}
+	var out []Features
+	ex := newExtractor(cfg)
+	eachWindow(frames, cfg, func(win []sample) {
+		if ft, ok := ex.extract(win); ok {
+			out = append(out, ft)
+		}
+	})
+	return out, nil
+}
+
+// eachWindow cuts frames into the windows a live stream would see, with
+// cfg's defaults already applied, and calls fn with each; fn may keep the
+// samples only until it returns.
+func eachWindow(frames []Frame, cfg Config, fn func(win []sample)) {
 	step := uint64(time.Second/time.Microsecond) / uint64(cfg.SampleRate)
 	rs := resampler{step: step, maxGap: uint64(cfg.MaxGap / time.Microsecond)}
 	w := newWindower(cfg.windowSamples(), cfg.hopSamples())
-	var out []Features
 	var win []sample
 	var last uint64
-	ex := newExtractor(cfg)
 	for i := range frames {
 		f := &frames[i]
 		if ValidateFrame(f) != "" || !f.Head.Tracked || (i > 0 && f.TimeUS <= last) {
@@ -158,11 +170,8 @@ func Windows(frames []Frame, cfg Config) ([]Features, error) {
 		for _, smp := range rs.push(f) {
 			if w.add(&smp) {
 				win = w.window(win)
-				if ft, ok := ex.extract(win); ok {
-					out = append(out, ft)
-				}
+				fn(win)
 			}
 		}
 	}
-	return out, nil
 }
