@@ -106,47 +106,64 @@ func newExtractor(cfg Config) *extractor {
 	return &extractor{rate: float64(cfg.SampleRate)}
 }
 
-// postureOf computes the per-sample posture channels and the hands'
-// positions relative to the head in its yaw frame.
-func postureOf(s *sample, out *[numPosture]float64) {
-	hb := basisOf(s.head.Rot)
-	fwd := hb.forward()
-	right := hb.right()
-	out[chPitch] = math.Asin(clamp(fwd[1], -1, 1))
-	out[chRoll] = math.Asin(clamp(right[1], -1, 1))
+// postureOf computes the per-sample posture channels, and into rel the
+// hands' positions relative to the head in its yaw frame (the channels
+// chLX to chRZ, which the liveness checks read per sample).
+//
+// It is the vector algebra of basisOf, cross and the vec3 methods written
+// out on scalars, the same operations in the same order (a zero term
+// included, where one can change the sign of a zero result): Go keeps
+// scalars in registers but a [3]float64 in memory, and this runs on every
+// sample of every window, at 21 channels each. The reference copy in
+// extract_reference_test.go holds it to the vector form's bits.
+func postureOf(s *sample, out *[numPosture]float64, rel *[6]float64) {
+	// The head's basis: columns right (r), up (u) and backward (b), the
+	// negated forward, as basisOf has them.
+	x, y, z, w := float64(s.head.Rot[0]), float64(s.head.Rot[1]), float64(s.head.Rot[2]), float64(s.head.Rot[3])
+	r0, r1, r2 := 1-2*(y*y+z*z), 2*w*z+2*y*x, -2*w*y+2*z*x
+	u0, u1, u2 := -2*w*z+2*x*y, 1-2*(x*x+z*z), 2*w*x+2*z*y
+	b0, b1, b2 := 2*w*y+2*x*z, -2*w*x+2*y*z, 1-2*(x*x+y*y)
+	f0, f1, f2 := b0*-1, b1*-1, b2*-1
+	out[chPitch] = math.Asin(clamp(f1, -1, 1))
+	out[chRoll] = math.Asin(clamp(r1, -1, 1))
 	// Yaw frame: horizontal forward and right. Looking straight up or down
 	// leaves no horizontal forward; fall back to the head's up vector,
 	// which then points horizontally.
-	hf := vec3{fwd[0], 0, fwd[2]}
-	if hf.norm() < 1e-3 {
-		up := hb.up()
-		hf = vec3{up[0], 0, up[2]}
-		if fwd[1] > 0 {
-			hf = hf.scale(-1)
+	h0, h1, h2 := f0, 0.0, f2
+	hn := math.Sqrt(h0*h0 + h1*h1 + h2*h2)
+	if hn < 1e-3 {
+		h0, h1, h2 = u0, 0, u2
+		if f1 > 0 {
+			h0, h1, h2 = h0*-1, h1*-1, h2*-1
 		}
+		hn = math.Sqrt(h0*h0 + h1*h1 + h2*h2)
 	}
-	hf = hf.scale(1 / math.Max(hf.norm(), 1e-9))
-	hr := cross(hf, axisUp)
-	toYaw := func(v vec3) (float64, float64, float64) { return v.dot(hr), v[1], v.dot(hf) }
-	head := posOf(&s.head)
-	l := posOf(&s.left).sub(head)
-	r := posOf(&s.right).sub(head)
-	out[chLX], out[chLY], out[chLZ] = toYaw(l)
-	out[chRX], out[chRY], out[chRZ] = toYaw(r)
+	inv := 1 / math.Max(hn, 1e-9)
+	h0, h1, h2 = h0*inv, h1*inv, h2*inv
+	// The yaw frame's right: cross(h, axisUp).
+	y0, y1, y2 := h1*0-h2*1, h2*0-h0*0, h0*1-h1*0
+	hx, hy, hz := float64(s.head.Pos[0]), float64(s.head.Pos[1]), float64(s.head.Pos[2])
+	lx, ly, lz := float64(s.left.Pos[0]), float64(s.left.Pos[1]), float64(s.left.Pos[2])
+	rx, ry, rz := float64(s.right.Pos[0]), float64(s.right.Pos[1]), float64(s.right.Pos[2])
+	l0, l1, l2 := lx-hx, ly-hy, lz-hz
+	rel[0], rel[1], rel[2] = l0*y0+l1*y1+l2*y2, l1, l0*h0+l1*h1+l2*h2
+	l0, l1, l2 = rx-hx, ry-hy, rz-hz
+	rel[3], rel[4], rel[5] = l0*y0+l1*y1+l2*y2, l1, l0*h0+l1*h1+l2*h2
+	copy(out[chLX:chRZ+1], rel[:])
 	// Controllers' orientation relative to the head itself (not its yaw
 	// frame): how the hands are held relative to where the person looks.
-	{
-		hv := func(v vec3) (float64, float64, float64) {
-			v = hb.inverse(v)
-			return v[0], v[1], v[2]
-		}
-		lb, rb := basisOf(s.left.Rot), basisOf(s.right.Rot)
-		out[chLFX], out[chLFY], out[chLFZ] = hv(lb.forward())
-		out[chLUX], out[chLUY], out[chLUZ] = hv(lb.up())
-		out[chRFX], out[chRFY], out[chRFZ] = hv(rb.forward())
-		out[chRUX], out[chRUY], out[chRUZ] = hv(rb.up())
+	// Each is the controller's forward or up taken back through the head's
+	// rotation (basis.inverse: a dot product with each of its columns).
+	for k, rot := range [2]*[4]float32{&s.left.Rot, &s.right.Rot} {
+		x, y, z, w := float64(rot[0]), float64(rot[1]), float64(rot[2]), float64(rot[3])
+		c0, c1, c2 := (2*w*y+2*x*z)*-1, (-2*w*x+2*y*z)*-1, (1-2*(x*x+y*y))*-1
+		o := out[chLFX+6*k : chLFX+6*k+6]
+		o[0], o[1], o[2] = r0*c0+r1*c1+r2*c2, u0*c0+u1*c1+u2*c2, b0*c0+b1*c1+b2*c2
+		c0, c1, c2 = -2*w*z+2*x*y, 1-2*(x*x+z*z), 2*w*x+2*z*y
+		o[3], o[4], o[5] = r0*c0+r1*c1+r2*c2, u0*c0+u1*c1+u2*c2, b0*c0+b1*c1+b2*c2
 	}
-	out[chHandDist] = posOf(&s.left).sub(posOf(&s.right)).norm()
+	d0, d1, d2 := lx-rx, ly-ry, lz-rz
+	out[chHandDist] = math.Sqrt(d0*d0 + d1*d1 + d2*d2)
 }
 
 // clamp bounds v to [lo, hi] and passes NaN through, as math.Min and
@@ -183,9 +200,7 @@ func (e *extractor) extract(win []sample) (Features, bool) {
 	var hrm moments
 	for i := range win {
 		s := &win[i]
-		postureOf(s, &e.posture[i])
-		p := &e.posture[i]
-		e.handRel[i] = [6]float64{p[chLX], p[chLY], p[chLZ], p[chRX], p[chRY], p[chRZ]}
+		postureOf(s, &e.posture[i], &e.handRel[i])
 		if s.left.Tracked && s.right.Tracked {
 			tracked++
 		}
@@ -215,17 +230,23 @@ func (e *extractor) extract(win []sample) (Features, bool) {
 		if b.segStart {
 			continue
 		}
-		for j, pair := range [3][2]*Pose{{&a.head, &b.head}, {&a.left, &b.left}, {&a.right, &b.right}} {
-			v := posOf(pair[1]).sub(posOf(pair[0])).norm() / dt
-			e.speed[j] = append(e.speed[j], v)
-			if j > 0 && v > live.maxHandSpeed {
-				live.maxHandSpeed = v
-			}
+		vh := poseSpeed(&a.head, &b.head, dt)
+		vl := poseSpeed(&a.left, &b.left, dt)
+		vr := poseSpeed(&a.right, &b.right, dt)
+		e.speed[0] = append(e.speed[0], vh)
+		e.speed[1] = append(e.speed[1], vl)
+		e.speed[2] = append(e.speed[2], vr)
+		if vl > live.maxHandSpeed {
+			live.maxHandSpeed = vl
+		}
+		if vr > live.maxHandSpeed {
+			live.maxHandSpeed = vr
 		}
 		e.angular = append(e.angular, quatAngle(a.head.Rot, b.head.Rot)/dt)
+		p, q := &e.handRel[i-1], &e.handRel[i]
 		var d float64
 		for k := range 6 {
-			x := e.handRel[i][k] - e.handRel[i-1][k]
+			x := q[k] - p[k]
 			d += x * x
 		}
 		live.pathLength += math.Sqrt(d)
@@ -254,34 +275,42 @@ func (e *extractor) extract(win []sample) (Features, bool) {
 		core[offPostureMean+c] = sum[c]
 		core[offPostureStd+c] = math.Sqrt(dev[c] / float64(n-1))
 	}
-	for j := range 3 {
-		var m, acc moments
-		sp := e.speed[j]
-		for i := range sp {
-			m.add(sp[i])
-			if i > 0 && !win[i].segStart {
-				acc.add(math.Abs(sp[i]-sp[i-1]) / dt)
-			}
-		}
-		core[offSpeed+j] = math.Log(m.mean() + 1e-3)
-		core[offSpeed+3+j] = math.Log(m.std() + 1e-3)
-		core[offAccel+j] = math.Log(acc.mean() + 1e-2)
-	}
+	// The speeds' moments, their changes' and the angular speed's, in one
+	// pass: seven running means that do not wait on each other, where one
+	// loop each would wait on every division in turn. couplings takes the
+	// speeds' moments from here rather than computing them again: the same
+	// additions in the same order, so the same bits.
+	var m, acc [3]moments
 	var ang moments
-	for _, v := range e.angular {
-		ang.add(v)
+	sp0, sp1, sp2 := e.speed[0], e.speed[1], e.speed[2]
+	sp1, sp2 = sp1[:len(sp0)], sp2[:len(sp0)]
+	angular := e.angular[:len(sp0)]
+	for i := range sp0 {
+		m[0].add(sp0[i])
+		m[1].add(sp1[i])
+		m[2].add(sp2[i])
+		// The speeds' index, not the samples': a quirk every template was
+		// made with.
+		if i > 0 && !win[i].segStart {
+			acc[0].add(math.Abs(sp0[i]-sp0[i-1]) / dt)
+			acc[1].add(math.Abs(sp1[i]-sp1[i-1]) / dt)
+			acc[2].add(math.Abs(sp2[i]-sp2[i-1]) / dt)
+		}
+		ang.add(angular[i])
+	}
+	for j := range 3 {
+		core[offSpeed+j] = math.Log(m[j].mean() + 1e-3)
+		core[offSpeed+3+j] = math.Log(m[j].std() + 1e-3)
+		core[offAccel+j] = math.Log(acc[j].mean() + 1e-2)
 	}
 	core[offAngular] = math.Log(ang.mean() + 1e-3)
-	tl := highBandRMS(win, func(s *sample) *Pose { return &s.left })
-	tr := highBandRMS(win, func(s *sample) *Pose { return &s.right })
-	th := highBandRMS(win, func(s *sample) *Pose { return &s.head })
+	tl, tr, th := highBandRMS(win)
 	core[offTremor] = math.Log(tl + 1e-5)
 	core[offTremor+1] = math.Log(tr + 1e-5)
 	core[offTremor+2] = math.Log(th + 1e-5)
 	live.tremorRMS = math.Min(tl, tr)
-	core[offCoupling] = correlation(e.speed[0], e.speed[1])
-	core[offCoupling+1] = correlation(e.speed[0], e.speed[2])
-	core[offCoupling+2] = correlation(e.speed[1], e.speed[2])
+	coupling := couplings(&e.speed, &m)
+	copy(core[offCoupling:], coupling[:])
 
 	f := Features{StartUS: win[0].timeUS, EndUS: win[n-1].timeUS, Core: core, live: live}
 	if gazeN > n/2 {
@@ -327,57 +356,88 @@ func quatAngle(a, b [4]float32) float64 {
 	return 2 * math.Acos(math.Min(d, 1))
 }
 
-// highBandRMS is the RMS of a pose's position after removing its moving
-// average over about 0.1 s: what is left is the fast band where
-// physiological tremor (8-12 Hz) lives. Real hands always have some; a
-// replay through a smoothing pipeline or a scripted trajectory has none.
-func highBandRMS(win []sample, pose func(*sample) *Pose) float64 {
-	const half = 2 // 5 samples
-	var sum float64
+// poseSpeed is the distance between two poses' positions over dt.
+func poseSpeed(a, b *Pose, dt float64) float64 {
+	d0 := float64(b.Pos[0]) - float64(a.Pos[0])
+	d1 := float64(b.Pos[1]) - float64(a.Pos[1])
+	d2 := float64(b.Pos[2]) - float64(a.Pos[2])
+	return math.Sqrt(d0*d0+d1*d1+d2*d2) / dt
+}
+
+// highBandRMS is the RMS of the left hand's, right hand's and head's
+// positions after removing their moving average over about 0.1 s: what is
+// left is the fast band where physiological tremor (8-12 Hz) lives. Real
+// hands always have some; a replay through a smoothing pipeline or a
+// scripted trajectory has none. The three share one pass: they skip the
+// same spans, those across a segment start.
+func highBandRMS(win []sample) (left, right, head float64) {
+	const half = 2 // 5 samples, as highBandDeviation takes them
+	var sl, sr, sh float64
 	var cnt int
 outer:
 	for i := half; i < len(win)-half; i++ {
-		for k := i - half + 1; k <= i+half; k++ {
-			if win[k].segStart {
+		w := win[i-half : i+half+1]
+		for k := 1; k < len(w); k++ {
+			if w[k].segStart {
 				continue outer
 			}
 		}
-		var avg vec3
-		for k := i - half; k <= i+half; k++ {
-			p := posOf(pose(&win[k]))
-			avg[0] += p[0]
-			avg[1] += p[1]
-			avg[2] += p[2]
-		}
-		avg = avg.scale(1.0 / (2*half + 1))
-		d := posOf(pose(&win[i])).sub(avg)
-		sum += d.dot(d)
+		sl += highBandDeviation(&w[0].left, &w[1].left, &w[2].left, &w[3].left, &w[4].left)
+		sr += highBandDeviation(&w[0].right, &w[1].right, &w[2].right, &w[3].right, &w[4].right)
+		sh += highBandDeviation(&w[0].head, &w[1].head, &w[2].head, &w[3].head, &w[4].head)
 		cnt++
 	}
 	if cnt == 0 {
-		return 0
+		return 0, 0, 0
 	}
-	return math.Sqrt(sum / float64(cnt))
+	return math.Sqrt(sl / float64(cnt)), math.Sqrt(sr / float64(cnt)), math.Sqrt(sh / float64(cnt))
 }
 
-func correlation(a, b []float64) float64 {
-	n := min(len(a), len(b))
+// highBandDeviation is the squared distance of the middle pose c from the
+// mean position of the five.
+func highBandDeviation(a, b, c, d, e *Pose) float64 {
+	const fifth = 1.0 / 5
+	d0 := float64(c.Pos[0]) - sumOfFive(a.Pos[0], b.Pos[0], c.Pos[0], d.Pos[0], e.Pos[0])*fifth
+	d1 := float64(c.Pos[1]) - sumOfFive(a.Pos[1], b.Pos[1], c.Pos[1], d.Pos[1], e.Pos[1])*fifth
+	d2 := float64(c.Pos[2]) - sumOfFive(a.Pos[2], b.Pos[2], c.Pos[2], d.Pos[2], e.Pos[2])*fifth
+	return d0*d0 + d1*d1 + d2*d2
+}
+
+// sumOfFive adds from a zero, in order, as the running sum it replaces did:
+// another order or grouping would round differently.
+func sumOfFive(a, b, c, d, e float32) float64 {
+	return ((((0 + float64(a)) + float64(b)) + float64(c)) + float64(d)) + float64(e)
+}
+
+// couplings are the correlations of the head's and hands' speeds: head
+// with left, head with right, left with right. m holds each speed's
+// moments. The three covariances share one pass.
+func couplings(speed *[3][]float64, m *[3]moments) [3]float64 {
+	var out [3]float64
+	s0, s1, s2 := speed[0], speed[1], speed[2]
+	n := len(s0)
 	if n < 2 {
-		return 0
+		return out
 	}
-	var ma, mb moments
+	s1, s2 = s1[:n], s2[:n]
+	var c01, c02, c12 float64
 	for i := range n {
-		ma.add(a[i])
-		mb.add(b[i])
+		d0, d1, d2 := s0[i]-m[0].mu, s1[i]-m[1].mu, s2[i]-m[2].mu
+		c01 += d0 * d1
+		c02 += d0 * d2
+		c12 += d1 * d2
 	}
-	var cov float64
-	for i := range n {
-		cov += (a[i] - ma.mu) * (b[i] - mb.mu)
+	sd := [3]float64{m[0].std(), m[1].std(), m[2].std()}
+	for k, c := range [3]struct {
+		cov  float64
+		a, b int
+	}{{c01, 0, 1}, {c02, 0, 2}, {c12, 1, 2}} {
+		cov := c.cov / float64(n-1)
+		sa, sb := sd[c.a], sd[c.b]
+		if sa < 1e-9 || sb < 1e-9 {
+			continue
+		}
+		out[k] = cov / (sa * sb)
 	}
-	cov /= float64(n - 1)
-	sa, sb := ma.std(), mb.std()
-	if sa < 1e-9 || sb < 1e-9 {
-		return 0
-	}
-	return cov / (sa * sb)
+	return out
 }

@@ -21,9 +21,11 @@ type basis [3]vec3
 
 // basisOf is the rotation of the quaternion q (x, y, z, w) as the images
 // of the axes, by the algebra of rotating a vector by a quaternion
-// (v + 2w·u×v + 2u(u·v) − 2v|u|², written out per axis), computed once so
-// that every vector a sample needs is a column or three dot products
-// instead of a rotation each.
+// (v + 2w·u×v + 2u(u·v) − 2v|u|², written out per axis), so that every
+// vector a sample needs is a column or three dot products instead of a
+// rotation each. postureOf has the same arithmetic on scalars, which Go
+// keeps in registers; this vector form is the one to read, and the one
+// the tests hold against a textbook rotation.
 func basisOf(q [4]float32) basis {
 	x, y, z, w := float64(q[0]), float64(q[1]), float64(q[2]), float64(q[3])
 	return basis{
