@@ -27,6 +27,10 @@ func ReplayMemoReuse(e *Engine) (reused, looked uint64) {
 	return e.replay.memoReused, e.replay.memoLooked
 }
 
+// SkipWhereMultiplyAddsFuse skips a comparison with the reference
+// extractor on builds that fuse multiply-adds.
+var SkipWhereMultiplyAddsFuse = skipWhereMultiplyAddsFuse
+
 // ReferenceComparison is what ExtractMatchesReference saw.
 type ReferenceComparison struct {
 	Windows, Extracted  int // windows cut, and those that had features

@@ -12,6 +12,7 @@ import (
 // start new segments inside windows and spells of untracked hands, every
 // window has the reference extractor's features to the bit.
 func TestExtractMatchesReferenceOnSyntheticPeople(t *testing.T) {
+	biometrics.SkipWhereMultiplyAddsFuse(t)
 	var total biometrics.ReferenceComparison
 	for seed := int64(1); seed <= 12; seed++ {
 		hz := 72.0
