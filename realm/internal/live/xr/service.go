@@ -272,6 +272,10 @@ func (s *Service) KnowsTemplate(avatarID string) bool { return s.reg.knows(avata
 // Templates is the store of sealed biometric templates.
 func (s *Service) Templates() *biometrics.TemplateStore { return s.templates }
 
+// Engine is the node's biometrics engine: its streams, background model,
+// replay registry, read lag and thinning.
+func (s *Service) Engine() *biometrics.Engine { return s.engine }
+
 // Link is one live connection's motion: the session's stream it takes at
 // its first frame, and the WebRTC peer connection its client signals over
 // it. It ends with the connection.
