@@ -254,7 +254,7 @@ func membershipChange(a, b map[string]bool) int {
 // still judged are back to back, so every sample of motion is still
 // scored, checked for liveness and filed for replays, at about half the
 // CPU of the windows; what is slower is the evidence (a change of wearer
-// is seen up to a window later, as the first doubtful window ends the
+// is seen up to two hops later, as the first doubtful window ends the
 // thinning for its stream) and the scores, one every two hops.
 func (e *Engine) SetThinning(on bool) { e.thin.Store(on) }
 

@@ -10,7 +10,7 @@ import (
 // fifth of a streaming node's CPU less. Only then does it refuse new
 // streams (Config.CPUReserve), and, once behind its sockets, shed open
 // ones. Thinning is the cheapest of the three to the people streaming: a
-// change of wearer is seen a window later, and nobody is turned away.
+// change of wearer is seen up to two hops later, and nobody is turned away.
 
 // thinSavesShare is how much of the node's CPU thinning is taken to save,
 // as a share of what the node uses while it thins: the windows take about
