@@ -48,6 +48,15 @@ func BenchmarkPushTrusted(b *testing.B) {
 	benchPush(b, newEngine(b), true)
 }
 
+// BenchmarkPushThinning is BenchmarkPushTrusted on a node that thins
+// (Engine.SetThinning): once sure, the stream is judged every other
+// window.
+func BenchmarkPushThinning(b *testing.B) {
+	e := newEngine(b)
+	e.SetThinning(true)
+	benchPush(b, e, true)
+}
+
 // BenchmarkPushSharingPaths is BenchmarkPush on a node of a cluster: the
 // engine also hashes and hands out its path cells, and judges windows
 // against a peer's (filled with two minutes of another person's motion).
@@ -102,6 +111,9 @@ func benchPush(b *testing.B, e *biometrics.Engine, trusted bool) {
 			b.ReportMetric(float64(s.Stats().StateBytes), "state-bytes")
 			if p := s.Stats().Probability; trusted && b.N >= 20*72 && p < 0.9 {
 				b.Fatalf("match probability %.2f: the trusted stream's windows were below the adaptation line, so none adapted", p)
+			}
+			if st := s.Stats(); e.Thinning() && b.N >= 20*72 && st.WindowsThinned < st.WindowsScored/2 {
+				b.Fatalf("%d windows thinned, %d scored: the stream was not thinned", st.WindowsThinned, st.WindowsScored)
 			}
 		})
 	}

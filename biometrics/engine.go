@@ -26,6 +26,7 @@ type Engine struct {
 	lastShared map[string]bool // the people of the last ShareBackground
 	model      atomic.Pointer[Model]
 	nextStream atomic.Uint32
+	thin       atomic.Bool // SetThinning
 
 	// scratch holds what handling one window needs and no stream keeps
 	// between windows (a copy of the window's samples and the extractor's
@@ -245,6 +246,20 @@ func membershipChange(a, b map[string]bool) int {
 	}
 	return n
 }
+
+// SetThinning turns thinning on or off: while it is on, each stream that
+// the realm trusts (Stream.SetTrusted) and whose match probability is at
+// or above Config.AdaptAbove leaves every other window unjudged. A node
+// short of CPU thins instead of refusing or shedding streams: the windows
+// still judged are back to back, so every sample of motion is still
+// scored, checked for liveness and filed for replays, at about half the
+// CPU of the windows; what is slower is the evidence (a change of wearer
+// is seen up to two hops later, as the first doubtful window ends the
+// thinning for its stream) and the scores, one every two hops.
+func (e *Engine) SetThinning(on bool) { e.thin.Store(on) }
+
+// Thinning reports whether the engine thins (SetThinning).
+func (e *Engine) Thinning() bool { return e.thin.Load() }
 
 // SetPeerBackground adds or replaces the statistics a trusted peer shared
 // (nil removes them). The peer's people must not be this node's: their

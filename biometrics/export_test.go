@@ -96,3 +96,29 @@ func (b *ExtractionBench) Extract(i int) bool {
 	_, ok := b.ex.extract(b.windows[i%len(b.windows)])
 	return ok
 }
+
+// FiledPoint is one of a stream's points in the replay registry: its
+// number, and whether it is joined to the stream's point before it.
+type FiledPoint struct {
+	Idx    uint32
+	Joined bool
+}
+
+// FiledPoints is what s filed in e's replay registry, oldest first.
+func FiledPoints(e *Engine, s *Stream) []FiledPoint {
+	e.replay.mu.Lock()
+	defer e.replay.mu.Unlock()
+	var out []FiledPoint
+	for gi := len(e.replay.gens) - 1; gi >= 0; gi-- {
+		g := e.replay.gens[gi]
+		if g == nil {
+			continue
+		}
+		for _, p := range g.points {
+			if p.stream == s.n {
+				out = append(out, FiledPoint{Idx: p.idx, Joined: p.prev >= 0})
+			}
+		}
+	}
+	return out
+}

@@ -272,8 +272,9 @@ type windowPoints struct {
 // absolute sample numbers so that overlapping windows yield the same
 // points. It is separate from window so that extraction's working arrays go
 // back to the engine's pool before the stream waits for the replay
-// registry's lock.
-func (l *liveState) points(s *Stream, w []sample, rel [][6]float64) windowPoints {
+// registry's lock. The fresh points, filed in the registry, are those of
+// the newest freshSamples: one hop's, or two after a thinned window.
+func (l *liveState) points(s *Stream, w []sample, rel [][6]float64, freshSamples int) windowPoints {
 	hop := s.e.cfg.hopSamples()
 	every := max(1, pointEverySamples*s.e.cfg.SampleRate/DefaultSampleRate)
 	first := l.samples - uint64(len(w)) // absolute number of w[0]
@@ -282,14 +283,26 @@ func (l *liveState) points(s *Stream, w []sample, rel [][6]float64) windowPoints
 	var probeIdx []uint32
 	var freshCont []bool
 	carried := 0
-	for k := 1; k < len(w); k++ {
+	for k := range w {
 		abs := first + uint64(k)
 		if abs%uint64(every) != 0 {
 			continue
 		}
+		// A point's speed is from the sample before it. The window's first
+		// sample has none in the window, and it was the last window's
+		// point; when the last window was thinned (freshSamples spans the
+		// whole window) it is this one's, and its speed is taken from the
+		// sample after it, so that the stream's path keeps its point.
+		from, to := k-1, k
+		if k == 0 {
+			if freshSamples < len(w) || len(w) < 2 || w[1].segStart {
+				continue
+			}
+			from, to = 0, 1
+		}
 		var d float64
 		for c := range 6 {
-			x := rel[k][c] - rel[k-1][c]
+			x := rel[to][c] - rel[from][c]
 			d += x * x
 		}
 		if w[k].segStart || math.Sqrt(d)*rate < minPointSpeed {
@@ -305,7 +318,7 @@ func (l *liveState) points(s *Stream, w []sample, rel [][6]float64) windowPoints
 		if k > hop { // the next window starts hop samples on, at k 0
 			carried++
 		}
-		if k >= len(w)-hop {
+		if k >= len(w)-freshSamples {
 			fresh = append(fresh, p)
 			cont := l.havePoint && l.lastPoint+1 == idx
 			if len(fresh) > 1 {

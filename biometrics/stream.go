@@ -69,6 +69,9 @@ type StreamStats struct {
 	FramesRejected map[string]uint64 // by reason
 	WindowsScored  uint64
 	WindowsSkipped uint64 // too little tracked motion
+	// WindowsThinned counts the windows left unjudged while the engine
+	// thinned (Engine.SetThinning).
+	WindowsThinned uint64
 	LivenessFailed map[string]uint64
 	Probability    float64
 	StateBytes     int // memory the stream holds
@@ -92,6 +95,9 @@ type Stream struct {
 	trusted   bool
 	adaptedAt time.Time
 	adapting  bool
+	// thinnedLast: the last window was left unjudged (Engine.SetThinning),
+	// so this one is judged, and takes in the last one's motion points.
+	thinnedLast bool
 	// ingestion
 	rs       resampler
 	win      *windower
@@ -300,13 +306,22 @@ func (s *Stream) failLiveness(events []Event, reason string, at time.Time) []Eve
 // window handles one completed window: liveness, enrollment, scoring and
 // adaptation.
 func (s *Stream) window(events []Event, at time.Time) []Event {
+	fresh := s.e.cfg.hopSamples()
+	if s.thinnedLast {
+		fresh *= 2
+	} else if s.thins() {
+		s.thinnedLast = true
+		s.stats.WindowsThinned++
+		return events
+	}
+	s.thinnedLast = false
 	sc := s.e.scratch.Get().(*windowScratch)
 	sc.samples = s.win.window(sc.samples)
 	w := sc.samples
 	f, ok := sc.ex.extract(w)
 	var pts windowPoints
 	if ok {
-		pts = s.live.points(s, w, sc.ex.handRel)
+		pts = s.live.points(s, w, sc.ex.handRel, fresh)
 	}
 	// The scratch goes back before anything waits on a lock: streams
 	// queued on the replay registry's lock would otherwise each hold one
@@ -365,6 +380,17 @@ func (s *Stream) window(events []Event, at time.Time) []Event {
 		}
 	}
 	return events
+}
+
+// thins reports whether this window is left unjudged: the engine is
+// thinning, and the stream is one the realm trusts and whose evidence
+// already holds its match probability at or above AdaptAbove. Any doubt
+// (a lower probability, enrollment, no trust yet) judges every window,
+// and so does the window after a thinned one: the windows judged are then
+// back to back, so every sample still counts in one of them.
+func (s *Stream) thins() bool {
+	return s.e.thin.Load() && s.trusted && s.tmpl != nil && s.enrollWant == 0 &&
+		sigmoid(s.evidence) >= s.e.cfg.AdaptAbove
 }
 
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }

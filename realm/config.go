@@ -105,6 +105,11 @@ type Config struct {
 	// refused with node-busy while the CPU the node could still use is
 	// under it. 0, the default here, is off; zerorealm serve sets 0.1.
 	XRCPUReserve float64
+	// XRThinBelow is the share of its cores under which this node's
+	// spare CPU makes it judge the XR streams it trusts and is sure of
+	// every other window (xr.Config.ThinBelow). 0, the default here, is
+	// never; zerorealm serve sets 0.15.
+	XRThinBelow float64
 	// TemplateKeyFile holds the key (64 hex digits) that seals biometric
 	// templates at rest; default DataDir/template.key, created on first
 	// start. Every node of a cluster must be given the same key: a node
@@ -313,6 +318,7 @@ func (c *Config) validate() error {
 	}
 	problems = append(problems, xr.MaxStreamsProblems(c.MaxXRStreams)...)
 	problems = append(problems, xr.CPUReserveProblems(c.XRCPUReserve)...)
+	problems = append(problems, xr.ThinBelowProblems(c.XRThinBelow)...)
 	if c.WebRTCUDPPort < 0 || c.WebRTCUDPPort > 65535 {
 		problems = append(problems, fmt.Sprintf("WebRTC UDP port %d: want 1 to 65535, or 0 for ephemeral ports", c.WebRTCUDPPort))
 	}

@@ -29,6 +29,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 			EnrollWithin:    r.cfg.XREnrollWithin,
 			MaxStreams:      r.cfg.MaxXRStreams,
 			CPUReserve:      r.cfg.XRCPUReserve,
+			ThinBelow:       r.cfg.XRThinBelow,
 		},
 		Trust:    r.trust,
 		Sessions: liveSessions{r},

@@ -67,15 +67,20 @@ func (o *LiveOptions) defaults() {
 
 // LiveResult is what the streaming simulation measured.
 type LiveResult struct {
-	SwapTrials    int
-	SwapDetected  int       // within 10 s
-	SwapSeconds   []float64 // time to detection per detected trial, sorted
-	SwapP95       float64   // seconds; +Inf if under 95 % were detected at all
-	Replay        map[string]ReplayOutcome
-	GenuineHours  float64
-	FalseStepUps  int
-	FalseLiveness int // liveness failures during genuine motion
-	FalseReasons  map[string]int
+	SwapTrials   int
+	SwapDetected int       // within 10 s
+	SwapSeconds  []float64 // time to detection per detected trial, sorted
+	SwapP95      float64   // seconds; +Inf if under 95 % were detected at all
+	// The same on a node that thins (biometrics.Engine.SetThinning), with
+	// other days of the same people, out of SwapTrials.
+	ThinnedSwapDetected int
+	ThinnedSwapSeconds  []float64
+	ThinnedSwapP95      float64
+	Replay              map[string]ReplayOutcome
+	GenuineHours        float64
+	FalseStepUps        int
+	FalseLiveness       int // liveness failures during genuine motion
+	FalseReasons        map[string]int
 	// The crowd: how many people streamed together for how long, and how
 	// many of them a liveness check suspended (every one a false alarm).
 	CrowdPeople  int
@@ -160,7 +165,7 @@ func RunLive(o LiveOptions) (*LiveResult, error) {
 			return nil, err
 		}
 	}
-	total := o.SwapTrials + 3*o.ReplayTrials + 1
+	total := 2*o.SwapTrials + 3*o.ReplayTrials + 1
 	done := 0
 	tick := func() {
 		done++
@@ -171,32 +176,8 @@ func RunLive(o LiveOptions) (*LiveResult, error) {
 
 	// Changes of wearer: A streams 30 s of another day, then B takes the
 	// headset (the device clock runs on).
-	for i := range o.SwapTrials {
-		a, b := i, (i+1)%people
-		s := e.NewStream(fmt.Sprintf("avatar-%d", a), tmpls[a])
-		s.SetTrusted(true)
-		ga := persons[a].Session(2 + i)
-		stream(s, ga, 30*time.Second, &clock, nil)
-		gb := persons[b].Session(2 + i)
-		gb.SetTime(ga.TimeUS(), 0)
-		swapAt := clock
-		detected := -1.0
-		stream(s, gb, 20*time.Second, &clock, func(ev biometrics.Event) {
-			if ev.Kind == biometrics.EventScore && detected < 0 && ev.Probability < o.StepUpBelow {
-				detected = ev.At.Sub(swapAt).Seconds()
-			}
-		})
-		s.Close()
-		res.SwapTrials++
-		if detected >= 0 && detected <= 10 {
-			res.SwapDetected++
-		}
-		if detected >= 0 {
-			res.SwapSeconds = append(res.SwapSeconds, detected)
-		}
-		tick()
-	}
-	sort.Float64s(res.SwapSeconds)
+	res.SwapDetected, res.SwapSeconds = swaps(e, persons, tmpls, &o, &clock, 2, tick)
+	res.SwapTrials = o.SwapTrials
 	res.SwapP95 = p95(res.SwapSeconds, res.SwapTrials)
 
 	// Replays: the attacker captured 30 s of a victim's stream and plays it
@@ -263,6 +244,14 @@ func RunLive(o LiveOptions) (*LiveResult, error) {
 		res.GenuineHours += perPerson.Hours()
 	}
 	tick()
+
+	// The changes of wearer again, on other days, on a node that thins
+	// (Engine.SetThinning): last, so that no figure above is of a
+	// thinning engine.
+	e.SetThinning(true)
+	res.ThinnedSwapDetected, res.ThinnedSwapSeconds = swaps(e, persons, tmpls, &o, &clock, 400, tick)
+	e.SetThinning(false)
+	res.ThinnedSwapP95 = p95(res.ThinnedSwapSeconds, o.SwapTrials)
 	if o.CrowdPeople > 0 {
 		if err := runCrowd(&o, res); err != nil {
 			return nil, err
@@ -320,6 +309,40 @@ func runCrowd(o *LiveOptions, res *LiveResult) error {
 	}
 	res.CrowdPeople, res.CrowdMinutes = o.CrowdPeople, o.CrowdFor.Minutes()
 	return nil
+}
+
+// swaps runs o.SwapTrials changes of wearer on e: person i streams 30 s
+// of their session firstSession+i, trusted, then person i+1 takes the
+// headset. It returns how many were seen within 10 s and the seconds each
+// seen one took, sorted.
+func swaps(e *biometrics.Engine, persons []*synth.Person, tmpls []*biometrics.Template, o *LiveOptions, clock *time.Time, firstSession int, tick func()) (within10s int, seconds []float64) {
+	people := len(persons)
+	for i := range o.SwapTrials {
+		a, b := i, (i+1)%people
+		s := e.NewStream(fmt.Sprintf("avatar-%d", a), tmpls[a])
+		s.SetTrusted(true)
+		ga := persons[a].Session(firstSession + i)
+		stream(s, ga, 30*time.Second, clock, nil)
+		gb := persons[b].Session(firstSession + i)
+		gb.SetTime(ga.TimeUS(), 0)
+		swapAt := *clock
+		detected := -1.0
+		stream(s, gb, 20*time.Second, clock, func(ev biometrics.Event) {
+			if ev.Kind == biometrics.EventScore && detected < 0 && ev.Probability < o.StepUpBelow {
+				detected = ev.At.Sub(swapAt).Seconds()
+			}
+		})
+		s.Close()
+		if detected >= 0 && detected <= 10 {
+			within10s++
+		}
+		if detected >= 0 {
+			seconds = append(seconds, detected)
+		}
+		tick()
+	}
+	sort.Float64s(seconds)
+	return within10s, seconds
 }
 
 func p95(sorted []float64, trials int) float64 {

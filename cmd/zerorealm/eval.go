@@ -91,6 +91,7 @@ type evalReport struct {
 	Groups      []evalGroup                `json:"groups"`
 	Variants    []evalVariant              `json:"variants"`
 	Swap        evalSwap                   `json:"swap"`
+	ThinnedSwap evalSwap                   `json:"swap_thinning"` // on a node that thins
 	Replay      map[string]evalReplay      `json:"replay"`
 	RealReplay  map[string]evalReplay      `json:"real_replay,omitempty"`
 	RealFalseLv map[string]int             `json:"real_false_liveness,omitempty"`
@@ -258,6 +259,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		return err
 	}
 	rep.Swap = evalSwap{Trials: live.SwapTrials, DetectedIn10: live.SwapDetected, P95Seconds: live.SwapP95}
+	rep.ThinnedSwap = evalSwap{Trials: live.SwapTrials, DetectedIn10: live.ThinnedSwapDetected, P95Seconds: live.ThinnedSwapP95}
 	rep.Replay = map[string]evalReplay{}
 	replayRate := 1.0
 	for k, v := range live.Replay {
@@ -309,6 +311,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "change of wearer (synthetic): detected within 10 s in %d/%d, p95 %s\n", live.SwapDetected, live.SwapTrials, secs(live.SwapP95))
+	fmt.Fprintf(w, "change of wearer, node thinning (synthetic): detected within 10 s in %d/%d, p95 %s\n", live.ThinnedSwapDetected, live.SwapTrials, secs(live.ThinnedSwapP95))
 	fmt.Fprintf(w, "genuine motion (synthetic): %.1f h, %d false step-ups, %d liveness failures\n", live.GenuineHours, live.FalseStepUps, live.FalseLiveness)
 	if c := rep.Crowd; c != nil {
 		on := ""

@@ -46,8 +46,11 @@ func TestEvalBiometricsSynthetic(t *testing.T) {
 			Spans  []any  `json:"spans"`
 			Groups []any  `json:"groups"`
 		} `json:"variants"`
-		Summary map[string]any `json:"summary"`
-		Crowd   struct {
+		Summary     map[string]any `json:"summary"`
+		ThinnedSwap struct {
+			Trials int `json:"trials"`
+		} `json:"swap_thinning"`
+		Crowd struct {
 			People  int     `json:"people"`
 			Minutes float64 `json:"minutes"`
 		} `json:"crowd"`
@@ -61,6 +64,9 @@ func TestEvalBiometricsSynthetic(t *testing.T) {
 	}
 	if rep.Source != "synthetic" || len(rep.Spans) != 3 || rep.Spans[2].Genuine != 5 || len(rep.Summary) != 6 {
 		t.Errorf("--json = %+v, want synthetic, 3 spans, 5 genuine session trials, 6 summary figures", rep)
+	}
+	if rep.ThinnedSwap.Trials != 2 || !strings.Contains(stdout.String(), "change of wearer, node thinning (synthetic): detected within 10 s in ") {
+		t.Errorf("changes of wearer on a thinning node = %+v, want 2 trials, printed", rep.ThinnedSwap)
 	}
 	if rep.Crowd.People != 20 || rep.Crowd.Minutes != 1 || !strings.Contains(stdout.String(), "crowd (synthetic): 20 people streaming together for 1 min") {
 		t.Errorf("crowd = %+v, want 20 people for a minute, printed", rep.Crowd)

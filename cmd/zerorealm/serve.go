@@ -36,7 +36,7 @@ type serveFlags struct {
 	bootstrapAdminRoles                            string
 	auditRoles                                     string
 	natsAuth                                       natsembed.ClientAuth
-	ceremonyRate, xrCPUReserve                     float64
+	ceremonyRate, xrCPUReserve, xrThinBelow        float64
 	ceremonyBurst, maxPendingCeremonies            int
 	maxSessionsPerAvatar, maxLivePerAvatar         int
 	maxTwinFeedsPerAvatar, maxXRStreams            int
@@ -89,6 +89,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.IntVar(&f.maxSessionsPerAvatar, "max-sessions-per-avatar", 32, "live sessions of one avatar; a sign-in beyond revokes the oldest (at most 256)")
 	fl.IntVar(&f.maxLivePerAvatar, "max-live-per-avatar", 8, "realm WebSockets of one avatar on this node (negative: no cap)")
 	fl.Float64Var(&f.xrCPUReserve, "xr-cpu-reserve", 0.1, "share of this node's cores kept free of XR streams: from 64 streams on, a new stream is refused with node-busy while the CPU the node could still use (the machine's idle cores, at most those GOMAXPROCS leaves it) is under it (0: off)")
+	fl.Float64Var(&f.xrThinBelow, "xr-thin-below", 0.15, "share of this node's cores under which its spare CPU makes it judge the XR streams it trusts and is sure of every other window, every sample still judged, until it has that much to spare again (0: never)")
 	fl.IntVar(&f.maxXRStreams, "max-xr-streams", 0, "sessions streaming XR motion to this node: a new stream beyond it is refused with node-busy, as while the node is behind its streams (0: no cap)")
 	fl.IntVar(&f.maxTwinFeedsPerAvatar, "max-twin-feeds-per-avatar", 4, "twin console feeds (GET /v1/twins/feed) of one avatar on this node (negative: no cap)")
 	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address (empty: none)")
@@ -172,6 +173,7 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		MaxTwinFeedsPerAvatar: f.maxTwinFeedsPerAvatar,
 		MaxXRStreams:          f.maxXRStreams,
 		XRCPUReserve:          f.xrCPUReserve,
+		XRThinBelow:           f.xrThinBelow,
 		TrustedProxies:        proxies,
 		MinFreeDisk:           minFreeDisk(f.minFreeDiskMiB),
 		RequestTimeout:        f.requestTimeout,

@@ -314,6 +314,31 @@ type cpuMeasure struct {
 	short  bool // the node was short of CPU for new streams, and that was logged
 }
 
+// thin turns the engine's thinning on or off as the service's thinner
+// decides, and says so once each way.
+func (m *cpuMeasure) thin(v *cpuView, processCores float64, open int64, now time.Time) {
+	s := m.s
+	if s.thin.below <= 0 {
+		return // never thins
+	}
+	behind, _ := s.admit.behind(now)
+	on := s.thin.decide(v, processCores, open, behind)
+	if on == s.engine.Thinning() {
+		return
+	}
+	s.engine.SetThinning(on)
+	spare := math.NaN()
+	if v != nil {
+		spare = v.spare
+	}
+	if on {
+		s.log.Warn("node is short of CPU: it judges the XR streams it trusts and is sure of every other window until it has CPU to spare",
+			"spare_cores", spare, "thin_below_cores", s.thin.below, "behind", behind, "streams", open)
+		return
+	}
+	s.log.Info("node has CPU to spare again: it judges every window of every XR stream", "spare_cores", spare, "streams", open)
+}
+
 // take reads the node's CPU at now and gives admission the rates over the
 // meter's window, or no measurement while readings fail.
 func (m *cpuMeasure) take(now time.Time) {
@@ -326,6 +351,7 @@ func (m *cpuMeasure) take(now time.Time) {
 	open := m.s.admit.open.Load()
 	b := &m.s.admit.cpu
 	b.measured(rates, err == nil && rerr == nil, open)
+	m.thin(b.view.Load(), rates.ProcessCores, open, now)
 	// Once each way, as the read lag's "behind": an operator sees when the
 	// node started to turn headsets away, and when it stopped.
 	v, spare, short := b.short(open)

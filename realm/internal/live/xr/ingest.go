@@ -464,6 +464,7 @@ func (s *Service) sync(x *sessionStream, st biometrics.StreamStats) {
 		}
 	}
 	s.m.windows.Add(float64(st.WindowsScored - x.synced.WindowsScored))
+	s.m.thinned.Add(float64(st.WindowsThinned - x.synced.WindowsThinned))
 	s.m.stateBytes.Add(float64(st.StateBytes - x.synced.StateBytes))
 	x.synced = st
 }

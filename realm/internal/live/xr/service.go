@@ -53,6 +53,14 @@ type Config struct {
 	// since they were measured will take, are under it. 0 is off; it
 	// must be under 1 (CPUReserveProblems).
 	CPUReserve float64
+	// ThinBelow is the share of the node's cores under which its spare
+	// CPU makes it thin (biometrics.Engine.SetThinning): each stream it
+	// trusts and is sure of is judged every other window, until the node
+	// has that much to spare and the CPU thinning saves. A node behind
+	// its streams thins whatever its CPU. It is set above CPUReserve, so
+	// that a node thins before it turns headsets away. 0 is never; it
+	// must be under 1 (ThinBelowProblems).
+	ThinBelow float64
 }
 
 // Defaults of Config.Enrollment and EnrollWithin.
@@ -208,6 +216,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	s.admit.max = cfg.MaxStreams
 	s.admit.cpu.cores = float64(runtime.GOMAXPROCS(0))
 	s.admit.cpu.reserve = cfg.CPUReserve * s.admit.cpu.cores
+	s.thin.below = cfg.ThinBelow * s.admit.cpu.cores
 	s.admit.behind = func(now time.Time) (bool, time.Duration) {
 		return engine.Behind(now), max(engine.ReadLag(), engine.SocketQueue())
 	}
@@ -262,6 +271,10 @@ func (s *Service) KnowsTemplate(avatarID string) bool { return s.reg.knows(avata
 
 // Templates is the store of sealed biometric templates.
 func (s *Service) Templates() *biometrics.TemplateStore { return s.templates }
+
+// Engine is the node's biometrics engine: its streams, background model,
+// replay registry, read lag and thinning.
+func (s *Service) Engine() *biometrics.Engine { return s.engine }
 
 // Link is one live connection's motion: the session's stream it takes at
 // its first frame, and the WebRTC peer connection its client signals over

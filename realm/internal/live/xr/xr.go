@@ -55,6 +55,9 @@ type Service struct {
 	reg   registry
 	// admit decides whether a session may open a new stream here.
 	admit admission
+	// thin decides when the engine thins (thinning.go); only the CPU
+	// measurement touches it.
+	thin thinner
 	// changes is the template feed Start opened and Run follows.
 	changes <-chan biometrics.TemplateChange
 }
@@ -225,6 +228,7 @@ type metrics struct {
 	frames      *prometheus.CounterVec // transport, outcome
 	messages    *prometheus.CounterVec // transport, outcome
 	windows     prometheus.Counter
+	thinned     prometheus.Counter
 	scoring     prometheus.Histogram
 	socketQueue prometheus.Histogram
 	events      *prometheus.CounterVec // kind
@@ -250,6 +254,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		windows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zerorealm_xr_windows_scored_total",
 			Help: "Windows of motion scored against an enrolled template.",
+		}),
+		thinned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zerorealm_xr_windows_thinned_total",
+			Help: "Windows of motion left unjudged while this node thinned (zerorealm_xr_thinning): every other window of a stream it trusts and is sure of. The windows judged are back to back, so every sample is still judged.",
 		}),
 		scoring: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "zerorealm_xr_window_score_duration_seconds",
@@ -291,7 +299,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 	for _, reason := range []string{BusyBehind, BusyCapacity, BusyCPU} {
 		m.refused.WithLabelValues(reason) // every series exists from the start
 	}
-	reg.MustRegister(m.frames, m.messages, m.windows, m.scoring, m.socketQueue, m.events, m.peersOpened, m.stateBytes, m.refused, m.shed,
+	reg.MustRegister(m.frames, m.messages, m.windows, m.thinned, m.scoring, m.socketQueue, m.events, m.peersOpened, m.stateBytes, m.refused, m.shed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_streams", Help: "Sessions streaming XR motion to this node."},
 			func() float64 { return float64(s.reg.streams()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},
@@ -308,6 +316,15 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "zerorealm_xr_node_socket_queue_seconds",
 			Help: "How long XR frames waited between reaching this machine and this node's read, as zerorealm_xr_socket_queue_seconds measures it: the wait a tenth of the streams with receive stamps reached at their last read (0 with fewer than 32 of them). From a second up the node opens no new stream.",
 		}, func() float64 { return s.engine.SocketQueue().Seconds() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zerorealm_xr_thinning",
+			Help: "1 while this node, short of CPU (its spare cores under --xr-thin-below) or behind its streams, judges each XR stream it trusts and is sure of every other window; 0 otherwise.",
+		}, func() float64 {
+			if s.engine.Thinning() {
+				return 1
+			}
+			return 0
+		}),
 		// What admission by CPU sees, so that an operator can tell a node
 		// short of CPU from one whose streams cost more than they should.
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
