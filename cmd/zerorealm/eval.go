@@ -317,7 +317,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		if c.Nodes > 1 {
 			on = fmt.Sprintf(" on %d nodes sharing path cells", c.Nodes)
 		}
-		fmt.Fprintf(w, "crowd (synthetic): %d people streaming together%s for %.0f min, %d suspended by a liveness check\n", c.People, on, c.Minutes, c.Alarmed)
+		fmt.Fprintf(w, "crowd (synthetic): %d people streaming together%s for %g min, %d suspended by a liveness check\n", c.People, on, c.Minutes, c.Alarmed)
 	}
 	for _, k := range []string{"verbatim", "noisy", "time-warped"} {
 		line := fmt.Sprintf("replays %-12s synthetic %d/%d rejected", k, live.Replay[k].Rejected, live.Replay[k].Trials)
