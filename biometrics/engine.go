@@ -27,6 +27,9 @@ type Engine struct {
 	model      atomic.Pointer[Model]
 	nextStream atomic.Uint32
 	thin       atomic.Bool // SetThinning
+	// idents keeps each avatar's stream number across its streams here
+	// (streamIdents).
+	idents streamIdents
 
 	// scratch holds what handling one window needs and no stream keeps
 	// between windows (a copy of the window's samples and the extractor's

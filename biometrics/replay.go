@@ -523,6 +523,13 @@ func (r *replayRegistry) indexSegment(g *replayGeneration, from int32, a, b *mot
 	}
 }
 
+// rotationCount is how many generations the registry has started.
+func (r *replayRegistry) rotationCount() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rotations
+}
+
 // forget drops a stream's link so that a new stream with a reused number
 // does not continue its path.
 func (r *replayRegistry) forget(stream uint32) {

@@ -3,6 +3,7 @@ package biometrics
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -85,6 +86,8 @@ type Stream struct {
 	e  *Engine
 	id string
 	n  uint32 // stream number in the replay registry
+	// closed: Close has run.
+	closed atomic.Bool
 
 	mu sync.Mutex
 	// verification
@@ -117,15 +120,17 @@ type Stream struct {
 // NewStream starts a stream for avatarID; tmpl nil means not enrolled yet.
 func (e *Engine) NewStream(avatarID string, tmpl *Template) *Stream {
 	cfg := e.cfg
+	n, samples := e.idents.open(e, avatarID)
 	s := &Stream{
 		e:        e,
 		id:       avatarID,
-		n:        e.nextStream.Add(1),
+		n:        n,
 		rs:       resampler{step: uint64(time.Second/time.Microsecond) / uint64(cfg.SampleRate), maxGap: uint64(cfg.MaxGap / time.Microsecond)},
 		win:      newWindower(cfg.windowSamples(), cfg.hopSamples()),
 		lastEmit: map[string]time.Time{},
 		live:     newLiveState(cfg),
 	}
+	s.live.samples = samples
 	s.stats.FramesRejected = map[string]uint64{}
 	s.stats.LivenessFailed = map[string]uint64{}
 	e.lag.add(&s.lag)
@@ -161,9 +166,17 @@ func (s *Stream) SetTrusted(trusted bool) {
 }
 
 // Close forgets the stream's place in the replay registry (its motion stays
-// there until it ages out) and leaves the node's lag estimate.
+// there until it ages out; the avatar's next stream here takes it as its
+// own) and leaves the node's lag estimate. A second Close does nothing.
 func (s *Stream) Close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	s.mu.Lock()
+	samples := s.live.samples
+	s.mu.Unlock()
 	s.e.replay.forget(s.n)
+	s.e.idents.close(s.e, s.id, s.n, samples)
 	s.e.lag.remove(&s.lag)
 }
 

@@ -89,6 +89,7 @@ func (p *Person) Session(n int) *Generator {
 		floor:   0.3 * (2*r.Float64() - 1),
 		origin:  [2]float64{4 * r.NormFloat64(), 4 * r.NormFloat64()},
 		worldY:  2 * math.Pi * r.Float64(),
+		neckRng: rand.New(rand.NewPCG(uint64(p.Seed)^0x9ec4, uint64(n)*7919+5)),
 		timeUS:  uint64(1_000_000 + r.IntN(1_000_000_000)),
 		tremPhs: [2][3]float64{{r.Float64() * 6, r.Float64() * 6, r.Float64() * 6}, {r.Float64() * 6, r.Float64() * 6, r.Float64() * 6}},
 	}
@@ -118,6 +119,21 @@ func (o *oscillator) step(rng *rand.Rand, rest [3]float64, omega, sigma, dt, sqr
 	}
 }
 
+// The head sways on the neck, apart from the shoulders and so from the
+// hands, by about a centimetre each way (the spring's spread,
+// neckSigma/sqrt(4·0.7·ω³), is 1 cm) over a few seconds. Without it a
+// synthetic person whose hands barely move has, relative to the head in
+// its yaw frame (the replay registry's motion points), nothing but the
+// head's yaw wobble: one angle, tracing one arc, which the person then
+// retraces within a centimetre whenever the head turns across it the same
+// way again, and the replay registry rightly called that a replay of the
+// person's own motion of seconds before (in long load runs; real people's
+// heads move on their shoulders).
+const (
+	neckHz    = 0.2
+	neckSigma = 0.0236
+)
+
 // defaultMaxStep is the longest step the motion is integrated over, in
 // seconds: a few per frame at 72 Hz, so that what the evaluation measures
 // does not depend on the frame rate it is sampled at.
@@ -134,8 +150,14 @@ type Generator struct {
 	timeUS  uint64
 	seq     uint32
 
-	body     oscillator // x, z position; yaw in [1]
-	head     oscillator // yaw offset, pitch, roll
+	body oscillator // x, z position; yaw in [1]
+	head oscillator // yaw offset, pitch, roll
+	// neck is where the head sways on the shoulders (right, up,
+	// forward), which carry the hands. It draws on neckRng, a stream of
+	// its own, so that every other part of the motion is what it was
+	// before the head had a neck.
+	neck     oscillator
+	neckRng  *rand.Rand
 	hand     [2]oscillator
 	gaze     oscillator
 	tremPhs  [2][3]float64
@@ -221,6 +243,7 @@ func (g *Generator) step(dt float64) {
 		}
 	}
 	g.gaze.step(g.rng, [3]float64{}, 2*math.Pi*0.8, 0.4, dt, sqrtDt)
+	g.neck.step(g.neckRng, [3]float64{}, 2*math.Pi*neckHz, neckSigma, dt, sqrtDt)
 	g.heartVar += -0.05*g.heartVar*dt + 0.5*sqrtDt*g.rng.NormFloat64()
 }
 
@@ -241,15 +264,22 @@ func (g *Generator) frame(f *biometrics.Frame, gaze *biometrics.Gaze) {
 		headRot = mul(mul(yawQ(headYaw), axisQ([3]float64{1, 0, 0}, pitch)), axisQ([3]float64{0, 0, -1}, roll))
 	}
 	eye := 0.936 * p.Height
-	headPos := [3]float64{g.origin[0] + 0.4*g.body.x[0], eye + g.floor + 0.01*g.head.x[1], g.origin[1] + 0.4*g.body.x[2]}
+	// shoulders is where the head would be without the neck's sway: the
+	// hands move from there, the head sways around it.
+	shoulders := [3]float64{g.origin[0] + 0.4*g.body.x[0], eye + g.floor + 0.01*g.head.x[1], g.origin[1] + 0.4*g.body.x[2]}
+	right, fwd := yawAxes(bodyYaw)
+	headPos := shoulders
+	for k := range 3 {
+		headPos[k] += right[k]*g.neck.x[0] + fwd[k]*g.neck.x[2]
+	}
+	headPos[1] += g.neck.x[1]
 	*f = biometrics.Frame{TimeUS: g.timeUS, Seq: g.seq}
 	f.Head = pose(headPos, headRot)
-	right, fwd := yawAxes(bodyYaw)
 	for h := range 2 {
 		x := g.hand[h].x
 		var pos [3]float64
 		for k := range 3 {
-			pos[k] = headPos[k] + right[k]*x[0] + fwd[k]*x[2]
+			pos[k] = shoulders[k] + right[k]*x[0] + fwd[k]*x[2]
 		}
 		pos[1] += x[1]
 		a := p.TremorMM / 1000

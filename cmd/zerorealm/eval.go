@@ -34,6 +34,7 @@ type evalBiometricsFlags struct {
 	swaps, replays          int
 	hours                   float64
 	crowd, crowdNodes       int
+	crowdMinutes            float64
 	priorAside              int
 }
 
@@ -77,7 +78,8 @@ with --data, replays of the real recordings are measured too.`,
 	fl.IntVar(&f.replays, "replays", 40, "replay trials per kind")
 	fl.Float64Var(&f.hours, "hours", 2, "hours of genuine synthetic motion for the false step-up rate")
 	fl.IntVar(&f.priorAside, "prior-aside", biometrics.DefaultPriorAsideFrom, "real people from which the synthetic prior leaves the streams' background (-1: never)")
-	fl.IntVar(&f.crowd, "crowd", 1000, "synthetic people streaming together for a minute, for false liveness alarms in a crowd (0: skip)")
+	fl.IntVar(&f.crowd, "crowd", 1000, "synthetic people streaming together for --crowd-minutes, for false liveness alarms in a crowd (0: skip)")
+	fl.Float64Var(&f.crowdMinutes, "crowd-minutes", 1, "minutes the crowd streams: a long crowd also compares each person's motion with their own of minutes before, as a long load run does")
 	fl.IntVar(&f.crowdNodes, "crowd-nodes", 1, "nodes the crowd is spread over, sharing their hashed path cells as a cluster's nodes do")
 	return cmd
 }
@@ -183,8 +185,8 @@ type evalCrowd struct {
 const archeryCitation = "Liebers et al., Understanding User Identification in Virtual Reality Through Behavioral Biometrics and the Effect of Body Normalization, CHI 2021"
 
 func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
-	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 || f.crowd < 0 || f.crowdNodes < 1 || f.priorAside == 0 || f.priorAside < -1 {
-		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive, --crowd at least 0, --crowd-nodes at least 1, --prior-aside at least 1 or -1")
+	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 || f.crowd < 0 || f.crowdNodes < 1 || !(f.crowdMinutes > 0 && f.crowdMinutes <= 24*60) || f.priorAside == 0 || f.priorAside < -1 {
+		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive, --crowd at least 0, --crowd-nodes at least 1, --crowd-minutes above 0 and at most a day (1440), --prior-aside at least 1 or -1")
 	}
 	bar := newProgress(stderr)
 	var recs []evaluation.Recording
@@ -246,7 +248,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		}
 	}
 	live, err := evaluation.RunLive(evaluation.LiveOptions{
-		Seed: f.seed, SwapTrials: f.swaps, ReplayTrials: f.replays, GenuineHours: f.hours, CrowdPeople: f.crowd, CrowdNodes: f.crowdNodes, PriorAsideFrom: f.priorAside,
+		Seed: f.seed, SwapTrials: f.swaps, ReplayTrials: f.replays, GenuineHours: f.hours, CrowdPeople: f.crowd, CrowdFor: time.Duration(f.crowdMinutes * float64(time.Minute)), CrowdNodes: f.crowdNodes, PriorAsideFrom: f.priorAside,
 		Progress: func(done, total int) { bar.update("streams", done, total) },
 	})
 	if err != nil {
@@ -318,7 +320,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		if c.Nodes > 1 {
 			on = fmt.Sprintf(" on %d nodes sharing path cells", c.Nodes)
 		}
-		fmt.Fprintf(w, "crowd (synthetic): %d people streaming together%s for %.0f min, %d suspended by a liveness check\n", c.People, on, c.Minutes, c.Alarmed)
+		fmt.Fprintf(w, "crowd (synthetic): %d people streaming together%s for %g min, %d suspended by a liveness check\n", c.People, on, c.Minutes, c.Alarmed)
 	}
 	for _, k := range []string{"verbatim", "noisy", "time-warped"} {
 		line := fmt.Sprintf("replays %-12s synthetic %d/%d rejected", k, live.Replay[k].Rejected, live.Replay[k].Trials)

@@ -17,7 +17,7 @@ func TestEvalBiometricsSynthetic(t *testing.T) {
 	jsonPath := filepath.Join(dir, "out.json")
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"eval", "biometrics", "--people", "5", "--swaps", "2", "--replays", "2",
-		"--hours", "0.05", "--crowd", "20", "--json", jsonPath, "--plot", dir}, &stdout, &stderr)
+		"--hours", "0.05", "--crowd", "20", "--crowd-minutes", "1.5", "--json", jsonPath, "--plot", dir}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("eval biometrics exit %d, stderr %q", code, stderr.String())
 	}
@@ -68,8 +68,8 @@ func TestEvalBiometricsSynthetic(t *testing.T) {
 	if rep.ThinnedSwap.Trials != 2 || !strings.Contains(stdout.String(), "change of wearer, node thinning (synthetic): detected within 10 s in ") {
 		t.Errorf("changes of wearer on a thinning node = %+v, want 2 trials, printed", rep.ThinnedSwap)
 	}
-	if rep.Crowd.People != 20 || rep.Crowd.Minutes != 1 || !strings.Contains(stdout.String(), "crowd (synthetic): 20 people streaming together for 1 min") {
-		t.Errorf("crowd = %+v, want 20 people for a minute, printed", rep.Crowd)
+	if rep.Crowd.People != 20 || rep.Crowd.Minutes != 1.5 || !strings.Contains(stdout.String(), "crowd (synthetic): 20 people streaming together for 1.5 min") {
+		t.Errorf("crowd = %+v, want 20 people for a minute and a half, printed", rep.Crowd)
 	}
 	// The development split: 5 people make groups of 3 and 2.
 	if len(rep.Groups) != 2 || len(rep.Groups[0].People) != 3 || len(rep.Groups[1].People) != 2 || len(rep.Groups[0].Spans) != 3 {
@@ -100,6 +100,10 @@ func TestEvalBiometricsUsage(t *testing.T) {
 		{"eval", "biometrics", "--prior-aside", "0"},
 		{"eval", "biometrics", "--prior-aside=-2"},
 		{"eval", "biometrics", "--crowd-nodes", "0"},
+		{"eval", "biometrics", "--crowd-minutes", "0"},
+		{"eval", "biometrics", "--crowd-minutes=-1"},
+		{"eval", "biometrics", "--crowd-minutes", "NaN"},
+		{"eval", "biometrics", "--crowd-minutes", "1441"},
 		{"eval", "biometrics", "--data", filepath.Join(t.TempDir(), "missing")},
 	} {
 		var stdout, stderr bytes.Buffer
