@@ -322,8 +322,9 @@ func (m *cpuMeasure) thin(v *cpuView, processCores float64, open int64, now time
 		return // never thins
 	}
 	behind, _ := s.admit.behind(now)
-	on := s.thin.decide(v, processCores, open, behind)
-	if on == s.engine.Thinning() {
+	thinning := s.engine.Thinning()
+	on := s.thin.decide(thinning, v, processCores, open, behind)
+	if on == thinning {
 		return
 	}
 	s.engine.SetThinning(on)

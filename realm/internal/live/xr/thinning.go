@@ -21,10 +21,10 @@ import (
 // stopping does not put it straight back under.
 const thinSavesShare = 0.2
 
-// thinner decides when the node thins. Only cpuMeasure.take uses it.
+// thinner decides when the node thins; whether it thins now is the
+// engine's (biometrics.Engine.Thinning). Only cpuMeasure.take uses it.
 type thinner struct {
 	below float64 // cores: the node thins while its spare CPU is under this; 0 never
-	on    bool
 }
 
 // ThinBelowProblems says what is wrong with a Config.ThinBelow, for the
@@ -36,23 +36,23 @@ func ThinBelowProblems(below float64) []string {
 	return nil
 }
 
-// decide reports whether the node thins, given its CPU measurement (nil
-// while unmeasured), the cores it used over the measurement's window,
-// the streams it holds, and whether it is behind them. A node behind its
-// streams thins whatever its CPU reads: something is starving it.
-func (t *thinner) decide(v *cpuView, processCores float64, open int64, behind bool) bool {
+// decide reports whether the node thins, given whether it thins now, its
+// CPU measurement (nil while unmeasured), the cores it used over the
+// measurement's window, the streams it holds, and whether it is behind
+// them. A node behind its streams thins whatever its CPU reads: something
+// is starving it.
+func (t *thinner) decide(thinning bool, v *cpuView, processCores float64, open int64, behind bool) bool {
 	switch {
 	case t.below <= 0:
-		t.on = false
+		return false
 	case behind:
-		t.on = true
+		return true
 	case v == nil || open < minCPUStreams:
 		// Unmeasured, or too few streams to be what fills the machine.
-		t.on = false
-	case !t.on:
-		t.on = v.spare < t.below
+		return false
+	case !thinning:
+		return v.spare < t.below
 	default:
-		t.on = v.spare-thinSavesShare*processCores < t.below
+		return v.spare-thinSavesShare*processCores < t.below
 	}
-	return t.on
 }

@@ -36,12 +36,14 @@ func TestThinnerDecides(t *testing.T) {
 		{"over the line by what thinning saves", 0.3, view(0.61), 1.5, 1000, false, false},
 		{"just over the line, not thinning", 0.3, view(0.31), 1.5, 1000, false, false},
 	}
-	var th thinner
+	thinning := false
 	for _, st := range steps {
-		th.below = st.below
-		if got := th.decide(st.v, st.process, st.open, st.behind); got != st.want {
+		th := thinner{below: st.below}
+		got := th.decide(thinning, st.v, st.process, st.open, st.behind)
+		if got != st.want {
 			t.Errorf("%s: thins %v, want %v", st.name, got, st.want)
 		}
+		thinning = got
 	}
 }
 
