@@ -1,6 +1,8 @@
 package biometrics
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -77,6 +79,12 @@ type StreamStats struct {
 	Probability    float64
 	StateBytes     int // memory the stream holds
 	Enrolling      bool
+	// EnrollCollected and EnrollWant count the windows of an enrollment
+	// in progress: those collected and those it needs in all.
+	EnrollCollected, EnrollWant int
+	// EnrollmentsAbandoned counts the enrollments the stream ended for
+	// motion that was not live.
+	EnrollmentsAbandoned uint64
 }
 
 // Stream is one avatar's live motion. Push is safe to call from one
@@ -156,6 +164,68 @@ func (s *Stream) StartEnrollment(d time.Duration) {
 	s.enrolled = s.enrolled[:0]
 }
 
+// Enrollment is an enrollment a stream did not finish: the statistics of
+// the windows it collected (never the motion they came from) and how many
+// it wants. A stream that closes part of the way through (a node shedding
+// it, a headset losing its connection) sets it aside, and the avatar's
+// next stream takes it up, so that an interruption costs the person only
+// the motion not yet collected, and a busy node does not collect the same
+// minute of motion twice.
+type Enrollment struct {
+	avatarID string
+	want     int
+	windows  []Features
+}
+
+// Collected is how many windows the enrollment holds, and Want how many
+// it needs in all.
+func (en *Enrollment) Collected() int { return len(en.windows) }
+
+// Want is how many windows the enrollment needs in all.
+func (en *Enrollment) Want() int { return en.want }
+
+// Bytes is the memory the enrollment holds.
+func (en *Enrollment) Bytes() int {
+	return int(unsafe.Sizeof(*en)) + len(en.windows)*enrolledWindowBytes
+}
+
+const enrolledWindowBytes = NumCoreFeatures*8 + int(unsafe.Sizeof(Features{}))
+
+// ErrEnrollmentResume: an enrollment set aside cannot go on in a stream.
+var ErrEnrollmentResume = errors.New("biometrics: enrollment cannot resume")
+
+// SetAsideEnrollment ends the stream's enrollment and returns what it has
+// collected, for ResumeEnrollment; nil when the stream is not enrolling
+// or has collected nothing yet.
+func (s *Stream) SetAsideEnrollment() *Enrollment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.enrollWant == 0 || len(s.enrolled) == 0 {
+		return nil
+	}
+	en := &Enrollment{avatarID: s.id, want: s.enrollWant, windows: s.enrolled}
+	s.enrollWant, s.enrolled = 0, nil
+	return en
+}
+
+// ResumeEnrollment goes on with en in this stream, which collects the
+// windows en still wants and then emits EventEnrolled with a template of
+// all of them, as if it had collected them all. en is used up: a second
+// resume of it is refused, as is one in another avatar's stream.
+func (s *Stream) ResumeEnrollment(en *Enrollment) error {
+	switch {
+	case en == nil || en.windows == nil:
+		return fmt.Errorf("%w: nothing to resume", ErrEnrollmentResume)
+	case en.avatarID != s.id:
+		return fmt.Errorf("%w: it is another avatar's", ErrEnrollmentResume)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.enrollWant, s.enrolled = en.want, en.windows
+	en.windows = nil
+	return nil
+}
+
 // SetTrusted tells the stream whether the realm trusts the session now:
 // the template adapts only while it does, so that an impostor who got past
 // a step-up cannot pull the template towards themselves.
@@ -208,6 +278,7 @@ func (s *Stream) Stats() StreamStats {
 	}
 	st.Probability = sigmoid(s.evidence)
 	st.Enrolling = s.enrollWant > 0
+	st.EnrollCollected, st.EnrollWant = len(s.enrolled), s.enrollWant
 	st.StateBytes = s.stateBytes()
 	return st
 }
@@ -218,7 +289,7 @@ func (s *Stream) stateBytes() int {
 	// The window's copy and the extractor's scratch are the engine's,
 	// lent for one window at a time (Engine.scratch).
 	n += s.live.bytes()
-	n += len(s.enrolled) * (NumCoreFeatures*8 + int(unsafe.Sizeof(Features{})))
+	n += len(s.enrolled) * enrolledWindowBytes
 	// The template's covariance is not counted: the engine's population
 	// holds the same array (sameCov), once per person, not per stream.
 	if s.tmpl != nil {
@@ -309,6 +380,13 @@ func (s *Stream) admit(f *Frame) string {
 
 func (s *Stream) failLiveness(events []Event, reason string, at time.Time) []Event {
 	s.stats.LivenessFailed[reason]++
+	if s.enrollWant > 0 {
+		// A template must be the person's own live motion: an enrollment
+		// that meets motion that is not live ends, keeping nothing, and
+		// only a new consent (StartEnrollment) starts another.
+		s.enrollWant, s.enrolled = 0, nil
+		s.stats.EnrollmentsAbandoned++
+	}
 	if last, ok := s.lastEmit[reason]; ok && at.Sub(last) < livenessRepeatAfter {
 		return events
 	}

@@ -178,6 +178,9 @@ type Status struct {
 	FramesAccepted uint64            `json:"frames_accepted"`
 	FramesRejected map[string]uint64 `json:"frames_rejected"`
 	Enrollment     string            `json:"enrollment"`
+	// EnrollmentProgress is, while Enrollment is "enrolling", the share
+	// of the motion collected (0 to 1); nil otherwise.
+	EnrollmentProgress *float64 `json:"enrollment_progress,omitempty"`
 }
 
 // Hello is the realm's first message on the WebSocket.

@@ -106,6 +106,8 @@ export interface XRStatus {
   /** Refused frames by reason ("head not tracked", ...). */
   frames_rejected?: Record<string, number>;
   enrollment: "not-enrolled" | "enrolling" | "enrolled";
+  /** While enrolling: the share of the motion collected, 0 to 1. */
+  enrollment_progress?: number;
   [member: string]: unknown;
 }
 

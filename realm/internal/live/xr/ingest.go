@@ -104,11 +104,66 @@ func (s *Service) openXR(c Conn, now time.Time) (*sessionStream, *BusyError) {
 	x.stream = s.engine.NewStream(avatarID, tmpl)
 	a := s.deps.Trust.Assess(ctx, sess)
 	x.stream.SetTrusted(a.State == trust.Trusted)
-	if tmpl == nil && errors.Is(err, store.ErrNotFound) && a.PasskeyAge >= 0 && a.PasskeyAge <= s.enrollWithin &&
-		s.assertedSinceDeletion(ctx, avatarID, s.deps.Clock.Now().Add(-a.PasskeyAge)) {
-		s.startEnrollment(x)
+	if tmpl != nil || !errors.Is(err, store.ErrNotFound) {
+		return x, nil
+	}
+	if s.resumeEnrollment(ctx, x, a.State, now) {
+		return x, nil
+	}
+	if consentAt := s.deps.Clock.Now().Add(-a.PasskeyAge); a.PasskeyAge >= 0 && a.PasskeyAge <= s.enrollWithin &&
+		s.assertedSinceDeletion(ctx, avatarID, consentAt) {
+		s.startEnrollment(x, consentAt)
 	}
 	return x, nil
+}
+
+// resumeEnrollment takes up, in the session's new stream x, the
+// enrollment its last stream on this node set aside, if there is one it
+// may still go on with: set aside within EnrollWithin, on a session that
+// is not suspended, with no template deletion since its consent. The
+// caller holds x.mu.
+func (s *Service) resumeEnrollment(ctx context.Context, x *sessionStream, state trust.State, now time.Time) bool {
+	p, ok, delta := s.paused.take(x.id)
+	s.m.stateBytes.Add(float64(delta))
+	if !ok {
+		return false
+	}
+	if why := p.whyNotResume(now, s.enrollWithin, state); why != "" {
+		s.log.Info("biometric enrollment set aside is not resumed", "session", x.id, "avatar", x.sess.Avatar, "reason", why)
+		return false
+	}
+	if !s.assertedSinceDeletion(ctx, x.sess.Avatar, p.consentAt) {
+		s.log.Info("biometric enrollment set aside is not resumed", "session", x.id, "avatar", x.sess.Avatar,
+			"reason", "the avatar deleted a template after the passkey assertion that consented to it, or the deletion could not be read")
+		return false
+	}
+	if err := x.stream.ResumeEnrollment(p.en); err != nil {
+		s.log.Error("resume biometric enrollment", "session", x.id, "avatar", x.sess.Avatar, "err", err)
+		return false
+	}
+	x.enrolling, x.consentAt = true, p.consentAt
+	s.m.enrollments.WithLabelValues("resumed").Inc()
+	s.log.Info("biometric enrollment resumed", "session", x.id, "avatar", x.sess.Avatar,
+		"windows", p.en.Collected(), "of", p.en.Want(), "paused", now.Sub(p.closedAt).Round(time.Millisecond))
+	return true
+}
+
+// setAsideEnrollment keeps the enrollment in progress of the session's
+// stream, which is closing, for its next stream on this node; the caller
+// holds x.mu.
+func (s *Service) setAsideEnrollment(x *sessionStream, now time.Time) {
+	if !x.enrolling {
+		return
+	}
+	x.enrolling = false
+	en := x.stream.SetAsideEnrollment()
+	if en == nil {
+		return
+	}
+	delta := s.paused.put(x.id, pausedEnrollment{en: en, avatar: x.sess.Avatar, consentAt: x.consentAt, closedAt: now}, s.enrollWithin)
+	s.m.stateBytes.Add(float64(delta))
+	s.m.enrollments.WithLabelValues("set-aside").Inc()
+	s.log.Debug("biometric enrollment set aside", "session", x.id, "avatar", x.sess.Avatar, "windows", en.Collected(), "of", en.Want())
 }
 
 // linkStream is the link's stream, opened at its first frames if the node
@@ -155,9 +210,10 @@ func (s *Service) assertedSinceDeletion(ctx context.Context, avatarID string, as
 
 // startEnrollment starts collecting the avatar's template on the session's
 // stream; the caller holds x.mu.
-func (s *Service) startEnrollment(x *sessionStream) {
+func (s *Service) startEnrollment(x *sessionStream, consentAt time.Time) {
 	x.stream.StartEnrollment(s.enroll)
-	x.enrolling = true
+	x.enrolling, x.consentAt = true, consentAt
+	s.m.enrollments.WithLabelValues("started").Inc()
 	s.log.Info("biometric enrollment started", "session", x.id, "avatar", x.sess.Avatar, "motion", s.enroll)
 }
 
@@ -175,8 +231,12 @@ func (s *Service) AfterPasskey(sessionID string, userVerified bool) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.stream != nil && !x.hasTemplate && !x.enrolling {
-		s.startEnrollment(x)
+	if x.stream == nil {
+		return
+	}
+	s.sync(x, x.stream.Stats()) // an enrollment the stream abandoned is over
+	if !x.hasTemplate && !x.enrolling {
+		s.startEnrollment(x, s.deps.Clock.Now())
 	}
 }
 
@@ -422,6 +482,10 @@ type xrStatus struct {
 	FramesAccepted uint64            `json:"frames_accepted"`
 	FramesRejected map[string]uint64 `json:"frames_rejected"`
 	Enrollment     string            `json:"enrollment"`
+	// EnrollmentProgress is the share of the enrollment's motion
+	// collected, while it is collected: it goes on where it stopped when
+	// a stream comes back (enrollpause.go).
+	EnrollmentProgress *float64 `json:"enrollment_progress,omitempty"`
 }
 
 // statusView is the session's counts from the stream's st; the caller
@@ -434,7 +498,12 @@ func (x *sessionStream) statusView(now time.Time, st biometrics.StreamStats) xrS
 	for k, v := range st.FramesRejected {
 		rejected[k] += v
 	}
-	return xrStatus{At: now.UTC(), Transport: x.transport, FramesAccepted: st.FramesAccepted, FramesRejected: rejected, Enrollment: x.enrollment()}
+	v := xrStatus{At: now.UTC(), Transport: x.transport, FramesAccepted: st.FramesAccepted, FramesRejected: rejected, Enrollment: x.enrollment()}
+	if x.enrolling && st.EnrollWant > 0 {
+		progress := float64(st.EnrollCollected) / float64(st.EnrollWant)
+		v.EnrollmentProgress = &progress
+	}
+	return v
 }
 
 // enrollment names the enrollment state; the caller holds x.mu.
@@ -466,5 +535,15 @@ func (s *Service) sync(x *sessionStream, st biometrics.StreamStats) {
 	s.m.windows.Add(float64(st.WindowsScored - x.synced.WindowsScored))
 	s.m.thinned.Add(float64(st.WindowsThinned - x.synced.WindowsThinned))
 	s.m.stateBytes.Add(float64(st.StateBytes - x.synced.StateBytes))
+	if d := st.EnrollmentsAbandoned - x.synced.EnrollmentsAbandoned; d > 0 {
+		s.m.enrollments.WithLabelValues("abandoned").Add(float64(d))
+		if x.enrolling && !st.Enrolling {
+			// The stream ended its enrollment at motion that failed a
+			// liveness check (the liveness event says which).
+			x.enrolling = false
+			s.log.Warn("biometric enrollment abandoned: its motion is not live; a user-verified passkey assertion starts another",
+				"session", x.id, "avatar", x.sess.Avatar)
+		}
+	}
 	x.synced = st
 }

@@ -335,6 +335,7 @@ func (l *Link) letGo(x *sessionStream) {
 	}
 	x.mu.Lock()
 	if x.stream != nil {
+		l.s.setAsideEnrollment(x, l.s.deps.Clock.Now())
 		l.s.sync(x, x.stream.Stats())
 		l.s.m.stateBytes.Sub(float64(x.synced.StateBytes))
 		x.stream.Close()

@@ -58,6 +58,9 @@ type Service struct {
 	// thin decides when the engine thins (thinning.go); only the CPU
 	// measurement touches it.
 	thin thinner
+	// paused are the enrollments whose streams closed before they
+	// finished (enrollpause.go).
+	paused pausedEnrollments
 	// changes is the template feed Start opened and Run follows.
 	changes <-chan biometrics.TemplateChange
 }
@@ -122,6 +125,9 @@ type sessionStream struct {
 	stream      *biometrics.Stream
 	hasTemplate bool
 	enrolling   bool
+	// consentAt is when the user-verified passkey assertion that started
+	// the enrollment in progress was made.
+	consentAt time.Time
 	// frames is the decode buffer, reused for every message.
 	frames []biometrics.Frame
 	// rateStart and rateCount meter frames per second for xrMaxFrameRate.
@@ -236,6 +242,7 @@ type metrics struct {
 	stateBytes  prometheus.Gauge
 	refused     *prometheus.CounterVec // reason
 	shed        prometheus.Counter
+	enrollments *prometheus.CounterVec // what happened
 
 	accepted map[string]prometheus.Counter // by transport
 	okMsgs   map[string]prometheus.Counter
@@ -289,6 +296,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "zerorealm_xr_streams_shed_total",
 			Help: "Open XR streams this node closed while behind, because they ran 2 s late or more (a message that waited that long between reaching this machine and the node's read, as zerorealm_xr_socket_queue_seconds measures it, or, on the shared WebRTC UDP port, data channel frames arriving that much later than at best); each client was told node-busy, as a refused new stream is.",
 		}),
+		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_xr_enrollments_total",
+			Help: "Biometric enrollments on this node, by what happened: started (after a user-verified passkey assertion), set-aside (its stream closed before it finished), resumed (the session's next stream here took it up), abandoned (its motion failed a liveness check). Finished ones are zerorealm_xr_events_total{kind=\"enrolled\"}.",
+		}, []string{"what"}),
 		accepted: map[string]prometheus.Counter{},
 		okMsgs:   map[string]prometheus.Counter{},
 	}
@@ -299,7 +310,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 	for _, reason := range []string{BusyBehind, BusyCapacity, BusyCPU} {
 		m.refused.WithLabelValues(reason) // every series exists from the start
 	}
-	reg.MustRegister(m.frames, m.messages, m.windows, m.thinned, m.scoring, m.socketQueue, m.events, m.peersOpened, m.stateBytes, m.refused, m.shed,
+	for _, what := range []string{"started", "set-aside", "resumed", "abandoned"} {
+		m.enrollments.WithLabelValues(what)
+	}
+	reg.MustRegister(m.frames, m.messages, m.windows, m.thinned, m.scoring, m.socketQueue, m.events, m.peersOpened, m.stateBytes, m.refused, m.shed, m.enrollments,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_streams", Help: "Sessions streaming XR motion to this node."},
 			func() float64 { return float64(s.reg.streams()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},

@@ -1,0 +1,89 @@
+package xr
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/biometrics/synth"
+	"github.com/zerorealm/zerorealm/trust"
+)
+
+// halfEnrolled is avatarID's enrollment of 10 s set aside after seconds
+// of person seed's motion.
+func halfEnrolled(t *testing.T, e *biometrics.Engine, avatarID string, seed int64, seconds int) *biometrics.Enrollment {
+	t.Helper()
+	s := e.NewStream(avatarID, nil)
+	defer s.Close()
+	s.StartEnrollment(10 * time.Second)
+	frames := synth.NewPerson(seed).Session(0).Frames(seconds*72, 72)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i+4 <= len(frames); i += 4 {
+		s.Push(frames[i:i+4], at.Add(time.Duration(frames[i+3].TimeUS)*time.Microsecond))
+	}
+	en := s.SetAsideEnrollment()
+	if en == nil {
+		t.Fatalf("%s: nothing to set aside after %d s of enrollment", avatarID, seconds)
+	}
+	return en
+}
+
+// TestPausedEnrollmentsKeepOnePerSessionForAWhile: the node keeps one
+// enrollment per session, the newest, counts the memory they hold, drops
+// an avatar's when its template is deleted, and prunes those kept too
+// long; one kept too long, or for a suspended session, does not resume.
+func TestPausedEnrollmentsKeepOnePerSessionForAWhile(t *testing.T) {
+	e, err := biometrics.NewEngine(biometrics.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const within = 2 * time.Minute
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ps pausedEnrollments
+	ada1 := halfEnrolled(t, e, "ada", 1, 5)
+	ada2 := halfEnrolled(t, e, "ada", 1, 6)
+	bob := halfEnrolled(t, e, "bob", 2, 4)
+
+	total := 0
+	total += ps.put("s-ada", pausedEnrollment{en: ada1, avatar: "ada", closedAt: t0}, within)
+	total += ps.put("s-ada", pausedEnrollment{en: ada2, avatar: "ada", closedAt: t0.Add(time.Second)}, within)
+	total += ps.put("s-bob", pausedEnrollment{en: bob, avatar: "bob", closedAt: t0}, within)
+	if want := ada2.Bytes() + bob.Bytes(); total != want || ps.bytes != want {
+		t.Fatalf("held %d bytes (deltas %d), want %d: one enrollment per session", ps.bytes, total, want)
+	}
+	if _, ok, _ := ps.take("s-other"); ok {
+		t.Fatal("another session took an enrollment it never set aside")
+	}
+	p, ok, delta := ps.take("s-ada")
+	if !ok || p.en != ada2 || delta != -ada2.Bytes() {
+		t.Fatalf("take = %v %v %d, want the newest of the session and its bytes released", p.en, ok, delta)
+	}
+	if _, ok, _ := ps.take("s-ada"); ok {
+		t.Fatal("an enrollment was taken twice")
+	}
+	if d := ps.dropAvatar("bob"); d != -bob.Bytes() || len(ps.of) != 0 || ps.bytes != 0 {
+		t.Fatalf("after dropping bob's: %d left, %d bytes (delta %d)", len(ps.of), ps.bytes, d)
+	}
+
+	// The conditions of a resume.
+	fresh := pausedEnrollment{en: ada2, avatar: "ada", closedAt: t0}
+	if why := fresh.whyNotResume(t0.Add(within), within, trust.StepUp); why != "" {
+		t.Errorf("an enrollment set aside %s ago does not resume: %s", within, why)
+	}
+	if why := fresh.whyNotResume(t0.Add(within+time.Second), within, trust.Trusted); !strings.Contains(why, "ago") {
+		t.Errorf("an enrollment kept past %s: %q, want refused for its age", within, why)
+	}
+	if why := fresh.whyNotResume(t0.Add(time.Second), within, trust.Suspended); !strings.Contains(why, "suspended") {
+		t.Errorf("a suspended session's enrollment: %q, want refused", why)
+	}
+
+	// Pruning: once many are kept, those older than within go.
+	for i := range minPausedPrune {
+		ps.put(string(rune('A'+i)), pausedEnrollment{en: ada1, avatar: "ada", closedAt: t0}, within)
+	}
+	ps.put("late", pausedEnrollment{en: bob, avatar: "bob", closedAt: t0.Add(within + time.Second)}, within)
+	if len(ps.of) != 1 || ps.bytes != bob.Bytes() {
+		t.Fatalf("after a put past %s: %d kept (%d bytes), want only the new one", within, len(ps.of), ps.bytes)
+	}
+}

@@ -1,0 +1,107 @@
+package realm
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
+)
+
+// TestXREnrollmentGoesOnAfterTheConnectionDrops: a headset whose
+// connection drops half way through its enrollment reconnects with the
+// same session, and the enrollment goes on where it stopped, as its
+// status messages show, instead of asking for the whole motion again.
+func TestXREnrollmentGoesOnAfterTheConnectionDrops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams about 15 s of motion in real time")
+	}
+	r := startRealm(t, Config{Listen: "localhost:0", XREnrollment: 10 * time.Second})
+	sess := newClient(t, r).Register(webauthntest.New(), "interrupted")
+	sessionID := sess.Session.ID
+
+	progress := make(chan vr.Status, 256)
+	dial := func() *vr.Client {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: testLogger(t),
+			OnStatus: func(s vr.Status) {
+				select {
+				case progress <- s:
+				default:
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	// waitProgress returns the first status whose enrollment is done, or
+	// whose progress ok accepts.
+	waitProgress := func(what string, ok func(float64) bool) vr.Status {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case s := <-progress:
+				if s.Enrollment == enrollmentDone || s.EnrollmentProgress != nil && ok(*s.EnrollmentProgress) {
+					return s
+				}
+			case <-deadline:
+				t.Fatalf("%s: not within 30 s", what)
+			}
+		}
+	}
+
+	cl := dial()
+	w := wear(cl, 5)
+	before := waitProgress("half the enrollment collected", func(p float64) bool { return p >= 0.4 })
+	if before.Enrollment != enrollmentCollecting {
+		t.Fatalf("status %+v, want enrolling", before)
+	}
+	w.TakeOff()
+	cl.Close()
+	waitNoStream(t, r, sessionID)
+	text := metricsText(t, r)
+	if n := counterValue(text, `zerorealm_xr_enrollments_total{what="set-aside"}`); n != 1 {
+		t.Fatalf("enrollments set aside = %v, want 1", n)
+	}
+	for len(progress) > 0 {
+		<-progress
+	}
+
+	// The same session comes back, the same person moving afresh.
+	cl = dial()
+	defer cl.Close()
+	w = realmtest.WearSession(cl, 5, 1)
+	defer w.TakeOff()
+	first := waitProgress("the enrollment's progress after the reconnect", func(float64) bool { return true })
+	if first.Enrollment != enrollmentCollecting || *first.EnrollmentProgress < *before.EnrollmentProgress {
+		t.Fatalf("after the reconnect: %s at %s, want enrolling from at least %.2f", first.Enrollment, progressText(first), *before.EnrollmentProgress)
+	}
+	done := waitProgress("enrolled", func(float64) bool { return false })
+	if done.Enrollment != enrollmentDone {
+		t.Fatalf("status %+v, want enrolled", done)
+	}
+	text = metricsText(t, r)
+	for what, want := range map[string]float64{"started": 1, "set-aside": 1, "resumed": 1, "abandoned": 0} {
+		if n := counterValue(text, fmt.Sprintf(`zerorealm_xr_enrollments_total{what=%q}`, what)); n != want {
+			t.Errorf("enrollments %s = %v, want %v", what, n, want)
+		}
+	}
+	tpl, err := r.xr.Templates().Get(context.Background(), sess.Avatar["id"].(string))
+	if err != nil || tpl.Windows != 10 {
+		t.Fatalf("stored template %+v, %v; want one of 10 windows", tpl, err)
+	}
+}
+
+func progressText(s vr.Status) string {
+	if s.EnrollmentProgress == nil {
+		return "no progress"
+	}
+	return fmt.Sprintf("%.2f", *s.EnrollmentProgress)
+}
