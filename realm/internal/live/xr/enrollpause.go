@@ -10,11 +10,12 @@ import (
 )
 
 // An enrollment whose stream closes before it finishes (the node shed the
-// stream, the headset lost its connection, the client fell back from its
-// data channel) is set aside on the node for the session, and the
-// session's next stream here takes it up: a person asked for a minute of
-// motion gives it once, and a node that sheds enrolling streams while it
-// catches up does not collect their motion again when they come back.
+// stream, or the headset lost its connection; one that moves from its
+// data channel to the WebSocket keeps its stream) is set aside on the
+// node for the session, and the session's next stream here takes it up:
+// a person asked for a minute of motion gives it once, and a node that
+// sheds enrolling streams while it catches up does not collect their
+// motion again when they come back.
 //
 // Only the same session resumes it: the consent was that session's
 // user-verified passkey assertion, so another session of the avatar (a
