@@ -1,6 +1,7 @@
 package biometrics
 
 import (
+	"fmt"
 	"math"
 	"time"
 	"unsafe"
@@ -88,10 +89,13 @@ type liveState struct {
 	glitch       int // consecutive frames dropped as a jump
 	stillWindows int
 
-	haveClock   bool
-	floor       int64 // µs: the lowest offset the stream has had
-	haveFloor   bool
-	climb       int64 // µs: the latest frame's offset above floor
+	haveClock bool
+	floor     int64 // µs: the lowest offset the stream has had
+	haveFloor bool
+	climb     int64 // µs: the latest frame's offset above floor
+	// clockDetail says, for the node's log, what the clock check last
+	// found impossible.
+	clockDetail string
 	firstOffset int64 // µs: arrival − device time of the first frame
 	bucketAt    time.Time
 	bucketMins  []int64
@@ -186,6 +190,8 @@ func (l *liveState) frame(offset, lag int64, arrival time.Time) string {
 	}
 	if offset < l.firstOffset-clockBurst.Microseconds() {
 		// The device produced far more motion than time has passed.
+		l.clockDetail = fmt.Sprintf("the device sent %s more motion than time passed since the stream's first frame (at most %s)",
+			time.Duration(l.firstOffset-offset)*time.Microsecond, clockBurst)
 		l.firstOffset = offset
 		return LivenessClock
 	}
@@ -195,6 +201,7 @@ func (l *liveState) frame(offset, lag int64, arrival time.Time) string {
 		if l.judgeAtClose {
 			l.judgeAtClose = false
 			if drifted, _ := l.drifted(); drifted {
+				l.clockDetail = l.driftDetail()
 				l.bucketAt = arrival
 				l.bucketMins = append(l.bucketMins[:0], offset)
 				return LivenessClock
@@ -218,6 +225,7 @@ func (l *liveState) frame(offset, lag int64, arrival time.Time) string {
 			// Start the drift watch again from this frame; the bucket it
 			// opens must hold it, or the next frame in the same bucket
 			// would have no minimum to lower.
+			l.clockDetail = l.driftDetail()
 			l.bucketMins = append(l.bucketMins[:0], offset)
 			return LivenessClock
 		}
@@ -248,6 +256,20 @@ func (l *liveState) drifted() (drifted, stepped bool) {
 	}
 	step := l.bucketMins[clockBuckets-1] - l.bucketMins[clockBuckets-2]
 	return true, 2*abs64(step) > abs64(climb)
+}
+
+// driftDetail says, for the node's log, how the buckets' lowest offsets
+// moved when drifted found them drifting: which way the device clock ran,
+// and by how much.
+func (l *liveState) driftDetail() string {
+	span := clockBucket * (clockBuckets - 1)
+	climb := time.Duration(l.bucketMins[len(l.bucketMins)-1]-l.bucketMins[0]) * time.Microsecond
+	way := "slow: its frames arrive later and later"
+	if climb < 0 {
+		way, climb = "fast: its frames arrive earlier and earlier", -climb
+	}
+	return fmt.Sprintf("the device clock runs %s, by %s over %s (%.0f %%; at most %.0f %%)",
+		way, climb.Round(time.Millisecond), span, 100*climb.Seconds()/span.Seconds(), 100*l.cfg.MaxClockDrift)
 }
 
 func abs64(v int64) int64 {

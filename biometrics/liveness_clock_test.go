@@ -1,6 +1,7 @@
 package biometrics
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,6 +34,9 @@ func TestClockDriftThenSameBucketDoesNotPanic(t *testing.T) {
 	}
 	if !fired {
 		t.Fatal("a device clock running at half speed never tripped the drift check")
+	}
+	if !strings.Contains(l.clockDetail, "runs slow") || !strings.Contains(l.clockDetail, "(50 %") {
+		t.Errorf("detail %q, want a clock running 50 %% slow", l.clockDetail)
 	}
 }
 

@@ -48,7 +48,10 @@ type Event struct {
 	At          time.Time
 	Probability float64
 	Reason      string
-	Template    *Template
+	// Detail says more of a liveness failure than its Reason, for the
+	// node's log: what the clock check measured.
+	Detail   string
+	Template *Template
 }
 
 // Liveness reasons.
@@ -352,7 +355,7 @@ func (s *Stream) push(frames []Frame, received, read time.Time, stamped bool) []
 		lag := s.e.lag.frame(&s.lag, read.UnixMicro(), read.UnixMicro()-int64(f.TimeUS), measured)
 		offset := received.UnixMicro() - int64(f.TimeUS)
 		if reason := s.live.frame(offset, max(lag-held, 0), received); reason != "" {
-			events = s.failLiveness(events, reason, read)
+			events = s.failLiveness(events, reason, s.live.clockDetail, read)
 		}
 		s.prevRaw, s.lastTime, s.haveLast = *f, f.TimeUS, true
 		for i := range s.rs.push(f) {
@@ -378,7 +381,7 @@ func (s *Stream) admit(f *Frame) string {
 	return ""
 }
 
-func (s *Stream) failLiveness(events []Event, reason string, at time.Time) []Event {
+func (s *Stream) failLiveness(events []Event, reason, detail string, at time.Time) []Event {
 	s.stats.LivenessFailed[reason]++
 	if s.enrollWant > 0 {
 		// A template must be the person's own live motion: an enrollment
@@ -391,7 +394,7 @@ func (s *Stream) failLiveness(events []Event, reason string, at time.Time) []Eve
 		return events
 	}
 	s.lastEmit[reason] = at
-	return append(events, Event{Kind: EventLiveness, At: at, Reason: reason})
+	return append(events, Event{Kind: EventLiveness, At: at, Reason: reason, Detail: detail})
 }
 
 // window handles one completed window: liveness, enrollment, scoring and
@@ -423,7 +426,7 @@ func (s *Stream) window(events []Event, at time.Time) []Event {
 		return events
 	}
 	for _, reason := range s.live.window(s, &f, pts, at) {
-		events = s.failLiveness(events, reason, at)
+		events = s.failLiveness(events, reason, "", at)
 	}
 	if s.enrollWant > 0 {
 		s.enrolled = append(s.enrolled, f)

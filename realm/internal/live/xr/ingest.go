@@ -303,10 +303,21 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 	}
 	pushed := time.Now()
 	var events []biometrics.Event
-	late := held
+	late, byOffsets := held, !stamped
 	if stamped {
 		m.socketQueue.Observe(held.Seconds())
 		events = x.stream.PushReceived(frames, now.Add(-held), now)
+		if transport == transportWebRTC {
+			// A data channel's stamp is its newest datagram's, which
+			// says nothing of frames its flow control holds back at the
+			// sender while the node reads late: they arrive late, not
+			// wait in the socket. How far its offsets climbed says.
+			if behind, _ := s.admit.behind(now); behind {
+				if climb := x.stream.Late(); climb > late {
+					late, byOffsets = climb, true
+				}
+			}
+		}
 	} else {
 		// Read from a socket without the kernel's stamp (a data channel
 		// on the shared UDP port among them): dated by the read, and no
@@ -348,7 +359,7 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 		s.xrEvent(c, x, ev, newest)
 	}
 	if late >= shedAfterWait {
-		s.shedIfBehind(l, transport, late, stamped, now)
+		s.shedIfBehind(l, transport, late, byOffsets, now)
 	}
 }
 
@@ -361,20 +372,22 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 // cannot make another's socket look late, only add load, as any client
 // does, within its rate limit. Over a data channel whose sockets are
 // stamped, it is the wait since the newest datagram of its peer
-// connection arrived: never more than the message's own, and a client
+// connection arrived (never more than the message's own, and a client
 // can only shorten it, for its own stream, by sending datagrams more
-// often. Otherwise (unstamped: the shared UDP port) it is how far the
-// stream's own offsets climbed: a client can only make its own stream
-// look late, and have it shed instead of judged, while the node is
-// behind.
-func (s *Service) shedIfBehind(l *Link, transport string, late time.Duration, stamped bool, now time.Time) {
+// often), or how far the stream's own offsets climbed, whichever is
+// more, since the channel's flow control keeps frames waiting at the
+// sender instead. Unstamped (the shared UDP port), it is that climb
+// alone. With byOffsets, late is the climb: a client can only make its
+// own stream look late, and have it shed instead of judged, while the
+// node is behind.
+func (s *Service) shedIfBehind(l *Link, transport string, late time.Duration, byOffsets bool, now time.Time) {
 	behind, lag := s.admit.behind(now)
 	if !behind || !s.admit.shed.take(now, s.admit.open.Load()) {
 		return
 	}
 	var how string
 	switch {
-	case !stamped:
+	case byOffsets:
 		how = fmt.Sprintf("this stream's frames arrive %s later than they did at best", late.Round(time.Millisecond))
 	case transport == transportWebRTC:
 		how = fmt.Sprintf("this stream's frames waited %s or more in its sockets and data channel before the node could read them", late.Round(time.Millisecond))
@@ -388,7 +401,7 @@ func (s *Service) shedIfBehind(l *Link, transport string, late time.Duration, st
 		return
 	}
 	s.m.shed.Inc()
-	s.log.Debug("XR stream shed", "session", l.c.Session().ID, "late", late, "stamped", stamped, "lag", lag)
+	s.log.Debug("XR stream shed", "session", l.c.Session().ID, "late", late, "by_offsets", byOffsets, "lag", lag)
 	l.c.PushBusy(busy)
 }
 
@@ -421,7 +434,11 @@ func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest 
 		}}))
 	case biometrics.EventLiveness:
 		m.events.WithLabelValues("liveness").Inc()
-		s.log.Warn("XR motion is not live", "session", x.id, "avatar", x.sess.Avatar, "reason", ev.Reason)
+		attrs := []any{"session", x.id, "avatar", x.sess.Avatar, "reason", ev.Reason}
+		if ev.Detail != "" {
+			attrs = append(attrs, "detail", ev.Detail)
+		}
+		s.log.Warn("XR motion is not live", attrs...)
 		a, err := s.deps.Trust.Observe(ctx, sess, trust.Liveness{At: ev.At, Live: false, Reason: ev.Reason})
 		if err != nil {
 			s.log.Warn("liveness evidence refused", "session", x.id, "err", err)

@@ -294,7 +294,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		}, []string{"reason"}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zerorealm_xr_streams_shed_total",
-			Help: "Open XR streams this node closed while behind, because they ran 2 s late or more (a message that waited that long between reaching this machine and the node's read, as zerorealm_xr_socket_queue_seconds measures it, or, on the shared WebRTC UDP port, data channel frames arriving that much later than at best); each client was told node-busy, as a refused new stream is.",
+			Help: "Open XR streams this node closed while behind, because they ran 2 s late or more (a message that waited that long between reaching this machine and the node's read, as zerorealm_xr_socket_queue_seconds measures it, or data channel frames arriving that much later than at best); each client was told node-busy, as a refused new stream is.",
 		}),
 		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_xr_enrollments_total",
