@@ -1,0 +1,89 @@
+package biometrics
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// randomPopulation is n people's templates of random windows: what a
+// refit walks, whatever the motion behind it.
+func randomPopulation(tb testing.TB, n int) map[string]*Template {
+	tb.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	people := make(map[string]*Template, n)
+	windows := make([]Features, 4)
+	for i := range n {
+		for w := range windows {
+			core := make([]float64, NumCoreFeatures)
+			for k := range core {
+				core[k] = rng.NormFloat64() + float64(i%7)
+			}
+			windows[w] = Features{Core: core}
+		}
+		t, err := NewTemplate(windows, at)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		people[fmt.Sprintf("p%d", i)] = t
+	}
+	return people
+}
+
+// TestRefitIntervalGrowsWithThePopulation: refits are coalesced over a
+// second for a small population, and over longer in proportion to a
+// large one, whose refit walks more people and is asked for more often.
+func TestRefitIntervalGrowsWithThePopulation(t *testing.T) {
+	for n, want := range map[int]time.Duration{0: time.Second, 250: time.Second, 500: 2 * time.Second, 2500: 10 * time.Second} {
+		if got := refitInterval(n); got != want {
+			t.Errorf("refitInterval(%d) = %v, want %v", n, got, want)
+		}
+	}
+	// A population of 500 asks for refits far more often than every
+	// 2 s: the first refits at once, the rest join one 2 s later.
+	e, err := NewEngine(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.population = randomPopulation(t, 500)
+	tmpl := e.population["p0"]
+	start := time.Now()
+	e.SetTemplate("p0", tmpl)
+	first := e.Model()
+	if first == nil {
+		t.Fatal("no model after the first refit")
+	}
+	for range 20 {
+		e.SetTemplate("p0", tmpl)
+	}
+	if e.Model() != first && time.Since(start) < 2*time.Second {
+		t.Fatal("refitted again within 2 s at 500 people")
+	}
+	for deadline := time.Now().Add(5 * time.Second); e.Model() == first; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the coalesced refit never came")
+		}
+	}
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("the coalesced refit came after %v, want 2 s", took)
+	}
+}
+
+// BenchmarkRefit is one refit of the background model over a node's
+// population: what coalescing (refitInterval) spreads out.
+func BenchmarkRefit(b *testing.B) {
+	for _, n := range []int{250, 2500} {
+		b.Run(fmt.Sprintf("people=%d", n), func(b *testing.B) {
+			e, err := NewEngine(Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			e.population = randomPopulation(b, n)
+			for b.Loop() {
+				e.refit()
+			}
+		})
+	}
+}
