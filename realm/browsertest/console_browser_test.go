@@ -210,6 +210,7 @@ func TestConsoleStory(t *testing.T) {
 	page.Do("choose the wearer and transport", selectValue("#persona", "1"), selectValue("#transport", "webrtc"))
 	act("start", chromedp.Click(chromedp.CSS("#start")))
 	page.WaitWithin("data channel open", 20*time.Second, `document.body.dataset.link === "data channel open"`)
+	page.WaitWithin("enrollment progress shown", 20*time.Second, `/\d+ % collected/.test(document.getElementById("enroll-help").textContent)`)
 	page.WaitWithin("enrolled", 40*time.Second, `document.body.dataset.enrollment === "enrolled"`)
 	page.WaitWithin("trusted on a live biometric match", 30*time.Second,
 		`Number(document.body.dataset.scores || 0) >= 1 && Number(document.body.dataset.probability || 0) >= 0.6 && document.getElementById("trust-pill").dataset.state === "trusted"`)

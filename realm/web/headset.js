@@ -24,6 +24,9 @@ export const headset = {
   accepted: 0,
   rejected: {},
   enrollment: "unknown",
+  // enrollmentProgress is the share of the template's motion collected,
+  // while enrolling; it goes on where it stopped after a reconnect.
+  enrollmentProgress: null,
   origin: [3, 4], // where in the scene the play area is: the foundry lobby
   seq: 0,
   deviceUS: 0,
@@ -127,6 +130,7 @@ export const headset = {
         this.accepted = m.xr.frames_accepted;
         this.rejected = m.xr.frames_rejected || {};
         this.enrollment = m.xr.enrollment;
+        this.enrollmentProgress = typeof m.xr.enrollment_progress === "number" ? m.xr.enrollment_progress : null;
         document.body.dataset.accepted = String(this.accepted);
         document.body.dataset.enrollment = this.enrollment;
         this.changed();

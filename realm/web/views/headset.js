@@ -25,7 +25,7 @@ export async function mount(section, ctx) {
   const accepted = el("span", { id: "accepted" }, "0");
   const rejected = el("span", { id: "rejected" }, "none");
   const enrollment = el("span", { id: "enrollment", class: "badge" }, "unknown");
-  const enrollHelp = el("p", { class: "muted small" });
+  const enrollHelp = el("p", { id: "enroll-help", class: "muted small" });
   const trustOut = el("strong", { id: "headset-trust" }, "?");
   const problem = el("p", { id: "headset-error", class: "error", hidden: true });
   const canvas = el("canvas", { id: "headset-chart", width: 720, height: 180, role: "img", "aria-label": "Match probability and trust score over the last two minutes" });
@@ -98,7 +98,8 @@ export async function mount(section, ctx) {
     enrollment.dataset.state = h.enrollment;
     if (h.enrollment === "enrolling") {
       enrollingSince = enrollingSince || Date.now();
-      enrollHelp.textContent = `Collecting this wearer's motion for the template: ${Math.round((Date.now() - enrollingSince) / 1000)} s so far.`;
+      const collected = h.enrollmentProgress === null ? "" : `${Math.round(100 * h.enrollmentProgress)} % collected, `;
+      enrollHelp.textContent = `Collecting this wearer's motion for the template: ${collected}${Math.round((Date.now() - enrollingSince) / 1000)} s so far.`;
     } else {
       enrollingSince = 0;
       enrollHelp.textContent = {
