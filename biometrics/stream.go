@@ -173,15 +173,15 @@ func (s *Stream) StartEnrollment(d time.Duration) {
 // it, a headset losing its connection) sets it aside, and the avatar's
 // next stream takes it up, so that an interruption costs the person only
 // the motion not yet collected, and a busy node does not collect the same
-// minute of motion twice.
+// minute of motion twice. It belongs to one goroutine at a time: the one
+// that set it aside, then the one that resumes it.
 type Enrollment struct {
 	avatarID string
 	want     int
 	windows  []Features
 }
 
-// Collected is how many windows the enrollment holds, and Want how many
-// it needs in all.
+// Collected is how many windows the enrollment holds.
 func (en *Enrollment) Collected() int { return len(en.windows) }
 
 // Want is how many windows the enrollment needs in all.
