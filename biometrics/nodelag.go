@@ -273,6 +273,14 @@ func (e *Engine) ReadLag() time.Duration {
 	return time.Duration(e.lag.lagUS.Load()) * time.Microsecond
 }
 
+// ClockClimbLimit is how far a stream's offsets may climb over the clock
+// check's span, beyond the node's read lag that the check discounts,
+// before it judges the device clock slow: Config.MaxClockDrift of 20 s,
+// 5 s by default.
+func (e *Engine) ClockClimbLimit() time.Duration {
+	return time.Duration(e.cfg.MaxClockDrift * float64(clockBucket*(clockBuckets-1)))
+}
+
 // SocketQueue is how long the stamped streams' frames waited in their
 // sockets' receive queues before the node read them: the wait a tenth of
 // those streams reached or passed at their last read within the last ten

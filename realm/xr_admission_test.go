@@ -343,6 +343,53 @@ func TestXRBehindNodeShedsLateUnstampedStreams(t *testing.T) {
 	}
 }
 
+// TestXRBehindNodeShedsAHeldBackStreamAtOnce: on a node that reads forty
+// streams later and later, one stream's frames also stop for 7.5 s of
+// the node's time and then go on from where they stopped, 5 s of motion
+// behind (its sender held them back, as a congested peer connection's
+// does): a climb the node's read lag does not explain, near what the
+// clock check takes for a slow device. That stream is shed at once,
+// though the others, earlier in each round, use up the pace of one shed a
+// second; the others are shed at that pace, and no session is suspended.
+func TestXRBehindNodeShedsAHeldBackStreamAtOnce(t *testing.T) {
+	clk := clock.NewManual(time.Now())
+	r, hs := lateHeadsets(t, clk)
+	others, held := hs[:len(hs)-1], hs[len(hs)-1]
+	const stopAt, resumeAt = 12, 57 // rounds: 45 rounds are 7.5 s of the node's time
+	next := 0
+	for k := range 90 { // 10 s of the headsets' time, read in 15 s
+		clk.Advance(time.Second * lateFrames * 3 / 2 / 72)
+		for _, h := range others {
+			h.link.Frames(xr.TransportWebSocket, h.msgs[k])
+		}
+		if k < stopAt || k >= resumeAt {
+			held.link.Frames(xr.TransportWebSocket, held.msgs[next])
+			next++
+		}
+		if k == resumeAt {
+			if _, _, open := r.xr.StreamCounts(held.id); open {
+				t.Fatal("the held-back stream, 5 s of motion behind the others on a node that is behind, is still open after its first message")
+			}
+			busy := held.conn.refusals()
+			if len(busy) == 0 || !strings.Contains(busy[0].Reason, "later than they did at best") {
+				t.Fatalf("the held-back stream was told %v, want node-busy naming how late its frames arrive", busy)
+			}
+		}
+	}
+	shed := 0
+	for _, h := range others {
+		if _, _, open := r.xr.StreamCounts(h.id); !open {
+			shed++
+		}
+	}
+	if shed < 4 || shed > 12 {
+		t.Errorf("shed %d of the %d others, want about one a second once they were 2 s late (4 to 12)", shed, len(others))
+	}
+	if text := metricsText(t, r); strings.Contains(text, `zerorealm_xr_events_total{kind="liveness"}`) {
+		t.Errorf("a liveness event:\n%s", grepLines(text, "zerorealm_xr_events_total"))
+	}
+}
+
 const lateStreams, lateFrames = 40, 8
 
 // lateHeadset is one of lateHeadsets.

@@ -382,7 +382,16 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 // node is behind.
 func (s *Service) shedIfBehind(l *Link, transport string, late time.Duration, byOffsets bool, now time.Time) {
 	behind, lag := s.admit.behind(now)
-	if !behind || !s.admit.shed.take(now, s.admit.open.Load()) {
+	if !behind {
+		return
+	}
+	// A climb the node's read lag does not explain is what the clock
+	// check judges as a slow device. One that has come within a fifth of
+	// that check's limit sheds its stream whatever the pace: its evidence
+	// is long too late, and kept a few seconds more it would suspend an
+	// honest session for the node's lateness.
+	unpaced := byOffsets && late-s.engine.ReadLag() >= s.engine.ClockClimbLimit()*4/5
+	if !unpaced && !s.admit.shed.take(now, s.admit.open.Load()) {
 		return
 	}
 	var how string
@@ -401,7 +410,7 @@ func (s *Service) shedIfBehind(l *Link, transport string, late time.Duration, by
 		return
 	}
 	s.m.shed.Inc()
-	s.log.Debug("XR stream shed", "session", l.c.Session().ID, "late", late, "by_offsets", byOffsets, "lag", lag)
+	s.log.Debug("XR stream shed", "session", l.c.Session().ID, "late", late, "by_offsets", byOffsets, "unpaced", unpaced, "lag", lag)
 	l.c.PushBusy(busy)
 }
 
