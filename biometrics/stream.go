@@ -167,6 +167,14 @@ func (s *Stream) StartEnrollment(d time.Duration) {
 	s.enrolled = s.enrolled[:0]
 }
 
+// Enrolling reports whether the stream is collecting an enrollment: one
+// started or resumed, not yet finished, set aside or abandoned.
+func (s *Stream) Enrolling() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.enrollWant > 0
+}
+
 // Enrollment is an enrollment a stream did not finish: the statistics of
 // the windows it collected (never the motion they came from) and how many
 // it wants. A stream that closes part of the way through (a node shedding

@@ -117,7 +117,7 @@ func (s *Service) forgetTemplate(avatarID string) {
 			x.stream = s.engine.NewStream(avatarID, nil)
 			x.synced = biometrics.StreamStats{FramesRejected: map[string]uint64{}}
 		}
-		x.hasTemplate, x.enrolling = false, false
+		x.hasTemplate = false
 		x.mu.Unlock()
 	}
 }

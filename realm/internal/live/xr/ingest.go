@@ -141,7 +141,7 @@ func (s *Service) resumeEnrollment(ctx context.Context, x *sessionStream, state 
 		s.log.Error("resume biometric enrollment", "session", x.id, "avatar", x.sess.Avatar, "err", err)
 		return false
 	}
-	x.enrolling, x.consentAt = true, p.consentAt
+	x.consentAt = p.consentAt
 	s.m.enrollments.WithLabelValues("resumed").Inc()
 	s.log.Info("biometric enrollment resumed", "session", x.id, "avatar", x.sess.Avatar,
 		"windows", p.en.Collected(), "of", p.en.Want(), "paused", now.Sub(p.closedAt).Round(time.Millisecond))
@@ -152,10 +152,6 @@ func (s *Service) resumeEnrollment(ctx context.Context, x *sessionStream, state 
 // stream, which is closing, for its next stream on this node; the caller
 // holds x.mu.
 func (s *Service) setAsideEnrollment(x *sessionStream, now time.Time) {
-	if !x.enrolling {
-		return
-	}
-	x.enrolling = false
 	en := x.stream.SetAsideEnrollment()
 	if en == nil {
 		return
@@ -212,7 +208,7 @@ func (s *Service) assertedSinceDeletion(ctx context.Context, avatarID string, as
 // stream; the caller holds x.mu.
 func (s *Service) startEnrollment(x *sessionStream, consentAt time.Time) {
 	x.stream.StartEnrollment(s.enroll)
-	x.enrolling, x.consentAt = true, consentAt
+	x.consentAt = consentAt
 	s.m.enrollments.WithLabelValues("started").Inc()
 	s.log.Info("biometric enrollment started", "session", x.id, "avatar", x.sess.Avatar, "motion", s.enroll)
 }
@@ -231,11 +227,7 @@ func (s *Service) AfterPasskey(sessionID string, userVerified bool) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.stream == nil {
-		return
-	}
-	s.sync(x, x.stream.Stats()) // an enrollment the stream abandoned is over
-	if !x.hasTemplate && !x.enrolling {
+	if x.stream != nil && !x.hasTemplate && !x.stream.Enrolling() {
 		s.startEnrollment(x, s.deps.Clock.Now())
 	}
 }
@@ -307,26 +299,23 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 	if stamped {
 		m.socketQueue.Observe(held.Seconds())
 		events = x.stream.PushReceived(frames, now.Add(-held), now)
-		if transport == transportWebRTC {
-			// A data channel's stamp is its newest datagram's, which
-			// says nothing of frames its flow control holds back at the
-			// sender while the node reads late: they arrive late, not
-			// wait in the socket. How far its offsets climbed says.
-			if behind, _ := s.admit.behind(now); behind {
-				if climb := x.stream.Late(); climb > late {
-					late, byOffsets = climb, true
-				}
-			}
-		}
 	} else {
 		// Read from a socket without the kernel's stamp (a data channel
 		// on the shared UDP port among them): dated by the read, and no
-		// wait to measure; how late the stream runs is what its offsets
-		// say, asked only of a node that is behind, the only one that
-		// sheds.
+		// wait to measure.
 		events = x.stream.Push(frames, now)
+	}
+	if !stamped || transport == transportWebRTC {
+		// How late the stream runs is what its offsets say where no
+		// stamp measures a wait, and also over a data channel: its stamp
+		// is its newest datagram's, which says nothing of frames its
+		// flow control holds back at the sender while the node reads
+		// late; they arrive late rather than wait in the socket. Asked
+		// only of a node that is behind, the only one that sheds.
 		if behind, _ := s.admit.behind(now); behind {
-			late = x.stream.Late()
+			if climb := x.stream.Late(); climb > late {
+				late, byOffsets = climb, true
+			}
 		}
 	}
 	for _, ev := range events {
@@ -462,7 +451,7 @@ func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest 
 		}
 		m.events.WithLabelValues(kind).Inc()
 		x.mu.Lock()
-		x.hasTemplate, x.enrolling = true, false
+		x.hasTemplate = true
 		x.mu.Unlock()
 		s.reg.learn(x.sess.Avatar) // the stream gave the engine its template
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), xrStoreTimeout)
@@ -525,7 +514,7 @@ func (x *sessionStream) statusView(now time.Time, st biometrics.StreamStats) xrS
 		rejected[k] += v
 	}
 	v := xrStatus{At: now.UTC(), Transport: x.transport, FramesAccepted: st.FramesAccepted, FramesRejected: rejected, Enrollment: x.enrollment()}
-	if x.enrolling && st.EnrollWant > 0 {
+	if st.Enrolling {
 		progress := float64(st.EnrollCollected) / float64(st.EnrollWant)
 		v.EnrollmentProgress = &progress
 	}
@@ -535,7 +524,7 @@ func (x *sessionStream) statusView(now time.Time, st biometrics.StreamStats) xrS
 // enrollment names the enrollment state; the caller holds x.mu.
 func (x *sessionStream) enrollment() string {
 	switch {
-	case x.enrolling:
+	case x.stream != nil && x.stream.Enrolling():
 		return enrollmentCollecting
 	case x.hasTemplate:
 		return enrollmentDone
@@ -562,14 +551,11 @@ func (s *Service) sync(x *sessionStream, st biometrics.StreamStats) {
 	s.m.thinned.Add(float64(st.WindowsThinned - x.synced.WindowsThinned))
 	s.m.stateBytes.Add(float64(st.StateBytes - x.synced.StateBytes))
 	if d := st.EnrollmentsAbandoned - x.synced.EnrollmentsAbandoned; d > 0 {
+		// The stream ended its enrollment at motion that failed a
+		// liveness check (the liveness event says which).
 		s.m.enrollments.WithLabelValues("abandoned").Add(float64(d))
-		if x.enrolling && !st.Enrolling {
-			// The stream ended its enrollment at motion that failed a
-			// liveness check (the liveness event says which).
-			x.enrolling = false
-			s.log.Warn("biometric enrollment abandoned: its motion is not live; a user-verified passkey assertion starts another",
-				"session", x.id, "avatar", x.sess.Avatar)
-		}
+		s.log.Warn("biometric enrollment abandoned: its motion is not live; a user-verified passkey assertion starts another",
+			"session", x.id, "avatar", x.sess.Avatar)
 	}
 	x.synced = st
 }

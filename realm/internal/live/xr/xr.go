@@ -124,9 +124,9 @@ type sessionStream struct {
 	// stream is the biometrics engine's view of the session's motion.
 	stream      *biometrics.Stream
 	hasTemplate bool
-	enrolling   bool
 	// consentAt is when the user-verified passkey assertion that started
-	// the enrollment in progress was made.
+	// the stream's enrollment was made; whether it is still enrolling is
+	// the stream's to say (biometrics.Stream.Enrolling).
 	consentAt time.Time
 	// frames is the decode buffer, reused for every message.
 	frames []biometrics.Frame
