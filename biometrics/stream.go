@@ -237,6 +237,41 @@ func (s *Stream) ResumeEnrollment(en *Enrollment) error {
 	return nil
 }
 
+// ErrAdoptTemplate: a stream cannot take a template it did not open with.
+var ErrAdoptTemplate = errors.New("biometrics: template cannot be adopted")
+
+// AdoptTemplate gives a stream that opened without a template the avatar's
+// template, from the next window on: the realm could not read it when the
+// stream opened (its store did not answer in time), or the avatar enrolled
+// through another node since. The evidence starts from nothing, as at a
+// stream's start. A stream that has a template, or is collecting one, or
+// has closed keeps what it has and says why.
+func (s *Stream) AdoptTemplate(t *Template) error {
+	if t == nil {
+		return fmt.Errorf("%w: no template", ErrAdoptTemplate)
+	}
+	if err := t.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrAdoptTemplate, err)
+	}
+	c := t.clone()
+	s.e.mu.Lock()
+	c.Cov = sameCov(s.e.population[s.id], c.Cov)
+	s.e.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed.Load():
+		return fmt.Errorf("%w: the stream has closed", ErrAdoptTemplate)
+	case s.tmpl != nil:
+		return fmt.Errorf("%w: the stream has a template", ErrAdoptTemplate)
+	case s.enrollWant > 0:
+		return fmt.Errorf("%w: the stream is enrolling", ErrAdoptTemplate)
+	}
+	s.tmpl, s.claim, s.claimOf, s.evidence = c, nil, nil, 0
+	s.adapting = false
+	return nil
+}
+
 // SetTrusted tells the stream whether the realm trusts the session now:
 // the template adapts only while it does, so that an impostor who got past
 // a step-up cannot pull the template towards themselves.

@@ -2,6 +2,9 @@ package clustertest
 
 import (
 	"context"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,5 +109,243 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	defer w.TakeOff()
 	realmtest.EventuallyWithin(t, "enrolling after a new assertion", 5*time.Second, func() bool {
 		return get(viaA).Enrollment == realmtest.EnrollmentCollecting
+	})
+}
+
+// TestStreamAdoptsATemplateEnrolledThroughAnotherNode: an avatar streams
+// through node b without a template and without consent to enroll there
+// (its sign-in is older than b's enrollment window), while its other
+// session enrolls through node a. Node b's stream takes the template up
+// from the store's change feed and scores its wearer from then on, as a
+// stream opened after the enrollment would: before, it went on unjudged
+// for the rest of its life.
+func TestStreamAdoptsATemplateEnrolledThroughAnotherNode(t *testing.T) {
+	_, urls := nodes.Cluster(t)
+	a := nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-a", XREnrollment: 4 * time.Second})
+	b := nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", Origins: realmtest.Probe(a).Origins(),
+		XREnrollment: 4 * time.Second, XREnrollWithin: time.Second})
+
+	auth := webauthntest.New()
+	first := nodes.Client(t, a).Register(auth, "two-headsets")
+	second := nodes.Client(t, a).Login(auth, "two-headsets") // a second session, streaming through b
+	time.Sleep(1500 * time.Millisecond)                      // past b's enrollment window
+
+	var scores atomic.Int64
+	var enrollment atomic.Value // string
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	clB, err := vr.Dial(ctx, vr.Config{URL: b.URL(), Token: second.Token, Transport: vr.WebSocket, Logger: realmtest.Logger(t),
+		OnStatus: func(s vr.Status) { enrollment.Store(s.Enrollment) },
+		OnScore:  func(vr.Score) { scores.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer clB.Close()
+	wB := realmtest.Wear(clB, 31)
+	defer wB.TakeOff()
+	realmtest.EventuallyWithin(t, "node b streams the avatar, unenrolled", 10*time.Second, func() bool {
+		return enrollment.Load() == realmtest.EnrollmentNone
+	})
+
+	clA, err := vr.Dial(ctx, vr.Config{URL: a.URL(), Token: first.Token, Transport: vr.WebSocket, Logger: realmtest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wA := realmtest.Wear(clA, 31)
+	realmtest.EventuallyWithin(t, "node a enrolls the avatar", 20*time.Second, func() bool { return realmtest.Probe(a).XR.KnowsTemplate(first.Avatar["id"].(string)) })
+	wA.TakeOff()
+	clA.Close()
+	if n := scores.Load(); n != 0 {
+		t.Fatalf("node b scored %d windows before any template existed", n)
+	}
+	realmtest.EventuallyWithin(t, "node b's stream adopts the template and scores its wearer", 15*time.Second, func() bool {
+		return enrollment.Load() == realmtest.EnrollmentDone && scores.Load() >= 3
+	})
+}
+
+// stallingProxy is a TCP proxy between a realm node and its NATS server
+// that can hold everything back for a while without closing a
+// connection: a store that answers nothing in time, as one does to a node
+// whose calls time out under load or while JetStream elects a leader,
+// with nothing lost and no reconnect once it lets go.
+type stallingProxy struct {
+	ln      net.Listener
+	to      string
+	mu      sync.Mutex
+	stalled bool
+	resumed *sync.Cond
+	conns   []net.Conn
+	copying sync.WaitGroup
+}
+
+func newStallingProxy(t *testing.T, to string) *stallingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallingProxy{ln: ln, to: to}
+	p.resumed = sync.NewCond(&p.mu)
+	p.copying.Go(p.accept)
+	t.Cleanup(p.close)
+	return p
+}
+
+// URL is the NATS URL that reaches the server through the proxy.
+func (p *stallingProxy) URL() string { return "nats://" + p.ln.Addr().String() }
+
+func (p *stallingProxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.to)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, s)
+		p.mu.Unlock()
+		p.copying.Go(func() { p.pipe(s, c) })
+		p.copying.Go(func() { p.pipe(c, s) })
+	}
+}
+
+// pipe copies from src to dst, holding each read back while stalled.
+func (p *stallingProxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			for p.stalled {
+				p.resumed.Wait()
+			}
+			p.mu.Unlock()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *stallingProxy) stall() {
+	p.mu.Lock()
+	p.stalled = true
+	p.mu.Unlock()
+}
+
+func (p *stallingProxy) resume() {
+	p.mu.Lock()
+	p.stalled = false
+	p.resumed.Broadcast()
+	p.mu.Unlock()
+}
+
+func (p *stallingProxy) close() {
+	p.ln.Close()
+	p.resume()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.copying.Wait()
+}
+
+// TestStreamReadsItsTemplateAgainAfterTheStoreStalled: a node whose store
+// answers nothing when a headset's first frames arrive cannot tell
+// whether the avatar has a biometric template. It neither scores against
+// nothing nor enrolls over a template that may exist, and it does not
+// give up either: once the store answers again, the stream reads again,
+// and goes on as if it had known from the start. An enrolled avatar's
+// stream then scores its wearer; an avatar without a template, who has
+// just signed in with a user-verified passkey, enrolls.
+func TestStreamReadsItsTemplateAgainAfterTheStoreStalled(t *testing.T) {
+	servers, _ := nodes.Cluster(t)
+	proxy := newStallingProxy(t, servers[0].Addr().String())
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: []string{proxy.URL()}, Node: "realm-a", XREnrollment: 4 * time.Second})
+	metric := func(what string) float64 {
+		v, _ := realmtest.Metric(t, r.URL(), `zerorealm_xr_template_unknown_total{what="`+what+`"}`)
+		return v
+	}
+	var lastStatus atomic.Value // vr.Status
+	var scores atomic.Int64
+	var lastProbability atomic.Value // float64
+	dial := func(token string) *vr.Client {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: token, Transport: vr.WebSocket, Logger: realmtest.Logger(t),
+			OnStatus: func(s vr.Status) { lastStatus.Store(s) },
+			OnScore: func(s vr.Score) {
+				scores.Add(1)
+				lastProbability.Store(s.Probability)
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	enrollment := func() string {
+		s, _ := lastStatus.Load().(vr.Status)
+		return s.Enrollment
+	}
+	// streamThroughAStall connects, stalls the store, puts the headset on
+	// and lets the store go once the stream has opened without knowing.
+	streamThroughAStall := func(token string, seed int64, before float64) (*vr.Client, *realmtest.Wearer) {
+		t.Helper()
+		cl := dial(token)
+		proxy.stall()
+		stalled := time.Now()
+		w := realmtest.Wear(cl, seed)
+		realmtest.EventuallyWithin(t, "the stream opens without knowing the template", 20*time.Second, func() bool { return metric("at-open") > before })
+		proxy.resume()
+		t.Logf("the store answered nothing for %v", time.Since(stalled).Round(time.Millisecond))
+		return cl, w
+	}
+
+	t.Run("enrolled", func(t *testing.T) {
+		sess := nodes.Client(t, r).Register(webauthntest.New(), "stalled-enrolled")
+		cl := dial(sess.Token)
+		w := realmtest.Wear(cl, 21)
+		realmtest.EventuallyWithin(t, "enrolled", 30*time.Second, func() bool { return enrollment() == realmtest.EnrollmentDone })
+		w.TakeOff()
+		cl.Close()
+
+		found := metric("found")
+		scores.Store(0)
+		lastStatus.Store(vr.Status{})
+		cl, w = streamThroughAStall(sess.Token, 21, metric("at-open"))
+		defer cl.Close()
+		defer w.TakeOff()
+		if n := scores.Load(); n != 0 {
+			t.Fatalf("a stream that could not read its template scored %d windows", n)
+		}
+		realmtest.EventuallyWithin(t, "the stream reads its template again and scores its wearer", 30*time.Second, func() bool {
+			p, _ := lastProbability.Load().(float64)
+			return metric("found") > found && scores.Load() >= 5 && p >= 0.5
+		})
+		if got := enrollment(); got != realmtest.EnrollmentDone {
+			t.Fatalf("status after the template was read again: enrollment %q, want %q", got, realmtest.EnrollmentDone)
+		}
+	})
+
+	t.Run("not enrolled", func(t *testing.T) {
+		sess := nodes.Client(t, r).Register(webauthntest.New(), "stalled-new")
+		none := metric("none")
+		lastStatus.Store(vr.Status{})
+		cl, w := streamThroughAStall(sess.Token, 22, metric("at-open"))
+		defer cl.Close()
+		defer w.TakeOff()
+		realmtest.EventuallyWithin(t, "the stream learns the avatar has no template and enrolls on the sign-in's consent", 40*time.Second, func() bool {
+			return metric("none") > none && enrollment() == realmtest.EnrollmentDone
+		})
 	})
 }

@@ -87,6 +87,14 @@ func (ps *pausedEnrollments) take(sessionID string) (p pausedEnrollment, ok bool
 	return p, true, ps.bytes - before
 }
 
+// holds tells whether the session has an enrollment set aside.
+func (ps *pausedEnrollments) holds(sessionID string) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	_, ok := ps.of[sessionID]
+	return ok
+}
+
 // whyNotResume says why p may not go on in its session's new stream at
 // now, with the session in state: "" when it may. The template deletions
 // since its consent are checked apart, from the store.

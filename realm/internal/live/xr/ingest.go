@@ -87,42 +87,74 @@ func (s *Service) openXR(c Conn, now time.Time) (*sessionStream, *BusyError) {
 	defer cancel()
 	avatarID := sess.Avatar
 	tmpl, err := s.templates.Get(ctx, avatarID)
-	switch {
-	case err == nil:
+	absent := errors.Is(err, store.ErrNotFound)
+	if err == nil {
 		if s.reg.learn(avatarID) {
 			s.engine.SetTemplate(avatarID, tmpl)
 		}
 		x.hasTemplate = true
-	case errors.Is(err, store.ErrNotFound):
-		tmpl = nil
-	default:
-		// Without knowing, neither score against nothing nor enroll over
-		// a template that may exist: the stream only counts and checks.
-		s.log.Error("load biometric template", "avatar", avatarID, "err", err)
+	} else {
 		tmpl = nil
 	}
 	x.stream = s.engine.NewStream(avatarID, tmpl)
 	a := s.deps.Trust.Assess(ctx, sess)
 	x.stream.SetTrusted(a.State == trust.Trusted)
-	if tmpl != nil || !errors.Is(err, store.ErrNotFound) {
+	if err == nil {
 		return x, nil
 	}
-	if s.resumeEnrollment(ctx, x, a.State, now) {
-		return x, nil
+	var consentAt time.Time
+	if a.PasskeyAge >= 0 && a.PasskeyAge <= s.enrollWithin {
+		consentAt = s.deps.Clock.Now().Add(-a.PasskeyAge)
 	}
-	if consentAt := s.deps.Clock.Now().Add(-a.PasskeyAge); a.PasskeyAge >= 0 && a.PasskeyAge <= s.enrollWithin &&
-		s.assertedSinceDeletion(ctx, avatarID, consentAt) {
-		s.startEnrollment(x, consentAt)
+	if absent {
+		err = s.beginUnenrolled(ctx, x, a.State, consentAt, now)
+	}
+	if err != nil {
+		// Without knowing, neither score against nothing nor enroll over
+		// a template that may exist: the stream only counts and checks
+		// until a read again tells (settle.go).
+		s.log.Warn("biometric template unknown: the stream counts and checks its motion until a read again tells",
+			"session", x.id, "avatar", avatarID, "err", err)
+		s.unsettle(x, !absent, consentAt, now)
 	}
 	return x, nil
+}
+
+// beginUnenrolled starts a stream of an avatar without a template: it
+// resumes the session's enrollment set aside on this node, or starts one
+// on consentAt's assertion (zero: none), if either may go on; an error is
+// a store read that failed, and nothing was started. The caller holds
+// x.mu.
+func (s *Service) beginUnenrolled(ctx context.Context, x *sessionStream, state trust.State, consentAt, now time.Time) error {
+	if consentAt.IsZero() && !s.paused.holds(x.id) {
+		return nil
+	}
+	deleted, err := s.templates.DeletedAt(ctx, x.sess.Avatar)
+	if err != nil {
+		return fmt.Errorf("read when the avatar's template was last deleted: %w", err)
+	}
+	s.enrollIfAllowed(x, state, deleted, consentAt, now)
+	return nil
+}
+
+// enrollIfAllowed resumes the session's enrollment set aside, or starts
+// one on consentAt's assertion, if either may go on now that the avatar
+// last deleted a template at deleted (zero: never). The caller holds x.mu.
+func (s *Service) enrollIfAllowed(x *sessionStream, state trust.State, deleted time.Time, consentAt, now time.Time) {
+	if s.resumeEnrollment(x, state, deleted, now) {
+		return
+	}
+	if !consentAt.IsZero() && consentsAfter(consentAt, deleted) {
+		s.startEnrollment(x, consentAt)
+	}
 }
 
 // resumeEnrollment takes up, in the session's new stream x, the
 // enrollment its last stream on this node set aside, if there is one it
 // may still go on with: set aside within EnrollWithin, on a session that
-// is not suspended, with no template deletion since its consent. The
-// caller holds x.mu.
-func (s *Service) resumeEnrollment(ctx context.Context, x *sessionStream, state trust.State, now time.Time) bool {
+// is not suspended, with no template deletion (the last at deleted) since
+// its consent. The caller holds x.mu.
+func (s *Service) resumeEnrollment(x *sessionStream, state trust.State, deleted, now time.Time) bool {
 	p, ok, delta := s.paused.take(x.id)
 	s.m.stateBytes.Add(float64(delta))
 	if !ok {
@@ -132,9 +164,9 @@ func (s *Service) resumeEnrollment(ctx context.Context, x *sessionStream, state 
 		s.log.Info("biometric enrollment set aside is not resumed", "session", x.id, "avatar", x.sess.Avatar, "reason", why)
 		return false
 	}
-	if !s.assertedSinceDeletion(ctx, x.sess.Avatar, p.consentAt) {
+	if !consentsAfter(p.consentAt, deleted) {
 		s.log.Info("biometric enrollment set aside is not resumed", "session", x.id, "avatar", x.sess.Avatar,
-			"reason", "the avatar deleted a template after the passkey assertion that consented to it, or the deletion could not be read")
+			"reason", "the avatar deleted a template after the passkey assertion that consented to it")
 		return false
 	}
 	if err := x.stream.ResumeEnrollment(p.en); err != nil {
@@ -190,17 +222,12 @@ func (s *Service) linkStream(l *Link, now time.Time) (*sessionStream, *BusyError
 	return x, nil
 }
 
-// assertedSinceDeletion tells whether a passkey assertion made at asserted
-// may consent to enrolling the avatar: always, unless the avatar deleted a
-// template since. The step-up that authorized a deletion must not enroll
+// consentsAfter tells whether a passkey assertion made at asserted may
+// consent to enrolling an avatar that last deleted a template at deleted
+// (zero: never): the step-up that authorized a deletion must not enroll
 // the same motion again the moment the headset reconnects, through this
-// node or any other. Unknown is no.
-func (s *Service) assertedSinceDeletion(ctx context.Context, avatarID string, asserted time.Time) bool {
-	deleted, err := s.templates.DeletedAt(ctx, avatarID)
-	if err != nil {
-		s.log.Error("read when the biometric template was deleted; not enrolling", "avatar", avatarID, "err", err)
-		return false
-	}
+// node or any other.
+func consentsAfter(asserted, deleted time.Time) bool {
 	return deleted.IsZero() || asserted.After(deleted)
 }
 
@@ -227,8 +254,16 @@ func (s *Service) AfterPasskey(sessionID string, userVerified bool) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.stream != nil && !x.hasTemplate && !x.stream.Enrolling() {
-		s.startEnrollment(x, s.deps.Clock.Now())
+	now := s.deps.Clock.Now()
+	if u := x.unsettled; u != nil {
+		// Whether the avatar has a template is not known yet: the
+		// assertion consents to the enrollment the stream starts if a
+		// read again finds none.
+		u.consentAt, u.consentUntil = now, now.Add(s.enrollWithin)
+		return
+	}
+	if x.stream != nil && !x.released && !x.hasTemplate && !x.stream.Enrolling() {
+		s.startEnrollment(x, now)
 	}
 }
 
@@ -329,6 +364,7 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 	var status []byte
 	if now.Sub(x.lastStatus) >= xrStatusEvery {
 		x.lastStatus = now
+		s.maybeSettle(x, now)
 		st := x.stream.Stats()
 		s.sync(x, st)
 		status = encodeMessage(message{Type: "xr.status", XR: x.statusView(now, st)})
@@ -454,6 +490,15 @@ func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest 
 		x.hasTemplate = true
 		x.mu.Unlock()
 		s.reg.learn(x.sess.Avatar) // the stream gave the engine its template
+		if enrolled {
+			// The avatar's other sessions streaming here without it.
+			s.adoptStored(func(avatarID string) *biometrics.Template {
+				if avatarID == x.sess.Avatar {
+					return ev.Template
+				}
+				return nil
+			})
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), xrStoreTimeout)
 		defer cancel()
 		if err := s.templates.Put(ctx, x.sess.Avatar, ev.Template); err != nil {

@@ -213,6 +213,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 		enroll: cfg.Enrollment, enrollWithin: cfg.EnrollWithin,
 		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
 	}
+	s.stop, s.stopAll = context.WithCancel(context.WithoutCancel(ctx))
 	s.admit.max = cfg.MaxStreams
 	s.admit.cpu.cores = float64(runtime.GOMAXPROCS(0))
 	s.admit.cpu.reserve = cfg.CPUReserve * s.admit.cpu.cores
@@ -228,6 +229,8 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 // connection first (Link.ClosePeer), so no frame reaches a stream after
 // the stores behind it are gone.
 func (s *Service) Close() {
+	s.stopAll()
+	s.settling.Wait()
 	s.paths.Close()
 	if err := s.api.closeMux(); err != nil {
 		s.log.Warn("close WebRTC UDP port", "err", err)
@@ -334,6 +337,7 @@ func (l *Link) letGo(x *sessionStream) {
 		return
 	}
 	x.mu.Lock()
+	x.released = true
 	if x.stream != nil {
 		l.s.setAsideEnrollment(x, l.s.deps.Clock.Now())
 		l.s.sync(x, x.stream.Stats())

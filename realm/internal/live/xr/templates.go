@@ -90,6 +90,12 @@ func (s *Service) templateWritten(parent context.Context, avatarID string) {
 	case err == nil:
 		s.reg.learn(avatarID)
 		s.engine.SetTemplate(avatarID, t)
+		s.adoptStored(func(id string) *biometrics.Template {
+			if id == avatarID {
+				return t
+			}
+			return nil
+		})
 	case errors.Is(err, store.ErrNotFound):
 		s.templateDeleted(avatarID) // deleted again since
 	default:
@@ -117,6 +123,7 @@ func (s *Service) reconcileTemplates(ctx context.Context) error {
 		s.reg.learn(id)
 		s.engine.SetTemplate(id, t)
 	}
+	s.adoptStored(func(id string) *biometrics.Template { return all[id] })
 	for _, id := range before {
 		if _, ok := all[id]; !ok {
 			s.forgetTemplate(id)

@@ -1,6 +1,7 @@
 package xr
 
 import (
+	"context"
 	"log/slog"
 	"math"
 	"sync"
@@ -63,6 +64,11 @@ type Service struct {
 	paused pausedEnrollments
 	// changes is the template feed Start opened and Run follows.
 	changes <-chan biometrics.TemplateChange
+	// settling are the store reads again of unsettled streams
+	// (settle.go); stop ends them when the node closes.
+	settling sync.WaitGroup
+	stop     context.Context
+	stopAll  context.CancelFunc
 }
 
 // registry is the sessions streaming to this node and the avatars whose
@@ -124,6 +130,11 @@ type sessionStream struct {
 	// stream is the biometrics engine's view of the session's motion.
 	stream      *biometrics.Stream
 	hasTemplate bool
+	// unsettled is what the stream could not read from the store when it
+	// opened, until a read again tells (settle.go); nil once known.
+	unsettled *unsettled
+	// released: the last connection let go, and the stream is closed.
+	released bool
 	// consentAt is when the user-verified passkey assertion that started
 	// the stream's enrollment was made; whether it is still enrolling is
 	// the stream's to say (biometrics.Stream.Enrolling).
@@ -207,6 +218,17 @@ func (h *registry) ofAvatar(avatarID string) []*sessionStream {
 	return out
 }
 
+// all lists the sessions streaming to this node.
+func (h *registry) all() []*sessionStream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*sessionStream, 0, len(h.sessions))
+	for _, x := range h.sessions {
+		out = append(out, x)
+	}
+	return out
+}
+
 func (h *registry) streams() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -243,6 +265,9 @@ type metrics struct {
 	refused     *prometheus.CounterVec // reason
 	shed        prometheus.Counter
 	enrollments *prometheus.CounterVec // what happened
+	// templateUnknown counts streams that opened without knowing whether
+	// their avatar has a template, and how they settled (settle.go).
+	templateUnknown *prometheus.CounterVec // what happened
 
 	accepted map[string]prometheus.Counter // by transport
 	okMsgs   map[string]prometheus.Counter
@@ -300,6 +325,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "zerorealm_xr_enrollments_total",
 			Help: "Biometric enrollments on this node, by what happened: started (after a user-verified passkey assertion), set-aside (its stream closed before it finished), resumed (the session's next stream here took it up), abandoned (its motion failed a liveness check). Finished ones are zerorealm_xr_events_total{kind=\"enrolled\"}.",
 		}, []string{"what"}),
+		templateUnknown: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_xr_template_unknown_total",
+			Help: "XR streams that could not tell whether their avatar has a biometric template (a store read failed) and only counted and checked their motion until a read again told, by what happened: at-open (a stream opened so), read-again (a read again failed too), found (the template was read, or reached the node through its template feed, and the stream scores its wearer from then on), none (the avatar has none: the stream enrolls if a passkey assertion consents).",
+		}, []string{"what"}),
 		accepted: map[string]prometheus.Counter{},
 		okMsgs:   map[string]prometheus.Counter{},
 	}
@@ -313,7 +342,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 	for _, what := range []string{"started", "set-aside", "resumed", "abandoned"} {
 		m.enrollments.WithLabelValues(what)
 	}
-	reg.MustRegister(m.frames, m.messages, m.windows, m.thinned, m.scoring, m.socketQueue, m.events, m.peersOpened, m.stateBytes, m.refused, m.shed, m.enrollments,
+	for _, what := range []string{"at-open", "read-again", "found", "none"} {
+		m.templateUnknown.WithLabelValues(what)
+	}
+	reg.MustRegister(m.frames, m.messages, m.windows, m.thinned, m.scoring, m.socketQueue, m.events, m.peersOpened, m.stateBytes, m.refused, m.shed, m.enrollments, m.templateUnknown,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_streams", Help: "Sessions streaming XR motion to this node."},
 			func() float64 { return float64(s.reg.streams()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},
