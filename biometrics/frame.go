@@ -181,11 +181,16 @@ func Decode(msg []byte, dst []Frame) (frames []Frame, rejects []Reject, err erro
 	// Walk the layout first so that a truncated or padded message changes
 	// nothing in dst.
 	off := messageHeaderSize
+	gazes := 0
 	for i := 0; i < count; i++ {
 		if len(msg)-off < frameBaseSize {
 			return dst, nil, fmt.Errorf("decode: frame %d truncated at byte %d: %w", i, off, ErrLengthMismatch)
 		}
-		off += frameBaseSize + optionalSize(binary.LittleEndian.Uint32(msg[off+12:]))
+		flags := binary.LittleEndian.Uint32(msg[off+12:])
+		if flags&flagGaze != 0 {
+			gazes++
+		}
+		off += frameBaseSize + optionalSize(flags)
 		if off > len(msg) {
 			return dst, nil, fmt.Errorf("decode: frame %d truncated: %w", i, ErrLengthMismatch)
 		}
@@ -194,6 +199,12 @@ func Decode(msg []byte, dst []Frame) (frames []Frame, rejects []Reject, err erro
 		return dst, nil, fmt.Errorf("decode: %d trailing bytes: %w", len(msg)-off, ErrLengthMismatch)
 	}
 
+	// The message's gaze blocks share one allocation instead of one each:
+	// a headset with eye tracking sends one per frame.
+	var gazeBlocks []Gaze
+	if gazes > 0 {
+		gazeBlocks = make([]Gaze, gazes)
+	}
 	off = messageHeaderSize
 	var lastTime uint64
 	haveLast := false
@@ -218,7 +229,8 @@ func Decode(msg []byte, dst []Frame) (frames []Frame, rejects []Reject, err erro
 			pose.Tracked = flags&(1<<j) != 0
 		}
 		if flags&flagGaze != 0 {
-			g := &Gaze{}
+			g := &gazeBlocks[0]
+			gazeBlocks = gazeBlocks[1:]
 			for k := range g.Dir {
 				g.Dir[k] = math.Float32frombits(binary.LittleEndian.Uint32(b[p:]))
 				p += 4
@@ -321,8 +333,8 @@ func validatePose(p *Pose) string {
 
 func finite(vs ...float32) bool {
 	for _, v := range vs {
-		f := float64(v)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
+		// An exponent of all ones is an infinity or a NaN.
+		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
 			return false
 		}
 	}
