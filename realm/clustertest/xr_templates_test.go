@@ -2,13 +2,12 @@ package clustertest
 
 import (
 	"context"
-	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
 	"github.com/zerorealm/zerorealm/realm"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
@@ -163,102 +162,6 @@ func TestStreamAdoptsATemplateEnrolledThroughAnotherNode(t *testing.T) {
 	})
 }
 
-// stallingProxy is a TCP proxy between a realm node and its NATS server
-// that can hold everything back for a while without closing a
-// connection: a store that answers nothing in time, as one does to a node
-// whose calls time out under load or while JetStream elects a leader,
-// with nothing lost and no reconnect once it lets go.
-type stallingProxy struct {
-	ln      net.Listener
-	to      string
-	mu      sync.Mutex
-	stalled bool
-	resumed *sync.Cond
-	conns   []net.Conn
-	copying sync.WaitGroup
-}
-
-func newStallingProxy(t *testing.T, to string) *stallingProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &stallingProxy{ln: ln, to: to}
-	p.resumed = sync.NewCond(&p.mu)
-	p.copying.Go(p.accept)
-	t.Cleanup(p.close)
-	return p
-}
-
-// URL is the NATS URL that reaches the server through the proxy.
-func (p *stallingProxy) URL() string { return "nats://" + p.ln.Addr().String() }
-
-func (p *stallingProxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", p.to)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, s)
-		p.mu.Unlock()
-		p.copying.Go(func() { p.pipe(s, c) })
-		p.copying.Go(func() { p.pipe(c, s) })
-	}
-}
-
-// pipe copies from src to dst, holding each read back while stalled.
-func (p *stallingProxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			for p.stalled {
-				p.resumed.Wait()
-			}
-			p.mu.Unlock()
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *stallingProxy) stall() {
-	p.mu.Lock()
-	p.stalled = true
-	p.mu.Unlock()
-}
-
-func (p *stallingProxy) resume() {
-	p.mu.Lock()
-	p.stalled = false
-	p.resumed.Broadcast()
-	p.mu.Unlock()
-}
-
-func (p *stallingProxy) close() {
-	p.ln.Close()
-	p.resume()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.copying.Wait()
-}
-
 // TestStreamReadsItsTemplateAgainAfterTheStoreStalled: a node whose store
 // answers nothing when a headset's first frames arrive cannot tell
 // whether the avatar has a biometric template. It neither scores against
@@ -269,7 +172,7 @@ func (p *stallingProxy) close() {
 // just signed in with a user-verified passkey, enrolls.
 func TestStreamReadsItsTemplateAgainAfterTheStoreStalled(t *testing.T) {
 	servers, _ := nodes.Cluster(t)
-	proxy := newStallingProxy(t, servers[0].Addr().String())
+	proxy := natstest.NewStallingProxy(t, servers[0].Addr().String())
 	r := nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: []string{proxy.URL()}, Node: "realm-a", XREnrollment: 4 * time.Second})
 	metric := func(what string) float64 {
 		v, _ := realmtest.Metric(t, r.URL(), `zerorealm_xr_template_unknown_total{what="`+what+`"}`)
@@ -302,11 +205,11 @@ func TestStreamReadsItsTemplateAgainAfterTheStoreStalled(t *testing.T) {
 	streamThroughAStall := func(token string, seed int64, before float64) (*vr.Client, *realmtest.Wearer) {
 		t.Helper()
 		cl := dial(token)
-		proxy.stall()
+		proxy.Stall()
 		stalled := time.Now()
 		w := realmtest.Wear(cl, seed)
 		realmtest.EventuallyWithin(t, "the stream opens without knowing the template", 20*time.Second, func() bool { return metric("at-open") > before })
-		proxy.resume()
+		proxy.Resume()
 		t.Logf("the store answered nothing for %v", time.Since(stalled).Round(time.Millisecond))
 		return cl, w
 	}

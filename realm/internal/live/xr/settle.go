@@ -51,8 +51,7 @@ const (
 
 // schedule sets when the stream reads again, after a failed read at now.
 func (u *unsettled) schedule(now time.Time, sessionID string) {
-	wait := settleFirst << min(u.tries, 4)
-	wait = min(wait, settleMost)
+	wait := backoff(u.tries)
 	h := fnv.New32a()
 	h.Write([]byte(sessionID))
 	wait += time.Duration(uint64(wait/2) * uint64(h.Sum32()%1024) / 1024)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/clock"
@@ -44,29 +45,88 @@ func (s *Service) Run(ctx context.Context) {
 	measuring.Wait()
 }
 
-// followTemplates applies template changes until the feed closes.
+// followTemplates applies template changes until the feed closes. A
+// change whose template cannot be read (the store did not answer in time)
+// is read again later, as is a reconcile that failed: a node that missed
+// a template would not score its avatar against it, nor count it in its
+// background, until the template changed again, which may be never.
 func (s *Service) followTemplates(ctx context.Context, changes <-chan biometrics.TemplateChange) {
-	for c := range changes {
-		switch {
-		case c.Lost:
-			// Nothing is served from the population that would be wrong to
-			// serve for a while: the worst a missed delete does is keep
-			// scoring a template its owner deleted, until Resumed
-			// reconciles. Say so, since that is a privacy promise.
-			s.log.Warn("biometric template feed lost: deletions through other nodes reach this node when it resumes")
-		case c.Resumed:
-			if err := s.reconcileTemplates(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("reconcile biometric templates after the feed resumed", "err", err)
-			}
-		case c.Deleted:
-			s.templateDeleted(c.AvatarID)
-		case c.Own:
-			// Written by this node's own stream, which gave the engine the
-			// template before it was stored: reading it back would only
-			// copy 42 KB twice more per enrollment.
-		default:
-			s.templateWritten(ctx, c.AvatarID)
+	var again templateRetries
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		if at, ok := again.next(); ok {
+			timer.Reset(time.Until(at))
 		}
+		select {
+		case c, ok := <-changes:
+			timer.Stop()
+			if !ok {
+				return
+			}
+			s.applyTemplateChange(ctx, c, &again)
+		case <-timer.C:
+			s.retryTemplates(ctx, &again, time.Now())
+		}
+	}
+}
+
+// applyTemplateChange applies one change of the feed, noting in again
+// what must be read again.
+func (s *Service) applyTemplateChange(ctx context.Context, c biometrics.TemplateChange, again *templateRetries) {
+	switch {
+	case c.Lost:
+		// Nothing is served from the population that would be wrong to
+		// serve for a while: the worst a missed delete does is keep
+		// scoring a template its owner deleted, until Resumed
+		// reconciles. Say so, since that is a privacy promise.
+		s.log.Warn("biometric template feed lost: deletions through other nodes reach this node when it resumes")
+	case c.Resumed:
+		s.reconcileOrRetry(ctx, again, time.Now())
+	case c.Deleted:
+		again.done(c.AvatarID)
+		s.templateDeleted(c.AvatarID)
+	case c.Own:
+		// Written by this node's own stream, which gave the engine the
+		// template before it was stored: reading it back would only
+		// copy 42 KB twice more per enrollment.
+		again.done(c.AvatarID)
+	default:
+		if err := s.templateWritten(ctx, c.AvatarID); err != nil {
+			again.read(c.AvatarID, time.Now())
+			return
+		}
+		again.done(c.AvatarID)
+	}
+}
+
+// reconcileOrRetry reconciles the population with the store, or notes in
+// again that it must be tried again.
+func (s *Service) reconcileOrRetry(ctx context.Context, again *templateRetries, now time.Time) {
+	if err := s.reconcileTemplates(ctx); err != nil {
+		if ctx.Err() == nil {
+			again.reconcileFailed(now)
+			s.log.Error("reconcile biometric templates; trying again", "in", again.reconcileAt.Sub(now).Round(time.Second), "err", err)
+		}
+		return
+	}
+	// Every template was read, so nothing is left to read again.
+	*again = templateRetries{}
+}
+
+// retryTemplates does what again holds that is due at now.
+func (s *Service) retryTemplates(ctx context.Context, again *templateRetries, now time.Time) {
+	if again.reconciling() && !now.Before(again.reconcileAt) {
+		s.reconcileOrRetry(ctx, again, now)
+		return
+	}
+	for _, avatarID := range again.due(now) {
+		if err := s.templateWritten(ctx, avatarID); err != nil {
+			again.read(avatarID, now)
+			continue
+		}
+		again.done(avatarID)
 	}
 }
 
@@ -81,8 +141,9 @@ func (s *Service) templateDeleted(avatarID string) {
 }
 
 // templateWritten reads a written template (from the stream leader, so
-// never an older value) into the population.
-func (s *Service) templateWritten(parent context.Context, avatarID string) {
+// never an older value) into the population; an error is a read that
+// failed, and nothing changed.
+func (s *Service) templateWritten(parent context.Context, avatarID string) error {
 	ctx, cancel := context.WithTimeout(parent, xrStoreTimeout)
 	defer cancel()
 	t, err := s.templates.Get(ctx, avatarID)
@@ -100,9 +161,11 @@ func (s *Service) templateWritten(parent context.Context, avatarID string) {
 		s.templateDeleted(avatarID) // deleted again since
 	default:
 		if parent.Err() == nil {
-			s.log.Error("read changed biometric template", "avatar", avatarID, "err", err)
+			s.log.Error("read changed biometric template; reading it again", "avatar", avatarID, "err", err)
 		}
+		return err
 	}
+	return nil
 }
 
 // reconcileTemplates makes the population exactly the stored templates:

@@ -1,0 +1,110 @@
+package xr
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/biometrics/synth"
+	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/testlog"
+)
+
+// openTemplates opens the template store over a new connection to url,
+// under a fixed key.
+func openTemplates(t *testing.T, url string) *biometrics.TemplateStore {
+	t.Helper()
+	st, err := store.New(context.Background(), natstest.Connect(t, url), store.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	ts, err := biometrics.NewTemplateStore(context.Background(), st, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// TestFollowTemplatesReadsAgainWhatTheStoreDidNotAnswer: a node follows
+// the template feed through a connection to NATS that stalls. A change
+// whose template it cannot read, and a reconcile that cannot read, are
+// tried again once the store answers: before, the node went without that
+// template (neither scoring its avatar against it nor counting it in its
+// background) until the template changed again.
+func TestFollowTemplatesReadsAgainWhatTheStoreDidNotAnswer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out two store timeouts of 5 s")
+	}
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	proxy := natstest.NewStallingProxy(t, srv.Addr().String())
+	writer, reader := openTemplates(t, srv.ClientURL()), openTemplates(t, proxy.URL())
+	engine, err := biometrics.NewEngine(biometrics.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{log: testlog.New(t), engine: engine, templates: reader,
+		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}}}
+	s.m = newMetrics(prometheus.NewRegistry(), s)
+
+	changes := make(chan biometrics.TemplateChange)
+	var following sync.WaitGroup
+	following.Go(func() { s.followTemplates(ctx, changes) })
+	defer following.Wait()
+	defer close(changes)
+
+	template := func(t *testing.T, seed int64) *biometrics.Template {
+		t.Helper()
+		ws, err := biometrics.Windows(synth.NewPerson(seed).Session(1).Frames(30*72, 72), biometrics.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tm, err := biometrics.NewTemplate(ws, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	knownWithin := func(t *testing.T, what, avatarID string, limit time.Duration) {
+		t.Helper()
+		for deadline := time.Now().Add(limit); !s.reg.knows(avatarID); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the node does not know %s's template after %v", what, avatarID, limit)
+			}
+		}
+	}
+
+	for _, c := range []struct {
+		name, avatar string
+		change       biometrics.TemplateChange
+	}{
+		{"a changed template", "ada", biometrics.TemplateChange{AvatarID: "ada"}},
+		{"a reconcile after the feed resumed", "bob", biometrics.TemplateChange{Resumed: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := writer.Put(ctx, c.avatar, template(t, int64(len(c.avatar)+len(c.name)))); err != nil {
+				t.Fatal(err)
+			}
+			proxy.Stall()
+			changes <- c.change
+			// The read waits out its timeout (5 s) while the store is
+			// held back; the node must not know the template yet.
+			time.Sleep(6 * time.Second)
+			if s.reg.knows(c.avatar) {
+				t.Fatalf("the node knows %s's template although its store answered nothing", c.avatar)
+			}
+			proxy.Resume()
+			knownWithin(t, "read again after the store answered", c.avatar, 10*time.Second)
+		})
+	}
+}
