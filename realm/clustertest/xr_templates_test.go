@@ -252,3 +252,64 @@ func TestStreamReadsItsTemplateAgainAfterTheStoreStalled(t *testing.T) {
 		})
 	})
 }
+
+// TestEnrollmentIsStoredAfterTheStoreStalled: the store answers nothing
+// when a headset's enrollment finishes. The node keeps the template in
+// memory and stores it once the store answers, with the enrollment's
+// audit record: before, the node scored the avatar against a template
+// that no other node learnt and that a restart lost.
+func TestEnrollmentIsStoredAfterTheStoreStalled(t *testing.T) {
+	servers, _ := nodes.Cluster(t)
+	proxy := natstest.NewStallingProxy(t, servers[0].Addr().String())
+	r := nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: []string{proxy.URL()}, Node: "realm-a", XREnrollment: 4 * time.Second})
+	unstored := func() float64 {
+		v, _ := realmtest.Metric(t, r.URL(), "zerorealm_xr_templates_unstored")
+		return v
+	}
+	sess := nodes.Client(t, r).Register(webauthntest.New(), "stalled-enrollment")
+	avatarID := sess.Avatar["id"].(string)
+	var progress atomic.Value // float64
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: realmtest.Logger(t),
+		OnStatus: func(s vr.Status) {
+			if s.EnrollmentProgress != nil {
+				progress.Store(*s.EnrollmentProgress)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	w := realmtest.Wear(cl, 41)
+	defer w.TakeOff()
+	realmtest.EventuallyWithin(t, "enrolling", 20*time.Second, func() bool {
+		p, _ := progress.Load().(float64)
+		return p >= 0.25
+	})
+	proxy.Stall()
+	stalled := time.Now()
+	realmtest.EventuallyWithin(t, "the enrolled template waits to be stored", 20*time.Second, func() bool { return unstored() == 1 })
+	if !realmtest.Probe(r).XR.KnowsTemplate(avatarID) {
+		t.Fatal("the node does not score against the template it enrolled")
+	}
+	proxy.Resume()
+	t.Logf("the store answered nothing for %v", time.Since(stalled).Round(time.Millisecond))
+	realmtest.EventuallyWithin(t, "the template is stored once the store answers", 40*time.Second, func() bool { return unstored() == 0 })
+	// The template view reads the store.
+	var tv struct {
+		Enrolled bool `json:"enrolled"`
+	}
+	if nodes.Client(t, r).With(sess.Token).Must("GET", "/v1/avatars/me/template", nil, &tv); !tv.Enrolled {
+		t.Fatal("the template is not in the store")
+	}
+	var page struct {
+		Events []struct {
+			Action string `json:"action"`
+		} `json:"events"`
+	}
+	realmtest.EventuallyWithin(t, "the enrollment's audit record", 10*time.Second, func() bool {
+		nodes.Client(t, r).With(sess.Token).Must("GET", "/v1/audit?action=EnrollBiometrics&actor="+avatarID, nil, &page)
+		return len(page.Events) == 1
+	})
+}

@@ -107,6 +107,7 @@ func templateResource(avatarID string) string { return "Template::" + strconv.Qu
 func (s *Service) forgetTemplate(avatarID string) {
 	s.engine.RemoveTemplate(avatarID)
 	s.reg.unlearn(avatarID)
+	s.unstored.drop(avatarID)
 	s.m.stateBytes.Add(float64(s.paused.dropAvatar(avatarID)))
 	for _, x := range s.reg.ofAvatar(avatarID) {
 		x.mu.Lock()

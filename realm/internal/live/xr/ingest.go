@@ -13,7 +13,6 @@ import (
 
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/biometrics/synth"
-	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/trust"
 )
@@ -486,8 +485,12 @@ func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest 
 			kind = "enrolled"
 		}
 		m.events.WithLabelValues(kind).Inc()
+		since := ev.Template.Created
 		x.mu.Lock()
 		x.hasTemplate = true
+		if enrolled {
+			since = x.consentAt
+		}
 		x.mu.Unlock()
 		s.reg.learn(x.sess.Avatar) // the stream gave the engine its template
 		if enrolled {
@@ -499,19 +502,7 @@ func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest 
 				return nil
 			})
 		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), xrStoreTimeout)
-		defer cancel()
-		if err := s.templates.Put(ctx, x.sess.Avatar, ev.Template); err != nil {
-			s.log.Error("store biometric template", "avatar", x.sess.Avatar, "event", kind, "err", err)
-			return
-		}
-		if enrolled {
-			s.deps.Audit.RecordQueued(ctx, audit.Event{
-				Actor: x.sess.Avatar, Action: "EnrollBiometrics", Resource: templateResource(x.sess.Avatar), Outcome: audit.Allow,
-				Reasons: []string{"motion template collected right after a user-verified passkey assertion"},
-				Signals: map[string]any{"session": x.id, "windows": ev.Template.Windows, "motion_s": s.enroll.Seconds()},
-			})
-		}
+		s.storeTemplate(ctx, x.sess.Avatar, x.id, ev.Template, enrolled, since)
 	}
 }
 

@@ -37,12 +37,14 @@ func (s *Service) Start(ctx, bg context.Context) error {
 }
 
 // Run applies template changes until the feed Start opened closes, when
-// its context ends, and measures the node's CPU for admission until then.
+// its context ends, and until then measures the node's CPU for admission
+// and stores again the templates the store did not take (unstored.go).
 func (s *Service) Run(ctx context.Context) {
-	var measuring sync.WaitGroup
-	measuring.Go(func() { s.measureCPU(ctx, clock.Real{}, cpuload.NewMeter(cpuload.DefaultWindow, nil)) })
+	var background sync.WaitGroup
+	background.Go(func() { s.measureCPU(ctx, clock.Real{}, cpuload.NewMeter(cpuload.DefaultWindow, nil)) })
+	background.Go(func() { s.storeAgain(ctx) })
 	s.followTemplates(ctx, s.changes)
-	measuring.Wait()
+	background.Wait()
 }
 
 // followTemplates applies template changes until the feed closes. A

@@ -2,6 +2,7 @@ package xr
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/biometrics/synth"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/testlog"
@@ -106,5 +108,78 @@ func TestFollowTemplatesReadsAgainWhatTheStoreDidNotAnswer(t *testing.T) {
 			proxy.Resume()
 			knownWithin(t, "read again after the store answered", c.avatar, 10*time.Second)
 		})
+	}
+}
+
+// TestUnstoredTemplateIsVoidAfterADeletion: a template the store did not
+// take is stored again only if the avatar deleted no template since the
+// consent it was collected under; a deletion since means the person asked
+// for it to be gone, and a late write must not bring it back.
+func TestUnstoredTemplateIsVoidAfterADeletion(t *testing.T) {
+	ctx := context.Background()
+	srv := natstest.RunServer(t)
+	ts := openTemplates(t, srv.ClientURL())
+	engine, err := biometrics.NewEngine(biometrics.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{log: testlog.New(t), engine: engine, templates: ts, deps: Deps{Clock: clock.Or(nil)},
+		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}}}
+	ws, err := biometrics.Windows(synth.NewPerson(5).Session(1).Frames(30*72, 72), biometrics.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := biometrics.NewTemplate(ws, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Put(ctx, "ada", tmpl); err != nil {
+		t.Fatal(err)
+	}
+	consent := time.Now()
+	time.Sleep(10 * time.Millisecond)
+	if err := ts.Delete(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
+
+	s.storeOnce(ctx, "ada", &unstoredTemplate{t: tmpl, since: consent})
+	if _, err := ts.Get(ctx, "ada"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a template collected before the deletion was stored again: %v", err)
+	}
+	if n := s.unstored.count(); n != 0 {
+		t.Fatalf("%d void templates kept to store again", n)
+	}
+	s.storeOnce(ctx, "ada", &unstoredTemplate{t: tmpl, since: time.Now()})
+	if _, err := ts.Get(ctx, "ada"); err != nil {
+		t.Fatalf("a template consented to after the deletion was not stored: %v", err)
+	}
+}
+
+// TestUnstoredTemplatesKeepTheNewestAndTheEnrollment: the newest template
+// of an avatar replaces an older one still to be stored, and an
+// enrollment's record is still owed when an adapted template replaces it;
+// one taken out for a write that fails again does not replace a newer one
+// kept meanwhile.
+func TestUnstoredTemplatesKeepTheNewestAndTheEnrollment(t *testing.T) {
+	var us unstoredTemplates
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	enrolled, adapted, newest := &biometrics.Template{Windows: 1}, &biometrics.Template{Windows: 2}, &biometrics.Template{Windows: 3}
+	us.keep("ada", &unstoredTemplate{t: enrolled, enrolled: true, session: "s1", since: now}, now)
+	us.keep("ada", &unstoredTemplate{t: adapted, since: now.Add(time.Minute)}, now.Add(time.Second))
+	if due := us.due(now.Add(time.Second)); len(due) != 0 {
+		t.Fatalf("due before its backoff: %v", due)
+	}
+	due := us.due(now.Add(time.Minute))
+	u := due["ada"]
+	if len(due) != 1 || u.t != adapted || !u.enrolled || u.session != "s1" || !u.since.Equal(now) || u.tries != 2 {
+		t.Fatalf("due = %+v, want the adapted template owing the enrollment's record, since the consent, after 2 tries", u)
+	}
+	us.keep("ada", &unstoredTemplate{t: newest}, now.Add(time.Minute))
+	us.putBack("ada", u, now.Add(time.Minute))
+	if got := us.drop("ada"); got == nil || got.t != newest {
+		t.Fatalf("kept %+v, want the newest template", got)
+	}
+	if us.count() != 0 {
+		t.Fatal("a dropped template is still kept")
 	}
 }

@@ -64,6 +64,9 @@ type Service struct {
 	paused pausedEnrollments
 	// changes is the template feed Start opened and Run follows.
 	changes <-chan biometrics.TemplateChange
+	// unstored are the templates enrolled or adapted here that the store
+	// has not taken yet (unstored.go).
+	unstored unstoredTemplates
 	// settling are the store reads again of unsettled streams
 	// (settle.go); stop ends them when the node closes.
 	settling sync.WaitGroup
@@ -350,6 +353,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			func() float64 { return float64(s.reg.streams()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_xr_peer_connections", Help: "Open WebRTC peer connections."},
 			func() float64 { return float64(s.peers.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zerorealm_xr_templates_unstored",
+			Help: "Biometric templates enrolled or adapted on this node that the store did not take in time, held in memory and stored again every 2 s to 30 s until it does (or until the avatar deletes its template).",
+		}, func() float64 { return float64(s.unstored.count()) }),
 		// A node behind its sockets reads every stream late; the streams'
 		// clock checks discount this instead of suspending them all.
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
