@@ -158,12 +158,15 @@ func TestUnstoredTemplateIsVoidAfterADeletion(t *testing.T) {
 // TestUnstoredTemplatesKeepTheNewestAndTheEnrollment: the newest template
 // of an avatar replaces an older one still to be stored, and an
 // enrollment's record is still owed when an adapted template replaces it;
-// one taken out for a write that fails again does not replace a newer one
-// kept meanwhile.
+// while one is being written, a newer one waits behind it, and a write
+// that fails does not replace the newer one but hands it the owed record.
 func TestUnstoredTemplatesKeepTheNewestAndTheEnrollment(t *testing.T) {
 	var us unstoredTemplates
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	enrolled, adapted, newest := &biometrics.Template{Windows: 1}, &biometrics.Template{Windows: 2}, &biometrics.Template{Windows: 3}
+	if us.waiting("ada") {
+		t.Fatal("waiting before anything was kept")
+	}
 	us.keep("ada", &unstoredTemplate{t: enrolled, enrolled: true, session: "s1", since: now}, now)
 	us.keep("ada", &unstoredTemplate{t: adapted, since: now.Add(time.Minute)}, now.Add(time.Second))
 	if due := us.due(now.Add(time.Second)); len(due) != 0 {
@@ -174,12 +177,17 @@ func TestUnstoredTemplatesKeepTheNewestAndTheEnrollment(t *testing.T) {
 	if len(due) != 1 || u.t != adapted || !u.enrolled || u.session != "s1" || !u.since.Equal(now) || u.tries != 2 {
 		t.Fatalf("due = %+v, want the adapted template owing the enrollment's record, since the consent, after 2 tries", u)
 	}
-	us.keep("ada", &unstoredTemplate{t: newest}, now.Add(time.Minute))
-	us.putBack("ada", u, now.Add(time.Minute))
-	if got := us.drop("ada"); got == nil || got.t != newest {
-		t.Fatalf("kept %+v, want the newest template", got)
+	if !us.waiting("ada") || us.count() != 1 {
+		t.Fatal("a template being written does not hold newer ones back")
 	}
-	if us.count() != 0 {
-		t.Fatal("a dropped template is still kept")
+	us.keep("ada", &unstoredTemplate{t: newest}, now.Add(time.Minute))
+	us.failed("ada", u, now.Add(time.Minute))
+	next := us.due(now.Add(time.Hour))["ada"]
+	if next == nil || next.t != newest || !next.enrolled || next.session != "s1" {
+		t.Fatalf("after a failed write with a newer template kept: %+v, want the newest owing the enrollment's record", next)
+	}
+	us.wrote("ada")
+	if us.waiting("ada") || us.count() != 0 {
+		t.Fatal("a written template is still held")
 	}
 }

@@ -37,24 +37,33 @@ type unstoredTemplate struct {
 
 // unstoredTemplates are the templates of this node still to be stored, by
 // avatar: the newest of each, since an adapted template holds all that
-// the one before it did.
+// the one before it did. While an avatar has one, its newer templates
+// join it here rather than being written at once, so that the one
+// goroutine that writes them (storeAgain) writes an avatar's templates in
+// the order they were made, and an older one never overwrites a newer.
 type unstoredTemplates struct {
 	mu sync.Mutex
 	of map[string]*unstoredTemplate
+	// writing are those taken out for a write that has not ended.
+	writing map[string]bool
 }
 
-// keep holds u for the avatar after a failed write at now; a newer
-// template replaces an older one, keeping an enrollment's audit record
-// still to write.
+// keep holds u for the avatar after a failed write at now, or while an
+// older one waits; a newer template replaces an older one, keeping an
+// enrollment's audit record still to write.
 func (us *unstoredTemplates) keep(avatarID string, u *unstoredTemplate, now time.Time) {
 	us.mu.Lock()
 	defer us.mu.Unlock()
+	us.keepLocked(avatarID, u, now)
+}
+
+func (us *unstoredTemplates) keepLocked(avatarID string, u *unstoredTemplate, now time.Time) {
 	if us.of == nil {
 		us.of = map[string]*unstoredTemplate{}
 	}
 	if old, ok := us.of[avatarID]; ok {
-		u.tries = old.tries
-		if old.enrolled {
+		u.tries = max(u.tries, old.tries)
+		if old.enrolled && !u.enrolled {
 			u.enrolled, u.since, u.session = true, old.since, old.session
 		}
 	}
@@ -63,17 +72,24 @@ func (us *unstoredTemplates) keep(avatarID string, u *unstoredTemplate, now time
 	us.of[avatarID] = u
 }
 
-// drop forgets the avatar's unstored template, and returns it: a newer
-// one was stored, or the template was deleted.
-func (us *unstoredTemplates) drop(avatarID string) *unstoredTemplate {
+// waiting tells whether the avatar has a template waiting or being
+// written: a newer one must then wait behind it.
+func (us *unstoredTemplates) waiting(avatarID string) bool {
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	u := us.of[avatarID]
-	delete(us.of, avatarID)
-	return u
+	_, ok := us.of[avatarID]
+	return ok || us.writing[avatarID]
 }
 
-// due takes out the templates due at now, by avatar.
+// drop forgets the avatar's unstored template: it was deleted.
+func (us *unstoredTemplates) drop(avatarID string) {
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	delete(us.of, avatarID)
+}
+
+// due takes out the templates due at now, by avatar, for writing; each
+// is then ended with wrote or failed.
 func (us *unstoredTemplates) due(now time.Time) map[string]*unstoredTemplate {
 	us.mu.Lock()
 	defer us.mu.Unlock()
@@ -82,43 +98,59 @@ func (us *unstoredTemplates) due(now time.Time) map[string]*unstoredTemplate {
 		if !now.Before(u.next) {
 			out[id] = u
 			delete(us.of, id)
+			if us.writing == nil {
+				us.writing = map[string]bool{}
+			}
+			us.writing[id] = true
 		}
 	}
 	return out
 }
 
-// putBack returns a taken template after another failed write, unless a
-// newer one was kept for the avatar meanwhile.
-func (us *unstoredTemplates) putBack(avatarID string, u *unstoredTemplate, now time.Time) {
+// wrote ends a write taken out by due that stored its template, or found
+// it void.
+func (us *unstoredTemplates) wrote(avatarID string) {
 	us.mu.Lock()
-	if _, newer := us.of[avatarID]; newer {
-		us.mu.Unlock()
+	defer us.mu.Unlock()
+	delete(us.writing, avatarID)
+}
+
+// failed ends a write taken out by due that failed at now: u waits again,
+// unless a newer template joined meanwhile, which then carries u's owed
+// audit record.
+func (us *unstoredTemplates) failed(avatarID string, u *unstoredTemplate, now time.Time) {
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	delete(us.writing, avatarID)
+	if newer, ok := us.of[avatarID]; ok {
+		if u.enrolled && !newer.enrolled {
+			newer.enrolled, newer.since, newer.session = true, u.since, u.session
+		}
 		return
 	}
-	us.mu.Unlock()
-	us.keep(avatarID, u, now)
+	us.keepLocked(avatarID, u, now)
 }
 
 func (us *unstoredTemplates) count() int {
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	return len(us.of)
+	return len(us.of) + len(us.writing)
 }
 
 // storeTemplate stores a template a stream of the session enrolled or
 // adapted, or keeps it to store again; since is as in unstoredTemplate.
 func (s *Service) storeTemplate(ctx context.Context, avatarID, sessionID string, t *biometrics.Template, enrolled bool, since time.Time) {
+	u := &unstoredTemplate{t: t, since: since, enrolled: enrolled, session: sessionID}
+	if s.unstored.waiting(avatarID) {
+		s.unstored.keep(avatarID, u, s.deps.Clock.Now())
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), xrStoreTimeout)
 	defer cancel()
 	if err := s.templates.Put(ctx, avatarID, t); err != nil {
-		s.unstored.keep(avatarID, &unstoredTemplate{t: t, since: since, enrolled: enrolled, session: sessionID}, s.deps.Clock.Now())
+		s.unstored.keep(avatarID, u, s.deps.Clock.Now())
 		s.log.Error("store biometric template; storing it again", "avatar", avatarID, "enrolled", enrolled, "err", err)
 		return
-	}
-	if old := s.unstored.drop(avatarID); old != nil && old.enrolled && !enrolled {
-		// The enrollment this template adapts was never stored: its record
-		// is still owed.
-		s.auditEnrolled(ctx, avatarID, old.session, old.t)
 	}
 	if enrolled {
 		s.auditEnrolled(ctx, avatarID, sessionID, t)
@@ -158,6 +190,7 @@ func (s *Service) storeOnce(parent context.Context, avatarID string, u *unstored
 	defer cancel()
 	deleted, err := s.templates.DeletedAt(ctx, avatarID)
 	if err == nil && !consentsAfter(u.since, deleted) {
+		s.unstored.wrote(avatarID)
 		s.log.Info("biometric template not stored: the avatar deleted its template since", "avatar", avatarID, "enrolled", u.enrolled)
 		return
 	}
@@ -165,12 +198,13 @@ func (s *Service) storeOnce(parent context.Context, avatarID string, u *unstored
 		err = s.templates.Put(ctx, avatarID, u.t)
 	}
 	if err != nil {
+		s.unstored.failed(avatarID, u, s.deps.Clock.Now())
 		if parent.Err() == nil {
-			s.unstored.putBack(avatarID, u, s.deps.Clock.Now())
 			s.log.Warn("biometric template still not stored; storing it again", "avatar", avatarID, "tries", u.tries, "err", err)
 		}
 		return
 	}
+	s.unstored.wrote(avatarID)
 	s.log.Info("biometric template stored after the store did not answer", "avatar", avatarID, "enrolled", u.enrolled, "tries", u.tries)
 	if u.enrolled {
 		s.auditEnrolled(ctx, avatarID, u.session, u.t)
