@@ -174,6 +174,44 @@ func (ts *TemplateStore) DeletedAt(ctx context.Context, avatarID string) (time.T
 // Put stores the avatar's template, replacing any earlier one. It waits
 // for one of the store's buffers (putsInFlight) while ctx allows.
 func (ts *TemplateStore) Put(ctx context.Context, avatarID string, t *Template) error {
+	return ts.put(ctx, avatarID, t, func(key string, sealed []byte) (uint64, error) {
+		return ts.bucket.Put(ctx, key, sealed)
+	})
+}
+
+// ErrTemplateVoid: the avatar deleted a template after what a template to
+// be stored was collected under, so it is never stored.
+var ErrTemplateVoid = errors.New("biometrics: the avatar deleted its template since")
+
+// PutUnlessDeletedSince stores the avatar's template unless the avatar
+// deleted a template after since (the passkey assertion an enrollment was
+// collected under, or an adapted template's enrollment), in one
+// compare-and-set: the write applies only to the key's last change as it
+// was read, so a deletion that lands in between fails it too
+// (store.ErrConflict) rather than being overwritten. A deletion is a
+// promise to the person, and a template collected before it, written
+// late by a node that had not heard of it yet, must not bring it back
+// (ErrTemplateVoid).
+func (ts *TemplateStore) PutUnlessDeletedSince(ctx context.Context, avatarID string, t *Template, since time.Time) error {
+	last, err := ts.bucket.Last(ctx, keyOf(avatarID))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return ts.put(ctx, avatarID, t, func(key string, sealed []byte) (uint64, error) {
+			return ts.bucket.Create(ctx, key, sealed)
+		})
+	case err != nil:
+		return fmt.Errorf("biometrics: put template of %q: %w", avatarID, err)
+	case last.Deleted && !since.After(last.Created):
+		return fmt.Errorf("%w: template of %q deleted at %s", ErrTemplateVoid, avatarID, last.Created.UTC().Format(time.RFC3339Nano))
+	}
+	return ts.put(ctx, avatarID, t, func(key string, sealed []byte) (uint64, error) {
+		return ts.bucket.Update(ctx, key, sealed, last.Revision)
+	})
+}
+
+// put seals t and stores it with write, marking it as this store's own
+// for the change feed.
+func (ts *TemplateStore) put(ctx context.Context, avatarID string, t *Template, write func(key string, sealed []byte) (uint64, error)) error {
 	var buf []byte
 	select {
 	case buf = <-ts.putBufs:
@@ -193,7 +231,7 @@ func (ts *TemplateStore) Put(ctx context.Context, avatarID string, t *Template) 
 	ts.ownMu.Lock()
 	ts.own[key] = w
 	ts.ownMu.Unlock()
-	rev, err := ts.bucket.Put(ctx, key, sealed)
+	rev, err := write(key, sealed)
 	ts.putBufs <- sealed
 	w.rev = rev
 	close(w.done)

@@ -230,3 +230,45 @@ func TestTemplateStoreMarksOwnWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestPutUnlessDeletedSince: a template is stored over nothing, over a
+// live template and over a deletion made before what it was collected
+// under, and never over a deletion made after it: that template is void.
+func TestPutUnlessDeletedSince(t *testing.T) {
+	ctx := context.Background()
+	ts, err := biometrics.NewTemplateStore(ctx, newStore(t), testKey(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := enrolledTemplate(t, 11)
+	stored := func(what string) {
+		t.Helper()
+		if _, err := ts.Get(ctx, "ada"); err != nil {
+			t.Fatalf("%s: not stored: %v", what, err)
+		}
+	}
+	if err := ts.PutUnlessDeletedSince(ctx, "ada", tmpl, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stored("over nothing")
+	if err := ts.PutUnlessDeletedSince(ctx, "ada", tmpl, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stored("over a live template")
+
+	consent := time.Now()
+	time.Sleep(10 * time.Millisecond)
+	if err := ts.Delete(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.PutUnlessDeletedSince(ctx, "ada", tmpl, consent); !errors.Is(err, biometrics.ErrTemplateVoid) {
+		t.Fatalf("a template collected before the deletion: %v, want ErrTemplateVoid", err)
+	}
+	if _, err := ts.Get(ctx, "ada"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a void template was stored: %v", err)
+	}
+	if err := ts.PutUnlessDeletedSince(ctx, "ada", tmpl, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stored("over a deletion before its consent")
+}

@@ -2,6 +2,7 @@ package xr
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"sync"
@@ -19,7 +20,10 @@ import (
 // stored again on a backoff until the store takes it, or until it is void:
 // a template deletion since the consent it was collected under (or, for
 // an adapted template, since the enrollment it adapts) means the person
-// asked for it to be gone, and a late write must not bring it back.
+// asked for it to be gone, and a late write must not bring it back. Every
+// write, the first included, is a compare-and-set against the key's last
+// change (TemplateStore.PutUnlessDeletedSince), so a deletion made through
+// another node that this one has not heard of yet voids it too.
 
 // unstoredTemplate is a template still to be stored.
 type unstoredTemplate struct {
@@ -147,7 +151,12 @@ func (s *Service) storeTemplate(ctx context.Context, avatarID, sessionID string,
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), xrStoreTimeout)
 	defer cancel()
-	if err := s.templates.Put(ctx, avatarID, t); err != nil {
+	err := s.templates.PutUnlessDeletedSince(ctx, avatarID, t, since)
+	switch {
+	case errors.Is(err, biometrics.ErrTemplateVoid):
+		s.log.Info("biometric template not stored: the avatar deleted its template since", "avatar", avatarID, "enrolled", enrolled)
+		return
+	case err != nil:
 		s.unstored.keep(avatarID, u, s.deps.Clock.Now())
 		s.log.Error("store biometric template; storing it again", "avatar", avatarID, "enrolled", enrolled, "err", err)
 		return
@@ -183,19 +192,16 @@ func (s *Service) storeAgain(ctx context.Context) {
 	}
 }
 
-// storeOnce tries to store u again: first whether the avatar deleted a
-// template since u's consent, which voids it, then the write.
+// storeOnce tries to store u again, unless the avatar deleted a template
+// since u's consent, which voids it.
 func (s *Service) storeOnce(parent context.Context, avatarID string, u *unstoredTemplate) {
 	ctx, cancel := context.WithTimeout(parent, xrStoreTimeout)
 	defer cancel()
-	deleted, err := s.templates.DeletedAt(ctx, avatarID)
-	if err == nil && !consentsAfter(u.since, deleted) {
+	err := s.templates.PutUnlessDeletedSince(ctx, avatarID, u.t, u.since)
+	if errors.Is(err, biometrics.ErrTemplateVoid) {
 		s.unstored.wrote(avatarID)
 		s.log.Info("biometric template not stored: the avatar deleted its template since", "avatar", avatarID, "enrolled", u.enrolled)
 		return
-	}
-	if err == nil {
-		err = s.templates.Put(ctx, avatarID, u.t)
 	}
 	if err != nil {
 		s.unstored.failed(avatarID, u, s.deps.Clock.Now())
