@@ -171,7 +171,9 @@ type Score struct {
 }
 
 // Status is the realm's count of the session's frames and the state of its
-// biometric enrollment: "not-enrolled", "enrolling" or "enrolled".
+// biometric enrollment: "not-enrolled", "enrolling", "enrolled", or
+// "unknown" while the realm could not read whether the avatar has a
+// template (it reads again; see clients/PROTOCOL.md).
 type Status struct {
 	At             time.Time         `json:"at"`
 	Transport      string            `json:"transport"`

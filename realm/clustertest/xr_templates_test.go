@@ -209,6 +209,8 @@ func TestStreamReadsItsTemplateAgainAfterTheStoreStalled(t *testing.T) {
 		stalled := time.Now()
 		w := realmtest.Wear(cl, seed)
 		realmtest.EventuallyWithin(t, "the stream opens without knowing the template", 20*time.Second, func() bool { return metric("at-open") > before })
+		// The client is told so, rather than "not-enrolled".
+		realmtest.EventuallyWithin(t, "the status says the enrollment is unknown", 10*time.Second, func() bool { return enrollment() == realmtest.EnrollmentUnknown })
 		proxy.Resume()
 		t.Logf("the store answered nothing for %v", time.Since(stalled).Round(time.Millisecond))
 		return cl, w

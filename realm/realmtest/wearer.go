@@ -183,6 +183,7 @@ func (r *Recorder) Frames() ([]vr.Frame, time.Duration) {
 // them (clients/PROTOCOL.md).
 const (
 	EnrollmentNone       = "not-enrolled"
+	EnrollmentUnknown    = "unknown"
 	EnrollmentCollecting = "enrolling"
 	EnrollmentDone       = "enrolled"
 )

@@ -105,7 +105,8 @@ export interface XRStatus {
   frames_accepted: number;
   /** Refused frames by reason ("head not tracked", ...). */
   frames_rejected?: Record<string, number>;
-  enrollment: "not-enrolled" | "enrolling" | "enrolled";
+  /** "unknown": the realm could not read whether the avatar has a template yet, and reads again. */
+  enrollment: "not-enrolled" | "enrolling" | "enrolled" | "unknown";
   /** While enrolling: the share of the motion collected, 0 to 1. */
   enrollment_progress?: number;
   [member: string]: unknown;

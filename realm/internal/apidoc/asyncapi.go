@@ -97,7 +97,8 @@ func buildAsyncAPI(f Facts) map[string]any {
 		"xrStatus": {"summary": "The session's XR frame counts and enrollment", "payload": typed("xr.status", map[string]any{"xr": obj(map[string]any{
 			"at": timeT, "transport": strT, "frames_accepted": intT,
 			"frames_rejected": map[string]any{"type": "object", "additionalProperties": intT, "description": "rejected frames by reason"},
-			"enrollment":      strT,
+			"enrollment": described(map[string]any{"type": "string", "enum": []string{"not-enrolled", "enrolling", "enrolled", "unknown"}},
+				"unknown: the realm could not read whether the avatar has a biometric template (its store did not answer in time); it counts and checks the frames, scores nothing, and reads again until it knows"),
 			"enrollment_progress": described(map[string]any{"type": "number", "minimum": 0, "maximum": 1},
 				"while enrolling: the share of the motion collected; it goes on where it stopped when the session's stream comes back to the same node")}, "at", "transport", "frames_accepted", "frames_rejected", "enrollment")}, "xr")},
 		"joined": {"summary": "The answer to a join: the scene's other members on every realm node", "payload": typed("joined", map[string]any{

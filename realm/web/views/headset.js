@@ -105,6 +105,7 @@ export async function mount(section, ctx) {
       enrollHelp.textContent = {
         "enrolled": "Every window of motion is scored against the enrolled template.",
         "not-enrolled": "No template: put the headset on within two minutes of a passkey sign-in or step-up to enroll.",
+        "unknown": "The realm could not read whether this avatar has a template yet; it reads again, and scores nothing until it knows.",
       }[h.enrollment] || "";
     }
     problem.hidden = !h.lastError;

@@ -27,6 +27,9 @@ const (
 	enrollmentNone       = "not-enrolled"
 	enrollmentCollecting = "enrolling"
 	enrollmentDone       = "enrolled"
+	// enrollmentUnknown: the stream could not read whether the avatar has
+	// a template, and reads again (settle.go).
+	enrollmentUnknown = "unknown"
 )
 
 // API is the template API. Its routes are registered before the node has

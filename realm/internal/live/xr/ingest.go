@@ -564,6 +564,8 @@ func (x *sessionStream) enrollment() string {
 		return enrollmentCollecting
 	case x.hasTemplate:
 		return enrollmentDone
+	case x.unsettled != nil && x.unsettled.template:
+		return enrollmentUnknown
 	default:
 		return enrollmentNone
 	}
