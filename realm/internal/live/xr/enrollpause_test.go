@@ -1,12 +1,18 @@
 package xr
 
 import (
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/biometrics/synth"
+	"github.com/zerorealm/zerorealm/internal/testlog"
 	"github.com/zerorealm/zerorealm/trust"
 )
 
@@ -85,5 +91,63 @@ func TestPausedEnrollmentsKeepOnePerSessionForAWhile(t *testing.T) {
 	ps.put("late", pausedEnrollment{en: bob, avatar: "bob", closedAt: t0.Add(within + time.Second)}, within)
 	if len(ps.of) != 1 || ps.bytes != bob.Bytes() {
 		t.Fatalf("after a put past %s: %d kept (%d bytes), want only the new one", within, len(ps.of), ps.bytes)
+	}
+}
+
+// TestEnrollmentNotResumedIsCounted: a session's stream that comes back
+// to an enrollment it may not go on with (kept too long, the session
+// suspended, or a template deletion since its consent) starts without it,
+// and the node counts each as not-resumed, beside the one that resumes.
+func TestEnrollmentNotResumedIsCounted(t *testing.T) {
+	e, err := biometrics.NewEngine(biometrics.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{log: testlog.New(t), engine: e, enrollWithin: 2 * time.Minute,
+		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}}}
+	s.m = newMetrics(prometheus.NewRegistry(), s)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name    string
+		back    time.Duration
+		state   trust.State
+		deleted time.Time
+		resumed bool
+	}{
+		{"in time", time.Minute, trust.Trusted, time.Time{}, true},
+		{"too late", 3 * time.Minute, trust.Trusted, time.Time{}, false},
+		{"suspended", time.Minute, trust.Suspended, time.Time{}, false},
+		{"deleted since", time.Minute, trust.Trusted, t0.Add(-time.Second), false},
+	}
+	for i, c := range cases {
+		id := fmt.Sprintf("s%d", i)
+		s.paused.put(id, pausedEnrollment{en: halfEnrolled(t, e, "ada", 1, 5), avatar: "ada", consentAt: t0.Add(-time.Minute), closedAt: t0}, s.enrollWithin)
+		x := &sessionStream{id: id, sess: session.Session{ID: id, Avatar: "ada"}, stream: e.NewStream("ada", nil)}
+		if got := s.resumeEnrollment(x, c.state, c.deleted, t0.Add(c.back)); got != c.resumed || x.stream.Enrolling() != c.resumed {
+			t.Errorf("%s: resumed %v (enrolling %v), want %v", c.name, got, x.stream.Enrolling(), c.resumed)
+		}
+		x.stream.Close()
+	}
+	// The node's registry also holds gauges of parts this test has not
+	// built; the counter is read through a registry of its own.
+	counted := prometheus.NewRegistry()
+	counted.MustRegister(s.m.enrollments)
+	families, err := counted.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "zerorealm_xr_enrollments_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	for what, want := range map[string]float64{"resumed": 1, "not-resumed": 3} {
+		if got[what] != want {
+			t.Errorf("zerorealm_xr_enrollments_total{what=%q} = %v, want %v", what, got[what], want)
+		}
 	}
 }

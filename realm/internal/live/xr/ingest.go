@@ -159,13 +159,13 @@ func (s *Service) resumeEnrollment(x *sessionStream, state trust.State, deleted,
 	if !ok {
 		return false
 	}
-	if why := p.whyNotResume(now, s.enrollWithin, state); why != "" {
-		s.log.Info("biometric enrollment set aside is not resumed", "session", x.id, "avatar", x.sess.Avatar, "reason", why)
-		return false
+	why := p.whyNotResume(now, s.enrollWithin, state)
+	if why == "" && !consentsAfter(p.consentAt, deleted) {
+		why = "the avatar deleted a template after the passkey assertion that consented to it"
 	}
-	if !consentsAfter(p.consentAt, deleted) {
-		s.log.Info("biometric enrollment set aside is not resumed", "session", x.id, "avatar", x.sess.Avatar,
-			"reason", "the avatar deleted a template after the passkey assertion that consented to it")
+	if why != "" {
+		s.m.enrollments.WithLabelValues("not-resumed").Inc()
+		s.log.Info("biometric enrollment set aside is not resumed", "session", x.id, "avatar", x.sess.Avatar, "reason", why)
 		return false
 	}
 	if err := x.stream.ResumeEnrollment(p.en); err != nil {

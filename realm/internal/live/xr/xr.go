@@ -326,7 +326,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		}),
 		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_xr_enrollments_total",
-			Help: "Biometric enrollments on this node, by what happened: started (after a user-verified passkey assertion), set-aside (its stream closed before it finished), resumed (the session's next stream here took it up), abandoned (its motion failed a liveness check). Finished ones are zerorealm_xr_events_total{kind=\"enrolled\"}.",
+			Help: "Biometric enrollments on this node, by what happened: started (after a user-verified passkey assertion), set-aside (its stream closed before it finished), resumed (the session's next stream here took it up), not-resumed (the session's next stream here came too late, suspended, or after a template deletion, and starts over if a passkey assertion consents), abandoned (its motion failed a liveness check). Finished ones are zerorealm_xr_events_total{kind=\"enrolled\"}.",
 		}, []string{"what"}),
 		templateUnknown: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_xr_template_unknown_total",
@@ -342,7 +342,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 	for _, reason := range []string{BusyBehind, BusyCapacity, BusyCPU} {
 		m.refused.WithLabelValues(reason) // every series exists from the start
 	}
-	for _, what := range []string{"started", "set-aside", "resumed", "abandoned"} {
+	for _, what := range []string{"started", "set-aside", "resumed", "not-resumed", "abandoned"} {
 		m.enrollments.WithLabelValues(what)
 	}
 	for _, what := range []string{"at-open", "read-again", "found", "none"} {
