@@ -37,12 +37,7 @@ func TestTemplateChangesReachEveryNode(t *testing.T) {
 	}
 	stream := func(r *realm.Realm) (*vr.Client, *realmtest.Wearer) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: realmtest.Logger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cl := dialWS(t, r, sess.Token, vr.Config{})
 		return cl, realmtest.Wear(cl, 5)
 	}
 
@@ -131,14 +126,9 @@ func TestStreamAdoptsATemplateEnrolledThroughAnotherNode(t *testing.T) {
 
 	var scores atomic.Int64
 	var enrollment atomic.Value // string
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	clB, err := vr.Dial(ctx, vr.Config{URL: b.URL(), Token: second.Token, Transport: vr.WebSocket, Logger: realmtest.Logger(t),
+	clB := dialWS(t, b, second.Token, vr.Config{
 		OnStatus: func(s vr.Status) { enrollment.Store(s.Enrollment) },
 		OnScore:  func(vr.Score) { scores.Add(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer clB.Close()
 	wB := realmtest.Wear(clB, 31)
 	defer wB.TakeOff()
@@ -146,10 +136,7 @@ func TestStreamAdoptsATemplateEnrolledThroughAnotherNode(t *testing.T) {
 		return enrollment.Load() == realmtest.EnrollmentNone
 	})
 
-	clA, err := vr.Dial(ctx, vr.Config{URL: a.URL(), Token: first.Token, Transport: vr.WebSocket, Logger: realmtest.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clA := dialWS(t, a, first.Token, vr.Config{})
 	wA := realmtest.Wear(clA, 31)
 	realmtest.EventuallyWithin(t, "node a enrolls the avatar", 20*time.Second, func() bool { return realmtest.Probe(a).XR.KnowsTemplate(first.Avatar["id"].(string)) })
 	wA.TakeOff()
@@ -183,18 +170,12 @@ func TestStreamReadsItsTemplateAgainAfterTheStoreStalled(t *testing.T) {
 	var lastProbability atomic.Value // float64
 	dial := func(token string) *vr.Client {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: token, Transport: vr.WebSocket, Logger: realmtest.Logger(t),
+		return dialWS(t, r, token, vr.Config{
 			OnStatus: func(s vr.Status) { lastStatus.Store(s) },
 			OnScore: func(s vr.Score) {
 				scores.Add(1)
 				lastProbability.Store(s.Probability)
 			}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cl
 	}
 	enrollment := func() string {
 		s, _ := lastStatus.Load().(vr.Status)
@@ -271,17 +252,12 @@ func TestEnrollmentIsStoredAfterTheStoreStalled(t *testing.T) {
 	sess := nodes.Client(t, r).Register(webauthntest.New(), "stalled-enrollment")
 	avatarID := sess.Avatar["id"].(string)
 	var progress atomic.Value // float64
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: realmtest.Logger(t),
+	cl := dialWS(t, r, sess.Token, vr.Config{
 		OnStatus: func(s vr.Status) {
 			if s.EnrollmentProgress != nil {
 				progress.Store(*s.EnrollmentProgress)
 			}
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer cl.Close()
 	w := realmtest.Wear(cl, 41)
 	defer w.TakeOff()
@@ -314,4 +290,17 @@ func TestEnrollmentIsStoredAfterTheStoreStalled(t *testing.T) {
 		nodes.Client(t, r).With(sess.Token).Must("GET", "/v1/audit?action=EnrollBiometrics&actor="+avatarID, nil, &page)
 		return len(page.Events) == 1
 	})
+}
+
+// dialWS connects to r's realm WebSocket with token, and cfg's callbacks.
+func dialWS(t *testing.T, r *realm.Realm, token string, cfg vr.Config) *vr.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cfg.URL, cfg.Token, cfg.Transport, cfg.Logger = r.URL(), token, vr.WebSocket, realmtest.Logger(t)
+	cl, err := vr.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }

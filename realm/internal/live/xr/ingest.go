@@ -495,12 +495,7 @@ func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest 
 		s.reg.learn(x.sess.Avatar) // the stream gave the engine its template
 		if enrolled {
 			// The avatar's other sessions streaming here without it.
-			s.adoptStored(func(avatarID string) *biometrics.Template {
-				if avatarID == x.sess.Avatar {
-					return ev.Template
-				}
-				return nil
-			})
+			s.adoptStored(map[string]*biometrics.Template{x.sess.Avatar: ev.Template})
 		}
 		s.storeTemplate(ctx, x.sess.Avatar, x.id, ev.Template, enrolled, since)
 	}

@@ -3,7 +3,6 @@ package xr
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"time"
 
 	"github.com/zerorealm/zerorealm/biometrics"
@@ -35,28 +34,10 @@ type unsettled struct {
 	// with for EnrollWithin after it opened, however long it took to
 	// settle within that; an assertion made meanwhile consents afresh.
 	consentAt, consentUntil time.Time
-	tries                   int
-	next                    time.Time
+	// retry is when it reads again.
+	retry
 	// reading: a read is on its way (Service.settle).
 	reading bool
-}
-
-// Rereads back off from settleFirst to settleMost, each spread by the
-// session over up to half as long again, so that the streams a slow store
-// failed together do not all read again in the same instant.
-const (
-	settleFirst = 2 * time.Second
-	settleMost  = 30 * time.Second
-)
-
-// schedule sets when the stream reads again, after a failed read at now.
-func (u *unsettled) schedule(now time.Time, sessionID string) {
-	wait := backoff(u.tries)
-	h := fnv.New32a()
-	h.Write([]byte(sessionID))
-	wait += time.Duration(uint64(wait/2) * uint64(h.Sum32()%1024) / 1024)
-	u.tries++
-	u.next = now.Add(wait)
 }
 
 // consent is the assertion that consents to an enrollment at now, or zero.
@@ -74,7 +55,7 @@ func (s *Service) unsettle(x *sessionStream, template bool, consentAt, now time.
 	if !consentAt.IsZero() {
 		u.consentAt, u.consentUntil = consentAt, now.Add(s.enrollWithin)
 	}
-	u.schedule(now, x.id)
+	u.failed(now, spreadOf(x.id))
 	x.unsettled = u
 	s.m.templateUnknown.WithLabelValues("at-open").Inc()
 }
@@ -131,7 +112,7 @@ func (s *Service) settle(x *sessionStream) {
 	}
 	if err != nil {
 		u.reading = false
-		u.schedule(now, x.id)
+		u.failed(now, spreadOf(x.id))
 		s.m.templateUnknown.WithLabelValues("read-again").Inc()
 		if s.stop.Err() == nil {
 			s.log.Warn("biometric template still unknown; reading it again", "session", x.id, "avatar", avatarID,
@@ -161,13 +142,13 @@ func (s *Service) settle(x *sessionStream) {
 }
 
 // adoptStored gives every stream on this node that has no template, and
-// is not collecting one, its avatar's template from of (nil: none): the
-// avatar enrolled through another node, or through another session here,
-// or the stream could not read the template when it opened. A stream
-// that is collecting its own enrollment keeps collecting it.
-func (s *Service) adoptStored(of func(avatarID string) *biometrics.Template) {
+// is not collecting one, its avatar's template in templates, by avatar:
+// the avatar enrolled through another node, or through another session
+// here, or the stream could not read the template when it opened. A
+// stream that is collecting its own enrollment keeps collecting it.
+func (s *Service) adoptStored(templates map[string]*biometrics.Template) {
 	for _, x := range s.reg.all() {
-		t := of(x.sess.Avatar)
+		t := templates[x.sess.Avatar]
 		if t == nil {
 			continue
 		}

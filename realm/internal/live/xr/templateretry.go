@@ -1,30 +1,51 @@
 package xr
 
 import (
+	"hash/fnv"
 	"slices"
 	"time"
 )
 
+// Whatever the realm reads or writes again after its store did not answer
+// (settle.go, unstored.go, the template feed below) backs off the same
+// way: from retryFirst, doubling, to retryMost.
+const (
+	retryFirst = 2 * time.Second
+	retryMost  = 30 * time.Second
+)
+
+// retry is when a failed store call is made again, and how many failed
+// in a row.
+type retry struct {
+	tries int
+	next  time.Time
+}
+
+// failed notes a failure at now and sets the next try, spread over up to
+// half as long again by spread (a hash; 0 spreads nothing), so that the
+// calls a slow store failed together do not all come again at once.
+func (r *retry) failed(now time.Time, spread uint32) {
+	wait := min(retryFirst<<min(r.tries, 4), retryMost)
+	wait += time.Duration(uint64(wait/2) * uint64(spread%1024) / 1024)
+	r.tries++
+	r.next = now.Add(wait)
+}
+
+// spreadOf is a session's spread for retry.failed.
+func spreadOf(sessionID string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(sessionID))
+	return h.Sum32()
+}
+
 // templateRetries are the reads of the template feed that failed and are
-// tried again: templates of single avatars, or the whole reconcile. Each
-// backs off as a stream's rereads do (settle.go), from settleFirst to
-// settleMost. It belongs to the goroutine that follows the feed.
+// tried again: templates of single avatars, or the whole reconcile. It
+// belongs to the goroutine that follows the feed.
 type templateRetries struct {
 	reads map[string]retry
-	// reconcileAt is when a failed reconcile is tried again (zero: none
-	// failed); it reads every template, so it makes the reads unneeded.
-	reconcileAt    time.Time
-	reconcileTries int
-}
-
-type retry struct {
-	at    time.Time
-	tries int
-}
-
-// backoff is how long to wait after the tries-th failure in a row.
-func backoff(tries int) time.Duration {
-	return min(settleFirst<<min(tries, 4), settleMost)
+	// reconcile is a failed reconcile's retry (next zero: none failed);
+	// it reads every template, so it makes the reads unneeded.
+	reconcile retry
 }
 
 // read notes that the avatar's template could not be read at now.
@@ -33,8 +54,7 @@ func (r *templateRetries) read(avatarID string, now time.Time) {
 		r.reads = map[string]retry{}
 	}
 	t := r.reads[avatarID]
-	t.at = now.Add(backoff(t.tries))
-	t.tries++
+	t.failed(now, 0)
 	r.reads[avatarID] = t
 }
 
@@ -42,20 +62,14 @@ func (r *templateRetries) read(avatarID string, now time.Time) {
 // change of it made the read unneeded.
 func (r *templateRetries) done(avatarID string) { delete(r.reads, avatarID) }
 
-// reconcileFailed notes that a reconcile failed at now.
-func (r *templateRetries) reconcileFailed(now time.Time) {
-	r.reconcileAt = now.Add(backoff(r.reconcileTries))
-	r.reconcileTries++
-}
-
-func (r *templateRetries) reconciling() bool { return !r.reconcileAt.IsZero() }
+func (r *templateRetries) reconciling() bool { return !r.reconcile.next.IsZero() }
 
 // next is when the earliest retry is due, if any is waiting.
 func (r *templateRetries) next() (time.Time, bool) {
-	at, ok := r.reconcileAt, r.reconciling()
+	at, ok := r.reconcile.next, r.reconciling()
 	for _, t := range r.reads {
-		if !ok || t.at.Before(at) {
-			at, ok = t.at, true
+		if !ok || t.next.Before(at) {
+			at, ok = t.next, true
 		}
 	}
 	return at, ok
@@ -65,7 +79,7 @@ func (r *templateRetries) next() (time.Time, bool) {
 func (r *templateRetries) due(now time.Time) []string {
 	var ids []string
 	for id, t := range r.reads {
-		if !now.Before(t.at) {
+		if !now.Before(t.next) {
 			ids = append(ids, id)
 		}
 	}

@@ -108,8 +108,8 @@ func (s *Service) applyTemplateChange(ctx context.Context, c biometrics.Template
 func (s *Service) reconcileOrRetry(ctx context.Context, again *templateRetries, now time.Time) {
 	if err := s.reconcileTemplates(ctx); err != nil {
 		if ctx.Err() == nil {
-			again.reconcileFailed(now)
-			s.log.Error("reconcile biometric templates; trying again", "in", again.reconcileAt.Sub(now).Round(time.Second), "err", err)
+			again.reconcile.failed(now, 0)
+			s.log.Error("reconcile biometric templates; trying again", "in", again.reconcile.next.Sub(now).Round(time.Second), "err", err)
 		}
 		return
 	}
@@ -119,7 +119,7 @@ func (s *Service) reconcileOrRetry(ctx context.Context, again *templateRetries, 
 
 // retryTemplates does what again holds that is due at now.
 func (s *Service) retryTemplates(ctx context.Context, again *templateRetries, now time.Time) {
-	if again.reconciling() && !now.Before(again.reconcileAt) {
+	if again.reconciling() && !now.Before(again.reconcile.next) {
 		s.reconcileOrRetry(ctx, again, now)
 		return
 	}
@@ -153,12 +153,7 @@ func (s *Service) templateWritten(parent context.Context, avatarID string) error
 	case err == nil:
 		s.reg.learn(avatarID)
 		s.engine.SetTemplate(avatarID, t)
-		s.adoptStored(func(id string) *biometrics.Template {
-			if id == avatarID {
-				return t
-			}
-			return nil
-		})
+		s.adoptStored(map[string]*biometrics.Template{avatarID: t})
 	case errors.Is(err, store.ErrNotFound):
 		s.templateDeleted(avatarID) // deleted again since
 	default:
@@ -188,7 +183,7 @@ func (s *Service) reconcileTemplates(ctx context.Context) error {
 		s.reg.learn(id)
 		s.engine.SetTemplate(id, t)
 	}
-	s.adoptStored(func(id string) *biometrics.Template { return all[id] })
+	s.adoptStored(all)
 	for _, id := range before {
 		if _, ok := all[id]; !ok {
 			s.forgetTemplate(id)

@@ -35,8 +35,7 @@ type unstoredTemplate struct {
 	// template is stored.
 	enrolled bool
 	session  string
-	tries    int
-	next     time.Time
+	retry
 }
 
 // unstoredTemplates are the templates of this node still to be stored, by
@@ -71,8 +70,7 @@ func (us *unstoredTemplates) keepLocked(avatarID string, u *unstoredTemplate, no
 			u.enrolled, u.since, u.session = true, old.since, old.session
 		}
 	}
-	u.next = now.Add(backoff(u.tries))
-	u.tries++
+	u.failed(now, 0)
 	us.of[avatarID] = u
 }
 
