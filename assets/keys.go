@@ -260,6 +260,12 @@ func (k *KeyRing) Previous() (*ecdsa.PrivateKey, error) {
 // its ring key (see DeriveSeed).
 const CheckpointKeyLabel = "zerorealm audit checkpoint key v1"
 
+// BackgroundKeyLabel derives a node's Ed25519 key for the exchange of
+// biometric background statistics with other realms (see DeriveSeed): a
+// key of its own, so that a note it signs is never taken for a
+// checkpoint.
+const BackgroundKeyLabel = "zerorealm background exchange key v1"
+
 // DeriveSeed derives a 32-byte seed for another kind of key from a ring
 // key, with HKDF-SHA256 and the label as its info, so that one secret in
 // the ring, encrypted, rotated and kept like the receipt key, also gives

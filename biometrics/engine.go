@@ -312,6 +312,20 @@ func (e *Engine) SetPeerBackground(peer string, b *Background) error {
 	return nil
 }
 
+// PeerBackground is a copy of the statistics peer shared that the engine
+// whitens with, nil when it has none of that peer's.
+func (e *Engine) PeerBackground(peer string) *Background {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b, ok := e.peers[peer]
+	if !ok {
+		return nil
+	}
+	c := &Background{}
+	c.Merge(b)
+	return c
+}
+
 // priorAside says whether a node of real people no longer uses the prior.
 func (e *Engine) priorAside(real int) bool {
 	return e.cfg.PriorAsideFrom >= 0 && real >= e.cfg.PriorAsideFrom

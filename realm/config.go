@@ -20,6 +20,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/internal/node"
 	"github.com/zerorealm/zerorealm/realm/internal/ops"
+	"github.com/zerorealm/zerorealm/realm/internal/peerbackground"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -110,6 +111,12 @@ type Config struct {
 	// every other window (xr.Config.ThinBelow). 0, the default here, is
 	// never; zerorealm serve sets 0.15.
 	XRThinBelow float64
+	// Background is this realm's exchange of biometric background
+	// statistics with other realms it trusts (docs/biometrics.md,
+	// "Background statistics from other realms"): the peers whose
+	// statistics it whitens with, and the readers it shares its own
+	// with. Default none either way.
+	Background BackgroundExchange
 	// TemplateKeyFile holds the key (64 hex digits) that seals biometric
 	// templates at rest; default DataDir/template.key, created on first
 	// start. Every node of a cluster must be given the same key: a node
@@ -196,6 +203,18 @@ type Config struct {
 	// Logger; default discards.
 	Logger *slog.Logger
 }
+
+// BackgroundExchange configures the exchange of background statistics
+// with other realms (Config.Background).
+type BackgroundExchange = peerbackground.Config
+
+// BackgroundPeer is a realm whose background statistics this realm
+// fetches.
+type BackgroundPeer = peerbackground.Peer
+
+// BackgroundKeyName names a node's background exchange key, the name its
+// verifier key carries: "<realm>/zerorealm/background/<node>".
+func BackgroundKeyName(rpID, node string) string { return peerbackground.KeyName(rpID, node) }
 
 // ErrConfig is wrapped by every configuration error New returns.
 var ErrConfig = errors.New("realm: invalid configuration")
@@ -317,6 +336,7 @@ func (c *Config) validate() error {
 		}
 	}
 	problems = append(problems, xr.MaxStreamsProblems(c.MaxXRStreams)...)
+	problems = append(problems, peerbackground.Problems(c.Background)...)
 	problems = append(problems, xr.CPUReserveProblems(c.XRCPUReserve)...)
 	problems = append(problems, xr.ThinBelowProblems(c.XRThinBelow)...)
 	if c.WebRTCUDPPort < 0 || c.WebRTCUDPPort > 65535 {

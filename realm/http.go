@@ -5,6 +5,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/realm/internal/live"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
+	"github.com/zerorealm/zerorealm/realm/internal/peerbackground"
 	"github.com/zerorealm/zerorealm/realm/web"
 )
 
@@ -25,6 +26,7 @@ func (r *Realm) routes() http.Handler {
 	r.identity.Routes(mux)
 	live.NewAPI(r.edge, func() *live.Service { return r.live }).Routes(mux)
 	xr.NewAPI(r.edge, func() *xr.Service { return r.xr }).Routes(mux)
+	peerbackground.NewAPI(r.edge, func() *peerbackground.Service { return r.peerBackground }).Routes(mux)
 	r.twinAPI.Routes(mux)
 	mux.HandleFunc("GET /v1/openapi.json", r.docs.ServeOpenAPI)
 	mux.HandleFunc("GET /v1/asyncapi.json", r.docs.ServeAsyncAPI)

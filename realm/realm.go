@@ -41,6 +41,7 @@ import (
 	"github.com/zerorealm/zerorealm/realm/internal/mcpapi"
 	"github.com/zerorealm/zerorealm/realm/internal/node"
 	"github.com/zerorealm/zerorealm/realm/internal/ops"
+	"github.com/zerorealm/zerorealm/realm/internal/peerbackground"
 	"github.com/zerorealm/zerorealm/realm/internal/scenesapi"
 	"github.com/zerorealm/zerorealm/realm/internal/sessiontrust"
 	"github.com/zerorealm/zerorealm/realm/internal/timings"
@@ -81,13 +82,16 @@ type Realm struct {
 
 	// The APIs whose routes are registered before the node starts; each
 	// is bound to its started service before the node reports ready.
-	auditAPI    *auditapi.API
-	marketAPI   *market.API
-	scenesAPI   *scenesapi.API
-	twinAPI     *twins.API
-	identity    *identity.API // passkeys, sessions and roles (wire_identity.go)
-	delegations *delegations.API
-	mcp         *mcpapi.API
+	auditAPI *auditapi.API
+	// peerBackground is the exchange of background statistics with
+	// other realms, made once the XR edge runs.
+	peerBackground *peerbackground.Service
+	marketAPI      *market.API
+	scenesAPI      *scenesapi.API
+	twinAPI        *twins.API
+	identity       *identity.API // passkeys, sessions and roles (wire_identity.go)
+	delegations    *delegations.API
+	mcp            *mcpapi.API
 	// approvals serves the owner's queue of agents' actions
 	// (wire_approvals.go).
 	approvals     *approvals.API
@@ -392,6 +396,9 @@ func (r *Realm) start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := r.runLive(ctx, bg); err != nil {
+		return err
+	}
+	if err := r.startBackgroundExchange(bg); err != nil {
 		return err
 	}
 	if err := r.startRevocationBroadcast(bg); err != nil {

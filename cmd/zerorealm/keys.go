@@ -12,6 +12,8 @@ import (
 
 	"github.com/zerorealm/zerorealm/assets"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/notekey"
+	"github.com/zerorealm/zerorealm/realm"
 )
 
 // keyRingFlags locate a realm node's receipt-signing keys: DataDir/keys,
@@ -32,31 +34,40 @@ func (f *keyRingFlags) dir() (string, error) {
 	return filepath.Join(base, "zerorealm-data"), nil
 }
 
-// checkpointKey is the audit checkpoint verifier key that the ring key
-// gives the node (see docs/audit.md), or "" when the data directory has no
-// node name yet.
-func (f *keyRingFlags) checkpointKey(ring *assets.KeyRing, file string) (string, error) {
+// nodeKeys are the note verifier keys that a ring key gives the node:
+// its audit checkpoint key (docs/audit.md) and its background exchange key
+// (docs/biometrics.md), both "" when the data directory has no node name
+// yet.
+func (f *keyRingFlags) nodeKeys(ring *assets.KeyRing, file string) (checkpoint, background string, err error) {
 	dir, err := f.dir()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	node, err := os.ReadFile(filepath.Join(dir, "node-id"))
+	raw, err := os.ReadFile(filepath.Join(dir, "node-id"))
 	if err != nil {
-		return "", nil
+		return "", "", nil
 	}
+	node := strings.TrimSpace(string(raw))
 	priv, err := ring.Decrypt(file)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	seed, err := assets.DeriveSeed(priv, assets.CheckpointKeyLabel)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	k, err := audit.NewKey(audit.Origin(f.rpID, strings.TrimSpace(string(node))), seed)
+	k, err := audit.NewKey(audit.Origin(f.rpID, node), seed)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return k.VerifierKey(), nil
+	if seed, err = assets.DeriveSeed(priv, assets.BackgroundKeyLabel); err != nil {
+		return "", "", err
+	}
+	_, background, err = notekey.Keys(realm.BackgroundKeyName(f.rpID, node), seed)
+	if err != nil {
+		return "", "", err
+	}
+	return k.VerifierKey(), background, nil
 }
 
 // open opens the ring. The data directory must exist: a mistyped --data
@@ -153,6 +164,10 @@ func newKeysCommand() *cobra.Command {
 				// CheckpointKey is the audit checkpoint verifier key the
 				// ring key gives this node (a C2SP note verifier key).
 				CheckpointKey string `json:"checkpoint_key,omitempty"`
+				// BackgroundKey is the key this node signs background
+				// statistics and requests for them with, as peer realms
+				// pin it (--background-peers, --background-readers).
+				BackgroundKey string `json:"background_key,omitempty"`
 			}
 			out := struct {
 				Domain assets.DomainMessage `json:"domain"`
@@ -161,11 +176,11 @@ func newKeysCommand() *cobra.Command {
 			d := assets.NewScheme(assets.Domain{}).Domain()
 			out.Domain = assets.DomainMessage{Name: d.Name, Version: d.Version, ChainID: assets.Uint(d.ChainID), VerifyingContract: d.VerifyingContract.Hex()}
 			for _, k := range keys {
-				ck, err := f.checkpointKey(ring, k.File)
+				ck, bk, err := f.nodeKeys(ring, k.File)
 				if err != nil {
 					return err
 				}
-				out.Keys = append(out.Keys, pub{k.Address.Hex(), k.Active, k.Created.Format("2006-01-02T15:04:05Z"), ck})
+				out.Keys = append(out.Keys, pub{k.Address.Hex(), k.Active, k.Created.Format("2006-01-02T15:04:05Z"), ck, bk})
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")

@@ -46,6 +46,9 @@ type serveFlags struct {
 	agentApprovalExpiry                            time.Duration
 	otelEndpoint                                   string
 	memoryLimit                                    string
+	backgroundPeers, backgroundReaders             string
+	backgroundMinPeople                            int
+	backgroundEvery, backgroundMaxAge              time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -91,6 +94,11 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.Float64Var(&f.xrCPUReserve, "xr-cpu-reserve", 0.1, "share of this node's cores kept free of XR streams: from 64 streams on, a new stream is refused with node-busy while the CPU the node could still use (the machine's idle cores, at most those GOMAXPROCS leaves it) is under it (0: off)")
 	fl.Float64Var(&f.xrThinBelow, "xr-thin-below", 0.15, "share of this node's cores under which its spare CPU makes it judge the XR streams it trusts and is sure of every other window, every sample still judged, until it has that much to spare again (0: never)")
 	fl.IntVar(&f.maxXRStreams, "max-xr-streams", 0, "sessions streaming XR motion to this node: a new stream beyond it is refused with node-busy, as while the node is behind its streams (0: no cap)")
+	fl.StringVar(&f.backgroundPeers, "background-peers", "", "comma-separated realms whose biometric background statistics this node fetches and whitens with, each as its URL and the verifier keys of its nodes' background keys, space-separated: \"https://other.example KEY [KEY...]\" (zerorealm keys export-public prints the keys; empty: none)")
+	fl.StringVar(&f.backgroundReaders, "background-readers", "", "comma-separated verifier keys of other realms' nodes that may read this realm's background statistics, sums over its people and never a template (empty: none)")
+	fl.IntVar(&f.backgroundMinPeople, "background-min-people", 5, "k: a node shares no background statistics while it knows fewer people (at least 5)")
+	fl.DurationVar(&f.backgroundEvery, "background-every", time.Hour, "how often each background peer is fetched (at least 1m)")
+	fl.DurationVar(&f.backgroundMaxAge, "background-max-age", 24*time.Hour, "a peer's background statistics stop counting when not renewed for this long (at least --background-every)")
 	fl.IntVar(&f.maxTwinFeedsPerAvatar, "max-twin-feeds-per-avatar", 4, "twin console feeds (GET /v1/twins/feed) of one avatar on this node (negative: no cap)")
 	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address (empty: none)")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 3*time.Second, "deadline of every HTTP request (WebSockets excepted), shared by its store calls and audit commits (negative: none)")
@@ -144,6 +152,10 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 	if err != nil {
 		return usagef("--trusted-proxies: %v", err)
 	}
+	backgroundPeers, err := parseBackgroundPeers(f.backgroundPeers)
+	if err != nil {
+		return usagef("--background-peers: %v", err)
+	}
 	r, err := realm.New(realm.Config{
 		Listen:          f.listen,
 		DataDir:         dataDir,
@@ -172,13 +184,17 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		MaxLivePerAvatar:      f.maxLivePerAvatar,
 		MaxTwinFeedsPerAvatar: f.maxTwinFeedsPerAvatar,
 		MaxXRStreams:          f.maxXRStreams,
-		XRCPUReserve:          f.xrCPUReserve,
-		XRThinBelow:           f.xrThinBelow,
-		TrustedProxies:        proxies,
-		MinFreeDisk:           minFreeDisk(f.minFreeDiskMiB),
-		RequestTimeout:        f.requestTimeout,
-		AgentApprovalExpiry:   f.agentApprovalExpiry,
-		OTelEndpoint:          f.otelEndpoint,
+		Background: realm.BackgroundExchange{
+			Peers: backgroundPeers, Readers: splitList(f.backgroundReaders),
+			MinPeople: f.backgroundMinPeople, Every: f.backgroundEvery, MaxAge: f.backgroundMaxAge,
+		},
+		XRCPUReserve:        f.xrCPUReserve,
+		XRThinBelow:         f.xrThinBelow,
+		TrustedProxies:      proxies,
+		MinFreeDisk:         minFreeDisk(f.minFreeDiskMiB),
+		RequestTimeout:      f.requestTimeout,
+		AgentApprovalExpiry: f.agentApprovalExpiry,
+		OTelEndpoint:        f.otelEndpoint,
 
 		DisableBootstrapAdmin: !f.bootstrapAdmin,
 		BootstrapAdminRoles:   splitList(f.bootstrapAdminRoles),
@@ -336,6 +352,21 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parseBackgroundPeers reads --background-peers: comma-separated peers,
+// each its URL and its keys separated by spaces (verifier keys hold no
+// spaces or commas).
+func parseBackgroundPeers(list string) ([]realm.BackgroundPeer, error) {
+	var peers []realm.BackgroundPeer
+	for _, entry := range splitList(list) {
+		fields := strings.Fields(entry)
+		if len(fields) < 2 {
+			return nil, fmt.Errorf("%q: want a URL and at least one verifier key, separated by spaces", entry)
+		}
+		peers = append(peers, realm.BackgroundPeer{URL: fields[0], Keys: fields[1:]})
+	}
+	return peers, nil
 }
 
 // parsePrefixes reads comma-separated CIDRs; a bare address is its own

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 
 	fmtlog "github.com/transparency-dev/formats/log"
 	fmtnote "github.com/transparency-dev/formats/note"
+	"github.com/zerorealm/zerorealm/internal/notekey"
 	"github.com/zerorealm/zerorealm/internal/problem"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -79,15 +79,10 @@ func NewKey(origin string, seed []byte) (*Key, error) {
 	if nodeOf(origin) == "" {
 		return nil, fmt.Errorf("audit: %q is not a chain origin \"<realm>%s<node>\"", origin, OriginSuffix)
 	}
-	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
-	vkey, err := note.NewEd25519VerifierKey(origin, pub)
+	skey, vkey, err := notekey.Keys(origin, seed)
 	if err != nil {
 		return nil, fmt.Errorf("audit: checkpoint key: %w", err)
 	}
-	// A signer key is the verifier key's name and hash with the private
-	// seed in place of the public key (golang.org/x/mod/sumdb/note).
-	parts := strings.Split(vkey, "+")
-	skey := "PRIVATE+KEY+" + parts[0] + "+" + parts[1] + "+" + base64.StdEncoding.EncodeToString(append([]byte{1}, seed...))
 	signer, err := note.NewSigner(skey)
 	if err != nil {
 		return nil, fmt.Errorf("audit: checkpoint key: %w", err)

@@ -85,6 +85,8 @@ var apiOperations = []apiOperation{
 	{"POST", "/v1/approvals/{id}/approve", "approveCommand", "twins", "Approve a command", true, "", "ApprovalAnswer", "200", 0},
 	{"POST", "/v1/approvals/{id}/reject", "rejectCommand", "twins", "Reject a command", true, "", "ApprovalAnswer", "200", 0},
 
+	{"POST", "/v1/biometrics/background", "shareBackground", "biometrics", "This node's biometric background statistics for a reader realm: a C2SP signed note asking for them, answered by one carrying them (docs/biometrics.md, \"Background statistics from other realms\"). Authenticated by the request's signature, by a key the realm names a reader (--background-readers)", false, "", "", "200", 0},
+
 	{"GET", "/v1/openapi.json", "getOpenAPI", "realm", "This document", false, "", "OpenAPIDocument", "200", 0},
 	{"GET", "/v1/asyncapi.json", "getAsyncAPI", "realm", "The AsyncAPI 3 description of the realm WebSocket", false, "", "AsyncAPIDocument", "200", 0},
 	{"GET", "/v1/assets/domain", "getAssetDomain", "market", "The EIP-712 domain, the node's receipt signer and the treasury", false, "", "AssetDomain", "200", 0},
@@ -132,6 +134,7 @@ func apiQueryParams(f Facts) map[string][]any {
 // apiLimited are the operations a limit may refuse with 429, by
 // "METHOD path", with the limit.
 var apiLimited = map[string]string{
+	"POST /v1/biometrics/background":    "a reader asking more often than once every 10 s, after a burst of 6",
 	"POST /v1/webauthn/register/begin":  "too many ceremonies from this client address, or too many pending on this node",
 	"POST /v1/webauthn/register/finish": "too many ceremonies from this client address",
 	"POST /v1/webauthn/login/begin":     "too many ceremonies from this client address, or too many pending on this node",
@@ -177,6 +180,16 @@ var apiTags = []any{
 	map[string]any{"name": "twins", "description": "Digital twins, their commands and approvals"},
 	map[string]any{"name": "market", "description": "Assets, EIP-712 intents, receipts and checkpoints"},
 	map[string]any{"name": "agents", "description": "AI agents acting for an avatar within a delegation, authenticated with DPoP"},
+	map[string]any{"name": "biometrics", "description": "Between realms: background statistics (sums over people, never a template) in C2SP signed notes"},
+}
+
+// plainTextBodies are the operations whose request and success answer are
+// text, not JSON: C2SP signed notes. Each names what the two hold.
+var plainTextBodies = map[string][2]string{
+	"POST /v1/biometrics/background": {
+		"a signed note whose text is four lines: \"zerorealm/background-request/v1\", \"realm <this realm's RP id>\", \"time <RFC 3339 UTC, within 2 minutes of the node's clock>\", \"nonce <16 bytes, unpadded base64url, never sent before>\"; signed by the reader node's background key (Ed25519, named <realm>/zerorealm/background/<node>); at most 4 KiB",
+		"a signed note whose text is seven lines: \"zerorealm/background/v1\", \"realm\", \"reader\" (the key that asked), \"time\", \"nonce\" (the request's), \"people\", \"statistics\" (base64 of the sums: the count, Σμ, Σμμᵀ and the summed within-person covariances of the 58 core features); signed by this node's background key",
+	},
 }
 
 // pageQueryParams are the after and limit of a paged list.
@@ -203,7 +216,13 @@ func idempotencyKeyParam(i Idempotency) any {
 // apiErrors are the problems every operation may answer, beyond those
 // that follow from its shape (below), by "METHOD path".
 var apiErrors = map[string]map[string]string{
-	"GET /v1/audit":                           {"400": "a malformed query parameter; the detail names it"},
+	"GET /v1/audit": {"400": "a malformed query parameter; the detail names it"},
+	"POST /v1/biometrics/background": {
+		"400": "not a signed note, or a reader's note that is not a request; the detail says which line",
+		"403": "signed by no key this realm names a reader, a signature that does not verify, a request for another realm, dated more than 2 minutes from the node's clock, or sent before; the detail says which",
+		"409": "this node knows fewer people than it may share (--background-min-people)",
+		"413": "a request over 4 KiB",
+	},
 	"GET /v1/audit/verify":                    {"400": "node is not a node name"},
 	"GET /v1/audit/checkpoints":               {"400": "node is not a node name", "404": "the node has published no checkpoint"},
 	"GET /v1/audit/proof/inclusion":           {"400": "a missing or malformed node, index or size", "404": "no such proof: the index or size is beyond the chain"},
@@ -314,6 +333,13 @@ func buildOpenAPI(f Facts) map[string]any {
 		}
 		if op.request != "" {
 			o["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(op.request)}}}
+		}
+		if text, ok := plainTextBodies[key]; ok {
+			plain := func(what string) map[string]any {
+				return map[string]any{"text/plain; charset=utf-8": map[string]any{"schema": map[string]any{"type": "string", "description": what}}}
+			}
+			o["requestBody"] = map[string]any{"required": true, "content": plain(text[0])}
+			responses["200"] = map[string]any{"description": "success", "content": plain(text[1])}
 		}
 		item[strings.ToLower(op.method)] = o
 	}

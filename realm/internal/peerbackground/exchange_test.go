@@ -1,0 +1,262 @@
+package peerbackground
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zerorealm/zerorealm/internal/clock"
+	"github.com/zerorealm/zerorealm/internal/notekey"
+)
+
+// TestPeerWhitensWithWhatItsReaderKeyMayRead: a node of realm B fetches
+// realm A's statistics, signed by a key of A's it pinned, and whitens
+// with exactly the sums A's node computed; A records the share as allowed
+// for B's key.
+func TestPeerWhitensWithWhatItsReaderKeyMayRead(t *testing.T) {
+	a := newSide(t, "a.example", "n1", Config{Readers: []string{vkeyOf(t, "b.example", "n1")}}, people(t, 1, 6), nil, true)
+	b := newSide(t, "b.example", "n1", Config{Peers: []Peer{{URL: a.url, Keys: []string{vkeyOf(t, "a.example", "n1")}}}}, nil, nil, false)
+
+	if err := fetchOnce(b); err != nil {
+		t.Fatalf("fetch: %v", err)
+	}
+	want, err := a.engine.ShareBackground(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A sums its people in map order, so two of its shares may differ in
+	// the last bits.
+	got := b.engine.PeerBackground("a.example")
+	if got == nil || got.People != 6 {
+		t.Fatalf("B whitens with %v people; want A's 6", got)
+	}
+	if d := maxRelDiff(got, want); d > 1e-12 {
+		t.Fatalf("B's copy of A's sums differs from A's own by %g", d)
+	}
+	if g := peopleGauge(t, b, "a.example"); g != 6 {
+		t.Errorf("zerorealm_biometrics_peer_people = %v, want 6", g)
+	}
+	if d := a.audit.last(); !d.allowed || d.actor != KeyName("b.example", "n1") || d.action != auditAction {
+		t.Errorf("A recorded %+v; want an allowed %s by B's key", d, auditAction)
+	}
+}
+
+// signedRequest is a request to realm at, signed by the key of realm's
+// node named node.
+func signedRequest(t testing.TB, r Request, realm, node string) []byte {
+	t.Helper()
+	signer, _, err := notekey.Signer(KeyName(realm, node), seedOf(realm, node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := note.Sign(&note.Note{Text: r.Text()}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+// TestRequestsAreRefusedWithTheirReason: whatever is not a fresh request
+// of a reader for this realm gets its reason, is recorded as denied, and
+// shares nothing.
+func TestRequestsAreRefusedWithTheirReason(t *testing.T) {
+	now := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	c := clock.NewManual(now)
+	a := newSide(t, "a.example", "n1", Config{Readers: []string{vkeyOf(t, "b.example", "n1")}}, people(t, 1, 6), c, true)
+	fresh := func() Request { return newRequest("a.example", now) }
+
+	replayed := signedRequest(t, fresh(), "b.example", "n1")
+	if status, body := post(t, a.url, replayed); status != http.StatusOK {
+		t.Fatalf("a fresh request: %d %s", status, body)
+	}
+	tampered := signedRequest(t, fresh(), "b.example", "n1")
+	tampered = bytes.Replace(tampered, []byte("realm a.example"), []byte("realm a.exampl3"), 1)
+	badText := func() []byte {
+		signer, _, _ := notekey.Signer(KeyName("b.example", "n1"), seedOf("b.example", "n1"))
+		msg, _ := note.Sign(&note.Note{Text: "zerorealm/background-request/v1\nrealm a.example\n"}, signer)
+		return msg
+	}()
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		status int
+		says   string
+	}{
+		{"signed by a realm that is not a reader", signedRequest(t, fresh(), "c.example", "n1"), 403, "none of them a key this realm shares its background with"},
+		{"signed by another node of the reader's realm", signedRequest(t, fresh(), "b.example", "n2"), 403, "none of them a key"},
+		{"changed after it was signed", tampered, 403, "does not verify"},
+		{"not a signed note", []byte("hello\n"), 400, "C2SP signed note"},
+		{"a reader's note that is not a request", badText, 400, "lines after"},
+		{"for another realm", signedRequest(t, newRequest("z.example", now), "b.example", "n1"), 403, `is for realm`},
+		{"three minutes old", signedRequest(t, newRequest("a.example", now.Add(-3*time.Minute)), "b.example", "n1"), 403, "more than 2m0s"},
+		{"three minutes ahead", signedRequest(t, newRequest("a.example", now.Add(3*time.Minute)), "b.example", "n1"), 403, "more than 2m0s"},
+		{"sent again", replayed, 403, "answered before"},
+		{"too large", bytes.Repeat([]byte("x"), maxRequestBytes+1), 413, "at most"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := post(t, a.url, tc.body)
+			if status != tc.status || !strings.Contains(body, tc.says) {
+				t.Errorf("answer %d %s; want %d saying %q", status, body, tc.status, tc.says)
+			}
+			if !strings.Contains(body, "application/problem+json") && !strings.Contains(body, `"detail"`) {
+				t.Errorf("answer is not a problem: %s", body)
+			}
+			if tc.status == 403 {
+				if d := a.audit.last(); d.allowed || d.action != auditAction || !strings.Contains(d.why, tc.says) {
+					t.Errorf("recorded %+v; want a denial saying %q", d, tc.says)
+				}
+			}
+		})
+	}
+
+	// A node that knows fewer than k people shares nothing, and says so.
+	small := newSide(t, "a.example", "n3", Config{Readers: []string{vkeyOf(t, "b.example", "n1")}}, people(t, 1, 4), c, true)
+	status, body := post(t, small.url, signedRequest(t, fresh(), "b.example", "n1"))
+	if status != http.StatusConflict || !strings.Contains(body, "4 people, need 5") {
+		t.Errorf("a node of 4 people answered %d %s; want 409 naming 4 of 5", status, body)
+	}
+}
+
+// TestFetchRefusesAShareItCannotTrust: an answer that is not the pinned
+// peer's signed answer to this node's own request changes nothing.
+func TestFetchRefusesAShareItCannotTrust(t *testing.T) {
+	readers := Config{Readers: []string{vkeyOf(t, "b.example", "n1"), vkeyOf(t, "b.example", "n2")}}
+	a := newSide(t, "a.example", "n1", readers, people(t, 1, 6), nil, true)
+
+	// Between B and A, something that may change A's answers.
+	var alter func(req *http.Request, answer []byte) []byte
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		resp, err := http.Post(a.url+SharePath, "text/plain; charset=utf-8", req.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		answer, _ := io.ReadAll(resp.Body)
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(alter(req, answer))
+	}))
+	t.Cleanup(relay.Close)
+
+	var kept []byte // an answer of A's to another request of B's
+	for _, tc := range []struct {
+		name   string
+		pinned string
+		alter  func(req *http.Request, answer []byte) []byte
+		says   string
+	}{
+		{"signed by a key not pinned", vkeyOf(t, "a.example", "n2"), nil, "signed by no key pinned"},
+		{"statistics changed on the way", "", func(_ *http.Request, answer []byte) []byte {
+			i := bytes.Index(answer, []byte("statistics ")) + len("statistics ") + 100
+			answer[i] ^= 'A' ^ 'B'
+			return answer
+		}, "invalid signature"},
+		{"an answer to another request", "", func(_ *http.Request, answer []byte) []byte { return kept }, "answers another request"},
+		{"no answer but an error page", "", func(_ *http.Request, _ []byte) []byte { return []byte("<html>oops</html>") }, "malformed note"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pinned := tc.pinned
+			if pinned == "" {
+				pinned = vkeyOf(t, "a.example", "n1")
+			}
+			alter = func(_ *http.Request, answer []byte) []byte { return answer }
+			if tc.alter != nil {
+				alter = tc.alter
+			}
+			b := newSide(t, "b.example", "n1", Config{Peers: []Peer{{URL: relay.URL, Keys: []string{pinned}}}}, nil, nil, false)
+			err := fetchOnce(b)
+			if !isRefused(err) || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("fetch: %v; want a refusal saying %q", err, tc.says)
+			}
+			if got := b.engine.PeerBackground("a.example"); got != nil {
+				t.Errorf("B whitens with a refused share of %d people", got.People)
+			}
+			if g := peopleGauge(t, b, "a.example"); g != 0 {
+				t.Errorf("zerorealm_biometrics_peer_people = %v after a refusal", g)
+			}
+		})
+		if kept == nil {
+			// Keep one genuine answer, to B's n1, for the replay above.
+			keeper := newSide(t, "b.example", "n1", Config{Peers: []Peer{{URL: a.url, Keys: []string{vkeyOf(t, "a.example", "n1")}}}}, nil, nil, false)
+			r := newRequest("a.example", time.Now())
+			msg, err := note.Sign(&note.Note{Text: r.Text()}, keeper.svc.signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.Post(a.url+SharePath, "text/plain", bytes.NewReader(msg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+	}
+
+	// A share for another node of B's realm is not this node's.
+	b2 := newSide(t, "b.example", "n2", Config{Peers: []Peer{{URL: relay.URL, Keys: []string{vkeyOf(t, "a.example", "n1")}}}}, nil, nil, false)
+	r := newRequest("a.example", time.Now())
+	msg, _ := note.Sign(&note.Note{Text: r.Text()}, b2.svc.signer)
+	resp, err := http.Post(a.url+SharePath, "text/plain", bytes.NewReader(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forN2, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	b1 := newSide(t, "b.example", "n1", Config{Peers: []Peer{{URL: a.url, Keys: []string{vkeyOf(t, "a.example", "n1")}}}}, nil, nil, false)
+	if _, err := b1.svc.openShare(b1.svc.peers[0], r, forN2); !isRefused(err) || !strings.Contains(err.Error(), "is for") {
+		t.Errorf("n1 took a share for n2: %v", err)
+	}
+}
+
+// TestPeerStatisticsStopCountingOnceTooOld: a peer that stops answering
+// keeps counting until MaxAge has passed since its last share, then
+// counts no more.
+func TestPeerStatisticsStopCountingOnceTooOld(t *testing.T) {
+	c := clock.NewManual(time.Now())
+	a := newSide(t, "a.example", "n1", Config{Readers: []string{vkeyOf(t, "b.example", "n1")}}, people(t, 1, 6), c, true)
+	b := newSide(t, "b.example", "n1", Config{Every: time.Minute, MaxAge: 2 * time.Minute, Peers: []Peer{{URL: a.url, Keys: []string{vkeyOf(t, "a.example", "n1")}}}}, nil, c, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("not %s after 10s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	wait("fetched", func() bool { return b.engine.PeerBackground("a.example") != nil })
+	fetchedAt := c.Now()
+	// A goes quiet: every fetch from now on fails.
+	a.srv.Close()
+	for b.engine.PeerBackground("a.example") != nil {
+		if err := c.WaitArmed(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		if age := c.Now().Sub(fetchedAt); age > 3*time.Minute {
+			t.Fatalf("still counted %s after the last share; MaxAge is 2m", age)
+		}
+		c.Advance(20 * time.Second)
+		// The fetch that timer starts fails at once (nothing listens);
+		// the next wait is armed after it.
+		wait("a failed fetch", func() bool { return c.Armed() == 1 || b.engine.PeerBackground("a.example") == nil })
+	}
+	if age := c.Now().Sub(fetchedAt); age <= 2*time.Minute {
+		t.Errorf("dropped %s after the last share, before MaxAge (2m)", age)
+	}
+	if g := peopleGauge(t, b, "a.example"); g != 0 {
+		t.Errorf("zerorealm_biometrics_peer_people = %v after the drop", g)
+	}
+}

@@ -1,0 +1,166 @@
+package peerbackground
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/internal/clock"
+	"github.com/zerorealm/zerorealm/internal/notekey"
+)
+
+// Engine is the node's biometric engine, as the exchange uses it.
+type Engine interface {
+	ShareBackground(minPeople int) (*biometrics.Background, error)
+	SetPeerBackground(peer string, b *biometrics.Background) error
+}
+
+// Auditor records the exchange's decisions in the audit log.
+type Auditor interface {
+	AllowQueued(req *http.Request, actor, action, resource, reason string, signals map[string]any)
+	DenyQueued(req *http.Request, actor, action, resource string, cause error)
+}
+
+// Deps is what the exchange needs from the rest of the realm.
+type Deps struct {
+	Log *slog.Logger
+	// Realm is this realm's name, its WebAuthn RP id; Node this node's.
+	Realm, Node string
+	// Seed is the node's background key seed: assets.DeriveSeed of its
+	// ring's active key with assets.BackgroundKeyLabel.
+	Seed   []byte
+	Engine Engine
+	Audit  Auditor
+	// Registry, when set, takes the exchange's metrics.
+	Registry prometheus.Registerer
+	// Client fetches peers; nil is a client with a 30 s timeout.
+	Client *http.Client
+	// Clock dates requests and shares; nil is the system's.
+	Clock clock.Clock
+}
+
+// Service is one node's side of the exchange: it answers readers
+// (API) and fetches its peers (Run).
+type Service struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	signer  note.Signer
+	keyName string
+	vkey    string
+	readers note.Verifiers
+	peers   []*peer
+	m       *metrics
+
+	// seen holds the nonces of requests answered within the freshness
+	// window, per reader: a request sent again is refused.
+	seenMu sync.Mutex
+	seen   map[string]time.Time
+}
+
+// peer is a configured peer and what this node knows of it.
+type peer struct {
+	url       string
+	realm     string
+	verifiers note.Verifiers
+}
+
+// Skew is how far a request's or a share's time may be from this node's
+// clock: wide enough for clocks kept by NTP, narrow enough that a request
+// seen on the wire is of no use a little later.
+const Skew = 2 * time.Minute
+
+// New prepares the node's side of the exchange; Config must have passed
+// Problems.
+func New(cfg Config, deps Deps) (*Service, error) {
+	if p := Problems(cfg); len(p) > 0 {
+		return nil, fmt.Errorf("peerbackground: %s", p[0])
+	}
+	if deps.Engine == nil || deps.Audit == nil || deps.Log == nil {
+		return nil, errors.New("peerbackground: Engine, Audit and Log are required")
+	}
+	name := KeyName(deps.Realm, deps.Node)
+	signer, vkey, err := notekey.Signer(name, deps.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("peerbackground: background key: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	s := &Service{
+		cfg: cfg, deps: deps, log: deps.Log.With("component", "background-exchange"),
+		signer: signer, keyName: name, vkey: vkey,
+		seen: map[string]time.Time{},
+	}
+	s.deps.Clock = clock.Or(deps.Clock)
+	if s.deps.Client == nil {
+		s.deps.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	var readers []note.Verifier
+	for _, k := range cfg.Readers {
+		v, _ := verifierOf(k) // checked by Problems
+		readers = append(readers, v)
+	}
+	s.readers = note.VerifierList(readers...)
+	for _, p := range cfg.Peers {
+		realm, _ := realmOfKeys(p.Keys) // checked by Problems
+		var vs []note.Verifier
+		for _, k := range p.Keys {
+			v, _ := verifierOf(k)
+			vs = append(vs, v)
+		}
+		s.peers = append(s.peers, &peer{url: trimSlash(p.URL), realm: realm, verifiers: note.VerifierList(vs...)})
+	}
+	s.m = newMetrics(deps.Registry, s.peers)
+	return s, nil
+}
+
+// VerifierKey is this node's background verifier key, the one peers pin.
+func (s *Service) VerifierKey() string { return s.vkey }
+
+func trimSlash(u string) string {
+	for len(u) > 0 && u[len(u)-1] == '/' {
+		u = u[:len(u)-1]
+	}
+	return u
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	fetches  *prometheus.CounterVec
+	people   *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer, peers []*peer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_biometrics_background_requests_total",
+			Help: "Requests other realms made for this node's background statistics, by outcome: shared, refused (the request was not from a reader, not for this realm, stale or replayed, or came too often) or too-few (this node knows fewer people than it may share).",
+		}, []string{"outcome"}),
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_biometrics_peer_fetches_total",
+			Help: "Fetches of a peer realm's background statistics, by peer realm and outcome (ok or failed).",
+		}, []string{"peer", "outcome"}),
+		people: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "zerorealm_biometrics_peer_people",
+			Help: "People in the background statistics this node uses from each peer realm; 0 while it uses none of that peer's.",
+		}, []string{"peer"}),
+	}
+	for _, outcome := range []string{"shared", "refused", "too-few"} {
+		m.requests.WithLabelValues(outcome)
+	}
+	for _, p := range peers {
+		m.fetches.WithLabelValues(p.realm, "ok")
+		m.fetches.WithLabelValues(p.realm, "failed")
+		m.people.WithLabelValues(p.realm).Set(0)
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.fetches, m.people)
+	}
+	return m
+}
