@@ -255,6 +255,31 @@ func (e *Engine) ShareBackground(minPeople int) (*Background, error) {
 	return shared, nil
 }
 
+// SharePopulation returns the statistics of the node's own enrolled
+// people that it may give another realm, as ShareBackground does, and
+// who they are, without ShareBackground's rule on the people changed
+// since the node's last share: a realm of several nodes keeps that rule
+// across its nodes, each of which may see one person more or less than
+// another for a moment, and applies it to the people returned
+// (realm/internal/peerbackground).
+func (e *Engine) SharePopulation(minPeople int) (*Background, []string, error) {
+	minPeople = max(minPeople, DefaultShareMinPeople)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	people := make([]NamedTemplate, 0, len(e.population))
+	ids := make([]string, 0, len(e.population))
+	for id, t := range e.population {
+		people = append(people, NamedTemplate{ID: id, Template: t})
+		ids = append(ids, id)
+	}
+	shared, err := e.localBackground(people).Share(minPeople)
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Strings(ids)
+	return shared, ids, nil
+}
+
 // membershipChange counts the people in exactly one of a and b.
 func membershipChange(a, b map[string]bool) int {
 	n := 0

@@ -398,7 +398,7 @@ func (r *Realm) start(ctx context.Context) (err error) {
 	if err := r.runLive(ctx, bg); err != nil {
 		return err
 	}
-	if err := r.startBackgroundExchange(bg); err != nil {
+	if err := r.startBackgroundExchange(ctx, bg); err != nil {
 		return err
 	}
 	if err := r.startRevocationBroadcast(bg); err != nil {

@@ -16,14 +16,14 @@ import (
 // startBackgroundExchange prepares the node's side of the exchange once
 // the XR edge has its engine, and fetches the peers in the background
 // until bg ends.
-func (r *Realm) startBackgroundExchange(bg context.Context) error {
+func (r *Realm) startBackgroundExchange(ctx, bg context.Context) error {
 	seed, err := assets.DeriveSeed(r.keys.Active, assets.BackgroundKeyLabel)
 	if err != nil {
 		return fmt.Errorf("realm: background exchange key: %w", err)
 	}
-	svc, err := peerbackground.New(r.cfg.Background, peerbackground.Deps{
+	svc, err := peerbackground.New(ctx, r.cfg.Background, peerbackground.Deps{
 		Log: r.log, Realm: r.cfg.RPID, Node: r.cfg.Node, Seed: seed,
-		Engine: r.xr.Engine(), Audit: r.decisions,
+		Engine: r.xr.Engine(), Store: r.store, Audit: r.decisions,
 		Registry: r.monitor.Registry(), Clock: r.cfg.Clock,
 	})
 	if err != nil {

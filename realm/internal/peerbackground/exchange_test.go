@@ -27,7 +27,7 @@ func TestPeerWhitensWithWhatItsReaderKeyMayRead(t *testing.T) {
 	if err := fetchOnce(b); err != nil {
 		t.Fatalf("fetch: %v", err)
 	}
-	want, err := a.engine.ShareBackground(0)
+	want, _, err := a.engine.SharePopulation(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,5 +258,38 @@ func TestPeerStatisticsStopCountingOnceTooOld(t *testing.T) {
 	}
 	if g := peopleGauge(t, b, "a.example"); g != 0 {
 		t.Errorf("zerorealm_biometrics_peer_people = %v after the drop", g)
+	}
+}
+
+// TestNodesOfARealmShareOnlyPopulationsKApart: the nodes of one realm
+// keep the people of its last share in their store, so a reader that
+// reaches two nodes whose views differ by one person cannot subtract one
+// share from the other: a node shares only the same people as the realm's
+// last share, or people that differ from them by at least k.
+func TestNodesOfARealmShareOnlyPopulationsKApart(t *testing.T) {
+	st := newStore(t)
+	readers := Config{Readers: []string{vkeyOf(t, "b.example", "n1")}}
+	six := newSideOn(t, st, "a.example", "n1", readers, people(t, 1, 6), nil, true)
+	seven := newSideOn(t, st, "a.example", "n2", readers, people(t, 1, 7), nil, true)
+	eleven := newSideOn(t, st, "a.example", "n3", readers, people(t, 1, 11), nil, true)
+	ask := func(s *side) (int, string) {
+		return post(t, s.url, signedRequest(t, newRequest("a.example", time.Now()), "b.example", "n1"))
+	}
+	for _, step := range []struct {
+		node   *side
+		status int
+		says   string
+	}{
+		{six, 200, "people 6"},
+		{six, 200, "people 6"}, // the same people again
+		{seven, 409, "1 people changed since this realm's last share, need 5"},
+		{eleven, 200, "people 11"},
+		{seven, 409, "4 people changed"},
+		{six, 200, "people 6"},
+	} {
+		status, body := ask(step.node)
+		if status != step.status || !strings.Contains(body, step.says) {
+			t.Fatalf("node %s answered %d %.200s; want %d saying %q", step.node.node, status, body, step.status, step.says)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package peerbackground
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +82,7 @@ func FuzzOpenRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	svc, err := New(Config{Readers: []string{reader}}, Deps{Log: discard(), Realm: "a.example", Node: "n1", Seed: seedOf("a.example", "n1"), Engine: engine, Audit: &decisions{}})
+	svc, err := New(context.Background(), Config{Readers: []string{reader}}, Deps{Log: discard(), Realm: "a.example", Node: "n1", Seed: seedOf("a.example", "n1"), Engine: engine, Store: newStore(f), Audit: &decisions{}})
 	if err != nil {
 		f.Fatal(err)
 	}

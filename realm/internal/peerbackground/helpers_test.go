@@ -23,6 +23,8 @@ import (
 	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/notekey"
+	"github.com/zerorealm/zerorealm/internal/store"
+	"github.com/zerorealm/zerorealm/internal/store/storetest"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
@@ -108,9 +110,22 @@ func people(t testing.TB, first, n int) map[string]*biometrics.Template {
 	return out
 }
 
-// newSide makes a node of realm with the people given and the exchange
-// configured by cfg; serve puts its route behind a test server.
+// newStore is a realm's store: a fresh single-node NATS server's.
+func newStore(t testing.TB) *store.Store {
+	t.Helper()
+	return storetest.New(t, store.Config{Prefix: "zr", RecordKey: bytes.Repeat([]byte{9}, store.RecordKeySize)})
+}
+
+// newSide makes a node of realm, on a store of its own, with the people
+// given and the exchange configured by cfg; serve puts its route behind a
+// test server.
 func newSide(t *testing.T, realm, node string, cfg Config, pop map[string]*biometrics.Template, c clock.Clock, serve bool) *side {
+	t.Helper()
+	return newSideOn(t, newStore(t), realm, node, cfg, pop, c, serve)
+}
+
+// newSideOn is newSide on a store the realm's other nodes share.
+func newSideOn(t *testing.T, st *store.Store, realm, node string, cfg Config, pop map[string]*biometrics.Template, c clock.Clock, serve bool) *side {
 	t.Helper()
 	engine, err := biometrics.NewEngine(biometrics.Config{})
 	if err != nil {
@@ -120,9 +135,9 @@ func newSide(t *testing.T, realm, node string, cfg Config, pop map[string]*biome
 		engine.SetTemplate(id, tm)
 	}
 	s := &side{realm: realm, node: node, seed: seedOf(realm, node), engine: engine, reg: prometheus.NewRegistry(), audit: &decisions{}}
-	s.svc, err = New(cfg, Deps{
+	s.svc, err = New(context.Background(), cfg, Deps{
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Realm: realm, Node: node, Seed: s.seed,
-		Engine: engine, Audit: s.audit, Registry: s.reg, Clock: c,
+		Engine: engine, Store: st, Audit: s.audit, Registry: s.reg, Clock: c,
 	})
 	if err != nil {
 		t.Fatal(err)

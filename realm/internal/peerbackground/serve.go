@@ -1,6 +1,7 @@
 package peerbackground
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -99,7 +100,7 @@ func (a *API) handleShare(w http.ResponseWriter, req *http.Request) {
 		a.edge.WriteError(w, req, err)
 		return
 	}
-	msg, people, err := s.share(reader, r)
+	msg, people, err := s.share(req.Context(), reader, r)
 	if errors.Is(err, biometrics.ErrTooFewToShare) {
 		s.m.requests.WithLabelValues("too-few").Inc()
 		err = problem.Conflicting(err, fmt.Sprintf("this node shares nothing yet: %s", tooFewDetail(err)))
@@ -190,10 +191,14 @@ func (s *Service) remember(reader string, nonce []byte) error {
 	return nil
 }
 
-// share signs this node's statistics for reader, in answer to r.
-func (s *Service) share(reader string, r Request) ([]byte, int, error) {
-	stats, err := s.deps.Engine.ShareBackground(s.cfg.MinPeople)
+// share signs this node's statistics for reader, in answer to r, if the
+// realm may share its people now (shareAgain).
+func (s *Service) share(ctx context.Context, reader string, r Request) ([]byte, int, error) {
+	stats, ids, err := s.deps.Engine.SharePopulation(s.cfg.MinPeople)
 	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.shareAgain(ctx, membersOf(ids)); err != nil {
 		return nil, 0, err
 	}
 	text, err := Share{Realm: s.deps.Realm, Reader: reader, Time: s.deps.Clock.Now().UTC().Truncate(time.Second), Nonce: r.Nonce, Statistics: stats}.Text()

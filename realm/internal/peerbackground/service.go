@@ -1,6 +1,7 @@
 package peerbackground
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,11 +15,12 @@ import (
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/notekey"
+	"github.com/zerorealm/zerorealm/internal/store"
 )
 
 // Engine is the node's biometric engine, as the exchange uses it.
 type Engine interface {
-	ShareBackground(minPeople int) (*biometrics.Background, error)
+	SharePopulation(minPeople int) (*biometrics.Background, []string, error)
 	SetPeerBackground(peer string, b *biometrics.Background) error
 }
 
@@ -37,7 +39,10 @@ type Deps struct {
 	// ring's active key with assets.BackgroundKeyLabel.
 	Seed   []byte
 	Engine Engine
-	Audit  Auditor
+	// Store keeps the people of the realm's last share (SharesBucket),
+	// which every node of the realm shares against.
+	Store *store.Store
+	Audit Auditor
 	// Registry, when set, takes the exchange's metrics.
 	Registry prometheus.Registerer
 	// Client fetches peers; nil is a client with a 30 s timeout.
@@ -57,6 +62,7 @@ type Service struct {
 	vkey    string
 	readers note.Verifiers
 	peers   []*peer
+	shares  *store.Bucket
 	m       *metrics
 
 	// seen holds the nonces of requests answered within the freshness
@@ -77,14 +83,18 @@ type peer struct {
 // seen on the wire is of no use a little later.
 const Skew = 2 * time.Minute
 
-// New prepares the node's side of the exchange; Config must have passed
-// Problems.
-func New(cfg Config, deps Deps) (*Service, error) {
+// New prepares the node's side of the exchange and declares its bucket;
+// Config must have passed Problems.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if p := Problems(cfg); len(p) > 0 {
 		return nil, fmt.Errorf("peerbackground: %s", p[0])
 	}
-	if deps.Engine == nil || deps.Audit == nil || deps.Log == nil {
-		return nil, errors.New("peerbackground: Engine, Audit and Log are required")
+	if deps.Engine == nil || deps.Audit == nil || deps.Log == nil || deps.Store == nil {
+		return nil, errors.New("peerbackground: Engine, Store, Audit and Log are required")
+	}
+	shares, err := deps.Store.Bucket(ctx, store.BucketConfig{Name: SharesBucket, Sealed: true, LeaderReads: true})
+	if err != nil {
+		return nil, fmt.Errorf("peerbackground: %w", err)
 	}
 	name := KeyName(deps.Realm, deps.Node)
 	signer, vkey, err := notekey.Signer(name, deps.Seed)
@@ -94,7 +104,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	cfg = cfg.withDefaults()
 	s := &Service{
 		cfg: cfg, deps: deps, log: deps.Log.With("component", "background-exchange"),
-		signer: signer, keyName: name, vkey: vkey,
+		signer: signer, keyName: name, vkey: vkey, shares: shares,
 		seen: map[string]time.Time{},
 	}
 	s.deps.Clock = clock.Or(deps.Clock)
