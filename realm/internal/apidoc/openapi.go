@@ -134,7 +134,7 @@ func apiQueryParams(f Facts) map[string][]any {
 // apiLimited are the operations a limit may refuse with 429, by
 // "METHOD path", with the limit.
 var apiLimited = map[string]string{
-	"POST /v1/biometrics/background":    "a reader asking more often than once every 10 s, after a burst of 6",
+	"POST /v1/biometrics/background":    "a reader asking more often than once every 10 s after a burst of 6, or a client address more than once a second after a burst of 20",
 	"POST /v1/webauthn/register/begin":  "too many ceremonies from this client address, or too many pending on this node",
 	"POST /v1/webauthn/register/finish": "too many ceremonies from this client address",
 	"POST /v1/webauthn/login/begin":     "too many ceremonies from this client address, or too many pending on this node",

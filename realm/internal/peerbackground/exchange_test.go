@@ -293,3 +293,30 @@ func TestNodesOfARealmShareOnlyPopulationsKApart(t *testing.T) {
 		}
 	}
 }
+
+// TestAFloodOfGarbageIsNotAFloodOfRecords: the route is open to the
+// network and each refused request is an audit record, so one client
+// address is paced before its request is even read.
+func TestAFloodOfGarbageIsNotAFloodOfRecords(t *testing.T) {
+	a := newSide(t, "a.example", "n1", Config{Readers: []string{vkeyOf(t, "b.example", "n1")}}, nil, nil, true)
+	paced := 0
+	for range 3 * addressBurst {
+		status, body := post(t, a.url, signedRequest(t, newRequest("a.example", time.Now()), "c.example", "n1"))
+		switch status {
+		case http.StatusForbidden:
+		case http.StatusTooManyRequests:
+			paced++
+			if !strings.Contains(body, "too many background requests from your address") {
+				t.Fatalf("429 without its reason: %s", body)
+			}
+		default:
+			t.Fatalf("answer %d %s; want 403 or 429", status, body)
+		}
+	}
+	a.audit.mu.Lock()
+	records := len(a.audit.all)
+	a.audit.mu.Unlock()
+	if paced == 0 || records > addressBurst+5 {
+		t.Errorf("%d requests paced, %d audit records of %d requests; want most paced and at most about %d records", paced, records, 3*addressBurst, addressBurst)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -36,6 +37,16 @@ const (
 	readerBurst = 6
 )
 
+// Any client address's pace, before its request is read: the route is
+// open to the network (the signature is the authentication), and each
+// refusal of a request is an audit record, so a flood of garbage must not
+// turn into a flood of records. A realm's nodes behind one address fetch
+// once an hour each.
+const (
+	addressRate  = 1
+	addressBurst = 20
+)
+
 // maxSeen bounds the nonces kept: at the readers' pace, a window holds at
 // most readerBurst + 2·Skew·readerRate of each.
 const maxSeen = 1 << 14
@@ -48,13 +59,16 @@ const pruneSeenFrom = 256
 type API struct {
 	edge *edge.Edge
 	svc  func() *Service
-	rate *edge.RateLimiter
+	// rate paces each reader (by its key), byAddress each client address.
+	rate, byAddress *edge.RateLimiter
 }
 
 // NewAPI returns the exchange's route; svc is read behind the edge's
 // ready check, once the node has made its Service.
 func NewAPI(e *edge.Edge, svc func() *Service) *API {
-	return &API{edge: e, svc: svc, rate: edge.NewRateLimiter(readerRate, readerBurst, time.Now)}
+	return &API{edge: e, svc: svc,
+		rate:      edge.NewRateLimiter(readerRate, readerBurst, time.Now),
+		byAddress: edge.NewRateLimiter(addressRate, addressBurst, time.Now)}
 }
 
 // Routes registers POST /v1/biometrics/background (SharePath), written
@@ -71,6 +85,10 @@ const (
 // handleShare answers a reader's signed request with a signed share.
 func (a *API) handleShare(w http.ResponseWriter, req *http.Request) {
 	s := a.svc()
+	if ok, wait := a.byAddress.Take(edge.RateKey(a.edge.ClientAddr(req))); !ok {
+		a.edge.WriteError(w, req, edge.TooMany(wait, "too many background requests from your address; wait and try again"))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxRequestBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -103,7 +121,7 @@ func (a *API) handleShare(w http.ResponseWriter, req *http.Request) {
 	msg, people, err := s.share(req.Context(), reader, r)
 	if errors.Is(err, biometrics.ErrTooFewToShare) {
 		s.m.requests.WithLabelValues("too-few").Inc()
-		err = problem.Conflicting(err, fmt.Sprintf("this node shares nothing yet: %s", tooFewDetail(err)))
+		err = problem.Conflicting(err, "this node shares nothing now: "+tooFewDetail(err))
 		s.deps.Audit.DenyQueued(req, actor, auditAction, auditResource, err)
 		a.edge.WriteError(w, req, err)
 		return
@@ -122,9 +140,8 @@ func (a *API) handleShare(w http.ResponseWriter, req *http.Request) {
 // tooFewDetail is ErrTooFewToShare's reason without the package's prefix.
 func tooFewDetail(err error) string {
 	msg := err.Error()
-	prefix := biometrics.ErrTooFewToShare.Error() + ": "
-	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return msg[len(prefix):]
+	if why, ok := strings.CutPrefix(msg, biometrics.ErrTooFewToShare.Error()+": "); ok {
+		return why
 	}
 	return msg
 }
