@@ -21,8 +21,14 @@ func (r *Realm) startBackgroundExchange(ctx, bg context.Context) error {
 	if err != nil {
 		return fmt.Errorf("realm: background exchange key: %w", err)
 	}
+	var previous []byte
+	if r.keys.Previous != nil {
+		if previous, err = assets.DeriveSeed(r.keys.Previous, assets.BackgroundKeyLabel); err != nil {
+			return fmt.Errorf("realm: previous background exchange key: %w", err)
+		}
+	}
 	svc, err := peerbackground.New(ctx, r.cfg.Background, peerbackground.Deps{
-		Log: r.log, Realm: r.cfg.RPID, Node: r.cfg.Node, Seed: seed,
+		Log: r.log, Realm: r.cfg.RPID, Node: r.cfg.Node, Seed: seed, PreviousSeed: previous,
 		Engine: r.xr.Engine(), Store: r.store, Audit: r.decisions,
 		Registry: r.monitor.Registry(), Clock: r.cfg.Clock,
 	})

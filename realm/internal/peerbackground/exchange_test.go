@@ -186,7 +186,7 @@ func TestFetchRefusesAShareItCannotTrust(t *testing.T) {
 			// Keep one genuine answer, to B's n1, for the replay above.
 			keeper := newSide(t, "b.example", "n1", Config{Peers: []Peer{{URL: a.url, Keys: []string{vkeyOf(t, "a.example", "n1")}}}}, nil, nil, false)
 			r := newRequest("a.example", time.Now())
-			msg, err := note.Sign(&note.Note{Text: r.Text()}, keeper.svc.signer)
+			msg, err := note.Sign(&note.Note{Text: r.Text()}, keeper.svc.signers...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,7 +202,7 @@ func TestFetchRefusesAShareItCannotTrust(t *testing.T) {
 	// A share for another node of B's realm is not this node's.
 	b2 := newSide(t, "b.example", "n2", Config{Peers: []Peer{{URL: relay.URL, Keys: []string{vkeyOf(t, "a.example", "n1")}}}}, nil, nil, false)
 	r := newRequest("a.example", time.Now())
-	msg, _ := note.Sign(&note.Note{Text: r.Text()}, b2.svc.signer)
+	msg, _ := note.Sign(&note.Note{Text: r.Text()}, b2.svc.signers...)
 	resp, err := http.Post(a.url+SharePath, "text/plain", bytes.NewReader(msg))
 	if err != nil {
 		t.Fatal(err)
@@ -318,5 +318,32 @@ func TestAFloodOfGarbageIsNotAFloodOfRecords(t *testing.T) {
 	a.audit.mu.Unlock()
 	if paced == 0 || records > addressBurst+5 {
 		t.Errorf("%d requests paced, %d audit records of %d requests; want most paced and at most about %d records", paced, records, 3*addressBurst, addressBurst)
+	}
+}
+
+// TestNotesStillOpenAfterARotation: a node whose ring rotated signs with
+// its new key and the one before, so the realm that pinned only the old
+// key still takes its requests and its shares until it pins the new one.
+func TestNotesStillOpenAfterARotation(t *testing.T) {
+	rotated := func(d *Deps) { d.Seed, d.PreviousSeed = seedOf(d.Realm, d.Node+"-next"), d.Seed }
+	oldB := vkeyOf(t, "b.example", "n1")
+	oldA := vkeyOf(t, "a.example", "n1")
+	// A rotated; B pinned A's old key only. B rotated; A names B's old
+	// key only.
+	a := newSideOn(t, newStore(t), "a.example", "n1", Config{Readers: []string{oldB}}, people(t, 1, 6), nil, true, rotated)
+	b := newSideOn(t, newStore(t), "b.example", "n1", Config{Peers: []Peer{{URL: a.url, Keys: []string{oldA}}}}, nil, nil, false, rotated)
+	if a.svc.VerifierKey() == oldA || len(a.svc.signers) != 2 {
+		t.Fatalf("A signs with %d keys, the active one %q", len(a.svc.signers), a.svc.VerifierKey())
+	}
+	if err := fetchOnce(b); err != nil {
+		t.Fatalf("fetch across two rotations: %v", err)
+	}
+	if got := b.engine.PeerBackground("a.example"); got == nil || got.People != 6 {
+		t.Fatalf("B whitens with %v after the rotations", got)
+	}
+	// A realm that pinned neither key takes nothing.
+	c := newSideOn(t, newStore(t), "b.example", "n1", Config{Peers: []Peer{{URL: a.url, Keys: []string{vkeyOf(t, "a.example", "n9")}}}}, nil, nil, false, rotated)
+	if err := fetchOnce(c); !isRefused(err) {
+		t.Errorf("a share signed by neither pinned key: %v", err)
 	}
 }

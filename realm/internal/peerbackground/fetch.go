@@ -80,7 +80,7 @@ func (s *Service) follow(ctx context.Context, p *peer) {
 // whitens with them. A refused answer changes nothing.
 func (s *Service) fetch(ctx context.Context, p *peer) error {
 	r := newRequest(p.realm, s.deps.Clock.Now())
-	msg, err := note.Sign(&note.Note{Text: r.Text()}, s.signer)
+	msg, err := note.Sign(&note.Note{Text: r.Text()}, s.signers...)
 	if err != nil {
 		return err
 	}

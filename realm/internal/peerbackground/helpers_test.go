@@ -125,7 +125,7 @@ func newSide(t *testing.T, realm, node string, cfg Config, pop map[string]*biome
 }
 
 // newSideOn is newSide on a store the realm's other nodes share.
-func newSideOn(t *testing.T, st *store.Store, realm, node string, cfg Config, pop map[string]*biometrics.Template, c clock.Clock, serve bool) *side {
+func newSideOn(t *testing.T, st *store.Store, realm, node string, cfg Config, pop map[string]*biometrics.Template, c clock.Clock, serve bool, tweak ...func(*Deps)) *side {
 	t.Helper()
 	engine, err := biometrics.NewEngine(biometrics.Config{})
 	if err != nil {
@@ -135,10 +135,14 @@ func newSideOn(t *testing.T, st *store.Store, realm, node string, cfg Config, po
 		engine.SetTemplate(id, tm)
 	}
 	s := &side{realm: realm, node: node, seed: seedOf(realm, node), engine: engine, reg: prometheus.NewRegistry(), audit: &decisions{}}
-	s.svc, err = New(context.Background(), cfg, Deps{
+	deps := Deps{
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Realm: realm, Node: node, Seed: s.seed,
 		Engine: engine, Store: st, Audit: s.audit, Registry: s.reg, Clock: c,
-	})
+	}
+	for _, f := range tweak {
+		f(&deps)
+	}
+	s.svc, err = New(context.Background(), cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -222,7 +222,7 @@ func (s *Service) share(ctx context.Context, reader string, r Request) ([]byte, 
 	if err != nil {
 		return nil, 0, err
 	}
-	msg, err := note.Sign(&note.Note{Text: text}, s.signer)
+	msg, err := note.Sign(&note.Note{Text: text}, s.signers...)
 	if err != nil {
 		return nil, 0, err
 	}

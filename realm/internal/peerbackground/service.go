@@ -36,9 +36,12 @@ type Deps struct {
 	// Realm is this realm's name, its WebAuthn RP id; Node this node's.
 	Realm, Node string
 	// Seed is the node's background key seed: assets.DeriveSeed of its
-	// ring's active key with assets.BackgroundKeyLabel.
-	Seed   []byte
-	Engine Engine
+	// ring's active key with assets.BackgroundKeyLabel. PreviousSeed,
+	// when set, is the same of the key before it: the node signs with
+	// both, as it does its audit checkpoints, so that a realm that pinned
+	// the old key still takes its notes after a rotation.
+	Seed, PreviousSeed []byte
+	Engine             Engine
 	// Store keeps the people of the realm's last share (SharesBucket),
 	// which every node of the realm shares against.
 	Store *store.Store
@@ -57,7 +60,7 @@ type Service struct {
 	cfg     Config
 	deps    Deps
 	log     *slog.Logger
-	signer  note.Signer
+	signers []note.Signer // the active key's, then the previous key's
 	keyName string
 	vkey    string
 	readers note.Verifiers
@@ -101,10 +104,20 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peerbackground: background key: %w", err)
 	}
+	signers := []note.Signer{signer}
+	if deps.PreviousSeed != nil {
+		previous, pvkey, err := notekey.Signer(name, deps.PreviousSeed)
+		if err != nil {
+			return nil, fmt.Errorf("peerbackground: previous background key: %w", err)
+		}
+		if pvkey != vkey {
+			signers = append(signers, previous)
+		}
+	}
 	cfg = cfg.withDefaults()
 	s := &Service{
 		cfg: cfg, deps: deps, log: deps.Log.With("component", "background-exchange"),
-		signer: signer, keyName: name, vkey: vkey, shares: shares,
+		signers: signers, keyName: name, vkey: vkey, shares: shares,
 		seen: map[string]time.Time{},
 	}
 	s.deps.Clock = clock.Or(deps.Clock)
