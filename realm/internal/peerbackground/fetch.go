@@ -66,6 +66,11 @@ func (s *Service) follow(ctx context.Context, p *peer) {
 			s.m.fetches.WithLabelValues(p.realm, "ok").Inc()
 			wait = time.Duration(float64(s.cfg.Every) * (0.9 + 0.2*rand.Float64()))
 		}
+		if !fetched.IsZero() {
+			// Wake at MaxAge at the latest, so that statistics are dropped
+			// on time even while the next try is an hour away.
+			wait = max(min(wait, fetched.Add(s.cfg.MaxAge).Sub(s.deps.Clock.Now())+time.Second), time.Second)
+		}
 		t := s.deps.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():

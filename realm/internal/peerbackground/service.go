@@ -132,6 +132,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.readers = note.VerifierList(readers...)
 	for _, p := range cfg.Peers {
 		realm, _ := realmOfKeys(p.Keys) // checked by Problems
+		if realm == deps.Realm {
+			return nil, fmt.Errorf("peerbackground: background peer %s: its keys name this realm (%q), whose people would count twice", p.URL, realm)
+		}
 		var vs []note.Verifier
 		for _, k := range p.Keys {
 			v, _ := verifierOf(k)
