@@ -76,9 +76,10 @@ func TestRealmsExchangeBackgroundStatistics(t *testing.T) {
 			t.Fatalf("B's within-person sum %d differs from A's by %g", i, d)
 		}
 	}
-	if v := counterValue(metricsText(t, b), `zerorealm_biometrics_peer_people{peer="a.example"}`); v != 6 {
-		t.Errorf("B's zerorealm_biometrics_peer_people for a.example = %v, want 6", v)
-	}
+	// The gauge is set just after the statistics are taken.
+	eventually(t, "B's zerorealm_biometrics_peer_people for a.example to be 6", func() bool {
+		return counterValue(metricsText(t, b), `zerorealm_biometrics_peer_people{peer="a.example"}`) == 6
+	})
 	reader := BackgroundKeyName("b.example", "b1")
 	eventually(t, "A's audit log holds the share to B", func() bool {
 		for _, ev := range realmtest.AuditEvents(t, a, reader, "ShareBackground") {

@@ -256,9 +256,8 @@ func TestPeerStatisticsStopCountingOnceTooOld(t *testing.T) {
 	if age := c.Now().Sub(fetchedAt); age <= 2*time.Minute {
 		t.Errorf("dropped %s after the last share, before MaxAge (2m)", age)
 	}
-	if g := peopleGauge(t, b, "a.example"); g != 0 {
-		t.Errorf("zerorealm_biometrics_peer_people = %v after the drop", g)
-	}
+	// The gauge follows the statistics from the same goroutine.
+	wait("zerorealm_biometrics_peer_people back to 0", func() bool { return peopleGauge(t, b, "a.example") == 0 })
 }
 
 // TestNodesOfARealmShareOnlyPopulationsKApart: the nodes of one realm
@@ -300,6 +299,7 @@ func TestNodesOfARealmShareOnlyPopulationsKApart(t *testing.T) {
 func TestAFloodOfGarbageIsNotAFloodOfRecords(t *testing.T) {
 	a := newSide(t, "a.example", "n1", Config{Readers: []string{vkeyOf(t, "b.example", "n1")}}, nil, nil, true)
 	paced := 0
+	start := time.Now()
 	for range 3 * addressBurst {
 		status, body := post(t, a.url, signedRequest(t, newRequest("a.example", time.Now()), "c.example", "n1"))
 		switch status {
@@ -316,8 +316,10 @@ func TestAFloodOfGarbageIsNotAFloodOfRecords(t *testing.T) {
 	a.audit.mu.Lock()
 	records := len(a.audit.all)
 	a.audit.mu.Unlock()
-	if paced == 0 || records > addressBurst+5 {
-		t.Errorf("%d requests paced, %d audit records of %d requests; want most paced and at most about %d records", paced, records, 3*addressBurst, addressBurst)
+	// The bucket refills at addressRate a second while the loop runs.
+	allowed := addressBurst + int(time.Since(start).Seconds()*addressRate) + 1
+	if paced == 0 || records > allowed {
+		t.Errorf("%d requests paced, %d audit records of %d requests; want at most %d records", paced, records, 3*addressBurst, allowed)
 	}
 }
 
