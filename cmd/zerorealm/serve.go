@@ -184,21 +184,22 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		MaxLivePerAvatar:      f.maxLivePerAvatar,
 		MaxTwinFeedsPerAvatar: f.maxTwinFeedsPerAvatar,
 		MaxXRStreams:          f.maxXRStreams,
-		Background: realm.BackgroundExchange{
-			Peers: backgroundPeers, Readers: splitList(f.backgroundReaders),
-			MinPeople: f.backgroundMinPeople, Every: f.backgroundEvery, MaxAge: f.backgroundMaxAge,
-		},
-		XRCPUReserve:        f.xrCPUReserve,
-		XRThinBelow:         f.xrThinBelow,
-		TrustedProxies:      proxies,
-		MinFreeDisk:         minFreeDisk(f.minFreeDiskMiB),
-		RequestTimeout:      f.requestTimeout,
-		AgentApprovalExpiry: f.agentApprovalExpiry,
-		OTelEndpoint:        f.otelEndpoint,
+		XRCPUReserve:          f.xrCPUReserve,
+		XRThinBelow:           f.xrThinBelow,
+		TrustedProxies:        proxies,
+		MinFreeDisk:           minFreeDisk(f.minFreeDiskMiB),
+		RequestTimeout:        f.requestTimeout,
+		AgentApprovalExpiry:   f.agentApprovalExpiry,
+		OTelEndpoint:          f.otelEndpoint,
 
 		DisableBootstrapAdmin: !f.bootstrapAdmin,
 		BootstrapAdminRoles:   splitList(f.bootstrapAdminRoles),
 		AuditRoles:            splitList(f.auditRoles),
+
+		Background: realm.BackgroundExchange{
+			Peers: backgroundPeers, Readers: splitList(f.backgroundReaders),
+			MinPeople: f.backgroundMinPeople, Every: f.backgroundEvery, MaxAge: f.backgroundMaxAge,
+		},
 	})
 	if err != nil {
 		if errors.Is(err, realm.ErrConfig) {
