@@ -14,6 +14,7 @@ import (
 func FuzzParseRequest(f *testing.F) {
 	f.Add(newRequest("a.example", time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)).Text())
 	f.Add("zerorealm/background-request/v1\nrealm a.example\ntime 2026-12-07T03:00:00+01:00\nnonce AAAAAAAAAAAAAAAAAAAAAA\n")
+	f.Add("zerorealm/background-request/v1\nrealm a.example\ntime 2026-12-07T03:00:00.5Z\nnonce AAAAAAAAAAAAAAAAAAAAAA\n")
 	f.Add("zerorealm/background-request/v1\nrealm a b\n")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, text string) {

@@ -194,10 +194,12 @@ func validRealm(s string) bool {
 	return true
 }
 
+// parseTime reads a note's time: RFC 3339 in UTC to the second, written
+// one way only (time.Parse would also take a fraction of a second).
 func parseTime(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, s)
-	if err != nil || !strings.HasSuffix(s, "Z") {
-		return time.Time{}, fmt.Errorf("%w: time %q is not an RFC 3339 UTC time", ErrMalformed, clip(s))
+	if err != nil || t.UTC().Format(time.RFC3339) != s {
+		return time.Time{}, fmt.Errorf("%w: time %q is not an RFC 3339 UTC time to the second", ErrMalformed, clip(s))
 	}
 	return t, nil
 }
