@@ -5,12 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,7 +105,8 @@ func people(t testing.TB, first, n int) map[string]*biometrics.Template {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[string(rune('a'+i))+"-"+strings.Repeat("x", 3)] = tm
+		// Ids by position: people(t, 1, 7) is people(t, 1, 6) and one more.
+		out[fmt.Sprintf("person-%c", 'a'+i)] = tm
 	}
 	return out
 }
