@@ -125,6 +125,7 @@ var operationRoutes = {
   revokeDelegation: { method: "DELETE", path: "/v1/agents/delegations/{id}" },
   revokeSession: { method: "DELETE", path: "/v1/sessions/{id}" },
   setRoles: { method: "PUT", path: "/v1/avatars/{id}/roles" },
+  shareBackground: { method: "POST", path: "/v1/biometrics/background" },
   verifyAudit: { method: "GET", path: "/v1/audit/verify" }
 };
 

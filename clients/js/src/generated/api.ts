@@ -770,6 +770,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/biometrics/background": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** This node's biometric background statistics for a reader realm: a C2SP signed note asking for them, answered by one carrying them (docs/biometrics.md, "Background statistics from other realms"). Authenticated by the request's signature, by a key the realm names a reader (--background-readers) */
+        post: operations["shareBackground"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/checkpoints": {
         parameters: {
             query?: never;
@@ -5627,6 +5644,102 @@ export interface operations {
             };
             /** @description refused: a policy decision, a missing step-up or CSRF token; the detail says which and why */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the realm cannot answer now: its state engine is unavailable (type https://zerorealm.dev/problems/unavailable), the request's deadline passed (https://zerorealm.dev/problems/request-timeout), or the node is starting or stopping (https://zerorealm.dev/problems/not-ready); Retry-After says when to try again, and effect whether the request may have changed something */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the embedded store's disk is nearly full and the realm refuses writes (type https://zerorealm.dev/problems/insufficient-storage); reads still work; Retry-After says when to try again, and effect whether the request may have changed something */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description any other failure, as an RFC 9457 problem */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    shareBackground: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "text/plain; charset=utf-8": string;
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; charset=utf-8": string;
+                };
+            };
+            /** @description not a signed note, or a reader's note that is not a request; the detail says which line */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description signed by no key this realm names a reader, a signature that does not verify, a request for another realm, dated more than 2 minutes from the node's clock, or sent before; the detail says which */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description this node knows fewer people than it may share (--background-min-people) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a request over 4 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description a reader asking more often than once every 10 s after a burst of 6, or a client address more than once a second after a burst of 20; Retry-After says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
