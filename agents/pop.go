@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zerorealm/zerorealm/internal/replaywindow"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 )
 
@@ -339,12 +340,9 @@ type ProofVerifier struct {
 	headers *memo[verifyKey]
 	nonces  *memo[time.Time]
 
-	mu sync.Mutex
-	// Two generations of seen proofs; the older is dropped when the newer
-	// is period old, so a proof is remembered for at least period, which
-	// covers every time it could be accepted (2·Skew).
-	cur, prev map[[16]byte]struct{}
-	since     time.Time
+	// seen holds the proofs accepted for 2·Skew at least, which covers
+	// every time a proof could be accepted.
+	seen *replaywindow.Window
 }
 
 // NewProofVerifier makes a verifier with a fresh random nonce key: nonces
@@ -359,7 +357,7 @@ func NewProofVerifier(cfg ProofConfig) *ProofVerifier {
 	if cfg.MaxRemembered <= 0 {
 		cfg.MaxRemembered = 1 << 20
 	}
-	v := &ProofVerifier{cfg: cfg, cur: map[[16]byte]struct{}{}, prev: map[[16]byte]struct{}{},
+	v := &ProofVerifier{cfg: cfg, seen: replaywindow.New(2*cfg.Skew, cfg.MaxRemembered),
 		headers: newMemo[verifyKey](memoSize), nonces: newMemo[time.Time](memoSize)}
 	randRead(v.nonceKey[:])
 	randRead(v.node[:])
@@ -504,32 +502,14 @@ func (v *ProofVerifier) remember(p *Proof, now time.Time) error {
 	// from one buffer on the stack.
 	var buf [ed25519.PublicKeySize + maxJTILen]byte
 	sum := sha256.Sum256(append(append(buf[:0], p.Key...), p.JTI...))
-	var id [16]byte
+	var id replaywindow.ID
 	copy(id[:], sum[:])
-
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	// A proof made at iat is accepted until iat+Skew, at most 2·Skew after
-	// it was first seen; an entry lives between one and two periods.
-	period := 2 * v.cfg.Skew
-	if el := now.Sub(v.since); el >= period {
-		if el >= 2*period {
-			v.prev = map[[16]byte]struct{}{}
-		} else {
-			v.prev = v.cur
-		}
-		v.cur, v.since = map[[16]byte]struct{}{}, now
-	}
-	if _, seen := v.cur[id]; seen {
+	switch v.seen.Add(id, now) {
+	case replaywindow.Repeated:
 		return deny(ReasonReplay, "proof %.40q was used before", p.JTI)
-	}
-	if _, seen := v.prev[id]; seen {
-		return deny(ReasonReplay, "proof %.40q was used before", p.JTI)
-	}
-	if len(v.cur)+len(v.prev) >= v.cfg.MaxRemembered {
+	case replaywindow.Full:
 		return deny(ReasonReplay, "too many recent proofs to check this one against replay; retry shortly")
 	}
-	v.cur[id] = struct{}{}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -26,16 +27,11 @@ var ErrShareRefused = errors.New("peerbackground: share refused")
 // do not fetch in step), and after a failure again sooner, from 30 s
 // doubling up to Every. Statistics not renewed for MaxAge stop counting.
 func (s *Service) Run(ctx context.Context) {
-	done := make(chan struct{})
+	var following sync.WaitGroup
 	for _, p := range s.peers {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			s.follow(ctx, p)
-		}()
+		following.Go(func() { s.follow(ctx, p) })
 	}
-	for range s.peers {
-		<-done
-	}
+	following.Wait()
 }
 
 // retryFirst is the first wait after a failed fetch.
@@ -141,7 +137,7 @@ func (s *Service) openShare(p *peer, r Request, msg []byte) (Share, error) {
 		return Share{}, fmt.Errorf("%w: the share is of realm %q, not %q", ErrShareRefused, share.Realm, p.realm)
 	case share.Reader != s.keyName:
 		return Share{}, fmt.Errorf("%w: the share is for %q, not this node (%q)", ErrShareRefused, share.Reader, s.keyName)
-	case !sameNonce(share.Nonce, r.Nonce):
+	case !bytes.Equal(share.Nonce, r.Nonce):
 		return Share{}, fmt.Errorf("%w: the share answers another request (its nonce is not this request's)", ErrShareRefused)
 	}
 	if d := share.Time.Sub(s.deps.Clock.Now()); d > Skew || d < -Skew {

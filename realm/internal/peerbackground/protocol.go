@@ -1,7 +1,6 @@
 package peerbackground
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -220,6 +219,3 @@ func clip(s string) string {
 	}
 	return s
 }
-
-// sameNonce compares nonces.
-func sameNonce(a, b []byte) bool { return bytes.Equal(a, b) }

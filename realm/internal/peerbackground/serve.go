@@ -2,7 +2,7 @@ package peerbackground
 
 import (
 	"context"
-	"encoding/base64"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/problem"
+	"github.com/zerorealm/zerorealm/internal/replaywindow"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
 )
 
@@ -48,12 +49,8 @@ const (
 )
 
 // maxSeen bounds the nonces kept: at the readers' pace, a window holds at
-// most readerBurst + 2·Skew·readerRate of each.
+// most readerBurst + 4·Skew·readerRate of each reader's.
 const maxSeen = 1 << 14
-
-// pruneSeenFrom is the count from which each request also forgets the
-// nonces too old to matter.
-const pruneSeenFrom = 256
 
 // API serves the node's statistics to the realms named as readers.
 type API struct {
@@ -185,26 +182,15 @@ func (s *Service) openRequest(msg []byte) (reader string, r Request, err error) 
 // remember notes a request's nonce, and refuses one seen within the
 // freshness window.
 func (s *Service) remember(reader string, nonce []byte) error {
-	key := reader + " " + base64.RawURLEncoding.EncodeToString(nonce)
-	now := s.deps.Clock.Now()
-	s.seenMu.Lock()
-	defer s.seenMu.Unlock()
-	if _, ok := s.seen[key]; ok {
+	sum := sha256.Sum256(append([]byte(reader+" "), nonce...))
+	var id replaywindow.ID
+	copy(id[:], sum[:])
+	switch s.seen.Add(id, s.deps.Clock.Now()) {
+	case replaywindow.Repeated:
 		return problem.Refused(ErrRequestRefused, "this request was answered before: every request carries a nonce of its own")
-	}
-	if len(s.seen) >= pruneSeenFrom {
-		// A request older than Skew is refused as stale before its nonce
-		// is looked up, so its nonce need not be kept.
-		for k, at := range s.seen {
-			if now.Sub(at) > 2*Skew {
-				delete(s.seen, k)
-			}
-		}
-	}
-	if len(s.seen) >= maxSeen {
+	case replaywindow.Full:
 		return edge.TooMany(Skew, "this node holds as many recent requests as it keeps; ask again later")
 	}
-	s.seen[key] = now
 	return nil
 }
 

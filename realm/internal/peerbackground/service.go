@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +15,7 @@ import (
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/notekey"
+	"github.com/zerorealm/zerorealm/internal/replaywindow"
 	"github.com/zerorealm/zerorealm/internal/store"
 )
 
@@ -68,10 +69,9 @@ type Service struct {
 	shares  *store.Bucket
 	m       *metrics
 
-	// seen holds the nonces of requests answered within the freshness
-	// window, per reader: a request sent again is refused.
-	seenMu sync.Mutex
-	seen   map[string]time.Time
+	// seen holds the requests answered for 2·Skew at least, by reader
+	// and nonce: a request sent again within its freshness is refused.
+	seen *replaywindow.Window
 }
 
 // peer is a configured peer and what this node knows of it.
@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s := &Service{
 		cfg: cfg, deps: deps, log: deps.Log.With("component", "background-exchange"),
 		signers: signers, keyName: name, vkey: vkey, shares: shares,
-		seen: map[string]time.Time{},
+		seen: replaywindow.New(2*Skew, maxSeen),
 	}
 	s.deps.Clock = clock.Or(deps.Clock)
 	if s.deps.Client == nil {
@@ -140,7 +140,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			v, _ := verifierOf(k)
 			vs = append(vs, v)
 		}
-		s.peers = append(s.peers, &peer{url: trimSlash(p.URL), realm: realm, verifiers: note.VerifierList(vs...)})
+		s.peers = append(s.peers, &peer{url: strings.TrimRight(p.URL, "/"), realm: realm, verifiers: note.VerifierList(vs...)})
 	}
 	s.m = newMetrics(deps.Registry, s.peers)
 	return s, nil
@@ -148,13 +148,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 
 // VerifierKey is this node's background verifier key, the one peers pin.
 func (s *Service) VerifierKey() string { return s.vkey }
-
-func trimSlash(u string) string {
-	for len(u) > 0 && u[len(u)-1] == '/' {
-		u = u[:len(u)-1]
-	}
-	return u
-}
 
 type metrics struct {
 	requests *prometheus.CounterVec
