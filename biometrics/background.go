@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Scatter is the second-order summary of one person's trusted windows,
@@ -231,6 +232,110 @@ func (b *Background) validate() error {
 		}
 	}
 	return nil
+}
+
+// ErrNotAPopulation is returned for statistics that no population of
+// people gives: a sum of covariances, or a spread of means about their
+// mean, that is not symmetric positive semi-definite.
+var ErrNotAPopulation = errors.New("biometrics: statistics no population of people gives")
+
+// populationTolerance is the rounding a population's sums may carry, in
+// units of each feature's spread: an eigenvalue below minus it, or two
+// halves of a matrix further apart than it, are not rounding.
+const populationTolerance = 1e-6
+
+// checkPopulation refuses statistics that sums over people cannot give
+// (ErrNotAPopulation). The whitening inverts the total scatter: a
+// direction of negative variance in a peer's share would be clamped to
+// nothing and amplified a millionfold, and every genuine window would look
+// like someone else's. Statistics that pass keep the total scatter at or
+// above the model's floor in every direction, whatever else they say.
+func (b *Background) checkPopulation() error {
+	if err := b.validate(); err != nil {
+		return err
+	}
+	d := NumCoreFeatures
+	n := float64(b.People)
+	within := make([]float64, d*d)
+	between := make([]float64, d*d)
+	for i := range d {
+		for j := range d {
+			within[i*d+j] = b.SumWithin[i*d+j] / n
+			between[i*d+j] = b.SumMeanOuter[i*d+j]/n - (b.SumMean[i]/n)*(b.SumMean[j]/n)
+		}
+	}
+	if !allFinite(within) || !allFinite(between) {
+		return fmt.Errorf("%w: sums beyond the range of their numbers", ErrNotAPopulation)
+	}
+	// In units of each feature's spread, as the model standardizes: a
+	// feature measured in metres and one in radians weigh alike.
+	unit := make([]float64, d)
+	for i := range d {
+		unit[i] = math.Sqrt(math.Abs(within[i*d+i]) + math.Abs(between[i*d+i]))
+		if unit[i] == 0 || math.IsInf(unit[i], 0) {
+			unit[i] = 1
+		}
+	}
+	for _, part := range []struct {
+		name string
+		m    []float64
+	}{{"the within-person covariances", within}, {"the spread of the people's means", between}} {
+		for i := range d {
+			for j := range d {
+				part.m[i*d+j] /= unit[i] * unit[j]
+			}
+		}
+		for i := range d {
+			if part.m[i*d+i] < -populationTolerance {
+				return fmt.Errorf("%w: %s have a negative variance (feature %d)", ErrNotAPopulation, part.name, i)
+			}
+		}
+		for i := range d {
+			for j := i + 1; j < d; j++ {
+				// Each entry is at most 1 in these units, or the matrix
+				// has a negative direction; checked before the
+				// eigenvalues, which would not survive a huge one.
+				if math.Abs(part.m[i*d+j]) > 1+populationTolerance || math.Abs(part.m[j*d+i]) > 1+populationTolerance {
+					return fmt.Errorf("%w: %s correlate features %d and %d beyond 1", ErrNotAPopulation, part.name, i, j)
+				}
+				if math.Abs(part.m[i*d+j]-part.m[j*d+i]) > populationTolerance {
+					return fmt.Errorf("%w: %s are not symmetric (features %d and %d)", ErrNotAPopulation, part.name, i, j)
+				}
+				avg := (part.m[i*d+j] + part.m[j*d+i]) / 2
+				part.m[i*d+j], part.m[j*d+i] = avg, avg
+			}
+		}
+		vals, _ := symEigen(part.m, d)
+		if low := slices.Min(vals); !(low >= -populationTolerance) {
+			return fmt.Errorf("%w: %s have a direction of negative variance (%.3g)", ErrNotAPopulation, part.name, low)
+		}
+	}
+	return nil
+}
+
+// mergeAtMost adds o's people as Merge does, counted as at most most
+// people: beyond that, its sums are scaled down so that they weigh as much
+// as most people of the same mean, spread and within-person scatter.
+func (b *Background) mergeAtMost(o *Background, most int) {
+	if o.People <= most {
+		b.Merge(o)
+		return
+	}
+	if most <= 0 {
+		return
+	}
+	b.init()
+	f := float64(most) / float64(o.People)
+	b.People += most
+	for i, v := range o.SumMean {
+		b.SumMean[i] += f * v
+	}
+	for i, v := range o.SumMeanOuter {
+		b.SumMeanOuter[i] += f * v
+	}
+	for i, v := range o.SumWithin {
+		b.SumWithin[i] += f * v
+	}
 }
 
 // FitBackground fits the standardization and whitening from population

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -412,4 +413,242 @@ func TestEngineBackgroundSources(t *testing.T) {
 	if got, err := e.ShareBackground(DefaultShareMinPeople); err != nil || got.People != 6+DefaultShareMinPeople {
 		t.Errorf("share after %d people joined = %v, %v; want %d people", DefaultShareMinPeople, got, err, 6+DefaultShareMinPeople)
 	}
+}
+
+// populationOf is the background of n people drawn from seeds from seed
+// on, each by their windows of two days.
+func populationOf(seed uint64, n int) *Background {
+	b := &Background{}
+	for p := range n {
+		d1, d2 := twoDays(seed+uint64(p), 12)
+		_ = b.AddScatter(scatterOf(d1, d2))
+	}
+	return b
+}
+
+// maxAbs is the largest magnitude among xs.
+func maxAbs(xs []float64) float64 {
+	var m float64
+	for _, x := range xs {
+		m = math.Max(m, math.Abs(x))
+	}
+	return m
+}
+
+// whiteningBound is the most any entry of a model's whitening can be when
+// the total scatter it inverts is positive semi-definite before the floor:
+// every eigenvalue is then at least the floor.
+var whiteningBound = 1/math.Sqrt(scatterFloor) + 1e-9
+
+// TestStatisticsNoPopulationGivesAreRefused: a share whose sums no
+// people could have is refused with its reason, and the engine keeps what
+// it had. Taken, the first of them would have made the whitening amplify
+// one direction past anything a population can.
+func TestStatisticsNoPopulationGivesAreRefused(t *testing.T) {
+	d := NumCoreFeatures
+	own := populationOf(900, 6)
+	good := populationOf(950, 5)
+	indefinite := func(b *Background) {
+		// Features 0 and 1 "correlated" ten times beyond what their
+		// variances allow: one direction of negative variance.
+		c := 10 * math.Sqrt(b.SumWithin[0]*b.SumWithin[d+1])
+		b.SumWithin[1], b.SumWithin[d] = c, c
+	}
+	for _, tc := range []struct {
+		name   string
+		tamper func(b *Background)
+		says   string
+	}{
+		{"within-person covariances with a negative direction", indefinite, "within-person covariances correlate features 0 and 1 beyond 1"},
+		{"within-person covariances not symmetric", func(b *Background) { b.SumWithin[2*d+3] *= 1.5 }, "not symmetric (features 2 and 3)"},
+		{"means spread less than nothing", func(b *Background) { b.SumMeanOuter[4*d+4] = 0.5 * b.SumMean[4] * b.SumMean[4] / float64(b.People) }, "spread of the people's means have a negative variance (feature 4)"},
+		{"means spread with a negative direction", func(b *Background) {
+			// Each feature's spread as it was, but all of them
+			// perfectly anti-correlated: no set of means does that.
+			n := float64(b.People)
+			for i := range d {
+				for j := range d {
+					if i != j {
+						vi := b.SumMeanOuter[i*d+i]/n - b.SumMean[i]*b.SumMean[i]/n/n
+						vj := b.SumMeanOuter[j*d+j]/n - b.SumMean[j]*b.SumMean[j]/n/n
+						b.SumMeanOuter[i*d+j] = n * (b.SumMean[i]*b.SumMean[j]/n/n - 0.9*math.Sqrt(vi*vj))
+					}
+				}
+			}
+		}, "spread of the people's means have a direction of negative variance"},
+		{"sums beyond their numbers' range", func(b *Background) { b.SumMean[5] = 1e300 }, "beyond the range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := NewEngine(Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.SetPeerBackground("peer", good); err != nil {
+				t.Fatalf("an honest peer's statistics: %v", err)
+			}
+			bad := &Background{}
+			bad.Merge(good)
+			tc.tamper(bad)
+			err = e.SetPeerBackground("peer", bad)
+			if !errors.Is(err, ErrNotAPopulation) || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("SetPeerBackground = %v; want ErrNotAPopulation saying %q", err, tc.says)
+			}
+			if kept := e.PeerBackground("peer"); kept == nil || !reflect.DeepEqual(kept, good) {
+				t.Error("a refused share changed the peer's statistics in use")
+			}
+		})
+	}
+	// Why: the whitening of the node's own people and an honest peer
+	// stays within the floor's bound; with the first share above, it
+	// would not.
+	fit := func(peer *Background) *Model {
+		b := &Background{}
+		b.Merge(own)
+		b.Merge(peer)
+		m, err := FitBackground(b, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if w := maxAbs(fit(good).whiten); w > whiteningBound {
+		t.Fatalf("honest whitening reaches %.3g, bound %.3g", w, whiteningBound)
+	}
+	bad := &Background{}
+	bad.Merge(good)
+	indefinite(bad)
+	if w := maxAbs(fit(bad).whiten); w <= 100*whiteningBound {
+		t.Errorf("the indefinite share's whitening reaches only %.3g: the test no longer shows the harm", w)
+	}
+}
+
+// TestPeersNeverOutweighTheNodesOwnPeople: a peer that claims ten times
+// the node's people weighs as the node's people do, and two such peers
+// together too; an honest small peer counts in full.
+func TestPeersNeverOutweighTheNodesOwnPeople(t *testing.T) {
+	e, err := NewEngine(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own Background
+	var cohort []NamedTemplate
+	for p := range 6 {
+		d1, _ := twoDays(uint64(1000+p), 12)
+		tm, err := NewTemplate(d1, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("p%d", p)
+		e.SetTemplate(id, tm)
+		_ = own.AddTemplate(tm)
+		cohort = append(cohort, NamedTemplate{ID: id, Template: tm})
+	}
+	// The peer's people sit elsewhere: every feature's mean moved.
+	big := populationOf(1100, 60)
+	for i := range big.SumMean {
+		big.SumMean[i] += float64(big.People) * 0.5
+	}
+	big.SumMeanOuter = make([]float64, len(big.SumMeanOuter))
+	for p := range 60 {
+		d1, d2 := twoDays(uint64(1100+p), 12)
+		mu, _ := scatterOf(d1, d2).moments()
+		for i := range mu {
+			mu[i] += 0.5
+		}
+		d := NumCoreFeatures
+		for i := range d {
+			for j := range d {
+				big.SumMeanOuter[i*d+j] += mu[i] * mu[j]
+			}
+		}
+	}
+	expect := func(peerWeight float64, peers ...*Background) *Model {
+		b := &Background{}
+		b.Merge(&own)
+		for _, p := range peers {
+			scaled := &Background{}
+			scaled.mergeAtMost(p, int(math.Round(peerWeight*float64(p.People))))
+			b.Merge(scaled)
+		}
+		m, err := FitBackground(b, cohort, DefaultMaxCohort)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	waitFor := func(want *Model, what string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if m := e.Model(); m != nil && maxRelDiff(m.mean, want.mean) < 1e-9 && maxRelDiff(m.whiten, want.whiten) < 1e-9 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the engine's model is never %s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if err := e.SetPeerBackground("big", big); err != nil {
+		t.Fatal(err)
+	}
+	capped, full := expect(0.1, big), expect(1, big)
+	if maxRelDiff(capped.mean, full.mean) < 1e-3 {
+		t.Fatal("the peer's weight changes nothing: the test cannot tell the cap")
+	}
+	waitFor(capped, "the node's six people and the peer's sixty weighed as six")
+	if err := e.SetPeerBackground("big2", big); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(expect(0.05, big, big), "two peers of sixty weighed together as six")
+	if err := e.SetPeerBackground("big", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetPeerBackground("big2", nil); err != nil {
+		t.Fatal(err)
+	}
+	small := populationOf(1200, 5)
+	if err := e.SetPeerBackground("small", small); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(expect(1, small), "the node's six and a peer's five, each in full")
+}
+
+// FuzzPeerStatistics: whatever a peer puts in its sums, the check never
+// panics, and statistics it takes keep the whitening of the node's own
+// people and the peer's within the floor's bound.
+func FuzzPeerStatistics(f *testing.F) {
+	own, honest := populationOf(900, 6), populationOf(950, 5)
+	f.Add(uint8(0), uint8(0), uint8(1), 1.0, uint16(5))
+	f.Add(uint8(1), uint8(3), uint8(3), -2.0, uint16(7))
+	f.Add(uint8(2), uint8(5), uint8(9), 1e300, uint16(5))
+	f.Add(uint8(0), uint8(7), uint8(7), 0.0, uint16(60000))
+	f.Fuzz(func(t *testing.T, sum, i, j uint8, v float64, people uint16) {
+		d := NumCoreFeatures
+		b := &Background{}
+		b.Merge(honest)
+		b.People = int(people)
+		i, j = i%uint8(d), j%uint8(d)
+		switch sum % 3 {
+		case 0:
+			b.SumMean[i] = v
+		case 1:
+			b.SumMeanOuter[int(i)*d+int(j)], b.SumMeanOuter[int(j)*d+int(i)] = v, v
+		case 2:
+			b.SumWithin[int(i)*d+int(j)], b.SumWithin[int(j)*d+int(i)] = v, v
+		}
+		if b.checkPopulation() != nil {
+			return
+		}
+		all := &Background{}
+		all.Merge(own)
+		all.mergeAtMost(b, own.People)
+		m, err := FitBackground(all, nil, 0)
+		if err != nil {
+			t.Fatalf("accepted statistics do not fit: %v", err)
+		}
+		if w := maxAbs(m.whiten); !(w <= 1/math.Sqrt(scatterFloor*0.999)) {
+			t.Fatalf("accepted statistics whiten up to %.4g", w)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package biometrics
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -200,9 +201,16 @@ func (e *Engine) refit() {
 		}
 		cohort = append(cohort, e.prior...)
 	}
-	for _, p := range e.peers {
-		bg.Merge(p)
+	// Peers join in the order of their names, so that a refit with the
+	// same statistics rounds the same way, and together they count as at
+	// most as many people as the node's own background: a peer realm, even
+	// one whose key was stolen, never outweighs the people this node
+	// measured (a node with no background of its own counts them as k).
+	peers := &Background{}
+	for _, name := range slices.Sorted(maps.Keys(e.peers)) {
+		peers.Merge(e.peers[name])
 	}
+	bg.mergeAtMost(peers, max(bg.People, DefaultShareMinPeople))
 	e.mu.Unlock()
 	if bg.People < 2 {
 		return
@@ -313,10 +321,12 @@ func (e *Engine) Thinning() bool { return e.thin.Load() }
 // SetPeerBackground adds or replaces the statistics a trusted peer shared
 // (nil removes them). The peer's people must not be this node's: their
 // statistics would count twice. Fewer than DefaultShareMinPeople people
-// are refused, as Share would have.
+// are refused, as Share would have, and so are statistics no population
+// gives (ErrNotAPopulation). However many people a peer claims, peers
+// together weigh at most as much as the node's own background.
 func (e *Engine) SetPeerBackground(peer string, b *Background) error {
 	if b != nil {
-		if err := b.validate(); err != nil {
+		if err := b.checkPopulation(); err != nil {
 			return err
 		}
 		if b.People < DefaultShareMinPeople {

@@ -2,7 +2,9 @@ package peerbackground
 
 import (
 	"fmt"
+	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -94,6 +96,10 @@ func Problems(c Config) []string {
 			problems = append(problems, fmt.Sprintf("background peer %q: want scheme://host[:port], e.g. https://realm.example", p.URL))
 			continue
 		}
+		if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+			problems = append(problems, fmt.Sprintf("background peer %s: http:// shows the shares to anyone on the path; want https:// (http:// only to a loopback host)", p.URL))
+			continue
+		}
 		realm, err := realmOfKeys(p.Keys)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("background peer %s: %v", p.URL, err))
@@ -105,6 +111,16 @@ func Problems(c Config) []string {
 		realms[realm] = true
 	}
 	return problems
+}
+
+// loopbackHost says whether host never leaves this machine: the one place
+// a share may travel unencrypted (tests, and a TLS proxy beside the node).
+func loopbackHost(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // verifierOf reads a pinned background verifier key.

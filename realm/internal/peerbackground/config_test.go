@@ -20,6 +20,11 @@ func TestConfigProblemsNameWhatIsWrong(t *testing.T) {
 	if p := Problems(Config{Peers: []Peer{{URL: "https://a.example", Keys: []string{a1, a2}}}, Readers: []string{b1}}); len(p) != 0 {
 		t.Fatalf("a good configuration: %v", p)
 	}
+	for _, loopback := range []string{"http://localhost:8080", "http://a.localhost", "http://127.0.0.1:18601", "http://[::1]:8080"} {
+		if p := Problems(Config{Peers: []Peer{{URL: loopback, Keys: []string{a1}}}}); len(p) != 0 {
+			t.Errorf("http:// to a loopback host, %s: %v", loopback, p)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -31,6 +36,7 @@ func TestConfigProblemsNameWhatIsWrong(t *testing.T) {
 		{"a reader that is no key", Config{Readers: []string{"b.example"}}, "not a note verifier key"},
 		{"a reader's checkpoint key", Config{Readers: []string{checkpointKey}}, "not a background key"},
 		{"a peer URL with a path", Config{Peers: []Peer{{URL: "https://a.example/v1", Keys: []string{a1}}}}, "want scheme://host[:port]"},
+		{"a peer over plain http", Config{Peers: []Peer{{URL: "http://a.example", Keys: []string{a1}}}}, "want https://"},
 		{"a peer without keys", Config{Peers: []Peer{{URL: "https://a.example"}}}, "no keys"},
 		{"a peer whose keys name two realms", Config{Peers: []Peer{{URL: "https://a.example", Keys: []string{a1, b1}}}}, "one peer is one realm"},
 		{"one realm named by two peers", Config{Peers: []Peer{{URL: "https://a.example", Keys: []string{a1}}, {URL: "https://a2.example", Keys: []string{a2}}}}, "named by another peer too"},
