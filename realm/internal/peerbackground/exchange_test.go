@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/notekey"
 )
@@ -132,18 +135,7 @@ func TestFetchRefusesAShareItCannotTrust(t *testing.T) {
 
 	// Between B and A, something that may change A's answers.
 	var alter func(req *http.Request, answer []byte) []byte
-	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		resp, err := http.Post(a.url+SharePath, "text/plain; charset=utf-8", req.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		answer, _ := io.ReadAll(resp.Body)
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(alter(req, answer))
-	}))
-	t.Cleanup(relay.Close)
+	relay := relayTo(t, a.url, func(req *http.Request, answer []byte) []byte { return alter(req, answer) })
 
 	var kept []byte // an answer of A's to another request of B's
 	for _, tc := range []struct {
@@ -160,6 +152,7 @@ func TestFetchRefusesAShareItCannotTrust(t *testing.T) {
 		}, "invalid signature"},
 		{"an answer to another request", "", func(_ *http.Request, answer []byte) []byte { return kept }, "answers another request"},
 		{"no answer but an error page", "", func(_ *http.Request, _ []byte) []byte { return []byte("<html>oops</html>") }, "malformed note"},
+		{"statistics no population gives, signed with A's stolen key", "", indefiniteShare(t), "statistics no population of people gives"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pinned := tc.pinned
@@ -348,4 +341,109 @@ func TestNotesStillOpenAfterARotation(t *testing.T) {
 	if err := fetchOnce(c); !isRefused(err) {
 		t.Errorf("a share signed by neither pinned key: %v", err)
 	}
+}
+
+// indefiniteShare re-signs an answer of a.example's n1, with its key as a
+// thief would have it, after giving its statistics a direction of
+// negative variance: features 0 and 1 "correlated" ten times beyond what
+// their variances allow.
+func indefiniteShare(t *testing.T) func(*http.Request, []byte) []byte {
+	skey, vkey, err := notekey.Keys(KeyName("a.example", "n1"), seedOf("a.example", "n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(_ *http.Request, answer []byte) []byte {
+		n, err := note.Open(answer, note.VerifierList(verifier))
+		if err != nil {
+			t.Errorf("A's answer: %v", err)
+			return answer
+		}
+		share, err := ParseShare(n.Text)
+		if err != nil {
+			t.Errorf("A's share: %v", err)
+			return answer
+		}
+		st, d := share.Statistics, biometrics.NumCoreFeatures
+		c := 10 * math.Sqrt(st.SumWithin[0]*st.SumWithin[d+1])
+		st.SumWithin[1], st.SumWithin[d] = c, c
+		text, err := share.Text()
+		if err != nil {
+			t.Errorf("the tampered share: %v", err)
+			return answer
+		}
+		msg, err := note.Sign(&note.Note{Text: text}, signer)
+		if err != nil {
+			t.Errorf("signing the tampered share: %v", err)
+			return answer
+		}
+		return msg
+	}
+}
+
+// TestRefusedSharesAreCountedApartFromFailures: an operator is told a
+// peer sent what this node cannot trust (outcome refused), apart from a
+// peer that gave no share (outcome failed).
+func TestRefusedSharesAreCountedApartFromFailures(t *testing.T) {
+	a := newSide(t, "a.example", "n1", Config{Readers: []string{vkeyOf(t, "b.example", "n1")}}, people(t, 1, 6), nil, true)
+	evil := relayTo(t, a.url, indefiniteShare(t))
+	for _, tc := range []struct {
+		name, url, outcome string
+	}{
+		{"a share signed with a stolen key, of statistics no population gives", evil.URL, "refused"},
+		{"an answer without a share (B is not a reader of A's n2)", newSide(t, "a.example", "n2", Config{}, people(t, 1, 6), nil, true).url, "failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newSide(t, "b.example", "n1", Config{Peers: []Peer{{URL: tc.url, Keys: []string{vkeyOf(t, "a.example", "n1"), vkeyOf(t, "a.example", "n2")}}}}, nil, nil, false)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { b.svc.Run(ctx); close(done) }()
+			t.Cleanup(func() { cancel(); <-done })
+			count := func(outcome string) float64 {
+				var m dto.Metric
+				if err := b.svc.m.fetches.WithLabelValues("a.example", outcome).Write(&m); err != nil {
+					t.Fatal(err)
+				}
+				return m.GetCounter().GetValue()
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for count("refused")+count("failed") == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("no fetch ended within 10s")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if count(tc.outcome) != 1 || count("ok") != 0 {
+				t.Errorf("fetches: refused %v, failed %v, ok %v; want one %s", count("refused"), count("failed"), count("ok"), tc.outcome)
+			}
+			if b.engine.PeerBackground("a.example") != nil {
+				t.Error("B whitens with what it should have refused")
+			}
+		})
+	}
+}
+
+// relayTo serves what target answers to a share request, passed through
+// alter: something between two realms.
+func relayTo(t *testing.T, target string, alter func(req *http.Request, answer []byte) []byte) *httptest.Server {
+	relay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		resp, err := http.Post(target+SharePath, "text/plain; charset=utf-8", req.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		answer, _ := io.ReadAll(resp.Body)
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(alter(req, answer))
+	}))
+	t.Cleanup(relay.Close)
+	return relay
 }

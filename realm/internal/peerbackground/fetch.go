@@ -19,8 +19,25 @@ import (
 // of 58 features and two 58 × 58 matrices, in base64), a problem less.
 const maxShareBytes = 1 << 20
 
-// ErrShareRefused is wrapped by every refusal of a peer's answer.
+// ErrShareRefused is wrapped by every refusal of a peer's answer: one
+// this node cannot trust, whoever sent it.
 var ErrShareRefused = errors.New("peerbackground: share refused")
+
+// ErrNoShare is wrapped when the peer answers without a share (an error
+// status: it does not name this node a reader, knows too few people, is
+// busy).
+var ErrNoShare = errors.New("peerbackground: no share")
+
+// fetchOutcome is the outcome label of a fetch that ended in err:
+// refused (an answer this node cannot trust, which an operator may want to
+// be told of apart from an outage) or failed (no answer, or no share in
+// it).
+func fetchOutcome(err error) string {
+	if errors.Is(err, ErrShareRefused) {
+		return "refused"
+	}
+	return "failed"
+}
 
 // Run fetches every peer's statistics until ctx ends: at once, then
 // every Config.Every (within a tenth either way, so that nodes and realms
@@ -47,7 +64,7 @@ func (s *Service) follow(ctx context.Context, p *peer) {
 				return
 			}
 			failures++
-			s.m.fetches.WithLabelValues(p.realm, "failed").Inc()
+			s.m.fetches.WithLabelValues(p.realm, fetchOutcome(err)).Inc()
 			wait = min(retryFirst<<min(failures-1, 16), s.cfg.Every)
 			s.log.Warn("peer realm's background statistics not fetched", "peer", p.realm, "url", p.url, "err", err, "again_in", wait)
 			if !fetched.IsZero() && s.deps.Clock.Now().Sub(fetched) > s.cfg.MaxAge {
@@ -100,7 +117,7 @@ func (s *Service) fetch(ctx context.Context, p *peer) error {
 		return fmt.Errorf("reading the answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: %s answered %s: %s", ErrShareRefused, p.realm, resp.Status, problemDetail(body))
+		return fmt.Errorf("%w: %s answered %s: %s", ErrNoShare, p.realm, resp.Status, problemDetail(body))
 	}
 	if len(body) > maxShareBytes {
 		return fmt.Errorf("%w: the answer is over %d bytes", ErrShareRefused, maxShareBytes)

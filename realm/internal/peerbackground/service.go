@@ -163,7 +163,7 @@ func newMetrics(reg prometheus.Registerer, peers []*peer) *metrics {
 		}, []string{"outcome"}),
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_biometrics_peer_fetches_total",
-			Help: "Fetches of a peer realm's background statistics, by peer realm and outcome (ok or failed).",
+			Help: "Fetches of a peer realm's background statistics, by peer realm and outcome: ok, refused (an answer this node cannot trust: not signed by a pinned key, not for this request, or statistics no population gives) or failed (no answer, or no share in it).",
 		}, []string{"peer", "outcome"}),
 		people: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "zerorealm_biometrics_peer_people",
