@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime/debug"
 	"testing"
+	"testing/fstest"
 )
 
 func TestParseMemoryLimit(t *testing.T) {
@@ -30,6 +31,7 @@ func TestParseMemoryLimit(t *testing.T) {
 // error and leaves the limit alone; no flag leaves it alone.
 func TestMemoryLimitSetAndRestored(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
+	noContainer(t)
 	before := debug.SetMemoryLimit(-1)
 	restore, err := applyMemoryLimit("3GiB", log)
 	if err != nil {
@@ -53,5 +55,73 @@ func TestMemoryLimitSetAndRestored(t *testing.T) {
 	restore()
 	if got := debug.SetMemoryLimit(-1); got != before {
 		t.Fatalf("limit %d with no flag, want %d", got, before)
+	}
+}
+
+// noContainer makes the process's control group set no memory limit, as
+// on a machine of its own, whatever the machine running the test has.
+func noContainer(t *testing.T) {
+	inContainer(t, "max\n")
+}
+
+// inContainer makes the process's control group (v2) limit its memory to
+// what memoryMax says.
+func inContainer(t *testing.T, memoryMax string) {
+	t.Helper()
+	t.Setenv("GOMEMLIMIT", "")
+	prev := systemFS
+	systemFS = fstest.MapFS{
+		"proc/self/cgroup":         {Data: []byte("0::/\n")},
+		"sys/fs/cgroup/memory.max": {Data: []byte(memoryMax)},
+	}
+	t.Cleanup(func() { systemFS = prev })
+}
+
+// TestContainerLimitTaken: with no --memory-limit and no GOMEMLIMIT, a node
+// in a container of 1 GiB takes nine tenths of it; told a limit, or off,
+// it takes that instead; a control group it cannot read leaves the limit
+// as it was.
+func TestContainerLimitTaken(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	before := debug.SetMemoryLimit(-1)
+	inContainer(t, "1073741824\n")
+	restore, err := applyMemoryLimit("", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gib := int64(1 << 30)
+	if got, want := debug.SetMemoryLimit(-1), int64(float64(gib)*containerShare); got != want {
+		t.Errorf("limit %d in a container of 1GiB, want %d", got, want)
+	}
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Fatalf("limit %d after restoring, want %d", got, before)
+	}
+	for flag, want := range map[string]int64{"3GiB": 3 << 30, "off": math.MaxInt64} {
+		restore, err := applyMemoryLimit(flag, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := debug.SetMemoryLimit(-1); got != want {
+			t.Errorf("limit %d with --memory-limit %s in a container, want %d", got, flag, want)
+		}
+		restore()
+	}
+	inContainer(t, "lots\n")
+	restore, err = applyMemoryLimit("", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("limit %d from an unreadable control group, want %d", got, before)
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[int64]string{966367641: "921MiB", 3 << 30: "3GiB", 1536: "1KiB", 100: "100B", 0: "0B"} {
+		if got := formatBytes(n); got != want {
+			t.Errorf("formatBytes(%d) = %s, want %s", n, got, want)
+		}
 	}
 }

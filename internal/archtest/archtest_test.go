@@ -67,6 +67,9 @@ func forbidden() map[string]map[string]string {
 		"internal/cpuload": {
 			"internal/...": "cpuload reads the process's and the machine's CPU for admission; a leaf, so that measuring load pulls nothing in",
 		},
+		"internal/cgroupmem": {
+			"internal/...": "cgroupmem reads the control group's memory limit for the runtime; a leaf, so that sizing memory pulls nothing in",
+		},
 		"internal/netstamp": {
 			"internal/...": "netstamp reads the kernel's receive stamps beneath the realm's sockets; a leaf, so that the listener pulls nothing in",
 		},
@@ -469,7 +472,8 @@ func httpImport(dir, imp string) string {
 // standardLibraryOnly are the packages that import nothing beyond the
 // standard library, and why.
 var standardLibraryOnly = map[string]string{
-	"internal/netstamp": "it sits beneath the realm's sockets, TCP and UDP alike; the WebRTC library is wired to it in realm/internal/live/xr, so that neither depends on the other's version",
+	"internal/netstamp":  "it sits beneath the realm's sockets, TCP and UDP alike; the WebRTC library is wired to it in realm/internal/live/xr, so that neither depends on the other's version",
+	"internal/cgroupmem": "it is read before anything else runs, to size the runtime's memory; what it pulled in would be sized after",
 }
 
 func TestStandardLibraryOnly(t *testing.T) {
