@@ -3,6 +3,7 @@ package evaluation
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/zerorealm/zerorealm/biometrics"
@@ -52,9 +53,9 @@ type nodes struct {
 
 func (n nodes) replay(kind string) *biometrics.Engine {
 	switch kind {
-	case "verbatim":
+	case "verbatim", "drifted":
 		return n.verbatim
-	case "noisy":
+	case "noisy", "head-turned":
 		return n.noisy
 	}
 	return n.warped
@@ -114,6 +115,9 @@ func runRecordingLiveness(recs []Recording, seed int64, n nodes) (*RecordingLive
 		}
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 99))
+	// The perturbed replays draw from their own source, so that the
+	// others' noise and speeds are what they were before them.
+	perturbRNG := rand.New(rand.NewPCG(uint64(seed), 98))
 	for i, r := range recs {
 		// The victim streams; another person streams; then the attacker
 		// replays the victim's capture three ways, each into a fresh stream
@@ -123,10 +127,14 @@ func runRecordingLiveness(recs []Recording, seed int64, n nodes) (*RecordingLive
 			feedGaps(s, frames, &clock, nil)
 			s.Close()
 		}
-		for _, kind := range []string{"verbatim", "noisy", "time-warped"} {
+		for _, kind := range slices.Concat(ReplayKinds, PerturbedReplayKinds) {
+			from := rng
+			if slices.Contains(PerturbedReplayKinds, kind) {
+				from = perturbRNG
+			}
 			s := n.replay(kind).NewStream("attacker", nil)
 			rejected := false
-			feedGaps(s, transform(r.Probe, kind, rng), &clock, func(ev biometrics.Event) {
+			feedGaps(s, transform(r.Probe, kind, from), &clock, func(ev biometrics.Event) {
 				if ev.Kind == biometrics.EventLiveness {
 					rejected = true
 				}
@@ -136,7 +144,7 @@ func runRecordingLiveness(recs []Recording, seed int64, n nodes) (*RecordingLive
 			out.Trials++
 			if rejected {
 				out.Rejected++
-			} else {
+			} else if !slices.Contains(PerturbedReplayKinds, kind) {
 				res.Missed = append(res.Missed, kind+" "+r.ID)
 			}
 			res.Replay[kind] = out
