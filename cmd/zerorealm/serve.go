@@ -105,7 +105,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.DurationVar(&f.agentApprovalExpiry, "agent-approval-expiry", 15*time.Minute, "how long an agent's action waits for its owner's approval (at most 24h)")
 	fl.Int64Var(&f.minFreeDiskMiB, "min-free-disk", 64, "MiB of free disk space the embedded store keeps: under it writes are refused (507) and /readyz is 503 until space returns (negative: not checked; ignored with --nats)")
 	fl.StringVar(&f.otelEndpoint, "otel-endpoint", "", "export OpenTelemetry traces over OTLP/HTTP to this collector, e.g. http://localhost:4318 (empty: off)")
-	fl.StringVar(&f.memoryLimit, "memory-limit", "", "soft limit of the Go runtime's memory, written as GOMEMLIMIT is (512MiB, 2GiB, off): the collector runs sooner near it, so RSS follows the live heap instead of growing to twice it (empty: GOMEMLIMIT's, or none)")
+	fl.StringVar(&f.memoryLimit, "memory-limit", "", "soft limit of the Go runtime's memory, written as GOMEMLIMIT is (512MiB, 2GiB, off): the collector runs sooner near it, so RSS follows the live heap instead of growing to twice it (empty: GOMEMLIMIT's; without it, nine tenths of the control group's memory limit, or none)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go runtime profiles (/debug/pprof/) on this separate address, e.g. localhost:6060 (empty: off)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
