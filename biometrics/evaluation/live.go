@@ -400,8 +400,8 @@ func replays(e *biometrics.Engine, persons []*synth.Person, tmpls []*biometrics.
 }
 
 // transform makes a replay of captured frames: a new device clock, and
-// per kind, noise, a change of speed, a drift of every position or a turn
-// of the head.
+// per kind, noise, a change of speed, a drift of the hands or a turn of
+// the head.
 func transform(frames []biometrics.Frame, kind string, rng *rand.Rand) []biometrics.Frame {
 	out := make([]biometrics.Frame, len(frames))
 	start := frames[0].TimeUS

@@ -14,13 +14,14 @@ type RecordingLiveness struct {
 	Sessions      int
 	FalseLiveness map[string]int // liveness failures on genuine sessions, by reason
 	Replay        map[string]ReplayOutcome
-	Missed        []string // replays not caught: kind and recording
+	Missed        []string // replays of ReplayKinds not caught: kind and recording
 }
 
 // RunRecordingLiveness streams every real session through one engine, as
 // genuine motion (any liveness failure is a false alarm), then replays each
 // probe session into another avatar's stream, verbatim, with millimetre
-// noise and time-warped, and counts how many replays are caught.
+// noise and time-warped, and changed on purpose (PerturbedReplayKinds),
+// and counts how many replays of each kind are caught.
 func RunRecordingLiveness(recs []Recording, seed int64) (*RecordingLiveness, error) {
 	e, err := biometrics.NewEngine(biometrics.Config{})
 	if err != nil {
@@ -45,7 +46,8 @@ func RunRecordingLivenessAcross(recs []Recording, seed int64) (*RecordingLivenes
 
 // nodes says which engine each part of RunRecordingLiveness streams
 // through: first sessions and victims, second sessions, then the verbatim,
-// noisy and time-warped replays.
+// noisy and time-warped replays (the drifted ones through the verbatim
+// replays' engine, the head-turned ones through the noisy replays').
 type nodes struct {
 	first, second           *biometrics.Engine
 	verbatim, noisy, warped *biometrics.Engine
@@ -94,7 +96,7 @@ func LinkedEngines(cfg biometrics.Config, n int) ([]*biometrics.Engine, error) {
 }
 
 // runRecordingLiveness streams every session as genuine motion, then
-// replays each probe session three ways, through the engines n names.
+// replays each probe session every way, through the engines n names.
 func runRecordingLiveness(recs []Recording, seed int64, n nodes) (*RecordingLiveness, error) {
 	res := &RecordingLiveness{FalseLiveness: map[string]int{}, Replay: map[string]ReplayOutcome{}}
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -120,7 +122,7 @@ func runRecordingLiveness(recs []Recording, seed int64, n nodes) (*RecordingLive
 	perturbRNG := rand.New(rand.NewPCG(uint64(seed), 98))
 	for i, r := range recs {
 		// The victim streams; another person streams; then the attacker
-		// replays the victim's capture three ways, each into a fresh stream
+		// replays the victim's capture each way, each into a fresh stream
 		// of another avatar.
 		for _, frames := range [][]biometrics.Frame{r.Probe, recs[(i+1)%len(recs)].Enroll} {
 			s := n.first.NewStream("victim-or-bystander", nil)
