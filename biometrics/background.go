@@ -183,20 +183,24 @@ func (b *Background) AddScatter(s *Scatter) error {
 
 // Merge adds another population's statistics: the people must be
 // disjoint, or someone counts twice.
-func (b *Background) Merge(o *Background) {
-	if o.People == 0 {
+func (b *Background) Merge(o *Background) { b.addScaled(o, o.People, 1) }
+
+// addScaled adds o's sums times f, counted as people people. Merge's f is
+// 1, which multiplies exactly, so its sums are those of plain addition.
+func (b *Background) addScaled(o *Background, people int, f float64) {
+	if o.People == 0 || people <= 0 {
 		return
 	}
 	b.init()
-	b.People += o.People
+	b.People += people
 	for i, v := range o.SumMean {
-		b.SumMean[i] += v
+		b.SumMean[i] += f * v
 	}
 	for i, v := range o.SumMeanOuter {
-		b.SumMeanOuter[i] += v
+		b.SumMeanOuter[i] += f * v
 	}
 	for i, v := range o.SumWithin {
-		b.SumWithin[i] += v
+		b.SumWithin[i] += f * v
 	}
 }
 
@@ -321,21 +325,7 @@ func (b *Background) mergeAtMost(o *Background, most int) {
 		b.Merge(o)
 		return
 	}
-	if most <= 0 {
-		return
-	}
-	b.init()
-	f := float64(most) / float64(o.People)
-	b.People += most
-	for i, v := range o.SumMean {
-		b.SumMean[i] += f * v
-	}
-	for i, v := range o.SumMeanOuter {
-		b.SumMeanOuter[i] += f * v
-	}
-	for i, v := range o.SumWithin {
-		b.SumWithin[i] += f * v
-	}
+	b.addScaled(o, most, float64(most)/float64(o.People))
 }
 
 // FitBackground fits the standardization and whitening from population
