@@ -92,3 +92,46 @@ func FuzzPathBatchUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeEnrollment feeds the enrollment decoder arbitrary bytes: it
+// must never panic, and what it accepts is an enrollment a stream can
+// resume (finite features, no more windows than it wants) that encodes
+// back to the same bytes.
+func FuzzDecodeEnrollment(f *testing.F) {
+	core := make([]float64, NumCoreFeatures)
+	for i := range core {
+		core[i] = float64(i) / 7
+	}
+	for _, en := range []*Enrollment{
+		{avatarID: "ada", want: 20, windows: []Features{{StartUS: 1, EndUS: 2_000_001, Core: core}}},
+		{avatarID: "ada", want: 2, windows: []Features{
+			{StartUS: 1, EndUS: 2, Core: core, Gaze: []float64{0.1, 0.2, 0.3, 0.4, 3, 0.5}, Heart: []float64{70, 2}},
+			{StartUS: 3, EndUS: 4, Core: core},
+		}},
+	} {
+		b, err := en.AppendBinary(nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{enrollmentVersion, NumCoreFeatures, 0, 2, 0, 0, 0, 1, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		en, err := DecodeEnrollment("ada", b)
+		if err != nil {
+			return
+		}
+		if en.Collected() == 0 || en.Collected() > en.Want() || en.Want() > maxEnrollmentWant {
+			t.Fatalf("decoded %d of %d windows", en.Collected(), en.Want())
+		}
+		for i, w := range en.windows {
+			if len(w.Core) != NumCoreFeatures || !allFinite(w.Core) || !allFinite(w.Gaze) || !allFinite(w.Heart) {
+				t.Fatalf("window %d is not a window's statistics", i)
+			}
+		}
+		again, err := en.AppendBinary(nil)
+		if err != nil || string(again) != string(b) {
+			t.Fatalf("re-encoding = %d bytes, %v; want the %d decoded", len(again), err, len(b))
+		}
+	})
+}

@@ -23,43 +23,22 @@ func TestXREnrollmentGoesOnAfterTheConnectionDrops(t *testing.T) {
 	sess := newClient(t, r).Register(webauthntest.New(), "interrupted")
 	sessionID := sess.Session.ID
 
-	progress := make(chan vr.Status, 256)
+	watch := realmtest.NewEnrollmentWatch()
 	dial := func() *vr.Client {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: testLogger(t),
-			OnStatus: func(s vr.Status) {
-				select {
-				case progress <- s:
-				default:
-				}
-			}})
+			OnStatus: watch.OnStatus})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return cl
 	}
-	// waitProgress returns the first status whose enrollment is done, or
-	// whose progress ok accepts.
-	waitProgress := func(what string, ok func(float64) bool) vr.Status {
-		t.Helper()
-		deadline := time.After(30 * time.Second)
-		for {
-			select {
-			case s := <-progress:
-				if s.Enrollment == enrollmentDone || s.EnrollmentProgress != nil && ok(*s.EnrollmentProgress) {
-					return s
-				}
-			case <-deadline:
-				t.Fatalf("%s: not within 30 s", what)
-			}
-		}
-	}
 
 	cl := dial()
 	w := wear(cl, 5)
-	before := waitProgress("half the enrollment collected", func(p float64) bool { return p >= 0.4 })
+	before := watch.Wait(t, "half the enrollment collected", func(p float64) bool { return p >= 0.4 })
 	if before.Enrollment != enrollmentCollecting {
 		t.Fatalf("status %+v, want enrolling", before)
 	}
@@ -70,20 +49,18 @@ func TestXREnrollmentGoesOnAfterTheConnectionDrops(t *testing.T) {
 	if n := counterValue(text, `zerorealm_xr_enrollments_total{what="set-aside"}`); n != 1 {
 		t.Fatalf("enrollments set aside = %v, want 1", n)
 	}
-	for len(progress) > 0 {
-		<-progress
-	}
+	watch.Forget()
 
 	// The same session comes back, the same person moving afresh.
 	cl = dial()
 	defer cl.Close()
 	w = realmtest.WearSession(cl, 5, 1)
 	defer w.TakeOff()
-	first := waitProgress("the enrollment's progress after the reconnect", func(float64) bool { return true })
+	first := watch.Wait(t, "the enrollment's progress after the reconnect", func(float64) bool { return true })
 	if first.Enrollment != enrollmentCollecting || *first.EnrollmentProgress < *before.EnrollmentProgress {
 		t.Fatalf("after the reconnect: %s at %s, want enrolling from at least %.2f", first.Enrollment, progressText(first), *before.EnrollmentProgress)
 	}
-	done := waitProgress("enrolled", func(float64) bool { return false })
+	done := watch.Wait(t, "enrolled", func(float64) bool { return false })
 	if done.Enrollment != enrollmentDone {
 		t.Fatalf("status %+v, want enrolled", done)
 	}

@@ -99,6 +99,14 @@ func (a *API) handleDeleteTemplate(w http.ResponseWriter, req *http.Request, p e
 		return
 	}
 	s.forgetTemplate(p.Avatar.ID)
+	// Enrollments set aside for the avatar's sessions, on any node, go
+	// too: their consents came before the deletion, so none could resume,
+	// and what the person asked to be gone is not kept until it expires.
+	if s.aside != nil {
+		if err := s.aside.ForgetAvatar(req.Context(), p.Avatar.ID); err != nil {
+			s.log.Warn("forget the enrollments set aside for an avatar whose template was deleted; they expire unused", "avatar", p.Avatar.ID, "err", err)
+		}
+	}
 	s.deps.Audit.AllowQueued(req, p.Avatar.ID, "DeleteTemplate", templateResource(p.Avatar.ID), "step-up bound to the template's deletion", nil)
 	edge.WriteJSON(w, http.StatusOK, map[string]any{"deleted": true})
 }

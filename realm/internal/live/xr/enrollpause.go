@@ -22,8 +22,9 @@ import (
 // second headset) starts its own. It is kept for EnrollWithin after the
 // stream closed, the time a new consent has to start motion, and a
 // template deletion since the consent voids it, as it would the consent.
-// It is window statistics held in memory, never motion and never stored;
-// a stream that comes back on another node starts over there.
+// It is window statistics, never motion, held in memory and, sealed, in
+// the cluster's store for the same time (enrollshare.go), so that a stream
+// that comes back on another node goes on there.
 
 // pausedEnrollment is a session's enrollment set aside when its stream
 // closed.
@@ -33,6 +34,12 @@ type pausedEnrollment struct {
 	// consentAt is when the user-verified passkey assertion that started
 	// it was made; closedAt when its stream closed.
 	consentAt, closedAt time.Time
+	// shared is its copy in the store, for another node (nil: none, as
+	// for one taken from the store).
+	shared *sharedAside
+	// elsewhere: another node set it aside, and this one took it from
+	// the store.
+	elsewhere bool
 }
 
 // pausedEnrollments are the enrollments set aside on this node, by
@@ -89,10 +96,16 @@ func (ps *pausedEnrollments) take(sessionID string) (p pausedEnrollment, ok bool
 
 // holds tells whether the session has an enrollment set aside.
 func (ps *pausedEnrollments) holds(sessionID string) bool {
+	_, ok := ps.peek(sessionID)
+	return ok
+}
+
+// peek returns the session's enrollment set aside, if any, keeping it.
+func (ps *pausedEnrollments) peek(sessionID string) (pausedEnrollment, bool) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	_, ok := ps.of[sessionID]
-	return ok
+	p, ok := ps.of[sessionID]
+	return p, ok
 }
 
 // whyNotResume says why p may not go on in its session's new stream at

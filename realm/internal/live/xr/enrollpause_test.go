@@ -1,6 +1,7 @@
 package xr
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/biometrics/synth"
+	"github.com/zerorealm/zerorealm/internal/natstest"
+	"github.com/zerorealm/zerorealm/internal/store"
 	"github.com/zerorealm/zerorealm/internal/testlog"
 	"github.com/zerorealm/zerorealm/trust"
 )
@@ -149,5 +152,101 @@ func TestEnrollmentNotResumedIsCounted(t *testing.T) {
 		if got[what] != want {
 			t.Errorf("zerorealm_xr_enrollments_total{what=%q} = %v, want %v", what, got[what], want)
 		}
+	}
+}
+
+// TestEnrollmentSetAsideGoesOnOnOneNodeOnly: an enrollment set aside on
+// this node is also in the store, and goes on on one node only. Taken up
+// again here, its copy in the store is removed, even when this node takes
+// it up before the store has answered the write; claimed first by another
+// node, this node's own is dropped, and counted as not resumed.
+func TestEnrollmentSetAsideGoesOnOnOneNodeOnly(t *testing.T) {
+	ctx := context.Background()
+	e, err := biometrics.NewEngine(biometrics.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// This node reaches the store through a proxy that can hold its
+	// writes back; the other node directly.
+	srv := natstest.RunServer(t)
+	proxy := natstest.NewStallingProxy(t, srv.Addr().String())
+	key := make([]byte, 32)
+	asideOver := func(url string) *biometrics.AsideStore {
+		t.Helper()
+		st, err := store.New(ctx, natstest.Connect(t, url), store.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		as, err := biometrics.NewAsideStore(ctx, st, key, 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	here, elsewhere := asideOver(proxy.URL()), asideOver(srv.ClientURL())
+	s := &Service{log: testlog.New(t), engine: e, aside: here, enrollWithin: 2 * time.Minute,
+		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}}}
+	s.stop, s.stopAll = context.WithCancel(ctx)
+	defer s.stopAll()
+	s.m = newMetrics(prometheus.NewRegistry(), s)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	closing := func(id string) *sessionStream {
+		t.Helper()
+		x := &sessionStream{id: id, sess: session.Session{ID: id, Avatar: "ada"}, stream: e.NewStream("ada", nil), consentAt: t0.Add(-time.Minute)}
+		if err := x.stream.ResumeEnrollment(halfEnrolled(t, e, "ada", 1, 5)); err != nil {
+			t.Fatal(err)
+		}
+		s.setAsideEnrollment(x, t0)
+		x.stream.Close()
+		return x
+	}
+	stored := func(id string) bool {
+		t.Helper()
+		sealed, ok, err := elsewhere.Claim(ctx, "ada", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok && sealed.Enrollment.Collected() > 0
+	}
+	resumes := func(id string) bool {
+		x := &sessionStream{id: id, sess: session.Session{ID: id, Avatar: "ada"}, stream: e.NewStream("ada", nil)}
+		defer x.stream.Close()
+		s.takeUpSetAside(ctx, id, "ada")
+		return s.resumeEnrollment(x, trust.Trusted, time.Time{}, t0.Add(time.Minute))
+	}
+
+	// Taken up here once the store has it: the store's copy goes.
+	closing("s-after")
+	s.settling.Wait()
+	if !resumes("s-after") {
+		t.Fatal("the enrollment set aside here did not resume here")
+	}
+	if stored("s-after") {
+		t.Error("the store still offers an enrollment this node went on with")
+	}
+
+	// Taken up here before the store answered: the writer removes it.
+	proxy.Stall()
+	closing("s-early")
+	if !resumes("s-early") {
+		t.Fatal("the enrollment set aside here did not resume here before its write was answered")
+	}
+	proxy.Resume()
+	s.settling.Wait()
+	if stored("s-early") {
+		t.Error("the store still offers an enrollment this node took up before the write landed")
+	}
+
+	// Claimed by another node first: not resumed here.
+	closing("s-moved")
+	s.settling.Wait()
+	if !stored("s-moved") {
+		t.Fatal("another node found no enrollment set aside here")
+	}
+	if resumes("s-moved") {
+		t.Error("an enrollment another node took up resumed here too")
+	}
+	if s.paused.holds("s-moved") {
+		t.Error("this node still holds an enrollment another node took up")
 	}
 }

@@ -120,18 +120,20 @@ func (s *Service) openXR(c Conn, now time.Time) (*sessionStream, *BusyError) {
 }
 
 // beginUnenrolled starts a stream of an avatar without a template: it
-// resumes the session's enrollment set aside on this node, or starts one
+// resumes the session's enrollment set aside on this node or another
+// (enrollshare.go), or starts one
 // on consentAt's assertion (zero: none), if either may go on; an error is
 // a store read that failed, and nothing was started. The caller holds
 // x.mu.
 func (s *Service) beginUnenrolled(ctx context.Context, x *sessionStream, state trust.State, consentAt, now time.Time) error {
-	if consentAt.IsZero() && !s.paused.holds(x.id) {
+	if consentAt.IsZero() && !s.paused.holds(x.id) && s.aside == nil {
 		return nil
 	}
 	deleted, err := s.templates.DeletedAt(ctx, x.sess.Avatar)
 	if err != nil {
 		return fmt.Errorf("read when the avatar's template was last deleted: %w", err)
 	}
+	s.takeUpSetAside(ctx, x.id, x.sess.Avatar)
 	s.enrollIfAllowed(x, state, deleted, consentAt, now)
 	return nil
 }
@@ -149,7 +151,8 @@ func (s *Service) enrollIfAllowed(x *sessionStream, state trust.State, deleted t
 }
 
 // resumeEnrollment takes up, in the session's new stream x, the
-// enrollment its last stream on this node set aside, if there is one it
+// enrollment its last stream set aside, here or (taken up from the store
+// by takeUpSetAside) on another node, if there is one it
 // may still go on with: set aside within EnrollWithin, on a session that
 // is not suspended, with no template deletion (the last at deleted) since
 // its consent. The caller holds x.mu.
@@ -174,20 +177,26 @@ func (s *Service) resumeEnrollment(x *sessionStream, state trust.State, deleted,
 	}
 	x.consentAt = p.consentAt
 	s.m.enrollments.WithLabelValues("resumed").Inc()
-	s.log.Info("biometric enrollment resumed", "session", x.id, "avatar", x.sess.Avatar,
+	setAsideOn := "this node"
+	if p.elsewhere {
+		setAsideOn = "another node"
+	}
+	s.log.Info("biometric enrollment resumed", "session", x.id, "avatar", x.sess.Avatar, "set_aside_on", setAsideOn,
 		"windows", p.en.Collected(), "of", p.en.Want(), "paused", now.Sub(p.closedAt).Round(time.Millisecond))
 	return true
 }
 
 // setAsideEnrollment keeps the enrollment in progress of the session's
-// stream, which is closing, for its next stream on this node; the caller
-// holds x.mu.
+// stream, which is closing, for its next stream, on this node or, through
+// the store, another; the caller holds x.mu.
 func (s *Service) setAsideEnrollment(x *sessionStream, now time.Time) {
 	en := x.stream.SetAsideEnrollment()
 	if en == nil {
 		return
 	}
-	delta := s.paused.put(x.id, pausedEnrollment{en: en, avatar: x.sess.Avatar, consentAt: x.consentAt, closedAt: now}, s.enrollWithin)
+	p := pausedEnrollment{en: en, avatar: x.sess.Avatar, consentAt: x.consentAt, closedAt: now}
+	s.shareSetAside(x.id, &p)
+	delta := s.paused.put(x.id, p, s.enrollWithin)
 	s.m.stateBytes.Add(float64(delta))
 	s.m.enrollments.WithLabelValues("set-aside").Inc()
 	s.log.Debug("biometric enrollment set aside", "session", x.id, "avatar", x.sess.Avatar, "windows", en.Collected(), "of", en.Want())

@@ -188,6 +188,13 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("realm: template store: %w", err)
 	}
+	if cfg.EnrollWithin <= 0 {
+		cfg.EnrollWithin = defaultEnrollWithin
+	}
+	aside, err := biometrics.NewAsideStore(ctx, deps.Store, key, cfg.EnrollWithin)
+	if err != nil {
+		return nil, fmt.Errorf("realm: %w", err)
+	}
 	// Replays are caught across nodes: each node shares the hashed path
 	// cells of what it saw (never motion) under the cluster's template key.
 	paths, err := biometrics.StartPathFeed(ctx, biometrics.PathFeedConfig{
@@ -203,13 +210,10 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	if cfg.Enrollment <= 0 {
 		cfg.Enrollment = defaultEnrollment
 	}
-	if cfg.EnrollWithin <= 0 {
-		cfg.EnrollWithin = defaultEnrollWithin
-	}
 	deps.Clock = clock.Or(deps.Clock)
 	s := &Service{
 		deps: deps, log: deps.Log,
-		api: api, engine: engine, templates: templates, paths: paths,
+		api: api, engine: engine, templates: templates, aside: aside, paths: paths,
 		enroll: cfg.Enrollment, enrollWithin: cfg.EnrollWithin,
 		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
 	}

@@ -99,6 +99,7 @@ func (s *Service) settle(x *sessionStream) {
 	if err == nil && tmpl == nil {
 		if deleted, err = s.templates.DeletedAt(ctx, avatarID); err == nil {
 			state = s.deps.Trust.Assess(ctx, x.sess).State
+			s.takeUpSetAside(ctx, x.id, avatarID)
 		}
 	}
 

@@ -60,8 +60,10 @@ type Service struct {
 	// measurement touches it.
 	thin thinner
 	// paused are the enrollments whose streams closed before they
-	// finished (enrollpause.go).
+	// finished (enrollpause.go); aside keeps them in the store for the
+	// other nodes (enrollshare.go; nil in tests of this node alone).
 	paused pausedEnrollments
+	aside  *biometrics.AsideStore
 	// changes is the template feed Start opened and Run follows.
 	changes <-chan biometrics.TemplateChange
 	// unstored are the templates enrolled or adapted here that the store
@@ -326,7 +328,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		}),
 		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_xr_enrollments_total",
-			Help: "Biometric enrollments on this node, by what happened: started (after a user-verified passkey assertion), set-aside (its stream closed before it finished), resumed (the session's next stream here took it up), not-resumed (the session's next stream here came too late, suspended, or after a template deletion, and starts over if a passkey assertion consents), abandoned (its motion failed a liveness check). Finished ones are zerorealm_xr_events_total{kind=\"enrolled\"}.",
+			Help: "Biometric enrollments on this node, by what happened: started (after a user-verified passkey assertion), set-aside (its stream closed before it finished; it is kept here and, sealed, in the store for the other nodes), not-shared (set aside here only: the store did not take it), claimed (one set aside on another node, taken from the store by the session's stream here), resumed (the session's next stream here took it up, set aside here or claimed), not-resumed (the session's next stream here came too late, suspended, after a template deletion, or another node took it up first, and starts over if a passkey assertion consents), abandoned (its motion failed a liveness check). Finished ones are zerorealm_xr_events_total{kind=\"enrolled\"}.",
 		}, []string{"what"}),
 		templateUnknown: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zerorealm_xr_template_unknown_total",
@@ -342,7 +344,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 	for _, reason := range []string{BusyBehind, BusyCapacity, BusyCPU} {
 		m.refused.WithLabelValues(reason) // every series exists from the start
 	}
-	for _, what := range []string{"started", "set-aside", "resumed", "not-resumed", "abandoned"} {
+	for _, what := range []string{"started", "set-aside", "not-shared", "claimed", "resumed", "not-resumed", "abandoned"} {
 		m.enrollments.WithLabelValues(what)
 	}
 	for _, what := range []string{"at-open", "read-again", "found", "none"} {
