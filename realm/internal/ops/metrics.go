@@ -34,7 +34,7 @@ func (m *Monitor) register() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_live", Help: "1 while the process serves HTTP (/livez)."},
 			func() float64 { return 1 }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_ready", Help: "1 when this node can decide and write now (/readyz): started, and every readiness check passed at the last probe."},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_ready", Help: "1 when this node can decide and write now (/readyz): started, and the readiness checks passing; a check a busy node can miss for a moment (jetstream, leaders) turns it to 0 after three failing probes in a row, and back to 1 after two passing ones."},
 			func() float64 { return boolFloat(m.current().ready) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_disk_free_bytes", Help: "Free space under the embedded store's data dir at the last readiness probe; -1 when not measured (external NATS)."},
 			func() float64 { return float64(m.current().diskFree) }),

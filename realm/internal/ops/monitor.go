@@ -30,6 +30,22 @@ const (
 	readyProbeTimeout = 750 * time.Millisecond
 )
 
+// A node at its busiest can miss a probe's budget now and then: its store
+// calls wait behind its own load, and JetStream answers late for a moment
+// while it works through the writes. Pulled out of a load balancer for
+// that, the node's traffic lands on the others, which are as busy, and
+// comes back a second later: a flap that makes everything worse. So a
+// check a busy node can miss for a moment (JetStream answering, every
+// stream having a leader) must fail readyFailAfter probes in a row before
+// the node turns not ready, and a node that turned not ready must pass
+// readyPassAfter in a row before it is ready again. What is never a
+// moment's slowness turns it at once: its NATS connection down, or its
+// disk full. The checks and their gauges show each probe as it was.
+const (
+	readyFailAfter = 3
+	readyPassAfter = 2
+)
+
 // The readiness checks, in the order they run; also the label values of
 // zerorealm_ready_check.
 const (
@@ -46,7 +62,8 @@ const DefaultMinFreeDisk = 64 << 20
 
 var readyChecks = []string{CheckNATS, CheckJetStream, CheckLeaders, CheckDisk}
 
-// readiness is what one probe found.
+// readiness is what one probe found, or the verdict the probes so far
+// make (settle).
 type readiness struct {
 	ready  bool
 	reason string          // why not, for operators; never names a stream
@@ -54,6 +71,12 @@ type readiness struct {
 	// diskFree is the free space under the data dir in bytes, -1 when not
 	// measured (a node on an external cluster, or an unsupported system).
 	diskFree int64
+	// atOnce: the failure is not a moment's slowness (readyFailAfter).
+	atOnce bool
+	// A verdict that the last probes disagree with: streak is how many
+	// in a row, and finding what the last one found ("" when it passed).
+	streak  int
+	finding string
 }
 
 // Store is what the probe asks of the store.
@@ -206,6 +229,7 @@ func (m *Monitor) probe(ctx context.Context) readiness {
 	switch {
 	case !h.Connected:
 		rd.reason = "NATS connection " + p.NATS.Status().String()
+		rd.atOnce = true
 	case !h.JetStream:
 		rd.reason = "JetStream does not answer"
 	case !h.Leaders:
@@ -222,6 +246,7 @@ func (m *Monitor) probe(ctx context.Context) readiness {
 			rd.checks[CheckDisk] = false
 			if rd.reason == "" {
 				rd.reason = "the embedded store's disk is full: " + why
+				rd.atOnce = true
 			}
 		}
 	}
@@ -233,17 +258,51 @@ func (m *Monitor) probe(ctx context.Context) readiness {
 	return rd
 }
 
-func (m *Monitor) record(ctx context.Context, rd readiness) {
-	prev := m.last.Swap(&rd)
-	if ctx.Err() != nil || prev == nil || prev.ready == rd.ready && prev.reason == rd.reason {
+func (m *Monitor) record(ctx context.Context, found readiness) {
+	if ctx.Err() != nil {
+		return // a probe cut short by the node stopping found nothing
+	}
+	prev := m.last.Load()
+	rd := settle(prev, found)
+	m.last.Store(&rd)
+	log := m.probes.Load().Log
+	if rd.ready && rd.streak == 1 {
+		log.Info("readiness probe failed; the node stays ready unless the next probes fail too",
+			"reason", rd.finding, "turns_after", readyFailAfter)
+	}
+	if prev == nil || prev.ready == rd.ready && prev.reason == rd.reason {
 		return
 	}
-	log := m.probes.Load().Log
 	if rd.ready {
 		log.Info("node ready again: it can decide and write", "was", prev.reason)
 	} else {
 		log.Warn("node not ready: it cannot decide and write now", "reason", rd.reason)
 	}
+}
+
+// settle is the verdict after a probe found found, when the verdict was
+// prev (nil before the first): a finding that disagrees with the verdict
+// turns it only once readyFailAfter (failing) or readyPassAfter (passing)
+// probes in a row have found the same, or at once for a failure that is
+// not a moment's slowness. Meanwhile the verdict holds, with the checks
+// as the probe found them.
+func settle(prev *readiness, found readiness) readiness {
+	if prev == nil || found.ready == prev.ready {
+		return found
+	}
+	streak := prev.streak + 1
+	if found.ready && streak >= readyPassAfter || !found.ready && (found.atOnce || streak >= readyFailAfter) {
+		return found
+	}
+	held := found
+	held.ready, held.streak, held.finding = prev.ready, streak, found.reason
+	if prev.ready {
+		held.reason = ""
+	} else {
+		held.reason = prev.reason
+		held.finding = "passing again"
+	}
+	return held
 }
 
 // current is the last probe's result, or the start-up state.
@@ -279,6 +338,11 @@ func (m *Monitor) handleLivez(w http.ResponseWriter, _ *http.Request) {
 func (m *Monitor) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	rd := m.current()
 	body := map[string]any{"node": *m.node.Load(), "checks": rd.checks}
+	if rd.streak > 0 {
+		// The verdict holds against the last probes: say so, and what
+		// they found.
+		body["turning"] = map[string]any{"probes": rd.streak, "of": turnAfter(rd.ready), "found": rd.finding}
+	}
 	if !rd.ready {
 		body["status"] = "not ready"
 		body["reason"] = rd.reason
@@ -288,6 +352,14 @@ func (m *Monitor) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	}
 	body["status"] = "ready"
 	edge.WriteJSON(w, http.StatusOK, body)
+}
+
+// turnAfter is how many probes in a row turn a verdict of ready.
+func turnAfter(ready bool) int {
+	if ready {
+		return readyFailAfter
+	}
+	return readyPassAfter
 }
 
 // handleHealth is the first health endpoint, kept for what already polls

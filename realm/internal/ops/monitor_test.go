@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -154,5 +155,70 @@ func TestDecisionActionsAreBounded(t *testing.T) {
 	_, _, _, body := get(t, routes(m), "/metrics")
 	if !strings.Contains(body, `zerorealm_decisions_total{action="other",outcome="allow"} 5`) || !strings.Contains(body, `zerorealm_decisions_total{action="Action",outcome="deny"} 1`) {
 		t.Fatalf("decision metrics do not bound the action label:\n%s", body)
+	}
+}
+
+// TestReadinessRidesOutAMomentsSlowness: a check a busy node can miss for
+// a moment (JetStream answering late, a stream between leaders) turns the
+// node not ready only after three probes in a row fail it, and a node
+// that turned not ready is ready again only after two in a row pass;
+// meanwhile /readyz keeps its verdict and says what the probes found. A
+// NATS connection down or a full disk turns it at once.
+func TestReadinessRidesOutAMomentsSlowness(t *testing.T) {
+	passed := readiness{ready: true, checks: map[string]bool{CheckNATS: true, CheckJetStream: true, CheckLeaders: true, CheckDisk: true}, diskFree: -1}
+	slow := readiness{reason: "JetStream does not answer", checks: map[string]bool{CheckNATS: true, CheckDisk: true}, diskFree: -1}
+	down := readiness{reason: "NATS connection RECONNECTING", atOnce: true, checks: map[string]bool{CheckDisk: true}, diskFree: -1}
+	m := New("n1")
+	m.probes.Store(&Probes{Log: slog.New(slog.DiscardHandler)})
+	m.last.Store(&passed)
+	m.Ready()
+	mux := routes(m)
+	ctx := context.Background()
+
+	type turning struct {
+		Probes int    `json:"probes"`
+		Of     int    `json:"of"`
+		Found  string `json:"found"`
+	}
+	readyz := func() (int, answer, *turning) {
+		t.Helper()
+		code, a, _, body := get(t, mux, "/readyz")
+		var extra struct {
+			Turning *turning `json:"turning"`
+		}
+		if err := json.Unmarshal([]byte(body), &extra); err != nil {
+			t.Fatal(err)
+		}
+		return code, a, extra.Turning
+	}
+	steps := []struct {
+		found   readiness
+		code    int
+		turning *turning
+	}{
+		{slow, http.StatusOK, &turning{1, 3, slow.reason}},
+		{passed, http.StatusOK, nil}, // one slow probe, forgotten
+		{slow, http.StatusOK, &turning{1, 3, slow.reason}},
+		{slow, http.StatusOK, &turning{2, 3, slow.reason}},
+		{slow, http.StatusServiceUnavailable, nil}, // the third in a row
+		{passed, http.StatusServiceUnavailable, &turning{1, 2, "passing again"}},
+		{slow, http.StatusServiceUnavailable, nil},
+		{passed, http.StatusServiceUnavailable, &turning{1, 2, "passing again"}},
+		{passed, http.StatusOK, nil},               // the second in a row
+		{down, http.StatusServiceUnavailable, nil}, // at once
+	}
+	for i, s := range steps {
+		m.record(ctx, s.found)
+		code, a, tr := readyz()
+		if code != s.code || !reflect.DeepEqual(tr, s.turning) {
+			t.Fatalf("step %d (probe found %q): /readyz %d %+v turning %+v; want %d turning %+v", i, s.found.reason, code, a, tr, s.code, s.turning)
+		}
+		if code == http.StatusServiceUnavailable && a.Reason == "" {
+			t.Fatalf("step %d: not ready without a reason", i)
+		}
+		// The checks are the probe's, whatever the verdict.
+		if a.Checks[CheckJetStream] != s.found.checks[CheckJetStream] {
+			t.Fatalf("step %d: jetstream check %v, the probe found %v", i, a.Checks[CheckJetStream], s.found.checks[CheckJetStream])
+		}
 	}
 }
