@@ -199,7 +199,12 @@ func realmSchemas() map[string]any {
 		"Readiness": obj(map[string]any{"status": described(strT, "ready, or not ready"), "node": strT,
 			"reason": described(strT, "why not ready"),
 			"checks": map[string]any{"type": "object", "additionalProperties": boolT,
-				"description": "each check's verdict at the last probe: nats, jetstream, leaders, disk"}}, "status"),
+				"description": "each check's verdict at the last probe: nats, jetstream, leaders, disk"},
+			"turning": described(obj(map[string]any{
+				"probes": described(map[string]any{"type": "integer"}, "how many probes in a row disagree with status"),
+				"of":     described(map[string]any{"type": "integer"}, "how many in a row turn it: 3 to turn a ready node not ready, 2 to turn it ready again"),
+				"found":  described(strT, "what the last probe found: why it failed, or passing again"),
+			}, "probes", "of", "found"), "present while the last probes disagree with status, which holds until enough in a row do")}, "status"),
 		"Health": obj(map[string]any{"status": described(strT, "ok, or why not ready"), "node": strT, "version": strT,
 			"reason": described(strT, "why not ready"), "scenes": map[string]any{"type": "integer"}, "replicas": map[string]any{"type": "integer"}}, "status"),
 	}

@@ -2086,6 +2086,15 @@ export interface components {
             reason?: string;
             /** @description ready, or not ready */
             status: string;
+            /** @description present while the last probes disagree with status, which holds until enough in a row do */
+            turning?: {
+                /** @description what the last probe found: why it failed, or passing again */
+                found: string;
+                /** @description how many in a row turn it: 3 to turn a ready node not ready, 2 to turn it ready again */
+                of: number;
+                /** @description how many probes in a row disagree with status */
+                probes: number;
+            };
         };
         Receipt: {
             digest: string;
