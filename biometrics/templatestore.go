@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -401,4 +403,20 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
+}
+
+// exchangeSeedLabel derives the realm's key for exchanging background
+// statistics with other realms from the template key (ExchangeSeed).
+const exchangeSeedLabel = "zerorealm/background-exchange/realm-key/v1"
+
+// ExchangeSeed is the seed of the realm's Ed25519 key for exchanging
+// background statistics with other realms: derived from the template key,
+// which every node of a cluster holds and nothing outside it does, so that
+// every node signs as the realm and a peer realm pins one key for all of
+// them, the nodes added later included. It never seals or opens anything.
+func ExchangeSeed(templateKey []byte) ([]byte, error) {
+	if len(templateKey) != 32 {
+		return nil, ErrTemplateKey
+	}
+	return hkdf.Key(sha256.New, templateKey, nil, exchangeSeedLabel, 32)
 }

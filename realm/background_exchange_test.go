@@ -18,14 +18,14 @@ import (
 
 // TestRealmsExchangeBackgroundStatistics: two realms, each on its own
 // embedded NATS, configured as an operator would from `zerorealm keys
-// export-public`: B pins A's node key and fetches; A names B's node key a
-// reader. B whitens with the sums of A's enrolled people, which A
+// export-public`: B pins A's realm key and fetches; A names B's realm key
+// a reader. B whitens with the sums of A's enrolled people, which A
 // computed from its stored templates, and A's audit log holds the share.
 func TestRealmsExchangeBackgroundStatistics(t *testing.T) {
 	// B first, to learn the key its ring gives it.
 	bDir := t.TempDir()
 	b, stopB := runRealm(t, Config{RPID: "b.example", DataDir: bDir, Node: "b1"})
-	bKey := b.BackgroundVerifierKey()
+	bKey := b.BackgroundRealmVerifierKey()
 	stopB()
 
 	aDir := t.TempDir()
@@ -57,7 +57,7 @@ func TestRealmsExchangeBackgroundStatistics(t *testing.T) {
 	}
 
 	b = startRealm(t, Config{RPID: "b.example", DataDir: bDir, Node: "b1", Background: BackgroundExchange{
-		Peers: []BackgroundPeer{{URL: a.URL(), Keys: []string{a.BackgroundVerifierKey()}}},
+		Peers: []BackgroundPeer{{URL: a.URL(), Keys: []string{a.BackgroundRealmVerifierKey()}}},
 	}})
 	var got *biometrics.Background
 	eventually(t, "B whitens with A's statistics", func() bool {
@@ -80,8 +80,8 @@ func TestRealmsExchangeBackgroundStatistics(t *testing.T) {
 	eventually(t, "B's zerorealm_biometrics_peer_people for a.example to be 6", func() bool {
 		return counterValue(metricsText(t, b), `zerorealm_biometrics_peer_people{peer="a.example"}`) == 6
 	})
-	reader := BackgroundKeyName("b.example", "b1")
-	eventually(t, "A's audit log holds the share to B", func() bool {
+	reader := BackgroundRealmKeyName("b.example")
+	eventually(t, "A's audit log holds the share to B's realm key", func() bool {
 		for _, ev := range realmtest.AuditEvents(t, a, reader, "ShareBackground") {
 			if ev.Outcome == audit.Allow {
 				return true

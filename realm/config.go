@@ -216,6 +216,14 @@ type BackgroundPeer = peerbackground.Peer
 // verifier key carries: "<realm>/zerorealm/background/<node>".
 func BackgroundKeyName(rpID, node string) string { return peerbackground.KeyName(rpID, node) }
 
+// DefaultTemplateKeyFile is the template key's file in the data directory
+// when Config.TemplateKeyFile does not name one.
+const DefaultTemplateKeyFile = xr.TemplateKeyFile
+
+// BackgroundRealmKeyName names the realm's own background key, whose seed
+// is biometrics.ExchangeSeed of the template key.
+func BackgroundRealmKeyName(rpID string) string { return peerbackground.RealmKeyName(rpID) }
+
 // ErrConfig is wrapped by every configuration error New returns.
 var ErrConfig = errors.New("realm: invalid configuration")
 

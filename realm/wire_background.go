@@ -28,7 +28,7 @@ func (r *Realm) startBackgroundExchange(ctx, bg context.Context) error {
 		}
 	}
 	svc, err := peerbackground.New(ctx, r.cfg.Background, peerbackground.Deps{
-		Log: r.log, Realm: r.cfg.RPID, Node: r.cfg.Node, Seed: seed, PreviousSeed: previous,
+		Log: r.log, Realm: r.cfg.RPID, Node: r.cfg.Node, Seed: seed, PreviousSeed: previous, RealmSeed: r.xr.ExchangeSeed(),
 		Engine: r.xr.Engine(), Store: r.store, Audit: r.decisions,
 		Registry: r.monitor.Registry(), Clock: r.cfg.Clock,
 	})
@@ -37,13 +37,19 @@ func (r *Realm) startBackgroundExchange(ctx, bg context.Context) error {
 	}
 	r.peerBackground = svc
 	if len(r.cfg.Background.Peers) > 0 || len(r.cfg.Background.Readers) > 0 {
-		r.log.Info("background exchange", "peers", len(r.cfg.Background.Peers), "readers", len(r.cfg.Background.Readers), "verifier_key", svc.VerifierKey())
+		r.log.Info("background exchange", "peers", len(r.cfg.Background.Peers), "readers", len(r.cfg.Background.Readers),
+			"realm_verifier_key", svc.RealmVerifierKey(), "node_verifier_key", svc.VerifierKey())
 	}
 	r.bgDone.Go(func() { svc.Run(bg) })
 	return nil
 }
 
-// BackgroundVerifierKey is the note verifier key this node signs its
-// background statistics, and its requests for a peer's, with: what other
-// realms pin (as `zerorealm keys export-public` prints it).
+// BackgroundVerifierKey is the note verifier key of this node's own
+// background key, which signs its background statistics, and its
+// requests for a peer's, beside the realm's (as `zerorealm keys
+// export-public` prints it).
 func (r *Realm) BackgroundVerifierKey() string { return r.peerBackground.VerifierKey() }
+
+// BackgroundRealmVerifierKey is the note verifier key of the realm's
+// background key, the same on every node: what other realms pin.
+func (r *Realm) BackgroundRealmVerifierKey() string { return r.peerBackground.RealmVerifierKey() }

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/zerorealm/zerorealm/internal/natsembed"
+	"github.com/zerorealm/zerorealm/realm"
 )
 
 // TestAuditVerifyOffline runs a realm, keeps a checkpoint as a client
@@ -57,13 +58,20 @@ func TestAuditVerifyOffline(t *testing.T) {
 		t.Fatalf("keys export-public = %d", code)
 	}
 	var pub struct {
-		Keys []struct {
+		BackgroundRealmKey string `json:"background_realm_key"`
+		Keys               []struct {
 			Active        bool   `json:"active"`
 			CheckpointKey string `json:"checkpoint_key"`
+			BackgroundKey string `json:"background_key"`
 		} `json:"keys"`
 	}
 	if err := json.Unmarshal(pubOut.Bytes(), &pub); err != nil || len(pub.Keys) != 1 || !pub.Keys[0].Active || pub.Keys[0].CheckpointKey != served.Key {
 		t.Fatalf("keys export-public = %s (%v), want the active key with checkpoint key %s", pubOut.String(), err, served.Key)
+	}
+	// The realm's background key is named for the realm, not the node,
+	// and is not the node's.
+	if !strings.HasPrefix(pub.BackgroundRealmKey, realm.BackgroundRealmKeyName("localhost")+"+") || pub.BackgroundRealmKey == pub.Keys[0].BackgroundKey {
+		t.Fatalf("keys export-public background_realm_key = %q, want the realm's key, apart from the node's %q", pub.BackgroundRealmKey, pub.Keys[0].BackgroundKey)
 	}
 
 	verify := func() (int, string) {

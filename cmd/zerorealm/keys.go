@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zerorealm/zerorealm/assets"
+	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/internal/audit"
+	"github.com/zerorealm/zerorealm/internal/keyfile"
 	"github.com/zerorealm/zerorealm/internal/notekey"
 	"github.com/zerorealm/zerorealm/realm"
 )
@@ -21,6 +25,9 @@ import (
 type keyRingFlags struct {
 	data string
 	rpID string
+	// templateKey is the template key's file, as serve --template-key;
+	// "" is template.key in the data directory.
+	templateKey string
 }
 
 func (f *keyRingFlags) dir() (string, error) {
@@ -68,6 +75,38 @@ func (f *keyRingFlags) nodeKeys(ring *assets.KeyRing, file string) (checkpoint, 
 		return "", "", err
 	}
 	return k.VerifierKey(), background, nil
+}
+
+// realmBackgroundKey is the note verifier key of the realm's background
+// key, derived from the template key every node of the realm holds; ""
+// when the data directory has no template key yet (the realm makes it at
+// its first start).
+func (f *keyRingFlags) realmBackgroundKey() (string, error) {
+	file := f.templateKey
+	if file == "" {
+		dir, err := f.dir()
+		if err != nil {
+			return "", err
+		}
+		file = filepath.Join(dir, realm.DefaultTemplateKeyFile)
+	}
+	raw, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) && f.templateKey == "" {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	key, err := keyfile.Parse(raw, file)
+	if err != nil {
+		return "", err
+	}
+	seed, err := biometrics.ExchangeSeed(key)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	_, vkey, err := notekey.Keys(realm.BackgroundRealmKeyName(f.rpID), seed)
+	return vkey, err
 }
 
 // open opens the ring. The data directory must exist: a mistyped --data
@@ -171,8 +210,16 @@ func newKeysCommand() *cobra.Command {
 			}
 			out := struct {
 				Domain assets.DomainMessage `json:"domain"`
-				Keys   []pub                `json:"keys"`
+				// BackgroundRealmKey is the realm's background key, the
+				// same on every node: the one peer realms pin
+				// (--background-peers, --background-readers), so that
+				// the nodes the realm adds later need no new pin.
+				BackgroundRealmKey string `json:"background_realm_key,omitempty"`
+				Keys               []pub  `json:"keys"`
 			}{Keys: []pub{}}
+			if out.BackgroundRealmKey, err = f.realmBackgroundKey(); err != nil {
+				return err
+			}
 			d := assets.NewScheme(assets.Domain{}).Domain()
 			out.Domain = assets.DomainMessage{Name: d.Name, Version: d.Version, ChainID: assets.Uint(d.ChainID), VerifyingContract: d.VerifyingContract.Hex()}
 			for _, k := range keys {
@@ -187,6 +234,7 @@ func newKeysCommand() *cobra.Command {
 			return enc.Encode(out)
 		}),
 	}
+	export.Flags().StringVar(&f.templateKey, "template-key", "", "file of the key that seals biometric templates, as serve --template-key (default: template.key in the data dir); the realm's background key is derived from it")
 	cmd.AddCommand(list, rotate, export)
 	return cmd
 }

@@ -20,8 +20,8 @@ type Config struct {
 	// whitens with.
 	Peers []Peer
 	// Readers are the verifier keys (note verifier keys, as `zerorealm
-	// keys export-public` prints them) of other realms' nodes that may
-	// read this realm's statistics.
+	// keys export-public` prints them) of other realms, or of their
+	// nodes, that may read this realm's statistics.
 	Readers []string
 	// MinPeople is k: a node shares nothing while it knows fewer people.
 	// 0 is the default, biometrics.DefaultShareMinPeople, which is also
@@ -42,8 +42,9 @@ type Peer struct {
 	// URL is the peer realm's base URL (scheme and host, as its clients
 	// reach it); the node POSTs to URL + SharePath.
 	URL string
-	// Keys are the verifier keys of the peer's nodes' background keys:
-	// a share signed by none of them is refused. All name one realm.
+	// Keys are the verifier keys of the peer realm's background key or of
+	// its nodes': a share signed by none of them is refused. All name one
+	// realm.
 	Keys []string
 }
 
@@ -130,7 +131,7 @@ func verifierOf(vkey string) (note.Verifier, error) {
 		return nil, fmt.Errorf("%q is not a note verifier key (zerorealm keys export-public prints them): %v", clip(vkey), err)
 	}
 	if realmOfKey(v.Name()) == "" {
-		return nil, fmt.Errorf("%q is not a background key: its name should be <realm>%s<node>", clip(vkey), KeySuffix)
+		return nil, fmt.Errorf("%q is not a background key: its name should be <realm>%s (the realm's) or <realm>%s<node> (a node's)", clip(vkey), strings.TrimSuffix(KeySuffix, "/"), KeySuffix)
 	}
 	return v, nil
 }

@@ -3,6 +3,7 @@ package peerbackground
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math"
 	"net/http"
@@ -446,4 +447,51 @@ func relayTo(t *testing.T, target string, alter func(req *http.Request, answer [
 	}))
 	t.Cleanup(relay.Close)
 	return relay
+}
+
+// TestAPeerPinsOneKeyForEveryNodeOfARealm: each realm pins the other's
+// realm key alone. Every node of realm A answers, and every node of realm
+// B is a reader, the nodes either realm adds later included; a node that
+// signs with its own key only is not taken for its realm.
+func TestAPeerPinsOneKeyForEveryNodeOfARealm(t *testing.T) {
+	withRealmKey := func(realm string) func(*Deps) {
+		return func(d *Deps) { d.RealmSeed = realmSeedOf(realm) }
+	}
+	stA, stB := newStore(t), newStore(t)
+	readers := Config{Readers: []string{realmVkeyOf(t, "b.example")}}
+	a1 := newSideOn(t, stA, "a.example", "n1", readers, people(t, 1, 6), nil, true, withRealmKey("a.example"))
+	a2 := newSideOn(t, stA, "a.example", "n2", readers, people(t, 1, 6), nil, true, withRealmKey("a.example"))
+	if a1.svc.RealmVerifierKey() != a2.svc.RealmVerifierKey() || a1.svc.RealmVerifierKey() == a1.svc.VerifierKey() {
+		t.Fatalf("the nodes of a realm verify as %q and %q, want one realm key apart from the node's %q",
+			a1.svc.RealmVerifierKey(), a2.svc.RealmVerifierKey(), a1.svc.VerifierKey())
+	}
+	peer := func(url string) Config {
+		return Config{Peers: []Peer{{URL: url, Keys: []string{realmVkeyOf(t, "a.example")}}}}
+	}
+	for _, c := range []struct {
+		reader *side
+		from   *side
+	}{
+		{newSideOn(t, stB, "b.example", "m1", peer(a1.url), nil, nil, false, withRealmKey("b.example")), a1},
+		{newSideOn(t, stB, "b.example", "m2", peer(a2.url), nil, nil, false, withRealmKey("b.example")), a2},
+	} {
+		if err := fetchOnce(c.reader); err != nil {
+			t.Fatalf("%s fetching from %s: %v", c.reader.node, c.from.node, err)
+		}
+		if got := c.reader.engine.PeerBackground("a.example"); got == nil || got.People != 6 {
+			t.Fatalf("%s whitens with %v; want A's 6 people", c.reader.node, got)
+		}
+		if d := c.from.audit.last(); !d.allowed || d.actor != RealmKeyName("b.example") {
+			t.Errorf("%s recorded %+v; want the share allowed for B's realm key", c.from.node, d)
+		}
+	}
+
+	// A node of B that signs with its own key only is no reader of A's.
+	loner := newSideOn(t, stB, "b.example", "m3", peer(a1.url), nil, nil, false)
+	if err := fetchOnce(loner); err == nil || !errors.Is(err, ErrNoShare) {
+		t.Fatalf("a node without B's realm key fetched A's share: %v", err)
+	}
+	if d := a1.audit.last(); d.allowed || !strings.Contains(d.why, "none of them a key this realm shares its background with") {
+		t.Errorf("A recorded %+v; want a refusal naming the unknown key", d)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -152,8 +153,8 @@ func (s *Service) openShare(p *peer, r Request, msg []byte) (Share, error) {
 	switch {
 	case share.Realm != p.realm:
 		return Share{}, fmt.Errorf("%w: the share is of realm %q, not %q", ErrShareRefused, share.Realm, p.realm)
-	case share.Reader != s.keyName:
-		return Share{}, fmt.Errorf("%w: the share is for %q, not this node (%q)", ErrShareRefused, share.Reader, s.keyName)
+	case !slices.Contains(s.keyNames, share.Reader):
+		return Share{}, fmt.Errorf("%w: the share is for %q, not this node (%q)", ErrShareRefused, share.Reader, s.keyNames)
 	case !bytes.Equal(share.Nonce, r.Nonce):
 		return Share{}, fmt.Errorf("%w: the share answers another request (its nonce is not this request's)", ErrShareRefused)
 	}

@@ -91,6 +91,23 @@ func vkeyOf(t testing.TB, realm, node string) string {
 	return vkey
 }
 
+// realmSeedOf is a realm's background key seed, fixed by its name: in a
+// realm, biometrics.ExchangeSeed of the template key every node holds.
+func realmSeedOf(realm string) []byte {
+	s := sha256.Sum256([]byte("realm key of " + realm))
+	return s[:]
+}
+
+// realmVkeyOf is the verifier key of realm's own background key.
+func realmVkeyOf(t testing.TB, realm string) string {
+	t.Helper()
+	_, vkey, err := notekey.Keys(RealmKeyName(realm), realmSeedOf(realm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vkey
+}
+
 // people returns n synthetic people's enrollment templates.
 func people(t testing.TB, first, n int) map[string]*biometrics.Template {
 	t.Helper()

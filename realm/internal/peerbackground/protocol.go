@@ -27,9 +27,18 @@ const KeySuffix = "/zerorealm/background/"
 // KeyName names a node's background key.
 func KeyName(realm, node string) string { return realm + KeySuffix + node }
 
-// realmOfKey is the realm a background key's name names, "" if the name
-// is not one.
+// RealmKeyName names the realm's own background key, the one every node of
+// the realm holds: "<realm>/zerorealm/background". A peer that pins it
+// takes the notes of every node the realm runs, the ones it adds later
+// included.
+func RealmKeyName(realm string) string { return realm + strings.TrimSuffix(KeySuffix, "/") }
+
+// realmOfKey is the realm a background key's name names, a node's or the
+// realm's own, "" if the name is not one.
 func realmOfKey(name string) string {
+	if r, ok := strings.CutSuffix(name, strings.TrimSuffix(KeySuffix, "/")); ok {
+		return r
+	}
 	i := strings.LastIndex(name, KeySuffix)
 	if i <= 0 || i+len(KeySuffix) == len(name) {
 		return ""

@@ -42,7 +42,12 @@ type Deps struct {
 	// both, as it does its audit checkpoints, so that a realm that pinned
 	// the old key still takes its notes after a rotation.
 	Seed, PreviousSeed []byte
-	Engine             Engine
+	// RealmSeed is the realm's background key seed, the same on every
+	// node (biometrics.ExchangeSeed of the cluster's template key); nil
+	// signs with the node's keys only. Notes are signed with it first,
+	// so that a peer pins one key for every node the realm runs.
+	RealmSeed []byte
+	Engine    Engine
 	// Store keeps the people of the realm's last share (SharesBucket),
 	// which every node of the realm shares against.
 	Store *store.Store
@@ -61,13 +66,16 @@ type Service struct {
 	cfg     Config
 	deps    Deps
 	log     *slog.Logger
-	signers []note.Signer // the active key's, then the previous key's
-	keyName string
-	vkey    string
-	readers note.Verifiers
-	peers   []*peer
-	shares  *store.Bucket
-	m       *metrics
+	signers []note.Signer // the realm's, the active key's, then the previous key's
+	// keyNames are the names a share may be for: the realm's key and
+	// this node's, whichever the peer took the request by.
+	keyNames  []string
+	vkey      string
+	realmVkey string
+	readers   note.Verifiers
+	peers     []*peer
+	shares    *store.Bucket
+	m         *metrics
 
 	// seen holds the requests answered for 2·Skew at least, by reader
 	// and nonce: a request sent again within its freshness is refused.
@@ -99,12 +107,22 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peerbackground: %w", err)
 	}
+	var signers []note.Signer
+	var keyNames []string
+	var realmVkey string
+	if deps.RealmSeed != nil {
+		signer, vkey, err := notekey.Signer(RealmKeyName(deps.Realm), deps.RealmSeed)
+		if err != nil {
+			return nil, fmt.Errorf("peerbackground: realm background key: %w", err)
+		}
+		signers, keyNames, realmVkey = append(signers, signer), append(keyNames, RealmKeyName(deps.Realm)), vkey
+	}
 	name := KeyName(deps.Realm, deps.Node)
 	signer, vkey, err := notekey.Signer(name, deps.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("peerbackground: background key: %w", err)
 	}
-	signers := []note.Signer{signer}
+	signers, keyNames = append(signers, signer), append(keyNames, name)
 	if deps.PreviousSeed != nil {
 		previous, pvkey, err := notekey.Signer(name, deps.PreviousSeed)
 		if err != nil {
@@ -117,7 +135,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	cfg = cfg.withDefaults()
 	s := &Service{
 		cfg: cfg, deps: deps, log: deps.Log.With("component", "background-exchange"),
-		signers: signers, keyName: name, vkey: vkey, shares: shares,
+		signers: signers, keyNames: keyNames, vkey: vkey, realmVkey: realmVkey, shares: shares,
 		seen: replaywindow.New(2*Skew, maxSeen),
 	}
 	s.deps.Clock = clock.Or(deps.Clock)
@@ -146,8 +164,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// VerifierKey is this node's background verifier key, the one peers pin.
+// VerifierKey is this node's background verifier key.
 func (s *Service) VerifierKey() string { return s.vkey }
+
+// RealmVerifierKey is the realm's background verifier key, the same on
+// every node, the one peers pin ("" without Deps.RealmSeed).
+func (s *Service) RealmVerifierKey() string { return s.realmVkey }
 
 type metrics struct {
 	requests *prometheus.CounterVec

@@ -195,6 +195,10 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("realm: %w", err)
 	}
+	exchangeSeed, err := biometrics.ExchangeSeed(key)
+	if err != nil {
+		return nil, fmt.Errorf("realm: %w", err)
+	}
 	// Replays are caught across nodes: each node shares the hashed path
 	// cells of what it saw (never motion) under the cluster's template key.
 	paths, err := biometrics.StartPathFeed(ctx, biometrics.PathFeedConfig{
@@ -213,7 +217,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	deps.Clock = clock.Or(deps.Clock)
 	s := &Service{
 		deps: deps, log: deps.Log,
-		api: api, engine: engine, templates: templates, aside: aside, paths: paths,
+		api: api, engine: engine, templates: templates, aside: aside, exchangeSeed: exchangeSeed, paths: paths,
 		enroll: cfg.Enrollment, enrollWithin: cfg.EnrollWithin,
 		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
 	}
@@ -275,6 +279,11 @@ func (s *Service) StreamingSessions() []string {
 // KnowsTemplate reports whether the avatar's template is in this node's
 // population.
 func (s *Service) KnowsTemplate(avatarID string) bool { return s.reg.knows(avatarID) }
+
+// ExchangeSeed is the seed of the realm's key for exchanging background
+// statistics with other realms (biometrics.ExchangeSeed of the template
+// key), the same on every node.
+func (s *Service) ExchangeSeed() []byte { return s.exchangeSeed }
 
 // Templates is the store of sealed biometric templates.
 func (s *Service) Templates() *biometrics.TemplateStore { return s.templates }

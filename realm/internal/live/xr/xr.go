@@ -64,6 +64,8 @@ type Service struct {
 	// other nodes (enrollshare.go; nil in tests of this node alone).
 	paused pausedEnrollments
 	aside  *biometrics.AsideStore
+	// exchangeSeed is ExchangeSeed's.
+	exchangeSeed []byte
 	// changes is the template feed Start opened and Run follows.
 	changes <-chan biometrics.TemplateChange
 	// unstored are the templates enrolled or adapted here that the store
