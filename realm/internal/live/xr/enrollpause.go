@@ -100,6 +100,18 @@ func (ps *pausedEnrollments) holds(sessionID string) bool {
 	return ok
 }
 
+// unshare forgets that the session's enrollment set aside has a copy in
+// the store, if it is still the one whose copy was sh: that copy was
+// removed.
+func (ps *pausedEnrollments) unshare(sessionID string, sh *sharedAside) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if p, ok := ps.of[sessionID]; ok && p.shared == sh {
+		p.shared = nil
+		ps.of[sessionID] = p
+	}
+}
+
 // peek returns the session's enrollment set aside, if any, keeping it.
 func (ps *pausedEnrollments) peek(sessionID string) (pausedEnrollment, bool) {
 	ps.mu.Lock()

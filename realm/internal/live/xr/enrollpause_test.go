@@ -158,7 +158,8 @@ func TestEnrollmentNotResumedIsCounted(t *testing.T) {
 // TestEnrollmentSetAsideGoesOnOnOneNodeOnly: an enrollment set aside on
 // this node is also in the store, and goes on on one node only. Taken up
 // again here, its copy in the store is removed, even when this node takes
-// it up before the store has answered the write; claimed first by another
+// it up before the store has answered the write, and a stream that removed
+// it without going on leaves it to the next; claimed first by another
 // node, this node's own is dropped, and counted as not resumed.
 func TestEnrollmentSetAsideGoesOnOnOneNodeOnly(t *testing.T) {
 	ctx := context.Background()
@@ -217,12 +218,21 @@ func TestEnrollmentSetAsideGoesOnOnOneNodeOnly(t *testing.T) {
 
 	// Taken up here once the store has it: the store's copy goes.
 	closing("s-after")
-	s.settling.Wait()
+	s.sharing.wg.Wait()
 	if !resumes("s-after") {
 		t.Fatal("the enrollment set aside here did not resume here")
 	}
 	if stored("s-after") {
 		t.Error("the store still offers an enrollment this node went on with")
+	}
+
+	// Released here by a stream that then did not go on with it (its
+	// store reads failed, or it closed): the next stream still does.
+	closing("s-twice")
+	s.sharing.wg.Wait()
+	s.takeUpSetAside(ctx, "s-twice", "ada")
+	if !resumes("s-twice") {
+		t.Fatal("an enrollment whose store copy this node removed did not resume at the next stream")
 	}
 
 	// Taken up here before the store answered: the writer removes it.
@@ -232,14 +242,14 @@ func TestEnrollmentSetAsideGoesOnOnOneNodeOnly(t *testing.T) {
 		t.Fatal("the enrollment set aside here did not resume here before its write was answered")
 	}
 	proxy.Resume()
-	s.settling.Wait()
+	s.sharing.wg.Wait()
 	if stored("s-early") {
 		t.Error("the store still offers an enrollment this node took up before the write landed")
 	}
 
 	// Claimed by another node first: not resumed here.
 	closing("s-moved")
-	s.settling.Wait()
+	s.sharing.wg.Wait()
 	if !stored("s-moved") {
 		t.Fatal("another node found no enrollment set aside here")
 	}

@@ -48,9 +48,10 @@ func (s *Service) shareSetAside(sessionID string, p *pausedEnrollment) {
 		return
 	}
 	sh := &sharedAside{}
-	p.shared = sh
-	s.settling.Go(func() {
-		ctx, cancel := context.WithTimeout(s.stop, xrStoreTimeout)
+	// Not bound to s.stop: what a stopping node sets aside on its way out
+	// still reaches the store, and Close waits for the writes.
+	started := s.sharing.start(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.stop), xrStoreTimeout)
 		defer cancel()
 		rev, err := s.aside.Put(ctx, sealed)
 		sh.mu.Lock()
@@ -67,6 +68,9 @@ func (s *Service) shareSetAside(sessionID string, p *pausedEnrollment) {
 			}
 		}
 	})
+	if started {
+		p.shared = sh
+	}
 }
 
 // takeUpSetAside makes the session's enrollment set aside, on this node or
@@ -79,7 +83,14 @@ func (s *Service) takeUpSetAside(ctx context.Context, sessionID, avatarID string
 		return
 	}
 	if p, ok := s.paused.peek(sessionID); ok {
-		if p.shared != nil && !s.releaseShared(ctx, sessionID, avatarID, p.shared) {
+		switch {
+		case p.shared == nil:
+		case s.releaseShared(ctx, sessionID, avatarID, p.shared):
+			// Released once: a stream that does not resume it now (its
+			// store reads failed, or it closed meanwhile) must not take
+			// its own release for another node's claim later.
+			s.paused.unshare(sessionID, p.shared)
+		default:
 			_, _, delta := s.paused.take(sessionID)
 			s.m.stateBytes.Add(float64(delta))
 			s.m.enrollments.WithLabelValues("not-resumed").Inc()
@@ -129,4 +140,33 @@ func (s *Service) releaseShared(ctx context.Context, sessionID, avatarID string,
 		s.log.Warn("remove the store's copy of an enrollment set aside here: this node goes on with it", "session", sessionID, "avatar", avatarID, "err", err)
 	}
 	return true
+}
+
+// tasks are goroutines the node waits for when it closes: none starts
+// after the wait began, so that the wait is not raced by a stream closing,
+// or a frame arriving, on the way out.
+type tasks struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// start runs task on a goroutine of its own unless the node is closing,
+// and says whether it did.
+func (ts *tasks) start(task func()) bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed {
+		return false
+	}
+	ts.wg.Go(task)
+	return true
+}
+
+// closeAndWait refuses new tasks and waits for those running.
+func (ts *tasks) closeAndWait() {
+	ts.mu.Lock()
+	ts.closed = true
+	ts.mu.Unlock()
+	ts.wg.Wait()
 }

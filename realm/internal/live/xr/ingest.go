@@ -126,14 +126,14 @@ func (s *Service) openXR(c Conn, now time.Time) (*sessionStream, *BusyError) {
 // a store read that failed, and nothing was started. The caller holds
 // x.mu.
 func (s *Service) beginUnenrolled(ctx context.Context, x *sessionStream, state trust.State, consentAt, now time.Time) error {
-	if consentAt.IsZero() && !s.paused.holds(x.id) && s.aside == nil {
+	s.takeUpSetAside(ctx, x.id, x.sess.Avatar)
+	if consentAt.IsZero() && !s.paused.holds(x.id) {
 		return nil
 	}
 	deleted, err := s.templates.DeletedAt(ctx, x.sess.Avatar)
 	if err != nil {
 		return fmt.Errorf("read when the avatar's template was last deleted: %w", err)
 	}
-	s.takeUpSetAside(ctx, x.id, x.sess.Avatar)
 	s.enrollIfAllowed(x, state, deleted, consentAt, now)
 	return nil
 }

@@ -233,12 +233,16 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Close stops the replay path feed and closes the shared UDP socket. The realm closes every peer
+// Close waits for the store reads again of unsettled streams (cut short)
+// and the writes of enrollments set aside (let finish, so that what the
+// node set aside on its way out reaches the store), stops the replay path feed
+// and closes the shared UDP socket. The realm closes every peer
 // connection first (Link.ClosePeer), so no frame reaches a stream after
 // the stores behind it are gone.
 func (s *Service) Close() {
 	s.stopAll()
-	s.settling.Wait()
+	s.settling.closeAndWait()
+	s.sharing.closeAndWait()
 	s.paths.Close()
 	if err := s.api.closeMux(); err != nil {
 		s.log.Warn("close WebRTC UDP port", "err", err)

@@ -70,8 +70,7 @@ func (s *Service) maybeSettle(x *sessionStream, now time.Time) {
 	if u == nil || u.reading || now.Before(u.next) {
 		return
 	}
-	u.reading = true
-	s.settling.Go(func() { s.settle(x) })
+	u.reading = s.settling.start(func() { s.settle(x) })
 }
 
 // settle reads what x could not read when it opened and, if the reads

@@ -64,6 +64,8 @@ type Service struct {
 	// other nodes (enrollshare.go; nil in tests of this node alone).
 	paused pausedEnrollments
 	aside  *biometrics.AsideStore
+	// sharing are aside's writes in flight (enrollshare.go).
+	sharing tasks
 	// exchangeSeed is ExchangeSeed's.
 	exchangeSeed []byte
 	// changes is the template feed Start opened and Run follows.
@@ -73,7 +75,7 @@ type Service struct {
 	unstored unstoredTemplates
 	// settling are the store reads again of unsettled streams
 	// (settle.go); stop ends them when the node closes.
-	settling sync.WaitGroup
+	settling tasks
 	stop     context.Context
 	stopAll  context.CancelFunc
 }
