@@ -78,6 +78,41 @@ func TestEnrollmentGoesOnThroughAnotherNode(t *testing.T) {
 	})
 }
 
+// TestEnrollmentGoesOnAfterItsNodeStops: node a stops (a rolling
+// restart) while a headset is half way through its enrollment there; the
+// headset reconnects through node b and goes on where it stopped.
+func TestEnrollmentGoesOnAfterItsNodeStops(t *testing.T) {
+	_, urls := nodes.Cluster(t)
+	a, stopA := nodes.Run(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-a", XREnrollment: 10 * time.Second})
+	b := nodes.Start(t, realm.Config{Listen: "localhost:0", NATS: urls, Node: "realm-b", Origins: realmtest.Probe(a).Origins(),
+		XREnrollment: 10 * time.Second})
+	sess := nodes.Client(t, a).Register(webauthntest.New(), "node-restarted")
+	watch := realmtest.NewEnrollmentWatch()
+
+	clA := dialWS(t, a, sess.Token, vr.Config{OnStatus: watch.OnStatus})
+	w := realmtest.Wear(clA, 6)
+	before := watch.Wait(t, "half the enrollment collected on a", func(p float64) bool { return p >= 0.4 })
+	stopA()
+	w.TakeOff()
+	clA.Close()
+	watch.Forget()
+
+	clB := dialWS(t, b, sess.Token, vr.Config{OnStatus: watch.OnStatus})
+	defer clB.Close()
+	w = realmtest.WearSession(clB, 6, 1)
+	defer w.TakeOff()
+	first := watch.Wait(t, "the enrollment's progress on b", func(float64) bool { return true })
+	if first.Enrollment != realmtest.EnrollmentCollecting || first.EnrollmentProgress == nil || *first.EnrollmentProgress < *before.EnrollmentProgress {
+		t.Fatalf("on b after a stopped: %+v, want enrolling from at least %.2f", first, *before.EnrollmentProgress)
+	}
+	if done := watch.Wait(t, "enrolled on b", func(float64) bool { return false }); done.Enrollment != realmtest.EnrollmentDone {
+		t.Fatalf("status %+v, want enrolled", done)
+	}
+	if n, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_enrollments_total{what="claimed"}`); n != 1 {
+		t.Errorf("b claimed %v enrollments, want 1", n)
+	}
+}
+
 // asideKeys lists the keys of the bucket of enrollments set aside, read
 // through node r's connection.
 func asideKeys(t *testing.T, r *realm.Realm) []string {
