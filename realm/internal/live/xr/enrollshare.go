@@ -101,7 +101,7 @@ func (s *Service) takeUpSetAside(ctx context.Context, sessionID, avatarID string
 	}
 	a, ok, err := s.aside.Claim(ctx, avatarID, sessionID)
 	if err != nil {
-		s.log.Warn("the store's enrollments set aside did not answer: the session starts its own enrollment if it may",
+		s.log.Warn("the enrollment set aside in the store could not be taken up (the store did not answer, or it does not open): the session starts its own enrollment if it may",
 			"session", sessionID, "avatar", avatarID, "err", err)
 		return
 	}
