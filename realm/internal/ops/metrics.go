@@ -30,6 +30,7 @@ func (m *Monitor) register() {
 	}
 	m.registry.MustRegister(
 		m.decisions,
+		m.probeFailures,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zerorealm_live", Help: "1 while the process serves HTTP (/livez)."},

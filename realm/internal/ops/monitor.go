@@ -114,8 +114,12 @@ type Monitor struct {
 	// joins and zones, transfers, twin commands and approvals, as the
 	// audit log names them.
 	decisions *prometheus.CounterVec
-	mu        sync.Mutex
-	actions   map[string]bool // the action label values in use
+	// probeFailures counts the background probes that failed each check:
+	// the verdict rides out a moment's slowness (settle), and this is
+	// where an operator still sees it.
+	probeFailures *prometheus.CounterVec
+	mu            sync.Mutex
+	actions       map[string]bool // the action label values in use
 
 	started  atomic.Bool
 	notReady atomic.Pointer[string] // why the node is not ready, for /healthz
@@ -143,7 +147,14 @@ func New(node string) *Monitor {
 			Name: "zerorealm_decisions_total",
 			Help: "Decisions put on record in the audit log, by action (SignIn, StepUp, SignOut, AssessTrust, JoinScene, EnterZone, TransferAsset, CommandActuator, ApproveCommand, ...) and outcome (allow, deny).",
 		}, []string{"action", "outcome"}),
+		probeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zerorealm_ready_probe_failures_total",
+			Help: "Background readiness probes that failed a check, by check (nats, jetstream, leaders, disk), whether or not they turned the node not ready: a busy node misses one now and then, and only three in a row of jetstream or leaders turn it.",
+		}, []string{"check"}),
 		actions: map[string]bool{},
+	}
+	for _, check := range readyChecks {
+		m.probeFailures.WithLabelValues(check)
 	}
 	m.SetNode(node)
 	m.NotReady("starting")
@@ -261,6 +272,11 @@ func (m *Monitor) probe(ctx context.Context) readiness {
 func (m *Monitor) record(ctx context.Context, found readiness) {
 	if ctx.Err() != nil {
 		return // a probe cut short by the node stopping found nothing
+	}
+	for _, check := range readyChecks {
+		if !found.checks[check] {
+			m.probeFailures.WithLabelValues(check).Inc()
+		}
 	}
 	prev := m.last.Load()
 	rd := settle(prev, found)

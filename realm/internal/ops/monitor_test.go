@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -219,6 +221,16 @@ func TestReadinessRidesOutAMomentsSlowness(t *testing.T) {
 		// The checks are the probe's, whatever the verdict.
 		if a.Checks[CheckJetStream] != s.found.checks[CheckJetStream] {
 			t.Fatalf("step %d: jetstream check %v, the probe found %v", i, a.Checks[CheckJetStream], s.found.checks[CheckJetStream])
+		}
+	}
+	// Every failing probe is counted, whether it turned the node or not.
+	for check, want := range map[string]float64{CheckJetStream: 6, CheckNATS: 1, CheckDisk: 0} {
+		var got dto.Metric
+		if err := m.probeFailures.WithLabelValues(check).Write(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got := got.GetCounter().GetValue(); got != want {
+			t.Errorf("zerorealm_ready_probe_failures_total{check=%q} = %v, want %v", check, got, want)
 		}
 	}
 }
