@@ -95,7 +95,7 @@ func (f *keyRingFlags) realmBackgroundKey() (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", err
+		return "", usagef("the template key, from which the realm's background key is derived: %v (check --template-key)", err)
 	}
 	key, err := keyfile.Parse(raw, file)
 	if err != nil {
