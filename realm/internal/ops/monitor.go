@@ -370,7 +370,8 @@ func (m *Monitor) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	edge.WriteJSON(w, http.StatusOK, body)
 }
 
-// turnAfter is how many probes in a row turn a verdict of ready.
+// turnAfter is how many probes in a row turn a verdict: failing ones a
+// verdict of ready, passing ones a verdict of not ready.
 func turnAfter(ready bool) int {
 	if ready {
 		return readyFailAfter
