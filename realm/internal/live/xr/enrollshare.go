@@ -44,6 +44,7 @@ func (s *Service) shareSetAside(sessionID string, p *pausedEnrollment) {
 	}
 	sealed, err := s.aside.Seal(biometrics.AsideEnrollment{Session: sessionID, Enrollment: p.en, ConsentAt: p.consentAt, ClosedAt: p.closedAt})
 	if err != nil {
+		s.m.enrollments.WithLabelValues("not-shared").Inc()
 		s.log.Warn("biometric enrollment set aside on this node only", "session", sessionID, "avatar", p.avatar, "err", err)
 		return
 	}
