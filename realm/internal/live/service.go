@@ -151,9 +151,12 @@ func (s *Service) Run(ctx context.Context) {
 	s.presence.farewell()
 }
 
-// StopMotion marks every connection closed and closes its WebRTC peer
-// connection, so that no frame reaches a stream after the realm's stores
-// are gone; the realm then closes the XR edge.
+// StopMotion ends every connection's motion: it marks the connection
+// closed, closes its WebRTC peer connection and lets go of its stream, so
+// that no frame reaches a stream after the realm's stores are gone, and
+// an enrollment in progress is set aside while the store still takes it,
+// for the headset to go on with through another node. The realm then
+// closes the XR edge.
 func (s *Service) StopMotion() {
 	s.sockets.mu.Lock()
 	var conns []*socket
@@ -162,8 +165,7 @@ func (s *Service) StopMotion() {
 	}
 	s.sockets.mu.Unlock()
 	for _, c := range conns {
-		c.closed.Store(true)
-		c.closePeer()
+		s.endMotion(c)
 	}
 }
 

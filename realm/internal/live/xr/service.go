@@ -337,10 +337,15 @@ func (l *Link) FramesHeld(transport string, msg []byte, held time.Duration) {
 
 // End is the end of the connection, which has been marked closed: its
 // peer connection closes and it lets go of the session's stream; the last
-// connection closes it.
+// connection closes it. Only the first call does: a stopping node ends
+// every connection's motion before the connection itself ends.
 func (l *Link) End() {
 	l.ClosePeer()
 	l.openMu.Lock()
+	if l.ended {
+		l.openMu.Unlock()
+		return
+	}
 	l.ended = true // no stream is taken after this
 	x := l.x.Load()
 	l.openMu.Unlock()
