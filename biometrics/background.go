@@ -492,12 +492,8 @@ func readStats(b []byte, kind byte, sizes ...int) (int, [][]float64, error) {
 	}
 	blocks := make([][]float64, len(sizes))
 	for k, size := range sizes {
-		v := make([]float64, size)
-		for i := range v {
-			v[i] = math.Float64frombits(binary.LittleEndian.Uint64(rest[8*i:]))
-		}
+		blocks[k] = readFloats(rest, size)
 		rest = rest[8*size:]
-		blocks[k] = v
 	}
 	return int(n), blocks, nil
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -125,32 +124,6 @@ func DecodeEnrollment(avatarID string, b []byte) (*Enrollment, error) {
 		return nil, fmt.Errorf("%w: %d bytes left over", ErrEnrollment, len(rest))
 	}
 	return en, nil
-}
-
-// readFloats reads n little-endian float64s from b, which holds them.
-func readFloats(b []byte, n int) []float64 {
-	out := make([]float64, n)
-	for i := range out {
-		out[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
-	}
-	return out
-}
-
-// readBlock reads a block appendBlock wrote, of at most limit values, and
-// returns the bytes after it; an empty block is nil.
-func readBlock(b []byte, limit int) ([]float64, []byte, error) {
-	if len(b) < 4 {
-		return nil, nil, errors.New("truncated")
-	}
-	n := binary.LittleEndian.Uint32(b)
-	b = b[4:]
-	if n > uint32(limit) || uint64(len(b)) < 8*uint64(n) {
-		return nil, nil, fmt.Errorf("a block of %d values", n)
-	}
-	if n == 0 {
-		return nil, b, nil
-	}
-	return readFloats(b, int(n)), b[8*n:], nil
 }
 
 // AsideEnrollment is an enrollment set aside for its session.

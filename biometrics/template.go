@@ -239,6 +239,32 @@ func appendBlock(b []byte, s []float64) []byte {
 	return appendFloats(b, s)
 }
 
+// readFloats reads n little-endian float64s from b, which holds them.
+func readFloats(b []byte, n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	return out
+}
+
+// readBlock reads a block appendBlock wrote, of at most limit values, and
+// returns the bytes after it; an empty block is nil.
+func readBlock(b []byte, limit int) ([]float64, []byte, error) {
+	if len(b) < 4 {
+		return nil, nil, errors.New("truncated")
+	}
+	n := binary.LittleEndian.Uint32(b)
+	b = b[4:]
+	if n > uint32(limit) || uint64(len(b)) < 8*uint64(n) {
+		return nil, nil, fmt.Errorf("a block of %d values", n)
+	}
+	if n == 0 {
+		return nil, b, nil
+	}
+	return readFloats(b, int(n)), b[8*n:], nil
+}
+
 // UnmarshalBinary decodes what MarshalBinary wrote; anything else, including
 // a template of another version or feature set, is ErrTemplate.
 func (t *Template) UnmarshalBinary(b []byte) error {
@@ -260,21 +286,10 @@ func (t *Template) UnmarshalBinary(b []byte) error {
 	limits := []int{NumCoreFeatures, NumCoreFeatures * NumCoreFeatures, 16, 16}
 	blocks := make([][]float64, 4)
 	for k := range blocks {
-		if len(rest) < 4 {
-			return fmt.Errorf("%w: truncated", ErrTemplate)
+		var err error
+		if blocks[k], rest, err = readBlock(rest, limits[k]); err != nil {
+			return fmt.Errorf("%w: block %d: %w", ErrTemplate, k, err)
 		}
-		n := int(binary.LittleEndian.Uint32(rest))
-		rest = rest[4:]
-		if n > limits[k] || len(rest) < 8*n {
-			return fmt.Errorf("%w: block %d of %d values", ErrTemplate, k, n)
-		}
-		if n > 0 {
-			blocks[k] = make([]float64, n)
-			for i := range n {
-				blocks[k][i] = math.Float64frombits(binary.LittleEndian.Uint64(rest[8*i:]))
-			}
-		}
-		rest = rest[8*n:]
 	}
 	if b[0] != templateVersionV1 {
 		if len(rest) < 4 {
