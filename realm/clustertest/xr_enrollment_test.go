@@ -49,17 +49,7 @@ func TestEnrollmentGoesOnThroughAnotherNode(t *testing.T) {
 	watch.Forget()
 
 	// The same session comes back through b, the same person moving afresh.
-	clB := dialWS(t, b, sess.Token, vr.Config{OnStatus: watch.OnStatus})
-	defer clB.Close()
-	w = realmtest.WearSession(clB, 5, 1)
-	defer w.TakeOff()
-	first := watch.Wait(t, "the enrollment's progress on b", func(float64) bool { return true })
-	if first.Enrollment != realmtest.EnrollmentCollecting || first.EnrollmentProgress == nil || *first.EnrollmentProgress < *before.EnrollmentProgress {
-		t.Fatalf("on b: %+v, want enrolling from at least %.2f", first, *before.EnrollmentProgress)
-	}
-	if done := watch.Wait(t, "enrolled on b", func(float64) bool { return false }); done.Enrollment != realmtest.EnrollmentDone {
-		t.Fatalf("status %+v, want enrolled", done)
-	}
+	goesOnThrough(t, b, sess.Token, watch, 5, before)
 	for node, want := range map[*realm.Realm]map[string]float64{
 		a: {"set-aside": 1, "claimed": 0, "resumed": 0},
 		b: {"started": 0, "claimed": 1, "resumed": 1, "not-resumed": 0},
@@ -97,19 +87,28 @@ func TestEnrollmentGoesOnAfterItsNodeStops(t *testing.T) {
 	clA.Close()
 	watch.Forget()
 
-	clB := dialWS(t, b, sess.Token, vr.Config{OnStatus: watch.OnStatus})
-	defer clB.Close()
-	w = realmtest.WearSession(clB, 6, 1)
-	defer w.TakeOff()
-	first := watch.Wait(t, "the enrollment's progress on b", func(float64) bool { return true })
-	if first.Enrollment != realmtest.EnrollmentCollecting || first.EnrollmentProgress == nil || *first.EnrollmentProgress < *before.EnrollmentProgress {
-		t.Fatalf("on b after a stopped: %+v, want enrolling from at least %.2f", first, *before.EnrollmentProgress)
-	}
-	if done := watch.Wait(t, "enrolled on b", func(float64) bool { return false }); done.Enrollment != realmtest.EnrollmentDone {
-		t.Fatalf("status %+v, want enrolled", done)
-	}
+	goesOnThrough(t, b, sess.Token, watch, 6, before)
 	if n, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_enrollments_total{what="claimed"}`); n != 1 {
 		t.Errorf("b claimed %v enrollments, want 1", n)
+	}
+}
+
+// goesOnThrough reconnects the session's headset through node r, person
+// seed moving afresh, and checks that its enrollment goes on from at
+// least before's progress to the end. The headset streams until the test
+// ends.
+func goesOnThrough(t *testing.T, r *realm.Realm, token string, watch *realmtest.EnrollmentWatch, seed int64, before vr.Status) {
+	t.Helper()
+	cl := dialWS(t, r, token, vr.Config{OnStatus: watch.OnStatus})
+	t.Cleanup(func() { cl.Close() })
+	w := realmtest.WearSession(cl, seed, 1)
+	t.Cleanup(w.TakeOff)
+	first := watch.Wait(t, "the enrollment's progress on "+r.URL(), func(float64) bool { return true })
+	if first.Enrollment != realmtest.EnrollmentCollecting || first.EnrollmentProgress == nil || *first.EnrollmentProgress < *before.EnrollmentProgress {
+		t.Fatalf("on %s: %+v, want enrolling from at least %.2f", r.URL(), first, *before.EnrollmentProgress)
+	}
+	if done := watch.Wait(t, "enrolled on "+r.URL(), func(float64) bool { return false }); done.Enrollment != realmtest.EnrollmentDone {
+		t.Fatalf("status %+v, want enrolled", done)
 	}
 }
 

@@ -80,6 +80,35 @@ type Service struct {
 	stopAll  context.CancelFunc
 }
 
+// tasks are goroutines the node waits for when it closes: none starts
+// after the wait began, so that the wait is not raced by a stream closing,
+// or a frame arriving, on the way out.
+type tasks struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// start runs task on a goroutine of its own unless the node is closing,
+// and says whether it did.
+func (ts *tasks) start(task func()) bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed {
+		return false
+	}
+	ts.wg.Go(task)
+	return true
+}
+
+// closeAndWait refuses new tasks and waits for those running.
+func (ts *tasks) closeAndWait() {
+	ts.mu.Lock()
+	ts.closed = true
+	ts.mu.Unlock()
+	ts.wg.Wait()
+}
+
 // registry is the sessions streaming to this node and the avatars whose
 // templates the engine has.
 type registry struct {
