@@ -831,6 +831,14 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 		fmt.Fprintf(r.out, "realm process  pid %d, read from /proc: %.2f cores, RSS %s, %d threads; its threads waited %.2f s/s for a core\n",
 			r.f.realmPID, cpu, mib(rss), realmAfter.threads, (realmAfter.waited-realmBefore.waited).Seconds()/secs)
 	}
+	// The collector's share of the realm's CPU, which its target
+	// (serve --gc-percent) trades against the heap's headroom. The
+	// runtime's figure is an estimate, brought up to date at each
+	// collection.
+	if gc := last.sum("go_cpu_classes_gc_total_cpu_seconds_total", "") - first.sum("go_cpu_classes_gc_total_cpu_seconds_total", ""); gc > 0 && cpu > 0 {
+		fmt.Fprintf(r.out, "realm GC       %.1f%% of its CPU collecting, target GOGC=%g, %d collections while measuring\n",
+			100*gc/secs/cpu, last.sum("go_gc_gogc_percent", ""), int(last.sum("go_gc_duration_seconds_count", "")-first.sum("go_gc_duration_seconds_count", "")))
+	}
 	if shared {
 		r.reportSharedRealm(cpu, rss, heap, streams, last)
 	} else {

@@ -66,12 +66,13 @@ var systemFS fs.FS = os.DirFS("/")
 // limit, so that the heap's growth to twice its live size does not get it
 // killed; otherwise it keeps none.
 //
-// Why a realm wants one: with Go's default GOGC=100 the heap grows to
-// twice the live heap before each collection, so a node streaming
-// thousands of avatars holds about 2.5 times its live memory as RSS. Under
-// a limit the collector runs sooner as the heap nears it, and RSS stays
-// near the limit while the live heap fits under it; the price is more
-// collections (CPU) when the live heap comes close (docs/benchmarks.md).
+// Why a realm wants one beside its collector target (--gc-percent, 20
+// unless told otherwise; gcpercent.go): the target sizes the heap from
+// what is live, whatever the machine has, while a limit says what the
+// machine has. Under a limit the collector runs sooner as the heap nears
+// it, and RSS stays near the limit while the live heap fits under it; the
+// price is more collections (CPU) when the live heap comes close
+// (docs/benchmarks.md).
 func applyMemoryLimit(flag string, log *slog.Logger) (restore func(), err error) {
 	if strings.TrimSpace(flag) == "" {
 		if env := os.Getenv("GOMEMLIMIT"); env != "" {

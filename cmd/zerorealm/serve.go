@@ -46,6 +46,7 @@ type serveFlags struct {
 	agentApprovalExpiry                            time.Duration
 	otelEndpoint                                   string
 	memoryLimit                                    string
+	gcPercent                                      string
 	backgroundPeers, backgroundReaders             string
 	backgroundMinPeople                            int
 	backgroundEvery, backgroundMaxAge              time.Duration
@@ -106,6 +107,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.Int64Var(&f.minFreeDiskMiB, "min-free-disk", 64, "MiB of free disk space the embedded store keeps: under it writes are refused (507) and /readyz is 503 until space returns (negative: not checked; ignored with --nats)")
 	fl.StringVar(&f.otelEndpoint, "otel-endpoint", "", "export OpenTelemetry traces over OTLP/HTTP to this collector, e.g. http://localhost:4318 (empty: off)")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "", "soft limit of the Go runtime's memory, written as GOMEMLIMIT is (512MiB, 2GiB, off): the collector runs sooner near it, so RSS follows the live heap instead of growing to twice it (empty: GOMEMLIMIT's; without it, nine tenths of the control group's memory limit, or none)")
+	fl.StringVar(&f.gcPercent, "gc-percent", "", "the collector's target, written as GOGC is (a percentage, or off): the heap grows this far past what is live before the next collection (empty: GOGC's; without it, 20, where Go's default is 100)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go runtime profiles (/debug/pprof/) on this separate address, e.g. localhost:6060 (empty: off)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -147,6 +149,11 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return err
 	}
 	defer restoreMemoryLimit()
+	restoreGCPercent, err := applyGCPercent(f.gcPercent, logger)
+	if err != nil {
+		return err
+	}
+	defer restoreGCPercent()
 	natsURLs := splitList(f.nats)
 	proxies, err := parsePrefixes(f.trustedProxies)
 	if err != nil {
