@@ -290,8 +290,12 @@ func (f *PathFeed) apply(m store.Msg) error {
 	return nil
 }
 
-// Stats returns the feed's counters.
+// Stats returns the feed's counters; a nil feed (a node with no other
+// node to share with) has shared and taken in nothing.
 func (f *PathFeed) Stats() PathFeedStats {
+	if f == nil {
+		return PathFeedStats{}
+	}
 	return PathFeedStats{
 		Sent: f.sent.Load(), SentCells: f.sentCells.Load(), Dropped: f.dropped.Load(),
 		Received: f.received.Load(), ReceivedCells: f.receivedCells.Load(), Rejected: f.rejected.Load(),
@@ -300,8 +304,11 @@ func (f *PathFeed) Stats() PathFeedStats {
 
 // Close stops following the peers, sends what is queued and stops. The
 // engine keeps the peers' cells it has (they age out) and files its own
-// cells for nobody.
+// cells for nobody. Closing a nil feed does nothing.
 func (f *PathFeed) Close() {
+	if f == nil {
+		return
+	}
 	f.once.Do(func() {
 		f.follow.Stop()
 		f.cancel()
