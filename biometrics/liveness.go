@@ -296,14 +296,16 @@ type windowPoints struct {
 // back to the engine's pool before the stream waits for the replay
 // registry's lock. The fresh points, filed in the registry, are those of
 // the newest freshSamples: one hop's, or two after a thinned window.
-func (l *liveState) points(s *Stream, w []sample, rel [][6]float64, freshSamples int) windowPoints {
+//
+// The lists are the engine's pointsScratch, emptied: the caller puts them
+// back once the window's checks are done with them.
+func (l *liveState) points(s *Stream, w []sample, rel [][6]float64, freshSamples int) *windowPoints {
 	hop := s.e.cfg.hopSamples()
 	every := max(1, pointEverySamples*s.e.cfg.SampleRate/DefaultSampleRate)
 	first := l.samples - uint64(len(w)) // absolute number of w[0]
 	rate := float64(s.e.cfg.SampleRate)
-	var probe, fresh []motionPoint
-	var probeIdx []uint32
-	var freshCont []bool
+	pts := s.e.pointsScratch.Get().(*windowPoints)
+	probe, fresh, probeIdx, freshCont := pts.probe[:0], pts.fresh[:0], pts.probeIdx[:0], pts.freshCont[:0]
 	carried := 0
 	for k := range w {
 		abs := first + uint64(k)
@@ -349,12 +351,13 @@ func (l *liveState) points(s *Stream, w []sample, rel [][6]float64, freshSamples
 			freshCont = append(freshCont, cont)
 		}
 	}
-	return windowPoints{probe: probe, fresh: fresh, probeIdx: probeIdx, freshCont: freshCont, carried: carried}
+	*pts = windowPoints{probe: probe, fresh: fresh, probeIdx: probeIdx, freshCont: freshCont, carried: carried}
+	return pts
 }
 
 // window runs the checks that need a window of motion: tremor, loops, and
 // replays of any stream's earlier motion on this node.
-func (l *liveState) window(s *Stream, f *Features, pts windowPoints, at time.Time) []string {
+func (l *liveState) window(s *Stream, f *Features, pts *windowPoints, at time.Time) []string {
 	var reasons []string
 	if f.live.tremorRMS < l.cfg.MinTremor {
 		l.stillWindows++

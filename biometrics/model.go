@@ -75,7 +75,8 @@ func (m *Model) Embed(f *Features) []float64 { return m.embedCore(f.Core) }
 
 func (m *Model) embedCore(x []float64) []float64 {
 	d := NumCoreFeatures
-	z := make([]float64, d)
+	// z lives on the stack: only y leaves (every window is embedded).
+	var z [NumCoreFeatures]float64
 	for i := range d {
 		z[i] = (x[i] - m.mean[i]) / m.scale[i]
 	}
@@ -83,7 +84,7 @@ func (m *Model) embedCore(x []float64) []float64 {
 	for i := range d {
 		row := m.whiten[i*d : (i+1)*d]
 		var s float64
-		for j, v := range z {
+		for j, v := range z[:] {
 			s += row[j] * v
 		}
 		y[i] = s

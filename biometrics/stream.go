@@ -456,7 +456,7 @@ func (s *Stream) window(events []Event, at time.Time) []Event {
 	sc.samples = s.win.window(sc.samples)
 	w := sc.samples
 	f, ok := sc.ex.extract(w)
-	var pts windowPoints
+	var pts *windowPoints
 	if ok {
 		pts = s.live.points(s, w, sc.ex.handRel, fresh)
 	}
@@ -468,7 +468,9 @@ func (s *Stream) window(events []Event, at time.Time) []Event {
 		s.stats.WindowsSkipped++
 		return events
 	}
-	for _, reason := range s.live.window(s, &f, pts, at) {
+	reasons := s.live.window(s, &f, pts, at)
+	s.e.pointsScratch.Put(pts) // filed and compared: nothing holds them now
+	for _, reason := range reasons {
 		events = s.failLiveness(events, reason, "", at)
 	}
 	if s.enrollWant > 0 {
