@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"testing"
+
+	"github.com/zerorealm/zerorealm/internal/gctarget"
 )
 
 func TestParseGCPercent(t *testing.T) {
@@ -14,17 +16,18 @@ func TestParseGCPercent(t *testing.T) {
 			t.Errorf("parseGCPercent(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-1", "-20", "20%", "1.5", "lots", "99999999999999999999"} {
+	for _, in := range []string{"", "auto", "-1", "-20", "20%", "1.5", "lots", "99999999999999999999"} {
 		if got, err := parseGCPercent(in); !errors.Is(err, errGCPercent) {
 			t.Errorf("parseGCPercent(%q) = %d, %v; want errGCPercent", in, got, err)
 		}
 	}
 }
 
-// TestGCPercentSetAndRestored: with no flag and no GOGC a node takes the
-// realm's default, not Go's; GOGC in the environment is kept; the flag
-// wins over both; a bad value is a usage error that changes nothing; and
-// each returned function puts the previous target back.
+// TestGCPercentSetAndRestored: with no flag and no GOGC a node tunes its
+// target itself, starting from the floor, not Go's 100; so it does with
+// auto; GOGC in the environment is kept; a number or off wins over both;
+// a bad value is a usage error that changes nothing; and each returned
+// function stops the tuning and puts the previous target back.
 func TestGCPercentSetAndRestored(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	current := func() int {
@@ -36,22 +39,24 @@ func TestGCPercentSetAndRestored(t *testing.T) {
 	t.Cleanup(func() { debug.SetGCPercent(before) })
 
 	t.Setenv("GOGC", "")
-	debug.SetGCPercent(100)
-	restore, err := applyGCPercent("", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := current(); got != defaultGCPercent {
-		t.Fatalf("target %d with neither flag nor GOGC, want the realm's %d", got, defaultGCPercent)
-	}
-	restore()
-	if got := current(); got != 100 {
-		t.Fatalf("target %d after restoring, want 100", got)
+	for _, flag := range []string{"", "auto"} {
+		debug.SetGCPercent(100)
+		restore, err := applyGCPercent(flag, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := current(); got != gctarget.DefaultFloor {
+			t.Fatalf("target %d with --gc-percent %q and no GOGC, want the tuner's floor %d", got, flag, gctarget.DefaultFloor)
+		}
+		restore()
+		if got := current(); got != 100 {
+			t.Fatalf("target %d after restoring, want 100", got)
+		}
 	}
 
 	t.Setenv("GOGC", "150")
 	debug.SetGCPercent(150) // as the runtime would have read it
-	restore, err = applyGCPercent("", log)
+	restore, err := applyGCPercent("", log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,16 +65,18 @@ func TestGCPercentSetAndRestored(t *testing.T) {
 	}
 	restore()
 
-	restore, err = applyGCPercent("off", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := current(); got != -1 {
-		t.Fatalf("target %d with --gc-percent off, want -1", got)
-	}
-	restore()
-	if got := current(); got != 150 {
-		t.Fatalf("target %d after restoring, want 150", got)
+	for flag, want := range map[string]int{"off": -1, "40": 40} {
+		restore, err = applyGCPercent(flag, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := current(); got != want {
+			t.Fatalf("target %d with --gc-percent %s, want %d", got, flag, want)
+		}
+		restore()
+		if got := current(); got != 150 {
+			t.Fatalf("target %d after restoring, want 150", got)
+		}
 	}
 
 	var usage usageError

@@ -66,8 +66,8 @@ var systemFS fs.FS = os.DirFS("/")
 // limit, so that the heap's growth to twice its live size does not get it
 // killed; otherwise it keeps none.
 //
-// Why a realm wants one beside its collector target (--gc-percent, 20
-// unless told otherwise; gcpercent.go): the target sizes the heap from
+// Why a realm wants one beside its collector target (--gc-percent, tuned
+// from 20 to 100 unless told otherwise; gcpercent.go): the target sizes the heap from
 // what is live, whatever the machine has, while a limit says what the
 // machine has. Under a limit the collector runs sooner as the heap nears
 // it, and RSS stays near the limit while the live heap fits under it; the

@@ -107,7 +107,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.Int64Var(&f.minFreeDiskMiB, "min-free-disk", 64, "MiB of free disk space the embedded store keeps: under it writes are refused (507) and /readyz is 503 until space returns (negative: not checked; ignored with --nats)")
 	fl.StringVar(&f.otelEndpoint, "otel-endpoint", "", "export OpenTelemetry traces over OTLP/HTTP to this collector, e.g. http://localhost:4318 (empty: off)")
 	fl.StringVar(&f.memoryLimit, "memory-limit", "", "soft limit of the Go runtime's memory, written as GOMEMLIMIT is (512MiB, 2GiB, off): the collector runs sooner near it, so RSS follows the live heap instead of growing to twice it (empty: GOMEMLIMIT's; without it, nine tenths of the control group's memory limit, or none)")
-	fl.StringVar(&f.gcPercent, "gc-percent", "", "the collector's target, written as GOGC is (a percentage, or off): the heap grows this far past what is live before the next collection (empty: GOGC's; without it, 20, where Go's default is 100)")
+	fl.StringVar(&f.gcPercent, "gc-percent", "", "the collector's target, auto or written as GOGC is (a percentage, or off): the heap grows this far past what is live before the next collection; auto moves it from 20 up to 100 as far as keeps the collector within 5% of the CPU the node uses (empty: GOGC's; without it, auto; Go's own default is 100)")
 	fl.StringVar(&f.pprofListen, "pprof-listen", "", "serve Go runtime profiles (/debug/pprof/) on this separate address, e.g. localhost:6060 (empty: off)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")

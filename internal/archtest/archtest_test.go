@@ -67,6 +67,9 @@ func forbidden() map[string]map[string]string {
 		"internal/cpuload": {
 			"internal/...": "cpuload reads the process's and the machine's CPU for admission; a leaf, so that measuring load pulls nothing in",
 		},
+		"internal/gctarget": {
+			"internal/...": "gctarget moves the collector's target by what collecting costs; a leaf, so that tuning the runtime pulls nothing in",
+		},
 		"internal/cgroupmem": {
 			"internal/...": "cgroupmem reads the control group's memory limit for the runtime; a leaf, so that sizing memory pulls nothing in",
 		},

@@ -34,8 +34,8 @@ func (m *Monitor) register() {
 		m.decisions,
 		m.probeFailures,
 		// Beside Go's defaults, the CPU its collector takes: a node runs
-		// a lower collector target than Go's (serve --gc-percent), and
-		// this is what that costs.
+		// a lower collector target than Go's (serve --gc-percent, tuned by
+		// this cost unless fixed), and this is what that costs.
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/gc/total:cpu-seconds$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
