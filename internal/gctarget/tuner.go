@@ -31,8 +31,9 @@ const (
 type Config struct {
 	// Floor and Ceiling bound the target (percent, as GOGC).
 	Floor, Ceiling int
-	// Budget is the most of the program's CPU the collector may take at
-	// the floor: above it the target rises.
+	// Budget is the most of the program's CPU the collector may take:
+	// above it the target rises, and under a third of it the target
+	// falls back.
 	Budget float64
 	// Every is how often the tuner looks (it judges only once two
 	// collections have ended since its last judgement).
