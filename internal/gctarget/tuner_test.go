@@ -146,19 +146,19 @@ func TestRaisesTheTargetOfACostlyCollector(t *testing.T) {
 	defer func() { cancel(); wg.Wait() }()
 
 	type node struct {
-		next *node
-		pad  [6]*int
+		next  *node
+		value *int
 	}
 	// Live: a long list the collector must walk at every collection.
 	var live *node
-	for range 300_000 {
-		live = &node{next: live}
+	for i := range 300_000 {
+		live = &node{next: live, value: &i}
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	var sink *node
 	for highest.Load() <= int64(DefaultFloor) && time.Now().Before(deadline) {
-		for range 10_000 {
-			sink = &node{next: sink}
+		for i := range 10_000 {
+			sink = &node{next: sink, value: &i}
 		}
 		sink = nil
 	}
