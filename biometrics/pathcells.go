@@ -71,7 +71,12 @@ func (b PathBatch) MarshalBinary() ([]byte, error) {
 	if len(b.entries) > MaxPathBatchCells {
 		return nil, fmt.Errorf("%w: %d cells, at most %d", ErrPathBatch, len(b.entries), MaxPathBatchCells)
 	}
-	out := make([]byte, 0, pathBatchHeader+pathEntrySize*len(b.entries))
+	return b.appendBinary(make([]byte, 0, pathBatchHeader+pathEntrySize*len(b.entries))), nil
+}
+
+// appendBinary appends MarshalBinary's encoding of a batch of at most
+// MaxPathBatchCells cells to out.
+func (b PathBatch) appendBinary(out []byte) []byte {
 	out = append(out, pathBatchVersion)
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(b.entries)))
 	for _, e := range b.entries {
@@ -79,7 +84,7 @@ func (b PathBatch) MarshalBinary() ([]byte, error) {
 		out = binary.LittleEndian.AppendUint32(out, e.idx)
 		out = binary.LittleEndian.AppendUint64(out, e.cell)
 	}
-	return out, nil
+	return out
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote; anything else is

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,14 +193,18 @@ func (f *PathFeed) send(ctx context.Context) {
 	defer close(f.done)
 	tick := time.NewTicker(f.cfg.FlushEvery)
 	defer tick.Stop()
+	// pending, and the encoded and sealed batch, are filled again four
+	// times a second: their arrays are kept, not taken anew each time
+	// (nats.go copies what it sends).
 	var pending []pathEntry
+	var plain, sealed []byte
 	flush := func(ctx context.Context) {
-		for len(pending) > 0 {
-			n := min(len(pending), MaxPathBatchCells)
-			f.publish(ctx, pending[:n])
-			pending = pending[n:]
+		for sent := 0; sent < len(pending); {
+			n := min(len(pending)-sent, MaxPathBatchCells)
+			plain, sealed = f.publish(ctx, pending[sent:sent+n], plain[:0], sealed[:0])
+			sent += n
 		}
-		pending = nil
+		pending = pending[:0]
 	}
 	for {
 		select {
@@ -228,28 +233,33 @@ func (f *PathFeed) send(ctx context.Context) {
 
 func (f *PathFeed) subject(node string) string { return pathSubjectPrefix + node }
 
-func (f *PathFeed) publish(ctx context.Context, entries []pathEntry) {
-	data, err := PathBatch{entries: entries}.MarshalBinary()
+// publish encodes entries (at most MaxPathBatchCells) into plain, seals
+// them into sealed and appends them to the node's subject; it returns
+// both arrays for the next batch.
+func (f *PathFeed) publish(ctx context.Context, entries []pathEntry, plain, sealed []byte) ([]byte, []byte) {
+	plain = PathBatch{entries: entries}.appendBinary(plain)
+	sealed, err := f.seal(sealed, f.subject(f.cfg.Node), plain)
 	if err == nil {
-		data, err = f.seal(f.subject(f.cfg.Node), data)
-	}
-	if err == nil {
-		_, err = f.stream.Append(ctx, f.subject(f.cfg.Node), data)
+		_, err = f.stream.Append(ctx, f.subject(f.cfg.Node), sealed)
 	}
 	if err != nil {
 		f.dropped.Add(uint64(len(entries)))
 		f.cfg.Logger.Warn("biometrics: path cells not shared", "cells", len(entries), "err", err)
-		return
+		return plain, sealed
 	}
 	f.sent.Add(1)
 	f.sentCells.Add(uint64(len(entries)))
+	return plain, sealed
 }
 
-func (f *PathFeed) seal(subject string, plain []byte) ([]byte, error) {
-	out := make([]byte, 1+f.aead.NonceSize(), 1+f.aead.NonceSize()+len(plain)+f.aead.Overhead())
+// seal appends to out the version, a fresh nonce and plain sealed under
+// the feed's key with subject as associated data.
+func (f *PathFeed) seal(out []byte, subject string, plain []byte) ([]byte, error) {
+	ns := f.aead.NonceSize()
+	out = slices.Grow(out[:0], 1+ns+len(plain)+f.aead.Overhead())[:1+ns]
 	out[0] = sealedPathVersion
 	if _, err := io.ReadFull(rand.Reader, out[1:]); err != nil {
-		return nil, fmt.Errorf("biometrics: path feed nonce: %w", err)
+		return out[:0], fmt.Errorf("biometrics: path feed nonce: %w", err)
 	}
 	return f.aead.Seal(out, out[1:], plain, []byte(subject)), nil
 }
