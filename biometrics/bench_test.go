@@ -8,6 +8,7 @@ import (
 
 	"github.com/zerorealm/zerorealm/biometrics"
 	"github.com/zerorealm/zerorealm/biometrics/synth"
+	"github.com/zerorealm/zerorealm/internal/natstest"
 )
 
 func BenchmarkDecode(b *testing.B) {
@@ -224,4 +225,21 @@ func mustWindows(b *testing.B, frames []biometrics.Frame) []biometrics.Features 
 		b.Fatal(err)
 	}
 	return ws
+}
+
+// BenchmarkPushThroughPathFeed is BenchmarkPush on a node whose path feed
+// shares its cells with a cluster (one NATS server here): what filing,
+// batching, encoding, sealing and storing them adds per frame. The feed
+// sends a batch whenever it holds MaxPathBatchCells cells (its timer is
+// set beyond the run), so that how often it sends follows the frames, as
+// on a busy node, and not the benchmark's wall clock.
+func BenchmarkPushThroughPathFeed(b *testing.B) {
+	srv := natstest.RunServer(b)
+	e, f, _ := clusterNodeFlushing(b, srv.ClientURL(), "bench-node", time.Hour)
+	benchPush(b, e, false)
+	b.StopTimer()
+	f.Close() // what is still queued is sent, and counted, before the figures
+	if st := f.Stats(); st.SentCells == 0 {
+		b.Fatalf("the feed sent no cells: %+v", st)
+	}
 }

@@ -16,7 +16,13 @@ import (
 
 // clusterNode is one realm node's biometrics on a NATS cluster: its own
 // engine and store, connected to its own server.
-func clusterNode(t *testing.T, url, name string) (*biometrics.Engine, *biometrics.PathFeed, *store.Store) {
+func clusterNode(t testing.TB, url, name string) (*biometrics.Engine, *biometrics.PathFeed, *store.Store) {
+	t.Helper()
+	return clusterNodeFlushing(t, url, name, 50*time.Millisecond)
+}
+
+// clusterNodeFlushing is clusterNode with its feed sending every flush.
+func clusterNodeFlushing(t testing.TB, url, name string, flush time.Duration) (*biometrics.Engine, *biometrics.PathFeed, *store.Store) {
 	t.Helper()
 	st, err := store.New(context.Background(), natstest.Connect(t, url), store.Config{WaitForJetStream: true})
 	if err != nil {
@@ -27,7 +33,7 @@ func clusterNode(t *testing.T, url, name string) (*biometrics.Engine, *biometric
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f, err := biometrics.StartPathFeed(ctx, biometrics.PathFeedConfig{
-		Store: st, Engine: e, Node: name, Key: testKey(9), FlushEvery: 50 * time.Millisecond,
+		Store: st, Engine: e, Node: name, Key: testKey(9), FlushEvery: flush,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
