@@ -85,7 +85,8 @@ func applyGCPercent(flag string, log *slog.Logger) (restore func(), err error) {
 	ctx, stop := context.WithCancel(context.Background())
 	var running sync.WaitGroup
 	running.Go(func() { tuner.Run(ctx) })
-	log.Info("collector target tuned by what collecting costs", "from", gctarget.DefaultFloor, "to", gctarget.DefaultCeiling,
+	// The default says nothing at info: its moves do (gctarget).
+	log.Debug("collector target tuned by what collecting costs", "from", gctarget.DefaultFloor, "to", gctarget.DefaultCeiling,
 		"budget", strconv.FormatFloat(100*gctarget.DefaultBudget, 'g', -1, 64)+"%")
 	return func() {
 		stop()
