@@ -19,7 +19,7 @@
 // nothing) over the CPU the program used. Over the budget it doubles the
 // target, up to the ceiling; under a third of it, it halves it, down to
 // the floor; in between it keeps it, so that it settles instead of
-// swinging. It waits for two collections between looks (or for a minute
+// swinging. It waits for two collections between looks (or for 15 s
 // without enough of them, which says the collector costs nothing), since
 // the runtime brings its CPU estimates up to date only when a collection
 // ends.

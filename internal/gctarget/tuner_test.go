@@ -31,7 +31,7 @@ func scripted(t *testing.T) (*Tuner, *Reading, *time.Time, *[]int) {
 // collector takes more than the budget, up to the ceiling and no
 // further, holds between a third of the budget and the budget, and
 // halves back to the floor once the collector costs little. It judges
-// only after two collections, or after a minute without them.
+// only after two collections, or after waitAtMost without them.
 func TestTargetFollowsTheCollectorsShare(t *testing.T) {
 	tu, r, now, set := scripted(t)
 	st := tu.start()
@@ -71,8 +71,8 @@ func TestTargetFollowsTheCollectorsShare(t *testing.T) {
 			t.Fatalf("step %d (share %.3f, %d collections): target %d, want %d", i, c.share, c.cycles, st.percent, c.want)
 		}
 	}
-	// The collector took much, and then no collection ends for a minute:
-	// the minute's judgement counts the CPU used since as the collector's
+	// The collector took much, and then no collection ends for waitAtMost:
+	// that judgement counts the CPU used since as the collector's
 	// absence, and the target falls.
 	step(0.5, 2)
 	if st.percent != 40 {
@@ -83,14 +83,14 @@ func TestTargetFollowsTheCollectorsShare(t *testing.T) {
 		*now = now.Add(DefaultEvery)
 		tu.look(&st)
 		if st.percent != 40 {
-			t.Fatalf("target %d before a minute without collections passed, want it held at 40", st.percent)
+			t.Fatalf("target %d before %v without collections passed, want it held at 40", st.percent, waitAtMost)
 		}
 	}
 	r.Used += 10
 	*now = now.Add(DefaultEvery)
 	tu.look(&st)
 	if st.percent != 20 {
-		t.Fatalf("target %d after a minute without collections, want 20", st.percent)
+		t.Fatalf("target %d after %v without collections, want 20", st.percent, waitAtMost)
 	}
 	if got := (*set)[len(*set)-1]; got != 20 {
 		t.Fatalf("the runtime's target was last set to %d, want 20", got)
