@@ -62,6 +62,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 		Views:        identity.Views{},
 		Motion:       motion,
 		Clock:        r.cfg.Clock,
+		Serving:      ctx,
 	})
 	r.monitor.CountSceneMembers(r.live.MembersByScene)
 	return nil

@@ -75,7 +75,7 @@ type socket struct {
 	// stamp orders the connections of one session: the newest stays
 	// (takeover.go).
 	stamp   liveStamp
-	ctx     context.Context // the upgrade request's: ends with the connection or the realm
+	ctx     context.Context // the upgrade request's values; ends with the connection or the realm
 	session string
 	sess    session.Session
 	// send holds what waits for the writer, at most liveSendQueue messages.
@@ -467,12 +467,12 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	}
 	upgrader := websocket.Upgrader{
 		// No buffer sizes and no pool: the connection reads and writes
-		// through the HTTP server's own buffers (4 KiB each), which the
-		// server keeps for as long as the handler runs, that is for the
-		// socket's life. Buffers of the socket's own would be held beside
-		// them (4 KiB more a connection for reading alone). A message
-		// leaves as one frame whatever its size: what does not fit in the
-		// buffer is written from the message itself, uncopied.
+		// through the buffers the HTTP server hijacked with it (4 KiB
+		// each), which it hands over for good. Buffers of the socket's
+		// own would be held beside them (4 KiB more a connection for
+		// reading alone). A message leaves as one frame whatever its
+		// size: what does not fit in the buffer is written from the
+		// message itself, uncopied.
 		CheckOrigin: func(req *http.Request) bool {
 			o := req.Header.Get("Origin")
 			return o == "" || slices.Contains(s.deps.Origins(), o)
@@ -489,8 +489,13 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	if tc, ok := ws.UnderlyingConn().(interface{ SetWriteBuffer(int) error }); ok {
 		_ = tc.SetWriteBuffer(liveSocketSendBuffer)
 	}
+	// The socket outlives its upgrade request, whose context ends when
+	// this handler returns: its own keeps the request's values (its id,
+	// its trace) and ends when the socket does or the realm stops.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(req.Context()))
+	stopFollowing := context.AfterFunc(s.deps.Serving, cancel)
 	c := &socket{
-		ws: ws, ctx: req.Context(), session: connectionKey(p), sess: p.Session, p: p,
+		ws: ws, ctx: ctx, session: connectionKey(p), sess: p.Session, p: p,
 		closing:  make(chan closeFrame, 1),
 		presence: s.presence, now: s.now,
 	}
@@ -499,19 +504,13 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	}
 	c.markUsed() // connecting is a use
 	s.takeOver(c)
-	defer s.sockets.remove(c)
-	defer s.endMotion(c)
-	defer s.presence.end(c)
-
-	done := make(chan struct{})
+	end := func() {
+		stopFollowing()
+		cancel()
+	}
 	if p.IsAgent() {
 		c.push(encodeLive(liveMessage{Type: "hello", V: 1, Agent: agentHello(p)}))
-		go func() {
-			defer close(done)
-			s.liveReader(c)
-		}()
-		go s.watchAgentEnd(c, done)
-		s.liveWriter(c, done)
+		go s.serveSocket(c, nil, end)
 		return
 	}
 	// A person's socket lives no longer than its session. Its end is
@@ -522,15 +521,38 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 		LastUse: func() time.Time { return time.Unix(0, c.lastUse.Load()) },
 		End:     func(reason string) { c.close(closeSessionRevoked, reason) },
 	}, s.deps.Sessions, s.deps.SessionIdle, s.deps.Clock, s.log)
-	defer stopWatch()
-	a := s.deps.Trust.Assess(req.Context(), p.Session)
+	a := s.deps.Trust.Assess(c.ctx, p.Session)
 	v := s.deps.Views
 	c.push(encodeLive(liveMessage{Type: "hello", V: 1, Session: v.Session(p.Session), Avatar: v.Avatar(p.Avatar), Trust: v.Trust(a)}))
+	go s.serveSocket(c, stopWatch, end)
+}
 
+// serveSocket runs a connected socket until it ends, its reader on a
+// goroutine of its own and its writer on this one; then it lets go of
+// what the connection held: the session's watch first (stopWatch, nil
+// for an agent), its context last (end).
+//
+// The handler that upgraded the socket has returned by then, and its
+// goroutine has ended. Parked under the HTTP server's and the
+// middleware's frames (5.5 KiB of them), the writer would keep, for the
+// socket's whole life, the 16 KiB of stack the upgrade grew: the runtime
+// halves a stack only when less than a quarter of it is in use.
+func (s *Service) serveSocket(c *socket, stopWatch, end func()) {
+	defer end()
+	defer s.sockets.remove(c)
+	defer s.endMotion(c)
+	defer s.presence.end(c)
+	if stopWatch != nil {
+		defer stopWatch()
+	}
+	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		s.liveReader(c)
 	}()
+	if c.p.IsAgent() {
+		go s.watchAgentEnd(c, done)
+	}
 	s.liveWriter(c, done)
 }
 
@@ -585,49 +607,58 @@ func (s *Service) liveReader(c *socket) {
 			}
 			continue
 		}
-		if !c.limit.allow(c.now()) {
-			if c.limit.abusive() {
-				c.close(closeTooManyMessages, "too many messages: at most 50 control messages a second")
-				continue
-			}
-			c.refuse(codeRateLimited, "too many control messages: at most 50 a second; messages were dropped", true)
-			continue
+		s.control(c, buf.Bytes())
+	}
+}
+
+// control handles a text message: a JSON control message. It is a
+// function of its own so that the reader's frame, under which every
+// frame message is scored, holds none of its locals.
+//
+//go:noinline
+func (s *Service) control(c *socket, msg []byte) {
+	if !c.limit.allow(c.now()) {
+		if c.limit.abusive() {
+			c.close(closeTooManyMessages, "too many messages: at most 50 control messages a second")
+			return
 		}
-		m, err := parseLiveMessage(buf.Bytes())
-		if errors.Is(err, errLiveInvalidText) {
-			c.close(closeInvalidPayload, closeReason(messageDetail(err)))
-			continue
+		c.refuse(codeRateLimited, "too many control messages: at most 50 a second; messages were dropped", true)
+		return
+	}
+	m, err := parseLiveMessage(msg)
+	if errors.Is(err, errLiveInvalidText) {
+		c.close(closeInvalidPayload, closeReason(messageDetail(err)))
+		return
+	}
+	if err != nil {
+		c.refuse(codeInvalid, messageDetail(err), false)
+		return
+	}
+	if c.motion == nil && strings.HasPrefix(m.Type, "webrtc.") {
+		c.refuse(codeInvalid, "an agent signals no WebRTC: it streams no XR frames", false)
+		return
+	}
+	switch m.Type {
+	case "ping":
+		c.push(encodeLive(liveMessage{Type: "pong"}))
+	case "webrtc.offer":
+		var busy *xr.BusyError
+		if err := c.motion.Offer(m.SDP); errors.As(err, &busy) {
+			c.refuseBusy(busy, false) // an offer is always answered
+		} else if err != nil {
+			c.pushError(err.Error(), true)
 		}
-		if err != nil {
-			c.refuse(codeInvalid, messageDetail(err), false)
-			continue
+	case "webrtc.candidate":
+		if err := c.motion.Candidate(m.Candidate); err != nil {
+			c.pushError(err.Error(), true)
 		}
-		if c.motion == nil && strings.HasPrefix(m.Type, "webrtc.") {
-			c.refuse(codeInvalid, "an agent signals no WebRTC: it streams no XR frames", false)
-			continue
-		}
-		switch m.Type {
-		case "ping":
-			c.push(encodeLive(liveMessage{Type: "pong"}))
-		case "webrtc.offer":
-			var busy *xr.BusyError
-			if err := c.motion.Offer(m.SDP); errors.As(err, &busy) {
-				c.refuseBusy(busy, false) // an offer is always answered
-			} else if err != nil {
-				c.pushError(err.Error(), true)
-			}
-		case "webrtc.candidate":
-			if err := c.motion.Candidate(m.Candidate); err != nil {
-				c.pushError(err.Error(), true)
-			}
-		case "join":
-			s.presence.join(c, m.Scene, m.Name)
-		case "leave":
-			s.presence.leave(c)
-		case "pose":
-			if !s.presence.pose(c, *m.Pose) {
-				c.refuse(codeNotJoined, "pose needs a joined scene: send join first", true)
-			}
+	case "join":
+		s.presence.join(c, m.Scene, m.Name)
+	case "leave":
+		s.presence.leave(c)
+	case "pose":
+		if !s.presence.pose(c, *m.Pose) {
+			c.refuse(codeNotJoined, "pose needs a joined scene: send join first", true)
 		}
 	}
 }

@@ -86,6 +86,10 @@ type Deps struct {
 	// Clock dates uses, stamps and presence, and ends idle sockets; nil
 	// is the system's (internal/clock says which times read it).
 	Clock clock.Clock
+	// Serving ends when the realm stops, and with it every socket, told
+	// so with a going-away close frame (nil: never). Sockets outlive the
+	// requests that opened them, which the HTTP server ends.
+	Serving context.Context
 	// Agents tells whether an agent's delegation still stands; without
 	// it, agents are refused the realm WebSocket (agents.go). BindAgents
 	// sets it when the agents' guard has opened.
@@ -108,6 +112,9 @@ type Service struct {
 // New prepares the live edge; Start subscribes it to the cluster.
 func New(deps Deps) *Service {
 	deps.Clock = clock.Or(deps.Clock)
+	if deps.Serving == nil {
+		deps.Serving = context.Background()
+	}
 	s := &Service{deps: deps, log: deps.Log, sockets: newSockets(), now: deps.Clock.Now}
 	s.presence = &presenceHub{svc: s, log: deps.Log.With("component", "presence"), node: deps.Node, prefix: deps.Prefix,
 		rooms: map[string]*sceneRoom{}, peers: map[string]*presencePeer{}}

@@ -458,56 +458,95 @@ func (s *Service) xrPanic(x *sessionStream, p any) {
 }
 
 // xrEvent turns what a stream reported into trust evidence, a stored
-// template or an audit record.
+// template or an audit record. Each kind has a function of its own: the
+// reader of a stream runs it, once a second, at the bottom of the
+// deepest stack the reader has, and one frame holding the locals of
+// every kind (2.2 KiB) took that stack past 8 KiB, so that the runtime
+// kept 16 KiB for every stream.
 func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest biometrics.Frame) {
-	m := s.m
-	ctx, sess := c.Context(), c.Session()
 	switch ev.Kind {
 	case biometrics.EventScore:
-		m.events.WithLabelValues("score").Inc()
-		a, err := s.deps.Trust.Observe(ctx, sess, trust.BiometricMatch{At: ev.At, Probability: ev.Probability})
-		if err != nil {
-			s.log.Warn("biometric evidence refused", "session", x.id, "err", err)
-			return
-		}
-		x.setTrusted(a.State == trust.Trusted)
-		s.deps.Sessions.PushSession(x.id, encodeMessage(message{Type: "xr.score", XR: xrScore{
-			At: ev.At.UTC(), Seq: newest.Seq, TimeUS: newest.TimeUS, Probability: ev.Probability, State: string(a.State), Score: a.Score,
-		}}))
+		s.scoreEvent(c, x, &ev, &newest)
 	case biometrics.EventLiveness:
-		m.events.WithLabelValues("liveness").Inc()
-		attrs := []any{"session", x.id, "avatar", x.sess.Avatar, "reason", ev.Reason}
-		if ev.Detail != "" {
-			attrs = append(attrs, "detail", ev.Detail)
-		}
-		s.log.Warn("XR motion is not live", attrs...)
-		a, err := s.deps.Trust.Observe(ctx, sess, trust.Liveness{At: ev.At, Live: false, Reason: ev.Reason})
-		if err != nil {
-			s.log.Warn("liveness evidence refused", "session", x.id, "err", err)
-			return
-		}
-		x.setTrusted(a.State == trust.Trusted)
+		s.livenessEvent(c, x, ev)
 	case biometrics.EventEnrolled, biometrics.EventAdapted:
-		enrolled := ev.Kind == biometrics.EventEnrolled
-		kind := "adapted"
-		if enrolled {
-			kind = "enrolled"
-		}
-		m.events.WithLabelValues(kind).Inc()
-		since := ev.Template.Created
-		x.mu.Lock()
-		x.hasTemplate = true
-		if enrolled {
-			since = x.consentAt
-		}
-		x.mu.Unlock()
-		s.reg.learn(x.sess.Avatar) // the stream gave the engine its template
-		if enrolled {
-			// The avatar's other sessions streaming here without it.
-			s.adoptStored(map[string]*biometrics.Template{x.sess.Avatar: ev.Template})
-		}
-		s.storeTemplate(ctx, x.sess.Avatar, x.id, ev.Template, enrolled, since)
+		s.templateEvent(c, x, ev)
 	}
+}
+
+// scoreEvent is a window's score: trust evidence, and the xr.score
+// message that tells the client.
+//
+//go:noinline
+func (s *Service) scoreEvent(c Conn, x *sessionStream, ev *biometrics.Event, newest *biometrics.Frame) {
+	s.m.events.WithLabelValues("score").Inc()
+	a, err := s.deps.Trust.Observe(c.Context(), c.Session(), trust.BiometricMatch{At: ev.At, Probability: ev.Probability})
+	if err != nil {
+		s.refusedEvidence("biometric", x, err)
+		return
+	}
+	x.setTrusted(a.State == trust.Trusted)
+	s.pushScore(x, ev, newest, a.State, a.Score)
+}
+
+// pushScore tells the session's connections a window's score.
+//
+//go:noinline
+func (s *Service) pushScore(x *sessionStream, ev *biometrics.Event, newest *biometrics.Frame, state trust.State, score float64) {
+	s.deps.Sessions.PushSession(x.id, encodeMessage(message{Type: "xr.score", XR: xrScore{
+		At: ev.At.UTC(), Seq: newest.Seq, TimeUS: newest.TimeUS, Probability: ev.Probability, State: string(state), Score: score,
+	}}))
+}
+
+// refusedEvidence logs evidence the session's trust tracker refused.
+//
+//go:noinline
+func (s *Service) refusedEvidence(kind string, x *sessionStream, err error) {
+	s.log.Warn(kind+" evidence refused", "session", x.id, "err", err)
+}
+
+// livenessEvent is motion that is not live: logged, and trust evidence.
+//
+//go:noinline
+func (s *Service) livenessEvent(c Conn, x *sessionStream, ev biometrics.Event) {
+	s.m.events.WithLabelValues("liveness").Inc()
+	attrs := []any{"session", x.id, "avatar", x.sess.Avatar, "reason", ev.Reason}
+	if ev.Detail != "" {
+		attrs = append(attrs, "detail", ev.Detail)
+	}
+	s.log.Warn("XR motion is not live", attrs...)
+	a, err := s.deps.Trust.Observe(c.Context(), c.Session(), trust.Liveness{At: ev.At, Live: false, Reason: ev.Reason})
+	if err != nil {
+		s.refusedEvidence("liveness", x, err)
+		return
+	}
+	x.setTrusted(a.State == trust.Trusted)
+}
+
+// templateEvent is a template the stream enrolled or adapted: the
+// engine learns it, and the store keeps it.
+//
+//go:noinline
+func (s *Service) templateEvent(c Conn, x *sessionStream, ev biometrics.Event) {
+	enrolled := ev.Kind == biometrics.EventEnrolled
+	kind := "adapted"
+	if enrolled {
+		kind = "enrolled"
+	}
+	s.m.events.WithLabelValues(kind).Inc()
+	since := ev.Template.Created
+	x.mu.Lock()
+	x.hasTemplate = true
+	if enrolled {
+		since = x.consentAt
+	}
+	x.mu.Unlock()
+	s.reg.learn(x.sess.Avatar) // the stream gave the engine its template
+	if enrolled {
+		// The avatar's other sessions streaming here without it.
+		s.adoptStored(map[string]*biometrics.Template{x.sess.Avatar: ev.Template})
+	}
+	s.storeTemplate(c.Context(), x.sess.Avatar, x.id, ev.Template, enrolled, since)
 }
 
 // setTrusted tells the session's stream whether the session is trusted, so
