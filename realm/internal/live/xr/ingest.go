@@ -371,11 +371,7 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 	}
 	var status []byte
 	if now.Sub(x.lastStatus) >= xrStatusEvery {
-		x.lastStatus = now
-		s.maybeSettle(x, now)
-		st := x.stream.Stats()
-		s.sync(x, st)
-		status = encodeMessage(message{Type: "xr.status", XR: x.statusView(now, st)})
+		status = s.status(x, now)
 	}
 	locked = false
 	x.mu.Unlock()
@@ -394,6 +390,21 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 	if late >= shedAfterWait {
 		s.shedIfBehind(l, transport, late, byOffsets, now)
 	}
+}
+
+// status settles the stream's store state if due, adds its counts to the
+// node's metrics and encodes its xr.status message; the caller holds
+// x.mu. Once a second per stream, in a function of its own: its locals
+// (the stream's counts, the message) would otherwise sit in the frame
+// of every message's ingestion, beneath every window the stream scores.
+//
+//go:noinline
+func (s *Service) status(x *sessionStream, now time.Time) []byte {
+	x.lastStatus = now
+	s.maybeSettle(x, now)
+	st := x.stream.Stats()
+	s.sync(x, st)
+	return encodeMessage(message{Type: "xr.status", XR: x.statusView(now, st)})
 }
 
 // shedIfBehind closes the link's stream when the node is behind and this
