@@ -139,6 +139,12 @@ type Config struct {
 	// ports date its frames by the kernel's receive stamps: on the shared
 	// port they are dated by their read (docs/biometrics.md).
 	WebRTCUDPPort int
+	// WebRTCPublicIPs are this node's public addresses when it sits
+	// behind a 1:1 NAT, as cloud machines do: its peer connections offer
+	// them beside their own addresses, so that clients outside the NAT
+	// reach the node's UDP ports. At most one IPv4 and one IPv6 address;
+	// none by default.
+	WebRTCPublicIPs []netip.Addr
 	// Assets configures the asset ledger and marketplace; see AssetsConfig.
 	Assets AssetsConfig
 	// AdminRole is the role that may list avatars and change their roles
@@ -350,6 +356,7 @@ func (c *Config) validate() error {
 	if c.WebRTCUDPPort < 0 || c.WebRTCUDPPort > 65535 {
 		problems = append(problems, fmt.Sprintf("WebRTC UDP port %d: want 1 to 65535, or 0 for ephemeral ports", c.WebRTCUDPPort))
 	}
+	problems = append(problems, xr.PublicIPProblems(c.WebRTCPublicIPs)...)
 	problems = append(problems, c.Assets.problems()...)
 	problems = append(problems, identity.RoleProblems(c.AdminRole, c.AuditRoles, c.BootstrapAdminRoles, c.DisableBootstrapAdmin)...)
 	if c.MaxSessionsPerAvatar > session.MaxPerAvatar {

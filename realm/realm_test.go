@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -86,6 +87,9 @@ func TestConfigValidation(t *testing.T) {
 		"bad prefix":           {DataDir: "x", Prefix: "a.b"},
 		"bad custody scrypt N": {DataDir: "x", Assets: AssetsConfig{CustodyScryptN: 3}},
 		"negative max XR":      {DataDir: "x", MaxXRStreams: -1},
+		"two public IPv4":      {DataDir: "x", WebRTCPublicIPs: []netip.Addr{netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("203.0.113.8")}},
+		"unspecified public":   {DataDir: "x", WebRTCPublicIPs: []netip.Addr{netip.IPv4Unspecified()}},
+		"zero public IP":       {DataDir: "x", WebRTCPublicIPs: []netip.Addr{{}}},
 	}
 	for name, cfg := range cases {
 		if _, err := New(cfg); err == nil {

@@ -24,6 +24,7 @@ func (r *Realm) startLive(ctx context.Context) error {
 			TemplateKeyFile: r.cfg.TemplateKeyFile,
 			DataDir:         r.cfg.DataDir,
 			UDPPort:         r.cfg.WebRTCUDPPort,
+			PublicIPs:       r.cfg.WebRTCPublicIPs,
 			Node:            r.cfg.Node,
 			Enrollment:      r.cfg.XREnrollment,
 			EnrollWithin:    r.cfg.XREnrollWithin,

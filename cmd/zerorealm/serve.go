@@ -41,6 +41,8 @@ type serveFlags struct {
 	maxSessionsPerAvatar, maxLivePerAvatar         int
 	maxTwinFeedsPerAvatar, maxXRStreams            int
 	trustedProxies                                 string
+	webrtcUDPPort                                  int
+	webrtcPublicIPs                                string
 	minFreeDiskMiB                                 int64
 	requestTimeout                                 time.Duration
 	agentApprovalExpiry                            time.Duration
@@ -101,6 +103,8 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.DurationVar(&f.backgroundEvery, "background-every", time.Hour, "how often each background peer is fetched (at least 1m)")
 	fl.DurationVar(&f.backgroundMaxAge, "background-max-age", 24*time.Hour, "a peer's background statistics stop counting when not renewed for this long (at least --background-every)")
 	fl.IntVar(&f.maxTwinFeedsPerAvatar, "max-twin-feeds-per-avatar", 4, "twin console feeds (GET /v1/twins/feed) of one avatar on this node (negative: no cap)")
+	fl.IntVar(&f.webrtcUDPPort, "webrtc-udp-port", 0, "the one UDP port every WebRTC peer connection of this node shares, for a firewall that opens one (0: each peer connection its own ephemeral ports)")
+	fl.StringVar(&f.webrtcPublicIPs, "webrtc-public-ip", "", "this node's public address(es) behind a 1:1 NAT, at most one IPv4 and one IPv6, comma-separated: WebRTC peer connections offer them beside the node's own addresses (empty: none)")
 	fl.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client address (empty: none)")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 3*time.Second, "deadline of every HTTP request (WebSockets excepted), shared by its store calls and audit commits (negative: none)")
 	fl.DurationVar(&f.agentApprovalExpiry, "agent-approval-expiry", 15*time.Minute, "how long an agent's action waits for its owner's approval (at most 24h)")
@@ -159,6 +163,10 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 	if err != nil {
 		return usagef("--trusted-proxies: %v", err)
 	}
+	publicIPs, err := parseAddrs(f.webrtcPublicIPs)
+	if err != nil {
+		return usagef("--webrtc-public-ip: %v", err)
+	}
 	backgroundPeers, err := parseBackgroundPeers(f.backgroundPeers)
 	if err != nil {
 		return usagef("--background-peers: %v", err)
@@ -194,6 +202,8 @@ func serve(parent context.Context, f serveFlags, stdout, stderr io.Writer) error
 		XRCPUReserve:          f.xrCPUReserve,
 		XRThinBelow:           f.xrThinBelow,
 		TrustedProxies:        proxies,
+		WebRTCUDPPort:         f.webrtcUDPPort,
+		WebRTCPublicIPs:       publicIPs,
 		MinFreeDisk:           minFreeDisk(f.minFreeDiskMiB),
 		RequestTimeout:        f.requestTimeout,
 		AgentApprovalExpiry:   f.agentApprovalExpiry,
@@ -391,6 +401,21 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 			return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8) or an address", s)
 		}
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// parseAddrs reads a comma-separated list of IP addresses (no names: a
+// candidate the node offers must be an address its clients can send to
+// without asking anyone).
+func parseAddrs(list string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, s := range splitList(list) {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address (e.g. 203.0.113.7 or 2001:db8::7)", s)
+		}
+		out = append(out, a.Unmap())
 	}
 	return out, nil
 }

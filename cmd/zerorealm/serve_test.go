@@ -2,9 +2,11 @@ package main
 
 import (
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,5 +115,21 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	}
 	if len(missing) > 0 {
 		t.Fatalf("README.md's configuration does not name %v", missing)
+	}
+}
+
+func TestParseAddrs(t *testing.T) {
+	got, err := parseAddrs(" 203.0.113.7, ::ffff:198.51.100.1 ,2001:db8::7")
+	want := []netip.Addr{netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("2001:db8::7")}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("parseAddrs = %v, %v; want %v", got, err, want)
+	}
+	for _, bad := range []string{"realm.example", "203.0.113.0/24", "203.0.113.7:3478"} {
+		if _, err := parseAddrs(bad); err == nil || !strings.Contains(err.Error(), "is not an IP address") {
+			t.Errorf("parseAddrs(%q) = %v, want an error naming it", bad, err)
+		}
+	}
+	if got, err := parseAddrs(""); err != nil || len(got) != 0 {
+		t.Errorf("parseAddrs(\"\") = %v, %v; want none", got, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -34,6 +35,12 @@ type Config struct {
 	DataDir         string
 	// UDPPort, when set, is the one UDP port every peer connection shares.
 	UDPPort int
+	// PublicIPs are the node's addresses as its clients reach them when
+	// it sits behind a 1:1 NAT (a cloud machine whose interfaces hold
+	// private addresses): each peer connection offers them beside its
+	// own, at the same ports. At most one IPv4 and one IPv6 address
+	// (PublicIPProblems).
+	PublicIPs []netip.Addr
 	// Node names this node in the replay path feed the nodes share.
 	Node string
 	// Enrollment is how much motion an enrollment collects (default
@@ -82,6 +89,34 @@ func MaxStreamsProblems(maxStreams int) []string {
 		return []string{fmt.Sprintf("max XR streams %d: want 0 (no cap) or more", maxStreams)}
 	}
 	return nil
+}
+
+// PublicIPProblems says what is wrong with a Config.PublicIPs, for the
+// realm's configuration check: an address a client could send datagrams
+// to, and one of each family at most, since each stands for all of the
+// node's own addresses of its family.
+func PublicIPProblems(ips []netip.Addr) []string {
+	var problems []string
+	var v4, v6 int
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		switch {
+		case !ip.IsValid():
+			problems = append(problems, "WebRTC public IP: an invalid address")
+			continue
+		case ip.IsUnspecified() || ip.IsMulticast() || ip.IsLinkLocalUnicast():
+			problems = append(problems, fmt.Sprintf("WebRTC public IP %s: want an address clients send datagrams to (not unspecified, multicast or link-local)", ip))
+			continue
+		case ip.Is4():
+			v4++
+		default:
+			v6++
+		}
+	}
+	if v4 > 1 || v6 > 1 {
+		problems = append(problems, fmt.Sprintf("WebRTC public IPs: %d IPv4 and %d IPv6 addresses, want at most one of each (each stands for all of the node's own addresses of its family)", v4, v6))
+	}
+	return problems
 }
 
 // CPUReserveProblems says what is wrong with a Config.CPUReserve, for the
@@ -215,7 +250,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 			return nil, fmt.Errorf("realm: biometric path feed: %w", err)
 		}
 	}
-	api, err := newWebRTCAPI(cfg.UDPPort, true, deps.Log)
+	api, err := newWebRTCAPI(webrtcNet{udpPort: cfg.UDPPort, publicIPs: cfg.PublicIPs}, true, deps.Log)
 	if err != nil {
 		paths.Close()
 		return nil, err

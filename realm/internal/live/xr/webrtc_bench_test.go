@@ -44,7 +44,7 @@ func BenchmarkDataChannelReceive(b *testing.B) {
 		stamp bool
 	}{{"realm", true}, {"realm-unstamped", false}} {
 		b.Run(tc.name, func(b *testing.B) {
-			api, err := newWebRTCAPI(0, tc.stamp, log)
+			api, err := newWebRTCAPI(webrtcNet{}, tc.stamp, log)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -89,7 +89,7 @@ func BenchmarkDataChannelIdlePeers(b *testing.B) {
 		realm  func() newPeer
 	}{
 		{"realm", func() *webrtc.API { return lean(true) }, func() newPeer {
-			api, err := newWebRTCAPI(0, true, log)
+			api, err := newWebRTCAPI(webrtcNet{}, true, log)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -52,7 +52,7 @@ func BenchmarkDataChannelRealmCPU(b *testing.B) {
 func benchRealmCPU(b *testing.B, stamp bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	api, err := newWebRTCAPI(0, stamp, slog.New(slog.DiscardHandler))
+	api, err := newWebRTCAPI(webrtcNet{}, stamp, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

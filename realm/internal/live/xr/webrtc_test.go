@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,7 +139,7 @@ func stampedPeer(ctx context.Context, t *testing.T, api *webrtcAPI, clientAPI *w
 func TestDataChannelMessagesCarryTheirSocketsStamp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	api, err := newWebRTCAPI(0, true, testlog.New(t))
+	api, err := newWebRTCAPI(webrtcNet{}, true, testlog.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +180,7 @@ func TestDataChannelMessagesCarryTheirSocketsStamp(t *testing.T) {
 func TestDataChannelMessageReadLateKeepsItsArrival(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	api, err := newWebRTCAPI(0, true, testlog.New(t))
+	api, err := newWebRTCAPI(webrtcNet{}, true, testlog.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +241,7 @@ func TestSharedPortIsNotStamped(t *testing.T) {
 	}
 	port := free.LocalAddr().(*net.UDPAddr).Port
 	free.Close()
-	api, err := newWebRTCAPI(port, true, testlog.New(t))
+	api, err := newWebRTCAPI(webrtcNet{udpPort: port}, true, testlog.New(t))
 	if err != nil {
 		t.Skipf("UDP port %d taken again meanwhile: %v", port, err)
 	}
@@ -250,5 +253,170 @@ func TestSharedPortIsNotStamped(t *testing.T) {
 	defer pc.Close()
 	if stamps != nil {
 		t.Fatal("a peer connection on the shared port has a group of stamps")
+	}
+}
+
+// The node is an ICE-lite agent: its answer says so, it answers the
+// client's connectivity checks and sends none of its own, and the peer
+// connection stays up on the client's checks and frames past the
+// node's disconnected timeout. The same node as a full agent (the
+// control) sends its own checks, which is what the counts tell apart.
+func TestTheNodeIsAnICELiteAgent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	api, err := newWebRTCAPI(webrtcNet{}, true, testlog.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := *api
+	full.se.SetLite(false)
+	// The client checks every 500 ms, the node's own checks (as a full
+	// agent) would come every 2 s: 6 s spans both, and the node's 5 s
+	// disconnected timeout.
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(5*time.Second, 25*time.Second, 500*time.Millisecond)
+	clientAPI := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	msg, err := vr.AppendMessage(nil, benchFrames(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := func(node *webrtcAPI) (sent, received uint64, answer string, state webrtc.ICEConnectionState) {
+		realm, _, err := node.newPeerConnection()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer realm.Close()
+		client, err := clientAPI.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		realm.OnDataChannel(func(dc *webrtc.DataChannel) {})
+		dc := openXRChannel(ctx, t, client, realm)
+		for range 60 {
+			if err := dc.Send(msg); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			}
+		}
+		for _, s := range realm.GetStats() {
+			if p, ok := s.(webrtc.ICECandidatePairStats); ok {
+				sent += p.RequestsSent
+				received += p.RequestsReceived
+			}
+		}
+		return sent, received, realm.LocalDescription().SDP, realm.ICEConnectionState()
+	}
+
+	sent, received, answer, state := checks(api)
+	if !strings.Contains(answer, "a=ice-lite") {
+		t.Errorf("the node's answer does not declare ICE lite:\n%s", answer)
+	}
+	if sent != 0 {
+		t.Errorf("the node sent %d connectivity checks: an ICE-lite agent sends none", sent)
+	}
+	if received < 4 {
+		t.Errorf("the node answered %d of the client's connectivity checks in 6 s of checks every 500 ms", received)
+	}
+	if state != webrtc.ICEConnectionStateConnected && state != webrtc.ICEConnectionStateCompleted {
+		t.Errorf("the peer connection is %s after 6 s of the client's checks and frames, want connected", state)
+	}
+
+	if sent, _, answer, _ := checks(&full); sent == 0 || strings.Contains(answer, "a=ice-lite") {
+		t.Errorf("control: the node as a full agent sent %d connectivity checks in 6 s (ice-lite in its answer: %t); the counts cannot tell the two apart",
+			sent, strings.Contains(answer, "a=ice-lite"))
+	}
+}
+
+// A node given its public address behind a 1:1 NAT offers it as a host
+// candidate, beside its own addresses, which still connect a client on
+// its network (here the loopback one). Behind the NAT, what the client
+// sends to the public address arrives at the same port of a private one:
+// each public candidate's port is one the node listens on.
+// 192.0.2.10 is a documentation address nothing answers.
+func TestThePublicIPIsOfferedBesideTheNodesOwn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	public := netip.MustParseAddr("192.0.2.10")
+	api, err := newWebRTCAPI(webrtcNet{publicIPs: []netip.Addr{public}}, true, testlog.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	realm, _, err := api.newPeerConnection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer realm.Close()
+	client, err := lean(true).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	realm.OnDataChannel(func(dc *webrtc.DataChannel) {})
+	openXRChannel(ctx, t, client, realm)
+
+	sdp := realm.LocalDescription().SDP
+	var own, publicPorts []int
+	for line := range strings.SplitSeq(sdp, "\n") {
+		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "a=candidate:"))
+		if len(f) < 8 || !strings.EqualFold(f[2], "udp") || f[7] != "host" {
+			continue
+		}
+		addr, err := netip.ParseAddr(f[4])
+		port, perr := strconv.Atoi(f[5])
+		switch {
+		case err != nil || perr != nil:
+			t.Fatalf("candidate %q: address or port does not parse", line)
+		case addr == public:
+			publicPorts = append(publicPorts, port)
+		default:
+			own = append(own, port)
+		}
+	}
+	if len(publicPorts) == 0 || len(own) == 0 {
+		t.Fatalf("the answer offers %d candidates at %s and %d of the node's own, want both:\n%s", len(publicPorts), public, len(own), sdp)
+	}
+	for _, port := range publicPorts {
+		// Taking the port on every address fails while the node holds it
+		// on one of them.
+		if c, err := net.ListenUDP("udp4", &net.UDPAddr{Port: port}); err == nil {
+			c.Close()
+			t.Errorf("%s is offered at port %d, on which the node does not listen", public, port)
+		}
+	}
+}
+
+func TestPublicIPProblems(t *testing.T) {
+	for _, tc := range []struct {
+		ips  []string
+		want string // "" for no problem
+	}{
+		{nil, ""},
+		{[]string{"203.0.113.7"}, ""},
+		{[]string{"203.0.113.7", "2001:db8::7"}, ""},
+		{[]string{"::ffff:203.0.113.7", "2001:db8::7"}, ""},
+		{[]string{"203.0.113.7", "203.0.113.8"}, "at most one of each"},
+		{[]string{"2001:db8::7", "2001:db8::8"}, "at most one of each"},
+		{[]string{"0.0.0.0"}, "not unspecified"},
+		{[]string{"224.0.0.1"}, "not unspecified, multicast"},
+		{[]string{"fe80::1"}, "link-local"},
+	} {
+		var ips []netip.Addr
+		for _, s := range tc.ips {
+			ips = append(ips, netip.MustParseAddr(s))
+		}
+		got := strings.Join(PublicIPProblems(ips), "; ")
+		if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("PublicIPProblems(%v) = %q, want %q", tc.ips, got, tc.want)
+		}
+	}
+	if got := PublicIPProblems([]netip.Addr{{}}); len(got) != 1 {
+		t.Errorf("PublicIPProblems(zero address) = %q, want one problem", got)
 	}
 }
