@@ -63,7 +63,10 @@ each one's synthetic head and hand motion to the realm over WebSocket or
 WebRTC, wait until the realm has enrolled them, then measure for --duration:
 frames accepted per second, trust-update latency (from sending the newest
 frame of a window to receiving the realm's score for it), and the realm's
-CPU and memory per avatar, read from its /metrics.
+CPU and memory per avatar, read from its /metrics. An avatar the realm
+refuses for a while (node-busy) waits its retry_after and streams again;
+one told not-enrolled, its sign-in too old for the realm to enroll on,
+steps up with its passkey, as a headset's wearer would be asked to.
 
 With --scene every avatar also joins that scene once connected, and the
 run measures pose fan-out: the other members' poses delivered per second,
@@ -180,6 +183,11 @@ type loadRun struct {
 	// least once.
 	busy, busyAvatars atomic.Int64
 	shed, shedAvatars atomic.Int64
+	// consented counts the step-ups of avatars that were told
+	// not-enrolled while streaming, and consentFailed those that failed.
+	consented, consentFailed atomic.Int64
+	// ctx is the run's, for what a callback of the SDK starts (a step-up).
+	ctx context.Context
 
 	byAvatar map[string]*loadAvatar // by avatar id; written before streaming
 	fanout   poseFanout
@@ -225,7 +233,22 @@ type loadAvatar struct {
 	// open stream is sent, and cleared by a node-busy, which closes it or
 	// refuses to open it. A node-busy to a streaming avatar is a shed.
 	streaming atomic.Bool
+	// passkey is the avatar's software authenticator, for its step-ups;
+	// assertedAt (unix ns) is when it last asserted (its sign-up or a
+	// step-up), and consenting marks a step-up under way.
+	passkey    *webauthntest.Authenticator
+	assertedAt atomic.Int64
+	consenting atomic.Bool
 }
+
+// consentAgainAfter is how long after its last passkey assertion an avatar
+// the realm tells not-enrolled steps up again. The realm enrolls an
+// avatar without a template on an assertion of the last 2 minutes; one
+// whose stream could not start in time (refused or shed by a busy node)
+// never enrolls without a new one, which is what a headset's app asks its
+// wearer for. Within this time a status saying not-enrolled is one sent
+// before the enrollment began.
+const consentAgainAfter = 30 * time.Second
 
 // refusedOnly counts the avatars the node refused and never let stream.
 func (r *loadRun) refusedOnly() int64 {
@@ -246,6 +269,58 @@ func (r *loadRun) streamStatus(a *loadAvatar, s vr.Status) {
 	if s.Enrollment == "enrolled" && !a.enrolled.Swap(true) {
 		r.enrolled.Add(1)
 	}
+	if s.Enrollment == "not-enrolled" {
+		r.consentAgain(a)
+	}
+}
+
+// consentAgain steps the avatar up with its passkey, on a goroutine of its
+// own, when its stream is told not-enrolled long enough after its last
+// assertion (consentAgainAfter) and no step-up is under way: the realm
+// starts the enrollment on it.
+func (r *loadRun) consentAgain(a *loadAvatar) {
+	now := clock.Or(r.clock).Now()
+	if a.passkey == nil || r.ctx == nil || now.Sub(time.Unix(0, a.assertedAt.Load())) < consentAgainAfter || a.consenting.Swap(true) {
+		return
+	}
+	go func() {
+		defer a.consenting.Store(false)
+		if err := r.stepUp(r.ctx, a); err != nil {
+			r.consentFailed.Add(1)
+			if r.warn != nil && r.ctx.Err() == nil {
+				fmt.Fprintf(r.warn, "zerorealm load: avatar %d: step-up to enroll: %v\n", a.i, err)
+			}
+			return
+		}
+		r.consented.Add(1)
+	}()
+}
+
+// stepUp makes a user-verified passkey assertion for the avatar's session
+// (POST /v1/webauthn/stepup/begin and finish, bound to no action).
+func (r *loadRun) stepUp(ctx context.Context, a *loadAvatar) error {
+	var begin map[string]json.RawMessage
+	if err := r.postAs(ctx, a.token, "/v1/webauthn/stepup/begin", map[string]string{}, &begin); err != nil {
+		return err
+	}
+	opts, _ := json.Marshal(begin)
+	assertion, err := a.passkey.Assert(opts, r.f.url)
+	if err != nil {
+		return fmt.Errorf("software authenticator: %w", err)
+	}
+	var ceremony string
+	_ = json.Unmarshal(begin["ceremony_id"], &ceremony)
+	var out struct {
+		Verified bool `json:"verified"`
+	}
+	if err := r.postAs(ctx, a.token, "/v1/webauthn/stepup/finish", map[string]any{"ceremony_id": ceremony, "credential": json.RawMessage(assertion)}, &out); err != nil {
+		return err
+	}
+	if !out.Verified {
+		return errors.New("the realm answered the step-up without verifying it")
+	}
+	a.assertedAt.Store(clock.Or(r.clock).Now().UnixNano())
+	return nil
 }
 
 // nodeBusy notes the node's refusal of the avatar's stream: the avatar
@@ -273,6 +348,7 @@ func (r *loadRun) nodeBusy(a *loadAvatar, e *vr.RefusalError) {
 }
 
 func (r *loadRun) run(ctx context.Context) error {
+	r.ctx = ctx
 	if err := r.checkHealth(ctx); err != nil {
 		return err
 	}
@@ -406,11 +482,12 @@ func (r *loadRun) run(ctx context.Context) error {
 // signUpAvatar registers avatar i under name and gives it its synthetic
 // person's motion.
 func (r *loadRun) signUpAvatar(ctx context.Context, i int, name string) (*loadAvatar, error) {
-	token, err := r.signUp(ctx, name)
+	token, passkey, err := r.signUp(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	a := &loadAvatar{i: i, token: token, gen: synth.NewPerson(r.f.seed + int64(i)).Session(0)}
+	a := &loadAvatar{i: i, token: token, passkey: passkey, gen: synth.NewPerson(r.f.seed + int64(i)).Session(0)}
+	a.assertedAt.Store(clock.Or(r.clock).Now().UnixNano())
 	// One integration step a frame: the load tool moves every avatar on
 	// the cores the realm needs.
 	a.gen.SetMaxStep(time.Duration(float64(time.Second) / r.f.hz))
@@ -484,16 +561,18 @@ func (r *loadRun) checkHealth(ctx context.Context) error {
 }
 
 // signUp registers a new avatar with a fresh software passkey; the realm
-// answers with the session.
-func (r *loadRun) signUp(ctx context.Context, name string) (string, error) {
+// answers with the session. The passkey is kept for the avatar's
+// step-ups.
+func (r *loadRun) signUp(ctx context.Context, name string) (string, *webauthntest.Authenticator, error) {
 	var begin map[string]json.RawMessage
 	if err := r.post(ctx, "/v1/webauthn/register/begin", map[string]string{"name": name, "display_name": name}, &begin); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	opts, _ := json.Marshal(begin)
-	cred, err := webauthntest.New().Register(opts, r.f.url)
+	passkey := webauthntest.New()
+	cred, err := passkey.Register(opts, r.f.url)
 	if err != nil {
-		return "", fmt.Errorf("software authenticator: %w", err)
+		return "", nil, fmt.Errorf("software authenticator: %w", err)
 	}
 	var ceremony string
 	_ = json.Unmarshal(begin["ceremony_id"], &ceremony)
@@ -501,18 +580,23 @@ func (r *loadRun) signUp(ctx context.Context, name string) (string, error) {
 		Token string `json:"token"`
 	}
 	if err := r.post(ctx, "/v1/webauthn/register/finish", map[string]any{"ceremony_id": ceremony, "credential": json.RawMessage(cred)}, &out); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if out.Token == "" {
-		return "", errors.New("the realm answered the registration without a session token")
+		return "", nil, errors.New("the realm answered the registration without a session token")
 	}
-	return out.Token, nil
+	return out.Token, passkey, nil
 }
 
 // post sends a JSON request. A 429 is waited out as its Retry-After says:
 // the realm limits passkey ceremonies per client address, and every
 // synthetic avatar comes from this one.
 func (r *loadRun) post(ctx context.Context, path string, body, out any) error {
+	return r.postAs(ctx, "", path, body, out)
+}
+
+// postAs is post for the session of token ("" for none).
+func (r *loadRun) postAs(ctx context.Context, token, path string, body, out any) error {
 	data, _ := json.Marshal(body)
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.f.url+path, bytes.NewReader(data))
@@ -521,6 +605,9 @@ func (r *loadRun) post(ctx context.Context, path string, body, out any) error {
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Origin", r.f.url)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		resp, err := r.hc.Do(req)
 		if err != nil {
 			return err
@@ -821,6 +908,10 @@ func (r *loadRun) report(measured time.Duration, before, idle, first, last metri
 		}
 		fmt.Fprintf(r.out, "node busy      %d refusals of a new stream (node-busy), to %d avatars; %d open streams shed, of %d avatars; each retried after its retry_after; %d of %d avatars' streams opened\n",
 			busy, r.busyAvatars.Load(), shed, r.shedAvatars.Load(), admitted, r.f.avatars)
+	}
+	if n, failed := r.consented.Load(), r.consentFailed.Load(); n > 0 || failed > 0 {
+		fmt.Fprintf(r.out, "consent        %d step-ups of avatars told not-enrolled while streaming, %s after their last passkey assertion or more (the realm enrolls on one of the last 2 minutes); %d failed\n",
+			n, consentAgainAfter, failed)
 	}
 	if r.f.scene != "" {
 		r.reportFanout(measured)

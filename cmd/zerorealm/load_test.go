@@ -132,7 +132,7 @@ func TestLoadWarnsOfTheCeremonyLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for i := range 3 {
-		if _, err := r.signUp(ctx, fmt.Sprintf("load-%d", i)); err != nil {
+		if _, _, err := r.signUp(ctx, fmt.Sprintf("load-%d", i)); err != nil {
 			t.Fatalf("sign-up %d: %v", i, err)
 		}
 	}
