@@ -3,11 +3,15 @@ package realm
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/zerorealm/zerorealm/biometrics/synth"
 	"github.com/zerorealm/zerorealm/clients/vr"
+	"github.com/zerorealm/zerorealm/internal/clock"
 	"github.com/zerorealm/zerorealm/internal/webauthntest"
+	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
 	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
@@ -81,4 +85,65 @@ func progressText(s vr.Status) string {
 		return "no progress"
 	}
 	return fmt.Sprintf("%.2f", *s.EnrollmentProgress)
+}
+
+// TestXRStatusSaysEnrolledOnceTheEnrollmentEnds: the status sent with the
+// frames that complete an enrollment says enrolled, never not-enrolled.
+// Not-enrolled asks the client for a new passkey assertion
+// (clients/PROTOCOL.md); the status the same message brought used to be
+// made after the stream had finished its enrollment and before the node
+// marked the template as the stream's, and said not-enrolled. The
+// realm's clock is manual and each message holds a second of motion, so
+// that every message brings a status, the completing one included.
+func TestXRStatusSaysEnrolledOnceTheEnrollmentEnds(t *testing.T) {
+	clk := clock.NewManual(time.Now())
+	r := startRealm(t, Config{Listen: "localhost:0", Clock: clk, XREnrollment: 4 * time.Second})
+	sess := newClient(t, r).Register(webauthntest.New(), "enrolls")
+	s, err := r.sessions.Authenticate(t.Context(), sess.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var statuses heard[vr.Status]
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cl, err := vr.Dial(ctx, vr.Config{URL: r.URL(), Token: sess.Token, Transport: vr.WebSocket, Logger: testLogger(t), OnStatus: statuses.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	conn := &xrBenchConn{sess: s, send: make(chan []byte, 1024)}
+	link := r.xr.Attach(conn)
+	defer link.End()
+
+	const hz, perMessage = 30, 30 // a second of motion a message
+	frames := synth.NewPerson(7).Session(0).Frames(12*perMessage, hz)
+	for i := range 12 {
+		batch := make([]vr.Frame, perMessage)
+		for j := range batch {
+			batch[j] = vrFrame(frames[i*perMessage+j])
+		}
+		msg, err := vr.AppendMessage(nil, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+		link.Frames(xr.TransportWebSocket, msg)
+	}
+	var seen []string
+	eventuallyWithin(t, "a status saying enrolled", 10*time.Second, func() bool {
+		seen = seen[:0]
+		for _, st := range statuses.all() {
+			seen = append(seen, st.Enrollment)
+		}
+		return slices.Contains(seen, enrollmentDone)
+	})
+	began := slices.Index(seen, enrollmentCollecting)
+	if began < 0 {
+		t.Fatalf("statuses %v: no enrolling before enrolled", seen)
+	}
+	for _, e := range seen[began:] {
+		if e == enrollmentNone {
+			t.Fatalf("statuses %v: not-enrolled after the enrollment began", seen)
+		}
+	}
 }

@@ -361,12 +361,20 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 			}
 		}
 	}
+	scored := false
 	for _, ev := range events {
-		if ev.Kind == biometrics.EventScore {
+		switch {
+		case ev.Kind == biometrics.EventScore && !scored:
 			// The frames that completed a window: its features, embedding
 			// and score against the template.
 			m.scoring.Observe(time.Since(pushed).Seconds())
-			break
+			scored = true
+		case ev.Kind == biometrics.EventEnrolled:
+			// The stream scores against its new template from the next
+			// window on: the status below says so, not "not-enrolled",
+			// which would ask the client for a new passkey assertion
+			// (templateEvent, after the lock, stores the template).
+			x.hasTemplate = true
 		}
 	}
 	var status []byte
