@@ -38,7 +38,8 @@ type Config struct {
 	// PublicIPs are the node's addresses as its clients reach them when
 	// it sits behind a 1:1 NAT (a cloud machine whose interfaces hold
 	// private addresses): each peer connection offers them beside its
-	// own, at the same ports. At most one IPv4 and one IPv6 address
+	// own, each on a socket at a private address and the port the NAT
+	// forwards to it unchanged. At most one IPv4 and one IPv6 address
 	// (PublicIPProblems).
 	PublicIPs []netip.Addr
 	// Node names this node in the replay path feed the nodes share.

@@ -63,10 +63,12 @@ const xrMaxReadMessage = 1 << 20
 // peer is there, and a peer silent for the disconnected and failed
 // timeouts is dropped as before.
 //
-// A node behind a 1:1 NAT is given its public addresses: each host
-// candidate of their family is offered again at the public address and
-// the same port, beside the node's own (which still serve clients on its
-// network, and the loopback ones local clients).
+// A node behind a 1:1 NAT is given its public addresses: for each of
+// its own addresses of their family, pion listens on one more socket
+// there and offers it as a host candidate at the public address and that
+// socket's port, which a 1:1 NAT forwards unchanged. The node's own
+// candidates stay, for clients on its network (and the loopback ones for
+// local clients).
 //
 // With stampUDP and no shared port, each peer connection's UDP sockets
 // record the kernel's receive stamps (stampingNet).
