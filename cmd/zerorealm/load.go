@@ -299,21 +299,10 @@ func (r *loadRun) consentAgain(a *loadAvatar) {
 // stepUp makes a user-verified passkey assertion for the avatar's session
 // (POST /v1/webauthn/stepup/begin and finish, bound to no action).
 func (r *loadRun) stepUp(ctx context.Context, a *loadAvatar) error {
-	var begin map[string]json.RawMessage
-	if err := r.postAs(ctx, a.token, "/v1/webauthn/stepup/begin", map[string]string{}, &begin); err != nil {
-		return err
-	}
-	opts, _ := json.Marshal(begin)
-	assertion, err := a.passkey.Assert(opts, r.f.url)
-	if err != nil {
-		return fmt.Errorf("software authenticator: %w", err)
-	}
-	var ceremony string
-	_ = json.Unmarshal(begin["ceremony_id"], &ceremony)
 	var out struct {
 		Verified bool `json:"verified"`
 	}
-	if err := r.postAs(ctx, a.token, "/v1/webauthn/stepup/finish", map[string]any{"ceremony_id": ceremony, "credential": json.RawMessage(assertion)}, &out); err != nil {
+	if err := r.ceremony(ctx, a.token, "stepup", map[string]string{}, a.passkey.Assert, &out); err != nil {
 		return err
 	}
 	if !out.Verified {
@@ -321,6 +310,24 @@ func (r *loadRun) stepUp(ctx context.Context, a *loadAvatar) error {
 	}
 	a.assertedAt.Store(clock.Or(r.clock).Now().UnixNano())
 	return nil
+}
+
+// ceremony runs one passkey ceremony of kind (register, stepup) for the
+// session of token ("" for none): begin with body, answer the realm's
+// options with the software authenticator, finish into out.
+func (r *loadRun) ceremony(ctx context.Context, token, kind string, body any, answer func(options []byte, origin string) ([]byte, error), out any) error {
+	var begin map[string]json.RawMessage
+	if err := r.postAs(ctx, token, "/v1/webauthn/"+kind+"/begin", body, &begin); err != nil {
+		return err
+	}
+	opts, _ := json.Marshal(begin)
+	credential, err := answer(opts, r.f.url)
+	if err != nil {
+		return fmt.Errorf("software authenticator: %w", err)
+	}
+	var id string
+	_ = json.Unmarshal(begin["ceremony_id"], &id)
+	return r.postAs(ctx, token, "/v1/webauthn/"+kind+"/finish", map[string]any{"ceremony_id": id, "credential": json.RawMessage(credential)}, out)
 }
 
 // nodeBusy notes the node's refusal of the avatar's stream: the avatar
@@ -564,22 +571,11 @@ func (r *loadRun) checkHealth(ctx context.Context) error {
 // answers with the session. The passkey is kept for the avatar's
 // step-ups.
 func (r *loadRun) signUp(ctx context.Context, name string) (string, *webauthntest.Authenticator, error) {
-	var begin map[string]json.RawMessage
-	if err := r.post(ctx, "/v1/webauthn/register/begin", map[string]string{"name": name, "display_name": name}, &begin); err != nil {
-		return "", nil, err
-	}
-	opts, _ := json.Marshal(begin)
 	passkey := webauthntest.New()
-	cred, err := passkey.Register(opts, r.f.url)
-	if err != nil {
-		return "", nil, fmt.Errorf("software authenticator: %w", err)
-	}
-	var ceremony string
-	_ = json.Unmarshal(begin["ceremony_id"], &ceremony)
 	var out struct {
 		Token string `json:"token"`
 	}
-	if err := r.post(ctx, "/v1/webauthn/register/finish", map[string]any{"ceremony_id": ceremony, "credential": json.RawMessage(cred)}, &out); err != nil {
+	if err := r.ceremony(ctx, "", "register", map[string]string{"name": name, "display_name": name}, passkey.Register, &out); err != nil {
 		return "", nil, err
 	}
 	if out.Token == "" {
@@ -588,14 +584,10 @@ func (r *loadRun) signUp(ctx context.Context, name string) (string, *webauthntes
 	return out.Token, passkey, nil
 }
 
-// post sends a JSON request. A 429 is waited out as its Retry-After says:
-// the realm limits passkey ceremonies per client address, and every
-// synthetic avatar comes from this one.
-func (r *loadRun) post(ctx context.Context, path string, body, out any) error {
-	return r.postAs(ctx, "", path, body, out)
-}
-
-// postAs is post for the session of token ("" for none).
+// postAs sends a JSON request for the session of token ("" for none). A
+// 429 is waited out as its Retry-After says: the realm limits passkey
+// ceremonies per client address, and every synthetic avatar comes from
+// this one.
 func (r *loadRun) postAs(ctx context.Context, token, path string, body, out any) error {
 	data, _ := json.Marshal(body)
 	for {

@@ -373,7 +373,8 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 			// The stream scores against its new template from the next
 			// window on: the status below says so, not "not-enrolled",
 			// which would ask the client for a new passkey assertion
-			// (templateEvent, after the lock, stores the template).
+			// (templateEvent, after the lock, stores the template). An
+			// adapted template was the stream's already.
 			x.hasTemplate = true
 		}
 	}
@@ -554,12 +555,13 @@ func (s *Service) templateEvent(c Conn, x *sessionStream, ev biometrics.Event) {
 	}
 	s.m.events.WithLabelValues(kind).Inc()
 	since := ev.Template.Created
-	x.mu.Lock()
-	x.hasTemplate = true
 	if enrolled {
+		// ingestFrames marked the template as the stream's, under the
+		// lock, before it made the message's status.
+		x.mu.Lock()
 		since = x.consentAt
+		x.mu.Unlock()
 	}
-	x.mu.Unlock()
 	s.reg.learn(x.sess.Avatar) // the stream gave the engine its template
 	if enrolled {
 		// The avatar's other sessions streaming here without it.

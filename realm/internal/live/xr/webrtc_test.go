@@ -256,6 +256,25 @@ func TestSharedPortIsNotStamped(t *testing.T) {
 	}
 }
 
+// connectedPeer connects a client of clientAPI to a peer connection of
+// node over an open xr channel, whose messages the node leaves unread;
+// both close when the test ends.
+func connectedPeer(ctx context.Context, t *testing.T, node *webrtcAPI, clientAPI *webrtc.API) (*webrtc.PeerConnection, *webrtc.DataChannel) {
+	t.Helper()
+	realm, _, err := node.newPeerConnection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { realm.Close() })
+	client, err := clientAPI.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	realm.OnDataChannel(func(dc *webrtc.DataChannel) {})
+	return realm, openXRChannel(ctx, t, client, realm)
+}
+
 // The node is an ICE-lite agent: its answer says so, it answers the
 // client's connectivity checks and sends none of its own, and the peer
 // connection stays up on the client's checks and frames past the
@@ -283,18 +302,7 @@ func TestTheNodeIsAnICELiteAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	checks := func(node *webrtcAPI) (sent, received uint64, answer string, state webrtc.ICEConnectionState) {
-		realm, _, err := node.newPeerConnection()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer realm.Close()
-		client, err := clientAPI.NewPeerConnection(webrtc.Configuration{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer client.Close()
-		realm.OnDataChannel(func(dc *webrtc.DataChannel) {})
-		dc := openXRChannel(ctx, t, client, realm)
+		realm, dc := connectedPeer(ctx, t, node, clientAPI)
 		for range 60 {
 			if err := dc.Send(msg); err != nil {
 				t.Fatal(err)
@@ -348,19 +356,7 @@ func TestThePublicIPIsOfferedBesideTheNodesOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	realm, _, err := api.newPeerConnection()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer realm.Close()
-	client, err := lean(true).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	realm.OnDataChannel(func(dc *webrtc.DataChannel) {})
-	openXRChannel(ctx, t, client, realm)
-
+	realm, _ := connectedPeer(ctx, t, api, lean(true))
 	sdp := realm.LocalDescription().SDP
 	var own, publicPorts []int
 	for line := range strings.SplitSeq(sdp, "\n") {
