@@ -24,6 +24,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar/session/revocation"
 	"github.com/zerorealm/zerorealm/internal/audit"
 	"github.com/zerorealm/zerorealm/internal/clustermsg"
+	"github.com/zerorealm/zerorealm/internal/cork"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/netstamp"
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -194,7 +195,9 @@ func (r *Realm) Listen() error {
 	// The kernel stamps when each XR frame message reached the machine,
 	// so the streams' clock checks never blame a client for the node's
 	// own late reads (internal/netstamp).
-	r.listener = netstamp.Listener(ln)
+	// A live socket's writer sends the messages it has queued in one
+	// write (internal/cork).
+	r.listener = cork.Listener(netstamp.Listener(ln))
 	return nil
 }
 

@@ -87,7 +87,9 @@ func (r *Realm) runLive(ctx, bg context.Context) error {
 // needs it.
 type liveSessions struct{ r *Realm }
 
-func (s liveSessions) PushSession(sessionID string, msg []byte) { s.r.live.PushSession(sessionID, msg) }
+func (s liveSessions) PushSession(sessionID string, msgs ...[]byte) {
+	s.r.live.PushSession(sessionID, msgs...)
+}
 
 func (s liveSessions) CloseSession(sessionID string, code int, reason string) int {
 	return s.r.live.CloseSession(sessionID, code, reason)

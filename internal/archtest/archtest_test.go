@@ -76,6 +76,9 @@ func forbidden() map[string]map[string]string {
 		"internal/netstamp": {
 			"internal/...": "netstamp reads the kernel's receive stamps beneath the realm's sockets; a leaf, so that the listener pulls nothing in",
 		},
+		"internal/cork": {
+			"internal/...": "cork holds a connection's writes beneath the realm's sockets; a leaf, so that the listener pulls nothing in",
+		},
 		"internal/keyedmac": {
 			"internal/...": "keyedmac is the one MAC construction the store and the realm share; a leaf, so that the store never depends on what sits above it",
 		},
@@ -477,6 +480,7 @@ func httpImport(dir, imp string) string {
 var standardLibraryOnly = map[string]string{
 	"internal/netstamp":  "it sits beneath the realm's sockets, TCP and UDP alike; the WebRTC library is wired to it in realm/internal/live/xr, so that neither depends on the other's version",
 	"internal/cgroupmem": "it is read before anything else runs, to size the runtime's memory; what it pulled in would be sized after",
+	"internal/cork":      "it sits beneath the realm's sockets, under whatever library writes to them",
 }
 
 func TestStandardLibraryOnly(t *testing.T) {

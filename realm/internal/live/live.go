@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/zerorealm/zerorealm/avatar"
 	"github.com/zerorealm/zerorealm/avatar/session"
 	"github.com/zerorealm/zerorealm/biometrics"
+	"github.com/zerorealm/zerorealm/internal/cork"
 	"github.com/zerorealm/zerorealm/internal/netstamp"
 	"github.com/zerorealm/zerorealm/internal/strictjson"
 	"github.com/zerorealm/zerorealm/realm/internal/edge"
@@ -64,6 +66,10 @@ const (
 	// liveErrorEvery rate-limits the error messages a misbehaving frame
 	// stream earns, so a broken client at 90 Hz does not get 90 a second.
 	liveErrorEvery = time.Second
+	// liveWriteBatch is the most messages the writer sends in one system
+	// call: enough for a score, a status and a trust change, and few
+	// enough that a close or a ping waits behind little.
+	liveWriteBatch = 8
 )
 
 // socket is one WebSocket of a session. Writes go through send so that a
@@ -173,6 +179,31 @@ func (c *socket) push(msg []byte) {
 	}
 }
 
+// pushAll queues msgs together, or closes the connection as push does
+// when they do not all fit.
+func (c *socket) pushAll(msgs [][]byte) {
+	switch len(msgs) {
+	case 0:
+		return
+	case 1:
+		c.push(msgs[0])
+		return
+	}
+	n := int64(0)
+	for _, msg := range msgs {
+		n += int64(len(msg))
+	}
+	if c.queued.Load()+n > liveMaxQueuedBytes {
+		c.close(closeTooSlow, "too slow: messages were not read in time")
+		return
+	}
+	c.queued.Add(n)
+	if !c.send.offerAll(msgs, liveSendQueue) {
+		c.queued.Add(-n)
+		c.close(closeTooSlow, "too slow: messages were not read in time")
+	}
+}
+
 // offer queues msg without blocking, and reports false when the queue is
 // full, by count or bytes; the caller then closes the connection.
 func (c *socket) offer(msg []byte) bool {
@@ -278,9 +309,9 @@ func (h *sockets) closeSession(sessionID string, code int, reason string) int {
 	return len(conns)
 }
 
-func (h *sockets) pushSession(sessionID string, msg []byte) {
+func (h *sockets) pushSession(sessionID string, msgs ...[]byte) {
 	for _, c := range h.of(sessionID) {
-		c.push(msg)
+		c.pushAll(msgs)
 	}
 }
 
@@ -486,9 +517,7 @@ func (s *Service) handleLive(e *edge.Edge, w http.ResponseWriter, req *http.Requ
 	// realm's queue, where the fan-out sees it and decimates, instead of
 	// megabytes of stale poses in the kernel (autotuned buffers grow to
 	// several MiB, minutes of poses for a client reading slowly).
-	if tc, ok := ws.UnderlyingConn().(interface{ SetWriteBuffer(int) error }); ok {
-		_ = tc.SetWriteBuffer(liveSocketSendBuffer)
-	}
+	setWriteBuffer(ws.NetConn(), liveSocketSendBuffer)
 	// The socket outlives its upgrade request, whose context ends when
 	// this handler returns: its own keeps the request's values (its id,
 	// its trace) and ends when the socket does or the realm stops.
@@ -679,25 +708,66 @@ func (s *Service) livePrincipal(ctx context.Context, c *socket) (edge.Principal,
 	return edge.Principal{Session: c.sess, Avatar: av, ViaCookie: c.p.ViaCookie, Agent: c.p.Agent}, nil
 }
 
+// setWriteBuffer sets the kernel send buffer of the TCP connection
+// beneath c, through the connections that wrap it (the realm's listener
+// wraps each in a cork.Conn).
+func setWriteBuffer(c net.Conn, bytes int) {
+	for range 8 { // a chain of wrappers, not a cycle
+		if tc, ok := c.(interface{ SetWriteBuffer(int) error }); ok {
+			_ = tc.SetWriteBuffer(bytes)
+			return
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		c = u.NetConn()
+	}
+}
+
+// writeBatch writes msgs, the messages the writer took at once, and
+// reports false when the connection failed. Over a connection that can be
+// held they leave in one system call: a window's score and the stream's
+// status are queued together (xr's ingestion), and each write(2) of its
+// own cost about a twentieth of a busy node's CPU.
+func (c *socket) writeBatch(held *cork.Conn, msgs [][]byte) bool {
+	if len(msgs) == 0 {
+		return true
+	}
+	if held != nil && len(msgs) > 1 {
+		held.Hold()
+	}
+	_ = c.ws.SetWriteDeadline(time.Now().Add(liveWriteWait))
+	ok := true
+	for _, msg := range msgs {
+		c.queued.Add(-int64(len(msg)))
+		if ok {
+			ok = c.ws.WriteMessage(websocket.TextMessage, msg) == nil
+		}
+		recyclePoses(msg)
+	}
+	if held != nil && len(msgs) > 1 {
+		ok = held.Flush() == nil && ok
+	}
+	return ok
+}
+
 // liveWriter owns every write to the socket, as gorilla/websocket requires.
 func (s *Service) liveWriter(c *socket, readerDone <-chan struct{}) {
 	ping := time.NewTicker(livePingPeriod)
 	defer ping.Stop()
 	defer c.ws.Close()
 	ready := c.send.wait()
+	held := cork.Of(c.ws.NetConn())
+	batch := make([][]byte, 0, liveWriteBatch)
 	for {
 		select {
 		case <-ready:
-			msg, ok := c.send.take()
-			if !ok {
-				continue
-			}
-			c.queued.Add(-int64(len(msg)))
-			_ = c.ws.SetWriteDeadline(time.Now().Add(liveWriteWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
+			batch = c.send.takeSome(batch[:0], liveWriteBatch)
+			if !c.writeBatch(held, batch) {
 				return
 			}
-			recyclePoses(msg)
+			clear(batch) // the messages go back to their pools, not held here
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(liveWriteWait)); err != nil {
 				return

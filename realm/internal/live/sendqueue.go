@@ -28,20 +28,8 @@ const (
 
 // offer appends msg unless limit messages already wait; it never blocks.
 func (q *sendQueue) offer(msg []byte, limit int) bool {
-	q.mu.Lock()
-	if q.n >= limit {
-		q.mu.Unlock()
-		return false
-	}
-	if q.n == len(q.ring) {
-		q.grow(limit)
-	}
-	q.ring[(q.head+q.n)%len(q.ring)] = msg
-	q.n++
-	ready := q.readyLocked()
-	q.mu.Unlock()
-	signal(ready)
-	return true
+	one := [1][]byte{msg}
+	return q.offerAll(one[:], limit)
 }
 
 // grow doubles the ring, up to limit slots, keeping the order.
@@ -54,29 +42,59 @@ func (q *sendQueue) grow(limit int) {
 	q.ring, q.head = ring, 0
 }
 
-// take removes the oldest message; ok is false when none waits. A ring
-// grown past what an idle connection keeps is let go once it drains.
+// take removes the oldest message; ok is false when none waits.
 func (q *sendQueue) take() (msg []byte, ok bool) {
+	var one [1][]byte
+	if got := q.takeSome(one[:0], 1); len(got) == 1 {
+		return got[0], true
+	}
+	return nil, false
+}
+
+// offerAll appends msgs together, so that the writer finds them all at
+// once, unless fewer than len(msgs) slots of limit are free; it never
+// blocks.
+func (q *sendQueue) offerAll(msgs [][]byte, limit int) bool {
+	q.mu.Lock()
+	if q.n+len(msgs) > limit {
+		q.mu.Unlock()
+		return false
+	}
+	for _, msg := range msgs {
+		if q.n == len(q.ring) {
+			q.grow(limit)
+		}
+		q.ring[(q.head+q.n)%len(q.ring)] = msg
+		q.n++
+	}
+	ready := q.readyLocked()
+	q.mu.Unlock()
+	signal(ready)
+	return true
+}
+
+// takeSome removes up to max of the oldest messages, appended to dst. A
+// token is left for the writer only while more wait, so that a close or
+// a ping is still not held up behind a long queue; a ring grown past what
+// an idle connection keeps is let go once it drains.
+func (q *sendQueue) takeSome(dst [][]byte, max int) [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.n == 0 {
-		return nil, false
+	for ; q.n > 0 && max > 0; max-- {
+		dst = append(dst, q.ring[q.head])
+		q.ring[q.head] = nil
+		q.head = (q.head + 1) % len(q.ring)
+		q.n--
 	}
-	msg = q.ring[q.head]
-	q.ring[q.head] = nil
-	q.head = (q.head + 1) % len(q.ring)
-	q.n--
 	if q.n == 0 {
 		q.head = 0
 		if len(q.ring) > sendQueueKept {
 			q.ring = nil
 		}
 	} else {
-		// One message per token keeps the writer's select fair: a close
-		// or a ping is not held up behind a thousand queued messages.
 		signal(q.readyLocked())
 	}
-	return msg, true
+	return dst
 }
 
 // len is how many messages wait.

@@ -198,8 +198,12 @@ func (s *Service) FollowRevocations(revocations <-chan session.Revocation, close
 	}
 }
 
-// PushSession sends msg to the session's connections on this node.
-func (s *Service) PushSession(sessionID string, msg []byte) { s.sockets.pushSession(sessionID, msg) }
+// PushSession sends msgs to the session's connections on this node,
+// queued together so that each connection's writer sends them in one
+// write.
+func (s *Service) PushSession(sessionID string, msgs ...[]byte) {
+	s.sockets.pushSession(sessionID, msgs...)
+}
 
 // PushTrust sends a session's trust change to its live connections.
 func (s *Service) PushTrust(sessionID string, a trust.Assessment) {

@@ -379,14 +379,15 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 		}
 	}
 	var status []byte
-	if now.Sub(x.lastStatus) >= xrStatusEvery {
+	if statusDue(now.Sub(x.lastStatus), scored, x.hasTemplate) {
 		status = s.status(x, now)
 	}
 	locked = false
 	x.mu.Unlock()
 	m.message(transport, "ok")
-	if status != nil {
+	if status != nil && !scored {
 		s.deps.Sessions.PushSession(x.id, status)
+		status = nil
 	}
 	if moved {
 		// The newest frame is where the avatar stands for the others in
@@ -394,7 +395,10 @@ func (s *Service) ingestFrames(l *Link, transport string, msg []byte, held time.
 		c.Moved(newest)
 	}
 	for _, ev := range events {
-		s.xrEvent(c, x, ev, newest)
+		s.xrEvent(c, x, ev, newest, &status) // the score takes the status with it
+	}
+	if status != nil {
+		s.deps.Sessions.PushSession(x.id, status) // its score was refused
 	}
 	if late >= shedAfterWait {
 		s.shedIfBehind(l, transport, late, byOffsets, now)
@@ -483,10 +487,12 @@ func (s *Service) xrPanic(x *sessionStream, p any) {
 // deepest stack the reader has, and one frame holding the locals of
 // every kind (2.2 KiB) took that stack past 8 KiB, so that the runtime
 // kept 16 KiB for every stream.
-func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest biometrics.Frame) {
+// A score's message takes *status with it, when there is one, and clears
+// it.
+func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest biometrics.Frame, status *[]byte) {
 	switch ev.Kind {
 	case biometrics.EventScore:
-		s.scoreEvent(c, x, &ev, &newest)
+		s.scoreEvent(c, x, &ev, &newest, status)
 	case biometrics.EventLiveness:
 		s.livenessEvent(c, x, ev)
 	case biometrics.EventEnrolled, biometrics.EventAdapted:
@@ -498,7 +504,7 @@ func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest 
 // message that tells the client.
 //
 //go:noinline
-func (s *Service) scoreEvent(c Conn, x *sessionStream, ev *biometrics.Event, newest *biometrics.Frame) {
+func (s *Service) scoreEvent(c Conn, x *sessionStream, ev *biometrics.Event, newest *biometrics.Frame, status *[]byte) {
 	s.m.events.WithLabelValues("score").Inc()
 	a, err := s.deps.Trust.Observe(c.Context(), c.Session(), trust.BiometricMatch{At: ev.At, Probability: ev.Probability})
 	if err != nil {
@@ -506,16 +512,24 @@ func (s *Service) scoreEvent(c Conn, x *sessionStream, ev *biometrics.Event, new
 		return
 	}
 	x.setTrusted(a.State == trust.Trusted)
-	s.pushScore(x, ev, newest, a.State, a.Score)
+	s.pushScore(x, ev, newest, a.State, a.Score, status)
 }
 
-// pushScore tells the session's connections a window's score.
+// pushScore tells the session's connections a window's score, with the
+// stream's status when *status holds one (then cleared): queued
+// together, the two leave in one write.
 //
 //go:noinline
-func (s *Service) pushScore(x *sessionStream, ev *biometrics.Event, newest *biometrics.Frame, state trust.State, score float64) {
-	s.deps.Sessions.PushSession(x.id, encodeMessage(message{Type: "xr.score", XR: xrScore{
+func (s *Service) pushScore(x *sessionStream, ev *biometrics.Event, newest *biometrics.Frame, state trust.State, score float64, status *[]byte) {
+	msg := encodeMessage(message{Type: "xr.score", XR: xrScore{
 		At: ev.At.UTC(), Seq: newest.Seq, TimeUS: newest.TimeUS, Probability: ev.Probability, State: string(state), Score: score,
-	}}))
+	}})
+	if *status == nil {
+		s.deps.Sessions.PushSession(x.id, msg)
+		return
+	}
+	s.deps.Sessions.PushSession(x.id, *status, msg)
+	*status = nil
 }
 
 // refusedEvidence logs evidence the session's trust tracker refused.

@@ -141,7 +141,9 @@ type Trust interface {
 // stream's status and scores go to all of them, and a panic on its frame
 // path closes them.
 type Sessions interface {
-	PushSession(sessionID string, msg []byte)
+	// PushSession queues msgs, in order and together, so that the
+	// connection's writer sends them in one write.
+	PushSession(sessionID string, msgs ...[]byte)
 	CloseSession(sessionID string, code int, reason string) int
 }
 

@@ -26,8 +26,34 @@ const (
 // flooding, and the excess is dropped before it costs any decoding.
 const xrMaxFrameRate = 500
 
-// xrStatusEvery is how often a streaming session is sent its frame counts.
-const xrStatusEvery = time.Second
+// xrStatusEvery is how often a streaming session is sent its frame
+// counts. While its windows are scored the status goes with a score
+// instead (statusDue), at most xrStatusLongest apart.
+const (
+	xrStatusEvery   = time.Second
+	xrStatusLongest = 3 * time.Second
+)
+
+// statusDue reports whether the stream's xr.status goes with the message
+// being read: since is the time since the last one, scored whether the
+// message's frames completed a scored window, and scoring whether the
+// stream scores against a template. A stream being scored gets its status
+// with a window's score, so that the two leave in one write (the
+// connection's writer sends what is queued together, and a write(2) per
+// message was a twentieth of a busy node's CPU): from three quarters of
+// a second on, since windows complete a hop apart give or take a
+// message; alone only when no score came for xrStatusLongest (a thinned
+// stream is scored every other hop). Other streams get it every second.
+func statusDue(since time.Duration, scored, scoring bool) bool {
+	switch {
+	case scored:
+		return since >= xrStatusEvery*3/4
+	case scoring:
+		return since >= xrStatusLongest
+	default:
+		return since >= xrStatusEvery
+	}
+}
 
 // Service is one node's XR edge: the WebRTC API, the biometrics engine
 // and its population, the template store, and the motion streams of the
