@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,4 +107,68 @@ func TestTheWriterSendsWhatIsQueuedInOneWrite(t *testing.T) {
 	if after := <-writesBefore; after != before+1 {
 		t.Fatalf("%d writes for %d queued messages, want 1", after-before, len(msgs))
 	}
+}
+
+// BenchmarkWriterScoreAndStatus is the cost, to the realm's writer and the
+// client reading over loopback, of a score and a status queued together:
+// held, they leave in one write; "apart" is the writer before, a write
+// each. One op is the pair, written and read.
+func BenchmarkWriterScoreAndStatus(b *testing.B) {
+	status := []byte(`{"type":"xr.status","xr":{"at":"2026-12-07T18:00:00.000000000Z","transport":"websocket","frames_accepted":43200,"enrollment":"enrolled"}}`)
+	score := []byte(`{"type":"xr.score","xr":{"at":"2026-12-07T18:00:00.000000000Z","seq":43200,"time_us":600000000,"probability":0.97,"state":"trusted","score":0.85}}`)
+	for _, mode := range []struct {
+		name string
+		wrap func(net.Listener) net.Listener
+	}{{"held", cork.Listener}, {"apart", func(ln net.Listener) net.Listener { return ln }}} {
+		b.Run(mode.name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			sockets := make(chan *socket, 1)
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				ws, err := (&websocket.Upgrader{}).Upgrade(w, req, nil)
+				if err != nil {
+					return
+				}
+				sockets <- &socket{ws: ws, ctx: context.Background(), closing: make(chan closeFrame, 1)}
+			})}
+			go srv.Serve(mode.wrap(ln))
+			defer srv.Close()
+			client, _, err := websocket.DefaultDialer.Dial("ws://"+ln.Addr().String(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer client.Close()
+			c := <-sockets
+			readerDone := make(chan struct{})
+			var writer sync.WaitGroup
+			writer.Go(func() { (&Service{}).liveWriter(c, readerDone) })
+			defer writer.Wait()
+			defer close(readerDone)
+			b.ReportAllocs()
+			before := processCPU(b)
+			for b.Loop() {
+				c.pushAll([][]byte{status, score})
+				for range 2 {
+					if _, _, err := client.ReadMessage(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			// The time an op takes is the round trip, shorter apart (the
+			// client reads the first message while the second is written);
+			// the CPU both ends spend is what a busy node runs short of.
+			b.ReportMetric(float64(processCPU(b)-before)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
