@@ -1,6 +1,7 @@
 package biometrics
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -231,21 +232,59 @@ func FuzzStatisticsUnmarshal(f *testing.F) {
 	f.Add(sb)
 	f.Add(bb)
 	f.Add([]byte{statsVersion, kindScatter, 0, 0, 2, 0, 0, 0})
-	f.Fuzz(func(t *testing.T, in []byte) {
-		var gs Scatter
-		if gs.UnmarshalBinary(in) == nil {
-			out, err := gs.MarshalBinary()
-			if err != nil || string(out) != string(in) {
-				t.Fatalf("decoded scatter re-encodes to %d bytes (%v), from %d", len(out), err, len(in))
-			}
+	f.Fuzz(checkStatisticsRoundTrip)
+}
+
+// checkStatisticsRoundTrip: in decodes as a scatter or a background only
+// if it re-encodes to the same bytes; nothing panics.
+func checkStatisticsRoundTrip(t *testing.T, in []byte) {
+	var gs Scatter
+	if gs.UnmarshalBinary(in) == nil {
+		out, err := gs.MarshalBinary()
+		if err != nil || string(out) != string(in) {
+			t.Fatalf("decoded scatter re-encodes to %d bytes (%v), from %d", len(out), err, len(in))
 		}
-		var gb Background
-		if gb.UnmarshalBinary(in) == nil {
-			out, err := gb.MarshalBinary()
-			if err != nil || string(out) != string(in) {
-				t.Fatalf("decoded background re-encodes to %d bytes (%v), from %d", len(out), err, len(in))
-			}
+	}
+	var gb Background
+	if gb.UnmarshalBinary(in) == nil {
+		out, err := gb.MarshalBinary()
+		if err != nil || string(out) != string(in) {
+			t.Fatalf("decoded background re-encodes to %d bytes (%v), from %d", len(out), err, len(in))
 		}
+	}
+}
+
+// FuzzStatisticsTiled decodes statistics of the length their kind needs,
+// built from a few fuzzed bytes: the header's fields as given, and the
+// body a short fuzzed pattern repeated to that length (or to the
+// pattern's own length for another kind). FuzzStatisticsUnmarshal's
+// inputs are whole encodings of 35-70 KB, which the fuzzer mutates at a
+// few inputs a second; these are tens of bytes, so that the checks on
+// the values (non-finite, negative variances, counts) are explored at
+// the fuzzer's usual pace.
+func FuzzStatisticsTiled(f *testing.F) {
+	one := binary.LittleEndian.AppendUint64(nil, math.Float64bits(1))
+	f.Add(byte(statsVersion), byte(kindScatter), uint16(NumCoreFeatures), uint32(8), one)
+	f.Add(byte(statsVersion), byte(kindBackground), uint16(NumCoreFeatures), uint32(3), one)
+	f.Add(byte(statsVersion), byte(kindScatter), uint16(NumCoreFeatures), uint32(8), binary.LittleEndian.AppendUint64(nil, math.Float64bits(math.Inf(1))))
+	f.Add(byte(statsVersion), byte(kindBackground), uint16(NumCoreFeatures), uint32(1), binary.LittleEndian.AppendUint64(one, math.Float64bits(-1)))
+	d := NumCoreFeatures
+	floats := map[byte]int{kindScatter: d + packedLen(d), kindBackground: d + 2*d*d}
+	f.Fuzz(func(t *testing.T, version, kind byte, features uint16, n uint32, pattern []byte) {
+		if len(pattern) == 0 || len(pattern) > 256 {
+			return
+		}
+		in := []byte{version, kind}
+		in = binary.LittleEndian.AppendUint16(in, features)
+		in = binary.LittleEndian.AppendUint32(in, n)
+		body := len(pattern)
+		if k, ok := floats[kind]; ok {
+			body = 8 * k
+		}
+		for i := range body {
+			in = append(in, pattern[i%len(pattern)])
+		}
+		checkStatisticsRoundTrip(t, in)
 	})
 }
 

@@ -174,32 +174,14 @@ func (c *socket) close(code int, reason string) {
 }
 
 func (c *socket) push(msg []byte) {
-	if !c.offer(msg) {
-		c.close(closeTooSlow, "too slow: messages were not read in time")
-	}
+	one := [1][]byte{msg}
+	c.pushAll(one[:])
 }
 
-// pushAll queues msgs together, or closes the connection as push does
-// when they do not all fit.
+// pushAll queues msgs together, so that the writer takes them at once,
+// and closes the connection as too slow when they do not all fit.
 func (c *socket) pushAll(msgs [][]byte) {
-	switch len(msgs) {
-	case 0:
-		return
-	case 1:
-		c.push(msgs[0])
-		return
-	}
-	n := int64(0)
-	for _, msg := range msgs {
-		n += int64(len(msg))
-	}
-	if c.queued.Load()+n > liveMaxQueuedBytes {
-		c.close(closeTooSlow, "too slow: messages were not read in time")
-		return
-	}
-	c.queued.Add(n)
-	if !c.send.offerAll(msgs, liveSendQueue) {
-		c.queued.Add(-n)
+	if len(msgs) > 0 && !c.offerAll(msgs) {
 		c.close(closeTooSlow, "too slow: messages were not read in time")
 	}
 }
@@ -207,12 +189,22 @@ func (c *socket) pushAll(msgs [][]byte) {
 // offer queues msg without blocking, and reports false when the queue is
 // full, by count or bytes; the caller then closes the connection.
 func (c *socket) offer(msg []byte) bool {
-	if c.queued.Load()+int64(len(msg)) > liveMaxQueuedBytes {
+	one := [1][]byte{msg}
+	return c.offerAll(one[:])
+}
+
+// offerAll is offer for msgs together: all of them, or none.
+func (c *socket) offerAll(msgs [][]byte) bool {
+	n := int64(0)
+	for _, msg := range msgs {
+		n += int64(len(msg))
+	}
+	if c.queued.Load()+n > liveMaxQueuedBytes {
 		return false
 	}
-	c.queued.Add(int64(len(msg)))
-	if !c.send.offer(msg, liveSendQueue) {
-		c.queued.Add(-int64(len(msg)))
+	c.queued.Add(n)
+	if !c.send.offerAll(msgs, liveSendQueue) {
+		c.queued.Add(-n)
 		return false
 	}
 	return true
