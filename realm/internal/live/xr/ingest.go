@@ -487,8 +487,9 @@ func (s *Service) xrPanic(x *sessionStream, p any) {
 // deepest stack the reader has, and one frame holding the locals of
 // every kind (2.2 KiB) took that stack past 8 KiB, so that the runtime
 // kept 16 KiB for every stream.
+//
 // A score's message takes *status with it, when there is one, and clears
-// it.
+// it (statusDue).
 func (s *Service) xrEvent(c Conn, x *sessionStream, ev biometrics.Event, newest biometrics.Frame, status *[]byte) {
 	switch ev.Kind {
 	case biometrics.EventScore:
