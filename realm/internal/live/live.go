@@ -726,7 +726,8 @@ func (c *socket) writeBatch(held *cork.Conn, msgs [][]byte) bool {
 	if len(msgs) == 0 {
 		return true
 	}
-	if held != nil && len(msgs) > 1 {
+	hold := held != nil && len(msgs) > 1 // one message is one write anyway
+	if hold {
 		held.Hold()
 	}
 	_ = c.ws.SetWriteDeadline(time.Now().Add(liveWriteWait))
@@ -738,7 +739,7 @@ func (c *socket) writeBatch(held *cork.Conn, msgs [][]byte) bool {
 		}
 		recyclePoses(msg)
 	}
-	if held != nil && len(msgs) > 1 {
+	if hold {
 		ok = held.Flush() == nil && ok
 	}
 	return ok

@@ -73,14 +73,14 @@ func (q *sendQueue) offerAll(msgs [][]byte, limit int) bool {
 	return true
 }
 
-// takeSome removes up to max of the oldest messages, appended to dst. A
+// takeSome removes up to most of the oldest messages, appended to dst. A
 // token is left for the writer only while more wait, so that a close or
 // a ping is still not held up behind a long queue; a ring grown past what
 // an idle connection keeps is let go once it drains.
-func (q *sendQueue) takeSome(dst [][]byte, max int) [][]byte {
+func (q *sendQueue) takeSome(dst [][]byte, most int) [][]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for ; q.n > 0 && max > 0; max-- {
+	for ; q.n > 0 && most > 0; most-- {
 		dst = append(dst, q.ring[q.head])
 		q.ring[q.head] = nil
 		q.head = (q.head + 1) % len(q.ring)

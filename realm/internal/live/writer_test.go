@@ -5,13 +5,13 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/zerorealm/zerorealm/internal/cork"
+	"github.com/zerorealm/zerorealm/internal/cpuload"
 )
 
 // countedConn counts the writes that reach the TCP connection: the
@@ -166,9 +166,9 @@ func BenchmarkWriterScoreAndStatus(b *testing.B) {
 
 // processCPU is the CPU time the process has used, user and system.
 func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	r, err := cpuload.Read()
+	if err != nil {
 		b.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return r.Process
 }
