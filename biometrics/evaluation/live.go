@@ -57,10 +57,10 @@ func (o *LiveOptions) defaults() {
 		o.Enroll = biometrics.DefaultEnrollDuration
 	}
 	if o.StepUpBelow == 0 {
-		o.StepUpBelow = 0.5
+		o.StepUpBelow = stepUpBelow
 	}
 	if o.TrustedAbove == 0 {
-		o.TrustedAbove = 0.6
+		o.TrustedAbove = trustedAbove
 	}
 	if o.CrowdFor == 0 {
 		o.CrowdFor = time.Minute

@@ -98,6 +98,7 @@ type evalReport struct {
 	Replay      map[string]evalReplay      `json:"replay"`
 	RealReplay  map[string]evalReplay      `json:"real_replay,omitempty"`
 	RealFalseLv map[string]int             `json:"real_false_liveness,omitempty"`
+	RealStepUps []evalStepUps              `json:"real_step_ups,omitempty"`
 	Genuine     evalGenuine                `json:"genuine"`
 	Crowd       *evalCrowd                 `json:"crowd,omitempty"`
 	Summary     map[string]json.RawMessage `json:"summary"`
@@ -170,6 +171,18 @@ type evalReplay struct {
 	// ScoredAsVictim: of the synthetic replays, those the victim's
 	// template took for the victim (evaluation.ReplayOutcome).
 	ScoredAsVictim int `json:"scored_as_victim,omitempty"`
+}
+
+// evalStepUps is how often the real people fell under the step-up line
+// on their second day, streamed as a realm of them runs them
+// (evaluation.RunRecordingStepUps): what the synthetic false step-ups
+// stand in for.
+type evalStepUps struct {
+	Name      string  `json:"name"`
+	Windows   int     `json:"windows"` // scored, one a second
+	StepUps   int     `json:"step_ups"`
+	PerHour   float64 `json:"per_hour"`
+	PerPerson []int   `json:"per_person"`
 }
 
 type evalGenuine struct {
@@ -245,10 +258,26 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		rep.Variants = append(rep.Variants, ev)
 	}
 	var realLive *evaluation.RecordingLiveness
+	var realStepUps []evalStepUps
 	if f.data != "" {
 		bar.stage("replays of the recordings")
 		if realLive, err = evaluation.RunRecordingLiveness(recs, f.seed); err != nil {
 			return err
+		}
+		// The real people on their second day, as a realm of them streams
+		// them: with its synthetic prior (a node of fewer than
+		// --prior-aside people has it), and with the prior aside.
+		bar.stage("the recordings' second days")
+		for _, v := range []struct {
+			name  string
+			aside int
+		}{{"as a realm of them", f.priorAside}, {"with the synthetic prior aside", 1}} {
+			su, err := evaluation.RunRecordingStepUps(recs, recs, biometrics.Config{PriorAsideFrom: v.aside}, prior)
+			if err != nil {
+				return err
+			}
+			realStepUps = append(realStepUps, evalStepUps{Name: v.name, Windows: su.Windows, StepUps: su.StepUps,
+				PerHour: su.PerHour(biometrics.DefaultHop), PerPerson: su.PerPerson})
 		}
 	}
 	live, err := evaluation.RunLive(evaluation.LiveOptions{
@@ -285,6 +314,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 			}
 		}
 		rep.RealFalseLv = realLive.FalseLiveness
+		rep.RealStepUps = realStepUps
 	}
 	rep.Genuine = evalGenuine{Hours: live.GenuineHours, FalseStepUps: live.FalseStepUps, FalseLiveness: live.FalseLiveness}
 	if live.CrowdPeople > 0 {
@@ -348,6 +378,10 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 	}
 	if realLive != nil {
 		fmt.Fprintf(w, "liveness failures on the %d real genuine sessions: %d\n", realLive.Sessions, sumCounts(realLive.FalseLiveness))
+	}
+	for _, su := range rep.RealStepUps {
+		fmt.Fprintf(w, "real people on their second day, %s: %d step-ups in %.1f min of scored motion (%.0f an hour), by person %v\n",
+			su.Name, su.StepUps, float64(su.Windows)*biometrics.DefaultHop.Minutes(), su.PerHour, su.PerPerson)
 	}
 	eer := func(i int) string { return fmt.Sprintf("%.3f", rep.Spans[i].EER) }
 	summary := fmt.Sprintf("eer_4s=%s eer_10s=%s eer_session=%s rank1_10s=%.3f swap_detect_p95_s=%s replay_reject=%.3f",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -109,6 +110,59 @@ func TestEvalBiometricsUsage(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != exitUsage {
 			t.Errorf("run(%q) = %d, want %d (stderr %q)", args, code, exitUsage, stderr.String())
+		}
+	}
+}
+
+// TestEvalBiometricsRealSecondDays: with the real recordings, the eval
+// streams each person's second day as a realm of them would, with its
+// synthetic prior and with the prior aside, and reports how often each
+// fell under the step-up line, printed and in --json.
+func TestEvalBiometricsRealSecondDays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	data := filepath.Join("..", "..", "..", "shared", "datasets", "xr-archery")
+	if _, err := os.Stat(data); err != nil {
+		t.Skipf("real recordings absent (%v)", err)
+	}
+	jsonPath := filepath.Join(t.TempDir(), "out.json")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"eval", "biometrics", "--data", data, "--swaps", "1", "--replays", "1",
+		"--hours", "0.01", "--crowd", "0", "--json", jsonPath}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("eval biometrics --data exit %d, stderr %q", code, stderr.String())
+	}
+	var rep struct {
+		RealStepUps []struct {
+			Name      string  `json:"name"`
+			Windows   int     `json:"windows"`
+			StepUps   int     `json:"step_ups"`
+			PerHour   float64 `json:"per_hour"`
+			PerPerson []int   `json:"per_person"`
+		} `json:"real_step_ups"`
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.RealStepUps) != 2 {
+		t.Fatalf("real_step_ups = %+v, want the realm's way and the prior aside", rep.RealStepUps)
+	}
+	for _, su := range rep.RealStepUps {
+		sum := 0
+		for _, n := range su.PerPerson {
+			sum += n
+		}
+		// The ten second days hold about 8 minutes of scored motion.
+		if len(su.PerPerson) != 10 || sum != su.StepUps || su.Windows < 400 || math.Abs(su.PerHour-float64(su.StepUps)*3600/float64(su.Windows)) > 1e-9 {
+			t.Errorf("%s: %+v, want 10 people whose step-ups add up, about 480 windows, and the hourly rate of them", su.Name, su)
+		}
+		if !strings.Contains(stdout.String(), "real people on their second day, "+su.Name+": ") {
+			t.Errorf("stdout does not print %q:\n%s", su.Name, stdout.String())
 		}
 	}
 }

@@ -1,0 +1,122 @@
+package evaluation
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/zerorealm/zerorealm/biometrics"
+)
+
+// The realm's trust lines on the match probability (docs/trust.md): a
+// trusted session falls to step-up under stepUpBelow, and is trusted
+// again from trustedAbove (the band between is hysteresis).
+const (
+	stepUpBelow  = 0.5
+	trustedAbove = 0.6
+)
+
+// StepUps is how often people streaming on another day than their
+// enrollment fell under the step-up line.
+type StepUps struct {
+	People    int
+	Windows   int   // windows scored, one a hop
+	StepUps   int   // falls under the step-up line from trusted
+	PerPerson []int // StepUps by person, in the recordings' order
+}
+
+// PerHour is the step-ups in an hour of scored motion.
+func (s *StepUps) PerHour(hop time.Duration) float64 {
+	if s.Windows == 0 {
+		return 0
+	}
+	return float64(s.StepUps) / (float64(s.Windows) * hop.Hours())
+}
+
+// RunRecordingStepUps streams probes[i]'s second session under the
+// template of recs[i]'s first, as a realm of these people runs it: one
+// engine (cfg; the prior given, while the people are fewer than
+// cfg.PriorAsideFrom) whose population is everyone's first-session
+// template, each stream trusted and holding its template. A step-up is
+// counted each time a stream's match probability falls under the
+// realm's step-up line after being at or above its trusted line.
+//
+// With probes the recordings themselves, every step-up is one a real
+// person would be asked for on their second day: the rate the synthetic
+// false step-ups stand in for. The eval prints it beside them.
+func RunRecordingStepUps(recs, probes []Recording, cfg biometrics.Config, prior []biometrics.NamedTemplate) (*StepUps, error) {
+	if len(probes) != len(recs) {
+		return nil, fmt.Errorf("evaluation: %d probes for %d people", len(probes), len(recs))
+	}
+	e, err := biometrics.NewEngine(cfg, prior...)
+	if err != nil {
+		return nil, err
+	}
+	templates := make([]*biometrics.Template, len(recs))
+	for i, r := range recs {
+		ws, err := biometrics.Windows(r.Enroll, biometrics.Config{})
+		if err != nil {
+			return nil, err
+		}
+		if templates[i], err = biometrics.NewTemplate(ws, time.Time{}); err != nil {
+			return nil, fmt.Errorf("enrol %s: %w", r.ID, err)
+		}
+		e.SetTemplate(r.ID, templates[i])
+	}
+	if err := awaitPopulation(e, len(recs), len(prior), cfg); err != nil {
+		return nil, err
+	}
+	res := &StepUps{People: len(recs), PerPerson: make([]int, len(recs))}
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, r := range recs {
+		// Each stream its own copy, as the realm reads one from the store.
+		ws, _ := biometrics.Windows(r.Enroll, biometrics.Config{})
+		own, _ := biometrics.NewTemplate(ws, time.Time{})
+		s := e.NewStream(r.ID, own)
+		s.SetTrusted(true)
+		armed := false
+		feedGaps(s, probes[i].Probe, &clock, func(ev biometrics.Event) {
+			if ev.Kind != biometrics.EventScore {
+				return
+			}
+			res.Windows++
+			switch {
+			case ev.Probability >= trustedAbove:
+				armed = true
+			case armed && ev.Probability < stepUpBelow:
+				res.StepUps++
+				res.PerPerson[i]++
+				armed = false
+			}
+		})
+		s.Close()
+	}
+	return res, nil
+}
+
+// awaitPopulation waits until e's model has been refitted with its n
+// people: an engine coalesces the refits of templates set in quick
+// succession into one a moment later, by the wall clock.
+func awaitPopulation(e *biometrics.Engine, n, prior int, cfg biometrics.Config) error {
+	aside, most := cfg.PriorAsideFrom, cfg.MaxCohort
+	if aside == 0 {
+		aside = biometrics.DefaultPriorAsideFrom
+	}
+	if most == 0 {
+		most = biometrics.DefaultMaxCohort
+	}
+	want := n
+	if aside < 0 || n < aside {
+		want += prior
+	}
+	want = min(want, most)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := e.Model(); m != nil && m.CohortSize() == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("evaluation: the engine's model did not take in its %d people", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
