@@ -83,6 +83,14 @@ type Protocol struct {
 	// with PriorAsideFrom 0 the prior is never used.
 	Prior          []biometrics.NamedTemplate
 	PriorAsideFrom int
+	// BackgroundPeople, when above 0, draws the background and cohort of
+	// every pair as this many of the other people instead of all of them
+	// (a genuine pair as many as an impostor pair), and BackgroundDraw
+	// says which draw: a pair and a draw always give the same people.
+	// Averaged over draws, the figures say how the verifier grows with
+	// the people a node has (docs/biometrics.md, tenth round).
+	BackgroundPeople int
+	BackgroundDraw   uint64
 }
 
 // Run scores every person's probe windows against every person's template.
@@ -359,10 +367,7 @@ func DET(genuine, impostor []float64) []DETPoint {
 func fitWithout(people []Person, templates []*biometrics.Template, scatters []*biometrics.Scatter, a, b int, proto Protocol) (*biometrics.Model, error) {
 	var bg biometrics.Background
 	var cohort []biometrics.NamedTemplate
-	for k := range people {
-		if k == a || k == b {
-			continue
-		}
+	for _, k := range backgroundOf(len(people), a, b, proto) {
 		var err error
 		if proto.AllSessions {
 			err = bg.AddScatter(scatters[k])
@@ -384,4 +389,26 @@ func fitWithout(people []Person, templates []*biometrics.Template, scatters []*b
 	}
 	cohort = append(cohort, proto.Prior...)
 	return biometrics.FitBackground(&bg, cohort, proto.MaxCohort)
+}
+
+// backgroundOf is who fits the background of the pair (a, b) among n
+// people: everyone else, or Protocol.BackgroundPeople of them drawn by
+// the pair (either way round) and Protocol.BackgroundDraw, in order.
+func backgroundOf(n, a, b int, proto Protocol) []int {
+	others := make([]int, 0, n)
+	for k := range n {
+		if k != a && k != b {
+			others = append(others, k)
+		}
+	}
+	k := proto.BackgroundPeople
+	if k <= 0 || k >= len(others) {
+		return others
+	}
+	pair := uint64(min(a, b))<<32 | uint64(max(a, b))
+	rng := rand.New(rand.NewPCG(proto.BackgroundDraw, pair))
+	rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+	others = others[:k]
+	slices.Sort(others)
+	return others
 }

@@ -157,3 +157,40 @@ func shifted(ws []biometrics.Features, d float64) []biometrics.Features {
 	}
 	return out
 }
+
+// TestBackgroundDrawsLeaveThePairOut: a drawn background holds exactly
+// BackgroundPeople of the other people, never the claimed or the probing
+// one, the same for the pair either way round and for the same draw, and
+// other people in other draws; without a size it is everyone else.
+func TestBackgroundDrawsLeaveThePairOut(t *testing.T) {
+	const n = 10
+	differs := false
+	for a := range n {
+		for b := range n {
+			if all := backgroundOf(n, a, b, Protocol{}); len(all) != n-1-boolInt(a != b) {
+				t.Fatalf("(%d, %d) without a size: %v, want everyone else", a, b, all)
+			}
+			for draw := range uint64(4) {
+				p := Protocol{BackgroundPeople: 4, BackgroundDraw: draw}
+				got := backgroundOf(n, a, b, p)
+				if len(got) != 4 || slices.Contains(got, a) || slices.Contains(got, b) || !slices.IsSorted(got) {
+					t.Fatalf("(%d, %d) draw %d: %v, want 4 others, sorted", a, b, draw, got)
+				}
+				if again, swapped := backgroundOf(n, a, b, p), backgroundOf(n, b, a, p); !slices.Equal(got, again) || !slices.Equal(got, swapped) {
+					t.Fatalf("(%d, %d) draw %d: %v, then %v, and %v the other way round", a, b, draw, got, again, swapped)
+				}
+				differs = differs || !slices.Equal(got, backgroundOf(n, a, b, Protocol{BackgroundPeople: 4, BackgroundDraw: draw + 1}))
+			}
+		}
+	}
+	if !differs {
+		t.Error("every draw gave every pair the same people")
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -37,6 +37,10 @@ type evalBiometricsFlags struct {
 	crowd, crowdNodes       int
 	crowdMinutes            float64
 	priorAside              int
+	// backgroundPeople, when above 0, also measures backgrounds of that
+	// many people, drawn backgroundDraws times (evaluation.Protocol's
+	// BackgroundPeople).
+	backgroundPeople, backgroundDraws int
 }
 
 func newEvalBiometricsCommand() *cobra.Command {
@@ -82,6 +86,8 @@ with --data, replays of the real recordings are measured too.`,
 	fl.IntVar(&f.crowd, "crowd", 1000, "synthetic people streaming together for --crowd-minutes, for false liveness alarms in a crowd (0: skip)")
 	fl.Float64Var(&f.crowdMinutes, "crowd-minutes", 1, "minutes the crowd streams: a long crowd also compares each person's motion with their own of minutes before, as a long load run does")
 	fl.IntVar(&f.crowdNodes, "crowd-nodes", 1, "nodes the crowd is spread over, sharing their hashed path cells as a cluster's nodes do")
+	fl.IntVar(&f.backgroundPeople, "background-people", 0, "also fit every comparison's background and cohort from this many of the other people, drawn --background-draws times, and print the mean figures: how the verifier grows with a node's people (0: off; at most the people less two)")
+	fl.IntVar(&f.backgroundDraws, "background-draws", 12, "draws of --background-people")
 	return cmd
 }
 
@@ -93,6 +99,7 @@ type evalReport struct {
 	Spans       []evalSpan                 `json:"spans"`
 	Groups      []evalGroup                `json:"groups"`
 	Variants    []evalVariant              `json:"variants"`
+	Drawn       []evalDrawn                `json:"background_draws,omitempty"`
 	Swap        evalSwap                   `json:"swap"`
 	ThinnedSwap evalSwap                   `json:"swap_thinning"` // on a node that thins
 	Replay      map[string]evalReplay      `json:"replay"`
@@ -130,6 +137,71 @@ type evalVariant struct {
 	Name   string      `json:"name"`
 	Spans  []evalSpan  `json:"spans"`
 	Groups []evalGroup `json:"groups"`
+}
+
+// namedProtocol is a way of fitting the background, as the eval names it.
+type namedProtocol struct {
+	name  string
+	proto evaluation.Protocol
+}
+
+// evalDrawn is the mean figures of one way of fitting the background
+// with backgrounds drawn as People of the other people, Draws times
+// (--background-people).
+type evalDrawn struct {
+	Name   string          `json:"name"`
+	People int             `json:"people"`
+	Draws  int             `json:"draws"`
+	Spans  []evalMean      `json:"spans"`
+	Groups []evalGroupMean `json:"groups"`
+}
+
+type evalMean struct {
+	Name  string  `json:"name"`
+	EER   float64 `json:"eer"`
+	Rank1 float64 `json:"rank1"`
+}
+
+type evalGroupMean struct {
+	Name  string     `json:"name"`
+	Spans []evalMean `json:"spans"`
+}
+
+// drawnBackgrounds runs the protocol v draws times with every background
+// and cohort drawn as k of the other people, and averages the figures.
+func drawnBackgrounds(people []evaluation.Person, spans []evaluation.Span, v namedProtocol, k, draws int, bar *progress) (*evalDrawn, error) {
+	out := &evalDrawn{Name: v.name, People: k, Draws: draws}
+	name := fmt.Sprintf("backgrounds of %d, %s", k, v.name)
+	for d := range draws {
+		proto := v.proto
+		proto.BackgroundPeople, proto.BackgroundDraw = k, uint64(d+1)
+		res, err := evaluation.Run(people, spans, proto, func(done, total int) { bar.update(name, d*total+done, draws*total) })
+		if err != nil {
+			return nil, err
+		}
+		groups, err := evalGroups(res)
+		if err != nil {
+			return nil, err
+		}
+		if d == 0 {
+			for _, g := range groups {
+				out.Groups = append(out.Groups, evalGroupMean{Name: g.Name, Spans: make([]evalMean, len(g.Spans))})
+			}
+			out.Spans = make([]evalMean, len(res.Spans))
+		}
+		add := func(to []evalMean, from []evalSpan) {
+			for i, s := range from {
+				to[i].Name = s.Name
+				to[i].EER += s.EER / float64(draws)
+				to[i].Rank1 += s.Rank1 / float64(draws)
+			}
+		}
+		add(out.Spans, evalSpans(res.Spans))
+		for i, g := range groups {
+			add(out.Groups[i].Spans, g.Spans)
+		}
+	}
+	return out, nil
 }
 
 // The synthetic prior the figures are computed with: the realm's (see
@@ -202,8 +274,9 @@ type evalCrowd struct {
 const archeryCitation = "Liebers et al., Understanding User Identification in Virtual Reality Through Behavioral Biometrics and the Effect of Body Normalization, CHI 2021"
 
 func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
-	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 || f.crowd < 0 || f.crowdNodes < 1 || !(f.crowdMinutes > 0 && f.crowdMinutes <= 24*60) || f.priorAside == 0 || f.priorAside < -1 {
-		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive, --crowd at least 0, --crowd-nodes at least 1, --crowd-minutes above 0 and at most a day (1440), --prior-aside at least 1 or -1")
+	if f.people < 4 || f.swaps < 1 || f.replays < 1 || f.hours <= 0 || f.crowd < 0 || f.crowdNodes < 1 || !(f.crowdMinutes > 0 && f.crowdMinutes <= 24*60) || f.priorAside == 0 || f.priorAside < -1 ||
+		f.backgroundPeople != 0 && f.backgroundPeople < 2 || f.backgroundDraws < 1 {
+		return usagef("--people must be at least 4, --swaps and --replays at least 1, --hours positive, --crowd at least 0, --crowd-nodes at least 1, --crowd-minutes above 0 and at most a day (1440), --prior-aside at least 1 or -1, --background-people 0 or at least 2, --background-draws at least 1")
 	}
 	bar := newProgress(stderr)
 	var recs []evaluation.Recording
@@ -223,6 +296,9 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 		return err
 	}
 	rep.People = len(people)
+	if f.backgroundPeople > len(people)-2 {
+		return usagef("--background-people %d: the %d people leave at most %d others for each comparison", f.backgroundPeople, len(people), len(people)-2)
+	}
 	bar.stage("synthetic prior")
 	prior, err := synth.Prior(evalPriorPeople, evalPriorSeed, evalPriorMotion, biometrics.Config{})
 	if err != nil {
@@ -239,10 +315,7 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 	if err != nil {
 		return err
 	}
-	variants := []struct {
-		name  string
-		proto evaluation.Protocol
-	}{
+	variants := []namedProtocol{
 		{fmt.Sprintf("synthetic prior (%d people) in every background", evalPriorPeople), evaluation.Protocol{MaxCohort: biometrics.DefaultMaxCohort, Prior: prior, PriorAsideFrom: -1}},
 		{"within-person scatter from both days", evaluation.Protocol{MaxCohort: biometrics.DefaultMaxCohort, AllSessions: true}},
 	}
@@ -256,6 +329,16 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 			return err
 		}
 		rep.Variants = append(rep.Variants, ev)
+	}
+	if f.backgroundPeople > 0 {
+		protos := append([]namedProtocol{{"the realm's", evaluation.Protocol{MaxCohort: biometrics.DefaultMaxCohort}}}, variants...)
+		for _, v := range protos {
+			d, err := drawnBackgrounds(people, spans, v, f.backgroundPeople, f.backgroundDraws, bar)
+			if err != nil {
+				return err
+			}
+			rep.Drawn = append(rep.Drawn, *d)
+		}
 	}
 	var realLive *evaluation.RecordingLiveness
 	var realStepUps []evalStepUps
@@ -348,6 +431,16 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 			line += fmt.Sprintf("  %s EER %.1f%% (%.1f–%.1f%%) rank-1 %.1f%%", s.Name, 100*s.EER, 100*s.EERLow, 100*s.EERHigh, 100*s.Rank1)
 		}
 		for _, g := range v.Groups {
+			line += fmt.Sprintf("; %s 10s EER %.1f%% session %.1f%%", g.Name, 100*g.Spans[1].EER, 100*g.Spans[2].EER)
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, d := range rep.Drawn {
+		line := fmt.Sprintf("backgrounds of %d people (means of %d draws), %s:", d.People, d.Draws, d.Name)
+		for _, m := range d.Spans {
+			line += fmt.Sprintf("  %s EER %.1f%% rank-1 %.1f%%", m.Name, 100*m.EER, 100*m.Rank1)
+		}
+		for _, g := range d.Groups {
 			line += fmt.Sprintf("; %s 10s EER %.1f%% session %.1f%%", g.Name, 100*g.Spans[1].EER, 100*g.Spans[2].EER)
 		}
 		fmt.Fprintln(w, line)

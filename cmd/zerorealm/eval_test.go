@@ -106,6 +106,9 @@ func TestEvalBiometricsUsage(t *testing.T) {
 		{"eval", "biometrics", "--crowd-minutes", "NaN"},
 		{"eval", "biometrics", "--crowd-minutes", "1441"},
 		{"eval", "biometrics", "--data", filepath.Join(t.TempDir(), "missing")},
+		{"eval", "biometrics", "--background-people", "1"},
+		{"eval", "biometrics", "--background-people", "4", "--background-draws", "0"},
+		{"eval", "biometrics", "--people", "5", "--background-people", "4"}, // 5 people leave 3 others
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != exitUsage {
@@ -164,5 +167,58 @@ func TestEvalBiometricsRealSecondDays(t *testing.T) {
 		if !strings.Contains(stdout.String(), "real people on their second day, "+su.Name+": ") {
 			t.Errorf("stdout does not print %q:\n%s", su.Name, stdout.String())
 		}
+	}
+}
+
+// TestEvalBiometricsDrawnBackgrounds: --background-people fits every
+// comparison's background from that many of the other people, for the
+// realm's way and each variant, and prints and writes the means over
+// --background-draws draws; fewer people than the realm's usual
+// background give different figures.
+func TestEvalBiometricsDrawnBackgrounds(t *testing.T) {
+	jsonPath := filepath.Join(t.TempDir(), "out.json")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"eval", "biometrics", "--people", "6", "--swaps", "1", "--replays", "1",
+		"--hours", "0.01", "--crowd", "0", "--background-people", "2", "--background-draws", "3", "--json", jsonPath}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("eval biometrics exit %d, stderr %q", code, stderr.String())
+	}
+	var rep struct {
+		Spans []struct {
+			EER float64 `json:"eer"`
+		} `json:"spans"`
+		Drawn []struct {
+			Name          string `json:"name"`
+			People, Draws int
+			Spans         []struct {
+				Name       string
+				EER, Rank1 float64
+			}
+			Groups []struct {
+				Name  string
+				Spans []struct{ EER float64 }
+			}
+		} `json:"background_draws"`
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Drawn) != 3 {
+		t.Fatalf("background_draws = %+v, want the realm's way and its two variants", rep.Drawn)
+	}
+	for _, d := range rep.Drawn {
+		if d.People != 2 || d.Draws != 3 || len(d.Spans) != 3 || len(d.Groups) != 2 || d.Spans[1].Name != "10s" {
+			t.Errorf("%s: %+v, want 2 people, 3 draws, 3 spans and 2 groups", d.Name, d)
+		}
+		if !strings.Contains(stdout.String(), "backgrounds of 2 people (means of 3 draws), "+d.Name+":") {
+			t.Errorf("stdout does not print %q:\n%s", d.Name, stdout.String())
+		}
+	}
+	if rep.Drawn[0].Spans[0].EER == rep.Spans[0].EER {
+		t.Errorf("4 s EER %v with backgrounds of two people, the same as with all four others", rep.Spans[0].EER)
 	}
 }
