@@ -363,7 +363,8 @@ func DET(genuine, impostor []float64) []DETPoint {
 	return pts
 }
 
-// fitWithout fits the background of the pair (a, b) from everyone else.
+// fitWithout fits the background of the pair (a, b) from everyone else,
+// or from the people Protocol.BackgroundPeople draws of them (backgroundOf).
 func fitWithout(people []Person, templates []*biometrics.Template, scatters []*biometrics.Scatter, a, b int, proto Protocol) (*biometrics.Model, error) {
 	var bg biometrics.Background
 	var cohort []biometrics.NamedTemplate

@@ -60,12 +60,17 @@ days (as a realm in service can learn it).
 Each EER comes with a 95 % interval from resampling the probing people, and
 the figures are repeated within a development split (the first half of the
 people by id, then the rest): choose variants on the first group, report
-them on the second.
+them on the second. With --background-people K, every comparison's
+background and cohort are also drawn as K of the other people, in
+--background-draws draws, and the mean figures printed for the realm's way
+and each variant: how the verifier grows with the people a node has.
 
 With --data, reads the xr-archery recordings (gzip CSV; Liebers et al., CHI
 2021) from that directory; without it, uses synthetic people. Change of
 wearer, false step-ups and replays are always simulated on synthetic streams;
-with --data, replays of the real recordings are measured too.`,
+with --data, replays of the real recordings are measured too, and each
+person's second day is streamed under their first day's template as a realm
+of them would, counting how often each falls under the step-up line.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// No ZR_ environment here: ZR_DATA is the server's data
