@@ -51,16 +51,16 @@ func RunRecordingStepUps(recs, probes []Recording, cfg biometrics.Config, prior 
 	if err != nil {
 		return nil, err
 	}
-	templates := make([]*biometrics.Template, len(recs))
+	enrolled := make([][]biometrics.Features, len(recs))
 	for i, r := range recs {
-		ws, err := biometrics.Windows(r.Enroll, biometrics.Config{})
-		if err != nil {
+		if enrolled[i], err = biometrics.Windows(r.Enroll, biometrics.Config{}); err != nil {
 			return nil, err
 		}
-		if templates[i], err = biometrics.NewTemplate(ws, time.Time{}); err != nil {
+		t, err := biometrics.NewTemplate(enrolled[i], time.Time{})
+		if err != nil {
 			return nil, fmt.Errorf("enrol %s: %w", r.ID, err)
 		}
-		e.SetTemplate(r.ID, templates[i])
+		e.SetTemplate(r.ID, t)
 	}
 	if err := awaitPopulation(e, len(recs), len(prior), cfg); err != nil {
 		return nil, err
@@ -69,8 +69,7 @@ func RunRecordingStepUps(recs, probes []Recording, cfg biometrics.Config, prior 
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i, r := range recs {
 		// Each stream its own copy, as the realm reads one from the store.
-		ws, _ := biometrics.Windows(r.Enroll, biometrics.Config{})
-		own, _ := biometrics.NewTemplate(ws, time.Time{})
+		own, _ := biometrics.NewTemplate(enrolled[i], time.Time{})
 		s := e.NewStream(r.ID, own)
 		s.SetTrusted(true)
 		armed := false

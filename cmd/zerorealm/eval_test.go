@@ -56,13 +56,7 @@ func TestEvalBiometricsSynthetic(t *testing.T) {
 			Minutes float64 `json:"minutes"`
 		} `json:"crowd"`
 	}
-	b, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatalf("--json output: %v", err)
-	}
+	readJSON(t, jsonPath, &rep)
 	if rep.Source != "synthetic" || len(rep.Spans) != 3 || rep.Spans[2].Genuine != 5 || len(rep.Summary) != 6 {
 		t.Errorf("--json = %+v, want synthetic, 3 spans, 5 genuine session trials, 6 summary figures", rep)
 	}
@@ -145,13 +139,7 @@ func TestEvalBiometricsRealSecondDays(t *testing.T) {
 			PerPerson []int   `json:"per_person"`
 		} `json:"real_step_ups"`
 	}
-	b, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, jsonPath, &rep)
 	if len(rep.RealStepUps) != 2 {
 		t.Fatalf("real_step_ups = %+v, want the realm's way and the prior aside", rep.RealStepUps)
 	}
@@ -200,13 +188,7 @@ func TestEvalBiometricsDrawnBackgrounds(t *testing.T) {
 			}
 		} `json:"background_draws"`
 	}
-	b, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	readJSON(t, jsonPath, &rep)
 	if len(rep.Drawn) != 3 {
 		t.Fatalf("background_draws = %+v, want the realm's way and its two variants", rep.Drawn)
 	}
@@ -220,5 +202,17 @@ func TestEvalBiometricsDrawnBackgrounds(t *testing.T) {
 	}
 	if rep.Drawn[0].Spans[0].EER == rep.Spans[0].EER {
 		t.Errorf("4 s EER %v with backgrounds of two people, the same as with all four others", rep.Spans[0].EER)
+	}
+}
+
+// readJSON decodes the JSON file at path into v.
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 }
