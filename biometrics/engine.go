@@ -49,6 +49,12 @@ type Engine struct {
 	refitMu      sync.Mutex
 	lastRefit    time.Time
 	refitPending bool
+	// fitting is held for the whole of a refit, from reading the
+	// population to storing the model, so that refits run one at a time
+	// and the model stored last is fitted from the newest population: a
+	// coalesced refit and a Refit asked for meanwhile could otherwise
+	// finish in the other order. Lock order: fitting, then mu.
+	fitting sync.Mutex
 }
 
 // refitEvery coalesces refits: a model refit walks the whole population,
@@ -182,6 +188,18 @@ func (e *Engine) requestRefit() {
 	e.refit()
 }
 
+// Refit fits the model from the population now, and the refits coalesced
+// for later still come. A caller that has just set a whole population (a
+// node that loaded its stored templates, an evaluation) calls it so that
+// the model is theirs at once: coalescing would leave it fitted from the
+// first template alone for up to refitInterval, 10 s at 2,500 people.
+func (e *Engine) Refit() {
+	e.refitMu.Lock()
+	e.lastRefit = time.Now()
+	e.refitMu.Unlock()
+	e.refit()
+}
+
 // Model returns the current background model, or nil if there is none yet.
 func (e *Engine) Model() *Model { return e.model.Load() }
 
@@ -191,6 +209,8 @@ func (e *Engine) Model() *Model { return e.model.Load() }
 // Config.PriorAsideFrom real people, the prior steps aside. Peers'
 // shared statistics join the whitening, never the cohort.
 func (e *Engine) refit() {
+	e.fitting.Lock()
+	defer e.fitting.Unlock()
 	e.mu.Lock()
 	ids := make([]string, 0, len(e.population))
 	for id := range e.population {

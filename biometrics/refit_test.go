@@ -87,3 +87,31 @@ func BenchmarkRefit(b *testing.B) {
 		})
 	}
 }
+
+// TestRefitTakesThePopulationAtOnce: a population set in one go (a node
+// loading its stored templates) is the model's once Refit returns, where
+// coalescing alone leaves the model fitted from the first template and
+// the prior until refitInterval has passed.
+func TestRefitTakesThePopulationAtOnce(t *testing.T) {
+	prior := make([]NamedTemplate, 0, 24)
+	for id, tmpl := range randomPopulation(t, 24) {
+		prior = append(prior, NamedTemplate{ID: "prior-" + id, Template: tmpl})
+	}
+	e, err := NewEngine(Config{}, prior...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := randomPopulation(t, 30)
+	for id, tmpl := range people {
+		e.SetTemplate(id, tmpl)
+	}
+	// 30 real people still use the prior (it steps aside from 40): 54.
+	const want = 30 + 24
+	if m := e.Model(); m != nil && m.CohortSize() == want {
+		t.Fatal("the coalesced refit came at once: the test shows nothing")
+	}
+	e.Refit()
+	if got := e.Model().CohortSize(); got != want {
+		t.Fatalf("after Refit the model's cohort is %d people, want %d", got, want)
+	}
+}

@@ -62,7 +62,8 @@ func RunRecordingStepUps(recs, probes []Recording, cfg biometrics.Config, prior 
 		}
 		e.SetTemplate(r.ID, t)
 	}
-	if err := awaitPopulation(e, len(recs), len(prior), cfg); err != nil {
+	e.Refit()
+	if err := checkPopulation(e, len(recs), len(prior), cfg); err != nil {
 		return nil, err
 	}
 	res := &StepUps{People: len(recs), PerPerson: make([]int, len(recs))}
@@ -92,10 +93,11 @@ func RunRecordingStepUps(recs, probes []Recording, cfg biometrics.Config, prior 
 	return res, nil
 }
 
-// awaitPopulation waits until e's model has been refitted with its n
-// people: an engine coalesces the refits of templates set in quick
-// succession into one a moment later, by the wall clock.
-func awaitPopulation(e *biometrics.Engine, n, prior int, cfg biometrics.Config) error {
+// checkPopulation says whether e's model holds its n people (and the
+// prior of prior people while a population of n still uses it), as the
+// realm's would: a model fitted from fewer would make every count here
+// another population's.
+func checkPopulation(e *biometrics.Engine, n, prior int, cfg biometrics.Config) error {
 	aside, most := cfg.PriorAsideFrom, cfg.MaxCohort
 	if aside == 0 {
 		aside = biometrics.DefaultPriorAsideFrom
@@ -108,14 +110,9 @@ func awaitPopulation(e *biometrics.Engine, n, prior int, cfg biometrics.Config) 
 		want += prior
 	}
 	want = min(want, most)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if m := e.Model(); m != nil && m.CohortSize() == want {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("evaluation: the engine's model did not take in its %d people", n)
-		}
-		time.Sleep(10 * time.Millisecond)
+	m := e.Model()
+	if m == nil || m.CohortSize() != want {
+		return fmt.Errorf("evaluation: the engine's model did not take in its %d people", n)
 	}
+	return nil
 }

@@ -3,6 +3,7 @@ package xr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -189,5 +190,48 @@ func TestUnstoredTemplatesKeepTheNewestAndTheEnrollment(t *testing.T) {
 	us.wrote("ada")
 	if us.waiting("ada") || us.count() != 0 {
 		t.Fatal("a written template is still held")
+	}
+}
+
+// TestStartFitsTheModelFromTheStoredTemplates: a node that starts scores
+// its first streams against a model of the people it just loaded. Left to
+// the engine's coalescing of refits, its model was fitted from the first
+// template alone (none at all without a prior) until a refit a second to
+// 10 s later, depending on the population.
+func TestStartFitsTheModelFromTheStoredTemplates(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := natstest.RunServer(t)
+	ts := openTemplates(t, srv.ClientURL())
+	const people = 12
+	for i := range people {
+		ws, err := biometrics.Windows(synth.NewPerson(int64(100+i)).Session(1).Frames(20*72, 72), biometrics.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl, err := biometrics.NewTemplate(ws, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.Put(ctx, fmt.Sprintf("avatar-%d", i), tmpl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engine, err := biometrics.NewEngine(biometrics.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{log: testlog.New(t), engine: engine, templates: ts, deps: Deps{Clock: clock.Or(nil)},
+		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}}}
+	s.m = newMetrics(prometheus.NewRegistry(), s)
+	if err := s.Start(ctx, ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := engine.Model()
+	if m == nil {
+		t.Fatalf("no model once the node loaded its %d people", people)
+	}
+	if got := m.CohortSize(); got != people {
+		t.Fatalf("the model's cohort is %d people once the node loaded its %d", got, people)
 	}
 }
