@@ -295,15 +295,17 @@ func runEvalBiometrics(stdout, stderr io.Writer, f evalBiometricsFlags) error {
 	} else {
 		recs = evaluation.SyntheticRecordings(f.people, f.seed, 60)
 	}
+	// Each recording is one person (Featurize refuses one too short), so a
+	// background too large is refused before the recordings are featurized.
+	if f.backgroundPeople > len(recs)-2 {
+		return usagef("--background-people %d: the %d people leave at most %d others for each comparison", f.backgroundPeople, len(recs), len(recs)-2)
+	}
 	bar.stage("features")
 	people, err := evaluation.Featurize(recs, biometrics.Config{}, biometrics.Config{})
 	if err != nil {
 		return err
 	}
 	rep.People = len(people)
-	if f.backgroundPeople > len(people)-2 {
-		return usagef("--background-people %d: the %d people leave at most %d others for each comparison", f.backgroundPeople, len(people), len(people)-2)
-	}
 	bar.stage("synthetic prior")
 	prior, err := synth.Prior(evalPriorPeople, evalPriorSeed, evalPriorMotion, biometrics.Config{})
 	if err != nil {
