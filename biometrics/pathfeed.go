@@ -99,6 +99,11 @@ type PathFeed struct {
 	done   chan struct{}
 	follow *store.Follower
 	once   sync.Once
+	// earlierRun is the sequence of the last batch on this node's own
+	// subject when the feed started: the batches up to it are this node's
+	// before it restarted, whose motion its new registry never saw, and
+	// are taken in as a peer's; the ones after it are its own (0: none).
+	earlierRun uint64
 
 	sent, sentCells, dropped          atomic.Uint64
 	received, receivedCells, rejected atomic.Uint64
@@ -113,8 +118,9 @@ const pathSealLabel = "zerorealm biometrics path feed v1"
 const sealedPathVersion = 1
 
 // StartPathFeed declares the stream, takes in what the peers shared in
-// the last ReplayHistory, and from then on publishes the engine's cells
-// and follows the peers'. Close stops it.
+// the last ReplayHistory and what this node shared before it restarted,
+// and from then on publishes the engine's cells and follows the peers'.
+// Close stops it.
 func StartPathFeed(ctx context.Context, cfg PathFeedConfig) (*PathFeed, error) {
 	switch {
 	case cfg.Store == nil || cfg.Engine == nil:
@@ -161,6 +167,15 @@ func StartPathFeed(ctx context.Context, cfg PathFeedConfig) (*PathFeed, error) {
 		return nil, fmt.Errorf("biometrics: path feed: %w", err)
 	}
 	f := &PathFeed{cfg: cfg, stream: st, aead: aead, queue: make(chan PathBatch, cfg.Queue), done: make(chan struct{})}
+	// Read from the leader before this run publishes anything: every
+	// batch the node's earlier run had acknowledged is at or below it.
+	last, err := st.GetLast(ctx, f.subject(cfg.Node), store.FromLeader())
+	switch {
+	case err == nil:
+		f.earlierRun = last.Seq
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("biometrics: path feed: this node's earlier cells: %w", err)
+	}
 	if err := cfg.Engine.SharePaths(cfg.Key, f.enqueue); err != nil {
 		return nil, err
 	}
@@ -276,12 +291,15 @@ func (f *PathFeed) open(subject string, sealed []byte) ([]byte, error) {
 	return plain, nil
 }
 
-// apply takes a peer's batch in. A message that does not open or decode is
-// counted and skipped, never an error: one forged message must not stop
-// the feed.
+// apply takes a peer's batch in, and one this node sent before it
+// restarted: a recording replayed through a node that restarted since it
+// first streamed would otherwise meet an empty registry, on the one node
+// whose cells the others' feeds do not bring back to it. A message that
+// does not open or decode is counted and skipped, never an error: one
+// forged message must not stop the feed.
 func (f *PathFeed) apply(m store.Msg) error {
 	node, ok := strings.CutPrefix(m.Subject, pathSubjectPrefix)
-	if !ok || node == f.cfg.Node {
+	if !ok || node == f.cfg.Node && m.Seq > f.earlierRun {
 		return nil
 	}
 	plain, err := f.open(m.Subject, m.Data)

@@ -66,6 +66,23 @@ func livenessReasons(evs []biometrics.Event) []string {
 	return out
 }
 
+// streamVictim streams 20 s of a synthetic person's motion through node
+// a, which must pass liveness, and waits until a's feed has sent all its
+// cells; it returns the motion, for a replay.
+func streamVictim(t *testing.T, a *biometrics.Engine, feedA *biometrics.PathFeed, clock *time.Time) []biometrics.Frame {
+	t.Helper()
+	frames := synth.NewPerson(3).Session(1).Frames(20*72, 72)
+	victim := a.NewStream("victim", nil)
+	if r := livenessReasons(push(victim, frames, clock)); len(r) != 0 {
+		t.Fatalf("original motion through node A failed liveness: %v", r)
+	}
+	victim.Close()
+	waitFor(t, "node A's cells to be sent", func() bool {
+		return a.PathStats().Published > 0 && feedA.Stats().SentCells == a.PathStats().Published
+	})
+	return frames
+}
+
 // TestReplayThroughAnotherNode: on a 3-node NATS cluster, motion first
 // streamed through node A is caught when it is replayed through node B,
 // which never saw it but for the cells A shared; another person's motion
@@ -79,15 +96,7 @@ func TestReplayThroughAnotherNode(t *testing.T) {
 	b, feedB, _ := clusterNode(t, servers[1].ClientURL(), "node-b")
 
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	frames := synth.NewPerson(3).Session(1).Frames(20*72, 72)
-	victim := a.NewStream("victim", nil)
-	if r := livenessReasons(push(victim, frames, &clock)); len(r) != 0 {
-		t.Fatalf("original motion through node A failed liveness: %v", r)
-	}
-	victim.Close()
-	waitFor(t, "node A's cells to be sent", func() bool {
-		return a.PathStats().Published > 0 && feedA.Stats().SentCells == a.PathStats().Published
-	})
+	frames := streamVictim(t, a, feedA, &clock)
 	waitFor(t, "node B to take node A's cells in", func() bool {
 		return feedB.Stats().ReceivedCells >= feedA.Stats().SentCells
 	})
@@ -119,6 +128,52 @@ func TestReplayThroughAnotherNode(t *testing.T) {
 	}
 	if s := feedB.Stats(); s.Rejected != 0 || s.Dropped != 0 {
 		t.Errorf("node B feed %+v: want nothing rejected or dropped", s)
+	}
+}
+
+// TestReplayThroughARestartedNode: motion streamed through node A is
+// caught when it is replayed through A after A restarted, with a new
+// engine whose own registry never saw it: A takes in the cells its
+// earlier run shared, as it does a peer's. What A shares after its
+// restart stays its own: taken in too, a person's live motion would meet
+// itself seconds later.
+func TestReplayThroughARestartedNode(t *testing.T) {
+	srv := natstest.RunServer(t)
+	a, feedA, _ := clusterNode(t, srv.ClientURL(), "node-a")
+
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	frames := streamVictim(t, a, feedA, &clock)
+	sentBefore := feedA.Stats().SentCells
+	feedA.Close()
+
+	// A restarts: a new engine, and its feed under the same name. Its
+	// feed has read the store's history when it starts.
+	restarted, feed, _ := clusterNode(t, srv.ClientURL(), "node-a")
+	if got := feed.Stats().ReceivedCells; got != sentBefore {
+		t.Fatalf("the restarted node took in %d cells of its earlier run, want the %d it sent", got, sentBefore)
+	}
+
+	clock = clock.Add(time.Minute)
+	live := restarted.NewStream("bystander", nil)
+	if r := livenessReasons(push(live, synth.NewPerson(4).Session(1).Frames(20*72, 72), &clock)); len(r) != 0 {
+		t.Errorf("another person's motion through the restarted node failed liveness: %v", r)
+	}
+	live.Close()
+	waitFor(t, "the restarted node's own cells to be sent", func() bool {
+		return restarted.PathStats().Published > 0 && feed.Stats().SentCells == restarted.PathStats().Published
+	})
+
+	clock = clock.Add(time.Minute)
+	copyFrames := append([]biometrics.Frame(nil), frames...)
+	for i := range copyFrames {
+		copyFrames[i].TimeUS += 3_600_000_000
+	}
+	r := livenessReasons(push(restarted.NewStream("mallory", nil), copyFrames, &clock))
+	if len(r) == 0 || r[0] != biometrics.LivenessReplay {
+		t.Errorf("replay through node A, restarted, of motion streamed through it before: liveness %v, want %q", r, biometrics.LivenessReplay)
+	}
+	if s := feed.Stats(); s.ReceivedCells != sentBefore || s.Rejected != 0 {
+		t.Errorf("the restarted node took in %d cells (%d refused), want only its earlier run's %d", s.ReceivedCells, s.Rejected, sentBefore)
 	}
 }
 
