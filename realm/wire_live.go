@@ -31,9 +31,6 @@ func (r *Realm) startLive(ctx context.Context) error {
 			MaxStreams:      r.cfg.MaxXRStreams,
 			CPUReserve:      r.cfg.XRCPUReserve,
 			ThinBelow:       r.cfg.XRThinBelow,
-			// A node on its own embedded NATS server has no other node
-			// to share replay path cells with.
-			Alone: len(r.cfg.NATS) == 0,
 		},
 		Trust:    r.trust,
 		Sessions: liveSessions{r},

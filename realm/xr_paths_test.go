@@ -13,11 +13,11 @@ import (
 	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
-// TestOnlyANodeWithOthersSharesReplayPaths: the replay path feed, which
-// only other nodes read, runs on a node whose store others share (a NATS
-// cluster) and not on a node alone on its own embedded NATS server, which
-// would seal and store its cells for nobody.
-func TestOnlyANodeWithOthersSharesReplayPaths(t *testing.T) {
+// TestEveryNodeKeepsReplayPaths: every node stores the replay path cells
+// of what it saw: a node on a NATS cluster for its peers and itself, and
+// a node alone on its own embedded NATS server for itself, once it has
+// restarted with an empty registry.
+func TestEveryNodeKeepsReplayPaths(t *testing.T) {
 	hasPathStream := func(t *testing.T, nc *nats.Conn, prefix string) bool {
 		t.Helper()
 		js, err := jetstream.New(nc)
@@ -42,8 +42,8 @@ func TestOnlyANodeWithOthersSharesReplayPaths(t *testing.T) {
 		if p.Embedded == nil {
 			t.Fatal("a node without NATS URLs runs no embedded server")
 		}
-		if hasPathStream(t, p.NATS, p.Prefix) {
-			t.Fatal("a node alone on its embedded NATS server declared the replay path stream")
+		if !hasPathStream(t, p.NATS, p.Prefix) {
+			t.Fatal("a node alone on its embedded NATS server did not declare the replay path stream it reads again after a restart")
 		}
 	})
 	t.Run("clustered", func(t *testing.T) {

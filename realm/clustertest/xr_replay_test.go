@@ -111,6 +111,30 @@ func streamVerdicts(t *testing.T, r *realm.Realm, token string) (*vr.Client, *mo
 	return cl, v
 }
 
+// recordVictim registers "victim" with key on node r and streams a
+// synthetic wearer's motion (seed) until the avatar has enrolled with 8 s
+// of it recorded, as by an attacker who captured the stream, which it
+// returns. Eight seconds: a replay is caught within about four, and
+// controls must be judged over as much motion, with room for a loaded
+// machine.
+func recordVictim(t *testing.T, r *realm.Realm, key *webauthntest.Authenticator, seed int64) *realmtest.Recorder {
+	t.Helper()
+	victim := nodes.Client(t, r).Register(key, "victim")
+	cl, on := streamVerdicts(t, r, victim.Token)
+	recording := realmtest.Record(cl)
+	w := realmtest.Wear(recording, seed)
+	const recorded = 8 * realmtest.WearerHz
+	realmtest.EventuallyWithin(t, "the victim enrolled through "+r.Node()+", with 8 s of motion recorded", 60*time.Second, func() bool {
+		return on.judged(recorded) && on.enrolled()
+	})
+	w.TakeOff()
+	cl.Close()
+	if on.caughtReplaying() {
+		t.Fatalf("the victim's own motion through %s: %v", r.Node(), on)
+	}
+	return recording
+}
+
 // TestReplayThroughAnotherRealmNode: motion an avatar streamed through
 // realm node A, replayed verbatim through node B by another person, gets
 // that person's session suspended for replayed motion, though B never saw
@@ -137,21 +161,7 @@ func TestReplayThroughAnotherRealmNode(t *testing.T) {
 	// an attacker who captured its stream.
 	const victimSeed = 5
 	victimKey := webauthntest.New()
-	victim := nodes.Client(t, a).Register(victimKey, "victim")
-	clA, onA := streamVerdicts(t, a, victim.Token)
-	recording := realmtest.Record(clA)
-	w := realmtest.Wear(recording, victimSeed)
-	// Eight seconds: a replay is caught within about four, and the controls
-	// must be judged over as much motion, with room for a loaded machine.
-	const recorded = 8 * realmtest.WearerHz
-	realmtest.EventuallyWithin(t, "the victim enrolled through node A, with 8 s of motion recorded", 60*time.Second, func() bool {
-		return onA.judged(recorded) && onA.enrolled()
-	})
-	w.TakeOff()
-	clA.Close()
-	if onA.caughtReplaying() {
-		t.Fatalf("the victim's own motion through node A: %v", onA)
-	}
+	recording := recordVictim(t, a, victimKey, victimSeed)
 	realmtest.EventuallyWithin(t, "node B takes in the path cells node A shared, as their metrics count them", 30*time.Second, func() bool {
 		sent, _ := realmtest.Metric(t, a.URL(), `zerorealm_xr_path_cells_total{outcome="sent"}`)
 		received, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_path_cells_total{outcome="received"}`)
@@ -211,4 +221,35 @@ func TestReplayThroughAnotherRealmNode(t *testing.T) {
 		}
 	}
 	t.Logf("controls: lone node %v; victim again through node B %v", onLone, onAgain)
+}
+
+// TestReplayThroughALoneNodeAfterItRestarted: a realm alone on its
+// embedded NATS server (the default) catches a replay of motion it saw
+// before it restarted. Its registry starts empty; the path cells its
+// earlier run stored, sealed, in its own store are what it compares the
+// replay with. Before, a lone node stored none, and a restart forgot all
+// it had seen.
+func TestReplayThroughALoneNodeAfterItRestarted(t *testing.T) {
+	t.Parallel()
+	cfg := realm.Config{Listen: "localhost:0", Node: "realm-lone", DataDir: t.TempDir(), XREnrollment: 4 * time.Second}
+	first, stop := nodes.Run(t, cfg)
+
+	recording := recordVictim(t, first, webauthntest.New(), 6)
+	realmtest.EventuallyWithin(t, "the node stores the path cells of the victim's motion", 30*time.Second, func() bool {
+		sent, _ := realmtest.Metric(t, first.URL(), `zerorealm_xr_path_cells_total{outcome="sent"}`)
+		return sent > 0
+	})
+	stop()
+
+	again, _ := nodes.Run(t, cfg)
+	if received, _ := realmtest.Metric(t, again.URL(), `zerorealm_xr_path_cells_total{outcome="received"}`); received == 0 {
+		t.Fatal("the restarted node took in none of the path cells its earlier run stored")
+	}
+	attacker := nodes.Client(t, again).Register(webauthntest.New(), "attacker")
+	clAttacker, onAttacker := streamVerdicts(t, again, attacker.Token)
+	frames, shift := recording.Frames()
+	replay := realmtest.Replay(clAttacker, frames, shift)
+	defer replay.TakeOff()
+	realmtest.EventuallyWithin(t, "the replay through the restarted node is caught", 60*time.Second, onAttacker.caughtReplaying)
+	t.Logf("replay through the restarted node caught after %d of %d frames: %v", clAttacker.Stats().Frames, len(frames), onAttacker)
 }

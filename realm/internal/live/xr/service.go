@@ -61,12 +61,6 @@ type Config struct {
 	// since they were measured will take, are under it. 0 is off; it
 	// must be under 1 (CPUReserveProblems).
 	CPUReserve float64
-	// Alone says that no other node shares this node's store: the realm
-	// runs its own embedded NATS server, which only its twins' gateways
-	// join. The replay path feed, which only other nodes read, is then
-	// not started: a lone node would seal and store its cells for nobody,
-	// which at 2,000 streams was half of what it allocated.
-	Alone bool
 	// ThinBelow is the share of the node's cores under which its spare
 	// CPU makes it thin (biometrics.Engine.SetThinning): each stream it
 	// trusts and is sure of is judged every other window, until the node
@@ -243,15 +237,15 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("realm: %w", err)
 	}
-	// Replays are caught across nodes: each node shares the hashed path
-	// cells of what it saw (never motion) under the cluster's template key.
-	var paths *biometrics.PathFeed
-	if !cfg.Alone {
-		paths, err = biometrics.StartPathFeed(ctx, biometrics.PathFeedConfig{
-			Store: deps.Store, Engine: engine, Node: cfg.Node, Key: key, Logger: bcfg.Logger})
-		if err != nil {
-			return nil, fmt.Errorf("realm: biometric path feed: %w", err)
-		}
+	// Replays are caught across nodes and across a node's restarts: each
+	// node stores the hashed path cells of what it saw (never motion),
+	// sealed under the cluster's template key, for its peers and for
+	// itself once it has restarted with an empty registry. A node alone on
+	// its embedded NATS server keeps them too, for the second reason.
+	paths, err := biometrics.StartPathFeed(ctx, biometrics.PathFeedConfig{
+		Store: deps.Store, Engine: engine, Node: cfg.Node, Key: key, Logger: bcfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("realm: biometric path feed: %w", err)
 	}
 	api, err := newWebRTCAPI(webrtcNet{udpPort: cfg.UDPPort, publicIPs: cfg.PublicIPs}, true, deps.Log)
 	if err != nil {
