@@ -55,6 +55,9 @@ type Engine struct {
 	// coalesced refit and a Refit asked for meanwhile could otherwise
 	// finish in the other order. Lock order: fitting, then mu.
 	fitting sync.Mutex
+	// fittedHook, when set (by tests only), runs after a refit has fitted
+	// its model and before it stores it.
+	fittedHook func()
 }
 
 // refitEvery coalesces refits: a model refit walks the whole population,
@@ -246,6 +249,9 @@ func (e *Engine) refit() {
 	if err != nil {
 		e.log.Warn("biometric background not refitted", "err", err)
 		return
+	}
+	if e.fittedHook != nil {
+		e.fittedHook()
 	}
 	e.model.Store(m)
 }

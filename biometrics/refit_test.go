@@ -3,6 +3,7 @@ package biometrics
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 )
@@ -113,5 +114,41 @@ func TestRefitTakesThePopulationAtOnce(t *testing.T) {
 	e.Refit()
 	if got := e.Model().CohortSize(); got != want {
 		t.Fatalf("after Refit the model's cohort is %d people, want %d", got, want)
+	}
+}
+
+// TestRefitsStoreTheNewestPopulation: a refit held between fitting its
+// model and storing it (a large population, a busy node) does not store
+// an older population's model over the newer one a Refit asked for
+// meanwhile: refits run one at a time, so the later waits and stores last.
+func TestRefitsStoreTheNewestPopulation(t *testing.T) {
+	e, err := NewEngine(Config{PriorAsideFrom: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	people := randomPopulation(t, 6)
+	for _, id := range []string{"p0", "p1", "p2", "p3", "p4"} {
+		e.population[id] = people[id]
+	}
+	fitted, release := make(chan struct{}), make(chan struct{})
+	e.fittedHook = func() {
+		e.fittedHook = nil // only the first refit is held
+		close(fitted)
+		<-release
+	}
+	var refits sync.WaitGroup
+	refits.Go(e.Refit) // five people, held once fitted
+	<-fitted
+	e.mu.Lock()
+	e.population["p5"] = people["p5"]
+	e.mu.Unlock()
+	refits.Go(e.Refit) // six people
+	// The second refit either waits for the first (as it must) or, were
+	// refits to overlap, stores its model now; either way, give it time.
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	refits.Wait()
+	if got := e.Model().CohortSize(); got != 6 {
+		t.Fatalf("the model left is fitted from %d people, want the newer population's 6", got)
 	}
 }
