@@ -108,7 +108,7 @@ func NewEngine(cfg Config, prior ...NamedTemplate) (*Engine, error) {
 	for _, p := range prior {
 		e.prior = append(e.prior, NamedTemplate{ID: p.ID, Template: p.Template.cloneWithoutDrift()})
 	}
-	e.refit()
+	_ = e.refit() // logged; the next refit tries again
 	return e, nil
 }
 
@@ -182,13 +182,13 @@ func (e *Engine) requestRefit() {
 			e.refitMu.Lock()
 			e.refitPending, e.lastRefit = false, time.Now()
 			e.refitMu.Unlock()
-			e.refit()
+			_ = e.refit() // logged; the next refit tries again
 		})
 		return
 	}
 	e.lastRefit = now
 	e.refitMu.Unlock()
-	e.refit()
+	_ = e.refit() // logged; the next refit tries again
 }
 
 // Refit fits the model from the population now, and the refits coalesced
@@ -196,11 +196,14 @@ func (e *Engine) requestRefit() {
 // node that loaded its stored templates, an evaluation) calls it so that
 // the model is theirs at once: coalescing would leave it fitted from the
 // first template alone for up to refitInterval, 10 s at 2,500 people.
-func (e *Engine) Refit() {
+// It returns why the population did not fit, when it did not (the model
+// is then the one before, and the failure is logged as for any refit);
+// fewer than two people fit no model, which is no failure.
+func (e *Engine) Refit() error {
 	e.refitMu.Lock()
 	e.lastRefit = time.Now()
 	e.refitMu.Unlock()
-	e.refit()
+	return e.refit()
 }
 
 // Model returns the current background model, or nil if there is none yet.
@@ -211,7 +214,7 @@ func (e *Engine) Model() *Model { return e.model.Load() }
 // node's model from resting on two or three of them. Once the node has
 // Config.PriorAsideFrom real people, the prior steps aside. Peers'
 // shared statistics join the whitening, never the cohort.
-func (e *Engine) refit() {
+func (e *Engine) refit() error {
 	e.fitting.Lock()
 	defer e.fitting.Unlock()
 	e.mu.Lock()
@@ -243,17 +246,18 @@ func (e *Engine) refit() {
 	bg.mergeAtMost(peers, max(bg.People, DefaultShareMinPeople))
 	e.mu.Unlock()
 	if bg.People < 2 {
-		return
+		return nil
 	}
 	m, err := FitBackground(bg, cohort, e.cfg.MaxCohort)
 	if err != nil {
 		e.log.Warn("biometric background not refitted", "err", err)
-		return
+		return fmt.Errorf("biometrics: background not refitted: %w", err)
 	}
 	if e.fittedHook != nil {
 		e.fittedHook()
 	}
 	e.model.Store(m)
+	return nil
 }
 
 // localBackground sums the statistics of the node's own people.

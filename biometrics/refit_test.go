@@ -111,7 +111,9 @@ func TestRefitTakesThePopulationAtOnce(t *testing.T) {
 	if m := e.Model(); m != nil && m.CohortSize() == want {
 		t.Fatal("the coalesced refit came at once: the test shows nothing")
 	}
-	e.Refit()
+	if err := e.Refit(); err != nil {
+		t.Fatal(err)
+	}
 	if got := e.Model().CohortSize(); got != want {
 		t.Fatalf("after Refit the model's cohort is %d people, want %d", got, want)
 	}
@@ -137,12 +139,17 @@ func TestRefitsStoreTheNewestPopulation(t *testing.T) {
 		<-release
 	}
 	var refits sync.WaitGroup
-	refits.Go(e.Refit) // five people, held once fitted
+	refit := func() {
+		if err := e.Refit(); err != nil {
+			t.Error(err)
+		}
+	}
+	refits.Go(refit) // five people, held once fitted
 	<-fitted
 	e.mu.Lock()
 	e.population["p5"] = people["p5"]
 	e.mu.Unlock()
-	refits.Go(e.Refit) // six people
+	refits.Go(refit) // six people
 	// The second refit either waits for the first (as it must) or, were
 	// refits to overlap, stores its model now; either way, give it time.
 	time.Sleep(200 * time.Millisecond)

@@ -192,8 +192,10 @@ func (s *Service) reconcileTemplates(ctx context.Context) error {
 	// The model is the population just read before a stream is scored
 	// against it: left to the engine's coalescing, a node that starts
 	// would score every stream for up to 10 s (at 2,500 people) against a
-	// model of its first template and the prior.
-	s.engine.Refit()
+	// model of its first template and the prior. A population that does
+	// not fit is logged by the engine, and the model stays the one
+	// before, as for any refit.
+	_ = s.engine.Refit()
 	if skipped > 0 {
 		s.log.Error("biometric templates that do not open were left out", "count", skipped)
 	}
