@@ -2,10 +2,7 @@ package biometrics
 
 import (
 	"context"
-	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -142,7 +139,7 @@ func (a AsideEnrollment) Avatar() string { return a.Enrollment.avatarID }
 // cluster to take up. It is safe for concurrent use.
 type AsideStore struct {
 	bucket *store.Bucket
-	aead   cipher.AEAD
+	ring   sealRing
 }
 
 // ErrAsideTaken: the enrollment set aside is not there to take any more;
@@ -151,19 +148,17 @@ var ErrAsideTaken = errors.New("biometrics: the enrollment set aside is no longe
 
 // NewAsideStore declares the bucket, whose values expire keep after they
 // were written (the time an enrollment may resume), and derives its
-// sealing key from the cluster's 32-byte template key.
-func NewAsideStore(ctx context.Context, st *store.Store, templateKey []byte, keep time.Duration) (*AsideStore, error) {
-	if len(templateKey) != 32 {
-		return nil, ErrTemplateKey
-	}
+// sealing key from the cluster's 32-byte template key; enrollments set
+// aside under a retired template key (a rotation's, see NewTemplateStore)
+// still open.
+func NewAsideStore(ctx context.Context, st *store.Store, templateKey []byte, keep time.Duration, retired ...[]byte) (*AsideStore, error) {
 	if keep <= 0 {
 		return nil, fmt.Errorf("biometrics: enrollments set aside kept for %s", keep)
 	}
-	sealKey, err := hkdf.Key(sha256.New, templateKey, nil, asideSealLabel, 32)
-	if err != nil {
-		return nil, fmt.Errorf("biometrics: enrollment aside key: %w", err)
+	ring, err := newSealRing(asideSealLabel, templateKey, retired)
+	if errors.Is(err, ErrTemplateKey) {
+		return nil, err
 	}
-	aead, err := newGCM(sealKey)
 	if err != nil {
 		return nil, fmt.Errorf("biometrics: enrollment aside key: %w", err)
 	}
@@ -174,7 +169,7 @@ func NewAsideStore(ctx context.Context, st *store.Store, templateKey []byte, kee
 	if err != nil {
 		return nil, fmt.Errorf("biometrics: enrollment aside store: %w", err)
 	}
-	return &AsideStore{bucket: b, aead: aead}, nil
+	return &AsideStore{bucket: b, ring: ring}, nil
 }
 
 // asideKey is the key of a session's enrollment: the avatar's first, so
@@ -203,8 +198,9 @@ func (as *AsideStore) Seal(a AsideEnrollment) (SealedAside, error) {
 	if a.Enrollment == nil || a.Session == "" {
 		return SealedAside{}, fmt.Errorf("%w: no enrollment or no session", ErrEnrollment)
 	}
-	ns := as.aead.NonceSize()
-	out := make([]byte, 1+ns, 1+ns+8+8+a.Enrollment.Bytes()+as.aead.Overhead())
+	aead := as.ring.sealer()
+	ns := aead.NonceSize()
+	out := make([]byte, 1+ns, 1+ns+8+8+a.Enrollment.Bytes()+aead.Overhead())
 	out[0] = asideVersion
 	if _, err := rand.Read(out[1:]); err != nil {
 		return SealedAside{}, fmt.Errorf("biometrics: nonce: %w", err)
@@ -218,7 +214,7 @@ func (as *AsideStore) Seal(a AsideEnrollment) (SealedAside, error) {
 	if len(plain) > MaxAsideBytes {
 		return SealedAside{}, fmt.Errorf("%w: %d bytes, over the %d stored", ErrEnrollment, len(plain), MaxAsideBytes)
 	}
-	value := as.aead.Seal(out, out[1:1+ns], plain, associated(a.Avatar(), a.Session))
+	value := aead.Seal(out, out[1:1+ns], plain, associated(a.Avatar(), a.Session))
 	return SealedAside{avatar: a.Avatar(), session: a.Session, value: value}, nil
 }
 
@@ -236,11 +232,11 @@ func (as *AsideStore) Put(ctx context.Context, sa SealedAside) (uint64, error) {
 }
 
 func (as *AsideStore) open(avatarID, sessionID string, sealed []byte) (AsideEnrollment, error) {
-	ns := as.aead.NonceSize()
-	if len(sealed) < 1+ns+as.aead.Overhead() || sealed[0] != asideVersion {
+	ns := as.ring.sealer().NonceSize()
+	if len(sealed) < 1+ns+as.ring.sealer().Overhead() || sealed[0] != asideVersion {
 		return AsideEnrollment{}, fmt.Errorf("%w: enrollment set aside for session %q", ErrSealed, sessionID)
 	}
-	plain, err := as.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], associated(avatarID, sessionID))
+	plain, _, err := as.ring.open(sealed[1:1+ns], sealed[1+ns:], associated(avatarID, sessionID))
 	if err != nil || len(plain) < 16 {
 		return AsideEnrollment{}, fmt.Errorf("%w: enrollment set aside for session %q", ErrSealed, sessionID)
 	}

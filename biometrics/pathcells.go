@@ -238,7 +238,14 @@ type peerGeneration struct {
 // long and as many as its own registry keeps (ReplayHistory,
 // ReplayMaxPoints), forgotten by generations like the registry.
 type peerPaths struct {
+	// hasher hashes the cells this node publishes. lookup is hasher, then
+	// one for each key a rotation retired: a window is looked up under
+	// each, so that cells a peer hashed under a retired key (a node not
+	// yet rotated, or batches stored before the rotation) are still found.
+	// The cells of every key go into the same maps: keyed hashes under
+	// different keys are unrelated 64-bit values.
 	hasher  *cellHasher
+	lookup  []*cellHasher
 	publish func(PathBatch)
 
 	mu        sync.Mutex
@@ -305,12 +312,15 @@ func (pp *peerPaths) sequenceShare(probe []motionPoint, probeIdx []uint32, scrat
 	if len(probe) < 2 {
 		return 0, scratch
 	}
-	keys := make([]uint64, 0, 2*len(probe))
-	b := pp.hasher.buf()
-	for i := range probe {
-		keys = append(keys, pp.hasher.hash(b, &probe[i], 0), pp.hasher.hash(b, &probe[i], 1))
+	perKey := 2 * len(probe)
+	keys := make([]uint64, 0, perKey*len(pp.lookup))
+	for _, h := range pp.lookup {
+		b := h.buf()
+		for i := range probe {
+			keys = append(keys, h.hash(b, &probe[i], 0), h.hash(b, &probe[i], 1))
+		}
+		h.bufs.Put(b)
 	}
-	pp.hasher.bufs.Put(b)
 	scratch = slices.Grow(scratch[:0], len(probe))[:len(probe)]
 	pp.mu.Lock()
 	for i := range probe {
@@ -319,8 +329,10 @@ func (pp *peerPaths) sequenceShare(probe []motionPoint, probeIdx []uint32, scrat
 			if g == nil {
 				continue
 			}
-			c = append(c, g.cells[keys[2*i]]...)
-			c = append(c, g.cells[keys[2*i+1]]...)
+			for off := 0; off < len(keys); off += perKey {
+				c = append(c, g.cells[keys[off+2*i]]...)
+				c = append(c, g.cells[keys[off+2*i+1]]...)
+			}
 		}
 		scratch[i] = c
 	}
@@ -360,12 +372,21 @@ func peerFollowed(a, b []peerRef, gap int64) bool {
 // and handed to publish in batches; publish must not block (PathFeed
 // queues them). A window is then also judged against the cells peers
 // passed to AddPeerPaths. Calling it again replaces the key and publish.
-func (e *Engine) SharePaths(key []byte, publish func(PathBatch)) error {
+// retired are the keys a rotation of the template key retired: cells
+// hashed under them are looked up too, never published.
+func (e *Engine) SharePaths(key []byte, publish func(PathBatch), retired ...[]byte) error {
 	h, err := newCellHasher(key, sharedCellTolerances*e.cfg.ReplayTolerance)
 	if err != nil {
 		return err
 	}
-	pp := &peerPaths{hasher: h, publish: publish, history: e.cfg.ReplayHistory, maxCells: e.cfg.ReplayMaxPoints}
+	pp := &peerPaths{hasher: h, lookup: []*cellHasher{h}, publish: publish, history: e.cfg.ReplayHistory, maxCells: e.cfg.ReplayMaxPoints}
+	for _, k := range retired {
+		rh, err := newCellHasher(k, sharedCellTolerances*e.cfg.ReplayTolerance)
+		if err != nil {
+			return err
+		}
+		pp.lookup = append(pp.lookup, rh)
+	}
 	e.replay.peers.Store(pp)
 	return nil
 }

@@ -34,7 +34,7 @@ func BenchmarkPathCells(b *testing.B) {
 		}
 	})
 	b.Run("judge-window", func(b *testing.B) {
-		pp := &peerPaths{hasher: h, history: DefaultReplayHistory, maxCells: DefaultReplayMaxPoints}
+		pp := &peerPaths{hasher: h, lookup: []*cellHasher{h}, history: DefaultReplayHistory, maxCells: DefaultReplayMaxPoints}
 		var all []pathEntry
 		for k := 1; k < len(walk); k++ {
 			all = h.cellsOf(all, 7, uint32(k), &walk[k], &walk[k-1])

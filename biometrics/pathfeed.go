@@ -2,10 +2,7 @@ package biometrics
 
 import (
 	"context"
-	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +51,11 @@ type PathFeedConfig struct {
 	// same one, or its cells mean nothing to the others. Two keys are
 	// derived from it, one for the cells and one to seal the batches.
 	Key []byte
+	// RetiredKeys are the template keys a rotation retired (see
+	// NewTemplateStore): batches sealed under them still open, and their
+	// cells are still looked up, so that no replay slips through while a
+	// cluster rotates or within ReplayHistory after it did.
+	RetiredKeys [][]byte
 	// FlushEvery (default 250ms) is how long cells wait to be sent
 	// together; a replay through another node is caught only once they
 	// arrive there.
@@ -93,7 +95,7 @@ type PathFeedStats struct {
 type PathFeed struct {
 	cfg    PathFeedConfig
 	stream *store.Stream
-	aead   cipher.AEAD
+	ring   sealRing
 	queue  chan PathBatch
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -130,6 +132,11 @@ func StartPathFeed(ctx context.Context, cfg PathFeedConfig) (*PathFeed, error) {
 	case len(cfg.Key) != 32:
 		return nil, ErrPathKey
 	}
+	for _, k := range cfg.RetiredKeys {
+		if len(k) != 32 {
+			return nil, ErrPathKey
+		}
+	}
 	if cfg.FlushEvery <= 0 {
 		cfg.FlushEvery = DefaultPathFlushEvery
 	}
@@ -145,11 +152,7 @@ func StartPathFeed(ctx context.Context, cfg PathFeedConfig) (*PathFeed, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	sealKey, err := hkdf.Key(sha256.New, cfg.Key, nil, pathSealLabel, 32)
-	if err != nil {
-		return nil, fmt.Errorf("biometrics: path feed key: %w", err)
-	}
-	aead, err := newGCM(sealKey)
+	ring, err := newSealRing(pathSealLabel, cfg.Key, cfg.RetiredKeys)
 	if err != nil {
 		return nil, fmt.Errorf("biometrics: path feed key: %w", err)
 	}
@@ -166,7 +169,7 @@ func StartPathFeed(ctx context.Context, cfg PathFeedConfig) (*PathFeed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("biometrics: path feed: %w", err)
 	}
-	f := &PathFeed{cfg: cfg, stream: st, aead: aead, queue: make(chan PathBatch, cfg.Queue), done: make(chan struct{})}
+	f := &PathFeed{cfg: cfg, stream: st, ring: ring, queue: make(chan PathBatch, cfg.Queue), done: make(chan struct{})}
 	// Read from the leader before this run publishes anything: every
 	// batch the node's earlier run had acknowledged is at or below it.
 	last, err := st.GetLast(ctx, f.subject(cfg.Node), store.FromLeader())
@@ -176,7 +179,7 @@ func StartPathFeed(ctx context.Context, cfg PathFeedConfig) (*PathFeed, error) {
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("biometrics: path feed: this node's earlier cells: %w", err)
 	}
-	if err := cfg.Engine.SharePaths(cfg.Key, f.enqueue); err != nil {
+	if err := cfg.Engine.SharePaths(cfg.Key, f.enqueue, cfg.RetiredKeys...); err != nil {
 		return nil, err
 	}
 	// The feed outlives ctx (a start-up deadline); Close ends it. The
@@ -270,21 +273,22 @@ func (f *PathFeed) publish(ctx context.Context, entries []pathEntry, plain, seal
 // seal appends to out the version, a fresh nonce and plain sealed under
 // the feed's key with subject as associated data.
 func (f *PathFeed) seal(out []byte, subject string, plain []byte) ([]byte, error) {
-	ns := f.aead.NonceSize()
-	out = slices.Grow(out[:0], 1+ns+len(plain)+f.aead.Overhead())[:1+ns]
+	aead := f.ring.sealer()
+	ns := aead.NonceSize()
+	out = slices.Grow(out[:0], 1+ns+len(plain)+aead.Overhead())[:1+ns]
 	out[0] = sealedPathVersion
 	if _, err := io.ReadFull(rand.Reader, out[1:]); err != nil {
 		return out[:0], fmt.Errorf("biometrics: path feed nonce: %w", err)
 	}
-	return f.aead.Seal(out, out[1:], plain, []byte(subject)), nil
+	return aead.Seal(out, out[1:], plain, []byte(subject)), nil
 }
 
 func (f *PathFeed) open(subject string, sealed []byte) ([]byte, error) {
-	ns := f.aead.NonceSize()
-	if len(sealed) < 1+ns+f.aead.Overhead() || sealed[0] != sealedPathVersion {
+	ns := f.ring.sealer().NonceSize()
+	if len(sealed) < 1+ns+f.ring.sealer().Overhead() || sealed[0] != sealedPathVersion {
 		return nil, fmt.Errorf("%w: sealed batch of %d bytes", ErrPathBatch, len(sealed))
 	}
-	plain, err := f.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(subject))
+	plain, _, err := f.ring.open(sealed[1:1+ns], sealed[1+ns:], []byte(subject))
 	if err != nil {
 		return nil, fmt.Errorf("%w: does not open under the cluster's key", ErrPathBatch)
 	}

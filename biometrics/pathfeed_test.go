@@ -24,6 +24,13 @@ func clusterNode(t testing.TB, url, name string) (*biometrics.Engine, *biometric
 // clusterNodeFlushing is clusterNode with its feed sending every flush.
 func clusterNodeFlushing(t testing.TB, url, name string, flush time.Duration) (*biometrics.Engine, *biometrics.PathFeed, *store.Store) {
 	t.Helper()
+	return clusterNodeKeyed(t, url, name, flush, testKey(9))
+}
+
+// clusterNodeKeyed is clusterNodeFlushing under the template key key, with
+// the keys a rotation retired.
+func clusterNodeKeyed(t testing.TB, url, name string, flush time.Duration, key []byte, retired ...[]byte) (*biometrics.Engine, *biometrics.PathFeed, *store.Store) {
+	t.Helper()
 	st, err := store.New(context.Background(), natstest.Connect(t, url), store.Config{WaitForJetStream: true})
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +40,7 @@ func clusterNodeFlushing(t testing.TB, url, name string, flush time.Duration) (*
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f, err := biometrics.StartPathFeed(ctx, biometrics.PathFeedConfig{
-		Store: st, Engine: e, Node: name, Key: testKey(9), FlushEvery: flush,
+		Store: st, Engine: e, Node: name, Key: key, RetiredKeys: retired, FlushEvery: flush,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

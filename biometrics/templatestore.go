@@ -36,6 +36,11 @@ const keyCheckKey = "meta.key-check"
 // seal new ones no other node can read.
 var ErrKeyMismatch = errors.New("biometrics: this template key is not the one the stored templates are sealed under")
 
+// ErrKeyRetired reports a key that the stored templates were sealed under
+// before the cluster rotated to another: a node sealing new templates under
+// it would write what the nodes that dropped it cannot read.
+var ErrKeyRetired = errors.New("biometrics: this template key was retired by a rotation; put the cluster's new key first in the key file")
+
 // ErrTemplateKey reports a key that is not 32 bytes.
 var ErrTemplateKey = errors.New("biometrics: template key must be 32 bytes")
 
@@ -50,7 +55,9 @@ var ErrSealed = errors.New("biometrics: stored template does not open")
 // open. It is safe for concurrent use.
 type TemplateStore struct {
 	bucket *store.Bucket
-	aead   cipher.AEAD
+	ring   sealRing
+	// rotated: this store rotated the bucket to its key (Rotated).
+	rotated bool
 
 	// putBufs holds the buffers templates are encoded and sealed in, and
 	// bounds how many Puts are in flight at once. A classroom finishing
@@ -84,13 +91,20 @@ const putsInFlight = 16
 // the bucket's: the first store to open the bucket records a check value
 // of its key (an HMAC of a fixed label, from which the key cannot be
 // recovered), and a store opened with any other key fails with
-// ErrKeyMismatch. key is never logged or stored by this package.
-func NewTemplateStore(ctx context.Context, st *store.Store, key []byte) (*TemplateStore, error) {
-	if len(key) != 32 {
-		return nil, ErrTemplateKey
-	}
-	aead, err := newGCM(key)
+// ErrKeyMismatch. Keys are never logged or stored by this package.
+//
+// retired are keys the cluster sealed templates under before it rotated
+// to key: they open what they sealed, never seal anything new. A store
+// whose key is new while one of its retired keys is the bucket's rotates
+// the bucket to key (see keyfile.CheckRing); from then on a store that
+// would seal under a retired key fails with ErrKeyRetired. Templates still
+// sealed under a retired key are sealed again by Reseal.
+func NewTemplateStore(ctx context.Context, st *store.Store, key []byte, retired ...[]byte) (*TemplateStore, error) {
+	ring, err := newSealRing("", key, retired)
 	if err != nil {
+		if errors.Is(err, ErrTemplateKey) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("biometrics: template cipher: %w", err)
 	}
 	// Leader reads: a template deleted through one node must not be read
@@ -99,26 +113,121 @@ func NewTemplateStore(ctx context.Context, st *store.Store, key []byte) (*Templa
 	if err != nil {
 		return nil, fmt.Errorf("biometrics: template store: %w", err)
 	}
-	if err := checkKey(ctx, b, key); err != nil {
+	rotated, err := checkKey(ctx, b, append([][]byte{key}, retired...))
+	if err != nil {
 		return nil, err
 	}
-	ts := &TemplateStore{bucket: b, aead: aead, putBufs: make(chan []byte, putsInFlight), own: map[string]*ownPut{}}
+	ts := &TemplateStore{bucket: b, ring: ring, rotated: rotated, putBufs: make(chan []byte, putsInFlight), own: map[string]*ownPut{}}
 	for range putsInFlight {
 		ts.putBufs <- nil // grown by the first Puts that take them
 	}
 	return ts, nil
 }
 
-// checkKey records key's check value if the bucket has none, and compares
-// it otherwise.
-func checkKey(ctx context.Context, b *store.Bucket, key []byte) error {
-	err := keyfile.Check(ctx, b, keyCheckKey, key, "zerorealm/template-key-check/v1")
-	if errors.Is(err, keyfile.ErrMismatch) {
-		return ErrKeyMismatch
+// checkKey records the ring's check value if the bucket has none, compares
+// it otherwise, and rotates the bucket to the ring's first key when that
+// is new (keyfile.CheckRing).
+func checkKey(ctx context.Context, b *store.Bucket, ring [][]byte) (rotated bool, err error) {
+	rotated, err = keyfile.CheckRing(ctx, b, keyCheckKey, ring, "zerorealm/template-key-check/v1")
+	switch {
+	case errors.Is(err, keyfile.ErrMismatch):
+		return false, ErrKeyMismatch
+	case errors.Is(err, keyfile.ErrRetired):
+		return false, ErrKeyRetired
+	case err != nil:
+		return false, fmt.Errorf("biometrics: template key: %w", err)
+	}
+	return rotated, nil
+}
+
+// Rotated reports that opening this store rotated the cluster's templates
+// to its key: the first node started with a new key first in its ring.
+func (ts *TemplateStore) Rotated() bool { return ts.rotated }
+
+// ResealStats counts what Reseal found.
+type ResealStats struct {
+	// Resealed were sealed under a retired key and are now under the
+	// ring's key; Current already were.
+	Resealed, Current int
+	// Unopened did not open under any key of the ring (another realm's, or
+	// tampered) and were left as they are.
+	Unopened int
+	// Rewritten were written under a retired key again each time Reseal
+	// read them (resealTries): a node still seals under it.
+	Rewritten int
+}
+
+// resealTries bounds how often Reseal reads a template again that was
+// written while it sealed it: a write under the ring's key ends it, and
+// only a node still sealing under a retired key writes again and again.
+const resealTries = 3
+
+// Reseal seals every template that a retired key of the ring sealed under
+// the ring's key, so that the retired key can then leave every node's
+// ring. Each is written only over the revision it read
+// (compare-and-set): a template written meanwhile, by a stream adapting it
+// or by a delete, is read again. Every node calls it when it starts, so
+// once the last node runs with the new key first and has started, no
+// template is left under a retired one (ResealStats says how many were).
+// It stops at the first error of the store, with what it did until then.
+func (ts *TemplateStore) Reseal(ctx context.Context) (ResealStats, error) {
+	var stats ResealStats
+	if len(ts.ring) == 1 {
+		return stats, nil // nothing can be under a retired key this ring holds
+	}
+	keys, err := ts.bucket.Keys(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return stats, nil
 	}
 	if err != nil {
-		return fmt.Errorf("biometrics: template key: %w", err)
+		return stats, fmt.Errorf("biometrics: list templates: %w", err)
 	}
+	for _, k := range keys {
+		if strings.Contains(k, ".") {
+			continue // the key check, not a template
+		}
+		id, derr := base64.RawURLEncoding.DecodeString(k)
+		if derr != nil {
+			stats.Unopened++
+			continue
+		}
+		if err := ts.resealOne(ctx, string(id), &stats); err != nil {
+			return stats, err
+		}
+	}
+	return stats, nil
+}
+
+func (ts *TemplateStore) resealOne(ctx context.Context, avatarID string, stats *ResealStats) error {
+	for range resealTries {
+		e, err := ts.bucket.Get(ctx, keyOf(avatarID))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // deleted meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("biometrics: template of %q: %w", avatarID, err)
+		}
+		t, retired, err := ts.open(avatarID, e.Value)
+		switch {
+		case err != nil:
+			stats.Unopened++
+			return nil
+		case !retired:
+			stats.Current++
+			return nil
+		}
+		err = ts.put(ctx, avatarID, t, func(key string, sealed []byte) (uint64, error) {
+			return ts.bucket.Update(ctx, key, sealed, e.Revision)
+		})
+		if err == nil {
+			stats.Resealed++
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("biometrics: seal the template of %q again: %w", avatarID, err)
+		}
+	}
+	stats.Rewritten++
 	return nil
 }
 
@@ -135,23 +244,26 @@ func (ts *TemplateStore) Get(ctx context.Context, avatarID string) (*Template, e
 	if err != nil {
 		return nil, fmt.Errorf("biometrics: template of %q: %w", avatarID, err)
 	}
-	return ts.open(avatarID, e.Value)
+	t, _, err := ts.open(avatarID, e.Value)
+	return t, err
 }
 
-func (ts *TemplateStore) open(avatarID string, sealed []byte) (*Template, error) {
-	ns := ts.aead.NonceSize()
+// open opens a stored template; retired reports that a retired key of the
+// ring sealed it.
+func (ts *TemplateStore) open(avatarID string, sealed []byte) (t *Template, retired bool, err error) {
+	ns := ts.ring.sealer().NonceSize()
 	if len(sealed) < 1+ns || sealed[0] != sealedVersion {
-		return nil, fmt.Errorf("%w: template of %q", ErrSealed, avatarID)
+		return nil, false, fmt.Errorf("%w: template of %q", ErrSealed, avatarID)
 	}
-	plain, err := ts.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(avatarID))
+	plain, retired, err := ts.ring.open(sealed[1:1+ns], sealed[1+ns:], []byte(avatarID))
 	if err != nil {
-		return nil, fmt.Errorf("%w: template of %q", ErrSealed, avatarID)
+		return nil, false, fmt.Errorf("%w: template of %q", ErrSealed, avatarID)
 	}
-	var t Template
+	t = new(Template)
 	if err := t.UnmarshalBinary(plain); err != nil {
-		return nil, fmt.Errorf("biometrics: template of %q: %w", avatarID, err)
+		return nil, false, fmt.Errorf("biometrics: template of %q: %w", avatarID, err)
 	}
-	return &t, nil
+	return t, retired, nil
 }
 
 // DeletedAt returns when the avatar's template was deleted, or the zero
@@ -251,8 +363,9 @@ func (ts *TemplateStore) put(ctx context.Context, avatarID string, t *Template, 
 // seal appends the stored form of t to dst: the version, a fresh nonce,
 // and the template's encoding sealed in place under the avatar's id.
 func (ts *TemplateStore) seal(dst []byte, avatarID string, t *Template) ([]byte, error) {
-	ns := ts.aead.NonceSize()
-	dst = slices.Grow(dst, 1+ns+t.binaryLen()+ts.aead.Overhead())
+	aead := ts.ring.sealer()
+	ns := aead.NonceSize()
+	dst = slices.Grow(dst, 1+ns+t.binaryLen()+aead.Overhead())
 	dst = append(dst, sealedVersion)
 	dst = dst[:1+ns]
 	nonce := dst[1:]
@@ -263,7 +376,7 @@ func (ts *TemplateStore) seal(dst []byte, avatarID string, t *Template) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	return ts.aead.Seal(dst, nonce, plain[1+ns:], []byte(avatarID)), nil
+	return aead.Seal(dst, nonce, plain[1+ns:], []byte(avatarID)), nil
 }
 
 // Delete removes the avatar's template (the realm checks the step-up that

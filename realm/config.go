@@ -121,7 +121,9 @@ type Config struct {
 	// templates at rest; default DataDir/template.key, created on first
 	// start. Every node of a cluster must be given the same key: a node
 	// whose key differs from the one the stored templates are sealed
-	// under refuses to start.
+	// under refuses to start. To rotate it, the file holds one key a
+	// line, the first sealing and the others only opening what they
+	// sealed before (docs/security.md, "Rotating the template key").
 	TemplateKeyFile string
 	// RecordKeyFile holds the cluster's record key (64 hex digits), which
 	// authenticates every store record that grants power (sessions,

@@ -28,7 +28,7 @@ func (r *Realm) startBackgroundExchange(ctx, bg context.Context) error {
 		}
 	}
 	svc, err := peerbackground.New(ctx, r.cfg.Background, peerbackground.Deps{
-		Log: r.log, Realm: r.cfg.RPID, Node: r.cfg.Node, Seed: seed, PreviousSeed: previous, RealmSeed: r.xr.ExchangeSeed(),
+		Log: r.log, Realm: r.cfg.RPID, Node: r.cfg.Node, Seed: seed, PreviousSeed: previous, RealmSeed: r.xr.ExchangeSeed(), RetiredRealmSeeds: r.xr.RetiredExchangeSeeds(),
 		Engine: r.xr.Engine(), Store: r.store, Audit: r.decisions,
 		Registry: r.monitor.Registry(), Clock: r.cfg.Clock,
 	})

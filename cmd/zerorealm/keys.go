@@ -78,7 +78,8 @@ func (f *keyRingFlags) nodeKeys(ring *assets.KeyRing, file string) (checkpoint, 
 }
 
 // realmBackgroundKey is the note verifier key of the realm's background
-// key, derived from the template key every node of the realm holds; ""
+// key, derived from the template key every node of the realm holds (the
+// first of its key file, the one that seals); ""
 // when the data directory has no template key yet (the realm makes it at
 // its first start).
 func (f *keyRingFlags) realmBackgroundKey() (string, error) {
@@ -97,11 +98,11 @@ func (f *keyRingFlags) realmBackgroundKey() (string, error) {
 	if err != nil {
 		return "", usagef("the template key, from which the realm's background key is derived: %v (check --template-key)", err)
 	}
-	key, err := keyfile.Parse(raw, file)
+	ring, err := keyfile.ParseRing(raw, file)
 	if err != nil {
 		return "", err
 	}
-	seed, err := biometrics.ExchangeSeed(key)
+	seed, err := biometrics.ExchangeSeed(ring[0])
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", file, err)
 	}

@@ -81,7 +81,7 @@ also be set as ZR_<FLAG> in the environment or in the YAML file of --config.`,
 	fl.StringVar(&f.prefix, "prefix", "zr", "namespace of every NATS subject, stream and bucket")
 	fl.StringVar(&f.node, "node", "", "node name (default: kept in the data dir)")
 	fl.StringVar(&f.recordKey, "record-key", "", "file of the key that authenticates the records the realm reads back from NATS (sessions, avatars, ledger, ...), the same on every node of a cluster (default: record.key in the data dir, created on first start)")
-	fl.StringVar(&f.templateKey, "template-key", "", "file of the key that seals biometric templates, the same on every node of a cluster (default: template.key in the data dir, created on first start)")
+	fl.StringVar(&f.templateKey, "template-key", "", "file of the key that seals biometric templates, the same on every node of a cluster (default: template.key in the data dir, created on first start); one key a line during a rotation, the first sealing")
 	fl.StringVar(&f.rpID, "rp-id", "localhost", "WebAuthn relying party id: the domain passkeys are bound to")
 	fl.StringVar(&f.origins, "origins", "", "comma-separated web origins allowed for passkeys and browser requests (default: the realm's own URL)")
 	fl.DurationVar(&f.sessionIdle, "session-idle", 30*time.Minute, "a session unused this long expires")

@@ -29,33 +29,45 @@ var ErrMalformed = errors.New("keyfile: not 64 hex digits (a 32-byte key)")
 // hex, mode 0600) when the file does not exist. what names the key in
 // errors ("template key"). The key is never logged.
 func LoadOrCreate(p, what string) ([]byte, error) {
+	return loadOrCreate(p, what, Parse)
+}
+
+// LoadRingOrCreate reads the key ring in the file p (see ParseRing),
+// creating a ring of one new key when the file does not exist.
+func LoadRingOrCreate(p, what string) ([][]byte, error) {
+	return loadOrCreate(p, what, ParseRing)
+}
+
+func loadOrCreate[K any](p, what string, parse func([]byte, string) (K, error)) (K, error) {
+	var none K
 	b, err := os.ReadFile(p)
 	if err == nil {
-		return Parse(b, p)
+		return parse(b, p)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read %s: %w", what, err)
+		return none, fmt.Errorf("read %s: %w", what, err)
 	}
 	key := make([]byte, Size)
 	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return none, fmt.Errorf("%s: %w", what, err)
 	}
+	content := []byte(hex.EncodeToString(key) + "\n")
 	// O_EXCL: two processes starting at once must not each write their own.
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		return LoadOrCreate(p, what)
+		return loadOrCreate(p, what, parse)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", what, err)
+		return none, fmt.Errorf("write %s: %w", what, err)
 	}
-	if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+	if _, err := f.Write(content); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("write %s: %w", what, err)
+		return none, fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("write %s: %w", what, err)
+		return none, fmt.Errorf("write %s: %w", what, err)
 	}
-	return key, nil
+	return parse(content, p)
 }
 
 // Parse reads a key file's content; name is the file, for the error.
@@ -65,6 +77,39 @@ func Parse(content []byte, name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w: restore it from a backup or from another node of the cluster", name, ErrMalformed)
 	}
 	return key, nil
+}
+
+// ErrRingMalformed reports a key ring file with a line that is not a key,
+// no key at all, or one key twice.
+var ErrRingMalformed = errors.New("keyfile: a key ring is one or more lines of 64 hex digits, each key once")
+
+// ParseRing reads a key ring: one key (64 hex digits) a line, the first
+// the one that seals, the others only opening what they sealed before a
+// rotation. Blank lines and lines starting with # are skipped, so that an
+// operator may note when each key came. A file of one key, as
+// LoadOrCreate writes it, is a ring of one.
+func ParseRing(content []byte, name string) ([][]byte, error) {
+	var ring [][]byte
+	for n, line := range strings.Split(string(content), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, err := hex.DecodeString(line)
+		if err != nil || len(key) != Size {
+			return nil, fmt.Errorf("%s, line %d: %w", name, n+1, ErrRingMalformed)
+		}
+		for _, k := range ring {
+			if hmac.Equal(k, key) {
+				return nil, fmt.Errorf("%s, line %d: %w (the key is there twice)", name, n+1, ErrRingMalformed)
+			}
+		}
+		ring = append(ring, key)
+	}
+	if len(ring) == 0 {
+		return nil, fmt.Errorf("%s: %w (it holds none): restore it from a backup or from another node of the cluster", name, ErrRingMalformed)
+	}
+	return ring, nil
 }
 
 // CheckValue is the HMAC-SHA256 of label under key.
@@ -93,4 +138,71 @@ func Check(ctx context.Context, b *store.Bucket, checkKey string, key []byte, la
 		return ErrMismatch
 	}
 	return nil
+}
+
+// ErrRetired reports a ring whose first key, the one it would seal with,
+// is one the cluster has rotated away from.
+var ErrRetired = errors.New("keyfile: this ring seals with a key the cluster retired")
+
+// maxRetired bounds how many retired keys' check values a ring's record
+// remembers, so that none of them is taken up again by mistake.
+const maxRetired = 16
+
+// CheckRing is Check for a key ring (ParseRing): the value under checkKey
+// is the check value of the key the cluster seals with, then those of the
+// keys it sealed with before, newest first. A ring passes when its first
+// key is the cluster's. It rotates the cluster to its first key when that
+// key is new and another key of the ring is the cluster's: every node that
+// starts from then on must seal with the new key (the ring of a node that
+// would seal with a retired one fails with ErrRetired), and may still hold
+// the old one to open what it sealed. rotated reports that this call made
+// the rotation. A ring that holds none of the cluster's keys fails with
+// ErrMismatch. The first ring to check records its first key.
+func CheckRing(ctx context.Context, b *store.Bucket, checkKey string, ring [][]byte, label string) (rotated bool, err error) {
+	if len(ring) == 0 {
+		return false, ErrRingMalformed
+	}
+	first := CheckValue(ring[0], label)
+	for {
+		_, err := b.Create(ctx, checkKey, first)
+		if err == nil {
+			return false, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return false, fmt.Errorf("record the key's check value in %s: %w", b.Name(), err)
+		}
+		e, err := b.Get(ctx, checkKey)
+		if err != nil {
+			return false, fmt.Errorf("read the key's check value in %s: %w", b.Name(), err)
+		}
+		record := e.Value
+		if len(record) == 0 || len(record)%sha256.Size != 0 {
+			return false, fmt.Errorf("the key's check value in %s: %d bytes are no list of check values", b.Name(), len(record))
+		}
+		if hmac.Equal(record[:sha256.Size], first) {
+			return false, nil
+		}
+		for off := sha256.Size; off < len(record); off += sha256.Size {
+			if hmac.Equal(record[off:off+sha256.Size], first) {
+				return false, ErrRetired
+			}
+		}
+		holds := false
+		for _, k := range ring[1:] {
+			holds = holds || hmac.Equal(CheckValue(k, label), record[:sha256.Size])
+		}
+		if !holds {
+			return false, ErrMismatch
+		}
+		next := append(append(make([]byte, 0, len(record)+sha256.Size), first...), record...)
+		next = next[:min(len(next), (1+maxRetired)*sha256.Size)]
+		_, err = b.Update(ctx, checkKey, next, e.Revision)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return false, fmt.Errorf("record the rotated key's check value in %s: %w", b.Name(), err)
+		}
+		// Another node rotated at the same time: read what it recorded.
+	}
 }

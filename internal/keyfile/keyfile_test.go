@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/zerorealm/zerorealm/internal/keyfile"
@@ -40,9 +41,9 @@ func TestLoadOrCreate(t *testing.T) {
 	}
 }
 
-// TestCheck checks that the first key's check value is recorded and that
-// another key is refused.
-func TestCheck(t *testing.T) {
+// checksBucket is a bucket for check values on an embedded server.
+func checksBucket(t *testing.T) *store.Bucket {
+	t.Helper()
 	srv := natstest.RunServer(t)
 	st, err := store.New(context.Background(), natstest.ConnectInProcess(t, srv), store.Config{})
 	if err != nil {
@@ -52,6 +53,13 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// TestCheck checks that the first key's check value is recorded and that
+// another key is refused.
+func TestCheck(t *testing.T) {
+	b := checksBucket(t)
 	ctx := context.Background()
 	k1, k2 := bytes.Repeat([]byte{1}, keyfile.Size), bytes.Repeat([]byte{2}, keyfile.Size)
 	if err := keyfile.Check(ctx, b, "record", k1, "test/v1"); err != nil {
@@ -66,5 +74,82 @@ func TestCheck(t *testing.T) {
 	e, err := b.Get(ctx, "record")
 	if err != nil || bytes.Contains(e.Value, k1) {
 		t.Fatalf("check value %x, %v: must exist and not hold the key", e.Value, err)
+	}
+}
+
+// TestParseRing checks the ring format: one key a line, the first sealing,
+// comments and blank lines skipped, and every malformed ring refused.
+func TestParseRing(t *testing.T) {
+	k1, k2 := strings.Repeat("11", keyfile.Size), strings.Repeat("22", keyfile.Size)
+	ring, err := keyfile.ParseRing([]byte("# rotated on 2026-12-08\n"+k2+"\n\n  "+k1+"  \n"), "template.key")
+	if err != nil || len(ring) != 2 || ring[0][0] != 0x22 || ring[1][0] != 0x11 {
+		t.Fatalf("ParseRing = %x, %v; want the two keys, the first line's first", ring, err)
+	}
+	if ring, err := keyfile.ParseRing([]byte(k1+"\n"), "template.key"); err != nil || len(ring) != 1 {
+		t.Fatalf("a file of one key = %d keys, %v; want a ring of one", len(ring), err)
+	}
+	for name, content := range map[string]string{
+		"empty":         "",
+		"only comments": "# nothing here\n\n",
+		"a short line":  k1 + "\n" + k1[:62] + "\n",
+		"not hex":       k1 + "\nzz" + k1[2:] + "\n",
+		"a key twice":   k1 + "\n" + k2 + "\n" + k1 + "\n",
+	} {
+		if _, err := keyfile.ParseRing([]byte(content), "template.key"); !errors.Is(err, keyfile.ErrRingMalformed) {
+			t.Errorf("%s: ParseRing gave %v; want ErrRingMalformed", name, err)
+		}
+	}
+}
+
+// TestCheckRing walks a rotation: the first ring is recorded; a ring that
+// holds the cluster's key below a new first key rotates the cluster to the
+// new key; from then on a ring that would seal under the retired key is
+// refused, whether or not it holds the new one, and so is a ring of
+// neither. A value Check recorded is a ring of one.
+func TestCheckRing(t *testing.T) {
+	b := checksBucket(t)
+	ctx := context.Background()
+	k1, k2, k3 := bytes.Repeat([]byte{1}, keyfile.Size), bytes.Repeat([]byte{2}, keyfile.Size), bytes.Repeat([]byte{3}, keyfile.Size)
+	if err := keyfile.Check(ctx, b, "templates", k1, "test/v1"); err != nil {
+		t.Fatalf("first check: %v", err)
+	}
+	steps := []struct {
+		name        string
+		ring        [][]byte
+		wantRotated bool
+		wantErr     error
+	}{
+		{"the recorded key, alone", [][]byte{k1}, false, nil},
+		{"the recorded key, the new one known", [][]byte{k1, k2}, false, nil},
+		{"a key the cluster never had", [][]byte{k3}, false, keyfile.ErrMismatch},
+		{"the new key first", [][]byte{k2, k1}, true, nil},
+		{"the new key first, again", [][]byte{k2, k1}, false, nil},
+		{"the retired key first", [][]byte{k1, k2}, false, keyfile.ErrRetired},
+		{"the retired key alone", [][]byte{k1}, false, keyfile.ErrRetired},
+		{"the new key alone", [][]byte{k2}, false, nil},
+		{"a third key first, the retired one below", [][]byte{k3, k1}, false, keyfile.ErrMismatch},
+		{"a third key first, the current one below", [][]byte{k3, k2}, true, nil},
+		{"the first key back first", [][]byte{k1, k3}, false, keyfile.ErrRetired},
+	}
+	for _, s := range steps {
+		rotated, err := keyfile.CheckRing(ctx, b, "templates", s.ring, "test/v1")
+		if rotated != s.wantRotated || !errors.Is(err, s.wantErr) {
+			t.Fatalf("%s: CheckRing = %v, %v; want %v, %v", s.name, rotated, err, s.wantRotated, s.wantErr)
+		}
+	}
+	e, err := b.Get(ctx, "templates")
+	if err != nil || len(e.Value) != 3*32 {
+		t.Fatalf("the record holds %d bytes, %v; want three check values (current, then two retired)", len(e.Value), err)
+	}
+	for _, k := range [][]byte{k1, k2, k3} {
+		if bytes.Contains(e.Value, k) {
+			t.Fatal("the record holds a key")
+		}
+	}
+	if rotated, err := keyfile.CheckRing(ctx, b, "fresh", [][]byte{k2, k1}, "test/v1"); rotated || err != nil {
+		t.Fatalf("a ring checked first = %v, %v; want its first key recorded, no rotation", rotated, err)
+	}
+	if _, err := keyfile.CheckRing(ctx, b, "fresh", [][]byte{k1}, "test/v1"); !errors.Is(err, keyfile.ErrMismatch) {
+		t.Fatalf("a fresh record's second key alone gave %v; want ErrMismatch (it never sealed)", err)
 	}
 }

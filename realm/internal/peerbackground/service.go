@@ -47,7 +47,12 @@ type Deps struct {
 	// signs with the node's keys only. Notes are signed with it first,
 	// so that a peer pins one key for every node the realm runs.
 	RealmSeed []byte
-	Engine    Engine
+	// RetiredRealmSeeds are the realm's seeds of the template keys a
+	// rotation retired: notes are signed with them too, under the same
+	// name, so that a peer that pinned the realm's key before the
+	// rotation takes them until it pins the new one.
+	RetiredRealmSeeds [][]byte
+	Engine            Engine
 	// Store keeps the people of the realm's last share (SharesBucket),
 	// which every node of the realm shares against.
 	Store *store.Store
@@ -116,6 +121,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			return nil, fmt.Errorf("peerbackground: realm background key: %w", err)
 		}
 		signers, keyNames, realmVkey = append(signers, signer), append(keyNames, RealmKeyName(deps.Realm)), vkey
+		for _, seed := range deps.RetiredRealmSeeds {
+			retired, _, err := notekey.Signer(RealmKeyName(deps.Realm), seed)
+			if err != nil {
+				return nil, fmt.Errorf("peerbackground: retired realm background key: %w", err)
+			}
+			signers = append(signers, retired)
+		}
 	}
 	name := KeyName(deps.Realm, deps.Node)
 	signer, vkey, err := notekey.Signer(name, deps.Seed)

@@ -215,21 +215,29 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	if keyFile == "" {
 		keyFile = filepath.Join(cfg.DataDir, TemplateKeyFile)
 	}
-	key, err := keyfile.LoadOrCreate(keyFile, "template key")
+	ring, err := keyfile.LoadRingOrCreate(keyFile, "template key")
 	if err != nil {
 		return nil, fmt.Errorf("realm: %w (deleting the file orphans every template)", err)
 	}
-	templates, err := biometrics.NewTemplateStore(ctx, deps.Store, key)
-	if errors.Is(err, biometrics.ErrKeyMismatch) {
+	// The file's first key seals; the others are keys a rotation retired,
+	// kept until every template they sealed was sealed again (Reseal).
+	key, retired := ring[0], ring[1:]
+	templates, err := biometrics.NewTemplateStore(ctx, deps.Store, key, retired...)
+	switch {
+	case errors.Is(err, biometrics.ErrKeyMismatch):
 		return nil, fmt.Errorf("realm: %s: %w; every node of a cluster seals templates under one key: copy the key file of a node that already serves this cluster here (or point --template-key at it)", keyFile, err)
-	}
-	if err != nil {
+	case errors.Is(err, biometrics.ErrKeyRetired):
+		return nil, fmt.Errorf("realm: %s: %w (another node rotated the cluster to a key this file holds below its first line, or does not hold: copy that node's key file here)", keyFile, err)
+	case err != nil:
 		return nil, fmt.Errorf("realm: template store: %w", err)
+	}
+	if templates.Rotated() {
+		deps.Log.Warn("template key rotated: this node is the first to seal templates under the key its key file now names first; every node must now hold it first, and keep the retired keys until each has started once with it", "retired_keys", len(retired))
 	}
 	if cfg.EnrollWithin <= 0 {
 		cfg.EnrollWithin = defaultEnrollWithin
 	}
-	aside, err := biometrics.NewAsideStore(ctx, deps.Store, key, cfg.EnrollWithin)
+	aside, err := biometrics.NewAsideStore(ctx, deps.Store, key, cfg.EnrollWithin, retired...)
 	if err != nil {
 		return nil, fmt.Errorf("realm: %w", err)
 	}
@@ -237,13 +245,21 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("realm: %w", err)
 	}
+	var retiredSeeds [][]byte
+	for _, k := range retired {
+		seed, err := biometrics.ExchangeSeed(k)
+		if err != nil {
+			return nil, fmt.Errorf("realm: %w", err)
+		}
+		retiredSeeds = append(retiredSeeds, seed)
+	}
 	// Replays are caught across nodes and across a node's restarts: each
 	// node stores the hashed path cells of what it saw (never motion),
 	// sealed under the cluster's template key, for its peers and for
 	// itself once it has restarted with an empty registry. A node alone on
 	// its embedded NATS server keeps them too, for the second reason.
 	paths, err := biometrics.StartPathFeed(ctx, biometrics.PathFeedConfig{
-		Store: deps.Store, Engine: engine, Node: cfg.Node, Key: key, Logger: bcfg.Logger})
+		Store: deps.Store, Engine: engine, Node: cfg.Node, Key: key, RetiredKeys: retired, Logger: bcfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("realm: biometric path feed: %w", err)
 	}
@@ -258,7 +274,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	deps.Clock = clock.Or(deps.Clock)
 	s := &Service{
 		deps: deps, log: deps.Log,
-		api: api, engine: engine, templates: templates, aside: aside, exchangeSeed: exchangeSeed, paths: paths,
+		api: api, engine: engine, templates: templates, aside: aside, exchangeSeed: exchangeSeed, retiredExchangeSeeds: retiredSeeds, paths: paths,
 		enroll: cfg.Enrollment, enrollWithin: cfg.EnrollWithin,
 		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
 	}
@@ -329,6 +345,12 @@ func (s *Service) KnowsTemplate(avatarID string) bool { return s.reg.knows(avata
 // statistics with other realms (biometrics.ExchangeSeed of the template
 // key), the same on every node.
 func (s *Service) ExchangeSeed() []byte { return s.exchangeSeed }
+
+// RetiredExchangeSeeds are ExchangeSeed of each template key a rotation
+// retired that the node still holds: the realm signs its background notes
+// with them too, so that a peer realm that pinned the realm's key before
+// the rotation takes them until it pins the new one.
+func (s *Service) RetiredExchangeSeeds() [][]byte { return s.retiredExchangeSeeds }
 
 // Templates is the store of sealed biometric templates.
 func (s *Service) Templates() *biometrics.TemplateStore { return s.templates }

@@ -43,8 +43,28 @@ func (s *Service) Run(ctx context.Context) {
 	var background sync.WaitGroup
 	background.Go(func() { s.measureCPU(ctx, clock.Real{}, cpuload.NewMeter(cpuload.DefaultWindow, nil)) })
 	background.Go(func() { s.storeAgain(ctx) })
+	background.Go(func() { s.resealTemplates(ctx) })
 	s.followTemplates(ctx, s.changes)
 	background.Wait()
+}
+
+// resealTemplates seals again under the template key every template a
+// key the key file holds as retired sealed, once when the node starts, in
+// the background: a rotation must not hold up a node's start by reading
+// and writing every template first, and a template under a retired key
+// opens meanwhile. Once every node has started with the new key first,
+// nothing is left under the retired one and it can leave the key files.
+func (s *Service) resealTemplates(ctx context.Context) {
+	stats, err := s.templates.Reseal(ctx)
+	if stats == (biometrics.ResealStats{}) && err == nil {
+		return // a key file of one key: nothing to do
+	}
+	log := s.log.Info
+	if err != nil || stats.Rewritten > 0 {
+		log = s.log.Warn
+	}
+	log("biometric templates under a retired template key sealed again", "resealed", stats.Resealed, "already_current", stats.Current,
+		"do_not_open", stats.Unopened, "rewritten_under_a_retired_key", stats.Rewritten, "err", err)
 }
 
 // followTemplates applies template changes until the feed closes. A

@@ -92,8 +92,10 @@ type Service struct {
 	aside  *biometrics.AsideStore
 	// sharing are aside's writes in flight (enrollshare.go).
 	sharing tasks
-	// exchangeSeed is ExchangeSeed's.
-	exchangeSeed []byte
+	// exchangeSeed is ExchangeSeed's, retiredExchangeSeeds
+	// RetiredExchangeSeeds'.
+	exchangeSeed         []byte
+	retiredExchangeSeeds [][]byte
 	// changes is the template feed Start opened and Run follows.
 	changes <-chan biometrics.TemplateChange
 	// unstored are the templates enrolled or adapted here that the store
