@@ -16,6 +16,7 @@ import (
 	"github.com/zerorealm/zerorealm/internal/keyfile"
 	"github.com/zerorealm/zerorealm/internal/natstest"
 	"github.com/zerorealm/zerorealm/realm/internal/live/xr"
+	"github.com/zerorealm/zerorealm/realm/realmtest"
 )
 
 // TestNodeWithAnotherTemplateKeyRefusesToStart: a node given a template
@@ -129,6 +130,14 @@ func TestTemplateKeyRotatesOnARealmNode(t *testing.T) {
 	eventually(t, "every template sealed again under the new key", func() bool {
 		all, skipped, err := newOnly.All(ctx)
 		return err == nil && skipped == 0 && len(all) == len(people)
+	})
+	// What tells the operator the old key may go: the node's pass sealed
+	// all three again and left none under it.
+	eventually(t, "the reseal's metrics", func() bool {
+		resealed, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_templates_resealed{outcome="resealed"}`)
+		rewritten, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_templates_resealed{outcome="rewritten"}`)
+		retired, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_template_retired_keys`)
+		return resealed == float64(len(people)) && rewritten == 0 && retired == 1
 	})
 	stopB()
 

@@ -274,7 +274,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	deps.Clock = clock.Or(deps.Clock)
 	s := &Service{
 		deps: deps, log: deps.Log,
-		api: api, engine: engine, templates: templates, aside: aside, exchangeSeed: exchangeSeed, retiredExchangeSeeds: retiredSeeds, paths: paths,
+		api: api, engine: engine, templates: templates, aside: aside, exchangeSeed: exchangeSeed, retiredExchangeSeeds: retiredSeeds, retiredKeys: len(retired), paths: paths,
 		enroll: cfg.Enrollment, enrollWithin: cfg.EnrollWithin,
 		reg: registry{sessions: map[string]*sessionStream{}, known: map[string]bool{}},
 	}

@@ -56,6 +56,7 @@ func (s *Service) Run(ctx context.Context) {
 // nothing is left under the retired one and it can leave the key files.
 func (s *Service) resealTemplates(ctx context.Context) {
 	stats, err := s.templates.Reseal(ctx)
+	s.resealed.Store(stats)
 	if stats == (biometrics.ResealStats{}) && err == nil {
 		return // a key file of one key: nothing to do
 	}

@@ -96,6 +96,12 @@ type Service struct {
 	// RetiredExchangeSeeds'.
 	exchangeSeed         []byte
 	retiredExchangeSeeds [][]byte
+	// retiredKeys counts the template keys the key file holds below the
+	// sealing one.
+	retiredKeys int
+	// resealed is what the start-up pass of Reseal found (a
+	// biometrics.ResealStats), for the metrics.
+	resealed atomic.Value
 	// changes is the template feed Start opened and Run follows.
 	changes <-chan biometrics.TemplateChange
 	// unstored are the templates enrolled or adapted here that the store
@@ -468,6 +474,28 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			ConstLabels: prometheus.Labels{"outcome": outcome},
 		}, func() float64 { return float64(count(s.paths.Stats())) })
 	}
+	// A rotation of the template key: the operator drops the retired key
+	// once every node's start-up pass left nothing under it.
+	resealed := func(outcome string, count func(biometrics.ResealStats) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "zerorealm_xr_templates_resealed",
+			Help:        "Biometric templates this node's start-up pass found under a retired template key and sealed again under the key its key file names first (resealed), found under that key already (current), could not open (do-not-open), or found written under a retired key again each time it read them (rewritten, a node still sealing under it). 0 with a key file of one key.",
+			ConstLabels: prometheus.Labels{"outcome": outcome},
+		}, func() float64 {
+			st, _ := s.resealed.Load().(biometrics.ResealStats)
+			return float64(count(st))
+		})
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zerorealm_xr_template_retired_keys",
+			Help: "Retired template keys this node's key file holds below the one it seals with: they open what they sealed before a rotation.",
+		}, func() float64 { return float64(s.retiredKeys) }),
+		resealed("resealed", func(st biometrics.ResealStats) int { return st.Resealed }),
+		resealed("current", func(st biometrics.ResealStats) int { return st.Current }),
+		resealed("do-not-open", func(st biometrics.ResealStats) int { return st.Unopened }),
+		resealed("rewritten", func(st biometrics.ResealStats) int { return st.Rewritten }),
+	)
 	reg.MustRegister(
 		pathCells("sent", func(st biometrics.PathFeedStats) uint64 { return st.SentCells }),
 		pathCells("received", func(st biometrics.PathFeedStats) uint64 { return st.ReceivedCells }),
