@@ -175,27 +175,13 @@ func CheckRing(ctx context.Context, b *store.Bucket, checkKey string, ring [][]b
 		if err != nil {
 			return false, fmt.Errorf("read the key's check value in %s: %w", b.Name(), err)
 		}
-		record := e.Value
-		if len(record) == 0 || len(record)%sha256.Size != 0 {
-			return false, fmt.Errorf("the key's check value in %s: %d bytes are no list of check values", b.Name(), len(record))
+		next, err := nextRecord(e.Value, ring, label)
+		if err != nil {
+			return false, fmt.Errorf("%w (the check values in %s)", err, b.Name())
 		}
-		if hmac.Equal(record[:sha256.Size], first) {
+		if next == nil {
 			return false, nil
 		}
-		for off := sha256.Size; off < len(record); off += sha256.Size {
-			if hmac.Equal(record[off:off+sha256.Size], first) {
-				return false, ErrRetired
-			}
-		}
-		holds := false
-		for _, k := range ring[1:] {
-			holds = holds || hmac.Equal(CheckValue(k, label), record[:sha256.Size])
-		}
-		if !holds {
-			return false, ErrMismatch
-		}
-		next := append(append(make([]byte, 0, len(record)+sha256.Size), first...), record...)
-		next = next[:min(len(next), (1+maxRetired)*sha256.Size)]
 		_, err = b.Update(ctx, checkKey, next, e.Revision)
 		if err == nil {
 			return true, nil
@@ -205,4 +191,38 @@ func CheckRing(ctx context.Context, b *store.Bucket, checkKey string, ring [][]b
 		}
 		// Another node rotated at the same time: read what it recorded.
 	}
+}
+
+// errRecordMalformed reports a check value record that is no list of
+// check values: written by something other than a node.
+var errRecordMalformed = errors.New("keyfile: the key's check value record is no list of check values")
+
+// nextRecord decides what a ring makes of the cluster's check value
+// record: nil when its first key is the cluster's, the record rotated to
+// its first key when that key is new and another of the ring's keys is
+// the cluster's, or why the ring may not seal (ErrRetired, ErrMismatch,
+// or a record that is not one). The record comes from NATS, where anyone
+// who reaches it may have written it: it is parsed here and nowhere else.
+func nextRecord(record []byte, ring [][]byte, label string) ([]byte, error) {
+	if len(record) == 0 || len(record)%sha256.Size != 0 {
+		return nil, fmt.Errorf("%w: %d bytes", errRecordMalformed, len(record))
+	}
+	first := CheckValue(ring[0], label)
+	if hmac.Equal(record[:sha256.Size], first) {
+		return nil, nil
+	}
+	for off := sha256.Size; off < len(record); off += sha256.Size {
+		if hmac.Equal(record[off:off+sha256.Size], first) {
+			return nil, ErrRetired
+		}
+	}
+	holds := false
+	for _, k := range ring[1:] {
+		holds = holds || hmac.Equal(CheckValue(k, label), record[:sha256.Size])
+	}
+	if !holds {
+		return nil, ErrMismatch
+	}
+	next := append(append(make([]byte, 0, len(record)+sha256.Size), first...), record...)
+	return next[:min(len(next), (1+maxRetired)*sha256.Size)], nil
 }
