@@ -495,3 +495,43 @@ func TestAPeerPinsOneKeyForEveryNodeOfARealm(t *testing.T) {
 		t.Errorf("A recorded %+v; want a refusal naming the unknown key", d)
 	}
 }
+
+// TestRealmNotesStillOpenAfterATemplateKeyRotation: both realms rotated
+// their template keys, and so their realm keys, while each peer still
+// pins the other's realm key from before. A realm signs with the realm
+// keys of its retired template keys too, so the exchange goes on; the
+// control, a realm that does not, is refused.
+func TestRealmNotesStillOpenAfterATemplateKeyRotation(t *testing.T) {
+	rotated := func(realm string, keepRetired bool) func(*Deps) {
+		return func(d *Deps) {
+			d.RealmSeed = realmSeedOf(realm + " after the rotation")
+			if keepRetired {
+				d.RetiredRealmSeeds = [][]byte{realmSeedOf(realm)}
+			}
+		}
+	}
+	readers := Config{Readers: []string{realmVkeyOf(t, "b.example")}}
+	a := newSideOn(t, newStore(t), "a.example", "n1", readers, people(t, 1, 6), nil, true, rotated("a.example", true))
+	if a.svc.RealmVerifierKey() == realmVkeyOf(t, "a.example") {
+		t.Fatal("A's realm key did not change with its template key")
+	}
+	pinsOld := Config{Peers: []Peer{{URL: a.url, Keys: []string{realmVkeyOf(t, "a.example")}}}}
+	b := newSideOn(t, newStore(t), "b.example", "m1", pinsOld, nil, nil, false, rotated("b.example", true))
+	if err := fetchOnce(b); err != nil {
+		t.Fatalf("fetch across both realms' template key rotations: %v", err)
+	}
+	if got := b.engine.PeerBackground("a.example"); got == nil || got.People != 6 {
+		t.Fatalf("B whitens with %v after the rotations; want A's 6 people", got)
+	}
+
+	// The controls, each side without its retired realm key.
+	dropped := newSideOn(t, newStore(t), "b.example", "m2", pinsOld, nil, nil, false, rotated("b.example", false))
+	if err := fetchOnce(dropped); err == nil {
+		t.Fatal("a node of B that no longer signs with B's old realm key fetched from A, which names only that key a reader")
+	}
+	aDropped := newSideOn(t, newStore(t), "a.example", "n2", readers, people(t, 1, 6), nil, true, rotated("a.example", false))
+	pinsOldOfN2 := Config{Peers: []Peer{{URL: aDropped.url, Keys: []string{realmVkeyOf(t, "a.example")}}}}
+	if err := fetchOnce(newSideOn(t, newStore(t), "b.example", "m3", pinsOldOfN2, nil, nil, false, rotated("b.example", true))); !isRefused(err) {
+		t.Fatalf("a share signed by A's new realm key only, for a B that pins the old one: %v; want it refused", err)
+	}
+}
