@@ -149,7 +149,7 @@ func newKeysCommand() *cobra.Command {
 	var f keyRingFlags
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Manage the node's key ring (list, rotate, export-public)",
+		Short: "Manage the node's key ring (list, rotate, export-public) and the template key (template)",
 		Long: "The realm node signs receipts and ledger checkpoints with a secp256k1 key kept in DATA/keys\n" +
 			"as Ethereum keystore files, encrypted with ZR_KEY_PASSPHRASE; its Ed25519 audit checkpoint\n" +
 			"key is derived from the same key. Rotation adds a key and makes it active at the next start;\n" +
@@ -235,7 +235,7 @@ func newKeysCommand() *cobra.Command {
 			return enc.Encode(out)
 		}),
 	}
-	export.Flags().StringVar(&f.templateKey, "template-key", "", "file of the key that seals biometric templates, as serve --template-key (default: template.key in the data dir); the realm's background key is derived from it")
-	cmd.AddCommand(list, rotate, export)
+	export.Flags().StringVar(&f.templateKey, "template-key", os.Getenv("ZR_TEMPLATE_KEY"), "file of the key that seals biometric templates, as serve --template-key (default: template.key in the data dir); the realm's background key is derived from it")
+	cmd.AddCommand(list, rotate, export, newTemplateKeyCommand(&f))
 	return cmd
 }

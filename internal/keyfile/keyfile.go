@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/zerorealm/zerorealm/internal/store"
@@ -47,8 +48,8 @@ func loadOrCreate[K any](p, what string, parse func([]byte, string) (K, error)) 
 	if !errors.Is(err, os.ErrNotExist) {
 		return none, fmt.Errorf("read %s: %w", what, err)
 	}
-	key := make([]byte, Size)
-	if _, err := rand.Read(key); err != nil {
+	key, err := NewKey()
+	if err != nil {
 		return none, fmt.Errorf("%s: %w", what, err)
 	}
 	content := []byte(hex.EncodeToString(key) + "\n")
@@ -225,4 +226,67 @@ func nextRecord(record []byte, ring [][]byte, label string) ([]byte, error) {
 	}
 	next := append(append(make([]byte, 0, len(record)+sha256.Size), first...), record...)
 	return next[:min(len(next), (1+maxRetired)*sha256.Size)], nil
+}
+
+// keyIDLabel derives a key's id (KeyID), apart from its check value.
+const keyIDLabel = "zerorealm/key-id/v1"
+
+// KeyID names a key without revealing it: 8 bytes of an HMAC of a label
+// of its own under the key, in hex. Operators compare ids to see that
+// every node's file holds the same keys in the same order.
+func KeyID(key []byte) string { return hex.EncodeToString(CheckValue(key, keyIDLabel)[:8]) }
+
+// NewKey is a new random key.
+func NewKey() ([]byte, error) {
+	key := make([]byte, Size)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("keyfile: new key: %w", err)
+	}
+	return key, nil
+}
+
+// WriteRing replaces the file p with ring, one key a line, the first the
+// one that seals, each after a comment with its id and role. It writes a
+// new file beside p (mode 0600) and renames it over p, so that a node
+// starting meanwhile reads the old ring or the new one, never half of one.
+func WriteRing(p string, ring [][]byte) error {
+	if len(ring) == 0 {
+		return ErrRingMalformed
+	}
+	var b strings.Builder
+	for i, k := range ring {
+		if len(k) != Size {
+			return fmt.Errorf("%w: a key of %d bytes", ErrRingMalformed, len(k))
+		}
+		role := "seals and opens"
+		if i > 0 {
+			role = "opens only"
+		}
+		fmt.Fprintf(&b, "# key %s: %s\n%s\n", KeyID(k), role, hex.EncodeToString(k))
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*")
+	if err != nil {
+		return fmt.Errorf("keyfile: write %s: %w", p, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // gone after the rename; left behind otherwise
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("keyfile: write %s: %w", p, err)
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return fmt.Errorf("keyfile: write %s: %w", p, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("keyfile: write %s: %w", p, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("keyfile: write %s: %w", p, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return fmt.Errorf("keyfile: write %s: %w", p, err)
+	}
+	return nil
 }
