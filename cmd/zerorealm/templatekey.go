@@ -71,13 +71,12 @@ func newTemplateKeyCommand(f *keyRingFlags) *cobra.Command {
 		return [][]byte{ring[1], ring[0]}, nil
 	}, "Next: copy the file to every node and restart them one by one; the first to start rotates the cluster.\n"+
 		"Once every node has started with it and ten minutes have passed, run retire.")
-	retire := step("retire", "Drop every key but the sealing one (step 3 of a rotation)", func(ring [][]byte) ([][]byte, error) {
+	retire := step("retire", "Drop every key but the sealing one (step 3, once every node started with the new key first)", func(ring [][]byte) ([][]byte, error) {
 		if len(ring) < 2 {
 			return nil, fmt.Errorf("holds only the sealing key: nothing to retire")
 		}
 		return ring[:1], nil
-	}, "Next: copy the file to every node and restart them one by one. Only once every node's\n"+
-		"zerorealm_xr_templates_resealed{outcome=\"rewritten\"} was 0 after its start with the new key first.")
+	}, "Next: copy the file to every node and restart them one by one; what the retired key sealed no longer opens.")
 	cmd.AddCommand(show, add, promote, retire)
 	return cmd
 }
