@@ -33,8 +33,31 @@ func BenchmarkPathCells(b *testing.B) {
 			dst = h.cellsOf(dst[:0], 1, uint32(k), &walk[k], &walk[k-1])
 		}
 	})
-	b.Run("judge-window", func(b *testing.B) {
-		pp := &peerPaths{hasher: h, lookup: []*cellHasher{h}, history: DefaultReplayHistory, maxCells: DefaultReplayMaxPoints}
+	retiredKey := make([]byte, 32)
+	retiredKey[0] = 1
+	retired, err := newCellHasher(retiredKey, 2*DefaultReplayTolerance)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// judge-window looks a window up under the key alone;
+	// judge-window-rotating under the key and one a rotation of the
+	// template key retired, as a node does until the retired key leaves
+	// its key file.
+	for _, c := range []struct {
+		name   string
+		lookup []*cellHasher
+	}{{"judge-window", []*cellHasher{h}}, {"judge-window-rotating", []*cellHasher{h, retired}}} {
+		b.Run(c.name, func(b *testing.B) {
+			judgeWindows(b, &peerPaths{hasher: h, lookup: c.lookup, history: DefaultReplayHistory, maxCells: DefaultReplayMaxPoints}, walk)
+		})
+	}
+}
+
+// judgeWindows files a peer's walk into pp and judges 20-point windows of
+// it.
+func judgeWindows(b *testing.B, pp *peerPaths, walk []motionPoint) {
+	h := pp.hasher
+	{
 		var all []pathEntry
 		for k := 1; k < len(walk); k++ {
 			all = h.cellsOf(all, 7, uint32(k), &walk[k], &walk[k-1])
@@ -50,5 +73,5 @@ func BenchmarkPathCells(b *testing.B) {
 			start := (i * 20) % (len(walk) - 20)
 			_, scratch = pp.sequenceShare(walk[start:start+20], idx, scratch)
 		}
-	})
+	}
 }
