@@ -27,7 +27,9 @@ import (
 //     under the new key, which B, not yet restarted, learns from the
 //     store's feed: B opens what the new key sealed;
 //   - a third avatar enrolls through B, still sealing under the old key,
-//     and A learns it: A opens what the retired key sealed;
+//     and A learns it: A opens what the retired key sealed; motion
+//     streamed through B and replayed through A is caught: A looks its
+//     windows up under the retired key too;
 //   - B restarts with the new key first and seals the third template
 //     again;
 //   - both restart with the new key alone, and each knows all three.
@@ -102,9 +104,26 @@ func TestTemplateKeyRotationAcrossRealmNodes(t *testing.T) {
 	third := enroll(b, "third", 43)
 	knows(a, "the third template, sealed under the retired key by the node not yet restarted", third)
 
+	// Motion streamed through B, whose path cells are still hashed and
+	// sealed under the old key, replayed through the rotated A: caught,
+	// because A looks its windows up under the retired key too.
+	recording := recordVictim(t, b, webauthntest.New(), 44)
+	realmtest.EventuallyWithin(t, "node A takes in the path cells node B shared under the old key", 30*time.Second, func() bool {
+		sent, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_path_cells_total{outcome="sent"}`)
+		received, _ := realmtest.Metric(t, a.URL(), `zerorealm_xr_path_cells_total{outcome="received"}`)
+		return sent > 0 && received >= sent
+	})
+	attacker := nodes.Client(t, a).Register(webauthntest.New(), "attacker")
+	clAttacker, onAttacker := streamVerdicts(t, a, attacker.Token)
+	frames, shift := recording.Frames()
+	replay := realmtest.Replay(clAttacker, frames, shift)
+	realmtest.EventuallyWithin(t, "the replay through the rotated node is caught", 60*time.Second, onAttacker.caughtReplaying)
+	replay.TakeOff()
+	clAttacker.Close()
+
 	stopB()
 	b, stopB = run("realm-b", dirB, writeRing("b.key", newKey, oldKey))
-	resealed(b, 1) // the third; the first was sealed again by A
+	resealed(b, 2) // the third and the victim's; the first was sealed again by A
 	knows(b, "every template", first, second, third)
 
 	stopA()
