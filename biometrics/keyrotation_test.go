@@ -20,8 +20,10 @@ import (
 //     what B sealed, because its file already holds the new key below the
 //     old one, as the rollout's first step has every node do;
 //   - a node that would start sealing under the retired key is refused;
+//   - the rotated node counts what it read under the retired key, less
+//     what was deleted since;
 //   - Reseal seals everything under a retired key again, A's last write
-//     too, and skips what is current;
+//     too, and skips what is current, and nothing is counted any more;
 //   - a node whose file holds the new key alone then reads every template.
 func TestTemplateKeyRotation(t *testing.T) {
 	ctx := context.Background()
@@ -77,16 +79,31 @@ func TestTemplateKeyRotation(t *testing.T) {
 		t.Fatalf("before the reseal, the new key alone opens all but %d templates; want all but the 3 sealed under the old one", skipped)
 	}
 
+	if _, _, err := b.All(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.UnderRetiredKeys(); got != 3 {
+		t.Fatalf("the rotated node read %d templates under the retired key, want the 3 sealed under it", got)
+	}
+	if err := b.Delete(ctx, "edsger"); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.UnderRetiredKeys(); got != 2 {
+		t.Fatalf("after a delete, %d under the retired key, want 2", got)
+	}
 	stats, err := b.Reseal(ctx)
-	if want := (biometrics.ResealStats{Resealed: 3, Current: 1}); err != nil || stats != want {
+	if want := (biometrics.ResealStats{Resealed: 2, Current: 1}); err != nil || stats != want {
 		t.Fatalf("Reseal = %+v, %v; want %+v", stats, err, want)
 	}
-	if stats, err := b.Reseal(ctx); err != nil || stats != (biometrics.ResealStats{Current: 4}) {
-		t.Fatalf("a second Reseal = %+v, %v; want all 4 current", stats, err)
+	if got := b.UnderRetiredKeys(); got != 0 {
+		t.Fatalf("after the reseal, %d under the retired key, want none", got)
+	}
+	if stats, err := b.Reseal(ctx); err != nil || stats != (biometrics.ResealStats{Current: 3}) {
+		t.Fatalf("a second Reseal = %+v, %v; want all 3 current", stats, err)
 	}
 	all, skipped, err := onlyNew.All(ctx)
-	if err != nil || skipped != 0 || len(all) != 4 {
-		t.Fatalf("after the reseal, the new key alone: %d templates, %d skipped, %v; want 4, 0", len(all), skipped, err)
+	if err != nil || skipped != 0 || len(all) != 3 {
+		t.Fatalf("after the reseal, the new key alone: %d templates, %d skipped, %v; want 3, 0", len(all), skipped, err)
 	}
 	for id, got := range all {
 		if !reflect.DeepEqual(got.Mean, tmpl.Mean) || !reflect.DeepEqual(got.Drift, tmpl.Drift) {

@@ -69,6 +69,12 @@ type TemplateStore struct {
 	// waiting for a buffer holds nothing but the template it was given.
 	putBufs chan []byte
 
+	// underRetired holds the avatars whose template this store last saw
+	// sealed under a retired key (UnderRetiredKeys): what a rotation
+	// still has to seal again, as far as this node has read.
+	retiredMu    sync.Mutex
+	underRetired map[string]struct{}
+
 	// own is the newest write of each key through this store, for Changes
 	// to mark its own writes (TemplateChange.Own).
 	ownMu sync.Mutex
@@ -117,7 +123,8 @@ func NewTemplateStore(ctx context.Context, st *store.Store, key []byte, retired 
 	if err != nil {
 		return nil, err
 	}
-	ts := &TemplateStore{bucket: b, ring: ring, rotated: rotated, putBufs: make(chan []byte, putsInFlight), own: map[string]*ownPut{}}
+	ts := &TemplateStore{bucket: b, ring: ring, rotated: rotated, putBufs: make(chan []byte, putsInFlight), own: map[string]*ownPut{},
+		underRetired: map[string]struct{}{}}
 	for range putsInFlight {
 		ts.putBufs <- nil // grown by the first Puts that take them
 	}
@@ -263,7 +270,32 @@ func (ts *TemplateStore) open(avatarID string, sealed []byte) (t *Template, reti
 	if err := t.UnmarshalBinary(plain); err != nil {
 		return nil, false, fmt.Errorf("biometrics: template of %q: %w", avatarID, err)
 	}
+	ts.sealedUnder(avatarID, retired)
 	return t, retired, nil
+}
+
+// sealedUnder notes whether the avatar's stored template is under a
+// retired key; one deleted, or written through this store, is not.
+func (ts *TemplateStore) sealedUnder(avatarID string, retired bool) {
+	ts.retiredMu.Lock()
+	defer ts.retiredMu.Unlock()
+	if retired {
+		ts.underRetired[avatarID] = struct{}{}
+	} else {
+		delete(ts.underRetired, avatarID)
+	}
+}
+
+// UnderRetiredKeys counts the stored templates this store last read
+// sealed under a retired key, and has not seen written or deleted since.
+// A node reads every template when it starts and each one written
+// through another node, so once a rotation's templates are all sealed
+// again (Reseal), it is 0 on every node whose key file puts the new key
+// first: the retired key may leave the files then.
+func (ts *TemplateStore) UnderRetiredKeys() int {
+	ts.retiredMu.Lock()
+	defer ts.retiredMu.Unlock()
+	return len(ts.underRetired)
 }
 
 // DeletedAt returns when the avatar's template was deleted, or the zero
@@ -357,6 +389,7 @@ func (ts *TemplateStore) put(ctx context.Context, avatarID string, t *Template, 
 		ts.ownMu.Unlock()
 		return fmt.Errorf("biometrics: put template of %q: %w", avatarID, err)
 	}
+	ts.sealedUnder(avatarID, false)
 	return nil
 }
 
@@ -385,6 +418,7 @@ func (ts *TemplateStore) Delete(ctx context.Context, avatarID string) error {
 	if err := ts.bucket.Delete(ctx, keyOf(avatarID), 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("biometrics: delete template of %q: %w", avatarID, err)
 	}
+	ts.sealedUnder(avatarID, false)
 	return nil
 }
 
@@ -461,6 +495,9 @@ func (ts *TemplateStore) Changes(ctx context.Context) (<-chan TemplateChange, er
 					continue // not a key this store wrote
 				}
 				tc.AvatarID = string(id)
+				if c.Deleted {
+					ts.sealedUnder(tc.AvatarID, false)
+				}
 			}
 			select {
 			case out <- tc:

@@ -137,7 +137,8 @@ func TestTemplateKeyRotatesOnARealmNode(t *testing.T) {
 		resealed, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_templates_resealed{outcome="resealed"}`)
 		rewritten, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_templates_resealed{outcome="rewritten"}`)
 		retired, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_template_retired_keys`)
-		return resealed == float64(len(people)) && rewritten == 0 && retired == 1
+		under, _ := realmtest.Metric(t, b.URL(), `zerorealm_xr_templates_under_retired_keys`)
+		return resealed == float64(len(people)) && rewritten == 0 && retired == 1 && under == 0
 	})
 	stopB()
 

@@ -121,10 +121,24 @@ func TestTemplateKeyRotationAcrossRealmNodes(t *testing.T) {
 	replay.TakeOff()
 	clAttacker.Close()
 
+	// A has read what B sealed under the old key since: the third
+	// template and the victim's, still to be sealed again.
+	realmtest.EventuallyWithin(t, "node A counts the templates B sealed under the old key", 20*time.Second, func() bool {
+		under, _ := realmtest.Metric(t, a.URL(), `zerorealm_xr_templates_under_retired_keys`)
+		return under == 2
+	})
 	stopB()
 	b, stopB = run("realm-b", dirB, writeRing("b.key", newKey, oldKey))
 	resealed(b, 2) // the third and the victim's; the first was sealed again by A
 	knows(b, "every template", first, second, third)
+	// What says the old key may go: neither node reads a template under
+	// it any more, A having read B's reseal through the store's feed.
+	for _, r := range []*realm.Realm{a, b} {
+		realmtest.EventuallyWithin(t, r.Node()+" reads no template under the retired key", 20*time.Second, func() bool {
+			under, ok := realmtest.Metric(t, r.URL(), `zerorealm_xr_templates_under_retired_keys`)
+			return ok && under == 0
+		})
+	}
 
 	stopA()
 	stopB()

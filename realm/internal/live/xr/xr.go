@@ -491,6 +491,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "zerorealm_xr_template_retired_keys",
 			Help: "Retired template keys this node's key file holds below the one it seals with: they open what they sealed before a rotation.",
 		}, func() float64 { return float64(s.retiredKeys) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "zerorealm_xr_templates_under_retired_keys",
+			Help: "Stored biometric templates this node last read sealed under a retired template key (one its key file holds below the first), and has not seen written or deleted since. Once every node's key file puts the new key first, 0 on every node means the rotation sealed every template again and the retired key may leave the files.",
+		}, func() float64 { return float64(s.templates.UnderRetiredKeys()) }),
 		resealed("resealed", func(st biometrics.ResealStats) int { return st.Resealed }),
 		resealed("current", func(st biometrics.ResealStats) int { return st.Current }),
 		resealed("do-not-open", func(st biometrics.ResealStats) int { return st.Unopened }),
