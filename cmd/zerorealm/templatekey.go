@@ -70,7 +70,8 @@ func newTemplateKeyCommand(f *keyRingFlags) *cobra.Command {
 		}
 		return [][]byte{ring[1], ring[0]}, nil
 	}, "Next: copy the file to every node and restart them one by one; the first to start rotates the cluster.\n"+
-		"Once every node has started with it and ten minutes have passed, run retire.")
+		"Once every node has started with it, shows zerorealm_xr_templates_under_retired_keys 0, and ten minutes\n"+
+		"have passed, run retire.")
 	retire := step("retire", "Drop every key but the sealing one (step 3, once every node started with the new key first and shows zerorealm_xr_templates_under_retired_keys 0)", func(ring [][]byte) ([][]byte, error) {
 		if len(ring) < 2 {
 			return nil, fmt.Errorf("holds only the sealing key: nothing to retire")
