@@ -39,10 +39,17 @@ func LoadRingOrCreate(p, what string) ([][]byte, error) {
 	return loadOrCreate(p, what, ParseRing)
 }
 
+// ErrNotPrivate reports a key file that users other than its owner and
+// group may read or write: anyone on the machine could take the key.
+var ErrNotPrivate = errors.New("keyfile: the key file is open to every user of the machine")
+
 func loadOrCreate[K any](p, what string, parse func([]byte, string) (K, error)) (K, error) {
 	var none K
 	b, err := os.ReadFile(p)
 	if err == nil {
+		if err := checkPrivate(p); err != nil {
+			return none, err
+		}
 		return parse(b, p)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -69,6 +76,22 @@ func loadOrCreate[K any](p, what string, parse func([]byte, string) (K, error)) 
 		return none, fmt.Errorf("write %s: %w", what, err)
 	}
 	return parse(content, p)
+}
+
+// checkPrivate refuses a key file that others than its owner and group
+// may read or write, as OpenSSH refuses a private key: a copy made with
+// a default umask (0644) would otherwise serve the cluster's key to every
+// account on the machine. A group may read it (0640), for a service
+// group.
+func checkPrivate(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("keyfile: %w", err)
+	}
+	if mode := st.Mode().Perm(); mode&0o007 != 0 {
+		return fmt.Errorf("%s: %w (mode %04o): chmod 600 %s", p, ErrNotPrivate, mode, p)
+	}
+	return nil
 }
 
 // Parse reads a key file's content; name is the file, for the error.

@@ -153,3 +153,35 @@ func TestCheckRing(t *testing.T) {
 		t.Fatalf("a fresh record's second key alone gave %v; want ErrMismatch (it never sealed)", err)
 	}
 }
+
+// TestKeyFileOpenToEveryoneIsRefused: a key file other users may read or
+// write is refused with what to do, and left as it is; one its group may
+// read is taken.
+func TestKeyFileOpenToEveryoneIsRefused(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "template.key")
+	key, err := keyfile.LoadRingOrCreate(file, "template key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o644, 0o602, 0o666} {
+		if err := os.Chmod(file, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := keyfile.LoadRingOrCreate(file, "template key")
+		if !errors.Is(err, keyfile.ErrNotPrivate) || !strings.Contains(err.Error(), "chmod 600 "+file) {
+			t.Fatalf("a key file of mode %04o: %v; want ErrNotPrivate saying what to do", mode, err)
+		}
+		if _, err := keyfile.LoadOrCreate(file, "template key"); !errors.Is(err, keyfile.ErrNotPrivate) {
+			t.Fatalf("LoadOrCreate of a key file of mode %04o: %v; want ErrNotPrivate", mode, err)
+		}
+		if st, _ := os.Stat(file); st.Mode().Perm() != mode {
+			t.Fatalf("the refused file's mode changed to %04o", st.Mode().Perm())
+		}
+	}
+	if err := os.Chmod(file, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := keyfile.LoadRingOrCreate(file, "template key"); err != nil || !bytes.Equal(again[0], key[0]) {
+		t.Fatalf("a key file its group may read: %v", err)
+	}
+}
