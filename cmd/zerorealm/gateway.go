@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/zerorealm/zerorealm/internal/keyfile"
 	"github.com/zerorealm/zerorealm/internal/natsembed"
 	"github.com/zerorealm/zerorealm/internal/tracing"
 	"github.com/zerorealm/zerorealm/realm"
@@ -55,6 +56,10 @@ it again from the journal.`,
 			var creds realm.GatewayCredentials
 			if err := json.Unmarshal(data, &creds); err != nil {
 				return usagef("credentials file %s: %v", credsPath, err)
+			}
+			// It holds the gateway's signing key and its NATS seed.
+			if err := keyfile.CheckPrivate(credsPath); err != nil {
+				return usagef("credentials file: %v", err)
 			}
 			if twinID != "" && twinID != creds.Twin {
 				return usagef("the credentials are for twin %s, not %s", creds.Twin, twinID)

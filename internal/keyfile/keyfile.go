@@ -47,7 +47,7 @@ func loadOrCreate[K any](p, what string, parse func([]byte, string) (K, error)) 
 	var none K
 	b, err := os.ReadFile(p)
 	if err == nil {
-		if err := checkPrivate(p); err != nil {
+		if err := CheckPrivate(p); err != nil {
 			return none, err
 		}
 		return parse(b, p)
@@ -78,12 +78,12 @@ func loadOrCreate[K any](p, what string, parse func([]byte, string) (K, error)) 
 	return parse(content, p)
 }
 
-// checkPrivate refuses a key file that others than its owner and group
-// may read or write, as OpenSSH refuses a private key: a copy made with
-// a default umask (0644) would otherwise serve the cluster's key to every
-// account on the machine. A group may read it (0640), for a service
-// group.
-func checkPrivate(p string) error {
+// CheckPrivate refuses a file of secrets that others than its owner and
+// group may read or write, as OpenSSH refuses a private key: a copy made
+// with a default umask (0644) would otherwise serve the cluster's key to
+// every account on the machine. A group may read it (0640), for a
+// service group.
+func CheckPrivate(p string) error {
 	st, err := os.Stat(p)
 	if err != nil {
 		return fmt.Errorf("keyfile: %w", err)

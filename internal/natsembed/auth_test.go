@@ -109,6 +109,24 @@ func TestClientAuthProblems(t *testing.T) {
 	notUser := write("account.nk", string(accountSeed))
 	certFile, keyFile := natstest.NewCA(t, dir).Issue("client")
 	missing := filepath.Join(dir, "missing")
+	// The same secrets, copied with a default umask: every user of the
+	// machine may read them.
+	openToAll := func(name, from string) string {
+		t.Helper()
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, 0o644); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		return p
+	}
+	looseCreds, looseSeed, looseKey := openToAll("loose.creds", goodCreds), openToAll("loose.nk", goodSeed), openToAll("loose-key.pem", keyFile)
 
 	good := []ClientAuth{
 		{},
@@ -138,6 +156,9 @@ func TestClientAuthProblems(t *testing.T) {
 		{ClientAuth{TLSCertFile: certFile}, "needs its key"},
 		{ClientAuth{TLSKeyFile: keyFile}, "needs its key"},
 		{ClientAuth{TLSCertFile: certFile, TLSKeyFile: goodSeed}, "client certificate"},
+		{ClientAuth{CredsFile: looseCreds}, "chmod 600 " + looseCreds},
+		{ClientAuth{NKeyFile: looseSeed}, "chmod 600 " + looseSeed},
+		{ClientAuth{TLSCertFile: certFile, TLSKeyFile: looseKey}, "chmod 600 " + looseKey},
 	}
 	for _, c := range bad {
 		p := c.auth.Problems()

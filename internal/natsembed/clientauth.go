@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
+
+	"github.com/zerorealm/zerorealm/internal/keyfile"
 )
 
 // ClientAuth is how a client of a NATS cluster (a realm node, a gateway)
@@ -52,11 +54,15 @@ func (a ClientAuth) Problems() []string {
 	if a.CredsFile != "" {
 		if err := checkCreds(a.CredsFile); err != nil {
 			p = append(p, fmt.Sprintf("NATS credentials file %s: %v", a.CredsFile, err))
+		} else if err := keyfile.CheckPrivate(a.CredsFile); err != nil {
+			p = append(p, fmt.Sprintf("NATS credentials file: %v", err))
 		}
 	}
 	if a.NKeyFile != "" {
 		if err := checkUserSeed(a.NKeyFile); err != nil {
 			p = append(p, fmt.Sprintf("NATS nkey seed file %s: %v", a.NKeyFile, err))
+		} else if err := keyfile.CheckPrivate(a.NKeyFile); err != nil {
+			p = append(p, fmt.Sprintf("NATS nkey seed file: %v", err))
 		}
 	}
 	if a.TLSCAFile != "" {
@@ -70,6 +76,8 @@ func (a ClientAuth) Problems() []string {
 	case a.TLSCertFile != "":
 		if _, err := tls.LoadX509KeyPair(a.TLSCertFile, a.TLSKeyFile); err != nil {
 			p = append(p, fmt.Sprintf("NATS TLS client certificate %s with key %s: %v", a.TLSCertFile, a.TLSKeyFile, err))
+		} else if err := keyfile.CheckPrivate(a.TLSKeyFile); err != nil {
+			p = append(p, fmt.Sprintf("NATS TLS client key: %v", err))
 		}
 	}
 	return p
