@@ -50,7 +50,10 @@ func LoadRecordKey(dataDir, file string) ([]byte, string, error) {
 		file = filepath.Join(dataDir, RecordKeyFile)
 	}
 	key, err := keyfile.LoadOrCreate(file, "record key")
-	if err != nil {
+	switch {
+	case errors.Is(err, keyfile.ErrNotPrivate):
+		return nil, file, err
+	case err != nil:
 		return nil, file, fmt.Errorf("%w (without it no sealed record verifies)", err)
 	}
 	return key, file, nil

@@ -216,7 +216,10 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 		keyFile = filepath.Join(cfg.DataDir, TemplateKeyFile)
 	}
 	ring, err := keyfile.LoadRingOrCreate(keyFile, "template key")
-	if err != nil {
+	switch {
+	case errors.Is(err, keyfile.ErrNotPrivate):
+		return nil, fmt.Errorf("realm: %w", err)
+	case err != nil:
 		return nil, fmt.Errorf("realm: %w (deleting the file orphans every template)", err)
 	}
 	// The file's first key seals; the others are keys a rotation retired,
