@@ -93,7 +93,7 @@ func TestTemplateKeyCommands(t *testing.T) {
 	if r := ring(); len(r) != 1 || !bytes.Equal(r[0], added) {
 		t.Fatal("retire did not leave the new key alone")
 	}
-	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".template.key.*")); len(leftovers) != 0 {
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".tmp-*")); len(leftovers) != 0 {
 		t.Errorf("temporary files left beside the key file: %v", leftovers)
 	}
 }

@@ -145,23 +145,13 @@ func CheckValue(key []byte, label string) []byte {
 
 // Check records key's check value under checkKey in b if it has none, and
 // otherwise compares it with the one stored: ErrMismatch when they differ.
+// It is CheckRing for a key that never rotates.
 func Check(ctx context.Context, b *store.Bucket, checkKey string, key []byte, label string) error {
-	check := CheckValue(key, label)
-	_, err := b.Create(ctx, checkKey, check)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("record the key's check value in %s: %w", b.Name(), err)
-	}
-	e, err := b.Get(ctx, checkKey)
-	if err != nil {
-		return fmt.Errorf("read the key's check value in %s: %w", b.Name(), err)
-	}
-	if !hmac.Equal(e.Value, check) {
+	_, err := CheckRing(ctx, b, checkKey, [][]byte{key}, label)
+	if errors.Is(err, ErrRetired) {
 		return ErrMismatch
 	}
-	return nil
+	return err
 }
 
 // ErrRetired reports a ring whose first key, the one it would seal with,
@@ -287,29 +277,35 @@ func WriteRing(p string, ring [][]byte) error {
 		}
 		fmt.Fprintf(&b, "# key %s: %s\n%s\n", KeyID(k), role, hex.EncodeToString(k))
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".*")
-	if err != nil {
-		return fmt.Errorf("keyfile: write %s: %w", p, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // gone after the rename; left behind otherwise
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("keyfile: write %s: %w", p, err)
-	}
-	if _, err := f.WriteString(b.String()); err != nil {
-		f.Close()
-		return fmt.Errorf("keyfile: write %s: %w", p, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("keyfile: write %s: %w", p, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("keyfile: write %s: %w", p, err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
+	if err := WriteSecret(p, []byte(b.String())); err != nil {
 		return fmt.Errorf("keyfile: write %s: %w", p, err)
 	}
 	return nil
+}
+
+// WriteSecret replaces path with data, mode 0600, through a temporary file
+// beside it: a reader never sees half a key, and an existing file's looser
+// mode is not kept.
+func WriteSecret(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // gone after the rename; left behind otherwise
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/zerorealm/zerorealm/internal/keyfile"
 )
 
 // ErrExists reports that a file Write would write is already there.
@@ -36,36 +38,9 @@ func WriteFiles(dir string, files []File, force bool) error {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return fmt.Errorf("natsconf: %w", err)
 		}
-		if err := writeSecret(path, f.Data); err != nil {
+		if err := keyfile.WriteSecret(path, f.Data); err != nil {
 			return fmt.Errorf("natsconf: write %s: %w", path, err)
 		}
 	}
 	return nil
-}
-
-// writeSecret replaces path with data, mode 0600, through a temporary file
-// so that a reader never sees half a key, and so that an existing file's
-// looser mode is not kept.
-func writeSecret(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
